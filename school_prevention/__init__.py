@@ -1,0 +1,76 @@
+"""School Prevention Program Manager: the application factory."""
+from __future__ import annotations
+
+from flask import Flask
+
+from school_prevention.config import PROJECT_ROOT, Config, config_from_env
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app: configuration, extensions, blueprints, commands, hooks."""
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        instance_path=str(PROJECT_ROOT / "instance"),
+    )
+    config = config or config_from_env()
+    app.config.from_object(config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_hooks(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the bare extension instances to this app."""
+    from school_prevention import models  # noqa: F401  (every model known to SQLAlchemy and Alembic)
+    from school_prevention.extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
+                     compare_type=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    # Sessions live on the server (auth.sessions); binding them to an IP address would sign
+    # counselors out whenever a school laptop moves between wireless access points.
+    login_manager.session_protection = "basic"
+    if app.config.get("SP_TRUSTED_PROXIES"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = app.config["SP_TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register every feature's blueprint."""
+    from school_prevention.admin.catalogue import bp as catalogue_bp
+    from school_prevention.admin.views import bp as admin_bp
+    from school_prevention.auth.views import account_bp, bp as auth_bp
+    from school_prevention.flags.views import bp as flags_bp
+    from school_prevention.home.views import bp as home_bp
+    from school_prevention.notifications.views import bp as notifications_bp
+    from school_prevention.referrals.views import bp as referrals_bp
+    from school_prevention.roster.views import bp as roster_bp
+    from school_prevention.screenings.views import bp as screenings_bp
+    from school_prevention.students.views import bp as students_bp
+
+    for bp in (auth_bp, account_bp, home_bp, students_bp, admin_bp, catalogue_bp, flags_bp, referrals_bp,
+               screenings_bp, notifications_bp, roster_bp):
+        app.register_blueprint(bp)
+
+
+def register_hooks(app: Flask) -> None:
+    """Policy enforcement, security headers, error pages and template helpers."""
+    from school_prevention import web
+
+    web.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Command groups of DESIGN.md (db comes from Flask-Migrate)."""
+    from school_prevention.cli import register
+
+    register(app)

@@ -1,0 +1,1 @@
+"""Administration: user accounts, their roles and schools."""

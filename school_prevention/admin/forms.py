@@ -1,0 +1,52 @@
+"""Forms to create and edit user accounts."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+
+from school_prevention.auth.forms import NewPasswordMixin
+from school_prevention.forms import CheckboxListField, QueryForm, choices
+from school_prevention.roles import Role
+
+
+class UserForm(NewPasswordMixin, FlaskForm):
+    """An account: who, which role, which schools, which grants."""
+
+    email = StringField("Email", validators=[DataRequired("Enter an email address."), Email("Enter a valid email address, like name@school.org."), Length(max=320)])
+    name = StringField("Full name", validators=[DataRequired("Enter the person's name."), Length(max=255)])
+    role = SelectField("Role", choices=choices((r.value, r.label) for r in Role),
+                       validators=[DataRequired("Choose a role.")])
+    schools = CheckboxListField("Schools", coerce=int,
+                                description="Staff, counselors and principals see only these schools.")
+    can_export_student_level = BooleanField(
+        "May export student-level data (district role only; each export asks for a purpose and is audited)"
+    )
+    new_password = PasswordField(
+        "Temporary password",
+        description="The person must choose their own password when they first sign in. At least 12 characters.",
+        render_kw={"autocomplete": "new-password"},
+    )
+
+    def __init__(self, schools, *args, password_required: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.schools.choices = choices((s.id, s.name) for s in schools)
+        self._password_required = password_required
+
+    def user_inputs(self) -> list[str]:
+        return [self.email.data or "", self.name.data or ""]
+
+    def validate_new_password(self, field):
+        if not field.data:
+            if self._password_required:
+                raise ValidationError("Set a temporary password for the first sign-in.")
+            return
+        super().validate_new_password(field)
+
+
+class UserFilterForm(QueryForm):
+    """Search the user list."""
+
+    q = StringField("Name or email", validators=[Optional(), Length(max=100)])
+    role = SelectField("Role", choices=choices([("", "All roles")] + [(r.value, r.label) for r in Role]),
+                       validators=[Optional()])

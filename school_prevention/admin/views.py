@@ -1,0 +1,115 @@
+"""Admin pages: list, create and edit users; deactivate and reactivate them."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from school_prevention.admin.forms import UserFilterForm, UserForm
+from school_prevention.auth.models import User
+from school_prevention.auth.queries import users_list
+from school_prevention.auth.services import ServiceError, create_user, set_active, update_user
+from school_prevention.extensions import db
+from school_prevention.forms import apply_service_error
+from school_prevention.permissions import roles, visible_schools
+from school_prevention.roles import Role
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _get_user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.route("/users")
+@roles(Role.ADMIN)
+def users():
+    """Every account, searchable by name or email and by role."""
+    form = UserFilterForm(formdata=request.args)
+    if not form.validate():
+        return render_template("admin/users.html", form=form, pagination=None), 400
+    pagination = db.paginate(users_list(form.q.data, form.role.data or None),
+                             page=request.args.get("page", 1, type=int) or 1, per_page=50, error_out=False)
+    return render_template("admin/users.html", form=form, pagination=pagination)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@roles(Role.ADMIN)
+def user_new():
+    """Create an account with a temporary password."""
+    schools = db.session.scalars(visible_schools(current_user)).all()
+    form = UserForm(schools, password_required=True)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            try:
+                user = create_user(
+                    current_user, email=form.email.data, name=form.name.data, role=form.role.data,
+                    password=form.new_password.data, school_ids=form.schools.data,
+                    can_export_student_level=form.can_export_student_level.data,
+                )
+            except ServiceError as exc:
+                db.session.rollback()
+                apply_service_error(form, exc)
+            else:
+                db.session.commit()
+                flash(f"Account created for {user.name}. Give them the temporary password in person or by phone.", "success")
+                return redirect(url_for("admin.users"))
+    return render_template("admin/user_form.html", form=form, user=None), status
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@roles(Role.ADMIN)
+def user_edit(user_id: int):
+    """Change name, role, schools and grants, or set a temporary password."""
+    user = _get_user_or_404(user_id)
+    schools = db.session.scalars(visible_schools(current_user)).all()
+    form = UserForm(schools, obj=user if request.method == "GET" else None)
+    if request.method == "GET":
+        form.schools.data = user.school_ids
+    form.email.data = user.email  # the email is the sign-in name; it is not edited here
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            try:
+                update_user(
+                    current_user, user, name=form.name.data, role=form.role.data,
+                    school_ids=form.schools.data,
+                    can_export_student_level=form.can_export_student_level.data,
+                    new_password=form.new_password.data or None,
+                )
+            except ServiceError as exc:
+                db.session.rollback()
+                user = _get_user_or_404(user_id)
+                apply_service_error(form, exc)
+            else:
+                db.session.commit()
+                flash(f"Saved changes to {user.name}.", "success")
+                return redirect(url_for("admin.users"))
+    return render_template("admin/user_form.html", form=form, user=user), status
+
+
+@bp.route("/users/<int:user_id>/active", methods=["POST"])
+@roles(Role.ADMIN)
+def user_set_active(user_id: int):
+    """Deactivate (ending all their sessions) or reactivate an account."""
+    user = _get_user_or_404(user_id)
+    want = request.form.get("active")
+    if want not in {"0", "1"}:
+        abort(400, description="Say whether the account should be active (1) or not (0).")
+    try:
+        ended = set_active(current_user, user, want == "1")
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("admin.user_edit", user_id=user.id))
+    db.session.commit()
+    if want == "1":
+        flash(f"{user.name} can sign in again.", "success")
+    else:
+        flash(f"{user.name} is deactivated and was signed out of {ended} session(s).", "success")
+    return redirect(url_for("admin.users"))

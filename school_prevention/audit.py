@@ -1,0 +1,76 @@
+"""The audit trail: the AuditEvent model and record(), the one way to write an audit row.
+
+The table is append-only. The application never updates or deletes a row, and a database
+trigger (see the first migration) rejects UPDATE and DELETE on PostgreSQL and SQLite alike.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import has_request_context, request
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from school_prevention.db import utcnow
+from school_prevention.extensions import db
+
+
+class AuditEvent(db.Model):
+    """Who did what to which object, about which student, when and from where."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_event_student_id_at", "student_id", "at"),
+        Index("ix_audit_event_actor_id_at", "actor_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    object_type: Mapped[str | None] = mapped_column(String(64))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("student.id"))
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("school.id"))
+    purpose: Mapped[str | None] = mapped_column(Text)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    # Counts and ids only: never names, narrative notes or search text typed about a child.
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+def record(
+    action: str,
+    *,
+    actor=None,
+    obj=None,
+    object_type: str | None = None,
+    object_id: Any = None,
+    student=None,
+    school_id: int | None = None,
+    purpose: str | None = None,
+    detail: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> AuditEvent:
+    """Add one audit row to the session (the caller commits with the change it describes)."""
+    if obj is not None:
+        object_type = object_type or obj.__tablename__
+        object_id = obj.id if object_id is None else object_id
+    if student is not None and school_id is None:
+        school_id = student.school_id
+    if ip is None and has_request_context():
+        ip = request.remote_addr
+    event = AuditEvent(
+        at=utcnow(),
+        actor_id=getattr(actor, "id", None),
+        action=action,
+        object_type=object_type,
+        object_id=None if object_id is None else str(object_id),
+        student_id=getattr(student, "id", None),
+        school_id=school_id,
+        purpose=purpose,
+        ip=ip,
+        detail=detail,
+    )
+    db.session.add(event)
+    return event

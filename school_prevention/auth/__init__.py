@@ -1,0 +1,1 @@
+"""Users, sign-in, server-side sessions and passwords."""

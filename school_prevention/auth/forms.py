@@ -1,0 +1,56 @@
+"""Sign-in and password forms."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+
+from school_prevention.auth.passwords import password_problems
+
+
+class LoginForm(FlaskForm):
+    """Email and password."""
+
+    email = StringField("Email", validators=[DataRequired("Enter your email address."), Length(max=320)],
+                        render_kw={"autocomplete": "username", "autofocus": True})
+    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=1024)],
+                             render_kw={"autocomplete": "current-password"})
+
+
+class NewPasswordMixin:
+    """Validation of a new password against the policy and the person's own name and email."""
+
+    def user_inputs(self) -> list[str]:
+        """Strings the password should not be built from."""
+        return []
+
+    def validate_new_password(self, field):
+        problems = password_problems(field.data or "", self.user_inputs())
+        if problems:
+            raise ValidationError(problems[0])
+
+
+class ChangePasswordForm(NewPasswordMixin, FlaskForm):
+    """Change one's own password."""
+
+    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password.")],
+                                     render_kw={"autocomplete": "current-password"})
+    new_password = PasswordField(
+        "New password",
+        validators=[DataRequired("Choose a new password.")],
+        description="At least 12 characters. No special characters required: a few unrelated words work well.",
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        "New password again",
+        validators=[DataRequired("Type the new password again."),
+                    EqualTo("new_password", "The two new passwords are not the same.")],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._user = user
+
+    def user_inputs(self) -> list[str]:
+        return [self._user.email, self._user.name]

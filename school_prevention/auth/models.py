@@ -1,0 +1,89 @@
+"""User accounts, their schools, and server-side sign-in sessions."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from school_prevention.db import TimestampMixin, utcnow
+from school_prevention.extensions import db
+from school_prevention.roles import Role
+from school_prevention.schools.models import School
+
+user_school = Table(
+    "user_school",
+    db.metadata,
+    Column("user_id", ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True),
+    Column("school_id", ForeignKey("school.id", ondelete="CASCADE"), primary_key=True),
+)
+
+_ROLE_VALUES = ", ".join(f"'{r.value}'" for r in Role)
+
+
+class User(UserMixin, TimestampMixin, db.Model):
+    """A person who signs in, with one role and the schools they work at."""
+
+    __tablename__ = "user_account"
+    __table_args__ = (CheckConstraint(f"role IN ({_ROLE_VALUES})", name="role_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    # Set for accounts that came from the SIS roster (OneRoster users.csv).
+    sourced_id: Mapped[str | None] = mapped_column(String(255), unique=True, index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    mfa_secret: Mapped[str | None] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    can_export_student_level: Mapped[bool] = mapped_column(default=False)
+    password_changed_at: Mapped[datetime | None]
+    last_sign_in_at: Mapped[datetime | None]
+    deactivated_at: Mapped[datetime | None]
+
+    schools: Mapped[list[School]] = relationship(
+        secondary=user_school, order_by=School.name, lazy="selectin"
+    )
+
+    @property
+    def role_enum(self) -> Role:
+        """The role as a Role."""
+        return Role(self.role)
+
+    @property
+    def school_ids(self) -> list[int]:
+        """Ids of the schools this user is assigned to."""
+        return [s.id for s in self.schools]
+
+    def has_role(self, *roles: Role) -> bool:
+        """True when the user's role is one of roles."""
+        return self.role in {r.value for r in roles}
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.role}>"
+
+
+class UserSession(db.Model):
+    """One signed-in browser; the cookie holds a token whose hash is stored here.
+
+    Keeping sessions on the server is what lets sign-out, deactivation and a password change
+    really end them: a copied cookie replayed later finds its row ended and is refused.
+    """
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(40))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+
+    user: Mapped[User] = relationship()

@@ -1,0 +1,90 @@
+"""Password hashing (argon2id) and the password policy: length and guessability, no composition rules."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from flask import current_app
+from zxcvbn import zxcvbn
+
+
+@lru_cache(maxsize=4)
+def _hasher_for(params: tuple) -> tuple[PasswordHasher, str]:
+    hasher = PasswordHasher(**dict(params))
+    # A hash to verify against when the account does not exist, so a wrong email takes as
+    # long as a wrong password and sign-in does not reveal which addresses have accounts.
+    return hasher, hasher.hash("not-a-real-password-for-timing")
+
+
+def _hasher() -> tuple[PasswordHasher, str]:
+    """argon2id with the library's recommended parameters (tests may configure cheaper ones)."""
+    params = current_app.config.get("PASSWORD_HASH_PARAMS") or {}
+    return _hasher_for(tuple(sorted(params.items())))
+
+# zxcvbn only looks at the start of very long inputs; scoring the first 100 characters is plenty.
+_ZXCVBN_MAX = 100
+MIN_SCORE = 3
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of password."""
+    return _hasher()[0].hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when password matches the hash; constant work when there is no hash."""
+    hasher, dummy = _hasher()
+    if not password_hash:
+        try:
+            hasher.verify(dummy, password)
+        except VerificationError:
+            pass
+        return False
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True when the hash was made with weaker parameters than today's."""
+    return _hasher()[0].check_needs_rehash(password_hash)
+
+
+def password_problems(password: str, user_inputs: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Why a new password is refused, as messages for the person choosing it ([] if fine)."""
+    min_len = current_app.config["PASSWORD_MIN_LENGTH"]
+    max_len = current_app.config["PASSWORD_MAX_LENGTH"]
+    if len(password) < min_len:
+        return [f"Use at least {min_len} characters. A few unrelated words make a strong, memorable password."]
+    if len(password) > max_len:
+        return [f"Use at most {max_len} characters."]
+    inputs = [part for value in user_inputs if value for part in _split_input(value)]
+    if _mostly_personal(password, inputs):
+        return ["Do not build your password from your name or email address: it is easy to guess."]
+    result = zxcvbn(password[:_ZXCVBN_MAX], user_inputs=inputs)
+    if result["score"] >= MIN_SCORE:
+        return []
+    feedback = result.get("feedback") or {}
+    message = "This password is too common or easy to guess."
+    if feedback.get("warning"):
+        message = f"{feedback['warning'].rstrip('.')}: this password is too easy to guess."
+    hints = " ".join(feedback.get("suggestions") or [])
+    return [f"{message} {hints}".strip()]
+
+
+def _mostly_personal(password: str, inputs: list[str]) -> bool:
+    """True when little is left once the person's own name and email words are taken out."""
+    rest = password.lower()
+    for word in sorted({w.lower() for w in inputs}, key=len, reverse=True):
+        rest = rest.replace(word, "")
+    return len(rest) < 8 and len(rest) < len(password)
+
+
+def _split_input(value: str) -> list[str]:
+    """Words of a name or email the password should not be built from."""
+    words = [value]
+    for sep in ("@", ".", " ", "-", "_"):
+        words = [p for w in words for p in w.split(sep)]
+    return [value] + [w for w in words if len(w) >= 3]

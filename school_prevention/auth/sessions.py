@@ -1,0 +1,93 @@
+"""Server-side sign-in sessions: created on sign-in, checked on every request, ended for good."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from school_prevention.auth.models import User, UserSession
+from school_prevention.db import utcnow
+from school_prevention.extensions import db
+
+# Touch last_seen_at at most this often, so reading a page does not always write a row.
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(user: User, *, ip: str | None, user_agent: str | None) -> str:
+    """Create a session row for user and return the token for the cookie (stored hashed)."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.session.add(
+        UserSession(
+            token_hash=_hash(token),
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            ip=ip,
+            user_agent=(user_agent or "")[:255] or None,
+        )
+    )
+    return token
+
+
+def load_session(token: str | None, now: datetime | None = None) -> tuple[UserSession | None, str | None]:
+    """The live session for token, or (None, why) when it is missing, ended or timed out.
+
+    A session past its idle or absolute limit is ended here, so it can never be revived.
+    """
+    if not token:
+        return None, None
+    row = db.session.scalars(
+        select(UserSession).where(UserSession.token_hash == _hash(token))
+    ).one_or_none()
+    if row is None:
+        return None, "unknown"
+    if row.ended_at is not None:
+        return None, row.ended_reason or "ended"
+    now = now or utcnow()
+    config = current_app.config
+    reason = None
+    if now - row.created_at > config["SESSION_ABSOLUTE_TIMEOUT"]:
+        reason = "absolute_timeout"
+    elif now - row.last_seen_at > config["SESSION_IDLE_TIMEOUT"]:
+        reason = "idle_timeout"
+    elif not row.user.is_active:
+        reason = "deactivated"
+    if reason:
+        row.ended_at, row.ended_reason = now, reason
+        db.session.commit()
+        return None, reason
+    if now - row.last_seen_at > TOUCH_INTERVAL:
+        row.last_seen_at = now
+        db.session.commit()
+    return row, None
+
+
+def end_session(token: str | None, reason: str) -> None:
+    """End the session of this token (sign-out)."""
+    if not token:
+        return
+    db.session.execute(
+        update(UserSession)
+        .where(UserSession.token_hash == _hash(token), UserSession.ended_at.is_(None))
+        .values(ended_at=utcnow(), ended_reason=reason)
+    )
+
+
+def end_all_sessions(user: User, reason: str, *, keep_token: str | None = None) -> int:
+    """End every live session of user (deactivation, password change); returns how many."""
+    stmt = (
+        update(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+        .values(ended_at=utcnow(), ended_reason=reason)
+    )
+    if keep_token:
+        stmt = stmt.where(UserSession.token_hash != _hash(keep_token))
+    return db.session.execute(stmt).rowcount

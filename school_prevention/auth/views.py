@@ -1,0 +1,133 @@
+"""Sign-in, sign-out and one's own password."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+
+from school_prevention.auth import sessions
+from school_prevention.auth.forms import ChangePasswordForm, LoginForm
+from school_prevention.auth.services import (
+    ServiceError, SignInThrottled, attempt_sign_in, change_password, sign_out,
+)
+from school_prevention.extensions import db, login_manager
+from school_prevention.permissions import public, signed_in
+
+bp = Blueprint("auth", __name__)
+account_bp = Blueprint("account", __name__, url_prefix="/account")
+
+SESSION_END_MESSAGES = {
+    "idle_timeout": "You were signed out after 30 minutes without activity. Please sign in again.",
+    "absolute_timeout": "Your session reached its 12-hour limit. Please sign in again.",
+    "deactivated": "Your account has been deactivated. Ask your administrator if this is a mistake.",
+    "password_changed": "Your password was changed, so this session was ended. Please sign in again.",
+    "password_reset_by_admin": "An administrator reset your password. Sign in with the temporary password you were given.",
+    "access_changed": "Your access was changed by an administrator. Please sign in again.",
+}
+
+
+@login_manager.user_loader
+def load_user(user_id: str):
+    """The signed-in user, only while their server-side session is live."""
+    row, why = sessions.load_session(session.get("sid"))
+    if row is None or str(row.user_id) != user_id:
+        g.session_end_reason = why
+        return None
+    return row.user
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    """Send anonymous users (and ended sessions) to sign-in, saying why when we know."""
+    reason = g.pop("session_end_reason", None)
+    session.clear()
+    flash(SESSION_END_MESSAGES.get(reason, "Please sign in to continue."), "info")
+    target = request.full_path if request.method == "GET" else None
+    return redirect(url_for("auth.login", next=target.rstrip("?") if target else None))
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only same-site relative paths are followed after sign-in (no open redirect)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    """Sign in with email and password."""
+    if current_user.is_authenticated:
+        return redirect(url_for("home.index"))
+    form = LoginForm()
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            try:
+                user = attempt_sign_in(form.email.data, form.password.data, ip=request.remote_addr)
+            except SignInThrottled as exc:
+                minutes = "a minute" if exc.retry_after <= 60 else f"{exc.retry_after // 60 + 1} minutes"
+                form.form_errors.append(
+                    f"Too many failed sign-in attempts. For your students' safety, sign-in is paused "
+                    f"for this account and this computer. Try again in {minutes}."
+                )
+                return (render_template("auth/login.html", form=form), 429,
+                        {"Retry-After": str(exc.retry_after)})
+            if user is None:
+                db.session.commit()  # keep the failed-sign-in audit row
+                form.form_errors.append("That email and password do not match an active account.")
+                status = 401
+            else:
+                next_url = _safe_next(request.args.get("next"))
+                # A fresh session: nothing from before sign-in survives (no session fixation).
+                session.clear()
+                session["sid"] = sessions.start_session(
+                    user, ip=request.remote_addr, user_agent=request.user_agent.string
+                )
+                session.permanent = True
+                login_user(user)
+                db.session.commit()
+                if user.must_change_password:
+                    flash("Please choose your own password before you continue.", "info")
+                    return redirect(url_for("account.password"))
+                return redirect(next_url or url_for("home.index"))
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+@public
+def logout():
+    """End this session on the server, then in the browser."""
+    if current_user.is_authenticated:
+        sign_out(current_user, session.get("sid"))
+        db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@account_bp.route("/password", methods=["GET", "POST"])
+@signed_in
+def password():
+    """Change one's own password; other sessions of the account are ended."""
+    form = ChangePasswordForm(current_user)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            try:
+                change_password(current_user, form.current_password.data, form.new_password.data,
+                                keep_token=session.get("sid"))
+            except ServiceError as exc:
+                getattr(form, exc.field).errors.append(exc.message)
+            else:
+                db.session.commit()
+                flash("Your password has been changed. Other signed-in browsers were signed out.", "success")
+                return redirect(url_for("home.index"))
+    return render_template("auth/password.html", form=form), status

@@ -1,0 +1,189 @@
+"""Command groups: users, demo (db comes from Flask-Migrate)."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from school_prevention.extensions import db
+
+users_cli = AppGroup("users", help="Manage user accounts.")
+demo_cli = AppGroup("demo", help="Demo and synthetic data.")
+scheduler_cli = AppGroup("scheduler", help="The one scheduler process.")
+crypto_cli = AppGroup("crypto", help="Encryption keys for restricted notes.")
+roster_cli = AppGroup("roster", help="Roster import from the SIS (OneRoster 1.1 CSV).")
+jobs_cli = AppGroup("jobs", help="Run scheduled jobs by hand.")
+
+
+def _read_password() -> str:
+    """From standard input when it is not a terminal (scripts), otherwise a hidden prompt."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(["staff", "counselor", "principal", "district", "admin"]))
+@click.option("--name", required=True, help="The person's full name.")
+@click.option("--school", "schools", multiple=True, metavar="SCHOOL_SOURCED_ID",
+              help="A school (by SIS sourcedId) the user works at; repeat for several.")
+@click.option("--grant-student-export", is_flag=True, help="District users only: may export student-level data.")
+def users_create(email, role, name, schools, grant_student_export):
+    """Create a user; the password is read from standard input when it is not a terminal."""
+    from sqlalchemy import select
+
+    from school_prevention.auth.passwords import password_problems
+    from school_prevention.auth.services import ServiceError, create_user
+    from school_prevention.schools.models import School
+
+    password = _read_password()
+    problems = password_problems(password, [email, name])
+    if problems:
+        raise click.ClickException(problems[0])
+    found = {s.sourced_id: s.id for s in db.session.scalars(select(School).where(School.sourced_id.in_(schools)))}
+    missing = [s for s in schools if s not in found]
+    if missing:
+        raise click.ClickException(f"No school with sourcedId {', '.join(missing)}.")
+    try:
+        user = create_user(None, email=email, name=name, role=role, password=password,
+                           school_ids=list(found.values()), must_change_password=False,
+                           can_export_student_level=grant_student_export)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"Created {user.role} {user.email} (id {user.id}).")
+
+
+@demo_cli.command("seed")
+@click.option("--if-empty", is_flag=True, help="Do nothing when any user exists already.")
+def demo_seed(if_empty):
+    """Create a small demo district with one user per role, and print the sign-in details."""
+    from school_prevention.demo import DEMO_PASSWORD, seed_demo
+
+    created = seed_demo(if_empty=if_empty)
+    db.session.commit()
+    if created is None:
+        click.echo("Users exist already; demo data not added.")
+        return
+    click.echo(f"Demo district ready: {created['schools']} schools, {created['students']} students.")
+    click.echo("Sign in at http://127.0.0.1:5000/login with one of these (password for all: "
+               f"{DEMO_PASSWORD}):")
+    for role, email in created["users"]:
+        click.echo(f"  {role:<10} {email}")
+
+
+@scheduler_cli.command("run")
+def scheduler_run():
+    """Run every registered job on its schedule; a second scheduler waits and runs nothing."""
+    import logging
+
+    from flask import current_app
+
+    from school_prevention.scheduler import run_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    run_scheduler(current_app._get_current_object())
+
+
+@jobs_cli.command("run")
+@click.argument("name")
+@click.option("--now", "now_text", metavar="ISO8601", help="Run as if it were this time (with a zone, e.g. 2026-11-23T15:00:00Z).")
+def jobs_run(name, now_text):
+    """Run one job once and print what it did."""
+    from datetime import datetime
+
+    from flask import current_app
+
+    from school_prevention.scheduler import load_jobs, run_job
+
+    jobs = load_jobs()
+    if name not in jobs:
+        raise click.ClickException(f"No job named {name!r}. Jobs: {', '.join(sorted(jobs))}.")
+    now = None
+    if now_text:
+        try:
+            now = datetime.fromisoformat(now_text.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.ClickException(f"--now must be an ISO 8601 time, not {now_text!r}.") from None
+        if now.tzinfo is None:
+            raise click.ClickException("--now needs a time zone, e.g. 2026-11-23T15:00:00Z.")
+    count = run_job(current_app._get_current_object(), name, now)
+    click.echo(f"{name}: {count}")
+
+
+@jobs_cli.command("list")
+def jobs_list():
+    """List the registered jobs and their schedules."""
+    from school_prevention.scheduler import load_jobs
+
+    for spec in sorted(load_jobs().values(), key=lambda s: s.name):
+        schedule = ", ".join(f"{k}={v}" for k, v in spec.trigger_args.items())
+        click.echo(f"{spec.name:<28} {spec.trigger}({schedule})  {spec.description}")
+
+
+@crypto_cli.command("rotate")
+def crypto_rotate():
+    """Re-encrypt every stored restricted text with the first key of SP_DATA_KEY."""
+    from sqlalchemy import select
+
+    from school_prevention import crypto
+    from school_prevention.models import RiskFlag  # noqa: F401  (registers every encrypted field)
+
+    total = 0
+    for model, attribute in crypto.ENCRYPTED_FIELDS:
+        column = getattr(model, attribute)
+        for row in db.session.scalars(select(model).where(column.is_not(None))).yield_per(500):
+            setattr(row, attribute, crypto.rotate(getattr(row, attribute)))
+            total += 1
+    db.session.commit()
+    click.echo(f"Re-encrypted {total} value(s) with the current key. The old key can now be removed.")
+
+
+@roster_cli.command("import")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--dry-run", is_flag=True, help="Check and report what would change; change nothing.")
+@click.option("--allow-mass-deactivation", is_flag=True,
+              help="Allow a bulk file to deactivate more than 5% of active students.")
+def roster_import(path, dry_run, allow_mass_deactivation):
+    """Import a OneRoster 1.1 CSV folder or zip; exits 1 when rows were rejected or the import refused."""
+    from tqdm import tqdm
+
+    from school_prevention.roster.services import import_roster, start_run
+
+    run = start_run(None, str(path), dry_run=dry_run)
+    bar = tqdm(total=0, unit=" rows", desc="Importing", disable=None, file=sys.stderr)
+
+    def progress(done, total, name):
+        bar.total = total
+        bar.set_description(name)
+        bar.update(done - bar.n)
+
+    report = import_roster(run.id, path, dry_run=dry_run, allow_mass_deactivation=allow_mass_deactivation,
+                           progress=progress)
+    bar.close()
+    click.echo(format_report(report))
+    if report.refused or report.rejected:
+        sys.exit(1)
+
+
+def format_report(report) -> str:
+    """The import report as text for a terminal or a log."""
+    lines = [("DRY RUN: nothing was changed." if report.dry_run else "Import applied.") if not report.refused
+             else f"REFUSED: {report.refused}"]
+    lines.append("Files: " + ", ".join(f"{name} {mode}" for name, mode in report.modes.items()))
+    for key, value in sorted(report.counts.items()):
+        lines.append(f"  {key.replace('_', ' ')}: {value:,}")
+    lines.extend(report.messages)
+    if report.rejected:
+        lines.append(f"{len(report.rejected)} rejected row(s):")
+        lines.extend(f"  {r['file']} line {r['line']}: {r['reason']}" for r in report.rejected)
+    return "\n".join(lines)
+
+
+def register(app: Flask) -> None:
+    """Add the command groups to app."""
+    for group in (users_cli, demo_cli, scheduler_cli, jobs_cli, crypto_cli, roster_cli):
+        app.cli.add_command(group)

@@ -1,0 +1,150 @@
+"""Configuration from the environment, with embedded defaults for a first development run."""
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("SP_INSTANCE_PATH", PROJECT_ROOT / "instance"))
+
+
+class ConfigError(RuntimeError):
+    """Raised when the app cannot start safely with the configuration it was given."""
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _instance_secret(name: str, make) -> str:
+    """Read a development secret from instance/, creating it (mode 0600) on first run."""
+    path = INSTANCE_DIR / name
+    if path.exists():
+        return path.read_text().strip()
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+class Config:
+    """Settings shared by every environment; values come from the environment when set."""
+
+    ENV_NAME = "development"
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    SESSION_COOKIE_NAME = "sp_session"
+    # The absolute lifetime; the idle limit is enforced server-side in auth.sessions.
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
+    SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=12)
+    REMEMBER_COOKIE_DURATION = timedelta(0)
+    WTF_CSRF_TIME_LIMIT = None  # tied to the session, which already expires
+    SIGNIN_FAILURE_LIMIT = "10/minute"
+    RATELIMIT_HEADERS_ENABLED = False
+    PASSWORD_MIN_LENGTH = 12
+    PASSWORD_MAX_LENGTH = 128
+    STUDENTS_PER_PAGE = 50
+    MAX_CONTENT_LENGTH = 512 * 1024 * 1024  # a district's OneRoster zip
+    ROSTER_IMPORT_INLINE = False  # tests run the admin page's import inside the request
+
+    def __init__(self) -> None:
+        env = os.environ
+        self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(
+            env.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'school_prevention.db'}"
+        )
+        self.SP_TIMEZONE = env.get("SP_TIMEZONE", "America/Chicago")
+        self.SP_SUPPRESSION_MIN_N = int(env.get("SP_SUPPRESSION_MIN_N", "10"))
+        self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")
+        self.MAIL_SERVER = env.get("MAIL_SERVER")
+        self.MAIL_PORT = int(env.get("MAIL_PORT", "25"))
+        self.MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
+        self.MAIL_USERNAME = env.get("MAIL_USERNAME")
+        self.MAIL_PASSWORD = env.get("MAIL_PASSWORD")
+        self.MAIL_DEFAULT_SENDER = env.get("MAIL_DEFAULT_SENDER", "no-reply@localhost")
+        self.SP_TRUSTED_PROXIES = int(env.get("SP_TRUSTED_PROXIES", "0"))
+        # How often a standby scheduler checks whether the running one has gone.
+        self.SP_SCHEDULER_STANDBY_SECONDS = float(env.get("SP_SCHEDULER_STANDBY_SECONDS", "15"))
+        self.SECRET_KEY = env.get("SECRET_KEY")
+        self.SP_DATA_KEY = env.get("SP_DATA_KEY")
+        self.load_secrets()
+
+    def load_secrets(self) -> None:
+        """Development: generate missing secrets into instance/ so a first run just works."""
+        if not self.SECRET_KEY:
+            self.SECRET_KEY = _instance_secret("secret_key", lambda: secrets.token_urlsafe(48))
+        if not self.SP_DATA_KEY:
+            self.SP_DATA_KEY = _instance_secret(
+                "data_key", lambda: Fernet.generate_key().decode()
+            )
+
+
+class ProductionConfig(Config):
+    """Production: secrets must come from the environment and cookies need HTTPS."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+
+    def load_secrets(self) -> None:
+        missing = [n for n in ("SECRET_KEY", "SP_DATA_KEY") if not getattr(self, n)]
+        if missing:
+            raise ConfigError(
+                "Refusing to start in production without "
+                + " and ".join(missing)
+                + ". Set them in the environment: SECRET_KEY to a long random string, "
+                "SP_DATA_KEY to a Fernet key (python -c 'from cryptography.fernet import "
+                "Fernet; print(Fernet.generate_key().decode())'). Keep SP_DATA_KEY safe: "
+                "restricted notes cannot be read without it."
+            )
+        if not os.environ.get("DATABASE_URL"):
+            raise ConfigError("Refusing to start in production without DATABASE_URL.")
+
+
+class TestConfig(Config):
+    """Tests: fixed secrets, no CSRF by default (tests that check CSRF switch it back on)."""
+
+    __test__ = False  # not a pytest test class
+    ENV_NAME = "testing"
+    TESTING = True
+    WTF_CSRF_ENABLED = False
+    # Cheap hashing keeps the suite fast; production uses argon2-cffi's recommended parameters.
+    PASSWORD_HASH_PARAMS = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+    ROSTER_IMPORT_INLINE = True
+
+    def __init__(self, database_url: str = "sqlite://") -> None:
+        super().__init__()
+        self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(database_url)
+        self.RATELIMIT_STORAGE_URI = "memory://"
+
+    def load_secrets(self) -> None:
+        self.SECRET_KEY = "test-secret-key-not-for-production"
+        self.SP_DATA_KEY = "Ab1_9fKxLd2Qm0s3cYt7rTWtqGZbq3o8Gq0vW3m1JZk="
+
+
+def _normalise_db_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain postgres:// URLs, as hosting providers hand them out."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def config_from_env() -> Config:
+    """The configuration selected by SP_ENV (development by default, or production)."""
+    name = os.environ.get("SP_ENV", "development").strip().lower()
+    if name == "production":
+        return ProductionConfig()
+    if name in {"development", "dev", ""}:
+        return Config()
+    raise ConfigError(f"SP_ENV must be 'development' or 'production', not {name!r}.")

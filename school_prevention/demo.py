@@ -1,0 +1,146 @@
+"""A small demo district: three schools, about 600 students, one user per role."""
+from __future__ import annotations
+
+import random
+
+from sqlalchemy import func, select
+
+from school_prevention.auth.models import User
+from school_prevention.auth.services import create_user
+from school_prevention.extensions import db
+from school_prevention.schools.models import School
+from school_prevention.students.models import Student
+
+DEMO_PASSWORD = "lantern-harbor-meadow-42"
+
+SCHOOLS = [
+    # sourcedId, name, level, grades, students
+    ("demo-maple-es", "Maple Elementary School", "elementary", ["KG", "01", "02", "03", "04", "05"], 180),
+    ("demo-cedar-ms", "Cedar Middle School", "middle", ["06", "07", "08"], 200),
+    ("demo-river-hs", "Riverside High School", "high", ["09", "10", "11", "12"], 220),
+]
+
+USERS = [
+    # role, email, name, schools
+    ("admin", "admin@demo.school", "Alex Admin", []),
+    ("district", "district@demo.school", "Dana District", []),
+    ("principal", "principal@demo.school", "Pat Principal", ["demo-cedar-ms"]),
+    ("counselor", "counselor@demo.school", "Casey Counselor", ["demo-maple-es", "demo-cedar-ms"]),
+    ("counselor", "counselor.high@demo.school", "Harper Highcounsel", ["demo-river-hs"]),
+    ("staff", "staff@demo.school", "Sam Staff", ["demo-cedar-ms"]),
+]
+
+GIVEN = ["Aaliyah", "Aiden", "Amara", "Ana", "Ben", "Camila", "Chloe", "Daniel", "Darius", "Elena",
+         "Eli", "Emma", "Fatima", "Gabriel", "Grace", "Hana", "Isaac", "Isabella", "Jamal", "Jasmine",
+         "Jayden", "Kai", "Layla", "Leo", "Liam", "Lucia", "Malik", "Maya", "Mei", "Mia", "Noah",
+         "Nia", "Omar", "Priya", "Quinn", "Rosa", "Ryan", "Samir", "Sofia", "Tariq", "Thu", "Valentina",
+         "Wyatt", "Ximena", "Yusuf", "Zoe"]
+FAMILY = ["Abara", "Adams", "Ahmed", "Alvarez", "Baker", "Brooks", "Chen", "Cruz", "Diaz", "Edwards",
+          "Flores", "Garcia", "Gomez", "Hall", "Hernandez", "Ibrahim", "Jackson", "Johnson", "Kim",
+          "Lee", "Lopez", "Martin", "Martinez", "Nguyen", "Okafor", "Ortiz", "Patel", "Perez", "Reyes",
+          "Rivera", "Robinson", "Sanchez", "Santos", "Singh", "Smith", "Taylor", "Thomas", "Torres",
+          "Tran", "Walker", "Washington", "White", "Williams", "Wilson", "Young"]
+
+
+def seed_demo(if_empty: bool = False, rng_seed: int = 2026) -> dict | None:
+    """Create the demo district; None when if_empty and users exist. The caller commits."""
+    if if_empty and db.session.scalar(select(func.count()).select_from(User)):
+        return None
+    rng = random.Random(rng_seed)
+    schools: dict[str, School] = {}
+    students = 0
+    created_schools = False
+    for sourced_id, name, level, grades, count in SCHOOLS:
+        school = db.session.scalars(select(School).where(School.sourced_id == sourced_id)).one_or_none()
+        if school is None:
+            school = School(sourced_id=sourced_id, name=name, level=level, identifier=sourced_id.upper())
+            db.session.add(school)
+            db.session.flush()
+            created_schools = True
+            for i in range(count):
+                given, family = rng.choice(GIVEN), rng.choice(FAMILY)
+                db.session.add(Student(
+                    sourced_id=f"{sourced_id}-stu-{i + 1:04d}",
+                    identifier=f"{100000 + len(schools) * 10000 + i}",
+                    school_id=school.id,
+                    given_name=given,
+                    family_name=family,
+                    grade=grades[i % len(grades)],
+                ))
+                students += 1
+        schools[sourced_id] = school
+    db.session.flush()
+    users = []
+    for role, email, name, school_ids in USERS:
+        exists = db.session.scalars(select(User).where(User.email == email)).one_or_none()
+        if exists is None:
+            create_user(None, email=email, name=name, role=role, password=DEMO_PASSWORD,
+                        school_ids=[schools[s].id for s in school_ids], must_change_password=False,
+                        can_export_student_level=(role == "district"))
+        users.append((role, email))
+    if created_schools:
+        seed_casework(rng, schools)
+    total = db.session.scalar(select(func.count()).select_from(Student))
+    return {"schools": len(schools), "students": total, "users": users}
+
+
+def _user(email: str) -> User:
+    return db.session.scalars(select(User).where(User.email == email)).one()
+
+
+def seed_casework(rng: random.Random, schools: dict[str, School]) -> None:
+    """Flags, referrals and screenings so a counselor opens a realistic caseload."""
+    from datetime import timedelta
+
+    from school_prevention.db import utcnow
+    from school_prevention.flags.models import FlagCategory
+    from school_prevention.flags.services import change_status, create_flag, record_mandated_report
+    from school_prevention.referrals.services import start_review, submit_referral
+    from school_prevention.screenings.models import Instrument
+    from school_prevention.screenings.services import record_screening
+
+    counselor, staff = _user("counselor@demo.school"), _user("staff@demo.school")
+    all_categories = list(db.session.scalars(select(FlagCategory)))
+
+    class _ByPrefix(dict):
+        def __missing__(self, key):
+            return next(c for c in all_categories if c.name.lower().startswith(key))
+
+    categories = _ByPrefix()
+    cse = categories["signs of commercial"]
+    instruments = {i.name: i for i in db.session.scalars(select(Instrument))}
+    cedar = list(db.session.scalars(select(Student).where(Student.school_id == schools["demo-cedar-ms"].id)
+                                    .order_by(Student.id)))
+    maple = list(db.session.scalars(select(Student).where(Student.school_id == schools["demo-maple-es"].id)
+                                    .order_by(Student.id)))
+    plan = [
+        (cedar[0], "social", "moderate", "counselor_observation", "Eats lunch alone most days; says no one talks to them."),
+        (cedar[1], "bullying — targeted", "high", "staff_referral", "Reported repeated name-calling in the bus line."),
+        (cedar[2], "chronic", "moderate", "counselor_observation", None),
+        (cedar[3], "housing", "high", "parent_guardian", "Family staying with relatives since October."),
+        (cedar[5], "runaway", "urgent", "outside_agency", "Missing overnight twice this month; returned on her own."),
+        (maple[0], "neglect", "moderate", "counselor_observation", "Often arrives without a coat or lunch."),
+        (maple[2], "social", "low", "student_self_report", None),
+    ]
+    flags = [create_flag(counselor, s, category=categories[key], severity=sev, source=src, note=note)
+             for s, key, sev, src, note in plan]
+    change_status(counselor, flags[2], "monitoring")
+    exploitation = create_flag(counselor, cedar[4], category=cse, severity="high", source="screening",
+                               note="New phone and gifts from an older 'boyfriend' she met online.")
+    record_mandated_report(counselor, exploitation, agency="State child abuse hotline",
+                           made_at=utcnow() - timedelta(days=2), reference="HL-2026-10442", not_made_reason=None)
+    # One high-severity exploitation concern still waiting for its report record: the banner shows.
+    create_flag(counselor, cedar[6], category=cse, severity="high", source="staff_referral",
+                note="Seen being picked up by an unknown adult; talks about 'modeling work'.")
+    today = utcnow().date()
+    record_screening(counselor, cedar[4], instrument=instruments["CSE-IT 2.0 (result only)"],
+                     screened_on=today - timedelta(days=3), result="clear_concern", next_step="mandated_report", today=today)
+    record_screening(counselor, cedar[0], instrument=instruments["SRSS-IE"], screened_on=today - timedelta(days=20),
+                     result="possible_concern", next_step="rescreen", rescreen_on=today + timedelta(days=40), today=today)
+    record_screening(counselor, maple[1], instrument=instruments["School checklist"], screened_on=today - timedelta(days=8),
+                     result="no_concern", next_step="none", today=today)
+    first = submit_referral(staff, cedar[7], categories=[categories["sudden"]], urgency="soon",
+                            observation="Has a new expensive phone and says an older friend buys her things.")
+    submit_referral(staff, cedar[8], categories=[categories["bullying — targeted"], categories["social"]], urgency="routine",
+                    observation="Other students took his backpack again at dismissal; he was crying.")
+    start_review(counselor, first)

@@ -1,0 +1,1 @@
+"""At-risk flags: categories, severity, status with history, restricted notes, mandated reports."""

@@ -1,0 +1,58 @@
+"""Flag forms: open/edit, status change, mandated report; the admin category form."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateTimeLocalField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from school_prevention.flags.models import SEVERITIES, SOURCES
+from school_prevention.forms import choices
+
+SEVERITY_CHOICES = [("low", "Low"), ("moderate", "Moderate"), ("high", "High"), ("urgent", "Urgent")]
+NOTE_HINT = ("Restricted: only counselors of this student's school can read it. It is encrypted and "
+             "never appears in emails or exports. Write facts: what was seen or said, when, by whom.")
+
+
+class FlagForm(FlaskForm):
+    """Open or edit a flag."""
+
+    category = SelectField("Category", coerce=int, validators=[DataRequired("Choose a category.")])
+    severity = RadioField("Severity", choices=choices(SEVERITY_CHOICES), validators=[DataRequired("Choose a severity.")])
+    source = SelectField("Source", choices=choices(SOURCES.items()), validators=[DataRequired("Choose where the concern came from.")])
+    note = TextAreaField("Restricted note", validators=[Optional(), Length(max=20000)], description=NOTE_HINT)
+    replace_note = BooleanField("Replace the restricted note with the text above")
+
+    def __init__(self, categories, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.category.choices = choices((c.id, c.name + (" — mandated report if high or urgent" if c.is_suspected_abuse else ""))
+                                        for c in categories)
+
+
+class StatusForm(FlaskForm):
+    """Move a flag to another status."""
+
+    status = SelectField("New status", choices=choices([("open", "Open"), ("monitoring", "Monitoring"), ("resolved", "Resolved")]),
+                         validators=[DataRequired("Choose a status.")])
+    resolution = TextAreaField("How was it resolved? (restricted)", validators=[Optional(), Length(max=5000)],
+                               description="Needed when resolving. Encrypted; counselors only.")
+
+
+class ReportForm(FlaskForm):
+    """The mandated report record: agency, when, reference — or why no report was made."""
+
+    agency = StringField("Agency reported to", validators=[Optional(), Length(max=200)],
+                         description="For example the state child abuse hotline or the police department.")
+    made_at = DateTimeLocalField("Date and time of the report", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    reference = StringField("Reference number", validators=[Optional(), Length(max=100)])
+    not_made_reason = TextAreaField("Or: why no report was made", validators=[Optional(), Length(max=2000)],
+                                    description="Only if no report was made. Your supervisor may review this.")
+
+
+class CategoryForm(FlaskForm):
+    """Admin: a flag category."""
+
+    name = StringField("Name", validators=[DataRequired("Give the category a name."), Length(max=120)])
+    description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
+    is_suspected_abuse = BooleanField("Suspected abuse or exploitation (asks for a mandated report at high or urgent severity)")
+    position = IntegerField("Order in lists", default=100, validators=[NumberRange(0, 10000, "Use a number from 0 to 10000.")])
+    is_active = BooleanField("In use", default=True)

@@ -1,0 +1,39 @@
+"""Queries about flags and flag categories."""
+from __future__ import annotations
+
+from sqlalchemy import Select, case, select
+from sqlalchemy.orm import joinedload
+
+from school_prevention.flags.models import FlagCategory, RiskFlag
+
+SEVERITY_RANK = case({"urgent": 0, "high": 1, "moderate": 2, "low": 3}, value=RiskFlag.severity)
+STATUS_RANK = case({"open": 0, "monitoring": 1, "resolved": 2}, value=RiskFlag.status)
+
+
+def active_categories() -> Select:
+    """Categories offered on forms, in their display order."""
+    return select(FlagCategory).where(FlagCategory.is_active.is_(True)).order_by(FlagCategory.position, FlagCategory.name)
+
+
+def all_categories() -> Select:
+    """Every category, for the admin page."""
+    return select(FlagCategory).order_by(FlagCategory.is_active.desc(), FlagCategory.position, FlagCategory.name)
+
+
+def flags_of_student(scoped_flags: Select, student_id: int) -> Select:
+    """A student's flags: current ones first, most severe first, then resolved."""
+    return (scoped_flags.where(RiskFlag.student_id == student_id)
+            .order_by(STATUS_RANK, SEVERITY_RANK, RiskFlag.opened_at.desc()))
+
+
+def open_flags_of_student(scoped_flags: Select, student_id: int) -> Select:
+    """The student's open or monitoring flags (to link a referral to)."""
+    return flags_of_student(scoped_flags, student_id).where(RiskFlag.status != "resolved")
+
+
+def flags_missing_report(scoped_flags: Select) -> Select:
+    """Current suspected-abuse flags at high or urgent severity with no mandated-report record."""
+    return (scoped_flags.join(RiskFlag.category)
+            .where(FlagCategory.is_suspected_abuse.is_(True), RiskFlag.severity.in_(("high", "urgent")),
+                   RiskFlag.status != "resolved", RiskFlag.report_recorded_at.is_(None))
+            .options(joinedload(RiskFlag.student)).order_by(RiskFlag.opened_at))

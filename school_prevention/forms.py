@@ -1,0 +1,35 @@
+"""Form pieces shared by features: a checkbox list and query-string forms without CSRF."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import SelectMultipleField
+from wtforms.fields.choices import SelectChoice
+from wtforms.widgets import CheckboxInput, ListWidget
+
+
+class CheckboxListField(SelectMultipleField):
+    """A multiple choice shown as a list of labelled checkboxes (keyboard and screen-reader friendly)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class QueryForm(FlaskForm):
+    """A GET form read from the query string: no CSRF token, values from request.args."""
+
+    class Meta:
+        csrf = False
+
+
+def choices(pairs) -> list[SelectChoice]:
+    """Select options from (value, label) pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+def apply_service_error(form, exc) -> None:
+    """Show a service's refusal beside its field (or above the form when it has none)."""
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None:
+        field.errors = list(field.errors) + [exc.message]
+    else:
+        form.form_errors.append(exc.message)

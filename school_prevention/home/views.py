@@ -1,0 +1,44 @@
+"""The home page each role lands on after sign-in, and /healthz."""
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask_login import current_user
+from sqlalchemy import text
+
+from school_prevention.extensions import db
+from school_prevention.flags.queries import flags_missing_report
+from school_prevention.home.queries import active_students_by_school, count_of, users_by_role
+from school_prevention.permissions import public, signed_in, triage_referrals, visible_flags, visible_schools
+from school_prevention.referrals.queries import submitted_by, triage_queue
+from school_prevention.roles import Role
+
+bp = Blueprint("home", __name__)
+
+
+@bp.route("/")
+@signed_in
+def index():
+    """The signed-in user's home, by role."""
+    role = current_user.role_enum
+    schools = db.session.execute(active_students_by_school(visible_schools(current_user))).all()
+    context = {"schools": schools}
+    if role == Role.ADMIN:
+        context["user_counts"] = db.session.execute(users_by_role()).all()
+    elif role == Role.STAFF:
+        context["referrals"] = db.session.scalars(submitted_by(current_user).limit(10)).all()
+    elif role == Role.COUNSELOR:
+        context["waiting"] = db.session.scalar(count_of(triage_queue(triage_referrals(current_user))))
+        context["missing_reports"] = db.session.scalars(flags_missing_report(visible_flags(current_user))).all()
+    return render_template(f"home/{role.value}.html", **context)
+
+
+@bp.route("/healthz")
+@public
+def healthz():
+    """Liveness and database reachability, for a load balancer or uptime check."""
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # any database failure means unhealthy
+        db.session.rollback()
+        return {"status": "error", "database": "unreachable"}, 503
+    return {"status": "ok", "database": "ok"}

@@ -1,0 +1,10 @@
+"""Imports every model module so the metadata is complete for the app and for Alembic."""
+from school_prevention.audit import AuditEvent  # noqa: F401
+from school_prevention.auth.models import User, UserSession, user_school  # noqa: F401
+from school_prevention.schools.models import School  # noqa: F401
+from school_prevention.students.models import Student  # noqa: F401
+from school_prevention.flags.models import FlagCategory, FlagEvent, RiskFlag  # noqa: F401
+from school_prevention.notifications.models import Notification  # noqa: F401
+from school_prevention.referrals.models import Referral, referral_category  # noqa: F401
+from school_prevention.screenings.models import Instrument, Screening  # noqa: F401
+from school_prevention.roster.models import RosterImport, StudentDemographics, StudentSchoolChange  # noqa: F401

@@ -1,0 +1,49 @@
+"""Notification: one message to one user on one channel about one subject, never sent twice."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from school_prevention.db import utcnow
+from school_prevention.extensions import db
+
+CHANNELS = ("in_app", "email")
+STATES = ("pending", "sent", "failed")
+
+
+class Notification(db.Model):
+    """A message for a user. Text carries no student name: initials at most, and a link.
+
+    Unique per (user, kind, channel, subject): creating the same reminder twice is a no-op,
+    which is what keeps a second sweep or a second scheduler from sending it again.
+    """
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        UniqueConstraint("user_id", "kind", "channel", "subject_type", "subject_id", name="uq_notification_once"),
+        CheckConstraint("channel IN ('in_app', 'email')", name="channel_known"),
+        CheckConstraint("state IN ('pending', 'sent', 'failed')", name="state_known"),
+        Index("ix_notification_user_id_read_at", "user_id", "read_at"),
+        Index("ix_notification_due", "channel", "state", "send_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(10), default="in_app")
+    subject_type: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[int]
+    title: Mapped[str] = mapped_column(String(200))
+    link: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    send_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_at: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(40))
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,186 @@
+"""Who may do what: declared endpoint policies, the scoped queries, and 404/403 loaders.
+
+Every endpoint declares a policy with one of the decorators below; enforce_policy() runs
+before every request and refuses (403) any endpoint that declared none, so a new route is
+closed until someone decides who may use it. Objects outside a user's scope answer 404 (they
+do not exist for that user); an action the role may not take on an object in scope answers 403.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, abort, current_app, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import Select, false, select
+
+from school_prevention.auth.models import User, user_school
+from school_prevention.extensions import db, login_manager
+from school_prevention.roles import Role
+from school_prevention.schools.models import School
+from school_prevention.students.models import Student
+
+# Roles that work with individual students' records (DESIGN.md role table).
+CASE_ROLES = frozenset({Role.COUNSELOR, Role.PRINCIPAL})
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Who may call an endpoint: anyone, any signed-in user, or the listed roles."""
+
+    public: bool = False
+    roles: frozenset[Role] | None = None  # None with public=False: any signed-in user
+
+    def allows(self, user) -> bool:
+        """True when user may call the endpoint (anonymous users only for public ones)."""
+        if self.public:
+            return True
+        if not user.is_authenticated:
+            return False
+        return self.roles is None or Role(user.role) in self.roles
+
+    def describe(self) -> str:
+        """A short human description, for the permission test's messages."""
+        if self.public:
+            return "public"
+        if self.roles is None:
+            return "any signed-in user"
+        return ", ".join(sorted(self.roles))
+
+
+def _declare(policy: Policy):
+    def decorator(view):
+        view.sp_policy = policy
+        return view
+
+    return decorator
+
+
+public = _declare(Policy(public=True))
+signed_in = _declare(Policy())
+
+
+def roles(*allowed: Role):
+    """Declare that only users with one of these roles may call the endpoint."""
+    return _declare(Policy(roles=frozenset(allowed)))
+
+
+# Endpoints Flask registers itself.
+BUILTIN_POLICIES = {"static": Policy(public=True)}
+# Endpoints a user who must change a temporary password may still reach.
+PASSWORD_CHANGE_EXEMPT = {"account.password", "auth.logout", "auth.login", "static", "healthz"}
+
+
+def policy_for(app: Flask, endpoint: str) -> Policy | None:
+    """The declared policy of an endpoint, or None when it has none."""
+    if endpoint in BUILTIN_POLICIES:
+        return BUILTIN_POLICIES[endpoint]
+    view = app.view_functions.get(endpoint)
+    return getattr(view, "sp_policy", None)
+
+
+def enforce_policy():
+    """before_request: apply the endpoint's declared policy; no policy means no access."""
+    endpoint = request.endpoint
+    if endpoint is None:  # routing already failed: let the 404/405 through
+        return None
+    policy = policy_for(current_app, endpoint)
+    if policy is None:
+        current_app.logger.error("endpoint %s has no declared policy; refused", endpoint)
+        abort(403)
+    if policy.public:
+        return None
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    if current_user.must_change_password and endpoint not in PASSWORD_CHANGE_EXEMPT:
+        return redirect(url_for("account.password"))
+    if not policy.allows(current_user):
+        abort(403)
+    return None
+
+
+
+
+# --- scoped queries -----------------------------------------------------------------------
+
+def _assigned_school_ids(user: User):
+    """A subquery of the ids of the schools assigned to user (no round trip)."""
+    return select(user_school.c.school_id).where(user_school.c.user_id == user.id)
+
+
+def visible_schools(user: User) -> Select:
+    """Schools the user works with: their assigned schools, or all for district and admin."""
+    query = select(School).order_by(School.name)
+    if user.has_role(Role.DISTRICT, Role.ADMIN):
+        return query
+    return query.where(School.id.in_(_assigned_school_ids(user)))
+
+
+def visible_students(user: User) -> Select:
+    """Students whose records the user may open: counselors and principals, own schools only.
+
+    Staff route concerns but do not browse records; district and admin see no student rows.
+    """
+    query = select(Student)
+    if user.role_enum not in CASE_ROLES:
+        return query.where(false())
+    return query.where(Student.school_id.in_(_assigned_school_ids(user)))
+
+
+def get_student_or_404(user: User, student_id: int) -> Student:
+    """The student with this id if the user may see them; 404 otherwise."""
+    student = db.session.scalars(
+        visible_students(user).where(Student.id == student_id)
+    ).one_or_none()
+    if student is None:
+        abort(404)
+    return student
+
+
+# --- case work: flags, referrals ------------------------------------------------------------
+
+def can_read_restricted_notes(user: User) -> bool:
+    """Restricted narrative notes are for counselors of the student's school only."""
+    return user.role_enum == Role.COUNSELOR
+
+
+def referable_students(user: User) -> Select:
+    """Students a staff member may refer: the active students of their own schools."""
+    return (select(Student)
+            .where(Student.school_id.in_(_assigned_school_ids(user)), Student.is_active.is_(True)))
+
+
+def visible_flags(user: User) -> Select:
+    """Flags of the students the user may see (counselors and principals of the school)."""
+    from school_prevention.flags.models import RiskFlag
+
+    students = visible_students(user).with_only_columns(Student.id)
+    return select(RiskFlag).where(RiskFlag.student_id.in_(students))
+
+
+def get_flag_or_404(user: User, flag_id: int):
+    """The flag if its student is in the user's scope; 404 otherwise."""
+    from school_prevention.flags.models import RiskFlag
+
+    flag = db.session.scalars(visible_flags(user).where(RiskFlag.id == flag_id)).one_or_none()
+    if flag is None:
+        abort(404)
+    return flag
+
+
+def triage_referrals(user: User) -> Select:
+    """Referrals a counselor triages: those about students of their schools."""
+    from school_prevention.referrals.models import Referral
+
+    if user.role_enum != Role.COUNSELOR:
+        return select(Referral).where(false())
+    return select(Referral).where(Referral.school_id.in_(_assigned_school_ids(user)))
+
+
+def get_referral_for_triage_or_404(user: User, referral_id: int):
+    """A referral the counselor may triage; 404 otherwise."""
+    from school_prevention.referrals.models import Referral
+
+    referral = db.session.scalars(triage_referrals(user).where(Referral.id == referral_id)).one_or_none()
+    if referral is None:
+        abort(404)
+    return referral

@@ -1,0 +1,1 @@
+"""Staff concern referrals and the counselors' triage queue."""

@@ -1,0 +1,57 @@
+"""Referral forms: the staff member's concern, and the counselor's triage decision."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from school_prevention.flags.forms import SEVERITY_CHOICES
+from school_prevention.forms import CheckboxListField, QueryForm, choices
+from school_prevention.referrals.models import URGENCIES
+
+
+class StudentPickForm(QueryForm):
+    """Find the student to refer (own school only)."""
+
+    q = StringField("Student's name or student number", validators=[Optional(), Length(max=100, message="Search text is too long.")])
+
+
+class ReferralForm(FlaskForm):
+    """What a staff member noticed."""
+
+    categories = CheckboxListField("What kind of concern?", coerce=int,
+                                   description="Tick all that fit. You do not need to be sure.")
+    observation = TextAreaField(
+        "What did you see or hear?",
+        validators=[DataRequired("Write what you saw or heard."), Length(max=10000)],
+        description="Facts, in the student's own words where you can, with when and where. "
+                    "Do not question the student; the counselor will follow up.")
+    urgency = RadioField("How soon should a counselor look at this?", choices=choices(URGENCIES.items()),
+                         default="routine", validators=[DataRequired("Choose how soon.")])
+
+    def __init__(self, categories, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.categories.choices = choices((c.id, c.name) for c in categories)
+
+
+class AcceptForm(FlaskForm):
+    """Accept a referral: open a new flag or link one of the student's current flags."""
+
+    existing_flag = SelectField("Link to a current flag", coerce=str, validators=[Optional()])
+    category = SelectField("Or open a new flag in category", coerce=str, validators=[Optional()])
+    severity = SelectField("Severity of the new flag", choices=choices([("", "—")] + SEVERITY_CHOICES), validators=[Optional()])
+    note = TextAreaField("Restricted note for the new flag", validators=[Optional(), Length(max=20000)])
+
+    def __init__(self, flags, categories, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.existing_flag.choices = choices([("", "— open a new flag instead —")] +
+                                             [(str(f.id), f"{f.category.name} ({f.severity}, {f.status})") for f in flags])
+        self.category.choices = choices([("", "—")] + [(str(c.id), c.name) for c in categories])
+        if not flags:
+            self.category.label.text = "Open a new flag in category"
+
+
+class CloseForm(FlaskForm):
+    """Close without a flag."""
+
+    reason = TextAreaField("Why close without a flag?", validators=[DataRequired("Say why the referral is closed."), Length(max=2000)])

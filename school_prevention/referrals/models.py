@@ -1,0 +1,75 @@
+"""Referral: a staff member's concern about a student, routed to the school's counselors."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from school_prevention import crypto
+from school_prevention.auth.models import User
+from school_prevention.db import utcnow
+from school_prevention.extensions import db
+from school_prevention.flags.models import FlagCategory, RiskFlag
+from school_prevention.students.models import Student
+
+URGENCIES = {"routine": "Routine (this week)", "soon": "Soon (today or tomorrow)",
+             "urgent": "Urgent (now)"}
+STATUSES = ("new", "in_review", "accepted", "closed")
+# What the referring staff member sees: the status only, never the outcome.
+STAFF_STATUS = {"new": "Received", "in_review": "In review", "accepted": "Closed", "closed": "Closed"}
+
+referral_category = Table(
+    "referral_category",
+    db.metadata,
+    Column("referral_id", ForeignKey("referral.id", ondelete="CASCADE"), primary_key=True),
+    Column("category_id", ForeignKey("flag_category.id"), primary_key=True),
+)
+
+
+class Referral(db.Model):
+    """A concern routed by staff; counselors move it new -> in review -> accepted or closed."""
+
+    __tablename__ = "referral"
+    __table_args__ = (
+        CheckConstraint("urgency IN ('routine', 'soon', 'urgent')", name="urgency_known"),
+        CheckConstraint("status IN ('new', 'in_review', 'accepted', 'closed')", name="status_known"),
+        Index("ix_referral_school_id_status", "school_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("student.id"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"))
+    submitted_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    observation_ciphertext: Mapped[str] = mapped_column(Text)
+    urgency: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    triaged_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None]
+    closed_reason: Mapped[str | None] = mapped_column(Text)
+    flag_id: Mapped[int | None] = mapped_column(ForeignKey("risk_flag.id"))
+
+    student: Mapped[Student] = relationship()
+    submitted_by: Mapped[User] = relationship(foreign_keys=[submitted_by_id])
+    triaged_by: Mapped[User | None] = relationship(foreign_keys=[triaged_by_id])
+    categories: Mapped[list[FlagCategory]] = relationship(secondary=referral_category,
+                                                          order_by=FlagCategory.position, lazy="selectin")
+    flag: Mapped[RiskFlag | None] = relationship()
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("new", "in_review")
+
+    @property
+    def staff_status(self) -> str:
+        """The status as the referring staff member may see it."""
+        return STAFF_STATUS[self.status]
+
+    @property
+    def urgency_label(self) -> str:
+        return URGENCIES[self.urgency]
+
+
+crypto.register(Referral, "observation_ciphertext")

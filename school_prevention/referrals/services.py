@@ -1,0 +1,92 @@
+"""Submit a referral (notifying the school's counselors at once) and triage it."""
+from __future__ import annotations
+
+from school_prevention import audit, crypto
+from school_prevention.auth.models import User
+from school_prevention.auth.services import ServiceError
+from school_prevention.db import utcnow
+from school_prevention.extensions import db
+from school_prevention.flags.models import FlagCategory, RiskFlag
+from school_prevention.flags.services import create_flag
+from school_prevention.notifications.services import notify
+from school_prevention.referrals.models import URGENCIES, Referral
+from school_prevention.referrals.queries import counselors_of_school
+from school_prevention.students.models import Student
+
+
+def submit_referral(actor: User, student: Student, *, categories: list[FlagCategory], observation: str,
+                    urgency: str) -> Referral:
+    """Record a staff member's concern and tell every counselor of the student's school."""
+    if not categories:
+        raise ServiceError("categories", "Tick at least one kind of concern.")
+    if not (observation or "").strip():
+        raise ServiceError("observation", "Write what you saw or heard.")
+    if urgency not in URGENCIES:
+        raise ServiceError("urgency", "Choose how soon a counselor should look at this.")
+    referral = Referral(student_id=student.id, student=student, school_id=student.school_id,
+                        submitted_by_id=actor.id, submitted_at=utcnow(), categories=categories,
+                        observation_ciphertext=crypto.encrypt(observation.strip()), urgency=urgency, status="new")
+    db.session.add(referral)
+    db.session.flush()
+    audit.record("referral.created", actor=actor, obj=referral, student=student,
+                 detail={"urgency": urgency, "category_ids": [c.id for c in categories]})
+    counselors = db.session.scalars(counselors_of_school(student.school_id)).all()
+    # Initials only: the notification list is visible over a shoulder.
+    notify(counselors, kind="referral.new", subject_type="referral", subject_id=referral.id,
+           title=f"New {'URGENT ' if urgency == 'urgent' else ''}referral about {student.initials} "
+                 f"(grade {student.grade_label})",
+           link=f"/referrals/{referral.id}")
+    return referral
+
+
+def read_observation(actor: User, referral: Referral) -> str | None:
+    """The observation text for a counselor; each read leaves an audit row."""
+    audit.record("referral.observation.read", actor=actor, obj=referral, student=referral.student)
+    return crypto.decrypt_for_display(referral.observation_ciphertext)
+
+
+def _require_open(referral: Referral) -> None:
+    if not referral.is_open:
+        raise ServiceError(None, "This referral has already been decided.")
+
+
+def start_review(actor: User, referral: Referral) -> None:
+    """A counselor takes the referral into review."""
+    _require_open(referral)
+    if referral.status == "in_review":
+        return
+    referral.status, referral.triaged_by_id = "in_review", actor.id
+    audit.record("referral.in_review", actor=actor, obj=referral, student=referral.student)
+
+
+def accept_referral(actor: User, referral: Referral, *, existing_flag: RiskFlag | None = None,
+                    category: FlagCategory | None = None, severity: str | None = None,
+                    note: str | None = None) -> RiskFlag:
+    """Accept the referral by opening a new flag, or by linking an open flag of the same student."""
+    _require_open(referral)
+    if existing_flag is not None:
+        if existing_flag.student_id != referral.student_id or not existing_flag.is_current:
+            raise ServiceError("existing_flag", "Choose one of this student's current flags.")
+        flag = existing_flag
+    else:
+        if category is None:
+            raise ServiceError("category", "Choose the flag's category.")
+        if not severity:
+            raise ServiceError("severity", "Choose a severity.")
+        flag = create_flag(actor, referral.student, category=category, severity=severity,
+                           source="staff_referral", note=note)
+    referral.status, referral.flag_id, referral.flag = "accepted", flag.id, flag
+    referral.triaged_by_id, referral.closed_at = actor.id, utcnow()
+    audit.record("referral.accepted", actor=actor, obj=referral, student=referral.student,
+                 detail={"flag_id": flag.id, "linked_existing": existing_flag is not None})
+    return flag
+
+
+def close_referral(actor: User, referral: Referral, reason: str) -> None:
+    """Close without a flag, saying why (kept for the counselors; staff see only 'Closed')."""
+    _require_open(referral)
+    if not (reason or "").strip():
+        raise ServiceError("reason", "Say why the referral is closed without a flag.")
+    referral.status, referral.closed_reason = "closed", reason.strip()
+    referral.triaged_by_id, referral.closed_at = actor.id, utcnow()
+    audit.record("referral.closed", actor=actor, obj=referral, student=referral.student)

@@ -1,0 +1,167 @@
+"""Staff refer a concern; counselors triage the queue."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from school_prevention.auth.services import ServiceError
+from school_prevention.extensions import db
+from school_prevention.flags.models import FlagCategory
+from school_prevention.flags.queries import active_categories, open_flags_of_student
+from school_prevention.forms import apply_service_error
+from school_prevention.permissions import (
+    get_referral_for_triage_or_404, referable_students, roles, triage_referrals, visible_flags,
+)
+from school_prevention.referrals.forms import AcceptForm, CloseForm, ReferralForm, StudentPickForm
+from school_prevention.referrals.queries import submitted_by, triage_queue
+from school_prevention.referrals.services import (
+    accept_referral, close_referral, read_observation, start_review, submit_referral,
+)
+from school_prevention.roles import Role
+from school_prevention.students.models import Student
+from school_prevention.students.queries import search_students
+
+bp = Blueprint("referrals", __name__, url_prefix="/referrals")
+
+
+def _referable_or_404(student_id: int) -> Student:
+    student = db.session.scalars(referable_students(current_user).where(Student.id == student_id)).one_or_none()
+    if student is None:
+        abort(404)
+    return student
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles(Role.STAFF)
+def new():
+    """Step 1: find the student (own school only). Step 2: describe the concern."""
+    student_id = request.args.get("student", type=int)
+    categories = db.session.scalars(active_categories()).all()
+    if student_id is None:
+        pick = StudentPickForm(formdata=request.args)
+        found = None
+        if pick.q.data and pick.validate():
+            found = db.paginate(search_students(referable_students(current_user), q=pick.q.data),
+                                page=1, per_page=20, error_out=False)
+        elif pick.q.data:
+            return render_template("referrals/pick.html", form=pick, found=None), 400
+        return render_template("referrals/pick.html", form=pick, found=found)
+    student = _referable_or_404(student_id)
+    form = ReferralForm(categories)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            chosen = [c for c in categories if c.id in set(form.categories.data or [])]
+            try:
+                submit_referral(current_user, student, categories=chosen,
+                                observation=form.observation.data, urgency=form.urgency.data)
+            except ServiceError as exc:
+                db.session.rollback()
+                apply_service_error(form, exc)
+            else:
+                db.session.commit()
+                flash("Thank you. Your referral was sent to the school's counselors. "
+                      "If a child is in immediate danger, call 911 now.", "success")
+                return redirect(url_for("referrals.mine"))
+    return render_template("referrals/new.html", form=form, student=student), status
+
+
+@bp.route("/mine")
+@roles(Role.STAFF)
+def mine():
+    """A staff member's referrals with their status only (never the outcome)."""
+    referrals = db.session.scalars(submitted_by(current_user).limit(200)).all()
+    return render_template("referrals/mine.html", referrals=referrals)
+
+
+@bp.route("")
+@roles(Role.COUNSELOR)
+def queue():
+    """The triage queue of the counselor's schools: open first, most urgent and oldest first."""
+    show = request.args.get("show", "open")
+    if show not in ("open", "decided"):
+        abort(400, description="show must be 'open' or 'decided'.")
+    page = request.args.get("page", 1, type=int)
+    if page < 1:
+        abort(400, description="page must be 1 or more.")
+    pagination = db.paginate(triage_queue(triage_referrals(current_user), show), page=page, per_page=50,
+                             error_out=False)
+    return render_template("referrals/queue.html", pagination=pagination, show=show)
+
+
+def _render_detail(referral, accept_form=None, close_form=None, code=200):
+    flags = db.session.scalars(open_flags_of_student(visible_flags(current_user), referral.student_id)).all()
+    categories = db.session.scalars(active_categories()).all()
+    accept_form = accept_form or AcceptForm(flags, categories,
+                                            category=str(referral.categories[0].id) if referral.categories else "")
+    observation = read_observation(current_user, referral)
+    db.session.commit()
+    return render_template("referrals/detail.html", referral=referral, observation=observation,
+                           accept_form=accept_form, close_form=close_form or CloseForm(), flags=flags), code
+
+
+@bp.route("/<int:referral_id>")
+@roles(Role.COUNSELOR)
+def detail(referral_id: int):
+    """One referral: the observation (audited read) and the triage actions."""
+    return _render_detail(get_referral_for_triage_or_404(current_user, referral_id))
+
+
+@bp.route("/<int:referral_id>/review", methods=["POST"])
+@roles(Role.COUNSELOR)
+def review(referral_id: int):
+    """Take the referral into review."""
+    referral = get_referral_for_triage_or_404(current_user, referral_id)
+    try:
+        start_review(current_user, referral)
+    except ServiceError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("referrals.detail", referral_id=referral_id))
+    db.session.commit()
+    flash("Marked as in review. The staff member now sees “In review”.", "success")
+    return redirect(url_for("referrals.detail", referral_id=referral_id))
+
+
+@bp.route("/<int:referral_id>/accept", methods=["POST"])
+@roles(Role.COUNSELOR)
+def accept(referral_id: int):
+    """Accept into a new flag or link a current one."""
+    referral = get_referral_for_triage_or_404(current_user, referral_id)
+    flags = db.session.scalars(open_flags_of_student(visible_flags(current_user), referral.student_id)).all()
+    form = AcceptForm(flags, db.session.scalars(active_categories()).all())
+    if not form.validate():
+        return _render_detail(referral, accept_form=form, code=400)
+    existing = next((f for f in flags if str(f.id) == form.existing_flag.data), None)
+    category = db.session.get(FlagCategory, int(form.category.data)) if form.category.data else None
+    try:
+        flag = accept_referral(current_user, referral, existing_flag=existing, category=category,
+                               severity=form.severity.data or None, note=form.note.data)
+    except ServiceError as exc:
+        db.session.rollback()
+        apply_service_error(form, exc)
+        return _render_detail(get_referral_for_triage_or_404(current_user, referral_id), accept_form=form, code=400)
+    db.session.commit()
+    flash("Referral accepted." + (" Record the mandated report now." if flag.needs_mandated_report else ""), "success")
+    if flag.needs_mandated_report:
+        return redirect(url_for("flags.report", flag_id=flag.id))
+    return redirect(url_for("flags.detail", flag_id=flag.id))
+
+
+@bp.route("/<int:referral_id>/close", methods=["POST"])
+@roles(Role.COUNSELOR)
+def close(referral_id: int):
+    """Close without a flag, with a reason."""
+    referral = get_referral_for_triage_or_404(current_user, referral_id)
+    form = CloseForm()
+    if not form.validate():
+        return _render_detail(referral, close_form=form, code=400)
+    try:
+        close_referral(current_user, referral, form.reason.data)
+    except ServiceError as exc:
+        db.session.rollback()
+        apply_service_error(form, exc)
+        return _render_detail(get_referral_for_triage_or_404(current_user, referral_id), close_form=form, code=400)
+    db.session.commit()
+    flash("Referral closed.", "success")
+    return redirect(url_for("referrals.queue"))

@@ -1,0 +1,1 @@
+"""Coverage dashboards and the small-cell suppression of aggregate figures."""

@@ -1,0 +1,491 @@
+"""The OneRoster 1.1 import engine: streaming, validated, batched, idempotent, all in one transaction.
+
+The caller owns the transaction: a dry run (or a refused import) is rolled back by the caller, so
+a dry run does exactly what the real import would and reports it, and a failure half-way leaves
+the database as it was.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import bindparam, func, select, update
+
+from school_prevention.auth.models import User
+from school_prevention.auth.queries import normalise_email
+from school_prevention.auth import sessions
+from school_prevention.db import utcnow
+from school_prevention.extensions import db
+from school_prevention.roster.models import StudentDemographics, StudentSchoolChange
+from school_prevention.roster.sources import RosterSource
+from school_prevention.schools.models import School
+from school_prevention.students.models import Student
+
+GRADES = {"IT", "PR", "PK", "TK", "KG", "PS", "UG", "Other"} | {f"{n:02d}" for n in range(1, 14)}
+STAFF_ROLES = {"teacher", "administrator", "aide"}
+OTHER_ROLES = {"guardian", "parent", "proctor", "relative"}
+REQUIRED = {
+    "orgs.csv": ("sourcedId", "name", "type"),
+    "users.csv": ("sourcedId", "enabledUser", "orgSourcedIds", "role", "username", "givenName", "familyName"),
+    "demographics.csv": ("sourcedId",),
+}
+HANDLED = ("orgs.csv", "users.csv", "demographics.csv")
+RACE_COLUMNS = {
+    "americanIndianOrAlaskaNative": "american_indian_or_alaska_native",
+    "asian": "asian",
+    "blackOrAfricanAmerican": "black_or_african_american",
+    "nativeHawaiianOrOtherPacificIslander": "native_hawaiian_or_pacific_islander",
+    "white": "white",
+    "demographicRaceTwoOrMoreRaces": "two_or_more_races",
+    "hispanicOrLatinoEthnicity": "hispanic_or_latino",
+}
+SEXES = {"male", "female", "other", "unspecified"}
+MASS_DEACTIVATION_SHARE = 0.05
+STUDENT = Student.__table__
+
+
+def _group_by_keys(rows: list[dict]):
+    """Rows grouped by their set of keys, so each group is one executemany."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return groups.items()
+
+
+class RowError(Exception):
+    """Why one row is rejected."""
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, for a dry run, would do)."""
+
+    dry_run: bool
+    modes: dict[str, str] = field(default_factory=dict)
+    counts: Counter = field(default_factory=Counter)
+    rejected: list[dict] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    refused: str | None = None
+
+    def reject(self, file: str, line: int, reason: str) -> None:
+        self.rejected.append({"file": file, "line": line, "reason": reason})
+        self.counts["rows_rejected"] += 1
+
+    @property
+    def changes(self) -> int:
+        """How many records were (or would be) created, changed or deactivated."""
+        keys = ("schools_created", "schools_updated", "students_created", "students_updated",
+                "students_deactivated", "students_reactivated", "staff_created", "staff_updated",
+                "staff_deactivated", "demographics_saved", "schools_deactivated")
+        return sum(self.counts[k] for k in keys)
+
+    def as_dict(self) -> dict:
+        return {"dry_run": self.dry_run, "modes": self.modes, "counts": dict(self.counts),
+                "rejected": self.rejected, "messages": self.messages, "refused": self.refused}
+
+
+def _bool(value: str, column: str) -> bool | None:
+    value = (value or "").strip().lower()
+    if value == "":
+        return None
+    if value in ("true", "false"):
+        return value == "true"
+    raise RowError(f"{column} must be true or false, not {value!r}")
+
+
+def _grade(value: str) -> str | None:
+    first = (value or "").split(",")[0].strip()
+    if not first:
+        return None
+    upper = first.upper()
+    if upper == "K":
+        upper = "KG"
+    if upper.isdigit() and 1 <= int(upper) <= 13:
+        return f"{int(upper):02d}"
+    for code in GRADES:
+        if code.upper() == upper:
+            return code
+    raise RowError(f"grade {first!r} is not a OneRoster grade (PK, KG, 01..13, ...)")
+
+
+def _status(values: dict, mode: str) -> str:
+    status = (values.get("status") or "").strip().lower()
+    if mode == "delta" and status not in ("active", "tobedeleted"):
+        raise RowError("status must be active or tobedeleted in a delta file")
+    if status and status not in ("active", "tobedeleted"):
+        raise RowError(f"status {status!r} is not active or tobedeleted")
+    return status or "active"
+
+
+def _level(name: str) -> str:
+    lowered = name.lower()
+    for word, level in (("elementary", "elementary"), ("primary", "elementary"), ("middle", "middle"),
+                        ("junior high", "middle"), ("high", "high")):
+        if word in lowered:
+            return level
+    return "other"
+
+
+class RosterImporter:
+    """Runs one import over a RosterSource; see import_roster() for the transaction around it."""
+
+    def __init__(self, source: RosterSource, *, dry_run: bool, allow_mass_deactivation: bool = False,
+                 progress: Callable[[int, int, str], None] | None = None, batch_size: int = 2000,
+                 import_id: int | None = None):
+        self.source = source
+        self.report = ImportReport(dry_run=dry_run)
+        self.allow_mass_deactivation = allow_mass_deactivation
+        self.progress = progress or (lambda done, total, name: None)
+        self.batch_size = batch_size
+        self.import_id = import_id
+        self.now = utcnow()
+        self.schools: dict[str, int] = {}
+        self.done = 0
+        self.total = 0
+
+    # --- orchestration -------------------------------------------------------------------
+    def run(self) -> ImportReport:
+        """Read every handled file in order and apply it; returns the report."""
+        modes = self._manifest()
+        self.report.modes = {name: modes.get(name, "absent") for name in HANDLED}
+        for name in self.source.names():
+            if name not in HANDLED and name != "manifest.csv":
+                self.report.messages.append(f"{name}: not used by this app, ignored.")
+        self.total = sum(self._count_lines(n) for n in HANDLED if self.report.modes[n] != "absent")
+        self.schools = dict(db.session.execute(select(School.sourced_id, School.id)).all())
+        if self.report.modes["orgs.csv"] != "absent":
+            self._file("orgs.csv", self._orgs)
+        if self.report.modes["users.csv"] != "absent":
+            self.max_student_before = db.session.scalar(select(func.max(Student.id))) or 0
+            self.active_before = db.session.scalar(
+                select(func.count()).select_from(Student).where(Student.is_active.is_(True)))
+            self.seen = bytearray(self.max_student_before // 8 + 1)
+            self.seen_keys: set[int] = set()
+            self._file("users.csv", self._users)
+            if self.report.modes["users.csv"] == "bulk" and not self.report.refused:
+                self._deactivate_missing()
+        if self.report.modes["demographics.csv"] != "absent" and not self.report.refused:
+            self._file("demographics.csv", self._demographics)
+        if not self.report.changes and not self.report.rejected and not self.report.refused:
+            self.report.messages.append("No changes: the database already matches these files.")
+        return self.report
+
+    def _manifest(self) -> dict[str, str]:
+        modes: dict[str, str] = {}
+        if not self.source.has("manifest.csv"):
+            self.report.messages.append("manifest.csv is missing: every file present is read as a bulk file.")
+            return {name: "bulk" for name in HANDLED if self.source.has(name)}
+        with self.source.open_text("manifest.csv") as fh:
+            header, rows = self.source.rows(fh)
+            if "propertyName" not in header or "value" not in header:
+                self.report.messages.append("manifest.csv has no propertyName/value columns: files read as bulk.")
+                return {name: "bulk" for name in HANDLED if self.source.has(name)}
+            for row in rows:
+                key = row.values.get("propertyName", "").strip()
+                if key.startswith("file."):
+                    modes[key[5:].lower() + ".csv"] = (row.values.get("value") or "").strip().lower()
+        for name in HANDLED:
+            mode = modes.get(name, "absent")
+            if mode not in ("bulk", "delta", "absent"):
+                self.report.messages.append(f"manifest.csv: file.{name[:-4]} is {mode!r}; expected bulk, delta or absent. File skipped.")
+                modes[name] = "absent"
+            elif mode == "absent" and self.source.has(name):
+                self.report.messages.append(f"{name}: present but the manifest says absent, so it was not read.")
+            elif mode != "absent" and not self.source.has(name):
+                self.report.messages.append(f"{name}: the manifest lists it as {mode} but the file is missing.")
+                modes[name] = "absent"
+        return modes
+
+    def _count_lines(self, name: str) -> int:
+        if not self.source.has(name):
+            return 0
+        with self.source.open_text(name) as fh:
+            return max(0, sum(1 for _ in fh) - 1)
+
+    def _file(self, name: str, handler) -> None:
+        with self.source.open_text(name) as fh:
+            header, rows = self.source.rows(fh)
+            missing = [c for c in REQUIRED[name] if c not in header]
+            if missing:
+                self.report.reject(name, 1, f"missing required column(s) {', '.join(missing)}: the whole file was not read")
+                self.report.messages.append(f"{name} was rejected: missing required column(s) {', '.join(missing)}.")
+                return
+            handler(name, rows, self.report.modes[name])
+
+    def _tick(self, name: str, n: int = 1) -> None:
+        self.done += n
+        if self.done % 5000 < n:
+            self.progress(self.done, self.total, name)
+
+    # --- orgs --------------------------------------------------------------------------------
+    def _orgs(self, name, rows, mode) -> None:
+        existing = {s.sourced_id: s for s in db.session.scalars(select(School))}
+        seen: dict[str, int] = {}
+        for row in rows:
+            self._tick(name)
+            v = row.values
+            try:
+                if "__extra__" in v:
+                    raise RowError("more fields than the header has columns")
+                sid = (v.get("sourcedId") or "").strip()
+                if not sid:
+                    raise RowError("sourcedId is empty")
+                if sid in seen:
+                    raise RowError(f"sourcedId {sid} appears twice (first on line {seen[sid]})")
+                seen[sid] = row.line
+                status = _status(v, mode)
+                org_type = (v.get("type") or "").strip().lower()
+                if not org_type:
+                    raise RowError("type is empty")
+                if org_type != "school":
+                    continue  # the district and other org levels: nothing to store
+                name_ = (v.get("name") or "").strip()
+                if not name_:
+                    raise RowError("name is empty")
+            except RowError as exc:
+                self.report.reject(name, row.line, str(exc))
+                continue
+            school = existing.get(sid)
+            active = status == "active"
+            identifier = (v.get("identifier") or "").strip() or None
+            if school is None:
+                if not active:
+                    continue
+                school = School(sourced_id=sid, name=name_, identifier=identifier, level=_level(name_), is_active=True,
+                                created_at=self.now, updated_at=self.now)
+                db.session.add(school)
+                existing[sid] = school
+                self.report.counts["schools_created"] += 1
+            elif (school.name, school.identifier, school.is_active) != (name_, identifier, active):
+                if school.is_active and not active:
+                    self.report.counts["schools_deactivated"] += 1
+                else:
+                    self.report.counts["schools_updated"] += 1
+                school.name, school.identifier, school.is_active = name_, identifier, active
+        db.session.flush()
+        self.schools = {sid: s.id for sid, s in existing.items()}
+
+    # --- users -------------------------------------------------------------------------------
+    def _users(self, name, rows, mode) -> None:
+        students: list[tuple[int, dict]] = []
+        staff: list[tuple[int, dict]] = []
+        for row in rows:
+            self._tick(name)
+            v = row.values
+            try:
+                if "__extra__" in v:
+                    raise RowError("more fields than the header has columns")
+                sid = (v.get("sourcedId") or "").strip()
+                if not sid:
+                    raise RowError("sourcedId is empty")
+                key = hash(sid)
+                if key in self.seen_keys:
+                    raise RowError(f"sourcedId {sid} appears more than once in users.csv")
+                self.seen_keys.add(key)
+                status = _status(v, mode)
+                role = (v.get("role") or "").strip().lower()
+                if role in OTHER_ROLES:
+                    self.report.counts[f"ignored_{role}_rows"] += 1
+                    continue
+                if role != "student" and role not in STAFF_ROLES:
+                    raise RowError(f"role {role!r} is not a OneRoster role")
+                enabled = _bool(v.get("enabledUser", ""), "enabledUser")
+                if enabled is None:
+                    raise RowError("enabledUser is empty (true or false)")
+                given, family = (v.get("givenName") or "").strip(), (v.get("familyName") or "").strip()
+                if status == "active" and (not given or not family):
+                    raise RowError("givenName and familyName are required")
+                orgs = [o.strip() for o in (v.get("orgSourcedIds") or "").split(",") if o.strip()]
+                school_ids = [self.schools[o] for o in orgs if o in self.schools]
+                if status == "active" and not school_ids:
+                    raise RowError(f"none of orgSourcedIds ({', '.join(orgs) or 'empty'}) is a school in orgs.csv or already known")
+                record = {"sid": sid, "status": status, "enabled": enabled, "given": given, "family": family,
+                          "school_ids": school_ids, "identifier": (v.get("identifier") or "").strip() or None}
+                if role == "student":
+                    record["grade"] = _grade(v.get("grades", "")) if status == "active" else None
+                    students.append((row.line, record))
+                else:
+                    email = normalise_email(v.get("email") or "")
+                    if not email and "@" in (v.get("username") or ""):
+                        email = normalise_email(v["username"])
+                    if status == "active" and "@" not in email:
+                        raise RowError("a staff member needs an email (email or username) to have an account")
+                    record["email"] = email
+                    staff.append((row.line, record))
+            except RowError as exc:
+                self.report.reject(name, row.line, str(exc))
+                continue
+            if len(students) >= self.batch_size:
+                self._student_batch(students)
+                students = []
+        if students:
+            self._student_batch(students)
+        for start in range(0, len(staff), self.batch_size):
+            self._staff_batch(staff[start:start + self.batch_size])
+
+    def _mark_seen(self, student_id: int) -> None:
+        if student_id <= self.max_student_before:
+            self.seen[student_id >> 3] |= 1 << (student_id & 7)
+
+    def _student_batch(self, batch: list[tuple[int, dict]]) -> None:
+        counts = self.report.counts
+        existing = {r.sourced_id: r for r in db.session.execute(
+            select(Student.id, Student.sourced_id, Student.school_id, Student.given_name, Student.family_name,
+                   Student.grade, Student.identifier, Student.is_active)
+            .where(Student.sourced_id.in_([rec["sid"] for _, rec in batch])))}
+        inserts, updates, moves = [], [], []
+        for _, rec in batch:
+            current = existing.get(rec["sid"])
+            if rec["status"] == "tobedeleted":
+                if current is not None:
+                    self._mark_seen(current.id)
+                    if current.is_active:
+                        updates.append({"_id": current.id, "is_active": False, "updated_at": self.now})
+                        counts["students_deactivated"] += 1
+                continue
+            active = rec["enabled"]
+            school_id = rec["school_ids"][0]
+            if current is None:
+                inserts.append({"sourced_id": rec["sid"], "identifier": rec["identifier"], "school_id": school_id,
+                                "given_name": rec["given"], "family_name": rec["family"], "grade": rec["grade"],
+                                "is_active": active, "created_at": self.now, "updated_at": self.now})
+                counts["students_created"] += 1
+                continue
+            self._mark_seen(current.id)
+            wanted = (school_id, rec["given"], rec["family"], rec["grade"], rec["identifier"], active)
+            have = (current.school_id, current.given_name, current.family_name, current.grade, current.identifier,
+                    current.is_active)
+            if wanted == have:
+                counts["students_unchanged"] += 1
+                continue
+            updates.append({"_id": current.id, "school_id": school_id, "given_name": rec["given"],
+                            "family_name": rec["family"], "grade": rec["grade"], "identifier": rec["identifier"],
+                            "is_active": active, "updated_at": self.now})
+            if active and not current.is_active:
+                counts["students_reactivated"] += 1
+            elif current.is_active and not active:
+                counts["students_deactivated"] += 1
+            else:
+                counts["students_updated"] += 1
+            if school_id != current.school_id:
+                counts["students_moved_school"] += 1
+                moves.append({"student_id": current.id, "from_school_id": current.school_id, "to_school_id": school_id,
+                              "changed_at": self.now, "import_id": self.import_id,
+                              "note": "Check-in plans at the previous school need a hand-off to the new school's counselor."})
+        # Core statements, executemany: no ORM bookkeeping for rows nobody holds as objects.
+        if inserts:
+            db.session.execute(STUDENT.insert(), inserts)
+        if updates:
+            for keys, group in _group_by_keys(updates):
+                db.session.execute(update(STUDENT).where(STUDENT.c.id == bindparam("_id"))
+                                   .values({k: bindparam(k) for k in keys if k != "_id"}), group)
+        if moves:
+            db.session.execute(StudentSchoolChange.__table__.insert(), moves)
+
+    def _staff_batch(self, batch: list[tuple[int, dict]]) -> None:
+        counts = self.report.counts
+        sids = [rec["sid"] for _, rec in batch]
+        emails = [rec["email"] for _, rec in batch if rec["email"]]
+        by_sid = {u.sourced_id: u for u in db.session.scalars(select(User).where(User.sourced_id.in_(sids)))}
+        by_email = {u.email: u for u in db.session.scalars(select(User).where(User.email.in_(emails)))}
+        schools = {s.id: s for s in db.session.scalars(select(School))}
+        for line, rec in batch:
+            user = by_sid.get(rec["sid"]) or by_email.get(rec["email"])
+            if rec["status"] == "tobedeleted" or not rec["enabled"]:
+                if user is not None and user.is_active and user.sourced_id == rec["sid"]:
+                    user.is_active, user.deactivated_at = False, self.now
+                    sessions.end_all_sessions(user, "deactivated")
+                    counts["staff_deactivated"] += 1
+                continue
+            if user is None:
+                # Imported staff cannot sign in until an admin sets a temporary password.
+                user = User(email=rec["email"], name=f"{rec['given']} {rec['family']}", role="staff",
+                            sourced_id=rec["sid"], password_hash=None, is_active=False,
+                            schools=[schools[i] for i in rec["school_ids"]], created_at=self.now, updated_at=self.now)
+                db.session.add(user)
+                by_email[rec["email"]] = user
+                counts["staff_created"] += 1
+                continue
+            if user.sourced_id not in (None, rec["sid"]):
+                self.report.reject("users.csv", line, f"email {rec['email']} belongs to another SIS record ({user.sourced_id})")
+                continue
+            name = f"{rec['given']} {rec['family']}"
+            if user.sourced_id != rec["sid"] or user.name != name:
+                user.sourced_id, user.name = rec["sid"], name
+                counts["staff_updated"] += 1
+        db.session.flush()
+
+    def _deactivate_missing(self) -> None:
+        """Bulk mode: active students the file no longer lists are deactivated, never deleted."""
+        missing = [sid for (sid,) in db.session.execute(
+            select(Student.id).where(Student.is_active.is_(True), Student.id <= self.max_student_before))
+            if not self.seen[sid >> 3] & (1 << (sid & 7))]
+        share = len(missing) / self.active_before if self.active_before else 0
+        if missing and share > MASS_DEACTIVATION_SHARE and not self.allow_mass_deactivation:
+            self.report.refused = (
+                f"This bulk file would deactivate {len(missing):,} of {self.active_before:,} active students "
+                f"({share:.0%}), more than {MASS_DEACTIVATION_SHARE:.0%}. Nothing was changed. If the SIS export is "
+                "complete and this is intended, run again with --allow-mass-deactivation.")
+            return
+        for start in range(0, len(missing), 5000):
+            chunk = missing[start:start + 5000]
+            db.session.execute(update(STUDENT).where(STUDENT.c.id.in_(chunk)).values(is_active=False, updated_at=self.now))
+        self.report.counts["students_deactivated"] += len(missing)
+
+    # --- demographics ------------------------------------------------------------------------
+    def _demographics(self, name, rows, mode) -> None:
+        batch: list[tuple[int, dict]] = []
+        for row in rows:
+            self._tick(name)
+            v = row.values
+            try:
+                if "__extra__" in v:
+                    raise RowError("more fields than the header has columns")
+                sid = (v.get("sourcedId") or "").strip()
+                if not sid:
+                    raise RowError("sourcedId is empty")
+                status = _status(v, mode)
+                sex = (v.get("sex") or "").strip().lower() or None
+                if sex and sex not in SEXES:
+                    raise RowError(f"sex {sex!r} is not male, female, other or unspecified")
+                values = {"sex": sex}
+                for column, attr in RACE_COLUMNS.items():
+                    values[attr] = _bool(v.get(column, ""), column)
+            except RowError as exc:
+                self.report.reject(name, row.line, str(exc))
+                continue
+            batch.append((row.line, {"sid": sid, "status": status, **values}))
+            if len(batch) >= self.batch_size:
+                self._demographics_batch(batch)
+                batch = []
+        if batch:
+            self._demographics_batch(batch)
+
+    def _demographics_batch(self, batch) -> None:
+        ids = dict(db.session.execute(select(Student.sourced_id, Student.id)
+                                      .where(Student.sourced_id.in_([rec["sid"] for _, rec in batch]))).all())
+        have = {d.student_id: d for d in db.session.scalars(
+            select(StudentDemographics).where(StudentDemographics.student_id.in_(list(ids.values()))))}
+        for line, rec in batch:
+            student_id = ids.get(rec.pop("sid"))
+            status = rec.pop("status")
+            if student_id is None:
+                self.report.reject("demographics.csv", line, "no student with this sourcedId")
+                continue
+            current = have.get(student_id)
+            if status == "tobedeleted":
+                if current is not None:
+                    db.session.delete(current)
+                    self.report.counts["demographics_saved"] += 1
+                continue
+            if current is None:
+                db.session.add(StudentDemographics(student_id=student_id, **rec))
+                self.report.counts["demographics_saved"] += 1
+            elif any(getattr(current, k) != val for k, val in rec.items()):
+                for k, val in rec.items():
+                    setattr(current, k, val)
+                self.report.counts["demographics_saved"] += 1
+            else:
+                self.report.counts["demographics_unchanged"] += 1
+        db.session.flush()

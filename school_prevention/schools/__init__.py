@@ -1,0 +1,1 @@
+"""Schools of the district this deployment serves."""

@@ -1,0 +1,1 @@
+"""Screenings: instrument, result level and next step (never a licensed instrument's items)."""

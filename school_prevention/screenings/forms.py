@@ -1,0 +1,34 @@
+"""The screening form and the admin instrument form."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from school_prevention.forms import choices
+from school_prevention.screenings.models import NEXT_STEPS, RESULTS
+
+
+class ScreeningForm(FlaskForm):
+    """Instrument, date, result level and next step: never the instrument's questions or answers."""
+
+    instrument = SelectField("Instrument", coerce=int, validators=[DataRequired("Choose the instrument.")])
+    screened_on = DateField("Date of screening", validators=[DataRequired("Give the date (YYYY-MM-DD).")])
+    result = RadioField("Result", choices=choices(RESULTS.items()), validators=[DataRequired("Choose the result level.")])
+    next_step = SelectField("Next step", choices=choices(NEXT_STEPS.items()), default="none")
+    rescreen_on = DateField("Rescreen on", validators=[Optional()])
+    outside_agency = StringField("Outside agency", validators=[Optional(), Length(max=200)])
+
+    def __init__(self, instruments, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instrument.choices = choices((i.id, f"{i.name}" + (f" (v{i.version})" if i.version else "")) for i in instruments)
+
+
+class InstrumentForm(FlaskForm):
+    """Admin: a screening instrument."""
+
+    name = StringField("Name", validators=[DataRequired("Give the instrument a name."), Length(max=120)])
+    version = StringField("Version", validators=[Optional(), Length(max=40)])
+    description = TextAreaField("Description", validators=[Optional(), Length(max=2000)],
+                                description="Do not paste a licensed instrument's questions here.")
+    is_active = BooleanField("In use", default=True)

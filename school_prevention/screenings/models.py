@@ -1,0 +1,69 @@
+"""Instrument (admin-editable) and Screening."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from school_prevention.auth.models import User
+from school_prevention.db import utcnow
+from school_prevention.extensions import db
+
+RESULTS = {"no_concern": "No concern", "possible_concern": "Possible concern", "clear_concern": "Clear concern"}
+NEXT_STEPS = {
+    "none": "No further step",
+    "rescreen": "Rescreen on a date",
+    "outside_referral": "Referral to an outside agency",
+    "mandated_report": "Mandated report",
+}
+
+
+class Instrument(db.Model):
+    """A screening tool by name and version. Only results are stored, never its items."""
+
+    __tablename__ = "instrument"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    version: Mapped[str | None] = mapped_column(String(40))
+    description: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+
+class Screening(db.Model):
+    """One administration of an instrument to a student, with its result level and next step."""
+
+    __tablename__ = "screening"
+    __table_args__ = (
+        CheckConstraint("result IN ('no_concern', 'possible_concern', 'clear_concern')", name="result_known"),
+        CheckConstraint("next_step IN ('none', 'rescreen', 'outside_referral', 'mandated_report')",
+                        name="next_step_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("student.id"), index=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instrument.id"))
+    screened_on: Mapped[date]
+    screener_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    result: Mapped[str] = mapped_column(String(20))
+    next_step: Mapped[str] = mapped_column(String(20), default="none")
+    rescreen_on: Mapped[date | None]
+    outside_agency: Mapped[str | None] = mapped_column(String(200))
+    flag_id: Mapped[int | None] = mapped_column(ForeignKey("risk_flag.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    instrument: Mapped[Instrument] = relationship(lazy="joined")
+    screener: Mapped[User] = relationship()
+
+    @property
+    def result_label(self) -> str:
+        return RESULTS[self.result]
+
+    @property
+    def next_step_label(self) -> str:
+        return NEXT_STEPS[self.next_step]
+
+    @property
+    def is_concern(self) -> bool:
+        return self.result != "no_concern"

@@ -1,0 +1,20 @@
+"""Queries for screenings and instruments."""
+from __future__ import annotations
+
+from sqlalchemy import Select, select
+
+from school_prevention.screenings.models import Instrument, Screening
+
+
+def active_instruments() -> Select:
+    return select(Instrument).where(Instrument.is_active.is_(True)).order_by(Instrument.name)
+
+
+def all_instruments() -> Select:
+    return select(Instrument).order_by(Instrument.is_active.desc(), Instrument.name)
+
+
+def screenings_of_student(student_id: int) -> Select:
+    """Newest first. Call only for a student already loaded through the user's scope."""
+    return (select(Screening).where(Screening.student_id == student_id)
+            .order_by(Screening.screened_on.desc(), Screening.id.desc()))

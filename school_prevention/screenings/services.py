@@ -1,0 +1,43 @@
+"""Record a screening's result and next step."""
+from __future__ import annotations
+
+from datetime import date
+
+from school_prevention import audit
+from school_prevention.auth.models import User
+from school_prevention.auth.services import ServiceError
+from school_prevention.extensions import db
+from school_prevention.screenings.models import NEXT_STEPS, RESULTS, Instrument, Screening
+from school_prevention.students.models import Student
+
+
+def record_screening(actor: User, student: Student, *, instrument: Instrument, screened_on: date,
+                     result: str, next_step: str, rescreen_on: date | None = None,
+                     outside_agency: str | None = None, today: date) -> Screening:
+    """Store the result level (never item responses) and what happens next."""
+    if not instrument.is_active:
+        raise ServiceError("instrument", "This instrument is no longer in use.")
+    if result not in RESULTS:
+        raise ServiceError("result", "Choose the result level.")
+    if next_step not in NEXT_STEPS:
+        raise ServiceError("next_step", "Choose the next step.")
+    if screened_on > today:
+        raise ServiceError("screened_on", "The screening date cannot be in the future.")
+    if next_step == "rescreen" and (rescreen_on is None or rescreen_on <= screened_on):
+        raise ServiceError("rescreen_on", "Give a rescreen date after the screening date.")
+    if next_step == "outside_referral" and not (outside_agency or "").strip():
+        raise ServiceError("outside_agency", "Name the outside agency.")
+    screening = Screening(student_id=student.id, instrument_id=instrument.id, instrument=instrument,
+                          screened_on=screened_on, screener_id=actor.id, result=result, next_step=next_step,
+                          rescreen_on=rescreen_on if next_step == "rescreen" else None,
+                          outside_agency=(outside_agency or "").strip() or None if next_step == "outside_referral" else None)
+    db.session.add(screening)
+    db.session.flush()
+    audit.record("screening.created", actor=actor, obj=screening, student=student,
+                 detail={"result": result, "next_step": next_step})
+    return screening
+
+
+def link_flag(screening: Screening, flag) -> None:
+    """Remember the flag a concerning screening led to."""
+    screening.flag_id = flag.id

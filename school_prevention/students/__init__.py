@@ -1,0 +1,1 @@
+"""Students: the scoped list and the one page per child."""

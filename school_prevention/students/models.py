@@ -1,0 +1,65 @@
+"""The Student model; rows are created only by the roster import (the SIS is the source)."""
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from school_prevention.db import TimestampMixin
+from school_prevention.extensions import db
+from school_prevention.schools.models import School
+
+# Display order of OneRoster grade codes.
+GRADE_ORDER = ["IT", "PR", "PK", "TK", "KG"] + [f"{n:02d}" for n in range(1, 14)] + ["PS", "UG", "Other"]
+
+
+def grade_label(code: str | None) -> str:
+    """A grade code as people say it: 'KG' -> 'K', '07' -> '7'."""
+    if not code:
+        return "—"
+    if code == "KG":
+        return "K"
+    if code.isdigit():
+        return str(int(code))
+    return code
+
+
+class Student(TimestampMixin, db.Model):
+    """A student of one school, identified by the SIS sourcedId."""
+
+    __tablename__ = "student"
+    __table_args__ = (
+        Index("ix_student_school_id_family_name", "school_id", "family_name", "given_name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sourced_id: Mapped[str] = mapped_column(String(255), unique=True)
+    identifier: Mapped[str | None] = mapped_column(String(255), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    given_name: Mapped[str] = mapped_column(String(255))
+    family_name: Mapped[str] = mapped_column(String(255))
+    preferred_name: Mapped[str | None] = mapped_column(String(255))
+    grade: Mapped[str | None] = mapped_column(String(10))
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+    school: Mapped[School] = relationship(lazy="joined")
+
+    @property
+    def display_name(self) -> str:
+        """Family name, given name (preferred name in parentheses when different)."""
+        given = self.given_name
+        if self.preferred_name and self.preferred_name != self.given_name:
+            given = f"{given} ({self.preferred_name})"
+        return f"{self.family_name}, {given}"
+
+    @property
+    def initials(self) -> str:
+        """Initials only: what may appear in an email or a calendar entry."""
+        return f"{self.given_name[:1]}{self.family_name[:1]}".upper()
+
+    @property
+    def grade_label(self) -> str:
+        """The grade as people say it."""
+        return grade_label(self.grade)
+
+    def __repr__(self) -> str:
+        return f"<Student {self.id}>"

@@ -1,0 +1,80 @@
+"""What the student page shows, gathered in a fixed number of queries for the viewing user."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timezone
+
+from sqlalchemy.orm import joinedload, selectinload
+
+from school_prevention.auth.models import User
+from school_prevention.extensions import db
+from school_prevention.flags.models import FlagEvent, RiskFlag
+from school_prevention.flags.queries import flags_of_student
+from school_prevention.permissions import triage_referrals, visible_flags
+from school_prevention.referrals.models import Referral
+from school_prevention.referrals.queries import open_referrals_of_student
+from school_prevention.roles import Role
+from school_prevention.screenings.queries import screenings_of_student
+from school_prevention.students.models import Student
+
+
+@dataclass
+class TimelineEntry:
+    """One dated line of the child's timeline."""
+
+    at: datetime
+    kind: str
+    text: str
+    link: str | None = None
+
+
+@dataclass
+class StudentPage:
+    """Everything the page needs; sections the role may not see stay empty and hidden."""
+
+    student: Student
+    flags: list[RiskFlag] = field(default_factory=list)
+    referrals: list[Referral] = field(default_factory=list)
+    screenings: list = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    is_counselor: bool = False
+
+    @property
+    def current_flags(self) -> list[RiskFlag]:
+        return [f for f in self.flags if f.is_current]
+
+    @property
+    def resolved_flags(self) -> list[RiskFlag]:
+        return [f for f in self.flags if not f.is_current]
+
+    @property
+    def missing_reports(self) -> list[RiskFlag]:
+        return [f for f in self.flags if f.needs_mandated_report]
+
+
+def build_student_page(user: User, student: Student, url_for) -> StudentPage:
+    """Flags for counselors and principals; referrals, screenings and timeline for counselors."""
+    page = StudentPage(student=student, is_counselor=user.role_enum == Role.COUNSELOR)
+    page.flags = list(db.session.scalars(
+        flags_of_student(visible_flags(user), student.id).options(selectinload(RiskFlag.events).joinedload(FlagEvent.actor))))
+    if not page.is_counselor:
+        return page
+    page.referrals = list(db.session.scalars(open_referrals_of_student(triage_referrals(user), student.id)))
+    page.screenings = list(db.session.scalars(screenings_of_student(student.id)))
+    entries = []
+    for flag in page.flags:
+        for event in flag.events:
+            entries.append(TimelineEntry(event.at, "flag", f"{flag.category.name}: {event.action.replace('_', ' ')}"
+                                         + (f" by {event.actor.name}" if event.actor else ""),
+                                         url_for("flags.detail", flag_id=flag.id)))
+    all_referrals = db.session.scalars(triage_referrals(user).where(Referral.student_id == student.id)
+                                       .options(joinedload(Referral.submitted_by))).all()
+    for referral in all_referrals:
+        entries.append(TimelineEntry(referral.submitted_at, "referral",
+                                     f"Referral from {referral.submitted_by.name} ({referral.urgency})",
+                                     url_for("referrals.detail", referral_id=referral.id)))
+    for screening in page.screenings:
+        entries.append(TimelineEntry(datetime.combine(screening.screened_on, time(12), tzinfo=timezone.utc),
+                                     "screening", f"{screening.instrument.name}: {screening.result_label.lower()}"))
+    page.timeline = sorted(entries, key=lambda e: e.at, reverse=True)[:50]
+    return page

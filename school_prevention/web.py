@@ -1,0 +1,129 @@
+"""Request hooks shared by every page: policy, security headers, errors, navigation, time display."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app, render_template, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from school_prevention.extensions import db
+from school_prevention.permissions import enforce_policy, policy_for
+from school_prevention.roles import Role
+
+# A script may come only from our own static files: no inline script, no third-party code.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+# Navigation: (label, endpoint); shown when the endpoint exists and its policy admits the user.
+NAV = [
+    ("Home", "home.index"),
+    ("Students", "students.index"),
+    ("Referrals", "referrals.queue"),
+    ("Refer a concern", "referrals.new"),
+    ("My referrals", "referrals.mine"),
+    ("Users", "admin.users"),
+    ("Roster import", "roster.index"),
+    ("Lists", "catalogue.overview"),
+]
+
+ERROR_TITLES = {
+    400: ("Something in the request was not right", "Check what you entered and try again."),
+    403: ("You do not have access to this page", "Your role does not include this. If you need it for your work, ask your administrator."),
+    404: ("Page not found", "The page or record does not exist, or it is not part of your schools."),
+    405: ("That action is not available here", "Go back and use the buttons on the page."),
+    429: ("Too many attempts", "Please wait a minute and try again."),
+    500: ("Something went wrong on our side", "Nothing you entered was saved. Try again in a moment; if it keeps happening, tell your administrator."),
+}
+
+
+def localtime(value: datetime | None, fmt: str = "%b %-d, %Y %-I:%M %p") -> str:
+    """A UTC datetime shown in the district's time zone."""
+    if value is None:
+        return "—"
+    return value.astimezone(ZoneInfo(current_app.config["SP_TIMEZONE"])).strftime(fmt)
+
+
+def local_to_utc(value: datetime | None) -> datetime | None:
+    """A naive date-time typed in the district's zone, as an aware UTC datetime."""
+    if value is None:
+        return None
+    zone = ZoneInfo(current_app.config["SP_TIMEZONE"])
+    return value.replace(tzinfo=zone).astimezone(timezone.utc)
+
+
+def district_today() -> date:
+    """Today's date in the district's zone."""
+    return datetime.now(ZoneInfo(current_app.config["SP_TIMEZONE"])).date()
+
+
+def nav_items() -> list[tuple[str, str, bool]]:
+    """(label, endpoint, is current) for the navigation entries the current user may use."""
+    if not current_user.is_authenticated:
+        return []
+    allowed = [(label, endpoint) for label, endpoint in NAV
+               if (policy := policy_for(current_app, endpoint)) is not None and policy.allows(current_user)]
+    here = request.endpoint or ""
+    exact = any(endpoint == here for _, endpoint in allowed)
+    section = here.split(".")[0]
+    return [(label, endpoint, endpoint == here if exact else endpoint.split(".")[0] == section)
+            for label, endpoint in allowed]
+
+
+def unread_notifications() -> int:
+    """The signed-in user's unread count for the header (one query, only when shown)."""
+    if not current_user.is_authenticated:
+        return 0
+    from school_prevention.notifications.queries import unread_count
+
+    return db.session.scalar(unread_count(current_user)) or 0
+
+
+def set_security_headers(response):
+    """Security headers on every response; no caching of anything but static files."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.endpoint != "static":
+        # Pages show student data: a shared school laptop must not keep them in its cache.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def render_error(error):
+    """A calm error page with the right status; the transaction is rolled back first."""
+    db.session.rollback()
+    if isinstance(error, CSRFError):
+        code, title = 400, "This form has expired"
+        message = "For your security, forms expire. Go back, reload the page and submit again."
+    elif isinstance(error, HTTPException):
+        code = error.code or 500
+        title, message = ERROR_TITLES.get(code, (error.name, error.description))
+        if code == 400 and error.description and not error.description.startswith("The browser"):
+            message = error.description
+    else:  # pragma: no cover - Flask wraps unexpected exceptions in InternalServerError
+        code = 500
+        title, message = ERROR_TITLES[500]
+    return render_template("errors/error.html", code=code, title=title, message=message), code
+
+
+def init_app(app: Flask) -> None:
+    """Wire the hooks into app."""
+    app.before_request(enforce_policy)
+    app.after_request(set_security_headers)
+    app.register_error_handler(CSRFError, render_error)
+    app.register_error_handler(HTTPException, render_error)
+    # Unexpected exceptions arrive as a 500; under TESTING Flask lets them propagate instead.
+    app.register_error_handler(500, render_error)
+    app.add_template_filter(localtime, "localtime")
+    app.context_processor(lambda: {"nav_items": nav_items, "Role": Role, "unread_notifications": unread_notifications})

@@ -1,0 +1,109 @@
+"""Fixtures: an app per database backend, a transaction per test, a client, login_as()."""
+from __future__ import annotations
+
+import flask_migrate
+import pytest
+from flask import g
+from flask.testing import FlaskClient
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+from school_prevention import create_app
+from school_prevention.auth import sessions
+from school_prevention.config import TestConfig
+from school_prevention.extensions import db, limiter
+from tests.databases import BACKENDS, PostgresDatabases, new_database_url
+
+
+def migrate_to_head(app) -> None:
+    """Build the schema with the real migrations (so their triggers exist in tests too)."""
+    with app.app_context():
+        flask_migrate.upgrade(directory=app.extensions["migrate"].directory)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    pg = PostgresDatabases()
+    yield pg
+    pg.drop_all()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request) -> str:
+    """The database backend under test: every database test runs once per backend."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def database_url(backend, tmp_path_factory, postgres) -> str:
+    return new_database_url(backend, "unit", tmp_path_factory, postgres)
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose requests start with an empty `g`, as separate HTTP requests do.
+
+    Tests hold an app context open for the per-test transaction, and Flask reuses it for the
+    client's requests; without this, Flask-Login's cached user would survive from one request
+    to the next and hide exactly the sign-out and session bugs these tests look for.
+    """
+
+    def open(self, *args, **kwargs):
+        for name in list(vars(g)):
+            delattr(g, name)
+        return super().open(*args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    app = create_app(TestConfig(database_url))
+    app.test_client_class = IsolatedClient
+    migrate_to_head(app)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def db_session(app):
+    """Everything a test does runs in one transaction that is rolled back afterwards."""
+    with app.app_context():
+        connection = db.engine.connect()
+        transaction = connection.begin()
+        session = scoped_session(
+            sessionmaker(bind=connection, join_transaction_mode="create_savepoint"),
+        )
+        original = db.session
+        db.session = session
+        limiter.reset()
+        try:
+            yield session
+        finally:
+            session.remove()
+            db.session = original
+            if transaction.is_active:
+                transaction.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app, db_session):
+    return app.test_client()
+
+
+@pytest.fixture
+def login_as(client):
+    """Sign a user in on the test client by creating a real server-side session for them."""
+
+    def _login(user, c=None):
+        c = c or client
+        token = sessions.start_session(user, ip="127.0.0.1", user_agent="pytest")
+        # Commit (inside the test's outer transaction) so a request that rolls back, as error
+        # pages do, cannot take the test's own setup with it.
+        db.session.commit()
+        with c.session_transaction() as sess:
+            sess.clear()
+            sess["sid"] = token
+            sess["_user_id"] = str(user.id)
+            sess["_fresh"] = True
+        return c
+
+    return _login

@@ -1,0 +1,140 @@
+"""Browser journeys: a live server per database backend, Debian's Chromium, and an axe check
+on every page a journey visits (serious and critical violations fail the test)."""
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from school_prevention import create_app
+from school_prevention.config import TestConfig
+from school_prevention.demo import DEMO_PASSWORD, seed_demo
+from school_prevention.extensions import db
+from tests.conftest import migrate_to_head
+from tests.databases import new_database_url, unavailable
+
+CHROMIUM = os.environ.get("SP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
+BLOCKING_IMPACTS = {"serious", "critical"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/e2e/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.e2e)
+
+
+@dataclass
+class LiveServer:
+    """The app served on 127.0.0.1 with the demo district, as a counselor's browser sees it."""
+
+    app: object
+    url: str
+
+
+@pytest.fixture(scope="session")
+def live_server(backend, tmp_path_factory, postgres):
+    """A real HTTP server (CSRF on) over a fresh, migrated, demo-seeded database."""
+    config = TestConfig(new_database_url(backend, "e2e", tmp_path_factory, postgres))
+    config.WTF_CSRF_ENABLED = True
+    app = create_app(config)
+    migrate_to_head(app)
+    with app.app_context():
+        seed_demo()
+        db.session.commit()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}")
+    server.shutdown()
+    thread.join(10)
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (Playwright's own browser downloads are not used)."""
+    if not Path(CHROMIUM).exists():
+        unavailable("Chromium", f"{CHROMIUM} not found (apt-get install chromium, or set SP_CHROMIUM)")
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+    playwright.stop()
+
+
+@dataclass
+class Journey:
+    """A page plus the accessibility guard: every page visited must pass axe()."""
+
+    page: object
+    folder: Path
+    visited: list[str] = field(default_factory=list)
+    checked: set[str] = field(default_factory=set)
+    shots: int = 0
+
+    def axe(self) -> None:
+        """Run axe-core on the current page; fail on serious or critical violations."""
+        from axe_playwright_python.sync_playwright import Axe
+
+        results = Axe().run(self.page)
+        blocking = [v for v in results.response["violations"] if v.get("impact") in BLOCKING_IMPACTS]
+        self.checked.add(self.page.url)
+        self.shots += 1
+        slug = re.sub(r"[^a-z0-9]+", "-", self.page.url.split("//", 1)[-1].split("/", 1)[-1].lower()).strip("-") or "home"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(self.folder / f"{self.shots:02d}-{slug[:60]}.png"), full_page=True)
+        if blocking:
+            lines = [f"{v['id']} ({v['impact']}): {v['help']} at " + ", ".join(
+                str(n["target"]) for n in v["nodes"][:3]) for v in blocking]
+            pytest.fail(f"accessibility violations on {self.page.url}:\n" + "\n".join(lines), pytrace=False)
+
+    def unchecked(self) -> list[str]:
+        """Pages the journey visited but never checked."""
+        return [url for url in dict.fromkeys(self.visited) if url not in self.checked]
+
+
+@pytest.fixture
+def journey(browser, live_server, request):
+    """A fresh browser context per test; at the end, every visited page must have been checked."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    j = Journey(page=page, folder=ARTIFACTS / name)
+    page.on("framenavigated", lambda frame: frame == page.main_frame and j.visited.append(frame.url))
+    yield j
+    context.close()
+    missed = j.unchecked()
+    if missed and not request.node.rep_call_failed:
+        pytest.fail(f"pages visited without an accessibility check (call journey.axe()): {missed}", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.rep_call_failed = report.failed
+    return report
+
+
+def sign_in(journey: Journey, email: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign in through the real form and check the pages on the way."""
+    page = journey.page
+    page.goto("/login")
+    journey.axe()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    journey.axe()

@@ -1,0 +1,108 @@
+"""Factories for every model: small functions with sensible defaults, flushed, not committed."""
+from __future__ import annotations
+
+import itertools
+from functools import lru_cache
+
+from school_prevention.auth.models import User
+from school_prevention.auth.passwords import hash_password
+from school_prevention.extensions import db
+from school_prevention.schools.models import School
+from school_prevention.students.models import Student
+
+PASSWORD = "umbrella-quartz-violin-58"
+_seq = itertools.count(1)
+
+
+@lru_cache(maxsize=None)
+def _password_hash(password: str) -> str:
+    # argon2 is deliberately slow; hash each test password once per run.
+    return hash_password(password)
+
+
+def make_school(**kw) -> School:
+    n = next(_seq)
+    school = School(
+        sourced_id=kw.pop("sourced_id", f"school-{n}"),
+        name=kw.pop("name", f"School {n}"),
+        level=kw.pop("level", "middle"),
+        **kw,
+    )
+    db.session.add(school)
+    db.session.flush()
+    return school
+
+
+def make_student(school: School, **kw) -> Student:
+    n = next(_seq)
+    student = Student(
+        sourced_id=kw.pop("sourced_id", f"stu-{n}"),
+        identifier=kw.pop("identifier", f"{500000 + n}"),
+        school_id=school.id,
+        given_name=kw.pop("given_name", f"Given{n}"),
+        family_name=kw.pop("family_name", f"Family{n}"),
+        grade=kw.pop("grade", "07"),
+        **kw,
+    )
+    db.session.add(student)
+    db.session.flush()
+    return student
+
+
+def make_user(role: str = "counselor", schools=(), password: str = PASSWORD, **kw) -> User:
+    n = next(_seq)
+    user = User(
+        email=kw.pop("email", f"user{n}@example.org"),
+        name=kw.pop("name", f"User {n}"),
+        role=role,
+        password_hash=_password_hash(password),
+        schools=list(schools),
+        **kw,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def category(name_start: str = "Social isolation"):
+    """A seeded flag category (the migration seeds them)."""
+    from sqlalchemy import select
+
+    from school_prevention.flags.models import FlagCategory
+
+    return db.session.scalars(select(FlagCategory).where(FlagCategory.name.startswith(name_start))).first()
+
+
+def instrument(name_start: str = "SRSS"):
+    """A seeded screening instrument."""
+    from sqlalchemy import select
+
+    from school_prevention.screenings.models import Instrument
+
+    return db.session.scalars(select(Instrument).where(Instrument.name.startswith(name_start))).first()
+
+
+def make_flag(student, counselor, *, category_name: str = "Social isolation", severity: str = "moderate",
+              note: str | None = "Sits alone at lunch."):
+    from school_prevention.flags.services import create_flag
+
+    return create_flag(counselor, student, category=category(category_name), severity=severity,
+                       source="counselor_observation", note=note)
+
+
+def make_referral(student, staff, *, urgency: str = "routine", observation: str = "Crying at dismissal."):
+    from school_prevention.referrals.services import submit_referral
+
+    return submit_referral(staff, student, categories=[category()], observation=observation, urgency=urgency)
+
+
+def make_notification(user, **kw):
+    from school_prevention.notifications.models import Notification
+
+    n = next(_seq)
+    note = Notification(user_id=user.id, kind=kw.pop("kind", "test"), channel="in_app", subject_type="test",
+                        subject_id=n, title=kw.pop("title", f"Test notification {n}"), link=kw.pop("link", "/"),
+                        state="sent", **kw)
+    db.session.add(note)
+    db.session.flush()
+    return note

@@ -1,0 +1,120 @@
+"""Admins create, edit, deactivate and reactivate accounts; bad input changes nothing."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from school_prevention.auth.models import User
+from school_prevention.extensions import db
+from tests.factories import PASSWORD, make_school, make_user
+
+
+@pytest.fixture
+def setup(db_session):
+    north, south = make_school(name="North"), make_school(name="South")
+    admin = make_user("admin")
+    db_session.commit()
+    return {"north": north, "south": south, "admin": admin}
+
+
+def user_count():
+    return db.session.scalar(select(func.count()).select_from(User))
+
+
+def test_create_user_then_they_sign_in_and_must_choose_a_password(app, client, login_as, setup):
+    login_as(setup["admin"])
+    response = client.post("/admin/users/new", data={
+        "email": "New.Counselor@School.org", "name": "Nia Counselor", "role": "counselor",
+        "schools": [setup["north"].id], "new_password": "temporary quilt harbor 7"})
+    assert response.status_code == 302
+    user = db.session.scalars(select(User).where(User.email == "new.counselor@school.org")).one()
+    assert user.school_ids == [setup["north"].id] and user.must_change_password
+    other = app.test_client()
+    other.post("/login", data={"email": "new.counselor@school.org", "password": "temporary quilt harbor 7"})
+    assert other.get("/students").headers["Location"] == "/account/password"
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"email": "not-an-email", "name": "X", "role": "staff", "new_password": "temporary quilt harbor 7"}, b"valid email"),
+    ({"email": "a@b.org", "name": "", "role": "staff", "new_password": "temporary quilt harbor 7"}, b"Enter the person"),
+    ({"email": "a@b.org", "name": "X", "role": "wizard", "new_password": "temporary quilt harbor 7"}, b"Not a valid choice"),
+    ({"email": "a@b.org", "name": "X", "role": "staff", "new_password": "temporary quilt harbor 7"}, b"at least one school"),
+    ({"email": "a@b.org", "name": "X", "role": "admin", "new_password": ""}, b"temporary password"),
+    ({"email": "a@b.org", "name": "X", "role": "admin", "new_password": "password1234"}, b"too easy to guess"),
+    ({"email": "a@b.org", "name": "X", "role": "admin", "new_password": "temporary quilt harbor 7", "schools": ["99999"]}, b"is not a valid choice"),
+])
+def test_bad_input_is_refused_beside_the_field_and_creates_nothing(client, login_as, setup, data, message):
+    login_as(setup["admin"])
+    before = user_count()
+    response = client.post("/admin/users/new", data=data)
+    assert response.status_code == 400
+    assert message in response.data
+    assert user_count() == before
+
+
+def test_duplicate_email_is_refused(client, login_as, setup):
+    existing = make_user("staff", schools=[setup["north"]], email="dup@school.org")
+    db.session.commit()
+    login_as(setup["admin"])
+    response = client.post("/admin/users/new", data={
+        "email": "DUP@school.org", "name": "Other", "role": "admin", "new_password": "temporary quilt harbor 7"})
+    assert response.status_code == 400 and b"already exists" in response.data
+    assert existing.name != "Other"
+
+
+def test_moving_a_counselor_to_another_school_ends_their_sessions(app, client, login_as, setup):
+    counselor = make_user("counselor", schools=[setup["north"]])
+    db.session.commit()
+    theirs = login_as(counselor, app.test_client())
+    assert theirs.get("/students").status_code == 200
+    login_as(setup["admin"])
+    response = client.post(f"/admin/users/{counselor.id}", data={
+        "name": counselor.name, "role": "counselor", "schools": [setup["south"].id]})
+    assert response.status_code == 302
+    assert theirs.get("/students").headers["Location"].startswith("/login")
+    db.session.refresh(counselor)
+    assert counselor.school_ids == [setup["south"].id]
+
+
+def test_deactivating_ends_every_session_and_blocks_sign_in(app, client, login_as, setup):
+    counselor = make_user("counselor", schools=[setup["north"]])
+    db.session.commit()
+    browsers = [login_as(counselor, app.test_client()) for _ in range(2)]
+    login_as(setup["admin"])
+    response = client.post(f"/admin/users/{counselor.id}/active", data={"active": "0"})
+    assert response.status_code == 302
+    for browser in browsers:
+        assert browser.get("/").headers["Location"].startswith("/login")
+    fresh = app.test_client()
+    assert fresh.post("/login", data={"email": counselor.email, "password": PASSWORD}).status_code == 401
+    client.post(f"/admin/users/{counselor.id}/active", data={"active": "1"})
+    assert fresh.post("/login", data={"email": counselor.email, "password": PASSWORD}).status_code == 302
+
+
+def test_admin_cannot_lock_themselves_out(client, login_as, setup):
+    admin = setup["admin"]
+    login_as(admin)
+    client.post(f"/admin/users/{admin.id}/active", data={"active": "0"})
+    response = client.post(f"/admin/users/{admin.id}", data={"name": admin.name, "role": "staff", "schools": [setup["north"].id]})
+    assert response.status_code == 400 and b"cannot change your own role" in response.data
+    db.session.refresh(admin)
+    assert admin.is_active and admin.role == "admin"
+
+
+def test_bad_active_value_is_a_400(client, login_as, setup):
+    login_as(setup["admin"])
+    assert client.post(f"/admin/users/{setup['admin'].id}/active", data={"active": "maybe"}).status_code == 400
+    assert client.get("/admin/users/424242").status_code == 404
+
+
+def test_student_export_grant_only_sticks_for_district_users(client, login_as, setup):
+    login_as(setup["admin"])
+    client.post("/admin/users/new", data={
+        "email": "p@school.org", "name": "P", "role": "principal", "schools": [setup["north"].id],
+        "can_export_student_level": "y", "new_password": "temporary quilt harbor 7"})
+    client.post("/admin/users/new", data={
+        "email": "d@school.org", "name": "D", "role": "district",
+        "can_export_student_level": "y", "new_password": "temporary quilt harbor 7"})
+    grants = dict(db.session.execute(select(User.email, User.can_export_student_level)
+                                     .where(User.email.in_(["p@school.org", "d@school.org"]))).all())
+    assert grants == {"p@school.org": False, "d@school.org": True}

@@ -1,0 +1,316 @@
+"""Case work as counselors, principals and staff meet it: flags, notes, reports, referrals, screenings."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from school_prevention.audit import AuditEvent
+from school_prevention.extensions import db
+from school_prevention.flags.models import RiskFlag
+from school_prevention.notifications.models import Notification
+from school_prevention.referrals.models import Referral
+from school_prevention.screenings.models import Screening
+from tests.factories import category, instrument, make_flag, make_referral, make_school, make_student, make_user
+
+SECRET = "Told me her 'boyfriend' is 24 and pays for her phone."
+
+
+@pytest.fixture
+def school_world(db_session):
+    north, south = make_school(name="North"), make_school(name="South")
+    world = {
+        "north": north, "south": south,
+        "student": make_student(north, given_name="Ana", family_name="Ruiz", grade="08"),
+        "counselor": make_user("counselor", schools=[north]),
+        "counselor2": make_user("counselor", schools=[north]),
+        "other_counselor": make_user("counselor", schools=[south]),
+        "principal": make_user("principal", schools=[north]),
+        "staff": make_user("staff", schools=[north]),
+        "other_staff": make_user("staff", schools=[south]),
+    }
+    db_session.commit()
+    return world
+
+
+def audit_count(action, **where):
+    query = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action)
+    for key, value in where.items():
+        query = query.where(getattr(AuditEvent, key) == value)
+    return db.session.scalar(query)
+
+
+def test_counselor_opens_a_flag_and_the_note_is_encrypted_at_rest(client, login_as, school_world):
+    w = school_world
+    login_as(w["counselor"])
+    response = client.post(f"/students/{w['student'].id}/flags/new", data={
+        "category": category("Social isolation").id, "severity": "moderate",
+        "source": "counselor_observation", "note": SECRET})
+    assert response.status_code == 302
+    flag = db.session.scalars(select(RiskFlag)).one()
+    raw = db.session.execute(text("SELECT note_ciphertext FROM risk_flag")).scalar()
+    assert SECRET not in raw and "boyfriend" not in raw and raw.startswith("gAAAA")
+    page = client.get(f"/flags/{flag.id}")
+    assert SECRET.replace("'", "&#39;") in page.data.decode()
+    assert audit_count("flag.note.read", actor_id=w["counselor"].id, student_id=w["student"].id) == 1
+    client.get(f"/flags/{flag.id}")
+    assert audit_count("flag.note.read") == 2  # every read has its own row
+
+
+def test_principal_sees_category_and_status_but_never_the_note(client, login_as, school_world):
+    w = school_world
+    flag = make_flag(w["student"], w["counselor"], note=SECRET)
+    db.session.commit()
+    login_as(w["principal"])
+    student_page = client.get(f"/students/{w['student'].id}").data.decode()
+    flag_page = client.get(f"/flags/{flag.id}").data.decode()
+    for html in (student_page, flag_page):
+        assert "Social isolation" in html and "boyfriend" not in html
+    assert "A restricted note exists" in flag_page and "Open" in flag_page
+    assert audit_count("flag.note.read") == 0
+    assert client.get(f"/flags/{flag.id}/edit").status_code == 403
+
+
+@pytest.mark.parametrize("who", ["staff", "other_counselor", "other_staff"])
+def test_flag_is_unreachable_outside_the_school_or_role(client, login_as, school_world, who):
+    w = school_world
+    flag = make_flag(w["student"], w["counselor"], note=SECRET)
+    db.session.commit()
+    login_as(w[who])
+    expected = 403 if who in {"staff", "other_staff"} else 404
+    for url in (f"/flags/{flag.id}", f"/flags/{flag.id}/edit", f"/flags/{flag.id}/report", f"/students/{w['student'].id}"):
+        response = client.get(url)
+        assert response.status_code == expected, url
+        assert b"boyfriend" not in response.data and b"Social isolation" not in response.data
+    assert client.post(f"/flags/{flag.id}/status", data={"status": "resolved", "resolution": "x"}).status_code == expected
+    db.session.refresh(flag)
+    assert flag.status == "open"
+
+
+def test_flag_moves_through_statuses_and_keeps_history(client, login_as, school_world):
+    w = school_world
+    flag = make_flag(w["student"], w["counselor"])
+    db.session.commit()
+    login_as(w["counselor"])
+    assert client.post(f"/flags/{flag.id}/status", data={"status": "monitoring"}).status_code == 302
+    refused = client.post(f"/flags/{flag.id}/status", data={"status": "resolved", "resolution": ""})
+    assert refused.status_code == 400 and b"Say how the concern was resolved" in refused.data
+    client.post(f"/flags/{flag.id}/status", data={"status": "resolved", "resolution": "Joined lunch club; has friends now."})
+    client.post(f"/flags/{flag.id}/status", data={"status": "open"})
+    client.post(f"/flags/{flag.id}/edit", data={"category": flag.category_id, "severity": "high",
+                                                "source": "counselor_observation"})
+    db.session.refresh(flag)
+    assert flag.status == "open" and flag.resolved_at is None and flag.severity == "high"
+    assert [e.action for e in reversed(flag.events)] == ["opened", "monitoring", "resolved", "reopened", "edited"]
+    page = client.get(f"/flags/{flag.id}").data.decode()
+    assert "moderate → high" in page and "Reopened" in page
+
+
+def test_bad_flag_input_changes_nothing(client, login_as, school_world):
+    w = school_world
+    login_as(w["counselor"])
+    response = client.post(f"/students/{w['student'].id}/flags/new", data={"category": "999", "severity": "extreme",
+                                                                          "source": "rumour"})
+    assert response.status_code == 400
+    assert b"Not a valid choice" in response.data
+    assert db.session.scalar(select(func.count()).select_from(RiskFlag)) == 0
+    flag = make_flag(w["student"], w["counselor"])
+    db.session.commit()
+    assert client.post(f"/flags/{flag.id}/status", data={"status": "sideways"}).status_code == 400
+
+
+def test_exploitation_flag_at_high_severity_asks_for_the_report_until_recorded(client, login_as, school_world):
+    w = school_world
+    login_as(w["counselor"])
+    response = client.post(f"/students/{w['student'].id}/flags/new", data={
+        "category": category("Signs of commercial").id, "severity": "high", "source": "screening"})
+    flag = db.session.scalars(select(RiskFlag)).one()
+    assert response.headers["Location"] == f"/flags/{flag.id}/report"
+    assert b"Mandated report not recorded" in client.get(f"/students/{w['student'].id}").data
+    refused = client.post(f"/flags/{flag.id}/status", data={"status": "resolved", "resolution": "done"})
+    assert refused.status_code == 400 and b"Record the mandated report" in refused.data
+    bad = client.post(f"/flags/{flag.id}/report", data={"agency": "", "made_at": "", "reference": "", "not_made_reason": ""})
+    assert bad.status_code == 400 and b"Name the agency" in bad.data
+    future = client.post(f"/flags/{flag.id}/report", data={"agency": "Hotline", "made_at": "2999-01-01T10:00"})
+    assert future.status_code == 400 and b"cannot be in the future" in future.data
+    ok = client.post(f"/flags/{flag.id}/report", data={"agency": "State hotline", "made_at": "2026-11-20T09:30",
+                                                       "reference": "HL-1"})
+    assert ok.status_code == 302
+    assert b"Mandated report not recorded" not in client.get(f"/students/{w['student'].id}").data
+    db.session.refresh(flag)
+    assert flag.report_made_at.hour == 15  # 09:30 in Chicago is 15:30 UTC
+    # A low-severity flag in the same category does not ask.
+    low = make_flag(w["student"], w["counselor"], category_name="Signs of commercial", severity="low")
+    assert not low.needs_mandated_report
+
+
+def test_staff_referral_notifies_counselors_with_initials_only(client, login_as, school_world):
+    w = school_world
+    login_as(w["staff"])
+    found = client.get("/referrals/new?q=ruiz").data.decode()
+    assert "Ruiz, Ana" in found
+    response = client.post(f"/referrals/new?student={w['student'].id}", data={
+        "categories": [category("Bullying — targeted").id], "observation": SECRET, "urgency": "soon"})
+    assert response.status_code == 302 and response.headers["Location"] == "/referrals/mine"
+    notes = db.session.scalars(select(Notification).order_by(Notification.user_id)).all()
+    assert sorted(n.user_id for n in notes) == sorted([w["counselor"].id, w["counselor2"].id])
+    assert all("AR" in n.title and "Ruiz" not in n.title and "Ana" not in n.title for n in notes)
+    raw = db.session.execute(text("SELECT observation_ciphertext FROM referral")).scalar()
+    assert "boyfriend" not in raw
+    mine = client.get("/referrals/mine").data.decode()
+    assert "Received" in mine and "boyfriend" not in mine
+
+
+def test_staff_cannot_refer_a_student_of_another_school(client, login_as, school_world):
+    w = school_world
+    login_as(w["other_staff"])
+    assert "Ruiz" not in client.get("/referrals/new?q=ruiz").data.decode()
+    response = client.post(f"/referrals/new?student={w['student'].id}", data={
+        "categories": [category().id], "observation": "x", "urgency": "routine"})
+    assert response.status_code == 404
+    assert db.session.scalar(select(func.count()).select_from(Referral)) == 0
+
+
+def test_referral_needs_a_category_and_an_observation(client, login_as, school_world):
+    w = school_world
+    login_as(w["staff"])
+    response = client.post(f"/referrals/new?student={w['student'].id}", data={"observation": "", "urgency": "routine"})
+    assert response.status_code == 400
+    assert b"Write what you saw or heard" in response.data
+    response = client.post(f"/referrals/new?student={w['student'].id}", data={"observation": "Crying", "urgency": "routine"})
+    assert response.status_code == 400 and b"Tick at least one kind of concern" in response.data
+    assert db.session.scalar(select(func.count()).select_from(Referral)) == 0
+
+
+def test_counselor_triages_into_a_flag_and_staff_sees_only_status(app, client, login_as, school_world):
+    w = school_world
+    referral = make_referral(w["student"], w["staff"], observation=SECRET)
+    db.session.commit()
+    login_as(w["counselor"])
+    queue = client.get("/referrals").data.decode()
+    assert "Ruiz, Ana" in queue
+    detail = client.get(f"/referrals/{referral.id}").data.decode()
+    assert "boyfriend" in detail
+    assert audit_count("referral.observation.read", actor_id=w["counselor"].id) == 1
+    client.post(f"/referrals/{referral.id}/review")
+    staff_client = login_as(w["staff"], app.test_client())
+    assert "In review" in staff_client.get("/referrals/mine").data.decode()
+    response = client.post(f"/referrals/{referral.id}/accept", data={
+        "category": str(category("Sudden change").id), "severity": "high", "note": "Follow up with family."})
+    flag = db.session.scalars(select(RiskFlag)).one()
+    assert response.headers["Location"] == f"/flags/{flag.id}"
+    db.session.refresh(referral)
+    assert referral.status == "accepted" and referral.flag_id == flag.id and flag.source == "staff_referral"
+    mine = staff_client.get("/referrals/mine").data.decode()
+    assert "Closed" in mine and "Sudden change" not in mine and "Follow up" not in mine
+    again = client.post(f"/referrals/{referral.id}/close", data={"reason": "dup"})
+    assert again.status_code == 400 and b"already been decided" in again.data
+
+
+def test_accept_can_link_a_current_flag_and_close_needs_a_reason(client, login_as, school_world):
+    w = school_world
+    flag = make_flag(w["student"], w["counselor"])
+    first, second = make_referral(w["student"], w["staff"]), make_referral(w["student"], w["staff"])
+    db.session.commit()
+    login_as(w["counselor"])
+    client.post(f"/referrals/{first.id}/accept", data={"existing_flag": str(flag.id)})
+    db.session.refresh(first)
+    assert first.flag_id == flag.id
+    assert db.session.scalar(select(func.count()).select_from(RiskFlag)) == 1
+    bad = client.post(f"/referrals/{second.id}/close", data={"reason": ""})
+    assert bad.status_code == 400 and b"Say why the referral is closed" in bad.data
+    client.post(f"/referrals/{second.id}/close", data={"reason": "Already known and handled."})
+    db.session.refresh(second)
+    assert second.status == "closed"
+
+
+def test_counselor_of_another_school_cannot_triage(client, login_as, school_world):
+    w = school_world
+    referral = make_referral(w["student"], w["staff"])
+    db.session.commit()
+    login_as(w["other_counselor"])
+    assert "Ruiz" not in client.get("/referrals").data.decode()
+    assert client.get(f"/referrals/{referral.id}").status_code == 404
+    assert client.post(f"/referrals/{referral.id}/close", data={"reason": "x"}).status_code == 404
+
+
+def test_screening_with_a_concern_offers_a_flag(client, login_as, school_world):
+    w = school_world
+    login_as(w["counselor"])
+    today = date.today()
+    response = client.post(f"/students/{w['student'].id}/screenings/new", data={
+        "instrument": instrument("CSE-IT 2.0").id, "screened_on": today.isoformat(),
+        "result": "possible_concern", "next_step": "rescreen", "rescreen_on": (today + timedelta(days=30)).isoformat()})
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/students/{w['student'].id}/flags/new?source=screening"
+    page = client.get(f"/students/{w['student'].id}").data.decode()
+    assert "CSE-IT 2.0 (result only)" in page and "Possible concern" in page
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"result": "no_concern", "next_step": "rescreen"}, b"Give a rescreen date"),
+    ({"result": "no_concern", "next_step": "outside_referral"}, b"Name the outside agency"),
+    ({"result": "maybe", "next_step": "none"}, b"Not a valid choice"),
+    ({"result": "no_concern", "next_step": "none", "screened_on": "2999-01-01"}, b"cannot be in the future"),
+    ({"result": "no_concern", "next_step": "none", "screened_on": "31/12/2026"}, b"YYYY-MM-DD"),
+])
+def test_bad_screening_input_is_refused(client, login_as, school_world, data, message):
+    w = school_world
+    login_as(w["counselor"])
+    payload = {"instrument": instrument().id, "screened_on": date.today().isoformat(), **data}
+    response = client.post(f"/students/{w['student'].id}/screenings/new", data=payload)
+    assert response.status_code == 400 and message in response.data
+    assert db.session.scalar(select(func.count()).select_from(Screening)) == 0
+
+
+def test_principal_does_not_see_screenings_or_referrals(client, login_as, school_world):
+    w = school_world
+    make_referral(w["student"], w["staff"])
+    db.session.commit()
+    login_as(w["principal"])
+    page = client.get(f"/students/{w['student'].id}").data.decode()
+    assert "Open referrals" not in page and "Screenings" not in page and "Timeline" not in page
+
+
+def test_notification_centre_counts_and_marks_read(client, login_as, school_world):
+    w = school_world
+    referral = make_referral(w["student"], w["staff"])
+    db.session.commit()
+    login_as(w["counselor"])
+    home = client.get("/").data.decode()
+    assert 'aria-label="1 unread"' in home
+    note = db.session.scalars(select(Notification).where(Notification.user_id == w["counselor"].id)).one()
+    response = client.post(f"/notifications/{note.id}/open")
+    assert response.headers["Location"] == f"/referrals/{referral.id}"
+    assert "unread" not in client.get("/").data.decode().split("</header>")[0]
+    other = db.session.scalars(select(Notification).where(Notification.user_id == w["counselor2"].id)).one()
+    assert client.post(f"/notifications/{other.id}/open").status_code == 404
+
+
+def test_admin_adds_and_retires_a_category(client, login_as, school_world):
+    admin = make_user("admin")
+    db.session.commit()
+    login_as(admin)
+    assert client.post("/admin/lists/flag-categories/new", data={"name": "Social isolation", "position": "5"}).status_code == 400
+    client.post("/admin/lists/flag-categories/new", data={"name": "Gang recruitment", "position": "5", "is_active": "y",
+                                                         "is_suspected_abuse": "y"})
+    created = category("Gang recruitment")
+    assert created.is_suspected_abuse and created.is_active
+    client.post(f"/admin/lists/flag-categories/{created.id}", data={"name": "Gang recruitment", "position": "5"})
+    db.session.refresh(created)
+    assert not created.is_active
+    assert client.get("/admin/lists/nonsense").status_code == 404
+
+
+def test_home_pages_point_counselors_and_staff_at_what_needs_doing(app, client, login_as, school_world):
+    w = school_world
+    make_referral(w["student"], w["staff"])
+    make_flag(w["student"], w["counselor"], category_name="Signs of commercial", severity="urgent")
+    db.session.commit()
+    login_as(w["counselor"])
+    home = client.get("/").data.decode()
+    assert "<strong>1</strong> waiting for a decision" in home
+    assert "Mandated report not recorded" in home and "Ruiz, Ana" in home
+    staff_home = login_as(w["staff"], app.test_client()).get("/").data.decode()
+    assert "Ruiz, Ana" in staff_home and "Received" in staff_home and "commercial" not in staff_home

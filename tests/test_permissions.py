@@ -1,0 +1,143 @@
+"""Every endpoint has a declared policy, and each role gets exactly what DESIGN.md gives it.
+
+The expectations below are written out by hand from DESIGN.md's role table, not read from the
+code, so a route that is opened (or closed) by mistake makes this test fail. A new route makes
+it fail too until someone adds its line here: that is the point.
+"""
+from __future__ import annotations
+
+import pytest
+
+from school_prevention import create_app
+from school_prevention.config import TestConfig
+from school_prevention.permissions import policy_for
+from tests.factories import make_flag, make_notification, make_referral, make_school, make_student, make_user
+
+ALL = {"staff", "counselor", "principal", "district", "admin"}
+PUBLIC = "public"
+
+# endpoint -> roles that may use it, or PUBLIC.
+EXPECTED: dict[str, set[str] | str] = {
+    "static": PUBLIC,
+    "auth.login": PUBLIC,
+    "auth.logout": PUBLIC,  # signing out must always work, even with an expired session
+    "home.healthz": PUBLIC,
+    "home.index": ALL,
+    "account.password": ALL,
+    "students.index": {"counselor", "principal"},
+    "students.detail": {"counselor", "principal"},
+    "admin.users": {"admin"},
+    "admin.user_new": {"admin"},
+    "admin.user_edit": {"admin"},
+    "admin.user_set_active": {"admin"},
+    "catalogue.overview": {"admin"},
+    "catalogue.index": {"admin"},
+    "catalogue.edit": {"admin"},
+    "flags.new": {"counselor"},
+    "flags.detail": {"counselor", "principal"},
+    "flags.edit": {"counselor"},
+    "flags.status": {"counselor"},
+    "flags.report": {"counselor"},
+    "referrals.new": {"staff"},
+    "referrals.mine": {"staff"},
+    "referrals.queue": {"counselor"},
+    "referrals.detail": {"counselor"},
+    "referrals.review": {"counselor"},
+    "referrals.accept": {"counselor"},
+    "referrals.close": {"counselor"},
+    "screenings.new": {"counselor"},
+    "notifications.index": ALL,
+    "notifications.open_": ALL,
+    "notifications.read_all": ALL,
+    "roster.index": {"admin"},
+    "roster.detail": {"admin"},
+    "roster.progress_json": {"admin"},
+    "roster.apply": {"admin"},
+}
+
+
+def test_every_endpoint_has_a_declared_policy_and_an_expectation(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    undeclared = sorted(e for e in endpoints if policy_for(app, e) is None)
+    assert not undeclared, f"endpoints without a declared policy (add @public, @signed_in or @roles): {undeclared}"
+    unexpected = sorted(endpoints - EXPECTED.keys())
+    assert not unexpected, f"endpoints missing from tests/test_permissions.py EXPECTED: {unexpected}"
+    stale = sorted(EXPECTED.keys() - endpoints)
+    assert not stale, f"EXPECTED lists endpoints that no longer exist: {stale}"
+
+
+def test_an_endpoint_without_a_policy_is_refused(database_url):
+    """Deny by default: a view that forgot its policy answers 403 before anything runs."""
+    app = create_app(TestConfig(database_url))
+
+    @app.route("/undeclared")
+    def undeclared():  # pragma: no cover - must never run
+        return "leaked"
+
+    response = app.test_client().get("/undeclared")
+    assert response.status_code == 403
+    assert b"leaked" not in response.data
+
+
+def _requests(app, world, role=None):
+    """(endpoint, method, url) for every rule, with ids of objects inside the user's scope."""
+    values = {"student_id": world["student"].id, "user_id": world["other_user"].id,
+              "filename": "css/app.css", "kind": "flag-categories", "item_id": world["category"].id,
+              "flag_id": world["flag"].id, "referral_id": world["referral"].id,
+              "notification_id": None, "run_id": world["roster_run"].id}
+    for rule in app.url_map.iter_rules():
+        method = "GET" if "GET" in rule.methods else "POST"
+        args = {arg: values[arg] for arg in rule.arguments}
+        if rule.endpoint == "notifications.open_":
+            args["notification_id"] = world["notifications"][role]
+        url = rule.build(args)[1]
+        yield rule.endpoint, method, url
+
+
+@pytest.fixture
+def world(db_session):
+    school = make_school()
+    users = {role: make_user(role, schools=[school] if role in {"staff", "counselor", "principal"} else [])
+             for role in ALL}
+    student = make_student(school)
+    flag = make_flag(student, users["counselor"], category_name="Signs of commercial", severity="high")
+    referral = make_referral(student, users["staff"])
+    notifications = {role: make_notification(user).id for role, user in users.items()}
+    notifications[None] = notifications["admin"]
+    from school_prevention.roster.models import RosterImport
+
+    roster_run = RosterImport(source_name="x.zip", is_dry_run=True, status="done")
+    db_session.add(roster_run)
+    world = {"school": school, "student": student, "users": users, "flag": flag, "referral": referral,
+             "roster_run": roster_run,
+             "category": flag.category, "notifications": notifications,
+             "other_user": make_user("staff", schools=[school])}
+    db_session.commit()
+    return world
+
+
+def test_anonymous_is_sent_to_sign_in(app, client, world):
+    for endpoint, method, url in _requests(app, world):
+        response = client.open(url, method=method)
+        if EXPECTED[endpoint] == PUBLIC:
+            assert response.status_code in {200, 302}, (endpoint, response.status_code)
+        else:
+            assert response.status_code == 302, (endpoint, response.status_code)
+            assert response.headers["Location"].startswith("/login"), endpoint
+
+
+@pytest.mark.parametrize("role", sorted(ALL))
+def test_role_matrix(app, login_as, world, role):
+    client = app.test_client()
+    login_as(world["users"][role], client)
+    for endpoint, method, url in _requests(app, world, role):
+        if endpoint == "auth.logout":
+            continue  # signs the client out; covered in test_auth
+        allowed = EXPECTED[endpoint] == PUBLIC or role in EXPECTED[endpoint]
+        response = client.open(url, method=method)
+        location = response.headers.get("Location", "")
+        if allowed:
+            assert response.status_code not in {401, 403, 404}, (role, endpoint, response.status_code)
+            assert not location.startswith("/login"), (role, endpoint)
+        else:
+            assert response.status_code == 403, (role, endpoint, response.status_code)

@@ -1,0 +1,132 @@
+"""The student list and page: scoped to one's schools, searchable, audited, never cached."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from school_prevention.audit import AuditEvent
+from school_prevention.extensions import db
+from tests.factories import make_school, make_student, make_user
+
+
+@pytest.fixture
+def district(db_session):
+    north, south = make_school(name="North Middle"), make_school(name="South High")
+    world = {
+        "north": north,
+        "south": south,
+        "maria": make_student(north, given_name="Maria", family_name="Garcia", identifier="700001"),
+        "mario": make_student(north, given_name="Mario", family_name="Gartner"),
+        "left": make_student(north, given_name="Lena", family_name="Garvey", is_active=False),
+        "sam": make_student(south, given_name="Sam", family_name="Garcia"),
+        "counselor": make_user("counselor", schools=[north]),
+        "principal": make_user("principal", schools=[south]),
+    }
+    db_session.commit()
+    return world
+
+
+def names(response) -> list[str]:
+    html = response.data.decode()
+    return [n for n in ("Garcia, Maria", "Gartner, Mario", "Garvey, Lena", "Garcia, Sam") if n in html]
+
+
+def test_list_shows_only_own_schools(client, login_as, district):
+    login_as(district["counselor"])
+    response = client.get("/students")
+    assert response.status_code == 200
+    assert names(response) == ["Garcia, Maria", "Gartner, Mario"]
+
+
+def test_search_by_name_parts_and_by_sis_id(client, login_as, district):
+    login_as(district["counselor"])
+    assert names(client.get("/students?q=garc")) == ["Garcia, Maria"]
+    assert names(client.get("/students?q=mar gar")) == ["Garcia, Maria", "Gartner, Mario"]
+    assert names(client.get("/students?q=Garcia, Maria")) == ["Garcia, Maria"]
+    assert names(client.get("/students?q=700001")) == ["Garcia, Maria"]
+    assert names(client.get("/students?q=%25")) == []  # LIKE wildcards are literal
+    assert names(client.get("/students?q=gar&include_inactive=y")) == ["Garcia, Maria", "Gartner, Mario", "Garvey, Lena"]
+
+
+def test_bad_query_string_gets_a_message_and_400(client, login_as, district):
+    login_as(district["counselor"])
+    for query in ("page=0", "page=abc", f"school={district['south'].id}", "grade=99", "q=" + "x" * 101):
+        response = client.get(f"/students?{query}")
+        assert response.status_code == 400, query
+        assert b"field" in response.data or b"Not a valid" in response.data or b"must be" in response.data, query
+
+
+def test_page_past_the_end_offers_the_first_page(client, login_as, district):
+    login_as(district["counselor"])
+    response = client.get("/students?page=9")
+    assert response.status_code == 200
+    assert b"There is no page 9" in response.data
+
+
+def test_student_page_in_scope_and_404_outside(client, login_as, district):
+    login_as(district["counselor"])
+    response = client.get(f"/students/{district['maria'].id}")
+    assert response.status_code == 200
+    assert b"Garcia, Maria" in response.data
+    other = client.get(f"/students/{district['sam'].id}")
+    assert other.status_code == 404
+    assert b"Garcia, Sam" not in other.data
+    assert client.get("/students/999999").status_code == 404
+
+
+def test_principal_sees_own_school_only(client, login_as, district):
+    login_as(district["principal"])
+    assert names(client.get("/students")) == ["Garcia, Sam"]
+    assert client.get(f"/students/{district['maria'].id}").status_code == 404
+
+
+def count_audit(action, **where):
+    query = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action)
+    for column, value in where.items():
+        query = query.where(getattr(AuditEvent, column) == value)
+    return db.session.scalar(query)
+
+
+def test_each_student_page_view_writes_one_audit_row(client, login_as, district):
+    counselor, maria = district["counselor"], district["maria"]
+    login_as(counselor)
+    client.get(f"/students/{maria.id}")
+    client.get(f"/students/{maria.id}")
+    assert count_audit("student.view", student_id=maria.id, actor_id=counselor.id) == 2
+    row = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "student.view")).first()
+    assert row.school_id == district["north"].id and row.ip == "127.0.0.1"
+    # A refused view leaves no view row for that student.
+    client.get(f"/students/{district['sam'].id}")
+    assert count_audit("student.view", student_id=district["sam"].id) == 0
+
+
+def test_each_list_view_writes_one_audit_row_without_the_search_text(client, login_as, district):
+    login_as(district["counselor"])
+    client.get("/students?q=garcia")
+    rows = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "student.list")).all()
+    assert len(rows) == 1
+    assert rows[0].detail == {"page": 1, "shown": 1, "total": 1, "searched": True}
+    assert "garcia" not in str(rows[0].detail).lower()
+
+
+def test_pages_with_student_data_are_not_cached_and_carry_security_headers(client, login_as, district):
+    login_as(district["counselor"])
+    response = client.get(f"/students/{district['maria'].id}")
+    assert response.headers["Cache-Control"] == "no-store"
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "<script>" not in response.data.decode()  # no inline script: the CSP would block it
+
+
+def test_pagination(client, login_as, db_session, app):
+    school = make_school()
+    for i in range(app.config["STUDENTS_PER_PAGE"] + 5):
+        make_student(school, family_name=f"Zed{i:03d}")
+    user = make_user("counselor", schools=[school])
+    db_session.commit()
+    login_as(user)
+    first = client.get("/students").data.decode()
+    second = client.get("/students?page=2").data.decode()
+    assert "Page 1 of 2" in first and "Zed000" in first and "Zed054" not in first
+    assert "Zed054" in second and "Zed000" not in second
