@@ -66,6 +66,8 @@ class Config:
         )
         self.SP_TIMEZONE = env.get("SP_TIMEZONE", "America/Chicago")
         self.SP_SUPPRESSION_MIN_N = int(env.get("SP_SUPPRESSION_MIN_N", "10"))
+        # A mentor whose background check is older than this many months cannot be matched.
+        self.SP_MENTOR_CHECK_MONTHS = int(env.get("SP_MENTOR_CHECK_MONTHS", "12"))
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")
         self.MAIL_SERVER = env.get("MAIL_SERVER")
         self.MAIL_PORT = int(env.get("MAIL_PORT", "25"))

@@ -80,6 +80,7 @@ def seed_demo(if_empty: bool = False, rng_seed: int = 2026) -> dict | None:
         users.append((role, email))
     if created_schools:
         seed_casework(rng, schools)
+        seed_programs(schools)
     total = db.session.scalar(select(func.count()).select_from(Student))
     return {"schools": len(schools), "students": total, "users": users}
 
@@ -144,3 +145,59 @@ def seed_casework(rng: random.Random, schools: dict[str, School]) -> None:
     submit_referral(staff, cedar[8], categories=[categories["bullying — targeted"], categories["social"]], urgency="routine",
                     observation="Other students took his backpack again at dismissal; he was crying.")
     start_review(counselor, first)
+
+
+def seed_programs(schools: dict[str, School]) -> None:
+    """Programs with seats, a waitlist and attendance; mentors (one not cleared) and matches."""
+    from datetime import timedelta
+
+    from dateutil.relativedelta import relativedelta
+
+    from school_prevention.db import utcnow
+    from school_prevention.programs.mentoring import move_match, open_match, record_contact, save_mentor
+    from school_prevention.programs.models import ProgramType
+    from school_prevention.programs.services import create_program, enroll, record_session
+
+    counselor, high = _user("counselor@demo.school"), _user("counselor.high@demo.school")
+    types = {t.name: t for t in db.session.scalars(select(ProgramType))}
+    today = utcnow().date()
+    term = {"starts_on": today - timedelta(days=60), "ends_on": today + timedelta(days=120)}
+
+    def students_of(key):
+        return list(db.session.scalars(select(Student).where(Student.school_id == schools[key].id).order_by(Student.id)))
+
+    cedar, maple = students_of("demo-cedar-ms"), students_of("demo-maple-es")
+    cedar_school = schools["demo-cedar-ms"]
+    stand_up = create_program(counselor, cedar_school, types["Anti-bullying"], name="Stand Up Together", capacity=12,
+                              facilitator="Ms. Rivera", schedule="Tuesdays, 3:15–4:00 pm", location="Room 114",
+                              session_minutes=45, description="Weekly anti-bullying and upstander skills group.", **term)
+    coping = create_program(counselor, cedar_school, types["Counseling group"], name="Coping Skills Group", capacity=4,
+                            facilitator="Casey Counselor", schedule="Thursdays, lunch", location="Counseling office",
+                            session_minutes=30, description="Small group for stress, anger and worry.", **term)
+    create_program(counselor, cedar_school, types["Media literacy"], name="Safe Online", capacity=20,
+                   schedule="Fridays, advisory period", session_minutes=40, **term)
+    habits = create_program(counselor, schools["demo-maple-es"], types["Nutrition"], name="Healthy Habits Club", capacity=15,
+                   schedule="Wednesdays after school", session_minutes=60, **term)
+    create_program(high, schools["demo-river-hs"], types["Extracurricular activity"], name="Robotics Club", capacity=16,
+                   schedule="Mondays and Wednesdays, 3:30–5:00 pm", session_minutes=90, **term)
+    enroll(counselor, stand_up, [cedar[1]] + cedar[100:108])
+    # Coping skills is full with two students waiting: a freed seat goes to the first of them.
+    enroll(counselor, coping, cedar[110:116])
+    enroll(counselor, habits, maple[100:110])
+    roster = [cedar[1].id] + [s.id for s in cedar[100:108]]
+    for week in range(6):
+        marks = {sid: ("present" if (sid + week) % 5 else "absent") for sid in roster}
+        record_session(counselor, stand_up, held_on=today - timedelta(days=7 * (6 - week)), minutes=45,
+                       topic=f"Week {week + 1}", attendance=marks, roster_ids=set(roster))
+    cleared = save_mentor(counselor, None, cedar_school, today, name="Jordan Ellis", organisation="Big Brothers Big Sisters",
+                          email="jordan.ellis@example.org", background_check_on=today - relativedelta(months=3), is_active=True)
+    save_mentor(counselor, None, cedar_school, today, name="Morgan Blake", organisation="Riverside Rotary",
+                background_check_on=today - relativedelta(months=14), is_active=True)
+    save_mentor(counselor, None, cedar_school, today, name="Taylor Quinn", organisation="Community volunteer", is_active=True)
+    match = open_match(counselor, cedar[3])
+    move_match(counselor, match, "matched", today=today, check_months=12, mentor=cleared,
+               on=today - relativedelta(months=3))
+    record_contact(counselor, match, contacted_on=today - relativedelta(months=2) + timedelta(days=2),
+                   method="phone", with_whom="mentor", today=today)
+    open_match(counselor, cedar[0])
+

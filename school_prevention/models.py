@@ -7,4 +7,7 @@ from school_prevention.flags.models import FlagCategory, FlagEvent, RiskFlag  # 
 from school_prevention.notifications.models import Notification  # noqa: F401
 from school_prevention.referrals.models import Referral, referral_category  # noqa: F401
 from school_prevention.screenings.models import Instrument, Screening  # noqa: F401
+from school_prevention.programs.models import (  # noqa: F401
+    Attendance, Enrollment, Match, MatchContact, Mentor, Program, ProgramSession, ProgramType,
+)
 from school_prevention.roster.models import RosterImport, StudentDemographics, StudentSchoolChange  # noqa: F401

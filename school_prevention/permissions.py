@@ -184,3 +184,65 @@ def get_referral_for_triage_or_404(user: User, referral_id: int):
     if referral is None:
         abort(404)
     return referral
+
+
+# --- programs, mentors and matches ------------------------------------------------------------
+
+def visible_programs(user: User) -> Select:
+    """Programs of the user's schools for counselors and principals; every school's for the
+    district, whose pages show them only in aggregate (no enrollment rows, no names)."""
+    from school_prevention.programs.models import Program
+
+    if user.role_enum == Role.DISTRICT:
+        return select(Program)
+    if user.role_enum not in CASE_ROLES:
+        return select(Program).where(false())
+    return select(Program).where(Program.school_id.in_(_assigned_school_ids(user)))
+
+
+def _scoped_or_404(query: Select, model, object_id: int):
+    found = db.session.scalars(query.where(model.id == object_id)).one_or_none()
+    if found is None:
+        abort(404)
+    return found
+
+
+def get_program_or_404(user: User, program_id: int):
+    """A program of one of the user's schools (counselors and principals); 404 otherwise."""
+    from school_prevention.programs.models import Program
+
+    if user.role_enum not in CASE_ROLES:
+        abort(404)
+    return _scoped_or_404(visible_programs(user), Program, program_id)
+
+
+def visible_mentors(user: User) -> Select:
+    """Mentors registered at the user's schools (counselors and principals)."""
+    from school_prevention.programs.models import Mentor
+
+    if user.role_enum not in CASE_ROLES:
+        return select(Mentor).where(false())
+    return select(Mentor).where(Mentor.school_id.in_(_assigned_school_ids(user)))
+
+
+def get_mentor_or_404(user: User, mentor_id: int):
+    """A mentor of one of the user's schools; 404 otherwise."""
+    from school_prevention.programs.models import Mentor
+
+    return _scoped_or_404(visible_mentors(user), Mentor, mentor_id)
+
+
+def visible_matches(user: User) -> Select:
+    """Mentoring matches of students the user may see."""
+    from school_prevention.programs.models import Match
+
+    if user.role_enum not in CASE_ROLES:
+        return select(Match).where(false())
+    return select(Match).where(Match.school_id.in_(_assigned_school_ids(user)))
+
+
+def get_match_or_404(user: User, match_id: int):
+    """A match of a student of one of the user's schools; 404 otherwise."""
+    from school_prevention.programs.models import Match
+
+    return _scoped_or_404(visible_matches(user), Match, match_id)

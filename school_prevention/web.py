@@ -25,6 +25,8 @@ NAV = [
     ("Home", "home.index"),
     ("Students", "students.index"),
     ("Referrals", "referrals.queue"),
+    ("Programs", "programs.index"),
+    ("Mentoring", "mentoring.matches"),
     ("Refer a concern", "referrals.new"),
     ("My referrals", "referrals.mine"),
     ("Users", "admin.users"),

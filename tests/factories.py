@@ -4,6 +4,8 @@ from __future__ import annotations
 import itertools
 from functools import lru_cache
 
+from sqlalchemy import select
+
 from school_prevention.auth.models import User
 from school_prevention.auth.passwords import hash_password
 from school_prevention.extensions import db
@@ -106,3 +108,27 @@ def make_notification(user, **kw):
     db.session.add(note)
     db.session.flush()
     return note
+
+
+def program_type(name_start: str = "Mentoring"):
+    from school_prevention.programs.models import ProgramType
+
+    return db.session.scalars(select(ProgramType).where(ProgramType.name.startswith(name_start))).first()
+
+
+def make_program(school, user, *, capacity: int = 10, type_name: str = "Anti-bullying", **kw):
+    from school_prevention.programs.services import create_program
+
+    kw.setdefault("name", f"Program {next(_seq)}")
+    kw.setdefault("session_minutes", 45)
+    kw.setdefault("is_active", True)
+    return create_program(user, school, program_type(type_name), capacity=capacity, **kw)
+
+
+def make_mentor(school, user, *, checked_on=None, **kw):
+    from school_prevention.programs.mentoring import save_mentor
+    from school_prevention.db import utcnow
+
+    kw.setdefault("name", f"Mentor {next(_seq)}")
+    kw.setdefault("is_active", True)
+    return save_mentor(user, None, school, utcnow().date(), background_check_on=checked_on, **kw)

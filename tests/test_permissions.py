@@ -11,7 +11,14 @@ import pytest
 from school_prevention import create_app
 from school_prevention.config import TestConfig
 from school_prevention.permissions import policy_for
-from tests.factories import make_flag, make_notification, make_referral, make_school, make_student, make_user
+from datetime import date
+
+from school_prevention.programs.mentoring import open_match
+from school_prevention.programs.models import Enrollment
+from school_prevention.programs.services import record_session
+from tests.factories import (
+    make_flag, make_mentor, make_notification, make_program, make_referral, make_school, make_student, make_user,
+)
 
 ALL = {"staff", "counselor", "principal", "district", "admin"}
 PUBLIC = "public"
@@ -53,6 +60,22 @@ EXPECTED: dict[str, set[str] | str] = {
     "roster.detail": {"admin"},
     "roster.progress_json": {"admin"},
     "roster.apply": {"admin"},
+    "programs.index": {"counselor", "principal", "district"},
+    "programs.new": {"counselor", "principal"},
+    "programs.detail": {"counselor", "principal"},
+    "programs.edit": {"counselor", "principal"},
+    "programs.enroll_many": {"counselor", "principal"},
+    "programs.enroll_student": {"counselor", "principal"},
+    "programs.end": {"counselor", "principal"},
+    "programs.session_new": {"counselor", "principal"},
+    "programs.session_edit": {"counselor", "principal"},
+    "mentoring.mentors": {"counselor", "principal"},
+    "mentoring.mentor_edit": {"counselor", "principal"},
+    "mentoring.matches": {"counselor", "principal"},
+    "mentoring.match_new": {"counselor", "principal"},
+    "mentoring.match_detail": {"counselor", "principal"},
+    "mentoring.match_move": {"counselor", "principal"},
+    "mentoring.match_contact": {"counselor", "principal"},
 }
 
 
@@ -84,7 +107,9 @@ def _requests(app, world, role=None):
     values = {"student_id": world["student"].id, "user_id": world["other_user"].id,
               "filename": "css/app.css", "kind": "flag-categories", "item_id": world["category"].id,
               "flag_id": world["flag"].id, "referral_id": world["referral"].id,
-              "notification_id": None, "run_id": world["roster_run"].id}
+              "notification_id": None, "run_id": world["roster_run"].id,
+              "program_id": world["program"].id, "enrollment_id": world["enrollment"].id,
+              "session_id": world["session"].id, "mentor_id": world["mentor"].id, "match_id": world["match"].id}
     for rule in app.url_map.iter_rules():
         method = "GET" if "GET" in rule.methods else "POST"
         args = {arg: values[arg] for arg in rule.arguments}
@@ -108,8 +133,17 @@ def world(db_session):
 
     roster_run = RosterImport(source_name="x.zip", is_dry_run=True, status="done")
     db_session.add(roster_run)
+    program = make_program(school, users["counselor"], capacity=3)
+    enrollment = Enrollment(program_id=program.id, student_id=student.id, status="active")
+    db_session.add(enrollment)
+    db_session.flush()
+    session = record_session(users["counselor"], program, held_on=date(2026, 11, 2), minutes=30, topic=None,
+                             attendance={student.id: "present"}, roster_ids={student.id})
+    mentor = make_mentor(school, users["counselor"], checked_on=date(2026, 10, 1))
+    match = open_match(users["counselor"], make_student(school))
     world = {"school": school, "student": student, "users": users, "flag": flag, "referral": referral,
-             "roster_run": roster_run,
+             "roster_run": roster_run, "program": program, "enrollment": enrollment, "session": session,
+             "mentor": mentor, "match": match,
              "category": flag.category, "notifications": notifications,
              "other_user": make_user("staff", schools=[school])}
     db_session.commit()

@@ -17,6 +17,9 @@ from school_prevention.flags.forms import CategoryForm
 from school_prevention.flags.models import FlagCategory
 from school_prevention.flags.queries import all_categories
 from school_prevention.permissions import roles
+from school_prevention.programs.forms import ProgramTypeForm
+from school_prevention.programs.models import ProgramType
+from school_prevention.programs.queries import all_program_types
 from school_prevention.roles import Role
 from school_prevention.screenings.forms import InstrumentForm
 from school_prevention.screenings.models import Instrument
@@ -42,6 +45,8 @@ CATALOGUES: dict[str, Catalogue] = {
                                  (("name", "Name"), ("is_suspected_abuse", "Mandated report"), ("position", "Order"))),
     "instruments": Catalogue(Instrument, InstrumentForm, all_instruments, "Screening instruments", "instrument",
                              (("name", "Name"), ("version", "Version"))),
+    "program-types": Catalogue(ProgramType, ProgramTypeForm, all_program_types, "Program types", "program type",
+                               (("name", "Name"), ("position", "Order"))),
 }
 
 

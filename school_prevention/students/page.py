@@ -11,6 +11,10 @@ from school_prevention.extensions import db
 from school_prevention.flags.models import FlagEvent, RiskFlag
 from school_prevention.flags.queries import flags_of_student
 from school_prevention.permissions import triage_referrals, visible_flags
+from school_prevention.programs.models import Enrollment, Match
+from school_prevention.programs.queries import (
+    Dosage, dosage, dosage_map, enrollments_of_student, matches_of_student, waitlist_positions,
+)
 from school_prevention.referrals.models import Referral
 from school_prevention.referrals.queries import open_referrals_of_student
 from school_prevention.roles import Role
@@ -37,7 +41,19 @@ class StudentPage:
     referrals: list[Referral] = field(default_factory=list)
     screenings: list = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
+    enrollments: list[Enrollment] = field(default_factory=list)
+    doses: dict[int, Dosage] = field(default_factory=dict)  # program id -> what the student attended
+    waitlist_place: dict[int, int] = field(default_factory=dict)  # enrollment id -> place in line
+    matches: list[Match] = field(default_factory=list)
     is_counselor: bool = False
+
+    @property
+    def current_enrollments(self) -> list[Enrollment]:
+        return [e for e in self.enrollments if e.is_current]
+
+    @property
+    def past_enrollments(self) -> list[Enrollment]:
+        return [e for e in self.enrollments if not e.is_current]
 
     @property
     def current_flags(self) -> list[RiskFlag]:
@@ -57,6 +73,7 @@ def build_student_page(user: User, student: Student, url_for) -> StudentPage:
     page = StudentPage(student=student, is_counselor=user.role_enum == Role.COUNSELOR)
     page.flags = list(db.session.scalars(
         flags_of_student(visible_flags(user), student.id).options(selectinload(RiskFlag.events).joinedload(FlagEvent.actor))))
+    _add_programs(page, student)
     if not page.is_counselor:
         return page
     page.referrals = list(db.session.scalars(open_referrals_of_student(triage_referrals(user), student.id)))
@@ -76,5 +93,22 @@ def build_student_page(user: User, student: Student, url_for) -> StudentPage:
     for screening in page.screenings:
         entries.append(TimelineEntry(datetime.combine(screening.screened_on, time(12), tzinfo=timezone.utc),
                                      "screening", f"{screening.instrument.name}: {screening.result_label.lower()}"))
+    for enrollment in page.enrollments:
+        entries.append(TimelineEntry(enrollment.requested_at, "program",
+                                     f"{enrollment.program.name}: {'waitlisted' if enrollment.started_at is None else 'enrolled'}",
+                                     url_for("programs.detail", program_id=enrollment.program_id)))
+        if enrollment.ended_at:
+            entries.append(TimelineEntry(enrollment.ended_at, "program", f"{enrollment.program.name}: {enrollment.status}",
+                                         url_for("programs.detail", program_id=enrollment.program_id)))
     page.timeline = sorted(entries, key=lambda e: e.at, reverse=True)[:50]
     return page
+
+
+def _add_programs(page: StudentPage, student: Student) -> None:
+    """Enrollments with dosage and waitlist places, and mentoring matches (fixed number of queries)."""
+    page.enrollments = list(db.session.scalars(enrollments_of_student(student.id)))
+    page.doses = dosage_map(db.session.execute(dosage(student_id=student.id)), 0)
+    for enrollment in page.enrollments:
+        if enrollment.status == "waitlisted":
+            page.waitlist_place[enrollment.id] = waitlist_positions(enrollment.program_id)[enrollment.id]
+    page.matches = list(db.session.scalars(matches_of_student(student.id)))

@@ -1,0 +1,130 @@
+"""Mentors and matches. A child-safety rule lives here: no match without a current background check."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+
+from school_prevention import audit
+from school_prevention.auth.models import User
+from school_prevention.auth.services import ServiceError
+from school_prevention.db import utcnow
+from school_prevention.extensions import db
+from school_prevention.programs.models import Match, MatchContact, Mentor
+from school_prevention.programs.queries import background_check_valid_since
+from school_prevention.schools.models import School
+from school_prevention.students.models import Student
+
+MENTOR_FIELDS = ("name", "organisation", "email", "phone", "background_check_on", "is_active")
+CONTACT_METHODS = {"in_person": "In person", "phone": "Phone", "video": "Video call", "email": "Email or message"}
+CONTACT_WITH = {"mentor": "Mentor", "student": "Student", "family": "Parent or guardian"}
+# Allowed moves; "closed" is reachable from every open state.
+MATCH_TRANSITIONS = {"inquiry": {"waiting", "matched", "closed"}, "waiting": {"matched", "closed"},
+                     "matched": {"closed"}, "closed": set()}
+
+
+def clearance_problem(mentor: Mentor, today: date, months: int) -> str | None:
+    """Why this mentor may not be matched today, or None when they may."""
+    if not mentor.is_active:
+        return f"{mentor.name} is no longer an active mentor."
+    if mentor.background_check_on is None:
+        return f"{mentor.name} has no background check on record; a mentor must be cleared before a match."
+    if mentor.background_check_on > today:
+        return f"{mentor.name}'s background check date is in the future; correct it first."
+    if mentor.background_check_on < background_check_valid_since(today, months):
+        return (f"{mentor.name}'s background check ({mentor.background_check_on:%b %-d, %Y}) is older than "
+                f"{months} months; it must be renewed before a match.")
+    return None
+
+
+def save_mentor(actor: User, mentor: Mentor | None, school: School, today: date, **values) -> Mentor:
+    """Create or update a mentor."""
+    values = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items() if k in MENTOR_FIELDS}
+    for key in ("organisation", "email", "phone"):
+        if key in values and not values[key]:
+            values[key] = None
+    if not values.get("name"):
+        raise ServiceError("name", "Enter the mentor's name.")
+    if values.get("background_check_on") and values["background_check_on"] > today:
+        raise ServiceError("background_check_on", "The background check date cannot be in the future.")
+    creating = mentor is None
+    if creating:
+        mentor = Mentor(school_id=school.id, school=school, created_at=utcnow())
+        db.session.add(mentor)
+    for key, value in values.items():
+        setattr(mentor, key, value)
+    db.session.flush()
+    audit.record("mentor.created" if creating else "mentor.updated", actor=actor, obj=mentor, school_id=school.id,
+                 detail={"background_check_on": str(mentor.background_check_on) if mentor.background_check_on else None})
+    return mentor
+
+
+def open_match(actor: User, student: Student) -> Match:
+    """Record a student's request for a mentor (an inquiry); one open match per student."""
+    if not student.is_active:
+        raise ServiceError(None, "This student is no longer enrolled at the school.")
+    open_matches = db.session.scalar(select(func.count()).select_from(Match).where(
+        Match.student_id == student.id, Match.status != "closed"))
+    if open_matches:
+        raise ServiceError(None, "This student already has an open mentoring match.")
+    match = Match(student_id=student.id, student=student, school_id=student.school_id, status="inquiry",
+                  created_at=utcnow(), created_by_id=actor.id)
+    db.session.add(match)
+    db.session.flush()
+    audit.record("match.inquiry", actor=actor, obj=match, student=student)
+    return match
+
+
+def move_match(actor: User, match: Match, status: str, *, today: date, check_months: int,
+               mentor: Mentor | None = None, on: date | None = None, reason: str | None = None) -> None:
+    """Move a match along inquiry -> waiting -> matched -> closed, enforcing mentor clearance."""
+    if status not in MATCH_TRANSITIONS.get(match.status, set()):
+        raise ServiceError("status", f"A match that is {match.status_label.lower()} cannot become {status}.")
+    on = on or today
+    if on > today:
+        raise ServiceError("on", "The date cannot be in the future.")
+    detail: dict = {"from": match.status, "to": status}
+    if status == "matched":
+        if mentor is None:
+            raise ServiceError("mentor_id", "Choose the mentor.")
+        if mentor.school_id != match.school_id:
+            raise ServiceError("mentor_id", "Choose a mentor registered at the student's school.")
+        problem = clearance_problem(mentor, today, check_months)
+        if problem:
+            raise ServiceError("mentor_id", problem)
+        match.mentor_id, match.mentor, match.matched_on = mentor.id, mentor, on
+        detail["mentor_id"] = mentor.id
+    if status == "closed":
+        reason = (reason or "").strip()
+        if not reason:
+            raise ServiceError("reason", "Say why the match is closing, for example “mentor relocated”.")
+        if match.matched_on and on < match.matched_on:
+            raise ServiceError("on", "A match cannot close before it started.")
+        match.closed_on, match.closure_reason = on, reason[:500]
+    match.status = status
+    db.session.flush()
+    audit.record(f"match.{status}", actor=actor, obj=match, student=match.student, detail=detail)
+
+
+def record_contact(actor: User, match: Match, *, contacted_on: date | None, method: str, with_whom: str,
+                   today: date) -> MatchContact:
+    """Record the monthly match-support contact."""
+    if match.status != "matched":
+        raise ServiceError(None, "Support contacts are recorded for active matches.")
+    if contacted_on is None:
+        raise ServiceError("contacted_on", "Enter the date of the contact.")
+    if contacted_on > today:
+        raise ServiceError("contacted_on", "The date cannot be in the future.")
+    if match.matched_on and contacted_on < match.matched_on:
+        raise ServiceError("contacted_on", "The match had not started on that date.")
+    if method not in CONTACT_METHODS:
+        raise ServiceError("method", "Choose how the contact happened.")
+    if with_whom not in CONTACT_WITH:
+        raise ServiceError("with_whom", "Choose who the contact was with.")
+    contact = MatchContact(match_id=match.id, contacted_on=contacted_on, method=method, with_whom=with_whom,
+                           recorded_by_id=actor.id, recorded_at=utcnow())
+    db.session.add(contact)
+    db.session.flush()
+    audit.record("match.contact", actor=actor, obj=match, student=match.student,
+                 detail={"method": method, "with": with_whom})
+    return contact

@@ -1,0 +1,213 @@
+"""Queries for programs: seats, waitlists, dosage, candidates and mentoring matches.
+
+Each takes an already scoped query (or ids from one), so lists start from what the user may see.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import Select, case, exists, func, select
+
+from school_prevention.flags.models import RiskFlag
+from school_prevention.programs.models import (
+    CURRENT_ENROLLMENT, Attendance, Enrollment, Match, MatchContact, Mentor, Program, ProgramSession, ProgramType,
+)
+from school_prevention.schools.models import School
+from school_prevention.students.models import Student
+
+
+def all_program_types() -> Select:
+    """Every program type, those in use first (the admin list)."""
+    return select(ProgramType).order_by(ProgramType.is_active.desc(), ProgramType.position, ProgramType.name)
+
+
+def active_program_types() -> Select:
+    """Program types offered when creating a program."""
+    return select(ProgramType).where(ProgramType.is_active.is_(True)).order_by(ProgramType.position, ProgramType.name)
+
+
+def seat_counts(program_ids) -> Select:
+    """(program_id, active, waitlisted) for the given programs, in one grouped query."""
+    return (select(Enrollment.program_id,
+                   func.count().filter(Enrollment.status == "active"),
+                   func.count().filter(Enrollment.status == "waitlisted"))
+            .where(Enrollment.program_id.in_(program_ids), Enrollment.status.in_(CURRENT_ENROLLMENT))
+            .group_by(Enrollment.program_id))
+
+
+def program_listing(scoped: Select, *, school_id: int | None = None, type_id: int | None = None,
+                    show: str = "active") -> Select:
+    """Programs with their school and type, active first, by school then name."""
+    query = scoped.join(School, School.id == Program.school_id).join(ProgramType, ProgramType.id == Program.type_id)
+    if school_id:
+        query = query.where(Program.school_id == school_id)
+    if type_id:
+        query = query.where(Program.type_id == type_id)
+    if show == "active":
+        query = query.where(Program.is_active.is_(True))
+    elif show == "inactive":
+        query = query.where(Program.is_active.is_(False))
+    return query.order_by(School.name, Program.name)
+
+
+def enrollments_of_program(program_id: int) -> Select:
+    """The program's enrollments: active and waitlisted (in waitlist order), then past ones."""
+    rank = case({"active": 0, "waitlisted": 1, "completed": 2, "withdrawn": 3}, value=Enrollment.status)
+    return (select(Enrollment).join(Student, Student.id == Enrollment.student_id)
+            .where(Enrollment.program_id == program_id)
+            .order_by(rank, Enrollment.requested_at, Enrollment.id))
+
+
+def enrollments_of_student(student_id: int) -> Select:
+    """A student's enrollments, current first, newest first."""
+    rank = case({"active": 0, "waitlisted": 1}, value=Enrollment.status, else_=2)
+    return (select(Enrollment).where(Enrollment.student_id == student_id)
+            .order_by(rank, Enrollment.requested_at.desc()))
+
+
+def waitlist_positions(program_id: int) -> dict[int, int]:
+    """Enrollment id -> place on the program's waitlist (1 is next)."""
+    from school_prevention.extensions import db
+
+    ids = db.session.scalars(select(Enrollment.id).where(
+        Enrollment.program_id == program_id, Enrollment.status == "waitlisted")
+        .order_by(Enrollment.requested_at, Enrollment.id)).all()
+    return {enrollment_id: place for place, enrollment_id in enumerate(ids, start=1)}
+
+
+@dataclass(frozen=True)
+class Dosage:
+    """What a student received of a program: sessions and minutes attended, of sessions held."""
+
+    sessions: int = 0
+    minutes: int = 0
+    absences: int = 0
+    excused: int = 0
+
+
+def dosage(*, program_id: int | None = None, student_id: int | None = None) -> Select:
+    """(program_id, student_id, sessions present, minutes present, absent, excused), grouped."""
+    present = Attendance.status == "present"
+    query = (select(ProgramSession.program_id, Attendance.student_id,
+                    func.count().filter(present),
+                    func.coalesce(func.sum(case((present, ProgramSession.minutes), else_=0)), 0),
+                    func.count().filter(Attendance.status == "absent"),
+                    func.count().filter(Attendance.status == "excused"))
+             .join(ProgramSession, ProgramSession.id == Attendance.session_id)
+             .group_by(ProgramSession.program_id, Attendance.student_id))
+    if program_id is not None:
+        query = query.where(ProgramSession.program_id == program_id)
+    if student_id is not None:
+        query = query.where(Attendance.student_id == student_id)
+    return query
+
+
+def dosage_map(rows, key_index: int) -> dict[int, Dosage]:
+    """Rows of dosage() keyed by program (0) or student (1)."""
+    return {row[key_index]: Dosage(row[2], int(row[3]), row[4], row[5]) for row in rows}
+
+
+def sessions_of_program(program_id: int) -> Select:
+    """The program's sessions, newest first."""
+    return (select(ProgramSession).where(ProgramSession.program_id == program_id)
+            .order_by(ProgramSession.held_on.desc(), ProgramSession.id.desc()))
+
+
+def attendance_of_session(session_id: int) -> Select:
+    """(student_id, status) of one session."""
+    return select(Attendance.student_id, Attendance.status).where(Attendance.session_id == session_id)
+
+
+def in_any_program():
+    """EXISTS: the student holds or waits for a seat in some program."""
+    return exists().where(Enrollment.student_id == Student.id, Enrollment.status.in_(CURRENT_ENROLLMENT))
+
+
+def has_current_flag():
+    """EXISTS: the student has an open or monitoring flag."""
+    return exists().where(RiskFlag.student_id == Student.id, RiskFlag.status != "resolved")
+
+
+def flagged_not_in_any_program(scoped_students: Select, school_id: int) -> Select:
+    """Active students of a school with a current flag and no current program: who to enroll first."""
+    return (scoped_students.where(Student.school_id == school_id, Student.is_active.is_(True),
+                                  has_current_flag(), ~in_any_program())
+            .order_by(Student.family_name, Student.given_name))
+
+
+def current_enrollment_student_ids(program_id: int, student_ids) -> Select:
+    """Which of these students already hold or wait for a seat in the program."""
+    return select(Enrollment.student_id).where(
+        Enrollment.program_id == program_id, Enrollment.student_id.in_(student_ids),
+        Enrollment.status.in_(CURRENT_ENROLLMENT))
+
+
+def open_programs_of_school(scoped: Select, school_id: int) -> Select:
+    """Active programs of a school (for enrolling from the student page)."""
+    return scoped.where(Program.school_id == school_id, Program.is_active.is_(True)).order_by(Program.name)
+
+
+# --- mentoring ------------------------------------------------------------------------------
+
+def mentor_listing(scoped: Select, show: str = "active") -> Select:
+    """Mentors by name, active ones unless asked otherwise."""
+    query = scoped
+    if show == "active":
+        query = query.where(Mentor.is_active.is_(True))
+    return query.order_by(Mentor.name)
+
+
+def background_check_valid_since(today: date, months: int) -> date:
+    """The oldest background-check date that still clears a mentor today."""
+    return today - relativedelta(months=months)
+
+
+def matches_of_student(student_id: int) -> Select:
+    """A student's mentoring matches, open ones first, newest first."""
+    return (select(Match).where(Match.student_id == student_id)
+            .order_by((Match.status == "closed"), Match.created_at.desc()))
+
+
+def match_listing(scoped: Select, show: str = "open") -> Select:
+    """Matches with their students, open ones by status then age."""
+    query = scoped.join(Student, Student.id == Match.student_id)
+    if show == "open":
+        query = query.where(Match.status != "closed")
+    elif show == "closed":
+        query = query.where(Match.status == "closed")
+    rank = case({"matched": 0, "waiting": 1, "inquiry": 2, "closed": 3}, value=Match.status)
+    return query.order_by(rank, Match.created_at)
+
+
+def last_contacts(match_ids) -> Select:
+    """(match_id, date of the latest support contact)."""
+    return (select(MatchContact.match_id, func.max(MatchContact.contacted_on))
+            .where(MatchContact.match_id.in_(match_ids)).group_by(MatchContact.match_id))
+
+
+def next_contact_due(match: Match, last_contact: date | None) -> date | None:
+    """A matched pair gets a support contact every month: a month after the last, or after the start."""
+    if match.status != "matched" or match.matched_on is None:
+        return None
+    base = max(d for d in (last_contact, match.matched_on) if d is not None)
+    return base + relativedelta(months=1)
+
+
+def match_length_days(match: Match, today: date) -> int | None:
+    """How long the match has lasted (to its close, or to today)."""
+    if match.matched_on is None:
+        return None
+    return ((match.closed_on or today) - match.matched_on).days
+
+
+def active_matches_with_contact_due(scoped: Select, today: date) -> list[tuple[Match, date]]:
+    """Matched pairs whose monthly support contact is due by today, most overdue first."""
+    from school_prevention.extensions import db
+
+    matches = db.session.scalars(scoped.where(Match.status == "matched")).all()
+    last = dict(db.session.execute(last_contacts([m.id for m in matches])).all()) if matches else {}
+    due = [(m, next_contact_due(m, last.get(m.id))) for m in matches]
+    return sorted(((m, d) for m, d in due if d is not None and d <= today), key=lambda pair: pair[1])
+

@@ -1,0 +1,312 @@
+"""Program pages: the catalogue, one program (roster, waitlist, dosage, sessions), enrollment."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from school_prevention import audit
+from school_prevention.auth.services import ServiceError
+from school_prevention.extensions import db
+from school_prevention.forms import apply_service_error, choices
+from school_prevention.permissions import (
+    CASE_ROLES, get_program_or_404, get_student_or_404, roles, visible_programs, visible_schools, visible_students,
+)
+from school_prevention.programs.forms import (
+    EndEnrollmentForm, EnrollForm, ProgramFilterForm, ProgramForm, SessionForm, StudentEnrollForm,
+)
+from school_prevention.programs.models import ATTENDANCE, Enrollment, Program, ProgramSession, ProgramType
+from school_prevention.programs.queries import (
+    active_program_types, all_program_types, attendance_of_session, dosage, dosage_map, enrollments_of_program,
+    flagged_not_in_any_program, open_programs_of_school, program_listing, seat_counts, sessions_of_program,
+    waitlist_positions,
+)
+from school_prevention.programs.services import (
+    create_program, end_enrollment, enroll, record_session, update_program, update_session,
+)
+from school_prevention.roles import Role
+from school_prevention.students.models import Student
+from school_prevention.students.queries import search_students
+from school_prevention.web import district_today
+
+bp = Blueprint("programs", __name__)
+
+SEARCH_LIMIT = 25
+
+
+def _seats(program_ids) -> dict[int, tuple[int, int]]:
+    if not program_ids:
+        return {}
+    return {pid: (active, waiting) for pid, active, waiting in db.session.execute(seat_counts(program_ids))}
+
+
+@bp.route("/programs")
+@roles(Role.COUNSELOR, Role.PRINCIPAL, Role.DISTRICT)
+def index():
+    """Programs of the user's schools with seats taken and waiting; the district sees every school."""
+    schools = db.session.scalars(visible_schools(current_user)).all()
+    types = db.session.scalars(all_program_types()).all()
+    form = ProgramFilterForm(schools, types, formdata=request.args)
+    if not form.validate():
+        return render_template("programs/index.html", form=form, programs=[], seats={}, totals=None), 400
+    programs = db.session.scalars(program_listing(visible_programs(current_user), school_id=form.school.data or None,
+                                                  type_id=form.type.data or None, show=form.show.data or "active")).all()
+    seats = _seats([p.id for p in programs])
+    totals = {"capacity": sum(p.capacity for p in programs),
+              "active": sum(seats.get(p.id, (0, 0))[0] for p in programs),
+              "waiting": sum(seats.get(p.id, (0, 0))[1] for p in programs)}
+    return render_template("programs/index.html", form=form, programs=programs, seats=seats, totals=totals,
+                           can_manage=current_user.role_enum in CASE_ROLES)
+
+
+def _program_form(program=None):
+    schools = db.session.scalars(visible_schools(current_user)).all()
+    types = db.session.scalars(active_program_types()).all()
+    if program is not None and program.type not in types:
+        types = [program.type, *types]
+    return ProgramForm(schools, types, obj=program if request.method == "GET" else None), schools
+
+
+def _form_values(form) -> dict:
+    return {name: getattr(form, name).data for name in (
+        "name", "description", "facilitator", "capacity", "starts_on", "ends_on", "schedule", "location",
+        "session_minutes", "is_active")}
+
+
+@bp.route("/programs/new", methods=["GET", "POST"])
+@roles(*CASE_ROLES)
+def new():
+    """Add a program to one of the user's schools."""
+    form, schools = _program_form()
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            school = next((s for s in schools if s.id == form.school_id.data), None)
+            try:
+                program = create_program(current_user, school, db.session.get(ProgramType, form.type_id.data),
+                                         **_form_values(form))
+            except ServiceError as exc:
+                db.session.rollback()
+                apply_service_error(form, exc)
+            else:
+                db.session.commit()
+                flash(f"Program “{program.name}” created with {program.capacity} seats.", "success")
+                return redirect(url_for("programs.detail", program_id=program.id))
+    return render_template("programs/form.html", form=form, program=None), status
+
+
+@bp.route("/programs/<int:program_id>/edit", methods=["GET", "POST"])
+@roles(*CASE_ROLES)
+def edit(program_id: int):
+    """Change a program; raising the capacity promotes from the waitlist."""
+    program = get_program_or_404(current_user, program_id)
+    form, _ = _program_form(program)
+    form.school_id.choices = choices([(program.school_id, program.school.name)])
+    if request.method == "GET":
+        form.school_id.data = program.school_id
+    status = 200
+    if request.method == "POST":
+        status = 400
+        form.school_id.data = program.school_id  # a program does not move between schools
+        if form.validate():
+            try:
+                promoted = update_program(current_user, program, db.session.get(ProgramType, form.type_id.data),
+                                          **_form_values(form))
+            except ServiceError as exc:
+                db.session.rollback()
+                apply_service_error(form, exc)
+                program = get_program_or_404(current_user, program_id)
+            else:
+                db.session.commit()
+                flash("Program saved." + (f" {len(promoted)} moved from the waitlist into the new seats."
+                                          if promoted else ""), "success")
+                return redirect(url_for("programs.detail", program_id=program.id))
+    return render_template("programs/form.html", form=form, program=program), status
+
+
+def _render_program(program: Program, enroll_form=None, code: int = 200):
+    enrollments = db.session.scalars(enrollments_of_program(program.id)).all()
+    positions = waitlist_positions(program.id)
+    doses = dosage_map(db.session.execute(dosage(program_id=program.id)), 1)
+    sessions = db.session.scalars(sessions_of_program(program.id).limit(20)).all()
+    q = (request.args.get("q") or "").strip()[:100]
+    in_program = {e.student_id for e in enrollments if e.is_current}
+    found = []
+    if q:
+        found = db.session.scalars(search_students(visible_students(current_user), q=q, school_id=program.school_id)
+                                   .limit(SEARCH_LIMIT)).all()
+    candidates = db.session.scalars(flagged_not_in_any_program(visible_students(current_user), program.school_id)
+                                    .limit(50)).all()
+    active = sum(e.status == "active" for e in enrollments)
+    audit.record("program.view", actor=current_user, obj=program, school_id=program.school_id,
+                 detail={"enrollments": len(enrollments), "searched": bool(q)})
+    db.session.commit()
+    return render_template("programs/detail.html", program=program, enrollments=enrollments, positions=positions,
+                           doses=doses, sessions=sessions, q=q, found=found, candidates=candidates,
+                           in_program=in_program, active=active, enroll_form=enroll_form or EnrollForm(),
+                           search_limit=SEARCH_LIMIT), code
+
+
+@bp.route("/programs/<int:program_id>")
+@roles(*CASE_ROLES)
+def detail(program_id: int):
+    """One program: seats, waitlist in order, each student's dosage, sessions; enroll from here."""
+    return _render_program(get_program_or_404(current_user, program_id))
+
+
+def _students_in_scope(ids) -> list[Student]:
+    """The asked-for students the user may see; unknown ids are simply not found (never 500)."""
+    if not ids:
+        return []
+    found = {s.id: s for s in db.session.scalars(visible_students(current_user).where(Student.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
+
+@bp.route("/programs/<int:program_id>/enroll", methods=["POST"])
+@roles(*CASE_ROLES)
+def enroll_many(program_id: int):
+    """Enroll the ticked students: seats while they last, then the waitlist in the order ticked."""
+    program = get_program_or_404(current_user, program_id)
+    form = EnrollForm()
+    form.student_ids.choices = choices((i, str(i)) for i in form.student_ids.data or [])
+    if not form.validate():
+        return _render_program(program, form, 400)
+    students = _students_in_scope(form.student_ids.data)
+    if len(students) != len(set(form.student_ids.data)):
+        abort(404)
+    try:
+        result = enroll(current_user, program, students)
+    except ServiceError as exc:
+        db.session.rollback()
+        apply_service_error(form, exc)
+        return _render_program(get_program_or_404(current_user, program_id), form, 400)
+    db.session.commit()
+    flash(result.summary() + ".", "success" if result.active or result.waitlisted else "warning")
+    return redirect(url_for("programs.detail", program_id=program.id))
+
+
+@bp.route("/students/<int:student_id>/programs", methods=["GET", "POST"])
+@roles(*CASE_ROLES)
+def enroll_student(student_id: int):
+    """From the student page: choose one of the school's running programs."""
+    student = get_student_or_404(current_user, student_id)
+    programs = db.session.scalars(open_programs_of_school(visible_programs(current_user), student.school_id)).all()
+    form = StudentEnrollForm(programs, _seats([p.id for p in programs]))
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            program = get_program_or_404(current_user, form.program_id.data)
+            try:
+                result = enroll(current_user, program, [student])
+            except ServiceError as exc:
+                db.session.rollback()
+                apply_service_error(form, exc)
+            else:
+                db.session.commit()
+                if result.skipped:
+                    flash(f"{student.display_name} {result.skipped[0][1]}.", "warning")
+                elif result.waitlisted:
+                    flash(f"{program.name} is full: {student.display_name} is on the waitlist.", "warning")
+                else:
+                    flash(f"{student.display_name} is enrolled in {program.name}.", "success")
+                return redirect(url_for("students.detail", student_id=student.id))
+    return render_template("programs/enroll_student.html", form=form, student=student, programs=programs), status
+
+
+def _enrollment_or_404(enrollment_id: int) -> Enrollment:
+    enrollment = db.session.get(Enrollment, enrollment_id)
+    if enrollment is None:
+        abort(404)
+    get_program_or_404(current_user, enrollment.program_id)
+    return enrollment
+
+
+@bp.route("/enrollments/<int:enrollment_id>/end", methods=["GET", "POST"])
+@roles(*CASE_ROLES)
+def end(enrollment_id: int):
+    """Complete or withdraw a student, with a reason; the first on the waitlist takes the seat."""
+    enrollment = _enrollment_or_404(enrollment_id)
+    form = EndEnrollmentForm(status=request.args.get("status", "withdrawn" if enrollment.status == "waitlisted" else None))
+    if enrollment.status == "waitlisted":
+        form.status.choices = choices([("withdrawn", "Withdrawn (take off the waitlist)")])
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            try:
+                promoted = end_enrollment(current_user, enrollment, form.status.data, form.reason.data)
+            except ServiceError as exc:
+                db.session.rollback()
+                apply_service_error(form, exc)
+                enrollment = _enrollment_or_404(enrollment_id)
+            else:
+                db.session.commit()
+                message = f"{enrollment.student.display_name}: {enrollment.status}."
+                if promoted:
+                    message += " " + ", ".join(e.student.display_name for e in promoted) + " moved from the waitlist into the seat."
+                flash(message, "success")
+                return redirect(request.form.get("next") if request.form.get("next") == url_for(
+                    "students.detail", student_id=enrollment.student_id) else url_for("programs.detail", program_id=enrollment.program_id))
+    return render_template("programs/end.html", form=form, enrollment=enrollment,
+                           next=request.values.get("next", "")), status
+
+
+def _roster(program: Program, session: ProgramSession | None) -> list[Student]:
+    """Who attendance is taken for: students holding a seat, plus anyone already marked."""
+    ids = [e.student_id for e in db.session.scalars(enrollments_of_program(program.id)) if e.status == "active"]
+    if session is not None:
+        ids += [sid for sid, _ in db.session.execute(attendance_of_session(session.id)) if sid not in ids]
+    students = {s.id: s for s in db.session.scalars(select(Student).where(Student.id.in_(ids)))} if ids else {}
+    return sorted((students[i] for i in ids if i in students), key=lambda s: (s.family_name, s.given_name))
+
+
+def _session_view(program: Program, session: ProgramSession | None):
+    roster = _roster(program, session)
+    marked = dict(db.session.execute(attendance_of_session(session.id)).all()) if session else {}
+    if request.method == "GET":
+        form = SessionForm(obj=session) if session else SessionForm(held_on=district_today(), minutes=program.session_minutes)
+        return render_template("programs/session.html", form=form, program=program, session=session, roster=roster,
+                               marks=marked, attendance=ATTENDANCE, missing=[])
+    form = SessionForm()
+    marks = {s.id: request.form.get(f"att-{s.id}", "") for s in roster}
+    missing = [s.id for s in roster if marks[s.id] not in ATTENDANCE]
+    if form.validate() and not missing:
+        values = dict(held_on=form.held_on.data, minutes=form.minutes.data, topic=form.topic.data,
+                      attendance=marks, roster_ids={s.id for s in roster})
+        try:
+            if session is None:
+                record_session(current_user, program, **values)
+            else:
+                update_session(current_user, session, program, **values)
+        except ServiceError as exc:
+            db.session.rollback()
+            apply_service_error(form, exc)
+        else:
+            db.session.commit()
+            present = sum(v == "present" for v in marks.values())
+            flash(f"Session saved: {present} of {len(roster)} present.", "success")
+            return redirect(url_for("programs.detail", program_id=program.id))
+    if missing:
+        form.form_errors.append(f"Mark every student present, absent or excused ({len(missing)} not marked).")
+    return render_template("programs/session.html", form=form, program=program, session=session, roster=roster,
+                           marks=marks, attendance=ATTENDANCE, missing=missing), 400
+
+
+@bp.route("/programs/<int:program_id>/sessions/new", methods=["GET", "POST"])
+@roles(*CASE_ROLES)
+def session_new(program_id: int):
+    """Record a session and take attendance for the whole roster in one form."""
+    return _session_view(get_program_or_404(current_user, program_id), None)
+
+
+@bp.route("/programs/<int:program_id>/sessions/<int:session_id>", methods=["GET", "POST"])
+@roles(*CASE_ROLES)
+def session_edit(program_id: int, session_id: int):
+    """Correct a session or its attendance."""
+    program = get_program_or_404(current_user, program_id)
+    session = db.session.get(ProgramSession, session_id)
+    if session is None or session.program_id != program.id:
+        abort(404)
+    return _session_view(program, session)

@@ -1,0 +1,320 @@
+"""Programs as counselors and principals use them: seats, waitlist, attendance, dosage, mentoring."""
+from __future__ import annotations
+
+import threading
+from datetime import date, timedelta
+
+import pytest
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import func, select
+
+from school_prevention import create_app
+from school_prevention.audit import AuditEvent
+from school_prevention.auth.services import ServiceError
+from school_prevention.config import TestConfig
+from school_prevention.extensions import db
+from school_prevention.notifications.models import Notification
+from school_prevention.programs.mentoring import move_match, open_match
+from school_prevention.programs.models import Attendance, Enrollment, Match, Program
+from school_prevention.programs.services import enroll, end_enrollment
+from tests.conftest import migrate_to_head
+from tests.databases import new_database_url
+from tests.factories import make_flag, make_mentor, make_program, make_school, make_student, make_user, program_type
+
+
+@pytest.fixture
+def world(db_session):
+    north, south = make_school(name="North"), make_school(name="South")
+    counselor = make_user("counselor", schools=[north])
+    w = {
+        "north": north, "south": south, "counselor": counselor,
+        "counselor2": make_user("counselor", schools=[north]),
+        "principal": make_user("principal", schools=[north]),
+        "other_counselor": make_user("counselor", schools=[south]),
+        "district": make_user("district"),
+        "staff": make_user("staff", schools=[north]),
+        "students": [make_student(north, given_name=f"Kid{i}", family_name=f"Family{i}", grade="07") for i in range(5)],
+        "far": make_student(south, given_name="Far", family_name="Away"),
+    }
+    w["program"] = make_program(north, counselor, capacity=2, name="Coping Skills Group")
+    db_session.commit()
+    return w
+
+
+def statuses(program):
+    rows = db.session.execute(select(Enrollment.student_id, Enrollment.status).where(Enrollment.program_id == program.id)
+                              .order_by(Enrollment.id)).all()
+    return [(sid, status) for sid, status in rows]
+
+
+def test_counselor_creates_a_program_and_bad_input_changes_nothing(client, login_as, world):
+    w = world
+    login_as(w["counselor"])
+    base = {"school_id": w["north"].id, "type_id": program_type("Mentoring").id, "name": "Lunch Buddies",
+            "capacity": "6", "session_minutes": "30", "starts_on": "2026-09-01", "ends_on": "2027-06-01",
+            "is_active": "y"}
+    for change, message in [({"capacity": "0"}, "from 1 to 10000"), ({"name": ""}, "Give the program a name"),
+                            ({"ends_on": "2026-08-01"}, "end date is before the start"),
+                            ({"capacity": "lots"}, "Not a valid integer"),
+                            ({"school_id": str(w["south"].id)}, "Not a valid choice"),
+                            ({"name": "Coping skills group"}, "already has a program with this name")]:
+        response = client.post("/programs/new", data={**base, **change})
+        assert response.status_code == 400, change
+        assert message in response.data.decode(), change
+    assert db.session.scalar(select(func.count()).select_from(Program)) == 1
+    response = client.post("/programs/new", data=base)
+    assert response.status_code == 302
+    program = db.session.scalars(select(Program).where(Program.name == "Lunch Buddies")).one()
+    assert program.capacity == 6 and program.school_id == w["north"].id
+    assert "Lunch Buddies" in client.get("/programs").data.decode()
+
+
+def test_enrolling_three_into_two_seats_waitlists_the_third_and_no_one_twice(client, login_as, world):
+    w, kids = world, world["students"]
+    login_as(w["counselor"])
+    response = client.post(f"/programs/{w['program'].id}/enroll",
+                           data={"student_ids": [kids[0].id, kids[1].id, kids[2].id]}, follow_redirects=True)
+    page = response.data.decode()
+    assert "2 enrolled; 1 waitlisted" in page
+    assert statuses(w["program"]) == [(kids[0].id, "active"), (kids[1].id, "active"), (kids[2].id, "waitlisted")]
+    again = client.post(f"/programs/{w['program'].id}/enroll", data={"student_ids": [kids[0].id]}, follow_redirects=True)
+    assert "already in this program" in again.data.decode()
+    assert len(statuses(w["program"])) == 3
+    # A student of another school, or an id that does not exist, is not found: nothing changes.
+    assert client.post(f"/programs/{w['program'].id}/enroll", data={"student_ids": [w["far"].id]}).status_code == 404
+    assert client.post(f"/programs/{w['program'].id}/enroll", data={"student_ids": ["x"]}).status_code == 400
+    assert client.post(f"/programs/{w['program'].id}/enroll", data={}).status_code == 400
+    assert len(statuses(w["program"])) == 3
+
+
+def test_waitlist_promotes_in_order_and_notifies_the_counselors(client, login_as, world):
+    w, kids = world, world["students"]
+    enroll(w["counselor"], w["program"], kids[:2])
+    enroll(w["counselor"], w["program"], [kids[3]])
+    enroll(w["counselor"], w["program"], [kids[2]])
+    db.session.commit()
+    login_as(w["principal"])
+    first = db.session.scalars(select(Enrollment).where(Enrollment.student_id == kids[0].id)).one()
+    response = client.post(f"/enrollments/{first.id}/end", data={"status": "withdrawn", "reason": ""})
+    assert response.status_code == 400 and "Say why" in response.data.decode()
+    response = client.post(f"/enrollments/{first.id}/end", data={"status": "withdrawn", "reason": "Family moved"},
+                           follow_redirects=True)
+    assert "moved from the waitlist into the seat" in response.data.decode()
+    assert dict(statuses(w["program"]))[kids[3].id] == "active"  # first in line, though enrolled later in the list
+    assert dict(statuses(w["program"]))[kids[2].id] == "waitlisted"
+    notes = db.session.scalars(select(Notification).where(Notification.kind == "enrollment.promoted")).all()
+    assert {n.user_id for n in notes} == {w["counselor"].id, w["counselor2"].id}
+    assert all(kids[3].family_name not in n.title and "KF" in n.title for n in notes)  # initials only
+    # Ending it again is refused and changes nothing.
+    assert client.post(f"/enrollments/{first.id}/end", data={"status": "completed", "reason": "x"}).status_code == 400
+
+
+def test_raising_capacity_promotes_and_lowering_below_the_seated_is_refused(world):
+    w, kids = world, world["students"]
+    enroll(w["counselor"], w["program"], kids[:4])
+    from school_prevention.programs.services import update_program
+
+    values = {"name": w["program"].name, "description": None, "facilitator": None, "starts_on": None, "ends_on": None,
+              "schedule": None, "location": None, "session_minutes": 45, "is_active": True}
+    with pytest.raises(ServiceError, match="2 students hold seats"):
+        update_program(w["counselor"], w["program"], w["program"].type, capacity=1, **values)
+    promoted = update_program(w["counselor"], w["program"], w["program"].type, capacity=3, **values)
+    assert [e.student_id for e in promoted] == [kids[2].id]
+
+
+def test_completing_needs_a_seat_and_a_waitlisted_place_can_only_be_withdrawn(world):
+    w, kids = world, world["students"]
+    enroll(w["counselor"], w["program"], kids[:3])
+    waiting = db.session.scalars(select(Enrollment).where(Enrollment.status == "waitlisted")).one()
+    with pytest.raises(ServiceError, match="withdraw instead"):
+        end_enrollment(w["counselor"], waiting, "completed", "done")
+    assert end_enrollment(w["counselor"], waiting, "withdrawn", "changed mind") == []
+
+
+def test_attendance_for_the_roster_in_one_form_sums_to_the_dosage_shown(client, login_as, world):
+    w, kids = world, world["students"]
+    enroll(w["counselor"], w["program"], kids[:2])
+    db.session.commit()
+    login_as(w["counselor"])
+    url = f"/programs/{w['program'].id}/sessions/new"
+    form = client.get(url).data.decode()
+    assert f'name="att-{kids[0].id}"' in form and f'name="att-{kids[1].id}"' in form
+    # Everyone must be marked; nothing is saved otherwise.
+    response = client.post(url, data={"held_on": "2026-11-02", "minutes": "40", f"att-{kids[0].id}": "present"})
+    assert response.status_code == 400 and "1 not marked" in response.data.decode()
+    assert db.session.scalar(select(func.count()).select_from(Attendance)) == 0
+    assert client.post(url, data={"held_on": "2026-11-02", "minutes": "0", f"att-{kids[0].id}": "present",
+                                  f"att-{kids[1].id}": "absent"}).status_code == 400
+    for day, minutes, first, second in [("2026-11-02", "40", "present", "absent"), ("2026-11-09", "35", "present", "present"),
+                                        ("2026-11-16", "50", "excused", "present")]:
+        assert client.post(url, data={"held_on": day, "minutes": minutes, f"att-{kids[0].id}": first,
+                                      f"att-{kids[1].id}": second}).status_code == 302
+    page = client.get(f"/programs/{w['program'].id}").data.decode()
+    assert _row(page, kids[0]) == ["2", "75"]  # 40 + 35: excused does not count
+    assert _row(page, kids[1]) == ["2", "85"]  # 35 + 50
+    student_page = client.get(f"/students/{kids[1].id}").data.decode()
+    assert "2 sessions, 85 minutes attended" in student_page
+    # A correction of one mark changes the dosage.
+    from school_prevention.programs.models import ProgramSession
+
+    first_session = db.session.scalars(select(ProgramSession).order_by(ProgramSession.held_on)).first()
+    assert client.post(f"/programs/{w['program'].id}/sessions/{first_session.id}", data={
+        "held_on": "2026-11-02", "minutes": "40", f"att-{kids[0].id}": "present", f"att-{kids[1].id}": "present"}).status_code == 302
+    assert _row(client.get(f"/programs/{w['program'].id}").data.decode(), kids[1]) == ["3", "125"]
+
+
+def _row(page: str, student) -> list[str]:
+    """The sessions and minutes cells of a student's roster row."""
+    import re
+
+    row = page.split(student.display_name, 1)[1].split("</tr>", 1)[0]
+    return re.findall(r'<td class="num">(\d+)</td>', row)
+
+
+def test_enroll_from_the_student_page_and_scoping(client, login_as, world):
+    w, kid = world, world["students"][0]
+    login_as(w["counselor"])
+    page = client.get(f"/students/{kid.id}/programs").data.decode()
+    assert "Coping Skills Group — 2 of 2 seats free" in page
+    response = client.post(f"/students/{kid.id}/programs", data={"program_id": w["program"].id}, follow_redirects=True)
+    assert "is enrolled in Coping Skills Group" in response.data.decode()
+    assert "Coping Skills Group" in client.get(f"/students/{kid.id}").data.decode()
+    assert client.post(f"/students/{kid.id}/programs", data={"program_id": 999999}).status_code == 400
+    # Another school's counselor: the program and its enrollments do not exist for them.
+    login_as(w["other_counselor"])
+    enrollment = db.session.scalars(select(Enrollment)).one()
+    assert client.get(f"/programs/{w['program'].id}").status_code == 404
+    assert client.get(f"/enrollments/{enrollment.id}/end").status_code == 404
+    assert client.post(f"/programs/{w['program'].id}/enroll", data={"student_ids": [w["far"].id]}).status_code == 404
+    assert "Coping Skills Group" not in client.get("/programs").data.decode()
+
+
+def test_district_sees_programs_in_aggregate_without_names(client, login_as, world):
+    w, kids = world, world["students"]
+    enroll(w["counselor"], w["program"], kids[:3])
+    db.session.commit()
+    login_as(w["district"])
+    page = client.get("/programs").data.decode()
+    assert "Coping Skills Group" in page and "North" in page
+    assert all(k.family_name not in page for k in kids)
+    assert f'href="/programs/{w["program"].id}"' not in page
+    assert client.get(f"/programs/{w['program'].id}").status_code == 403
+
+
+def test_flagged_students_not_in_any_program_are_offered_first(client, login_as, world):
+    w, kids = world, world["students"]
+    make_flag(kids[4], w["counselor"])
+    make_flag(kids[0], w["counselor"])
+    enroll(w["counselor"], w["program"], [kids[0]])
+    db.session.commit()
+    login_as(w["counselor"])
+    page = client.get(f"/programs/{w['program'].id}").data.decode()
+    offered = page.split("Flagged students not yet in any program", 1)[1].split("</fieldset>", 1)[0]
+    assert kids[4].display_name in offered and kids[0].display_name not in offered
+    found = client.get(f"/programs/{w['program'].id}?q=Family3").data.decode()
+    assert kids[3].display_name in found
+
+
+def test_uncleared_or_expired_mentor_cannot_be_matched(client, login_as, world):
+    w, kid = world, world["students"][0]
+    today = date.today()
+    never = make_mentor(w["north"], w["counselor"], name="Never Checked")
+    stale = make_mentor(w["north"], w["counselor"], name="Stale Check", checked_on=today - relativedelta(months=13))
+    fresh = make_mentor(w["north"], w["counselor"], name="Fresh Check", checked_on=today - relativedelta(months=2))
+    match = open_match(w["counselor"], kid)
+    db.session.commit()
+    login_as(w["counselor"])
+    mentors_page = client.get("/mentors").data.decode()
+    assert "no background check on record" in mentors_page and "older than 12 months" in mentors_page
+    for mentor, message in [(never, "no background check on record"), (stale, "must be renewed")]:
+        response = client.post(f"/matches/{match.id}/status", data={"status": "matched", "mentor_id": mentor.id})
+        assert response.status_code == 400 and message in response.data.decode()
+        assert db.session.get(Match, match.id).status == "inquiry"
+    assert client.post(f"/matches/{match.id}/status", data={"status": "matched", "mentor_id": fresh.id}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Match, match.id).mentor_id == fresh.id
+
+
+def test_match_moves_through_statuses_shows_length_and_support_due(client, login_as, world):
+    w, kid = world, world["students"][1]
+    mentor = make_mentor(w["north"], w["counselor"], checked_on=date.today() - timedelta(days=30))
+    db.session.commit()
+    login_as(w["counselor"])
+    assert client.post(f"/students/{kid.id}/matches").status_code == 302
+    assert client.post(f"/students/{kid.id}/matches").status_code == 409  # one open match per student
+    match = db.session.scalars(select(Match).where(Match.student_id == kid.id)).one()
+    assert client.post(f"/matches/{match.id}/status", data={"status": "closed"}).status_code == 400  # needs a reason
+    assert client.post(f"/matches/{match.id}/status", data={"status": "waiting"}).status_code == 302
+    started = date.today() - relativedelta(months=2)
+    assert client.post(f"/matches/{match.id}/status", data={
+        "status": "matched", "mentor_id": mentor.id, "on": started.isoformat()}).status_code == 302
+    page = client.get(f"/matches/{match.id}").data.decode()
+    assert f"{(date.today() - started).days} days" in page
+    assert "Monthly support contact" in page and "due since" in page
+    assert client.post(f"/matches/{match.id}/contacts", data={
+        "contacted_on": (date.today() + timedelta(days=3)).isoformat(), "method": "phone", "with_whom": "mentor"}).status_code == 400
+    assert client.post(f"/matches/{match.id}/contacts", data={
+        "contacted_on": date.today().isoformat(), "method": "phone", "with_whom": "mentor"}).status_code == 302
+    page = client.get(f"/matches/{match.id}").data.decode()
+    assert "due since" not in page and "Next support contact by" in page
+    assert client.post(f"/matches/{match.id}/status", data={"status": "closed", "reason": "Mentor relocated"}).status_code == 302
+    assert client.post(f"/matches/{match.id}/status", data={"status": "matched", "mentor_id": mentor.id}).status_code == 400
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.like("match.%"))) >= 5
+
+
+def test_staff_and_other_schools_cannot_reach_mentoring(client, login_as, world):
+    w = world
+    match = open_match(w["counselor"], w["students"][0])
+    mentor = make_mentor(w["north"], w["counselor"], checked_on=date.today())
+    db.session.commit()
+    login_as(w["other_counselor"])
+    assert client.get(f"/matches/{match.id}").status_code == 404
+    assert client.get(f"/mentors/{mentor.id}").status_code == 404
+    assert w["students"][0].display_name not in client.get("/matches").data.decode()
+    login_as(w["staff"])
+    assert client.get(f"/matches/{match.id}").status_code == 403
+
+
+def test_two_counselors_taking_the_last_seat_at_once_end_one_enrolled_one_waitlisted(backend, tmp_path_factory, postgres):
+    """Two real connections race for the last seat; the program's row lock serialises them."""
+    if backend != "postgresql":
+        pytest.skip("the two-connection race is the PostgreSQL case (SQLite allows one writer at a time)")
+    app = create_app(TestConfig(new_database_url(backend, "race", tmp_path_factory, postgres)))
+    migrate_to_head(app)
+    with app.app_context():
+        school = make_school()
+        counselors = [make_user("counselor", schools=[school]) for _ in range(2)]
+        kids = [make_student(school) for _ in range(3)]
+        program = make_program(school, counselors[0], capacity=2)
+        enroll(counselors[0], program, [kids[0]])
+        db.session.commit()
+        ids = {"program": program.id, "counselors": [c.id for c in counselors], "kids": [k.id for k in kids]}
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def take_last_seat(i):
+        from school_prevention.auth.models import User
+        from school_prevention.students.models import Student
+
+        try:
+            with app.app_context():
+                program = db.session.get(Program, ids["program"])
+                counselor = db.session.get(User, ids["counselors"][i])
+                student = db.session.get(Student, ids["kids"][i + 1])
+                barrier.wait(10)
+                enroll(counselor, program, [student])
+                db.session.commit()
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=take_last_seat, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    with app.app_context():
+        result = sorted(db.session.scalars(select(Enrollment.status).where(
+            Enrollment.program_id == ids["program"], Enrollment.student_id.in_(ids["kids"][1:]))).all())
+        db.engine.dispose()
+    assert result == ["active", "waitlisted"]
