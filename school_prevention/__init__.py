@@ -51,6 +51,9 @@ def register_blueprints(app: Flask) -> None:
     from school_prevention.auth.views import account_bp, bp as auth_bp
     from school_prevention.flags.views import bp as flags_bp
     from school_prevention.home.views import bp as home_bp
+    from school_prevention.checkins.admin_views import bp as schooldays_bp
+    from school_prevention.checkins.views import bp as checkins_bp
+    from school_prevention.notifications.outbox_views import bp as outbox_bp
     from school_prevention.notifications.views import bp as notifications_bp
     from school_prevention.programs.mentoring_views import bp as mentoring_bp
     from school_prevention.programs.views import bp as programs_bp
@@ -60,7 +63,8 @@ def register_blueprints(app: Flask) -> None:
     from school_prevention.students.views import bp as students_bp
 
     for bp in (auth_bp, account_bp, home_bp, students_bp, admin_bp, catalogue_bp, flags_bp, referrals_bp,
-               screenings_bp, notifications_bp, roster_bp, programs_bp, mentoring_bp):
+               screenings_bp, notifications_bp, roster_bp, programs_bp, mentoring_bp,
+               checkins_bp, schooldays_bp, outbox_bp):
         app.register_blueprint(bp)
 
 

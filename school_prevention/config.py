@@ -74,7 +74,13 @@ class Config:
         self.MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
         self.MAIL_USERNAME = env.get("MAIL_USERNAME")
         self.MAIL_PASSWORD = env.get("MAIL_PASSWORD")
+        self.MAIL_USE_SSL = _env_bool("MAIL_USE_SSL", False)
         self.MAIL_DEFAULT_SENDER = env.get("MAIL_DEFAULT_SENDER", "no-reply@localhost")
+        # Links in emails and calendar entries point here.
+        self.SP_BASE_URL = env.get("SP_BASE_URL", "http://127.0.0.1:5000")
+        self.SP_MAIL_DOMAIN = env.get("SP_MAIL_DOMAIN", "school-prevention.local")
+        # A student's check-ins overdue this many days are escalated to the school's principals.
+        self.SP_ESCALATION_DAYS = int(env.get("SP_ESCALATION_DAYS", "7"))
         self.SP_TRUSTED_PROXIES = int(env.get("SP_TRUSTED_PROXIES", "0"))
         # How often a standby scheduler checks whether the running one has gone.
         self.SP_SCHEDULER_STANDBY_SECONDS = float(env.get("SP_SCHEDULER_STANDBY_SECONDS", "15"))
@@ -128,6 +134,7 @@ class TestConfig(Config):
         super().__init__()
         self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(database_url)
         self.RATELIMIT_STORAGE_URI = "memory://"
+        self.MAIL_SERVER = None  # tests that send email point this at their own SMTP server
 
     def load_secrets(self) -> None:
         self.SECRET_KEY = "test-secret-key-not-for-production"

@@ -10,4 +10,5 @@ from school_prevention.screenings.models import Instrument, Screening  # noqa: F
 from school_prevention.programs.models import (  # noqa: F401
     Attendance, Enrollment, Match, MatchContact, Mentor, Program, ProgramSession, ProgramType,
 )
+from school_prevention.checkins.models import CheckIn, CheckInPlan, NonSchoolDay  # noqa: F401
 from school_prevention.roster.models import RosterImport, StudentDemographics, StudentSchoolChange  # noqa: F401

@@ -246,3 +246,37 @@ def get_match_or_404(user: User, match_id: int):
     from school_prevention.programs.models import Match
 
     return _scoped_or_404(visible_matches(user), Match, match_id)
+
+
+# --- check-ins ------------------------------------------------------------------------------
+
+def visible_checkin_plans(user: User) -> Select:
+    """Check-in plans of students at the counselor's schools."""
+    from school_prevention.checkins.models import CheckInPlan
+
+    if user.role_enum != Role.COUNSELOR:
+        return select(CheckInPlan).where(false())
+    return select(CheckInPlan).where(CheckInPlan.school_id.in_(_assigned_school_ids(user)))
+
+
+def get_checkin_plan_or_404(user: User, plan_id: int):
+    """A plan of a student at one of the counselor's schools; 404 otherwise."""
+    from school_prevention.checkins.models import CheckInPlan
+
+    return _scoped_or_404(visible_checkin_plans(user), CheckInPlan, plan_id)
+
+
+def visible_checkins(user: User) -> Select:
+    """Check-ins of students at the counselor's schools."""
+    from school_prevention.checkins.models import CheckIn
+
+    if user.role_enum != Role.COUNSELOR:
+        return select(CheckIn).where(false())
+    return select(CheckIn).where(CheckIn.school_id.in_(_assigned_school_ids(user)))
+
+
+def get_checkin_or_404(user: User, checkin_id: int):
+    """A check-in of a student at one of the counselor's schools; 404 otherwise."""
+    from school_prevention.checkins.models import CheckIn
+
+    return _scoped_or_404(visible_checkins(user), CheckIn, checkin_id)

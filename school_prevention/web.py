@@ -25,6 +25,7 @@ NAV = [
     ("Home", "home.index"),
     ("Students", "students.index"),
     ("Referrals", "referrals.queue"),
+    ("My check-ins", "checkins.index"),
     ("Programs", "programs.index"),
     ("Mentoring", "mentoring.matches"),
     ("Refer a concern", "referrals.new"),
@@ -32,6 +33,8 @@ NAV = [
     ("Users", "admin.users"),
     ("Roster import", "roster.index"),
     ("Lists", "catalogue.overview"),
+    ("School calendar", "schooldays.index"),
+    ("Email outbox", "outbox.index"),
 ]
 
 ERROR_TITLES = {

@@ -102,9 +102,9 @@ def make_notification(user, **kw):
     from school_prevention.notifications.models import Notification
 
     n = next(_seq)
-    note = Notification(user_id=user.id, kind=kw.pop("kind", "test"), channel="in_app", subject_type="test",
+    note = Notification(user_id=user.id, kind=kw.pop("kind", "test"), channel=kw.pop("channel", "in_app"), subject_type="test",
                         subject_id=n, title=kw.pop("title", f"Test notification {n}"), link=kw.pop("link", "/"),
-                        state="sent", **kw)
+                        state=kw.pop("state", "sent"), **kw)
     db.session.add(note)
     db.session.flush()
     return note

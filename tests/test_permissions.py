@@ -11,7 +11,14 @@ import pytest
 from school_prevention import create_app
 from school_prevention.config import TestConfig
 from school_prevention.permissions import policy_for
-from datetime import date
+from datetime import date, time
+
+from sqlalchemy import select
+
+from school_prevention.checkins import calendar
+from school_prevention.checkins.models import CheckIn
+from school_prevention.checkins.services import add_non_school_day, create_plan
+from school_prevention.db import utcnow
 
 from school_prevention.programs.mentoring import open_match
 from school_prevention.programs.models import Enrollment
@@ -76,6 +83,22 @@ EXPECTED: dict[str, set[str] | str] = {
     "mentoring.match_detail": {"counselor", "principal"},
     "mentoring.match_move": {"counselor", "principal"},
     "mentoring.match_contact": {"counselor", "principal"},
+    "checkins.index": {"counselor"},
+    "checkins.plan_new": {"counselor"},
+    "checkins.plan_detail": {"counselor"},
+    "checkins.plan_edit": {"counselor"},
+    "checkins.plan_end": {"counselor"},
+    "checkins.detail": {"counselor"},
+    "checkins.missed": {"counselor"},
+    "checkins.cancel_": {"counselor"},
+    "checkins.reschedule_": {"counselor"},
+    "checkins.feed": PUBLIC,  # the secret token in the URL is the key; a wrong one is 404
+    "checkins.calendar_settings": {"counselor"},
+    "checkins.reminders": {"counselor"},
+    "schooldays.index": {"admin"},
+    "schooldays.delete": {"admin"},
+    "outbox.index": {"admin"},
+    "outbox.retry": {"admin"},
 }
 
 
@@ -109,12 +132,16 @@ def _requests(app, world, role=None):
               "flag_id": world["flag"].id, "referral_id": world["referral"].id,
               "notification_id": None, "run_id": world["roster_run"].id,
               "program_id": world["program"].id, "enrollment_id": world["enrollment"].id,
-              "session_id": world["session"].id, "mentor_id": world["mentor"].id, "match_id": world["match"].id}
+              "session_id": world["session"].id, "mentor_id": world["mentor"].id, "match_id": world["match"].id,
+              "plan_id": world["plan"].id, "checkin_id": world["checkin"].id, "day_id": world["day"].id,
+              "token": world["token"]}
     for rule in app.url_map.iter_rules():
         method = "GET" if "GET" in rule.methods else "POST"
         args = {arg: values[arg] for arg in rule.arguments}
         if rule.endpoint == "notifications.open_":
             args["notification_id"] = world["notifications"][role]
+        if rule.endpoint == "outbox.retry":
+            args["notification_id"] = world["email"]
         url = rule.build(args)[1]
         yield rule.endpoint, method, url
 
@@ -141,9 +168,17 @@ def world(db_session):
                              attendance={student.id: "present"}, roster_ids={student.id})
     mentor = make_mentor(school, users["counselor"], checked_on=date(2026, 10, 1))
     match = open_match(users["counselor"], make_student(school))
+    plan = create_plan(users["counselor"], student, users["counselor"], now=utcnow(), cadence="weekly", rrule=None,
+                       starts_on=utcnow().date(), local_time=time(10), duration_minutes=20, non_school_day="move",
+                       reason=None)
+    checkin = db_session.scalars(select(CheckIn).where(CheckIn.plan_id == plan.id)).first()
+    day = add_non_school_day(users["admin"], date(2027, 1, 1), "New Year's Day")
+    token = calendar.issue(users["counselor"])
+    email = make_notification(users["counselor"], channel="email", state="failed").id
     world = {"school": school, "student": student, "users": users, "flag": flag, "referral": referral,
              "roster_run": roster_run, "program": program, "enrollment": enrollment, "session": session,
-             "mentor": mentor, "match": match,
+             "mentor": mentor, "match": match, "plan": plan, "checkin": checkin, "day": day, "token": token,
+             "email": email,
              "category": flag.category, "notifications": notifications,
              "other_user": make_user("staff", schools=[school])}
     db_session.commit()

@@ -42,6 +42,10 @@ class User(UserMixin, TimestampMixin, db.Model):
     password_changed_at: Mapped[datetime | None]
     last_sign_in_at: Mapped[datetime | None]
     deactivated_at: Mapped[datetime | None]
+    # Minutes before a check-in at which reminders go out, comma-separated ("1440,60": a day, an hour).
+    reminder_leads: Mapped[str] = mapped_column(String(60), default="1440,60", server_default="1440,60")
+    # SHA-256 of the counselor's calendar-feed token; None when no feed link exists (revoked).
+    calendar_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
 
     schools: Mapped[list[School]] = relationship(
         secondary=user_school, order_by=School.name, lazy="selectin"
@@ -56,6 +60,15 @@ class User(UserMixin, TimestampMixin, db.Model):
     def school_ids(self) -> list[int]:
         """Ids of the schools this user is assigned to."""
         return [s.id for s in self.schools]
+
+    @property
+    def reminder_lead_minutes(self) -> list[int]:
+        """Reminder lead times in minutes, largest first."""
+        leads = []
+        for part in (self.reminder_leads or "").split(","):
+            if part.strip().isdigit():
+                leads.append(int(part))
+        return sorted(set(leads), reverse=True)
 
     def has_role(self, *roles: Role) -> bool:
         """True when the user's role is one of roles."""

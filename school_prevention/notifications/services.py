@@ -47,3 +47,32 @@ def mark_read(user: User, notification_id: int | None = None) -> int:
     if notification_id is not None:
         stmt = stmt.where(Notification.id == notification_id)
     return db.session.execute(stmt).rowcount
+
+
+def enqueue(rows: list[dict]) -> int:
+    """Insert notifications, skipping any that already exist (user, kind, channel, subject).
+
+    INSERT ... ON CONFLICT DO NOTHING on the unique constraint: two sweeps or two schedulers
+    creating the same reminder at the same moment end with one row, never an error.
+    Returns how many rows were new.
+    """
+    if not rows:
+        return 0
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    now = utcnow()
+    values = []
+    for row in rows:
+        in_app = row.get("channel", "in_app") == "in_app"
+        values.append({"channel": "in_app", "link": None, "created_at": now, "send_at": now, "attempts": 0,
+                       "sent_at": now if in_app else None, "state": "sent" if in_app else "pending", **row})
+    stmt = insert(Notification).on_conflict_do_nothing(
+        index_elements=["user_id", "kind", "channel", "subject_type", "subject_id"])
+    created = 0
+    for start in range(0, len(values), 500):
+        result = db.session.execute(stmt.returning(Notification.id), values[start:start + 500])
+        created += len(result.all())
+    return created

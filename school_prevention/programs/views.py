@@ -172,8 +172,10 @@ def enroll_many(program_id: int):
     form.student_ids.choices = choices((i, str(i)) for i in form.student_ids.data or [])
     if not form.validate():
         return _render_program(program, form, 400)
-    students = _students_in_scope(form.student_ids.data)
-    if len(students) != len(set(form.student_ids.data)):
+    # A student can be ticked twice (in the search results and in the flagged list): once is meant.
+    ids = list(dict.fromkeys(form.student_ids.data))
+    students = _students_in_scope(ids)
+    if len(students) != len(ids):
         abort(404)
     try:
         result = enroll(current_user, program, students)

@@ -26,13 +26,29 @@ class RosterImport(db.Model):
     finished_at: Mapped[datetime | None]
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The uploaded zip, kept only until it is applied or expires (roster.jobs); None once deleted.
     upload_path: Mapped[str | None] = mapped_column(String(500))
+    # On a dry run: the import run that applied it (or the last attempt, if that was refused or
+    # failed and so changed nothing). Set once, by a conditional UPDATE (services.start_apply).
+    applied_run_id: Mapped[int | None] = mapped_column(ForeignKey("roster_import.id"))
 
     actor: Mapped[User | None] = relationship()
+    applied_run: Mapped[RosterImport | None] = relationship(remote_side=[id], foreign_keys=[applied_run_id])
 
     @property
     def rejected(self) -> list[dict]:
         return (self.report or {}).get("rejected", [])
+
+    @property
+    def is_applied(self) -> bool:
+        """A dry run that has been applied, or is being applied now (a second apply is refused)."""
+        return self.applied_run is not None and self.applied_run.status in ("running", "done")
+
+    @property
+    def can_apply(self) -> bool:
+        """A finished dry run whose file is still here and that nobody has applied."""
+        return (self.is_dry_run and self.status in ("done", "refused") and not self.is_applied
+                and self.upload_path is not None)
 
 
 class StudentDemographics(db.Model):

@@ -45,6 +45,8 @@ class StudentPage:
     doses: dict[int, Dosage] = field(default_factory=dict)  # program id -> what the student attended
     waitlist_place: dict[int, int] = field(default_factory=dict)  # enrollment id -> place in line
     matches: list[Match] = field(default_factory=list)
+    plans: list = field(default_factory=list)  # active check-in plans
+    checkin_summary: dict = field(default_factory=dict)
     is_counselor: bool = False
 
     @property
@@ -74,6 +76,7 @@ def build_student_page(user: User, student: Student, url_for) -> StudentPage:
     page.flags = list(db.session.scalars(
         flags_of_student(visible_flags(user), student.id).options(selectinload(RiskFlag.events).joinedload(FlagEvent.actor))))
     _add_programs(page, student)
+    _add_checkins(page, student)
     if not page.is_counselor:
         return page
     page.referrals = list(db.session.scalars(open_referrals_of_student(triage_referrals(user), student.id)))
@@ -112,3 +115,16 @@ def _add_programs(page: StudentPage, student: Student) -> None:
         if enrollment.status == "waitlisted":
             page.waitlist_place[enrollment.id] = waitlist_positions(enrollment.program_id)[enrollment.id]
     page.matches = list(db.session.scalars(matches_of_student(student.id)))
+
+
+def _add_checkins(page: StudentPage, student: Student) -> None:
+    """Active check-in plans and the next, overdue and last completed check-in."""
+    from sqlalchemy import select
+
+    from school_prevention.checkins.models import CheckInPlan
+    from school_prevention.checkins.queries import student_checkin_summary
+    from school_prevention.db import utcnow
+
+    page.plans = list(db.session.scalars(select(CheckInPlan).where(
+        CheckInPlan.student_id == student.id, CheckInPlan.status == "active").order_by(CheckInPlan.created_at)))
+    page.checkin_summary = student_checkin_summary(student.id, utcnow())

@@ -1,0 +1,62 @@
+"""Admin: the district's non-school days (holidays, breaks) that check-in plans work around."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from school_prevention import audit
+from school_prevention.auth.services import ServiceError
+from school_prevention.checkins.forms import NonSchoolDayForm
+from school_prevention.checkins.models import NonSchoolDay
+from school_prevention.checkins.queries import non_school_days
+from school_prevention.checkins.services import add_non_school_day, replan_all, zone
+from school_prevention.db import utcnow
+from school_prevention.extensions import db
+from school_prevention.forms import apply_service_error
+from school_prevention.permissions import roles
+from school_prevention.roles import Role
+
+bp = Blueprint("schooldays", __name__, url_prefix="/admin/non-school-days")
+
+
+def _render(form, code=200):
+    today = utcnow().astimezone(zone()).date()
+    days = db.session.scalars(non_school_days(today.replace(month=1, day=1))).all()
+    return render_template("checkins/non_school_days.html", form=form, days=days, today=today), code
+
+
+@bp.route("", methods=["GET", "POST"])
+@roles(Role.ADMIN)
+def index():
+    """The list, and a form to add a day; plans are re-placed around a new day at once."""
+    form = NonSchoolDayForm()
+    if request.method == "GET":
+        return _render(NonSchoolDayForm(formdata=None))
+    if not form.validate():
+        return _render(form, 400)
+    try:
+        entry = add_non_school_day(current_user, form.day.data, form.name.data)
+    except ServiceError as exc:
+        db.session.rollback()
+        apply_service_error(form, exc)
+        return _render(form, 400)
+    moved = replan_all(utcnow())
+    db.session.commit()
+    flash(f"Added {entry.day:%a %b %-d, %Y} ({entry.name}). {moved} upcoming check-in{'s' if moved != 1 else ''} moved or skipped.", "success")
+    return redirect(url_for("schooldays.index"))
+
+
+@bp.route("/<int:day_id>/delete", methods=["POST"])
+@roles(Role.ADMIN)
+def delete(day_id: int):
+    """Take a day off the list; plans are re-placed."""
+    entry = db.session.get(NonSchoolDay, day_id)
+    if entry is None:
+        abort(404)
+    audit.record("non_school_day.removed", actor=current_user, obj=entry, detail={"day": entry.day.isoformat()})
+    db.session.delete(entry)
+    db.session.flush()
+    moved = replan_all(utcnow())
+    db.session.commit()
+    flash(f"Removed. {moved} upcoming check-in{'s' if moved != 1 else ''} re-placed.", "success")
+    return redirect(url_for("schooldays.index"))

@@ -1,0 +1,69 @@
+"""Forms for check-in plans, check-ins, non-school days and reminder preferences."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, DateTimeLocalField, IntegerField, RadioField, SelectField, StringField, TextAreaField, TimeField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from school_prevention.checkins.models import CADENCES, NON_SCHOOL_DAY_RULES, OUTCOMES
+from school_prevention.forms import CheckboxListField, choices
+
+LEAD_CHOICES = [(10080, "1 week before"), (2880, "2 days before"), (1440, "1 day before"), (240, "4 hours before"),
+                (60, "1 hour before"), (15, "15 minutes before")]
+NOTE_HINT = ("Restricted: only counselors of this student's school can read it. Encrypted; never in emails, "
+             "calendars or exports.")
+
+
+class PlanForm(FlaskForm):
+    """A check-in plan."""
+
+    counselor_id = SelectField("Counselor", coerce=int, validators=[DataRequired("Choose the counselor.")])
+    cadence = RadioField("How often", choices=choices(CADENCES.items()), default="weekly",
+                         validators=[DataRequired("Choose how often.")])
+    rrule = StringField("Custom rule", validators=[Optional(), Length(max=500)],
+                        description="Only for “Custom rule”: an iCalendar RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,TH.")
+    starts_on = DateField("First check-in on", validators=[DataRequired("Enter the first day.")])
+    local_time = TimeField("Time", validators=[DataRequired("Enter the time of day.")],
+                           description="In the district's local time; stays the same across daylight-saving changes.")
+    duration_minutes = IntegerField("Length (minutes)", default=20, validators=[
+        InputRequired("Enter the length in minutes."), NumberRange(5, 240, "Use a length from 5 to 240 minutes.")])
+    until = DateField("Until", validators=[Optional()],
+                      description="Defaults to the end of the school year. Plans may run for several years.")
+    non_school_day = RadioField("When a check-in falls on a non-school day", choices=choices(NON_SCHOOL_DAY_RULES.items()),
+                                default="move", validators=[DataRequired("Choose what happens on a non-school day.")])
+    reason = StringField("Reason", validators=[Optional(), Length(max=300)],
+                         description="Short and factual, e.g. “support after move to foster care”. Shown to the school's counselors and principal.")
+    flag_id = SelectField("Linked flag", coerce=int, validators=[Optional()])
+
+    def __init__(self, counselors, flags, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.counselor_id.choices = choices((c.id, c.name) for c in counselors)
+        self.flag_id.choices = choices([(0, "— none —")] + [(f.id, f"{f.category.name} ({f.severity}, {f.status})") for f in flags])
+
+
+class CompleteForm(FlaskForm):
+    """Complete a check-in with its outcome."""
+
+    outcome = RadioField("Outcome", choices=choices(OUTCOMES.items()), validators=[DataRequired("Choose the outcome.")])
+    note = TextAreaField("Restricted note", validators=[Optional(), Length(max=20000)], description=NOTE_HINT)
+
+
+class RescheduleForm(FlaskForm):
+    """Move one check-in."""
+
+    when = DateTimeLocalField("New date and time", format="%Y-%m-%dT%H:%M",
+                              validators=[DataRequired("Enter the new date and time.")])
+
+
+class NonSchoolDayForm(FlaskForm):
+    """Admin: a holiday or break day."""
+
+    day = DateField("Date", validators=[DataRequired("Enter the date.")])
+    name = StringField("Name", validators=[DataRequired("Name the day, for example “Thanksgiving break”."), Length(max=120)])
+
+
+class RemindersForm(FlaskForm):
+    """When a counselor wants to be reminded before each check-in."""
+
+    leads = CheckboxListField("Remind me", coerce=int, choices=choices(LEAD_CHOICES), validators=[Optional()],
+                              description="In the app and by email. Overdue check-ins are always reminded.")

@@ -1,0 +1,59 @@
+"""Queries for check-ins: a counselor's agenda, a student's plans, adherence."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, func, select
+
+from school_prevention.checkins.models import CheckIn, CheckInPlan, NonSchoolDay
+
+
+def agenda(scoped: Select, counselor_id: int, now: datetime, week_end: datetime) -> Select:
+    """The counselor's open check-ins due before week_end (overdue ones included), oldest first."""
+    return (scoped.where(CheckIn.counselor_id == counselor_id, CheckIn.status == "scheduled",
+                         CheckIn.due_at < week_end, CheckIn.due_at > now - timedelta(days=120))
+            .order_by(CheckIn.due_at))
+
+
+def recently_done(scoped: Select, counselor_id: int, now: datetime) -> Select:
+    """What the counselor closed in the last two weeks, newest first."""
+    return (scoped.where(CheckIn.counselor_id == counselor_id, CheckIn.status.in_(("completed", "missed")),
+                         CheckIn.due_at > now - timedelta(days=14), CheckIn.due_at <= now + timedelta(days=1))
+            .order_by(CheckIn.due_at.desc()).limit(20))
+
+
+def plans_of_student(scoped: Select, student_id: int) -> Select:
+    """A student's plans, active first."""
+    return scoped.where(CheckInPlan.student_id == student_id).order_by(CheckInPlan.status, CheckInPlan.created_at.desc())
+
+
+def checkins_of_plan(plan_id: int) -> Select:
+    """A plan's check-ins by time."""
+    return select(CheckIn).where(CheckIn.plan_id == plan_id).order_by(CheckIn.due_at)
+
+
+def student_checkin_summary(student_id: int, now: datetime) -> dict:
+    """Next due, overdue count and last completed for a student (what a principal may see too)."""
+    row = db_row(select(
+        func.min(CheckIn.due_at).filter(CheckIn.status == "scheduled", CheckIn.due_at >= now),
+        func.count().filter(CheckIn.status == "scheduled", CheckIn.due_at < now),
+        func.max(CheckIn.due_at).filter(CheckIn.status == "completed"),
+        func.count().filter(CheckIn.status == "completed"),
+    ).where(CheckIn.student_id == student_id))
+    return {"next_due": row[0], "overdue": row[1], "last_completed": row[2], "completed": row[3]}
+
+
+def db_row(query: Select):
+    from school_prevention.extensions import db
+
+    return db.session.execute(query).one()
+
+
+def handoff_plans(scoped: Select) -> Select:
+    """Active plans whose student moved to one of these schools: the new counselor takes them over."""
+    return scoped.where(CheckInPlan.status == "active", CheckInPlan.needs_handoff.is_(True))
+
+
+def non_school_days(from_day) -> Select:
+    """The non-school days from a date on."""
+    return select(NonSchoolDay).where(NonSchoolDay.day >= from_day).order_by(NonSchoolDay.day)

@@ -1,0 +1,289 @@
+"""Check-in pages: my check-ins, plans, completing a check-in, the calendar feed, preferences."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from school_prevention import audit
+from school_prevention.auth.models import User
+from school_prevention.auth.services import ServiceError
+from school_prevention.checkins import calendar
+from school_prevention.checkins.forms import CompleteForm, PlanForm, RemindersForm, RescheduleForm
+from school_prevention.checkins.models import CheckIn
+from school_prevention.checkins.queries import agenda, checkins_of_plan, handoff_plans, recently_done
+from school_prevention.checkins.services import (
+    cancel, complete, create_plan, end_plan, mark_missed, read_note, reschedule, update_plan, zone,
+)
+from school_prevention.db import utcnow
+from school_prevention.extensions import db
+from school_prevention.flags.models import RiskFlag
+from school_prevention.forms import apply_service_error
+from school_prevention.permissions import (
+    get_checkin_or_404, get_checkin_plan_or_404, get_student_or_404, public, roles, visible_checkin_plans,
+    visible_checkins, visible_flags, visible_matches,
+)
+from school_prevention.referrals.queries import counselors_of_school
+from school_prevention.roles import Role
+
+bp = Blueprint("checkins", __name__)
+
+
+@bp.route("/checkins")
+@roles(Role.COUNSELOR)
+def index():
+    """My check-ins: overdue, today, this week; match-support contacts due; plans to take over."""
+    from school_prevention.programs.queries import active_matches_with_contact_due
+
+    now = utcnow()
+    tz = zone()
+    local_now = now.astimezone(tz)
+    today = local_now.date()
+    tomorrow = datetime.combine(today + timedelta(days=1), datetime.min.time()).replace(tzinfo=tz)
+    week_end = datetime.combine(today + timedelta(days=7), datetime.min.time()).replace(tzinfo=tz)
+    items = db.session.scalars(agenda(visible_checkins(current_user), current_user.id, now, week_end)).all()
+    groups = {"overdue": [c for c in items if c.due_at < now],
+              "today": [c for c in items if now <= c.due_at < tomorrow],
+              "week": [c for c in items if c.due_at >= tomorrow]}
+    done = db.session.scalars(recently_done(visible_checkins(current_user), current_user.id, now)).all()
+    support = active_matches_with_contact_due(visible_matches(current_user), today)
+    handoffs = db.session.scalars(handoff_plans(visible_checkin_plans(current_user))).all()
+    audit.record("checkin.list", actor=current_user, detail={"shown": len(items) + len(done)})
+    db.session.commit()
+    return render_template("checkins/index.html", groups=groups, done=done, support=support, handoffs=handoffs,
+                           now=now)
+
+
+def _counselors_for(student):
+    return db.session.scalars(counselors_of_school(student.school_id).order_by(User.name)).all()
+
+
+def _flags_for(student):
+    return db.session.scalars(visible_flags(current_user).where(RiskFlag.student_id == student.id,
+                                                                RiskFlag.status != "resolved")).all()
+
+
+def _plan_values(form) -> dict:
+    return {"cadence": form.cadence.data, "rrule": form.rrule.data, "starts_on": form.starts_on.data,
+            "local_time": form.local_time.data, "duration_minutes": form.duration_minutes.data,
+            "non_school_day": form.non_school_day.data, "reason": form.reason.data}
+
+
+def _pick(items, item_id):
+    return next((i for i in items if i.id == item_id), None)
+
+
+@bp.route("/students/<int:student_id>/checkin-plans/new", methods=["GET", "POST"])
+@roles(Role.COUNSELOR)
+def plan_new(student_id: int):
+    """Start a check-in plan for a student."""
+    student = get_student_or_404(current_user, student_id)
+    counselors, flags = _counselors_for(student), _flags_for(student)
+    form = PlanForm(counselors, flags, counselor_id=current_user.id,
+                    flag_id=request.args.get("flag_id", 0, type=int), starts_on=utcnow().astimezone(zone()).date())
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            values = _plan_values(form)
+            if form.until.data:
+                values["until"] = form.until.data
+            try:
+                plan = create_plan(current_user, student, _pick(counselors, form.counselor_id.data), now=utcnow(),
+                                   flag=_pick(flags, form.flag_id.data), **values)
+            except ServiceError as exc:
+                db.session.rollback()
+                apply_service_error(form, exc)
+            else:
+                db.session.commit()
+                flash(f"Check-in plan started: {plan.cadence_label.lower()} at {plan.local_time:%-I:%M %p}.", "success")
+                return redirect(url_for("checkins.plan_detail", plan_id=plan.id))
+    return render_template("checkins/plan_form.html", form=form, student=student, plan=None), status
+
+
+@bp.route("/checkin-plans/<int:plan_id>")
+@roles(Role.COUNSELOR)
+def plan_detail(plan_id: int):
+    """A plan with its check-ins, past and ahead."""
+    plan = get_checkin_plan_or_404(current_user, plan_id)
+    checkins = db.session.scalars(checkins_of_plan(plan.id)).all()
+    audit.record("checkin_plan.view", actor=current_user, obj=plan, student=plan.student)
+    db.session.commit()
+    return render_template("checkins/plan.html", plan=plan, checkins=checkins, now=utcnow())
+
+
+@bp.route("/checkin-plans/<int:plan_id>/edit", methods=["GET", "POST"])
+@roles(Role.COUNSELOR)
+def plan_edit(plan_id: int):
+    """Change a plan; only check-ins still ahead move."""
+    plan = get_checkin_plan_or_404(current_user, plan_id)
+    if plan.status != "active":
+        abort(409, description="This plan has ended; start a new one from the student's page.")
+    counselors, flags = _counselors_for(plan.student), _flags_for(plan.student)
+    form = PlanForm(counselors, flags, obj=plan if request.method == "GET" else None)
+    if request.method == "GET":
+        form.flag_id.data = plan.flag_id or 0
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            values = _plan_values(form)
+            values["until"] = form.until.data or plan.until
+            try:
+                changed = update_plan(current_user, plan, _pick(counselors, form.counselor_id.data), now=utcnow(),
+                                      flag=_pick(flags, form.flag_id.data), **values)
+            except ServiceError as exc:
+                db.session.rollback()
+                apply_service_error(form, exc)
+                plan = get_checkin_plan_or_404(current_user, plan_id)
+            else:
+                db.session.commit()
+                flash(f"Plan saved. {changed} upcoming check-in{'s' if changed != 1 else ''} changed; past ones are kept as they were.", "success")
+                return redirect(url_for("checkins.plan_detail", plan_id=plan.id))
+    return render_template("checkins/plan_form.html", form=form, student=plan.student, plan=plan), status
+
+
+@bp.route("/checkin-plans/<int:plan_id>/end", methods=["POST"])
+@roles(Role.COUNSELOR)
+def plan_end(plan_id: int):
+    """End a plan; its upcoming check-ins are cancelled."""
+    plan = get_checkin_plan_or_404(current_user, plan_id)
+    try:
+        cancelled = end_plan(current_user, plan, now=utcnow())
+    except ServiceError as exc:
+        db.session.rollback()
+        abort(409, description=exc.message)
+    db.session.commit()
+    flash(f"Plan ended; {cancelled} upcoming check-in{'s' if cancelled != 1 else ''} cancelled.", "success")
+    return redirect(url_for("students.detail", student_id=plan.student_id))
+
+
+def _render_checkin(checkin: CheckIn, form=None, reschedule_form=None, code: int = 200):
+    note = read_note(current_user, checkin)
+    audit.record("checkin.view", actor=current_user, obj=checkin, student=checkin.student)
+    db.session.commit()
+    local_due = checkin.due_at.astimezone(zone()).replace(tzinfo=None)
+    return render_template("checkins/detail.html", checkin=checkin, note=note, form=form or CompleteForm(formdata=None),
+                           reschedule_form=reschedule_form or RescheduleForm(formdata=None, when=local_due),
+                           now=utcnow()), code
+
+
+@bp.route("/checkins/<int:checkin_id>", methods=["GET", "POST"])
+@roles(Role.COUNSELOR)
+def detail(checkin_id: int):
+    """One check-in; complete it with an outcome and a restricted note."""
+    checkin = get_checkin_or_404(current_user, checkin_id)
+    if request.method == "GET":
+        return _render_checkin(checkin)
+    form = CompleteForm()
+    if not form.validate():
+        return _render_checkin(checkin, form=form, code=400)
+    try:
+        complete(current_user, checkin, outcome=form.outcome.data, note=form.note.data, now=utcnow())
+    except ServiceError as exc:
+        db.session.rollback()
+        apply_service_error(form, exc)
+        return _render_checkin(get_checkin_or_404(current_user, checkin_id), form=form, code=400)
+    db.session.commit()
+    flash(f"Check-in with {checkin.student.display_name} completed: {checkin.outcome_label.lower()}.", "success")
+    return redirect(url_for("checkins.index"))
+
+
+def _simple_action(checkin_id: int, action, message: str):
+    checkin = get_checkin_or_404(current_user, checkin_id)
+    try:
+        action(checkin)
+    except ServiceError as exc:
+        db.session.rollback()
+        form = CompleteForm(formdata=None)
+        form.form_errors.append(exc.message)
+        return _render_checkin(get_checkin_or_404(current_user, checkin_id), form=form, code=409)
+    db.session.commit()
+    flash(message.format(name=checkin.student.display_name), "success")
+    return redirect(url_for("checkins.index"))
+
+
+@bp.route("/checkins/<int:checkin_id>/missed", methods=["POST"])
+@roles(Role.COUNSELOR)
+def missed(checkin_id: int):
+    """The meeting did not happen."""
+    return _simple_action(checkin_id, lambda c: mark_missed(current_user, c, now=utcnow()),
+                          "Check-in with {name} marked missed.")
+
+
+@bp.route("/checkins/<int:checkin_id>/cancel", methods=["POST"])
+@roles(Role.COUNSELOR)
+def cancel_(checkin_id: int):
+    """Call this one check-in off."""
+    return _simple_action(checkin_id, lambda c: cancel(current_user, c), "Check-in with {name} cancelled.")
+
+
+@bp.route("/checkins/<int:checkin_id>/reschedule", methods=["POST"])
+@roles(Role.COUNSELOR)
+def reschedule_(checkin_id: int):
+    """Move one check-in to another time."""
+    checkin = get_checkin_or_404(current_user, checkin_id)
+    form = RescheduleForm()
+    if not form.validate():
+        return _render_checkin(checkin, reschedule_form=form, code=400)
+    try:
+        reschedule(current_user, checkin, local=form.when.data, now=utcnow())
+    except ServiceError as exc:
+        db.session.rollback()
+        apply_service_error(form, exc)
+        return _render_checkin(get_checkin_or_404(current_user, checkin_id), reschedule_form=form, code=400)
+    db.session.commit()
+    flash(f"Check-in moved to {form.when.data:%a %b %-d, %-I:%M %p}.", "success")
+    return redirect(url_for("checkins.index"))
+
+
+# --- calendar feed and preferences -------------------------------------------------------------
+
+@bp.route("/calendar/<token>.ics")
+@public
+def feed(token: str):
+    """A counselor's check-ins as iCalendar; the token is the key (revocable), entries carry initials only."""
+    user = calendar.user_for_token(token)
+    if user is None:
+        abort(404)
+    body = calendar.feed_for(user, utcnow())
+    return Response(body, mimetype="text/calendar", headers={
+        "Content-Disposition": "inline; filename=check-ins.ics", "Cache-Control": "no-store"})
+
+
+@bp.route("/account/calendar", methods=["GET", "POST"])
+@roles(Role.COUNSELOR)
+def calendar_settings():
+    """Create (or replace) and revoke the calendar feed link."""
+    url = None
+    if request.method == "POST":
+        if request.form.get("action") == "revoke":
+            calendar.revoke(current_user)
+            db.session.commit()
+            flash("Calendar link revoked: calendars using it stop updating.", "success")
+            return redirect(url_for("checkins.calendar_settings"))
+        if request.form.get("action") != "create":
+            abort(400, description="Choose to create or revoke the link.")
+        token = calendar.issue(current_user)
+        db.session.commit()
+        url = url_for("checkins.feed", token=token, _external=True)
+    return render_template("checkins/calendar.html", url=url, has_feed=bool(current_user.calendar_token_hash))
+
+
+@bp.route("/account/reminders", methods=["GET", "POST"])
+@roles(Role.COUNSELOR)
+def reminders():
+    """When to be reminded before each check-in."""
+    form = RemindersForm(leads=current_user.reminder_lead_minutes if request.method == "GET" else None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            current_user.reminder_leads = ",".join(str(v) for v in sorted(set(form.leads.data or []), reverse=True))
+            audit.record("account.reminders", actor=current_user, obj=current_user, detail={"leads": form.leads.data})
+            db.session.commit()
+            flash("Reminder times saved.", "success")
+            return redirect(url_for("checkins.reminders"))
+    return render_template("checkins/reminders.html", form=form), status
+

@@ -1,0 +1,55 @@
+"""Admin: the email outbox and each message's delivery state (subjects carry initials at most)."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select, update
+
+from school_prevention import audit
+from school_prevention.auth.models import User
+from school_prevention.extensions import db
+from school_prevention.notifications.mail import is_configured
+from school_prevention.notifications.models import Notification
+from school_prevention.permissions import roles
+from school_prevention.roles import Role
+
+bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
+STATES = ("pending", "failed", "sent")
+
+
+@bp.route("")
+@roles(Role.ADMIN)
+def index():
+    """Counts by state and the messages of one state, newest first."""
+    state = request.args.get("state", "pending")
+    if state not in STATES:
+        abort(400, description="state must be pending, failed or sent.")
+    counts = dict(db.session.execute(select(Notification.state, func.count()).where(Notification.channel == "email")
+                                     .group_by(Notification.state)).all())
+    page = request.args.get("page", 1, type=int)
+    if page < 1:
+        abort(400, description="page must be 1 or more.")
+    pagination = db.paginate(select(Notification).where(Notification.channel == "email", Notification.state == state)
+                             .order_by(Notification.created_at.desc(), Notification.id.desc()),
+                             page=page, per_page=50, error_out=False)
+    user_ids = {n.user_id for n in pagination.items}
+    emails = dict(db.session.execute(select(User.id, User.email).where(User.id.in_(user_ids))).all()) if user_ids else {}
+    return render_template("notifications/outbox.html", counts=counts, state=state, pagination=pagination,
+                           emails=emails, configured=is_configured())
+
+
+@bp.route("/<int:notification_id>/retry", methods=["POST"])
+@roles(Role.ADMIN)
+def retry(notification_id: int):
+    """Put a failed email back in the queue."""
+    note = db.session.get(Notification, notification_id)
+    if note is None or note.channel != "email":
+        abort(404)
+    if note.state != "failed":
+        abort(409, description="Only failed emails can be retried.")
+    db.session.execute(update(Notification).where(Notification.id == note.id)
+                       .values(state="pending", next_attempt_at=None, claim_token=None, claimed_at=None))
+    audit.record("outbox.retry", actor=current_user, obj=note)
+    db.session.commit()
+    flash("The email is queued again.", "success")
+    return redirect(url_for("outbox.index", state="failed"))

@@ -1,0 +1,172 @@
+"""An admin uploads the SIS's OneRoster export, watches the dry run work, reads its report and applies it."""
+from __future__ import annotations
+
+import re
+import threading
+import zipfile
+from pathlib import Path
+
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from school_prevention.extensions import db
+from school_prevention.roster import views as roster_views
+from school_prevention.roster.models import RosterImport
+from school_prevention.students.models import Student
+from tests import roster_files as rf
+from tests.e2e.conftest import sign_in
+
+ARCHIVE = "sis-delta-export.zip"
+SCHOOL = "demo-cedar-ms"  # the export adds students to a demo school the database already knows
+NEW_STUDENTS = [("e2e-roster-1", "Rowan", "Ashby", "06"), ("e2e-roster-2", "Juno", "Bellamy", "07"),
+                ("e2e-roster-3", "Ezra", "Calloway", "08"), ("e2e-roster-4", "Wren", "Dufresne", "06"),
+                ("e2e-roster-5", "Milo", "Eastwood", "07"), ("e2e-roster-6", "Ines", "Fairbanks", "08")]
+BAD_SID, BAD_LINE = "e2e-roster-bad", 5  # users.csv: header on line 1, three students, then the bad row
+# The importer reports progress every 5,000 rows; guardian rows (ignored by the app, as in real
+# exports) make the file long enough for the page to show figures without a large district.
+REPORT_EVERY = 5_000
+GUARDIANS = REPORT_EVERY
+TOTAL_ROWS = len(NEW_STUDENTS) + 1 + GUARDIANS
+
+
+def export_zip(tmp_path):
+    """A delta export (orgs absent): a bulk users file without the demo's 600 students would be
+    refused as a mass deactivation, and orgs would add schools the other journeys do not expect."""
+    students = [rf.student(sid, given, family, SCHOOL, grade=grade, status="active")
+                for sid, given, family, grade in NEW_STUDENTS]
+    bad = rf.student(BAD_SID, "Nova", "Gradeless", SCHOOL, grade="14", status="active")
+    guardians = [rf.staff(f"e2e-guardian-{n}", "Pat", f"Guardian{n}", SCHOOL, role="guardian", status="active")
+                 for n in range(1, GUARDIANS + 1)]
+    users = [rf.USER_HEADER, *students[:3], bad, *students[3:], *guardians]
+    folder = rf.write(tmp_path / "export", {"manifest.csv": rf.manifest(users="delta", orgs="absent"),
+                                            "users.csv": users})
+    archive = tmp_path / ARCHIVE
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(folder.iterdir()):
+            zf.write(file, f"oneroster/{file.name}")
+    return archive
+
+
+class HeldImport:
+    """Holds the background import at its start and again at its first progress report, so the
+    journey sees the working page in each state without sleeping; everything else is real."""
+
+    def __init__(self, monkeypatch):
+        self.start, self.first_report = threading.Event(), threading.Event()
+        real = roster_views.import_roster
+
+        def held(run_id, path, *, dry_run, allow_mass_deactivation, progress):
+            self.start.wait(30)
+
+            def report(done, total, name):
+                progress(done, total, name)
+                self.first_report.wait(30)
+
+            return real(run_id, path, dry_run=dry_run, allow_mass_deactivation=allow_mass_deactivation,
+                        progress=report)
+
+        monkeypatch.setattr(roster_views, "import_roster", held)
+
+    def release_all(self):
+        self.start.set()
+        self.first_report.set()
+
+
+def imported(live_server):
+    with live_server.app.app_context():
+        return {s.sourced_id: (s.given_name, s.family_name, s.grade, s.is_active, s.school.sourced_id)
+                for s in db.session.scalars(select(Student).where(Student.sourced_id.like("e2e-roster-%")))}
+
+
+def remove_uploads(live_server):
+    """The app keeps every uploaded zip under instance/roster-uploads; take this journey's away."""
+    with live_server.app.app_context():
+        for path in db.session.scalars(select(RosterImport.upload_path).where(RosterImport.source_name == ARCHIVE)):
+            if path:
+                Path(path).unlink(missing_ok=True)
+
+
+def count_row(page, label):
+    """The figure in the report's counts table for a row header such as 'Students created'."""
+    return page.get_by_role("table", name="Counts").get_by_role("row", name=re.compile(f"^{label} ")).get_by_role("cell")
+
+
+def expect_rejected_row(page):
+    rejected = page.get_by_role("table", name="Rejected rows with file, line and reason")
+    expect(rejected.get_by_role("row")).to_have_count(2)  # header + the one bad row
+    expect(rejected.get_by_role("row").nth(1).get_by_role("cell")).to_have_text(
+        ["users.csv", str(BAD_LINE), re.compile(r"grade '14' is not a OneRoster grade")])
+
+
+def test_admin_checks_a_roster_export_then_applies_it(journey, live_server, tmp_path, monkeypatch):
+    archive = export_zip(tmp_path)
+    hold = HeldImport(monkeypatch)
+    page = journey.page
+    inline = live_server.app.config.get("ROSTER_IMPORT_INLINE")
+    live_server.app.config["ROSTER_IMPORT_INLINE"] = False  # the real path: a thread, and a page that polls
+    try:
+        sign_in(journey, "admin@demo.school")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Roster import").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Roster import")
+        journey.axe()
+
+        # Upload: the page's only path is a dry run first.
+        page.get_by_label("OneRoster export (.zip)").set_input_files(archive)
+        page.get_by_role("button", name="Check this export").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Dry run of {ARCHIVE}")
+        bar = page.get_by_role("progressbar", name="Progress")
+        expect(bar).to_be_visible()
+        expect(page.get_by_text("Starting…")).to_be_visible()
+        journey.axe()
+
+        # The page polls and shows figures while the import works outside the request.
+        hold.start.set()
+        expect(page.get_by_text(f"{REPORT_EVERY:,} of {TOTAL_ROWS:,} rows (users.csv)")).to_be_visible()
+        expect(bar).to_have_js_property("value", REPORT_EVERY)
+        expect(bar).to_have_js_property("max", TOTAL_ROWS)
+        journey.axe()
+
+        # When it is done the page reloads itself into the dry-run report.
+        hold.first_report.set()
+        expect(page.get_by_role("status").filter(has_text="Dry run")).to_contain_text("nothing has changed yet")
+        expect(page.get_by_role("progressbar")).to_have_count(0)
+        expect(page.get_by_role("heading", name="What would change")).to_be_visible()
+        expect(count_row(page, "Students created")).to_have_text(str(len(NEW_STUDENTS)))
+        expect(count_row(page, "Rows rejected")).to_have_text("1")
+        expect(count_row(page, "Ignored guardian rows")).to_have_text(f"{GUARDIANS:,}")
+        expect(page.get_by_role("heading", name="Rejected rows (1)")).to_be_visible()
+        expect_rejected_row(page)
+        journey.axe()
+        assert imported(live_server) == {}, "a dry run must change nothing"
+
+        # Apply it, and see the applied report.
+        page.get_by_role("button", name="Apply this import").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Import of {ARCHIVE}")
+        expect(page.get_by_role("status").filter(has_text="Import applied")).to_be_visible()
+        expect(page.get_by_role("heading", name="What changed")).to_be_visible()
+        expect(count_row(page, "Students created")).to_have_text(str(len(NEW_STUDENTS)))
+        expect(count_row(page, "Rows rejected")).to_have_text("1")
+        expect(page.get_by_role("button", name="Apply this import")).to_have_count(0)
+        expect_rejected_row(page)
+        journey.axe()
+
+        # Both runs are listed on the import page, newest first.
+        page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Roster import").click()
+        runs = page.get_by_role("table", name="Past roster imports, newest first").get_by_role("row").filter(
+            has_text=ARCHIVE)
+        expect(runs).to_have_count(2)
+        expect(runs.nth(0).get_by_role("cell")).to_have_text([ARCHIVE, "Applied", "Done", "1", "Alex Admin"])
+        expect(runs.nth(1).get_by_role("cell")).to_have_text([ARCHIVE, "Dry run", "Done", "1", "Alex Admin"])
+        journey.axe()
+    finally:
+        hold.release_all()
+        live_server.app.config["ROSTER_IMPORT_INLINE"] = inline
+        remove_uploads(live_server)
+
+    assert imported(live_server) == {sid: (given, family, grade, True, SCHOOL)
+                                     for sid, given, family, grade in NEW_STUDENTS}
+    with live_server.app.app_context():
+        runs = db.session.scalars(select(RosterImport).where(RosterImport.source_name == ARCHIVE)
+                                  .order_by(RosterImport.id)).all()
+        assert [(r.is_dry_run, r.status, r.actor.email) for r in runs] == [
+            (True, "done", "admin@demo.school"), (False, "done", "admin@demo.school")]
