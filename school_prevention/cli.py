@@ -57,6 +57,26 @@ def users_create(email, role, name, schools, grant_student_export):
     click.echo(f"Created {user.role} {user.email} (id {user.id}).")
 
 
+@users_cli.command("invite")
+@click.argument("email")
+def users_invite(email):
+    """Email an invitation link (single use, 7 days) so the person chooses their own password."""
+    from school_prevention.auth import tokens
+    from school_prevention.auth.queries import user_by_email
+    from school_prevention.notifications import mail
+
+    user = db.session.scalars(user_by_email(email)).one_or_none()
+    if user is None:
+        raise click.ClickException(f"No account with the email {email}.")
+    if not tokens.can_invite(user):
+        raise click.ClickException(f"{user.email} is deactivated; reactivate the account first.")
+    tokens.issue(user, tokens.INVITE, actor=None)
+    db.session.commit()
+    where = ("it goes out with the scheduler's next delivery" if mail.is_configured()
+             else "no MAIL_SERVER is configured, so it waits in the email outbox (Admin > Email outbox)")
+    click.echo(f"Invitation queued for {user.email}: {where}.")
+
+
 @demo_cli.command("seed")
 @click.option("--if-empty", is_flag=True, help="Do nothing when any user exists already.")
 def demo_seed(if_empty):

@@ -1,6 +1,7 @@
 """Imports every model module so the metadata is complete for the app and for Alembic."""
 from school_prevention.audit import AuditEvent  # noqa: F401
 from school_prevention.auth.models import User, UserSession, user_school  # noqa: F401
+from school_prevention.auth.tokens import AccountToken  # noqa: F401
 from school_prevention.schools.models import School  # noqa: F401
 from school_prevention.students.models import Student  # noqa: F401
 from school_prevention.flags.models import FlagCategory, FlagEvent, RiskFlag  # noqa: F401

@@ -15,6 +15,7 @@ from datetime import date, time
 
 from sqlalchemy import select
 
+from school_prevention.auth import tokens
 from school_prevention.checkins import calendar
 from school_prevention.checkins.models import CheckIn
 from school_prevention.checkins.services import add_non_school_day, create_plan
@@ -35,12 +36,16 @@ EXPECTED: dict[str, set[str] | str] = {
     "static": PUBLIC,
     "auth.login": PUBLIC,
     "auth.logout": PUBLIC,  # signing out must always work, even with an expired session
+    "auth.forgot_password": PUBLIC,
+    "auth.reset_password": PUBLIC,  # the single-use token in the URL is the key
+    "auth.accept_invitation": PUBLIC,  # likewise
     "home.healthz": PUBLIC,
     "home.index": ALL,
     "account.password": ALL,
     "students.index": {"counselor", "principal"},
     "students.detail": {"counselor", "principal"},
     "admin.users": {"admin"},
+    "admin.user_invite": {"admin"},
     "admin.user_new": {"admin"},
     "admin.user_edit": {"admin"},
     "admin.user_set_active": {"admin"},
@@ -125,6 +130,9 @@ def test_an_endpoint_without_a_policy_is_refused(database_url):
     assert b"leaked" not in response.data
 
 
+ACCOUNT_LINKS = {"auth.reset_password": "reset_token", "auth.accept_invitation": "invite_token"}
+
+
 def _requests(app, world, role=None):
     """(endpoint, method, url) for every rule, with ids of objects inside the user's scope."""
     values = {"student_id": world["student"].id, "user_id": world["other_user"].id,
@@ -138,6 +146,8 @@ def _requests(app, world, role=None):
     for rule in app.url_map.iter_rules():
         method = "GET" if "GET" in rule.methods else "POST"
         args = {arg: values[arg] for arg in rule.arguments}
+        if rule.endpoint in ACCOUNT_LINKS:
+            args["token"] = world[ACCOUNT_LINKS[rule.endpoint]]
         if rule.endpoint == "notifications.open_":
             args["notification_id"] = world["notifications"][role]
         if rule.endpoint == "outbox.retry":
@@ -179,6 +189,8 @@ def world(db_session):
              "roster_run": roster_run, "program": program, "enrollment": enrollment, "session": session,
              "mentor": mentor, "match": match, "plan": plan, "checkin": checkin, "day": day, "token": token,
              "email": email,
+             "reset_token": tokens.issue(users["staff"], tokens.RESET, actor=None),
+             "invite_token": tokens.issue(users["district"], tokens.INVITE, actor=users["admin"]),
              "category": flag.category, "notifications": notifications,
              "other_user": make_user("staff", schools=[school])}
     db_session.commit()

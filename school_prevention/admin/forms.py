@@ -22,6 +22,9 @@ class UserForm(NewPasswordMixin, FlaskForm):
     can_export_student_level = BooleanField(
         "May export student-level data (district role only; each export asks for a purpose and is audited)"
     )
+    send_invite = BooleanField(
+        "Email an invitation link instead (the person chooses their own password; the link works once, for 7 days)",
+    )
     new_password = PasswordField(
         "Temporary password",
         description="The person must choose their own password when they first sign in. At least 12 characters.",
@@ -38,9 +41,11 @@ class UserForm(NewPasswordMixin, FlaskForm):
 
     def validate_new_password(self, field):
         if not field.data:
-            if self._password_required:
-                raise ValidationError("Set a temporary password for the first sign-in.")
+            if self._password_required and not self.send_invite.data:
+                raise ValidationError("Set a temporary password for the first sign-in, or tick the invitation box.")
             return
+        if self.send_invite.data:
+            raise ValidationError("Either email an invitation or set a temporary password, not both.")
         super().validate_new_password(field)
 
 

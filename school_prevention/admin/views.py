@@ -7,7 +7,9 @@ from flask_login import current_user
 from school_prevention.admin.forms import UserFilterForm, UserForm
 from school_prevention.auth.models import User
 from school_prevention.auth.queries import users_list
+from school_prevention.auth import tokens
 from school_prevention.auth.services import ServiceError, create_user, set_active, update_user
+from school_prevention.notifications import mail
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error
 from school_prevention.permissions import roles, visible_schools
@@ -48,15 +50,21 @@ def user_new():
             try:
                 user = create_user(
                     current_user, email=form.email.data, name=form.name.data, role=form.role.data,
-                    password=form.new_password.data, school_ids=form.schools.data,
+                    password=form.new_password.data or None, school_ids=form.schools.data,
                     can_export_student_level=form.can_export_student_level.data,
+                    must_change_password=not form.send_invite.data,
                 )
             except ServiceError as exc:
                 db.session.rollback()
                 apply_service_error(form, exc)
             else:
-                db.session.commit()
-                flash(f"Account created for {user.name}. Give them the temporary password in person or by phone.", "success")
+                if form.send_invite.data:
+                    tokens.issue(user, tokens.INVITE, actor=current_user)
+                    db.session.commit()
+                    flash(f"Account created for {user.name}. {_invitation_sent(user)}", "success")
+                else:
+                    db.session.commit()
+                    flash(f"Account created for {user.name}. Give them the temporary password in person or by phone.", "success")
                 return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=None), status
 
@@ -91,6 +99,26 @@ def user_edit(user_id: int):
                 flash(f"Saved changes to {user.name}.", "success")
                 return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=user), status
+
+
+def _invitation_sent(user: User) -> str:
+    if mail.is_configured():
+        return f"An invitation is on its way to {user.email}; its link works once, for 7 days."
+    return (f"No mail server is configured, so the invitation to {user.email} waits in the email outbox "
+            "until one is.")
+
+
+@bp.route("/users/<int:user_id>/invite", methods=["POST"])
+@roles(Role.ADMIN)
+def user_invite(user_id: int):
+    """Email (or re-send) an invitation link; an earlier unused invitation stops working."""
+    user = _get_user_or_404(user_id)
+    if not tokens.can_invite(user):
+        abort(409, description=f"{user.name}'s account is deactivated. Reactivate it before sending an invitation.")
+    tokens.issue(user, tokens.INVITE, actor=current_user)
+    db.session.commit()
+    flash(_invitation_sent(user), "success")
+    return redirect(url_for("admin.user_edit", user_id=user.id))
 
 
 @bp.route("/users/<int:user_id>/active", methods=["POST"])

@@ -54,3 +54,34 @@ class ChangePasswordForm(NewPasswordMixin, FlaskForm):
 
     def user_inputs(self) -> list[str]:
         return [self._user.email, self._user.name]
+
+
+class ForgotPasswordForm(FlaskForm):
+    """Ask for a password-reset link by email."""
+
+    email = StringField("Your work email", validators=[DataRequired("Enter your email address."), Length(max=320)],
+                        render_kw={"autocomplete": "username", "autofocus": True})
+
+
+class SetPasswordForm(NewPasswordMixin, FlaskForm):
+    """Choose a password from an invitation or reset link."""
+
+    new_password = PasswordField(
+        "New password",
+        validators=[DataRequired("Choose a password.")],
+        description="At least 12 characters. No special characters required: a few unrelated words work well.",
+        render_kw={"autocomplete": "new-password", "autofocus": True},
+    )
+    confirm = PasswordField(
+        "New password again",
+        validators=[DataRequired("Type the new password again."),
+                    EqualTo("new_password", "The two passwords are not the same.")],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._user = user
+
+    def user_inputs(self) -> list[str]:
+        return [self._user.email, self._user.name]

@@ -7,7 +7,8 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 from flask_login import current_user, login_user, logout_user
 
 from school_prevention.auth import sessions
-from school_prevention.auth.forms import ChangePasswordForm, LoginForm
+from school_prevention.auth import tokens
+from school_prevention.auth.forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, SetPasswordForm
 from school_prevention.auth.services import (
     ServiceError, SignInThrottled, attempt_sign_in, change_password, sign_out,
 )
@@ -131,3 +132,66 @@ def password():
                 flash("Your password has been changed. Other signed-in browsers were signed out.", "success")
                 return redirect(url_for("home.index"))
     return render_template("auth/password.html", form=form), status
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@public
+def forgot_password():
+    """Ask for a reset link by email; the answer never says whether the account exists."""
+    form = ForgotPasswordForm()
+    if request.method == "POST":
+        if not form.validate():
+            return render_template("auth/forgot.html", form=form), 400
+        if not tokens.request_reset(form.email.data, request.remote_addr):
+            form.form_errors.append("Too many reset requests. Please wait a few minutes and try again, "
+                                    "or ask your school's system administrator.")
+            return render_template("auth/forgot.html", form=form), 429
+        db.session.commit()
+        return render_template("auth/forgot.html", form=form, sent_to=form.email.data.strip())
+    return render_template("auth/forgot.html", form=form)
+
+
+def _token_page(raw: str, purpose: str):
+    """The set-password page behind an invitation or reset link."""
+    try:
+        token = tokens.check(raw, purpose)
+    except tokens.TokenProblem as exc:
+        return render_template("auth/link_problem.html", message=exc.message, purpose=purpose), exc.status
+    form = SetPasswordForm(token.user)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            try:
+                user = tokens.redeem(raw, purpose, form.new_password.data)
+            except tokens.TokenProblem as exc:
+                db.session.rollback()
+                return render_template("auth/link_problem.html", message=exc.message, purpose=purpose), exc.status
+            db.session.commit()
+            flash("Your password is set. Sign in with your email and your new password."
+                  if purpose == tokens.RESET else
+                  f"Welcome, {user.name}. Your account is ready: sign in with your email and new password.", "success")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/set_password.html", form=form, user=token.user, purpose=purpose), status
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@public
+def reset_password(token: str):
+    """Choose a new password from a reset link (single use, one hour)."""
+    return _token_page(token, tokens.RESET)
+
+
+@bp.route("/welcome/<token>", methods=["GET", "POST"])
+@public
+def accept_invitation(token: str):
+    """Choose a first password from an invitation link (single use, seven days)."""
+    return _token_page(token, tokens.INVITE)
+
+
+@bp.after_app_request
+def _no_referrer_from_links(response):
+    """A page opened from a secret link must not pass that link on to other sites."""
+    if request.endpoint in ("auth.reset_password", "auth.accept_invitation"):
+        response.headers["Referrer-Policy"] = "no-referrer"
+    return response
