@@ -81,6 +81,7 @@ def seed_demo(if_empty: bool = False, rng_seed: int = 2026) -> dict | None:
     if created_schools:
         seed_casework(rng, schools)
         seed_programs(schools)
+        seed_checkins(schools)
     total = db.session.scalar(select(func.count()).select_from(Student))
     return {"schools": len(schools), "students": total, "users": users}
 
@@ -201,3 +202,69 @@ def seed_programs(schools: dict[str, School]) -> None:
                    method="phone", with_whom="mentor", today=today)
     open_match(counselor, cedar[0])
 
+
+
+def _nth_weekday(year: int, month: int, weekday: int, n: int):
+    from datetime import date, timedelta
+
+    first = date(year, month, 1)
+    return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
+
+
+def seed_checkins(schools: dict[str, School]) -> None:
+    """This school year's holidays, and check-in plans with a history: done, missed, overdue, due soon."""
+    from datetime import date, time, timedelta
+
+    from school_prevention.checkins.models import CheckIn, NonSchoolDay
+    from school_prevention.checkins.services import complete, create_plan, mark_missed, school_year_end, zone
+    from school_prevention.db import utcnow
+
+    counselor, high = _user("counselor@demo.school"), _user("counselor.high@demo.school")
+    now = utcnow()
+    today = now.astimezone(zone()).date()
+    year = school_year_end(today).year - 1  # the autumn of this school year
+    thanksgiving = _nth_weekday(year, 11, 3, 4)
+    days = [(thanksgiving, "Thanksgiving"), (thanksgiving + timedelta(days=1), "Thanksgiving break"),
+            (_nth_weekday(year + 1, 1, 0, 3), "Martin Luther King Jr. Day"),
+            (_nth_weekday(year + 1, 2, 0, 3), "Presidents' Day")]
+    days += [(date(year, 12, 21) + timedelta(days=i), "Winter break") for i in range(12)]
+    for day, name in days:
+        if day.weekday() < 5 and not db.session.scalar(select(NonSchoolDay.id).where(NonSchoolDay.day == day)):
+            db.session.add(NonSchoolDay(day=day, name=name))
+    db.session.flush()
+
+    def students_of(key):
+        return list(db.session.scalars(select(Student).where(Student.school_id == schools[key].id).order_by(Student.id)))
+
+    cedar, maple, river = students_of("demo-cedar-ms"), students_of("demo-maple-es"), students_of("demo-river-hs")
+    six_weeks_ago = now - timedelta(weeks=6)
+    plans = [  # who, counselor, cadence, local time, reason
+        (cedar[1], counselor, "weekly", time(9, 30), "Targeted bullying: weekly check-in while the group runs"),
+        (cedar[3], counselor, "biweekly", time(13, 0), "Housing instability: family staying with relatives"),
+        (cedar[5], counselor, "weekly", time(8, 15), "Runaway episodes: safety plan review"),
+        (cedar[4], counselor, "weekly", time(11, 0), "Exploitation concern: trusted-adult check-in"),
+        (maple[0], counselor, "monthly", time(10, 0), "Basic needs: coat and lunch follow-up"),
+        (river[0], high, "biweekly", time(14, 0), "New student, isolated: connect to clubs"),
+    ]
+    created = []
+    for student, owner, cadence, at, reason in plans:
+        created.append(create_plan(owner, student, owner, now=six_weeks_ago, cadence=cadence, rrule=None,
+                                   starts_on=six_weeks_ago.astimezone(zone()).date(), local_time=at,
+                                   duration_minutes=20, non_school_day="move", reason=reason))
+    outcomes = ["doing_well", "some_concerns", "doing_well", "needs_follow_up"]
+    for n, plan in enumerate(created):
+        past = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan.id, CheckIn.due_at < now)
+                                  .order_by(CheckIn.due_at)).all()
+        for i, checkin in enumerate(past):
+            if n == 2 and i >= len(past) - 2:
+                continue  # the runaway plan: the last two are overdue, so escalation has something to show
+            if (n + i) % 5 == 4:
+                mark_missed(plan.counselor, checkin, now=checkin.due_at + timedelta(hours=2))
+            else:
+                complete(plan.counselor, checkin, outcome=outcomes[(n + i) % len(outcomes)], note=None,
+                         now=checkin.due_at + timedelta(minutes=25))
+    # Something due within hours for the demo counselor, so "My check-ins" and the reminders have work.
+    hour = now.astimezone(zone()).hour
+    create_plan(counselor, cedar[0], counselor, now=now, cadence="weekly", rrule=None, starts_on=today,
+                local_time=time(hour + 2) if hour < 21 else time(9), duration_minutes=15, non_school_day="move",
+                reason="Isolation: lunch-time check-in")
