@@ -194,8 +194,10 @@ def format_report(report) -> str:
     lines = [("DRY RUN: nothing was changed." if report.dry_run else "Import applied.") if not report.refused
              else f"REFUSED: {report.refused}"]
     lines.append("Files: " + ", ".join(f"{name} {mode}" for name, mode in report.modes.items()))
-    for key, value in sorted(report.counts.items()):
-        lines.append(f"  {key.replace('_', ' ')}: {value:,}")
+    from school_prevention.roster.importer import count_rows
+
+    for label, value in count_rows(report.counts):
+        lines.append(f"  {label}: {value:,}")
     lines.extend(report.messages)
     if report.rejected:
         lines.append(f"{len(report.rejected)} rejected row(s):")

@@ -1,22 +1,40 @@
 """Roster import: real-world CSV, every kind of bad row, idempotence, bulk/delta, guards, atomicity."""
 from __future__ import annotations
 
+import os
+import re
 import zipfile
+from datetime import date, time, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
 
 from school_prevention.audit import AuditEvent
 from school_prevention.auth.models import User
+from school_prevention.checkins.models import CheckIn, CheckInPlan
+from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
+from school_prevention.programs.models import Enrollment
+from school_prevention.programs.services import enroll
 from school_prevention.roster import importer as importer_module
+from school_prevention.roster.importer import RosterImporter, count_rows
 from school_prevention.roster.models import RosterImport, StudentDemographics, StudentSchoolChange
-from school_prevention.roster.services import import_roster, start_run
+from school_prevention.roster.services import ApplyError, import_roster, start_apply, start_run
+from school_prevention.roster.sources import RosterSource
+from school_prevention.scheduler import run_job
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
 from tests import roster_files as rf
-from tests.factories import make_flag, make_user
+from tests.factories import make_flag, make_program, make_user
+
+
+@pytest.fixture(autouse=True)
+def uploads(app, tmp_path, monkeypatch):
+    """Uploaded zips go to this test's own folder, never under instance/."""
+    folder = tmp_path / "uploads"
+    monkeypatch.setitem(app.config, "ROSTER_UPLOAD_FOLDER", str(folder))
+    return folder
 
 
 def run_import(path, dry_run=False, allow=False):
@@ -214,25 +232,317 @@ def _zip_of(folder, target):
     return target
 
 
-def test_admin_uploads_sees_dry_run_then_applies(client, login_as, tmp_path, db_session):
+def _upload(client, folder, tmp_path, name="export.zip"):
+    """Upload a folder as a zip through the page; returns the dry run it started."""
+    archive = _zip_of(folder, tmp_path / name)
+    with open(archive, "rb") as fh:
+        response = client.post("/admin/roster", data={"archive": (fh, name)}, content_type="multipart/form-data")
+    assert response.status_code == 302
+    return db.session.scalars(select(RosterImport).order_by(RosterImport.id.desc())).first()
+
+
+def _signed_in_admin(login_as, db_session):
     admin = make_user("admin")
     db_session.commit()
     login_as(admin)
+    return admin
+
+
+def _page(client, url):
+    response = client.get(url)
+    assert response.status_code == 200
+    return response.data.decode()
+
+
+def test_admin_uploads_sees_dry_run_then_applies(client, login_as, tmp_path, db_session, uploads):
+    _signed_in_admin(login_as, db_session)
     files = rf.district(8)
     files["users.csv"].append(rf.student("bad", "No", "School", "nowhere"))
-    archive = _zip_of(rf.write(tmp_path / "set", files), tmp_path / "export.zip")
-    with open(archive, "rb") as fh:
-        response = client.post("/admin/roster", data={"archive": (fh, "export.zip")}, content_type="multipart/form-data")
-    assert response.status_code == 302
-    report_page = client.get(response.headers["Location"]).data.decode()
+    dry = _upload(client, rf.write(tmp_path / "set", files), tmp_path)
+    report_page = _page(client, f"/admin/roster/{dry.id}")
     assert "Dry run: nothing has changed yet" in report_page and "Students created" in report_page
     assert "users.csv</td><td class=\"num\">10</td><td>none of orgSourcedIds (nowhere)" in report_page
+    assert "<strong>1 row will be skipped</strong> (<a href=\"#rejected\">see below</a>)" in report_page
     assert count(Student) == 0
-    dry = db.session.scalars(select(RosterImport)).one()
+    upload = dry.upload_path
+    assert os.path.dirname(upload) == str(uploads) and os.path.exists(upload)
     applied = client.post(f"/admin/roster/{dry.id}/apply")
-    assert applied.status_code == 302
+    assert applied.status_code == 303
     assert count(Student) == 8
-    assert "Import applied" in client.get(applied.headers["Location"]).data.decode()
+    run_id = int(applied.headers["Location"].rsplit("/", 1)[1])
+    assert "Import applied" in _page(client, applied.headers["Location"])
+    # The upload is deleted once applied; the dry run points to the run that applied it, without Apply.
+    assert not os.path.exists(upload)
+    db_session.expire_all()
+    assert [r.upload_path for r in db.session.scalars(select(RosterImport))] == [None, None]
+    dry_page = _page(client, f"/admin/roster/{dry.id}")
+    assert f'Applied as <a href="/admin/roster/{run_id}">run #{run_id}</a>' in dry_page
+    assert "Apply this import" not in dry_page and "nothing has changed yet" not in dry_page
+
+
+def test_no_skipped_rows_note_when_every_row_is_accepted(client, login_as, tmp_path, db_session):
+    _signed_in_admin(login_as, db_session)
+    dry = _upload(client, rf.write(tmp_path / "set", rf.district(3)), tmp_path)
+    page = _page(client, f"/admin/roster/{dry.id}")
+    assert "Apply this import" in page and "will be skipped" not in page
+
+
+def test_a_dry_run_is_applied_once_however_often_apply_is_sent(client, login_as, tmp_path, db_session):
+    """Double-click, a second tab or the back button: the second POST is told where the first went."""
+    _signed_in_admin(login_as, db_session)
+    dry = _upload(client, rf.write(tmp_path / "set", rf.district(8)), tmp_path)
+    first = client.post(f"/admin/roster/{dry.id}/apply")
+    second = client.post(f"/admin/roster/{dry.id}/apply")
+    assert second.status_code == 303 and second.headers["Location"] == first.headers["Location"]
+    run_id = int(first.headers["Location"].rsplit("/", 1)[1])
+    assert f"This dry run was already applied as run #{run_id}; it was not applied again." in _page(
+        client, second.headers["Location"])
+    assert count(RosterImport, RosterImport.is_dry_run.is_(False)) == 1
+    assert count(AuditEvent, AuditEvent.action == "roster.import") == 1
+    assert count(Student) == 8
+
+
+def test_the_claim_is_a_conditional_update_not_what_this_request_last_read(tmp_path, db_session, uploads):
+    """Two servers read the dry run as unapplied; the other one claims it first: this one must lose."""
+    admin = make_user("admin")
+    uploads.mkdir()
+    archive = _zip_of(rf.write(tmp_path / "set", rf.district(4)), uploads / "a.zip")
+    dry = start_run(admin, "a.zip", dry_run=True, upload_path=str(archive))
+    import_roster(dry.id, archive, dry_run=True)
+    assert dry.applied_run_id is None and dry.can_apply  # what this request read
+    other = RosterImport(source_name="a.zip", is_dry_run=False, status="running", upload_path=str(archive))
+    db.session.add(other)
+    db.session.flush()
+    # The other server's claim, behind this session's back (no ORM refresh of `dry`).
+    db.session.execute(update(RosterImport.__table__).where(RosterImport.__table__.c.id == dry.id)
+                       .values(applied_run_id=other.id))
+    with pytest.raises(ApplyError) as lost:
+        start_apply(admin, dry)
+    assert lost.value.run_id == other.id and f"already being applied as run #{other.id}" in str(lost.value)
+    assert count(RosterImport, RosterImport.is_dry_run.is_(False)) == 1  # no second run was created
+
+
+def test_a_refused_apply_can_be_tried_again_and_then_counts(client, login_as, tmp_path, db_session):
+    run_import(rf.write(tmp_path / "full", rf.district(40)))
+    _signed_in_admin(login_as, db_session)
+    half = rf.district(40)
+    half["users.csv"] = half["users.csv"][:21]
+    dry = _upload(client, rf.write(tmp_path / "half", half), tmp_path)
+    assert dry.status == "refused"
+    refused = client.post(f"/admin/roster/{dry.id}/apply")
+    refused_id = int(refused.headers["Location"].rsplit("/", 1)[1])
+    assert db.session.get(RosterImport, refused_id).status == "refused"
+    page = _page(client, f"/admin/roster/{dry.id}")
+    assert f"run #{refused_id}</a>, was refused and changed nothing" in page and "Apply this import" in page
+    done = client.post(f"/admin/roster/{dry.id}/apply", data={"allow_mass_deactivation": "y"})
+    done_id = int(done.headers["Location"].rsplit("/", 1)[1])
+    db_session.expire_all()
+    assert done_id != refused_id and db.session.get(RosterImport, done_id).status == "done"
+    assert db.session.get(RosterImport, dry.id).applied_run_id == done_id
+    assert count(Student, Student.is_active.is_(True)) == 20
+
+
+@pytest.mark.parametrize("already_applying", [True, False])
+def test_apply_while_another_import_holds_the_sqlite_lock_says_so(client, login_as, tmp_path, db_session, monkeypatch,
+                                                                  already_applying):
+    """SQLite: an import writes in one long transaction; a click meanwhile gets an answer, not a 500."""
+    from sqlalchemy.exc import OperationalError
+
+    from school_prevention.roster import views as roster_views
+
+    _signed_in_admin(login_as, db_session)
+    dry = _upload(client, rf.write(tmp_path / "set", rf.district(3)), tmp_path)
+    if already_applying:
+        running = RosterImport(source_name="export.zip", is_dry_run=False, status="running", upload_path=dry.upload_path)
+        db.session.add(running)
+        db.session.flush()
+        dry.applied_run_id = running.id
+        db_session.commit()
+
+    def locked(actor, run):
+        raise OperationalError("UPDATE roster_import ...", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(roster_views, "start_apply", locked)
+    response = client.post(f"/admin/roster/{dry.id}/apply")
+    assert response.status_code == 303
+    if already_applying:
+        assert response.headers["Location"].endswith(f"/admin/roster/{running.id}")
+        assert f"already being applied as run #{running.id}" in _page(client, response.headers["Location"])
+    else:
+        assert response.headers["Location"].endswith(f"/admin/roster/{dry.id}")
+        assert "Another import is writing to the database" in _page(client, response.headers["Location"])
+
+
+def test_report_counts_read_in_order_with_words(client, login_as, tmp_path, db_session):
+    run_import(rf.write(tmp_path / "first", rf.district(30)))
+    _signed_in_admin(login_as, db_session)
+    files = rf.district(30)
+    users = files["users.csv"]
+    users[1] = rf.student("stu-1", "Given1", "Family1", "sch-1")                     # moves school (was sch-2)
+    users[2] = rf.student("stu-2", "Renamed", "Family2", "sch-1")                    # updated
+    del users[30]                                                                    # stu-30 leaves: deactivated
+    users += [rf.student("stu-31", "New", "Kid", "sch-1"), rf.staff("t1", "Tess", "Teacher", "sch-1"),
+              rf.staff("g1", "Gus", "Guardian", "sch-1", role="guardian"), rf.student("bad", "No", "School", "nowhere")]
+    dry = _upload(client, rf.write(tmp_path / "second", files), tmp_path)
+    page = _page(client, f"/admin/roster/{dry.id}")
+    table = page.split('<caption class="visually-hidden">Counts</caption>')[1].split("</table>")[0]
+    rows = re.findall(r'<th scope="row">([^<]+)</th><td class="num">([\d,]+)</td>', table)
+    assert rows == [("Students created", "1"), ("Students updated", "2"), ("Students unchanged", "27"),
+                    ("Students deactivated", "1"), ("Students who moved school", "1"), ("Staff accounts created", "1"),
+                    ("Guardian rows ignored", "1"), ("Rows rejected", "1")]
+
+
+def test_unknown_counts_keep_a_readable_label_before_rejected_rows():
+    assert count_rows({"rows_rejected": 0, "zebras_counted": 2, "students_created": 1}) == [
+        ("Students created", 1), ("Zebras counted", 2), ("Rows rejected", 0)]
+    assert count_rows({}) == []
+
+
+def _progress_calls(path, clock):
+    calls = []
+    source = RosterSource(path)
+    try:
+        RosterImporter(source, dry_run=True, progress=lambda *a: calls.append(a), clock=clock).run()
+    finally:
+        source.close()
+        db.session.rollback()
+    return calls
+
+
+def test_progress_names_each_file_from_its_first_row_and_ends_exact(tmp_path, db_session):
+    files = rf.district(30)
+    files["users.csv"][5] = rf.student("stu-5", "Two", "Line\nName", "sch-1")  # 31 lines, 30 records
+    calls = _progress_calls(rf.write(tmp_path / "set", files), clock=lambda: 0.0)
+    total = 3 + 31
+    assert calls == [(0, total, "orgs.csv"), (3, total, "orgs.csv"), (3, total, "users.csv"), (total, total, "users.csv")]
+
+
+def test_progress_is_reported_by_time_not_every_5000_rows(tmp_path, db_session):
+    path = rf.write(tmp_path / "set", rf.district(1000, schools=1))
+    ticks = iter(range(10**6))
+    moving = [done for done, _, name in _progress_calls(path, clock=lambda: float(next(ticks)))
+              if name == "users.csv"]  # a second passes at each look at the clock
+    assert moving == [2] + list(range(100, 1001, 100)) + [1002]
+    frozen = [done for done, _, name in _progress_calls(path, clock=lambda: 0.0) if name == "users.csv"]
+    assert frozen == [2, 1002]  # no time passed: only where a file starts and ends
+
+
+def test_old_unapplied_uploads_are_deleted_and_the_page_says_so(app, client, login_as, tmp_path, db_session, uploads):
+    _signed_in_admin(login_as, db_session)
+    old = _upload(client, rf.write(tmp_path / "old", rf.district(3)), tmp_path, "old.zip")
+    recent = _upload(client, rf.write(tmp_path / "recent", rf.district(3)), tmp_path, "recent.zip")
+    busy = _upload(client, rf.write(tmp_path / "busy", rf.district(3)), tmp_path, "busy.zip")
+    applying = RosterImport(source_name="busy.zip", is_dry_run=False, status="running", upload_path=busy.upload_path)
+    db.session.add(applying)
+    db.session.flush()
+    busy.applied_run_id = applying.id
+    now = utcnow()
+    for run in (old, busy):
+        run.started_at = now - timedelta(days=8)
+    db_session.commit()
+    orphan, fresh_orphan = uploads / "orphan.zip", uploads / "fresh.zip"  # files no run refers to
+    for file in (orphan, fresh_orphan):
+        file.write_bytes(b"PK")
+    eight_days_ago = (now - timedelta(days=8)).timestamp()
+    os.utime(orphan, (eight_days_ago, eight_days_ago))
+    ids = {run.source_name: run.id for run in (old, recent, busy)}
+    applying_id = applying.id
+    files = {run.source_name: run.upload_path for run in (old, recent, busy)}
+
+    assert run_job(app, "roster.expire_uploads", now) == 2  # the old dry run's file and the old orphan
+    assert run_job(app, "roster.expire_uploads", now) == 0  # a second run finds nothing
+    assert not os.path.exists(files["old.zip"]) and not orphan.exists() and fresh_orphan.exists()
+    assert os.path.exists(files["recent.zip"]) and os.path.exists(files["busy.zip"])  # too young; being applied
+    paths = dict(db.session.execute(select(RosterImport.id, RosterImport.upload_path)).all())
+    assert paths[ids["old.zip"]] is None and paths[ids["recent.zip"]] == files["recent.zip"]
+
+    page = _page(client, f"/admin/roster/{ids['old.zip']}")
+    assert "The uploaded file has expired" in page and "Apply this import" not in page
+    response = client.post(f"/admin/roster/{ids['old.zip']}/apply")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/admin/roster")
+    assert "The uploaded file has expired" in _page(client, "/admin/roster")
+    assert count(RosterImport, RosterImport.is_dry_run.is_(False)) == 1  # only the one set up above
+    busy_page = _page(client, f"/admin/roster/{ids['busy.zip']}")
+    assert f'Being applied now as <a href="/admin/roster/{applying_id}">run #{applying_id}</a>' in busy_page
+    assert "Apply this import" not in busy_page
+
+
+def test_the_expiry_job_is_registered():
+    from school_prevention.scheduler import load_jobs
+
+    assert "roster.expire_uploads" in load_jobs()
+
+
+def _plan(student, counselor, status="active"):
+    plan = CheckInPlan(student_id=student.id, school_id=student.school_id, counselor_id=counselor.id, cadence="weekly",
+                       local_time=time(10, 0), starts_on=date(2026, 9, 1), until=date(2027, 6, 1), status=status)
+    db.session.add(plan)
+    db.session.flush()
+    return plan
+
+
+def test_a_student_who_moves_school_takes_active_plans_along_marked_for_hand_off(tmp_path, db_session):
+    run_import(rf.write(tmp_path / "a", rf.district(6)))
+    students = students_by_sid()
+    schools = {s.sourced_id: s.id for s in db.session.scalars(select(School))}
+    moving = [students[f"stu-{n}"] for n in (1, 3, 5)]  # all at sch-2
+    staying = students["stu-2"]  # at sch-1
+    staying_school = staying.school_id
+    old_school = db.session.get(School, schools["sch-2"])
+    counselor = make_user("counselor", schools=[old_school, db.session.get(School, schools["sch-1"])])
+    plans = {s.sourced_id: _plan(s, counselor) for s in moving}
+    ended = _plan(moving[0], counselor, status="ended")
+    kept = _plan(staying, counselor)
+    past = CheckIn(plan_id=plans["stu-1"].id, student_id=moving[0].id, school_id=old_school.id, counselor_id=counselor.id,
+                   occurrence=date(2026, 9, 1), due_at=utcnow() - timedelta(days=30), status="completed",
+                   outcome="doing_well")
+    db.session.add(past)
+    make_flag(moving[0], counselor)
+    program = make_program(old_school, counselor)
+    enroll(counselor, program, [moving[0]])
+    db_session.commit()
+
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        if "checkin_plan" in statement:
+            statements.append(statement.split()[0].upper())
+
+    moved = rf.district(6)
+    for n in (1, 3, 5):
+        moved["users.csv"][n] = rf.student(f"stu-{n}", f"Given{n}", f"Family{n}", "sch-1")
+    engine = db.session.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        report = run_import(rf.write(tmp_path / "b", moved))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert report.counts["students_moved_school"] == 3 and report.counts["checkin_plans_marked_for_handoff"] == 3
+    assert statements == ["SELECT", "UPDATE"]  # one batch: one query finds the plans, one executemany moves them
+    assert ("Check-in plans marked for hand-off", 3) in count_rows(report.counts)
+
+    db_session.expire_all()
+    for plan in plans.values():
+        assert (plan.school_id, plan.needs_handoff, plan.status) == (schools["sch-1"], True, "active")
+    assert (ended.school_id, ended.needs_handoff) == (old_school.id, False)  # history as it was
+    assert (kept.school_id, kept.needs_handoff) == (staying_school, False)  # stu-2 did not move
+    assert db.session.get(CheckIn, past.id).school_id == old_school.id       # the check-in happened there
+    assert count(RiskFlag, RiskFlag.student_id == moving[0].id) == 1
+    assert count(Enrollment, Enrollment.student_id == moving[0].id) == 1
+    assert count(StudentSchoolChange) == 3
+
+
+def test_a_dry_run_reports_hand_offs_but_moves_no_plan(tmp_path, db_session):
+    run_import(rf.write(tmp_path / "a", rf.district(4)))
+    student = students_by_sid()["stu-1"]
+    plan = _plan(student, make_user("counselor", schools=[student.school]))
+    db_session.commit()
+    moved = rf.district(4)
+    moved["users.csv"][1] = rf.student("stu-1", "Given1", "Family1", "sch-1")
+    report = run_import(rf.write(tmp_path / "b", moved), dry_run=True)
+    assert report.counts["checkin_plans_marked_for_handoff"] == 1
+    db_session.expire_all()
+    assert plan.school_id == student.school_id and not plan.needs_handoff
 
 
 @pytest.mark.parametrize("payload, message", [
@@ -270,7 +580,8 @@ def test_admin_activates_an_imported_staff_account_with_a_temporary_password(app
     db_session.commit()
     login_as(admin)
     tess = db.session.scalars(select(User).where(User.sourced_id == "t1")).one()
-    assert b"cannot sign in until you set a temporary password" in client.get(f"/admin/users/{tess.id}").data
+    page = client.get(f"/admin/users/{tess.id}").data
+    assert b"This person cannot sign in until you" in page and b"set a temporary password" in page
     client.post(f"/admin/users/{tess.id}", data={"name": tess.name, "role": "staff", "schools": [s.id for s in tess.schools],
                                                  "new_password": "harbor violet meadow 58"})
     response = app.test_client().post("/login", data={"email": "tess@school.example", "password": "harbor violet meadow 58"})

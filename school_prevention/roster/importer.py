@@ -6,6 +6,7 @@ the database as it was.
 """
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from sqlalchemy import bindparam, func, select, update
 from school_prevention.auth.models import User
 from school_prevention.auth.queries import normalise_email
 from school_prevention.auth import sessions
+from school_prevention.checkins.models import CheckInPlan
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.roster.models import StudentDemographics, StudentSchoolChange
@@ -43,6 +45,45 @@ RACE_COLUMNS = {
 SEXES = {"male", "female", "other", "unspecified"}
 MASS_DEACTIVATION_SHARE = 0.05
 STUDENT = Student.__table__
+PLAN = CheckInPlan.__table__
+# Progress goes to the admin page (polled every second) at most every PROGRESS_SECONDS; the clock
+# is read only every PROGRESS_CHECK_ROWS rows, so a row costs one integer comparison.
+PROGRESS_SECONDS = 0.5
+PROGRESS_CHECK_ROWS = 100
+# The report's figures in the order an admin reads them, labelled in words; rejected rows come last.
+COUNT_LABELS = {
+    "students_created": "Students created",
+    "students_updated": "Students updated",
+    "students_unchanged": "Students unchanged",
+    "students_deactivated": "Students deactivated",
+    "students_reactivated": "Students reactivated",
+    "students_moved_school": "Students who moved school",
+    "checkin_plans_marked_for_handoff": "Check-in plans marked for hand-off",
+    "staff_created": "Staff accounts created",
+    "staff_updated": "Staff accounts updated",
+    "staff_deactivated": "Staff accounts deactivated",
+    "schools_created": "Schools created",
+    "schools_updated": "Schools updated",
+    "schools_deactivated": "Schools deactivated",
+    "demographics_saved": "Demographic records saved",
+    "demographics_unchanged": "Demographic records unchanged",
+    "ignored_guardian_rows": "Guardian rows ignored",
+    "ignored_parent_rows": "Parent rows ignored",
+    "ignored_relative_rows": "Relative rows ignored",
+    "ignored_proctor_rows": "Proctor rows ignored",
+    "rows_rejected": "Rows rejected",
+}
+
+
+def count_rows(counts: dict[str, int] | None) -> list[tuple[str, int]]:
+    """The report's non-zero figures as (label, value) in reading order; rows rejected always last."""
+    counts = counts or {}
+    if not counts:
+        return []
+    known = [(label, counts[key]) for key, label in COUNT_LABELS.items() if key != "rows_rejected" and counts.get(key)]
+    other = [(key.replace("_", " ").capitalize(), value) for key, value in sorted(counts.items())
+             if key not in COUNT_LABELS and value]
+    return known + other + [(COUNT_LABELS["rows_rejected"], counts.get("rows_rejected", 0))]
 
 
 def _group_by_keys(rows: list[dict]):
@@ -77,7 +118,7 @@ class ImportReport:
         """How many records were (or would be) created, changed or deactivated."""
         keys = ("schools_created", "schools_updated", "students_created", "students_updated",
                 "students_deactivated", "students_reactivated", "staff_created", "staff_updated",
-                "staff_deactivated", "demographics_saved", "schools_deactivated")
+                "staff_deactivated", "demographics_saved", "schools_deactivated", "checkin_plans_marked_for_handoff")
         return sum(self.counts[k] for k in keys)
 
     def as_dict(self) -> dict:
@@ -132,7 +173,7 @@ class RosterImporter:
 
     def __init__(self, source: RosterSource, *, dry_run: bool, allow_mass_deactivation: bool = False,
                  progress: Callable[[int, int, str], None] | None = None, batch_size: int = 2000,
-                 import_id: int | None = None):
+                 import_id: int | None = None, clock: Callable[[], float] = time.monotonic):
         self.source = source
         self.report = ImportReport(dry_run=dry_run)
         self.allow_mass_deactivation = allow_mass_deactivation
@@ -143,6 +184,10 @@ class RosterImporter:
         self.schools: dict[str, int] = {}
         self.done = 0
         self.total = 0
+        self.lines: dict[str, int] = {}
+        self.clock = clock
+        self._next_check = PROGRESS_CHECK_ROWS
+        self._next_report = 0.0
 
     # --- orchestration -------------------------------------------------------------------
     def run(self) -> ImportReport:
@@ -152,7 +197,8 @@ class RosterImporter:
         for name in self.source.names():
             if name not in HANDLED and name != "manifest.csv":
                 self.report.messages.append(f"{name}: not used by this app, ignored.")
-        self.total = sum(self._count_lines(n) for n in HANDLED if self.report.modes[n] != "absent")
+        self.lines = {n: self._count_lines(n) for n in HANDLED if self.report.modes[n] != "absent"}
+        self.total = sum(self.lines.values())
         self.schools = dict(db.session.execute(select(School.sourced_id, School.id)).all())
         if self.report.modes["orgs.csv"] != "absent":
             self._file("orgs.csv", self._orgs)
@@ -204,19 +250,32 @@ class RosterImporter:
             return max(0, sum(1 for _ in fh) - 1)
 
     def _file(self, name: str, handler) -> None:
+        start = self.done
+        self._report(name)  # the page names the file being read from its first row
         with self.source.open_text(name) as fh:
             header, rows = self.source.rows(fh)
             missing = [c for c in REQUIRED[name] if c not in header]
             if missing:
                 self.report.reject(name, 1, f"missing required column(s) {', '.join(missing)}: the whole file was not read")
                 self.report.messages.append(f"{name} was rejected: missing required column(s) {', '.join(missing)}.")
-                return
-            handler(name, rows, self.report.modes[name])
+            else:
+                handler(name, rows, self.report.modes[name])
+        # Lines, not records, were counted for the total (a quoted newline makes one record of two):
+        # at the end of a file the figure is exact again.
+        self.done = start + self.lines.get(name, self.done - start)
+        self._report(name)
 
     def _tick(self, name: str, n: int = 1) -> None:
         self.done += n
-        if self.done % 5000 < n:
-            self.progress(self.done, self.total, name)
+        if self.done >= self._next_check:
+            self._next_check = self.done + PROGRESS_CHECK_ROWS
+            now = self.clock()
+            if now >= self._next_report:
+                self._report(name, now)
+
+    def _report(self, name: str, now: float | None = None) -> None:
+        self._next_report = (self.clock() if now is None else now) + PROGRESS_SECONDS
+        self.progress(self.done, self.total, name)
 
     # --- orgs --------------------------------------------------------------------------------
     def _orgs(self, name, rows, mode) -> None:
@@ -382,6 +441,23 @@ class RosterImporter:
                                    .values({k: bindparam(k) for k in keys if k != "_id"}), group)
         if moves:
             db.session.execute(StudentSchoolChange.__table__.insert(), moves)
+            self._hand_off_plans({m["student_id"]: m["to_school_id"] for m in moves})
+
+    def _hand_off_plans(self, new_school: dict[int, int]) -> None:
+        """Active check-in plans follow a student who moved, marked for the new school's counselor to take over.
+
+        One query finds the batch's plans and one executemany moves them; past check-ins keep the
+        school they happened at (history is never rewritten).
+        """
+        plans = db.session.execute(select(PLAN.c.id, PLAN.c.student_id).where(
+            PLAN.c.student_id.in_(list(new_school)), PLAN.c.status == "active")).all()
+        if not plans:
+            return
+        db.session.execute(update(PLAN).where(PLAN.c.id == bindparam("_id"))
+                           .values(school_id=bindparam("_school_id"), needs_handoff=True, updated_at=bindparam("_now")),
+                           [{"_id": plan_id, "_school_id": new_school[student_id], "_now": self.now}
+                            for plan_id, student_id in plans])
+        self.report.counts["checkin_plans_marked_for_handoff"] += len(plans)
 
     def _staff_batch(self, batch: list[tuple[int, dict]]) -> None:
         counts = self.report.counts

@@ -4,27 +4,23 @@ from __future__ import annotations
 import threading
 import uuid
 import zipfile
-from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
+from sqlalchemy.exc import OperationalError
 
 from school_prevention.extensions import db
 from school_prevention.permissions import roles
 from school_prevention.roles import Role
 from school_prevention.roster import progress
 from school_prevention.roster.forms import ApplyForm, UploadForm
+from school_prevention.roster.importer import count_rows
 from school_prevention.roster.models import RosterImport
 from school_prevention.roster.queries import recent_runs
-from school_prevention.roster.services import import_roster, start_run
+from school_prevention.roster.services import (UPLOAD_KEEP, ApplyError, check_can_apply, import_roster, start_apply,
+                                               start_run, upload_folder)
 
 bp = Blueprint("roster", __name__, url_prefix="/admin/roster")
-
-
-def _upload_dir() -> Path:
-    folder = Path(current_app.instance_path) / "roster-uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _launch(run: RosterImport, allow_mass_deactivation: bool = False) -> None:
@@ -61,7 +57,7 @@ def index():
     if form.is_submitted():
         status = 400
         if form.validate():
-            target = _upload_dir() / f"{uuid.uuid4().hex}.zip"
+            target = upload_folder(current_app) / f"{uuid.uuid4().hex}.zip"
             form.archive.data.save(target)
             if not zipfile.is_zipfile(target):
                 target.unlink()
@@ -87,7 +83,8 @@ def _run_or_404(run_id: int) -> RosterImport:
 def detail(run_id: int):
     """A run's progress while it works, then its report (and, after a clean dry run, Apply)."""
     run = _run_or_404(run_id)
-    return render_template("roster/detail.html", run=run, live=progress.get(run.id), form=ApplyForm())
+    return render_template("roster/detail.html", run=run, live=progress.get(run.id), form=ApplyForm(),
+                           counts=count_rows(run.counts), keep_days=UPLOAD_KEEP.days)
 
 
 @bp.route("/<int:run_id>/progress.json")
@@ -103,15 +100,40 @@ def progress_json(run_id: int):
 @bp.route("/<int:run_id>/apply", methods=["POST"])
 @roles(Role.ADMIN)
 def apply(run_id: int):
-    """Apply the file a dry run checked."""
+    """Apply the file a dry run checked, once: a second click, tab or back-button resubmit is told where it went."""
     dry = _run_or_404(run_id)
     form = ApplyForm()
-    if not form.validate() or not dry.is_dry_run or dry.status not in ("done", "refused") or not dry.upload_path:
-        flash("Only a finished dry run can be applied.", "error")
-        return redirect(url_for("roster.detail", run_id=run_id))
-    if not Path(dry.upload_path).exists():
-        flash("The uploaded file is no longer on the server. Upload it again.", "error")
-        return redirect(url_for("roster.index"))
-    run = start_run(current_user, dry.source_name, dry_run=False, upload_path=dry.upload_path)
+    if not form.validate():
+        flash("The form could not be read. Open the dry run again and apply it from there.", "error")
+        return redirect(url_for("roster.detail", run_id=run_id), 303)
+    try:
+        run = start_apply(current_user, dry)
+        db.session.commit()
+    except ApplyError as exc:
+        db.session.rollback()
+        return _refuse_apply(exc, dry)
+    except OperationalError as exc:
+        # SQLite: another import holds the write lock for its whole transaction (often the very
+        # apply this second click duplicates). Read again: the answer is then usually "already applied".
+        db.session.rollback()
+        if "locked" not in str(exc.orig):
+            raise
+        try:
+            check_can_apply(dry)
+        except ApplyError as refusal:
+            return _refuse_apply(refusal, dry)
+        flash("Another import is writing to the database. Apply this one when it has finished.", "error")
+        return redirect(url_for("roster.detail", run_id=dry.id), 303)
     _launch(run, allow_mass_deactivation=form.allow_mass_deactivation.data)
-    return redirect(url_for("roster.detail", run_id=run.id))
+    return redirect(url_for("roster.detail", run_id=run.id), 303)
+
+
+def _refuse_apply(exc: ApplyError, dry: RosterImport):
+    """Say why nothing was started and go where the admin can act: the applying run, or the upload form."""
+    if exc.run_id:
+        flash(str(exc), "warning")
+        return redirect(url_for("roster.detail", run_id=exc.run_id), 303)
+    flash(str(exc), "error")
+    if exc.expired:
+        return redirect(url_for("roster.index"), 303)
+    return redirect(url_for("roster.detail", run_id=dry.id), 303)

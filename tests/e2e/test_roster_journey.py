@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from school_prevention.extensions import db
+from school_prevention.roster import importer as importer_module
 from school_prevention.roster import views as roster_views
 from school_prevention.roster.models import RosterImport
 from school_prevention.students.models import Student
@@ -22,10 +23,11 @@ NEW_STUDENTS = [("e2e-roster-1", "Rowan", "Ashby", "06"), ("e2e-roster-2", "Juno
                 ("e2e-roster-3", "Ezra", "Calloway", "08"), ("e2e-roster-4", "Wren", "Dufresne", "06"),
                 ("e2e-roster-5", "Milo", "Eastwood", "07"), ("e2e-roster-6", "Ines", "Fairbanks", "08")]
 BAD_SID, BAD_LINE = "e2e-roster-bad", 5  # users.csv: header on line 1, three students, then the bad row
-# The importer reports progress every 5,000 rows; guardian rows (ignored by the app, as in real
-# exports) make the file long enough for the page to show figures without a large district.
-REPORT_EVERY = 5_000
-GUARDIANS = REPORT_EVERY
+# The importer reports progress by time, looking at the clock every PROGRESS_CHECK_ROWS rows; the
+# journey sets the interval to 0 so it reports at each look, at the same rows on every run. Guardian
+# rows (ignored by the app, as in real exports) make the file long enough for a report mid-file.
+REPORT_AT = importer_module.PROGRESS_CHECK_ROWS
+GUARDIANS = 2 * REPORT_AT
 TOTAL_ROWS = len(NEW_STUDENTS) + 1 + GUARDIANS
 
 
@@ -48,19 +50,21 @@ def export_zip(tmp_path):
 
 
 class HeldImport:
-    """Holds the background import at its start and again at its first progress report, so the
-    journey sees the working page in each state without sleeping; everything else is real."""
+    """Holds the background import at its start and again at its first report from inside a file,
+    so the journey sees the working page in each state without sleeping; everything else is real."""
 
     def __init__(self, monkeypatch):
         self.start, self.first_report = threading.Event(), threading.Event()
         real = roster_views.import_roster
+        monkeypatch.setattr(importer_module, "PROGRESS_SECONDS", 0)
 
         def held(run_id, path, *, dry_run, allow_mass_deactivation, progress):
             self.start.wait(30)
 
             def report(done, total, name):
                 progress(done, total, name)
-                self.first_report.wait(30)
+                if 0 < done < total:
+                    self.first_report.wait(30)
 
             return real(run_id, path, dry_run=dry_run, allow_mass_deactivation=allow_mass_deactivation,
                         progress=report)
@@ -79,7 +83,7 @@ def imported(live_server):
 
 
 def remove_uploads(live_server):
-    """The app keeps every uploaded zip under instance/roster-uploads; take this journey's away."""
+    """Applying deletes the upload; if the journey stopped before that, take its zip away."""
     with live_server.app.app_context():
         for path in db.session.scalars(select(RosterImport.upload_path).where(RosterImport.source_name == ARCHIVE)):
             if path:
@@ -104,6 +108,7 @@ def test_admin_checks_a_roster_export_then_applies_it(journey, live_server, tmp_
     page = journey.page
     inline = live_server.app.config.get("ROSTER_IMPORT_INLINE")
     live_server.app.config["ROSTER_IMPORT_INLINE"] = False  # the real path: a thread, and a page that polls
+    monkeypatch.setitem(live_server.app.config, "ROSTER_UPLOAD_FOLDER", str(tmp_path / "uploads"))
     try:
         sign_in(journey, "admin@demo.school")
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Roster import").click()
@@ -114,16 +119,20 @@ def test_admin_checks_a_roster_export_then_applies_it(journey, live_server, tmp_
         page.get_by_label("OneRoster export (.zip)").set_input_files(archive)
         page.get_by_role("button", name="Check this export").click()
         expect(page.get_by_role("heading", level=1)).to_have_text(f"Dry run of {ARCHIVE}")
-        bar = page.get_by_role("progressbar", name="Progress")
+        bar = page.get_by_role("progressbar", name="Import progress")
         expect(bar).to_be_visible()
+        expect(bar).not_to_have_attribute("value", re.compile(".*"))  # indeterminate until there are figures
         expect(page.get_by_text("Starting…")).to_be_visible()
         journey.axe()
 
-        # The page polls and shows figures while the import works outside the request.
+        # The page polls and shows figures, and the file being read, while the import works outside the request.
         hold.start.set()
-        expect(page.get_by_text(f"{REPORT_EVERY:,} of {TOTAL_ROWS:,} rows (users.csv)")).to_be_visible()
-        expect(bar).to_have_js_property("value", REPORT_EVERY)
+        figures = f"{REPORT_AT:,} of {TOTAL_ROWS:,} rows read"
+        expect(page.get_by_text(figures)).to_be_visible()
+        expect(page.get_by_text("Reading users.csv")).to_be_visible()
+        expect(bar).to_have_js_property("value", REPORT_AT)
         expect(bar).to_have_js_property("max", TOTAL_ROWS)
+        expect(bar).to_have_attribute("aria-valuetext", f"{figures}, reading users.csv")
         journey.axe()
 
         # When it is done the page reloads itself into the dry-run report.
@@ -131,23 +140,50 @@ def test_admin_checks_a_roster_export_then_applies_it(journey, live_server, tmp_
         expect(page.get_by_role("status").filter(has_text="Dry run")).to_contain_text("nothing has changed yet")
         expect(page.get_by_role("progressbar")).to_have_count(0)
         expect(page.get_by_role("heading", name="What would change")).to_be_visible()
+        counts = page.get_by_role("table", name="Counts").get_by_role("rowheader")
+        expect(counts).to_have_text(["Students created", "Guardian rows ignored", "Rows rejected"])  # rejected last
         expect(count_row(page, "Students created")).to_have_text(str(len(NEW_STUDENTS)))
         expect(count_row(page, "Rows rejected")).to_have_text("1")
-        expect(count_row(page, "Ignored guardian rows")).to_have_text(f"{GUARDIANS:,}")
+        expect(count_row(page, "Guardian rows ignored")).to_have_text(f"{GUARDIANS:,}")
         expect(page.get_by_role("heading", name="Rejected rows (1)")).to_be_visible()
         expect_rejected_row(page)
+        expect(page.get_by_text("1 row will be skipped")).to_be_visible()
         journey.axe()
         assert imported(live_server) == {}, "a dry run must change nothing"
+        dry_url = page.url
+
+        # A second tab holds the same dry run, as read before anyone applied it.
+        other_tab = page.context.new_page()
+        other_tab.goto(dry_url)
 
         # Apply it, and see the applied report.
         page.get_by_role("button", name="Apply this import").click()
         expect(page.get_by_role("heading", level=1)).to_have_text(f"Import of {ARCHIVE}")
         expect(page.get_by_role("status").filter(has_text="Import applied")).to_be_visible()
+        applied_url = page.url
+        applied_id = applied_url.rsplit("/", 1)[1]
         expect(page.get_by_role("heading", name="What changed")).to_be_visible()
         expect(count_row(page, "Students created")).to_have_text(str(len(NEW_STUDENTS)))
         expect(count_row(page, "Rows rejected")).to_have_text("1")
         expect(page.get_by_role("button", name="Apply this import")).to_have_count(0)
         expect_rejected_row(page)
+        journey.axe()
+
+        # Apply from the stale tab: nothing runs twice; it lands on the run that applied the file.
+        other_tab.get_by_role("button", name="Apply this import").click()
+        expect(other_tab).to_have_url(applied_url)
+        expect(other_tab.get_by_role("status").filter(has_text="already applied")).to_have_text(
+            f"This dry run was already applied as run #{applied_id}; it was not applied again.")
+        other_tab.close()
+
+        # The dry run now says where it went, and offers no Apply.
+        page.goto(dry_url)
+        applied_note = page.get_by_role("status").filter(has_text="Applied as")
+        expect(applied_note).to_have_text(f"Applied as run #{applied_id}.")
+        expect(page.get_by_role("button", name="Apply this import")).to_have_count(0)
+        journey.axe()
+        applied_note.get_by_role("link", name=f"run #{applied_id}").click()
+        expect(page).to_have_url(applied_url)
         journey.axe()
 
         # Both runs are listed on the import page, newest first.
@@ -168,5 +204,7 @@ def test_admin_checks_a_roster_export_then_applies_it(journey, live_server, tmp_
     with live_server.app.app_context():
         runs = db.session.scalars(select(RosterImport).where(RosterImport.source_name == ARCHIVE)
                                   .order_by(RosterImport.id)).all()
-        assert [(r.is_dry_run, r.status, r.actor.email) for r in runs] == [
-            (True, "done", "admin@demo.school"), (False, "done", "admin@demo.school")]
+        assert [(r.is_dry_run, r.status, r.actor.email, r.upload_path) for r in runs] == [
+            (True, "done", "admin@demo.school", None), (False, "done", "admin@demo.school", None)]
+        assert runs[0].applied_run_id == runs[1].id
+    assert list((tmp_path / "uploads").iterdir()) == [], "the applied upload is deleted"
