@@ -70,9 +70,14 @@ class RosterSource:
             for record in reader:
                 start = previous + 1
                 previous = reader.line_num
-                if not record or all(not v.strip() for v in record):
+                # A blank line, or one of only separators and spaces (checked cheaply: most rows
+                # have a sourcedId in the first field).
+                if not record or (not record[0].strip() and not "".join(record).strip()):
                     continue
-                yield Row(start, dict(zip(header, record)) | ({"__extra__": "1"} if len(record) > len(header) else {}))
+                values = dict(zip(header, record))
+                if len(record) > len(header):
+                    values["__extra__"] = "1"
+                yield Row(start, values)
 
         return header, iterate()
 
