@@ -132,3 +132,17 @@ def make_mentor(school, user, *, checked_on=None, **kw):
     kw.setdefault("name", f"Mentor {next(_seq)}")
     kw.setdefault("is_active", True)
     return save_mentor(user, None, school, utcnow().date(), background_check_on=checked_on, **kw)
+
+
+def make_checkin_plan(student, counselor, *, now, **kw):
+    """A check-in plan through the service (check-ins written out as of `now`): weekly at 10:00 by default."""
+    from datetime import time
+
+    from school_prevention.checkins.services import create_plan, zone
+
+    kw.setdefault("cadence", "weekly")
+    kw.setdefault("local_time", time(10, 0))
+    kw.setdefault("duration_minutes", 20)
+    kw.setdefault("non_school_day", "move")
+    kw.setdefault("starts_on", now.astimezone(zone()).date())
+    return create_plan(counselor, student, counselor, now=now, **kw)

@@ -496,7 +496,10 @@ def test_a_student_who_moves_school_takes_active_plans_along_marked_for_hand_off
     past = CheckIn(plan_id=plans["stu-1"].id, student_id=moving[0].id, school_id=old_school.id, counselor_id=counselor.id,
                    occurrence=date(2026, 9, 1), due_at=utcnow() - timedelta(days=30), status="completed",
                    outcome="doing_well")
-    db.session.add(past)
+    upcoming = CheckIn(plan_id=plans["stu-1"].id, student_id=moving[0].id, school_id=old_school.id,
+                       counselor_id=counselor.id, occurrence=date(2027, 1, 5), due_at=utcnow() + timedelta(days=3),
+                       status="scheduled")
+    db.session.add_all([past, upcoming])
     make_flag(moving[0], counselor)
     program = make_program(old_school, counselor)
     enroll(counselor, program, [moving[0]])
@@ -527,6 +530,7 @@ def test_a_student_who_moves_school_takes_active_plans_along_marked_for_hand_off
     assert (ended.school_id, ended.needs_handoff) == (old_school.id, False)  # history as it was
     assert (kept.school_id, kept.needs_handoff) == (staying_school, False)  # stu-2 did not move
     assert db.session.get(CheckIn, past.id).school_id == old_school.id       # the check-in happened there
+    assert db.session.get(CheckIn, upcoming.id).school_id == schools["sch-1"]  # the next one goes with the plan
     assert count(RiskFlag, RiskFlag.student_id == moving[0].id) == 1
     assert count(Enrollment, Enrollment.student_id == moving[0].id) == 1
     assert count(StudentSchoolChange) == 3

@@ -18,6 +18,7 @@ from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckIn
 from school_prevention.extensions import db
+from school_prevention.permissions import visible_checkins
 from school_prevention.students.models import Student
 
 PAST = timedelta(days=60)
@@ -54,8 +55,10 @@ def user_for_token(token: str) -> User | None:
 
 def feed_for(user: User, now: datetime) -> bytes:
     """The counselor's check-ins from two months back to a year ahead."""
+    # Scoped like "My check-ins": a counselor taken off a school stops seeing its students here too.
     rows = db.session.execute(
-        select(CheckIn, Student.given_name, Student.family_name).join(Student, Student.id == CheckIn.student_id)
+        visible_checkins(user).add_columns(Student.given_name, Student.family_name)
+        .join(Student, Student.id == CheckIn.student_id)
         .where(CheckIn.counselor_id == user.id, CheckIn.due_at >= now - PAST, CheckIn.due_at <= now + AHEAD)
         .order_by(CheckIn.due_at)).all()
     config = current_app.config

@@ -6,13 +6,23 @@ changes (its UTC hour moves instead).
 """
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rrulestr
+from dateutil.rrule import MONTHLY, WEEKLY, rrule, rrulestr
 
-ALLOWED_FREQS = {DAILY, WEEKLY, MONTHLY, YEARLY}
+ALLOWED_FREQS = {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
+TOO_OFTEN = {"HOURLY", "MINUTELY", "SECONDLY"}
+# The parts a counselor may use; dateutil's own extensions (BYEASTER, ...) are not iCalendar.
+RULE_PARTS = {"FREQ", "INTERVAL", "COUNT", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS", "BYYEARDAY", "BYWEEKNO",
+              "WKST"}
+NONZERO_PARTS = ("BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYSETPOS")
 MAX_OCCURRENCES = 2000  # a plan of several years at most a few a week; guards a runaway rule
+MAX_INTERVAL = 52
+# A custom rule must give a date this soon after its start.
+FIRST_DATE_WITHIN = timedelta(days=3 * 366)
+EXAMPLE = "Example: FREQ=WEEKLY;INTERVAL=2;BYDAY=TU."
 
 
 class RuleError(ValueError):
@@ -36,23 +46,60 @@ def build_rule(cadence: str, custom: str | None, starts_on: date, local_time: ti
     raise RuleError("Choose how often the check-ins happen.")
 
 
+def _rule_parts(text: str) -> dict[str, str]:
+    parts: dict[str, str] = {}
+    for piece in text.strip(";").split(";"):
+        name, sep, value = piece.partition("=")
+        name = name.strip().upper()
+        if not sep or not name or not value.strip():
+            raise RuleError(f"This rule cannot be read: “{piece.strip()}” is not NAME=VALUE. {EXAMPLE}")
+        if name in parts:
+            raise RuleError(f"This rule cannot be read: {name} appears twice. {EXAMPLE}")
+        parts[name] = value.strip().upper()
+    return parts
+
+
 def parse_custom(text: str, start: datetime):
     """An RFC 5545 RRULE such as FREQ=WEEKLY;BYDAY=MO,TH, refused when unusable."""
     text = text.strip()
     if text.upper().startswith("RRULE:"):
-        text = text[6:]
+        text = text[6:].strip()
     if not text:
         raise RuleError("Enter a rule, for example FREQ=WEEKLY;BYDAY=MO,TH.")
     if any(part in text.upper() for part in ("DTSTART", "\n", "EXDATE", "RDATE")):
         raise RuleError("Enter only the RRULE part, for example FREQ=WEEKLY;BYDAY=MO,TH (start and end come from the form).")
+    parts = _rule_parts(text)
+    if parts.get("FREQ") in TOO_OFTEN:
+        raise RuleError("Check-ins can repeat daily at most; hourly or more often is not allowed.")
+    if parts.get("FREQ") not in ALLOWED_FREQS:
+        raise RuleError(f"Start with FREQ=DAILY, FREQ=WEEKLY, FREQ=MONTHLY or FREQ=YEARLY. {EXAMPLE}")
+    if {"BYHOUR", "BYMINUTE", "BYSECOND"} & parts.keys():
+        raise RuleError("Set the time in the Time field, not in the rule (no BYHOUR, BYMINUTE or BYSECOND).")
+    if "UNTIL" in parts:
+        raise RuleError("Set the end date in the Until field, not in the rule (no UNTIL).")
+    unknown = sorted(parts.keys() - RULE_PARTS)
+    if unknown:
+        raise RuleError(f"This rule cannot be read: {', '.join(unknown)} is not a part check-in rules use. {EXAMPLE}")
+    for name, most in (("INTERVAL", MAX_INTERVAL), ("COUNT", MAX_OCCURRENCES)):
+        # INTERVAL=0 would make dateutil loop forever; a negative one fails deep inside it.
+        if name in parts and not (parts[name].isdigit() and 1 <= int(parts[name]) <= most):
+            raise RuleError(f"{name} must be a whole number from 1 to {most}.")
+    for name in NONZERO_PARTS:
+        if name in parts and any(re.fullmatch(r"[+-]?0+", v.strip()) for v in parts[name].split(",")):
+            raise RuleError(f"This rule cannot be read: {name} cannot be 0. {EXAMPLE}")
     try:
         rule = rrulestr(text, dtstart=start)
-    except (ValueError, TypeError) as exc:
-        raise RuleError(f"This rule cannot be read ({exc}). Example: FREQ=WEEKLY;INTERVAL=2;BYDAY=TU.") from None
-    if getattr(rule, "_freq", None) not in ALLOWED_FREQS:
-        raise RuleError("Check-ins can repeat daily at most; hourly or more often is not allowed.")
-    if rule._byhour not in (None, (start.hour,)) or rule._byminute not in (None, (start.minute,)):
-        raise RuleError("Set the time in the Time field, not in the rule (no BYHOUR or BYMINUTE).")
+        # A rule that never matches (BYMONTH=2;BYMONTHDAY=30) makes dateutil walk day by day to
+        # the year 9999 (seconds of CPU per request). The Gregorian calendar, weekdays included,
+        # repeats every 400 years, so probe the same rule started 400*k years later, just before
+        # dateutil's last year: the walk is then a few years long whatever the rule.
+        probe_start = start.replace(year=start.year + (9990 - start.year) // 400 * 400)
+        first = rrulestr(text, dtstart=probe_start).after(probe_start, inc=True)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise RuleError(f"This rule cannot be read ({exc}). {EXAMPLE}") from None
+    if first is None or first > probe_start + FIRST_DATE_WITHIN:
+        raise RuleError("This rule gives no dates in the next three years; "
+                        "check its BYMONTH, BYMONTHDAY, BYDAY and BYSETPOS parts.")
     return rule
 
 
@@ -71,13 +118,13 @@ def next_school_day(day: date, closed: set[date]) -> date:
 
 
 def to_utc(local: datetime, zone: ZoneInfo) -> datetime:
-    """A naive local date-time in zone as aware UTC (a time skipped by DST moves forward by the gap)."""
-    aware = local.replace(tzinfo=zone)
-    # A wall time inside a spring-forward gap does not exist: normalise through UTC and back.
-    roundtrip = aware.astimezone(timezone.utc).astimezone(zone)
-    if roundtrip.replace(tzinfo=None) != local:
-        aware = local.replace(tzinfo=zone, fold=1)
-    return aware.astimezone(timezone.utc)
+    """A naive local date-time in zone as aware UTC.
+
+    fold=0 reads a wall time with the offset in force before a change: a time skipped by the
+    spring-forward gap (2:30) moves forward by the gap (to 3:30), and a time the fall-back hour
+    repeats (1:30) is its first occurrence.
+    """
+    return local.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
 
 
 def placements(rule, *, first: date, last: date, rule_choice: str, closed: set[date],

@@ -18,6 +18,10 @@ from school_prevention.students.models import Student
 
 # Check-ins are written out this far ahead; the daily job keeps extending plans that last years.
 HORIZON = timedelta(days=120)
+# How far back materialize looks for occurrences that a non-school day pushed into the future.
+LOOKBACK = timedelta(days=31)
+KEEP = object()  # update_plan: leave the linked flag as it is
+PLAN_FIELDS = ("cadence", "rrule", "starts_on", "local_time", "duration_minutes", "until", "non_school_day", "reason")
 
 
 def zone() -> ZoneInfo:
@@ -85,16 +89,22 @@ def create_plan(actor: User, student: Student, counselor: User, *, now: datetime
     return plan
 
 
-def update_plan(actor: User, plan: CheckInPlan, counselor: User, *, now: datetime, flag=None, **kw) -> int:
-    """Change a plan; only check-ins still ahead are moved, added or cancelled. Returns how many changed."""
-    values = _values(**kw)
+def update_plan(actor: User, plan: CheckInPlan, counselor: User, *, now: datetime, flag=KEEP, **kw) -> int:
+    """Change a plan; only check-ins still ahead are moved, added or cancelled. Returns how many changed.
+
+    Fields not given (the flag included) keep their current value.
+    """
+    if kw.keys() - set(PLAN_FIELDS):
+        raise TypeError(f"unknown plan fields: {sorted(kw.keys() - set(PLAN_FIELDS))}")
+    values = _values(**{key: kw.get(key, getattr(plan, key)) for key in PLAN_FIELDS})
     _validate(values, plan.student, counselor, now.astimezone(zone()).date())
     changed = sorted(k for k, v in values.items() if getattr(plan, k) != v)
     reassigned = counselor.id != plan.counselor_id
     for key, value in values.items():
         setattr(plan, key, value)
     plan.counselor_id, plan.counselor = counselor.id, counselor
-    plan.flag_id = flag.id if flag else None
+    if flag is not KEEP:
+        plan.flag_id = flag.id if flag else None
     if reassigned:
         plan.needs_handoff = False
     db.session.flush()
@@ -128,14 +138,15 @@ def materialize(plan: CheckInPlan, now: datetime, *, reassign: bool = False) -> 
         return 0
     tz = zone()
     today = now.astimezone(tz).date()
-    first = max(plan.starts_on, today)
+    # Look back too: Thursday's check-in moved past a break to Monday is still ahead on Saturday,
+    # and must be found under its own (past) date rather than cancelled as unknown.
+    first = max(plan.starts_on, today - LOOKBACK)
     last = min(plan.until, (now + HORIZON).astimezone(tz).date())
     rule = build_rule(plan.cadence, plan.rrule, plan.starts_on, plan.local_time)
-    wanted = {occ: due for occ, due in placements(rule, first=first, last=last, rule_choice=plan.non_school_day,
-                                                  closed=closed_days(first, last + timedelta(days=30)), zone=tz)
-              if due > now}
+    placed = dict(placements(rule, first=first, last=last, rule_choice=plan.non_school_day,
+                             closed=closed_days(first, last + timedelta(days=30)), zone=tz))
     existing = {c.occurrence: c for c in db.session.scalars(
-        select(CheckIn).where(CheckIn.plan_id == plan.id, CheckIn.occurrence >= first - timedelta(days=31)))}
+        select(CheckIn).where(CheckIn.plan_id == plan.id, CheckIn.occurrence >= first))}
     changes = 0
     for occurrence, checkin in existing.items():
         if checkin.status != "scheduled" or checkin.due_at <= now:
@@ -143,18 +154,25 @@ def materialize(plan: CheckInPlan, now: datetime, *, reassign: bool = False) -> 
         if reassign and checkin.counselor_id != plan.counselor_id:
             checkin.counselor_id, checkin.sequence = plan.counselor_id, checkin.sequence + 1
             changes += 1
+        if checkin.school_id != plan.school_id:
+            checkin.school_id = plan.school_id  # the student moved school: upcoming check-ins go with the plan
+            changes += 1
         if checkin.is_rescheduled:
             continue
-        due = wanted.get(occurrence)
+        due = placed.get(occurrence)
         if due is None:
             checkin.status, checkin.sequence = "cancelled", checkin.sequence + 1
             changes += 1
+        elif due <= now:
+            # The plan now puts it in the past (a break removed, the time moved earlier today):
+            # keep the meeting that is still booked rather than silently dropping it.
+            continue
         elif due != checkin.due_at or checkin.duration_minutes != plan.duration_minutes:
             checkin.due_at, checkin.duration_minutes = due, plan.duration_minutes
             checkin.sequence += 1
             changes += 1
-    for occurrence, due in wanted.items():
-        if occurrence in existing:
+    for occurrence, due in placed.items():
+        if occurrence in existing or due <= now:
             continue
         db.session.add(CheckIn(plan_id=plan.id, student_id=plan.student_id, school_id=plan.school_id,
                                counselor_id=plan.counselor_id, occurrence=occurrence, due_at=due,

@@ -41,7 +41,9 @@ def index():
     local_now = now.astimezone(tz)
     today = local_now.date()
     tomorrow = datetime.combine(today + timedelta(days=1), datetime.min.time()).replace(tzinfo=tz)
-    week_end = datetime.combine(today + timedelta(days=7), datetime.min.time()).replace(tzinfo=tz)
+    # "Next 7 days" means tomorrow through the same weekday next week (next Tuesday's weekly
+    # check-in is listed on Tuesday).
+    week_end = datetime.combine(today + timedelta(days=8), datetime.min.time()).replace(tzinfo=tz)
     items = db.session.scalars(agenda(visible_checkins(current_user), current_user.id, now, week_end)).all()
     groups = {"overdue": [c for c in items if c.due_at < now],
               "today": [c for c in items if now <= c.due_at < tomorrow],

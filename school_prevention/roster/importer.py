@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, func, select, update
 from school_prevention.auth.models import User
 from school_prevention.auth.queries import normalise_email
 from school_prevention.auth import sessions
-from school_prevention.checkins.models import CheckInPlan
+from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.roster.models import StudentDemographics, StudentSchoolChange
@@ -46,6 +46,7 @@ SEXES = {"male", "female", "other", "unspecified"}
 MASS_DEACTIVATION_SHARE = 0.05
 STUDENT = Student.__table__
 PLAN = CheckInPlan.__table__
+CHECKIN = CheckIn.__table__
 # Progress goes to the admin page (polled every second) at most every PROGRESS_SECONDS; the clock
 # is read only every PROGRESS_CHECK_ROWS rows, so a row costs one integer comparison.
 PROGRESS_SECONDS = 0.5
@@ -475,6 +476,12 @@ class RosterImporter:
             return
         db.session.execute(update(PLAN).where(PLAN.c.id == bindparam("_id"))
                            .values(school_id=bindparam("_school_id"), needs_handoff=True, updated_at=bindparam("_now")),
+                           [{"_id": plan_id, "_school_id": new_school[student_id], "_now": self.now}
+                            for plan_id, student_id in plans])
+        # Upcoming check-ins go with the plan, so the new school's counselors can open them.
+        db.session.execute(update(CHECKIN).where(CHECKIN.c.plan_id == bindparam("_id"), CHECKIN.c.status == "scheduled",
+                                                 CHECKIN.c.due_at > bindparam("_now"))
+                           .values(school_id=bindparam("_school_id")),
                            [{"_id": plan_id, "_school_id": new_school[student_id], "_now": self.now}
                             for plan_id, student_id in plans])
         self.report.counts["checkin_plans_marked_for_handoff"] += len(plans)
