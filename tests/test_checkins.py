@@ -222,14 +222,21 @@ def add_days(client, *days):
 def test_plans_skip_or_move_a_check_in_that_falls_on_a_non_school_day(client, login_as, world, clock):
     w = world
     login_as(w["admin"])
-    add_days(client, ("2026-11-26", "Thanksgiving"), ("2026-11-27", "Thanksgiving break"))
+    add_days(client, ("2026-11-12", "Teacher work day"), ("2026-11-26", "Thanksgiving"),
+             ("2026-11-27", "Thanksgiving break"))
     moving = make_checkin_plan(w["student"], w["counselor"], now=NOW, starts_on=date(2026, 10, 22),
                                non_school_day="move")
     skipping = make_checkin_plan(w["other_student"], w["counselor"], now=NOW, starts_on=date(2026, 10, 22),
                                  non_school_day="skip")
-    moved = {c.occurrence: c for c in plan_checkins(moving)}[date(2026, 11, 26)]
-    # Thursday and Friday are off and the weekend follows: Monday 30 November, same local time.
-    assert moved.due_at == local(2026, 11, 30, 10, 0)
+    by_occurrence = {c.occurrence: c for c in plan_checkins(moving)}
+    # Thursday 12 November is off: Friday 13 November, same local time.
+    assert by_occurrence[date(2026, 11, 12)].due_at == local(2026, 11, 13, 10, 0)
+    # Thanksgiving Thursday and Friday are off and the weekend follows: Monday 30 November is
+    # nearer the next regular Thursday than its own day, so that week has no check-in rather
+    # than two in four days.
+    assert date(2026, 11, 26) not in by_occurrence
+    assert by_occurrence[date(2026, 12, 3)].due_at == local(2026, 12, 3, 10, 0)
+    assert date(2026, 11, 12) not in {c.occurrence for c in plan_checkins(skipping)}
     assert date(2026, 11, 26) not in {c.occurrence for c in plan_checkins(skipping)}
     assert date(2026, 12, 3) in {c.occurrence for c in plan_checkins(skipping)}
 
@@ -256,18 +263,43 @@ def test_adding_a_non_school_day_replans_future_check_ins(client, login_as, worl
     assert moved.due_at == local(2026, 11, 12, 10, 0) and moved.status == "scheduled"
 
 
+@pytest.mark.parametrize("rule, expected", [
+    # Weekly on Tuesdays across a two-week winter break: no pile-up on the first days back.
+    ("FREQ=WEEKLY;BYDAY=TU", ["2026-12-15", "2027-01-05", "2027-01-12"]),
+    # Weekly on Mondays with Martin Luther King Jr. Day: that week's check-in moves to Tuesday.
+    ("FREQ=WEEKLY;BYDAY=MO", ["2027-01-11", "2027-01-19", "2027-01-25"]),
+    # Mondays and Thursdays across Thanksgiving (Thu and Fri closed): Thursday's would land on
+    # the regular Monday, so it is dropped rather than doubled.
+    ("FREQ=WEEKLY;BYDAY=MO,TH", ["2026-11-23", "2026-11-30", "2026-12-03"]),
+])
+def test_moving_off_non_school_days_never_stacks_check_ins(rule, expected):
+    from dateutil.rrule import rrulestr
+
+    from school_prevention.checkins.schedule import placements
+
+    zone = ZoneInfo("America/Chicago")
+    closed = ({date(2026, 11, 26), date(2026, 11, 27), date(2027, 1, 18)}
+              | {date(2026, 12, 21) + timedelta(days=i) for i in range(12)})
+    first, last = {"TU": (date(2026, 12, 14), date(2027, 1, 12)), "MO": (date(2027, 1, 11), date(2027, 1, 25)),
+                   "MO,TH": (date(2026, 11, 23), date(2026, 12, 3))}[rule.split("BYDAY=")[1]]
+    rule_ = rrulestr(rule, dtstart=datetime.combine(first, time(14, 45)))
+    got = placements(rule_, first=first, last=last, rule_choice="move", closed=closed, zone=zone)
+    days = [due.astimezone(zone).date().isoformat() for _, due in got]
+    assert days == expected
+    assert all(due.astimezone(zone).time() == time(14, 45) for _, due in got)
+
+
 def test_a_moved_check_in_survives_the_nightly_replan_after_its_original_day(world):
     w = world
     services.add_non_school_day(w["admin"], date(2026, 11, 26), "Thanksgiving")
-    services.add_non_school_day(w["admin"], date(2026, 11, 27), "Thanksgiving break")
     plan = make_checkin_plan(w["student"], w["counselor"], now=NOW, starts_on=date(2026, 10, 22))
     moved = {c.occurrence: c for c in plan_checkins(plan)}[date(2026, 11, 26)]
-    assert moved.due_at == local(2026, 11, 30, 10, 0)
-    # The nightly job runs on Saturday 28 November: Thursday's check-in, moved to Monday, is
-    # still ahead and must stay booked.
-    replan_all(utc(2026, 11, 28, 9, 15))
+    assert moved.due_at == local(2026, 11, 27, 10, 0)
+    # The nightly job runs early on Friday 27 November: Thursday's check-in, moved to Friday,
+    # is still ahead and must stay booked.
+    replan_all(utc(2026, 11, 27, 9, 15))
     db.session.refresh(moved)
-    assert moved.status == "scheduled" and moved.due_at == local(2026, 11, 30, 10, 0)
+    assert moved.status == "scheduled" and moved.due_at == local(2026, 11, 27, 10, 0)
 
 
 # --- 4. until, spanning years, horizon, idempotence -----------------------------------------
@@ -422,6 +454,21 @@ def test_cancel_and_reschedule_one_check_in(client, login_as, world, due_checkin
     assert client.post(f"/checkins/{due_checkin.id}/cancel").status_code == 302
     db.session.refresh(due_checkin)
     assert (due_checkin.status, due_checkin.sequence) == ("cancelled", 1)
+
+
+def test_a_meeting_held_early_is_moved_back_to_when_it_happened_then_completed(client, login_as, world, due_checkin):
+    login_as(world["counselor"])
+    later = plan_checkins(due_checkin.plan)[1]  # Thursday 29 October; the clock says 22 October
+    early = client.post(f"/checkins/{later.id}", data={"outcome": "doing_well"})
+    assert early.status_code == 400 and "move it to the time you met" in early.data.decode()
+    # They met yesterday: move it there (up to 14 days back is allowed), then complete it.
+    assert client.post(f"/checkins/{later.id}/reschedule", data={"when": "2026-10-21T14:00"}).status_code == 302
+    assert client.post(f"/checkins/{later.id}", data={"outcome": "doing_well"}).status_code == 302
+    db.session.refresh(later)
+    assert (later.status, later.due_at) == ("completed", utc(2026, 10, 21, 19, 0))
+    too_far = client.post(f"/checkins/{plan_checkins(due_checkin.plan)[2].id}/reschedule",
+                          data={"when": "2026-10-07T09:00"})
+    assert too_far.status_code == 400 and "last 14 days" in too_far.data.decode()
 
 
 def test_a_rescheduled_check_in_keeps_its_new_time_when_the_plan_is_replanned(world, due_checkin):
@@ -603,7 +650,14 @@ def test_student_page_shows_plans_and_the_next_check_in(client, login_as, world,
     assert f'href="/checkin-plans/{plan.id}"' in card
     assert "Every week at 10:00 AM" in card and "with Dana Counselor until Jun 30, 2027" in card
     assert "Next: <strong>Thu Oct 22, 10:00 AM</strong>" in card
-    assert "Plan check-ins" in card
+    assert "Add another check-in plan" in card  # not a second "Plan check-ins" button
+    checkin = plan_checkins(plan)[0]
+    complete(w["counselor"], checkin, outcome="some_concerns", note="private words", now=checkin.due_at)
+    db.session.commit()
+    timeline = section(client.get(f"/students/{w['student'].id}").data.decode(), "timeline-h")
+    assert "Check-in plan started: every week" in timeline
+    assert f'href="/checkins/{checkin.id}">Check-in: met: some concerns' in timeline
+    assert "private words" not in timeline
     login_as(w["principal"])
     card = section(client.get(f"/students/{w['student'].id}").data.decode(), "checkins-h")
     assert "Every week at 10:00 AM" in card and "/checkin-plans/" not in card

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import DateField, DateTimeLocalField, IntegerField, RadioField, SelectField, StringField, TextAreaField, TimeField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from school_prevention.checkins.models import CADENCES, NON_SCHOOL_DAY_RULES, OUTCOMES
 from school_prevention.forms import CheckboxListField, choices
@@ -23,7 +23,7 @@ class PlanForm(FlaskForm):
     rrule = StringField("Custom rule", validators=[Optional(), Length(max=500)],
                         description="Only for “Custom rule”: an iCalendar RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,TH.")
     starts_on = DateField("First check-in on", validators=[DataRequired("Enter the first day.")])
-    local_time = TimeField("Time", validators=[DataRequired("Enter the time of day.")],
+    local_time = TimeField("Time of day", validators=[DataRequired("Enter the time of day.")],
                            description="In the district's local time; stays the same across daylight-saving changes.")
     duration_minutes = IntegerField("Length (minutes)", default=20, validators=[
         InputRequired("Enter the length in minutes."), NumberRange(5, 240, "Use a length from 5 to 240 minutes.")])
@@ -34,6 +34,11 @@ class PlanForm(FlaskForm):
     reason = StringField("Reason", validators=[Optional(), Length(max=300)],
                          description="Short and factual, e.g. “support after move to foster care”. Shown to the school's counselors and principal.")
     flag_id = SelectField("Linked flag", coerce=int, validators=[Optional()])
+
+    def validate_rrule(self, field):
+        """A custom cadence needs its rule; said together with every other missing field."""
+        if self.cadence.data == "custom" and not (field.data or "").strip():
+            raise ValidationError("Enter the custom rule, e.g. FREQ=WEEKLY;BYDAY=MO,TH, or choose another cadence.")
 
     def __init__(self, counselors, flags, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -52,7 +57,9 @@ class RescheduleForm(FlaskForm):
     """Move one check-in."""
 
     when = DateTimeLocalField("New date and time", format="%Y-%m-%dT%H:%M",
-                              validators=[DataRequired("Enter the new date and time.")])
+                              validators=[DataRequired("Enter the new date and time.")],
+                              description="Local school time. To record a meeting that already happened, "
+                                          "enter when it took place (up to 14 days back).")
 
 
 class NonSchoolDayForm(FlaskForm):

@@ -132,18 +132,26 @@ def placements(rule, *, first: date, last: date, rule_choice: str, closed: set[d
     """(occurrence date, due at UTC) for occurrences between first and last (inclusive).
 
     An occurrence on a non-school day is moved to the next school day at the same local time,
-    or skipped, as the plan chose.
+    or skipped, as the plan chose. A move never stacks meetings: it is dropped when the school
+    day it would land on is nearer the plan's next regular check-in than its own day, or already
+    has one (a Monday holiday moves a weekly Monday check-in to Tuesday; a two-week break does
+    not pile three check-ins onto the first days back).
     """
     if last < first:
         return []
     start = datetime.combine(first, time.min)
     end = datetime.combine(last, time.max)
-    result = []
-    for local in rule.between(start, end, inc=True)[:MAX_OCCURRENCES]:
+    locals_ = rule.between(start, end, inc=True)[:MAX_OCCURRENCES]
+    result, taken = [], set()
+    for index, local in enumerate(locals_):
         day = local.date()
         if not is_school_day(day, closed):
             if rule_choice == "skip":
                 continue
             day = next_school_day(day, closed)
+            following = locals_[index + 1] if index + 1 < len(locals_) else rule.after(local)
+            if day in taken or (following is not None and (day - local.date()) > (following.date() - day)):
+                continue
+        taken.add(day)
         result.append((local.date(), to_utc(datetime.combine(day, local.time()), zone)))
     return result

@@ -24,6 +24,12 @@ KEEP = object()  # update_plan: leave the linked flag as it is
 PLAN_FIELDS = ("cadence", "rrule", "starts_on", "local_time", "duration_minutes", "until", "non_school_day", "reason")
 
 
+# An outcome can be recorded from this long before the check-in's time.
+COMPLETE_WINDOW = timedelta(hours=12)
+# A check-in can be moved back to when the meeting really happened, up to this long ago.
+BACKDATE_LIMIT = timedelta(days=14)
+
+
 def zone() -> ZoneInfo:
     return ZoneInfo(current_app.config["SP_TIMEZONE"])
 
@@ -192,8 +198,9 @@ def complete(actor: User, checkin: CheckIn, *, outcome: str | None, note: str | 
     _require_open(checkin)
     if outcome not in OUTCOMES:
         raise ServiceError("outcome", "Choose the outcome: a check-in counts as done only with one.")
-    if checkin.due_at - now > timedelta(hours=12):
-        raise ServiceError(None, "This check-in is not due yet; reschedule it if you met earlier.")
+    if checkin.due_at - now > COMPLETE_WINDOW:
+        raise ServiceError(None, "This check-in is not due yet. If you met earlier, first move it to the time "
+                                 "you met (Move to another time), then record the outcome.")
     checkin.status, checkin.outcome = "completed", outcome
     checkin.note_ciphertext = crypto.encrypt(note.strip()) if note and note.strip() else None
     checkin.completed_at, checkin.completed_by_id = now, actor.id
@@ -229,8 +236,9 @@ def reschedule(actor: User, checkin: CheckIn, *, local: datetime | None, now: da
     from school_prevention.checkins.schedule import to_utc
 
     due = to_utc(local, zone())
-    if due <= now:
-        raise ServiceError("when", "Choose a time in the future.")
+    if due < now - BACKDATE_LIMIT:
+        raise ServiceError("when", f"Choose a time in the future, or when you met if that was in the last "
+                                   f"{BACKDATE_LIMIT.days} days.")
     if due == checkin.due_at:
         raise ServiceError("when", "That is the time it already has.")
     checkin.due_at, checkin.is_rescheduled, checkin.sequence = due, True, checkin.sequence + 1

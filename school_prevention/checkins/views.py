@@ -14,7 +14,7 @@ from school_prevention.checkins.forms import CompleteForm, PlanForm, RemindersFo
 from school_prevention.checkins.models import CheckIn
 from school_prevention.checkins.queries import agenda, checkins_of_plan, handoff_plans, recently_done
 from school_prevention.checkins.services import (
-    cancel, complete, create_plan, end_plan, mark_missed, read_note, reschedule, update_plan, zone,
+    BACKDATE_LIMIT, COMPLETE_WINDOW, cancel, complete, create_plan, end_plan, mark_missed, read_note, reschedule, update_plan, zone,
 )
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
@@ -99,7 +99,8 @@ def plan_new(student_id: int):
                 apply_service_error(form, exc)
             else:
                 db.session.commit()
-                flash(f"Check-in plan started: {plan.cadence_label.lower()} at {plan.local_time:%-I:%M %p}.", "success")
+                cadence = plan.cadence_label if plan.cadence == "custom" else plan.cadence_label.lower()
+                flash(f"Check-in plan started: {cadence} at {plan.local_time:%-I:%M %p}.", "success")
                 return redirect(url_for("checkins.plan_detail", plan_id=plan.id))
     return render_template("checkins/plan_form.html", form=form, student=student, plan=None), status
 
@@ -168,7 +169,8 @@ def _render_checkin(checkin: CheckIn, form=None, reschedule_form=None, code: int
     local_due = checkin.due_at.astimezone(zone()).replace(tzinfo=None)
     return render_template("checkins/detail.html", checkin=checkin, note=note, form=form or CompleteForm(formdata=None),
                            reschedule_form=reschedule_form or RescheduleForm(formdata=None, when=local_due),
-                           now=utcnow()), code
+                           now=utcnow(), window_hours=int(COMPLETE_WINDOW.total_seconds() // 3600),
+                           backdate_days=BACKDATE_LIMIT.days), code
 
 
 @bp.route("/checkins/<int:checkin_id>", methods=["GET", "POST"])

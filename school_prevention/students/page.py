@@ -103,8 +103,30 @@ def build_student_page(user: User, student: Student, url_for) -> StudentPage:
         if enrollment.ended_at:
             entries.append(TimelineEntry(enrollment.ended_at, "program", f"{enrollment.program.name}: {enrollment.status}",
                                          url_for("programs.detail", program_id=enrollment.program_id)))
+    entries.extend(_checkin_entries(student, url_for))
     page.timeline = sorted(entries, key=lambda e: e.at, reverse=True)[:50]
     return page
+
+
+def _checkin_entries(student: Student, url_for) -> list[TimelineEntry]:
+    """Plans started and ended, and check-ins that happened or were missed (the latest 50)."""
+    from sqlalchemy import select
+
+    from school_prevention.checkins.models import CheckIn, CheckInPlan
+
+    entries = []
+    for plan in db.session.scalars(select(CheckInPlan).where(CheckInPlan.student_id == student.id)):
+        link = url_for("checkins.plan_detail", plan_id=plan.id)
+        entries.append(TimelineEntry(plan.created_at, "check-in", f"Check-in plan started: {plan.cadence_label.lower()}", link))
+        if plan.ended_at:
+            entries.append(TimelineEntry(plan.ended_at, "check-in", "Check-in plan ended", link))
+    closed = db.session.scalars(select(CheckIn).where(CheckIn.student_id == student.id,
+                                                      CheckIn.status.in_(("completed", "missed")))
+                                .order_by(CheckIn.due_at.desc()).limit(50))
+    for checkin in closed:
+        text = (f"Check-in: {checkin.outcome_label.lower()}" if checkin.status == "completed" else "Check-in missed")
+        entries.append(TimelineEntry(checkin.due_at, "check-in", text, url_for("checkins.detail", checkin_id=checkin.id)))
+    return entries
 
 
 def _add_programs(page: StudentPage, student: Student) -> None:
