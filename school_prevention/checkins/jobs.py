@@ -7,10 +7,12 @@ Titles carry initials at most.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
+from dateutil.relativedelta import relativedelta
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from school_prevention.auth.models import User, user_school
 from school_prevention.checkins.models import CheckIn
@@ -64,14 +66,15 @@ def remind_before(now: datetime) -> int:
         initials = f"{given[:1]}{family[:1]}".upper()
         out += _both_channels(counselor_id, f"checkin.before.{lead}.s{sequence}", "checkin", checkin_id,
                               f"Check-in with {initials} at {_when(due)}", f"/checkins/{checkin_id}")
-    return enqueue(out)
+    return enqueue(out, now=now)
 
 
 def _overdue_since(now: datetime) -> datetime:
     """Check-ins due before this moment have had a whole school day to be done."""
     tz = zone()
     today = now.astimezone(tz).date()
-    closed = closed_days(today - timedelta(days=30), today)
+    # A year back covers any break (a summer listed day by day is longer than a month).
+    closed = closed_days(today - timedelta(days=366), today)
     # Walk back to the last school day that has fully ended: anything due before it started is overdue.
     day = today - timedelta(days=1)
     while day.weekday() >= 5 or day in closed:
@@ -84,15 +87,15 @@ def remind_overdue(now: datetime) -> int:
     cutoff = _overdue_since(now)
     rows = db.session.execute(
         select(CheckIn.id, CheckIn.due_at, CheckIn.sequence, CheckIn.counselor_id, Student.given_name, Student.family_name)
-        .join(Student, Student.id == CheckIn.student_id)
+        .join(User, User.id == CheckIn.counselor_id).join(Student, Student.id == CheckIn.student_id)
         .where(CheckIn.status == "scheduled", CheckIn.due_at < cutoff,
-               CheckIn.due_at > now - timedelta(days=60))).all()
+               CheckIn.due_at > now - timedelta(days=60), User.is_active.is_(True))).all()
     out = []
     for checkin_id, due, sequence, counselor_id, given, family in rows:
         initials = f"{given[:1]}{family[:1]}".upper()
         out += _both_channels(counselor_id, f"checkin.overdue.s{sequence}", "checkin", checkin_id,
                               f"Overdue check-in with {initials} (was due {_when(due)})", f"/checkins/{checkin_id}")
-    return enqueue(out)
+    return enqueue(out, now=now)
 
 
 def escalate(now: datetime) -> int:
@@ -112,21 +115,36 @@ def escalate(now: datetime) -> int:
         initials = f"{given[:1]}{family[:1]}".upper()
         out += _both_channels(principal_id, "checkin.escalation", "checkin", checkin_id,
                               f"Check-ins with {initials} overdue for more than {days} days", f"/students/{student_id}")
-    return enqueue(out)
+    return enqueue(out, now=now)
+
+
+def _month_reached(due: date, today: date) -> date:
+    """The latest monthly anniversary of due on or before today (due itself in its first month)."""
+    months = (today.year - due.year) * 12 + today.month - due.month
+    while months > 0 and due + relativedelta(months=months) > today:
+        months -= 1
+    return due + relativedelta(months=max(months, 0))
 
 
 def remind_match_support(now: datetime) -> int:
-    """Remind a school's counselors when an active mentoring match's monthly support contact is due."""
+    """Remind a school's counselors when an active mentoring match's monthly support contact is due.
+
+    Once when it falls due, and once a month after that while no contact has been recorded.
+    """
     from school_prevention.programs.models import Match
     from school_prevention.programs.queries import active_matches_with_contact_due
     from school_prevention.referrals.queries import counselors_of_school
 
     today = now.astimezone(zone()).date()
+    counselors: dict[int, list[int]] = {}  # school id -> its counselors, one query per school
     out = []
-    for match, due in active_matches_with_contact_due(select(Match), today):
+    for match, due in active_matches_with_contact_due(select(Match).options(selectinload(Match.student)), today):
         initials = match.student.initials
-        for counselor in db.session.scalars(counselors_of_school(match.school_id)):
-            out += _both_channels(counselor.id, f"match.support.{due.isoformat()}", "match", match.id,
+        month = _month_reached(due, today)
+        if match.school_id not in counselors:
+            counselors[match.school_id] = [u.id for u in db.session.scalars(counselors_of_school(match.school_id))]
+        for counselor_id in counselors[match.school_id]:
+            out += _both_channels(counselor_id, f"match.support.{month.isoformat()}", "match", match.id,
                                   f"Mentoring support contact due for {initials}", f"/matches/{match.id}")
-    return enqueue(out)
+    return enqueue(out, now=now)
 

@@ -41,14 +41,14 @@ def index():
 @bp.route("/<int:notification_id>/retry", methods=["POST"])
 @roles(Role.ADMIN)
 def retry(notification_id: int):
-    """Put a failed email back in the queue."""
+    """Put a failed email back in the queue, with a fresh set of tries."""
     note = db.session.get(Notification, notification_id)
     if note is None or note.channel != "email":
         abort(404)
     if note.state != "failed":
         abort(409, description="Only failed emails can be retried.")
     db.session.execute(update(Notification).where(Notification.id == note.id)
-                       .values(state="pending", next_attempt_at=None, claim_token=None, claimed_at=None))
+                       .values(state="pending", attempts=0, next_attempt_at=None, claim_token=None, claimed_at=None))
     audit.record("outbox.retry", actor=current_user, obj=note)
     db.session.commit()
     flash("The email is queued again.", "success")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import select, update
 
@@ -49,8 +50,10 @@ def mark_read(user: User, notification_id: int | None = None) -> int:
     return db.session.execute(stmt).rowcount
 
 
-def enqueue(rows: list[dict]) -> int:
+def enqueue(rows: list[dict], now: datetime | None = None) -> int:
     """Insert notifications, skipping any that already exist (user, kind, channel, subject).
+
+    now is the job's time (`jobs run NAME --now ...`), so emails made "as if at" a time are due then.
 
     INSERT ... ON CONFLICT DO NOTHING on the unique constraint: two sweeps or two schedulers
     creating the same reminder at the same moment end with one row, never an error.
@@ -63,16 +66,19 @@ def enqueue(rows: list[dict]) -> int:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    now = utcnow()
+    now = now or utcnow()
     values = []
     for row in rows:
         in_app = row.get("channel", "in_app") == "in_app"
         values.append({"channel": "in_app", "link": None, "created_at": now, "send_at": now, "attempts": 0,
                        "sent_at": now if in_app else None, "state": "sent" if in_app else "pending", **row})
-    stmt = insert(Notification).on_conflict_do_nothing(
-        index_elements=["user_id", "kind", "channel", "subject_type", "subject_id"])
+    # A Core insert on the session's connection: sent as multi-row INSERTs (the ORM form of this
+    # statement went row by row, 20,000 round trips for a sweep of 10,000 check-ins).
+    table = Notification.__table__
+    stmt = insert(table).on_conflict_do_nothing(
+        index_elements=["user_id", "kind", "channel", "subject_type", "subject_id"]).returning(table.c.id)
+    connection = db.session.connection()
     created = 0
     for start in range(0, len(values), 500):
-        result = db.session.execute(stmt.returning(Notification.id), values[start:start + 500])
-        created += len(result.all())
+        created += len(connection.execute(stmt, values[start:start + 500]).all())
     return created
