@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, select, update
+from sqlalchemy import CheckConstraint, ForeignKey, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention import audit
@@ -19,6 +19,7 @@ from school_prevention.auth.models import User
 from school_prevention.auth.passwords import hash_password
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
+from school_prevention.notifications.models import Notification
 from school_prevention.notifications.services import enqueue
 
 INVITE, RESET = "invite", "reset"
@@ -74,10 +75,16 @@ def issue(user: User, purpose: str, *, actor: User | None, now: datetime | None 
     Returns the secret (only its hash is kept); callers other than tests have no use for it.
     """
     now = now or utcnow()
-    db.session.execute(update(AccountToken)
-                       .where(AccountToken.user_id == user.id, AccountToken.purpose == purpose,
-                              AccountToken.used_at.is_(None), AccountToken.expires_at > now)
-                       .values(expires_at=now).execution_options(synchronize_session=False))
+    retired = list(db.session.scalars(
+        update(AccountToken)
+        .where(AccountToken.user_id == user.id, AccountToken.purpose == purpose,
+               AccountToken.used_at.is_(None), AccountToken.expires_at > now)
+        .values(expires_at=now).returning(AccountToken.id).execution_options(synchronize_session=False)))
+    if retired:
+        # Their emails, if still unsent, would only carry a dead link: take them out of the outbox.
+        db.session.execute(delete(Notification).where(
+            Notification.subject_type == "account_token", Notification.subject_id.in_(retired),
+            Notification.state == "pending").execution_options(synchronize_session=False))
     raw = secrets.token_urlsafe(32)
     token = AccountToken(user_id=user.id, purpose=purpose, token_hash=_hash(raw), created_at=now,
                          expires_at=now + LIFETIME[purpose], created_by_id=getattr(actor, "id", None))
