@@ -102,11 +102,11 @@ def test_delivered_emails_carry_a_link_and_initials_only(app, db_session, sink, 
         "Overdue check-in with PQ (was due Wed Feb 6, 9:00 AM)",
     ]
     assert by_subject["Check-ins with PQ overdue for more than 7 days"]["To"] == "principal@north.example.org"
-    assert "Open: http://127.0.0.1:5000/checkins/%d" % upcoming_id in by_subject[
+    assert "Open:\r\nhttp://127.0.0.1:5000/checkins/%d" % upcoming_id in by_subject[
         "Check-in with PQ at Fri Feb 15, 9:40 AM"].get_content()
-    assert "Open: http://127.0.0.1:5000/students/%d" % student_id in by_subject[
+    assert "Open:\r\nhttp://127.0.0.1:5000/students/%d" % student_id in by_subject[
         "Check-ins with PQ overdue for more than 7 days"].get_content()
-    assert "Open: http://127.0.0.1:5000/matches/%d" % match_id in by_subject[
+    assert "Open:\r\nhttp://127.0.0.1:5000/matches/%d" % match_id in by_subject[
         "Mentoring support contact due for PQ"].get_content()
 
     categories = list(db.session.scalars(select(FlagCategory.name)))

@@ -89,7 +89,8 @@ def build_message(note, user) -> EmailMessage:
     message["To"] = user.email
     message["Message-ID"] = f"<notification-{note.id}@{config['SP_MAIL_DOMAIN']}>"
     link = f"{config['SP_BASE_URL'].rstrip('/')}{note.link}" if note.link else config["SP_BASE_URL"]
-    message.set_content(f"{note.title}\n\nOpen: {link}\n\n-- \n{FOOTER}\n")
+    # The link on a line of its own: short enough for most mail to stay unencoded, easy to copy.
+    message.set_content(f"{note.title}\n\nOpen:\n{link}\n\n-- \n{FOOTER}\n")
     return message
 
 
