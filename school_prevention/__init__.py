@@ -53,18 +53,20 @@ def register_blueprints(app: Flask) -> None:
     from school_prevention.home.views import bp as home_bp
     from school_prevention.checkins.admin_views import bp as schooldays_bp
     from school_prevention.checkins.views import bp as checkins_bp
+    from school_prevention.exports.views import bp as exports_bp
     from school_prevention.notifications.outbox_views import bp as outbox_bp
     from school_prevention.notifications.views import bp as notifications_bp
     from school_prevention.programs.mentoring_views import bp as mentoring_bp
     from school_prevention.programs.views import bp as programs_bp
     from school_prevention.referrals.views import bp as referrals_bp
+    from school_prevention.reports.views import bp as reports_bp
     from school_prevention.roster.views import bp as roster_bp
     from school_prevention.screenings.views import bp as screenings_bp
     from school_prevention.students.views import bp as students_bp
 
     for bp in (auth_bp, account_bp, home_bp, students_bp, admin_bp, catalogue_bp, flags_bp, referrals_bp,
                screenings_bp, notifications_bp, roster_bp, programs_bp, mentoring_bp,
-               checkins_bp, schooldays_bp, outbox_bp):
+               checkins_bp, schooldays_bp, outbox_bp, reports_bp, exports_bp):
         app.register_blueprint(bp)
 
 

@@ -15,6 +15,7 @@ scheduler_cli = AppGroup("scheduler", help="The one scheduler process.")
 crypto_cli = AppGroup("crypto", help="Encryption keys for restricted notes.")
 roster_cli = AppGroup("roster", help="Roster import from the SIS (OneRoster 1.1 CSV).")
 jobs_cli = AppGroup("jobs", help="Run scheduled jobs by hand.")
+export_cli = AppGroup("export", help="Exports that are safe to share (suppressed aggregates).")
 
 
 def _read_password() -> str:
@@ -93,6 +94,51 @@ def demo_seed(if_empty):
                f"{DEMO_PASSWORD}):")
     for role, email in created["users"]:
         click.echo(f"  {role:<10} {email}")
+
+
+@demo_cli.command("generate")
+@click.option("--students", type=click.IntRange(1, 5_000_000), default=100_000, show_default=True)
+@click.option("--schools", type=click.IntRange(1, 10_000), default=150, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed (the same seed on the same day gives the same district).")
+def demo_generate(students, schools, seed):
+    """Write a large synthetic district (flags, programs, plans, check-ins) for benchmarks."""
+    import time
+
+    from school_prevention.demo_generate import analyze, generate_district
+
+    if schools > students:
+        raise click.ClickException("--schools cannot exceed --students.")
+    started = time.perf_counter()
+    try:
+        written = generate_district(students, schools, seed=seed)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    analyze()
+    click.echo(f"Generated in {time.perf_counter() - started:.1f} s: "
+               + ", ".join(f"{n:,} {table}" for table, n in written.items()))
+    click.echo("Sign in as principal.1@gen.demo.school (or any principal.N, counselor.N.1) with the demo password.")
+
+
+@export_cli.command("district")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), required=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), required=True, help="File to write.")
+@click.option("--level", type=click.Choice(["elementary", "middle", "high", "other"]), help="Only schools of this level.")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day of the period (default: 12 weeks ago).")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day of the period (default: today).")
+def export_district(fmt, out, level, start, end):
+    """One row per school with suppressed counts and shares (docs/exports.md describes the columns)."""
+    from school_prevention.exports.district import write_district
+    from school_prevention.reports.coverage import PeriodError, build_period
+
+    try:
+        period = build_period(start.date() if start else None, end.date() if end else None)
+    except PeriodError as exc:
+        raise click.ClickException(exc.message) from None
+    with open(out, "wb") as fh:
+        count = write_district(fh, fmt, period, level, actor=None)
+    db.session.commit()
+    click.echo(f"Wrote {count} school row(s) and a total row to {out}.")
 
 
 @scheduler_cli.command("run")
@@ -207,5 +253,5 @@ def format_report(report) -> str:
 
 def register(app: Flask) -> None:
     """Add the command groups to app."""
-    for group in (users_cli, demo_cli, scheduler_cli, jobs_cli, crypto_cli, roster_cli):
+    for group in (users_cli, demo_cli, scheduler_cli, jobs_cli, crypto_cli, roster_cli, export_cli):
         app.cli.add_command(group)

@@ -13,3 +13,4 @@ from school_prevention.programs.models import (  # noqa: F401
 )
 from school_prevention.checkins.models import CheckIn, CheckInPlan, NonSchoolDay  # noqa: F401
 from school_prevention.roster.models import RosterImport, StudentDemographics, StudentSchoolChange  # noqa: F401
+from school_prevention.reports import indexes  # noqa: F401,E402  (indexes of the coverage aggregates)

@@ -27,6 +27,7 @@ NAV = [
     ("Referrals", "referrals.queue"),
     ("My check-ins", "checkins.index"),
     ("Programs", "programs.index"),
+    ("Coverage", "reports.coverage"),
     ("Mentoring", "mentoring.matches"),
     ("Refer a concern", "referrals.new"),
     ("My referrals", "referrals.mine"),

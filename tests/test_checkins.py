@@ -256,11 +256,25 @@ def test_adding_a_non_school_day_replans_future_check_ins(client, login_as, worl
     skipped = {c.occurrence: c for c in plan_checkins(skipping)}[date(2026, 11, 12)]
     assert skipped.status == "cancelled"
 
-    # Taking the day off the list puts the moved check-in back on its own day.
+    # Taking the day off the list puts the moved check-in back on its own day, and brings the
+    # skipped one back too (re-planning cancelled it, not a person).
     day_id = db.session.scalar(text("SELECT id FROM non_school_day WHERE day = :d"), {"d": date(2026, 11, 12)})
     client.post(f"/admin/non-school-days/{day_id}/delete")
     db.session.refresh(moved)
+    db.session.refresh(skipped)
     assert moved.due_at == local(2026, 11, 12, 10, 0) and moved.status == "scheduled"
+    assert (skipped.status, skipped.due_at, skipped.sequence) == ("scheduled", local(2026, 11, 12, 10, 0), 2)
+
+    # A check-in a counselor cancelled stays cancelled through any re-planning.
+    login_as(w["counselor"])
+    by_hand = {c.occurrence: c for c in plan_checkins(skipping)}[date(2026, 11, 19)]
+    assert client.post(f"/checkins/{by_hand.id}/cancel").status_code == 302
+    login_as(w["admin"])
+    add_days(client, ("2026-11-19", "Staff development"))
+    day_id = db.session.scalar(text("SELECT id FROM non_school_day WHERE day = :d"), {"d": date(2026, 11, 19)})
+    client.post(f"/admin/non-school-days/{day_id}/delete")
+    db.session.refresh(by_hand)
+    assert by_hand.status == "cancelled"
 
 
 @pytest.mark.parametrize("rule, expected", [

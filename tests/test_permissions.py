@@ -104,6 +104,10 @@ EXPECTED: dict[str, set[str] | str] = {
     "schooldays.delete": {"admin"},
     "outbox.index": {"admin"},
     "outbox.retry": {"admin"},
+    "reports.coverage": {"counselor", "principal", "district"},
+    "exports.district_csv": {"district"},
+    "exports.district_xlsx": {"district"},
+    "exports.students": {"district"},  # and only with the can_export_student_level grant (test_exports)
 }
 
 
@@ -161,6 +165,7 @@ def world(db_session):
     school = make_school()
     users = {role: make_user(role, schools=[school] if role in {"staff", "counselor", "principal"} else [])
              for role in ALL}
+    users["district"].can_export_student_level = True
     student = make_student(school)
     flag = make_flag(student, users["counselor"], category_name="Signs of commercial", severity="high")
     referral = make_referral(student, users["staff"])

@@ -38,7 +38,7 @@ class PlanForm(FlaskForm):
     def validate_rrule(self, field):
         """A custom cadence needs its rule; said together with every other missing field."""
         if self.cadence.data == "custom" and not (field.data or "").strip():
-            raise ValidationError("Enter the custom rule, e.g. FREQ=WEEKLY;BYDAY=MO,TH, or choose another cadence.")
+            raise ValidationError("Enter a rule, for example FREQ=WEEKLY;BYDAY=MO,TH, or choose another cadence.")
 
     def __init__(self, counselors, flags, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, Time, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention import crypto
@@ -95,6 +96,9 @@ class CheckIn(db.Model):
     outcome: Mapped[str | None] = mapped_column(String(30))
     note_ciphertext: Mapped[str | None] = mapped_column(Text)  # restricted, encrypted
     is_rescheduled: Mapped[bool] = mapped_column(default=False)
+    # Cancelled by re-planning (a non-school day, an edited plan), not by a person: re-planning
+    # may bring it back when the day is a school day again.
+    cancelled_by_plan: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     # iCalendar SEQUENCE: bumped whenever the time or status changes, so calendars update the event.
     sequence: Mapped[int] = mapped_column(default=0)
     completed_at: Mapped[datetime | None]

@@ -155,6 +155,14 @@ def materialize(plan: CheckInPlan, now: datetime, *, reassign: bool = False) -> 
         select(CheckIn).where(CheckIn.plan_id == plan.id, CheckIn.occurrence >= first))}
     changes = 0
     for occurrence, checkin in existing.items():
+        due = placed.get(occurrence)
+        if checkin.status == "cancelled" and checkin.cancelled_by_plan and due is not None and due > now:
+            # Re-planning dropped it (a non-school day since taken off the list): it is wanted again.
+            checkin.status, checkin.cancelled_by_plan, checkin.sequence = "scheduled", False, checkin.sequence + 1
+            checkin.due_at, checkin.counselor_id, checkin.school_id = due, plan.counselor_id, plan.school_id
+            checkin.duration_minutes = plan.duration_minutes
+            changes += 1
+            continue
         if checkin.status != "scheduled" or checkin.due_at <= now:
             continue
         if reassign and checkin.counselor_id != plan.counselor_id:
@@ -165,9 +173,8 @@ def materialize(plan: CheckInPlan, now: datetime, *, reassign: bool = False) -> 
             changes += 1
         if checkin.is_rescheduled:
             continue
-        due = placed.get(occurrence)
         if due is None:
-            checkin.status, checkin.sequence = "cancelled", checkin.sequence + 1
+            checkin.status, checkin.cancelled_by_plan, checkin.sequence = "cancelled", True, checkin.sequence + 1
             changes += 1
         elif due <= now:
             # The plan now puts it in the past (a break removed, the time moved earlier today):

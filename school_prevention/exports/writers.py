@@ -15,6 +15,10 @@ from typing import IO, Any
 DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
+class Withheld(str):
+    """A marker written in place of a suppressed figure; XLSX shows it greyed so it stands out."""
+
+
 def safe_cell(value: Any) -> Any:
     """The value made safe for a spreadsheet: text starting with a formula character is quoted."""
     if value is None:
@@ -45,19 +49,26 @@ def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def write_xlsx(out: IO[bytes], sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence[Any]]]],
-               notes: Sequence[str] = ()) -> None:
-    """Write one worksheet per (title, header, rows), streaming rows (constant memory).
+def write_xlsx(out: IO[bytes], sheets: Sequence[tuple], notes: Sequence[str] = ()) -> None:
+    """Write one worksheet per (title, header, rows[, number formats by column index]), streaming rows.
 
     Text is written with write_string, never parsed as a formula; a leading apostrophe is kept
-    as well, so a copy-paste into another sheet cannot turn it into one either.
+    as well, so a copy-paste into another sheet cannot turn it into one either. Withheld
+    markers get a grey, italic format.
     """
     import xlsxwriter
 
     workbook = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_formulas": False,
                                          "strings_to_urls": False, "in_memory": True})
     bold = workbook.add_format({"bold": True, "bg_color": "#E6F0F7"})
-    for title, header, rows in sheets:
+    withheld = workbook.add_format({"italic": True, "font_color": "#555555", "bg_color": "#EEEEEE", "align": "right"})
+    cached: dict[str, Any] = {}
+    for title, header, rows, *rest in sheets:
+        number_formats = {}
+        for col, fmt in (rest[0] if rest else {}).items():
+            if fmt not in cached:
+                cached[fmt] = workbook.add_format({"num_format": fmt})
+            number_formats[col] = cached[fmt]
         sheet = workbook.add_worksheet(title[:31])
         for col, name in enumerate(header):
             sheet.write_string(0, col, str(safe_cell(name)), bold)
@@ -65,9 +76,12 @@ def write_xlsx(out: IO[bytes], sheets: Sequence[tuple[str, Sequence[str], Iterab
         sheet.freeze_panes(1, 0)
         for r, row in enumerate(rows, start=1):
             for col, value in enumerate(row):
+                if isinstance(value, Withheld):
+                    sheet.write_string(r, col, str(value), withheld)
+                    continue
                 value = safe_cell(value)
                 if isinstance(value, (int, float)):
-                    sheet.write_number(r, col, value)
+                    sheet.write_number(r, col, value, number_formats.get(col))
                 else:
                     sheet.write_string(r, col, value)
     if notes:

@@ -130,13 +130,17 @@ def suppress(
         bridges = _bridges(hidden, owner, frozenset(open_columns))
         if not bridges:
             return Suppression(suppressed, open_columns)
-        bridge = min(bridges, key=lambda c: (cells[c], str(c)))
-        choice = _complement_for(bridge, hidden, cells, owner, open_columns, suppressed, by_column)
-        if choice is not None:
-            suppressed.add(choice)
-        elif bridge[1] not in open_columns:
-            open_columns.add(bridge[1])
-        else:  # pragma: no cover - every case above adds a cell or opens a column
+        # Smallest bridge first; when it can neither get a partner nor have its column total
+        # withheld (already withheld: a one-row table), move on to the next bridge.
+        for bridge in sorted(bridges, key=lambda c: (cells[c], str(c))):
+            choice = _complement_for(bridge, hidden, cells, owner, open_columns, suppressed, by_column)
+            if choice is not None:
+                suppressed.add(choice)
+                break
+            if bridge[1] not in open_columns:
+                open_columns.add(bridge[1])
+                break
+        else:  # pragma: no cover - some bridge always gets a partner or an opened column
             raise RuntimeError("suppression could not protect a cell")
 
 

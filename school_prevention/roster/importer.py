@@ -521,8 +521,11 @@ class RosterImporter:
 
     def _deactivate_missing(self) -> None:
         """Bulk mode: active students the file no longer lists are deactivated, never deleted."""
+        # Streamed in chunks (yield_per): the ORM would otherwise buffer a row object per active
+        # student, over 100 MB for a district of a million, to keep only the few that are missing.
         missing = [sid for (sid,) in db.session.execute(
-            select(Student.id).where(Student.is_active.is_(True), Student.id <= self.max_student_before))
+            select(Student.id).where(Student.is_active.is_(True), Student.id <= self.max_student_before)
+            .execution_options(yield_per=20_000))
             if not self.seen[sid >> 3] & (1 << (sid & 7))]
         share = len(missing) / self.active_before if self.active_before else 0
         if missing and share > MASS_DEACTIVATION_SHARE and not self.allow_mass_deactivation:

@@ -1,0 +1,92 @@
+"""The district export: one row per school and a total row, suppressed, as CSV or XLSX.
+
+The figures are the district page's own (reports.district), so the page and the file cannot
+disagree. The column schema is reports.district.COLUMNS, documented in docs/exports.md.
+"""
+from __future__ import annotations
+
+from typing import IO
+
+from flask import current_app
+
+from school_prevention import audit
+from school_prevention.exports.writers import Withheld, csv_bytes, write_xlsx
+from school_prevention.reports.coverage import NA
+from school_prevention.reports.district import COLUMNS, SUPPRESSED, DistrictReport, district_report
+from school_prevention.reports.measures import Period
+
+MARK = Withheld(SUPPRESSED)
+
+
+def cell(value, kind: str):
+    """A figure as written to a file: the marker for withheld, blank for not applicable."""
+    if value is SUPPRESSED:
+        return MARK
+    if value is NA or value is None:
+        return ""
+    if kind == "share":
+        return round(value, 4)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def table_rows(report: DistrictReport):
+    """The schools' rows and then the total row, as lists in COLUMNS order."""
+    for row in [*report.rows, report.totals]:
+        yield [cell(row.get(c.name), c.kind) for c in COLUMNS]
+
+
+def _breakdown_sheet(report: DistrictReport, dim: str, title: str):
+    names = ["flagged_students", *("flagged_program_and_plan", "flagged_program_only", "flagged_plan_only",
+                                   "flagged_uncovered"), "share_in_program", "share_with_plan", "share_uncovered"]
+    if dim == "grade":
+        names = ["active_students", *names]
+    header = [dim, *names]
+    rows = ([line["label"], *(cell(line.get(n), "share" if n.startswith("share") else "count") for n in names)]
+            for line in report.breakdowns[dim])
+    return (title, header, rows, {i + 1: "0.0%" for i, n in enumerate(names) if n.startswith("share")})
+
+
+def _weekly_sheet(report: DistrictReport):
+    header = ["week_start", "week_end", "checkins_due", "checkins_on_time", "share_on_time", "flags_opened",
+              "enrollments_started"]
+    rows = ([w["start"].isoformat(), w["end"].isoformat(), cell(w["checkins_due"], "count"),
+             cell(w["checkins_on_time"], "count"), cell(w["share_on_time"], "share"), cell(w["flags_opened"], "count"),
+             cell(w["enrollments_started"], "count")] for w in report.weeks)
+    return ("Weekly", header, rows, {4: "0.0%"})
+
+
+def about(report: DistrictReport) -> list[str]:
+    """The notes that travel with the figures."""
+    p = report.period
+    return [
+        "District coverage export: School Prevention Program Manager",
+        f"Snapshot as of {p.today.isoformat()}; period {p.start.isoformat()} to {p.end.isoformat()}; "
+        f"schools: {report.level or 'all levels'}.",
+        f"{SUPPRESSED} = withheld: counts from 1 to {report.min_n - 1} are not shown, nor some others chosen so that "
+        "no withheld count can be worked out from the totals or from the other figures of its row.",
+        "A share or sum is withheld when any count it is made of is. Blank = not applicable (nothing to divide by).",
+        "Shares are fractions from 0 to 1. One row per active school, then the total row.",
+        "Definitions of every column: docs/exports.md in the application's source.",
+        "No student is named or identified in this file.",
+    ]
+
+
+def write_district(out: IO[bytes], fmt: str, period: Period, level: str | None, *, actor) -> int:
+    """Write the export to out and add its audit row; returns the number of school rows."""
+    report = district_report(period, level, current_app.config["SP_SUPPRESSION_MIN_N"])
+    header = [c.name for c in COLUMNS]
+    if fmt == "csv":
+        out.write(csv_bytes(header, table_rows(report)))
+    else:
+        shares = {i: "0.0%" for i, c in enumerate(COLUMNS) if c.kind == "share"}
+        write_xlsx(out, [("Schools", header, table_rows(report), shares),
+                         _breakdown_sheet(report, "severity", "By severity"),
+                         _breakdown_sheet(report, "grade", "By grade"),
+                         _breakdown_sheet(report, "category", "By category"),
+                         _weekly_sheet(report)], notes=about(report))
+    audit.record("export.district", actor=actor, detail={
+        "format": fmt, "level": level, "schools": len(report.rows),
+        "period": [period.start.isoformat(), period.end.isoformat()]})
+    return len(report.rows)

@@ -1,0 +1,117 @@
+"""/reports/coverage: a school's coverage for its principals and counselors; every school's for the district."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template, request
+from flask_login import current_user
+
+from school_prevention import audit
+from school_prevention.db import utcnow
+from school_prevention.reports.coverage import PeriodError, build_period
+from school_prevention.extensions import db
+from school_prevention.permissions import roles, visible_schools, visible_students
+from school_prevention.reports import charts, measures
+from school_prevention.reports.coverage import NA, RECOMMENDED_CASELOAD, make_period, school_report, share
+from school_prevention.reports.district import SUPPRESSED, district_report
+from school_prevention.reports.forms import SORTABLE, DistrictFilterForm, SchoolPickForm
+from school_prevention.roles import Role
+
+bp = Blueprint("reports", __name__)
+
+# More uncovered students than this at one school is a staffing question, not a list to scroll.
+UNCOVERED_LIMIT = 200
+
+
+@bp.route("/reports/coverage")
+@roles(Role.COUNSELOR, Role.PRINCIPAL, Role.DISTRICT)
+def coverage():
+    """Coverage of flagged students: one school (with names) or, for the district, every school (without)."""
+    if current_user.role_enum == Role.DISTRICT:
+        return _district_page()
+    return _school_page()
+
+
+def _school_page():
+    schools = db.session.scalars(visible_schools(current_user)).all()
+    if not schools:
+        return render_template("reports/no_school.html")
+    form = SchoolPickForm(schools, formdata=request.args)
+    wanted = request.args.get("school", "")
+    if wanted:
+        if not wanted.isdigit():
+            abort(400, description="Choose one of your schools from the list.")
+        school = next((s for s in schools if s.id == int(wanted)), None)
+        if school is None:
+            abort(404)  # not one of the user's schools: it does not exist for them
+    else:
+        school = schools[0]
+    form.school.data = school.id
+    period = make_period(utcnow())
+    report = school_report(school, period)
+    listing = measures.uncovered_students(visible_students(current_user), school.id, period)
+    found = db.session.execute(listing.statement.limit(UNCOVERED_LIMIT + 1), listing.params).all()
+    uncovered = found[:UNCOVERED_LIMIT]
+    categories: dict[int, list[str]] = {}
+    if uncovered:
+        for student_id, name in db.session.execute(measures.categories_of([row[0].id for row in uncovered])):
+            categories.setdefault(student_id, []).append(name)
+    # One row per view: names of uncovered students were shown; which ones is not recorded.
+    audit.record("report.coverage", actor=current_user, school_id=school.id,
+                 detail={"uncovered_shown": len(uncovered)})
+    # Rendered before the commit, which would expire every loaded row and reload each one for the template.
+    page = render_template("reports/school.html", form=form, school=school, schools=schools, report=report,
+                           uncovered=uncovered, more=len(found) > UNCOVERED_LIMIT, categories=categories,
+                           can_plan=current_user.role_enum == Role.COUNSELOR, charts=charts,
+                           severity_of=measures.SEVERITY_OF_RANK, recommended=RECOMMENDED_CASELOAD)
+    db.session.commit()
+    return page
+
+
+def _district_page():
+    form = DistrictFilterForm(formdata=request.args)
+    period = None
+    if form.validate():
+        try:
+            period = build_period(form.start.data, form.end.data)
+        except PeriodError as exc:
+            getattr(form, exc.field).errors.append(exc.message)
+    if period is None:
+        return render_template("reports/district.html", form=form, report=None), 400
+    level = form.level.data or None
+    report = district_report(period, level, current_app.config["SP_SUPPRESSION_MIN_N"])
+    sort = form.sort.data if form.sort.data in SORTABLE else "school_name"
+    descending = form.order.data == "desc"
+    form.start.data, form.end.data = period.start, period.end
+    audit.record("report.coverage.district", actor=current_user,
+                 detail={"level": level, "period": [period.start.isoformat(), period.end.isoformat()]})
+    args = {"level": level or "", "from": period.start.isoformat(), "to": period.end.isoformat()}
+    page = render_template("reports/district.html", form=form, report=report, rows=report.sorted_rows(sort, descending),
+                           sort=sort, descending=descending, args=args, charts=charts, S=SUPPRESSED,
+                           sortable=SORTABLE, recommended=RECOMMENDED_CASELOAD)
+    db.session.commit()
+    return page
+
+
+@bp.app_template_filter("figure")
+def figure(value) -> str:
+    """A figure for display: S when withheld, a dash when not applicable, thousands separated."""
+    if value is SUPPRESSED:
+        return SUPPRESSED
+    if value is NA or value is None:
+        return "—"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+@bp.app_template_filter("percent")
+def percent(value, whole=None) -> str:
+    """A share (or value / whole) as a whole percentage; S when withheld, a dash when not applicable."""
+    if whole is not None:
+        if value is SUPPRESSED or whole is SUPPRESSED:
+            return SUPPRESSED
+        value = share(value, whole)
+    if value is SUPPRESSED:
+        return SUPPRESSED
+    if value is NA or value is None:
+        return "—"
+    return f"{value:.0%}"

@@ -1,0 +1,92 @@
+"""A principal sees who is flagged and not covered, enrolls one and sees the figures change; the district
+sees every school without a name, sorts and filters, and downloads the export."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import openpyxl
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from school_prevention.extensions import db
+from school_prevention.flags.models import RiskFlag
+from school_prevention.students.models import Student
+from tests.e2e.conftest import sign_in
+
+
+def open_coverage(journey) -> None:
+    journey.page.get_by_role("navigation", name="Main").get_by_role("link", name="Coverage").click()
+    journey.axe()
+
+
+def figure(page, term: str) -> str:
+    """The number shown for a headline figure."""
+    return page.locator(".figure", has=page.get_by_text(term, exact=True)).locator("dd strong").inner_text()
+
+
+def test_principal_enrolls_an_uncovered_student_and_the_figures_change(journey):
+    page = journey.page
+    sign_in(journey, "principal@demo.school")
+    open_coverage(journey)
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Cedar Middle School")
+    uncovered_before = int(figure(page, "Covered by neither"))
+    listed = page.get_by_role("table", name="Flagged students covered by neither a program nor a check-in plan")
+    rows = listed.locator("tbody tr")
+    expect(rows).to_have_count(uncovered_before)
+    name = rows.first.get_by_role("rowheader").inner_text()
+    program_share_before = figure(page, "In a program")
+
+    rows.first.get_by_role("link", name=f"Enroll {name} in a program").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(f"Enroll {name}")
+    journey.axe()
+    choice = page.get_by_label("Program").locator("option", has_text="Safe Online").inner_text()
+    page.get_by_label("Program").select_option(label=choice)
+    page.get_by_role("button", name="Enroll").click()
+    expect(page.get_by_role("status")).to_contain_text(f"{name} is enrolled in Safe Online.")
+    journey.axe()
+
+    open_coverage(journey)
+    assert int(figure(page, "Covered by neither")) == uncovered_before - 1
+    assert figure(page, "In a program") != program_share_before
+    expect(listed.get_by_role("rowheader", name=name)).to_have_count(0)
+
+
+def test_district_sees_every_school_without_names_and_downloads_the_export(journey, live_server, tmp_path):
+    page = journey.page
+    with live_server.app.app_context():
+        names = [s.family_name for s in db.session.scalars(
+            select(Student).join(RiskFlag, RiskFlag.student_id == Student.id).distinct())]
+    sign_in(journey, "district@demo.school")
+    open_coverage(journey)
+    expect(page.get_by_role("heading", level=1)).to_have_text("District coverage")
+    schools = page.get_by_role("table", name=re.compile("^Coverage by school"))
+    expect(schools.locator("tbody tr")).to_have_count(3)
+    content = page.content()
+    assert names and not [n for n in names if n in content]  # no flagged student is named
+
+    schools.get_by_role("link", name="Active students").click()
+    journey.axe()
+    expect(schools.get_by_role("columnheader", name=re.compile("Active students"))).to_have_attribute("aria-sort", "descending")
+    expect(schools.locator("tbody tr").first.get_by_role("rowheader")).to_have_text("Riverside High School")
+
+    page.get_by_label("School level").select_option(label="Middle")
+    page.get_by_role("button", name="Show").click()
+    journey.axe()
+    expect(schools.locator("tbody tr")).to_have_count(1)
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download CSV").click()
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    assert [r["school_name"] for r in rows] == ["Cedar Middle School", "Total, middle schools"]
+    assert rows[0]["flagged_students"] == "S"  # seven flagged students: too few to publish
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download Excel").click()
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    sheet = openpyxl.load_workbook(path)["Schools"]
+    assert sheet["D2"].value == "Cedar Middle School" and "S" in [c.value for c in sheet[2]]

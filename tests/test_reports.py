@@ -1,0 +1,283 @@
+"""Coverage figures on a small hand-built district whose right answers are known, and the pages' scoping."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+import pytest
+
+from school_prevention.checkins.models import CheckIn, CheckInPlan
+from school_prevention.db import utcnow
+from school_prevention.extensions import db
+from school_prevention.programs.models import Enrollment
+from school_prevention.programs.services import enroll
+from school_prevention.reports import measures
+from school_prevention.reports.coverage import Split, make_period, school_report
+from school_prevention.reports.district import SUPPRESSED, district_report
+from tests.factories import make_flag, make_program, make_school, make_student, make_user
+
+NOW = utcnow().replace(microsecond=0)  # flags are opened "now" by the services: the figures are taken now too
+TODAY = NOW.date()
+
+
+@dataclass
+class District:
+    """The hand-built district: schools, people and the students whose coverage is known."""
+
+    a: object
+    b: object
+    c: object
+    counselor: object
+    counselor_c: object
+    principal: object
+    district: object
+    students: dict
+
+
+def _plan(student, counselor, *, starts=TODAY - timedelta(days=80), until=TODAY + timedelta(days=200), status="active"):
+    plan = CheckInPlan(student_id=student.id, school_id=student.school_id, counselor_id=counselor.id, cadence="weekly",
+                       local_time=time(10), starts_on=starts, until=until, status=status, created_by_id=counselor.id)
+    db.session.add(plan)
+    db.session.flush()
+    return plan
+
+
+def _checkin(plan, due: datetime, status="scheduled", *, done: datetime | None = None, updated: datetime | None = None):
+    checkin = CheckIn(plan_id=plan.id, student_id=plan.student_id, school_id=plan.school_id,
+                      counselor_id=plan.counselor_id, occurrence=due.date(), due_at=due, status=status,
+                      outcome="doing_well" if status == "completed" else None, completed_at=done,
+                      completed_by_id=plan.counselor_id if done else None, updated_at=updated or due)
+    db.session.add(checkin)
+    db.session.flush()
+    return checkin
+
+
+def _seat(program, student, status="active", started=NOW - timedelta(days=17)):
+    row = Enrollment(program_id=program.id, student_id=student.id, status=status, requested_at=started,
+                     started_at=started if status != "waitlisted" else None)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+@pytest.fixture
+def world(db_session):
+    """School A (middle) is where the answers are worked out by hand; B and C make it a district.
+
+    A's active students (12): s1 program+plan, s2 program only, s3 plan only, s4 waitlisted only,
+    s5 seated in a program that ended, s6 plan with a check-in left open 10 days, s7 resolved flag
+    only, s8 two flags (high wins) and a program, s10-s13 not flagged. s9 is inactive and flagged.
+    """
+    a = make_school(name="Aspen Middle", level="middle")
+    b = make_school(name="Birch Middle", level="middle")
+    c = make_school(name="Cottonwood Elementary", level="elementary")
+    counselor = make_user("counselor", schools=[a, b], name="Casey Two-Schools")
+    counselor_c = make_user("counselor", schools=[c])
+    principal = make_user("principal", schools=[a])
+    district = make_user("district")
+    s = {i: make_student(a, grade="07" if i % 2 else "08", given_name=f"Kid{i}", family_name=f"Aspen{i:02d}")
+         for i in range(1, 14)}
+    s[9].is_active = False
+    running = make_program(a, counselor, capacity=3, name="Lunch Group", starts_on=TODAY - timedelta(days=80),
+                           ends_on=TODAY + timedelta(days=160))
+    ended = make_program(a, counselor, capacity=5, name="Old Group", starts_on=TODAY - timedelta(days=200),
+                         ends_on=TODAY - timedelta(days=30))
+    make_flag(s[1], counselor, severity="moderate")
+    make_flag(s[2], counselor, category_name="Bullying — targeted", severity="high")
+    make_flag(s[3], counselor, severity="urgent")
+    make_flag(s[4], counselor, severity="low")
+    monitoring = make_flag(s[5], counselor, severity="moderate")
+    monitoring.status = "monitoring"
+    make_flag(s[6], counselor, severity="moderate")
+    resolved = make_flag(s[7], counselor, severity="high")
+    resolved.status = "resolved"
+    make_flag(s[8], counselor, severity="low")
+    make_flag(s[8], counselor, category_name="Bullying — targeted", severity="high")
+    make_flag(s[9], counselor, severity="urgent")
+    _seat(running, s[1])
+    _seat(running, s[2])
+    _seat(running, s[8])  # the program is now full
+    _seat(running, s[4], "waitlisted")
+    _seat(ended, s[5])
+    _seat(ended, s[10])
+    kept = _plan(s[1], counselor)
+    _checkin(kept, NOW - timedelta(days=5), "completed", done=NOW - timedelta(days=5) + timedelta(hours=2))
+    plan3 = _plan(s[3], counselor)
+    _checkin(plan3, NOW - timedelta(days=6), "completed", done=NOW - timedelta(days=3))          # late
+    _checkin(plan3, NOW - timedelta(days=7), "missed")                                            # not kept
+    _checkin(plan3, NOW - timedelta(days=8), "cancelled", updated=NOW - timedelta(days=9))        # called off before
+    _checkin(plan3, NOW - timedelta(days=9), "cancelled", updated=NOW - timedelta(days=8))        # called off after
+    _checkin(plan3, NOW - timedelta(hours=10))                                                    # still in its day
+    _checkin(plan3, NOW - timedelta(days=40), "completed", done=NOW - timedelta(days=40) + timedelta(hours=20))
+    _checkin(plan3, NOW + timedelta(days=2))
+    neglected = _plan(s[6], counselor)
+    _checkin(neglected, NOW - timedelta(days=10))  # open 10 days after its time: the plan does not count
+    _plan(s[13], counselor, status="ended")
+    # School B: two flagged students, one covered by a plan; school C: one flagged, uncovered.
+    b1, b2 = make_student(b, grade="06"), make_student(b, grade="06")
+    make_flag(b1, counselor)
+    make_flag(b2, counselor)
+    _plan(b1, counselor)
+    c1 = make_student(c, grade="03")
+    make_flag(c1, counselor_c, severity="urgent")
+    db_session.commit()
+    return District(a, b, c, counselor, counselor_c, principal, district, {**s, "b1": b1, "b2": b2, "c1": c1})
+
+
+@pytest.fixture
+def period(world):
+    return make_period(NOW)
+
+
+def test_each_student_counts_where_their_real_coverage_puts_them(world, period):
+    report = school_report(world.a, period)
+    assert report.active == 12  # s9 has left
+    # both: s1; program only: s2, s8; plan only: s3; neither: s4 (waitlisted), s5 (program ended), s6 (plan not kept)
+    assert report.split == Split(flagged=7, both=1, program_only=2, plan_only=1, neither=3)
+    assert (report.split.in_program, report.split.with_plan) == (3, 2)
+
+
+def test_breakdowns_by_highest_severity_grade_and_concern(world, period):
+    report = school_report(world.a, period)
+    severity = {line.label: line.split for line in report.breakdowns["severity"]}
+    assert {k: v.flagged for k, v in severity.items()} == {"Urgent": 1, "High": 2, "Moderate": 3, "Low": 1}
+    assert severity["High"].program_only == 2  # s2, and s8 whose worst flag is high
+    grade = {line.label: (line.active, line.split.flagged) for line in report.breakdowns["grade"]}
+    assert grade == {"Grade 7": (6, 3), "Grade 8": (6, 4)}
+    concern = {line.label: line.split.flagged for line in report.breakdowns["category"]}
+    assert concern["Social isolation"] == 6 and concern["Bullying — targeted"] == 2  # s8 counts in both
+
+
+def test_check_ins_count_only_when_completed_with_an_outcome_on_time(world, period):
+    report = school_report(world.a, period)
+    # Due in the last 30 days with their day passed: 5d (kept), 6d (late), 7d (missed), 9d (cancelled
+    # after its time), 10d (left open). Not counted: 8d (cancelled before), 10h ago (still in its day).
+    assert report.adherence["30d"] == (5, 1)
+    assert report.adherence["90d"] == (6, 2)  # and the one kept 40 days ago
+
+
+def test_program_seats_waitlist_and_counselor_caseload(world, period):
+    report = school_report(world.a, period)
+    assert [(p.name, p.capacity, p.active, p.waitlisted) for p in report.programs] == [("Lunch Group", 3, 3, 1)]
+    assert [(c.name, c.n_schools) for c in report.counselors] == [("Casey Two-Schools", 2)]
+    assert report.counselor_fte == 0.5  # one counselor shared by two schools
+    assert report.students_per_counselor == 24
+
+
+def test_weekly_trend_puts_activity_in_its_week(world, period):
+    weeks = school_report(world.a, period).weeks
+    assert len(weeks) == 12 and weeks[-1].end == period.today
+    assert sum(w.checkins_due for w in weeks) == 6 and sum(w.checkins_on_time for w in weeks) == 2
+    assert weeks[-1].flags_opened == 10  # every flag of A (resolved, of a student who left) was opened now
+    assert weeks[-3].enrollments_started == 5  # seats taken 17 days ago (the waitlisted one has none)
+    assert sum(w.enrollments_started for w in weeks) == 5
+
+
+def test_uncovered_list_is_the_neither_count_most_severe_first(world, period):
+    from school_prevention.permissions import visible_students
+
+    listing = measures.uncovered_students(visible_students(world.principal), world.a.id, period)
+    rows = db.session.execute(*listing).all()
+    assert [r[0].family_name for r in rows] == ["Aspen05", "Aspen06", "Aspen04"]  # moderate, moderate, low
+    assert [(r.waiting, r.lapsed) for r in rows] == [(False, False), (False, True), (True, False)]
+
+
+def test_enrolling_an_uncovered_student_moves_them(world, period):
+    before = school_report(world.a, period).split
+    new = make_program(world.a, world.counselor, capacity=10, name="Safe Online", starts_on=TODAY - timedelta(days=7))
+    enroll(world.counselor, new, [world.students[5]])
+    after = school_report(world.a, period).split
+    assert (after.neither, after.program_only) == (before.neither - 1, before.program_only + 1)
+
+
+def test_district_rows_agree_with_each_schools_report(world, period):
+    report = district_report(period, None, min_n=1)  # nothing withheld
+    rows = {r["school_id"]: r for r in report.rows}
+    for school in (world.a, world.b, world.c):
+        mine = school_report(school, period)
+        row = rows[school.id]
+        assert (row["active_students"], row["flagged_students"], row["flagged_program_and_plan"],
+                row["flagged_program_only"], row["flagged_plan_only"], row["flagged_uncovered"]) == (
+            mine.active, mine.split.flagged, mine.split.both, mine.split.program_only, mine.split.plan_only,
+            mine.split.neither)
+        assert (row["checkins_due_30d"], row["checkins_on_time_30d"]) == mine.adherence["30d"]
+    assert report.totals["flagged_students"] == 7 + 2 + 1
+    assert rows[world.a.id]["counselor_fte"] == 0.5 and rows[world.b.id]["counselor_fte"] == 0.5
+    middle = district_report(period, "middle", min_n=1)
+    assert {r["school_id"] for r in middle.rows} == {world.a.id, world.b.id}
+
+
+def test_small_district_figures_are_withheld(world, period):
+    report = district_report(period, None, min_n=10)
+    rows = {r["school_id"]: r for r in report.rows}
+    a, b = rows[world.a.id], rows[world.b.id]
+    assert b["active_students"] is SUPPRESSED  # 2 students
+    assert a["active_students"] is SUPPRESSED  # 12, but with the middle schools' total B's 2 would follow
+    assert a["flagged_students"] is SUPPRESSED and a["share_in_program"] is SUPPRESSED
+    assert a["program_seats"] == 3 and a["counselor_fte"] == 0.5  # not about students: never withheld
+    assert report.totals["flagged_students"] is SUPPRESSED  # 10 in all, but made of withheld cells
+
+
+# --- the pages ---------------------------------------------------------------------------------
+
+def test_principal_sees_their_school_with_names_and_enroll_links(world, client, login_as):
+    login_as(world.principal)
+    page = client.get("/reports/coverage")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Aspen Middle" in html
+    assert "Aspen04, Kid4" in html and f"/students/{world.students[4].id}/programs" in html
+    assert "Plan check-ins" not in html  # check-in plans are the counselors' to start
+    assert "Aspen01, Kid1" not in html  # covered students are not on the list
+
+
+def test_principal_cannot_open_another_school(world, client, login_as):
+    login_as(world.principal)
+    assert client.get(f"/reports/coverage?school={world.b.id}").status_code == 404
+    assert client.get("/reports/coverage?school=abc").status_code == 400
+
+
+def test_counselor_of_two_schools_picks_one_and_can_plan(world, client, login_as):
+    login_as(world.counselor)
+    html = client.get(f"/reports/coverage?school={world.b.id}").get_data(as_text=True)
+    assert "Birch Middle" in html and "Plan check-ins" in html
+    assert world.students["b2"].display_name in html and "Aspen04" not in html
+
+
+def test_the_district_page_names_no_student(world, client, login_as):
+    login_as(world.district)
+    page = client.get("/reports/coverage")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Aspen Middle" in html and "Cottonwood Elementary" in html
+    for student in world.students.values():
+        assert student.family_name not in html and student.given_name not in html
+    assert ">S<" in html
+
+
+def test_the_district_table_sorts_by_a_column(world, client, login_as):
+    login_as(world.district)
+    html = client.get("/reports/coverage?sort=active_students&order=desc").get_data(as_text=True)
+    assert html.index("Aspen Middle") < html.index("Birch Middle")
+    html = client.get("/reports/coverage?sort=school_name&order=desc").get_data(as_text=True)
+    assert html.index("Cottonwood Elementary") < html.index("Birch Middle") < html.index("Aspen Middle")
+
+
+@pytest.mark.parametrize("query, message", [
+    ("from=2026-11-10&to=2026-11-01", "on or before the last day"),
+    ("to=2999-01-01", "cannot end after today"),
+    ("from=2024-01-01&to=2026-11-01", "at most 366 days"),
+    ("from=yesterday", "Not a valid date"),
+])
+def test_bad_district_filters_get_a_message_and_a_400(world, client, login_as, query, message):
+    login_as(world.district)
+    page = client.get(f"/reports/coverage?{query}")
+    assert page.status_code == 400 and message in page.get_data(as_text=True)
+
+
+def test_period_is_checked_against_today(db_session):
+    from school_prevention.reports.coverage import PeriodError, build_period
+
+    today = make_period(utcnow()).today
+    assert build_period(None, None).start == today - timedelta(days=83)
+    with pytest.raises(PeriodError):
+        build_period(None, today + timedelta(days=1))
