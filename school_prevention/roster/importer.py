@@ -445,7 +445,7 @@ class RosterImporter:
             self._hand_off_plans({m["student_id"]: m["to_school_id"] for m in moves})
 
     def _insert_many(self, table, rows: list[dict]) -> None:
-        """INSERT rows through the driver's executemany, as plain tuples.
+        """INSERT rows through the driver: COPY on PostgreSQL, executemany of plain tuples on SQLite.
 
         Half the time of a Core executemany goes into per-value type processing; here the one
         datetime every row shares (the import's `now`) is converted once, the rest are plain
@@ -454,12 +454,22 @@ class RosterImporter:
         conn = db.session.connection()
         dialect = conn.dialect
         now = self.now
-        # What the UTCDateTime column would bind: naive UTC text on SQLite, the aware value on PostgreSQL.
-        now_param = now.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect.name == "sqlite" else now
         columns = list(rows[0])
+        quote = dialect.identifier_preparer.quote
+        if dialect.name == "postgresql":
+            # COPY on the transaction's own connection: several times faster than executemany.
+            raw = conn.connection.dbapi_connection
+            with raw.cursor() as cursor, cursor.copy(
+                    f"COPY {dialect.identifier_preparer.format_table(table)} "
+                    f"({', '.join(quote(c) for c in columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row([row[c] for c in columns])
+            return
+        # What the UTCDateTime column binds on SQLite: naive UTC text.
+        now_param = now.strftime("%Y-%m-%d %H:%M:%S.%f")
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-               f"({', '.join(dialect.identifier_preparer.quote(c) for c in columns)}) "
+               f"({', '.join(quote(c) for c in columns)}) "
                f"VALUES ({', '.join([mark] * len(columns))})")
         conn.exec_driver_sql(sql, [tuple(now_param if v is now else v for v in map(row.__getitem__, columns))
                                    for row in rows])
