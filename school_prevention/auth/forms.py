@@ -30,47 +30,14 @@ class NewPasswordMixin:
             raise ValidationError(problems[0])
 
 
-class ChangePasswordForm(NewPasswordMixin, FlaskForm):
-    """Change one's own password."""
+class SetPasswordForm(NewPasswordMixin, FlaskForm):
+    """Choose a password (from an invitation or reset link): the new one twice."""
 
-    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password.")],
-                                     render_kw={"autocomplete": "current-password"})
     new_password = PasswordField(
         "New password",
         validators=[DataRequired("Choose a new password.")],
         description="At least 12 characters. No special characters required: a few unrelated words work well.",
         render_kw={"autocomplete": "new-password"},
-    )
-    confirm = PasswordField(
-        "New password again",
-        validators=[DataRequired("Type the new password again."),
-                    EqualTo("new_password", "The two new passwords are not the same.")],
-        render_kw={"autocomplete": "new-password"},
-    )
-
-    def __init__(self, user, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._user = user
-
-    def user_inputs(self) -> list[str]:
-        return [self._user.email, self._user.name]
-
-
-class ForgotPasswordForm(FlaskForm):
-    """Ask for a password-reset link by email."""
-
-    email = StringField("Your work email", validators=[DataRequired("Enter your email address."), Length(max=320)],
-                        render_kw={"autocomplete": "username", "autofocus": True})
-
-
-class SetPasswordForm(NewPasswordMixin, FlaskForm):
-    """Choose a password from an invitation or reset link."""
-
-    new_password = PasswordField(
-        "New password",
-        validators=[DataRequired("Choose a password.")],
-        description="At least 12 characters. No special characters required: a few unrelated words work well.",
-        render_kw={"autocomplete": "new-password", "autofocus": True},
     )
     confirm = PasswordField(
         "New password again",
@@ -85,3 +52,17 @@ class SetPasswordForm(NewPasswordMixin, FlaskForm):
 
     def user_inputs(self) -> list[str]:
         return [self._user.email, self._user.name]
+
+
+class ChangePasswordForm(SetPasswordForm):
+    """Change one's own password: the current one, then the new one twice."""
+
+    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password.")],
+                                     render_kw={"autocomplete": "current-password"})
+
+
+class ForgotPasswordForm(FlaskForm):
+    """Ask for a password-reset link by email."""
+
+    email = StringField("Your work email", validators=[DataRequired("Enter your email address."), Length(max=320)],
+                        render_kw={"autocomplete": "username", "autofocus": True})

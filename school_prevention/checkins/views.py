@@ -177,21 +177,30 @@ def _render_checkin(checkin: CheckIn, form=None, reschedule_form=None, code: int
 @roles(Role.COUNSELOR)
 def detail(checkin_id: int):
     """One check-in; complete it with an outcome and a restricted note."""
-    checkin = get_checkin_or_404(current_user, checkin_id)
     if request.method == "GET":
-        return _render_checkin(checkin)
+        return _render_checkin(get_checkin_or_404(current_user, checkin_id))
     form = CompleteForm()
-    if not form.validate():
-        return _render_checkin(checkin, form=form, code=400)
-    try:
-        complete(current_user, checkin, outcome=form.outcome.data, note=form.note.data, now=utcnow())
-    except ServiceError as exc:
-        db.session.rollback()
-        apply_service_error(form, exc)
-        return _render_checkin(get_checkin_or_404(current_user, checkin_id), form=form, code=400)
-    db.session.commit()
-    flash(f"Check-in with {checkin.student.display_name} completed: {checkin.outcome_label.lower()}.", "success")
-    return redirect(url_for("checkins.index"))
+    return _form_action(
+        checkin_id, form, "form",
+        lambda c: complete(current_user, c, outcome=form.outcome.data, note=form.note.data, now=utcnow()),
+        lambda c: f"Check-in with {c.student.display_name} completed: {c.outcome_label.lower()}.")
+
+
+def _form_action(checkin_id: int, form, form_name: str, action, message):
+    """Validate form, run action(checkin) and commit; else show the check-in with the problem beside the fields."""
+    checkin = get_checkin_or_404(current_user, checkin_id)
+    if form.validate():
+        try:
+            action(checkin)
+        except ServiceError as exc:
+            db.session.rollback()
+            apply_service_error(form, exc)
+            checkin = get_checkin_or_404(current_user, checkin_id)
+        else:
+            db.session.commit()
+            flash(message(checkin), "success")
+            return redirect(url_for("checkins.index"))
+    return _render_checkin(checkin, code=400, **{form_name: form})
 
 
 def _simple_action(checkin_id: int, action, message: str):
@@ -227,19 +236,10 @@ def cancel_(checkin_id: int):
 @roles(Role.COUNSELOR)
 def reschedule_(checkin_id: int):
     """Move one check-in to another time."""
-    checkin = get_checkin_or_404(current_user, checkin_id)
     form = RescheduleForm()
-    if not form.validate():
-        return _render_checkin(checkin, reschedule_form=form, code=400)
-    try:
-        reschedule(current_user, checkin, local=form.when.data, now=utcnow())
-    except ServiceError as exc:
-        db.session.rollback()
-        apply_service_error(form, exc)
-        return _render_checkin(get_checkin_or_404(current_user, checkin_id), reschedule_form=form, code=400)
-    db.session.commit()
-    flash(f"Check-in moved to {form.when.data:%a %b %-d, %-I:%M %p}.", "success")
-    return redirect(url_for("checkins.index"))
+    return _form_action(checkin_id, form, "reschedule_form",
+                        lambda c: reschedule(current_user, c, local=form.when.data, now=utcnow()),
+                        lambda c: f"Check-in moved to {form.when.data:%a %b %-d, %-I:%M %p}.")
 
 
 # --- calendar feed and preferences -------------------------------------------------------------
