@@ -17,6 +17,7 @@ from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
 from school_prevention.programs.models import Enrollment
 from school_prevention.programs.services import enroll
+from school_prevention.roster import progress as roster_progress
 from school_prevention.roster import importer as importer_module
 from school_prevention.roster.importer import RosterImporter, count_rows
 from school_prevention.roster.models import RosterImport, StudentDemographics, StudentSchoolChange
@@ -259,6 +260,9 @@ def test_admin_uploads_sees_dry_run_then_applies(client, login_as, tmp_path, db_
     files = rf.district(8)
     files["users.csv"].append(rf.student("bad", "No", "School", "nowhere"))
     dry = _upload(client, rf.write(tmp_path / "set", files), tmp_path)
+    # A finished import leaves no live figures behind (a later run with the same id, in another
+    # database of this process, showed them as its own progress).
+    assert roster_progress.get(dry.id) is None
     report_page = _page(client, f"/admin/roster/{dry.id}")
     assert "Dry run: nothing has changed yet" in report_page and "Students created" in report_page
     assert "users.csv</td><td class=\"num\">10</td><td>none of orgSourcedIds (nowhere)" in report_page

@@ -38,7 +38,10 @@ def _work(app, run_id, path, dry_run, allow, inline=False) -> None:
         progress.update(run_id, done, total, name)
 
     if inline:
-        import_roster(run_id, path, dry_run=dry_run, allow_mass_deactivation=allow, progress=report_progress)
+        try:
+            import_roster(run_id, path, dry_run=dry_run, allow_mass_deactivation=allow, progress=report_progress)
+        finally:
+            progress.forget(run_id)  # else a later run with the same id would show these figures
         return
     with app.app_context():
         try:
