@@ -30,6 +30,7 @@ SPLITS = {
     ("middle", "M4"): (0, 5, 12, 20), ("elementary", "E1"): (1, 0, 0, 3), ("elementary", "E2"): (12, 11, 10, 13),
     ("high", "H1"): (4, 4, 4, 4),
 }
+from tests.linear import determined
 
 
 @pytest.fixture
@@ -154,25 +155,7 @@ def test_formula_like_school_names_are_neutralised(db_session, app):
 def _determined(equations, unknowns) -> set:
     """Unknowns whose value follows from the equations (each a dict unknown -> coefficient), exactly."""
     index = {u: i for i, u in enumerate(unknowns)}
-    rows = [{index[u]: Fraction(c) for u, c in eq.items() if c} for eq in equations]
-    rows = [r for r in rows if r]
-    pivots = []
-    for col in range(len(unknowns)):
-        pivot = next((r for r in rows if r.get(col) and all(r is not p for p, _ in pivots)), None)
-        if pivot is None:
-            continue
-        factor = pivot[col]
-        for k in list(pivot):
-            pivot[k] /= factor
-        for other in rows:
-            if other is not pivot and other.get(col):
-                f = other[col]
-                for k, v in pivot.items():
-                    other[k] = other.get(k, 0) - f * v
-                    if other[k] == 0:
-                        del other[k]
-        pivots.append((pivot, col))
-    return {unknowns[col] for row, col in pivots if set(row) == {col}}
+    return {unknowns[i] for i in determined([{index[u]: c for u, c in eq.items()} for eq in equations], len(unknowns))}
 
 
 def _what_a_reader_knows(views):

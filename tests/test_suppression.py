@@ -12,6 +12,7 @@ from fractions import Fraction
 import pytest
 
 from school_prevention.reports.suppression import RowIdentity, suppress
+from tests.linear import determined
 
 
 def recoverable_cells(values, result, identities):
@@ -31,30 +32,7 @@ def recoverable_cells(values, result, identities):
             if (r, identity.total) in index:
                 eq[index[(r, identity.total)]] = Fraction(-1)
             equations.append(eq)
-    # Reduced row echelon form of the equations over the unknowns.
-    rows = [dict(eq) for eq in equations if eq]
-    pivots = []
-    for col in range(len(unknowns)):
-        pivot = next((r for r in rows if r.get(col) and all(r is not p for p, _ in pivots)), None)
-        if pivot is None:
-            continue
-        factor = pivot[col]
-        for k in list(pivot):
-            pivot[k] /= factor
-        for other in rows:
-            if other is not pivot and other.get(col):
-                f = other[col]
-                for k, v in pivot.items():
-                    other[k] = other.get(k, 0) - f * v
-                    if other[k] == 0:
-                        del other[k]
-        pivots.append((pivot, col))
-    # A unknown is determined iff some reduced row is exactly that unit vector.
-    determined = set()
-    for row, col in pivots:
-        if set(row) == {col}:
-            determined.add(unknowns[col])
-    return determined
+    return {unknowns[i] for i in determined(equations, len(unknowns))}
 
 
 def test_small_cells_are_hidden_and_a_lone_hidden_cell_gets_a_partner():
