@@ -22,6 +22,7 @@ from school_prevention.programs.models import Enrollment
 from school_prevention.reports.coverage import make_period
 from school_prevention.reports.district import BASE, COLUMNS, COVERAGE_PARTS, SUPPRESSED, district_report
 from tests.factories import category, make_flag, make_program, make_school, make_student, make_user
+from tests.linear import determined
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "exports.md"
 # Per school: flagged students in a program and a plan, program only, plan only, neither.
@@ -30,7 +31,6 @@ SPLITS = {
     ("middle", "M4"): (0, 5, 12, 20), ("elementary", "E1"): (1, 0, 0, 3), ("elementary", "E2"): (12, 11, 10, 13),
     ("high", "H1"): (4, 4, 4, 4),
 }
-from tests.linear import determined
 
 
 @pytest.fixture
