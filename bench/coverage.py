@@ -182,15 +182,17 @@ def child(url: str, runs: int) -> None:
                              "page_p90_ms": sorted(page)[int(len(page) * 0.9)] * 1000,
                              "students": [size.get(s, 0) for _, _, s in clients]}
 
-        # The district page, its floor, and the exports.
-        runs_d = max(3, runs // 2)
-        page = timed(lambda: get(district, "/reports/coverage"), runs_d)
+        # The district page, its floor, and the exports (as many runs as a school's page: on a
+        # shared machine a median of three moves by a tenth of a second from one run to the next).
+        page = timed(lambda: get(district, "/reports/coverage"), runs)
         sqls = floor_sql(list(statements(Scope(), build_period(None, None)).values()))
-        floor = timed(lambda: run_bare(sqls), runs_d)
-        csv_t = timed(lambda: get(district, "/exports/district.csv"), runs_d)
-        xlsx_t = timed(lambda: get(district, "/exports/district.xlsx"), runs_d)
+        floor = timed(lambda: run_bare(sqls), runs)
+        csv_t = timed(lambda: get(district, "/exports/district.csv"), runs)
+        xlsx_t = timed(lambda: get(district, "/exports/district.xlsx"), runs)
         results["district"] = {"page_ms": _median_ms(page), "floor_ms": _median_ms(floor),
-                               "csv_ms": _median_ms(csv_t), "xlsx_ms": _median_ms(xlsx_t)}
+                               "csv_ms": _median_ms(csv_t), "xlsx_ms": _median_ms(xlsx_t),
+                               "page_max_ms": max(page) * 1000, "csv_max_ms": max(csv_t) * 1000,
+                               "xlsx_max_ms": max(xlsx_t) * 1000}
         results["load"] = os.getloadavg()
     print(json.dumps(results))
 
@@ -233,12 +235,9 @@ def main() -> None:
             print(f"  school page    {s['page_ms']:7.1f} ms median (p90 {s['page_p90_ms']:.1f})  floor {s['floor_ms']:6.1f} ms"
                   f"  x{s['page_ms'] / s['floor_ms']:.1f}   [schools of {min(s['students'])}-{max(s['students'])} students]"
                   f"   goal < 50 ms and < x3")
-            print(f"  district page  {d['page_ms']:7.1f} ms median              floor {d['floor_ms']:6.1f} ms"
-                  f"  x{d['page_ms'] / d['floor_ms']:.1f}   goal < 1000 ms")
-            print(f"  export CSV     {d['csv_ms']:7.1f} ms median              floor {d['floor_ms']:6.1f} ms"
-                  f"  x{d['csv_ms'] / d['floor_ms']:.1f}   goal < 1000 ms")
-            print(f"  export XLSX    {d['xlsx_ms']:7.1f} ms median              floor {d['floor_ms']:6.1f} ms"
-                  f"  x{d['xlsx_ms'] / d['floor_ms']:.1f}   goal < 1000 ms")
+            for label, key in (("district page ", "page"), ("export CSV    ", "csv"), ("export XLSX   ", "xlsx")):
+                print(f"  {label} {d[key + '_ms']:7.1f} ms median (max {d[key + '_max_ms']:6.1f})  floor {d['floor_ms']:6.1f} ms"
+                      f"  x{d[key + '_ms'] / d['floor_ms']:.1f}   goal < 1000 ms")
 
 
 if __name__ == "__main__":

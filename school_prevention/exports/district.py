@@ -12,7 +12,7 @@ from flask import current_app
 from school_prevention import audit
 from school_prevention.exports.writers import Withheld, csv_bytes, write_xlsx
 from school_prevention.reports.coverage import NA
-from school_prevention.reports.district import COLUMNS, SUPPRESSED, DistrictReport, district_report
+from school_prevention.reports.district import COLUMNS, SUPPRESSED, DistrictReport, collector_paused, district_report
 from school_prevention.reports.measures import Period
 
 MARK = Withheld(SUPPRESSED)
@@ -75,17 +75,18 @@ def about(report: DistrictReport) -> list[str]:
 
 def write_district(out: IO[bytes], fmt: str, period: Period, level: str | None, *, actor) -> int:
     """Write the export to out and add its audit row; returns the number of school rows."""
-    report = district_report(period, level, current_app.config["SP_SUPPRESSION_MIN_N"])
-    header = [c.name for c in COLUMNS]
-    if fmt == "csv":
-        out.write(csv_bytes(header, table_rows(report)))
-    else:
-        shares = {i: "0.0%" for i, c in enumerate(COLUMNS) if c.kind == "share"}
-        write_xlsx(out, [("Schools", header, table_rows(report), shares),
-                         _breakdown_sheet(report, "severity", "By severity"),
-                         _breakdown_sheet(report, "grade", "By grade"),
-                         _breakdown_sheet(report, "category", "By category"),
-                         _weekly_sheet(report)], notes=about(report))
+    with collector_paused():
+        report = district_report(period, level, current_app.config["SP_SUPPRESSION_MIN_N"])
+        header = [c.name for c in COLUMNS]
+        if fmt == "csv":
+            out.write(csv_bytes(header, table_rows(report)))
+        else:
+            shares = {i: "0.0%" for i, c in enumerate(COLUMNS) if c.kind == "share"}
+            write_xlsx(out, [("Schools", header, table_rows(report), shares),
+                             _breakdown_sheet(report, "severity", "By severity"),
+                             _breakdown_sheet(report, "grade", "By grade"),
+                             _breakdown_sheet(report, "category", "By category"),
+                             _weekly_sheet(report)], notes=about(report))
     audit.record("export.district", actor=actor, detail={
         "format": fmt, "level": level, "schools": len(report.rows),
         "period": [period.start.isoformat(), period.end.isoformat()]})

@@ -172,20 +172,21 @@ def _breakdowns(rows, active_by_grade: dict[str, int]) -> dict[str, list[Breakdo
     return out
 
 
-def adherence_windows(lines) -> dict[str, tuple[int, int]]:
-    """(due, on time) per window, summed over measures.checkin_lines()."""
-    sums = [0] * 6
-    for _, _, counts in lines:
-        sums = [a + b for a, b in zip(sums, counts)]
-    return {name: (sums[2 * i], sums[2 * i + 1]) for i, name in enumerate(("30d", "90d", "period"))}
+def adherence_windows(tallies) -> dict[str, tuple[int, int]]:
+    """(due, on time) per window, summed over measures.checkin_tallies()."""
+    sums = {name: (0, 0) for name in ("30d", "90d", "period")}
+    for tally in tallies:
+        sums = {name: (due + tally.windows[name][0], kept + tally.windows[name][1]) for name, (due, kept) in sums.items()}
+    return sums
 
 
-def _weeks(period: Period, checkin_rows, activity_rows) -> list[Week]:
+def _weeks(period: Period, tallies, activity_rows) -> list[Week]:
     weeks = [Week(start, end) for start, end in period.weeks]
-    for _, week, counts in checkin_rows:
-        if week is not None and 0 <= week < len(weeks):
-            weeks[week].checkins_due += counts[4]
-            weeks[week].checkins_on_time += counts[5]
+    for tally in tallies:
+        for week, (due, on_time) in tally.weeks.items():
+            if 0 <= week < len(weeks):
+                weeks[week].checkins_due += due
+                weeks[week].checkins_on_time += on_time
     for metric, _, _, week, n in activity_rows:
         if week is not None and 0 <= week < len(weeks):
             if metric == "flags":
@@ -214,11 +215,11 @@ def school_report(school: School, period: Period) -> SchoolReport:
     for dim, _, _, _, counts in cover:
         if dim == "total":
             split.add(counts)
-    checkin_rows = list(measures.checkin_lines(run(*measures.checkins(scope, period))))
+    tallies = list(measures.checkin_tallies(run(*measures.checkins(scope, period))))
     programs = run(*measures.programs(scope, period)).all()
     counselors = run(*measures.counselors(scope)).all()
-    weeks = _weeks(period, checkin_rows, run(*measures.activity(scope, period)).all())
+    weeks = _weeks(period, tallies, measures.activity_lines(run(*measures.activity(scope, period))))
     return SchoolReport(school=school, period=period, active=sum(by_grade.values()), split=split,
-                        breakdowns=_breakdowns(cover, by_grade), adherence=adherence_windows(checkin_rows),
+                        breakdowns=_breakdowns(cover, by_grade), adherence=adherence_windows(tallies),
                         programs=programs, counselors=counselors,
                         counselor_fte=counselor_fte(counselors).get(school.id, 0.0), weeks=weeks)

@@ -17,7 +17,9 @@ How the pieces stay consistent with one another:
 """
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from school_prevention.extensions import db
@@ -160,15 +162,18 @@ def suppress_table(values: dict, min_n: int, blocks) -> tuple[set, set]:
     A column total below min_n is withheld too: it would be a small figure in its own right.
     """
     hidden, withheld = set(), set()
+    if not values:
+        return hidden, withheld
     for columns, identities in blocks:
-        block = {row: {c: cells.get(c, 0) for c in columns} for row, cells in values.items()}
-        if not block:
-            continue
-        result = suppress(block, min_n, identities)
-        hidden |= result.cells
-        withheld |= result.totals
+        # A block without a small count has nothing to protect: suppress() would withhold
+        # nothing (complementary cells are only ever chosen to protect a primary one).
+        if any(0 < cells.get(c, 0) < min_n for cells in values.values() for c in columns):
+            result = suppress({row: {c: cells.get(c, 0) for c in columns} for row, cells in values.items()},
+                              min_n, identities)
+            hidden |= result.cells
+            withheld |= result.totals
         for c in columns:
-            if 0 < sum(cells[c] for cells in block.values()) < min_n:
+            if 0 < sum(cells.get(c, 0) for cells in values.values()) < min_n:
                 withheld.add(c)
     return hidden, withheld
 
@@ -222,7 +227,8 @@ class DistrictReport:
 
 @dataclass
 class _Data:
-    """The measures' rows for a district scope (what the benchmark calls the floor)."""
+    """The measures' rows for a district scope (what the benchmark calls the floor); checkins and
+    activity as measures.checkin_tallies() and activity_lines() read them."""
 
     schools: list
     by_school_grade: list
@@ -254,7 +260,10 @@ def fetch(scope: Scope, period: Period) -> _Data:
     """
     measures.prepare_session()
     connection = db.session.connection()
-    return _Data(**{name: connection.execute(*m).all() for name, m in statements(scope, period).items()})
+    data = _Data(**{name: connection.execute(*m).all() for name, m in statements(scope, period).items()})
+    data.checkins = list(measures.checkin_tallies(data.checkins))
+    data.activity = list(measures.activity_lines(data.activity, group="level"))
+    return data
 
 
 def _school_values(data: _Data) -> tuple[dict[int, dict], dict[int, dict]]:
@@ -266,16 +275,11 @@ def _school_values(data: _Data) -> tuple[dict[int, dict], dict[int, dict]]:
     for dim, school_id, _, _, counts in measures.coverage_lines(data.cover):
         if dim == "total" and school_id in values:
             values[school_id].update(zip(COVERAGE, counts))
-    for school_id, _, kept, due_30d, due_90d, due_period in data.checkins:  # per school, week and kept: add up
-        v = values.get(school_id)
+    for tally in data.checkins:
+        v = values.get(tally.school_id)
         if v is not None:
-            v["checkins_due_30d"] += due_30d
-            v["checkins_due_90d"] += due_90d
-            v["checkins_due_period"] += due_period
-            if kept:
-                v["checkins_on_time_30d"] += due_30d
-                v["checkins_on_time_90d"] += due_90d
-                v["checkins_on_time_period"] += due_period
+            for window, (due, on_time) in tally.windows.items():
+                v[f"checkins_due_{window}"], v[f"checkins_on_time_{window}"] = due, on_time
     fte = counselor_fte(data.counselors)
     plain = {s.id: {"programs_running": 0, "program_seats": 0, "counselor_fte": round(fte.get(s.id, 0.0), 2)}
              for s in data.schools}
@@ -300,9 +304,16 @@ def district_report(period: Period, level: str | None, min_n: int) -> DistrictRe
         hidden, withheld = suppress_table(group, min_n, BLOCKS)
         level_withheld[lv] = withheld
         level_totals.append(({name: sum(v[name] for v in group.values()) for name in BASE}, withheld))
+        hidden_in: dict[int, list[str]] = defaultdict(list)
+        for school_id, name in hidden:
+            hidden_in[school_id].append(name)
         for school in members:
-            cells = {name: SUPPRESSED if (school.id, name) in hidden else values[school.id][name] for name in BASE}
-            cells.update(**plain[school.id], **common, row_type="school", school_id=school.id, school_sourced_id=school.sourced_id,
+            cells = dict(values[school.id])  # the BASE counts
+            for name in hidden_in.get(school.id, ()):
+                cells[name] = SUPPRESSED
+            cells.update(plain[school.id])
+            cells.update(common)
+            cells.update(row_type="school", school_id=school.id, school_sourced_id=school.sourced_id,
                          school_identifier=school.identifier or "", school_name=school.name, school_level=school.level)
             rows.append(complete(cells))
     totals = combine(level_totals, BASE)
@@ -314,6 +325,25 @@ def district_report(period: Period, level: str | None, min_n: int) -> DistrictRe
                           breakdowns=_breakdowns(data, levels, level_withheld, min_n),
                           weeks=_weeks(period, data, levels, level_withheld, min_n),
                           caseload_bands=caseload_bands(rows), levels=levels)
+
+
+@contextmanager
+def collector_paused():
+    """Hold Python's cycle collector while a district report is built and written out.
+
+    A report makes a few hundred thousand short-lived objects and no reference cycles (reference
+    counting frees them as usual). Left running, the collector counts those allocations and now
+    and then starts a full collection, which walks every object of the process (the app, the
+    ORM, the report) for tens of milliseconds and finds nothing to free. It resumes afterwards.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _breakdowns(data: _Data, levels, level_withheld, min_n) -> dict[str, list[dict]]:
@@ -372,13 +402,14 @@ def _weeks(period: Period, data: _Data, levels, level_withheld, min_n) -> list[d
     n_weeks = len(period.weeks)
     per_level = {lv: {i: dict.fromkeys(TREND, 0) for i in range(n_weeks)} for lv in levels}
     school_level = {s.id: s.level for s in data.schools}
-    for school_id, week, kept, _, _, due in data.checkins:
-        level = school_level.get(school_id)
-        if due and level is not None and week is not None and 0 <= week < n_weeks:
-            cells = per_level[level][week]
-            cells["checkins_due"] += due
-            if kept:
-                cells["checkins_on_time"] += due
+    for tally in data.checkins:
+        level = school_level.get(tally.school_id)
+        if level is not None:
+            for week, (due, on_time) in tally.weeks.items():
+                if 0 <= week < n_weeks:
+                    cells = per_level[level][week]
+                    cells["checkins_due"] += due
+                    cells["checkins_on_time"] += on_time
     for metric, _, level, week, n in data.activity:
         if level in per_level and week is not None and 0 <= week < n_weeks:
             per_level[level][week]["flags_opened" if metric == "flags" else "enrollments_started"] += n

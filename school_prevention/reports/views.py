@@ -11,7 +11,7 @@ from school_prevention.extensions import db
 from school_prevention.permissions import roles, visible_schools, visible_students
 from school_prevention.reports import charts, measures
 from school_prevention.reports.coverage import NA, RECOMMENDED_CASELOAD, make_period, school_report, share
-from school_prevention.reports.district import SUPPRESSED, district_report
+from school_prevention.reports.district import SUPPRESSED, collector_paused, district_report
 from school_prevention.reports.forms import SORTABLE, DistrictFilterForm, SchoolPickForm
 from school_prevention.roles import Role
 
@@ -77,16 +77,17 @@ def _district_page():
     if period is None:
         return render_template("reports/district.html", form=form, report=None), 400
     level = form.level.data or None
-    report = district_report(period, level, current_app.config["SP_SUPPRESSION_MIN_N"])
     sort = form.sort.data if form.sort.data in SORTABLE else "school_name"
     descending = form.order.data == "desc"
     form.start.data, form.end.data = period.start, period.end
-    audit.record("report.coverage.district", actor=current_user,
-                 detail={"level": level, "period": [period.start.isoformat(), period.end.isoformat()]})
     args = {"level": level or "", "from": period.start.isoformat(), "to": period.end.isoformat()}
-    page = render_template("reports/district.html", form=form, report=report, rows=report.sorted_rows(sort, descending),
-                           sort=sort, descending=descending, args=args, charts=charts, S=SUPPRESSED,
-                           sortable=SORTABLE, recommended=RECOMMENDED_CASELOAD)
+    with collector_paused():
+        report = district_report(period, level, current_app.config["SP_SUPPRESSION_MIN_N"])
+        audit.record("report.coverage.district", actor=current_user,
+                     detail={"level": level, "period": [period.start.isoformat(), period.end.isoformat()]})
+        page = render_template("reports/district.html", form=form, report=report,
+                               rows=report.sorted_rows(sort, descending), sort=sort, descending=descending, args=args,
+                               charts=charts, S=SUPPRESSED, sortable=SORTABLE, recommended=RECOMMENDED_CASELOAD)
     db.session.commit()
     return page
 

@@ -1,0 +1,100 @@
+"""The coverage measures where their SQL takes shortcuts: students with many flags, past periods."""
+from __future__ import annotations
+
+from datetime import time, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from school_prevention.checkins.models import CheckIn, CheckInPlan
+from school_prevention.db import utcnow
+from school_prevention.extensions import db
+from school_prevention.flags.models import FlagCategory
+from school_prevention.reports.coverage import build_period, make_period, school_report
+from school_prevention.reports.district import district_report
+from tests.factories import make_flag, make_school, make_student, make_user
+
+NOW = utcnow().replace(microsecond=0)
+
+
+@pytest.fixture
+def categories(db_session):
+    """Four seeded categories, in id order (the query reads a student's first and last by id)."""
+    rows = db.session.scalars(select(FlagCategory).order_by(FlagCategory.id).limit(4)).all()
+    assert len(rows) == 4
+    return rows
+
+
+def test_a_student_counts_once_under_each_category_they_have_a_current_flag_in(db_session, categories):
+    c1, c2, c3, c4 = categories
+    school = make_school(name="Alder Middle", level="middle")
+    counselor = make_user("counselor", schools=[school])
+    students = [make_student(school, grade="07") for _ in range(5)]
+    plan = {  # student -> (category, severity) of each of their flags
+        0: [(c1, "low"), (c3, "urgent"), (c4, "low"), (c3, "moderate")],  # three categories, one twice
+        1: [(c2, "moderate"), (c2, "high")],  # one category, twice
+        2: [(c4, "low")],
+        3: [(c1, "low"), (c2, "low"), (c3, "high")],  # the middle one is neither first nor last
+        4: [(c3, "moderate")],
+    }
+    for i, flags in plan.items():
+        for cat, severity in flags:
+            make_flag(students[i], counselor, category_name=cat.name, severity=severity)
+    resolved = make_flag(students[2], counselor, category_name=c2.name, severity="urgent")
+    resolved.status = "resolved"  # not current: neither its category nor its severity counts
+    db.session.flush()
+
+    period = make_period(NOW)
+    report = school_report(school, period)
+    concern = {line.label: line.split.flagged for line in report.breakdowns["category"]}
+    assert concern == {c1.name: 2, c2.name: 2, c3.name: 3, c4.name: 2}
+    severity = {line.label: line.split.flagged for line in report.breakdowns["severity"]}
+    assert severity == {"Urgent": 1, "High": 2, "Moderate": 1, "Low": 1}
+    assert report.split.flagged == 5
+
+    district = district_report(period, None, min_n=1)
+    by_category = {line["label"]: line["flagged_students"] for line in district.breakdowns["category"]}
+    assert by_category == concern
+
+
+def _plan(student, counselor, starts):
+    plan = CheckInPlan(student_id=student.id, school_id=student.school_id, counselor_id=counselor.id, cadence="weekly",
+                       local_time=time(10), starts_on=starts, until=NOW.date() + timedelta(days=100),
+                       created_by_id=counselor.id)
+    db.session.add(plan)
+    db.session.flush()
+    return plan
+
+
+def _checkin(plan, days_ago: float, *, late: bool = False):
+    due = NOW - timedelta(days=days_ago)
+    done = due + (timedelta(days=2) if late else timedelta(hours=3))
+    db.session.add(CheckIn(plan_id=plan.id, student_id=plan.student_id, school_id=plan.school_id,
+                           counselor_id=plan.counselor_id, occurrence=due.date(), due_at=due, status="completed",
+                           outcome="doing_well", completed_at=done, completed_by_id=plan.counselor_id, updated_at=done))
+    db.session.flush()
+
+
+def test_check_ins_of_a_past_period_and_of_the_rolling_windows(db_session):
+    school = make_school(name="Birch High", level="high")
+    counselor = make_user("counselor", schools=[school])
+    student = make_student(school, grade="10")
+    plan = _plan(student, counselor, NOW.date() - timedelta(days=130))
+    _checkin(plan, 110)              # in the period only (its second week)
+    _checkin(plan, 68, late=True)    # in the period (its eighth week) and the last 90 days, late
+    _checkin(plan, 66)               # the same week, kept
+    _checkin(plan, 20)               # in the last 30 (and 90) days, after the period
+    _checkin(plan, 5, late=True)     # in the last 30 days, late
+    today = make_period(NOW).today
+    period = build_period(today - timedelta(days=120), today - timedelta(days=60), now=NOW)
+
+    report = school_report(school, period)
+    assert report.adherence == {"30d": (2, 1), "90d": (4, 2), "period": (3, 2)}
+    weeks = [(w.checkins_due, w.checkins_on_time) for w in report.weeks if w.checkins_due]
+    assert weeks == [(1, 1), (2, 1)]
+    assert (report.weeks[1].checkins_due, report.weeks[7].checkins_due) == (1, 2)
+    assert sum(w.checkins_due for w in report.weeks) == 3
+
+    row = next(r for r in district_report(period, None, min_n=1).rows if r["school_id"] == school.id)
+    assert (row["checkins_due_30d"], row["checkins_on_time_30d"], row["checkins_due_90d"], row["checkins_on_time_90d"],
+            row["checkins_due_period"], row["checkins_on_time_period"]) == (2, 1, 4, 2, 3, 2)
