@@ -18,12 +18,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-PG_ADMIN = os.environ.get("SP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from bench.databases import drop_database, new_database  # noqa: E402
 USER_HEADER = ["sourcedId", "status", "dateLastModified", "enabledUser", "orgSourcedIds", "role", "username",
                "userIds", "givenName", "familyName", "middleName", "identifier", "email", "sms", "phone",
                "agentSourcedIds", "grades", "password"]
@@ -49,31 +48,6 @@ def generate(folder: Path, students: int, schools: int) -> None:
             w.writerow([f"stu-{n}", "", "", "true", f"sch-{n % schools}", "student", f"s{n}@example.org", "",
                         f"Given{n % 997}", f"Family{n % 1499}", "", f"{1000000 + n}", "", "", "", "",
                         GRADES[n % len(GRADES)], ""])
-
-
-def new_database(backend: str, tmp: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:6]}.db'}"
-    import sqlalchemy as sa
-
-    name = f"sp_bench_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return sa.engine.make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(url: str) -> None:
-    if url.startswith("sqlite"):
-        return
-    import sqlalchemy as sa
-
-    name = sa.engine.make_url(url).database
-    engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 def child(task: str, url: str, folder: str) -> None:
