@@ -11,7 +11,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import String, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from school_prevention.auth.models import User
 from school_prevention.auth.queries import normalise_email
@@ -125,6 +126,14 @@ class ImportReport:
     def as_dict(self) -> dict:
         return {"dry_run": self.dry_run, "modes": self.modes, "counts": dict(self.counts),
                 "rejected": self.rejected, "messages": self.messages, "refused": self.refused}
+
+
+def _sourced_id_among(column, sids: list[str]):
+    """column IN (sids) for a batch: on PostgreSQL one array parameter (= ANY), not a parameter per
+    value (compiling and sending 2,000 parameters per batch took a fifth of a first import)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("sids", sids, type_=ARRAY(String)))
+    return column.in_(sids)
 
 
 def _bool(value: str, column: str) -> bool | None:
@@ -393,7 +402,7 @@ class RosterImporter:
         existing = {r.sourced_id: r for r in db.session.execute(
             select(Student.id, Student.sourced_id, Student.school_id, Student.given_name, Student.family_name,
                    Student.grade, Student.identifier, Student.is_active)
-            .where(Student.sourced_id.in_([rec["sid"] for _, rec in batch])))}
+            .where(_sourced_id_among(Student.sourced_id, [rec["sid"] for _, rec in batch])))}
         inserts, updates, moves = [], [], []
         for _, rec in batch:
             current = existing.get(rec["sid"])
@@ -580,7 +589,7 @@ class RosterImporter:
 
     def _demographics_batch(self, batch) -> None:
         ids = dict(db.session.execute(select(Student.sourced_id, Student.id)
-                                      .where(Student.sourced_id.in_([rec["sid"] for _, rec in batch]))).all())
+                                      .where(_sourced_id_among(Student.sourced_id, [rec["sid"] for _, rec in batch]))).all())
         have = {d.student_id: d for d in db.session.scalars(
             select(StudentDemographics).where(StudentDemographics.student_id.in_(list(ids.values()))))}
         for line, rec in batch:
