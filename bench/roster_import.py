@@ -104,8 +104,10 @@ def child(task: str, url: str, folder: str) -> None:
 
 
 def measure(task: str, url: str, folder: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", task, url, str(folder)], cwd=ROOT, check=True,
+    out = subprocess.run([sys.executable, __file__, "--child", task, url, str(folder)], cwd=ROOT, check=False,
                          capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if out.returncode:
+        sys.exit(f"{task} failed (exit {out.returncode}):\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

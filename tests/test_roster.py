@@ -38,6 +38,12 @@ def uploads(app, tmp_path, monkeypatch):
     return folder
 
 
+@pytest.fixture(autouse=True)
+def small_batches(app, monkeypatch):
+    """Three students per batch: every rule below also holds across batches."""
+    monkeypatch.setitem(app.config, "ROSTER_BATCH_SIZE", 3)
+
+
 def run_import(path, dry_run=False, allow=False):
     run = start_run(None, str(path), dry_run=dry_run)
     return import_roster(run.id, path, dry_run=dry_run, allow_mass_deactivation=allow)
@@ -203,6 +209,33 @@ def test_zip_and_dry_run_change_nothing_but_report(tmp_path, db_session):
     assert actions == ["roster.dry_run", "roster.import"]
 
 
+def test_a_change_in_any_compared_field_is_applied_and_the_rest_stay_unchanged(tmp_path, db_session):
+    files = rf.district(12)
+    run_import(rf.write(tmp_path / "one", files))
+    users = files["users.csv"]
+    changed = {  # row index in users.csv -> the same student with one field changed
+        1: rf.student("stu-1", "Renamed", "Family1", "sch-2"),
+        2: rf.student("stu-2", "Given2", "Newfamily", "sch-1"),
+        3: rf.student("stu-3", "Given3", "Family3", "sch-2", grade="08"),
+        4: rf.student("stu-4", "Given4", "Family4", "sch-1", identifier="NEW-ID-4"),
+        5: rf.student("stu-5", "Given5", "Family5", "sch-2", enabled="false"),
+        6: rf.student("stu-6", "Given6", "Family6", "sch-2"),  # moves from sch-1
+    }
+    for index, row in changed.items():
+        users[index] = row
+    users.append(rf.student("stu-13", "Given13", "Family13", "sch-1"))  # new
+    report = run_import(rf.write(tmp_path / "two", files))
+    counts = report.counts
+    assert (counts["students_updated"], counts["students_deactivated"], counts["students_moved_school"],
+            counts["students_created"], counts["students_unchanged"]) == (5, 1, 1, 1, 6)
+    s = students_by_sid()
+    schools = {school.sourced_id: school.id for school in db.session.scalars(select(School))}
+    assert s["stu-1"].given_name == "Renamed" and s["stu-2"].family_name == "Newfamily"
+    assert s["stu-3"].grade == "08" and s["stu-4"].identifier == "NEW-ID-4" and not s["stu-5"].is_active
+    assert s["stu-6"].school_id == schools["sch-2"] and s["stu-13"].is_active
+    assert run_import(rf.write(tmp_path / "two", files)).changes == 0
+
+
 def test_a_failure_in_the_middle_changes_nothing(tmp_path, db_session, monkeypatch):
     files = rf.district(10)
     files["manifest.csv"] = rf.manifest(demographics="bulk")
@@ -217,6 +250,24 @@ def test_a_failure_in_the_middle_changes_nothing(tmp_path, db_session, monkeypat
     assert count(Student) == 0 and count(School) == 0
     run = db.session.scalars(select(RosterImport)).one()
     assert run.status == "failed"
+
+
+def test_a_failure_in_a_student_batch_changes_nothing(tmp_path, db_session, monkeypatch):
+    real_batch = importer_module.RosterImporter._student_batch
+    batches = []
+
+    def fail_on_the_third(self, batch):
+        batches.append(len(batch))
+        if len(batches) == 3:
+            raise RuntimeError("connection lost")
+        real_batch(self, batch)
+
+    monkeypatch.setattr(importer_module.RosterImporter, "_student_batch", fail_on_the_third)
+    report = run_import(rf.write(tmp_path / "set", rf.district(20)))
+    assert report.refused == "The import failed and changed nothing: RuntimeError: connection lost"
+    assert batches == [3, 3, 3]  # the reader stopped at the failed batch; nothing after it was written
+    assert count(Student) == 0 and count(School) == 0
+    assert db.session.scalars(select(RosterImport)).one().status == "failed"
 
 
 def test_not_a_roster_path(app, tmp_path, db_session):
@@ -485,7 +536,8 @@ def _plan(student, counselor, status="active"):
     return plan
 
 
-def test_a_student_who_moves_school_takes_active_plans_along_marked_for_hand_off(tmp_path, db_session):
+def test_a_student_who_moves_school_takes_active_plans_along_marked_for_hand_off(app, tmp_path, db_session, monkeypatch):
+    monkeypatch.setitem(app.config, "ROSTER_BATCH_SIZE", 2000)  # one batch: its statements are counted below
     run_import(rf.write(tmp_path / "a", rf.district(6)))
     students = students_by_sid()
     schools = {s.sourced_id: s.id for s in db.session.scalars(select(School))}

@@ -7,9 +7,12 @@ the database as it was.
 from __future__ import annotations
 
 import time
+from array import array
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sqlalchemy import String, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -145,6 +148,7 @@ def _bool(value: str, column: str) -> bool | None:
     raise RowError(f"{column} must be true or false, not {value!r}")
 
 
+@lru_cache(maxsize=4096)  # a file holds a handful of distinct grade values, a million times
 def _grade(value: str) -> str | None:
     first = (value or "").split(",")[0].strip()
     if not first:
@@ -178,6 +182,53 @@ def _level(name: str) -> str:
     return "other"
 
 
+class KnownStudents:
+    """The students already in the database, in 24 bytes each, read once at the start of users.csv.
+
+    For each: hash(sourcedId), a hash of the fields an import compares (school, names, grade,
+    identifier, active) and the id, sorted by the first. A row of users.csv whose sourcedId and
+    fields hash as stored is unchanged, and needs no query at all; a row whose sourcedId is not
+    here is new, and needs no query either (a stored sourcedId always hashes into it). Only the
+    rest (changed rows, and the odd collision) are looked up, and compared field by field.
+    """
+
+    def __init__(self, rows) -> None:
+        keys, states, ids = array("q"), array("q"), array("q")
+        for student_id, sourced_id, *fields in rows:
+            keys.append(hash(sourced_id))
+            states.append(hash(tuple(fields)))
+            ids.append(student_id)
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        self.keys = array("q", (keys[i] for i in order))
+        self.states = array("q", (states[i] for i in order))
+        self.ids = array("q", (ids[i] for i in order))
+
+    @staticmethod
+    def query():
+        """The rows __init__ reads (Core, streamed): id, sourcedId, then the fields _student_batch compares."""
+        s = Student.__table__.c
+        return (select(s.id, s.sourced_id, s.school_id, s.given_name, s.family_name, s.grade, s.identifier, s.is_active)
+                .execution_options(yield_per=20000))
+
+    def _index(self, key: int) -> int:
+        i = bisect_left(self.keys, key)
+        return i if i < len(self.keys) and self.keys[i] == key else -1
+
+    def may_have(self, sourced_id: str) -> bool:
+        return self._index(hash(sourced_id)) >= 0
+
+    def unchanged(self, sourced_id: str, fields: tuple) -> int | None:
+        """The id of the stored student if this sourcedId is stored with these fields, else None."""
+        key = hash(sourced_id)
+        i = bisect_left(self.keys, key)
+        state = hash(fields)
+        while i < len(self.keys) and self.keys[i] == key:
+            if self.states[i] == state:
+                return self.ids[i]
+            i += 1
+        return None
+
+
 class RosterImporter:
     """Runs one import over a RosterSource; see import_roster() for the transaction around it."""
 
@@ -197,6 +248,7 @@ class RosterImporter:
         self.lines: dict[str, int] = {}
         self.clock = clock
         self._next_check = PROGRESS_CHECK_ROWS
+        self._copy: tuple | None = None  # PostgreSQL: the COPY _insert_many keeps open between batches
         self._next_report = 0.0
 
     # --- orchestration -------------------------------------------------------------------
@@ -218,7 +270,12 @@ class RosterImporter:
                 select(func.count()).select_from(Student).where(Student.is_active.is_(True)))
             self.seen = bytearray(self.max_student_before // 8 + 1)
             self.seen_keys: set[int] = set()
-            self._file("users.csv", self._users)
+            self.known = KnownStudents(db.session.connection().execute(KnownStudents.query()))
+            try:
+                self._file("users.csv", self._users)
+            finally:
+                self._end_copy(failed=True)  # a no-op unless users.csv stopped half-way
+            del self.known
             if self.report.modes["users.csv"] == "bulk" and not self.report.refused:
                 self._deactivate_missing()
         if self.report.modes["demographics.csv"] != "absent" and not self.report.refused:
@@ -390,6 +447,7 @@ class RosterImporter:
                 students = []
         if students:
             self._student_batch(students)
+        self._end_copy()
         for start in range(0, len(staff), self.batch_size):
             self._staff_batch(staff[start:start + self.batch_size])
 
@@ -399,12 +457,28 @@ class RosterImporter:
 
     def _student_batch(self, batch: list[tuple[int, dict]]) -> None:
         counts = self.report.counts
-        existing = {r.sourced_id: r for r in db.session.execute(
-            select(Student.id, Student.sourced_id, Student.school_id, Student.given_name, Student.family_name,
-                   Student.grade, Student.identifier, Student.is_active)
-            .where(_sourced_id_among(Student.sourced_id, [rec["sid"] for _, rec in batch])))}
-        inserts, updates, moves = [], [], []
+        known = self.known
+        rest, lookups = [], []
         for _, rec in batch:
+            if rec["status"] != "tobedeleted":
+                student_id = known.unchanged(rec["sid"], (rec["school_ids"][0], rec["given"], rec["family"],
+                                                          rec["grade"], rec["identifier"], rec["enabled"]))
+                if student_id is not None:
+                    self._mark_seen(student_id)
+                    counts["students_unchanged"] += 1
+                    continue
+            if known.may_have(rec["sid"]):
+                lookups.append(rec["sid"])
+            rest.append(rec)
+        existing = {}
+        if lookups:
+            self._end_copy()
+            existing = {r.sourced_id: r for r in db.session.execute(
+                select(Student.id, Student.sourced_id, Student.school_id, Student.given_name, Student.family_name,
+                       Student.grade, Student.identifier, Student.is_active)
+                .where(_sourced_id_among(Student.sourced_id, lookups)))}
+        inserts, updates, moves = [], [], []
+        for rec in rest:
             current = existing.get(rec["sid"])
             if rec["status"] == "tobedeleted":
                 if current is not None:
@@ -445,6 +519,8 @@ class RosterImporter:
         # Core statements, executemany: no ORM bookkeeping for rows nobody holds as objects.
         if inserts:
             self._insert_many(STUDENT, inserts)
+        if updates or moves:
+            self._end_copy()
         if updates:
             for keys, group in _group_by_keys(updates):
                 db.session.execute(update(STUDENT).where(STUDENT.c.id == bindparam("_id"))
@@ -459,6 +535,10 @@ class RosterImporter:
         Half the time of a Core executemany goes into per-value type processing; here the one
         datetime every row shares (the import's `now`) is converted once, the rest are plain
         strings, ints and booleans the driver takes as they are.
+
+        On PostgreSQL the COPY stays open from batch to batch, until a statement needs the
+        connection (_end_copy): the server checks and indexes the rows already sent while this
+        process reads the next ones, instead of each batch waiting for its own COPY to finish.
         """
         conn = db.session.connection()
         dialect = conn.dialect
@@ -466,13 +546,16 @@ class RosterImporter:
         columns = list(rows[0])
         quote = dialect.identifier_preparer.quote
         if dialect.name == "postgresql":
-            # COPY on the transaction's own connection: several times faster than executemany.
-            raw = conn.connection.dbapi_connection
-            with raw.cursor() as cursor, cursor.copy(
-                    f"COPY {dialect.identifier_preparer.format_table(table)} "
-                    f"({', '.join(quote(c) for c in columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row([row[c] for c in columns])
+            if self._copy is not None and self._copy[0] != (table.name, columns):
+                self._end_copy()
+            if self._copy is None:
+                cursor = conn.connection.dbapi_connection.cursor()
+                stream = cursor.copy(f"COPY {dialect.identifier_preparer.format_table(table)} "
+                                     f"({', '.join(quote(c) for c in columns)}) FROM STDIN")
+                self._copy = ((table.name, columns), cursor, stream, stream.__enter__())
+            write_row = self._copy[3].write_row
+            for row in rows:
+                write_row([row[c] for c in columns])
             return
         # What the UTCDateTime column binds on SQLite: naive UTC text.
         now_param = now.strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -482,6 +565,24 @@ class RosterImporter:
                f"VALUES ({', '.join([mark] * len(columns))})")
         conn.exec_driver_sql(sql, [tuple(now_param if v is now else v for v in map(row.__getitem__, columns))
                                    for row in rows])
+
+    def _end_copy(self, failed: bool = False) -> None:
+        """Finish the open COPY, if any, so the connection can take another statement. With failed,
+        the server is told to abandon it (the transaction is being rolled back anyway)."""
+        if self._copy is None:
+            return
+        _, cursor, stream, _ = self._copy
+        self._copy = None
+        try:
+            if not failed:
+                stream.__exit__(None, None, None)
+                return
+            try:
+                stream.__exit__(RuntimeError, RuntimeError("import stopped"), None)
+            except Exception:  # noqa: BLE001 - cleanup after a failure: the first error is the one to report
+                pass
+        finally:
+            cursor.close()
 
     def _hand_off_plans(self, new_school: dict[int, int]) -> None:
         """Active check-in plans follow a student who moved, marked for the new school's counselor to take over.

@@ -5,6 +5,7 @@ import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from flask import current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import aliased
 
@@ -111,7 +112,8 @@ def import_roster(run_id: int, path: str | Path, *, dry_run: bool, allow_mass_de
         return _finish(run_id, report, "failed")
     try:
         report = RosterImporter(source, dry_run=dry_run, allow_mass_deactivation=allow_mass_deactivation,
-                                progress=progress, import_id=run_id).run()
+                                progress=progress, import_id=run_id,
+                                batch_size=current_app.config["ROSTER_BATCH_SIZE"]).run()
     except Exception as exc:  # anything unexpected: nothing of the import may stay
         db.session.rollback()
         report = ImportReport(dry_run=dry_run, refused=f"The import failed and changed nothing: {exc.__class__.__name__}: {exc}")

@@ -44,6 +44,7 @@ def live_server(backend, tmp_path_factory, postgres):
     """A real HTTP server (CSRF on) over a fresh, migrated, demo-seeded database."""
     config = TestConfig(new_database_url(backend, "e2e", tmp_path_factory, postgres))
     config.WTF_CSRF_ENABLED = True
+    config.ROSTER_BATCH_SIZE = 2  # the admin upload's import runs several batches
     app = create_app(config)
     migrate_to_head(app)
     with app.app_context():
