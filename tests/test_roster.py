@@ -236,6 +236,48 @@ def test_a_change_in_any_compared_field_is_applied_and_the_rest_stay_unchanged(t
     assert run_import(rf.write(tmp_path / "two", files)).changes == 0
 
 
+def test_a_bulk_users_file_missing_a_column_deactivates_no_one_even_when_mass_deactivation_is_allowed(tmp_path, db_session):
+    run_import(rf.write(tmp_path / "one", rf.district(10)))
+    files = rf.district(10)
+    files["users.csv"] = [[c for c in row if c != "givenName"] for row in files["users.csv"][:1]] + \
+        [row[:8] + row[9:] for row in files["users.csv"][1:]]  # the givenName column dropped
+    report = run_import(rf.write(tmp_path / "two", files), allow=True)
+    assert any(r["line"] == 1 and "givenName" in r["reason"] for r in report.rejected)
+    assert "users.csv was not read, so no student was deactivated." in report.messages
+    assert report.counts.get("students_deactivated", 0) == 0
+    assert count(Student, Student.is_active.is_(True)) == 10
+
+
+def test_a_small_file_looks_students_up_and_a_large_one_reads_them_once(tmp_path, db_session, monkeypatch):
+    built = []
+    real = importer_module.KnownStudents.__init__
+
+    def spy(self, rows):
+        built.append(True)
+        real(self, rows)
+
+    monkeypatch.setattr(importer_module.KnownStudents, "__init__", spy)
+    files = rf.district(12)
+    run_import(rf.write(tmp_path / "one", files))
+    assert built == []  # 12 lines: looked up batch by batch
+    monkeypatch.setattr(importer_module, "KNOWN_STUDENTS_FROM_LINES", 10)
+    files["users.csv"][3] = rf.student("stu-3", "Changed", "Family3", "sch-2")
+    report = run_import(rf.write(tmp_path / "two", files))
+    assert built == [True]
+    assert (report.counts["students_updated"], report.counts["students_unchanged"]) == (1, 11)
+    assert students_by_sid()["stu-3"].given_name == "Changed"
+
+
+def test_imports_on_postgresql_take_turns(tmp_path, db_session, backend, app):
+    if backend != "postgresql":
+        pytest.skip("the advisory lock is PostgreSQL's; SQLite allows one writer at a time anyway")
+    from sqlalchemy import text
+    run_import(rf.write(tmp_path / "set", rf.district(3)))
+    held = db.session.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key "
+                                  "AND granted"), {"key": importer_module.IMPORT_LOCK_KEY})
+    assert held == 1  # taken in the import's transaction (the test's), released only when it ends
+
+
 def test_a_failure_in_the_middle_changes_nothing(tmp_path, db_session, monkeypatch):
     files = rf.district(10)
     files["manifest.csv"] = rf.manifest(demographics="bulk")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from sqlalchemy import String, any_, bindparam, func, select, update
+from sqlalchemy import String, any_, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from school_prevention.auth.models import User
@@ -48,6 +48,12 @@ RACE_COLUMNS = {
 }
 SEXES = {"male", "female", "other", "unspecified"}
 MASS_DEACTIVATION_SHARE = 0.05
+# users.csv of this many lines or more reads the stored students once (KnownStudents) rather than
+# looking each batch up: a delta of a few rows should not read a whole district.
+KNOWN_STUDENTS_FROM_LINES = 10_000
+# PostgreSQL advisory lock taken for the length of an import's transaction (any constant the app
+# uses for nothing else; this one spells "SPRI").
+IMPORT_LOCK_KEY = 0x53505249
 STUDENT = Student.__table__
 PLAN = CheckInPlan.__table__
 CHECKIN = CheckIn.__table__
@@ -259,6 +265,10 @@ class RosterImporter:
         for name in self.source.names():
             if name not in HANDLED and name != "manifest.csv":
                 self.report.messages.append(f"{name}: not used by this app, ignored.")
+        if db.session.get_bind().dialect.name == "postgresql":
+            # One import at a time (a scheduled sync and an admin upload could meet): the second
+            # waits here until the first commits or rolls back, then reads what it left.
+            db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK_KEY})
         self.lines = {n: self._count_lines(n) for n in HANDLED if self.report.modes[n] != "absent"}
         self.total = sum(self.lines.values())
         self.schools = dict(db.session.execute(select(School.sourced_id, School.id)).all())
@@ -270,14 +280,20 @@ class RosterImporter:
                 select(func.count()).select_from(Student).where(Student.is_active.is_(True)))
             self.seen = bytearray(self.max_student_before // 8 + 1)
             self.seen_keys: set[int] = set()
-            self.known = KnownStudents(db.session.connection().execute(KnownStudents.query()))
+            # A small (delta) file looks its students up batch by batch; a large one reads the stored
+            # students once instead.
+            self.known = (KnownStudents(db.session.connection().execute(KnownStudents.query()))
+                          if self.lines.get("users.csv", 0) >= KNOWN_STUDENTS_FROM_LINES else None)
             try:
-                self._file("users.csv", self._users)
+                users_read = self._file("users.csv", self._users)
             finally:
                 self._end_copy(failed=True)  # a no-op unless users.csv stopped half-way
             del self.known
             if self.report.modes["users.csv"] == "bulk" and not self.report.refused:
-                self._deactivate_missing()
+                if users_read:
+                    self._deactivate_missing()
+                else:
+                    self.report.messages.append("users.csv was not read, so no student was deactivated.")
         if self.report.modes["demographics.csv"] != "absent" and not self.report.refused:
             self._file("demographics.csv", self._demographics)
         if not self.report.changes and not self.report.rejected and not self.report.refused:
@@ -316,7 +332,8 @@ class RosterImporter:
         with self.source.open_text(name) as fh:
             return max(0, sum(1 for _ in fh) - 1)
 
-    def _file(self, name: str, handler) -> None:
+    def _file(self, name: str, handler) -> bool:
+        """Read one file with handler; False when it was rejected whole (a required column missing)."""
         start = self.done
         self._report(name)  # the page names the file being read from its first row
         with self.source.open_text(name) as fh:
@@ -331,6 +348,7 @@ class RosterImporter:
         # at the end of a file the figure is exact again.
         self.done = start + self.lines.get(name, self.done - start)
         self._report(name)
+        return not missing
 
     def _tick(self, name: str, n: int = 1) -> None:
         self.done += n
@@ -460,15 +478,18 @@ class RosterImporter:
         known = self.known
         rest, lookups = [], []
         for _, rec in batch:
-            if rec["status"] != "tobedeleted":
-                student_id = known.unchanged(rec["sid"], (rec["school_ids"][0], rec["given"], rec["family"],
-                                                          rec["grade"], rec["identifier"], rec["enabled"]))
-                if student_id is not None:
-                    self._mark_seen(student_id)
-                    counts["students_unchanged"] += 1
+            if known is not None:
+                if rec["status"] != "tobedeleted":
+                    student_id = known.unchanged(rec["sid"], (rec["school_ids"][0], rec["given"], rec["family"],
+                                                              rec["grade"], rec["identifier"], rec["enabled"]))
+                    if student_id is not None:
+                        self._mark_seen(student_id)
+                        counts["students_unchanged"] += 1
+                        continue
+                if not known.may_have(rec["sid"]):
+                    rest.append(rec)  # new: nothing to look up
                     continue
-            if known.may_have(rec["sid"]):
-                lookups.append(rec["sid"])
+            lookups.append(rec["sid"])
             rest.append(rec)
         existing = {}
         if lookups:
@@ -549,10 +570,16 @@ class RosterImporter:
             if self._copy is not None and self._copy[0] != (table.name, columns):
                 self._end_copy()
             if self._copy is None:
+                # While it is open, psycopg holds the connection: any other statement, a rollback
+                # included, would wait for ever rather than fail. Hence _end_copy() before each.
                 cursor = conn.connection.dbapi_connection.cursor()
-                stream = cursor.copy(f"COPY {dialect.identifier_preparer.format_table(table)} "
-                                     f"({', '.join(quote(c) for c in columns)}) FROM STDIN")
-                self._copy = ((table.name, columns), cursor, stream, stream.__enter__())
+                try:
+                    stream = cursor.copy(f"COPY {dialect.identifier_preparer.format_table(table)} "
+                                         f"({', '.join(quote(c) for c in columns)}) FROM STDIN")
+                    self._copy = ((table.name, columns), cursor, stream, stream.__enter__())
+                except BaseException:
+                    cursor.close()
+                    raise
             write_row = self._copy[3].write_row
             for row in rows:
                 write_row([row[c] for c in columns])
