@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from school_prevention.extensions import db
@@ -90,7 +90,7 @@ def demo_seed(if_empty):
         click.echo("Users exist already; demo data not added.")
         return
     click.echo(f"Demo district ready: {created['schools']} schools, {created['students']} students.")
-    click.echo("Sign in at http://127.0.0.1:5000/login with one of these (password for all: "
+    click.echo(f"Sign in at {current_app.config['SP_BASE_URL'].rstrip('/')}/login with one of these (password for all: "
                f"{DEMO_PASSWORD}):")
     for role, email in created["users"]:
         click.echo(f"  {role:<10} {email}")

@@ -35,9 +35,11 @@ def test_users_create_refuses_bad_input(app, db_session, args, stdin, message):
     assert db.session.scalar(select(func.count()).select_from(User)) == 0
 
 
-def test_demo_seed_makes_a_district_with_one_user_per_role(app, db_session):
+def test_demo_seed_makes_a_district_with_one_user_per_role(app, db_session, monkeypatch):
+    monkeypatch.setitem(app.config, "SP_BASE_URL", "http://127.0.0.1:5077/")  # bin/run sets it from PORT
     result = app.test_cli_runner().invoke(args=["demo", "seed"])
     assert result.exit_code == 0, result.output
+    assert "Sign in at http://127.0.0.1:5077/login" in result.output
     assert "counselor@demo.school" in result.output and "lantern-harbor-meadow-42" in result.output
     roles = set(db.session.scalars(select(User.role)))
     assert roles == {"staff", "counselor", "principal", "district", "admin"}
