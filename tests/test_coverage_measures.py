@@ -98,3 +98,23 @@ def test_check_ins_of_a_past_period_and_of_the_rolling_windows(db_session):
     row = next(r for r in district_report(period, None, min_n=1).rows if r["school_id"] == school.id)
     assert (row["checkins_due_30d"], row["checkins_on_time_30d"], row["checkins_due_90d"], row["checkins_on_time_90d"],
             row["checkins_due_period"], row["checkins_on_time_period"]) == (2, 1, 4, 2, 3, 2)
+
+
+def test_a_flagged_student_without_a_grade_counts_under_no_grade_on_both_pages(db_session, categories, client, login_as):
+    school = make_school(name="Birch Middle", level="middle")
+    counselor = make_user("counselor", schools=[school])
+    graded, ungraded = make_student(school, grade="07"), make_student(school, grade=None)
+    make_student(school, grade=None)  # not flagged
+    for student in (graded, ungraded):
+        make_flag(student, counselor, category_name=categories[0].name, severity="high")
+    period = make_period(NOW)
+
+    grades = {line.label: (line.active, line.split.flagged) for line in school_report(school, period).breakdowns["grade"]}
+    assert grades == {"Grade 7": (1, 1), "No grade": (2, 1)}
+    district = district_report(period, None, min_n=1)
+    by_grade = {line["label"]: (line["active_students"], line["flagged_students"]) for line in district.breakdowns["grade"]}
+    assert by_grade == {"Grade 7": (1, 1), "No grade": (2, 1)}
+
+    login_as(make_user("district"))
+    assert client.get("/reports/coverage").status_code == 200
+    assert client.get("/exports/district.csv").status_code == 200

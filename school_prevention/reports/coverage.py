@@ -209,7 +209,9 @@ def school_report(school: School, period: Period) -> SchoolReport:
     scope = Scope(school_ids=(school.id,))
     measures.prepare_session()
     run = db.session.connection().execute  # Core rows: the ORM adds nothing to plain tuples
-    by_grade = {grade: n for _, grade, n in run(*measures.students_by_grade(scope))}
+    by_grade: dict[str, int] = defaultdict(int)
+    for _, grade, n in run(*measures.students_by_grade(scope)):
+        by_grade[grade or ""] += n  # no grade on record: one "No grade" line
     cover = list(measures.coverage_lines(run(*measures.coverage(scope, period))))
     split = Split()
     for dim, _, _, _, counts in cover:

@@ -354,7 +354,7 @@ def coverage_lines(rows):
     for dim, school_id, level, grade, severity, category, *counts in rows:
         counts = [int(n or 0) for n in counts]
         if dim == "detail":
-            yield "grade", school_id, level, grade, counts
+            yield "grade", school_id, level, grade or "", counts  # "" for no grade, as students_by_grade reads it
             yield "severity", school_id, level, severity, counts
             yield "category", school_id, level, category, counts
         else:
