@@ -688,3 +688,175 @@ def test_admin_activates_an_imported_staff_account_with_a_temporary_password(app
                                                  "new_password": "harbor violet meadow 58"})
     response = app.test_client().post("/login", data={"email": "tess@school.example", "password": "harbor violet meadow 58"})
     assert response.status_code == 302
+
+
+def _with_bytes(tmp_path, name, **files):
+    """A clean district of four, with some files replaced by raw bytes (users="users.csv" etc.)."""
+    folder = rf.write(tmp_path / name, rf.district(4))
+    for stem, data in files.items():
+        (folder / f"{stem}.csv").write_bytes(data)
+    return folder
+
+
+def _csv_bytes(rows, encoding="utf-8"):
+    import csv
+    import io
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue().encode(encoding)
+
+
+@pytest.mark.parametrize("encoding, expected", [
+    ("latin-1", "users.csv is not UTF-8 text: line 3 has the byte 0xe9"),
+    ("utf-16", "users.csv is saved as UTF-16"),
+])
+def test_a_file_not_in_utf8_is_refused_saying_which_and_where(app, tmp_path, db_session, encoding, expected):
+    users = rf.district(4)["users.csv"]
+    users[2] = rf.student("stu-2", "José", "Núñez", "sch-1")
+    path = _with_bytes(tmp_path, "set", users=_csv_bytes(users, encoding))
+    result = app.test_cli_runner().invoke(args=["roster", "import", str(path)])
+    assert result.exit_code == 1 and expected in result.output and 'as "CSV UTF-8"' in result.output
+    assert "Error" not in result.output  # no exception class names: a sentence an admin can act on
+    assert count(School) == 0 and count(Student) == 0
+    assert db.session.scalars(select(RosterImport)).one().status == "failed"
+
+
+def test_a_quote_never_closed_refuses_the_file_instead_of_swallowing_the_rows_after_it(tmp_path, db_session):
+    rows = rf.district(6)["users.csv"]
+    text = _csv_bytes(rows[:3]) + b'stu-9,,,true,sch-1,student,x,,"Unclosed,Quote\r\n' + _csv_bytes(rows[3:])
+    report = run_import(_with_bytes(tmp_path, "set", users=text))
+    assert report.refused == ('users.csv line 4: a quote (") opened on this line is never closed, so lines 4 to 8 '
+                              'read as one value. Correct the file and try again. Nothing was changed.')
+    assert count(School) == 0 and count(Student) == 0
+
+
+def test_a_value_over_the_field_limit_is_refused_clearly(tmp_path, db_session):
+    import csv
+    files = rf.district(4)
+    files["users.csv"][3] = rf.student("stu-3", "G" * 2000, "F", "sch-1")
+    limit = csv.field_size_limit(1000)  # 10 MB in earnest; a small file shows the same
+    try:
+        report = run_import(rf.write(tmp_path / "set", files))
+    finally:
+        csv.field_size_limit(limit)
+    assert report.refused.startswith("users.csv line 4: a value is longer than") and "never closed" in report.refused
+    assert count(Student) == 0
+
+
+def test_nul_characters_and_values_too_long_for_their_column_reject_only_their_rows(tmp_path, db_session):
+    files = rf.district(0)
+    files["orgs.csv"] += [rf.org("sch-nul", "Nul\x00 School"), rf.org("sch-long", "N" * 300)]
+    files["users.csv"] += [
+        rf.student("ok", "Ok", "Kid", "sch-1"),                                        # line 2
+        rf.student("nul", "Nu\x00l", "Kid", "sch-1"),                                  # 3
+        rf.student("long-name", "G" * 300, "Kid", "sch-1"),                            # 4
+        rf.student("s" * 256, "Long", "Id", "sch-1"),                                  # 5
+        rf.student("long-identifier", "Long", "Ident", "sch-1", identifier="I" * 256),  # 6
+        rf.staff("t1", "T" * 200, "S" * 60, "sch-1"),                                  # 7
+        rf.staff("t2", "Tess", "Long", "sch-1", email="a" * 320 + "@school.example"),  # 8
+        rf.student("ok2", "Ok", "Two", "sch-2"),                                       # 9
+    ]
+    files["manifest.csv"] = rf.manifest(demographics="bulk")
+    files["demographics.csv"] = [rf.DEMO_HEADER, ["ok\x00", "", "", "", "male"] + ["false"] * 7]
+    report = run_import(rf.write(tmp_path / "set", files))
+    assert report.refused is None
+    assert [(r["file"], r["line"], r["reason"]) for r in report.rejected] == [
+        ("orgs.csv", 5, "a value holds a NUL character (0x00), which cannot be stored"),
+        ("orgs.csv", 6, "name is 300 characters long; at most 255 can be stored"),
+        ("users.csv", 3, "a value holds a NUL character (0x00), which cannot be stored"),
+        ("users.csv", 4, "givenName is 300 characters long; at most 255 can be stored"),
+        ("users.csv", 5, "sourcedId is 256 characters long; at most 255 can be stored"),
+        ("users.csv", 6, "identifier is 256 characters long; at most 255 can be stored"),
+        ("users.csv", 7, "givenName and familyName together are longer than the 255 characters a staff account's "
+                         "name can hold"),
+        ("users.csv", 8, "email is 335 characters long; at most 320 can be stored"),
+        ("demographics.csv", 2, "a value holds a NUL character (0x00), which cannot be stored"),
+    ]
+    assert sorted(students_by_sid()) == ["ok", "ok2"] and count(School) == 2 and count(User) == 0
+
+
+def test_grade_values_from_real_exports(tmp_path, db_session):
+    files = rf.district(0)
+    grades = ["K", "13", "14", "PK,KG", "kg", "0", "²", "9.0", ""]
+    files["users.csv"] += [rf.student(f"g{i}", "G", "F", "sch-1", grade=g) for i, g in enumerate(grades)]
+    report = run_import(rf.write(tmp_path / "set", files))
+    assert {r["line"]: r["reason"] for r in report.rejected} == {
+        line: f"grade {grade!r} is not a OneRoster grade (PK, KG, 01..13, ...)"
+        for line, grade in ((4, "14"), (7, "0"), (8, "²"), (9, "9.0"))}
+    assert {sid: s.grade for sid, s in students_by_sid().items()} == {
+        "g0": "KG", "g1": "13", "g3": "PK", "g4": "KG", "g8": None}
+
+
+def test_a_student_twice_in_demographics_rejects_the_second_row_not_the_import(tmp_path, db_session):
+    files = rf.district(4)
+    files["manifest.csv"] = rf.manifest(demographics="bulk")
+    files["demographics.csv"] = [rf.DEMO_HEADER, ["stu-1", "", "", "", "male"] + ["false"] * 7,
+                                 ["stu-1", "", "", "", "female"] + ["false"] * 7]
+    report = run_import(rf.write(tmp_path / "set", files))
+    assert report.rejected == [{"file": "demographics.csv", "line": 3,
+                                "reason": "sourcedId stu-1 appears more than once in demographics.csv"}]
+    assert db.session.get(StudentDemographics, students_by_sid()["stu-1"].id).sex == "male"
+
+
+def _zip_bytes(target, entries, compression=zipfile.ZIP_DEFLATED):
+    with zipfile.ZipFile(target, "w", compression) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return target
+
+
+def _district_entries(prefix=""):
+    return {f"{prefix}{name}": _csv_bytes(rows) for name, rows in rf.district(4).items()}
+
+
+def _corrupt(target):
+    _zip_bytes(target, _district_entries(), zipfile.ZIP_STORED)
+    data = target.read_bytes()
+    target.write_bytes(data.replace(b"Given2", b"Given9"))  # the CRC no longer matches
+    return target
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda p: _zip_bytes(p, {}), "Nothing to import: the export holds none of orgs.csv, users.csv, demographics.csv "
+                                  "(found: no files at all). Nothing was changed."),
+    (lambda p: _zip_bytes(p, {"notes.txt": b"hello"}), "(found: notes.txt)"),
+    (lambda p: _zip_bytes(p, {**_district_entries("2025/"), **_district_entries("2026/")}),
+     "The zip holds manifest.csv more than once (2025/manifest.csv and 2026/manifest.csv): upload a zip of one export."),
+    (_corrupt, "users.csv is damaged inside the zip (Bad CRC-32 for file 'users.csv'). Export it again."),
+    (lambda p: _zip_bytes(p, {**_district_entries(), "users.csv": _csv_bytes(rf.district(4)["users.csv"]) + b"\r\n" * 200_000}),
+     "users.csv would inflate from"),
+])
+def test_empty_ambiguous_damaged_or_bomb_zips_are_refused_clearly(tmp_path, db_session, monkeypatch, make, expected):
+    from school_prevention.roster import sources
+    monkeypatch.setattr(sources, "ZIP_BOMB_BYTES", 100_000)
+    report = run_import(make(tmp_path / "export.zip"))
+    assert expected in report.refused and "Error" not in report.refused
+    assert count(School) == 0 and count(Student) == 0
+
+
+def test_nested_folders_in_a_zip_are_read(tmp_path, db_session):
+    report = run_import(_zip_bytes(tmp_path / "export.zip", _district_entries("exports/2026/district/")))
+    assert report.refused is None and count(Student) == 4
+
+
+@pytest.mark.parametrize("header, expected", [
+    (rf.USER_HEADER + ["givenName"], "column(s) givenName appear more than once in the header"),
+    ([h.lower() if h == "givenName" else h for h in rf.USER_HEADER],
+     "missing required column(s) givenName (the header has givenname: column names are case-sensitive)"),
+])
+def test_a_duplicate_or_miscased_header_rejects_the_file_saying_why(tmp_path, db_session, header, expected):
+    files = rf.district(4)
+    files["users.csv"] = [header] + [row + [""] * (len(header) - len(row)) for row in files["users.csv"][1:]]
+    report = run_import(rf.write(tmp_path / "set", files))
+    assert report.rejected == [{"file": "users.csv", "line": 1, "reason": f"{expected}: the whole file was not read"}]
+    assert count(Student) == 0
+
+
+def test_an_upload_in_the_wrong_encoding_shows_why_and_offers_no_apply(client, login_as, tmp_path, db_session):
+    _signed_in_admin(login_as, db_session)
+    users = rf.district(3)["users.csv"]
+    users[1] = rf.student("stu-1", "José", "Family1", "sch-2")
+    dry = _upload(client, _with_bytes(tmp_path, "set", users=_csv_bytes(users, "cp1252")), tmp_path)
+    page = _page(client, f"/admin/roster/{dry.id}")
+    assert dry.status == "failed" and "users.csv is not UTF-8 text: line 2 has the byte 0xe9" in page
+    assert "Apply this import" not in page and count(Student) == 0

@@ -24,7 +24,7 @@ from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.roster.models import StudentDemographics, StudentSchoolChange
-from school_prevention.roster.sources import RosterSource
+from school_prevention.roster.sources import RosterSource, SourceError
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
 
@@ -47,6 +47,13 @@ RACE_COLUMNS = {
     "hispanicOrLatinoEthnicity": "hispanic_or_latino",
 }
 SEXES = {"male", "female", "other", "unspecified"}
+# The longest value each stored column takes (a longer one rejects its row, rather than fail the import).
+SID_MAX = Student.__table__.c.sourced_id.type.length
+NAME_MAX = Student.__table__.c.given_name.type.length
+IDENTIFIER_MAX = Student.__table__.c.identifier.type.length
+SCHOOL_NAME_MAX = School.__table__.c.name.type.length
+STAFF_NAME_MAX = User.__table__.c.name.type.length
+EMAIL_MAX = User.__table__.c.email.type.length
 MASS_DEACTIVATION_SHARE = 0.05
 # users.csv of this many lines or more reads the stored students once (KnownStudents) rather than
 # looking each batch up: a delta of a few rows should not read a whole district.
@@ -109,6 +116,13 @@ class RowError(Exception):
     """Why one row is rejected."""
 
 
+def _check_lengths(*fields: tuple[str, str | None, int]) -> None:
+    """RowError naming the first (column, value, limit) whose value is longer than its database column."""
+    for column, value, limit in fields:
+        if value and len(value) > limit:
+            raise RowError(f"{column} is {len(value):,} characters long; at most {limit:,} can be stored")
+
+
 @dataclass
 class ImportReport:
     """What an import did (or, for a dry run, would do)."""
@@ -162,7 +176,7 @@ def _grade(value: str) -> str | None:
     upper = first.upper()
     if upper == "K":
         upper = "KG"
-    if upper.isdigit() and 1 <= int(upper) <= 13:
+    if upper.isdecimal() and 1 <= int(upper) <= 13:  # isdigit() is true of '²', which int() refuses
         return f"{int(upper):02d}"
     for code in GRADES:
         if code.upper() == upper:
@@ -252,6 +266,7 @@ class RosterImporter:
         self.done = 0
         self.total = 0
         self.lines: dict[str, int] = {}
+        self.nul_files: set[str] = set()  # files with a NUL character somewhere: their rows are checked for one
         self.clock = clock
         self._next_check = PROGRESS_CHECK_ROWS
         self._copy: tuple | None = None  # PostgreSQL: the COPY _insert_many keeps open between batches
@@ -262,6 +277,11 @@ class RosterImporter:
         """Read every handled file in order and apply it; returns the report."""
         modes = self._manifest()
         self.report.modes = {name: modes.get(name, "absent") for name in HANDLED}
+        if all(mode == "absent" for mode in self.report.modes.values()):
+            if not any(self.source.has(name) for name in HANDLED):
+                found = ", ".join(self.source.names()) or "no files at all"
+                raise SourceError(f"Nothing to import: the export holds none of {', '.join(HANDLED)} (found: {found}).")
+            raise SourceError(f"Nothing to import: manifest.csv lists none of {', '.join(HANDLED)} as bulk or delta.")
         for name in self.source.names():
             if name not in HANDLED and name != "manifest.csv":
                 self.report.messages.append(f"{name}: not used by this app, ignored.")
@@ -306,7 +326,7 @@ class RosterImporter:
             self.report.messages.append("manifest.csv is missing: every file present is read as a bulk file.")
             return {name: "bulk" for name in HANDLED if self.source.has(name)}
         with self.source.open_text("manifest.csv") as fh:
-            header, rows = self.source.rows(fh)
+            header, rows = self.source.rows(fh, "manifest.csv")
             if "propertyName" not in header or "value" not in header:
                 self.report.messages.append("manifest.csv has no propertyName/value columns: files read as bulk.")
                 return {name: "bulk" for name in HANDLED if self.source.has(name)}
@@ -329,26 +349,47 @@ class RosterImporter:
     def _count_lines(self, name: str) -> int:
         if not self.source.has(name):
             return 0
+        lines = 0
         with self.source.open_text(name) as fh:
-            return max(0, sum(1 for _ in fh) - 1)
+            for line in fh:
+                lines += 1
+                if "\x00" in line:
+                    self.nul_files.add(name)
+        return max(0, lines - 1)
 
     def _file(self, name: str, handler) -> bool:
-        """Read one file with handler; False when it was rejected whole (a required column missing)."""
+        """Read one file with handler; False when it was rejected whole (a required column missing or twice)."""
         start = self.done
         self._report(name)  # the page names the file being read from its first row
         with self.source.open_text(name) as fh:
-            header, rows = self.source.rows(fh)
-            missing = [c for c in REQUIRED[name] if c not in header]
-            if missing:
-                self.report.reject(name, 1, f"missing required column(s) {', '.join(missing)}: the whole file was not read")
-                self.report.messages.append(f"{name} was rejected: missing required column(s) {', '.join(missing)}.")
+            header, rows = self.source.rows(fh, name, check_nul=name in self.nul_files)
+            problem = self._header_problem(header, REQUIRED[name])
+            if problem:
+                self.report.reject(name, 1, f"{problem}: the whole file was not read")
+                self.report.messages.append(f"{name} was rejected: {problem}.")
             else:
                 handler(name, rows, self.report.modes[name])
         # Lines, not records, were counted for the total (a quoted newline makes one record of two):
         # at the end of a file the figure is exact again.
         self.done = start + self.lines.get(name, self.done - start)
         self._report(name)
-        return not missing
+        return not problem
+
+    @staticmethod
+    def _header_problem(header: list[str], required: tuple[str, ...]) -> str | None:
+        """Why a file's header cannot be read: a required column missing, or there twice (which value?)."""
+        missing = [c for c in required if c not in header]
+        if missing:
+            problem = f"missing required column(s) {', '.join(missing)}"
+            by_lower = {h.lower(): h for h in header}
+            near = [by_lower[c.lower()] for c in missing if c.lower() in by_lower]
+            if near:
+                problem += f" (the header has {', '.join(near)}: column names are case-sensitive)"
+            return problem
+        twice = [c for c in required if header.count(c) > 1]
+        if twice:
+            return f"column(s) {', '.join(twice)} appear more than once in the header"
+        return None
 
     def _tick(self, name: str, n: int = 1) -> None:
         self.done += n
@@ -370,8 +411,8 @@ class RosterImporter:
             self._tick(name)
             v = row.values
             try:
-                if "__extra__" in v:
-                    raise RowError("more fields than the header has columns")
+                if "__error__" in v:
+                    raise RowError(v["__error__"])
                 sid = (v.get("sourcedId") or "").strip()
                 if not sid:
                     raise RowError("sourcedId is empty")
@@ -387,12 +428,14 @@ class RosterImporter:
                 name_ = (v.get("name") or "").strip()
                 if not name_:
                     raise RowError("name is empty")
+                identifier = (v.get("identifier") or "").strip() or None
+                _check_lengths(("sourcedId", sid, SID_MAX), ("name", name_, SCHOOL_NAME_MAX),
+                               ("identifier", identifier, IDENTIFIER_MAX))
             except RowError as exc:
                 self.report.reject(name, row.line, str(exc))
                 continue
             school = existing.get(sid)
             active = status == "active"
-            identifier = (v.get("identifier") or "").strip() or None
             if school is None:
                 if not active:
                     continue
@@ -418,8 +461,8 @@ class RosterImporter:
             self._tick(name)
             v = row.values
             try:
-                if "__extra__" in v:
-                    raise RowError("more fields than the header has columns")
+                if "__error__" in v:
+                    raise RowError(v["__error__"])
                 sid = (v.get("sourcedId") or "").strip()
                 if not sid:
                     raise RowError("sourcedId is empty")
@@ -440,12 +483,17 @@ class RosterImporter:
                 given, family = (v.get("givenName") or "").strip(), (v.get("familyName") or "").strip()
                 if status == "active" and (not given or not family):
                     raise RowError("givenName and familyName are required")
+                identifier = (v.get("identifier") or "").strip() or None
+                if (len(sid) > SID_MAX or len(given) > NAME_MAX or len(family) > NAME_MAX
+                        or (identifier and len(identifier) > IDENTIFIER_MAX)):
+                    _check_lengths(("sourcedId", sid, SID_MAX), ("givenName", given, NAME_MAX),
+                                   ("familyName", family, NAME_MAX), ("identifier", identifier, IDENTIFIER_MAX))
                 orgs = [o.strip() for o in (v.get("orgSourcedIds") or "").split(",") if o.strip()]
                 school_ids = [self.schools[o] for o in orgs if o in self.schools]
                 if status == "active" and not school_ids:
                     raise RowError(f"none of orgSourcedIds ({', '.join(orgs) or 'empty'}) is a school in orgs.csv or already known")
                 record = {"sid": sid, "status": status, "enabled": enabled, "given": given, "family": family,
-                          "school_ids": school_ids, "identifier": (v.get("identifier") or "").strip() or None}
+                          "school_ids": school_ids, "identifier": identifier}
                 if role == "student":
                     record["grade"] = _grade(v.get("grades", "")) if status == "active" else None
                     students.append((row.line, record))
@@ -455,6 +503,10 @@ class RosterImporter:
                         email = normalise_email(v["username"])
                     if status == "active" and "@" not in email:
                         raise RowError("a staff member needs an email (email or username) to have an account")
+                    _check_lengths(("email", email, EMAIL_MAX))
+                    if len(given) + 1 + len(family) > STAFF_NAME_MAX:
+                        raise RowError(f"givenName and familyName together are longer than the {STAFF_NAME_MAX} "
+                                       "characters a staff account's name can hold")
                     record["email"] = email
                     staff.append((row.line, record))
             except RowError as exc:
@@ -689,15 +741,20 @@ class RosterImporter:
     # --- demographics ------------------------------------------------------------------------
     def _demographics(self, name, rows, mode) -> None:
         batch: list[tuple[int, dict]] = []
+        seen: set[int] = set()
         for row in rows:
             self._tick(name)
             v = row.values
             try:
-                if "__extra__" in v:
-                    raise RowError("more fields than the header has columns")
+                if "__error__" in v:
+                    raise RowError(v["__error__"])
                 sid = (v.get("sourcedId") or "").strip()
                 if not sid:
                     raise RowError("sourcedId is empty")
+                key = hash(sid)
+                if key in seen:
+                    raise RowError(f"sourcedId {sid} appears more than once in demographics.csv")
+                seen.add(key)
                 status = _status(v, mode)
                 sex = (v.get("sex") or "").strip().lower() or None
                 if sex and sex not in SEXES:

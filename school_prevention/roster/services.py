@@ -114,6 +114,10 @@ def import_roster(run_id: int, path: str | Path, *, dry_run: bool, allow_mass_de
         report = RosterImporter(source, dry_run=dry_run, allow_mass_deactivation=allow_mass_deactivation,
                                 progress=progress, import_id=run_id,
                                 batch_size=current_app.config["ROSTER_BATCH_SIZE"]).run()
+    except SourceError as exc:  # a file that cannot be read (encoding, damaged zip, unclosed quote)
+        db.session.rollback()
+        report = ImportReport(dry_run=dry_run, refused=f"{exc} Nothing was changed.")
+        return _finish(run_id, report, "failed")
     except Exception as exc:  # anything unexpected: nothing of the import may stay
         db.session.rollback()
         report = ImportReport(dry_run=dry_run, refused=f"The import failed and changed nothing: {exc.__class__.__name__}: {exc}")

@@ -3,25 +3,49 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-csv.field_size_limit(10 * 1024 * 1024)
+FIELD_LIMIT = 10 * 1024 * 1024
+csv.field_size_limit(FIELD_LIMIT)
+# A zip entry that inflates more than this many times over, to more than ZIP_BOMB_BYTES, is no
+# CSV export (text deflates about 5 to 20 times): it is refused before a byte of it is read.
+ZIP_BOMB_RATIO = 100
+ZIP_BOMB_BYTES = 100 * 1024 * 1024
+SAVE_AS_UTF8 = 'Save or export it as "CSV UTF-8" and upload it again.'
 
 
 class SourceError(Exception):
-    """The path is not a readable OneRoster folder or zip."""
+    """The path is not a readable OneRoster folder or zip, or one of its files cannot be read."""
 
 
 @dataclass
 class Row:
-    """One CSV record: the line it starts on (the header is line 1) and its values by column."""
+    """One CSV record: the line it starts on (the header is line 1) and its values by column.
+
+    values["__error__"], when present, says why the record cannot be used (the handlers reject it).
+    """
 
     line: int
     values: dict[str, str]
+
+
+class _EndOfFile:
+    """The last iterator of chain(fh, ...): records whether the csv reader asked for more than the file had."""
+
+    hit = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self.hit = True
+        raise StopIteration
 
 
 class RosterSource:
@@ -33,9 +57,21 @@ class RosterSource:
             self._zip = None
             self._names = {p.name.lower(): p.name for p in self.path.iterdir() if p.is_file()}
         elif zipfile.is_zipfile(self.path):
-            self._zip = zipfile.ZipFile(self.path)
+            try:
+                self._zip = zipfile.ZipFile(self.path)
+            except (zipfile.BadZipFile, OSError, ValueError) as exc:
+                raise SourceError(f"{self.path.name} is a damaged zip file ({exc}). Export it again.") from exc
             # Files may sit in one folder inside the zip; take the CSVs wherever they are.
-            self._names = {Path(n).name.lower(): n for n in self._zip.namelist() if not n.endswith("/")}
+            self._names = {}
+            for n in self._zip.namelist():
+                if n.endswith("/") or n.startswith("__MACOSX/"):
+                    continue
+                key = Path(n).name.lower()
+                if key.endswith(".csv") and key in self._names:
+                    self._zip.close()
+                    raise SourceError(f"The zip holds {Path(n).name} more than once ({self._names[key]} and {n}): "
+                                      "upload a zip of one export.")
+                self._names[key] = n
         else:
             raise SourceError(f"{path} is neither a folder nor a zip file.")
 
@@ -48,35 +84,95 @@ class RosterSource:
 
     @contextmanager
     def open_text(self, name: str):
-        """A text stream of a file: UTF-8 with or without BOM, any line ending, quoted newlines kept."""
-        real = self._names[name.lower()]
-        if self._zip is None:
-            with open(self.path / real, encoding="utf-8-sig", newline="") as fh:
-                yield fh
-        else:
-            with self._zip.open(real) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
-                yield fh
+        """A text stream of a file: UTF-8 with or without BOM, any line ending, quoted newlines kept.
 
-    def rows(self, fh) -> tuple[list[str], Iterator[Row]]:
-        """The header (stripped) and an iterator of rows keyed by header, with starting line numbers."""
-        reader = csv.reader(fh)
+        A file that cannot be read as such (not UTF-8, damaged in the zip) raises SourceError,
+        saying which file, where and what to do.
+        """
+        real = self._names[name.lower()]
+        try:
+            if self._zip is None:
+                raw = open(self.path / real, "rb")  # noqa: SIM115 - closed below
+            else:
+                info = self._zip.getinfo(real)
+                if info.file_size > ZIP_BOMB_BYTES and info.file_size > ZIP_BOMB_RATIO * max(info.compress_size, 1):
+                    raise SourceError(f"{name} would inflate from {info.compress_size:,} to {info.file_size:,} bytes: "
+                                      "that is not a CSV export.")
+                raw = self._zip.open(real)
+        except (OSError, RuntimeError, NotImplementedError, zipfile.BadZipFile) as exc:
+            # RuntimeError: a password-protected entry; NotImplementedError: a compression zipfile lacks.
+            raise SourceError(f"{name} could not be opened ({exc}). Export the files again as a plain zip.") from exc
+        try:
+            with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
+                yield fh
+        except UnicodeDecodeError as exc:
+            raise SourceError(self._not_utf8(name, real)) from exc
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise SourceError(f"{name} is damaged inside the zip ({exc}). Export it again.") from exc
+
+    def _not_utf8(self, name: str, real: str) -> str:
+        """Why a file is not UTF-8, naming the first line that is not (the file is read again, in bytes)."""
+        opener = (lambda: open(self.path / real, "rb")) if self._zip is None else (lambda: self._zip.open(real))
+        with opener() as raw:
+            if raw.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+                return f"{name} is saved as UTF-16 (\"Unicode text\"), but the import reads UTF-8. {SAVE_AS_UTF8}"
+        with opener() as raw:
+            for number, line in enumerate(raw, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    return (f"{name} is not UTF-8 text: line {number} has the byte 0x{line[exc.start]:02x}, which is "
+                            f"not UTF-8 (was it saved as Windows-1252 or Latin-1?). {SAVE_AS_UTF8}")
+        return f"{name} is not UTF-8 text. {SAVE_AS_UTF8}"
+
+    def rows(self, fh, name: str = "", *, check_nul: bool = False) -> tuple[list[str], Iterator[Row]]:
+        """The header (stripped) and an iterator of rows keyed by header, with starting line numbers.
+
+        With check_nul, a record holding a NUL character gets an __error__ (no database stores it).
+        A quoted field still open at the end of the file, or one longer than FIELD_LIMIT, raises
+        SourceError: the file is damaged, and reading on would import what it swallowed as one value.
+        """
+        end = _EndOfFile()
+        reader = csv.reader(itertools.chain(fh, end))
+
+        def damaged(exc: csv.Error, line: int) -> SourceError:
+            return SourceError(f"{name} line {line}: a value is longer than {FIELD_LIMIT // (1024 * 1024)} MB ({exc}); "
+                               "usually a quote (\") that is opened and never closed. Correct the file and try again.")
+
         try:
             header = [h.strip() for h in next(reader)]
         except StopIteration:
             return [], iter(())
+        except csv.Error as exc:
+            raise damaged(exc, 1) from exc
+        if end.hit:
+            raise SourceError(f"{name} line 1: a quote (\") in the header is never closed. Correct the file and try again.")
 
         def iterate():
             previous = reader.line_num
-            for record in reader:
+            while True:
+                try:
+                    record = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    raise damaged(exc, previous + 1) from exc
                 start = previous + 1
                 previous = reader.line_num
+                if end.hit:
+                    # The reader wanted more lines than the file had: a quote left open ran to the end.
+                    swallowed = f", so lines {start} to {previous} read as one value" if previous > start else ""
+                    raise SourceError(f"{name} line {start}: a quote (\") opened on this line is never closed"
+                                      f"{swallowed}. Correct the file and try again.")
                 # A blank line, or one of only separators and spaces (checked cheaply: most rows
                 # have a sourcedId in the first field).
                 if not record or (not record[0].strip() and not "".join(record).strip()):
                     continue
                 values = dict(zip(header, record))
                 if len(record) > len(header):
-                    values["__extra__"] = "1"
+                    values["__error__"] = "more fields than the header has columns"
+                elif check_nul and any("\x00" in value for value in record):
+                    values["__error__"] = "a value holds a NUL character (0x00), which cannot be stored"
                 yield Row(start, values)
 
         return header, iterate()
