@@ -16,6 +16,7 @@ def create_app(config: Config | None = None) -> Flask:
     config = config or config_from_env()
     app.config.from_object(config)
     register_extensions(app)
+    register_converters(app)
     register_blueprints(app)
     register_hooks(app)
     register_commands(app)
@@ -42,6 +43,13 @@ def register_extensions(app: Flask) -> None:
 
         n = app.config["SP_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+
+def register_converters(app: Flask) -> None:
+    """URL converters; set before the blueprints so their routes use them."""
+    from school_prevention.web import IdConverter
+
+    app.url_map.converters["int"] = IdConverter
 
 
 def register_blueprints(app: Flask) -> None:

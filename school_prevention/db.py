@@ -16,6 +16,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# The largest id an Integer primary key can hold (PostgreSQL int4); a larger one cannot exist.
+MAX_ID = 2**31 - 1
+
 
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime (called per row, never at import)."""

@@ -6,6 +6,9 @@ from wtforms import SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
+# The highest ?page= a list accepts; larger numbers overflow the database's OFFSET.
+MAX_PAGE = 100_000
+
 
 class CheckboxListField(SelectMultipleField):
     """A multiple choice shown as a list of labelled checkboxes (keyboard and screen-reader friendly)."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, render_template, request
+from flask import Flask, abort, current_app, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
+from school_prevention.db import MAX_ID
 from school_prevention.extensions import db
 from school_prevention.permissions import enforce_policy, policy_for
 from school_prevention.roles import Role
@@ -106,6 +108,23 @@ def set_security_headers(response):
     return response
 
 
+class IdConverter(IntegerConverter):
+    """`<int:...>` in URLs: only ids the database's integer columns can hold, so a huge one is a 404, not a 500."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def refuse_nul_bytes():
+    """A NUL byte is never real text, and PostgreSQL can neither store nor compare one: refuse it up front."""
+    for values in (request.args, request.form):
+        for key, value in values.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                abort(400, description="The request contains a character that is not allowed (a NUL byte, %00). "
+                                       "Nothing was saved. Remove it and try again.")
+
+
 def render_error(error):
     """A calm error page with the right status; the transaction is rolled back first."""
     db.session.rollback()
@@ -126,6 +145,7 @@ def render_error(error):
 def init_app(app: Flask) -> None:
     """Wire the hooks into app."""
     app.before_request(enforce_policy)
+    app.before_request(refuse_nul_bytes)
     app.after_request(set_security_headers)
     app.register_error_handler(CSRFError, render_error)
     app.register_error_handler(HTTPException, render_error)

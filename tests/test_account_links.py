@@ -175,6 +175,15 @@ def test_reset_requests_are_throttled_per_address(app, client, setup):
     assert client.post("/password/forgot", data={"email": ""}).status_code == 400
 
 
+def test_forgot_password_with_a_nul_byte_is_a_400_and_sends_nothing(app, client, setup):
+    user = make_user("counselor", schools=[setup["school"]], email="maria@school.org")
+    db.session.commit()
+    response = client.post("/password/forgot", data={"email": "maria@school.org\x00"})
+    assert response.status_code == 400
+    assert "not allowed (a NUL byte" in response.get_data(as_text=True)
+    assert emails_to(user) == []
+
+
 def test_account_emails_carry_the_full_link_and_nothing_else(app, setup):
     user = make_user("counselor", schools=[setup["school"]])
     raw = tokens.issue(user, tokens.INVITE, actor=setup["admin"])

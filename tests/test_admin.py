@@ -107,6 +107,13 @@ def test_bad_active_value_is_a_400(client, login_as, setup):
     assert client.get("/admin/users/424242").status_code == 404
 
 
+def test_users_list_refuses_a_page_number_too_large(client, login_as, setup):
+    login_as(setup["admin"])
+    response = client.get("/admin/users?page=99999999999999999999")
+    assert response.status_code == 400
+    assert b"page must be a whole number from 1 to 100000" in response.data
+
+
 def test_student_export_grant_only_sticks_for_district_users(client, login_as, setup):
     login_as(setup["admin"])
     client.post("/admin/users/new", data={

@@ -172,6 +172,16 @@ def test_staff_cannot_refer_a_student_of_another_school(client, login_as, school
     assert db.session.scalar(select(func.count()).select_from(Referral)) == 0
 
 
+def test_referral_for_a_student_id_too_large_is_not_found(client, login_as, school_world):
+    login_as(school_world["staff"])
+    for student in ("2147483648", "99999999999999999999"):
+        assert client.get(f"/referrals/new?student={student}").status_code == 404
+        response = client.post(f"/referrals/new?student={student}", data={
+            "categories": [category().id], "observation": "x", "urgency": "routine"})
+        assert response.status_code == 404 and b"Page not found" in response.data
+    assert db.session.scalar(select(func.count()).select_from(Referral)) == 0
+
+
 def test_referral_needs_a_category_and_an_observation(client, login_as, school_world):
     w = school_world
     login_as(w["staff"])
@@ -286,6 +296,16 @@ def test_notification_centre_counts_and_marks_read(client, login_as, school_worl
     assert "unread" not in client.get("/").data.decode().split("</header>")[0]
     other = db.session.scalars(select(Notification).where(Notification.user_id == w["counselor2"].id)).one()
     assert client.post(f"/notifications/{other.id}/open").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/notifications", "/referrals"])
+def test_a_page_number_too_large_is_a_400_with_a_message(client, login_as, school_world, path):
+    login_as(school_world["counselor"])
+    for page in ("100001", "99999999999999999999"):
+        response = client.get(f"{path}?page={page}")
+        assert response.status_code == 400, page
+        assert b"page must be a whole number from 1 to 100000" in response.data, page
+    assert client.get(f"{path}?page=100000").status_code == 200
 
 
 def test_admin_adds_and_retires_a_category(client, login_as, school_world):

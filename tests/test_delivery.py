@@ -169,6 +169,8 @@ def test_the_outbox_is_for_admins_and_refuses_a_bad_state(client, login_as, admi
     response = client.get("/admin/outbox?state=lost")
     assert response.status_code == 400 and b"state must be pending, failed or sent" in response.data
     assert client.get("/admin/outbox?page=0").status_code == 400
+    response = client.get("/admin/outbox?page=99999999999999999999")
+    assert response.status_code == 400 and b"page must be a whole number from 1 to 100000" in response.data
 
 
 # -- SMTP down ------------------------------------------------------------------------------------

@@ -124,6 +124,11 @@ def test_bad_filters_on_the_export_are_a_400(district, client, login_as):
     login_as(district[0])
     response = client.get("/exports/district.csv?from=2026-13-01")
     assert response.status_code == 400 and "Not a valid date" in response.get_data(as_text=True)
+    for path in ("/exports/district.csv", "/exports/district.xlsx", "/reports/coverage"):
+        for query in ("to=0001-01-01", "from=0001-01-01&to=0001-01-07", "from=0001-01-01"):
+            response = client.get(f"{path}?{query}")
+            assert response.status_code == 400, (path, query)
+            assert "Choose dates from January 1, 2000 on." in response.get_data(as_text=True), (path, query)
 
 
 def test_cli_writes_the_same_export(district, app, tmp_path):

@@ -227,3 +227,19 @@ def test_role_matrix(app, login_as, world, role):
             assert not location.startswith("/login"), (role, endpoint)
         else:
             assert response.status_code == 403, (role, endpoint, response.status_code)
+
+
+@pytest.mark.parametrize("huge", [2**31, 99999999999999999999])
+def test_an_id_too_large_for_the_database_is_not_found_on_every_route(app, login_as, world, huge):
+    """Out of the database's integer range, an id in the address is a 404 page, never a database error."""
+    client = app.test_client()
+    login_as(world["users"]["admin"], client)
+    others = {"kind": "flag-categories", "token": "x", "filename": "css/app.css"}
+    for rule in app.url_map.iter_rules():
+        if "<int:" not in rule.rule:
+            continue
+        url = rule.build({a: huge if f"<int:{a}>" in rule.rule else others[a] for a in rule.arguments})[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(url, method=method)
+            assert response.status_code == 404, (method, url, response.status_code)
+            assert b"Page not found" in response.data, (method, url)

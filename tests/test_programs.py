@@ -15,7 +15,7 @@ from school_prevention.config import TestConfig
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
 from school_prevention.programs.mentoring import move_match, open_match
-from school_prevention.programs.models import Attendance, Enrollment, Match, Program
+from school_prevention.programs.models import Attendance, Enrollment, Match, Mentor, Program
 from school_prevention.programs.services import enroll, end_enrollment
 from tests.conftest import migrate_to_head
 from tests.databases import new_database_url
@@ -67,6 +67,22 @@ def test_counselor_creates_a_program_and_bad_input_changes_nothing(client, login
     program = db.session.scalars(select(Program).where(Program.name == "Lunch Buddies")).one()
     assert program.capacity == 6 and program.school_id == w["north"].id
     assert "Lunch Buddies" in client.get("/programs").data.decode()
+
+
+def test_a_nul_byte_in_a_program_or_mentor_form_is_refused_and_changes_nothing(client, login_as, world):
+    w = world
+    login_as(w["counselor"])
+    program = w["program"]
+    response = client.post(f"/programs/{program.id}/edit", data={
+        "type_id": program.type_id, "name": "Coping\x00Skills", "capacity": "2", "session_minutes": "45", "is_active": "y"})
+    assert response.status_code == 400
+    assert "not allowed (a NUL byte" in response.data.decode()
+    db.session.refresh(program)
+    assert program.name == "Coping Skills Group"
+    response = client.post("/mentors/new", data={"school_id": w["north"].id, "name": "Ana\x00", "is_active": "y"})
+    assert response.status_code == 400
+    assert "not allowed (a NUL byte" in response.data.decode()
+    assert db.session.scalar(select(func.count()).select_from(Mentor)) == 0
 
 
 def test_enrolling_three_into_two_seats_waitlists_the_third_and_no_one_twice(client, login_as, world):

@@ -56,6 +56,14 @@ def test_bad_query_string_gets_a_message_and_400(client, login_as, district):
         assert b"field" in response.data or b"Not a valid" in response.data or b"must be" in response.data, query
 
 
+def test_nul_byte_in_the_search_is_a_400_with_a_message(client, login_as, district):
+    login_as(district["counselor"])
+    for query in ("q=%00", "q=gar%00cia", "school=%00"):
+        response = client.get(f"/students?{query}")
+        assert response.status_code == 400, query
+        assert b"not allowed (a NUL byte" in response.data, query
+
+
 def test_page_past_the_end_offers_the_first_page(client, login_as, district):
     login_as(district["counselor"])
     response = client.get("/students?page=9")

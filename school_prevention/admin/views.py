@@ -11,7 +11,7 @@ from school_prevention.auth import tokens
 from school_prevention.auth.services import ServiceError, create_user, set_active, update_user
 from school_prevention.notifications import mail
 from school_prevention.extensions import db
-from school_prevention.forms import apply_service_error
+from school_prevention.forms import MAX_PAGE, apply_service_error
 from school_prevention.permissions import roles, visible_schools
 from school_prevention.roles import Role
 
@@ -32,8 +32,11 @@ def users():
     form = UserFilterForm(formdata=request.args)
     if not form.validate():
         return render_template("admin/users.html", form=form, pagination=None), 400
+    page = request.args.get("page", 1, type=int) or 1
+    if page > MAX_PAGE:
+        abort(400, description=f"page must be a whole number from 1 to {MAX_PAGE}.")
     pagination = db.paginate(users_list(form.q.data, form.role.data or None),
-                             page=request.args.get("page", 1, type=int) or 1, per_page=50, error_out=False)
+                             page=page, per_page=50, error_out=False)
     return render_template("admin/users.html", form=form, pagination=pagination)
 
 

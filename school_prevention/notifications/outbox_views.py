@@ -8,6 +8,7 @@ from sqlalchemy import func, select, update
 from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.extensions import db
+from school_prevention.forms import MAX_PAGE
 from school_prevention.notifications.mail import is_configured
 from school_prevention.notifications.models import Notification
 from school_prevention.permissions import roles
@@ -27,8 +28,8 @@ def index():
     counts = dict(db.session.execute(select(Notification.state, func.count()).where(Notification.channel == "email")
                                      .group_by(Notification.state)).all())
     page = request.args.get("page", 1, type=int)
-    if page < 1:
-        abort(400, description="page must be 1 or more.")
+    if not 1 <= page <= MAX_PAGE:
+        abort(400, description=f"page must be a whole number from 1 to {MAX_PAGE}.")
     pagination = db.paginate(select(Notification).where(Notification.channel == "email", Notification.state == state)
                              .order_by(Notification.created_at.desc(), Notification.id.desc()),
                              page=page, per_page=50, error_out=False)

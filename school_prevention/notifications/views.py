@@ -5,6 +5,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from school_prevention.extensions import db
+from school_prevention.forms import MAX_PAGE
 from school_prevention.notifications.queries import inbox
 from school_prevention.notifications.services import mark_read
 from school_prevention.permissions import signed_in
@@ -17,8 +18,8 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 def index():
     """The user's notifications, unread first."""
     page = request.args.get("page", 1, type=int)
-    if page < 1:
-        abort(400, description="page must be 1 or more.")
+    if not 1 <= page <= MAX_PAGE:
+        abort(400, description=f"page must be a whole number from 1 to {MAX_PAGE}.")
     pagination = db.paginate(inbox(current_user), page=page, per_page=30, error_out=False)
     return render_template("notifications/index.html", pagination=pagination)
 

@@ -5,10 +5,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from school_prevention.auth.services import ServiceError
+from school_prevention.db import MAX_ID
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory
 from school_prevention.flags.queries import active_categories, open_flags_of_student
-from school_prevention.forms import apply_service_error
+from school_prevention.forms import MAX_PAGE, apply_service_error
 from school_prevention.permissions import (
     get_referral_for_triage_or_404, referable_students, roles, triage_referrals, visible_flags,
 )
@@ -25,6 +26,8 @@ bp = Blueprint("referrals", __name__, url_prefix="/referrals")
 
 
 def _referable_or_404(student_id: int) -> Student:
+    if not 0 < student_id <= MAX_ID:
+        abort(404)
     student = db.session.scalars(referable_students(current_user).where(Student.id == student_id)).one_or_none()
     if student is None:
         abort(404)
@@ -83,8 +86,8 @@ def queue():
     if show not in ("open", "decided"):
         abort(400, description="show must be 'open' or 'decided'.")
     page = request.args.get("page", 1, type=int)
-    if page < 1:
-        abort(400, description="page must be 1 or more.")
+    if not 1 <= page <= MAX_PAGE:
+        abort(400, description=f"page must be a whole number from 1 to {MAX_PAGE}.")
     pagination = db.paginate(triage_queue(triage_referrals(current_user), show), page=page, per_page=50,
                              error_out=False)
     return render_template("referrals/queue.html", pagination=pagination, show=show)

@@ -75,6 +75,10 @@ def make_period(now: datetime, start: date | None = None, end: date | None = Non
                   stale_after_days=current_app.config.get("SP_ESCALATION_DAYS", 7))
 
 
+# No record in the app is older; earlier dates (year 1, say) would overflow the week arithmetic.
+EARLIEST = date(2000, 1, 1)
+
+
 class PeriodError(ValueError):
     """A date range that cannot be used, with the field it concerns and a message for the user."""
 
@@ -88,7 +92,11 @@ def build_period(start: date | None, end: date | None, now=None) -> Period:
     now = now or utcnow()
     today = now.astimezone(ZoneInfo(current_app.config["SP_TIMEZONE"])).date()
     end = end or today
+    if end < EARLIEST:
+        raise PeriodError("end", f"Choose dates from {EARLIEST:%B %-d, %Y} on.")
     start = start or end - timedelta(days=7 * DEFAULT_WEEKS - 1)
+    if start < EARLIEST:
+        raise PeriodError("start", f"Choose dates from {EARLIEST:%B %-d, %Y} on.")
     if end > today:
         raise PeriodError("end", "The period cannot end after today.")
     if start > end:
