@@ -25,6 +25,23 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def begin_writing(session) -> None:
+    """SQLite: end the session's reading and begin a transaction that takes the write lock first.
+
+    In WAL mode a transaction's first read fixes what it sees. If another connection (the
+    scheduler, another request) commits after that, the transaction can no longer write: its
+    first write fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT), whatever the busy
+    timeout, and waiting for the other writer's lock is exactly when that happens. A district
+    report reads for about a second before its audit row. BEGIN IMMEDIATE waits for the lock
+    first (up to the busy timeout), then reads and writes the newest data. Only a transaction that
+    has not changed anything is ended, so nothing is committed early.
+    """
+    if session.get_bind().dialect.name != "sqlite" or session.new or session.dirty or session.deleted:
+        return
+    session.commit()
+    session.connection(execution_options={"sqlite_begin_immediate": True})
+
+
 class UTCDateTime(TypeDecorator):
     """A timestamp stored in UTC and always read back as an aware UTC datetime.
 
@@ -82,6 +99,6 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn):
-    """Emit BEGIN for SQLite (see _sqlite_pragmas)."""
+    """Emit BEGIN for SQLite (see _sqlite_pragmas); BEGIN IMMEDIATE when asked (see begin_writing)."""
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_begin_immediate") else "BEGIN")

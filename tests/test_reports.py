@@ -62,6 +62,11 @@ def _seat(program, student, status="active", started=NOW - timedelta(days=17)):
 
 @pytest.fixture
 def world(db_session):
+    """The hand-built district (build_world) in the test's transaction."""
+    return build_world()
+
+
+def build_world() -> District:
     """School A (middle) is where the answers are worked out by hand; B and C make it a district.
 
     A's active students (12): s1 program+plan, s2 program only, s3 plan only, s4 waitlisted only,
@@ -120,7 +125,7 @@ def world(db_session):
     _plan(b1, counselor)
     c1 = make_student(c, grade="03")
     make_flag(c1, counselor_c, severity="urgent")
-    db_session.commit()
+    db.session.commit()
     return District(a, b, c, counselor, counselor_c, principal, district, {**s, "b1": b1, "b2": b2, "c1": c1})
 
 

@@ -22,10 +22,13 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from flask import current_app
+
 from school_prevention.extensions import db
 from school_prevention.reports import measures
 from school_prevention.reports.coverage import NA, category_names, counselor_fte, share
 from school_prevention.reports.measures import Period, Scope
+from school_prevention.reports.side_by_side import fetch_all
 from school_prevention.reports.suppression import RowIdentity, suppress
 from school_prevention.schools.models import SCHOOL_LEVELS
 from school_prevention.students.models import GRADE_ORDER, grade_label
@@ -252,15 +255,20 @@ def statements(scope: Scope, period: Period) -> dict[str, measures.Measure]:
     }
 
 
+# The longest first, so that no connection is left with a long one at the end (figures at 1M students).
+_LONGEST_FIRST = ("cover", "checkins", "by_school_grade", "activity", "programs", "counselors", "schools")
+
+
 def fetch(scope: Scope, period: Period) -> _Data:
-    """Run the district's queries.
+    """Run the district's queries, side by side on SP_REPORT_CONNECTIONS connections when it can.
 
     Rows of schools outside the scope (inactive, or of another level) may come back from the
     queries that do not join the school table; the report only reads the schools it lists.
     """
-    measures.prepare_session()
-    connection = db.session.connection()
-    data = _Data(**{name: connection.execute(*m).all() for name, m in statements(scope, period).items()})
+    named = statements(scope, period)
+    rows = fetch_all(db.session, {name: named[name] for name in _LONGEST_FIRST},
+                     current_app.config["SP_REPORT_CONNECTIONS"], measures.prepare)
+    data = _Data(**rows)
     data.checkins = list(measures.checkin_tallies(data.checkins))
     data.activity = list(measures.activity_lines(data.activity, group="level"))
     return data

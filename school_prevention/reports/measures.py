@@ -156,19 +156,27 @@ def _dialect() -> str:
 
 
 def prepare_session() -> None:
+    """prepare() on the session's connection: for the queries of this transaction."""
+    prepare(db.session.connection())
+
+
+# One round trip: set_config(..., true) is SET LOCAL as a function.
+_POSTGRESQL_SETTINGS = text("SELECT set_config('jit', 'off', true), set_config('random_page_cost', '1.1', true), "
+                            "set_config('work_mem', '32MB', true)")
+
+
+def prepare(connection) -> None:
     """On PostgreSQL, run this transaction's report queries with JIT off, an in-memory cost model
     and room to aggregate in memory.
 
     The planner takes the correlated subqueries for long-running work and JIT-compiles them,
     which alone costs seconds; the default random_page_cost (made for spinning disks) makes it
     scan a whole table rather than look up one school's rows; and with the default work_mem the
-    district's aggregates (tens of thousands of groups) spill to disk. SET LOCAL ends with the
-    transaction.
+    district's aggregates (tens of thousands of groups) spill to disk. The settings end with the
+    transaction, as SET LOCAL's do.
     """
-    if _dialect() == "postgresql":
-        db.session.execute(text("SET LOCAL jit = off"))
-        db.session.execute(text("SET LOCAL random_page_cost = 1.1"))
-        db.session.execute(text("SET LOCAL work_mem = '32MB'"))
+    if connection.dialect.name == "postgresql":
+        connection.execute(_POSTGRESQL_SETTINGS)
 
 
 def _epoch(dialect: str, column):

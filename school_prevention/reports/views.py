@@ -5,7 +5,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 
 from school_prevention import audit
-from school_prevention.db import utcnow
+from school_prevention.db import begin_writing, utcnow
 from school_prevention.reports.coverage import PeriodError, build_period
 from school_prevention.extensions import db
 from school_prevention.permissions import roles, visible_schools, visible_students
@@ -83,11 +83,12 @@ def _district_page():
     args = {"level": level or "", "from": period.start.isoformat(), "to": period.end.isoformat()}
     with collector_paused():
         report = district_report(period, level, current_app.config["SP_SUPPRESSION_MIN_N"])
-        audit.record("report.coverage.district", actor=current_user,
-                     detail={"level": level, "period": [period.start.isoformat(), period.end.isoformat()]})
         page = render_template("reports/district.html", form=form, report=report,
                                rows=report.sorted_rows(sort, descending), sort=sort, descending=descending, args=args,
                                charts=charts, S=SUPPRESSED, sortable=SORTABLE, recommended=RECOMMENDED_CASELOAD)
+    begin_writing(db.session)  # after a second of reading (see begin_writing); the page is made
+    audit.record("report.coverage.district", actor=current_user,
+                 detail={"level": level, "period": [period.start.isoformat(), period.end.isoformat()]})
     db.session.commit()
     return page
 
