@@ -262,6 +262,18 @@ def test_a_long_uncovered_list_links_to_the_rest_and_audits_what_it_showed(world
     assert (event.actor_id, event.school_id, event.detail) == (world.principal.id, world.a.id, {"uncovered_shown": 2})
 
 
+@pytest.mark.parametrize("base_url", ["http://localhost/", "http://localhost/district-app/"])
+def test_row_links_are_the_links_url_for_builds(app, base_url):
+    from flask import url_for
+
+    from school_prevention.web import row_url
+
+    with app.test_request_context(base_url=base_url):  # also when the app is mounted under a path
+        for endpoint in ("students.detail", "programs.enroll_student", "checkins.plan_new"):
+            link = row_url(endpoint, "student_id")
+            assert [link(i) for i in (7, 2**31 - 1)] == [url_for(endpoint, student_id=i) for i in (7, 2**31 - 1)]
+
+
 def test_principal_cannot_open_another_school(world, client, login_as):
     login_as(world.principal)
     assert client.get(f"/reports/coverage?school={world.b.id}").status_code == 404
