@@ -130,14 +130,18 @@ def visible_students(user: User) -> Select:
 
 
 def _students_of(kind: str, user_id):
+    """The WHERE clause of a kind of student scope for a user id (a value or a bind parameter)."""
     if kind != "own_schools":
         return false()
     return Student.school_id.in_(_assigned_to(user_id))
 
 
 class StudentScope(NamedTuple):
-    """visible_students(user) for statements built once and run for any user: the kind of scope
-    (the same statement for every user of a kind) and the user's id, a bind value."""
+    """visible_students(user) for statements built once and run for any user.
+
+    The kind of scope decides the statement (the same for every user of a kind); the user's id
+    is only ever a bind value.
+    """
 
     kind: str  # "own_schools" (counselors, principals) or "none"
     user_id: int

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import NamedTuple
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -13,8 +13,8 @@ from sqlalchemy import select
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory
-from school_prevention.reports import measures
 from school_prevention.permissions import StudentScope
+from school_prevention.reports import measures
 from school_prevention.reports.measures import Period, Scope
 from school_prevention.schools.models import School
 from school_prevention.students.models import GRADE_ORDER, display_name, grade_label
@@ -255,10 +255,12 @@ class UncoveredStudent(NamedTuple):
 
     @property
     def display_name(self) -> str:
+        """As Student.display_name."""
         return display_name(self.family_name, self.given_name, self.preferred_name)
 
     @property
     def grade_label(self) -> str:
+        """As Student.grade_label."""
         return grade_label(self.grade)
 
 
