@@ -82,11 +82,14 @@ def child(url: str, runs: int) -> None:
                 s["sid"], s["_user_id"], s["_fresh"] = token, str(user.id), True
             return c
 
+        # Ids only, then the ten users: every principal's User held in this process's one long-lived
+        # session would be expired by each page's commit (thousands of objects, several ms a
+        # request), a cost no real request pays (each starts with an empty session).
         principals = db.session.execute(
-            select(User, user_school.c.school_id).join(user_school, user_school.c.user_id == User.id)
+            select(User.id, user_school.c.school_id).join(user_school, user_school.c.user_id == User.id)
             .where(User.role == "principal", User.is_active.is_(True)).order_by(User.id)).all()
         step = max(1, len(principals) // 10)
-        picked = principals[::step][:10]
+        picked = [(db.session.get(User, user_id), school_id) for user_id, school_id in principals[::step][:10]]
         district_user = db.session.scalars(select(User).where(User.role == "district").limit(1)).one()
         size = dict(db.session.execute(select(Student.school_id, func.count()).group_by(Student.school_id)).all())
         clients = [(client_for(user), user, school_id) for user, school_id in picked]
