@@ -8,10 +8,11 @@ do not exist for that user); an action the role may not take on an object in sco
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from flask import Flask, abort, current_app, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy import Select, false, select
+from sqlalchemy import Select, bindparam, false, select
 
 from school_prevention.auth.models import User, user_school
 from school_prevention.extensions import db, login_manager
@@ -104,7 +105,12 @@ def enforce_policy():
 
 def _assigned_school_ids(user: User):
     """A subquery of the ids of the schools assigned to user (no round trip)."""
-    return select(user_school.c.school_id).where(user_school.c.user_id == user.id)
+    return _assigned_to(user.id)
+
+
+def _assigned_to(user_id):
+    """A subquery of the ids of the schools assigned to a user id (a value or a bind parameter)."""
+    return select(user_school.c.school_id).where(user_school.c.user_id == user_id)
 
 
 def visible_schools(user: User) -> Select:
@@ -120,10 +126,43 @@ def visible_students(user: User) -> Select:
 
     Staff route concerns but do not browse records; district and admin see no student rows.
     """
-    query = select(Student)
-    if user.role_enum not in CASE_ROLES:
-        return query.where(false())
-    return query.where(Student.school_id.in_(_assigned_school_ids(user)))
+    return select(Student).where(_students_of(student_scope(user).kind, user.id))
+
+
+def _students_of(kind: str, user_id):
+    """The WHERE clause of a kind of student scope for a user id (a value or a bind parameter)."""
+    if kind != "own_schools":
+        return false()
+    return Student.school_id.in_(_assigned_to(user_id))
+
+
+class StudentScope(NamedTuple):
+    """visible_students(user) for statements built once and run for any user.
+
+    The kind of scope decides the statement (the same for every user of a kind); the user's id
+    is only ever a bind value.
+    """
+
+    kind: str  # "own_schools" (counselors, principals) or "none"
+    user_id: int
+
+    def params(self) -> dict[str, int]:
+        """The value of the bind parameter of visible_students_condition()."""
+        return {"scope_user_id": self.user_id}
+
+
+def student_scope(user: User) -> StudentScope:
+    """The user's StudentScope: the same students as visible_students(user)."""
+    return StudentScope("own_schools" if user.role_enum in CASE_ROLES else "none", user.id)
+
+
+def visible_students_condition(kind: str):
+    """visible_students()'s WHERE clause for a kind of scope, the user's id left as :scope_user_id.
+
+    For statements cached per kind: a user's id in a cached statement would show every later
+    user the first one's students.
+    """
+    return _students_of(kind, bindparam("scope_user_id"))
 
 
 def get_student_or_404(user: User, student_id: int) -> Student:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
-from flask import Flask, abort, current_app, render_template, request
+from flask import Flask, abort, current_app, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -83,6 +83,19 @@ def nav_items() -> list[tuple[str, str, bool]]:
             for label, endpoint in allowed]
 
 
+def row_url(endpoint: str, key: str):
+    """A function id -> url_for(endpoint, **{key: id}) that builds the URL once, for a link on every row of a list.
+
+    url_for walks the routing map each time (tens of microseconds): three links on each of 200
+    rows cost milliseconds.
+    """
+    marker = str(MAX_ID)  # an id the converter accepts, and no other part of these URLs contains
+    prefix, found, suffix = url_for(endpoint, **{key: MAX_ID}).partition(marker)
+    if not found:  # pragma: no cover - a route whose URL does not carry the id as digits
+        raise ValueError(f"{endpoint} does not put {key} in its URL")
+    return lambda value: f"{prefix}{int(value)}{suffix}"
+
+
 def unread_notifications() -> int:
     """The signed-in user's unread count for the header (one query, only when shown)."""
     if not current_user.is_authenticated:
@@ -152,4 +165,5 @@ def init_app(app: Flask) -> None:
     # Unexpected exceptions arrive as a 500; under TESTING Flask lets them propagate instead.
     app.register_error_handler(500, render_error)
     app.add_template_filter(localtime, "localtime")
-    app.context_processor(lambda: {"nav_items": nav_items, "Role": Role, "unread_notifications": unread_notifications})
+    app.context_processor(lambda: {"nav_items": nav_items, "Role": Role, "unread_notifications": unread_notifications,
+                                   "row_url": row_url})

@@ -5,14 +5,17 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 import pytest
+from sqlalchemy import event, select
 
+from school_prevention.audit import AuditEvent
 from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.programs.models import Enrollment
 from school_prevention.programs.services import enroll
 from school_prevention.reports import measures
-from school_prevention.reports.coverage import Split, make_period, school_report
+from school_prevention.permissions import student_scope
+from school_prevention.reports.coverage import Split, make_period, school_report, uncovered_list
 from school_prevention.reports.district import SUPPRESSED, district_report
 from tests.factories import make_flag, make_program, make_school, make_student, make_user
 
@@ -179,12 +182,31 @@ def test_weekly_trend_puts_activity_in_its_week(world, period):
 
 
 def test_uncovered_list_is_the_neither_count_most_severe_first(world, period):
-    from school_prevention.permissions import visible_students
+    listing = uncovered_list(student_scope(world.principal), world.a.id, period, limit=10)
+    assert [r.family_name for r in listing.students] == ["Aspen05", "Aspen06", "Aspen04"]  # moderate, moderate, low
+    assert [(r.waiting, r.lapsed) for r in listing.students] == [(False, False), (False, True), (True, False)]
+    assert listing.categories[world.students[5].id] and not listing.more
 
-    listing = measures.uncovered_students(visible_students(world.principal), world.a.id, period)
-    rows = db.session.execute(*listing).all()
-    assert [r[0].family_name for r in rows] == ["Aspen05", "Aspen06", "Aspen04"]  # moderate, moderate, low
-    assert [(r.waiting, r.lapsed) for r in rows] == [(False, False), (False, True), (True, False)]
+
+def test_uncovered_list_is_one_statement_for_every_user_but_each_sees_only_their_schools(world, period):
+    def names(user, school):
+        return [r.display_name for r in uncovered_list(student_scope(user), school.id, period, limit=10).students]
+
+    first = measures.uncovered_students(student_scope(world.principal), world.a.id, period).statement
+    assert measures.uncovered_students(student_scope(world.counselor_c), world.c.id, period).statement is first
+    assert names(world.principal, world.a) == ["Aspen05, Kid5", "Aspen06, Kid6", "Aspen04, Kid4"]
+    assert names(world.counselor, world.b) == [world.students["b2"].display_name]
+    assert names(world.counselor_c, world.c) == [world.students["c1"].display_name]
+    # The scope is in the SQL, not only in the page's check of the school: another school's
+    # students stay out of the list even when asked for by id.
+    assert names(world.principal, world.b) == [] and names(world.counselor_c, world.a) == []
+    assert names(world.district, world.a) == []  # the district sees no student rows
+
+
+def test_uncovered_list_stops_at_its_limit_and_says_there_are_more(world, period):
+    listing = uncovered_list(student_scope(world.principal), world.a.id, period, limit=2)
+    assert [r.family_name for r in listing.students] == ["Aspen05", "Aspen06"] and listing.more
+    assert set(listing.categories) == {world.students[5].id, world.students[6].id}
 
 
 def test_enrolling_an_uncovered_student_moves_them(world, period):
@@ -233,6 +255,54 @@ def test_principal_sees_their_school_with_names_and_enroll_links(world, client, 
     assert "Aspen04, Kid4" in html and f"/students/{world.students[4].id}/programs" in html
     assert "Plan check-ins" not in html  # check-in plans are the counselors' to start
     assert "Aspen01, Kid1" not in html  # covered students are not on the list
+
+
+def test_a_long_uncovered_list_links_to_the_rest_and_audits_what_it_showed(world, client, login_as, monkeypatch):
+    monkeypatch.setattr("school_prevention.reports.views.UNCOVERED_LIMIT", 2)
+    login_as(world.principal)
+    html = client.get("/reports/coverage").get_data(as_text=True)
+    assert "Aspen05, Kid5" in html and "Aspen06, Kid6" in html and "Aspen04, Kid4" not in html
+    assert "Showing the first 2." in html and f"/students?school_id={world.a.id}" in html
+    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "report.coverage")).one()
+    assert (event.actor_id, event.school_id, event.detail) == (world.principal.id, world.a.id, {"uncovered_shown": 2})
+
+
+def test_the_school_page_sends_as_many_statements_for_a_long_list_as_for_a_short_one(world, client, login_as):
+    url = f"/reports/coverage?school={world.a.id}"
+
+    def statements_sent():
+        sent = []
+
+        def record(conn, cursor, statement, *args):
+            if not statement.startswith(("SAVEPOINT", "RELEASE")):  # the test's own transaction
+                sent.append(statement)
+
+        bind = db.session.get_bind()
+        event.listen(bind, "before_cursor_execute", record)
+        try:
+            assert client.get(url).status_code == 200
+        finally:
+            event.remove(bind, "before_cursor_execute", record)
+        return len(sent)
+
+    login_as(world.principal)
+    three = statements_sent()
+    for i in range(20, 30):
+        make_flag(make_student(world.a, grade="06", family_name=f"Aspen{i}"), world.counselor, severity="high")
+    db.session.commit()
+    assert statements_sent() == three  # 13 uncovered students: nothing is read row by row
+
+
+@pytest.mark.parametrize("base_url", ["http://localhost/", "http://localhost/district-app/"])
+def test_row_links_are_the_links_url_for_builds(app, base_url):
+    from flask import url_for
+
+    from school_prevention.web import row_url
+
+    with app.test_request_context(base_url=base_url):  # also when the app is mounted under a path
+        for endpoint in ("students.detail", "programs.enroll_student", "checkins.plan_new"):
+            link = row_url(endpoint, "student_id")
+            assert [link(i) for i in (7, 2**31 - 1)] == [url_for(endpoint, student_id=i) for i in (7, 2**31 - 1)]
 
 
 def test_principal_cannot_open_another_school(world, client, login_as):

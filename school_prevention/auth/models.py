@@ -47,9 +47,9 @@ class User(UserMixin, TimestampMixin, db.Model):
     # SHA-256 of the counselor's calendar-feed token; None when no feed link exists (revoked).
     calendar_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
 
-    schools: Mapped[list[School]] = relationship(
-        secondary=user_school, order_by=School.name, lazy="selectin"
-    )
+    # Loaded when read, not with every signed-in request's user: pages that list schools use the
+    # scoped query (permissions.visible_schools), and the admin list asks for them (users_list).
+    schools: Mapped[list[School]] = relationship(secondary=user_school, order_by=School.name)
 
     @property
     def role_enum(self) -> Role:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import selectinload
 
 from school_prevention.auth.models import User
 
@@ -18,7 +19,8 @@ def user_by_email(email: str) -> Select:
 
 def users_list(search: str | None = None, role: str | None = None) -> Select:
     """Users for the admin list, optionally filtered, ordered by name."""
-    query = select(User).order_by(User.is_active.desc(), func.lower(User.name))
+    # The list shows each user's schools: one more query for the page, not one per user.
+    query = select(User).options(selectinload(User.schools)).order_by(User.is_active.desc(), func.lower(User.name))
     if search:
         pattern = f"%{search.strip().lower()}%"
         query = query.where(or_(func.lower(User.name).like(pattern), User.email.like(pattern)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -12,10 +13,11 @@ from sqlalchemy import select
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory
+from school_prevention.permissions import StudentScope
 from school_prevention.reports import measures
 from school_prevention.reports.measures import Period, Scope
 from school_prevention.schools.models import School
-from school_prevention.students.models import GRADE_ORDER, grade_label
+from school_prevention.students.models import GRADE_ORDER, display_name, grade_label
 
 RECOMMENDED_CASELOAD = 250  # students per school counselor (ASCA's recommendation)
 MAX_PERIOD_DAYS = 366
@@ -155,9 +157,12 @@ class SchoolReport:
                 "waitlisted": sum(p.waitlisted for p in self.programs)}
 
 
+_CATEGORY_NAMES = select(FlagCategory.id, FlagCategory.name)  # built once: it has no parameter
+
+
 def category_names() -> dict[str, str]:
     """Flag category id (as text, as the coverage rows carry it) -> name."""
-    return {str(i): name for i, name in db.session.execute(select(FlagCategory.id, FlagCategory.name))}
+    return {str(i): name for i, name in db.session.connection().execute(_CATEGORY_NAMES)}
 
 
 def _breakdowns(rows, active_by_grade: dict[str, int]) -> dict[str, list[Breakdown]]:
@@ -233,3 +238,48 @@ def school_report(school: School, period: Period) -> SchoolReport:
                         breakdowns=_breakdowns(cover, by_grade), adherence=adherence_windows(tallies),
                         programs=programs, counselors=counselors,
                         counselor_fte=counselor_fte(counselors).get(school.id, 0.0), weeks=weeks)
+
+
+class UncoveredStudent(NamedTuple):
+    """A row of the list of flagged students covered by neither a program nor a plan."""
+
+    id: int
+    family_name: str
+    given_name: str
+    preferred_name: str | None
+    grade: str | None
+    severity: int
+    since: datetime
+    waiting: bool
+    lapsed: bool
+
+    @property
+    def display_name(self) -> str:
+        """As Student.display_name."""
+        return display_name(self.family_name, self.given_name, self.preferred_name)
+
+    @property
+    def grade_label(self) -> str:
+        """As Student.grade_label."""
+        return grade_label(self.grade)
+
+
+@dataclass
+class UncoveredList:
+    """The first `limit` uncovered students of a school, whether there are more, and each one's concerns."""
+
+    students: list[UncoveredStudent]
+    more: bool
+    categories: dict[int, list[str]]
+
+
+def uncovered_list(scope: StudentScope, school_id: int, period: Period, limit: int) -> UncoveredList:
+    """The uncovered students of one school that the scope may see, in two queries."""
+    run = db.session.connection().execute  # Core rows, as for the figures
+    found = [UncoveredStudent(*row) for row in run(*measures.uncovered_students(scope, school_id, period, limit + 1))]
+    students = found[:limit]
+    categories: dict[int, list[str]] = {}
+    if students:
+        for student_id, name in run(*measures.categories_of([s.id for s in students])):
+            categories.setdefault(student_id, []).append(name)
+    return UncoveredList(students, len(found) > limit, categories)

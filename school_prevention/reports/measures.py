@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    Date, Float, Integer, Select, String, and_, bindparam, case, cast, exists, func, literal, literal_column, null, or_,
+    Date, Float, Integer, String, and_, bindparam, case, cast, exists, func, literal, literal_column, null, or_,
     select, text, true, union_all,
 )
 
@@ -34,6 +34,7 @@ from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.db import UTCDateTime
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory, RiskFlag
+from school_prevention.permissions import StudentScope, visible_students_condition
 from school_prevention.programs.models import CURRENT_ENROLLMENT, Enrollment, Program, ProgramType
 from school_prevention.roles import Role
 from school_prevention.schools.models import School
@@ -573,29 +574,43 @@ def _schools(kind: str):
             .where(school_condition(kind)).order_by(School.name))
 
 
-def uncovered_students(scoped_students: Select, school_id: int, period: Period) -> Measure:
+def uncovered_students(scope: StudentScope, school_id: int, period: Period, limit: int | None = None) -> Measure:
     """Active flagged students of a school in neither a running program nor a kept plan, most severe first.
 
-    Rows: (Student, highest severity rank, first flagged at, waiting for a seat, an active plan that
-    does not count). Starts from the user's scoped student query.
+    Rows: (id, family_name, given_name, preferred_name, grade, highest severity rank, first
+    flagged at, waiting for a seat, an active plan that does not count), at most `limit`. Starts
+    from the user's scope of students (permissions.student_scope()).
     """
+    return Measure(_uncovered_students(scope.kind, limit),
+                   {**period.params(), **scope.params(), "uncovered_school_id": school_id})
+
+
+@lru_cache(maxsize=None)
+def _uncovered_students(kind: str, limit: int | None):
     current = and_(RiskFlag.student_id == Student.id, is_current())
     top = select(func.max(severity_rank())).where(current).scalar_subquery()
     since = select(func.min(RiskFlag.opened_at)).where(current).scalar_subquery()
     waiting = exists().where(Enrollment.student_id == Student.id, Enrollment.status == "waitlisted")
     lapsed = exists().where(CheckInPlan.student_id == Student.id, CheckInPlan.status == "active")
-    statement = (scoped_students
-                 .where(Student.school_id == school_id, Student.is_active.is_(True), has_current_flag(),
-                        ~in_running_program(), ~with_kept_plan())
-                 .add_columns(top.label("severity"), since.label("since"), waiting.label("waiting"),
-                              lapsed.label("lapsed"))
-                 .order_by(top.desc(), since, Student.family_name, Student.given_name, Student.id))
-    return Measure(statement, period.params())
+    # Columns, not Student entities: the list shows a name, a grade and links by id, and the ORM
+    # would join every student's school for nothing (Student.school is eager).
+    return (select(Student.id, Student.family_name, Student.given_name, Student.preferred_name, Student.grade,
+                   top.label("severity"), since.label("since"), waiting.label("waiting"), lapsed.label("lapsed"))
+            .where(visible_students_condition(kind),  # the scope stays in SQL, whatever the caller checked
+                   Student.school_id == bindparam("uncovered_school_id"), Student.is_active.is_(True),
+                   has_current_flag(), ~in_running_program(), ~with_kept_plan())
+            .order_by(top.desc(), since, Student.family_name, Student.given_name, Student.id)
+            .limit(limit))
 
 
-def categories_of(student_ids) -> Select:
+def categories_of(student_ids) -> Measure:
     """(student_id, category name) of the current flags of these students."""
+    return Measure(_categories_of(), {"student_ids": list(student_ids)})
+
+
+@lru_cache(maxsize=None)
+def _categories_of():
     return (select(RiskFlag.student_id, FlagCategory.name)
             .join(FlagCategory, FlagCategory.id == RiskFlag.category_id)
-            .where(RiskFlag.student_id.in_(student_ids), is_current())
+            .where(RiskFlag.student_id.in_(bindparam("student_ids", expanding=True)), is_current())
             .distinct().order_by(RiskFlag.student_id, FlagCategory.name))

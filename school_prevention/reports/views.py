@@ -8,9 +8,11 @@ from school_prevention import audit
 from school_prevention.db import begin_writing, utcnow
 from school_prevention.reports.coverage import PeriodError, build_period
 from school_prevention.extensions import db
-from school_prevention.permissions import roles, visible_schools, visible_students
+from school_prevention.permissions import roles, student_scope, visible_schools
 from school_prevention.reports import charts, measures
-from school_prevention.reports.coverage import NA, RECOMMENDED_CASELOAD, make_period, school_report, share
+from school_prevention.reports.coverage import (
+    NA, RECOMMENDED_CASELOAD, make_period, school_report, share, uncovered_list,
+)
 from school_prevention.reports.district import SUPPRESSED, collector_paused, district_report
 from school_prevention.reports.forms import SORTABLE, DistrictFilterForm, SchoolPickForm
 from school_prevention.roles import Role
@@ -47,19 +49,13 @@ def _school_page():
     form.school.data = school.id
     period = make_period(utcnow())
     report = school_report(school, period)
-    listing = measures.uncovered_students(visible_students(current_user), school.id, period)
-    found = db.session.execute(listing.statement.limit(UNCOVERED_LIMIT + 1), listing.params).all()
-    uncovered = found[:UNCOVERED_LIMIT]
-    categories: dict[int, list[str]] = {}
-    if uncovered:
-        for student_id, name in db.session.execute(measures.categories_of([row[0].id for row in uncovered])):
-            categories.setdefault(student_id, []).append(name)
+    listing = uncovered_list(student_scope(current_user), school.id, period, UNCOVERED_LIMIT)
     # One row per view: names of uncovered students were shown; which ones is not recorded.
     audit.record("report.coverage", actor=current_user, school_id=school.id,
-                 detail={"uncovered_shown": len(uncovered)})
+                 detail={"uncovered_shown": len(listing.students)})
     # Rendered before the commit, which would expire every loaded row and reload each one for the template.
     page = render_template("reports/school.html", form=form, school=school, schools=schools, report=report,
-                           uncovered=uncovered, more=len(found) > UNCOVERED_LIMIT, categories=categories,
+                           uncovered=listing.students, more=listing.more, categories=listing.categories,
                            can_plan=current_user.role_enum == Role.COUNSELOR, charts=charts,
                            severity_of=measures.SEVERITY_OF_RANK, recommended=RECOMMENDED_CASELOAD)
     db.session.commit()

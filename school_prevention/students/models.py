@@ -23,6 +23,13 @@ def grade_label(code: str | None) -> str:
     return code
 
 
+def display_name(family_name: str, given_name: str, preferred_name: str | None) -> str:
+    """Family name, given name (preferred name in parentheses when different)."""
+    if preferred_name and preferred_name != given_name:
+        given_name = f"{given_name} ({preferred_name})"
+    return f"{family_name}, {given_name}"
+
+
 class Student(TimestampMixin, db.Model):
     """A student of one school, identified by the SIS sourcedId."""
 
@@ -46,10 +53,7 @@ class Student(TimestampMixin, db.Model):
     @property
     def display_name(self) -> str:
         """Family name, given name (preferred name in parentheses when different)."""
-        given = self.given_name
-        if self.preferred_name and self.preferred_name != self.given_name:
-            given = f"{given} ({self.preferred_name})"
-        return f"{self.family_name}, {given}"
+        return display_name(self.family_name, self.given_name, self.preferred_name)
 
     @property
     def initials(self) -> str:
