@@ -50,14 +50,16 @@ def _school_page():
     period = make_period(utcnow())
     report = school_report(school, period)
     listing = uncovered_list(student_scope(current_user), school.id, period, UNCOVERED_LIMIT)
-    # One row per view: names of uncovered students were shown; which ones is not recorded.
-    audit.record("report.coverage", actor=current_user, school_id=school.id,
-                 detail={"uncovered_shown": len(listing.students)})
     # Rendered before the commit, which would expire every loaded row and reload each one for the template.
     page = render_template("reports/school.html", form=form, school=school, schools=schools, report=report,
                            uncovered=listing.students, more=listing.more, categories=listing.categories,
                            can_plan=current_user.role_enum == Role.COUNSELOR, charts=charts,
                            severity_of=measures.SEVERITY_OF_RANK, recommended=RECOMMENDED_CASELOAD)
+    # Two people opening the page at once both read, then both write: see begin_writing.
+    begin_writing(db.session)
+    # One row per view: names of uncovered students were shown; which ones is not recorded.
+    audit.record("report.coverage", actor=current_user, school_id=school.id,
+                 detail={"uncovered_shown": len(listing.students)})
     db.session.commit()
     return page
 
