@@ -266,12 +266,11 @@ def fetch(scope: Scope, period: Period) -> _Data:
     queries that do not join the school table; the report only reads the schools it lists.
     """
     named = statements(scope, period)
-    rows = fetch_all(db.session, {name: named[name] for name in _LONGEST_FIRST},
-                     current_app.config["SP_REPORT_CONNECTIONS"], measures.prepare)
-    data = _Data(**rows)
-    data.checkins = list(measures.checkin_tallies(data.checkins))
-    data.activity = list(measures.activity_lines(data.activity, group="level"))
-    return data
+    # The packed check-in codes and activity weeks are read while the other queries still run.
+    then = {"checkins": lambda rows: list(measures.checkin_tallies(rows)),
+            "activity": lambda rows: list(measures.activity_lines(rows, group="level"))}
+    return _Data(**fetch_all(db.session, {name: named[name] for name in _LONGEST_FIRST},
+                             current_app.config["SP_REPORT_CONNECTIONS"], measures.prepare, then))
 
 
 def _school_values(data: _Data) -> tuple[dict[int, dict], dict[int, dict]]:

@@ -46,13 +46,17 @@ def can_run_side_by_side(bind, connections: int) -> bool:
 
 
 def run_side_by_side(engine: Engine, queries: dict[str, tuple], connections: int,
-                     prepare: Callable[[Connection], None]) -> dict[str, list] | None:
+                     prepare: Callable[[Connection], None], then: dict[str, Callable] | None = None,
+                     ) -> dict[str, Any] | None:
     """Each query's rows (fetched in full), by name; None when a consistent start was not to be had.
 
     queries: name -> (statement, parameters), longest first: each connection takes the next
     query when it is done with its last, so the long ones should not be left for the end.
-    prepare(connection) runs once on each connection before its first query.
+    prepare(connection) runs once on each connection before its first query. then: name ->
+    a function of the rows, whose result is given instead: it runs in the same thread, while
+    the other connections' queries are still running.
     """
+    then = then or {}
     n = max(1, min(connections, len(queries)))
     with ExitStack() as stack:
         conns = [stack.enter_context(engine.connect()) for _ in range(n)]
@@ -64,7 +68,7 @@ def run_side_by_side(engine: Engine, queries: dict[str, tuple], connections: int
             prepare(conn)
         pending = list(queries.items())
         lock = threading.Lock()
-        results: dict[str, list] = {}
+        results: dict[str, Any] = {}
 
         def work(conn: Connection) -> None:
             while True:
@@ -73,6 +77,8 @@ def run_side_by_side(engine: Engine, queries: dict[str, tuple], connections: int
                         return
                     name, (statement, params) = pending.pop(0)
                 rows = conn.execute(statement, params).all()
+                if name in then:
+                    rows = then[name](rows)
                 with lock:
                     results[name] = rows
 
@@ -125,13 +131,19 @@ def _start_sqlite_readers_together(engine: Engine, conns: list[Connection]) -> b
 
 
 def fetch_all(session, queries: dict[str, tuple], connections: int,
-              prepare: Callable[[Connection], None]) -> dict[str, Any]:
-    """Rows of each query: side by side when possible, else one after another on the session."""
+              prepare: Callable[[Connection], None], then: dict[str, Callable] | None = None) -> dict[str, Any]:
+    """Rows of each query (or then[name] of them): side by side when possible, else one after
+    another on the session."""
     bind = session.get_bind()
     if can_run_side_by_side(bind, connections):
-        results = run_side_by_side(bind, queries, connections, prepare)
+        results = run_side_by_side(bind, queries, connections, prepare, then)
         if results is not None:
             return results
+    then = then or {}
     connection = session.connection()
     prepare(connection)
-    return {name: connection.execute(statement, params).all() for name, (statement, params) in queries.items()}
+    results = {}
+    for name, (statement, params) in queries.items():
+        rows = connection.execute(statement, params).all()
+        results[name] = then[name](rows) if name in then else rows
+    return results
