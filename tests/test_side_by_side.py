@@ -6,20 +6,24 @@ connections, which is also why a session bound to one connection never runs side
 """
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from school_prevention import create_app
 from school_prevention.auth import sessions
 from school_prevention.auth.models import User
 from school_prevention.config import TestConfig
+from school_prevention.db import begin_writing
 from school_prevention.extensions import db
+from school_prevention.reports import measures
 from school_prevention.reports import side_by_side
 from school_prevention.reports.coverage import make_period
 from school_prevention.reports.district import district_report
-from school_prevention.reports.side_by_side import run_side_by_side
+from school_prevention.reports.side_by_side import fetch_all, run_side_by_side
 from school_prevention.students.models import Student
 from tests.conftest import IsolatedClient, migrate_to_head
 from tests.databases import new_database_url
@@ -31,6 +35,7 @@ def shared(backend, tmp_path_factory, postgres):
     """An app on its own database, three report connections, the hand-built district committed."""
     config = TestConfig(new_database_url(backend, "sidebyside", tmp_path_factory, postgres))
     config.SP_REPORT_CONNECTIONS = 3
+    config.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_timeout": 5}  # an empty pool fails fast
     app = create_app(config)
     app.test_client_class = IsolatedClient
     migrate_to_head(app)
@@ -126,10 +131,140 @@ def test_sqlite_reports_on_one_connection_while_a_writer_holds_the_lock(shared, 
     assert spy == [True, False]
 
 
+INSERT_STUDENT = text("INSERT INTO student (sourced_id, school_id, given_name, family_name, is_active, created_at, "
+                      "updated_at) VALUES ('late-2', :school, 'Late', 'Arrival', :yes, :now, :now)")
+
+
+@pytest.mark.parametrize("connections", [1, 3])
+def test_a_student_saved_between_two_queries_is_in_neither(shared, connections):
+    """One moment on one connection too: on PostgreSQL the session's transaction is begun afresh
+    in REPEATABLE READ (READ COMMITTED would let the second query see the new student)."""
+    app, ids = shared
+    count = (select(func.count()).select_from(Student), {})
+
+    def save_a_student(rows):  # may run in a report thread, outside the app context
+        with engine.begin() as writer:
+            writer.execute(INSERT_STUDENT, {"school": ids["a"], "yes": True, "now": NOW})
+        return rows
+
+    with app.app_context():
+        engine = db.engine
+        try:
+            results = fetch_all(db.session, {"first": count, "second": count}, connections, measures.prepare,
+                                then={"first": save_a_student})
+            db.session.rollback()
+            after = db.session.scalar(count[0])
+            assert results["first"] == results["second"] == [(after - 1,)]
+        finally:
+            db.session.rollback()
+            with db.engine.begin() as writer:
+                writer.execute(text("DELETE FROM student WHERE sourced_id = 'late-2'"))
+
+
+def test_several_reports_at_once_do_not_empty_the_pool(shared, spy):
+    """Each request holds its own connection; only one report at a time takes more, so six at
+    once all finish (several each holding part of what they need would wait on one another)."""
+    app, _ = shared
+    barrier, results, errors = threading.Barrier(6), [], []
+
+    def one_request():
+        try:
+            with app.app_context():
+                db.session.execute(select(1)).all()  # the signed-in user, as a request reads first
+                barrier.wait(10)
+                results.append(district_report(make_period(NOW), None, 10))
+                db.session.rollback()
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one_request) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and len(results) == 6
+    assert all(r == results[0] for r in results)
+    assert True in spy  # at least one ran side by side
+
+
+def test_sqlite_gate_holds_writers_off_while_the_readers_start(shared, backend):
+    if backend != "sqlite":
+        pytest.skip("the write-lock gate is SQLite's")
+    app, _ = shared
+    outcomes = []
+
+    def try_to_write(conn):
+        if not outcomes:  # once, as soon as the first reader has begun
+            other = sqlite3.connect(db.engine.url.database, timeout=0)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                outcomes.append("wrote")
+                other.execute("ROLLBACK")
+            except sqlite3.OperationalError as exc:
+                outcomes.append(str(exc))
+            finally:
+                other.close()
+
+    with app.app_context():
+        event.listen(db.engine, "begin", try_to_write)
+        try:
+            count = (select(func.count()).select_from(Student), {})
+            assert run_side_by_side(db.engine, {"a": count, "b": count}, 2, measures.prepare) is not None
+        finally:
+            event.remove(db.engine, "begin", try_to_write)
+        assert outcomes == ["database is locked"]
+        # The gate's connection went back to the pool with the usual busy timeout, as did the others.
+        held = [db.engine.connect() for _ in range(db.engine.pool.checkedin())]
+        try:
+            assert {c.exec_driver_sql("PRAGMA busy_timeout").scalar() for c in held} == {10000}
+        finally:
+            for c in held:
+                c.close()
+
+
+def test_begin_writing_holds_the_sqlite_write_lock(shared, backend):
+    if backend != "sqlite":
+        pytest.skip("a no-op on PostgreSQL")
+    app, _ = shared
+    with app.app_context():
+        db.session.execute(select(1)).all()
+        begin_writing(db.session)
+        db.session.execute(select(1)).all()  # BEGIN IMMEDIATE: the write lock is taken now, before any write
+        other = sqlite3.connect(db.engine.url.database, timeout=0)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        finally:
+            other.close()
+            db.session.rollback()
+
+
+def test_report_settings_end_with_the_report(shared, backend):
+    """PostgreSQL: JIT off and 32 MB of work_mem last for the report's transaction only."""
+    if backend != "postgresql":
+        pytest.skip("the settings are PostgreSQL's")
+    app, _ = shared
+    with app.app_context():
+        district_report(make_period(NOW), None, 10)  # side by side
+        app.config["SP_REPORT_CONNECTIONS"] = 1
+        try:
+            district_report(make_period(NOW), None, 10)  # on the session, which commits its audit row
+        finally:
+            app.config["SP_REPORT_CONNECTIONS"] = 3
+        db.session.commit()
+        held = [db.engine.connect() for _ in range(db.engine.pool.checkedin())]
+        try:
+            assert "32MB" not in {c.exec_driver_sql("SHOW work_mem").scalar() for c in held}
+        finally:
+            for c in held:
+                c.close()
+
+
 @pytest.mark.parametrize(("who", "path", "step", "action"), [
     ("district", "/reports/coverage", "reports.views.district_report", "report.coverage.district"),
     ("district", "/exports/district.csv", "exports.district.district_report", "export.district"),
     ("principal", "/reports/coverage", "reports.views.school_report", "report.coverage"),
+    ("district", "/exports/students", "exports.students.program_rows", "export.student_level"),
 ])
 def test_a_write_saved_while_a_report_is_made_does_not_fail_it(shared, monkeypatch, who, path, step, action):
     """The scheduler or another user may save something while a report is made (a second for the
@@ -157,7 +292,14 @@ def test_a_write_saved_while_a_report_is_made_does_not_fail_it(shared, monkeypat
     with client.session_transaction() as cookie:
         cookie["sid"], cookie["_user_id"], cookie["_fresh"] = token, str(ids[who]), True
     with app.app_context():
-        response = client.get(path)
+        if path == "/exports/students":
+            db.session.execute(text("UPDATE user_account SET can_export_student_level = :yes WHERE id = :id"),
+                               {"yes": True, "id": ids[who]})
+            db.session.commit()
+            response = client.post(path, data={"dataset": "programs", "fmt": "csv", "level": "",
+                                               "purpose": "State agency program evaluation, agreement 2026-14"})
+        else:
+            response = client.get(path)
         assert response.status_code == 200, response.get_data(as_text=True)[:500]
         actions = db.session.scalars(text("SELECT action FROM audit_event ORDER BY id DESC LIMIT 2")).all()
         assert actions == [action, "student.view"]

@@ -15,9 +15,14 @@ and the linked totals that suppression relies on could disagree by a record save
   roster import runs in one long transaction), the gate does not wait for it: the caller runs the
   queries one after another on its own connection instead.
 
-Callers fall back to their own session when run_side_by_side() returns None: when the setting
-asks for one connection, when the session is bound to a connection of its own (the tests' per-test
-transaction, whose rows other connections cannot see), for in-memory SQLite, and at the gate.
+fetch_all() runs the queries on the session's own connection instead when the setting asks for
+one connection, when the session is bound to a connection of its own (the tests' per-test
+transaction, whose rows other connections cannot see), for in-memory SQLite, at the gate, and
+while another report of this process is running side by side. One report at a time takes extra
+connections: a request holds its own while it waits for more, and several reports each holding
+part of what they need could empty the pool and wait on one another. On its own connection the
+report still sees one moment: SQLite's transaction is one snapshot; on PostgreSQL the session's
+transaction is begun afresh in REPEATABLE READ.
 """
 from __future__ import annotations
 
@@ -32,6 +37,8 @@ from sqlalchemy import Connection, Engine
 
 # How long the SQLite gate waits for a writer before the report runs on one connection.
 GATE_WAIT_MS = 200
+# One report side by side at a time in this process (see the module's docstring).
+_SLOT = threading.Lock()
 _SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
 
 
@@ -82,11 +89,14 @@ def run_side_by_side(engine: Engine, queries: dict[str, tuple], connections: int
                 with lock:
                     results[name] = rows
 
-        with ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="report") as pool:
-            futures = [pool.submit(work, conn) for conn in conns[1:]]
-            work(conns[0])  # this thread is a worker too
-            for future in futures:
-                future.result()  # re-raises a worker's error here
+        if n == 1:
+            work(conns[0])
+        else:
+            with ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="report") as pool:
+                futures = [pool.submit(work, conn) for conn in conns[1:]]
+                work(conns[0])  # this thread is a worker too
+                for future in futures:
+                    future.result()  # re-raises a worker's error here
         for conn in conns:
             conn.rollback()  # read only: nothing to keep
         return results
@@ -135,12 +145,23 @@ def fetch_all(session, queries: dict[str, tuple], connections: int,
     """Rows of each query (or then[name] of them): side by side when possible, else one after
     another on the session."""
     bind = session.get_bind()
-    if can_run_side_by_side(bind, connections):
-        results = run_side_by_side(bind, queries, connections, prepare, then)
+    if can_run_side_by_side(bind, connections) and _SLOT.acquire(blocking=False):
+        try:
+            results = run_side_by_side(bind, queries, connections, prepare, then)
+        finally:
+            _SLOT.release()
         if results is not None:
             return results
     then = then or {}
-    connection = session.connection()
+    if (isinstance(bind, Engine) and bind.dialect.name == "postgresql"
+            and not (session.new or session.dirty or session.deleted)):
+        # READ COMMITTED would give each query its own moment. The transaction has only read
+        # (the signed-in user), so it can be ended and begun again, for the queries and the
+        # audit row that follows them.
+        session.commit()
+        connection = session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    else:
+        connection = session.connection()
     prepare(connection)
     results = {}
     for name, (statement, params) in queries.items():
