@@ -12,7 +12,7 @@ from flask import has_request_context, request
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from school_prevention.db import utcnow
+from school_prevention.db import begin_writing, utcnow
 from school_prevention.extensions import db
 
 
@@ -74,3 +74,12 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+def record_view(action: str, **kwargs) -> AuditEvent:
+    """The audit row of a page that has only read (a list, a record, a report): record() in a
+    transaction begun for writing (db.begin_writing), so on SQLite it cannot fail because someone
+    else saved something while the page was read. Not for a change: its reads and writes belong
+    in one transaction."""
+    begin_writing(db.session)
+    return record(action, **kwargs)

@@ -107,3 +107,37 @@ def login_as(client):
         return c
 
     return _login
+
+
+@pytest.fixture(scope="module")
+def committed_world(backend, tmp_path_factory, postgres):
+    """An app on its own database (three report connections), with the hand-built district of
+    test_reports committed: for what other connections must see (each test module gets its own)."""
+    from tests.test_reports import build_world
+
+    config = TestConfig(new_database_url(backend, "committed", tmp_path_factory, postgres))
+    config.SP_REPORT_CONNECTIONS = 3
+    config.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_timeout": 5}  # an empty pool fails fast
+    app = create_app(config)
+    app.test_client_class = IsolatedClient
+    migrate_to_head(app)
+    with app.app_context():
+        world = build_world()
+        ids = {"a": world.a.id, "district": world.district.id, "principal": world.principal.id,
+               "counselor": world.counselor.id, "student": world.students[4].id}
+    yield app, ids
+    with app.app_context():
+        db.engine.dispose()
+
+
+def sign_in(app, user_id: int):
+    """A client of app signed in as the user (a real server-side session), for committed_world."""
+    from school_prevention.auth.models import User
+
+    client = app.test_client()
+    with app.app_context():
+        token = sessions.start_session(db.session.get(User, user_id), ip="127.0.0.1", user_agent="pytest")
+        db.session.commit()
+    with client.session_transaction() as cookie:
+        cookie["sid"], cookie["_user_id"], cookie["_fresh"] = token, str(user_id), True
+    return client

@@ -13,10 +13,6 @@ import time
 import pytest
 from sqlalchemy import event, func, select, text
 
-from school_prevention import create_app
-from school_prevention.auth import sessions
-from school_prevention.auth.models import User
-from school_prevention.config import TestConfig
 from school_prevention.db import begin_writing
 from school_prevention.extensions import db
 from school_prevention.reports import measures
@@ -25,26 +21,13 @@ from school_prevention.reports.coverage import make_period
 from school_prevention.reports.district import district_report
 from school_prevention.reports.side_by_side import fetch_all, run_side_by_side
 from school_prevention.students.models import Student
-from tests.conftest import IsolatedClient, migrate_to_head
-from tests.databases import new_database_url
-from tests.test_reports import NOW, build_world
+from tests.conftest import sign_in
+from tests.test_reports import NOW
 
 
 @pytest.fixture(scope="module")
-def shared(backend, tmp_path_factory, postgres):
-    """An app on its own database, three report connections, the hand-built district committed."""
-    config = TestConfig(new_database_url(backend, "sidebyside", tmp_path_factory, postgres))
-    config.SP_REPORT_CONNECTIONS = 3
-    config.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_timeout": 5}  # an empty pool fails fast
-    app = create_app(config)
-    app.test_client_class = IsolatedClient
-    migrate_to_head(app)
-    with app.app_context():
-        world = build_world()
-        ids = {"a": world.a.id, "district": world.district.id, "principal": world.principal.id}
-    yield app, ids
-    with app.app_context():
-        db.engine.dispose()
+def shared(committed_world):
+    return committed_world
 
 
 @pytest.fixture
@@ -285,12 +268,7 @@ def test_a_write_saved_while_a_report_is_made_does_not_fail_it(shared, monkeypat
         return report
 
     monkeypatch.setattr(module, name, report_then_someone_saves)
-    client = app.test_client()
-    with app.app_context():
-        token = sessions.start_session(db.session.get(User, ids[who]), ip="127.0.0.1", user_agent="pytest")
-        db.session.commit()
-    with client.session_transaction() as cookie:
-        cookie["sid"], cookie["_user_id"], cookie["_fresh"] = token, str(ids[who]), True
+    client = sign_in(app, ids[who])
     with app.app_context():
         if path == "/exports/students":
             db.session.execute(text("UPDATE user_account SET can_export_student_level = :yes WHERE id = :id"),

@@ -85,7 +85,7 @@ def matches():
     last = dict(db.session.execute(last_contacts([m.id for m in items])).all()) if items else {}
     today = district_today()
     rows = [(m, match_length_days(m, today), next_contact_due(m, last.get(m.id)), last.get(m.id)) for m in items]
-    audit.record("match.list", actor=current_user, detail={"shown": len(rows), "show": show})
+    audit.record_view("match.list", actor=current_user, detail={"shown": len(rows), "show": show})
     db.session.commit()
     return render_template("programs/matches.html", rows=rows, show=show, today=today)
 
@@ -122,7 +122,7 @@ def _render_match(match: Match, move_form=None, contact_form=None, code: int = 2
     move_form = move_form or MatchMoveForm(statuses, _mentor_choices(match), formdata=None)
     contact_form = contact_form or ContactForm(formdata=None, contacted_on=today)
     last = match.contacts[0].contacted_on if match.contacts else None
-    audit.record("match.view", actor=current_user, obj=match, student=match.student)
+    audit.record_view("match.view", actor=current_user, obj=match, student=match.student)
     db.session.commit()
     return render_template("programs/match.html", match=match, move_form=move_form, contact_form=contact_form,
                            length=match_length_days(match, today), due=next_contact_due(match, last), today=today,

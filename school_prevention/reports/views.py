@@ -5,7 +5,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 
 from school_prevention import audit
-from school_prevention.db import begin_writing, utcnow
+from school_prevention.db import utcnow
 from school_prevention.reports.coverage import PeriodError, build_period
 from school_prevention.extensions import db
 from school_prevention.permissions import roles, student_scope, visible_schools
@@ -55,11 +55,9 @@ def _school_page():
                            uncovered=listing.students, more=listing.more, categories=listing.categories,
                            can_plan=current_user.role_enum == Role.COUNSELOR, charts=charts,
                            severity_of=measures.SEVERITY_OF_RANK, recommended=RECOMMENDED_CASELOAD)
-    # Two people opening the page at once both read, then both write: see begin_writing.
-    begin_writing(db.session)
     # One row per view: names of uncovered students were shown; which ones is not recorded.
-    audit.record("report.coverage", actor=current_user, school_id=school.id,
-                 detail={"uncovered_shown": len(listing.students)})
+    audit.record_view("report.coverage", actor=current_user, school_id=school.id,
+                      detail={"uncovered_shown": len(listing.students)})
     db.session.commit()
     return page
 
@@ -84,9 +82,8 @@ def _district_page():
         page = render_template("reports/district.html", form=form, report=report,
                                rows=report.sorted_rows(sort, descending), sort=sort, descending=descending, args=args,
                                charts=charts, S=SUPPRESSED, sortable=SORTABLE, recommended=RECOMMENDED_CASELOAD)
-    begin_writing(db.session)  # after a second of reading (see begin_writing); the page is made
-    audit.record("report.coverage.district", actor=current_user,
-                 detail={"level": level, "period": [period.start.isoformat(), period.end.isoformat()]})
+    audit.record_view("report.coverage.district", actor=current_user,
+                      detail={"level": level, "period": [period.start.isoformat(), period.end.isoformat()]})
     db.session.commit()
     return page
 
