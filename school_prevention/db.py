@@ -25,6 +25,21 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# How long a SQLite connection waits for another one's write lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def begin_afresh(session, **execution_options) -> bool:
+    """End the session's transaction if it has only read, and begin the next one with these
+    connection options (BEGIN IMMEDIATE on SQLite, an isolation level). False, and nothing done,
+    when the session holds changes: they and what they were based on belong in one transaction."""
+    if session.new or session.dirty or session.deleted:
+        return False
+    session.commit()
+    session.connection(execution_options=execution_options)
+    return True
+
+
 def begin_writing(session) -> None:
     """SQLite: end the session's reading and begin a transaction that takes the write lock first.
 
@@ -36,10 +51,8 @@ def begin_writing(session) -> None:
     first (up to the busy timeout), then reads and writes the newest data. Only a transaction that
     has not changed anything is ended, so nothing is committed early.
     """
-    if session.get_bind().dialect.name != "sqlite" or session.new or session.dirty or session.deleted:
-        return
-    session.commit()
-    session.connection(execution_options={"sqlite_begin_immediate": True})
+    if session.get_bind().dialect.name == "sqlite":
+        begin_afresh(session, sqlite_begin_immediate=True)
 
 
 class UTCDateTime(TypeDecorator):
@@ -92,7 +105,7 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         dbapi_connection.isolation_level = None
         cur = dbapi_connection.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.close()
 

@@ -141,3 +141,11 @@ def sign_in(app, user_id: int):
     with client.session_transaction() as cookie:
         cookie["sid"], cookie["_user_id"], cookie["_fresh"] = token, str(user_id), True
     return client
+
+
+def someone_saves(engine, at) -> None:
+    """Another connection (another user, the scheduler) commits a row: an audit row 'student.view'."""
+    from sqlalchemy import text
+
+    with engine.begin() as other:
+        other.execute(text("INSERT INTO audit_event (at, action) VALUES (:at, 'student.view')"), {"at": at})

@@ -8,34 +8,11 @@ affected).
 """
 from __future__ import annotations
 
-import sqlite3
-
 from sqlalchemy import text
 
 from school_prevention.extensions import db
-from tests.conftest import sign_in
+from tests.conftest import sign_in, someone_saves
 from tests.test_reports import NOW
-
-SAVE_SOMETHING = text("INSERT INTO audit_event (at, action) VALUES (:now, 'student.view')")
-
-
-def _someone_saves() -> str:
-    """Another connection saves a row at once, or is told the database is locked; says which."""
-    engine = db.engine
-    if engine.dialect.name == "sqlite":
-        other = sqlite3.connect(engine.url.database, timeout=0)
-        try:
-            other.execute("INSERT INTO audit_event (at, action) VALUES (?, 'student.view')",
-                          (NOW.strftime("%Y-%m-%d %H:%M:%S.%f"),))
-            other.commit()
-            return "saved"
-        except sqlite3.OperationalError as exc:
-            return str(exc)
-        finally:
-            other.close()
-    with engine.begin() as other:
-        other.execute(SAVE_SOMETHING, {"now": NOW})
-    return "saved"
 
 
 def _last_actions(app, n: int) -> list[str]:
@@ -51,7 +28,7 @@ def test_a_page_that_only_read_writes_its_audit_row_after_someone_saved(committe
 
     def build_while_someone_saves(*args, **kwargs):
         page = real(*args, **kwargs)
-        assert _someone_saves() == "saved"  # a reading page holds no lock
+        someone_saves(db.engine, NOW)  # a reading page holds no lock: this does not wait
         return page
 
     monkeypatch.setattr(views, "build_student_page", build_while_someone_saves)

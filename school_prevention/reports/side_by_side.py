@@ -35,6 +35,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from school_prevention.db import SQLITE_BUSY_TIMEOUT_MS, begin_afresh
+
 # How long the SQLite gate waits for a writer before the report runs on one connection.
 GATE_WAIT_MS = 200
 # One report side by side at a time in this process (see the module's docstring).
@@ -135,7 +137,7 @@ def _start_sqlite_readers_together(engine: Engine, conns: list[Connection]) -> b
             cursor.execute("ROLLBACK")
     finally:
         cursor = gate.cursor()
-        cursor.execute("PRAGMA busy_timeout=10000")  # as db._sqlite_pragmas sets it
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")  # as every connection has it
         gate.close()
     return True
 
@@ -153,15 +155,11 @@ def fetch_all(session, queries: dict[str, tuple], connections: int,
         if results is not None:
             return results
     then = then or {}
-    if (isinstance(bind, Engine) and bind.dialect.name == "postgresql"
-            and not (session.new or session.dirty or session.deleted)):
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
         # READ COMMITTED would give each query its own moment. The transaction has only read
-        # (the signed-in user), so it can be ended and begun again, for the queries and the
-        # audit row that follows them.
-        session.commit()
-        connection = session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    else:
-        connection = session.connection()
+        # (the signed-in user), so it is begun again, for the queries and the audit row after them.
+        begin_afresh(session, isolation_level="REPEATABLE READ")
+    connection = session.connection()
     prepare(connection)
     results = {}
     for name, (statement, params) in queries.items():
