@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import has_request_context, request
+from flask import has_request_context, render_template, request
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -77,9 +77,39 @@ def record(
 
 
 def record_view(action: str, **kwargs) -> AuditEvent:
-    """The audit row of a page that has only read (a list, a record, a report): record() in a
+    """The audit row of a page that has only read (a list, a record, a report), added in a
     transaction begun for writing (db.begin_writing), so on SQLite it cannot fail because someone
     else saved something while the page was read. Not for a change: its reads and writes belong
-    in one transaction."""
-    begin_writing(db.session)
-    return record(action, **kwargs)
+    in one transaction.
+
+    Audit rows the page already added (a restricted note read) go into that transaction too: they
+    describe reads, not changes, so they need nothing from the transaction that read. The row is
+    made before the transaction ends: ending it expires every loaded object, and reading an id
+    from one afterwards (the signed-in user's, the student's) would load it again.
+    """
+    session = db.session
+    with session.no_autoflush:  # not the rows of reads, in the transaction that read
+        event = record(action, **kwargs)
+    reads = list(session.new)
+    if not session.dirty and not session.deleted and all(isinstance(o, AuditEvent) for o in reads):
+        for row in reads:
+            session.expunge(row)
+        begin_writing(session)
+        session.add_all(reads)
+    return event
+
+
+def render_viewed(template: str, context: dict[str, Any], action: str, **kwargs) -> str:
+    """A page that only reads: rendered, then its audit row (record_view) written and committed.
+
+    Rendered first because the commit expires every loaded object: a template reading them after
+    it would load each one again, a query per row of a list. Rendered without autoflush: audit rows
+    the page added while reading (a restricted note read) are written with the page's own, in the
+    transaction begun for writing, not by the first lazy load of the template. If the audit rows
+    cannot be written, the page is not shown.
+    """
+    with db.session.no_autoflush:
+        page = render_template(template, **context)
+    record_view(action, **kwargs)
+    db.session.commit()
+    return page

@@ -149,3 +149,23 @@ def someone_saves(engine, at) -> None:
 
     with engine.begin() as other:
         other.execute(text("INSERT INTO audit_event (at, action) VALUES (:at, 'student.view')"), {"at": at})
+
+
+def statements_sent(client, url: str) -> int:
+    """How many statements a GET of url sends to the database (not the test's own savepoints)."""
+    from sqlalchemy import event
+
+    sent = []
+
+    def record(conn, cursor, statement, *args):
+        if not statement.startswith(("SAVEPOINT", "RELEASE")):
+            sent.append(statement)
+
+    bind = db.session.get_bind()
+    event.listen(bind, "before_cursor_execute", record)
+    try:
+        response = client.get(url)
+        assert response.status_code == 200, response.status_code
+    finally:
+        event.remove(bind, "before_cursor_execute", record)
+    return len(sent)

@@ -25,6 +25,7 @@ from school_prevention.checkins.services import (
     HORIZON, cancel, complete, materialize, replan_all, reschedule, update_plan,
 )
 from school_prevention.extensions import db
+from tests.conftest import statements_sent
 from tests.factories import make_checkin_plan, make_school, make_student, make_user
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -675,3 +676,27 @@ def test_student_page_shows_plans_and_the_next_check_in(client, login_as, world,
     login_as(w["principal"])
     card = section(client.get(f"/students/{w['student'].id}").data.decode(), "checkins-h")
     assert "Every week at 10:00 AM" in card and "/checkin-plans/" not in card
+
+
+def test_a_plan_page_sends_as_many_statements_for_many_checkins_as_for_few(client, login_as, world, clock):
+    w = world
+    few = make_checkin_plan(w["student"], w["counselor"], now=NOW, cadence="monthly")
+    many = make_checkin_plan(w["other_student"], w["counselor"], now=NOW, cadence="weekly")
+    db.session.commit()
+    assert len(plan_checkins(many)) > 3 * len(plan_checkins(few))
+    login_as(w["counselor"])
+    assert statements_sent(client, f"/checkin-plans/{many.id}") == statements_sent(client, f"/checkin-plans/{few.id}")
+
+
+def test_the_agenda_sends_as_many_statements_for_many_students_as_for_one(client, login_as, world, clock):
+    w = world
+    make_checkin_plan(w["student"], w["counselor"], now=NOW, cadence="weekly")
+    db.session.commit()
+    login_as(w["counselor"])
+    one = statements_sent(client, "/checkins")
+    for i in range(5):
+        make_checkin_plan(make_student(w["north"], family_name=f"Agenda{i}"), w["counselor"], now=NOW, cadence="weekly")
+    db.session.commit()
+    page = client.get("/checkins").get_data(as_text=True)
+    assert all(f"Agenda{i}" in page for i in range(5))  # each named on the agenda
+    assert statements_sent(client, "/checkins") == one

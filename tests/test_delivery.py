@@ -79,7 +79,7 @@ def test_delivered_emails_carry_a_link_and_initials_only(app, db_session, sink, 
     mail_to(sink.port)
     school = make_school(name="North Middle")
     counselor = make_user("counselor", schools=[school], email="counselor@north.example.org")
-    principal = make_user("principal", schools=[school], email="principal@north.example.org")
+    make_user("principal", schools=[school], email="principal@north.example.org")
     student = make_student(school, given_name="Penelope", family_name="Quackenbush", identifier="777123")
     make_flag(student, counselor, category_name="Social isolation", note="Sits alone at lunch near the gym.")
     upcoming = make_checkin(student, counselor, NOW + timedelta(minutes=40))

@@ -14,7 +14,7 @@ from school_prevention.auth.services import ServiceError
 from school_prevention.config import TestConfig
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
-from school_prevention.programs.mentoring import move_match, open_match
+from school_prevention.programs.mentoring import open_match
 from school_prevention.programs.models import Attendance, Enrollment, Match, Mentor, Program
 from school_prevention.programs.services import enroll, end_enrollment
 from tests.conftest import migrate_to_head

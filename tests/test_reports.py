@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from school_prevention.audit import AuditEvent
 from school_prevention.checkins.models import CheckIn, CheckInPlan
@@ -18,6 +18,7 @@ from school_prevention.permissions import student_scope
 from school_prevention.reports.coverage import Split, make_period, school_report, uncovered_list
 from school_prevention.reports.district import SUPPRESSED, district_report
 from tests.factories import make_flag, make_program, make_school, make_student, make_user
+from tests.conftest import statements_sent
 
 NOW = utcnow().replace(microsecond=0)  # flags are opened "now" by the services: the figures are taken now too
 TODAY = NOW.date()
@@ -269,28 +270,12 @@ def test_a_long_uncovered_list_links_to_the_rest_and_audits_what_it_showed(world
 
 def test_the_school_page_sends_as_many_statements_for_a_long_list_as_for_a_short_one(world, client, login_as):
     url = f"/reports/coverage?school={world.a.id}"
-
-    def statements_sent():
-        sent = []
-
-        def record(conn, cursor, statement, *args):
-            if not statement.startswith(("SAVEPOINT", "RELEASE")):  # the test's own transaction
-                sent.append(statement)
-
-        bind = db.session.get_bind()
-        event.listen(bind, "before_cursor_execute", record)
-        try:
-            assert client.get(url).status_code == 200
-        finally:
-            event.remove(bind, "before_cursor_execute", record)
-        return len(sent)
-
     login_as(world.principal)
-    three = statements_sent()
+    three = statements_sent(client, url)
     for i in range(20, 30):
         make_flag(make_student(world.a, grade="06", family_name=f"Aspen{i}"), world.counselor, severity="high")
     db.session.commit()
-    assert statements_sent() == three  # 13 uncovered students: nothing is read row by row
+    assert statements_sent(client, url) == three  # 13 uncovered students: nothing is read row by row
 
 
 @pytest.mark.parametrize("base_url", ["http://localhost/", "http://localhost/district-app/"])

@@ -37,3 +37,28 @@ def test_a_page_that_only_read_writes_its_audit_row_after_someone_saved(committe
         response = client.get(f"/students/{ids['student']}")
         assert response.status_code == 200, response.get_data(as_text=True)[:500]
     assert _last_actions(app, 2) == ["student.view", "student.view"]  # the page's row, then the other one
+
+
+def test_a_page_that_read_a_restricted_note_writes_both_audit_rows_after_someone_saved(committed_world, monkeypatch):
+    """The note read's audit row is added while the page reads; it goes into the writing
+    transaction with the page's own row instead of failing with it."""
+    app, ids = committed_world
+    import school_prevention.flags.views as views
+
+    real = views.read_note
+
+    def read_while_someone_saves(*args, **kwargs):
+        notes = real(*args, **kwargs)
+        someone_saves(db.engine, NOW)
+        return notes
+
+    monkeypatch.setattr(views, "read_note", read_while_someone_saves)
+    with app.app_context():
+        flag_id = db.session.scalar(text("SELECT id FROM risk_flag WHERE student_id = :s"), {"s": ids["student"]})
+    client = sign_in(app, ids["counselor"])
+    with app.app_context():
+        response = client.get(f"/flags/{flag_id}")
+        assert response.status_code == 200, response.get_data(as_text=True)[:500]
+        assert "Sits alone at lunch." in response.get_data(as_text=True)
+    assert sorted(_last_actions(app, 2)) == ["flag.note.read", "flag.view"]
+    assert _last_actions(app, 3)[2] == "student.view"  # the other connection's row came first

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from school_prevention.audit import AuditEvent
 from school_prevention.extensions import db
+from tests.conftest import statements_sent
 from tests.factories import make_school, make_student, make_user
 
 
@@ -138,3 +139,16 @@ def test_pagination(client, login_as, db_session, app):
     second = client.get("/students?page=2").data.decode()
     assert "Page 1 of 2" in first and "Zed000" in first and "Zed054" not in first
     assert "Zed054" in second and "Zed000" not in second
+
+
+def test_the_list_sends_as_many_statements_for_a_full_page_as_for_one_student(client, login_as, db_session, app):
+    school = make_school()
+    make_student(school, family_name="Alone")
+    user = make_user("counselor", schools=[school])
+    db_session.commit()
+    login_as(user)
+    one = statements_sent(client, "/students")
+    for i in range(app.config["STUDENTS_PER_PAGE"]):
+        make_student(school, family_name=f"Zed{i:03d}")
+    db_session.commit()
+    assert statements_sent(client, "/students") == one  # a page of students: nothing is read row by row

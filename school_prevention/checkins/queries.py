@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.orm import selectinload
 
 from school_prevention.checkins.models import CheckIn, CheckInPlan, NonSchoolDay
 
@@ -12,14 +13,14 @@ def agenda(scoped: Select, counselor_id: int, now: datetime, week_end: datetime)
     """The counselor's open check-ins due before week_end (overdue ones included), oldest first."""
     return (scoped.where(CheckIn.counselor_id == counselor_id, CheckIn.status == "scheduled",
                          CheckIn.due_at < week_end, CheckIn.due_at > now - timedelta(days=120))
-            .order_by(CheckIn.due_at))
+            .order_by(CheckIn.due_at).options(selectinload(CheckIn.student)))  # the list names each student
 
 
 def recently_done(scoped: Select, counselor_id: int, now: datetime) -> Select:
     """What the counselor closed in the last two weeks, newest first."""
     return (scoped.where(CheckIn.counselor_id == counselor_id, CheckIn.status.in_(("completed", "missed")),
                          CheckIn.due_at > now - timedelta(days=14), CheckIn.due_at <= now + timedelta(days=1))
-            .order_by(CheckIn.due_at.desc()).limit(20))
+            .order_by(CheckIn.due_at.desc()).limit(20).options(selectinload(CheckIn.student)))
 
 
 def plans_of_student(scoped: Select, student_id: int) -> Select:
@@ -51,7 +52,8 @@ def db_row(query: Select):
 
 def handoff_plans(scoped: Select) -> Select:
     """Active plans whose student moved to one of these schools: the new counselor takes them over."""
-    return scoped.where(CheckInPlan.status == "active", CheckInPlan.needs_handoff.is_(True))
+    return (scoped.where(CheckInPlan.status == "active", CheckInPlan.needs_handoff.is_(True))
+            .options(selectinload(CheckInPlan.student)))
 
 
 def non_school_days(from_day) -> Select:

@@ -51,10 +51,9 @@ def index():
     done = db.session.scalars(recently_done(visible_checkins(current_user), current_user.id, now)).all()
     support = active_matches_with_contact_due(visible_matches(current_user), today)
     handoffs = db.session.scalars(handoff_plans(visible_checkin_plans(current_user))).all()
-    audit.record_view("checkin.list", actor=current_user, detail={"shown": len(items) + len(done)})
-    db.session.commit()
-    return render_template("checkins/index.html", groups=groups, done=done, support=support, handoffs=handoffs,
-                           now=now)
+    return audit.render_viewed("checkins/index.html",
+                               {"groups": groups, "done": done, "support": support, "handoffs": handoffs, "now": now},
+                               "checkin.list", actor=current_user, detail={"shown": len(items) + len(done)})
 
 
 def _counselors_for(student):
@@ -111,9 +110,8 @@ def plan_detail(plan_id: int):
     """A plan with its check-ins, past and ahead."""
     plan = get_checkin_plan_or_404(current_user, plan_id)
     checkins = db.session.scalars(checkins_of_plan(plan.id)).all()
-    audit.record_view("checkin_plan.view", actor=current_user, obj=plan, student=plan.student)
-    db.session.commit()
-    return render_template("checkins/plan.html", plan=plan, checkins=checkins, now=utcnow())
+    return audit.render_viewed("checkins/plan.html", {"plan": plan, "checkins": checkins, "now": utcnow()},
+                               "checkin_plan.view", actor=current_user, obj=plan, student=plan.student)
 
 
 @bp.route("/checkin-plans/<int:plan_id>/edit", methods=["GET", "POST"])
@@ -164,13 +162,13 @@ def plan_end(plan_id: int):
 
 def _render_checkin(checkin: CheckIn, form=None, reschedule_form=None, code: int = 200):
     note = read_note(current_user, checkin)
-    audit.record_view("checkin.view", actor=current_user, obj=checkin, student=checkin.student)
-    db.session.commit()
     local_due = checkin.due_at.astimezone(zone()).replace(tzinfo=None)
-    return render_template("checkins/detail.html", checkin=checkin, note=note, form=form or CompleteForm(formdata=None),
-                           reschedule_form=reschedule_form or RescheduleForm(formdata=None, when=local_due),
-                           now=utcnow(), window_hours=int(COMPLETE_WINDOW.total_seconds() // 3600),
-                           backdate_days=BACKDATE_LIMIT.days), code
+    context = {"checkin": checkin, "note": note, "form": form or CompleteForm(formdata=None),
+               "reschedule_form": reschedule_form or RescheduleForm(formdata=None, when=local_due),
+               "now": utcnow(), "window_hours": int(COMPLETE_WINDOW.total_seconds() // 3600),
+               "backdate_days": BACKDATE_LIMIT.days}
+    return audit.render_viewed("checkins/detail.html", context, "checkin.view", actor=current_user, obj=checkin,
+                               student=checkin.student), code
 
 
 @bp.route("/checkins/<int:checkin_id>", methods=["GET", "POST"])

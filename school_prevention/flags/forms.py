@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateTimeLocalField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from school_prevention.flags.models import SEVERITIES, SOURCES
+from school_prevention.flags.models import SOURCES
 from school_prevention.forms import choices
 
 SEVERITY_CHOICES = [("low", "Low"), ("moderate", "Moderate"), ("high", "High"), ("urgent", "Urgent")]

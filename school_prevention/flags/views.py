@@ -58,10 +58,10 @@ def new(student_id: int):
 def _render_detail(flag, status_form, code: int = 200):
     """The flag page; counselors read the note, and each read is audited and committed."""
     notes = read_note(current_user, flag) if can_read_restricted_notes(current_user) else None
-    audit.record_view("flag.view", actor=current_user, obj=flag, student=flag.student)
-    db.session.commit()
-    return render_template("flags/detail.html", flag=flag, notes=notes, status_form=status_form,
-                           can_edit=current_user.role_enum == Role.COUNSELOR), code
+    context = {"flag": flag, "notes": notes, "status_form": status_form,
+               "can_edit": current_user.role_enum == Role.COUNSELOR}
+    return audit.render_viewed("flags/detail.html", context, "flag.view", actor=current_user, obj=flag,
+                               student=flag.student), code
 
 
 @bp.route("/flags/<int:flag_id>")

@@ -85,9 +85,8 @@ def matches():
     last = dict(db.session.execute(last_contacts([m.id for m in items])).all()) if items else {}
     today = district_today()
     rows = [(m, match_length_days(m, today), next_contact_due(m, last.get(m.id)), last.get(m.id)) for m in items]
-    audit.record_view("match.list", actor=current_user, detail={"shown": len(rows), "show": show})
-    db.session.commit()
-    return render_template("programs/matches.html", rows=rows, show=show, today=today)
+    return audit.render_viewed("programs/matches.html", {"rows": rows, "show": show, "today": today},
+                               "match.list", actor=current_user, detail={"shown": len(rows), "show": show})
 
 
 @bp.route("/students/<int:student_id>/matches", methods=["POST"])
@@ -122,11 +121,11 @@ def _render_match(match: Match, move_form=None, contact_form=None, code: int = 2
     move_form = move_form or MatchMoveForm(statuses, _mentor_choices(match), formdata=None)
     contact_form = contact_form or ContactForm(formdata=None, contacted_on=today)
     last = match.contacts[0].contacted_on if match.contacts else None
-    audit.record_view("match.view", actor=current_user, obj=match, student=match.student)
-    db.session.commit()
-    return render_template("programs/match.html", match=match, move_form=move_form, contact_form=contact_form,
-                           length=match_length_days(match, today), due=next_contact_due(match, last), today=today,
-                           methods=CONTACT_METHODS, with_whom=CONTACT_WITH, can_move=bool(statuses)), code
+    context = {"match": match, "move_form": move_form, "contact_form": contact_form,
+               "length": match_length_days(match, today), "due": next_contact_due(match, last), "today": today,
+               "methods": CONTACT_METHODS, "with_whom": CONTACT_WITH, "can_move": bool(statuses)}
+    return audit.render_viewed("programs/match.html", context, "match.view", actor=current_user, obj=match,
+                               student=match.student), code
 
 
 @bp.route("/matches/<int:match_id>")

@@ -9,6 +9,7 @@ from datetime import date
 
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import Select, case, exists, func, select
+from sqlalchemy.orm import selectinload
 
 from school_prevention.flags.models import RiskFlag
 from school_prevention.programs.models import (
@@ -178,7 +179,7 @@ def match_listing(scoped: Select, show: str = "open") -> Select:
     elif show == "closed":
         query = query.where(Match.status == "closed")
     rank = case({"matched": 0, "waiting": 1, "inquiry": 2, "closed": 3}, value=Match.status)
-    return query.order_by(rank, Match.created_at)
+    return query.order_by(rank, Match.created_at).options(selectinload(Match.student))  # the list names each student
 
 
 def last_contacts(match_ids) -> Select:
@@ -206,7 +207,7 @@ def active_matches_with_contact_due(scoped: Select, today: date) -> list[tuple[M
     """Matched pairs whose monthly support contact is due by today, most overdue first."""
     from school_prevention.extensions import db
 
-    matches = db.session.scalars(scoped.where(Match.status == "matched")).all()
+    matches = db.session.scalars(scoped.where(Match.status == "matched").options(selectinload(Match.student))).all()
     last = dict(db.session.execute(last_contacts([m.id for m in matches])).all()) if matches else {}
     due = [(m, next_contact_due(m, last.get(m.id))) for m in matches]
     return sorted(((m, d) for m, d in due if d is not None and d <= today), key=lambda pair: pair[1])

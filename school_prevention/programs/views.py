@@ -139,13 +139,12 @@ def _render_program(program: Program, enroll_form=None, code: int = 200):
     candidates = db.session.scalars(flagged_not_in_any_program(visible_students(current_user), program.school_id)
                                     .limit(50)).all()
     active = sum(e.status == "active" for e in enrollments)
-    audit.record_view("program.view", actor=current_user, obj=program, school_id=program.school_id,
-                      detail={"enrollments": len(enrollments), "searched": bool(q)})
-    db.session.commit()
-    return render_template("programs/detail.html", program=program, enrollments=enrollments, positions=positions,
-                           doses=doses, sessions=sessions, q=q, found=found, candidates=candidates,
-                           in_program=in_program, active=active, enroll_form=enroll_form or EnrollForm(),
-                           search_limit=SEARCH_LIMIT), code
+    context = {"program": program, "enrollments": enrollments, "positions": positions, "doses": doses,
+               "sessions": sessions, "q": q, "found": found, "candidates": candidates, "in_program": in_program,
+               "active": active, "enroll_form": enroll_form or EnrollForm(), "search_limit": SEARCH_LIMIT}
+    return audit.render_viewed("programs/detail.html", context, "program.view", actor=current_user, obj=program,
+                               school_id=program.school_id,
+                               detail={"enrollments": len(enrollments), "searched": bool(q)}), code
 
 
 @bp.route("/programs/<int:program_id>")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from school_prevention import audit
 from school_prevention.auth.services import ServiceError
 from school_prevention.db import MAX_ID
 from school_prevention.extensions import db
@@ -99,9 +100,10 @@ def _render_detail(referral, accept_form=None, close_form=None, code=200):
     accept_form = accept_form or AcceptForm(flags, categories,
                                             category=str(referral.categories[0].id) if referral.categories else "")
     observation = read_observation(current_user, referral)
-    db.session.commit()
-    return render_template("referrals/detail.html", referral=referral, observation=observation,
-                           accept_form=accept_form, close_form=close_form or CloseForm(), flags=flags), code
+    context = {"referral": referral, "observation": observation, "accept_form": accept_form,
+               "close_form": close_form or CloseForm(), "flags": flags}
+    return audit.render_viewed("referrals/detail.html", context, "referral.view", actor=current_user, obj=referral,
+                               student=referral.student), code
 
 
 @bp.route("/<int:referral_id>")

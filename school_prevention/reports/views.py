@@ -50,16 +50,13 @@ def _school_page():
     period = make_period(utcnow())
     report = school_report(school, period)
     listing = uncovered_list(student_scope(current_user), school.id, period, UNCOVERED_LIMIT)
-    # Rendered before the commit, which would expire every loaded row and reload each one for the template.
-    page = render_template("reports/school.html", form=form, school=school, schools=schools, report=report,
-                           uncovered=listing.students, more=listing.more, categories=listing.categories,
-                           can_plan=current_user.role_enum == Role.COUNSELOR, charts=charts,
-                           severity_of=measures.SEVERITY_OF_RANK, recommended=RECOMMENDED_CASELOAD)
+    context = {"form": form, "school": school, "schools": schools, "report": report, "uncovered": listing.students,
+               "more": listing.more, "categories": listing.categories,
+               "can_plan": current_user.role_enum == Role.COUNSELOR, "charts": charts,
+               "severity_of": measures.SEVERITY_OF_RANK, "recommended": RECOMMENDED_CASELOAD}
     # One row per view: names of uncovered students were shown; which ones is not recorded.
-    audit.record_view("report.coverage", actor=current_user, school_id=school.id,
-                      detail={"uncovered_shown": len(listing.students)})
-    db.session.commit()
-    return page
+    return audit.render_viewed("reports/school.html", context, "report.coverage", actor=current_user,
+                               school_id=school.id, detail={"uncovered_shown": len(listing.students)})
 
 
 def _district_page():
@@ -79,13 +76,11 @@ def _district_page():
     args = {"level": level or "", "from": period.start.isoformat(), "to": period.end.isoformat()}
     with collector_paused():
         report = district_report(period, level, current_app.config["SP_SUPPRESSION_MIN_N"])
-        page = render_template("reports/district.html", form=form, report=report,
-                               rows=report.sorted_rows(sort, descending), sort=sort, descending=descending, args=args,
-                               charts=charts, S=SUPPRESSED, sortable=SORTABLE, recommended=RECOMMENDED_CASELOAD)
-    audit.record_view("report.coverage.district", actor=current_user,
-                      detail={"level": level, "period": [period.start.isoformat(), period.end.isoformat()]})
-    db.session.commit()
-    return page
+        context = {"form": form, "report": report, "rows": report.sorted_rows(sort, descending), "sort": sort,
+                   "descending": descending, "args": args, "charts": charts, "S": SUPPRESSED, "sortable": SORTABLE,
+                   "recommended": RECOMMENDED_CASELOAD}
+        return audit.render_viewed("reports/district.html", context, "report.coverage.district", actor=current_user,
+                                   detail={"level": level, "period": [period.start.isoformat(), period.end.isoformat()]})
 
 
 @bp.app_template_filter("figure")
