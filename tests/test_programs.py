@@ -17,7 +17,7 @@ from school_prevention.notifications.models import Notification
 from school_prevention.programs.mentoring import open_match
 from school_prevention.programs.models import Attendance, Enrollment, Match, Mentor, Program
 from school_prevention.programs.services import enroll, end_enrollment
-from tests.conftest import migrate_to_head
+from tests.conftest import migrate_to_head, statements_sent
 from tests.databases import new_database_url
 from tests.factories import make_flag, make_mentor, make_program, make_school, make_student, make_user, program_type
 
@@ -334,3 +334,17 @@ def test_two_counselors_taking_the_last_seat_at_once_end_one_enrolled_one_waitli
             Enrollment.program_id == ids["program"], Enrollment.student_id.in_(ids["kids"][1:]))).all())
         db.engine.dispose()
     assert result == ["active", "waitlisted"]
+
+
+def test_the_program_page_sends_as_many_statements_for_many_students_as_for_one(client, login_as, world):
+    w, kids = world, world["students"]
+    enroll(w["counselor"], w["program"], kids[:1])
+    db.session.commit()
+    login_as(w["counselor"])
+    url = f"/programs/{w['program'].id}"
+    one = statements_sent(client, url)
+    enroll(w["counselor"], w["program"], kids[1:])  # two seats, three on the waitlist
+    db.session.commit()
+    page = client.get(url).get_data(as_text=True)
+    assert all(f"Family{i}, Kid{i}" in page for i in range(5))
+    assert statements_sent(client, url) == one
