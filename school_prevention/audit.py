@@ -12,7 +12,7 @@ from flask import has_request_context, render_template, request
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from school_prevention.db import begin_writing, utcnow
+from school_prevention.db import begin_writing, mark_read, utcnow
 from school_prevention.extensions import db
 
 
@@ -76,26 +76,27 @@ def record(
     return event
 
 
-def record_view(action: str, **kwargs) -> AuditEvent:
-    """The audit row of a page that has only read (a list, a record, a report), added in a
-    transaction begun for writing (db.begin_writing), so on SQLite it cannot fail because someone
-    else saved something while the page was read. Not for a change: its reads and writes belong
-    in one transaction.
+def record_read(action: str, **kwargs) -> AuditEvent:
+    """record() for a read (a restricted note shown, a page viewed), not a change: the row may be
+    written after the transaction that read (db.begin_afresh carries it into the next one)."""
+    event = record(action, **kwargs)
+    mark_read(db.session, event)
+    return event
 
-    Audit rows the page already added (a restricted note read) go into that transaction too: they
-    describe reads, not changes, so they need nothing from the transaction that read. The row is
-    made before the transaction ends: ending it expires every loaded object, and reading an id
-    from one afterwards (the signed-in user's, the student's) would load it again.
+
+def record_view(action: str, **kwargs) -> AuditEvent:
+    """The audit row of a page or export that has only read (a list, a record, a report), added in
+    a transaction begun for writing (db.begin_writing), so on SQLite it cannot fail because someone
+    else saved something while the page was read. Audit rows of reads the page made before
+    (record_read: a restricted note shown) go into that transaction too. Not for a change: its
+    reads and writes belong in one transaction, and begin_writing leaves it alone.
+
+    The row is made before the transaction ends: ending it expires every loaded object, and
+    reading an id from one afterwards (the signed-in user's, the student's) would load it again.
     """
-    session = db.session
-    with session.no_autoflush:  # not the rows of reads, in the transaction that read
-        event = record(action, **kwargs)
-    reads = list(session.new)
-    if not session.dirty and not session.deleted and all(isinstance(o, AuditEvent) for o in reads):
-        for row in reads:
-            session.expunge(row)
-        begin_writing(session)
-        session.add_all(reads)
+    with db.session.no_autoflush:  # not the rows of reads, in the transaction that read
+        event = record_read(action, **kwargs)
+    begin_writing(db.session)
     return event
 
 

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -29,14 +29,57 @@ def utcnow() -> datetime:
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
+# session.info keys, both cleared when the session's transaction ends (see _transaction_ended).
+READS = "sp_reads"  # pending rows that record a read (audit rows of reads), not a change: mark_read()
+CHANGED = "sp_changed"  # this transaction has sent a change to the database
+
+
+def mark_read(session, row) -> None:
+    """Add a row that records a read (an audit row), not a change: begin_afresh() may carry it, still
+    pending, into the next transaction instead of refusing to end this one."""
+    session.add(row)
+    session.info.setdefault(READS, set()).add(row)
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session, flush_context):
+    """Note a flush that sent anything but rows of reads (the lists still hold what was flushed)."""
+    reads = session.info.get(READS, ())
+    if (session.deleted or any(row not in reads for row in session.new)
+            or any(session.is_modified(row) for row in session.dirty)):
+        session.info[CHANGED] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _dml(state):
+    """Note an INSERT, UPDATE or DELETE sent as a statement rather than by a flush."""
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[CHANGED] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ended(session, transaction):
+    if transaction.parent is None:
+        session.info.pop(READS, None)
+        session.info.pop(CHANGED, None)
+
+
 def begin_afresh(session, **execution_options) -> bool:
     """End the session's transaction if it has only read, and begin the next one with these
-    connection options (BEGIN IMMEDIATE on SQLite, an isolation level). False, and nothing done,
-    when the session holds changes: they and what they were based on belong in one transaction."""
-    if session.new or session.dirty or session.deleted:
+    connection options (BEGIN IMMEDIATE on SQLite, an isolation level). Rows of reads still pending
+    (mark_read) are carried into the next transaction. False, and nothing done, when the
+    transaction holds or has sent a change: it and what it was based on belong in one transaction."""
+    reads = session.info.get(READS, set())
+    if (session.info.get(CHANGED) or session.deleted or any(row not in reads for row in session.new)
+            or any(session.is_modified(row) for row in session.dirty)):
         return False
+    carried = list(session.new)
+    for row in carried:
+        session.expunge(row)
     session.commit()
     session.connection(execution_options=execution_options)
+    for row in carried:
+        mark_read(session, row)
     return True
 
 

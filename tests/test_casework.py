@@ -12,6 +12,7 @@ from school_prevention.flags.models import RiskFlag
 from school_prevention.notifications.models import Notification
 from school_prevention.referrals.models import Referral
 from school_prevention.screenings.models import Screening
+from tests.conftest import statements_sent
 from tests.factories import category, instrument, make_flag, make_referral, make_school, make_student, make_user
 
 SECRET = "Told me her 'boyfriend' is 24 and pays for her phone."
@@ -200,9 +201,12 @@ def test_counselor_triages_into_a_flag_and_staff_sees_only_status(app, client, l
     login_as(w["counselor"])
     queue = client.get("/referrals").data.decode()
     assert "Ruiz, Ana" in queue
+    assert audit_count("referral.list", actor_id=w["counselor"].id) == 1
     detail = client.get(f"/referrals/{referral.id}").data.decode()
     assert "boyfriend" in detail
     assert audit_count("referral.observation.read", actor_id=w["counselor"].id) == 1
+    # The page is a view of the student's record, as every page is: one row for the page, one for the text.
+    assert audit_count("referral.view", actor_id=w["counselor"].id, student_id=w["student"].id) == 1
     client.post(f"/referrals/{referral.id}/review")
     staff_client = login_as(w["staff"], app.test_client())
     assert "In review" in staff_client.get("/referrals/mine").data.decode()
@@ -329,8 +333,26 @@ def test_home_pages_point_counselors_and_staff_at_what_needs_doing(app, client, 
     make_flag(w["student"], w["counselor"], category_name="Signs of commercial", severity="urgent")
     db.session.commit()
     login_as(w["counselor"])
+    assert audit_count("flag.missing_reports.view") == 0
     home = client.get("/").data.decode()
     assert "<strong>1</strong> waiting for a decision" in home
     assert "Mandated report not recorded" in home and "Ruiz, Ana" in home
+    # The banner names the student: its view is audited (a home page without one writes nothing).
+    assert audit_count("flag.missing_reports.view", actor_id=w["counselor"].id) == 1
     staff_home = login_as(w["staff"], app.test_client()).get("/").data.decode()
     assert "Ruiz, Ana" in staff_home and "Received" in staff_home and "commercial" not in staff_home
+
+
+@pytest.mark.parametrize("role, url", [("counselor", "/referrals"), ("staff", "/referrals/mine")])
+def test_referral_lists_send_as_many_statements_for_many_students_as_for_one(client, login_as, school_world, role, url):
+    w = school_world
+    make_referral(w["student"], w["staff"])
+    db.session.commit()
+    login_as(w[role])
+    one = statements_sent(client, url)
+    for i in range(4):
+        make_referral(make_student(w["north"], given_name="Kid", family_name=f"Listed{i}"), w["staff"])
+    db.session.commit()
+    page = client.get(url).get_data(as_text=True)
+    assert all(f"Listed{i}, Kid" in page for i in range(4))
+    assert statements_sent(client, url) == one

@@ -155,6 +155,8 @@ def test_attendance_for_the_roster_in_one_form_sums_to_the_dosage_shown(client, 
     url = f"/programs/{w['program'].id}/sessions/new"
     form = client.get(url).data.decode()
     assert f'name="att-{kids[0].id}"' in form and f'name="att-{kids[1].id}"' in form
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "program.session.view", AuditEvent.object_id == str(w["program"].id))) == 1
     # Everyone must be marked; nothing is saved otherwise.
     response = client.post(url, data={"held_on": "2026-11-02", "minutes": "40", f"att-{kids[0].id}": "present"})
     assert response.status_code == 400 and "1 not marked" in response.data.decode()
@@ -257,7 +259,12 @@ def test_match_moves_through_statuses_shows_length_and_support_due(client, login
     db.session.commit()
     login_as(w["counselor"])
     assert client.post(f"/students/{kid.id}/matches").status_code == 302
-    assert client.post(f"/students/{kid.id}/matches").status_code == 409  # one open match per student
+    refused = client.post(f"/students/{kid.id}/matches")
+    assert refused.status_code == 409  # one open match per student
+    assert "already has an open mentoring match" in refused.get_data(as_text=True)
+    # The refusal shows the student's page again: a view of the record like any other.
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "student.view", AuditEvent.student_id == kid.id)) == 1
     match = db.session.scalars(select(Match).where(Match.student_id == kid.id)).one()
     assert client.post(f"/matches/{match.id}/status", data={"status": "closed"}).status_code == 400  # needs a reason
     assert client.post(f"/matches/{match.id}/status", data={"status": "waiting"}).status_code == 302

@@ -151,4 +151,6 @@ def test_the_list_sends_as_many_statements_for_a_full_page_as_for_one_student(cl
     for i in range(app.config["STUDENTS_PER_PAGE"]):
         make_student(school, family_name=f"Zed{i:03d}")
     db_session.commit()
+    page = client.get("/students").get_data(as_text=True)
+    assert "Alone," in page and "Zed000," in page
     assert statements_sent(client, "/students") == one  # a page of students: nothing is read row by row

@@ -257,7 +257,7 @@ def read_note(actor: User, checkin: CheckIn) -> str | None:
     """The restricted note for a counselor; each read has its own audit row."""
     if not checkin.note_ciphertext:
         return None
-    audit.record("checkin.note.read", actor=actor, obj=checkin, student=checkin.student)
+    audit.record_read("checkin.note.read", actor=actor, obj=checkin, student=checkin.student)
     return crypto.decrypt_for_display(checkin.note_ciphertext)
 
 

@@ -10,8 +10,6 @@ from typing import IO
 from flask import current_app
 
 from school_prevention import audit
-from school_prevention.db import begin_writing
-from school_prevention.extensions import db
 from school_prevention.exports.writers import Withheld, csv_bytes, write_xlsx
 from school_prevention.reports.coverage import NA
 from school_prevention.reports.district import COLUMNS, SUPPRESSED, DistrictReport, collector_paused, district_report
@@ -89,8 +87,7 @@ def write_district(out: IO[bytes], fmt: str, period: Period, level: str | None, 
                              _breakdown_sheet(report, "grade", "By grade"),
                              _breakdown_sheet(report, "category", "By category"),
                              _weekly_sheet(report)], notes=about(report))
-    begin_writing(db.session)
-    audit.record("export.district", actor=actor, detail={
+    audit.record_view("export.district", actor=actor, detail={
         "format": fmt, "level": level, "schools": len(report.rows),
         "period": [period.start.isoformat(), period.end.isoformat()]})
     return len(report.rows)

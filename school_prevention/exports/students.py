@@ -18,7 +18,6 @@ from sqlalchemy import and_, case, func, or_, select
 
 from school_prevention import audit
 from school_prevention.checkins.models import CheckIn, CheckInPlan
-from school_prevention.db import begin_writing
 from school_prevention.exports.writers import csv_bytes, write_xlsx
 from school_prevention.extensions import db
 from school_prevention.programs.models import Attendance, Enrollment, Program, ProgramSession, ProgramType
@@ -138,8 +137,7 @@ def write_student_export(out: IO[bytes], fmt: str, dataset: str, period: Period,
             f"Exported on {period.today.isoformat()} for this purpose: {purpose}",
             "Student-level data: keep it only as long as the purpose needs, and share it with no one it does not cover.",
         ])
-    begin_writing(db.session)
-    audit.record("export.student_level", actor=actor, purpose=purpose, detail={
+    audit.record_view("export.student_level", actor=actor, purpose=purpose, detail={
         "dataset": dataset, "format": fmt, "rows": len(rows), "level": level,
         "period": [period.start.isoformat(), period.end.isoformat()]})
     return len(rows)

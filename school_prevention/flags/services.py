@@ -121,7 +121,7 @@ def read_note(actor: User, flag: RiskFlag) -> dict[str, str | None]:
     """The decrypted note and resolution for a counselor; each read leaves its own audit row."""
     if not flag.note_ciphertext and not flag.resolution_ciphertext:
         return {"note": None, "resolution": None}
-    audit.record("flag.note.read", actor=actor, obj=flag, student=flag.student)
+    audit.record_read("flag.note.read", actor=actor, obj=flag, student=flag.student)
     return {"note": crypto.decrypt_for_display(flag.note_ciphertext),
             "resolution": crypto.decrypt_for_display(flag.resolution_ciphertext)}
 

@@ -5,6 +5,7 @@ from flask import Blueprint, render_template
 from flask_login import current_user
 from sqlalchemy import text
 
+from school_prevention import audit
 from school_prevention.extensions import db
 from school_prevention.flags.queries import flags_missing_report
 from school_prevention.home.queries import active_students_by_school, count_of, users_by_role
@@ -29,6 +30,9 @@ def index():
     elif role == Role.COUNSELOR:
         context["waiting"] = db.session.scalar(count_of(triage_queue(triage_referrals(current_user))))
         context["missing_reports"] = db.session.scalars(flags_missing_report(visible_flags(current_user))).all()
+        if context["missing_reports"]:  # the banners name students: a view of their flags
+            return audit.render_viewed("home/counselor.html", context, "flag.missing_reports.view", actor=current_user,
+                                       detail={"shown": len(context["missing_reports"])})
     return render_template(f"home/{role.value}.html", **context)
 
 

@@ -100,7 +100,8 @@ def match_new(student_id: int):
         db.session.rollback()
         flash(exc.message, "error")
         page = build_student_page(current_user, student, url_for)
-        return render_template("students/detail.html", student=student, page=page), 409
+        return audit.render_viewed("students/detail.html", {"student": student, "page": page}, "student.view",
+                                   actor=current_user, obj=student, student=student), 409
     db.session.commit()
     flash("Mentoring inquiry recorded. Move it on when a cleared mentor is found.", "success")
     return redirect(url_for("mentoring.match_detail", match_id=match.id))

@@ -58,8 +58,7 @@ def enrollments_of_program(program_id: int) -> Select:
     rank = case({"active": 0, "waitlisted": 1, "completed": 2, "withdrawn": 3}, value=Enrollment.status)
     return (select(Enrollment).join(Student, Student.id == Enrollment.student_id)
             .where(Enrollment.program_id == program_id)
-            .order_by(rank, Enrollment.requested_at, Enrollment.id)
-            .options(selectinload(Enrollment.student)))  # the page names each student
+            .order_by(rank, Enrollment.requested_at, Enrollment.id))
 
 
 def enrollments_of_student(student_id: int) -> Select:

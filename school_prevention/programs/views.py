@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from school_prevention import audit
 from school_prevention.auth.services import ServiceError
@@ -126,7 +127,8 @@ def edit(program_id: int):
 
 
 def _render_program(program: Program, enroll_form=None, code: int = 200):
-    enrollments = db.session.scalars(enrollments_of_program(program.id)).all()
+    # The page names each student: all of them in one query.
+    enrollments = db.session.scalars(enrollments_of_program(program.id).options(selectinload(Enrollment.student))).all()
     positions = waitlist_positions(program.id)
     doses = dosage_map(db.session.execute(dosage(program_id=program.id)), 1)
     sessions = db.session.scalars(sessions_of_program(program.id).limit(20)).all()
@@ -268,8 +270,7 @@ def _session_view(program: Program, session: ProgramSession | None):
     marked = dict(db.session.execute(attendance_of_session(session.id)).all()) if session else {}
     if request.method == "GET":
         form = SessionForm(obj=session) if session else SessionForm(held_on=district_today(), minutes=program.session_minutes)
-        return render_template("programs/session.html", form=form, program=program, session=session, roster=roster,
-                               marks=marked, attendance=ATTENDANCE, missing=[])
+        return _render_session(form, program, session, roster, marked, [])
     form = SessionForm()
     marks = {s.id: request.form.get(f"att-{s.id}", "") for s in roster}
     missing = [s.id for s in roster if marks[s.id] not in ATTENDANCE]
@@ -291,8 +292,16 @@ def _session_view(program: Program, session: ProgramSession | None):
             return redirect(url_for("programs.detail", program_id=program.id))
     if missing:
         form.form_errors.append(f"Mark every student present, absent or excused ({len(missing)} not marked).")
-    return render_template("programs/session.html", form=form, program=program, session=session, roster=roster,
-                           marks=marks, attendance=ATTENDANCE, missing=missing), 400
+    return _render_session(form, program, session, roster, marks, missing), 400
+
+
+def _render_session(form, program: Program, session: ProgramSession | None, roster, marks, missing):
+    """The attendance form: it names every student on the roster (audited as a view of the program)."""
+    context = {"form": form, "program": program, "session": session, "roster": roster, "marks": marks,
+               "attendance": ATTENDANCE, "missing": missing}
+    return audit.render_viewed("programs/session.html", context, "program.session.view", actor=current_user,
+                               obj=program, school_id=program.school_id,
+                               detail={"session": session.id if session else None, "roster": len(roster)})
 
 
 @bp.route("/programs/<int:program_id>/sessions/new", methods=["GET", "POST"])

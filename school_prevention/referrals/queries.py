@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Select, case, select
+from sqlalchemy.orm import selectinload
 
 from school_prevention.auth.models import User, user_school
 from school_prevention.referrals.models import Referral
@@ -21,7 +22,8 @@ def triage_queue(scoped: Select, show: str = "open") -> Select:
 
 def submitted_by(user: User) -> Select:
     """A staff member's own referrals, newest first."""
-    return select(Referral).where(Referral.submitted_by_id == user.id).order_by(Referral.submitted_at.desc())
+    return (select(Referral).where(Referral.submitted_by_id == user.id).order_by(Referral.submitted_at.desc())
+            .options(selectinload(Referral.student)))  # the lists name each student
 
 
 def open_referrals_of_student(scoped: Select, student_id: int) -> Select:

@@ -41,7 +41,7 @@ def submit_referral(actor: User, student: Student, *, categories: list[FlagCateg
 
 def read_observation(actor: User, referral: Referral) -> str | None:
     """The observation text for a counselor; each read leaves an audit row."""
-    audit.record("referral.observation.read", actor=actor, obj=referral, student=referral.student)
+    audit.record_read("referral.observation.read", actor=actor, obj=referral, student=referral.student)
     return crypto.decrypt_for_display(referral.observation_ciphertext)
 
 

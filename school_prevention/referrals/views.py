@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from school_prevention import audit
 from school_prevention.auth.services import ServiceError
 from school_prevention.db import MAX_ID
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory
+from school_prevention.referrals.models import Referral
 from school_prevention.flags.queries import active_categories, open_flags_of_student
 from school_prevention.forms import MAX_PAGE, apply_service_error
 from school_prevention.permissions import (
@@ -89,9 +91,11 @@ def queue():
     page = request.args.get("page", 1, type=int)
     if not 1 <= page <= MAX_PAGE:
         abort(400, description=f"page must be a whole number from 1 to {MAX_PAGE}.")
-    pagination = db.paginate(triage_queue(triage_referrals(current_user), show), page=page, per_page=50,
-                             error_out=False)
-    return render_template("referrals/queue.html", pagination=pagination, show=show)
+    # The queue names each student: all of them in one query.
+    listing = triage_queue(triage_referrals(current_user), show).options(selectinload(Referral.student))
+    pagination = db.paginate(listing, page=page, per_page=50, error_out=False)
+    return audit.render_viewed("referrals/queue.html", {"pagination": pagination, "show": show}, "referral.list",
+                               actor=current_user, detail={"show": show, "page": page, "shown": len(pagination.items)})
 
 
 def _render_detail(referral, accept_form=None, close_form=None, code=200):
