@@ -5,6 +5,7 @@ trigger (see the first migration) rejects UPDATE and DELETE on PostgreSQL and SQ
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -100,16 +101,17 @@ def record_view(action: str, **kwargs) -> AuditEvent:
     return event
 
 
-def render_viewed(template: str, context: dict[str, Any], action: str, **kwargs) -> str:
+def render_viewed(template: str, context: dict[str, Any], action: str, *, rendering=None, **kwargs) -> str:
     """A page that only reads: rendered, then its audit row (record_view) written and committed.
 
     Rendered first because the commit expires every loaded object: a template reading them after
     it would load each one again, a query per row of a list. Rendered without autoflush: audit rows
     the page added while reading (a restricted note read) are written with the page's own, in the
     transaction begun for writing, not by the first lazy load of the template. If the audit rows
-    cannot be written, the page is not shown.
+    cannot be written, the page is not shown. `rendering`: a context manager held while rendering
+    only (reports.district.collector_paused), not while the audit row waits for the write lock.
     """
-    with db.session.no_autoflush:
+    with db.session.no_autoflush, rendering or nullcontext():
         page = render_template(template, **context)
     record_view(action, **kwargs)
     db.session.commit()

@@ -76,11 +76,12 @@ def _district_page():
     args = {"level": level or "", "from": period.start.isoformat(), "to": period.end.isoformat()}
     with collector_paused():
         report = district_report(period, level, current_app.config["SP_SUPPRESSION_MIN_N"])
-        context = {"form": form, "report": report, "rows": report.sorted_rows(sort, descending), "sort": sort,
-                   "descending": descending, "args": args, "charts": charts, "S": SUPPRESSED, "sortable": SORTABLE,
-                   "recommended": RECOMMENDED_CASELOAD}
-        return audit.render_viewed("reports/district.html", context, "report.coverage.district", actor=current_user,
-                                   detail={"level": level, "period": [period.start.isoformat(), period.end.isoformat()]})
+        rows = report.sorted_rows(sort, descending)
+    context = {"form": form, "report": report, "rows": rows, "sort": sort, "descending": descending, "args": args,
+               "charts": charts, "S": SUPPRESSED, "sortable": SORTABLE, "recommended": RECOMMENDED_CASELOAD}
+    return audit.render_viewed("reports/district.html", context, "report.coverage.district", actor=current_user,
+                               rendering=collector_paused(),
+                               detail={"level": level, "period": [period.start.isoformat(), period.end.isoformat()]})
 
 
 @bp.app_template_filter("figure")
