@@ -8,7 +8,9 @@ from school_prevention.config import PROJECT_ROOT, Config, config_from_env
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app: configuration, extensions, blueprints, commands, hooks."""
-    app = Flask(
+    from school_prevention.web import App
+
+    app = App(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates"),
         instance_path=str(PROJECT_ROOT / "instance"),

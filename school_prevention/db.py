@@ -1,6 +1,7 @@
 """Declarative base with a constraint naming convention, UTC time helpers and common mixins."""
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, MetaData, event
@@ -81,6 +82,12 @@ def begin_afresh(session, **execution_options) -> bool:
     for row in carried:
         mark_read(session, row)
     return True
+
+
+def is_stale_snapshot(exc: BaseException) -> bool:
+    """SQLite's SQLITE_BUSY_SNAPSHOT: the transaction read, someone else committed, and now it
+    cannot write. Waiting does not help; beginning again does (see begin_writing)."""
+    return getattr(getattr(exc, "orig", None), "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY_SNAPSHOT
 
 
 def begin_writing(session) -> None:

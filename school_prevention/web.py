@@ -4,13 +4,14 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
-from flask import Flask, abort, current_app, render_template, request, url_for
+from flask import Flask, abort, current_app, g, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from school_prevention.db import MAX_ID
+from school_prevention.db import MAX_ID, is_stale_snapshot
 from school_prevention.extensions import db
 from school_prevention.permissions import enforce_policy, policy_for
 from school_prevention.roles import Role
@@ -153,6 +154,35 @@ def render_error(error):
         code = 500
         title, message = ERROR_TITLES[500]
     return render_template("errors/error.html", code=code, title=title, message=message), code
+
+
+class App(Flask):
+    """The app's Flask: a request that meets a stale SQLite snapshot is run again, once.
+
+    In WAL mode a request's transaction sees the database as of its first read. If someone else
+    (another counselor, the scheduler) commits before the request's first write, that write fails
+    at once with "database is locked" (db.is_stale_snapshot), whatever the busy timeout: a save
+    that would have been a 500. The request is rolled back and its view run again from the start,
+    in a transaction that takes the write lock first (BEGIN IMMEDIATE: it waits for the other
+    writer, then reads the newest data). Only on that error, so requests that do not collide never
+    hold the lock while they read; not for an upload, whose file has already been read once.
+    """
+
+    def dispatch_request(self):
+        flashes = list(session.get("_flashes", ()))
+        try:
+            return super().dispatch_request()
+        except OperationalError as exc:
+            if not is_stale_snapshot(exc) or request.files or g.get("sp_ran_again"):
+                raise
+        db.session.rollback()
+        if flashes:  # messages of the first run are not shown twice
+            session["_flashes"] = flashes
+        else:
+            session.pop("_flashes", None)
+        g.sp_ran_again = True
+        db.session.connection(execution_options={"sqlite_begin_immediate": True})
+        return super().dispatch_request()
 
 
 def init_app(app: Flask) -> None:
