@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, TextClause, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry
 from sqlalchemy.types import TypeDecorator
@@ -51,10 +51,17 @@ def _flushed(session, flush_context):
         session.info[CHANGED] = True
 
 
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE")
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _dml(state):
-    """Note an INSERT, UPDATE or DELETE sent as a statement rather than by a flush."""
-    if state.is_insert or state.is_update or state.is_delete:
+    """Note an INSERT, UPDATE or DELETE sent through the session as a statement rather than by a
+    flush (a construct, or text). Statements sent on session.connection() itself are not seen:
+    code that writes so does not call begin_writing or begin_afresh."""
+    statement = state.statement
+    if (state.is_insert or state.is_update or state.is_delete
+            or (isinstance(statement, TextClause) and str(statement).lstrip().upper().startswith(_WRITES))):
         state.session.info[CHANGED] = True
 
 

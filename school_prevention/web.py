@@ -1,6 +1,7 @@
 """Request hooks shared by every page: policy, security headers, errors, navigation, time display."""
 from __future__ import annotations
 
+import copy
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -156,6 +157,9 @@ def render_error(error):
     return render_template("errors/error.html", code=code, title=title, message=message), code
 
 
+_NOT_LOADED = object()
+
+
 class App(Flask):
     """The app's Flask: a request that meets a stale SQLite snapshot is run again, once.
 
@@ -166,21 +170,27 @@ class App(Flask):
     in a transaction that takes the write lock first (BEGIN IMMEDIATE: it waits for the other
     writer, then reads the newest data). Only on that error, so requests that do not collide never
     hold the lock while they read; not for an upload, whose file has already been read once.
+
+    What the first run did outside the database is undone too: the cookie session (messages, a
+    sign-in) and the signed-in user as the view found them. Limits count a request once
+    (extensions.hit_once).
     """
 
     def dispatch_request(self):
-        flashes = list(session.get("_flashes", ()))
+        cookie = copy.deepcopy(dict(session))
+        user = g.get("_login_user", _NOT_LOADED)  # Flask-Login's signed-in user of this request
         try:
             return super().dispatch_request()
         except OperationalError as exc:
-            if not is_stale_snapshot(exc) or request.files or g.get("sp_ran_again"):
+            if not is_stale_snapshot(exc) or request.files:
                 raise
         db.session.rollback()
-        if flashes:  # messages of the first run are not shown twice
-            session["_flashes"] = flashes
+        session.clear()
+        session.update(cookie)
+        if user is _NOT_LOADED:
+            g.pop("_login_user", None)
         else:
-            session.pop("_flashes", None)
-        g.sp_ran_again = True
+            g._login_user = user
         db.session.connection(execution_options={"sqlite_begin_immediate": True})
         return super().dispatch_request()
 

@@ -143,12 +143,26 @@ def sign_in(app, user_id: int):
     return client
 
 
-def someone_saves(engine, at) -> None:
-    """Another connection (another user, the scheduler) commits a row: an audit row 'student.view'."""
+def someone_saves(engine, at, *, wait_ms: int | None = None) -> None:
+    """Another connection (another user, the scheduler) commits a row: an audit row 'student.view'.
+
+    wait_ms: on SQLite, how long to wait for a write lock someone holds (the app's busy timeout
+    otherwise): a test that expects the lock to be held fails fast instead of waiting seconds.
+    """
     from sqlalchemy import text
 
-    with engine.begin() as other:
-        other.execute(text("INSERT INTO audit_event (at, action) VALUES (:at, 'student.view')"), {"at": at})
+    from school_prevention.db import SQLITE_BUSY_TIMEOUT_MS
+
+    with engine.connect() as other:
+        sqlite = other.dialect.name == "sqlite"
+        if sqlite and wait_ms is not None:  # on the driver's connection: no transaction begun for it
+            other.connection.dbapi_connection.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+        try:
+            with other.begin():
+                other.execute(text("INSERT INTO audit_event (at, action) VALUES (:at, 'student.view')"), {"at": at})
+        finally:
+            if sqlite and wait_ms is not None:
+                other.connection.dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def statements_sent(client, url: str) -> int:

@@ -45,7 +45,8 @@ def test_record_keeps_actor_object_student_school_and_time(db_session):
     assert event.at.tzinfo is not None
 
 
-@pytest.mark.parametrize("change", ["pending", "modified", "flushed", "statement"])
+@pytest.mark.parametrize("change", ["pending", "flushed insert", "modified", "flushed update", "statement",
+                                    "text statement"])
 def test_a_transaction_with_a_change_is_never_ended_early_for_a_view_row(db_session, change):
     """begin_afresh (under record_view) ends a transaction only if it has read; a change stays with
     what it was based on, and goes with it if the request fails after."""
@@ -53,18 +54,24 @@ def test_a_transaction_with_a_change_is_never_ended_early_for_a_view_row(db_sess
     user = make_user("counselor", schools=[school])
     student = make_student(school, grade="06")
     db_session.commit()
+    assert student.grade == "06"  # loaded again after the commit: an assignment below is a real change
     if change == "pending":
-        make_school(name="Half-made")
+        with db_session.no_autoflush:
+            db_session.add(School(sourced_id="half-made", name="Half-made", level="middle"))
+    elif change == "flushed insert":
+        make_school(name="Half-made")  # the factory flushes
     elif change == "modified":
         student.grade = "07"
-    elif change == "flushed":  # sent by a flush; its audit row (a change's, not a read's) still pending
+    elif change == "flushed update":
         student.grade = "07"
         db_session.flush()
-        audit.record("student.updated", actor=user, student=student)
-    else:  # sent as a statement
+    elif change == "statement":
         db_session.execute(update(Student).where(Student.id == student.id).values(grade="07"))
-    assert begin_afresh(db_session) is False
-    audit.record_view("student.view", actor=user, student=student)
+    else:
+        db_session.execute(text("UPDATE student SET grade = '07'"))
+    with db_session.no_autoflush:
+        assert begin_afresh(db_session) is False
+        audit.record_view("student.view", actor=user, student=student)
     db_session.rollback()  # the request fails after its audit row
     assert db_session.scalars(select(Student.grade)).all() == ["06"]
     assert db_session.scalars(select(School.name).order_by(School.name)).all() == ["North"]

@@ -8,11 +8,18 @@ db.begin_writing); a form whose save meets that error is run again, once, in suc
 """
 from __future__ import annotations
 
+import io
+import zipfile
+from datetime import timedelta
+
+import pytest
 from flask import flash
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from school_prevention.extensions import db
 from tests.conftest import sign_in, someone_saves
+from tests.factories import PASSWORD
 from tests.test_reports import NOW
 
 
@@ -29,7 +36,7 @@ def test_a_page_that_only_read_writes_its_audit_row_after_someone_saved(committe
 
     def build_while_someone_saves(*args, **kwargs):
         page = real(*args, **kwargs)
-        someone_saves(db.engine, NOW)  # a reading page holds no lock: this does not wait
+        someone_saves(db.engine, NOW, wait_ms=500)  # a reading page holds no lock: this does not wait
         return page
 
     monkeypatch.setattr(views, "build_student_page", build_while_someone_saves)
@@ -50,7 +57,7 @@ def test_a_page_that_read_a_restricted_note_writes_both_audit_rows_after_someone
 
     def read_while_someone_saves(*args, **kwargs):
         notes = real(*args, **kwargs)
-        someone_saves(db.engine, NOW)
+        someone_saves(db.engine, NOW, wait_ms=500)
         return notes
 
     monkeypatch.setattr(views, "read_note", read_while_someone_saves)
@@ -71,13 +78,18 @@ def test_a_save_that_meets_someone_elses_save_is_run_again_and_saved_once(commit
     app, ids = committed_world
     import school_prevention.flags.views as views
 
-    real, calls = views.create_flag, []
+    real, calls, blocked = views.create_flag, [], []
 
     def create_after_someone_saved(*args, **kwargs):
         calls.append(1)
         if len(calls) == 1:
             flash("Said by the first run.")  # if that run fails, this is not shown
-            someone_saves(db.engine, NOW)  # between the form's reads and its first write
+            someone_saves(db.engine, NOW, wait_ms=500)  # between the form's reads and its first write
+        else:  # the second run holds the write lock from its start: nobody can save in between
+            try:
+                someone_saves(db.engine, NOW, wait_ms=50)
+            except OperationalError:
+                blocked.append(1)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(views, "create_flag", create_after_someone_saved)
@@ -96,4 +108,104 @@ def test_a_save_that_meets_someone_elses_save_is_run_again_and_saved_once(commit
         assert ("Said by the first run." in page) is not sqlite  # PostgreSQL: the first run is the only one
         after = db.session.scalar(text("SELECT count(*) FROM risk_flag WHERE student_id = :s"), {"s": ids["student"]})
     assert after == before + 1
-    assert len(calls) == (2 if sqlite else 1)
+    assert (len(calls), len(blocked)) == ((2, 1) if sqlite else (1, 0))
+
+
+def _once_then(real, before_first):
+    """real, with before_first() run before its first call only."""
+    calls = []
+
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            before_first()
+        return real(*args, **kwargs)
+
+    wrapped.calls = calls
+    return wrapped
+
+
+def _email_of(app, user_id: int) -> str:
+    with app.app_context():
+        return db.session.scalar(text("SELECT email FROM user_account WHERE id = :u"), {"u": user_id})
+
+
+def test_a_sign_in_run_again_keeps_its_session(committed_world, monkeypatch):
+    """The first run signed the user in (cookie, signed-in user) before its save failed: the second
+    run starts from the request as it came, signs in again and saves once."""
+    app, ids = committed_world
+    import school_prevention.auth.services as services
+
+    check = _once_then(services.verify_password, lambda: someone_saves(db.engine, NOW, wait_ms=500))
+    monkeypatch.setattr(services, "verify_password", check)
+    client = app.test_client()
+    with app.app_context():
+        signed_in = db.session.scalar(text("SELECT count(*) FROM audit_event WHERE action = 'auth.signin'"))
+        response = client.post("/login", data={"email": _email_of(app, ids["counselor"]), "password": PASSWORD})
+        assert response.status_code == 302 and response.headers["Location"].endswith("/")
+        assert client.get("/").status_code == 200  # signed in, not sent back to the sign-in page
+        assert db.session.scalar(text("SELECT count(*) FROM audit_event WHERE action = 'auth.signin'")) == signed_in + 1
+    assert len(check.calls) == (2 if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") else 1)
+
+
+def test_a_failed_sign_in_run_again_counts_once_against_the_limit(committed_world, monkeypatch):
+    app, ids = committed_world
+    import school_prevention.auth.services as services
+    from school_prevention.extensions import limiter
+
+    check = _once_then(services.verify_password, lambda: someone_saves(db.engine, NOW, wait_ms=500))
+    monkeypatch.setattr(services, "verify_password", check)
+    email = _email_of(app, ids["counselor"])
+    client = app.test_client()
+    with app.test_request_context():
+        limiter.reset()
+        response = client.post("/login", data={"email": email, "password": "not-the-password"})
+        assert response.status_code == 401
+        limit = services._failure_limit()
+        for key in services._failure_keys(email, "127.0.0.1"):
+            assert limiter.limiter.get_window_stats(limit, *key).remaining == limit.amount - 1
+        limiter.reset()
+
+
+def test_a_page_whose_session_touch_meets_someone_elses_save_is_shown(committed_world, monkeypatch):
+    """Noting when the user was last seen is bookkeeping: if SQLite refuses it, the page still comes."""
+    app, ids = committed_world
+    import school_prevention.auth.sessions as sessions
+
+    client = sign_in(app, ids["counselor"])
+    monkeypatch.setattr(sessions, "TOUCH_INTERVAL", timedelta(0))
+    clock = _once_then(sessions.utcnow, lambda: someone_saves(db.engine, NOW, wait_ms=500))
+    monkeypatch.setattr(sessions, "utcnow", clock)
+    with app.app_context():
+        response = client.get("/students")
+        assert response.status_code == 200, response.get_data(as_text=True)[:300]
+
+
+def test_an_upload_is_not_run_again(committed_world, monkeypatch, tmp_path):
+    """Its file was read by the first run: a second run would keep an empty one. The upload takes
+    the write lock before it saves anything; were it not to, the collision is an error, once."""
+    app, ids = committed_world
+    import school_prevention.roster.views as views
+    from tests.factories import make_user
+
+    monkeypatch.setitem(app.config, "ROSTER_UPLOAD_FOLDER", str(tmp_path))
+    monkeypatch.setattr(views, "_launch", lambda run, **kwargs: None)  # no dry run in the background
+    monkeypatch.setattr(views, "begin_writing", lambda session: None)
+    start = _once_then(views.start_run, lambda: someone_saves(db.engine, NOW, wait_ms=500))
+    monkeypatch.setattr(views, "start_run", start)
+    with app.app_context():
+        admin_id = make_user("admin").id
+        db.session.commit()
+    client = sign_in(app, admin_id)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("manifest.csv", "propertyName,value\n")
+    archive.seek(0)
+    sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    with app.app_context():
+        if sqlite:
+            with pytest.raises(OperationalError):
+                client.post("/admin/roster", data={"archive": (archive, "roster.zip")})
+        else:
+            assert client.post("/admin/roster", data={"archive": (archive, "roster.zip")}).status_code == 302
+    assert len(start.calls) == 1

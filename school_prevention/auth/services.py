@@ -15,7 +15,7 @@ from school_prevention.auth.models import User
 from school_prevention.auth.passwords import hash_password, needs_rehash, verify_password
 from school_prevention.auth.queries import normalise_email, user_by_email
 from school_prevention.db import utcnow
-from school_prevention.extensions import db, limiter
+from school_prevention.extensions import db, hit_once, limiter
 from school_prevention.roles import SCHOOL_SCOPED_ROLES, Role
 from school_prevention.schools.models import School
 
@@ -69,7 +69,7 @@ def attempt_sign_in(email: str, password: str, *, ip: str | None) -> User | None
     if not ok or user is None or not user.is_active:
         limit = _failure_limit()
         for key in _failure_keys(email, ip):
-            limiter.limiter.hit(limit, *key)
+            hit_once(limit, *key)
         reason = "unknown_account" if user is None else ("inactive" if ok else "bad_password")
         audit.record("auth.signin_failed", actor=user, ip=ip, detail={"reason": reason})
         return None

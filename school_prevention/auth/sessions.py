@@ -8,10 +8,11 @@ from functools import lru_cache
 
 from flask import current_app
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 
 from school_prevention.auth.models import User, UserSession
-from school_prevention.db import utcnow
+from school_prevention.db import is_stale_snapshot, utcnow
 from school_prevention.extensions import db
 
 # Touch last_seen_at at most this often, so reading a page does not always write a row.
@@ -69,12 +70,24 @@ def load_session(token: str | None, now: datetime | None = None) -> tuple[UserSe
         reason = "deactivated"
     if reason:
         row.ended_at, row.ended_reason = now, reason
-        db.session.commit()
+        _save_bookkeeping()
         return None, reason
     if now - row.last_seen_at > TOUCH_INTERVAL:
         row.last_seen_at = now
-        db.session.commit()
+        _save_bookkeeping()
     return row, None
+
+
+def _save_bookkeeping() -> None:
+    """Commit a session's last-seen time or its end. If SQLite refuses because someone else saved
+    since this request's first read (db.is_stale_snapshot), let it go: the next request does it
+    again, and an ended session is refused either way. (Not a 500 for the page behind it.)"""
+    try:
+        db.session.commit()
+    except OperationalError as exc:
+        if not is_stale_snapshot(exc):
+            raise
+        db.session.rollback()
 
 
 def end_session(token: str | None, reason: str) -> None:
