@@ -91,10 +91,23 @@ def begin_afresh(session, **execution_options) -> bool:
     return True
 
 
+def _sqlite_code(exc: BaseException) -> int | None:
+    return getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
+
+
 def is_stale_snapshot(exc: BaseException) -> bool:
     """SQLite's SQLITE_BUSY_SNAPSHOT: the transaction read, someone else committed, and now it
     cannot write. Waiting does not help; beginning again does (see begin_writing)."""
-    return getattr(getattr(exc, "orig", None), "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY_SNAPSHOT
+    return _sqlite_code(exc) == sqlite3.SQLITE_BUSY_SNAPSHOT
+
+
+def is_refused_write(exc: BaseException) -> bool:
+    """SQLite would not let a transaction write, "database is locked": another connection wrote
+    since it began reading (SQLITE_BUSY_SNAPSHOT), or holds the write lock while it has read
+    (SQLITE_BUSY, at once: SQLite does not wait there, as waiting could deadlock), or held the lock
+    past the busy timeout (SQLITE_BUSY too). Beginning again with BEGIN IMMEDIATE waits for the
+    lock, then reads what the other wrote."""
+    return _sqlite_code(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_BUSY_SNAPSHOT)
 
 
 def begin_writing(session) -> None:

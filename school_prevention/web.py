@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from school_prevention.db import MAX_ID, is_stale_snapshot
+from school_prevention.db import MAX_ID, is_refused_write
 from school_prevention.extensions import db
 from school_prevention.permissions import enforce_policy, policy_for
 from school_prevention.roles import Role
@@ -161,15 +161,16 @@ _NOT_LOADED = object()
 
 
 class App(Flask):
-    """The app's Flask: a request that meets a stale SQLite snapshot is run again, once.
+    """The app's Flask: a request whose save SQLite refused ("database is locked") is run again, once.
 
     In WAL mode a request's transaction sees the database as of its first read. If someone else
-    (another counselor, the scheduler) commits before the request's first write, that write fails
-    at once with "database is locked" (db.is_stale_snapshot), whatever the busy timeout: a save
-    that would have been a 500. The request is rolled back and its view run again from the start,
-    in a transaction that takes the write lock first (BEGIN IMMEDIATE: it waits for the other
-    writer, then reads the newest data). Only on that error, so requests that do not collide never
-    hold the lock while they read; not for an upload, whose file has already been read once.
+    (another counselor, the scheduler) is writing or has written since, the request's first write
+    fails at once, whatever the busy timeout (db.is_refused_write): a save that would have been a
+    500. The request is rolled back and its view run again from the start, in a transaction that
+    takes the write lock first (BEGIN IMMEDIATE: it waits for the other writer, then reads the
+    newest data). Only on that error, so requests that do not collide never hold the lock while
+    they read; not for an upload, whose file has already been read once. (A writer that holds the
+    lock past the busy timeout, a roster import on SQLite, is waited for twice.)
 
     What the first run did outside the database is undone too: the cookie session (messages, a
     sign-in) and the signed-in user as the view found them. Limits count a request once
@@ -182,7 +183,7 @@ class App(Flask):
         try:
             return super().dispatch_request()
         except OperationalError as exc:
-            if not is_stale_snapshot(exc) or request.files:
+            if not is_refused_write(exc) or request.files:
                 raise
         db.session.rollback()
         session.clear()

@@ -9,6 +9,8 @@ db.begin_writing); a form whose save meets that error is run again, once, in suc
 from __future__ import annotations
 
 import io
+import sqlite3
+import threading
 import zipfile
 from datetime import timedelta
 
@@ -209,3 +211,36 @@ def test_an_upload_is_not_run_again(committed_world, monkeypatch, tmp_path):
         else:
             assert client.post("/admin/roster", data={"archive": (archive, "roster.zip")}).status_code == 302
     assert len(start.calls) == 1
+
+
+def test_a_save_while_someone_else_is_saving_waits_for_them_and_saves_once(committed_world, monkeypatch):
+    """SQLite refuses at once (SQLITE_BUSY, without waiting) a write from a transaction that has read
+    while another connection holds the write lock. The request runs again, waits for the lock, saves."""
+    app, ids = committed_world
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if not url.startswith("sqlite"):
+        pytest.skip("SQLite's write lock (PostgreSQL locks rows, and does not refuse this write)")
+    import school_prevention.flags.views as views
+
+    other = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False)
+
+    def someone_is_saving():
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO audit_event (at, action) VALUES ('2026-11-23 10:00:00', 'student.view')")
+        threading.Timer(0.3, other.execute, ("COMMIT",)).start()  # done a moment later
+
+    create = _once_then(views.create_flag, someone_is_saving)
+    monkeypatch.setattr(views, "create_flag", create)
+    with app.app_context():
+        category_id = db.session.scalar(text("SELECT id FROM flag_category ORDER BY id LIMIT 1"))
+        before = db.session.scalar(text("SELECT count(*) FROM risk_flag"))
+    client = sign_in(app, ids["counselor"])
+    try:
+        with app.app_context():
+            response = client.post(f"/students/{ids['student']}/flags/new", data={
+                "category": category_id, "severity": "low", "source": "counselor_observation", "note": "Quiet."})
+            assert response.status_code == 302, response.get_data(as_text=True)[:300]
+            assert db.session.scalar(text("SELECT count(*) FROM risk_flag")) == before + 1
+    finally:
+        other.close()
+    assert len(create.calls) == 2

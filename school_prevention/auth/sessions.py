@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 
 from school_prevention.auth.models import User, UserSession
-from school_prevention.db import is_stale_snapshot, utcnow
+from school_prevention.db import is_refused_write, utcnow
 from school_prevention.extensions import db
 
 # Touch last_seen_at at most this often, so reading a page does not always write a row.
@@ -79,13 +79,13 @@ def load_session(token: str | None, now: datetime | None = None) -> tuple[UserSe
 
 
 def _save_bookkeeping() -> None:
-    """Commit a session's last-seen time or its end. If SQLite refuses because someone else saved
-    since this request's first read (db.is_stale_snapshot), let it go: the next request does it
-    again, and an ended session is refused either way. (Not a 500 for the page behind it.)"""
+    """Commit a session's last-seen time or its end. If SQLite refuses because someone else is
+    saving or has saved since this request's first read (db.is_refused_write), let it go: the next
+    request does it again, and an ended session is refused either way. (Not a 500 for the page.)"""
     try:
         db.session.commit()
     except OperationalError as exc:
-        if not is_stale_snapshot(exc):
+        if not is_refused_write(exc):
             raise
         db.session.rollback()
 
