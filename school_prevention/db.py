@@ -42,12 +42,18 @@ def mark_read(session, row) -> None:
     session.info.setdefault(READS, set()).add(row)
 
 
+def _holds_change(session) -> bool:
+    """The session holds something to write besides rows of reads: a new or deleted row, or an
+    attribute that really changed (assigning the value it had is no change)."""
+    reads = session.info.get(READS, ())
+    return bool(session.deleted or any(row not in reads for row in session.new)
+                or any(session.is_modified(row) for row in session.dirty))
+
+
 @event.listens_for(Session, "after_flush")
 def _flushed(session, flush_context):
     """Note a flush that sent anything but rows of reads (the lists still hold what was flushed)."""
-    reads = session.info.get(READS, ())
-    if (session.deleted or any(row not in reads for row in session.new)
-            or any(session.is_modified(row) for row in session.dirty)):
+    if _holds_change(session):
         session.info[CHANGED] = True
 
 
@@ -77,9 +83,7 @@ def begin_afresh(session, **execution_options) -> bool:
     connection options (BEGIN IMMEDIATE on SQLite, an isolation level). Rows of reads still pending
     (mark_read) are carried into the next transaction. False, and nothing done, when the
     transaction holds or has sent a change: it and what it was based on belong in one transaction."""
-    reads = session.info.get(READS, set())
-    if (session.info.get(CHANGED) or session.deleted or any(row not in reads for row in session.new)
-            or any(session.is_modified(row) for row in session.dirty)):
+    if session.info.get(CHANGED) or _holds_change(session):
         return False
     carried = list(session.new)
     for row in carried:
@@ -114,9 +118,9 @@ def begin_writing(session) -> None:
     """SQLite: end the session's reading and begin a transaction that takes the write lock first.
 
     In WAL mode a transaction's first read fixes what it sees. If another connection (the
-    scheduler, another request) commits after that, the transaction can no longer write: its
-    first write fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT), whatever the busy
-    timeout, and waiting for the other writer's lock is exactly when that happens. A district
+    scheduler, another request) writes after that, the transaction can no longer write: its
+    first write fails at once with "database is locked" (is_refused_write), whatever the busy
+    timeout. A district
     report reads for about a second before its audit row. BEGIN IMMEDIATE waits for the lock
     first (up to the busy timeout), then reads and writes the newest data. Only a transaction that
     has not changed anything is ended, so nothing is committed early.
