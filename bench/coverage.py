@@ -64,7 +64,7 @@ def child(url: str, runs: int) -> None:
     from school_prevention.auth import sessions
     from school_prevention.auth.models import User, user_school
     from school_prevention.config import TestConfig
-    from school_prevention.db import begin_writing, utcnow
+    from school_prevention.db import utcnow
     from school_prevention.extensions import db
     from school_prevention.permissions import student_scope
     from school_prevention.reports import measures
@@ -78,7 +78,6 @@ def child(url: str, runs: int) -> None:
     results: dict = {}
     with app.app_context():
         def client_for(user: User):
-            begin_writing(db.session)
             token = sessions.start_session(user, ip="127.0.0.1", user_agent="bench")
             db.session.commit()
             c = app.test_client()
@@ -198,10 +197,9 @@ def child(url: str, runs: int) -> None:
                               listing])
             floor += timed(lambda sqls=sqls: run_bare(sqls), runs)
         # What every page that shows a child's name adds to its queries, whatever they are: its
-        # audit row, in a transaction begun for writing, and the commit (on SQLite this alone is
-        # about as long as a school's aggregates).
+        # audit row and the commit (on SQLite this alone is about as long as a school's aggregates).
         def audit_row():
-            audit.record_view("bench.audit_row", actor=district_user)
+            audit.record("bench.audit_row", actor=district_user)
             db.session.commit()
 
         audit_t = timed(audit_row, runs * len(clients))
@@ -264,10 +262,13 @@ def main() -> None:
                     drop_database(url)
             s, d = r["school"], r["district"]
             print(f"\n{backend}: generated in {generated:.1f} s; load average during the run {r['load'][0]:.2f}")
-            print(f"  school page    {s['page_ms']:7.1f} ms median (p90 {s['page_p90_ms']:.1f})  floor {s['floor_ms']:6.1f} ms"
-                  f"  x{s['page_ms'] / s['floor_ms']:.1f}   [schools of {min(s['students'])}-{max(s['students'])} students]"
+            # The page must write its audit row (it names students): the floor is the bare SQL plus that row.
+            floor = s['floor_ms'] + s['audit_ms']
+            print(f"  school page    {s['page_ms']:7.1f} ms median (p90 {s['page_p90_ms']:.1f})  floor {floor:6.1f} ms"
+                  f"  x{s['page_ms'] / floor:.1f}   [schools of {min(s['students'])}-{max(s['students'])} students]"
                   f"   goal < 50 ms and < x3")
-            print(f"                 of which its audit row and commit {s['audit_ms']:.1f} ms (every page that shows names writes one)")
+            print(f"                 floor = bare SQL {s['floor_ms']:.1f} ms + its required audit row and commit"
+                  f" {s['audit_ms']:.1f} ms")
             print(f"  district floor {d['floor_ms']:7.1f} ms one query after another; {d['floor_together_ms']:.1f} ms side by side"
                   f" on {d['connections']} connections (the page's way)")
             for label, key in (("district page ", "page"), ("export CSV    ", "csv"), ("export XLSX   ", "xlsx")):

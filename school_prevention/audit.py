@@ -5,15 +5,14 @@ trigger (see the first migration) rejects UPDATE and DELETE on PostgreSQL and SQ
 """
 from __future__ import annotations
 
-from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
-from flask import has_request_context, render_template, request
+from flask import has_request_context, request
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from school_prevention.db import begin_writing, mark_read, utcnow
+from school_prevention.db import utcnow
 from school_prevention.extensions import db
 
 
@@ -53,7 +52,10 @@ def record(
     detail: dict[str, Any] | None = None,
     ip: str | None = None,
 ) -> AuditEvent:
-    """Add one audit row to the session (the caller commits with the change it describes)."""
+    """Add one audit row to the session: it is written with the request's (or job's) one commit,
+    together with the change it describes, or not at all. A page that names a student records its
+    read the same way: its row is committed after the page is built, and if it cannot be, the page
+    is not shown."""
     if obj is not None:
         object_type = object_type or obj.__tablename__
         object_id = obj.id if object_id is None else object_id
@@ -75,44 +77,3 @@ def record(
     )
     db.session.add(event)
     return event
-
-
-def record_read(action: str, **kwargs) -> AuditEvent:
-    """record() for a read (a restricted note shown, a page viewed), not a change: the row may be
-    written after the transaction that read (db.begin_afresh carries it into the next one)."""
-    event = record(action, **kwargs)
-    mark_read(db.session, event)
-    return event
-
-
-def record_view(action: str, **kwargs) -> AuditEvent:
-    """The audit row of a page or export that has only read (a list, a record, a report), added in
-    a transaction begun for writing (db.begin_writing), so on SQLite it cannot fail because someone
-    else saved something while the page was read. Audit rows of reads the page made before
-    (record_read: a restricted note shown) go into that transaction too. Not for a change: its
-    reads and writes belong in one transaction, and begin_writing leaves it alone.
-
-    The row is made before the transaction ends: ending it expires every loaded object, and
-    reading an id from one afterwards (the signed-in user's, the student's) would load it again.
-    """
-    with db.session.no_autoflush:  # not the rows of reads, in the transaction that read
-        event = record_read(action, **kwargs)
-    begin_writing(db.session)
-    return event
-
-
-def render_viewed(template: str, context: dict[str, Any], action: str, *, rendering=None, **kwargs) -> str:
-    """A page that only reads: rendered, then its audit row (record_view) written and committed.
-
-    Rendered first because the commit expires every loaded object: a template reading them after
-    it would load each one again, a query per row of a list. Rendered without autoflush: audit rows
-    the page added while reading (a restricted note read) are written with the page's own, in the
-    transaction begun for writing, not by the first lazy load of the template. If the audit rows
-    cannot be written, the page is not shown. `rendering`: a context manager held while rendering
-    only (reports.district.collector_paused), not while the audit row waits for the write lock.
-    """
-    with db.session.no_autoflush, rendering or nullcontext():
-        page = render_template(template, **context)
-    record_view(action, **kwargs)
-    db.session.commit()
-    return page

@@ -37,7 +37,8 @@ def users_create(email, role, name, schools, grant_student_export):
     from sqlalchemy import select
 
     from school_prevention.auth.passwords import password_problems
-    from school_prevention.auth.services import ServiceError, create_user
+    from school_prevention.auth.services import create_user
+    from school_prevention.errors import ServiceError
     from school_prevention.schools.models import School
 
     password = _read_password()

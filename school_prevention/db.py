@@ -1,12 +1,11 @@
 """Declarative base with a constraint naming convention, UTC time helpers and common mixins."""
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, MetaData, TextClause, event
+from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -28,105 +27,6 @@ def utcnow() -> datetime:
 
 # How long a SQLite connection waits for another one's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-
-
-# session.info keys, both cleared when the session's transaction ends (see _transaction_ended).
-READS = "sp_reads"  # pending rows that record a read (audit rows of reads), not a change: mark_read()
-CHANGED = "sp_changed"  # this transaction has sent a change to the database
-
-
-def mark_read(session, row) -> None:
-    """Add a row that records a read (an audit row), not a change: begin_afresh() may carry it, still
-    pending, into the next transaction instead of refusing to end this one."""
-    session.add(row)
-    session.info.setdefault(READS, set()).add(row)
-
-
-def _holds_change(session) -> bool:
-    """The session holds something to write besides rows of reads: a new or deleted row, or an
-    attribute that really changed (assigning the value it had is no change)."""
-    reads = session.info.get(READS, ())
-    return bool(session.deleted or any(row not in reads for row in session.new)
-                or any(session.is_modified(row) for row in session.dirty))
-
-
-@event.listens_for(Session, "after_flush")
-def _flushed(session, flush_context):
-    """Note a flush that sent anything but rows of reads (the lists still hold what was flushed)."""
-    if _holds_change(session):
-        session.info[CHANGED] = True
-
-
-_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE")
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _dml(state):
-    """Note an INSERT, UPDATE or DELETE sent through the session as a statement rather than by a
-    flush (a construct, or text). Statements sent on session.connection() itself are not seen:
-    code that writes so does not call begin_writing or begin_afresh."""
-    statement = state.statement
-    if (state.is_insert or state.is_update or state.is_delete
-            or (isinstance(statement, TextClause) and str(statement).lstrip().upper().startswith(_WRITES))):
-        state.session.info[CHANGED] = True
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _transaction_ended(session, transaction):
-    if transaction.parent is None:
-        session.info.pop(READS, None)
-        session.info.pop(CHANGED, None)
-
-
-def begin_afresh(session, **execution_options) -> bool:
-    """End the session's transaction if it has only read, and begin the next one with these
-    connection options (BEGIN IMMEDIATE on SQLite, an isolation level). Rows of reads still pending
-    (mark_read) are carried into the next transaction. False, and nothing done, when the
-    transaction holds or has sent a change: it and what it was based on belong in one transaction."""
-    if session.info.get(CHANGED) or _holds_change(session):
-        return False
-    carried = list(session.new)
-    for row in carried:
-        session.expunge(row)
-    session.commit()
-    session.connection(execution_options=execution_options)
-    for row in carried:
-        mark_read(session, row)
-    return True
-
-
-def _sqlite_code(exc: BaseException) -> int | None:
-    return getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
-
-
-def is_stale_snapshot(exc: BaseException) -> bool:
-    """SQLite's SQLITE_BUSY_SNAPSHOT: the transaction read, someone else committed, and now it
-    cannot write. Waiting does not help; beginning again does (see begin_writing)."""
-    return _sqlite_code(exc) == sqlite3.SQLITE_BUSY_SNAPSHOT
-
-
-def is_refused_write(exc: BaseException) -> bool:
-    """SQLite would not let a transaction write, "database is locked": another connection wrote
-    since it began reading (SQLITE_BUSY_SNAPSHOT), or holds the write lock while it has read
-    (SQLITE_BUSY, at once: SQLite does not wait there, as waiting could deadlock), or held the lock
-    past the busy timeout (SQLITE_BUSY too). Beginning again with BEGIN IMMEDIATE waits for the
-    lock, then reads what the other wrote."""
-    return _sqlite_code(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_BUSY_SNAPSHOT)
-
-
-def begin_writing(session) -> None:
-    """SQLite: end the session's reading and begin a transaction that takes the write lock first.
-
-    In WAL mode a transaction's first read fixes what it sees. If another connection (the
-    scheduler, another request) writes after that, the transaction can no longer write: its
-    first write fails at once with "database is locked" (is_refused_write), whatever the busy
-    timeout. A district
-    report reads for about a second before its audit row. BEGIN IMMEDIATE waits for the lock
-    first (up to the busy timeout), then reads and writes the newest data. Only a transaction that
-    has not changed anything is ended, so nothing is committed early.
-    """
-    if session.get_bind().dialect.name == "sqlite":
-        begin_afresh(session, sqlite_begin_immediate=True)
 
 
 class UTCDateTime(TypeDecorator):
@@ -181,11 +81,21 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA journal_mode=WAL")
+        # WAL's NORMAL could lose the last commits on power loss: nothing acknowledged may be lost.
+        cur.execute("PRAGMA synchronous=FULL")
         cur.close()
 
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn):
-    """Emit BEGIN for SQLite (see _sqlite_pragmas); BEGIN IMMEDIATE when asked (see begin_writing)."""
+    """SQLite: every transaction takes the write lock up front (BEGIN IMMEDIATE).
+
+    SQLite has one writer at a time. A transaction begun with a plain BEGIN reads from a snapshot,
+    and if anyone commits after its first read, its first write fails at once ("database is
+    locked"), whatever the busy timeout. Nearly every request writes (its audit row, the session's
+    last-seen time), so each takes the lock before it reads and waits its turn (busy timeout)
+    instead. WAL lets plain readers go on meanwhile. A connection that only reads and must not
+    wait for writers asks for a plain BEGIN with the execution option `sqlite_deferred=True`.
+    """
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_begin_immediate") else "BEGIN")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("sqlite_deferred") else "BEGIN IMMEDIATE")

@@ -1,5 +1,4 @@
 """Bare extension instances; create_app() binds them to an app."""
-from flask import g, has_request_context
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -17,14 +16,3 @@ csrf = CSRFProtect()
 # count only failures (a counselor who types her password right is never slowed down).
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
-
-def hit_once(limit, *identifiers) -> bool:
-    """limiter.limiter.hit(), counted once per request: a request run again (web.App, after SQLite
-    refused its first save) gets the first run's answer instead of a second hit."""
-    if not has_request_context():
-        return limiter.limiter.hit(limit, *identifiers)
-    hits = g.setdefault("sp_limit_hits", {})
-    key = (str(limit), identifiers)
-    if key not in hits:
-        hits[key] = limiter.limiter.hit(limit, *identifiers)
-    return hits[key]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from flask import Flask, abort, current_app, redirect, request, url_for
+from flask import Flask, abort, current_app, has_request_context, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import Select, bindparam, false, select
 
@@ -165,14 +165,27 @@ def visible_students_condition(kind: str):
     return _students_of(kind, bindparam("scope_user_id"))
 
 
-def get_student_or_404(user: User, student_id: int) -> Student:
-    """The student with this id if the user may see them; 404 otherwise."""
-    student = db.session.scalars(
-        visible_students(user).where(Student.id == student_id)
-    ).one_or_none()
-    if student is None:
+def _scoped_or_404(query: Select, model, object_id: int):
+    """The one object of model with this id in the scoped query, or 404.
+
+    A request that changes something (any method but GET and HEAD) locks the row until it commits
+    (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the request already holds the database's write
+    lock). Two identical requests at the same moment, a double click or two counselors, then act
+    one after the other, and the second sees what the first did: the service's check of the
+    record's state refuses it (errors.AlreadyDone) instead of doing it twice.
+    """
+    query = query.where(model.id == object_id)
+    if has_request_context() and request.method not in ("GET", "HEAD"):
+        query = query.with_for_update(of=model).execution_options(populate_existing=True)
+    found = db.session.scalars(query).one_or_none()
+    if found is None:
         abort(404)
-    return student
+    return found
+
+
+def get_student_or_404(user: User, student_id: int) -> Student:
+    """The student with this id if the user may see them; 404 otherwise (locked for a change)."""
+    return _scoped_or_404(visible_students(user), Student, student_id)
 
 
 # --- case work: flags, referrals ------------------------------------------------------------
@@ -200,10 +213,7 @@ def get_flag_or_404(user: User, flag_id: int):
     """The flag if its student is in the user's scope; 404 otherwise."""
     from school_prevention.flags.models import RiskFlag
 
-    flag = db.session.scalars(visible_flags(user).where(RiskFlag.id == flag_id)).one_or_none()
-    if flag is None:
-        abort(404)
-    return flag
+    return _scoped_or_404(visible_flags(user), RiskFlag, flag_id)
 
 
 def triage_referrals(user: User) -> Select:
@@ -219,10 +229,7 @@ def get_referral_for_triage_or_404(user: User, referral_id: int):
     """A referral the counselor may triage; 404 otherwise."""
     from school_prevention.referrals.models import Referral
 
-    referral = db.session.scalars(triage_referrals(user).where(Referral.id == referral_id)).one_or_none()
-    if referral is None:
-        abort(404)
-    return referral
+    return _scoped_or_404(triage_referrals(user), Referral, referral_id)
 
 
 # --- programs, mentors and matches ------------------------------------------------------------
@@ -239,11 +246,6 @@ def visible_programs(user: User) -> Select:
     return select(Program).where(Program.school_id.in_(_assigned_school_ids(user)))
 
 
-def _scoped_or_404(query: Select, model, object_id: int):
-    found = db.session.scalars(query.where(model.id == object_id)).one_or_none()
-    if found is None:
-        abort(404)
-    return found
 
 
 def get_program_or_404(user: User, program_id: int):

@@ -1,21 +1,19 @@
 """Request hooks shared by every page: policy, security headers, errors, navigation, time display."""
 from __future__ import annotations
 
-import copy
-from datetime import date, datetime, timezone
-from zoneinfo import ZoneInfo
-
-from flask import Flask, abort, current_app, g, render_template, request, session, url_for
+from flask import Flask, abort, current_app, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from school_prevention.db import MAX_ID, is_refused_write
+from school_prevention.db import MAX_ID
+from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
 from school_prevention.permissions import enforce_policy, policy_for
 from school_prevention.roles import Role
+from school_prevention.timezones import localtime
 
 # A script may come only from our own static files: no inline script, no third-party code.
 CSP = (
@@ -47,29 +45,11 @@ ERROR_TITLES = {
     403: ("You do not have access to this page", "Your role does not include this. If you need it for your work, ask your administrator."),
     404: ("Page not found", "The page or record does not exist, or it is not part of your schools."),
     405: ("That action is not available here", "Go back and use the buttons on the page."),
+    409: ("This was already done", "Someone, or an earlier click of yours, made this change a moment ago. "
+                                    "Nothing more was saved. Open the record again to see where it stands."),
     429: ("Too many attempts", "Please wait a minute and try again."),
     500: ("Something went wrong on our side", "Nothing you entered was saved. Try again in a moment; if it keeps happening, tell your administrator."),
 }
-
-
-def localtime(value: datetime | None, fmt: str = "%b %-d, %Y %-I:%M %p") -> str:
-    """A UTC datetime shown in the district's time zone."""
-    if value is None:
-        return "—"
-    return value.astimezone(ZoneInfo(current_app.config["SP_TIMEZONE"])).strftime(fmt)
-
-
-def local_to_utc(value: datetime | None) -> datetime | None:
-    """A naive date-time typed in the district's zone, as an aware UTC datetime."""
-    if value is None:
-        return None
-    zone = ZoneInfo(current_app.config["SP_TIMEZONE"])
-    return value.replace(tzinfo=zone).astimezone(timezone.utc)
-
-
-def district_today() -> date:
-    """Today's date in the district's zone."""
-    return datetime.now(ZoneInfo(current_app.config["SP_TIMEZONE"])).date()
 
 
 def nav_items() -> list[tuple[str, str, bool]]:
@@ -149,51 +129,53 @@ def render_error(error):
     elif isinstance(error, HTTPException):
         code = error.code or 500
         title, message = ERROR_TITLES.get(code, (error.name, error.description))
-        if code == 400 and error.description and not error.description.startswith("The browser"):
-            message = error.description
+        if code in (400, 409) and error.description and error.description != type(error).description:
+            message = error.description  # a message of ours, not Werkzeug's default
     else:  # pragma: no cover - Flask wraps unexpected exceptions in InternalServerError
         code = 500
         title, message = ERROR_TITLES[500]
     return render_template("errors/error.html", code=code, title=title, message=message), code
 
 
-_NOT_LOADED = object()
-
-
 class App(Flask):
-    """The app's Flask: a request whose save SQLite refused ("database is locked") is run again, once.
+    """The app's Flask: each request is one database transaction, committed in one place.
 
-    In WAL mode a request's transaction sees the database as of its first read. If someone else
-    (another counselor, the scheduler) is writing or has written since, the request's first write
-    fails at once, whatever the busy timeout (db.is_refused_write): a save that would have been a
-    500. The request is rolled back and its view run again from the start, in a transaction that
-    takes the write lock first (BEGIN IMMEDIATE: it waits for the other writer, then reads the
-    newest data). Only on that error, so requests that do not collide never hold the lock while
-    they read; not for an upload, whose file has already been read once. (A writer that holds the
-    lock past the busy timeout, a roster import on SQLite, is waited for twice.)
-
-    What the first run did outside the database is undone too: the cookie session (messages, a
-    sign-in) and the signed-in user as the view found them. Limits count a request once
-    (extensions.hit_once).
+    The commit comes after the view (or a before-request hook that answered instead) has built
+    its response, so a page's audit row is saved with everything it records, and the page is only
+    shown if the commit succeeds. An exception anywhere, the commit's included, rolls the whole
+    request back and answers with an error page (render_error): nothing is half saved. Views and
+    services never commit; a view that must undo a refused service call wraps it in a savepoint
+    (`with db.session.begin_nested():`).
     """
 
+    def preprocess_request(self):
+        answer = super().preprocess_request()
+        return None if answer is None else self._commit(answer)
+
     def dispatch_request(self):
-        cookie = copy.deepcopy(dict(session))
-        user = g.get("_login_user", _NOT_LOADED)  # Flask-Login's signed-in user of this request
-        try:
-            return super().dispatch_request()
-        except OperationalError as exc:
-            if not is_refused_write(exc) or request.files:
-                raise
-        db.session.rollback()
-        session.clear()
-        session.update(cookie)
-        if user is _NOT_LOADED:
-            g.pop("_login_user", None)
-        else:
-            g._login_user = user
-        db.session.connection(execution_options={"sqlite_begin_immediate": True})
-        return super().dispatch_request()
+        return self._commit(super().dispatch_request())
+
+    def _commit(self, answer):
+        response = self.make_response(answer)
+        db.session.commit()
+        return response
+
+
+def render_already_done(error: AlreadyDone):
+    """409 for a change that was already made (errors.AlreadyDone): what happened, and where to look."""
+    db.session.rollback()
+    title, _ = ERROR_TITLES[409]
+    return render_template("errors/error.html", code=409, title=title, message=error.message,
+                           next_url=error.next_url), 409
+
+
+def render_duplicate(error: IntegrityError):
+    """409 when a unique index refused a second copy of something just saved (two identical requests
+    at the same moment on PostgreSQL: the second waits for the first, then is refused here)."""
+    db.session.rollback()
+    current_app.logger.info("refused as a duplicate: %s", str(error.orig).splitlines()[0])
+    title, message = ERROR_TITLES[409]
+    return render_template("errors/error.html", code=409, title=title, message=message), 409
 
 
 def init_app(app: Flask) -> None:
@@ -203,6 +185,8 @@ def init_app(app: Flask) -> None:
     app.after_request(set_security_headers)
     app.register_error_handler(CSRFError, render_error)
     app.register_error_handler(HTTPException, render_error)
+    app.register_error_handler(AlreadyDone, render_already_done)
+    app.register_error_handler(IntegrityError, render_duplicate)
     # Unexpected exceptions arrive as a 500; under TESTING Flask lets them propagate instead.
     app.register_error_handler(500, render_error)
     app.add_template_filter(localtime, "localtime")

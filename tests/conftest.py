@@ -183,3 +183,19 @@ def statements_sent(client, url: str) -> int:
     finally:
         event.remove(bind, "before_cursor_execute", record)
     return len(sent)
+
+
+@pytest.fixture(scope="module")
+def race_app(backend, tmp_path_factory, postgres):
+    """An app on its own committed database for concurrent requests (tests/concurrency.py): each
+    request runs in its own thread, app context and database connection, as on a real server.
+    Errors come back as 500 pages, not exceptions, so a test can count them."""
+    config = TestConfig(new_database_url(backend, "race", tmp_path_factory, postgres))
+    config.PROPAGATE_EXCEPTIONS = False
+    config.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_size": 12, "max_overflow": 4, "pool_timeout": 30}
+    app = create_app(config)
+    app.test_client_class = IsolatedClient
+    migrate_to_head(app)
+    yield app
+    with app.app_context():
+        db.engine.dispose()

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from school_prevention import create_app
 from school_prevention.audit import AuditEvent
-from school_prevention.auth.services import ServiceError
+from school_prevention.errors import ServiceError
 from school_prevention.config import TestConfig
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification

@@ -109,13 +109,12 @@ def edit(kind: str, item_id: int | None):
                 item.name = item.name.strip()
                 db.session.add(item)
                 try:
-                    db.session.flush()
+                    with db.session.begin_nested():
+                        db.session.flush()
                 except IntegrityError:
-                    db.session.rollback()
                     form.name.errors = [f"There is already a {catalogue.singular} with this name."]
                 else:
                     audit.record(f"admin.{kind}.saved", actor=current_user, obj=item)
-                    db.session.commit()
                     flash(f"Saved {catalogue.singular} “{item.name}”.", "success")
                     return redirect(url_for("catalogue.index", kind=kind))
     return render_template("admin/catalogue_form.html", kind=kind, catalogue=catalogue, form=form, item=item), status

@@ -8,7 +8,8 @@ from school_prevention.admin.forms import UserFilterForm, UserForm
 from school_prevention.auth.models import User
 from school_prevention.auth.queries import users_list
 from school_prevention.auth import tokens
-from school_prevention.auth.services import ServiceError, create_user, set_active, update_user
+from school_prevention.auth.services import create_user, set_active, update_user
+from school_prevention.errors import ServiceError
 from school_prevention.notifications import mail
 from school_prevention.extensions import db
 from school_prevention.forms import MAX_PAGE, apply_service_error
@@ -51,22 +52,20 @@ def user_new():
         status = 400
         if form.validate():
             try:
-                user = create_user(
-                    current_user, email=form.email.data, name=form.name.data, role=form.role.data,
-                    password=form.new_password.data or None, school_ids=form.schools.data,
-                    can_export_student_level=form.can_export_student_level.data,
-                    must_change_password=not form.send_invite.data,
-                )
+                with db.session.begin_nested():
+                    user = create_user(
+                        current_user, email=form.email.data, name=form.name.data, role=form.role.data,
+                        password=form.new_password.data or None, school_ids=form.schools.data,
+                        can_export_student_level=form.can_export_student_level.data,
+                        must_change_password=not form.send_invite.data,
+                    )
             except ServiceError as exc:
-                db.session.rollback()
                 apply_service_error(form, exc)
             else:
                 if form.send_invite.data:
                     tokens.issue(user, tokens.INVITE, actor=current_user)
-                    db.session.commit()
                     flash(f"Account created for {user.name}. {_invitation_sent(user)}", "success")
                 else:
-                    db.session.commit()
                     flash(f"Account created for {user.name}. Give them the temporary password in person or by phone.", "success")
                 return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=None), status
@@ -87,18 +86,17 @@ def user_edit(user_id: int):
         status = 400
         if form.validate():
             try:
-                update_user(
-                    current_user, user, name=form.name.data, role=form.role.data,
-                    school_ids=form.schools.data,
-                    can_export_student_level=form.can_export_student_level.data,
-                    new_password=form.new_password.data or None,
-                )
+                with db.session.begin_nested():
+                    update_user(
+                        current_user, user, name=form.name.data, role=form.role.data,
+                        school_ids=form.schools.data,
+                        can_export_student_level=form.can_export_student_level.data,
+                        new_password=form.new_password.data or None,
+                    )
             except ServiceError as exc:
-                db.session.rollback()
                 user = _get_user_or_404(user_id)
                 apply_service_error(form, exc)
             else:
-                db.session.commit()
                 flash(f"Saved changes to {user.name}.", "success")
                 return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=user), status
@@ -119,7 +117,6 @@ def user_invite(user_id: int):
     if not tokens.can_invite(user):
         abort(409, description=f"{user.name}'s account is deactivated. Reactivate it before sending an invitation.")
     tokens.issue(user, tokens.INVITE, actor=current_user)
-    db.session.commit()
     flash(_invitation_sent(user), "success")
     return redirect(url_for("admin.user_edit", user_id=user.id))
 
@@ -133,12 +130,11 @@ def user_set_active(user_id: int):
     if want not in {"0", "1"}:
         abort(400, description="Say whether the account should be active (1) or not (0).")
     try:
-        ended = set_active(current_user, user, want == "1")
+        with db.session.begin_nested():
+            ended = set_active(current_user, user, want == "1")
     except ServiceError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("admin.user_edit", user_id=user.id))
-    db.session.commit()
     if want == "1":
         flash(f"{user.name} can sign in again.", "success")
     else:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 from flask import current_app
 from limits import parse
@@ -15,7 +14,8 @@ from school_prevention.auth.models import User
 from school_prevention.auth.passwords import hash_password, needs_rehash, verify_password
 from school_prevention.auth.queries import normalise_email, user_by_email
 from school_prevention.db import utcnow
-from school_prevention.extensions import db, hit_once, limiter
+from school_prevention.errors import ServiceError
+from school_prevention.extensions import db, limiter
 from school_prevention.roles import SCHOOL_SCOPED_ROLES, Role
 from school_prevention.schools.models import School
 
@@ -26,14 +26,6 @@ class SignInThrottled(Exception):
     def __init__(self, retry_after: int):
         super().__init__(retry_after)
         self.retry_after = retry_after
-
-
-@dataclass
-class ServiceError(Exception):
-    """A request the service refuses, with the form field it concerns."""
-
-    field: str | None
-    message: str
 
 
 def _failure_keys(email: str, ip: str | None) -> list[tuple[str, str]]:
@@ -69,7 +61,7 @@ def attempt_sign_in(email: str, password: str, *, ip: str | None) -> User | None
     if not ok or user is None or not user.is_active:
         limit = _failure_limit()
         for key in _failure_keys(email, ip):
-            hit_once(limit, *key)
+            limiter.limiter.hit(limit, *key)
         reason = "unknown_account" if user is None else ("inactive" if ok else "bad_password")
         audit.record("auth.signin_failed", actor=user, ip=ip, detail={"reason": reason})
         return None

@@ -8,11 +8,10 @@ from functools import lru_cache
 
 from flask import current_app
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 
 from school_prevention.auth.models import User, UserSession
-from school_prevention.db import is_refused_write, utcnow
+from school_prevention.db import utcnow
 from school_prevention.extensions import db
 
 # Touch last_seen_at at most this often, so reading a page does not always write a row.
@@ -69,25 +68,11 @@ def load_session(token: str | None, now: datetime | None = None) -> tuple[UserSe
     elif not row.user.is_active:
         reason = "deactivated"
     if reason:
-        row.ended_at, row.ended_reason = now, reason
-        _save_bookkeeping()
+        row.ended_at, row.ended_reason = now, reason  # saved with the request's commit
         return None, reason
     if now - row.last_seen_at > TOUCH_INTERVAL:
         row.last_seen_at = now
-        _save_bookkeeping()
     return row, None
-
-
-def _save_bookkeeping() -> None:
-    """Commit a session's last-seen time or its end. If SQLite refuses because someone else is
-    saving or has saved since this request's first read (db.is_refused_write), let it go: the next
-    request does it again, and an ended session is refused either way. (Not a 500 for the page.)"""
-    try:
-        db.session.commit()
-    except OperationalError as exc:
-        if not is_refused_write(exc):
-            raise
-        db.session.rollback()
 
 
 def end_session(token: str | None, reason: str) -> None:

@@ -151,12 +151,12 @@ def request_reset(email: str, ip: str | None) -> bool:
     from limits import parse
 
     from school_prevention.auth.queries import normalise_email, user_by_email
-    from school_prevention.extensions import hit_once
+    from school_prevention.extensions import limiter
 
     email = normalise_email(email)
     keys = [(RESET_REQUEST_LIMITS[0], email), (RESET_REQUEST_LIMITS[1], ip or "unknown")]
     for (name, rate), value in keys:
-        if not hit_once(parse(rate), name, value):
+        if not limiter.limiter.hit(parse(rate), name, value):
             return False
     user = db.session.scalars(user_by_email(email)).one_or_none()
     if user is not None and user.is_active and user.password_hash is not None:

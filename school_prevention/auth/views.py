@@ -80,7 +80,6 @@ def login():
                 return (render_template("auth/login.html", form=form), 429,
                         {"Retry-After": str(exc.retry_after)})
             if user is None:
-                db.session.commit()  # keep the failed-sign-in audit row
                 form.form_errors.append("That email and password do not match an active account.")
                 status = 401
             else:
@@ -92,7 +91,6 @@ def login():
                 )
                 session.permanent = True
                 login_user(user)
-                db.session.commit()
                 if user.must_change_password:
                     flash("Please choose your own password before you continue.", "info")
                     return redirect(url_for("account.password"))
@@ -106,7 +104,6 @@ def logout():
     """End this session on the server, then in the browser."""
     if current_user.is_authenticated:
         sign_out(current_user, session.get("sid"))
-        db.session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
@@ -128,7 +125,6 @@ def password():
             except ServiceError as exc:
                 getattr(form, exc.field).errors.append(exc.message)
             else:
-                db.session.commit()
                 flash("Your password has been changed. Other signed-in browsers were signed out.", "success")
                 return redirect(url_for("home.index"))
     return render_template("auth/password.html", form=form), status
@@ -146,7 +142,6 @@ def forgot_password():
             form.form_errors.append("Too many reset requests. Please wait a few minutes and try again, "
                                     "or ask your school's system administrator.")
             return render_template("auth/forgot.html", form=form), 429
-        db.session.commit()
         return render_template("auth/forgot.html", form=form, sent_to=form.email.data.strip())
     return render_template("auth/forgot.html", form=form)
 
@@ -163,11 +158,10 @@ def _token_page(raw: str, purpose: str):
         status = 400
         if form.validate():
             try:
-                user = tokens.redeem(raw, purpose, form.new_password.data)
+                with db.session.begin_nested():
+                    user = tokens.redeem(raw, purpose, form.new_password.data)
             except tokens.TokenProblem as exc:
-                db.session.rollback()
                 return render_template("auth/link_problem.html", message=exc.message, purpose=purpose), exc.status
-            db.session.commit()
             flash("Your password is set. Sign in with your email and your new password."
                   if purpose == tokens.RESET else
                   f"Welcome, {user.name}. Your account is ready: sign in with your email and new password.", "success")

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from school_prevention import audit
-from school_prevention.auth.services import ServiceError
+from school_prevention.errors import ServiceError
 from school_prevention.checkins.forms import NonSchoolDayForm
 from school_prevention.checkins.models import NonSchoolDay
 from school_prevention.checkins.queries import non_school_days
@@ -35,13 +35,12 @@ def index():
     if not form.validate():
         return _render(form, 400)
     try:
-        entry = add_non_school_day(current_user, form.day.data, form.name.data)
+        with db.session.begin_nested():
+            entry = add_non_school_day(current_user, form.day.data, form.name.data)
     except ServiceError as exc:
-        db.session.rollback()
         apply_service_error(form, exc)
         return _render(form, 400)
     moved = replan_all(utcnow())
-    db.session.commit()
     flash(f"Added {entry.day:%a %b %-d, %Y} ({entry.name}). {moved} upcoming check-in{'s' if moved != 1 else ''} moved or skipped.", "success")
     return redirect(url_for("schooldays.index"))
 
@@ -57,6 +56,5 @@ def delete(day_id: int):
     db.session.delete(entry)
     db.session.flush()
     moved = replan_all(utcnow())
-    db.session.commit()
     flash(f"Removed. {moved} upcoming check-in{'s' if moved != 1 else ''} re-placed.", "success")
     return redirect(url_for("schooldays.index"))

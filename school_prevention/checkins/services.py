@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from school_prevention import audit, crypto
 from school_prevention.auth.models import User
-from school_prevention.auth.services import ServiceError
+from school_prevention.errors import ServiceError
 from school_prevention.checkins.models import CADENCES, NON_SCHOOL_DAY_RULES, OUTCOMES, CheckIn, CheckInPlan, NonSchoolDay
 from school_prevention.checkins.schedule import RuleError, build_rule, placements
 from school_prevention.db import utcnow
@@ -257,7 +257,7 @@ def read_note(actor: User, checkin: CheckIn) -> str | None:
     """The restricted note for a counselor; each read has its own audit row."""
     if not checkin.note_ciphertext:
         return None
-    audit.record_read("checkin.note.read", actor=actor, obj=checkin, student=checkin.student)
+    audit.record("checkin.note.read", actor=actor, obj=checkin, student=checkin.student)
     return crypto.decrypt_for_display(checkin.note_ciphertext)
 
 

@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from school_prevention import audit
 from school_prevention.auth.models import User
-from school_prevention.auth.services import ServiceError
+from school_prevention.errors import ServiceError
 from school_prevention.checkins import calendar
 from school_prevention.checkins.forms import CompleteForm, PlanForm, RemindersForm, RescheduleForm
 from school_prevention.checkins.models import CheckIn
@@ -51,9 +51,8 @@ def index():
     done = db.session.scalars(recently_done(visible_checkins(current_user), current_user.id, now)).all()
     support = active_matches_with_contact_due(visible_matches(current_user), today)
     handoffs = db.session.scalars(handoff_plans(visible_checkin_plans(current_user))).all()
-    return audit.render_viewed("checkins/index.html",
-                               {"groups": groups, "done": done, "support": support, "handoffs": handoffs, "now": now},
-                               "checkin.list", actor=current_user, detail={"shown": len(items) + len(done)})
+    audit.record("checkin.list", actor=current_user, detail={"shown": len(items) + len(done)})
+    return render_template("checkins/index.html", groups=groups, done=done, support=support, handoffs=handoffs, now=now)
 
 
 def _counselors_for(student):
@@ -91,13 +90,12 @@ def plan_new(student_id: int):
             if form.until.data:
                 values["until"] = form.until.data
             try:
-                plan = create_plan(current_user, student, _pick(counselors, form.counselor_id.data), now=utcnow(),
-                                   flag=_pick(flags, form.flag_id.data), **values)
+                with db.session.begin_nested():
+                    plan = create_plan(current_user, student, _pick(counselors, form.counselor_id.data), now=utcnow(),
+                                       flag=_pick(flags, form.flag_id.data), **values)
             except ServiceError as exc:
-                db.session.rollback()
                 apply_service_error(form, exc)
             else:
-                db.session.commit()
                 cadence = plan.cadence_label if plan.cadence == "custom" else plan.cadence_label.lower()
                 flash(f"Check-in plan started: {cadence} at {plan.local_time:%-I:%M %p}.", "success")
                 return redirect(url_for("checkins.plan_detail", plan_id=plan.id))
@@ -110,8 +108,8 @@ def plan_detail(plan_id: int):
     """A plan with its check-ins, past and ahead."""
     plan = get_checkin_plan_or_404(current_user, plan_id)
     checkins = db.session.scalars(checkins_of_plan(plan.id)).all()
-    return audit.render_viewed("checkins/plan.html", {"plan": plan, "checkins": checkins, "now": utcnow()},
-                               "checkin_plan.view", actor=current_user, obj=plan, student=plan.student)
+    audit.record("checkin_plan.view", actor=current_user, obj=plan, student=plan.student)
+    return render_template("checkins/plan.html", plan=plan, checkins=checkins, now=utcnow())
 
 
 @bp.route("/checkin-plans/<int:plan_id>/edit", methods=["GET", "POST"])
@@ -132,14 +130,13 @@ def plan_edit(plan_id: int):
             values = _plan_values(form)
             values["until"] = form.until.data or plan.until
             try:
-                changed = update_plan(current_user, plan, _pick(counselors, form.counselor_id.data), now=utcnow(),
-                                      flag=_pick(flags, form.flag_id.data), **values)
+                with db.session.begin_nested():
+                    changed = update_plan(current_user, plan, _pick(counselors, form.counselor_id.data), now=utcnow(),
+                                          flag=_pick(flags, form.flag_id.data), **values)
             except ServiceError as exc:
-                db.session.rollback()
                 apply_service_error(form, exc)
                 plan = get_checkin_plan_or_404(current_user, plan_id)
             else:
-                db.session.commit()
                 flash(f"Plan saved. {changed} upcoming check-in{'s' if changed != 1 else ''} changed; past ones are kept as they were.", "success")
                 return redirect(url_for("checkins.plan_detail", plan_id=plan.id))
     return render_template("checkins/plan_form.html", form=form, student=plan.student, plan=plan), status
@@ -151,11 +148,10 @@ def plan_end(plan_id: int):
     """End a plan; its upcoming check-ins are cancelled."""
     plan = get_checkin_plan_or_404(current_user, plan_id)
     try:
-        cancelled = end_plan(current_user, plan, now=utcnow())
+        with db.session.begin_nested():
+            cancelled = end_plan(current_user, plan, now=utcnow())
     except ServiceError as exc:
-        db.session.rollback()
         abort(409, description=exc.message)
-    db.session.commit()
     flash(f"Plan ended; {cancelled} upcoming check-in{'s' if cancelled != 1 else ''} cancelled.", "success")
     return redirect(url_for("students.detail", student_id=plan.student_id))
 
@@ -167,8 +163,8 @@ def _render_checkin(checkin: CheckIn, form=None, reschedule_form=None, code: int
                "reschedule_form": reschedule_form or RescheduleForm(formdata=None, when=local_due),
                "now": utcnow(), "window_hours": int(COMPLETE_WINDOW.total_seconds() // 3600),
                "backdate_days": BACKDATE_LIMIT.days}
-    return audit.render_viewed("checkins/detail.html", context, "checkin.view", actor=current_user, obj=checkin,
-                               student=checkin.student), code
+    audit.record("checkin.view", actor=current_user, obj=checkin, student=checkin.student)
+    return render_template("checkins/detail.html", **context), code
 
 
 @bp.route("/checkins/<int:checkin_id>", methods=["GET", "POST"])
@@ -189,13 +185,12 @@ def _form_action(checkin_id: int, form, form_name: str, action, message):
     checkin = get_checkin_or_404(current_user, checkin_id)
     if form.validate():
         try:
-            action(checkin)
+            with db.session.begin_nested():
+                action(checkin)
         except ServiceError as exc:
-            db.session.rollback()
             apply_service_error(form, exc)
             checkin = get_checkin_or_404(current_user, checkin_id)
         else:
-            db.session.commit()
             flash(message(checkin), "success")
             return redirect(url_for("checkins.index"))
     return _render_checkin(checkin, code=400, **{form_name: form})
@@ -204,13 +199,12 @@ def _form_action(checkin_id: int, form, form_name: str, action, message):
 def _simple_action(checkin_id: int, action, message: str):
     checkin = get_checkin_or_404(current_user, checkin_id)
     try:
-        action(checkin)
+        with db.session.begin_nested():
+            action(checkin)
     except ServiceError as exc:
-        db.session.rollback()
         form = CompleteForm(formdata=None)
         form.form_errors.append(exc.message)
         return _render_checkin(get_checkin_or_404(current_user, checkin_id), form=form, code=409)
-    db.session.commit()
     flash(message.format(name=checkin.student.display_name), "success")
     return redirect(url_for("checkins.index"))
 
@@ -262,13 +256,11 @@ def calendar_settings():
     if request.method == "POST":
         if request.form.get("action") == "revoke":
             calendar.revoke(current_user)
-            db.session.commit()
             flash("Calendar link revoked: calendars using it stop updating.", "success")
             return redirect(url_for("checkins.calendar_settings"))
         if request.form.get("action") != "create":
             abort(400, description="Choose to create or revoke the link.")
         token = calendar.issue(current_user)
-        db.session.commit()
         url = url_for("checkins.feed", token=token, _external=True)
     return render_template("checkins/calendar.html", url=url, has_feed=bool(current_user.calendar_token_hash))
 
@@ -284,7 +276,6 @@ def reminders():
         if form.validate():
             current_user.reminder_leads = ",".join(str(v) for v in sorted(set(form.leads.data or []), reverse=True))
             audit.record("account.reminders", actor=current_user, obj=current_user, detail={"leads": form.leads.data})
-            db.session.commit()
             flash("Reminder times saved.", "success")
             return redirect(url_for("checkins.reminders"))
     return render_template("checkins/reminders.html", form=form), status

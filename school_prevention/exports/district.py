@@ -87,7 +87,7 @@ def write_district(out: IO[bytes], fmt: str, period: Period, level: str | None, 
                              _breakdown_sheet(report, "grade", "By grade"),
                              _breakdown_sheet(report, "category", "By category"),
                              _weekly_sheet(report)], notes=about(report))
-    audit.record_view("export.district", actor=actor, detail={
+    audit.record("export.district", actor=actor, detail={
         "format": fmt, "level": level, "schools": len(report.rows),
         "period": [period.start.isoformat(), period.end.isoformat()]})
     return len(report.rows)

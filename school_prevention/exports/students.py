@@ -137,7 +137,7 @@ def write_student_export(out: IO[bytes], fmt: str, dataset: str, period: Period,
             f"Exported on {period.today.isoformat()} for this purpose: {purpose}",
             "Student-level data: keep it only as long as the purpose needs, and share it with no one it does not cover.",
         ])
-    audit.record_view("export.student_level", actor=actor, purpose=purpose, detail={
+    audit.record("export.student_level", actor=actor, purpose=purpose, detail={
         "dataset": dataset, "format": fmt, "rows": len(rows), "level": level,
         "period": [period.start.isoformat(), period.end.isoformat()]})
     return len(rows)

@@ -9,7 +9,6 @@ from flask_login import current_user
 from school_prevention.exports.district import write_district
 from school_prevention.exports.forms import StudentExportForm
 from school_prevention.exports.students import write_student_export
-from school_prevention.extensions import db
 from school_prevention.permissions import roles
 from school_prevention.reports.coverage import PeriodError, build_period
 from school_prevention.reports.forms import DistrictFilterForm
@@ -36,7 +35,6 @@ def _district(fmt: str):
         abort(400, description=f"The export could not be made: {exc.message}")
     buffer = io.BytesIO()
     write_district(buffer, fmt, period, form.level.data or None, actor=current_user)
-    db.session.commit()
     suffix = f"-{form.level.data}" if form.level.data else ""
     return _download(buffer.getvalue(), fmt, f"district-coverage{suffix}-{period.today.isoformat()}")
 
@@ -74,7 +72,6 @@ def students():
                 buffer = io.BytesIO()
                 write_student_export(buffer, form.fmt.data, form.dataset.data, period, form.level.data or None,
                                      actor=current_user, purpose=form.purpose.data.strip())
-                db.session.commit()
                 return _download(buffer.getvalue(), form.fmt.data,
                                  f"students-{form.dataset.data}-{period.today.isoformat()}")
     return render_template("exports/students.html", form=form,

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from school_prevention import audit, crypto
 from school_prevention.auth.models import User
-from school_prevention.auth.services import ServiceError
+from school_prevention.errors import ServiceError
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.flags.models import REPORT_SEVERITIES, SEVERITIES, SOURCES, FlagCategory, FlagEvent, RiskFlag
@@ -121,7 +121,7 @@ def read_note(actor: User, flag: RiskFlag) -> dict[str, str | None]:
     """The decrypted note and resolution for a counselor; each read leaves its own audit row."""
     if not flag.note_ciphertext and not flag.resolution_ciphertext:
         return {"note": None, "resolution": None}
-    audit.record_read("flag.note.read", actor=actor, obj=flag, student=flag.student)
+    audit.record("flag.note.read", actor=actor, obj=flag, student=flag.student)
     return {"note": crypto.decrypt_for_display(flag.note_ciphertext),
             "resolution": crypto.decrypt_for_display(flag.resolution_ciphertext)}
 

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from school_prevention import audit
-from school_prevention.auth.services import ServiceError
+from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.flags.forms import FlagForm, ReportForm, StatusForm
 from school_prevention.flags.models import FlagCategory
@@ -18,7 +18,7 @@ from school_prevention.permissions import (
     CASE_ROLES, can_read_restricted_notes, get_flag_or_404, get_student_or_404, roles,
 )
 from school_prevention.roles import Role
-from school_prevention.web import local_to_utc
+from school_prevention.timezones import local_to_utc
 
 bp = Blueprint("flags", __name__)
 
@@ -40,13 +40,12 @@ def new(student_id: int):
         status = 400
         if form.validate():
             try:
-                flag = create_flag(current_user, student, category=_category_or_none(form.category.data),
-                                   severity=form.severity.data, source=form.source.data, note=form.note.data)
+                with db.session.begin_nested():
+                    flag = create_flag(current_user, student, category=_category_or_none(form.category.data),
+                                       severity=form.severity.data, source=form.source.data, note=form.note.data)
             except ServiceError as exc:
-                db.session.rollback()
                 apply_service_error(form, exc)
             else:
-                db.session.commit()
                 if flag.needs_mandated_report:
                     flash("Flag opened. This concern calls for a mandated report: record it below.", "warning")
                     return redirect(url_for("flags.report", flag_id=flag.id))
@@ -60,8 +59,8 @@ def _render_detail(flag, status_form, code: int = 200):
     notes = read_note(current_user, flag) if can_read_restricted_notes(current_user) else None
     context = {"flag": flag, "notes": notes, "status_form": status_form,
                "can_edit": current_user.role_enum == Role.COUNSELOR}
-    return audit.render_viewed("flags/detail.html", context, "flag.view", actor=current_user, obj=flag,
-                               student=flag.student), code
+    audit.record("flag.view", actor=current_user, obj=flag, student=flag.student)
+    return render_template("flags/detail.html", **context), code
 
 
 @bp.route("/flags/<int:flag_id>")
@@ -87,14 +86,13 @@ def edit(flag_id: int):
         status = 400
         if form.validate():
             try:
-                changes = update_flag(current_user, flag, category=_category_or_none(form.category.data),
-                                      severity=form.severity.data, source=form.source.data,
-                                      note=form.note.data, replace_note=form.replace_note.data)
+                with db.session.begin_nested():
+                    changes = update_flag(current_user, flag, category=_category_or_none(form.category.data),
+                                          severity=form.severity.data, source=form.source.data,
+                                          note=form.note.data, replace_note=form.replace_note.data)
             except ServiceError as exc:
-                db.session.rollback()
                 apply_service_error(form, exc)
             else:
-                db.session.commit()
                 flash("Flag updated." if changes else "Nothing was changed.", "success" if changes else "info")
                 return redirect(url_for("flags.detail", flag_id=flag.id))
     return render_template("flags/form.html", form=form, student=flag.student, flag=flag), status
@@ -109,12 +107,11 @@ def status(flag_id: int):
     if not form.validate():
         return _render_detail(flag, form, 400)
     try:
-        change_status(current_user, flag, form.status.data, form.resolution.data)
+        with db.session.begin_nested():
+            change_status(current_user, flag, form.status.data, form.resolution.data)
     except ServiceError as exc:
-        db.session.rollback()
         apply_service_error(form, exc)
         return _render_detail(get_flag_or_404(current_user, flag_id), form, 400)
-    db.session.commit()
     flash(f"Flag is now {flag.status}.", "success")
     return redirect(url_for("flags.detail", flag_id=flag.id))
 
@@ -132,14 +129,13 @@ def report(flag_id: int):
         status = 400
         if form.validate():
             try:
-                record_mandated_report(current_user, flag, agency=form.agency.data,
-                                       made_at=local_to_utc(form.made_at.data), reference=form.reference.data,
-                                       not_made_reason=form.not_made_reason.data)
+                with db.session.begin_nested():
+                    record_mandated_report(current_user, flag, agency=form.agency.data,
+                                           made_at=local_to_utc(form.made_at.data), reference=form.reference.data,
+                                           not_made_reason=form.not_made_reason.data)
             except ServiceError as exc:
-                db.session.rollback()
                 apply_service_error(form, exc)
             else:
-                db.session.commit()
                 flash("Mandated report recorded.", "success")
                 return redirect(url_for("students.detail", student_id=flag.student_id))
     return render_template("flags/report.html", form=form, flag=flag), status

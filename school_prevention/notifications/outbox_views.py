@@ -51,6 +51,5 @@ def retry(notification_id: int):
     db.session.execute(update(Notification).where(Notification.id == note.id)
                        .values(state="pending", attempts=0, next_attempt_at=None, claim_token=None, claimed_at=None))
     audit.record("outbox.retry", actor=current_user, obj=note)
-    db.session.commit()
     flash("The email is queued again.", "success")
     return redirect(url_for("outbox.index", state="failed"))

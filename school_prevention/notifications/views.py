@@ -34,7 +34,6 @@ def open_(notification_id: int):
     if note is None or note.user_id != current_user.id or note.channel != "in_app":
         abort(404)
     mark_read(current_user, note.id)
-    db.session.commit()
     return redirect(note.link or url_for("notifications.index"))
 
 
@@ -43,5 +42,4 @@ def open_(notification_id: int):
 def read_all():
     """Mark every notification read."""
     mark_read(current_user)
-    db.session.commit()
     return redirect(url_for("notifications.index"))

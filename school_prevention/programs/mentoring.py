@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from school_prevention import audit
 from school_prevention.auth.models import User
-from school_prevention.auth.services import ServiceError
+from school_prevention.errors import ServiceError
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.programs.models import Match, MatchContact, Mentor

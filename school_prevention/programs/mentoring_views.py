@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 
 from school_prevention import audit
-from school_prevention.auth.services import ServiceError
+from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error, choices
 from school_prevention.permissions import (
@@ -22,7 +22,7 @@ from school_prevention.programs.queries import (
     last_contacts, match_length_days, match_listing, mentor_listing, next_contact_due,
 )
 from school_prevention.students.page import build_student_page
-from school_prevention.web import district_today
+from school_prevention.timezones import district_today
 
 bp = Blueprint("mentoring", __name__)
 
@@ -60,14 +60,13 @@ def mentor_edit(mentor_id: int | None):
         if form.validate():
             school = mentor.school if mentor else next(s for s in schools if s.id == form.school_id.data)
             try:
-                saved = save_mentor(current_user, mentor, school, district_today(), **{
-                    k: getattr(form, k).data for k in ("name", "organisation", "email", "phone",
-                                                       "background_check_on", "is_active")})
+                with db.session.begin_nested():
+                    saved = save_mentor(current_user, mentor, school, district_today(), **{
+                        k: getattr(form, k).data for k in ("name", "organisation", "email", "phone",
+                                                           "background_check_on", "is_active")})
             except ServiceError as exc:
-                db.session.rollback()
                 apply_service_error(form, exc)
             else:
-                db.session.commit()
                 problem = clearance_problem(saved, district_today(), _check_months())
                 flash(f"Saved {saved.name}." + (f" Not yet matchable: {problem}" if problem else " Cleared for matching."),
                       "warning" if problem else "success")
@@ -85,8 +84,8 @@ def matches():
     last = dict(db.session.execute(last_contacts([m.id for m in items])).all()) if items else {}
     today = district_today()
     rows = [(m, match_length_days(m, today), next_contact_due(m, last.get(m.id)), last.get(m.id)) for m in items]
-    return audit.render_viewed("programs/matches.html", {"rows": rows, "show": show, "today": today},
-                               "match.list", actor=current_user, detail={"shown": len(rows), "show": show})
+    audit.record("match.list", actor=current_user, detail={"shown": len(rows), "show": show})
+    return render_template("programs/matches.html", rows=rows, show=show, today=today)
 
 
 @bp.route("/students/<int:student_id>/matches", methods=["POST"])
@@ -95,14 +94,13 @@ def match_new(student_id: int):
     """Start a mentoring match for a student (an inquiry)."""
     student = get_student_or_404(current_user, student_id)
     try:
-        match = open_match(current_user, student)
+        with db.session.begin_nested():
+            match = open_match(current_user, student)
     except ServiceError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         page = build_student_page(current_user, student, url_for)
-        return audit.render_viewed("students/detail.html", {"student": student, "page": page}, "student.view",
-                                   actor=current_user, obj=student, student=student), 409
-    db.session.commit()
+        audit.record("student.view", actor=current_user, obj=student, student=student)
+        return render_template("students/detail.html", student=student, page=page), 409
     flash("Mentoring inquiry recorded. Move it on when a cleared mentor is found.", "success")
     return redirect(url_for("mentoring.match_detail", match_id=match.id))
 
@@ -125,8 +123,8 @@ def _render_match(match: Match, move_form=None, contact_form=None, code: int = 2
     context = {"match": match, "move_form": move_form, "contact_form": contact_form,
                "length": match_length_days(match, today), "due": next_contact_due(match, last), "today": today,
                "methods": CONTACT_METHODS, "with_whom": CONTACT_WITH, "can_move": bool(statuses)}
-    return audit.render_viewed("programs/match.html", context, "match.view", actor=current_user, obj=match,
-                               student=match.student), code
+    audit.record("match.view", actor=current_user, obj=match, student=match.student)
+    return render_template("programs/match.html", **context), code
 
 
 @bp.route("/matches/<int:match_id>")
@@ -147,13 +145,12 @@ def match_move(match_id: int):
         return _render_match(match, move_form=form, code=400)
     mentor = get_mentor_or_404(current_user, form.mentor_id.data) if form.mentor_id.data else None
     try:
-        move_match(current_user, match, form.status.data, today=district_today(), check_months=_check_months(),
-                   mentor=mentor, on=form.on.data, reason=form.reason.data)
+        with db.session.begin_nested():
+            move_match(current_user, match, form.status.data, today=district_today(), check_months=_check_months(),
+                       mentor=mentor, on=form.on.data, reason=form.reason.data)
     except ServiceError as exc:
-        db.session.rollback()
         apply_service_error(form, exc)
         return _render_match(get_match_or_404(current_user, match_id), move_form=form, code=400)
-    db.session.commit()
     flash(f"Match is now: {match.status_label.lower()}.", "success")
     return redirect(url_for("mentoring.match_detail", match_id=match.id))
 
@@ -167,12 +164,11 @@ def match_contact(match_id: int):
     if not form.validate():
         return _render_match(match, contact_form=form, code=400)
     try:
-        record_contact(current_user, match, contacted_on=form.contacted_on.data, method=form.method.data,
-                       with_whom=form.with_whom.data, today=district_today())
+        with db.session.begin_nested():
+            record_contact(current_user, match, contacted_on=form.contacted_on.data, method=form.method.data,
+                           with_whom=form.with_whom.data, today=district_today())
     except ServiceError as exc:
-        db.session.rollback()
         apply_service_error(form, exc)
         return _render_match(get_match_or_404(current_user, match_id), contact_form=form, code=400)
-    db.session.commit()
     flash("Support contact recorded.", "success")
     return redirect(url_for("mentoring.match_detail", match_id=match.id))

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from school_prevention import audit
 from school_prevention.auth.models import User
-from school_prevention.auth.services import ServiceError
+from school_prevention.errors import ServiceError
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.notifications.services import notify

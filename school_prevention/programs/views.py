@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from school_prevention import audit
-from school_prevention.auth.services import ServiceError
+from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error, choices
 from school_prevention.permissions import (
@@ -28,7 +28,7 @@ from school_prevention.programs.services import (
 from school_prevention.roles import Role
 from school_prevention.students.models import Student
 from school_prevention.students.queries import search_students
-from school_prevention.web import district_today
+from school_prevention.timezones import district_today
 
 bp = Blueprint("programs", __name__)
 
@@ -85,13 +85,12 @@ def new():
         if form.validate():
             school = next((s for s in schools if s.id == form.school_id.data), None)
             try:
-                program = create_program(current_user, school, db.session.get(ProgramType, form.type_id.data),
-                                         **_form_values(form))
+                with db.session.begin_nested():
+                    program = create_program(current_user, school, db.session.get(ProgramType, form.type_id.data),
+                                             **_form_values(form))
             except ServiceError as exc:
-                db.session.rollback()
                 apply_service_error(form, exc)
             else:
-                db.session.commit()
                 flash(f"Program “{program.name}” created with {program.capacity} seats.", "success")
                 return redirect(url_for("programs.detail", program_id=program.id))
     return render_template("programs/form.html", form=form, program=None), status
@@ -112,14 +111,13 @@ def edit(program_id: int):
         form.school_id.data = program.school_id  # a program does not move between schools
         if form.validate():
             try:
-                promoted = update_program(current_user, program, db.session.get(ProgramType, form.type_id.data),
-                                          **_form_values(form))
+                with db.session.begin_nested():
+                    promoted = update_program(current_user, program, db.session.get(ProgramType, form.type_id.data),
+                                              **_form_values(form))
             except ServiceError as exc:
-                db.session.rollback()
                 apply_service_error(form, exc)
                 program = get_program_or_404(current_user, program_id)
             else:
-                db.session.commit()
                 flash("Program saved." + (f" {len(promoted)} moved from the waitlist into the new seats."
                                           if promoted else ""), "success")
                 return redirect(url_for("programs.detail", program_id=program.id))
@@ -144,9 +142,9 @@ def _render_program(program: Program, enroll_form=None, code: int = 200):
     context = {"program": program, "enrollments": enrollments, "positions": positions, "doses": doses,
                "sessions": sessions, "q": q, "found": found, "candidates": candidates, "in_program": in_program,
                "active": active, "enroll_form": enroll_form or EnrollForm(), "search_limit": SEARCH_LIMIT}
-    return audit.render_viewed("programs/detail.html", context, "program.view", actor=current_user, obj=program,
-                               school_id=program.school_id,
-                               detail={"enrollments": len(enrollments), "searched": bool(q)}), code
+    audit.record("program.view", actor=current_user, obj=program, school_id=program.school_id,
+                 detail={"enrollments": len(enrollments), "searched": bool(q)})
+    return render_template("programs/detail.html", **context), code
 
 
 @bp.route("/programs/<int:program_id>")
@@ -179,12 +177,11 @@ def enroll_many(program_id: int):
     if len(students) != len(ids):
         abort(404)
     try:
-        result = enroll(current_user, program, students)
+        with db.session.begin_nested():
+            result = enroll(current_user, program, students)
     except ServiceError as exc:
-        db.session.rollback()
         apply_service_error(form, exc)
         return _render_program(get_program_or_404(current_user, program_id), form, 400)
-    db.session.commit()
     flash(result.summary() + ".", "success" if result.active or result.waitlisted else "warning")
     return redirect(url_for("programs.detail", program_id=program.id))
 
@@ -202,12 +199,11 @@ def enroll_student(student_id: int):
         if form.validate():
             program = get_program_or_404(current_user, form.program_id.data)
             try:
-                result = enroll(current_user, program, [student])
+                with db.session.begin_nested():
+                    result = enroll(current_user, program, [student])
             except ServiceError as exc:
-                db.session.rollback()
                 apply_service_error(form, exc)
             else:
-                db.session.commit()
                 if result.skipped:
                     flash(f"{student.display_name} {result.skipped[0][1]}.", "warning")
                 elif result.waitlisted:
@@ -239,13 +235,12 @@ def end(enrollment_id: int):
         status = 400
         if form.validate():
             try:
-                promoted = end_enrollment(current_user, enrollment, form.status.data, form.reason.data)
+                with db.session.begin_nested():
+                    promoted = end_enrollment(current_user, enrollment, form.status.data, form.reason.data)
             except ServiceError as exc:
-                db.session.rollback()
                 apply_service_error(form, exc)
                 enrollment = _enrollment_or_404(enrollment_id)
             else:
-                db.session.commit()
                 message = f"{enrollment.student.display_name}: {enrollment.status}."
                 if promoted:
                     message += " " + ", ".join(e.student.display_name for e in promoted) + " moved from the waitlist into the seat."
@@ -278,15 +273,14 @@ def _session_view(program: Program, session: ProgramSession | None):
         values = dict(held_on=form.held_on.data, minutes=form.minutes.data, topic=form.topic.data,
                       attendance=marks, roster_ids={s.id for s in roster})
         try:
-            if session is None:
-                record_session(current_user, program, **values)
-            else:
-                update_session(current_user, session, program, **values)
+            with db.session.begin_nested():
+                if session is None:
+                    record_session(current_user, program, **values)
+                else:
+                    update_session(current_user, session, program, **values)
         except ServiceError as exc:
-            db.session.rollback()
             apply_service_error(form, exc)
         else:
-            db.session.commit()
             present = sum(v == "present" for v in marks.values())
             flash(f"Session saved: {present} of {len(roster)} present.", "success")
             return redirect(url_for("programs.detail", program_id=program.id))
@@ -299,9 +293,9 @@ def _render_session(form, program: Program, session: ProgramSession | None, rost
     """The attendance form: it names every student on the roster (audited as a view of the program)."""
     context = {"form": form, "program": program, "session": session, "roster": roster, "marks": marks,
                "attendance": ATTENDANCE, "missing": missing}
-    return audit.render_viewed("programs/session.html", context, "program.session.view", actor=current_user,
-                               obj=program, school_id=program.school_id,
-                               detail={"session": session.id if session else None, "roster": len(roster)})
+    audit.record("program.session.view", actor=current_user, obj=program, school_id=program.school_id,
+                 detail={"session": session.id if session else None, "roster": len(roster)})
+    return render_template("programs/session.html", **context)
 
 
 @bp.route("/programs/<int:program_id>/sessions/new", methods=["GET", "POST"])

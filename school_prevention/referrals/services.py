@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from school_prevention import audit, crypto
 from school_prevention.auth.models import User
-from school_prevention.auth.services import ServiceError
+from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory, RiskFlag
@@ -12,6 +12,7 @@ from school_prevention.notifications.services import notify
 from school_prevention.referrals.models import URGENCIES, Referral
 from school_prevention.referrals.queries import counselors_of_school
 from school_prevention.students.models import Student
+from school_prevention.timezones import localtime
 
 
 def submit_referral(actor: User, student: Student, *, categories: list[FlagCategory], observation: str,
@@ -41,20 +42,29 @@ def submit_referral(actor: User, student: Student, *, categories: list[FlagCateg
 
 def read_observation(actor: User, referral: Referral) -> str | None:
     """The observation text for a counselor; each read leaves an audit row."""
-    audit.record_read("referral.observation.read", actor=actor, obj=referral, student=referral.student)
+    audit.record("referral.observation.read", actor=actor, obj=referral, student=referral.student)
     return crypto.decrypt_for_display(referral.observation_ciphertext)
 
 
+DECIDED = {"accepted": "accepted", "closed": "closed"}
+
+
 def _require_open(referral: Referral) -> None:
+    """Refuse a referral that was decided meanwhile (a double click, two counselors at once): the
+    loader locked its row, so the second request sees the first one's decision here."""
     if not referral.is_open:
-        raise ServiceError(None, "This referral has already been decided.")
+        who = referral.triaged_by.name if referral.triaged_by else "another counselor"
+        when = localtime(referral.closed_at) if referral.closed_at else "earlier"
+        raise AlreadyDone(f"This referral was already {DECIDED.get(referral.status, referral.status)} by {who} "
+                          f"({when}). Nothing more was changed.", next_url=f"/referrals/{referral.id}")
 
 
 def start_review(actor: User, referral: Referral) -> None:
     """A counselor takes the referral into review."""
     _require_open(referral)
     if referral.status == "in_review":
-        return
+        who = referral.triaged_by.name if referral.triaged_by else "another counselor"
+        raise AlreadyDone(f"This referral is already in review by {who}.", next_url=f"/referrals/{referral.id}")
     referral.status, referral.triaged_by_id = "in_review", actor.id
     audit.record("referral.in_review", actor=actor, obj=referral, student=referral.student)
 

@@ -6,7 +6,7 @@ from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from school_prevention import audit
-from school_prevention.auth.services import ServiceError
+from school_prevention.errors import ServiceError
 from school_prevention.db import MAX_ID
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory
@@ -60,13 +60,12 @@ def new():
         if form.validate():
             chosen = [c for c in categories if c.id in set(form.categories.data or [])]
             try:
-                submit_referral(current_user, student, categories=chosen,
-                                observation=form.observation.data, urgency=form.urgency.data)
+                with db.session.begin_nested():
+                    submit_referral(current_user, student, categories=chosen,
+                                    observation=form.observation.data, urgency=form.urgency.data)
             except ServiceError as exc:
-                db.session.rollback()
                 apply_service_error(form, exc)
             else:
-                db.session.commit()
                 flash("Thank you. Your referral was sent to the school's counselors. "
                       "If a child is in immediate danger, call 911 now.", "success")
                 return redirect(url_for("referrals.mine"))
@@ -94,8 +93,8 @@ def queue():
     # The queue names each student: all of them in one query.
     listing = triage_queue(triage_referrals(current_user), show).options(selectinload(Referral.student))
     pagination = db.paginate(listing, page=page, per_page=50, error_out=False)
-    return audit.render_viewed("referrals/queue.html", {"pagination": pagination, "show": show}, "referral.list",
-                               actor=current_user, detail={"show": show, "page": page, "shown": len(pagination.items)})
+    audit.record("referral.list", actor=current_user, detail={"show": show, "page": page, "shown": len(pagination.items)})
+    return render_template("referrals/queue.html", pagination=pagination, show=show)
 
 
 def _render_detail(referral, accept_form=None, close_form=None, code=200):
@@ -106,8 +105,8 @@ def _render_detail(referral, accept_form=None, close_form=None, code=200):
     observation = read_observation(current_user, referral)
     context = {"referral": referral, "observation": observation, "accept_form": accept_form,
                "close_form": close_form or CloseForm(), "flags": flags}
-    return audit.render_viewed("referrals/detail.html", context, "referral.view", actor=current_user, obj=referral,
-                               student=referral.student), code
+    audit.record("referral.view", actor=current_user, obj=referral, student=referral.student)
+    return render_template("referrals/detail.html", **context), code
 
 
 @bp.route("/<int:referral_id>")
@@ -127,7 +126,6 @@ def review(referral_id: int):
     except ServiceError as exc:
         flash(exc.message, "error")
         return redirect(url_for("referrals.detail", referral_id=referral_id))
-    db.session.commit()
     flash("Marked as in review. The staff member now sees “In review”.", "success")
     return redirect(url_for("referrals.detail", referral_id=referral_id))
 
@@ -144,13 +142,12 @@ def accept(referral_id: int):
     existing = next((f for f in flags if str(f.id) == form.existing_flag.data), None)
     category = db.session.get(FlagCategory, int(form.category.data)) if form.category.data else None
     try:
-        flag = accept_referral(current_user, referral, existing_flag=existing, category=category,
-                               severity=form.severity.data or None, note=form.note.data)
+        with db.session.begin_nested():
+            flag = accept_referral(current_user, referral, existing_flag=existing, category=category,
+                                   severity=form.severity.data or None, note=form.note.data)
     except ServiceError as exc:
-        db.session.rollback()
         apply_service_error(form, exc)
         return _render_detail(get_referral_for_triage_or_404(current_user, referral_id), accept_form=form, code=400)
-    db.session.commit()
     flash("Referral accepted." + (" Record the mandated report now." if flag.needs_mandated_report else ""), "success")
     if flag.needs_mandated_report:
         return redirect(url_for("flags.report", flag_id=flag.id))
@@ -166,11 +163,10 @@ def close(referral_id: int):
     if not form.validate():
         return _render_detail(referral, close_form=form, code=400)
     try:
-        close_referral(current_user, referral, form.reason.data)
+        with db.session.begin_nested():
+            close_referral(current_user, referral, form.reason.data)
     except ServiceError as exc:
-        db.session.rollback()
         apply_service_error(form, exc)
         return _render_detail(get_referral_for_triage_or_404(current_user, referral_id), close_form=form, code=400)
-    db.session.commit()
     flash("Referral closed.", "success")
     return redirect(url_for("referrals.queue"))

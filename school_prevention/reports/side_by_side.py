@@ -9,20 +9,18 @@ and the linked totals that suppression relies on could disagree by a record save
 - PostgreSQL: the first connection exports its snapshot (pg_export_snapshot) and every other one
   adopts it (SET TRANSACTION SNAPSHOT) in a REPEATABLE READ, READ ONLY transaction.
 - SQLite has no shared snapshots, but in WAL mode a reader sees the database as of its first
-  read. A gate connection takes the write lock (BEGIN IMMEDIATE) while every reader makes its
-  first read, so no write can be committed in between; then it lets go. Writers wait for those
-  few milliseconds, as they would for any other writer. If a writer already holds the lock (a
-  roster import runs in one long transaction), the gate does not wait for it: the caller runs the
-  queries one after another on its own connection instead.
+  read. The caller's own transaction holds the write lock (every SQLite transaction begins with
+  BEGIN IMMEDIATE, see db.py) while every reader makes its first read, so no write can be
+  committed in between.
 
 fetch_all() runs the queries on the session's own connection instead when the setting asks for
 one connection, when the session is bound to a connection of its own (the tests' per-test
-transaction, whose rows other connections cannot see), for in-memory SQLite, at the gate, and
-while another report of this process is running side by side. One report at a time takes extra
+transaction, whose rows other connections cannot see), for in-memory SQLite, and while another
+report of this process is running side by side. One report at a time takes several extra
 connections: a request holds its own while it waits for more, and several reports each holding
-part of what they need could empty the pool and wait on one another. On its own connection the
-report still sees one moment: SQLite's transaction is one snapshot; on PostgreSQL the session's
-transaction is begun afresh in REPEATABLE READ.
+part of what they need could empty the pool and wait on one another. One after another, the
+report still sees one moment: SQLite's transaction is one snapshot; on PostgreSQL the queries go
+to one fresh connection reading in REPEATABLE READ (the request's own is READ COMMITTED).
 """
 from __future__ import annotations
 
@@ -35,10 +33,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from school_prevention.db import SQLITE_BUSY_TIMEOUT_MS, begin_afresh
 
-# How long the SQLite gate waits for a writer before the report runs on one connection.
-GATE_WAIT_MS = 200
 # One report side by side at a time in this process (see the module's docstring).
 _SLOT = threading.Lock()
 _SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
@@ -56,8 +51,8 @@ def can_run_side_by_side(bind, connections: int) -> bool:
 
 def run_side_by_side(engine: Engine, queries: dict[str, tuple], connections: int,
                      prepare: Callable[[Connection], None], then: dict[str, Callable] | None = None,
-                     ) -> dict[str, Any] | None:
-    """Each query's rows (fetched in full), by name; None when a consistent start was not to be had.
+                     ) -> dict[str, Any]:
+    """Each query's rows (fetched in full), by name.
 
     queries: name -> (statement, parameters), longest first: each connection takes the next
     query when it is done with its last, so the long ones should not be left for the end.
@@ -68,11 +63,12 @@ def run_side_by_side(engine: Engine, queries: dict[str, tuple], connections: int
     then = then or {}
     n = max(1, min(connections, len(queries)))
     with ExitStack() as stack:
-        conns = [stack.enter_context(engine.connect()) for _ in range(n)]
+        # Readers only: on SQLite they must not queue for the write lock (db._sqlite_begin).
+        conns = [stack.enter_context(engine.connect()).execution_options(sqlite_deferred=True) for _ in range(n)]
         if engine.dialect.name == "postgresql":
             _share_postgresql_snapshot(conns)
-        elif not _start_sqlite_readers_together(engine, conns):
-            return None
+        else:
+            _start_sqlite_readers(conns)
         for conn in conns:
             prepare(conn)
         pending = list(queries.items())
@@ -116,30 +112,12 @@ def _share_postgresql_snapshot(conns: list[Connection]) -> None:
         conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
 
 
-def _start_sqlite_readers_together(engine: Engine, conns: list[Connection]) -> bool:
-    """Start every connection's read transaction while no write can be committed (see the module)."""
-    gate = engine.raw_connection()
-    try:
-        cursor = gate.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={GATE_WAIT_MS}")
-        try:
-            cursor.execute("BEGIN IMMEDIATE")
-        except Exception as exc:  # sqlite3.OperationalError: database is locked
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            return False
-        try:
-            for conn in conns:
-                conn.begin()
-                # The first read fixes what this connection sees until its transaction ends.
-                conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()
-        finally:
-            cursor.execute("ROLLBACK")
-    finally:
-        cursor = gate.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")  # as every connection has it
-        gate.close()
-    return True
+def _start_sqlite_readers(conns: list[Connection]) -> None:
+    """Begin each reader with a plain BEGIN and its first read, which fixes what it sees. The caller's
+    own transaction holds the write lock (fetch_all), so nothing can be committed in between."""
+    for conn in conns:
+        conn.begin()
+        conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").all()
 
 
 def fetch_all(session, queries: dict[str, tuple], connections: int,
@@ -147,18 +125,20 @@ def fetch_all(session, queries: dict[str, tuple], connections: int,
     """Rows of each query (or then[name] of them): side by side when possible, else one after
     another on the session."""
     bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        session.connection()  # BEGIN IMMEDIATE: no one else commits until this transaction ends
     if can_run_side_by_side(bind, connections) and _SLOT.acquire(blocking=False):
         try:
             results = run_side_by_side(bind, queries, connections, prepare, then)
         finally:
             _SLOT.release()
-        if results is not None:
-            return results
+        return results
     then = then or {}
     if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
-        # READ COMMITTED would give each query its own moment. The transaction has only read
-        # (the signed-in user), so it is begun again, for the queries and the audit row after them.
-        begin_afresh(session, isolation_level="REPEATABLE READ")
+        # The request's transaction is READ COMMITTED, which would give each query its own moment:
+        # one fresh connection in a REPEATABLE READ, READ ONLY transaction reads one snapshot.
+        return run_side_by_side(bind, queries, 1, prepare, then)
+    # SQLite: the session's transaction is one snapshot (and holds the write lock: see db.py).
     connection = session.connection()
     prepare(connection)
     results = {}

@@ -55,8 +55,9 @@ def _school_page():
                "can_plan": current_user.role_enum == Role.COUNSELOR, "charts": charts,
                "severity_of": measures.SEVERITY_OF_RANK, "recommended": RECOMMENDED_CASELOAD}
     # One row per view: names of uncovered students were shown; which ones is not recorded.
-    return audit.render_viewed("reports/school.html", context, "report.coverage", actor=current_user,
-                               school_id=school.id, detail={"uncovered_shown": len(listing.students)})
+    audit.record("report.coverage", actor=current_user, school_id=school.id,
+                 detail={"uncovered_shown": len(listing.students)})
+    return render_template("reports/school.html", **context)
 
 
 def _district_page():
@@ -74,14 +75,16 @@ def _district_page():
     descending = form.order.data == "desc"
     form.start.data, form.end.data = period.start, period.end
     args = {"level": level or "", "from": period.start.isoformat(), "to": period.end.isoformat()}
+    # The page names no student; its row records what was looked at.
+    audit.record("report.coverage.district", actor=current_user,
+                 detail={"level": level, "period": [period.start.isoformat(), period.end.isoformat()]})
     with collector_paused():
         report = district_report(period, level, current_app.config["SP_SUPPRESSION_MIN_N"])
         rows = report.sorted_rows(sort, descending)
-    context = {"form": form, "report": report, "rows": rows, "sort": sort, "descending": descending, "args": args,
-               "charts": charts, "S": SUPPRESSED, "sortable": SORTABLE, "recommended": RECOMMENDED_CASELOAD}
-    return audit.render_viewed("reports/district.html", context, "report.coverage.district", actor=current_user,
-                               rendering=collector_paused(),
-                               detail={"level": level, "period": [period.start.isoformat(), period.end.isoformat()]})
+        context = {"form": form, "report": report, "rows": rows, "sort": sort, "descending": descending,
+                   "args": args, "charts": charts, "S": SUPPRESSED, "sortable": SORTABLE,
+                   "recommended": RECOMMENDED_CASELOAD}
+        return render_template("reports/district.html", **context)
 
 
 @bp.app_template_filter("figure")

@@ -9,7 +9,6 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 from sqlalchemy.exc import OperationalError
 
-from school_prevention.db import begin_writing, is_stale_snapshot
 from school_prevention.extensions import db
 from school_prevention.permissions import roles
 from school_prevention.roles import Role
@@ -61,8 +60,6 @@ def index():
     if form.is_submitted():
         status = 400
         if form.validate():
-            # Take the write lock before keeping the file: a run row that cannot be saved leaves no file.
-            begin_writing(db.session)
             target = upload_folder(current_app) / f"{uuid.uuid4().hex}.zip"
             form.archive.data.save(target)
             if not zipfile.is_zipfile(target):
@@ -122,7 +119,7 @@ def apply(run_id: int):
         # SQLite: another import holds the write lock for its whole transaction (often the very
         # apply this second click duplicates). Read again: the answer is then usually "already applied".
         db.session.rollback()
-        if "locked" not in str(exc.orig) or is_stale_snapshot(exc):
+        if "locked" not in str(exc.orig):
             raise  # a stale snapshot: web.App runs the request again
         try:
             check_can_apply(dry)

@@ -5,7 +5,7 @@ from datetime import date
 
 from school_prevention import audit
 from school_prevention.auth.models import User
-from school_prevention.auth.services import ServiceError
+from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.screenings.models import NEXT_STEPS, RESULTS, Instrument, Screening
 from school_prevention.students.models import Student

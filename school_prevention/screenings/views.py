@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from school_prevention.auth.services import ServiceError
+from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error
 from school_prevention.permissions import get_student_or_404, roles
@@ -13,7 +13,7 @@ from school_prevention.screenings.forms import ScreeningForm
 from school_prevention.screenings.models import Instrument
 from school_prevention.screenings.queries import active_instruments
 from school_prevention.screenings.services import record_screening
-from school_prevention.web import district_today
+from school_prevention.timezones import district_today
 
 bp = Blueprint("screenings", __name__)
 
@@ -30,16 +30,15 @@ def new(student_id: int):
         status = 400
         if form.validate():
             try:
-                screening = record_screening(
-                    current_user, student, instrument=db.session.get(Instrument, form.instrument.data),
-                    screened_on=form.screened_on.data, result=form.result.data, next_step=form.next_step.data,
-                    rescreen_on=form.rescreen_on.data, outside_agency=form.outside_agency.data,
-                    today=district_today())
+                with db.session.begin_nested():
+                    screening = record_screening(
+                        current_user, student, instrument=db.session.get(Instrument, form.instrument.data),
+                        screened_on=form.screened_on.data, result=form.result.data, next_step=form.next_step.data,
+                        rescreen_on=form.rescreen_on.data, outside_agency=form.outside_agency.data,
+                        today=district_today())
             except ServiceError as exc:
-                db.session.rollback()
                 apply_service_error(form, exc)
             else:
-                db.session.commit()
                 if screening.is_concern:
                     flash(f"Screening recorded: {screening.result_label.lower()}. Open a flag for this concern now?", "warning")
                     return redirect(url_for("flags.new", student_id=student.id, source="screening"))

@@ -32,12 +32,11 @@ def index():
     pagination = db.paginate(query, page=form.page.data or 1,
                              per_page=current_app.config["STUDENTS_PER_PAGE"], error_out=False)
     # One row per list view; the search text itself is not kept, it may be a child's name.
-    return audit.render_viewed(
-        "students/index.html", {"form": form, "pagination": pagination, "schools": schools},
-        "student.list", actor=current_user, school_id=form.school_id, detail={
-            "page": pagination.page, "shown": len(pagination.items), "total": pagination.total,
-            "searched": bool(form.q.data),
-        })
+    audit.record("student.list", actor=current_user, school_id=form.school_id, detail={
+        "page": pagination.page, "shown": len(pagination.items), "total": pagination.total,
+        "searched": bool(form.q.data),
+    })
+    return render_template("students/index.html", form=form, pagination=pagination, schools=schools)
 
 
 @bp.route("/<int:student_id>")
@@ -46,5 +45,5 @@ def detail(student_id: int):
     """One child's page: who they are, and (as features arrive) flags, programs and check-ins."""
     student = get_student_or_404(current_user, student_id)
     page = build_student_page(current_user, student, url_for)
-    return audit.render_viewed("students/detail.html", {"student": student, "page": page},
-                               "student.view", actor=current_user, obj=student, student=student)
+    audit.record("student.view", actor=current_user, obj=student, student=student)
+    return render_template("students/detail.html", student=student, page=page)
