@@ -65,6 +65,19 @@ def roles(*allowed: Role):
     return _declare(Policy(roles=frozenset(allowed)))
 
 
+def read_only(view):
+    """Declare that an endpoint saves nothing and names no student (a progress poll, a health check):
+    its transaction is a plain read (no write lock on SQLite) and is rolled back, not committed."""
+    view.sp_read_only = True
+    return view
+
+
+def is_read_only(app: Flask, endpoint: str | None) -> bool:
+    """Whether the endpoint was declared read_only."""
+    view = app.view_functions.get(endpoint) if endpoint else None
+    return getattr(view, "sp_read_only", False)
+
+
 # Endpoints Flask registers itself.
 BUILTIN_POLICIES = {"static": Policy(public=True)}
 # Endpoints a user who must change a temporary password may still reach.

@@ -4,14 +4,14 @@ from __future__ import annotations
 from flask import Flask, abort, current_app, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from school_prevention.db import MAX_ID
 from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
-from school_prevention.permissions import enforce_policy, policy_for
+from school_prevention.permissions import enforce_policy, is_read_only, policy_for
 from school_prevention.roles import Role
 from school_prevention.timezones import localtime
 
@@ -149,6 +149,13 @@ class App(Flask):
     """
 
     def preprocess_request(self):
+        if is_read_only(self, request.endpoint) and not db.session().in_transaction():
+            # Saves nothing: on SQLite it need not queue for the write lock (a roster import
+            # holds it for minutes while admins poll its progress).
+            try:
+                db.session.connection(execution_options={"sqlite_deferred": True})
+            except SQLAlchemyError:  # the database is down: let the view say so (/healthz answers 503)
+                db.session.rollback()
         answer = super().preprocess_request()
         return None if answer is None else self._commit(answer)
 
@@ -157,7 +164,10 @@ class App(Flask):
 
     def _commit(self, answer):
         response = self.make_response(answer)
-        db.session.commit()
+        if is_read_only(self, request.endpoint):
+            db.session.rollback()  # nothing of its own to keep (a last-seen time can wait)
+        else:
+            db.session.commit()
         return response
 
 

@@ -9,7 +9,7 @@ from school_prevention import audit
 from school_prevention.extensions import db
 from school_prevention.flags.queries import flags_missing_report
 from school_prevention.home.queries import active_students_by_school, count_of, users_by_role
-from school_prevention.permissions import public, signed_in, triage_referrals, visible_flags, visible_schools
+from school_prevention.permissions import public, signed_in, triage_referrals, visible_flags, visible_schools, read_only
 from school_prevention.referrals.queries import submitted_by, triage_queue
 from school_prevention.roles import Role
 
@@ -38,6 +38,7 @@ def index():
 
 @bp.route("/healthz")
 @public
+@read_only
 def healthz():
     """Liveness and database reachability, for a load balancer or uptime check."""
     try:
