@@ -1,6 +1,7 @@
 """Declarative base with a constraint naming convention, UTC time helpers and common mixins."""
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, MetaData, event
@@ -83,7 +84,21 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cur.execute("PRAGMA journal_mode=WAL")
         # WAL's NORMAL could lose the last commits on power loss: nothing acknowledged may be lost.
         cur.execute("PRAGMA synchronous=FULL")
+        # Only the app's own user may read the database: it holds children's records.
+        for _, name, path in cur.execute("PRAGMA database_list").fetchall():
+            if path:
+                _owner_only(path, path + "-wal", path + "-shm")
         cur.close()
+
+
+def _owner_only(*paths: str) -> None:
+    """chmod 0600 the files that exist and are more open than that."""
+    for path in paths:
+        try:
+            if os.stat(path).st_mode & 0o077:
+                os.chmod(path, 0o600)
+        except FileNotFoundError:
+            pass
 
 
 @event.listens_for(Engine, "begin")
