@@ -23,6 +23,16 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
+
+
 def _instance_secret(name: str, make) -> str:
     """Read a development secret from instance/, creating it (mode 0600) on first run."""
     path = INSTANCE_DIR / name
@@ -106,6 +116,28 @@ class ProductionConfig(Config):
 
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse_unshared_limits()
+
+    def refuse_unshared_limits(self) -> None:
+        """Sign-in limits kept in memory count per process: with several, each allows the whole limit.
+
+        Ten tries a minute would become ten per gunicorn worker and per server, and a sign-in
+        throttled by one would pass on the next. WEB_CONCURRENCY is the worker count (gunicorn.conf.py
+        exports the one it runs with); SP_APP_SERVERS the number of app servers behind the proxy.
+        """
+        workers, servers = _env_int("WEB_CONCURRENCY", 1), _env_int("SP_APP_SERVERS", 1)
+        if self.RATELIMIT_STORAGE_URI.strip().lower().startswith("memory://") and (workers > 1 or servers > 1):
+            raise ConfigError(
+                f"Refusing to start in production with sign-in limits in memory (RATELIMIT_STORAGE_URI="
+                f"{self.RATELIMIT_STORAGE_URI}) and more than one process serving (WEB_CONCURRENCY={workers} "
+                f"workers, SP_APP_SERVERS={servers} servers): each process would count failed sign-ins on "
+                "its own and allow the whole limit. "
+                "Set RATELIMIT_STORAGE_URI to a Redis every worker and server shares, for example "
+                "redis://127.0.0.1:6379, or run a single worker on a single server."
+            )
 
     def load_secrets(self) -> None:
         missing = [n for n in ("SECRET_KEY", "SP_DATA_KEY") if not getattr(self, n)]

@@ -72,3 +72,40 @@ def test_development_generates_secrets_into_instance(monkeypatch, tmp_path):
     assert first.SECRET_KEY == second.SECRET_KEY and len(first.SECRET_KEY) > 40
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "data_key").exists()
+
+
+@pytest.mark.parametrize("env, refused", [
+    ({"WEB_CONCURRENCY": "4"}, True),
+    ({"SP_APP_SERVERS": "2"}, True),
+    ({"WEB_CONCURRENCY": "4", "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379"}, False),
+    ({"WEB_CONCURRENCY": "1", "SP_APP_SERVERS": "1"}, False),
+    ({}, False),
+])
+def test_production_refuses_sign_in_limits_in_memory_with_several_processes(monkeypatch, env, refused):
+    for name, value in {"DATABASE_URL": "postgresql://db/sp", "SECRET_KEY": "x" * 40, "SP_DATA_KEY": "k" * 44}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("WEB_CONCURRENCY", "SP_APP_SERVERS", "RATELIMIT_STORAGE_URI"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if refused:
+        with pytest.raises(ConfigError, match="RATELIMIT_STORAGE_URI=memory://.*redis://"):
+            ProductionConfig()
+    else:
+        assert ProductionConfig().RATELIMIT_STORAGE_URI == env.get("RATELIMIT_STORAGE_URI", "memory://")
+
+
+def test_gunicorn_tells_the_app_how_many_workers_serve(monkeypatch):
+    """gunicorn.conf.py exports the worker count it really runs with (a -w flag included) before the app loads."""
+    import os
+    import runpy
+    from types import SimpleNamespace
+
+    from school_prevention.config import PROJECT_ROOT
+
+    monkeypatch.setenv("WEB_CONCURRENCY", "1")
+    settings = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))
+    assert settings["logger_class"] == "school_prevention.access_log.ScrubbingLogger"
+    assert settings["accesslog"] == settings["errorlog"] == "-" and settings["workers"] == 1
+    settings["post_fork"](SimpleNamespace(cfg=SimpleNamespace(workers=3)), None)
+    assert os.environ["WEB_CONCURRENCY"] == "3"
