@@ -1,6 +1,8 @@
 """Request hooks shared by every page: policy, security headers, errors, navigation, time display."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from flask import Flask, abort, current_app, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -52,16 +54,39 @@ ERROR_TITLES = {
 }
 
 
-def nav_items() -> list[tuple[str, str, bool]]:
-    """(label, endpoint, is current) for the navigation entries the current user may use."""
+class NavItem(NamedTuple):
+    """One entry of the main navigation."""
+
+    label: str
+    endpoint: str
+    is_current: bool
+    url: str
+
+
+def nav_items() -> list[NavItem]:
+    """The navigation entries the current user may use, the current page's (or section's) marked.
+
+    The list depends only on the role, the page and where the app is mounted, so it is made once
+    per app for each of them (policies and URLs do not change while the app runs), not on every page.
+    """
     if not current_user.is_authenticated:
         return []
+    key = (current_user.role, request.endpoint, request.script_root)
+    cache = current_app.extensions.setdefault("sp_nav", {})
+    items = cache.get(key)
+    if items is None:
+        items = cache[key] = _nav_items(Role(current_user.role), request.endpoint or "")
+    return items
+
+
+def _nav_items(role: Role, here: str) -> list[NavItem]:
     allowed = [(label, endpoint) for label, endpoint in NAV
-               if (policy := policy_for(current_app, endpoint)) is not None and policy.allows(current_user)]
-    here = request.endpoint or ""
+               # Policy.allows for a signed-in user of this role
+               if (policy := policy_for(current_app, endpoint)) is not None
+               and (policy.public or policy.roles is None or role in policy.roles)]
     exact = any(endpoint == here for _, endpoint in allowed)
     section = here.split(".")[0]
-    return [(label, endpoint, endpoint == here if exact else endpoint.split(".")[0] == section)
+    return [NavItem(label, endpoint, endpoint == here if exact else endpoint.split(".")[0] == section, url_for(endpoint))
             for label, endpoint in allowed]
 
 
@@ -79,9 +104,19 @@ def row_url(endpoint: str, key: str):
 
 
 def unread_notifications() -> int:
-    """The signed-in user's unread count for the header (one query, only when shown)."""
+    """The signed-in user's unread count for the header.
+
+    A page read (GET) shows the count read with the user's session at the start of the request
+    (auth.sessions: the same round trip); a request that may have changed notifications asks again.
+    """
     if not current_user.is_authenticated:
         return 0
+    if request.method in ("GET", "HEAD"):
+        from school_prevention.auth.sessions import unread_count_read_with_session
+
+        known = unread_count_read_with_session(current_user.id)
+        if known is not None:
+            return known
     from school_prevention.notifications.queries import unread_count
 
     return db.session.scalar(unread_count(current_user)) or 0

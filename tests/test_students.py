@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from school_prevention.audit import AuditEvent
+from school_prevention.programs.models import Enrollment
 from school_prevention.extensions import db
 from tests.conftest import statements_sent
 from tests.factories import make_school, make_student, make_user
@@ -154,3 +155,99 @@ def test_the_list_sends_as_many_statements_for_a_full_page_as_for_one_student(cl
     page = client.get("/students").get_data(as_text=True)
     assert "Alone," in page and "Zed000," in page
     assert statements_sent(client, "/students") == one  # a page of students: nothing is read row by row
+
+
+def _full_record(student, counselor, staff, school):
+    """Give student something in every section of the page: flags with history, referrals,
+    screenings, programs (attended, waitlisted, ended), a mentoring match and check-ins."""
+    from datetime import timedelta
+
+    from school_prevention.checkins import services as checkins
+    from school_prevention.checkins.models import CheckIn
+    from school_prevention.db import utcnow
+    from school_prevention.flags.services import change_status
+    from school_prevention.programs.mentoring import move_match, open_match
+    from school_prevention.programs.services import end_enrollment, enroll, record_session
+    from school_prevention.screenings.services import record_screening
+    from tests.factories import (instrument, make_checkin_plan, make_flag, make_mentor, make_program,
+                                 make_referral)
+
+    now = utcnow()
+    today = now.date()
+    make_flag(student, counselor, category_name="Signs of commercial", severity="urgent")
+    resolved = make_flag(student, counselor, category_name="Bullying", severity="high")
+    change_status(counselor, resolved, "resolved", "Sorted out.")
+    make_referral(student, staff, urgency="urgent")
+    make_referral(student, staff)
+    for days in (3, 40):
+        record_screening(counselor, student, instrument=instrument(), screened_on=today - timedelta(days=days),
+                         result="possible_concern", next_step="none", today=today)
+    coping = make_program(school, counselor, name=f"Coping {student.id}")
+    full = make_program(school, counselor, capacity=1, name=f"Media {student.id}")
+    scouts = make_program(school, counselor, name=f"Scouts {student.id}")
+    enroll(counselor, coping, [student])
+    enroll(counselor, full, [make_student(school, given_name="First", family_name="InLine")])
+    enroll(counselor, full, [student])
+    enroll(counselor, scouts, [student])
+    for days, status in ((1, "present"), (8, "present"), (15, "absent")):
+        record_session(counselor, coping, held_on=today - timedelta(days=days), minutes=45, topic=None,
+                       attendance={student.id: status}, roster_ids={student.id})
+    done = db.session.scalars(select(Enrollment).where(Enrollment.program_id == scouts.id)).one()
+    end_enrollment(counselor, done, "completed", "Season over")
+    match = open_match(counselor, student)
+    move_match(counselor, match, "waiting", today=today, check_months=12)
+    move_match(counselor, match, "matched", today=today, check_months=12,
+               mentor=make_mentor(school, counselor, checked_on=today - timedelta(days=30), name="Rosa Mentor"))
+    plan = make_checkin_plan(student, counselor, now=now - timedelta(days=30),
+                             starts_on=(now - timedelta(days=30)).date())
+    past = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan.id, CheckIn.due_at < now)
+                              .order_by(CheckIn.due_at)).all()
+    checkins.complete(counselor, past[0], outcome="doing_well", note=None, now=now)
+    checkins.mark_missed(counselor, past[1], now=now)
+
+
+@pytest.mark.parametrize("role", ["counselor", "principal"])
+def test_the_student_page_sends_as_many_statements_for_a_full_record_as_for_an_empty_one(
+        client, login_as, db_session, role):
+    school = make_school()
+    empty, full = make_student(school, family_name="Empty"), make_student(school, family_name="Full")
+    counselor, viewer = make_user("counselor", schools=[school]), make_user(role, schools=[school])
+    staff = make_user("staff", schools=[school])
+    db_session.commit()
+    login_as(viewer)
+    few = statements_sent(client, f"/students/{empty.id}")
+    _full_record(full, counselor, staff, school)
+    db_session.commit()
+    page = client.get(f"/students/{full.id}").get_data(as_text=True)
+    assert statements_sent(client, f"/students/{full.id}") == few
+    # What the full page shows, read in those few statements.
+    assert "Mandated report not recorded" in page and "1 resolved" in page
+    assert "2 sessions, 90 minutes attended" in page and "waitlist #1" in page and "1 past" in page
+    assert "Matched</a> with Rosa Mentor" in page and "1 completed" in page
+    if role == "counselor":
+        assert "Referral from" in page and "Possible concern" in page
+        timeline = page.split('id="timeline-h"')[1]
+        for line in ("Bullying — targeted: resolved", "Referral from", "Check-in: met: doing well", "Check-in missed",
+                     "Check-in plan started: every week", "Scouts", "completed", "possible concern"):
+            assert line in timeline, line
+    else:  # principals see neither referrals, screenings nor the timeline
+        assert "Referral from" not in page and "Possible concern" not in page and 'id="timeline-h"' not in page
+
+
+def test_the_navigation_is_each_role_s_own_and_marks_the_current_section(app, client, login_as, district):
+    def nav(response):
+        header = response.get_data(as_text=True).split('class="main-nav"')[1].split("</nav>")[0]
+        return header
+
+    login_as(district["counselor"])
+    counselor_nav = nav(client.get(f"/students/{district['maria'].id}"))
+    assert 'href="/referrals"' in counselor_nav and 'href="/checkins"' in counselor_nav
+    assert '<a href="/students" aria-current="page">Students</a>' in counselor_nav
+    assert '<a href="/" aria-current="page">' not in counselor_nav
+    # The same app, another role and another page: the lists made once per role and page do not mix.
+    principal = app.test_client()
+    login_as(district["principal"], principal)
+    principal_nav = nav(principal.get("/"))
+    assert 'href="/referrals"' not in principal_nav and 'href="/checkins"' not in principal_nav
+    assert '<a href="/" aria-current="page">Home</a>' in principal_nav and 'href="/reports/coverage"' in principal_nav
+    assert nav(client.get(f"/students/{district['maria'].id}")) == counselor_nav

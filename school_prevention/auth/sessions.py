@@ -6,8 +6,8 @@ import secrets
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from flask import current_app
-from sqlalchemy import bindparam, select, update
+from flask import current_app, g
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import joinedload
 
 from school_prevention.auth.models import User, UserSession
@@ -24,8 +24,15 @@ def _hash(token: str) -> str:
 
 @lru_cache(maxsize=None)
 def _session_by_token():
-    """The session row of a token hash with its user, in one query built once (it runs before every page)."""
-    return (select(UserSession).options(joinedload(UserSession.user))
+    """The session row of a token hash with its user and the user's unread in-app notifications (for
+    the page header), in one query built once: it runs before every page."""
+    from school_prevention.notifications.models import Notification
+
+    unread = (select(func.count()).select_from(Notification)
+              .where(Notification.user_id == UserSession.user_id, Notification.channel == "in_app",
+                     Notification.read_at.is_(None))
+              .correlate(UserSession).scalar_subquery())
+    return (select(UserSession, unread).options(joinedload(UserSession.user))
             .where(UserSession.token_hash == bindparam("token_hash")))
 
 
@@ -49,13 +56,16 @@ def start_session(user: User, *, ip: str | None, user_agent: str | None) -> str:
 def load_session(token: str | None, now: datetime | None = None) -> tuple[UserSession | None, str | None]:
     """The live session for token, or (None, why) when it is missing, ended or timed out.
 
-    A session past its idle or absolute limit is ended here, so it can never be revived.
+    A session past its idle or absolute limit is ended here, so it can never be revived. The
+    user's unread count read with it is kept for the page header (unread_count_read_with_session).
     """
     if not token:
         return None, None
-    row = db.session.scalars(_session_by_token(), {"token_hash": _hash(token)}).one_or_none()
-    if row is None:
+    found = db.session.execute(_session_by_token(), {"token_hash": _hash(token)}).one_or_none()
+    if found is None:
         return None, "unknown"
+    row, unread = found
+    g.sp_unread_notifications = (row.user_id, unread)
     if row.ended_at is not None:
         return None, row.ended_reason or "ended"
     now = now or utcnow()
@@ -73,6 +83,13 @@ def load_session(token: str | None, now: datetime | None = None) -> tuple[UserSe
     if now - row.last_seen_at > TOUCH_INTERVAL:
         row.last_seen_at = now
     return row, None
+
+
+def unread_count_read_with_session(user_id: int) -> int | None:
+    """The user's unread notifications as read with their session at the start of this request,
+    or None when this request read no session of theirs."""
+    found = g.get("sp_unread_notifications")
+    return found[1] if found is not None and found[0] == user_id else None
 
 
 def end_session(token: str | None, reason: str) -> None:

@@ -1,24 +1,30 @@
-"""What the student page shows, gathered in a fixed number of queries for the viewing user."""
+"""What the student page shows, gathered in a fixed number of statements for the viewing user.
+
+Whatever a student has (flags, programs, check-ins, referrals), the page sends the same
+statements: a counselor's page nine (the student, flags, enrollments, matches, active plans, the
+check-in summary, open referrals, screenings, the timeline), a principal's six. They are built
+once (students.page_queries) and read plain rows: the page only displays them.
+"""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timezone
+from datetime import date, datetime, time, timezone
+from itertools import groupby
+from typing import Any
 
-from sqlalchemy.orm import joinedload, selectinload
+from flask import request
 
 from school_prevention.auth.models import User
+from school_prevention.checkins.models import CADENCES, OUTCOMES
+from school_prevention.db import utcnow
 from school_prevention.extensions import db
-from school_prevention.flags.models import FlagEvent, RiskFlag
-from school_prevention.flags.queries import flags_of_student
-from school_prevention.permissions import triage_referrals, visible_flags
-from school_prevention.programs.models import Enrollment, Match
-from school_prevention.programs.queries import (
-    Dosage, dosage, dosage_map, enrollments_of_student, matches_of_student, waitlist_positions,
-)
-from school_prevention.referrals.models import Referral
-from school_prevention.referrals.queries import open_referrals_of_student
+from school_prevention.flags.models import REPORT_SEVERITIES
+from school_prevention.permissions import student_scope
+from school_prevention.programs.models import CURRENT_ENROLLMENT, MATCH_STATUSES
 from school_prevention.roles import Role
-from school_prevention.screenings.queries import screenings_of_student
+from school_prevention.screenings.models import NEXT_STEPS, RESULTS
+from school_prevention.students import page_queries as q
 from school_prevention.students.models import Student
 
 
@@ -32,121 +38,245 @@ class TimelineEntry:
     link: str | None = None
 
 
+@dataclass(frozen=True)
+class FlagRow:
+    """A flag as the page shows it."""
+
+    id: int
+    category: str
+    is_suspected_abuse: bool
+    severity: str
+    status: str
+    opened_at: datetime
+    resolved_at: datetime | None
+    report_recorded_at: datetime | None
+    has_note: bool
+
+    @property
+    def is_current(self) -> bool:
+        """Open or monitoring: still part of the child's picture."""
+        return self.status != "resolved"
+
+    @property
+    def needs_mandated_report(self) -> bool:
+        """RiskFlag.needs_mandated_report: suspected abuse at high/urgent severity, no report record."""
+        return (bool(self.is_suspected_abuse) and self.severity in REPORT_SEVERITIES
+                and self.report_recorded_at is None and self.is_current)
+
+
+@dataclass(frozen=True)
+class ReferralRow:
+    """An open referral: its concern categories, urgency and when it came in."""
+
+    id: int
+    urgency: str
+    submitted_at: datetime
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScreeningRow:
+    """A screening's date, instrument, result and next step."""
+
+    screened_on: date
+    instrument: str
+    result: str
+    next_step: str
+    rescreen_on: date | None
+    outside_agency: str | None
+
+    @property
+    def result_label(self) -> str:
+        return RESULTS[self.result]
+
+    @property
+    def next_step_label(self) -> str:
+        return NEXT_STEPS[self.next_step]
+
+
+@dataclass(frozen=True)
+class EnrollmentRow:
+    """An enrollment with its program's name, the dosage received, and its waitlist place."""
+
+    id: int
+    program_id: int
+    program: str
+    status: str
+    requested_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    sessions: int
+    minutes: int
+    place: int | None
+
+    @property
+    def is_current(self) -> bool:
+        return self.status in CURRENT_ENROLLMENT
+
+
+@dataclass(frozen=True)
+class MatchRow:
+    """A mentoring match: its status, mentor and start."""
+
+    id: int
+    status: str
+    matched_on: date | None
+    mentor: str | None
+
+    @property
+    def status_label(self) -> str:
+        return MATCH_STATUSES.get(self.status, self.status)
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """An active check-in plan: cadence, time, counselor and end date."""
+
+    id: int
+    cadence: str
+    rrule: str | None
+    local_time: time
+    until: date
+    needs_handoff: bool
+    counselor: str
+
+    @property
+    def cadence_label(self) -> str:
+        return cadence_label(self.cadence, self.rrule)
+
+
+def cadence_label(cadence: str, rrule: str | None) -> str:
+    """CheckInPlan.cadence_label for a plan read as a row."""
+    return CADENCES.get(cadence, cadence) + (f": {rrule}" if cadence == "custom" else "")
+
+
 @dataclass
 class StudentPage:
     """Everything the page needs; sections the role may not see stay empty and hidden."""
 
     student: Student
-    flags: list[RiskFlag] = field(default_factory=list)
-    referrals: list[Referral] = field(default_factory=list)
-    screenings: list = field(default_factory=list)
+    links: Links
+    flags: list[FlagRow] = field(default_factory=list)
+    referrals: list[ReferralRow] = field(default_factory=list)
+    screenings: list[ScreeningRow] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
-    enrollments: list[Enrollment] = field(default_factory=list)
-    doses: dict[int, Dosage] = field(default_factory=dict)  # program id -> what the student attended
-    waitlist_place: dict[int, int] = field(default_factory=dict)  # enrollment id -> place in line
-    matches: list[Match] = field(default_factory=list)
-    plans: list = field(default_factory=list)  # active check-in plans
+    enrollments: list[EnrollmentRow] = field(default_factory=list)
+    matches: list[MatchRow] = field(default_factory=list)
+    plans: list[PlanRow] = field(default_factory=list)  # active check-in plans
     checkin_summary: dict = field(default_factory=dict)
     is_counselor: bool = False
 
     @property
-    def current_enrollments(self) -> list[Enrollment]:
+    def current_enrollments(self) -> list[EnrollmentRow]:
         return [e for e in self.enrollments if e.is_current]
 
     @property
-    def past_enrollments(self) -> list[Enrollment]:
+    def past_enrollments(self) -> list[EnrollmentRow]:
         return [e for e in self.enrollments if not e.is_current]
 
     @property
-    def current_flags(self) -> list[RiskFlag]:
+    def current_flags(self) -> list[FlagRow]:
         return [f for f in self.flags if f.is_current]
 
     @property
-    def resolved_flags(self) -> list[RiskFlag]:
+    def resolved_flags(self) -> list[FlagRow]:
         return [f for f in self.flags if not f.is_current]
 
     @property
-    def missing_reports(self) -> list[RiskFlag]:
+    def missing_reports(self) -> list[FlagRow]:
         return [f for f in self.flags if f.needs_mandated_report]
 
 
-def build_student_page(user: User, student: Student, url_for) -> StudentPage:
-    """Flags for counselors and principals; referrals, screenings and timeline for counselors."""
-    page = StudentPage(student=student, is_counselor=user.role_enum == Role.COUNSELOR)
-    page.flags = list(db.session.scalars(
-        flags_of_student(visible_flags(user), student.id).options(selectinload(RiskFlag.events).joinedload(FlagEvent.actor))))
-    _add_programs(page, student)
-    _add_checkins(page, student)
+class Links:
+    """The page's links by id, each endpoint's URL built once per process (web.row_url)."""
+
+    ENDPOINTS = {
+        "flag": ("flags.detail", "flag_id"),
+        "flag_report": ("flags.report", "flag_id"),
+        "referral": ("referrals.detail", "referral_id"),
+        "program": ("programs.detail", "program_id"),
+        "enrollment_end": ("programs.end", "enrollment_id"),
+        "match": ("mentoring.match_detail", "match_id"),
+        "plan": ("checkins.plan_detail", "plan_id"),
+        "checkin": ("checkins.detail", "checkin_id"),
+        "student": ("students.detail", "student_id"),
+        "new_flag": ("flags.new", "student_id"),
+        "new_screening": ("screenings.new", "student_id"),
+        "enroll": ("programs.enroll_student", "student_id"),
+        "new_match": ("mentoring.match_new", "student_id"),
+        "new_plan": ("checkins.plan_new", "student_id"),
+    }
+    _built: dict[str, dict[str, Callable[[Any], str]]] = {}
+
+    def __init__(self) -> None:
+        # URLs start with the script root the app is mounted at: one set of builders per root.
+        root = request.script_root
+        builders = self._built.get(root)
+        if builders is None:
+            from school_prevention.web import row_url
+
+            builders = {name: row_url(endpoint, key) for name, (endpoint, key) in self.ENDPOINTS.items()}
+            self._built[root] = builders
+        self.__dict__.update(builders)
+
+
+def build_student_page(user: User, student: Student, url_for=None) -> StudentPage:
+    """Flags, programs and check-ins for counselors and principals; referrals, screenings and the
+    timeline for counselors. (url_for is no longer needed: links are built by Links.)"""
+    scope = student_scope(user)
+    params = {"student_id": student.id, "scope_user_id": scope.user_id}
+    page = StudentPage(student=student, links=Links(), is_counselor=user.role_enum == Role.COUNSELOR)
+    run = db.session.connection().execute  # plain rows; the page changes nothing through them
+    page.flags = [FlagRow(r.id, r.category, r.is_suspected_abuse, r.severity, r.status, r.opened_at, r.resolved_at,
+                          r.report_recorded_at, bool(r.has_note))
+                  for r in run(q.flags(scope.kind), params)]
+    page.enrollments = [EnrollmentRow(r.id, r.program_id, r.program, r.status, r.requested_at, r.started_at,
+                                      r.ended_at, r.end_reason, int(r.sessions), int(r.minutes), r.place)
+                        for r in run(q.enrollments(), params)]
+    page.matches = [MatchRow(*r) for r in run(q.matches(), params)]
+    page.plans = [PlanRow(*r) for r in run(q.active_plans(), params)]
+    page.checkin_summary = run(q.checkin_summary(), {**params, "now": utcnow()}).one()._asdict()
     if not page.is_counselor:
         return page
-    page.referrals = list(db.session.scalars(open_referrals_of_student(triage_referrals(user), student.id)))
-    page.screenings = list(db.session.scalars(screenings_of_student(student.id)))
-    entries = []
-    for flag in page.flags:
-        for event in flag.events:
-            entries.append(TimelineEntry(event.at, "flag", f"{flag.category.name}: {event.action.replace('_', ' ')}"
-                                         + (f" by {event.actor.name}" if event.actor else ""),
-                                         url_for("flags.detail", flag_id=flag.id)))
-    all_referrals = db.session.scalars(triage_referrals(user).where(Referral.student_id == student.id)
-                                       .options(joinedload(Referral.submitted_by))).all()
-    for referral in all_referrals:
-        entries.append(TimelineEntry(referral.submitted_at, "referral",
-                                     f"Referral from {referral.submitted_by.name} ({referral.urgency})",
-                                     url_for("referrals.detail", referral_id=referral.id)))
-    for screening in page.screenings:
-        entries.append(TimelineEntry(datetime.combine(screening.screened_on, time(12), tzinfo=timezone.utc),
-                                     "screening", f"{screening.instrument.name}: {screening.result_label.lower()}"))
-    for enrollment in page.enrollments:
-        entries.append(TimelineEntry(enrollment.requested_at, "program",
-                                     f"{enrollment.program.name}: {'waitlisted' if enrollment.started_at is None else 'enrolled'}",
-                                     url_for("programs.detail", program_id=enrollment.program_id)))
-        if enrollment.ended_at:
-            entries.append(TimelineEntry(enrollment.ended_at, "program", f"{enrollment.program.name}: {enrollment.status}",
-                                         url_for("programs.detail", program_id=enrollment.program_id)))
-    entries.extend(_checkin_entries(student, url_for))
-    page.timeline = sorted(entries, key=lambda e: e.at, reverse=True)[:50]
+    page.referrals = [ReferralRow(ref_id, rows[0].urgency, rows[0].submitted_at,
+                                  tuple(r.category for r in rows if r.category is not None))
+                      for ref_id, group in groupby(run(q.open_referrals(), params), key=lambda r: r.id)
+                      for rows in [list(group)]]
+    page.screenings = [ScreeningRow(r.screened_on, r.instrument, r.result, r.next_step, r.rescreen_on,
+                                    r.outside_agency)
+                       for r in run(q.screenings(), params)]
+    page.timeline = _timeline(page, run(q.timeline(), params))
     return page
 
 
-def _checkin_entries(student: Student, url_for) -> list[TimelineEntry]:
-    """Plans started and ended, and check-ins that happened or were missed (the latest 50)."""
-    from sqlalchemy import select
-
-    from school_prevention.checkins.models import CheckIn, CheckInPlan
-
+def _timeline(page: StudentPage, rows) -> list[TimelineEntry]:
+    """The newest dated lines: the timeline statement's rows, with enrollments and screenings."""
+    links = page.links
     entries = []
-    for plan in db.session.scalars(select(CheckInPlan).where(CheckInPlan.student_id == student.id)):
-        link = url_for("checkins.plan_detail", plan_id=plan.id)
-        entries.append(TimelineEntry(plan.created_at, "check-in", f"Check-in plan started: {plan.cadence_label.lower()}", link))
-        if plan.ended_at:
-            entries.append(TimelineEntry(plan.ended_at, "check-in", "Check-in plan ended", link))
-    closed = db.session.scalars(select(CheckIn).where(CheckIn.student_id == student.id,
-                                                      CheckIn.status.in_(("completed", "missed")))
-                                .order_by(CheckIn.due_at.desc()).limit(50))
-    for checkin in closed:
-        text = (f"Check-in: {checkin.outcome_label.lower()}" if checkin.status == "completed" else "Check-in missed")
-        entries.append(TimelineEntry(checkin.due_at, "check-in", text, url_for("checkins.detail", checkin_id=checkin.id)))
-    return entries
-
-
-def _add_programs(page: StudentPage, student: Student) -> None:
-    """Enrollments with dosage and waitlist places, and mentoring matches (fixed number of queries)."""
-    page.enrollments = list(db.session.scalars(enrollments_of_student(student.id)))
-    page.doses = dosage_map(db.session.execute(dosage(student_id=student.id)), 0)
+    for at, kind, ref, a, b, c in rows:
+        if kind == "flag":  # a: category, b: action, c: who
+            entries.append(TimelineEntry(at, "flag", f"{a}: {b.replace('_', ' ')}" + (f" by {c}" if c else ""),
+                                         links.flag(ref)))
+        elif kind == "referral":  # a: who submitted it, b: urgency
+            entries.append(TimelineEntry(at, "referral", f"Referral from {a} ({b})", links.referral(ref)))
+        elif kind == "plan":  # a: cadence, b: rule
+            entries.append(TimelineEntry(at, "check-in", f"Check-in plan started: {cadence_label(a, b).lower()}",
+                                         links.plan(ref)))
+        elif kind == "plan_ended":
+            entries.append(TimelineEntry(at, "check-in", "Check-in plan ended", links.plan(ref)))
+        else:  # a check-in; a: status, b: outcome
+            text = f"Check-in: {OUTCOMES.get(b, b or '').lower()}" if a == "completed" else "Check-in missed"
+            entries.append(TimelineEntry(at, "check-in", text, links.checkin(ref)))
+    for screening in page.screenings:
+        entries.append(TimelineEntry(datetime.combine(screening.screened_on, time(12), tzinfo=timezone.utc),
+                                     "screening", f"{screening.instrument}: {screening.result_label.lower()}"))
     for enrollment in page.enrollments:
-        if enrollment.status == "waitlisted":
-            page.waitlist_place[enrollment.id] = waitlist_positions(enrollment.program_id)[enrollment.id]
-    page.matches = list(db.session.scalars(matches_of_student(student.id)))
-
-
-def _add_checkins(page: StudentPage, student: Student) -> None:
-    """Active check-in plans and the next, overdue and last completed check-in."""
-    from sqlalchemy import select
-
-    from school_prevention.checkins.models import CheckInPlan
-    from school_prevention.checkins.queries import student_checkin_summary
-    from school_prevention.db import utcnow
-
-    page.plans = list(db.session.scalars(select(CheckInPlan).where(
-        CheckInPlan.student_id == student.id, CheckInPlan.status == "active").order_by(CheckInPlan.created_at)))
-    page.checkin_summary = student_checkin_summary(student.id, utcnow())
+        link = links.program(enrollment.program_id)
+        entries.append(TimelineEntry(enrollment.requested_at, "program",
+                                     f"{enrollment.program}: {'waitlisted' if enrollment.started_at is None else 'enrolled'}",
+                                     link))
+        if enrollment.ended_at:
+            entries.append(TimelineEntry(enrollment.ended_at, "program", f"{enrollment.program}: {enrollment.status}", link))
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries[:q.TIMELINE_LENGTH]
