@@ -5,10 +5,11 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from school_prevention.audit import AuditEvent
 from school_prevention.extensions import db
-from school_prevention.flags.models import RiskFlag
+from school_prevention.flags.models import FlagEvent, RiskFlag
 from school_prevention.notifications.models import Notification
 from school_prevention.referrals.models import Referral
 from school_prevention.screenings.models import Screening
@@ -219,13 +220,14 @@ def test_counselor_triages_into_a_flag_and_staff_sees_only_status(app, client, l
     mine = staff_client.get("/referrals/mine").data.decode()
     assert "Closed" in mine and "Sudden change" not in mine and "Follow up" not in mine
     again = client.post(f"/referrals/{referral.id}/close", data={"reason": "dup"})
-    assert again.status_code == 400 and b"already been decided" in again.data
+    assert again.status_code == 409 and b"already accepted by" in again.data
 
 
 def test_accept_can_link_a_current_flag_and_close_needs_a_reason(client, login_as, school_world):
     w = school_world
     flag = make_flag(w["student"], w["counselor"])
-    first, second = make_referral(w["student"], w["staff"]), make_referral(w["student"], w["staff"])
+    first = make_referral(w["student"], w["staff"])
+    second = make_referral(w["student"], w["staff"], observation="Asleep in class every morning this week.")
     db.session.commit()
     login_as(w["counselor"])
     client.post(f"/referrals/{first.id}/accept", data={"existing_flag": str(flag.id)})
@@ -356,3 +358,159 @@ def test_referral_lists_send_as_many_statements_for_many_students_as_for_one(cli
     page = client.get(url).get_data(as_text=True)
     assert all(f"Listed{i}, Kid" in page for i in range(4))
     assert statements_sent(client, url) == one
+
+
+# --- the same change asked for twice: one effect, and a message that says who made it --------------------------
+
+def flag_events(flag, action):
+    return db.session.scalar(select(func.count()).select_from(FlagEvent).where(FlagEvent.flag_id == flag.id,
+                                                                               FlagEvent.action == action))
+
+
+def test_the_same_flag_opened_again_is_refused_naming_the_first(client, login_as, school_world):
+    w = school_world
+    flag = make_flag(w["student"], w["counselor"], severity="moderate", note=SECRET)
+    db.session.commit()
+    login_as(w["counselor2"])
+    form = {"category": category("Social isolation").id, "severity": "moderate", "source": "counselor_observation",
+            "note": f"{SECRET}\n"}
+    again = client.post(f"/students/{w['student'].id}/flags/new", data=form)
+    assert again.status_code == 409
+    page = again.get_data(as_text=True)
+    assert f"This flag was already opened by {w['counselor'].name}" in page and "Social isolation, moderate" in page
+    assert f'href="/flags/{flag.id}"' in page and "boyfriend" not in page
+    # Other details make another flag (as before); once the first is resolved, the same one can be opened again.
+    assert client.post(f"/students/{w['student'].id}/flags/new", data={**form, "note": "Other facts."}).status_code == 302
+    assert client.post(f"/students/{w['student'].id}/flags/new", data={**form, "severity": "high"}).status_code == 302
+    client.post(f"/flags/{flag.id}/status", data={"status": "resolved", "resolution": "Settled."})
+    assert client.post(f"/students/{w['student'].id}/flags/new", data=form).status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(RiskFlag)) == 4
+    assert audit_count("flag.created") == 4
+
+
+def test_a_status_move_made_already_is_refused_naming_who_made_it(client, login_as, school_world):
+    w = school_world
+    flag = make_flag(w["student"], w["counselor"])
+    db.session.commit()
+    login_as(w["counselor"])
+    resolve = {"status": "resolved", "resolution": "Joined lunch club."}
+    assert client.post(f"/flags/{flag.id}/status", data=resolve).status_code == 302
+    again = client.post(f"/flags/{flag.id}/status", data=resolve)
+    assert again.status_code == 409
+    assert f"This flag was already resolved by {w['counselor'].name}" in again.get_data(as_text=True)
+    assert client.post(f"/flags/{flag.id}/status", data={"status": "open"}).status_code == 302
+    again = client.post(f"/flags/{flag.id}/status", data={"status": "open"})
+    assert again.status_code == 409 and b"already reopened by" in again.data
+    db.session.refresh(flag)
+    assert flag.status == "open" and flag.resolved_at is None
+    assert (flag_events(flag, "resolved"), flag_events(flag, "reopened")) == (1, 1)
+    fresh = make_flag(w["student"], w["counselor"], category_name="Bullying — targeted")
+    db.session.commit()
+    never_moved = client.post(f"/flags/{fresh.id}/status", data={"status": "open"})
+    assert never_moved.status_code == 409 and b"This flag is already open (opened by" in never_moved.data
+
+
+def test_an_edit_that_changes_nothing_leaves_no_history(client, login_as, school_world):
+    w = school_world
+    flag = make_flag(w["student"], w["counselor"], note=SECRET)
+    db.session.commit()
+    login_as(w["counselor2"])
+    form = {"category": flag.category_id, "severity": "high", "source": "counselor_observation"}
+    assert client.post(f"/flags/{flag.id}/edit", data=form).status_code == 302
+    again = client.post(f"/flags/{flag.id}/edit", data=form)
+    assert again.status_code == 409
+    assert f"already has these details, as saved by {w['counselor2'].name}" in again.get_data(as_text=True)
+    # The note sent again as it stands (give or take blanks) is no change either.
+    same_note = client.post(f"/flags/{flag.id}/edit", data={**form, "note": f"  {SECRET}\n", "replace_note": "y"})
+    assert same_note.status_code == 409
+    assert flag_events(flag, "edited") == 1 and audit_count("flag.updated") == 1
+    assert client.post(f"/flags/{flag.id}/edit", data={**form, "note": "New facts.", "replace_note": "y"}).status_code == 302
+    assert flag_events(flag, "edited") == 2
+
+
+def test_the_same_mandated_report_recorded_twice_is_kept_once_and_can_be_corrected(client, login_as, school_world):
+    w = school_world
+    flag = make_flag(w["student"], w["counselor"], category_name="Signs of commercial", severity="urgent")
+    db.session.commit()
+    login_as(w["counselor"])
+    report = {"agency": "State hotline", "made_at": "2026-11-20T09:30", "reference": "HL-1"}
+    assert client.post(f"/flags/{flag.id}/report", data=report).status_code == 302
+    again = client.post(f"/flags/{flag.id}/report", data=report)
+    assert again.status_code == 409
+    assert f"mandated report was already recorded by {w['counselor'].name}" in again.get_data(as_text=True)
+    assert client.post(f"/flags/{flag.id}/report", data={**report, "reference": "HL-12"}).status_code == 302
+    db.session.refresh(flag)
+    assert flag.report_reference == "HL-12" and flag_events(flag, "report_recorded") == 2
+
+
+def test_the_same_screening_on_the_same_day_is_recorded_once(client, login_as, school_world):
+    w = school_world
+    login_as(w["counselor"])
+    yesterday = date.today() - timedelta(days=1)
+    form = {"instrument": instrument("CSE-IT 2.0").id, "screened_on": yesterday.isoformat(), "result": "no_concern",
+            "next_step": "none"}
+    assert client.post(f"/students/{w['student'].id}/screenings/new", data=form).status_code == 302
+    login_as(w["counselor2"])
+    again = client.post(f"/students/{w['student'].id}/screenings/new", data={**form, "result": "possible_concern"})
+    assert again.status_code == 409
+    assert f"was already recorded by {w['counselor'].name}" in again.get_data(as_text=True)
+    other_day = {**form, "screened_on": (yesterday - timedelta(days=1)).isoformat()}
+    assert client.post(f"/students/{w['student'].id}/screenings/new", data=other_day).status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(Screening)) == 2
+
+
+def test_the_database_refuses_a_second_screening_of_the_same_day(school_world):
+    w = school_world
+    values = {"student_id": w["student"].id, "instrument_id": instrument().id, "screened_on": date.today(),
+              "screener_id": w["counselor"].id, "result": "no_concern", "next_step": "none"}
+    db.session.add(Screening(**values))
+    db.session.flush()
+    with pytest.raises(IntegrityError), db.session.begin_nested():
+        db.session.add(Screening(**values))
+
+
+def test_the_upgrade_that_adds_the_index_names_screenings_recorded_twice(school_world):
+    """Before the index, two identical requests at once could both save: the upgrade stops and names
+    the copies for a person to settle, rather than choosing which one was meant."""
+    import importlib.util
+    from pathlib import Path
+
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    path = Path(__file__).parents[1] / "migrations" / "versions" / "0013_casework_guards.py"
+    spec = importlib.util.spec_from_file_location("casework_guards", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    w = school_world
+    connection = db.session.connection()
+    with Operations.context(MigrationContext.configure(connection)):
+        migration.downgrade()
+        values = {"student_id": w["student"].id, "instrument_id": instrument().id, "screened_on": date.today(),
+                  "screener_id": w["counselor"].id, "result": "no_concern", "next_step": "none"}
+        db.session.add_all([Screening(**values), Screening(**values)])
+        db.session.flush()
+        first = min(db.session.scalars(select(Screening.id)))
+        with pytest.raises(RuntimeError, match=rf"1 screening\(s\) were recorded more than once .*#{first} \(2 copies\)"):
+            migration.upgrade()
+
+
+def test_the_same_referral_sent_twice_is_sent_once(client, login_as, school_world):
+    w = school_world
+    login_as(w["staff"])
+    form = {"categories": [category("Bullying — targeted").id], "observation": SECRET, "urgency": "soon"}
+    url = f"/referrals/new?student={w['student'].id}"
+    assert client.post(url, data=form).status_code == 302
+    again = client.post(url, data={**form, "observation": f"{SECRET}  "})
+    assert again.status_code == 409 and b"You already sent this referral at" in again.data
+    assert 'href="/referrals/mine"' in again.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Referral)) == 1
+    # More urgent now: the counselors must hear of it again.
+    assert client.post(url, data={**form, "urgency": "urgent"}).status_code == 302
+    # The same concern some time later is a new referral.
+    for earlier in db.session.scalars(select(Referral)):
+        earlier.submitted_at -= timedelta(hours=1)
+    db.session.commit()
+    assert client.post(url, data=form).status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(Referral)) == 3
+    assert audit_count("referral.created") == 3

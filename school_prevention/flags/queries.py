@@ -31,6 +31,14 @@ def open_flags_of_student(scoped_flags: Select, student_id: int) -> Select:
     return flags_of_student(scoped_flags, student_id).where(RiskFlag.status != "resolved")
 
 
+def current_flags_like(student_id: int, category_id: int, severity: str, source: str) -> Select:
+    """The student's current flags (open or monitoring) of this category, severity and source, oldest first."""
+    return (select(RiskFlag).where(RiskFlag.student_id == student_id, RiskFlag.category_id == category_id,
+                                   RiskFlag.severity == severity, RiskFlag.source == source,
+                                   RiskFlag.status != "resolved")
+            .order_by(RiskFlag.opened_at, RiskFlag.id))
+
+
 def flags_missing_report(scoped_flags: Select) -> Select:
     """Current suspected-abuse flags at high or urgent severity with no mandated-report record."""
     return (scoped_flags.join(RiskFlag.category)

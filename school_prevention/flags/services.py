@@ -3,13 +3,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
+
 from school_prevention import audit, crypto
 from school_prevention.auth.models import User
-from school_prevention.errors import ServiceError
+from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.flags.models import REPORT_SEVERITIES, SEVERITIES, SOURCES, FlagCategory, FlagEvent, RiskFlag
+from school_prevention.flags.queries import current_flags_like
 from school_prevention.students.models import Student
+from school_prevention.timezones import localtime
 
 # Allowed moves: open -> monitoring -> resolved, straight to resolved, and reopening.
 TRANSITIONS = {
@@ -17,6 +21,26 @@ TRANSITIONS = {
     "monitoring": {"open", "resolved"},
     "resolved": {"open"},
 }
+
+
+def lock_student(student: Student) -> None:
+    """Hold the student's row until the request commits (SELECT ... FOR UPDATE on PostgreSQL; on
+    SQLite the request already holds the write lock). A second identical request made at the same
+    moment waits here, then its check for what the first one saved sees it."""
+    db.session.execute(select(Student.id).where(Student.id == student.id).with_for_update())
+
+
+def _by(event: FlagEvent | None, who: str = "another counselor", at: datetime | None = None) -> str:
+    """'Casey Doe (Dec 3, 2026 10:02 AM)': who made a change to a flag, and when, from its history
+    entry; who and at when there is none (rows loaded in bulk, as demo generate writes them)."""
+    if event is not None:
+        who, at = (event.actor.name if event.actor else "the system"), event.at
+    return f"{who} ({localtime(at)})" if at else who
+
+
+def _last_event(flag: RiskFlag, wanted) -> FlagEvent | None:
+    """The flag's newest history entry for which wanted(event) is true."""
+    return next((e for e in flag.events if wanted(e)), None)
 
 
 def _event(flag: RiskFlag, actor: User, action: str, changes: dict | None = None) -> None:
@@ -34,8 +58,22 @@ def _check(category: FlagCategory, severity: str, source: str, allow_inactive: b
 
 def create_flag(actor: User, student: Student, *, category: FlagCategory, severity: str, source: str,
                 note: str | None = None) -> RiskFlag:
-    """Open a flag on a student; the note is stored encrypted."""
+    """Open a flag on a student; the note is stored encrypted.
+
+    The same flag sent again while the first is current (a double click, a form sent twice, two
+    counselors at once: same category, severity, source and note) is refused with AlreadyDone
+    naming the flag that exists. Checked under the student's row lock, so two requests at the
+    same moment cannot both pass the check. A flag of the same kind with other details is a
+    flag of its own, as it always was.
+    """
     _check(category, severity, source)
+    lock_student(student)
+    twin = next((f for f in db.session.scalars(current_flags_like(student.id, category.id, severity, source))
+                 if _same_note(f.note_ciphertext, note)), None)
+    if twin is not None:
+        raise AlreadyDone(f"This flag was already opened by {twin.opened_by.name} ({localtime(twin.opened_at)}): "
+                          f"{category.name}, {severity} severity, with the same note. Nothing more was saved.",
+                          next_url=f"/flags/{twin.id}")
     flag = RiskFlag(student_id=student.id, student=student, category=category, category_id=category.id,
                     severity=severity, source=source, status="open", note_ciphertext=crypto.encrypt(note),
                     opened_by_id=actor.id, opened_at=utcnow())
@@ -50,7 +88,11 @@ def create_flag(actor: User, student: Student, *, category: FlagCategory, severi
 
 def update_flag(actor: User, flag: RiskFlag, *, category: FlagCategory, severity: str, source: str,
                 note: str | None = None, replace_note: bool = False) -> dict:
-    """Edit a flag; every changed field goes into its history (the note only as 'changed')."""
+    """Edit a flag; every changed field goes into its history (the note only as 'changed').
+
+    A save that changes nothing (the same edit sent twice, or a form sent back untouched) is
+    refused with AlreadyDone naming who last saved these details: one history entry per change.
+    """
     # A flag may keep a category that has since been retired, but not move to one.
     _check(category, severity, source, allow_inactive=category.id == flag.category_id)
     changes = {}
@@ -63,18 +105,37 @@ def update_flag(actor: User, flag: RiskFlag, *, category: FlagCategory, severity
     if source != flag.source:
         changes["source"] = [SOURCES[flag.source], SOURCES[source]]
         flag.source = source
-    if replace_note:
+    if replace_note and not _same_note(flag.note_ciphertext, note):
         changes["note"] = "changed" if note else "removed"
         flag.note_ciphertext = crypto.encrypt(note)
-    if changes:
-        _event(flag, actor, "edited", changes)
-        audit.record("flag.updated", actor=actor, obj=flag, student=flag.student,
-                     detail={"fields": sorted(changes)})
+    if not changes:
+        saved = _last_event(flag, lambda e: e.action in ("opened", "edited"))
+        raise AlreadyDone(f"This flag already has these details, as saved by "
+                          f"{_by(saved, flag.opened_by.name, flag.opened_at)}. Nothing more was "
+                          "changed.", next_url=f"/flags/{flag.id}")
+    _event(flag, actor, "edited", changes)
+    audit.record("flag.updated", actor=actor, obj=flag, student=flag.student, detail={"fields": sorted(changes)})
     return changes
 
 
+def _same_note(ciphertext: str | None, note: str | None) -> bool:
+    """Whether the stored note already reads note, but for surrounding blanks (a note no configured
+    key opens is never the same)."""
+    try:
+        return (crypto.decrypt(ciphertext) or "").strip() == (note or "").strip()
+    except crypto.UnreadableNote:
+        return False
+
+
 def change_status(actor: User, flag: RiskFlag, new_status: str, resolution: str | None = None) -> None:
-    """Move a flag between open, monitoring and resolved; resolving needs a resolution note."""
+    """Move a flag between open, monitoring and resolved; resolving needs a resolution note.
+
+    A move to the status the flag already has (the same click twice, two counselors at once: the
+    loader locked the flag's row, so the second request sees the first one's move) is refused
+    with AlreadyDone naming who made it.
+    """
+    if new_status == flag.status:
+        raise AlreadyDone(_already_moved(flag, new_status), next_url=f"/flags/{flag.id}")
     if new_status not in TRANSITIONS.get(flag.status, set()):
         raise ServiceError("status", f"A {flag.status} flag cannot be moved to {new_status}.")
     if new_status == "resolved":
@@ -95,9 +156,27 @@ def change_status(actor: User, flag: RiskFlag, new_status: str, resolution: str 
     audit.record("flag.status", actor=actor, obj=flag, student=flag.student, detail={"status": new_status})
 
 
+def _already_moved(flag: RiskFlag, status: str) -> str:
+    """'This flag was already resolved by Casey Doe (Dec 3, 2026 10:02 AM). …'"""
+    moved = _last_event(flag, lambda e: (e.changes or {}).get("status", [None, None])[-1] == status)
+    if moved is None and status == "open":  # open since it was opened
+        opened = _last_event(flag, lambda e: e.action == "opened")
+        return f"This flag is already open (opened by {_by(opened, flag.opened_by.name, flag.opened_at)}). " \
+               "Nothing more was changed."
+    if moved is None:  # no history entry for the move (rows loaded in bulk)
+        return f"This flag is already {status}. Nothing more was changed."
+    verb = {"resolved": "resolved", "monitoring": "moved to monitoring"}.get(status) or (
+        "reopened" if moved.action == "reopened" else "moved back to open")
+    return f"This flag was already {verb} by {_by(moved)}. Nothing more was changed."
+
+
 def record_mandated_report(actor: User, flag: RiskFlag, *, agency: str | None, made_at: datetime | None,
                            reference: str | None, not_made_reason: str | None) -> None:
-    """Record the report to the child-protection agency, or why none was made."""
+    """Record the report to the child-protection agency, or why none was made.
+
+    The same record sent again (a double click, two counselors at once: the loader locked the
+    flag's row) is refused with AlreadyDone; a corrected record replaces it, in the history too.
+    """
     agency, reference = (agency or "").strip() or None, (reference or "").strip() or None
     reason = (not_made_reason or "").strip() or None
     if reason and (agency or made_at):
@@ -109,6 +188,11 @@ def record_mandated_report(actor: User, flag: RiskFlag, *, agency: str | None, m
             raise ServiceError("made_at", "Give the date and time of the report.")
         if made_at > utcnow():
             raise ServiceError("made_at", "The report time cannot be in the future.")
+    if flag.report_recorded_at is not None and (flag.report_agency, flag.report_made_at, flag.report_reference,
+                                                 flag.report_not_made_reason) == (agency, made_at, reference, reason):
+        recorded = _last_event(flag, lambda e: e.action == "report_recorded")
+        raise AlreadyDone(f"This mandated report was already recorded by {_by(recorded, at=flag.report_recorded_at)}, "
+                          "with these details. Nothing more was changed.", next_url=f"/flags/{flag.id}")
     flag.report_agency, flag.report_made_at, flag.report_reference = agency, made_at, reference
     flag.report_not_made_reason = reason
     flag.report_recorded_by_id, flag.report_recorded_at = actor.id, utcnow()

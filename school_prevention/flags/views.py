@@ -87,13 +87,13 @@ def edit(flag_id: int):
         if form.validate():
             try:
                 with db.session.begin_nested():
-                    changes = update_flag(current_user, flag, category=_category_or_none(form.category.data),
-                                          severity=form.severity.data, source=form.source.data,
-                                          note=form.note.data, replace_note=form.replace_note.data)
+                    update_flag(current_user, flag, category=_category_or_none(form.category.data),
+                                severity=form.severity.data, source=form.source.data,
+                                note=form.note.data, replace_note=form.replace_note.data)
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
-                flash("Flag updated." if changes else "Nothing was changed.", "success" if changes else "info")
+                flash("Flag updated.", "success")
                 return redirect(url_for("flags.detail", flag_id=flag.id))
     return render_template("flags/form.html", form=form, student=flag.student, flag=flag), status
 

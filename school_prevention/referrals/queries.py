@@ -26,6 +26,13 @@ def submitted_by(user: User) -> Select:
             .options(selectinload(Referral.student)))  # the lists name each student
 
 
+def recent_open_referrals_by(staff_id: int, student_id: int, since) -> Select:
+    """A staff member's open referrals about a student submitted since a moment, newest first."""
+    return (select(Referral).where(Referral.submitted_by_id == staff_id, Referral.student_id == student_id,
+                                   Referral.status.in_(("new", "in_review")), Referral.submitted_at >= since)
+            .order_by(Referral.submitted_at.desc()))
+
+
 def open_referrals_of_student(scoped: Select, student_id: int) -> Select:
     """The student's referrals still waiting for a decision."""
     return scoped.where(Referral.student_id == student_id, Referral.status.in_(("new", "in_review"))).order_by(

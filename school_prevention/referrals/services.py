@@ -1,18 +1,24 @@
 """Submit a referral (notifying the school's counselors at once) and triage it."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from school_prevention import audit, crypto
 from school_prevention.auth.models import User
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory, RiskFlag
-from school_prevention.flags.services import create_flag
+from school_prevention.flags.services import create_flag, lock_student
 from school_prevention.notifications.services import notify
 from school_prevention.referrals.models import URGENCIES, Referral
-from school_prevention.referrals.queries import counselors_of_school
+from school_prevention.referrals.queries import counselors_of_school, recent_open_referrals_by
 from school_prevention.students.models import Student
 from school_prevention.timezones import localtime
+
+# The same referral sent again within this time, still open, is the same concern sent twice (a
+# double click, a reload that sends the form again), not a new one.
+REPEAT_WINDOW = timedelta(minutes=10)
 
 
 def submit_referral(actor: User, student: Student, *, categories: list[FlagCategory], observation: str,
@@ -24,6 +30,7 @@ def submit_referral(actor: User, student: Student, *, categories: list[FlagCateg
         raise ServiceError("observation", "Write what you saw or heard.")
     if urgency not in URGENCIES:
         raise ServiceError("urgency", "Choose how soon a counselor should look at this.")
+    _refuse_repeat(actor, student, categories, observation.strip(), urgency)
     referral = Referral(student_id=student.id, student=student, school_id=student.school_id,
                         submitted_by_id=actor.id, submitted_at=utcnow(), categories=categories,
                         observation_ciphertext=crypto.encrypt(observation.strip()), urgency=urgency, status="new")
@@ -38,6 +45,24 @@ def submit_referral(actor: User, student: Student, *, categories: list[FlagCateg
                  f"(grade {student.grade_label})",
            link=f"/referrals/{referral.id}")
     return referral
+
+
+def _refuse_repeat(actor: User, student: Student, categories: list[FlagCategory], observation: str,
+                   urgency: str) -> None:
+    """Refuse the same referral sent again by the same staff member a moment later: same student,
+    concerns, observation and urgency, the first still open. The observation is encrypted (no two
+    ciphertexts of one text are alike), so the few recent ones are compared decrypted, under the
+    student's row lock: two identical requests at the same moment take turns here. A copy with
+    another urgency is a new referral: the counselors must hear of the change."""
+    lock_student(student)
+    recent = db.session.scalars(recent_open_referrals_by(actor.id, student.id, utcnow() - REPEAT_WINDOW)).all()
+    wanted = {c.id for c in categories}
+    for earlier in recent:
+        if (earlier.urgency == urgency and {c.id for c in earlier.categories} == wanted
+                and crypto.decrypt_for_display(earlier.observation_ciphertext) == observation):
+            raise AlreadyDone(f"You already sent this referral at {localtime(earlier.submitted_at, '%-I:%M %p')} "
+                              f"({localtime(earlier.submitted_at, '%b %-d, %Y')}). The school's counselors have it; "
+                              "nothing more was sent.", next_url="/referrals/mine")
 
 
 def read_observation(actor: User, referral: Referral) -> str | None:

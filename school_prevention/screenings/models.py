@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.auth.models import User
@@ -39,6 +39,10 @@ class Screening(db.Model):
         CheckConstraint("result IN ('no_concern', 'possible_concern', 'clear_concern')", name="result_known"),
         CheckConstraint("next_step IN ('none', 'rescreen', 'outside_referral', 'mandated_report')",
                         name="next_step_known"),
+        # One administration of an instrument to a student a day (screenings.services refuses the
+        # second with a message; this is the backstop).
+        Index("uq_screening_student_id_instrument_id_screened_on", "student_id", "instrument_id", "screened_on",
+              unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -5,16 +5,24 @@ from datetime import date
 
 from school_prevention import audit
 from school_prevention.auth.models import User
-from school_prevention.errors import ServiceError
+from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
+from school_prevention.flags.services import lock_student
 from school_prevention.screenings.models import NEXT_STEPS, RESULTS, Instrument, Screening
+from school_prevention.screenings.queries import screening_on
 from school_prevention.students.models import Student
+from school_prevention.timezones import localtime
 
 
 def record_screening(actor: User, student: Student, *, instrument: Instrument, screened_on: date,
                      result: str, next_step: str, rescreen_on: date | None = None,
                      outside_agency: str | None = None, today: date) -> Screening:
-    """Store the result level (never item responses) and what happens next."""
+    """Store the result level (never item responses) and what happens next.
+
+    A student is screened with an instrument at most once a day: the same screening recorded again
+    (a double click, two counselors at once) is refused with AlreadyDone naming who recorded it.
+    Checked under the student's row lock; a unique index is the backstop.
+    """
     if not instrument.is_active:
         raise ServiceError("instrument", "This instrument is no longer in use.")
     if result not in RESULTS:
@@ -27,6 +35,12 @@ def record_screening(actor: User, student: Student, *, instrument: Instrument, s
         raise ServiceError("rescreen_on", "Give a rescreen date after the screening date.")
     if next_step == "outside_referral" and not (outside_agency or "").strip():
         raise ServiceError("outside_agency", "Name the outside agency.")
+    lock_student(student)
+    earlier = db.session.scalars(screening_on(student.id, instrument.id, screened_on)).first()
+    if earlier is not None:
+        raise AlreadyDone(f"A {instrument.name} screening of this student on {screened_on:%b %-d, %Y} was already "
+                          f"recorded by {earlier.screener.name} ({localtime(earlier.created_at)}). Nothing more "
+                          "was saved.", next_url=f"/students/{student.id}")
     screening = Screening(student_id=student.id, instrument_id=instrument.id, instrument=instrument,
                           screened_on=screened_on, screener_id=actor.id, result=result, next_step=next_step,
                           rescreen_on=rescreen_on if next_step == "rescreen" else None,
