@@ -236,6 +236,14 @@ def roster_import(path, dry_run, allow_mass_deactivation):
         sys.exit(1)
 
 
+@roster_cli.command("work")
+def roster_work():
+    """Run the queued roster imports now, one at a time (the scheduler does this every few seconds)."""
+    from school_prevention.roster.worker import work
+
+    click.echo(f"{work()} import run(s) done.")
+
+
 def format_report(report) -> str:
     """The import report as text for a terminal or a log."""
     lines = [("DRY RUN: nothing was changed." if report.dry_run else "Import applied.") if not report.refused

@@ -67,7 +67,6 @@ class Config:
     PASSWORD_MAX_LENGTH = 128
     STUDENTS_PER_PAGE = 50
     MAX_CONTENT_LENGTH = 512 * 1024 * 1024  # a district's OneRoster zip
-    ROSTER_IMPORT_INLINE = False  # tests run the admin page's import inside the request
     ROSTER_BATCH_SIZE = 2000  # users.csv rows validated and written together
 
     def __init__(self) -> None:
@@ -163,7 +162,6 @@ class TestConfig(Config):
     WTF_CSRF_ENABLED = False
     # Cheap hashing keeps the suite fast; production uses argon2-cffi's recommended parameters.
     PASSWORD_HASH_PARAMS = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
-    ROSTER_IMPORT_INLINE = True
 
     def __init__(self, database_url: str = "sqlite://") -> None:
         super().__init__()

@@ -72,6 +72,8 @@ EXPECTED: dict[str, set[str] | str] = {
     "roster.detail": {"admin"},
     "roster.progress_json": {"admin"},
     "roster.apply": {"admin"},
+    "roster.retry": {"admin"},
+    "roster.discard": {"admin"},
     "programs.index": {"counselor", "principal", "district"},
     "programs.new": {"counselor", "principal"},
     "programs.detail": {"counselor", "principal"},

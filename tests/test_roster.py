@@ -1,8 +1,9 @@
 """Roster import: real-world CSV, every kind of bad row, idempotence, bulk/delta, guards, atomicity."""
 from __future__ import annotations
 
-import os
+import io
 import re
+import threading
 import zipfile
 from datetime import date, time, timedelta
 
@@ -17,25 +18,22 @@ from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
 from school_prevention.programs.models import Enrollment
 from school_prevention.programs.services import enroll
-from school_prevention.roster import progress as roster_progress
 from school_prevention.roster import importer as importer_module
+from school_prevention.roster import jobs as roster_jobs
+from school_prevention.roster import uploads as roster_uploads
 from school_prevention.roster.importer import RosterImporter, count_rows
-from school_prevention.roster.models import RosterImport, StudentDemographics, StudentSchoolChange
-from school_prevention.roster.services import ApplyError, import_roster, start_apply, start_run
+from school_prevention.roster.models import (RosterImport, RosterUpload, RosterUploadChunk, StudentDemographics,
+                                             StudentSchoolChange)
+from school_prevention.roster.services import (ApplyError, import_roster, retry_run, start_apply, start_run,
+                                               start_upload)
 from school_prevention.roster.sources import RosterSource
+from school_prevention.roster.uploads import UploadError, delete_uploads
+from school_prevention.roster.worker import claim, claim_next, run_claimed
 from school_prevention.scheduler import run_job
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
 from tests import roster_files as rf
 from tests.factories import make_flag, make_program, make_user
-
-
-@pytest.fixture(autouse=True)
-def uploads(app, tmp_path, monkeypatch):
-    """Uploaded zips go to this test's own folder, never under instance/."""
-    folder = tmp_path / "uploads"
-    monkeypatch.setitem(app.config, "ROSTER_UPLOAD_FOLDER", str(folder))
-    return folder
 
 
 @pytest.fixture(autouse=True)
@@ -326,13 +324,27 @@ def _zip_of(folder, target):
     return target
 
 
-def _upload(client, folder, tmp_path, name="export.zip"):
-    """Upload a folder as a zip through the page; returns the dry run it started."""
+def work() -> int:
+    """What the scheduler does every few seconds: the roster.work job, called directly."""
+    return roster_jobs.work_queue(utcnow())
+
+
+def newest_run() -> RosterImport:
+    return db.session.scalars(select(RosterImport).order_by(RosterImport.id.desc())).first()
+
+
+def _upload(client, folder, tmp_path, name="export.zip", run=True):
+    """Upload a folder as a zip through the page: its dry run is queued; with run, the worker runs it."""
     archive = _zip_of(folder, tmp_path / name)
     with open(archive, "rb") as fh:
         response = client.post("/admin/roster", data={"archive": (fh, name)}, content_type="multipart/form-data")
     assert response.status_code == 302
-    return db.session.scalars(select(RosterImport).order_by(RosterImport.id.desc())).first()
+    dry = newest_run()
+    assert dry.status == "queued" and dry.is_dry_run
+    if run:
+        assert work() == 1
+        db.session.expire_all()
+    return dry
 
 
 def _signed_in_admin(login_as, db_session):
@@ -348,30 +360,41 @@ def _page(client, url):
     return response.data.decode()
 
 
-def test_admin_uploads_sees_dry_run_then_applies(client, login_as, tmp_path, db_session, uploads):
+def _run_id(response) -> int:
+    return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+def test_an_upload_is_queued_run_by_the_worker_and_applied(client, login_as, tmp_path, db_session, monkeypatch):
+    monkeypatch.setattr(roster_uploads, "CHUNK_BYTES", 256)  # the zip is kept in several chunks, read back in order
     _signed_in_admin(login_as, db_session)
     files = rf.district(8)
     files["users.csv"].append(rf.student("bad", "No", "School", "nowhere"))
-    dry = _upload(client, rf.write(tmp_path / "set", files), tmp_path)
-    # A finished import leaves no live figures behind (a later run with the same id, in another
-    # database of this process, showed them as its own progress).
-    assert roster_progress.get(dry.id) is None
+    dry = _upload(client, rf.write(tmp_path / "set", files), tmp_path, run=False)
+    # The request only kept the file and queued the dry run: nothing was read yet.
+    assert count(RosterUpload) == 1 and count(RosterUploadChunk) > 1
+    queued = _page(client, f"/admin/roster/{dry.id}")
+    assert "The import worker picks it up within a few seconds." in queued and "Import progress" in queued
+    assert client.get(f"/admin/roster/{dry.id}/progress.json").json["status"] == "queued"
+    assert work() == 1
+    assert work() == 0  # nothing left in the queue
     report_page = _page(client, f"/admin/roster/{dry.id}")
     assert "Dry run: nothing has changed yet" in report_page and "Students created" in report_page
     assert "users.csv</td><td class=\"num\">10</td><td>none of orgSourcedIds (nowhere)" in report_page
     assert "<strong>1 row will be skipped</strong> (<a href=\"#rejected\">see below</a>)" in report_page
+    assert "Import progress" not in report_page
     assert count(Student) == 0
-    upload = dry.upload_path
-    assert os.path.dirname(upload) == str(uploads) and os.path.exists(upload)
     applied = client.post(f"/admin/roster/{dry.id}/apply")
     assert applied.status_code == 303
+    run_id = _run_id(applied)
+    assert count(Student) == 0 and "Import progress" in _page(client, applied.headers["Location"])  # queued
+    assert work() == 1
     assert count(Student) == 8
-    run_id = int(applied.headers["Location"].rsplit("/", 1)[1])
     assert "Import applied" in _page(client, applied.headers["Location"])
     # The upload is deleted once applied; the dry run points to the run that applied it, without Apply.
-    assert not os.path.exists(upload)
     db_session.expire_all()
-    assert [r.upload_path for r in db.session.scalars(select(RosterImport))] == [None, None]
+    assert count(RosterUpload) == 0 and count(RosterUploadChunk) == 0
+    assert [(r.upload_id, r.status, r.attempts) for r in db.session.scalars(select(RosterImport).order_by(RosterImport.id))] \
+        == [(None, "done", 1), (None, "done", 1)]
     dry_page = _page(client, f"/admin/roster/{dry.id}")
     assert f'Applied as <a href="/admin/roster/{run_id}">run #{run_id}</a>' in dry_page
     assert "Apply this import" not in dry_page and "nothing has changed yet" not in dry_page
@@ -384,30 +407,39 @@ def test_no_skipped_rows_note_when_every_row_is_accepted(client, login_as, tmp_p
     assert "Apply this import" in page and "will be skipped" not in page
 
 
-def test_a_dry_run_is_applied_once_however_often_apply_is_sent(client, login_as, tmp_path, db_session):
+def test_apply_clicked_twice_queues_one_apply(client, login_as, tmp_path, db_session):
     """Double-click, a second tab or the back button: the second POST is told where the first went."""
     _signed_in_admin(login_as, db_session)
     dry = _upload(client, rf.write(tmp_path / "set", rf.district(8)), tmp_path)
     first = client.post(f"/admin/roster/{dry.id}/apply")
     second = client.post(f"/admin/roster/{dry.id}/apply")
     assert second.status_code == 303 and second.headers["Location"] == first.headers["Location"]
-    run_id = int(first.headers["Location"].rsplit("/", 1)[1])
-    assert f"This dry run was already applied as run #{run_id}; it was not applied again." in _page(
+    run_id = _run_id(first)
+    assert f"This dry run is already being applied as run #{run_id}; it was not started again." in _page(
         client, second.headers["Location"])
+    assert count(RosterImport, RosterImport.is_dry_run.is_(False)) == 1
+    assert work() == 1
+    third = client.post(f"/admin/roster/{dry.id}/apply")
+    assert third.headers["Location"] == first.headers["Location"]
+    assert f"This dry run was already applied as run #{run_id}; it was not applied again." in _page(
+        client, third.headers["Location"])
     assert count(RosterImport, RosterImport.is_dry_run.is_(False)) == 1
     assert count(AuditEvent, AuditEvent.action == "roster.import") == 1
     assert count(Student) == 8
 
 
-def test_the_claim_is_a_conditional_update_not_what_this_request_last_read(tmp_path, db_session, uploads):
+def _zip_bytes_of(tmp_path, files) -> io.BytesIO:
+    return io.BytesIO(_zip_of(rf.write(tmp_path / "set", files), tmp_path / "export.zip").read_bytes())
+
+
+def test_the_claim_is_a_conditional_update_not_what_this_request_last_read(tmp_path, db_session):
     """Two servers read the dry run as unapplied; the other one claims it first: this one must lose."""
     admin = make_user("admin")
-    uploads.mkdir()
-    archive = _zip_of(rf.write(tmp_path / "set", rf.district(4)), uploads / "a.zip")
-    dry = start_run(admin, "a.zip", dry_run=True, upload_path=str(archive))
-    import_roster(dry.id, archive, dry_run=True)
+    dry = start_upload(admin, _zip_bytes_of(tmp_path, rf.district(4)), "a.zip")
+    assert work() == 1
+    db.session.refresh(dry)
     assert dry.applied_run_id is None and dry.can_apply  # what this request read
-    other = RosterImport(source_name="a.zip", is_dry_run=False, status="running", upload_path=str(archive))
+    other = RosterImport(source_name="a.zip", is_dry_run=False, status="queued", upload_id=dry.upload_id)
     db.session.add(other)
     db.session.flush()
     # The other server's claim, behind this session's back (no ORM refresh of `dry`).
@@ -427,47 +459,193 @@ def test_a_refused_apply_can_be_tried_again_and_then_counts(client, login_as, tm
     dry = _upload(client, rf.write(tmp_path / "half", half), tmp_path)
     assert dry.status == "refused"
     refused = client.post(f"/admin/roster/{dry.id}/apply")
-    refused_id = int(refused.headers["Location"].rsplit("/", 1)[1])
+    refused_id = _run_id(refused)
+    assert work() == 1
     assert db.session.get(RosterImport, refused_id).status == "refused"
     page = _page(client, f"/admin/roster/{dry.id}")
     assert f"run #{refused_id}</a>, was refused and changed nothing" in page and "Apply this import" in page
     done = client.post(f"/admin/roster/{dry.id}/apply", data={"allow_mass_deactivation": "y"})
-    done_id = int(done.headers["Location"].rsplit("/", 1)[1])
+    done_id = _run_id(done)
+    assert work() == 1
     db_session.expire_all()
     assert done_id != refused_id and db.session.get(RosterImport, done_id).status == "done"
+    assert db.session.get(RosterImport, done_id).allow_mass_deactivation
     assert db.session.get(RosterImport, dry.id).applied_run_id == done_id
     assert count(Student, Student.is_active.is_(True)) == 20
 
 
-@pytest.mark.parametrize("already_applying", [True, False])
-def test_apply_while_another_import_holds_the_sqlite_lock_says_so(client, login_as, tmp_path, db_session, monkeypatch,
-                                                                  already_applying):
-    """SQLite: an import writes in one long transaction; a click meanwhile gets an answer, not a 500."""
-    from sqlalchemy.exc import OperationalError
+def test_a_run_queued_with_no_worker_says_what_it_waits_for(client, login_as, tmp_path, db_session):
+    _signed_in_admin(login_as, db_session)
+    first = _upload(client, rf.write(tmp_path / "one", rf.district(3)), tmp_path, "one.zip", run=False)
+    first.queued_at = utcnow() - timedelta(minutes=1)
+    db_session.commit()
+    page = _page(client, f"/admin/roster/{first.id}")
+    assert "Waiting for the import worker…" in page and "flask --app app scheduler run" in page
+    progress = client.get(f"/admin/roster/{first.id}/progress.json").json
+    assert (progress["status"], progress["heading"]) == ("queued", "Waiting for the import worker…")
+    # Another run at work (its worker alive): the queued one waits its turn, and says for which.
+    second = _upload(client, rf.write(tmp_path / "two", rf.district(3)), tmp_path, "two.zip", run=False)
+    assert claim(first.id, "busy-host:1") is not None
+    db_session.commit()
+    assert f"Waiting for import #{first.id} to finish: imports take turns." in _page(client, f"/admin/roster/{second.id}")
 
-    from school_prevention.roster import views as roster_views
 
+def test_the_worker_takes_one_import_at_a_time(tmp_path, db_session, backend):
+    """SQLite: an import holds the write lock for its whole transaction, so a second worker leaves
+    the queue alone while one works; PostgreSQL: it claims, and its import waits on the advisory lock."""
+    admin = make_user("admin")
+    first = start_upload(admin, _zip_bytes_of(tmp_path / "a", rf.district(3)), "a.zip")
+    second = start_upload(admin, _zip_bytes_of(tmp_path / "b", rf.district(3)), "b.zip")
+    db_session.commit()
+    assert claim_next("worker-a:1").run_id == first.id
+    taken = claim_next("worker-b:2")
+    if backend == "sqlite":
+        assert taken is None
+    else:
+        assert taken.run_id == second.id
+
+
+def _stop_worker(run: RosterImport, minutes: int = 3) -> None:
+    """A worker claimed the run and went away: its last heartbeat is minutes old, and nothing beats."""
+    assert claim(run.id, "gone-host:4242", utcnow() - timedelta(minutes=minutes)) is not None
+    db.session.commit()
+    db.session.refresh(run)
+
+
+def test_a_run_whose_worker_went_away_is_shown_stopped_and_retried(client, login_as, tmp_path, db_session, caplog):
+    _signed_in_admin(login_as, db_session)
+    dry = _upload(client, rf.write(tmp_path / "set", rf.district(5)), tmp_path, run=False)
+    _stop_worker(dry)
+    page = _page(client, f"/admin/roster/{dry.id}")
+    assert "Stopped: the worker went away." in page and "worker gone-host:4242" in page
+    assert ">Retry</button>" in page and ">Discard</button>" in page
+    assert "js/progress.js" not in page  # nothing to poll: the admin decides
+    assert client.get(f"/admin/roster/{dry.id}/progress.json").json["stalled"] is True
+    assert "Stopped: worker went away" in _page(client, "/admin/roster")
+    # The job's sweep notices it too (and says so once, not every few seconds).
+    with caplog.at_level("WARNING", logger="school_prevention.roster.jobs"):
+        assert work() == 0  # a stopped run is not taken by another worker on its own
+        work()
+    assert [r.getMessage() for r in caplog.records].count(
+        f"roster import #{dry.id} stopped: its worker gone-host:4242 went away; an admin can retry or discard it "
+        "under Roster import") == 1
+
+    response = client.post(f"/admin/roster/{dry.id}/retry")
+    assert response.status_code == 303
+    assert "is back in the queue" in _page(client, response.headers["Location"])
+    db_session.expire_all()
+    assert (dry.status, dry.claimed_by, dry.heartbeat_at) == ("queued", None, None)
+    again = client.post(f"/admin/roster/{dry.id}/retry")  # a second click: nothing more
+    assert "is already back in the queue" in _page(client, again.headers["Location"])
+    assert work() == 1
+    db_session.expire_all()
+    assert (dry.status, dry.attempts, dry.counts["students_created"]) == ("done", 2, 5)
+    assert count(AuditEvent, AuditEvent.action == "roster.retry") == 1
+
+
+def test_a_stopped_apply_is_discarded_and_the_dry_run_can_be_applied_again(client, login_as, tmp_path, db_session):
+    _signed_in_admin(login_as, db_session)
+    dry = _upload(client, rf.write(tmp_path / "set", rf.district(5)), tmp_path)
+    applying = db.session.get(RosterImport, _run_id(client.post(f"/admin/roster/{dry.id}/apply")))
+    _stop_worker(applying)
+    assert "Apply this import" not in _page(client, f"/admin/roster/{dry.id}")  # being applied, as far as anyone knows
+    response = client.post(f"/admin/roster/{applying.id}/discard")
+    assert "was discarded; nothing was changed" in _page(client, response.headers["Location"])
+    db_session.expire_all()
+    assert applying.status == "abandoned" and count(Student) == 0
+    assert "Discarded:" in _page(client, f"/admin/roster/{applying.id}")
+    assert "Retry" not in _page(client, f"/admin/roster/{applying.id}")
+    dry_page = _page(client, f"/admin/roster/{dry.id}")
+    assert f"run #{applying.id}</a>, was discarded and changed nothing" in dry_page and "Apply this import" in dry_page
+    client.post(f"/admin/roster/{dry.id}/apply")
+    assert work() == 1
+    assert count(Student) == 5
+    assert count(AuditEvent, AuditEvent.action == "roster.discard") == 1
+
+
+def test_a_worker_that_beats_again_is_not_retried_or_discarded(client, login_as, tmp_path, db_session):
+    _signed_in_admin(login_as, db_session)
+    dry = _upload(client, rf.write(tmp_path / "set", rf.district(3)), tmp_path, run=False)
+    _stop_worker(dry)
+    page = _page(client, f"/admin/roster/{dry.id}")  # the admin sees it stopped ...
+    assert "Stopped: the worker went away." in page
+    dry.heartbeat_at = utcnow()  # ... and then its worker beats again
+    db_session.commit()
+    for action in ("retry", "discard"):
+        response = client.post(f"/admin/roster/{dry.id}/{action}")
+        assert "is working: its worker is alive. Nothing was changed." in _page(client, response.headers["Location"])
+    db_session.expire_all()
+    assert (dry.status, dry.claimed_by, dry.attempts) == ("running", "gone-host:4242", 1)
+
+
+def test_a_queued_run_can_be_discarded_before_it_runs(client, login_as, tmp_path, db_session):
+    _signed_in_admin(login_as, db_session)
+    dry = _upload(client, rf.write(tmp_path / "set", rf.district(3)), tmp_path, run=False)
+    client.post(f"/admin/roster/{dry.id}/discard")
+    db_session.expire_all()
+    assert dry.status == "abandoned" and count(RosterUpload) == 0  # a discarded dry run's file goes too
+    assert work() == 0
+
+
+def test_a_finished_run_is_neither_retried_nor_discarded(client, login_as, tmp_path, db_session):
     _signed_in_admin(login_as, db_session)
     dry = _upload(client, rf.write(tmp_path / "set", rf.district(3)), tmp_path)
-    if already_applying:
-        running = RosterImport(source_name="export.zip", is_dry_run=False, status="running", upload_path=dry.upload_path)
-        db.session.add(running)
-        db.session.flush()
-        dry.applied_run_id = running.id
-        db_session.commit()
+    for action in ("retry", "discard"):
+        response = client.post(f"/admin/roster/{dry.id}/{action}")
+        assert f"Run #{dry.id} has finished (done); nothing was changed." in _page(client, response.headers["Location"])
+    assert db.session.get(RosterImport, dry.id).status == "done"
 
-    def locked(actor, run):
-        raise OperationalError("UPDATE roster_import ...", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(roster_views, "start_apply", locked)
-    response = client.post(f"/admin/roster/{dry.id}/apply")
-    assert response.status_code == 303
-    if already_applying:
-        assert response.headers["Location"].endswith(f"/admin/roster/{running.id}")
-        assert f"already being applied as run #{running.id}" in _page(client, response.headers["Location"])
-    else:
-        assert response.headers["Location"].endswith(f"/admin/roster/{dry.id}")
-        assert "Another import is writing to the database" in _page(client, response.headers["Location"])
+def test_an_old_worker_that_finishes_after_its_run_was_retried_keeps_nothing(tmp_path, db_session):
+    """A worker taken for dead (its beats stopped reaching the database) finishes after all: its claim
+    is no longer the run's, so its import is rolled back, and the retry's counts."""
+    admin = make_user("admin")
+    run = start_upload(admin, _zip_bytes_of(tmp_path, rf.district(4)), "a.zip")
+    run.is_dry_run = False
+    db_session.commit()
+    old = claim_next("old-host:1")
+    db.session.execute(update(RosterImport.__table__).where(RosterImport.__table__.c.id == run.id)
+                       .values(heartbeat_at=utcnow() - timedelta(minutes=5)))
+    db_session.expire_all()
+    retry_run(admin, db.session.get(RosterImport, run.id))
+    db_session.commit()
+    new = claim_next("new-host:2")
+    assert (new.run_id, new.attempt) == (run.id, 2)
+    run_claimed(old)  # the old worker comes back and finishes
+    assert count(Student) == 0
+    db_session.expire_all()
+    assert (run.status, run.claimed_by) == ("running", "new-host:2")
+    run_claimed(new)
+    db_session.expire_all()
+    assert (run.status, count(Student)) == ("done", 4)
+    assert count(AuditEvent, AuditEvent.action == "roster.import") == 1
+
+
+def test_a_run_whose_upload_is_gone_fails_saying_so(tmp_path, db_session):
+    admin = make_user("admin")
+    run = start_upload(admin, _zip_bytes_of(tmp_path, rf.district(2)), "a.zip")
+    db_session.commit()
+    owner = claim_next("w:1")
+    delete_uploads([run.upload_id])
+    db_session.commit()
+    run_claimed(owner)
+    db_session.expire_all()
+    assert run.status == "failed" and "no longer kept" in run.report["refused"]
+
+
+def test_an_upload_over_the_size_limit_is_refused_and_keeps_nothing(app, tmp_path, db_session, monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 100)
+    with pytest.raises(UploadError, match="the largest export the import takes is"):
+        start_upload(None, _zip_bytes_of(tmp_path, rf.district(3)), "big.zip")
+    assert count(RosterUpload) == 0 and count(RosterImport) == 0
+
+
+def test_roster_work_command_runs_the_queue(app, tmp_path, db_session):
+    start_upload(None, _zip_bytes_of(tmp_path, rf.district(2)), "a.zip")
+    db_session.commit()
+    result = app.test_cli_runner().invoke(args=["roster", "work"])
+    assert result.exit_code == 0 and "1 import run(s) done." in result.output
+    assert newest_run().status == "done"
 
 
 def test_report_counts_read_in_order_with_words(client, login_as, tmp_path, db_session):
@@ -524,34 +702,29 @@ def test_progress_is_reported_by_time_not_every_5000_rows(tmp_path, db_session):
     assert frozen == [2, 1002]  # no time passed: only where a file starts and ends
 
 
-def test_old_unapplied_uploads_are_deleted_and_the_page_says_so(app, client, login_as, tmp_path, db_session, uploads):
+def test_old_unapplied_uploads_are_deleted_and_the_page_says_so(app, client, login_as, tmp_path, db_session):
     _signed_in_admin(login_as, db_session)
     old = _upload(client, rf.write(tmp_path / "old", rf.district(3)), tmp_path, "old.zip")
     recent = _upload(client, rf.write(tmp_path / "recent", rf.district(3)), tmp_path, "recent.zip")
     busy = _upload(client, rf.write(tmp_path / "busy", rf.district(3)), tmp_path, "busy.zip")
-    applying = RosterImport(source_name="busy.zip", is_dry_run=False, status="running", upload_path=busy.upload_path)
+    applying = RosterImport(source_name="busy.zip", is_dry_run=False, status="queued", upload_id=busy.upload_id)
     db.session.add(applying)
     db.session.flush()
     busy.applied_run_id = applying.id
     now = utcnow()
     for run in (old, busy):
-        run.started_at = now - timedelta(days=8)
+        db.session.get(RosterUpload, run.upload_id).created_at = now - timedelta(days=8)
     db_session.commit()
-    orphan, fresh_orphan = uploads / "orphan.zip", uploads / "fresh.zip"  # files no run refers to
-    for file in (orphan, fresh_orphan):
-        file.write_bytes(b"PK")
-    eight_days_ago = (now - timedelta(days=8)).timestamp()
-    os.utime(orphan, (eight_days_ago, eight_days_ago))
     ids = {run.source_name: run.id for run in (old, recent, busy)}
     applying_id = applying.id
-    files = {run.source_name: run.upload_path for run in (old, recent, busy)}
+    uploads = {run.source_name: run.upload_id for run in (old, recent, busy)}
 
-    assert run_job(app, "roster.expire_uploads", now) == 2  # the old dry run's file and the old orphan
+    assert run_job(app, "roster.expire_uploads", now) == 1  # the old dry run's; busy's is queued to be applied
     assert run_job(app, "roster.expire_uploads", now) == 0  # a second run finds nothing
-    assert not os.path.exists(files["old.zip"]) and not orphan.exists() and fresh_orphan.exists()
-    assert os.path.exists(files["recent.zip"]) and os.path.exists(files["busy.zip"])  # too young; being applied
-    paths = dict(db.session.execute(select(RosterImport.id, RosterImport.upload_path)).all())
-    assert paths[ids["old.zip"]] is None and paths[ids["recent.zip"]] == files["recent.zip"]
+    assert set(db.session.scalars(select(RosterUpload.id))) == {uploads["recent.zip"], uploads["busy.zip"]}
+    assert count(RosterUploadChunk, RosterUploadChunk.upload_id == uploads["old.zip"]) == 0
+    kept = dict(db.session.execute(select(RosterImport.id, RosterImport.upload_id)).all())
+    assert kept[ids["old.zip"]] is None and kept[ids["recent.zip"]] == uploads["recent.zip"]
 
     page = _page(client, f"/admin/roster/{ids['old.zip']}")
     assert "The uploaded file has expired" in page and "Apply this import" not in page
@@ -564,10 +737,12 @@ def test_old_unapplied_uploads_are_deleted_and_the_page_says_so(app, client, log
     assert "Apply this import" not in busy_page
 
 
-def test_the_expiry_job_is_registered():
+def test_the_roster_jobs_are_registered():
     from school_prevention.scheduler import load_jobs
 
-    assert "roster.expire_uploads" in load_jobs()
+    jobs = load_jobs()
+    assert "roster.expire_uploads" in jobs
+    assert jobs["roster.work"].trigger == "interval" and jobs["roster.work"].trigger_args == {"seconds": 3}
 
 
 def _plan(student, counselor, status="active"):
@@ -860,3 +1035,204 @@ def test_an_upload_in_the_wrong_encoding_shows_why_and_offers_no_apply(client, l
     page = _page(client, f"/admin/roster/{dry.id}")
     assert dry.status == "failed" and "users.csv is not UTF-8 text: line 2 has the byte 0xe9" in page
     assert "Apply this import" not in page and count(Student) == 0
+
+
+# --- several workers and app servers on one committed database (real connections) ---------------
+
+@pytest.fixture
+def shared(race_app):
+    """race_app: an app on its own committed database, each thread on its own connection; the
+    roster queue and uploads are emptied after each test."""
+    yield race_app
+    with race_app.app_context():
+        runs = RosterImport.__table__
+        db.session.execute(update(runs).values(applied_run_id=None))
+        db.session.execute(runs.delete())
+        db.session.execute(RosterUploadChunk.__table__.delete())
+        db.session.execute(RosterUpload.__table__.delete())
+        db.session.commit()
+
+
+def _queued_upload(app, tmp_path, files=None, name="export.zip") -> tuple[int, int]:
+    """(admin id, run id) of a dry run queued by an admin, committed."""
+    with app.app_context():
+        admin = make_user("admin")
+        run = start_upload(admin, _zip_bytes_of(tmp_path, files or rf.district(4)), name)
+        db.session.commit()
+        return admin.id, run.id
+
+
+def test_two_workers_claim_one_queued_run_and_exactly_one_gets_it(shared, tmp_path, backend, monkeypatch):
+    """Two workers released together, each on its own connection. On PostgreSQL both have read the
+    run as queued before either claims (a second barrier inside claim): the conditional UPDATE decides.
+    On SQLite the claim's transaction holds the write lock, so the second waits and finds it taken."""
+    from school_prevention.roster import worker as worker_module
+
+    _, run_id = _queued_upload(shared, tmp_path)
+    start, both_looked = threading.Barrier(2), threading.Barrier(2)
+    real_claim = worker_module.claim
+
+    def claim_after_both_looked(*args, **kwargs):
+        both_looked.wait(10)
+        return real_claim(*args, **kwargs)
+
+    if backend == "postgresql":
+        monkeypatch.setattr(worker_module, "claim", claim_after_both_looked)
+    claims: list = [None, None]
+    errors: list = []
+
+    def worker(i: int) -> None:
+        try:
+            with shared.app_context():
+                start.wait(10)
+                claims[i] = claim_next(f"worker-{i}:{i}")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    winners = [c for c in claims if c is not None]
+    assert len(winners) == 1 and (winners[0].run_id, winners[0].attempt) == (run_id, 1)
+    with shared.app_context():
+        run = db.session.get(RosterImport, run_id)
+        assert (run.status, run.claimed_by, run.attempts) == ("running", winners[0].claimed_by, 1)
+        run_claimed(winners[0])
+        db.session.expire_all()
+        assert db.session.get(RosterImport, run_id).status == "done"
+
+
+class HeldBeat:
+    """Holds an import at its first report from inside a file (its transaction open; on SQLite it
+    holds the write lock), after the worker's beat has written those figures."""
+
+    def __init__(self, monkeypatch):
+        from school_prevention.roster import progress as progress_module
+
+        self.reported, self.release = threading.Event(), threading.Event()
+        monkeypatch.setattr(importer_module, "PROGRESS_SECONDS", 0)
+        monkeypatch.setattr(progress_module, "BEAT_SECONDS", 0.05)
+        real_update = progress_module.Beat.update
+
+        def update(beat, done, total, current):
+            real_update(beat, done, total, current)
+            if current == "users.csv" and 2 < done < total and not self.release.is_set():  # past orgs.csv
+                beat.write()
+                self.figures = (done, total)
+                self.reported.set()
+                self.release.wait(30)
+
+        monkeypatch.setattr(progress_module.Beat, "update", update)
+
+
+def test_progress_is_the_same_on_every_app_server(shared, tmp_path, monkeypatch):
+    """The worker works in one process; another app server (its own app, engine and connections)
+    answers progress.json with the worker's figures while the import's transaction is open."""
+    from school_prevention import create_app
+    from school_prevention.config import TestConfig
+    from tests.conftest import sign_in
+
+    admin_id, run_id = _queued_upload(shared, tmp_path, rf.district(250, schools=1))
+    other = create_app(TestConfig(shared.config["SQLALCHEMY_DATABASE_URI"]))
+    browser = sign_in(other, admin_id)
+    held = HeldBeat(monkeypatch)
+    done: list = []
+
+    def scheduler() -> None:
+        with shared.app_context():
+            done.append(work())
+
+    thread = threading.Thread(target=scheduler)
+    thread.start()
+    try:
+        assert held.reported.wait(30), "the import never reported"
+        answer = browser.get(f"/admin/roster/{run_id}/progress.json")
+        assert answer.status_code == 200
+        done_rows, total = held.figures
+        assert 2 < done_rows < total == 252  # orgs.csv's 2 rows, then users.csv's 250: held inside users.csv
+        assert answer.json == {"status": "running", "done": done_rows, "total": total, "current": "users.csv",
+                               "stalled": False, "heading": "Working…", "message": "Starting…"}
+        page = browser.get(f"/admin/roster/{run_id}").get_data(as_text=True)
+        assert f"{done_rows} of 252 rows read" in page and "Reading users.csv" in page
+    finally:
+        held.release.set()
+        thread.join(60)
+    assert done == [1]
+    assert browser.get(f"/admin/roster/{run_id}/progress.json").json["status"] == "done"
+    with other.app_context():
+        db.engine.dispose()
+
+
+def test_apply_sent_at_once_from_several_tabs_queues_one_apply(shared, tmp_path):
+    from tests.concurrency import fire_together
+
+    admin_id, dry_id = _queued_upload(shared, tmp_path)
+    with shared.app_context():
+        assert work() == 1
+    answers = fire_together(shared, admin_id, "POST", f"/admin/roster/{dry_id}/apply", n=4)
+    assert all(a.status == 303 for a in answers), [a.status for a in answers]
+    with shared.app_context():
+        applies = db.session.scalars(select(RosterImport).where(RosterImport.is_dry_run.is_(False))).all()
+        assert len(applies) == 1 and applies[0].status == "queued"
+        assert {a.location for a in answers} == {f"/admin/roster/{applies[0].id}"}
+        assert db.session.get(RosterImport, dry_id).applied_run_id == applies[0].id
+
+
+def test_retry_sent_at_once_requeues_a_stopped_run_once(shared, tmp_path):
+    from tests.concurrency import fire_together
+
+    admin_id, run_id = _queued_upload(shared, tmp_path)
+    with shared.app_context():
+        assert claim(run_id, "gone-host:1", utcnow() - timedelta(minutes=5)) is not None
+        db.session.commit()
+    answers = fire_together(shared, admin_id, "POST", f"/admin/roster/{run_id}/retry", n=4)
+    assert all(a.status == 303 for a in answers), [a.status for a in answers]
+    with shared.app_context():
+        run = db.session.get(RosterImport, run_id)
+        assert (run.status, run.attempts) == ("queued", 1)
+        retries = db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "roster.retry", AuditEvent.object_id == str(run_id)))
+        assert retries == 1
+        assert work() == 1
+        db.session.expire_all()
+        assert (db.session.get(RosterImport, run_id).status, db.session.get(RosterImport, run_id).attempts) == ("done", 2)
+
+
+def test_the_upgrade_moves_waiting_uploads_into_the_database(backend, tmp_path, tmp_path_factory, postgres):
+    """0011: a file a dry run still waits on is read into roster_upload (a missing one leaves it expired),
+    and a run left 'running' by the old in-process thread is marked failed."""
+    import flask_migrate
+    from sqlalchemy import text
+
+    from school_prevention import create_app
+    from school_prevention.config import TestConfig
+    from tests.databases import new_database_url
+
+    app = create_app(TestConfig(new_database_url(backend, "upgrade", tmp_path_factory, postgres)))
+    directory = app.extensions["migrate"].directory
+    kept = _zip_of(rf.write(tmp_path / "set", rf.district(3)), tmp_path / "kept.zip")
+    with app.app_context():
+        flask_migrate.upgrade(directory=directory, revision="0010")
+        with db.engine.begin() as connection:
+            for name, status, path in (("kept.zip", "done", str(kept)), ("gone.zip", "done", str(tmp_path / "gone.zip")),
+                                       ("thread.zip", "running", None)):
+                connection.execute(text("INSERT INTO roster_import (source_name, is_dry_run, status, started_at, "
+                                        "upload_path) VALUES (:name, :dry, :status, :at, :path)"),
+                                   {"name": name, "dry": True, "status": status, "at": utcnow(), "path": path})
+        flask_migrate.upgrade(directory=directory, revision="0011")
+        runs = {r.source_name: r for r in db.session.scalars(select(RosterImport))}
+        assert runs["kept.zip"].can_apply and runs["gone.zip"].upload_id is None and not runs["gone.zip"].can_apply
+        assert (runs["thread.zip"].status, runs["thread.zip"].attempts) == ("failed", 1)
+        assert "interrupted when the app was upgraded" in runs["thread.zip"].report["refused"]
+        upload = db.session.get(RosterUpload, runs["kept.zip"].upload_id)
+        assert (upload.file_name, upload.size_bytes) == ("kept.zip", kept.stat().st_size)
+        # The moved file is the export: applying it works.
+        applying = start_apply(None, runs["kept.zip"])
+        db.session.commit()
+        assert work() == 1
+        assert db.session.get(RosterImport, applying.id).status == "done" and count(Student) == 3
+        db.session.remove()
+        db.engine.dispose()

@@ -20,3 +20,7 @@ class ApplyForm(FlaskForm):
 
     allow_mass_deactivation = BooleanField(
         "This export is complete: allow it to deactivate more than 5% of active students")
+
+
+class RunActionForm(FlaskForm):
+    """Retry or discard a run (the button is the whole form)."""

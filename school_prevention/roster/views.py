@@ -1,133 +1,132 @@
-"""Admin pages: upload a OneRoster zip, see the dry-run report, apply it, follow its progress."""
+"""Admin pages: upload a OneRoster zip (its dry run is queued), follow a run, apply, retry or discard it.
+
+The import itself never runs here: a request only queues a run (worker.py runs it in the scheduler
+process), so every page answers at once, and any app server shows the same progress (progress.py).
+"""
 from __future__ import annotations
 
-import threading
-import uuid
-import zipfile
+from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy.exc import OperationalError
 
+from school_prevention.db import utcnow
 from school_prevention.extensions import db
-from school_prevention.permissions import roles
+from school_prevention.permissions import read_only, roles
 from school_prevention.roles import Role
-from school_prevention.roster import progress
-from school_prevention.roster.forms import ApplyForm, UploadForm
+from school_prevention.roster import progress as run_progress
+from school_prevention.roster.forms import ApplyForm, RunActionForm, UploadForm
 from school_prevention.roster.importer import count_rows
-from school_prevention.roster.models import RosterImport
-from school_prevention.roster.queries import recent_runs
-from school_prevention.roster.services import (UPLOAD_KEEP, ApplyError, check_can_apply, import_roster, start_apply,
-                                               start_run, upload_folder)
+from school_prevention.roster.models import QUEUED, RUNNING, RosterImport
+from school_prevention.roster.queries import recent_runs, working_runs
+from school_prevention.roster.services import (UPLOAD_KEEP, ApplyError, RunError, discard_run, retry_run, start_apply,
+                                               start_upload)
+from school_prevention.roster.uploads import UploadError
 
 bp = Blueprint("roster", __name__, url_prefix="/admin/roster")
 
-
-def _launch(run: RosterImport, allow_mass_deactivation: bool = False) -> None:
-    """Run the import outside the request (inline under tests that ask for it)."""
-    app = current_app._get_current_object()
-    args = (run.id, run.upload_path, run.is_dry_run, allow_mass_deactivation)
-    if app.config.get("ROSTER_IMPORT_INLINE"):
-        _work(app, *args, inline=True)
-        return
-    threading.Thread(target=_work, args=(app, *args), daemon=True, name=f"roster-import-{run.id}").start()
-
-
-def _work(app, run_id, path, dry_run, allow, inline=False) -> None:
-    def report_progress(done, total, name):
-        progress.update(run_id, done, total, name)
-
-    if inline:
-        try:
-            import_roster(run_id, path, dry_run=dry_run, allow_mass_deactivation=allow, progress=report_progress)
-        finally:
-            progress.forget(run_id)  # else a later run with the same id would show these figures
-        return
-    with app.app_context():
-        try:
-            import_roster(run_id, path, dry_run=dry_run, allow_mass_deactivation=allow, progress=report_progress)
-        finally:
-            progress.forget(run_id)
-            db.session.remove()
-
-
-@bp.route("", methods=["GET", "POST"])
-@roles(Role.ADMIN)
-def index():
-    """Upload a OneRoster zip (a dry run starts at once) and see past imports."""
-    form = UploadForm()
-    status = 200
-    if form.is_submitted():
-        status = 400
-        if form.validate():
-            target = upload_folder(current_app) / f"{uuid.uuid4().hex}.zip"
-            form.archive.data.save(target)
-            if not zipfile.is_zipfile(target):
-                target.unlink()
-                form.archive.errors = ["This file is not a readable zip archive."]
-            else:
-                run = start_run(current_user, form.archive.data.filename or "upload.zip", dry_run=True,
-                                upload_path=str(target))
-                _launch(run)
-                return redirect(url_for("roster.detail", run_id=run.id))
-    runs = db.session.scalars(recent_runs()).all()
-    return render_template("roster/index.html", form=form, runs=runs), status
+# A run queued longer than this with no worker taking it: the page says the worker is not running.
+WORKER_LATE = timedelta(seconds=15)
 
 
 def _run_or_404(run_id: int) -> RosterImport:
-    run = db.session.get(RosterImport, run_id)
+    """The run, or 404; a POST locks its row until the request commits (FOR UPDATE on PostgreSQL; on
+    SQLite the request holds the write lock), so two identical clicks act one after the other."""
+    if request.method in ("GET", "HEAD"):
+        run = db.session.get(RosterImport, run_id)
+    else:
+        run = db.session.get(RosterImport, run_id, with_for_update=True, populate_existing=True)
     if run is None:
         abort(404)
     return run
 
 
+def _state(run: RosterImport) -> dict:
+    """What the page says about a run that has not finished: its figures, and what it is waiting for."""
+    now = utcnow()
+    live = run_progress.read(run, db.engine)
+    state = {"live": live, "stalled": run_progress.is_stalled(run, live, now), "heading": "Working…",
+             "message": "Starting…", "figures": ""}
+    if run.status == RUNNING and live.total:
+        state["figures"] = f"{live.done:,} of {live.total:,} rows read"
+    if run.status == QUEUED:
+        ahead = next((other for other in db.session.scalars(working_runs())
+                      if other.id != run.id and not run_progress.is_stalled(other, run_progress.read(other, db.engine), now)),
+                     None)
+        if ahead is not None:
+            state["heading"], state["message"] = "Queued", f"Waiting for import #{ahead.id} to finish: imports take turns."
+        elif now - run.queued_at < WORKER_LATE:
+            state["heading"], state["message"] = "Queued", "The import worker picks it up within a few seconds."
+        else:
+            state["heading"] = "Waiting for the import worker…"
+            state["message"] = ("Imports run in the scheduler process, which looks for new ones every few seconds, "
+                                "and it has not started this one. Ask whoever runs the server to check that the "
+                                "scheduler is running (flask --app app scheduler run).")
+    return state
+
+
+@bp.route("", methods=["GET", "POST"])
+@roles(Role.ADMIN)
+def index():
+    """Upload a OneRoster zip (its dry run is queued at once) and see past imports."""
+    form = UploadForm()
+    status = 200
+    if form.is_submitted():
+        status = 400
+        if form.validate():
+            upload = form.archive.data
+            try:
+                run = start_upload(current_user, upload.stream, upload.filename or "upload.zip")
+            except UploadError as exc:
+                form.archive.errors = [str(exc)]
+            else:
+                return redirect(url_for("roster.detail", run_id=run.id))
+    runs = db.session.scalars(recent_runs()).all()
+    now = utcnow()
+    stopped = {run.id for run in runs if run_progress.is_stalled(run, run_progress.read(run, db.engine), now)}
+    return render_template("roster/index.html", form=form, runs=runs, stopped=stopped), status
+
+
 @bp.route("/<int:run_id>")
 @roles(Role.ADMIN)
+@read_only  # answers while an import holds SQLite's write lock: it shows that very import
 def detail(run_id: int):
-    """A run's progress while it works, then its report (and, after a clean dry run, Apply)."""
+    """A run waiting or working (with its progress), stopped (retry, discard), or its report (and Apply)."""
     run = _run_or_404(run_id)
-    return render_template("roster/detail.html", run=run, live=progress.get(run.id), form=ApplyForm(),
+    state = _state(run) if not run.is_finished else None
+    return render_template("roster/detail.html", run=run, state=state, form=ApplyForm(), action=RunActionForm(),
                            counts=count_rows(run.counts), keep_days=UPLOAD_KEEP.days)
 
 
 @bp.route("/<int:run_id>/progress.json")
 @roles(Role.ADMIN)
+@read_only  # polled every second, also while an import holds SQLite's write lock
 def progress_json(run_id: int):
-    """Figures for the progress bar (polled by static/js/progress.js)."""
+    """Figures for the progress bar, from the run's row (and its beat file on SQLite), so any app
+    server answers alike; polled by static/js/progress.js."""
     run = _run_or_404(run_id)
-    live = progress.get(run.id) or {}
-    return {"status": run.status, "done": live.get("done", 0), "total": live.get("total", 0),
-            "current": live.get("current", "")}
+    answer = {"status": run.status, "done": 0, "total": 0, "current": "", "stalled": False, "heading": "", "message": ""}
+    if not run.is_finished:
+        state = _state(run)
+        live = state["live"]
+        answer.update(done=live.done, total=live.total, current=live.current, stalled=state["stalled"],
+                      heading=state["heading"], message=state["message"])
+    return answer
 
 
 @bp.route("/<int:run_id>/apply", methods=["POST"])
 @roles(Role.ADMIN)
 def apply(run_id: int):
-    """Apply the file a dry run checked, once: a second click, tab or back-button resubmit is told where it went."""
+    """Queue the apply of the file a dry run checked, once: a second click, tab or back-button resubmit is told where it went."""
     dry = _run_or_404(run_id)
     form = ApplyForm()
     if not form.validate():
         flash("The form could not be read. Open the dry run again and apply it from there.", "error")
         return redirect(url_for("roster.detail", run_id=run_id), 303)
     try:
-        run = start_apply(current_user, dry)
-        db.session.commit()
+        run = start_apply(current_user, dry, allow_mass_deactivation=form.allow_mass_deactivation.data)
     except ApplyError as exc:
-        db.session.rollback()
         return _refuse_apply(exc, dry)
-    except OperationalError as exc:
-        # SQLite: another import holds the write lock for its whole transaction (often the very
-        # apply this second click duplicates). Read again: the answer is then usually "already applied".
-        db.session.rollback()
-        if "locked" not in str(exc.orig):
-            raise  # a stale snapshot: web.App runs the request again
-        try:
-            check_can_apply(dry)
-        except ApplyError as refusal:
-            return _refuse_apply(refusal, dry)
-        flash("Another import is writing to the database. Apply this one when it has finished.", "error")
-        return redirect(url_for("roster.detail", run_id=dry.id), 303)
-    _launch(run, allow_mass_deactivation=form.allow_mass_deactivation.data)
     return redirect(url_for("roster.detail", run_id=run.id), 303)
 
 
@@ -140,3 +139,31 @@ def _refuse_apply(exc: ApplyError, dry: RosterImport):
     if exc.expired:
         return redirect(url_for("roster.index"), 303)
     return redirect(url_for("roster.detail", run_id=dry.id), 303)
+
+
+@bp.route("/<int:run_id>/retry", methods=["POST"])
+@roles(Role.ADMIN)
+def retry(run_id: int):
+    """Put a run whose worker went away back in the queue."""
+    return _act(run_id, retry_run, "Run #{id} is back in the queue: a worker will start it afresh.")
+
+
+@bp.route("/<int:run_id>/discard", methods=["POST"])
+@roles(Role.ADMIN)
+def discard(run_id: int):
+    """Discard a queued run, or one whose worker went away (nothing of it was applied)."""
+    return _act(run_id, discard_run, "Run #{id} was discarded; nothing was changed.")
+
+
+def _act(run_id: int, service, done: str):
+    run = _run_or_404(run_id)
+    if not RunActionForm().validate():
+        flash("The form could not be read. Open the run again and use its buttons.", "error")
+    else:
+        try:
+            service(current_user, run)
+        except RunError as exc:
+            flash(str(exc), "warning")
+        else:
+            flash(done.format(id=run.id), "success")
+    return redirect(url_for("roster.detail", run_id=run_id), 303)

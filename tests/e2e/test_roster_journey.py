@@ -1,18 +1,21 @@
-"""An admin uploads the SIS's OneRoster export, watches the dry run work, reads its report and applies it."""
+"""An admin uploads the SIS's OneRoster export, watches it wait for the worker and work, reads its report and applies it."""
 from __future__ import annotations
 
 import re
 import threading
 import zipfile
-from pathlib import Path
+from datetime import timedelta
 
 from playwright.sync_api import expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from school_prevention.extensions import db
 from school_prevention.roster import importer as importer_module
+from school_prevention.roster import progress as progress_module
 from school_prevention.roster import views as roster_views
-from school_prevention.roster.models import RosterImport
+from school_prevention.roster import worker as worker_module
+from school_prevention.roster.models import RosterImport, RosterUpload
+from school_prevention.scheduler import run_job
 from school_prevention.students.models import Student
 from tests import roster_files as rf
 from tests.e2e.conftest import sign_in
@@ -50,44 +53,60 @@ def export_zip(tmp_path):
 
 
 class HeldImport:
-    """Holds the background import at its start and again at its first report from inside a file,
-    so the journey sees the working page in each state without sleeping; everything else is real."""
+    """Holds the worker's import at its start and again at its first report from inside a file
+    (after its beat has written those figures), so the journey sees the working page in each state
+    without sleeping; everything else is real."""
 
     def __init__(self, monkeypatch):
         self.start, self.first_report = threading.Event(), threading.Event()
-        real = roster_views.import_roster
         monkeypatch.setattr(importer_module, "PROGRESS_SECONDS", 0)
+        monkeypatch.setattr(progress_module, "BEAT_SECONDS", 0.05)
+        real_import, real_update = worker_module.import_roster, progress_module.Beat.update
 
-        def held(run_id, path, *, dry_run, allow_mass_deactivation, progress):
+        def held_import(*args, **kwargs):
             self.start.wait(30)
+            return real_import(*args, **kwargs)
 
-            def report(done, total, name):
-                progress(done, total, name)
-                if 0 < done < total:
-                    self.first_report.wait(30)
+        def held_update(beat, done, total, current):
+            real_update(beat, done, total, current)
+            if 0 < done < total and not self.first_report.is_set():
+                beat.write()
+                self.first_report.wait(30)
 
-            return real(run_id, path, dry_run=dry_run, allow_mass_deactivation=allow_mass_deactivation,
-                        progress=report)
-
-        monkeypatch.setattr(roster_views, "import_roster", held)
+        monkeypatch.setattr(worker_module, "import_roster", held_import)
+        monkeypatch.setattr(progress_module.Beat, "update", held_update)
 
     def release_all(self):
         self.start.set()
         self.first_report.set()
 
 
+class Scheduler:
+    """The scheduler process's roster.work job, every 0.1 s on a thread of its own (as the real one,
+    outside any web request), started when the journey wants a worker."""
+
+    def __init__(self, app):
+        self.app = app
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name="e2e-roster-worker")
+
+    def _run(self):
+        while not self.stop.wait(0.1):
+            run_job(self.app, "roster.work")
+
+    def start(self):
+        self.thread.start()
+
+    def halt(self):
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(60)
+
+
 def imported(live_server):
     with live_server.app.app_context():
         return {s.sourced_id: (s.given_name, s.family_name, s.grade, s.is_active, s.school.sourced_id)
                 for s in db.session.scalars(select(Student).where(Student.sourced_id.like("e2e-roster-%")))}
-
-
-def remove_uploads(live_server):
-    """Applying deletes the upload; if the journey stopped before that, take its zip away."""
-    with live_server.app.app_context():
-        for path in db.session.scalars(select(RosterImport.upload_path).where(RosterImport.source_name == ARCHIVE)):
-            if path:
-                Path(path).unlink(missing_ok=True)
 
 
 def count_row(page, label):
@@ -106,26 +125,39 @@ def test_admin_checks_a_roster_export_then_applies_it(journey, live_server, tmp_
     archive = export_zip(tmp_path)
     hold = HeldImport(monkeypatch)
     page = journey.page
-    inline = live_server.app.config.get("ROSTER_IMPORT_INLINE")
-    live_server.app.config["ROSTER_IMPORT_INLINE"] = False  # the real path: a thread, and a page that polls
-    monkeypatch.setitem(live_server.app.config, "ROSTER_UPLOAD_FOLDER", str(tmp_path / "uploads"))
+    scheduler = Scheduler(live_server.app)
     try:
         sign_in(journey, "admin@demo.school")
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Roster import").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Roster import")
         journey.axe()
 
-        # Upload: the page's only path is a dry run first.
+        # Upload: the page's only path is a dry run first. The request only queues it.
         page.get_by_label("OneRoster export (.zip)").set_input_files(archive)
         page.get_by_role("button", name="Check this export").click()
         expect(page.get_by_role("heading", level=1)).to_have_text(f"Dry run of {ARCHIVE}")
         bar = page.get_by_role("progressbar", name="Import progress")
         expect(bar).to_be_visible()
         expect(bar).not_to_have_attribute("value", re.compile(".*"))  # indeterminate until there are figures
-        expect(page.get_by_text("Starting…")).to_be_visible()
+        expect(page.get_by_role("heading", name="Queued")).to_be_visible()
+        expect(page.get_by_text("The import worker picks it up within a few seconds.")).to_be_visible()
         journey.axe()
 
-        # The page polls and shows figures, and the file being read, while the import works outside the request.
+        # No worker takes it: after a while the page says what is missing.
+        monkeypatch.setattr(roster_views, "WORKER_LATE", timedelta(0))
+        expect(page.get_by_role("heading", name="Waiting for the import worker…")).to_be_visible()
+        expect(page.get_by_text("flask --app app scheduler run")).to_be_visible()
+        journey.axe()
+
+        # The scheduler runs: its worker claims the run, and the page reloads itself into the working state.
+        scheduler.start()
+        expect(page.get_by_role("heading", name="Working…")).to_be_visible()
+        expect(page.get_by_text("Starting…")).to_be_visible()
+        expect(bar).not_to_have_attribute("value", re.compile(".*"))
+        expect(page.get_by_role("button", name="Discard")).to_have_count(0)  # only a queued run is discarded so
+        journey.axe()
+
+        # The page polls and shows figures, and the file being read, while the worker imports.
         hold.start.set()
         figures = f"{REPORT_AT:,} of {TOTAL_ROWS:,} rows read"
         expect(page.get_by_text(figures)).to_be_visible()
@@ -156,7 +188,7 @@ def test_admin_checks_a_roster_export_then_applies_it(journey, live_server, tmp_
         other_tab = page.context.new_page()
         other_tab.goto(dry_url)
 
-        # Apply it, and see the applied report.
+        # Apply it: queued, run by the worker, and the page turns into the applied report.
         page.get_by_role("button", name="Apply this import").click()
         expect(page.get_by_role("heading", level=1)).to_have_text(f"Import of {ARCHIVE}")
         expect(page.get_by_role("status").filter(has_text="Import applied")).to_be_visible()
@@ -196,15 +228,65 @@ def test_admin_checks_a_roster_export_then_applies_it(journey, live_server, tmp_
         journey.axe()
     finally:
         hold.release_all()
-        live_server.app.config["ROSTER_IMPORT_INLINE"] = inline
-        remove_uploads(live_server)
+        scheduler.halt()
 
     assert imported(live_server) == {sid: (given, family, grade, True, SCHOOL)
                                      for sid, given, family, grade in NEW_STUDENTS}
     with live_server.app.app_context():
         runs = db.session.scalars(select(RosterImport).where(RosterImport.source_name == ARCHIVE)
                                   .order_by(RosterImport.id)).all()
-        assert [(r.is_dry_run, r.status, r.actor.email, r.upload_path) for r in runs] == [
-            (True, "done", "admin@demo.school", None), (False, "done", "admin@demo.school", None)]
+        assert [(r.is_dry_run, r.status, r.actor.email, r.upload_id, r.attempts) for r in runs] == [
+            (True, "done", "admin@demo.school", None, 1), (False, "done", "admin@demo.school", None, 1)]
         assert runs[0].applied_run_id == runs[1].id
-    assert list((tmp_path / "uploads").iterdir()) == [], "the applied upload is deleted"
+        assert db.session.scalar(select(func.count()).select_from(RosterUpload)) == 0, "the applied upload is deleted"
+
+
+def test_admin_retries_an_import_whose_worker_went_away(journey, live_server, tmp_path):
+    """A worker died while it checked an export: the page says so and offers Retry and Discard;
+    Retry queues it again, and the scheduler's worker runs it to its report."""
+    from io import BytesIO
+
+    from school_prevention.auth.models import User
+    from school_prevention.db import utcnow
+    from school_prevention.roster.services import start_upload
+    from school_prevention.roster.worker import claim
+
+    name = "sis-export-worker-died.zip"
+    with live_server.app.app_context():
+        admin = db.session.scalars(select(User).where(User.email == "admin@demo.school")).one()
+        run = start_upload(admin, BytesIO(export_zip(tmp_path).read_bytes()), name)
+        db.session.flush()
+        claim(run.id, "app-2.district.example:4242", utcnow() - timedelta(minutes=10))
+        db.session.commit()
+        run_id = run.id
+    page = journey.page
+    scheduler = Scheduler(live_server.app)
+    try:
+        sign_in(journey, "admin@demo.school")
+        page.goto("/admin/roster")
+        row = page.get_by_role("table", name="Past roster imports, newest first").get_by_role("row").filter(has_text=name)
+        expect(row.get_by_role("cell").nth(2)).to_have_text("Stopped: worker went away")
+        journey.axe()
+        row.get_by_role("link").click()
+        alert = page.get_by_role("alert")
+        expect(alert).to_contain_text("Stopped: the worker went away.")
+        expect(alert).to_contain_text("worker app-2.district.example:4242")
+        expect(page.get_by_role("progressbar")).to_have_count(0)
+        expect(page.get_by_role("button", name="Discard")).to_be_visible()
+        journey.axe()
+
+        page.get_by_role("button", name="Retry").click()
+        expect(page.get_by_role("status").filter(has_text="back in the queue")).to_have_text(
+            f"Run #{run_id} is back in the queue: a worker will start it afresh.")
+        expect(page.get_by_role("progressbar", name="Import progress")).to_be_visible()
+        journey.axe()
+        scheduler.start()
+        expect(page.get_by_role("status").filter(has_text="Dry run")).to_contain_text("nothing has changed yet")
+        expect(page.get_by_role("heading", name="What would change")).to_be_visible()
+        expect_rejected_row(page)
+        journey.axe()
+    finally:
+        scheduler.halt()
+    with live_server.app.app_context():
+        run = db.session.get(RosterImport, run_id)
+        assert (run.status, run.attempts, run.is_dry_run) == ("done", 2, True)

@@ -1,23 +1,29 @@
-// Polls an import's progress and reloads the page when the report is ready.
+// Polls an import's progress and reloads the page when its state changes (started, finished, or its worker went away).
 (function () {
   var box = document.querySelector("[data-progress-url]");
   if (!box) { return; }
   var bar = box.querySelector("progress");
+  var heading = box.querySelector("[data-progress-heading]");
   var text = box.querySelector("[data-progress-text]");
   var file = box.querySelector("[data-progress-file]");
   function poll() {
     fetch(box.getAttribute("data-progress-url"), { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (p) {
-        if (p.status !== "running") { window.location.reload(); return; }
-        if (p.total) {
+        // A new state (queued -> running -> finished) or a worker gone: the page shows it, with its own buttons.
+        if (p.status !== box.getAttribute("data-status") || p.stalled) { window.location.reload(); return; }
+        if (p.heading && heading.textContent !== p.heading) { heading.textContent = p.heading; }
+        var reading = "";
+        if (p.status === "running" && p.total) {
           var figures = p.done.toLocaleString() + " of " + p.total.toLocaleString() + " rows read";
           bar.max = p.total; bar.value = p.done;
           bar.setAttribute("aria-valuetext", figures + (p.current ? ", reading " + p.current : ""));
           text.textContent = figures;
+          reading = p.current ? "Reading " + p.current : "";
+        } else if (p.message && text.textContent !== p.message) {
+          text.textContent = p.message;
         }
         // The file line is a live region: touch it only when the file changes, so it is announced once.
-        var reading = p.current ? "Reading " + p.current : "";
         if (file.textContent !== reading) { file.textContent = reading; }
         window.setTimeout(poll, 1000);
       })
