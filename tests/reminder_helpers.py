@@ -8,13 +8,17 @@ from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.extensions import db
 
 _occurrence = itertools.count()
+_plan_start = itertools.count()
 
 
 def make_plan(student, counselor) -> CheckInPlan:
-    """A weekly plan row; its check-ins are added by make_checkin at whatever times a test needs."""
+    """A weekly plan row; its check-ins are added by make_checkin at whatever times a test needs.
+
+    Each starts on a day of its own: one counselor's active plans with a student never share a first meeting.
+    """
     plan = CheckInPlan(student_id=student.id, school_id=student.school_id, counselor_id=counselor.id,
-                       cadence="weekly", local_time=time(10, 0), starts_on=date(2029, 8, 1), until=date(2031, 6, 30),
-                       status="active", created_by_id=counselor.id)
+                       cadence="weekly", local_time=time(10, 0), starts_on=date(2029, 8, 1) + timedelta(days=next(_plan_start)),
+                       until=date(2031, 6, 30), status="active", created_by_id=counselor.id)
     db.session.add(plan)
     db.session.flush()
     return plan

@@ -563,8 +563,14 @@ def test_my_check_ins_groups_overdue_today_and_this_week_in_local_time(client, l
 
 # --- 9. the calendar feed -------------------------------------------------------------------
 
+def link_version(client) -> str:
+    """The link the calendar page shows as current, as its "Create" form sends it back."""
+    page = client.get("/account/calendar").data.decode()
+    return re.search(r'name="replaces" value="([^"]+)"', page).group(1)
+
+
 def feed_token(client) -> str:
-    response = client.post("/account/calendar", data={"action": "create"})
+    response = client.post("/account/calendar", data={"action": "create", "replaces": link_version(client)})
     assert response.status_code == 200
     return re.search(r"/calendar/([A-Za-z0-9_-]+)\.ics", response.data.decode()).group(1)
 
@@ -652,11 +658,114 @@ def test_ending_a_plan_cancels_future_check_ins_and_keeps_the_past(app, client, 
     assert materialize(plan, NOW) == 0
 
 
+# --- 11. the same change twice ---------------------------------------------------------------
+
+# When the change was made, as the messages show it (audit rows carry the real time, not the clock's).
+WHEN = r"\(\w{3} \d{1,2}, \d{4} \d{1,2}:\d{2} [AP]M\)"
+
+
+def test_a_second_plan_with_the_same_first_meeting_is_refused_and_another_time_is_a_plan_of_its_own(
+        client, login_as, world, clock):
+    w = world
+    login_as(w["counselor"])
+    url = f"/students/{w['student'].id}/checkin-plans/new"
+    assert client.post(url, data=plan_form(counselor_id=w["counselor"].id)).status_code == 302
+    first = db.session.scalars(select(CheckInPlan)).one()
+    again = client.post(url, data=plan_form(counselor_id=w["counselor"].id, cadence="biweekly"))
+    page = html.unescape(again.data.decode())
+    assert again.status_code == 409
+    assert re.search(r"A check-in plan with Dana Counselor from Thu Oct 22, 2026 at 10:00 AM was already started for "
+                     rf"this student by Dana Counselor {WHEN}\. Nothing more was changed\.", page)
+    assert f'href="/checkin-plans/{first.id}"' in page
+    # Check in in the morning and check out in the afternoon: two plans of one counselor.
+    assert client.post(url, data=plan_form(counselor_id=w["counselor"].id, local_time="15:00")).status_code == 302
+    # Another counselor may see the student at that time too.
+    assert client.post(url, data=plan_form(counselor_id=w["counselor2"].id)).status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(CheckInPlan)) == 3
+    afternoon = db.session.scalars(select(CheckInPlan).where(CheckInPlan.local_time == time(15, 0))).one()
+    # Moving the afternoon plan onto the morning one's first meeting is refused beside the field.
+    response = client.post(f"/checkin-plans/{afternoon.id}/edit", data=plan_form(
+        counselor_id=w["counselor"].id, until="2027-06-30"))
+    assert response.status_code == 400
+    assert "already has another active plan with this student" in field_error(response.data.decode(), "starts_on")
+    # Once the morning plan has ended, a new one may start on its day and time.
+    assert client.post(f"/checkin-plans/{first.id}/end").status_code == 302
+    assert client.post(url, data=plan_form(counselor_id=w["counselor"].id)).status_code == 302
+
+
+def test_a_check_in_completed_once_keeps_its_outcome_and_note(client, login_as, world, due_checkin):
+    w = world
+    login_as(w["counselor"])
+    assert client.post(f"/checkins/{due_checkin.id}", data={"outcome": "some_concerns", "note": SECRET}).status_code == 302
+    login_as(w["counselor2"])
+    again = client.post(f"/checkins/{due_checkin.id}", data={"outcome": "doing_well", "note": "Something else."})
+    assert again.status_code == 409
+    assert ("This check-in was already completed by Dana Counselor (Oct 22, 2026 10:30 AM). Nothing more was "
+            "changed. The outcome and note recorded then are kept.") in html.unescape(again.data.decode())
+    db.session.refresh(due_checkin)
+    assert (due_checkin.outcome, due_checkin.sequence) == ("some_concerns", 1)
+    assert services.read_note(w["counselor"], due_checkin) == SECRET
+    assert audit_count("checkin.completed", object_id=str(due_checkin.id)) == 1
+    for action in ("missed", "cancel"):  # nor can it be closed another way
+        response = client.post(f"/checkins/{due_checkin.id}/{action}")
+        assert response.status_code == 409 and "already completed by Dana Counselor" in response.data.decode()
+
+
+def test_saving_a_plan_unchanged_says_it_was_already_saved(client, login_as, world, clock):
+    w = world
+    login_as(w["counselor"])
+    client.post(f"/students/{w['student'].id}/checkin-plans/new", data=plan_form(counselor_id=w["counselor"].id))
+    plan = db.session.scalars(select(CheckInPlan)).one()
+    edit = plan_form(counselor_id=w["counselor"].id, until="2027-06-30", local_time="14:30")
+    assert client.post(f"/checkin-plans/{plan.id}/edit", data=edit).status_code == 302
+    again = client.post(f"/checkin-plans/{plan.id}/edit", data=edit)
+    assert again.status_code == 409
+    assert re.search(rf"This plan was already saved with these details by Dana Counselor {WHEN}\. "
+                     r"Nothing more was changed\.", html.unescape(again.data.decode()))
+    assert audit_count("checkin_plan.updated") == 1
+
+
+def test_a_non_school_day_listed_already_is_not_added_again(client, login_as, world, clock):
+    login_as(world["admin"])
+    add_days(client, ("2026-11-12", "Teacher work day"))
+    again = client.post("/admin/non-school-days", data={"day": "2026-11-12", "name": "Staff day"})
+    assert again.status_code == 409
+    assert "Thu Nov 12, 2026 is already on the list (Teacher work day), added by" in html.unescape(again.data.decode())
+    day_id = db.session.scalar(text("SELECT id FROM non_school_day"))
+    assert client.post(f"/admin/non-school-days/{day_id}/delete").status_code == 302
+    gone = client.post(f"/admin/non-school-days/{day_id}/delete")
+    assert gone.status_code == 409 and "already taken off the list by" in gone.data.decode()
+    assert client.post("/admin/non-school-days/999999/delete").status_code == 404
+
+
+def test_a_calendar_page_left_open_does_not_replace_a_newer_link(app, client, login_as, world, clock):
+    login_as(world["counselor"])
+    stale = link_version(client)  # the page as it was before the link below was made
+    token = feed_token(client)
+    again = client.post("/account/calendar", data={"action": "create", "replaces": stale})
+    assert again.status_code == 409 and "A new calendar link was already made" in again.data.decode()
+    assert app.test_client().get(f"/calendar/{token}.ics").status_code == 200  # still the working link
+    assert client.post("/account/calendar", data={"action": "create"}).status_code == 400  # no version: an old form
+
+
+def test_saving_the_same_reminder_times_twice_saves_them_once(client, login_as, world):
+    login_as(world["counselor"])
+    unchanged = client.post("/account/reminders", data={"leads": ["1440", "60"]})  # the defaults
+    assert unchanged.status_code == 409 and "These reminder times were already saved." in unchanged.data.decode()
+    assert client.post("/account/reminders", data={"leads": ["60", "2880"]}).status_code == 302
+    assert world["counselor"].reminder_leads == "2880,60"
+    again = client.post("/account/reminders", data={"leads": ["2880", "60"]})
+    assert again.status_code == 409
+    assert re.search(rf"These reminder times were already saved by Dana Counselor {WHEN}\.", again.data.decode())
+    assert audit_count("account.reminders") == 1
+
+
 # --- the student page -----------------------------------------------------------------------
 
 def test_student_page_shows_plans_and_the_next_check_in(client, login_as, world, monkeypatch):
     w = world
     monkeypatch.setattr("school_prevention.db.utcnow", Clock(NOW))
+    monkeypatch.setattr("school_prevention.students.page.utcnow", Clock(NOW), raising=False)  # imported by name there
     plan = make_checkin_plan(w["student"], w["counselor"], now=NOW, starts_on=date(2026, 10, 22),
                              reason="support after a move")
     db.session.commit()
@@ -700,3 +809,99 @@ def test_the_agenda_sends_as_many_statements_for_many_students_as_for_one(client
     page = client.get("/checkins").get_data(as_text=True)
     assert all(f"Agenda{i}" in page for i in range(5))  # each named on the agenda
     assert statements_sent(client, "/checkins") == one
+
+
+# --- migration 0014: plans that repeat an earlier one -----------------------------------------
+
+def _before_0014(backend, tmp_path_factory, postgres):
+    """An app whose new database is migrated up to the revision before 0014, with one school,
+    counselor (id 1) and student (id 1); returns (app, migrations directory, tables, plan row values)."""
+    import flask_migrate
+    import sqlalchemy as sa
+    from alembic.script import ScriptDirectory
+
+    from school_prevention import create_app
+    from school_prevention.config import TestConfig
+    from tests.databases import new_database_url
+
+    app = create_app(TestConfig(new_database_url(backend, "m0014", tmp_path_factory, postgres)))
+    directory = app.extensions["migrate"].directory
+    with app.app_context():
+        flask_migrate.upgrade(directory=directory, revision=ScriptDirectory(directory).get_revision("0014").down_revision)
+        now = datetime.now(timezone.utc)
+        meta = sa.MetaData()
+        table = {name: sa.Table(name, meta, autoload_with=db.engine)
+                 for name in ("school", "user_account", "student", "checkin_plan", "checkin")}
+        stamps = {"created_at": now, "updated_at": now}
+        with db.engine.begin() as conn:
+            conn.execute(table["school"].insert(), {"id": 1, "sourced_id": "s1", "name": "North", "level": "middle",
+                                                    "is_active": True, **stamps})
+            conn.execute(table["user_account"].insert(), {
+                "id": 1, "email": "c@example.org", "name": "C", "role": "counselor", "must_change_password": False,
+                "is_active": True, "can_export_student_level": False, **stamps})
+            conn.execute(table["student"].insert(), {"id": 1, "sourced_id": "st1", "school_id": 1, "given_name": "A",
+                                                     "family_name": "B", "is_active": True, **stamps})
+    plan = {"student_id": 1, "school_id": 1, "counselor_id": 1, "cadence": "weekly", "duration_minutes": 20,
+            "local_time": time(10), "starts_on": date(2026, 10, 1), "until": date(2027, 6, 30),
+            "non_school_day": "move", "status": "active", "needs_handoff": False, **stamps}
+    return app, directory, table, plan
+
+
+def test_migration_0014_ends_plans_made_twice_before_it_guards_against_them(backend, tmp_path_factory, postgres):
+    """Plans made twice by a double click before the guard existed: the earliest stays, the later
+    ones end as an ended plan does (upcoming check-ins cancelled, calendars told), history kept."""
+    import flask_migrate
+    import sqlalchemy as sa
+
+    app, directory, table, plan = _before_0014(backend, tmp_path_factory, postgres)
+    now = plan["created_at"]
+    with app.app_context():
+        with db.engine.begin() as conn:
+            conn.execute(table["checkin_plan"].insert(), [
+                {**plan, "id": 1},
+                {**plan, "id": 2},  # the double click
+                {**plan, "id": 3, "local_time": time(14)},  # another time: a plan of its own
+                {**plan, "id": 4, "status": "ended"},
+                {**plan, "id": 5},  # a triple click
+            ])
+            rows = [(plan_id, n, due, status) for plan_id in (1, 2) for n, due, status in (
+                (1, now - timedelta(days=2), "scheduled"), (2, now + timedelta(days=2), "scheduled"),
+                (3, now - timedelta(days=9), "completed"))]
+            conn.execute(table["checkin"].insert(), [
+                {"id": plan_id * 10 + n, "plan_id": plan_id, "student_id": 1, "school_id": 1, "counselor_id": 1,
+                 "occurrence": date(2026, 10, n), "due_at": due, "duration_minutes": 20, "status": status,
+                 "outcome": "doing_well" if status == "completed" else None, "is_rescheduled": False, "sequence": 0,
+                 "updated_at": now} for plan_id, n, due, status in rows])
+        flask_migrate.upgrade(directory=directory, revision="0014")
+        with db.engine.connect() as conn:
+            plans = dict(conn.execute(sa.text("SELECT id, status FROM checkin_plan")).all())
+            assert plans == {1: "active", 2: "ended", 3: "active", 4: "ended", 5: "ended"}
+            assert conn.scalar(sa.text("SELECT ended_at FROM checkin_plan WHERE id = 2")) is not None
+            checkins = {i: (status, seq) for i, status, seq in conn.execute(sa.text(
+                "SELECT id, status, sequence FROM checkin"))}
+            assert checkins == {11: ("scheduled", 0), 12: ("scheduled", 0), 13: ("completed", 0),
+                                21: ("scheduled", 0), 22: ("cancelled", 1), 23: ("completed", 0)}
+            conn.rollback()
+            # From now on the database itself refuses a second active plan with the same first meeting.
+            with pytest.raises(sa.exc.IntegrityError), conn.begin():
+                conn.execute(table["checkin_plan"].insert(), {**plan, "id": 6})
+        db.engine.dispose()
+
+
+def test_migration_0014_stops_and_names_plans_that_share_a_first_meeting_but_differ(
+        backend, tmp_path_factory, postgres, capfd):
+    """Two plans with one first meeting and different details may both have been meant: a person decides."""
+    import flask_migrate
+
+    app, directory, table, plan = _before_0014(backend, tmp_path_factory, postgres)
+    with app.app_context():
+        with db.engine.begin() as conn:
+            conn.execute(table["checkin_plan"].insert(), [{**plan, "id": 7}, {**plan, "id": 8, "cadence": "monthly"}])
+        with pytest.raises(SystemExit):  # flask_migrate logs the error and exits, as `flask db upgrade` does
+            flask_migrate.upgrade(directory=directory, revision="0014")
+        assert ("1 active check-in plan(s) start on the same day at the same time as an earlier active plan of the "
+                "same student and counselor but differ from it otherwise: #8. End or edit") in capfd.readouterr().err
+        with db.engine.connect() as conn:  # nothing was changed
+            assert conn.execute(text("SELECT id, status FROM checkin_plan ORDER BY id")).all() == [
+                (7, "active"), (8, "active")]
+        db.engine.dispose()

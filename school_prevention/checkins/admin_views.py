@@ -4,13 +4,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from school_prevention import audit
-from school_prevention.errors import ServiceError
 from school_prevention.checkins.forms import NonSchoolDayForm
-from school_prevention.checkins.models import NonSchoolDay
 from school_prevention.checkins.queries import non_school_days
-from school_prevention.checkins.services import add_non_school_day, replan_all, zone
+from school_prevention.checkins.services import add_non_school_day, remove_non_school_day, replan_all, zone
 from school_prevention.db import utcnow
+from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error
 from school_prevention.permissions import roles
@@ -49,12 +47,8 @@ def index():
 @roles(Role.ADMIN)
 def delete(day_id: int):
     """Take a day off the list; plans are re-placed."""
-    entry = db.session.get(NonSchoolDay, day_id)
-    if entry is None:
+    if remove_non_school_day(current_user, day_id) is None:  # one taken off already: AlreadyDone, a 409
         abort(404)
-    audit.record("non_school_day.removed", actor=current_user, obj=entry, detail={"day": entry.day.isoformat()})
-    db.session.delete(entry)
-    db.session.flush()
     moved = replan_all(utcnow())
     flash(f"Removed. {moved} upcoming check-in{'s' if moved != 1 else ''} re-placed.", "success")
     return redirect(url_for("schooldays.index"))

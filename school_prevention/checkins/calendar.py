@@ -17,9 +17,12 @@ from sqlalchemy import select
 from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckIn
+from school_prevention.checkins.queries import last_action
+from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
 from school_prevention.permissions import visible_checkins
 from school_prevention.students.models import Student
+from school_prevention.timezones import localtime
 
 PAST = timedelta(days=60)
 AHEAD = timedelta(days=400)
@@ -29,8 +32,29 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue(user: User) -> str:
-    """A new feed token for the user (any earlier link stops working); only its hash is kept."""
+def link_version(user: User) -> str:
+    """Which link the calendar page showed as current ("none" without one): the page sends it back
+    with "Create", so a second click that arrives after the first replaced the link is recognised.
+    A prefix of the token's hash: nothing can be learnt from it."""
+    return user.calendar_token_hash[:16] if user.calendar_token_hash else "none"
+
+
+def _last_by(action: str, user: User) -> str:
+    found = db.session.execute(last_action((action,), "user_account", user.id)).first()
+    return f" ({localtime(found[1])})" if found else ""
+
+
+def issue(user: User, *, replaces: str | None = None) -> str:
+    """A new feed token for the user (any earlier link stops working); only its hash is kept.
+
+    replaces: the link_version() the user's page showed. The token can be shown only once, so of
+    two clicks at once (the user's row is locked by the caller) the second must not replace the
+    link the first one is showing: it is told the link was just made.
+    """
+    if replaces is not None and replaces != link_version(user):
+        raise AlreadyDone("A new calendar link was already made" + _last_by("calendar.link_created", user) +
+                          " and shown once, on the page of your first click. Nothing more was changed. "
+                          "If you did not copy it, replace the link again.", next_url="/account/calendar")
     token = secrets.token_urlsafe(32)
     user.calendar_token_hash = _hash(token)
     audit.record("calendar.link_created", actor=user, obj=user)
@@ -38,7 +62,10 @@ def issue(user: User) -> str:
 
 
 def revoke(user: User) -> None:
-    """End the feed link."""
+    """End the feed link (the user's row locked by the caller); a second revoke is told it was done."""
+    if user.calendar_token_hash is None:
+        raise AlreadyDone("Your calendar link was already revoked" + _last_by("calendar.link_revoked", user) +
+                          ". Nothing more was changed.", next_url="/account/calendar")
     user.calendar_token_hash = None
     audit.record("calendar.link_revoked", actor=user, obj=user)
 

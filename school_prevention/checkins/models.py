@@ -5,6 +5,7 @@ from datetime import date, datetime, time
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, Time, UniqueConstraint
 from sqlalchemy import false as sa_false
+from sqlalchemy import text as sa_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention import crypto
@@ -25,6 +26,10 @@ OUTCOMES = {
 }
 
 
+# The condition of the partial unique index on active plans (and of its migration, 0014).
+ACTIVE = "status = 'active'"
+
+
 def _in(column: str, values) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
@@ -39,6 +44,12 @@ class CheckInPlan(db.Model):
         CheckConstraint("status IN ('active', 'ended')", name="status_known"),
         Index("ix_checkin_plan_student_id_status", "student_id", "status"),
         Index("ix_checkin_plan_counselor_id_status", "counselor_id", "status"),
+        # A counselor's active plans with one student never start on the same day at the same
+        # time: their first check-ins would book one meeting twice (a double click on "Start the
+        # plan" made two identical plans). Checked first under the student's row lock, with a
+        # clear message (services.create_plan); this index is the backstop. Migration 0014.
+        Index("uq_checkin_plan_active_first_meeting", "student_id", "counselor_id", "starts_on", "local_time",
+              unique=True, postgresql_where=sa_text(ACTIVE), sqlite_where=sa_text(ACTIVE)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -64,6 +75,7 @@ class CheckInPlan(db.Model):
 
     student: Mapped[Student] = relationship()
     counselor: Mapped[User] = relationship(foreign_keys=[counselor_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
     @property
     def cadence_label(self) -> str:
@@ -108,6 +120,7 @@ class CheckIn(db.Model):
     plan: Mapped[CheckInPlan] = relationship()
     student: Mapped[Student] = relationship()
     counselor: Mapped[User] = relationship(foreign_keys=[counselor_id])
+    completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
 
     @property
     def outcome_label(self) -> str | None:

@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
+from school_prevention.audit import AuditEvent
+from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckIn, CheckInPlan, NonSchoolDay
 
 
@@ -59,3 +61,18 @@ def handoff_plans(scoped: Select) -> Select:
 def non_school_days(from_day) -> Select:
     """The non-school days from a date on."""
     return select(NonSchoolDay).where(NonSchoolDay.day >= from_day).order_by(NonSchoolDay.day)
+
+
+def last_action(actions: tuple[str, ...], object_type: str, object_id: int, student_id: int | None = None) -> Select:
+    """(actor's name, time) of the latest audit row of these actions on one object.
+
+    For the message to someone whose change was already made ("already cancelled by … (when)"):
+    the audit row is written in the same transaction as the change it describes. Rows about a
+    student are found through the student's index.
+    """
+    query = (select(User.name, AuditEvent.at).select_from(AuditEvent).outerjoin(User, User.id == AuditEvent.actor_id)
+             .where(AuditEvent.action.in_(actions), AuditEvent.object_type == object_type,
+                    AuditEvent.object_id == str(object_id)))
+    if student_id is not None:
+        query = query.where(AuditEvent.student_id == student_id)
+    return query.order_by(AuditEvent.id.desc()).limit(1)

@@ -1,4 +1,10 @@
-"""Check-in plans and check-ins: create, edit (future only), complete, miss, reschedule, cancel."""
+"""Check-in plans and check-ins: create, edit (future only), complete, miss, reschedule, cancel.
+
+Every change here runs on rows the request has locked (permissions' loaders lock the student, plan
+or check-in its URL names; replanning locks the plans it re-places and their check-ins), so two
+identical requests at the same moment act one after the other and the second is refused with
+errors.AlreadyDone, naming who made the change and when.
+"""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -9,12 +15,14 @@ from sqlalchemy import select
 
 from school_prevention import audit, crypto
 from school_prevention.auth.models import User
-from school_prevention.errors import ServiceError
 from school_prevention.checkins.models import CADENCES, NON_SCHOOL_DAY_RULES, OUTCOMES, CheckIn, CheckInPlan, NonSchoolDay
+from school_prevention.checkins.queries import last_action
 from school_prevention.checkins.schedule import RuleError, build_rule, placements
 from school_prevention.db import utcnow
+from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
 from school_prevention.students.models import Student
+from school_prevention.timezones import localtime
 
 # Check-ins are written out this far ahead; the daily job keeps extending plans that last years.
 HORIZON = timedelta(days=120)
@@ -74,8 +82,35 @@ def _values(**kw) -> dict:
     return values
 
 
+def _by(name: str | None, at: datetime | None) -> str:
+    """ "by Dana Doe (Oct 20, 2026 10:02 AM)" for the messages of changes already made."""
+    return f"by {name or 'someone'}" + (f" ({localtime(at)})" if at else "")
+
+
+def _last_by(actions: tuple[str, ...], object_type: str, object_id: int, student_id: int | None = None) -> str | None:
+    """Who made the latest of these changes to an object, and when (its audit row), or None."""
+    found = db.session.execute(last_action(actions, object_type, object_id, student_id)).first()
+    return _by(*found) if found else None
+
+
+def _same_first_meeting(student_id: int, counselor_id: int, starts_on: date, local_time, *,
+                        other_than: int | None = None) -> CheckInPlan | None:
+    """The counselor's active plan with the student that starts on that day at that time, if any."""
+    query = select(CheckInPlan).where(
+        CheckInPlan.student_id == student_id, CheckInPlan.counselor_id == counselor_id, CheckInPlan.status == "active",
+        CheckInPlan.starts_on == starts_on, CheckInPlan.local_time == local_time)
+    if other_than is not None:
+        query = query.where(CheckInPlan.id != other_than)
+    return db.session.scalars(query.limit(1)).first()
+
+
 def create_plan(actor: User, student: Student, counselor: User, *, now: datetime, flag=None, **kw) -> CheckInPlan:
-    """Start a plan and write out its check-ins up to the horizon."""
+    """Start a plan and write out its check-ins up to the horizon.
+
+    A counselor's active plans with one student never start on the same day at the same time
+    (the partial unique index uq_checkin_plan_active_first_meeting): the second of two identical
+    requests, which waited for the first one's lock on the student, is told the plan exists.
+    """
     today = now.astimezone(zone()).date()
     kw.setdefault("until", school_year_end(today))
     values = _values(**kw)
@@ -84,6 +119,13 @@ def create_plan(actor: User, student: Student, counselor: User, *, now: datetime
     _validate(values, student, counselor, today)
     if flag is not None and flag.student_id != student.id:
         raise ServiceError("flag_id", "Choose one of this student's flags.")
+    existing = _same_first_meeting(student.id, counselor.id, values["starts_on"], values["local_time"])
+    if existing is not None:
+        raise AlreadyDone(
+            f"A check-in plan with {counselor.name} from {existing.starts_on:%a %b %-d, %Y} at "
+            f"{existing.local_time:%-I:%M %p} was already started for this student "
+            f"{_by(existing.created_by.name if existing.created_by else None, existing.created_at)}. Nothing more "
+            f"was changed. To change its days or times, edit that plan.", next_url=f"/checkin-plans/{existing.id}")
     plan = CheckInPlan(student_id=student.id, student=student, school_id=student.school_id, counselor_id=counselor.id,
                        counselor=counselor, flag_id=flag.id if flag else None, created_by_id=actor.id,
                        created_at=utcnow(), status="active", **values)
@@ -102,31 +144,51 @@ def update_plan(actor: User, plan: CheckInPlan, counselor: User, *, now: datetim
     """
     if kw.keys() - set(PLAN_FIELDS):
         raise TypeError(f"unknown plan fields: {sorted(kw.keys() - set(PLAN_FIELDS))}")
+    require_active(plan)
     values = _values(**{key: kw.get(key, getattr(plan, key)) for key in PLAN_FIELDS})
     _validate(values, plan.student, counselor, now.astimezone(zone()).date())
+    flag_id = plan.flag_id if flag is KEEP else (flag.id if flag else None)
     changed = sorted(k for k, v in values.items() if getattr(plan, k) != v)
+    changed += ["counselor_id"] if counselor.id != plan.counselor_id else []
+    changed += ["flag_id"] if flag_id != plan.flag_id else []
+    if not changed:
+        # The same edit twice (a double click, two tabs): one change, one audit row.
+        saved = _last_by(("checkin_plan.updated", "checkin_plan.created"), "checkin_plan", plan.id, plan.student_id)
+        raise AlreadyDone("This plan was already saved with these details" + (f" {saved}" if saved else "") +
+                          ". Nothing more was changed.", next_url=f"/checkin-plans/{plan.id}")
+    if {"counselor_id", "starts_on", "local_time"} & set(changed) and _same_first_meeting(
+            plan.student_id, counselor.id, values["starts_on"], values["local_time"], other_than=plan.id):
+        raise ServiceError("starts_on", f"{counselor.name} already has another active plan with this student that "
+                                        f"starts on that day at that time. Choose another first day or time.")
     reassigned = counselor.id != plan.counselor_id
     for key, value in values.items():
         setattr(plan, key, value)
     plan.counselor_id, plan.counselor = counselor.id, counselor
-    if flag is not KEEP:
-        plan.flag_id = flag.id if flag else None
+    plan.flag_id = flag_id
     if reassigned:
         plan.needs_handoff = False
     db.session.flush()
     count = materialize(plan, now, reassign=reassigned)
     audit.record("checkin_plan.updated", actor=actor, obj=plan, student=plan.student,
-                 detail={"fields": changed + (["counselor_id"] if reassigned else []), "rescheduled": count})
+                 detail={"fields": changed, "rescheduled": count})
     return count
+
+
+def require_active(plan: CheckInPlan) -> None:
+    """Refuse a change to a plan that was ended (a double click on End, an edit after it), saying by whom."""
+    if plan.status != "active":
+        ended = _last_by(("checkin_plan.ended",), "checkin_plan", plan.id, plan.student_id) or _by(None, plan.ended_at)
+        raise AlreadyDone(f"This plan was already ended {ended}. Nothing more was changed; to see the student "
+                          f"again, start a new plan from the student's page.", next_url=f"/checkin-plans/{plan.id}")
 
 
 def end_plan(actor: User, plan: CheckInPlan, *, now: datetime) -> int:
     """Stop a plan: its future check-ins are cancelled (calendars drop them)."""
-    if plan.status == "ended":
-        raise ServiceError(None, "This plan has already ended.")
+    require_active(plan)
     plan.status, plan.ended_at = "ended", now
-    future = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan.id, CheckIn.status == "scheduled",
-                                                      CheckIn.due_at > now)).all()
+    # Locked: a check-in being completed at this moment is left completed, not cancelled over.
+    future = db.session.scalars(_locked(select(CheckIn).where(
+        CheckIn.plan_id == plan.id, CheckIn.status == "scheduled", CheckIn.due_at > now))).all()
     for checkin in future:
         checkin.status, checkin.sequence = "cancelled", checkin.sequence + 1
     db.session.flush()
@@ -134,11 +196,20 @@ def end_plan(actor: User, plan: CheckInPlan, *, now: datetime) -> int:
     return len(future)
 
 
+def _locked(query):
+    """query with its rows locked until the commit (SELECT ... FOR UPDATE; SQLite's write lock is
+    already held), read afresh: a row someone changed while we waited is seen as they left it."""
+    return query.with_for_update(of=CheckIn).execution_options(populate_existing=True)
+
+
 def materialize(plan: CheckInPlan, now: datetime, *, reassign: bool = False) -> int:
     """Bring the plan's future check-ins in line with the plan, up to the horizon. Idempotent.
 
     Past check-ins and ones a counselor rescheduled by hand are left alone. Returns how many
-    check-ins were added, moved or cancelled.
+    check-ins were added, moved or cancelled. The caller holds the plan's row lock (a plan's
+    loader, replan_all, or a plan just created), so two re-placements of one plan take turns and
+    the second sees the first one's check-ins; the check-ins are locked as they are read, so one
+    being completed or cancelled at this moment is seen as it ends up, never moved back.
     """
     if plan.status != "active":
         return 0
@@ -152,7 +223,7 @@ def materialize(plan: CheckInPlan, now: datetime, *, reassign: bool = False) -> 
     placed = dict(placements(rule, first=first, last=last, rule_choice=plan.non_school_day,
                              closed=closed_days(first, last + timedelta(days=30)), zone=tz))
     existing = {c.occurrence: c for c in db.session.scalars(
-        select(CheckIn).where(CheckIn.plan_id == plan.id, CheckIn.occurrence >= first))}
+        _locked(select(CheckIn).where(CheckIn.plan_id == plan.id, CheckIn.occurrence >= first)))}
     changes = 0
     for occurrence, checkin in existing.items():
         due = placed.get(occurrence)
@@ -195,9 +266,31 @@ def materialize(plan: CheckInPlan, now: datetime, *, reassign: bool = False) -> 
     return changes
 
 
+CLOSED = {"completed": "completed", "missed": "marked missed", "cancelled": "cancelled"}
+
+
+def _closed_by(checkin: CheckIn) -> str:
+    """How a check-in that is no longer scheduled was closed: what, by whom and when."""
+    what = CLOSED.get(checkin.status, checkin.status)
+    if checkin.status == "completed" and checkin.completed_by is not None:
+        return f"{what} {_by(checkin.completed_by.name, checkin.completed_at)}"
+    by = _last_by((f"checkin.{checkin.status}",), "checkin", checkin.id, checkin.student_id)
+    if by:
+        return f"{what} {by}"
+    if checkin.status == "cancelled" and checkin.plan.status == "ended":
+        return f"cancelled when its plan was ended ({localtime(checkin.plan.ended_at)})"
+    if checkin.status == "cancelled":
+        return "cancelled when its plan was re-planned (a non-school day, or a change to the plan)"
+    return what
+
+
 def _require_open(checkin: CheckIn) -> None:
+    """Refuse a check-in that was closed meanwhile (a double click, two counselors at once): its
+    loader locked the row, so the second request sees the first one's change here."""
     if checkin.status != "scheduled":
-        raise ServiceError(None, f"This check-in is already {checkin.status}.")
+        kept = " The outcome and note recorded then are kept." if checkin.status == "completed" else ""
+        raise AlreadyDone(f"This check-in was already {_closed_by(checkin)}. Nothing more was changed.{kept}",
+                          next_url=f"/checkins/{checkin.id}")
 
 
 def complete(actor: User, checkin: CheckIn, *, outcome: str | None, note: str | None, now: datetime) -> None:
@@ -247,6 +340,10 @@ def reschedule(actor: User, checkin: CheckIn, *, local: datetime | None, now: da
         raise ServiceError("when", f"Choose a time in the future, or when you met if that was in the last "
                                    f"{BACKDATE_LIMIT.days} days.")
     if due == checkin.due_at:
+        moved = checkin.is_rescheduled and _last_by(("checkin.rescheduled",), "checkin", checkin.id, checkin.student_id)
+        if moved:  # the same move twice (a double click): it was made once
+            raise AlreadyDone(f"This check-in was already moved to {localtime(due, '%a %b %-d, %-I:%M %p')} {moved}. "
+                              f"Nothing more was changed.", next_url=f"/checkins/{checkin.id}")
         raise ServiceError("when", "That is the time it already has.")
     checkin.due_at, checkin.is_rescheduled, checkin.sequence = due, True, checkin.sequence + 1
     db.session.flush()
@@ -262,23 +359,75 @@ def read_note(actor: User, checkin: CheckIn) -> str | None:
 
 
 def add_non_school_day(actor: User, day: date | None, name: str) -> NonSchoolDay:
-    """Add a holiday or break day; active plans are re-placed around it."""
+    """Add a holiday or break day (the caller re-places active plans around it).
+
+    One statement that inserts unless the day is listed (INSERT ... ON CONFLICT DO NOTHING on the
+    unique day): of two identical requests at the same moment, the second waits for the first to
+    commit and is then told the day is on the list, by whom.
+    """
     if day is None:
         raise ServiceError("day", "Enter the date.")
     if not (name or "").strip():
         raise ServiceError("name", "Name the day, for example “Thanksgiving break”.")
-    if db.session.scalar(select(NonSchoolDay.id).where(NonSchoolDay.day == day)):
-        raise ServiceError("day", "That date is already on the list.")
-    entry = NonSchoolDay(day=day, name=name.strip()[:120])
-    db.session.add(entry)
-    db.session.flush()
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = NonSchoolDay.__table__
+    added = db.session.scalar(insert(table).values(day=day, name=name.strip()[:120])
+                              .on_conflict_do_nothing(index_elements=["day"]).returning(table.c.id))
+    if added is None:
+        listed = db.session.scalars(select(NonSchoolDay).where(NonSchoolDay.day == day)).one()
+        by = _last_by(("non_school_day.added",), "non_school_day", listed.id)
+        raise AlreadyDone(f"{day:%a %b %-d, %Y} is already on the list ({listed.name})" + (f", added {by}" if by else "")
+                          + ". Nothing more was changed.", next_url="/admin/non-school-days")
+    entry = db.session.get(NonSchoolDay, added)
     audit.record("non_school_day.added", actor=actor, obj=entry, detail={"day": day.isoformat()})
     return entry
 
 
+def remove_non_school_day(actor: User, day_id: int) -> NonSchoolDay | None:
+    """Take a day off the list (the caller re-places active plans); None when there is no such day.
+
+    The row is locked first: of two identical requests, the second waits, finds it gone and is told
+    who took it off.
+    """
+    entry = db.session.get(NonSchoolDay, day_id, with_for_update=True, populate_existing=True)
+    if entry is None:
+        by = _last_by(("non_school_day.removed",), "non_school_day", day_id)
+        if by is None:
+            return None
+        raise AlreadyDone(f"That day was already taken off the list {by}. Nothing more was changed.",
+                          next_url="/admin/non-school-days")
+    audit.record("non_school_day.removed", actor=actor, obj=entry, detail={"day": entry.day.isoformat()})
+    db.session.delete(entry)
+    db.session.flush()
+    return entry
+
+
 def replan_all(now: datetime) -> int:
-    """Re-place every active plan's future check-ins (after the non-school days change, and daily)."""
-    plans = db.session.scalars(select(CheckInPlan).where(CheckInPlan.status == "active",
-                                                         CheckInPlan.until >= (now - timedelta(days=1)).date())).all()
+    """Re-place every active plan's future check-ins (after the non-school days change, and daily).
+
+    The plans are locked in id order (two re-placements at once, an admin's and the nightly job's,
+    take turns plan by plan and cannot deadlock); each sees the non-school days as they are once
+    it has its locks.
+    """
+    plans = db.session.scalars(
+        select(CheckInPlan).where(CheckInPlan.status == "active", CheckInPlan.until >= (now - timedelta(days=1)).date())
+        .order_by(CheckInPlan.id).with_for_update(of=CheckInPlan).execution_options(populate_existing=True)).all()
     return sum(materialize(plan, now) for plan in plans)
+
+
+def save_reminder_leads(user: User, leads: list[int]) -> None:
+    """Set when the counselor is reminded before each check-in (user's row locked by the caller).
+
+    The same choice saved twice (a double click) is saved once: the second is told it already was.
+    """
+    value = ",".join(str(v) for v in sorted(set(leads), reverse=True))
+    if value == (user.reminder_leads or ""):
+        by = _last_by(("account.reminders",), "user_account", user.id)
+        raise AlreadyDone("These reminder times were already saved" + (f" {by}" if by else "") +
+                          ". Nothing more was changed.", next_url="/account/reminders")
+    user.reminder_leads = value
+    audit.record("account.reminders", actor=user, obj=user, detail={"leads": sorted(set(leads), reverse=True)})
 

@@ -14,7 +14,8 @@ from school_prevention.checkins.forms import CompleteForm, PlanForm, RemindersFo
 from school_prevention.checkins.models import CheckIn
 from school_prevention.checkins.queries import agenda, checkins_of_plan, handoff_plans, recently_done
 from school_prevention.checkins.services import (
-    BACKDATE_LIMIT, COMPLETE_WINDOW, cancel, complete, create_plan, end_plan, mark_missed, read_note, reschedule, update_plan, zone,
+    BACKDATE_LIMIT, COMPLETE_WINDOW, cancel, complete, create_plan, end_plan, mark_missed, read_note, require_active,
+    reschedule, save_reminder_leads, update_plan, zone,
 )
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
@@ -117,8 +118,7 @@ def plan_detail(plan_id: int):
 def plan_edit(plan_id: int):
     """Change a plan; only check-ins still ahead move."""
     plan = get_checkin_plan_or_404(current_user, plan_id)
-    if plan.status != "active":
-        abort(409, description="This plan has ended; start a new one from the student's page.")
+    require_active(plan)
     counselors, flags = _counselors_for(plan.student), _flags_for(plan.student)
     form = PlanForm(counselors, flags, obj=plan if request.method == "GET" else None)
     if request.method == "GET":
@@ -147,11 +147,7 @@ def plan_edit(plan_id: int):
 def plan_end(plan_id: int):
     """End a plan; its upcoming check-ins are cancelled."""
     plan = get_checkin_plan_or_404(current_user, plan_id)
-    try:
-        with db.session.begin_nested():
-            cancelled = end_plan(current_user, plan, now=utcnow())
-    except ServiceError as exc:
-        abort(409, description=exc.message)
+    cancelled = end_plan(current_user, plan, now=utcnow())  # an ended plan: errors.AlreadyDone, a 409
     flash(f"Plan ended; {cancelled} upcoming check-in{'s' if cancelled != 1 else ''} cancelled.", "success")
     return redirect(url_for("students.detail", student_id=plan.student_id))
 
@@ -248,21 +244,33 @@ def feed(token: str):
         "Content-Disposition": "inline; filename=check-ins.ics", "Cache-Control": "no-store"})
 
 
+def _me_locked() -> User:
+    """The signed-in user's row, locked until the commit, for a change to their own settings: of two
+    identical requests, the second waits and sees what the first saved."""
+    return db.session.get(User, current_user.id, with_for_update=True, populate_existing=True)
+
+
 @bp.route("/account/calendar", methods=["GET", "POST"])
 @roles(Role.COUNSELOR)
 def calendar_settings():
     """Create (or replace) and revoke the calendar feed link."""
     url = None
     if request.method == "POST":
-        if request.form.get("action") == "revoke":
-            calendar.revoke(current_user)
+        action = request.form.get("action")
+        if action not in ("create", "revoke"):
+            abort(400, description="Choose to create or revoke the link.")
+        me = _me_locked()
+        if action == "revoke":
+            calendar.revoke(me)
             flash("Calendar link revoked: calendars using it stop updating.", "success")
             return redirect(url_for("checkins.calendar_settings"))
-        if request.form.get("action") != "create":
-            abort(400, description="Choose to create or revoke the link.")
-        token = calendar.issue(current_user)
+        replaces = request.form.get("replaces")
+        if not replaces:
+            abort(400, description="This form is out of date. Open the calendar page again and create the link from there.")
+        token = calendar.issue(me, replaces=replaces)
         url = url_for("checkins.feed", token=token, _external=True)
-    return render_template("checkins/calendar.html", url=url, has_feed=bool(current_user.calendar_token_hash))
+    return render_template("checkins/calendar.html", url=url, has_feed=bool(current_user.calendar_token_hash),
+                           link_version=calendar.link_version(current_user))
 
 
 @bp.route("/account/reminders", methods=["GET", "POST"])
@@ -274,8 +282,7 @@ def reminders():
     if request.method == "POST":
         status = 400
         if form.validate():
-            current_user.reminder_leads = ",".join(str(v) for v in sorted(set(form.leads.data or []), reverse=True))
-            audit.record("account.reminders", actor=current_user, obj=current_user, detail={"leads": form.leads.data})
+            save_reminder_leads(_me_locked(), form.leads.data or [])
             flash("Reminder times saved.", "success")
             return redirect(url_for("checkins.reminders"))
     return render_template("checkins/reminders.html", form=form), status

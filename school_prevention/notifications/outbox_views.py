@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.extensions import db
 from school_prevention.forms import MAX_PAGE
 from school_prevention.notifications.mail import is_configured
 from school_prevention.notifications.models import Notification
+from school_prevention.notifications.services import retry_email
 from school_prevention.permissions import roles
 from school_prevention.roles import Role
 
@@ -46,10 +46,6 @@ def retry(notification_id: int):
     note = db.session.get(Notification, notification_id)
     if note is None or note.channel != "email":
         abort(404)
-    if note.state != "failed":
-        abort(409, description="Only failed emails can be retried.")
-    db.session.execute(update(Notification).where(Notification.id == note.id)
-                       .values(state="pending", attempts=0, next_attempt_at=None, claim_token=None, claimed_at=None))
-    audit.record("outbox.retry", actor=current_user, obj=note)
+    retry_email(current_user, note)  # not failed (any more): errors.AlreadyDone, a 409
     flash("The email is queued again.", "success")
     return redirect(url_for("outbox.index", state="failed"))

@@ -1,4 +1,9 @@
-"""Create in-app notifications (once per user, kind and subject) and mark them read."""
+"""Create in-app notifications (once per user, kind and subject), mark them read, retry a failed email.
+
+Each change is one conditional UPDATE (… WHERE read_at IS NULL, … WHERE state = 'failed'): of two
+identical requests at the same moment the second waits for the first's row lock, finds the
+condition no longer true and changes nothing.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -6,10 +11,14 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
+from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
+from school_prevention.notifications.queries import last_retry
+from school_prevention.timezones import localtime
 
 
 def notify(users: Iterable[User], *, kind: str, subject_type: str, subject_id: int, title: str,
@@ -41,7 +50,10 @@ def notify(users: Iterable[User], *, kind: str, subject_type: str, subject_id: i
 
 
 def mark_read(user: User, notification_id: int | None = None) -> int:
-    """Mark one of the user's notifications (or all of them) read; returns how many changed."""
+    """Mark one of the user's notifications (or all of them) read; returns how many changed.
+
+    Idempotent: a notification read already keeps the time it was first read.
+    """
     stmt = (update(Notification)
             .where(Notification.user_id == user.id, Notification.channel == "in_app", Notification.read_at.is_(None))
             .values(read_at=utcnow()))
@@ -82,3 +94,26 @@ def enqueue(rows: list[dict], now: datetime | None = None) -> int:
     for start in range(0, len(values), 500):
         created += len(connection.execute(stmt, values[start:start + 500]).all())
     return created
+
+
+def retry_email(actor: User, note: Notification) -> None:
+    """Put a failed email back in the queue with a fresh set of tries, once.
+
+    A conditional UPDATE on the state: a second identical request waits for the first one's row
+    lock, then finds the email no longer failed and is told who queued it again.
+    """
+    queued = db.session.execute(
+        update(Notification).where(Notification.id == note.id, Notification.state == "failed")
+        .values(state="pending", attempts=0, next_attempt_at=None, claim_token=None, claimed_at=None)
+        .execution_options(synchronize_session=False)).rowcount
+    if not queued:
+        db.session.refresh(note)
+        found = db.session.execute(last_retry(note.id)).first()
+        if found is not None and note.state != "failed":
+            name, at = found
+            raise AlreadyDone(f"This email was already queued again by {name or 'someone'} ({localtime(at)}); it is "
+                              f"now {note.state}. Nothing more was changed.", next_url=f"/admin/outbox?state={note.state}")
+        raise AlreadyDone(f"This email is {note.state}, not failed: only failed emails can be retried. "
+                          "Nothing was changed.", next_url=f"/admin/outbox?state={note.state}")
+    db.session.refresh(note)
+    audit.record("outbox.retry", actor=actor, obj=note)
