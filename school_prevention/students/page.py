@@ -1,19 +1,20 @@
-"""What the student page shows, gathered in a fixed number of statements for the viewing user.
+"""What the student page shows, read for the viewing user in a fixed number of statements.
 
 Whatever a student has (flags, programs, check-ins, referrals), the page sends the same
-statements: a counselor's page nine (the student, flags, enrollments, matches, active plans, the
-check-in summary, open referrals, screenings, the timeline), a principal's six. They are built
-once (students.page_queries) and read plain rows: the page only displays them.
+statements: the session with the user (every page), the student (in scope, or 404), everything
+the page lists in one statement (students.page_queries), and the audit row of the view. The lists
+are read as plain rows: the page only displays them.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
+from functools import lru_cache
 from itertools import groupby
 from typing import Any
 
-from flask import request
+from flask import abort, request
 
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CADENCES, OUTCOMES
@@ -221,40 +222,61 @@ class Links:
         self.__dict__.update(builders)
 
 
+def get_student_for_page_or_404(user: User, student_id: int) -> Student:
+    """permissions.get_student_or_404 for reading the page, with a statement built once."""
+    scope = student_scope(user)
+    found = db.session.scalars(q.student(scope.kind), {"student_id": student_id, **scope.params()}).one_or_none()
+    if found is None:
+        abort(404)
+    return found
+
+
 def build_student_page(user: User, student: Student, url_for=None) -> StudentPage:
     """Flags, programs and check-ins for counselors and principals; referrals, screenings and the
-    timeline for counselors. (url_for is no longer needed: links are built by Links.)"""
+    timeline for counselors, all read in one statement. (url_for is no longer needed: Links.)"""
     scope = student_scope(user)
-    params = {"student_id": student.id, "scope_user_id": scope.user_id}
     page = StudentPage(student=student, links=Links(), is_counselor=user.role_enum == Role.COUNSELOR)
-    run = db.session.connection().execute  # plain rows; the page changes nothing through them
-    page.flags = [FlagRow(r.id, r.category, r.is_suspected_abuse, r.severity, r.status, r.opened_at, r.resolved_at,
-                          r.report_recorded_at, bool(r.has_note))
-                  for r in run(q.flags(scope.kind), params)]
-    page.enrollments = [EnrollmentRow(r.id, r.program_id, r.program, r.status, r.requested_at, r.started_at,
-                                      r.ended_at, r.end_reason, int(r.sessions), int(r.minutes), r.place)
-                        for r in run(q.enrollments(), params)]
-    page.matches = [MatchRow(*r) for r in run(q.matches(), params)]
-    page.plans = [PlanRow(*r) for r in run(q.active_plans(), params)]
-    page.checkin_summary = run(q.checkin_summary(), {**params, "now": utcnow()}).one()._asdict()
+    statement, columns = _reader(scope.kind, page.is_counselor)
+    params = {"student_id": student.id, "scope_user_id": scope.user_id, "now": utcnow()}
+    rows: dict[str, list] = {name: [] for name in columns}
+    # Plain rows on the request's connection: the page changes nothing through them.
+    for row in db.session.connection().execute(statement, params):
+        rows[row[0]].append(row)
+
+    def read(section: str, make):
+        return [make(**{name: row[i] for name, i in columns[section]}) for row in rows[section]]
+
+    page.flags = read("flags", FlagRow)
+    page.enrollments = read("enrollments", EnrollmentRow)
+    page.matches = read("matches", MatchRow)
+    page.plans = read("plans", PlanRow)
+    page.checkin_summary = read("summary", dict)[0]
     if not page.is_counselor:
         return page
-    page.referrals = [ReferralRow(ref_id, rows[0].urgency, rows[0].submitted_at,
-                                  tuple(r.category for r in rows if r.category is not None))
-                      for ref_id, group in groupby(run(q.open_referrals(), params), key=lambda r: r.id)
-                      for rows in [list(group)]]
-    page.screenings = [ScreeningRow(r.screened_on, r.instrument, r.result, r.next_step, r.rescreen_on,
-                                    r.outside_agency)
-                       for r in run(q.screenings(), params)]
-    page.timeline = _timeline(page, run(q.timeline(), params))
+    page.referrals = [ReferralRow(ref_id, group[0]["urgency"], group[0]["submitted_at"],
+                                  tuple(r["category"] for r in group if r["category"] is not None))
+                      for ref_id, grouped in groupby(read("referrals", dict), key=lambda r: r["id"])
+                      for group in [list(grouped)]]
+    page.screenings = read("screenings", ScreeningRow)
+    page.timeline = _timeline(page, read("timeline", dict))
     return page
+
+
+@lru_cache(maxsize=None)
+def _reader(scope_kind: str, is_counselor: bool) -> tuple[Any, dict[str, list[tuple[str, int]]]]:
+    """The page's statement, and for each section its columns' (name, index in a row)."""
+    statement, slots = q.page_statement(scope_kind, is_counselor)
+    index = {column.key: i for i, column in enumerate(statement.selected_columns)}
+    return statement, {section: [(name, index[slot]) for name, slot in names.items()]
+                       for section, names in slots.items()}
 
 
 def _timeline(page: StudentPage, rows) -> list[TimelineEntry]:
     """The newest dated lines: the timeline statement's rows, with enrollments and screenings."""
     links = page.links
     entries = []
-    for at, kind, ref, a, b, c in rows:
+    for row in rows:
+        at, kind, ref, a, b, c = row["at"], row["kind"], row["ref"], row["a"], row["b"], row["c"]
         if kind == "flag":  # a: category, b: action, c: who
             entries.append(TimelineEntry(at, "flag", f"{a}: {b.replace('_', ' ')}" + (f" by {c}" if c else ""),
                                          links.flag(ref)))

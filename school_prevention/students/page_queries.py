@@ -1,22 +1,30 @@
-"""The student page's statements: a fixed few, each built once and run with bind parameters.
+"""The student page's statements: the student, then everything the page lists in one statement.
 
-The page is the most opened one in the app, so its statements are built once per process (and
-per kind of student scope, never per user: the user's id is only ever a bind value) and select
-only the columns the page shows, as plain rows. Building a statement afresh costs more than
-running it (expression objects, a cache key), and loading ORM objects costs more than reading
-the rows; nothing on the page is changed through them.
+The page is the most opened one in the app. Each of its lists (flags, enrollments, matches,
+plans, the check-in summary, open referrals, screenings, the timeline) is a section: a query of
+named columns, in its own order. page_statement() sends them all at once as one UNION ALL whose
+rows carry their section, their place in it and the section's columns in typed slots (a column
+of each type per slot: PostgreSQL needs one type per column of a union); students.page reads the
+rows back by name. One statement instead of nine saves a round trip and, above all, the work of
+running each (parameters, a cursor, a result) in the app and in the database.
 
-Parameters: :student_id always; :scope_user_id for the scoped ones; :now for the check-in summary.
+Statements are built once per process (and per kind of student scope, never per user: the
+user's id is only ever a bind value) and read plain rows: nothing on the page is changed
+through them. Parameters: :student_id, :scope_user_id, :now. Lists of values are literals, not
+expanding parameters (those are rendered anew on each run).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import lru_cache
 
-from sqlalchemy import String, and_, bindparam, case, func, literal, null, or_, select, union_all
+from sqlalchemy import Boolean, Date, Integer, Select, String, Time, and_, bindparam, case, cast, func, literal, null, or_
+from sqlalchemy import select, type_coerce, union_all
 from sqlalchemy.orm import aliased
 
 from school_prevention.auth.models import User, user_school
 from school_prevention.checkins.models import CheckIn, CheckInPlan
+from school_prevention.db import UTCDateTime
 from school_prevention.flags.models import FlagCategory, FlagEvent, RiskFlag
 from school_prevention.flags.queries import SEVERITY_RANK, STATUS_RANK
 from school_prevention.permissions import visible_students_condition
@@ -28,6 +36,42 @@ from school_prevention.students.models import Student
 STUDENT = bindparam("student_id")
 OPEN_REFERRAL = ("new", "in_review")
 TIMELINE_LENGTH = 50
+# Slot types of the union, by the kind of value they hold.
+SLOT_TYPES = {"n": Integer(), "t": String(), "at": UTCDateTime(), "d": Date(), "tm": Time(), "b": Boolean()}
+
+
+def _kind(expression) -> str:
+    """The slot kind of a column expression (by its SQL type)."""
+    for kind, type_ in SLOT_TYPES.items():
+        if isinstance(expression.type, type(type_)):
+            return kind
+    if isinstance(expression.type, Integer):  # BigInteger from count()
+        return "n"
+    raise TypeError(f"no slot for {expression} of type {expression.type!r}")
+
+
+@dataclass
+class Section:
+    """One list of the page: named columns of a query (with its FROM and WHERE), in an order."""
+
+    name: str
+    query: Select  # selects the columns below, joined and filtered
+    columns: dict[str, object]  # name -> column expression
+    order_by: list = field(default_factory=list)  # empty: one row (an aggregate)
+    slots: dict[str, str] = field(default_factory=dict)  # name -> slot, filled by page_statement
+
+    def assign_slots(self) -> dict[str, int]:
+        """Give each column the next free slot of its kind; returns how many of each kind it uses."""
+        used: dict[str, int] = {}
+        for name, expression in self.columns.items():
+            kind = _kind(expression)
+            used[kind] = used.get(kind, 0) + 1
+            self.slots[name] = f"{kind}{used[kind]}"
+        return used
+
+
+def _section(name: str, query_from: Select, columns: dict, order_by=()) -> Section:
+    return Section(name, query_from, columns, list(order_by))
 
 
 def _triage_schools():
@@ -36,23 +80,30 @@ def _triage_schools():
 
 
 @lru_cache(maxsize=None)
-def flags(scope_kind: str):
+def student(scope_kind: str):
+    """The student with :student_id if the user may see them (permissions.visible_students), with the school."""
+    return select(Student).where(Student.id == STUDENT, visible_students_condition(scope_kind))
+
+
+def _flags(scope_kind: str) -> Section:
     """The student's flags the user may see: current first, most severe first (flags_of_student's order)."""
     visible = select(Student.id).where(visible_students_condition(scope_kind))
-    return (select(RiskFlag.id, RiskFlag.severity, RiskFlag.status, RiskFlag.opened_at, RiskFlag.resolved_at,
-                   RiskFlag.report_recorded_at,
-                   # Whether there is a restricted note, never the note itself.
-                   and_(RiskFlag.note_ciphertext.is_not(None), RiskFlag.note_ciphertext != "").label("has_note"),
-                   FlagCategory.name.label("category"), FlagCategory.is_suspected_abuse)
-            .join(FlagCategory, FlagCategory.id == RiskFlag.category_id)
-            .where(RiskFlag.student_id == STUDENT, RiskFlag.student_id.in_(visible))
-            .order_by(STATUS_RANK, SEVERITY_RANK, RiskFlag.opened_at.desc(), RiskFlag.id))
+    columns = {
+        "id": RiskFlag.id, "severity": RiskFlag.severity, "status": RiskFlag.status,
+        "opened_at": RiskFlag.opened_at, "resolved_at": RiskFlag.resolved_at,
+        "report_recorded_at": RiskFlag.report_recorded_at,
+        # Whether there is a restricted note, never the note itself.
+        "has_note": and_(RiskFlag.note_ciphertext.is_not(None), RiskFlag.note_ciphertext != ""),
+        "category": FlagCategory.name, "is_suspected_abuse": FlagCategory.is_suspected_abuse,
+    }
+    query = (select(RiskFlag.id).join(FlagCategory, FlagCategory.id == RiskFlag.category_id)
+             .where(RiskFlag.student_id == STUDENT, RiskFlag.student_id.in_(visible)))
+    return _section("flags", query, columns, [STATUS_RANK, SEVERITY_RANK, RiskFlag.opened_at.desc(), RiskFlag.id])
 
 
-@lru_cache(maxsize=None)
-def enrollments():
-    """The student's enrollments (current first, newest first) with the program's name, what the
-    student attended of it, and a waitlisted one's place in line (1 is next)."""
+def _enrollments() -> Section:
+    """Enrollments (current first, newest first) with the program's name, what the student
+    attended of it, and a waitlisted one's place in line (1 is next)."""
     present = Attendance.status == "present"
     dose = (select(ProgramSession.program_id,
                    func.count().filter(present).label("sessions"),
@@ -67,78 +118,77 @@ def enrollments():
                     or_(ahead.requested_at < Enrollment.requested_at,
                         and_(ahead.requested_at == Enrollment.requested_at, ahead.id <= Enrollment.id)))
              .correlate(Enrollment).scalar_subquery())
+    columns = {
+        "id": Enrollment.id, "program_id": Enrollment.program_id, "program": Program.name,
+        "status": Enrollment.status, "requested_at": Enrollment.requested_at,
+        "started_at": Enrollment.started_at, "ended_at": Enrollment.ended_at, "end_reason": Enrollment.end_reason,
+        "sessions": type_coerce(func.coalesce(dose.c.sessions, 0), Integer),
+        "minutes": type_coerce(func.coalesce(dose.c.minutes, 0), Integer),
+        "place": type_coerce(case((Enrollment.status == "waitlisted", place), else_=null()), Integer),
+    }
+    query = (select(Enrollment.id).join(Program, Program.id == Enrollment.program_id)
+             .outerjoin(dose, dose.c.program_id == Enrollment.program_id)
+             .where(Enrollment.student_id == STUDENT))
     rank = case({"active": 0, "waitlisted": 1}, value=Enrollment.status, else_=2)
-    return (select(Enrollment.id, Enrollment.program_id, Enrollment.status, Enrollment.requested_at,
-                   Enrollment.started_at, Enrollment.ended_at, Enrollment.end_reason,
-                   Program.name.label("program"),
-                   func.coalesce(dose.c.sessions, 0).label("sessions"),
-                   func.coalesce(dose.c.minutes, 0).label("minutes"),
-                   case((Enrollment.status == "waitlisted", place), else_=null()).label("place"))
-            .join(Program, Program.id == Enrollment.program_id)
-            .outerjoin(dose, dose.c.program_id == Enrollment.program_id)
-            .where(Enrollment.student_id == STUDENT)
-            .order_by(rank, Enrollment.requested_at.desc(), Enrollment.id.desc()))
+    return _section("enrollments", query, columns, [rank, Enrollment.requested_at.desc(), Enrollment.id.desc()])
 
 
-@lru_cache(maxsize=None)
-def matches():
-    """The student's mentoring matches with the mentor's name, open ones first, newest first."""
-    return (select(Match.id, Match.status, Match.matched_on, Mentor.name.label("mentor"))
-            .outerjoin(Mentor, Mentor.id == Match.mentor_id)
-            .where(Match.student_id == STUDENT)
-            .order_by(Match.status == "closed", Match.created_at.desc(), Match.id.desc()))
+def _matches() -> Section:
+    """Mentoring matches with the mentor's name, open ones first, newest first."""
+    columns = {"id": Match.id, "status": Match.status, "matched_on": Match.matched_on, "mentor": Mentor.name}
+    query = select(Match.id).outerjoin(Mentor, Mentor.id == Match.mentor_id).where(Match.student_id == STUDENT)
+    return _section("matches", query, columns, [Match.status == "closed", Match.created_at.desc(), Match.id.desc()])
 
 
-@lru_cache(maxsize=None)
-def active_plans():
-    """The student's active check-in plans with their counselor's name, oldest first."""
-    return (select(CheckInPlan.id, CheckInPlan.cadence, CheckInPlan.rrule, CheckInPlan.local_time,
-                   CheckInPlan.until, CheckInPlan.needs_handoff, User.name.label("counselor"))
-            .join(User, User.id == CheckInPlan.counselor_id)
-            .where(CheckInPlan.student_id == STUDENT, CheckInPlan.status == "active")
-            .order_by(CheckInPlan.created_at, CheckInPlan.id))
+def _active_plans() -> Section:
+    """Active check-in plans with their counselor's name, oldest first."""
+    columns = {"id": CheckInPlan.id, "cadence": CheckInPlan.cadence, "rrule": CheckInPlan.rrule,
+               "local_time": CheckInPlan.local_time, "until": CheckInPlan.until,
+               "needs_handoff": CheckInPlan.needs_handoff, "counselor": User.name}
+    query = (select(CheckInPlan.id).join(User, User.id == CheckInPlan.counselor_id)
+             .where(CheckInPlan.student_id == STUDENT, CheckInPlan.status == "active"))
+    return _section("plans", query, columns, [CheckInPlan.created_at, CheckInPlan.id])
 
 
-@lru_cache(maxsize=None)
-def checkin_summary():
+def _checkin_summary() -> Section:
     """Next due, overdue count, last completed and completed count (checkins.queries.student_checkin_summary)."""
     now = bindparam("now", type_=CheckIn.due_at.type)
-    return select(
-        func.min(CheckIn.due_at).filter(CheckIn.status == "scheduled", CheckIn.due_at >= now).label("next_due"),
-        func.count().filter(CheckIn.status == "scheduled", CheckIn.due_at < now).label("overdue"),
-        func.max(CheckIn.due_at).filter(CheckIn.status == "completed").label("last_completed"),
-        func.count().filter(CheckIn.status == "completed").label("completed"),
-    ).where(CheckIn.student_id == STUDENT)
+    columns = {
+        "next_due": func.min(CheckIn.due_at).filter(CheckIn.status == "scheduled", CheckIn.due_at >= now),
+        "overdue": func.count().filter(CheckIn.status == "scheduled", CheckIn.due_at < now),
+        "last_completed": func.max(CheckIn.due_at).filter(CheckIn.status == "completed"),
+        "completed": func.count().filter(CheckIn.status == "completed"),
+    }
+    return _section("summary", select(CheckIn.id).where(CheckIn.student_id == STUDENT), columns)
 
 
-@lru_cache(maxsize=None)
-def open_referrals():
-    """The student's referrals waiting for a decision (oldest first), one row per concern category."""
-    return (select(Referral.id, Referral.urgency, Referral.submitted_at, FlagCategory.name.label("category"))
-            .outerjoin(referral_category, referral_category.c.referral_id == Referral.id)
-            .outerjoin(FlagCategory, FlagCategory.id == referral_category.c.category_id)
-            .where(Referral.student_id == STUDENT, Referral.status.in_(OPEN_REFERRAL),
-                   Referral.school_id.in_(_triage_schools()))
-            .order_by(Referral.submitted_at, Referral.id, FlagCategory.position, FlagCategory.id))
+def _open_referrals() -> Section:
+    """Referrals waiting for a decision (oldest first), one row per concern category."""
+    columns = {"id": Referral.id, "urgency": Referral.urgency, "submitted_at": Referral.submitted_at,
+               "category": FlagCategory.name}
+    query = (select(Referral.id)
+             .outerjoin(referral_category, referral_category.c.referral_id == Referral.id)
+             .outerjoin(FlagCategory, FlagCategory.id == referral_category.c.category_id)
+             .where(Referral.student_id == STUDENT, Referral.status.in_([literal(s) for s in OPEN_REFERRAL]),
+                    Referral.school_id.in_(_triage_schools())))
+    return _section("referrals", query, columns,
+                    [Referral.submitted_at, Referral.id, FlagCategory.position, FlagCategory.id])
 
 
-@lru_cache(maxsize=None)
-def screenings():
-    """The student's screenings with the instrument's name, newest first."""
-    return (select(Screening.screened_on, Screening.result, Screening.next_step, Screening.rescreen_on,
-                   Screening.outside_agency, Instrument.name.label("instrument"))
-            .join(Instrument, Instrument.id == Screening.instrument_id)
-            .where(Screening.student_id == STUDENT)
-            .order_by(Screening.screened_on.desc(), Screening.id.desc()))
+def _screenings() -> Section:
+    """Screenings with the instrument's name, newest first."""
+    columns = {"screened_on": Screening.screened_on, "result": Screening.result, "next_step": Screening.next_step,
+               "rescreen_on": Screening.rescreen_on, "outside_agency": Screening.outside_agency,
+               "instrument": Instrument.name}
+    query = (select(Screening.id).join(Instrument, Instrument.id == Screening.instrument_id)
+             .where(Screening.student_id == STUDENT))
+    return _section("screenings", query, columns, [Screening.screened_on.desc(), Screening.id.desc()])
 
 
-@lru_cache(maxsize=None)
-def timeline():
-    """The newest dated events of flags, referrals, check-in plans and check-ins, in one statement.
-
-    Each row is (at, kind, ref, a, b, c): kind says what the texts a, b, c are (students.page
-    words them). Enrollments and screenings come from the page's own lists.
-    """
+def _timeline() -> Section:
+    """Dated events of flags, referrals, check-in plans and check-ins, newest first (the newest
+    TIMELINE_LENGTH are kept). Each is (at, kind, ref, a, b, c): kind says what the texts a, b, c
+    are (students.page words them). Enrollments and screenings come from their own sections."""
     text = String()
     actor = aliased(User)
     submitter = aliased(User)
@@ -158,8 +208,46 @@ def timeline():
     plans_ended = (select(CheckInPlan.ended_at, literal("plan_ended", text), CheckInPlan.id, null(), null(), null())
                    .where(CheckInPlan.student_id == STUDENT, CheckInPlan.ended_at.is_not(None)))
     closed = (select(CheckIn.due_at, literal("checkin", text), CheckIn.id, CheckIn.status, CheckIn.outcome, null())
-              .where(CheckIn.student_id == STUDENT, CheckIn.status.in_(("completed", "missed"))))
+              .where(CheckIn.student_id == STUDENT, CheckIn.status.in_([literal("completed"), literal("missed")])))
     every = union_all(events, referrals, plans_started, plans_ended, closed).subquery("timeline")
-    return (select(every.c.at, every.c.kind, every.c.ref, every.c.a, every.c.b, every.c.c)
-            .order_by(every.c.at.desc(), every.c.kind, every.c.ref.desc())
-            .limit(TIMELINE_LENGTH))
+    columns = {"at": every.c.at, "kind": every.c.kind, "ref": every.c.ref, "a": every.c.a, "b": every.c.b, "c": every.c.c}
+    return _section("timeline", select(every.c.ref), columns, [every.c.at.desc(), every.c.kind, every.c.ref.desc()])
+
+
+def sections(scope_kind: str, is_counselor: bool) -> list[Section]:
+    """The page's sections for a viewer: counselors also see referrals, screenings and the timeline."""
+    shown = [_flags(scope_kind), _enrollments(), _matches(), _active_plans(), _checkin_summary()]
+    if is_counselor:
+        shown += [_open_referrals(), _screenings(), _timeline()]
+    return shown
+
+
+@lru_cache(maxsize=None)
+def page_statement(scope_kind: str, is_counselor: bool) -> tuple[Select, dict[str, dict[str, str]]]:
+    """(the statement, section name -> {column name: slot}) for the page of a viewer.
+
+    Rows are (section, pos, slots...), ordered by section and pos (the place in the section's own
+    order); only the first TIMELINE_LENGTH timeline rows are sent.
+    """
+    shown = sections(scope_kind, is_counselor)
+    width: dict[str, int] = {}
+    for section in shown:
+        for kind, used in section.assign_slots().items():
+            width[kind] = max(width.get(kind, 0), used)
+    slots = [(f"{kind}{i}", SLOT_TYPES[kind]) for kind in SLOT_TYPES for i in range(1, width.get(kind, 0) + 1)]
+    branches = []
+    for section in shown:
+        by_slot = {slot: name for name, slot in section.slots.items()}
+        pos = func.row_number().over(order_by=section.order_by) if section.order_by else literal(1)
+        # A column keeps its own SQL (SQLite would turn a date cast to DATE into a number); an empty
+        # slot is a NULL cast to the slot's type (PostgreSQL must know each column's type).
+        branches.append(section.query.with_only_columns(
+            literal(section.name, String()).label("section"), type_coerce(pos, Integer).label("pos"),
+            *[(type_coerce(section.columns[by_slot[slot]], type_) if slot in by_slot else cast(null(), type_))
+              .label(slot) for slot, type_ in slots],
+            maintain_column_froms=True))
+    every = union_all(*branches).subquery("page")
+    statement = (select(every)
+                 .where(or_(every.c.section != "timeline", every.c.pos <= TIMELINE_LENGTH))
+                 .order_by(every.c.section, every.c.pos))
+    return statement, {section.name: dict(section.slots) for section in shown}
