@@ -43,6 +43,12 @@ def set_password(client, link: str, password: str = NEW_PASSWORD, confirm: str |
     return client.post(link, data={"new_password": password, "confirm": confirm or password})
 
 
+def shown_invitation(client, user: User) -> dict:
+    """The invitation form's hidden field as the user's page shows it: the latest invitation's id."""
+    page = client.get(f"/admin/users/{user.id}").get_data(as_text=True)
+    return {"last_invitation": re.search(r'name="last_invitation" value="(\d*)"', page).group(1)}
+
+
 def can_sign_in(app, email: str, password: str) -> bool:
     response = app.test_client().post("/login", data={"email": email, "password": password})
     return response.status_code == 302
@@ -103,15 +109,32 @@ def test_resending_an_invitation_cancels_the_earlier_link(app, client, login_as,
     user = make_user("counselor", schools=[setup["school"]])
     db.session.commit()
     login_as(setup["admin"])
-    client.post(f"/admin/users/{user.id}/invite")
+    assert client.post(f"/admin/users/{user.id}/invite", data=shown_invitation(client, user)).status_code == 302
     (first,) = emails_to(user)
     first_link = link_of(first)
-    client.post(f"/admin/users/{user.id}/invite")
+    # Re-sent from the page, which now names the first invitation as the latest.
+    assert client.post(f"/admin/users/{user.id}/invite", data=shown_invitation(client, user)).status_code == 302
     # The unsent first email is taken out of the outbox: it would only carry a dead link.
     (second,) = emails_to(user)
     assert link_of(second) != first_link
     assert app.test_client().get(first_link).status_code == 410
     assert app.test_client().get(link_of(second)).status_code == 200
+
+
+def test_a_second_click_on_the_invitation_button_sends_nothing(app, client, login_as, setup):
+    user = make_user("counselor", schools=[setup["school"]])
+    db.session.commit()
+    login_as(setup["admin"])
+    page = shown_invitation(client, user)
+    assert page == {"last_invitation": ""}
+    assert client.post(f"/admin/users/{user.id}/invite", data=page).status_code == 302
+    again = client.post(f"/admin/users/{user.id}/invite", data=page)  # the same page, clicked again
+    assert again.status_code == 409
+    assert (f"An invitation was already sent to {user.email} by {setup['admin'].name}"
+            in again.get_data(as_text=True))
+    (note,) = emails_to(user)
+    assert app.test_client().get(link_of(note)).status_code == 200  # the first link still works
+    assert "The last invitation was sent" in client.get(f"/admin/users/{user.id}").get_data(as_text=True)
 
 
 def test_a_deactivated_account_cannot_be_invited_and_its_links_stop_working(app, client, login_as, setup):

@@ -125,3 +125,51 @@ def test_student_export_grant_only_sticks_for_district_users(client, login_as, s
     grants = dict(db.session.execute(select(User.email, User.can_export_student_level)
                                      .where(User.email.in_(["p@school.org", "d@school.org"]))).all())
     assert grants == {"p@school.org": False, "d@school.org": True}
+
+
+def test_a_repeated_create_edit_or_deactivation_changes_nothing_and_says_who_did_it(client, login_as, setup):
+    login_as(setup["admin"])
+    form = {"email": "nia@school.org", "name": "Nia Okafor", "role": "counselor", "schools": [setup["north"].id],
+            "new_password": "temporary quilt harbor 7"}
+    assert client.post("/admin/users/new", data=form).status_code == 302
+    again = client.post("/admin/users/new", data=form)  # a double click
+    assert again.status_code == 409
+    assert f"The account for nia@school.org was already created by {setup['admin'].name}" in again.get_data(as_text=True)
+    assert user_count() == 2
+    user = db.session.scalars(select(User).where(User.email == "nia@school.org")).one()
+    edit = {"name": "Nia Okafor", "role": "counselor", "schools": [setup["south"].id]}
+    assert client.post(f"/admin/users/{user.id}", data=edit).status_code == 302
+    same = client.post(f"/admin/users/{user.id}", data=edit)
+    assert same.status_code == 409 and "were already saved by" in same.get_data(as_text=True)
+    # The same temporary password set twice is one change; a different one is another.
+    reset = {**edit, "new_password": "another quilt harbor 8"}
+    assert client.post(f"/admin/users/{user.id}", data=reset).status_code == 302
+    assert client.post(f"/admin/users/{user.id}", data=reset).status_code == 409
+    assert client.post(f"/admin/users/{user.id}", data={**edit, "new_password": "third quilt harbor 9"}).status_code == 302
+    assert client.post(f"/admin/users/{user.id}/active", data={"active": "0"}).status_code == 302
+    twice = client.post(f"/admin/users/{user.id}/active", data={"active": "0"})
+    assert twice.status_code == 409
+    assert f"account is already deactivated: deactivated by {setup['admin'].name}" in twice.get_data(as_text=True)
+    from school_prevention.audit import AuditEvent
+
+    actions = db.session.scalars(select(AuditEvent.action).where(
+        AuditEvent.object_type == "user_account", AuditEvent.object_id == str(user.id)).order_by(AuditEvent.id)).all()
+    assert actions == ["user.created", "user.updated", "user.updated", "user.updated", "user.deactivated"]
+
+
+def test_a_repeated_list_item_is_refused_and_a_different_one_of_the_same_name_too(client, login_as, setup):
+    from school_prevention.programs.models import ProgramType
+
+    login_as(setup["admin"])
+    item = {"name": "Scouting", "description": "", "position": "40", "is_active": "y"}
+    assert client.post("/admin/lists/program-types/new", data=item).status_code == 302
+    again = client.post("/admin/lists/program-types/new", data=item)
+    assert again.status_code == 409 and "The program type “Scouting” was already added by" in again.get_data(as_text=True)
+    other = client.post("/admin/lists/program-types/new", data={**item, "name": "scouting ", "position": "41"})
+    assert other.status_code == 400 and "There is already a program type with this name" in other.get_data(as_text=True)
+    saved = db.session.scalars(select(ProgramType).where(ProgramType.name == "Scouting")).one()
+    unchanged = client.post(f"/admin/lists/program-types/{saved.id}", data=item)
+    assert unchanged.status_code == 409 and "was already saved with these details by" in unchanged.get_data(as_text=True)
+    assert client.post(f"/admin/lists/program-types/{saved.id}", data={**item, "position": "45"}).status_code == 302
+    db.session.refresh(saved)
+    assert saved.position == 45

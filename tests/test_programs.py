@@ -15,7 +15,7 @@ from school_prevention.config import TestConfig
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
 from school_prevention.programs.mentoring import open_match
-from school_prevention.programs.models import Attendance, Enrollment, Match, Mentor, Program
+from school_prevention.programs.models import Attendance, Enrollment, Match, MatchContact, Mentor, Program
 from school_prevention.programs.services import enroll, end_enrollment
 from tests.conftest import migrate_to_head, statements_sent
 from tests.databases import new_database_url
@@ -93,14 +93,22 @@ def test_enrolling_three_into_two_seats_waitlists_the_third_and_no_one_twice(cli
     page = response.data.decode()
     assert "2 enrolled; 1 waitlisted" in page
     assert statuses(w["program"]) == [(kids[0].id, "active"), (kids[1].id, "active"), (kids[2].id, "waitlisted")]
-    again = client.post(f"/programs/{w['program'].id}/enroll", data={"student_ids": [kids[0].id]}, follow_redirects=True)
-    assert "already in this program" in again.data.decode()
-    assert len(statuses(w["program"])) == 3
+    # Enrolling the same students again (a double click) changes nothing and says who enrolled them.
+    again = client.post(f"/programs/{w['program'].id}/enroll", data={"student_ids": [kids[0].id, kids[2].id]})
+    assert again.status_code == 409
+    assert (f"{kids[0].display_name} is already in this program (added by {w['counselor'].name}"
+            in again.get_data(as_text=True))
+    assert f"{kids[2].display_name} is already on this program’s waitlist" in again.get_data(as_text=True)
+    # Among others, a student already in is skipped with the reason.
+    mixed = client.post(f"/programs/{w['program'].id}/enroll", data={"student_ids": [kids[0].id, kids[3].id]},
+                        follow_redirects=True)
+    assert "1 waitlisted" in mixed.data.decode() and "already in this program or on its waitlist" in mixed.data.decode()
+    assert len(statuses(w["program"])) == 4
     # A student of another school, or an id that does not exist, is not found: nothing changes.
     assert client.post(f"/programs/{w['program'].id}/enroll", data={"student_ids": [w["far"].id]}).status_code == 404
     assert client.post(f"/programs/{w['program'].id}/enroll", data={"student_ids": ["x"]}).status_code == 400
     assert client.post(f"/programs/{w['program'].id}/enroll", data={}).status_code == 400
-    assert len(statuses(w["program"])) == 3
+    assert len(statuses(w["program"])) == 4
 
 
 def test_waitlist_promotes_in_order_and_notifies_the_counselors(client, login_as, world):
@@ -121,8 +129,11 @@ def test_waitlist_promotes_in_order_and_notifies_the_counselors(client, login_as
     notes = db.session.scalars(select(Notification).where(Notification.kind == "enrollment.promoted")).all()
     assert {n.user_id for n in notes} == {w["counselor"].id, w["counselor2"].id}
     assert all(kids[3].family_name not in n.title and "KF" in n.title for n in notes)  # initials only
-    # Ending it again is refused and changes nothing.
-    assert client.post(f"/enrollments/{first.id}/end", data={"status": "completed", "reason": "x"}).status_code == 400
+    # Ending it again is refused, says who ended it, and changes nothing.
+    again = client.post(f"/enrollments/{first.id}/end", data={"status": "completed", "reason": "x"})
+    assert again.status_code == 409
+    assert f"was already ended (withdrawn) by {w['principal'].name}" in again.get_data(as_text=True)
+    assert db.session.get(Enrollment, first.id).end_reason == "Family moved"
 
 
 def test_raising_capacity_promotes_and_lowering_below_the_seated_is_refused(world):
@@ -261,11 +272,10 @@ def test_match_moves_through_statuses_shows_length_and_support_due(client, login
     assert client.post(f"/students/{kid.id}/matches").status_code == 302
     refused = client.post(f"/students/{kid.id}/matches")
     assert refused.status_code == 409  # one open match per student
-    assert "already has an open mentoring match" in refused.get_data(as_text=True)
-    # The refusal shows the student's page again: a view of the record like any other.
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "student.view", AuditEvent.student_id == kid.id)) == 1
     match = db.session.scalars(select(Match).where(Match.student_id == kid.id)).one()
+    assert (f"already has an open mentoring match (inquiry), started by {w['counselor'].name}"
+            in refused.get_data(as_text=True))
+    assert f'href="/matches/{match.id}"' in refused.get_data(as_text=True)
     assert client.post(f"/matches/{match.id}/status", data={"status": "closed"}).status_code == 400  # needs a reason
     assert client.post(f"/matches/{match.id}/status", data={"status": "waiting"}).status_code == 302
     started = date.today() - relativedelta(months=2)
@@ -355,3 +365,165 @@ def test_the_program_page_sends_as_many_statements_for_many_students_as_for_one(
     page = client.get(url).get_data(as_text=True)
     assert all(f"Family{i}, Kid{i}" in page for i in range(5))
     assert statements_sent(client, url) == one
+
+
+def test_a_repeated_session_is_refused_once_recorded_and_a_day_has_one_session(client, login_as, world):
+    w, kids = world, world["students"]
+    enroll(w["counselor"], w["program"], kids[:2])
+    db.session.commit()
+    login_as(w["counselor"])
+    url = f"/programs/{w['program'].id}/sessions/new"
+    form = {"held_on": "2026-11-02", "minutes": "40", f"att-{kids[0].id}": "present", f"att-{kids[1].id}": "absent"}
+    assert client.post(url, data=form).status_code == 302
+    again = client.post(url, data=form)  # a double click
+    assert again.status_code == 409
+    assert f"The session of Nov 2, 2026 was already recorded by {w['counselor'].name}" in again.get_data(as_text=True)
+    other = client.post(url, data={**form, "minutes": "30"})  # the same day, different details
+    assert other.status_code == 400 and "Open it from the program page to correct it" in other.get_data(as_text=True)
+    from school_prevention.programs.models import ProgramSession
+
+    (session,) = db.session.scalars(select(ProgramSession)).all()
+    assert db.session.scalar(select(func.count()).select_from(Attendance)) == 2
+    # A correction that changes nothing is the same save again; moving it onto another session's day is refused.
+    edit_url = f"/programs/{w['program'].id}/sessions/{session.id}"
+    assert client.post(edit_url, data=form).status_code == 409
+    assert client.post(url, data={**form, "held_on": "2026-11-09"}).status_code == 302
+    moved = client.post(edit_url, data={**form, "held_on": "2026-11-09"})
+    assert moved.status_code == 400 and "Another session of this program is recorded on Nov 9, 2026" in moved.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "program_session.updated")) == 0
+
+
+def test_a_repeated_program_or_mentor_is_refused_and_a_changed_one_is_saved(client, login_as, world):
+    w = world
+    login_as(w["counselor"])
+    base = {"school_id": w["north"].id, "type_id": program_type("Mentoring").id, "name": "Lunch Buddies",
+            "capacity": "6", "session_minutes": "30", "is_active": "y"}
+    assert client.post("/programs/new", data=base).status_code == 302
+    again = client.post("/programs/new", data=base)
+    assert again.status_code == 409 and "was already created by" in again.get_data(as_text=True)
+    program = db.session.scalars(select(Program).where(Program.name == "Lunch Buddies")).one()
+    edit = {k: v for k, v in base.items() if k != "school_id"}
+    assert client.post(f"/programs/{program.id}/edit", data=edit).status_code == 409  # nothing to change
+    assert client.post(f"/programs/{program.id}/edit", data={**edit, "capacity": "8"}).status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "program.updated", AuditEvent.object_id == str(program.id))) == 1
+
+    mentor = {"school_id": w["north"].id, "name": "Ana Mentor", "email": "ana@example.org", "is_active": "y"}
+    assert client.post("/mentors/new", data=mentor).status_code == 302
+    twice = client.post("/mentors/new", data=mentor)
+    assert twice.status_code == 409 and "Ana Mentor was already registered as a mentor by" in twice.get_data(as_text=True)
+    # Someone else of the same name (another email) is another person.
+    assert client.post("/mentors/new", data={**mentor, "email": "ana.other@example.org"}).status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(Mentor)) == 2
+
+
+def test_a_repeated_match_move_or_contact_says_who_did_it(client, login_as, world):
+    w, kid = world, world["students"][2]
+    mentor = make_mentor(w["north"], w["counselor"], checked_on=date.today() - timedelta(days=30))
+    match = open_match(w["counselor"], kid)
+    db.session.commit()
+    login_as(w["counselor2"])
+    assert client.post(f"/matches/{match.id}/status", data={"status": "waiting"}).status_code == 302
+    again = client.post(f"/matches/{match.id}/status", data={"status": "waiting"})
+    assert again.status_code == 409
+    assert f"This match was already moved to “waiting for a mentor” by {w['counselor2'].name}" in again.get_data(as_text=True)
+    # A move the match cannot make is still a plain refusal beside the field.
+    assert client.post(f"/matches/{match.id}/status", data={"status": "inquiry"}).status_code == 400
+    assert client.post(f"/matches/{match.id}/status", data={
+        "status": "matched", "mentor_id": mentor.id, "on": (date.today() - timedelta(days=5)).isoformat()}).status_code == 302
+    contact = {"contacted_on": date.today().isoformat(), "method": "video", "with_whom": "family"}
+    assert client.post(f"/matches/{match.id}/contacts", data=contact).status_code == 302
+    twice = client.post(f"/matches/{match.id}/contacts", data=contact)
+    assert twice.status_code == 409
+    assert "This contact (video call with the parent or guardian on" in twice.get_data(as_text=True)
+    assert client.post(f"/matches/{match.id}/contacts", data={**contact, "with_whom": "student"}).status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(MatchContact)) == 2
+
+
+def test_the_one_open_match_and_one_session_a_day_hold_in_the_database_too(world):
+    """The indexes behind the services' checks: a copy that slipped past them is refused."""
+    from sqlalchemy.exc import IntegrityError
+
+    from school_prevention.programs.models import ProgramSession
+
+    w, kid = world, world["students"][3]
+    open_match(w["counselor"], kid)
+    with pytest.raises(IntegrityError), db.session.begin_nested():
+        db.session.add(Match(student_id=kid.id, school_id=kid.school_id, status="waiting"))
+        db.session.flush()
+    for status in ("closed", "closed"):  # closed matches are history: any number of them
+        db.session.add(Match(student_id=kid.id, school_id=kid.school_id, status=status))
+    db.session.flush()
+    db.session.add(ProgramSession(program_id=w["program"].id, held_on=date(2026, 11, 2), minutes=30))
+    db.session.flush()
+    with pytest.raises(IntegrityError), db.session.begin_nested():
+        db.session.add(ProgramSession(program_id=w["program"].id, held_on=date(2026, 11, 2), minutes=45))
+        db.session.flush()
+
+
+def test_the_upgrade_tidies_the_copies_the_old_race_left(backend, tmp_path_factory, postgres):
+    """Migration 0012 builds its unique indexes on a database that already holds duplicates."""
+    import flask_migrate
+    from sqlalchemy import text
+
+    app = create_app(TestConfig(new_database_url(backend, "upgrade", tmp_path_factory, postgres)))
+    directory = app.extensions["migrate"].directory
+    with app.app_context():
+        flask_migrate.upgrade(directory=directory, revision="0011")
+        school = make_school()
+        counselor = make_user("counselor", schools=[school])
+        kid, other = make_student(school), make_student(school)
+        program = make_program(school, counselor)
+        db.session.commit()
+        rows = [
+            # kid: three open matches; the matched one stays open. other: two inquiries; the first stays.
+            ("INSERT INTO mentor_match (id, student_id, school_id, status, created_at) VALUES "
+             "(1, :kid, :s, 'inquiry', :now), (2, :kid, :s, 'matched', :now), (3, :kid, :s, 'waiting', :now), "
+             "(4, :other, :s, 'inquiry', :now), (5, :other, :s, 'inquiry', :now), (6, :other, :s, 'closed', :now)"),
+            ("INSERT INTO match_contact (match_id, contacted_on, method, with_whom, recorded_at) VALUES "
+             "(2, '2026-11-02', 'phone', 'mentor', :now), (2, '2026-11-02', 'phone', 'mentor', :now), "
+             "(2, '2026-11-02', 'phone', 'family', :now)"),
+            ("INSERT INTO program_session (id, program_id, held_on, minutes, recorded_at) VALUES "
+             "(1, :p, '2026-11-02', 40, :now), (2, :p, '2026-11-02', 40, :now), (3, :p, '2026-11-09', 40, :now)"),
+            "INSERT INTO attendance (session_id, student_id, status) VALUES (1, :kid, 'present'), (2, :kid, 'present')",
+        ]
+        values = {"kid": kid.id, "other": other.id, "s": school.id, "p": program.id, "now": "2026-11-02 10:00:00"}
+        for statement in rows:
+            db.session.execute(text(statement), values)
+        db.session.commit()
+        flask_migrate.upgrade(directory=directory, revision="0012")
+        open_ = dict(db.session.execute(text("SELECT id, status FROM mentor_match WHERE status <> 'closed'")).all())
+        assert open_ == {2: "matched", 4: "inquiry"}
+        reason = db.session.scalar(text("SELECT closure_reason FROM mentor_match WHERE id = 5"))
+        assert reason.startswith("Duplicate of match #4")
+        assert db.session.scalar(text("SELECT COUNT(*) FROM match_contact")) == 2
+        assert db.session.execute(text("SELECT id FROM program_session ORDER BY id")).scalars().all() == [1, 3]
+        assert db.session.scalar(text("SELECT COUNT(*) FROM attendance")) == 1
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_the_upgrade_stops_on_two_different_sessions_of_one_day_and_names_them(backend, tmp_path_factory, postgres):
+    import flask_migrate
+    from alembic import command
+    from sqlalchemy import text
+
+    app = create_app(TestConfig(new_database_url(backend, "upgrade", tmp_path_factory, postgres)))
+    directory = app.extensions["migrate"].directory
+    with app.app_context():
+        flask_migrate.upgrade(directory=directory, revision="0011")
+        school = make_school()
+        program = make_program(school, make_user("counselor", schools=[school]))
+        db.session.commit()
+        db.session.execute(text("INSERT INTO program_session (id, program_id, held_on, minutes, recorded_at) VALUES "
+                                "(7, :p, '2026-11-02', 40, :now), (8, :p, '2026-11-02', 45, :now)"),
+                           {"p": program.id, "now": "2026-11-02 10:00:00"})
+        db.session.commit()
+        config = app.extensions["migrate"].migrate.get_config(directory)
+        with pytest.raises(RuntimeError, match=r"2026-11-02: sessions 7 and 8\. Open each program in the app"):
+            command.upgrade(config, "0012")
+        db.session.remove()
+        assert db.session.scalar(text("SELECT version_num FROM alembic_version")) == "0011"
+        assert db.session.scalar(text("SELECT COUNT(*) FROM program_session")) == 2
+        db.engine.dispose()

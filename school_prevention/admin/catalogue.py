@@ -12,6 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from school_prevention import audit
+from school_prevention.auth.services import last_done_by
+from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
 from school_prevention.flags.forms import CategoryForm
 from school_prevention.flags.models import FlagCategory
@@ -77,44 +79,88 @@ def index(kind: str):
     return render_template("admin/catalogue_index.html", kind=kind, catalogue=catalogue, items=items)
 
 
-def _name_taken(catalogue: Catalogue, name: str, item_id: int | None) -> bool:
-    query = select(func.count()).select_from(catalogue.model).where(
-        func.lower(catalogue.model.name) == name.strip().lower())
+def _same_name(catalogue: Catalogue, name: str, item_id: int | None):
+    """The other item of the list with this name (ignoring case), or None."""
+    query = select(catalogue.model).where(func.lower(catalogue.model.name) == name.strip().lower())
     if item_id:
         query = query.where(catalogue.model.id != item_id)
-    return bool(db.session.scalar(query))
+    return db.session.scalars(query.execution_options(populate_existing=True).limit(1)).first()
+
+
+def _plain(value):
+    """A value as compared: text stripped, and empty text the same as none."""
+    value = value.strip() if isinstance(value, str) else value
+    return None if value == "" else value
+
+
+def _differences(form, item) -> list[str]:
+    """The form's fields whose value differs from the item's."""
+    return [f.name for f in form if f.name != "csrf_token" and _plain(f.data) != _plain(getattr(item, f.name))]
+
+
+def _already_saved(kind: str, catalogue: Catalogue, item, verb: str) -> AlreadyDone:
+    return AlreadyDone(f"The {catalogue.singular} “{item.name}” was already {verb} by "
+                       f"{last_done_by(item, f'admin.{kind}.saved')}. Nothing more was changed.",
+                       next_url=url_for("catalogue.edit", kind=kind, item_id=item.id))
+
+
+def _item_or_404(catalogue: Catalogue, item_id: int):
+    """The item, or 404; a change locks its row, so a second identical save waits and finds it done."""
+    query = select(catalogue.model).where(catalogue.model.id == item_id)
+    if request.method not in ("GET", "HEAD"):
+        query = query.with_for_update().execution_options(populate_existing=True)
+    item = db.session.scalars(query).one_or_none()
+    if item is None:
+        abort(404)
+    return item
 
 
 @bp.route("/<kind>/new", methods=["GET", "POST"], defaults={"item_id": None})
 @bp.route("/<kind>/<int:item_id>", methods=["GET", "POST"])
 @roles(Role.ADMIN)
 def edit(kind: str, item_id: int | None):
-    """Create or change one item."""
+    """Create or change one item.
+
+    A repeated identical request (a double click, two admins) changes nothing and says who did it:
+    an edit that changes nothing, or a new item identical to one of the same name. A new item with
+    the name of a different one is refused beside the name. The name's unique index stops the
+    second of two new items racing in; it is answered the same way.
+    """
     catalogue = _catalogue_or_404(kind)
-    item = None
-    if item_id is not None:
-        item = db.session.get(catalogue.model, item_id)
-        if item is None:
-            abort(404)
+    item = _item_or_404(catalogue, item_id) if item_id is not None else None
     form = catalogue.form(obj=item)
     status = 200
     if request.method == "POST":
         status = 400
         if form.validate():
-            if _name_taken(catalogue, form.name.data, item_id):
+            if item is not None and not _differences(form, item):
+                raise _already_saved(kind, catalogue, item, "saved with these details")
+            if _name_taken(kind, catalogue, form, item_id):
                 form.name.errors = [f"There is already a {catalogue.singular} with this name."]
             else:
+                new = item is None
                 item = item or catalogue.model()
                 form.populate_obj(item)
                 item.name = item.name.strip()
-                db.session.add(item)
                 try:
                     with db.session.begin_nested():
+                        db.session.add(item)
                         db.session.flush()
                 except IntegrityError:
+                    _name_taken(kind, catalogue, form, item_id)
                     form.name.errors = [f"There is already a {catalogue.singular} with this name."]
+                    item = None if new else _item_or_404(catalogue, item_id)
                 else:
                     audit.record(f"admin.{kind}.saved", actor=current_user, obj=item)
                     flash(f"Saved {catalogue.singular} “{item.name}”.", "success")
                     return redirect(url_for("catalogue.index", kind=kind))
     return render_template("admin/catalogue_form.html", kind=kind, catalogue=catalogue, form=form, item=item), status
+
+
+def _name_taken(kind: str, catalogue: Catalogue, form, item_id: int | None) -> bool:
+    """True when another item has the form's name; AlreadyDone when, for a new item, that item is
+    identical to the form (the same request, made a moment earlier)."""
+    existing = _same_name(catalogue, form.name.data, item_id)
+    if existing is not None and item_id is None and not _differences(form, existing):
+        raise _already_saved(kind, catalogue, existing, "added")
+    return existing is not None

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy import select
 
 from school_prevention.admin.forms import UserFilterForm, UserForm
 from school_prevention.auth.models import User
 from school_prevention.auth.queries import users_list
 from school_prevention.auth import tokens
-from school_prevention.auth.services import create_user, set_active, update_user
+from school_prevention.auth.services import AccountExists, create_user, set_active, update_user
 from school_prevention.errors import ServiceError
 from school_prevention.notifications import mail
 from school_prevention.extensions import db
@@ -20,7 +21,14 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 def _get_user_or_404(user_id: int) -> User:
-    user = db.session.get(User, user_id)
+    """The account, or 404; a request that changes it locks its row until it commits, so two
+    identical requests (a double click, two admins) run one after the other and the second sees
+    what the first did."""
+    if request.method in ("GET", "HEAD"):
+        user = db.session.get(User, user_id)
+    else:
+        user = db.session.scalars(select(User).where(User.id == user_id).with_for_update(of=User)
+                                  .execution_options(populate_existing=True)).one_or_none()
     if user is None:
         abort(404)
     return user
@@ -59,6 +67,10 @@ def user_new():
                         can_export_student_level=form.can_export_student_level.data,
                         must_change_password=not form.send_invite.data,
                     )
+            except AccountExists as exc:
+                if exc.same:  # the same request a moment ago (a double click): one account, one invitation
+                    raise exc.already_done() from None
+                apply_service_error(form, exc)
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
@@ -68,7 +80,7 @@ def user_new():
                 else:
                     flash(f"Account created for {user.name}. Give them the temporary password in person or by phone.", "success")
                 return redirect(url_for("admin.users"))
-    return render_template("admin/user_form.html", form=form, user=None), status
+    return render_template("admin/user_form.html", form=form, user=None, last_invitation=None), status
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -99,7 +111,8 @@ def user_edit(user_id: int):
             else:
                 flash(f"Saved changes to {user.name}.", "success")
                 return redirect(url_for("admin.users"))
-    return render_template("admin/user_form.html", form=form, user=user), status
+    return render_template("admin/user_form.html", form=form, user=user,
+                           last_invitation=tokens.latest_invitation(user)), status
 
 
 def _invitation_sent(user: User) -> str:
@@ -116,7 +129,8 @@ def user_invite(user_id: int):
     user = _get_user_or_404(user_id)
     if not tokens.can_invite(user):
         abort(409, description=f"{user.name}'s account is deactivated. Reactivate it before sending an invitation.")
-    tokens.issue(user, tokens.INVITE, actor=current_user)
+    seen = request.form.get("last_invitation", "")
+    tokens.invite(user, actor=current_user, seen=int(seen) if seen.isascii() and seen.isdigit() else None)
     flash(_invitation_sent(user), "success")
     return redirect(url_for("admin.user_edit", user_id=user.id))
 

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import datetime
 
 from flask import current_app
 from limits import parse
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from school_prevention import audit
 from school_prevention.auth import sessions
@@ -14,10 +16,43 @@ from school_prevention.auth.models import User
 from school_prevention.auth.passwords import hash_password, needs_rehash, verify_password
 from school_prevention.auth.queries import normalise_email, user_by_email
 from school_prevention.db import utcnow
-from school_prevention.errors import ServiceError
+from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db, limiter
 from school_prevention.roles import SCHOOL_SCOPED_ROLES, Role
 from school_prevention.schools.models import School
+from school_prevention.timezones import localtime
+
+
+def by_whom(user: User | None, at: datetime | None) -> str:
+    """"Casey Doe (Dec 3, 2026 10:02 AM)": who made a change and when, for the message that tells a
+    second identical request the change was already made."""
+    return f"{user.name if user is not None else 'someone'} ({localtime(at) if at else 'earlier'})"
+
+
+def last_done_by(obj, *actions: str, default: str | None = "someone (earlier)") -> str | None:
+    """by_whom() of the latest audit row of one of these actions on obj (the trail records every
+    change); default when there is none."""
+    row = db.session.execute(
+        select(User, audit.AuditEvent.at).outerjoin(User, User.id == audit.AuditEvent.actor_id)
+        .where(audit.AuditEvent.object_type == obj.__tablename__, audit.AuditEvent.object_id == str(obj.id),
+               audit.AuditEvent.action.in_(actions))
+        .order_by(audit.AuditEvent.id.desc()).limit(1)).first()
+    return by_whom(*row) if row else default
+
+
+class AccountExists(ServiceError):
+    """The email already has an account (`user`). `same` is True when that account has exactly the
+    details asked for: the same request, made a moment earlier (a double click on "Create account")."""
+
+    def __init__(self, user: User, same: bool):
+        super().__init__("email", "An account with this email already exists.")
+        self.user, self.same = user, same
+
+    def already_done(self) -> AlreadyDone:
+        """The answer to a repeated identical request: the account is there, nothing more was made."""
+        return AlreadyDone(f"The account for {self.user.email} was already created by "
+                           f"{last_done_by(self.user, 'user.created')}. Nothing more was changed.",
+                           next_url=f"/admin/users/{self.user.id}")
 
 
 class SignInThrottled(Exception):
@@ -121,11 +156,16 @@ def create_user(
     must_change_password: bool = True,
     can_export_student_level: bool = False,
 ) -> User:
-    """Create an account; a password set by someone else must be changed at first sign-in."""
+    """Create an account; a password set by someone else must be changed at first sign-in.
+
+    An email that already has an account raises AccountExists. Two identical requests at the same
+    moment both find no account; the unique index on the email makes the second wait for the first
+    and refuse its copy, and it is answered as if it had found the account.
+    """
     email = normalise_email(email)
-    if db.session.scalars(user_by_email(email)).first() is not None:
-        raise ServiceError("email", "An account with this email already exists.")
     schools = _schools_by_ids(school_ids)
+    grant = can_export_student_level and role == Role.DISTRICT
+    _refuse_existing(email, name, role, schools, grant)
     _check_role_and_schools(role, schools)
     user = User(
         email=email,
@@ -134,16 +174,29 @@ def create_user(
         password_hash=hash_password(password) if password else None,
         password_changed_at=utcnow() if password else None,
         must_change_password=must_change_password,
-        can_export_student_level=can_export_student_level and role == Role.DISTRICT,
+        can_export_student_level=grant,
         schools=schools,
     )
-    db.session.add(user)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(user)
+            db.session.flush()
+    except IntegrityError:
+        _refuse_existing(email, name, role, schools, grant)
+        raise
     audit.record(
         "user.created", actor=actor, obj=user,
         detail={"role": role, "school_ids": [s.id for s in schools]},
     )
     return user
+
+
+def _refuse_existing(email: str, name: str, role: str, schools: list[School], grant: bool) -> None:
+    existing = db.session.scalars(user_by_email(email).execution_options(populate_existing=True)).first()
+    if existing is not None:
+        same = (existing.name, existing.role, sorted(existing.school_ids), existing.can_export_student_level) == (
+            name.strip(), role, sorted(s.id for s in schools), grant)
+        raise AccountExists(existing, same)
 
 
 def update_user(
@@ -161,14 +214,21 @@ def update_user(
     _check_role_and_schools(role, schools)
     if user.id == actor.id and role != user.role:
         raise ServiceError("role", "You cannot change your own role.")
-    before = {"role": user.role, "school_ids": user.school_ids,
+    before = {"role": user.role, "school_ids": sorted(user.school_ids),
               "can_export_student_level": user.can_export_student_level}
+    after = {"role": role, "school_ids": sorted(s.id for s in schools),
+             "can_export_student_level": can_export_student_level and role == Role.DISTRICT}
+    same_password = not new_password or (user.must_change_password
+                                         and verify_password(user.password_hash, new_password))
+    if before == after and user.name == name.strip() and same_password:
+        # The loader locked the account: a repeated identical save (a double click) finds it done.
+        raise AlreadyDone(f"These details of {user.name} were already saved by "
+                          f"{last_done_by(user, 'user.updated', 'user.created')}. Nothing more was changed.",
+                          next_url=f"/admin/users/{user.id}")
     user.name = name.strip()
     user.role = role
     user.schools = schools
-    user.can_export_student_level = can_export_student_level and role == Role.DISTRICT
-    after = {"role": user.role, "school_ids": [s.id for s in schools],
-             "can_export_student_level": user.can_export_student_level}
+    user.can_export_student_level = after["can_export_student_level"]
     if new_password:
         # An account the roster import created has never been active: its first temporary
         # password is what activates it. An account an admin deactivated stays deactivated.
@@ -191,7 +251,12 @@ def set_active(actor: User, user: User, active: bool) -> int:
     if user.id == actor.id and not active:
         raise ServiceError(None, "You cannot deactivate your own account.")
     if user.is_active == active:
-        return 0
+        # The loader locked the account: the second of two identical requests finds it done.
+        verb = "reactivated" if active else "deactivated"
+        who = last_done_by(user, f"user.{verb}", default=None)
+        raise AlreadyDone(f"{user.name}’s account is already {'active' if active else 'deactivated'}"
+                          + (f": {verb} by {who}" if who else "") + ". Nothing more was changed.",
+                          next_url=f"/admin/users/{user.id}")
     user.is_active = active
     ended = 0
     if active:

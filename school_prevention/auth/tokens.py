@@ -18,9 +18,11 @@ from school_prevention.auth import sessions
 from school_prevention.auth.models import User
 from school_prevention.auth.passwords import hash_password
 from school_prevention.db import utcnow
+from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
 from school_prevention.notifications.services import enqueue
+from school_prevention.timezones import localtime
 
 INVITE, RESET = "invite", "reset"
 LIFETIME = {INVITE: timedelta(days=7), RESET: timedelta(hours=1)}
@@ -49,6 +51,7 @@ class AccountToken(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
 
 class TokenProblem(Exception):
@@ -98,6 +101,32 @@ def issue(user: User, purpose: str, *, actor: User | None, now: datetime | None 
     audit.record(f"user.{purpose}_sent", actor=actor, obj=user,
                  detail={"expires_at": token.expires_at.isoformat()})
     return raw
+
+
+def latest_invitation(user: User) -> AccountToken | None:
+    """The user's most recent invitation, used or not (the admin page names it in its form)."""
+    return db.session.scalars(select(AccountToken).where(AccountToken.user_id == user.id,
+                                                         AccountToken.purpose == INVITE)
+                              .order_by(AccountToken.id.desc()).limit(1)).first()
+
+
+def invite(user: User, *, actor: User | None, seen: int | None) -> str:
+    """Send an invitation from the admin page, once per click on a page that showed invitation `seen`.
+
+    The page carries the id of the latest invitation it showed (None: there was none). If another
+    one was issued since, this request repeats a click already answered (a double click, two admins
+    at once): it is refused, so the person gets one email, not two. The caller holds the account's
+    row lock, so two such requests run one after the other.
+    """
+    latest = latest_invitation(user)
+    if latest is not None and latest.id != seen:
+        sender = latest.created_by.name if latest.created_by is not None else "someone"
+        state = ("it has been used" if latest.used_at is not None
+                 else f"its link works until {localtime(latest.expires_at)}")
+        raise AlreadyDone(f"An invitation was already sent to {user.email} by {sender} "
+                          f"({localtime(latest.created_at)}); {state}. Nothing more was sent.",
+                          next_url=f"/admin/users/{user.id}")
+    return issue(user, INVITE, actor=actor)
 
 
 def check(raw: str, purpose: str, now: datetime | None = None) -> AccountToken:

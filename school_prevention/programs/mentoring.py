@@ -1,4 +1,9 @@
-"""Mentors and matches. A child-safety rule lives here: no match without a current background check."""
+"""Mentors and matches. A child-safety rule lives here: no match without a current background check.
+
+A request repeated at the same moment (a double click, two counselors) waits on the row lock its
+loader took (the student, the match, the mentor; the school for a new mentor) and then finds its
+work done: AlreadyDone, naming who did it and when, and nothing changes.
+"""
 from __future__ import annotations
 
 from datetime import date
@@ -7,10 +12,11 @@ from sqlalchemy import func, select
 
 from school_prevention import audit
 from school_prevention.auth.models import User
-from school_prevention.errors import ServiceError
+from school_prevention.auth.services import by_whom, last_done_by
+from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
-from school_prevention.programs.models import Match, MatchContact, Mentor
+from school_prevention.programs.models import MATCH_STATUSES, OPEN_MATCH, Match, MatchContact, Mentor
 from school_prevention.programs.queries import background_check_valid_since
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
@@ -38,7 +44,12 @@ def clearance_problem(mentor: Mentor, today: date, months: int) -> str | None:
 
 
 def save_mentor(actor: User, mentor: Mentor | None, school: School, today: date, **values) -> Mentor:
-    """Create or update a mentor."""
+    """Create or update a mentor.
+
+    A new mentor identical to one the school has (same name, ignoring case, and details) is the
+    same request again: AlreadyDone. So is an update that changes nothing (the caller holds the
+    mentor's row lock).
+    """
     values = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items() if k in MENTOR_FIELDS}
     for key in ("organisation", "email", "phone"):
         if key in values and not values[key]:
@@ -49,8 +60,22 @@ def save_mentor(actor: User, mentor: Mentor | None, school: School, today: date,
         raise ServiceError("background_check_on", "The background check date cannot be in the future.")
     creating = mentor is None
     if creating:
+        # The school's row lock: two identical registrations at once run one after the other.
+        db.session.execute(select(School.id).where(School.id == school.id).with_for_update())
+        same_name = db.session.scalars(select(Mentor).where(
+            Mentor.school_id == school.id, func.lower(Mentor.name) == values["name"].lower())
+            .execution_options(populate_existing=True)).all()
+        twin = next((m for m in same_name if _mentor_same(m, values)), None)
+        if twin is not None:
+            raise AlreadyDone(f"{twin.name} was already registered as a mentor by "
+                              f"{last_done_by(twin, 'mentor.created')}. Nothing more was changed.",
+                              next_url=f"/mentors/{twin.id}")
         mentor = Mentor(school_id=school.id, school=school, created_at=utcnow())
         db.session.add(mentor)
+    elif _mentor_same(mentor, values):
+        raise AlreadyDone(f"These details of {mentor.name} were already saved by "
+                          f"{last_done_by(mentor, 'mentor.updated', 'mentor.created')}. Nothing more was changed.",
+                          next_url=f"/mentors/{mentor.id}")
     for key, value in values.items():
         setattr(mentor, key, value)
     db.session.flush()
@@ -59,14 +84,24 @@ def save_mentor(actor: User, mentor: Mentor | None, school: School, today: date,
     return mentor
 
 
+def _mentor_same(mentor: Mentor, values: dict) -> bool:
+    return all(getattr(mentor, key) == value for key, value in values.items())
+
+
 def open_match(actor: User, student: Student) -> Match:
-    """Record a student's request for a mentor (an inquiry); one open match per student."""
+    """Record a student's request for a mentor (an inquiry); one open match per student.
+
+    The caller holds the student's row lock; the partial unique index uq_mentor_match_open is the
+    backstop.
+    """
     if not student.is_active:
         raise ServiceError(None, "This student is no longer enrolled at the school.")
-    open_matches = db.session.scalar(select(func.count()).select_from(Match).where(
-        Match.student_id == student.id, Match.status != "closed"))
-    if open_matches:
-        raise ServiceError(None, "This student already has an open mentoring match.")
+    current = db.session.scalars(select(Match).where(Match.student_id == student.id, Match.status.in_(OPEN_MATCH))
+                                 .execution_options(populate_existing=True)).first()
+    if current is not None:
+        raise AlreadyDone(f"{student.display_name} already has an open mentoring match "
+                          f"({current.status_label.lower()}), started by {by_whom(current.created_by, current.created_at)}. "
+                          "Nothing more was changed.", next_url=f"/matches/{current.id}")
     match = Match(student_id=student.id, student=student, school_id=student.school_id, status="inquiry",
                   created_at=utcnow(), created_by_id=actor.id)
     db.session.add(match)
@@ -77,7 +112,15 @@ def open_match(actor: User, student: Student) -> Match:
 
 def move_match(actor: User, match: Match, status: str, *, today: date, check_months: int,
                mentor: Mentor | None = None, on: date | None = None, reason: str | None = None) -> None:
-    """Move a match along inquiry -> waiting -> matched -> closed, enforcing mentor clearance."""
+    """Move a match along inquiry -> waiting -> matched -> closed, enforcing mentor clearance.
+
+    The caller holds the match's row lock: a repeated request finds the match already moved and
+    raises AlreadyDone.
+    """
+    if status == match.status:
+        raise AlreadyDone(f"This match was already moved to “{MATCH_STATUSES[status].lower()}” by "
+                          f"{last_done_by(match, f'match.{status}')}. Nothing more was changed.",
+                          next_url=f"/matches/{match.id}")
     if status not in MATCH_TRANSITIONS.get(match.status, set()):
         raise ServiceError("status", f"A match that is {match.status_label.lower()} cannot become {status}.")
     on = on or today
@@ -121,6 +164,15 @@ def record_contact(actor: User, match: Match, *, contacted_on: date | None, meth
         raise ServiceError("method", "Choose how the contact happened.")
     if with_whom not in CONTACT_WITH:
         raise ServiceError("with_whom", "Choose who the contact was with.")
+    # The caller holds the match's row lock; the unique index uq_match_contact_once is the backstop.
+    same = db.session.scalars(select(MatchContact).where(
+        MatchContact.match_id == match.id, MatchContact.contacted_on == contacted_on, MatchContact.method == method,
+        MatchContact.with_whom == with_whom).execution_options(populate_existing=True)).first()
+    if same is not None:
+        raise AlreadyDone(f"This contact ({CONTACT_METHODS[method].lower()} with the {CONTACT_WITH[with_whom].lower()} "
+                          f"on {contacted_on:%b %-d, %Y}) was already recorded by "
+                          f"{by_whom(same.recorded_by, same.recorded_at)}. Nothing more was changed.",
+                          next_url=f"/matches/{match.id}")
     contact = MatchContact(match_id=match.id, contacted_on=contacted_on, method=method, with_whom=with_whom,
                            recorded_by_id=actor.id, recorded_at=utcnow())
     db.session.add(contact)

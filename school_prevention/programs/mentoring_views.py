@@ -114,9 +114,14 @@ def _mentor_choices(match: Match):
             for m in mentors]
 
 
+def _next_statuses(match: Match) -> list[tuple[str, str]]:
+    """The statuses the match may move to, as (value, label)."""
+    return [(s, MATCH_STATUSES[s]) for s in MATCH_STATUSES if s in MATCH_TRANSITIONS[match.status]]
+
+
 def _render_match(match: Match, move_form=None, contact_form=None, code: int = 200):
     today = district_today()
-    statuses = [(s, MATCH_STATUSES[s]) for s in MATCH_STATUSES if s in MATCH_TRANSITIONS[match.status]]
+    statuses = _next_statuses(match)
     move_form = move_form or MatchMoveForm(statuses, _mentor_choices(match), formdata=None)
     contact_form = contact_form or ContactForm(formdata=None, contacted_on=today)
     last = match.contacts[0].contacted_on if match.contacts else None
@@ -139,9 +144,11 @@ def match_detail(match_id: int):
 def match_move(match_id: int):
     """Move the match on (matching needs a cleared mentor; closing needs a reason)."""
     match = get_match_or_404(current_user, match_id)
-    statuses = [(s, MATCH_STATUSES[s]) for s in MATCH_STATUSES if s in MATCH_TRANSITIONS[match.status]]
-    form = MatchMoveForm(statuses, _mentor_choices(match))
+    # Any status is accepted here and the service judges the move: the second of two identical
+    # requests must hear that the match was already moved, not that its choice is not offered.
+    form = MatchMoveForm(list(MATCH_STATUSES.items()), _mentor_choices(match))
     if not form.validate():
+        form.status.choices = choices(_next_statuses(match))
         return _render_match(match, move_form=form, code=400)
     mentor = get_mentor_or_404(current_user, form.mentor_id.data) if form.mentor_id.data else None
     try:
@@ -150,7 +157,9 @@ def match_move(match_id: int):
                        mentor=mentor, on=form.on.data, reason=form.reason.data)
     except ServiceError as exc:
         apply_service_error(form, exc)
-        return _render_match(get_match_or_404(current_user, match_id), move_form=form, code=400)
+        match = get_match_or_404(current_user, match_id)
+        form.status.choices = choices(_next_statuses(match))
+        return _render_match(match, move_form=form, code=400)
     flash(f"Match is now: {match.status_label.lower()}.", "success")
     return redirect(url_for("mentoring.match_detail", match_id=match.id))
 

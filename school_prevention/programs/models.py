@@ -17,6 +17,8 @@ ENROLLMENT_STATUSES = ("waitlisted", "active", "completed", "withdrawn")
 CURRENT_ENROLLMENT = ("waitlisted", "active")
 ATTENDANCE = {"present": "Present", "absent": "Absent", "excused": "Excused"}
 MATCH_STATUSES = {"inquiry": "Inquiry", "waiting": "Waiting for a mentor", "matched": "Matched", "closed": "Closed"}
+# A match in one of these states is open; a student has at most one open match.
+OPEN_MATCH = ("inquiry", "waiting", "matched")
 
 
 def _in(column: str, values) -> str:
@@ -94,6 +96,7 @@ class Enrollment(db.Model):
     program: Mapped[Program] = relationship(lazy="joined")
     student: Mapped[Student] = relationship()
     enrolled_by: Mapped[User | None] = relationship(foreign_keys=[enrolled_by_id])
+    ended_by: Mapped[User | None] = relationship(foreign_keys=[ended_by_id])
 
     @property
     def is_current(self) -> bool:
@@ -101,9 +104,14 @@ class Enrollment(db.Model):
 
 
 class ProgramSession(db.Model):
-    """One meeting of a program, with its length in minutes."""
+    """One meeting of a program, with its length in minutes; one per program and day."""
 
     __tablename__ = "program_session"
+    __table_args__ = (
+        CheckConstraint("minutes > 0 AND minutes <= 1440", name="minutes_sensible"),
+        # A double click on "Save session" must not count a meeting twice in every student's dosage.
+        Index("uq_program_session_program_id_held_on", "program_id", "held_on", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     program_id: Mapped[int] = mapped_column(ForeignKey("program.id"), index=True)
@@ -113,7 +121,7 @@ class ProgramSession(db.Model):
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (CheckConstraint("minutes > 0 AND minutes <= 1440", name="minutes_sensible"),)
+    recorded_by: Mapped[User | None] = relationship()
 
 
 class Attendance(db.Model):
@@ -158,6 +166,9 @@ class Match(db.Model):
         CheckConstraint(_in("status", MATCH_STATUSES), name="status_known"),
         Index("ix_mentor_match_student_id_status", "student_id", "status"),
         Index("ix_mentor_match_mentor_id", "mentor_id"),
+        # One open match per student: a second inquiry would split the mentoring work in two.
+        Index("uq_mentor_match_open", "student_id", unique=True,
+              postgresql_where=text(_in("status", OPEN_MATCH)), sqlite_where=text(_in("status", OPEN_MATCH))),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -173,6 +184,7 @@ class Match(db.Model):
 
     student: Mapped[Student] = relationship()
     mentor: Mapped[Mentor | None] = relationship(lazy="joined")
+    created_by: Mapped[User | None] = relationship()
     contacts: Mapped[list["MatchContact"]] = relationship(
         back_populates="match", order_by="MatchContact.contacted_on.desc(), MatchContact.id.desc()")
 
@@ -185,6 +197,10 @@ class MatchContact(db.Model):
     """A match-support contact with the mentor, student or family (due monthly while matched)."""
 
     __tablename__ = "match_contact"
+    __table_args__ = (
+        # The same contact (day, how, with whom) is recorded once: a second copy is a double click.
+        Index("uq_match_contact_once", "match_id", "contacted_on", "method", "with_whom", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     match_id: Mapped[int] = mapped_column(ForeignKey("mentor_match.id"), index=True)

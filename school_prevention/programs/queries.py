@@ -9,7 +9,7 @@ from datetime import date
 
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import Select, case, exists, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from school_prevention.flags.models import RiskFlag
 from school_prevention.programs.models import (
@@ -138,11 +138,27 @@ def flagged_not_in_any_program(scoped_students: Select, school_id: int) -> Selec
             .order_by(Student.family_name, Student.given_name))
 
 
-def current_enrollment_student_ids(program_id: int, student_ids) -> Select:
-    """Which of these students already hold or wait for a seat in the program."""
-    return select(Enrollment.student_id).where(
+def current_enrollments(program_id: int, student_ids) -> Select:
+    """The current enrollments (holding or waiting for a seat) of these students in the program,
+    with who enrolled them."""
+    return (select(Enrollment).where(
         Enrollment.program_id == program_id, Enrollment.student_id.in_(student_ids),
         Enrollment.status.in_(CURRENT_ENROLLMENT))
+        .options(joinedload(Enrollment.enrolled_by)).execution_options(populate_existing=True))
+
+
+def program_named(school_id: int, name: str, *, other_than: int | None = None) -> Select:
+    """The school's program with this name, ignoring case (names are unique per school)."""
+    query = select(Program).where(Program.school_id == school_id, func.lower(Program.name) == name.strip().lower())
+    if other_than is not None:
+        query = query.where(Program.id != other_than)
+    return query.execution_options(populate_existing=True)
+
+
+def session_on(program_id: int, held_on: date) -> Select:
+    """The program's session on a day (there is at most one)."""
+    return (select(ProgramSession).where(ProgramSession.program_id == program_id, ProgramSession.held_on == held_on)
+            .options(joinedload(ProgramSession.recorded_by)).execution_options(populate_existing=True))
 
 
 def open_programs_of_school(scoped: Select, school_id: int) -> Select:

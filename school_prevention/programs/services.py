@@ -2,7 +2,9 @@
 
 Seat decisions lock the program row first (an UPDATE of its seat_version), so two counselors
 taking the last seat at the same moment are served one after the other: the first gets the
-seat, the second is waitlisted. Services flush; the caller commits.
+seat, the second is waitlisted. A request repeated at the same moment (a double click, two
+counselors) waits for the first on the same lock and then finds its work done: it raises
+AlreadyDone, naming who did it and when, and changes nothing. Services flush; the caller commits.
 """
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ from sqlalchemy import func, select, update
 
 from school_prevention import audit
 from school_prevention.auth.models import User
-from school_prevention.errors import ServiceError
+from school_prevention.auth.services import by_whom, last_done_by
+from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.notifications.services import notify
 from school_prevention.programs.models import ATTENDANCE, Attendance, Enrollment, Program, ProgramSession, ProgramType
-from school_prevention.programs.queries import current_enrollment_student_ids
+from school_prevention.programs.queries import current_enrollments, program_named, session_on
 from school_prevention.referrals.queries import counselors_of_school
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
@@ -36,7 +39,7 @@ def _clean(values: dict) -> dict:
     return cleaned
 
 
-def _check_program(values: dict, program_type: ProgramType | None, school: School, program_id: int | None) -> None:
+def _check_program(values: dict, program_type: ProgramType | None) -> None:
     if program_type is None:
         raise ServiceError("type_id", "Choose the kind of program.")
     if not values.get("name"):
@@ -45,20 +48,34 @@ def _check_program(values: dict, program_type: ProgramType | None, school: Schoo
         raise ServiceError("capacity", "Capacity must be at least 1 seat.")
     if values.get("starts_on") and values.get("ends_on") and values["ends_on"] < values["starts_on"]:
         raise ServiceError("ends_on", "The end date is before the start date.")
-    same_name = select(func.count()).select_from(Program).where(
-        Program.school_id == school.id, func.lower(Program.name) == values["name"].lower())
-    if program_id is not None:
-        same_name = same_name.where(Program.id != program_id)
-    if db.session.scalar(same_name):
-        raise ServiceError("name", f"{school.name} already has a program with this name.")
+
+
+def _differences(program: Program, program_type: ProgramType, values: dict) -> list[str]:
+    """The fields whose value differs from the program's."""
+    changed = sorted(k for k, v in values.items() if getattr(program, k) != v)
+    return changed + (["type_id"] if program_type.id != program.type_id else [])
+
+
+def _lock_school(school_id: int) -> None:
+    """Take the school's row lock (PostgreSQL; SQLite's request already holds the write lock):
+    two identical creations at once run one after the other, and the second sees the first's row."""
+    db.session.execute(select(School.id).where(School.id == school_id).with_for_update())
 
 
 def create_program(actor: User, school: School, program_type: ProgramType | None, **values) -> Program:
-    """Add a program to a school's catalogue."""
+    """Add a program to a school's catalogue (a name once per school)."""
     values = _clean(values)
     if program_type is not None and not program_type.is_active:
         raise ServiceError("type_id", "This kind of program is no longer offered; choose another.")
-    _check_program(values, program_type, school, None)
+    _check_program(values, program_type)
+    _lock_school(school.id)
+    existing = db.session.scalars(program_named(school.id, values["name"])).first()
+    if existing is not None:
+        if not _differences(existing, program_type, values):
+            raise AlreadyDone(f"The program “{existing.name}” was already created by "
+                              f"{last_done_by(existing, 'program.created')}. Nothing more was changed.",
+                              next_url=f"/programs/{existing.id}")
+        raise ServiceError("name", f"{school.name} already has a program with this name.")
     program = Program(school_id=school.id, school=school, type_id=program_type.id, type=program_type,
                       created_by_id=actor.id, created_at=utcnow(), **values)
     db.session.add(program)
@@ -69,23 +86,31 @@ def create_program(actor: User, school: School, program_type: ProgramType | None
 
 
 def update_program(actor: User, program: Program, program_type: ProgramType | None, **values) -> list[Enrollment]:
-    """Change a program; a larger capacity promotes from the waitlist. Returns the promoted."""
+    """Change a program; a larger capacity promotes from the waitlist. Returns the promoted.
+
+    The caller holds the program's row lock (its loader takes it for a change): a repeated identical
+    save finds nothing to change and raises AlreadyDone.
+    """
     values = _clean(values)
-    _check_program(values, program_type, program.school, program.id)
+    _check_program(values, program_type)
+    if db.session.scalars(program_named(program.school_id, values["name"], other_than=program.id)).first():
+        raise ServiceError("name", f"{program.school.name} already has a program with this name.")
     _lock_seats(program)
+    changed = _differences(program, program_type, values)
+    if not changed:
+        raise AlreadyDone(f"These details of “{program.name}” were already saved by "
+                          f"{last_done_by(program, 'program.updated', 'program.created')}. Nothing more was changed.",
+                          next_url=f"/programs/{program.id}")
     active = _active_count(program.id)
     if values["capacity"] < active:
         raise ServiceError("capacity", f"{active} students hold seats now. Complete or withdraw some before "
                                        f"lowering the capacity below {active}.")
-    changed = {k: v for k, v in values.items() if getattr(program, k) != v}
-    if program_type.id != program.type_id:
-        changed["type_id"] = program_type.id
     for key, value in values.items():
         setattr(program, key, value)
     program.type_id, program.type = program_type.id, program_type
     db.session.flush()
     audit.record("program.updated", actor=actor, obj=program, school_id=program.school_id,
-                 detail={"fields": sorted(changed)})
+                 detail={"fields": changed})
     return promote_waitlist(actor, program) if program.is_active else []
 
 
@@ -120,15 +145,29 @@ class EnrollResult:
         return "; ".join(parts) or "Nobody was enrolled."
 
 
+def _place(enrollment: Enrollment) -> str:
+    """"in this program (enrolled by Casey Doe (Dec 3, 2026 10:02 AM))", or on its waitlist."""
+    where = "in this program" if enrollment.status == "active" else "on this program’s waitlist"
+    return f"{where} (added by {by_whom(enrollment.enrolled_by, enrollment.requested_at)})"
+
+
 def enroll(actor: User, program: Program, students: list[Student]) -> EnrollResult:
-    """Give each student a free seat, or a place on the waitlist when the program is full."""
+    """Give each student a free seat, or a place on the waitlist when the program is full.
+
+    When every student asked for already holds or waits for a seat, the request repeats one already
+    answered (a double click, two counselors at once): AlreadyDone, nothing changes. A student
+    already in among others is skipped with a reason.
+    """
     result = EnrollResult()
     if not program.is_active:
         raise ServiceError("student_ids", "This program is not running; make it active before enrolling.")
     if not students:
         raise ServiceError("student_ids", "Choose at least one student.")
     _lock_seats(program)
-    already = set(db.session.scalars(current_enrollment_student_ids(program.id, [s.id for s in students])))
+    current = {e.student_id: e for e in db.session.scalars(current_enrollments(program.id, [s.id for s in students]))}
+    if all(s.id in current for s in students):
+        raise AlreadyDone(" ".join(f"{s.display_name} is already {_place(current[s.id])}." for s in students)
+                          + " Nothing more was changed.", next_url=f"/programs/{program.id}")
     free = program.capacity - _active_count(program.id)
     now = utcnow()
     for student in students:
@@ -138,7 +177,7 @@ def enroll(actor: User, program: Program, students: list[Student]) -> EnrollResu
         if not student.is_active:
             result.skipped.append((student, "is no longer enrolled at the school"))
             continue
-        if student.id in already:
+        if student.id in current:
             result.skipped.append((student, "is already in this program or on its waitlist"))
             continue
         status = "active" if free > 0 else "waitlisted"
@@ -147,7 +186,7 @@ def enroll(actor: User, program: Program, students: list[Student]) -> EnrollResu
                                 started_at=now if status == "active" else None, enrolled_by_id=actor.id)
         db.session.add(enrollment)
         db.session.flush()
-        already.add(student.id)
+        current[student.id] = enrollment
         (result.active if status == "active" else result.waitlisted).append(student)
         audit.record(f"enrollment.{status}", actor=actor, obj=enrollment, student=student,
                      detail={"program_id": program.id})
@@ -155,11 +194,18 @@ def enroll(actor: User, program: Program, students: list[Student]) -> EnrollResu
 
 
 def end_enrollment(actor: User, enrollment: Enrollment, status: str, reason: str | None) -> list[Enrollment]:
-    """Complete or withdraw (a waitlisted place can only be withdrawn); frees a seat. Returns the promoted."""
+    """Complete or withdraw (a waitlisted place can only be withdrawn); frees a seat. Returns the promoted.
+
+    The caller holds the program's and the enrollment's row locks: a repeated request finds the
+    enrollment ended and raises AlreadyDone.
+    """
     if status not in END_STATUSES:
         raise ServiceError("status", "Choose completed or withdrawn.")
     if not enrollment.is_current:
-        raise ServiceError("status", "This enrollment has already ended.")
+        raise AlreadyDone(f"{enrollment.student.display_name}’s place in {enrollment.program.name} was already ended "
+                          f"({END_STATUSES.get(enrollment.status, enrollment.status).lower()}) by "
+                          f"{by_whom(enrollment.ended_by, enrollment.ended_at)}. Nothing more was changed.",
+                          next_url=f"/programs/{enrollment.program_id}")
     if status == "completed" and enrollment.status != "active":
         raise ServiceError("status", "Only a student holding a seat can complete the program; withdraw instead.")
     reason = (reason or "").strip()
@@ -216,12 +262,37 @@ def _check_session(program: Program, held_on: date | None, minutes: int | None, 
         raise ServiceError(None, "Mark each student present, absent or excused.")
 
 
+def _marks(session: ProgramSession) -> dict[int, Attendance]:
+    return {a.student_id: a for a in db.session.scalars(select(Attendance).where(Attendance.session_id == session.id))}
+
+
+def _same_session(session: ProgramSession, minutes: int, topic: str | None, attendance: dict[int, str],
+                  marks: dict[int, Attendance]) -> bool:
+    return ((session.minutes, session.topic) == (minutes, topic)
+            and {sid: mark.status for sid, mark in marks.items()} == attendance)
+
+
 def record_session(actor: User, program: Program, *, held_on: date | None, minutes: int | None,
                    topic: str | None, attendance: dict[int, str], roster_ids: set[int]) -> ProgramSession:
-    """Record one meeting and who attended it, in one step."""
+    """Record one meeting and who attended it, in one step; one session per program and day.
+
+    The caller holds the program's row lock: a repeated identical request (a double click) finds
+    the session recorded and raises AlreadyDone; a different session on a day that has one is
+    refused beside the date (correct the one recorded instead).
+    """
     _check_session(program, held_on, minutes, attendance, roster_ids)
-    session = ProgramSession(program_id=program.id, held_on=held_on, minutes=minutes,
-                             topic=(topic or "").strip() or None, recorded_by_id=actor.id, recorded_at=utcnow())
+    topic = (topic or "").strip() or None
+    existing = db.session.scalars(session_on(program.id, held_on)).first()
+    if existing is not None:
+        who = by_whom(existing.recorded_by, existing.recorded_at)
+        if _same_session(existing, minutes, topic, attendance, _marks(existing)):
+            raise AlreadyDone(f"The session of {held_on:%b %-d, %Y} was already recorded by {who}. "
+                              "Nothing more was changed.",
+                              next_url=f"/programs/{program.id}/sessions/{existing.id}")
+        raise ServiceError("held_on", f"A session on {held_on:%b %-d, %Y} was already recorded by {who}. "
+                                      "Open it from the program page to correct it, or choose another date.")
+    session = ProgramSession(program_id=program.id, held_on=held_on, minutes=minutes, topic=topic,
+                             recorded_by_id=actor.id, recorded_at=utcnow())
     db.session.add(session)
     db.session.flush()
     db.session.add_all(Attendance(session_id=session.id, student_id=sid, status=status)
@@ -236,10 +307,23 @@ def record_session(actor: User, program: Program, *, held_on: date | None, minut
 def update_session(actor: User, session: ProgramSession, program: Program, *, held_on: date | None,
                    minutes: int | None, topic: str | None, attendance: dict[int, str],
                    roster_ids: set[int]) -> None:
-    """Correct a session's date, length, topic or attendance."""
+    """Correct a session's date, length, topic or attendance.
+
+    The caller holds the program's row lock: a repeated identical save finds nothing to change and
+    raises AlreadyDone.
+    """
     _check_session(program, held_on, minutes, attendance, roster_ids)
-    session.held_on, session.minutes, session.topic = held_on, minutes, (topic or "").strip() or None
-    existing = {a.student_id: a for a in db.session.scalars(select(Attendance).where(Attendance.session_id == session.id))}
+    topic = (topic or "").strip() or None
+    existing = _marks(session)
+    if session.held_on == held_on and _same_session(session, minutes, topic, attendance, existing):
+        raise AlreadyDone(f"These details of the session of {held_on:%b %-d, %Y} were already saved by "
+                          f"{last_done_by(session, 'program_session.updated', 'program_session.recorded')}. "
+                          "Nothing more was changed.", next_url=f"/programs/{program.id}")
+    other = db.session.scalars(session_on(program.id, held_on).where(ProgramSession.id != session.id)).first()
+    if other is not None:
+        raise ServiceError("held_on", f"Another session of this program is recorded on {held_on:%b %-d, %Y}; "
+                                      "choose another date.")
+    session.held_on, session.minutes, session.topic = held_on, minutes, topic
     for sid, status in attendance.items():
         if sid in existing:
             existing[sid].status = status

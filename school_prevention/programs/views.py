@@ -214,11 +214,28 @@ def enroll_student(student_id: int):
     return render_template("programs/enroll_student.html", form=form, student=student, programs=programs), status
 
 
+def _changing() -> bool:
+    return request.method not in ("GET", "HEAD")
+
+
+def _locked(model, object_id: int):
+    """The row with this id, locked until the request commits and read afresh (None if missing)."""
+    return db.session.scalars(select(model).where(model.id == object_id).with_for_update(of=model)
+                              .execution_options(populate_existing=True)).one_or_none()
+
+
 def _enrollment_or_404(enrollment_id: int) -> Enrollment:
+    """An enrollment in a program of the user's schools, or 404.
+
+    A change locks the program first (every seat decision takes that lock), then the enrollment,
+    read afresh: the second of two identical requests sees the first one's outcome.
+    """
     enrollment = db.session.get(Enrollment, enrollment_id)
     if enrollment is None:
         abort(404)
     get_program_or_404(current_user, enrollment.program_id)
+    if _changing():
+        enrollment = _locked(Enrollment, enrollment_id)
     return enrollment
 
 
@@ -309,8 +326,8 @@ def session_new(program_id: int):
 @roles(*CASE_ROLES)
 def session_edit(program_id: int, session_id: int):
     """Correct a session or its attendance."""
-    program = get_program_or_404(current_user, program_id)
-    session = db.session.get(ProgramSession, session_id)
+    program = get_program_or_404(current_user, program_id)  # a change locks the program: one at a time
+    session = _locked(ProgramSession, session_id) if _changing() else db.session.get(ProgramSession, session_id)
     if session is None or session.program_id != program.id:
         abort(404)
     return _session_view(program, session)
