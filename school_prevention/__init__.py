@@ -57,6 +57,8 @@ def register_converters(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Register every feature's blueprint."""
     from school_prevention.admin.catalogue import bp as catalogue_bp
+    from school_prevention.agencies.views import bp as agencies_bp
+    from school_prevention.disclosures.views import bp as disclosures_bp
     from school_prevention.admin.views import bp as admin_bp
     from school_prevention.auth.views import account_bp, bp as auth_bp
     from school_prevention.flags.views import bp as flags_bp
@@ -76,7 +78,7 @@ def register_blueprints(app: Flask) -> None:
 
     for bp in (auth_bp, account_bp, home_bp, students_bp, admin_bp, catalogue_bp, flags_bp, referrals_bp,
                screenings_bp, notifications_bp, roster_bp, programs_bp, mentoring_bp,
-               checkins_bp, schooldays_bp, outbox_bp, reports_bp, exports_bp):
+               checkins_bp, schooldays_bp, outbox_bp, reports_bp, exports_bp, agencies_bp, disclosures_bp):
         app.register_blueprint(bp)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -31,6 +31,34 @@ def _env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
+
+
+def _env_clock(name: str, default: str) -> time:
+    """A time of day written HH:MM (24-hour clock)."""
+    value = os.environ.get(name, "").strip() or default
+    try:
+        return datetime.strptime(value, "%H:%M").time()
+    except ValueError:
+        raise ConfigError(f"{name} must be a time of day written HH:MM (for example 07:30), not {value!r}.") from None
+
+
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _env_weekdays(name: str, default: str) -> tuple[int, ...]:
+    """Days of the week written as names or ranges ("Mon-Fri", "Mon,Tue,Thu"), as 0 (Monday) to 6."""
+    value = os.environ.get(name, "").strip() or default
+    days: set[int] = set()
+    try:
+        for part in value.lower().split(","):
+            first, _, last = part.strip().partition("-")
+            start, end = WEEKDAY_NAMES.index(first.strip()[:3]), WEEKDAY_NAMES.index((last or first).strip()[:3])
+            if end < start:
+                raise ValueError(part)
+            days.update(range(start, end + 1))
+    except ValueError:
+        raise ConfigError(f"{name} must name days of the week, for example Mon-Fri or Mon,Tue,Thu, not {value!r}.") from None
+    return tuple(sorted(days))
 
 
 def _instance_secret(name: str, make) -> str:
@@ -96,6 +124,21 @@ class Config:
         self.SP_TRUSTED_PROXIES = int(env.get("SP_TRUSTED_PROXIES", "0"))
         # How often a standby scheduler checks whether the running one has gone.
         self.SP_SCHEDULER_STANDBY_SECONDS = float(env.get("SP_SCHEDULER_STANDBY_SECONDS", "15"))
+        # Urgent referrals: one nobody has opened after this many minutes of school time is told to the
+        # school's principals by email (referrals.jobs). School time is SP_SCHOOL_DAY_START to
+        # SP_SCHOOL_DAY_END in SP_TIMEZONE on SP_SCHOOL_WEEKDAYS, less the non-school days of the calendar.
+        self.SP_URGENT_REFERRAL_MINUTES = _env_int("SP_URGENT_REFERRAL_MINUTES", 60)
+        if self.SP_URGENT_REFERRAL_MINUTES < 1:
+            raise ConfigError("SP_URGENT_REFERRAL_MINUTES must be at least 1.")
+        self.SP_SCHOOL_DAY_START = _env_clock("SP_SCHOOL_DAY_START", "07:30")
+        self.SP_SCHOOL_DAY_END = _env_clock("SP_SCHOOL_DAY_END", "16:00")
+        if self.SP_SCHOOL_DAY_END <= self.SP_SCHOOL_DAY_START:
+            raise ConfigError("SP_SCHOOL_DAY_END must be later than SP_SCHOOL_DAY_START.")
+        self.SP_SCHOOL_WEEKDAYS = _env_weekdays("SP_SCHOOL_WEEKDAYS", "Mon-Fri")
+        # The counselor account (its email) that hears of referrals from a school with no active counselor.
+        self.SP_DISTRICT_COUNSELOR_EMAIL = env.get("SP_DISTRICT_COUNSELOR_EMAIL", "").strip().lower() or None
+        # A parent inspection's export includes restricted (encrypted narrative) notes only when this is on.
+        self.SP_INSPECTION_INCLUDES_RESTRICTED_NOTES = _env_bool("SP_INSPECTION_INCLUDES_RESTRICTED_NOTES", False)
         self.SECRET_KEY = env.get("SECRET_KEY")
         self.SP_DATA_KEY = env.get("SP_DATA_KEY")
         self.load_secrets()

@@ -79,9 +79,11 @@ def seed_demo(if_empty: bool = False, rng_seed: int = 2026) -> dict | None:
                         can_export_student_level=(role == "district"))
         users.append((role, email))
     if created_schools:
+        seed_agency_directory()
         seed_casework(rng, schools)
         seed_programs(schools)
         seed_checkins(schools)
+        seed_outside_work(schools)
     total = db.session.scalar(select(func.count()).select_from(Student))
     return {"schools": len(schools), "students": total, "users": users}
 
@@ -268,3 +270,85 @@ def seed_checkins(schools: dict[str, School]) -> None:
     create_plan(counselor, cedar[0], counselor, now=now, cadence="weekly", rrule=None, starts_on=today,
                 local_time=time(hour + 2) if hour < 21 else time(9), duration_minutes=15, non_school_day="move",
                 reason="Isolation: lunch-time check-in")
+
+
+AGENCIES = [
+    # name, kind, contact, phone, email, notes
+    ("State Child Abuse Hotline", "child_welfare", "24-hour intake", "555-0140", None,
+     "Mandated reports of suspected abuse or exploitation, any hour. Have the reference number written down."),
+    ("County Children's Services", "child_welfare", "School liaison: R. Okafor", "555-0141", "liaison@ccs.example.org",
+     "Voluntary family services and prevention casework; referral form by email."),
+    ("Riverside Police Department, Youth Services", "law_enforcement", "Sgt. M. Torres", "555-0150", None,
+     "Immediate danger: call 911 first."),
+    ("County Juvenile Court Services", "juvenile_justice", "Intake officer", "555-0160", None,
+     "Diversion programs; court orders and subpoenas come from here."),
+    ("Lakeside Community Mental Health", "health", "Youth intake", "555-0170", "youth@lakeside.example.org",
+     "Counseling and psychiatric care for ages 5–21; sliding-scale fees."),
+    ("Harbor House Youth Shelter", "runaway_homeless", "Street outreach team", "555-0180", None,
+     "Emergency shelter and a 24-hour crisis line for runaway and homeless youth."),
+    ("Boys & Girls Club of Riverside", "community", "Program director", "555-0190", "info@bgc-riverside.example.org",
+     "After-school programs and mentoring; free for students on the school meal program."),
+]
+
+
+def seed_agency_directory() -> None:
+    """The outside agencies the demo counselors work with (before case work, so the mandated report's
+    disclosure names its agency)."""
+    from school_prevention.agencies.models import Agency
+
+    for name, kind, contact, phone, email, notes in AGENCIES:
+        db.session.add(Agency(name=name, kind=kind, contact_name=contact, phone=phone, email=email, notes=notes))
+    db.session.flush()
+
+
+def seed_outside_work(schools: dict[str, School]) -> None:
+    """Parents and guardians (as a roster import brings them), consents, an agency referral and a
+    sharing recorded by hand, and a parent's request to inspect the record waiting for an answer."""
+    from datetime import timedelta
+
+    from school_prevention.agencies.models import Agency
+    from school_prevention.agencies.services import change_status, refer_student
+    from school_prevention.checkins.services import zone
+    from school_prevention.db import utcnow
+    from school_prevention.disclosures.models import Guardian
+    from school_prevention.disclosures.services import log_inspection_request, record_consent, record_disclosure
+
+    counselor, principal = _user("counselor@demo.school"), _user("principal@demo.school")
+    today = utcnow().astimezone(zone()).date()
+    given = ["Maria", "James", "Aisha", "Wei", "Olga", "Samuel", "Grace", "Luis", "Fatou", "Daniel"]
+    guardians: dict[int, Guardian] = {}
+    for n, student in enumerate(db.session.scalars(select(Student).order_by(Student.id))):
+        guardian = Guardian(sourced_id=student.sourced_id.replace("-stu-", "-par-"), given_name=given[n % len(given)],
+                            family_name=student.family_name, role="guardian" if n % 9 == 4 else "parent",
+                            email=f"family{n + 1}@home.example", phone=f"555-{2000 + n:04d}", students=[student])
+        db.session.add(guardian)
+        guardians[student.id] = guardian
+    db.session.flush()
+    agencies = {a.name: a for a in db.session.scalars(select(Agency))}
+    cedar = list(db.session.scalars(select(Student).where(Student.school_id == schools["demo-cedar-ms"].id)
+                                    .order_by(Student.id)))
+    # Housing instability (cedar[3]): the family agreed to sharing with shelter services; referred, accepted.
+    record_consent(counselor, cedar[3], guardian=guardians[cedar[3].id], scope="agency_kind",
+                   agency_kind="runaway_homeless", agency=None, categories=["identity", "enrollment", "concerns"],
+                   given_on=today - timedelta(days=20), expires_on=today + timedelta(days=345),
+                   purpose="Housing support for the family", document="Signed form in the counseling office file",
+                   today=today)
+    shelter = refer_student(counselor, cedar[3], agency=agencies["Harbor House Youth Shelter"],
+                            categories=["identity", "enrollment", "concerns"], legal_basis="parental_consent",
+                            purpose="Housing support and family shelter placement", approved_by=principal,
+                            reason="Family staying with relatives since October; mother asked for shelter options.",
+                            follow_up_on=today, today=today)
+    change_status(counselor, shelter, "accepted", agency_reference="HH-2291")
+    # An older consent that has expired: sharing on it is refused.
+    record_consent(counselor, cedar[7], guardian=guardians[cedar[7].id], scope="any_agency", agency_kind=None,
+                   agency=None, categories=["identity", "enrollment"], given_on=today - timedelta(days=400),
+                   expires_on=today - timedelta(days=35), purpose="Community program sign-up", document=None,
+                   today=today)
+    # Runaway episodes (cedar[5]): the police youth unit was told during a night missing: an emergency.
+    record_disclosure(counselor, cedar[5], agency=agencies["Riverside Police Department, Youth Services"],
+                      categories=["identity", "concerns"], legal_basis="health_safety_emergency",
+                      purpose="Student missing overnight; police searching asked for her photo and known contacts.",
+                      approved_by=principal, disclosed_at=utcnow() - timedelta(days=9))
+    # A parent asked to see the record ten days ago: due in 35 days.
+    log_inspection_request(counselor, cedar[1], guardian=guardians[cedar[1].id], requested_on=today - timedelta(days=10),
+                           how_received="Letter to the principal", today=today)

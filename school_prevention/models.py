@@ -13,4 +13,8 @@ from school_prevention.programs.models import (  # noqa: F401
 )
 from school_prevention.checkins.models import CheckIn, CheckInPlan, NonSchoolDay  # noqa: F401
 from school_prevention.roster.models import RosterImport, StudentDemographics, StudentSchoolChange  # noqa: F401
+from school_prevention.agencies.models import Agency, AgencyReferral, AgencyReferralEvent  # noqa: F401
+from school_prevention.disclosures.models import (  # noqa: F401
+    Consent, Disclosure, Guardian, InspectionRequest, disclosure_student, guardian_student,
+)
 from school_prevention.reports import indexes  # noqa: F401,E402  (indexes of the coverage aggregates)

@@ -33,6 +33,7 @@ NAV = [
     ("Programs", "programs.index"),
     ("Coverage", "reports.coverage"),
     ("Mentoring", "mentoring.matches"),
+    ("Agencies", "agencies.index"),
     ("Refer a concern", "referrals.new"),
     ("My referrals", "referrals.mine"),
     ("Users", "admin.users"),

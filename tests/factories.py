@@ -146,3 +146,28 @@ def make_checkin_plan(student, counselor, *, now, **kw):
     kw.setdefault("non_school_day", "move")
     kw.setdefault("starts_on", now.astimezone(zone()).date())
     return create_plan(counselor, student, counselor, now=now, **kw)
+
+
+def make_agency(kind: str = "child_welfare", **kw):
+    """An agency of the directory."""
+    from school_prevention.agencies.models import Agency
+
+    n = next(_seq)
+    agency = Agency(name=kw.pop("name", f"Agency {n}"), kind=kind, phone=kw.pop("phone", "555-0100"), **kw)
+    db.session.add(agency)
+    db.session.flush()
+    return agency
+
+
+def make_guardian(*students, **kw):
+    """A parent or guardian (as the roster imports them), linked to these students."""
+    from school_prevention.disclosures.models import Guardian
+
+    n = next(_seq)
+    guardian = Guardian(sourced_id=kw.pop("sourced_id", f"guardian-{n}"), given_name=kw.pop("given_name", f"Parent{n}"),
+                        family_name=kw.pop("family_name", f"Family{n}"), role=kw.pop("role", "parent"),
+                        email=kw.pop("email", f"parent{n}@family.example"), phone=kw.pop("phone", "555-0199"),
+                        students=list(students), **kw)
+    db.session.add(guardian)
+    db.session.flush()
+    return guardian

@@ -34,6 +34,13 @@ def staff(sid, given, family, orgs, role="teacher", email=None, status=""):
             "", email or f"{given.lower()}@school.example", "", "", "", "", ""]
 
 
+def guardian(sid, given, family, agents, role="parent", email=None, phone="555-0100", sms="", status="", enabled="true",
+             orgs=""):
+    """A parent or guardian row: agents are the sourcedIds of their students, comma-separated."""
+    return [sid, status, "", enabled, orgs, role, email or f"{sid}@family.example", "", given, family, "", "",
+            email or f"{sid}@family.example", sms, phone, agents, "", ""]
+
+
 def write(folder: Path, files: dict[str, list[list[str]]], *, bom=False, crlf=True) -> Path:
     """Write each file as CSV (quoted where needed), optionally with a BOM and CRLF line endings."""
     folder.mkdir(parents=True, exist_ok=True)

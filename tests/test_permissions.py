@@ -24,8 +24,11 @@ from school_prevention.db import utcnow
 from school_prevention.programs.mentoring import open_match
 from school_prevention.programs.models import Enrollment
 from school_prevention.programs.services import record_session
+from school_prevention.agencies.services import refer_student
+from school_prevention.disclosures.services import log_inspection_request, record_consent
 from tests.factories import (
-    make_flag, make_mentor, make_notification, make_program, make_referral, make_school, make_student, make_user,
+    make_agency, make_flag, make_guardian, make_mentor, make_notification, make_program, make_referral, make_school,
+    make_student, make_user,
 )
 
 ALL = {"staff", "counselor", "principal", "district", "admin"}
@@ -110,6 +113,20 @@ EXPECTED: dict[str, set[str] | str] = {
     "exports.district_csv": {"district"},
     "exports.district_xlsx": {"district"},
     "exports.students": {"district"},  # and only with the can_export_student_level grant (test_exports)
+    "agencies.index": {"counselor", "principal", "admin"},  # the directory: no student data
+    "agencies.new": {"admin"},
+    "agencies.edit": {"admin"},
+    "agencies.refer": {"counselor"},
+    "agencies.referral": {"counselor"},
+    "agencies.status": {"counselor"},
+    "agencies.follow_up": {"counselor"},
+    "disclosures.record": {"counselor"},
+    "disclosures.new": {"counselor"},
+    "disclosures.consent_new": {"counselor"},
+    "disclosures.consent_revoke": {"counselor"},
+    "disclosures.inspection_new": {"counselor"},
+    "disclosures.inspection": {"counselor"},
+    "disclosures.inspection_answer": {"counselor"},
 }
 
 
@@ -148,7 +165,9 @@ def _requests(app, world, role=None):
               "program_id": world["program"].id, "enrollment_id": world["enrollment"].id,
               "session_id": world["session"].id, "mentor_id": world["mentor"].id, "match_id": world["match"].id,
               "plan_id": world["plan"].id, "checkin_id": world["checkin"].id, "day_id": world["day"].id,
-              "token": world["token"]}
+              "token": world["token"], "agency_id": world["agency"].id,
+              "agency_referral_id": world["agency_referral"].id, "consent_id": world["consent"].id,
+              "inspection_id": world["inspection"].id}
     for rule in app.url_map.iter_rules():
         method = "GET" if "GET" in rule.methods else "POST"
         args = {arg: values[arg] for arg in rule.arguments}
@@ -192,10 +211,21 @@ def world(db_session):
     day = add_non_school_day(users["admin"], date(2027, 1, 1), "New Year's Day")
     token = calendar.issue(users["counselor"])
     email = make_notification(users["counselor"], channel="email", state="failed").id
+    agency = make_agency()
+    guardian = make_guardian(student)
+    consent = record_consent(users["counselor"], student, guardian=guardian, scope="any_agency", agency_kind=None,
+                             agency=None, categories=["identity"], given_on=date(2026, 9, 1), expires_on=None,
+                             purpose=None, document=None, today=date(2026, 9, 2))
+    agency_referral = refer_student(users["counselor"], student, agency=agency, categories=["identity"],
+                                    legal_basis="parental_consent", purpose=None, approved_by=None, reason=None,
+                                    follow_up_on=None, today=utcnow().date())
+    inspection = log_inspection_request(users["counselor"], student, guardian=guardian, requested_on=date(2026, 9, 1),
+                                        how_received=None, today=date(2026, 9, 2))
     world = {"school": school, "student": student, "users": users, "flag": flag, "referral": referral,
              "roster_run": roster_run, "program": program, "enrollment": enrollment, "session": session,
              "mentor": mentor, "match": match, "plan": plan, "checkin": checkin, "day": day, "token": token,
-             "email": email,
+             "email": email, "agency": agency, "agency_referral": agency_referral, "consent": consent,
+             "inspection": inspection,
              "reset_token": tokens.issue(users["staff"], tokens.RESET, actor=None),
              "invite_token": tokens.issue(users["district"], tokens.INVITE, actor=users["admin"]),
              "category": flag.category, "notifications": notifications,

@@ -14,6 +14,7 @@ from school_prevention.audit import AuditEvent
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.db import utcnow
+from school_prevention.disclosures.models import Guardian
 from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
 from school_prevention.programs.models import Enrollment
@@ -66,7 +67,7 @@ def test_real_world_csv_imports(tmp_path, db_session):
                       rf.student("c", "Cy", "Lee", "s2", grade="13") + ["x"],
                       rf.student("d", "Di", "Ng", "s2", grade="9") + ["x"],
                       rf.staff("t1", "Tess", "Teacher", "s1,s2") + ["x"],
-                      rf.staff("p1", "Paul", "Parent", "s1", role="parent") + ["x"]],
+                      rf.guardian("p1", "Paul", "Parent", "a,b") + ["x"]],
         "demographics.csv": [rf.DEMO_HEADER, ["a", "", "", "2015-01-01", "female", "false", "false", "false", "false",
                                               "true", "false", "TRUE"]],
         "enrollments.csv": [["sourcedId"], ["e1"]],
@@ -84,7 +85,9 @@ def test_real_world_csv_imports(tmp_path, db_session):
     teacher = db.session.scalars(select(User).where(User.sourced_id == "t1")).one()
     assert teacher.role == "staff" and not teacher.is_active and teacher.password_hash is None
     assert sorted(s.sourced_id for s in teacher.schools) == ["s1", "s2"]
-    assert report.counts["ignored_parent_rows"] == 1
+    assert report.counts["guardians_created"] == 1
+    parent = db.session.scalars(select(Guardian).where(Guardian.sourced_id == "p1")).one()
+    assert sorted(s.sourced_id for s in parent.students) == ["a", "b"] and parent.phone == "555-0100"
     assert db.session.get(StudentDemographics, students["a"].id).hispanic_or_latino is True
     assert any("enrollments.csv" in m for m in report.messages)
 
@@ -657,14 +660,14 @@ def test_report_counts_read_in_order_with_words(client, login_as, tmp_path, db_s
     users[2] = rf.student("stu-2", "Renamed", "Family2", "sch-1")                    # updated
     del users[30]                                                                    # stu-30 leaves: deactivated
     users += [rf.student("stu-31", "New", "Kid", "sch-1"), rf.staff("t1", "Tess", "Teacher", "sch-1"),
-              rf.staff("g1", "Gus", "Guardian", "sch-1", role="guardian"), rf.student("bad", "No", "School", "nowhere")]
+              rf.guardian("g1", "Gus", "Guardian", "stu-3", role="guardian"), rf.student("bad", "No", "School", "nowhere")]
     dry = _upload(client, rf.write(tmp_path / "second", files), tmp_path)
     page = _page(client, f"/admin/roster/{dry.id}")
     table = page.split('<caption class="visually-hidden">Counts</caption>')[1].split("</table>")[0]
     rows = re.findall(r'<th scope="row">([^<]+)</th><td class="num">([\d,]+)</td>', table)
     assert rows == [("Students created", "1"), ("Students updated", "2"), ("Students unchanged", "27"),
                     ("Students deactivated", "1"), ("Students who moved school", "1"), ("Staff accounts created", "1"),
-                    ("Guardian rows ignored", "1"), ("Rows rejected", "1")]
+                    ("Parents and guardians created", "1"), ("Rows rejected", "1")]
 
 
 def test_unknown_counts_keep_a_readable_label_before_rejected_rows():
@@ -1236,3 +1239,91 @@ def test_the_upgrade_moves_waiting_uploads_into_the_database(backend, tmp_path, 
         assert db.session.get(RosterImport, applying.id).status == "done" and count(Student) == 3
         db.session.remove()
         db.engine.dispose()
+
+
+# -- parents and guardians (OneRoster users.csv, role parent or guardian) ----------------------------
+
+def guardians_by_sid():
+    return {g.sourced_id: g for g in db.session.scalars(select(Guardian))}
+
+
+def linked(guardian):
+    db.session.refresh(guardian)
+    return sorted(s.sourced_id for s in guardian.students)
+
+
+def test_guardians_are_imported_with_contacts_and_linked_to_their_students_in_the_same_pass(tmp_path, db_session):
+    files = rf.district(6)
+    users = files["users.csv"]
+    # Guardians before and after their students, across the three-row batches, one for two siblings.
+    users.insert(1, rf.guardian("g-1", "Rosa", "Family1", "stu-1,stu-2", email="Rosa.F@Family.Example",
+                                phone="555-0101", sms="555-0199"))
+    users += [rf.guardian("g-2", "Tom", "Family3", "stu-3", role="guardian"),
+              rf.guardian("g-3", "Una", "Family6", "stu-6"),
+              rf.staff("r-1", "Rel", "Ative", "sch-1", role="relative")]
+    report = run_import(rf.write(tmp_path / "set", files))
+    assert report.rejected == []
+    assert (report.counts["students_created"], report.counts["guardians_created"]) == (6, 3)
+    assert report.counts["ignored_relative_rows"] == 1
+    found = guardians_by_sid()
+    rosa = found["g-1"]
+    assert (rosa.name, rosa.role, rosa.email, rosa.phone, rosa.sms, rosa.is_active) == (
+        "Rosa Family1", "parent", "rosa.f@family.example", "555-0101", "555-0199", True)
+    assert linked(rosa) == ["stu-1", "stu-2"] and linked(found["g-2"]) == ["stu-3"]
+    assert found["g-2"].role_label == "Guardian"
+    again = run_import(rf.write(tmp_path / "again", files))
+    assert again.counts["guardians_unchanged"] == 3 and not again.counts["guardians_created"]
+    assert "No changes: the database already matches these files." in again.messages
+
+
+def test_a_bulk_file_replaces_links_and_retires_guardians_it_no_longer_lists(tmp_path, db_session):
+    files = rf.district(4)
+    files["users.csv"] += [rf.guardian("g-1", "Rosa", "Family1", "stu-1,stu-2"), rf.guardian("g-2", "Tom", "Family3", "stu-3")]
+    run_import(rf.write(tmp_path / "first", files))
+    files["users.csv"] = files["users.csv"][:-2] + [rf.guardian("g-1", "Rosa", "Family1", "stu-2,stu-4", phone="555-0222")]
+    report = run_import(rf.write(tmp_path / "second", files))
+    assert (report.counts["guardians_updated"], report.counts["guardians_deactivated"]) == (1, 1)
+    found = guardians_by_sid()
+    assert linked(found["g-1"]) == ["stu-2", "stu-4"] and found["g-1"].phone == "555-0222"
+    # Not listed any more: kept (their consents are part of the record), no longer current.
+    assert not found["g-2"].is_active and linked(found["g-2"]) == ["stu-3"]
+    # A bulk file without any parent rows (an SIS that does not send them) leaves guardians alone.
+    files["users.csv"] = files["users.csv"][:-1]
+    third = run_import(rf.write(tmp_path / "third", files))
+    assert not third.counts["guardians_deactivated"] and guardians_by_sid()["g-1"].is_active
+
+
+def test_guardian_rows_are_checked_and_rejected_with_their_line(tmp_path, db_session):
+    files = rf.district(3)
+    files["users.csv"] += [rf.guardian("g-none", "No", "Kids", ""),                       # line 5
+                           rf.guardian("g-gone", "Far", "Away", "stu-99"),                 # line 6
+                           rf.guardian("g-half", "Half", "Known", "stu-1,stu-99"),          # line 7
+                           rf.guardian("g-long", "L" * 300, "Name", "stu-2"),               # line 8
+                           rf.guardian("g-bad", "Bad", "Flag", "stu-3", enabled="maybe")]   # line 9
+    report = run_import(rf.write(tmp_path / "set", files))
+    reasons = {r["line"]: r["reason"] for r in report.rejected}
+    assert reasons[5] == "a parent needs agentSourcedIds naming their student(s)"
+    assert reasons[6] == "none of agentSourcedIds (stu-99) is a student in users.csv or already known"
+    assert "givenName is 300 characters long" in reasons[8] and "enabledUser must be true or false" in reasons[9]
+    assert 7 not in reasons and report.counts["guardian_links_unknown"] == 1
+    assert sorted(guardians_by_sid()) == ["g-half"] and linked(guardians_by_sid()["g-half"]) == ["stu-1"]
+
+
+def test_a_delta_file_retires_a_guardian_marked_to_be_deleted_and_leaves_the_others(tmp_path, db_session):
+    files = rf.district(3)
+    files["users.csv"] += [rf.guardian("g-1", "Rosa", "Family1", "stu-1"), rf.guardian("g-2", "Tom", "Family2", "stu-2")]
+    run_import(rf.write(tmp_path / "bulk", files))
+    delta = {"manifest.csv": rf.manifest(users="delta", orgs="absent"),
+             "users.csv": [rf.USER_HEADER, rf.guardian("g-1", "Rosa", "Family1", "", status="tobedeleted")]}
+    report = run_import(rf.write(tmp_path / "delta", delta))
+    assert report.rejected == [] and report.counts["guardians_deactivated"] == 1
+    found = guardians_by_sid()
+    assert not found["g-1"].is_active and found["g-2"].is_active
+
+
+def test_a_dry_run_reports_guardians_and_saves_none(tmp_path, db_session):
+    files = rf.district(2)
+    files["users.csv"].append(rf.guardian("g-1", "Rosa", "Family1", "stu-1"))
+    report = run_import(rf.write(tmp_path / "set", files), dry_run=True)
+    assert report.counts["guardians_created"] == 1
+    assert count(Guardian) == 0

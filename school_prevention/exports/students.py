@@ -7,7 +7,7 @@ Two datasets, one table each:
   (with an outcome), on time and missed in the period.
 Students are identified by their SIS identifiers, never by name. Restricted notes, check-in
 outcomes and flag details are never exported. The caller states a purpose; each export writes
-one audit row carrying it.
+one audit row carrying it, and one disclosure listed on the record of every student included.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from sqlalchemy import and_, case, func, or_, select
 
 from school_prevention import audit
 from school_prevention.checkins.models import CheckIn, CheckInPlan
+from school_prevention.disclosures.services import record_export_disclosure
 from school_prevention.exports.writers import csv_bytes, write_xlsx
 from school_prevention.extensions import db
 from school_prevention.programs.models import Attendance, Enrollment, Program, ProgramSession, ProgramType
@@ -40,6 +41,8 @@ CHECKIN_COLUMNS = [
     "cadence", "checkInsDue", "checkInsCompleted", "checkInsOnTime", "checkInsMissed", "lastCompletedDate",
 ]
 EXIT = {"completed": "Completed", "withdrawn": "Withdrawn"}
+# What each dataset shares, as categories of records (disclosures.models.RECORD_CATEGORIES).
+DISCLOSED = {"programs": ["identity", "enrollment", "programs"], "checkins": ["identity", "enrollment", "checkins"]}
 
 
 def _descriptor(kind: str, value: str | None) -> str:
@@ -137,7 +140,11 @@ def write_student_export(out: IO[bytes], fmt: str, dataset: str, period: Period,
             f"Exported on {period.today.isoformat()} for this purpose: {purpose}",
             "Student-level data: keep it only as long as the purpose needs, and share it with no one it does not cover.",
         ])
+    # A sharing of student records: one disclosure, listed on the record of each student included.
+    disclosure = record_export_disclosure(actor, (row[1] for row in rows), dataset=dataset,
+                                          categories=DISCLOSED[dataset], purpose=purpose,
+                                          detail={"format": fmt, "rows": len(rows)})
     audit.record("export.student_level", actor=actor, purpose=purpose, detail={
         "dataset": dataset, "format": fmt, "rows": len(rows), "level": level,
-        "period": [period.start.isoformat(), period.end.isoformat()]})
+        "period": [period.start.isoformat(), period.end.isoformat()], "disclosure_id": disclosure.id})
     return len(rows)

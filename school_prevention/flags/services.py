@@ -9,6 +9,7 @@ from school_prevention import audit, crypto
 from school_prevention.auth.models import User
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.db import utcnow
+from school_prevention.disclosures.services import record_mandated_report_disclosure
 from school_prevention.extensions import db
 from school_prevention.flags.models import REPORT_SEVERITIES, SEVERITIES, SOURCES, FlagCategory, FlagEvent, RiskFlag
 from school_prevention.flags.queries import current_flags_like
@@ -199,6 +200,8 @@ def record_mandated_report(actor: User, flag: RiskFlag, *, agency: str | None, m
     _event(flag, actor, "report_recorded", {"report": "not made" if reason else "made", "agency": agency})
     audit.record("flag.report_recorded", actor=actor, obj=flag, student=flag.student,
                  detail={"made": not reason})
+    # A report made shares the student's records with the agency: it is recorded as a disclosure.
+    record_mandated_report_disclosure(actor, flag)
 
 
 def read_note(actor: User, flag: RiskFlag) -> dict[str, str | None]:

@@ -6,12 +6,15 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from school_prevention import audit
+from school_prevention.agencies.queries import follow_ups_due
+from school_prevention.disclosures.queries import open_inspections
 from school_prevention.extensions import db
 from school_prevention.flags.queries import flags_missing_report
 from school_prevention.home.queries import active_students_by_school, count_of, users_by_role
-from school_prevention.permissions import public, signed_in, triage_referrals, visible_flags, visible_schools, read_only
-from school_prevention.referrals.queries import submitted_by, triage_queue
+from school_prevention.permissions import public, signed_in, visible_flags, visible_schools, read_only
+from school_prevention.referrals.queries import submitted_by, triage_or_routed, triage_queue
 from school_prevention.roles import Role
+from school_prevention.timezones import district_today
 
 bp = Blueprint("home", __name__)
 
@@ -28,12 +31,24 @@ def index():
     elif role == Role.STAFF:
         context["referrals"] = db.session.scalars(submitted_by(current_user).limit(10)).all()
     elif role == Role.COUNSELOR:
-        context["waiting"] = db.session.scalar(count_of(triage_queue(triage_referrals(current_user))))
+        context["waiting"] = db.session.scalar(count_of(triage_queue(triage_or_routed(current_user))))
         context["missing_reports"] = db.session.scalars(flags_missing_report(visible_flags(current_user))).all()
+        context.update(agency_and_inspection_lists(current_user))
         if context["missing_reports"]:  # the banners name students: a view of their flags
             audit.record("flag.missing_reports.view", actor=current_user, detail={"shown": len(context["missing_reports"])})
             return render_template("home/counselor.html", **context)
     return render_template(f"home/{role.value}.html", **context)
+
+
+def agency_and_inspection_lists(user) -> dict:
+    """A counselor's agency follow-ups that are due and open inspection requests (they name students: audited)."""
+    today = district_today()
+    lists = {"agency_follow_ups": db.session.scalars(follow_ups_due(user, today)).all(),
+             "inspections": db.session.scalars(open_inspections(user)).all(), "today": today}
+    if lists["agency_follow_ups"] or lists["inspections"]:
+        audit.record("home.agency_lists.view", actor=user, detail={
+            "follow_ups": len(lists["agency_follow_ups"]), "inspections": len(lists["inspections"])})
+    return lists
 
 
 @bp.route("/healthz")

@@ -50,6 +50,12 @@ class Referral(db.Model):
     closed_at: Mapped[datetime | None]
     closed_reason: Mapped[str | None] = mapped_column(Text)
     flag_id: Mapped[int | None] = mapped_column(ForeignKey("risk_flag.id"))
+    # When a counselor first opened the referral's page: an urgent one still unopened after
+    # SP_URGENT_REFERRAL_MINUTES of school time is told to the principal (referrals.jobs).
+    first_opened_at: Mapped[datetime | None]
+    first_opened_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # The district counselor (SP_DISTRICT_COUNSELOR_EMAIL) it went to, the school having no active counselor.
+    routed_to_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
 
     student: Mapped[Student] = relationship()
     submitted_by: Mapped[User] = relationship(foreign_keys=[submitted_by_id])

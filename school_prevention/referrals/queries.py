@@ -1,12 +1,15 @@
 """Queries for referrals: the triage queue and a staff member's own referrals."""
 from __future__ import annotations
 
-from sqlalchemy import Select, case, select
+from sqlalchemy import Select, case, exists, or_, select
 from sqlalchemy.orm import selectinload
 
 from school_prevention.auth.models import User, user_school
+from school_prevention.notifications.models import Notification
+from school_prevention.permissions import _scoped_or_404, triage_referrals
 from school_prevention.referrals.models import Referral
 from school_prevention.roles import Role
+from school_prevention.students.models import Student
 
 URGENCY_RANK = case({"urgent": 0, "soon": 1, "routine": 2}, value=Referral.urgency)
 STATUS_RANK = case({"new": 0, "in_review": 1, "accepted": 2, "closed": 3}, value=Referral.status)
@@ -43,4 +46,47 @@ def counselors_of_school(school_id: int) -> Select:
     """Active counselors assigned to a school: who hears of a new referral."""
     return (select(User).join(user_school, user_school.c.user_id == User.id)
             .where(user_school.c.school_id == school_id, User.role == Role.COUNSELOR.value,
+                   User.is_active.is_(True)))
+
+
+def district_counselor(email: str | None) -> Select:
+    """The active counselor account named by SP_DISTRICT_COUNSELOR_EMAIL (none when it is not set)."""
+    return select(User).where(User.email == (email or "").strip().lower(), User.role == Role.COUNSELOR.value,
+                              User.is_active.is_(True), User.email != "")
+
+
+def triage_or_routed(user: User) -> Select:
+    """permissions.triage_referrals(user), and the referrals routed to this counselor because their
+    school had no active counselor (the district counselor sees only those, not the school's others)."""
+    scoped = triage_referrals(user)
+    if user.role_enum != Role.COUNSELOR:
+        return scoped
+    return select(Referral).where(or_(scoped.whereclause, Referral.routed_to_id == user.id))
+
+
+def get_referral_triage_or_routed_or_404(user: User, referral_id: int) -> Referral:
+    """A referral the counselor triages, or one routed to them; 404 otherwise (locked for a change)."""
+    return _scoped_or_404(triage_or_routed(user), Referral, referral_id)
+
+
+UNOPENED_KIND = "referral.urgent.unopened"
+
+
+def unopened_urgent(sent_before) -> Select:
+    """Urgent referrals still open that no counselor has opened, sent before a moment, whose principals
+    have not been told yet: (id, school_id, student_id, submitted_at, given_name, family_name)."""
+    told = exists().where(Notification.kind == UNOPENED_KIND, Notification.channel == "email",
+                          Notification.subject_type == "referral", Notification.subject_id == Referral.id)
+    return (select(Referral.id, Referral.school_id, Referral.student_id, Referral.submitted_at, Student.given_name,
+                   Student.family_name)
+            .join(Student, Student.id == Referral.student_id)
+            .where(Referral.urgency == "urgent", Referral.status.in_(("new", "in_review")),
+                   Referral.first_opened_at.is_(None), Referral.submitted_at <= sent_before, ~told)
+            .order_by(Referral.submitted_at, Referral.id))
+
+
+def principals_of_schools(school_ids) -> Select:
+    """(school_id, user id) of the active principals of these schools."""
+    return (select(user_school.c.school_id, User.id).join(User, User.id == user_school.c.user_id)
+            .where(user_school.c.school_id.in_(list(school_ids)), User.role == Role.PRINCIPAL.value,
                    User.is_active.is_(True)))

@@ -1,7 +1,11 @@
 """Submit a referral (notifying the school's counselors at once) and triage it."""
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import update
 
 from school_prevention import audit, crypto
 from school_prevention.auth.models import User
@@ -12,9 +16,11 @@ from school_prevention.flags.models import FlagCategory, RiskFlag
 from school_prevention.flags.services import create_flag, lock_student
 from school_prevention.notifications.services import notify
 from school_prevention.referrals.models import URGENCIES, Referral
-from school_prevention.referrals.queries import counselors_of_school, recent_open_referrals_by
+from school_prevention.referrals.queries import counselors_of_school, district_counselor, recent_open_referrals_by
 from school_prevention.students.models import Student
 from school_prevention.timezones import localtime
+
+log = logging.getLogger("school_prevention.referrals")
 
 # The same referral sent again within this time, still open, is the same concern sent twice (a
 # double click, a reload that sends the form again), not a new one.
@@ -39,12 +45,45 @@ def submit_referral(actor: User, student: Student, *, categories: list[FlagCateg
     audit.record("referral.created", actor=actor, obj=referral, student=student,
                  detail={"urgency": urgency, "category_ids": [c.id for c in categories]})
     counselors = db.session.scalars(counselors_of_school(student.school_id)).all()
+    if not counselors:
+        counselors = _route_to_district_counselor(referral)
     # Initials only: the notification list is visible over a shoulder.
     notify(counselors, kind="referral.new", subject_type="referral", subject_id=referral.id,
            title=f"New {'URGENT ' if urgency == 'urgent' else ''}referral about {student.initials} "
                  f"(grade {student.grade_label})",
            link=f"/referrals/{referral.id}")
+    if urgency == "urgent":
+        # Urgent ones never wait in the queue: an email at once (the outbox's next sweep sends it),
+        # initials and a link only. Unopened after SP_URGENT_REFERRAL_MINUTES of school time, the
+        # principal is told (referrals.jobs.escalate_urgent).
+        notify(counselors, kind="referral.urgent", channel="email", subject_type="referral", subject_id=referral.id,
+               title=f"Urgent referral about {student.initials}: please open it now", link=f"/referrals/{referral.id}")
     return referral
+
+
+def _route_to_district_counselor(referral: Referral) -> list[User]:
+    """A school with no active counselor: the referral goes to the district counselor named in
+    SP_DISTRICT_COUNSELOR_EMAIL, who may then open it (referrals.queries.triage_or_routed)."""
+    email = current_app.config.get("SP_DISTRICT_COUNSELOR_EMAIL")
+    counselor = db.session.scalars(district_counselor(email)).first() if email else None
+    if counselor is None:
+        log.warning("referral %s: school %s has no active counselor and no district counselor is configured "
+                    "(SP_DISTRICT_COUNSELOR_EMAIL names no active counselor account)", referral.id, referral.school_id)
+        return []
+    referral.routed_to_id = counselor.id
+    audit.record("referral.routed", actor=None, obj=referral, student=referral.student,
+                 detail={"routed_to_id": counselor.id, "reason": "no active counselor at the school"})
+    return [counselor]
+
+
+def mark_opened(actor: User, referral: Referral) -> None:
+    """Remember when a counselor first opened the referral (an urgent one unopened is escalated).
+
+    A conditional UPDATE: the first opening stays, whoever opens it later or at the same moment.
+    """
+    db.session.execute(update(Referral).where(Referral.id == referral.id, Referral.first_opened_at.is_(None))
+                       .values(first_opened_at=utcnow(), first_opened_by_id=actor.id)
+                       .execution_options(synchronize_session=False))
 
 
 def _refuse_repeat(actor: User, student: Student, categories: list[FlagCategory], observation: str,

@@ -13,13 +13,13 @@ from school_prevention.flags.models import FlagCategory
 from school_prevention.referrals.models import Referral
 from school_prevention.flags.queries import active_categories, open_flags_of_student
 from school_prevention.forms import MAX_PAGE, apply_service_error
-from school_prevention.permissions import (
-    get_referral_for_triage_or_404, referable_students, roles, triage_referrals, visible_flags,
-)
+from school_prevention.permissions import referable_students, roles, visible_flags, visible_students
 from school_prevention.referrals.forms import AcceptForm, CloseForm, ReferralForm, StudentPickForm
-from school_prevention.referrals.queries import submitted_by, triage_queue
+from school_prevention.referrals.queries import (
+    get_referral_triage_or_routed_or_404, submitted_by, triage_or_routed, triage_queue,
+)
 from school_prevention.referrals.services import (
-    accept_referral, close_referral, read_observation, start_review, submit_referral,
+    accept_referral, close_referral, mark_opened, read_observation, start_review, submit_referral,
 )
 from school_prevention.roles import Role
 from school_prevention.students.models import Student
@@ -91,7 +91,7 @@ def queue():
     if not 1 <= page <= MAX_PAGE:
         abort(400, description=f"page must be a whole number from 1 to {MAX_PAGE}.")
     # The queue names each student: all of them in one query.
-    listing = triage_queue(triage_referrals(current_user), show).options(selectinload(Referral.student))
+    listing = triage_queue(triage_or_routed(current_user), show).options(selectinload(Referral.student))
     pagination = db.paginate(listing, page=page, per_page=50, error_out=False)
     audit.record("referral.list", actor=current_user, detail={"show": show, "page": page, "shown": len(pagination.items)})
     return render_template("referrals/queue.html", pagination=pagination, show=show)
@@ -106,6 +106,7 @@ def _render_detail(referral, accept_form=None, close_form=None, code=200):
     context = {"referral": referral, "observation": observation, "accept_form": accept_form,
                "close_form": close_form or CloseForm(), "flags": flags}
     audit.record("referral.view", actor=current_user, obj=referral, student=referral.student)
+    mark_opened(current_user, referral)  # opened: an urgent referral is no longer escalated
     return render_template("referrals/detail.html", **context), code
 
 
@@ -113,14 +114,14 @@ def _render_detail(referral, accept_form=None, close_form=None, code=200):
 @roles(Role.COUNSELOR)
 def detail(referral_id: int):
     """One referral: the observation (audited read) and the triage actions."""
-    return _render_detail(get_referral_for_triage_or_404(current_user, referral_id))
+    return _render_detail(get_referral_triage_or_routed_or_404(current_user, referral_id))
 
 
 @bp.route("/<int:referral_id>/review", methods=["POST"])
 @roles(Role.COUNSELOR)
 def review(referral_id: int):
     """Take the referral into review."""
-    referral = get_referral_for_triage_or_404(current_user, referral_id)
+    referral = get_referral_triage_or_routed_or_404(current_user, referral_id)
     try:
         start_review(current_user, referral)
     except ServiceError as exc:
@@ -134,7 +135,7 @@ def review(referral_id: int):
 @roles(Role.COUNSELOR)
 def accept(referral_id: int):
     """Accept into a new flag or link a current one."""
-    referral = get_referral_for_triage_or_404(current_user, referral_id)
+    referral = get_referral_triage_or_routed_or_404(current_user, referral_id)
     flags = db.session.scalars(open_flags_of_student(visible_flags(current_user), referral.student_id)).all()
     form = AcceptForm(flags, db.session.scalars(active_categories()).all())
     if not form.validate():
@@ -147,7 +148,13 @@ def accept(referral_id: int):
                                    severity=form.severity.data or None, note=form.note.data)
     except ServiceError as exc:
         apply_service_error(form, exc)
-        return _render_detail(get_referral_for_triage_or_404(current_user, referral_id), accept_form=form, code=400)
+        return _render_detail(get_referral_triage_or_routed_or_404(current_user, referral_id), accept_form=form, code=400)
+    if not db.session.scalar(visible_students(current_user).with_only_columns(Student.id)
+                             .where(Student.id == referral.student_id)):
+        # A district counselor the referral was routed to: the student's school is not theirs.
+        flash("Referral accepted and a flag opened. The student's record is at a school you are not assigned to: "
+              "ask the administrator to assign its counselor (or you) to record what follows.", "success")
+        return redirect(url_for("referrals.detail", referral_id=referral_id))
     flash("Referral accepted." + (" Record the mandated report now." if flag.needs_mandated_report else ""), "success")
     if flag.needs_mandated_report:
         return redirect(url_for("flags.report", flag_id=flag.id))
@@ -158,7 +165,7 @@ def accept(referral_id: int):
 @roles(Role.COUNSELOR)
 def close(referral_id: int):
     """Close without a flag, with a reason."""
-    referral = get_referral_for_triage_or_404(current_user, referral_id)
+    referral = get_referral_triage_or_routed_or_404(current_user, referral_id)
     form = CloseForm()
     if not form.validate():
         return _render_detail(referral, close_form=form, code=400)
@@ -167,6 +174,6 @@ def close(referral_id: int):
             close_referral(current_user, referral, form.reason.data)
     except ServiceError as exc:
         apply_service_error(form, exc)
-        return _render_detail(get_referral_for_triage_or_404(current_user, referral_id), close_form=form, code=400)
+        return _render_detail(get_referral_triage_or_routed_or_404(current_user, referral_id), close_form=form, code=400)
     flash("Referral closed.", "success")
     return redirect(url_for("referrals.queue"))

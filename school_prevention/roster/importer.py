@@ -13,8 +13,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
-from sqlalchemy import String, any_, bindparam, func, select, text, update
+from sqlalchemy import String, any_, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from school_prevention.auth.models import User
@@ -22,6 +23,7 @@ from school_prevention.auth.queries import normalise_email
 from school_prevention.auth import sessions
 from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.db import utcnow
+from school_prevention.disclosures.models import Guardian, guardian_student
 from school_prevention.extensions import db
 from school_prevention.roster.models import StudentDemographics, StudentSchoolChange
 from school_prevention.roster.sources import RosterSource, SourceError
@@ -30,7 +32,8 @@ from school_prevention.students.models import Student
 
 GRADES = {"IT", "PR", "PK", "TK", "KG", "PS", "UG", "Other"} | {f"{n:02d}" for n in range(1, 14)}
 STAFF_ROLES = {"teacher", "administrator", "aide"}
-OTHER_ROLES = {"guardian", "parent", "proctor", "relative"}
+GUARDIAN_ROLES = {"parent", "guardian"}  # kept, linked to their students by agentSourcedIds
+OTHER_ROLES = {"proctor", "relative"}
 REQUIRED = {
     "orgs.csv": ("sourcedId", "name", "type"),
     "users.csv": ("sourcedId", "enabledUser", "orgSourcedIds", "role", "username", "givenName", "familyName"),
@@ -62,6 +65,8 @@ KNOWN_STUDENTS_FROM_LINES = 10_000
 # uses for nothing else; this one spells "SPRI").
 IMPORT_LOCK_KEY = 0x53505249
 STUDENT = Student.__table__
+GUARDIAN = Guardian.__table__
+CONTACT_MAX = Guardian.__table__.c.phone.type.length
 PLAN = CheckInPlan.__table__
 CHECKIN = CheckIn.__table__
 # Progress goes to the admin page (polled every second) at most every PROGRESS_SECONDS; the clock
@@ -85,8 +90,11 @@ COUNT_LABELS = {
     "schools_deactivated": "Schools deactivated",
     "demographics_saved": "Demographic records saved",
     "demographics_unchanged": "Demographic records unchanged",
-    "ignored_guardian_rows": "Guardian rows ignored",
-    "ignored_parent_rows": "Parent rows ignored",
+    "guardians_created": "Parents and guardians created",
+    "guardians_updated": "Parents and guardians updated",
+    "guardians_unchanged": "Parents and guardians unchanged",
+    "guardians_deactivated": "Parents and guardians no longer listed",
+    "guardian_links_unknown": "Links to students not found",
     "ignored_relative_rows": "Relative rows ignored",
     "ignored_proctor_rows": "Proctor rows ignored",
     "rows_rejected": "Rows rejected",
@@ -143,7 +151,8 @@ class ImportReport:
         """How many records were (or would be) created, changed or deactivated."""
         keys = ("schools_created", "schools_updated", "students_created", "students_updated",
                 "students_deactivated", "students_reactivated", "staff_created", "staff_updated",
-                "staff_deactivated", "demographics_saved", "schools_deactivated", "checkin_plans_marked_for_handoff")
+                "staff_deactivated", "demographics_saved", "schools_deactivated", "checkin_plans_marked_for_handoff",
+                "guardians_created", "guardians_updated", "guardians_deactivated")
         return sum(self.counts[k] for k in keys)
 
     def as_dict(self) -> dict:
@@ -200,6 +209,42 @@ def _level(name: str) -> str:
         if word in lowered:
             return level
     return "other"
+
+
+class GuardianRow(NamedTuple):
+    """A parent or guardian row of users.csv, validated, kept until the file's students are written."""
+
+    line: int
+    sid: str
+    status: str
+    enabled: bool
+    role: str
+    given: str
+    family: str
+    email: str | None
+    phone: str | None
+    sms: str | None
+    agents: tuple[str, ...]
+
+
+def _guardian_row(line: int, sid: str, status: str, role: str, v: dict) -> GuardianRow:
+    """A parent or guardian row, checked like any other (RowError names what is wrong)."""
+    enabled = _bool(v.get("enabledUser", ""), "enabledUser")
+    if enabled is None:
+        raise RowError("enabledUser is empty (true or false)")
+    given, family = (v.get("givenName") or "").strip(), (v.get("familyName") or "").strip()
+    agents = tuple(dict.fromkeys(a.strip() for a in (v.get("agentSourcedIds") or "").split(",") if a.strip()))
+    active = status == "active" and enabled
+    if active and (not given or not family):
+        raise RowError("givenName and familyName are required")
+    if active and not agents:
+        raise RowError(f"a {role} needs agentSourcedIds naming their student(s)")
+    email = normalise_email(v.get("email") or "")
+    email = email if "@" in email else None
+    phone, sms = (v.get("phone") or "").strip() or None, (v.get("sms") or "").strip() or None
+    _check_lengths(("sourcedId", sid, SID_MAX), ("givenName", given, NAME_MAX), ("familyName", family, NAME_MAX),
+                   ("email", email, EMAIL_MAX), ("phone", phone, CONTACT_MAX), ("sms", sms, CONTACT_MAX))
+    return GuardianRow(line, sid, status, enabled, role, given, family, email, phone, sms, agents)
 
 
 class KnownStudents:
@@ -457,6 +502,7 @@ class RosterImporter:
     def _users(self, name, rows, mode) -> None:
         students: list[tuple[int, dict]] = []
         staff: list[tuple[int, dict]] = []
+        guardians: list[GuardianRow] = []
         for row in rows:
             self._tick(name)
             v = row.values
@@ -474,6 +520,9 @@ class RosterImporter:
                 role = (v.get("role") or "").strip().lower()
                 if role in OTHER_ROLES:
                     self.report.counts[f"ignored_{role}_rows"] += 1
+                    continue
+                if role in GUARDIAN_ROLES:
+                    guardians.append(_guardian_row(row.line, sid, status, role, v))
                     continue
                 if role != "student" and role not in STAFF_ROLES:
                     raise RowError(f"role {role!r} is not a OneRoster role")
@@ -520,6 +569,7 @@ class RosterImporter:
         self._end_copy()
         for start in range(0, len(staff), self.batch_size):
             self._staff_batch(staff[start:start + self.batch_size])
+        self._guardians(guardians, mode)
 
     def _mark_seen(self, student_id: int) -> None:
         if student_id <= self.max_student_before:
@@ -717,6 +767,98 @@ class RosterImporter:
                 user.sourced_id, user.name = rec["sid"], name
                 counts["staff_updated"] += 1
         db.session.flush()
+
+    # --- parents and guardians ------------------------------------------------------------------
+    def _guardians(self, rows: list[GuardianRow], mode: str) -> None:
+        """Parents and guardians after the file's students are written, linked to them by agentSourcedIds.
+
+        Batched: a batch reads its guardians, their links and their students in three queries and
+        writes with executemany. A bulk file that lists guardians at all deactivates those it no
+        longer lists (kept, never deleted: their consents are part of students' records).
+        """
+        if not rows:
+            return
+        seen: set[int] = set()
+        for start in range(0, len(rows), self.batch_size):
+            seen |= self._guardian_batch(rows[start:start + self.batch_size])
+        if mode == "bulk":
+            gone = [gid for (gid,) in db.session.execute(select(GUARDIAN.c.id).where(GUARDIAN.c.is_active.is_(True)))
+                    if gid not in seen]
+            for start in range(0, len(gone), 5000):
+                db.session.execute(update(GUARDIAN).where(GUARDIAN.c.id.in_(gone[start:start + 5000]))
+                                   .values(is_active=False, updated_at=self.now))
+            self.report.counts["guardians_deactivated"] += len(gone)
+
+    def _guardian_batch(self, batch: list[GuardianRow]) -> set[int]:
+        """Create, update or deactivate one batch of guardians and set their links; returns their ids."""
+        counts = self.report.counts
+        g = GUARDIAN.c
+        existing = {r.sourced_id: r for r in db.session.execute(
+            select(g.id, g.sourced_id, g.given_name, g.family_name, g.role, g.email, g.phone, g.sms, g.is_active)
+            .where(_sourced_id_among(g.sourced_id, [row.sid for row in batch])))}
+        agents = sorted({a for row in batch for a in row.agents})
+        students = dict(db.session.execute(select(Student.sourced_id, Student.id)
+                                           .where(_sourced_id_among(Student.sourced_id, agents))).all()) if agents else {}
+        linked: dict[int, set[int]] = {}
+        if existing:
+            for guardian_id, student_id in db.session.execute(
+                    select(guardian_student.c.guardian_id, guardian_student.c.student_id)
+                    .where(guardian_student.c.guardian_id.in_([r.id for r in existing.values()]))):
+                linked.setdefault(guardian_id, set()).add(student_id)
+        seen: set[int] = set()
+        inserts, updates, wanted_links = [], [], {}
+        for row in batch:
+            current = existing.get(row.sid)
+            if row.status == "tobedeleted" or not row.enabled:
+                if current is not None:
+                    seen.add(current.id)
+                    if current.is_active:
+                        updates.append({"_id": current.id, "is_active": False, "updated_at": self.now})
+                        counts["guardians_deactivated"] += 1
+                continue
+            wanted = {students[a] for a in row.agents if a in students}
+            if not wanted:
+                self.report.reject("users.csv", row.line, f"none of agentSourcedIds ({', '.join(row.agents)}) is a "
+                                                          "student in users.csv or already known")
+                continue
+            counts["guardian_links_unknown"] += len(row.agents) - len(wanted)
+            values = {"given_name": row.given, "family_name": row.family, "role": row.role, "email": row.email,
+                      "phone": row.phone, "sms": row.sms, "is_active": True}
+            if current is None:
+                inserts.append({"sourced_id": row.sid, **values, "created_at": self.now, "updated_at": self.now})
+                wanted_links[row.sid] = wanted
+                counts["guardians_created"] += 1
+                continue
+            seen.add(current.id)
+            wanted_links[row.sid] = wanted
+            if tuple(getattr(current, k) for k in values) == tuple(values.values()):
+                if linked.get(current.id, set()) == wanted:
+                    counts["guardians_unchanged"] += 1
+                else:
+                    counts["guardians_updated"] += 1
+                continue
+            updates.append({"_id": current.id, **values, "updated_at": self.now})
+            counts["guardians_updated"] += 1
+        ids = {sid: current.id for sid, current in existing.items()}
+        if inserts:
+            for guardian_id, sid in db.session.execute(insert(GUARDIAN).returning(g.id, g.sourced_id), inserts):
+                ids[sid] = guardian_id
+        for keys, group in _group_by_keys(updates):
+            db.session.execute(update(GUARDIAN).where(g.id == bindparam("_id"))
+                               .values({k: bindparam(k) for k in keys if k != "_id"}), group)
+        adds, removes = [], []
+        for sid, wanted in wanted_links.items():
+            guardian_id = ids[sid]
+            seen.add(guardian_id)
+            have = linked.get(guardian_id, set())
+            adds += [{"guardian_id": guardian_id, "student_id": s} for s in sorted(wanted - have)]
+            removes += [{"_g": guardian_id, "_s": s} for s in sorted(have - wanted)]
+        if removes:
+            db.session.execute(delete(guardian_student).where(guardian_student.c.guardian_id == bindparam("_g"),
+                                                              guardian_student.c.student_id == bindparam("_s")), removes)
+        if adds:
+            db.session.execute(insert(guardian_student), adds)
+        return seen
 
     def _deactivate_missing(self) -> None:
         """Bulk mode: active students the file no longer lists are deactivated, never deleted."""

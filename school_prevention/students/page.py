@@ -16,9 +16,13 @@ from typing import Any
 
 from flask import abort, request
 
+from school_prevention.agencies.models import AGENCY_KINDS
+from school_prevention.agencies.models import OUTCOMES as AGENCY_OUTCOMES
+from school_prevention.agencies.models import STATUSES as AGENCY_STATUSES
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CADENCES, OUTCOMES
 from school_prevention.db import utcnow
+from school_prevention.disclosures.models import LEGAL_BASES
 from school_prevention.extensions import db
 from school_prevention.flags.models import REPORT_SEVERITIES
 from school_prevention.permissions import student_scope
@@ -147,6 +151,48 @@ class PlanRow:
         return cadence_label(self.cadence, self.rrule)
 
 
+@dataclass(frozen=True)
+class AgencyReferralRow:
+    """A referral to an outside agency: the agency, its status, the next follow-up, the outcome."""
+
+    id: int
+    agency: str
+    kind: str
+    status: str
+    referred_at: datetime
+    status_changed_at: datetime
+    follow_up_on: date | None
+    outcome: str | None
+
+    @property
+    def status_label(self) -> str:
+        return AGENCY_STATUSES.get(self.status, self.status)
+
+    @property
+    def kind_label(self) -> str:
+        return AGENCY_KINDS.get(self.kind, self.kind)
+
+    @property
+    def outcome_label(self) -> str | None:
+        return AGENCY_OUTCOMES.get(self.outcome) if self.outcome else None
+
+
+@dataclass(frozen=True)
+class DisclosureRow:
+    """One of the newest sharings of the student's records, with how many there are in all."""
+
+    id: int
+    disclosed_at: datetime
+    recipient: str
+    legal_basis: str
+    source: str
+    total: int
+
+    @property
+    def legal_basis_label(self) -> str:
+        return LEGAL_BASES.get(self.legal_basis, self.legal_basis)
+
+
 def cadence_label(cadence: str, rrule: str | None) -> str:
     """CheckInPlan.cadence_label for a plan read as a row."""
     return CADENCES.get(cadence, cadence) + (f": {rrule}" if cadence == "custom" else "")
@@ -166,7 +212,13 @@ class StudentPage:
     matches: list[MatchRow] = field(default_factory=list)
     plans: list[PlanRow] = field(default_factory=list)  # active check-in plans
     checkin_summary: dict = field(default_factory=dict)
+    agency_referrals: list[AgencyReferralRow] = field(default_factory=list)
+    disclosures: list[DisclosureRow] = field(default_factory=list)  # the newest few
     is_counselor: bool = False
+
+    @property
+    def disclosures_total(self) -> int:
+        return self.disclosures[0].total if self.disclosures else 0
 
     @property
     def current_enrollments(self) -> list[EnrollmentRow]:
@@ -207,6 +259,9 @@ class Links:
         "enroll": ("programs.enroll_student", "student_id"),
         "new_match": ("mentoring.match_new", "student_id"),
         "new_plan": ("checkins.plan_new", "student_id"),
+        "agency_referral": ("agencies.referral", "agency_referral_id"),
+        "refer_agency": ("agencies.refer", "student_id"),
+        "disclosure_record": ("disclosures.record", "student_id"),
     }
     _built: dict[str, dict[str, Callable[[Any], str]]] = {}
 
@@ -258,6 +313,8 @@ def build_student_page(user: User, student: Student, url_for=None) -> StudentPag
                       for ref_id, grouped in groupby(read("referrals", dict), key=lambda r: r["id"])
                       for group in [list(grouped)]]
     page.screenings = read("screenings", ScreeningRow)
+    page.agency_referrals = read("agency_referrals", AgencyReferralRow)
+    page.disclosures = read("disclosures", DisclosureRow)
     page.timeline = _timeline(page, read("timeline", dict))
     return page
 
@@ -300,5 +357,11 @@ def _timeline(page: StudentPage, rows) -> list[TimelineEntry]:
                                      link))
         if enrollment.ended_at:
             entries.append(TimelineEntry(enrollment.ended_at, "program", f"{enrollment.program}: {enrollment.status}", link))
+    for referral in page.agency_referrals:
+        link = links.agency_referral(referral.id)
+        entries.append(TimelineEntry(referral.referred_at, "agency", f"Referred to {referral.agency}", link))
+        if referral.status != "sent":
+            entries.append(TimelineEntry(referral.status_changed_at, "agency",
+                                         f"{referral.agency}: {referral.status_label.lower()}", link))
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:q.TIMELINE_LENGTH]

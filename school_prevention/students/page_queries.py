@@ -22,9 +22,11 @@ from sqlalchemy import Boolean, Date, Integer, Select, String, Time, and_, bindp
 from sqlalchemy import select, type_coerce, union_all
 from sqlalchemy.orm import aliased
 
+from school_prevention.agencies.queries import student_page_section as agency_referrals_section
 from school_prevention.auth.models import User, user_school
 from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.db import UTCDateTime
+from school_prevention.disclosures.queries import student_page_section as disclosures_section
 from school_prevention.flags.models import FlagCategory, FlagEvent, RiskFlag
 from school_prevention.flags.queries import SEVERITY_RANK, STATUS_RANK
 from school_prevention.permissions import visible_students_condition
@@ -215,10 +217,13 @@ def _timeline() -> Section:
 
 
 def sections(scope_kind: str, is_counselor: bool) -> list[Section]:
-    """The page's sections for a viewer: counselors also see referrals, screenings and the timeline."""
+    """The page's sections for a viewer: counselors also see referrals, screenings, the timeline, agency
+    referrals and the newest disclosures."""
     shown = [_flags(scope_kind), _enrollments(), _matches(), _active_plans(), _checkin_summary()]
     if is_counselor:
-        shown += [_open_referrals(), _screenings(), _timeline()]
+        shown += [_open_referrals(), _screenings(), _timeline(),
+                  _section("agency_referrals", *agency_referrals_section()),
+                  _section("disclosures", *disclosures_section())]
     return shown
 
 
