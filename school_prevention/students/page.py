@@ -30,7 +30,42 @@ from school_prevention.programs.models import CURRENT_ENROLLMENT, MATCH_STATUSES
 from school_prevention.roles import Role
 from school_prevention.screenings.models import NEXT_STEPS, RESULTS
 from school_prevention.students import page_queries as q
-from school_prevention.students.models import Student
+from school_prevention.students.models import Student, display_name, grade_label
+
+
+@dataclass(frozen=True)
+class SchoolName:
+    """The school as the page names it (student.school.name, as on a Student)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class StudentView:
+    """The student as the page shows them: the Student's columns it uses, read as a row."""
+
+    id: int
+    sourced_id: str
+    identifier: str | None
+    school_id: int
+    given_name: str
+    family_name: str
+    preferred_name: str | None
+    grade: str | None
+    is_active: bool
+    school_name: str
+
+    @property
+    def school(self) -> SchoolName:
+        return SchoolName(self.school_name)
+
+    @property
+    def display_name(self) -> str:
+        return display_name(self.family_name, self.given_name, self.preferred_name)
+
+    @property
+    def grade_label(self) -> str:
+        return grade_label(self.grade)
 
 
 @dataclass
@@ -202,7 +237,7 @@ def cadence_label(cadence: str, rrule: str | None) -> str:
 class StudentPage:
     """Everything the page needs; sections the role may not see stay empty and hidden."""
 
-    student: Student
+    student: Student | StudentView
     links: Links
     flags: list[FlagRow] = field(default_factory=list)
     referrals: list[ReferralRow] = field(default_factory=list)
@@ -277,30 +312,42 @@ class Links:
         self.__dict__.update(builders)
 
 
-def get_student_for_page_or_404(user: User, student_id: int) -> Student:
-    """permissions.get_student_or_404 for reading the page, with a statement built once."""
-    scope = student_scope(user)
-    found = db.session.scalars(q.student(scope.kind), {"student_id": student_id, **scope.params()}).one_or_none()
-    if found is None:
+def load_student_page(user: User, student_id: int) -> StudentPage:
+    """The page of the student with this id if the user may see them (as permissions.get_student_or_404
+    decides), read in one statement; 404 otherwise."""
+    page = _read_page(user, student_id)
+    if page is None:
         abort(404)
-    return found
+    return page
 
 
 def build_student_page(user: User, student: Student, url_for=None) -> StudentPage:
-    """Flags, programs and check-ins for counselors and principals; referrals, screenings and the
-    timeline for counselors, all read in one statement. (url_for is no longer needed: Links.)"""
+    """The page of a student already loaded through the user's scope (a page shown again after a
+    refused change). (url_for is no longer needed: Links.)"""
+    page = _read_page(user, student.id, student)
+    if page is None:  # pragma: no cover - the student was loaded through the same scope
+        abort(404)
+    return page
+
+
+def _read_page(user: User, student_id: int, student: Student | None = None) -> StudentPage | None:
+    """Flags, programs and check-ins for counselors and principals; referrals, screenings, agencies,
+    disclosures and the timeline for counselors; None when the user may not see the student."""
     scope = student_scope(user)
-    page = StudentPage(student=student, links=Links(), is_counselor=user.role_enum == Role.COUNSELOR)
-    statement, columns = _reader(scope.kind, page.is_counselor)
-    params = {"student_id": student.id, "scope_user_id": scope.user_id, "now": utcnow()}
+    is_counselor = user.role_enum == Role.COUNSELOR
+    statement, columns = _reader(scope.kind, is_counselor)
+    params = {"student_id": student_id, "scope_user_id": scope.user_id, "now": utcnow()}
     rows: dict[str, list] = {name: [] for name in columns}
     # Plain rows on the request's connection: the page changes nothing through them.
     for row in db.session.connection().execute(statement, params):
         rows[row[0]].append(row)
+    if not rows["student"]:
+        return None
 
     def read(section: str, make):
         return [make(**{name: row[i] for name, i in columns[section]}) for row in rows[section]]
 
+    page = StudentPage(student=student or read("student", StudentView)[0], links=Links(), is_counselor=is_counselor)
     page.flags = read("flags", FlagRow)
     page.enrollments = read("enrollments", EnrollmentRow)
     page.matches = read("matches", MatchRow)

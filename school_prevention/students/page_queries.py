@@ -1,16 +1,18 @@
-"""The student page's statements: the student, then everything the page lists in one statement.
+"""The student page's statement: the student and everything the page lists, in one statement.
 
-The page is the most opened one in the app. Each of its lists (flags, enrollments, matches,
+The page is the most opened one in the app. Each of its parts (the student, flags, enrollments, matches,
 plans, the check-in summary, open referrals, screenings, the timeline) is a section: a query of
 named columns, in its own order. page_statement() sends them all at once as one UNION ALL whose
 rows carry their section, their place in it and the section's columns in typed slots (a column
 of each type per slot: PostgreSQL needs one type per column of a union); students.page reads the
-rows back by name. One statement instead of nine saves a round trip and, above all, the work of
-running each (parameters, a cursor, a result) in the app and in the database.
+rows back by name. One statement instead of ten saves round trips and, above all, the work of
+running each (parameters, a cursor, a result) in the app and in the database. The statement reads
+nothing unless the user may see the student (one condition on the whole union, checked once
+before any section runs); no rows at all, no student row, is a 404.
 
-Statements are built once per process (and per kind of student scope, never per user: the
-user's id is only ever a bind value) and read plain rows: nothing on the page is changed
-through them. Parameters: :student_id, :scope_user_id, :now. Lists of values are literals, not
+The statement is built once per process (and per kind of student scope and role, never per
+user: the user's id is only ever a bind value) and reads plain rows: nothing on the page is
+changed through them. Parameters: :student_id, :scope_user_id, :now. Lists of values are literals, not
 expanding parameters (those are rendered anew on each run).
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from sqlalchemy import Boolean, Date, Integer, Select, String, Time, and_, bindparam, case, cast, func, literal, null, or_
-from sqlalchemy import select, type_coerce, union_all
+from sqlalchemy import exists, select, type_coerce, union_all
 from sqlalchemy.orm import aliased
 
 from school_prevention.agencies.queries import student_page_section as agency_referrals_section
@@ -33,11 +35,12 @@ from school_prevention.permissions import visible_students_condition
 from school_prevention.programs.models import Attendance, Enrollment, Match, Mentor, Program, ProgramSession
 from school_prevention.referrals.models import Referral, referral_category
 from school_prevention.screenings.models import Instrument, Screening
+from school_prevention.schools.models import School
 from school_prevention.students.models import Student
 
-STUDENT = bindparam("student_id")
 OPEN_REFERRAL = ("new", "in_review")
 TIMELINE_LENGTH = 50
+STUDENT = bindparam("student_id")
 # Slot types of the union, by the kind of value they hold.
 SLOT_TYPES = {"n": Integer(), "t": String(), "at": UTCDateTime(), "d": Date(), "tm": Time(), "b": Boolean()}
 
@@ -81,15 +84,23 @@ def _triage_schools():
     return select(user_school.c.school_id).where(user_school.c.user_id == bindparam("scope_user_id"))
 
 
-@lru_cache(maxsize=None)
-def student(scope_kind: str):
-    """The student with :student_id if the user may see them (permissions.visible_students), with the school."""
-    return select(Student).where(Student.id == STUDENT, visible_students_condition(scope_kind))
+def _visible(scope_kind: str):
+    """Whether the user may see the student :student_id (permissions.visible_students)."""
+    return exists().where(Student.id == STUDENT, visible_students_condition(scope_kind))
 
 
-def _flags(scope_kind: str) -> Section:
-    """The student's flags the user may see: current first, most severe first (flags_of_student's order)."""
-    visible = select(Student.id).where(visible_students_condition(scope_kind))
+def _student() -> Section:
+    """The student and the school's name (no row: not in the user's scope, a 404)."""
+    columns = {"id": Student.id, "sourced_id": Student.sourced_id, "identifier": Student.identifier,
+               "school_id": Student.school_id, "given_name": Student.given_name, "family_name": Student.family_name,
+               "preferred_name": Student.preferred_name, "grade": Student.grade, "is_active": Student.is_active,
+               "school_name": School.name}
+    query = select(Student.id).join(School, School.id == Student.school_id).where(Student.id == STUDENT)
+    return _section("student", query, columns)
+
+
+def _flags() -> Section:
+    """The student's flags: current first, most severe first (flags_of_student's order)."""
     columns = {
         "id": RiskFlag.id, "severity": RiskFlag.severity, "status": RiskFlag.status,
         "opened_at": RiskFlag.opened_at, "resolved_at": RiskFlag.resolved_at,
@@ -99,7 +110,7 @@ def _flags(scope_kind: str) -> Section:
         "category": FlagCategory.name, "is_suspected_abuse": FlagCategory.is_suspected_abuse,
     }
     query = (select(RiskFlag.id).join(FlagCategory, FlagCategory.id == RiskFlag.category_id)
-             .where(RiskFlag.student_id == STUDENT, RiskFlag.student_id.in_(visible)))
+             .where(RiskFlag.student_id == STUDENT))
     return _section("flags", query, columns, [STATUS_RANK, SEVERITY_RANK, RiskFlag.opened_at.desc(), RiskFlag.id])
 
 
@@ -216,10 +227,10 @@ def _timeline() -> Section:
     return _section("timeline", select(every.c.ref), columns, [every.c.at.desc(), every.c.kind, every.c.ref.desc()])
 
 
-def sections(scope_kind: str, is_counselor: bool) -> list[Section]:
-    """The page's sections for a viewer: counselors also see referrals, screenings, the timeline, agency
+def sections(is_counselor: bool) -> list[Section]:
+    """The page's sections for a viewer: the student, flags, programs and check-ins; counselors also see referrals, screenings, the timeline, agency
     referrals and the newest disclosures."""
-    shown = [_flags(scope_kind), _enrollments(), _matches(), _active_plans(), _checkin_summary()]
+    shown = [_student(), _flags(), _enrollments(), _matches(), _active_plans(), _checkin_summary()]
     if is_counselor:
         shown += [_open_referrals(), _screenings(), _timeline(),
                   _section("agency_referrals", *agency_referrals_section()),
@@ -234,7 +245,7 @@ def page_statement(scope_kind: str, is_counselor: bool) -> tuple[Select, dict[st
     Rows are (section, pos, slots...), ordered by section and pos (the place in the section's own
     order); only the first TIMELINE_LENGTH timeline rows are sent.
     """
-    shown = sections(scope_kind, is_counselor)
+    shown = sections(is_counselor)
     width: dict[str, int] = {}
     for section in shown:
         for kind, used in section.assign_slots().items():
@@ -253,6 +264,6 @@ def page_statement(scope_kind: str, is_counselor: bool) -> tuple[Select, dict[st
             maintain_column_froms=True))
     every = union_all(*branches).subquery("page")
     statement = (select(every)
-                 .where(or_(every.c.section != "timeline", every.c.pos <= TIMELINE_LENGTH))
+                 .where(_visible(scope_kind), or_(every.c.section != "timeline", every.c.pos <= TIMELINE_LENGTH))
                  .order_by(every.c.section, every.c.pos))
     return statement, {section.name: dict(section.slots) for section in shown}

@@ -8,7 +8,7 @@ from school_prevention import audit
 from school_prevention.extensions import db
 from school_prevention.permissions import CASE_ROLES, roles, visible_schools, visible_students
 from school_prevention.students.forms import StudentFilterForm
-from school_prevention.students.page import build_student_page, get_student_for_page_or_404
+from school_prevention.students.page import load_student_page
 from school_prevention.students.queries import search_students
 
 bp = Blueprint("students", __name__, url_prefix="/students")
@@ -43,7 +43,6 @@ def index():
 @roles(*CASE_ROLES)
 def detail(student_id: int):
     """One child's page: who they are, and (as features arrive) flags, programs and check-ins."""
-    student = get_student_for_page_or_404(current_user, student_id)
-    page = build_student_page(current_user, student)
-    audit.record("student.view", actor=current_user, obj=student, student=student)
-    return render_template("students/detail.html", student=student, page=page)
+    page = load_student_page(current_user, student_id)
+    audit.record("student.view", actor=current_user, object_type="student", object_id=student_id, student=page.student)
+    return render_template("students/detail.html", student=page.student, page=page)
