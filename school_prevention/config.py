@@ -122,6 +122,9 @@ class Config:
         # A student's check-ins overdue this many days are escalated to the school's principals.
         self.SP_ESCALATION_DAYS = int(env.get("SP_ESCALATION_DAYS", "7"))
         self.SP_TRUSTED_PROXIES = int(env.get("SP_TRUSTED_PROXIES", "0"))
+        # Numbers shown on every awareness page and the staff home ("Whom to call").
+        self.SP_HOTLINE_NUMBER = env.get("SP_HOTLINE_NUMBER", "1-888-373-7888").strip()
+        self.SP_CHILD_WELFARE_NUMBER = env.get("SP_CHILD_WELFARE_NUMBER", "1-800-422-4453").strip()
         # How often a standby scheduler checks whether the running one has gone.
         self.SP_SCHEDULER_STANDBY_SECONDS = float(env.get("SP_SCHEDULER_STANDBY_SECONDS", "15"))
         # Urgent referrals: one nobody has opened after this many minutes of school time is told to the

@@ -80,6 +80,10 @@ def seed_demo(if_empty: bool = False, rng_seed: int = 2026) -> dict | None:
         users.append((role, email))
     if created_schools:
         seed_agency_directory()
+        from school_prevention.training.demo_data import seed_awareness, seed_training
+
+        seed_training(schools, GIVEN, FAMILY)  # before case work: its CSE-IT screening needs the training
+        seed_awareness()
         seed_casework(rng, schools)
         seed_programs(schools)
         seed_checkins(schools)

@@ -7,6 +7,7 @@ from school_prevention.students.models import Student  # noqa: F401
 from school_prevention.flags.models import FlagCategory, FlagEvent, RiskFlag  # noqa: F401
 from school_prevention.notifications.models import Notification  # noqa: F401
 from school_prevention.referrals.models import Referral, referral_category  # noqa: F401
+from school_prevention.training.models import Course, TrainingCompletion  # noqa: F401
 from school_prevention.screenings.models import Instrument, Screening  # noqa: F401
 from school_prevention.programs.models import (  # noqa: F401
     Attendance, Enrollment, Match, MatchContact, Mentor, Program, ProgramSession, ProgramType,
@@ -16,5 +17,8 @@ from school_prevention.roster.models import RosterImport, StudentDemographics, S
 from school_prevention.agencies.models import Agency, AgencyReferral, AgencyReferralEvent  # noqa: F401
 from school_prevention.disclosures.models import (  # noqa: F401
     Consent, Disclosure, Guardian, InspectionRequest, disclosure_student, guardian_student,
+)
+from school_prevention.awareness.models import (  # noqa: F401
+    AwarenessConfirmation, AwarenessPage, AwarenessPageVersion,
 )
 from school_prevention.reports import indexes  # noqa: F401,E402  (indexes of the coverage aggregates)

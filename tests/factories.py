@@ -171,3 +171,21 @@ def make_guardian(*students, **kw):
     db.session.add(guardian)
     db.session.flush()
     return guardian
+
+
+def make_completion(user, course_name: str = "CSE-IT screener", *, completed_on=None, expires_on=None, **kw):
+    """A training completion (default: the seeded CSE-IT screener course, completed a year ago, valid as the
+    course says)."""
+    from datetime import timedelta
+
+    from school_prevention.db import utcnow
+    from school_prevention.training.models import Course, TrainingCompletion
+    from school_prevention.training.rules import expiry
+
+    course = db.session.scalars(select(Course).where(Course.name == course_name)).one()
+    completed_on = completed_on or utcnow().date() - timedelta(days=365)
+    completion = TrainingCompletion(user_id=user.id, course_id=course.id, completed_on=completed_on,
+                                    expires_on=expires_on or expiry(completed_on, course.renewal_months), **kw)
+    db.session.add(completion)
+    db.session.flush()
+    return completion

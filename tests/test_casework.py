@@ -14,7 +14,9 @@ from school_prevention.notifications.models import Notification
 from school_prevention.referrals.models import Referral
 from school_prevention.screenings.models import Screening
 from tests.conftest import statements_sent
-from tests.factories import category, instrument, make_flag, make_referral, make_school, make_student, make_user
+from tests.factories import (
+    category, instrument, make_completion, make_flag, make_referral, make_school, make_student, make_user,
+)
 
 SECRET = "Told me her 'boyfriend' is 24 and pays for her phone."
 
@@ -32,6 +34,8 @@ def school_world(db_session):
         "staff": make_user("staff", schools=[north]),
         "other_staff": make_user("staff", schools=[south]),
     }
+    for counselor in (world["counselor"], world["counselor2"]):
+        make_completion(counselor)  # the CSE-IT instruments need a current screener training
     db_session.commit()
     return world
 

@@ -107,7 +107,7 @@ def test_xlsx_download_opens_with_withheld_cells_marked_and_notes(district, clie
     response = client.get("/exports/district.xlsx?level=middle")
     assert response.status_code == 200
     book = openpyxl.load_workbook(io.BytesIO(response.get_data()))
-    assert book.sheetnames == ["Schools", "By severity", "By grade", "By category", "Weekly", "About"]
+    assert book.sheetnames == ["Schools", "By severity", "By grade", "By category", "Weekly", "Training", "About"]
     sheet = book["Schools"]
     header = [c.value for c in sheet[1]]
     assert header == [c.name for c in COLUMNS]

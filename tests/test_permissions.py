@@ -26,10 +26,12 @@ from school_prevention.programs.models import Enrollment
 from school_prevention.programs.services import record_session
 from school_prevention.agencies.services import refer_student
 from school_prevention.disclosures.services import log_inspection_request, record_consent
+from school_prevention.awareness.services import save_page
 from tests.factories import (
     make_agency, make_flag, make_guardian, make_mentor, make_notification, make_program, make_referral, make_school,
     make_student, make_user,
 )
+from tests.factories import make_completion
 
 ALL = {"staff", "counselor", "principal", "district", "admin"}
 PUBLIC = "public"
@@ -127,6 +129,16 @@ EXPECTED: dict[str, set[str] | str] = {
     "disclosures.inspection_new": {"counselor"},
     "disclosures.inspection": {"counselor"},
     "disclosures.inspection_answer": {"counselor"},
+    "training.index": {"principal", "admin"},  # a principal: their schools' staff only (test_training)
+    "training.person": {"principal", "admin"},
+    "training.remove": {"principal", "admin"},
+    "training.import_": {"principal", "admin"},
+    "training.mine": ALL,
+    "awareness.index": ALL,
+    "awareness.page": ALL,  # a page not addressed to the role is 404 (test_awareness)
+    "awareness.confirm": ALL,
+    "awareness.edit": {"admin"},
+    "awareness.readers": {"principal", "admin"},
 }
 
 
@@ -167,7 +179,8 @@ def _requests(app, world, role=None):
               "plan_id": world["plan"].id, "checkin_id": world["checkin"].id, "day_id": world["day"].id,
               "token": world["token"], "agency_id": world["agency"].id,
               "agency_referral_id": world["agency_referral"].id, "consent_id": world["consent"].id,
-              "inspection_id": world["inspection"].id}
+              "inspection_id": world["inspection"].id,
+              "page_id": world["awareness_page"].id, "completion_id": world["completion"].id}
     for rule in app.url_map.iter_rules():
         method = "GET" if "GET" in rule.methods else "POST"
         args = {arg: values[arg] for arg in rule.arguments}
@@ -230,6 +243,9 @@ def world(db_session):
              "invite_token": tokens.issue(users["district"], tokens.INVITE, actor=users["admin"]),
              "category": flag.category, "notifications": notifications,
              "other_user": make_user("staff", schools=[school])}
+    world["completion"] = make_completion(world["other_user"], "Recognising signs of commercial sexual exploitation")
+    world["awareness_page"] = save_page(users["admin"], None, title="Whom to call", body="Call **911**.",
+                                        audience=sorted(ALL))
     db_session.commit()
     return world
 

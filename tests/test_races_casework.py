@@ -16,7 +16,9 @@ from school_prevention.notifications.models import Notification
 from school_prevention.referrals.models import Referral
 from school_prevention.screenings.models import Screening
 from tests.concurrency import assert_one_effect, fire_together
-from tests.factories import category, instrument, make_flag, make_referral, make_school, make_student, make_user
+from tests.factories import (
+    category, instrument, make_completion, make_flag, make_referral, make_school, make_student, make_user,
+)
 
 
 @dataclass
@@ -36,6 +38,7 @@ def school(race_app) -> School:
         counselor, counselor2 = make_user("counselor", schools=[s]), make_user("counselor", schools=[s])
         staff = make_user("staff", schools=[s])
         student = make_student(s)
+        make_completion(counselor), make_completion(counselor2)  # the CSE-IT instruments need the screener training
         db.session.commit()
         return School(counselor.id, counselor2.id, staff.id, student.id)
 

@@ -14,6 +14,8 @@ from school_prevention.exports.writers import Withheld, csv_bytes, write_xlsx
 from school_prevention.reports.coverage import NA
 from school_prevention.reports.district import COLUMNS, SUPPRESSED, DistrictReport, collector_paused, district_report
 from school_prevention.reports.measures import Period
+from school_prevention.exports.training import training_sheet
+from school_prevention.reports.training import district_training
 
 MARK = Withheld(SUPPRESSED)
 
@@ -86,7 +88,9 @@ def write_district(out: IO[bytes], fmt: str, period: Period, level: str | None, 
                              _breakdown_sheet(report, "severity", "By severity"),
                              _breakdown_sheet(report, "grade", "By grade"),
                              _breakdown_sheet(report, "category", "By category"),
-                             _weekly_sheet(report)], notes=about(report))
+                             _weekly_sheet(report),
+                             training_sheet(district_training(level, report.min_n, period.today), cell)],
+                            notes=about(report))
     audit.record("export.district", actor=actor, detail={
         "format": fmt, "level": level, "schools": len(report.rows),
         "period": [period.start.isoformat(), period.end.isoformat()]})

@@ -14,6 +14,9 @@ from school_prevention.home.queries import active_students_by_school, count_of, 
 from school_prevention.permissions import public, signed_in, visible_flags, visible_schools, read_only
 from school_prevention.referrals.queries import submitted_by, triage_or_routed, triage_queue
 from school_prevention.roles import Role
+from school_prevention.awareness.queries import my_pages
+from school_prevention.permissions import visible_students
+from school_prevention.screenings.queries import rescreens_due
 from school_prevention.timezones import district_today
 
 bp = Blueprint("home", __name__)
@@ -30,10 +33,14 @@ def index():
         context["user_counts"] = db.session.execute(users_by_role()).all()
     elif role == Role.STAFF:
         context["referrals"] = db.session.scalars(submitted_by(current_user).limit(10)).all()
+        context["awareness"] = my_pages(current_user)
     elif role == Role.COUNSELOR:
         context["waiting"] = db.session.scalar(count_of(triage_queue(triage_or_routed(current_user))))
         context["missing_reports"] = db.session.scalars(flags_missing_report(visible_flags(current_user))).all()
         context.update(agency_and_inspection_lists(current_user))
+        context["rescreens"] = db.session.scalars(rescreens_due(visible_students(current_user), district_today()).limit(20)).all()
+        if context["rescreens"]:  # the reminders name students: a view of their screenings
+            audit.record("screening.rescreens_due.view", actor=current_user, detail={"shown": len(context["rescreens"])})
         if context["missing_reports"]:  # the banners name students: a view of their flags
             audit.record("flag.missing_reports.view", actor=current_user, detail={"shown": len(context["missing_reports"])})
             return render_template("home/counselor.html", **context)

@@ -16,6 +16,8 @@ from school_prevention.reports.coverage import (
 from school_prevention.reports.district import SUPPRESSED, collector_paused, district_report
 from school_prevention.reports.forms import SORTABLE, DistrictFilterForm, SchoolPickForm
 from school_prevention.roles import Role
+from school_prevention.reports.training import district_training
+from school_prevention.training.queries import training_coverage
 
 bp = Blueprint("reports", __name__)
 
@@ -54,6 +56,7 @@ def _school_page():
                "more": listing.more, "categories": listing.categories,
                "can_plan": current_user.role_enum == Role.COUNSELOR, "charts": charts,
                "severity_of": measures.SEVERITY_OF_RANK, "recommended": RECOMMENDED_CASELOAD}
+    context["training"] = training_coverage([school.id], period.today)[school.id]  # staff trained (training)
     # One row per view: names of uncovered students were shown; which ones is not recorded.
     audit.record("report.coverage", actor=current_user, school_id=school.id,
                  detail={"uncovered_shown": len(listing.students)})
@@ -84,6 +87,7 @@ def _district_page():
         context = {"form": form, "report": report, "rows": rows, "sort": sort, "descending": descending,
                    "args": args, "charts": charts, "S": SUPPRESSED, "sortable": SORTABLE,
                    "recommended": RECOMMENDED_CASELOAD}
+        context["training"] = district_training(level, report.min_n, period.today)  # staff trained, suppressed
         return render_template("reports/district.html", **context)
 
 

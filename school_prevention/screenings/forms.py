@@ -5,6 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from school_prevention.extensions import db
 from school_prevention.forms import choices
 from school_prevention.screenings.models import NEXT_STEPS, RESULTS
 
@@ -31,4 +32,17 @@ class InstrumentForm(FlaskForm):
     version = StringField("Version", validators=[Optional(), Length(max=40)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)],
                                 description="Do not paste a licensed instrument's questions here.")
+    required_course_id = SelectField(
+        "Needs a current training", coerce=lambda v: int(v) if v not in (None, "", "None") else None,
+        description="Only someone whose completion of this course was valid on the day may record a screening.")
     is_active = BooleanField("In use", default=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The admin list builds this form with no arguments (admin.catalogue), so it reads the courses itself.
+        from school_prevention.training.queries import all_courses
+
+        courses = db.session.scalars(all_courses()).all()
+        self.required_course_id.choices = choices(
+            [("", "No training needed")]
+            + [(c.id, c.name + ("" if c.is_active else " (not in use)")) for c in courses])

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
+from school_prevention.training.models import Course
 
 RESULTS = {"no_concern": "No concern", "possible_concern": "Possible concern", "clear_concern": "Clear concern"}
 NEXT_STEPS = {
@@ -29,6 +30,11 @@ class Instrument(db.Model):
     version: Mapped[str | None] = mapped_column(String(40))
     description: Mapped[str | None] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(default=True)
+    # A screening with this instrument may be recorded only by someone whose completion of this
+    # course was valid on the day of the screening (screenings.services).
+    required_course_id: Mapped[int | None] = mapped_column(ForeignKey("course.id"))
+
+    required_course: Mapped[Course | None] = relationship()
 
 
 class Screening(db.Model):
@@ -59,6 +65,7 @@ class Screening(db.Model):
 
     instrument: Mapped[Instrument] = relationship(lazy="joined")
     screener: Mapped[User] = relationship()
+    student: Mapped["Student"] = relationship()  # noqa: F821  (students.models, loaded with the app's models)
 
     @property
     def result_label(self) -> str:

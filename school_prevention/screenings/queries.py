@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, exists, select
+from sqlalchemy.orm import aliased, contains_eager
 
 from school_prevention.screenings.models import Instrument, Screening
+from school_prevention.students.models import Student
 
 
 def active_instruments() -> Select:
@@ -26,3 +28,17 @@ def screening_on(student_id: int, instrument_id: int, screened_on: date) -> Sele
     """The student's screening with this instrument on this day, if any (there is at most one)."""
     return select(Screening).where(Screening.student_id == student_id, Screening.instrument_id == instrument_id,
                                    Screening.screened_on == screened_on)
+
+
+def rescreens_due(students: Select, today: date) -> Select:
+    """Screenings whose rescreen date has come, of active students of a scoped student query, until the
+    student is screened again with the same instrument (soonest first, student loaded)."""
+    later = aliased(Screening)
+    scoped = students.with_only_columns(Student.id).where(Student.is_active.is_(True))
+    return (select(Screening).join(Screening.student).options(contains_eager(Screening.student))
+            .where(Screening.next_step == "rescreen", Screening.rescreen_on <= today,
+                   Screening.student_id.in_(scoped),
+                   ~exists().where(and_(later.student_id == Screening.student_id,
+                                        later.instrument_id == Screening.instrument_id,
+                                        later.screened_on > Screening.screened_on)))
+            .order_by(Screening.rescreen_on, Screening.id))

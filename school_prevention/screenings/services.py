@@ -12,6 +12,7 @@ from school_prevention.screenings.models import NEXT_STEPS, RESULTS, Instrument,
 from school_prevention.screenings.queries import screening_on
 from school_prevention.students.models import Student
 from school_prevention.timezones import localtime
+from school_prevention.training.services import screening_refusal
 
 
 def record_screening(actor: User, student: Student, *, instrument: Instrument, screened_on: date,
@@ -35,6 +36,10 @@ def record_screening(actor: User, student: Student, *, instrument: Instrument, s
         raise ServiceError("rescreen_on", "Give a rescreen date after the screening date.")
     if next_step == "outside_referral" and not (outside_agency or "").strip():
         raise ServiceError("outside_agency", "Name the outside agency.")
+    if instrument.required_course_id is not None:  # screening by trained staff only
+        refusal = screening_refusal(actor, instrument.required_course, instrument.name, screened_on)
+        if refusal:
+            raise ServiceError("instrument", refusal)
     lock_student(student)
     earlier = db.session.scalars(screening_on(student.id, instrument.id, screened_on)).first()
     if earlier is not None:

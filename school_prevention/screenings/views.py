@@ -14,6 +14,7 @@ from school_prevention.screenings.models import Instrument
 from school_prevention.screenings.queries import active_instruments
 from school_prevention.screenings.services import record_screening
 from school_prevention.timezones import district_today
+from school_prevention.training.services import screening_refusal
 
 bp = Blueprint("screenings", __name__)
 
@@ -25,6 +26,12 @@ def new(student_id: int):
     student = get_student_or_404(current_user, student_id)
     instruments = db.session.scalars(active_instruments()).all()
     form = ScreeningForm(instruments, screened_on=district_today())
+    wanted = request.args.get("instrument", "")
+    if request.method == "GET" and wanted.isdigit() and any(i.id == int(wanted) for i in instruments):
+        form.instrument.data = int(wanted)  # from a rescreen reminder
+    # Instruments that need a current training, and whether the counselor's is (said before they fill the form).
+    needs = [(i, screening_refusal(current_user, i.required_course, i.name, district_today()))
+             for i in instruments if i.required_course_id is not None]
     status = 200
     if request.method == "POST":
         status = 400
@@ -44,4 +51,4 @@ def new(student_id: int):
                     return redirect(url_for("flags.new", student_id=student.id, source="screening"))
                 flash("Screening recorded.", "success")
                 return redirect(url_for("students.detail", student_id=student.id))
-    return render_template("screenings/new.html", form=form, student=student), status
+    return render_template("screenings/new.html", form=form, student=student, needs=needs), status
