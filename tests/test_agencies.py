@@ -264,7 +264,7 @@ def test_follow_ups_remind_once_per_date_show_on_the_home_page_and_carry_initial
     login_as(world.counselor)
     home = client.get("/").get_data(as_text=True)
     assert "Agency follow-ups due" in home and "Ortiz, Lena: County Children&#39;s Services" in home
-    assert count(AuditEvent, AuditEvent.action == "home.agency_lists.view") == 1
+    assert count(AuditEvent, AuditEvent.action == "home.lists.view") == 1
     # A follow-up recorded with a new date: a new reminder on that date; the same form sent twice is one.
     data = {"seq": str(referral.follow_up_seq), "note": "Left a message with intake.",
             "next_follow_up_on": (today + timedelta(days=5)).isoformat()}

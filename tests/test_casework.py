@@ -339,12 +339,12 @@ def test_home_pages_point_counselors_and_staff_at_what_needs_doing(app, client, 
     make_flag(w["student"], w["counselor"], category_name="Signs of commercial", severity="urgent")
     db.session.commit()
     login_as(w["counselor"])
-    assert audit_count("flag.missing_reports.view") == 0
+    assert audit_count("home.lists.view") == 0
     home = client.get("/").data.decode()
     assert "<strong>1</strong> waiting for a decision" in home
     assert "Mandated report not recorded" in home and "Ruiz, Ana" in home
     # The banner names the student: its view is audited (a home page without one writes nothing).
-    assert audit_count("flag.missing_reports.view", actor_id=w["counselor"].id) == 1
+    assert audit_count("home.lists.view", actor_id=w["counselor"].id) == 1
     staff_home = login_as(w["staff"], app.test_client()).get("/").data.decode()
     assert "Ruiz, Ana" in staff_home and "Received" in staff_home and "commercial" not in staff_home
 

@@ -206,7 +206,7 @@ def test_enroll_from_the_student_page_and_scoping(client, login_as, world):
     page = client.get(f"/students/{kid.id}/programs").data.decode()
     assert "Coping Skills Group — 2 of 2 seats free" in page
     response = client.post(f"/students/{kid.id}/programs", data={"program_id": w["program"].id}, follow_redirects=True)
-    assert "is enrolled in Coping Skills Group" in response.data.decode()
+    assert "Enrolled in Coping Skills Group." in response.data.decode()
     assert "Coping Skills Group" in client.get(f"/students/{kid.id}").data.decode()
     assert client.post(f"/students/{kid.id}/programs", data={"program_id": 999999}).status_code == 400
     # Another school's counselor: the program and its enrollments do not exist for them.

@@ -111,4 +111,6 @@ def feed_for(user: User, now: datetime) -> bytes:
         event.add("status", "CANCELLED" if checkin.status == "cancelled" else "CONFIRMED")
         event.add("transp", "OPAQUE")
         cal.add_component(event)
+    # A read of the counselor's students' check-ins, initials only but theirs: one list row per fetch.
+    audit.record("calendar.feed", actor=user, obj=user, detail={"shown": len(rows)})
     return cal.to_ical()

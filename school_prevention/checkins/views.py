@@ -100,6 +100,7 @@ def plan_new(student_id: int):
                 cadence = plan.cadence_label if plan.cadence == "custom" else plan.cadence_label.lower()
                 flash(f"Check-in plan started: {cadence} at {plan.local_time:%-I:%M %p}.", "success")
                 return redirect(url_for("checkins.plan_detail", plan_id=plan.id))
+    audit.record("checkin_plan.form.view", actor=current_user, obj=student, student=student)  # the form names the student
     return render_template("checkins/plan_form.html", form=form, student=student, plan=None), status
 
 
@@ -139,6 +140,7 @@ def plan_edit(plan_id: int):
             else:
                 flash(f"Plan saved. {changed} upcoming check-in{'s' if changed != 1 else ''} changed; past ones are kept as they were.", "success")
                 return redirect(url_for("checkins.plan_detail", plan_id=plan.id))
+    audit.record("checkin_plan.edit.view", actor=current_user, obj=plan, student=plan.student)
     return render_template("checkins/plan_form.html", form=form, student=plan.student, plan=plan), status
 
 
@@ -173,7 +175,8 @@ def detail(checkin_id: int):
     return _form_action(
         checkin_id, form, "form",
         lambda c: complete(current_user, c, outcome=form.outcome.data, note=form.note.data, now=utcnow()),
-        lambda c: f"Check-in with {c.student.display_name} completed: {c.outcome_label.lower()}.")
+        # Flashed messages travel in the session cookie, which is signed, not encrypted: they name no one.
+        lambda c: f"Check-in completed: {c.outcome_label.lower()}.")
 
 
 def _form_action(checkin_id: int, form, form_name: str, action, message):
@@ -201,7 +204,7 @@ def _simple_action(checkin_id: int, action, message: str):
         form = CompleteForm(formdata=None)
         form.form_errors.append(exc.message)
         return _render_checkin(get_checkin_or_404(current_user, checkin_id), form=form, code=409)
-    flash(message.format(name=checkin.student.display_name), "success")
+    flash(message, "success")
     return redirect(url_for("checkins.index"))
 
 
@@ -210,14 +213,14 @@ def _simple_action(checkin_id: int, action, message: str):
 def missed(checkin_id: int):
     """The meeting did not happen."""
     return _simple_action(checkin_id, lambda c: mark_missed(current_user, c, now=utcnow()),
-                          "Check-in with {name} marked missed.")
+                          "Check-in marked missed.")
 
 
 @bp.route("/checkins/<int:checkin_id>/cancel", methods=["POST"])
 @roles(Role.COUNSELOR)
 def cancel_(checkin_id: int):
     """Call this one check-in off."""
-    return _simple_action(checkin_id, lambda c: cancel(current_user, c), "Check-in with {name} cancelled.")
+    return _simple_action(checkin_id, lambda c: cancel(current_user, c), "Check-in cancelled.")
 
 
 @bp.route("/checkins/<int:checkin_id>/reschedule", methods=["POST"])

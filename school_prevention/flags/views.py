@@ -51,6 +51,7 @@ def new(student_id: int):
                     return redirect(url_for("flags.report", flag_id=flag.id))
                 flash(f"Flag opened: {flag.category.name} ({flag.severity}).", "success")
                 return redirect(url_for("students.detail", student_id=student.id))
+    audit.record("flag.form.view", actor=current_user, obj=student, student=student)  # the form names the student
     return render_template("flags/form.html", form=form, student=student, flag=None), status
 
 
@@ -95,6 +96,7 @@ def edit(flag_id: int):
             else:
                 flash("Flag updated.", "success")
                 return redirect(url_for("flags.detail", flag_id=flag.id))
+    audit.record("flag.edit.view", actor=current_user, obj=flag, student=flag.student)
     return render_template("flags/form.html", form=form, student=flag.student, flag=flag), status
 
 
@@ -138,4 +140,5 @@ def report(flag_id: int):
             else:
                 flash("Mandated report recorded.", "success")
                 return redirect(url_for("students.detail", student_id=flag.student_id))
+    audit.record("flag.report.view", actor=current_user, obj=flag, student=flag.student)
     return render_template("flags/report.html", form=form, flag=flag), status

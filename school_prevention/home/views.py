@@ -33,29 +33,27 @@ def index():
         context["user_counts"] = db.session.execute(users_by_role()).all()
     elif role == Role.STAFF:
         context["referrals"] = db.session.scalars(submitted_by(current_user).limit(10)).all()
+        if context["referrals"]:  # the list names each student
+            audit.record("referral.mine.list", actor=current_user, detail={"shown": len(context["referrals"]), "on": "home"})
         context["awareness"] = my_pages(current_user)
     elif role == Role.COUNSELOR:
         context["waiting"] = db.session.scalar(count_of(triage_queue(triage_or_routed(current_user))))
         context["missing_reports"] = db.session.scalars(flags_missing_report(visible_flags(current_user))).all()
         context.update(agency_and_inspection_lists(current_user))
         context["rescreens"] = db.session.scalars(rescreens_due(visible_students(current_user), district_today()).limit(20)).all()
-        if context["rescreens"]:  # the reminders name students: a view of their screenings
-            audit.record("screening.rescreens_due.view", actor=current_user, detail={"shown": len(context["rescreens"])})
-        if context["missing_reports"]:  # the banners name students: a view of their flags
-            audit.record("flag.missing_reports.view", actor=current_user, detail={"shown": len(context["missing_reports"])})
-            return render_template("home/counselor.html", **context)
+        shown = {"missing_reports": len(context["missing_reports"]), "follow_ups": len(context["agency_follow_ups"]),
+                 "inspections": len(context["inspections"]), "rescreens": len(context["rescreens"])}
+        if any(shown.values()):  # the banners and lists name students: one row for the page
+            audit.record("home.lists.view", actor=current_user, detail=shown)
     return render_template(f"home/{role.value}.html", **context)
 
 
 def agency_and_inspection_lists(user) -> dict:
-    """A counselor's agency follow-ups that are due and open inspection requests (they name students: audited)."""
+    """A counselor's agency follow-ups that are due and open inspection requests (they name students: the home
+    page's one audit row counts them)."""
     today = district_today()
-    lists = {"agency_follow_ups": db.session.scalars(follow_ups_due(user, today)).all(),
-             "inspections": db.session.scalars(open_inspections(user)).all(), "today": today}
-    if lists["agency_follow_ups"] or lists["inspections"]:
-        audit.record("home.agency_lists.view", actor=user, detail={
-            "follow_ups": len(lists["agency_follow_ups"]), "inspections": len(lists["inspections"])})
-    return lists
+    return {"agency_follow_ups": db.session.scalars(follow_ups_due(user, today)).all(),
+            "inspections": db.session.scalars(open_inspections(user)).all(), "today": today}
 
 
 @bp.route("/healthz")

@@ -8,6 +8,7 @@ AlreadyDone, naming who did it and when, and changes nothing. Services flush; th
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -140,8 +141,9 @@ class EnrollResult:
             parts.append(f"{len(self.active)} enrolled")
         if self.waitlisted:
             parts.append(f"{len(self.waitlisted)} waitlisted (the program is full)")
-        for student, reason in self.skipped:
-            parts.append(f"{student.display_name}: {reason}")
+        # Counts and reasons, no names: the summary is flashed, and flashed messages travel in the session cookie.
+        reasons = Counter(reason for _, reason in self.skipped)
+        parts += [f"{n} not enrolled: {reason}" for reason, n in reasons.items()]
         return "; ".join(parts) or "Nobody was enrolled."
 
 
@@ -172,13 +174,13 @@ def enroll(actor: User, program: Program, students: list[Student]) -> EnrollResu
     now = utcnow()
     for student in students:
         if student.school_id != program.school_id:
-            result.skipped.append((student, "attends another school"))
+            result.skipped.append((student, "of another school"))
             continue
         if not student.is_active:
-            result.skipped.append((student, "is no longer enrolled at the school"))
+            result.skipped.append((student, "no longer enrolled at the school"))
             continue
         if student.id in current:
-            result.skipped.append((student, "is already in this program or on its waitlist"))
+            result.skipped.append((student, "already in this program or on its waitlist"))
             continue
         status = "active" if free > 0 else "waitlisted"
         free -= status == "active"

@@ -204,13 +204,15 @@ def enroll_student(student_id: int):
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
+                # Flashed messages travel in the session cookie (signed, not encrypted): they name no student.
                 if result.skipped:
-                    flash(f"{student.display_name} {result.skipped[0][1]}.", "warning")
+                    flash(f"Not enrolled: {result.skipped[0][1]}.", "warning")
                 elif result.waitlisted:
-                    flash(f"{program.name} is full: {student.display_name} is on the waitlist.", "warning")
+                    flash(f"{program.name} is full: added to its waitlist.", "warning")
                 else:
-                    flash(f"{student.display_name} is enrolled in {program.name}.", "success")
+                    flash(f"Enrolled in {program.name}.", "success")
                 return redirect(url_for("students.detail", student_id=student.id))
+    audit.record("enrollment.form.view", actor=current_user, obj=student, student=student)  # the form names the student
     return render_template("programs/enroll_student.html", form=form, student=student, programs=programs), status
 
 
@@ -258,12 +260,14 @@ def end(enrollment_id: int):
                 apply_service_error(form, exc)
                 enrollment = _enrollment_or_404(enrollment_id)
             else:
-                message = f"{enrollment.student.display_name}: {enrollment.status}."
+                message = f"Enrollment ended: {enrollment.status}."  # no names: flashed messages travel in the cookie
                 if promoted:
-                    message += " " + ", ".join(e.student.display_name for e in promoted) + " moved from the waitlist into the seat."
+                    message += (f" {len(promoted)} student{'s' if len(promoted) != 1 else ''} moved from the waitlist "
+                                "into the seat.")
                 flash(message, "success")
                 return redirect(request.form.get("next") if request.form.get("next") == url_for(
                     "students.detail", student_id=enrollment.student_id) else url_for("programs.detail", program_id=enrollment.program_id))
+    audit.record("enrollment.end.view", actor=current_user, obj=enrollment, student=enrollment.student)
     return render_template("programs/end.html", form=form, enrollment=enrollment,
                            next=request.values.get("next", "")), status
 

@@ -49,6 +49,9 @@ def new():
         if pick.q.data and pick.validate():
             found = db.paginate(search_students(referable_students(current_user), q=pick.q.data),
                                 page=1, per_page=20, error_out=False)
+            # The results name students of the school (and their SIS ids): one list row, without the search text.
+            audit.record("referral.student_search", actor=current_user, detail={
+                "shown": len(found.items), "total": found.total})
         elif pick.q.data:
             return render_template("referrals/pick.html", form=pick, found=None), 400
         return render_template("referrals/pick.html", form=pick, found=found)
@@ -69,6 +72,7 @@ def new():
                 flash("Thank you. Your referral was sent to the school's counselors. "
                       "If a child is in immediate danger, call 911 now.", "success")
                 return redirect(url_for("referrals.mine"))
+    audit.record("referral.form.view", actor=current_user, obj=student, student=student)  # the form names the student
     return render_template("referrals/new.html", form=form, student=student), status
 
 
@@ -77,6 +81,7 @@ def new():
 def mine():
     """A staff member's referrals with their status only (never the outcome)."""
     referrals = db.session.scalars(submitted_by(current_user).limit(200)).all()
+    audit.record("referral.mine.list", actor=current_user, detail={"shown": len(referrals)})  # the list names each student
     return render_template("referrals/mine.html", referrals=referrals)
 
 

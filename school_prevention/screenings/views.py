@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from school_prevention import audit
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error
@@ -51,4 +52,5 @@ def new(student_id: int):
                     return redirect(url_for("flags.new", student_id=student.id, source="screening"))
                 flash("Screening recorded.", "success")
                 return redirect(url_for("students.detail", student_id=student.id))
+    audit.record("screening.form.view", actor=current_user, obj=student, student=student)  # the form names the student
     return render_template("screenings/new.html", form=form, student=student, needs=needs), status
