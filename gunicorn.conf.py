@@ -5,12 +5,20 @@ Everything can be set from the environment; command-line flags override this fil
 | variable | default | |
 |---|---|---|
 | `SP_BIND` | `$HOST:$PORT`, else `127.0.0.1:8000` | where to listen; behind a reverse proxy keep it on loopback or a private address |
-| `WEB_CONCURRENCY` | 2 per CPU core | worker processes |
+| `WEB_CONCURRENCY` | one per CPU core | worker processes |
 | `SP_THREADS` | 4 | threads per worker (gthread) |
 | `SP_LOG_LEVEL` | `info` | gunicorn's error log level |
 
-Measured on 2 cores (bench/scale_out.py): gthread workers with a few threads each serve the app's
-pages, which spend part of their time waiting on PostgreSQL, better than one request per process.
+Chosen with bench/scale_out.py on a 2-core machine (16 users without pause on the student page and
+on a bare Flask 'ok'; server CPU per answer, the figure other work on the machine hardly moves):
+gthread 2 workers x 4 threads 11.0-12.4 ms a page and 0.70 ms an 'ok'; 2 x 2 10.4 and 0.68; 4 x 4
+12.7 and 0.89; 3 x 4 14.1 and 0.90; 4 x 2 12.8 and 0.75; sync 4 workers 13.0-14.1 and 0.96-0.97;
+sync 8 15.1 and 1.02. One worker per core uses both cores (each process runs Python on one at a
+time); more workers, or sync workers (one request a process, a new connection each), cost CPU in
+switching and connection setup without adding throughput. A few threads per worker fill the time a
+request waits on PostgreSQL and keep one slow request (an export, the district report) from holding
+up the rest; 4 rather than 2 for that, at no measurable cost. (Requests per second and latencies
+were too noisy to rank the settings: other work took 45-80% of that machine meanwhile.)
 """
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ import os
 _cores = os.cpu_count() or 1
 
 bind = os.environ.get("SP_BIND") or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * _cores)
+workers = int(os.environ.get("WEB_CONCURRENCY") or _cores)
 worker_class = "gthread"
 threads = int(os.environ.get("SP_THREADS") or 4)
 
@@ -41,8 +49,10 @@ errorlog = "-"
 loglevel = os.environ.get("SP_LOG_LEVEL", "info")
 # No secret tokens in any log line: invitation, password-reset and calendar links are scrubbed.
 logger_class = "school_prevention.access_log.ScrubbingLogger"
-# Client address (the proxy's X-Forwarded-For when there is one), request, status, bytes, milliseconds.
-access_log_format = '%(h)s %({x-forwarded-for}i)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'
+# Client address as the app saw it (from X-Forwarded-For behind SP_TRUSTED_PROXIES proxies), time,
+# method, path, protocol, status, bytes, milliseconds, browser. No query string and no referrer: a
+# student search (/students?q=…) would write a child's name into the log.
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
 
 def post_fork(server, worker):

@@ -1,7 +1,11 @@
 """Scale-out benchmark: two gunicorn servers and two schedulers on one PostgreSQL and Redis, driven by Locust.
 
-    python bench/scale_out.py [--duration 60] [--speed-seconds 30] [--students 3000] [--schools 6]
-                              [--workers N] [--threads N] [--redis-db 11] [--keep]
+    python bench/scale_out.py [--duration 60] [--phases speed,day] [--speed-seconds 40] [--speed-rounds 2]
+                              [--students 3000] [--schools 6] [--workers N] [--threads N]
+                              [--gunicorn-args '-k sync --threads 1'] [--redis-db 11] [--keep]
+
+Needs requirements-dev.txt (Locust, aiosmtpd, psutil), PostgreSQL (SP_TEST_POSTGRES_URL, as for the
+tests) and Redis on 127.0.0.1:6379. Takes about four minutes with the defaults.
 
 Everything runs on loopback and stops by itself; every process it starts is stopped at the end.
 1. A throwaway PostgreSQL database, migrated and seeded as its owner (`db upgrade`, `demo seed`,
@@ -15,8 +19,11 @@ Everything runs on loopback and stops by itself; every process it starts is stop
    `flask scheduler run` processes (one runs the jobs, the other stands by on the advisory lock).
 3. Speed: a bare Flask 'ok' (bench/bare_ok.py) and a counselor's student page (the record read and
    its audit row) each served by one gunicorn with the same settings and driven by 16 Locust users
-   without pause; requests per second of each, the ratio, and the page's p50 / p95 / p99.
-4. A school day (--duration seconds): counselors open the caseload and student pages, open flags and
+   without pause (signed in beforehand), in alternating rounds; requests per second of each, the
+   ratio, the page's p50 / p95 / p99, and the CPU each answer cost the server and PostgreSQL
+   (a figure that other work on the machine hardly moves, unlike requests per second).
+4. A school day (--duration seconds, compressed: counselors click every 0.3 to 1.5 s), requests
+   spread round robin over both servers: counselors open the caseload and student pages, open flags and
    move them between open and monitoring, complete check-ins and triage referrals (a third of their
    saves are double clicks: the same form sent twice at once, to both servers); principals read
    coverage; staff refer concerns; an admin uploads and applies a roster export (the import runs
@@ -305,14 +312,17 @@ class CpuMeter:
         wall = end["wall"] - self.start["wall"]
         cores = self.psutil.cpu_count() or 1
         shares = {k: (end[k] - self.start[k]) / wall / cores for k in ("servers", "postgres", "busy")}
+        shares["server_seconds"] = end["servers"] - self.start["servers"]
+        shares["postgres_seconds"] = end["postgres"] - self.start["postgres"]
         shares["locust"] = locust_seconds / wall / cores
         # What else ran meanwhile (other people's tests on a shared machine): figures then mean less.
         shares["others"] = max(0.0, shares["busy"] - shares["servers"] - shares["postgres"] - shares["locust"])
         return shares
 
 
-def run_locust(fleet: Fleet, classes: dict[str, int], seconds: float, hosts: list[str], plan_path: Path, prefix: Path,
-               server_pids: list[int], database: str, timed: str = "") -> tuple[list[dict], dict, dict]:
+def run_locust(fleet: Fleet, classes: dict[str, int], seconds: float, hosts: list[str], plan_path: Path,
+               prefix: Path, server_pids: list[int], database: str, timed: str = "",
+               spawn_rate: float = 0) -> tuple[list[dict], dict, dict]:
     """Run Locust headless with these user classes; (stats rows, what the locustfile counted, CPU shares)."""
     out = prefix.with_suffix(".json")
     env = {**os.environ, "SP_BENCH_PLAN": str(plan_path), "SP_BENCH_HOSTS": ",".join(hosts),
@@ -320,7 +330,7 @@ def run_locust(fleet: Fleet, classes: dict[str, int], seconds: float, hosts: lis
            "PYTHONWARNINGS": "ignore"}
     users = sum(classes.values())
     args = [str(BIN / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "-u", str(users),
-            "-r", str(users), "-t", f"{int(seconds)}s", "--stop-timeout", "15", "--csv", str(prefix),
+            "-r", str(spawn_rate or users), "-t", f"{int(seconds)}s", "--stop-timeout", "15", "--csv", str(prefix),
             "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0", *classes]
     meter = CpuMeter(server_pids, database)
     proc = fleet.start(prefix.name, args, env)
@@ -361,6 +371,26 @@ def print_table(rows: list[dict], seconds: float) -> None:
               f"{rps:>7.1f} {fmt_ms(r['50%']):>6} {fmt_ms(r['95%']):>6} {fmt_ms(r['99%']):>6}")
 
 
+def sign_in(host_url: str, email: str, password: str, address: str) -> str:
+    """A signed-in browser session on this server; its Cookie header."""
+    host, port = host_url.split("//", 1)[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    conn.request("GET", "/login", headers={"X-Forwarded-For": address})
+    response = conn.getresponse()
+    page = response.read().decode()
+    cookie = (response.getheader("Set-Cookie") or "").split(";", 1)[0]
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    body = urlencode({"csrf_token": token.group(1) if token else "", "email": email, "password": password})
+    conn.request("POST", "/login", body, headers={"Content-Type": "application/x-www-form-urlencoded",
+                                                  "Cookie": cookie, "X-Forwarded-For": address})
+    answer = conn.getresponse()
+    answer.read()
+    conn.close()
+    if answer.status not in (302, 303):
+        raise SystemExit(f"signing in {email} for the speed measurement failed: HTTP {answer.status}")
+    return (answer.getheader("Set-Cookie") or "").split(";", 1)[0]
+
+
 def sign_in_attempts(hosts: list[str], email: str, address: str, attempts: int) -> list[int]:
     """Wrong passwords for one account from one address, alternating servers; the status of each POST."""
     statuses = []
@@ -390,8 +420,8 @@ class Checks:
     def __init__(self) -> None:
         self.results: list[tuple[bool, str, str]] = []
 
-    def add(self, ok: bool, name: str, detail: str = "") -> None:
-        self.results.append((bool(ok), name, detail))
+    def add(self, ok: bool, name: str, detail: str = "", first: bool = False) -> None:
+        self.results.insert(0 if first else len(self.results), (bool(ok), name, detail))
 
     @property
     def failed(self) -> bool:
@@ -581,8 +611,9 @@ def school_day(args, fleet: Fleet, engine, sink, plan: dict, plan_path: Path, ho
     jobs_thread.start()
     day_classes = {"Counselor": args.counselors, "Principal": args.principals, "Staff": args.staff, "Admin": 1,
                    "Guesser": args.guessers}
+    # People arrive over a few seconds rather than all signing in at the same instant.
     rows, day, cpu = run_locust(fleet, day_classes, args.duration, hosts, plan_path, logs / "day", server_pids(),
-                                database)
+                                database, spawn_rate=4)
     jobs_thread.join(timeout=600)
     print(f"\n== School day: {args.duration:.0f} s, {args.counselors} counselors, {args.principals} principals, "
           f"{args.staff} staff, 1 admin, {args.guessers} password guessers; requests round robin over 2 servers ==")
@@ -650,6 +681,12 @@ def measure_speed(args, fleet: Fleet, run_env: dict, hosts: list[str], plan_path
     fleet.start("bare-ok", [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "bench.bare_ok:app"],
                 {**run_env, "SP_BIND": f"127.0.0.1:{bare_port}"})
     wait_ready(fleet, "bare-ok", bare, path="/")
+    # The counselors sign in first: a round measures pages, not password hashing.
+    plan = json.loads(plan_path.read_text())
+    plan["speed_sessions"] = [
+        {"cookie": sign_in(hosts[0], c["email"], PASSWORD, f"10.6.0.{n + 1}"), "students": c["students"]}
+        for n, c in enumerate(plan["counselors"][i % len(plan["counselors"])] for i in range(SPEED_USERS))]
+    plan_path.write_text(json.dumps(plan))
     targets = {"ok": ("BareOk", "ok", bare, "bare-ok"), "page": ("StudentPage", "/students/<id>", hosts[0], "server-1")}
     speed = {label: {"requests": 0, "seconds": 0.0, "times": [], "cpu": [], "results": []} for label in targets}
     for label, (cls, name, host, _) in targets.items():  # warm: imports, first queries, templates
@@ -682,7 +719,7 @@ def print_speed(speed: dict, checks: Checks, required: bool) -> None:
     rounds = len(speed["ok"]["cpu"])
     print(f"\n== Speed: {SPEED_USERS} users without pause, one gunicorn each, same settings; {rounds} alternating "
           f"rounds each ==")
-    rps = {}
+    rps, costs = {}, {}
     for label, title in (("ok", "bare Flask 'ok'"), ("page", "counselor's student page")):
         run = speed[label]
         rps[label] = run["requests"] / run["seconds"] if run["seconds"] else 0.0
@@ -692,6 +729,12 @@ def print_speed(speed: dict, checks: Checks, required: bool) -> None:
                 if key.startswith(("GET ok ", "GET /students/<id> ")):
                     statuses[key.rsplit(" ", 1)[1]] = statuses.get(key.rsplit(" ", 1)[1], 0) + n
         cpu = {k: sum(c[k] for c in run["cpu"]) / len(run["cpu"]) for k in run["cpu"][0]}
+        # CPU time per answer: what a page costs, whatever else the machine was doing meanwhile.
+        total = sum(r.get("answers", {}).get(f"GET {'ok' if label == 'ok' else '/students/<id>'} 200", 0)
+                    for r in run["results"]) or 1
+        per_answer = (1000 * sum(c["server_seconds"] for c in run["cpu"]) / total,
+                      1000 * sum(c["postgres_seconds"] for c in run["cpu"]) / total)
+        costs[label] = sum(per_answer)
         p50, p95, p99 = (percentile(run["times"], q) for q in (0.50, 0.95, 0.99))
         per_round = [round(len(r.get("times", {}).get("ok" if label == "ok" else "/students/<id>", []))
                            / max(1e-9, (lambda s: s[1] - s[0])(r.get("spans", {}).get(
@@ -699,11 +742,17 @@ def print_speed(speed: dict, checks: Checks, required: bool) -> None:
         print(f"  {title:<26} {rps[label]:>8.1f} req/s (rounds: {per_round})  p50 {p50:.1f} ms  p95 {p95:.1f} ms  "
               f"p99 {p99:.1f} ms  answers {statuses}")
         print(f"  {'':<26} CPU (share of all cores): server {cpu['servers']:.0%}, PostgreSQL {cpu['postgres']:.0%}, "
-              f"Locust {cpu['locust']:.0%}, other processes {cpu['others']:.0%}")
+              f"Locust {cpu['locust']:.0%}, other processes {cpu['others']:.0%}; per answer: server "
+              f"{per_answer[0]:.2f} ms, PostgreSQL {per_answer[1]:.2f} ms")
     ratio = rps["page"] / rps["ok"] if rps["ok"] else 0.0
     p95 = percentile(speed["page"]["times"], 0.95)
     print(f"  student page / bare 'ok': {ratio:.1%} (goal: at least 10%)   student page p95: {p95:.0f} ms "
           f"(goal: under 50 ms at {SPEED_USERS} users)")
+    # Requests per second move with whatever else the machine runs; CPU per answer hardly does.
+    if costs.get("page"):
+        print(f"  CPU per answer (server + PostgreSQL): bare 'ok' {costs['ok']:.2f} ms, student page {costs['page']:.2f} ms; "
+              f"their ratio {costs['ok'] / costs['page']:.1%} is what the requests per second would be if both were "
+              f"CPU-bound on the same cores (the load generator's share left out)")
     if required:
         checks.add(ratio >= 0.10, "student page at least 10% of a bare Flask 'ok'", f"{ratio:.1%}")
         checks.add(p95 < 50, f"student page p95 under 50 ms at {SPEED_USERS} users", f"{p95:.0f} ms")
@@ -721,7 +770,7 @@ def check_no_server_errors(checks: Checks, fleet: Fleet, results: list[dict]) ->
         codes = STATUS_IN_ACCESS_LOG.findall(fleet.log(name))
         logged[name] = sum(1 for c in codes if c.startswith("5"))
     checks.add(not bad and not any(logged.values()), "no 5xx (and no connection failures)",
-               f"Locust: {bad or 0}; access logs: {logged}")
+               f"Locust: {bad or 0}; access logs: {logged}", first=True)
     for result in results:
         for error in result.get("server_errors", [])[:3]:
             text = re.sub(r"<[^>]+>|\s+", " ", error["body"])[:300]
@@ -793,10 +842,13 @@ def check_day(checks: Checks, engine, db_start, day: dict, sink, plan: dict, hos
                 if s == "sent"}
         unsent = [(i, s) for i, s, _ in emails if s != "sent"]
         received = sink.message_ids()
-        reminders = sum(1 for _, _, kind in emails if kind.startswith(("checkin.", "match.")))
+        kinds: dict[str, int] = {}
+        for _, _, kind in emails:
+            kind = re.sub(r"\.s\d+$", "", kind)  # a reminder's kind ends with its check-in's SEQUENCE
+            kinds[kind] = kinds.get(kind, 0) + 1
         checks.add(bool(emails) and not unsent and len(received) == len(set(received)) and set(received) == sent,
-                   "every reminder email sent exactly once",
-                   f"{len(emails)} email rows ({reminders} reminders), {len(sent)} marked sent, {len(received)} received "
+                   "every email (reminders and notices) sent exactly once",
+                   f"{len(emails)} email rows {kinds}, {len(sent)} marked sent, {len(received)} received "
                    f"by the sink, {len(set(received))} distinct Message-IDs; not sent: {unsent[:5]}; "
                    f"received but not marked sent: {sorted(set(received) - sent)[:3]}; "
                    f"marked sent, never received: {sorted(sent - set(received))[:3]}")

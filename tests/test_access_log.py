@@ -64,6 +64,20 @@ def test_error_log_and_flask_messages_hide_link_tokens(tmp_path):
     assert TOKEN not in (tmp_path / "error.log").read_text()
 
 
+def test_the_production_format_leaves_out_query_strings_and_referrers(tmp_path):
+    """A student search would otherwise write a child's name into the access log."""
+    import runpy
+
+    from school_prevention.config import PROJECT_ROOT
+
+    fmt = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))["access_log_format"]
+    line = _access_line(_logger(tmp_path, fmt), tmp_path, "/students?q=Maya+Okafor",
+                        referer="https://sp.example.org/students?q=Maya+Okafor")
+    assert '"GET /students HTTP/1.1" 200' in line and "Maya" not in line
+    line = _access_line(_logger(tmp_path, fmt), tmp_path, f"/welcome/{TOKEN}")
+    assert '"GET /welcome/… HTTP/1.1" 200' in line and TOKEN not in line
+
+
 def test_scrub_leaves_text_without_links_alone():
     assert scrub("GET /welcome/ HTTP/1.1") == "GET /welcome/ HTTP/1.1"
     assert scrub("nothing to see") == "nothing to see"
