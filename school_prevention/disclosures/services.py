@@ -139,7 +139,8 @@ def record_mandated_report_disclosure(actor: User, flag) -> Disclosure | None:
         f" (reference {flag.report_reference})" if flag.report_reference else "")
     existing = db.session.scalars(disclosure_of_source("mandated_report", flag.id)).first()
     if existing is not None:
-        existing.recipient, existing.agency_id, existing.agency = flag.report_agency, agency.id if agency else None, agency
+        existing.recipient = agency.name if agency is not None else flag.report_agency
+        existing.agency_id, existing.agency = (agency.id if agency is not None else None), agency
         existing.disclosed_at, existing.purpose = flag.report_made_at or utcnow(), purpose
         audit.record("disclosure.corrected", actor=actor, obj=existing, student=flag.student,
                      detail={"source": "mandated_report", "flag_id": flag.id})

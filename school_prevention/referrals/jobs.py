@@ -57,6 +57,6 @@ def escalate_urgent(now: datetime) -> int:
         link = f"/students/{referral.student_id}" if referral.school_id in principals else f"/referrals/{referral.id}"
         rows += [{"user_id": user_id, "kind": UNOPENED_KIND, "channel": channel, "subject_type": "referral",
                   "subject_id": referral.id, "link": link,
-                  "title": f"Urgent referral about {initials} not opened by a counselor in {minutes} school minutes"}
+                  "title": f"Urgent referral about {initials} unopened after {minutes} school minutes"}
                  for user_id in told for channel in CHANNELS]
     return enqueue(rows, now=now)
