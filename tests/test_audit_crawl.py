@@ -60,7 +60,7 @@ def _tag(n: int) -> str:
 
 
 @pytest.fixture
-def crawl_world(world, db_session):
+def crawl_world(world, db_session):  # noqa: F811 - test_permissions' world fixture
     """The permissions world with names found nowhere else; one student also has a preferred name. A flagged
     student in no program is added, for the lists of students not yet helped (the coverage report)."""
     make_flag(make_student(world["school"]), world["users"]["counselor"])
@@ -78,10 +78,10 @@ def _names(db_session) -> dict[int, list[str]]:
             for s in db_session.scalars(select(Student))}
 
 
-def _urls(app, world, role):
+def _urls(app, objects, role):
     """(endpoint, url) of every GET route, and of its MORE variants."""
-    values = {"student_id": world["student"].id, "flag_id": world["flag"].id}
-    for endpoint, method, url in _requests(app, world, role):
+    values = {"student_id": objects["student"].id, "flag_id": objects["flag"].id}
+    for endpoint, method, url in _requests(app, objects, role):
         if method != "GET" or endpoint == "static":
             continue
         yield endpoint, url
@@ -152,3 +152,21 @@ def test_every_page_that_names_a_student_writes_its_one_audit_row(app, login_as,
     assert not problems, "\n".join(problems)
     if role in {"counselor", "principal", "staff"}:
         assert named_pages, f"the crawl as {role} met no page naming a student: the world no longer exercises it"
+
+
+def test_the_rule_itself():
+    """audit_problem accepts one page row about the one named student, or one list row with a count."""
+    names = {1: ["zyxwaaaaa", "quorvelaaaa"], 2: ["zyxwaaaab", "quorvelaaab"]}
+    one, both = "<p>Quorvelaaaa, Zyxwaaaaa</p>", "<p>Quorvelaaaa</p><p>Zyxwaaaab</p>"
+    about = lambda sid: AuditEvent(action="student.view", student_id=sid)  # noqa: E731
+    listing = AuditEvent(action="student.list", detail={"shown": 2, "searched": True})
+    assert audit_problem("<p>No one</p>", [], names, False) is None
+    assert audit_problem(one, [about(1)], names, False) is None
+    assert audit_problem(one, [AuditEvent(action="flag.note.read", student_id=1), about(1)], names, False) is None
+    assert audit_problem(both, [listing], names, False) is None
+    assert "wrote 0 page rows" in audit_problem(one, [], names, False)
+    assert "wrote 2 page rows" in audit_problem(one, [about(1), about(1)], names, False)
+    assert "one list row" in audit_problem(both, [about(1)], names, False)
+    assert "carries no count" in audit_problem(both, [AuditEvent(action="x.list", detail={"ok": True})], names, False)
+    assert "does not name" in audit_problem(one, [AuditEvent(action="flag.note.read", student_id=2), about(1)], names, False)
+    assert "wrote 0 page rows" in audit_problem("BEGIN:VCALENDAR", [], names, True)
