@@ -361,3 +361,23 @@ def test_one_follow_up_sent_at_once_is_recorded_once(race_app, race_world):
     with race_app.app_context():
         assert count(AuditEvent, AuditEvent.action == "agency_referral.follow_up",
                      AuditEvent.object_id == str(race_world["referral"])) == 1
+
+
+def test_the_coverage_page_counts_students_an_agency_supports_and_marks_them_in_the_uncovered_list(world, client, login_as):
+    from tests.factories import make_flag
+
+    make_flag(world.student, world.counselor)
+    flagged_elsewhere = make_student(world.school)
+    make_flag(flagged_elsewhere, world.counselor)
+    referral = refer(world)
+    change_status(world.counselor, referral, "accepted")
+    change_status(world.counselor, referral, "services_started")
+    db.session.commit()
+    login_as(world.principal)
+    page = client.get("/reports/coverage").get_data(as_text=True)
+    figure = page.split("Supported outside the school")[1].split("</div>")[0]
+    assert "50%" in figure and "1 of 2 flagged" in figure
+    row = page.split("Ortiz, Lena")[1].split("</tr>")[0]
+    assert "Supported by an outside agency" in row  # still uncovered by the school: a program or plan is its part
+    other_row = page.split(flagged_elsewhere.display_name)[1].split("</tr>")[0]
+    assert "Supported by an outside agency" not in other_row

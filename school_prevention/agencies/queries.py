@@ -6,12 +6,16 @@ student data.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
-from sqlalchemy import Select, bindparam, false, func, literal, select
+
+from sqlalchemy import Select, bindparam, exists, false, func, literal, select
 from sqlalchemy.orm import selectinload
 
 from school_prevention.agencies.models import SUPPORTING_STATUSES, Agency, AgencyReferral
 from school_prevention.auth.models import User
+from school_prevention.extensions import db
+from school_prevention.flags.models import RiskFlag
 from school_prevention.permissions import _scoped_or_404, visible_students
 from school_prevention.roles import Role
 from school_prevention.students.models import Student
@@ -84,3 +88,24 @@ def students_with_outside_support(student_ids=None, school_id: int | None = None
         query = query.where(AgencyReferral.student_id.in_(
             select(Student.id).where(Student.school_id == school_id)))
     return query
+
+
+@dataclass(frozen=True)
+class OutsideSupport:
+    """Support outside the school on a school's coverage page: how many flagged students an agency
+    supports, and which of the listed (uncovered) students it does."""
+
+    flagged: int
+    among_listed: frozenset[int]
+
+
+def outside_support(school_id: int, listed_ids) -> OutsideSupport:
+    """Flagged active students of a school supported by an agency, and those of listed_ids: two queries."""
+    flagged = exists().where(RiskFlag.student_id == Student.id, RiskFlag.status.in_([literal("open"), literal("monitoring")]))
+    count = db.session.scalar(
+        select(func.count()).select_from(Student)
+        .where(Student.school_id == school_id, Student.is_active.is_(True), flagged,
+               Student.id.in_(students_with_outside_support())))
+    listed = list(listed_ids)
+    among = frozenset(db.session.scalars(students_with_outside_support(listed))) if listed else frozenset()
+    return OutsideSupport(int(count or 0), among)

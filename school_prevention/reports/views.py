@@ -18,6 +18,7 @@ from school_prevention.reports.forms import SORTABLE, DistrictFilterForm, School
 from school_prevention.roles import Role
 from school_prevention.reports.training import district_training
 from school_prevention.training.queries import training_coverage
+from school_prevention.agencies.queries import outside_support
 
 bp = Blueprint("reports", __name__)
 
@@ -57,6 +58,7 @@ def _school_page():
                "can_plan": current_user.role_enum == Role.COUNSELOR, "charts": charts,
                "severity_of": measures.SEVERITY_OF_RANK, "recommended": RECOMMENDED_CASELOAD}
     context["training"] = training_coverage([school.id], period.today)[school.id]  # staff trained (training)
+    context["outside"] = outside_support(school.id, [s.id for s in listing.students])  # agencies supporting students
     # One row per view: names of uncovered students were shown; which ones is not recorded.
     audit.record("report.coverage", actor=current_user, school_id=school.id,
                  detail={"uncovered_shown": len(listing.students)})
