@@ -1,7 +1,11 @@
 """The audit trail: the AuditEvent model and record(), the one way to write an audit row.
 
-The table is append-only. The application never updates or deletes a row, and a database
-trigger (see the first migration) rejects UPDATE and DELETE on PostgreSQL and SQLite alike.
+The table is append-only. The application never updates or deletes a row; database triggers
+(migrations 0001 and 0015) reject UPDATE, DELETE and TRUNCATE, and on SQLite an INSERT OR REPLACE
+of an existing row. It is also tamper-evident: each row carries a keyed hash (HMAC-SHA256 with
+SP_AUDIT_KEY) of its contents and of the row before it (audit_chain.py), so `flask --app app
+audit verify` names the first row that was changed, removed or inserted out of order, even by
+someone who could bypass the triggers but does not hold the key.
 """
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from flask import has_request_context, request
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, event
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
@@ -37,6 +41,9 @@ class AuditEvent(db.Model):
     ip: Mapped[str | None] = mapped_column(String(64))
     # Counts and ids only: never names, narrative notes or search text typed about a child.
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The chain (audit_chain.seal): this row's seal, and the seal of the row before it.
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    row_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 def record(
@@ -75,5 +82,35 @@ def record(
         ip=ip,
         detail=detail,
     )
-    db.session.add(event)
+    session = db.session()
+    if session.info.get(DEFER):
+        session.info.setdefault(PENDING, []).append(event)
+    else:
+        session.add(event)
     return event
+
+
+# session.info keys. In a web request audit rows wait until the request's commit (web.App sets
+# DEFER): sealing a row takes the chain's lock until the commit (audit_chain), and a row flushed
+# mid-page, by a query's autoflush while the template renders, would hold it that much longer.
+DEFER = "sp_audit_defer"
+PENDING = "sp_audit_pending"
+
+
+@event.listens_for(Session, "before_commit")
+def _add_pending(session: Session) -> None:
+    """The request's audit rows go in with its commit (and are sealed by its flush)."""
+    pending = session.info.pop(PENDING, None)
+    if pending:
+        session.add_all(pending)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction) -> None:
+    """Rows of a rolled-back request are not written."""
+    if previous_transaction.parent is None:
+        session.info.pop(PENDING, None)
+
+
+# Seal every audit row as it is written (the listener lives in audit_chain).
+from school_prevention import audit_chain  # noqa: E402,F401

@@ -260,7 +260,43 @@ def format_report(report) -> str:
     return "\n".join(lines)
 
 
+audit_cli = AppGroup("audit", help="The audit trail.")
+
+
+@audit_cli.command("verify")
+def audit_verify():
+    """Check the audit trail's hash chain; name the first row that was changed, removed or inserted out of order."""
+    from school_prevention.audit_chain import verify
+    from school_prevention.extensions import db
+
+    checked, finding = verify(db.session)
+    if finding is not None:
+        raise click.ClickException(f"{finding}. {checked - 1} row(s) before it are intact.")
+    click.echo(f"The audit trail is intact: {checked} row(s) checked.")
+
+
+database_cli = AppGroup("database", help="Database roles (PostgreSQL).")
+
+
+@database_cli.command("grant-app-role")
+@click.argument("role")
+def database_grant_app_role(role):
+    """Let ROLE (the app's login) read and write rows but own nothing and only append audit rows.
+
+    Run as the tables' owner, after `db upgrade`."""
+    from school_prevention.db_roles import grant_app_role
+    from school_prevention.extensions import db
+
+    try:
+        with db.engine.begin() as connection:
+            statements = grant_app_role(connection, role)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Granted {role} what the app needs ({len(statements)} statements); it owns nothing and cannot "
+               "change or remove audit rows.")
+
+
 def register(app: Flask) -> None:
     """Add the command groups to app."""
-    for group in (users_cli, demo_cli, scheduler_cli, jobs_cli, crypto_cli, roster_cli, export_cli):
+    for group in (audit_cli, database_cli, users_cli, demo_cli, scheduler_cli, jobs_cli, crypto_cli, roster_cli, export_cli):
         app.cli.add_command(group)

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from school_prevention.db import MAX_ID
+from school_prevention import audit
 from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
 from school_prevention.permissions import enforce_policy, is_read_only, policy_for
@@ -187,6 +188,7 @@ class App(Flask):
     """
 
     def preprocess_request(self):
+        db.session.info[audit.DEFER] = True  # audit rows wait for the commit (see audit.py)
         if is_read_only(self, request.endpoint) and not db.session().in_transaction():
             # Saves nothing: on SQLite it need not queue for the write lock (a roster import
             # holds it for minutes while admins poll its progress).
@@ -207,6 +209,11 @@ class App(Flask):
         else:
             db.session.commit()
         return response
+
+    def do_teardown_request(self, exc=None):
+        db.session.info.pop(audit.DEFER, None)
+        db.session.info.pop(audit.PENDING, None)
+        super().do_teardown_request(exc)
 
 
 def render_already_done(error: AlreadyDone):

@@ -21,10 +21,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0016'
-# TEMPORARY while 0015 is being written: follow the newest revision before this one, so the shared
-# tree never has two heads or a missing parent. To be set to '0015' once that revision exists.
-down_revision = max(p.name[:4] for p in __import__('pathlib').Path(__file__).parent.glob('00[0-9][0-9]_*.py')
-                    if p.name[:4] < '0016')
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 

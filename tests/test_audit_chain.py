@@ -1,0 +1,131 @@
+"""The audit trail is tamper-evident: `audit verify` names the first row changed, removed, replaced
+or inserted out of order, even by someone who gets around the append-only triggers."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from school_prevention import audit
+from school_prevention.audit_chain import verify
+from school_prevention.extensions import db
+from tests.factories import make_user
+
+
+@pytest.fixture
+def trail(db_session):
+    """Five committed audit rows; returns their ids in order."""
+    user = make_user("counselor")
+    for n in range(5):
+        audit.record("student.view", actor=user, detail={"n": n})
+    db_session.commit()
+    ids = db_session.scalars(text("SELECT id FROM audit_event ORDER BY id")).all()
+    return ids[-5:]
+
+
+def _unguarded(db_session, statement: str, **params) -> None:
+    """Run statement as someone who can lift the append-only guard (the table's owner)."""
+    if db_session.get_bind().dialect.name == "postgresql":
+        db_session.execute(text("ALTER TABLE audit_event DISABLE TRIGGER USER"))
+        db_session.execute(text(statement), params)
+        db_session.execute(text("ALTER TABLE audit_event ENABLE TRIGGER USER"))
+    else:
+        triggers = db_session.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                                           "AND tbl_name = 'audit_event'")).all()
+        for name, _ in triggers:
+            db_session.execute(text(f"DROP TRIGGER {name}"))
+        db_session.execute(text(statement), params)
+        for _, sql in triggers:
+            db_session.execute(text(sql))
+
+
+def test_an_untouched_trail_verifies(db_session, trail):
+    checked, finding = verify(db_session)
+    assert finding is None and checked >= 5
+
+
+def test_an_edited_row_is_named(db_session, trail):
+    _unguarded(db_session, "UPDATE audit_event SET action = 'nothing.to.see' WHERE id = :id", id=trail[2])
+    _, finding = verify(db_session)
+    assert finding is not None and finding.row_id == trail[2] and "changed" in finding.problem
+
+
+def test_a_removed_row_is_found_at_the_next_one(db_session, trail):
+    _unguarded(db_session, "DELETE FROM audit_event WHERE id = :id", id=trail[1])
+    _, finding = verify(db_session)
+    assert finding is not None and finding.row_id == trail[2] and "missing or out of order" in finding.problem
+
+
+def test_a_row_inserted_out_of_order_is_named(db_session, trail):
+    # A copy of the last row's seal placed between two earlier rows: its predecessor is not the one it names.
+    row = db_session.execute(text("SELECT * FROM audit_event WHERE id = :id"), {"id": trail[4]}).mappings().one()
+    _unguarded(db_session, "DELETE FROM audit_event WHERE id = :id", id=trail[2])
+    values = {k: v for k, v in row.items() if k != "detail"}
+    values["id"] = trail[2]
+    db_session.execute(text(f"INSERT INTO audit_event ({', '.join(values)}) VALUES "
+                            f"({', '.join(':' + k for k in values)})"), values)
+    _, finding = verify(db_session)
+    assert finding is not None and finding.row_id == trail[2]
+
+
+def test_a_row_written_outside_the_app_has_no_seal(db_session, trail):
+    db_session.execute(text("INSERT INTO audit_event (at, action) VALUES (CURRENT_TIMESTAMP, 'forged')"))
+    _, finding = verify(db_session)
+    assert finding is not None and "no seal" in finding.problem
+
+
+def test_sqlite_refuses_insert_or_replace_of_an_existing_row(db_session, backend, trail):
+    if backend != "sqlite":
+        pytest.skip("INSERT OR REPLACE is SQLite's; on PostgreSQL an upsert is an UPDATE, refused by its trigger")
+    with pytest.raises(DBAPIError, match="append-only"):
+        with db_session.begin_nested():
+            db_session.execute(text("INSERT OR REPLACE INTO audit_event (id, at, action) "
+                                    "VALUES (:id, CURRENT_TIMESTAMP, 'rewritten')"), {"id": trail[0]})
+    assert db_session.scalar(text("SELECT action FROM audit_event WHERE id = :id"), {"id": trail[0]}) == "student.view"
+
+
+def test_postgresql_refuses_an_upsert_of_an_existing_row(db_session, backend, trail):
+    if backend != "postgresql":
+        pytest.skip("ON CONFLICT DO UPDATE as PostgreSQL writes it")
+    with pytest.raises(DBAPIError, match="append-only"):
+        with db_session.begin_nested():
+            db_session.execute(text("INSERT INTO audit_event (id, at, action) VALUES (:id, now(), 'rewritten') "
+                                    "ON CONFLICT (id) DO UPDATE SET action = 'rewritten'"), {"id": trail[0]})
+
+
+def test_rows_written_by_requests_at_once_stay_in_one_chain(race_app):
+    """Eight page views committed at the same moment (each its own connection) seal one chain."""
+    from tests.concurrency import fire_together
+    from tests.factories import make_school, make_student
+
+    with race_app.app_context():
+        school = make_school()
+        counselor = make_user("counselor", schools=[school])
+        student = make_student(school)
+        db.session.commit()
+        ids = (counselor.id, student.id)
+    answers = fire_together(race_app, ids[0], "GET", f"/students/{ids[1]}")
+    assert [a.status for a in answers] == [200] * len(answers)
+    with race_app.app_context():
+        checked, finding = verify(db.session)
+    assert finding is None and checked >= len(answers)
+
+
+def test_the_nightly_check_alerts_admins_and_the_district(app, db_session, trail):
+    from school_prevention.audit_chain import JOBS_NAME
+    from school_prevention.scheduler import load_jobs
+
+    admin, district = make_user("admin"), make_user("district")
+    make_user("counselor")
+    db_session.commit()
+    _unguarded(db_session, "UPDATE audit_event SET detail = NULL WHERE id = :id", id=trail[3])
+    load_jobs()[JOBS_NAME].func(audit.utcnow())
+    told = db_session.execute(text("SELECT user_id, channel FROM notification WHERE kind = 'audit.broken'")).all()
+    assert sorted(told) == sorted([(admin.id, "in_app"), (admin.id, "email"),
+                                   (district.id, "in_app"), (district.id, "email")])
+
+
+def test_audit_verify_command_names_the_row(app, db_session, trail):
+    _unguarded(db_session, "UPDATE audit_event SET ip = '10.9.9.9' WHERE id = :id", id=trail[0])
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert result.exit_code != 0 and f"audit row {trail[0]}" in result.output
