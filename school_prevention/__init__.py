@@ -56,6 +56,7 @@ def register_converters(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Register every feature's blueprint."""
+    from school_prevention.access_record.views import bp as access_record_bp
     from school_prevention.admin.catalogue import bp as catalogue_bp
     from school_prevention.agencies.views import bp as agencies_bp
     from school_prevention.disclosures.views import bp as disclosures_bp
@@ -81,7 +82,7 @@ def register_blueprints(app: Flask) -> None:
     for bp in (auth_bp, account_bp, home_bp, students_bp, admin_bp, catalogue_bp, flags_bp, referrals_bp,
                screenings_bp, notifications_bp, roster_bp, programs_bp, mentoring_bp,
                checkins_bp, schooldays_bp, outbox_bp, reports_bp, exports_bp, agencies_bp, disclosures_bp,
-               training_bp, awareness_bp):
+               training_bp, awareness_bp, access_record_bp):
         app.register_blueprint(bp)
 
 

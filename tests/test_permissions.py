@@ -139,6 +139,10 @@ EXPECTED: dict[str, set[str] | str] = {
     "awareness.confirm": ALL,
     "awareness.edit": {"admin"},
     "awareness.readers": {"principal", "admin"},
+    "access_record.student_access": {"counselor"},
+    "access_record.student_access_csv": {"counselor"},
+    "access_record.privacy_access": {"district"},  # and only with the privacy-officer grant (test_access_record)
+    "access_record.privacy_access_csv": {"district"},
 }
 
 
@@ -200,6 +204,7 @@ def world(db_session):
     users = {role: make_user(role, schools=[school] if role in {"staff", "counselor", "principal"} else [])
              for role in ALL}
     users["district"].can_export_student_level = True
+    users["district"].is_privacy_officer = True
     student = make_student(school)
     flag = make_flag(student, users["counselor"], category_name="Signs of commercial", severity="high")
     referral = make_referral(student, users["staff"])

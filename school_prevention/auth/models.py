@@ -5,6 +5,7 @@ from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.db import TimestampMixin, utcnow
@@ -39,6 +40,8 @@ class User(UserMixin, TimestampMixin, db.Model):
     mfa_secret: Mapped[str | None] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
     can_export_student_level: Mapped[bool] = mapped_column(default=False)
+    # District users only: may look up and download any student's record of access (FERPA 99.32).
+    is_privacy_officer: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     password_changed_at: Mapped[datetime | None]
     last_sign_in_at: Mapped[datetime | None]
     deactivated_at: Mapped[datetime | None]

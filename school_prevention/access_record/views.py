@@ -1,0 +1,123 @@
+"""A student's record of access, for the counselors of the student's school and the district's
+privacy officer (a district user with the privacy-officer grant), who can also download it."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template, request
+from flask_login import current_user
+
+from school_prevention import audit
+from school_prevention.access_record.queries import access_of, kind_of, student_by_sis_id
+from school_prevention.exports.writers import csv_bytes
+from school_prevention.extensions import db
+from school_prevention.forms import MAX_PAGE
+from school_prevention.permissions import get_student_or_404, roles
+from school_prevention.roles import Role
+from school_prevention.timezones import localtime
+
+bp = Blueprint("access_record", __name__)
+
+# What each audit action means to a parent or a privacy officer; others are shown by their name.
+LABELS = {
+    "student.view": "Opened the student's page",
+    "flag.view": "Opened a flag", "flag.note.read": "Read a restricted note", "flag.created": "Opened a flag",
+    "flag.updated": "Changed a flag", "flag.status": "Changed a flag's status",
+    "flag.report_recorded": "Recorded a mandated report to an outside agency",
+    "referral.created": "Referred a concern", "referral.view": "Opened a referral",
+    "referral.observation.read": "Read a referral's observation", "referral.in_review": "Took a referral into review",
+    "referral.accepted": "Accepted a referral", "referral.closed": "Closed a referral",
+    "screening.created": "Recorded a screening",
+    "checkin.view": "Opened a check-in", "checkin.note.read": "Read a check-in note",
+    "checkin.completed": "Recorded a check-in", "checkin.missed": "Marked a check-in missed",
+    "checkin.rescheduled": "Moved a check-in", "checkin.cancelled": "Cancelled a check-in",
+    "checkin_plan.created": "Started a check-in plan", "checkin_plan.updated": "Changed a check-in plan",
+    "checkin_plan.ended": "Ended a check-in plan", "checkin_plan.view": "Opened a check-in plan",
+    "match.view": "Opened a mentoring match", "match.contact": "Logged a mentoring contact",
+    "enrollment.promoted": "Given a seat from the waitlist",
+    "export.student_level": "Included in a student-level export",
+    "access_record.view": "Looked at this record of access", "access_record.export": "Downloaded this record of access",
+}
+PER_PAGE = 100
+
+
+def label(action: str) -> str:
+    """The plain-language description of an audit action."""
+    return LABELS.get(action, action.replace("_", " ").replace(".", ": "))
+
+
+def _page_number() -> int:
+    page = request.args.get("page", 1, type=int)
+    if not 1 <= page <= MAX_PAGE:
+        abort(400, description=f"page must be a whole number from 1 to {MAX_PAGE}.")
+    return page
+
+
+def _render(student, csv_url: str, back_url: str | None):
+    page = _page_number()
+    rows = db.session.execute(access_of(student.id).limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)).all()
+    audit.record("access_record.view", actor=current_user, obj=student, student=student, detail={"page": page})
+    return render_template("access_record/student.html", student=student, rows=rows[:PER_PAGE], page=page,
+                           has_next=len(rows) > PER_PAGE, label=label, kind_of=kind_of, csv_url=csv_url,
+                           back_url=back_url)
+
+
+def _download(student):
+    rows = db.session.execute(access_of(student.id)).all()
+    audit.record("access_record.export", actor=current_user, obj=student, student=student,
+                 purpose="record of access (FERPA 34 CFR 99.32)", detail={"rows": len(rows)})
+    body = csv_bytes(["when", "who", "role", "kind", "what", "purpose"],
+                     ([localtime(r.at, "%Y-%m-%d %H:%M"), r.actor_name or "(system)", r.actor_role or "",
+                       kind_of(r.action), label(r.action), r.purpose or ""] for r in rows))
+    name = f"record-of-access-{student.sourced_id}.csv"
+    return current_app.response_class(body, mimetype="text/csv; charset=utf-8",
+                                      headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.route("/students/<int:student_id>/access")
+@roles(Role.COUNSELOR)
+def student_access(student_id: int):
+    """Who has viewed, changed, exported or disclosed this student's record."""
+    student = get_student_or_404(current_user, student_id)
+    return _render(student, f"/students/{student.id}/access.csv", f"/students/{student.id}")
+
+
+@bp.route("/students/<int:student_id>/access.csv")
+@roles(Role.COUNSELOR)
+def student_access_csv(student_id: int):
+    """The same record as CSV."""
+    return _download(get_student_or_404(current_user, student_id))
+
+
+def _officer_student():
+    """The student named by ?student=<SIS id>, for the privacy officer; None when none was asked for."""
+    if not current_user.is_privacy_officer:
+        abort(403)
+    sis_id = (request.args.get("student") or "").strip()
+    if not sis_id:
+        return None, sis_id
+    if len(sis_id) > 255:
+        abort(400, description="A SIS id is at most 255 characters.")
+    found = db.session.scalars(student_by_sis_id(sis_id)).all()
+    if len(found) != 1:
+        return None, sis_id
+    return found[0], sis_id
+
+
+@bp.route("/privacy/access")
+@roles(Role.DISTRICT)
+def privacy_access():
+    """The privacy officer finds a student by SIS id and reads their record of access."""
+    student, sis_id = _officer_student()
+    if student is None:
+        code = 404 if sis_id else 200
+        return render_template("access_record/find.html", sis_id=sis_id, not_found=bool(sis_id)), code
+    return _render(student, f"/privacy/access.csv?student={student.sourced_id}", None)
+
+
+@bp.route("/privacy/access.csv")
+@roles(Role.DISTRICT)
+def privacy_access_csv():
+    """The privacy officer's download of a student's record of access."""
+    student, sis_id = _officer_student()
+    if student is None:
+        abort(404 if sis_id else 400, description="Give the student's SIS id.")
+    return _download(student)
