@@ -66,7 +66,8 @@ def _instance_secret(name: str, make) -> str:
     path = INSTANCE_DIR / name
     if path.exists():
         return path.read_text().strip()
-    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    INSTANCE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _owner_only_instance()
     value = make()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -144,6 +145,8 @@ class Config:
         self.SP_INSPECTION_INCLUDES_RESTRICTED_NOTES = _env_bool("SP_INSPECTION_INCLUDES_RESTRICTED_NOTES", False)
         self.SECRET_KEY = env.get("SECRET_KEY")
         self.SP_DATA_KEY = env.get("SP_DATA_KEY")
+        # Seals the audit trail's hash chain (audit_chain.py); derived from SECRET_KEY when unset.
+        self.SP_AUDIT_KEY = env.get("SP_AUDIT_KEY") or None
         self.load_secrets()
 
     def load_secrets(self) -> None:
@@ -197,6 +200,48 @@ class ProductionConfig(Config):
             )
         if not os.environ.get("DATABASE_URL"):
             raise ConfigError("Refusing to start in production without DATABASE_URL.")
+        for name in ("SECRET_KEY", "SP_AUDIT_KEY"):
+            value = getattr(self, name)
+            if value is not None and not strong_secret(value):
+                raise ConfigError(
+                    f"Refusing to start in production with a weak {name}: it must be at least "
+                    f"{MIN_SECRET_LENGTH} characters of random text (for example python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))'), not a word, a phrase or a repeated pattern.")
+        weak = [k for k in str(self.SP_DATA_KEY).split(",") if k.strip() and not strong_data_key(k.strip())]
+        if weak:
+            raise ConfigError(
+                "Refusing to start in production with an SP_DATA_KEY that is not a random Fernet key: make one "
+                "with python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'.")
+        _owner_only_instance()
+
+
+MIN_SECRET_LENGTH = 32
+
+
+def strong_secret(value: str) -> bool:
+    """Long and varied enough to be random, not typed: at least 32 characters, many of them
+    different, and no character making up a quarter of it."""
+    value = value.strip()
+    if len(value) < MIN_SECRET_LENGTH or len(set(value)) < 16:
+        return False
+    return max(value.count(c) for c in set(value)) <= len(value) // 4
+
+
+def strong_data_key(value: str) -> bool:
+    """A Fernet key (32 bytes, url-safe base64) whose bytes look random (not 32 copies of one byte)."""
+    import base64
+
+    try:
+        raw = base64.urlsafe_b64decode(value.encode())
+    except (ValueError, TypeError):
+        return False
+    return len(raw) == 32 and len(set(raw)) >= 16
+
+
+def _owner_only_instance() -> None:
+    """instance/ holds development secrets and perhaps the SQLite database: only its owner may read it."""
+    if INSTANCE_DIR.exists() and INSTANCE_DIR.stat().st_mode & 0o077:
+        INSTANCE_DIR.chmod(0o700)
 
 
 class TestConfig(Config):

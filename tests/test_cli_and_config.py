@@ -55,10 +55,49 @@ def test_production_refuses_to_start_without_secrets(monkeypatch):
     monkeypatch.delenv("SP_DATA_KEY", raising=False)
     with pytest.raises(ConfigError, match="SECRET_KEY and SP_DATA_KEY"):
         ProductionConfig()
-    monkeypatch.setenv("SECRET_KEY", "x" * 40)
-    monkeypatch.setenv("SP_DATA_KEY", "k" * 44)
+    monkeypatch.setenv("SECRET_KEY", STRONG_SECRET)
+    monkeypatch.setenv("SP_DATA_KEY", STRONG_DATA_KEY)
     config = ProductionConfig()
     assert config.SESSION_COOKIE_SECURE and config.SQLALCHEMY_DATABASE_URI.startswith("postgresql+psycopg://")
+
+
+STRONG_SECRET = "q7Vd-2mXr_9KpLz4Tw8Ye1Nc6Hs0Gb3Ju5Fa"  # as secrets.token_urlsafe makes them
+STRONG_DATA_KEY = "Ab1_9fKxLd2Qm0s3cYt7rTWtqGZbq3o8Gq0vW3m1JZk="
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("SECRET_KEY", "x", "weak SECRET_KEY"),
+    ("SECRET_KEY", "x" * 40, "weak SECRET_KEY"),
+    ("SECRET_KEY", "correct horse battery staple", "weak SECRET_KEY"),
+    ("SECRET_KEY", "abcabcabcabcabcabcabcabcabcabcabcabc", "weak SECRET_KEY"),
+    ("SP_AUDIT_KEY", "audit-key", "weak SP_AUDIT_KEY"),
+    ("SP_DATA_KEY", "k" * 44, "not a random Fernet key"),
+    ("SP_DATA_KEY", "not-base64!", "not a random Fernet key"),
+])
+def test_production_refuses_weak_secrets(monkeypatch, name, value, says):
+    for key, good in {"DATABASE_URL": "postgresql://db/sp", "SECRET_KEY": STRONG_SECRET,
+                      "SP_DATA_KEY": STRONG_DATA_KEY}.items():
+        monkeypatch.setenv(key, good)
+    monkeypatch.delenv("SP_AUDIT_KEY", raising=False)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=says):
+        ProductionConfig()
+
+
+def test_instance_folder_is_owner_only(monkeypatch, tmp_path):
+    import school_prevention.config as config_module
+
+    folder = tmp_path / "instance"
+    monkeypatch.setattr(config_module, "INSTANCE_DIR", folder)
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    config_module.Config()
+    assert folder.stat().st_mode & 0o777 == 0o700
+    folder.chmod(0o755)
+    for key, good in {"DATABASE_URL": "postgresql://db/sp", "SECRET_KEY": STRONG_SECRET,
+                      "SP_DATA_KEY": STRONG_DATA_KEY}.items():
+        monkeypatch.setenv(key, good)
+    config_module.ProductionConfig()
+    assert folder.stat().st_mode & 0o777 == 0o700
 
 
 def test_development_generates_secrets_into_instance(monkeypatch, tmp_path):
@@ -82,7 +121,8 @@ def test_development_generates_secrets_into_instance(monkeypatch, tmp_path):
     ({}, False),
 ])
 def test_production_refuses_sign_in_limits_in_memory_with_several_processes(monkeypatch, env, refused):
-    for name, value in {"DATABASE_URL": "postgresql://db/sp", "SECRET_KEY": "x" * 40, "SP_DATA_KEY": "k" * 44}.items():
+    for name, value in {"DATABASE_URL": "postgresql://db/sp", "SECRET_KEY": STRONG_SECRET,
+                        "SP_DATA_KEY": STRONG_DATA_KEY}.items():
         monkeypatch.setenv(name, value)
     for name in ("WEB_CONCURRENCY", "SP_APP_SERVERS", "RATELIMIT_STORAGE_URI"):
         monkeypatch.delenv(name, raising=False)
