@@ -207,8 +207,6 @@ def test_the_sign_in_flow_keeps_no_name_in_the_cookie(app, client, world):
     assert "_user_id" not in watch.session()
 
 
-@pytest.mark.xfail(strict=True, reason="disclosures/views.py consent_revoke flashes the guardian's name, which "
-                                       "carries the child's family name (another developer's feature: reported)")
 def test_withdrawing_a_consent_flashes_no_family_name(world, watch):
     from school_prevention.disclosures.services import record_consent
 

@@ -164,6 +164,7 @@ def test_an_urgent_referral_nobody_opens_reaches_the_principal_by_email_exactly_
     assert run_job(app, "referrals.escalate_urgent", local(TUESDAY, 11, 2)) == 0
     assert run_job(app, "referrals.escalate_urgent", local(WEDNESDAY, 9, 0)) == 0
     assert told(referral) == [world.principal_id] and told(referral, "in_app") == [world.principal_id]
+    assert db.session.get(Referral, referral.id).escalated_at == local(TUESDAY, 11, 1)  # marked: not a candidate again
     run_job(app, "notifications.deliver", local(TUESDAY, 11, 2))
     run_job(app, "notifications.deliver", local(TUESDAY, 11, 5))
     [message] = to(mail, "principal@cedar.example")

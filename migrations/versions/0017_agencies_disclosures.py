@@ -14,8 +14,9 @@ Create Date: 2026-12-03 16:00:00
 - disclosure (+ disclosure_student): every sharing outside the school (34 CFR 99.32);
 - inspection_request: a guardian's request to inspect the record, due in 45 days; one open per
   guardian and student (partial unique index);
-- referral.first_opened_at / first_opened_by_id / routed_to_id: urgent referrals nobody opened are
-  escalated to the principal; a school with no active counselor routes to the district counselor.
+- referral.first_opened_at / first_opened_by_id / escalated_at / routed_to_id: urgent referrals nobody
+  opened are escalated to the principal, once; a school with no active counselor routes to the district
+  counselor.
 """
 import sqlalchemy as sa
 from alembic import op
@@ -28,6 +29,8 @@ down_revision = max(p.name[:4] for p in __import__('pathlib').Path(__file__).par
                     if p.name[:4] < '0017')
 branch_labels = None
 depends_on = None
+
+UNOPENED_URGENT = "urgency = 'urgent' AND first_opened_at IS NULL AND escalated_at IS NULL"  # referrals.models.UNOPENED_URGENT
 
 
 def upgrade():
@@ -232,15 +235,19 @@ def upgrade():
                    'CONSTRAINT fk_referral_first_opened_by_id_user_account REFERENCES user_account (id)')
         op.execute('ALTER TABLE referral ADD COLUMN routed_to_id INTEGER '
                    'CONSTRAINT fk_referral_routed_to_id_user_account REFERENCES user_account (id)')
+        op.execute('ALTER TABLE referral ADD COLUMN escalated_at DATETIME')
     else:
         op.add_column('referral', sa.Column('first_opened_at', sa.DateTime(timezone=True), nullable=True))
         op.add_column('referral', sa.Column('first_opened_by_id', sa.Integer(), nullable=True))
         op.add_column('referral', sa.Column('routed_to_id', sa.Integer(), nullable=True))
+        op.add_column('referral', sa.Column('escalated_at', sa.DateTime(timezone=True), nullable=True))
         op.create_foreign_key(op.f('fk_referral_first_opened_by_id_user_account'), 'referral', 'user_account',
                               ['first_opened_by_id'], ['id'])
         op.create_foreign_key(op.f('fk_referral_routed_to_id_user_account'), 'referral', 'user_account',
                               ['routed_to_id'], ['id'])
     op.create_index(op.f('ix_referral_routed_to_id'), 'referral', ['routed_to_id'], unique=False)
+    op.create_index('ix_referral_unopened_urgent', 'referral', ['submitted_at'], unique=False,
+                    postgresql_where=sa.text(UNOPENED_URGENT), sqlite_where=sa.text(UNOPENED_URGENT))
     # Referrals a counselor already opened (their page's audit rows) are not "unopened" urgent ones
     # for the escalation job; decided ones were opened to be decided.
     op.execute("UPDATE referral SET first_opened_at = (SELECT min(a.at) FROM audit_event a "
@@ -254,15 +261,17 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index('ix_referral_unopened_urgent', table_name='referral',
+                  postgresql_where=sa.text(UNOPENED_URGENT), sqlite_where=sa.text(UNOPENED_URGENT))
     op.drop_index(op.f('ix_referral_routed_to_id'), table_name='referral')
     if op.get_bind().dialect.name == 'sqlite':
         # SQLite 3.35+ drops a column in place (a rebuild would cascade into referral_category).
-        for column in ('routed_to_id', 'first_opened_by_id', 'first_opened_at'):
+        for column in ('escalated_at', 'routed_to_id', 'first_opened_by_id', 'first_opened_at'):
             op.execute(f'ALTER TABLE referral DROP COLUMN {column}')
     else:
         op.drop_constraint(op.f('fk_referral_first_opened_by_id_user_account'), 'referral', type_='foreignkey')
         op.drop_constraint(op.f('fk_referral_routed_to_id_user_account'), 'referral', type_='foreignkey')
-        for column in ('routed_to_id', 'first_opened_by_id', 'first_opened_at'):
+        for column in ('escalated_at', 'routed_to_id', 'first_opened_by_id', 'first_opened_at'):
             op.drop_column('referral', column)
 
     with op.batch_alter_table('agency_referral_event', schema=None) as batch_op:

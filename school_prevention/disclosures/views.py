@@ -133,7 +133,8 @@ def consent_revoke(consent_id: int):
         except ServiceError as exc:
             apply_service_error(form, exc)
         else:
-            flash(f"{consent.guardian.name}'s consent is recorded as withdrawn.", "success")
+            # No name: a flash travels in the (readable) session cookie, and a guardian's name is the child's too.
+            flash("The consent is recorded as withdrawn.", "success")
             return redirect(url_for("disclosures.record", student_id=consent.student_id))
     return _record_page(consent.student, 400, refused=form, refused_id=consent.id)
 

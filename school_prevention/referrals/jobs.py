@@ -1,9 +1,10 @@
 """Urgent referrals never wait: one no counselor has opened within SP_URGENT_REFERRAL_MINUTES of
 school time is told to the school's principals by email (and in the app), exactly once.
 
-Once: each notification is unique per (principal, kind, channel, referral) and inserted with ON
-CONFLICT DO NOTHING, so a second sweep, or a second scheduler, adds nothing; the email outbox
-(notifications.deliver) claims each row before sending it. A school without an active principal
+Once: the sweep marks the referral escalated with a conditional UPDATE (… WHERE escalated_at IS NULL
+RETURNING id), so of two sweeps (two schedulers) at the same moment one tells; each notification is
+also unique per (principal, kind, channel, referral) and inserted with ON CONFLICT DO NOTHING; the
+email outbox (notifications.deliver) claims each row before sending it. A school without an active principal
 tells the district counselor (SP_DISTRICT_COUNSELOR_EMAIL) instead. Titles carry initials only.
 """
 from __future__ import annotations
@@ -18,7 +19,9 @@ from school_prevention.checkins.models import NonSchoolDay
 from school_prevention.extensions import db
 from school_prevention.notifications.services import enqueue
 from school_prevention.referrals.escalation import school_hours
-from school_prevention.referrals.queries import UNOPENED_KIND, district_counselor, principals_of_schools, unopened_urgent
+from school_prevention.referrals.queries import (
+    UNOPENED_KIND, district_counselor, mark_escalated, principals_of_schools, unopened_urgent,
+)
 from school_prevention.scheduler import job
 
 log = logging.getLogger("school_prevention.referrals")
@@ -46,13 +49,19 @@ def escalate_urgent(now: datetime) -> int:
     fallback = None
     if any(r.school_id not in principals for r in due) and config.get("SP_DISTRICT_COUNSELOR_EMAIL"):
         fallback = db.session.scalars(district_counselor(config["SP_DISTRICT_COUNSELOR_EMAIL"])).first()
-    rows = []
+    tellable = [r for r in due if r.school_id in principals or fallback is not None]
     for referral in due:
-        told = principals.get(referral.school_id) or ([fallback.id] if fallback is not None else [])
-        if not told:
+        if referral.school_id not in principals and fallback is None:
             log.warning("urgent referral %s is unopened after %s school minutes and its school has no active "
                         "principal or district counselor to tell", referral.id, minutes)
+    # Each referral is escalated once: the sweep that marks it tells (a second sweep at the same
+    # moment finds it marked); the notifications' uniqueness is the backstop.
+    won = set(db.session.scalars(mark_escalated([r.id for r in tellable], now))) if tellable else set()
+    rows = []
+    for referral in tellable:
+        if referral.id not in won:
             continue
+        told = principals.get(referral.school_id) or [fallback.id]
         initials = f"{referral.given_name[:1]}{referral.family_name[:1]}".upper()
         link = f"/students/{referral.student_id}" if referral.school_id in principals else f"/referrals/{referral.id}"
         rows += [{"user_id": user_id, "kind": UNOPENED_KIND, "channel": channel, "subject_type": "referral",

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy import text as sa_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention import crypto
@@ -16,6 +17,8 @@ from school_prevention.students.models import Student
 URGENCIES = {"routine": "Routine (this week)", "soon": "Soon (today or tomorrow)",
              "urgent": "Urgent (now)"}
 STATUSES = ("new", "in_review", "accepted", "closed")
+# The condition of the partial index on unopened urgent referrals (and of migration 0017).
+UNOPENED_URGENT = "urgency = 'urgent' AND first_opened_at IS NULL AND escalated_at IS NULL"
 # What the referring staff member sees: the status only, never the outcome.
 STAFF_STATUS = {"new": "Received", "in_review": "In review", "accepted": "Closed", "closed": "Closed"}
 
@@ -35,6 +38,10 @@ class Referral(db.Model):
         CheckConstraint("urgency IN ('routine', 'soon', 'urgent')", name="urgency_known"),
         CheckConstraint("status IN ('new', 'in_review', 'accepted', 'closed')", name="status_known"),
         Index("ix_referral_school_id_status", "school_id", "status"),
+        # The escalation sweep (referrals.jobs, every minute) reads only urgent referrals nobody has opened
+        # and nobody has been told about yet.
+        Index("ix_referral_unopened_urgent", "submitted_at",
+              postgresql_where=sa_text(UNOPENED_URGENT), sqlite_where=sa_text(UNOPENED_URGENT)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -56,6 +63,8 @@ class Referral(db.Model):
     first_opened_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     # The district counselor (SP_DISTRICT_COUNSELOR_EMAIL) it went to, the school having no active counselor.
     routed_to_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    # When the principal (or the district counselor) was told that nobody had opened it.
+    escalated_at: Mapped[datetime | None]
 
     student: Mapped[Student] = relationship()
     submitted_by: Mapped[User] = relationship(foreign_keys=[submitted_by_id])

@@ -1,11 +1,10 @@
 """Queries for referrals: the triage queue and a staff member's own referrals."""
 from __future__ import annotations
 
-from sqlalchemy import Select, case, exists, or_, select
+from sqlalchemy import Select, case, literal_column, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from school_prevention.auth.models import User, user_school
-from school_prevention.notifications.models import Notification
 from school_prevention.permissions import _scoped_or_404, triage_referrals
 from school_prevention.referrals.models import Referral
 from school_prevention.roles import Role
@@ -73,16 +72,24 @@ UNOPENED_KIND = "referral.urgent.unopened"
 
 
 def unopened_urgent(sent_before) -> Select:
-    """Urgent referrals still open that no counselor has opened, sent before a moment, whose principals
-    have not been told yet: (id, school_id, student_id, submitted_at, given_name, family_name)."""
-    told = exists().where(Notification.kind == UNOPENED_KIND, Notification.channel == "email",
-                          Notification.subject_type == "referral", Notification.subject_id == Referral.id)
+    """Urgent referrals still open that no counselor has opened and nobody has been told about, sent
+    before a moment: (id, school_id, student_id, submitted_at, given_name, family_name)."""
     return (select(Referral.id, Referral.school_id, Referral.student_id, Referral.submitted_at, Student.given_name,
                    Student.family_name)
             .join(Student, Student.id == Referral.student_id)
-            .where(Referral.urgency == "urgent", Referral.status.in_(("new", "in_review")),
-                   Referral.first_opened_at.is_(None), Referral.submitted_at <= sent_before, ~told)
+            # The partial index's condition written out (SQLite uses one only for a literal match).
+            .where(Referral.urgency == literal_column("'urgent'"), Referral.first_opened_at.is_(None),
+                   Referral.escalated_at.is_(None), Referral.status.in_(("new", "in_review")),
+                   Referral.submitted_at <= sent_before)
             .order_by(Referral.submitted_at, Referral.id))
+
+
+def mark_escalated(referral_ids, now):
+    """UPDATE … SET escalated_at WHERE still not escalated (nor opened) RETURNING id: of two sweeps at
+    once, each referral is one sweep's."""
+    return (update(Referral).where(Referral.id.in_(list(referral_ids)), Referral.escalated_at.is_(None),
+                                   Referral.first_opened_at.is_(None))
+            .values(escalated_at=now).returning(Referral.id).execution_options(synchronize_session=False))
 
 
 def principals_of_schools(school_ids) -> Select:
