@@ -233,8 +233,23 @@ def render_duplicate(error: IntegrityError):
     return render_template("errors/error.html", code=409, title=title, message=message), 409
 
 
+def scrub_logs(app: Flask) -> None:
+    """The development server's request lines and Flask's "Exception on <path>" never carry the
+    token of an invitation, reset or calendar link (gunicorn's are scrubbed by access_log too)."""
+    import logging
+
+    from flask.logging import default_handler
+
+    from school_prevention.access_log import ScrubTokens
+
+    for target in (logging.getLogger("werkzeug"), default_handler):
+        if not any(isinstance(f, ScrubTokens) for f in target.filters):
+            target.addFilter(ScrubTokens())
+
+
 def init_app(app: Flask) -> None:
     """Wire the hooks into app."""
+    scrub_logs(app)
     app.before_request(enforce_policy)
     app.before_request(refuse_nul_bytes)
     app.after_request(set_security_headers)

@@ -81,3 +81,12 @@ def test_the_production_format_leaves_out_query_strings_and_referrers(tmp_path):
 def test_scrub_leaves_text_without_links_alone():
     assert scrub("GET /welcome/ HTTP/1.1") == "GET /welcome/ HTTP/1.1"
     assert scrub("nothing to see") == "nothing to see"
+
+
+def test_the_development_server_log_carries_no_token(app, caplog):
+    """bin/run serves with Werkzeug: its request lines are scrubbed too."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="werkzeug"):
+        logging.getLogger("werkzeug").info('127.0.0.1 - - "GET /welcome/s3cr3t-T0ken_abcdefghijklmnop HTTP/1.1" 200 -')
+    assert "s3cr3t" not in caplog.text and "/welcome/…" in caplog.text

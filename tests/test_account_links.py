@@ -14,6 +14,7 @@ from school_prevention.auth.tokens import AccountToken
 from school_prevention.audit import AuditEvent
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
+from school_prevention.notifications import links
 from school_prevention.notifications import mail
 from school_prevention.notifications.models import Notification
 from tests.factories import PASSWORD, make_school, make_user
@@ -35,8 +36,11 @@ def emails_to(user: User) -> list[Notification]:
 
 
 def link_of(note: Notification) -> str:
-    assert note.link and re.fullmatch(r"/(welcome|password/reset)/[A-Za-z0-9_-]{40,}", note.link), note.link
-    return note.link
+    """The link the email carries. The outbox keeps it only encrypted (no raw token at rest)."""
+    assert note.link and note.link.startswith("enc:") and "/welcome/" not in note.link, note.link
+    link = links.open_link(note.link)
+    assert re.fullmatch(r"/(welcome|password/reset)/[A-Za-z0-9_-]{40,}", link), link
+    return link
 
 
 def set_password(client, link: str, password: str = NEW_PASSWORD, confirm: str | None = None):
@@ -235,3 +239,30 @@ def test_two_requests_that_both_passed_the_check_spend_the_link_once(setup, monk
     with pytest.raises(tokens.TokenProblem, match="already been used"):
         tokens.redeem(raw, tokens.RESET, "a different orchard 77")
     assert verify_password(db.session.get(User, user.id).password_hash, NEW_PASSWORD)
+
+
+def test_no_raw_token_is_stored_before_or_after_the_email_goes(app, db_session, setup):
+    """The outbox keeps the link encrypted until the relay has it, then only its shape."""
+    from tests.smtp_sink import Sink
+
+    user = make_user("counselor", schools=[setup["school"]])
+    raw = tokens.issue(user, tokens.INVITE, actor=setup["admin"])
+    db_session.commit()
+    stored = " ".join(str(v) for v in db_session.execute(select(Notification.__table__)).all())
+    assert raw not in stored
+    sink = Sink().start()
+    saved = {key: app.config.get(key) for key in ("MAIL_SERVER", "MAIL_PORT")}
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=sink.port)
+    try:
+        assert mail.deliver(utcnow()) == 1
+        (message,) = sink.messages()
+    finally:
+        app.config.update(saved)
+        sink.stop()
+    assert f"/welcome/{raw}" in message.get_content()  # the person still gets a working link
+    db_session.expire_all()
+    (note,) = emails_to(user)
+    assert note.state == "sent" and note.link == "/welcome/…"
+    everything = " ".join(str(v) for table in ("notification", "account_token", "audit_event")
+                          for v in db_session.execute(select(db.metadata.tables[table])).all())
+    assert raw not in everything

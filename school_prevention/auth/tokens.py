@@ -21,6 +21,7 @@ from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
+from school_prevention.notifications import links
 from school_prevention.notifications.services import enqueue
 from school_prevention.timezones import localtime
 
@@ -93,11 +94,11 @@ def issue(user: User, purpose: str, *, actor: User | None, now: datetime | None 
                          expires_at=now + LIFETIME[purpose], created_by_id=getattr(actor, "id", None))
     db.session.add(token)
     db.session.flush()
-    # The link must reach the sender even after a crash, so the outbox row carries it; it is
-    # short-lived, single-use, and an admin who can read the outbox can set passwords anyway.
+    # The link must reach the sender even after a crash, so the outbox row carries it, encrypted,
+    # and only until it is sent (notifications.links): no raw token is stored anywhere.
     enqueue([{"user_id": user.id, "kind": f"account.{purpose}", "channel": "email",
               "subject_type": "account_token", "subject_id": token.id, "title": EMAIL_TITLE[purpose],
-              "link": LINK[purpose].format(raw), "send_at": now}])
+              "link": links.seal(LINK[purpose].format(raw)), "send_at": now}])
     audit.record(f"user.{purpose}_sent", actor=actor, obj=user,
                  detail={"expires_at": token.expires_at.isoformat()})
     return raw

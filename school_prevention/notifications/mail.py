@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from school_prevention.auth.models import User
 from school_prevention.extensions import db
+from school_prevention.notifications import links
 from school_prevention.notifications.models import Notification
 
 log = logging.getLogger("school_prevention.mail")
@@ -88,7 +89,8 @@ def build_message(note, user) -> EmailMessage:
     message["From"] = config["MAIL_DEFAULT_SENDER"]
     message["To"] = user.email
     message["Message-ID"] = f"<notification-{note.id}@{config['SP_MAIL_DOMAIN']}>"
-    link = f"{config['SP_BASE_URL'].rstrip('/')}{note.link}" if note.link else config["SP_BASE_URL"]
+    path = links.open_link(note.link)
+    link = f"{config['SP_BASE_URL'].rstrip('/')}{path}" if path else config["SP_BASE_URL"]
     # The link on a line of its own: short enough for most mail to stay unencoded, easy to copy.
     message.set_content(f"{note.title}\n\nOpen:\n{link}\n\n-- \n{FOOTER}\n")
     return message
@@ -243,8 +245,10 @@ def _deliver(sweep: _Sweep, now: datetime) -> int:
                     continue
                 # Between the send above and this commit a killed sender leaves the email claimed but
                 # not marked sent: it goes again after CLAIM_TIMEOUT, with the same Message-ID.
+                # A link with a secret in it is kept no longer than it is needed (notifications.links).
+                kept = {"link": links.without_secret(note.link)} if links.is_sealed(note.link) else {}
                 sweep.record(note.id, token, state="sent", sent_at=now, attempts=note.attempts + 1,
-                             claim_token=None, last_error=None)
+                             claim_token=None, last_error=None, **kept)
                 sent += 1
         finally:
             try:
