@@ -99,7 +99,7 @@ def open_match(actor: User, student: Student) -> Match:
     current = db.session.scalars(select(Match).where(Match.student_id == student.id, Match.status.in_(OPEN_MATCH))
                                  .execution_options(populate_existing=True)).first()
     if current is not None:
-        raise AlreadyDone(f"{student.display_name} already has an open mentoring match "
+        raise AlreadyDone("This student already has an open mentoring match "
                           f"({current.status_label.lower()}), started by {by_whom(current.created_by, current.created_at)}. "
                           "Nothing more was changed.", next_url=f"/matches/{current.id}")
     match = Match(student_id=student.id, student=student, school_id=student.school_id, status="inquiry",

@@ -168,8 +168,11 @@ def enroll(actor: User, program: Program, students: list[Student]) -> EnrollResu
     _lock_seats(program)
     current = {e.student_id: e for e in db.session.scalars(current_enrollments(program.id, [s.id for s in students]))}
     if all(s.id in current for s in students):
-        raise AlreadyDone(" ".join(f"{s.display_name} is already {_place(current[s.id])}." for s in students)
-                          + " Nothing more was changed.", next_url=f"/programs/{program.id}")
+        # No name on this page: it writes no audit row (DESIGN: a page that names a student does).
+        already = "This student is" if len(students) == 1 else f"These {len(students)} students are"
+        places = sorted({_place(current[s.id]) for s in students})
+        raise AlreadyDone(f"{already} already {' or '.join(places)}. Nothing more was changed.",
+                          next_url=f"/programs/{program.id}")
     free = program.capacity - _active_count(program.id)
     now = utcnow()
     for student in students:
@@ -204,7 +207,7 @@ def end_enrollment(actor: User, enrollment: Enrollment, status: str, reason: str
     if status not in END_STATUSES:
         raise ServiceError("status", "Choose completed or withdrawn.")
     if not enrollment.is_current:
-        raise AlreadyDone(f"{enrollment.student.display_name}’s place in {enrollment.program.name} was already ended "
+        raise AlreadyDone(f"This student’s place in {enrollment.program.name} was already ended "
                           f"({END_STATUSES.get(enrollment.status, enrollment.status).lower()}) by "
                           f"{by_whom(enrollment.ended_by, enrollment.ended_at)}. Nothing more was changed.",
                           next_url=f"/programs/{enrollment.program_id}")
