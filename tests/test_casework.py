@@ -518,3 +518,19 @@ def test_the_same_referral_sent_twice_is_sent_once(client, login_as, school_worl
     assert client.post(url, data=form).status_code == 302
     assert db.session.scalar(select(func.count()).select_from(Referral)) == 3
     assert audit_count("referral.created") == 3
+
+
+@pytest.mark.parametrize("data", [
+    {"category": " "}, {"category": "\t"}, {"severity": " ", "category": " "}, {"existing_flag": " ", "category": " "},
+])
+def test_accept_with_a_blank_looking_choice_is_a_400_that_changes_nothing(client, login_as, school_world, data):
+    """A choice of only whitespace is no choice (it used to reach int(' ') and answer 500)."""
+    w = school_world
+    referral = make_referral(w["student"], w["staff"])
+    db.session.commit()
+    login_as(w["counselor"])
+    response = client.post(f"/referrals/{referral.id}/accept", data=data)
+    assert response.status_code == 400
+    db.session.refresh(referral)
+    assert referral.status != "accepted" and referral.flag_id is None
+    assert db.session.scalar(select(func.count()).select_from(RiskFlag)) == 0

@@ -34,12 +34,20 @@ class ReferralForm(FlaskForm):
         self.categories.choices = choices((c.id, c.name) for c in categories)
 
 
+def _blank_is_none_chosen(value):
+    """A choice of only whitespace is no choice: Optional() would otherwise let it through unchecked."""
+    return value.strip() if isinstance(value, str) else value
+
+
 class AcceptForm(FlaskForm):
     """Accept a referral: open a new flag or link one of the student's current flags."""
 
-    existing_flag = SelectField("Link to a current flag", coerce=str, validators=[Optional()])
-    category = SelectField("Or open a new flag in category", coerce=str, validators=[Optional()])
-    severity = SelectField("Severity of the new flag", choices=choices([("", "—")] + SEVERITY_CHOICES), validators=[Optional()])
+    existing_flag = SelectField("Link to a current flag", coerce=str, validators=[Optional()],
+                                filters=[_blank_is_none_chosen])
+    category = SelectField("Or open a new flag in category", coerce=str, validators=[Optional()],
+                           filters=[_blank_is_none_chosen])
+    severity = SelectField("Severity of the new flag", choices=choices([("", "—")] + SEVERITY_CHOICES),
+                           validators=[Optional()], filters=[_blank_is_none_chosen])
     note = TextAreaField("Restricted note for the new flag", validators=[Optional(), Length(max=20000)])
 
     def __init__(self, flags, categories, *args, **kwargs):
