@@ -1,0 +1,275 @@
+"""Property-based fuzzing of every form and query string: no input answers 5xx, and a 4xx changes nothing.
+
+For every endpoint (POST: its form body; GET: its query string), as a user of a role allowed to
+use it, Hypothesis generates inputs from the form's own field names (read from the forms the
+role's pages render), with values that have broken apps before: empty and whitespace, very long
+text, unicode (right-to-left marks, emoji), NUL bytes, out-of-range and negative numbers, floats,
+dates in odd formats, ids of other objects, several values for one name, plus random extra keys.
+
+Each example runs inside a savepoint that is rolled back afterwards, so a 2xx that changes things
+does not leak into the next example. After a 4xx the database must equal its state before the
+request (row counts and a checksum of every table's rows), except audit_event, user_session and
+audit.* notifications, which re-rendering a refused form may legitimately write.
+
+1,000 examples per form and method by default (marked slow); SP_FUZZ_EXAMPLES=50 runs a quick pass.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import inspect, text
+from werkzeug.exceptions import HTTPException
+
+from school_prevention import create_app
+from school_prevention.auth import sessions
+from school_prevention.config import TestConfig
+from school_prevention.extensions import db, limiter
+from tests.test_permissions import EXPECTED, PUBLIC, _requests, world  # noqa: F401 (world is a fixture)
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = int(os.environ.get("SP_FUZZ_EXAMPLES", "1000"))
+# Who fuzzes an endpoint: the first of these its policy allows (anonymous for public pages).
+ROLE_ORDER = ["counselor", "principal", "admin", "staff", "district"]
+SKIP = {"static"}  # files from disk: no form, no query
+# Rows a refused (4xx) request may still write: its audit of the re-rendered page and the session's touch.
+EXCLUDED_TABLES = {"audit_event", "user_session", "alembic_version"}
+# Query keys lists and pages read, tried on every GET besides the fields its forms name.
+COMMON_QUERY = ["page", "q", "sort", "from", "to", "school", "school_id", "status", "student", "level", "period",
+                "next", "source", "category", "program", "kind", "week", "month", "year", "format"]
+
+
+def _targets():
+    app = create_app(TestConfig())
+    found = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in SKIP:
+            continue
+        for method in ("GET", "POST"):
+            if method in rule.methods:
+                found.add((rule.endpoint, method))
+    return sorted(found)
+
+
+TARGETS = _targets()
+
+
+def _role_for(endpoint: str) -> str | None:
+    allowed = EXPECTED[endpoint]
+    if allowed == PUBLIC:
+        return None
+    return next(role for role in ROLE_ORDER if role in allowed)
+
+
+# --- the forms a role's pages render ------------------------------------------------------------
+
+class _Forms(HTMLParser):
+    """Every <form>: its action, method and fields (name -> option values, empty for free text)."""
+
+    def __init__(self, page_url: str):
+        super().__init__()
+        self.page_url = page_url
+        self.forms: list[dict] = []
+        self._form: dict | None = None
+        self._select: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self._form = {"action": a.get("action") or self.page_url, "method": (a.get("method") or "get").upper(),
+                          "fields": {}}
+            self.forms.append(self._form)
+        elif self._form is None or not a.get("name"):
+            if tag == "option" and self._form is not None and self._select and a.get("value") is not None:
+                self._form["fields"][self._select].add(a["value"])
+            return
+        elif tag in {"input", "textarea", "select", "button"}:
+            options = self._form["fields"].setdefault(a["name"], set())
+            if tag == "input" and a.get("type") in {"checkbox", "radio", "hidden", "submit"} and a.get("value"):
+                options.add(a["value"])
+            if tag == "select":
+                self._select = a["name"]
+        elif tag == "option" and self._select and a.get("value") is not None:
+            self._form["fields"][self._select].add(a["value"])
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._form = None
+        elif tag == "select":
+            self._select = None
+
+
+_FIELDS: dict[tuple, dict] = {}  # (backend, role) -> {(endpoint, method): {"fields": {...}, "page": endpoint}}
+
+
+def _discover(app, client, world, role) -> dict:
+    """Render every GET page the role may open and note each form's fields under its target endpoint."""
+    adapter = app.url_map.bind("localhost")
+    found: dict = {}
+    for endpoint, method, url in _requests(app, world, role):
+        if method != "GET" or endpoint in SKIP | {"auth.logout"} or not _allowed(endpoint, role):
+            continue
+        response = client.get(url)
+        if response.status_code != 200 or not response.mimetype == "text/html":
+            continue
+        parser = _Forms(url)
+        parser.feed(response.get_data(as_text=True))
+        for form in parser.forms:
+            path = urlsplit(form["action"]).path
+            try:
+                target, _ = adapter.match(path, method=form["method"])
+            except HTTPException:
+                continue
+            entry = found.setdefault((target, form["method"]), {"fields": {}, "page": endpoint})
+            for name, options in form["fields"].items():
+                entry["fields"].setdefault(name, set()).update(options)
+    return found
+
+
+def _allowed(endpoint, role) -> bool:
+    allowed = EXPECTED[endpoint]
+    return allowed == PUBLIC or role in allowed
+
+
+# --- what the database holds --------------------------------------------------------------------
+
+def _snapshot() -> dict[str, tuple[int, str]]:
+    """Row count and a checksum of the rows of every table (order-independent)."""
+    connection = db.session.connection()
+    tables = sorted(set(inspect(connection).get_table_names()) - EXCLUDED_TABLES)
+    state = {}
+    for table in tables:
+        sql = f'SELECT * FROM "{table}"'
+        if table == "notification":
+            sql += " WHERE kind NOT LIKE 'audit.%'"
+        rows = sorted(repr(tuple(row)) for row in connection.execute(text(sql)))
+        state[table] = (len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest())
+    return state
+
+
+# --- values -------------------------------------------------------------------------------------
+
+NASTY = st.sampled_from([
+    "", " ", "   ", "\t", "\n", "\r\n", "\x00", "a\x00b", "\u00a0", "\u200b", "\ufeff",
+    "0", "-1", "-0", "1", "00", "+1", "1_000", "0x10", "1e3", "1e308", "-1e308", "inf", "-inf", "NaN", "nan",
+    "3.14", "-0.5", "0.0000001", "2147483647", "2147483648", "-2147483649", "9223372036854775808",
+    "99999999999999999999", "1" * 400,
+    "2026-13-45", "2026-02-30", "2026-02-29", "0000-00-00", "0001-01-01", "9999-12-31", "10000-01-01", "31/12/2026",
+    "12/31/2026", "2026/12/31", "2026-1-1", "20261231", "2026-12-31T25:61", "2026-12-31 10:00", "today",
+    "24:00", "25:61", "10:00:00", "-10:00", "10", "noon",
+    "true", "false", "on", "off", "yes", "None", "null", "undefined", "[]", "{}",
+    "' OR 1=1 --", "\"; DROP TABLE student; --", "%", "_", "\\", "%00", "../../etc/passwd", "//evil.example/",
+    "https://evil.example/", "javascript:alert(1)", "<script>alert(1)</script>", "{{7*7}}", "${7*7}",
+    "\u202eevil\u202c", "\u05e9\u05dc\u05d5\u05dd", "\u0645\u0631\u062d\u0628\u0627", "😀", "👩‍👩‍👧‍👦", "𝔘𝔫𝔦",
+    "e\u0301", "Ⅻ", "١٢٣", "٣", "²", "ß", "İ", "ǅ",
+])
+LONG = st.builds(lambda ch, n: ch * n, st.sampled_from(["a", "é", "😀", "\u05d0", " ", "9", "\x00"]),
+                 st.sampled_from([101, 256, 1001, 2001, 10001, 20001, 100_001]))
+INTS = st.integers(min_value=-(2**70), max_value=2**70).map(str)
+FLOATS = st.floats().map(repr)
+DATES = st.dates().map(lambda d: d.isoformat()) | st.dates().map(lambda d: d.strftime("%d.%m.%Y"))
+TEXT = st.text(max_size=40)
+
+
+def _values(world_ids: list[int], options: set[str]):
+    picks = [NASTY, LONG, INTS, FLOATS, DATES, TEXT, st.sampled_from([str(i) for i in world_ids])]
+    if options:
+        sorted_options = sorted(options)
+        picks.append(st.sampled_from(sorted_options))
+        picks.append(st.sampled_from(sorted_options).map(lambda v: f" {v} "))
+    return st.one_of(*picks)
+
+
+def _form_data(fields: dict[str, set[str]], world_ids: list[int]):
+    """A dict name -> value or list of values: some fields left out, some repeated, extra keys added."""
+    def one(options):
+        values = _values(world_ids, options)
+        return st.one_of(values, values, st.lists(values, min_size=2, max_size=4))
+
+    known = st.fixed_dictionaries({}, optional={name: one(options) for name, options in fields.items()})
+    extra = st.dictionaries(st.one_of(TEXT.filter(bool), st.sampled_from(["id", "user_id", "school_id", "csrf_token",
+                                                                          "_method", "role", "status"])),
+                            one(set()), max_size=3)
+    return st.tuples(known, extra).map(lambda pair: {**pair[1], **pair[0]})
+
+
+def _world_ids(world) -> list[int]:
+    ids = {0, -1, 2**31, 2**63}
+    for value in world.values():
+        if hasattr(value, "id") and isinstance(getattr(value, "id"), int):
+            ids.add(value.id)
+    ids.update(user.id for user in world["users"].values())
+    return sorted(ids)
+
+
+# --- the test -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("endpoint, method", TARGETS, ids=[f"{e}-{m}" for e, m in TARGETS])
+def test_no_input_answers_5xx_and_a_refusal_changes_nothing(app, db_session, backend, world, endpoint, method):
+    role = _role_for(endpoint)
+    urls = {e: url for e, _m, url in _requests(app, world, role)}
+    token = None
+    user_id = world["users"][role].id if role is not None else None
+    if role is not None:
+        token = sessions.start_session(world["users"][role], ip="127.0.0.1", user_agent="pytest")
+        db_session.commit()
+
+    def new_client():
+        client = app.test_client()
+        if role is not None:
+            with client.session_transaction() as sess:
+                sess["sid"], sess["_user_id"], sess["_fresh"] = token, str(user_id), True
+        return client
+
+    key = (backend, role)
+    if key not in _FIELDS:
+        _FIELDS[key] = _discover(app, new_client(), world, role)
+    entry = _FIELDS[key].get((endpoint, method), {"fields": {}, "page": None})
+    fields = dict(entry["fields"])
+    if method == "GET":
+        for name in COMMON_QUERY:
+            fields.setdefault(name, set())
+    # Warm up: the pages that show this form, so what a first look records (opened, seen) is already there.
+    for page in {entry["page"], endpoint if method == "GET" else None} - {None}:
+        if page in urls and page != "auth.logout":
+            new_client().get(urls[page])
+    db_session.commit()
+    url = urls[endpoint]
+    world_ids = _world_ids(world)
+    connection = db_session.get_bind()
+    limiter.reset()
+    baseline = _snapshot()
+    db_session.commit()
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=False,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                     HealthCheck.data_too_large])
+    @given(data=_form_data(fields, world_ids))
+    def check(data):
+        savepoint = connection.begin_nested()
+        try:
+            limiter.reset()
+            client = new_client()
+            if method == "GET":
+                response = client.get(url, query_string=data)
+            else:
+                response = client.post(url, data=data)
+            status = response.status_code
+            assert status < 500, (endpoint, method, status, data)
+            if 400 <= status < 500 and status != 429:
+                after = _snapshot()
+                changed = sorted(t for t in baseline if after.get(t) != baseline[t])
+                assert not changed, (endpoint, method, status, "changed:", changed, data)
+        finally:
+            db_session.rollback()
+            db_session.expunge_all()
+            if savepoint.is_active:
+                savepoint.rollback()
+
+    check()
