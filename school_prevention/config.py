@@ -86,6 +86,9 @@ class Config:
     SESSION_COOKIE_NAME = "sp_session"
     # The absolute lifetime; the idle limit is enforced server-side in auth.sessions.
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    # The cookie is not signed again on every response: the server enforces the idle and absolute
+    # limits (auth.sessions), and re-signing cost every page measurable CPU.
+    SESSION_REFRESH_EACH_REQUEST = False
     SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
     SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=12)
     REMEMBER_COOKIE_DURATION = timedelta(0)
