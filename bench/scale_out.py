@@ -58,7 +58,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.scale_out_checks import Checks, check_day, check_no_server_errors, errors_in_log  # noqa: E402
+from bench.scale_out_checks import Checks, check_day, check_no_server_errors, errors_in_log, outcome  # noqa: E402
 from bench.scale_out_fleet import BIN, Fleet, free_port, run_locust, wait_ready  # noqa: E402
 from bench.scale_out_setup import (PASSWORD, create_database, drop_database_and_role, flask_cli,  # noqa: E402
                                    grant_app_role, make_accounts, plan_from_database, sign_in)
@@ -239,7 +239,7 @@ def school_day(args, fleet: Fleet, engine, sink, plan: dict, plan_path: Path, ho
             time.sleep(max(0, day_started + delay - time.time()))
             out = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "jobs", "run", job], cwd=ROOT,
                                  env=run_env, capture_output=True, text=True, timeout=600)
-            jobs_log.append(f"{job}: exit {out.returncode} {out.stdout.strip()[-200:]} {out.stderr.strip()[-500:]}")
+            jobs_log.append(f"{job}: {outcome(out)}")
 
     jobs_thread = threading.Thread(target=background_jobs, daemon=True)
     jobs_thread.start()

@@ -94,6 +94,16 @@ def errors_in_log(text: str) -> list[tuple[int, str, str, list[str]]]:
     return sorted((tuple(v) for v in found.values()), key=lambda e: -e[0])
 
 
+def outcome(out: subprocess.CompletedProcess) -> str:
+    """What a command said: its output's last line, or the error it failed with and where."""
+    errors = errors_in_log(out.stdout + "\n" + out.stderr)
+    if out.returncode and errors:
+        _, _, exception, frames = errors[0]
+        return f"exit {out.returncode}: {exception[:400]}" + (f" (at {frames[-1]})" if frames else "")
+    lines = [line for line in (out.stdout + "\n" + out.stderr).splitlines() if line.strip()]
+    return f"exit {out.returncode}: {lines[-1][:400] if lines else ''}"
+
+
 def check_no_server_errors(checks: Checks, fleet: Fleet, results: list[dict]) -> None:
     """No 5xx and no failed connection: in what Locust got, and in what the servers logged (every phase)."""
     answers: dict[str, int] = {}
@@ -202,4 +212,4 @@ def check_day(checks: Checks, engine, db_start, day: dict, sink, plan: dict, hos
         print("  (flask audit verify is not available yet: the audit chain was not checked)")
     else:
         checks.add(audit.returncode == 0, "the audit trail's hash chain verifies",
-                   (audit.stdout.strip() or audit.stderr.strip())[-300:])
+                   outcome(audit))
