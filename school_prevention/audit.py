@@ -27,6 +27,7 @@ class AuditEvent(db.Model):
     __table_args__ = (
         Index("ix_audit_event_student_id_at", "student_id", "at"),
         Index("ix_audit_event_actor_id_at", "actor_id", "at"),
+        Index("ix_audit_event_chain_id", "chain", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -41,7 +42,9 @@ class AuditEvent(db.Model):
     ip: Mapped[str | None] = mapped_column(String(64))
     # Counts and ids only: never names, narrative notes or search text typed about a child.
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    # The chain (audit_chain.seal): this row's seal, and the seal of the row before it.
+    # The chain (audit_chain.seal): which of the side-by-side chains, this row's seal, and the seal
+    # of the row before it on that chain.
+    chain: Mapped[int] = mapped_column(default=0, server_default="0")
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     row_hash: Mapped[str | None] = mapped_column(String(64))
 

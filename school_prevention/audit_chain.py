@@ -1,11 +1,14 @@
 """The audit trail's hash chain: each row sealed with its predecessor's seal, and the check of it.
 
-A row's seal is HMAC-SHA256(SP_AUDIT_KEY, previous seal + the row's contents). Rows are sealed as
-their transaction commits, one transaction at a time (a PostgreSQL advisory lock held to the
-commit; SQLite has one writer anyway), so the chain follows the ids. The key lives in the
-environment, not in the database: whoever can edit the table cannot forge seals.
+A row's seal is HMAC-SHA256(SP_AUDIT_KEY, previous seal + the row's contents). The trail is
+LANES chains side by side (the row's `chain`), so that app servers committing at the same moment
+need not all wait for one lock: a transaction picks a chain at random and seals its rows on it as
+it commits, one transaction per chain at a time (a PostgreSQL advisory lock per chain, held to the
+commit; SQLite has one writer anyway, and uses chain 0), so each chain follows the ids. The key
+lives in the environment, not in the database: whoever can edit the table cannot forge seals.
 
-verify() walks the rows in id order and names the first one that does not hold:
+verify() walks the rows in id order, each against the row before it on its chain, and names the
+first one that does not hold:
 - its seal does not match its own contents and stored predecessor: the row was changed;
 - it matches, but its stored predecessor is not the seal of the row before it: a row was
   removed before it, or it was inserted out of order;
@@ -16,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import random
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -25,6 +29,8 @@ from sqlalchemy.orm import Session
 
 # Any constant shared by every app server of one database ("SPAU" in ASCII).
 CHAIN_LOCK_KEY = 0x53504155
+LANES = 8
+LANE = "sp_audit_lane"  # session.info: the chain this transaction seals on
 GENESIS = "0" * 64
 JOBS_NAME = "audit.verify"
 
@@ -50,7 +56,7 @@ def _contents(row) -> bytes:
     detail = row.detail
     if isinstance(detail, str):  # a raw query may hand JSON back as text
         detail = json.loads(detail)
-    fields = [_utc(row.at), row.actor_id, row.action, row.object_type, row.object_id, row.student_id,
+    fields = [row.chain or 0, _utc(row.at), row.actor_id, row.action, row.object_type, row.object_id, row.student_id,
               row.school_id, row.purpose, row.ip, detail]
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str).encode()
 
@@ -60,10 +66,11 @@ def seal_of(key: bytes, prev_hash: str, row) -> str:
     return hmac.new(key, prev_hash.encode() + b"|" + _contents(row), hashlib.sha256).hexdigest()
 
 
-def _last_seal(session: Session) -> str:
+def _last_seal(session: Session, chain: int) -> str:
     from school_prevention.audit import AuditEvent
 
-    last = session.execute(select(AuditEvent.row_hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
+    last = session.execute(select(AuditEvent.row_hash).where(AuditEvent.chain == chain)
+                           .order_by(AuditEvent.id.desc()).limit(1)).scalar()
     return last or GENESIS
 
 
@@ -75,18 +82,28 @@ def seal(session: Session, flush_context, instances) -> None:
     new = [obj for obj in session.new if isinstance(obj, AuditEvent) and obj.row_hash is None]
     if not new:
         return
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        # Held to the commit: no other transaction can seal (or insert) rows in between.
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+    chain = session.info.get(LANE)
+    if chain is None:
+        # One chain for the whole transaction: taking a second chain's lock later could deadlock.
+        postgresql = session.get_bind().dialect.name == "postgresql"
+        chain = session.info[LANE] = random.randrange(LANES) if postgresql else 0
+        if postgresql:
+            # Held to the commit: no other transaction can seal (or insert) rows on this chain meanwhile.
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY + chain})
     key = _key()
-    # The newest row this transaction can see: committed ones, and its own already flushed (read
-    # each time, so a savepoint rolled back leaves no gap).
-    prev = _last_seal(session)
+    # The newest row of the chain this transaction can see: committed ones, and its own already
+    # flushed (read each time, so a savepoint rolled back leaves no gap).
+    prev = _last_seal(session, chain)
     # The flush inserts rows in the order they were added, and they get their ids in that order.
     for row in sorted(new, key=lambda r: inspect(r).insert_order):
-        row.prev_hash = prev
+        row.chain, row.prev_hash = chain, prev
         row.row_hash = prev = seal_of(key, prev, row)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_lane(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(LANE, None)
 
 
 @dataclass
@@ -105,12 +122,12 @@ def verify(session: Session, batch: int = 5000) -> tuple[int, Finding | None]:
     from school_prevention.audit import AuditEvent
 
     key = _key()
-    prev = GENESIS
+    prev: dict[int, str] = {}  # the last seal of each chain so far
     checked = 0
     after = 0
     columns = [AuditEvent.id, AuditEvent.at, AuditEvent.actor_id, AuditEvent.action, AuditEvent.object_type,
                AuditEvent.object_id, AuditEvent.student_id, AuditEvent.school_id, AuditEvent.purpose,
-               AuditEvent.ip, AuditEvent.detail, AuditEvent.prev_hash, AuditEvent.row_hash]
+               AuditEvent.ip, AuditEvent.detail, AuditEvent.chain, AuditEvent.prev_hash, AuditEvent.row_hash]
     while True:
         rows = session.execute(select(*columns).where(AuditEvent.id > after).order_by(AuditEvent.id)
                                .limit(batch)).all()
@@ -122,10 +139,10 @@ def verify(session: Session, batch: int = 5000) -> tuple[int, Finding | None]:
                 return checked, Finding(row.id, "it has no seal: it was written outside the app")
             if seal_of(key, row.prev_hash or "", row) != row.row_hash:
                 return checked, Finding(row.id, "its contents were changed after it was written")
-            if row.prev_hash != prev:
+            if row.prev_hash != prev.get(row.chain, GENESIS):
                 return checked, Finding(row.id, "the row before it in the chain is missing or out of order "
                                                 "(a row was removed, or this one was inserted out of order)")
-            prev = row.row_hash
+            prev[row.chain] = row.row_hash
         after = rows[-1].id
 
 

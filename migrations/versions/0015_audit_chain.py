@@ -21,7 +21,7 @@ AUDIT = sa.table(
     "audit_event", sa.column("id", sa.Integer), sa.column("at", UTCDateTime()), sa.column("actor_id", sa.Integer),
     sa.column("action", sa.String), sa.column("object_type", sa.String), sa.column("object_id", sa.String),
     sa.column("student_id", sa.Integer), sa.column("school_id", sa.Integer), sa.column("purpose", sa.Text),
-    sa.column("ip", sa.String), sa.column("detail", sa.JSON), sa.column("prev_hash", sa.String),
+    sa.column("ip", sa.String), sa.column("detail", sa.JSON), sa.column("chain", sa.Integer), sa.column("prev_hash", sa.String),
     sa.column("row_hash", sa.String),
 )
 SQLITE_GUARDS = {
@@ -55,6 +55,8 @@ def _seal_existing_rows(bind) -> None:
 
 
 def upgrade():
+    op.add_column('audit_event', sa.Column('chain', sa.Integer(), nullable=False, server_default='0'))
+    op.create_index('ix_audit_event_chain_id', 'audit_event', ['chain', 'id'])
     op.add_column('audit_event', sa.Column('prev_hash', sa.String(length=64), nullable=True))
     op.add_column('audit_event', sa.Column('row_hash', sa.String(length=64), nullable=True))
     op.add_column('user_account', sa.Column('is_privacy_officer', sa.Boolean(), nullable=False,
@@ -77,3 +79,5 @@ def downgrade():
     # Plain ALTER TABLE (SQLite 3.35+ drops columns in place, keeping the table's triggers).
     op.execute("ALTER TABLE audit_event DROP COLUMN row_hash")
     op.execute("ALTER TABLE audit_event DROP COLUMN prev_hash")
+    op.drop_index('ix_audit_event_chain_id', table_name='audit_event')
+    op.execute("ALTER TABLE audit_event DROP COLUMN chain")
