@@ -32,8 +32,16 @@ def _read_password() -> str:
 @click.option("--school", "schools", multiple=True, metavar="SCHOOL_SOURCED_ID",
               help="A school (by SIS sourcedId) the user works at; repeat for several.")
 @click.option("--grant-student-export", is_flag=True, help="District users only: may export student-level data.")
-def users_create(email, role, name, schools, grant_student_export):
-    """Create a user; the password is read from standard input when it is not a terminal."""
+@click.option("--privacy-officer", is_flag=True,
+              help="District users only: may look up and download any student's record of access.")
+def users_create(email, role, name, schools, grant_student_export, privacy_officer):
+    """Create a user; the password is read from standard input when it is not a terminal.
+
+    The operator's tool on the server (the first admin and district accounts are made with it): what
+    it gives needs no district approval, since whoever runs it has the server's shell and database
+    anyway. The audit row says so (detail "approval": "operator"). In the app, an admin's grant of
+    case data waits for a district user's approval (Access requests).
+    """
     from sqlalchemy import select
 
     from school_prevention.auth.passwords import password_problems
@@ -52,7 +60,7 @@ def users_create(email, role, name, schools, grant_student_export):
     try:
         user = create_user(None, email=email, name=name, role=role, password=password,
                            school_ids=list(found.values()), must_change_password=False,
-                           can_export_student_level=grant_student_export)
+                           can_export_student_level=grant_student_export, is_privacy_officer=privacy_officer)
     except ServiceError as exc:
         raise click.ClickException(exc.message) from None
     db.session.commit()

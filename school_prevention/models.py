@@ -21,4 +21,5 @@ from school_prevention.disclosures.models import (  # noqa: F401
 from school_prevention.awareness.models import (  # noqa: F401
     AwarenessConfirmation, AwarenessPage, AwarenessPageVersion,
 )
+from school_prevention.grants.models import AccessRequest  # noqa: F401
 from school_prevention.reports import indexes  # noqa: F401,E402  (indexes of the coverage aggregates)

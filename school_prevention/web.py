@@ -40,6 +40,7 @@ NAV = [
     ("My referrals", "referrals.mine"),
     ("Awareness", "awareness.index"),
     ("Users", "admin.users"),
+    ("Access requests", "grants.index"),
     ("Roster import", "roster.index"),
     ("Lists", "catalogue.overview"),
     ("School calendar", "schooldays.index"),

@@ -110,7 +110,8 @@ def test_invitation_activates_an_account_the_roster_import_created(app, client, 
 
 
 def test_resending_an_invitation_cancels_the_earlier_link(app, client, login_as, setup):
-    user = make_user("counselor", schools=[setup["school"]])
+    # A staff account: an admin's invitation to one with case data waits for the district (test_grants).
+    user = make_user("staff", schools=[setup["school"]])
     db.session.commit()
     login_as(setup["admin"])
     assert client.post(f"/admin/users/{user.id}/invite", data=shown_invitation(client, user)).status_code == 302
@@ -126,7 +127,8 @@ def test_resending_an_invitation_cancels_the_earlier_link(app, client, login_as,
 
 
 def test_a_second_click_on_the_invitation_button_sends_nothing(app, client, login_as, setup):
-    user = make_user("counselor", schools=[setup["school"]])
+    # A staff account: an admin's invitation to one with case data waits for the district (test_grants).
+    user = make_user("staff", schools=[setup["school"]])
     db.session.commit()
     login_as(setup["admin"])
     page = shown_invitation(client, user)
@@ -142,7 +144,8 @@ def test_a_second_click_on_the_invitation_button_sends_nothing(app, client, logi
 
 
 def test_a_deactivated_account_cannot_be_invited_and_its_links_stop_working(app, client, login_as, setup):
-    user = make_user("counselor", schools=[setup["school"]])
+    # A staff account: an admin's invitation to one with case data waits for the district (test_grants).
+    user = make_user("staff", schools=[setup["school"]])
     db.session.commit()
     login_as(setup["admin"])
     client.post(f"/admin/users/{user.id}/invite")

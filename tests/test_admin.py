@@ -21,14 +21,25 @@ def user_count():
     return db.session.scalar(select(func.count()).select_from(User))
 
 
+def pending(user: User) -> list[tuple[str, str]]:
+    from school_prevention.grants.models import AccessRequest
+
+    return [tuple(row) for row in db.session.execute(select(AccessRequest.kind, AccessRequest.value).where(
+        AccessRequest.user_id == user.id, AccessRequest.status == "pending").order_by(AccessRequest.id))]
+
+
 def test_create_user_then_they_sign_in_and_must_choose_a_password(app, client, login_as, setup):
     login_as(setup["admin"])
     response = client.post("/admin/users/new", data={
         "email": "New.Counselor@School.org", "name": "Nia Counselor", "role": "counselor",
         "schools": [setup["north"].id], "new_password": "temporary quilt harbor 7"})
     assert response.status_code == 302
+    assert "Waiting for approval by the district: the Counselor / social worker role; the school North." in \
+        client.get(response.headers["Location"]).get_data(as_text=True)
     user = db.session.scalars(select(User).where(User.email == "new.counselor@school.org")).one()
-    assert user.school_ids == [setup["north"].id] and user.must_change_password
+    # The counselor role and the school wait for a district user (tests/test_grants.py): no case data yet.
+    assert (user.role, user.school_ids, user.must_change_password) == ("staff", [], True)
+    assert pending(user) == [("role", "counselor"), ("school", str(setup["north"].id))]
     other = app.test_client()
     other.post("/login", data={"email": "new.counselor@school.org", "password": "temporary quilt harbor 7"})
     assert other.get("/students").headers["Location"] == "/account/password"
@@ -63,6 +74,7 @@ def test_duplicate_email_is_refused(client, login_as, setup):
 
 
 def test_moving_a_counselor_to_another_school_ends_their_sessions(app, client, login_as, setup):
+    """The school taken away goes at once (and their sessions with it); the new one waits for the district."""
     counselor = make_user("counselor", schools=[setup["north"]])
     db.session.commit()
     theirs = login_as(counselor, app.test_client())
@@ -73,7 +85,8 @@ def test_moving_a_counselor_to_another_school_ends_their_sessions(app, client, l
     assert response.status_code == 302
     assert theirs.get("/students").headers["Location"].startswith("/login")
     db.session.refresh(counselor)
-    assert counselor.school_ids == [setup["south"].id]
+    assert counselor.school_ids == []
+    assert pending(counselor) == [("school", str(setup["south"].id))]
 
 
 def test_deactivating_ends_every_session_and_blocks_sign_in(app, client, login_as, setup):
@@ -87,7 +100,17 @@ def test_deactivating_ends_every_session_and_blocks_sign_in(app, client, login_a
         assert browser.get("/").headers["Location"].startswith("/login")
     fresh = app.test_client()
     assert fresh.post("/login", data={"email": counselor.email, "password": PASSWORD}).status_code == 401
-    client.post(f"/admin/users/{counselor.id}/active", data={"active": "1"})
+    # The account holds case data: reactivating it waits for a district user's approval.
+    reactivated = client.post(f"/admin/users/{counselor.id}/active", data={"active": "1"}, follow_redirects=True)
+    assert "reactivating the account waits for the district" in reactivated.get_data(as_text=True)
+    assert pending(counselor) == [("reactivate", "")]
+    assert fresh.post("/login", data={"email": counselor.email, "password": PASSWORD}).status_code == 401
+    from school_prevention.grants.models import AccessRequest
+
+    district = make_user("district")
+    db.session.commit()
+    request_id = db.session.scalars(select(AccessRequest.id).where(AccessRequest.user_id == counselor.id)).one()
+    assert login_as(district, app.test_client()).post(f"/access-requests/{request_id}/approve").status_code == 302
     assert fresh.post("/login", data={"email": counselor.email, "password": PASSWORD}).status_code == 302
 
 
@@ -115,16 +138,18 @@ def test_users_list_refuses_a_page_number_too_large(client, login_as, setup):
 
 
 def test_student_export_grant_only_sticks_for_district_users(client, login_as, setup):
+    """Only a district user may be proposed for the grant, and even then it waits for approval."""
     login_as(setup["admin"])
     client.post("/admin/users/new", data={
         "email": "p@school.org", "name": "P", "role": "principal", "schools": [setup["north"].id],
-        "can_export_student_level": "y", "new_password": "temporary quilt harbor 7"})
+        "can_export_student_level": "y", "is_privacy_officer": "y", "new_password": "temporary quilt harbor 7"})
     client.post("/admin/users/new", data={
         "email": "d@school.org", "name": "D", "role": "district",
-        "can_export_student_level": "y", "new_password": "temporary quilt harbor 7"})
-    grants = dict(db.session.execute(select(User.email, User.can_export_student_level)
-                                     .where(User.email.in_(["p@school.org", "d@school.org"]))).all())
-    assert grants == {"p@school.org": False, "d@school.org": True}
+        "can_export_student_level": "y", "is_privacy_officer": "y", "new_password": "temporary quilt harbor 7"})
+    users = {u.email: u for u in db.session.scalars(select(User).where(User.email.in_(["p@school.org", "d@school.org"])))}
+    assert [(u.can_export_student_level, u.is_privacy_officer) for u in users.values()] == [(False, False)] * 2
+    assert pending(users["p@school.org"]) == [("role", "principal"), ("school", str(setup["north"].id))]
+    assert pending(users["d@school.org"]) == [("role", "district"), ("student_export", ""), ("privacy_officer", "")]
 
 
 def test_a_repeated_create_edit_or_deactivation_changes_nothing_and_says_who_did_it(client, login_as, setup):
@@ -137,11 +162,13 @@ def test_a_repeated_create_edit_or_deactivation_changes_nothing_and_says_who_did
     assert f"The account for nia@school.org was already created by {setup['admin'].name}" in again.get_data(as_text=True)
     assert user_count() == 2
     user = db.session.scalars(select(User).where(User.email == "nia@school.org")).one()
+    # The proposal of the counselor role is there already; the school South is proposed once.
     edit = {"name": "Nia Okafor", "role": "counselor", "schools": [setup["south"].id]}
     assert client.post(f"/admin/users/{user.id}", data=edit).status_code == 302
     same = client.post(f"/admin/users/{user.id}", data=edit)
     assert same.status_code == 409 and "were already saved by" in same.get_data(as_text=True)
-    # The same temporary password set twice is one change; a different one is another.
+    # The same temporary password set twice is one change; a different one is another (the
+    # account has no case data until the district approves, so a password is set at once).
     reset = {**edit, "new_password": "another quilt harbor 8"}
     assert client.post(f"/admin/users/{user.id}", data=reset).status_code == 302
     assert client.post(f"/admin/users/{user.id}", data=reset).status_code == 409
@@ -154,7 +181,8 @@ def test_a_repeated_create_edit_or_deactivation_changes_nothing_and_says_who_did
 
     actions = db.session.scalars(select(AuditEvent.action).where(
         AuditEvent.object_type == "user_account", AuditEvent.object_id == str(user.id)).order_by(AuditEvent.id)).all()
-    assert actions == ["user.created", "user.updated", "user.updated", "user.updated", "user.deactivated"]
+    assert actions == ["user.created", "grant.proposed", "grant.proposed", "grant.proposed", "user.updated",
+                       "user.updated", "user.deactivated"]
 
 
 def test_a_repeated_list_item_is_refused_and_a_different_one_of_the_same_name_too(client, login_as, setup):

@@ -71,16 +71,20 @@ def test_creating_one_account_at_once_makes_one_account_and_sends_one_invitation
         Notification.user_id == user_id, Notification.channel == "email")) == 1
 
 
-def test_granting_student_level_export_at_once_saves_it_once(race_app, admins):
+def test_granting_student_level_export_at_once_proposes_it_once(race_app, admins):
+    from school_prevention.grants.models import AccessRequest
+
     uid = _user(race_app, admins, role="district")
     with race_app.app_context():
         name = db.session.get(User, uid).name
     answers = fire_together(race_app, admins.both(), "POST", f"/admin/users/{uid}",
                             {"name": name, "role": "district", "can_export_student_level": "y"})
     assert_one_effect(answers, says="were already saved by")
-    assert _audits(race_app, "user.updated", uid) == 1
+    assert _audits(race_app, "grant.proposed", uid) == 1
+    assert _count(race_app, select(func.count()).select_from(AccessRequest).where(
+        AccessRequest.user_id == uid, AccessRequest.kind == "student_export", AccessRequest.status == "pending")) == 1
     with race_app.app_context():
-        assert db.session.get(User, uid).can_export_student_level
+        assert not db.session.get(User, uid).can_export_student_level  # until a district user approves it
 
 
 def test_deactivating_at_once_deactivates_once(race_app, admins):
@@ -91,7 +95,7 @@ def test_deactivating_at_once_deactivates_once(race_app, admins):
 
 
 def test_inviting_at_once_sends_one_invitation(race_app, admins):
-    uid = _user(race_app, admins)
+    uid = _user(race_app, admins, role="staff")  # no case data: the invitation goes at once
     answers = fire_together(race_app, admins.both(), "POST", f"/admin/users/{uid}/invite", {"last_invitation": ""})
     assert_one_effect(answers, says="An invitation was already sent to")
     assert _count(race_app, select(func.count()).select_from(AccountToken).where(AccountToken.user_id == uid)) == 1

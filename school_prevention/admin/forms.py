@@ -16,11 +16,17 @@ class UserForm(NewPasswordMixin, FlaskForm):
     email = StringField("Email", validators=[DataRequired("Enter an email address."), Email("Enter a valid email address, like name@school.org."), Length(max=320)])
     name = StringField("Full name", validators=[DataRequired("Enter the person's name."), Length(max=255)])
     role = SelectField("Role", choices=choices((r.value, r.label) for r in Role),
-                       validators=[DataRequired("Choose a role.")])
+                       validators=[DataRequired("Choose a role.")],
+                       description="A counselor, principal or district role, and the grants below, open case data: "
+                                   "they are given once a district user approves them.")
     schools = CheckboxListField("Schools", coerce=int,
-                                description="Staff, counselors and principals see only these schools.")
+                                description="Staff, counselors and principals see only these schools. A counselor's "
+                                            "or principal's school is given once the district approves it.")
     can_export_student_level = BooleanField(
         "May export student-level data (district role only; each export asks for a purpose and is audited)"
+    )
+    is_privacy_officer = BooleanField(
+        "Privacy officer: may look up and download any student's record of access (district role only)"
     )
     send_invite = BooleanField(
         "Email an invitation link instead (the person chooses their own password; the link works once, for 7 days)",

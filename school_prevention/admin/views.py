@@ -1,4 +1,8 @@
-"""Admin pages: list, create and edit users; deactivate and reactivate them."""
+"""Admin pages: list, create and edit users; deactivate and reactivate them.
+
+What would open case data to an account is proposed here and approved by the district
+(grants.services): these pages say what waits, and let the admins withdraw it.
+"""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -9,8 +13,12 @@ from school_prevention.admin.forms import UserFilterForm, UserForm
 from school_prevention.auth.models import User
 from school_prevention.auth.queries import users_list
 from school_prevention.auth import tokens
-from school_prevention.auth.services import AccountExists, create_user, set_active, update_user
+from school_prevention.auth.services import (
+    AccountExists, create_user, reset_second_factor, send_invitation, set_active, update_user,
+)
 from school_prevention.errors import ServiceError
+from school_prevention.grants import services as grant_services
+from school_prevention.grants.queries import get_request_or_404, pending_by_user
 from school_prevention.notifications import mail
 from school_prevention.extensions import db
 from school_prevention.forms import MAX_PAGE, apply_service_error
@@ -46,7 +54,9 @@ def users():
         abort(400, description=f"page must be a whole number from 1 to {MAX_PAGE}.")
     pagination = db.paginate(users_list(form.q.data, form.role.data or None),
                              page=page, per_page=50, error_out=False)
-    return render_template("admin/users.html", form=form, pagination=pagination)
+    return render_template("admin/users.html", form=form, pagination=pagination,
+                           pending=pending_by_user([u.id for u in pagination.items]),
+                           describe=grant_services.describe)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -65,6 +75,7 @@ def user_new():
                         current_user, email=form.email.data, name=form.name.data, role=form.role.data,
                         password=form.new_password.data or None, school_ids=form.schools.data,
                         can_export_student_level=form.can_export_student_level.data,
+                        is_privacy_officer=form.is_privacy_officer.data,
                         must_change_password=not form.send_invite.data,
                     )
             except AccountExists as exc:
@@ -75,10 +86,12 @@ def user_new():
                 apply_service_error(form, exc)
             else:
                 if form.send_invite.data:
+                    # A new account holds no case data yet (that waits for approval): the link can go now.
                     tokens.issue(user, tokens.INVITE, actor=current_user)
-                    flash(f"Account created for {user.name}. {_invitation_sent(user)}", "success")
+                    flash(f"Account created for {user.name}. {_invitation_sent(user)}{_waiting(user)}", "success")
                 else:
-                    flash(f"Account created for {user.name}. Give them the temporary password in person or by phone.", "success")
+                    flash(f"Account created for {user.name}. Give them the temporary password in person or by phone."
+                          f"{_waiting(user)}", "success")
                 return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=None, last_invitation=None), status
 
@@ -103,16 +116,32 @@ def user_edit(user_id: int):
                         current_user, user, name=form.name.data, role=form.role.data,
                         school_ids=form.schools.data,
                         can_export_student_level=form.can_export_student_level.data,
+                        is_privacy_officer=form.is_privacy_officer.data,
                         new_password=form.new_password.data or None,
                     )
             except ServiceError as exc:
                 user = _get_user_or_404(user_id)
                 apply_service_error(form, exc)
             else:
-                flash(f"Saved changes to {user.name}.", "success")
+                flash(f"Saved changes to {user.name}.{_waiting(user)}", "success")
                 return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=user,
-                           last_invitation=tokens.latest_invitation(user)), status
+                           last_invitation=tokens.latest_invitation(user),
+                           pending=grant_services.pending_of(user), describe=grant_services.describe,
+                           headline=grant_services.headline,
+                           holds_case_access=grant_services.holds_case_access(user)), status
+
+
+def _waiting(user: User) -> str:
+    """" Waiting for approval by the district: …" when changes to the account wait for it."""
+    pending = grant_services.pending_of(user)
+    if not pending:
+        return ""
+    said = " Waiting for approval by the district: " + "; ".join(grant_services.describe(r) for r in pending) + "."
+    if not grant_services.approvers(user):
+        said += (" No active district user can approve it yet: the operator creates one on the server "
+                 "(flask --app app users create … --role district).")
+    return said
 
 
 def _invitation_sent(user: User) -> str:
@@ -130,8 +159,11 @@ def user_invite(user_id: int):
     if not tokens.can_invite(user):
         abort(409, description=f"{user.name}'s account is deactivated. Reactivate it before sending an invitation.")
     seen = request.form.get("last_invitation", "")
-    tokens.invite(user, actor=current_user, seen=int(seen) if seen.isascii() and seen.isdigit() else None)
-    flash(_invitation_sent(user), "success")
+    if send_invitation(current_user, user, seen=int(seen) if seen.isascii() and seen.isdigit() else None):
+        flash(_invitation_sent(user), "success")
+    else:
+        flash(f"{user.name} has access to case data, so the invitation is sent once the district approves it."
+              f"{_waiting(user)}", "success")
     return redirect(url_for("admin.user_edit", user_id=user.id))
 
 
@@ -149,8 +181,35 @@ def user_set_active(user_id: int):
     except ServiceError as exc:
         flash(exc.message, "error")
         return redirect(url_for("admin.user_edit", user_id=user.id))
-    if want == "1":
+    if ended is None:
+        flash(f"{user.name} had access to case data, so reactivating the account waits for the district."
+              f"{_waiting(user)}", "success")
+    elif want == "1":
         flash(f"{user.name} can sign in again.", "success")
     else:
         flash(f"{user.name} is deactivated and was signed out of {ended} session(s).", "success")
     return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/second-factor", methods=["POST"])
+@roles(Role.ADMIN)
+def user_second_factor_reset(user_id: int):
+    """Remove the account's second sign-in factor (or propose it, for an account with case data)."""
+    user = _get_user_or_404(user_id)
+    if reset_second_factor(current_user, user):
+        flash(f"{user.name}'s second sign-in factor was removed; they were signed out.", "success")
+    else:
+        flash(f"{user.name} has access to case data, so removing the second factor waits for the district."
+              f"{_waiting(user)}", "success")
+    return redirect(url_for("admin.user_edit", user_id=user.id))
+
+
+@bp.route("/users/<int:user_id>/requests/<int:access_request_id>/withdraw", methods=["POST"])
+@roles(Role.ADMIN)
+def request_withdraw(user_id: int, access_request_id: int):
+    """Take back a proposal that waits for the district's approval."""
+    user = _get_user_or_404(user_id)
+    req = get_request_or_404(access_request_id, user_id=user.id)
+    grant_services.withdraw(current_user, req)
+    flash(f"Withdrawn: {grant_services.describe(req)} for {user.name}.", "success")
+    return redirect(url_for("admin.user_edit", user_id=user.id))

@@ -11,13 +11,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from school_prevention import audit
-from school_prevention.auth import sessions
+from school_prevention.auth import sessions, tokens
 from school_prevention.auth.models import User
 from school_prevention.auth.passwords import hash_password, needs_rehash, verify_password
 from school_prevention.auth.queries import normalise_email, user_by_email
 from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db, limiter
+from school_prevention.grants import services as grant_services
+from school_prevention.grants.models import (
+    PASSWORD, PRIVACY_OFFICER, REACTIVATE, RESET_LINK, ROLE, SCHOOL, SECOND_FACTOR, STUDENT_EXPORT,
+)
+from school_prevention.grants.services import APPROVAL_ROLES, CASE_SCHOOL_ROLES
 from school_prevention.roles import SCHOOL_SCOPED_ROLES, Role
 from school_prevention.schools.models import School
 from school_prevention.timezones import localtime
@@ -136,11 +141,15 @@ def _schools_by_ids(school_ids) -> list[School]:
     return schools
 
 
-def _check_role_and_schools(role: str, schools: list[School]) -> None:
+def _check_role(role: str) -> Role:
     try:
-        role_enum = Role(role)
+        return Role(role)
     except ValueError:
         raise ServiceError("role", "Choose one of the listed roles.") from None
+
+
+def _check_role_and_schools(role: str, schools: list[School]) -> None:
+    role_enum = _check_role(role)
     if role_enum in SCHOOL_SCOPED_ROLES and not schools:
         raise ServiceError("schools", f"A {role_enum.value} must be assigned to at least one school.")
 
@@ -155,8 +164,15 @@ def create_user(
     school_ids=(),
     must_change_password: bool = True,
     can_export_student_level: bool = False,
+    is_privacy_officer: bool = False,
 ) -> User:
     """Create an account; a password set by someone else must be changed at first sign-in.
+
+    actor None is the operator on the server (`flask users create`, the demo seed): what is asked
+    is given at once, and the audit row says so. An admin (actor) gets an account with no case data:
+    a counselor, principal or district role, its schools and the district's grants are proposed
+    (grants.services) and wait for a district user's approval; meanwhile the account is a staff
+    account with no school, which sees no student.
 
     An email that already has an account raises AccountExists. Two identical requests at the same
     moment both find no account; the unique index on the email makes the second wait for the first
@@ -164,38 +180,63 @@ def create_user(
     """
     email = normalise_email(email)
     schools = _schools_by_ids(school_ids)
-    grant = can_export_student_level and role == Role.DISTRICT
-    _refuse_existing(email, name, role, schools, grant)
+    role_enum = _check_role(role)
+    district = role_enum == Role.DISTRICT
+    grants = (can_export_student_level and district, is_privacy_officer and district)
+    _refuse_existing(email, name, role, schools, grants)
     _check_role_and_schools(role, schools)
+    operator = actor is None
+    proposed = not operator and role_enum in APPROVAL_ROLES
+    held_schools = schools if operator or role_enum == Role.STAFF else []
     user = User(
         email=email,
         name=name.strip(),
-        role=role,
+        role=Role.STAFF.value if proposed else role,
         password_hash=hash_password(password) if password else None,
         password_changed_at=utcnow() if password else None,
         must_change_password=must_change_password,
-        can_export_student_level=grant,
-        schools=schools,
+        can_export_student_level=grants[0] and operator,
+        is_privacy_officer=grants[1] and operator,
+        schools=held_schools,
     )
     try:
         with db.session.begin_nested():
             db.session.add(user)
             db.session.flush()
     except IntegrityError:
-        _refuse_existing(email, name, role, schools, grant)
+        _refuse_existing(email, name, role, schools, grants)
         raise
-    audit.record(
-        "user.created", actor=actor, obj=user,
-        detail={"role": role, "school_ids": [s.id for s in schools]},
-    )
+    detail = {"role": user.role, "school_ids": [s.id for s in held_schools]}
+    if operator and (role_enum in APPROVAL_ROLES or any(grants)):
+        # No second person: the operator has the server's shell, which no approval could hold back.
+        detail["approval"] = "operator"
+        detail["grants"] = [g for g, on in zip(("student_export", "privacy_officer"), grants) if on]
+    audit.record("user.created", actor=actor, obj=user, detail=detail)
+    if proposed:
+        requests = [grant_services.propose(actor, user, ROLE, role)]
+        requests += [grant_services.propose(actor, user, SCHOOL, str(s.id), school=s)
+                     for s in schools if role_enum in CASE_SCHOOL_ROLES]
+        requests += [grant_services.propose(actor, user, kind) for kind, on in
+                     zip((STUDENT_EXPORT, PRIVACY_OFFICER), grants) if on]
+        grant_services.announce(user, [r for r in requests if r is not None])
     return user
 
 
-def _refuse_existing(email: str, name: str, role: str, schools: list[School], grant: bool) -> None:
+def _intended(user: User) -> tuple:
+    """(role, school ids, export grant, privacy-officer grant) the account has or waits for."""
+    pending = grant_services.pending_of(user)
+    role = next((r.value for r in pending if r.kind == ROLE), user.role)
+    school_ids = set(user.school_ids) | {int(r.value) for r in pending if r.kind == SCHOOL}
+    return (role, sorted(school_ids) if Role(role) in SCHOOL_SCOPED_ROLES else [],
+            user.can_export_student_level or any(r.kind == STUDENT_EXPORT for r in pending),
+            user.is_privacy_officer or any(r.kind == PRIVACY_OFFICER for r in pending))
+
+
+def _refuse_existing(email: str, name: str, role: str, schools: list[School], grants: tuple[bool, bool]) -> None:
     existing = db.session.scalars(user_by_email(email).execution_options(populate_existing=True)).first()
     if existing is not None:
-        same = (existing.name, existing.role, sorted(existing.school_ids), existing.can_export_student_level) == (
-            name.strip(), role, sorted(s.id for s in schools), grant)
+        asked = (role, sorted(s.id for s in schools) if Role(role) in SCHOOL_SCOPED_ROLES else [], *grants)
+        same = existing.name == name.strip() and _intended(existing) == asked
         raise AccountExists(existing, same)
 
 
@@ -207,29 +248,85 @@ def update_user(
     role: str,
     school_ids,
     can_export_student_level: bool,
+    is_privacy_officer: bool = False,
     new_password: str | None = None,
-) -> None:
-    """Change a user's name, role, schools or grants (and optionally set a temporary password)."""
+) -> list:
+    """Change a user's name, role, schools or grants (and optionally set a temporary password).
+
+    What takes access away, and what opens no case data, is done at once. What opens case data is
+    proposed instead (grants.services) and waits for a district user's approval: a counselor,
+    principal or district role; a school of a counselor or principal (or of an account waiting for
+    such a role); the student-level export and privacy-officer grants; and a temporary password on
+    an account that holds case data. A box left unticked takes away only what the account has, never
+    a pending proposal (the admin withdraws those on the account's page). Returns the new proposals.
+    """
+    role_enum = _check_role(role)
     schools = _schools_by_ids(school_ids)
-    _check_role_and_schools(role, schools)
     if user.id == actor.id and role != user.role:
         raise ServiceError("role", "You cannot change your own role.")
-    before = {"role": user.role, "school_ids": sorted(user.school_ids),
-              "can_export_student_level": user.can_export_student_level}
-    after = {"role": role, "school_ids": sorted(s.id for s in schools),
-             "can_export_student_level": can_export_student_level and role == Role.DISTRICT}
-    same_password = not new_password or (user.must_change_password
-                                         and verify_password(user.password_hash, new_password))
-    if before == after and user.name == name.strip() and same_password:
+    pending = grant_services.pending_of(user)
+    role_change = role != user.role
+    role_now = role_change and role_enum not in APPROVAL_ROLES  # given at once; pending access withdrawn
+    survivors = [] if role_now else [r for r in pending if r.kind in grant_services.ACCESS_KINDS]
+    pending_role = Role(role) if role_change and not role_now else next(
+        (Role(r.value) for r in survivors if r.kind == ROLE), None)
+    wanted = {s.id for s in schools} if role_enum in SCHOOL_SCOPED_ROLES else set()
+    waiting_schools = {int(r.value) for r in survivors if r.kind == SCHOOL}
+    if role_enum in SCHOOL_SCOPED_ROLES and not wanted | waiting_schools:
+        raise ServiceError("schools", f"A {role_enum.value} must be assigned to at least one school.")
+    current = set(user.school_ids)
+    # A school opens case records to a counselor or principal, and to an account waiting to become one.
+    schools_need_approval = role_enum in CASE_SCHOOL_ROLES or pending_role in CASE_SCHOOL_ROLES
+    district = role_enum == Role.DISTRICT
+    wanted_grants = {STUDENT_EXPORT: can_export_student_level and district, PRIVACY_OFFICER: is_privacy_officer and district}
+    held_grants = {STUDENT_EXPORT: user.can_export_student_level, PRIVACY_OFFICER: user.is_privacy_officer}
+    password_needs_approval = bool(new_password) and grant_services.holds_case_access(user)
+    before = {"role": user.role, "school_ids": sorted(current),
+              "can_export_student_level": user.can_export_student_level, "is_privacy_officer": user.is_privacy_officer}
+
+    # What is done at once.
+    after_role = role if role_now else user.role
+    after_schools = (current & wanted) | (set() if schools_need_approval else wanted - current)
+    if Role(after_role) not in SCHOOL_SCOPED_ROLES:
+        after_schools = set()
+    after = {"role": after_role, "school_ids": sorted(after_schools),
+             "can_export_student_level": held_grants[STUDENT_EXPORT] and wanted_grants[STUDENT_EXPORT],
+             "is_privacy_officer": held_grants[PRIVACY_OFFICER] and wanted_grants[PRIVACY_OFFICER]}
+    same_password = not new_password or password_needs_approval or (
+        user.must_change_password and verify_password(user.password_hash, new_password))
+
+    # What is proposed.
+    asks: list[tuple] = []
+    if role_change and not role_now:
+        asks.append((ROLE, role, None))
+    if schools_need_approval:
+        by_id = {s.id: s for s in schools}
+        asks += [(SCHOOL, str(i), by_id[i]) for i in sorted(wanted - current)]
+    asks += [(kind, "", None) for kind, on in wanted_grants.items() if on and not held_grants[kind]]
+    pending_keys = {(r.kind, r.value) for r in survivors}
+    new_asks = [a for a in asks if (a[0], a[1]) not in pending_keys]
+    password_waits = next((r for r in pending if r.kind == PASSWORD), None)
+    new_password_ask = password_needs_approval and not (
+        password_waits is not None and verify_password(password_waits.password_hash, new_password))
+
+    if before == after and user.name == name.strip() and same_password and not new_asks and not new_password_ask:
         # The loader locked the account: a repeated identical save (a double click) finds it done.
         raise AlreadyDone(f"These details of {user.name} were already saved by "
-                          f"{last_done_by(user, 'user.updated', 'user.created')}. Nothing more was changed.",
-                          next_url=f"/admin/users/{user.id}")
+                          f"{last_done_by(user, 'user.updated', 'user.created', 'grant.proposed')}. "
+                          "Nothing more was changed.", next_url=f"/admin/users/{user.id}")
+    if role_now:
+        grant_services.supersede(actor, user, grant_services.ACCESS_KINDS)
+    elif role_change:
+        grant_services.supersede(actor, user, [ROLE], keep_value=role)
+    changed = before != after or user.name != name.strip() or not same_password
     user.name = name.strip()
-    user.role = role
-    user.schools = schools
+    user.role = after_role
+    if after_schools != current:
+        user.schools = [s for s in user.schools if s.id in after_schools] + [
+            s for s in schools if s.id in after_schools - current]
     user.can_export_student_level = after["can_export_student_level"]
-    if new_password:
+    user.is_privacy_officer = after["is_privacy_officer"]
+    if new_password and not password_needs_approval:
         # An account the roster import created has never been active: its first temporary
         # password is what activates it. An account an admin deactivated stays deactivated.
         if user.password_hash is None and not user.is_active and user.deactivated_at is None:
@@ -242,12 +339,39 @@ def update_user(
     # new scope applies at once, not at their next sign-in.
     if before != after:
         sessions.end_all_sessions(user, "access_changed")
-    audit.record("user.updated", actor=actor, obj=user,
-                 detail={"before": before, "after": after, "password_reset": bool(new_password)})
+    if changed:
+        audit.record("user.updated", actor=actor, obj=user,
+                     detail={"before": before, "after": after,
+                             "password_reset": bool(new_password) and not password_needs_approval})
+    made = [grant_services.propose(actor, user, kind, value, school=school) for kind, value, school in new_asks]
+    if new_password_ask:
+        if password_waits is not None:
+            grant_services.supersede(actor, user, [PASSWORD])
+        made.append(grant_services.propose(actor, user, PASSWORD, password_hash=hash_password(new_password)))
+    made = [r for r in made if r is not None]
+    grant_services.announce(user, made)
+    return made
 
 
-def set_active(actor: User, user: User, active: bool) -> int:
-    """Deactivate (ending every session) or reactivate an account; returns sessions ended."""
+def _waiting(user: User, kind: str):
+    """The account's pending request of this kind, if any."""
+    return next((r for r in grant_services.pending_of(user) if r.kind == kind), None)
+
+
+def _already_asked(user: User, kind: str, what: str) -> AlreadyDone | None:
+    req = _waiting(user, kind)
+    if req is None:
+        return None
+    return AlreadyDone(f"{what} was already asked for by {by_whom(req.proposed_by, req.proposed_at)}; it waits for "
+                       "approval by the district. Nothing more was changed.", next_url=f"/admin/users/{user.id}")
+
+
+def set_active(actor: User, user: User, active: bool) -> int | None:
+    """Deactivate (ending every session) or reactivate an account; returns sessions ended.
+
+    Reactivating an account that holds case data gives it back to whoever signs in with it: it is
+    proposed instead (None), for a district user to approve.
+    """
     if user.id == actor.id and not active:
         raise ServiceError(None, "You cannot deactivate your own account.")
     if user.is_active == active:
@@ -257,6 +381,11 @@ def set_active(actor: User, user: User, active: bool) -> int:
         raise AlreadyDone(f"{user.name}’s account is already {'active' if active else 'deactivated'}"
                           + (f": {verb} by {who}" if who else "") + ". Nothing more was changed.",
                           next_url=f"/admin/users/{user.id}")
+    if active and grant_services.holds_case_access(user):
+        if done := _already_asked(user, REACTIVATE, f"Reactivating {user.name}’s account"):
+            raise done
+        grant_services.announce(user, [grant_services.propose(actor, user, REACTIVATE)])
+        return None
     user.is_active = active
     ended = 0
     if active:
@@ -267,3 +396,35 @@ def set_active(actor: User, user: User, active: bool) -> int:
     audit.record("user.reactivated" if active else "user.deactivated", actor=actor, obj=user,
                  detail={"sessions_ended": ended})
     return ended
+
+
+def send_invitation(actor: User, user: User, *, seen: int | None) -> bool:
+    """Email an invitation link from the admin page (tokens.invite); True when it was sent.
+
+    For an account that holds case data the link would let its reader take the account over: the
+    email is proposed instead (False) and sent when a district user approves it.
+    """
+    if grant_services.holds_case_access(user):
+        if done := _already_asked(user, RESET_LINK, f"An invitation to {user.email}"):
+            raise done
+        grant_services.announce(user, [grant_services.propose(actor, user, RESET_LINK)])
+        return False
+    tokens.invite(user, actor=actor, seen=seen)
+    return True
+
+
+def reset_second_factor(actor: User, user: User) -> bool:
+    """Remove the account's second sign-in factor (the person then signs in with the password
+    alone); True when done now, False when it waits for the district's approval (case data)."""
+    if not user.mfa_secret:
+        raise AlreadyDone(f"{user.name} has no second sign-in factor. Nothing was changed.",
+                          next_url=f"/admin/users/{user.id}")
+    if grant_services.holds_case_access(user):
+        if done := _already_asked(user, SECOND_FACTOR, f"Removing {user.name}’s second sign-in factor"):
+            raise done
+        grant_services.announce(user, [grant_services.propose(actor, user, SECOND_FACTOR)])
+        return False
+    user.mfa_secret = None
+    ended = sessions.end_all_sessions(user, "second_factor_reset")
+    audit.record("user.second_factor_reset", actor=actor, obj=user, detail={"sessions_ended": ended})
+    return True
