@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import SelectMultipleField
+from wtforms import IntegerField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -36,3 +36,14 @@ def apply_service_error(form, exc) -> None:
         field.errors = list(field.errors) + [exc.message]
     else:
         form.form_errors.append(exc.message)
+
+
+class WholeNumberField(IntegerField):
+    """A whole number that refuses more than 18 digits as not a number: WTForms' NumberRange compares
+    through float() and would raise OverflowError (a 500) on a few hundred digits."""
+
+    def process_formdata(self, valuelist):
+        if valuelist and isinstance(valuelist[0], str) and len(valuelist[0].strip()) > 18:
+            self.data = None
+            raise ValueError(self.gettext("Not a valid integer value."))
+        super().process_formdata(valuelist)

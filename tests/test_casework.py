@@ -534,3 +534,16 @@ def test_accept_with_a_blank_looking_choice_is_a_400_that_changes_nothing(client
     db.session.refresh(referral)
     assert referral.status != "accepted" and referral.flag_id is None
     assert db.session.scalar(select(func.count()).select_from(RiskFlag)) == 0
+
+
+@pytest.mark.parametrize("raw", ["9" * 19, "9" * 1001, "-" + "9" * 400])
+def test_a_whole_number_too_long_is_a_field_error_not_a_500(app, db_session, raw):
+    """WTForms' NumberRange compares through float(): hundreds of digits raised OverflowError (found by tests/test_fuzz.py)."""
+    from werkzeug.datastructures import MultiDict
+
+    from school_prevention.programs.forms import SessionForm
+
+    with app.test_request_context(method="POST"):
+        form = SessionForm(formdata=MultiDict({"minutes": raw}))
+        assert not form.validate()
+        assert "Not a valid integer value." in form.minutes.errors

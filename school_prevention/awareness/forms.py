@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from school_prevention.forms import CheckboxListField, choices
+from school_prevention.forms import WholeNumberField, CheckboxListField, choices
 from school_prevention.roles import ROLE_LABELS, Role
 
 
@@ -20,7 +20,7 @@ class PageForm(FlaskForm):
                     "{hotline} and {child_welfare} become the district's numbers from the settings.")
     audience = CheckboxListField("Shown to", choices=choices((r.value, ROLE_LABELS[r]) for r in Role),
                                  validators=[DataRequired("Choose at least one role the page is for.")])
-    position = IntegerField("Order", default=0, validators=[Optional(), NumberRange(0, 999, "Give a number from 0 to 999.")],
+    position = WholeNumberField("Order", default=0, validators=[Optional(), NumberRange(0, 999, "Give a number from 0 to 999.")],
                             description="Pages are listed from the lowest number.")
     is_published = BooleanField("Published", default=True,
                                 description="Unpublished pages are seen only by administrators.")

@@ -6,7 +6,7 @@ from wtforms import DateField, DateTimeLocalField, IntegerField, RadioField, Sel
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from school_prevention.checkins.models import CADENCES, NON_SCHOOL_DAY_RULES, OUTCOMES
-from school_prevention.forms import CheckboxListField, choices
+from school_prevention.forms import WholeNumberField, CheckboxListField, choices
 
 LEAD_CHOICES = [(10080, "1 week before"), (2880, "2 days before"), (1440, "1 day before"), (240, "4 hours before"),
                 (60, "1 hour before"), (15, "15 minutes before")]
@@ -25,7 +25,7 @@ class PlanForm(FlaskForm):
     starts_on = DateField("First check-in on", validators=[DataRequired("Enter the first day.")])
     local_time = TimeField("Time of day", validators=[DataRequired("Enter the time of day.")],
                            description="In the district's local time; stays the same across daylight-saving changes.")
-    duration_minutes = IntegerField("Length (minutes)", default=20, validators=[
+    duration_minutes = WholeNumberField("Length (minutes)", default=20, validators=[
         InputRequired("Enter the length in minutes."), NumberRange(5, 240, "Use a length from 5 to 240 minutes.")])
     until = DateField("Until", validators=[Optional()],
                       description="Defaults to the end of the school year. Plans may run for several years.")

@@ -6,7 +6,7 @@ from wtforms import BooleanField, DateTimeLocalField, IntegerField, RadioField, 
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from school_prevention.flags.models import SOURCES
-from school_prevention.forms import choices
+from school_prevention.forms import WholeNumberField, choices
 
 SEVERITY_CHOICES = [("low", "Low"), ("moderate", "Moderate"), ("high", "High"), ("urgent", "Urgent")]
 NOTE_HINT = ("Restricted: only counselors of this student's school can read it. It is encrypted and "
@@ -54,5 +54,5 @@ class CategoryForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired("Give the category a name."), Length(max=120)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
     is_suspected_abuse = BooleanField("Suspected abuse or exploitation (asks for a mandated report at high or urgent severity)")
-    position = IntegerField("Order in lists", default=100, validators=[NumberRange(0, 10000, "Use a number from 0 to 10000.")])
+    position = WholeNumberField("Order in lists", default=100, validators=[NumberRange(0, 10000, "Use a number from 0 to 10000.")])
     is_active = BooleanField("In use", default=True)

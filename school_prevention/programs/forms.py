@@ -7,7 +7,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
-from school_prevention.forms import CheckboxListField, QueryForm, choices
+from school_prevention.forms import WholeNumberField, CheckboxListField, QueryForm, choices
 from school_prevention.programs.mentoring import CONTACT_METHODS, CONTACT_WITH
 from school_prevention.programs.services import END_STATUSES
 
@@ -21,14 +21,14 @@ class ProgramForm(FlaskForm):
     description = TextAreaField("Description", validators=[Optional(), Length(max=4000)],
                                 description="What happens in it and who it is for. No student names here.")
     facilitator = StringField("Facilitator", validators=[Optional(), Length(max=200)])
-    capacity = IntegerField("Capacity (seats)", validators=[
+    capacity = WholeNumberField("Capacity (seats)", validators=[
         InputRequired("Enter how many students it can take."), NumberRange(1, 10000, "Use a number from 1 to 10000.")])
     starts_on = DateField("Starts", validators=[Optional()])
     ends_on = DateField("Ends", validators=[Optional()])
     schedule = StringField("Meeting schedule", validators=[Optional(), Length(max=200)],
                            description="For example “Tuesdays and Thursdays, 3:15–4:00 pm”.")
     location = StringField("Location", validators=[Optional(), Length(max=200)])
-    session_minutes = IntegerField("Usual session length (minutes)", default=45,
+    session_minutes = WholeNumberField("Usual session length (minutes)", default=45,
                                    validators=[InputRequired("Enter the usual length in minutes."),
                                                NumberRange(1, 1440, "Use a number from 1 to 1440.")])
     is_active = BooleanField("Running (takes enrollments)", default=True)
@@ -44,7 +44,7 @@ class ProgramTypeForm(FlaskForm):
 
     name = StringField("Name", validators=[DataRequired("Give the kind of program a name."), Length(max=120)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
-    position = IntegerField("Order in lists", default=100, validators=[NumberRange(0, 10000, "Use a number from 0 to 10000.")])
+    position = WholeNumberField("Order in lists", default=100, validators=[NumberRange(0, 10000, "Use a number from 0 to 10000.")])
     is_active = BooleanField("In use", default=True)
 
 
@@ -97,7 +97,7 @@ class SessionForm(FlaskForm):
     """A session's date, length and topic; attendance comes as one radio group per student."""
 
     held_on = DateField("Date held", validators=[DataRequired("Enter the date of the session.")])
-    minutes = IntegerField("Length (minutes)", validators=[
+    minutes = WholeNumberField("Length (minutes)", validators=[
         InputRequired("Enter the session's length in minutes."), NumberRange(1, 1440, "Use a number from 1 to 1440.")])
     topic = StringField("Topic", validators=[Optional(), Length(max=200)],
                         description="Optional, for example “Week 3: handling online pressure”.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from wtforms import BooleanField, IntegerField, SelectField, StringField
 from wtforms.validators import NumberRange, Optional, Length
 
-from school_prevention.forms import QueryForm, choices
+from school_prevention.forms import WholeNumberField, QueryForm, choices
 from school_prevention.students.models import GRADE_ORDER, grade_label
 
 
@@ -16,7 +16,7 @@ class StudentFilterForm(QueryForm):
     grade = SelectField("Grade", validators=[Optional()],
                         choices=choices([("", "All grades")] + [(g, grade_label(g)) for g in GRADE_ORDER]))
     include_inactive = BooleanField("Include students no longer enrolled")
-    page = IntegerField("Page", validators=[Optional(), NumberRange(min=1, max=100000, message="Page must be a whole number of 1 or more.")])
+    page = WholeNumberField("Page", validators=[Optional(), NumberRange(min=1, max=100000, message="Page must be a whole number of 1 or more.")])
 
     def __init__(self, schools, *args, **kwargs):
         super().__init__(*args, **kwargs)

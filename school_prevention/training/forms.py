@@ -6,7 +6,7 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, FloatField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from school_prevention.forms import CheckboxListField, choices
+from school_prevention.forms import WholeNumberField, CheckboxListField, choices
 from school_prevention.training.models import REQUIRABLE_ROLES, ROLE_PLURALS
 
 
@@ -17,7 +17,7 @@ class CourseForm(FlaskForm):
     provider = StringField("Provider", validators=[Optional(), Length(max=200)],
                            description="Who gives it: an agency, a training organisation, the district.")
     hours = FloatField("Hours", validators=[Optional(), NumberRange(0, 1000, "Give the hours as a number from 0 to 1000.")])
-    renewal_months = IntegerField(
+    renewal_months = WholeNumberField(
         "Renew every (months)", validators=[Optional(), NumberRange(1, 120, "Give a number of months from 1 to 120.")],
         description="A completion is valid this many months. Leave empty when the course never has to be renewed.")
     required_roles = CheckboxListField(
