@@ -67,6 +67,8 @@ def test_the_admin_keeps_the_directory_and_counselors_and_principals_read_it(wor
     assert refused.status_code == 400 and "already has County Children&#39;s Services" in refused.get_data(as_text=True)
     bad = client.post("/agencies/new", data={"name": "X", "kind": "health", "email": "not an email"})
     assert bad.status_code == 400 and "Give an email address" in bad.get_data(as_text=True)
+    script = client.post("/agencies/new", data={"name": "X", "kind": "health", "website": "javascript:alert(1)"})
+    assert script.status_code == 400 and "starting with https://" in script.get_data(as_text=True)
     lakeside = db.session.scalars(select(Agency).where(Agency.name == "Lakeside Mental Health")).one()
     assert client.post(f"/agencies/{world.shelter.id}/edit", data={"name": "Harbor House", "kind": "runaway_homeless",
                                                                    "phone": "555-0100"}).status_code == 302  # taken out

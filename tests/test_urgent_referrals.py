@@ -331,3 +331,46 @@ def test_the_job_function_takes_the_moment_it_runs_as(app, world):
     assert escalate_urgent(local(TUESDAY, 11, 0)) == 2
     db.session.commit()
     assert told(referral) == [world.principal_id]
+
+
+def test_the_upgrade_keeps_referrals_and_their_concerns_and_marks_those_already_opened(backend, tmp_path_factory, postgres):
+    """Migration 0017 adds the referral's columns without rebuilding the table (on SQLite a rebuild would
+    cascade into referral_category) and marks as opened what a counselor's page view shows was opened."""
+    import flask_migrate
+    from sqlalchemy import text
+
+    from school_prevention import create_app
+    from school_prevention.config import TestConfig
+    from tests.databases import new_database_url
+
+    app = create_app(TestConfig(new_database_url(backend, "upgrade17", tmp_path_factory, postgres)))
+    directory = app.extensions["migrate"].directory
+    with app.app_context():
+        flask_migrate.upgrade(directory=directory, revision="0016")
+        now = "2026-11-02 10:00:00"
+        statements = [
+            "INSERT INTO school (id, sourced_id, name, level, is_active, created_at, updated_at) "
+            "VALUES (1, 's1', 'Cedar', 'middle', true, :now, :now)",
+            "INSERT INTO user_account (id, email, name, role, must_change_password, is_active, can_export_student_level, "
+            "reminder_leads, created_at, updated_at) VALUES (1, 'c@x.example', 'C', 'counselor', false, true, false, "
+            "'1440,60', :now, :now), (2, 't@x.example', 'T', 'staff', false, true, false, '1440,60', :now, :now)",
+            "INSERT INTO student (id, sourced_id, school_id, given_name, family_name, is_active, created_at, updated_at) "
+            "VALUES (1, 'k1', 1, 'Lena', 'Ortiz', true, :now, :now)",
+            "INSERT INTO referral (id, student_id, school_id, submitted_by_id, submitted_at, observation_ciphertext, "
+            "urgency, status, updated_at) VALUES (1, 1, 1, 2, :now, 'x', 'urgent', 'new', :now), "
+            "(2, 1, 1, 2, :now, 'x', 'urgent', 'new', :now), (3, 1, 1, 2, :now, 'x', 'soon', 'closed', :now)",
+            "INSERT INTO referral_category (referral_id, category_id) SELECT r.id, c.id FROM referral r, "
+            "(SELECT min(id) AS id FROM flag_category) c",
+            "INSERT INTO audit_event (at, action, actor_id, object_type, object_id) "
+            "VALUES ('2026-11-02 10:20:00', 'referral.view', 1, 'referral', '1')",
+        ]
+        for statement in statements:
+            db.session.execute(text(statement), {"now": now})
+        db.session.commit()
+        flask_migrate.upgrade(directory=directory, revision="0017")
+        assert db.session.scalar(text("SELECT count(*) FROM referral_category")) == 3
+        opened = {i: (by, at is not None) for i, by, at in db.session.execute(
+            text("SELECT id, first_opened_by_id, first_opened_at FROM referral ORDER BY id"))}
+        assert opened == {1: (1, True), 2: (None, False), 3: (None, True)}  # viewed; never opened; decided
+        db.session.remove()
+        db.engine.dispose()

@@ -23,10 +23,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0017'
-# TEMPORARY while 0015 and 0016 are being written: follow the newest revision before this one, so
-# the shared tree never has two heads. To be set to '0016' once that revision exists.
-down_revision = max(p.name[:4] for p in __import__('pathlib').Path(__file__).parent.glob('00[0-9][0-9]_*.py')
-                    if p.name[:4] < '0017')
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 

@@ -35,6 +35,9 @@ def save_agency(actor: User, agency: Agency | None, **values) -> Agency:
         raise ServiceError("name", "Give the agency's name.")
     if values.get("kind") not in AGENCY_KINDS:
         raise ServiceError("kind", "Choose the kind of agency.")
+    website = values.get("website")
+    if website and not website.lower().startswith(("https://", "http://")):
+        raise ServiceError("website", "Give the website's address starting with https://.")
     same = db.session.scalars(agency_named(values["name"])).first()
     if same is not None and same is not agency:
         raise ServiceError("name", f"The directory already has {same.name}. Edit that entry instead.")
