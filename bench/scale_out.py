@@ -11,7 +11,8 @@ machine is busy with other work: the report says how much of it other processes 
 Everything runs on loopback and stops by itself; every process it starts is stopped at the end.
 1. A throwaway PostgreSQL database, migrated and seeded as its owner (`db upgrade`, `demo seed`,
    `demo generate`, a few staff accounts), then used by the servers and schedulers through a role
-   that owns nothing (README, Production). Production settings: SP_ENV=production, secrets from the
+   that owns nothing (`database grant-app-role`, as README's Production section says: it may only
+   read and add audit rows). Production settings: SP_ENV=production, secrets from the
    environment, sign-in limits in Redis (a database number of their own, emptied at the end),
    CSRF on, Secure cookies (the Locust client sends them to loopback as browsers do: locustfile.py).
    The servers run with SP_TRUSTED_PROXIES=1 and each simulated user sends its own client address
@@ -154,7 +155,7 @@ def main() -> int:
         limit_target = "limit.check@bench.school"
         make_accounts(env, [(e, "staff", f"gen-{n:05d}") for n, e in enumerate(staff, start=1)]
                       + [(e, "staff", "demo-cedar-ms") for e in [*guess_targets, limit_target]])
-        app_url = grant_app_role(owner_url, role)
+        app_url = grant_app_role(owner_url, role, env)
         plan = plan_from_database(owner_url, tmp, staff, guess_targets, new_students=150)
         plan["hosts"] = hosts
         plan_path = tmp / "plan.json"

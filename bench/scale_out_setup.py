@@ -54,20 +54,21 @@ def make_accounts(env: dict, accounts: list[tuple[str, str, str | None]]) -> Non
         raise SystemExit("creating the benchmark's accounts failed:\n" + out.stderr[-4000:])
 
 
-def grant_app_role(owner_url: str, role: str) -> str:
-    """A login role that owns nothing, with the rights README gives the app; its URL."""
+def grant_app_role(owner_url: str, role: str, env: dict) -> str:
+    """A login role that owns nothing, given what the app needs as README says; its URL.
+
+    The role and its right to connect come from the administrative user; the grants on the tables
+    from the owner, with `flask --app app database grant-app-role` (append-only audit rows).
+    """
     import sqlalchemy as sa
 
     url = sa.engine.make_url(owner_url)
     engine = sa.create_engine(owner_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
-        for statement in (f'GRANT CONNECT, TEMPORARY ON DATABASE "{url.database}" TO "{role}"',
-                          f'GRANT USAGE ON SCHEMA public TO "{role}"',
-                          f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"',
-                          f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"'):
-            conn.execute(sa.text(statement))
+        conn.execute(sa.text(f'GRANT CONNECT, TEMPORARY ON DATABASE "{url.database}" TO "{role}"'))
     engine.dispose()
+    flask_cli(env, "database", "grant-app-role", role)
     return url.set(username=role, password=None).render_as_string(hide_password=False)
 
 
