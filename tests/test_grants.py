@@ -237,6 +237,9 @@ def test_rejection_needs_a_reason_changes_nothing_and_tells_the_admin(app, clien
     assert told == ["Not approved by Dana District: the Counselor / social worker role for Nia Okafor"]
     page = district.get("/access-requests").get_data(as_text=True)
     assert "Not on the HR list of new counselors." in page
+    admin_page = client.get(f"/admin/users/{nia.id}").get_data(as_text=True)
+    assert "The Counselor / social worker role: rejected by Dana District" in admin_page
+    assert "Not on the HR list of new counselors." in admin_page
     # A decided request cannot be approved afterwards.
     late = district.post(f"/access-requests/{role_request.id}/approve")
     assert late.status_code == 409 and "was already rejected by Dana District" in late.get_data(as_text=True)
@@ -339,9 +342,30 @@ def test_the_access_requests_page_is_for_the_district_and_names_no_student(app, 
     text = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "Nia Okafor" in text and "The Counselor / social worker role" in text and "The school North" in text
-    assert "a temporary password set by an administrator" in text
+    assert "a temporary password from Ada Admin; <strong>not yet changed</strong>" in text
     assert setup["student"].family_name not in text
     assert 'href="/access-requests"' in text  # in the district's navigation
+
+
+def test_the_approver_is_told_when_an_admin_set_the_password_even_if_it_was_changed_since(app, client, login_as,
+                                                                                         setup):
+    """The review's attack: an admin makes a counselor with a password they know, signs in as it first and
+    changes the password, then asks for approval. The approver sees where the password came from."""
+    login_as(setup["admin"])
+    client.post("/admin/users/new", data={"email": "nia@school.org", "name": "Nia Okafor", "role": "counselor",
+                                          "schools": [setup["north"].id], "new_password": TEMPORARY})
+    posing = app.test_client()
+    assert posing.post("/login", data={"email": "nia@school.org", "password": TEMPORARY}).status_code == 302
+    assert posing.post("/account/password", data={"current_password": TEMPORARY, "new_password": "orchard lantern pebble 58",
+                                                  "confirm": "orchard lantern pebble 58"}).status_code == 302
+    text = login_as(setup["district"], app.test_client()).get("/access-requests").get_data(as_text=True)
+    assert ("a temporary password from Ada Admin, then changed at sign-in. Whoever set it could have signed in first: "
+            "check with Nia Okafor that they have it") in text
+    login_as(setup["admin"])
+    client.post("/admin/users/new", data={"email": "ivy@school.org", "name": "Ivy Invited", "role": "principal",
+                                          "schools": [setup["north"].id], "send_invite": "y"})
+    text = login_as(setup["district"], app.test_client()).get("/access-requests").get_data(as_text=True)
+    assert "not chosen yet" in text
 
 
 # --- two decisions at once ------------------------------------------------------------------

@@ -18,7 +18,7 @@ from school_prevention.auth.services import (
 )
 from school_prevention.errors import ServiceError
 from school_prevention.grants import services as grant_services
-from school_prevention.grants.queries import get_request_or_404, pending_by_user
+from school_prevention.grants.queries import decided_of, get_request_or_404, pending_by_user
 from school_prevention.notifications import mail
 from school_prevention.extensions import db
 from school_prevention.forms import MAX_PAGE, apply_service_error
@@ -128,7 +128,7 @@ def user_edit(user_id: int):
     return render_template("admin/user_form.html", form=form, user=user,
                            last_invitation=tokens.latest_invitation(user),
                            pending=grant_services.pending_of(user), describe=grant_services.describe,
-                           headline=grant_services.headline,
+                           headline=grant_services.headline, decided=db.session.scalars(decided_of(user.id)).all(),
                            holds_case_access=grant_services.holds_case_access(user)), status
 
 

@@ -206,7 +206,8 @@ def create_user(
     except IntegrityError:
         _refuse_existing(email, name, role, schools, grants)
         raise
-    detail = {"role": user.role, "school_ids": [s.id for s in held_schools]}
+    detail = {"role": user.role, "school_ids": [s.id for s in held_schools],
+              "temporary_password": bool(password) and must_change_password}
     if operator and (role_enum in APPROVAL_ROLES or any(grants)):
         # No second person: the operator has the server's shell, which no approval could hold back.
         detail["approval"] = "operator"

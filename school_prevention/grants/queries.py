@@ -5,6 +5,7 @@ from flask import abort
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
+from school_prevention.audit import AuditEvent
 from school_prevention.auth.models import User
 from school_prevention.extensions import db
 from school_prevention.grants.models import ROLE, AccessRequest
@@ -22,6 +23,13 @@ def pending_requests() -> Select:
 def decided_requests(limit: int = 30) -> Select:
     """The latest decided (or withdrawn) requests, newest first."""
     return (select(AccessRequest).where(AccessRequest.status != "pending").options(*_LOADED)
+            .order_by(AccessRequest.decided_at.desc(), AccessRequest.id.desc()).limit(limit))
+
+
+def decided_of(user_id: int, limit: int = 5) -> Select:
+    """The account's latest decided (or withdrawn) requests, newest first."""
+    return (select(AccessRequest).where(AccessRequest.user_id == user_id, AccessRequest.status != "pending")
+            .options(selectinload(AccessRequest.school), selectinload(AccessRequest.decided_by))
             .order_by(AccessRequest.decided_at.desc(), AccessRequest.id.desc()).limit(limit))
 
 
@@ -43,3 +51,38 @@ def get_request_or_404(request_id: int, user_id: int | None = None) -> AccessReq
     if req is None or (user_id is not None and req.user_id != user_id):
         abort(404)
     return req
+
+
+# Audit actions that set an account's password, and what each says about who knows it.
+PASSWORD_EVENTS = ("user.created", "user.updated", "grant.approved", "user.invite_used", "user.reset_used",
+                   "user.password_changed")
+
+
+def password_origins(user_ids: list[int]) -> dict[int, str]:
+    """user id -> how the account's current password came about, from the audit trail ("a temporary
+    password from Ada Admin, then changed at sign-in"): whoever set a temporary password could have
+    signed in with it first, which the approver should know before giving the account case data."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(
+        select(AuditEvent.object_id, AuditEvent.action, AuditEvent.detail, User.name)
+        .outerjoin(User, User.id == AuditEvent.actor_id)
+        .where(AuditEvent.action.in_(PASSWORD_EVENTS), AuditEvent.object_type == "user_account",
+               AuditEvent.object_id.in_([str(i) for i in user_ids]))
+        .order_by(AuditEvent.id)).all()
+    origins: dict[int, str] = {}
+    for object_id, action, detail, actor in rows:
+        detail, uid = detail or {}, int(object_id)
+        if action == "user.created" and detail.get("temporary_password"):
+            origins[uid] = f"a temporary password from {actor or 'the operator'}"
+        elif action == "user.updated" and detail.get("password_reset"):
+            origins[uid] = f"a temporary password from {actor or 'an administrator'}"
+        elif action == "grant.approved" and detail.get("kind") == "password":
+            origins[uid] = f"a temporary password from an administrator, approved by {actor or 'someone'}"
+        elif action in ("user.invite_used", "user.reset_used"):
+            origins[uid] = "chosen through a link emailed to the account's address"
+        elif action == "user.password_changed":
+            before = origins.get(uid)
+            origins[uid] = f"{before}, then changed at sign-in" if before and "then changed" not in before \
+                else (before or "changed at sign-in")
+    return origins

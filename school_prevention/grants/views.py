@@ -9,7 +9,7 @@ from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error
 from school_prevention.grants import services
 from school_prevention.grants.forms import RejectForm
-from school_prevention.grants.queries import decided_requests, get_request_or_404, pending_requests
+from school_prevention.grants.queries import decided_requests, get_request_or_404, password_origins, pending_requests
 from school_prevention.permissions import roles
 from school_prevention.roles import Role
 
@@ -19,7 +19,8 @@ bp = Blueprint("grants", __name__, url_prefix="/access-requests")
 def _render(status: int = 200, *, failed_id: int | None = None, failed_form: RejectForm | None = None,
             error: str | None = None):
     pending = db.session.scalars(pending_requests()).all()
-    return render_template("grants/index.html", pending=pending, decided=db.session.scalars(decided_requests()).all(),
+    return render_template("grants/index.html", pending=pending,
+                           origins=password_origins(sorted({r.user_id for r in pending})), decided=db.session.scalars(decided_requests()).all(),
                            failed_form=failed_form, describe=services.describe, headline=services.headline, error=error, failed_id=failed_id), status
 
 
