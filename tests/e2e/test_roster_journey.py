@@ -27,7 +27,7 @@ NEW_STUDENTS = [("e2e-roster-1", "Rowan", "Ashby", "06"), ("e2e-roster-2", "Juno
                 ("e2e-roster-5", "Milo", "Eastwood", "07"), ("e2e-roster-6", "Ines", "Fairbanks", "08")]
 BAD_SID, BAD_LINE = "e2e-roster-bad", 5  # users.csv: header on line 1, three students, then the bad row
 # The importer reports progress by time, looking at the clock every PROGRESS_CHECK_ROWS rows; the
-# journey sets the interval to 0 so it reports at each look, at the same rows on every run. Guardian
+# journey sets the interval to 0 so it reports at each look, at the same rows on every run. Relative
 # rows (ignored by the app, as in real exports) make the file long enough for a report mid-file.
 REPORT_AT = importer_module.PROGRESS_CHECK_ROWS
 GUARDIANS = 2 * REPORT_AT
@@ -40,7 +40,7 @@ def export_zip(tmp_path):
     students = [rf.student(sid, given, family, SCHOOL, grade=grade, status="active")
                 for sid, given, family, grade in NEW_STUDENTS]
     bad = rf.student(BAD_SID, "Nova", "Gradeless", SCHOOL, grade="14", status="active")
-    guardians = [rf.staff(f"e2e-guardian-{n}", "Pat", f"Guardian{n}", SCHOOL, role="guardian", status="active")
+    guardians = [rf.staff(f"e2e-relative-{n}", "Pat", f"Relative{n}", SCHOOL, role="relative", status="active")
                  for n in range(1, GUARDIANS + 1)]
     users = [rf.USER_HEADER, *students[:3], bad, *students[3:], *guardians]
     folder = rf.write(tmp_path / "export", {"manifest.csv": rf.manifest(users="delta", orgs="absent"),
@@ -173,10 +173,10 @@ def test_admin_checks_a_roster_export_then_applies_it(journey, live_server, tmp_
         expect(page.get_by_role("progressbar")).to_have_count(0)
         expect(page.get_by_role("heading", name="What would change")).to_be_visible()
         counts = page.get_by_role("table", name="Counts").get_by_role("rowheader")
-        expect(counts).to_have_text(["Students created", "Guardian rows ignored", "Rows rejected"])  # rejected last
+        expect(counts).to_have_text(["Students created", "Relative rows ignored", "Rows rejected"])  # rejected last
         expect(count_row(page, "Students created")).to_have_text(str(len(NEW_STUDENTS)))
         expect(count_row(page, "Rows rejected")).to_have_text("1")
-        expect(count_row(page, "Guardian rows ignored")).to_have_text(f"{GUARDIANS:,}")
+        expect(count_row(page, "Relative rows ignored")).to_have_text(f"{GUARDIANS:,}")
         expect(page.get_by_role("heading", name="Rejected rows (1)")).to_be_visible()
         expect_rejected_row(page)
         expect(page.get_by_text("1 row will be skipped")).to_be_visible()
