@@ -19,7 +19,7 @@ from school_prevention.auth.passwords import verify_password
 from school_prevention.auth.tokens import AccountToken
 from school_prevention.extensions import db
 from school_prevention.grants.models import AccessRequest
-from school_prevention.grants.services import approve, propose
+from school_prevention.grants.services import propose
 from school_prevention.notifications.models import Notification
 from school_prevention.permissions import referable_students, visible_flags, visible_students
 from tests.concurrency import assert_one_effect, fire_together

@@ -13,9 +13,8 @@ from school_prevention.admin.forms import UserFilterForm, UserForm
 from school_prevention.auth.models import User
 from school_prevention.auth.queries import users_list
 from school_prevention.auth import tokens
-from school_prevention.auth.services import (
-    AccountExists, create_user, reset_second_factor, send_invitation, set_active, update_user,
-)
+from school_prevention.admin.services import reset_second_factor, send_invitation, set_active
+from school_prevention.auth.services import AccountExists, create_user, update_user
 from school_prevention.errors import ServiceError
 from school_prevention.grants import services as grant_services
 from school_prevention.grants.queries import decided_of, get_request_or_404, pending_by_user

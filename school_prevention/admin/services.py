@@ -1,0 +1,92 @@
+"""Account actions on the admin's pages beside create and edit (auth.services): deactivating and
+reactivating, inviting, removing a second factor. For an account that holds case data, what would hand
+it to someone (a reactivation, an emailed link, a second-factor removal) is proposed instead and waits
+for a district user's approval (grants.services).
+"""
+from __future__ import annotations
+
+from school_prevention import audit
+from school_prevention.auth import sessions, tokens
+from school_prevention.auth.models import User
+from school_prevention.auth.services import by_whom, last_done_by
+from school_prevention.db import utcnow
+from school_prevention.errors import AlreadyDone, ServiceError
+from school_prevention.grants import services as grant_services
+from school_prevention.grants.models import REACTIVATE, RESET_LINK, SECOND_FACTOR
+
+
+def _waiting(user: User, kind: str):
+    """The account's pending request of this kind, if any."""
+    return next((r for r in grant_services.pending_of(user) if r.kind == kind), None)
+
+
+def _already_asked(user: User, kind: str, what: str) -> AlreadyDone | None:
+    req = _waiting(user, kind)
+    if req is None:
+        return None
+    return AlreadyDone(f"{what} was already asked for by {by_whom(req.proposed_by, req.proposed_at)}; it waits for "
+                       "approval by the district. Nothing more was changed.", next_url=f"/admin/users/{user.id}")
+
+
+def set_active(actor: User, user: User, active: bool) -> int | None:
+    """Deactivate (ending every session) or reactivate an account; returns sessions ended.
+
+    Reactivating an account that holds case data gives it back to whoever signs in with it: it is
+    proposed instead (None), for a district user to approve.
+    """
+    if user.id == actor.id and not active:
+        raise ServiceError(None, "You cannot deactivate your own account.")
+    if user.is_active == active:
+        # The loader locked the account: the second of two identical requests finds it done.
+        verb = "reactivated" if active else "deactivated"
+        who = last_done_by(user, f"user.{verb}", default=None)
+        raise AlreadyDone(f"{user.name}’s account is already {'active' if active else 'deactivated'}"
+                          + (f": {verb} by {who}" if who else "") + ". Nothing more was changed.",
+                          next_url=f"/admin/users/{user.id}")
+    if active and grant_services.holds_case_access(user):
+        if done := _already_asked(user, REACTIVATE, f"Reactivating {user.name}’s account"):
+            raise done
+        grant_services.announce(user, [grant_services.propose(actor, user, REACTIVATE)])
+        return None
+    user.is_active = active
+    ended = 0
+    if active:
+        user.deactivated_at = None
+    else:
+        user.deactivated_at = utcnow()
+        ended = sessions.end_all_sessions(user, "deactivated")
+    audit.record("user.reactivated" if active else "user.deactivated", actor=actor, obj=user,
+                 detail={"sessions_ended": ended})
+    return ended
+
+
+def send_invitation(actor: User, user: User, *, seen: int | None) -> bool:
+    """Email an invitation link from the admin page (tokens.invite); True when it was sent.
+
+    For an account that holds case data the link would let its reader take the account over: the
+    email is proposed instead (False) and sent when a district user approves it.
+    """
+    if grant_services.holds_case_access(user):
+        if done := _already_asked(user, RESET_LINK, f"An invitation to {user.email}"):
+            raise done
+        grant_services.announce(user, [grant_services.propose(actor, user, RESET_LINK)])
+        return False
+    tokens.invite(user, actor=actor, seen=seen)
+    return True
+
+
+def reset_second_factor(actor: User, user: User) -> bool:
+    """Remove the account's second sign-in factor (the person then signs in with the password
+    alone); True when done now, False when it waits for the district's approval (case data)."""
+    if not user.mfa_secret:
+        raise AlreadyDone(f"{user.name} has no second sign-in factor. Nothing was changed.",
+                          next_url=f"/admin/users/{user.id}")
+    if grant_services.holds_case_access(user):
+        if done := _already_asked(user, SECOND_FACTOR, f"Removing {user.name}’s second sign-in factor"):
+            raise done
+        grant_services.announce(user, [grant_services.propose(actor, user, SECOND_FACTOR)])
+        return False
+    user.mfa_secret = None
+    ended = sessions.end_all_sessions(user, "second_factor_reset")
+    audit.record("user.second_factor_reset", actor=actor, obj=user, detail={"sessions_ended": ended})
+    return True
