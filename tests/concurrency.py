@@ -47,12 +47,20 @@ def fire_together(app, user_ids: int | list[int], method: str, url: str, data: d
                   n: int = N) -> list[Answer]:
     """n identical requests (by one user, or one each by several users) released at the same moment."""
     ids = user_ids if isinstance(user_ids, list) else [user_ids] * n
-    clients = [c for uid in dict.fromkeys(ids) for c in signed_in_clients(app, uid, ids.count(uid))]
-    barrier = threading.Barrier(len(clients))
-    answers: list[Answer | None] = [None] * len(clients)
+    return fire_each(app, [(uid, method, url, data) for uid in ids])
+
+
+def fire_each(app, requests: list[tuple[int, str, str, dict | None]], jobs: tuple = ()) -> list[Answer]:
+    """Different requests, each (user id, method, url, data), released at the same moment, each on its own
+    thread and database connection (fire_together sends one request n times); jobs: functions run at
+    the same moment in their own app context and committed, as the scheduler runs them."""
+    clients = [signed_in_clients(app, user_id, 1)[0] for user_id, *_ in requests]
+    barrier = threading.Barrier(len(requests) + len(jobs))
+    answers: list[Answer | None] = [None] * len(requests)
     errors: list[BaseException] = []
 
     def one(i: int) -> None:
+        _, method, url, data = requests[i]
         try:
             with app.app_context():
                 barrier.wait(timeout=30)
@@ -62,7 +70,17 @@ def fire_together(app, user_ids: int | list[int], method: str, url: str, data: d
         except BaseException as exc:  # reported below, with the others
             errors.append(exc)
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(clients))]
+    def run(job) -> None:
+        try:
+            with app.app_context():
+                barrier.wait(timeout=30)
+                job()
+                db.session.commit()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = ([threading.Thread(target=one, args=(i,)) for i in range(len(requests))]
+               + [threading.Thread(target=run, args=(job,)) for job in jobs])
     for t in threads:
         t.start()
     for t in threads:

@@ -23,7 +23,7 @@ from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
 from school_prevention.students.models import Student
-from tests.concurrency import Answer, assert_one_effect, fire_together, signed_in_clients
+from tests.concurrency import Answer, assert_one_effect, fire_each, fire_together, signed_in_clients
 from tests.factories import make_checkin_plan, make_notification, make_school, make_student, make_user
 
 
@@ -88,46 +88,6 @@ def _row(app, model, row_id):
         row = db.session.get(model, row_id)
         db.session.expunge(row)
         return row
-
-
-def fire_each(app, requests: list[tuple[int, str, str, dict | None]], jobs: tuple = ()) -> list[Answer]:
-    """Different requests, each (user id, method, url, data), released at the same moment, each on its own
-    thread and database connection (fire_together sends one request n times); jobs: functions run at
-    the same moment in their own app context and committed, as the scheduler runs them."""
-    clients = [signed_in_clients(app, user_id, 1)[0] for user_id, *_ in requests]
-    barrier = threading.Barrier(len(requests) + len(jobs))
-    answers: list[Answer | None] = [None] * len(requests)
-    errors: list[BaseException] = []
-
-    def one(i: int) -> None:
-        _, method, url, data = requests[i]
-        try:
-            with app.app_context():
-                barrier.wait(timeout=30)
-                response = clients[i].open(url, method=method, data=data)
-                answers[i] = Answer(response.status_code, response.headers.get("Location"),
-                                    response.get_data(as_text=True))
-        except BaseException as exc:  # reported below, with the others
-            errors.append(exc)
-
-    def run(job) -> None:
-        try:
-            with app.app_context():
-                barrier.wait(timeout=30)
-                job()
-                db.session.commit()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = ([threading.Thread(target=one, args=(i,)) for i in range(len(requests))]
-               + [threading.Thread(target=run, args=(job,)) for job in jobs])
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
-    assert all(a is not None for a in answers), "a request did not finish"
-    return answers  # type: ignore[return-value]
 
 
 # --- one check-in -----------------------------------------------------------------------------
