@@ -132,22 +132,33 @@ def demo_generate(students, schools, seed):
 @export_cli.command("district")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), required=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), required=True, help="File to write.")
-@click.option("--level", type=click.Choice(["elementary", "middle", "high", "other"]), help="Only schools of this level.")
-@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day of the period (default: 12 weeks ago).")
-@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day of the period (default: today).")
-def export_district(fmt, out, level, start, end):
+@click.option("--level", help="Only schools of this level (elementary, middle, high, other), or of levels reported "
+                              "together (middle-high).")
+@click.option("--period", "period_key", metavar="KEY",
+              help="A reporting period: a month (2026-11), a term (2026-27-t1, 2026-27-t2) or a school year "
+                   "(2026-27-sy); default: the last month that is over.")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day of a whole month, term or school year.")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day of the same period.")
+def export_district(fmt, out, level, period_key, start, end):
     """One row per school with suppressed counts and shares (docs/exports.md describes the columns)."""
     from school_prevention.exports.district import write_district
-    from school_prevention.reports.coverage import PeriodError, build_period
+    from school_prevention.reports.district import collector_paused, district_report
+    from school_prevention.reports.periods import FilterError, choose
+    from school_prevention.db import utcnow
+    from school_prevention.timezones import district_zone
 
+    now = utcnow()
     try:
-        period = build_period(start.date() if start else None, end.date() if end else None)
-    except PeriodError as exc:
+        with collector_paused():
+            period = choose(period_key, start.date() if start else None, end.date() if end else None, now,
+                            district_zone())
+            report = district_report(period, level or None, current_app.config["SP_SUPPRESSION_MIN_N"], now)
+            with open(out, "wb") as fh:
+                count = write_district(fh, fmt, report, actor=None)
+    except FilterError as exc:
         raise click.ClickException(exc.message) from None
-    with open(out, "wb") as fh:
-        count = write_district(fh, fmt, period, level, actor=None)
     db.session.commit()
-    click.echo(f"Wrote {count} school row(s) and a total row to {out}.")
+    click.echo(f"Wrote {count} school row(s) and a total row to {out} ({period.label}).")
 
 
 @scheduler_cli.command("run")

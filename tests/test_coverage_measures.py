@@ -1,7 +1,7 @@
 """The coverage measures where their SQL takes shortcuts: students with many flags, past periods."""
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +12,8 @@ from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory
 from school_prevention.reports.coverage import build_period, make_period, school_report
 from school_prevention.reports.district import district_report
+from school_prevention.reports.periods import last_complete_months, month_of
+from school_prevention.timezones import district_zone
 from tests.factories import make_flag, make_school, make_student, make_user
 
 NOW = utcnow().replace(microsecond=0)
@@ -52,7 +54,7 @@ def test_a_student_counts_once_under_each_category_they_have_a_current_flag_in(d
     assert severity == {"Urgent": 1, "High": 2, "Moderate": 1, "Low": 1}
     assert report.split.flagged == 5
 
-    district = district_report(period, None, min_n=1)
+    district = district_report(last_complete_months(NOW, district_zone(), 1)[0], None, min_n=1, now=NOW)
     by_category = {line["label"]: line["flagged_students"] for line in district.breakdowns["category"]}
     assert by_category == concern
 
@@ -90,14 +92,36 @@ def test_check_ins_of_a_past_period_and_of_the_rolling_windows(db_session):
 
     report = school_report(school, period)
     assert report.adherence == {"30d": (2, 1), "90d": (4, 2), "period": (3, 2)}
-    weeks = [(w.checkins_due, w.checkins_on_time) for w in report.weeks if w.checkins_due]
-    assert weeks == [(1, 1), (2, 1)]
-    assert (report.weeks[1].checkins_due, report.weeks[7].checkins_due) == (1, 2)
-    assert sum(w.checkins_due for w in report.weeks) == 3
+    # Calendar weeks (Monday to Sunday), the first and last cut to the period.
+    assert all(w.start.weekday() == 0 for w in report.weeks[1:]) and report.weeks[0].start == period.start
+    assert all(w.end.weekday() == 6 for w in report.weeks[:-1]) and report.weeks[-1].end == period.end
 
-    row = next(r for r in district_report(period, None, min_n=1).rows if r["school_id"] == school.id)
-    assert (row["checkins_due_30d"], row["checkins_on_time_30d"], row["checkins_due_90d"], row["checkins_on_time_90d"],
-            row["checkins_due_period"], row["checkins_on_time_period"]) == (2, 1, 4, 2, 3, 2)
+    def week_of(days_ago):
+        day = (NOW - timedelta(days=days_ago)).astimezone(period.zone).date()
+        return next(i for i, w in enumerate(report.weeks) if w.start <= day <= w.end)
+
+    expected: dict[int, list[int]] = {}
+    for days_ago, kept in ((110, 1), (68, 0), (66, 1)):
+        due_kept = expected.setdefault(week_of(days_ago), [0, 0])
+        due_kept[0] += 1
+        due_kept[1] += kept
+    assert {i: [w.checkins_due, w.checkins_on_time] for i, w in enumerate(report.weeks) if w.checkins_due} == expected
+
+    # The district counts whole reporting months: the last one, the last three, and the one chosen.
+    recent = last_complete_months(NOW, district_zone(), 5)
+    month_of_checkin = {days_ago: month_of((NOW - timedelta(days=days_ago)).astimezone(period.zone).date())
+                        for days_ago in (110, 68, 66, 20, 5)}
+    kept = {110: 1, 68: 0, 66: 1, 20: 1, 5: 0}
+
+    def counted(months):
+        chosen = [d for d, m in month_of_checkin.items() if m in {p.months[0] for p in months}]
+        return len(chosen), sum(kept[d] for d in chosen)
+
+    for chosen in recent:
+        row = next(r for r in district_report(chosen, None, min_n=1, now=NOW).rows if r["school_id"] == school.id)
+        assert (row["checkins_due_30d"], row["checkins_on_time_30d"]) == counted(recent[-1:])
+        assert (row["checkins_due_90d"], row["checkins_on_time_90d"]) == counted(recent[-3:])
+        assert (row["checkins_due_period"], row["checkins_on_time_period"]) == counted([chosen])
 
 
 def test_a_flagged_student_without_a_grade_counts_under_no_grade_on_both_pages(db_session, categories, client, login_as):
@@ -111,10 +135,32 @@ def test_a_flagged_student_without_a_grade_counts_under_no_grade_on_both_pages(d
 
     grades = {line.label: (line.active, line.split.flagged) for line in school_report(school, period).breakdowns["grade"]}
     assert grades == {"Grade 7": (1, 1), "No grade": (2, 1)}
-    district = district_report(period, None, min_n=1)
+    district = district_report(last_complete_months(NOW, district_zone(), 1)[0], None, min_n=1, now=NOW)
     by_grade = {line["label"]: (line["active_students"], line["flagged_students"]) for line in district.breakdowns["grade"]}
     assert by_grade == {"Grade 7": (1, 1), "No grade": (2, 1)}
 
     login_as(make_user("district"))
     assert client.get("/reports/coverage").status_code == 200
     assert client.get("/exports/district.csv").status_code == 200
+
+
+@pytest.mark.parametrize("sunday", [date(2026, 11, 1), date(2026, 3, 8)])  # daylight saving time ends, begins
+def test_a_week_starts_at_local_midnight_on_monday_across_daylight_saving_changes(db_session, sunday):
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("America/Chicago")
+    school = make_school(name="Cedar Middle", level="middle")
+    counselor = make_user("counselor", schools=[school])
+    plan = _plan(make_student(school, grade="07"), counselor, sunday - timedelta(days=30))
+    times = ((sunday, 23, 59), (sunday + timedelta(days=1), 0, 0), (sunday + timedelta(days=1), 0, 30))
+    for i, (day, hour, minute) in enumerate(times):
+        due = datetime.combine(day, time(hour, minute)).replace(tzinfo=zone).astimezone(timezone.utc)
+        db.session.add(CheckIn(plan_id=plan.id, student_id=plan.student_id, school_id=school.id,
+                               counselor_id=counselor.id, occurrence=day - timedelta(days=10 * i), due_at=due,
+                               status="scheduled", updated_at=due))
+    db.session.flush()
+    monday = sunday - timedelta(days=6)  # the week before the change, then the week after
+    for start in (monday, monday - timedelta(days=3), monday - timedelta(days=63)):  # any start: the same weeks
+        period = make_period(NOW, start, sunday + timedelta(days=7))
+        weeks = {w.start: w.checkins_due for w in school_report(school, period).weeks if w.checkins_due}
+        assert weeks == {monday if start <= monday else start: 1, sunday + timedelta(days=1): 2}, start

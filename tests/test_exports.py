@@ -19,8 +19,9 @@ from school_prevention.db import utcnow
 from school_prevention.exports.district import table_rows
 from school_prevention.flags.models import RiskFlag
 from school_prevention.programs.models import Enrollment
-from school_prevention.reports.coverage import make_period
 from school_prevention.reports.district import BASE, COLUMNS, COVERAGE_PARTS, SUPPRESSED, district_report
+from school_prevention.reports.periods import last_complete_months
+from school_prevention.timezones import district_zone
 from tests.factories import category, make_flag, make_program, make_school, make_student, make_user
 from tests.linear import determined
 
@@ -104,7 +105,10 @@ def db_session_audit(action: str):
 def test_xlsx_download_opens_with_withheld_cells_marked_and_notes(district, client, login_as):
     user, _ = district
     login_as(user)
-    response = client.get("/exports/district.xlsx?level=middle")
+    # One high school: on its own, the high level would be that school. It is reported with the middle schools.
+    response = client.get("/exports/district.xlsx?level=high")
+    assert response.status_code == 400 and "choose Middle and high" in response.get_data(as_text=True)
+    response = client.get("/exports/district.xlsx?level=middle-high")
     assert response.status_code == 200
     book = openpyxl.load_workbook(io.BytesIO(response.get_data()))
     assert book.sheetnames == ["Schools", "By severity", "By grade", "By category", "Weekly", "Training", "About"]
@@ -112,12 +116,14 @@ def test_xlsx_download_opens_with_withheld_cells_marked_and_notes(district, clie
     header = [c.value for c in sheet[1]]
     assert header == [c.name for c in COLUMNS]
     cells = {row[1].value: dict(zip(header, (c.value for c in row))) for row in sheet.iter_rows(min_row=2)}
-    assert set(cells) == {"sch-M1", "sch-M2", "sch-M3", "sch-M4", ""}  # and the total row
+    assert set(cells) == {"sch-M1", "sch-M2", "sch-M3", "sch-M4", "sch-H1", ""}  # and the total row
+    assert cells[""]["school_level"] == "middle-high"
     assert cells["sch-M1"]["flagged_program_and_plan"] == SUPPRESSED
     withheld = next(c for c in sheet[2] + sheet[3] + sheet[4] + sheet[5] if c.value == SUPPRESSED)
     assert withheld.font.i and withheld.fill.fgColor.rgb.endswith("EEEEEE")  # greyed, so it stands out
     assert isinstance(cells["sch-M3"]["share_flagged"], float)
-    assert any("withheld" in (c.value or "") for c in book["About"]["A"])
+    notes = [c.value or "" for c in book["About"]["A"]]
+    assert any("withheld" in n for n in notes) and any("Middle and high schools are reported together" in n for n in notes)
 
 
 def test_bad_filters_on_the_export_are_a_400(district, client, login_as):
@@ -125,10 +131,15 @@ def test_bad_filters_on_the_export_are_a_400(district, client, login_as):
     response = client.get("/exports/district.csv?from=2026-13-01")
     assert response.status_code == 400 and "Not a valid date" in response.get_data(as_text=True)
     for path in ("/exports/district.csv", "/exports/district.xlsx", "/reports/coverage"):
-        for query in ("to=0001-01-01", "from=0001-01-01&to=0001-01-07", "from=0001-01-01"):
+        for query in ("to=0001-01-01", "from=0001-01-01&to=0001-01-07", "from=0001-01-01&to=0001-01-31"):
             response = client.get(f"{path}?{query}")
             assert response.status_code == 400, (path, query)
-            assert "Choose dates from January 1, 2000 on." in response.get_data(as_text=True), (path, query)
+            text = response.get_data(as_text=True)
+            assert "Give both the first and the last day" in text or "from January 2000 on" in text, (path, query)
+
+
+def _last_month():
+    return last_complete_months(utcnow(), district_zone(), 1)[0]
 
 
 def test_cli_writes_the_same_export(district, app, tmp_path):
@@ -137,18 +148,26 @@ def test_cli_writes_the_same_export(district, app, tmp_path):
     assert result.exit_code == 0, result.output
     rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     assert rows[0] == [c.name for c in COLUMNS] and len(rows) == 1 + len(SPLITS) + 1
+    last = _last_month()
+    assert rows[1][6:8] == [last.start.isoformat(), last.end.isoformat()] and last.label in result.output
     xlsx = tmp_path / "district.xlsx"
-    result = app.test_cli_runner().invoke(args=["export", "district", "--format", "xlsx", "--out", str(xlsx)])
+    first, final = last.calendar  # a whole month by its calendar dates
+    result = app.test_cli_runner().invoke(args=["export", "district", "--format", "xlsx", "--out", str(xlsx),
+                                                "--from", first.isoformat(), "--to", final.isoformat()])
     assert result.exit_code == 0 and openpyxl.load_workbook(xlsx)["Schools"].max_row == len(SPLITS) + 2
-    result = app.test_cli_runner().invoke(args=["export", "district", "--format", "csv", "--out", str(out),
-                                                "--from", "2026-02-01", "--to", "2026-01-01"])
-    assert result.exit_code != 0 and "on or before the last day" in result.output
+    for args, message in ((["--from", "2026-02-01", "--to", "2026-01-01"], "whole reporting periods only"),
+                          (["--from", "2026-10-05", "--to", "2026-10-20"], "whole reporting periods only"),
+                          (["--period", "2999-01"], "is not over yet"),
+                          (["--period", "last week"], "Choose a reporting period"),
+                          (["--level", "high"], "choose Middle and high")):
+        result = app.test_cli_runner().invoke(args=["export", "district", "--format", "csv", "--out", str(out), *args])
+        assert result.exit_code != 0 and message in result.output, (args, result.output)
 
 
 def test_formula_like_school_names_are_neutralised(db_session, app):
     make_school(name="=HYPERLINK(\"http://evil\",\"x\")", level="middle")
     db_session.flush()
-    report = district_report(make_period(utcnow()), None, 10)
+    report = district_report(_last_month(), None, 10)
     name = next(row[3] for row in table_rows(report) if row[0] == "school")
     from school_prevention.exports.writers import csv_bytes
 
@@ -200,8 +219,10 @@ def _what_a_reader_knows(views):
 
 
 def test_no_withheld_figure_can_be_worked_out_from_totals_or_rows(district):
-    period = make_period(utcnow())
-    views = [district_report(period, level, 10) for level in (None, "middle", "elementary", "high")]
+    period = _last_month()
+    everything = district_report(period, None, 10)
+    assert [g.key for g in everything.groups] == ["elementary", "middle-high"]
+    views = [everything] + [district_report(period, g.key, 10) for g in everything.groups]
     # The same cell is withheld on every view it appears on (else one view gives away another's).
     for view in views[1:]:
         for row in view.rows:
@@ -215,8 +236,8 @@ def test_no_withheld_figure_can_be_worked_out_from_totals_or_rows(district):
 
 def test_the_proof_would_catch_primary_suppression_alone(district):
     """Without complementary cells, withheld figures come straight back: the check above has teeth."""
-    period = make_period(utcnow())
-    views = [district_report(period, level, 1) for level in (None, "middle", "elementary", "high")]
+    period = _last_month()
+    views = [district_report(period, level, 1) for level in (None, "elementary", "middle-high")]
     for view in views:  # withhold only the small cells, as a naive export would
         for r in view.rows:
             for c in BASE:

@@ -1,6 +1,7 @@
 """Coverage figures on a small hand-built district whose right answers are known, and the pages' scoping."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -17,6 +18,8 @@ from school_prevention.reports import measures
 from school_prevention.permissions import student_scope
 from school_prevention.reports.coverage import Split, make_period, school_report, uncovered_list
 from school_prevention.reports.district import SUPPRESSED, district_report
+from school_prevention.reports.periods import FilterError, last_complete_months
+from school_prevention.timezones import district_zone
 from tests.factories import make_flag, make_program, make_school, make_student, make_user
 from tests.conftest import statements_sent
 
@@ -218,32 +221,59 @@ def test_enrolling_an_uncovered_student_moves_them(world, period):
     assert (after.neither, after.program_only) == (before.neither - 1, before.program_only + 1)
 
 
+def _last_month():
+    """The last reporting month that is over (the district page's default period)."""
+    return last_complete_months(NOW, district_zone(), 1)[0]
+
+
 def test_district_rows_agree_with_each_schools_report(world, period):
-    report = district_report(period, None, min_n=1)  # nothing withheld
+    last = _last_month()
+    report = district_report(last, None, min_n=1, now=NOW)  # nothing withheld
     rows = {r["school_id"]: r for r in report.rows}
+    month = make_period(NOW, last.start, last.end)
     for school in (world.a, world.b, world.c):
-        mine = school_report(school, period)
+        mine, in_month = school_report(school, period), school_report(school, month)
         row = rows[school.id]
         assert (row["active_students"], row["flagged_students"], row["flagged_program_and_plan"],
                 row["flagged_program_only"], row["flagged_plan_only"], row["flagged_uncovered"]) == (
             mine.active, mine.split.flagged, mine.split.both, mine.split.program_only, mine.split.plan_only,
             mine.split.neither)
-        assert (row["checkins_due_30d"], row["checkins_on_time_30d"]) == mine.adherence["30d"]
+        # The last month is both the period and the "last month" columns.
+        assert (row["checkins_due_period"], row["checkins_on_time_period"]) == in_month.adherence["period"]
+        assert (row["checkins_due_30d"], row["checkins_on_time_30d"]) == in_month.adherence["period"]
     assert report.totals["flagged_students"] == 7 + 2 + 1
     assert rows[world.a.id]["counselor_fte"] == 0.5 and rows[world.b.id]["counselor_fte"] == 0.5
-    middle = district_report(period, "middle", min_n=1)
-    assert {r["school_id"] for r in middle.rows} == {world.a.id, world.b.id}
+    assert (report.period.start, report.period.end) == (last.start, last.end) and last.start.weekday() == 0
+
+
+def test_a_level_of_one_school_is_reported_with_the_nearest_level(world):
+    # Cottonwood is the only elementary school: on its own, its level's figures would be its own.
+    report = district_report(_last_month(), None, min_n=1, now=NOW)
+    assert [g.key for g in report.groups] == ["elementary-middle"]
+    with pytest.raises(FilterError, match="Choose All levels"):
+        district_report(_last_month(), "elementary", min_n=1, now=NOW)
+    # With a second elementary school, each level stands on its own.
+    d = make_school(name="Dogwood Elementary", level="elementary")
+    for _ in range(3):
+        make_student(d, grade="03")
+    report = district_report(_last_month(), "middle", min_n=1, now=NOW)
+    assert [g.key for g in report.groups] == ["elementary", "middle"]
+    assert {r["school_id"] for r in report.rows} == {world.a.id, world.b.id}
+    assert report.totals["school_level"] == "middle" and report.totals["school_name"] == "Total, middle schools"
 
 
 def test_small_district_figures_are_withheld(world, period):
-    report = district_report(period, None, min_n=10)
+    report = district_report(_last_month(), None, min_n=10, now=NOW)
     rows = {r["school_id"]: r for r in report.rows}
     a, b = rows[world.a.id], rows[world.b.id]
-    assert b["active_students"] is SUPPRESSED  # 2 students
-    assert a["active_students"] is SUPPRESSED  # 12, but with the middle schools' total B's 2 would follow
+    assert b["active_students"] is SUPPRESSED and rows[world.c.id]["active_students"] is SUPPRESSED  # 2 and 1
+    assert a["active_students"] == 12  # B's 2 and C's 1 protect each other: the total gives only their sum
     assert a["flagged_students"] is SUPPRESSED and a["share_in_program"] is SUPPRESSED
     assert a["program_seats"] == 3 and a["counselor_fte"] == 0.5  # not about students: never withheld
-    assert report.totals["flagged_students"] is SUPPRESSED  # 10 in all, but made of withheld cells
+    assert report.totals["flagged_students"] == 10  # a total of 10 is not small: the schools' 7, 2 and 1 stay withheld
+    # A school's coverage split is withheld whole: no sum of two parts can be worked out.
+    parts = ("flagged_program_and_plan", "flagged_program_only", "flagged_plan_only", "flagged_uncovered")
+    assert all(a[c] is SUPPRESSED for c in parts) and a["flagged_in_program"] is SUPPRESSED
 
 
 # --- the pages ---------------------------------------------------------------------------------
@@ -323,15 +353,33 @@ def test_the_district_table_sorts_by_a_column(world, client, login_as):
 
 
 @pytest.mark.parametrize("query, message", [
-    ("from=2026-11-10&to=2026-11-01", "on or before the last day"),
-    ("to=2999-01-01", "cannot end after today"),
-    ("from=2024-01-01&to=2026-11-01", "at most 366 days"),
+    ("from=2026-11-10&to=2026-11-01", "whole reporting periods only"),
+    ("from=2026-10-05&to=2026-10-20", "whole reporting periods only"),
+    ("from=2026-10-01", "Give both the first and the last day"),
+    ("period=2999-01", "is not over yet"),
+    ("period=2026-13", "Choose a reporting period from the list"),
+    ("period=1999-12", "Choose a reporting period from the list"),
+    ("period=9999-12", "Choose a reporting period from the list"),
     ("from=yesterday", "Not a valid date"),
+    ("from=0001-01-01&to=0001-01-31", "from January 2000 on"),
+    ("level=elementary", "Choose All levels"),
+    ("level=nursery", "Choose a school level from the list"),
 ])
 def test_bad_district_filters_get_a_message_and_a_400(world, client, login_as, query, message):
     login_as(world.district)
-    page = client.get(f"/reports/coverage?{query}")
-    assert page.status_code == 400 and message in page.get_data(as_text=True)
+    for path in ("/reports/coverage", "/exports/district.csv", "/exports/district.xlsx"):
+        page = client.get(f"{path}?{query}")
+        assert page.status_code == 400 and message in page.get_data(as_text=True), (path, query)
+
+
+def test_a_whole_period_can_be_asked_for_by_its_calendar_dates(world, client, login_as):
+    login_as(world.district)
+    last = _last_month()
+    first, final = last.calendar
+    html = client.get(f"/reports/coverage?from={first}&to={final}").get_data(as_text=True)
+    assert f'<option selected value="{last.key}">' in html
+    html = client.get(f"/reports/coverage?period={last.key}").get_data(as_text=True)
+    assert last.label in html and "Weeks run Monday to" in html
 
 
 def test_period_is_checked_against_today(db_session):
@@ -341,3 +389,39 @@ def test_period_is_checked_against_today(db_session):
     assert build_period(None, None).start == today - timedelta(days=83)
     with pytest.raises(PeriodError):
         build_period(None, today + timedelta(days=1))
+
+
+def test_the_district_charts_draw_only_published_figures(world, client, login_as):
+    from school_prevention.reports.district import district_report as build
+
+    login_as(world.district)
+    html = client.get("/reports/coverage").get_data(as_text=True)
+    report = build(_last_month(), None, min_n=10, now=NOW)
+    titles = re.findall(r"<title>([^<]*): ([^<]*)</title>", html)
+    for week in report.weeks:
+        label = week["start"].strftime("%b %-d")
+        for series, key in (("Check-ins due", "checkins_due"), ("Kept on time", "checkins_on_time"),
+                            ("New flags", "flags_opened"), ("Students seated in a program", "enrollments_started")):
+            drawn = [value for name, value in titles if name == f"{series}, {label}"]
+            assert drawn == ([] if week[key] == SUPPRESSED else [f"{week[key]:,}"]), (series, label)
+    # The coverage split of the district is not drawn: one of its parts is withheld.
+    assert report.totals["flagged_program_and_plan"] == SUPPRESSED and 'id="split-chart"' not in html
+    assert "In a program and a plan: <strong>S</strong>" in html
+
+
+def test_the_district_program_list_and_home_withhold_what_the_export_does(world, client, login_as):
+    login_as(world.district)
+    page = client.get("/programs?show=all").get_data(as_text=True)
+    lunch = page[page.index("Lunch Group"):page.index("</tr>", page.index("Lunch Group"))]
+    # Three seats taken and one waiting: small counts, as the export's program_enrolled for Aspen.
+    assert re.findall(r'<td class="num">([^<]*)</td>', lunch) == ["3", "S", "S", "S"]
+    assert "<td>S</td>" in lunch  # no fill bar drawn from a withheld count
+    foot = page[page.index("<tfoot>"):page.index("</tfoot>")]
+    assert re.findall(r'<td class="num">([^<]*)</td>', foot) == ["8", "—", "—", "—"]  # no total made of withheld ones
+    home = client.get("/").get_data(as_text=True)
+    assert re.search(r"Birch Middle</th>\s*<td>Middle</td>\s*<td class=\"num\">S</td>", home)
+    assert "District total: <strong>15</strong>" in home
+    # The school's own staff see their counts.
+    login_as(world.principal)
+    lunch = client.get("/programs?show=all").get_data(as_text=True)
+    assert "Lunch Group" in lunch and ">S<" not in lunch

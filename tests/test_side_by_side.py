@@ -17,11 +17,18 @@ from school_prevention.db import SQLITE_BUSY_TIMEOUT_MS
 from school_prevention.extensions import db
 from school_prevention.reports import measures
 from school_prevention.reports import side_by_side
-from school_prevention.reports.coverage import make_period
 from school_prevention.reports.district import district_report
+from school_prevention.reports.periods import last_complete_months
 from school_prevention.reports.side_by_side import fetch_all, run_side_by_side
 from school_prevention.students.models import Student
 from tests.conftest import sign_in, someone_saves
+
+
+def last_month():
+    """The district's default reporting period at NOW (a district report reads whole months)."""
+    from school_prevention.timezones import district_zone
+
+    return last_complete_months(NOW, district_zone(), 1)[0]
 
 
 def someone_inserts(engine, statement, params) -> None:
@@ -61,16 +68,16 @@ def spy(monkeypatch):
 def test_side_by_side_gives_the_figures_of_one_connection(shared, spy, backend):
     app, _ = shared
     with app.app_context():
-        period = make_period(NOW)
+        period = last_month()
         for min_n in (1, 10):  # everything shown; the district's small figures withheld
-            together = district_report(period, None, min_n)
+            together = district_report(period, None, min_n, NOW)
             app.config["SP_REPORT_CONNECTIONS"] = 1
             try:
-                alone = district_report(period, None, min_n)
+                alone = district_report(period, None, min_n, NOW)
             finally:
                 app.config["SP_REPORT_CONNECTIONS"] = 3
             assert together == alone
-        assert together.totals["flagged_students"] == "S" and len(together.rows) == 3
+        assert together.rows[0]["flagged_students"] == "S" and len(together.rows) == 3
     # The one-connection runs: on the session's own transaction (SQLite), or on one fresh
     # connection reading one snapshot (PostgreSQL, whose request transaction is READ COMMITTED).
     assert spy == ([3, 3] if backend == "sqlite" else [3, 1, 3, 1])
@@ -155,7 +162,7 @@ def test_several_reports_at_once_do_not_empty_the_pool(shared, spy):
                 db.session.execute(select(1)).all()  # the signed-in user, as a request reads first
                 if db.engine.dialect.name == "postgresql":  # each holds a connection before its report
                     barrier.wait(10)
-                results.append(district_report(make_period(NOW), None, 10))
+                results.append(district_report(last_month(), None, 10, NOW))
                 db.session.rollback()
         except Exception as exc:  # surfaced below
             errors.append(exc)
@@ -176,10 +183,10 @@ def test_report_settings_end_with_the_report(shared, backend):
         pytest.skip("the settings are PostgreSQL's")
     app, _ = shared
     with app.app_context():
-        district_report(make_period(NOW), None, 10)  # side by side
+        district_report(last_month(), None, 10, NOW)  # side by side
         app.config["SP_REPORT_CONNECTIONS"] = 1
         try:
-            district_report(make_period(NOW), None, 10)  # on the session, which commits its audit row
+            district_report(last_month(), None, 10, NOW)  # on the session, which commits its audit row
         finally:
             app.config["SP_REPORT_CONNECTIONS"] = 3
         db.session.commit()
@@ -192,8 +199,8 @@ def test_report_settings_end_with_the_report(shared, backend):
 
 
 @pytest.mark.parametrize(("who", "path", "step", "action"), [
-    ("district", "/reports/coverage", "reports.views.district_report", "report.coverage.district"),
-    ("district", "/exports/district.csv", "exports.district.district_report", "export.district"),
+    ("district", "/reports/coverage", "reports.published.district_report", "report.coverage.district"),
+    ("district", "/exports/district.csv", "reports.published.district_report", "export.district"),
     ("principal", "/reports/coverage", "reports.views.school_report", "report.coverage"),
     ("district", "/exports/students", "exports.students.program_rows", "export.student_level"),
 ])

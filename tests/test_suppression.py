@@ -83,3 +83,57 @@ def test_no_hidden_value_is_recoverable_on_random_tables(seed):
     primary = {(r, c) for r, cols in values.items() for c, v in cols.items() if 0 < v < min_n}
     assert primary <= hidden.cells
     assert not recoverable_cells(values, hidden, identities), (values, hidden)
+
+
+# --- the tables the district sees ------------------------------------------------------------------
+
+from school_prevention.reports.groups import choose_group, filter_choices, reporting_groups  # noqa: E402
+from school_prevention.reports.periods import FilterError  # noqa: E402
+from school_prevention.reports.suppression import (  # noqa: E402
+    TOTAL, Block, suppress_breakdown, suppress_with_totals,
+)
+
+
+def test_a_small_total_is_withheld_and_can_be_a_schools_complement():
+    totals, hidden = suppress_with_totals({"A": {"n": 3}, "B": {"n": 0}}, 10, [Block(("n",))])
+    assert totals == {"n": 3} and hidden == {("A", "n"), (TOTAL, "n")}  # B's 0 would protect nothing
+
+
+def test_a_row_split_is_withheld_whole_so_its_sums_stay_hidden():
+    parts = ("both", "program", "plan", "neither")
+    split = Block(("flagged", *parts), RowIdentity(parts, "flagged", together=True))
+    values = {"A": {"flagged": 30, "both": 3, "program": 12, "plan": 10, "neither": 5},
+              "B": {"flagged": 40, "both": 10, "program": 10, "plan": 10, "neither": 10},
+              "C": {"flagged": 50, "both": 12, "program": 13, "plan": 12, "neither": 13}}
+    _, hidden = suppress_with_totals(values, 10, [split])
+    assert {("A", c) for c in parts} <= hidden and ("A", "flagged") not in hidden
+    # Some other row's split goes too, or A's would follow from the totals.
+    assert any(("B", c) in hidden or ("C", c) in hidden for c in parts)
+
+
+def test_a_breakdown_keeps_a_withheld_total_withheld():
+    lines = {"grade 6": {"n": 12}, "grade 7": {"n": 15}}
+    assert suppress_breakdown(lines, 10, [Block(("n",))], {"n": 27}) == set()
+    # The total is withheld where it comes from: with every line shown, it would be their sum.
+    hidden = suppress_breakdown(lines, 10, [Block(("n",))], {"n": 27}, {"n"})
+    assert hidden == {("grade 6", "n")}
+
+
+def test_levels_too_small_to_show_apart_are_reported_together():
+    schools = [(1, "elementary"), (2, "elementary"), (3, "middle"), (4, "middle"), (5, "high")]
+    active = {1: 300, 2: 280, 3: 400, 4: 350, 5: 900}
+    groups = reporting_groups(schools, active, 10)
+    assert [(g.key, g.school_ids, g.label) for g in groups] == [
+        ("elementary", (1, 2), "Elementary"), ("middle-high", (3, 4, 5), "Middle and high")]
+    assert choose_group(groups, "middle-high").school_ids == (3, 4, 5) and choose_group(groups, "") is None
+    with pytest.raises(FilterError, match="choose Middle and high"):
+        choose_group(groups, "high")
+    with pytest.raises(FilterError, match="from the list"):
+        choose_group(groups, "nursery")
+    # A level of two schools but too few students joins its neighbour too; levels stay in order.
+    assert [g.key for g in reporting_groups(schools, {**active, 1: 4, 2: 3}, 10)] == ["elementary-middle-high"]
+    more = [*schools, (6, "high"), (7, "other")]
+    assert [g.key for g in reporting_groups(more, {**active, 1: 4, 2: 3, 6: 500, 7: 80}, 10)] == [
+        "elementary-middle", "high-other"]
+    one = reporting_groups([(1, "elementary"), (2, "high")], {1: 50, 2: 50}, 10)
+    assert [g.key for g in one] == ["elementary-high"] and filter_choices(one) == []

@@ -366,6 +366,8 @@ def district(db_session):
     schools = {}
     for (level, name), split in SPLITS.items():
         school = make_school(name=f"{name} School", level=level, sourced_id=f"sch-{name}")
+        for _ in range(6):  # students: each level has enough to be reported on its own (reports.groups)
+            make_student(school)
         for status, count in zip(("current", "due", "lapsed", "never"), split):
             for _ in range(count):
                 person = make_user("staff", schools=[school])

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from typing import IO
 
-from flask import current_app
-
 from school_prevention import audit
 from school_prevention.exports.writers import Withheld, csv_bytes, write_xlsx
 from school_prevention.reports.coverage import NA
-from school_prevention.reports.district import COLUMNS, SUPPRESSED, DistrictReport, collector_paused, district_report
-from school_prevention.reports.measures import Period
 from school_prevention.exports.training import training_sheet
+from school_prevention.reports.district import COLUMNS, SUPPRESSED, DistrictReport
 from school_prevention.reports.training import district_training
 
 MARK = Withheld(SUPPRESSED)
@@ -61,37 +58,50 @@ def _weekly_sheet(report: DistrictReport):
 
 def about(report: DistrictReport) -> list[str]:
     """The notes that travel with the figures."""
-    p = report.period
-    return [
+    p, rp = report.period, report.reporting
+    recent = report.recent
+    notes = [
         "District coverage export: School Prevention Program Manager",
-        f"Snapshot as of {p.today.isoformat()}; period {p.start.isoformat()} to {p.end.isoformat()}; "
-        f"schools: {report.level or 'all levels'}.",
+        f"Snapshot as of {p.today.isoformat()}; reporting period {rp.label}, {rp.start.isoformat()} to "
+        f"{rp.end.isoformat()}; schools: {report.group.label.lower() if report.group else 'all levels'}.",
+        "Weeks run Monday to Sunday; a reporting month is the weeks whose Thursday falls in it, and terms and "
+        "school years are whole months.",
+    ]
+    if recent:
+        notes.append(f"_30d columns: {recent[-1].label}; _90d columns: {recent[0].label} to {recent[-1].label}.")
+    notes += [
         f"{SUPPRESSED} = withheld: counts from 1 to {report.min_n - 1} are not shown, nor some others chosen so that "
-        "no withheld count can be worked out from the totals or from the other figures of its row.",
+        "no withheld count can be worked out from the totals, from the other figures of its row, or from the "
+        "figures of any other period, level or page.",
         "A share or sum is withheld when any count it is made of is. Blank = not applicable (nothing to divide by).",
         "Shares are fractions from 0 to 1. One row per active school, then the total row.",
+        *(f"{g.label} schools are reported together: on its own, a level would show too few schools or students."
+          for g in report.groups if len(g.levels) > 1),
+        *(["By grade: not shown for " + ", ".join(g.label.lower() for g in report.grades_apart)
+           + " schools, which teach different grades (a grade's figures would be one school's)."]
+          if report.grades_apart else []),
         "Definitions of every column: docs/exports.md in the application's source.",
         "No student is named or identified in this file.",
     ]
+    return notes
 
 
-def write_district(out: IO[bytes], fmt: str, period: Period, level: str | None, *, actor) -> int:
-    """Write the export to out and add its audit row; returns the number of school rows."""
-    with collector_paused():
-        report = district_report(period, level, current_app.config["SP_SUPPRESSION_MIN_N"])
-        header = [c.name for c in COLUMNS]
-        if fmt == "csv":
-            out.write(csv_bytes(header, table_rows(report)))
-        else:
-            shares = {i: "0.0%" for i, c in enumerate(COLUMNS) if c.kind == "share"}
-            write_xlsx(out, [("Schools", header, table_rows(report), shares),
-                             _breakdown_sheet(report, "severity", "By severity"),
-                             _breakdown_sheet(report, "grade", "By grade"),
-                             _breakdown_sheet(report, "category", "By category"),
-                             _weekly_sheet(report),
-                             training_sheet(district_training(level, report.min_n, period.today), cell)],
-                            notes=about(report))
+def write_district(out: IO[bytes], fmt: str, report: DistrictReport, *, actor) -> int:
+    """Write a district report (reports.district) to out as CSV or XLSX and add its audit row;
+    returns the number of school rows. The caller builds the report, with collector_paused()."""
+    header = [c.name for c in COLUMNS]
+    if fmt == "csv":
+        out.write(csv_bytes(header, table_rows(report)))
+    else:
+        shares = {i: "0.0%" for i, c in enumerate(COLUMNS) if c.kind == "share"}
+        write_xlsx(out, [("Schools", header, table_rows(report), shares),
+                         _breakdown_sheet(report, "severity", "By severity"),
+                         _breakdown_sheet(report, "grade", "By grade"),
+                         _breakdown_sheet(report, "category", "By category"),
+                         _weekly_sheet(report),
+                         training_sheet(district_training(report.level, report.min_n, report.period.today,
+                                                          report.groups), cell)],
+                   notes=about(report))
     audit.record("export.district", actor=actor, detail={
-        "format": fmt, "level": level, "schools": len(report.rows),
-        "period": [period.start.isoformat(), period.end.isoformat()]})
+        "format": fmt, "level": report.level, "schools": len(report.rows), "period": report.reporting.key})
     return len(report.rows)

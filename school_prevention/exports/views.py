@@ -11,7 +11,9 @@ from school_prevention.exports.forms import StudentExportForm
 from school_prevention.exports.students import write_student_export
 from school_prevention.permissions import roles
 from school_prevention.reports.coverage import PeriodError, build_period
+from school_prevention.reports.district import collector_paused
 from school_prevention.reports.forms import DistrictFilterForm
+from school_prevention.reports.published import district_release
 from school_prevention.roles import Role
 
 bp = Blueprint("exports", __name__)
@@ -26,17 +28,16 @@ def _download(data: bytes, fmt: str, name: str):
 
 def _district(fmt: str):
     form = DistrictFilterForm(formdata=request.args)
-    if not form.validate():
-        field_errors = [e for f in (form.level, form.start, form.end) for e in f.errors]
-        abort(400, description=f"The export could not be made: {field_errors[0] if field_errors else 'check the filters'}")
-    try:
-        period = build_period(form.start.data, form.end.data)
-    except PeriodError as exc:
-        abort(400, description=f"The export could not be made: {exc.message}")
     buffer = io.BytesIO()
-    write_district(buffer, fmt, period, form.level.data or None, actor=current_user)
-    suffix = f"-{form.level.data}" if form.level.data else ""
-    return _download(buffer.getvalue(), fmt, f"district-coverage{suffix}-{period.today.isoformat()}")
+    with collector_paused():  # the same report as the page's, read from the same filters
+        report = district_release(form)
+        if report is None:
+            field_errors = [e for f in (form.period, form.level, form.start, form.end) for e in f.errors]
+            abort(400, description="The export could not be made: "
+                                   f"{field_errors[0] if field_errors else 'check the filters'}")
+        write_district(buffer, fmt, report, actor=current_user)
+    suffix = f"-{report.level}" if report.level else ""
+    return _download(buffer.getvalue(), fmt, f"district-coverage-{report.reporting.key}{suffix}-{report.period.today.isoformat()}")
 
 
 @bp.route("/exports/district.csv")

@@ -13,6 +13,7 @@ from school_prevention.flags.queries import flags_missing_report
 from school_prevention.home.queries import active_students_by_school, count_of, users_by_role
 from school_prevention.permissions import public, signed_in, visible_flags, visible_schools, read_only
 from school_prevention.referrals.queries import submitted_by, triage_or_routed, triage_queue
+from school_prevention.reports import published
 from school_prevention.roles import Role
 from school_prevention.awareness.queries import my_pages
 from school_prevention.permissions import visible_students
@@ -29,7 +30,9 @@ def index():
     role = current_user.role_enum
     schools = db.session.execute(active_students_by_school(visible_schools(current_user))).all()
     context = {"schools": schools}
-    if role == Role.ADMIN:
+    if role == Role.DISTRICT:  # counts in aggregate only: suppressed as on every district page
+        context["schools"], context["total"] = published.school_students()
+    elif role == Role.ADMIN:
         context["user_counts"] = db.session.execute(users_by_role()).all()
     elif role == Role.STAFF:
         context["referrals"] = db.session.scalars(submitted_by(current_user).limit(10)).all()

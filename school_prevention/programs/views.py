@@ -25,6 +25,7 @@ from school_prevention.programs.queries import (
 from school_prevention.programs.services import (
     create_program, end_enrollment, enroll, record_session, update_program, update_session,
 )
+from school_prevention.reports import published
 from school_prevention.roles import Role
 from school_prevention.students.models import Student
 from school_prevention.students.queries import search_students
@@ -56,6 +57,8 @@ def index():
     totals = {"capacity": sum(p.capacity for p in programs),
               "active": sum(seats.get(p.id, (0, 0))[0] for p in programs),
               "waiting": sum(seats.get(p.id, (0, 0))[1] for p in programs)}
+    if current_user.role_enum == Role.DISTRICT:  # counts in aggregate only: suppressed as on every district page
+        seats, totals = published.program_seats(programs, seats)
     return render_template("programs/index.html", form=form, programs=programs, seats=seats, totals=totals,
                            can_manage=current_user.role_enum in CASE_ROLES)
 

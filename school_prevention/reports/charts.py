@@ -47,8 +47,14 @@ class Segment:
 
 
 def stacked(parts: list[tuple[str, int, str]], width: float = 100.0) -> list[Segment]:
-    """One bar split into parts (label, value, css class), scaled to width; empty parts are left out."""
-    total = sum(v for _, v, _ in parts if _known(v))
+    """One bar split into parts (label, value, css class), scaled to width; empty parts are left out.
+
+    Nothing is drawn when a part is withheld: the bar's proportions would be drawn from figures
+    the page does not show (the other parts' share of a total that includes the withheld one).
+    """
+    if not all(_known(v) for _, v, _ in parts):
+        return []
+    total = sum(v for _, v, _ in parts)
     out, x = [], 0.0
     if not total:
         return out

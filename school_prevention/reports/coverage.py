@@ -68,11 +68,12 @@ def share(part: int, whole: int):
 
 def make_period(now: datetime, start: date | None = None, end: date | None = None,
                 weeks: int = DEFAULT_WEEKS) -> Period:
-    """A Period in the district's zone; by default the last `weeks` whole weeks ending today."""
+    """A Period in the district's zone; by default the last `weeks` calendar weeks (Monday to
+    Sunday), this one included, up to today."""
     zone = ZoneInfo(current_app.config["SP_TIMEZONE"])
     today = now.astimezone(zone).date()
     end = end or today
-    start = start or end - timedelta(days=7 * weeks - 1)
+    start = start or end - timedelta(days=end.weekday() + 7 * (weeks - 1))
     return Period(now=now, start=start, end=end, zone=zone,
                   stale_after_days=current_app.config.get("SP_ESCALATION_DAYS", 7))
 

@@ -5,7 +5,6 @@ from wtforms import DateField, SelectField
 from wtforms.validators import Optional
 
 from school_prevention.forms import QueryForm, choices
-from school_prevention.schools.models import SCHOOL_LEVELS
 
 # Columns of the district table a user may sort by (everything else would be noise).
 SORTABLE = {
@@ -28,13 +27,27 @@ class SchoolPickForm(QueryForm):
 
 
 class DistrictFilterForm(QueryForm):
-    """Level, date range and order of the district page (and of the export links on it)."""
+    """Reporting period, school level and order of the district page (and of the export links on it).
 
-    level = SelectField("School level", validators=[Optional()],
-                        choices=choices([("", "All levels")] + [(lv, lv.capitalize()) for lv in SCHOOL_LEVELS]))
+    The period and the level are checked against what the district is offered (reports.periods
+    and reports.groups), which knows why a choice is refused; the form only reads them.
+    `from` and `to` are still read, for links made before the period list: they must be the
+    first and last day of a whole period.
+    """
+
+    period = SelectField("Reporting period", validators=[Optional()], validate_choice=False,
+                         description="Whole months, terms and school years that are over.")
+    level = SelectField("School level", validators=[Optional()], validate_choice=False)
     # Named from/to in the URL; `from` is a Python keyword, hence start/end here.
     start = DateField("From", name="from", validators=[Optional()])
     end = DateField("To", name="to", validators=[Optional()])
     sort = SelectField("Sort by", validators=[Optional()], choices=choices(SORTABLE.items()), default="school_name")
     order = SelectField("Order", validators=[Optional()], default="asc",
                         choices=choices([("asc", "Ascending"), ("desc", "Descending")]))
+
+    def offer(self, periods, groups) -> None:
+        """The periods (grouped by kind) and the levels to list."""
+        kinds = {"month": "Months", "term": "Terms", "year": "School years"}
+        self.period.choices = {title: [(p.key, f"{p.label}: {p.span}") for p in periods if p.kind == kind]
+                               for kind, title in kinds.items() if any(p.kind == kind for p in periods)}
+        self.level.choices = choices([("", "All levels")] + [(g.key, g.label) for g in groups])

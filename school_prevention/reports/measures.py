@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    Date, Float, Integer, String, and_, bindparam, case, cast, exists, func, literal, literal_column, null, or_,
+    BigInteger, Date, Integer, String, and_, bindparam, case, cast, exists, func, literal, literal_column, null, or_,
     select, text, true, union_all,
 )
 
@@ -95,13 +95,20 @@ def school_condition(kind: str):
 
 @dataclass(frozen=True)
 class Period:
-    """When the figures are taken (now), and the date range of activity, in the district's zone."""
+    """When the figures are taken (now), and the date range of activity, in the district's zone.
+
+    Weeks are calendar weeks, Monday to Sunday, in the district's zone, whatever the first day of
+    the range: the first and last may be cut short by the range. rolling=False leaves out the
+    adherence windows that end now (the last 30 and 90 days), which the district's fixed
+    reporting periods do not use.
+    """
 
     now: datetime
     start: date
     end: date
     zone: ZoneInfo
     stale_after_days: int = 7
+    rolling: bool = True
 
     @property
     def today(self) -> date:
@@ -112,29 +119,36 @@ class Period:
         return datetime.combine(day, time()).replace(tzinfo=self.zone).astimezone(timezone.utc)
 
     @property
+    def first_monday(self) -> date:
+        """The Monday of the week the range starts in: week 0 of the weekly figures."""
+        return self.start - timedelta(days=self.start.weekday())
+
+    @property
     def weeks(self) -> list[tuple[date, date]]:
-        """Seven-day buckets from the first day of the range; the last one may be shorter."""
-        out, day = [], self.start
-        while day <= self.end:
-            out.append((day, min(day + timedelta(days=6), self.end)))
-            day += timedelta(days=7)
+        """The calendar weeks of the range (Monday to Sunday), the first and last cut to the range."""
+        out, monday = [], self.first_monday
+        while monday <= self.end:
+            out.append((max(monday, self.start), min(monday + timedelta(days=6), self.end)))
+            monday += timedelta(days=7)
         return out
 
     def windows(self) -> dict[str, tuple[datetime, datetime]]:
         """Due-time bounds [from, to) of the check-ins counted in each adherence window."""
         deadline = self.now - GRACE
-        out = {name: (deadline - length, deadline) for name, length in WINDOWS.items()}
+        out = {name: (deadline - length, deadline) for name, length in WINDOWS.items()} if self.rolling else {}
         out["period"] = (self.midnight(self.start), min(self.midnight(self.end + timedelta(days=1)), deadline))
         return out
 
     def params(self) -> dict[str, Any]:
         """The values of the bind parameters the families use."""
         windows = self.windows()
+        for name in WINDOWS:  # not counted without rolling windows: an empty range
+            windows.setdefault(name, windows["period"][:1] * 2)
         out: dict[str, Any] = {
             "today": self.today,
             "stale_before": self.now - timedelta(days=self.stale_after_days),
             "stale_since": self.now - STALE_LOOKBACK,
-            "week0": self.midnight(self.start).timestamp(),
+            "week0": _local_seconds(self.first_monday),
             "period_from": self.midnight(self.start),
             "period_to": self.midnight(self.end + timedelta(days=1)),
             "span_from": min(low for low, _ in windows.values()),
@@ -142,7 +156,51 @@ class Period:
         }
         for name, (low, high) in windows.items():
             out[f"w{name}_from"], out[f"w{name}_to"] = low, high
+        out.update(_offset_params(self.zone, self.midnight(self.first_monday) - timedelta(days=1),
+                                  self.midnight(self.end + timedelta(days=2))))
         return out
+
+
+def _local_seconds(day: date) -> int:
+    """Local midnight of day as seconds on the local clock (counted as if it were UTC)."""
+    return int(datetime.combine(day, time()).replace(tzinfo=timezone.utc).timestamp())
+
+
+# The weekly figures read a timestamp on the local clock: its UTC seconds plus the zone's offset
+# at that moment. Within a range the offset changes at a few instants (daylight saving time), each
+# a bind parameter; unused slots hold a moment no timestamp reaches.
+OFFSET_SLOTS = 4
+_NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
+def _offset(zone: ZoneInfo, moment: datetime) -> int:
+    return int(moment.astimezone(zone).utcoffset().total_seconds())
+
+
+@lru_cache(maxsize=256)
+def _offset_params(zone: ZoneInfo, first: datetime, last: datetime) -> dict[str, Any]:
+    """The zone's UTC offset at `first` and each later instant in [first, last) where it changes."""
+    changes, moment, current = [], first, _offset(zone, first)
+    offsets = [current]
+    while moment < last:
+        step = moment + timedelta(hours=6)
+        if _offset(zone, step) != current:
+            low, high = moment, step  # the change is in (low, high]: find its second
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                low, high = (middle, high) if _offset(zone, middle) == current else (low, middle)
+            current = _offset(zone, high)
+            changes.append(high.replace(microsecond=0) + (timedelta(seconds=1) if high.microsecond else timedelta()))
+            offsets.append(current)
+        moment = step
+    if len(changes) > OFFSET_SLOTS:
+        raise ValueError("a range with more daylight-saving changes than the weekly figures read (about two years)")
+    out: dict[str, Any] = {}
+    for i in range(OFFSET_SLOTS):
+        out[f"tz_change{i}"] = changes[i] if i < len(changes) else _NEVER
+    for i in range(OFFSET_SLOTS + 1):
+        out[f"tz_offset{i}"] = offsets[min(i, len(offsets) - 1)]
+    return out
 
 
 class Measure(NamedTuple):
@@ -192,10 +250,24 @@ def _epoch(dialect: str, column):
 
 
 def _week_of(dialect: str, column):
-    """The 0-based seven-day bucket of a timestamp, counted from the period's first day."""
-    weeks = (_epoch(dialect, column) - _param("week0", Float())) / (7 * 86400.0)
-    # SQLite's CAST truncates toward zero; floor() keeps days before the period out of week 0 on PostgreSQL.
-    return cast(weeks if dialect == "sqlite" else func.floor(weeks), Integer)
+    """The 0-based calendar week (Monday to Sunday, the district's zone) of a timestamp, from the
+    period's first Monday.
+
+    In whole seconds on the local clock, so a week begins exactly at local midnight whatever the
+    range asked for (a bucket that moved with the range would let two releases be subtracted).
+    Integer division truncates toward zero on both backends, hence the shift by _BEFORE weeks,
+    which keeps moments before the first Monday out of week 0.
+    """
+    seconds = (func.unixepoch(column) if dialect == "sqlite"
+               else cast(func.floor(func.date_part("epoch", column)), BigInteger))
+    offset = case(*((column < _param(f"tz_change{i}", UTCDateTime()), _param(f"tz_offset{i}", Integer()))
+                    for i in range(OFFSET_SLOTS)), else_=_param(f"tz_offset{OFFSET_SLOTS}", Integer()))
+    shifted = seconds + offset - _param("week0", BigInteger()) + _BEFORE * _WEEK_SECONDS
+    return shifted // _WEEK_SECONDS - _BEFORE
+
+
+_WEEK_SECONDS = 7 * 86400
+_BEFORE = 10_000  # weeks: about 190 years before a period's first Monday still floor correctly
 
 
 # --- the coverage tests, shared by the figures and the list of uncovered students ------------

@@ -1,20 +1,20 @@
 """/reports/coverage: a school's coverage for its principals and counselors; every school's for the district."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 
 from school_prevention import audit
 from school_prevention.db import utcnow
-from school_prevention.reports.coverage import PeriodError, build_period
 from school_prevention.extensions import db
 from school_prevention.permissions import roles, student_scope, visible_schools
 from school_prevention.reports import charts, measures
 from school_prevention.reports.coverage import (
     NA, RECOMMENDED_CASELOAD, make_period, school_report, share, uncovered_list,
 )
-from school_prevention.reports.district import SUPPRESSED, collector_paused, district_report
+from school_prevention.reports.district import SUPPRESSED, collector_paused
 from school_prevention.reports.forms import SORTABLE, DistrictFilterForm, SchoolPickForm
+from school_prevention.reports.published import district_release
 from school_prevention.roles import Role
 from school_prevention.reports.training import district_training
 from school_prevention.training.queries import training_coverage
@@ -67,29 +67,22 @@ def _school_page():
 
 def _district_page():
     form = DistrictFilterForm(formdata=request.args)
-    period = None
-    if form.validate():
-        try:
-            period = build_period(form.start.data, form.end.data)
-        except PeriodError as exc:
-            getattr(form, exc.field).errors.append(exc.message)
-    if period is None:
-        return render_template("reports/district.html", form=form, report=None), 400
-    level = form.level.data or None
-    sort = form.sort.data if form.sort.data in SORTABLE else "school_name"
-    descending = form.order.data == "desc"
-    form.start.data, form.end.data = period.start, period.end
-    args = {"level": level or "", "from": period.start.isoformat(), "to": period.end.isoformat()}
-    # The page names no student; its row records what was looked at.
-    audit.record("report.coverage.district", actor=current_user,
-                 detail={"level": level, "period": [period.start.isoformat(), period.end.isoformat()]})
     with collector_paused():
-        report = district_report(period, level, current_app.config["SP_SUPPRESSION_MIN_N"])
+        report = district_release(form)
+        if report is None:
+            return render_template("reports/district.html", form=form, report=None), 400
+        sort = form.sort.data if form.sort.data in SORTABLE else "school_name"
+        descending = form.order.data == "desc"
+        args = {"period": report.reporting.key, "level": report.level or ""}
+        # The page names no student; its row records what was looked at.
+        audit.record("report.coverage.district", actor=current_user,
+                     detail={"level": report.level, "period": report.reporting.key})
         rows = report.sorted_rows(sort, descending)
         context = {"form": form, "report": report, "rows": rows, "sort": sort, "descending": descending,
                    "args": args, "charts": charts, "S": SUPPRESSED, "sortable": SORTABLE,
                    "recommended": RECOMMENDED_CASELOAD}
-        context["training"] = district_training(level, report.min_n, period.today)  # staff trained, suppressed
+        # Staff trained, suppressed in the same groups as every other district figure.
+        context["training"] = district_training(report.level, report.min_n, report.period.today, report.groups)
         return render_template("reports/district.html", **context)
 
 

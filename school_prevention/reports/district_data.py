@@ -1,0 +1,157 @@
+"""The district's figures before suppression: its queries (run side by side) and their rows as counts per school.
+
+Nothing here is shown to anyone: reports.district suppresses it, and every district page and
+export reads the result of that.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from flask import current_app
+
+from school_prevention.extensions import db
+from school_prevention.reports import measures
+from school_prevention.reports.coverage import counselor_fte
+from school_prevention.reports.measures import Period, Scope
+from school_prevention.reports.periods import ReportingPeriod, month_of, query_period
+from school_prevention.reports.side_by_side import fetch_all
+
+
+def month_key(m: tuple[int, int]) -> str:
+    """A reporting month as text: 2026-11."""
+    return f"{m[0]:04d}-{m[1]:02d}"
+
+
+@dataclass
+class Data:
+    """The measures' rows for a district scope (what the benchmark calls the floor); check-ins as
+    (due, on time) per school, reporting month and week, and activity as measures.activity_lines()
+    reads it."""
+
+    schools: list
+    by_school_grade: list
+    cover: list
+    programs: list
+    counselors: list
+    activity: list
+    # school id -> week's Monday -> (due, on time), over the periods asked for
+    checkin_weeks: dict[int, dict[date, tuple[int, int]]] = field(default_factory=dict)
+
+
+def statements(scope: Scope, period: Period, recent: Period | None = None) -> dict[str, measures.Measure]:
+    """The district's queries by name: seven whatever the number of schools, eight when the
+    check-ins of the last three months are not inside the period (the benchmark's floor)."""
+    out = {
+        "schools": measures.schools(scope),
+        "by_school_grade": measures.students_by_grade(scope),
+        "cover": measures.coverage(scope, period, group="level"),
+        "checkins": measures.checkins(scope, period),
+        "programs": measures.programs(scope, period, per_program=False),
+        "counselors": measures.counselors(scope),
+        "activity": measures.activity(scope, period, group="level"),
+    }
+    if recent is not None:
+        out["checkins_recent"] = measures.checkins(scope, recent)
+    return out
+
+
+# The longest first, so that no connection is left with a long one at the end (figures at 1M students).
+_LONGEST_FIRST = ("cover", "checkins", "by_school_grade", "activity", "programs", "counselors", "schools")
+
+
+def spans(period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime, zone,
+          stale_after_days: int) -> tuple[Period, Period | None]:
+    """The Periods the check-in queries read: the reporting period widened to the last three
+    months when they meet, or the reporting period and the last three months apart."""
+    first = query_period(now, zone, period.start, period.end, stale_after_days)
+    if not recent:
+        return _fixed(first), None
+    r_start, r_end = recent[0].start, recent[-1].end
+    if r_start <= period.end + timedelta(days=1) and period.start <= r_end + timedelta(days=1):
+        both = query_period(now, zone, min(period.start, r_start), max(period.end, r_end), stale_after_days)
+        return _fixed(both), None
+    return _fixed(first), _fixed(query_period(now, zone, r_start, r_end, stale_after_days))
+
+
+def _fixed(period: Period) -> Period:
+    """Without the windows that end now: the district's figures are over fixed periods only."""
+    return Period(now=period.now, start=period.start, end=period.end, zone=period.zone,
+                  stale_after_days=period.stale_after_days, rolling=False)
+
+
+def fetch(period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime, zone) -> Data:
+    """Run the district's queries, side by side on SP_REPORT_CONNECTIONS connections when it can.
+
+    Rows of schools outside the scope (inactive) may come back from the queries that do not join
+    the school table; the report only reads the schools it lists.
+    """
+    stale = current_app.config.get("SP_ESCALATION_DAYS", 7)
+    checkins, extra = spans(period, recent, now, zone, stale)
+    activity = _fixed(query_period(now, zone, period.start, period.end, stale))
+    named = statements(Scope(), checkins, extra)
+    named["activity"] = measures.activity(Scope(), activity, group="level")
+    order = [*_LONGEST_FIRST, *(["checkins_recent"] if extra is not None else [])]
+    # The packed check-in codes and activity weeks are read while the other queries still run.
+    then = {"checkins": lambda rows: list(measures.checkin_tallies(rows)),
+            "checkins_recent": lambda rows: list(measures.checkin_tallies(rows)),
+            "activity": lambda rows: list(measures.activity_lines(rows, group="level"))}
+    rows = fetch_all(db.session, {name: named[name] for name in order},
+                     current_app.config["SP_REPORT_CONNECTIONS"], measures.prepare, then)
+    weeks: dict[int, dict[date, tuple[int, int]]] = defaultdict(dict)
+    for name, span in (("checkins", checkins), ("checkins_recent", extra)):
+        for tally in rows.get(name, ()):
+            mine = weeks[tally.school_id]
+            for week, (due, on_time) in tally.weeks.items():
+                monday = span.first_monday + timedelta(days=7 * week)
+                if span.start <= monday <= span.end:
+                    mine[monday] = (due, on_time)
+    return Data(schools=rows["schools"], by_school_grade=rows["by_school_grade"], cover=rows["cover"],
+                programs=rows["programs"], counselors=rows["counselors"], activity=rows["activity"],
+                checkin_weeks=dict(weeks))
+
+
+def snapshot_counts(data: Data, names: tuple[str, ...]) -> tuple[dict[int, dict], dict[int, dict]]:
+    """School id -> counts as of now (students, coverage, seats), and school id -> plain figures."""
+    from school_prevention.reports.district import COVERAGE  # the column names, defined with the schema
+
+    values = {s.id: dict.fromkeys(names, 0) for s in data.schools}
+    for school_id, _, n in data.by_school_grade:
+        if school_id in values:
+            values[school_id]["active_students"] += n
+    for dim, school_id, _, _, counts in measures.coverage_lines(data.cover):
+        if dim == "total" and school_id in values:
+            values[school_id].update(zip(COVERAGE, counts))
+    fte = counselor_fte(data.counselors)
+    plain = {s.id: {"programs_running": 0, "program_seats": 0, "counselor_fte": round(fte.get(s.id, 0.0), 2)}
+             for s in data.schools}
+    for school_id, count, seats, active, waitlisted in data.programs:
+        if school_id in values:
+            values[school_id].update(program_enrolled=int(active or 0), program_waitlisted=int(waitlisted or 0))
+            plain[school_id].update(programs_running=int(count), program_seats=int(seats or 0))
+    return values, plain
+
+
+def month_counts(data: Data, months: list[str]) -> dict[int, dict[str, tuple[int, int]]]:
+    """School id -> reporting month (2026-11) -> check-ins (due, on time), for the months asked for."""
+    wanted = set(months)
+    key_of: dict[date, str] = {}  # a few dozen Mondays, for every school
+    out: dict[int, dict[str, tuple[int, int]]] = {}
+    for school_id, weeks in data.checkin_weeks.items():
+        mine = {m: (0, 0) for m in months}
+        for monday, (due, on_time) in weeks.items():
+            key = key_of.get(monday) or key_of.setdefault(monday, month_key(month_of(monday)))
+            if key in wanted:
+                old = mine[key]
+                mine[key] = (old[0] + due, old[1] + on_time)
+        out[school_id] = mine
+    return out
+
+
+def active_by_school(data: Data) -> dict[int, int]:
+    """School id -> active students."""
+    out: dict[int, int] = defaultdict(int)
+    for school_id, _, n in data.by_school_grade:
+        out[school_id] += n
+    return out
