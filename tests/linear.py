@@ -30,3 +30,40 @@ def determined(equations: list[dict[int, Fraction]], count: int) -> set[int]:
                         del other[k]
         pivots.append((pivot, col))
     return {col for row, col in pivots if set(row) == {col}}
+
+
+class Span:
+    """The row space of a growing set of equations, exactly (fractions), kept in echelon form.
+
+    Each equation maps an unknown (any hashable) to its coefficient. Pivot rows are kept in the
+    order they were found, each reduced against the earlier ones, so reducing a vector by them in
+    that order leaves it with no pivot unknown (one pass).
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[object, dict]] = []  # (pivot unknown, row with coefficient 1 there)
+
+    def _reduce(self, vector: dict) -> dict:
+        v = {k: Fraction(c) for k, c in vector.items() if c}
+        for pivot, row in self.rows:
+            factor = v.get(pivot)
+            if factor:
+                for k, c in row.items():
+                    value = v.get(k, 0) - factor * c
+                    if value:
+                        v[k] = value
+                    else:
+                        v.pop(k, None)
+        return v
+
+    def add(self, equation: dict) -> None:
+        """Add an equation (its right-hand side does not matter to what it determines)."""
+        v = self._reduce(equation)
+        if v:
+            pivot = min(v, key=repr)
+            factor = v[pivot]
+            self.rows.append((pivot, {k: c / factor for k, c in v.items()}))
+
+    def holds(self, vector: dict) -> bool:
+        """Whether the vector is a combination of the equations: its value follows from theirs."""
+        return not self._reduce(vector)
