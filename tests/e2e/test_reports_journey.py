@@ -73,22 +73,42 @@ def test_district_sees_every_school_without_names_and_downloads_the_export(journ
     expect(schools.get_by_role("columnheader", name=re.compile("Active students"))).to_have_attribute("aria-sort", "descending")
     expect(schools.locator("tbody tr").first.get_by_role("rowheader")).to_have_text("Riverside High School")
 
-    page.get_by_label("School level").select_option(label="Middle")
+    # One school per level: a level filter would show one school's figures, so none is offered.
+    expect(page.get_by_label("School level")).to_have_count(0)
+    expect(page.get_by_text("Elementary, middle and high schools are reported together")).to_be_visible()
+    period = page.get_by_label("Reporting period")
+    chosen = period.locator("optgroup[label='Terms'] option").first
+    label = chosen.inner_text()
+    period.select_option(label=label)
     page.get_by_role("button", name="Show").click()
     journey.axe()
-    expect(schools.locator("tbody tr")).to_have_count(1)
+    expect(schools.locator("tbody tr")).to_have_count(3)
+    expect(page.get_by_role("heading", name=re.compile("Week by week"))).to_contain_text(label.split(":")[0])
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Download CSV").click()
     path = tmp_path / download.value.suggested_filename
     download.value.save_as(path)
     rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
-    assert [r["school_name"] for r in rows] == ["Cedar Middle School", "Total, middle schools"]
+    assert [r["school_name"] for r in rows] == ["Cedar Middle School", "Maple Elementary School",
+                                                "Riverside High School", "District total"]
     assert rows[0]["flagged_students"] == "S"  # seven flagged students: too few to publish
+    assert rows[0]["period_start"] < rows[0]["period_end"] and "-t" in download.value.suggested_filename
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Download Excel").click()
     path = tmp_path / download.value.suggested_filename
     download.value.save_as(path)
-    sheet = openpyxl.load_workbook(path)["Schools"]
-    assert sheet["D2"].value == "Cedar Middle School" and "S" in [c.value for c in sheet[2]]
+    book = openpyxl.load_workbook(path)
+    assert book["Schools"]["D2"].value == "Cedar Middle School" and "S" in [c.value for c in book["Schools"][2]]
+    notes = " ".join(str(c.value) for c in book["About"]["A"])
+    assert "By grade: not shown" in notes  # the three schools teach different grades
+
+    # The program list and the home page give the district the same suppressed counts.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Programs").click()
+    journey.axe()
+    programs = page.get_by_role("table", name="Programs with seats taken, free and waiting")
+    expect(programs.locator("tbody td", has_text=re.compile("^S$")).first).to_be_visible()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Home").click()
+    journey.axe()
+    expect(page.get_by_text("District total:")).to_be_visible()
