@@ -9,7 +9,7 @@ from school_prevention.agencies.forms import AgencyForm, FollowUpForm, ReferForm
 from school_prevention.agencies.models import AGENCY_KINDS, Agency
 from school_prevention.agencies.queries import directory, get_agency_referral_or_404
 from school_prevention.agencies.services import change_status, read_reason, record_follow_up, refer_student, save_agency
-from school_prevention.disclosures.queries import approvers, current_consents
+from school_prevention.disclosures.queries import load_sharing_choices
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error
@@ -72,9 +72,7 @@ def edit(agency_id: int):
 def refer(student_id: int):
     """Refer the student to an agency, recording what is shared and on which legal basis."""
     student = get_student_or_404(current_user, student_id)
-    agencies = db.session.scalars(directory()).all()
-    people = db.session.scalars(approvers(student.school_id)).all()
-    consents = db.session.scalars(current_consents(student.id, district_today())).all()
+    agencies, people, consents = load_sharing_choices(student, district_today())
     form = ReferForm(agencies, people, current_user.id, agency=request.args.get("agency", ""))
     code = 200
     if request.method == "POST":

@@ -138,3 +138,13 @@ def approvers(school_id: int) -> Select:
             .where(user_school.c.school_id == school_id, User.is_active.is_(True),
                    User.role.in_((Role.COUNSELOR.value, Role.PRINCIPAL.value)))
             .order_by(User.role, User.name))
+
+
+def load_sharing_choices(student: Student, today: date) -> tuple[list, list, list]:
+    """What a form recording a sharing about the student offers: the agency directory, the people who
+    may approve at the student's school, and the consents on file today (three queries)."""
+    from school_prevention.agencies.queries import directory
+    from school_prevention.extensions import db
+
+    return (db.session.scalars(directory()).all(), db.session.scalars(approvers(student.school_id)).all(),
+            db.session.scalars(current_consents(student.id, today)).all())

@@ -9,8 +9,8 @@ from school_prevention.agencies.queries import directory
 from school_prevention.disclosures.forms import AnswerForm, ConsentForm, DisclosureForm, InspectionForm, RevokeForm
 from school_prevention.disclosures.inspection import build_record
 from school_prevention.disclosures.queries import (
-    approvers, consents_of_student, current_consents, disclosures_of_student, get_consent_or_404, get_inspection_or_404,
-    guardians_of_student, inspections_of_student,
+    consents_of_student, disclosures_of_student, get_consent_or_404, get_inspection_or_404, guardians_of_student,
+    inspections_of_student, load_sharing_choices,
 )
 from school_prevention.disclosures.services import (
     answer_inspection, log_inspection_request, record_consent, record_disclosure, revoke_consent,
@@ -62,9 +62,7 @@ def record(student_id: int):
 def new(student_id: int):
     """Record a sharing made outside the app (a call to a clinic, a subpoena answered)."""
     student = get_student_or_404(current_user, student_id)
-    agencies = db.session.scalars(directory()).all()
-    people = db.session.scalars(approvers(student.school_id)).all()
-    consents = db.session.scalars(current_consents(student.id, district_today())).all()
+    agencies, people, consents = load_sharing_choices(student, district_today())
     form = DisclosureForm(agencies, people, current_user.id)
     code = 200
     if form.is_submitted():
