@@ -352,11 +352,11 @@ def test_the_home_page_tells_each_person_which_of_their_required_courses_needs_t
     page = client.get("/").get_data(as_text=True)
     notice = page.split("Your training:")[1].split("</div>")[0]
     expiry = (days_ago(400) + timedelta(days=365)).strftime("%b %-d, %Y")
-    assert f"{SIGNS}: lapsed (lapsed {expiry})" in notice and "/account/training" in notice
+    assert f"{SIGNS}: lapsed on {expiry}." in notice and "/account/training" in notice
     login_as(staffed["never"])
-    assert f"{SIGNS}: not trained." in client.get("/").get_data(as_text=True)
+    assert f"{SIGNS}: never completed." in client.get("/").get_data(as_text=True)
     login_as(staffed["due"])
-    assert "due for renewal (valid until" in client.get("/").get_data(as_text=True)
+    assert f"{SIGNS}: due for renewal, valid until" in client.get("/").get_data(as_text=True)
     login_as(staffed["current"])
     assert "Your training:" not in client.get("/").get_data(as_text=True)
     # A counselor hears of the screener course the CSE-IT screening needs, before a screening is refused.
