@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from sqlalchemy import Select, bindparam, exists, false, func, literal, select
 from sqlalchemy.orm import selectinload
@@ -109,6 +110,7 @@ def _flagged_and_supported() -> list:
     return [Student.is_active.is_(True), flagged, Student.id.in_(students_with_outside_support())]
 
 
+@lru_cache(maxsize=1)  # built once per process, as the report's other statements are (reports.measures)
 def flagged_supported_by_school() -> Select:
     """(school_id, n) for every school: its flagged active students an outside agency supports.
 
