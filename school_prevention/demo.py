@@ -145,6 +145,9 @@ def seed_casework(rng: random.Random, schools: dict[str, School]) -> None:
                      screened_on=today - timedelta(days=3), result="clear_concern", next_step="mandated_report", today=today)
     record_screening(counselor, cedar[0], instrument=instruments["SRSS-IE"], screened_on=today - timedelta(days=20),
                      result="possible_concern", next_step="rescreen", rescreen_on=today + timedelta(days=40), today=today)
+    # A rescreen whose date has come: it waits on the counselor's home.
+    record_screening(counselor, maple[2], instrument=instruments["SRSS-IE"], screened_on=today - timedelta(days=60),
+                     result="possible_concern", next_step="rescreen", rescreen_on=today - timedelta(days=3), today=today)
     record_screening(counselor, maple[1], instrument=instruments["School checklist"], screened_on=today - timedelta(days=8),
                      result="no_concern", next_step="none", today=today)
     first = submit_referral(staff, cedar[7], categories=[categories["sudden"]], urgency="soon",

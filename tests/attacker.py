@@ -18,7 +18,9 @@ values never matter: only which figures are published and which are withheld.
 - e(program, status): seats taken or waitlisted;
 - c(school, week, kept): check-ins due in a week, kept on time or not;
 - f(school, week), n(school, week): flags opened, students seated;
-- t(school, state): staff current, due for renewal, lapsed or never trained.
+- t(school, state): staff current, due for renewal, lapsed or never trained;
+- o(school): flagged students an outside agency supports. No published figure counts the flagged
+  students it does not support, so no equation joins them to x: a family of their own.
 
 The concern sets and the rest of a group's flagged students meet in one fact the attacker knows:
 they are the same students (per group and coverage state, both add up to the same number).
@@ -55,7 +57,7 @@ SHARES = {  # share column -> (numerator column, denominator column)
 }
 COUNTS = (*STATES_OF, "active_students", "checkins_due_30d", "checkins_on_time_30d", "checkins_due_90d",
           "checkins_on_time_90d", "checkins_due_period", "checkins_on_time_period", "program_enrolled",
-          "program_waitlisted")
+          "program_waitlisted", "flagged_outside_support")
 
 
 def mondays(months) -> list[date]:
@@ -125,6 +127,8 @@ class Model:
         if column.startswith("checkins_"):
             months = {"30d": self.recent[-1:], "90d": self.recent, "period": list(period.months)}[column.rsplit("_", 1)[1]]
             return self.checkins(schools, months, "on_time" in column)
+        if column == "flagged_outside_support":
+            return {("o", s): 1 for s in schools}
         status = "active" if column == "program_enrolled" else "waitlisted"
         return {("e", p, status): 1 for p, (s, running) in self.programs.items() if s in schools and running}
 
@@ -205,6 +209,9 @@ class Attack:
             for column, (num, den) in SHARES.items():
                 key = (*where, column, period.key if column.endswith("_period") else "")
                 self.see_share(key, m.row(schools, num, period), m.row(schools, den, period), row[column])
+            # supported outside / flagged: shown only when both are (derive()), so it adds nothing to them
+            if row["share_outside_support"] not in (NA, SUPPRESSED):
+                assert SUPPRESSED not in (row["flagged_outside_support"], row["flagged_students"]), where
             if row["share_seats_filled"] is not NA:  # taken / seats, seats being known
                 self.see_share((*where, "share_seats_filled"), m.row(schools, "program_enrolled", period), {},
                                row["share_seats_filled"])

@@ -383,3 +383,68 @@ def test_the_coverage_page_counts_students_an_agency_supports_and_marks_them_in_
     assert "Supported by an outside agency" in row  # still uncovered by the school: a program or plan is its part
     other_row = page.split(flagged_elsewhere.display_name)[1].split("</tr>")[0]
     assert "Supported by an outside agency" not in other_row
+
+
+# -- support outside the school in the district's figures -----------------------------------------
+
+def _supported(db_session, school, counselor, agency, social, *, flagged: int, supported: int, status="accepted"):
+    """flagged students at school, the first `supported` of them taken on by the agency."""
+    from school_prevention.flags.models import RiskFlag
+
+    for n in range(flagged):
+        student = make_student(school)
+        db_session.add(RiskFlag(student_id=student.id, category_id=social.id, severity="moderate",
+                                source="counselor_observation", status="open", opened_by_id=counselor.id))
+        if n < supported:
+            db_session.add(AgencyReferral(student_id=student.id, school_id=school.id, agency_id=agency.id,
+                                          status=status, referred_by_id=counselor.id))
+    db_session.flush()
+
+
+@pytest.fixture
+def outside_district(db_session):
+    """Three middle schools: 14 of 20 flagged supported outside, 3 of 12, 12 of 15; noise that must not count."""
+    from tests.factories import category
+
+    counselor, agency, social = make_user("counselor"), make_agency("health", name="Lakeside Clinic"), category()
+    schools = [make_school(name=f"{name} Middle", level="middle", sourced_id=f"sch-{name}")
+               for name in ("Alder", "Birch", "Cedar")]
+    for school, (flagged, supported) in zip(schools, ((20, 14), (12, 3), (15, 12))):
+        _supported(db_session, school, counselor, agency, social, flagged=flagged, supported=supported)
+    alder = schools[0]
+    _supported(db_session, alder, counselor, agency, social, flagged=2, supported=2, status="sent")  # not yet
+    _supported(db_session, alder, counselor, agency, social, flagged=1, supported=1, status="declined")
+    calm = make_student(alder)  # supported, but not flagged: not among the flagged
+    db_session.add(AgencyReferral(student_id=calm.id, school_id=alder.id, agency_id=agency.id,
+                                  status="services_started", referred_by_id=counselor.id))
+    _supported(db_session, alder, counselor, agency, social, flagged=1, supported=1)
+    gone = db_session.scalars(select(AgencyReferral).order_by(AgencyReferral.id.desc())).first().student
+    gone.is_active = False  # no longer enrolled: not counted
+    user = make_user("district")
+    db_session.commit()
+    return user
+
+
+def test_the_district_export_counts_flagged_students_supported_outside_and_withholds_small_counts(
+        outside_district, client, login_as):
+    import csv
+    import io
+
+    login_as(outside_district)
+    response = client.get("/exports/district.csv")
+    assert response.status_code == 200
+    rows = {r["school_sourced_id"] or "total": r
+            for r in csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig")))}
+    assert list(rows["sch-Alder"])[-2:] == ["flagged_outside_support", "share_outside_support"]  # at the end
+    assert rows["sch-Alder"]["flagged_students"] == "23"  # 20 + 2 sent + 1 declined, all flagged
+    assert rows["sch-Alder"]["flagged_outside_support"] == "14"  # sent, declined, unflagged, inactive: not counted
+    assert rows["sch-Alder"]["share_outside_support"] == str(round(14 / 23, 4))
+    assert rows["sch-Birch"]["flagged_outside_support"] == "S" and rows["sch-Birch"]["share_outside_support"] == "S"
+    # 3 is withheld, and so is a complement: Birch cannot be worked out from the total and the others.
+    others = {k: rows[k]["flagged_outside_support"] for k in ("sch-Cedar", "total")}
+    assert list(others.values()).count("S") == 1 and others in ({"sch-Cedar": "S", "total": "29"},
+                                                              {"sch-Cedar": "12", "total": "S"})
+
+    page = client.get("/reports/coverage").get_data(as_text=True)
+    assert "Supported outside the school" in page and "Supported outside</a>" in page  # figure and sortable column
+    assert client.get("/reports/coverage?sort=share_outside_support&order=desc").status_code == 200

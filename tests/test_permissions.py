@@ -71,6 +71,7 @@ EXPECTED: dict[str, set[str] | str] = {
     "referrals.mine": {"staff"},
     "referrals.queue": {"counselor"},
     "referrals.detail": {"counselor"},
+    "referrals.waiting": {"principal"},
     "referrals.review": {"counselor"},
     "referrals.accept": {"counselor"},
     "referrals.close": {"counselor"},

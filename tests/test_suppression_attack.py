@@ -76,6 +76,11 @@ class District:
                     "concerns": frozenset(rng.sample(CONCERNS, rng.choice([1, 1, 1, 2, 3]))),
                     "state": rng.choice(STATES)})
             self.grades[i] = {s["grade"] for s in self.students if s["school"] == i}
+        # Flagged students an outside agency supports, per school (a random stream of its own, so
+        # the districts made before this figure existed stay the same).
+        other = random.Random(seed + 1_000_003)
+        self.outside = {s.id: sum(1 for st in self.students if st["school"] == s.id and st["flagged"]
+                                  and other.random() < other.choice([0.1, 0.5, 0.9])) for s in self.schools}
         self.programs = {}  # id -> (school, running, capacity, seated, waiting)
         pid = 100
         for school in self.schools:
@@ -146,7 +151,8 @@ class District:
                     activity.append(("enrollments", None, level[sid], week_index[w], n))
         return Data(schools=self.schools, by_school_grade=[(sid, g, n) for (sid, g), n in by_grade.items()],
                     cover=cover, programs=[(sid, *p) for sid, p in programs.items()], counselors=self.counselors,
-                    activity=activity, checkin_weeks={sid: dict(w) for sid, w in self.checkins.items()})
+                    activity=activity, checkin_weeks={sid: dict(w) for sid, w in self.checkins.items()},
+                    outside=list(self.outside.items()))
 
     def periods(self):
         """The periods a district account is offered that hold any activity."""

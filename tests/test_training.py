@@ -347,6 +347,24 @@ def test_a_rescreen_date_that_has_come_shows_on_the_counselors_home(staffed, cli
     assert re.search(rf'<option selected value="{srss.id}">|<option value="{srss.id}" selected>', form)
 
 
+def test_the_home_page_tells_each_person_which_of_their_required_courses_needs_them(staffed, client, login_as):
+    login_as(staffed["lapsed"])
+    page = client.get("/").get_data(as_text=True)
+    notice = page.split("Your training:")[1].split("</div>")[0]
+    expiry = (days_ago(400) + timedelta(days=365)).strftime("%b %-d, %Y")
+    assert f"{SIGNS}: lapsed on {expiry}." in notice and "/account/training" in notice
+    login_as(staffed["never"])
+    assert f"{SIGNS}: never completed." in client.get("/").get_data(as_text=True)
+    login_as(staffed["due"])
+    assert f"{SIGNS}: due for renewal, valid until" in client.get("/").get_data(as_text=True)
+    login_as(staffed["current"])
+    assert "Your training:" not in client.get("/").get_data(as_text=True)
+    # A counselor hears of the screener course the CSE-IT screening needs, before a screening is refused.
+    login_as(staffed["counselor"])
+    notice = client.get("/").get_data(as_text=True).split("Your training:")[1].split("</div>")[0]
+    assert SCREENER in notice and SIGNS not in notice
+
+
 # --- coverage pages and the district -----------------------------------------------------------------
 
 def test_the_principals_coverage_page_shows_staff_trained(staffed, client, login_as):

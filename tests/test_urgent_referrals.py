@@ -170,7 +170,34 @@ def test_an_urgent_referral_nobody_opens_reaches_the_principal_by_email_exactly_
     [message] = to(mail, "principal@cedar.example")
     assert message["Subject"] == "Urgent referral about LO unopened after 60 school minutes"
     body = message.get_content()
-    assert f"/students/{world.student_id}" in body and "Ortiz" not in body and OBSERVATION not in body
+    assert f"/referrals/{referral.id}/waiting" in body and "Ortiz" not in body and OBSERVATION not in body
+
+
+def test_the_principal_follows_the_link_to_what_waits_and_whom_to_ask_never_what_staff_wrote(
+        app, world, client, login_as):
+    referral = urgent(world, local(TUESDAY, 10, 0))
+    run_job(app, "referrals.escalate_urgent", local(TUESDAY, 11, 1))
+    link = db.session.scalars(select(Notification.link).where(Notification.user_id == world.principal_id)).first()
+    assert link == f"/referrals/{referral.id}/waiting"
+    login_as(user(world.principal_id))
+    page = client.get(link)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Ortiz, Lena" in text and "No counselor has opened it yet" in text
+    assert "counselor1@cedar.example" in text and "counselor2@cedar.example" in text  # whom to ask
+    assert OBSERVATION not in text and "911" in text
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "referral.waiting.view", AuditEvent.object_id == str(referral.id),
+        AuditEvent.student_id == world.student_id)) == 1
+    login_as(user(world.counselor_ids[0]))
+    client.get(f"/referrals/{referral.id}")  # a counselor opens it
+    login_as(user(world.principal_id))
+    assert "Opened by" in client.get(link).get_data(as_text=True)
+    # Another school's principal: it does not exist for them; a counselor opens the referral itself.
+    other = make_user("principal", schools=[make_school()])
+    login_as(other)
+    assert client.get(link).status_code == 404
+    login_as(user(world.counselor_ids[0]))
+    assert client.get(link).status_code == 403
 
 
 def test_an_urgent_referral_a_counselor_opened_is_not_escalated(app, world, client, login_as):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from sqlalchemy import Select, bindparam, exists, false, func, literal, select
 from sqlalchemy.orm import selectinload
@@ -99,13 +100,30 @@ class OutsideSupport:
     among_listed: frozenset[int]
 
 
+def _flagged_and_supported() -> list:
+    """Conditions on Student: active, with an open or monitoring flag, and an agency took them on.
+
+    The same students whichever page counts them: the school's coverage page and the district's
+    figure (flagged_outside_support) read this.
+    """
+    flagged = exists().where(RiskFlag.student_id == Student.id, RiskFlag.status.in_([literal("open"), literal("monitoring")]))
+    return [Student.is_active.is_(True), flagged, Student.id.in_(students_with_outside_support())]
+
+
+@lru_cache(maxsize=1)  # built once per process, as the report's other statements are (reports.measures)
+def flagged_supported_by_school() -> Select:
+    """(school_id, n) for every school: its flagged active students an outside agency supports.
+
+    For the district's figures (reports.district_data), which suppress them like every count.
+    """
+    return (select(Student.school_id, func.count().label("n")).where(*_flagged_and_supported())
+            .group_by(Student.school_id))
+
+
 def outside_support(school_id: int, listed_ids) -> OutsideSupport:
     """Flagged active students of a school supported by an agency, and those of listed_ids: two queries."""
-    flagged = exists().where(RiskFlag.student_id == Student.id, RiskFlag.status.in_([literal("open"), literal("monitoring")]))
     count = db.session.scalar(
-        select(func.count()).select_from(Student)
-        .where(Student.school_id == school_id, Student.is_active.is_(True), flagged,
-               Student.id.in_(students_with_outside_support())))
+        select(func.count()).select_from(Student).where(Student.school_id == school_id, *_flagged_and_supported()))
     listed = list(listed_ids)
     among = frozenset(db.session.scalars(students_with_outside_support(listed))) if listed else frozenset()
     return OutsideSupport(int(count or 0), among)

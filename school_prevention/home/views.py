@@ -19,6 +19,7 @@ from school_prevention.awareness.queries import my_pages
 from school_prevention.permissions import visible_students
 from school_prevention.screenings.queries import rescreens_due
 from school_prevention.timezones import district_today
+from school_prevention.training.queries import to_renew
 
 bp = Blueprint("home", __name__)
 
@@ -48,6 +49,8 @@ def index():
                  "inspections": len(context["inspections"]), "rescreens": len(context["rescreens"])}
         if any(shown.values()):  # the banners and lists name students: one row for the page
             audit.record("home.lists.view", actor=current_user, detail=shown)
+    if role in (Role.STAFF, Role.COUNSELOR, Role.PRINCIPAL):  # their own required training that needs them
+        context["my_training"] = to_renew(current_user, district_today())
     return render_template(f"home/{role.value}.html", **context)
 
 

@@ -63,7 +63,8 @@ def escalate_urgent(now: datetime) -> int:
             continue
         told = principals.get(referral.school_id) or [fallback.id]
         initials = f"{referral.given_name[:1]}{referral.family_name[:1]}".upper()
-        link = f"/students/{referral.student_id}" if referral.school_id in principals else f"/referrals/{referral.id}"
+        # A principal gets the page of what waits and whom to ask; the district counselor, the referral.
+        link = f"/referrals/{referral.id}/waiting" if referral.school_id in principals else f"/referrals/{referral.id}"
         rows += [{"user_id": user_id, "kind": UNOPENED_KIND, "channel": channel, "subject_type": "referral",
                   "subject_id": referral.id, "link": link,
                   "title": f"Urgent referral about {initials} unopened after {minutes} school minutes"}

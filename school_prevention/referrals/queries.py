@@ -5,7 +5,7 @@ from sqlalchemy import Select, case, literal_column, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from school_prevention.auth.models import User, user_school
-from school_prevention.permissions import _scoped_or_404, triage_referrals
+from school_prevention.permissions import _scoped_or_404, triage_referrals, visible_students
 from school_prevention.referrals.models import Referral
 from school_prevention.roles import Role
 from school_prevention.students.models import Student
@@ -69,6 +69,18 @@ def get_referral_triage_or_routed_or_404(user: User, referral_id: int) -> Referr
 
 
 UNOPENED_KIND = "referral.urgent.unopened"
+
+
+def get_referral_of_school_or_404(user: User, referral_id: int) -> Referral:
+    """A referral about a student the user (a principal) may see; 404 otherwise.
+
+    What a principal told of an unopened urgent referral reads: when, from whom, about what and
+    whether a counselor opened it (like a flag's category and status), never what staff wrote,
+    which is the counselors' to read."""
+    students = visible_students(user).with_only_columns(Student.id)
+    return _scoped_or_404(select(Referral).where(Referral.student_id.in_(students))
+                          .options(selectinload(Referral.student), selectinload(Referral.categories)),
+                          Referral, referral_id)
 
 
 def unopened_urgent(sent_before) -> Select:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 from school_prevention import audit
 from school_prevention.errors import ServiceError
 from school_prevention.db import MAX_ID
+from school_prevention.auth.models import User
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory
 from school_prevention.referrals.models import Referral
@@ -16,7 +17,8 @@ from school_prevention.forms import MAX_PAGE, apply_service_error
 from school_prevention.permissions import referable_students, roles, visible_flags, visible_students
 from school_prevention.referrals.forms import AcceptForm, CloseForm, ReferralForm, StudentPickForm
 from school_prevention.referrals.queries import (
-    get_referral_triage_or_routed_or_404, submitted_by, triage_or_routed, triage_queue,
+    counselors_of_school, get_referral_triage_or_routed_or_404, get_referral_of_school_or_404, submitted_by,
+    triage_or_routed, triage_queue,
 )
 from school_prevention.referrals.services import (
     accept_referral, close_referral, mark_opened, read_observation, start_review, submit_referral,
@@ -120,6 +122,20 @@ def _render_detail(referral, accept_form=None, close_form=None, code=200):
 def detail(referral_id: int):
     """One referral: the observation (audited read) and the triage actions."""
     return _render_detail(get_referral_triage_or_routed_or_404(current_user, referral_id))
+
+
+@bp.route("/<int:referral_id>/waiting")
+@roles(Role.PRINCIPAL)
+def waiting(referral_id: int):
+    """For a principal told that an urgent referral waits unopened: when, from whom, whether a counselor
+    has opened it since, and whom to ask; never what staff wrote (the counselors read that)."""
+    referral = get_referral_of_school_or_404(current_user, referral_id)
+    counselors = db.session.scalars(counselors_of_school(referral.school_id).order_by(User.name)).all()
+    routed_to = db.session.get(User, referral.routed_to_id) if referral.routed_to_id else None
+    opened_by = db.session.get(User, referral.first_opened_by_id) if referral.first_opened_by_id else None
+    audit.record("referral.waiting.view", actor=current_user, obj=referral, student=referral.student)
+    return render_template("referrals/waiting.html", referral=referral, counselors=counselors, routed_to=routed_to,
+                           opened_by=opened_by)
 
 
 @bp.route("/<int:referral_id>/review", methods=["POST"])

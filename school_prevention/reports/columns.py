@@ -81,14 +81,23 @@ COLUMNS: list[Column] = [
       "active counselors assigned to the school; one who serves k schools counts 1/k at each (never withheld)"),
     C("students_per_counselor", "Students per counselor", "number",
       "`active_students / counselor_fte`; 250 is the recommended most", inputs=("active_students", "counselor_fte")),
+    # Added after the others (issue 18), so the columns before keep their places.
+    C("flagged_outside_support", "Flagged: supported outside", "count",
+      "flagged students an outside agency supports: a referral to it accepted, or services started "
+      "(whatever their coverage in school)", True),
+    C("share_outside_support", "Supported outside", "share", "`flagged_outside_support / flagged_students`",
+      inputs=("flagged_outside_support", "flagged_students")),
 ]
 del C
 COLUMN = {c.name: c for c in COLUMNS}
 BASE = tuple(c.name for c in COLUMNS if c.suppressible)
 PLAIN = ("programs_running", "program_seats", "counselor_fte")
-SNAPSHOT = ("active_students", *COVERAGE, "program_enrolled", "program_waitlisted")  # counts as of now
+SNAPSHOT = ("active_students", *COVERAGE, "program_enrolled", "program_waitlisted",
+            "flagged_outside_support")  # counts as of now
+# flagged_outside_support is a count of its own (like the seats taken): its complement among the
+# flagged (not supported outside) is published nowhere, so it joins no equation but its column's.
 SNAPSHOT_BLOCKS = [Block(("active_students",)), Block(COVERAGE, COVERAGE_IDENTITY),
-                   Block(("program_enrolled",)), Block(("program_waitlisted",))]
+                   Block(("program_enrolled",)), Block(("program_waitlisted",)), Block(("flagged_outside_support",))]
 TREND = ("checkins_due", "checkins_on_time", "flags_opened", "enrollments_started")
 DUE, ON_TIME = "checkins_due@", "checkins_on_time@"  # + a reporting month: a group table's check-in columns
 

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 
+from school_prevention.agencies.queries import flagged_supported_by_school
 from school_prevention.extensions import db
 from school_prevention.reports import measures
 from school_prevention.reports.coverage import counselor_fte
@@ -36,12 +37,14 @@ class Data:
     programs: list
     counselors: list
     activity: list
+    # school id -> flagged students an outside agency supports: (school_id, n) rows
+    outside: list = field(default_factory=list)
     # school id -> week's Monday -> (due, on time), over the periods asked for
     checkin_weeks: dict[int, dict[date, tuple[int, int]]] = field(default_factory=dict)
 
 
 def statements(scope: Scope, period: Period, recent: Period | None = None) -> dict[str, measures.Measure]:
-    """The district's queries by name: seven whatever the number of schools, eight when the
+    """The district's queries by name: eight whatever the number of schools, nine when the
     check-ins of the last three months are not inside the period (the benchmark's floor)."""
     out = {
         "schools": measures.schools(scope),
@@ -51,6 +54,8 @@ def statements(scope: Scope, period: Period, recent: Period | None = None) -> di
         "programs": measures.programs(scope, period, per_program=False),
         "counselors": measures.counselors(scope),
         "activity": measures.activity(scope, period, group="level"),
+        # Not filtered by scope: the report reads only the schools it lists (see measures.Scope).
+        "outside": measures.Measure(flagged_supported_by_school(), {}),
     }
     if recent is not None:
         out["checkins_recent"] = measures.checkins(scope, recent)
@@ -58,7 +63,7 @@ def statements(scope: Scope, period: Period, recent: Period | None = None) -> di
 
 
 # The longest first, so that no connection is left with a long one at the end (figures at 1M students).
-_LONGEST_FIRST = ("cover", "checkins", "by_school_grade", "activity", "programs", "counselors", "schools")
+_LONGEST_FIRST = ("cover", "checkins", "by_school_grade", "activity", "programs", "counselors", "schools", "outside")
 
 
 def spans(period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime, zone,
@@ -109,7 +114,7 @@ def fetch(period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime,
                     mine[monday] = (due, on_time)
     return Data(schools=rows["schools"], by_school_grade=rows["by_school_grade"], cover=rows["cover"],
                 programs=rows["programs"], counselors=rows["counselors"], activity=rows["activity"],
-                checkin_weeks=dict(weeks))
+                outside=rows["outside"], checkin_weeks=dict(weeks))
 
 
 def snapshot_counts(data: Data, names: tuple[str, ...]) -> tuple[dict[int, dict], dict[int, dict]]:
@@ -123,6 +128,9 @@ def snapshot_counts(data: Data, names: tuple[str, ...]) -> tuple[dict[int, dict]
     for dim, school_id, _, _, counts in measures.coverage_lines(data.cover):
         if dim == "total" and school_id in values:
             values[school_id].update(zip(COVERAGE, counts))
+    for school_id, n in data.outside:
+        if school_id in values and "flagged_outside_support" in values[school_id]:
+            values[school_id]["flagged_outside_support"] = int(n)
     fte = counselor_fte(data.counselors)
     plain = {s.id: {"programs_running": 0, "program_seats": 0, "counselor_fte": round(fte.get(s.id, 0.0), 2)}
              for s in data.schools}

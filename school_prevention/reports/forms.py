@@ -10,7 +10,8 @@ from school_prevention.forms import QueryForm, choices
 SORTABLE = {
     "school_name": "School", "school_level": "Level", "active_students": "Active students",
     "flagged_students": "Flagged", "share_in_program": "In a program", "share_with_plan": "With a plan",
-    "flagged_uncovered": "Uncovered", "share_uncovered": "Uncovered share", "share_on_time_period": "Check-ins on time",
+    "flagged_uncovered": "Uncovered", "share_uncovered": "Uncovered share", "share_outside_support": "Supported outside",
+    "share_on_time_period": "Check-ins on time",
     "share_seats_filled": "Seats filled", "program_waitlisted": "Waitlisted",
     "students_per_counselor": "Students per counselor",
 }

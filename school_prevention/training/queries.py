@@ -232,3 +232,9 @@ def person_training(user: User, today: date) -> list[CourseLine]:
             lines.append(CourseLine(course, rules.course_status(through, today), through, required))
     lines.sort(key=lambda line: (not line.is_required, rules.SEVERITY.index(line.status), line.course.name))
     return lines
+
+
+def to_renew(user: User, today: date) -> list[CourseLine]:
+    """The courses required of the person that are not current (never taken, lapsed, or due within
+    30 days), worst first: the home page reminds them before a screening is refused for it."""
+    return [line for line in person_training(user, today) if line.is_required and line.status != rules.CURRENT]

@@ -155,13 +155,17 @@ def test_an_urgent_referral_nobody_opens_reaches_the_principal_by_email(journey,
         assert [m["Subject"] for m in principal_mail] == [f"Urgent referral about {initials} unopened after 60 school minutes"]
         body = principal_mail[0].get_content()
         assert student.family_name not in body and student.given_name not in body
-        assert f"/students/{student.id}" in body
+        assert f"/referrals/{referral_id}/waiting" in body
 
         sign_in(journey, "principal@demo.school")
         page.get_by_role("link", name="Notifications").click()
         journey.axe()
         page.get_by_role("button", name=f"Urgent referral about {initials} unopened after 60 school minutes").click()
         expect(page.get_by_role("heading", level=1)).to_contain_text(student.display_name)
+        # What waits and whom to ask, never what the staff member wrote.
+        expect(page.get_by_role("note")).to_contain_text("No counselor has opened it yet")
+        expect(page.get_by_role("region", name="Whom to ask")).to_contain_text("counselor@demo.school")
+        expect(page.locator("main")).not_to_contain_text("picked her up at dismissal")
         journey.axe()
     finally:
         app.config.update(saved)

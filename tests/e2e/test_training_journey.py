@@ -45,6 +45,8 @@ def test_counselor_without_a_current_screener_training_cannot_record_a_cse_it_sc
     student = cedar_student(live_server, OFFSET)
     page = journey.page
     sign_in(journey, "counselor@demo.school")
+    # The home says so first, before any screening is refused for it.
+    expect(page.get_by_role("note").filter(has_text="Your training")).to_contain_text("CSE-IT screener: lapsed on")
     page.goto(f"/students/{student.id}")
     journey.axe()
     page.get_by_role("link", name="Record a screening").click()
