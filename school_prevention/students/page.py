@@ -22,7 +22,7 @@ from school_prevention.agencies.models import STATUSES as AGENCY_STATUSES
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CADENCES, OUTCOMES
 from school_prevention.db import utcnow
-from school_prevention.disclosures.models import LEGAL_BASES
+from school_prevention.disclosures.models import GUARDIAN_ROLES, LEGAL_BASES
 from school_prevention.extensions import db
 from school_prevention.flags.models import REPORT_SEVERITIES
 from school_prevention.permissions import student_scope
@@ -31,6 +31,7 @@ from school_prevention.roles import Role
 from school_prevention.screenings.models import NEXT_STEPS, RESULTS
 from school_prevention.students import page_queries as q
 from school_prevention.students.models import Student, display_name, grade_label
+from school_prevention.tiers.models import PLAN_STATUSES, TIERS
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,90 @@ class DisclosureRow:
         return LEGAL_BASES.get(self.legal_basis, self.legal_basis)
 
 
+@dataclass(frozen=True)
+class TierRow:
+    """The student's tier (1 when never moved) and its version (0 when never moved)."""
+
+    tier: int
+    version: int
+    changed_at: datetime | None
+
+    @property
+    def label(self) -> str:
+        return TIERS.get(self.tier, f"Tier {self.tier}")
+
+
+@dataclass(frozen=True)
+class InterventionRow:
+    """An intervention plan as the page lists it."""
+
+    id: int
+    goal: str
+    measure: str
+    baseline: float
+    target: float
+    started_on: date
+    review_on: date
+    status: str
+    counselor: str | None
+    points: int
+    latest: float | None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def status_label(self) -> str:
+        return PLAN_STATUSES.get(self.status, self.status)
+
+    def review_due(self, today: date) -> bool:
+        return self.is_active and self.review_on <= today
+
+
+@dataclass(frozen=True)
+class GuardianRow:
+    """A parent or guardian from the roster."""
+
+    given_name: str
+    family_name: str
+    role: str
+    phone: str | None
+    email: str | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    @property
+    def role_label(self) -> str:
+        return GUARDIAN_ROLES.get(self.role, self.role)
+
+
+RACES = {"american_indian_or_alaska_native": "American Indian or Alaska Native", "asian": "Asian",
+         "black_or_african_american": "Black or African American",
+         "native_hawaiian_or_pacific_islander": "Native Hawaiian or other Pacific Islander", "white": "White",
+         "two_or_more_races": "Two or more races"}
+
+
+@dataclass(frozen=True)
+class DemographicsRow:
+    """Roster demographics as the SIS sent them."""
+
+    sex: str | None
+    american_indian_or_alaska_native: bool | None
+    asian: bool | None
+    black_or_african_american: bool | None
+    native_hawaiian_or_pacific_islander: bool | None
+    white: bool | None
+    two_or_more_races: bool | None
+    hispanic_or_latino: bool | None
+
+    @property
+    def races(self) -> list[str]:
+        return [label for name, label in RACES.items() if getattr(self, name)]
+
+
 def cadence_label(cadence: str, rrule: str | None) -> str:
     """CheckInPlan.cadence_label for a plan read as a row."""
     return CADENCES.get(cadence, cadence) + (f": {rrule}" if cadence == "custom" else "")
@@ -249,6 +334,10 @@ class StudentPage:
     checkin_summary: dict = field(default_factory=dict)
     agency_referrals: list[AgencyReferralRow] = field(default_factory=list)
     disclosures: list[DisclosureRow] = field(default_factory=list)  # the newest few
+    tier: TierRow | None = None
+    interventions: list[InterventionRow] = field(default_factory=list)
+    guardians: list[GuardianRow] = field(default_factory=list)
+    demographics: DemographicsRow | None = None
     is_counselor: bool = False
 
     @property
@@ -297,6 +386,10 @@ class Links:
         "agency_referral": ("agencies.referral", "agency_referral_id"),
         "refer_agency": ("agencies.refer", "student_id"),
         "disclosure_record": ("disclosures.record", "student_id"),
+        "tier": ("tiers.change_tier", "student_id"),
+        "intervention": ("tiers.plan_detail", "intervention_id"),
+        "new_intervention": ("tiers.plan_new", "student_id"),
+        "summary": ("students.summary", "student_id"),
     }
     _built: dict[str, dict[str, Callable[[Any], str]]] = {}
 
@@ -353,6 +446,8 @@ def _read_page(user: User, student_id: int, student: Student | None = None) -> S
     page.matches = read("matches", MatchRow)
     page.plans = read("plans", PlanRow)
     page.checkin_summary = read("summary", dict)[0]
+    page.tier = read("tier", TierRow)[0]
+    page.interventions = read("interventions", InterventionRow)
     if not page.is_counselor:
         return page
     page.referrals = [ReferralRow(ref_id, group[0]["urgency"], group[0]["submitted_at"],
@@ -362,6 +457,8 @@ def _read_page(user: User, student_id: int, student: Student | None = None) -> S
     page.screenings = read("screenings", ScreeningRow)
     page.agency_referrals = read("agency_referrals", AgencyReferralRow)
     page.disclosures = read("disclosures", DisclosureRow)
+    page.guardians = read("guardians", GuardianRow)
+    page.demographics = next(iter(read("demographics", DemographicsRow)), None)
     page.timeline = _timeline(page, read("timeline", dict))
     return page
 
@@ -391,6 +488,14 @@ def _timeline(page: StudentPage, rows) -> list[TimelineEntry]:
                                          links.plan(ref)))
         elif kind == "plan_ended":
             entries.append(TimelineEntry(at, "check-in", "Check-in plan ended", links.plan(ref)))
+        elif kind == "tier":  # a: tier, b: previous tier, c: who
+            entries.append(TimelineEntry(at, "tier", f"Moved from tier {b} to tier {a}" + (f" by {c}" if c else ""),
+                                         links.tier(page.student.id)))
+        elif kind == "intervention":  # a: measure
+            entries.append(TimelineEntry(at, "plan", f"Intervention plan started: {a}", links.intervention(ref)))
+        elif kind == "intervention_closed":  # a: status, b: measure
+            entries.append(TimelineEntry(at, "plan", f"Intervention plan {PLAN_STATUSES.get(a, a).lower()}: {b}",
+                                         links.intervention(ref)))
         else:  # a check-in; a: status, b: outcome
             text = f"Check-in: {OUTCOMES.get(b, b or '').lower()}" if a == "completed" else "Check-in missed"
             entries.append(TimelineEntry(at, "check-in", text, links.checkin(ref)))
