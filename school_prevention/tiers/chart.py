@@ -13,7 +13,7 @@ from datetime import date
 from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 40
+LEFT, RIGHT, TOP, BOTTOM = 56, 24, 16, 40
 
 
 def _fmt(value: float) -> str:
@@ -103,7 +103,8 @@ def goal_chart_svg(chart: GoalChart, title: str, desc: str, id_: str) -> Markup:
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty}" y2="{ty}"/>'
                      f'<text class="tick" x="{LEFT - 6}" y="{ty + 4}" text-anchor="end">{e(label)}</text>')
     for tx, label in chart.x_ticks:
-        parts.append(f'<text class="tick" x="{tx}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">{e(label)}</text>')
+        anchor = "end" if tx > WIDTH - RIGHT - 24 else "middle"  # the last date stays inside the picture
+        parts.append(f'<text class="tick" x="{tx}" y="{HEIGHT - BOTTOM + 18}" text-anchor="{anchor}">{e(label)}</text>')
     parts.append(f'<line class="aim-line" x1="{ax}" y1="{ay}" x2="{bx}" y2="{by}"><title>Aim line</title></line>')
     if len(chart.points) > 1:
         path = " ".join(f"{px},{py}" for px, py, _ in chart.points)

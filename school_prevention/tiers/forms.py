@@ -54,7 +54,7 @@ class PlanForm(FlaskForm):
 class ProgressForm(FlaskForm):
     """One progress-monitoring data point."""
 
-    measured_on = DateField("Date", validators=[Optional()])
+    measured_on = DateField("Date measured", validators=[Optional()])
     value = FloatField("Value", validators=[Optional()])
     note = StringField("Note (optional)", validators=[Optional(), Length(max=500)],
                        description="Not restricted: anyone who reads the plan sees it.")
