@@ -22,7 +22,7 @@ from school_prevention.agencies.models import STATUSES as AGENCY_STATUSES
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CADENCES, OUTCOMES
 from school_prevention.db import utcnow
-from school_prevention.disclosures.models import GUARDIAN_ROLES, LEGAL_BASES
+from school_prevention.disclosures.models import LEGAL_BASES
 from school_prevention.extensions import db
 from school_prevention.flags.models import REPORT_SEVERITIES
 from school_prevention.permissions import student_scope
@@ -31,7 +31,8 @@ from school_prevention.roles import Role
 from school_prevention.screenings.models import NEXT_STEPS, RESULTS
 from school_prevention.students import page_queries as q
 from school_prevention.students.models import Student, display_name, grade_label
-from school_prevention.tiers.models import PLAN_STATUSES, TIERS
+from school_prevention.students.profile_rows import DemographicsRow, GuardianRow, InterventionRow, TierRow
+from school_prevention.tiers.models import PLAN_STATUSES
 
 
 @dataclass(frozen=True)
@@ -227,90 +228,6 @@ class DisclosureRow:
     @property
     def legal_basis_label(self) -> str:
         return LEGAL_BASES.get(self.legal_basis, self.legal_basis)
-
-
-@dataclass(frozen=True)
-class TierRow:
-    """The student's tier (1 when never moved) and its version (0 when never moved)."""
-
-    tier: int
-    version: int
-    changed_at: datetime | None
-
-    @property
-    def label(self) -> str:
-        return TIERS.get(self.tier, f"Tier {self.tier}")
-
-
-@dataclass(frozen=True)
-class InterventionRow:
-    """An intervention plan as the page lists it."""
-
-    id: int
-    goal: str
-    measure: str
-    baseline: float
-    target: float
-    started_on: date
-    review_on: date
-    status: str
-    counselor: str | None
-    points: int
-    latest: float | None
-
-    @property
-    def is_active(self) -> bool:
-        return self.status == "active"
-
-    @property
-    def status_label(self) -> str:
-        return PLAN_STATUSES.get(self.status, self.status)
-
-    def review_due(self, today: date) -> bool:
-        return self.is_active and self.review_on <= today
-
-
-@dataclass(frozen=True)
-class GuardianRow:
-    """A parent or guardian from the roster."""
-
-    given_name: str
-    family_name: str
-    role: str
-    phone: str | None
-    email: str | None
-
-    @property
-    def name(self) -> str:
-        return f"{self.given_name} {self.family_name}"
-
-    @property
-    def role_label(self) -> str:
-        return GUARDIAN_ROLES.get(self.role, self.role)
-
-
-RACES = {"american_indian_or_alaska_native": "American Indian or Alaska Native", "asian": "Asian",
-         "black_or_african_american": "Black or African American",
-         "native_hawaiian_or_pacific_islander": "Native Hawaiian or other Pacific Islander", "white": "White",
-         "two_or_more_races": "Two or more races"}
-
-
-@dataclass(frozen=True)
-class DemographicsRow:
-    """Roster demographics as the SIS sent them."""
-
-    sex: str | None
-    american_indian_or_alaska_native: bool | None
-    asian: bool | None
-    black_or_african_american: bool | None
-    native_hawaiian_or_pacific_islander: bool | None
-    white: bool | None
-    two_or_more_races: bool | None
-    hispanic_or_latino: bool | None
-
-    @property
-    def races(self) -> list[str]:
-        return [label for name, label in RACES.items() if getattr(self, name)]
 
 
 def cadence_label(cadence: str, rrule: str | None) -> str:

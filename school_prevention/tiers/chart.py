@@ -96,9 +96,9 @@ def goal_chart_svg(chart: GoalChart, title: str, desc: str, id_: str) -> Markup:
     """The chart as SVG, titled and described for screen readers; colours come from CSS classes."""
     e = escape
     (ax, ay), (bx, by) = chart.aim
-    parts = [f'<svg class="chart goal-chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-             f'aria-labelledby="{id_}-title {id_}-desc"><title id="{id_}-title">{e(title)}</title>'
-             f'<desc id="{id_}-desc">{e(desc)}</desc>']
+    parts = [(f'<svg class="chart goal-chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+              f'aria-labelledby="{id_}-title {id_}-desc"><title id="{id_}-title">{e(title)}</title>'
+              f'<desc id="{id_}-desc">{e(desc)}</desc>')]
     for ty, label in chart.y_ticks:
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty}" y2="{ty}"/>'
                      f'<text class="tick" x="{LEFT - 6}" y="{ty + 4}" text-anchor="end">{e(label)}</text>')
