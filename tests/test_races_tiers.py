@@ -68,3 +68,16 @@ def test_one_data_point_sent_many_times_at_once_is_saved_once(race_app):
                   .where(ProgressPoint.plan_id == plan_id)) == 1
     assert _count(race_app, select(func.count()).select_from(InterventionPlan)
                   .where(InterventionPlan.id == plan_id)) == 1
+
+
+def test_one_plan_sent_many_times_at_once_is_made_once(race_app):
+    one, two, student = _people(race_app)
+    with race_app.app_context():
+        today = district_today()
+    form = {"goal": "Attend at least 4 days a week", "measure": "Days attended per week", "baseline": "2",
+            "target": "4", "started_on": (today - timedelta(days=7)).isoformat(),
+            "review_on": (today + timedelta(days=35)).isoformat()}
+    answers = fire_together(race_app, [one] * 4 + [two] * 4, "POST", f"/students/{student}/interventions/new", form)
+    assert_one_effect(answers, says="This plan was already made by")
+    assert _count(race_app, select(func.count()).select_from(InterventionPlan)
+                  .where(InterventionPlan.student_id == student)) == 1
