@@ -341,3 +341,31 @@ def test_summary_leaves_out_restricted_notes_unless_asked_and_each_print_is_audi
     for user, code in ((world.principal, 403), (world.staff, 403), (world.district, 403), (world.outsider, 404)):
         login_as(user)
         assert client.get(f"/students/{world.student.id}/summary?include_restricted=y").status_code == code
+
+
+# --- the review reminder ---------------------------------------------------------------------------------
+
+def test_review_reminder_tells_the_counselor_once_per_review_date_with_initials_only(world):
+    from school_prevention.notifications.models import Notification
+    from school_prevention.tiers.jobs import review_reminders
+
+    today = district_today()
+    due = _plan(world, started_on=today - timedelta(days=30), review_on=today)
+    _plan(world, goal="Not yet", review_on=today + timedelta(days=30))
+    now = utcnow()
+    assert review_reminders(now) == 1
+    assert review_reminders(now) == 0  # a second run adds nothing
+    note = db.session.scalars(select(Notification).where(Notification.user_id == world.counselor.id)).one()
+    assert note.title == "Intervention plan review due: MO" and note.link == f"/interventions/{due.id}"
+    assert "Maya" not in note.title and "Okafor" not in note.title
+    # Continued to a later review: that day brings a new reminder.
+    services.review_plan(world.counselor, due, decision="continue", next_review_on=today + timedelta(days=14),
+                         note=None, today=today)
+    assert review_reminders(now) == 0
+    assert review_reminders(now + timedelta(days=14)) == 1
+    # A counselor who no longer works at the student's school is not told.
+    services.review_plan(world.counselor, due, decision="continue", next_review_on=today + timedelta(days=21),
+                         note=None, today=today)
+    world.counselor.schools = []
+    db.session.flush()
+    assert review_reminders(now + timedelta(days=21)) == 0
