@@ -240,6 +240,20 @@ def test_plans_link_only_programs_the_student_is_in_and_fidelity_counts_their_at
     # The session 20 days ago was before the plan started (14 days ago): it does not count.
     assert (found.offered, found.attended) == (3, 2)
     assert found.programs[0].program == program.name
+    # A program the student joined today: a session they were marked at counts, one without them does not.
+    later = make_program(world.school, world.counselor, capacity=10)
+    db.session.add(Enrollment(program_id=later.id, student_id=world.student.id, status="active", started_at=utcnow()))
+    db.session.flush()
+    record_session(world.counselor, later, held_on=today - timedelta(days=3), minutes=30, topic=None,
+                   attendance={world.student.id: "present"}, roster_ids={world.student.id})
+    record_session(world.counselor, later, held_on=today - timedelta(days=4), minutes=30, topic=None,
+                   attendance={world.other.id: "present"}, roster_ids={world.other.id})
+    plan.programs.append(later)
+    db.session.flush()
+    found = fidelity(plan, today)
+    assert [(p.offered, p.attended) for p in found.programs] == [
+        (3, 2) if p.program_id == program.id else (1, 1) for p in found.programs]
+    assert (found.offered, found.attended) == (4, 3)
 
 
 def test_reviews_due_lists_the_counselors_own_active_plans_due_today_or_before(world):

@@ -95,7 +95,8 @@ class Fidelity:
 
 def fidelity(plan: InterventionPlan, today: date) -> Fidelity:
     """From the attendance the programs already record: the sessions of the plan's programs held from
-    the plan's start to today while the student was enrolled, and those marked present (two queries)."""
+    the plan's start to today while the student was enrolled (or marked on the session's roster), and
+    those they were marked present at (two queries)."""
     programs = plan.programs
     if not programs:
         return Fidelity([])
@@ -108,14 +109,16 @@ def fidelity(plan: InterventionPlan, today: date) -> Fidelity:
                    Enrollment.started_at.is_not(None))):
         spans.setdefault(program_id, []).append(
             (started_at.astimezone(zone).date(), ended_at.astimezone(zone).date() if ended_at else today))
-    present = (select(Attendance.session_id).where(Attendance.student_id == plan.student_id,
-                                                   Attendance.status == "present"))
+    marked = select(Attendance.session_id).where(Attendance.student_id == plan.student_id)
+    present = marked.where(Attendance.status == "present")
     counts: dict[int, list[int]] = {pid: [0, 0] for pid in ids}
-    for program_id, held_on, was_present in db.session.execute(
-            select(ProgramSession.program_id, ProgramSession.held_on, ProgramSession.id.in_(present))
+    for program_id, held_on, was_marked, was_present in db.session.execute(
+            select(ProgramSession.program_id, ProgramSession.held_on, ProgramSession.id.in_(marked),
+                   ProgramSession.id.in_(present))
             .where(ProgramSession.program_id.in_(ids), ProgramSession.held_on >= plan.started_on,
                    ProgramSession.held_on <= today)):
-        if any(start <= held_on <= end for start, end in spans.get(program_id, ())):
+        # Offered: held while the student was enrolled, or the program marked them for it (present or not).
+        if was_marked or any(start <= held_on <= end for start, end in spans.get(program_id, ())):
             counts[program_id][0] += 1
             counts[program_id][1] += int(bool(was_present))
     return Fidelity([ProgramFidelity(p.id, p.name, *counts[p.id]) for p in programs])

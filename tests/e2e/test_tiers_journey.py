@@ -114,6 +114,7 @@ def test_tier_two_with_a_plan_progress_and_a_printed_summary(journey, live_serve
     expect(page.get_by_role("region", name="Tier and intervention plans")).to_contain_text(GOAL)
     journey.axe()
     page.emulate_media(media="print")
+    page.set_viewport_size({"width": 725, "height": 960})  # a Letter page inside its margins, for the screenshot
     expect(page.get_by_role("navigation", name="Main")).to_be_hidden()
     expect(page.get_by_role("button", name="Print")).to_be_hidden()
     expect(page.get_by_role("heading", level=1)).to_be_visible()
@@ -124,3 +125,40 @@ def test_tier_two_with_a_plan_progress_and_a_printed_summary(journey, live_serve
         printed = db.session.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.action == "student.summary.print", AuditEvent.student_id == student.id))
     assert printed == 1
+
+
+def test_a_full_record_prints_on_one_page_with_restricted_notes_when_chosen(journey, live_server):
+    """The demo's tier 2 student at Cedar (a high bullying flag with a restricted note, a program with six
+    weeks of attendance, a plan with five data points): the summary with restricted notes fits one page."""
+    with live_server.app.app_context():
+        student = db.session.scalars(select(Student).join(School).where(School.sourced_id == SCHOOL)
+                                     .order_by(Student.id).offset(1).limit(1)).one()
+    page = journey.page
+    sign_in(journey, "counselor@demo.school")
+    page.goto(f"/students/{student.id}")
+    journey.axe()
+    tiers = page.get_by_role("region", name="Tier of support and intervention plans")
+    expect(tiers).to_contain_text("Tier 2: targeted")
+    tiers.get_by_role("link", name=re.compile("^Fewer than one bullying incident")).click()
+    fidelity = page.get_by_role("region", name="Fidelity: program attendance")
+    expect(fidelity).to_contain_text("Stand Up Together")
+    expect(page.get_by_text(re.compile(r"\d of 6 sessions attended"))).to_be_visible()
+    expect(page.locator("svg.goal-chart circle.progress-point")).to_have_count(5)
+    expect(page.get_by_role("figure")).to_contain_text("latest 1")
+    journey.axe()
+    page.get_by_role("link", name=student.display_name).first.click()
+    page.get_by_label("Include restricted notes").check()
+    page.get_by_role("button", name="Summary for a meeting").click()
+    expect(page.get_by_text("Restricted notes are included.")).to_be_visible()
+    expect(page.get_by_role("heading", name="Restricted notes (included at the counselor's choice)")).to_be_visible()
+    journey.axe()
+    page.emulate_media(media="print")
+    page.set_viewport_size({"width": 725, "height": 960})  # a Letter page inside its margins, for the screenshot
+    journey.folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(journey.folder / "full-summary-print.png"), full_page=True)
+    pdf = page.pdf(path=str(journey.folder / "full-summary-print.pdf"), format="Letter")
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
+    with live_server.app.app_context():
+        row = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "student.summary.print",
+                                                          AuditEvent.student_id == student.id)).one()
+    assert row.detail == {"include_restricted": True, "restricted_notes": 1}
