@@ -383,3 +383,27 @@ def test_review_reminder_tells_the_counselor_once_per_review_date_with_initials_
     world.counselor.schools = []
     db.session.flush()
     assert review_reminders(now + timedelta(days=21)) == 0
+
+
+def test_caseload_filters_by_tier_and_intervention_plan(world):
+    from school_prevention.permissions import visible_students
+    from school_prevention.tiers.queries import in_tiers, intervention_filter
+
+    today = district_today()
+    third = make_student(world.school)
+    services.set_tier(world.counselor, world.student, 2, "Team", 0)
+    services.set_tier(world.counselor, third, 3, "Team", 0)
+    _plan(world, started_on=today - timedelta(days=10), review_on=today)
+
+    def ids(condition):
+        return set(db.session.scalars(visible_students(world.counselor).where(condition)
+                                      .with_only_columns(Student.id)))
+
+    from school_prevention.students.models import Student
+
+    assert ids(in_tiers([1])) == {world.other.id}
+    assert ids(in_tiers([2, 3])) == {world.student.id, third.id}
+    assert ids(intervention_filter("active", today)) == {world.student.id}
+    assert ids(intervention_filter("review_due", today)) == {world.student.id}
+    assert ids(intervention_filter("review_due", today - timedelta(days=1))) == set()
+    assert ids(intervention_filter("none", today)) == {world.other.id, third.id}

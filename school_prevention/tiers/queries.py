@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 
 from school_prevention.auth.models import User
 from school_prevention.extensions import db
@@ -164,3 +164,27 @@ def tier_coverage(school_id: int) -> TierCoverage:
 def plan_program_ids(plan_id: int) -> Select:
     """The ids of the programs linked to a plan."""
     return select(intervention_plan_program.c.program_id).where(intervention_plan_program.c.plan_id == plan_id)
+
+
+def in_tiers(tiers) -> ColumnElement[bool]:
+    """A WHERE clause on Student for the caseload's tier filter: the student is in one of these tiers
+    (a student never moved is in tier 1)."""
+    current = select(StudentTier.tier).where(StudentTier.student_id == Student.id).scalar_subquery()
+    return func.coalesce(current, 1).in_([int(t) for t in tiers])
+
+
+INTERVENTION_FILTERS = {"none": "No active intervention plan", "active": "Active intervention plan",
+                        "review_due": "Plan review due"}
+
+
+def intervention_filter(kind: str, today: date) -> ColumnElement[bool]:
+    """A WHERE clause on Student for the caseload's intervention filter (INTERVENTION_FILTERS)."""
+    active = select(InterventionPlan.id).where(InterventionPlan.student_id == Student.id,
+                                               InterventionPlan.status == "active")
+    if kind == "none":
+        return ~active.exists()
+    if kind == "active":
+        return active.exists()
+    if kind == "review_due":
+        return active.where(InterventionPlan.review_on <= today).exists()
+    raise ValueError(f"unknown intervention filter {kind!r}")
