@@ -407,3 +407,15 @@ def test_caseload_filters_by_tier_and_intervention_plan(world):
     assert ids(intervention_filter("review_due", today)) == {world.student.id}
     assert ids(intervention_filter("review_due", today - timedelta(days=1))) == set()
     assert ids(intervention_filter("none", today)) == {world.other.id, third.id}
+
+
+def test_the_reviews_due_partial_lists_the_due_plans_for_the_home_page(app, world):
+    from flask import render_template
+
+    today = district_today()
+    due = _plan(world, started_on=today - timedelta(days=30), review_on=today)
+    with app.test_request_context():
+        html = render_template("tiers/_reviews_due.html",
+                               reviews=db.session.scalars(reviews_due(world.counselor, today)).all())
+    assert "Plan reviews due" in html and "(1)" in html
+    assert f'href="/interventions/{due.id}"' in html and "Okafor, Maya: Days attended per week" in html

@@ -18,8 +18,8 @@ class TierForm(FlaskForm):
     tier = RadioField("New tier", coerce=int, choices=choices((t, f"{label}. {TIER_HINTS[t]}") for t, label in TIERS.items()),
                       validators=[Optional()])
     reason = TextAreaField("Reason", validators=[Optional(), Length(max=2000)],
-                           description="What the data or the student support team showed. Kept in the tier history; "
-                                       "principals of the school can read it. Do not write restricted details here.")
+                           description="What the data or the student support team showed. Kept in the tier history with "
+                                       "your name, for the school's counselors. Do not write restricted details here.")
     version = HiddenField()
 
     def seen_version(self) -> int | None:

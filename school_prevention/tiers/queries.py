@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy.orm import joinedload
 
 from school_prevention.auth.models import User
 from school_prevention.extensions import db
@@ -53,7 +54,7 @@ def reviews_due(counselor: User, today: date) -> Select:
     (for the counselor's home page: "plan reviews due"). Only students the counselor may still see."""
     if counselor.role_enum != Role.COUNSELOR:
         return visible_plans(counselor).where(InterventionPlan.id.is_(None))
-    return (visible_plans(counselor)
+    return (visible_plans(counselor).options(joinedload(InterventionPlan.student))
             .where(InterventionPlan.counselor_id == counselor.id, InterventionPlan.status == "active",
                    InterventionPlan.review_on <= today)
             .order_by(InterventionPlan.review_on, InterventionPlan.id))
@@ -159,6 +160,15 @@ def tier_coverage(school_id: int) -> TierCoverage:
         students[int(t)], flagged_by[int(t)] = int(n), int(f or 0)
         with_plan += int(p or 0)
     return TierCoverage(students, flagged_by, with_plan, sum(flagged_by.values()))
+
+
+def enrolled_programs(student_id: int) -> Select:
+    """The programs the student is enrolled in or waiting for: the ones a plan may link."""
+    from school_prevention.programs.models import CURRENT_ENROLLMENT, Program
+
+    return (select(Program).join(Enrollment, Enrollment.program_id == Program.id)
+            .where(Enrollment.student_id == student_id, Enrollment.status.in_(CURRENT_ENROLLMENT))
+            .order_by(Program.name))
 
 
 def plan_program_ids(plan_id: int) -> Select:

@@ -11,8 +11,9 @@ from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
-from school_prevention.programs.models import CURRENT_ENROLLMENT, Enrollment, Program
+from school_prevention.programs.models import Program
 from school_prevention.students.models import Student
+from school_prevention.tiers.queries import enrolled_programs
 from school_prevention.tiers.models import (
     CLOSED_STATUSES, PLAN_STATUSES, TIERS, InterventionPlan, ProgressPoint, StudentTier, TierChange,
 )
@@ -105,10 +106,7 @@ def check_plan(student: Student, *, goal: str | None, measure: str | None, basel
         problems.append(ServiceError("review_on", "The review date must fall after the start, within about a year."))
     if not student.is_active:
         problems.append(ServiceError(None, "This student is no longer enrolled at the school."))
-    enrolled = {p.id: p for p in db.session.scalars(
-        select(Program).join(Enrollment, Enrollment.program_id == Program.id)
-        .where(Enrollment.student_id == student.id, Enrollment.status.in_(CURRENT_ENROLLMENT))
-        .order_by(Program.name))}
+    enrolled = {p.id: p for p in db.session.scalars(enrolled_programs(student.id))}
     if any(pid not in enrolled for pid in program_ids):
         problems.append(ServiceError("programs", "Link only programs the student is enrolled in."))
     return problems, enrolled

@@ -15,7 +15,9 @@ from school_prevention.roles import Role
 from school_prevention.tiers import chart
 from school_prevention.tiers.forms import PlanForm, ProgressForm, ReviewForm, TierForm
 from school_prevention.tiers.models import TIERS
-from school_prevention.tiers.queries import current_tier, fidelity, get_plan_or_404, progress_points, tier_history
+from school_prevention.tiers.queries import (
+    current_tier, enrolled_programs, fidelity, get_plan_or_404, progress_points, tier_history,
+)
 from school_prevention.tiers.services import (
     check_plan, check_progress, create_plan, record_progress, review_plan, set_tier,
 )
@@ -70,15 +72,14 @@ def plan_new(student_id: int):
     """Make an intervention plan: goal, measure, baseline and target, review date, programs."""
     student = get_student_or_404(current_user, student_id)
     today = district_today()
-    _, enrolled = check_plan(student, goal="-", measure="-", baseline=0, target=1, started_on=today,
-                             review_on=today + timedelta(days=1), program_ids=[], today=today)
-    form = PlanForm(list(enrolled.values()))
+    enrolled = db.session.scalars(enrolled_programs(student.id)).all()
+    form = PlanForm(enrolled)
     status = 200
     if request.method == "GET":
         form.started_on.data = today
         form.review_on.data = today + timedelta(weeks=DEFAULT_REVIEW_WEEKS)
-        if len(enrolled) == 1:
-            form.programs.data = list(enrolled)
+        if len(enrolled) == 1:  # the only choice starts ticked
+            form.programs.data = [enrolled[0].id]
     else:
         status = 400
         form.validate()  # what cannot be read (a word for a number) is said beside its field...
