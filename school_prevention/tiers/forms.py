@@ -42,7 +42,7 @@ class PlanForm(FlaskForm):
                                     "to bring something down (for example office referrals).")
     started_on = DateField("Starts on", validators=[Optional()])
     review_on = DateField("Review on", validators=[Optional()],
-                          description="The plan shows on your home page as due for review from this day.")
+                          description="From this day the plan is listed as due for review, and you get a reminder in the app.")
     programs = CheckboxListField("Programs that deliver it", coerce=int, validators=[Optional()],
                                  description="Attendance at these programs is the plan's fidelity.")
 
