@@ -79,11 +79,12 @@ def register_blueprints(app: Flask) -> None:
     from school_prevention.training.views import bp as training_bp
     from school_prevention.awareness.views import bp as awareness_bp
     from school_prevention.grants.views import bp as grants_bp
+    from school_prevention.tiers.views import bp as tiers_bp
 
     for bp in (auth_bp, account_bp, home_bp, students_bp, admin_bp, catalogue_bp, flags_bp, referrals_bp,
                screenings_bp, notifications_bp, roster_bp, programs_bp, mentoring_bp,
                checkins_bp, schooldays_bp, outbox_bp, reports_bp, exports_bp, agencies_bp, disclosures_bp,
-               training_bp, awareness_bp, access_record_bp, grants_bp):
+               training_bp, awareness_bp, access_record_bp, grants_bp, tiers_bp):
         app.register_blueprint(bp)
 
 

@@ -88,6 +88,9 @@ def seed_demo(if_empty: bool = False, rng_seed: int = 2026) -> dict | None:
         seed_programs(schools)
         seed_checkins(schools)
         seed_outside_work(schools)
+        from school_prevention.tiers.demo_data import seed_tiers
+
+        seed_tiers(schools)
     total = db.session.scalar(select(func.count()).select_from(Student))
     return {"schools": len(schools), "students": total, "users": users}
 

@@ -23,3 +23,6 @@ from school_prevention.awareness.models import (  # noqa: F401
 )
 from school_prevention.grants.models import AccessRequest  # noqa: F401
 from school_prevention.reports import indexes  # noqa: F401,E402  (indexes of the coverage aggregates)
+from school_prevention.tiers.models import (  # noqa: F401
+    InterventionPlan, ProgressPoint, StudentTier, TierChange, intervention_plan_program,
+)

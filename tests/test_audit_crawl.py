@@ -43,6 +43,7 @@ MORE = {
     "mentoring.mentors": ["?show=all"],
     "flags.new": ["?source=screening"],
     "checkins.plan_new": ["?flag_id={flag_id}"],
+    "students.summary": ["?include_restricted=y"],
 }
 # Answers about students' records that name none of them (initials only): they write a row all the same.
 READS_WITHOUT_NAMES = {"checkins.feed"}

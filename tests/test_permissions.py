@@ -49,6 +49,12 @@ EXPECTED: dict[str, set[str] | str] = {
     "account.password": ALL,
     "students.index": {"counselor", "principal"},
     "students.detail": {"counselor", "principal"},
+    "students.summary": {"counselor"},
+    "tiers.change_tier": {"counselor"},
+    "tiers.plan_new": {"counselor"},
+    "tiers.plan_detail": {"counselor", "principal"},
+    "tiers.progress": {"counselor"},
+    "tiers.review": {"counselor"},
     "admin.users": {"admin"},
     "admin.user_invite": {"admin"},
     "admin.user_new": {"admin"},
@@ -191,7 +197,7 @@ def _requests(app, world, role=None):
               "agency_referral_id": world["agency_referral"].id, "consent_id": world["consent"].id,
               "inspection_id": world["inspection"].id,
               "page_id": world["awareness_page"].id, "completion_id": world["completion"].id,
-              "access_request_id": world["access_request"].id}
+              "access_request_id": world["access_request"].id, "intervention_id": world["intervention"].id}
     for rule in app.url_map.iter_rules():
         method = "GET" if "GET" in rule.methods else "POST"
         args = {arg: values[arg] for arg in rule.arguments}
@@ -255,6 +261,11 @@ def world(db_session):
              "invite_token": tokens.issue(users["district"], tokens.INVITE, actor=users["admin"]),
              "category": flag.category, "notifications": notifications,
              "other_user": make_user("staff", schools=[school])}
+    from school_prevention.tiers.services import create_plan as create_intervention
+
+    world["intervention"] = create_intervention(
+        users["counselor"], student, goal="Attend 4 days a week", measure="Days attended per week", baseline=2,
+        target=4, started_on=date(2026, 9, 1), review_on=date(2026, 10, 15), program_ids=[], today=date(2026, 9, 2))
     world["other_user"].mfa_secret = "JBSWY3DPEHPK3PXP"  # so removing a second factor has one to remove
     from school_prevention.grants.services import propose
 

@@ -19,6 +19,7 @@ from school_prevention.roles import Role
 from school_prevention.reports.training import district_training
 from school_prevention.training.queries import training_coverage
 from school_prevention.agencies.queries import outside_support
+from school_prevention.tiers.queries import tier_coverage
 
 bp = Blueprint("reports", __name__)
 
@@ -59,6 +60,7 @@ def _school_page():
                "severity_of": measures.SEVERITY_OF_RANK, "recommended": RECOMMENDED_CASELOAD}
     context["training"] = training_coverage([school.id], period.today)[school.id]  # staff trained (training)
     context["outside"] = outside_support(school.id, [s.id for s in listing.students])  # agencies supporting students
+    context["tiers"] = tier_coverage(school.id)  # students by tier, flagged students with an intervention plan
     # One row per view: names of uncovered students were shown; which ones is not recorded.
     audit.record("report.coverage", actor=current_user, school_id=school.id,
                  detail={"uncovered_shown": len(listing.students)})

@@ -31,6 +31,8 @@ from school_prevention.roles import Role
 from school_prevention.screenings.models import NEXT_STEPS, RESULTS
 from school_prevention.students import page_queries as q
 from school_prevention.students.models import Student, display_name, grade_label
+from school_prevention.students.profile_rows import DemographicsRow, GuardianRow, InterventionRow, TierRow
+from school_prevention.tiers.models import PLAN_STATUSES
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,10 @@ class StudentPage:
     checkin_summary: dict = field(default_factory=dict)
     agency_referrals: list[AgencyReferralRow] = field(default_factory=list)
     disclosures: list[DisclosureRow] = field(default_factory=list)  # the newest few
+    tier: TierRow | None = None
+    interventions: list[InterventionRow] = field(default_factory=list)
+    guardians: list[GuardianRow] = field(default_factory=list)
+    demographics: DemographicsRow | None = None
     is_counselor: bool = False
 
     @property
@@ -297,6 +303,10 @@ class Links:
         "agency_referral": ("agencies.referral", "agency_referral_id"),
         "refer_agency": ("agencies.refer", "student_id"),
         "disclosure_record": ("disclosures.record", "student_id"),
+        "tier": ("tiers.change_tier", "student_id"),
+        "intervention": ("tiers.plan_detail", "intervention_id"),
+        "new_intervention": ("tiers.plan_new", "student_id"),
+        "summary": ("students.summary", "student_id"),
     }
     _built: dict[str, dict[str, Callable[[Any], str]]] = {}
 
@@ -353,6 +363,8 @@ def _read_page(user: User, student_id: int, student: Student | None = None) -> S
     page.matches = read("matches", MatchRow)
     page.plans = read("plans", PlanRow)
     page.checkin_summary = read("summary", dict)[0]
+    page.tier = read("tier", TierRow)[0]
+    page.interventions = read("interventions", InterventionRow)
     if not page.is_counselor:
         return page
     page.referrals = [ReferralRow(ref_id, group[0]["urgency"], group[0]["submitted_at"],
@@ -362,6 +374,8 @@ def _read_page(user: User, student_id: int, student: Student | None = None) -> S
     page.screenings = read("screenings", ScreeningRow)
     page.agency_referrals = read("agency_referrals", AgencyReferralRow)
     page.disclosures = read("disclosures", DisclosureRow)
+    page.guardians = read("guardians", GuardianRow)
+    page.demographics = next(iter(read("demographics", DemographicsRow)), None)
     page.timeline = _timeline(page, read("timeline", dict))
     return page
 
@@ -391,6 +405,14 @@ def _timeline(page: StudentPage, rows) -> list[TimelineEntry]:
                                          links.plan(ref)))
         elif kind == "plan_ended":
             entries.append(TimelineEntry(at, "check-in", "Check-in plan ended", links.plan(ref)))
+        elif kind == "tier":  # a: tier, b: previous tier, c: who
+            entries.append(TimelineEntry(at, "tier", f"Moved from tier {b} to tier {a}" + (f" by {c}" if c else ""),
+                                         links.tier(page.student.id)))
+        elif kind == "intervention":  # a: measure
+            entries.append(TimelineEntry(at, "plan", f"Intervention plan started: {a}", links.intervention(ref)))
+        elif kind == "intervention_closed":  # a: status, b: measure
+            entries.append(TimelineEntry(at, "plan", f"Intervention plan {PLAN_STATUSES.get(a, a).lower()}: {b}",
+                                         links.intervention(ref)))
         else:  # a check-in; a: status, b: outcome
             text = f"Check-in: {OUTCOMES.get(b, b or '').lower()}" if a == "completed" else "Check-in missed"
             entries.append(TimelineEntry(at, "check-in", text, links.checkin(ref)))

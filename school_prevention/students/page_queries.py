@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from sqlalchemy import Boolean, Date, Integer, Select, String, Time, and_, bindparam, case, cast, func, literal, null, or_
+from sqlalchemy import Boolean, Date, Float, Integer, Select, String, Time, and_, bindparam, case, cast, func, literal, null, or_
 from sqlalchemy import exists, select, type_coerce, union_all
 from sqlalchemy.orm import aliased
 
@@ -28,21 +28,25 @@ from school_prevention.agencies.queries import student_page_section as agency_re
 from school_prevention.auth.models import User, user_school
 from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.db import UTCDateTime
+from school_prevention.disclosures.models import Guardian, guardian_student
 from school_prevention.disclosures.queries import student_page_section as disclosures_section
 from school_prevention.flags.models import FlagCategory, FlagEvent, RiskFlag
 from school_prevention.flags.queries import SEVERITY_RANK, STATUS_RANK
 from school_prevention.permissions import visible_students_condition
 from school_prevention.programs.models import Attendance, Enrollment, Match, Mentor, Program, ProgramSession
 from school_prevention.referrals.models import Referral, referral_category
+from school_prevention.roster.models import StudentDemographics
 from school_prevention.screenings.models import Instrument, Screening
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
+from school_prevention.tiers.models import InterventionPlan, ProgressPoint, StudentTier, TierChange
 
 OPEN_REFERRAL = ("new", "in_review")
 TIMELINE_LENGTH = 50
 STUDENT = bindparam("student_id")
 # Slot types of the union, by the kind of value they hold.
-SLOT_TYPES = {"n": Integer(), "t": String(), "at": UTCDateTime(), "d": Date(), "tm": Time(), "b": Boolean()}
+SLOT_TYPES = {"n": Integer(), "t": String(), "at": UTCDateTime(), "d": Date(), "tm": Time(), "b": Boolean(),
+              "f": Float()}
 
 
 def _kind(expression) -> str:
@@ -222,17 +226,76 @@ def _timeline() -> Section:
                    .where(CheckInPlan.student_id == STUDENT, CheckInPlan.ended_at.is_not(None)))
     closed = (select(CheckIn.due_at, literal("checkin", text), CheckIn.id, CheckIn.status, CheckIn.outcome, null())
               .where(CheckIn.student_id == STUDENT, CheckIn.status.in_([literal("completed"), literal("missed")])))
-    every = union_all(events, referrals, plans_started, plans_ended, closed).subquery("timeline")
+    tiers = (select(TierChange.changed_at, literal("tier", text), TierChange.id, cast(TierChange.tier, String),
+                    cast(TierChange.previous_tier, String), actor.name)
+             .outerjoin(actor, actor.id == TierChange.changed_by_id)
+             .where(TierChange.student_id == STUDENT))
+    interventions = (select(InterventionPlan.created_at, literal("intervention", text), InterventionPlan.id,
+                            InterventionPlan.measure, null(), null())
+                     .where(InterventionPlan.student_id == STUDENT))
+    interventions_closed = (select(InterventionPlan.closed_at, literal("intervention_closed", text), InterventionPlan.id,
+                                   InterventionPlan.status, InterventionPlan.measure, null())
+                            .where(InterventionPlan.student_id == STUDENT, InterventionPlan.closed_at.is_not(None)))
+    every = union_all(events, referrals, plans_started, plans_ended, closed, tiers, interventions,
+                      interventions_closed).subquery("timeline")
     columns = {"at": every.c.at, "kind": every.c.kind, "ref": every.c.ref, "a": every.c.a, "b": every.c.b, "c": every.c.c}
     return _section("timeline", select(every.c.ref), columns, [every.c.at.desc(), every.c.kind, every.c.ref.desc()])
+
+
+def _tier() -> Section:
+    """The student's tier (1 when never moved) and its version (0 when never moved)."""
+    columns = {"tier": type_coerce(func.coalesce(StudentTier.tier, 1), Integer),
+               "version": type_coerce(func.coalesce(StudentTier.version, 0), Integer),
+               "changed_at": StudentTier.changed_at}
+    query = (select(Student.id).outerjoin(StudentTier, StudentTier.student_id == Student.id)
+             .where(Student.id == STUDENT))
+    return _section("tier", query, columns)
+
+
+def _interventions() -> Section:
+    """Intervention plans, active first (soonest review first), with their data points' count and latest value."""
+    latest = (select(ProgressPoint.value).where(ProgressPoint.plan_id == InterventionPlan.id)
+              .order_by(ProgressPoint.measured_on.desc()).limit(1).correlate(InterventionPlan).scalar_subquery())
+    points = (select(func.count()).where(ProgressPoint.plan_id == InterventionPlan.id)
+              .correlate(InterventionPlan).scalar_subquery())
+    counselor = aliased(User)
+    columns = {"id": InterventionPlan.id, "goal": InterventionPlan.goal, "measure": InterventionPlan.measure,
+               "baseline": InterventionPlan.baseline, "target": InterventionPlan.target,
+               "started_on": InterventionPlan.started_on, "review_on": InterventionPlan.review_on,
+               "status": InterventionPlan.status, "counselor": counselor.name,
+               "points": type_coerce(points, Integer), "latest": type_coerce(latest, Float)}
+    query = (select(InterventionPlan.id).outerjoin(counselor, counselor.id == InterventionPlan.counselor_id)
+             .where(InterventionPlan.student_id == STUDENT))
+    return _section("interventions", query, columns,
+                    [InterventionPlan.status != "active", InterventionPlan.review_on, InterventionPlan.id])
+
+
+def _guardians() -> Section:
+    """The student's parents and guardians from the SIS roster (active ones), by family name."""
+    columns = {"given_name": Guardian.given_name, "family_name": Guardian.family_name, "role": Guardian.role,
+               "phone": Guardian.phone, "email": Guardian.email}
+    query = (select(Guardian.id).join(guardian_student, guardian_student.c.guardian_id == Guardian.id)
+             .where(guardian_student.c.student_id == STUDENT, Guardian.is_active.is_(True)))
+    return _section("guardians", query, columns, [Guardian.family_name, Guardian.given_name, Guardian.id])
+
+
+def _demographics() -> Section:
+    """Roster demographics, where the SIS sent them (no row otherwise)."""
+    d = StudentDemographics
+    columns = {"sex": d.sex, "american_indian_or_alaska_native": d.american_indian_or_alaska_native,
+               "asian": d.asian, "black_or_african_american": d.black_or_african_american,
+               "native_hawaiian_or_pacific_islander": d.native_hawaiian_or_pacific_islander, "white": d.white,
+               "two_or_more_races": d.two_or_more_races, "hispanic_or_latino": d.hispanic_or_latino}
+    return _section("demographics", select(d.student_id).where(d.student_id == STUDENT), columns)
 
 
 def sections(is_counselor: bool) -> list[Section]:
     """The page's sections for a viewer: the student, flags, programs and check-ins; counselors also see referrals, screenings, the timeline, agency
     referrals and the newest disclosures."""
-    shown = [_student(), _flags(), _enrollments(), _matches(), _active_plans(), _checkin_summary()]
+    shown = [_student(), _flags(), _enrollments(), _matches(), _active_plans(), _checkin_summary(), _tier(),
+             _interventions()]
     if is_counselor:
-        shown += [_open_referrals(), _screenings(), _timeline(),
+        shown += [_open_referrals(), _screenings(), _timeline(), _guardians(), _demographics(),
                   _section("agency_referrals", *agency_referrals_section()),
                   _section("disclosures", *disclosures_section())]
     return shown

@@ -7,7 +7,11 @@ from flask_login import current_user
 from school_prevention import audit
 from school_prevention.extensions import db
 from school_prevention.permissions import CASE_ROLES, roles, visible_schools, visible_students
+from school_prevention.roles import Role
 from school_prevention.students.forms import StudentFilterForm
+from school_prevention.students.summary import load_summary
+from school_prevention.tiers.forms import SummaryForm
+from school_prevention.timezones import district_today
 from school_prevention.students.page import load_student_page
 from school_prevention.students.queries import search_students
 
@@ -45,4 +49,19 @@ def detail(student_id: int):
     """One child's page: who they are, and (as features arrive) flags, programs and check-ins."""
     page = load_student_page(current_user, student_id)
     audit.record("student.view", actor=current_user, object_type="student", object_id=student_id, student=page.student)
-    return render_template("students/detail.html", student=page.student, page=page)
+    return render_template("students/detail.html", student=page.student, page=page, today=district_today(),
+                           summary_form=SummaryForm(formdata=None))
+
+
+@bp.route("/<int:student_id>/summary")
+@roles(Role.COUNSELOR)
+def summary(student_id: int):
+    """A one-page summary for a student support team meeting, to print; restricted notes only when the
+    counselor ticks them in. Each one shown is one audit row, saying whether restricted notes were in it."""
+    form = SummaryForm(formdata=request.args)
+    form.validate()
+    include = bool(form.include_restricted.data)
+    data = load_summary(current_user, student_id, include_restricted=include, today=district_today())
+    audit.record("student.summary.print", actor=current_user, object_type="student", object_id=student_id,
+                 student=data.student, detail={"include_restricted": include, "restricted_notes": len(data.notes)})
+    return render_template("students/summary.html", s=data, page=data.page, student=data.student, form=form)

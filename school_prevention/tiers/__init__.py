@@ -1,0 +1,1 @@
+"""MTSS tiers of support and intervention plans with progress monitoring."""
