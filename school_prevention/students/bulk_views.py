@@ -18,7 +18,8 @@ from school_prevention.roles import Role
 from school_prevention.students.bulk import MAX_SELECTED, assign_counselor, enroll_selected, lock_selected, start_plans
 from school_prevention.students.forms import VIEW_FIELDS, BulkAssignForm, BulkEnrollForm, BulkPlanForm
 from school_prevention.students.models import Student
-from school_prevention.students.views import bp, clock, counselors_of_my_schools
+from school_prevention.students.caseload import clock
+from school_prevention.students.views import bp, counselors_of_my_schools
 
 ACTIONS = {"plans": "Start check-in plans", "enroll": "Enroll in a program", "assign": "Assign a counselor"}
 

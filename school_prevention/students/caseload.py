@@ -11,19 +11,22 @@ What the filters mean, so the list, the home page's cards and the coverage page 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
+from flask import current_app
 from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckIn, CheckInPlan
+from school_prevention.db import utcnow
 from school_prevention.flags.models import FlagCategory, RiskFlag
 from school_prevention.programs.models import Enrollment, Program
 from school_prevention.students.caseload_models import CounselorAssignment
 from school_prevention.students.models import Student
 from school_prevention.students.queries import search_students
+from school_prevention.timezones import district_zone
 
 CURRENT_FLAG = ("open", "monitoring")
 SEVERITY_RANK = {"low": 1, "moderate": 2, "high": 3, "urgent": 4}
@@ -65,6 +68,16 @@ class Clock:
     @property
     def stale_before(self) -> datetime:
         return self.now - timedelta(days=self.stale_after_days)
+
+
+def clock(now: datetime | None = None) -> Clock:
+    """Now, the district's today and its bounds, and the escalation days, for the caseload's filters."""
+    now = now or utcnow()
+    zone = district_zone()
+    today = now.astimezone(zone).date()
+    starts = datetime.combine(today, time()).replace(tzinfo=zone)
+    return Clock(now=now, today=today, today_starts=starts, tomorrow_starts=starts + timedelta(days=1),
+                 stale_after_days=current_app.config.get("SP_ESCALATION_DAYS", 7))
 
 
 class CaseloadRow(NamedTuple):

@@ -1,7 +1,6 @@
 """The scoped student list (the caseload: filters, sorts, saved views, a selection for bulk actions) and the student page."""
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
 from urllib.parse import parse_qsl, urlencode
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -11,30 +10,18 @@ from werkzeug.datastructures import MultiDict
 
 from school_prevention import audit
 from school_prevention.auth.models import User, user_school
-from school_prevention.db import utcnow
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.flags.queries import active_categories
 from school_prevention.permissions import CASE_ROLES, roles, visible_programs, visible_schools, visible_students
 from school_prevention.programs.models import Program
 from school_prevention.roles import Role
-from school_prevention.students.caseload import CaseloadRow, Clock, Page, caseload, count_of, current_categories
+from school_prevention.students.caseload import CaseloadRow, Page, caseload, clock, count_of, current_categories
 from school_prevention.students.forms import VIEW_FIELDS, StudentFilterForm
 from school_prevention.students.page import load_student_page
 from school_prevention.students.saved_views import delete_view, save_view, views_of
-from school_prevention.timezones import district_zone
 
 bp = Blueprint("students", __name__, url_prefix="/students")
-
-
-def clock(now: datetime | None = None) -> Clock:
-    """Now, the district's today and its bounds, and the escalation days, for the caseload's filters."""
-    now = now or utcnow()
-    zone = district_zone()
-    today = now.astimezone(zone).date()
-    starts = datetime.combine(today, time()).replace(tzinfo=zone)
-    return Clock(now=now, today=today, today_starts=starts, tomorrow_starts=starts + timedelta(days=1),
-                 stale_after_days=current_app.config.get("SP_ESCALATION_DAYS", 7))
 
 
 def counselors_of_my_schools(user: User):
