@@ -190,13 +190,13 @@ def _conditions(f: Filters, clock: Clock, user_id: int) -> list[Any]:
         out.append(overdue_checkins(clock))
     elif f.checkins == "today":
         out.append(checkins_today(clock))
-    assigned = select(CounselorAssignment.counselor_id).where(CounselorAssignment.student_id == Student.id)
+    # The caseload query outer-joins each student's assignment (one row at most: the student is its key).
     if f.counselor == "me":
-        out.append(assigned.scalar_subquery() == user_id)
+        out.append(CounselorAssignment.counselor_id == user_id)
     elif f.counselor == "none":
-        out.append(~assigned.exists())
+        out.append(CounselorAssignment.counselor_id.is_(None))
     elif f.counselor:
-        out.append(assigned.scalar_subquery() == int(f.counselor))
+        out.append(CounselorAssignment.counselor_id == int(f.counselor))
     return out
 
 
