@@ -33,9 +33,7 @@ class StudentFilterForm(QueryForm):
     category = SelectField("Flag category", validators=[Optional()])
     severity = SelectField("Flag severity", validators=[Optional()],
                            choices=choices([("", "Any")] + [(s, s.capitalize()) for s in SEVERITIES]))
-    flag_status = SelectField("Flag status", validators=[Optional()], choices=choices(FLAG_STATUSES),
-                              description="Category and severity look at open and monitoring flags unless you "
-                                          "choose a status.")
+    flag_status = SelectField("Flag status", validators=[Optional()], choices=choices(FLAG_STATUSES))
     program = SelectField("Program", validators=[Optional()])
     plan = SelectField("Check-in plan", validators=[Optional()], choices=choices(PLAN_CHOICES))
     checkins = SelectField("Check-ins", validators=[Optional()], choices=choices(CHECKIN_CHOICES))
