@@ -271,7 +271,15 @@ def test_bulk_plans_with_a_bad_value_change_nothing(client, login_as, caseload, 
         CheckInPlan.student_id.in_([s["Ana"].id, s["Flo"].id]))) == 0
 
 
-@pytest.mark.parametrize("student", ["", "abc", "1" * 20])
+def test_a_selection_of_unknown_or_huge_ids_is_not_found(client, login_as, caseload):
+    login_as(caseload["counselor"])
+    for ids in (["999999"], [str(2**31)], ["99999999999"]):
+        for url in ("/students/bulk/plans", "/students/bulk/enroll", "/students/bulk/assign"):
+            assert client.get(url, query_string={"student": ids}).status_code == 404, (url, ids)
+            assert client.post(url, data={"student": ids}).status_code == 404, (url, ids)
+
+
+@pytest.mark.parametrize("student", ["", "abc", "1" * 20, "²"])
 def test_a_bulk_action_without_a_valid_selection_is_a_400_with_a_message(client, login_as, caseload, student):
     login_as(caseload["counselor"])
     for url in ("/students/bulk/plans", "/students/bulk/enroll", "/students/bulk/assign"):

@@ -37,7 +37,7 @@ def _due_later_today(student, counselor):
     db.session.flush()
 
 
-def test_the_counselor_s_cards_count_what_their_links_list(client, login_as, caseload):
+def test_the_counselor_s_cards_count_what_their_links_list(client, login_as, caseload):  # noqa: F811
     s, counselor = caseload["students"], caseload["counselor"]
     _due_later_today(s["Flo"], counselor)
     make_referral(s["Eve"], make_user("staff", schools=[caseload["north"]]), urgency="urgent")
@@ -55,7 +55,7 @@ def test_the_counselor_s_cards_count_what_their_links_list(client, login_as, cas
     assert 'href="/referrals"' in home and 'href="/checkins"' in home
 
 
-def test_a_quiet_day_says_so_and_names_no_one(client, login_as, db_session, caseload):
+def test_a_quiet_day_says_so_and_names_no_one(client, login_as, db_session, caseload):  # noqa: F811
     counselor = make_user("counselor", schools=[caseload["south"]], name="Sam Quiet")
     db_session.commit()
     caseload["students"]["Zed"].is_active = False  # the one flagged student there left
@@ -69,8 +69,8 @@ def test_a_quiet_day_says_so_and_names_no_one(client, login_as, db_session, case
         AuditEvent.action == "home.lists.view")) == 0
 
 
-def test_the_counselor_s_home_sends_as_many_statements_for_a_busy_day_as_for_a_quiet_one(client, login_as, db_session,
-                                                                                         caseload):
+def test_the_counselor_s_home_sends_as_many_statements_for_a_busy_day_as_for_a_quiet_one(
+        client, login_as, db_session, caseload):  # noqa: F811
     counselor = caseload["counselor"]
     # One mandated report to record: the quiet day's page names a student too, and writes its audit row.
     make_flag(caseload["students"]["Flo"], counselor, category_name="Signs of commercial", severity="high")
@@ -88,7 +88,7 @@ def test_the_counselor_s_home_sends_as_many_statements_for_a_busy_day_as_for_a_q
     assert statements_sent(client, "/") == quiet
 
 
-def test_the_principal_sees_the_coverage_headline_and_who_is_not_covered(client, login_as, caseload):
+def test_the_principal_sees_the_coverage_headline_and_who_is_not_covered(client, login_as, caseload):  # noqa: F811
     login_as(caseload["principal"])
     home = client.get("/").get_data(as_text=True)
     split = school_report(caseload["north"], make_period(utcnow())).split

@@ -18,6 +18,7 @@ from school_prevention.roles import Role
 from school_prevention.students.bulk import MAX_SELECTED, assign_counselor, enroll_selected, lock_selected, start_plans
 from school_prevention.students.forms import VIEW_FIELDS, BulkAssignForm, BulkEnrollForm, BulkPlanForm
 from school_prevention.students.models import Student
+from school_prevention.db import MAX_ID
 from school_prevention.students.caseload import clock
 from school_prevention.students.views import bp, counselors_of_my_schools
 
@@ -31,9 +32,11 @@ class Selection:
         raw = values.getlist("student")
         if not raw:
             abort(400, description="Tick at least one student on the list, then choose the action again.")
-        if any(not v.isdigit() or len(v) > 12 for v in raw):
+        if any(not (v.isascii() and v.isdigit()) or len(v) > 12 for v in raw):
             abort(400, description="The selection is not valid. Go back to the list and tick the students again.")
         self.ids = list(dict.fromkeys(int(v) for v in raw))
+        if any(i > MAX_ID for i in self.ids):
+            abort(404)  # beyond any id the database can hold: no such student
         if len(self.ids) > MAX_SELECTED:
             abort(400, description=f"Choose at most {MAX_SELECTED} students at once.")
         back = values.get("back", "")[:2000]
