@@ -12,7 +12,6 @@ from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error
 from school_prevention.permissions import CASE_ROLES, get_program_or_404, roles, visible_programs, visible_students
-from school_prevention.programs.models import Program
 from school_prevention.programs.queries import seat_counts
 from school_prevention.roles import Role
 from school_prevention.students.bulk import MAX_SELECTED, assign_counselor, enroll_selected, lock_selected, start_plans
@@ -20,7 +19,8 @@ from school_prevention.students.forms import VIEW_FIELDS, BulkAssignForm, BulkEn
 from school_prevention.students.models import Student
 from school_prevention.db import MAX_ID
 from school_prevention.students.caseload import clock
-from school_prevention.students.views import bp, counselors_of_my_schools
+from school_prevention.students.queries import counselors_of_my_schools, running_programs
+from school_prevention.students.views import bp
 
 ACTIONS = {"plans": "Start check-in plans", "enroll": "Enroll in a program", "assign": "Assign a counselor"}
 
@@ -105,11 +105,6 @@ def bulk_plans():
     return _results("plans", outcomes, selection)
 
 
-def _open_programs():
-    return db.session.scalars(visible_programs(current_user).where(Program.is_active.is_(True))
-                              .order_by(Program.name)).all()
-
-
 @bp.route("/bulk/enroll", methods=["GET", "POST"])
 @roles(*CASE_ROLES)
 def bulk_enroll():
@@ -117,7 +112,7 @@ def bulk_enroll():
     selection = Selection(request.values)
     posting = request.method == "POST"
     students = selection.students(lock=posting)
-    programs = _open_programs()
+    programs = db.session.scalars(running_programs(visible_programs(current_user))).all()
     taken = {pid: active for pid, active, _ in db.session.execute(seat_counts([p.id for p in programs]))} \
         if programs else {}
     form = BulkEnrollForm(programs, taken)

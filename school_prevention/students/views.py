@@ -5,38 +5,28 @@ from urllib.parse import parse_qsl, urlencode
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from school_prevention import audit
-from school_prevention.auth.models import User, user_school
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.flags.queries import active_categories
 from school_prevention.permissions import CASE_ROLES, roles, visible_programs, visible_schools, visible_students
-from school_prevention.programs.models import Program
 from school_prevention.roles import Role
 from school_prevention.students.caseload import CaseloadRow, Page, caseload, clock, count_of, current_categories
 from school_prevention.students.forms import VIEW_FIELDS, StudentFilterForm
 from school_prevention.students.page import load_student_page
+from school_prevention.students.queries import counselors_of_my_schools, running_programs
 from school_prevention.students.saved_views import delete_view, save_view, views_of
 
 bp = Blueprint("students", __name__, url_prefix="/students")
-
-
-def counselors_of_my_schools(user: User):
-    """Active counselors of the user's schools, by name (the counselor filter and the assign action)."""
-    mine = select(user_school.c.school_id).where(user_school.c.user_id == user.id)
-    return (select(User).where(User.role == Role.COUNSELOR.value, User.is_active.is_(True), User.id.in_(
-        select(user_school.c.user_id).where(user_school.c.school_id.in_(mine)))).order_by(User.name))
 
 
 def filter_form(formdata) -> StudentFilterForm:
     """The list's filter form with the user's schools, categories, programs and counselors as choices."""
     schools = db.session.scalars(visible_schools(current_user)).all()
     categories = db.session.scalars(active_categories()).all()
-    programs = db.session.scalars(visible_programs(current_user).where(Program.is_active.is_(True))
-                                  .order_by(Program.name)).all()
+    programs = db.session.scalars(running_programs(visible_programs(current_user))).all()
     counselors = db.session.scalars(counselors_of_my_schools(current_user)).all()
     return StudentFilterForm(schools, categories, programs, counselors, formdata=formdata,
                              is_counselor=current_user.role_enum == Role.COUNSELOR)
