@@ -4,6 +4,7 @@ from school_prevention.auth.models import User, UserSession, user_school  # noqa
 from school_prevention.auth.tokens import AccountToken  # noqa: F401
 from school_prevention.schools.models import School  # noqa: F401
 from school_prevention.students.models import Student  # noqa: F401
+from school_prevention.students.caseload_models import CounselorAssignment, SavedView  # noqa: F401
 from school_prevention.flags.models import FlagCategory, FlagEvent, RiskFlag  # noqa: F401
 from school_prevention.notifications.models import Notification  # noqa: F401
 from school_prevention.referrals.models import Referral, referral_category  # noqa: F401

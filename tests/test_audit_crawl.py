@@ -33,7 +33,11 @@ from tests.test_permissions import ALL, EXPECTED, PUBLIC, _requests, world  # no
 
 # Pages that show more with a query string: endpoint -> query strings ({name} is a world value).
 MORE = {
-    "students.index": ["?q=zyxwa", "?q=quorvel&include_inactive=y"],
+    "students.index": ["?q=zyxwa", "?q=quorvel&include_inactive=y", "?flag_status=current&plan=none&sort=severity",
+                       "?select=all&sort=last_contact", "?severity=bogus"],
+    "students.bulk_plans": ["?student={student_id}"],
+    "students.bulk_enroll": ["?student={student_id}"],
+    "students.bulk_assign": ["?student={student_id}"],
     "referrals.new": ["?q=zyxwa", "?q=quorvel", "?student={student_id}"],
     "referrals.queue": ["?show=decided"],
     "programs.index": ["?show=all"],

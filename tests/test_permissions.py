@@ -151,6 +151,11 @@ EXPECTED: dict[str, set[str] | str] = {
     "awareness.confirm": ALL,
     "awareness.edit": {"admin"},
     "awareness.readers": {"principal", "admin"},
+    "students.view_save": {"counselor", "principal"},
+    "students.view_delete": {"counselor", "principal"},  # one's own views only (test_caseload)
+    "students.bulk_plans": {"counselor"},
+    "students.bulk_enroll": {"counselor", "principal"},
+    "students.bulk_assign": {"counselor", "principal"},
     "access_record.student_access": {"counselor"},
     "access_record.student_access_csv": {"counselor"},
     "access_record.privacy_access": {"district"},  # and only with the privacy-officer grant (test_access_record)
@@ -197,7 +202,7 @@ def _requests(app, world, role=None):
               "agency_referral_id": world["agency_referral"].id, "consent_id": world["consent"].id,
               "inspection_id": world["inspection"].id,
               "page_id": world["awareness_page"].id, "completion_id": world["completion"].id,
-              "access_request_id": world["access_request"].id, "intervention_id": world["intervention"].id}
+              "access_request_id": world["access_request"].id, "intervention_id": world["intervention"].id, "view_id": None}
     for rule in app.url_map.iter_rules():
         method = "GET" if "GET" in rule.methods else "POST"
         args = {arg: values[arg] for arg in rule.arguments}
@@ -205,6 +210,8 @@ def _requests(app, world, role=None):
             args["token"] = world[ACCOUNT_LINKS[rule.endpoint]]
         if rule.endpoint == "notifications.open_":
             args["notification_id"] = world["notifications"][role]
+        if rule.endpoint == "students.view_delete":  # a user's own saved view
+            args["view_id"] = world["saved_views"].get(role, world["saved_views"]["counselor"])
         if rule.endpoint == "outbox.retry":
             args["notification_id"] = world["email"]
         url = rule.build(args)[1]
@@ -266,6 +273,10 @@ def world(db_session):
     world["intervention"] = create_intervention(
         users["counselor"], student, goal="Attend 4 days a week", measure="Days attended per week", baseline=2,
         target=4, started_on=date(2026, 9, 1), review_on=date(2026, 10, 15), program_ids=[], today=date(2026, 9, 2))
+    from school_prevention.students.saved_views import save_view
+
+    world["saved_views"] = {role: save_view(users[role], "My watchlist", "severity=urgent").id
+                            for role in ("counselor", "principal")}
     world["other_user"].mfa_secret = "JBSWY3DPEHPK3PXP"  # so removing a second factor has one to remove
     from school_prevention.grants.services import propose
 

@@ -115,7 +115,7 @@ def test_each_list_view_writes_one_audit_row_without_the_search_text(client, log
     client.get("/students?q=garcia")
     rows = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "student.list")).all()
     assert len(rows) == 1
-    assert rows[0].detail == {"page": 1, "shown": 1, "total": 1, "searched": True}
+    assert rows[0].detail == {"page": 1, "shown": 1, "total": 1, "searched": True, "filtered": False}
     assert "garcia" not in str(rows[0].detail).lower()
 
 

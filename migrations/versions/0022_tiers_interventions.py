@@ -1,7 +1,7 @@
 """tiers and intervention plans: a student's MTSS tier with its history, plans with progress data points
 
 Revision ID: 0022
-Revises: 0018 (the lead relinks the chain at merge time)
+Revises: 0021
 Create Date: 2026-12-03 16:45:00
 
 - student_tier: a student's current tier (no row: tier 1) and how many times it changed (version);
@@ -18,7 +18,7 @@ from school_prevention.db import UTCDateTime
 
 # revision identifiers, used by Alembic.
 revision = '0022'
-down_revision = '0018'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 

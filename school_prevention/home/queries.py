@@ -1,9 +1,14 @@
 """Figures for the role home pages."""
 from __future__ import annotations
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, exists, func, select
 
 from school_prevention.auth.models import User
+from school_prevention.flags.models import RiskFlag
+from school_prevention.permissions import visible_students
+from school_prevention.referrals.models import Referral
+from school_prevention.referrals.queries import triage_or_routed
+from school_prevention.students.caseload import Clock, active_plan, checkins_today, overdue_checkins
 from school_prevention.students.models import Student
 
 
@@ -39,3 +44,21 @@ def users_by_role() -> Select:
 def count_of(query: Select) -> Select:
     """How many rows a query returns."""
     return select(func.count()).select_from(query.order_by(None).subquery())
+
+
+def counselor_counts(user: User, clock: Clock) -> Select:
+    """One row of what a counselor's home counts: students with check-ins overdue and due today, referrals
+    new and urgent, urgent flags without a plan. The student counts use the caseload's own conditions,
+    so each card's figure is what its link to the filtered list shows."""
+    students = visible_students(user).where(Student.is_active.is_(True)).with_only_columns(func.count())
+    referrals = triage_or_routed(user).with_only_columns(func.count())
+    urgent_flag = exists().where(RiskFlag.student_id == Student.id, RiskFlag.severity == "urgent",
+                                 RiskFlag.status.in_(("open", "monitoring")))
+    return select(
+        students.where(overdue_checkins(clock)).scalar_subquery().label("overdue"),
+        students.where(checkins_today(clock)).scalar_subquery().label("today"),
+        referrals.where(Referral.status == "new").scalar_subquery().label("new_referrals"),
+        referrals.where(Referral.status.in_(("new", "in_review")), Referral.urgency == "urgent")
+        .scalar_subquery().label("urgent_referrals"),
+        students.where(urgent_flag, ~active_plan()).scalar_subquery().label("urgent_without_plan"),
+    )

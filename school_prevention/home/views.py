@@ -9,15 +9,15 @@ from school_prevention import audit
 from school_prevention.agencies.queries import follow_ups_due
 from school_prevention.disclosures.queries import open_inspections
 from school_prevention.extensions import db
-from school_prevention.flags.queries import flags_missing_report
-from school_prevention.home.queries import active_students_by_school, count_of, users_by_role
-from school_prevention.permissions import public, signed_in, visible_flags, visible_schools, read_only
-from school_prevention.referrals.queries import submitted_by, triage_or_routed, triage_queue
+from school_prevention.home.counselor import counselor_context
+from school_prevention.home.principal import principal_coverage
+from school_prevention.home.queries import active_students_by_school, users_by_role
+from school_prevention.permissions import public, signed_in, visible_schools, read_only
+from school_prevention.referrals.queries import submitted_by
 from school_prevention.reports import published
 from school_prevention.roles import Role
 from school_prevention.awareness.queries import my_pages
-from school_prevention.permissions import visible_students
-from school_prevention.screenings.queries import rescreens_due
+from school_prevention.students.caseload import SEVERITY_OF_RANK, clock
 from school_prevention.timezones import district_today
 from school_prevention.training.queries import to_renew
 
@@ -41,14 +41,18 @@ def index():
             audit.record("referral.mine.list", actor=current_user, detail={"shown": len(context["referrals"]), "on": "home"})
         context["awareness"] = my_pages(current_user)
     elif role == Role.COUNSELOR:
-        context["waiting"] = db.session.scalar(count_of(triage_queue(triage_or_routed(current_user))))
-        context["missing_reports"] = db.session.scalars(flags_missing_report(visible_flags(current_user))).all()
+        context.update(counselor_context(current_user, clock()))
         context.update(agency_and_inspection_lists(current_user))
-        context["rescreens"] = db.session.scalars(rescreens_due(visible_students(current_user), district_today()).limit(20)).all()
-        shown = {"missing_reports": len(context["missing_reports"]), "follow_ups": len(context["agency_follow_ups"]),
-                 "inspections": len(context["inspections"]), "rescreens": len(context["rescreens"])}
+        shown = {**context.pop("named"), "follow_ups": len(context["agency_follow_ups"]),
+                 "inspections": len(context["inspections"])}
         if any(shown.values()):  # the banners and lists name students: one row for the page
             audit.record("home.lists.view", actor=current_user, detail=shown)
+    elif role == Role.PRINCIPAL:
+        context["coverage"] = principal_coverage(current_user, schools)
+        context["severity_of"] = SEVERITY_OF_RANK
+        shown = sum(len(c.uncovered.students) for c in context["coverage"])
+        if shown:  # names of flagged students who are not covered: one row for the page
+            audit.record("home.uncovered.view", actor=current_user, detail={"uncovered_shown": shown})
     if role in (Role.STAFF, Role.COUNSELOR, Role.PRINCIPAL):  # their own required training that needs them
         context["my_training"] = to_renew(current_user, district_today())
     return render_template(f"home/{role.value}.html", **context)

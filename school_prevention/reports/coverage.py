@@ -284,3 +284,17 @@ def uncovered_list(scope: StudentScope, school_id: int, period: Period, limit: i
         for student_id, name in run(*measures.categories_of([s.id for s in students])):
             categories.setdefault(student_id, []).append(name)
     return UncoveredList(students, len(found) > limit, categories)
+
+
+def coverage_splits(school_ids, period: Period) -> dict[int, Split]:
+    """Each school's flagged students split by coverage, as the headline of its coverage page counts
+    them (school_report's split), in one statement for all the schools."""
+    if not school_ids:
+        return {}
+    measures.prepare_session()
+    run = db.session.connection().execute
+    splits: dict[int, Split] = defaultdict(Split)
+    for dim, school_id, _, _, counts in measures.coverage_lines(run(*measures.coverage(Scope(school_ids=tuple(school_ids)), period))):
+        if dim == "total":
+            splits[school_id].add(counts)
+    return splits

@@ -1,8 +1,11 @@
 """Queries over students, always narrowed from permissions.visible_students(user)."""
 from __future__ import annotations
 
-from sqlalchemy import Select, and_, func, or_
+from sqlalchemy import Select, and_, func, or_, select
 
+from school_prevention.auth.models import User, user_school
+from school_prevention.programs.models import Program
+from school_prevention.roles import Role
 from school_prevention.students.models import Student
 
 
@@ -43,3 +46,15 @@ def search_students(
         ])
         query = query.where(or_(Student.identifier == q, Student.sourced_id == q, names))
     return query.order_by(func.lower(Student.family_name), func.lower(Student.given_name), Student.id)
+
+
+def counselors_of_my_schools(user: User) -> Select:
+    """Active counselors of the user's schools, by name (the caseload's counselor filter and assign action)."""
+    mine = select(user_school.c.school_id).where(user_school.c.user_id == user.id)
+    return (select(User).where(User.role == Role.COUNSELOR.value, User.is_active.is_(True), User.id.in_(
+        select(user_school.c.user_id).where(user_school.c.school_id.in_(mine)))).order_by(User.name))
+
+
+def running_programs(scoped_programs: Select) -> Select:
+    """The programs of a scoped program query that are marked running, by name (the caseload's choices)."""
+    return scoped_programs.where(Program.is_active.is_(True)).order_by(Program.name)
