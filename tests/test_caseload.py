@@ -327,3 +327,23 @@ def test_bulk_pages_write_one_audit_row_each(client, login_as, caseload):
     client.get("/students/bulk/assign", query_string={"student": [s["Ana"].id, s["Ben"].id]})
     rows = db.session.scalars(select(AuditEvent).where(AuditEvent.id > before)).all()
     assert [(r.action, r.detail) for r in rows] == [("caseload.bulk.form.view", {"action": "assign", "students": 2})]
+
+
+def test_filters_by_tier_and_intervention_plan(client, login_as, caseload):
+    from school_prevention.students.caseload import clock
+    from school_prevention.tiers.services import create_plan, set_tier
+
+    s, counselor = caseload["students"], caseload["counselor"]
+    today = clock().today
+    set_tier(counselor, s["Ana"], 2, "Two weeks of missed lunches", 0)
+    set_tier(counselor, s["Cy"], 3, "Plan overdue and a new flag", 0)
+    create_plan(counselor, s["Ana"], goal="Goes to class", measure="Days in class a week", baseline=2, target=5,
+                started_on=today - timedelta(days=20), review_on=today, program_ids=[], today=today - timedelta(days=20))
+    db.session.commit()
+    login_as(counselor)
+    assert listed(client.get("/students?tier=2")) == ["Abbot, Ana"]
+    assert listed(client.get("/students?tier=3")) == ["Cole, Cy"]
+    assert "Baker, Ben" in listed(client.get("/students?tier=1"))  # never moved: tier 1
+    assert listed(client.get("/students?intervention=review_due")) == ["Abbot, Ana"]
+    assert listed(client.get("/students?severity=urgent&intervention=none")) == ["Baker, Ben"]
+    assert client.get("/students?tier=7").status_code == 400

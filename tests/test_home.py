@@ -64,7 +64,7 @@ def test_a_quiet_day_says_so_and_names_no_one(client, login_as, db_session, case
     home = client.get("/").get_data(as_text=True)
     assert figure(home, "Students with check-ins overdue") == (0, None)
     assert "No referrals waiting." in home and "Mandated reports to record" not in home
-    assert "Plan reviews due" not in home  # the slot stays empty until intervention plans fill it
+    assert "No plan reviews due." in home
     assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
         AuditEvent.action == "home.lists.view")) == 0
 
@@ -102,3 +102,26 @@ def test_the_principal_sees_the_coverage_headline_and_who_is_not_covered(client,
     assert sorted(listed(client.get(link))) == names
     rows = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "home.uncovered.view")).all()
     assert [r.detail for r in rows] == [{"uncovered_shown": 2}]
+
+
+def test_an_intervention_plan_whose_review_has_come_is_on_the_counselor_s_home(client, login_as, caseload):  # noqa: F811
+    from datetime import timedelta
+
+    from school_prevention.tiers.services import create_plan
+
+    s, counselor = caseload["students"], caseload["counselor"]
+    today = clock().today
+    due = create_plan(counselor, s["Ana"], goal="Goes to class", measure="Days in class a week", baseline=2,
+                      target=5, started_on=today - timedelta(days=30), review_on=today - timedelta(days=1),
+                      program_ids=[], today=today - timedelta(days=30))
+    create_plan(counselor, s["Ben"], goal="Eats lunch with a friend", measure="Lunches with a friend a week",
+                baseline=0, target=3, started_on=today, review_on=today + timedelta(days=14), program_ids=[],
+                today=today)
+    db.session.commit()
+    login_as(counselor)
+    home = client.get("/").get_data(as_text=True)
+    card = home.split('id="reviews-h"')[1].split("</section>")[0]
+    assert "(1)" in card and f'href="/interventions/{due.id}"' in card
+    assert "Abbot, Ana" in card and "Baker, Ben" not in card  # Ben's review is two weeks away
+    row = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "home.lists.view")).one()
+    assert row.detail["plan_reviews"] == 1
