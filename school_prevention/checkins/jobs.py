@@ -11,13 +11,14 @@ from datetime import date, datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, exists, func, literal, select, update
 from sqlalchemy.orm import selectinload
 
 from school_prevention.auth.models import User, user_school
-from school_prevention.checkins.models import CheckIn
+from school_prevention.checkins.models import CheckIn, OverdueEpisode
 from school_prevention.checkins.services import closed_days, replan_all, zone
 from school_prevention.extensions import db
+from school_prevention.notifications.models import Notification
 from school_prevention.notifications.services import enqueue
 from school_prevention.roles import Role
 from school_prevention.scheduler import job
@@ -47,24 +48,49 @@ def remind(now: datetime) -> int:
     return remind_before(now) + remind_overdue(now) + escalate(now) + remind_match_support(now)
 
 
+def _max_lead(now: datetime) -> timedelta:
+    """The longest reminder lead any active user has chosen: no check-in further ahead needs a look."""
+    longest = 0
+    for (text,) in db.session.execute(select(User.reminder_leads).where(User.is_active.is_(True)).distinct()):
+        longest = max([longest, *(int(p) for p in (text or "").split(",") if p.strip().isdigit())])
+    return timedelta(minutes=min(longest, 8 * 24 * 60))  # no lead time longer than a week is offered
+
+
 def remind_before(now: datetime) -> int:
-    """For each upcoming check-in, the reminder of the nearest lead time already reached (24 h, 1 h by default)."""
-    window = timedelta(days=8)  # no lead time longer than a week is offered
+    """For each upcoming check-in, the reminder of the nearest lead time already reached (24 h, 1 h by default).
+
+    Only check-ins within the longest lead are read, and reminders already made are looked up in
+    the same window (one query, through the notification's subject index) and left alone: a sweep
+    writes only the rows that are new, never the thousands that already exist.
+    """
+    window = (CheckIn.status == "scheduled", CheckIn.due_at > now, CheckIn.due_at <= now + _max_lead(now))
     rows = db.session.execute(
         select(CheckIn.id, CheckIn.due_at, CheckIn.sequence, CheckIn.counselor_id, User.reminder_leads,
                Student.given_name, Student.family_name)
         .join(User, User.id == CheckIn.counselor_id).join(Student, Student.id == CheckIn.student_id)
-        .where(CheckIn.status == "scheduled", CheckIn.due_at > now, CheckIn.due_at <= now + window,
-               User.is_active.is_(True))).all()
+        .where(*window, User.is_active.is_(True))).all()
+    if not rows:
+        return 0
+    made = set(map(tuple, db.session.execute(
+        select(Notification.subject_id, Notification.kind)
+        .join(CheckIn, CheckIn.id == Notification.subject_id)
+        .where(Notification.subject_type == "checkin", Notification.channel == "email",
+               Notification.user_id == CheckIn.counselor_id, Notification.kind.startswith("checkin.before."), *window)
+    )))
     out = []
+    leads_of: dict[str, list[int]] = {}
     for checkin_id, due, sequence, counselor_id, leads_text, given, family in rows:
-        leads = sorted(int(p) for p in (leads_text or "").split(",") if p.strip().isdigit())
-        reached = [lead for lead in leads if now >= due - timedelta(minutes=lead)]
-        if not reached:
+        leads = leads_of.get(leads_text)
+        if leads is None:
+            leads = leads_of[leads_text] = sorted(int(p) for p in (leads_text or "").split(",") if p.strip().isdigit())
+        lead = next((lead for lead in leads if now >= due - timedelta(minutes=lead)), None)
+        if lead is None:  # the nearest reached: a late-created check-in gets one reminder, not a burst
             continue
-        lead = reached[0]  # the nearest: a late-created check-in gets one reminder, not a burst
+        kind = f"checkin.before.{lead}.s{sequence}"
+        if (checkin_id, kind) in made:
+            continue
         initials = f"{given[:1]}{family[:1]}".upper()
-        out += _both_channels(counselor_id, f"checkin.before.{lead}.s{sequence}", "checkin", checkin_id,
+        out += _both_channels(counselor_id, kind, "checkin", checkin_id,
                               f"Check-in with {initials} at {_when(due)}", f"/checkins/{checkin_id}")
     return enqueue(out, now=now)
 
@@ -82,14 +108,22 @@ def _overdue_since(now: datetime) -> datetime:
     return datetime.combine(day, datetime.min.time()).replace(tzinfo=tz)
 
 
+def _not_made(kind) -> object:
+    """No email of this kind about the check-in for its counselor yet (the unique index answers it)."""
+    return ~exists().where(Notification.user_id == CheckIn.counselor_id, Notification.kind == kind,
+                           Notification.channel == "email", Notification.subject_type == "checkin",
+                           Notification.subject_id == CheckIn.id)
+
+
 def remind_overdue(now: datetime) -> int:
     """Tell the counselor once when a check-in is still open a school day after it was due."""
     cutoff = _overdue_since(now)
+    kind = literal("checkin.overdue.s") + cast(CheckIn.sequence, String)
     rows = db.session.execute(
         select(CheckIn.id, CheckIn.due_at, CheckIn.sequence, CheckIn.counselor_id, Student.given_name, Student.family_name)
         .join(User, User.id == CheckIn.counselor_id).join(Student, Student.id == CheckIn.student_id)
         .where(CheckIn.status == "scheduled", CheckIn.due_at < cutoff,
-               CheckIn.due_at > now - timedelta(days=60), User.is_active.is_(True))).all()
+               CheckIn.due_at > now - timedelta(days=60), User.is_active.is_(True), _not_made(kind))).all()
     out = []
     for checkin_id, due, sequence, counselor_id, given, family in rows:
         initials = f"{given[:1]}{family[:1]}".upper()
@@ -99,23 +133,53 @@ def remind_overdue(now: datetime) -> int:
 
 
 def escalate(now: datetime) -> int:
-    """Tell the school's principals about a student whose check-ins have been overdue for days."""
+    """Tell the school's principals once per overdue episode of a student (see OverdueEpisode).
+
+    First the open episodes of students who are caught up end (every check-in due by now was
+    completed, marked missed or cancelled: one still open a day late keeps the episode going); then an
+    episode opens for each student with a check-in overdue for SP_ESCALATION_DAYS and none open,
+    and only those new episodes are told. Clearing one of several overdue check-ins tells nobody again.
+    """
     days = current_app.config["SP_ESCALATION_DAYS"]
-    oldest = (select(CheckIn.student_id, func.min(CheckIn.id).label("checkin_id"), func.min(CheckIn.due_at).label("due"))
-              .where(CheckIn.status == "scheduled", CheckIn.due_at < now - timedelta(days=days))
-              .group_by(CheckIn.student_id).subquery())
+    episode = OverdueEpisode.__table__
+    still_overdue = (select(CheckIn.id).where(CheckIn.student_id == episode.c.student_id,
+                                              CheckIn.status == "scheduled", CheckIn.due_at < now)
+                     .exists())
+    db.session.execute(update(episode).where(episode.c.ended_at.is_(None), ~still_overdue).values(ended_at=now))
+    late = (select(CheckIn.student_id, func.min(CheckIn.due_at).label("due"))
+            .where(CheckIn.status == "scheduled", CheckIn.due_at < now - timedelta(days=days))
+            .group_by(CheckIn.student_id).subquery())
+    is_open = select(episode.c.id).where(episode.c.student_id == late.c.student_id, episode.c.ended_at.is_(None)).exists()
+    source = (select(late.c.student_id, Student.school_id, late.c.due, literal(now, type_=OverdueEpisode.started_at.type))
+              .join(Student, Student.id == late.c.student_id).where(Student.is_active.is_(True), ~is_open))
+    insert = dialect_insert()
+    opened = db.session.execute(
+        insert(episode).from_select(["student_id", "school_id", "first_due_at", "started_at"], source)
+        .on_conflict_do_nothing(index_elements=["student_id"], index_where=episode.c.ended_at.is_(None))
+        .returning(episode.c.id)).scalars().all()
+    if not opened:
+        return 0
     rows = db.session.execute(
-        select(oldest.c.checkin_id, oldest.c.due, Student.id, Student.given_name, Student.family_name, user_school.c.user_id)
-        .join(Student, Student.id == oldest.c.student_id)
-        .join(user_school, user_school.c.school_id == Student.school_id)
+        select(episode.c.id, Student.id, Student.given_name, Student.family_name, user_school.c.user_id)
+        .join(Student, Student.id == episode.c.student_id)
+        .join(user_school, user_school.c.school_id == episode.c.school_id)
         .join(User, User.id == user_school.c.user_id)
-        .where(User.role == Role.PRINCIPAL.value, User.is_active.is_(True))).all()
+        .where(episode.c.id.in_(opened), User.role == Role.PRINCIPAL.value, User.is_active.is_(True))).all()
     out = []
-    for checkin_id, due, student_id, given, family, principal_id in rows:
+    for episode_id, student_id, given, family, principal_id in rows:
         initials = f"{given[:1]}{family[:1]}".upper()
-        out += _both_channels(principal_id, "checkin.escalation", "checkin", checkin_id,
+        out += _both_channels(principal_id, "checkin.escalation", "overdue_episode", episode_id,
                               f"Check-ins with {initials} overdue for more than {days} days", f"/students/{student_id}")
     return enqueue(out, now=now)
+
+
+def dialect_insert():
+    """INSERT with ON CONFLICT for the session's database."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def _month_reached(due: date, today: date) -> date:
@@ -129,22 +193,32 @@ def _month_reached(due: date, today: date) -> date:
 def remind_match_support(now: datetime) -> int:
     """Remind a school's counselors when an active mentoring match's monthly support contact is due.
 
-    Once when it falls due, and once a month after that while no contact has been recorded.
+    Once when it falls due, and once a month after that while no contact has been recorded. The
+    counselors of every school concerned come from one query, and reminders already made are skipped.
     """
     from school_prevention.programs.models import Match
     from school_prevention.programs.queries import active_matches_with_contact_due
-    from school_prevention.referrals.queries import counselors_of_school
 
     today = now.astimezone(zone()).date()
-    counselors: dict[int, list[int]] = {}  # school id -> its counselors, one query per school
+    due = active_matches_with_contact_due(select(Match).options(selectinload(Match.student)), today)
+    if not due:
+        return 0
+    counselors: dict[int, list[int]] = {}  # school id -> its active counselors
+    for school_id, user_id in db.session.execute(
+            select(user_school.c.school_id, User.id).join(User, User.id == user_school.c.user_id)
+            .where(user_school.c.school_id.in_({m.school_id for m, _ in due}), User.role == Role.COUNSELOR.value,
+                   User.is_active.is_(True))):
+        counselors.setdefault(school_id, []).append(user_id)
+    made = set(map(tuple, db.session.execute(
+        select(Notification.subject_id, Notification.user_id, Notification.kind)
+        .where(Notification.subject_type == "match", Notification.channel == "email",
+               Notification.subject_id.in_([m.id for m, _ in due]), Notification.kind.startswith("match.support."))
+    )))
     out = []
-    for match, due in active_matches_with_contact_due(select(Match).options(selectinload(Match.student)), today):
-        initials = match.student.initials
-        month = _month_reached(due, today)
-        if match.school_id not in counselors:
-            counselors[match.school_id] = [u.id for u in db.session.scalars(counselors_of_school(match.school_id))]
-        for counselor_id in counselors[match.school_id]:
-            out += _both_channels(counselor_id, f"match.support.{month.isoformat()}", "match", match.id,
-                                  f"Mentoring support contact due for {initials}", f"/matches/{match.id}")
+    for match, due_on in due:
+        kind = f"match.support.{_month_reached(due_on, today).isoformat()}"
+        for counselor_id in counselors.get(match.school_id, []):
+            if (match.id, counselor_id, kind) not in made:
+                out += _both_channels(counselor_id, kind, "match", match.id,
+                                      f"Mentoring support contact due for {match.student.initials}", f"/matches/{match.id}")
     return enqueue(out, now=now)
-
