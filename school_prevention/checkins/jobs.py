@@ -16,7 +16,8 @@ from sqlalchemy.orm import selectinload
 
 from school_prevention.auth.models import User, user_school
 from school_prevention.checkins.models import CheckIn, OverdueEpisode
-from school_prevention.checkins.services import closed_days, replan_all, zone
+from school_prevention.checkins.replan import replan_in_batches, run_queued
+from school_prevention.checkins.services import closed_days, zone
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
 from school_prevention.notifications.services import enqueue
@@ -38,8 +39,14 @@ def _when(due: datetime) -> str:
 
 @job("checkins.extend", trigger="cron", hour=3, minute=15, misfire_grace_time=6 * 3600)
 def extend_plans(now: datetime) -> int:
-    """Write out each active plan's check-ins up to the horizon (plans run for years)."""
-    return replan_all(now)
+    """Write out each active plan's check-ins up to the horizon (plans run for years), a batch per commit."""
+    return replan_in_batches(now)
+
+
+@job("checkins.replan", trigger="interval", seconds=5, misfire_grace_time=60)
+def replan(now: datetime) -> int:
+    """Re-place every active plan after the non-school days changed (queued by the admin's page)."""
+    return run_queued(now)
 
 
 @job("checkins.remind", trigger="interval", minutes=5, misfire_grace_time=600)
