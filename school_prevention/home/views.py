@@ -7,6 +7,8 @@ from sqlalchemy import text
 
 from school_prevention import audit
 from school_prevention.agencies.queries import follow_ups_due
+from school_prevention.checkins.handoff import students_who_left
+from school_prevention.db import utcnow
 from school_prevention.disclosures.queries import open_inspections
 from school_prevention.extensions import db
 from school_prevention.flags.queries import flags_missing_report
@@ -44,6 +46,7 @@ def index():
         context["missing_reports"] = db.session.scalars(flags_missing_report(visible_flags(current_user))).all()
         context.update(agency_and_inspection_lists(current_user))
         context["rescreens"] = db.session.scalars(rescreens_due(visible_students(current_user), district_today()).limit(20)).all()
+        context["students_left"] = students_who_left(current_user.id, utcnow())  # a count, no names
         shown = {"missing_reports": len(context["missing_reports"]), "follow_ups": len(context["agency_follow_ups"]),
                  "inspections": len(context["inspections"]), "rescreens": len(context["rescreens"])}
         if any(shown.values()):  # the banners and lists name students: one row for the page
