@@ -83,7 +83,7 @@ def hand_off(new_school: dict[int, int], now: datetime) -> tuple[int, int, int]:
     """
     from school_prevention.checkins.jobs import _both_channels
     from school_prevention.notifications.services import enqueue
-    from school_prevention.programs.models import OPEN_MATCH, Match
+    from school_prevention.programs.models import Match
 
     match = Match.__table__
     # An open match (not closed; an IN list cannot be sent with executemany).

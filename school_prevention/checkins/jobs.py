@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
 from flask import current_app
-from sqlalchemy import String, cast, exists, func, literal, select, update
+from sqlalchemy import String, case, cast, exists, func, literal, select, update
 from sqlalchemy.orm import selectinload
 
 from school_prevention.auth.models import User, user_school
@@ -55,51 +55,59 @@ def remind(now: datetime) -> int:
     return remind_before(now) + remind_overdue(now) + escalate(now) + remind_match_support(now)
 
 
-def _max_lead(now: datetime) -> timedelta:
-    """The longest reminder lead any active user has chosen: no check-in further ahead needs a look."""
-    longest = 0
+def _leads_in_use() -> list[int]:
+    """Every reminder lead (minutes) an active user has chosen, nearest first; none beyond a week is offered."""
+    leads: set[int] = set()
     for (text,) in db.session.execute(select(User.reminder_leads).where(User.is_active.is_(True)).distinct()):
-        longest = max([longest, *(int(p) for p in (text or "").split(",") if p.strip().isdigit())])
-    return timedelta(minutes=min(longest, 8 * 24 * 60))  # no lead time longer than a week is offered
+        leads.update(int(p) for p in (text or "").split(",") if p.strip().isdigit() and 0 < int(p) <= 8 * 24 * 60)
+    return sorted(leads)
 
 
 def remind_before(now: datetime) -> int:
     """For each upcoming check-in, the reminder of the nearest lead time already reached (24 h, 1 h by default).
 
-    Only check-ins within the longest lead are read, and reminders already made are looked up in
-    the same window (one query, through the notification's subject index) and left alone: a sweep
-    writes only the rows that are new, never the thousands that already exist.
+    The database finds them: for each check-in within the longest lead, the nearest lead of its
+    counselor's that is reached (a CASE over the few leads in use, nearest first: a late-created
+    check-in gets one reminder, not a burst), kept only when that reminder was not made yet (the
+    unique index answers). A sweep reads and writes only what is new.
     """
-    window = (CheckIn.status == "scheduled", CheckIn.due_at > now, CheckIn.due_at <= now + _max_lead(now))
-    rows = db.session.execute(
-        select(CheckIn.id, CheckIn.due_at, CheckIn.sequence, CheckIn.counselor_id, User.reminder_leads,
-               Student.given_name, Student.family_name)
-        .join(User, User.id == CheckIn.counselor_id).join(Student, Student.id == CheckIn.student_id)
-        .where(*window, User.is_active.is_(True))).all()
-    if not rows:
+    leads = _leads_in_use()
+    if not leads:
         return 0
-    made = set(map(tuple, db.session.execute(
-        select(Notification.subject_id, Notification.kind)
-        .join(CheckIn, CheckIn.id == Notification.subject_id)
-        .where(Notification.subject_type == "checkin", Notification.channel == "email",
-               Notification.user_id == CheckIn.counselor_id, Notification.kind.startswith("checkin.before."), *window)
-    )))
+    chosen = literal(",") + User.reminder_leads + literal(",")
+    nearest = case(*[((CheckIn.due_at <= now + timedelta(minutes=lead)) & chosen.like(f"%,{lead},%"), lead)
+                     for lead in leads], else_=None)
+    due = (select(CheckIn.id, CheckIn.due_at, CheckIn.sequence, CheckIn.counselor_id, CheckIn.student_id,
+                  nearest.label("lead"))
+           .join(User, User.id == CheckIn.counselor_id)
+           .where(CheckIn.status == "scheduled", CheckIn.due_at > now,
+                  CheckIn.due_at <= now + timedelta(minutes=leads[-1]), User.is_active.is_(True))
+           .subquery())
+    kind = literal("checkin.before.") + cast(due.c.lead, String) + literal(".s") + cast(due.c.sequence, String)
+    made = exists().where(Notification.user_id == due.c.counselor_id, Notification.kind == kind,
+                          Notification.channel == "email", Notification.subject_type == "checkin",
+                          Notification.subject_id == due.c.id)
+    rows = db.session.execute(select(due.c.id, due.c.due_at, due.c.lead, due.c.sequence, due.c.counselor_id,
+                                     due.c.student_id).where(due.c.lead.is_not(None), ~made)).all()
+    initials = _initials({row[5] for row in rows})
     out = []
-    leads_of: dict[str, list[int]] = {}
-    for checkin_id, due, sequence, counselor_id, leads_text, given, family in rows:
-        leads = leads_of.get(leads_text)
-        if leads is None:
-            leads = leads_of[leads_text] = sorted(int(p) for p in (leads_text or "").split(",") if p.strip().isdigit())
-        lead = next((lead for lead in leads if now >= due - timedelta(minutes=lead)), None)
-        if lead is None:  # the nearest reached: a late-created check-in gets one reminder, not a burst
-            continue
-        kind = f"checkin.before.{lead}.s{sequence}"
-        if (checkin_id, kind) in made:
-            continue
-        initials = f"{given[:1]}{family[:1]}".upper()
-        out += _both_channels(counselor_id, kind, "checkin", checkin_id,
-                              f"Check-in with {initials} at {_when(due)}", f"/checkins/{checkin_id}")
+    for checkin_id, due_at, lead, sequence, counselor_id, student_id in rows:
+        out += _both_channels(counselor_id, f"checkin.before.{lead}.s{sequence}", "checkin", checkin_id,
+                              f"Check-in with {initials[student_id]} at {_when(due_at)}", f"/checkins/{checkin_id}")
     return enqueue(out, now=now)
+
+
+def _initials(student_ids: set[int]) -> dict[int, str]:
+    """Initials of the students named in new reminders only (a sweep that makes none reads no student)."""
+    if not student_ids:
+        return {}
+    found = {}
+    ids = sorted(student_ids)
+    for start in range(0, len(ids), 5000):
+        for student_id, given, family in db.session.execute(
+                select(Student.id, Student.given_name, Student.family_name).where(Student.id.in_(ids[start:start + 5000]))):
+            found[student_id] = f"{given[:1]}{family[:1]}".upper()
+    return found
 
 
 def _overdue_since(now: datetime) -> datetime:
@@ -127,15 +135,16 @@ def remind_overdue(now: datetime) -> int:
     cutoff = _overdue_since(now)
     kind = literal("checkin.overdue.s") + cast(CheckIn.sequence, String)
     rows = db.session.execute(
-        select(CheckIn.id, CheckIn.due_at, CheckIn.sequence, CheckIn.counselor_id, Student.given_name, Student.family_name)
-        .join(User, User.id == CheckIn.counselor_id).join(Student, Student.id == CheckIn.student_id)
+        select(CheckIn.id, CheckIn.due_at, CheckIn.sequence, CheckIn.counselor_id, CheckIn.student_id)
+        .join(User, User.id == CheckIn.counselor_id)
         .where(CheckIn.status == "scheduled", CheckIn.due_at < cutoff,
                CheckIn.due_at > now - timedelta(days=60), User.is_active.is_(True), _not_made(kind))).all()
+    initials = _initials({row[4] for row in rows})
     out = []
-    for checkin_id, due, sequence, counselor_id, given, family in rows:
-        initials = f"{given[:1]}{family[:1]}".upper()
+    for checkin_id, due, sequence, counselor_id, student_id in rows:
         out += _both_channels(counselor_id, f"checkin.overdue.s{sequence}", "checkin", checkin_id,
-                              f"Overdue check-in with {initials} (was due {_when(due)})", f"/checkins/{checkin_id}")
+                              f"Overdue check-in with {initials[student_id]} (was due {_when(due)})",
+                              f"/checkins/{checkin_id}")
     return enqueue(out, now=now)
 
 
@@ -153,12 +162,14 @@ def escalate(now: datetime) -> int:
                                               CheckIn.status == "scheduled", CheckIn.due_at < now)
                      .exists())
     db.session.execute(update(episode).where(episode.c.ended_at.is_(None), ~still_overdue).values(ended_at=now))
-    late = (select(CheckIn.student_id, func.min(CheckIn.due_at).label("due"))
+    # The school is the open check-ins' (they go with a student who moves); students are read only
+    # for the episodes that open.
+    late = (select(CheckIn.student_id, func.max(CheckIn.school_id).label("school_id"), func.min(CheckIn.due_at).label("due"))
             .where(CheckIn.status == "scheduled", CheckIn.due_at < now - timedelta(days=days))
             .group_by(CheckIn.student_id).subquery())
     is_open = select(episode.c.id).where(episode.c.student_id == late.c.student_id, episode.c.ended_at.is_(None)).exists()
-    source = (select(late.c.student_id, Student.school_id, late.c.due, literal(now, type_=OverdueEpisode.started_at.type))
-              .join(Student, Student.id == late.c.student_id).where(Student.is_active.is_(True), ~is_open))
+    source = select(late.c.student_id, late.c.school_id, late.c.due,
+                    literal(now, type_=OverdueEpisode.started_at.type)).where(~is_open)
     insert = dialect_insert()
     opened = db.session.execute(
         insert(episode).from_select(["student_id", "school_id", "first_due_at", "started_at"], source)
@@ -171,7 +182,8 @@ def escalate(now: datetime) -> int:
         .join(Student, Student.id == episode.c.student_id)
         .join(user_school, user_school.c.school_id == episode.c.school_id)
         .join(User, User.id == user_school.c.user_id)
-        .where(episode.c.id.in_(opened), User.role == Role.PRINCIPAL.value, User.is_active.is_(True))).all()
+        .where(episode.c.id.in_(opened), User.role == Role.PRINCIPAL.value, User.is_active.is_(True),
+               Student.is_active.is_(True))).all()
     out = []
     for episode_id, student_id, given, family, principal_id in rows:
         initials = f"{given[:1]}{family[:1]}".upper()
