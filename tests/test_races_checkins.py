@@ -408,3 +408,25 @@ def test_two_schedulers_running_the_replan_job_at_once_do_it_once(race_app, worl
         for plan_id in plans:
             moved = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan_id, CheckIn.occurrence == day)).one()
             assert moved.due_at.astimezone(zone()).date() > day and moved.sequence == 1
+
+
+def test_two_sweeps_at_once_open_one_overdue_episode_and_tell_the_principal_once(race_app, world):
+    """Two schedulers' reminder sweeps at the same moment: one episode for the student (partial
+    unique index, INSERT ... ON CONFLICT DO NOTHING), one escalation per principal and channel."""
+    from school_prevention.checkins.jobs import escalate
+    from school_prevention.checkins.models import OverdueEpisode
+    from tests.reminder_helpers import make_checkin
+
+    with race_app.app_context():
+        student = db.session.get(Student, world.student)
+        principal = make_user("principal", schools=[student.school])
+        make_checkin(student, db.session.get(User, world.counselor), utcnow() - timedelta(days=9))
+        db.session.commit()
+        principal_id = principal.id
+    fire_each(race_app, [], jobs=(lambda: escalate(utcnow()),) * 2)
+    with race_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(OverdueEpisode).where(
+            OverdueEpisode.student_id == world.student)) == 1
+        told = db.session.scalars(select(Notification.channel).where(
+            Notification.user_id == principal_id, Notification.kind == "checkin.escalation")).all()
+        assert sorted(told) == ["email", "in_app"]
