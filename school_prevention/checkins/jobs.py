@@ -1,9 +1,11 @@
 """Reminder sweeps: before each check-in, when overdue, escalation to the principal, match support.
 
-Each sweep looks at rows that are due and creates notifications whose uniqueness (user, kind,
-channel, subject) makes a second run, or a second scheduler, a no-op. Reminders for a check-in
-carry its SEQUENCE in their kind, so a rescheduled check-in is reminded again for its new time.
-Titles carry initials at most.
+Each sweep asks the database for the reminders that are due and not made yet (NOT EXISTS on the
+notification's unique index), so a sweep every 5 minutes reads and writes only what is new; the
+uniqueness (user, kind, channel, subject) still makes a second run, or a second scheduler, a no-op.
+Reminders for a check-in carry its SEQUENCE in their kind, so a rescheduled check-in is reminded
+again for its new time. Principals hear once per overdue episode (OverdueEpisode). Titles carry
+initials at most.
 """
 from __future__ import annotations
 
