@@ -14,6 +14,18 @@ For each backend: a fresh database, `db upgrade`, `demo generate` (timed), then 
    the commit follows, untimed, so the next sweep sees its rows).
 It prints per backend: the sweep's median and the floor's median (ms), their ratio (goal: at most 2),
 the rows each sweep offered to INSERT and how many were new (goal: no row offered that exists).
+
+Figures (2026-12-03, this 2-core machine shared with other work, load average 9 to 15, so absolute
+times are noisy; the ratio is taken in the same run). 1,000,000 students, 1,500 schools, 89,140
+scheduled check-ins, about 21,000 notifications after 19 earlier sweeps:
+- PostgreSQL: 209 ms against a floor of 174 ms (ratio 1.20); rows offered per sweep 0, 0, 304, 0, 0, 278, 0,
+  each one new. SQLite: 470 ms against 300 ms (ratio 1.57); rows offered 0, 274, 0, 0, 284, 0, 0, each new.
+- The sweep before issue 16 (main's checkins/jobs.py, run by this same harness on another generated
+  1,000,000-student PostgreSQL district): 5,095 ms against a floor of 3,270 ms (its floor includes the
+  INSERTs it sends), offering about 17,000 rows to INSERT per sweep (16,856 to 17,030) of which 0 to
+  266 were new. The new sweep on that same database: 127 ms against 91 ms (ratio 1.39).
+At 100,000 students (PostgreSQL 41.6 ms against 28.8 ms, 1.44; SQLite 54 ms against 17.7 ms, 3.05)
+the fixed cost of building seven statements weighs more than the small queries; the goal is set at 1M.
 """
 from __future__ import annotations
 
