@@ -24,8 +24,9 @@ scheduled check-ins, about 21,000 notifications after 19 earlier sweeps:
   1,000,000-student PostgreSQL district): 5,095 ms against a floor of 3,270 ms (its floor includes the
   INSERTs it sends), offering about 17,000 rows to INSERT per sweep (16,856 to 17,030) of which 0 to
   266 were new. The new sweep on that same database: 127 ms against 91 ms (ratio 1.39).
-At 100,000 students (PostgreSQL 41.6 ms against 28.8 ms, 1.44; SQLite 54 ms against 17.7 ms, 3.05)
-the fixed cost of building seven statements weighs more than the small queries; the goal is set at 1M.
+At 100,000 students the ratio is above 2 (PostgreSQL 96.6 ms against 43.7 ms, 2.21; SQLite 63.2 ms
+against 19.1 ms, 3.31, with the load average at 15): there SQLAlchemy's fixed cost of building and
+running seven or eight statements weighs more than the small queries. The goal is set at 1M.
 """
 from __future__ import annotations
 
