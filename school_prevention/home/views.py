@@ -32,6 +32,8 @@ def index():
     role = current_user.role_enum
     schools = db.session.execute(active_students_by_school(visible_schools(current_user))).all()
     context = {"schools": schools}
+    if role == Role.COUNSELOR:  # their students the roster deactivated lately: a count, no names
+        context["students_left"] = students_who_left(current_user.id, utcnow())
     if role == Role.DISTRICT:  # counts in aggregate only: suppressed as on every district page
         context["schools"], context["total"] = published.school_students()
     elif role == Role.ADMIN:
@@ -46,7 +48,6 @@ def index():
         context["missing_reports"] = db.session.scalars(flags_missing_report(visible_flags(current_user))).all()
         context.update(agency_and_inspection_lists(current_user))
         context["rescreens"] = db.session.scalars(rescreens_due(visible_students(current_user), district_today()).limit(20)).all()
-        context["students_left"] = students_who_left(current_user.id, utcnow())  # a count, no names
         shown = {"missing_reports": len(context["missing_reports"]), "follow_ups": len(context["agency_follow_ups"]),
                  "inspections": len(context["inspections"]), "rescreens": len(context["rescreens"])}
         if any(shown.values()):  # the banners and lists name students: one row for the page
