@@ -21,6 +21,7 @@ from school_prevention.checkins import services
 from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.checkins.queries import student_checkin_summary
 from school_prevention.checkins.schedule import to_utc
+from school_prevention.checkins.replan import run_queued
 from school_prevention.checkins.services import (
     HORIZON, cancel, complete, materialize, replan_all, reschedule, update_plan,
 )
@@ -251,7 +252,14 @@ def test_adding_a_non_school_day_replans_future_check_ins(client, login_as, worl
     login_as(w["admin"])
     response = client.post("/admin/non-school-days", data={"day": "2026-11-12", "name": "Teacher work day"},
                            follow_redirects=True)
-    assert "2 upcoming check-ins moved or skipped" in response.data.decode()
+    # The request only queues the re-placing: nothing moved yet, and the page says it is queued.
+    page = html.unescape(response.data.decode())
+    assert "Upcoming check-ins are being re-placed around it" in page and "Re-placing upcoming check-ins: queued" in page
+    assert {c.occurrence: c for c in plan_checkins(moving)}[date(2026, 11, 12)].due_at == local(2026, 11, 12, 10, 0)
+    assert run_queued(NOW) == 2
+    assert run_queued(NOW) == 0  # done once: a second run of the job finds nothing queued
+    page = html.unescape(client.get("/admin/non-school-days").data.decode())
+    assert "2 upcoming check-ins moved, skipped or put back, over 2 active plans" in page
     moved = {c.occurrence: c for c in plan_checkins(moving)}[date(2026, 11, 12)]
     assert moved.due_at == local(2026, 11, 13, 10, 0) and moved.sequence == 1
     skipped = {c.occurrence: c for c in plan_checkins(skipping)}[date(2026, 11, 12)]
@@ -261,6 +269,7 @@ def test_adding_a_non_school_day_replans_future_check_ins(client, login_as, worl
     # skipped one back too (re-planning cancelled it, not a person).
     day_id = db.session.scalar(text("SELECT id FROM non_school_day WHERE day = :d"), {"d": date(2026, 11, 12)})
     client.post(f"/admin/non-school-days/{day_id}/delete")
+    assert run_queued(NOW) == 2
     db.session.refresh(moved)
     db.session.refresh(skipped)
     assert moved.due_at == local(2026, 11, 12, 10, 0) and moved.status == "scheduled"
@@ -272,8 +281,10 @@ def test_adding_a_non_school_day_replans_future_check_ins(client, login_as, worl
     assert client.post(f"/checkins/{by_hand.id}/cancel").status_code == 302
     login_as(w["admin"])
     add_days(client, ("2026-11-19", "Staff development"))
+    run_queued(NOW)
     day_id = db.session.scalar(text("SELECT id FROM non_school_day WHERE day = :d"), {"d": date(2026, 11, 19)})
     client.post(f"/admin/non-school-days/{day_id}/delete")
+    run_queued(NOW)
     db.session.refresh(by_hand)
     assert by_hand.status == "cancelled"
 

@@ -17,7 +17,8 @@ from school_prevention import crypto
 from school_prevention.audit import AuditEvent
 from school_prevention.auth.models import User
 from school_prevention.checkins.jobs import extend_plans
-from school_prevention.checkins.models import CheckIn, CheckInPlan, NonSchoolDay
+from school_prevention.checkins.replan import run_queued
+from school_prevention.checkins.models import CheckIn, CheckInPlan, NonSchoolDay, ReplanRequest
 from school_prevention.checkins.services import zone
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
@@ -258,6 +259,15 @@ def _plan_day(app, plan_id: int, weeks: int) -> date:
         return first + timedelta(weeks=weeks)
 
 
+def _replan(app) -> int:
+    """What the scheduler's checkins.replan job does next: the re-placing the requests queued."""
+    with app.app_context():
+        try:
+            return run_queued(utcnow())
+        finally:
+            db.session.remove()
+
+
 def _day_id(app, day: date) -> int:
     return _count(app, select(NonSchoolDay.id).where(NonSchoolDay.day == day))
 
@@ -270,6 +280,7 @@ def test_adding_a_non_school_day_at_once_adds_it_once_and_moves_each_check_in_on
     assert_one_effect(answers, says=f"{day:%a %b %-d, %Y} is already on the list (Teacher work day), added by Ada Admin")
     assert _count(race_app, select(func.count()).select_from(NonSchoolDay).where(NonSchoolDay.day == day)) == 1
     assert _audits(race_app, "non_school_day.added", _day_id(race_app, day)) == 1
+    assert _replan(race_app) > 0 and _replan(race_app) == 0  # one re-placing queued, done once
     with race_app.app_context():
         moved = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan_id, CheckIn.occurrence == day)).one()
         assert moved.due_at.astimezone(zone()).date() > day and moved.sequence == 1
@@ -281,10 +292,12 @@ def test_taking_a_non_school_day_off_at_once_does_it_once(race_app, world):
     admin_client = signed_in_clients(race_app, world.admin, 1)[0]
     with race_app.app_context():
         assert admin_client.post("/admin/non-school-days", data={"day": day.isoformat(), "name": "Storm day"}).status_code == 302
+    assert _replan(race_app) > 0
     day_id = _day_id(race_app, day)
     answers = fire_together(race_app, world.admin, "POST", f"/admin/non-school-days/{day_id}/delete")
     assert_one_effect(answers, says="already taken off the list by Ada Admin")
     assert _audits(race_app, "non_school_day.removed", day_id) == 1
+    assert _replan(race_app) > 0 and _replan(race_app) == 0
     with race_app.app_context():
         back = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan_id, CheckIn.occurrence == day)).one()
         assert back.due_at.astimezone(zone()).date() == day and back.sequence == 2  # moved away and back, once each
@@ -302,6 +315,8 @@ def test_two_days_added_at_once_and_the_nightly_replan_each_place_every_check_in
     answers = fire_each(race_app, [(world.admin, "POST", "/admin/non-school-days", {"day": d.isoformat(), "name": "Closed"})
                                    for d in (first, second)], jobs=(lambda: extend_plans(utcnow()),) * 2)
     assert sorted(a.status for a in answers) == [302, 302], [a.text[:300] for a in answers]
+    _replan(race_app)  # what the two requests queued (one request, or one queued behind a running one)
+    _replan(race_app)
     with race_app.app_context():
         for plan_id in plans:
             rows = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan_id)).all()
@@ -369,3 +384,51 @@ def test_saving_reminder_times_at_once_saves_them_once(race_app, world):
     assert_one_effect(answers, says="already saved")
     assert _row(race_app, User, world.counselor).reminder_leads == "2880,15"
     assert _audits(race_app, "account.reminders", world.counselor) == 1
+
+
+def test_two_schedulers_running_the_replan_job_at_once_do_it_once(race_app, world):
+    """The checkins.replan job on two schedulers (or a `jobs run` beside the scheduler) at the same
+    moment: one claims the queued request, the other finds nothing to do; each check-in moves once."""
+    plans = [_plan(race_app, world)]
+    with race_app.app_context():
+        for _ in range(3):
+            other = make_student(db.session.get(Student, world.student).school).id
+            db.session.commit()
+            plans.append(_plan(race_app, world, student_id=other, counselor_id=world.counselor2))
+    day = _plan_day(race_app, plans[0], 5)
+    admin_client = signed_in_clients(race_app, world.admin, 1)[0]
+    with race_app.app_context():
+        assert admin_client.post("/admin/non-school-days", data={"day": day.isoformat(), "name": "Closed"}).status_code == 302
+    results: list[int] = []
+    fire_each(race_app, [], jobs=(lambda: results.append(run_queued(utcnow())),) * 2)
+    assert sorted(results)[0] == 0 and sorted(results)[1] >= len(plans)
+    with race_app.app_context():
+        # (race_app's database is shared by this module's tests: the newest request is this one)
+        request = db.session.scalars(select(ReplanRequest).order_by(ReplanRequest.id.desc()).limit(1)).one()
+        active = db.session.scalar(select(func.count()).select_from(CheckInPlan).where(CheckInPlan.status == "active"))
+        assert (request.state, request.plans_done) == ("done", active)  # each plan once, not twice
+        for plan_id in plans:
+            moved = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan_id, CheckIn.occurrence == day)).one()
+            assert moved.due_at.astimezone(zone()).date() > day and moved.sequence == 1
+
+
+def test_two_sweeps_at_once_open_one_overdue_episode_and_tell_the_principal_once(race_app, world):
+    """Two schedulers' reminder sweeps at the same moment: one episode for the student (partial
+    unique index, INSERT ... ON CONFLICT DO NOTHING), one escalation per principal and channel."""
+    from school_prevention.checkins.jobs import escalate
+    from school_prevention.checkins.models import OverdueEpisode
+    from tests.reminder_helpers import make_checkin
+
+    with race_app.app_context():
+        student = db.session.get(Student, world.student)
+        principal = make_user("principal", schools=[student.school])
+        make_checkin(student, db.session.get(User, world.counselor), utcnow() - timedelta(days=9))
+        db.session.commit()
+        principal_id = principal.id
+    fire_each(race_app, [], jobs=(lambda: escalate(utcnow()),) * 2)
+    with race_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(OverdueEpisode).where(
+            OverdueEpisode.student_id == world.student)) == 1
+        told = db.session.scalars(select(Notification.channel).where(
+            Notification.user_id == principal_id, Notification.kind == "checkin.escalation")).all()
+        assert sorted(told) == ["email", "in_app"]

@@ -756,7 +756,7 @@ def _plan(student, counselor, status="active"):
     return plan
 
 
-def test_a_student_who_moves_school_takes_active_plans_along_marked_for_hand_off(app, tmp_path, db_session, monkeypatch):
+def test_a_student_who_moves_school_takes_active_plans_along(app, tmp_path, db_session, monkeypatch):
     monkeypatch.setitem(app.config, "ROSTER_BATCH_SIZE", 2000)  # one batch: its statements are counted below
     run_import(rf.write(tmp_path / "a", rf.district(6)))
     students = students_by_sid()
@@ -796,13 +796,17 @@ def test_a_student_who_moves_school_takes_active_plans_along_marked_for_hand_off
         report = run_import(rf.write(tmp_path / "b", moved))
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    assert report.counts["students_moved_school"] == 3 and report.counts["checkin_plans_marked_for_handoff"] == 3
-    assert statements == ["SELECT", "UPDATE"]  # one batch: one query finds the plans, one executemany moves them
-    assert ("Check-in plans marked for hand-off", 3) in count_rows(report.counts)
+    # The counselor works at both schools: the plans stay theirs and go to the new school.
+    assert report.counts["students_moved_school"] == 3 and report.counts["checkin_plans_kept_by_counselor"] == 3, (report.refused, report.messages)
+    # One batch: one query finds the plans, one the counselors' caseloads, one executemany moves them;
+    # then one query finds no plan of a student who left.
+    assert statements == ["SELECT", "SELECT", "UPDATE", "SELECT"]
+    assert ("Check-in plans kept by a counselor of both schools", 3) in count_rows(report.counts)
 
     db_session.expire_all()
     for plan in plans.values():
-        assert (plan.school_id, plan.needs_handoff, plan.status) == (schools["sch-1"], True, "active")
+        assert (plan.school_id, plan.counselor_id, plan.needs_handoff, plan.status) == (
+            schools["sch-1"], counselor.id, False, "active")
     assert (ended.school_id, ended.needs_handoff) == (old_school.id, False)  # history as it was
     assert (kept.school_id, kept.needs_handoff) == (staying_school, False)  # stu-2 did not move
     assert db.session.get(CheckIn, past.id).school_id == old_school.id       # the check-in happened there

@@ -6,7 +6,8 @@ from flask_login import current_user
 
 from school_prevention.checkins.forms import NonSchoolDayForm
 from school_prevention.checkins.queries import non_school_days
-from school_prevention.checkins.services import add_non_school_day, remove_non_school_day, replan_all, zone
+from school_prevention.checkins.replan import latest_request, queue_replan
+from school_prevention.checkins.services import add_non_school_day, remove_non_school_day, zone
 from school_prevention.db import utcnow
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
@@ -20,13 +21,17 @@ bp = Blueprint("schooldays", __name__, url_prefix="/admin/non-school-days")
 def _render(form, code=200):
     today = utcnow().astimezone(zone()).date()
     days = db.session.scalars(non_school_days(today.replace(month=1, day=1))).all()
-    return render_template("checkins/non_school_days.html", form=form, days=days, today=today), code
+    return render_template("checkins/non_school_days.html", form=form, days=days, today=today,
+                           replanning=latest_request()), code
+
+
+QUEUED = "Upcoming check-ins are being re-placed around it: this page shows when that is done."
 
 
 @bp.route("", methods=["GET", "POST"])
 @roles(Role.ADMIN)
 def index():
-    """The list, and a form to add a day; plans are re-placed around a new day at once."""
+    """The list, and a form to add a day; re-placing the plans around it is queued as a job."""
     form = NonSchoolDayForm()
     if request.method == "GET":
         return _render(NonSchoolDayForm(formdata=None))
@@ -38,17 +43,18 @@ def index():
     except ServiceError as exc:
         apply_service_error(form, exc)
         return _render(form, 400)
-    moved = replan_all(utcnow())
-    flash(f"Added {entry.day:%a %b %-d, %Y} ({entry.name}). {moved} upcoming check-in{'s' if moved != 1 else ''} moved or skipped.", "success")
+    queue_replan(current_user, f"Added {entry.day.isoformat()}", utcnow())
+    flash(f"Added {entry.day:%a %b %-d, %Y} ({entry.name}). {QUEUED}", "success")
     return redirect(url_for("schooldays.index"))
 
 
 @bp.route("/<int:day_id>/delete", methods=["POST"])
 @roles(Role.ADMIN)
 def delete(day_id: int):
-    """Take a day off the list; plans are re-placed."""
-    if remove_non_school_day(current_user, day_id) is None:  # one taken off already: AlreadyDone, a 409
+    """Take a day off the list; re-placing the plans is queued as a job."""
+    entry = remove_non_school_day(current_user, day_id)
+    if entry is None:  # one taken off already: AlreadyDone, a 409
         abort(404)
-    moved = replan_all(utcnow())
-    flash(f"Removed. {moved} upcoming check-in{'s' if moved != 1 else ''} re-placed.", "success")
+    queue_replan(current_user, f"Removed {entry.day.isoformat()}", utcnow())
+    flash(f"Removed. {QUEUED}", "success")
     return redirect(url_for("schooldays.index"))

@@ -12,6 +12,7 @@ from school_prevention import crypto
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
+from school_prevention.notifications.models import Notification
 from school_prevention.students.models import Student
 
 CADENCES = {"weekly": "Every week", "biweekly": "Every two weeks", "monthly": "Every month",
@@ -72,6 +73,9 @@ class CheckInPlan(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     ended_at: Mapped[datetime | None]
+    # Why a plan ended without a person ending it: "student_left" (the roster deactivated the
+    # student). The counselor's home says how many of their students left (migration 0020).
+    ended_reason: Mapped[str | None] = mapped_column(String(20))
 
     student: Mapped[Student] = relationship()
     counselor: Mapped[User] = relationship(foreign_keys=[counselor_id])
@@ -144,5 +148,70 @@ class NonSchoolDay(db.Model):
     day: Mapped[date] = mapped_column(Date, unique=True)
     name: Mapped[str] = mapped_column(String(120))
 
+
+OPEN_EPISODE = "ended_at IS NULL"
+
+
+class OverdueEpisode(db.Model):
+    """A stretch of time in which a student's check-ins were overdue long enough to tell the principal.
+
+    It opens when a check-in has been overdue for SP_ESCALATION_DAYS (the principals are told once,
+    their notifications are keyed to the episode) and ends when the student has no overdue
+    check-in left. Only a new episode tells the principal again. One open episode per student
+    (partial unique index), so two sweeps at once open one. Migration 0020.
+    """
+
+    __tablename__ = "overdue_episode"
+    __table_args__ = (
+        Index("uq_overdue_episode_open", "student_id", unique=True,
+              postgresql_where=sa_text(OPEN_EPISODE), sqlite_where=sa_text(OPEN_EPISODE)),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("student.id"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"))
+    first_due_at: Mapped[datetime]  # the oldest overdue check-in when the episode opened
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+QUEUED_REPLAN = "state = 'queued'"
+REPLAN_STATES = {"queued": "Queued", "running": "Running", "done": "Done"}
+
+
+class ReplanRequest(db.Model):
+    """A queued re-placement of every active plan (after the non-school days changed), run by a job.
+
+    At most one is queued at a time (partial unique index): changes made while it waits fold into
+    it. The job claims it with a conditional UPDATE (queued -> running), works through the plans
+    in id order committing each batch (last_plan_id is its progress) and marks it done. Migration 0020.
+    """
+
+    __tablename__ = "replan_request"
+    __table_args__ = (
+        CheckConstraint(_in("state", REPLAN_STATES), name="state_known"),
+        Index("uq_replan_request_queued", "state", unique=True,
+              postgresql_where=sa_text(QUEUED_REPLAN), sqlite_where=sa_text(QUEUED_REPLAN)),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(10), default="queued")
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    last_plan_id: Mapped[int] = mapped_column(default=0)
+    plans_done: Mapped[int] = mapped_column(default=0)
+    changed: Mapped[int] = mapped_column(default=0)
+
+    requested_by: Mapped[User | None] = relationship()
+
+
+# The reminder sweeps look up what they already made about a check-in or a match by its subject
+# (checkins.jobs), so a sweep adds only new rows. Declared here, beside its only users, so that the
+# notification model stays the outbox's. Migration 0020.
+Index("ix_notification_subject", Notification.subject_type, Notification.subject_id)
 
 crypto.register(CheckIn, "note_ciphertext")

@@ -359,7 +359,7 @@ def read_note(actor: User, checkin: CheckIn) -> str | None:
 
 
 def add_non_school_day(actor: User, day: date | None, name: str) -> NonSchoolDay:
-    """Add a holiday or break day (the caller re-places active plans around it).
+    """Add a holiday or break day (the caller queues the re-placing of active plans around it).
 
     One statement that inserts unless the day is listed (INSERT ... ON CONFLICT DO NOTHING on the
     unique day): of two identical requests at the same moment, the second waits for the first to
@@ -387,7 +387,7 @@ def add_non_school_day(actor: User, day: date | None, name: str) -> NonSchoolDay
 
 
 def remove_non_school_day(actor: User, day_id: int) -> NonSchoolDay | None:
-    """Take a day off the list (the caller re-places active plans); None when there is no such day.
+    """Take a day off the list (the caller queues the re-placing of plans); None when there is no such day.
 
     The row is locked first: of two identical requests, the second waits, finds it gone and is told
     who took it off.
@@ -406,7 +406,10 @@ def remove_non_school_day(actor: User, day_id: int) -> NonSchoolDay | None:
 
 
 def replan_all(now: datetime) -> int:
-    """Re-place every active plan's future check-ins (after the non-school days change, and daily).
+    """Re-place every active plan's future check-ins in the caller's one transaction.
+
+    Requests never call this (it is proportional to the district): a calendar change queues
+    checkins.replan, and the jobs use replan.replan_in_batches, which commits a batch at a time.
 
     The plans are locked in id order (two re-placements at once, an admin's and the nightly job's,
     take turns plan by plan and cannot deadlock); each sees the non-school days as they are once

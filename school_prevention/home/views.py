@@ -7,6 +7,8 @@ from sqlalchemy import text
 
 from school_prevention import audit
 from school_prevention.agencies.queries import follow_ups_due
+from school_prevention.checkins.handoff import students_who_left
+from school_prevention.db import utcnow
 from school_prevention.disclosures.queries import open_inspections
 from school_prevention.extensions import db
 from school_prevention.home.counselor import counselor_context
@@ -31,6 +33,8 @@ def index():
     role = current_user.role_enum
     schools = db.session.execute(active_students_by_school(visible_schools(current_user))).all()
     context = {"schools": schools}
+    if role == Role.COUNSELOR:  # their students the roster deactivated lately: a count, no names
+        context["students_left"] = students_who_left(current_user.id, utcnow())
     if role == Role.DISTRICT:  # counts in aggregate only: suppressed as on every district page
         context["schools"], context["total"] = published.school_students()
     elif role == Role.ADMIN:

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from school_prevention.auth.models import User
 from school_prevention.auth.queries import normalise_email
 from school_prevention.auth import sessions
-from school_prevention.checkins.models import CheckIn, CheckInPlan
+from school_prevention.checkins.handoff import end_plans_of_students_who_left, hand_off
 from school_prevention.db import utcnow
 from school_prevention.disclosures.models import Guardian, guardian_student
 from school_prevention.extensions import db
@@ -67,8 +67,6 @@ IMPORT_LOCK_KEY = 0x53505249
 STUDENT = Student.__table__
 GUARDIAN = Guardian.__table__
 CONTACT_MAX = Guardian.__table__.c.phone.type.length
-PLAN = CheckInPlan.__table__
-CHECKIN = CheckIn.__table__
 # Progress goes to the admin page (polled every second) at most every PROGRESS_SECONDS; the clock
 # is read only every PROGRESS_CHECK_ROWS rows, so a row costs one integer comparison.
 PROGRESS_SECONDS = 0.5
@@ -81,7 +79,10 @@ COUNT_LABELS = {
     "students_deactivated": "Students deactivated",
     "students_reactivated": "Students reactivated",
     "students_moved_school": "Students who moved school",
-    "checkin_plans_marked_for_handoff": "Check-in plans marked for hand-off",
+    "checkin_plans_kept_by_counselor": "Check-in plans kept by a counselor of both schools",
+    "checkin_plans_handed_over": "Check-in plans handed to the new school's counselor",
+    "checkin_plans_marked_for_handoff": "Check-in plans marked for hand-off (no counselor at the new school)",
+    "checkin_plans_ended": "Check-in plans ended (students who left)",
     "staff_created": "Staff accounts created",
     "staff_updated": "Staff accounts updated",
     "staff_deactivated": "Staff accounts deactivated",
@@ -152,6 +153,7 @@ class ImportReport:
         keys = ("schools_created", "schools_updated", "students_created", "students_updated",
                 "students_deactivated", "students_reactivated", "staff_created", "staff_updated",
                 "staff_deactivated", "demographics_saved", "schools_deactivated", "checkin_plans_marked_for_handoff",
+                "checkin_plans_handed_over", "checkin_plans_ended", "checkin_plans_kept_by_counselor",
                 "guardians_created", "guardians_updated", "guardians_deactivated")
         return sum(self.counts[k] for k in keys)
 
@@ -359,6 +361,10 @@ class RosterImporter:
                     self._deactivate_missing()
                 else:
                     self.report.messages.append("users.csv was not read, so no student was deactivated.")
+            if not self.report.refused:
+                # Students who left: their plans, reminders and matches end (checkins.handoff).
+                self._end_copy()
+                self.report.counts["checkin_plans_ended"] += end_plans_of_students_who_left(self.now)
         if self.report.modes["demographics.csv"] != "absent" and not self.report.refused:
             self._file("demographics.csv", self._demographics)
         if not self.report.changes and not self.report.rejected and not self.report.refused:
@@ -714,26 +720,11 @@ class RosterImporter:
             cursor.close()
 
     def _hand_off_plans(self, new_school: dict[int, int]) -> None:
-        """Active check-in plans follow a student who moved, marked for the new school's counselor to take over.
-
-        One query finds the batch's plans and one executemany moves them; past check-ins keep the
-        school they happened at (history is never rewritten).
-        """
-        plans = db.session.execute(select(PLAN.c.id, PLAN.c.student_id).where(
-            PLAN.c.student_id.in_(list(new_school)), PLAN.c.status == "active")).all()
-        if not plans:
-            return
-        db.session.execute(update(PLAN).where(PLAN.c.id == bindparam("_id"))
-                           .values(school_id=bindparam("_school_id"), needs_handoff=True, updated_at=bindparam("_now")),
-                           [{"_id": plan_id, "_school_id": new_school[student_id], "_now": self.now}
-                            for plan_id, student_id in plans])
-        # Upcoming check-ins go with the plan, so the new school's counselors can open them.
-        db.session.execute(update(CHECKIN).where(CHECKIN.c.plan_id == bindparam("_id"), CHECKIN.c.status == "scheduled",
-                                                 CHECKIN.c.due_at > bindparam("_now"))
-                           .values(school_id=bindparam("_school_id")),
-                           [{"_id": plan_id, "_school_id": new_school[student_id], "_now": self.now}
-                            for plan_id, student_id in plans])
-        self.report.counts["checkin_plans_marked_for_handoff"] += len(plans)
+        """Check-in plans and mentoring matches follow a student who moved (checkins.handoff.hand_off)."""
+        kept, handed, waiting = hand_off(new_school, self.now)
+        self.report.counts["checkin_plans_kept_by_counselor"] += kept
+        self.report.counts["checkin_plans_handed_over"] += handed
+        self.report.counts["checkin_plans_marked_for_handoff"] += waiting
 
     def _staff_batch(self, batch: list[tuple[int, dict]]) -> None:
         counts = self.report.counts
