@@ -1,7 +1,7 @@
 """caseload: each student's assigned counselor, and users' saved views of the student list
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0020
 Create Date: 2026-12-03 16:45:00
 
 - counselor_assignment: at most one counselor per student (the student's row is the key), who
@@ -16,7 +16,7 @@ from school_prevention.db import UTCDateTime
 
 # revision identifiers, used by Alembic.
 revision = '0021'
-down_revision = '0018'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
