@@ -1,0 +1,52 @@
+"""second factors and single sign-on: recovery codes, the TOTP replay guard, how a session signed in
+
+Revision ID: 0023
+Revises: 0018
+Create Date: 2026-12-03 17:00:00
+
+- user_account.mfa_enrolled_at, user_account.mfa_last_step: when the person set up an authenticator
+  app, and the last time step accepted (a code is good once). mfa_secret (from 0001, unused until
+  now) holds the secret encrypted with SP_DATA_KEY.
+- recovery_code: one-time codes, argon2 hashes only.
+- user_session.sign_in_method: password, sso, with which second factor (the sessions page).
+"""
+import sqlalchemy as sa
+from alembic import op
+
+from school_prevention.db import UTCDateTime
+
+# revision identifiers, used by Alembic.
+revision = '0023'
+down_revision = '0018'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('user_account') as batch:
+        batch.add_column(sa.Column('mfa_enrolled_at', UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column('mfa_last_step', sa.Integer(), nullable=True))
+    with op.batch_alter_table('user_session') as batch:
+        batch.add_column(sa.Column('sign_in_method', sa.String(length=40), nullable=True))
+    op.create_table(
+        'recovery_code',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('user_id', sa.Integer(), nullable=False),
+        sa.Column('code_hash', sa.String(length=255), nullable=False),
+        sa.Column('created_at', UTCDateTime(), nullable=False),
+        sa.Column('used_at', UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_recovery_code_user_id_user_account'),
+                                ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_recovery_code')),
+    )
+    op.create_index(op.f('ix_recovery_code_user_id'), 'recovery_code', ['user_id'], unique=False)
+
+
+def downgrade():
+    op.drop_index(op.f('ix_recovery_code_user_id'), table_name='recovery_code')
+    op.drop_table('recovery_code')
+    with op.batch_alter_table('user_session') as batch:
+        batch.drop_column('sign_in_method')
+    with op.batch_alter_table('user_account') as batch:
+        batch.drop_column('mfa_last_step')
+        batch.drop_column('mfa_enrolled_at')
