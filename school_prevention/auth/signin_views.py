@@ -50,11 +50,12 @@ def second_factor():
             form.code.errors.append("That code is not right, or it was already used. Codes change every "
                                     "30 seconds: type the one your app shows now.")
             return render_template("auth/second_factor.html", form=form), 401
-        if kind == "recovery":
+        response = start(user, f"{data['method']}+{kind}", data.get("next"))
+        if kind == "recovery":  # after start(), which begins a fresh session
             left = twofactor.recovery_codes_left(user)
             flash(f"You used a recovery code; {left} left. Make new ones on the Sign-in security page "
                   "if you are running low.", "info")
-        return start(user, f"{data['method']}+{kind}", data.get("next"))
+        return response
     return render_template("auth/second_factor.html", form=form)
 
 

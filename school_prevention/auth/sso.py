@@ -110,7 +110,7 @@ def problem_message(exc: Exception) -> tuple[str, str]:
     again = "Nothing was signed in. Try again; if it keeps happening, tell your system administrator."
     if isinstance(exc, ExpiredTokenError):
         return f"The sign-in answer from {name} had expired. {again}", "expired_token"
-    if isinstance(exc, ClaimError) and exc.claim == "aud":
+    if isinstance(exc, ClaimError) and exc.claim in ("aud", "azp"):  # azp: the app it was issued to
         return f"The sign-in answer from {name} was meant for another app (wrong audience). {again}", "wrong_audience"
     if isinstance(exc, ClaimError) and exc.claim == "nonce":
         return (f"The sign-in answer from {name} does not belong to this sign-in (its nonce does not "
