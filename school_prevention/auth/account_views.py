@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from school_prevention import audit
 from school_prevention.auth import sessions, twofactor
-from school_prevention.auth.forms import SecondFactorForm
+from school_prevention.auth.forms import RenewCodesForm
 from school_prevention.auth.models import UserSession
 from school_prevention.auth.services import SignInThrottled
 from school_prevention.auth.signin_views import NO_STORE, _enrolment_page
@@ -28,14 +28,31 @@ METHOD_LABELS = {
 }
 
 
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+             ("Chromium/", "Chromium"), ("Safari/", "Safari"))
+_SYSTEMS = (("Windows", "Windows"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"),
+            ("CrOS", "ChromeOS"), ("Mac OS X", "Mac"), ("Linux", "Linux"))
+
+
+def describe_browser(user_agent: str | None) -> str:
+    """"Chrome on Windows": enough for a person to recognise their own browser."""
+    agent = user_agent or ""
+    browser = next((name for mark, name in _BROWSERS if mark in agent), None)
+    system = next((name for mark, name in _SYSTEMS if mark in agent), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or (agent[:40] or "Unknown browser")
+
+
 def _security_page(renew_form=None, status=200):
     rows = sessions.live_sessions(current_user)
     current = next((r.id for r in rows if sessions.is_token_of(r, session.get("sid"))), None)
+    rows.sort(key=lambda r: r.id != current)  # this browser first
     return render_template(
-        "auth/security.html", rows=rows, current_id=current, method_labels=METHOD_LABELS,
+        "auth/security.html", rows=rows, current_id=current, method_labels=METHOD_LABELS, describe=describe_browser,
         enrolled=twofactor.is_enrolled(current_user), required=twofactor.is_required(current_user),
         codes_left=twofactor.recovery_codes_left(current_user) if twofactor.is_enrolled(current_user) else 0,
-        renew_form=renew_form or SecondFactorForm(formdata=None)), status
+        renew_form=renew_form or RenewCodesForm(formdata=None)), status
 
 
 @account_bp.route("/security")
@@ -91,7 +108,7 @@ def recovery_codes():
     user = current_user._get_current_object()
     if not twofactor.is_enrolled(user):
         return redirect(url_for("account.security"))
-    form = SecondFactorForm()
+    form = RenewCodesForm()
     if not form.validate():
         return _security_page(form, 400)
     try:

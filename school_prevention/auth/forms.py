@@ -83,3 +83,11 @@ class EnrolForm(FlaskForm):
     code = StringField("Six-digit code from the app",
                        validators=[DataRequired("Type the six digits your app shows."), Length(max=20)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"})
+
+
+class RenewCodesForm(SecondFactorForm):
+    """A code that confirms it is the person asking for new recovery codes."""
+
+    code = StringField("Code", validators=[DataRequired("Type the code from your authenticator app."), Length(max=40)],
+                       description="The six digits your authenticator app shows, or one of your recovery codes.",
+                       render_kw={"autocomplete": "one-time-code", "spellcheck": "false", "autocapitalize": "off"})
