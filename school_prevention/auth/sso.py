@@ -70,7 +70,9 @@ def match_account(claims: dict, *, ip: str | None) -> User:
     provider has just proved the person reads that mailbox. A deactivated account stays out.
     """
     email = normalise_email(str(claims.get("email") or ""))
-    verified = claims.get("email_verified") in (True, "true", "True")
+    # Microsoft Entra ID says it with its optional claim xms_edov (the email's domain is verified by
+    # the tenant) instead of email_verified.
+    verified = any(claims.get(name) in (True, "true", "True") for name in ("email_verified", "xms_edov"))
     if not email or not verified:
         _refused("unverified_email", None, ip)
         raise SsoRefused(f"{provider_name()} did not confirm your email address, so we cannot tell which "
