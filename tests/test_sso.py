@@ -168,3 +168,8 @@ def test_sign_out_ends_the_session_on_the_server(app, client, sso, people):
     assert replay.get("/").headers["Location"].startswith("/login")
     row = db.session.scalars(select(UserSession).where(UserSession.user_id == people["staff"].id)).one()
     assert row.ended_reason == "signed_out"
+
+
+def test_microsoft_entra_ids_xms_edov_counts_as_a_verified_email(client, sso, people):
+    sub = sso.person("sam-entra", people["staff"].email, verified=False, xms_edov=True)
+    assert through_provider(client, sub).headers["Location"] == "/"
