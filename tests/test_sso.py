@@ -173,3 +173,21 @@ def test_sign_out_ends_the_session_on_the_server(app, client, sso, people):
 def test_microsoft_entra_ids_xms_edov_counts_as_a_verified_email(client, sso, people):
     sub = sso.person("sam-entra", people["staff"].email, verified=False, xms_edov=True)
     assert through_provider(client, sub).headers["Location"] == "/"
+
+
+def test_an_unreachable_provider_is_a_message_not_an_error_page(app, client, db_session):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    from tests.oidc_provider import Provider
+
+    before = configure(app, Provider(url=f"http://127.0.0.1:{port}"))
+    try:
+        response = client.get("/login/sso")
+    finally:
+        restore(app, before)
+    assert response.status_code == 502
+    assert b"We could not reach the test provider" in response.data
+    assert refusals() == [{"reason": "provider_unreachable", "via": "sso"}]

@@ -17,7 +17,7 @@ from school_prevention.auth.signin_flow import PENDING
 from school_prevention.extensions import db
 from tests.concurrency import Answer, assert_one_effect
 from tests.factories import PASSWORD, make_school, make_user
-from tests.signin_helpers import SECRET, code_now, enrol
+from tests.signin_helpers import code_now, enrol
 
 
 @pytest.fixture

@@ -8,7 +8,12 @@ from school_prevention import crypto
 from school_prevention.auth import sso, twofactor
 from school_prevention.auth.forms import EnrolForm, LoginForm, SecondFactorForm
 from school_prevention.auth.services import SignInThrottled
-from school_prevention.auth.signin_flow import ENROL_SECRET, after_first_factor, pending, start
+from school_prevention.auth.signin_flow import (
+    ENROL_SECRET,
+    after_first_factor,
+    pending,
+    start,
+)
 from school_prevention.auth.views import _safe_next, bp, throttled_message
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
@@ -122,7 +127,7 @@ def sso_start():
     next_url = _safe_next(request.args.get("next"))
     try:
         response = sso.client().authorize_redirect(url_for("auth.sso_callback", _external=True))
-    except Exception as exc:  # the provider's discovery document could not be read
+    except sso.provider_errors() as exc:  # the provider's discovery document could not be read
         message, reason = sso.problem_message(exc)
         sso.record_problem(reason, request.remote_addr)
         return _refused(message, 502)
@@ -141,7 +146,7 @@ def sso_callback():
     next_url = session.get(SSO_NEXT)
     try:
         token = sso.client().authorize_access_token()
-    except Exception as exc:  # every failed check or unreachable provider: refused, nobody signed in
+    except sso.provider_errors() as exc:  # every failed check or unreachable provider: nobody signed in
         message, reason = sso.problem_message(exc)
         sso.record_problem(reason, request.remote_addr)
         return _refused(message, 401)

@@ -103,6 +103,16 @@ def _refused(reason: str, user: User | None, ip: str | None) -> None:
     audit.record("auth.signin_failed", actor=user, ip=ip, detail={"reason": reason, "via": "sso"})
 
 
+def provider_errors() -> tuple[type[Exception], ...]:
+    """What a provider's answer (or its absence) can raise: Authlib's OAuth errors, a failed check of
+    the ID token (joserfc), the network, a malformed document."""
+    from authlib.common.errors import AuthlibBaseError
+    from joserfc.errors import JoseError
+    from requests import RequestException
+
+    return (AuthlibBaseError, JoseError, RequestException, ValueError)
+
+
 def problem_message(exc: Exception) -> tuple[str, str]:
     """(message, reason) for a provider answer that failed validation or never came."""
     from authlib.integrations.base_client import MismatchingStateError, OAuthError
@@ -115,15 +125,15 @@ def problem_message(exc: Exception) -> tuple[str, str]:
     if isinstance(exc, ClaimError) and exc.claim in ("aud", "azp"):  # azp: the app it was issued to
         return f"The sign-in answer from {name} was meant for another app (wrong audience). {again}", "wrong_audience"
     if isinstance(exc, ClaimError) and exc.claim == "nonce":
-        return (f"The sign-in answer from {name} does not belong to this sign-in (its nonce does not "
-                f"match: it may have been replayed). {again}", "wrong_nonce")
+        return ((f"The sign-in answer from {name} does not belong to this sign-in (its nonce does not "
+                 f"match: it may have been replayed). {again}"), "wrong_nonce")
     if isinstance(exc, ClaimError) and exc.claim == "iss":
         return f"The sign-in answer did not come from {name} (wrong issuer). {again}", "wrong_issuer"
     if isinstance(exc, ClaimError):
         return f"The sign-in answer from {name} could not be accepted ({exc.claim}). {again}", f"bad_claim_{exc.claim}"
     if isinstance(exc, MismatchingStateError):
         return ("This sign-in was started in another tab or has already been used. Start again from the "
-                "sign-in page.", "state_mismatch")
+                "sign-in page."), "state_mismatch"
     if isinstance(exc, OAuthError) and exc.error == "access_denied":
         return f"You cancelled signing in with {name}.", "access_denied"
     if isinstance(exc, OAuthError):

@@ -113,9 +113,8 @@ def verify(user: User, code: str | None, *, ip: str | None, now: datetime | None
         step = _matching_step(crypto.decrypt(user.mfa_secret), cleaned, now)
         if step is not None and _spend_step(user, step):
             kind = "totp"
-    elif is_enrolled(user) and len(cleaned) == 12:
-        if _spend_recovery_code(user, cleaned, now):
-            kind = "recovery"
+    elif is_enrolled(user) and len(cleaned) == 12 and _spend_recovery_code(user, cleaned, now):
+        kind = "recovery"
     if kind is None:
         _count_failure(user, ip)
         audit.record("auth.second_factor_failed", actor=user, ip=ip)
