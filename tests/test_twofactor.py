@@ -296,3 +296,13 @@ def test_the_same_code_sent_twice_at_once_signs_in_once(race_app):
     assert_one_effect(answers, refused=(401,), says="already used")
     with race_app.app_context():
         assert len(db.session.scalars(select(UserSession).where(UserSession.user_id == user_id)).all()) == 1
+
+
+def test_a_secret_under_a_retired_data_key_is_a_message_not_an_error(client, db_session, school):
+    user = make_user("counselor", schools=[school])
+    user.mfa_secret = "gAAAAABnot-a-token-any-configured-key-opens"
+    db_session.commit()
+    password_step(client, user)
+    response = client.post("/login/two-factor", data={"code": "123456"})
+    assert response.status_code == 400 and b"ask your administrator to reset" in response.data
+    assert not is_signed_in(client)

@@ -51,6 +51,9 @@ def second_factor():
             form.form_errors.append(throttled_message(exc, "codes"))
             return (render_template("auth/second_factor.html", form=form), 429,
                     {"Retry-After": str(exc.retry_after)})
+        except ServiceError as exc:
+            form.code.errors.append(exc.message)
+            return render_template("auth/second_factor.html", form=form), 400
         if kind is None:
             form.code.errors.append("That code is not right, or it was already used. Codes change every "
                                     "30 seconds: type the one your app shows now.")

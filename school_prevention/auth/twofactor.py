@@ -110,7 +110,13 @@ def verify(user: User, code: str | None, *, ip: str | None, now: datetime | None
     cleaned = _clean(code)
     kind = None
     if is_enrolled(user) and cleaned.isdigit() and len(cleaned) == 6:
-        step = _matching_step(crypto.decrypt(user.mfa_secret), cleaned, now)
+        try:
+            secret = crypto.decrypt(user.mfa_secret)
+        except crypto.UnreadableNote:  # stored under a data key no longer configured
+            raise ServiceError("code", "Your authenticator app's set-up can no longer be read here. Use a "
+                                       "recovery code, or ask your administrator to reset your second "
+                                       "sign-in step.") from None
+        step = _matching_step(secret, cleaned, now)
         if step is not None and _spend_step(user, step):
             kind = "totp"
     elif is_enrolled(user) and len(cleaned) == 12 and _spend_recovery_code(user, cleaned, now):
