@@ -144,6 +144,9 @@ class Config:
         # amr values (RFC 8176) that count as a second factor done by the provider.
         self.SP_OIDC_MFA_AMR = [v.strip() for v in env.get(
             "SP_OIDC_MFA_AMR", "mfa,otp,hwk,swk,sc,sms,tel,pop,fpt,face,iris,retina").split(",") if v.strip()]
+        # Whether case-data accounts must use a second factor (auth/twofactor.py). Only load tests turn
+        # it off (bench/scale_out.py), so that scripted browsers sign in with the password alone.
+        self.SP_SECOND_FACTOR_REQUIRED = _env_bool("SP_SECOND_FACTOR_REQUIRED", True)
         # Name shown in authenticator apps next to the account.
         self.SP_TOTP_ISSUER = env.get("SP_TOTP_ISSUER", "School Prevention").strip()
         self.SP_CHILD_WELFARE_NUMBER = env.get("SP_CHILD_WELFARE_NUMBER", "1-800-422-4453").strip()

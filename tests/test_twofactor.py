@@ -306,3 +306,13 @@ def test_a_secret_under_a_retired_data_key_is_a_message_not_an_error(client, db_
     response = client.post("/login/two-factor", data={"code": "123456"})
     assert response.status_code == 400 and b"ask your administrator to reset" in response.data
     assert not is_signed_in(client)
+
+
+def test_load_tests_can_turn_the_requirement_off(app, client, db_session, school):
+    user = make_user("counselor", schools=[school])
+    db_session.commit()
+    app.config["SP_SECOND_FACTOR_REQUIRED"] = False
+    try:
+        assert password_step(client, user).headers["Location"] == "/"
+    finally:
+        app.config["SP_SECOND_FACTOR_REQUIRED"] = True
