@@ -78,6 +78,8 @@ def test_staff_signs_in_and_lands_home_with_the_role_the_app_gave(client, sso, p
     assert signed_in(client)
     row = db.session.scalars(select(UserSession).where(UserSession.user_id == people["staff"].id)).one()
     assert row.sign_in_method == "sso"
+    signin = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "auth.signin")).one()
+    assert signin.actor_id == people["staff"].id and signin.detail == {"via": "sso", "provider_mfa": False}
     assert db.session.get(User, people["staff"].id).role == "staff"
     assert db.session.scalar(select(db.func.count()).select_from(User)) == 3  # nobody was created
 

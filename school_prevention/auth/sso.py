@@ -95,6 +95,8 @@ def match_account(claims: dict, *, ip: str | None) -> User:
         user.is_active = True
         audit.record("user.activated_by_sso", actor=user, obj=user, ip=ip)
     user.last_sign_in_at = utcnow()
+    # As after a right password: the first factor is done; a second one may follow (auth.signin_flow).
+    audit.record("auth.signin", actor=user, ip=ip, detail={"via": "sso", "provider_mfa": asserted_mfa(claims)})
     return user
 
 
