@@ -175,4 +175,4 @@ def _refused(message: str, status: int):
     session.clear()
     form = LoginForm(formdata=None)
     form.form_errors.append(message)
-    return render_template("auth/login.html", form=form, sso_refused=True), status
+    return render_template("auth/login.html", form=form), status
