@@ -23,11 +23,9 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('user_account') as batch:
-        batch.add_column(sa.Column('mfa_enrolled_at', UTCDateTime(), nullable=True))
-        batch.add_column(sa.Column('mfa_last_step', sa.Integer(), nullable=True))
-    with op.batch_alter_table('user_session') as batch:
-        batch.add_column(sa.Column('sign_in_method', sa.String(length=40), nullable=True))
+    op.add_column('user_account', sa.Column('mfa_enrolled_at', UTCDateTime(), nullable=True))
+    op.add_column('user_account', sa.Column('mfa_last_step', sa.Integer(), nullable=True))
+    op.add_column('user_session', sa.Column('sign_in_method', sa.String(length=40), nullable=True))
     op.create_table(
         'recovery_code',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -45,8 +43,7 @@ def upgrade():
 def downgrade():
     op.drop_index(op.f('ix_recovery_code_user_id'), table_name='recovery_code')
     op.drop_table('recovery_code')
-    with op.batch_alter_table('user_session') as batch:
-        batch.drop_column('sign_in_method')
-    with op.batch_alter_table('user_account') as batch:
-        batch.drop_column('mfa_last_step')
-        batch.drop_column('mfa_enrolled_at')
+    # Plain ALTER TABLE (SQLite 3.35+ drops columns in place: no copy of tables others refer to).
+    op.execute("ALTER TABLE user_session DROP COLUMN sign_in_method")
+    op.execute("ALTER TABLE user_account DROP COLUMN mfa_last_step")
+    op.execute("ALTER TABLE user_account DROP COLUMN mfa_enrolled_at")
