@@ -22,7 +22,10 @@ class Phone:
         the same person in more often than every 30 seconds (the server accepts a code once)."""
         totp = pyotp.TOTP(self.secret)
         now = totp.timecode(time.time())
-        step = max(now - 1, self.last_step + 1)
+        # Now's code or the next one: the server takes one step either side of its own clock, so a
+        # step boundary passed between here and the server still leaves the code good (the previous
+        # step's code would not be).
+        step = max(now, self.last_step + 1)
         if step <= now + 1:
             self.last_step = step
             return totp.generate_otp(step)
