@@ -1,6 +1,6 @@
 """Counselors saving and reading at once against a running server (the demo district): every answer counted.
 
-    PORT=5092 bin/run                                  # in another shell: a throwaway demo copy
+    SP_SECOND_FACTOR_REQUIRED=false PORT=5092 bin/run  # in another shell: a throwaway demo copy
     python bench/saves_at_once.py http://127.0.0.1:5092 60
 
 Four signed-in counselors (two per demo counselor account), each in a loop for the given seconds:

@@ -142,7 +142,9 @@ def main() -> int:
                "SP_TRUSTED_PROXIES": "1", "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(sink.port),
                "MAIL_DEFAULT_SENDER": "reminders@bench.school", "SP_BASE_URL": hosts[0],
                # A standby that looks every 2 s rather than 15: the takeover check need not wait long.
-               "SP_SCHEDULER_STANDBY_SECONDS": "2", "PYTHONWARNINGS": "ignore", **server_env}
+               "SP_SCHEDULER_STANDBY_SECONDS": "2", "PYTHONWARNINGS": "ignore",
+               # Scripted browsers sign in with the password alone (README: SP_SECOND_FACTOR_REQUIRED).
+               "SP_SECOND_FACTOR_REQUIRED": "false", **server_env}
         for name in ("WEB_CONCURRENCY", "SP_THREADS", "GUNICORN_CMD_ARGS"):
             if name not in server_env:
                 env.pop(name, None)

@@ -103,6 +103,8 @@ def demo_seed(if_empty):
                f"{DEMO_PASSWORD}):")
     for role, email in created["users"]:
         click.echo(f"  {role:<10} {email}")
+    click.echo("Counselor, principal and district accounts set up an authenticator app (a phone app that "
+               "shows six-digit codes) at their first sign-in: the page shows a QR code and a key to type.")
 
 
 @demo_cli.command("generate")

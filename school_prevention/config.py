@@ -94,6 +94,10 @@ class Config:
     REMEMBER_COOKIE_DURATION = timedelta(0)
     WTF_CSRF_TIME_LIMIT = None  # tied to the session, which already expires
     SIGNIN_FAILURE_LIMIT = "10/minute"
+    # Wrong second-factor codes, per account and per address (a six-digit code has a million values).
+    SECOND_FACTOR_FAILURE_LIMIT = "5/minute"
+    # Between the password (or the provider) and the second factor, at most this long.
+    SECOND_FACTOR_PENDING_TIMEOUT = timedelta(minutes=10)
     RATELIMIT_HEADERS_ENABLED = False
     PASSWORD_MIN_LENGTH = 12
     PASSWORD_MAX_LENGTH = 128
@@ -128,6 +132,23 @@ class Config:
         self.SP_TRUSTED_PROXIES = int(env.get("SP_TRUSTED_PROXIES", "0"))
         # Numbers shown on every awareness page and the staff home ("Whom to call").
         self.SP_HOTLINE_NUMBER = env.get("SP_HOTLINE_NUMBER", "1-888-373-7888").strip()
+        # Single sign-on (OpenID Connect, docs/sso.md): on when an issuer and a client id are set.
+        self.SP_OIDC_ISSUER = env.get("SP_OIDC_ISSUER", "").strip().rstrip("/")
+        self.SP_OIDC_CLIENT_ID = env.get("SP_OIDC_CLIENT_ID", "").strip()
+        self.SP_OIDC_CLIENT_SECRET = env.get("SP_OIDC_CLIENT_SECRET", "").strip()
+        # The button's wording: "Sign in with Google", "Sign in with Microsoft".
+        self.SP_OIDC_PROVIDER_NAME = env.get("SP_OIDC_PROVIDER_NAME", "your district account").strip()
+        # Comma-separated email domains allowed to sign in this way (empty: any domain of an account).
+        self.SP_OIDC_ALLOWED_DOMAINS = [d.strip().lower().lstrip("@") for d in
+                                        env.get("SP_OIDC_ALLOWED_DOMAINS", "").split(",") if d.strip()]
+        # amr values (RFC 8176) that count as a second factor done by the provider.
+        self.SP_OIDC_MFA_AMR = [v.strip() for v in env.get(
+            "SP_OIDC_MFA_AMR", "mfa,otp,hwk,swk,sc,sms,tel,pop,fpt,face,iris,retina").split(",") if v.strip()]
+        # Whether case-data accounts must use a second factor (auth/twofactor.py). Only load tests turn
+        # it off (bench/scale_out.py), so that scripted browsers sign in with the password alone.
+        self.SP_SECOND_FACTOR_REQUIRED = _env_bool("SP_SECOND_FACTOR_REQUIRED", True)
+        # Name shown in authenticator apps next to the account.
+        self.SP_TOTP_ISSUER = env.get("SP_TOTP_ISSUER", "School Prevention").strip()
         self.SP_CHILD_WELFARE_NUMBER = env.get("SP_CHILD_WELFARE_NUMBER", "1-800-422-4453").strip()
         # How often a standby scheduler checks whether the running one has gone.
         self.SP_SCHEDULER_STANDBY_SECONDS = float(env.get("SP_SCHEDULER_STANDBY_SECONDS", "15"))

@@ -47,6 +47,15 @@ EXPECTED: dict[str, set[str] | str] = {
     "home.healthz": PUBLIC,
     "home.index": ALL,
     "account.password": ALL,
+    "auth.second_factor": PUBLIC,  # the pending sign-in in the session is the key (auth.signin_flow)
+    "auth.second_factor_setup": PUBLIC,  # likewise
+    "auth.sso_start": PUBLIC,
+    "auth.sso_callback": PUBLIC,  # the provider's signed ID token and the session's state are the key
+    "account.security": ALL,
+    "account.session_end": ALL,  # one's own sessions only (404 for another's)
+    "account.sessions_end_all": ALL,
+    "account.second_factor_setup": ALL,
+    "account.recovery_codes": ALL,
     "students.index": {"counselor", "principal"},
     "students.detail": {"counselor", "principal"},
     "students.summary": {"counselor"},
@@ -202,7 +211,7 @@ def _requests(app, world, role=None):
               "agency_referral_id": world["agency_referral"].id, "consent_id": world["consent"].id,
               "inspection_id": world["inspection"].id,
               "page_id": world["awareness_page"].id, "completion_id": world["completion"].id,
-              "access_request_id": world["access_request"].id, "intervention_id": world["intervention"].id, "view_id": None}
+              "access_request_id": world["access_request"].id, "intervention_id": world["intervention"].id, "view_id": None, "browser_id": None}
     for rule in app.url_map.iter_rules():
         method = "GET" if "GET" in rule.methods else "POST"
         args = {arg: values[arg] for arg in rule.arguments}
@@ -212,6 +221,8 @@ def _requests(app, world, role=None):
             args["notification_id"] = world["notifications"][role]
         if rule.endpoint == "students.view_delete":  # a user's own saved view
             args["view_id"] = world["saved_views"].get(role, world["saved_views"]["counselor"])
+        if rule.endpoint == "account.session_end":  # another browser of the user's own
+            args["browser_id"] = world["browsers"][role or "admin"]
         if rule.endpoint == "outbox.retry":
             args["notification_id"] = world["email"]
         url = rule.build(args)[1]
@@ -284,6 +295,14 @@ def world(db_session):
     world["completion"] = make_completion(world["other_user"], "Recognising signs of commercial sexual exploitation")
     world["awareness_page"] = save_page(users["admin"], None, title="Whom to call", body="Call **911**.",
                                         audience=sorted(ALL))
+    from school_prevention.auth.models import UserSession
+    from school_prevention.auth.sessions import start_session
+
+    for user in users.values():
+        start_session(user, ip=None, user_agent="another browser")
+    db_session.flush()
+    world["browsers"] = {role: db_session.scalars(select(UserSession.id).where(UserSession.user_id == user.id)).first()
+                         for role, user in users.items()}
     db_session.commit()
     return world
 
@@ -303,8 +322,8 @@ def test_role_matrix(app, login_as, world, role):
     client = app.test_client()
     login_as(world["users"][role], client)
     for endpoint, method, url in _requests(app, world, role):
-        if endpoint == "auth.logout":
-            continue  # signs the client out; covered in test_auth
+        if endpoint in ("auth.logout", "account.sessions_end_all"):
+            continue  # signs the client out; covered in test_auth and test_twofactor
         allowed = EXPECTED[endpoint] == PUBLIC or role in EXPECTED[endpoint]
         response = client.open(url, method=method)
         location = response.headers.get("Location", "")

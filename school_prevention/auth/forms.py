@@ -66,3 +66,28 @@ class ForgotPasswordForm(FlaskForm):
 
     email = StringField("Your work email", validators=[DataRequired("Enter your email address."), Length(max=320)],
                         render_kw={"autocomplete": "username", "autofocus": True})
+
+
+class SecondFactorForm(FlaskForm):
+    """A six-digit code from the authenticator app, or a recovery code."""
+
+    code = StringField("Code", validators=[DataRequired("Type the code from your authenticator app."), Length(max=40)],
+                       description="The six digits your authenticator app shows, or one of your recovery codes.",
+                       render_kw={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false",
+                                  "autocapitalize": "off"})
+
+
+class EnrolForm(FlaskForm):
+    """The first code from a newly added authenticator app."""
+
+    code = StringField("Six-digit code from the app",
+                       validators=[DataRequired("Type the six digits your app shows."), Length(max=20)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"})
+
+
+class RenewCodesForm(SecondFactorForm):
+    """A code that confirms it is the person asking for new recovery codes."""
+
+    code = StringField("Code", validators=[DataRequired("Type the code from your authenticator app."), Length(max=40)],
+                       description="The six digits your authenticator app shows, or one of your recovery codes.",
+                       render_kw={"autocomplete": "one-time-code", "spellcheck": "false", "autocapitalize": "off"})

@@ -8,6 +8,7 @@ from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from school_prevention import crypto
 from school_prevention.db import TimestampMixin, utcnow
 from school_prevention.extensions import db
 from school_prevention.roles import Role
@@ -37,7 +38,11 @@ class User(UserMixin, TimestampMixin, db.Model):
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     must_change_password: Mapped[bool] = mapped_column(default=False)
+    # The TOTP secret, encrypted with SP_DATA_KEY (crypto.py); None until the person enrols.
     mfa_secret: Mapped[str | None] = mapped_column(String(255))
+    mfa_enrolled_at: Mapped[datetime | None]
+    # The last accepted TOTP time step: a code is good once (RFC 6238 section 5.2).
+    mfa_last_step: Mapped[int | None]
     is_active: Mapped[bool] = mapped_column(default=True)
     can_export_student_level: Mapped[bool] = mapped_column(default=False)
     # District users only: may look up and download any student's record of access (FERPA 99.32).
@@ -101,5 +106,23 @@ class UserSession(db.Model):
     ended_reason: Mapped[str | None] = mapped_column(String(40))
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(255))
+    # How the person proved who they are: "password", "password+totp", "password+recovery", "sso",
+    # "sso+provider_mfa", "sso+totp", "sso+recovery" (shown on the sessions page).
+    sign_in_method: Mapped[str | None] = mapped_column(String(40))
 
     user: Mapped[User] = relationship()
+
+
+class RecoveryCode(db.Model):
+    """A one-time code to sign in without the authenticator app; only its argon2 hash is kept."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]
+
+
+crypto.register(User, "mfa_secret")

@@ -36,8 +36,9 @@ def _session_by_token():
             .where(UserSession.token_hash == bindparam("token_hash")))
 
 
-def start_session(user: User, *, ip: str | None, user_agent: str | None) -> str:
-    """Create a session row for user and return the token for the cookie (stored hashed)."""
+def start_session(user: User, *, ip: str | None, user_agent: str | None, method: str | None = None) -> str:
+    """Create a session row for user and return the token for the cookie (stored hashed); method says
+    how the person signed in (password, sso, with which second factor)."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     db.session.add(
@@ -48,6 +49,7 @@ def start_session(user: User, *, ip: str | None, user_agent: str | None) -> str:
             last_seen_at=now,
             ip=ip,
             user_agent=(user_agent or "")[:255] or None,
+            sign_in_method=method,
         )
     )
     return token
@@ -113,3 +115,29 @@ def end_all_sessions(user: User, reason: str, *, keep_token: str | None = None) 
     if keep_token:
         stmt = stmt.where(UserSession.token_hash != _hash(keep_token))
     return db.session.execute(stmt).rowcount
+
+
+def live_sessions(user: User, now: datetime | None = None) -> list[UserSession]:
+    """The person's sessions that have not ended or timed out, newest activity first."""
+    now = now or utcnow()
+    config = current_app.config
+    rows = db.session.scalars(select(UserSession).where(
+        UserSession.user_id == user.id, UserSession.ended_at.is_(None),
+        UserSession.created_at > now - config["SESSION_ABSOLUTE_TIMEOUT"],
+        UserSession.last_seen_at > now - config["SESSION_IDLE_TIMEOUT"],
+    ).order_by(UserSession.last_seen_at.desc(), UserSession.id.desc()))
+    return list(rows)
+
+
+def is_token_of(row: UserSession, token: str | None) -> bool:
+    """Whether row is the session of this cookie token."""
+    return bool(token) and row.token_hash == _hash(token)
+
+
+def end_own_session(user: User, session_id: int, reason: str) -> bool:
+    """End one of the person's own sessions by id; False when it is not theirs or already ended."""
+    return db.session.execute(
+        update(UserSession)
+        .where(UserSession.id == session_id, UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+        .values(ended_at=utcnow(), ended_reason=reason)
+    ).rowcount == 1

@@ -4,10 +4,11 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 
-from school_prevention.auth import sessions
+from school_prevention.auth import sessions, sso
 from school_prevention.auth import tokens
+from school_prevention.auth.signin_flow import after_first_factor
 from school_prevention.auth.forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, SetPasswordForm
 from school_prevention.auth.services import (
     ServiceError, SignInThrottled, attempt_sign_in, change_password, sign_out,
@@ -25,6 +26,10 @@ SESSION_END_MESSAGES = {
     "password_changed": "Your password was changed, so this session was ended. Please sign in again.",
     "password_reset_by_admin": "An administrator reset your password. Sign in with the temporary password you were given.",
     "access_changed": "Your access was changed by an administrator. Please sign in again.",
+    "second_factor_reset": "Your second sign-in factor was removed by an administrator. Sign in again and "
+                           "set up your authenticator app.",
+    "signed_out_elsewhere": "You signed this browser out from another one. Please sign in again.",
+    "signed_out_everywhere": "You signed out everywhere. Please sign in again.",
 }
 
 
@@ -46,6 +51,13 @@ def unauthorized():
     flash(SESSION_END_MESSAGES.get(reason, "Please sign in to continue."), "info")
     target = request.full_path if request.method == "GET" else None
     return redirect(url_for("auth.login", next=target.rstrip("?") if target else None))
+
+
+def throttled_message(exc: SignInThrottled, what: str) -> str:
+    """Why sign-in is paused and for how long."""
+    minutes = "a minute" if exc.retry_after <= 60 else f"{exc.retry_after // 60 + 1} minutes"
+    return (f"Too many failed {what}. For your students' safety, sign-in is paused "
+            f"for this account and this computer. Try again in {minutes}.")
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -72,30 +84,22 @@ def login():
             try:
                 user = attempt_sign_in(form.email.data, form.password.data, ip=request.remote_addr)
             except SignInThrottled as exc:
-                minutes = "a minute" if exc.retry_after <= 60 else f"{exc.retry_after // 60 + 1} minutes"
-                form.form_errors.append(
-                    f"Too many failed sign-in attempts. For your students' safety, sign-in is paused "
-                    f"for this account and this computer. Try again in {minutes}."
-                )
+                form.form_errors.append(throttled_message(exc, "sign-in attempts"))
                 return (render_template("auth/login.html", form=form), 429,
                         {"Retry-After": str(exc.retry_after)})
             if user is None:
                 form.form_errors.append("That email and password do not match an active account.")
                 status = 401
             else:
-                next_url = _safe_next(request.args.get("next"))
-                # A fresh session: nothing from before sign-in survives (no session fixation).
-                session.clear()
-                session["sid"] = sessions.start_session(
-                    user, ip=request.remote_addr, user_agent=request.user_agent.string
-                )
-                session.permanent = True
-                login_user(user)
-                if user.must_change_password:
-                    flash("Please choose your own password before you continue.", "info")
-                    return redirect(url_for("account.password"))
-                return redirect(next_url or url_for("home.index"))
+                # Then the second factor, when the account needs one (signin_flow); a fresh session.
+                return after_first_factor(user, "password", _safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form), status
+
+
+@bp.app_context_processor
+def _sign_in_options():
+    """What the sign-in page offers besides the password (single sign-on, when configured)."""
+    return {"sso_enabled": sso.is_configured, "sso_provider_name": sso.provider_name}
 
 
 @bp.route("/logout", methods=["POST"])
@@ -189,3 +193,7 @@ def _no_referrer_from_links(response):
     if request.endpoint in ("auth.reset_password", "auth.accept_invitation"):
         response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+# The sign-in steps after the password, and the account's security pages, share these blueprints.
+from school_prevention.auth import account_views, signin_views  # noqa: E402,F401

@@ -130,7 +130,10 @@ def pytest_runtest_makereport(item, call):
 
 
 def sign_in(journey: Journey, email: str, password: str = DEMO_PASSWORD) -> None:
-    """Sign in through the real form and check the pages on the way."""
+    """Sign in through the real form and check the pages on the way (with the second step for the
+    accounts that need one: tests/e2e/authenticator.py)."""
+    from tests.e2e.authenticator import second_step
+
     page = journey.page
     page.goto("/login")
     journey.axe()
@@ -139,3 +142,4 @@ def sign_in(journey: Journey, email: str, password: str = DEMO_PASSWORD) -> None
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
     journey.axe()
+    second_step(journey, email)
