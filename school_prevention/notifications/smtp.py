@@ -84,6 +84,8 @@ def is_connection_lost(exc: BaseException) -> bool:
     """The relay is gone (timeout, reset, closed, 421): the rest of the batch cannot be sent now."""
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return True
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return any(code == 421 for code, _ in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPResponseException):
         return exc.smtp_code == 421
     # smtplib's exceptions are OSErrors too: only a socket's own error (timeout, reset) is left here
