@@ -29,7 +29,8 @@ from email.message import EmailMessage
 from flask import current_app
 
 from school_prevention.notifications import links, smtp
-from school_prevention.notifications.claims import LEASE, RENEW_EVERY, Sweep, claim_batch, outgoing, sweep_connections
+from school_prevention.notifications.claims import LEASE, RENEW_EVERY, Sweep, claim_batch, outgoing
+from school_prevention.notifications.claims import sweep_connections
 
 log = logging.getLogger("school_prevention.mail")
 
@@ -138,7 +139,8 @@ def _send_batch(sweep: Sweep, token: str, notes, clock: Clock) -> tuple[int, boo
             try:
                 # Confirmed and marked right before DATA: a claim lost to another sender (this one
                 # stalled past its lease) is skipped; after the mark the relay may have the email.
-                accepted = smtp.hand_over(client, message, lambda: sweep.hand_over(note.id, token, clock()))
+                accepted = smtp.hand_over(client, message,
+                                          lambda note_id=note.id: sweep.hand_over(note_id, token, clock()))
             except (OSError, smtplib.SMTPException) as exc:
                 permanent, reason = smtp.classify(exc)
                 _fail(sweep, note, token, clock(), reason, permanent=permanent)
