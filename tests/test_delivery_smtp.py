@@ -243,3 +243,26 @@ def test_a_period_with_nothing_failed_offers_nothing(client, login_as, outage):
     page = client.get("/admin/outbox/requeue?failed_from=2026-11-11&failed_to=2026-11-11").get_data(as_text=True)
     assert "No failed emails to queue again (failed from Nov 11, 2026 to Nov 11, 2026)." in page
     assert 'name="as_of"' not in page and "Queue 0" not in page  # no confirming form
+
+
+def test_two_confirmations_at_once_queue_each_email_once(race_app):
+    """A double click on "Queue N emails again": one request queues them, the other is told so."""
+    from tests.concurrency import assert_one_effect, fire_together
+
+    with race_app.app_context():
+        admin = make_user("admin", name="Ada Admin")
+        user = make_user("counselor")
+        ids = [_failed(user, datetime(2026, 11, 10, 15, 0, tzinfo=timezone.utc), f"Outage {i}").id for i in range(5)]
+        db.session.commit()
+        admin_id = admin.id
+        db.session.remove()
+    form = {"failed_from": "2026-11-10", "failed_to": "2026-11-10", "as_of": datetime.now(timezone.utc).isoformat()}
+    answers = fire_together(race_app, admin_id, "POST", "/admin/outbox/requeue", form)
+    assert_one_effect(answers, says="No failed emails are left to queue again")
+    with race_app.app_context():
+        rows = db.session.execute(select(Notification.state, Notification.attempts)
+                                  .where(Notification.id.in_(ids))).all()
+        audits = db.session.scalars(select(AuditEvent.detail).where(AuditEvent.action == "outbox.requeue")).all()
+        db.session.remove()
+    assert rows == [("pending", 0)] * 5
+    assert [a["count"] for a in audits] == [5]
