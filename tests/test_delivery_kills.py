@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -48,13 +48,13 @@ class Figures:
     lost: int = 0
     twice: int = 0
     twice_same_id: int = 0
-    extra_copies: list[int] = field(default_factory=list)
+    extra_copies: int = 0
 
     def line(self, backend: str) -> str:
         return (f"[kill -9, {backend}] {self.kills} kills: {self.kills_in_window} inside the hand-over window, "
                 f"{self.kills_after_acceptance} of them after the relay's 250; received {self.received}, "
-                f"lost {self.lost}, delivered twice {self.twice}, twice with the same Message-ID "
-                f"{self.twice_same_id}")
+                f"lost {self.lost}, delivered twice {self.twice} (copies {self.extra_copies}), twice with the same "
+                f"Message-ID {self.twice_same_id}")
 
 
 @pytest.fixture
@@ -105,6 +105,7 @@ def kill_at_random_points(backend, app, env, sink, kills: int, total: int, seed:
     now = BASE
     for _ in range(kills):
         before = sink.count
+        copies_before = Counter(subject for subject, _ in sink.subjects_and_ids())
         proc = sender(env, now)
         # A random moment, spread evenly over the sender's work: one kill in eight at 0-2.5 s from its
         # start (starting up, claiming); the others 0-100 ms after 1-11 messages of this round
@@ -127,9 +128,10 @@ def kill_at_random_points(backend, app, env, sink, kills: int, total: int, seed:
         left = handed_over(app)
         if left:
             figures.kills_in_window += 1
-            # The relay may still finish a message whose data had all arrived: give it its answer.
-            seen = {subject for subject, _ in sink.subjects_and_ids()}
-            figures.kills_after_acceptance += sum(title in seen for title in left)
+            # Did the relay take the handed-over email in this round? (An earlier round may have
+            # delivered it already: only a copy received now counts.)
+            copies_now = Counter(subject for subject, _ in sink.subjects_and_ids())
+            figures.kills_after_acceptance += sum(copies_now[title] > copies_before[title] for title in left)
         now += LEASE + timedelta(minutes=1)  # the dead sender's lease has run out by then
 
     output, _ = sender(env, now).communicate(timeout=600)
@@ -144,7 +146,7 @@ def kill_at_random_points(backend, app, env, sink, kills: int, total: int, seed:
     figures.lost = sum(1 for i in range(total) if f"Kill test {i}" not in copies)
     figures.twice = sum(1 for n in copies.values() if n > 1)
     figures.twice_same_id = sum(1 for subject, n in copies.items() if n > 1 and len(ids_of[subject]) == 1)
-    figures.extra_copies = sorted(n for n in copies.values() if n > 1)
+    figures.extra_copies = sum(n - 1 for n in copies.values())
     with app.app_context():
         states = dict(db.session.execute(select(Notification.state, func.count()).group_by(Notification.state)).all())
         db.session.remove()
@@ -156,9 +158,8 @@ def check(figures: Figures, kills: int) -> None:
     assert figures.kills >= kills - 1, figures  # each round but perhaps the last is killed mid-sweep
     assert figures.lost == 0
     assert figures.twice == figures.twice_same_id  # every copy carries the first one's Message-ID
-    assert all(n == 2 for n in figures.extra_copies)
-    # A copy only ever comes from a kill after the relay's 250 and before the "sent" commit.
-    assert figures.twice == figures.kills_after_acceptance <= figures.kills_in_window <= figures.kills
+    # A copy only ever comes from a kill after the relay's 250 and before the "sent" commit: one each.
+    assert figures.extra_copies == figures.kills_after_acceptance <= figures.kills_in_window <= figures.kills
 
 
 def test_killed_senders_lose_nothing_and_a_copy_keeps_its_message_id(backend, killing_world, capsys):

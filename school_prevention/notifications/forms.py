@@ -10,8 +10,8 @@ from school_prevention.forms import QueryForm
 
 class _Period:
     failed_from = DateField("Failed on or after", validators=[Optional()],
-                            description="A date (YYYY-MM-DD); leave both dates empty for every failed email.")
-    failed_to = DateField("Failed on or before", validators=[Optional()], description="A date (YYYY-MM-DD).")
+                            description="Leave both dates empty for every failed email.")
+    failed_to = DateField("Failed on or before", validators=[Optional()])
 
     def validate(self, extra_validators=None) -> bool:
         if not super().validate(extra_validators):  # type: ignore[misc]
