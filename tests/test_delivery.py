@@ -140,15 +140,19 @@ def test_a_resent_email_keeps_its_message_id(app, db_session, sink, mail_to):
     """A sender that dies after the SMTP send but before recording it sends the email again
     (at-least-once); the copy has the same Message-ID, so the receiving side can tell."""
     mail_to(sink.port)
-    note = email(make_user("counselor"))
+    note = email(make_user("counselor"), message_id="<stored-on-the-row@school-prevention.local>")
     db_session.commit()
     assert deliver(NOW) == 1
-    # Undo the "sent" record, as if the process had been killed before that commit.
+    # Undo the "sent" record, as if the process had been killed before that commit: still claimed,
+    # handed over to the relay.
     db.session.execute(update(Notification).where(Notification.id == note.id)
-                       .values(state="pending", sent_at=None, claim_token="dead", claimed_at=NOW))
+                       .values(state="pending", sent_at=None, claim_token="dead", claimed_at=NOW,
+                               leased_until=NOW + LEASE, handed_at=NOW))
     db.session.commit()
+    assert deliver(NOW + LEASE) == 0  # its lease has not run out yet
     assert deliver(NOW + LEASE + timedelta(seconds=1)) == 1
-    assert sink.message_ids() == [f"<notification-{note.id}@school-prevention.local>"] * 2
+    assert sink.message_ids() == ["<stored-on-the-row@school-prevention.local>"] * 2
+    assert (fresh(note).state, fresh(note).handed_at) == ("sent", None)
 
 
 # -- no mail server -------------------------------------------------------------------------------
