@@ -287,7 +287,7 @@ def school_day(args, fleet: Fleet, engine, sink, plan: dict, plan_path: Path, ho
     check_day(checks, engine, db_start, day, sink, plan, hosts, limit_target, args, limits_store, run_env)
 
     # The standby takes over when the running scheduler stops (after the checks: a scheduler
-    # stopped mid-send would leave an email claimed for 10 minutes).
+    # stopped mid-send would leave an email claimed until its 5-minute lease runs out).
     logs_now = {n: fleet.log(n) for n in ("scheduler-1", "scheduler-2")}
     running = [n for n, text in logs_now.items() if "scheduler started" in text]
     standing = [n for n, text in logs_now.items() if "standing by" in text]

@@ -182,13 +182,14 @@ def check_day(checks: Checks, engine, db_start, day: dict, sink, plan: dict, hos
                    f"counts {counts}; duplicate sourcedIds: {twin_sids}")
 
         # Every reminder email sent exactly once: outbox rows against the sink.
-        emails = q("SELECT id, state, kind FROM notification WHERE channel = 'email'")
-        sent = {f"<notification-{i}@{run_env.get('SP_MAIL_DOMAIN', 'school-prevention.local')}>" for i, s, _ in emails
-                if s == "sent"}
-        unsent = [(i, s) for i, s, _ in emails if s != "sent"]
+        # The Message-ID stored on the row (notifications.mail.message_id_of), or the one older rows keep.
+        emails = q("SELECT id, state, kind, message_id FROM notification WHERE channel = 'email'")
+        domain = run_env.get('SP_MAIL_DOMAIN', 'school-prevention.local')
+        sent = {m or f"<notification-{i}@{domain}>" for i, s, _, m in emails if s == "sent"}
+        unsent = [(i, s) for i, s, _, _ in emails if s != "sent"]
         received = sink.message_ids()
         kinds: dict[str, int] = {}
-        for _, _, kind in emails:
+        for _, _, kind, _ in emails:
             kind = re.sub(r"\.s\d+$", "", kind)  # a reminder's kind ends with its check-in's SEQUENCE
             kinds[kind] = kinds.get(kind, 0) + 1
         checks.add(bool(emails) and not unsent and len(received) == len(set(received)) and set(received) == sent,

@@ -7,6 +7,7 @@ the end start real `flask jobs run` processes against a fresh PostgreSQL databas
 from __future__ import annotations
 
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -24,7 +25,9 @@ from school_prevention.checkins.models import CheckIn
 from school_prevention.config import TestConfig
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory
-from school_prevention.notifications.mail import BATCH, CLAIM_TIMEOUT, MAX_ATTEMPTS, claim_batch, deliver
+from school_prevention.notifications import mail
+from school_prevention.notifications.claims import LEASE, claim_batch
+from school_prevention.notifications.mail import BATCH, MAX_ATTEMPTS
 from school_prevention.notifications.models import Notification
 from school_prevention.scheduler import run_job
 from tests.conftest import migrate_to_head
@@ -73,6 +76,12 @@ def fresh(note: Notification) -> Notification:
     return db.session.get(Notification, note.id)
 
 
+def deliver(now: datetime, **kw) -> int:
+    """One sweep whose clock stands still at now (so the times it records are exact), unless given one."""
+    kw.setdefault("clock", lambda: now)
+    return mail.deliver(now, **kw)
+
+
 # -- what arrives ---------------------------------------------------------------------------------
 
 def test_delivered_emails_carry_a_link_and_initials_only(app, db_session, sink, mail_to):
@@ -117,26 +126,33 @@ def test_delivered_emails_carry_a_link_and_initials_only(app, db_session, sink, 
         for word in forbidden:
             assert word.lower() not in text.lower(), (word, message["Subject"])
 
-    # Each email's Message-ID names its notification: stable, and distinct between emails.
+    # Each email carries the Message-ID stored on its row when it was made: distinct, and random
+    # (it says nothing about the student or the reminder).
     rows = {n.title: n for n in db.session.scalars(select(Notification).where(Notification.channel == "email"))}
     assert {n.state for n in rows.values()} == {"sent"}
     for subject, message in by_subject.items():
-        assert message["Message-ID"] == f"<notification-{rows[subject].id}@school-prevention.local>"
+        assert message["Message-ID"] == rows[subject].message_id
+        assert re.fullmatch(r"<[0-9a-f]{32}@school-prevention\.local>", message["Message-ID"])
+    assert len({m["Message-ID"] for m in messages}) == 4
 
 
 def test_a_resent_email_keeps_its_message_id(app, db_session, sink, mail_to):
     """A sender that dies after the SMTP send but before recording it sends the email again
     (at-least-once); the copy has the same Message-ID, so the receiving side can tell."""
     mail_to(sink.port)
-    note = email(make_user("counselor"))
+    note = email(make_user("counselor"), message_id="<stored-on-the-row@school-prevention.local>")
     db_session.commit()
     assert deliver(NOW) == 1
-    # Undo the "sent" record, as if the process had been killed before that commit.
+    # Undo the "sent" record, as if the process had been killed before that commit: still claimed,
+    # handed over to the relay.
     db.session.execute(update(Notification).where(Notification.id == note.id)
-                       .values(state="pending", sent_at=None, claim_token="dead", claimed_at=NOW))
+                       .values(state="pending", sent_at=None, claim_token="dead", claimed_at=NOW,
+                               leased_until=NOW + LEASE, handed_at=NOW))
     db.session.commit()
-    assert deliver(NOW + CLAIM_TIMEOUT + timedelta(seconds=1)) == 1
-    assert sink.message_ids() == [f"<notification-{note.id}@school-prevention.local>"] * 2
+    assert deliver(NOW + LEASE) == 0  # its lease has not run out yet
+    assert deliver(NOW + LEASE + timedelta(seconds=1)) == 1
+    assert sink.message_ids() == ["<stored-on-the-row@school-prevention.local>"] * 2
+    assert (fresh(note).state, fresh(note).handed_at) == ("sent", None)
 
 
 # -- no mail server -------------------------------------------------------------------------------
@@ -198,9 +214,10 @@ def test_smtp_down_backs_off_then_one_message_when_it_comes_back(app, client, lo
     assert "Waiting (1)" in page and "cannot connect:" in page and "next try" in page
 
     server = Sink(port).start()
+    retry_at = row.next_attempt_at
     try:
-        assert deliver(row.next_attempt_at) == 1
-        assert deliver(row.next_attempt_at + timedelta(hours=3)) == 0
+        assert deliver(retry_at) == 1
+        assert deliver(retry_at + timedelta(hours=3)) == 0
     finally:
         server.stop()
     assert server.message_ids() == [f"<notification-{note.id}@school-prevention.local>"]
@@ -270,39 +287,45 @@ def test_a_refused_recipient_or_a_deactivated_user_fails_at_once_and_the_rest_go
 
 # -- claims ---------------------------------------------------------------------------------------
 
-def test_a_claim_left_by_a_dead_sender_is_retried_after_the_timeout_exactly_once(db_session, sink, mail_to):
+def test_only_a_claim_whose_lease_ran_out_is_taken_over_and_then_sent_once(db_session, sink, mail_to):
     mail_to(sink.port)
     user = make_user("counselor")
-    abandoned = email(user, claim_token="dead-sender", claimed_at=NOW - CLAIM_TIMEOUT - timedelta(seconds=1))
-    in_flight = email(user, claim_token="live-sender", claimed_at=NOW - timedelta(minutes=1))
+    abandoned = email(user, claim_token="dead-sender", claimed_at=NOW - timedelta(minutes=20),
+                      leased_until=NOW - timedelta(seconds=1))
+    # Claimed long ago, but its sender renewed the lease a minute ago: it is alive.
+    live = email(user, claim_token="live-sender", claimed_at=NOW - timedelta(minutes=40),
+                 leased_until=NOW - timedelta(minutes=1) + LEASE)
+    # Claimed before leases existed (migration 0019): it holds for LEASE from its claim.
+    old_style = email(user, claim_token="old-sender", claimed_at=NOW - timedelta(minutes=1))
     db_session.commit()
 
-    # Another worker does not take what a live sender claimed a minute ago.
-    token, ids = claim_batch(NOW)
+    token, ids = claim_batch(NOW, BATCH)
     assert ids == [abandoned.id]
+    row = fresh(abandoned)
+    assert (row.claim_token, row.claimed_at, row.leased_until) == (token, NOW, NOW + LEASE)
     db.session.execute(update(Notification).where(Notification.claim_token == token)
-                       .values(claim_token="dead-sender", claimed_at=NOW - CLAIM_TIMEOUT - timedelta(seconds=1)))
+                       .values(claim_token="dead-sender", leased_until=NOW - timedelta(seconds=1)))
     db.session.commit()
 
     assert deliver(NOW) == 1
     assert deliver(NOW) == 0
     assert sink.message_ids() == [f"<notification-{abandoned.id}@school-prevention.local>"]
     assert fresh(abandoned).state == "sent"
-    row = fresh(in_flight)
-    assert (row.state, row.claim_token) == ("pending", "live-sender")
-    # Its sender never finished either: once its claim is old, it is sent, once.
-    later = NOW - timedelta(minutes=1) + CLAIM_TIMEOUT + timedelta(seconds=1)
-    assert deliver(later) == 1
+    assert [(fresh(n).state, fresh(n).claim_token) for n in (live, old_style)] == [
+        ("pending", "live-sender"), ("pending", "old-sender")]
+    # Neither sender ever finished: once their leases run out, each email is sent, once.
+    later = NOW - timedelta(minutes=1) + LEASE + timedelta(seconds=1)
+    assert deliver(later) == 2
     assert deliver(later + timedelta(hours=1)) == 0
-    assert len(sink.raw) == 2 and fresh(in_flight).state == "sent"
+    assert len(sink.raw) == 3 and {fresh(live).state, fresh(old_style).state} == {"sent"}
 
 
 def test_a_claim_takes_at_most_its_limit_and_a_second_claim_the_next_ones(db_session):
     user = make_user("counselor")
     notes = [email(user) for _ in range(10)]
     db_session.commit()
-    first_token, first = claim_batch(NOW, limit=3)
-    second_token, second = claim_batch(NOW, limit=3)
+    first_token, first = claim_batch(NOW, 3)
+    second_token, second = claim_batch(NOW, 3)
     assert first == [n.id for n in notes[:3]] and second == [n.id for n in notes[3:6]]
     claimed = dict(db.session.execute(select(Notification.claim_token, func.count())
                                       .group_by(Notification.claim_token)).all())
@@ -338,13 +361,16 @@ def test_the_sender_on_its_own_connections_outside_a_test_transaction(backend, t
         assert deliver(NOW) == 0
         states = dict(db.session.execute(select(Notification.id, Notification.state)).all())
         db.session.remove()
+        # The sweep's commits skip the flush to disk; the pooled connections it hands back must not.
+        pooled = [db.engine.connect() for _ in range(db.engine.pool.checkedin())]
         if backend == "postgresql":
-            # The sweep's results skip the WAL flush; the pooled connections it hands back must not.
-            pooled = [db.engine.connect() for _ in range(db.engine.pool.checkedin())]
             assert len(pooled) >= 2
             assert {c.exec_driver_sql("SHOW synchronous_commit").scalar() for c in pooled} == {"on"}
-            for connection in pooled:
-                connection.close()
+        else:
+            assert len(pooled) >= 1
+            assert {c.exec_driver_sql("PRAGMA synchronous").scalar() for c in pooled} == {2}  # FULL
+        for connection in pooled:
+            connection.close()
         db.engine.dispose()
     assert [states[i] for i in ids] == ["sent"] * (BATCH + 3) + ["failed"]
     assert sorted(sink.message_ids()) == sorted(f"<notification-{i}@school-prevention.local>" for i in ids[:-1])
@@ -474,7 +500,7 @@ def test_a_sender_killed_mid_sweep_loses_nothing(pg_world, sink, capsys):
     finish(jobs_run(env, "notifications.deliver"))
     assert outbox_states(app) == {"sent": total - stranded, "pending": stranded}
     # After the claim timeout the stranded batch is sent too.
-    later = (datetime.now(timezone.utc) + CLAIM_TIMEOUT + timedelta(minutes=1)).isoformat()
+    later = (datetime.now(timezone.utc) + LEASE + timedelta(minutes=1)).isoformat()
     assert f"notifications.deliver: {stranded}" in finish(jobs_run(env, "notifications.deliver", "--now", later))
 
     ids = sink.message_ids()

@@ -132,6 +132,7 @@ EXPECTED: dict[str, set[str] | str] = {
     "schooldays.delete": {"admin"},
     "outbox.index": {"admin"},
     "outbox.retry": {"admin"},
+    "outbox.requeue": {"admin"},
     "reports.coverage": {"counselor", "principal", "district"},
     "exports.district_csv": {"district"},
     "exports.district_xlsx": {"district"},

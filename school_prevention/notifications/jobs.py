@@ -9,5 +9,5 @@ from school_prevention.scheduler import job
 
 @job("notifications.deliver", trigger="interval", minutes=1, misfire_grace_time=120)
 def deliver_email(now: datetime) -> int:
-    """Send due emails over SMTP (claimed first, so no email is sent twice)."""
+    """Send due emails over SMTP (claimed with a lease first, so no sweep takes over another's)."""
     return deliver(now)

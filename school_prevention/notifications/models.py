@@ -27,6 +27,7 @@ class Notification(db.Model):
         CheckConstraint("state IN ('pending', 'sent', 'failed')", name="state_known"),
         Index("ix_notification_user_id_read_at", "user_id", "read_at"),
         Index("ix_notification_due", "channel", "state", "send_at"),
+        Index("ix_notification_tried", "channel", "state", "last_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,7 +44,16 @@ class Notification(db.Model):
     read_at: Mapped[datetime | None]
     state: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
+    # Email delivery (notifications.mail): a sender's claim, taken at claimed_at, holds until
+    # leased_until and is renewed while the sender works; handed_at is set just before the email's
+    # DATA goes to the relay, so a pending row with it set may already be with the relay.
     claimed_at: Mapped[datetime | None]
     claim_token: Mapped[str | None] = mapped_column(String(40))
+    leased_until: Mapped[datetime | None]
+    handed_at: Mapped[datetime | None]
+    # Chosen when the row is made, so every copy of the email carries the same one (None on rows
+    # older than the column: they keep <notification-ID@SP_MAIL_DOMAIN>, see mail.message_id_of).
+    message_id: Mapped[str | None] = mapped_column(String(250))
     next_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)

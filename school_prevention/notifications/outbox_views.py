@@ -1,18 +1,23 @@
 """Admin: the email outbox and each message's delivery state (subjects carry initials at most)."""
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta, timezone
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from school_prevention.auth.models import User
+from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.forms import MAX_PAGE
+from school_prevention.notifications.forms import PeriodForm, RequeueForm
 from school_prevention.notifications.mail import is_configured
 from school_prevention.notifications.models import Notification
-from school_prevention.notifications.services import retry_email
+from school_prevention.notifications.services import count_failed, requeue_failed, retry_email
 from school_prevention.permissions import roles
 from school_prevention.roles import Role
+from school_prevention.timezones import local_to_utc
 
 bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
 STATES = ("pending", "failed", "sent")
@@ -36,7 +41,7 @@ def index():
     user_ids = {n.user_id for n in pagination.items}
     emails = dict(db.session.execute(select(User.id, User.email).where(User.id.in_(user_ids))).all()) if user_ids else {}
     return render_template("notifications/outbox.html", counts=counts, state=state, pagination=pagination,
-                           emails=emails, configured=is_configured())
+                           emails=emails, configured=is_configured(), period_form=PeriodForm(formdata=None))
 
 
 @bp.route("/<int:notification_id>/retry", methods=["POST"])
@@ -49,3 +54,65 @@ def retry(notification_id: int):
     retry_email(current_user, note)  # not failed (any more): errors.AlreadyDone, a 409
     flash("The email is queued again.", "success")
     return redirect(url_for("outbox.index", state="failed"))
+
+
+def _bounds(first: date | None, last: date | None) -> tuple[datetime | None, datetime | None, str]:
+    """Local days first..last as [UTC start, UTC end), and the period in words (no one's name)."""
+    start = local_to_utc(datetime.combine(first, time())) if first else None
+    end = local_to_utc(datetime.combine(last + timedelta(days=1), time())) if last else None
+    if first and last:
+        words = f"failed from {first:%b %-d, %Y} to {last:%b %-d, %Y}"
+    elif first:
+        words = f"failed on or after {first:%b %-d, %Y}"
+    elif last:
+        words = f"failed on or before {last:%b %-d, %Y}"
+    else:
+        words = "every failed email"
+    return start, end, words
+
+
+@bp.route("/requeue", methods=["GET", "POST"])
+@roles(Role.ADMIN)
+def requeue():
+    """Queue failed emails again in one action: GET counts them and asks; the confirming POST does it."""
+    if request.method == "GET":
+        form = PeriodForm(request.args)
+        if not form.validate():
+            return render_template("notifications/requeue.html", form=form, count=None), 400
+        as_of = utcnow()
+        start, end, words = _bounds(form.failed_from.data, form.failed_to.data)
+        confirm = RequeueForm(formdata=None, failed_from=form.failed_from.data, failed_to=form.failed_to.data,
+                              as_of=as_of.isoformat())
+        return render_template("notifications/requeue.html", form=confirm, count=count_failed(start, end, as_of),
+                               period=words)
+    form = RequeueForm()
+    as_of = _as_of(form.as_of.data)
+    if as_of is None:
+        form.as_of.errors = ["The confirmation is incomplete."]
+    if as_of is None or not form.validate():
+        # Bad dates or a tampered confirmation: say so, change nothing.
+        return render_template("notifications/requeue.html", form=PeriodForm(formdata=None,
+                               failed_from=form.failed_from.data, failed_to=form.failed_to.data),
+                               count=None, problem=_first_error(form)), 400
+    start, end, words = _bounds(form.failed_from.data, form.failed_to.data)
+    count = requeue_failed(current_user, failed_from=start, failed_before=end, as_of=as_of, period=words)
+    flash(f"{count} failed {'email is' if count == 1 else 'emails are'} queued again ({words}), each with a fresh "
+          "set of tries.", "success")
+    return redirect(url_for("outbox.index", state="pending"))
+
+
+def _as_of(text: str | None) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(text or "")
+    except ValueError:
+        return None
+    if value.tzinfo is None or value > utcnow() + timedelta(minutes=1):
+        return None
+    return value.astimezone(timezone.utc)
+
+
+def _first_error(form) -> str:
+    for name, errors in form.errors.items():
+        label = getattr(form, name).label.text if name != "as_of" else "Confirmation"
+        return f"{label}: {errors[0]}"
+    return "The request was not understood."

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
+from school_prevention.notifications.mail import new_message_id
 from school_prevention.notifications.models import Notification
 from school_prevention.notifications.queries import last_retry
 from school_prevention.timezones import localtime
@@ -43,7 +44,8 @@ def notify(users: Iterable[User], *, kind: str, subject_type: str, subject_id: i
         sent = now if channel == "in_app" else None
         db.session.add(Notification(user_id=user.id, kind=kind, channel=channel, subject_type=subject_type,
                                     subject_id=subject_id, title=title, link=link, created_at=now,
-                                    send_at=now, sent_at=sent, state="sent" if sent else "pending"))
+                                    send_at=now, sent_at=sent, state="sent" if sent else "pending",
+                                    message_id=None if sent else new_message_id()))
         created += 1
     db.session.flush()
     return created
@@ -83,7 +85,8 @@ def enqueue(rows: list[dict], now: datetime | None = None) -> int:
     for row in rows:
         in_app = row.get("channel", "in_app") == "in_app"
         values.append({"channel": "in_app", "link": None, "created_at": now, "send_at": now, "attempts": 0,
-                       "sent_at": now if in_app else None, "state": "sent" if in_app else "pending", **row})
+                       "sent_at": now if in_app else None, "state": "sent" if in_app else "pending",
+                       "message_id": None if in_app else new_message_id(), **row})
     # A Core insert on the session's connection: sent as multi-row INSERTs (the ORM form of this
     # statement went row by row, 20,000 round trips for a sweep of 10,000 check-ins).
     table = Notification.__table__
@@ -104,7 +107,8 @@ def retry_email(actor: User, note: Notification) -> None:
     """
     queued = db.session.execute(
         update(Notification).where(Notification.id == note.id, Notification.state == "failed")
-        .values(state="pending", attempts=0, next_attempt_at=None, claim_token=None, claimed_at=None)
+        .values(state="pending", attempts=0, next_attempt_at=None, claim_token=None, claimed_at=None,
+                leased_until=None, handed_at=None)
         .execution_options(synchronize_session=False)).rowcount
     if not queued:
         db.session.refresh(note)
@@ -117,3 +121,48 @@ def retry_email(actor: User, note: Notification) -> None:
                           "Nothing was changed.", next_url=f"/admin/outbox?state={note.state}")
     db.session.refresh(note)
     audit.record("outbox.retry", actor=actor, obj=note)
+
+
+def failed_in(failed_from: datetime | None, failed_before: datetime | None, as_of: datetime):
+    """The failed emails whose last try ended in [failed_from, failed_before) and no later than as_of.
+
+    as_of is when the admin was shown the count: an email that fails after that is not swept in
+    by the confirmation. Without a period, failed rows never tried (made failed by hand) count too.
+    """
+    tried = Notification.last_attempt_at
+    conditions = [Notification.channel == "email", Notification.state == "failed"]
+    if failed_from is None and failed_before is None:
+        conditions.append(or_(tried.is_(None), tried <= as_of))
+    else:
+        conditions.append(tried <= as_of)
+        if failed_from is not None:
+            conditions.append(tried >= failed_from)
+        if failed_before is not None:
+            conditions.append(tried < failed_before)
+    return and_(*conditions)
+
+
+def count_failed(failed_from: datetime | None, failed_before: datetime | None, as_of: datetime) -> int:
+    """How many failed emails requeue_failed would queue again."""
+    return db.session.scalar(select(func.count()).select_from(Notification)
+                             .where(failed_in(failed_from, failed_before, as_of)))
+
+
+def requeue_failed(actor: User, *, failed_from: datetime | None, failed_before: datetime | None,
+                   as_of: datetime, period: str) -> int:
+    """Queue again, with a fresh set of tries, every failed email of a period (or all); returns how many.
+
+    One conditional UPDATE: two identical requests queue each email once, and the second is told
+    nothing was left (errors.AlreadyDone). The audit row carries the count and the period only.
+    """
+    count = db.session.execute(
+        update(Notification).where(failed_in(failed_from, failed_before, as_of))
+        .values(state="pending", attempts=0, next_attempt_at=None, claim_token=None, claimed_at=None,
+                leased_until=None, handed_at=None)
+        .execution_options(synchronize_session=False)).rowcount
+    if not count:
+        raise AlreadyDone(f"No failed emails are left to queue again ({period}): they were queued again "
+                          "or sent meanwhile. Nothing was changed.", next_url="/admin/outbox?state=pending")
+    audit.record("outbox.requeue", actor=actor, object_type="notification",
+                 detail={"count": count, "period": period, "as_of": as_of.isoformat()})
+    return count
