@@ -1,7 +1,7 @@
 """sweeps: overdue episodes, queued re-planning, plans ended because the student left
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-03 17:00:00
 
 - overdue_episode: a stretch in which a student's check-ins were overdue long enough to tell the
@@ -20,7 +20,7 @@ from school_prevention.db import UTCDateTime
 
 # revision identifiers, used by Alembic.
 revision = '0020'
-down_revision = '0018'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 

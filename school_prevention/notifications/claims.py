@@ -146,31 +146,10 @@ def sweep_connections() -> Iterator[Sweep]:
                 with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as results:
                     with _results_not_flushed(results):
                         yield Sweep(session, results)
-            else:
-                with _sqlite_not_synced(claims):
-                    yield Sweep(session)
+            else:  # SQLite keeps synchronous=FULL: every commit of the sweep is on disk when it returns
+                yield Sweep(session)
         finally:
             session.close()
-
-
-@contextmanager
-def _sqlite_not_synced(claims: Connection) -> Iterator[None]:
-    """SQLite's twin of _results_not_flushed: synchronous=NORMAL (WAL) for this sweep's commits.
-
-    A commit still survives the sender being killed (it is in the WAL file when it returns); only a
-    power cut or an operating-system crash can take back the last ones, and then an email is sent
-    again with the same Message-ID, never lost. Without the fsync the "sent" commit after the
-    relay's 250, the window in which a killed sender leaves a copy behind, is much shorter.
-    """
-    raw = claims.connection.dbapi_connection
-    raw.execute("PRAGMA synchronous=NORMAL")
-    try:
-        yield
-    finally:
-        try:
-            raw.execute("PRAGMA synchronous=FULL")  # back to the pool as every connection is made
-        except Exception:
-            claims.invalidate()
 
 
 @contextmanager
