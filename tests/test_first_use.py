@@ -1,0 +1,120 @@
+"""What a new user tripped over (issue 17, item 6): each fix as the user meets it."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from school_prevention.checkins.models import NonSchoolDay
+from school_prevention.extensions import db
+from school_prevention.programs.models import Attendance, ProgramSession
+from school_prevention.programs.services import enroll, record_session
+from school_prevention.errors import ServiceError
+from school_prevention.timezones import district_today
+from tests.factories import make_program, make_school, make_student, make_user, program_type
+
+
+@pytest.fixture
+def world(db_session):
+    school = make_school(name="North")
+    counselor = make_user("counselor", schools=[school])
+    kids = [make_student(school, given_name=f"Kid{i}", family_name=f"Family{i}", grade="07") for i in range(2)]
+    program = make_program(school, counselor, capacity=5, name="Coping Skills Group")
+    enroll(counselor, program, kids)
+    db_session.commit()
+    return {"school": school, "counselor": counselor, "kids": kids, "program": program}
+
+
+def _last_weekday(before: date, weekday: int) -> date:
+    return before - timedelta(days=(before.weekday() - weekday - 1) % 7 + 1)
+
+
+def _sessions() -> int:
+    return db.session.scalar(select(func.count()).select_from(ProgramSession))
+
+
+def test_a_session_in_the_future_or_on_a_non_school_day_is_refused_with_every_problem_at_once(client, login_as, world):
+    w, kids = world, world["kids"]
+    login_as(w["counselor"])
+    url = f"/programs/{w['program'].id}/sessions/new"
+    marks = {f"att-{kids[0].id}": "present", f"att-{kids[1].id}": "absent"}
+    tomorrow = district_today() + timedelta(days=1)
+    saturday = _last_weekday(district_today(), 5)
+    holiday = _last_weekday(district_today(), 2)
+    db.session.add(NonSchoolDay(day=holiday, name="Staff development day"))
+    db.session.commit()
+    for day, message in [(tomorrow, "is still to come"), (saturday, "is not a school day"),
+                         (holiday, "is a non-school day (Staff development day)")]:
+        response = client.post(url, data={"held_on": day.isoformat(), "minutes": "40", **marks})
+        assert response.status_code == 400, day
+        assert message in response.data.decode()
+    assert _sessions() == 0 and db.session.scalar(select(func.count()).select_from(Attendance)) == 0
+    # One round shows the date, the length and the unmarked student together.
+    page = client.post(url, data={"held_on": tomorrow.isoformat(), "minutes": "0",
+                                  f"att-{kids[0].id}": "present"}).data.decode()
+    assert "is still to come" in page and "from 1 to 1440" in page and "1 not marked" in page
+    school_day = _last_weekday(district_today(), 1)
+    assert client.post(url, data={"held_on": school_day.isoformat(), "minutes": "40", **marks}).status_code == 302
+    assert _sessions() == 1
+
+
+def test_the_service_refuses_a_future_session_too(world):
+    w = world
+    with pytest.raises(ServiceError) as refused:
+        record_session(w["counselor"], w["program"], held_on=district_today() + timedelta(days=7), minutes=0, topic=None,
+                       attendance={}, roster_ids=set())
+    assert [field for field, _ in refused.value.problems] == ["held_on", "minutes"]
+
+
+def test_the_program_form_shows_every_problem_at_once(client, login_as, world):
+    login_as(world["counselor"])
+    response = client.post("/programs/new", data={
+        "school_id": world["school"].id, "type_id": program_type("Mentoring").id, "name": "", "capacity": "6",
+        "session_minutes": "30", "starts_on": "2026-09-01", "ends_on": "2026-08-01", "is_active": "y"})
+    page = response.data.decode()
+    assert response.status_code == 400
+    assert "Give the program a name" in page and "end date is before the start" in page
+
+
+def test_the_demo_district_keeps_school_hours_and_gives_every_school_work(app, db_session, monkeypatch):
+    """Seeded at 1 am: no check-in falls in the night; attendance starts after enrollment, on school days;
+    Riverside High has flags (one urgent), a program with attendance and a screening."""
+    from datetime import datetime, time
+
+    import school_prevention.db as sp_db
+    from school_prevention.checkins.models import CheckIn
+    from school_prevention.demo import seed_demo
+    from school_prevention.flags.models import RiskFlag
+    from school_prevention.programs.models import Enrollment, Program
+    from school_prevention.schools.models import School
+    from school_prevention.screenings.models import Screening
+    from school_prevention.students.models import Student
+    from school_prevention.timezones import district_zone
+
+    zone = district_zone()
+    one_am = datetime.combine(district_today() - timedelta(days=1), time(1), zone).astimezone(sp_db.timezone.utc)
+    monkeypatch.setattr(sp_db, "utcnow", lambda: one_am)
+    seed_demo()
+    db.session.flush()
+    hours = {c.due_at.replace(tzinfo=sp_db.timezone.utc).astimezone(zone).time() if c.due_at.tzinfo is None
+             else c.due_at.astimezone(zone).time() for c in db.session.scalars(select(CheckIn))}
+    assert hours and all(time(7) <= h <= time(17) for h in hours), sorted(hours)
+    attended = db.session.execute(
+        select(ProgramSession.held_on, Enrollment.started_at)
+        .join(Attendance, Attendance.session_id == ProgramSession.id)
+        .join(Enrollment, (Enrollment.program_id == ProgramSession.program_id)
+              & (Enrollment.student_id == Attendance.student_id))).all()
+    assert attended
+    for held_on, started_at in attended:
+        assert started_at is not None and held_on >= started_at.date(), (held_on, started_at)
+    closed = set(db.session.scalars(select(NonSchoolDay.day)))
+    assert all(held.weekday() < 5 and held not in closed for held, _ in attended)
+    river = db.session.scalars(select(School).where(School.sourced_id == "demo-river-hs")).one()
+    in_river = select(Student.id).where(Student.school_id == river.id)
+    severities = list(db.session.scalars(select(RiskFlag.severity).where(RiskFlag.student_id.in_(in_river))))
+    assert len(severities) >= 3 and "urgent" in severities
+    assert db.session.scalar(select(func.count()).select_from(Attendance).where(Attendance.student_id.in_(in_river)))
+    assert db.session.scalar(select(func.count()).select_from(Screening).where(Screening.student_id.in_(in_river)))
+    assert db.session.scalar(select(func.count()).select_from(Enrollment).join(Program)
+                             .where(Program.school_id == river.id, Enrollment.status == "active")) >= 5
