@@ -118,3 +118,21 @@ def test_the_demo_district_keeps_school_hours_and_gives_every_school_work(app, d
     assert db.session.scalar(select(func.count()).select_from(Screening).where(Screening.student_id.in_(in_river)))
     assert db.session.scalar(select(func.count()).select_from(Enrollment).join(Program)
                              .where(Program.school_id == river.id, Enrollment.status == "active")) >= 5
+
+
+def test_coverage_opens_the_existing_plan_instead_of_a_blank_form(client, login_as, world):
+    from school_prevention.db import utcnow
+    from tests.factories import make_checkin_plan, make_flag
+
+    w = world
+    planned, unplanned = (make_student(w["school"], given_name=f"Solo{i}", family_name="Nobody") for i in range(2))
+    for kid in (planned, unplanned):
+        make_flag(kid, w["counselor"])
+    # A plan that has not started yet does not cover the student: the coverage list still shows them.
+    plan = make_checkin_plan(planned, w["counselor"], now=utcnow(), starts_on=district_today() + timedelta(days=14))
+    db.session.commit()
+    login_as(w["counselor"])
+    page = client.get("/reports/coverage").data.decode()
+    assert f'href="/checkin-plans/{plan.id}"' in page and f"Open check-in plan<span class=\"visually-hidden\"> with {planned.display_name}" in page
+    assert f'href="/students/{unplanned.id}/checkin-plans/new"' in page
+    assert f'href="/students/{planned.id}/checkin-plans/new"' not in page
