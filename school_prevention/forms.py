@@ -29,6 +29,13 @@ def choices(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
+def choices_or_prompt(pairs, blank=0, prompt: str = "Choose…") -> list[SelectChoice]:
+    """Select options that start blank ("Choose…", which the field's DataRequired refuses), so nobody saves the
+    first real option by not looking; with exactly one option there is nothing to choose, and it is selected."""
+    pairs = list(pairs)
+    return choices(pairs if len(pairs) == 1 else [(blank, prompt), *pairs])
+
+
 def apply_service_error(form, exc) -> None:
     """Show a service's refusal beside its field (or above the form when it has none): every problem it carries."""
     apply_problems(form, getattr(exc, "problems", None) or [(exc.field, exc.message)])

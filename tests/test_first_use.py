@@ -136,3 +136,46 @@ def test_coverage_opens_the_existing_plan_instead_of_a_blank_form(client, login_
     assert f'href="/checkin-plans/{plan.id}"' in page and f"Open check-in plan<span class=\"visually-hidden\"> with {planned.display_name}" in page
     assert f'href="/students/{unplanned.id}/checkin-plans/new"' in page
     assert f'href="/students/{planned.id}/checkin-plans/new"' not in page
+
+
+def _selected(page: str, select_name: str) -> list[str]:
+    """The options of a <select> as (text, is selected) pairs."""
+    import re
+
+    block = re.search(rf'<select[^>]*name="{select_name}"[^>]*>(.*?)</select>', page, re.S).group(1)
+    return [(re.sub(r"\s+", " ", text).strip(), "selected" in attrs)
+            for attrs, text in re.findall(r"<option([^>]*)>(.*?)</option>", block, re.S)]
+
+
+def test_choices_start_blank_or_with_the_only_one_and_full_programs_say_so(client, login_as, world):
+    from school_prevention.flags.models import RiskFlag
+    from tests.factories import make_flag
+
+    w = world
+    student = make_student(w["school"], given_name="New", family_name="Comer")
+    make_program(w["school"], w["counselor"], capacity=2, name="Full Group")
+    enroll(w["counselor"], db.session.scalars(select(type(w["program"])).where(type(w["program"]).name == "Full Group")).one(),
+           w["kids"])
+    db.session.commit()
+    login_as(w["counselor"])
+    # A new flag's category starts at "Choose…", and saving it so is refused with a message; nothing is saved.
+    options = _selected(client.get(f"/students/{student.id}/flags/new").data.decode(), "category")
+    assert options[0] == ("Choose…", False) and not any(selected for _, selected in options[1:])
+    refused = client.post(f"/students/{student.id}/flags/new", data={
+        "category": "0", "severity": "moderate", "source": "counselor_observation"})
+    assert refused.status_code == 400 and "Choose a category." in refused.data.decode()
+    assert not db.session.scalar(select(func.count()).select_from(RiskFlag).where(RiskFlag.student_id == student.id))
+    # Enroll starts blank too, and a full program reads "full — waitlist".
+    options = _selected(client.get(f"/students/{student.id}/programs").data.decode(), "program_id")
+    assert options[0] == ("Choose…", False)
+    assert ("Full Group — full — waitlist (0 waiting)", False) in options
+    assert client.post(f"/students/{student.id}/programs", data={"program_id": "0"}).status_code == 400
+    # A plan for a student with exactly one flag links that flag; with two, it starts at none.
+    flag = make_flag(student, w["counselor"])
+    db.session.commit()
+    options = _selected(client.get(f"/students/{student.id}/checkin-plans/new").data.decode(), "flag_id")
+    assert [text for text, selected in options if selected] == [f"{flag.category.name} (moderate, open)"]
+    make_flag(student, w["counselor"], category_name="Bullying")
+    db.session.commit()
+    options = _selected(client.get(f"/students/{student.id}/checkin-plans/new").data.decode(), "flag_id")
+    assert [text for text, selected in options if selected] == ["— none —"]

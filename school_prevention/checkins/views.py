@@ -81,8 +81,9 @@ def plan_new(student_id: int):
     """Start a check-in plan for a student."""
     student = get_student_or_404(current_user, student_id)
     counselors, flags = _counselors_for(student), _flags_for(student)
+    only_flag = flags[0].id if len(flags) == 1 else 0  # the student's one flag is the plan's, unless changed
     form = PlanForm(counselors, flags, counselor_id=current_user.id,
-                    flag_id=request.args.get("flag_id", 0, type=int), starts_on=utcnow().astimezone(zone()).date())
+                    flag_id=request.args.get("flag_id", only_flag, type=int), starts_on=utcnow().astimezone(zone()).date())
     status = 200
     if request.method == "POST":
         status = 400
