@@ -177,7 +177,16 @@ def detail(checkin_id: int):
         checkin_id, form, "form",
         lambda c: complete(current_user, c, outcome=form.outcome.data, note=form.note.data, now=utcnow()),
         # Flashed messages travel in the session cookie, which is signed, not encrypted: they name no one.
-        lambda c: f"Check-in completed: {c.outcome_label.lower()}.")
+        lambda c: COMPLETED.get(c.outcome, f"Check-in completed ({c.outcome_label})."))
+
+
+# The message after completing a check-in, one sentence per outcome (no name: it travels in the cookie).
+COMPLETED = {
+    "doing_well": "Check-in completed: the student is doing well.",
+    "some_concerns": "Check-in completed, with some concerns noted.",
+    "needs_follow_up": "Check-in completed; it needs follow-up.",
+    "escalated": "Check-in completed and escalated (flag, referral or report).",
+}
 
 
 def _form_action(checkin_id: int, form, form_name: str, action, message):
