@@ -221,3 +221,20 @@ def test_completing_a_check_in_says_so_in_one_sentence(client, login_as, world, 
     message = re.search(r'class="flash flash-success"[^>]*>([^<]+)<', done.data.decode()).group(1)
     assert message.startswith("Check-in completed") and message.endswith(".")
     assert message.count(":") <= 1 and "met:" not in message.lower()
+
+
+def test_the_check_in_plan_form_shows_every_problem_at_once(client, login_as, world):
+    from school_prevention.checkins.models import CheckInPlan
+
+    w = world
+    login_as(w["counselor"])
+    starts = district_today() + timedelta(days=3)
+    response = client.post(f"/students/{w['kids'][0].id}/checkin-plans/new", data={
+        "counselor_id": w["counselor"].id, "cadence": "weekly", "starts_on": starts.isoformat(), "local_time": "10:00",
+        "duration_minutes": "2", "until": (starts - timedelta(days=1)).isoformat(), "non_school_day": "move",
+        "flag_id": "0"})
+    page = response.data.decode()
+    assert response.status_code == 400
+    assert "Use a length from 5 to 240 minutes." in page and "The plan must end after it starts." in page
+    assert page.count("Use a length from 5 to 240 minutes.") == 1  # the form's message, not twice
+    assert not db.session.scalar(select(func.count()).select_from(CheckInPlan))
