@@ -142,9 +142,9 @@ def _selected(page: str, select_name: str) -> list[str]:
     """The options of a <select> as (text, is selected) pairs."""
     import re
 
-    block = re.search(rf'<select[^>]*name="{select_name}"[^>]*>(.*?)</select>', page, re.S).group(1)
+    block = re.search(rf'<select[^>]*name="{select_name}"[^>]*>(.*?)</select>', page, re.DOTALL).group(1)
     return [(re.sub(r"\s+", " ", text).strip(), "selected" in attrs)
-            for attrs, text in re.findall(r"<option([^>]*)>(.*?)</option>", block, re.S)]
+            for attrs, text in re.findall(r"<option([^>]*)>(.*?)</option>", block, re.DOTALL)]
 
 
 def test_choices_start_blank_or_with_the_only_one_and_full_programs_say_so(client, login_as, world):
@@ -238,3 +238,22 @@ def test_the_check_in_plan_form_shows_every_problem_at_once(client, login_as, wo
     assert "Use a length from 5 to 240 minutes." in page and "The plan must end after it starts." in page
     assert page.count("Use a length from 5 to 240 minutes.") == 1  # the form's message, not twice
     assert not db.session.scalar(select(func.count()).select_from(CheckInPlan))
+
+
+def test_the_screening_form_shows_every_problem_at_once(client, login_as, world):
+    from school_prevention.screenings.models import Screening
+    from tests.factories import instrument
+
+    w = world
+    tool = instrument()
+    db.session.commit()
+    login_as(w["counselor"])
+    response = client.post(f"/students/{w['kids'][0].id}/screenings/new", data={
+        "instrument": tool.id, "screened_on": (district_today() + timedelta(days=2)).isoformat(),
+        "next_step": "rescreen"})
+    page = response.data.decode()
+    assert response.status_code == 400
+    for message in ("Choose the result level.", "The screening date cannot be in the future.",
+                    "Give a rescreen date after the screening date."):
+        assert page.count(message) == 1, message
+    assert not db.session.scalar(select(func.count()).select_from(Screening))
