@@ -67,7 +67,7 @@ def plan_problems(values: dict, student: Student, counselor: User | None) -> lis
         problems.append(("starts_on", "Enter the first day."))
     elif values["until"] < values["starts_on"]:
         problems.append(("until", "The plan must end after it starts."))
-    elif values["until"] > values["starts_on"] + timedelta(days=366 * 6):
+    elif (values["until"] - values["starts_on"]).days > 366 * 6:  # a difference: no overflow near year 9999
         problems.append(("until", "Plans can span up to six years; set an earlier end date."))
     if (counselor is None or counselor.role != "counselor" or not counselor.is_active
             or student.school_id not in counselor.school_ids):
