@@ -81,8 +81,9 @@ def _form_values(form) -> dict:
 def _validate_program(form) -> bool:
     """The form's checks and the service's (an end before the start) together: every problem shows at once."""
     valid = form.validate()
-    problems = program_problems(_form_values(form), db.session.get(ProgramType, form.type_id.data)
-                                if isinstance(form.type_id.data, int) else None)
+    # Looked up only when it is one of the form's choices (any other number is refused by the form already).
+    known = isinstance(form.type_id.data, int) and not form.type_id.errors
+    problems = program_problems(_form_values(form), db.session.get(ProgramType, form.type_id.data) if known else None)
     apply_problems(form, problems, skip_fields_with_errors=True)
     return valid and not problems
 
