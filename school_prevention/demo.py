@@ -153,6 +153,20 @@ def seed_casework(rng: random.Random, schools: dict[str, School]) -> None:
                      result="possible_concern", next_step="rescreen", rescreen_on=today - timedelta(days=3), today=today)
     record_screening(counselor, maple[1], instrument=instruments["School checklist"], screened_on=today - timedelta(days=8),
                      result="no_concern", next_step="none", today=today)
+    # Riverside High's counselor has a caseload too: flags (one urgent, no plan yet) and a screening.
+    high = _user("counselor.high@demo.school")
+    river = list(db.session.scalars(select(Student).where(Student.school_id == schools["demo-river-hs"].id)
+                                    .order_by(Student.id)))
+    for student, key, sev, src, note in [
+        (river[0], "social", "moderate", "counselor_observation", "New this year; eats alone and skips clubs."),
+        (river[1], "sudden", "high", "staff_referral", "New phone and gifts; an older friend picks her up after school."),
+        (river[2], "chronic", "moderate", "counselor_observation", None),
+        (river[3], "runaway", "urgent", "outside_agency", "Away from home three nights last week."),
+        (river[4], "bullying — targeted", "low", "student_self_report", None),
+    ]:
+        create_flag(high, student, category=categories[key], severity=sev, source=src, note=note)
+    record_screening(high, river[1], instrument=instruments["School checklist"], screened_on=today - timedelta(days=6),
+                     result="possible_concern", next_step="rescreen", rescreen_on=today + timedelta(days=30), today=today)
     first = submit_referral(staff, cedar[7], categories=[categories["sudden"]], urgency="soon",
                             observation="Has a new expensive phone and says an older friend buys her things.")
     submit_referral(staff, cedar[8], categories=[categories["bullying — targeted"], categories["social"]], urgency="routine",
@@ -168,13 +182,16 @@ def seed_programs(schools: dict[str, School]) -> None:
 
     from school_prevention.db import utcnow
     from school_prevention.programs.mentoring import move_match, open_match, record_contact, save_mentor
-    from school_prevention.programs.models import ProgramType
+    from datetime import datetime, time, timezone
+
+    from school_prevention.checkins.services import zone
+    from school_prevention.programs.models import Enrollment, Program, ProgramType
     from school_prevention.programs.services import create_program, enroll, record_session
 
     counselor, high = _user("counselor@demo.school"), _user("counselor.high@demo.school")
     types = {t.name: t for t in db.session.scalars(select(ProgramType))}
-    today = utcnow().date()
-    term = {"starts_on": today - timedelta(days=60), "ends_on": today + timedelta(days=120)}
+    today = utcnow().astimezone(zone()).date()
+    term = {"starts_on": today - timedelta(days=70), "ends_on": today + timedelta(days=120)}
 
     def students_of(key):
         return list(db.session.scalars(select(Student).where(Student.school_id == schools[key].id).order_by(Student.id)))
@@ -193,15 +210,27 @@ def seed_programs(schools: dict[str, School]) -> None:
                    schedule="Wednesdays after school", session_minutes=60, **term)
     create_program(high, schools["demo-river-hs"], types["Extracurricular activity"], name="Robotics Club", capacity=16,
                    schedule="Mondays and Wednesdays, 3:30–5:00 pm", session_minutes=90, **term)
+    river = students_of("demo-river-hs")
+    robotics = db.session.scalars(select(Program).where(Program.name == "Robotics Club")).one()
     enroll(counselor, stand_up, [cedar[1]] + cedar[100:108])
     # Coping skills is full with two students waiting: a freed seat goes to the first of them.
     enroll(counselor, coping, cedar[110:116])
     enroll(counselor, habits, maple[100:110])
-    roster = [cedar[1].id] + [s.id for s in cedar[100:108]]
-    for week in range(6):
-        marks = {sid: ("present" if (sid + week) % 5 else "absent") for sid in roster}
-        record_session(counselor, stand_up, held_on=today - timedelta(days=7 * (6 - week)), minutes=45,
-                       topic=f"Week {week + 1}", attendance=marks, roster_ids=set(roster))
+    enroll(high, robotics, [river[0], river[2]] + river[100:108])
+    # Students joined when the term began: their attendance below comes after their enrollment.
+    joined = datetime.combine(term["starts_on"], time(15), zone()).astimezone(timezone.utc)
+    for n, enrollment in enumerate(db.session.scalars(select(Enrollment).order_by(Enrollment.id))):
+        enrollment.requested_at = joined + timedelta(minutes=n)  # the waitlist keeps its order
+        if enrollment.started_at is not None:
+            enrollment.started_at = joined + timedelta(minutes=n)
+    db.session.flush()
+    for program, weekday, roster_of, weeks, minutes in ((stand_up, 1, [cedar[1]] + cedar[100:108], 6, 45),
+                                                        (robotics, 0, [river[0], river[2]] + river[100:108], 4, 90)):
+        roster = [s.id for s in roster_of]
+        for week, day in enumerate(_past_school_days(today, weekday, weeks)):
+            marks = {sid: ("present" if (sid + week) % 5 else "absent") for sid in roster}
+            record_session(high if program is robotics else counselor, program, held_on=day,
+                           minutes=minutes, topic=f"Week {week + 1}", attendance=marks, roster_ids=set(roster))
     cleared = save_mentor(counselor, None, cedar_school, today, name="Jordan Ellis", organisation="Big Brothers Big Sisters",
                           email="jordan.ellis@example.org", background_check_on=today - relativedelta(months=3), is_active=True)
     save_mentor(counselor, None, cedar_school, today, name="Morgan Blake", organisation="Riverside Rotary",
@@ -216,6 +245,35 @@ def seed_programs(schools: dict[str, School]) -> None:
 
 
 
+def _holidays(year: int):
+    """This school year's non-school days on the demo calendar (year: the autumn's)."""
+    from datetime import date, timedelta
+
+    thanksgiving = _nth_weekday(year, 11, 3, 4)
+    days = [(thanksgiving, "Thanksgiving"), (thanksgiving + timedelta(days=1), "Thanksgiving break"),
+            (_nth_weekday(year + 1, 1, 0, 3), "Martin Luther King Jr. Day"),
+            (_nth_weekday(year + 1, 2, 0, 3), "Presidents' Day")]
+    return days + [(date(year, 12, 21) + timedelta(days=i), "Winter break") for i in range(12)]
+
+
+def _past_school_days(today, weekday: int, count: int) -> list:
+    """The last `count` school days falling on `weekday` before today, oldest first (holidays skipped)."""
+    from datetime import timedelta
+
+    from school_prevention.checkins.services import school_year_end
+
+    closed = {d for year in (today.year - 1, today.year) for d, _ in _holidays(year)}
+    day = today - timedelta(days=(today.weekday() - weekday - 1) % 7 + 1)
+    found = []
+    while len(found) < count:
+        if day not in closed and school_year_end(day) == school_year_end(today):
+            found.append(day)
+        elif school_year_end(day) != school_year_end(today):
+            break  # not back into the summer holidays
+        day -= timedelta(days=7)
+    return found[::-1]
+
+
 def _nth_weekday(year: int, month: int, weekday: int, n: int):
     from datetime import date, timedelta
 
@@ -225,7 +283,7 @@ def _nth_weekday(year: int, month: int, weekday: int, n: int):
 
 def seed_checkins(schools: dict[str, School]) -> None:
     """This school year's holidays, and check-in plans with a history: done, missed, overdue, due soon."""
-    from datetime import date, time, timedelta
+    from datetime import time, timedelta
 
     from school_prevention.checkins.models import CheckIn, NonSchoolDay
     from school_prevention.checkins.services import complete, create_plan, mark_missed, school_year_end, zone
@@ -235,12 +293,7 @@ def seed_checkins(schools: dict[str, School]) -> None:
     now = utcnow()
     today = now.astimezone(zone()).date()
     year = school_year_end(today).year - 1  # the autumn of this school year
-    thanksgiving = _nth_weekday(year, 11, 3, 4)
-    days = [(thanksgiving, "Thanksgiving"), (thanksgiving + timedelta(days=1), "Thanksgiving break"),
-            (_nth_weekday(year + 1, 1, 0, 3), "Martin Luther King Jr. Day"),
-            (_nth_weekday(year + 1, 2, 0, 3), "Presidents' Day")]
-    days += [(date(year, 12, 21) + timedelta(days=i), "Winter break") for i in range(12)]
-    for day, name in days:
+    for day, name in _holidays(year):
         if day.weekday() < 5 and not db.session.scalar(select(NonSchoolDay.id).where(NonSchoolDay.day == day)):
             db.session.add(NonSchoolDay(day=day, name=name))
     db.session.flush()
@@ -276,9 +329,12 @@ def seed_checkins(schools: dict[str, School]) -> None:
                 complete(plan.counselor, checkin, outcome=outcomes[(n + i) % len(outcomes)], note=None,
                          now=checkin.due_at + timedelta(minutes=25))
     # Something due within hours for the demo counselor, so "My check-ins" and the reminders have work.
+    # Within school hours (8 am to 3 pm), never in the night: today when the day allows it, else the next morning.
     hour = now.astimezone(zone()).hour
-    create_plan(counselor, cedar[0], counselor, now=now, cadence="weekly", rrule=None, starts_on=today,
-                local_time=time(hour + 2) if hour < 21 else time(9), duration_minutes=15, non_school_day="move",
+    soon = hour + 2 if 6 <= hour <= 13 else None
+    create_plan(counselor, cedar[0], counselor, now=now, cadence="weekly", rrule=None,
+                starts_on=today if hour < 6 or soon else today + timedelta(days=1),
+                local_time=time(max(soon or 9, 8)), duration_minutes=15, non_school_day="move",
                 reason="Isolation: lunch-time check-in")
 
 

@@ -6,10 +6,24 @@ from dataclasses import dataclass
 
 @dataclass
 class ServiceError(Exception):
-    """A request the service refuses, with the form field it concerns."""
+    """A request the service refuses, with the form field it concerns (and any further refusals found in the
+    same check, so a form shows every problem at once rather than one per round)."""
 
     field: str | None
     message: str
+    others: tuple[tuple[str | None, str], ...] = ()
+
+    @property
+    def problems(self) -> list[tuple[str | None, str]]:
+        """Every (field, message) of the refusal."""
+        return [(self.field, self.message), *self.others]
+
+
+def refuse(problems: list[tuple[str | None, str]]) -> None:
+    """Raise one ServiceError carrying every problem found, if any."""
+    if problems:
+        (field, message), *others = problems
+        raise ServiceError(field, message, tuple(others))
 
 
 @dataclass

@@ -29,13 +29,29 @@ def choices(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
+def choices_or_prompt(pairs, blank=0, prompt: str = "Choose…") -> list[SelectChoice]:
+    """Select options that start blank ("Choose…", which the field's DataRequired refuses), so nobody saves the
+    first real option by not looking; with exactly one option there is nothing to choose, and it is selected."""
+    pairs = list(pairs)
+    return choices(pairs if len(pairs) == 1 else [(blank, prompt), *pairs])
+
+
 def apply_service_error(form, exc) -> None:
-    """Show a service's refusal beside its field (or above the form when it has none)."""
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [exc.message]
-    else:
-        form.form_errors.append(exc.message)
+    """Show a service's refusal beside its field (or above the form when it has none): every problem it carries."""
+    apply_problems(form, getattr(exc, "problems", None) or [(exc.field, exc.message)])
+
+
+def apply_problems(form, problems, skip_fields_with_errors: bool = False) -> None:
+    """Show (field, message) problems on the form; with skip_fields_with_errors a field the form's own
+    validation already refused keeps its one message (the service's checks run beside the form's)."""
+    for name, message in problems:
+        field = getattr(form, name, None) if name else None
+        if field is not None:
+            if skip_fields_with_errors and field.errors:
+                continue
+            field.errors = list(field.errors) + [message]
+        elif message not in form.form_errors:
+            form.form_errors.append(message)
 
 
 class WholeNumberField(IntegerField):

@@ -224,7 +224,7 @@ def test_counselor_triages_into_a_flag_and_staff_sees_only_status(app, client, l
     db.session.refresh(referral)
     assert referral.status == "accepted" and referral.flag_id == flag.id and flag.source == "staff_referral"
     mine = staff_client.get("/referrals/mine").data.decode()
-    assert "Closed" in mine and "Sudden change" not in mine and "Follow up" not in mine
+    assert "Accepted" in mine and "Closed" not in mine and "Sudden change" not in mine and "Follow up" not in mine
     again = client.post(f"/referrals/{referral.id}/close", data={"reason": "dup"})
     assert again.status_code == 409 and b"already accepted by" in again.data
 

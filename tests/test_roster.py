@@ -456,18 +456,30 @@ def test_the_claim_is_a_conditional_update_not_what_this_request_last_read(tmp_p
 
 def test_a_refused_apply_can_be_tried_again_and_then_counts(client, login_as, tmp_path, db_session):
     run_import(rf.write(tmp_path / "full", rf.district(40)))
-    _signed_in_admin(login_as, db_session)
+    admin = _signed_in_admin(login_as, db_session)
     half = rf.district(40)
     half["users.csv"] = half["users.csv"][:21]
     dry = _upload(client, rf.write(tmp_path / "half", half), tmp_path)
     assert dry.status == "refused"
-    refused = client.post(f"/admin/roster/{dry.id}/apply")
-    refused_id = _run_id(refused)
+    page = _page(client, f"/admin/roster/{dry.id}")
+    assert "would deactivate\n  <strong>20 of 40</strong> active students" in page  # the dry run says how many
+    assert "--allow-mass-deactivation" not in page  # nothing about the command line
+    # One click does not deactivate anyone: the number must be typed, and typed right.
+    applies = count(RosterImport, RosterImport.is_dry_run.is_(False))
+    for typed, message in (("", "Type the number of students to deactivate (20) to confirm."),
+                           ("40", "Type 20 (the number of students this import deactivates)")):
+        refused = client.post(f"/admin/roster/{dry.id}/apply", data={"confirm_deactivation": typed})
+        assert refused.status_code == 400 and message in refused.data.decode()
+        assert count(RosterImport, RosterImport.is_dry_run.is_(False)) == applies
+    # A run refused by the worker (an earlier attempt without the flag) can be tried again.
+    refused_run = start_apply(admin, dry)
+    refused_id = refused_run.id
+    db_session.commit()
     assert work() == 1
     assert db.session.get(RosterImport, refused_id).status == "refused"
     page = _page(client, f"/admin/roster/{dry.id}")
     assert f"run #{refused_id}</a>, was refused and changed nothing" in page and "Apply this import" in page
-    done = client.post(f"/admin/roster/{dry.id}/apply", data={"allow_mass_deactivation": "y"})
+    done = client.post(f"/admin/roster/{dry.id}/apply", data={"confirm_deactivation": "20"})
     done_id = _run_id(done)
     assert work() == 1
     db_session.expire_all()

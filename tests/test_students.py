@@ -189,8 +189,11 @@ def _full_record(student, counselor, staff, school):
     enroll(counselor, full, [make_student(school, given_name="First", family_name="InLine")])
     enroll(counselor, full, [student])
     enroll(counselor, scouts, [student])
-    for days, status in ((1, "present"), (8, "present"), (15, "absent")):
-        record_session(counselor, coping, held_on=today - timedelta(days=days), minutes=45, topic=None,
+    last_school_day = today - timedelta(days=1)
+    while last_school_day.weekday() >= 5:  # a session is held on a school day
+        last_school_day -= timedelta(days=1)
+    for days, status in ((0, "present"), (7, "present"), (14, "absent")):
+        record_session(counselor, coping, held_on=last_school_day - timedelta(days=days), minutes=45, topic=None,
                        attendance={student.id: status}, roster_ids={student.id})
     done = db.session.scalars(select(Enrollment).where(Enrollment.program_id == scouts.id)).one()
     end_enrollment(counselor, done, "completed", "Season over")

@@ -48,6 +48,8 @@ def unauthorized():
     """Send anonymous users (and ended sessions) to sign-in, saying why when we know."""
     reason = g.pop("session_end_reason", None)
     session.clear()
+    if reason is None and request.method == "GET" and request.path == url_for("home.index"):
+        return redirect(url_for("auth.login"))  # a first visit: the sign-in page says enough by itself
     flash(SESSION_END_MESSAGES.get(reason, "Please sign in to continue."), "info")
     target = request.full_path if request.method == "GET" else None
     return redirect(url_for("auth.login", next=target.rstrip("?") if target else None))

@@ -19,7 +19,7 @@ from school_prevention.checkins.models import CADENCES, NON_SCHOOL_DAY_RULES, OU
 from school_prevention.checkins.queries import last_action
 from school_prevention.checkins.schedule import RuleError, build_rule, placements
 from school_prevention.db import utcnow
-from school_prevention.errors import AlreadyDone, ServiceError
+from school_prevention.errors import AlreadyDone, ServiceError, refuse
 from school_prevention.extensions import db
 from school_prevention.students.models import Student
 from school_prevention.timezones import localtime
@@ -52,27 +52,42 @@ def school_year_end(today: date) -> date:
     return date(today.year + (1 if today.month >= 7 else 0), 6, 30)
 
 
-def _validate(values: dict, student: Student, counselor: User, today: date) -> None:
+def plan_problems(values: dict, student: Student, counselor: User | None) -> list[tuple[str, str]]:
+    """Every reason to refuse a plan's values, all at once (a form shows them together, not one per round)."""
+    problems = []
     if values["cadence"] not in CADENCES:
-        raise ServiceError("cadence", "Choose how often the check-ins happen.")
+        problems.append(("cadence", "Choose how often the check-ins happen."))
     if values["non_school_day"] not in NON_SCHOOL_DAY_RULES:
-        raise ServiceError("non_school_day", "Choose what happens on a non-school day.")
+        problems.append(("non_school_day", "Choose what happens on a non-school day."))
     if values["local_time"] is None:
-        raise ServiceError("local_time", "Enter the time of day.")
+        problems.append(("local_time", "Enter the time of day."))
     if not values["duration_minutes"] or not 5 <= values["duration_minutes"] <= 240:
-        raise ServiceError("duration_minutes", "Use a length from 5 to 240 minutes.")
+        problems.append(("duration_minutes", "Use a length from 5 to 240 minutes."))
     if values["starts_on"] is None:
-        raise ServiceError("starts_on", "Enter the first day.")
-    if values["until"] < values["starts_on"]:
-        raise ServiceError("until", "The plan must end after it starts.")
-    if values["until"] > values["starts_on"] + timedelta(days=366 * 6):
-        raise ServiceError("until", "Plans can span up to six years; set an earlier end date.")
-    if counselor.role != "counselor" or not counselor.is_active or student.school_id not in counselor.school_ids:
-        raise ServiceError("counselor_id", "Choose an active counselor of the student's school.")
-    try:
-        build_rule(values["cadence"], values.get("rrule"), values["starts_on"], values["local_time"])
-    except RuleError as exc:
-        raise ServiceError("rrule", str(exc)) from None
+        problems.append(("starts_on", "Enter the first day."))
+    elif values["until"] < values["starts_on"]:
+        problems.append(("until", "The plan must end after it starts."))
+    elif (values["until"] - values["starts_on"]).days > 366 * 6:  # a difference: no overflow near year 9999
+        problems.append(("until", "Plans can span up to six years; set an earlier end date."))
+    if (counselor is None or counselor.role != "counselor" or not counselor.is_active
+            or student.school_id not in counselor.school_ids):
+        problems.append(("counselor_id", "Choose an active counselor of the student's school."))
+    if values["cadence"] in CADENCES and values["starts_on"] is not None and values["local_time"] is not None:
+        try:
+            build_rule(values["cadence"], values.get("rrule"), values["starts_on"], values["local_time"])
+        except RuleError as exc:
+            problems.append(("rrule", str(exc)))
+    return problems
+
+
+def plan_form_problems(student: Student, counselor: User | None, *, today: date, **kw) -> list[tuple[str, str]]:
+    """plan_problems for a form's values as create_plan and update_plan read them (run beside the form's checks)."""
+    kw.setdefault("until", school_year_end(today))
+    return plan_problems(_values(**kw), student, counselor)
+
+
+def _validate(values: dict, student: Student, counselor: User, today: date) -> None:
+    refuse(plan_problems(values, student, counselor))
 
 
 def _values(**kw) -> dict:

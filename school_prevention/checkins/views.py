@@ -15,12 +15,12 @@ from school_prevention.checkins.models import CheckIn
 from school_prevention.checkins.queries import agenda, checkins_of_plan, handoff_plans, recently_done
 from school_prevention.checkins.services import (
     BACKDATE_LIMIT, COMPLETE_WINDOW, cancel, complete, create_plan, end_plan, mark_missed, read_note, require_active,
-    reschedule, save_reminder_leads, update_plan, zone,
+    plan_form_problems, reschedule, save_reminder_leads, update_plan, zone,
 )
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
-from school_prevention.forms import apply_service_error
+from school_prevention.forms import apply_problems, apply_service_error
 from school_prevention.permissions import (
     get_checkin_or_404, get_checkin_plan_or_404, get_student_or_404, public, roles, visible_checkin_plans,
     visible_checkins, visible_flags, visible_matches,
@@ -71,6 +71,15 @@ def _plan_values(form) -> dict:
             "non_school_day": form.non_school_day.data, "reason": form.reason.data}
 
 
+def _plan_form_valid(form, student, counselors, values: dict) -> bool:
+    """The form's checks and the service's together, so every problem shows in one round."""
+    valid = form.validate()
+    problems = plan_form_problems(student, _pick(counselors, form.counselor_id.data),
+                                  today=utcnow().astimezone(zone()).date(), **values)
+    apply_problems(form, problems, skip_fields_with_errors=True)
+    return valid and not problems
+
+
 def _pick(items, item_id):
     return next((i for i in items if i.id == item_id), None)
 
@@ -81,15 +90,16 @@ def plan_new(student_id: int):
     """Start a check-in plan for a student."""
     student = get_student_or_404(current_user, student_id)
     counselors, flags = _counselors_for(student), _flags_for(student)
+    only_flag = flags[0].id if len(flags) == 1 else 0  # the student's one flag is the plan's, unless changed
     form = PlanForm(counselors, flags, counselor_id=current_user.id,
-                    flag_id=request.args.get("flag_id", 0, type=int), starts_on=utcnow().astimezone(zone()).date())
+                    flag_id=request.args.get("flag_id", only_flag, type=int), starts_on=utcnow().astimezone(zone()).date())
     status = 200
     if request.method == "POST":
         status = 400
-        if form.validate():
-            values = _plan_values(form)
-            if form.until.data:
-                values["until"] = form.until.data
+        values = _plan_values(form)
+        if form.until.data:
+            values["until"] = form.until.data
+        if _plan_form_valid(form, student, counselors, values):
             try:
                 with db.session.begin_nested():
                     plan = create_plan(current_user, student, _pick(counselors, form.counselor_id.data), now=utcnow(),
@@ -127,9 +137,9 @@ def plan_edit(plan_id: int):
     status = 200
     if request.method == "POST":
         status = 400
-        if form.validate():
-            values = _plan_values(form)
-            values["until"] = form.until.data or plan.until
+        values = _plan_values(form)
+        values["until"] = form.until.data or plan.until
+        if _plan_form_valid(form, plan.student, counselors, values):
             try:
                 with db.session.begin_nested():
                     changed = update_plan(current_user, plan, _pick(counselors, form.counselor_id.data), now=utcnow(),
@@ -176,7 +186,16 @@ def detail(checkin_id: int):
         checkin_id, form, "form",
         lambda c: complete(current_user, c, outcome=form.outcome.data, note=form.note.data, now=utcnow()),
         # Flashed messages travel in the session cookie, which is signed, not encrypted: they name no one.
-        lambda c: f"Check-in completed: {c.outcome_label.lower()}.")
+        lambda c: COMPLETED.get(c.outcome, f"Check-in completed ({c.outcome_label})."))
+
+
+# The message after completing a check-in, one sentence per outcome (no name: it travels in the cookie).
+COMPLETED = {
+    "doing_well": "Check-in completed: the student is doing well.",
+    "some_concerns": "Check-in completed, with some concerns noted.",
+    "needs_follow_up": "Check-in completed; it needs follow-up.",
+    "escalated": "Check-in completed and escalated (flag, referral or report).",
+}
 
 
 def _form_action(checkin_id: int, form, form_name: str, action, message):

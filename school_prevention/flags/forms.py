@@ -6,7 +6,7 @@ from wtforms import BooleanField, DateTimeLocalField, IntegerField, RadioField, 
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from school_prevention.flags.models import SOURCES
-from school_prevention.forms import WholeNumberField, choices
+from school_prevention.forms import WholeNumberField, choices, choices_or_prompt
 
 SEVERITY_CHOICES = [("low", "Low"), ("moderate", "Moderate"), ("high", "High"), ("urgent", "Urgent")]
 NOTE_HINT = ("Restricted: only counselors of this student's school can read it. It is encrypted and "
@@ -24,8 +24,8 @@ class FlagForm(FlaskForm):
 
     def __init__(self, categories, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.category.choices = choices((c.id, c.name + (" — mandated report if high or urgent" if c.is_suspected_abuse else ""))
-                                        for c in categories)
+        self.category.choices = choices_or_prompt(
+            (c.id, c.name + (" — mandated report if high or urgent" if c.is_suspected_abuse else "")) for c in categories)
 
 
 class StatusForm(FlaskForm):

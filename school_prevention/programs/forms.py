@@ -7,7 +7,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
-from school_prevention.forms import WholeNumberField, CheckboxListField, QueryForm, choices
+from school_prevention.forms import WholeNumberField, CheckboxListField, QueryForm, choices, choices_or_prompt
 from school_prevention.programs.mentoring import CONTACT_METHODS, CONTACT_WITH
 from school_prevention.programs.services import END_STATUSES
 
@@ -81,8 +81,8 @@ class StudentEnrollForm(FlaskForm):
             active, waiting = seats.get(p.id, (0, 0))
             free = p.capacity - active
             labels.append((p.id, f"{p.name} — {free} of {p.capacity} seats free" if free > 0
-                           else f"{p.name} — full, {waiting} waiting"))
-        self.program_id.choices = choices(labels)
+                           else f"{p.name} — full — waitlist ({waiting} waiting)"))
+        self.program_id.choices = choices_or_prompt(labels)
 
 
 class EndEnrollmentForm(FlaskForm):

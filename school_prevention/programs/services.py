@@ -12,12 +12,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
+from flask import current_app
 from sqlalchemy import func, select, update
 
 from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.auth.services import by_whom, last_done_by
-from school_prevention.errors import AlreadyDone, ServiceError
+from school_prevention.checkins.models import NonSchoolDay
+from school_prevention.errors import AlreadyDone, ServiceError, refuse
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.notifications.services import notify
@@ -25,6 +27,7 @@ from school_prevention.programs.models import ATTENDANCE, Attendance, Enrollment
 from school_prevention.programs.queries import current_enrollments, program_named, session_on
 from school_prevention.referrals.queries import counselors_of_school
 from school_prevention.schools.models import School
+from school_prevention.timezones import district_today
 from school_prevention.students.models import Student
 
 PROGRAM_FIELDS = ("name", "description", "facilitator", "capacity", "starts_on", "ends_on", "schedule",
@@ -40,15 +43,22 @@ def _clean(values: dict) -> dict:
     return cleaned
 
 
-def _check_program(values: dict, program_type: ProgramType | None) -> None:
+def program_problems(values: dict, program_type: ProgramType | None) -> list[tuple[str, str]]:
+    """Every reason to refuse a program's details, all at once."""
+    problems = []
     if program_type is None:
-        raise ServiceError("type_id", "Choose the kind of program.")
+        problems.append(("type_id", "Choose the kind of program."))
     if not values.get("name"):
-        raise ServiceError("name", "Give the program a name.")
+        problems.append(("name", "Give the program a name."))
     if not values.get("capacity") or values["capacity"] < 1:
-        raise ServiceError("capacity", "Capacity must be at least 1 seat.")
+        problems.append(("capacity", "Capacity must be at least 1 seat."))
     if values.get("starts_on") and values.get("ends_on") and values["ends_on"] < values["starts_on"]:
-        raise ServiceError("ends_on", "The end date is before the start date.")
+        problems.append(("ends_on", "The end date is before the start date."))
+    return problems
+
+
+def _check_program(values: dict, program_type: ProgramType | None) -> None:
+    refuse(program_problems(values, program_type))
 
 
 def _differences(program: Program, program_type: ProgramType, values: dict) -> list[str]:
@@ -252,19 +262,41 @@ def promote_waitlist(actor: User | None, program: Program) -> list[Enrollment]:
 
 # --- sessions and attendance --------------------------------------------------------------------
 
+def session_problems(program: Program, held_on: date | None, minutes: int | None, attendance: dict[int, str],
+                     roster_ids: set[int], *, today: date | None = None) -> list[tuple[str | None, str]]:
+    """Every reason to refuse a session as entered, all at once: a session counts as attendance and dosage,
+    so it must have been held (not in the future) on a day school was open, while the program ran."""
+    problems: list[tuple[str | None, str]] = []
+    today = today or district_today()
+    if held_on is not None:
+        weekdays = current_app.config.get("SP_SCHOOL_WEEKDAYS", range(5))
+        when = f"{held_on:%A, %b %-d, %Y}"
+        if held_on > today:
+            message = f"{when} is still to come: record a session once it has been held."
+        elif program.starts_on and held_on < program.starts_on:
+            message = f"The program had not started on that date (it starts {program.starts_on:%b %-d, %Y})."
+        elif held_on.weekday() not in weekdays:
+            message = f"{when} is not a school day. Enter the day the session was held."
+        elif (closed := db.session.scalar(select(NonSchoolDay.name).where(NonSchoolDay.day == held_on))) is not None:
+            message = f"{when} is a non-school day ({closed}). Enter the day the session was held."
+        else:
+            message = None
+        if message:
+            problems.append(("held_on", message))
+    else:
+        problems.append(("held_on", "Enter the date of the session."))
+    if not minutes or not 1 <= minutes <= 1440:
+        problems.append(("minutes", "Enter the session's length in minutes (1 to 1440)."))
+    if set(attendance) - roster_ids:
+        problems.append((None, "Attendance can be taken only for students on the program's roster."))
+    if any(status not in ATTENDANCE for status in attendance.values()):
+        problems.append((None, "Mark each student present, absent or excused."))
+    return problems
+
+
 def _check_session(program: Program, held_on: date | None, minutes: int | None, attendance: dict[int, str],
                    roster_ids: set[int]) -> None:
-    if held_on is None:
-        raise ServiceError("held_on", "Enter the date of the session.")
-    if program.starts_on and held_on < program.starts_on:
-        raise ServiceError("held_on", "The program had not started on that date.")
-    if not minutes or not 1 <= minutes <= 1440:
-        raise ServiceError("minutes", "Enter the session's length in minutes (1 to 1440).")
-    unknown = set(attendance) - roster_ids
-    if unknown:
-        raise ServiceError(None, "Attendance can be taken only for students on the program's roster.")
-    if any(status not in ATTENDANCE for status in attendance.values()):
-        raise ServiceError(None, "Mark each student present, absent or excused.")
+    refuse(session_problems(program, held_on, minutes, attendance, roster_ids))
 
 
 def _marks(session: ProgramSession) -> dict[int, Attendance]:

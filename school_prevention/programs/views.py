@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 from school_prevention import audit
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
-from school_prevention.forms import apply_service_error, choices
+from school_prevention.forms import apply_problems, apply_service_error, choices
 from school_prevention.permissions import (
     CASE_ROLES, get_program_or_404, get_student_or_404, roles, visible_programs, visible_schools, visible_students,
 )
@@ -23,7 +23,8 @@ from school_prevention.programs.queries import (
     waitlist_positions,
 )
 from school_prevention.programs.services import (
-    create_program, end_enrollment, enroll, record_session, update_program, update_session,
+    create_program, end_enrollment, enroll, program_problems, record_session, session_problems, update_program,
+    update_session,
 )
 from school_prevention.reports import published
 from school_prevention.roles import Role
@@ -77,6 +78,16 @@ def _form_values(form) -> dict:
         "session_minutes", "is_active")}
 
 
+def _validate_program(form) -> bool:
+    """The form's checks and the service's (an end before the start) together: every problem shows at once."""
+    valid = form.validate()
+    # Looked up only when it is one of the form's choices (any other number is refused by the form already).
+    known = isinstance(form.type_id.data, int) and not form.type_id.errors
+    problems = program_problems(_form_values(form), db.session.get(ProgramType, form.type_id.data) if known else None)
+    apply_problems(form, problems, skip_fields_with_errors=True)
+    return valid and not problems
+
+
 @bp.route("/programs/new", methods=["GET", "POST"])
 @roles(*CASE_ROLES)
 def new():
@@ -85,7 +96,7 @@ def new():
     status = 200
     if request.method == "POST":
         status = 400
-        if form.validate():
+        if _validate_program(form):
             school = next((s for s in schools if s.id == form.school_id.data), None)
             try:
                 with db.session.begin_nested():
@@ -112,7 +123,7 @@ def edit(program_id: int):
     if request.method == "POST":
         status = 400
         form.school_id.data = program.school_id  # a program does not move between schools
-        if form.validate():
+        if _validate_program(form):
             try:
                 with db.session.begin_nested():
                     promoted = update_program(current_user, program, db.session.get(ProgramType, form.type_id.data),
@@ -293,9 +304,14 @@ def _session_view(program: Program, session: ProgramSession | None):
     form = SessionForm()
     marks = {s.id: request.form.get(f"att-{s.id}", "") for s in roster}
     missing = [s.id for s in roster if marks[s.id] not in ATTENDANCE]
-    if form.validate() and not missing:
-        values = dict(held_on=form.held_on.data, minutes=form.minutes.data, topic=form.topic.data,
-                      attendance=marks, roster_ids={s.id for s in roster})
+    valid = form.validate()
+    values = dict(held_on=form.held_on.data, minutes=form.minutes.data, topic=form.topic.data,
+                  attendance=marks, roster_ids={s.id for s in roster})
+    # The service's own checks (a future or non-school date) run beside the form's, so every problem shows at once.
+    problems = session_problems(program, held_on=values["held_on"], minutes=values["minutes"],
+                                attendance={k: v for k, v in marks.items() if v}, roster_ids=values["roster_ids"])
+    apply_problems(form, problems, skip_fields_with_errors=True)
+    if valid and not missing and not problems:
         try:
             with db.session.begin_nested():
                 if session is None:

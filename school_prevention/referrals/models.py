@@ -20,7 +20,9 @@ STATUSES = ("new", "in_review", "accepted", "closed")
 # The condition of the partial index on unopened urgent referrals (and of migration 0017).
 UNOPENED_URGENT = "urgency = 'urgent' AND first_opened_at IS NULL AND escalated_at IS NULL"
 # What the referring staff member sees: the status only, never the outcome.
-STAFF_STATUS = {"new": "Received", "in_review": "In review", "accepted": "Closed", "closed": "Closed"}
+# What the staff member who referred sees. "Accepted" means a counselor took the concern on: it tells them the
+# concern was heard, and nothing about what the counselor recorded.
+STAFF_STATUS = {"new": "Received", "in_review": "In review", "accepted": "Accepted", "closed": "Closed"}
 
 referral_category = Table(
     "referral_category",

@@ -252,7 +252,12 @@ class UncoveredStudent(NamedTuple):
     severity: int
     since: datetime
     waiting: bool
-    lapsed: bool
+    plan_id: int | None  # an active plan not kept (or not started yet)
+
+    @property
+    def lapsed(self) -> bool:
+        """Whether the student has a check-in plan that is not kept."""
+        return self.plan_id is not None
 
     @property
     def display_name(self) -> str:

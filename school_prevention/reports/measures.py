@@ -650,7 +650,7 @@ def uncovered_students(scope: StudentScope, school_id: int, period: Period, limi
     """Active flagged students of a school in neither a running program nor a kept plan, most severe first.
 
     Rows: (id, family_name, given_name, preferred_name, grade, highest severity rank, first
-    flagged at, waiting for a seat, an active plan that does not count), at most `limit`. Starts
+    flagged at, waiting for a seat, the id of an active plan that does not count or None), at most `limit`. Starts
     from the user's scope of students (permissions.student_scope()).
     """
     return Measure(_uncovered_students(scope.kind, limit),
@@ -663,11 +663,13 @@ def _uncovered_students(kind: str, limit: int | None):
     top = select(func.max(severity_rank())).where(current).scalar_subquery()
     since = select(func.min(RiskFlag.opened_at)).where(current).scalar_subquery()
     waiting = exists().where(Enrollment.student_id == Student.id, Enrollment.status == "waitlisted")
-    lapsed = exists().where(CheckInPlan.student_id == Student.id, CheckInPlan.status == "active")
+    # The newest active plan that does not count (not kept or not started): the list opens it rather than a blank form.
+    lapsed = (select(func.max(CheckInPlan.id))
+              .where(CheckInPlan.student_id == Student.id, CheckInPlan.status == "active").scalar_subquery())
     # Columns, not Student entities: the list shows a name, a grade and links by id, and the ORM
     # would join every student's school for nothing (Student.school is eager).
     return (select(Student.id, Student.family_name, Student.given_name, Student.preferred_name, Student.grade,
-                   top.label("severity"), since.label("since"), waiting.label("waiting"), lapsed.label("lapsed"))
+                   top.label("severity"), since.label("since"), waiting.label("waiting"), lapsed.label("plan_id"))
             .where(visible_students_condition(kind),  # the scope stays in SQL, whatever the caller checked
                    Student.school_id == bindparam("uncovered_school_id"), Student.is_active.is_(True),
                    has_current_flag(), ~in_running_program(), ~with_kept_plan())

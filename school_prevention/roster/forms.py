@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import BooleanField
+from wtforms import StringField
+from wtforms.validators import Length, Optional
 
 
 class UploadForm(FlaskForm):
@@ -18,8 +19,14 @@ class UploadForm(FlaskForm):
 class ApplyForm(FlaskForm):
     """Apply a checked import."""
 
-    allow_mass_deactivation = BooleanField(
-        "This export is complete: allow it to deactivate more than 5% of active students")
+    # Not a checkbox: one click must not deactivate a school. The admin types the number the dry run found.
+    confirm_deactivation = StringField("Type the number of students to deactivate to confirm",
+                                       validators=[Optional(), Length(max=20)])
+
+    def deactivation_confirmed(self, expected: int) -> bool:
+        """Whether the number typed is the number of students the dry run would deactivate."""
+        typed = (self.confirm_deactivation.data or "").replace(",", "").replace(" ", "").strip()
+        return typed == str(expected)
 
 
 class RunActionForm(FlaskForm):

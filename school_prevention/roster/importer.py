@@ -142,6 +142,8 @@ class ImportReport:
     rejected: list[dict] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     refused: str | None = None
+    # A bulk file refused for deactivating too many: {"students": would be deactivated, "active": active before}.
+    deactivation: dict | None = None
 
     def reject(self, file: str, line: int, reason: str) -> None:
         self.rejected.append({"file": file, "line": line, "reason": reason})
@@ -159,7 +161,8 @@ class ImportReport:
 
     def as_dict(self) -> dict:
         return {"dry_run": self.dry_run, "modes": self.modes, "counts": dict(self.counts),
-                "rejected": self.rejected, "messages": self.messages, "refused": self.refused}
+                "rejected": self.rejected, "messages": self.messages, "refused": self.refused,
+                "deactivation": self.deactivation}
 
 
 def _sourced_id_among(column, sids: list[str]):
@@ -864,7 +867,9 @@ class RosterImporter:
             self.report.refused = (
                 f"This bulk file would deactivate {len(missing):,} of {self.active_before:,} active students "
                 f"({share:.0%}), more than {MASS_DEACTIVATION_SHARE:.0%}. Nothing was changed. If the SIS export is "
-                "complete and this is intended, run again with --allow-mass-deactivation.")
+                "complete and this is intended, confirm the number when you apply it (on the command line, run again "
+                "with --allow-mass-deactivation).")
+            self.report.deactivation = {"students": len(missing), "active": self.active_before}
             return
         for start in range(0, len(missing), 5000):
             chunk = missing[start:start + 5000]

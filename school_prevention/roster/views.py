@@ -92,10 +92,14 @@ def index():
 @read_only  # answers while an import holds SQLite's write lock: it shows that very import
 def detail(run_id: int):
     """A run waiting or working (with its progress), stopped (retry, discard), or its report (and Apply)."""
-    run = _run_or_404(run_id)
+    return _render_detail(_run_or_404(run_id), ApplyForm())
+
+
+def _render_detail(run: RosterImport, form: ApplyForm):
     state = _state(run) if not run.is_finished else None
-    return render_template("roster/detail.html", run=run, state=state, form=ApplyForm(), action=RunActionForm(),
-                           counts=count_rows(run.counts), keep_days=UPLOAD_KEEP.days)
+    return render_template("roster/detail.html", run=run, state=state, form=form, action=RunActionForm(),
+                           counts=count_rows(run.counts), keep_days=UPLOAD_KEEP.days,
+                           deactivation=(run.report or {}).get("deactivation"))
 
 
 @bp.route("/<int:run_id>/progress.json")
@@ -123,8 +127,16 @@ def apply(run_id: int):
     if not form.validate():
         flash("The form could not be read. Open the dry run again and apply it from there.", "error")
         return redirect(url_for("roster.detail", run_id=run_id), 303)
+    deactivation = (dry.report or {}).get("deactivation")
+    if deactivation and dry.can_apply and not form.deactivation_confirmed(deactivation["students"]):
+        # Refused here, before anything is queued: the dry run's page again, with the field marked.
+        form.confirm_deactivation.errors = [
+            f"Type {deactivation['students']:,} (the number of students this import deactivates) to apply it, "
+            "or upload a complete export instead." if form.confirm_deactivation.data else
+            f"Type the number of students to deactivate ({deactivation['students']:,}) to confirm."]
+        return _render_detail(dry, form), 400
     try:
-        run = start_apply(current_user, dry, allow_mass_deactivation=form.allow_mass_deactivation.data)
+        run = start_apply(current_user, dry, allow_mass_deactivation=bool(deactivation))
     except ApplyError as exc:
         return _refuse_apply(exc, dry)
     return redirect(url_for("roster.detail", run_id=run.id), 303)

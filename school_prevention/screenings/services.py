@@ -5,7 +5,7 @@ from datetime import date
 
 from school_prevention import audit
 from school_prevention.auth.models import User
-from school_prevention.errors import AlreadyDone, ServiceError
+from school_prevention.errors import AlreadyDone, refuse
 from school_prevention.extensions import db
 from school_prevention.flags.services import lock_student
 from school_prevention.screenings.models import NEXT_STEPS, RESULTS, Instrument, Screening
@@ -13,6 +13,31 @@ from school_prevention.screenings.queries import screening_on
 from school_prevention.students.models import Student
 from school_prevention.timezones import localtime
 from school_prevention.training.services import screening_refusal
+
+
+def screening_problems(actor: User, instrument: Instrument | None, *, screened_on: date | None, result: str | None,
+                       next_step: str | None, rescreen_on: date | None, outside_agency: str | None,
+                       today: date) -> list[tuple[str, str]]:
+    """Every reason to refuse a screening as entered, all at once (a form shows them together)."""
+    problems = []
+    if instrument is not None and not instrument.is_active:
+        problems.append(("instrument", "This instrument is no longer in use."))
+    if result not in RESULTS:
+        problems.append(("result", "Choose the result level."))
+    if next_step not in NEXT_STEPS:
+        problems.append(("next_step", "Choose the next step."))
+    if screened_on is not None and screened_on > today:
+        problems.append(("screened_on", "The screening date cannot be in the future."))
+    if next_step == "rescreen" and (rescreen_on is None or (screened_on is not None and rescreen_on <= screened_on)):
+        problems.append(("rescreen_on", "Give a rescreen date after the screening date."))
+    if next_step == "outside_referral" and not (outside_agency or "").strip():
+        problems.append(("outside_agency", "Name the outside agency."))
+    if instrument is not None and instrument.required_course_id is not None and screened_on is not None:
+        # screening by trained staff only
+        refusal = screening_refusal(actor, instrument.required_course, instrument.name, screened_on)
+        if refusal:
+            problems.append(("instrument", refusal))
+    return problems
 
 
 def record_screening(actor: User, student: Student, *, instrument: Instrument, screened_on: date,
@@ -24,22 +49,8 @@ def record_screening(actor: User, student: Student, *, instrument: Instrument, s
     (a double click, two counselors at once) is refused with AlreadyDone naming who recorded it.
     Checked under the student's row lock; a unique index is the backstop.
     """
-    if not instrument.is_active:
-        raise ServiceError("instrument", "This instrument is no longer in use.")
-    if result not in RESULTS:
-        raise ServiceError("result", "Choose the result level.")
-    if next_step not in NEXT_STEPS:
-        raise ServiceError("next_step", "Choose the next step.")
-    if screened_on > today:
-        raise ServiceError("screened_on", "The screening date cannot be in the future.")
-    if next_step == "rescreen" and (rescreen_on is None or rescreen_on <= screened_on):
-        raise ServiceError("rescreen_on", "Give a rescreen date after the screening date.")
-    if next_step == "outside_referral" and not (outside_agency or "").strip():
-        raise ServiceError("outside_agency", "Name the outside agency.")
-    if instrument.required_course_id is not None:  # screening by trained staff only
-        refusal = screening_refusal(actor, instrument.required_course, instrument.name, screened_on)
-        if refusal:
-            raise ServiceError("instrument", refusal)
+    refuse(screening_problems(actor, instrument, screened_on=screened_on, result=result, next_step=next_step,
+                              rescreen_on=rescreen_on, outside_agency=outside_agency, today=today))
     lock_student(student)
     earlier = db.session.scalars(screening_on(student.id, instrument.id, screened_on)).first()
     if earlier is not None:

@@ -7,13 +7,13 @@ from flask_login import current_user
 from school_prevention import audit
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
-from school_prevention.forms import apply_service_error
+from school_prevention.forms import apply_problems, apply_service_error
 from school_prevention.permissions import get_student_or_404, roles
 from school_prevention.roles import Role
 from school_prevention.screenings.forms import ScreeningForm
 from school_prevention.screenings.models import Instrument
 from school_prevention.screenings.queries import active_instruments
-from school_prevention.screenings.services import record_screening
+from school_prevention.screenings.services import record_screening, screening_problems
 from school_prevention.timezones import district_today
 from school_prevention.training.services import screening_refusal
 
@@ -36,7 +36,14 @@ def new(student_id: int):
     status = 200
     if request.method == "POST":
         status = 400
-        if form.validate():
+        valid = form.validate()
+        # The service's checks (a future date, a rescreen date, training) beside the form's: one round of errors.
+        chosen = next((i for i in instruments if i.id == form.instrument.data), None)
+        problems = screening_problems(current_user, chosen, screened_on=form.screened_on.data, result=form.result.data,
+                                      next_step=form.next_step.data, rescreen_on=form.rescreen_on.data,
+                                      outside_agency=form.outside_agency.data, today=district_today())
+        apply_problems(form, problems, skip_fields_with_errors=True)
+        if valid and not problems:
             try:
                 with db.session.begin_nested():
                     screening = record_screening(

@@ -109,10 +109,10 @@ def test_referral_triaged_into_a_flag_then_screening(journey, live_server):
     journey.axe()
     sign_out(journey)
 
-    # The teacher sees only that the referral is closed: nothing about the flag.
+    # The teacher sees only that the referral was accepted: nothing about the flag.
     sign_in(journey, "staff@demo.school")
     page.get_by_role("link", name="My referrals").click()
-    expect(page.get_by_role("row", name=re.compile(re.escape(student.display_name)))).to_contain_text("Closed")
+    expect(page.get_by_role("row", name=re.compile(re.escape(student.display_name)))).to_contain_text("Accepted")
     assert "Social isolation" not in page.locator("main").inner_text().split("Status")[-1]
     assert NOTE not in page.content()
     journey.axe()

@@ -169,7 +169,7 @@ def test_weekly_plan_completed_check_in_and_reminder(journey, live_server):
     page.get_by_label("Restricted note").fill(NOTE)
     page.get_by_role("button", name="Complete check-in").click()
     # The message names no one (it travels in the session cookie); the list below shows who.
-    expect(page.get_by_role("status")).to_have_text("Check-in completed: met: doing well.")
+    expect(page.get_by_role("status")).to_have_text("Check-in completed: the student is doing well.")
     done = page.get_by_role("region", name="Recently closed")
     expect(done.get_by_role("listitem").filter(has=page.get_by_role("link", name=student.display_name))).to_contain_text(
         "Met: doing well")
