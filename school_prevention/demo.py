@@ -136,6 +136,14 @@ def seed_casework(rng: random.Random, schools: dict[str, School]) -> None:
     flags = [create_flag(counselor, s, category=categories[key], severity=sev, source=src, note=note)
              for s, key, sev, src, note in plan]
     change_status(counselor, flags[2], "monitoring")
+    # Urgent concerns raised this week with no check-in plan yet: the caseload's first job of the day.
+    for student, key, note in [
+        (cedar[12], "sudden", "Skipping lunch to meet an adult at the fence; will not say who."),
+        (cedar[13], "runaway", "Left home after an argument; staying with a friend's older brother."),
+        (cedar[14], "bullying — targeted", "Threats in a group chat to share a photo of her."),
+        (maple[5], "neglect", "Said nobody was home for three nights."),
+    ]:
+        create_flag(counselor, student, category=categories[key], severity="urgent", source="staff_referral", note=note)
     exploitation = create_flag(counselor, cedar[4], category=cse, severity="high", source="screening",
                                note="New phone and gifts from an older 'boyfriend' she met online.")
     record_mandated_report(counselor, exploitation, agency="State child abuse hotline",
