@@ -233,20 +233,22 @@ def test_plans_link_only_programs_the_student_is_in_and_fidelity_counts_their_at
     db.session.flush()
     plan = _plan(world, program_ids=[program.id])
     roster = {world.student.id}
-    for days_ago, status in ((10, "present"), (5, "absent"), (2, "present"), (20, "present")):
-        record_session(world.counselor, program, held_on=today - timedelta(days=days_ago), minutes=30, topic=None,
+    # Sessions are held on school days (weekdays); the n-th weekday before today, whatever today is.
+    weekdays = [d for d in (today - timedelta(days=k) for k in range(1, 40)) if d.weekday() < 5]
+    for nth, status in ((7, "present"), (3, "absent"), (1, "present"), (14, "present")):
+        record_session(world.counselor, program, held_on=weekdays[nth], minutes=30, topic=None,
                        attendance={world.student.id: status}, roster_ids=roster)
     found = fidelity(plan, today)
-    # The session 20 days ago was before the plan started (14 days ago): it does not count.
+    # The session 14 weekdays ago was before the plan started (14 days ago): it does not count.
     assert (found.offered, found.attended) == (3, 2)
     assert found.programs[0].program == program.name
     # A program the student joined today: a session they were marked at counts, one without them does not.
     later = make_program(world.school, world.counselor, capacity=10)
     db.session.add(Enrollment(program_id=later.id, student_id=world.student.id, status="active", started_at=utcnow()))
     db.session.flush()
-    record_session(world.counselor, later, held_on=today - timedelta(days=3), minutes=30, topic=None,
+    record_session(world.counselor, later, held_on=weekdays[1], minutes=30, topic=None,
                    attendance={world.student.id: "present"}, roster_ids={world.student.id})
-    record_session(world.counselor, later, held_on=today - timedelta(days=4), minutes=30, topic=None,
+    record_session(world.counselor, later, held_on=weekdays[2], minutes=30, topic=None,
                    attendance={world.other.id: "present"}, roster_ids={world.other.id})
     plan.programs.append(later)
     db.session.flush()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.errors import AlreadyDone, ServiceError
+from school_prevention.errors import AlreadyDone, ServiceError, refuse
 from school_prevention.extensions import db
 from school_prevention.programs.models import Program
 from school_prevention.students.models import Student
@@ -116,13 +116,13 @@ def create_plan(actor: User, student: Student, *, goal: str | None, measure: str
                 started_on: date | None, review_on: date | None, program_ids: list[int], today: date) -> InterventionPlan:
     """Make an intervention plan for the student; the programs must be ones they are enrolled in.
 
-    Every field is checked before anything is refused (PlanProblems lists them all). The same plan
+    Every field is checked before anything is refused (one ServiceError carries them all). The same plan
     sent twice (a double click) is refused with AlreadyDone naming the plan that exists.
     """
     problems, enrolled = check_plan(student, goal=goal, measure=measure, baseline=baseline, target=target,
                                     started_on=started_on, review_on=review_on, program_ids=program_ids, today=today)
     if problems:
-        raise PlanProblems(problems)
+        refuse([pair for exc in problems for pair in exc.problems])
     goal, measure = goal.strip(), measure.strip()
     _lock_student(student)
     twin = db.session.scalars(select(InterventionPlan).where(
@@ -142,14 +142,6 @@ def create_plan(actor: User, student: Student, *, goal: str | None, measure: str
     audit.record("intervention_plan.created", actor=actor, obj=plan, student=student,
                  detail={"programs": len(plan.programs)})
     return plan
-
-
-class PlanProblems(ServiceError):
-    """Several refusals at once, each beside its field."""
-
-    def __init__(self, problems: list[ServiceError]):
-        super().__init__(problems[0].field, problems[0].message)
-        self.problems = problems
 
 
 def check_progress(plan: InterventionPlan, *, measured_on: date | None, value, today: date) -> list[ServiceError]:
@@ -176,7 +168,7 @@ def record_progress(actor: User, plan: InterventionPlan, *, measured_on: date | 
     """Add a data point to an active plan; one per day (the same point twice: AlreadyDone)."""
     problems = check_progress(plan, measured_on=measured_on, value=value, today=today)
     if problems:
-        raise PlanProblems(problems)
+        refuse([pair for exc in problems for pair in exc.problems])
     value = float(value)
     note = (note or "").strip() or None
     existing = db.session.scalars(select(ProgressPoint).where(ProgressPoint.plan_id == plan.id,

@@ -10,6 +10,7 @@ from flask_login import current_user
 from school_prevention import audit
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
+from school_prevention.forms import apply_problems
 from school_prevention.permissions import CASE_ROLES, get_student_or_404, roles
 from school_prevention.roles import Role
 from school_prevention.tiers import chart
@@ -28,13 +29,11 @@ DEFAULT_REVIEW_WEEKS = 6
 
 
 def _show_problems(form, problems) -> None:
-    """Each refusal beside its field (or above the form), unless the field already says what is wrong."""
-    for problem in getattr(problems, "problems", None) or [problems]:
-        field = getattr(form, problem.field, None) if problem.field else None
-        if field is None:
-            form.form_errors.append(problem.message)
-        elif not field.errors:
-            field.errors = list(field.errors) + [problem.message]
+    """Each refusal beside its field (or above the form), unless the form's own check already refused that
+    field: a ServiceError (with every problem it carries) or a list of them (check_plan, check_progress)."""
+    if isinstance(problems, ServiceError):
+        problems = [problems]
+    apply_problems(form, [pair for exc in problems for pair in exc.problems], skip_fields_with_errors=True)
 
 
 @bp.route("/students/<int:student_id>/tier", methods=["GET", "POST"])
@@ -88,7 +87,7 @@ def plan_new(student_id: int):
                   "program_ids": form.programs.data or [], "today": today}
         problems, _ = check_plan(student, **values)
         if problems:
-            _show_problems(form, _All(problems))  # ...with every other problem
+            _show_problems(form, problems)  # ...with every other problem
         if not form.errors and not form.form_errors:
             with db.session.begin_nested():
                 plan = create_plan(current_user, student, **values)
@@ -96,13 +95,6 @@ def plan_new(student_id: int):
             return redirect(url_for("tiers.plan_detail", intervention_id=plan.id))
     audit.record("intervention_plan.form.view", actor=current_user, obj=student, student=student)
     return render_template("tiers/plan_form.html", form=form, student=student), status
-
-
-class _All:
-    """Several service refusals shown together."""
-
-    def __init__(self, problems):
-        self.problems = problems
 
 
 def _render_plan(plan, progress_form=None, review_form=None, code: int = 200):
@@ -143,7 +135,7 @@ def progress(intervention_id: int):
     value = float("nan") if form.value.errors else form.value.data
     problems = check_progress(plan, measured_on=form.measured_on.data, value=value, today=today)
     if problems:
-        _show_problems(form, _All(problems))
+        _show_problems(form, problems)
     if not form.errors and not form.form_errors:
         try:
             with db.session.begin_nested():
