@@ -254,3 +254,14 @@ def test_the_app_role_can_advance_a_head(app_role):
                           "VALUES (99, 5, 5, 'x', 'x')"))
         conn.execute(text("UPDATE audit_chain_head SET row_count = 6, last_id = 6 WHERE chain = 99"))
         conn.rollback()
+
+
+def test_the_nightly_check_logs_each_chains_head(app, db_session, trail, caplog):
+    from school_prevention.audit_chain import JOBS_NAME
+    from school_prevention.scheduler import load_jobs
+
+    chain = _chain_of(db_session, trail[4])
+    count = db_session.scalar(text("SELECT count(*) FROM audit_event WHERE chain = :c"), {"c": chain})
+    with caplog.at_level("INFO", logger=app.logger.name):
+        load_jobs()[JOBS_NAME].func(audit.utcnow())
+    assert f" {chain}:{count}:{trail[4]}:" in " " + caplog.text.split("heads ", 1)[1]
