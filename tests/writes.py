@@ -36,8 +36,8 @@ class Writes:
     def __init__(self, engine):
         self.engine = engine
         self._frames: list[tuple[str | None, list[tuple[str, str]]]] = [(None, [])]
-        self._listeners = [("after_cursor_execute", self._executed), ("savepoint", self._savepoint),
-                           ("rollback_savepoint", self._rolled_back), ("release_savepoint", self._released)]
+        # Savepoints are read from their statements: the engine's savepoint event is told no name.
+        self._listeners = [("after_cursor_execute", self._executed)]
         for name, fn in self._listeners:
             event.listen(engine, name, fn)
 
@@ -56,6 +56,14 @@ class Writes:
     # -- listeners --------------------------------------------------------------------------------
 
     def _executed(self, conn, cursor, statement, parameters, context, executemany):
+        words = statement.split(None, 4)
+        verb = words[0].upper() if words else ""
+        if verb == "SAVEPOINT":
+            return self._savepoint(words[1])
+        if verb == "RELEASE":  # RELEASE [SAVEPOINT] name
+            return self._released(words[-1])
+        if verb == "ROLLBACK" and len(words) > 2:  # ROLLBACK TO [SAVEPOINT] name
+            return self._rolled_back(words[-1])
         table = written_table(statement)
         if table is None:
             return
@@ -63,7 +71,7 @@ class Writes:
             return
         self._frames[-1][1].append((table, statement[:200]))
 
-    def _savepoint(self, conn, name):
+    def _savepoint(self, name):
         self._frames.append((name, []))
 
     def _pop_to(self, name) -> list[tuple[str, str]] | None:
@@ -77,12 +85,12 @@ class Writes:
             if frame_name == name:
                 return writes
 
-    def _rolled_back(self, conn, name, context):
+    def _rolled_back(self, name):
         if self._pop_to(name) is None:
             # A savepoint begun before reset() (the example's own): everything since is undone.
             self._frames = [(None, [])]
 
-    def _released(self, conn, name, context):
+    def _released(self, name):
         writes = self._pop_to(name)
         if writes is not None:
             self._frames[-1][1].extend(writes)
