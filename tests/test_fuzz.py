@@ -15,8 +15,9 @@ audit of a re-rendered page and the session's touch). A snapshot of every table 
 a checksum of the rows) cross-checks that on the first refusals of each form and every
 SNAPSHOT_EVERY-th after.
 
-1,000 examples per form and method (marked slow; `bin/test -m slow -n 2`, as .ci/run does);
-SP_FUZZ_EXAMPLES=50 runs a quick pass.
+1,000 examples per form and method (marked slow: `bin/test -m slow`, on two pytest-xdist workers,
+as .ci/run does); SP_FUZZ_EXAMPLES=50 runs a quick pass; SP_FUZZ_TIMINGS=FILE notes each form's
+examples, seconds, CPU seconds and (PostgreSQL on this machine) the server's CPU seconds.
 """
 from __future__ import annotations
 
@@ -207,9 +208,12 @@ def _form_data(fields: dict[str, set[str]], world_ids: list[int], method: str):
         return st.one_of(values, values, st.lists(values, min_size=2, max_size=4))
 
     known = st.fixed_dictionaries({}, optional={name: one(options) for name, options in fields.items()})
-    extra = st.dictionaries(st.one_of(TEXT.filter(bool), st.sampled_from(["id", "user_id", "school_id", "csrf_token",
-                                                                          "_method", "role", "status"])),
-                            one(set()), max_size=3)
+    # Keys no form shows: random text, and names apps often read (for a query string, those lists and pages read).
+    guesses = ["id", "user_id", "school_id", "csrf_token", "_method", "role", "status"]
+    if method == "GET":
+        guesses += COMMON_QUERY
+    extra = st.dictionaries(st.one_of(TEXT.filter(bool), st.sampled_from(guesses), st.sampled_from(guesses)),
+                            one(set()), max_size=4)
     return st.tuples(known, extra).map(lambda pair: {**pair[1], **pair[0]})
 
 
@@ -240,6 +244,18 @@ class Fuzzing:
         self.cookies: dict[str | None, str | None] = {None: None}
         self.fields: dict[str | None, dict] = {}
         self.writes = Writes(connection.engine)
+
+    def server_cpu(self) -> float:
+        """CPU seconds the PostgreSQL server process of this connection has used (when it runs on this machine)."""
+        if self.backend != "postgresql":
+            return 0.0
+        pid = self.connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def sign_in(self, role: str | None) -> None:
         """A fresh server-side session for role (the module outlives the 30 minutes' idle limit)."""
@@ -303,9 +319,6 @@ def test_no_input_answers_5xx_and_a_refusal_changes_nothing(fuzzing, endpoint, m
     urls = fuzzing.urls[role]
     entry = fuzzing.form(role, endpoint, method)
     fields = dict(entry["fields"])
-    if method == "GET":
-        for name in COMMON_QUERY:
-            fields.setdefault(name, set())
     # Warm up: the pages that show this form, so what a first look records (opened, seen) is already there.
     for page in {entry["page"], endpoint if method == "GET" else None} - {None}:
         if page in urls and page != "auth.logout":
@@ -349,14 +362,15 @@ def test_no_input_answers_5xx_and_a_refusal_changes_nothing(fuzzing, endpoint, m
             if savepoint.is_active:
                 savepoint.rollback()
 
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu, db_cpu = time.perf_counter(), time.process_time(), fuzzing.server_cpu()
     check()
     if TIMINGS:
         with open(TIMINGS, "a") as out:
             out.write(json.dumps({"backend": fuzzing.backend, "endpoint": endpoint, "method": method,
                                   "examples": seen["examples"], "refused": seen["refused"],
                                   "seconds": round(time.perf_counter() - started, 3),
-                                  "cpu": round(time.process_time() - cpu, 3)}) + "\n")
+                                  "cpu": round(time.process_time() - cpu, 3),
+                                  "db_cpu": round(fuzzing.server_cpu() - db_cpu, 3)}) + "\n")
     if role is not None and endpoint != "auth.logout":
         # The examples reached the page as the role (a session that had run out would test only the sign-in redirect).
         assert seen["signed_out"] < seen["examples"], (endpoint, method, "every request was sent to sign in")
