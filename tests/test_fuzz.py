@@ -51,7 +51,7 @@ ROLE_ORDER = ["counselor", "principal", "admin", "staff", "district"]
 SKIP = {"static"}  # files from disk: no form, no query
 # Rows a refused (4xx) request may still write: its audit of the re-rendered page and the session's touch.
 EXCLUDED_TABLES = frozenset({"audit_event", "audit_chain_head", "user_session", "alembic_version"})
-SNAPSHOT_FIRST, SNAPSHOT_EVERY = 3, 50  # refusals per form also checked against a full snapshot
+SNAPSHOT_FIRST, SNAPSHOT_EVERY = 3, 200  # refusals per form also checked against a full snapshot
 # Query keys lists and pages read, tried on every GET besides the fields its forms name.
 COMMON_QUERY = ["page", "q", "sort", "from", "to", "school", "school_id", "status", "student", "level", "period",
                 "next", "source", "category", "program", "kind", "week", "month", "year", "format"]
