@@ -31,7 +31,7 @@ import hmac
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import current_app
 from sqlalchemy import BigInteger, String, event, inspect, select, text
@@ -60,8 +60,8 @@ def _utc(value: datetime | None) -> str:
     if value is None:
         return ""
     if value.tzinfo is None:  # as SQLite hands it back to a raw query
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 def _contents(row) -> bytes:
@@ -233,8 +233,8 @@ def describe_heads(session: Session) -> str:
 def alert(finding: Finding) -> int:
     """Tell every active admin and district user, in the app and by email (no student detail)."""
     from school_prevention.auth.models import User
-    from school_prevention.notifications.services import notify
     from school_prevention.extensions import db
+    from school_prevention.notifications.services import notify
     from school_prevention.roles import Role
 
     people = db.session.scalars(select(User).where(User.role.in_([Role.ADMIN.value, Role.DISTRICT.value]),

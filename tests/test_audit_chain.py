@@ -239,7 +239,7 @@ def test_audit_verify_command_names_the_row(app, db_session, trail):
     "UPDATE audit_chain_head SET row_count = 0",
     "ALTER TABLE audit_chain_head DISABLE TRIGGER USER",
 ])
-def test_the_app_role_cannot_move_a_head_back(app_role, statement):
+def test_the_app_role_cannot_move_a_head_back(app_role, statement):  # noqa: F811 (the fixture)
     with app_role.connect() as conn:
         conn.execute(text("INSERT INTO audit_chain_head (chain, row_count, last_id, last_hash, seal) "
                           "VALUES (99, 5, 5, 'x', 'x')"))  # rolled back when the connection closes
@@ -248,7 +248,7 @@ def test_the_app_role_cannot_move_a_head_back(app_role, statement):
         assert any(words in str(refused.value) for words in ("permission denied", "must be owner", "only advances"))
 
 
-def test_the_app_role_can_advance_a_head(app_role):
+def test_the_app_role_can_advance_a_head(app_role):  # noqa: F811 (the fixture)
     with app_role.connect() as conn:
         conn.execute(text("INSERT INTO audit_chain_head (chain, row_count, last_id, last_hash, seal) "
                           "VALUES (99, 5, 5, 'x', 'x')"))

@@ -125,7 +125,7 @@ def _discover(app, send, requests, role) -> dict:
         if method != "GET" or endpoint in SKIP | {"auth.logout"} or not _allowed(endpoint, role):
             continue
         response = send("GET", url)
-        if response.status_code != 200 or not response.mimetype == "text/html":
+        if response.status_code != 200 or response.mimetype != "text/html":
             continue
         parser = _Forms(url)
         parser.feed(response.get_data(as_text=True))
@@ -220,7 +220,7 @@ def _form_data(fields: dict[str, set[str]], world_ids: list[int], method: str):
 def _world_ids(world) -> list[int]:
     ids = {0, -1, 2**31, 2**63}
     for value in world.values():
-        if hasattr(value, "id") and isinstance(getattr(value, "id"), int):
+        if hasattr(value, "id") and isinstance(value.id, int):
             ids.add(value.id)
     ids.update(user.id for user in world["users"].values())
     return sorted(ids)

@@ -43,12 +43,11 @@ def test_a_change_that_stands_is_seen(db_session, writes):
 
 def test_a_change_undone_with_its_savepoint_is_not(db_session, writes):
     tracker, school = writes
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError), db_session.begin_nested():
+        db_session.execute(text("UPDATE school SET name = 'After' WHERE id = :id"), {"id": school.id})
         with db_session.begin_nested():
-            db_session.execute(text("UPDATE school SET name = 'After' WHERE id = :id"), {"id": school.id})
-            with db_session.begin_nested():
-                db_session.execute(text("DELETE FROM school WHERE id = :id"), {"id": school.id})
-            raise RuntimeError("refused")
+            db_session.execute(text("DELETE FROM school WHERE id = :id"), {"id": school.id})
+        raise RuntimeError("refused")
     assert tracker.changed() == []
 
 
