@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import time
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
@@ -39,6 +40,8 @@ from school_prevention import create_app
 from school_prevention.auth import sessions
 from school_prevention.config import TestConfig
 from school_prevention.extensions import db, limiter
+from tests.conftest import IsolatedClient, migrate_to_head
+from tests.databases import new_database_url
 from tests.test_permissions import EXPECTED, PUBLIC, _requests, build_world
 from tests.writes import Writes
 
@@ -229,21 +232,45 @@ def _world_ids(world) -> list[int]:
 # --- one world per module and database -------------------------------------------------------------
 
 class Fuzzing:
-    """The module's world, committed in a transaction of its own, and how to send requests as a role."""
+    """The module's world, committed on a database of its own, and how to send requests as a role.
 
-    def __init__(self, app, session, connection):
-        self.app, self.session, self.connection = app, session, connection
-        self.backend = connection.dialect.name
-        self.world = build_world(session)
+    Each test runs in a transaction of its own (transaction()), rolled back at its end: on
+    PostgreSQL one transaction for the whole module would hold a lock for every savepoint it
+    released until the server's lock table ran out."""
+
+    def __init__(self, app):
+        self.app = app
+        self.backend = db.engine.dialect.name
+        self.world = build_world(db.session)
         self.world_ids = _world_ids(self.world)
         self.user_ids = {role: user.id for role, user in self.world["users"].items()}
-        # Worked out now: the world's objects expire at the first commit.
+        self.user_class = type(self.world["users"]["admin"])
         self.requests = {role: list(_requests(app, self.world, role)) for role in [None, *ROLE_ORDER]}
         self.urls = {role: {e: url for e, _m, url in found} for role, found in self.requests.items()}
+        db.session.commit()
+        db.session.remove()
         self.cookie_name = app.config["SESSION_COOKIE_NAME"]
         self.cookies: dict[str | None, str | None] = {None: None}
         self.fields: dict[str | None, dict] = {}
-        self.writes = Writes(connection.engine)
+        self.writes = Writes(db.engine)
+        self.session = self.connection = None
+
+    @contextmanager
+    def transaction(self):
+        """The test's own transaction: everything it does, its sign-in included, is rolled back at its end."""
+        connection = db.engine.connect()
+        outer = connection.begin()
+        session = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint"))
+        original = db.session
+        db.session, self.session, self.connection = session, session, connection
+        try:
+            yield
+        finally:
+            session.remove()
+            db.session, self.session, self.connection = original, None, None
+            if outer.is_active:
+                outer.rollback()
+            connection.close()
 
     def server_cpu(self) -> float:
         """CPU seconds the PostgreSQL server process of this connection has used (when it runs on this machine)."""
@@ -261,7 +288,7 @@ class Fuzzing:
         """A fresh server-side session for role (the module outlives the 30 minutes' idle limit)."""
         if role is None:
             return
-        user = self.session.get(type(self.world["users"][role]), self.user_ids[role])
+        user = self.session.get(self.user_class, self.user_ids[role])
         token = sessions.start_session(user, ip="127.0.0.1", user_agent="pytest")
         self.session.commit()
         client = self.app.test_client()
@@ -288,30 +315,28 @@ class Fuzzing:
 
 
 @pytest.fixture(scope="module")
-def fuzzing(app):
-    """One world for all the module's tests on this database; rolled back at the end."""
+def fuzzing(backend, tmp_path_factory, postgres):
+    """An app on a database of its own with the world committed, for all the module's tests."""
+    app = create_app(TestConfig(new_database_url(backend, "fuzz", tmp_path_factory, postgres)))
+    app.test_client_class = IsolatedClient
+    migrate_to_head(app)
     with app.app_context():
-        connection = db.engine.connect()
-        transaction = connection.begin()
-        session = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint"))
-        original = db.session
-        db.session = session
-        try:
-            fuzz = Fuzzing(app, session, connection)
-            yield fuzz
-            fuzz.writes.close()
-        finally:
-            session.remove()
-            db.session = original
-            if transaction.is_active:
-                transaction.rollback()
-            connection.close()
+        fuzz = Fuzzing(app)
+        yield fuzz
+        fuzz.writes.close()
+        db.session.remove()
+        db.engine.dispose()
 
 
 # --- the test -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("endpoint, method", TARGETS, ids=[f"{e}-{m}" for e, m in TARGETS])
 def test_no_input_answers_5xx_and_a_refusal_changes_nothing(fuzzing, endpoint, method):
+    with fuzzing.transaction():
+        _fuzz(fuzzing, endpoint, method)
+
+
+def _fuzz(fuzzing, endpoint, method):
     role = _role_for(endpoint)
     session = fuzzing.session
     fuzzing.sign_in(role)
