@@ -13,6 +13,16 @@ first one that does not hold:
 - it matches, but its stored predecessor is not the seal of the row before it: a row was
   removed before it, or it was inserted out of order;
 - it has no seal: it was written by something other than the app.
+
+A chain's last rows leave no successor to notice they are gone, so each chain also has a head
+(audit_chain_head): how many rows it holds, its last row's id and seal, itself sealed with the key.
+It is advanced in the same transaction as every row sealed on the chain, and the next row is sealed
+after the head's seal, not after whatever row the table ends with. The database lets it only
+advance (triggers refuse an UPDATE that does not add rows, a DELETE or a TRUNCATE; the app's
+PostgreSQL role may not delete it either). verify() then compares each chain's end with its head:
+rows removed from the end, a last row replaced, a head edited or removed are named too. What it
+cannot see is an older head put back (by the tables' owner) together with the rows after it
+removed: that needs a copy of the heads kept outside the database (the nightly check logs them).
 """
 from __future__ import annotations
 
@@ -21,16 +31,19 @@ import hmac
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import event, inspect, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import BigInteger, String, event, inspect, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from school_prevention.extensions import db
 
 # Any constant shared by every app server of one database ("SPAU" in ASCII).
 CHAIN_LOCK_KEY = 0x53504155
 LANES = 8
 LANE = "sp_audit_lane"  # session.info: the chain this transaction seals on
+HEAD = "sp_audit_head"  # session.info: the head this flush advances its chain to, written after it
 GENESIS = "0" * 64
 JOBS_NAME = "audit.verify"
 
@@ -47,8 +60,8 @@ def _utc(value: datetime | None) -> str:
     if value is None:
         return ""
     if value.tzinfo is None:  # as SQLite hands it back to a raw query
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 def _contents(row) -> bytes:
@@ -66,12 +79,32 @@ def seal_of(key: bytes, prev_hash: str, row) -> str:
     return hmac.new(key, prev_hash.encode() + b"|" + _contents(row), hashlib.sha256).hexdigest()
 
 
-def _last_seal(session: Session, chain: int) -> str:
-    from school_prevention.audit import AuditEvent
+class AuditChainHead(db.Model):
+    """Where one chain ends: its number of rows, last row and that row's seal, sealed together."""
 
-    last = session.execute(select(AuditEvent.row_hash).where(AuditEvent.chain == chain)
-                           .order_by(AuditEvent.id.desc()).limit(1)).scalar()
-    return last or GENESIS
+    __tablename__ = "audit_chain_head"
+
+    chain: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    last_id: Mapped[int]
+    last_hash: Mapped[str] = mapped_column(String(64))
+    seal: Mapped[str] = mapped_column(String(64))
+
+
+def head_seal(key: bytes, chain: int, row_count: int, last_id: int, last_hash: str) -> str:
+    """The seal a chain's head must carry."""
+    return hmac.new(key, f"head|{chain}|{row_count}|{last_id}|{last_hash}".encode(), hashlib.sha256).hexdigest()
+
+
+def _chain_end(session: Session, chain: int) -> tuple[int, str, bool]:
+    """(rows on the chain, the seal the next row follows, whether the chain has a head row yet)."""
+    head = session.execute(select(AuditChainHead.row_count, AuditChainHead.last_hash)
+                           .where(AuditChainHead.chain == chain)).one_or_none()
+    if head is not None:
+        return head.row_count, head.last_hash, True
+    # No head: a chain not used yet (migration 0024 gave one to every chain that had rows). Were it
+    # removed, the chain starts again from GENESIS and verify names that row as out of order.
+    return 0, GENESIS, False
 
 
 @event.listens_for(Session, "before_flush")
@@ -79,6 +112,7 @@ def seal(session: Session, flush_context, instances) -> None:
     """Seal the audit rows this flush inserts, in the order they will get their ids."""
     from school_prevention.audit import AuditEvent
 
+    session.info.pop(HEAD, None)  # left by a flush that failed
     new = [obj for obj in session.new if isinstance(obj, AuditEvent) and obj.row_hash is None]
     if not new:
         return
@@ -91,13 +125,33 @@ def seal(session: Session, flush_context, instances) -> None:
             # Held to the commit: no other transaction can seal (or insert) rows on this chain meanwhile.
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY + chain})
     key = _key()
-    # The newest row of the chain this transaction can see: committed ones, and its own already
-    # flushed (read each time, so a savepoint rolled back leaves no gap).
-    prev = _last_seal(session, chain)
+    # The chain's head as this transaction sees it: committed, and advanced by its own earlier
+    # flushes (read each time, so a savepoint rolled back leaves no gap).
+    count, prev, has_head = _chain_end(session, chain)
     # The flush inserts rows in the order they were added, and they get their ids in that order.
-    for row in sorted(new, key=lambda r: inspect(r).insert_order):
+    rows = sorted(new, key=lambda r: inspect(r).insert_order)
+    for row in rows:
         row.chain, row.prev_hash = chain, prev
         row.row_hash = prev = seal_of(key, prev, row)
+    session.info[HEAD] = (chain, count + len(rows), rows[-1], has_head)
+
+
+@event.listens_for(Session, "after_flush")
+def advance_head(session: Session, flush_context) -> None:
+    """Move the chain's head to the last row this flush sealed (its id is known now), in the same transaction."""
+    pending = session.info.pop(HEAD, None)
+    if pending is None:
+        return
+    chain, count, last, has_head = pending
+    values = {"chain": chain, "row_count": count, "last_id": last.id, "last_hash": last.row_hash,
+              "seal": head_seal(_key(), chain, count, last.id, last.row_hash)}
+    if has_head:
+        statement = ("UPDATE audit_chain_head SET row_count = :row_count, last_id = :last_id, "
+                     "last_hash = :last_hash, seal = :seal WHERE chain = :chain")
+    else:
+        statement = ("INSERT INTO audit_chain_head (chain, row_count, last_id, last_hash, seal) "
+                     "VALUES (:chain, :row_count, :last_id, :last_hash, :seal)")
+    session.connection().execute(text(statement), values)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -118,11 +172,12 @@ class Finding:
 
 
 def verify(session: Session, batch: int = 5000) -> tuple[int, Finding | None]:
-    """(rows checked, the first bad row or None) for the whole trail, in id order."""
+    """(rows checked, the first bad row or None) for the whole trail, in id order, then each chain's end."""
     from school_prevention.audit import AuditEvent
 
     key = _key()
     prev: dict[int, str] = {}  # the last seal of each chain so far
+    ends: dict[int, tuple[int, int]] = {}  # each chain's rows so far and its last row's id
     checked = 0
     after = 0
     columns = [AuditEvent.id, AuditEvent.at, AuditEvent.actor_id, AuditEvent.action, AuditEvent.object_type,
@@ -132,7 +187,7 @@ def verify(session: Session, batch: int = 5000) -> tuple[int, Finding | None]:
         rows = session.execute(select(*columns).where(AuditEvent.id > after).order_by(AuditEvent.id)
                                .limit(batch)).all()
         if not rows:
-            return checked, None
+            return checked, _check_heads(session, key, prev, ends)
         for row in rows:
             checked += 1
             if row.row_hash is None:
@@ -143,14 +198,43 @@ def verify(session: Session, batch: int = 5000) -> tuple[int, Finding | None]:
                 return checked, Finding(row.id, "the row before it in the chain is missing or out of order "
                                                 "(a row was removed, or this one was inserted out of order)")
             prev[row.chain] = row.row_hash
+            ends[row.chain] = (ends.get(row.chain, (0, 0))[0] + 1, row.id)
         after = rows[-1].id
+
+
+def _check_heads(session: Session, key: bytes, prev: dict[int, str], ends: dict[int, tuple[int, int]]) -> Finding | None:
+    """The first chain whose end does not match its head: rows removed from its end, or a head changed or removed."""
+    heads = {head.chain: head for head in session.execute(select(AuditChainHead).execution_options(
+        populate_existing=True)).scalars()}
+    for chain in sorted(set(heads) | set(ends)):
+        count, last_id = ends.get(chain, (0, 0))
+        head = heads.get(chain)
+        if head is None:
+            return Finding(last_id, f"chain {chain} has no head: it was removed, so rows at the chain's end "
+                                    "may have been removed with it")
+        if head_seal(key, chain, head.row_count, head.last_id, head.last_hash) != head.seal:
+            return Finding(head.last_id, f"the head of chain {chain} was changed after it was written")
+        if count < head.row_count:
+            where = f"after row {last_id}" if count else "(it has no rows left)"
+            return Finding(head.last_id, f"the last {head.row_count - count} row(s) of chain {chain} are missing "
+                                         f"{where}: the chain ended at row {head.last_id}")
+        if count > head.row_count or last_id != head.last_id or prev.get(chain) != head.last_hash:
+            return Finding(last_id, f"chain {chain} does not end where its head says (row {head.last_id}): "
+                                    "its last row was replaced, or rows were added outside the app")
+    return None
+
+
+def describe_heads(session: Session) -> str:
+    """Each chain's head in one line (chain:rows:last id:seal's start), for a log kept elsewhere."""
+    heads = session.execute(select(AuditChainHead).order_by(AuditChainHead.chain)).scalars()
+    return " ".join(f"{h.chain}:{h.row_count}:{h.last_id}:{h.seal[:16]}" for h in heads) or "none"
 
 
 def alert(finding: Finding) -> int:
     """Tell every active admin and district user, in the app and by email (no student detail)."""
     from school_prevention.auth.models import User
-    from school_prevention.notifications.services import notify
     from school_prevention.extensions import db
+    from school_prevention.notifications.services import notify
     from school_prevention.roles import Role
 
     people = db.session.scalars(select(User).where(User.role.in_([Role.ADMIN.value, Role.DISTRICT.value]),
@@ -172,6 +256,9 @@ def _register_job() -> None:
         if finding is not None:
             alert(finding)
             current_app.logger.error("audit verify: %s (after %d rows)", finding, checked)
+        else:
+            # Kept in the log, outside the database: an older head put back later would not match it.
+            current_app.logger.info("audit verify: %d rows intact; heads %s", checked, describe_heads(db.session))
         return checked
 
 

@@ -273,6 +273,8 @@ def test_follow_ups_remind_once_per_date_show_on_the_home_page_and_carry_initial
     assert client.post(f"/agency-referrals/{referral.id}/follow-up", data=data).status_code == 302
     twice = client.post(f"/agency-referrals/{referral.id}/follow-up", data=data)
     assert twice.status_code == 409 and "A follow-up was already recorded by Casey Counselor" in twice.get_data(as_text=True)
+    # A number past the column's range is stale too (seq + 1 overflowed: a 500 on PostgreSQL, found by the fuzz test).
+    assert client.post(f"/agency-referrals/{referral.id}/follow-up", data={**data, "seq": "2147483647"}).status_code == 409
     assert "Agency follow-ups due" not in client.get("/").get_data(as_text=True)
     assert remind_follow_ups(noon + timedelta(days=5)) == 2
     change_status(world.counselor, db.session.get(AgencyReferral, referral.id), "closed", outcome="no_longer_needed")

@@ -232,6 +232,11 @@ def _requests(app, world, role=None):
 
 @pytest.fixture
 def world(db_session):
+    return build_world(db_session)
+
+
+def build_world(db_session) -> dict:
+    """One of every object a route names, in one school, and one user per role (committed in db_session)."""
     school = make_school()
     users = {role: make_user(role, schools=[school] if role in {"staff", "counselor", "principal"} else [])
              for role in ALL}

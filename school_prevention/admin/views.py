@@ -15,6 +15,7 @@ from school_prevention.auth.queries import users_list
 from school_prevention.auth import tokens
 from school_prevention.admin.services import reset_second_factor, send_invitation, set_active
 from school_prevention.auth.services import AccountExists, create_user, update_user
+from school_prevention.db import MAX_ID
 from school_prevention.errors import ServiceError
 from school_prevention.grants import services as grant_services
 from school_prevention.grants.queries import decided_of, get_request_or_404, pending_by_user
@@ -158,7 +159,10 @@ def user_invite(user_id: int):
     if not tokens.can_invite(user):
         abort(409, description=f"{user.name}'s account is deactivated. Reactivate it before sending an invitation.")
     seen = request.form.get("last_invitation", "")
-    if send_invitation(current_user, user, seen=int(seen) if seen.isascii() and seen.isdigit() else None):
+    seen_id = int(seen) if seen.isascii() and seen.isdigit() and len(seen) <= 18 else None  # int() of 10,001 digits raises
+    if seen_id is not None and seen_id > MAX_ID:
+        seen_id = 0  # no invitation has that id (nor can the database compare it)
+    if send_invitation(current_user, user, seen=seen_id):
         flash(_invitation_sent(user), "success")
     else:
         flash(f"{user.name} has access to case data, so the invitation is sent once the district approves it."

@@ -9,6 +9,7 @@ from school_prevention.agencies.forms import AgencyForm, FollowUpForm, ReferForm
 from school_prevention.agencies.models import AGENCY_KINDS, Agency
 from school_prevention.agencies.queries import directory, get_agency_referral_or_404
 from school_prevention.agencies.services import change_status, read_reason, record_follow_up, refer_student, save_agency
+from school_prevention.db import MAX_ID
 from school_prevention.disclosures.queries import load_sharing_choices
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
@@ -144,6 +145,8 @@ def follow_up(agency_referral_id: int):
     if not form.validate():
         return _render_referral(referral, follow_up_form=form, code=400)
     seq = int(form.seq.data) if (form.seq.data or "").isdigit() else None
+    if seq is not None and seq >= MAX_ID:
+        seq = -1  # no follow-up has that number, and seq + 1 would not fit the column (a 500 on PostgreSQL)
     try:
         with db.session.begin_nested():
             record_follow_up(current_user, referral, seen_seq=seq, note=form.note.data,

@@ -63,7 +63,9 @@ class StudentFilterForm(QueryForm):
     @property
     def school_id(self) -> int | None:
         """The chosen school's id, if any."""
-        return int(self.school.data) if self.school.data else None
+        # Optional() lets a blank choice through (" " is no school): strip before reading it.
+        value = (self.school.data or "").strip()
+        return int(value) if value else None
 
     def filters(self) -> Filters:
         """The validated filters."""
