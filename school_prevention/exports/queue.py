@@ -152,12 +152,14 @@ def make(owner: Owner, batch: int = BATCH) -> bool:
     export = db.session.get(StudentExport, owner.export_id, populate_existing=True)
     requester = db.session.get(User, export.requested_by_id)
     if not may_export(requester):
-        return fail(owner, "Your account no longer holds the student-level export grant, so the export was not made.")
+        fail(owner, "Your account no longer holds the student-level export grant, so the export was not made.")
+        return False
     dataset, fmt, level, purpose = export.dataset, export.fmt, export.level, export.purpose
     try:
         period = build_period(export.period_start, export.period_end, now=export.queued_at)
     except PeriodError as exc:
-        return fail(owner, f"The export could not be made: {exc.message}")
+        fail(owner, f"The export could not be made: {exc.message}")
+        return False
     scope = Scope(level=level)
     total = count_rows(dataset, period, scope)
     if not beat(owner, 0, total):
