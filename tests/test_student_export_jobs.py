@@ -120,6 +120,7 @@ def test_the_file_expires_and_the_nightly_purge_deletes_it(exporter, client, log
     db.session.commit()
     gone = client.get(f"{url}/download")
     assert gone.status_code == 410 and "has been deleted" in gone.get_data(as_text=True)
+    assert "Deleted" in client.get("/exports/students").get_data(as_text=True)  # not "Ready" until the purge
     assert "exports.purge" in load_jobs()
     assert purge(later) == 1 and purge(later) == 0
     export = _export(url)

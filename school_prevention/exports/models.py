@@ -56,5 +56,15 @@ class StudentExport(db.Model):
     def is_working(self) -> bool:
         return self.status in WORKING
 
+    def is_expired(self, now: datetime | None = None) -> bool:
+        """Its file is gone, or past its time (the nightly purge deletes it)."""
+        return self.status == EXPIRED or (self.status == DONE and self.expires_at <= (now or utcnow()))
+
+    def shown_status(self, now: datetime | None = None) -> str:
+        """The status as a person reads it."""
+        if self.is_expired(now):
+            return "Deleted"
+        return {QUEUED: "Queued", RUNNING: "Being made", DONE: "Ready", FAILED: "Failed"}[self.status]
+
 
 crypto.register(StudentExport, "content")

@@ -214,7 +214,7 @@ def open_file(actor: User, export: StudentExport, now: datetime | None = None) -
     """The made file's bytes for its requester (the view has checked who asks), with the download's
     audit row; Gone once it has expired."""
     now = now or utcnow()
-    if export.status == EXPIRED or (export.status == DONE and export.expires_at <= now):
+    if export.is_expired(now):
         raise Gone(f"This export was kept for {int(KEEP.total_seconds() // 3600)} hours and has been deleted. "
                    "Ask for it again if you still need it.")
     if export.status != DONE or export.content is None:

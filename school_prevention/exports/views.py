@@ -13,7 +13,7 @@ from school_prevention.exports.district import write_district
 from school_prevention.exports.forms import StudentExportForm
 from school_prevention.db import utcnow
 from school_prevention.errors import ServiceError
-from school_prevention.exports.models import DONE, EXPIRED, QUEUED, RUNNING, StudentExport
+from school_prevention.exports.models import QUEUED, RUNNING, StudentExport
 from school_prevention.exports.queue import KEEP, Gone, is_stalled, open_file, recent_exports, request_export
 from school_prevention.extensions import db
 from school_prevention.permissions import roles
@@ -129,7 +129,7 @@ def student_export(export_id: int):
     """One export: its progress while it is made, then its download until it expires."""
     export = _own_export_or_404(export_id)
     return render_template("exports/status.html", export=export, state=_state(export),
-                           expired=export.status == EXPIRED or (export.status == DONE and export.expires_at <= utcnow()),
+                           expired=export.is_expired(),
                            keep_hours=int(KEEP.total_seconds() // 3600))
 
 
