@@ -218,3 +218,57 @@ def test_two_workers_at_once_make_each_export_once(race_app):
                                  .where(AuditEvent.action == "export.student_level")) == 4
         assert sorted(e.requested_by_id for e in exports) == sorted(user_ids * 2)
         assert {db.session.get(User, e.requested_by_id).id for e in exports} == set(user_ids)
+
+
+def test_on_sqlite_batches_are_read_while_another_job_holds_the_write_lock(race_app, backend):
+    """A roster import holds SQLite's write lock for minutes: the export's batches are plain reads
+    (WAL), so they go on meanwhile; a progress write that cannot be had is skipped, not fatal."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL readers never wait for writers")
+    from sqlalchemy.exc import OperationalError
+
+    from school_prevention.db import SQLITE_BUSY_TIMEOUT_MS
+    from school_prevention.exports.students import row_batches
+    from school_prevention.reports.coverage import build_period
+    from school_prevention.reports.measures import Scope
+
+    with race_app.app_context():
+        _enrolled(3)
+        db.session.commit()
+        holder = db.engine.connect()
+        holder.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")
+        held = holder.begin()  # BEGIN IMMEDIATE, as an import's transaction holds it
+        try:
+            with db.engine.connect() as other:
+                other.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")
+                try:
+                    with pytest.raises(OperationalError):  # a writer would have to wait
+                        other.execute(select(1))
+                finally:
+                    other.connection.dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            queue._begin_reading()
+            rows = next(row_batches("programs", build_period(None, None), Scope(), 2))
+            db.session.commit()
+            assert len(rows) == 2
+        finally:
+            held.rollback()
+            holder.connection.dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            holder.close()
+
+
+def test_a_progress_write_that_cannot_be_had_now_is_skipped(exporter, client, login_as, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    login_as(exporter)
+    url = _ask(client)
+    real, refused = queue.beat, []
+
+    def locked_once(owner, done, total, now=None):
+        if not refused:
+            refused.append(done)
+            raise OperationalError("UPDATE student_export", {}, Exception("database is locked"))
+        return real(owner, done, total, now)
+
+    monkeypatch.setattr(queue, "beat", locked_once)
+    assert work(batch=2) == 1 and refused == [0]
+    assert _export(url).status == "done"

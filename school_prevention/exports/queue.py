@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import OperationalError
 
 from school_prevention import audit, crypto
 from school_prevention.auth.models import User
@@ -146,6 +147,32 @@ def fail(owner: Owner, message: str, now: datetime | None = None) -> bool:
     return failed
 
 
+def _begin_reading() -> None:
+    """End the transaction and begin the next as a plain read: on SQLite a batch is read without the
+    write lock (WAL), so a long roster import holding it does not hold the export up."""
+    db.session.commit()
+    if db.engine.dialect.name == "sqlite":
+        db.session.connection(execution_options={"sqlite_deferred": True})
+
+
+def _progress(owner: Owner, done: int, total: int) -> bool:
+    """Commit the figures and the heartbeat in a short transaction of their own; False when the claim
+    was lost. A write that cannot be had now (SQLite: another job holds the write lock past the busy
+    timeout) is skipped: the next batch beats again."""
+    db.session.commit()  # end the reading
+    try:
+        kept = beat(owner, done, total)
+    except OperationalError:
+        db.session.rollback()
+        log.warning("student export #%s: could not write its progress now", owner.export_id)
+        return True
+    if not kept:
+        db.session.rollback()
+        return False
+    db.session.commit()
+    return True
+
+
 def make(owner: Owner, batch: int = BATCH) -> bool:
     """Make the claimed export: rows in batches, then the file, the disclosure and the audit row; True
     when this worker's file is the one kept."""
@@ -161,18 +188,21 @@ def make(owner: Owner, batch: int = BATCH) -> bool:
         fail(owner, f"The export could not be made: {exc.message}")
         return False
     scope = Scope(level=level)
+    _begin_reading()
     total = count_rows(dataset, period, scope)
-    if not beat(owner, 0, total):
-        db.session.rollback()
+    if not _progress(owner, 0, total):
         return False
-    db.session.commit()
     collected: list[tuple] = []
-    for rows in row_batches(dataset, period, scope, batch):
+    batches = row_batches(dataset, period, scope, batch)
+    while True:
+        _begin_reading()
+        rows = next(batches, None)
+        if rows is None:
+            db.session.commit()
+            break
         collected.extend(rows)
-        if not beat(owner, len(collected), max(total, len(collected))):
-            db.session.rollback()
+        if not _progress(owner, len(collected), max(total, len(collected))):
             return False
-        db.session.commit()
     collected.sort(key=lambda item: item[0])  # the file's order: school, student, then program or plan
     rows = [row for _, row in collected]
     data = render_file(fmt, dataset, period, level, purpose, rows)
