@@ -39,6 +39,19 @@ def decrypt(token: str | None) -> str | None:
         raise UnreadableNote("this note was encrypted with a key that is not configured") from None
 
 
+def encrypt_bytes(data: bytes) -> str:
+    """Ciphertext for a file's bytes (a made export), as text."""
+    return _fernet().encrypt(data).decode("ascii")
+
+
+def decrypt_bytes(token: str) -> bytes:
+    """The bytes behind encrypt_bytes' ciphertext; UnreadableNote when no configured key opens it."""
+    try:
+        return _fernet().decrypt(token.encode("ascii"))
+    except InvalidToken:
+        raise UnreadableNote("this file was encrypted with a key that is not configured") from None
+
+
 def decrypt_for_display(token: str | None) -> str | None:
     """Like decrypt, but a note no configured key can open says so instead of failing the page."""
     try:

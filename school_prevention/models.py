@@ -23,6 +23,7 @@ from school_prevention.awareness.models import (  # noqa: F401
     AwarenessConfirmation, AwarenessPage, AwarenessPageVersion,
 )
 from school_prevention.grants.models import AccessRequest  # noqa: F401
+from school_prevention.exports.models import StudentExport  # noqa: F401
 from school_prevention.reports import indexes  # noqa: F401,E402  (indexes of the coverage aggregates)
 from school_prevention.tiers.models import (  # noqa: F401
     InterventionPlan, ProgressPoint, StudentTier, TierChange, intervention_plan_program,

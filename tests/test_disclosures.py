@@ -211,9 +211,14 @@ def test_a_student_level_export_is_on_the_record_of_every_student_it_includes(wo
     district = make_user("district", can_export_student_level=True, name="Dana District")
     db.session.commit()
     login_as(district)
+    from school_prevention.exports.worker import work
+
     response = client.post("/exports/students", data={"dataset": "programs", "fmt": "csv", "level": "",
                                                        "purpose": "State agency program evaluation, agreement 2026-14"})
-    assert response.status_code == 200
+    assert response.status_code == 303
+    assert not db.session.scalars(select(Disclosure)).all()  # queued: nothing shared yet
+    assert work() == 1  # the export worker makes the file: that is when it is recorded
+    assert client.get(response.headers["Location"] + "/download").status_code == 200
     disclosure = db.session.scalars(select(Disclosure)).one()
     assert (disclosure.source, disclosure.student_count, disclosure.legal_basis, disclosure.categories) == (
         "student_export", 1, "school_official", ["identity", "enrollment", "programs"])

@@ -265,6 +265,21 @@ def test_student_level_export_needs_a_purpose(district, client, login_as):
     assert not db_session_audit("export.student_level")
 
 
+def export_via_worker(client, data: dict, batch: int = 1000):
+    """Ask for a student-level export as the form does, let the worker make it, and download it:
+    (the status page's URL, the download's response)."""
+    from school_prevention.exports.worker import work
+
+    asked = client.post("/exports/students", data=data)
+    assert asked.status_code == 303, asked.get_data(as_text=True)[:500]
+    status_url = asked.headers["Location"]
+    assert "Queued" in client.get(status_url).get_data(as_text=True)
+    assert work(batch=batch) == 1
+    page = client.get(status_url).get_data(as_text=True)
+    assert "Ready" in page and f"{status_url}/download" in page
+    return status_url, client.get(f"{status_url}/download")
+
+
 def test_student_level_export_is_ed_fi_aligned_audited_and_has_no_notes(district, client, login_as, db_session):
     user, schools = district
     counselor = make_user("counselor", schools=[schools["M1"]])
@@ -273,8 +288,10 @@ def test_student_level_export_is_ed_fi_aligned_audited_and_has_no_notes(district
     db_session.commit()
     login_as(user)
     purpose = "State agency program evaluation under data-sharing agreement 2026-14"
-    response = client.post("/exports/students", data={"dataset": "programs", "fmt": "csv", "purpose": purpose})
+    # Batches of 7 rows: the file is read in several batches, and comes out whole and in order.
+    _, response = export_via_worker(client, {"dataset": "programs", "fmt": "csv", "purpose": purpose}, batch=7)
     assert response.status_code == 200
+    assert response.headers["Content-Disposition"].startswith("attachment; filename=students-programs-")
     text = response.get_data().decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert list(rows[0])[:8] == ["studentUniqueId", "studentSourcedId", "educationOrganizationId",
@@ -282,17 +299,22 @@ def test_student_level_export_is_ed_fi_aligned_audited_and_has_no_notes(district
                                  "beginDate", "endDate"]
     in_program = sum(s[0] + s[1] for s in SPLITS.values())
     assert len(rows) == in_program
+    assert len({r["studentSourcedId"] for r in rows}) == in_program  # no row twice across batches
     assert {r["educationOrganizationId"] for r in rows} == {s.sourced_id for s in schools.values()}
     assert {r["reasonExitedDescriptor"] for r in rows} == {""}  # all still seated
+    order = [(next(s.sourced_id for s in schools.values() if s.sourced_id == r["educationOrganizationId"]),
+              r["studentSourcedId"]) for r in rows]
+    assert order == sorted(order)  # by school, then student, as before
     assert "RESTRICTED-NOTE-TEXT" not in text and "Family" not in text and "Pupil" not in text
     events = db_session_audit("export.student_level")
     assert [(e.purpose, e.detail["rows"], e.actor_id) for e in events] == [(purpose, in_program, user.id)]
+    assert [e.actor_id for e in db_session_audit("export.student_level.download")] == [user.id]
 
 
 def test_check_in_attendance_export(district, client, login_as):
     login_as(district[0])
-    response = client.post("/exports/students", data={"dataset": "checkins", "fmt": "xlsx",
-                                                      "purpose": "Counselor staffing review for the school board"})
+    _, response = export_via_worker(client, {"dataset": "checkins", "fmt": "xlsx",
+                                             "purpose": "Counselor staffing review for the school board"}, batch=5)
     assert response.status_code == 200
     sheet = openpyxl.load_workbook(io.BytesIO(response.get_data())).worksheets[0]
     assert [c.value for c in sheet[1]][:4] == ["studentUniqueId", "studentSourcedId", "educationOrganizationId", "planBeginDate"]

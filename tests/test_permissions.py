@@ -11,7 +11,7 @@ import pytest
 from school_prevention import create_app
 from school_prevention.config import TestConfig
 from school_prevention.permissions import policy_for
-from datetime import date, time
+from datetime import date, time, timedelta
 
 from sqlalchemy import select
 
@@ -20,6 +20,7 @@ from school_prevention.checkins import calendar
 from school_prevention.checkins.models import CheckIn
 from school_prevention.checkins.services import add_non_school_day, create_plan
 from school_prevention.db import utcnow
+from school_prevention.extensions import db
 
 from school_prevention.programs.mentoring import open_match
 from school_prevention.programs.models import Enrollment
@@ -137,6 +138,9 @@ EXPECTED: dict[str, set[str] | str] = {
     "exports.district_csv": {"district"},
     "exports.district_xlsx": {"district"},
     "exports.students": {"district"},  # and only with the can_export_student_level grant (test_exports)
+    "exports.student_export": {"district"},  # the requester's own export only (test_student_export_jobs)
+    "exports.student_export_progress": {"district"},
+    "exports.student_export_download": {"district"},
     "agencies.index": {"counselor", "principal", "admin"},  # the directory: no student data
     "agencies.new": {"admin"},
     "agencies.edit": {"admin"},
@@ -212,7 +216,8 @@ def _requests(app, world, role=None):
               "agency_referral_id": world["agency_referral"].id, "consent_id": world["consent"].id,
               "inspection_id": world["inspection"].id,
               "page_id": world["awareness_page"].id, "completion_id": world["completion"].id,
-              "access_request_id": world["access_request"].id, "intervention_id": world["intervention"].id, "view_id": None, "browser_id": None}
+              "access_request_id": world["access_request"].id, "intervention_id": world["intervention"].id,
+              "export_id": world["student_export"].id, "view_id": None, "browser_id": None}
     for rule in app.url_map.iter_rules():
         method = "GET" if "GET" in rule.methods else "POST"
         args = {arg: values[arg] for arg in rule.arguments}
@@ -228,6 +233,23 @@ def _requests(app, world, role=None):
             args["notification_id"] = world["email"]
         url = rule.build(args)[1]
         yield rule.endpoint, method, url
+
+
+def _made_export(user, student):
+    """A student-level export the worker has made for the district user, naming the student by SIS id."""
+    from school_prevention import crypto
+    from school_prevention.exports.models import StudentExport
+
+    now = utcnow()
+    export = StudentExport(requested_by_id=user.id, dataset="programs", fmt="csv", level=None,
+                           period_start=now.date() - timedelta(days=30), period_end=now.date(),
+                           purpose="State agency program evaluation, agreement 2026-14", queued_at=now, status="done",
+                           rows_done=1, rows_total=1, finished_at=now, expires_at=now + timedelta(hours=24),
+                           content=crypto.encrypt_bytes(f"studentSourcedId\r\n{student.sourced_id}\r\n".encode()),
+                           file_name="students-programs.csv")
+    db.session.add(export)
+    db.session.flush()
+    return export
 
 
 @pytest.fixture
@@ -299,6 +321,7 @@ def build_world(db_session) -> dict:
 
     world["access_request"] = propose(users["admin"], world["other_user"], "school", str(school.id), school=school)
     world["completion"] = make_completion(world["other_user"], "Recognising signs of commercial sexual exploitation")
+    world["student_export"] = _made_export(users["district"], student)
     world["awareness_page"] = save_page(users["admin"], None, title="Whom to call", body="Call **911**.",
                                         audience=sorted(ALL))
     from school_prevention.auth.models import UserSession

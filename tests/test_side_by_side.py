@@ -202,7 +202,6 @@ def test_report_settings_end_with_the_report(shared, backend):
     ("district", "/reports/coverage", "reports.published.district_report", "report.coverage.district"),
     ("district", "/exports/district.csv", "reports.published.district_report", "export.district"),
     ("principal", "/reports/coverage", "reports.views.school_report", "report.coverage"),
-    ("district", "/exports/students", "exports.students.program_rows", "export.student_level"),
 ])
 def test_a_write_saved_while_a_report_is_made_does_not_fail_it(shared, monkeypatch, who, path, step, action):
     """The scheduler or another user may save something while a report is made (a second for the
@@ -225,15 +224,46 @@ def test_a_write_saved_while_a_report_is_made_does_not_fail_it(shared, monkeypat
     monkeypatch.setattr(module, name, report_while_someone_saves)
     client = sign_in(app, ids[who])
     with app.app_context():
-        if path == "/exports/students":
-            db.session.execute(text("UPDATE user_account SET can_export_student_level = :yes WHERE id = :id"),
-                               {"yes": True, "id": ids[who]})
-            db.session.commit()
-            response = client.post(path, data={"dataset": "programs", "fmt": "csv", "level": "",
-                                               "purpose": "State agency program evaluation, agreement 2026-14"})
-        else:
-            response = client.get(path)
+        response = client.get(path)
         other[0].join(timeout=20)
         assert response.status_code == 200, response.get_data(as_text=True)[:500]
         actions = db.session.scalars(text("SELECT action FROM audit_event ORDER BY id DESC LIMIT 2")).all()
         assert sorted(actions) == sorted([action, "student.view"])
+
+
+def test_a_write_saved_while_the_export_worker_makes_a_student_export_does_not_fail_it(shared, monkeypatch):
+    """The student-level export is made by the export worker, batch after batch: a row someone saves
+    meanwhile (the scheduler, a counselor) is kept, and so is the export."""
+    from school_prevention.exports import students
+    from school_prevention.exports.models import StudentExport
+    from school_prevention.exports.worker import work
+
+    app, ids = shared
+    real = students.program_batch
+    other: list[threading.Thread] = []
+
+    def batch_while_someone_saves(*args, **kwargs):
+        saver = threading.Thread(target=someone_saves, args=(db.engine, NOW))
+        saver.start()
+        other.append(saver)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(students, "program_batch", batch_while_someone_saves)
+    client = sign_in(app, ids["district"])
+    with app.app_context():
+        db.session.execute(text("UPDATE user_account SET can_export_student_level = :yes WHERE id = :id"),
+                           {"yes": True, "id": ids["district"]})
+        db.session.commit()
+        before = db.session.scalar(select(func.count()).select_from(text("audit_event")).where(
+            text("action = 'student.view'")))
+        response = client.post("/exports/students", data={"dataset": "programs", "fmt": "csv", "level": "",
+                                                          "purpose": "State agency program evaluation, agreement 2026-14"})
+        assert response.status_code == 303, response.get_data(as_text=True)[:500]
+        assert work(batch=50) == 1
+        for saver in other:
+            saver.join(timeout=20)
+        export = db.session.scalars(select(StudentExport).order_by(StudentExport.id.desc())).first()
+        assert export.status == "done" and export.rows_done > 0
+        saved = db.session.scalar(select(func.count()).select_from(text("audit_event")).where(
+            text("action = 'student.view'")))
+        assert saved - before == len(other) > 0

@@ -1,14 +1,21 @@
-"""Downloads: the district's suppressed export (CSV, XLSX) and the granted student-level export."""
+"""Downloads: the district's suppressed export (CSV, XLSX) and the granted student-level export (queued,
+made by the export worker, then downloaded from its status page)."""
 from __future__ import annotations
 
 import io
 
-from flask import Blueprint, abort, current_app, render_template, request, send_file
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
 from school_prevention.exports.district import write_district
 from school_prevention.exports.forms import StudentExportForm
-from school_prevention.exports.students import write_student_export
+from school_prevention.db import utcnow
+from school_prevention.errors import ServiceError
+from school_prevention.exports.models import QUEUED, RUNNING, StudentExport
+from school_prevention.exports.queue import KEEP, Gone, is_stalled, open_file, recent_exports, request_export
+from school_prevention.extensions import db
 from school_prevention.permissions import roles
 from school_prevention.reports.coverage import PeriodError, build_period
 from school_prevention.reports.district import collector_paused
@@ -18,6 +25,8 @@ from school_prevention.roles import Role
 
 bp = Blueprint("exports", __name__)
 
+# An export queued longer than this with no worker taking it: the page says the worker is not running.
+WORKER_LATE = timedelta(seconds=15)
 MIMETYPES = {"csv": "text/csv; charset=utf-8",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
@@ -54,12 +63,17 @@ def district_xlsx():
     return _district("xlsx")
 
 
+def _may_export_or_403() -> None:
+    if not current_user.can_export_student_level:
+        abort(403)
+
+
 @bp.route("/exports/students", methods=["GET", "POST"])
 @roles(Role.DISTRICT)
 def students():
-    """Student-level export: only with the grant, only with a stated purpose, always audited."""
-    if not current_user.can_export_student_level:
-        abort(403)
+    """Student-level export: only with the grant, only with a stated purpose, always audited. The POST
+    queues it: the export worker makes the file, and the status page offers it for download."""
+    _may_export_or_403()
     form = StudentExportForm()
     status = 200
     if request.method == "POST":
@@ -67,13 +81,76 @@ def students():
         if form.validate():
             try:
                 period = build_period(form.start.data, form.end.data)
+                with db.session.begin_nested():
+                    export = request_export(current_user, dataset=form.dataset.data, fmt=form.fmt.data,
+                                            level=form.level.data or None, period=period,
+                                            purpose=form.purpose.data.strip(), ip=request.remote_addr)
             except PeriodError as exc:
                 getattr(form, exc.field).errors.append(exc.message)
+            except ServiceError as exc:
+                getattr(form, exc.field).errors.append(exc.message)
             else:
-                buffer = io.BytesIO()
-                write_student_export(buffer, form.fmt.data, form.dataset.data, period, form.level.data or None,
-                                     actor=current_user, purpose=form.purpose.data.strip())
-                return _download(buffer.getvalue(), form.fmt.data,
-                                 f"students-{form.dataset.data}-{period.today.isoformat()}")
-    return render_template("exports/students.html", form=form,
+                return redirect(url_for("exports.student_export", export_id=export.id), 303)
+    return render_template("exports/students.html", form=form, exports=recent_exports(current_user),
                            min_n=current_app.config["SP_SUPPRESSION_MIN_N"]), status
+
+
+def _own_export_or_404(export_id: int) -> StudentExport:
+    """The export if the signed-in user asked for it; 404 for anyone else's (or none)."""
+    _may_export_or_403()
+    export = db.session.get(StudentExport, export_id)
+    if export is None or export.requested_by_id != current_user.id:
+        abort(404)
+    return export
+
+
+def _state(export: StudentExport) -> dict:
+    """What the status page and its poll say about an export."""
+    now = utcnow()
+    state = {"heading": "", "message": "", "figures": ""}
+    if export.status == QUEUED:
+        late = now - export.queued_at > WORKER_LATE
+        state["heading"] = "Waiting for the export worker…" if late else "Queued"
+        state["message"] = ("Exports are made in the scheduler process, which has not started this one. Ask whoever "
+                            "runs the server to check that the scheduler is running (flask --app app scheduler run)."
+                            if late else "The export worker picks it up within a few seconds.")
+    elif export.status == RUNNING:
+        state["heading"] = "Being made…"
+        state["message"] = ("Its worker stopped; another takes it over within a few seconds." if is_stalled(export, now)
+                            else "Reading the rows…")
+        if export.rows_total:
+            state["figures"] = f"{export.rows_done:,} of {export.rows_total:,} rows read"
+    return state
+
+
+@bp.route("/exports/students/<int:export_id>")
+@roles(Role.DISTRICT)
+def student_export(export_id: int):
+    """One export: its progress while it is made, then its download until it expires."""
+    export = _own_export_or_404(export_id)
+    return render_template("exports/status.html", export=export, state=_state(export),
+                           expired=export.is_expired(),
+                           keep_hours=int(KEEP.total_seconds() // 3600))
+
+
+@bp.route("/exports/students/<int:export_id>/progress.json")
+@roles(Role.DISTRICT)
+def student_export_progress(export_id: int):
+    """Figures for the progress bar, from the export's row; polled by static/js/progress.js."""
+    export = _own_export_or_404(export_id)
+    state = _state(export)
+    return {"status": export.status, "done": export.rows_done, "total": export.rows_total, "current": "",
+            "stalled": False, "heading": state["heading"], "message": state["message"]}
+
+
+@bp.route("/exports/students/<int:export_id>/download")
+@roles(Role.DISTRICT)
+def student_export_download(export_id: int):
+    """The made file, for the person who asked for it, until it expires; each download is audited."""
+    export = _own_export_or_404(export_id)
+    try:
+        data = open_file(current_user, export)
+    except Gone as exc:
+        abort(410, description=str(exc))
+    name, fmt = export.file_name.rsplit(".", 1)
+    return _download(data, fmt, name)
