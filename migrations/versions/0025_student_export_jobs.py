@@ -1,7 +1,7 @@
 """student-level exports made by a job: the queue, progress and the encrypted file
 
-Revision ID: 0024
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 Create Date: 2026-12-03 18:00:00
 
 - student_export: one row per export asked for (what, by whom, why), its claim and progress, and
@@ -13,8 +13,8 @@ from alembic import op
 from school_prevention.db import UTCDateTime
 
 # revision identifiers, used by Alembic.
-revision = '0024'
-down_revision = '0023'
+revision = '0025'
+down_revision = '0024'
 branch_labels = None
 depends_on = None
 
