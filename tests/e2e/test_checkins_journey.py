@@ -101,7 +101,7 @@ def test_weekly_plan_completed_check_in_and_reminder(journey, live_server):
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Students").click()
     journey.axe()
     page.get_by_label("Name or SIS id").fill(student.identifier)
-    page.get_by_role("button", name="Search").click()
+    page.get_by_role("button", name="Show students").click()
     journey.axe()
     page.get_by_role("link", name=student.display_name, exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(student.display_name)
