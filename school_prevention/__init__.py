@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask_babel import lazy_gettext
 
 from school_prevention.config import PROJECT_ROOT, Config, config_from_env
 
@@ -37,6 +38,10 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
+    login_manager.login_message = lazy_gettext("Please log in to access this page.")
+    from school_prevention import i18n
+
+    i18n.init_app(app)
     # Sessions live on the server (auth.sessions); binding them to an IP address would sign
     # counselors out whenever a school laptop moves between wireless access points.
     login_manager.session_protection = "basic"
