@@ -6,6 +6,8 @@ English output keeps the formats the pages always had (strftime), so nothing cha
 """
 from __future__ import annotations
 
+import logging
+import os
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -144,12 +146,16 @@ def compile_catalogues(directory: Path = TRANSLATIONS_DIR) -> list[Path]:
         mo_path = po_path.with_suffix(".mo")
         if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
             continue
-        with po_path.open("rb") as source:
-            catalog = read_po(source)
-        tmp = mo_path.with_suffix(".mo.tmp")
-        with tmp.open("wb") as target:
-            write_mo(target, catalog)
-        tmp.replace(mo_path)  # atomic: two workers starting together never read half a file
+        tmp = mo_path.with_name(f"{mo_path.name}.{os.getpid()}.tmp")
+        try:
+            with po_path.open("rb") as source:
+                catalog = read_po(source)
+            with tmp.open("wb") as target:
+                write_mo(target, catalog)
+            tmp.replace(mo_path)  # atomic: two workers starting together never read half a file
+        except OSError as exc:  # a read-only install: run `bin/i18n compile` when building it instead
+            logging.getLogger(__name__).warning("could not compile %s: %s", po_path, exc)
+            continue
         written.append(mo_path)
     return written
 

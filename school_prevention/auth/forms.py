@@ -7,6 +7,7 @@ from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from school_prevention.auth.passwords import password_problems
+from school_prevention.forms import choices
 from school_prevention.i18n import LANGUAGES
 
 
@@ -98,5 +99,5 @@ class RenewCodesForm(SecondFactorForm):
 class LanguageForm(FlaskForm):
     """The language the person reads the app in (the footer's picker)."""
 
-    language = SelectField(_l("Language"), choices=list(LANGUAGES.items()),
+    language = SelectField(_l("Language"), choices=choices(LANGUAGES.items()),
                            validators=[DataRequired(_l("Choose a language."))])
