@@ -121,7 +121,7 @@ def localdate(value: date | None, fmt: str = "%b %-d, %Y") -> str:
     return format_local(value, fmt)
 
 
-def number(value: int | float, decimals: int = 0) -> str:
+def number(value: float, decimals: int = 0) -> str:
     """A figure with the locale's grouping and decimal marks ("1,234.5" / "1234,5")."""
     if is_english():
         return f"{value:,.{decimals}f}"

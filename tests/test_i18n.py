@@ -3,7 +3,7 @@ the counselor's daily path (sign-in, home, a flag, a check-in), and dates and fi
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -14,12 +14,19 @@ from sqlalchemy import select
 
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckIn
-from school_prevention.flags.models import FlagCategory
-from school_prevention.training.models import Course
 from school_prevention.config import PROJECT_ROOT
 from school_prevention.extensions import db
+from school_prevention.flags.models import FlagCategory
 from school_prevention.i18n import TRANSLATIONS_DIR
-from tests.factories import category, make_checkin_plan, make_flag, make_school, make_student, make_user
+from school_prevention.training.models import Course
+from tests.factories import (
+    category,
+    make_checkin_plan,
+    make_flag,
+    make_school,
+    make_student,
+    make_user,
+)
 
 PO = TRANSLATIONS_DIR / "es" / "LC_MESSAGES" / "messages.po"
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None, "N_": None,
@@ -147,7 +154,7 @@ def spanish(db_session, login_as):
     student = make_student(school, given_name="Ana", family_name="Pérez")
     counselor = make_user("counselor", [school], name="Lucía Gómez", locale="es")
     flag = make_flag(student, counselor, category_name="Social isolation", severity="high")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     plan = make_checkin_plan(student, counselor, now=now - timedelta(days=1))
     checkin = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan.id).order_by(CheckIn.due_at)).first()
     checkin.due_at = now - timedelta(hours=1)  # due an hour ago: its outcome can be recorded

@@ -1,10 +1,9 @@
 """Create, edit and move flags; record mandated reports; read restricted notes (audited)."""
 from __future__ import annotations
 
-from flask_babel import gettext
-
 from datetime import datetime
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from school_prevention import audit, crypto

@@ -3,7 +3,7 @@ and completes a check-in, every page and message in Spanish (axe and a screensho
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -35,7 +35,7 @@ def prepare(live_server) -> tuple[Student, str]:
         student = next(s for s in cedar if s.is_active and s.id not in busy)
         counselor = db.session.scalars(select(User).where(User.email == EMAIL)).one()
         counselor.locale = None  # she has not chosen yet: the browser says English
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         plan = create_plan(counselor, student, counselor, now=now, cadence="weekly", local_time=time(10, 0),
                            duration_minutes=20, non_school_day="move", starts_on=(now + timedelta(days=1)).date())
         first = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan.id).order_by(CheckIn.due_at)).first()
