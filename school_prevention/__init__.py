@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import Flask
-from flask_babel import lazy_gettext
 
 from school_prevention.config import PROJECT_ROOT, Config, config_from_env
 
@@ -38,8 +37,11 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = lazy_gettext("Please log in to access this page.")
     from school_prevention import i18n
+
+    # Flask-Login's own words, translated when flashed (a lazy string would travel in the session cookie).
+    login_manager.login_message = i18n.N_("Please log in to access this page.")
+    login_manager.localize_callback = i18n.translate
 
     i18n.init_app(app)
     # Sessions live on the server (auth.sessions); binding them to an IP address would sign
