@@ -44,7 +44,7 @@ TRANSLATED_TEMPLATES = [
 ]
 TRANSLATED_MODULES = [
     "web.py", "i18n.py", "forms.py", "auth/forms.py", "auth/views.py", "auth/signin_views.py", "auth/services.py",
-    "flags/forms.py", "flags/models.py", "flags/views.py", "flags/services.py",
+    "flags/forms.py", "flags/models.py", "flags/views.py", "flags/services.py", "agencies/models.py",
     "checkins/forms.py", "checkins/models.py", "checkins/views.py", "checkins/services.py",
 ]
 
