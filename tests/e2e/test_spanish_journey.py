@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, time, timedelta
 
+import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckIn, CheckInPlan
@@ -44,7 +45,16 @@ def prepare(live_server) -> tuple[Student, str]:
         return student, student.display_name
 
 
-def test_a_counselor_works_through_a_flag_and_a_check_in_in_spanish(journey, live_server):
+@pytest.fixture
+def back_to_english(live_server):
+    """The live server is shared by every journey: the demo counselor reads English again afterwards."""
+    yield
+    with live_server.app.app_context():
+        db.session.execute(update(User).where(User.email == EMAIL).values(locale=None))
+        db.session.commit()
+
+
+def test_a_counselor_works_through_a_flag_and_a_check_in_in_spanish(journey, live_server, back_to_english):
     student, name = prepare(live_server)
     page = journey.page
     sign_in(journey, EMAIL)
