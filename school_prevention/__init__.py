@@ -37,6 +37,13 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
+    from school_prevention import i18n
+
+    # Flask-Login's own words, translated when flashed (a lazy string would travel in the session cookie).
+    login_manager.login_message = i18n.N_("Please log in to access this page.")
+    login_manager.localize_callback = i18n.translate
+
+    i18n.init_app(app)
     # Sessions live on the server (auth.sessions); binding them to an IP address would sign
     # counselors out whenever a school laptop moves between wireless access points.
     login_manager.session_protection = "basic"

@@ -1,4 +1,5 @@
 """Bare extension instances; create_app() binds them to an app."""
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -16,3 +17,5 @@ csrf = CSRFProtect()
 # count only failures (a counselor who types her password right is never slowed down).
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
+# Languages (i18n.py binds it with the locale and time-zone selectors).
+babel = Babel()

@@ -1,6 +1,7 @@
 """Form pieces shared by features: a checkbox list and query-string forms without CSRF."""
 from __future__ import annotations
 
+from flask_babel import gettext
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
@@ -29,11 +30,11 @@ def choices(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-def choices_or_prompt(pairs, blank=0, prompt: str = "Choose…") -> list[SelectChoice]:
+def choices_or_prompt(pairs, blank=0, prompt: str | None = None) -> list[SelectChoice]:
     """Select options that start blank ("Choose…", which the field's DataRequired refuses), so nobody saves the
     first real option by not looking; with exactly one option there is nothing to choose, and it is selected."""
     pairs = list(pairs)
-    return choices(pairs if len(pairs) == 1 else [(blank, prompt), *pairs])
+    return choices(pairs if len(pairs) == 1 else [(blank, prompt or gettext("Choose…")), *pairs])
 
 
 def apply_service_error(form, exc) -> None:

@@ -22,7 +22,9 @@ def localtime(value: datetime | None, fmt: str = "%b %-d, %Y %-I:%M %p") -> str:
     """A UTC datetime shown in the district's time zone."""
     if value is None:
         return "—"
-    return value.astimezone(district_zone()).strftime(fmt)
+    from school_prevention.i18n import format_local  # the page's language (English keeps fmt as is)
+
+    return format_local(value.astimezone(district_zone()), fmt)
 
 
 def local_to_utc(value: datetime | None) -> datetime | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from flask import Flask, abort, current_app, render_template, request, url_for
+
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -11,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from school_prevention.db import MAX_ID
+from school_prevention.i18n import N_, translate
 from school_prevention import audit
 from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
@@ -25,37 +27,37 @@ CSP = (
     "form-action 'self'; frame-ancestors 'none'"
 )
 
-# Navigation: (label, endpoint); shown when the endpoint exists and its policy admits the user.
+# Navigation: (label, endpoint), labels translated where shown (base.html); shown when the endpoint exists and its policy admits the user.
 NAV = [
-    ("Home", "home.index"),
-    ("Students", "students.index"),
-    ("Referrals", "referrals.queue"),
-    ("My check-ins", "checkins.index"),
-    ("Programs", "programs.index"),
-    ("Coverage", "reports.coverage"),
-    ("Mentoring", "mentoring.matches"),
-    ("Agencies", "agencies.index"),
-    ("Training", "training.index"),
-    ("Refer a concern", "referrals.new"),
-    ("My referrals", "referrals.mine"),
-    ("Awareness", "awareness.index"),
-    ("Users", "admin.users"),
-    ("Access requests", "grants.index"),
-    ("Roster import", "roster.index"),
-    ("Lists", "catalogue.overview"),
-    ("School calendar", "schooldays.index"),
-    ("Email outbox", "outbox.index"),
+    (N_("Home"), "home.index"),
+    (N_("Students"), "students.index"),
+    (N_("Referrals"), "referrals.queue"),
+    (N_("My check-ins"), "checkins.index"),
+    (N_("Programs"), "programs.index"),
+    (N_("Coverage"), "reports.coverage"),
+    (N_("Mentoring"), "mentoring.matches"),
+    (N_("Agencies"), "agencies.index"),
+    (N_("Training"), "training.index"),
+    (N_("Refer a concern"), "referrals.new"),
+    (N_("My referrals"), "referrals.mine"),
+    (N_("Awareness"), "awareness.index"),
+    (N_("Users"), "admin.users"),
+    (N_("Access requests"), "grants.index"),
+    (N_("Roster import"), "roster.index"),
+    (N_("Lists"), "catalogue.overview"),
+    (N_("School calendar"), "schooldays.index"),
+    (N_("Email outbox"), "outbox.index"),
 ]
 
 ERROR_TITLES = {
-    400: ("Something in the request was not right", "Check what you entered and try again."),
-    403: ("You do not have access to this page", "Your role does not include this. If you need it for your work, ask your administrator."),
-    404: ("Page not found", "The page or record does not exist, or it is not part of your schools."),
-    405: ("That action is not available here", "Go back and use the buttons on the page."),
-    409: ("This was already done", "Someone, or an earlier click of yours, made this change a moment ago. "
-                                    "Nothing more was saved. Open the record again to see where it stands."),
-    429: ("Too many attempts", "Please wait a minute and try again."),
-    500: ("Something went wrong on our side", "Nothing you entered was saved. Try again in a moment; if it keeps happening, tell your administrator."),
+    400: (N_("Something in the request was not right"), N_("Check what you entered and try again.")),
+    403: (N_("You do not have access to this page"), N_("Your role does not include this. If you need it for your work, ask your administrator.")),
+    404: (N_("Page not found"), N_("The page or record does not exist, or it is not part of your schools.")),
+    405: (N_("That action is not available here"), N_("Go back and use the buttons on the page.")),
+    409: (N_("This was already done"), N_("Someone, or an earlier click of yours, made this change a moment ago. "
+                                       "Nothing more was saved. Open the record again to see where it stands.")),
+    429: (N_("Too many attempts"), N_("Please wait a minute and try again.")),
+    500: (N_("Something went wrong on our side"), N_("Nothing you entered was saved. Try again in a moment; if it keeps happening, tell your administrator.")),
 }
 
 
@@ -164,8 +166,8 @@ def render_error(error):
     """A calm error page with the right status; the transaction is rolled back first."""
     db.session.rollback()
     if isinstance(error, CSRFError):
-        code, title = 400, "This form has expired"
-        message = "For your security, forms expire. Go back, reload the page and submit again."
+        code, title = 400, N_("This form has expired")
+        message = N_("For your security, forms expire. Go back, reload the page and submit again.")
     elif isinstance(error, HTTPException):
         code = error.code or 500
         title, message = ERROR_TITLES.get(code, (error.name, error.description))
@@ -174,7 +176,8 @@ def render_error(error):
     else:  # pragma: no cover - Flask wraps unexpected exceptions in InternalServerError
         code = 500
         title, message = ERROR_TITLES[500]
-    return render_template("errors/error.html", code=code, title=title, message=message), code
+    # Our titles and messages are in the catalogue; anything else (a service's own words) passes unchanged.
+    return render_template("errors/error.html", code=code, title=translate(title), message=translate(message)), code
 
 
 class App(Flask):
@@ -221,7 +224,7 @@ def render_already_done(error: AlreadyDone):
     """409 for a change that was already made (errors.AlreadyDone): what happened, and where to look."""
     db.session.rollback()
     title, _ = ERROR_TITLES[409]
-    return render_template("errors/error.html", code=409, title=title, message=error.message,
+    return render_template("errors/error.html", code=409, title=translate(title), message=translate(error.message),
                            next_url=error.next_url), 409
 
 
@@ -231,7 +234,7 @@ def render_duplicate(error: IntegrityError):
     db.session.rollback()
     current_app.logger.info("refused as a duplicate: %s", str(error.orig).splitlines()[0])
     title, message = ERROR_TITLES[409]
-    return render_template("errors/error.html", code=409, title=title, message=message), 409
+    return render_template("errors/error.html", code=409, title=translate(title), message=translate(message)), 409
 
 
 def scrub_logs(app: Flask) -> None:

@@ -55,6 +55,7 @@ EXPECTED: dict[str, set[str] | str] = {
     "account.security": ALL,
     "account.session_end": ALL,  # one's own sessions only (404 for another's)
     "account.sessions_end_all": ALL,
+    "account.language": ALL,  # one's own language only
     "account.second_factor_setup": ALL,
     "account.recovery_codes": ALL,
     "students.index": {"counselor", "principal"},

@@ -11,6 +11,7 @@ from school_prevention import crypto
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
+from school_prevention.i18n import N_
 from school_prevention.students.models import Student
 
 AGENCY_KINDS = {
@@ -22,11 +23,11 @@ AGENCY_KINDS = {
     "community": "Community program",
 }
 STATUSES = {
-    "sent": "Sent",
-    "accepted": "Accepted",
-    "declined": "Declined",
-    "services_started": "Services started",
-    "closed": "Closed",
+    "sent": N_("Sent"),
+    "accepted": N_("Accepted"),
+    "declined": N_("Declined"),
+    "services_started": N_("Services started"),
+    "closed": N_("Closed"),
 }
 # Where a referral may go next. Closing needs an outcome; nothing follows "closed".
 TRANSITIONS = {

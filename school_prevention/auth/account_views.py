@@ -2,15 +2,16 @@
 recovery codes."""
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, logout_user
 from sqlalchemy import select
 
 from school_prevention import audit
 from school_prevention.auth import sessions, twofactor
-from school_prevention.auth.forms import RenewCodesForm
-from school_prevention.auth.models import UserSession
-from school_prevention.auth.services import SignInThrottled
+from school_prevention.auth.forms import LanguageForm, RenewCodesForm
+from school_prevention.auth.models import User, UserSession
+from school_prevention.auth.services import SignInThrottled, set_language
 from school_prevention.auth.signin_views import NO_STORE, _enrolment_page
 from school_prevention.auth.views import account_bp, throttled_message
 from school_prevention.errors import ServiceError
@@ -122,3 +123,19 @@ def recovery_codes():
         return _security_page(form, 400)
     return render_template("auth/recovery_codes.html", codes=codes, next_url=url_for("account.security"),
                            first_time=False), 200, NO_STORE
+
+
+@account_bp.route("/language", methods=["POST"])
+@signed_in
+def language():
+    """Read the app in another language from now on (the footer's picker); back to the page it was chosen on."""
+    user = _scoped_or_404(select(User).where(User.id == current_user.id), User, current_user.id)
+    form = LanguageForm()
+    if not form.validate():
+        abort(400, description=gettext("Choose one of the languages offered."))
+    set_language(user, form.language.data)
+    back = request.form.get("next", "")
+    # Only a path of this site (never //host or a full URL): an open redirect would be a phishing aid.
+    if not back.startswith("/") or back.startswith("//") or "\\" in back:
+        back = url_for("home.index")
+    return redirect(back, code=303)

@@ -1,19 +1,22 @@
 """Sign-in and password forms."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from school_prevention.auth.passwords import password_problems
+from school_prevention.forms import choices
+from school_prevention.i18n import LANGUAGES
 
 
 class LoginForm(FlaskForm):
     """Email and password."""
 
-    email = StringField("Email", validators=[DataRequired("Enter your email address."), Length(max=320)],
+    email = StringField(_l("Email"), validators=[DataRequired(_l("Enter your email address.")), Length(max=320)],
                         render_kw={"autocomplete": "username", "autofocus": True})
-    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=1024)],
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=1024)],
                              render_kw={"autocomplete": "current-password"})
 
 
@@ -64,15 +67,15 @@ class ChangePasswordForm(SetPasswordForm):
 class ForgotPasswordForm(FlaskForm):
     """Ask for a password-reset link by email."""
 
-    email = StringField("Your work email", validators=[DataRequired("Enter your email address."), Length(max=320)],
+    email = StringField("Your work email", validators=[DataRequired(_l("Enter your email address.")), Length(max=320)],
                         render_kw={"autocomplete": "username", "autofocus": True})
 
 
 class SecondFactorForm(FlaskForm):
     """A six-digit code from the authenticator app, or a recovery code."""
 
-    code = StringField("Code", validators=[DataRequired("Type the code from your authenticator app."), Length(max=40)],
-                       description="The six digits your authenticator app shows, or one of your recovery codes.",
+    code = StringField(_l("Code"), validators=[DataRequired(_l("Type the code from your authenticator app.")), Length(max=40)],
+                       description=_l("The six digits your authenticator app shows, or one of your recovery codes."),
                        render_kw={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false",
                                   "autocapitalize": "off"})
 
@@ -88,6 +91,13 @@ class EnrolForm(FlaskForm):
 class RenewCodesForm(SecondFactorForm):
     """A code that confirms it is the person asking for new recovery codes."""
 
-    code = StringField("Code", validators=[DataRequired("Type the code from your authenticator app."), Length(max=40)],
-                       description="The six digits your authenticator app shows, or one of your recovery codes.",
+    code = StringField(_l("Code"), validators=[DataRequired(_l("Type the code from your authenticator app.")), Length(max=40)],
+                       description=_l("The six digits your authenticator app shows, or one of your recovery codes."),
                        render_kw={"autocomplete": "one-time-code", "spellcheck": "false", "autocapitalize": "off"})
+
+
+class LanguageForm(FlaskForm):
+    """The language the person reads the app in (the footer's picker)."""
+
+    language = SelectField(_l("Language"), choices=choices(LANGUAGES.items()),
+                           validators=[DataRequired(_l("Choose a language."))])

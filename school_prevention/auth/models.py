@@ -51,6 +51,8 @@ class User(UserMixin, TimestampMixin, db.Model):
     last_sign_in_at: Mapped[datetime | None]
     deactivated_at: Mapped[datetime | None]
     # Minutes before a check-in at which reminders go out, comma-separated ("1440,60": a day, an hour).
+    # The language the person chose for the app (i18n.LANGUAGES); None follows the browser.
+    locale: Mapped[str | None] = mapped_column(String(10))
     reminder_leads: Mapped[str] = mapped_column(String(60), default="1440,60", server_default="1440,60")
     # SHA-256 of the counselor's calendar-feed token; None when no feed link exists (revoked).
     calendar_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)

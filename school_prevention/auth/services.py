@@ -7,6 +7,7 @@ import time
 from datetime import datetime
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from limits import parse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -351,3 +352,13 @@ def update_user(
     made = [r for r in made if r is not None]
     grant_services.announce(user, made)
     return made
+
+
+def set_language(user: User, code: str) -> None:
+    """Keep the language the person chose (i18n.LANGUAGES); every page after this one is in it."""
+    from school_prevention.i18n import LANGUAGES
+
+    if code not in LANGUAGES:
+        raise ServiceError("language", _l("Choose one of the languages offered."))
+    user.locale = code
+    db.session.flush()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from school_prevention import crypto
@@ -24,7 +25,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _start_again():
-    flash("Your sign-in was not finished in time. Please sign in again.", "info")
+    flash(gettext("Your sign-in was not finished in time. Please sign in again."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -55,14 +56,14 @@ def second_factor():
             form.code.errors.append(exc.message)
             return render_template("auth/second_factor.html", form=form), 400
         if kind is None:
-            form.code.errors.append("That code is not right, or it was already used. Codes change every "
-                                    "30 seconds: type the one your app shows now.")
+            form.code.errors.append(gettext("That code is not right, or it was already used. Codes change every "
+                                            "30 seconds: type the one your app shows now."))
             return render_template("auth/second_factor.html", form=form), 401
         response = start(user, f"{data['method']}+{kind}", data.get("next"))
         if kind == "recovery":  # after start(), which begins a fresh session
             left = twofactor.recovery_codes_left(user)
-            flash(f"You used a recovery code; {left} left. Make new ones on the Sign-in security page "
-                  "if you are running low.", "info")
+            flash(gettext("You used a recovery code; %(left)d left. Make new ones on the Sign-in security page "
+                          "if you are running low.", left=left), "info")
         return response
     return render_template("auth/second_factor.html", form=form)
 

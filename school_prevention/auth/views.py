@@ -4,6 +4,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext, lazy_gettext as _l, ngettext
 from flask_login import current_user, logout_user
 
 from school_prevention.auth import sessions, sso
@@ -14,23 +15,26 @@ from school_prevention.auth.services import (
     ServiceError, SignInThrottled, attempt_sign_in, change_password, sign_out,
 )
 from school_prevention.extensions import db, login_manager
+from school_prevention.i18n import N_
 from school_prevention.permissions import public, signed_in
 
 bp = Blueprint("auth", __name__)
 account_bp = Blueprint("account", __name__, url_prefix="/account")
 
 SESSION_END_MESSAGES = {
-    "idle_timeout": "You were signed out after 30 minutes without activity. Please sign in again.",
-    "absolute_timeout": "Your session reached its 12-hour limit. Please sign in again.",
-    "deactivated": "Your account has been deactivated. Ask your administrator if this is a mistake.",
-    "password_changed": "Your password was changed, so this session was ended. Please sign in again.",
-    "password_reset_by_admin": "An administrator reset your password. Sign in with the temporary password you were given.",
-    "access_changed": "Your access was changed by an administrator. Please sign in again.",
-    "second_factor_reset": "Your second sign-in factor was removed by an administrator. Sign in again and "
-                           "set up your authenticator app.",
-    "signed_out_elsewhere": "You signed this browser out from another one. Please sign in again.",
-    "signed_out_everywhere": "You signed out everywhere. Please sign in again.",
+    "idle_timeout": _l("You were signed out after 30 minutes without activity. Please sign in again."),
+    "absolute_timeout": _l("Your session reached its 12-hour limit. Please sign in again."),
+    "deactivated": _l("Your account has been deactivated. Ask your administrator if this is a mistake."),
+    "password_changed": _l("Your password was changed, so this session was ended. Please sign in again."),
+    "password_reset_by_admin": _l("An administrator reset your password. Sign in with the temporary password you were given."),
+    "access_changed": _l("Your access was changed by an administrator. Please sign in again."),
+    "second_factor_reset": _l("Your second sign-in factor was removed by an administrator. Sign in again and "
+                              "set up your authenticator app."),
+    "signed_out_elsewhere": _l("You signed this browser out from another one. Please sign in again."),
+    "signed_out_everywhere": _l("You signed out everywhere. Please sign in again."),
 }
+# What was throttled, as throttled_message names it.
+THROTTLED_WHAT = [N_("sign-in attempts"), N_("codes")]
 
 
 @login_manager.user_loader
@@ -50,16 +54,17 @@ def unauthorized():
     session.clear()
     if reason is None and request.method == "GET" and request.path == url_for("home.index"):
         return redirect(url_for("auth.login"))  # a first visit: the sign-in page says enough by itself
-    flash(SESSION_END_MESSAGES.get(reason, "Please sign in to continue."), "info")
+    flash(str(SESSION_END_MESSAGES.get(reason, _l("Please sign in to continue."))), "info")
     target = request.full_path if request.method == "GET" else None
     return redirect(url_for("auth.login", next=target.rstrip("?") if target else None))
 
 
 def throttled_message(exc: SignInThrottled, what: str) -> str:
     """Why sign-in is paused and for how long."""
-    minutes = "a minute" if exc.retry_after <= 60 else f"{exc.retry_after // 60 + 1} minutes"
-    return (f"Too many failed {what}. For your students' safety, sign-in is paused "
-            f"for this account and this computer. Try again in {minutes}.")
+    minutes = (gettext("a minute") if exc.retry_after <= 60
+               else ngettext("%(num)d minute", "%(num)d minutes", exc.retry_after // 60 + 1))
+    return gettext("Too many failed %(what)s. For your students' safety, sign-in is paused "
+                   "for this account and this computer. Try again in %(minutes)s.", what=gettext(what), minutes=minutes)
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -90,7 +95,7 @@ def login():
                 return (render_template("auth/login.html", form=form), 429,
                         {"Retry-After": str(exc.retry_after)})
             if user is None:
-                form.form_errors.append("That email and password do not match an active account.")
+                form.form_errors.append(gettext("That email and password do not match an active account."))
                 status = 401
             else:
                 # Then the second factor, when the account needs one (signin_flow); a fresh session.
@@ -112,7 +117,7 @@ def logout():
         sign_out(current_user, session.get("sid"))
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
+    flash(gettext("You are signed out."), "info")
     return redirect(url_for("auth.login"))
 
 

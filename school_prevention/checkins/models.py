@@ -6,24 +6,27 @@ from datetime import date, datetime, time
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, Time, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlalchemy import text as sa_text
+from flask_babel import gettext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention import crypto
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
+from school_prevention.i18n import N_
 from school_prevention.notifications.models import Notification
 from school_prevention.students.models import Student
 
-CADENCES = {"weekly": "Every week", "biweekly": "Every two weeks", "monthly": "Every month",
-            "custom": "Custom rule (RRULE)"}
-NON_SCHOOL_DAY_RULES = {"move": "Move to the next school day", "skip": "Skip that check-in"}
-CHECKIN_STATUSES = {"scheduled": "Scheduled", "completed": "Completed", "missed": "Missed", "cancelled": "Cancelled"}
+CADENCES = {"weekly": N_("Every week"), "biweekly": N_("Every two weeks"), "monthly": N_("Every month"),
+            "custom": N_("Custom rule (RRULE)")}
+NON_SCHOOL_DAY_RULES = {"move": N_("Move to the next school day"), "skip": N_("Skip that check-in")}
+CHECKIN_STATUSES = {"scheduled": N_("Scheduled"), "completed": N_("Completed"), "missed": N_("Missed"),
+                    "cancelled": N_("Cancelled")}
 OUTCOMES = {
-    "doing_well": "Met: doing well",
-    "some_concerns": "Met: some concerns",
-    "needs_follow_up": "Met: needs follow-up",
-    "escalated": "Met: escalated (flag, referral or report)",
+    "doing_well": N_("Met: doing well"),
+    "some_concerns": N_("Met: some concerns"),
+    "needs_follow_up": N_("Met: needs follow-up"),
+    "escalated": N_("Met: escalated (flag, referral or report)"),
 }
 
 
@@ -83,7 +86,7 @@ class CheckInPlan(db.Model):
 
     @property
     def cadence_label(self) -> str:
-        return CADENCES.get(self.cadence, self.cadence) + (f": {self.rrule}" if self.cadence == "custom" else "")
+        return gettext(CADENCES.get(self.cadence, self.cadence)) + (f": {self.rrule}" if self.cadence == "custom" else "")
 
 
 class CheckIn(db.Model):
@@ -128,11 +131,11 @@ class CheckIn(db.Model):
 
     @property
     def outcome_label(self) -> str | None:
-        return OUTCOMES.get(self.outcome) if self.outcome else None
+        return gettext(OUTCOMES[self.outcome]) if self.outcome in OUTCOMES else self.outcome
 
     @property
     def status_label(self) -> str:
-        return CHECKIN_STATUSES.get(self.status, self.status)
+        return gettext(CHECKIN_STATUSES.get(self.status, self.status))
 
     @property
     def has_note(self) -> bool:

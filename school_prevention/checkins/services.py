@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import select
 
 from school_prevention import audit, crypto
@@ -130,10 +131,10 @@ def create_plan(actor: User, student: Student, counselor: User, *, now: datetime
     kw.setdefault("until", school_year_end(today))
     values = _values(**kw)
     if not student.is_active:
-        raise ServiceError(None, "This student is no longer enrolled.")
+        raise ServiceError(None, gettext("This student is no longer enrolled."))
     _validate(values, student, counselor, today)
     if flag is not None and flag.student_id != student.id:
-        raise ServiceError("flag_id", "Choose one of this student's flags.")
+        raise ServiceError("flag_id", gettext("Choose one of this student's flags."))
     existing = _same_first_meeting(student.id, counselor.id, values["starts_on"], values["local_time"])
     if existing is not None:
         raise AlreadyDone(
@@ -312,10 +313,10 @@ def complete(actor: User, checkin: CheckIn, *, outcome: str | None, note: str | 
     """Record that the check-in happened, with its outcome (what makes it count) and a restricted note."""
     _require_open(checkin)
     if outcome not in OUTCOMES:
-        raise ServiceError("outcome", "Choose the outcome: a check-in counts as done only with one.")
+        raise ServiceError("outcome", gettext("Choose the outcome: a check-in counts as done only with one."))
     if checkin.due_at - now > COMPLETE_WINDOW:
-        raise ServiceError(None, "This check-in is not due yet. If you met earlier, first move it to the time "
-                                 "you met (Move to another time), then record the outcome.")
+        raise ServiceError(None, gettext("This check-in is not due yet. If you met earlier, first move it to the time "
+                                         "you met (Move to another time), then record the outcome."))
     checkin.status, checkin.outcome = "completed", outcome
     checkin.note_ciphertext = crypto.encrypt(note.strip()) if note and note.strip() else None
     checkin.completed_at, checkin.completed_by_id = now, actor.id
@@ -329,7 +330,7 @@ def mark_missed(actor: User, checkin: CheckIn, *, now: datetime) -> None:
     """The meeting did not happen (student absent, not found)."""
     _require_open(checkin)
     if checkin.due_at > now:
-        raise ServiceError(None, "A check-in can be marked missed only after its time.")
+        raise ServiceError(None, gettext("A check-in can be marked missed only after its time."))
     checkin.status, checkin.sequence = "missed", checkin.sequence + 1
     db.session.flush()
     audit.record("checkin.missed", actor=actor, obj=checkin, student=checkin.student)
@@ -347,7 +348,7 @@ def reschedule(actor: User, checkin: CheckIn, *, local: datetime | None, now: da
     """Move one check-in to another local date and time; its reminders are sent again for the new time."""
     _require_open(checkin)
     if local is None:
-        raise ServiceError("when", "Enter the new date and time.")
+        raise ServiceError("when", gettext("Enter the new date and time."))
     from school_prevention.checkins.schedule import to_utc
 
     due = to_utc(local, zone())
@@ -359,7 +360,7 @@ def reschedule(actor: User, checkin: CheckIn, *, local: datetime | None, now: da
         if moved:  # the same move twice (a double click): it was made once
             raise AlreadyDone(f"This check-in was already moved to {localtime(due, '%a %b %-d, %-I:%M %p')} {moved}. "
                               f"Nothing more was changed.", next_url=f"/checkins/{checkin.id}")
-        raise ServiceError("when", "That is the time it already has.")
+        raise ServiceError("when", gettext("That is the time it already has."))
     checkin.due_at, checkin.is_rescheduled, checkin.sequence = due, True, checkin.sequence + 1
     db.session.flush()
     audit.record("checkin.rescheduled", actor=actor, obj=checkin, student=checkin.student)

@@ -4,11 +4,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext as _l, ngettext
 from flask_login import current_user
 
 from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.errors import ServiceError
+from school_prevention.i18n import format_local
 from school_prevention.checkins import calendar
 from school_prevention.checkins.forms import CompleteForm, PlanForm, RemindersForm, RescheduleForm
 from school_prevention.checkins.models import CheckIn
@@ -108,7 +110,8 @@ def plan_new(student_id: int):
                 apply_service_error(form, exc)
             else:
                 cadence = plan.cadence_label if plan.cadence == "custom" else plan.cadence_label.lower()
-                flash(f"Check-in plan started: {cadence} at {plan.local_time:%-I:%M %p}.", "success")
+                flash(gettext("Check-in plan started: %(cadence)s at %(time)s.", cadence=cadence,
+                              time=format_local(plan.local_time, "%-I:%M %p")), "success")
                 return redirect(url_for("checkins.plan_detail", plan_id=plan.id))
     audit.record("checkin_plan.form.view", actor=current_user, obj=student, student=student)  # the form names the student
     return render_template("checkins/plan_form.html", form=form, student=student, plan=None), status
@@ -148,7 +151,9 @@ def plan_edit(plan_id: int):
                 apply_service_error(form, exc)
                 plan = get_checkin_plan_or_404(current_user, plan_id)
             else:
-                flash(f"Plan saved. {changed} upcoming check-in{'s' if changed != 1 else ''} changed; past ones are kept as they were.", "success")
+                flash(ngettext("Plan saved. %(num)d upcoming check-in changed; past ones are kept as they were.",
+                              "Plan saved. %(num)d upcoming check-ins changed; past ones are kept as they were.", changed),
+                      "success")
                 return redirect(url_for("checkins.plan_detail", plan_id=plan.id))
     audit.record("checkin_plan.edit.view", actor=current_user, obj=plan, student=plan.student)
     return render_template("checkins/plan_form.html", form=form, student=plan.student, plan=plan), status
@@ -160,7 +165,8 @@ def plan_end(plan_id: int):
     """End a plan; its upcoming check-ins are cancelled."""
     plan = get_checkin_plan_or_404(current_user, plan_id)
     cancelled = end_plan(current_user, plan, now=utcnow())  # an ended plan: errors.AlreadyDone, a 409
-    flash(f"Plan ended; {cancelled} upcoming check-in{'s' if cancelled != 1 else ''} cancelled.", "success")
+    flash(ngettext("Plan ended; %(num)d upcoming check-in cancelled.", "Plan ended; %(num)d upcoming check-ins cancelled.",
+                   cancelled), "success")
     return redirect(url_for("students.detail", student_id=plan.student_id))
 
 
@@ -186,15 +192,16 @@ def detail(checkin_id: int):
         checkin_id, form, "form",
         lambda c: complete(current_user, c, outcome=form.outcome.data, note=form.note.data, now=utcnow()),
         # Flashed messages travel in the session cookie, which is signed, not encrypted: they name no one.
-        lambda c: COMPLETED.get(c.outcome, f"Check-in completed ({c.outcome_label})."))
+        lambda c: str(COMPLETED[c.outcome]) if c.outcome in COMPLETED
+        else gettext("Check-in completed (%(outcome)s).", outcome=c.outcome_label))
 
 
 # The message after completing a check-in, one sentence per outcome (no name: it travels in the cookie).
 COMPLETED = {
-    "doing_well": "Check-in completed: the student is doing well.",
-    "some_concerns": "Check-in completed, with some concerns noted.",
-    "needs_follow_up": "Check-in completed; it needs follow-up.",
-    "escalated": "Check-in completed and escalated (flag, referral or report).",
+    "doing_well": _l("Check-in completed: the student is doing well."),
+    "some_concerns": _l("Check-in completed, with some concerns noted."),
+    "needs_follow_up": _l("Check-in completed; it needs follow-up."),
+    "escalated": _l("Check-in completed and escalated (flag, referral or report)."),
 }
 
 
@@ -223,7 +230,7 @@ def _simple_action(checkin_id: int, action, message: str):
         form = CompleteForm(formdata=None)
         form.form_errors.append(exc.message)
         return _render_checkin(get_checkin_or_404(current_user, checkin_id), form=form, code=409)
-    flash(message, "success")
+    flash(str(message), "success")
     return redirect(url_for("checkins.index"))
 
 
@@ -232,14 +239,14 @@ def _simple_action(checkin_id: int, action, message: str):
 def missed(checkin_id: int):
     """The meeting did not happen."""
     return _simple_action(checkin_id, lambda c: mark_missed(current_user, c, now=utcnow()),
-                          "Check-in marked missed.")
+                          _l("Check-in marked missed."))
 
 
 @bp.route("/checkins/<int:checkin_id>/cancel", methods=["POST"])
 @roles(Role.COUNSELOR)
 def cancel_(checkin_id: int):
     """Call this one check-in off."""
-    return _simple_action(checkin_id, lambda c: cancel(current_user, c), "Check-in cancelled.")
+    return _simple_action(checkin_id, lambda c: cancel(current_user, c), _l("Check-in cancelled."))
 
 
 @bp.route("/checkins/<int:checkin_id>/reschedule", methods=["POST"])
@@ -249,7 +256,7 @@ def reschedule_(checkin_id: int):
     form = RescheduleForm()
     return _form_action(checkin_id, form, "reschedule_form",
                         lambda c: reschedule(current_user, c, local=form.when.data, now=utcnow()),
-                        lambda c: f"Check-in moved to {form.when.data:%a %b %-d, %-I:%M %p}.")
+                        lambda c: gettext("Check-in moved to %(when)s.", when=format_local(form.when.data, "%a %b %-d, %-I:%M %p")))
 
 
 # --- calendar feed and preferences -------------------------------------------------------------
@@ -305,7 +312,7 @@ def reminders():
         status = 400
         if form.validate():
             save_reminder_leads(_me_locked(), form.leads.data or [])
-            flash("Reminder times saved.", "success")
+            flash(gettext("Reminder times saved."), "success")
             return redirect(url_for("checkins.reminders"))
     return render_template("checkins/reminders.html", form=form), status
 

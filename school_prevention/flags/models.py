@@ -5,24 +5,31 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from flask_babel import gettext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention import crypto
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
+from school_prevention.i18n import N_
 from school_prevention.students.models import Student
 
 SEVERITIES = ("low", "moderate", "high", "urgent")
 STATUSES = ("open", "monitoring", "resolved")
 SOURCES = {
-    "counselor_observation": "Counselor observation",
-    "staff_referral": "Staff referral",
-    "screening": "Screening",
-    "parent_guardian": "Parent or guardian",
-    "student_self_report": "Student self-report",
-    "outside_agency": "Outside agency",
+    "counselor_observation": N_("Counselor observation"),
+    "staff_referral": N_("Staff referral"),
+    "screening": N_("Screening"),
+    "parent_guardian": N_("Parent or guardian"),
+    "student_self_report": N_("Student self-report"),
+    "outside_agency": N_("Outside agency"),
 }
+# How the history on a flag's page names its events, fields and values (translated there, stored in English).
+HISTORY_WORDS = [N_("Opened"), N_("Edited"), N_("Reopened"), N_("Report recorded"),
+                 N_("Category"), N_("Note"), N_("Report"), N_("Agency"), N_("Status"), N_("Resolution"),
+                 N_("low"), N_("moderate"), N_("high"), N_("urgent"), N_("open"), N_("monitoring"), N_("resolved"),
+                 N_("changed"), N_("removed"), N_("added"), N_("made"), N_("not made")]
 # Severities at which a suspected abuse or exploitation flag needs a mandated-report record.
 REPORT_SEVERITIES = ("high", "urgent")
 
@@ -102,7 +109,7 @@ class RiskFlag(db.Model):
 
     @property
     def source_label(self) -> str:
-        return SOURCES.get(self.source, self.source)
+        return gettext(SOURCES.get(self.source, self.source))
 
 
 class FlagEvent(db.Model):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from school_prevention import audit, crypto
@@ -50,11 +51,11 @@ def _event(flag: RiskFlag, actor: User, action: str, changes: dict | None = None
 
 def _check(category: FlagCategory, severity: str, source: str, allow_inactive: bool = False) -> None:
     if not category.is_active and not allow_inactive:
-        raise ServiceError("category", "This category is no longer in use; choose another.")
+        raise ServiceError("category", gettext("This category is no longer in use; choose another."))
     if severity not in SEVERITIES:
-        raise ServiceError("severity", "Choose a severity.")
+        raise ServiceError("severity", gettext("Choose a severity."))
     if source not in SOURCES:
-        raise ServiceError("source", "Choose where the concern came from.")
+        raise ServiceError("source", gettext("Choose where the concern came from."))
 
 
 def create_flag(actor: User, student: Student, *, category: FlagCategory, severity: str, source: str,
@@ -138,12 +139,12 @@ def change_status(actor: User, flag: RiskFlag, new_status: str, resolution: str 
     if new_status == flag.status:
         raise AlreadyDone(_already_moved(flag, new_status), next_url=f"/flags/{flag.id}")
     if new_status not in TRANSITIONS.get(flag.status, set()):
-        raise ServiceError("status", f"A {flag.status} flag cannot be moved to {new_status}.")
+        raise ServiceError("status", gettext("A %(status)s flag cannot be moved to %(new_status)s.", status=flag.status, new_status=new_status))
     if new_status == "resolved":
         if not (resolution or "").strip():
-            raise ServiceError("resolution", "Say how the concern was resolved.")
+            raise ServiceError("resolution", gettext("Say how the concern was resolved."))
         if flag.needs_mandated_report:
-            raise ServiceError("status", "Record the mandated report (or why none was made) before resolving.")
+            raise ServiceError("status", gettext("Record the mandated report (or why none was made) before resolving."))
         flag.resolution_ciphertext = crypto.encrypt(resolution.strip())
         flag.resolved_at, flag.resolved_by_id = utcnow(), actor.id
     elif flag.status == "resolved":
@@ -181,14 +182,14 @@ def record_mandated_report(actor: User, flag: RiskFlag, *, agency: str | None, m
     agency, reference = (agency or "").strip() or None, (reference or "").strip() or None
     reason = (not_made_reason or "").strip() or None
     if reason and (agency or made_at):
-        raise ServiceError("not_made_reason", "Either record the report or say why none was made, not both.")
+        raise ServiceError("not_made_reason", gettext("Either record the report or say why none was made, not both."))
     if not reason:
         if not agency:
-            raise ServiceError("agency", "Name the agency the report was made to.")
+            raise ServiceError("agency", gettext("Name the agency the report was made to."))
         if made_at is None:
-            raise ServiceError("made_at", "Give the date and time of the report.")
+            raise ServiceError("made_at", gettext("Give the date and time of the report."))
         if made_at > utcnow():
-            raise ServiceError("made_at", "The report time cannot be in the future.")
+            raise ServiceError("made_at", gettext("The report time cannot be in the future."))
     if flag.report_recorded_at is not None and (flag.report_agency, flag.report_made_at, flag.report_reference,
                                                  flag.report_not_made_reason) == (agency, made_at, reference, reason):
         recorded = _last_event(flag, lambda e: e.action == "report_recorded")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from school_prevention import audit
@@ -47,9 +48,10 @@ def new(student_id: int):
                 apply_service_error(form, exc)
             else:
                 if flag.needs_mandated_report:
-                    flash("Flag opened. This concern calls for a mandated report: record it below.", "warning")
+                    flash(gettext("Flag opened. This concern calls for a mandated report: record it below."), "warning")
                     return redirect(url_for("flags.report", flag_id=flag.id))
-                flash(f"Flag opened: {flag.category.name} ({flag.severity}).", "success")
+                flash(gettext("Flag opened: %(category)s (%(severity)s).", category=flag.category.name,
+                              severity=gettext(flag.severity.capitalize()).lower()), "success")
                 return redirect(url_for("students.detail", student_id=student.id))
     audit.record("flag.form.view", actor=current_user, obj=student, student=student)  # the form names the student
     return render_template("flags/form.html", form=form, student=student, flag=None), status
@@ -94,7 +96,7 @@ def edit(flag_id: int):
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
-                flash("Flag updated.", "success")
+                flash(gettext("Flag updated."), "success")
                 return redirect(url_for("flags.detail", flag_id=flag.id))
     audit.record("flag.edit.view", actor=current_user, obj=flag, student=flag.student)
     return render_template("flags/form.html", form=form, student=flag.student, flag=flag), status
@@ -114,7 +116,7 @@ def status(flag_id: int):
     except ServiceError as exc:
         apply_service_error(form, exc)
         return _render_detail(get_flag_or_404(current_user, flag_id), form, 400)
-    flash(f"Flag is now {flag.status}.", "success")
+    flash(gettext("Flag is now %(status)s.", status=gettext(flag.status.capitalize()).lower()), "success")
     return redirect(url_for("flags.detail", flag_id=flag.id))
 
 
@@ -138,7 +140,7 @@ def report(flag_id: int):
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
-                flash("Mandated report recorded.", "success")
+                flash(gettext("Mandated report recorded."), "success")
                 return redirect(url_for("students.detail", student_id=flag.student_id))
     audit.record("flag.report.view", actor=current_user, obj=flag, student=flag.student)
     return render_template("flags/report.html", form=form, flag=flag), status

@@ -7,6 +7,7 @@ from flask_login import current_user
 from school_prevention import audit
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
+from school_prevention.i18n import number, percent_text
 from school_prevention.permissions import roles, student_scope, visible_schools
 from school_prevention.reports import charts, measures
 from school_prevention.reports.coverage import (
@@ -96,8 +97,8 @@ def figure(value) -> str:
     if value is NA or value is None:
         return "—"
     if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.1f}"
-    return f"{int(value):,}"
+        return number(value, 1)
+    return number(int(value))
 
 
 @bp.app_template_filter("percent")
@@ -111,4 +112,4 @@ def percent(value, whole=None) -> str:
         return SUPPRESSED
     if value is NA or value is None:
         return "—"
-    return f"{value:.0%}"
+    return percent_text(value)
