@@ -1,7 +1,7 @@
 """a person's chosen language
 
-Revision ID: 0025
-Revises: 0023 (the brief names 0024: the lead relinks the chain at merge time)
+Revision ID: 0026
+Revises: 0025
 Create Date: 2026-12-03 18:00:00
 
 - user_account.locale: "en" or "es" when the person chose a language; NULL follows the browser.
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0025'
-down_revision = '0023'
+revision = '0026'
+down_revision = '0025'
 branch_labels = None
 depends_on = None
 
