@@ -90,6 +90,8 @@ def test_staff_confirm_a_page_once_and_again_when_it_changes(world, client, logi
     login_as(world["staff"])
     shown = client.get(f"/awareness/{page.id}").get_data(as_text=True)
     assert "I have read this" in shown and "<h2>Signs</h2>" in shown
+    for odd in ("²", "١", " ", "1" * 40):  # not plain ASCII digits, or too long: refused, nothing saved
+        assert client.post(f"/awareness/{page.id}/confirm", data={"version": odd}).status_code == 400
     response = client.post(f"/awareness/{page.id}/confirm", data={"version": "1"})
     assert response.status_code == 302
     assert "You confirmed that you read this version" in client.get(f"/awareness/{page.id}").get_data(as_text=True)

@@ -347,3 +347,4 @@ def test_filters_by_tier_and_intervention_plan(client, login_as, caseload):
     assert listed(client.get("/students?intervention=review_due")) == ["Abbot, Ana"]
     assert listed(client.get("/students?severity=urgent&intervention=none")) == ["Baker, Ben"]
     assert client.get("/students?tier=7").status_code == 400
+    assert client.get("/students?tier=%20&intervention=%20").status_code == 200  # blank: any tier

@@ -1,6 +1,8 @@
 """Awareness pages: read them, confirm them, write them (admin), and see who has not read them (principal)."""
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -49,13 +51,14 @@ def confirm(page_id: int):
     """Record that I read the version of the page I was shown."""
     shown = get_page_or_404(current_user, page_id, lock=True)
     form = ConfirmForm()
-    if not form.validate() or not str(form.version.data).isdigit():
+    version = str(form.version.data or "")
+    if not form.validate() or not re.fullmatch(r"[0-9]{1,9}", version):  # ASCII digits ("²" is a digit to isdigit)
         abort(400, description="Confirm from the page itself, with the “I have read this” button.")
     if not shown.is_for(current_user):
         abort(403)
     try:
         with db.session.begin_nested():
-            confirm_read(current_user, shown, int(form.version.data))
+            confirm_read(current_user, shown, int(version))
     except ServiceError as exc:
         flash(exc.message, "warning")
         return redirect(url_for("awareness.page", page_id=shown.id))

@@ -75,7 +75,8 @@ class StudentFilterForm(QueryForm):
                        severity=self.severity.data or None, flag_status=self.flag_status.data or None,
                        program=self.program.data or None, plan=self.plan.data or None,
                        checkins=self.checkins.data or None, counselor=self.counselor.data or None,
-                       tier=self.tier.data or None, intervention=self.intervention.data or None,
+                       tier=(self.tier.data or "").strip() or None,
+                       intervention=(self.intervention.data or "").strip() or None,
                        sort=self.sort.data or "name")
 
     def is_filtered(self) -> bool:
