@@ -1,6 +1,7 @@
 """Form pieces shared by features: a checkbox list and query-string forms without CSRF."""
 from __future__ import annotations
 
+from flask import abort
 from flask_babel import gettext
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectMultipleField
@@ -64,3 +65,24 @@ class WholeNumberField(IntegerField):
             self.data = None
             raise ValueError(self.gettext("Not a valid integer value."))
         super().process_formdata(valuelist)
+
+
+def whole_number(text, digits: int = 18) -> int | None:
+    """The whole number a query string or form sent, or None: plain ASCII digits only (str.isdigit() is
+    true of "²" and "١", which int() refuses or reads), and no more than `digits` of them."""
+    text = (text or "").strip() if isinstance(text, str) else ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= digits else None
+
+
+def picked_school(schools, wanted: str | None):
+    """The school a `?school=` query picks among the user's schools: the first when none is asked for;
+    400 for what is not a school id, 404 for a school that is not theirs."""
+    if not (wanted or "").strip():
+        return schools[0]
+    school_id = whole_number(wanted)
+    if school_id is None:
+        abort(400, description=gettext("Choose one of your schools from the list."))
+    school = next((s for s in schools if s.id == school_id), None)
+    if school is None:
+        abort(404)
+    return school

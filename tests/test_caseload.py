@@ -348,3 +348,5 @@ def test_filters_by_tier_and_intervention_plan(client, login_as, caseload):
     assert listed(client.get("/students?severity=urgent&intervention=none")) == ["Baker, Ben"]
     assert client.get("/students?tier=7").status_code == 400
     assert client.get("/students?tier=%20&intervention=%20").status_code == 200  # blank: any tier
+    assert client.get("/students?counselor=%20&category=%20&school=%20").status_code == 200  # blank: anyone
+    assert client.get("/students?school=%C2%B2").status_code == 400  # "²" is a digit to isdigit(), not a school

@@ -257,3 +257,16 @@ def test_the_screening_form_shows_every_problem_at_once(client, login_as, world)
                     "Give a rescreen date after the screening date."):
         assert page.count(message) == 1, message
     assert not db.session.scalar(select(func.count()).select_from(Screening))
+
+
+@pytest.mark.parametrize("path", ["/reports/coverage", "/training", "/awareness/readers"])
+def test_a_school_picked_in_the_query_string_must_be_one_of_yours(client, login_as, world, path):
+    """A principal's pages that pick a school from ?school=: not a number (even a Unicode digit) is a 400 with
+    a message, a school that is not theirs a 404, a blank one their first school."""
+    login_as(make_user("principal", schools=[world["school"]]))
+    for odd in ("%C2%B2", "%D9%A1", "abc", "9" * 40):
+        response = client.get(f"{path}?school={odd}")
+        assert response.status_code == 400, (path, odd)
+        assert "Choose one of your schools" in response.get_data(as_text=True)
+    assert client.get(f"{path}?school=987654").status_code == 404
+    assert client.get(f"{path}?school=%20").status_code == 200

@@ -13,7 +13,7 @@ from school_prevention.db import MAX_ID
 from school_prevention.disclosures.queries import load_sharing_choices
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
-from school_prevention.forms import apply_service_error
+from school_prevention.forms import apply_service_error, whole_number
 from school_prevention.permissions import get_student_or_404, roles
 from school_prevention.roles import Role
 from school_prevention.timezones import district_today
@@ -144,7 +144,7 @@ def follow_up(agency_referral_id: int):
     form = FollowUpForm()
     if not form.validate():
         return _render_referral(referral, follow_up_form=form, code=400)
-    seq = int(form.seq.data) if (form.seq.data or "").isdigit() else None
+    seq = whole_number(form.seq.data)
     if seq is not None and seq >= MAX_ID:
         seq = -1  # no follow-up has that number, and seq + 1 would not fit the column (a 500 on PostgreSQL)
     try:

@@ -76,7 +76,7 @@ class User(UserMixin, TimestampMixin, db.Model):
         """Reminder lead times in minutes, largest first."""
         leads = []
         for part in (self.reminder_leads or "").split(","):
-            if part.strip().isdigit():
+            if part.strip().isascii() and part.strip().isdigit():
                 leads.append(int(part))
         return sorted(set(leads), reverse=True)
 

@@ -18,6 +18,7 @@ from school_prevention.forms import apply_service_error
 from school_prevention.permissions import roles, signed_in, visible_schools
 from school_prevention.roles import Role
 from school_prevention.training.forms import SchoolPickForm
+from school_prevention.forms import picked_school
 
 bp = Blueprint("awareness", __name__, url_prefix="/awareness")
 
@@ -101,12 +102,7 @@ def readers():
     if not schools:
         return render_template("awareness/readers.html", school=None)
     form = SchoolPickForm(schools, formdata=request.args)
-    wanted = request.args.get("school", "")
-    if wanted and not wanted.isdigit():
-        abort(400, description="Choose one of your schools from the list.")
-    school = next((s for s in schools if s.id == int(wanted)), None) if wanted else schools[0]
-    if school is None:
-        abort(404)
+    school = picked_school(schools, request.args.get("school"))
     form.school.data = school.id
     pages, people, staff = unconfirmed_at([school.id])
     return render_template("awareness/readers.html", form=form, school=school, schools=schools, pages=pages,

@@ -61,7 +61,7 @@ def _leads_in_use() -> list[int]:
     """Every reminder lead (minutes) an active user has chosen, nearest first; none beyond a week is offered."""
     leads: set[int] = set()
     for (text,) in db.session.execute(select(User.reminder_leads).where(User.is_active.is_(True)).distinct()):
-        leads.update(int(p) for p in (text or "").split(",") if p.strip().isdigit() and 0 < int(p) <= 8 * 24 * 60)
+        leads.update(int(p) for p in (text or "").split(",") if p.strip().isascii() and p.strip().isdigit() and 0 < int(p) <= 8 * 24 * 60)
     return sorted(leads)
 
 

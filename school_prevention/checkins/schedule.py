@@ -82,7 +82,7 @@ def parse_custom(text: str, start: datetime):
         raise RuleError(f"This rule cannot be read: {', '.join(unknown)} is not a part check-in rules use. {EXAMPLE}")
     for name, most in (("INTERVAL", MAX_INTERVAL), ("COUNT", MAX_OCCURRENCES)):
         # INTERVAL=0 would make dateutil loop forever; a negative one fails deep inside it.
-        if name in parts and not (parts[name].isdigit() and 1 <= int(parts[name]) <= most):
+        if name in parts and not (parts[name].isascii() and parts[name].isdigit() and 1 <= int(parts[name]) <= most):
             raise RuleError(f"{name} must be a whole number from 1 to {most}.")
     for name in NONZERO_PARTS:
         if name in parts and any(re.fullmatch(r"[+-]?0+", v.strip()) for v in parts[name].split(",")):

@@ -21,6 +21,7 @@ from school_prevention.reports.training import district_training
 from school_prevention.training.queries import training_coverage
 from school_prevention.agencies.queries import outside_support
 from school_prevention.tiers.queries import tier_coverage
+from school_prevention.forms import picked_school
 
 bp = Blueprint("reports", __name__)
 
@@ -42,15 +43,7 @@ def _school_page():
     if not schools:
         return render_template("reports/no_school.html")
     form = SchoolPickForm(schools, formdata=request.args)
-    wanted = request.args.get("school", "")
-    if wanted:
-        if not wanted.isdigit():
-            abort(400, description="Choose one of your schools from the list.")
-        school = next((s for s in schools if s.id == int(wanted)), None)
-        if school is None:
-            abort(404)  # not one of the user's schools: it does not exist for them
-    else:
-        school = schools[0]
+    school = picked_school(schools, request.args.get("school"))  # not one of theirs: 404, it does not exist for them
     form.school.data = school.id
     period = make_period(utcnow())
     report = school_report(school, period)

@@ -7,7 +7,7 @@ from flask_login import current_user
 from school_prevention import audit
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
-from school_prevention.forms import apply_problems, apply_service_error
+from school_prevention.forms import apply_problems, apply_service_error, whole_number
 from school_prevention.permissions import get_student_or_404, roles
 from school_prevention.roles import Role
 from school_prevention.screenings.forms import ScreeningForm
@@ -27,9 +27,9 @@ def new(student_id: int):
     student = get_student_or_404(current_user, student_id)
     instruments = db.session.scalars(active_instruments()).all()
     form = ScreeningForm(instruments, screened_on=district_today())
-    wanted = request.args.get("instrument", "")
-    if request.method == "GET" and wanted.isdigit() and any(i.id == int(wanted) for i in instruments):
-        form.instrument.data = int(wanted)  # from a rescreen reminder
+    wanted = whole_number(request.args.get("instrument"))
+    if request.method == "GET" and wanted is not None and any(i.id == wanted for i in instruments):
+        form.instrument.data = wanted  # from a rescreen reminder
     # Instruments that need a current training, and whether the counselor's is (said before they fill the form).
     needs = [(i, screening_refusal(current_user, i.required_course, i.name, district_today()))
              for i in instruments if i.required_course_id is not None]

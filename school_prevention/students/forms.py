@@ -8,7 +8,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from school_prevention.checkins.forms import PlanForm
 
 from school_prevention.flags.models import SEVERITIES
-from school_prevention.forms import QueryForm, WholeNumberField, choices
+from school_prevention.forms import QueryForm, WholeNumberField, choices, whole_number
 from school_prevention.students.caseload import SORTS, Filters
 from school_prevention.students.models import GRADE_ORDER, grade_label
 from school_prevention.tiers.queries import INTERVENTION_FILTERS
@@ -63,18 +63,18 @@ class StudentFilterForm(QueryForm):
     @property
     def school_id(self) -> int | None:
         """The chosen school's id, if any."""
-        # Optional() lets a blank choice through (" " is no school): strip before reading it.
-        value = (self.school.data or "").strip()
-        return int(value) if value else None
+        # Optional() lets a blank choice through (" " is no school); what is not a number is no school either
+        # (the choice check refuses it with a message).
+        return whole_number(self.school.data)
 
     def filters(self) -> Filters:
         """The validated filters."""
         return Filters(q=self.q.data, school_id=self.school_id, grade=self.grade.data or None,
                        include_inactive=bool(self.include_inactive.data),
-                       category_id=int(self.category.data) if self.category.data else None,
+                       category_id=whole_number(self.category.data),
                        severity=self.severity.data or None, flag_status=self.flag_status.data or None,
                        program=self.program.data or None, plan=self.plan.data or None,
-                       checkins=self.checkins.data or None, counselor=self.counselor.data or None,
+                       checkins=self.checkins.data or None, counselor=(self.counselor.data or "").strip() or None,
                        tier=(self.tier.data or "").strip() or None,
                        intervention=(self.intervention.data or "").strip() or None,
                        sort=self.sort.data or "name")

@@ -18,7 +18,7 @@ def grade_label(code: str | None) -> str:
         return "—"
     if code == "KG":
         return "K"
-    if code.isdigit():
+    if code.isascii() and code.isdigit():
         return str(int(code))
     return code
 

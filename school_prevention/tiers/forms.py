@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, FloatField, HiddenField, RadioField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from school_prevention.forms import CheckboxListField, QueryForm, choices
+from school_prevention.forms import CheckboxListField, QueryForm, choices, whole_number
 from school_prevention.tiers.models import TIER_HINTS, TIERS
 
 REVIEW_DECISIONS = [("continue", "Continue the plan to a new review date"), ("met", "Close: goal met"),
@@ -24,8 +24,7 @@ class TierForm(FlaskForm):
 
     def seen_version(self) -> int | None:
         """The tier version the page showed (None when the field was not sent or is not a number)."""
-        value = (self.version.data or "").strip()
-        return int(value) if value.isdigit() and len(value) < 10 else None
+        return whole_number(self.version.data, digits=9)
 
 
 class PlanForm(FlaskForm):

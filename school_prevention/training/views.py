@@ -19,6 +19,7 @@ from school_prevention.training.queries import (
     Coverage, active_courses, all_courses, completions_of, get_staff_member_or_404, person_training, school_training,
 )
 from school_prevention.training.services import record_completion, remove_completion
+from school_prevention.forms import picked_school
 
 bp = Blueprint("training", __name__)
 
@@ -43,15 +44,7 @@ def index():
     if not schools:
         return render_template("training/index.html", school=None, schools=[])
     form = SchoolPickForm(schools, formdata=request.args)
-    wanted = request.args.get("school", "")
-    if wanted:
-        if not wanted.isdigit():
-            abort(400, description="Choose one of your schools from the list.")
-        school = next((s for s in schools if s.id == int(wanted)), None)
-        if school is None:
-            abort(404)
-    else:
-        school = schools[0]
+    school = picked_school(schools, request.args.get("school"))
     form.school.data = school.id
     show = request.args.get("show", "all")
     if show not in ("all", "attention"):
