@@ -81,3 +81,27 @@ def test_one_plan_sent_many_times_at_once_is_made_once(race_app):
     assert_one_effect(answers, says="This plan was already made by")
     assert _count(race_app, select(func.count()).select_from(InterventionPlan)
                   .where(InterventionPlan.student_id == student)) == 1
+
+
+def test_closing_one_plan_many_times_at_once_closes_it_once(race_app):
+    """Two counselors closing the same plan from the page at once: one closes it, the rest are told it was closed."""
+    one, two, student = _people(race_app)
+    with race_app.app_context():
+        today = district_today()
+        from school_prevention.audit import AuditEvent
+        from school_prevention.auth.models import User
+        from school_prevention.students.models import Student
+        from school_prevention.tiers.services import create_plan
+
+        plan = create_plan(db.session.get(User, one), db.session.get(Student, student), goal="g", measure="m",
+                           baseline=1, target=3, started_on=today - timedelta(days=7),
+                           review_on=today + timedelta(days=7), program_ids=[], today=today)
+        db.session.commit()
+        plan_id = plan.id
+    answers = fire_together(race_app, [one, two] * 4, "POST", f"/interventions/{plan_id}/review",
+                            {"decision": "met", "note": "Goal reached"})
+    assert_one_effect(answers, says="already closed")
+    with race_app.app_context():
+        assert db.session.get(InterventionPlan, plan_id).status == "met"
+    assert _count(race_app, select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "intervention_plan.reviewed", AuditEvent.object_id == str(plan_id))) == 1
