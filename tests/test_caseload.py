@@ -147,6 +147,16 @@ def test_bad_filter_values_get_a_message_and_400(client, login_as, caseload, que
     assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "student.list")) == 0
 
 
+@pytest.mark.parametrize("field", ["program", "counselor", "plan", "severity", "tier", "intervention", "sort"])
+def test_a_blank_filter_means_any(client, login_as, caseload, field):
+    """A filter sent as a space (a hand-edited link) lists everyone, as an empty one does (was a 500 for program)."""
+    login_as(caseload["counselor"])
+    everyone = listed(client.get("/students"))
+    response = client.get(f"/students?{field}=%20")
+    assert response.status_code == 200
+    assert listed(response) == everyone
+
+
 def test_the_uncovered_on_the_list_are_the_coverage_page_s(client, login_as, caseload):
     """Flagged, in no running program and with no kept plan: the same students the coverage report counts."""
     from school_prevention.reports.coverage import make_period, school_report

@@ -22,6 +22,7 @@ from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.db import utcnow
 from school_prevention.flags.models import FlagCategory, RiskFlag
+from school_prevention.forms import whole_number
 from school_prevention.programs.models import Enrollment, Program
 from school_prevention.students.caseload_models import CounselorAssignment
 from school_prevention.students.models import Student
@@ -177,8 +178,8 @@ def _conditions(f: Filters, clock: Clock, user_id: int) -> list[Any]:
         out.append(~running_seat(today=clock.today))
     elif f.program == "waitlisted":
         out.append(exists().where(Enrollment.student_id == Student.id, Enrollment.status == "waitlisted"))
-    elif f.program:
-        out.append(exists().where(Enrollment.student_id == Student.id, Enrollment.program_id == int(f.program),
+    elif whole_number(f.program) is not None:
+        out.append(exists().where(Enrollment.student_id == Student.id, Enrollment.program_id == whole_number(f.program),
                                   Enrollment.status.in_(("active", "waitlisted"))))
     if f.plan == "none":
         out.append(~active_plan())
@@ -197,8 +198,8 @@ def _conditions(f: Filters, clock: Clock, user_id: int) -> list[Any]:
         out.append(CounselorAssignment.counselor_id == user_id)
     elif f.counselor == "none":
         out.append(CounselorAssignment.counselor_id.is_(None))
-    elif f.counselor:
-        out.append(CounselorAssignment.counselor_id == int(f.counselor))
+    elif whole_number(f.counselor) is not None:
+        out.append(CounselorAssignment.counselor_id == whole_number(f.counselor))
     if f.tier:
         out.append(in_tiers([f.tier]))
     if f.intervention:

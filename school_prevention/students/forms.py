@@ -69,15 +69,18 @@ class StudentFilterForm(QueryForm):
 
     def filters(self) -> Filters:
         """The validated filters."""
-        return Filters(q=self.q.data, school_id=self.school_id, grade=self.grade.data or None,
+        # Optional() lets a blank choice through; " " means no filter, like "".
+        def picked(field) -> str | None:
+            return (field.data or "").strip() or None
+
+        return Filters(q=self.q.data, school_id=self.school_id, grade=picked(self.grade),
                        include_inactive=bool(self.include_inactive.data),
                        category_id=whole_number(self.category.data),
-                       severity=self.severity.data or None, flag_status=self.flag_status.data or None,
-                       program=self.program.data or None, plan=self.plan.data or None,
-                       checkins=self.checkins.data or None, counselor=(self.counselor.data or "").strip() or None,
-                       tier=(self.tier.data or "").strip() or None,
-                       intervention=(self.intervention.data or "").strip() or None,
-                       sort=self.sort.data or "name")
+                       severity=picked(self.severity), flag_status=picked(self.flag_status),
+                       program=picked(self.program), plan=picked(self.plan),
+                       checkins=picked(self.checkins), counselor=picked(self.counselor),
+                       tier=picked(self.tier), intervention=picked(self.intervention),
+                       sort=picked(self.sort) or "name")
 
     def is_filtered(self) -> bool:
         """Whether any filter beyond the name search is set."""
