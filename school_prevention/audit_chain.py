@@ -37,7 +37,7 @@ from flask import current_app
 from sqlalchemy import BigInteger, String, event, inspect, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from school_prevention.extensions import db
+from school_prevention.extensions import Model, db
 
 # Any constant shared by every app server of one database ("SPAU" in ASCII).
 CHAIN_LOCK_KEY = 0x53504155
@@ -79,7 +79,7 @@ def seal_of(key: bytes, prev_hash: str, row) -> str:
     return hmac.new(key, prev_hash.encode() + b"|" + _contents(row), hashlib.sha256).hexdigest()
 
 
-class AuditChainHead(db.Model):
+class AuditChainHead(Model):
     """Where one chain ends: its number of rows, last row and that row's seal, sealed together."""
 
     __tablename__ = "audit_chain_head"
