@@ -14,7 +14,12 @@ from school_prevention.i18n import format_local
 from school_prevention.checkins import calendar
 from school_prevention.checkins.forms import CompleteForm, PlanForm, RemindersForm, RescheduleForm
 from school_prevention.checkins.models import CheckIn
-from school_prevention.checkins.queries import agenda, checkins_of_plan, handoff_plans, recently_done
+from school_prevention.checkins.queries import (
+    agenda, checkins_of_plan, get_checkin_or_404, get_checkin_plan_or_404, handoff_plans, recently_done, visible_checkin_plans,
+    visible_checkins,
+)
+from school_prevention.flags.queries import visible_flags
+from school_prevention.programs.queries import visible_matches
 from school_prevention.checkins.services import (
     BACKDATE_LIMIT, COMPLETE_WINDOW, cancel, complete, create_plan, end_plan, mark_missed, read_note, require_active,
     plan_form_problems, reschedule, save_reminder_leads, update_plan, zone,
@@ -24,8 +29,7 @@ from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
 from school_prevention.forms import apply_problems, apply_service_error
 from school_prevention.permissions import (
-    get_checkin_or_404, get_checkin_plan_or_404, get_student_or_404, public, roles, visible_checkin_plans,
-    visible_checkins, visible_flags, visible_matches,
+    get_student_or_404, public, roles,
 )
 from school_prevention.referrals.queries import counselors_of_school
 from school_prevention.roles import Role

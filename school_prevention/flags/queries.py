@@ -4,7 +4,10 @@ from __future__ import annotations
 from sqlalchemy import Select, case, select
 from sqlalchemy.orm import joinedload
 
+from school_prevention.auth.models import User
 from school_prevention.flags.models import FlagCategory, RiskFlag
+from school_prevention.permissions import scoped_or_404, visible_students
+from school_prevention.students.models import Student
 
 SEVERITY_RANK = case({"urgent": 0, "high": 1, "moderate": 2, "low": 3}, value=RiskFlag.severity)
 STATUS_RANK = case({"open": 0, "monitoring": 1, "resolved": 2}, value=RiskFlag.status)
@@ -45,3 +48,14 @@ def flags_missing_report(scoped_flags: Select) -> Select:
             .where(FlagCategory.is_suspected_abuse.is_(True), RiskFlag.severity.in_(("high", "urgent")),
                    RiskFlag.status != "resolved", RiskFlag.report_recorded_at.is_(None))
             .options(joinedload(RiskFlag.student)).order_by(RiskFlag.opened_at))
+
+
+def visible_flags(user: User) -> Select:
+    """Flags of the students the user may see (counselors and principals of the school)."""
+    students = visible_students(user).with_only_columns(Student.id)
+    return select(RiskFlag).where(RiskFlag.student_id.in_(students))
+
+
+def get_flag_or_404(user: User, flag_id: int):
+    """The flag if its student is in the user's scope; 404 otherwise."""
+    return scoped_or_404(visible_flags(user), RiskFlag, flag_id)

@@ -11,7 +11,8 @@ from school_prevention import audit
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.flags.queries import active_categories
-from school_prevention.permissions import CASE_ROLES, roles, visible_programs, visible_schools, visible_students
+from school_prevention.permissions import CASE_ROLES, roles, visible_schools, visible_students
+from school_prevention.programs.queries import visible_programs
 from school_prevention.roles import Role
 from school_prevention.students.caseload import CaseloadRow, Page, caseload, clock, count_of, current_categories
 from school_prevention.students.forms import VIEW_FIELDS, StudentFilterForm
