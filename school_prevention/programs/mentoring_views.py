@@ -21,7 +21,7 @@ from school_prevention.programs.queries import (
     get_match_or_404, get_mentor_or_404, visible_matches, visible_mentors,
     last_contacts, match_length_days, match_listing, mentor_listing, next_contact_due,
 )
-from school_prevention.students.page import build_student_page
+from school_prevention.pages.students.page import build_student_page
 from school_prevention.timezones import district_today
 
 bp = Blueprint("mentoring", __name__)

@@ -272,3 +272,8 @@ def visible_matches(user: User) -> Select:
 def get_match_or_404(user: User, match_id: int):
     """A match of a student of one of the user's schools; 404 otherwise."""
     return scoped_or_404(visible_matches(user), Match, match_id)
+
+
+def running_programs(scoped_programs: Select) -> Select:
+    """The programs of a scoped program query that are marked running, by name (the caseload's choices)."""
+    return scoped_programs.where(Program.is_active.is_(True)).order_by(Program.name)

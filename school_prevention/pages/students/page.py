@@ -29,9 +29,9 @@ from school_prevention.permissions import student_scope
 from school_prevention.programs.models import CURRENT_ENROLLMENT, MATCH_STATUSES
 from school_prevention.roles import Role
 from school_prevention.screenings.models import NEXT_STEPS, RESULTS
-from school_prevention.students import page_queries as q
+from school_prevention.pages.students import page_queries as q
 from school_prevention.students.models import Student, display_name, grade_label
-from school_prevention.students.profile_rows import DemographicsRow, GuardianRow, InterventionRow, TierRow
+from school_prevention.pages.students.profile_rows import DemographicsRow, GuardianRow, InterventionRow, TierRow
 from school_prevention.tiers.models import PLAN_STATUSES
 
 
