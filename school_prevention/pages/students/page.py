@@ -283,7 +283,7 @@ class StudentPage:
 
 
 class Links:
-    """The page's links by id, each endpoint's URL built once per process (web.row_url)."""
+    """The page's links by id, each endpoint's URL built once per process (urls.row_url)."""
 
     ENDPOINTS = {
         "flag": ("flags.detail", "flag_id"),
@@ -315,7 +315,7 @@ class Links:
         root = request.script_root
         builders = self._built.get(root)
         if builders is None:
-            from school_prevention.web import row_url
+            from school_prevention.urls import row_url
 
             builders = {name: row_url(endpoint, key) for name, (endpoint, key) in self.ENDPOINTS.items()}
             self._built[root] = builders
