@@ -1,7 +1,7 @@
 """Queries about flags and flag categories."""
 from __future__ import annotations
 
-from sqlalchemy import Select, case, select
+from sqlalchemy import Select, and_, bindparam, case, select
 from sqlalchemy.orm import joinedload
 
 from school_prevention.auth.models import User
@@ -59,3 +59,19 @@ def visible_flags(user: User) -> Select:
 def get_flag_or_404(user: User, flag_id: int):
     """The flag if its student is in the user's scope; 404 otherwise."""
     return scoped_or_404(visible_flags(user), RiskFlag, flag_id)
+
+
+def student_page_section():
+    """The student page's flags (pages.students.page_queries makes it a section of the page's one statement):
+    (query, named columns, order), current first, most severe first (flags_of_student's order), for :student_id."""
+    columns = {
+        "id": RiskFlag.id, "severity": RiskFlag.severity, "status": RiskFlag.status,
+        "opened_at": RiskFlag.opened_at, "resolved_at": RiskFlag.resolved_at,
+        "report_recorded_at": RiskFlag.report_recorded_at,
+        # Whether there is a restricted note, never the note itself.
+        "has_note": and_(RiskFlag.note_ciphertext.is_not(None), RiskFlag.note_ciphertext != ""),
+        "category": FlagCategory.name, "is_suspected_abuse": FlagCategory.is_suspected_abuse,
+    }
+    query = (select(RiskFlag.id).join(FlagCategory, FlagCategory.id == RiskFlag.category_id)
+             .where(RiskFlag.student_id == bindparam("student_id")))
+    return query, columns, [STATUS_RANK, SEVERITY_RANK, RiskFlag.opened_at.desc(), RiskFlag.id]
