@@ -15,11 +15,12 @@
         if (p.heading && heading.textContent !== p.heading) { heading.textContent = p.heading; }
         var reading = "";
         if (p.status === "running" && p.total) {
-          var figures = p.done.toLocaleString() + " of " + p.total.toLocaleString() + " rows read";
+          // The words come from the server, in the page's language; the English fallback is for an older server.
+          var figures = p.figures || (p.done.toLocaleString() + " of " + p.total.toLocaleString() + " rows read");
           bar.max = p.total; bar.value = p.done;
-          bar.setAttribute("aria-valuetext", figures + (p.current ? ", reading " + p.current : ""));
+          bar.setAttribute("aria-valuetext", p.valuetext || (figures + (p.current ? ", reading " + p.current : "")));
           text.textContent = figures;
-          reading = p.current ? "Reading " + p.current : "";
+          reading = p.current ? (p.reading || "Reading " + p.current) : "";
         } else if (p.message && text.textContent !== p.message) {
           text.textContent = p.message;
         }
