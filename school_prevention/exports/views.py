@@ -148,8 +148,7 @@ def student_export_progress(export_id: int):
     export = _own_export_or_404(export_id)
     state = _state(export)
     return {"status": export.status, "done": export.rows_done, "total": export.rows_total, "current": "",
-            "stalled": False, "heading": state["heading"], "message": state["message"], "figures": state["figures"],
-            "reading": ""}
+            "stalled": False, "heading": state["heading"], "message": state["message"]}
 
 
 @bp.route("/exports/students/<int:export_id>/download")

@@ -119,10 +119,7 @@ def progress_json(run_id: int):
         state = _state(run)
         live = state["live"]
         answer.update(done=live.done, total=live.total, current=live.current, stalled=state["stalled"],
-                      heading=state["heading"], message=state["message"], figures=state["figures"],
-                      reading=state["reading"],
-                      valuetext=_("%(figures)s, reading %(file)s", figures=state["figures"], file=live.current)
-                      if live.current else state["figures"])
+                      heading=state["heading"], message=state["message"])
     return answer
 
 
