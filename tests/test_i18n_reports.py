@@ -45,7 +45,7 @@ def _data(*extra) -> list[str]:
 
 
 # Cards these pages include from other features (tiers, training), translated with those features.
-OTHER_CARDS = re.compile(r'<section class="card" aria-labelledby="(?:tiers|training)-h">.*?</section>', re.S)
+OTHER_CARDS = re.compile(r'<section class="card" aria-labelledby="(?:tiers|training)-h">.*?</section>', re.DOTALL)
 
 
 def _spanish_page(client, url, data, status=200) -> str:
