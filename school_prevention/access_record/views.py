@@ -3,7 +3,7 @@ privacy officer (a district user with the privacy-officer grant), who can also d
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request
-from flask_babel import gettext as _
+from flask_babel import gettext as _, pgettext
 from flask_login import current_user
 
 from school_prevention import audit
@@ -48,7 +48,12 @@ def label(action: str) -> str:
 
 
 # The kinds of access as the page words them (the CSV keeps queries.KINDS as they are).
-KIND_WORDS = [N_("viewed"), N_("changed"), N_("exported"), N_("disclosed")]
+KIND_WORDS = {
+    "viewed": lambda: pgettext("access kind", "viewed"),
+    "changed": lambda: pgettext("access kind", "changed"),
+    "exported": lambda: pgettext("access kind", "exported"),
+    "disclosed": lambda: pgettext("access kind", "disclosed"),
+}
 
 
 def _label_shown(action: str) -> str:
@@ -58,7 +63,8 @@ def _label_shown(action: str) -> str:
 
 def _kind_shown(action: str) -> str:
     """kind_of() in the page's language."""
-    return _(kind_of(action))
+    kind = kind_of(action)
+    return KIND_WORDS[kind]() if kind in KIND_WORDS else kind
 
 
 def _page_number() -> int:

@@ -78,6 +78,8 @@ _KIND_WORDS = {
     SECOND_FACTOR: N_("removing the second sign-in factor"),
     REACTIVATE: N_("reactivating the account"),
 }
+_ROLE_REQUEST = N_("the %(role)s role")
+_SCHOOL_REQUEST = N_("the school %(name)s")
 # Role names as roles.ROLE_LABELS words them, for the request list in the reader's language.
 ROLE_WORDS = [N_("Staff (teacher, nurse, other adult)"), N_("Counselor / social worker"), N_("Principal"),
               N_("District prevention office"), N_("System administrator")]
@@ -86,9 +88,9 @@ ROLE_WORDS = [N_("Staff (teacher, nurse, other adult)"), N_("Counselor / social 
 def describe(req: AccessRequest, translate=lambda text, **kw: text % kw if kw else text) -> str:
     """What the request would give, in words ("the Counselor role", "the school North Middle")."""
     if req.kind == ROLE:
-        return translate("the %(role)s role", role=translate(Role(req.value).label))
+        return translate(_ROLE_REQUEST, role=translate(Role(req.value).label))
     if req.kind == SCHOOL:
-        return translate("the school %(name)s", name=req.school.name if req.school is not None else '#' + req.value)
+        return translate(_SCHOOL_REQUEST, name=req.school.name if req.school is not None else '#' + req.value)
     return translate(_KIND_WORDS[req.kind])
 
 
