@@ -14,7 +14,7 @@ from school_prevention.forms import MAX_PAGE
 from school_prevention.i18n import N_
 from school_prevention.permissions import get_student_or_404, roles
 from school_prevention.roles import Role
-from school_prevention.timezones import localtime
+from school_prevention.timezones import district_zone
 
 bp = Blueprint("access_record", __name__)
 
@@ -88,7 +88,7 @@ def _download(student):
     audit.record("access_record.export", actor=current_user, obj=student, student=student,
                  purpose="record of access (FERPA 34 CFR 99.32)", detail={"rows": len(rows)})
     body = csv_bytes(["when", "who", "role", "kind", "what", "purpose"],
-                     ([localtime(r.at, "%Y-%m-%d %H:%M"), r.actor_name or "(system)", r.actor_role or "",
+                     ([r.at.astimezone(district_zone()).strftime("%Y-%m-%d %H:%M"), r.actor_name or "(system)", r.actor_role or "",
                        kind_of(r.action), label(r.action), r.purpose or ""] for r in rows))
     name = f"record-of-access-{student.sourced_id}.csv"
     return current_app.response_class(body, mimetype="text/csv; charset=utf-8",

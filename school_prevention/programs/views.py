@@ -24,7 +24,7 @@ from school_prevention.programs.queries import (
     waitlist_positions,
 )
 from school_prevention.programs.services import (
-    END_STATUSES, create_program, end_enrollment, enroll, program_problems, record_session, session_problems, update_program,
+    create_program, end_enrollment, enroll, program_problems, record_session, session_problems, update_program,
     update_session,
 )
 from school_prevention.reports import published
@@ -277,7 +277,8 @@ def end(enrollment_id: int):
                 enrollment = _enrollment_or_404(enrollment_id)
             else:
                 # No names: flashed messages travel in the cookie.
-                message = _("Enrollment ended: %(status)s.", status=_(END_STATUSES[enrollment.status]).lower())
+                message = _("Enrollment ended: completed.") if enrollment.status == "completed" else \
+                    _("Enrollment ended: withdrawn.")
                 if promoted:
                     message += " " + ngettext("%(num)d student moved from the waitlist into the seat.",
                                               "%(num)d students moved from the waitlist into the seat.", len(promoted))
