@@ -292,15 +292,16 @@ def calendar_settings():
     if request.method == "POST":
         action = request.form.get("action")
         if action not in ("create", "revoke"):
-            abort(400, description="Choose to create or revoke the link.")
+            abort(400, description=gettext("Choose to create or revoke the link."))
         me = _me_locked()
         if action == "revoke":
             calendar.revoke(me)
-            flash("Calendar link revoked: calendars using it stop updating.", "success")
+            flash(gettext("Calendar link revoked: calendars using it stop updating."), "success")
             return redirect(url_for("checkins.calendar_settings"))
         replaces = request.form.get("replaces")
         if not replaces:
-            abort(400, description="This form is out of date. Open the calendar page again and create the link from there.")
+            abort(400, description=gettext("This form is out of date. Open the calendar page again and create the link from "
+                                            "there."))
         token = calendar.issue(me, replaces=replaces)
         url = url_for("checkins.feed", token=token, _external=True)
     return render_template("checkins/calendar.html", url=url, has_feed=bool(current_user.calendar_token_hash),

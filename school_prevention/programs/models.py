@@ -3,20 +3,23 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from flask_babel import gettext
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.extensions import Model
+from school_prevention.i18n import N_
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
 
 ENROLLMENT_STATUSES = ("waitlisted", "active", "completed", "withdrawn")
 # An enrollment in one of these states holds (or waits for) a seat; one per student and program.
 CURRENT_ENROLLMENT = ("waitlisted", "active")
-ATTENDANCE = {"present": "Present", "absent": "Absent", "excused": "Excused"}
-MATCH_STATUSES = {"inquiry": "Inquiry", "waiting": "Waiting for a mentor", "matched": "Matched", "closed": "Closed"}
+ATTENDANCE = {"present": N_("Present"), "absent": N_("Absent"), "excused": N_("Excused")}
+MATCH_STATUSES = {"inquiry": N_("Inquiry"), "waiting": N_("Waiting for a mentor"), "matched": N_("Matched"),
+                  "closed": N_("Closed")}
 # A match in one of these states is open; a student has at most one open match.
 OPEN_MATCH = ("inquiry", "waiting", "matched")
 
@@ -190,7 +193,7 @@ class Match(Model):
 
     @property
     def status_label(self) -> str:
-        return MATCH_STATUSES.get(self.status, self.status)
+        return gettext(MATCH_STATUSES.get(self.status, self.status))
 
 
 class MatchContact(Model):
