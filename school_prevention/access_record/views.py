@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from school_prevention import audit
 from school_prevention.access_record.queries import access_of, kind_of, student_by_sis_id
-from school_prevention.exports.writers import csv_bytes
+from school_prevention.spreadsheets import csv_bytes
 from school_prevention.extensions import db
 from school_prevention.forms import MAX_PAGE
 from school_prevention.permissions import get_student_or_404, roles

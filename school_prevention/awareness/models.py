@@ -8,11 +8,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
 from school_prevention.roles import Role
 
 
-class AwarenessPage(db.Model):
+class AwarenessPage(Model):
     """A page of guidance an admin writes in Markdown, shown to the roles of its audience.
 
     `version` goes up whenever the title or text changes; each version is kept
@@ -49,7 +49,7 @@ class AwarenessPage(db.Model):
         return ", ".join(Role(r).value for r in self.roles) or "nobody yet"
 
 
-class AwarenessPageVersion(db.Model):
+class AwarenessPageVersion(Model):
     """A page as it read at one version: what a confirmation refers to."""
 
     __tablename__ = "awareness_page_version"
@@ -66,7 +66,7 @@ class AwarenessPageVersion(db.Model):
     created_by: Mapped[User | None] = relationship()
 
 
-class AwarenessConfirmation(db.Model):
+class AwarenessConfirmation(Model):
     """A person confirmed that they read a version of a page ("I have read this")."""
 
     __tablename__ = "awareness_confirmation"

@@ -7,19 +7,20 @@ from flask_login import current_user
 from school_prevention.checkins.forms import NonSchoolDayForm
 from school_prevention.checkins.queries import non_school_days
 from school_prevention.checkins.replan import latest_request, queue_replan
-from school_prevention.checkins.services import add_non_school_day, remove_non_school_day, zone
+from school_prevention.checkins.services import add_non_school_day, remove_non_school_day
 from school_prevention.db import utcnow
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error
 from school_prevention.permissions import roles
 from school_prevention.roles import Role
+from school_prevention.timezones import district_zone
 
 bp = Blueprint("schooldays", __name__, url_prefix="/admin/non-school-days")
 
 
 def _render(form, code=200):
-    today = utcnow().astimezone(zone()).date()
+    today = utcnow().astimezone(district_zone()).date()
     days = db.session.scalars(non_school_days(today.replace(month=1, day=1))).all()
     return render_template("checkins/non_school_days.html", form=form, days=days, today=today,
                            replanning=latest_request()), code

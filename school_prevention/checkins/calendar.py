@@ -17,10 +17,9 @@ from sqlalchemy import select
 from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckIn
-from school_prevention.checkins.queries import last_action
+from school_prevention.checkins.queries import last_action, visible_checkins
 from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
-from school_prevention.permissions import visible_checkins
 from school_prevention.students.models import Student
 from school_prevention.timezones import localtime
 

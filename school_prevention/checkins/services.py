@@ -8,9 +8,7 @@ errors.AlreadyDone, naming who made the change and when.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import gettext
 from sqlalchemy import select
 
@@ -23,7 +21,7 @@ from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone, ServiceError, refuse
 from school_prevention.extensions import db
 from school_prevention.students.models import Student
-from school_prevention.timezones import localtime
+from school_prevention.timezones import district_zone, localtime
 
 # Check-ins are written out this far ahead; the daily job keeps extending plans that last years.
 HORIZON = timedelta(days=120)
@@ -37,10 +35,6 @@ PLAN_FIELDS = ("cadence", "rrule", "starts_on", "local_time", "duration_minutes"
 COMPLETE_WINDOW = timedelta(hours=12)
 # A check-in can be moved back to when the meeting really happened, up to this long ago.
 BACKDATE_LIMIT = timedelta(days=14)
-
-
-def zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["SP_TIMEZONE"])
 
 
 def closed_days(first: date, last: date) -> set[date]:
@@ -127,7 +121,7 @@ def create_plan(actor: User, student: Student, counselor: User, *, now: datetime
     (the partial unique index uq_checkin_plan_active_first_meeting): the second of two identical
     requests, which waited for the first one's lock on the student, is told the plan exists.
     """
-    today = now.astimezone(zone()).date()
+    today = now.astimezone(district_zone()).date()
     kw.setdefault("until", school_year_end(today))
     values = _values(**kw)
     if not student.is_active:
@@ -162,7 +156,7 @@ def update_plan(actor: User, plan: CheckInPlan, counselor: User, *, now: datetim
         raise TypeError(f"unknown plan fields: {sorted(kw.keys() - set(PLAN_FIELDS))}")
     require_active(plan)
     values = _values(**{key: kw.get(key, getattr(plan, key)) for key in PLAN_FIELDS})
-    _validate(values, plan.student, counselor, now.astimezone(zone()).date())
+    _validate(values, plan.student, counselor, now.astimezone(district_zone()).date())
     flag_id = plan.flag_id if flag is KEEP else (flag.id if flag else None)
     changed = sorted(k for k, v in values.items() if getattr(plan, k) != v)
     changed += ["counselor_id"] if counselor.id != plan.counselor_id else []
@@ -229,7 +223,7 @@ def materialize(plan: CheckInPlan, now: datetime, *, reassign: bool = False) -> 
     """
     if plan.status != "active":
         return 0
-    tz = zone()
+    tz = district_zone()
     today = now.astimezone(tz).date()
     # Look back too: Thursday's check-in moved past a break to Monday is still ahead on Saturday,
     # and must be found under its own (past) date rather than cancelled as unknown.
@@ -351,7 +345,7 @@ def reschedule(actor: User, checkin: CheckIn, *, local: datetime | None, now: da
         raise ServiceError("when", gettext("Enter the new date and time."))
     from school_prevention.checkins.schedule import to_utc
 
-    due = to_utc(local, zone())
+    due = to_utc(local, district_zone())
     if due < now - BACKDATE_LIMIT:
         raise ServiceError("when", f"Choose a time in the future, or when you met if that was in the last "
                                    f"{BACKDATE_LIMIT.days} days.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import IO
 
 from school_prevention import audit
-from school_prevention.exports.writers import Withheld, csv_bytes, write_xlsx
+from school_prevention.spreadsheets import Withheld, csv_bytes, write_xlsx
 from school_prevention.reports.coverage import NA
 from school_prevention.exports.training import training_sheet
 from school_prevention.reports.district import COLUMNS, SUPPRESSED, DistrictReport

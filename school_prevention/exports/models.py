@@ -15,13 +15,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from school_prevention import crypto
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
 
 QUEUED, RUNNING, DONE, FAILED, EXPIRED = "queued", "running", "done", "failed", "expired"
 WORKING = (QUEUED, RUNNING)
 
 
-class StudentExport(db.Model):
+class StudentExport(Model):
     """One student-level export: what was asked, by whom and why; its progress; its encrypted file."""
 
     __tablename__ = "student_export"

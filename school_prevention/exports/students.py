@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import and_, case, func, or_, select
 
 from school_prevention.checkins.models import CheckIn, CheckInPlan
-from school_prevention.exports.writers import csv_bytes, write_xlsx
+from school_prevention.spreadsheets import csv_bytes, write_xlsx
 from school_prevention.extensions import db
 from school_prevention.programs.models import Attendance, Enrollment, Program, ProgramSession, ProgramType
 from school_prevention.reports.measures import GRACE, Period, Scope, checkin_on_time, prepare_session, school_condition

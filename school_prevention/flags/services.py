@@ -4,7 +4,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_babel import gettext
-from sqlalchemy import select
 
 from school_prevention import audit, crypto
 from school_prevention.auth.models import User
@@ -15,6 +14,7 @@ from school_prevention.extensions import db
 from school_prevention.flags.models import REPORT_SEVERITIES, SEVERITIES, SOURCES, FlagCategory, FlagEvent, RiskFlag
 from school_prevention.flags.queries import current_flags_like
 from school_prevention.students.models import Student
+from school_prevention.students.services import lock_student
 from school_prevention.timezones import localtime
 
 # Allowed moves: open -> monitoring -> resolved, straight to resolved, and reopening.
@@ -23,13 +23,6 @@ TRANSITIONS = {
     "monitoring": {"open", "resolved"},
     "resolved": {"open"},
 }
-
-
-def lock_student(student: Student) -> None:
-    """Hold the student's row until the request commits (SELECT ... FOR UPDATE on PostgreSQL; on
-    SQLite the request already holds the write lock). A second identical request made at the same
-    moment waits here, then its check for what the first one saved sees it."""
-    db.session.execute(select(Student.id).where(Student.id == student.id).with_for_update())
 
 
 def _by(event: FlagEvent | None, who: str = "another counselor", at: datetime | None = None) -> str:

@@ -9,8 +9,7 @@ from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error, choices
 from school_prevention.permissions import (
-    CASE_ROLES, get_match_or_404, get_mentor_or_404, get_student_or_404, roles, visible_matches, visible_mentors,
-    visible_schools,
+    CASE_ROLES, get_student_or_404, roles, visible_schools,
 )
 from school_prevention.programs.forms import ContactForm, MatchMoveForm, MentorForm
 from school_prevention.programs.mentoring import (
@@ -19,9 +18,10 @@ from school_prevention.programs.mentoring import (
 )
 from school_prevention.programs.models import MATCH_STATUSES, Match, Mentor
 from school_prevention.programs.queries import (
+    get_match_or_404, get_mentor_or_404, visible_matches, visible_mentors,
     last_contacts, match_length_days, match_listing, mentor_listing, next_contact_due,
 )
-from school_prevention.students.page import build_student_page
+from school_prevention.pages.students.page import build_student_page
 from school_prevention.timezones import district_today
 
 bp = Blueprint("mentoring", __name__)

@@ -11,13 +11,14 @@ from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_problems, apply_service_error, choices
 from school_prevention.permissions import (
-    CASE_ROLES, get_program_or_404, get_student_or_404, roles, visible_programs, visible_schools, visible_students,
+    CASE_ROLES, get_student_or_404, roles, visible_schools, visible_students,
 )
 from school_prevention.programs.forms import (
     EndEnrollmentForm, EnrollForm, ProgramFilterForm, ProgramForm, SessionForm, StudentEnrollForm,
 )
 from school_prevention.programs.models import ATTENDANCE, Enrollment, Program, ProgramSession, ProgramType
 from school_prevention.programs.queries import (
+    get_program_or_404, visible_programs,
     active_program_types, all_program_types, attendance_of_session, dosage, dosage_map, enrollments_of_program,
     flagged_not_in_any_program, open_programs_of_school, program_listing, seat_counts, sessions_of_program,
     waitlist_positions,

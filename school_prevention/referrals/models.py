@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from school_prevention import crypto
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model, db
 from school_prevention.flags.models import FlagCategory, RiskFlag
 from school_prevention.students.models import Student
 
@@ -32,7 +32,7 @@ referral_category = Table(
 )
 
 
-class Referral(db.Model):
+class Referral(Model):
     """A concern routed by staff; counselors move it new -> in review -> accepted or closed."""
 
     __tablename__ = "referral"

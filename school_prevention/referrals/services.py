@@ -13,11 +13,12 @@ from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory, RiskFlag
-from school_prevention.flags.services import create_flag, lock_student
+from school_prevention.flags.services import create_flag
 from school_prevention.notifications.services import notify
 from school_prevention.referrals.models import URGENCIES, Referral
 from school_prevention.referrals.queries import counselors_of_school, district_counselor, recent_open_referrals_by
 from school_prevention.students.models import Student
+from school_prevention.students.services import lock_student
 from school_prevention.timezones import localtime
 
 log = logging.getLogger("school_prevention.referrals")

@@ -12,9 +12,9 @@ from school_prevention.auth.models import User
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory
 from school_prevention.referrals.models import Referral
-from school_prevention.flags.queries import active_categories, open_flags_of_student
+from school_prevention.flags.queries import active_categories, open_flags_of_student, visible_flags
 from school_prevention.forms import MAX_PAGE, apply_service_error
-from school_prevention.permissions import referable_students, roles, visible_flags, visible_students
+from school_prevention.permissions import referable_students, roles, visible_students
 from school_prevention.referrals.forms import AcceptForm, CloseForm, ReferralForm, StudentPickForm
 from school_prevention.referrals.queries import (
     counselors_of_school, get_referral_triage_or_routed_or_404, get_referral_of_school_or_404, submitted_by,

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
 from school_prevention.i18n import N_
 from school_prevention.training.models import Course
 
@@ -24,7 +24,7 @@ NEXT_STEPS = {
 }
 
 
-class Instrument(db.Model):
+class Instrument(Model):
     """A screening tool by name and version. Only results are stored, never its items."""
 
     __tablename__ = "instrument"
@@ -41,7 +41,7 @@ class Instrument(db.Model):
     required_course: Mapped[Course | None] = relationship()
 
 
-class Screening(db.Model):
+class Screening(Model):
     """One administration of an instrument to a student, with its result level and next step."""
 
     __tablename__ = "screening"

@@ -10,7 +10,7 @@ from school_prevention.auth.models import User
 from school_prevention.errors import AlreadyDone, refuse
 from school_prevention.extensions import db
 from school_prevention.i18n import format_local
-from school_prevention.flags.services import lock_student
+from school_prevention.students.services import lock_student
 from school_prevention.screenings.models import NEXT_STEPS, RESULTS, Instrument, Screening
 from school_prevention.screenings.queries import screening_on
 from school_prevention.students.models import Student

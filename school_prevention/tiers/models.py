@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model, db
 from school_prevention.i18n import N_
 from school_prevention.programs.models import Program
 from school_prevention.students.models import Student
@@ -28,7 +28,7 @@ def _in(column: str, values) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class StudentTier(db.Model):
+class StudentTier(Model):
     """A student's current tier; no row means tier 1 (what every student gets). version counts changes."""
 
     __tablename__ = "student_tier"
@@ -42,7 +42,7 @@ class StudentTier(db.Model):
     changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
 
 
-class TierChange(db.Model):
+class TierChange(Model):
     """One move between tiers: who, when, why. (student_id, version) is unique: two counselors moving
     the same student at the same moment cannot both write the same change."""
 
@@ -70,7 +70,7 @@ intervention_plan_program = Table(
 )
 
 
-class InterventionPlan(db.Model):
+class InterventionPlan(Model):
     """A goal for one student, how it is measured (baseline and target), when it is reviewed, and the
     programs that deliver it (their attendance is the plan's fidelity)."""
 
@@ -119,7 +119,7 @@ class InterventionPlan(db.Model):
         return self.target < self.baseline
 
 
-class ProgressPoint(db.Model):
+class ProgressPoint(Model):
     """One progress-monitoring data point of a plan; one per plan and day."""
 
     __tablename__ = "plan_progress"

@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload
 from school_prevention.auth.models import User
 from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
-from school_prevention.permissions import _scoped_or_404, visible_students
+from school_prevention.permissions import scoped_or_404, visible_students
 from school_prevention.programs.models import Attendance, Enrollment, ProgramSession
 from school_prevention.roles import Role
 from school_prevention.students.models import Student
@@ -31,7 +31,7 @@ def visible_plans(user: User) -> Select:
 
 def get_plan_or_404(user: User, plan_id: int) -> InterventionPlan:
     """A plan of a student in the user's scope; 404 otherwise (locked for a change)."""
-    return _scoped_or_404(visible_plans(user), InterventionPlan, plan_id)
+    return scoped_or_404(visible_plans(user), InterventionPlan, plan_id)
 
 
 def current_tier(student_id: int) -> StudentTier | None:

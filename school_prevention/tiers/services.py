@@ -188,12 +188,12 @@ def record_progress(actor: User, plan: InterventionPlan, *, measured_on: date | 
     if existing is not None:
         if existing.value == value:
             raise AlreadyDone(gettext("The value %(value)s for %(day)s was already recorded by %(who)s. Nothing more "
-                                      "was saved.", value=f"{value:g}", day=format_local(measured_on, "%b %-d, %Y"),
+                                      "was saved.", value=format(value, "g"), day=format_local(measured_on, "%b %-d, %Y"),
                                       who=_who(existing.recorded_by, existing.recorded_at)),
                               next_url=f"/interventions/{plan.id}")
         raise ServiceError("measured_on", gettext("%(day)s already has a value (%(value)s); choose another date.",
                                                   day=format_local(measured_on, "%b %-d, %Y"),
-                                                  value=f"{existing.value:g}"))
+                                                  value=format(existing.value, "g")))
     point = ProgressPoint(plan_id=plan.id, measured_on=measured_on, value=value, note=note,
                           recorded_by_id=actor.id, recorded_at=utcnow())
     db.session.add(point)

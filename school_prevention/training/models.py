@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
 from school_prevention.roles import Role, SCHOOL_SCOPED_ROLES
 
 # Roles a course can be required for: the adults of a school (district and admin staff work with no child).
@@ -16,7 +16,7 @@ REQUIRABLE_ROLES = [r for r in Role if r in SCHOOL_SCOPED_ROLES]
 ROLE_PLURALS = {Role.STAFF: "staff", Role.COUNSELOR: "counselors", Role.PRINCIPAL: "principals"}
 
 
-class Course(db.Model):
+class Course(Model):
     """A training course: provider, length, how often it must be renewed and whom it is required of."""
 
     __tablename__ = "course"
@@ -68,7 +68,7 @@ class Course(db.Model):
         return f"<Course {self.id} {self.name!r}>"
 
 
-class TrainingCompletion(db.Model):
+class TrainingCompletion(Model):
     """A person completed a course on a day; valid through expires_on (None: for good)."""
 
     __tablename__ = "training_completion"

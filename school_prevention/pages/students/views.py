@@ -12,15 +12,16 @@ from school_prevention import audit
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.flags.queries import active_categories
-from school_prevention.permissions import CASE_ROLES, roles, visible_programs, visible_schools, visible_students
+from school_prevention.permissions import CASE_ROLES, roles, visible_schools, visible_students
+from school_prevention.programs.queries import running_programs, visible_programs
 from school_prevention.roles import Role
-from school_prevention.students.caseload import CaseloadRow, Page, caseload, clock, count_of, current_categories
-from school_prevention.students.forms import VIEW_FIELDS, StudentFilterForm
-from school_prevention.students.summary import load_summary
+from school_prevention.pages.students.caseload import CaseloadRow, Page, caseload, clock, count_of, current_categories
+from school_prevention.pages.students.forms import VIEW_FIELDS, StudentFilterForm
+from school_prevention.pages.students.summary import load_summary
 from school_prevention.tiers.forms import SummaryForm
 from school_prevention.timezones import district_today
-from school_prevention.students.page import load_student_page
-from school_prevention.students.queries import counselors_of_my_schools, running_programs
+from school_prevention.pages.students.page import load_student_page
+from school_prevention.students.queries import counselors_of_my_schools
 from school_prevention.students.saved_views import delete_view, save_view, views_of
 
 bp = Blueprint("students", __name__, url_prefix="/students")
@@ -138,4 +139,4 @@ def summary(student_id: int):
     return render_template("students/summary.html", s=data, page=data.page, student=data.student, form=form)
 
 
-from school_prevention.students import bulk_views  # noqa: E402,F401  (its routes are on this blueprint)
+from school_prevention.pages.students import bulk_views  # noqa: E402,F401  (its routes are on this blueprint)

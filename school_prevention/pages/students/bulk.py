@@ -25,7 +25,7 @@ from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
 from school_prevention.programs.models import Program
 from school_prevention.programs.services import enroll
-from school_prevention.students.caseload import SEVERITY_RANK
+from school_prevention.pages.students.caseload import SEVERITY_RANK
 from school_prevention.students.caseload_models import CounselorAssignment
 from school_prevention.students.models import Student
 

@@ -10,7 +10,7 @@ from school_prevention.checkins.forms import PlanForm
 
 from school_prevention.flags.models import SEVERITIES
 from school_prevention.forms import QueryForm, WholeNumberField, choices, whole_number
-from school_prevention.students.caseload import SORTS, Filters
+from school_prevention.pages.students.caseload import SORTS, Filters
 from school_prevention.students.models import GRADE_ORDER, grade_label
 from school_prevention.tiers.queries import INTERVENTION_FILTERS
 

@@ -31,9 +31,9 @@ from school_prevention.permissions import student_scope
 from school_prevention.programs.models import CURRENT_ENROLLMENT, MATCH_STATUSES
 from school_prevention.roles import Role
 from school_prevention.screenings.models import NEXT_STEPS, RESULTS
-from school_prevention.students import page_queries as q
+from school_prevention.pages.students import page_queries as q
 from school_prevention.students.models import Student, display_name, grade_label
-from school_prevention.students.profile_rows import DemographicsRow, GuardianRow, InterventionRow, TierRow
+from school_prevention.pages.students.profile_rows import DemographicsRow, GuardianRow, InterventionRow, TierRow
 from school_prevention.tiers.models import PLAN_STATUSES
 
 
@@ -290,7 +290,7 @@ class StudentPage:
 
 
 class Links:
-    """The page's links by id, each endpoint's URL built once per process (web.row_url)."""
+    """The page's links by id, each endpoint's URL built once per process (urls.row_url)."""
 
     ENDPOINTS = {
         "flag": ("flags.detail", "flag_id"),
@@ -322,7 +322,7 @@ class Links:
         root = request.script_root
         builders = self._built.get(root)
         if builders is None:
-            from school_prevention.web import row_url
+            from school_prevention.urls import row_url
 
             builders = {name: row_url(endpoint, key) for name, (endpoint, key) in self.ENDPOINTS.items()}
             self._built[root] = builders
