@@ -8,14 +8,14 @@ time of day) is raised, and the caller rolls everything back.
 """
 from __future__ import annotations
 
-from flask_babel import gettext
-
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext
 from sqlalchemy import Select, select
 
 from school_prevention import audit
+from school_prevention.i18n import is_english
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckInPlan
 from school_prevention.checkins.services import PLAN_FIELDS, create_plan
@@ -75,6 +75,12 @@ def _assigned_counselors(student_ids: list[int]) -> dict[int, User]:
     return {student_id: user for student_id, user in rows}
 
 
+def _category(name: str) -> str:
+    """A flag category inside a sentence: lower case in English, as the admin wrote it otherwise (a category
+    is the district's words, which another language's sentence quotes as they are)."""
+    return name.lower() if is_english() else name
+
+
 def start_plans(actor: User, students: list[Student], *, now: datetime, values: dict, assigned_counselor: bool,
                 link_flag: bool) -> list[Outcome]:
     """A check-in plan with the same values for each student who has no active plan.
@@ -106,7 +112,7 @@ def start_plans(actor: User, students: list[Student], *, now: datetime, values: 
             flag = flags.get(student.id)
             text = (gettext("Plan started with %(name)s, linked to the %(severity)s %(category)s flag.",
                             name=counselor.name, severity=gettext(flag.severity.capitalize()).lower(),
-                            category=flag.category.name.lower()) if flag
+                            category=_category(flag.category.name)) if flag
                     else gettext("Plan started with %(name)s.", name=counselor.name))
             out.append(Outcome(student, True, text,
                                f"/checkin-plans/{plan.id}"))
