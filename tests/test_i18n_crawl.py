@@ -2,7 +2,7 @@
 (the permissions world's objects fill the URLs) and no page may still read as English.
 
 "Reads as English" is tests/test_i18n.english_left: a line with an English-only word ("the", "save",
-"student"...) once the records' own words are taken out. The records' words are every short text the
+"student"...) once the records' own words are taken out. The records' words are every text the
 database holds (names of students, schools, programs, categories, courses: data in the district's words,
 not interface text), so a page fails only for words the app itself wrote.
 """
@@ -20,14 +20,14 @@ NOT_PAGES = {"static"}
 
 
 def records_words() -> list[str]:
-    """Every short text value in the database: what a page shows of the records, not of the interface."""
+    """Every text value in the database: what a page shows of the records, not of the interface."""
     words: set[str] = set()
     for table in db.metadata.sorted_tables:
-        columns = [c for c in table.columns if isinstance(c.type, (String, Text)) and not isinstance(c.type, Text)]
+        columns = [c for c in table.columns if isinstance(c.type, (String, Text))]
         if not columns:
             continue
         for row in db.session.execute(select(*columns)):
-            words.update(v for v in row if isinstance(v, str) and 1 < len(v) <= 200)
+            words.update(v for v in row if isinstance(v, str) and 1 < len(v) <= 2000)
     return sorted(words)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import joinedload
 
@@ -183,8 +184,9 @@ def in_tiers(tiers) -> ColumnElement[bool]:
     return func.coalesce(current, 1).in_([int(t) for t in tiers])
 
 
-INTERVENTION_FILTERS = {"none": "No active intervention plan", "active": "Active intervention plan",
-                        "review_due": "Plan review due"}
+# Labels are lazy: the caseload's filter shows them in the reader's language.
+INTERVENTION_FILTERS = {"none": _l("No active intervention plan"), "active": _l("Active intervention plan"),
+                        "review_due": _l("Plan review due")}
 
 
 def intervention_filter(kind: str, today: date) -> ColumnElement[bool]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
@@ -88,19 +89,19 @@ def view_save():
     """Save the list's current filters under a name."""
     query = request.form.get("query", "")
     if len(query) > 1000:
-        abort(400, description="These filters are too long to save.")
+        abort(400, description=gettext("These filters are too long to save."))
     args = MultiDict(parse_qsl(query))
     # The filters are checked as the list checks them: a view that cannot be opened is not kept.
     form = filter_form(args)
     if not form.validate() or not view_query(args):
-        abort(400, description="Choose at least one filter on the list before saving it as a view.")
+        abort(400, description=gettext("Choose at least one filter on the list before saving it as a view."))
     try:
         with db.session.begin_nested():
             save_view(current_user, request.form.get("name"), view_query(args))
     except ServiceError as exc:
         return _list_page(args, 400, save_error=exc.message, view_name=request.form.get("name", "")[:200])
     # The name is the user's own words and may name a child: the flash (in the cookie) does not repeat it.
-    flash("View saved. It is listed under “Your views”.", "success")
+    flash(gettext("View saved. It is listed under “Your views”."), "success")
     return redirect(url_for("students.index") + "?" + view_query(args))
 
 
@@ -110,7 +111,7 @@ def view_delete(view_id: int):
     """Delete one of the user's saved views."""
     if delete_view(current_user, view_id) is None:
         abort(404)
-    flash("View deleted.", "success")
+    flash(gettext("View deleted."), "success")
     return redirect(url_for("students.index"))
 
 
