@@ -137,7 +137,8 @@ def english_left(html: str, data: list[str]) -> list[str]:
     """The lines of the page that still read as English, once the records' own words (names) are removed."""
     text = visible_text(html)
     for value in sorted(data, key=len, reverse=True):
-        text = text.replace(value, " ")
+        # Whole words only: a record's short word ("es", "Ana") must not cut into the interface's words.
+        text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", " ", text)
     text = text.replace("School Prevention", " ")  # the authenticator app's account name, a proper name
     left = []
     for line in text.splitlines():

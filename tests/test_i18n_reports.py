@@ -83,7 +83,7 @@ def test_a_principal_reads_the_school_coverage_page_in_spanish(school_world, log
     data = _data(school_world["school"].name, school_world["counselor"].name, school_world["program"].name,
                  *(s.display_name for s in school_world["students"]))
     html = _spanish_page(client, "/reports/coverage", data)
-    assert "Con alerta y sin cobertura" in html and "Cómo están cubiertos los 4 estudiantes con alerta" in html
+    assert "Con alertas y sin cobertura" in html and "Cómo están cubiertos los 4 estudiantes con alerta" in html
     assert ">Alta</span>" in html  # the severity badge of an uncovered student
     assert "Estudiantes con alerta según su cobertura" in html  # the chart's text alternative
 
