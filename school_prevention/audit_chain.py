@@ -31,6 +31,7 @@ import hmac
 import json
 import random
 from dataclasses import dataclass
+from functools import partial
 from datetime import UTC, datetime
 
 from flask import current_app
@@ -239,9 +240,16 @@ def alert(finding: Finding) -> int:
 
     people = db.session.scalars(select(User).where(User.role.in_([Role.ADMIN.value, Role.DISTRICT.value]),
                                                   User.is_active.is_(True))).all()
-    title = f"The audit trail failed its check at row {finding.row_id}: it may have been tampered with."
+    title = partial(_broken_title, finding.row_id)
     return sum(notify(people, kind="audit.broken", subject_type="audit_event", subject_id=finding.row_id,
                       title=title, link=None, channel=channel) for channel in ("in_app", "email"))
+
+
+def _broken_title(row_id: int) -> str:
+    """Composed in each recipient's language (notifications.locales)."""
+    from flask_babel import gettext
+
+    return gettext("The audit trail failed its check at row %(row)s: it may have been tampered with.", row=row_id)
 
 
 def _register_job() -> None:

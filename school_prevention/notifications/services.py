@@ -16,17 +16,19 @@ from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
+from school_prevention.notifications.locales import Compose, compose_titles, in_language
 from school_prevention.notifications.mail import new_message_id
 from school_prevention.notifications.models import Notification
 from school_prevention.notifications.queries import last_retry
 from school_prevention.timezones import localtime
 
 
-def notify(users: Iterable[User], *, kind: str, subject_type: str, subject_id: int, title: str,
+def notify(users: Iterable[User], *, kind: str, subject_type: str, subject_id: int, title: str | Compose,
            link: str | None, channel: str = "in_app") -> int:
     """Add one notification per user unless that user already has it; returns how many were new.
 
-    Titles must never carry a student's name or case detail (initials at most).
+    Titles must never carry a student's name or case detail (initials at most). A composable title
+    (functools.partial of a function that calls gettext) is written in each recipient's language.
     """
     users = list(users)
     if not users:
@@ -42,8 +44,13 @@ def notify(users: Iterable[User], *, kind: str, subject_type: str, subject_id: i
         if user.id in existing:
             continue
         sent = now if channel == "in_app" else None
+        if callable(title):
+            with in_language(user.locale):
+                text = str(title())
+        else:
+            text = title
         db.session.add(Notification(user_id=user.id, kind=kind, channel=channel, subject_type=subject_type,
-                                    subject_id=subject_id, title=title, link=link, created_at=now,
+                                    subject_id=subject_id, title=text, link=link, created_at=now,
                                     send_at=now, sent_at=sent, state="sent" if sent else "pending",
                                     message_id=None if sent else new_message_id()))
         created += 1
@@ -71,6 +78,7 @@ def enqueue(rows: list[dict], now: datetime | None = None) -> int:
 
     INSERT ... ON CONFLICT DO NOTHING on the unique constraint: two sweeps or two schedulers
     creating the same reminder at the same moment end with one row, never an error.
+    A row's title may be composable (notifications.locales): it is written in the row's user's language.
     Returns how many rows were new.
     """
     if not rows:
@@ -81,6 +89,7 @@ def enqueue(rows: list[dict], now: datetime | None = None) -> int:
     else:
         from sqlalchemy.dialects.sqlite import insert
     now = now or utcnow()
+    compose_titles(rows)  # each email in its recipient's language (notifications.locales)
     values = []
     for row in rows:
         in_app = row.get("channel", "in_app") == "in_app"
