@@ -79,8 +79,8 @@ def build_message(note, user) -> EmailMessage:
     link = f"{config['SP_BASE_URL'].rstrip('/')}{path}" if path else config["SP_BASE_URL"]
     # The link on a line of its own: short enough for most mail to stay unencoded, easy to copy.
     with in_language(getattr(user, "locale", None)):
-        message.set_content(f"{note.title}\n\n{gettext('Open:')}\n{link}\n\n-- \n{gettext(FOOTER)}\n"
-                            f"{gettext(APP_NAME)}\n")
+        open_, footer, name = gettext("Open:"), gettext(FOOTER), gettext(APP_NAME)
+    message.set_content(f"{note.title}\n\n{open_}\n{link}\n\n-- \n{footer}\n{name}\n")
     return message
 
 
