@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext, lazy_gettext as _l
 from limits import parse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -121,9 +121,9 @@ def sign_out(user: User, token: str | None) -> None:
 def change_password(user: User, current: str, new: str, *, keep_token: str | None) -> None:
     """Set a new password after checking the current one; ends the user's other sessions."""
     if not verify_password(user.password_hash, current):
-        raise ServiceError("current_password", "That is not your current password.")
+        raise ServiceError("current_password", gettext("That is not your current password."))
     if verify_password(user.password_hash, new):
-        raise ServiceError("new_password", "Choose a password different from the current one.")
+        raise ServiceError("new_password", gettext("Choose a password different from the current one."))
     user.password_hash = hash_password(new)
     user.password_changed_at = utcnow()
     user.must_change_password = False
