@@ -158,8 +158,9 @@ def refuse_nul_bytes():
     for values in (request.args, request.form):
         for key, value in values.items(multi=True):
             if "\x00" in key or "\x00" in value:
-                abort(400, description="The request contains a character that is not allowed (a NUL byte, %00). "
-                                       "Nothing was saved. Remove it and try again.")
+                # Marked for the catalogue; render_error translates it.
+                abort(400, description=N_("The request contains a character that is not allowed (a NUL byte, "
+                                          "%00). Nothing was saved. Remove it and try again."))
 
 
 def render_error(error):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from flask_babel import gettext, pgettext
 from sqlalchemy import and_, func, or_, select, update
 
 from school_prevention import audit
@@ -124,12 +125,20 @@ def retry_email(actor: User, note: Notification) -> None:
         found = db.session.execute(last_retry(note.id)).first()
         if found is not None and note.state != "failed":
             name, at = found
-            raise AlreadyDone(f"This email was already queued again by {name or 'someone'} ({localtime(at)}); it is "
-                              f"now {note.state}. Nothing more was changed.", next_url=f"/admin/outbox?state={note.state}")
-        raise AlreadyDone(f"This email is {note.state}, not failed: only failed emails can be retried. "
-                          "Nothing was changed.", next_url=f"/admin/outbox?state={note.state}")
+            raise AlreadyDone(gettext("This email was already queued again by %(name)s (%(when)s); it is now "
+                                      "%(state)s. Nothing more was changed.", name=name or gettext("someone"),
+                                      when=localtime(at), state=_state(note.state)),
+                              next_url=f"/admin/outbox?state={note.state}")
+        raise AlreadyDone(gettext("This email is %(state)s, not failed: only failed emails can be retried. "
+                                  "Nothing was changed.", state=_state(note.state)),
+                          next_url=f"/admin/outbox?state={note.state}")
     db.session.refresh(note)
     audit.record("outbox.retry", actor=actor, obj=note)
+
+
+def _state(state: str) -> str:
+    """An email's delivery state in words of the reader's language (the outbox's own)."""
+    return pgettext("email state", state) if state in ("pending", "sent", "failed") else state
 
 
 def failed_in(failed_from: datetime | None, failed_before: datetime | None, as_of: datetime):
@@ -158,11 +167,12 @@ def count_failed(failed_from: datetime | None, failed_before: datetime | None, a
 
 
 def requeue_failed(actor: User, *, failed_from: datetime | None, failed_before: datetime | None,
-                   as_of: datetime, period: str) -> int:
+                   as_of: datetime, period: str, audit_period: str | None = None) -> int:
     """Queue again, with a fresh set of tries, every failed email of a period (or all); returns how many.
 
     One conditional UPDATE: two identical requests queue each email once, and the second is told
-    nothing was left (errors.AlreadyDone). The audit row carries the count and the period only.
+    nothing was left (errors.AlreadyDone). The audit row carries the count and the period only (audit_period:
+    the period in English, so the trail reads the same whoever acted; period is in the reader's language).
     """
     count = db.session.execute(
         update(Notification).where(failed_in(failed_from, failed_before, as_of))
@@ -170,8 +180,9 @@ def requeue_failed(actor: User, *, failed_from: datetime | None, failed_before: 
                 leased_until=None, handed_at=None)
         .execution_options(synchronize_session=False)).rowcount
     if not count:
-        raise AlreadyDone(f"No failed emails are left to queue again ({period}): they were queued again "
-                          "or sent meanwhile. Nothing was changed.", next_url="/admin/outbox?state=pending")
+        raise AlreadyDone(gettext("No failed emails are left to queue again (%(period)s): they were queued again "
+                                  "or sent meanwhile. Nothing was changed.", period=period),
+                          next_url="/admin/outbox?state=pending")
     audit.record("outbox.requeue", actor=actor, object_type="notification",
-                 detail={"count": count, "period": period, "as_of": as_of.isoformat()})
+                 detail={"count": count, "period": audit_period or period, "as_of": as_of.isoformat()})
     return count
