@@ -31,8 +31,8 @@ import hmac
 import json
 import random
 from dataclasses import dataclass
-from functools import partial
 from datetime import UTC, datetime
+from functools import partial
 
 from flask import current_app
 from sqlalchemy import BigInteger, String, event, inspect, select, text

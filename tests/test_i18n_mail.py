@@ -3,7 +3,7 @@ escalation arrive in Spanish (subject, dates, the email's own words), an English
 were, whatever the language of the job or of the person whose action sent them."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -19,7 +19,7 @@ from tests.factories import category, make_school, make_student, make_user
 from tests.reminder_helpers import make_active_match, make_checkin
 from tests.smtp_sink import Sink
 
-NOW = datetime(2030, 2, 15, 15, 0, tzinfo=timezone.utc)  # Friday 9:00 AM in Chicago
+NOW = datetime(2030, 2, 15, 15, 0, tzinfo=UTC)  # Friday 9:00 AM in Chicago
 
 
 @pytest.fixture

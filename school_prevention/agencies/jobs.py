@@ -10,7 +10,6 @@ from datetime import datetime
 from functools import partial
 
 from flask_babel import gettext
-
 from sqlalchemy import select
 
 from school_prevention.agencies.models import AgencyReferral

@@ -10,7 +10,6 @@ initials at most.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-
 from functools import partial
 
 from dateutil.relativedelta import relativedelta

@@ -1,7 +1,8 @@
 """Forms of the email outbox: the period of failed emails to queue again."""
 from __future__ import annotations
 
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField
 from wtforms.validators import Optional

@@ -5,7 +5,6 @@ from datetime import datetime
 from functools import partial
 
 from flask_babel import gettext
-
 from sqlalchemy import select
 
 from school_prevention.auth.models import User, user_school
