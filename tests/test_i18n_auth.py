@@ -212,3 +212,14 @@ def test_an_address_typed_into_a_translated_sentence_is_shown_as_text(client, db
                        headers={"Accept-Language": language})
     html = sent.get_data(as_text=True)
     assert "<strong>&lt;b&gt;x&lt;/b&gt;@example.org</strong>" in html and "<b>x</b>" not in html
+
+
+def test_an_upload_too_large_is_refused_in_the_reader_s_language(app, client, db_session, monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 100)
+    response = client.post("/login", data={"email": "x" * 200, "password": "y"}, headers=SPANISH_BROWSER)
+    assert response.status_code == 413
+    html = response.get_data(as_text=True)
+    assert "El archivo es demasiado grande" in html and "Request Entity Too Large" not in html
+    _spanish(html, [], "413")
+    english = client.post("/login", data={"email": "x" * 200, "password": "y"}).get_data(as_text=True)
+    assert "The file is too large" in english
