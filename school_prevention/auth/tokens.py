@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from flask_babel import gettext
-
 from sqlalchemy import CheckConstraint, ForeignKey, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 

@@ -18,7 +18,6 @@ from datetime import datetime
 from functools import partial
 
 from flask_babel import gettext
-
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
