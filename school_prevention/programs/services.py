@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 
 from flask import current_app
 from flask_babel import gettext, ngettext
@@ -260,9 +261,14 @@ def promote_waitlist(actor: User | None, program: Program) -> list[Enrollment]:
                      detail={"program_id": program.id})
         # Initials only: notification titles can be read over a shoulder.
         notify(counselors, kind="enrollment.promoted", subject_type="enrollment", subject_id=enrollment.id,
-               title=f"{enrollment.student.initials} moved from the waitlist into {program.name}",
+               title=partial(_promoted_title, enrollment.student.initials, program.name),
                link=f"/programs/{program.id}")
     return list(waiting)
+
+
+def _promoted_title(initials: str, program: str) -> str:
+    """Composed in each counselor's language (notifications.locales); the program's name is data."""
+    return gettext("%(initials)s moved from the waitlist into %(program)s", initials=initials, program=program)
 
 
 # --- sessions and attendance --------------------------------------------------------------------

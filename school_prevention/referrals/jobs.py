@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import select
 
 from school_prevention.checkins.models import NonSchoolDay
@@ -67,6 +69,12 @@ def escalate_urgent(now: datetime) -> int:
         link = f"/referrals/{referral.id}/waiting" if referral.school_id in principals else f"/referrals/{referral.id}"
         rows += [{"user_id": user_id, "kind": UNOPENED_KIND, "channel": channel, "subject_type": "referral",
                   "subject_id": referral.id, "link": link,
-                  "title": f"Urgent referral about {initials} unopened after {minutes} school minutes"}
+                  "title": partial(_unopened_title, initials, minutes)}
                  for user_id in told for channel in CHANNELS]
     return enqueue(rows, now=now)
+
+
+def _unopened_title(initials: str, minutes: int) -> str:
+    """Composed in each recipient's language (notifications.locales)."""
+    return gettext("Urgent referral about %(initials)s unopened after %(minutes)s school minutes",
+                   initials=initials, minutes=minutes)
