@@ -70,7 +70,7 @@ def register_blueprints(app: Flask) -> None:
     from school_prevention.admin.views import bp as admin_bp
     from school_prevention.auth.views import account_bp, bp as auth_bp
     from school_prevention.flags.views import bp as flags_bp
-    from school_prevention.home.views import bp as home_bp
+    from school_prevention.pages.home.views import bp as home_bp
     from school_prevention.checkins.admin_views import bp as schooldays_bp
     from school_prevention.checkins.views import bp as checkins_bp
     from school_prevention.exports.views import bp as exports_bp
@@ -82,7 +82,7 @@ def register_blueprints(app: Flask) -> None:
     from school_prevention.reports.views import bp as reports_bp
     from school_prevention.roster.views import bp as roster_bp
     from school_prevention.screenings.views import bp as screenings_bp
-    from school_prevention.students.views import bp as students_bp
+    from school_prevention.pages.students.views import bp as students_bp
     from school_prevention.training.views import bp as training_bp
     from school_prevention.awareness.views import bp as awareness_bp
     from school_prevention.grants.views import bp as grants_bp

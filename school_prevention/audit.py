@@ -17,10 +17,10 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model, db
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """Who did what to which object, about which student, when and from where."""
 
     __tablename__ = "audit_event"

@@ -37,7 +37,7 @@ from flask import current_app
 from sqlalchemy import BigInteger, String, event, inspect, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from school_prevention.extensions import db
+from school_prevention.extensions import Model, db
 
 # Any constant shared by every app server of one database ("SPAU" in ASCII).
 CHAIN_LOCK_KEY = 0x53504155
@@ -79,7 +79,7 @@ def seal_of(key: bytes, prev_hash: str, row) -> str:
     return hmac.new(key, prev_hash.encode() + b"|" + _contents(row), hashlib.sha256).hexdigest()
 
 
-class AuditChainHead(db.Model):
+class AuditChainHead(Model):
     """Where one chain ends: its number of rows, last row and that row's seal, sealed together."""
 
     __tablename__ = "audit_chain_head"
@@ -228,38 +228,3 @@ def describe_heads(session: Session) -> str:
     """Each chain's head in one line (chain:rows:last id:seal's start), for a log kept elsewhere."""
     heads = session.execute(select(AuditChainHead).order_by(AuditChainHead.chain)).scalars()
     return " ".join(f"{h.chain}:{h.row_count}:{h.last_id}:{h.seal[:16]}" for h in heads) or "none"
-
-
-def alert(finding: Finding) -> int:
-    """Tell every active admin and district user, in the app and by email (no student detail)."""
-    from school_prevention.auth.models import User
-    from school_prevention.extensions import db
-    from school_prevention.notifications.services import notify
-    from school_prevention.roles import Role
-
-    people = db.session.scalars(select(User).where(User.role.in_([Role.ADMIN.value, Role.DISTRICT.value]),
-                                                  User.is_active.is_(True))).all()
-    title = f"The audit trail failed its check at row {finding.row_id}: it may have been tampered with."
-    return sum(notify(people, kind="audit.broken", subject_type="audit_event", subject_id=finding.row_id,
-                      title=title, link=None, channel=channel) for channel in ("in_app", "email"))
-
-
-def _register_job() -> None:
-    from school_prevention.scheduler import job
-
-    @job(JOBS_NAME, trigger="cron", hour=3, minute=10, misfire_grace_time=6 * 3600)
-    def verify_nightly(now: datetime) -> int:
-        """Check the audit trail's hash chain; alert the admins and the district if a row fails."""
-        from school_prevention.extensions import db
-
-        checked, finding = verify(db.session)
-        if finding is not None:
-            alert(finding)
-            current_app.logger.error("audit verify: %s (after %d rows)", finding, checked)
-        else:
-            # Kept in the log, outside the database: an older head put back later would not match it.
-            current_app.logger.info("audit verify: %d rows intact; heads %s", checked, describe_heads(db.session))
-        return checked
-
-
-_register_job()

@@ -192,13 +192,13 @@ def seed_programs(schools: dict[str, School]) -> None:
     from school_prevention.programs.mentoring import move_match, open_match, record_contact, save_mentor
     from datetime import datetime, time, timezone
 
-    from school_prevention.checkins.services import zone
+    from school_prevention.timezones import district_zone
     from school_prevention.programs.models import Enrollment, Program, ProgramType
     from school_prevention.programs.services import create_program, enroll, record_session
 
     counselor, high = _user("counselor@demo.school"), _user("counselor.high@demo.school")
     types = {t.name: t for t in db.session.scalars(select(ProgramType))}
-    today = utcnow().astimezone(zone()).date()
+    today = utcnow().astimezone(district_zone()).date()
     term = {"starts_on": today - timedelta(days=70), "ends_on": today + timedelta(days=120)}
 
     def students_of(key):
@@ -226,7 +226,7 @@ def seed_programs(schools: dict[str, School]) -> None:
     enroll(counselor, habits, maple[100:110])
     enroll(high, robotics, [river[0], river[2]] + river[100:108])
     # Students joined when the term began: their attendance below comes after their enrollment.
-    joined = datetime.combine(term["starts_on"], time(15), zone()).astimezone(timezone.utc)
+    joined = datetime.combine(term["starts_on"], time(15), district_zone()).astimezone(timezone.utc)
     for n, enrollment in enumerate(db.session.scalars(select(Enrollment).order_by(Enrollment.id))):
         enrollment.requested_at = joined + timedelta(minutes=n)  # the waitlist keeps its order
         if enrollment.started_at is not None:
@@ -294,12 +294,13 @@ def seed_checkins(schools: dict[str, School]) -> None:
     from datetime import time, timedelta
 
     from school_prevention.checkins.models import CheckIn, NonSchoolDay
-    from school_prevention.checkins.services import complete, create_plan, mark_missed, school_year_end, zone
+    from school_prevention.checkins.services import complete, create_plan, mark_missed, school_year_end
+    from school_prevention.timezones import district_zone
     from school_prevention.db import utcnow
 
     counselor, high = _user("counselor@demo.school"), _user("counselor.high@demo.school")
     now = utcnow()
-    today = now.astimezone(zone()).date()
+    today = now.astimezone(district_zone()).date()
     year = school_year_end(today).year - 1  # the autumn of this school year
     for day, name in _holidays(year):
         if day.weekday() < 5 and not db.session.scalar(select(NonSchoolDay.id).where(NonSchoolDay.day == day)):
@@ -322,7 +323,7 @@ def seed_checkins(schools: dict[str, School]) -> None:
     created = []
     for student, owner, cadence, at, reason in plans:
         created.append(create_plan(owner, student, owner, now=six_weeks_ago, cadence=cadence, rrule=None,
-                                   starts_on=six_weeks_ago.astimezone(zone()).date(), local_time=at,
+                                   starts_on=six_weeks_ago.astimezone(district_zone()).date(), local_time=at,
                                    duration_minutes=20, non_school_day="move", reason=reason))
     outcomes = ["doing_well", "some_concerns", "doing_well", "needs_follow_up"]
     for n, plan in enumerate(created):
@@ -338,7 +339,7 @@ def seed_checkins(schools: dict[str, School]) -> None:
                          now=checkin.due_at + timedelta(minutes=25))
     # Something due within hours for the demo counselor, so "My check-ins" and the reminders have work.
     # Within school hours (8 am to 3 pm), never in the night: today when the day allows it, else the next morning.
-    hour = now.astimezone(zone()).hour
+    hour = now.astimezone(district_zone()).hour
     soon = hour + 2 if 6 <= hour <= 13 else None
     create_plan(counselor, cedar[0], counselor, now=now, cadence="weekly", rrule=None,
                 starts_on=today if hour < 6 or soon else today + timedelta(days=1),
@@ -382,13 +383,13 @@ def seed_outside_work(schools: dict[str, School]) -> None:
 
     from school_prevention.agencies.models import Agency
     from school_prevention.agencies.services import change_status, refer_student
-    from school_prevention.checkins.services import zone
+    from school_prevention.timezones import district_zone
     from school_prevention.db import utcnow
     from school_prevention.disclosures.models import Guardian
     from school_prevention.disclosures.services import log_inspection_request, record_consent, record_disclosure
 
     counselor, principal = _user("counselor@demo.school"), _user("principal@demo.school")
-    today = utcnow().astimezone(zone()).date()
+    today = utcnow().astimezone(district_zone()).date()
     given = ["Maria", "James", "Aisha", "Wei", "Olga", "Samuel", "Grace", "Luis", "Fatou", "Daniel"]
     guardians: dict[int, Guardian] = {}
     for n, student in enumerate(db.session.scalars(select(Student).order_by(Student.id))):

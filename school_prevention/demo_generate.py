@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import func, select, text
 
 from school_prevention.checkins.models import OUTCOMES
@@ -27,6 +25,7 @@ from school_prevention.demo import DEMO_PASSWORD, FAMILY, GIVEN
 from school_prevention.extensions import db
 from school_prevention.flags.models import SOURCES, FlagCategory
 from school_prevention.programs.models import ProgramType
+from school_prevention.timezones import district_zone
 
 PREFIX = "gen-"
 LEVELS = [("elementary", ["KG", "01", "02", "03", "04", "05"], 1.0),
@@ -132,7 +131,7 @@ def generate_district(students: int, schools: int, seed: int = 7) -> dict[str, i
     if db.session.scalar(select(func.count()).select_from(text("school")).where(text(f"sourced_id LIKE '{PREFIX}%'"))):
         raise ValueError("A generated district exists already; generate into an empty database.")
     rng = random.Random(seed)
-    zone = ZoneInfo(current_app.config["SP_TIMEZONE"])
+    zone = district_zone()
     now = utcnow()
     today = now.astimezone(zone).date()
     year_end = school_year_end(today)

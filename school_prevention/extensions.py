@@ -1,4 +1,6 @@
 """Bare extension instances; create_app() binds them to an app."""
+from typing import TYPE_CHECKING
+
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -10,6 +12,12 @@ from flask_wtf import CSRFProtect
 from school_prevention.db import Base
 
 db = SQLAlchemy(model_class=Base)
+# Models subclass `Model`: db.Model at run time, the typed declarative Base for mypy, which cannot take an
+# instance's attribute as a base class (python/mypy#8603).
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

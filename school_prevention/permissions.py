@@ -116,7 +116,7 @@ def enforce_policy():
 
 # --- scoped queries -----------------------------------------------------------------------
 
-def _assigned_school_ids(user: User):
+def assigned_school_ids(user: User):
     """A subquery of the ids of the schools assigned to user (no round trip)."""
     return _assigned_to(user.id)
 
@@ -131,7 +131,7 @@ def visible_schools(user: User) -> Select:
     query = select(School).order_by(School.name)
     if user.has_role(Role.DISTRICT, Role.ADMIN):
         return query
-    return query.where(School.id.in_(_assigned_school_ids(user)))
+    return query.where(School.id.in_(assigned_school_ids(user)))
 
 
 def visible_students(user: User) -> Select:
@@ -178,7 +178,7 @@ def visible_students_condition(kind: str):
     return _students_of(kind, bindparam("scope_user_id"))
 
 
-def _scoped_or_404(query: Select, model, object_id: int):
+def scoped_or_404(query: Select, model, object_id: int):
     """The one object of model with this id in the scoped query, or 404.
 
     A request that changes something (any method but GET and HEAD) locks the row until it commits
@@ -198,10 +198,10 @@ def _scoped_or_404(query: Select, model, object_id: int):
 
 def get_student_or_404(user: User, student_id: int) -> Student:
     """The student with this id if the user may see them; 404 otherwise (locked for a change)."""
-    return _scoped_or_404(visible_students(user), Student, student_id)
+    return scoped_or_404(visible_students(user), Student, student_id)
 
 
-# --- case work: flags, referrals ------------------------------------------------------------
+# --- case work ------------------------------------------------------------
 
 def can_read_restricted_notes(user: User) -> bool:
     """Restricted narrative notes are for counselors of the student's school only."""
@@ -211,126 +211,4 @@ def can_read_restricted_notes(user: User) -> bool:
 def referable_students(user: User) -> Select:
     """Students a staff member may refer: the active students of their own schools."""
     return (select(Student)
-            .where(Student.school_id.in_(_assigned_school_ids(user)), Student.is_active.is_(True)))
-
-
-def visible_flags(user: User) -> Select:
-    """Flags of the students the user may see (counselors and principals of the school)."""
-    from school_prevention.flags.models import RiskFlag
-
-    students = visible_students(user).with_only_columns(Student.id)
-    return select(RiskFlag).where(RiskFlag.student_id.in_(students))
-
-
-def get_flag_or_404(user: User, flag_id: int):
-    """The flag if its student is in the user's scope; 404 otherwise."""
-    from school_prevention.flags.models import RiskFlag
-
-    return _scoped_or_404(visible_flags(user), RiskFlag, flag_id)
-
-
-def triage_referrals(user: User) -> Select:
-    """Referrals a counselor triages: those about students of their schools."""
-    from school_prevention.referrals.models import Referral
-
-    if user.role_enum != Role.COUNSELOR:
-        return select(Referral).where(false())
-    return select(Referral).where(Referral.school_id.in_(_assigned_school_ids(user)))
-
-
-def get_referral_for_triage_or_404(user: User, referral_id: int):
-    """A referral the counselor may triage; 404 otherwise."""
-    from school_prevention.referrals.models import Referral
-
-    return _scoped_or_404(triage_referrals(user), Referral, referral_id)
-
-
-# --- programs, mentors and matches ------------------------------------------------------------
-
-def visible_programs(user: User) -> Select:
-    """Programs of the user's schools for counselors and principals; every school's for the
-    district, whose pages show them only in aggregate (no enrollment rows, no names)."""
-    from school_prevention.programs.models import Program
-
-    if user.role_enum == Role.DISTRICT:
-        return select(Program)
-    if user.role_enum not in CASE_ROLES:
-        return select(Program).where(false())
-    return select(Program).where(Program.school_id.in_(_assigned_school_ids(user)))
-
-
-
-
-def get_program_or_404(user: User, program_id: int):
-    """A program of one of the user's schools (counselors and principals); 404 otherwise."""
-    from school_prevention.programs.models import Program
-
-    if user.role_enum not in CASE_ROLES:
-        abort(404)
-    return _scoped_or_404(visible_programs(user), Program, program_id)
-
-
-def visible_mentors(user: User) -> Select:
-    """Mentors registered at the user's schools (counselors and principals)."""
-    from school_prevention.programs.models import Mentor
-
-    if user.role_enum not in CASE_ROLES:
-        return select(Mentor).where(false())
-    return select(Mentor).where(Mentor.school_id.in_(_assigned_school_ids(user)))
-
-
-def get_mentor_or_404(user: User, mentor_id: int):
-    """A mentor of one of the user's schools; 404 otherwise."""
-    from school_prevention.programs.models import Mentor
-
-    return _scoped_or_404(visible_mentors(user), Mentor, mentor_id)
-
-
-def visible_matches(user: User) -> Select:
-    """Mentoring matches of students the user may see."""
-    from school_prevention.programs.models import Match
-
-    if user.role_enum not in CASE_ROLES:
-        return select(Match).where(false())
-    return select(Match).where(Match.school_id.in_(_assigned_school_ids(user)))
-
-
-def get_match_or_404(user: User, match_id: int):
-    """A match of a student of one of the user's schools; 404 otherwise."""
-    from school_prevention.programs.models import Match
-
-    return _scoped_or_404(visible_matches(user), Match, match_id)
-
-
-# --- check-ins ------------------------------------------------------------------------------
-
-def visible_checkin_plans(user: User) -> Select:
-    """Check-in plans of students at the counselor's schools."""
-    from school_prevention.checkins.models import CheckInPlan
-
-    if user.role_enum != Role.COUNSELOR:
-        return select(CheckInPlan).where(false())
-    return select(CheckInPlan).where(CheckInPlan.school_id.in_(_assigned_school_ids(user)))
-
-
-def get_checkin_plan_or_404(user: User, plan_id: int):
-    """A plan of a student at one of the counselor's schools; 404 otherwise."""
-    from school_prevention.checkins.models import CheckInPlan
-
-    return _scoped_or_404(visible_checkin_plans(user), CheckInPlan, plan_id)
-
-
-def visible_checkins(user: User) -> Select:
-    """Check-ins of students at the counselor's schools."""
-    from school_prevention.checkins.models import CheckIn
-
-    if user.role_enum != Role.COUNSELOR:
-        return select(CheckIn).where(false())
-    return select(CheckIn).where(CheckIn.school_id.in_(_assigned_school_ids(user)))
-
-
-def get_checkin_or_404(user: User, checkin_id: int):
-    """A check-in of a student at one of the counselor's schools; 404 otherwise."""
-    from school_prevention.checkins.models import CheckIn
-
-    return _scoped_or_404(visible_checkins(user), CheckIn, checkin_id)
+            .where(Student.school_id.in_(assigned_school_ids(user)), Student.is_active.is_(True)))

@@ -1,6 +1,13 @@
 """The five roles of DESIGN.md and what each is for."""
 from enum import StrEnum
 
+from flask_babel import gettext
+
+
+def N_(message: str) -> str:
+    """Mark a label for the catalogue (as school_prevention.i18n.N_); it is translated where it is read."""
+    return message
+
 
 class Role(StrEnum):
     """A user's role; exactly one per user."""
@@ -13,16 +20,16 @@ class Role(StrEnum):
 
     @property
     def label(self) -> str:
-        """The role's name as people say it."""
-        return ROLE_LABELS[self]
+        """The role's name as people say it, in the reader's language."""
+        return gettext(ROLE_LABELS[self])
 
 
 ROLE_LABELS = {
-    Role.STAFF: "Staff (teacher, nurse, other adult)",
-    Role.COUNSELOR: "Counselor / social worker",
-    Role.PRINCIPAL: "Principal",
-    Role.DISTRICT: "District prevention office",
-    Role.ADMIN: "System administrator",
+    Role.STAFF: N_("Staff (teacher, nurse, other adult)"),
+    Role.COUNSELOR: N_("Counselor / social worker"),
+    Role.PRINCIPAL: N_("Principal"),
+    Role.DISTRICT: N_("District prevention office"),
+    Role.ADMIN: N_("System administrator"),
 }
 
 # Roles whose work is tied to particular schools; district and admin see every school.

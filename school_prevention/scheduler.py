@@ -26,7 +26,7 @@ from school_prevention.extensions import db
 log = logging.getLogger("school_prevention.scheduler")
 
 # Modules whose import registers jobs; a feature adds its jobs module here.
-JOB_MODULES = ["school_prevention.audit_chain", "school_prevention.auth.jobs", "school_prevention.checkins.jobs", "school_prevention.notifications.jobs", "school_prevention.roster.jobs", "school_prevention.exports.jobs", "school_prevention.referrals.jobs", "school_prevention.agencies.jobs", "school_prevention.tiers.jobs"]
+JOB_MODULES = ["school_prevention.notifications.audit_alerts", "school_prevention.auth.jobs", "school_prevention.checkins.jobs", "school_prevention.notifications.jobs", "school_prevention.roster.jobs", "school_prevention.exports.jobs", "school_prevention.referrals.jobs", "school_prevention.agencies.jobs", "school_prevention.tiers.jobs"]
 # Arbitrary constant shared by every scheduler of one database ("SPPM" in ASCII).
 ADVISORY_LOCK_KEY = 0x5350504D
 

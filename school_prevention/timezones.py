@@ -9,13 +9,14 @@ from flask import current_app
 
 
 @lru_cache(maxsize=8)
-def _zone(name: str) -> ZoneInfo:
+def zone_named(name: str) -> ZoneInfo:
+    """The zone of this name, built once."""
     return ZoneInfo(name)
 
 
 def district_zone() -> ZoneInfo:
     """The district's zone (SP_TIMEZONE), built once per name."""
-    return _zone(current_app.config["SP_TIMEZONE"])
+    return zone_named(current_app.config["SP_TIMEZONE"])
 
 
 def localtime(value: datetime | None, fmt: str = "%b %-d, %Y %-I:%M %p") -> str:

@@ -138,13 +138,14 @@ def make_checkin_plan(student, counselor, *, now, **kw):
     """A check-in plan through the service (check-ins written out as of `now`): weekly at 10:00 by default."""
     from datetime import time
 
-    from school_prevention.checkins.services import create_plan, zone
+    from school_prevention.checkins.services import create_plan
+    from school_prevention.timezones import district_zone
 
     kw.setdefault("cadence", "weekly")
     kw.setdefault("local_time", time(10, 0))
     kw.setdefault("duration_minutes", 20)
     kw.setdefault("non_school_day", "move")
-    kw.setdefault("starts_on", now.astimezone(zone()).date())
+    kw.setdefault("starts_on", now.astimezone(district_zone()).date())
     return create_plan(counselor, student, counselor, now=now, **kw)
 
 

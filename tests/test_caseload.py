@@ -340,7 +340,7 @@ def test_bulk_pages_write_one_audit_row_each(client, login_as, caseload):
 
 
 def test_filters_by_tier_and_intervention_plan(client, login_as, caseload):
-    from school_prevention.students.caseload import clock
+    from school_prevention.pages.students.caseload import clock
     from school_prevention.tiers.services import create_plan, set_tier
 
     s, counselor = caseload["students"], caseload["counselor"]

@@ -776,7 +776,7 @@ def test_saving_the_same_reminder_times_twice_saves_them_once(client, login_as, 
 def test_student_page_shows_plans_and_the_next_check_in(client, login_as, world, monkeypatch):
     w = world
     monkeypatch.setattr("school_prevention.db.utcnow", Clock(NOW))
-    monkeypatch.setattr("school_prevention.students.page.utcnow", Clock(NOW), raising=False)  # imported by name there
+    monkeypatch.setattr("school_prevention.pages.students.page.utcnow", Clock(NOW), raising=False)  # imported by name there
     plan = make_checkin_plan(w["student"], w["counselor"], now=NOW, starts_on=date(2026, 10, 22),
                              reason="support after a move")
     db.session.commit()

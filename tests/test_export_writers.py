@@ -7,7 +7,7 @@ import io
 import openpyxl
 import pytest
 
-from school_prevention.exports.writers import csv_bytes, safe_cell, write_xlsx
+from school_prevention.spreadsheets import csv_bytes, safe_cell, write_xlsx
 
 NASTY = ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)", "\tTab", "\rCR", "\0nul"]
 

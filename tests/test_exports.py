@@ -169,7 +169,7 @@ def test_formula_like_school_names_are_neutralised(db_session, app):
     db_session.flush()
     report = district_report(_last_month(), None, 10)
     name = next(row[3] for row in table_rows(report) if row[0] == "school")
-    from school_prevention.exports.writers import csv_bytes
+    from school_prevention.spreadsheets import csv_bytes
 
     assert csv_bytes(["school_name"], [[name]]).decode("utf-8-sig").splitlines()[1].startswith("\"'=HYPERLINK")
 

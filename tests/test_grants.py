@@ -21,7 +21,8 @@ from school_prevention.extensions import db
 from school_prevention.grants.models import AccessRequest
 from school_prevention.grants.services import propose
 from school_prevention.notifications.models import Notification
-from school_prevention.permissions import referable_students, visible_flags, visible_students
+from school_prevention.flags.queries import visible_flags
+from school_prevention.permissions import referable_students, visible_students
 from tests.concurrency import assert_one_effect, fire_together
 from tests.factories import PASSWORD, make_flag, make_school, make_student, make_user
 

@@ -14,7 +14,7 @@ from school_prevention.checkins.models import CheckIn
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.reports.coverage import make_period, school_report
-from school_prevention.students.caseload import clock
+from school_prevention.pages.students.caseload import clock
 from tests.conftest import statements_sent
 from tests.factories import make_checkin_plan, make_flag, make_referral, make_student, make_user
 from tests.test_caseload import caseload, listed  # noqa: F401 - caseload is a fixture

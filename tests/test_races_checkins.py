@@ -19,7 +19,7 @@ from school_prevention.auth.models import User
 from school_prevention.checkins.jobs import extend_plans
 from school_prevention.checkins.replan import run_queued
 from school_prevention.checkins.models import CheckIn, CheckInPlan, NonSchoolDay, ReplanRequest
-from school_prevention.checkins.services import zone
+from school_prevention.timezones import district_zone
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
@@ -67,7 +67,7 @@ def _plan(app, world: World, *, student_id: int | None = None, counselor_id: int
     with app.app_context():
         student = db.session.get(Student, student_id or world.student)
         counselor = db.session.get(User, counselor_id or world.counselor)
-        start = utcnow().astimezone(zone()).date() - timedelta(days=8)
+        start = utcnow().astimezone(district_zone()).date() - timedelta(days=8)
         start -= timedelta(days=(start.weekday() - 2) % 7)
         plan = make_checkin_plan(student, counselor, now=utcnow() - timedelta(days=15), starts_on=start)
         db.session.commit()
@@ -134,7 +134,7 @@ def test_completing_missing_and_cancelling_one_check_in_at_once_does_one_of_them
 def test_moving_one_check_in_at_once_moves_it_once(race_app, world):
     checkin_id = _checkin(race_app, _plan(race_app, world), past=False)
     with race_app.app_context():
-        when = datetime.combine(utcnow().astimezone(zone()).date() + timedelta(days=3), time(13, 30))
+        when = datetime.combine(utcnow().astimezone(district_zone()).date() + timedelta(days=3), time(13, 30))
     answers = fire_together(race_app, world.counselor, "POST", f"/checkins/{checkin_id}/reschedule",
                             {"when": when.strftime("%Y-%m-%dT%H:%M")})
     assert_one_effect(answers, says=f"already moved to {when:%a %b %-d, %-I:%M %p} by Dana Counselor")
@@ -182,7 +182,7 @@ def test_the_same_edit_of_a_plan_at_once_is_saved_once(race_app, world):
     assert _audits(race_app, "checkin_plan.updated", plan_id) == 1
     with race_app.app_context():
         ahead = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan_id, CheckIn.due_at > utcnow())).all()
-        assert ahead and {c.due_at.astimezone(zone()).time() for c in ahead} == {time(14, 30)}
+        assert ahead and {c.due_at.astimezone(district_zone()).time() for c in ahead} == {time(14, 30)}
         # Each upcoming check-in moved once (the edit also writes out the weeks the horizon now reaches: 0).
         assert {c.sequence for c in ahead} == {0, 1} and len({c.occurrence for c in ahead}) == len(ahead)
 
@@ -254,7 +254,7 @@ def _plan_day(app, plan_id: int, weeks: int) -> date:
     of non-school days takes a week of its own, as they share one database."""
     with app.app_context():
         first = db.session.scalars(select(CheckIn.occurrence).where(
-            CheckIn.plan_id == plan_id, CheckIn.occurrence > utcnow().astimezone(zone()).date() + timedelta(days=2))
+            CheckIn.plan_id == plan_id, CheckIn.occurrence > utcnow().astimezone(district_zone()).date() + timedelta(days=2))
             .order_by(CheckIn.occurrence)).first()
         return first + timedelta(weeks=weeks)
 
@@ -283,7 +283,7 @@ def test_adding_a_non_school_day_at_once_adds_it_once_and_moves_each_check_in_on
     assert _replan(race_app) > 0 and _replan(race_app) == 0  # one re-placing queued, done once
     with race_app.app_context():
         moved = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan_id, CheckIn.occurrence == day)).one()
-        assert moved.due_at.astimezone(zone()).date() > day and moved.sequence == 1
+        assert moved.due_at.astimezone(district_zone()).date() > day and moved.sequence == 1
 
 
 def test_taking_a_non_school_day_off_at_once_does_it_once(race_app, world):
@@ -300,7 +300,7 @@ def test_taking_a_non_school_day_off_at_once_does_it_once(race_app, world):
     assert _replan(race_app) > 0 and _replan(race_app) == 0
     with race_app.app_context():
         back = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan_id, CheckIn.occurrence == day)).one()
-        assert back.due_at.astimezone(zone()).date() == day and back.sequence == 2  # moved away and back, once each
+        assert back.due_at.astimezone(district_zone()).date() == day and back.sequence == 2  # moved away and back, once each
 
 
 def test_two_days_added_at_once_and_the_nightly_replan_each_place_every_check_in_once(race_app, world):
@@ -320,7 +320,7 @@ def test_two_days_added_at_once_and_the_nightly_replan_each_place_every_check_in
     with race_app.app_context():
         for plan_id in plans:
             rows = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan_id)).all()
-            days = [c.due_at.astimezone(zone()).date() for c in rows if c.status == "scheduled"]
+            days = [c.due_at.astimezone(district_zone()).date() for c in rows if c.status == "scheduled"]
             assert first not in days and second not in days
             assert len({c.occurrence for c in rows}) == len(rows)
 
@@ -409,7 +409,7 @@ def test_two_schedulers_running_the_replan_job_at_once_do_it_once(race_app, worl
         assert (request.state, request.plans_done) == ("done", active)  # each plan once, not twice
         for plan_id in plans:
             moved = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan_id, CheckIn.occurrence == day)).one()
-            assert moved.due_at.astimezone(zone()).date() > day and moved.sequence == 1
+            assert moved.due_at.astimezone(district_zone()).date() > day and moved.sequence == 1
 
 
 def test_two_sweeps_at_once_open_one_overdue_episode_and_tell_the_principal_once(race_app, world):

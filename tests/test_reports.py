@@ -312,7 +312,7 @@ def test_the_school_page_sends_as_many_statements_for_a_long_list_as_for_a_short
 def test_row_links_are_the_links_url_for_builds(app, base_url):
     from flask import url_for
 
-    from school_prevention.web import row_url
+    from school_prevention.urls import row_url
 
     with app.test_request_context(base_url=base_url):  # also when the app is mounted under a path
         for endpoint in ("students.detail", "programs.enroll_student", "checkins.plan_new"):

@@ -3,38 +3,41 @@ privacy officer (a district user with the privacy-officer grant), who can also d
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request
+from flask_babel import gettext as _, pgettext
 from flask_login import current_user
 
 from school_prevention import audit
 from school_prevention.access_record.queries import access_of, kind_of, student_by_sis_id
-from school_prevention.exports.writers import csv_bytes
+from school_prevention.spreadsheets import csv_bytes
 from school_prevention.extensions import db
 from school_prevention.forms import MAX_PAGE
+from school_prevention.i18n import N_
 from school_prevention.permissions import get_student_or_404, roles
 from school_prevention.roles import Role
-from school_prevention.timezones import localtime
+from school_prevention.timezones import district_zone
 
 bp = Blueprint("access_record", __name__)
 
 # What each audit action means to a parent or a privacy officer; others are shown by their name.
+# The page shows them in the reader's language; the CSV keeps them in English (a stable file).
 LABELS = {
-    "student.view": "Opened the student's page",
-    "flag.view": "Opened a flag", "flag.note.read": "Read a restricted note", "flag.created": "Opened a flag",
-    "flag.updated": "Changed a flag", "flag.status": "Changed a flag's status",
-    "flag.report_recorded": "Recorded a mandated report to an outside agency",
-    "referral.created": "Referred a concern", "referral.view": "Opened a referral",
-    "referral.observation.read": "Read a referral's observation", "referral.in_review": "Took a referral into review",
-    "referral.accepted": "Accepted a referral", "referral.closed": "Closed a referral",
-    "screening.created": "Recorded a screening",
-    "checkin.view": "Opened a check-in", "checkin.note.read": "Read a check-in note",
-    "checkin.completed": "Recorded a check-in", "checkin.missed": "Marked a check-in missed",
-    "checkin.rescheduled": "Moved a check-in", "checkin.cancelled": "Cancelled a check-in",
-    "checkin_plan.created": "Started a check-in plan", "checkin_plan.updated": "Changed a check-in plan",
-    "checkin_plan.ended": "Ended a check-in plan", "checkin_plan.view": "Opened a check-in plan",
-    "match.view": "Opened a mentoring match", "match.contact": "Logged a mentoring contact",
-    "enrollment.promoted": "Given a seat from the waitlist",
-    "export.student_level": "Included in a student-level export",
-    "access_record.view": "Looked at this record of access", "access_record.export": "Downloaded this record of access",
+    "student.view": N_("Opened the student's page"),
+    "flag.view": N_("Opened a flag"), "flag.note.read": N_("Read a restricted note"), "flag.created": N_("Opened a flag"),
+    "flag.updated": N_("Changed a flag"), "flag.status": N_("Changed a flag's status"),
+    "flag.report_recorded": N_("Recorded a mandated report to an outside agency"),
+    "referral.created": N_("Referred a concern"), "referral.view": N_("Opened a referral"),
+    "referral.observation.read": N_("Read a referral's observation"), "referral.in_review": N_("Took a referral into review"),
+    "referral.accepted": N_("Accepted a referral"), "referral.closed": N_("Closed a referral"),
+    "screening.created": N_("Recorded a screening"),
+    "checkin.view": N_("Opened a check-in"), "checkin.note.read": N_("Read a check-in note"),
+    "checkin.completed": N_("Recorded a check-in"), "checkin.missed": N_("Marked a check-in missed"),
+    "checkin.rescheduled": N_("Moved a check-in"), "checkin.cancelled": N_("Cancelled a check-in"),
+    "checkin_plan.created": N_("Started a check-in plan"), "checkin_plan.updated": N_("Changed a check-in plan"),
+    "checkin_plan.ended": N_("Ended a check-in plan"), "checkin_plan.view": N_("Opened a check-in plan"),
+    "match.view": N_("Opened a mentoring match"), "match.contact": N_("Logged a mentoring contact"),
+    "enrollment.promoted": N_("Given a seat from the waitlist"),
+    "export.student_level": N_("Included in a student-level export"),
+    "access_record.view": N_("Looked at this record of access"), "access_record.export": N_("Downloaded this record of access"),
 }
 PER_PAGE = 100
 
@@ -44,10 +47,30 @@ def label(action: str) -> str:
     return LABELS.get(action, action.replace("_", " ").replace(".", ": "))
 
 
+# The kinds of access as the page words them (the CSV keeps queries.KINDS as they are).
+KIND_WORDS = {
+    "viewed": lambda: pgettext("access kind", "viewed"),
+    "changed": lambda: pgettext("access kind", "changed"),
+    "exported": lambda: pgettext("access kind", "exported"),
+    "disclosed": lambda: pgettext("access kind", "disclosed"),
+}
+
+
+def _label_shown(action: str) -> str:
+    """label() in the page's language."""
+    return _(LABELS[action]) if action in LABELS else label(action)
+
+
+def _kind_shown(action: str) -> str:
+    """kind_of() in the page's language."""
+    kind = kind_of(action)
+    return KIND_WORDS[kind]() if kind in KIND_WORDS else kind
+
+
 def _page_number() -> int:
     page = request.args.get("page", 1, type=int)
     if not 1 <= page <= MAX_PAGE:
-        abort(400, description=f"page must be a whole number from 1 to {MAX_PAGE}.")
+        abort(400, description=_("page must be a whole number from 1 to %(max)s.", max=MAX_PAGE))
     return page
 
 
@@ -56,7 +79,7 @@ def _render(student, csv_url: str, back_url: str | None):
     rows = db.session.execute(access_of(student.id).limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)).all()
     audit.record("access_record.view", actor=current_user, obj=student, student=student, detail={"page": page})
     return render_template("access_record/student.html", student=student, rows=rows[:PER_PAGE], page=page,
-                           has_next=len(rows) > PER_PAGE, label=label, kind_of=kind_of, csv_url=csv_url,
+                           has_next=len(rows) > PER_PAGE, label=_label_shown, kind_of=_kind_shown, csv_url=csv_url,
                            back_url=back_url)
 
 
@@ -65,7 +88,7 @@ def _download(student):
     audit.record("access_record.export", actor=current_user, obj=student, student=student,
                  purpose="record of access (FERPA 34 CFR 99.32)", detail={"rows": len(rows)})
     body = csv_bytes(["when", "who", "role", "kind", "what", "purpose"],
-                     ([localtime(r.at, "%Y-%m-%d %H:%M"), r.actor_name or "(system)", r.actor_role or "",
+                     ([r.at.astimezone(district_zone()).strftime("%Y-%m-%d %H:%M"), r.actor_name or "(system)", r.actor_role or "",
                        kind_of(r.action), label(r.action), r.purpose or ""] for r in rows))
     name = f"record-of-access-{student.sourced_id}.csv"
     return current_app.response_class(body, mimetype="text/csv; charset=utf-8",
@@ -95,7 +118,7 @@ def _officer_student():
     if not sis_id:
         return None, sis_id
     if len(sis_id) > 255:
-        abort(400, description="A SIS id is at most 255 characters.")
+        abort(400, description=_("A SIS id is at most 255 characters."))
     found = db.session.scalars(student_by_sis_id(sis_id)).all()
     if len(found) != 1:
         return None, sis_id
@@ -119,5 +142,5 @@ def privacy_access_csv():
     """The privacy officer's download of a student's record of access."""
     student, sis_id = _officer_student()
     if student is None:
-        abort(404 if sis_id else 400, description="Give the student's SIS id.")
+        abort(404 if sis_id else 400, description=_("Give the student's SIS id."))
     return _download(student)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +17,7 @@ from school_prevention.auth.services import last_done_by
 from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
 from school_prevention.flags.forms import CategoryForm
+from school_prevention.i18n import N_
 from school_prevention.flags.models import FlagCategory
 from school_prevention.flags.queries import all_categories
 from school_prevention.permissions import roles
@@ -32,7 +34,8 @@ bp = Blueprint("catalogue", __name__, url_prefix="/admin/lists")
 
 @dataclass(frozen=True)
 class Catalogue:
-    """One editable list: its model, form, listing query and the words for it."""
+    """One editable list: its model, form, listing query and the words for it (in English, marked for the
+    catalogue: the pages translate them where they show them)."""
 
     model: type
     form: type
@@ -43,12 +46,13 @@ class Catalogue:
 
 
 CATALOGUES: dict[str, Catalogue] = {
-    "flag-categories": Catalogue(FlagCategory, CategoryForm, all_categories, "Flag categories", "flag category",
-                                 (("name", "Name"), ("is_suspected_abuse", "Mandated report"), ("position", "Order"))),
-    "instruments": Catalogue(Instrument, InstrumentForm, all_instruments, "Screening instruments", "instrument",
-                             (("name", "Name"), ("version", "Version"))),
-    "program-types": Catalogue(ProgramType, ProgramTypeForm, all_program_types, "Program types", "program type",
-                               (("name", "Name"), ("position", "Order"))),
+    "flag-categories": Catalogue(FlagCategory, CategoryForm, all_categories, N_("Flag categories"), N_("flag category"),
+                                 (("name", N_("Name")), ("is_suspected_abuse", N_("Mandated report")),
+                                  ("position", N_("Order")))),
+    "instruments": Catalogue(Instrument, InstrumentForm, all_instruments, N_("Screening instruments"), N_("instrument"),
+                             (("name", N_("Name")), ("version", N_("Version")))),
+    "program-types": Catalogue(ProgramType, ProgramTypeForm, all_program_types, N_("Program types"),
+                               N_("program type"), (("name", N_("Name")), ("position", N_("Order")))),
 }
 
 
@@ -99,8 +103,11 @@ def _differences(form, item) -> list[str]:
 
 
 def _already_saved(kind: str, catalogue: Catalogue, item, verb: str) -> AlreadyDone:
-    return AlreadyDone(f"The {catalogue.singular} “{item.name}” was already {verb} by "
-                       f"{last_done_by(item, f'admin.{kind}.saved')}. Nothing more was changed.",
+    message = (_("The %(item)s “%(name)s” was already saved with these details by %(who)s. Nothing more was changed.")
+               if verb == "saved" else
+               _("The %(item)s “%(name)s” was already added by %(who)s. Nothing more was changed."))
+    return AlreadyDone(message % {"item": _(str(catalogue.singular)), "name": item.name,
+                                  "who": last_done_by(item, f"admin.{kind}.saved")},
                        next_url=url_for("catalogue.edit", kind=kind, item_id=item.id))
 
 
@@ -134,9 +141,9 @@ def edit(kind: str, item_id: int | None):
         status = 400
         if form.validate():
             if item is not None and not _differences(form, item):
-                raise _already_saved(kind, catalogue, item, "saved with these details")
+                raise _already_saved(kind, catalogue, item, "saved")
             if _name_taken(kind, catalogue, form, item_id):
-                form.name.errors = [f"There is already a {catalogue.singular} with this name."]
+                form.name.errors = [_name_taken_message(catalogue)]
             else:
                 new = item is None
                 item = item or catalogue.model()
@@ -148,13 +155,17 @@ def edit(kind: str, item_id: int | None):
                         db.session.flush()
                 except IntegrityError:
                     _name_taken(kind, catalogue, form, item_id)
-                    form.name.errors = [f"There is already a {catalogue.singular} with this name."]
+                    form.name.errors = [_name_taken_message(catalogue)]
                     item = None if new else _item_or_404(catalogue, item_id)
                 else:
                     audit.record(f"admin.{kind}.saved", actor=current_user, obj=item)
-                    flash(f"Saved {catalogue.singular} “{item.name}”.", "success")
+                    flash(_("Saved %(item)s “%(name)s”.", item=_(str(catalogue.singular)), name=item.name), "success")
                     return redirect(url_for("catalogue.index", kind=kind))
     return render_template("admin/catalogue_form.html", kind=kind, catalogue=catalogue, form=form, item=item), status
+
+
+def _name_taken_message(catalogue: Catalogue) -> str:
+    return _("There is already a %(item)s with this name.", item=_(str(catalogue.singular)))
 
 
 def _name_taken(kind: str, catalogue: Catalogue, form, item_id: int | None) -> bool:

@@ -5,6 +5,8 @@ for a district user's approval (grants.services).
 """
 from __future__ import annotations
 
+from flask_babel import gettext as _
+
 from school_prevention import audit
 from school_prevention.auth import sessions, tokens
 from school_prevention.auth.models import User
@@ -24,8 +26,9 @@ def _already_asked(user: User, kind: str, what: str) -> AlreadyDone | None:
     req = _waiting(user, kind)
     if req is None:
         return None
-    return AlreadyDone(f"{what} was already asked for by {by_whom(req.proposed_by, req.proposed_at)}; it waits for "
-                       "approval by the district. Nothing more was changed.", next_url=f"/admin/users/{user.id}")
+    return AlreadyDone(_("%(what)s was already asked for by %(who)s; it waits for approval by the district. "
+                         "Nothing more was changed.", what=what, who=by_whom(req.proposed_by, req.proposed_at)),
+                       next_url=f"/admin/users/{user.id}")
 
 
 def set_active(actor: User, user: User, active: bool) -> int | None:
@@ -35,16 +38,20 @@ def set_active(actor: User, user: User, active: bool) -> int | None:
     proposed instead (None), for a district user to approve.
     """
     if user.id == actor.id and not active:
-        raise ServiceError(None, "You cannot deactivate your own account.")
+        raise ServiceError(None, _("You cannot deactivate your own account."))
     if user.is_active == active:
         # The loader locked the account: the second of two identical requests finds it done.
         verb = "reactivated" if active else "deactivated"
         who = last_done_by(user, f"user.{verb}", default=None)
-        raise AlreadyDone(f"{user.name}’s account is already {'active' if active else 'deactivated'}"
-                          + (f": {verb} by {who}" if who else "") + ". Nothing more was changed.",
-                          next_url=f"/admin/users/{user.id}")
+        if active:
+            said = (_("%(name)s’s account is already active: reactivated by %(who)s. Nothing more was changed.")
+                    if who else _("%(name)s’s account is already active. Nothing more was changed."))
+        else:
+            said = (_("%(name)s’s account is already deactivated: deactivated by %(who)s. Nothing more was changed.")
+                    if who else _("%(name)s’s account is already deactivated. Nothing more was changed."))
+        raise AlreadyDone(said % {"name": user.name, "who": who}, next_url=f"/admin/users/{user.id}")
     if active and grant_services.holds_case_access(user):
-        if done := _already_asked(user, REACTIVATE, f"Reactivating {user.name}’s account"):
+        if done := _already_asked(user, REACTIVATE, _("Reactivating %(name)s’s account", name=user.name)):
             raise done
         grant_services.announce(user, [grant_services.propose(actor, user, REACTIVATE)])
         return None
@@ -67,7 +74,7 @@ def send_invitation(actor: User, user: User, *, seen: int | None) -> bool:
     email is proposed instead (False) and sent when a district user approves it.
     """
     if grant_services.holds_case_access(user):
-        if done := _already_asked(user, RESET_LINK, f"An invitation to {user.email}"):
+        if done := _already_asked(user, RESET_LINK, _("An invitation to %(email)s", email=user.email)):
             raise done
         grant_services.announce(user, [grant_services.propose(actor, user, RESET_LINK)])
         return False
@@ -79,10 +86,10 @@ def reset_second_factor(actor: User, user: User) -> bool:
     """Remove the account's second sign-in factor (the person then signs in with the password
     alone); True when done now, False when it waits for the district's approval (case data)."""
     if not user.mfa_secret:
-        raise AlreadyDone(f"{user.name} has no second sign-in factor. Nothing was changed.",
+        raise AlreadyDone(_("%(name)s has no second sign-in factor. Nothing was changed.", name=user.name),
                           next_url=f"/admin/users/{user.id}")
     if grant_services.holds_case_access(user):
-        if done := _already_asked(user, SECOND_FACTOR, f"Removing {user.name}’s second sign-in factor"):
+        if done := _already_asked(user, SECOND_FACTOR, _("Removing %(name)s’s second sign-in factor", name=user.name)):
             raise done
         grant_services.announce(user, [grant_services.propose(actor, user, SECOND_FACTOR)])
         return False

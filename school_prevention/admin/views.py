@@ -6,6 +6,8 @@ What would open case data to an account is proposed here and approved by the dis
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -51,7 +53,7 @@ def users():
         return render_template("admin/users.html", form=form, pagination=None), 400
     page = request.args.get("page", 1, type=int) or 1
     if page > MAX_PAGE:
-        abort(400, description=f"page must be a whole number from 1 to {MAX_PAGE}.")
+        abort(400, description=_("page must be a whole number from 1 to %(most)s.", most=MAX_PAGE))
     pagination = db.paginate(users_list(form.q.data, form.role.data or None),
                              page=page, per_page=50, error_out=False)
     return render_template("admin/users.html", form=form, pagination=pagination,
@@ -88,10 +90,11 @@ def user_new():
                 if form.send_invite.data:
                     # A new account holds no case data yet (that waits for approval): the link can go now.
                     tokens.issue(user, tokens.INVITE, actor=current_user)
-                    flash(f"Account created for {user.name}. {_invitation_sent(user)}{_waiting(user)}", "success")
+                    flash(_("Account created for %(name)s.", name=user.name) + " " + _invitation_sent(user)
+                          + _waiting(user), "success")
                 else:
-                    flash(f"Account created for {user.name}. Give them the temporary password in person or by phone."
-                          f"{_waiting(user)}", "success")
+                    flash(_("Account created for %(name)s. Give them the temporary password in person or by phone.",
+                            name=user.name) + _waiting(user), "success")
                 return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=None, last_invitation=None), status
 
@@ -123,7 +126,7 @@ def user_edit(user_id: int):
                 user = _get_user_or_404(user_id)
                 apply_service_error(form, exc)
             else:
-                flash(f"Saved changes to {user.name}.{_waiting(user)}", "success")
+                flash(_("Saved changes to %(name)s.", name=user.name) + _waiting(user), "success")
                 return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=user,
                            last_invitation=tokens.latest_invitation(user),
@@ -137,18 +140,19 @@ def _waiting(user: User) -> str:
     pending = grant_services.pending_of(user)
     if not pending:
         return ""
-    said = " Waiting for approval by the district: " + "; ".join(grant_services.describe(r) for r in pending) + "."
+    said = " " + _("Waiting for approval by the district: %(changes)s.",
+                   changes="; ".join(grant_services.describe(r) for r in pending))
     if not grant_services.approvers(user):
-        said += (" No active district user can approve it yet: the operator creates one on the server "
-                 "(flask --app app users create … --role district).")
+        said += " " + _("No active district user can approve it yet: the operator creates one on the server "
+                        "(%(command)s).", command="flask --app app users create … --role district")
     return said
 
 
 def _invitation_sent(user: User) -> str:
     if mail.is_configured():
-        return f"An invitation is on its way to {user.email}; its link works once, for 7 days."
-    return (f"No mail server is configured, so the invitation to {user.email} waits in the email outbox "
-            "until one is.")
+        return _("An invitation is on its way to %(email)s; its link works once, for 7 days.", email=user.email)
+    return _("No mail server is configured, so the invitation to %(email)s waits in the email outbox until one is.",
+             email=user.email)
 
 
 @bp.route("/users/<int:user_id>/invite", methods=["POST"])
@@ -157,7 +161,8 @@ def user_invite(user_id: int):
     """Email (or re-send) an invitation link; an earlier unused invitation stops working."""
     user = _get_user_or_404(user_id)
     if not tokens.can_invite(user):
-        abort(409, description=f"{user.name}'s account is deactivated. Reactivate it before sending an invitation.")
+        abort(409, description=_("%(name)s's account is deactivated. Reactivate it before sending an invitation.",
+                                 name=user.name))
     seen = request.form.get("last_invitation", "")
     seen_id = int(seen) if seen.isascii() and seen.isdigit() and len(seen) <= 18 else None  # int() of 10,001 digits raises
     if seen_id is not None and seen_id > MAX_ID:
@@ -165,8 +170,8 @@ def user_invite(user_id: int):
     if send_invitation(current_user, user, seen=seen_id):
         flash(_invitation_sent(user), "success")
     else:
-        flash(f"{user.name} has access to case data, so the invitation is sent once the district approves it."
-              f"{_waiting(user)}", "success")
+        flash(_("%(name)s has access to case data, so the invitation is sent once the district approves it.",
+                name=user.name) + _waiting(user), "success")
     return redirect(url_for("admin.user_edit", user_id=user.id))
 
 
@@ -177,7 +182,7 @@ def user_set_active(user_id: int):
     user = _get_user_or_404(user_id)
     want = request.form.get("active")
     if want not in {"0", "1"}:
-        abort(400, description="Say whether the account should be active (1) or not (0).")
+        abort(400, description=_("Say whether the account should be active (1) or not (0)."))
     try:
         with db.session.begin_nested():
             ended = set_active(current_user, user, want == "1")
@@ -185,12 +190,14 @@ def user_set_active(user_id: int):
         flash(exc.message, "error")
         return redirect(url_for("admin.user_edit", user_id=user.id))
     if ended is None:
-        flash(f"{user.name} had access to case data, so reactivating the account waits for the district."
-              f"{_waiting(user)}", "success")
+        flash(_("%(name)s had access to case data, so reactivating the account waits for the district.",
+                name=user.name) + _waiting(user), "success")
     elif want == "1":
-        flash(f"{user.name} can sign in again.", "success")
+        flash(_("%(name)s can sign in again.", name=user.name), "success")
     else:
-        flash(f"{user.name} is deactivated and was signed out of {ended} session(s).", "success")
+        flash(ngettext("%(name)s is deactivated and was signed out of %(num)d session(s).",
+                       "%(name)s is deactivated and was signed out of %(num)d session(s).", ended, name=user.name),
+              "success")
     return redirect(url_for("admin.users"))
 
 
@@ -200,10 +207,10 @@ def user_second_factor_reset(user_id: int):
     """Remove the account's second sign-in factor (or propose it, for an account with case data)."""
     user = _get_user_or_404(user_id)
     if reset_second_factor(current_user, user):
-        flash(f"{user.name}'s second sign-in factor was removed; they were signed out.", "success")
+        flash(_("%(name)s's second sign-in factor was removed; they were signed out.", name=user.name), "success")
     else:
-        flash(f"{user.name} has access to case data, so removing the second factor waits for the district."
-              f"{_waiting(user)}", "success")
+        flash(_("%(name)s has access to case data, so removing the second factor waits for the district.",
+                name=user.name) + _waiting(user), "success")
     return redirect(url_for("admin.user_edit", user_id=user.id))
 
 
@@ -214,5 +221,5 @@ def request_withdraw(user_id: int, access_request_id: int):
     user = _get_user_or_404(user_id)
     req = get_request_or_404(access_request_id, user_id=user.id)
     grant_services.withdraw(current_user, req)
-    flash(f"Withdrawn: {grant_services.describe(req)} for {user.name}.", "success")
+    flash(_("Withdrawn: %(change)s for %(name)s.", change=grant_services.describe(req), name=user.name), "success")
     return redirect(url_for("admin.user_edit", user_id=user.id))

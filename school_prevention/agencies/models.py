@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from school_prevention import crypto
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
 from school_prevention.i18n import N_
 from school_prevention.students.models import Student
 
@@ -58,7 +58,7 @@ def _in(column: str, values) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class Agency(db.Model):
+class Agency(Model):
     """An outside agency and whom to contact there; the admin keeps the directory."""
 
     __tablename__ = "agency"
@@ -82,7 +82,7 @@ class Agency(db.Model):
         return AGENCY_KINDS.get(self.kind, self.kind)
 
 
-class AgencyReferral(db.Model):
+class AgencyReferral(Model):
     """A student referred to an outside agency: sent -> accepted / declined -> services started -> closed.
 
     Each referral shares the student's information outside the school, so it carries the
@@ -147,7 +147,7 @@ class AgencyReferral(db.Model):
         return TRANSITIONS.get(self.status, ())
 
 
-class AgencyReferralEvent(db.Model):
+class AgencyReferralEvent(Model):
     """One step of a referral: sent, a status change, a follow-up with the agency."""
 
     __tablename__ = "agency_referral_event"

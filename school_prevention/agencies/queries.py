@@ -17,7 +17,7 @@ from school_prevention.agencies.models import SUPPORTING_STATUSES, Agency, Agenc
 from school_prevention.auth.models import User
 from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
-from school_prevention.permissions import _scoped_or_404, visible_students
+from school_prevention.permissions import scoped_or_404, visible_students
 from school_prevention.roles import Role
 from school_prevention.students.models import Student
 
@@ -43,7 +43,7 @@ def visible_agency_referrals(user: User) -> Select:
 
 def get_agency_referral_or_404(user: User, referral_id: int) -> AgencyReferral:
     """An agency referral of a student of the counselor's schools; 404 otherwise (locked for a change)."""
-    return _scoped_or_404(visible_agency_referrals(user), AgencyReferral, referral_id)
+    return scoped_or_404(visible_agency_referrals(user), AgencyReferral, referral_id)
 
 
 def open_referral_to(student_id: int, agency_id: int) -> Select:

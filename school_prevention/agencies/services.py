@@ -20,10 +20,11 @@ from school_prevention.agencies.models import (
 from school_prevention.agencies.queries import agency_named, open_referral_to
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.disclosures.services import lock_student, record_disclosure
+from school_prevention.disclosures.services import record_disclosure
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
 from school_prevention.students.models import Student
+from school_prevention.students.services import lock_student
 from school_prevention.timezones import localtime
 
 AGENCY_FIELDS = ("name", "kind", "contact_name", "phone", "email", "address", "website", "notes", "is_active")

@@ -16,7 +16,7 @@ from school_prevention.auth.signin_views import NO_STORE, _enrolment_page
 from school_prevention.auth.views import account_bp, throttled_message
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
-from school_prevention.permissions import _scoped_or_404, signed_in
+from school_prevention.permissions import scoped_or_404, signed_in
 
 METHOD_LABELS = {
     "password": "Password",
@@ -67,7 +67,7 @@ def security():
 @signed_in
 def session_end(browser_id: int):
     """Sign out one of one's other browsers."""
-    row = _scoped_or_404(select(UserSession).where(UserSession.user_id == current_user.id), UserSession, browser_id)
+    row = scoped_or_404(select(UserSession).where(UserSession.user_id == current_user.id), UserSession, browser_id)
     if sessions.is_token_of(row, session.get("sid")):
         return redirect(url_for("auth.login"), code=303)  # this browser: the Sign out button does that
     if sessions.end_own_session(current_user, row.id, "signed_out_elsewhere"):
@@ -129,7 +129,7 @@ def recovery_codes():
 @signed_in
 def language():
     """Read the app in another language from now on (the footer's picker); back to the page it was chosen on."""
-    user = _scoped_or_404(select(User).where(User.id == current_user.id), User, current_user.id)
+    user = scoped_or_404(select(User).where(User.id == current_user.id), User, current_user.id)
     form = LanguageForm()
     if not form.validate():
         abort(400, description=gettext("Choose one of the languages offered."))

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention import crypto
 from school_prevention.db import TimestampMixin, utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model, db
 from school_prevention.roles import Role
 from school_prevention.schools.models import School
 
@@ -24,7 +24,7 @@ user_school = Table(
 _ROLE_VALUES = ", ".join(f"'{r.value}'" for r in Role)
 
 
-class User(UserMixin, TimestampMixin, db.Model):
+class User(UserMixin, TimestampMixin, Model):
     """A person who signs in, with one role and the schools they work at."""
 
     __tablename__ = "user_account"
@@ -88,7 +88,7 @@ class User(UserMixin, TimestampMixin, db.Model):
         return f"<User {self.id} {self.role}>"
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """One signed-in browser; the cookie holds a token whose hash is stored here.
 
     Keeping sessions on the server is what lets sign-out, deactivation and a password change
@@ -115,7 +115,7 @@ class UserSession(db.Model):
     user: Mapped[User] = relationship()
 
 
-class RecoveryCode(db.Model):
+class RecoveryCode(Model):
     """A one-time code to sign in without the authenticator app; only its argon2 hash is kept."""
 
     __tablename__ = "recovery_code"

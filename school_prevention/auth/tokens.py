@@ -19,7 +19,7 @@ from school_prevention.auth.models import User
 from school_prevention.auth.passwords import hash_password
 from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone
-from school_prevention.extensions import db
+from school_prevention.extensions import Model, db
 from school_prevention.notifications.models import Notification
 from school_prevention.notifications import links
 from school_prevention.notifications.services import enqueue
@@ -36,7 +36,7 @@ EMAIL_TITLE = {
 LINK = {INVITE: "/welcome/{}", RESET: "/password/reset/{}"}
 
 
-class AccountToken(db.Model):
+class AccountToken(Model):
     """One invitation or password-reset link."""
 
     __tablename__ = "account_token"

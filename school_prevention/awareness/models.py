@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
 from school_prevention.i18n import N_
 from school_prevention.roles import Role
 
@@ -17,7 +17,7 @@ from school_prevention.roles import Role
 NOBODY = N_("nobody yet")
 
 
-class AwarenessPage(db.Model):
+class AwarenessPage(Model):
     """A page of guidance an admin writes in Markdown, shown to the roles of its audience.
 
     `version` goes up whenever the title or text changes; each version is kept
@@ -55,7 +55,7 @@ class AwarenessPage(db.Model):
         return ", ".join(gettext(Role(r).value) for r in self.roles) or gettext(NOBODY)
 
 
-class AwarenessPageVersion(db.Model):
+class AwarenessPageVersion(Model):
     """A page as it read at one version: what a confirmation refers to."""
 
     __tablename__ = "awareness_page_version"
@@ -72,7 +72,7 @@ class AwarenessPageVersion(db.Model):
     created_by: Mapped[User | None] = relationship()
 
 
-class AwarenessConfirmation(db.Model):
+class AwarenessConfirmation(Model):
     """A person confirmed that they read a version of a page ("I have read this")."""
 
     __tablename__ = "awareness_confirmation"

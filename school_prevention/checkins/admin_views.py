@@ -2,30 +2,33 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from school_prevention.checkins.forms import NonSchoolDayForm
 from school_prevention.checkins.queries import non_school_days
 from school_prevention.checkins.replan import latest_request, queue_replan
-from school_prevention.checkins.services import add_non_school_day, remove_non_school_day, zone
+from school_prevention.checkins.services import add_non_school_day, remove_non_school_day
 from school_prevention.db import utcnow
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error
+from school_prevention.i18n import N_, format_local
 from school_prevention.permissions import roles
 from school_prevention.roles import Role
+from school_prevention.timezones import district_zone
 
 bp = Blueprint("schooldays", __name__, url_prefix="/admin/non-school-days")
 
 
 def _render(form, code=200):
-    today = utcnow().astimezone(zone()).date()
+    today = utcnow().astimezone(district_zone()).date()
     days = db.session.scalars(non_school_days(today.replace(month=1, day=1))).all()
     return render_template("checkins/non_school_days.html", form=form, days=days, today=today,
                            replanning=latest_request()), code
 
 
-QUEUED = "Upcoming check-ins are being re-placed around it: this page shows when that is done."
+QUEUED = N_("Upcoming check-ins are being re-placed around it: this page shows when that is done.")
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -44,7 +47,8 @@ def index():
         apply_service_error(form, exc)
         return _render(form, 400)
     queue_replan(current_user, f"Added {entry.day.isoformat()}", utcnow())
-    flash(f"Added {entry.day:%a %b %-d, %Y} ({entry.name}). {QUEUED}", "success")
+    flash(_("Added %(day)s (%(name)s).", day=format_local(entry.day, "%a %b %-d, %Y"), name=entry.name) + " " + _(QUEUED),
+          "success")
     return redirect(url_for("schooldays.index"))
 
 
@@ -56,5 +60,5 @@ def delete(day_id: int):
     if entry is None:  # one taken off already: AlreadyDone, a 409
         abort(404)
     queue_replan(current_user, f"Removed {entry.day.isoformat()}", utcnow())
-    flash(f"Removed. {QUEUED}", "success")
+    flash(_("Removed.") + " " + _(QUEUED), "success")
     return redirect(url_for("schooldays.index"))

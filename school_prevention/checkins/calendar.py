@@ -11,16 +11,16 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext
 from icalendar import Calendar, Event
 from sqlalchemy import select
 
 from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckIn
-from school_prevention.checkins.queries import last_action
+from school_prevention.checkins.queries import last_action, visible_checkins
 from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
-from school_prevention.permissions import visible_checkins
 from school_prevention.students.models import Student
 from school_prevention.timezones import localtime
 
@@ -52,9 +52,9 @@ def issue(user: User, *, replaces: str | None = None) -> str:
     link the first one is showing: it is told the link was just made.
     """
     if replaces is not None and replaces != link_version(user):
-        raise AlreadyDone("A new calendar link was already made" + _last_by("calendar.link_created", user) +
-                          " and shown once, on the page of your first click. Nothing more was changed. "
-                          "If you did not copy it, replace the link again.", next_url="/account/calendar")
+        raise AlreadyDone(gettext("A new calendar link was already made%(when)s and shown once, on the page of your "
+                                  "first click. Nothing more was changed. If you did not copy it, replace the link "
+                                  "again.", when=_last_by("calendar.link_created", user)), next_url="/account/calendar")
     token = secrets.token_urlsafe(32)
     user.calendar_token_hash = _hash(token)
     audit.record("calendar.link_created", actor=user, obj=user)
@@ -64,8 +64,8 @@ def issue(user: User, *, replaces: str | None = None) -> str:
 def revoke(user: User) -> None:
     """End the feed link (the user's row locked by the caller); a second revoke is told it was done."""
     if user.calendar_token_hash is None:
-        raise AlreadyDone("Your calendar link was already revoked" + _last_by("calendar.link_revoked", user) +
-                          ". Nothing more was changed.", next_url="/account/calendar")
+        raise AlreadyDone(gettext("Your calendar link was already revoked%(when)s. Nothing more was changed.",
+                                  when=_last_by("calendar.link_revoked", user)), next_url="/account/calendar")
     user.calendar_token_hash = None
     audit.record("calendar.link_revoked", actor=user, obj=user)
 

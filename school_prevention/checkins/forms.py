@@ -9,8 +9,8 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from school_prevention.checkins.models import CADENCES, NON_SCHOOL_DAY_RULES, OUTCOMES
 from school_prevention.forms import WholeNumberField, CheckboxListField, choices
 
-LEAD_CHOICES = [(10080, "1 week before"), (2880, "2 days before"), (1440, "1 day before"), (240, "4 hours before"),
-                (60, "1 hour before"), (15, "15 minutes before")]
+LEAD_CHOICES = [(10080, _l("1 week before")), (2880, _l("2 days before")), (1440, _l("1 day before")),
+                (240, _l("4 hours before")), (60, _l("1 hour before")), (15, _l("15 minutes before"))]
 NOTE_HINT = _l("Restricted: only counselors of this student's school can read it. Encrypted; never in emails, "
                "calendars or exports.")
 
@@ -67,12 +67,13 @@ class RescheduleForm(FlaskForm):
 class NonSchoolDayForm(FlaskForm):
     """Admin: a holiday or break day."""
 
-    day = DateField("Date", validators=[DataRequired("Enter the date.")])
-    name = StringField("Name", validators=[DataRequired("Name the day, for example “Thanksgiving break”."), Length(max=120)])
+    day = DateField(_l("Date"), validators=[DataRequired(_l("Enter the date."))])
+    name = StringField(_l("Name"), validators=[DataRequired(_l("Name the day, for example “Thanksgiving break”.")),
+                                               Length(max=120)])
 
 
 class RemindersForm(FlaskForm):
     """When a counselor wants to be reminded before each check-in."""
 
-    leads = CheckboxListField("Remind me", coerce=int, choices=choices(LEAD_CHOICES), validators=[Optional()],
-                              description="In the app and by email. Overdue check-ins are always reminded.")
+    leads = CheckboxListField(_l("Remind me"), coerce=int, choices=choices(LEAD_CHOICES), validators=[Optional()],
+                              description=_l("In the app and by email. Overdue check-ins are always reminded."))

@@ -19,13 +19,14 @@ from sqlalchemy.orm import selectinload
 from school_prevention.auth.models import User, user_school
 from school_prevention.checkins.models import CheckIn, OverdueEpisode
 from school_prevention.checkins.replan import replan_in_batches, run_queued
-from school_prevention.checkins.services import closed_days, zone
+from school_prevention.checkins.services import closed_days
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
 from school_prevention.notifications.services import enqueue
 from school_prevention.roles import Role
 from school_prevention.scheduler import job
 from school_prevention.students.models import Student
+from school_prevention.timezones import district_zone
 
 CHANNELS = ("in_app", "email")
 
@@ -36,7 +37,7 @@ def _both_channels(user_id: int, kind: str, subject_type: str, subject_id: int, 
 
 
 def _when(due: datetime) -> str:
-    return due.astimezone(zone()).strftime("%a %b %-d, %-I:%M %p")
+    return due.astimezone(district_zone()).strftime("%a %b %-d, %-I:%M %p")
 
 
 @job("checkins.extend", trigger="cron", hour=3, minute=15, misfire_grace_time=6 * 3600)
@@ -114,7 +115,7 @@ def _initials(student_ids: set[int]) -> dict[int, str]:
 
 def _overdue_since(now: datetime) -> datetime:
     """Check-ins due before this moment have had a whole school day to be done."""
-    tz = zone()
+    tz = district_zone()
     today = now.astimezone(tz).date()
     # A year back covers any break (a summer listed day by day is longer than a month).
     closed = closed_days(today - timedelta(days=366), today)
@@ -220,7 +221,7 @@ def remind_match_support(now: datetime) -> int:
     from school_prevention.programs.models import Match
     from school_prevention.programs.queries import active_matches_with_contact_due
 
-    today = now.astimezone(zone()).date()
+    today = now.astimezone(district_zone()).date()
     due = active_matches_with_contact_due(select(Match).options(selectinload(Match.student)), today)
     if not due:
         return 0

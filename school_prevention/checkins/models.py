@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from school_prevention import crypto
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
 from school_prevention.i18n import N_
 from school_prevention.notifications.models import Notification
 from school_prevention.students.models import Student
@@ -38,7 +38,7 @@ def _in(column: str, values) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class CheckInPlan(db.Model):
+class CheckInPlan(Model):
     """A counselor's standing arrangement to see a student on a cadence, in the district's local time."""
 
     __tablename__ = "checkin_plan"
@@ -89,7 +89,7 @@ class CheckInPlan(db.Model):
         return gettext(CADENCES.get(self.cadence, self.cadence)) + (f": {self.rrule}" if self.cadence == "custom" else "")
 
 
-class CheckIn(db.Model):
+class CheckIn(Model):
     """One meeting a plan calls for. It counts as done only when completed with an outcome."""
 
     __tablename__ = "checkin"
@@ -142,7 +142,7 @@ class CheckIn(db.Model):
         return bool(self.note_ciphertext)
 
 
-class NonSchoolDay(db.Model):
+class NonSchoolDay(Model):
     """A weekday without school (holiday, break, teacher work day); admin-managed."""
 
     __tablename__ = "non_school_day"
@@ -155,7 +155,7 @@ class NonSchoolDay(db.Model):
 OPEN_EPISODE = "ended_at IS NULL"
 
 
-class OverdueEpisode(db.Model):
+class OverdueEpisode(Model):
     """A stretch of time in which a student's check-ins were overdue long enough to tell the principal.
 
     It opens when a check-in has been overdue for SP_ESCALATION_DAYS (the principals are told once,
@@ -182,7 +182,7 @@ QUEUED_REPLAN = "state = 'queued'"
 REPLAN_STATES = {"queued": "Queued", "running": "Running", "done": "Done"}
 
 
-class ReplanRequest(db.Model):
+class ReplanRequest(Model):
     """A queued re-placement of every active plan (after the non-school days changed), run by a job.
 
     At most one is queued at a time (partial unique index): changes made while it waits fold into

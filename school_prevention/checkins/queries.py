@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import selectinload
 
 from school_prevention.audit import AuditEvent
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckIn, CheckInPlan, NonSchoolDay
+from school_prevention.permissions import assigned_school_ids, scoped_or_404
+from school_prevention.roles import Role
 
 
 def agenda(scoped: Select, counselor_id: int, now: datetime, week_end: datetime) -> Select:
@@ -76,3 +78,28 @@ def last_action(actions: tuple[str, ...], object_type: str, object_id: int, stud
     if student_id is not None:
         query = query.where(AuditEvent.student_id == student_id)
     return query.order_by(AuditEvent.id.desc()).limit(1)
+
+
+def visible_checkin_plans(user: User) -> Select:
+    """Check-in plans of students at the counselor's schools."""
+    if user.role_enum != Role.COUNSELOR:
+        return select(CheckInPlan).where(false())
+    return select(CheckInPlan).where(CheckInPlan.school_id.in_(assigned_school_ids(user)))
+
+
+def get_checkin_plan_or_404(user: User, plan_id: int):
+    """A plan of a student at one of the counselor's schools; 404 otherwise."""
+    return scoped_or_404(visible_checkin_plans(user), CheckInPlan, plan_id)
+
+
+def visible_checkins(user: User) -> Select:
+    """Check-ins of students at the counselor's schools."""
+    if user.role_enum != Role.COUNSELOR:
+        return select(CheckIn).where(false())
+    return select(CheckIn).where(CheckIn.school_id.in_(assigned_school_ids(user)))
+
+
+def get_checkin_or_404(user: User, checkin_id: int):
+    """A check-in of a student at one of the counselor's schools; 404 otherwise."""
+    return scoped_or_404(visible_checkins(user), CheckIn, checkin_id)
+

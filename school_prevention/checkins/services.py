@@ -8,9 +8,7 @@ errors.AlreadyDone, naming who made the change and when.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import gettext
 from sqlalchemy import select
 
@@ -22,8 +20,9 @@ from school_prevention.checkins.schedule import RuleError, build_rule, placement
 from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone, ServiceError, refuse
 from school_prevention.extensions import db
+from school_prevention.i18n import N_, format_local
 from school_prevention.students.models import Student
-from school_prevention.timezones import localtime
+from school_prevention.timezones import district_zone, localtime
 
 # Check-ins are written out this far ahead; the daily job keeps extending plans that last years.
 HORIZON = timedelta(days=120)
@@ -37,10 +36,6 @@ PLAN_FIELDS = ("cadence", "rrule", "starts_on", "local_time", "duration_minutes"
 COMPLETE_WINDOW = timedelta(hours=12)
 # A check-in can be moved back to when the meeting really happened, up to this long ago.
 BACKDATE_LIMIT = timedelta(days=14)
-
-
-def zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["SP_TIMEZONE"])
 
 
 def closed_days(first: date, last: date) -> set[date]:
@@ -100,7 +95,8 @@ def _values(**kw) -> dict:
 
 def _by(name: str | None, at: datetime | None) -> str:
     """ "by Dana Doe (Oct 20, 2026 10:02 AM)" for the messages of changes already made."""
-    return f"by {name or 'someone'}" + (f" ({localtime(at)})" if at else "")
+    name = name or gettext("someone")
+    return gettext("by %(name)s (%(when)s)", name=name, when=localtime(at)) if at else gettext("by %(name)s", name=name)
 
 
 def _last_by(actions: tuple[str, ...], object_type: str, object_id: int, student_id: int | None = None) -> str | None:
@@ -127,7 +123,7 @@ def create_plan(actor: User, student: Student, counselor: User, *, now: datetime
     (the partial unique index uq_checkin_plan_active_first_meeting): the second of two identical
     requests, which waited for the first one's lock on the student, is told the plan exists.
     """
-    today = now.astimezone(zone()).date()
+    today = now.astimezone(district_zone()).date()
     kw.setdefault("until", school_year_end(today))
     values = _values(**kw)
     if not student.is_active:
@@ -137,11 +133,12 @@ def create_plan(actor: User, student: Student, counselor: User, *, now: datetime
         raise ServiceError("flag_id", gettext("Choose one of this student's flags."))
     existing = _same_first_meeting(student.id, counselor.id, values["starts_on"], values["local_time"])
     if existing is not None:
-        raise AlreadyDone(
-            f"A check-in plan with {counselor.name} from {existing.starts_on:%a %b %-d, %Y} at "
-            f"{existing.local_time:%-I:%M %p} was already started for this student "
-            f"{_by(existing.created_by.name if existing.created_by else None, existing.created_at)}. Nothing more "
-            f"was changed. To change its days or times, edit that plan.", next_url=f"/checkin-plans/{existing.id}")
+        raise AlreadyDone(gettext(
+            "A check-in plan with %(name)s from %(day)s at %(time)s was already started for this student %(by)s. "
+            "Nothing more was changed. To change its days or times, edit that plan.", name=counselor.name,
+            day=format_local(existing.starts_on, "%a %b %-d, %Y"), time=format_local(existing.local_time, "%-I:%M %p"),
+            by=_by(existing.created_by.name if existing.created_by else None, existing.created_at)),
+            next_url=f"/checkin-plans/{existing.id}")
     plan = CheckInPlan(student_id=student.id, student=student, school_id=student.school_id, counselor_id=counselor.id,
                        counselor=counselor, flag_id=flag.id if flag else None, created_by_id=actor.id,
                        created_at=utcnow(), status="active", **values)
@@ -162,7 +159,7 @@ def update_plan(actor: User, plan: CheckInPlan, counselor: User, *, now: datetim
         raise TypeError(f"unknown plan fields: {sorted(kw.keys() - set(PLAN_FIELDS))}")
     require_active(plan)
     values = _values(**{key: kw.get(key, getattr(plan, key)) for key in PLAN_FIELDS})
-    _validate(values, plan.student, counselor, now.astimezone(zone()).date())
+    _validate(values, plan.student, counselor, now.astimezone(district_zone()).date())
     flag_id = plan.flag_id if flag is KEEP else (flag.id if flag else None)
     changed = sorted(k for k, v in values.items() if getattr(plan, k) != v)
     changed += ["counselor_id"] if counselor.id != plan.counselor_id else []
@@ -170,12 +167,15 @@ def update_plan(actor: User, plan: CheckInPlan, counselor: User, *, now: datetim
     if not changed:
         # The same edit twice (a double click, two tabs): one change, one audit row.
         saved = _last_by(("checkin_plan.updated", "checkin_plan.created"), "checkin_plan", plan.id, plan.student_id)
-        raise AlreadyDone("This plan was already saved with these details" + (f" {saved}" if saved else "") +
-                          ". Nothing more was changed.", next_url=f"/checkin-plans/{plan.id}")
+        raise AlreadyDone(gettext("This plan was already saved with these details %(by)s. Nothing more was changed.",
+                                  by=saved) if saved else
+                          gettext("This plan was already saved with these details. Nothing more was changed."),
+                          next_url=f"/checkin-plans/{plan.id}")
     if {"counselor_id", "starts_on", "local_time"} & set(changed) and _same_first_meeting(
             plan.student_id, counselor.id, values["starts_on"], values["local_time"], other_than=plan.id):
-        raise ServiceError("starts_on", f"{counselor.name} already has another active plan with this student that "
-                                        f"starts on that day at that time. Choose another first day or time.")
+        raise ServiceError("starts_on", gettext("%(name)s already has another active plan with this student that starts "
+                                                "on that day at that time. Choose another first day or time.",
+                                                name=counselor.name))
     reassigned = counselor.id != plan.counselor_id
     for key, value in values.items():
         setattr(plan, key, value)
@@ -194,8 +194,9 @@ def require_active(plan: CheckInPlan) -> None:
     """Refuse a change to a plan that was ended (a double click on End, an edit after it), saying by whom."""
     if plan.status != "active":
         ended = _last_by(("checkin_plan.ended",), "checkin_plan", plan.id, plan.student_id) or _by(None, plan.ended_at)
-        raise AlreadyDone(f"This plan was already ended {ended}. Nothing more was changed; to see the student "
-                          f"again, start a new plan from the student's page.", next_url=f"/checkin-plans/{plan.id}")
+        raise AlreadyDone(gettext("This plan was already ended %(by)s. Nothing more was changed; to see the student "
+                                  "again, start a new plan from the student's page.", by=ended),
+                          next_url=f"/checkin-plans/{plan.id}")
 
 
 def end_plan(actor: User, plan: CheckInPlan, *, now: datetime) -> int:
@@ -229,7 +230,7 @@ def materialize(plan: CheckInPlan, now: datetime, *, reassign: bool = False) -> 
     """
     if plan.status != "active":
         return 0
-    tz = zone()
+    tz = district_zone()
     today = now.astimezone(tz).date()
     # Look back too: Thursday's check-in moved past a break to Monday is still ahead on Saturday,
     # and must be found under its own (past) date rather than cancelled as unknown.
@@ -282,21 +283,21 @@ def materialize(plan: CheckInPlan, now: datetime, *, reassign: bool = False) -> 
     return changes
 
 
-CLOSED = {"completed": "completed", "missed": "marked missed", "cancelled": "cancelled"}
+CLOSED = {"completed": N_("completed"), "missed": N_("marked missed"), "cancelled": N_("cancelled")}
 
 
 def _closed_by(checkin: CheckIn) -> str:
     """How a check-in that is no longer scheduled was closed: what, by whom and when."""
-    what = CLOSED.get(checkin.status, checkin.status)
+    what = gettext(CLOSED[checkin.status]) if checkin.status in CLOSED else checkin.status
     if checkin.status == "completed" and checkin.completed_by is not None:
-        return f"{what} {_by(checkin.completed_by.name, checkin.completed_at)}"
+        return gettext("%(what)s %(by)s", what=what, by=_by(checkin.completed_by.name, checkin.completed_at))
     by = _last_by((f"checkin.{checkin.status}",), "checkin", checkin.id, checkin.student_id)
     if by:
-        return f"{what} {by}"
+        return gettext("%(what)s %(by)s", what=what, by=by)
     if checkin.status == "cancelled" and checkin.plan.status == "ended":
-        return f"cancelled when its plan was ended ({localtime(checkin.plan.ended_at)})"
+        return gettext("cancelled when its plan was ended (%(when)s)", when=localtime(checkin.plan.ended_at))
     if checkin.status == "cancelled":
-        return "cancelled when its plan was re-planned (a non-school day, or a change to the plan)"
+        return gettext("cancelled when its plan was re-planned (a non-school day, or a change to the plan)")
     return what
 
 
@@ -304,8 +305,9 @@ def _require_open(checkin: CheckIn) -> None:
     """Refuse a check-in that was closed meanwhile (a double click, two counselors at once): its
     loader locked the row, so the second request sees the first one's change here."""
     if checkin.status != "scheduled":
-        kept = " The outcome and note recorded then are kept." if checkin.status == "completed" else ""
-        raise AlreadyDone(f"This check-in was already {_closed_by(checkin)}. Nothing more was changed.{kept}",
+        kept = " " + gettext("The outcome and note recorded then are kept.") if checkin.status == "completed" else ""
+        raise AlreadyDone(gettext("This check-in was already %(how)s. Nothing more was changed.", how=_closed_by(checkin))
+                          + kept,
                           next_url=f"/checkins/{checkin.id}")
 
 
@@ -351,15 +353,16 @@ def reschedule(actor: User, checkin: CheckIn, *, local: datetime | None, now: da
         raise ServiceError("when", gettext("Enter the new date and time."))
     from school_prevention.checkins.schedule import to_utc
 
-    due = to_utc(local, zone())
+    due = to_utc(local, district_zone())
     if due < now - BACKDATE_LIMIT:
-        raise ServiceError("when", f"Choose a time in the future, or when you met if that was in the last "
-                                   f"{BACKDATE_LIMIT.days} days.")
+        raise ServiceError("when", gettext("Choose a time in the future, or when you met if that was in the last "
+                                           "%(num)s days.", num=BACKDATE_LIMIT.days))
     if due == checkin.due_at:
         moved = checkin.is_rescheduled and _last_by(("checkin.rescheduled",), "checkin", checkin.id, checkin.student_id)
         if moved:  # the same move twice (a double click): it was made once
-            raise AlreadyDone(f"This check-in was already moved to {localtime(due, '%a %b %-d, %-I:%M %p')} {moved}. "
-                              f"Nothing more was changed.", next_url=f"/checkins/{checkin.id}")
+            raise AlreadyDone(gettext("This check-in was already moved to %(when)s %(by)s. Nothing more was changed.",
+                                      when=localtime(due, '%a %b %-d, %-I:%M %p'), by=moved),
+                              next_url=f"/checkins/{checkin.id}")
         raise ServiceError("when", gettext("That is the time it already has."))
     checkin.due_at, checkin.is_rescheduled, checkin.sequence = due, True, checkin.sequence + 1
     db.session.flush()
@@ -382,9 +385,9 @@ def add_non_school_day(actor: User, day: date | None, name: str) -> NonSchoolDay
     commit and is then told the day is on the list, by whom.
     """
     if day is None:
-        raise ServiceError("day", "Enter the date.")
+        raise ServiceError("day", gettext("Enter the date."))
     if not (name or "").strip():
-        raise ServiceError("name", "Name the day, for example “Thanksgiving break”.")
+        raise ServiceError("name", gettext("Name the day, for example “Thanksgiving break”."))
     if db.session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -395,8 +398,11 @@ def add_non_school_day(actor: User, day: date | None, name: str) -> NonSchoolDay
     if added is None:
         listed = db.session.scalars(select(NonSchoolDay).where(NonSchoolDay.day == day)).one()
         by = _last_by(("non_school_day.added",), "non_school_day", listed.id)
-        raise AlreadyDone(f"{day:%a %b %-d, %Y} is already on the list ({listed.name})" + (f", added {by}" if by else "")
-                          + ". Nothing more was changed.", next_url="/admin/non-school-days")
+        shown = format_local(day, "%a %b %-d, %Y")
+        raise AlreadyDone(gettext("%(day)s is already on the list (%(name)s), added %(by)s. Nothing more was changed.",
+                                  day=shown, name=listed.name, by=by) if by else
+                          gettext("%(day)s is already on the list (%(name)s). Nothing more was changed.", day=shown,
+                                  name=listed.name), next_url="/admin/non-school-days")
     entry = db.session.get(NonSchoolDay, added)
     audit.record("non_school_day.added", actor=actor, obj=entry, detail={"day": day.isoformat()})
     return entry
@@ -413,7 +419,7 @@ def remove_non_school_day(actor: User, day_id: int) -> NonSchoolDay | None:
         by = _last_by(("non_school_day.removed",), "non_school_day", day_id)
         if by is None:
             return None
-        raise AlreadyDone(f"That day was already taken off the list {by}. Nothing more was changed.",
+        raise AlreadyDone(gettext("That day was already taken off the list %(by)s. Nothing more was changed.", by=by),
                           next_url="/admin/non-school-days")
     audit.record("non_school_day.removed", actor=actor, obj=entry, detail={"day": entry.day.isoformat()})
     db.session.delete(entry)
@@ -445,8 +451,9 @@ def save_reminder_leads(user: User, leads: list[int]) -> None:
     value = ",".join(str(v) for v in sorted(set(leads), reverse=True))
     if value == (user.reminder_leads or ""):
         by = _last_by(("account.reminders",), "user_account", user.id)
-        raise AlreadyDone("These reminder times were already saved" + (f" {by}" if by else "") +
-                          ". Nothing more was changed.", next_url="/account/reminders")
+        raise AlreadyDone(gettext("These reminder times were already saved %(by)s. Nothing more was changed.", by=by)
+                          if by else gettext("These reminder times were already saved. Nothing more was changed."),
+                          next_url="/account/reminders")
     user.reminder_leads = value
     audit.record("account.reminders", actor=user, obj=user, detail={"leads": sorted(set(leads), reverse=True)})
 

@@ -14,21 +14,26 @@ from school_prevention.i18n import format_local
 from school_prevention.checkins import calendar
 from school_prevention.checkins.forms import CompleteForm, PlanForm, RemindersForm, RescheduleForm
 from school_prevention.checkins.models import CheckIn
-from school_prevention.checkins.queries import agenda, checkins_of_plan, handoff_plans, recently_done
+from school_prevention.checkins.queries import (
+    agenda, checkins_of_plan, get_checkin_or_404, get_checkin_plan_or_404, handoff_plans, recently_done, visible_checkin_plans,
+    visible_checkins,
+)
+from school_prevention.flags.queries import visible_flags
+from school_prevention.programs.queries import visible_matches
 from school_prevention.checkins.services import (
     BACKDATE_LIMIT, COMPLETE_WINDOW, cancel, complete, create_plan, end_plan, mark_missed, read_note, require_active,
-    plan_form_problems, reschedule, save_reminder_leads, update_plan, zone,
+    plan_form_problems, reschedule, save_reminder_leads, update_plan,
 )
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
 from school_prevention.forms import apply_problems, apply_service_error
 from school_prevention.permissions import (
-    get_checkin_or_404, get_checkin_plan_or_404, get_student_or_404, public, roles, visible_checkin_plans,
-    visible_checkins, visible_flags, visible_matches,
+    get_student_or_404, public, roles,
 )
 from school_prevention.referrals.queries import counselors_of_school
 from school_prevention.roles import Role
+from school_prevention.timezones import district_zone
 
 bp = Blueprint("checkins", __name__)
 
@@ -40,7 +45,7 @@ def index():
     from school_prevention.programs.queries import active_matches_with_contact_due
 
     now = utcnow()
-    tz = zone()
+    tz = district_zone()
     local_now = now.astimezone(tz)
     today = local_now.date()
     tomorrow = datetime.combine(today + timedelta(days=1), datetime.min.time()).replace(tzinfo=tz)
@@ -77,7 +82,7 @@ def _plan_form_valid(form, student, counselors, values: dict) -> bool:
     """The form's checks and the service's together, so every problem shows in one round."""
     valid = form.validate()
     problems = plan_form_problems(student, _pick(counselors, form.counselor_id.data),
-                                  today=utcnow().astimezone(zone()).date(), **values)
+                                  today=utcnow().astimezone(district_zone()).date(), **values)
     apply_problems(form, problems, skip_fields_with_errors=True)
     return valid and not problems
 
@@ -94,7 +99,7 @@ def plan_new(student_id: int):
     counselors, flags = _counselors_for(student), _flags_for(student)
     only_flag = flags[0].id if len(flags) == 1 else 0  # the student's one flag is the plan's, unless changed
     form = PlanForm(counselors, flags, counselor_id=current_user.id,
-                    flag_id=request.args.get("flag_id", only_flag, type=int), starts_on=utcnow().astimezone(zone()).date())
+                    flag_id=request.args.get("flag_id", only_flag, type=int), starts_on=utcnow().astimezone(district_zone()).date())
     status = 200
     if request.method == "POST":
         status = 400
@@ -172,7 +177,7 @@ def plan_end(plan_id: int):
 
 def _render_checkin(checkin: CheckIn, form=None, reschedule_form=None, code: int = 200):
     note = read_note(current_user, checkin)
-    local_due = checkin.due_at.astimezone(zone()).replace(tzinfo=None)
+    local_due = checkin.due_at.astimezone(district_zone()).replace(tzinfo=None)
     context = {"checkin": checkin, "note": note, "form": form or CompleteForm(formdata=None),
                "reschedule_form": reschedule_form or RescheduleForm(formdata=None, when=local_due),
                "now": utcnow(), "window_hours": int(COMPLETE_WINDOW.total_seconds() // 3600),
@@ -287,15 +292,16 @@ def calendar_settings():
     if request.method == "POST":
         action = request.form.get("action")
         if action not in ("create", "revoke"):
-            abort(400, description="Choose to create or revoke the link.")
+            abort(400, description=gettext("Choose to create or revoke the link."))
         me = _me_locked()
         if action == "revoke":
             calendar.revoke(me)
-            flash("Calendar link revoked: calendars using it stop updating.", "success")
+            flash(gettext("Calendar link revoked: calendars using it stop updating."), "success")
             return redirect(url_for("checkins.calendar_settings"))
         replaces = request.form.get("replaces")
         if not replaces:
-            abort(400, description="This form is out of date. Open the calendar page again and create the link from there.")
+            abort(400, description=gettext("This form is out of date. Open the calendar page again and create the link from "
+                                            "there."))
         token = calendar.issue(me, replaces=replaces)
         url = url_for("checkins.feed", token=token, _external=True)
     return render_template("checkins/calendar.html", url=url, has_feed=bool(current_user.calendar_token_hash),

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from school_prevention.agencies.models import AGENCY_KINDS, Agency
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model, db
 from school_prevention.i18n import N_
 from school_prevention.students.models import Student
 
@@ -82,7 +82,7 @@ disclosure_student = Table(
 )
 
 
-class Guardian(db.Model):
+class Guardian(Model):
     """A parent or guardian from the SIS roster (OneRoster users.csv, role parent or guardian)."""
 
     __tablename__ = "guardian"
@@ -112,7 +112,7 @@ class Guardian(db.Model):
         return GUARDIAN_ROLES.get(self.role, self.role)
 
 
-class Consent(db.Model):
+class Consent(Model):
     """A guardian's written consent to share a student's records: scope, categories, date, expiry, revocation."""
 
     __tablename__ = "consent"
@@ -178,7 +178,7 @@ class Consent(db.Model):
         return [RECORD_CATEGORIES.get(c, c) for c in self.categories or ()]
 
 
-class Disclosure(db.Model):
+class Disclosure(Model):
     """One sharing of student records outside the school (34 CFR 99.32)."""
 
     __tablename__ = "disclosure"
@@ -229,7 +229,7 @@ class Disclosure(db.Model):
 OPEN_REQUEST = "status = 'open'"
 
 
-class InspectionRequest(db.Model):
+class InspectionRequest(Model):
     """A guardian's request to inspect the student's record, due within 45 days (34 CFR 99.10)."""
 
     __tablename__ = "inspection_request"

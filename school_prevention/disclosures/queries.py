@@ -14,7 +14,7 @@ from school_prevention.auth.models import User
 from school_prevention.disclosures.models import (
     Consent, Disclosure, Guardian, InspectionRequest, disclosure_student, guardian_student,
 )
-from school_prevention.permissions import _scoped_or_404, visible_students
+from school_prevention.permissions import scoped_or_404, visible_students
 from school_prevention.roles import Role
 from school_prevention.students.models import Student
 
@@ -39,7 +39,7 @@ def visible_consents(user: User) -> Select:
 
 def get_consent_or_404(user: User, consent_id: int) -> Consent:
     """A consent about a student of the counselor's schools; 404 otherwise (locked for a change)."""
-    return _scoped_or_404(visible_consents(user), Consent, consent_id)
+    return scoped_or_404(visible_consents(user), Consent, consent_id)
 
 
 def visible_inspections(user: User) -> Select:
@@ -52,7 +52,7 @@ def visible_inspections(user: User) -> Select:
 
 def get_inspection_or_404(user: User, request_id: int) -> InspectionRequest:
     """An inspection request about a student of the counselor's schools; 404 otherwise."""
-    return _scoped_or_404(visible_inspections(user), InspectionRequest, request_id)
+    return scoped_or_404(visible_inspections(user), InspectionRequest, request_id)
 
 
 def open_inspections(user: User) -> Select:

@@ -29,17 +29,11 @@ from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
 from school_prevention.i18n import localdate
 from school_prevention.students.models import Student
+from school_prevention.students.services import lock_student
 from school_prevention.timezones import district_zone, localtime
 
 # The same sharing recorded again by the same person this soon is a double click, not a second sharing.
 REPEAT_WINDOW = timedelta(minutes=10)
-
-
-def lock_student(student: Student) -> None:
-    """Hold the student's row until the request commits (flags.services.lock_student)."""
-    from school_prevention.flags.services import lock_student as lock
-
-    lock(student)
 
 
 def _categories(categories: Iterable[str]) -> list[str]:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import IO
 
+from flask_babel import gettext as _
+
 from school_prevention import audit
-from school_prevention.exports.writers import Withheld, csv_bytes, write_xlsx
+from school_prevention.spreadsheets import Withheld, csv_bytes, write_xlsx
 from school_prevention.reports.coverage import NA
 from school_prevention.exports.training import training_sheet
 from school_prevention.reports.district import COLUMNS, SUPPRESSED, DistrictReport
@@ -57,31 +59,33 @@ def _weekly_sheet(report: DistrictReport):
 
 
 def about(report: DistrictReport) -> list[str]:
-    """The notes that travel with the figures."""
+    """The notes that travel with the figures, in the downloader's language (the column names do not change)."""
     p, rp = report.period, report.reporting
     recent = report.recent
     notes = [
-        "District coverage export: School Prevention Program Manager",
-        f"Snapshot as of {p.today.isoformat()}; reporting period {rp.label}, {rp.start.isoformat()} to "
-        f"{rp.end.isoformat()}; schools: {report.group.label.lower() if report.group else 'all levels'}.",
-        "Weeks run Monday to Sunday; a reporting month is the weeks whose Thursday falls in it, and terms and "
-        "school years are whole months.",
+        _("District coverage export: %(app)s", app=_("School Prevention Program Manager")),
+        _("Snapshot as of %(day)s; reporting period %(period)s, %(start)s to %(end)s; schools: %(schools)s.",
+          day=p.today.isoformat(), period=rp.label, start=rp.start.isoformat(), end=rp.end.isoformat(),
+          schools=report.group.label.lower() if report.group else _("all levels")),
+        _("Weeks run Monday to Sunday; a reporting month is the weeks whose Thursday falls in it, and terms and "
+          "school years are whole months."),
     ]
     if recent:
-        notes.append(f"_30d columns: {recent[-1].label}; _90d columns: {recent[0].label} to {recent[-1].label}.")
+        notes.append(_("_30d columns: %(last)s; _90d columns: %(first)s to %(last)s.",
+                       last=recent[-1].label, first=recent[0].label))
     notes += [
-        f"{SUPPRESSED} = withheld: counts from 1 to {report.min_n - 1} are not shown, nor some others chosen so that "
-        "no withheld count can be worked out from the totals, from the other figures of its row, or from the "
-        "figures of any other period, level or page.",
-        "A share or sum is withheld when any count it is made of is. Blank = not applicable (nothing to divide by).",
-        "Shares are fractions from 0 to 1. One row per active school, then the total row.",
-        *(f"{g.label} schools are reported together: on its own, a level would show too few schools or students."
-          for g in report.groups if len(g.levels) > 1),
-        *(["By grade: not shown for " + ", ".join(g.label.lower() for g in report.grades_apart)
-           + " schools, which teach different grades (a grade's figures would be one school's)."]
+        _("%(mark)s = withheld: counts from 1 to %(most)s are not shown, nor some others chosen so that "
+          "no withheld count can be worked out from the totals, from the other figures of its row, or from the "
+          "figures of any other period, level or page.", mark=SUPPRESSED, most=report.min_n - 1),
+        _("A share or sum is withheld when any count it is made of is. Blank = not applicable (nothing to divide by)."),
+        _("Shares are fractions from 0 to 1. One row per active school, then the total row."),
+        *(_("%(levels)s schools are reported together: on its own, a level would show too few schools or students.",
+            levels=g.label) for g in report.groups if len(g.levels) > 1),
+        *([_("By grade: not shown for %(levels)s schools, which teach different grades (a grade's figures would be "
+             "one school's).", levels=", ".join(g.label.lower() for g in report.grades_apart))]
           if report.grades_apart else []),
-        "Definitions of every column: docs/exports.md in the application's source.",
-        "No student is named or identified in this file.",
+        _("Definitions of every column: docs/exports.md in the application's source."),
+        _("No student is named or identified in this file."),
     ]
     return notes
 

@@ -15,13 +15,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from school_prevention import crypto
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
+from school_prevention.i18n import N_
 
 QUEUED, RUNNING, DONE, FAILED, EXPIRED = "queued", "running", "done", "failed", "expired"
 WORKING = (QUEUED, RUNNING)
 
 
-class StudentExport(db.Model):
+class StudentExport(Model):
     """One student-level export: what was asked, by whom and why; its progress; its encrypted file."""
 
     __tablename__ = "student_export"
@@ -61,10 +62,10 @@ class StudentExport(db.Model):
         return self.status == EXPIRED or (self.status == DONE and self.expires_at <= (now or utcnow()))
 
     def shown_status(self, now: datetime | None = None) -> str:
-        """The status as a person reads it."""
+        """The status as a person reads it (in English: pages translate it with the `tr` filter)."""
         if self.is_expired(now):
-            return "Deleted"
-        return {QUEUED: "Queued", RUNNING: "Being made", DONE: "Ready", FAILED: "Failed"}[self.status]
+            return N_("Deleted")
+        return {QUEUED: N_("Queued"), RUNNING: N_("Being made"), DONE: N_("Ready"), FAILED: N_("Failed")}[self.status]
 
 
 crypto.register(StudentExport, "content")

@@ -16,6 +16,8 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 
@@ -27,6 +29,7 @@ from school_prevention.errors import ServiceError
 from school_prevention.exports.models import DONE, EXPIRED, FAILED, QUEUED, RUNNING, WORKING, StudentExport
 from school_prevention.exports.students import DISCLOSED, count_rows, render_file, row_batches
 from school_prevention.extensions import db
+from school_prevention.i18n import DEFAULT, LANGUAGES, N_
 from school_prevention.reports.coverage import PeriodError, build_period
 from school_prevention.reports.measures import Period, Scope
 from school_prevention.roles import Role
@@ -69,12 +72,12 @@ def request_export(actor: User, *, dataset: str, fmt: str, level: str | None, pe
                    ip: str | None = None) -> StudentExport:
     """Queue an export for the worker; flushes. The form has checked the fields, the view the grant."""
     if not may_export(actor):
-        raise ServiceError("purpose", "Your account does not hold the student-level export grant.")
+        raise ServiceError("purpose", _("Your account does not hold the student-level export grant."))
     working = db.session.scalar(select(func.count()).select_from(StudentExport).where(
         StudentExport.requested_by_id == actor.id, StudentExport.status.in_(WORKING)))
     if working >= MAX_WORKING:
-        raise ServiceError("dataset", f"You already have {working} exports being made. "
-                                      "Wait for one to finish, then ask for the next.")
+        raise ServiceError("dataset", _("You already have %(num)s exports being made. "
+                                        "Wait for one to finish, then ask for the next.", num=working))
     export = StudentExport(requested_by_id=actor.id, dataset=dataset, fmt=fmt, level=level or None,
                            period_start=period.start, period_end=period.end, purpose=purpose, requested_ip=ip,
                            queued_at=period.now, status=QUEUED)
@@ -179,7 +182,7 @@ def make(owner: Owner, batch: int = BATCH) -> bool:
     export = db.session.get(StudentExport, owner.export_id, populate_existing=True)
     requester = db.session.get(User, export.requested_by_id)
     if not may_export(requester):
-        fail(owner, "Your account no longer holds the student-level export grant, so the export was not made.")
+        fail(owner, N_("Your account no longer holds the student-level export grant, so the export was not made."))
         return False
     dataset, fmt, level, purpose = export.dataset, export.fmt, export.level, export.purpose
     try:
@@ -205,7 +208,10 @@ def make(owner: Owner, batch: int = BATCH) -> bool:
             return False
     collected.sort(key=lambda item: item[0])  # the file's order: school, student, then program or plan
     rows = [row for _, row in collected]
-    data = render_file(fmt, dataset, period, level, purpose, rows)
+    # The sheet title and notes in the requester's language (the job has no request to take it from).
+    locale = requester.locale if getattr(requester, "locale", None) in LANGUAGES else DEFAULT
+    with force_locale(locale):
+        data = render_file(fmt, dataset, period, level, purpose, rows)
     return finish(owner, rows, data, period)
 
 
@@ -245,10 +251,10 @@ def open_file(actor: User, export: StudentExport, now: datetime | None = None) -
     audit row; Gone once it has expired."""
     now = now or utcnow()
     if export.is_expired(now):
-        raise Gone(f"This export was kept for {int(KEEP.total_seconds() // 3600)} hours and has been deleted. "
-                   "Ask for it again if you still need it.")
+        raise Gone(_("This export was kept for %(hours)s hours and has been deleted. "
+                     "Ask for it again if you still need it.", hours=int(KEEP.total_seconds() // 3600)))
     if export.status != DONE or export.content is None:
-        raise Gone("This export has not been made.")
+        raise Gone(_("This export has not been made."))
     data = crypto.decrypt_bytes(export.content)
     audit.record("export.student_level.download", actor=actor, obj=export, purpose=export.purpose,
                  detail={"dataset": export.dataset, "format": export.fmt, "rows": export.rows_done,

@@ -15,20 +15,24 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, case, func, or_, select
 
 from school_prevention.checkins.models import CheckIn, CheckInPlan
-from school_prevention.exports.writers import csv_bytes, write_xlsx
+from school_prevention.spreadsheets import csv_bytes, write_xlsx
 from school_prevention.extensions import db
+from school_prevention.i18n import N_
 from school_prevention.programs.models import Attendance, Enrollment, Program, ProgramSession, ProgramType
 from school_prevention.reports.measures import GRACE, Period, Scope, checkin_on_time, prepare_session, school_condition
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
 
 DESCRIPTOR = "uri://school-prevention.local/{kind}#{value}"
+# Names in English, marked for the catalogue: the form and the file translate them (the file in the
+# language of the person who asked, queue.make); the column names below are the stable schema.
 DATASETS = {
-    "programs": "Program participation (Ed-Fi StudentProgramAssociation)",
-    "checkins": "Check-in attendance",
+    "programs": N_("Program participation (Ed-Fi StudentProgramAssociation)"),
+    "checkins": N_("Check-in attendance"),
 }
 PROGRAM_COLUMNS = [
     "studentUniqueId", "studentSourcedId", "educationOrganizationId", "programEducationOrganizationId",
@@ -174,15 +178,20 @@ def row_batches(dataset: str, period: Period, scope: Scope, size: int = 1000):
 
 
 def render_file(fmt: str, dataset: str, period: Period, level: str | None, purpose: str, rows: list[list]) -> bytes:
-    """The export file (CSV or XLSX) of the rows, in the order given."""
+    """The export file (CSV or XLSX) of the rows, in the order given.
+
+    The column names are the stable schema (docs/exports.md) in every language; the workbook's sheet
+    title and notes are words for people, in the current locale (the requester's, set by the worker).
+    """
     header = PROGRAM_COLUMNS if dataset == "programs" else CHECKIN_COLUMNS
     if fmt == "csv":
         return csv_bytes(header, rows)
     out = io.BytesIO()
-    write_xlsx(out, [(DATASETS[dataset][:31], header, rows)], notes=[
-        f"{DATASETS[dataset]}, {period.start.isoformat()} to {period.end.isoformat()}, "
-        f"schools: {level or 'all levels'}.",
-        f"Exported on {period.today.isoformat()} for this purpose: {purpose}",
-        "Student-level data: keep it only as long as the purpose needs, and share it with no one it does not cover.",
+    name = _(DATASETS[dataset])
+    write_xlsx(out, [(name[:31], header, rows)], notes=[
+        _("%(dataset)s, %(start)s to %(end)s, schools: %(schools)s.", dataset=name, start=period.start.isoformat(),
+          end=period.end.isoformat(), schools=level or _("all levels")),
+        _("Exported on %(day)s for this purpose: %(purpose)s", day=period.today.isoformat(), purpose=purpose),
+        _("Student-level data: keep it only as long as the purpose needs, and share it with no one it does not cover."),
     ])
     return out.getvalue()

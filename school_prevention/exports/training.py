@@ -5,7 +5,7 @@ from school_prevention.reports.training import COLUMNS, TrainingTable
 
 
 def training_sheet(table: TrainingTable, cell):
-    """(title, header, rows, number formats) for exports.writers.write_xlsx; cell() writes one figure."""
+    """(title, header, rows, number formats) for spreadsheets.write_xlsx; cell() writes one figure."""
     header = [name for name, _ in COLUMNS]
     rows = ([cell(row.get(name), "share" if name.startswith("share") else "count") for name in header]
             for row in [*table.rows, table.totals])

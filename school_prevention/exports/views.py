@@ -7,6 +7,7 @@ import io
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from school_prevention.exports.district import write_district
@@ -16,6 +17,7 @@ from school_prevention.errors import ServiceError
 from school_prevention.exports.models import QUEUED, RUNNING, StudentExport
 from school_prevention.exports.queue import KEEP, Gone, is_stalled, open_file, recent_exports, request_export
 from school_prevention.extensions import db
+from school_prevention.i18n import number
 from school_prevention.permissions import roles
 from school_prevention.reports.coverage import PeriodError, build_period
 from school_prevention.reports.district import collector_paused
@@ -42,8 +44,8 @@ def _district(fmt: str):
         report = district_release(form)
         if report is None:
             field_errors = [e for f in (form.period, form.level, form.start, form.end) for e in f.errors]
-            abort(400, description="The export could not be made: "
-                                   f"{field_errors[0] if field_errors else 'check the filters'}")
+            abort(400, description=_("The export could not be made: %(problem)s",
+                                     problem=field_errors[0] if field_errors else _("check the filters")))
         write_district(buffer, fmt, report, actor=current_user)
     suffix = f"-{report.level}" if report.level else ""
     return _download(buffer.getvalue(), fmt, f"district-coverage-{report.reporting.key}{suffix}-{report.period.today.isoformat()}")
@@ -104,22 +106,28 @@ def _own_export_or_404(export_id: int) -> StudentExport:
     return export
 
 
+def rows_read(done: int, total: int) -> str:
+    """"1,200 of 5,000 rows read", in the page's language (the progress bar's figures)."""
+    return _("%(done)s of %(total)s rows read", done=number(done), total=number(total))
+
+
 def _state(export: StudentExport) -> dict:
     """What the status page and its poll say about an export."""
     now = utcnow()
     state = {"heading": "", "message": "", "figures": ""}
     if export.status == QUEUED:
         late = now - export.queued_at > WORKER_LATE
-        state["heading"] = "Waiting for the export worker…" if late else "Queued"
-        state["message"] = ("Exports are made in the scheduler process, which has not started this one. Ask whoever "
-                            "runs the server to check that the scheduler is running (flask --app app scheduler run)."
-                            if late else "The export worker picks it up within a few seconds.")
+        state["heading"] = _("Waiting for the export worker…") if late else _("Queued")
+        state["message"] = (_("Exports are made in the scheduler process, which has not started this one. Ask whoever "
+                              "runs the server to check that the scheduler is running (%(command)s).",
+                              command="flask --app app scheduler run")
+                            if late else _("The export worker picks it up within a few seconds."))
     elif export.status == RUNNING:
-        state["heading"] = "Being made…"
-        state["message"] = ("Its worker stopped; another takes it over within a few seconds." if is_stalled(export, now)
-                            else "Reading the rows…")
+        state["heading"] = _("Being made…")
+        state["message"] = (_("Its worker stopped; another takes it over within a few seconds.")
+                            if is_stalled(export, now) else _("Reading the rows…"))
         if export.rows_total:
-            state["figures"] = f"{export.rows_done:,} of {export.rows_total:,} rows read"
+            state["figures"] = rows_read(export.rows_done, export.rows_total)
     return state
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from school_prevention.db import utcnow
 from school_prevention.exports.queue import BATCH, claim_next, fail, make, worker_name
 from school_prevention.extensions import db
+from school_prevention.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,9 @@ def work(worker: str | None = None, now: datetime | None = None, batch: int = BA
             # The error's text can carry a query's parameters (students' identifiers): its kind only.
             log.error("student export #%s stopped with an error (%s)", owner.export_id, type(exc).__name__)
             try:
-                fail(owner, "The export could not be made because of an error on the server. Ask for it again; "
-                            "if it fails again, tell whoever runs the server.")
+                # Stored in English, shown in the reader's language (exports/status.html translates it).
+                fail(owner, N_("The export could not be made because of an error on the server. Ask for it again; "
+                               "if it fails again, tell whoever runs the server."))
             except Exception as second:
                 db.session.rollback()
                 log.error("student export #%s could not be marked failed (%s)", owner.export_id,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from school_prevention import crypto
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
 from school_prevention.i18n import N_
 from school_prevention.students.models import Student
 
@@ -38,7 +38,7 @@ def _in(column: str, values) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class FlagCategory(db.Model):
+class FlagCategory(Model):
     """A kind of concern; admin-editable. Some call for a mandated report."""
 
     __tablename__ = "flag_category"
@@ -51,7 +51,7 @@ class FlagCategory(db.Model):
     position: Mapped[int] = mapped_column(default=100)
 
 
-class RiskFlag(db.Model):
+class RiskFlag(Model):
     """One concern about one student, from open through monitoring to resolved."""
 
     __tablename__ = "risk_flag"
@@ -112,7 +112,7 @@ class RiskFlag(db.Model):
         return gettext(SOURCES.get(self.source, self.source))
 
 
-class FlagEvent(db.Model):
+class FlagEvent(Model):
     """One change to a flag: who, what, when. Note text is never copied here."""
 
     __tablename__ = "flag_event"

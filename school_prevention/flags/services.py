@@ -4,7 +4,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_babel import gettext
-from sqlalchemy import select
 
 from school_prevention import audit, crypto
 from school_prevention.auth.models import User
@@ -15,6 +14,7 @@ from school_prevention.extensions import db
 from school_prevention.flags.models import REPORT_SEVERITIES, SEVERITIES, SOURCES, FlagCategory, FlagEvent, RiskFlag
 from school_prevention.flags.queries import current_flags_like
 from school_prevention.students.models import Student
+from school_prevention.students.services import lock_student
 from school_prevention.timezones import localtime
 
 # Allowed moves: open -> monitoring -> resolved, straight to resolved, and reopening.
@@ -23,13 +23,6 @@ TRANSITIONS = {
     "monitoring": {"open", "resolved"},
     "resolved": {"open"},
 }
-
-
-def lock_student(student: Student) -> None:
-    """Hold the student's row until the request commits (SELECT ... FOR UPDATE on PostgreSQL; on
-    SQLite the request already holds the write lock). A second identical request made at the same
-    moment waits here, then its check for what the first one saved sees it."""
-    db.session.execute(select(Student.id).where(Student.id == student.id).with_for_update())
 
 
 def _by(event: FlagEvent | None, who: str = "another counselor", at: datetime | None = None) -> str:
@@ -73,8 +66,10 @@ def create_flag(actor: User, student: Student, *, category: FlagCategory, severi
     twin = next((f for f in db.session.scalars(current_flags_like(student.id, category.id, severity, source))
                  if _same_note(f.note_ciphertext, note)), None)
     if twin is not None:
-        raise AlreadyDone(f"This flag was already opened by {twin.opened_by.name} ({localtime(twin.opened_at)}): "
-                          f"{category.name}, {severity} severity, with the same note. Nothing more was saved.",
+        raise AlreadyDone(gettext("This flag was already opened by %(name)s (%(when)s): %(category)s, %(severity)s "
+                                  "severity, with the same note. Nothing more was saved.", name=twin.opened_by.name,
+                                  when=localtime(twin.opened_at), category=category.name,
+                                  severity=gettext(severity.capitalize()).lower()),
                           next_url=f"/flags/{twin.id}")
     flag = RiskFlag(student_id=student.id, student=student, category=category, category_id=category.id,
                     severity=severity, source=source, status="open", note_ciphertext=crypto.encrypt(note),
@@ -112,9 +107,9 @@ def update_flag(actor: User, flag: RiskFlag, *, category: FlagCategory, severity
         flag.note_ciphertext = crypto.encrypt(note)
     if not changes:
         saved = _last_event(flag, lambda e: e.action in ("opened", "edited"))
-        raise AlreadyDone(f"This flag already has these details, as saved by "
-                          f"{_by(saved, flag.opened_by.name, flag.opened_at)}. Nothing more was "
-                          "changed.", next_url=f"/flags/{flag.id}")
+        raise AlreadyDone(gettext("This flag already has these details, as saved by %(who)s. Nothing more was "
+                                  "changed.", who=_by(saved, flag.opened_by.name, flag.opened_at)),
+                          next_url=f"/flags/{flag.id}")
     _event(flag, actor, "edited", changes)
     audit.record("flag.updated", actor=actor, obj=flag, student=flag.student, detail={"fields": sorted(changes)})
     return changes
@@ -163,13 +158,19 @@ def _already_moved(flag: RiskFlag, status: str) -> str:
     moved = _last_event(flag, lambda e: (e.changes or {}).get("status", [None, None])[-1] == status)
     if moved is None and status == "open":  # open since it was opened
         opened = _last_event(flag, lambda e: e.action == "opened")
-        return f"This flag is already open (opened by {_by(opened, flag.opened_by.name, flag.opened_at)}). " \
-               "Nothing more was changed."
+        return gettext("This flag is already open (opened by %(who)s). Nothing more was changed.",
+                       who=_by(opened, flag.opened_by.name, flag.opened_at))
     if moved is None:  # no history entry for the move (rows loaded in bulk)
-        return f"This flag is already {status}. Nothing more was changed."
-    verb = {"resolved": "resolved", "monitoring": "moved to monitoring"}.get(status) or (
-        "reopened" if moved.action == "reopened" else "moved back to open")
-    return f"This flag was already {verb} by {_by(moved)}. Nothing more was changed."
+        return gettext("This flag is already %(status)s. Nothing more was changed.",
+                       status=gettext(status.capitalize()).lower())
+    who = _by(moved)
+    if status == "resolved":
+        return gettext("This flag was already resolved by %(who)s. Nothing more was changed.", who=who)
+    if status == "monitoring":
+        return gettext("This flag was already moved to monitoring by %(who)s. Nothing more was changed.", who=who)
+    if moved.action == "reopened":
+        return gettext("This flag was already reopened by %(who)s. Nothing more was changed.", who=who)
+    return gettext("This flag was already moved back to open by %(who)s. Nothing more was changed.", who=who)
 
 
 def record_mandated_report(actor: User, flag: RiskFlag, *, agency: str | None, made_at: datetime | None,
@@ -193,8 +194,9 @@ def record_mandated_report(actor: User, flag: RiskFlag, *, agency: str | None, m
     if flag.report_recorded_at is not None and (flag.report_agency, flag.report_made_at, flag.report_reference,
                                                  flag.report_not_made_reason) == (agency, made_at, reference, reason):
         recorded = _last_event(flag, lambda e: e.action == "report_recorded")
-        raise AlreadyDone(f"This mandated report was already recorded by {_by(recorded, at=flag.report_recorded_at)}, "
-                          "with these details. Nothing more was changed.", next_url=f"/flags/{flag.id}")
+        raise AlreadyDone(gettext("This mandated report was already recorded by %(who)s, with these details. "
+                                  "Nothing more was changed.", who=_by(recorded, at=flag.report_recorded_at)),
+                          next_url=f"/flags/{flag.id}")
     flag.report_agency, flag.report_made_at, flag.report_reference = agency, made_at, reference
     flag.report_not_made_reason = reason
     flag.report_recorded_by_id, flag.report_recorded_at = actor.id, utcnow()

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
 from school_prevention.schools.models import School
 
 # What an admin may propose but not give: each one opens case data (or the power to approve it)
@@ -33,7 +33,7 @@ def _in(column: str, values) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class AccessRequest(db.Model):
+class AccessRequest(Model):
     """One proposed change to an account, proposed by one person and decided by another."""
 
     __tablename__ = "access_request"

@@ -1,7 +1,10 @@
 """Queries about access requests: the district's list, an account's pending ones, one by id."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from flask import abort
+from flask_babel import gettext
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
@@ -58,7 +61,14 @@ PASSWORD_EVENTS = ("user.created", "user.updated", "grant.approved", "user.invit
                    "user.password_changed")
 
 
-def password_origins(user_ids: list[int]) -> dict[int, str]:
+class Origin(NamedTuple):
+    """How an account's password came about, in the reader's language, and whether someone else set it."""
+
+    text: str
+    is_temporary: bool
+
+
+def password_origins(user_ids: list[int]) -> dict[int, Origin]:
     """user id -> how the account's current password came about, from the audit trail ("a temporary
     password from Ada Admin, then changed at sign-in"): whoever set a temporary password could have
     signed in with it first, which the approver should know before giving the account case data."""
@@ -70,19 +80,33 @@ def password_origins(user_ids: list[int]) -> dict[int, str]:
         .where(AuditEvent.action.in_(PASSWORD_EVENTS), AuditEvent.object_type == "user_account",
                AuditEvent.object_id.in_([str(i) for i in user_ids]))
         .order_by(AuditEvent.id)).all()
-    origins: dict[int, str] = {}
+    base: dict[int, Origin | None] = {}
+    changed: set[int] = set()
     for object_id, action, detail, actor in rows:
         detail, uid = detail or {}, int(object_id)
+        if action == "user.password_changed":
+            base.setdefault(uid, None)
+            changed.add(uid)
+            continue
         if action == "user.created" and detail.get("temporary_password"):
-            origins[uid] = f"a temporary password from {actor or 'the operator'}"
+            found = Origin(gettext("a temporary password from %(name)s", name=actor or gettext("the operator")), True)
         elif action == "user.updated" and detail.get("password_reset"):
-            origins[uid] = f"a temporary password from {actor or 'an administrator'}"
+            found = Origin(gettext("a temporary password from %(name)s", name=actor or gettext("an administrator")), True)
         elif action == "grant.approved" and detail.get("kind") == "password":
-            origins[uid] = f"a temporary password from an administrator, approved by {actor or 'someone'}"
+            found = Origin(gettext("a temporary password from an administrator, approved by %(name)s",
+                                   name=actor or gettext("someone")), True)
         elif action in ("user.invite_used", "user.reset_used"):
-            origins[uid] = "chosen through a link emailed to the account's address"
-        elif action == "user.password_changed":
-            before = origins.get(uid)
-            origins[uid] = f"{before}, then changed at sign-in" if before and "then changed" not in before \
-                else (before or "changed at sign-in")
+            found = Origin(gettext("chosen through a link emailed to the account's address"), False)
+        else:
+            continue
+        base[uid] = found
+        changed.discard(uid)
+    origins: dict[int, Origin] = {}
+    for uid, found in base.items():
+        if found is None:
+            origins[uid] = Origin(gettext("changed at sign-in"), False)
+        elif uid in changed:
+            origins[uid] = Origin(gettext("%(origin)s, then changed at sign-in", origin=found.text), found.is_temporary)
+        else:
+            origins[uid] = found
     return origins

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from flask_babel import gettext
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
@@ -25,6 +26,7 @@ from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
+from school_prevention.i18n import N_
 from school_prevention.grants.models import (
     PASSWORD, PRIVACY_OFFICER, REACTIVATE, RESET_LINK, ROLE, SCHOOL, SECOND_FACTOR, STUDENT_EXPORT, AccessRequest,
 )
@@ -66,30 +68,46 @@ def pending_of(user: User) -> list[AccessRequest]:
         .order_by(AccessRequest.id).execution_options(populate_existing=True)))
 
 
-def describe(req: AccessRequest) -> str:
+# What each kind of request gives, in words; the page and its messages show them in the reader's
+# language, while notification titles and audit details keep English (they are stored).
+_KIND_WORDS = {
+    STUDENT_EXPORT: N_("the student-level export grant"),
+    PRIVACY_OFFICER: N_("the privacy-officer grant (any student's record of access)"),
+    PASSWORD: N_("a temporary password set by an administrator"),
+    RESET_LINK: N_("an emailed link to choose a new password"),
+    SECOND_FACTOR: N_("removing the second sign-in factor"),
+    REACTIVATE: N_("reactivating the account"),
+}
+_ROLE_REQUEST = N_("the %(role)s role")
+_SCHOOL_REQUEST = N_("the school %(name)s")
+# Role names as roles.ROLE_LABELS words them, for the request list in the reader's language.
+ROLE_WORDS = [N_("Staff (teacher, nurse, other adult)"), N_("Counselor / social worker"), N_("Principal"),
+              N_("District prevention office"), N_("System administrator")]
+
+
+def describe(req: AccessRequest, translate=lambda text, **kw: text % kw if kw else text) -> str:
     """What the request would give, in words ("the Counselor role", "the school North Middle")."""
     if req.kind == ROLE:
-        return f"the {Role(req.value).label} role"
+        return translate(_ROLE_REQUEST, role=translate(Role(req.value).label))
     if req.kind == SCHOOL:
-        return f"the school {req.school.name if req.school is not None else '#' + req.value}"
-    return {
-        STUDENT_EXPORT: "the student-level export grant",
-        PRIVACY_OFFICER: "the privacy-officer grant (any student's record of access)",
-        PASSWORD: "a temporary password set by an administrator",
-        RESET_LINK: "an emailed link to choose a new password",
-        SECOND_FACTOR: "removing the second sign-in factor",
-        REACTIVATE: "reactivating the account",
-    }[req.kind]
+        return translate(_SCHOOL_REQUEST, name=req.school.name if req.school is not None else '#' + req.value)
+    return translate(_KIND_WORDS[req.kind])
+
+
+def describe_shown(req: AccessRequest) -> str:
+    """describe(req) in the reader's language."""
+    return describe(req, gettext)
 
 
 def headline(req: AccessRequest) -> str:
-    """describe(req) as the start of a sentence."""
-    text = describe(req)
+    """describe(req) as the start of a sentence, in the reader's language."""
+    text = describe_shown(req)
     return text[:1].upper() + text[1:]
 
 
 def _by_whom(user: User | None, at: datetime | None) -> str:
-    return f"{user.name if user is not None else 'someone'} ({localtime(at) if at else 'earlier'})"
+    return gettext("%(name)s (%(when)s)", name=user.name if user is not None else gettext("someone"),
+                   when=localtime(at) if at else gettext("earlier"))
 
 
 def _record(action: str, actor: User | None, req: AccessRequest, **detail) -> None:
@@ -157,9 +175,9 @@ def announce(user: User, requests: list[AccessRequest]) -> int:
 
 def _check_decider(decider: User, req: AccessRequest) -> None:
     if req.user_id == decider.id:
-        raise NotYourDecision("This request is about your own account: another district user must decide it.")
+        raise NotYourDecision(gettext("This request is about your own account: another district user must decide it."))
     if req.proposed_by_id == decider.id:
-        raise NotYourDecision("You proposed this change: another person must decide it.")
+        raise NotYourDecision(gettext("You proposed this change: another person must decide it."))
 
 
 def _lock_user(user_id: int) -> User:
@@ -177,9 +195,14 @@ def _decide(decider: User, req: AccessRequest, status: str, reason: str | None =
         .execution_options(synchronize_session=False)).rowcount
     db.session.refresh(req)
     if decided != 1:
-        verb = {"approved": "approved", "rejected": "rejected", "withdrawn": "withdrawn"}.get(req.status, req.status)
-        raise AlreadyDone(f"This request ({describe(req)} for {req.user.name}) was already {verb} by "
-                          f"{_by_whom(req.decided_by, req.decided_at)}. Nothing more was changed.", next_url=LINK)
+        said = {"approved": N_("This request (%(what)s for %(name)s) was already approved by %(by)s. Nothing more "
+                               "was changed."),
+                "rejected": N_("This request (%(what)s for %(name)s) was already rejected by %(by)s. Nothing more "
+                               "was changed."),
+                "withdrawn": N_("This request (%(what)s for %(name)s) was already withdrawn by %(by)s. Nothing more "
+                                "was changed.")}
+        raise AlreadyDone(gettext(said.get(req.status, said["withdrawn"]), what=describe_shown(req), name=req.user.name,
+                                  by=_by_whom(req.decided_by, req.decided_at)), next_url=LINK)
     return held
 
 
@@ -206,7 +229,7 @@ def reject(decider: User, req: AccessRequest, reason: str) -> None:
     _check_decider(decider, req)
     reason = (reason or "").strip()
     if not reason:
-        raise ServiceError("reason", "Say why, for the administrator who proposed it.")
+        raise ServiceError("reason", gettext("Say why, for the administrator who proposed it."))
     _decide(decider, req, "rejected", reason)
     _record("grant.rejected", decider, req, proposed_by_id=req.proposed_by_id)
     _tell_proposer(req, f"Not approved by {decider.name}: {describe(req)} for {req.user.name}"[:200])
@@ -236,14 +259,14 @@ def _apply(approver: User, req: AccessRequest, user: User, held_hash: str | None
         sessions.end_all_sessions(user, "access_changed")
     elif req.kind == SCHOOL:
         if user.role_enum not in SCHOOL_SCOPED_ROLES:
-            raise ServiceError(None, f"{user.name} is now {user.role_enum.label}, a role without schools. "
-                                     "Reject this request instead.")
+            raise ServiceError(None, gettext("%(name)s is now %(role)s, a role without schools. Reject this request "
+                                             "instead.", name=user.name, role=gettext(user.role_enum.label)))
         if req.school is not None and req.school.id not in user.school_ids:
             user.schools = [*user.schools, req.school]
     elif req.kind in (STUDENT_EXPORT, PRIVACY_OFFICER):
         if user.role_enum != Role.DISTRICT:
-            raise ServiceError(None, f"{user.name} is not a district user: approve the district role first, "
-                                     "or reject this request.")
+            raise ServiceError(None, gettext("%(name)s is not a district user: approve the district role first, or "
+                                             "reject this request.", name=user.name))
         if req.kind == STUDENT_EXPORT:
             user.can_export_student_level = True
         else:
@@ -259,7 +282,7 @@ def _apply(approver: User, req: AccessRequest, user: User, held_hash: str | None
         sessions.end_all_sessions(user, "password_reset_by_admin")
     elif req.kind == RESET_LINK:
         if not tokens.can_invite(user):
-            raise ServiceError(None, f"{user.name}'s account is deactivated: reject this request.")
+            raise ServiceError(None, gettext("%(name)s's account is deactivated: reject this request.", name=user.name))
         tokens.issue(user, tokens.INVITE, actor=approver)
     elif req.kind == SECOND_FACTOR:
         user.mfa_secret = None

@@ -7,13 +7,13 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column
 
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
 
 CHANNELS = ("in_app", "email")
 STATES = ("pending", "sent", "failed")
 
 
-class Notification(db.Model):
+class Notification(Model):
     """A message for a user. Text carries no student name: initials at most, and a link.
 
     Unique per (user, kind, channel, subject): creating the same reminder twice is a no-op,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from school_prevention import audit
@@ -9,8 +10,7 @@ from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error, choices
 from school_prevention.permissions import (
-    CASE_ROLES, get_match_or_404, get_mentor_or_404, get_student_or_404, roles, visible_matches, visible_mentors,
-    visible_schools,
+    CASE_ROLES, get_student_or_404, roles, visible_schools,
 )
 from school_prevention.programs.forms import ContactForm, MatchMoveForm, MentorForm
 from school_prevention.programs.mentoring import (
@@ -19,9 +19,10 @@ from school_prevention.programs.mentoring import (
 )
 from school_prevention.programs.models import MATCH_STATUSES, Match, Mentor
 from school_prevention.programs.queries import (
+    get_match_or_404, get_mentor_or_404, visible_matches, visible_mentors,
     last_contacts, match_length_days, match_listing, mentor_listing, next_contact_due,
 )
-from school_prevention.students.page import build_student_page
+from school_prevention.pages.students.page import build_student_page
 from school_prevention.timezones import district_today
 
 bp = Blueprint("mentoring", __name__)
@@ -68,7 +69,8 @@ def mentor_edit(mentor_id: int | None):
                 apply_service_error(form, exc)
             else:
                 problem = clearance_problem(saved, district_today(), _check_months())
-                flash(f"Saved {saved.name}." + (f" Not yet matchable: {problem}" if problem else " Cleared for matching."),
+                flash(_("Saved %(name)s. Not yet matchable: %(problem)s", name=saved.name, problem=problem) if problem
+                      else _("Saved %(name)s. Cleared for matching.", name=saved.name),
                       "warning" if problem else "success")
                 return redirect(url_for("mentoring.mentors"))
     return render_template("programs/mentor_form.html", form=form, mentor=mentor, months=_check_months()), status
@@ -101,7 +103,7 @@ def match_new(student_id: int):
         page = build_student_page(current_user, student, url_for)
         audit.record("student.view", actor=current_user, obj=student, student=student)
         return render_template("students/detail.html", student=student, page=page), 409
-    flash("Mentoring inquiry recorded. Move it on when a cleared mentor is found.", "success")
+    flash(_("Mentoring inquiry recorded. Move it on when a cleared mentor is found."), "success")
     return redirect(url_for("mentoring.match_detail", match_id=match.id))
 
 
@@ -110,13 +112,13 @@ def _mentor_choices(match: Match):
     mentors = db.session.scalars(mentor_listing(visible_mentors(current_user)).where(
         Mentor.school_id == match.school_id)).all()
     return [(m.id, m.name + (f" ({m.organisation})" if m.organisation else "")
-             + (" — not cleared" if clearance_problem(m, today, _check_months()) else " — cleared"))
+             + (_(" — not cleared") if clearance_problem(m, today, _check_months()) else _(" — cleared")))
             for m in mentors]
 
 
 def _next_statuses(match: Match) -> list[tuple[str, str]]:
     """The statuses the match may move to, as (value, label)."""
-    return [(s, MATCH_STATUSES[s]) for s in MATCH_STATUSES if s in MATCH_TRANSITIONS[match.status]]
+    return [(s, _(MATCH_STATUSES[s])) for s in MATCH_STATUSES if s in MATCH_TRANSITIONS[match.status]]
 
 
 def _render_match(match: Match, move_form=None, contact_form=None, code: int = 200):
@@ -160,7 +162,7 @@ def match_move(match_id: int):
         match = get_match_or_404(current_user, match_id)
         form.status.choices = choices(_next_statuses(match))
         return _render_match(match, move_form=form, code=400)
-    flash(f"Match is now: {match.status_label.lower()}.", "success")
+    flash(_("Match is now: %(status)s.", status=match.status_label.lower()), "success")
     return redirect(url_for("mentoring.match_detail", match_id=match.id))
 
 
@@ -179,5 +181,5 @@ def match_contact(match_id: int):
     except ServiceError as exc:
         apply_service_error(form, exc)
         return _render_match(get_match_or_404(current_user, match_id), contact_form=form, code=400)
-    flash("Support contact recorded.", "success")
+    flash(_("Support contact recorded."), "success")
     return redirect(url_for("mentoring.match_detail", match_id=match.id))

@@ -3,20 +3,23 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from flask_babel import gettext
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
+from school_prevention.i18n import N_
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
 
 ENROLLMENT_STATUSES = ("waitlisted", "active", "completed", "withdrawn")
 # An enrollment in one of these states holds (or waits for) a seat; one per student and program.
 CURRENT_ENROLLMENT = ("waitlisted", "active")
-ATTENDANCE = {"present": "Present", "absent": "Absent", "excused": "Excused"}
-MATCH_STATUSES = {"inquiry": "Inquiry", "waiting": "Waiting for a mentor", "matched": "Matched", "closed": "Closed"}
+ATTENDANCE = {"present": N_("Present"), "absent": N_("Absent"), "excused": N_("Excused")}
+MATCH_STATUSES = {"inquiry": N_("Inquiry"), "waiting": N_("Waiting for a mentor"), "matched": N_("Matched"),
+                  "closed": N_("Closed")}
 # A match in one of these states is open; a student has at most one open match.
 OPEN_MATCH = ("inquiry", "waiting", "matched")
 
@@ -25,7 +28,7 @@ def _in(column: str, values) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class ProgramType(db.Model):
+class ProgramType(Model):
     """A kind of prevention program (mentoring, anti-bullying, ...); admin-editable."""
 
     __tablename__ = "program_type"
@@ -37,7 +40,7 @@ class ProgramType(db.Model):
     position: Mapped[int] = mapped_column(default=100)
 
 
-class Program(db.Model):
+class Program(Model):
     """One program run at one school, with a capacity and a meeting schedule."""
 
     __tablename__ = "program"
@@ -68,7 +71,7 @@ class Program(db.Model):
     type: Mapped[ProgramType] = relationship(lazy="joined")
 
 
-class Enrollment(db.Model):
+class Enrollment(Model):
     """A student's place in a program: waitlisted, active, then completed or withdrawn."""
 
     __tablename__ = "enrollment"
@@ -103,7 +106,7 @@ class Enrollment(db.Model):
         return self.status in CURRENT_ENROLLMENT
 
 
-class ProgramSession(db.Model):
+class ProgramSession(Model):
     """One meeting of a program, with its length in minutes; one per program and day."""
 
     __tablename__ = "program_session"
@@ -124,7 +127,7 @@ class ProgramSession(db.Model):
     recorded_by: Mapped[User | None] = relationship()
 
 
-class Attendance(db.Model):
+class Attendance(Model):
     """Whether one student attended one session."""
 
     __tablename__ = "attendance"
@@ -140,7 +143,7 @@ class Attendance(db.Model):
     status: Mapped[str] = mapped_column(String(10))
 
 
-class Mentor(db.Model):
+class Mentor(Model):
     """A mentor, often a community volunteer without an account; matched only when cleared."""
 
     __tablename__ = "mentor"
@@ -158,7 +161,7 @@ class Mentor(db.Model):
     school: Mapped[School] = relationship(lazy="joined")
 
 
-class Match(db.Model):
+class Match(Model):
     """A mentoring match for one student: inquiry -> waiting -> matched -> closed."""
 
     __tablename__ = "mentor_match"
@@ -190,10 +193,10 @@ class Match(db.Model):
 
     @property
     def status_label(self) -> str:
-        return MATCH_STATUSES.get(self.status, self.status)
+        return gettext(MATCH_STATUSES.get(self.status, self.status))
 
 
-class MatchContact(db.Model):
+class MatchContact(Model):
     """A match-support contact with the mentor, student or family (due monthly while matched)."""
 
     __tablename__ = "match_contact"

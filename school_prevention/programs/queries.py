@@ -8,13 +8,17 @@ from dataclasses import dataclass
 from datetime import date
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import Select, case, exists, func, select
+from flask import abort
+from sqlalchemy import Select, case, exists, false, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
+from school_prevention.auth.models import User
 from school_prevention.flags.models import RiskFlag
+from school_prevention.permissions import CASE_ROLES, assigned_school_ids, scoped_or_404
 from school_prevention.programs.models import (
     CURRENT_ENROLLMENT, Attendance, Enrollment, Match, MatchContact, Mentor, Program, ProgramSession, ProgramType,
 )
+from school_prevention.roles import Role
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
 
@@ -228,3 +232,48 @@ def active_matches_with_contact_due(scoped: Select, today: date) -> list[tuple[M
     due = [(m, next_contact_due(m, last.get(m.id))) for m in matches]
     return sorted(((m, d) for m, d in due if d is not None and d <= today), key=lambda pair: pair[1])
 
+
+def visible_programs(user: User) -> Select:
+    """Programs of the user's schools for counselors and principals; every school's for the
+    district, whose pages show them only in aggregate (no enrollment rows, no names)."""
+    if user.role_enum == Role.DISTRICT:
+        return select(Program)
+    if user.role_enum not in CASE_ROLES:
+        return select(Program).where(false())
+    return select(Program).where(Program.school_id.in_(assigned_school_ids(user)))
+
+
+def get_program_or_404(user: User, program_id: int):
+    """A program of one of the user's schools (counselors and principals); 404 otherwise."""
+    if user.role_enum not in CASE_ROLES:
+        abort(404)
+    return scoped_or_404(visible_programs(user), Program, program_id)
+
+
+def visible_mentors(user: User) -> Select:
+    """Mentors registered at the user's schools (counselors and principals)."""
+    if user.role_enum not in CASE_ROLES:
+        return select(Mentor).where(false())
+    return select(Mentor).where(Mentor.school_id.in_(assigned_school_ids(user)))
+
+
+def get_mentor_or_404(user: User, mentor_id: int):
+    """A mentor of one of the user's schools; 404 otherwise."""
+    return scoped_or_404(visible_mentors(user), Mentor, mentor_id)
+
+
+def visible_matches(user: User) -> Select:
+    """Mentoring matches of students the user may see."""
+    if user.role_enum not in CASE_ROLES:
+        return select(Match).where(false())
+    return select(Match).where(Match.school_id.in_(assigned_school_ids(user)))
+
+
+def get_match_or_404(user: User, match_id: int):
+    """A match of a student of one of the user's schools; 404 otherwise."""
+    return scoped_or_404(visible_matches(user), Match, match_id)
+
+
+def running_programs(scoped_programs: Select) -> Select:
+    """The programs of a scoped program query that are marked running, by name (the caseload's choices)."""
+    return scoped_programs.where(Program.is_active.is_(True)).order_by(Program.name)

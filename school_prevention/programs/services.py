@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from flask import current_app
+from flask_babel import gettext, ngettext
 from sqlalchemy import func, select, update
 
 from school_prevention import audit
@@ -22,6 +23,7 @@ from school_prevention.checkins.models import NonSchoolDay
 from school_prevention.errors import AlreadyDone, ServiceError, refuse
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
+from school_prevention.i18n import N_, format_local
 from school_prevention.notifications.services import notify
 from school_prevention.programs.models import ATTENDANCE, Attendance, Enrollment, Program, ProgramSession, ProgramType
 from school_prevention.programs.queries import current_enrollments, program_named, session_on
@@ -32,7 +34,7 @@ from school_prevention.students.models import Student
 
 PROGRAM_FIELDS = ("name", "description", "facilitator", "capacity", "starts_on", "ends_on", "schedule",
                   "location", "session_minutes", "is_active")
-END_STATUSES = {"completed": "Completed", "withdrawn": "Withdrawn"}
+END_STATUSES = {"completed": N_("Completed"), "withdrawn": N_("Withdrawn")}
 
 
 def _clean(values: dict) -> dict:
@@ -47,13 +49,13 @@ def program_problems(values: dict, program_type: ProgramType | None) -> list[tup
     """Every reason to refuse a program's details, all at once."""
     problems = []
     if program_type is None:
-        problems.append(("type_id", "Choose the kind of program."))
+        problems.append(("type_id", gettext("Choose the kind of program.")))
     if not values.get("name"):
-        problems.append(("name", "Give the program a name."))
+        problems.append(("name", gettext("Give the program a name.")))
     if not values.get("capacity") or values["capacity"] < 1:
-        problems.append(("capacity", "Capacity must be at least 1 seat."))
+        problems.append(("capacity", gettext("Capacity must be at least 1 seat.")))
     if values.get("starts_on") and values.get("ends_on") and values["ends_on"] < values["starts_on"]:
-        problems.append(("ends_on", "The end date is before the start date."))
+        problems.append(("ends_on", gettext("The end date is before the start date.")))
     return problems
 
 
@@ -77,16 +79,16 @@ def create_program(actor: User, school: School, program_type: ProgramType | None
     """Add a program to a school's catalogue (a name once per school)."""
     values = _clean(values)
     if program_type is not None and not program_type.is_active:
-        raise ServiceError("type_id", "This kind of program is no longer offered; choose another.")
+        raise ServiceError("type_id", gettext("This kind of program is no longer offered; choose another."))
     _check_program(values, program_type)
     _lock_school(school.id)
     existing = db.session.scalars(program_named(school.id, values["name"])).first()
     if existing is not None:
         if not _differences(existing, program_type, values):
-            raise AlreadyDone(f"The program “{existing.name}” was already created by "
-                              f"{last_done_by(existing, 'program.created')}. Nothing more was changed.",
+            raise AlreadyDone(gettext("The program “%(name)s” was already created by %(by)s. Nothing more was changed.",
+                                      name=existing.name, by=last_done_by(existing, 'program.created')),
                               next_url=f"/programs/{existing.id}")
-        raise ServiceError("name", f"{school.name} already has a program with this name.")
+        raise ServiceError("name", gettext("%(school)s already has a program with this name.", school=school.name))
     program = Program(school_id=school.id, school=school, type_id=program_type.id, type=program_type,
                       created_by_id=actor.id, created_at=utcnow(), **values)
     db.session.add(program)
@@ -105,17 +107,17 @@ def update_program(actor: User, program: Program, program_type: ProgramType | No
     values = _clean(values)
     _check_program(values, program_type)
     if db.session.scalars(program_named(program.school_id, values["name"], other_than=program.id)).first():
-        raise ServiceError("name", f"{program.school.name} already has a program with this name.")
+        raise ServiceError("name", gettext("%(school)s already has a program with this name.", school=program.school.name))
     _lock_seats(program)
     changed = _differences(program, program_type, values)
     if not changed:
-        raise AlreadyDone(f"These details of “{program.name}” were already saved by "
-                          f"{last_done_by(program, 'program.updated', 'program.created')}. Nothing more was changed.",
+        raise AlreadyDone(gettext("These details of “%(name)s” were already saved by %(by)s. Nothing more was changed.",
+                                  name=program.name, by=last_done_by(program, 'program.updated', 'program.created')),
                           next_url=f"/programs/{program.id}")
     active = _active_count(program.id)
     if values["capacity"] < active:
-        raise ServiceError("capacity", f"{active} students hold seats now. Complete or withdraw some before "
-                                       f"lowering the capacity below {active}.")
+        raise ServiceError("capacity", gettext("%(num)s students hold seats now. Complete or withdraw some before "
+                                               "lowering the capacity below %(num)s.", num=active))
     for key, value in values.items():
         setattr(program, key, value)
     program.type_id, program.type = program_type.id, program_type
@@ -148,19 +150,21 @@ class EnrollResult:
     def summary(self) -> str:
         parts = []
         if self.active:
-            parts.append(f"{len(self.active)} enrolled")
+            parts.append(gettext("%(num)s enrolled", num=len(self.active)))
         if self.waitlisted:
-            parts.append(f"{len(self.waitlisted)} waitlisted (the program is full)")
+            parts.append(gettext("%(num)s waitlisted (the program is full)", num=len(self.waitlisted)))
         # Counts and reasons, no names: the summary is flashed, and flashed messages travel in the session cookie.
-        reasons = Counter(reason for _, reason in self.skipped)
-        parts += [f"{n} not enrolled: {reason}" for reason, n in reasons.items()]
-        return "; ".join(parts) or "Nobody was enrolled."
+        reasons = Counter(reason for _student, reason in self.skipped)
+        parts += [gettext("%(num)s not enrolled: %(reason)s", num=n, reason=reason) for reason, n in reasons.items()]
+        return "; ".join(parts) or gettext("Nobody was enrolled.")
 
 
 def _place(enrollment: Enrollment) -> str:
     """"in this program (enrolled by Casey Doe (Dec 3, 2026 10:02 AM))", or on its waitlist."""
-    where = "in this program" if enrollment.status == "active" else "on this program’s waitlist"
-    return f"{where} (added by {by_whom(enrollment.enrolled_by, enrollment.requested_at)})"
+    by = by_whom(enrollment.enrolled_by, enrollment.requested_at)
+    if enrollment.status == "active":
+        return gettext("in this program (added by %(by)s)", by=by)
+    return gettext("on this program’s waitlist (added by %(by)s)", by=by)
 
 
 def enroll(actor: User, program: Program, students: list[Student]) -> EnrollResult:
@@ -172,28 +176,28 @@ def enroll(actor: User, program: Program, students: list[Student]) -> EnrollResu
     """
     result = EnrollResult()
     if not program.is_active:
-        raise ServiceError("student_ids", "This program is not running; make it active before enrolling.")
+        raise ServiceError("student_ids", gettext("This program is not running; make it active before enrolling."))
     if not students:
-        raise ServiceError("student_ids", "Choose at least one student.")
+        raise ServiceError("student_ids", gettext("Choose at least one student."))
     _lock_seats(program)
     current = {e.student_id: e for e in db.session.scalars(current_enrollments(program.id, [s.id for s in students]))}
     if all(s.id in current for s in students):
         # No name on this page: it writes no audit row (DESIGN: a page that names a student does).
-        already = "This student is" if len(students) == 1 else f"These {len(students)} students are"
-        places = sorted({_place(current[s.id]) for s in students})
-        raise AlreadyDone(f"{already} already {' or '.join(places)}. Nothing more was changed.",
-                          next_url=f"/programs/{program.id}")
+        places = gettext(" or ").join(sorted({_place(current[s.id]) for s in students}))
+        raise AlreadyDone(ngettext("This student is already %(places)s. Nothing more was changed.",
+                                   "These %(num)d students are already %(places)s. Nothing more was changed.",
+                                   len(students), places=places), next_url=f"/programs/{program.id}")
     free = program.capacity - _active_count(program.id)
     now = utcnow()
     for student in students:
         if student.school_id != program.school_id:
-            result.skipped.append((student, "of another school"))
+            result.skipped.append((student, gettext("of another school")))
             continue
         if not student.is_active:
-            result.skipped.append((student, "no longer enrolled at the school"))
+            result.skipped.append((student, gettext("no longer enrolled at the school")))
             continue
         if student.id in current:
-            result.skipped.append((student, "already in this program or on its waitlist"))
+            result.skipped.append((student, gettext("already in this program or on its waitlist")))
             continue
         status = "active" if free > 0 else "waitlisted"
         free -= status == "active"
@@ -215,17 +219,18 @@ def end_enrollment(actor: User, enrollment: Enrollment, status: str, reason: str
     enrollment ended and raises AlreadyDone.
     """
     if status not in END_STATUSES:
-        raise ServiceError("status", "Choose completed or withdrawn.")
+        raise ServiceError("status", gettext("Choose completed or withdrawn."))
     if not enrollment.is_current:
-        raise AlreadyDone(f"This student’s place in {enrollment.program.name} was already ended "
-                          f"({END_STATUSES.get(enrollment.status, enrollment.status).lower()}) by "
-                          f"{by_whom(enrollment.ended_by, enrollment.ended_at)}. Nothing more was changed.",
+        raise AlreadyDone(gettext("This student’s place in %(program)s was already ended (%(status)s) by %(by)s. "
+                                  "Nothing more was changed.", program=enrollment.program.name,
+                                  status=gettext(END_STATUSES.get(enrollment.status, enrollment.status)).lower(),
+                                  by=by_whom(enrollment.ended_by, enrollment.ended_at)),
                           next_url=f"/programs/{enrollment.program_id}")
     if status == "completed" and enrollment.status != "active":
-        raise ServiceError("status", "Only a student holding a seat can complete the program; withdraw instead.")
+        raise ServiceError("status", gettext("Only a student holding a seat can complete the program; withdraw instead."))
     reason = (reason or "").strip()
     if not reason:
-        raise ServiceError("reason", "Say why, for example “finished the 10-week cycle” or “family moved”.")
+        raise ServiceError("reason", gettext("Say why, for example “finished the 10-week cycle” or “family moved”."))
     program = enrollment.program
     _lock_seats(program)
     held_seat = enrollment.status == "active"
@@ -270,27 +275,29 @@ def session_problems(program: Program, held_on: date | None, minutes: int | None
     today = today or district_today()
     if held_on is not None:
         weekdays = current_app.config.get("SP_SCHOOL_WEEKDAYS", range(5))
-        when = f"{held_on:%A, %b %-d, %Y}"
+        when = format_local(held_on, "%A, %b %-d, %Y")
         if held_on > today:
-            message = f"{when} is still to come: record a session once it has been held."
+            message = gettext("%(day)s is still to come: record a session once it has been held.", day=when)
         elif program.starts_on and held_on < program.starts_on:
-            message = f"The program had not started on that date (it starts {program.starts_on:%b %-d, %Y})."
+            message = gettext("The program had not started on that date (it starts %(day)s).",
+                              day=format_local(program.starts_on, "%b %-d, %Y"))
         elif held_on.weekday() not in weekdays:
-            message = f"{when} is not a school day. Enter the day the session was held."
+            message = gettext("%(day)s is not a school day. Enter the day the session was held.", day=when)
         elif (closed := db.session.scalar(select(NonSchoolDay.name).where(NonSchoolDay.day == held_on))) is not None:
-            message = f"{when} is a non-school day ({closed}). Enter the day the session was held."
+            message = gettext("%(day)s is a non-school day (%(name)s). Enter the day the session was held.", day=when,
+                              name=closed)
         else:
             message = None
         if message:
             problems.append(("held_on", message))
     else:
-        problems.append(("held_on", "Enter the date of the session."))
+        problems.append(("held_on", gettext("Enter the date of the session.")))
     if not minutes or not 1 <= minutes <= 1440:
-        problems.append(("minutes", "Enter the session's length in minutes (1 to 1440)."))
+        problems.append(("minutes", gettext("Enter the session's length in minutes (1 to 1440).")))
     if set(attendance) - roster_ids:
-        problems.append((None, "Attendance can be taken only for students on the program's roster."))
+        problems.append((None, gettext("Attendance can be taken only for students on the program's roster.")))
     if any(status not in ATTENDANCE for status in attendance.values()):
-        problems.append((None, "Mark each student present, absent or excused."))
+        problems.append((None, gettext("Mark each student present, absent or excused.")))
     return problems
 
 
@@ -323,11 +330,12 @@ def record_session(actor: User, program: Program, *, held_on: date | None, minut
     if existing is not None:
         who = by_whom(existing.recorded_by, existing.recorded_at)
         if _same_session(existing, minutes, topic, attendance, _marks(existing)):
-            raise AlreadyDone(f"The session of {held_on:%b %-d, %Y} was already recorded by {who}. "
-                              "Nothing more was changed.",
+            raise AlreadyDone(gettext("The session of %(day)s was already recorded by %(by)s. Nothing more was changed.",
+                                      day=format_local(held_on, "%b %-d, %Y"), by=who),
                               next_url=f"/programs/{program.id}/sessions/{existing.id}")
-        raise ServiceError("held_on", f"A session on {held_on:%b %-d, %Y} was already recorded by {who}. "
-                                      "Open it from the program page to correct it, or choose another date.")
+        raise ServiceError("held_on", gettext("A session on %(day)s was already recorded by %(by)s. Open it from the "
+                                              "program page to correct it, or choose another date.",
+                                              day=format_local(held_on, "%b %-d, %Y"), by=who))
     session = ProgramSession(program_id=program.id, held_on=held_on, minutes=minutes, topic=topic,
                              recorded_by_id=actor.id, recorded_at=utcnow())
     db.session.add(session)
@@ -353,13 +361,14 @@ def update_session(actor: User, session: ProgramSession, program: Program, *, he
     topic = (topic or "").strip() or None
     existing = _marks(session)
     if session.held_on == held_on and _same_session(session, minutes, topic, attendance, existing):
-        raise AlreadyDone(f"These details of the session of {held_on:%b %-d, %Y} were already saved by "
-                          f"{last_done_by(session, 'program_session.updated', 'program_session.recorded')}. "
-                          "Nothing more was changed.", next_url=f"/programs/{program.id}")
+        raise AlreadyDone(gettext("These details of the session of %(day)s were already saved by %(by)s. Nothing more "
+                                  "was changed.", day=format_local(held_on, "%b %-d, %Y"),
+                                  by=last_done_by(session, 'program_session.updated', 'program_session.recorded')),
+                          next_url=f"/programs/{program.id}")
     other = db.session.scalars(session_on(program.id, held_on).where(ProgramSession.id != session.id)).first()
     if other is not None:
-        raise ServiceError("held_on", f"Another session of this program is recorded on {held_on:%b %-d, %Y}; "
-                                      "choose another date.")
+        raise ServiceError("held_on", gettext("Another session of this program is recorded on %(day)s; choose another "
+                                              "date.", day=format_local(held_on, "%b %-d, %Y")))
     session.held_on, session.minutes, session.topic = held_on, minutes, topic
     for sid, status in attendance.items():
         if sid in existing:

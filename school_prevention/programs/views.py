@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -11,13 +12,14 @@ from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_problems, apply_service_error, choices
 from school_prevention.permissions import (
-    CASE_ROLES, get_program_or_404, get_student_or_404, roles, visible_programs, visible_schools, visible_students,
+    CASE_ROLES, get_student_or_404, roles, visible_schools, visible_students,
 )
 from school_prevention.programs.forms import (
     EndEnrollmentForm, EnrollForm, ProgramFilterForm, ProgramForm, SessionForm, StudentEnrollForm,
 )
 from school_prevention.programs.models import ATTENDANCE, Enrollment, Program, ProgramSession, ProgramType
 from school_prevention.programs.queries import (
+    get_program_or_404, visible_programs,
     active_program_types, all_program_types, attendance_of_session, dosage, dosage_map, enrollments_of_program,
     flagged_not_in_any_program, open_programs_of_school, program_listing, seat_counts, sessions_of_program,
     waitlist_positions,
@@ -105,7 +107,8 @@ def new():
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
-                flash(f"Program “{program.name}” created with {program.capacity} seats.", "success")
+                flash(ngettext("Program “%(name)s” created with %(num)d seat.", "Program “%(name)s” created with %(num)d seats.",
+                               program.capacity, name=program.name), "success")
                 return redirect(url_for("programs.detail", program_id=program.id))
     return render_template("programs/form.html", form=form, program=None), status
 
@@ -115,7 +118,7 @@ def new():
 def edit(program_id: int):
     """Change a program; raising the capacity promotes from the waitlist."""
     program = get_program_or_404(current_user, program_id)
-    form, _ = _program_form(program)
+    form, _schools = _program_form(program)
     form.school_id.choices = choices([(program.school_id, program.school.name)])
     if request.method == "GET":
         form.school_id.data = program.school_id
@@ -132,8 +135,8 @@ def edit(program_id: int):
                 apply_service_error(form, exc)
                 program = get_program_or_404(current_user, program_id)
             else:
-                flash("Program saved." + (f" {len(promoted)} moved from the waitlist into the new seats."
-                                          if promoted else ""), "success")
+                flash(_("Program saved. %(num)s moved from the waitlist into the new seats.", num=len(promoted))
+                      if promoted else _("Program saved."), "success")
                 return redirect(url_for("programs.detail", program_id=program.id))
     return render_template("programs/form.html", form=form, program=program), status
 
@@ -220,11 +223,11 @@ def enroll_student(student_id: int):
             else:
                 # Flashed messages travel in the session cookie (signed, not encrypted): they name no student.
                 if result.skipped:
-                    flash(f"Not enrolled: {result.skipped[0][1]}.", "warning")
+                    flash(_("Not enrolled: %(reason)s.", reason=result.skipped[0][1]), "warning")
                 elif result.waitlisted:
-                    flash(f"{program.name} is full: added to its waitlist.", "warning")
+                    flash(_("%(name)s is full: added to its waitlist.", name=program.name), "warning")
                 else:
-                    flash(f"Enrolled in {program.name}.", "success")
+                    flash(_("Enrolled in %(name)s.", name=program.name), "success")
                 return redirect(url_for("students.detail", student_id=student.id))
     audit.record("enrollment.form.view", actor=current_user, obj=student, student=student)  # the form names the student
     return render_template("programs/enroll_student.html", form=form, student=student, programs=programs), status
@@ -262,7 +265,7 @@ def end(enrollment_id: int):
     enrollment = _enrollment_or_404(enrollment_id)
     form = EndEnrollmentForm(status=request.args.get("status", "withdrawn" if enrollment.status == "waitlisted" else None))
     if enrollment.status == "waitlisted":
-        form.status.choices = choices([("withdrawn", "Withdrawn (take off the waitlist)")])
+        form.status.choices = choices([("withdrawn", _("Withdrawn (take off the waitlist)"))])
     status = 200
     if request.method == "POST":
         status = 400
@@ -274,10 +277,12 @@ def end(enrollment_id: int):
                 apply_service_error(form, exc)
                 enrollment = _enrollment_or_404(enrollment_id)
             else:
-                message = f"Enrollment ended: {enrollment.status}."  # no names: flashed messages travel in the cookie
+                # No names: flashed messages travel in the cookie.
+                message = _("Enrollment ended: completed.") if enrollment.status == "completed" else \
+                    _("Enrollment ended: withdrawn.")
                 if promoted:
-                    message += (f" {len(promoted)} student{'s' if len(promoted) != 1 else ''} moved from the waitlist "
-                                "into the seat.")
+                    message += " " + ngettext("%(num)d student moved from the waitlist into the seat.",
+                                              "%(num)d students moved from the waitlist into the seat.", len(promoted))
                 flash(message, "success")
                 return redirect(request.form.get("next") if request.form.get("next") == url_for(
                     "students.detail", student_id=enrollment.student_id) else url_for("programs.detail", program_id=enrollment.program_id))
@@ -290,7 +295,7 @@ def _roster(program: Program, session: ProgramSession | None) -> list[Student]:
     """Who attendance is taken for: students holding a seat, plus anyone already marked."""
     ids = [e.student_id for e in db.session.scalars(enrollments_of_program(program.id)) if e.status == "active"]
     if session is not None:
-        ids += [sid for sid, _ in db.session.execute(attendance_of_session(session.id)) if sid not in ids]
+        ids += [sid for sid, _mark in db.session.execute(attendance_of_session(session.id)) if sid not in ids]
     students = {s.id: s for s in db.session.scalars(select(Student).where(Student.id.in_(ids)))} if ids else {}
     return sorted((students[i] for i in ids if i in students), key=lambda s: (s.family_name, s.given_name))
 
@@ -322,10 +327,10 @@ def _session_view(program: Program, session: ProgramSession | None):
             apply_service_error(form, exc)
         else:
             present = sum(v == "present" for v in marks.values())
-            flash(f"Session saved: {present} of {len(roster)} present.", "success")
+            flash(_("Session saved: %(present)s of %(total)s present.", present=present, total=len(roster)), "success")
             return redirect(url_for("programs.detail", program_id=program.id))
     if missing:
-        form.form_errors.append(f"Mark every student present, absent or excused ({len(missing)} not marked).")
+        form.form_errors.append(_("Mark every student present, absent or excused (%(num)s not marked).", num=len(missing)))
     return _render_session(form, program, session, roster, marks, missing), 400
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from school_prevention.timezones import zone_named
+
 # No search for the next school minute goes further than this (a year without school is a mistake).
 MAX_DAYS = 400
 
@@ -67,6 +69,6 @@ class SchoolHours:
 
 def school_hours(config, closed: Collection[date] = ()) -> SchoolHours:
     """The district's school hours from the app's configuration, with these closed days."""
-    return SchoolHours(zone=ZoneInfo(config["SP_TIMEZONE"]), start=config["SP_SCHOOL_DAY_START"],
+    return SchoolHours(zone=zone_named(config["SP_TIMEZONE"]), start=config["SP_SCHOOL_DAY_START"],
                        end=config["SP_SCHOOL_DAY_END"], weekdays=frozenset(config["SP_SCHOOL_WEEKDAYS"]),
                        closed=frozenset(closed))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy import text as sa_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -10,19 +11,24 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from school_prevention import crypto
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model, db
 from school_prevention.flags.models import FlagCategory, RiskFlag
+from school_prevention.i18n import N_
 from school_prevention.students.models import Student
 
-URGENCIES = {"routine": "Routine (this week)", "soon": "Soon (today or tomorrow)",
-             "urgent": "Urgent (now)"}
+URGENCIES = {"routine": N_("Routine (this week)"), "soon": N_("Soon (today or tomorrow)"),
+             "urgent": N_("Urgent (now)")}
+# The short urgency the lists show (the key, capitalized, then translated).
+URGENCY_WORDS = [N_("Routine"), N_("Soon"), N_("Urgent")]
+# The status as the counselors' pages show it.
+STATUS_LABELS = {"new": N_("New"), "in_review": N_("In review"), "accepted": N_("Accepted"), "closed": N_("Closed")}
 STATUSES = ("new", "in_review", "accepted", "closed")
 # The condition of the partial index on unopened urgent referrals (and of migration 0017).
 UNOPENED_URGENT = "urgency = 'urgent' AND first_opened_at IS NULL AND escalated_at IS NULL"
 # What the referring staff member sees: the status only, never the outcome.
 # What the staff member who referred sees. "Accepted" means a counselor took the concern on: it tells them the
 # concern was heard, and nothing about what the counselor recorded.
-STAFF_STATUS = {"new": "Received", "in_review": "In review", "accepted": "Accepted", "closed": "Closed"}
+STAFF_STATUS = {"new": N_("Received"), "in_review": N_("In review"), "accepted": N_("Accepted"), "closed": N_("Closed")}
 
 referral_category = Table(
     "referral_category",
@@ -32,7 +38,7 @@ referral_category = Table(
 )
 
 
-class Referral(db.Model):
+class Referral(Model):
     """A concern routed by staff; counselors move it new -> in review -> accepted or closed."""
 
     __tablename__ = "referral"
@@ -82,11 +88,20 @@ class Referral(db.Model):
     @property
     def staff_status(self) -> str:
         """The status as the referring staff member may see it."""
-        return STAFF_STATUS[self.status]
+        return gettext(STAFF_STATUS[self.status])
+
+    @property
+    def staff_status_class(self) -> str:
+        """The staff status as a CSS class name, the same in every language ("in-review")."""
+        return STAFF_STATUS[self.status].lower().replace(" ", "-")
+
+    @property
+    def status_label(self) -> str:
+        return gettext(STATUS_LABELS.get(self.status, self.status))
 
     @property
     def urgency_label(self) -> str:
-        return URGENCIES[self.urgency]
+        return gettext(URGENCIES[self.urgency])
 
 
 crypto.register(Referral, "observation_ciphertext")

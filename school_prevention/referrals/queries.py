@@ -1,11 +1,11 @@
 """Queries for referrals: the triage queue and a staff member's own referrals."""
 from __future__ import annotations
 
-from sqlalchemy import Select, case, literal_column, or_, select, update
+from sqlalchemy import Select, case, false, literal_column, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from school_prevention.auth.models import User, user_school
-from school_prevention.permissions import _scoped_or_404, triage_referrals, visible_students
+from school_prevention.permissions import assigned_school_ids, scoped_or_404, visible_students
 from school_prevention.referrals.models import Referral
 from school_prevention.roles import Role
 from school_prevention.students.models import Student
@@ -55,7 +55,7 @@ def district_counselor(email: str | None) -> Select:
 
 
 def triage_or_routed(user: User) -> Select:
-    """permissions.triage_referrals(user), and the referrals routed to this counselor because their
+    """triage_referrals(user), and the referrals routed to this counselor because their
     school had no active counselor (the district counselor sees only those, not the school's others)."""
     scoped = triage_referrals(user)
     if user.role_enum != Role.COUNSELOR:
@@ -65,7 +65,7 @@ def triage_or_routed(user: User) -> Select:
 
 def get_referral_triage_or_routed_or_404(user: User, referral_id: int) -> Referral:
     """A referral the counselor triages, or one routed to them; 404 otherwise (locked for a change)."""
-    return _scoped_or_404(triage_or_routed(user), Referral, referral_id)
+    return scoped_or_404(triage_or_routed(user), Referral, referral_id)
 
 
 UNOPENED_KIND = "referral.urgent.unopened"
@@ -78,7 +78,7 @@ def get_referral_of_school_or_404(user: User, referral_id: int) -> Referral:
     whether a counselor opened it (like a flag's category and status), never what staff wrote,
     which is the counselors' to read."""
     students = visible_students(user).with_only_columns(Student.id)
-    return _scoped_or_404(select(Referral).where(Referral.student_id.in_(students))
+    return scoped_or_404(select(Referral).where(Referral.student_id.in_(students))
                           .options(selectinload(Referral.student), selectinload(Referral.categories)),
                           Referral, referral_id)
 
@@ -109,3 +109,10 @@ def principals_of_schools(school_ids) -> Select:
     return (select(user_school.c.school_id, User.id).join(User, User.id == user_school.c.user_id)
             .where(user_school.c.school_id.in_(list(school_ids)), User.role == Role.PRINCIPAL.value,
                    User.is_active.is_(True)))
+
+
+def triage_referrals(user: User) -> Select:
+    """Referrals a counselor triages: those about students of their schools."""
+    if user.role_enum != Role.COUNSELOR:
+        return select(Referral).where(false())
+    return select(Referral).where(Referral.school_id.in_(assigned_school_ids(user)))

@@ -5,6 +5,7 @@ import logging
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import update
 
 from school_prevention import audit, crypto
@@ -13,11 +14,13 @@ from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory, RiskFlag
-from school_prevention.flags.services import create_flag, lock_student
+from school_prevention.flags.services import create_flag
+from school_prevention.i18n import N_
 from school_prevention.notifications.services import notify
 from school_prevention.referrals.models import URGENCIES, Referral
 from school_prevention.referrals.queries import counselors_of_school, district_counselor, recent_open_referrals_by
 from school_prevention.students.models import Student
+from school_prevention.students.services import lock_student
 from school_prevention.timezones import localtime
 
 log = logging.getLogger("school_prevention.referrals")
@@ -31,11 +34,11 @@ def submit_referral(actor: User, student: Student, *, categories: list[FlagCateg
                     urgency: str) -> Referral:
     """Record a staff member's concern and tell every counselor of the student's school."""
     if not categories:
-        raise ServiceError("categories", "Tick at least one kind of concern.")
+        raise ServiceError("categories", gettext("Tick at least one kind of concern."))
     if not (observation or "").strip():
-        raise ServiceError("observation", "Write what you saw or heard.")
+        raise ServiceError("observation", gettext("Write what you saw or heard."))
     if urgency not in URGENCIES:
-        raise ServiceError("urgency", "Choose how soon a counselor should look at this.")
+        raise ServiceError("urgency", gettext("Choose how soon a counselor should look at this."))
     _refuse_repeat(actor, student, categories, observation.strip(), urgency)
     referral = Referral(student_id=student.id, student=student, school_id=student.school_id,
                         submitted_by_id=actor.id, submitted_at=utcnow(), categories=categories,
@@ -99,9 +102,10 @@ def _refuse_repeat(actor: User, student: Student, categories: list[FlagCategory]
     for earlier in recent:
         if (earlier.urgency == urgency and {c.id for c in earlier.categories} == wanted
                 and crypto.decrypt_for_display(earlier.observation_ciphertext) == observation):
-            raise AlreadyDone(f"You already sent this referral at {localtime(earlier.submitted_at, '%-I:%M %p')} "
-                              f"({localtime(earlier.submitted_at, '%b %-d, %Y')}). The school's counselors have it; "
-                              "nothing more was sent.", next_url="/referrals/mine")
+            raise AlreadyDone(gettext("You already sent this referral at %(time)s (%(day)s). The school's counselors "
+                                      "have it; nothing more was sent.",
+                                      time=localtime(earlier.submitted_at, '%-I:%M %p'),
+                                      day=localtime(earlier.submitted_at, '%b %-d, %Y')), next_url="/referrals/mine")
 
 
 def read_observation(actor: User, referral: Referral) -> str | None:
@@ -110,25 +114,27 @@ def read_observation(actor: User, referral: Referral) -> str | None:
     return crypto.decrypt_for_display(referral.observation_ciphertext)
 
 
-DECIDED = {"accepted": "accepted", "closed": "closed"}
+DECIDED = {"accepted": N_("This referral was already accepted by %(name)s (%(when)s). Nothing more was changed."),
+           "closed": N_("This referral was already closed by %(name)s (%(when)s). Nothing more was changed.")}
 
 
 def _require_open(referral: Referral) -> None:
     """Refuse a referral that was decided meanwhile (a double click, two counselors at once): the
     loader locked its row, so the second request sees the first one's decision here."""
     if not referral.is_open:
-        who = referral.triaged_by.name if referral.triaged_by else "another counselor"
-        when = localtime(referral.closed_at) if referral.closed_at else "earlier"
-        raise AlreadyDone(f"This referral was already {DECIDED.get(referral.status, referral.status)} by {who} "
-                          f"({when}). Nothing more was changed.", next_url=f"/referrals/{referral.id}")
+        who = referral.triaged_by.name if referral.triaged_by else gettext("another counselor")
+        when = localtime(referral.closed_at) if referral.closed_at else gettext("earlier")
+        said = DECIDED.get(referral.status, DECIDED["closed"])
+        raise AlreadyDone(gettext(said, name=who, when=when), next_url=f"/referrals/{referral.id}")
 
 
 def start_review(actor: User, referral: Referral) -> None:
     """A counselor takes the referral into review."""
     _require_open(referral)
     if referral.status == "in_review":
-        who = referral.triaged_by.name if referral.triaged_by else "another counselor"
-        raise AlreadyDone(f"This referral is already in review by {who}.", next_url=f"/referrals/{referral.id}")
+        who = referral.triaged_by.name if referral.triaged_by else gettext("another counselor")
+        raise AlreadyDone(gettext("This referral is already in review by %(name)s.", name=who),
+                          next_url=f"/referrals/{referral.id}")
     referral.status, referral.triaged_by_id = "in_review", actor.id
     audit.record("referral.in_review", actor=actor, obj=referral, student=referral.student)
 
@@ -140,13 +146,13 @@ def accept_referral(actor: User, referral: Referral, *, existing_flag: RiskFlag 
     _require_open(referral)
     if existing_flag is not None:
         if existing_flag.student_id != referral.student_id or not existing_flag.is_current:
-            raise ServiceError("existing_flag", "Choose one of this student's current flags.")
+            raise ServiceError("existing_flag", gettext("Choose one of this student's current flags."))
         flag = existing_flag
     else:
         if category is None:
-            raise ServiceError("category", "Choose the flag's category.")
+            raise ServiceError("category", gettext("Choose the flag's category."))
         if not severity:
-            raise ServiceError("severity", "Choose a severity.")
+            raise ServiceError("severity", gettext("Choose a severity."))
         flag = create_flag(actor, referral.student, category=category, severity=severity,
                            source="staff_referral", note=note)
     referral.status, referral.flag_id, referral.flag = "accepted", flag.id, flag
@@ -160,7 +166,7 @@ def close_referral(actor: User, referral: Referral, reason: str) -> None:
     """Close without a flag, saying why (kept for the counselors; staff see only 'Closed')."""
     _require_open(referral)
     if not (reason or "").strip():
-        raise ServiceError("reason", "Say why the referral is closed without a flag.")
+        raise ServiceError("reason", gettext("Say why the referral is closed without a flag."))
     referral.status, referral.closed_reason = "closed", reason.strip()
     referral.triaged_by_id, referral.closed_at = actor.id, utcnow()
     audit.record("referral.closed", actor=actor, obj=referral, student=referral.student)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -12,9 +13,9 @@ from school_prevention.auth.models import User
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory
 from school_prevention.referrals.models import Referral
-from school_prevention.flags.queries import active_categories, open_flags_of_student
+from school_prevention.flags.queries import active_categories, open_flags_of_student, visible_flags
 from school_prevention.forms import MAX_PAGE, apply_service_error
-from school_prevention.permissions import referable_students, roles, visible_flags, visible_students
+from school_prevention.permissions import referable_students, roles, visible_students
 from school_prevention.referrals.forms import AcceptForm, CloseForm, ReferralForm, StudentPickForm
 from school_prevention.referrals.queries import (
     counselors_of_school, get_referral_triage_or_routed_or_404, get_referral_of_school_or_404, submitted_by,
@@ -71,8 +72,8 @@ def new():
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
-                flash("Thank you. Your referral was sent to the school's counselors. "
-                      "If a child is in immediate danger, call 911 now.", "success")
+                flash(_("Thank you. Your referral was sent to the school's counselors. "
+                        "If a child is in immediate danger, call 911 now."), "success")
                 return redirect(url_for("referrals.mine"))
     audit.record("referral.form.view", actor=current_user, obj=student, student=student)  # the form names the student
     return render_template("referrals/new.html", form=form, student=student), status
@@ -93,10 +94,10 @@ def queue():
     """The triage queue of the counselor's schools: open first, most urgent and oldest first."""
     show = request.args.get("show", "open")
     if show not in ("open", "decided"):
-        abort(400, description="show must be 'open' or 'decided'.")
+        abort(400, description=_("show must be 'open' or 'decided'."))
     page = request.args.get("page", 1, type=int)
     if not 1 <= page <= MAX_PAGE:
-        abort(400, description=f"page must be a whole number from 1 to {MAX_PAGE}.")
+        abort(400, description=_("page must be a whole number from 1 to %(max)s.", max=MAX_PAGE))
     # The queue names each student: all of them in one query.
     listing = triage_queue(triage_or_routed(current_user), show).options(selectinload(Referral.student))
     pagination = db.paginate(listing, page=page, per_page=50, error_out=False)
@@ -148,7 +149,7 @@ def review(referral_id: int):
     except ServiceError as exc:
         flash(exc.message, "error")
         return redirect(url_for("referrals.detail", referral_id=referral_id))
-    flash("Marked as in review. The staff member now sees “In review”.", "success")
+    flash(_("Marked as in review. The staff member now sees “In review”."), "success")
     return redirect(url_for("referrals.detail", referral_id=referral_id))
 
 
@@ -173,10 +174,11 @@ def accept(referral_id: int):
     if not db.session.scalar(visible_students(current_user).with_only_columns(Student.id)
                              .where(Student.id == referral.student_id)):
         # A district counselor the referral was routed to: the student's school is not theirs.
-        flash("Referral accepted and a flag opened. The student's record is at a school you are not assigned to: "
-              "ask the administrator to assign its counselor (or you) to record what follows.", "success")
+        flash(_("Referral accepted and a flag opened. The student's record is at a school you are not assigned to: "
+                "ask the administrator to assign its counselor (or you) to record what follows."), "success")
         return redirect(url_for("referrals.detail", referral_id=referral_id))
-    flash("Referral accepted." + (" Record the mandated report now." if flag.needs_mandated_report else ""), "success")
+    flash(_("Referral accepted. Record the mandated report now.") if flag.needs_mandated_report else _("Referral accepted."),
+          "success")
     if flag.needs_mandated_report:
         return redirect(url_for("flags.report", flag_id=flag.id))
     return redirect(url_for("flags.detail", flag_id=flag.id))
@@ -196,5 +198,5 @@ def close(referral_id: int):
     except ServiceError as exc:
         apply_service_error(form, exc)
         return _render_detail(get_referral_triage_or_routed_or_404(current_user, referral_id), close_form=form, code=400)
-    flash("Referral closed.", "success")
+    flash(_("Referral closed."), "success")
     return redirect(url_for("referrals.queue"))

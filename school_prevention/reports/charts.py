@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
 
+from school_prevention.i18n import number, percent_text
+
 
 def _known(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -115,7 +117,7 @@ def columns(categories: list[str], series: list[tuple[str, str, list]], *, width
     plot_h = chart.bottom - chart.top
     for i in range(int(round(top / step)) + 1):
         value = step * i
-        label = f"{value:.0%}" if as_share else f"{value:,.0f}"
+        label = percent_text(value) if as_share else number(value)
         chart.ticks.append((round(chart.bottom - plot_h * value / top, 2), label))
     n = max(len(categories), 1)
     slot = (chart.plot_right - chart.left) / n
@@ -132,7 +134,7 @@ def columns(categories: list[str], series: list[tuple[str, str, list]], *, width
                 chart.gaps.append((round(x + bar_w / 2, 2), "S"))
                 continue
             h = plot_h * min(value / top, 1.0) if top else 0
-            shown = f"{value:.0%}" if as_share else f"{value:,}"
+            shown = percent_text(value) if as_share else number(value, 0 if float(value).is_integer() else 1)
             chart.bars.append(Bar(x, round(chart.bottom - h, 2), round(bar_w, 2), round(h, 2), css,
                                   f"{name}, {category}: {shown}"))
     return chart
@@ -234,9 +236,10 @@ def columns_svg(chart: ColumnChart, title: str, summary: str, id_: str) -> Marku
 
 
 def _number(value) -> str:
+    """A bar's figure in the page's language ("1,234.5" / "1234,5"); anything else (S) as it is."""
     if isinstance(value, float):
-        return f"{int(value):,}" if value.is_integer() else f"{value:,.1f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
+        return number(value, 0 if value.is_integer() else 1)
+    return number(value) if isinstance(value, int) else str(value)
 
 
 def hbars_svg(chart: HBarChart, title: str, summary: str, id_: str, fmt=_number) -> Markup:

@@ -5,7 +5,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
@@ -18,6 +17,7 @@ from school_prevention.reports import measures
 from school_prevention.reports.measures import Period, Scope
 from school_prevention.schools.models import School
 from school_prevention.students.models import GRADE_ORDER, display_name, grade_label
+from school_prevention.timezones import district_zone
 
 RECOMMENDED_CASELOAD = 250  # students per school counselor (ASCA's recommendation)
 MAX_PERIOD_DAYS = 366
@@ -70,7 +70,7 @@ def make_period(now: datetime, start: date | None = None, end: date | None = Non
                 weeks: int = DEFAULT_WEEKS) -> Period:
     """A Period in the district's zone; by default the last `weeks` calendar weeks (Monday to
     Sunday), this one included, up to today."""
-    zone = ZoneInfo(current_app.config["SP_TIMEZONE"])
+    zone = district_zone()
     today = now.astimezone(zone).date()
     end = end or today
     start = start or end - timedelta(days=end.weekday() + 7 * (weeks - 1))
@@ -93,7 +93,7 @@ class PeriodError(ValueError):
 def build_period(start: date | None, end: date | None, now=None) -> Period:
     """The period of a district report: by default the last 12 weeks; at most a year, not in the future."""
     now = now or utcnow()
-    today = now.astimezone(ZoneInfo(current_app.config["SP_TIMEZONE"])).date()
+    today = now.astimezone(district_zone()).date()
     end = end or today
     if end < EARLIEST:
         raise PeriodError("end", f"Choose dates from {EARLIEST:%B %-d, %Y} on.")

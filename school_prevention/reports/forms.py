@@ -1,6 +1,8 @@
 """Filters of the coverage pages, read from the query string."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from wtforms import DateField, SelectField
 from wtforms.validators import Optional
 
@@ -8,19 +10,19 @@ from school_prevention.forms import QueryForm, choices
 
 # Columns of the district table a user may sort by (everything else would be noise).
 SORTABLE = {
-    "school_name": "School", "school_level": "Level", "active_students": "Active students",
-    "flagged_students": "Flagged", "share_in_program": "In a program", "share_with_plan": "With a plan",
-    "flagged_uncovered": "Uncovered", "share_uncovered": "Uncovered share", "share_outside_support": "Supported outside",
-    "share_on_time_period": "Check-ins on time",
-    "share_seats_filled": "Seats filled", "program_waitlisted": "Waitlisted",
-    "students_per_counselor": "Students per counselor",
+    "school_name": _l("School"), "school_level": _l("Level"), "active_students": _l("Active students"),
+    "flagged_students": _l("Flagged"), "share_in_program": _l("In a program"), "share_with_plan": _l("With a plan"),
+    "flagged_uncovered": _l("Uncovered"), "share_uncovered": _l("Uncovered share"),
+    "share_outside_support": _l("Supported outside"), "share_on_time_period": _l("Check-ins on time"),
+    "share_seats_filled": _l("Seats filled"), "program_waitlisted": _l("Waitlisted"),
+    "students_per_counselor": _l("Students per counselor"),
 }
 
 
 class SchoolPickForm(QueryForm):
     """Which of the user's schools to show."""
 
-    school = SelectField("School", coerce=int, validators=[Optional()])
+    school = SelectField(_l("School"), coerce=int, validators=[Optional()])
 
     def __init__(self, schools, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -36,19 +38,19 @@ class DistrictFilterForm(QueryForm):
     first and last day of a whole period.
     """
 
-    period = SelectField("Reporting period", validators=[Optional()], validate_choice=False,
-                         description="Whole months, terms and school years that are over.")
-    level = SelectField("School level", validators=[Optional()], validate_choice=False)
+    period = SelectField(_l("Reporting period"), validators=[Optional()], validate_choice=False,
+                         description=_l("Whole months, terms and school years that are over."))
+    level = SelectField(_l("School level"), validators=[Optional()], validate_choice=False)
     # Named from/to in the URL; `from` is a Python keyword, hence start/end here.
-    start = DateField("From", name="from", validators=[Optional()])
-    end = DateField("To", name="to", validators=[Optional()])
-    sort = SelectField("Sort by", validators=[Optional()], choices=choices(SORTABLE.items()), default="school_name")
-    order = SelectField("Order", validators=[Optional()], default="asc",
-                        choices=choices([("asc", "Ascending"), ("desc", "Descending")]))
+    start = DateField(_l("From"), name="from", validators=[Optional()])
+    end = DateField(_l("To"), name="to", validators=[Optional()])
+    sort = SelectField(_l("Sort by"), validators=[Optional()], choices=choices(SORTABLE.items()), default="school_name")
+    order = SelectField(_l("Order"), validators=[Optional()], default="asc",
+                        choices=choices([("asc", _l("Ascending")), ("desc", _l("Descending"))]))
 
     def offer(self, periods, groups) -> None:
         """The periods (grouped by kind) and the levels to list."""
-        kinds = {"month": "Months", "term": "Terms", "year": "School years"}
+        kinds = {"month": _("Months"), "term": _("Terms"), "year": _("School years")}
         self.period.choices = {title: [(p.key, f"{p.label}: {p.span}") for p in periods if p.kind == kind]
                                for kind, title in kinds.items() if any(p.kind == kind for p in periods)}
-        self.level.choices = choices([("", "All levels")] + [(g.key, g.label) for g in groups])
+        self.level.choices = choices([("", _("All levels"))] + [(g.key, g.label) for g in groups])

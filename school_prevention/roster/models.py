@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
 
 # What a run is doing: waiting for a worker, working, or finished one way or another.
 QUEUED, RUNNING, DONE, REFUSED, FAILED, ABANDONED = "queued", "running", "done", "refused", "failed", "abandoned"
@@ -18,7 +18,7 @@ FINISHED = (DONE, REFUSED, FAILED, ABANDONED)
 CHANGED_NOTHING = (REFUSED, FAILED, ABANDONED)
 
 
-class RosterUpload(db.Model):
+class RosterUpload(Model):
     """An uploaded OneRoster zip, kept in the database so a worker on any machine can read it.
 
     Its bytes are in RosterUploadChunk rows (a few MB each, so neither the web server nor the
@@ -33,7 +33,7 @@ class RosterUpload(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class RosterUploadChunk(db.Model):
+class RosterUploadChunk(Model):
     """One piece of an upload's bytes, in order of seq."""
 
     __tablename__ = "roster_upload_chunk"
@@ -43,7 +43,7 @@ class RosterUploadChunk(db.Model):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class RosterImport(db.Model):
+class RosterImport(Model):
     """One run of the roster import (dry run or applied): its place in the queue, progress and report.
 
     queued -> running (claimed by one worker, which beats heartbeat_at while it works) -> done,
@@ -104,7 +104,7 @@ class RosterImport(db.Model):
                 and self.upload_id is not None)
 
 
-class StudentDemographics(db.Model):
+class StudentDemographics(Model):
     """Kept only for disaggregated aggregate reporting; never shown next to a child's name."""
 
     __tablename__ = "student_demographics"
@@ -120,7 +120,7 @@ class StudentDemographics(db.Model):
     hispanic_or_latino: Mapped[bool | None] = mapped_column(Boolean)
 
 
-class StudentSchoolChange(db.Model):
+class StudentSchoolChange(Model):
     """A student moving school, as the roster import saw it (history is kept, never rewritten)."""
 
     __tablename__ = "student_school_change"

@@ -8,10 +8,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
+from school_prevention.i18n import number
 from school_prevention.permissions import read_only, roles
 from school_prevention.roles import Role
 from school_prevention.roster import progress as run_progress
@@ -45,23 +47,26 @@ def _state(run: RosterImport) -> dict:
     """What the page says about a run that has not finished: its figures, and what it is waiting for."""
     now = utcnow()
     live = run_progress.read(run, db.engine)
-    state = {"live": live, "stalled": run_progress.is_stalled(run, live, now), "heading": "Working…",
-             "message": "Starting…", "figures": ""}
+    state = {"live": live, "stalled": run_progress.is_stalled(run, live, now), "heading": _("Working…"),
+             "message": _("Starting…"), "figures": "", "reading": ""}
     if run.status == RUNNING and live.total:
-        state["figures"] = f"{live.done:,} of {live.total:,} rows read"
+        state["figures"] = _("%(done)s of %(total)s rows read", done=number(live.done), total=number(live.total))
+    if live.current:
+        state["reading"] = _("Reading %(file)s", file=live.current)
     if run.status == QUEUED:
         ahead = next((other for other in db.session.scalars(working_runs())
                       if other.id != run.id and not run_progress.is_stalled(other, run_progress.read(other, db.engine), now)),
                      None)
         if ahead is not None:
-            state["heading"], state["message"] = "Queued", f"Waiting for import #{ahead.id} to finish: imports take turns."
+            state["heading"] = _("Queued")
+            state["message"] = _("Waiting for import #%(num)s to finish: imports take turns.", num=ahead.id)
         elif now - run.queued_at < WORKER_LATE:
-            state["heading"], state["message"] = "Queued", "The import worker picks it up within a few seconds."
+            state["heading"], state["message"] = _("Queued"), _("The import worker picks it up within a few seconds.")
         else:
-            state["heading"] = "Waiting for the import worker…"
-            state["message"] = ("Imports run in the scheduler process, which looks for new ones every few seconds, "
-                                "and it has not started this one. Ask whoever runs the server to check that the "
-                                "scheduler is running (flask --app app scheduler run).")
+            state["heading"] = _("Waiting for the import worker…")
+            state["message"] = _("Imports run in the scheduler process, which looks for new ones every few seconds, "
+                                 "and it has not started this one. Ask whoever runs the server to check that the "
+                                 "scheduler is running (%(command)s).", command="flask --app app scheduler run")
     return state
 
 
@@ -125,15 +130,16 @@ def apply(run_id: int):
     dry = _run_or_404(run_id)
     form = ApplyForm()
     if not form.validate():
-        flash("The form could not be read. Open the dry run again and apply it from there.", "error")
+        flash(_("The form could not be read. Open the dry run again and apply it from there."), "error")
         return redirect(url_for("roster.detail", run_id=run_id), 303)
     deactivation = (dry.report or {}).get("deactivation")
     if deactivation and dry.can_apply and not form.deactivation_confirmed(deactivation["students"]):
         # Refused here, before anything is queued: the dry run's page again, with the field marked.
         form.confirm_deactivation.errors = [
-            f"Type {deactivation['students']:,} (the number of students this import deactivates) to apply it, "
-            "or upload a complete export instead." if form.confirm_deactivation.data else
-            f"Type the number of students to deactivate ({deactivation['students']:,}) to confirm."]
+            _("Type %(num)s (the number of students this import deactivates) to apply it, "
+              "or upload a complete export instead.", num=number(deactivation["students"]))
+            if form.confirm_deactivation.data else
+            _("Type the number of students to deactivate (%(num)s) to confirm.", num=number(deactivation["students"]))]
         return _render_detail(dry, form), 400
     try:
         run = start_apply(current_user, dry, allow_mass_deactivation=bool(deactivation))
@@ -157,25 +163,25 @@ def _refuse_apply(exc: ApplyError, dry: RosterImport):
 @roles(Role.ADMIN)
 def retry(run_id: int):
     """Put a run whose worker went away back in the queue."""
-    return _act(run_id, retry_run, "Run #{id} is back in the queue: a worker will start it afresh.")
+    return _act(run_id, retry_run, _("Run #%(num)s is back in the queue: a worker will start it afresh.", num=run_id))
 
 
 @bp.route("/<int:run_id>/discard", methods=["POST"])
 @roles(Role.ADMIN)
 def discard(run_id: int):
     """Discard a queued run, or one whose worker went away (nothing of it was applied)."""
-    return _act(run_id, discard_run, "Run #{id} was discarded; nothing was changed.")
+    return _act(run_id, discard_run, _("Run #%(num)s was discarded; nothing was changed.", num=run_id))
 
 
 def _act(run_id: int, service, done: str):
     run = _run_or_404(run_id)
     if not RunActionForm().validate():
-        flash("The form could not be read. Open the run again and use its buttons.", "error")
+        flash(_("The form could not be read. Open the run again and use its buttons."), "error")
     else:
         try:
             service(current_user, run)
         except RunError as exc:
             flash(str(exc), "warning")
         else:
-            flash(done.format(id=run.id), "success")
+            flash(done, "success")
     return redirect(url_for("roster.detail", run_id=run_id), 303)

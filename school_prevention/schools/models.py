@@ -5,12 +5,12 @@ from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from school_prevention.db import TimestampMixin
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
 
 SCHOOL_LEVELS = ("elementary", "middle", "high", "other")
 
 
-class School(TimestampMixin, db.Model):
+class School(TimestampMixin, Model):
     """A school; identified across systems by its SIS sourcedId."""
 
     __tablename__ = "school"

@@ -1,6 +1,7 @@
 """The screening form and the admin instrument form."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -13,12 +14,12 @@ from school_prevention.screenings.models import NEXT_STEPS, RESULTS
 class ScreeningForm(FlaskForm):
     """Instrument, date, result level and next step: never the instrument's questions or answers."""
 
-    instrument = SelectField("Instrument", coerce=int, validators=[DataRequired("Choose the instrument.")])
-    screened_on = DateField("Date of screening", validators=[DataRequired("Give the date (YYYY-MM-DD).")])
-    result = RadioField("Result", choices=choices(RESULTS.items()), validators=[DataRequired("Choose the result level.")])
-    next_step = SelectField("Next step", choices=choices(NEXT_STEPS.items()), default="none")
-    rescreen_on = DateField("Rescreen on", validators=[Optional()])
-    outside_agency = StringField("Outside agency", validators=[Optional(), Length(max=200)])
+    instrument = SelectField(_l("Instrument"), coerce=int, validators=[DataRequired(_l("Choose the instrument."))])
+    screened_on = DateField(_l("Date of screening"), validators=[DataRequired(_l("Give the date (YYYY-MM-DD)."))])
+    result = RadioField(_l("Result"), choices=choices((k, _l(v)) for k, v in RESULTS.items()), validators=[DataRequired(_l("Choose the result level."))])
+    next_step = SelectField(_l("Next step"), choices=choices((k, _l(v)) for k, v in NEXT_STEPS.items()), default="none")
+    rescreen_on = DateField(_l("Rescreen on"), validators=[Optional()])
+    outside_agency = StringField(_l("Outside agency"), validators=[Optional(), Length(max=200)])
 
     def __init__(self, instruments, *args, **kwargs):
         super().__init__(*args, **kwargs)

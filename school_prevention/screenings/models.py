@@ -3,24 +3,28 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from flask_babel import gettext
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
+from school_prevention.i18n import N_
 from school_prevention.training.models import Course
 
-RESULTS = {"no_concern": "No concern", "possible_concern": "Possible concern", "clear_concern": "Clear concern"}
+# English here; result_label / next_step_label and the form show them in the reader's language.
+RESULTS = {"no_concern": N_("No concern"), "possible_concern": N_("Possible concern"),
+           "clear_concern": N_("Clear concern")}
 NEXT_STEPS = {
-    "none": "No further step",
-    "rescreen": "Rescreen on a date",
-    "outside_referral": "Referral to an outside agency",
-    "mandated_report": "Mandated report",
+    "none": N_("No further step"),
+    "rescreen": N_("Rescreen on a date"),
+    "outside_referral": N_("Referral to an outside agency"),
+    "mandated_report": N_("Mandated report"),
 }
 
 
-class Instrument(db.Model):
+class Instrument(Model):
     """A screening tool by name and version. Only results are stored, never its items."""
 
     __tablename__ = "instrument"
@@ -37,7 +41,7 @@ class Instrument(db.Model):
     required_course: Mapped[Course | None] = relationship()
 
 
-class Screening(db.Model):
+class Screening(Model):
     """One administration of an instrument to a student, with its result level and next step."""
 
     __tablename__ = "screening"
@@ -69,11 +73,11 @@ class Screening(db.Model):
 
     @property
     def result_label(self) -> str:
-        return RESULTS[self.result]
+        return gettext(RESULTS[self.result])
 
     @property
     def next_step_label(self) -> str:
-        return NEXT_STEPS[self.next_step]
+        return gettext(NEXT_STEPS[self.next_step])
 
     @property
     def is_concern(self) -> bool:

@@ -1,13 +1,16 @@
 """Record a screening's result and next step."""
 from __future__ import annotations
 
+from flask_babel import gettext
+
 from datetime import date
 
 from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.errors import AlreadyDone, refuse
 from school_prevention.extensions import db
-from school_prevention.flags.services import lock_student
+from school_prevention.i18n import format_local
+from school_prevention.students.services import lock_student
 from school_prevention.screenings.models import NEXT_STEPS, RESULTS, Instrument, Screening
 from school_prevention.screenings.queries import screening_on
 from school_prevention.students.models import Student
@@ -21,17 +24,17 @@ def screening_problems(actor: User, instrument: Instrument | None, *, screened_o
     """Every reason to refuse a screening as entered, all at once (a form shows them together)."""
     problems = []
     if instrument is not None and not instrument.is_active:
-        problems.append(("instrument", "This instrument is no longer in use."))
+        problems.append(("instrument", gettext("This instrument is no longer in use.")))
     if result not in RESULTS:
-        problems.append(("result", "Choose the result level."))
+        problems.append(("result", gettext("Choose the result level.")))
     if next_step not in NEXT_STEPS:
-        problems.append(("next_step", "Choose the next step."))
+        problems.append(("next_step", gettext("Choose the next step.")))
     if screened_on is not None and screened_on > today:
-        problems.append(("screened_on", "The screening date cannot be in the future."))
+        problems.append(("screened_on", gettext("The screening date cannot be in the future.")))
     if next_step == "rescreen" and (rescreen_on is None or (screened_on is not None and rescreen_on <= screened_on)):
-        problems.append(("rescreen_on", "Give a rescreen date after the screening date."))
+        problems.append(("rescreen_on", gettext("Give a rescreen date after the screening date.")))
     if next_step == "outside_referral" and not (outside_agency or "").strip():
-        problems.append(("outside_agency", "Name the outside agency."))
+        problems.append(("outside_agency", gettext("Name the outside agency.")))
     if instrument is not None and instrument.required_course_id is not None and screened_on is not None:
         # screening by trained staff only
         refusal = screening_refusal(actor, instrument.required_course, instrument.name, screened_on)
@@ -54,9 +57,10 @@ def record_screening(actor: User, student: Student, *, instrument: Instrument, s
     lock_student(student)
     earlier = db.session.scalars(screening_on(student.id, instrument.id, screened_on)).first()
     if earlier is not None:
-        raise AlreadyDone(f"A {instrument.name} screening of this student on {screened_on:%b %-d, %Y} was already "
-                          f"recorded by {earlier.screener.name} ({localtime(earlier.created_at)}). Nothing more "
-                          "was saved.", next_url=f"/students/{student.id}")
+        raise AlreadyDone(gettext("A %(instrument)s screening of this student on %(day)s was already recorded by "
+                                  "%(name)s (%(when)s). Nothing more was saved.", instrument=instrument.name,
+                                  day=format_local(screened_on, "%b %-d, %Y"), name=earlier.screener.name,
+                                  when=localtime(earlier.created_at)), next_url=f"/students/{student.id}")
     screening = Screening(student_id=student.id, instrument_id=instrument.id, instrument=instrument,
                           screened_on=screened_on, screener_id=actor.id, result=result, next_step=next_step,
                           rescreen_on=rescreen_on if next_step == "rescreen" else None,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from school_prevention import audit
@@ -55,9 +56,10 @@ def new(student_id: int):
                 apply_service_error(form, exc)
             else:
                 if screening.is_concern:
-                    flash(f"Screening recorded: {screening.result_label.lower()}. Open a flag for this concern now?", "warning")
+                    flash(gettext("Screening recorded: %(result)s. Open a flag for this concern now?",
+                                  result=screening.result_label.lower()), "warning")
                     return redirect(url_for("flags.new", student_id=student.id, source="screening"))
-                flash("Screening recorded.", "success")
+                flash(gettext("Screening recorded."), "success")
                 return redirect(url_for("students.detail", student_id=student.id))
     audit.record("screening.form.view", actor=current_user, obj=student, student=student)  # the form names the student
     return render_template("screenings/new.html", form=form, student=student, needs=needs), status

@@ -8,10 +8,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
 
 
-class CounselorAssignment(db.Model):
+class CounselorAssignment(Model):
     """The counselor whose caseload a student is on (at most one; the roster knows nothing of it)."""
 
     __tablename__ = "counselor_assignment"
@@ -24,7 +24,7 @@ class CounselorAssignment(db.Model):
     counselor: Mapped[User] = relationship(foreign_keys=[counselor_id])
 
 
-class SavedView(db.Model):
+class SavedView(Model):
     """A user's named filter of the student list ("My watchlist"): the list's query string, without
     a name search (a search for a child's name is not a view to keep)."""
 

@@ -5,7 +5,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.db import TimestampMixin
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
 from school_prevention.schools.models import School
 
 # Display order of OneRoster grade codes.
@@ -30,7 +30,7 @@ def display_name(family_name: str, given_name: str, preferred_name: str | None) 
     return f"{family_name}, {given_name}"
 
 
-class Student(TimestampMixin, db.Model):
+class Student(TimestampMixin, Model):
     """A student of one school, identified by the SIS sourcedId."""
 
     __tablename__ = "student"

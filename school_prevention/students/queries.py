@@ -4,7 +4,6 @@ from __future__ import annotations
 from sqlalchemy import Select, and_, func, or_, select
 
 from school_prevention.auth.models import User, user_school
-from school_prevention.programs.models import Program
 from school_prevention.roles import Role
 from school_prevention.students.models import Student
 
@@ -54,7 +53,3 @@ def counselors_of_my_schools(user: User) -> Select:
     return (select(User).where(User.role == Role.COUNSELOR.value, User.is_active.is_(True), User.id.in_(
         select(user_school.c.user_id).where(user_school.c.school_id.in_(mine)))).order_by(User.name))
 
-
-def running_programs(scoped_programs: Select) -> Select:
-    """The programs of a scoped program query that are marked running, by name (the caseload's choices)."""
-    return scoped_programs.where(Program.is_active.is_(True)).order_by(Program.name)

@@ -1,6 +1,8 @@
 """Saved views of the student list: a user's named filters, listed as quick links, deletable."""
 from __future__ import annotations
 
+from flask_babel import gettext
+
 from sqlalchemy import Select, select
 
 from school_prevention import audit
@@ -28,22 +30,22 @@ def save_view(user: User, name: str | None, query: str) -> SavedView:
     """Keep the list's filters (a query string the caller validated) under a name of the user's choice."""
     name = " ".join((name or "").split())
     if not name:
-        raise ServiceError("name", "Name the view, for example “My watchlist”.")
+        raise ServiceError("name", gettext("Name the view, for example “My watchlist”."))
     if len(name) > NAME_LENGTH:
-        raise ServiceError("name", f"Use a name of at most {NAME_LENGTH} characters.")
+        raise ServiceError("name", gettext("Use a name of at most %(num)s characters.", num=NAME_LENGTH))
     if not query:
-        raise ServiceError(None, "Choose at least one filter before saving a view.")
+        raise ServiceError(None, gettext("Choose at least one filter before saving a view."))
     _lock_user(user)
     mine = db.session.scalars(views_of(user)).all()
     same = next((v for v in mine if v.name.lower() == name.lower()), None)
     if same is not None and same.query == query:
-        raise AlreadyDone(f"This view was already saved as “{same.name}”. Nothing more was changed.",
+        raise AlreadyDone(gettext("This view was already saved as “%(name)s”. Nothing more was changed.", name=same.name),
                           next_url=f"/students?{same.query}")
     if same is not None:
-        raise ServiceError("name", f"You already have a view named “{same.name}”. Choose another name, or delete "
-                                   f"that view first.")
+        raise ServiceError("name", gettext("You already have a view named “%(name)s”. Choose another name, or "
+                                           "delete that view first.", name=same.name))
     if len(mine) >= MAX_VIEWS:
-        raise ServiceError("name", f"You can keep {MAX_VIEWS} views. Delete one you no longer use first.")
+        raise ServiceError("name", gettext("You can keep %(num)s views. Delete one you no longer use first.", num=MAX_VIEWS))
     view = SavedView(user_id=user.id, name=name, query=query)
     db.session.add(view)
     db.session.flush()
@@ -61,7 +63,7 @@ def delete_view(user: User, view_id: int) -> SavedView | None:
             AuditEvent.action == "saved_view.deleted", AuditEvent.object_type == "saved_view",
             AuditEvent.object_id == str(view_id), AuditEvent.actor_id == user.id).limit(1))
         if gone is not None:
-            raise AlreadyDone("That view was already deleted. Nothing more was changed.", next_url="/students")
+            raise AlreadyDone(gettext("That view was already deleted. Nothing more was changed."), next_url="/students")
         return None
     audit.record("saved_view.deleted", actor=user, obj=view)
     db.session.delete(view)

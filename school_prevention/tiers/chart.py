@@ -10,7 +10,10 @@ import math
 from dataclasses import dataclass
 from datetime import date
 
+from flask_babel import gettext, ngettext
 from markupsafe import Markup, escape
+
+from school_prevention.i18n import format_local
 
 WIDTH, HEIGHT = 640, 260
 LEFT, RIGHT, TOP, BOTTOM = 56, 24, 16, 40
@@ -18,6 +21,11 @@ LEFT, RIGHT, TOP, BOTTOM = 56, 24, 16, 40
 
 def _fmt(value: float) -> str:
     return f"{value:g}" if abs(value) < 1e6 else f"{value:.3g}"
+
+
+def _day(day: date, fmt: str = "%b %-d, %Y") -> str:
+    """A date in the page's language (English keeps its strftime format)."""
+    return format_local(day, fmt)
 
 
 def aim_on(day: date, started_on: date, review_on: date, baseline: float, target: float) -> float:
@@ -72,24 +80,28 @@ def goal_chart(started_on: date, review_on: date, baseline: float, target: float
     x_days = sorted({first, started_on, review_on, last})
     return GoalChart(
         aim=((x(started_on), y(baseline)), (x(review_on), y(target))),
-        points=[(x(d), y(v), f"{d:%b %-d, %Y}: {_fmt(v)}") for d, v in sorted(points)],
+        points=[(x(d), y(v), f"{_day(d)}: {_fmt(v)}") for d, v in sorted(points)],
         y_ticks=[(y(t), _fmt(t)) for t in ticks],
-        x_ticks=[(x(d), f"{d:%b %-d}") for d in x_days],
+        x_ticks=[(x(d), _day(d, "%b %-d")) for d in x_days],
     )
 
 
 def summary(started_on: date, review_on: date, baseline: float, target: float, measure: str,
             points: list[tuple[date, float]]) -> str:
     """The chart in words: the aim, the latest value, and whether it is on track."""
-    text = (f"{measure}: baseline {_fmt(baseline)} on {started_on:%b %-d, %Y}, target {_fmt(target)} "
-            f"by {review_on:%b %-d, %Y}.")
+    text = gettext("%(measure)s: baseline %(baseline)s on %(start)s, target %(target)s by %(review)s.",
+                   measure=measure, baseline=_fmt(baseline), start=_day(started_on), target=_fmt(target),
+                   review=_day(review_on))
     if not points:
-        return text + " No progress recorded yet."
+        return text + " " + gettext("No progress recorded yet.")
     day, value = max(points)
     aim = aim_on(min(day, review_on), started_on, review_on, baseline, target)
     better = value >= aim if target > baseline else value <= aim
-    return (text + f" {len(points)} data point{'s' if len(points) != 1 else ''}; latest {_fmt(value)} on "
-            f"{day:%b %-d, %Y}, {'at or better than' if better else 'behind'} the aim line ({_fmt(round(aim, 2))}).")
+    count = ngettext("%(num)s data point", "%(num)s data points", len(points))
+    facts = {"value": _fmt(value), "day": _day(day), "aim": _fmt(round(aim, 2))}
+    latest = (gettext("latest %(value)s on %(day)s, at or better than the aim line (%(aim)s).", **facts) if better
+              else gettext("latest %(value)s on %(day)s, behind the aim line (%(aim)s).", **facts))
+    return f"{text} {count}; {latest}"
 
 
 def goal_chart_svg(chart: GoalChart, title: str, desc: str, id_: str) -> Markup:
@@ -105,11 +117,12 @@ def goal_chart_svg(chart: GoalChart, title: str, desc: str, id_: str) -> Markup:
     for tx, label in chart.x_ticks:
         anchor = "end" if tx > WIDTH - RIGHT - 24 else "middle"  # the last date stays inside the picture
         parts.append(f'<text class="tick" x="{tx}" y="{HEIGHT - BOTTOM + 18}" text-anchor="{anchor}">{e(label)}</text>')
-    parts.append(f'<line class="aim-line" x1="{ax}" y1="{ay}" x2="{bx}" y2="{by}"><title>Aim line</title></line>')
+    parts.append(f'<line class="aim-line" x1="{ax}" y1="{ay}" x2="{bx}" y2="{by}"><title>{e(gettext("Aim line"))}</title></line>')
     if len(chart.points) > 1:
         path = " ".join(f"{px},{py}" for px, py, _ in chart.points)
         parts.append(f'<polyline class="progress-line" points="{path}"/>')
     parts += [f'<circle class="progress-point" cx="{px}" cy="{py}" r="5"><title>{e(t)}</title></circle>'
               for px, py, t in chart.points]
-    parts.append(f'<text class="legend-text" x="{LEFT}" y="{HEIGHT - 6}">Dashed: aim line. Dots: data points.</text>')
+    parts.append(f'<text class="legend-text" x="{LEFT}" y="{HEIGHT - 6}">'
+                 f'{e(gettext("Dashed: aim line. Dots: data points."))}</text>')
     return Markup("".join(parts) + "</svg>")

@@ -3,21 +3,24 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from flask_babel import gettext
 from sqlalchemy import CheckConstraint, Column, Date, Float, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model, db
+from school_prevention.i18n import N_
 from school_prevention.programs.models import Program
 from school_prevention.students.models import Student
 
-TIERS = {1: "Tier 1: universal", 2: "Tier 2: targeted", 3: "Tier 3: intensive"}
-TIER_HINTS = {1: "What every student gets: classroom lessons, school-wide programs.",
-              2: "Small-group or short-term support, with an intervention plan.",
-              3: "Individual, intensive support, with an intervention plan and close monitoring."}
-PLAN_STATUSES = {"active": "Active", "met": "Closed: goal met", "not_met": "Closed: goal not met",
-                 "discontinued": "Closed: discontinued"}
+# English here (audit details and exports keep it); shown through gettext in the reader's language.
+TIERS = {1: N_("Tier 1: universal"), 2: N_("Tier 2: targeted"), 3: N_("Tier 3: intensive")}
+TIER_HINTS = {1: N_("What every student gets: classroom lessons, school-wide programs."),
+              2: N_("Small-group or short-term support, with an intervention plan."),
+              3: N_("Individual, intensive support, with an intervention plan and close monitoring.")}
+PLAN_STATUSES = {"active": N_("Active"), "met": N_("Closed: goal met"), "not_met": N_("Closed: goal not met"),
+                 "discontinued": N_("Closed: discontinued")}
 CLOSED_STATUSES = ("met", "not_met", "discontinued")
 
 
@@ -25,7 +28,7 @@ def _in(column: str, values) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class StudentTier(db.Model):
+class StudentTier(Model):
     """A student's current tier; no row means tier 1 (what every student gets). version counts changes."""
 
     __tablename__ = "student_tier"
@@ -39,7 +42,7 @@ class StudentTier(db.Model):
     changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
 
 
-class TierChange(db.Model):
+class TierChange(Model):
     """One move between tiers: who, when, why. (student_id, version) is unique: two counselors moving
     the same student at the same moment cannot both write the same change."""
 
@@ -67,7 +70,7 @@ intervention_plan_program = Table(
 )
 
 
-class InterventionPlan(db.Model):
+class InterventionPlan(Model):
     """A goal for one student, how it is measured (baseline and target), when it is reviewed, and the
     programs that deliver it (their attendance is the plan's fidelity)."""
 
@@ -108,7 +111,7 @@ class InterventionPlan(db.Model):
 
     @property
     def status_label(self) -> str:
-        return PLAN_STATUSES.get(self.status, self.status)
+        return gettext(PLAN_STATUSES[self.status]) if self.status in PLAN_STATUSES else self.status
 
     @property
     def is_decrease(self) -> bool:
@@ -116,7 +119,7 @@ class InterventionPlan(db.Model):
         return self.target < self.baseline
 
 
-class ProgressPoint(db.Model):
+class ProgressPoint(Model):
     """One progress-monitoring data point of a plan; one per plan and day."""
 
     __tablename__ = "plan_progress"

@@ -4,13 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import joinedload
 
 from school_prevention.auth.models import User
 from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
-from school_prevention.permissions import _scoped_or_404, visible_students
+from school_prevention.permissions import scoped_or_404, visible_students
 from school_prevention.programs.models import Attendance, Enrollment, ProgramSession
 from school_prevention.roles import Role
 from school_prevention.students.models import Student
@@ -30,7 +31,7 @@ def visible_plans(user: User) -> Select:
 
 def get_plan_or_404(user: User, plan_id: int) -> InterventionPlan:
     """A plan of a student in the user's scope; 404 otherwise (locked for a change)."""
-    return _scoped_or_404(visible_plans(user), InterventionPlan, plan_id)
+    return scoped_or_404(visible_plans(user), InterventionPlan, plan_id)
 
 
 def current_tier(student_id: int) -> StudentTier | None:
@@ -183,8 +184,9 @@ def in_tiers(tiers) -> ColumnElement[bool]:
     return func.coalesce(current, 1).in_([int(t) for t in tiers])
 
 
-INTERVENTION_FILTERS = {"none": "No active intervention plan", "active": "Active intervention plan",
-                        "review_due": "Plan review due"}
+# Labels are lazy: the caseload's filter shows them in the reader's language.
+INTERVENTION_FILTERS = {"none": _l("No active intervention plan"), "active": _l("Active intervention plan"),
+                        "review_due": _l("Plan review due")}
 
 
 def intervention_filter(kind: str, today: date) -> ColumnElement[bool]:

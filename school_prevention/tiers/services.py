@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from datetime import date
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from school_prevention import audit
@@ -11,6 +12,7 @@ from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone, ServiceError, refuse
 from school_prevention.extensions import db
+from school_prevention.i18n import N_, format_local
 from school_prevention.programs.models import Program
 from school_prevention.students.models import Student
 from school_prevention.tiers.queries import enrolled_programs
@@ -30,7 +32,7 @@ def _lock_student(student: Student) -> None:
 
 
 def _who(user: User | None, at) -> str:
-    return f"{user.name if user else 'another counselor'} ({localtime(at)})"
+    return f"{user.name if user else gettext('another counselor')} ({localtime(at)})"
 
 
 def set_tier(actor: User, student: Student, tier: int | None, reason: str | None, seen_version: int | None) -> TierChange:
@@ -40,10 +42,10 @@ def set_tier(actor: User, student: Student, tier: int | None, reason: str | None
     student since (two counselors at once), nothing is changed: AlreadyDone says who moved them where.
     """
     if tier not in TIERS:
-        raise ServiceError("tier", "Choose tier 1, 2 or 3.")
+        raise ServiceError("tier", gettext("Choose tier 1, 2 or 3."))
     reason = (reason or "").strip()
     if not reason:
-        raise ServiceError("reason", "Say why the student moves to this tier (what the data or the team showed).")
+        raise ServiceError("reason", gettext("Say why the student moves to this tier (what the data or the team showed)."))
     _lock_student(student)
     current = db.session.get(StudentTier, student.id, populate_existing=True, with_for_update=True)
     version = current.version if current else 0
@@ -51,12 +53,15 @@ def set_tier(actor: User, student: Student, tier: int | None, reason: str | None
     if current is not None and seen_version is not None and seen_version != version:
         last = db.session.scalars(select(TierChange).where(TierChange.student_id == student.id,
                                                            TierChange.version == version)).one()
-        what = "already moved this student to" if last.tier == tier else "meanwhile moved this student to"
-        raise AlreadyDone(f"{_who(last.changed_by, last.changed_at)} {what} tier {last.tier}. Nothing was changed; "
-                          "look at the student's page again before changing the tier.",
+        who = _who(last.changed_by, last.changed_at)
+        message = (gettext("%(who)s already moved this student to tier %(tier)s.", who=who, tier=last.tier)
+                   if last.tier == tier else
+                   gettext("%(who)s meanwhile moved this student to tier %(tier)s.", who=who, tier=last.tier))
+        raise AlreadyDone(message + " " + gettext("Nothing was changed; look at the student's page again before "
+                                                  "changing the tier."),
                           next_url=f"/students/{student.id}#tier-h")
     if tier == now_tier:
-        raise ServiceError("tier", f"The student is already in tier {tier}.")
+        raise ServiceError("tier", gettext("The student is already in tier %(tier)s.", tier=tier))
     change = TierChange(student_id=student.id, version=version + 1, tier=tier, previous_tier=now_tier, reason=reason,
                         changed_at=utcnow(), changed_by_id=actor.id)
     db.session.add(change)
@@ -72,9 +77,13 @@ def set_tier(actor: User, student: Student, tier: int | None, reason: str | None
     return change
 
 
+_NUMBER_MESSAGES = {"baseline": N_("Enter the baseline as a number."), "target": N_("Enter the target as a number."),
+                    "value": N_("Enter the value as a number.")}
+
+
 def _number(field: str, value, label: str) -> float:
     if value is None or not math.isfinite(value) or abs(value) > MAX_VALUE:
-        raise ServiceError(field, f"Enter the {label} as a number.")
+        raise ServiceError(field, gettext(_NUMBER_MESSAGES[label]))
     return float(value)
 
 
@@ -85,9 +94,9 @@ def check_plan(student: Student, *, goal: str | None, measure: str | None, basel
     programs the student is enrolled in (the ones a plan may link)."""
     problems: list[ServiceError] = []
     if not (goal or "").strip():
-        problems.append(ServiceError("goal", "Write the goal: what the student will do, by when."))
+        problems.append(ServiceError("goal", gettext("Write the goal: what the student will do, by when.")))
     if not (measure or "").strip():
-        problems.append(ServiceError("measure", "Say how progress is measured (for example days attended per week)."))
+        problems.append(ServiceError("measure", gettext("Say how progress is measured (for example days attended per week).")))
     numbers = {}
     for name, value in (("baseline", baseline), ("target", target)):
         try:
@@ -95,20 +104,20 @@ def check_plan(student: Student, *, goal: str | None, measure: str | None, basel
         except ServiceError as exc:
             problems.append(exc)
     if len(numbers) == 2 and numbers["baseline"] == numbers["target"]:
-        problems.append(ServiceError("target", "The target must differ from the baseline."))
+        problems.append(ServiceError("target", gettext("The target must differ from the baseline.")))
     if started_on is None:
-        problems.append(ServiceError("started_on", "Enter the date the plan starts."))
+        problems.append(ServiceError("started_on", gettext("Enter the date the plan starts.")))
     elif started_on > today:
-        problems.append(ServiceError("started_on", "The plan cannot start in the future; enter today or an earlier date."))
+        problems.append(ServiceError("started_on", gettext("The plan cannot start in the future; enter today or an earlier date.")))
     if review_on is None:
-        problems.append(ServiceError("review_on", "Enter a review date."))
+        problems.append(ServiceError("review_on", gettext("Enter a review date.")))
     elif started_on is not None and (review_on <= started_on or (review_on - started_on).days > MAX_PLAN_DAYS):
-        problems.append(ServiceError("review_on", "The review date must fall after the start, within about a year."))
+        problems.append(ServiceError("review_on", gettext("The review date must fall after the start, within about a year.")))
     if not student.is_active:
-        problems.append(ServiceError(None, "This student is no longer enrolled at the school."))
+        problems.append(ServiceError(None, gettext("This student is no longer enrolled at the school.")))
     enrolled = {p.id: p for p in db.session.scalars(enrolled_programs(student.id))}
     if any(pid not in enrolled for pid in program_ids):
-        problems.append(ServiceError("programs", "Link only programs the student is enrolled in."))
+        problems.append(ServiceError("programs", gettext("Link only programs the student is enrolled in.")))
     return problems, enrolled
 
 
@@ -129,7 +138,8 @@ def create_plan(actor: User, student: Student, *, goal: str | None, measure: str
         InterventionPlan.student_id == student.id, InterventionPlan.status == "active",
         InterventionPlan.goal == goal, InterventionPlan.measure == measure)).first()
     if twin is not None:
-        raise AlreadyDone(f"This plan was already made by {_who(twin.counselor, twin.created_at)}. Nothing more was saved.",
+        raise AlreadyDone(gettext("This plan was already made by %(who)s. Nothing more was saved.",
+                                  who=_who(twin.counselor, twin.created_at)),
                           next_url=f"/interventions/{twin.id}")
     tier = db.session.get(StudentTier, student.id)
     plan = InterventionPlan(student_id=student.id, student=student, school_id=student.school_id,
@@ -147,15 +157,17 @@ def create_plan(actor: User, student: Student, *, goal: str | None, measure: str
 def check_progress(plan: InterventionPlan, *, measured_on: date | None, value, today: date) -> list[ServiceError]:
     """Every problem of a data point at once."""
     if not plan.is_active:
-        return [ServiceError(None, f"This plan is {plan.status_label.lower()}; progress is recorded on active plans.")]
+        return [ServiceError(None, gettext("This plan is %(status)s; progress is recorded on active plans.",
+                                            status=plan.status_label.lower()))]
     problems = []
     if measured_on is None:
-        problems.append(ServiceError("measured_on", "Enter the date of the measurement."))
+        problems.append(ServiceError("measured_on", gettext("Enter the date of the measurement.")))
     elif measured_on > today:
-        problems.append(ServiceError("measured_on", "The date cannot be in the future."))
+        problems.append(ServiceError("measured_on", gettext("The date cannot be in the future.")))
     elif measured_on < plan.started_on:
-        problems.append(ServiceError("measured_on", f"The plan started on {plan.started_on:%b %-d, %Y}; "
-                                                    "enter that day or a later one."))
+        problems.append(ServiceError("measured_on", gettext(
+            "The plan started on %(day)s; enter that day or a later one.",
+            day=format_local(plan.started_on, "%b %-d, %Y"))))
     try:
         _number("value", value, "value")
     except ServiceError as exc:
@@ -175,11 +187,13 @@ def record_progress(actor: User, plan: InterventionPlan, *, measured_on: date | 
                                                               ProgressPoint.measured_on == measured_on)).first()
     if existing is not None:
         if existing.value == value:
-            raise AlreadyDone(f"The value {value:g} for {measured_on:%b %-d, %Y} was already recorded by "
-                              f"{_who(existing.recorded_by, existing.recorded_at)}. Nothing more was saved.",
+            raise AlreadyDone(gettext("The value %(value)s for %(day)s was already recorded by %(who)s. Nothing more "
+                                      "was saved.", value=format(value, "g"), day=format_local(measured_on, "%b %-d, %Y"),
+                                      who=_who(existing.recorded_by, existing.recorded_at)),
                               next_url=f"/interventions/{plan.id}")
-        raise ServiceError("measured_on", f"{measured_on:%b %-d, %Y} already has a value ({existing.value:g}); "
-                                          "choose another date.")
+        raise ServiceError("measured_on", gettext("%(day)s already has a value (%(value)s); choose another date.",
+                                                  day=format_local(measured_on, "%b %-d, %Y"),
+                                                  value=format(existing.value, "g")))
     point = ProgressPoint(plan_id=plan.id, measured_on=measured_on, value=value, note=note,
                           recorded_by_id=actor.id, recorded_at=utcnow())
     db.session.add(point)
@@ -194,20 +208,20 @@ def review_plan(actor: User, plan: InterventionPlan, *, decision: str | None, ne
     The loader locked the plan: a second identical review finds it already done."""
     note = (note or "").strip() or None
     if not plan.is_active:
-        raise AlreadyDone(f"This plan was already closed ({plan.status_label.lower()}) by "
-                          f"{_who(plan.closed_by, plan.closed_at)}. Nothing more was changed.",
+        raise AlreadyDone(gettext("This plan was already closed (%(status)s) by %(who)s. Nothing more was changed.",
+                                  status=plan.status_label.lower(), who=_who(plan.closed_by, plan.closed_at)),
                           next_url=f"/interventions/{plan.id}")
     if decision == "continue":
         if next_review_on is None or next_review_on <= today:
-            raise ServiceError("next_review_on", "Choose the next review date, after today.")
+            raise ServiceError("next_review_on", gettext("Choose the next review date, after today."))
         if next_review_on == plan.review_on and note == plan.review_note:
-            raise AlreadyDone("This review was already recorded. Nothing more was changed.",
+            raise AlreadyDone(gettext("This review was already recorded. Nothing more was changed."),
                               next_url=f"/interventions/{plan.id}")
         plan.review_on = next_review_on
     elif decision in CLOSED_STATUSES:
         plan.status, plan.closed_at, plan.closed_by_id = decision, utcnow(), actor.id
     else:
-        raise ServiceError("decision", "Choose what the review decided.")
+        raise ServiceError("decision", gettext("Choose what the review decided."))
     plan.review_note = note
     db.session.flush()
     audit.record("intervention_plan.reviewed", actor=actor, obj=plan, student=plan.student,

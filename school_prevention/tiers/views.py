@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from school_prevention import audit
@@ -53,7 +54,7 @@ def change_tier(student_id: int):
         except ServiceError as exc:
             _show_problems(form, exc)
         else:
-            flash(f"Moved to tier {form.tier.data}.", "success")
+            flash(gettext("Moved to tier %(tier)s.", tier=form.tier.data), "success")
             return redirect(url_for("students.detail", student_id=student.id) + "#tier-h")
         current = current_tier(student.id)
     else:
@@ -91,7 +92,7 @@ def plan_new(student_id: int):
         if not form.errors and not form.form_errors:
             with db.session.begin_nested():
                 plan = create_plan(current_user, student, **values)
-            flash("Intervention plan saved. Record progress as you measure it.", "success")
+            flash(gettext("Intervention plan saved. Record progress as you measure it."), "success")
             return redirect(url_for("tiers.plan_detail", intervention_id=plan.id))
     audit.record("intervention_plan.form.view", actor=current_user, obj=student, student=student)
     return render_template("tiers/plan_form.html", form=form, student=student), status
@@ -112,7 +113,8 @@ def _render_plan(plan, progress_form=None, review_form=None, code: int = 200):
     review_form = review_form or ReviewForm(formdata=None)
     audit.record("intervention_plan.view", actor=current_user, obj=plan, student=plan.student)
     return render_template("tiers/plan_detail.html", plan=plan, student=plan.student, points=points, aims=aims,
-                           svg=chart.goal_chart_svg(geometry, f"Progress toward the goal: {plan.measure}", words, "goal"),
+                           svg=chart.goal_chart_svg(geometry, gettext("Progress toward the goal: %(measure)s", measure=plan.measure),
+                                                    words, "goal"),
                            words=words, fidelity=fidelity(plan, today), today=today, can_edit=is_counselor,
                            progress_form=progress_form, review_form=review_form), code
 
@@ -145,7 +147,7 @@ def progress(intervention_id: int):
             _show_problems(form, exc)
     if form.errors or form.form_errors:
         return _render_plan(get_plan_or_404(current_user, intervention_id), progress_form=form, code=400)
-    flash("Progress recorded.", "success")
+    flash(gettext("Progress recorded."), "success")
     return redirect(url_for("tiers.plan_detail", intervention_id=plan.id) + "#progress-h")
 
 
@@ -163,5 +165,5 @@ def review(intervention_id: int):
     except ServiceError as exc:
         _show_problems(form, exc)
         return _render_plan(get_plan_or_404(current_user, intervention_id), review_form=form, code=400)
-    flash("Review recorded." if plan.is_active else "Plan closed.", "success")
+    flash(gettext("Review recorded.") if plan.is_active else gettext("Plan closed."), "success")
     return redirect(url_for("tiers.plan_detail", intervention_id=plan.id))

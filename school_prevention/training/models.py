@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
-from school_prevention.extensions import db
+from school_prevention.extensions import Model
 from school_prevention.i18n import N_
 from school_prevention.roles import Role, SCHOOL_SCOPED_ROLES
 
@@ -20,7 +20,7 @@ ROLE_PLURALS = {Role.STAFF: N_("staff"), Role.COUNSELOR: N_("counselors"), Role.
 ROLE_PLURALS_TITLE = {Role.STAFF: N_("Staff"), Role.COUNSELOR: N_("Counselors"), Role.PRINCIPAL: N_("Principals")}
 
 
-class Course(db.Model):
+class Course(Model):
     """A training course: provider, length, how often it must be renewed and whom it is required of."""
 
     __tablename__ = "course"
@@ -72,7 +72,7 @@ class Course(db.Model):
         return f"<Course {self.id} {self.name!r}>"
 
 
-class TrainingCompletion(db.Model):
+class TrainingCompletion(Model):
     """A person completed a course on a day; valid through expires_on (None: for good)."""
 
     __tablename__ = "training_completion"

@@ -16,7 +16,7 @@ from school_prevention.config import TestConfig
 from school_prevention.demo import DEMO_PASSWORD, seed_demo
 from school_prevention.extensions import db
 from tests.conftest import migrate_to_head
-from tests.databases import new_database_url, unavailable
+from tests.databases import BACKENDS, new_database_url, unavailable
 
 CHROMIUM = os.environ.get("SP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -29,6 +29,18 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "/e2e/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.e2e)
+
+
+# Journeys run on PostgreSQL only, the production database (the unit and view tests cover SQLite): a journey
+# checks pages and clicks, which do not differ by database, and running them twice was half the suite's time.
+# A machine without PostgreSQL (SP_TEST_BACKENDS=sqlite) still runs them, on SQLite.
+JOURNEY_BACKENDS = ["postgresql"] if "postgresql" in BACKENDS else BACKENDS
+
+
+@pytest.fixture(scope="session", params=JOURNEY_BACKENDS)
+def backend(request) -> str:
+    """The database the journeys' live servers use."""
+    return request.param
 
 
 @dataclass

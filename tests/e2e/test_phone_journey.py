@@ -16,6 +16,10 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from school_prevention import permissions as perm
+from school_prevention.checkins.queries import visible_checkin_plans, visible_checkins
+from school_prevention.flags.queries import visible_flags
+from school_prevention.programs.queries import visible_matches, visible_mentors, visible_programs
+from school_prevention.referrals.queries import triage_referrals
 from school_prevention.auth.models import User
 from school_prevention.extensions import db
 from school_prevention.permissions import policy_for
@@ -67,14 +71,14 @@ def _role_values(user: User) -> dict:
 
         first(perm.visible_students(user).where(Student.id.in_(select(RiskFlag.student_id))).order_by(Student.id),
               "student_id")
-        first(perm.visible_flags(user).order_by(RiskFlag.id), "flag_id")
-        first(perm.visible_programs(user), "program_id")
-        first(perm.visible_mentors(user), "mentor_id")
-        first(perm.visible_matches(user), "match_id")
+        first(visible_flags(user).order_by(RiskFlag.id), "flag_id")
+        first(visible_programs(user), "program_id")
+        first(visible_mentors(user), "mentor_id")
+        first(visible_matches(user), "match_id")
     if role == Role.COUNSELOR:
-        first(perm.triage_referrals(user), "referral_id")
-        first(perm.visible_checkin_plans(user), "plan_id")
-        first(perm.visible_checkins(user), "checkin_id")
+        first(triage_referrals(user), "referral_id")
+        first(visible_checkin_plans(user), "plan_id")
+        first(visible_checkins(user), "checkin_id")
     if role in {Role.ADMIN, Role.PRINCIPAL}:
         first(select(User).where(User.id != user.id).order_by(User.id), "user_id")
     from school_prevention.awareness.models import AwarenessPage

@@ -6,6 +6,9 @@
   var heading = box.querySelector("[data-progress-heading]");
   var text = box.querySelector("[data-progress-text]");
   var file = box.querySelector("[data-progress-file]");
+  function words(name, english) {
+    return box.getAttribute("data-words-" + name) || english;
+  }
   function poll() {
     fetch(box.getAttribute("data-progress-url"), { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
@@ -15,11 +18,16 @@
         if (p.heading && heading.textContent !== p.heading) { heading.textContent = p.heading; }
         var reading = "";
         if (p.status === "running" && p.total) {
-          var figures = p.done.toLocaleString() + " of " + p.total.toLocaleString() + " rows read";
+          // The words are the page's (data-words-*, in its language); figures in the page's language too.
+          var lang = document.documentElement.lang || undefined;
+          var figures = words("figures", "{done} of {total} rows read")
+            .replace("{done}", p.done.toLocaleString(lang)).replace("{total}", p.total.toLocaleString(lang));
           bar.max = p.total; bar.value = p.done;
-          bar.setAttribute("aria-valuetext", figures + (p.current ? ", reading " + p.current : ""));
+          bar.setAttribute("aria-valuetext", p.current
+            ? words("valuetext", "{figures}, reading {file}").replace("{figures}", figures).replace("{file}", p.current)
+            : figures);
           text.textContent = figures;
-          reading = p.current ? "Reading " + p.current : "";
+          reading = p.current ? words("reading", "Reading {file}").replace("{file}", p.current) : "";
         } else if (p.message && text.textContent !== p.message) {
           text.textContent = p.message;
         }

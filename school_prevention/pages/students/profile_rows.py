@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from flask_babel import gettext
+
 from school_prevention.disclosures.models import GUARDIAN_ROLES
+from school_prevention.i18n import N_
 from school_prevention.tiers.models import PLAN_STATUSES, TIERS
 
 
@@ -19,7 +22,7 @@ class TierRow:
 
     @property
     def label(self) -> str:
-        return TIERS.get(self.tier, f"Tier {self.tier}")
+        return gettext(TIERS[self.tier]) if self.tier in TIERS else gettext("Tier %(num)s", num=self.tier)
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class InterventionRow:
 
     @property
     def status_label(self) -> str:
-        return PLAN_STATUSES.get(self.status, self.status)
+        return gettext(PLAN_STATUSES[self.status]) if self.status in PLAN_STATUSES else self.status
 
     def review_due(self, today: date) -> bool:
         return self.is_active and self.review_on <= today
@@ -69,10 +72,13 @@ class GuardianRow:
         return GUARDIAN_ROLES.get(self.role, self.role)
 
 
-RACES = {"american_indian_or_alaska_native": "American Indian or Alaska Native", "asian": "Asian",
-         "black_or_african_american": "Black or African American",
-         "native_hawaiian_or_pacific_islander": "Native Hawaiian or other Pacific Islander", "white": "White",
-         "two_or_more_races": "Two or more races"}
+# Shown through the `tr` filter (templates/students/_family.html) in the reader's language.
+RACES = {"american_indian_or_alaska_native": N_("American Indian or Alaska Native"), "asian": N_("Asian"),
+         "black_or_african_american": N_("Black or African American"),
+         "native_hawaiian_or_pacific_islander": N_("Native Hawaiian or other Pacific Islander"), "white": N_("White"),
+         "two_or_more_races": N_("Two or more races")}
+# Sex as the roster sends it (OneRoster: male, female, other, unspecified), for the same filter.
+SEXES = [N_("Male"), N_("Female"), N_("Other"), N_("Unspecified"), N_("Not given")]
 
 
 @dataclass(frozen=True)

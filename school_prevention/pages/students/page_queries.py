@@ -31,7 +31,7 @@ from school_prevention.db import UTCDateTime
 from school_prevention.disclosures.models import Guardian, guardian_student
 from school_prevention.disclosures.queries import student_page_section as disclosures_section
 from school_prevention.flags.models import FlagCategory, FlagEvent, RiskFlag
-from school_prevention.flags.queries import SEVERITY_RANK, STATUS_RANK
+from school_prevention.flags.queries import student_page_section as flags_section
 from school_prevention.permissions import visible_students_condition
 from school_prevention.programs.models import Attendance, Enrollment, Match, Mentor, Program, ProgramSession
 from school_prevention.referrals.models import Referral, referral_category
@@ -101,21 +101,6 @@ def _student() -> Section:
                "school_name": School.name}
     query = select(Student.id).join(School, School.id == Student.school_id).where(Student.id == STUDENT)
     return _section("student", query, columns)
-
-
-def _flags() -> Section:
-    """The student's flags: current first, most severe first (flags_of_student's order)."""
-    columns = {
-        "id": RiskFlag.id, "severity": RiskFlag.severity, "status": RiskFlag.status,
-        "opened_at": RiskFlag.opened_at, "resolved_at": RiskFlag.resolved_at,
-        "report_recorded_at": RiskFlag.report_recorded_at,
-        # Whether there is a restricted note, never the note itself.
-        "has_note": and_(RiskFlag.note_ciphertext.is_not(None), RiskFlag.note_ciphertext != ""),
-        "category": FlagCategory.name, "is_suspected_abuse": FlagCategory.is_suspected_abuse,
-    }
-    query = (select(RiskFlag.id).join(FlagCategory, FlagCategory.id == RiskFlag.category_id)
-             .where(RiskFlag.student_id == STUDENT))
-    return _section("flags", query, columns, [STATUS_RANK, SEVERITY_RANK, RiskFlag.opened_at.desc(), RiskFlag.id])
 
 
 def _enrollments() -> Section:
@@ -292,7 +277,7 @@ def _demographics() -> Section:
 def sections(is_counselor: bool) -> list[Section]:
     """The page's sections for a viewer: the student, flags, programs and check-ins; counselors also see referrals, screenings, the timeline, agency
     referrals and the newest disclosures."""
-    shown = [_student(), _flags(), _enrollments(), _matches(), _active_plans(), _checkin_summary(), _tier(),
+    shown = [_student(), _section("flags", *flags_section()), _enrollments(), _matches(), _active_plans(), _checkin_summary(), _tier(),
              _interventions()]
     if is_counselor:
         shown += [_open_referrals(), _screenings(), _timeline(), _guardians(), _demographics(),

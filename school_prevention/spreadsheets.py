@@ -1,4 +1,4 @@
-"""CSV and XLSX writers for exports, with spreadsheet formula injection neutralised.
+"""CSV and XLSX writers for exports and downloads, with spreadsheet formula injection neutralised.
 
 A cell that starts with = + - @, a tab, a carriage return or a NUL can be run as a formula by
 Excel, LibreOffice or Google Sheets. Such text cells get a leading apostrophe (OWASP's advice),

@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext
 from sqlalchemy import Select, select
 
 from school_prevention import audit
+from school_prevention.i18n import is_english
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckInPlan
 from school_prevention.checkins.services import PLAN_FIELDS, create_plan
@@ -23,7 +25,7 @@ from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
 from school_prevention.programs.models import Program
 from school_prevention.programs.services import enroll
-from school_prevention.students.caseload import SEVERITY_RANK
+from school_prevention.pages.students.caseload import SEVERITY_RANK
 from school_prevention.students.caseload_models import CounselorAssignment
 from school_prevention.students.models import Student
 
@@ -73,6 +75,12 @@ def _assigned_counselors(student_ids: list[int]) -> dict[int, User]:
     return {student_id: user for student_id, user in rows}
 
 
+def _category(name: str) -> str:
+    """A flag category inside a sentence: lower case in English, as the admin wrote it otherwise (a category
+    is the district's words, which another language's sentence quotes as they are)."""
+    return name.lower() if is_english() else name
+
+
 def start_plans(actor: User, students: list[Student], *, now: datetime, values: dict, assigned_counselor: bool,
                 link_flag: bool) -> list[Outcome]:
     """A check-in plan with the same values for each student who has no active plan.
@@ -87,7 +95,7 @@ def start_plans(actor: User, students: list[Student], *, now: datetime, values: 
     out = []
     for student in students:
         if student.id in existing:
-            out.append(Outcome(student, False, "Skipped: already has a check-in plan.",
+            out.append(Outcome(student, False, gettext("Skipped: already has a check-in plan."),
                                f"/checkin-plans/{existing[student.id]}"))
             continue
         counselor = counselors.get(student.id, actor)
@@ -95,15 +103,18 @@ def start_plans(actor: User, students: list[Student], *, now: datetime, values: 
             with db.session.begin_nested():
                 plan = create_plan(actor, student, counselor, now=now, flag=flags.get(student.id), **values)
         except AlreadyDone as exc:
-            out.append(Outcome(student, False, "Skipped: " + exc.message, exc.next_url))
+            out.append(Outcome(student, False, gettext("Skipped: %(reason)s", reason=exc.message), exc.next_url))
         except ServiceError as exc:
             if exc.field in SHARED_FIELDS and student.is_active:
                 raise  # the shared values are refused: the same for every student
-            out.append(Outcome(student, False, f"Not planned: {exc.message}"))
+            out.append(Outcome(student, False, gettext("Not planned: %(reason)s", reason=exc.message)))
         else:
             flag = flags.get(student.id)
-            linked = f", linked to the {flag.severity} {flag.category.name.lower()} flag" if flag else ""
-            out.append(Outcome(student, True, f"Plan started with {counselor.name}{linked}.",
+            text = (gettext("Plan started with %(name)s, linked to the %(severity)s %(category)s flag.",
+                            name=counselor.name, severity=gettext(flag.severity.capitalize()).lower(),
+                            category=_category(flag.category.name)) if flag
+                    else gettext("Plan started with %(name)s.", name=counselor.name))
+            out.append(Outcome(student, True, text,
                                f"/checkin-plans/{plan.id}"))
     return out
 
@@ -113,19 +124,21 @@ def enroll_selected(actor: User, program: Program, students: list[Student]) -> l
     try:
         result = enroll(actor, program, students)
     except AlreadyDone:  # every one of them already holds or waits for a seat
-        return [Outcome(s, False, "Skipped: already in this program or on its waitlist.") for s in students]
+        return [Outcome(s, False, gettext("Skipped: already in this program or on its waitlist.")) for s in students]
     seated = {s.id for s in result.active}
     waiting = {s.id for s in result.waitlisted}
     skipped = {s.id: reason for s, reason in result.skipped}
     out = []
     for student in students:
         if student.id in seated:
-            out.append(Outcome(student, True, f"Enrolled in {program.name}.", f"/programs/{program.id}"))
+            out.append(Outcome(student, True, gettext("Enrolled in %(program)s.", program=program.name),
+                               f"/programs/{program.id}"))
         elif student.id in waiting:
-            out.append(Outcome(student, True, f"{program.name} is full: added to its waitlist.",
+            out.append(Outcome(student, True, gettext("%(program)s is full: added to its waitlist.", program=program.name),
                                f"/programs/{program.id}"))
         else:
-            out.append(Outcome(student, False, f"Not enrolled: {skipped.get(student.id, 'skipped')}."))
+            out.append(Outcome(student, False, gettext("Not enrolled: %(reason)s.",
+                                                       reason=skipped.get(student.id, gettext("skipped")))))
     return out
 
 
@@ -133,7 +146,7 @@ def assign_counselor(actor: User, students: list[Student], counselor: User) -> l
     """Put each student on the counselor's caseload (replacing another counselor's), if the counselor
     works at the student's school; one audit row per student moved."""
     if counselor.role != "counselor" or not counselor.is_active:
-        raise ServiceError("counselor_id", "Choose an active counselor.")
+        raise ServiceError("counselor_id", gettext("Choose an active counselor."))
     current = {a.student_id: a for a in db.session.scalars(select(CounselorAssignment).where(
         CounselorAssignment.student_id.in_([s.id for s in students])))}
     schools = set(counselor.school_ids)
@@ -141,10 +154,11 @@ def assign_counselor(actor: User, students: list[Student], counselor: User) -> l
     for student in students:
         held = current.get(student.id)
         if student.school_id not in schools:
-            out.append(Outcome(student, False, f"Not assigned: {counselor.name} does not work at {student.school.name}."))
+            out.append(Outcome(student, False, gettext("Not assigned: %(name)s does not work at %(school)s.",
+                                                       name=counselor.name, school=student.school.name)))
             continue
         if held is not None and held.counselor_id == counselor.id:
-            out.append(Outcome(student, False, f"Skipped: already on {counselor.name}’s caseload."))
+            out.append(Outcome(student, False, gettext("Skipped: already on %(name)s’s caseload.", name=counselor.name)))
             continue
         previous = held.counselor_id if held is not None else None
         if held is None:
@@ -155,6 +169,6 @@ def assign_counselor(actor: User, students: list[Student], counselor: User) -> l
             held.assigned_at = utcnow()
         audit.record("student.counselor.assigned", actor=actor, object_type="student", object_id=student.id,
                      student=student, detail={"counselor_id": counselor.id, "previous_counselor_id": previous})
-        out.append(Outcome(student, True, f"Assigned to {counselor.name}."))
+        out.append(Outcome(student, True, gettext("Assigned to %(name)s.", name=counselor.name)))
     db.session.flush()
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
@@ -11,15 +12,16 @@ from school_prevention import audit
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.flags.queries import active_categories
-from school_prevention.permissions import CASE_ROLES, roles, visible_programs, visible_schools, visible_students
+from school_prevention.permissions import CASE_ROLES, roles, visible_schools, visible_students
+from school_prevention.programs.queries import running_programs, visible_programs
 from school_prevention.roles import Role
-from school_prevention.students.caseload import CaseloadRow, Page, caseload, clock, count_of, current_categories
-from school_prevention.students.forms import VIEW_FIELDS, StudentFilterForm
-from school_prevention.students.summary import load_summary
+from school_prevention.pages.students.caseload import CaseloadRow, Page, caseload, clock, count_of, current_categories
+from school_prevention.pages.students.forms import VIEW_FIELDS, StudentFilterForm
+from school_prevention.pages.students.summary import load_summary
 from school_prevention.tiers.forms import SummaryForm
 from school_prevention.timezones import district_today
-from school_prevention.students.page import load_student_page
-from school_prevention.students.queries import counselors_of_my_schools, running_programs
+from school_prevention.pages.students.page import load_student_page
+from school_prevention.students.queries import counselors_of_my_schools
 from school_prevention.students.saved_views import delete_view, save_view, views_of
 
 bp = Blueprint("students", __name__, url_prefix="/students")
@@ -87,19 +89,19 @@ def view_save():
     """Save the list's current filters under a name."""
     query = request.form.get("query", "")
     if len(query) > 1000:
-        abort(400, description="These filters are too long to save.")
+        abort(400, description=gettext("These filters are too long to save."))
     args = MultiDict(parse_qsl(query))
     # The filters are checked as the list checks them: a view that cannot be opened is not kept.
     form = filter_form(args)
     if not form.validate() or not view_query(args):
-        abort(400, description="Choose at least one filter on the list before saving it as a view.")
+        abort(400, description=gettext("Choose at least one filter on the list before saving it as a view."))
     try:
         with db.session.begin_nested():
             save_view(current_user, request.form.get("name"), view_query(args))
     except ServiceError as exc:
         return _list_page(args, 400, save_error=exc.message, view_name=request.form.get("name", "")[:200])
     # The name is the user's own words and may name a child: the flash (in the cookie) does not repeat it.
-    flash("View saved. It is listed under “Your views”.", "success")
+    flash(gettext("View saved. It is listed under “Your views”."), "success")
     return redirect(url_for("students.index") + "?" + view_query(args))
 
 
@@ -109,7 +111,7 @@ def view_delete(view_id: int):
     """Delete one of the user's saved views."""
     if delete_view(current_user, view_id) is None:
         abort(404)
-    flash("View deleted.", "success")
+    flash(gettext("View deleted."), "success")
     return redirect(url_for("students.index"))
 
 
@@ -137,4 +139,4 @@ def summary(student_id: int):
     return render_template("students/summary.html", s=data, page=data.page, student=data.student, form=form)
 
 
-from school_prevention.students import bulk_views  # noqa: E402,F401  (its routes are on this blueprint)
+from school_prevention.pages.students import bulk_views  # noqa: E402,F401  (its routes are on this blueprint)

@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
@@ -35,7 +36,7 @@ SEVERITY_RANK = {"low": 1, "moderate": 2, "high": 3, "urgent": 4}
 SEVERITY_OF_RANK = {rank: name for name, rank in SEVERITY_RANK.items()}
 STALE_LOOKBACK = timedelta(days=90)  # as reports.measures: older open check-ins no longer hold a plan back
 PLAN_STATES = {"none": "No plan", "kept": "Plan kept", "overdue": "Plan overdue", "later": "Plan not running"}
-SORTS = {"name": "Name", "severity": "Most severe flag first", "last_contact": "Longest since last contact"}
+SORTS = {"name": _l("Name"), "severity": _l("Most severe flag first"), "last_contact": _l("Longest since last contact")}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from school_prevention import crypto
 from school_prevention.auth.models import User
 from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
-from school_prevention.students.page import StudentPage, load_student_page
+from school_prevention.pages.students.page import StudentPage, load_student_page
 
 SUMMARY_TIMELINE = 12  # the newest lines; the meeting has the student page for the rest
 

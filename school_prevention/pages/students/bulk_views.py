@@ -5,24 +5,26 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode
 
 from flask import abort, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from school_prevention import audit
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error
-from school_prevention.permissions import CASE_ROLES, get_program_or_404, roles, visible_programs, visible_students
-from school_prevention.programs.queries import seat_counts
+from school_prevention.i18n import N_
+from school_prevention.permissions import CASE_ROLES, roles, visible_students
+from school_prevention.programs.queries import get_program_or_404, running_programs, seat_counts, visible_programs
 from school_prevention.roles import Role
-from school_prevention.students.bulk import MAX_SELECTED, assign_counselor, enroll_selected, lock_selected, start_plans
-from school_prevention.students.forms import VIEW_FIELDS, BulkAssignForm, BulkEnrollForm, BulkPlanForm
+from school_prevention.pages.students.bulk import MAX_SELECTED, assign_counselor, enroll_selected, lock_selected, start_plans
+from school_prevention.pages.students.forms import VIEW_FIELDS, BulkAssignForm, BulkEnrollForm, BulkPlanForm
 from school_prevention.students.models import Student
 from school_prevention.db import MAX_ID
-from school_prevention.students.caseload import clock
-from school_prevention.students.queries import counselors_of_my_schools, running_programs
-from school_prevention.students.views import bp
+from school_prevention.pages.students.caseload import clock
+from school_prevention.students.queries import counselors_of_my_schools
+from school_prevention.pages.students.views import bp
 
-ACTIONS = {"plans": "Start check-in plans", "enroll": "Enroll in a program", "assign": "Assign a counselor"}
+ACTIONS = {"plans": N_("Start check-in plans"), "enroll": N_("Enroll in a program"), "assign": N_("Assign a counselor")}
 
 
 class Selection:
@@ -31,14 +33,14 @@ class Selection:
     def __init__(self, values) -> None:
         raw = values.getlist("student")
         if not raw:
-            abort(400, description="Tick at least one student on the list, then choose the action again.")
+            abort(400, description=gettext("Tick at least one student on the list, then choose the action again."))
         if any(not (v.isascii() and v.isdigit()) or len(v) > 12 for v in raw):
-            abort(400, description="The selection is not valid. Go back to the list and tick the students again.")
+            abort(400, description=gettext("The selection is not valid. Go back to the list and tick the students again."))
         self.ids = list(dict.fromkeys(int(v) for v in raw))
         if any(i > MAX_ID for i in self.ids):
             abort(404)  # beyond any id the database can hold: no such student
         if len(self.ids) > MAX_SELECTED:
-            abort(400, description=f"Choose at most {MAX_SELECTED} students at once.")
+            abort(400, description=gettext("Choose at most %(num)s students at once.", num=MAX_SELECTED))
         back = values.get("back", "")[:2000]
         kept = [(k, v) for k, v in parse_qsl(back) if k in VIEW_FIELDS or k in ("q", "page")]
         self.back = urlencode(kept)
@@ -63,7 +65,7 @@ def _form_page(action: str, form, selection: Selection, students, status: int = 
     # The form names every ticked student: one row for the page.
     audit.record("caseload.bulk.form.view", actor=current_user, detail={"action": action, "students": len(students)})
     return render_template(f"students/index_bulk_{action}.html", form=form, students=students, selection=selection,
-                           title=ACTIONS[action], **extra), status
+                           title=gettext(ACTIONS[action]), **extra), status
 
 
 def _results(action: str, outcomes, selection: Selection, **extra):
@@ -72,7 +74,7 @@ def _results(action: str, outcomes, selection: Selection, **extra):
     audit.record("caseload.bulk.results", actor=current_user,
                  detail={"action": action, "students": len(outcomes), "done": done})
     return render_template("students/index_bulk_results.html", outcomes=outcomes, done=done, selection=selection,
-                           title=ACTIONS[action], action=action, **extra)
+                           title=gettext(ACTIONS[action]), action=action, **extra)
 
 
 @bp.route("/bulk/plans", methods=["GET", "POST"])

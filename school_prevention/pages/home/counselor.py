@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from school_prevention.auth.models import User
 from school_prevention.extensions import db
-from school_prevention.flags.queries import flags_missing_report
-from school_prevention.home.queries import counselor_counts
-from school_prevention.permissions import visible_flags, visible_students
+from school_prevention.flags.queries import flags_missing_report, visible_flags
+from school_prevention.pages.home.queries import counselor_counts
+from school_prevention.permissions import visible_students
 from school_prevention.screenings.queries import rescreens_due
 from school_prevention.students.saved_views import views_of
 from school_prevention.tiers.queries import reviews_due

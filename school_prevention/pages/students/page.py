@@ -15,6 +15,7 @@ from itertools import groupby
 from typing import Any
 
 from flask import abort, request
+from flask_babel import gettext
 
 from school_prevention.agencies.models import AGENCY_KINDS
 from school_prevention.agencies.models import OUTCOMES as AGENCY_OUTCOMES
@@ -24,14 +25,15 @@ from school_prevention.checkins.models import CADENCES, OUTCOMES
 from school_prevention.db import utcnow
 from school_prevention.disclosures.models import LEGAL_BASES
 from school_prevention.extensions import db
+from school_prevention.i18n import N_
 from school_prevention.flags.models import REPORT_SEVERITIES
 from school_prevention.permissions import student_scope
 from school_prevention.programs.models import CURRENT_ENROLLMENT, MATCH_STATUSES
 from school_prevention.roles import Role
 from school_prevention.screenings.models import NEXT_STEPS, RESULTS
-from school_prevention.students import page_queries as q
+from school_prevention.pages.students import page_queries as q
 from school_prevention.students.models import Student, display_name, grade_label
-from school_prevention.students.profile_rows import DemographicsRow, GuardianRow, InterventionRow, TierRow
+from school_prevention.pages.students.profile_rows import DemographicsRow, GuardianRow, InterventionRow, TierRow
 from school_prevention.tiers.models import PLAN_STATUSES
 
 
@@ -68,6 +70,11 @@ class StudentView:
     @property
     def grade_label(self) -> str:
         return grade_label(self.grade)
+
+
+# The timeline's kinds (capitalized in the templates, then translated) and the enrollment states it names.
+TIMELINE_WORDS = [N_("Flag"), N_("Referral"), N_("Check-in"), N_("Tier"), N_("Plan"), N_("Screening"), N_("Program"),
+                  N_("Agency"), N_("active"), N_("waitlisted"), N_("completed"), N_("withdrawn")]
 
 
 @dataclass
@@ -129,11 +136,11 @@ class ScreeningRow:
 
     @property
     def result_label(self) -> str:
-        return RESULTS[self.result]
+        return gettext(RESULTS[self.result])
 
     @property
     def next_step_label(self) -> str:
-        return NEXT_STEPS[self.next_step]
+        return gettext(NEXT_STEPS[self.next_step])
 
 
 @dataclass(frozen=True)
@@ -232,7 +239,7 @@ class DisclosureRow:
 
 def cadence_label(cadence: str, rrule: str | None) -> str:
     """CheckInPlan.cadence_label for a plan read as a row."""
-    return CADENCES.get(cadence, cadence) + (f": {rrule}" if cadence == "custom" else "")
+    return (gettext(CADENCES[cadence]) if cadence in CADENCES else cadence) + (f": {rrule}" if cadence == "custom" else "")
 
 
 @dataclass
@@ -283,7 +290,7 @@ class StudentPage:
 
 
 class Links:
-    """The page's links by id, each endpoint's URL built once per process (web.row_url)."""
+    """The page's links by id, each endpoint's URL built once per process (urls.row_url)."""
 
     ENDPOINTS = {
         "flag": ("flags.detail", "flag_id"),
@@ -315,7 +322,7 @@ class Links:
         root = request.script_root
         builders = self._built.get(root)
         if builders is None:
-            from school_prevention.web import row_url
+            from school_prevention.urls import row_url
 
             builders = {name: row_url(endpoint, key) for name, (endpoint, key) in self.ENDPOINTS.items()}
             self._built[root] = builders
@@ -396,25 +403,37 @@ def _timeline(page: StudentPage, rows) -> list[TimelineEntry]:
     for row in rows:
         at, kind, ref, a, b, c = row["at"], row["kind"], row["ref"], row["a"], row["b"], row["c"]
         if kind == "flag":  # a: category, b: action, c: who
-            entries.append(TimelineEntry(at, "flag", f"{a}: {b.replace('_', ' ')}" + (f" by {c}" if c else ""),
-                                         links.flag(ref)))
+            action = gettext(b.replace("_", " ").capitalize()).lower()
+            text = (gettext("%(category)s: %(action)s by %(name)s", category=a, action=action, name=c) if c
+                    else f"{a}: {action}")
+            entries.append(TimelineEntry(at, "flag", text, links.flag(ref)))
         elif kind == "referral":  # a: who submitted it, b: urgency
-            entries.append(TimelineEntry(at, "referral", f"Referral from {a} ({b})", links.referral(ref)))
+            entries.append(TimelineEntry(at, "referral", gettext("Referral from %(name)s (%(urgency)s)", name=a,
+                                                                 urgency=gettext(b.capitalize()).lower()),
+                                         links.referral(ref)))
         elif kind == "plan":  # a: cadence, b: rule
-            entries.append(TimelineEntry(at, "check-in", f"Check-in plan started: {cadence_label(a, b).lower()}",
+            entries.append(TimelineEntry(at, "check-in", gettext("Check-in plan started: %(cadence)s",
+                                                                 cadence=cadence_label(a, b).lower()),
                                          links.plan(ref)))
         elif kind == "plan_ended":
-            entries.append(TimelineEntry(at, "check-in", "Check-in plan ended", links.plan(ref)))
+            entries.append(TimelineEntry(at, "check-in", gettext("Check-in plan ended"), links.plan(ref)))
         elif kind == "tier":  # a: tier, b: previous tier, c: who
-            entries.append(TimelineEntry(at, "tier", f"Moved from tier {b} to tier {a}" + (f" by {c}" if c else ""),
+            entries.append(TimelineEntry(at, "tier", gettext("Moved from tier %(old)s to tier %(new)s by %(name)s",
+                                                             old=b, new=a, name=c) if c else
+                                         gettext("Moved from tier %(old)s to tier %(new)s", old=b, new=a),
                                          links.tier(page.student.id)))
         elif kind == "intervention":  # a: measure
-            entries.append(TimelineEntry(at, "plan", f"Intervention plan started: {a}", links.intervention(ref)))
+            entries.append(TimelineEntry(at, "plan", gettext("Intervention plan started: %(measure)s", measure=a),
+                                         links.intervention(ref)))
         elif kind == "intervention_closed":  # a: status, b: measure
-            entries.append(TimelineEntry(at, "plan", f"Intervention plan {PLAN_STATUSES.get(a, a).lower()}: {b}",
+            status = gettext(PLAN_STATUSES[a]) if a in PLAN_STATUSES else a
+            entries.append(TimelineEntry(at, "plan", gettext("Intervention plan %(status)s: %(measure)s",
+                                                             status=status.lower(), measure=b),
                                          links.intervention(ref)))
         else:  # a check-in; a: status, b: outcome
-            text = f"Check-in: {OUTCOMES.get(b, b or '').lower()}" if a == "completed" else "Check-in missed"
+            outcome = gettext(OUTCOMES[b]) if b in OUTCOMES else (b or "")
+            text = gettext("Check-in: %(outcome)s", outcome=outcome.lower()) if a == "completed" \
+                else gettext("Check-in missed")
             entries.append(TimelineEntry(at, "check-in", text, links.checkin(ref)))
     for screening in page.screenings:
         entries.append(TimelineEntry(datetime.combine(screening.screened_on, time(12), tzinfo=timezone.utc),
@@ -422,15 +441,17 @@ def _timeline(page: StudentPage, rows) -> list[TimelineEntry]:
     for enrollment in page.enrollments:
         link = links.program(enrollment.program_id)
         entries.append(TimelineEntry(enrollment.requested_at, "program",
-                                     f"{enrollment.program}: {'waitlisted' if enrollment.started_at is None else 'enrolled'}",
+                                     f"{enrollment.program}: "
+                                     + (gettext("waitlisted") if enrollment.started_at is None else gettext("enrolled")),
                                      link))
         if enrollment.ended_at:
-            entries.append(TimelineEntry(enrollment.ended_at, "program", f"{enrollment.program}: {enrollment.status}", link))
+            entries.append(TimelineEntry(enrollment.ended_at, "program", f"{enrollment.program}: {gettext(enrollment.status)}", link))
     for referral in page.agency_referrals:
         link = links.agency_referral(referral.id)
-        entries.append(TimelineEntry(referral.referred_at, "agency", f"Referred to {referral.agency}", link))
+        entries.append(TimelineEntry(referral.referred_at, "agency",
+                                     gettext("Referred to %(agency)s", agency=referral.agency), link))
         if referral.status != "sent":
             entries.append(TimelineEntry(referral.status_changed_at, "agency",
-                                         f"{referral.agency}: {referral.status_label.lower()}", link))
+                                         f"{referral.agency}: {gettext(referral.status_label).lower()}", link))
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:q.TIMELINE_LENGTH]

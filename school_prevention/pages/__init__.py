@@ -1,0 +1,1 @@
+"""Pages that compose several features (the student page, the caseload, the home pages): a layer above them."""

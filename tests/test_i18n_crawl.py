@@ -1,0 +1,56 @@
+"""The app in Spanish, page by page: every role, with Spanish chosen, opens every GET route of app.url_map
+(the permissions world's objects fill the URLs) and no page may still read as English.
+
+"Reads as English" is tests/test_i18n.english_left: a line with an English-only word ("the", "save",
+"student"...) once the records' own words are taken out. The records' words are every text the
+database holds (names of students, schools, programs, categories, courses: data in the district's words,
+not interface text), so a page fails only for words the app itself wrote.
+"""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import String, Text, select
+
+from school_prevention.extensions import db
+from tests.test_i18n import english_left
+from tests.test_permissions import ALL, _requests, world  # noqa: F401 - world is a fixture
+
+# Answers that are not pages for a reader: files, feeds and machine formats.
+NOT_PAGES = {"static"}
+
+
+def records_words() -> list[str]:
+    """Every text value in the database: what a page shows of the records, not of the interface."""
+    words: set[str] = set()
+    for table in db.metadata.sorted_tables:
+        columns = [c for c in table.columns if isinstance(c.type, (String, Text))]
+        if not columns:
+            continue
+        for row in db.session.execute(select(*columns)):
+            words.update(v for v in row if isinstance(v, str) and 1 < len(v) <= 2000)
+    return sorted(words)
+
+
+@pytest.mark.parametrize("role", sorted(ALL))
+def test_no_page_reads_as_english_for_someone_who_chose_spanish(app, login_as, world, db_session, role):
+    user = world["users"][role]
+    user.locale = "es"
+    db_session.commit()
+    client = app.test_client()
+    login_as(user, client)
+    data = records_words()
+    problems, pages = [], 0
+    for endpoint, method, url in _requests(app, world, role):
+        if method != "GET" or endpoint in NOT_PAGES:
+            continue
+        response = client.get(url, headers={"Accept-Language": "en"})  # her choice beats the browser's
+        if response.status_code >= 300 or not response.mimetype == "text/html":
+            continue
+        pages += 1
+        html = response.get_data(as_text=True)
+        if '<html lang="es">' not in html:
+            problems.append(f"{url} ({endpoint}): not marked lang=es")
+        if left := english_left(html, data):
+            problems.append(f"{url} ({endpoint}): {left[:6]}")
+    assert pages > 5, f"the crawl as {role} opened only {pages} pages"
+    assert not problems, f"{len(problems)} pages still read as English for a {role}:\n" + "\n".join(problems)
