@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from school_prevention.i18n import N_
+
 FIELD_LIMIT = 10 * 1024 * 1024
 csv.field_size_limit(FIELD_LIMIT)
 # A zip entry that inflates more than this many times over, to more than ZIP_BOMB_BYTES, is no
@@ -170,9 +172,9 @@ class RosterSource:
                     continue
                 values = dict(zip(header, record))
                 if len(record) > len(header):
-                    values["__error__"] = "more fields than the header has columns"
+                    values["__error__"] = N_("more fields than the header has columns")
                 elif check_nul and any("\x00" in value for value in record):
-                    values["__error__"] = "a value holds a NUL character (0x00), which cannot be stored"
+                    values["__error__"] = N_("a value holds a NUL character (0x00), which cannot be stored")
                 yield Row(start, values)
 
         return header, iterate()
