@@ -59,7 +59,7 @@ class HeldImport:
 
     def __init__(self, monkeypatch):
         self.start, self.first_report = threading.Event(), threading.Event()
-        monkeypatch.setattr(importer_module, "PROGRESS_SECONDS", 0)
+        monkeypatch.setattr(read_module, "PROGRESS_SECONDS", 0)
         monkeypatch.setattr(progress_module, "BEAT_SECONDS", 0.05)
         real_import, real_update = worker_module.import_roster, progress_module.Beat.update
 
