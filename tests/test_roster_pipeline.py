@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from school_prevention.extensions import db
 from school_prevention.roster.models import StudentSchoolChange
-from school_prevention.roster.pipeline import read
+from school_prevention.roster.pipeline import validate
 from school_prevention.roster.pipeline.report import ImportReport, count_rows
 from school_prevention.roster.pipeline.stage import STAGE, StudentStage, stage_students
 from school_prevention.roster.services import import_roster, start_run
@@ -18,13 +18,13 @@ from tests.factories import make_user
 
 
 def read_users(path, schools):
-    """Run users.csv through read.users; returns (student rows, staff, report)."""
+    """Run users.csv through validate.users; returns (student rows, staff, report)."""
     report, staff, guardians = ImportReport(dry_run=True), [], []
     source = RosterSource(path)
     try:
         with source.open_text("users.csv") as fh:
             _, rows = source.rows(fh, "users.csv")
-            students = list(read.users(rows, "bulk", report, schools, staff, guardians))
+            students = list(validate.users(rows, "bulk", report, schools, staff, guardians))
     finally:
         source.close()
     return students, staff, report
@@ -118,3 +118,14 @@ def test_a_spanish_admin_reads_rejects_and_messages_in_spanish(tmp_path, db_sess
     with force_locale("es"):  # as in a request of an admin who chose Spanish
         labels = [label for label, _ in count_rows({"students_created": 3, "rows_rejected": 1})]
     assert labels == ["Estudiantes creados", "Filas rechazadas"]
+
+
+def test_a_damaged_file_is_refused_in_the_admins_language(tmp_path, db_session):
+    admin = make_user("admin", locale="es")
+    files = rf.district(2)
+    path = rf.write(tmp_path / "set", files)
+    (path / "users.csv").write_bytes((path / "users.csv").read_bytes() + b'stu-9,,,true,sch-1,student,"open\r\n')
+    report = run(path, actor=admin)
+    assert report.refused == ("users.csv línea 4: una comilla (\") abierta en esta línea nunca se cierra. Corrija el "
+                              "archivo e inténtelo de nuevo. No se cambió nada.")
+    assert db.session.scalar(select(func.count()).select_from(Student)) == 0

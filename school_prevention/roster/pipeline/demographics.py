@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from school_prevention.extensions import db
 from school_prevention.roster.models import StudentDemographics
-from school_prevention.roster.pipeline.read import DemographicsRow
 from school_prevention.roster.pipeline.report import ImportReport
 from school_prevention.roster.pipeline.sql import sourced_id_among
+from school_prevention.roster.pipeline.validate import DemographicsRow
 from school_prevention.students.models import Student
 
 

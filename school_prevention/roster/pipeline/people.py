@@ -14,9 +14,9 @@ from school_prevention.auth import sessions
 from school_prevention.auth.models import User
 from school_prevention.disclosures.models import Guardian, guardian_student
 from school_prevention.extensions import db
-from school_prevention.roster.pipeline.read import GuardianRow, StaffRow
 from school_prevention.roster.pipeline.report import ImportReport
 from school_prevention.roster.pipeline.sql import group_by_keys, sourced_id_among
+from school_prevention.roster.pipeline.validate import GuardianRow, StaffRow
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
 

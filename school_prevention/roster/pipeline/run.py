@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
-from school_prevention.roster.pipeline import handoff, read, upsert
+from school_prevention.roster.pipeline import handoff, read, upsert, validate
 from school_prevention.roster.pipeline.demographics import write_demographics
 from school_prevention.roster.pipeline.people import write_guardians, write_staff
 from school_prevention.roster.pipeline.report import ImportReport
@@ -70,7 +70,7 @@ class _Import:
         return report
 
     def orgs(self, rows: Iterator[Row], mode: str) -> None:
-        self.schools = write_schools(read.schools(rows, mode, self.report), self.report, self.now)
+        self.schools = write_schools(validate.schools(rows, mode, self.report), self.report, self.now)
 
     def users_file(self, mode: str) -> None:
         """users.csv: students staged and upserted, then staff and guardians; then, for a bulk file,
@@ -89,9 +89,9 @@ class _Import:
         stage.drop()
 
     def users(self, stage: StudentStage, rows: Iterator[Row], mode: str) -> None:
-        staff: list[read.StaffRow] = []
-        guardians: list[read.GuardianRow] = []
-        students = read.users(rows, mode, self.report, self.schools, staff, guardians)
+        staff: list[validate.StaffRow] = []
+        guardians: list[validate.GuardianRow] = []
+        students = validate.users(rows, mode, self.report, self.schools, staff, guardians)
         try:
             stage_students(stage, students, self.batch_size)
         except BaseException:
@@ -106,4 +106,4 @@ class _Import:
         write_guardians(guardians, mode, self.report, self.now, self.batch_size)
 
     def demographics(self, rows: Iterator[Row], mode: str) -> None:
-        write_demographics(read.demographics(rows, mode, self.report), self.report, self.batch_size)
+        write_demographics(validate.demographics(rows, mode, self.report), self.report, self.batch_size)

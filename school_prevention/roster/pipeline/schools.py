@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import select
 
 from school_prevention.extensions import db
-from school_prevention.roster.pipeline.read import SchoolRow
 from school_prevention.roster.pipeline.report import ImportReport
+from school_prevention.roster.pipeline.validate import SchoolRow
 from school_prevention.schools.models import School
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, text
 
 from school_prevention.extensions import db
-from school_prevention.roster.pipeline.read import StudentRow
+from school_prevention.roster.pipeline.validate import StudentRow
 
 STAGE = Table(
     "roster_stage_student", MetaData(),
@@ -70,7 +70,7 @@ class StudentStage:
                     # While a COPY is open psycopg holds the connection (a rollback would wait for ever).
                     try:
                         copy.__exit__(RuntimeError, RuntimeError("import stopped"), None)
-                    except Exception:  # noqa: BLE001 - the first error is the one to report
+                    except Exception:  # noqa: BLE001, S110 - the first error is the one to report
                         pass
             finally:
                 cursor.close()

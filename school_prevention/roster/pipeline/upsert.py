@@ -9,7 +9,18 @@ from datetime import datetime
 
 from flask_babel import format_decimal, format_percent
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, exists, func, insert, literal, not_, or_, select, update
+from sqlalchemy import (
+    and_,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    update,
+)
 
 from school_prevention.extensions import db
 from school_prevention.roster.models import StudentSchoolChange
