@@ -2,9 +2,12 @@
 valid, upsert is idempotent, and reports read in the admin's language."""
 from __future__ import annotations
 
+from datetime import date, time
+
 from flask_babel import force_locale
 from sqlalchemy import func, select
 
+from school_prevention.checkins.models import CheckInPlan
 from school_prevention.extensions import db
 from school_prevention.roster.models import StudentSchoolChange
 from school_prevention.roster.pipeline import validate
@@ -12,6 +15,7 @@ from school_prevention.roster.pipeline.report import ImportReport, count_rows
 from school_prevention.roster.pipeline.stage import STAGE, StudentStage, stage_students
 from school_prevention.roster.services import import_roster, start_run
 from school_prevention.roster.sources import RosterSource
+from school_prevention.schools.models import School
 from school_prevention.students.models import Student
 from tests import roster_files as rf
 from tests.factories import make_user
@@ -129,3 +133,26 @@ def test_a_damaged_file_is_refused_in_the_admins_language(tmp_path, db_session):
     assert report.refused == ("users.csv línea 4: una comilla (\") abierta en esta línea nunca se cierra. Corrija el "
                               "archivo e inténtelo de nuevo. No se cambió nada.")
     assert db.session.scalar(select(func.count()).select_from(Student)) == 0
+
+
+def test_more_movers_than_a_batch_are_handed_off_batch_by_batch(app, tmp_path, db_session, monkeypatch):
+    monkeypatch.setitem(app.config, "ROSTER_BATCH_SIZE", 2)  # five movers: three hand-off calls
+    files = rf.district(10)
+    run(rf.write(tmp_path / "a", files))
+    schools = {s.sourced_id: s for s in db.session.scalars(select(School))}
+    counselor = make_user("counselor", schools=list(schools.values()))
+    movers = [s for s in db.session.scalars(select(Student).order_by(Student.id)) if s.school.sourced_id == "sch-2"]
+    plans = []
+    for student in movers:
+        plans.append(CheckInPlan(student_id=student.id, school_id=student.school_id, counselor_id=counselor.id,
+                                 cadence="weekly", local_time=time(10, 0), starts_on=date(2026, 9, 1),
+                                 until=date(2027, 6, 1), status="active"))
+    db.session.add_all(plans)
+    db.session.flush()
+    for n in range(1, 11, 2):  # stu-1, 3, 5, 7, 9 are at sch-2
+        files["users.csv"][n] = rf.student(f"stu-{n}", f"Given{n}", f"Family{n}", "sch-1")
+    report = run(rf.write(tmp_path / "b", files))
+    assert (report.counts["students_moved_school"], report.counts["checkin_plans_kept_by_counselor"]) == (5, 5)
+    db.session.expire_all()
+    assert {plan.school_id for plan in plans} == {schools["sch-1"].id}
+    assert db.session.scalar(select(func.count()).select_from(StudentSchoolChange)) == 5
