@@ -156,3 +156,19 @@ def test_more_movers_than_a_batch_are_handed_off_batch_by_batch(app, tmp_path, d
     db.session.expire_all()
     assert {plan.school_id for plan in plans} == {schools["sch-1"].id}
     assert db.session.scalar(select(func.count()).select_from(StudentSchoolChange)) == 5
+
+
+def test_a_spanish_admin_reads_the_report_page_in_spanish(client, login_as, tmp_path, db_session):
+    admin = make_user("admin", locale="es")
+    files = rf.district(3)
+    files["users.csv"].append(rf.student("stu-9", "Fay", "Quinn", "sch-1", grade="Z9"))
+    started = start_run(admin, str(tmp_path / "set"), dry_run=True)
+    import_roster(started.id, rf.write(tmp_path / "set", files), dry_run=True)
+    login_as(admin)
+    page = client.get(f"/admin/roster/{started.id}").get_data(as_text=True)
+    assert '<html lang="es">' in page
+    for spanish in ("el grado &#39;Z9&#39; no es un grado de OneRoster", "Estudiantes creados", "Escuelas creadas",
+                    "Filas rechazadas"):
+        assert spanish in page
+    for english in ("is not a OneRoster grade", "Students created", "Rows rejected"):
+        assert english not in page
