@@ -45,7 +45,9 @@ class StudentStage:
         self.rows += len(batch)
         if self.postgresql:
             if self._copy is None:
-                cursor = self.conn.connection.dbapi_connection.cursor()
+                raw = self.conn.connection.dbapi_connection
+                assert raw is not None  # an open connection: the import's transaction is on it
+                cursor = raw.cursor()
                 try:
                     copy = cursor.copy(f"COPY {STAGE.name} ({', '.join(COLUMNS)}) FROM STDIN")
                     self._copy = (cursor, copy, copy.__enter__())
@@ -81,6 +83,7 @@ class StudentStage:
         self.conn.execute(text(f"ANALYZE {STAGE.name}"))  # a temporary table gets no statistics otherwise
 
     def drop(self) -> None:
+        """Remove the staging table (the import is done with it)."""
         self.conn.execute(text(f"DROP TABLE IF EXISTS {STAGE.name}"))
 
 

@@ -95,14 +95,15 @@ def write_students(now: datetime) -> None:
 
 
 def active_students() -> int:
-    return db.session.scalar(select(func.count()).select_from(STUDENT).where(_s.is_active.is_(True)))
+    """How many students are active now (before the import: the base of the mass-deactivation share)."""
+    return db.session.scalar(select(func.count()).select_from(STUDENT).where(_s.is_active.is_(True))) or 0
 
 
 def deactivate_missing(report: ImportReport, now: datetime, active_before: int, allow_mass: bool) -> None:
     """Bulk mode: active students the file no longer lists are deactivated, never deleted; more than
     MASS_DEACTIVATION_SHARE of them refuses the import (an incomplete export must not end a district's care)."""
     unlisted = and_(_s.is_active.is_(True), ~exists().where(_matched))
-    missing = db.session.scalar(select(func.count()).select_from(STUDENT).where(unlisted))
+    missing = db.session.scalar(select(func.count()).select_from(STUDENT).where(unlisted)) or 0
     share = missing / active_before if active_before else 0
     if missing and share > MASS_DEACTIVATION_SHARE and not allow_mass:
         report.refused = _(

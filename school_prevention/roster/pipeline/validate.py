@@ -257,8 +257,8 @@ def _guardian(line: int, sid: str, status: str, role: str, v: dict) -> GuardianR
         raise RowError(_("givenName and familyName are required"))
     if active and not agents:
         raise RowError(_("a %(role)s needs agentSourcedIds naming their student(s)", role=role))
-    email = normalise_email(v.get("email") or "")
-    email = email if "@" in email else None
+    address = normalise_email(v.get("email") or "")
+    email = address if "@" in address else None
     phone, sms = (v.get("phone") or "").strip() or None, (v.get("sms") or "").strip() or None
     _check_lengths(("sourcedId", sid, SID_MAX), ("givenName", given, NAME_MAX), ("familyName", family, NAME_MAX),
                    ("email", email, EMAIL_MAX), ("phone", phone, CONTACT_MAX), ("sms", sms, CONTACT_MAX))
@@ -280,7 +280,7 @@ def demographics(rows: Iterator[Row], mode: str, report: ImportReport) -> Iterat
             sex = (v.get("sex") or "").strip().lower() or None
             if sex and sex not in SEXES:
                 raise RowError(_("sex %(sex)s is not male, female, other or unspecified", sex=repr(sex)))
-            values = {"sex": sex}
+            values: dict[str, str | bool | None] = {"sex": sex}
             for column, attr in RACE_COLUMNS.items():
                 values[attr] = _bool(v.get(column, ""), column)
         except RowError as exc:
