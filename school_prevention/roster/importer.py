@@ -1,4 +1,4 @@
-"""The names other modules have long imported from here; the import itself is roster.pipeline."""
+"""The names other modules have long imported from here (views, cli); the import itself is roster.pipeline."""
 from __future__ import annotations
 
 from school_prevention.roster.pipeline.report import (
@@ -6,6 +6,6 @@ from school_prevention.roster.pipeline.report import (
     ImportReport,
     count_rows,
 )
-from school_prevention.roster.pipeline.run import IMPORT_LOCK_KEY, import_roster
+from school_prevention.roster.pipeline.run import IMPORT_LOCK_KEY
 
-__all__ = ["COUNT_LABELS", "IMPORT_LOCK_KEY", "ImportReport", "count_rows", "import_roster"]
+__all__ = ["COUNT_LABELS", "IMPORT_LOCK_KEY", "ImportReport", "count_rows"]
