@@ -98,9 +98,9 @@ class _Import:
             stage.close(failed=True)
             raise
         stage.close()
-        upsert.count_students(self.report)
-        moves = upsert.record_moves(self.now, self.import_id)
-        upsert.write_students(self.now)
+        plan = upsert.count_students(self.report)
+        moves = upsert.record_moves(plan, self.now, self.import_id)
+        upsert.write_students(plan, self.now)
         handoff.students_who_moved(moves, self.now, self.report, self.batch_size)
         write_staff(staff, self.report, self.now, self.batch_size)
         write_guardians(guardians, mode, self.report, self.now, self.batch_size)

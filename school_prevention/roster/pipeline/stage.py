@@ -37,6 +37,9 @@ class StudentStage:
         """A fresh, empty staging table (a test's earlier import in the same connection may have left one)."""
         self.conn.execute(text(f"DROP TABLE IF EXISTS {STAGE.name}"))
         STAGE.create(self.conn)
+        if self.postgresql:
+            # Indexed as the COPY streams in: the server builds it while this process reads the file.
+            self._index()
 
     def write(self, batch: list[StudentRow]) -> None:
         """Add one batch of valid rows."""
@@ -78,9 +81,13 @@ class StudentStage:
                 cursor.close()
         if failed:
             return
+        if not self.postgresql:
+            self._index()  # SQLite: one sort after the load is cheaper than an index kept up row by row
+        self.conn.execute(text(f"ANALYZE {STAGE.name}"))  # a temporary table gets no statistics otherwise
+
+    def _index(self) -> None:
         # Duplicate sourcedIds were rejected while reading: the index may be unique.
         self.conn.execute(text(f"CREATE UNIQUE INDEX ix_{STAGE.name} ON {STAGE.name} (sourced_id)"))
-        self.conn.execute(text(f"ANALYZE {STAGE.name}"))  # a temporary table gets no statistics otherwise
 
     def drop(self) -> None:
         """Remove the staging table (the import is done with it)."""

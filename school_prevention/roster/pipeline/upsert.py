@@ -6,6 +6,7 @@ A student is only ever deactivated, never deleted: their flags, plans and histor
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from flask_babel import format_decimal, format_percent
 from flask_babel import gettext as _
@@ -46,27 +47,42 @@ def _sum(condition):
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def count_students(report: ImportReport) -> None:
+class Plan(NamedTuple):
+    """What the staged rows will do, counted before any write: a statement with nothing to do is skipped
+    (an unchanged re-import reads the stage once and writes nothing)."""
+
+    created: int
+    changed: int
+    deleted: int
+    moved: int
+
+
+def count_students(report: ImportReport) -> Plan:
     """What the staged rows will do to the stored students, counted in one pass over the stage."""
     found = _s.id.is_not(None)
-    row = db.session.execute(select(
+    row = [int(value or 0) for value in db.session.execute(select(
         _sum(and_(_s.id.is_(None), _kept)),
         _sum(and_(found, _kept, not_(_changed))),
         _sum(and_(found, _kept, _changed, _s.is_active == _t.is_active)),
         _sum(and_(found, _s.is_active, or_(_t.is_deleted, not_(_t.is_active)))),
         _sum(and_(found, _kept, _t.is_active, not_(_s.is_active))),
         _sum(and_(found, _kept, _moved)),
-    ).select_from(STAGE.outerjoin(STUDENT, _matched))).one()
+        _sum(and_(found, _kept, _changed)),
+        _sum(and_(found, _t.is_deleted, _s.is_active)),
+    ).select_from(STAGE.outerjoin(STUDENT, _matched))).one()]
     counts = report.counts
     for key, value in zip(("students_created", "students_unchanged", "students_updated", "students_deactivated",
                            "students_reactivated", "students_moved_school"), row):
         if value:
-            counts[key] += int(value)
+            counts[key] += value
+    return Plan(created=row[0], changed=row[6], deleted=row[7], moved=row[5])
 
 
-def record_moves(now: datetime, import_id: int | None) -> list[tuple[int, int]]:
+def record_moves(plan: Plan, now: datetime, import_id: int | None) -> list[tuple[int, int]]:
     """Keep a school change for each staged student who moved (before their row changes); returns
     (student id, new school id) for the hand-off."""
+    if not plan.moved:
+        return []
     moved = select(_s.id, _s.school_id, _t.school_id).where(_matched, _kept, _moved).order_by(_t.line)
     moves = [(student_id, to_school) for student_id, _from, to_school in db.session.execute(moved)]
     if moves:
@@ -78,13 +94,17 @@ def record_moves(now: datetime, import_id: int | None) -> list[tuple[int, int]]:
     return moves
 
 
-def write_students(now: datetime) -> None:
+def write_students(plan: Plan, now: datetime) -> None:
     """Update the changed, deactivate the tobedeleted and insert the new staged students."""
-    db.session.execute(update(STUDENT).where(_matched, _kept, _changed).values(
-        school_id=_t.school_id, given_name=_t.given_name, family_name=_t.family_name, grade=_t.grade,
-        identifier=_t.identifier, is_active=_t.is_active, updated_at=now))
-    db.session.execute(update(STUDENT).where(_matched, _t.is_deleted, _s.is_active)
-                       .values(is_active=False, updated_at=now))
+    if plan.changed:
+        db.session.execute(update(STUDENT).where(_matched, _kept, _changed).values(
+            school_id=_t.school_id, given_name=_t.given_name, family_name=_t.family_name, grade=_t.grade,
+            identifier=_t.identifier, is_active=_t.is_active, updated_at=now))
+    if plan.deleted:
+        db.session.execute(update(STUDENT).where(_matched, _t.is_deleted, _s.is_active)
+                           .values(is_active=False, updated_at=now))
+    if not plan.created:
+        return
     stamp = literal(now, _s.created_at.type)
     db.session.execute(insert(STUDENT).from_select(
         ["sourced_id", "identifier", "school_id", "given_name", "family_name", "grade", "is_active", "created_at",
