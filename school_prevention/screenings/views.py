@@ -45,10 +45,11 @@ def new(student_id: int):
                                       outside_agency=form.outside_agency.data, today=district_today())
         apply_problems(form, problems, skip_fields_with_errors=True)
         if valid and not problems:
+            assert chosen is not None  # the form accepts only a listed instrument
             try:
                 with db.session.begin_nested():
                     screening = record_screening(
-                        current_user, student, instrument=db.session.get(Instrument, form.instrument.data),
+                        current_user, student, instrument=chosen,
                         screened_on=form.screened_on.data, result=form.result.data, next_step=form.next_step.data,
                         rescreen_on=form.rescreen_on.data, outside_agency=form.outside_agency.data,
                         today=district_today())
