@@ -156,7 +156,6 @@ def edit(kind: str, item_id: int | None):
             if _name_taken(kind, catalogue, form, item_id):
                 form.name.errors = [_name_taken_message(catalogue)]
             else:
-                new = item is None
                 item = item or catalogue.model()
                 form.populate_obj(item)
                 item.name = item.name.strip()

@@ -106,7 +106,8 @@ def password_origins(user_ids: list[int]) -> dict[int, Origin]:
         if origin is None:
             origins[uid] = Origin(gettext("changed at sign-in"), False)
         elif uid in changed:
-            origins[uid] = Origin(gettext("%(origin)s, then changed at sign-in", origin=origin.text), origin.is_temporary)
+            origins[uid] = Origin(gettext("%(origin)s, then changed at sign-in", origin=origin.text),
+                                  origin.is_temporary)
         else:
             origins[uid] = origin
     return origins

@@ -12,7 +12,6 @@ from school_prevention.forms import apply_problems, apply_service_error, whole_n
 from school_prevention.permissions import get_student_or_404, roles
 from school_prevention.roles import Role
 from school_prevention.screenings.forms import ScreeningForm
-from school_prevention.screenings.models import Instrument
 from school_prevention.screenings.queries import active_instruments
 from school_prevention.screenings.services import record_screening, screening_problems
 from school_prevention.timezones import district_today

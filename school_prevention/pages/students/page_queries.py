@@ -48,8 +48,8 @@ OPEN_REFERRAL = ("new", "in_review")
 TIMELINE_LENGTH = 50
 STUDENT: BindParameter[int] = bindparam("student_id")
 # Slot types of the union, by the kind of value they hold.
-SLOT_TYPES: dict[str, TypeEngine[Any]] = {"n": Integer(), "t": String(), "at": UTCDateTime(), "d": Date(), "tm": Time(), "b": Boolean(),
-              "f": Float()}
+SLOT_TYPES: dict[str, TypeEngine[Any]] = {"n": Integer(), "t": String(), "at": UTCDateTime(), "d": Date(),
+                                          "tm": Time(), "b": Boolean(), "f": Float()}
 
 
 def _kind(expression) -> str:
