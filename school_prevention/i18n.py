@@ -172,7 +172,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(translate, "tr")
     app.add_template_filter(school_level, "school_level")
     app.add_template_global(language, "current_language")
-    app.add_template_global(LANGUAGES, "LANGUAGES")
+    app.jinja_env.globals["LANGUAGES"] = LANGUAGES  # a table, not a function: add_template_global wants one
 
 
 def translate(message):

@@ -102,7 +102,7 @@ def hand_off(new_school: dict[int, int], now: datetime) -> tuple[int, int, int]:
         select(user_school.c.user_id, user_school.c.school_id).join(User, User.id == user_school.c.user_id)
         .where(user_school.c.school_id.in_(schools), User.role == Role.COUNSELOR.value, User.is_active.is_(True))
     ))) if schools else set()
-    load = dict(db.session.execute(select(PLAN.c.counselor_id, func.count()).where(
+    load: dict[int, int] = dict(db.session.execute(select(PLAN.c.counselor_id, func.count()).where(
         PLAN.c.status == "active", PLAN.c.counselor_id.in_({u for u, _ in works_at})).group_by(PLAN.c.counselor_id)
     ).all()) if works_at else {}
     moved, handed, told = [], 0, []

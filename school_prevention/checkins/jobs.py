@@ -17,6 +17,7 @@ from flask import current_app
 from flask_babel import gettext, ngettext
 from sqlalchemy import String, case, cast, exists, func, literal, select, update
 from sqlalchemy.orm import selectinload
+from sqlalchemy.sql import ColumnElement
 
 from school_prevention.auth.models import User, user_school
 from school_prevention.checkins.models import CheckIn, OverdueEpisode
@@ -156,7 +157,7 @@ def _overdue_since(now: datetime) -> datetime:
     return datetime.combine(day, datetime.min.time()).replace(tzinfo=tz)
 
 
-def _not_made(kind) -> object:
+def _not_made(kind: ColumnElement[str]) -> ColumnElement[bool]:
     """No email of this kind about the check-in for its counselor yet (the unique index answers it)."""
     return ~exists().where(Notification.user_id == CheckIn.counselor_id, Notification.kind == kind,
                            Notification.channel == "email", Notification.subject_type == "checkin",

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from functools import partial
+from typing import Any, cast
 
 from flask_babel import gettext
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import selectinload
 
 from school_prevention import audit
@@ -191,10 +192,10 @@ def _decide(decider: User, req: AccessRequest, status: str, reason: str | None =
     """Mark the request decided if it is still pending (one conditional UPDATE); AlreadyDone when it
     is not. Returns the password hash it held (PASSWORD), which the request no longer keeps."""
     held = req.password_hash
-    decided = db.session.execute(
+    decided = cast(CursorResult[Any], db.session.execute(
         update(AccessRequest).where(AccessRequest.id == req.id, AccessRequest.status == "pending")
         .values(status=status, decided_by_id=decider.id, decided_at=utcnow(), reason=reason, password_hash=None)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     db.session.refresh(req)
     if decided != 1:
         said = {"approved": N_("This request (%(what)s for %(name)s) was already approved by %(by)s. Nothing more "

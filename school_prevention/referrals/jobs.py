@@ -63,7 +63,10 @@ def escalate_urgent(now: datetime) -> int:
     for referral in tellable:
         if referral.id not in won:
             continue
-        told = principals.get(referral.school_id) or [fallback.id]
+        told = principals.get(referral.school_id)
+        if told is None:
+            assert fallback is not None  # tellable keeps a school without a principal only with the fallback
+            told = [fallback.id]
         initials = f"{referral.given_name[:1]}{referral.family_name[:1]}".upper()
         # A principal gets the page of what waits and whom to ask; the district counselor, the referral.
         link = f"/referrals/{referral.id}/waiting" if referral.school_id in principals else f"/referrals/{referral.id}"
