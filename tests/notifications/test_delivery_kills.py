@@ -162,6 +162,7 @@ def check(figures: Figures, kills: int) -> None:
     assert figures.extra_copies == figures.kills_after_acceptance <= figures.kills_in_window <= figures.kills
 
 
+@pytest.mark.slow  # six kills and 900 emails a backend: minutes of process starts (measured 113-185 s)
 def test_killed_senders_lose_nothing_and_a_copy_keeps_its_message_id(backend, killing_world, capsys):
     app, env, sink = killing_world
     kills = int(os.environ.get("SP_KILLS", "6"))
