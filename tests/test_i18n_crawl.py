@@ -12,11 +12,18 @@ import pytest
 from sqlalchemy import String, Text, select
 
 from school_prevention.extensions import db
-from tests.test_i18n import english_left
-from tests.test_permissions import ALL, _requests, world  # noqa: F401 - world is a fixture
+from tests.support.endpoints import ALL, requests_for
+from tests.support.pages import english_left
+from tests.support.worlds import one_of_everything
 
 # Answers that are not pages for a reader: files, feeds and machine formats.
 NOT_PAGES = {"static"}
+
+
+@pytest.fixture
+def world(db_session):
+    """One of everything a route names (tests/support/worlds.py)."""
+    return one_of_everything(db_session)
 
 
 def records_words() -> list[str]:
@@ -40,7 +47,7 @@ def test_no_page_reads_as_english_for_someone_who_chose_spanish(app, login_as, w
     login_as(user, client)
     data = records_words()
     problems, pages = [], 0
-    for endpoint, method, url in _requests(app, world, role):
+    for endpoint, method, url in requests_for(app, world, role):
         if method != "GET" or endpoint in NOT_PAGES:
             continue
         response = client.get(url, headers={"Accept-Language": "en"})  # her choice beats the browser's

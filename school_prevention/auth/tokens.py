@@ -36,7 +36,7 @@ EMAIL_TITLE = {
     RESET: N_("Reset your School Prevention Program Manager password (link valid for 1 hour)"),
 }
 # Paths of auth.accept_invitation and auth.reset_password; built without a request, since
-# invitations are also sent from the command line. tests/test_account_links.py opens them.
+# invitations are also sent from the command line. tests/auth/test_account_links.py opens them.
 LINK = {INVITE: "/welcome/{}", RESET: "/password/reset/{}"}
 
 
