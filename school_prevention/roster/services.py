@@ -194,8 +194,9 @@ def discard_run(actor, run: RosterImport, now: datetime | None = None) -> None:
     message = "Discarded by an administrator before it ran: nothing was changed."
     values = {"status": ABANDONED, "finished_at": now}
     if run.status == QUEUED:
-        changed = cast(CursorResult[Any], db.session.execute(update(RUN).where(RUN.c.id == run.id, RUN.c.status == QUEUED)
-                                     .values(**values, report={"refused": message}))).rowcount
+        result = db.session.execute(update(RUN).where(RUN.c.id == run.id, RUN.c.status == QUEUED)
+                                    .values(**values, report={"refused": message}))
+        changed = cast(CursorResult[Any], result).rowcount
         db.session.expire(run)
         if changed != 1:
             raise RunError(_why_not_stopped(run))

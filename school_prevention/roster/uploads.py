@@ -69,4 +69,5 @@ def delete_uploads(upload_ids: Iterable[int]) -> int:
         return 0
     db.session.execute(update(RUN).where(RUN.c.upload_id.in_(ids)).values(upload_id=None))
     db.session.execute(delete(CHUNK).where(CHUNK.c.upload_id.in_(ids)))
-    return cast(CursorResult[Any], db.session.execute(delete(RosterUpload.__table__).where(RosterUpload.__table__.c.id.in_(ids)))).rowcount
+    result = db.session.execute(delete(RosterUpload.__table__).where(RosterUpload.__table__.c.id.in_(ids)))
+    return cast(CursorResult[Any], result).rowcount
