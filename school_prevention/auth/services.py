@@ -21,7 +21,7 @@ from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db, limiter
 from school_prevention.grants import services as grant_services
-from school_prevention.grants.models import PASSWORD, AccessRequest, PRIVACY_OFFICER, ROLE, SCHOOL, STUDENT_EXPORT
+from school_prevention.grants.models import PASSWORD, PRIVACY_OFFICER, ROLE, SCHOOL, STUDENT_EXPORT, AccessRequest
 from school_prevention.grants.services import APPROVAL_ROLES, CASE_SCHOOL_ROLES
 from school_prevention.roles import SCHOOL_SCOPED_ROLES, Role
 from school_prevention.schools.models import School
