@@ -10,9 +10,10 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any, cast
 
 from flask_babel import gettext
-from sqlalchemy import CheckConstraint, ForeignKey, String, delete, select, update
+from sqlalchemy import CheckConstraint, CursorResult, ForeignKey, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention import audit
@@ -158,10 +159,10 @@ def redeem(raw: str, purpose: str, new_password: str, now: datetime | None = Non
     """Spend the token (once) and set the password; every session of the account is ended."""
     now = now or utcnow()
     token = check(raw, purpose, now)
-    spent = db.session.execute(
+    spent = cast(CursorResult[Any], db.session.execute(
         update(AccountToken)
         .where(AccountToken.id == token.id, AccountToken.used_at.is_(None), AccountToken.expires_at > now)
-        .values(used_at=now).execution_options(synchronize_session=False)).rowcount
+        .values(used_at=now).execution_options(synchronize_session=False))).rowcount
     if spent != 1:
         raise TokenProblem(gettext("This link has already been used."), 410)
     user = token.user

@@ -72,6 +72,7 @@ def person(user_id: int):
         status = 400
         if form.validate():
             course = next((c for c in courses if c.id == form.course.data), None)
+            assert course is not None  # the form's choices are these courses: it accepted only one of them
             try:
                 with db.session.begin_nested():
                     done = record_completion(current_user, member, course, completed_on=form.completed_on.data,
