@@ -157,12 +157,14 @@ def test_a_staff_member_refers_a_concern_in_spanish(journey, live_server, spanis
     # Sent empty: refused, with the messages in Spanish next to the fields.
     page.get_by_role("button", name="Enviar a los consejeros").click()
     expect(page.get_by_role("alert").first).to_contain_text("Corrija los campos marcados abajo.")
+    expect(page.get_by_text("Escriba lo que vio u oyó.")).to_be_visible()
     in_spanish(journey, data)
     page.get_by_label("Social isolation").check()
     page.get_by_label("¿Qué vio u oyó?").fill(observation)
     page.get_by_label("Rutinaria (esta semana)").check()
     page.get_by_role("button", name="Enviar a los consejeros").click()
-    expect(page.get_by_role("status").first).to_contain_text("Gracias.")
+    expect(page.get_by_role("status").first).to_contain_text(
+        "Gracias. Su derivación se envió a los consejeros de la escuela.")
     expect(page.get_by_role("heading", level=1)).to_have_text("Mis derivaciones")
     row = page.get_by_role("row", name=re.compile(re.escape(name)))
     expect(row).to_contain_text("Recibida")
@@ -199,15 +201,17 @@ def test_the_district_office_reads_coverage_for_a_period_and_exports_in_spanish(
     page.get_by_label("Participación en programas (Ed-Fi StudentProgramAssociation)").check()
     page.get_by_role("button", name="Exportar").click()
     expect(page.get_by_role("alert").first).to_contain_text("Corrija los campos marcados abajo.")
+    expect(page.get_by_text("Indique por qué necesita esta exportación.")).to_be_visible()
     in_spanish(journey, data)
     page.get_by_label("Propósito").fill(purpose)
     page.get_by_role("button", name="Exportar").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"Exportación por estudiante n\.? ?º? ?#?\d+"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Exportación por estudiante n\.º \d+$"))
     in_spanish(journey, data)
     with live_server.app.app_context():
         assert work() == 1  # the scheduler's exports.work job
     download_link = page.get_by_role("link", name=re.compile("^Descargar students-programs-"))
-    expect(download_link).to_be_visible()  # the page reloaded itself
+    expect(page.get_by_role("heading", level=2, name="Lista")).to_be_visible()  # the page reloaded itself
+    expect(download_link).to_be_visible()
     in_spanish(journey, data)
     with page.expect_download() as download:
         download_link.click()
@@ -235,6 +239,8 @@ def test_the_admin_adds_a_user_and_opens_the_roster_import_in_spanish(journey, l
     page.get_by_label("Correo electrónico").fill("no es un correo")
     page.get_by_role("button", name="Crear cuenta").click()
     expect(page.get_by_role("alert").first).to_contain_text("Corrija los campos marcados abajo.")
+    expect(page.get_by_text("Escriba un correo electrónico válido, como nombre@escuela.org.")).to_be_visible()
+    expect(page.get_by_text("Escriba el nombre de la persona.")).to_be_visible()
     in_spanish(journey, data + ["no es un correo"])
     page.get_by_label("Correo electrónico").fill(email)
     page.get_by_label("Nombre completo").fill(name)
@@ -242,7 +248,7 @@ def test_the_admin_adds_a_user_and_opens_the_roster_import_in_spanish(journey, l
     page.get_by_label("Cedar Middle School").check()
     page.get_by_label("Contraseña temporal").fill("river-stone-window-88")
     page.get_by_role("button", name="Crear cuenta").click()
-    expect(page.get_by_role("status").first).to_contain_text(name)
+    expect(page.get_by_role("status").first).to_contain_text(f"Cuenta creada para {name}.")
     in_spanish(journey, data)
 
     main_nav(page, "Importar inscripciones").click()
