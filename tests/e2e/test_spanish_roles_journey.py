@@ -243,7 +243,7 @@ def test_the_admin_adds_a_user_and_opens_the_roster_import_in_spanish(journey, l
     expect(page.get_by_role("alert").first).to_contain_text("Corrija los campos marcados abajo.")
     expect(page.get_by_text("Escriba un correo electrónico válido, como nombre@escuela.org.")).to_be_visible()
     expect(page.get_by_text("Escriba el nombre de la persona.")).to_be_visible()
-    in_spanish(journey, data + ["no es un correo"])
+    in_spanish(journey, [*data, "no es un correo"])
     page.get_by_label("Correo electrónico").fill(email)
     page.get_by_label("Nombre completo").fill(name)
     page.get_by_label("Rol", exact=True).select_option(label="Personal (docente, enfermero u otro adulto)")
