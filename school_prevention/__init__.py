@@ -64,14 +64,15 @@ def register_converters(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Register every feature's blueprint."""
     from school_prevention.access_record.views import bp as access_record_bp
-    from school_prevention.admin.catalogue import bp as catalogue_bp
+    from school_prevention.admin.catalogue_views import bp as catalogue_bp
     from school_prevention.agencies.views import bp as agencies_bp
     from school_prevention.disclosures.views import bp as disclosures_bp
     from school_prevention.admin.views import bp as admin_bp
-    from school_prevention.auth.views import account_bp, bp as auth_bp
+    from school_prevention.auth.account_views import bp as account_bp
+    from school_prevention.auth.views import bp as auth_bp
     from school_prevention.flags.views import bp as flags_bp
     from school_prevention.pages.home.views import bp as home_bp
-    from school_prevention.checkins.admin_views import bp as schooldays_bp
+    from school_prevention.checkins.schooldays_views import bp as schooldays_bp
     from school_prevention.checkins.views import bp as checkins_bp
     from school_prevention.exports.views import bp as exports_bp
     from school_prevention.notifications.outbox_views import bp as outbox_bp

@@ -66,7 +66,7 @@ def chicago(app, monkeypatch):
 def clock(monkeypatch):
     clock = Clock(NOW)
     monkeypatch.setattr("school_prevention.checkins.views.utcnow", clock)
-    monkeypatch.setattr("school_prevention.checkins.admin_views.utcnow", clock)
+    monkeypatch.setattr("school_prevention.checkins.schooldays_views.utcnow", clock)
     return clock
 
 

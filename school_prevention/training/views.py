@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from school_prevention.admin.catalogue import Catalogue, register_catalogue
+from school_prevention.admin.catalogue_views import Catalogue, register_catalogue
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error
