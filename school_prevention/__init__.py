@@ -88,6 +88,9 @@ def register_blueprints(app: Flask) -> None:
     from school_prevention.awareness.views import bp as awareness_bp
     from school_prevention.grants.views import bp as grants_bp
     from school_prevention.tiers.views import bp as tiers_bp
+    # Views of a feature's blueprint that compose layers above it live at the page layer (same URLs and
+    # endpoints); they add themselves to that blueprint on import, so before it is registered.
+    from school_prevention.pages.programs import mentoring_views, views  # noqa: F401
 
     for bp in (auth_bp, account_bp, home_bp, students_bp, admin_bp, catalogue_bp, flags_bp, referrals_bp,
                screenings_bp, notifications_bp, roster_bp, programs_bp, mentoring_bp,
