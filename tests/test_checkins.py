@@ -16,7 +16,7 @@ from icalendar import Calendar
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.checkins import services
 from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.checkins.queries import student_checkin_summary
