@@ -27,7 +27,7 @@ import zipfile
 import pytest
 from sqlalchemy import func, select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.students.models import Student
 from tests.factories import make_flag, make_student
 from tests.support.endpoints import ALL, requests_for

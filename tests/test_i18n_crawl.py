@@ -9,11 +9,9 @@ not interface text), so a page fails only for words the app itself wrote.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import String, Text, select
 
-from school_prevention.extensions import db
 from tests.support.endpoints import ALL, requests_for
-from tests.support.pages import english_left
+from tests.support.pages import english_left, records_words
 from tests.support.worlds import one_of_everything
 
 # Answers that are not pages for a reader: files, feeds and machine formats.
@@ -24,18 +22,6 @@ NOT_PAGES = {"static"}
 def world(db_session):
     """One of everything a route names (tests/support/worlds.py)."""
     return one_of_everything(db_session)
-
-
-def records_words() -> list[str]:
-    """Every text value in the database: what a page shows of the records, not of the interface."""
-    words: set[str] = set()
-    for table in db.metadata.sorted_tables:
-        columns = [c for c in table.columns if isinstance(c.type, (String, Text))]
-        if not columns:
-            continue
-        for row in db.session.execute(select(*columns)):
-            words.update(v for v in row if isinstance(v, str) and 1 < len(v) <= 2000)
-    return sorted(words)
 
 
 @pytest.mark.parametrize("role", sorted(ALL))

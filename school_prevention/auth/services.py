@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from school_prevention import audit
+from school_prevention.audit.models import AuditEvent
 from school_prevention.auth import sessions
 from school_prevention.auth.models import User
 from school_prevention.auth.passwords import hash_password, needs_rehash, verify_password
@@ -38,10 +39,10 @@ def last_done_by(obj, *actions: str, default: str | None = "someone (earlier)") 
     """by_whom() of the latest audit row of one of these actions on obj (the trail records every
     change); default when there is none."""
     row = db.session.execute(
-        select(User, audit.AuditEvent.at).outerjoin(User, User.id == audit.AuditEvent.actor_id)
-        .where(audit.AuditEvent.object_type == obj.__tablename__, audit.AuditEvent.object_id == str(obj.id),
-               audit.AuditEvent.action.in_(actions))
-        .order_by(audit.AuditEvent.id.desc()).limit(1)).first()
+        select(User, AuditEvent.at).outerjoin(User, User.id == AuditEvent.actor_id)
+        .where(AuditEvent.object_type == obj.__tablename__, AuditEvent.object_id == str(obj.id),
+               AuditEvent.action.in_(actions))
+        .order_by(AuditEvent.id.desc()).limit(1)).first()
     return by_whom(*row) if row else default
 
 

@@ -18,11 +18,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention import audit
 from school_prevention.auth import sessions
-from school_prevention.auth.models import User
+from school_prevention.auth.models import AccountToken, User
 from school_prevention.auth.passwords import hash_password
 from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone
-from school_prevention.extensions import Model, db
+from school_prevention.extensions import db
 from school_prevention.i18n import N_
 from school_prevention.notifications.models import Notification
 from school_prevention.notifications import links
@@ -39,25 +39,6 @@ EMAIL_TITLE = {
 # Paths of auth.accept_invitation and auth.reset_password; built without a request, since
 # invitations are also sent from the command line. tests/auth/test_account_links.py opens them.
 LINK = {INVITE: "/welcome/{}", RESET: "/password/reset/{}"}
-
-
-class AccountToken(Model):
-    """One invitation or password-reset link."""
-
-    __tablename__ = "account_token"
-    __table_args__ = (CheckConstraint("purpose IN ('invite', 'reset')", name="purpose_known"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
-    purpose: Mapped[str] = mapped_column(String(10))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime]
-    used_at: Mapped[datetime | None]
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
-
-    user: Mapped[User] = relationship(foreign_keys=[user_id])
-    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
 
 class TokenProblem(Exception):

@@ -62,16 +62,24 @@ def notify(users: Iterable[User], *, kind: str, subject_type: str, subject_id: i
     return created
 
 
-def mark_read(user: User, notification_id: int | None = None) -> int:
-    """Mark one of the user's notifications (or all of them) read; returns how many changed.
+def mark_notification_read(user: User, notification_id: int) -> int:
+    """Mark one of the user's in-app notifications read; returns 1 when it was unread, else 0.
 
     Idempotent: a notification read already keeps the time it was first read.
     """
+    return _mark_read(user, Notification.id == notification_id)
+
+
+def mark_all_read(user: User) -> int:
+    """Mark every in-app notification of the user read; returns how many were unread."""
+    return _mark_read(user)
+
+
+def _mark_read(user: User, *where) -> int:
     stmt = (update(Notification)
-            .where(Notification.user_id == user.id, Notification.channel == "in_app", Notification.read_at.is_(None))
+            .where(Notification.user_id == user.id, Notification.channel == "in_app", Notification.read_at.is_(None),
+                   *where)
             .values(read_at=utcnow()))
-    if notification_id is not None:
-        stmt = stmt.where(Notification.id == notification_id)
     return cast(CursorResult[Any], db.session.execute(stmt)).rowcount
 
 

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from school_prevention.admin.catalogue import Catalogue, register_catalogue
+from school_prevention.admin.catalogue_views import Catalogue, register_catalogue
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.extensions import db
 from tests.factories import make_flag, make_school, make_student, make_user
 from tests.support.worlds import one_of_everything

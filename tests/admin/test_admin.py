@@ -177,7 +177,7 @@ def test_a_repeated_create_edit_or_deactivation_changes_nothing_and_says_who_did
     twice = client.post(f"/admin/users/{user.id}/active", data={"active": "0"})
     assert twice.status_code == 409
     assert f"account is already deactivated: deactivated by {setup['admin'].name}" in twice.get_data(as_text=True)
-    from school_prevention.audit import AuditEvent
+    from school_prevention.audit.models import AuditEvent
 
     actions = db.session.scalars(select(AuditEvent.action).where(
         AuditEvent.object_type == "user_account", AuditEvent.object_id == str(user.id)).order_by(AuditEvent.id)).all()

@@ -11,7 +11,7 @@ from school_prevention.agencies.jobs import remind_follow_ups
 from school_prevention.agencies.models import Agency, AgencyReferral
 from school_prevention.agencies.queries import students_with_outside_support
 from school_prevention.agencies.services import change_status, record_follow_up, refer_student
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.disclosures.models import Disclosure
 from school_prevention.disclosures.services import record_consent
 from school_prevention.errors import AlreadyDone, ServiceError

@@ -8,10 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from school_prevention.auth import tokens
-from school_prevention.auth.models import User
+from school_prevention.auth.models import AccountToken, User
 from school_prevention.auth.passwords import verify_password
-from school_prevention.auth.tokens import AccountToken
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.notifications import links

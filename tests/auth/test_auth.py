@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.auth.models import User, UserSession
 from school_prevention.extensions import db
 from tests.factories import PASSWORD, make_school, make_student, make_user

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from school_prevention.audit import AuditEvent
-from school_prevention.auth.models import User
-from school_prevention.auth.tokens import AccountToken
+from school_prevention.audit.models import AuditEvent
+from school_prevention.auth.models import AccountToken, User
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
 from school_prevention.programs.models import ProgramType

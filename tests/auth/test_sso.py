@@ -7,7 +7,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.auth.models import User, UserSession
 from school_prevention.extensions import db
 from tests.factories import make_school, make_user

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from school_prevention import crypto
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.auth.models import RecoveryCode, User, UserSession
 from school_prevention.auth.signin_flow import PENDING
 from school_prevention.extensions import db

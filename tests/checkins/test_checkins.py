@@ -16,7 +16,7 @@ from icalendar import Calendar
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.checkins import services
 from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.checkins.queries import student_checkin_summary
@@ -66,7 +66,7 @@ def chicago(app, monkeypatch):
 def clock(monkeypatch):
     clock = Clock(NOW)
     monkeypatch.setattr("school_prevention.checkins.views.utcnow", clock)
-    monkeypatch.setattr("school_prevention.checkins.admin_views.utcnow", clock)
+    monkeypatch.setattr("school_prevention.checkins.schooldays_views.utcnow", clock)
     return clock
 
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from school_prevention import crypto
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.auth.models import User
 from school_prevention.checkins.jobs import extend_plans
 from school_prevention.checkins.replan import run_queued

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.disclosures.models import Consent, Disclosure, InspectionRequest, disclosure_student
 from school_prevention.disclosures.services import (
     answer_inspection, log_inspection_request, record_consent, record_disclosure, revoke_consent,

@@ -15,9 +15,8 @@ from school_prevention.exports.worker import work
 from school_prevention.extensions import db
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
-from tests.e2e.conftest import sign_in
-from tests.test_i18n import english_left, visible_text
-from tests.test_i18n_crawl import records_words
+from tests.e2e.journeys import sign_in
+from tests.support.pages import english_left, records_words, visible_text
 
 EMAILS = ["principal@demo.school", "staff@demo.school", "district@demo.school", "admin@demo.school"]
 # A Cedar student no other journey uses (see test_tiers_journey.OFFSETS and test_checkins_journey.OFFSETS).

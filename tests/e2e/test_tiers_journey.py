@@ -10,7 +10,7 @@ from datetime import timedelta
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.extensions import db
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student

@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.checkins.models import CheckInPlan
 from school_prevention.db import utcnow
 from school_prevention.exports.district import table_rows

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.disclosures.models import Disclosure, disclosure_student

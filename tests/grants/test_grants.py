@@ -13,10 +13,9 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from school_prevention.audit import AuditEvent
-from school_prevention.auth.models import User
+from school_prevention.audit.models import AuditEvent
+from school_prevention.auth.models import AccountToken, User
 from school_prevention.auth.passwords import verify_password
-from school_prevention.auth.tokens import AccountToken
 from school_prevention.extensions import db
 from school_prevention.grants.models import AccessRequest
 from school_prevention.grants.services import propose

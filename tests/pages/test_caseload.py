@@ -12,12 +12,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.checkins.models import CheckInPlan
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.programs.models import Enrollment
-from school_prevention.students.caseload_models import CounselorAssignment, SavedView
+from school_prevention.students.models import CounselorAssignment, SavedView
 from tests.support.apps import statements_sent
 from tests.factories import category, make_flag, make_program, make_school, make_student, make_user
 from tests.support.pages import listed

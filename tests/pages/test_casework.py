@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagEvent, RiskFlag
 from school_prevention.notifications.models import Notification

@@ -9,7 +9,7 @@ import re
 
 from sqlalchemy import func, select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.checkins.models import CheckIn
 from school_prevention.db import utcnow
 from school_prevention.extensions import db

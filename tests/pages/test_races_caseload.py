@@ -13,7 +13,7 @@ from school_prevention.checkins.models import CheckInPlan
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.programs.models import Enrollment
-from school_prevention.students.caseload_models import CounselorAssignment, SavedView
+from school_prevention.students.models import CounselorAssignment, SavedView
 from tests.factories import make_program, make_school, make_student, make_user
 from tests.support.concurrency import assert_one_effect, fire_together
 

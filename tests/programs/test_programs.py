@@ -9,7 +9,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import func, select
 
 from school_prevention import create_app
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.errors import ServiceError
 from school_prevention.config import TestConfig
 from school_prevention.extensions import db

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
 from school_prevention.programs.mentoring import open_match

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import NonSchoolDay
 from school_prevention.config import ConfigError, _env_weekdays

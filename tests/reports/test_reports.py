@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
+from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.permissions import student_scope

@@ -10,7 +10,7 @@ from datetime import date, time, timedelta
 import pytest
 from sqlalchemy import event, func, select, update
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.db import utcnow

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.programs.models import Enrollment
 from school_prevention.extensions import db
 from tests.support.apps import statements_sent

@@ -4,6 +4,10 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+from sqlalchemy import String, Text, select
+
+from school_prevention.extensions import db
+
 # Words that give away an English sentence left on a Spanish page (none is also a Spanish word).
 ENGLISH_TELLS = {"the", "and", "with", "your", "you", "this", "that", "for", "not", "open", "save", "cancel",
                  "flag", "flags", "check-in", "check-ins", "student", "students", "due", "overdue", "sign",
@@ -62,3 +66,15 @@ def listed(response) -> list[str]:
     assert response.status_code == 200, response.status_code
     rows = response.get_data(as_text=True).split("<tbody>")[1].split("</tbody>")[0] if b"<tbody>" in response.data else ""
     return [n for n in re.findall(r'<th scope="row"><a href="/students/\d+">([^<]+)</a>', rows)]
+
+
+def records_words() -> list[str]:
+    """Every text value in the database: what a page shows of the records, not of the interface."""
+    words: set[str] = set()
+    for table in db.metadata.sorted_tables:
+        columns = [c for c in table.columns if isinstance(c.type, (String, Text))]
+        if not columns:
+            continue
+        for row in db.session.execute(select(*columns)):
+            words.update(v for v in row if isinstance(v, str) and 1 < len(v) <= 2000)
+    return sorted(words)

@@ -88,7 +88,7 @@ def test_closing_one_plan_many_times_at_once_closes_it_once(race_app):
     one, two, student = _people(race_app)
     with race_app.app_context():
         today = district_today()
-        from school_prevention.audit import AuditEvent
+        from school_prevention.audit.models import AuditEvent
         from school_prevention.auth.models import User
         from school_prevention.students.models import Student
         from school_prevention.tiers.services import create_plan

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db

@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
 from school_prevention.reports.district import SUPPRESSED

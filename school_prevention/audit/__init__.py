@@ -1,4 +1,4 @@
-"""The audit trail: the AuditEvent model and record(), the one way to write an audit row.
+"""The audit trail: record(), the one way to write an audit row (the AuditEvent model is in audit/models.py).
 
 The table is append-only. The application never updates or deletes a row; database triggers
 (migrations 0001 and 0015) reject UPDATE, DELETE and TRUNCATE, and on SQLite an INSERT OR REPLACE
@@ -9,44 +9,15 @@ someone who could bypass the triggers but does not hold the key.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import has_request_context, request
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, event
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
+from school_prevention.audit.models import AuditEvent
 from school_prevention.db import utcnow
-from school_prevention.extensions import Model, db
-
-
-class AuditEvent(Model):
-    """Who did what to which object, about which student, when and from where."""
-
-    __tablename__ = "audit_event"
-    __table_args__ = (
-        Index("ix_audit_event_student_id_at", "student_id", "at"),
-        Index("ix_audit_event_actor_id_at", "actor_id", "at"),
-        Index("ix_audit_event_chain_id", "chain", "id"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    action: Mapped[str] = mapped_column(String(64), index=True)
-    object_type: Mapped[str | None] = mapped_column(String(64))
-    object_id: Mapped[str | None] = mapped_column(String(64))
-    student_id: Mapped[int | None] = mapped_column(ForeignKey("student.id"))
-    school_id: Mapped[int | None] = mapped_column(ForeignKey("school.id"))
-    purpose: Mapped[str | None] = mapped_column(Text)
-    ip: Mapped[str | None] = mapped_column(String(64))
-    # Counts and ids only: never names, narrative notes or search text typed about a child.
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    # The chain (audit_chain.seal): which of the side-by-side chains, this row's seal, and the seal
-    # of the row before it on that chain.
-    chain: Mapped[int] = mapped_column(default=0, server_default="0")
-    prev_hash: Mapped[str | None] = mapped_column(String(64))
-    row_hash: Mapped[str | None] = mapped_column(String(64))
+from school_prevention.extensions import db
 
 
 def record(
