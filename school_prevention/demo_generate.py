@@ -134,101 +134,154 @@ def generate_district(students: int, schools: int, seed: int = 7) -> dict[str, i
     rng = random.Random(seed)
     zone = district_zone()
     now = utcnow()
-    today = now.astimezone(zone).date()
-    year_end = school_year_end(today)
     categories = db.session.execute(select(FlagCategory.id, FlagCategory.is_suspected_abuse)
                                     .where(FlagCategory.is_active.is_(True)).order_by(FlagCategory.id)).all()
     types = list(db.session.scalars(select(ProgramType.id).where(ProgramType.is_active.is_(True)).order_by(ProgramType.id)))
     if not categories or not types:
         raise ValueError("Flag categories and program types are missing: run `flask --app app db upgrade` first.")
-    password = hash_password(DEMO_PASSWORD)
-    writer = BulkWriter()
-    ids = {table: _next_id(table) for table in ORDER if table != "user_school"}
-
-    def new_id(table):
-        ids[table] += 1
-        return ids[table] - 1
-
-    def due_time(day: date, at: time) -> datetime:
-        return datetime.combine(day, at).replace(tzinfo=zone).astimezone(timezone.utc)
-
+    run = _Generation(rng, zone, now, categories, types, hash_password(DEMO_PASSWORD))
+    writer = run.writer
     shared_counselor = None
     for number, (level, grades, size) in enumerate(_school_sizes(rng, students, schools), start=1):
-        school_id = new_id("school")
+        shared_counselor = run.school(number, level, grades, size, shared_counselor)
+    district = run.new_id("user_account")
+    writer.add("user_account", (district, f"district.{district}@gen.demo.school", "District data office", "district",
+                                run.password, False, True, True, "1440,60", now, now))
+    writer.flush()
+    if writer.dialect == "postgresql":
+        for table in ORDER:
+            if table != "user_school":  # later inserts must not collide with the ids written here
+                db.session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                        f"(SELECT coalesce(max(id), 1) FROM {table}))"))
+    return writer.written
+
+
+class _Generation:
+    """One run of generate_district: its random source, clock, writer and next ids, school by school.
+
+    The random draws happen in a fixed order, so a seed always gives the same district.
+    """
+
+    def __init__(self, rng: random.Random, zone, now: datetime, categories, types: list[int], password: str) -> None:
+        self.rng, self.zone, self.now = rng, zone, now
+        self.today = now.astimezone(zone).date()
+        self.year_end = school_year_end(self.today)
+        self.categories, self.types, self.password = categories, types, password
+        self.writer = BulkWriter()
+        self.ids = {table: _next_id(table) for table in ORDER if table != "user_school"}
+
+    def new_id(self, table: str) -> int:
+        self.ids[table] += 1
+        return self.ids[table] - 1
+
+    def due_time(self, day: date, at: time) -> datetime:
+        return datetime.combine(day, at).replace(tzinfo=self.zone).astimezone(timezone.utc)
+
+    def school(self, number: int, level: str, grades: list[str], size: int, shared_counselor: int | None) -> int | None:
+        """Write one school with its staff, programs and students; returns the counselor the next school may share."""
+        school_id = self.new_id("school")
         sid = f"{PREFIX}{number:05d}"
-        writer.add("school", (school_id, sid, f"{_town(rng)} {level.capitalize()} School {number}", f"G{number:05d}",
-                              level, True, now, now))
-        # Staff: a principal and about one counselor per 400 students; some small elementary
-        # schools share a counselor with the school before them.
-        principal = new_id("user_account")
-        writer.add("user_account", (principal, f"principal.{number}@gen.demo.school", f"Principal {number}", "principal",
-                                    password, False, True, False, "1440,60", now, now))
+        self.writer.add("school", (school_id, sid, f"{_town(self.rng)} {level.capitalize()} School {number}",
+                                   f"G{number:05d}", level, True, self.now, self.now))
+        small = level == "elementary" and size < 350
+        counselors, shared_counselor = self._staff(number, school_id, size, small, shared_counselor)
+        programs = self._programs(school_id, counselors)  # [id, seats left, running, capacity]
+        unflagged = self._students(sid, school_id, grades, size, counselors, [p for p in programs if p[2]])
+        self._fill_programs(programs, unflagged, counselors)
+        return shared_counselor
+
+    def _staff(self, number: int, school_id: int, size: int, small: bool,
+               shared_counselor: int | None) -> tuple[list[int], int | None]:
+        """A principal and about one counselor per 400 students; (counselors, the one the next school may share)."""
+        rng, writer, now, password = self.rng, self.writer, self.now, self.password
+        # Some small elementary schools share a counselor with the school before them.
+        principal = self.new_id("user_account")
+        writer.add("user_account", (principal, f"principal.{number}@gen.demo.school", f"Principal {number}",
+                                    "principal", password, False, True, False, "1440,60", now, now))
         writer.add("user_school", (principal, school_id))
         counselors: list[int] = []
-        small = level == "elementary" and size < 350
         if small and shared_counselor is not None and rng.random() < 0.5:
             counselors.append(shared_counselor)
             writer.add("user_school", (shared_counselor, school_id))
         for k in range(max(1, round(size / 400)) - len(counselors)):
-            counselor = new_id("user_account")
+            counselor = self.new_id("user_account")
             writer.add("user_account", (counselor, f"counselor.{number}.{k + 1}@gen.demo.school",
                                         f"Counselor {number}-{k + 1}", "counselor", password, False, True, False,
                                         "1440,60", now, now))
             writer.add("user_school", (counselor, school_id))
             counselors.append(counselor)
         # A counselor serves at most two schools: one just shared is not offered again.
-        shared_counselor = counselors[0] if small and shared_counselor not in counselors else None
+        return counselors, counselors[0] if small and shared_counselor not in counselors else None
 
-        programs = []  # [id, seats left, running]
+    def _programs(self, school_id: int, counselors: list[int]) -> list[list]:
+        """Three to six programs, most of them running; [id, seats left, running, capacity] of each."""
+        rng, today = self.rng, self.today
+        programs = []
         for _ in range(rng.randint(3, 6)):
-            program_id = new_id("program")
+            program_id = self.new_id("program")
             capacity = rng.randint(10, 25)
             running = rng.random() > 0.08
             starts = today - timedelta(days=rng.randint(30, 120))
-            ends = today + timedelta(days=rng.randint(30, 150)) if running else today - timedelta(days=rng.randint(1, 20))
-            writer.add("program", (program_id, school_id, rng.choice(types), f"Program {program_id}", "Staff facilitator",
-                                   capacity, starts, ends, "Weekly", 45, running, counselors[0], now, 0))
+            ends = (today + timedelta(days=rng.randint(30, 150)) if running
+                    else today - timedelta(days=rng.randint(1, 20)))
+            self.writer.add("program", (program_id, school_id, rng.choice(self.types), f"Program {program_id}",
+                                        "Staff facilitator", capacity, starts, ends, "Weekly", 45, running,
+                                        counselors[0], self.now, 0))
             programs.append([program_id, capacity, running, capacity])
-        running_programs = [p for p in programs if p[2]]
+        return programs
 
+    def _students(self, sid: str, school_id: int, grades: list[str], size: int, counselors: list[int],
+                  running_programs: list[list]) -> list[int]:
+        """The school's students, some at risk; returns the active ones without a flag."""
+        rng, now = self.rng, self.now
         unflagged = []
         for k in range(size):
-            student_id = new_id("student")
+            student_id = self.new_id("student")
             active = rng.random() < 0.98
-            writer.add("student", (student_id, f"{sid}-{k:05d}", str(70_000_000 + student_id), school_id,
-                                   rng.choice(GIVEN), rng.choice(FAMILY), grades[k % len(grades)], active, now, now))
+            self.writer.add("student", (student_id, f"{sid}-{k:05d}", str(70_000_000 + student_id), school_id,
+                                        rng.choice(GIVEN), rng.choice(FAMILY), grades[k % len(grades)], active, now,
+                                        now))
             roll = rng.random()
             if not active or roll >= 0.095:
                 if active and roll >= 0.095:
                     unflagged.append(student_id)
                 continue
-            counselor = rng.choice(counselors)
-            if roll >= 0.065:  # only resolved flags
-                opened = now - timedelta(days=rng.uniform(60, 400))
-                writer.add("risk_flag", _flag(rng, new_id("risk_flag"), student_id, counselor, categories, "resolved",
-                                              opened, opened + timedelta(days=rng.uniform(10, 50))))
-                continue
-            worst, first_flag = 0, None
-            for _ in range(2 if rng.random() < 0.2 else 1):
-                flag_id = new_id("risk_flag")
-                opened = now - timedelta(days=rng.uniform(0, 200))
-                row = _flag(rng, flag_id, student_id, counselor, categories,
-                            "open" if rng.random() < 0.6 else "monitoring", opened, None)
-                writer.add("risk_flag", row)
-                worst = max(worst, ("low", "moderate", "high", "urgent").index(row[3]))
-                first_flag = first_flag or (flag_id, opened)
-            if running_programs and rng.random() < 0.45:
-                program = rng.choice(running_programs)
-                seated = program[1] > 0
-                program[1] -= seated
-                requested = now - timedelta(days=rng.uniform(1, 60))
-                writer.add("enrollment", (new_id("enrollment"), program[0], student_id,
-                                          "active" if seated else "waitlisted", requested,
-                                          requested if seated else None, None, None, counselor, None))
-            if rng.random() < 0.30 + 0.15 * worst:
-                _plan(rng, writer, new_id, due_time, student_id, school_id, counselor, first_flag, now, today,
-                      year_end)
-        # Other students fill the programs to 60-95% of their seats; a few end or leave.
+            self._at_risk(student_id, school_id, rng.choice(counselors), roll, running_programs)
+        return unflagged
+
+    def _at_risk(self, student_id: int, school_id: int, counselor: int, roll: float,
+                 running_programs: list[list]) -> None:
+        """A flagged student's flags, and perhaps a program seat and a check-in plan."""
+        rng, writer, now, new_id = self.rng, self.writer, self.now, self.new_id
+        if roll >= 0.065:  # only resolved flags
+            opened = now - timedelta(days=rng.uniform(60, 400))
+            writer.add("risk_flag", _flag(rng, new_id("risk_flag"), student_id, counselor, self.categories, "resolved",
+                                          opened, opened + timedelta(days=rng.uniform(10, 50))))
+            return
+        worst, first_flag = 0, None
+        for _ in range(2 if rng.random() < 0.2 else 1):
+            flag_id = new_id("risk_flag")
+            opened = now - timedelta(days=rng.uniform(0, 200))
+            row = _flag(rng, flag_id, student_id, counselor, self.categories,
+                        "open" if rng.random() < 0.6 else "monitoring", opened, None)
+            writer.add("risk_flag", row)
+            worst = max(worst, ("low", "moderate", "high", "urgent").index(row[3]))
+            first_flag = first_flag or (flag_id, opened)
+        if running_programs and rng.random() < 0.45:
+            program = rng.choice(running_programs)
+            seated = program[1] > 0
+            program[1] -= seated
+            requested = now - timedelta(days=rng.uniform(1, 60))
+            writer.add("enrollment", (new_id("enrollment"), program[0], student_id,
+                                      "active" if seated else "waitlisted", requested,
+                                      requested if seated else None, None, None, counselor, None))
+        if rng.random() < 0.30 + 0.15 * worst:
+            _plan(rng, writer, new_id, self.due_time, student_id, school_id, counselor, first_flag, now, self.today,
+                  self.year_end)
+
+    def _fill_programs(self, programs: list[list], unflagged: list[int], counselors: list[int]) -> None:
+        """Other students fill the programs to 60-95% of their seats; a few end or leave."""
+        rng, writer, now = self.rng, self.writer, self.now
         rng.shuffle(unflagged)
         for program_id, left, running, capacity in programs:
             want = min(left, int(capacity * rng.uniform(0.6, 0.95)) - (capacity - left))
@@ -238,26 +291,16 @@ def generate_district(students: int, schools: int, seed: int = 7) -> dict[str, i
                 student_id = unflagged.pop()
                 requested = now - timedelta(days=rng.uniform(1, 90))
                 status = "active" if running else "completed"
-                writer.add("enrollment", (new_id("enrollment"), program_id, student_id, status, requested, requested,
-                                          None if running else now - timedelta(days=2),
+                writer.add("enrollment", (self.new_id("enrollment"), program_id, student_id, status, requested,
+                                          requested, None if running else now - timedelta(days=2),
                                           None if running else "Program ended", counselors[0],
                                           None if running else counselors[0]))
             if running and left <= 0 and unflagged and rng.random() < 0.5:
                 for _ in range(rng.randint(1, 4)):
                     if unflagged:
-                        writer.add("enrollment", (new_id("enrollment"), program_id, unflagged.pop(), "waitlisted",
+                        writer.add("enrollment", (self.new_id("enrollment"), program_id, unflagged.pop(), "waitlisted",
                                                   now - timedelta(days=rng.uniform(1, 30)), None, None, None,
                                                   counselors[0], None))
-    district = new_id("user_account")
-    writer.add("user_account", (district, f"district.{district}@gen.demo.school", "District data office", "district",
-                                password, False, True, True, "1440,60", now, now))
-    writer.flush()
-    if writer.dialect == "postgresql":
-        for table in ORDER:
-            if table != "user_school":  # later inserts must not collide with the ids written here
-                db.session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                        f"(SELECT coalesce(max(id), 1) FROM {table}))"))
-    return writer.written
 
 
 def _town(rng: random.Random) -> str:

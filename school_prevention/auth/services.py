@@ -305,13 +305,8 @@ def update_user(
         user.must_change_password and verify_password(user.password_hash, new_password))
 
     # What is proposed.
-    asks: list[tuple] = []
-    if role_change and not role_now:
-        asks.append((ROLE, role, None))
-    if schools_need_approval:
-        by_id = {s.id: s for s in schools}
-        asks += [(SCHOOL, str(i), by_id[i]) for i in sorted(wanted - current)]
-    asks += [(kind, "", None) for kind, on in wanted_grants.items() if on and not held_grants[kind]]
+    asks = _asks(role, role_change and not role_now, schools, wanted - current, schools_need_approval,
+                 wanted_grants, held_grants)
     pending_keys = {(r.kind, r.value) for r in survivors}
     new_asks = [a for a in asks if (a[0], a[1]) not in pending_keys]
     password_waits = next((r for r in pending if r.kind == PASSWORD), None)
@@ -338,14 +333,7 @@ def update_user(
     user.can_export_student_level = after_export
     user.is_privacy_officer = after_privacy
     if new_password and not password_needs_approval:
-        # An account the roster import created has never been active: its first temporary
-        # password is what activates it. An account an admin deactivated stays deactivated.
-        if user.password_hash is None and not user.is_active and user.deactivated_at is None:
-            user.is_active = True
-        user.password_hash = hash_password(new_password)
-        user.password_changed_at = utcnow()
-        user.must_change_password = True
-        sessions.end_all_sessions(user, "password_reset_by_admin")
+        _set_temporary_password(user, hash_password(new_password))
     # A change of role or schools changes what the person may see: end their sessions so the
     # new scope applies at once, not at their next sign-in.
     if before != after:
@@ -354,14 +342,45 @@ def update_user(
         audit.record("user.updated", actor=actor, obj=user,
                      detail={"before": before, "after": after,
                              "password_reset": bool(new_password) and not password_needs_approval})
-    proposals = [grant_services.propose(actor, user, kind, value, school=school) for kind, value, school in new_asks]
-    if password_ask is not None:
-        if password_waits is not None:
-            grant_services.supersede(actor, user, [PASSWORD])
-        proposals.append(grant_services.propose(actor, user, PASSWORD, password_hash=hash_password(password_ask)))
-    made = [r for r in proposals if r is not None]
+    made = _propose(actor, user, new_asks, password_ask, password_waits)
     grant_services.announce(user, made)
     return made
+
+
+def _asks(role: str, ask_role: bool, schools: list[School], new_school_ids: set[int], schools_need_approval: bool,
+          wanted_grants: dict[str, bool], held_grants: dict[str, bool]) -> list[tuple]:
+    """(kind, value, school) of each asked change that waits for a district user's approval."""
+    asks: list[tuple] = []
+    if ask_role:
+        asks.append((ROLE, role, None))
+    if schools_need_approval:
+        by_id = {s.id: s for s in schools}
+        asks += [(SCHOOL, str(i), by_id[i]) for i in sorted(new_school_ids)]
+    asks += [(kind, "", None) for kind, on in wanted_grants.items() if on and not held_grants[kind]]
+    return asks
+
+
+def _set_temporary_password(user: User, password_hash: str) -> None:
+    """Give the account a temporary password it must change, and end its sessions."""
+    # An account the roster import created has never been active: its first temporary
+    # password is what activates it. An account an admin deactivated stays deactivated.
+    if user.password_hash is None and not user.is_active and user.deactivated_at is None:
+        user.is_active = True
+    user.password_hash = password_hash
+    user.password_changed_at = utcnow()
+    user.must_change_password = True
+    sessions.end_all_sessions(user, "password_reset_by_admin")
+
+
+def _propose(actor: User, user: User, asks: list[tuple], password: str | None,
+             password_waits: AccessRequest | None) -> list[AccessRequest]:
+    """Propose the new asks, and the typed password (in place of one already waiting); returns the proposals."""
+    proposals = [grant_services.propose(actor, user, kind, value, school=school) for kind, value, school in asks]
+    if password is not None:
+        if password_waits is not None:
+            grant_services.supersede(actor, user, [PASSWORD])
+        proposals.append(grant_services.propose(actor, user, PASSWORD, password_hash=hash_password(password)))
+    return [r for r in proposals if r is not None]
 
 
 def set_language(user: User, code: str) -> None:

@@ -61,14 +61,26 @@ def _rule_parts(text: str) -> dict[str, str]:
 
 def parse_custom(text: str, start: datetime):
     """An RFC 5545 RRULE such as FREQ=WEEKLY;BYDAY=MO,TH, refused when unusable."""
+    text = _rrule_text(text)
+    _check_parts(_rule_parts(text))
+    return _usable_rule(text, start)
+
+
+def _rrule_text(text: str) -> str:
+    """The rule's text without an RRULE: prefix; refused when empty or more than an RRULE."""
     text = text.strip()
     if text.upper().startswith("RRULE:"):
         text = text[6:].strip()
     if not text:
         raise RuleError("Enter a rule, for example FREQ=WEEKLY;BYDAY=MO,TH.")
     if any(part in text.upper() for part in ("DTSTART", "\n", "EXDATE", "RDATE")):
-        raise RuleError("Enter only the RRULE part, for example FREQ=WEEKLY;BYDAY=MO,TH (start and end come from the form).")
-    parts = _rule_parts(text)
+        raise RuleError("Enter only the RRULE part, for example FREQ=WEEKLY;BYDAY=MO,TH "
+                        "(start and end come from the form).")
+    return text
+
+
+def _check_parts(parts: dict[str, str]) -> None:
+    """Refuse a frequency, part or value check-in rules do not use."""
     if parts.get("FREQ") in TOO_OFTEN:
         raise RuleError("Check-ins can repeat daily at most; hourly or more often is not allowed.")
     if parts.get("FREQ") not in ALLOWED_FREQS:
@@ -87,6 +99,10 @@ def parse_custom(text: str, start: datetime):
     for name in NONZERO_PARTS:
         if name in parts and any(re.fullmatch(r"[+-]?0+", v.strip()) for v in parts[name].split(",")):
             raise RuleError(f"This rule cannot be read: {name} cannot be 0. {EXAMPLE}")
+
+
+def _usable_rule(text: str, start: datetime):
+    """The dateutil rule, refused when dateutil cannot read it or it gives no date soon enough."""
     try:
         rule = rrulestr(text, dtstart=start)
         # A rule that never matches (BYMONTH=2;BYMONTHDAY=30) makes dateutil walk day by day to

@@ -243,37 +243,8 @@ def materialize(plan: CheckInPlan, now: datetime, *, reassign: bool = False) -> 
                              closed=closed_days(first, last + timedelta(days=30)), zone=tz))
     existing = {c.occurrence: c for c in db.session.scalars(
         _locked(select(CheckIn).where(CheckIn.plan_id == plan.id, CheckIn.occurrence >= first)))}
-    changes = 0
-    for occurrence, checkin in existing.items():
-        due = placed.get(occurrence)
-        if checkin.status == "cancelled" and checkin.cancelled_by_plan and due is not None and due > now:
-            # Re-planning dropped it (a non-school day since taken off the list): it is wanted again.
-            checkin.status, checkin.cancelled_by_plan, checkin.sequence = "scheduled", False, checkin.sequence + 1
-            checkin.due_at, checkin.counselor_id, checkin.school_id = due, plan.counselor_id, plan.school_id
-            checkin.duration_minutes = plan.duration_minutes
-            changes += 1
-            continue
-        if checkin.status != "scheduled" or checkin.due_at <= now:
-            continue
-        if reassign and checkin.counselor_id != plan.counselor_id:
-            checkin.counselor_id, checkin.sequence = plan.counselor_id, checkin.sequence + 1
-            changes += 1
-        if checkin.school_id != plan.school_id:
-            checkin.school_id = plan.school_id  # the student moved school: upcoming check-ins go with the plan
-            changes += 1
-        if checkin.is_rescheduled:
-            continue
-        if due is None:
-            checkin.status, checkin.cancelled_by_plan, checkin.sequence = "cancelled", True, checkin.sequence + 1
-            changes += 1
-        elif due <= now:
-            # The plan now puts it in the past (a break removed, the time moved earlier today):
-            # keep the meeting that is still booked rather than silently dropping it.
-            continue
-        elif due != checkin.due_at or checkin.duration_minutes != plan.duration_minutes:
-            checkin.due_at, checkin.duration_minutes = due, plan.duration_minutes
-            checkin.sequence += 1
-            changes += 1
+    changes = sum(_align(checkin, placed.get(occurrence), plan, now, reassign)
+                  for occurrence, checkin in existing.items())
     for occurrence, due in placed.items():
         if occurrence in existing or due <= now:
             continue
@@ -282,6 +253,39 @@ def materialize(plan: CheckInPlan, now: datetime, *, reassign: bool = False) -> 
                                duration_minutes=plan.duration_minutes, status="scheduled"))
         changes += 1
     db.session.flush()
+    return changes
+
+
+def _align(checkin: CheckIn, due: datetime | None, plan: CheckInPlan, now: datetime, reassign: bool) -> int:
+    """Bring one existing check-in in line with the plan (due: where the plan now puts it); returns the changes."""
+    if checkin.status == "cancelled" and checkin.cancelled_by_plan and due is not None and due > now:
+        # Re-planning dropped it (a non-school day since taken off the list): it is wanted again.
+        checkin.status, checkin.cancelled_by_plan, checkin.sequence = "scheduled", False, checkin.sequence + 1
+        checkin.due_at, checkin.counselor_id, checkin.school_id = due, plan.counselor_id, plan.school_id
+        checkin.duration_minutes = plan.duration_minutes
+        return 1
+    if checkin.status != "scheduled" or checkin.due_at <= now:
+        return 0
+    changes = 0
+    if reassign and checkin.counselor_id != plan.counselor_id:
+        checkin.counselor_id, checkin.sequence = plan.counselor_id, checkin.sequence + 1
+        changes += 1
+    if checkin.school_id != plan.school_id:
+        checkin.school_id = plan.school_id  # the student moved school: upcoming check-ins go with the plan
+        changes += 1
+    if checkin.is_rescheduled:
+        return changes
+    if due is None:
+        checkin.status, checkin.cancelled_by_plan, checkin.sequence = "cancelled", True, checkin.sequence + 1
+        changes += 1
+    elif due <= now:
+        # The plan now puts it in the past (a break removed, the time moved earlier today):
+        # keep the meeting that is still booked rather than silently dropping it.
+        pass
+    elif due != checkin.due_at or checkin.duration_minutes != plan.duration_minutes:
+        checkin.due_at, checkin.duration_minutes = due, plan.duration_minutes
+        checkin.sequence += 1
+        changes += 1
     return changes
 
 

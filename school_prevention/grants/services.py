@@ -266,43 +266,66 @@ def _tell_proposer(req: AccessRequest, title: Compose) -> None:
 
 def _apply(approver: User, req: AccessRequest, user: User, held_hash: str | None) -> None:
     """Make the approved change; a request the account no longer fits is refused (ServiceError)."""
-    if req.kind == ROLE:
-        role = Role(req.value)
-        user.role = role.value
-        if role not in SCHOOL_SCOPED_ROLES:
-            user.schools = []
-        if role != Role.DISTRICT:
-            user.can_export_student_level = user.is_privacy_officer = False
-        sessions.end_all_sessions(user, "access_changed")
-    elif req.kind == SCHOOL:
-        if user.role_enum not in SCHOOL_SCOPED_ROLES:
-            raise ServiceError(None, gettext("%(name)s is now %(role)s, a role without schools. Reject this request "
-                                             "instead.", name=user.name, role=gettext(user.role_enum.label)))
-        if req.school is not None and req.school.id not in user.school_ids:
-            user.schools = [*user.schools, req.school]
-    elif req.kind in (STUDENT_EXPORT, PRIVACY_OFFICER):
-        if user.role_enum != Role.DISTRICT:
-            raise ServiceError(None, gettext("%(name)s is not a district user: approve the district role first, or "
-                                             "reject this request.", name=user.name))
-        if req.kind == STUDENT_EXPORT:
-            user.can_export_student_level = True
-        else:
-            user.is_privacy_officer = True
-    elif req.kind == PASSWORD:
-        # An account the roster import created has never been active: its first temporary
-        # password is what activates it. An account an admin deactivated stays deactivated.
-        if user.password_hash is None and not user.is_active and user.deactivated_at is None:
-            user.is_active = True
-        user.password_hash = held_hash
-        user.password_changed_at = utcnow()
-        user.must_change_password = True
-        sessions.end_all_sessions(user, "password_reset_by_admin")
-    elif req.kind == RESET_LINK:
-        if not tokens.can_invite(user):
-            raise ServiceError(None, gettext("%(name)s's account is deactivated: reject this request.", name=user.name))
-        tokens.issue(user, tokens.INVITE, actor=approver)
-    elif req.kind == SECOND_FACTOR:
-        user.mfa_secret = None
-        sessions.end_all_sessions(user, "second_factor_reset")
-    elif req.kind == REACTIVATE:
-        user.is_active, user.deactivated_at = True, None
+    apply = _APPLY.get(req.kind)
+    if apply is not None:
+        apply(approver, req, user, held_hash)
+
+
+def _apply_role(approver: User, req: AccessRequest, user: User, held_hash: str | None) -> None:
+    role = Role(req.value)
+    user.role = role.value
+    if role not in SCHOOL_SCOPED_ROLES:
+        user.schools = []
+    if role != Role.DISTRICT:
+        user.can_export_student_level = user.is_privacy_officer = False
+    sessions.end_all_sessions(user, "access_changed")
+
+
+def _apply_school(approver: User, req: AccessRequest, user: User, held_hash: str | None) -> None:
+    if user.role_enum not in SCHOOL_SCOPED_ROLES:
+        raise ServiceError(None, gettext("%(name)s is now %(role)s, a role without schools. Reject this request "
+                                         "instead.", name=user.name, role=gettext(user.role_enum.label)))
+    if req.school is not None and req.school.id not in user.school_ids:
+        user.schools = [*user.schools, req.school]
+
+
+def _apply_district_grant(approver: User, req: AccessRequest, user: User, held_hash: str | None) -> None:
+    if user.role_enum != Role.DISTRICT:
+        raise ServiceError(None, gettext("%(name)s is not a district user: approve the district role first, or "
+                                         "reject this request.", name=user.name))
+    if req.kind == STUDENT_EXPORT:
+        user.can_export_student_level = True
+    else:
+        user.is_privacy_officer = True
+
+
+def _apply_password(approver: User, req: AccessRequest, user: User, held_hash: str | None) -> None:
+    # An account the roster import created has never been active: its first temporary
+    # password is what activates it. An account an admin deactivated stays deactivated.
+    if user.password_hash is None and not user.is_active and user.deactivated_at is None:
+        user.is_active = True
+    user.password_hash = held_hash
+    user.password_changed_at = utcnow()
+    user.must_change_password = True
+    sessions.end_all_sessions(user, "password_reset_by_admin")
+
+
+def _apply_reset_link(approver: User, req: AccessRequest, user: User, held_hash: str | None) -> None:
+    if not tokens.can_invite(user):
+        raise ServiceError(None, gettext("%(name)s's account is deactivated: reject this request.", name=user.name))
+    tokens.issue(user, tokens.INVITE, actor=approver)
+
+
+def _apply_second_factor(approver: User, req: AccessRequest, user: User, held_hash: str | None) -> None:
+    user.mfa_secret = None
+    sessions.end_all_sessions(user, "second_factor_reset")
+
+
+def _apply_reactivate(approver: User, req: AccessRequest, user: User, held_hash: str | None) -> None:
+    user.is_active, user.deactivated_at = True, None
+
+
+# What approving each kind of request does (a kind not listed changes nothing).
+_APPLY = {ROLE: _apply_role, SCHOOL: _apply_school, STUDENT_EXPORT: _apply_district_grant,
+          PRIVACY_OFFICER: _apply_district_grant, PASSWORD: _apply_password, RESET_LINK: _apply_reset_link,
+          SECOND_FACTOR: _apply_second_factor, REACTIVATE: _apply_reactivate}

@@ -148,54 +148,56 @@ class RosterSource:
         """
         end = _EndOfFile()
         reader = csv.reader(itertools.chain(fh, end))
-
-        def damaged(exc: csv.Error, line: int) -> SourceError:
-            return SourceError(_("%(file)s line %(line)s: a value is longer than %(mb)s MB (%(error)s); usually a "
-                                 "quote (\") that is opened and never closed. Correct the file and try again.",
-                                 file=name, line=line, mb=FIELD_LIMIT // (1024 * 1024), error=exc))
-
         try:
             header = [h.strip() for h in next(reader)]
         except StopIteration:
             return [], iter(())
         except csv.Error as exc:
-            raise damaged(exc, 1) from exc
+            raise _damaged(name, exc, 1) from exc
         if end.hit:
             raise SourceError(_("%(file)s line 1: a quote (\") in the header is never closed. Correct the file and try "
                                 "again.", file=name))
-
-        def iterate():
-            previous = reader.line_num
-            while True:
-                try:
-                    record = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    raise damaged(exc, previous + 1) from exc
-                start = previous + 1
-                previous = reader.line_num
-                if end.hit:
-                    # The reader wanted more lines than the file had: a quote left open ran to the end.
-                    if previous > start:
-                        raise SourceError(_("%(file)s line %(line)s: a quote (\") opened on this line is never closed, "
-                                            "so lines %(line)s to %(last)s read as one value. Correct the file and "
-                                            "try again.", file=name, line=start, last=previous))
-                    raise SourceError(_("%(file)s line %(line)s: a quote (\") opened on this line is never closed. "
-                                        "Correct the file and try again.", file=name, line=start))
-                # A blank line, or one of only separators and spaces (checked cheaply: most rows
-                # have a sourcedId in the first field).
-                if not record or (not record[0].strip() and not "".join(record).strip()):
-                    continue
-                values = dict(zip(header, record))
-                if len(record) > len(header):
-                    values["__error__"] = N_("more fields than the header has columns")
-                elif check_nul and any("\x00" in value for value in record):
-                    values["__error__"] = N_("a value holds a NUL character (0x00), which cannot be stored")
-                yield Row(start, values)
-
-        return header, iterate()
+        return header, _records(reader, end, header, name, check_nul)
 
     def close(self) -> None:
         if self._zip is not None:
             self._zip.close()
+
+
+def _damaged(name: str, exc: csv.Error, line: int) -> SourceError:
+    """A field the csv reader refused: almost always a quote left open."""
+    return SourceError(_("%(file)s line %(line)s: a value is longer than %(mb)s MB (%(error)s); usually a "
+                         "quote (\") that is opened and never closed. Correct the file and try again.",
+                         file=name, line=line, mb=FIELD_LIMIT // (1024 * 1024), error=exc))
+
+
+def _records(reader, end: _EndOfFile, header: list[str], name: str, check_nul: bool) -> Iterator[Row]:
+    """The records after the header as Rows (RosterSource.rows), blank lines skipped."""
+    previous = reader.line_num
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise _damaged(name, exc, previous + 1) from exc
+        start = previous + 1
+        previous = reader.line_num
+        if end.hit:
+            # The reader wanted more lines than the file had: a quote left open ran to the end.
+            if previous > start:
+                raise SourceError(_("%(file)s line %(line)s: a quote (\") opened on this line is never closed, "
+                                    "so lines %(line)s to %(last)s read as one value. Correct the file and "
+                                    "try again.", file=name, line=start, last=previous))
+            raise SourceError(_("%(file)s line %(line)s: a quote (\") opened on this line is never closed. "
+                                "Correct the file and try again.", file=name, line=start))
+        # A blank line, or one of only separators and spaces (checked cheaply: most rows
+        # have a sourcedId in the first field).
+        if not record or (not record[0].strip() and not "".join(record).strip()):
+            continue
+        values = dict(zip(header, record))
+        if len(record) > len(header):
+            values["__error__"] = N_("more fields than the header has columns")
+        elif check_nul and any("\x00" in value for value in record):
+            values["__error__"] = N_("a value holds a NUL character (0x00), which cannot be stored")
+        yield Row(start, values)

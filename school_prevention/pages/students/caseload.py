@@ -167,44 +167,59 @@ def _flag_condition(f: Filters):
     return exists().where(*conditions)
 
 
-def _conditions(f: Filters, clock: Clock, user_id: int) -> list[Any]:
-    out = []
-    flag = _flag_condition(f)
-    if flag is not None:
-        out.append(flag)
+def _program_condition(f: Filters, clock: Clock):
     if f.program == "any":
-        out.append(running_seat(today=clock.today))
-    elif f.program == "none":
-        out.append(~running_seat(today=clock.today))
-    elif f.program == "waitlisted":
-        out.append(exists().where(Enrollment.student_id == Student.id, Enrollment.status == "waitlisted"))
-    elif whole_number(f.program) is not None:
-        out.append(exists().where(Enrollment.student_id == Student.id, Enrollment.program_id == whole_number(f.program),
-                                  Enrollment.status.in_(("active", "waitlisted"))))
+        return running_seat(today=clock.today)
+    if f.program == "none":
+        return ~running_seat(today=clock.today)
+    if f.program == "waitlisted":
+        return exists().where(Enrollment.student_id == Student.id, Enrollment.status == "waitlisted")
+    if whole_number(f.program) is not None:
+        return exists().where(Enrollment.student_id == Student.id, Enrollment.program_id == whole_number(f.program),
+                              Enrollment.status.in_(("active", "waitlisted")))
+    return None
+
+
+def _plan_condition(f: Filters, clock: Clock):
     if f.plan == "none":
-        out.append(~active_plan())
-    elif f.plan == "kept":
-        out.append(kept_plan(clock))
-    elif f.plan == "overdue":
-        out.append(and_(overdue_plan(clock), ~kept_plan(clock)))
-    elif f.plan == "not_kept":
-        out.append(~kept_plan(clock))
+        return ~active_plan()
+    if f.plan == "kept":
+        return kept_plan(clock)
+    if f.plan == "overdue":
+        return and_(overdue_plan(clock), ~kept_plan(clock))
+    if f.plan == "not_kept":
+        return ~kept_plan(clock)
+    return None
+
+
+def _checkins_condition(f: Filters, clock: Clock):
     if f.checkins == "overdue":
-        out.append(overdue_checkins(clock))
-    elif f.checkins == "today":
-        out.append(checkins_today(clock))
+        return overdue_checkins(clock)
+    if f.checkins == "today":
+        return checkins_today(clock)
+    return None
+
+
+def _counselor_condition(f: Filters, user_id: int):
     # The caseload query outer-joins each student's assignment (one row at most: the student is its key).
     if f.counselor == "me":
-        out.append(CounselorAssignment.counselor_id == user_id)
-    elif f.counselor == "none":
-        out.append(CounselorAssignment.counselor_id.is_(None))
-    elif whole_number(f.counselor) is not None:
-        out.append(CounselorAssignment.counselor_id == whole_number(f.counselor))
+        return CounselorAssignment.counselor_id == user_id
+    if f.counselor == "none":
+        return CounselorAssignment.counselor_id.is_(None)
+    if whole_number(f.counselor) is not None:
+        return CounselorAssignment.counselor_id == whole_number(f.counselor)
+    return None
+
+
+def _conditions(f: Filters, clock: Clock, user_id: int) -> list[Any]:
+    out: list[Any] = [_flag_condition(f), _program_condition(f, clock), _plan_condition(f, clock),
+                      _checkins_condition(f, clock), _counselor_condition(f, user_id)]
     if f.tier:
         out.append(in_tiers([f.tier]))
     if f.intervention:
         out.append(intervention_filter(f.intervention, clock.today))
-    return out
+    # A SQL expression has no truth value: compare with None.
+    return [c for c in out if c is not None]
 
 
 def caseload(scoped: Select, f: Filters, clock: Clock, user_id: int) -> Select:

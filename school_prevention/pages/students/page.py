@@ -402,60 +402,94 @@ def _reader(scope_kind: str, is_counselor: bool) -> tuple[Any, dict[str, list[tu
 
 def _timeline(page: StudentPage, rows) -> list[TimelineEntry]:
     """The newest dated lines: the timeline statement's rows, with enrollments and screenings."""
-    links = page.links
+    entries = [_ROW_ENTRIES.get(row["kind"], _checkin_entry)(page, row["at"], row["ref"], row["a"], row["b"], row["c"])
+               for row in rows]
+    entries += _screening_entries(page) + _enrollment_entries(page) + _agency_entries(page)
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries[:q.TIMELINE_LENGTH]
+
+
+# One function per kind of timeline row; a, b and c are the row's kind-specific columns.
+def _flag_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:  # a: category, b: action, c: who
+    action = gettext(b.replace("_", " ").capitalize()).lower()
+    text = (gettext("%(category)s: %(action)s by %(name)s", category=a, action=action, name=c) if c
+            else f"{a}: {action}")
+    return TimelineEntry(at, "flag", text, page.links.flag(ref))
+
+
+def _referral_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:  # a: who submitted it, b: urgency
+    return TimelineEntry(at, "referral", gettext("Referral from %(name)s (%(urgency)s)", name=a,
+                                                 urgency=gettext(b.capitalize()).lower()),
+                         page.links.referral(ref))
+
+
+def _plan_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:  # a: cadence, b: rule
+    return TimelineEntry(at, "check-in", gettext("Check-in plan started: %(cadence)s",
+                                                 cadence=cadence_label(a, b).lower()),
+                         page.links.plan(ref))
+
+
+def _plan_ended_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:
+    return TimelineEntry(at, "check-in", gettext("Check-in plan ended"), page.links.plan(ref))
+
+
+def _tier_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:  # a: tier, b: previous tier, c: who
+    return TimelineEntry(at, "tier", gettext("Moved from tier %(old)s to tier %(new)s by %(name)s",
+                                             old=b, new=a, name=c) if c else
+                         gettext("Moved from tier %(old)s to tier %(new)s", old=b, new=a),
+                         page.links.tier(page.student.id))
+
+
+def _intervention_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:  # a: measure
+    return TimelineEntry(at, "plan", gettext("Intervention plan started: %(measure)s", measure=a),
+                         page.links.intervention(ref))
+
+
+def _intervention_closed_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:  # a: status, b: measure
+    status = gettext(PLAN_STATUSES[a]) if a in PLAN_STATUSES else a
+    return TimelineEntry(at, "plan", gettext("Intervention plan %(status)s: %(measure)s",
+                                             status=status.lower(), measure=b),
+                         page.links.intervention(ref))
+
+
+def _checkin_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:  # a: status, b: outcome
+    outcome = gettext(OUTCOMES[b]) if b in OUTCOMES else (b or "")
+    text = gettext("Check-in: %(outcome)s", outcome=outcome.lower()) if a == "completed" \
+        else gettext("Check-in missed")
+    return TimelineEntry(at, "check-in", text, page.links.checkin(ref))
+
+
+# Any other kind is a check-in.
+_ROW_ENTRIES = {"flag": _flag_entry, "referral": _referral_entry, "plan": _plan_entry,
+                "plan_ended": _plan_ended_entry, "tier": _tier_entry, "intervention": _intervention_entry,
+                "intervention_closed": _intervention_closed_entry}
+
+
+def _screening_entries(page: StudentPage) -> list[TimelineEntry]:
+    return [TimelineEntry(datetime.combine(screening.screened_on, time(12), tzinfo=timezone.utc),
+                          "screening", f"{screening.instrument}: {screening.result_label.lower()}")
+            for screening in page.screenings]
+
+
+def _enrollment_entries(page: StudentPage) -> list[TimelineEntry]:
     entries = []
-    for row in rows:
-        at, kind, ref, a, b, c = row["at"], row["kind"], row["ref"], row["a"], row["b"], row["c"]
-        if kind == "flag":  # a: category, b: action, c: who
-            action = gettext(b.replace("_", " ").capitalize()).lower()
-            text = (gettext("%(category)s: %(action)s by %(name)s", category=a, action=action, name=c) if c
-                    else f"{a}: {action}")
-            entries.append(TimelineEntry(at, "flag", text, links.flag(ref)))
-        elif kind == "referral":  # a: who submitted it, b: urgency
-            entries.append(TimelineEntry(at, "referral", gettext("Referral from %(name)s (%(urgency)s)", name=a,
-                                                                 urgency=gettext(b.capitalize()).lower()),
-                                         links.referral(ref)))
-        elif kind == "plan":  # a: cadence, b: rule
-            entries.append(TimelineEntry(at, "check-in", gettext("Check-in plan started: %(cadence)s",
-                                                                 cadence=cadence_label(a, b).lower()),
-                                         links.plan(ref)))
-        elif kind == "plan_ended":
-            entries.append(TimelineEntry(at, "check-in", gettext("Check-in plan ended"), links.plan(ref)))
-        elif kind == "tier":  # a: tier, b: previous tier, c: who
-            entries.append(TimelineEntry(at, "tier", gettext("Moved from tier %(old)s to tier %(new)s by %(name)s",
-                                                             old=b, new=a, name=c) if c else
-                                         gettext("Moved from tier %(old)s to tier %(new)s", old=b, new=a),
-                                         links.tier(page.student.id)))
-        elif kind == "intervention":  # a: measure
-            entries.append(TimelineEntry(at, "plan", gettext("Intervention plan started: %(measure)s", measure=a),
-                                         links.intervention(ref)))
-        elif kind == "intervention_closed":  # a: status, b: measure
-            status = gettext(PLAN_STATUSES[a]) if a in PLAN_STATUSES else a
-            entries.append(TimelineEntry(at, "plan", gettext("Intervention plan %(status)s: %(measure)s",
-                                                             status=status.lower(), measure=b),
-                                         links.intervention(ref)))
-        else:  # a check-in; a: status, b: outcome
-            outcome = gettext(OUTCOMES[b]) if b in OUTCOMES else (b or "")
-            text = gettext("Check-in: %(outcome)s", outcome=outcome.lower()) if a == "completed" \
-                else gettext("Check-in missed")
-            entries.append(TimelineEntry(at, "check-in", text, links.checkin(ref)))
-    for screening in page.screenings:
-        entries.append(TimelineEntry(datetime.combine(screening.screened_on, time(12), tzinfo=timezone.utc),
-                                     "screening", f"{screening.instrument}: {screening.result_label.lower()}"))
     for enrollment in page.enrollments:
-        link = links.program(enrollment.program_id)
-        entries.append(TimelineEntry(enrollment.requested_at, "program",
-                                     f"{enrollment.program}: "
-                                     + (gettext("waitlisted") if enrollment.started_at is None else gettext("enrolled")),
-                                     link))
+        link = page.links.program(enrollment.program_id)
+        state = gettext("waitlisted") if enrollment.started_at is None else gettext("enrolled")
+        entries.append(TimelineEntry(enrollment.requested_at, "program", f"{enrollment.program}: {state}", link))
         if enrollment.ended_at:
-            entries.append(TimelineEntry(enrollment.ended_at, "program", f"{enrollment.program}: {gettext(enrollment.status)}", link))
+            entries.append(TimelineEntry(enrollment.ended_at, "program",
+                                         f"{enrollment.program}: {gettext(enrollment.status)}", link))
+    return entries
+
+
+def _agency_entries(page: StudentPage) -> list[TimelineEntry]:
+    entries = []
     for referral in page.agency_referrals:
-        link = links.agency_referral(referral.id)
+        link = page.links.agency_referral(referral.id)
         entries.append(TimelineEntry(referral.referred_at, "agency",
                                      gettext("Referred to %(agency)s", agency=referral.agency), link))
         if referral.status != "sent":
             entries.append(TimelineEntry(referral.status_changed_at, "agency",
                                          f"{referral.agency}: {gettext(referral.status_label).lower()}", link))
-    entries.sort(key=lambda e: e.at, reverse=True)
-    return entries[:q.TIMELINE_LENGTH]
+    return entries

@@ -85,7 +85,14 @@ def write_guardians(rows: list[GuardianRow], mode: str, report: ImportReport, no
 
 def _guardian_batch(batch: list[GuardianRow], report: ImportReport, now: datetime) -> set[int]:
     """Create, update or deactivate one batch of guardians and set their links; returns their ids."""
-    counts = report.counts
+    existing, students, linked = _read_guardians(batch)
+    seen, inserts, updates, wanted_links = _sort_guardians(batch, existing, students, linked, report, now)
+    ids = _write_guardians(existing, inserts, updates)
+    return seen | _write_links(wanted_links, ids, linked)
+
+
+def _read_guardians(batch: list[GuardianRow]) -> tuple[dict, dict[str, int], dict[int, set[int]]]:
+    """The batch's known guardians by sourcedId, its students' ids by sourcedId, and the known links."""
     g = GUARDIAN.c
     existing = {r.sourced_id: r for r in db.session.execute(
         select(g.id, g.sourced_id, g.given_name, g.family_name, g.role, g.email, g.phone, g.sms, g.is_active)
@@ -99,6 +106,13 @@ def _guardian_batch(batch: list[GuardianRow], report: ImportReport, now: datetim
                 select(guardian_student.c.guardian_id, guardian_student.c.student_id)
                 .where(guardian_student.c.guardian_id.in_([r.id for r in existing.values()]))):
             linked.setdefault(guardian_id, set()).add(student_id)
+    return existing, students, linked
+
+
+def _sort_guardians(batch: list[GuardianRow], existing: dict, students: dict[str, int], linked: dict[int, set[int]],
+                    report: ImportReport, now: datetime) -> tuple[set[int], list, list, dict[str, set[int]]]:
+    """What each row asks for: (ids seen, rows to insert, updates, wanted links by sourcedId); counts it."""
+    counts = report.counts
     seen: set[int] = set()
     inserts, updates, wanted_links = [], [], {}
     for row in batch:
@@ -133,6 +147,12 @@ def _guardian_batch(batch: list[GuardianRow], report: ImportReport, now: datetim
             continue
         updates.append({"_id": current.id, **values, "updated_at": now})
         counts["guardians_updated"] += 1
+    return seen, inserts, updates, wanted_links
+
+
+def _write_guardians(existing: dict, inserts: list, updates: list) -> dict[str, int]:
+    """Insert and update the guardian rows; returns every guardian's id by sourcedId."""
+    g = GUARDIAN.c
     ids = {sid: current.id for sid, current in existing.items()}
     if inserts:
         for guardian_id, sid in db.session.execute(insert(GUARDIAN).returning(g.id, g.sourced_id), inserts):
@@ -140,6 +160,12 @@ def _guardian_batch(batch: list[GuardianRow], report: ImportReport, now: datetim
     for keys, group in group_by_keys(updates):
         db.session.execute(update(GUARDIAN).where(g.id == bindparam("_id"))
                            .values({k: bindparam(k) for k in keys if k != "_id"}), group)
+    return ids
+
+
+def _write_links(wanted_links: dict[str, set[int]], ids: dict[str, int], linked: dict[int, set[int]]) -> set[int]:
+    """Add and remove guardian-student links to match the file; returns the linked guardians' ids."""
+    seen: set[int] = set()
     adds, removes = [], []
     for sid, wanted in wanted_links.items():
         guardian_id = ids[sid]

@@ -223,37 +223,49 @@ def users(rows: Iterator[Row], mode: str, report: ImportReport, school_ids: dict
                 continue
             if role != "student" and role not in STAFF_ROLES:
                 raise RowError(_("role %(role)s is not a OneRoster role", role=repr(role)))
-            enabled = _enabled(v)
-            given, family = (v.get("givenName") or "").strip(), (v.get("familyName") or "").strip()
-            if status == "active" and (not given or not family):
-                raise RowError(_("givenName and familyName are required"))
-            identifier = (v.get("identifier") or "").strip() or None
-            if (len(sid) > SID_MAX or len(given) > NAME_MAX or len(family) > NAME_MAX
-                    or (identifier and len(identifier) > IDENTIFIER_MAX)):
-                _check_lengths(("sourcedId", sid, SID_MAX), ("givenName", given, NAME_MAX),
-                               ("familyName", family, NAME_MAX), ("identifier", identifier, IDENTIFIER_MAX))
-            orgs = [o.strip() for o in (v.get("orgSourcedIds") or "").split(",") if o.strip()]
-            ids = [school_ids[o] for o in orgs if o in school_ids]
-            if status == "active" and not ids:
-                raise RowError(_("none of orgSourcedIds (%(orgs)s) is a school in orgs.csv or already known",
-                                 orgs=", ".join(orgs) or _("empty")))
+            enabled, given, family, identifier, ids = _person(sid, status, v, school_ids)
             if role == "student":
                 active = status == "active"
                 yield StudentRow(row.line, sid, ids[0] if ids else None, given, family,
                                  _grade(v.get("grades", "")) if active else None, identifier, enabled, not active)
                 continue
-            email = normalise_email(v.get("email") or "")
-            if not email and "@" in (v.get("username") or ""):
-                email = normalise_email(v["username"])
-            if status == "active" and "@" not in email:
-                raise RowError(_("a staff member needs an email (email or username) to have an account"))
-            _check_lengths(("email", email, EMAIL_MAX))
-            if len(given) + 1 + len(family) > STAFF_NAME_MAX:
-                raise RowError(_("givenName and familyName together are longer than the %(limit)s characters a "
-                                 "staff account's name can hold", limit=STAFF_NAME_MAX))
-            staff.append(StaffRow(row.line, sid, status == "tobedeleted", enabled, given, family, tuple(ids), email))
+            staff.append(_staff(row.line, sid, status, v, enabled, given, family, ids))
         except RowError as exc:
             report.reject("users.csv", row.line, str(exc))
+
+
+def _person(sid: str, status: str, v: dict, school_ids: dict[str, int]) -> tuple[bool, str, str, str | None, list[int]]:
+    """(enabled, given, family, identifier, school ids) of a student or staff row, checked (RowError)."""
+    enabled = _enabled(v)
+    given, family = (v.get("givenName") or "").strip(), (v.get("familyName") or "").strip()
+    if status == "active" and (not given or not family):
+        raise RowError(_("givenName and familyName are required"))
+    identifier = (v.get("identifier") or "").strip() or None
+    if (len(sid) > SID_MAX or len(given) > NAME_MAX or len(family) > NAME_MAX
+            or (identifier and len(identifier) > IDENTIFIER_MAX)):
+        _check_lengths(("sourcedId", sid, SID_MAX), ("givenName", given, NAME_MAX),
+                       ("familyName", family, NAME_MAX), ("identifier", identifier, IDENTIFIER_MAX))
+    orgs = [o.strip() for o in (v.get("orgSourcedIds") or "").split(",") if o.strip()]
+    ids = [school_ids[o] for o in orgs if o in school_ids]
+    if status == "active" and not ids:
+        raise RowError(_("none of orgSourcedIds (%(orgs)s) is a school in orgs.csv or already known",
+                         orgs=", ".join(orgs) or _("empty")))
+    return enabled, given, family, identifier, ids
+
+
+def _staff(line: int, sid: str, status: str, v: dict, enabled: bool, given: str, family: str,
+           ids: list[int]) -> StaffRow:
+    """A staff row with the email their account needs, checked (RowError names what is wrong)."""
+    email = normalise_email(v.get("email") or "")
+    if not email and "@" in (v.get("username") or ""):
+        email = normalise_email(v["username"])
+    if status == "active" and "@" not in email:
+        raise RowError(_("a staff member needs an email (email or username) to have an account"))
+    _check_lengths(("email", email, EMAIL_MAX))
+    if len(given) + 1 + len(family) > STAFF_NAME_MAX:
+        raise RowError(_("givenName and familyName together are longer than the %(limit)s characters a "
+                         "staff account's name can hold", limit=STAFF_NAME_MAX))
+    return StaffRow(line, sid, status == "tobedeleted", enabled, given, family, tuple(ids), email)
 
 
 def _guardian(line: int, sid: str, status: str, role: str, v: dict) -> GuardianRow:
