@@ -82,16 +82,9 @@ def _weeks_by_monday(tallies: list[CheckinTally], period: Period, into: dict) ->
                 mine[monday] = counts
 
 
-def gather(scope: Scope, period: Period, *, district: bool = False, activity: Period | None = None,
-           more_checkins: Period | None = None) -> Figures:
-    """The figures of a scope: one statement per family, run one after another in one moment.
-
-    district=True groups the breakdowns and the activity by school level (a school's page: by
-    school), counts the programs per school (a school's page lists them) and adds the flagged
-    students outside agencies support. period: the check-ins read; activity: the period of the
-    weekly new flags and seats (default: period); more_checkins: a second span of check-ins (the
-    district's last three months, when they are apart from the period asked for).
-    """
+def statements(scope: Scope, period: Period, *, district: bool = False, activity: Period | None = None,
+               more_checkins: Period | None = None) -> dict[str, measures.Measure]:
+    """The statements of gather(), by name (the benchmark runs them bare for its floor)."""
     group = "level" if district else "school"
     named = {
         "schools": measures.schools(scope),
@@ -107,6 +100,21 @@ def gather(scope: Scope, period: Period, *, district: bool = False, activity: Pe
         named["outside"] = measures.Measure(flagged_supported_by_school(), {})
     if more_checkins is not None:
         named["more_checkins"] = measures.checkins(scope, more_checkins)
+    return named
+
+
+def gather(scope: Scope, period: Period, *, district: bool = False, activity: Period | None = None,
+           more_checkins: Period | None = None) -> Figures:
+    """The figures of a scope: one statement per family, run one after another in one moment.
+
+    district=True groups the breakdowns and the activity by school level (a school's page: by
+    school), counts the programs per school (a school's page lists them) and adds the flagged
+    students outside agencies support. period: the check-ins read; activity: the period of the
+    weekly new flags and seats (default: period); more_checkins: a second span of check-ins (the
+    district's last three months, when they are apart from the period asked for).
+    """
+    group = "level" if district else "school"
+    named = statements(scope, period, district=district, activity=activity, more_checkins=more_checkins)
     with one_moment(db.session) as connection:
         rows = {name: connection.execute(statement, params).all() for name, (statement, params) in named.items()}
     tallies = measures.checkin_tallies(rows["checkins"])
