@@ -222,6 +222,16 @@ def test_enrolling_an_uncovered_student_moves_them(world, period):
     assert (after.neither, after.program_only) == (before.neither - 1, before.program_only + 1)
 
 
+def test_an_enrollment_changes_the_principals_page_at_once(world, client, login_as):
+    """Live figures: the next page after an enrollment counts it (nothing cached or precomputed)."""
+    login_as(world.principal)
+    assert "3 of 7 flagged" in client.get("/reports/coverage").get_data(as_text=True)
+    new = make_program(world.a, world.counselor, capacity=10, name="Safe Online", starts_on=TODAY - timedelta(days=7))
+    enroll(world.counselor, new, [world.students[5]])
+    html = client.get("/reports/coverage").get_data(as_text=True)
+    assert "4 of 7 flagged" in html and "Aspen05, Kid5" not in html
+
+
 def _last_month():
     """The last reporting month that is over (the district page's default period)."""
     return last_complete_months(NOW, district_zone(), 1)[0]
