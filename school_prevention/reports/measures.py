@@ -406,32 +406,33 @@ def coverage_lines(rows):
 
 
 def checkins(scope: Scope, period: Period) -> Measure:
-    """Check-ins due and kept on time, per school and calendar week of the period.
+    """Check-ins due and kept on time, per school and calendar week.
 
-    Rows (school_id, week, in_30d, in_90d, in_period, due, on_time): one per school, week and
-    window membership; read them with checkin_tallies(). A check-in is counted at the school it
-    was scheduled for, once its on-time deadline has passed.
+    Rows (school_id, week, due, on_time, then due and on time again for each window: 30d, 90d,
+    period); read them with checkin_tallies(). A check-in is counted at the school it was
+    scheduled for, once its on-time deadline has passed (span_to).
     """
     dialect = _dialect()
-
-    def inside(name):
-        return case((CheckIn.due_at >= _param(f"w{name}_from", UTCDateTime()), 1), else_=0)
-
-    # Every window ends at the on-time deadline of now (span_to, in the WHERE clause), but the
-    # period's, which may end before.
-    in_period = case((and_(CheckIn.due_at >= _param("wperiod_from", UTCDateTime()),
-                           CheckIn.due_at < _param("wperiod_to", UTCDateTime())), 1), else_=0)
-    on_time = case((_on_time(dialect), 1), else_=0)
-    week = _week_of(dialect, CheckIn.due_at)
     # Cancelling a check-in before its time is planning; cancelling it afterwards does not excuse it.
     counted = or_(CheckIn.status != "cancelled", CheckIn.updated_at > CheckIn.due_at)
-    keys = (CheckIn.school_id, week.label("week"), inside("30d").label("in_30d"), inside("90d").label("in_90d"),
-            in_period.label("in_period"))
-    statement = (select(*keys, func.count().label("due"), func.sum(on_time).label("on_time"))
-                 .where(_filter(scope.kind, CheckIn.school_id), counted,
-                        CheckIn.due_at >= _param("span_from", UTCDateTime()),
-                        CheckIn.due_at < _param("span_to", UTCDateTime()))
-                 .group_by(*(k for k in keys)))
+    each = (select(CheckIn.school_id, _week_of(dialect, CheckIn.due_at).label("week"), CheckIn.due_at,
+                   case((_on_time(dialect), 1), else_=0).label("kept"))
+            .where(_filter(scope.kind, CheckIn.school_id), counted,
+                   CheckIn.due_at >= _param("span_from", UTCDateTime()),
+                   CheckIn.due_at < _param("span_to", UTCDateTime()))
+            .subquery("each_checkin"))
+    c = each.c
+
+    def within(name: str):
+        """Due and on time among the check-ins of a window (each window ends at span_to but the period's)."""
+        inside = c.due_at >= _param(f"w{name}_from", UTCDateTime())
+        if name == "period":
+            inside = and_(inside, c.due_at < _param("wperiod_to", UTCDateTime()))
+        return (func.sum(case((inside, 1), else_=0)).label(f"due_{name}"),
+                func.sum(case((inside, c.kept), else_=0)).label(f"on_time_{name}"))
+
+    statement = (select(c.school_id, c.week, *within("30d"), *within("90d"), *within("period"))
+                 .group_by(c.school_id, c.week))
     return Measure(statement, {**scope.params(), **period.params()})
 
 
@@ -443,21 +444,20 @@ class CheckinTally(NamedTuple):
     weeks: dict[int, tuple[int, int]]  # week number (from 0) -> (due, on time), weeks with any only
 
 
-def checkin_tallies(rows):
+def checkin_tallies(rows) -> list[CheckinTally]:
     """Rows of checkins() as one CheckinTally per school."""
     tallies: dict[int, CheckinTally] = {}
-    for school_id, week, in_30d, in_90d, in_period, due, on_time in rows:
+    for school_id, week, *counts in rows:
+        due_30d, on_30d, due_90d, on_90d, due_period, on_period = (int(n or 0) for n in counts)
         tally = tallies.get(school_id)
         if tally is None:
             tally = tallies[school_id] = CheckinTally(school_id, dict.fromkeys(("30d", "90d", "period"), (0, 0)), {})
-        due, on_time = int(due), int(on_time or 0)
-        for name, inside in (("30d", in_30d), ("90d", in_90d), ("period", in_period)):
-            if inside:
-                old = tally.windows[name]
-                tally.windows[name] = (old[0] + due, old[1] + on_time)
-        if in_period:
-            old = tally.weeks.get(week, (0, 0))
-            tally.weeks[week] = (old[0] + due, old[1] + on_time)
+        for name, due, on_time in (("30d", due_30d, on_30d), ("90d", due_90d, on_90d),
+                                   ("period", due_period, on_period)):
+            old = tally.windows[name]
+            tally.windows[name] = (old[0] + due, old[1] + on_time)
+        if due_period:
+            tally.weeks[int(week)] = (due_period, on_period)
     return list(tallies.values())
 
 
