@@ -349,14 +349,26 @@ def coverage(scope: Scope, period: Period, group: str = "school") -> Measure:
     One statement: the flagged students are worked out once (the CTE `flagged`, one row per
     student), then counted three ways.
     """
-    per_student = (select(Student.id.label("student_id"), Student.school_id, School.level, Student.grade,
-                          func.max(severity_rank()).label("severity"))
-                   .select_from(RiskFlag).join(Student, Student.id == RiskFlag.student_id)
-                   .join(School, School.id == Student.school_id)
-                   .where(is_current(), Student.is_active.is_(True), _filter(scope.kind, Student.school_id),
-                          school_condition(scope.kind))
-                   .group_by(Student.id, Student.school_id, School.level, Student.grade)
-                   .subquery("per_student"))
+    if scope.kind == "ids":
+        # Some schools: their students first (an index range), then their flags.
+        per_student = (select(Student.id.label("student_id"), Student.school_id, School.level, Student.grade,
+                              func.max(severity_rank()).label("severity"))
+                       .select_from(Student).join(School, School.id == Student.school_id)
+                       .join(RiskFlag, RiskFlag.student_id == Student.id)
+                       .where(is_current(), Student.is_active.is_(True), _filter(scope.kind, Student.school_id),
+                              school_condition(scope.kind))
+                       .group_by(Student.id, Student.school_id, School.level, Student.grade)
+                       .subquery("per_student"))
+    else:
+        # The district: the current flags grouped per student (in student order, from their partial
+        # index: no sort), then where each flagged student is.
+        highest = (select(RiskFlag.student_id, func.max(severity_rank()).label("severity")).where(is_current())
+                   .group_by(RiskFlag.student_id).subquery("highest"))
+        per_student = (select(highest.c.student_id, Student.school_id, School.level, Student.grade, highest.c.severity)
+                       .select_from(highest).join(Student, Student.id == highest.c.student_id)
+                       .join(School, School.id == Student.school_id)
+                       .where(Student.is_active.is_(True), school_condition(scope.kind))
+                       .subquery("per_student"))
     p = per_student.c
     flagged = (select(p.student_id, p.school_id, p.level, p.grade, p.severity,
                       case((in_running_program(p.student_id), 1), else_=0).label("prog"),
@@ -431,8 +443,12 @@ def checkins(scope: Scope, period: Period) -> Measure:
         return (func.sum(case((inside, 1), else_=0)).label(f"due_{name}"),
                 func.sum(case((inside, c.kept), else_=0)).label(f"on_time_{name}"))
 
-    statement = (select(c.school_id, c.week, *within("30d"), *within("90d"), *within("period"))
-                 .group_by(c.school_id, c.week))
+    if period.rolling:
+        counts = (*within("30d"), *within("90d"), *within("period"))
+    else:  # fixed periods only (the district's): every check-in read is in the period
+        counts = (literal(0).label("due_30d"), literal(0).label("on_time_30d"), literal(0).label("due_90d"),
+                  literal(0).label("on_time_90d"), func.count().label("due_period"), func.sum(c.kept).label("on_time_period"))
+    statement = select(c.school_id, c.week, *counts).group_by(c.school_id, c.week)
     return Measure(statement, {**scope.params(), **period.params()})
 
 
