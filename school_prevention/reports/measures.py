@@ -391,13 +391,20 @@ def coverage(scope: Scope, period: Period, group: str = "school") -> Measure:
     detail = (select(literal("detail", String).label("dim"), school.label("school_id"), f.level,
                      f.grade, cast(f.severity, String).label("severity"), nothing.label("category"), *counts())
               .group_by(*grouping, f.grade, f.severity))
-    categories = (select(RiskFlag.student_id, RiskFlag.category_id).where(is_current()).distinct()
-                  .subquery("categories"))
+    # A student once under each category of their current flags, however many flags it has.
+    def students_where(condition):
+        return func.count(case((condition, f.student_id)).distinct())
+
     by_category = (select(literal("category", String).label("dim"), school.label("school_id"), f.level,
                           nothing.label("grade"), nothing.label("severity"),
-                          cast(categories.c.category_id, String).label("category"), *counts())
-                   .select_from(flagged).join(categories, categories.c.student_id == f.student_id)
-                   .group_by(*grouping, categories.c.category_id))
+                          cast(RiskFlag.category_id, String).label("category"),
+                          func.count(f.student_id.distinct()).label("flagged"),
+                          students_where(and_(f.prog == 1, f.plan == 1)).label("both"),
+                          students_where(and_(f.prog == 1, f.plan == 0)).label("program_only"),
+                          students_where(and_(f.prog == 0, f.plan == 1)).label("plan_only"),
+                          students_where(and_(f.prog == 0, f.plan == 0)).label("neither"))
+                   .select_from(flagged).join(RiskFlag, and_(RiskFlag.student_id == f.student_id, is_current()))
+                   .group_by(*grouping, RiskFlag.category_id))
     return Measure(union_all(total, detail, by_category), {**scope.params(), **period.params()})
 
 
