@@ -107,6 +107,13 @@ def _chain_end(session: Session, chain: int) -> tuple[int, str, bool]:
     return 0, GENESIS, False
 
 
+def _insert_order(row: Model) -> int:
+    """The position of a pending row in the order the session was given its rows."""
+    order = inspect(row).insert_order
+    assert order is not None  # set on every pending row, and only pending rows are sealed
+    return order
+
+
 @event.listens_for(Session, "before_flush")
 def seal(session: Session, flush_context, instances) -> None:
     """Seal the audit rows this flush inserts, in the order they will get their ids."""
@@ -129,7 +136,7 @@ def seal(session: Session, flush_context, instances) -> None:
     # flushes (read each time, so a savepoint rolled back leaves no gap).
     count, prev, has_head = _chain_end(session, chain)
     # The flush inserts rows in the order they were added, and they get their ids in that order.
-    rows = sorted(new, key=lambda r: inspect(r).insert_order)
+    rows = sorted(new, key=_insert_order)
     for row in rows:
         row.chain, row.prev_hash = chain, prev
         row.row_hash = prev = seal_of(key, prev, row)

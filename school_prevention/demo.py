@@ -165,14 +165,14 @@ def seed_casework(rng: random.Random, schools: dict[str, School]) -> None:
     high = _user("counselor.high@demo.school")
     river = list(db.session.scalars(select(Student).where(Student.school_id == schools["demo-river-hs"].id)
                                     .order_by(Student.id)))
-    for student, key, sev, src, note in [
+    for student, key, sev, src, river_note in [
         (river[0], "social", "moderate", "counselor_observation", "New this year; eats alone and skips clubs."),
         (river[1], "sudden", "high", "staff_referral", "New phone and gifts; an older friend picks her up after school."),
         (river[2], "chronic", "moderate", "counselor_observation", None),
         (river[3], "runaway", "urgent", "outside_agency", "Away from home three nights last week."),
         (river[4], "bullying — targeted", "low", "student_self_report", None),
     ]:
-        create_flag(high, student, category=categories[key], severity=sev, source=src, note=note)
+        create_flag(high, student, category=categories[key], severity=sev, source=src, note=river_note)
     record_screening(high, river[1], instrument=instruments["School checklist"], screened_on=today - timedelta(days=6),
                      result="possible_concern", next_step="rescreen", rescreen_on=today + timedelta(days=30), today=today)
     first = submit_referral(staff, cedar[7], categories=[categories["sudden"]], urgency="soon",
@@ -266,13 +266,13 @@ def _holidays(year: int):
 
 def _past_school_days(today, weekday: int, count: int) -> list:
     """The last `count` school days falling on `weekday` before today, oldest first (holidays skipped)."""
-    from datetime import timedelta
+    from datetime import date, timedelta
 
     from school_prevention.checkins.services import school_year_end
 
     closed = {d for year in (today.year - 1, today.year) for d, _ in _holidays(year)}
     day = today - timedelta(days=(today.weekday() - weekday - 1) % 7 + 1)
-    found = []
+    found: list[date] = []
     while len(found) < count:
         if day not in closed and school_year_end(day) == school_year_end(today):
             found.append(day)

@@ -76,6 +76,7 @@ class BulkWriter:
 
     def flush(self) -> None:
         raw = self.connection.connection.driver_connection
+        assert raw is not None  # the session's open connection has its driver's
         for table in ORDER:
             rows = self.rows[table]
             if not rows:
@@ -163,7 +164,7 @@ def generate_district(students: int, schools: int, seed: int = 7) -> dict[str, i
         writer.add("user_account", (principal, f"principal.{number}@gen.demo.school", f"Principal {number}", "principal",
                                     password, False, True, False, "1440,60", now, now))
         writer.add("user_school", (principal, school_id))
-        counselors = []
+        counselors: list[int] = []
         small = level == "elementary" and size < 350
         if small and shared_counselor is not None and rng.random() < 0.5:
             counselors.append(shared_counselor)

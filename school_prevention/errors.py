@@ -1,6 +1,7 @@
 """The errors services raise: a refusal tied to a form field, and a change someone already made."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -19,7 +20,7 @@ class ServiceError(Exception):
         return [(self.field, self.message), *self.others]
 
 
-def refuse(problems: list[tuple[str | None, str]]) -> None:
+def refuse(problems: Sequence[tuple[str | None, str]]) -> None:
     """Raise one ServiceError carrying every problem found, if any."""
     if problems:
         (field, message), *others = problems

@@ -16,7 +16,7 @@ from babel.dates import format_skeleton, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, current_app, has_app_context, has_request_context, request
 from flask_babel import get_locale, pgettext
 from flask_login import current_user
 
@@ -84,8 +84,9 @@ def select_timezone() -> str:
 
 
 def language() -> str:
-    """The current request's language code ("en" outside a request)."""
-    if not has_request_context():
+    """The current language code: the request's, or the recipient's an email is forced to (force_locale); "en"
+    otherwise (a job with no forced language, or no app at all)."""
+    if not has_app_context():
         return DEFAULT
     return str(get_locale() or DEFAULT)
 
@@ -171,7 +172,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(translate, "tr")
     app.add_template_filter(school_level, "school_level")
     app.add_template_global(language, "current_language")
-    app.add_template_global(LANGUAGES, "LANGUAGES")
+    app.jinja_env.globals["LANGUAGES"] = LANGUAGES  # a table, not a function: add_template_global wants one
 
 
 def translate(message):

@@ -15,10 +15,10 @@ import os
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, TextIO
 
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
@@ -91,8 +91,8 @@ class SingleInstanceGuard:
 
     def __init__(self, app: Flask):
         self.app = app
-        self._connection = None
-        self._file = None
+        self._connection: Connection | None = None
+        self._file: TextIO | None = None
 
     def acquire(self) -> bool:
         """Try to take the guard without waiting; True when this process now holds it."""

@@ -57,6 +57,9 @@ ERROR_TITLES = {
     405: (N_("That action is not available here"), N_("Go back and use the buttons on the page.")),
     409: (N_("This was already done"), N_("Someone, or an earlier click of yours, made this change a moment ago. "
                                        "Nothing more was saved. Open the record again to see where it stands.")),
+    # Werkzeug's own titles ("Gone", "Request Entity Too Large") are English only: ours are in the catalogue.
+    410: (N_("This is no longer available"), N_("It was removed or has expired.")),
+    413: (N_("The file is too large"), N_("Nothing was saved. Choose a smaller file and try again.")),
     429: (N_("Too many attempts"), N_("Please wait a minute and try again.")),
     500: (N_("Something went wrong on our side"), N_("Nothing you entered was saved. Try again in a moment; if it keeps happening, tell your administrator.")),
 }
@@ -146,8 +149,9 @@ def refuse_nul_bytes():
     for values in (request.args, request.form):
         for key, value in values.items(multi=True):
             if "\x00" in key or "\x00" in value:
-                abort(400, description="The request contains a character that is not allowed (a NUL byte, %00). "
-                                       "Nothing was saved. Remove it and try again.")
+                # Marked for the catalogue; render_error translates it.
+                abort(400, description=N_("The request contains a character that is not allowed (a NUL byte, "
+                                          "%00). Nothing was saved. Remove it and try again."))
 
 
 def render_error(error):
@@ -159,7 +163,7 @@ def render_error(error):
     elif isinstance(error, HTTPException):
         code = error.code or 500
         title, message = ERROR_TITLES.get(code, (error.name, error.description))
-        if code in (400, 409) and error.description and error.description != type(error).description:
+        if code in (400, 409, 410) and error.description and error.description != type(error).description:
             message = error.description  # a message of ours, not Werkzeug's default
     else:  # pragma: no cover - Flask wraps unexpected exceptions in InternalServerError
         code = 500

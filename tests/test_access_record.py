@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from school_prevention.audit import AuditEvent
 from school_prevention.extensions import db
 from tests.factories import make_flag, make_school, make_student, make_user
+from tests.test_permissions import world  # noqa: F401 - a fixture
 
 
 def _world():
@@ -65,3 +66,20 @@ def test_only_the_students_counselors_and_the_privacy_officer_may_see_it(client,
     missing = client.get("/privacy/access?student=nobody")
     assert missing.status_code == 404 and "No single student has this SIS id" in missing.get_data(as_text=True)
     assert client.get("/privacy/access?student=" + "x" * 300).status_code == 400
+
+
+def test_every_access_a_crawl_records_about_a_student_reads_in_plain_words(app, login_as, world, db_session):
+    """A parent or privacy officer reads "Opened a flag to edit it", never "flag: edit: view": every action that
+    every role's crawl of app.url_map writes about a student has its plain description."""
+    from school_prevention.access_record.views import LABELS
+    from tests.test_permissions import ALL, _requests
+
+    for role in sorted(ALL):
+        client = app.test_client()
+        login_as(world["users"][role], client)
+        for _endpoint, method, url in _requests(app, world, role):
+            if method == "GET":
+                client.get(url)
+    actions = set(db_session.scalars(select(AuditEvent.action).where(AuditEvent.student_id.is_not(None))))
+    assert len(actions) > 10  # the crawl opened the pages that name a student
+    assert not sorted(actions - set(LABELS)), "add a plain description to access_record.views.LABELS"

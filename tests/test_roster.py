@@ -19,10 +19,12 @@ from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
 from school_prevention.programs.models import Enrollment
 from school_prevention.programs.services import enroll
-from school_prevention.roster import importer as importer_module
 from school_prevention.roster import jobs as roster_jobs
 from school_prevention.roster import uploads as roster_uploads
-from school_prevention.roster.importer import RosterImporter, count_rows
+from school_prevention.roster.pipeline import read as read_module
+from school_prevention.roster.pipeline import run as run_module
+from school_prevention.roster.pipeline import stage as stage_module
+from school_prevention.roster.pipeline.report import count_rows
 from school_prevention.roster.models import (RosterImport, RosterUpload, RosterUploadChunk, StudentDemographics,
                                              StudentSchoolChange)
 from school_prevention.roster.services import (ApplyError, import_roster, retry_run, start_apply, start_run,
@@ -249,22 +251,11 @@ def test_a_bulk_users_file_missing_a_column_deactivates_no_one_even_when_mass_de
     assert count(Student, Student.is_active.is_(True)) == 10
 
 
-def test_a_small_file_looks_students_up_and_a_large_one_reads_them_once(tmp_path, db_session, monkeypatch):
-    built = []
-    real = importer_module.KnownStudents.__init__
-
-    def spy(self, rows):
-        built.append(True)
-        real(self, rows)
-
-    monkeypatch.setattr(importer_module.KnownStudents, "__init__", spy)
+def test_a_changed_row_among_unchanged_ones_updates_that_student_only(tmp_path, db_session):
     files = rf.district(12)
     run_import(rf.write(tmp_path / "one", files))
-    assert built == []  # 12 lines: looked up batch by batch
-    monkeypatch.setattr(importer_module, "KNOWN_STUDENTS_FROM_LINES", 10)
     files["users.csv"][3] = rf.student("stu-3", "Changed", "Family3", "sch-2")
     report = run_import(rf.write(tmp_path / "two", files))
-    assert built == [True]
     assert (report.counts["students_updated"], report.counts["students_unchanged"]) == (1, 11)
     assert students_by_sid()["stu-3"].given_name == "Changed"
 
@@ -275,7 +266,7 @@ def test_imports_on_postgresql_take_turns(tmp_path, db_session, backend, app):
     from sqlalchemy import text
     run_import(rf.write(tmp_path / "set", rf.district(3)))
     held = db.session.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key "
-                                  "AND granted"), {"key": importer_module.IMPORT_LOCK_KEY})
+                                  "AND granted"), {"key": run_module.IMPORT_LOCK_KEY})
     assert held == 1  # taken in the import's transaction (the test's), released only when it ends
 
 
@@ -287,7 +278,7 @@ def test_a_failure_in_the_middle_changes_nothing(tmp_path, db_session, monkeypat
     def explode(self, *args):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(importer_module.RosterImporter, "_demographics", explode)
+    monkeypatch.setattr(run_module._Import, "demographics", explode)
     report = run_import(rf.write(tmp_path / "set", files))
     assert "changed nothing" in report.refused
     assert count(Student) == 0 and count(School) == 0
@@ -296,19 +287,19 @@ def test_a_failure_in_the_middle_changes_nothing(tmp_path, db_session, monkeypat
 
 
 def test_a_failure_in_a_student_batch_changes_nothing(tmp_path, db_session, monkeypatch):
-    real_batch = importer_module.RosterImporter._student_batch
+    real_write = stage_module.StudentStage.write
     batches = []
 
     def fail_on_the_third(self, batch):
         batches.append(len(batch))
         if len(batches) == 3:
             raise RuntimeError("connection lost")
-        real_batch(self, batch)
+        real_write(self, batch)
 
-    monkeypatch.setattr(importer_module.RosterImporter, "_student_batch", fail_on_the_third)
+    monkeypatch.setattr(stage_module.StudentStage, "write", fail_on_the_third)
     report = run_import(rf.write(tmp_path / "set", rf.district(20)))
     assert report.refused == "The import failed and changed nothing: RuntimeError: connection lost"
-    assert batches == [3, 3, 3]  # the reader stopped at the failed batch; nothing after it was written
+    assert batches == [3, 3, 3]  # the reader stopped at the failed batch; nothing after it was staged
     assert count(Student) == 0 and count(School) == 0
     assert db.session.scalars(select(RosterImport)).one().status == "failed"
 
@@ -692,7 +683,7 @@ def _progress_calls(path, clock):
     calls = []
     source = RosterSource(path)
     try:
-        RosterImporter(source, dry_run=True, progress=lambda *a: calls.append(a), clock=clock).run()
+        run_module.import_roster(source, dry_run=True, progress=lambda *a: calls.append(a), clock=clock)
     finally:
         source.close()
         db.session.rollback()
@@ -1132,7 +1123,7 @@ class HeldBeat:
         from school_prevention.roster import progress as progress_module
 
         self.reported, self.release = threading.Event(), threading.Event()
-        monkeypatch.setattr(importer_module, "PROGRESS_SECONDS", 0)
+        monkeypatch.setattr(read_module, "PROGRESS_SECONDS", 0)
         monkeypatch.setattr(progress_module, "BEAT_SECONDS", 0.05)
         real_update = progress_module.Beat.update
 

@@ -13,7 +13,7 @@ from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
 from school_prevention.programs.models import Match
-from school_prevention.roster.importer import count_rows
+from school_prevention.roster.pipeline.report import count_rows
 from school_prevention.roster.services import import_roster, start_run
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student

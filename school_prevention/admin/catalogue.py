@@ -4,12 +4,14 @@ Items are never deleted, only taken out of use, so past records keep their meani
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import Select, Table, func, select
 from sqlalchemy.exc import IntegrityError
 
 from school_prevention import audit
@@ -32,14 +34,22 @@ from school_prevention.screenings.queries import all_instruments
 bp = Blueprint("catalogue", __name__, url_prefix="/admin/lists")
 
 
+class CatalogueItem(Protocol):
+    """What every list's model has: an id and a name unique in its list (queried through its table)."""
+
+    __table__: ClassVar[Table]
+    id: int
+    name: str
+
+
 @dataclass(frozen=True)
 class Catalogue:
     """One editable list: its model, form, listing query and the words for it (in English, marked for the
     catalogue: the pages translate them where they show them)."""
 
-    model: type
+    model: type[CatalogueItem]
     form: type
-    listing: object
+    listing: Callable[[], Select[Any]]
     title: str
     singular: str
     columns: tuple[tuple[str, str], ...]
@@ -85,9 +95,10 @@ def index(kind: str):
 
 def _same_name(catalogue: Catalogue, name: str, item_id: int | None):
     """The other item of the list with this name (ignoring case), or None."""
-    query = select(catalogue.model).where(func.lower(catalogue.model.name) == name.strip().lower())
+    columns = catalogue.model.__table__.c
+    query = select(catalogue.model).where(func.lower(columns.name) == name.strip().lower())
     if item_id:
-        query = query.where(catalogue.model.id != item_id)
+        query = query.where(columns.id != item_id)
     return db.session.scalars(query.execution_options(populate_existing=True).limit(1)).first()
 
 
@@ -113,7 +124,7 @@ def _already_saved(kind: str, catalogue: Catalogue, item, verb: str) -> AlreadyD
 
 def _item_or_404(catalogue: Catalogue, item_id: int):
     """The item, or 404; a change locks its row, so a second identical save waits and finds it done."""
-    query = select(catalogue.model).where(catalogue.model.id == item_id)
+    query = select(catalogue.model).where(catalogue.model.__table__.c.id == item_id)
     if request.method not in ("GET", "HEAD"):
         query = query.with_for_update().execution_options(populate_existing=True)
     item = db.session.scalars(query).one_or_none()
@@ -145,7 +156,6 @@ def edit(kind: str, item_id: int | None):
             if _name_taken(kind, catalogue, form, item_id):
                 form.name.errors = [_name_taken_message(catalogue)]
             else:
-                new = item is None
                 item = item or catalogue.model()
                 form.populate_obj(item)
                 item.name = item.name.strip()
@@ -156,7 +166,7 @@ def edit(kind: str, item_id: int | None):
                 except IntegrityError:
                     _name_taken(kind, catalogue, form, item_id)
                     form.name.errors = [_name_taken_message(catalogue)]
-                    item = None if new else _item_or_404(catalogue, item_id)
+                    item = None if item_id is None else _item_or_404(catalogue, item_id)
                 else:
                     audit.record(f"admin.{kind}.saved", actor=current_user, obj=item)
                     flash(_("Saved %(item)s “%(name)s”.", item=_(str(catalogue.singular)), name=item.name), "success")

@@ -31,6 +31,13 @@ def _already_asked(user: User, kind: str, what: str) -> AlreadyDone | None:
                        next_url=f"/admin/users/{user.id}")
 
 
+def _ask_district(actor: User, user: User, kind: str) -> None:
+    """Propose the change for a district user's approval and tell those who may decide it."""
+    req = grant_services.propose(actor, user, kind)
+    assert req is not None  # the caller's _already_asked found none pending, under the account's row lock
+    grant_services.announce(user, [req])
+
+
 def set_active(actor: User, user: User, active: bool) -> int | None:
     """Deactivate (ending every session) or reactivate an account; returns sessions ended.
 
@@ -53,7 +60,7 @@ def set_active(actor: User, user: User, active: bool) -> int | None:
     if active and grant_services.holds_case_access(user):
         if done := _already_asked(user, REACTIVATE, _("Reactivating %(name)s’s account", name=user.name)):
             raise done
-        grant_services.announce(user, [grant_services.propose(actor, user, REACTIVATE)])
+        _ask_district(actor, user, REACTIVATE)
         return None
     user.is_active = active
     ended = 0
@@ -76,7 +83,7 @@ def send_invitation(actor: User, user: User, *, seen: int | None) -> bool:
     if grant_services.holds_case_access(user):
         if done := _already_asked(user, RESET_LINK, _("An invitation to %(email)s", email=user.email)):
             raise done
-        grant_services.announce(user, [grant_services.propose(actor, user, RESET_LINK)])
+        _ask_district(actor, user, RESET_LINK)
         return False
     tokens.invite(user, actor=actor, seen=seen)
     return True
@@ -91,7 +98,7 @@ def reset_second_factor(actor: User, user: User) -> bool:
     if grant_services.holds_case_access(user):
         if done := _already_asked(user, SECOND_FACTOR, _("Removing %(name)s’s second sign-in factor", name=user.name)):
             raise done
-        grant_services.announce(user, [grant_services.propose(actor, user, SECOND_FACTOR)])
+        _ask_district(actor, user, SECOND_FACTOR)
         return False
     user.mfa_secret = None
     ended = sessions.end_all_sessions(user, "second_factor_reset")

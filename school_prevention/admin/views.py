@@ -58,7 +58,7 @@ def users():
                              page=page, per_page=50, error_out=False)
     return render_template("admin/users.html", form=form, pagination=pagination,
                            pending=pending_by_user([u.id for u in pagination.items]),
-                           describe=grant_services.describe)
+                           describe=grant_services.describe_shown)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -130,7 +130,7 @@ def user_edit(user_id: int):
                 return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=user,
                            last_invitation=tokens.latest_invitation(user),
-                           pending=grant_services.pending_of(user), describe=grant_services.describe,
+                           pending=grant_services.pending_of(user), describe=grant_services.describe_shown,
                            headline=grant_services.headline, decided=db.session.scalars(decided_of(user.id)).all(),
                            holds_case_access=grant_services.holds_case_access(user)), status
 
@@ -141,7 +141,7 @@ def _waiting(user: User) -> str:
     if not pending:
         return ""
     said = " " + _("Waiting for approval by the district: %(changes)s.",
-                   changes="; ".join(grant_services.describe(r) for r in pending))
+                   changes="; ".join(grant_services.describe_shown(r) for r in pending))
     if not grant_services.approvers(user):
         said += " " + _("No active district user can approve it yet: the operator creates one on the server "
                         "(%(command)s).", command="flask --app app users create … --role district")
@@ -221,5 +221,5 @@ def request_withdraw(user_id: int, access_request_id: int):
     user = _get_user_or_404(user_id)
     req = get_request_or_404(access_request_id, user_id=user.id)
     grant_services.withdraw(current_user, req)
-    flash(_("Withdrawn: %(change)s for %(name)s.", change=grant_services.describe(req), name=user.name), "success")
+    flash(_("Withdrawn: %(change)s for %(name)s.", change=grant_services.describe_shown(req), name=user.name), "success")
     return redirect(url_for("admin.user_edit", user_id=user.id))

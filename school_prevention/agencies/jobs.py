@@ -7,7 +7,9 @@ Titles carry initials only: which agency a child was referred to is itself case 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from school_prevention.agencies.models import AgencyReferral
@@ -49,6 +51,11 @@ def remind_follow_ups(now: datetime) -> int:
         for user_id in ([referred_by] if is_active else counselors.get(school_id, [])):
             rows += [{"user_id": user_id, "kind": f"agency.follow_up.{seq}", "channel": channel,
                       "subject_type": "agency_referral", "subject_id": referral_id,
-                      "title": f"Agency follow-up due for {initials}", "link": f"/agency-referrals/{referral_id}"}
+                      "title": partial(_follow_up_title, initials), "link": f"/agency-referrals/{referral_id}"}
                      for channel in CHANNELS]
     return enqueue(rows, now=now)
+
+
+def _follow_up_title(initials: str) -> str:
+    """Composed in each recipient's language (notifications.locales)."""
+    return gettext("Agency follow-up due for %(initials)s", initials=initials)

@@ -15,12 +15,12 @@ from school_prevention.i18n import N_
 from school_prevention.students.models import Student
 
 AGENCY_KINDS = {
-    "child_welfare": "Child welfare",
-    "law_enforcement": "Law enforcement",
-    "juvenile_justice": "Juvenile justice",
-    "health": "Health and mental health",
-    "runaway_homeless": "Runaway and homeless youth services",
-    "community": "Community program",
+    "child_welfare": N_("Child welfare"),
+    "law_enforcement": N_("Law enforcement"),
+    "juvenile_justice": N_("Juvenile justice"),
+    "health": N_("Health and mental health"),
+    "runaway_homeless": N_("Runaway and homeless youth services"),
+    "community": N_("Community program"),
 }
 STATUSES = {
     "sent": N_("Sent"),
@@ -42,13 +42,13 @@ OPEN_STATUSES = ("sent", "accepted", "services_started")
 # Support outside the school, for coverage: the agency took the student on.
 SUPPORTING_STATUSES = ("accepted", "services_started")
 OUTCOMES = {
-    "services_completed": "Services completed",
-    "services_ongoing": "Services continuing outside school",
-    "family_declined": "Family declined services",
-    "agency_declined": "Agency declined or found no grounds",
-    "no_longer_needed": "No longer needed",
-    "moved_away": "Student moved away",
-    "other": "Other",
+    "services_completed": N_("Services completed"),
+    "services_ongoing": N_("Services continuing outside school"),
+    "family_declined": N_("Family declined services"),
+    "agency_declined": N_("Agency declined or found no grounds"),
+    "no_longer_needed": N_("No longer needed"),
+    "moved_away": N_("Student moved away"),
+    "other": N_("Other"),
 }
 # The condition of the partial unique index (and of migration 0017).
 OPEN = "status IN ('sent', 'accepted', 'services_started')"
@@ -165,7 +165,7 @@ class AgencyReferralEvent(Model):
     @property
     def action_label(self) -> str:
         if self.action == "follow_up":
-            return "Follow-up"
+            return N_("Follow-up")
         return STATUSES.get(self.action, self.action.replace("_", " ").capitalize())
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from flask_babel import gettext
 from sqlalchemy import update
 
 from school_prevention import audit, crypto
@@ -33,15 +34,15 @@ def save_agency(actor: User, agency: Agency | None, **values) -> Agency:
     """Add an agency to the directory or change one (admins)."""
     values = {k: (v.strip() or None) if isinstance(v, str) else v for k, v in values.items() if k in AGENCY_FIELDS}
     if not values.get("name"):
-        raise ServiceError("name", "Give the agency's name.")
+        raise ServiceError("name", gettext("Give the agency's name."))
     if values.get("kind") not in AGENCY_KINDS:
-        raise ServiceError("kind", "Choose the kind of agency.")
+        raise ServiceError("kind", gettext("Choose the kind of agency."))
     website = values.get("website")
     if website and not website.lower().startswith(("https://", "http://")):
-        raise ServiceError("website", "Give the website's address starting with https://.")
+        raise ServiceError("website", gettext("Give the website's address starting with https://."))
     same = db.session.scalars(agency_named(values["name"])).first()
     if same is not None and same is not agency:
-        raise ServiceError("name", f"The directory already has {same.name}. Edit that entry instead.")
+        raise ServiceError("name", gettext("The directory already has %(name)s. Edit that entry instead.", name=same.name))
     if agency is None:
         agency = Agency(created_at=utcnow(), **values)
         db.session.add(agency)
@@ -50,7 +51,8 @@ def save_agency(actor: User, agency: Agency | None, **values) -> Agency:
         return agency
     changed = sorted(k for k, v in values.items() if getattr(agency, k) != v)
     if not changed:
-        raise AlreadyDone(f"{agency.name} already has these details. Nothing was changed.", next_url="/agencies")
+        raise AlreadyDone(gettext("%(name)s already has these details. Nothing was changed.", name=agency.name),
+                          next_url="/agencies")
     for key in changed:
         setattr(agency, key, values[key])
     audit.record("agency.updated", actor=actor, obj=agency, detail={"fields": changed})
@@ -66,17 +68,19 @@ def refer_student(actor: User, student: Student, *, agency: Agency | None, categ
     counselors at once) is refused under the student's row lock, naming who made it.
     """
     if agency is None:
-        raise ServiceError("agency", "Choose the agency from the directory.")
+        raise ServiceError("agency", gettext("Choose the agency from the directory."))
     if not agency.is_active:
-        raise ServiceError("agency", "This agency is no longer in the directory; choose another.")
+        raise ServiceError("agency", gettext("This agency is no longer in the directory; choose another."))
     if follow_up_on is not None and follow_up_on < today:
-        raise ServiceError("follow_up_on", "The follow-up date cannot be in the past.")
+        raise ServiceError("follow_up_on", gettext("The follow-up date cannot be in the past."))
     lock_student(student)
     earlier = db.session.scalars(open_referral_to(student.id, agency.id)).first()
     if earlier is not None:
-        raise AlreadyDone(f"This student was already referred to {agency.name} by {earlier.referred_by.name} "
-                          f"({localtime(earlier.referred_at)}); that referral is {earlier.status_label.lower()}. "
-                          "Nothing more was sent.", next_url=f"/agency-referrals/{earlier.id}")
+        raise AlreadyDone(gettext("This student was already referred to %(agency)s by %(name)s (%(when)s); that "
+                                  "referral is %(status)s. Nothing more was sent.", agency=agency.name,
+                                  name=earlier.referred_by.name, when=localtime(earlier.referred_at),
+                                  status=gettext(earlier.status_label).lower()),
+                          next_url=f"/agency-referrals/{earlier.id}")
     now = utcnow()
     # The sharing first: refused (no consent on file, a missing purpose), nothing at all is saved.
     disclosure = record_disclosure(actor, student, agency=agency, categories=categories, legal_basis=legal_basis,
@@ -108,11 +112,12 @@ def read_reason(actor: User, referral: AgencyReferral) -> dict[str, str | None]:
 
 
 def _last_step(referral: AgencyReferral, action: str) -> str:
-    """'by Casey Counselor (Dec 3, 2026 10:02 AM)' for the referral's latest event of this action."""
+    """' by Casey Counselor (Dec 3, 2026 10:02 AM)' for the referral's latest event of this action."""
     event = next((e for e in referral.events if e.action == action), None)
     if event is None:
         return ""
-    return f" by {event.actor.name if event.actor else 'someone'} ({localtime(event.at)})"
+    return " " + gettext("by %(name)s (%(when)s)", name=event.actor.name if event.actor else gettext("someone"),
+                         when=localtime(event.at))
 
 
 def change_status(actor: User, referral: AgencyReferral, new_status: str, *, outcome: str | None = None,
@@ -120,18 +125,20 @@ def change_status(actor: User, referral: AgencyReferral, new_status: str, *, out
                   note: str | None = None) -> None:
     """Move the referral on (sent -> accepted / declined -> services started -> closed); closing needs an outcome."""
     if new_status not in STATUSES:
-        raise ServiceError("status", "Choose the referral's new status.")
+        raise ServiceError("status", gettext("Choose the referral's new status."))
     if new_status == referral.status:
-        raise AlreadyDone(f"This referral is already {referral.status_label.lower()}{_last_step(referral, new_status)}. "
-                          "Nothing more was changed.", next_url=f"/agency-referrals/{referral.id}")
+        raise AlreadyDone(gettext("This referral is already %(status)s%(by)s. Nothing more was changed.",
+                                  status=gettext(referral.status_label).lower(), by=_last_step(referral, new_status)),
+                          next_url=f"/agency-referrals/{referral.id}")
     if new_status not in TRANSITIONS.get(referral.status, ()):
-        raise ServiceError("status", f"A referral that is {referral.status_label.lower()} cannot become "
-                                     f"{STATUSES[new_status].lower()}.")
+        raise ServiceError("status", gettext("A referral that is %(status)s cannot become %(new_status)s.",
+                                             status=gettext(referral.status_label).lower(),
+                                             new_status=gettext(STATUSES[new_status]).lower()))
     values: dict = {"status": new_status, "status_changed_at": utcnow(), "status_changed_by_id": actor.id,
                     "updated_at": utcnow()}
     if new_status == "closed":
         if outcome not in OUTCOMES:
-            raise ServiceError("outcome", "Choose the outcome before closing the referral.")
+            raise ServiceError("outcome", gettext("Choose the outcome before closing the referral."))
         values.update(outcome=outcome, outcome_note_ciphertext=crypto.encrypt((outcome_note or "").strip() or None),
                       closed_at=utcnow(), follow_up_on=None)
     reference = (agency_reference or "").strip() or None
@@ -143,8 +150,9 @@ def change_status(actor: User, referral: AgencyReferral, new_status: str, *, out
                                .values(**values).execution_options(synchronize_session=False)).rowcount
     db.session.refresh(referral)
     if not moved:
-        raise AlreadyDone(f"This referral was moved meanwhile; it is now {referral.status_label.lower()}"
-                          f"{_last_step(referral, referral.status)}. Nothing more was changed.",
+        raise AlreadyDone(gettext("This referral was moved meanwhile; it is now %(status)s%(by)s. Nothing more was "
+                                  "changed.", status=gettext(referral.status_label).lower(),
+                                  by=_last_step(referral, referral.status)),
                           next_url=f"/agency-referrals/{referral.id}")
     db.session.add(AgencyReferralEvent(referral_id=referral.id, at=utcnow(), actor_id=actor.id, action=new_status,
                                        note_ciphertext=crypto.encrypt((note or "").strip() or None)))
@@ -162,11 +170,11 @@ def record_follow_up(actor: User, referral: AgencyReferral, *, seen_seq: int | N
     identical request (a double click) find the follow-up already recorded.
     """
     if referral.status == "closed":
-        raise ServiceError("note", "This referral is closed; there is nothing to follow up.")
+        raise ServiceError("note", gettext("This referral is closed; there is nothing to follow up."))
     if not (note or "").strip() and next_follow_up_on is None:
-        raise ServiceError("note", "Write what the agency said, or set the next follow-up date.")
+        raise ServiceError("note", gettext("Write what the agency said, or set the next follow-up date."))
     if next_follow_up_on is not None and next_follow_up_on < today:
-        raise ServiceError("next_follow_up_on", "The next follow-up date cannot be in the past.")
+        raise ServiceError("next_follow_up_on", gettext("The next follow-up date cannot be in the past."))
     seen = referral.follow_up_seq if seen_seq is None else seen_seq
     done = db.session.execute(
         update(AgencyReferral).where(AgencyReferral.id == referral.id, AgencyReferral.follow_up_seq == seen,
@@ -175,8 +183,8 @@ def record_follow_up(actor: User, referral: AgencyReferral, *, seen_seq: int | N
         .execution_options(synchronize_session=False)).rowcount
     db.session.refresh(referral)
     if not done:
-        raise AlreadyDone(f"A follow-up was already recorded{_last_step(referral, 'follow_up')}. Nothing more was "
-                          "saved.", next_url=f"/agency-referrals/{referral.id}")
+        raise AlreadyDone(gettext("A follow-up was already recorded%(by)s. Nothing more was saved.",
+                                  by=_last_step(referral, "follow_up")), next_url=f"/agency-referrals/{referral.id}")
     db.session.add(AgencyReferralEvent(referral_id=referral.id, at=utcnow(), actor_id=actor.id, action="follow_up",
                                        note_ciphertext=crypto.encrypt((note or "").strip() or None)))
     db.session.flush()

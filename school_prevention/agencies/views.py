@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from school_prevention import audit
@@ -14,6 +15,7 @@ from school_prevention.disclosures.queries import load_sharing_choices
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error, whole_number
+from school_prevention.i18n import localdate
 from school_prevention.permissions import get_student_or_404, roles
 from school_prevention.roles import Role
 from school_prevention.timezones import district_today
@@ -46,7 +48,7 @@ def _agency_form(agency: Agency | None):
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
-                flash(f"{saved.name} is saved in the directory.", "success")
+                flash(_("%(name)s is saved in the directory.", name=saved.name), "success")
                 return redirect(url_for("agencies.index"))
     return render_template("agencies/form.html", form=form, agency=agency), code
 
@@ -84,7 +86,7 @@ def refer(student_id: int):
             try:
                 with db.session.begin_nested():
                     if approver is None:
-                        raise ServiceError("approved_by", "Choose a counselor or principal of the student's school.")
+                        raise ServiceError("approved_by", _("Choose a counselor or principal of the student's school."))
                     referral = refer_student(current_user, student, agency=agency, categories=form.categories.data,
                                              legal_basis=form.legal_basis.data, purpose=form.purpose.data,
                                              approved_by=approver, reason=form.reason.data,
@@ -92,8 +94,8 @@ def refer(student_id: int):
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
-                flash(f"Referred to {referral.agency.name}. The sharing is recorded on the student's disclosure record.",
-                      "success")
+                flash(_("Referred to %(agency)s. The sharing is recorded on the student's disclosure record.",
+                        agency=referral.agency.name), "success")
                 return redirect(url_for("agencies.referral", agency_referral_id=referral.id))
     audit.record("agency_referral.form.view", actor=current_user, obj=student, student=student)
     return render_template("agencies/refer.html", form=form, student=student, agencies=agencies,
@@ -132,7 +134,7 @@ def status(agency_referral_id: int):
     except ServiceError as exc:
         apply_service_error(form, exc)
         return _render_referral(get_agency_referral_or_404(current_user, agency_referral_id), status_form=form, code=400)
-    flash(f"The referral is now {referral.status_label.lower()}.", "success")
+    flash(_("The referral is now %(status)s.", status=_(referral.status_label).lower()), "success")
     return redirect(url_for("agencies.referral", agency_referral_id=referral.id))
 
 
@@ -155,6 +157,6 @@ def follow_up(agency_referral_id: int):
         apply_service_error(form, exc)
         return _render_referral(get_agency_referral_or_404(current_user, agency_referral_id), follow_up_form=form,
                                 code=400)
-    flash("Follow-up recorded." + (f" Next one on {referral.follow_up_on:%b %-d, %Y}." if referral.follow_up_on else ""),
-          "success")
+    flash(_("Follow-up recorded. Next one on %(day)s.", day=localdate(referral.follow_up_on)) if referral.follow_up_on
+          else _("Follow-up recorded."), "success")
     return redirect(url_for("agencies.referral", agency_referral_id=referral.id))

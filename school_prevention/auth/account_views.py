@@ -3,7 +3,7 @@ recovery codes."""
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from flask_login import current_user, logout_user
 from sqlalchemy import select
 
@@ -16,16 +16,18 @@ from school_prevention.auth.signin_views import NO_STORE, _enrolment_page
 from school_prevention.auth.views import account_bp, throttled_message
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
+from school_prevention.i18n import N_
 from school_prevention.permissions import scoped_or_404, signed_in
 
+# Translated where shown (the template's |tr filter).
 METHOD_LABELS = {
-    "password": "Password",
-    "password+totp": "Password and authenticator app",
-    "password+recovery": "Password and a recovery code",
-    "sso": "Single sign-on",
-    "sso+provider_mfa": "Single sign-on with the provider's second factor",
-    "sso+totp": "Single sign-on and authenticator app",
-    "sso+recovery": "Single sign-on and a recovery code",
+    "password": N_("Password"),
+    "password+totp": N_("Password and authenticator app"),
+    "password+recovery": N_("Password and a recovery code"),
+    "sso": N_("Single sign-on"),
+    "sso+provider_mfa": N_("Single sign-on with the provider's second factor"),
+    "sso+totp": N_("Single sign-on and authenticator app"),
+    "sso+recovery": N_("Single sign-on and a recovery code"),
 }
 
 
@@ -41,8 +43,8 @@ def describe_browser(user_agent: str | None) -> str:
     browser = next((name for mark, name in _BROWSERS if mark in agent), None)
     system = next((name for mark, name in _SYSTEMS if mark in agent), None)
     if browser and system:
-        return f"{browser} on {system}"
-    return browser or system or (agent[:40] or "Unknown browser")
+        return gettext("%(browser)s on %(system)s", browser=browser, system=system)
+    return browser or system or (agent[:40] or gettext("Unknown browser"))
 
 
 def _security_page(renew_form=None, status=200):
@@ -72,9 +74,9 @@ def session_end(browser_id: int):
         return redirect(url_for("auth.login"), code=303)  # this browser: the Sign out button does that
     if sessions.end_own_session(current_user, row.id, "signed_out_elsewhere"):
         audit.record("auth.session_ended", actor=current_user, obj=current_user, detail={"session_id": row.id})
-        flash("That browser is signed out.", "success")
+        flash(gettext("That browser is signed out."), "success")
     else:
-        flash("That browser was already signed out.", "info")
+        flash(gettext("That browser was already signed out."), "info")
     return redirect(url_for("account.security"))
 
 
@@ -85,9 +87,12 @@ def sessions_end_all():
     user = current_user._get_current_object()
     ended = sessions.end_all_sessions(user, "signed_out_everywhere")
     audit.record("auth.signout_everywhere", actor=user, obj=user, detail={"sessions_ended": ended})
+    # Worded before logout_user, while the person's own language is still the request's.
+    message = ngettext("You are signed out everywhere (%(num)d browser).",
+                       "You are signed out everywhere (%(num)d browsers).", ended)
     logout_user()
     session.clear()
-    flash(f"You are signed out everywhere ({ended} {'browser' if ended == 1 else 'browsers'}).", "success")
+    flash(message, "success")
     return redirect(url_for("auth.login"))
 
 
@@ -96,7 +101,7 @@ def sessions_end_all():
 def second_factor_setup():
     """Add an authenticator app to one's account (when there is none yet)."""
     if twofactor.is_enrolled(current_user):
-        flash("Your authenticator app is already set up.", "info")
+        flash(gettext("Your authenticator app is already set up."), "info")
         return redirect(url_for("account.security"))
     user = current_user._get_current_object()
     return _enrolment_page(user, lambda: redirect(url_for("account.security")), during_sign_in=False)

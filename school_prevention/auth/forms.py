@@ -37,15 +37,15 @@ class SetPasswordForm(NewPasswordMixin, FlaskForm):
     """Choose a password (from an invitation or reset link): the new one twice."""
 
     new_password = PasswordField(
-        "New password",
-        validators=[DataRequired("Choose a new password.")],
-        description="At least 12 characters. No special characters required: a few unrelated words work well.",
+        _l("New password"),
+        validators=[DataRequired(_l("Choose a new password."))],
+        description=_l("At least 12 characters. No special characters required: a few unrelated words work well."),
         render_kw={"autocomplete": "new-password"},
     )
     confirm = PasswordField(
-        "New password again",
-        validators=[DataRequired("Type the new password again."),
-                    EqualTo("new_password", "The two passwords are not the same.")],
+        _l("New password again"),
+        validators=[DataRequired(_l("Type the new password again.")),
+                    EqualTo("new_password", _l("The two passwords are not the same."))],
         render_kw={"autocomplete": "new-password"},
     )
 
@@ -60,14 +60,14 @@ class SetPasswordForm(NewPasswordMixin, FlaskForm):
 class ChangePasswordForm(SetPasswordForm):
     """Change one's own password: the current one, then the new one twice."""
 
-    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password.")],
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired(_l("Enter your current password."))],
                                      render_kw={"autocomplete": "current-password"})
 
 
 class ForgotPasswordForm(FlaskForm):
     """Ask for a password-reset link by email."""
 
-    email = StringField("Your work email", validators=[DataRequired(_l("Enter your email address.")), Length(max=320)],
+    email = StringField(_l("Your work email"), validators=[DataRequired(_l("Enter your email address.")), Length(max=320)],
                         render_kw={"autocomplete": "username", "autofocus": True})
 
 
@@ -83,8 +83,8 @@ class SecondFactorForm(FlaskForm):
 class EnrolForm(FlaskForm):
     """The first code from a newly added authenticator app."""
 
-    code = StringField("Six-digit code from the app",
-                       validators=[DataRequired("Type the six digits your app shows."), Length(max=20)],
+    code = StringField(_l("Six-digit code from the app"),
+                       validators=[DataRequired(_l("Type the six digits your app shows.")), Length(max=20)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"})
 
 

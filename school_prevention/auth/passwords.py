@@ -6,7 +6,10 @@ from functools import lru_cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import current_app
+from flask_babel import gettext
 from zxcvbn import zxcvbn
+
+from school_prevention.i18n import is_english
 
 
 @lru_cache(maxsize=4)
@@ -58,17 +61,20 @@ def password_problems(password: str, user_inputs: list[str] | tuple[str, ...] = 
     min_len = current_app.config["PASSWORD_MIN_LENGTH"]
     max_len = current_app.config["PASSWORD_MAX_LENGTH"]
     if len(password) < min_len:
-        return [f"Use at least {min_len} characters. A few unrelated words make a strong, memorable password."]
+        return [gettext("Use at least %(num)s characters. A few unrelated words make a strong, memorable password.",
+                        num=min_len)]
     if len(password) > max_len:
-        return [f"Use at most {max_len} characters."]
+        return [gettext("Use at most %(num)s characters.", num=max_len)]
     inputs = [part for value in user_inputs if value for part in _split_input(value)]
     if _mostly_personal(password, inputs):
-        return ["Do not build your password from your name or email address: it is easy to guess."]
+        return [gettext("Do not build your password from your name or email address: it is easy to guess.")]
     result = zxcvbn(password[:_ZXCVBN_MAX], user_inputs=inputs)
     if result["score"] >= MIN_SCORE:
         return []
     feedback = result.get("feedback") or {}
-    message = "This password is too common or easy to guess."
+    message = gettext("This password is too common or easy to guess.")
+    if not is_english():
+        return [message]  # zxcvbn's warnings and hints are English only
     if feedback.get("warning"):
         message = f"{feedback['warning'].rstrip('.')}: this password is too easy to guess."
     hints = " ".join(feedback.get("suggestions") or [])

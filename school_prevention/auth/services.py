@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext, lazy_gettext as _l
 from limits import parse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -50,14 +50,19 @@ class AccountExists(ServiceError):
     details asked for: the same request, made a moment earlier (a double click on "Create account")."""
 
     def __init__(self, user: User, same: bool):
-        super().__init__("email", "An account with this email already exists.")
+        super().__init__("email", gettext("An account with this email already exists."))
         self.user, self.same = user, same
 
     def already_done(self) -> AlreadyDone:
         """The answer to a repeated identical request: the account is there, nothing more was made."""
-        return AlreadyDone(f"The account for {self.user.email} was already created by "
-                           f"{last_done_by(self.user, 'user.created')}. Nothing more was changed.",
+        return AlreadyDone(gettext("The account for %(email)s was already created by %(who)s. Nothing more was "
+                                   "changed.", email=self.user.email, who=last_done_by(self.user, "user.created")),
                            next_url=f"/admin/users/{self.user.id}")
+
+
+def _needs_school(role: str) -> str:
+    """The refusal of a school-scoped role with no school (the role's name from i18n.ROLE_NAMES)."""
+    return gettext("A %(role)s must be assigned to at least one school.", role=gettext(role))
 
 
 class SignInThrottled(Exception):
@@ -121,9 +126,9 @@ def sign_out(user: User, token: str | None) -> None:
 def change_password(user: User, current: str, new: str, *, keep_token: str | None) -> None:
     """Set a new password after checking the current one; ends the user's other sessions."""
     if not verify_password(user.password_hash, current):
-        raise ServiceError("current_password", "That is not your current password.")
+        raise ServiceError("current_password", gettext("That is not your current password."))
     if verify_password(user.password_hash, new):
-        raise ServiceError("new_password", "Choose a password different from the current one.")
+        raise ServiceError("new_password", gettext("Choose a password different from the current one."))
     user.password_hash = hash_password(new)
     user.password_changed_at = utcnow()
     user.must_change_password = False
@@ -137,7 +142,7 @@ def _schools_by_ids(school_ids) -> list[School]:
         return []
     schools = list(db.session.scalars(select(School).where(School.id.in_(ids))))
     if len(schools) != len(ids):
-        raise ServiceError("schools", "One of the chosen schools does not exist.")
+        raise ServiceError("schools", gettext("One of the chosen schools does not exist."))
     return schools
 
 
@@ -145,13 +150,13 @@ def _check_role(role: str) -> Role:
     try:
         return Role(role)
     except ValueError:
-        raise ServiceError("role", "Choose one of the listed roles.") from None
+        raise ServiceError("role", gettext("Choose one of the listed roles.")) from None
 
 
 def _check_role_and_schools(role: str, schools: list[School]) -> None:
     role_enum = _check_role(role)
     if role_enum in SCHOOL_SCOPED_ROLES and not schools:
-        raise ServiceError("schools", f"A {role_enum.value} must be assigned to at least one school.")
+        raise ServiceError("schools", _needs_school(role_enum.value))
 
 
 def create_user(
@@ -264,7 +269,7 @@ def update_user(
     role_enum = _check_role(role)
     schools = _schools_by_ids(school_ids)
     if user.id == actor.id and role != user.role:
-        raise ServiceError("role", "You cannot change your own role.")
+        raise ServiceError("role", gettext("You cannot change your own role."))
     pending = grant_services.pending_of(user)
     role_change = role != user.role
     role_now = role_change and role_enum not in APPROVAL_ROLES  # given at once; pending access withdrawn
@@ -274,7 +279,7 @@ def update_user(
     wanted = {s.id for s in schools} if role_enum in SCHOOL_SCOPED_ROLES else set()
     waiting_schools = {int(r.value) for r in survivors if r.kind == SCHOOL}
     if role_enum in SCHOOL_SCOPED_ROLES and not wanted | waiting_schools:
-        raise ServiceError("schools", f"A {role_enum.value} must be assigned to at least one school.")
+        raise ServiceError("schools", _needs_school(role_enum.value))
     current = set(user.school_ids)
     # A school opens case records to a counselor or principal, and to an account waiting to become one.
     schools_need_approval = role_enum in CASE_SCHOOL_ROLES or pending_role in CASE_SCHOOL_ROLES
@@ -312,9 +317,10 @@ def update_user(
 
     if before == after and user.name == name.strip() and same_password and not new_asks and not new_password_ask:
         # The loader locked the account: a repeated identical save (a double click) finds it done.
-        raise AlreadyDone(f"These details of {user.name} were already saved by "
-                          f"{last_done_by(user, 'user.updated', 'user.created', 'grant.proposed')}. "
-                          "Nothing more was changed.", next_url=f"/admin/users/{user.id}")
+        raise AlreadyDone(gettext("These details of %(name)s were already saved by %(who)s. Nothing more was changed.",
+                                  name=user.name, who=last_done_by(user, "user.updated", "user.created",
+                                                                   "grant.proposed")),
+                          next_url=f"/admin/users/{user.id}")
     if role_now:
         grant_services.supersede(actor, user, grant_services.ACCESS_KINDS)
     elif role_change:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from flask import current_app, flash, redirect, request, session, url_for
+from flask_babel import gettext
 from flask_login import login_user
 
 from school_prevention.auth import sessions, twofactor
@@ -54,6 +55,6 @@ def start(user: User, method: str, next_url: str | None):
     session.permanent = True
     login_user(user)
     if user.must_change_password:
-        flash("Please choose your own password before you continue.", "info")
+        flash(gettext("Please choose your own password before you continue."), "info")
         return redirect(url_for("account.password"))
     return redirect(next_url or url_for("home.index"))

@@ -157,7 +157,8 @@ def sso_callback():
     claims = token.get("userinfo")
     if not claims:
         sso.record_problem("no_id_token", request.remote_addr)
-        return _refused(f"{sso.provider_name()} sent no identity for this sign-in. Nothing was signed in.", 401)
+        return _refused(gettext("%(provider)s sent no identity for this sign-in. Nothing was signed in.",
+                                provider=sso.provider_name()), 401)
     try:
         with db.session.begin_nested():
             user = sso.match_account(dict(claims), ip=request.remote_addr)
@@ -167,7 +168,7 @@ def sso_callback():
 
 
 def _not_configured():
-    flash("Single sign-on is not set up for this district. Sign in with your email and password.", "info")
+    flash(gettext("Single sign-on is not set up for this district. Sign in with your email and password."), "info")
     return redirect(url_for("auth.login"))
 
 

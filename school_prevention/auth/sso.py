@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, current_app
+from flask_babel import gettext
 
 from school_prevention import audit
 from school_prevention.auth import tokens
@@ -75,22 +76,26 @@ def match_account(claims: dict, *, ip: str | None) -> User:
     verified = any(claims.get(name) in (True, "true", "True") for name in ("email_verified", "xms_edov"))
     if not email or not verified:
         _refused("unverified_email", None, ip)
-        raise SsoRefused(f"{provider_name()} did not confirm your email address, so we cannot tell which "
-                         "account is yours. Sign in with your email and password instead.", "unverified_email")
+        raise SsoRefused(gettext("%(provider)s did not confirm your email address, so we cannot tell which "
+                                 "account is yours. Sign in with your email and password instead.",
+                                 provider=provider_name()), "unverified_email")
     domains = current_app.config["SP_OIDC_ALLOWED_DOMAINS"]
     if domains and email.rsplit("@", 1)[-1] not in domains:
         _refused("domain_not_allowed", None, ip)
-        raise SsoRefused(f"{email} is not an address of this district. Sign in with your work account.",
+        raise SsoRefused(gettext("%(email)s is not an address of this district. Sign in with your work account.",
+                                 email=email),
                          "domain_not_allowed")
     user = db.session.scalars(user_by_email(email).with_for_update()).one_or_none()
     if user is None:
         _refused("unknown_account", None, ip)
-        raise SsoRefused(f"There is no account for {email} in this app. Accounts are made by your school's "
-                         "system administrator; ask them to add you.", "unknown_account")
+        raise SsoRefused(gettext("There is no account for %(email)s in this app. Accounts are made by your "
+                                 "school's system administrator; ask them to add you.", email=email),
+                         "unknown_account")
     if not user.is_active:
         if not tokens.can_invite(user):
             _refused("inactive", user, ip)
-            raise SsoRefused("This account has been deactivated. Ask your administrator if this is a mistake.",
+            raise SsoRefused(gettext("This account has been deactivated. Ask your administrator if this is a "
+                                     "mistake."),
                              "inactive")
         user.is_active = True
         audit.record("user.activated_by_sso", actor=user, obj=user, ip=ip)
@@ -121,26 +126,28 @@ def problem_message(exc: Exception) -> tuple[str, str]:
     from joserfc.errors import ClaimError, ExpiredTokenError
 
     name = provider_name()
-    again = "Nothing was signed in. Try again; if it keeps happening, tell your system administrator."
+    again = " " + gettext("Nothing was signed in. Try again; if it keeps happening, tell your system administrator.")
     if isinstance(exc, ExpiredTokenError):
-        return f"The sign-in answer from {name} had expired. {again}", "expired_token"
+        return gettext("The sign-in answer from %(name)s had expired.", name=name) + again, "expired_token"
     if isinstance(exc, ClaimError) and exc.claim in ("aud", "azp"):  # azp: the app it was issued to
-        return f"The sign-in answer from {name} was meant for another app (wrong audience). {again}", "wrong_audience"
+        return (gettext("The sign-in answer from %(name)s was meant for another app (wrong audience).", name=name)
+                + again), "wrong_audience"
     if isinstance(exc, ClaimError) and exc.claim == "nonce":
-        return ((f"The sign-in answer from {name} does not belong to this sign-in (its nonce does not "
-                 f"match: it may have been replayed). {again}"), "wrong_nonce")
+        return (gettext("The sign-in answer from %(name)s does not belong to this sign-in (its nonce does not "
+                        "match: it may have been replayed).", name=name) + again), "wrong_nonce"
     if isinstance(exc, ClaimError) and exc.claim == "iss":
-        return f"The sign-in answer did not come from {name} (wrong issuer). {again}", "wrong_issuer"
+        return gettext("The sign-in answer did not come from %(name)s (wrong issuer).", name=name) + again, "wrong_issuer"
     if isinstance(exc, ClaimError):
-        return f"The sign-in answer from {name} could not be accepted ({exc.claim}). {again}", f"bad_claim_{exc.claim}"
+        return (gettext("The sign-in answer from %(name)s could not be accepted (%(claim)s).", name=name,
+                        claim=exc.claim) + again), f"bad_claim_{exc.claim}"
     if isinstance(exc, MismatchingStateError):
-        return ("This sign-in was started in another tab or has already been used. Start again from the "
-                "sign-in page."), "state_mismatch"
+        return gettext("This sign-in was started in another tab or has already been used. Start again from the "
+                       "sign-in page."), "state_mismatch"
     if isinstance(exc, OAuthError) and exc.error == "access_denied":
-        return f"You cancelled signing in with {name}.", "access_denied"
+        return gettext("You cancelled signing in with %(name)s.", name=name), "access_denied"
     if isinstance(exc, OAuthError):
-        return f"{name} refused the sign-in. {again}", "provider_error"
-    return f"We could not reach {name} or check its answer. {again}", "provider_unreachable"
+        return gettext("%(name)s refused the sign-in.", name=name) + again, "provider_error"
+    return gettext("We could not reach %(name)s or check its answer.", name=name) + again, "provider_unreachable"
 
 
 def record_problem(reason: str, ip: str | None) -> None:

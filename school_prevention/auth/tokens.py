@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from functools import partial
 
+from flask_babel import gettext
 from sqlalchemy import CheckConstraint, ForeignKey, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -20,6 +22,7 @@ from school_prevention.auth.passwords import hash_password
 from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import Model, db
+from school_prevention.i18n import N_
 from school_prevention.notifications.models import Notification
 from school_prevention.notifications import links
 from school_prevention.notifications.services import enqueue
@@ -27,9 +30,10 @@ from school_prevention.timezones import localtime
 
 INVITE, RESET = "invite", "reset"
 LIFETIME = {INVITE: timedelta(days=7), RESET: timedelta(hours=1)}
+# Subjects: translated into the recipient's language when the email is made (notifications.locales).
 EMAIL_TITLE = {
-    INVITE: "Your invitation to the School Prevention Program Manager (link valid for 7 days)",
-    RESET: "Reset your School Prevention Program Manager password (link valid for 1 hour)",
+    INVITE: N_("Your invitation to the School Prevention Program Manager (link valid for 7 days)"),
+    RESET: N_("Reset your School Prevention Program Manager password (link valid for 1 hour)"),
 }
 # Paths of auth.accept_invitation and auth.reset_password; built without a request, since
 # invitations are also sent from the command line. tests/test_account_links.py opens them.
@@ -97,7 +101,7 @@ def issue(user: User, purpose: str, *, actor: User | None, now: datetime | None 
     # The link must reach the sender even after a crash, so the outbox row carries it, encrypted,
     # and only until it is sent (notifications.links): no raw token is stored anywhere.
     enqueue([{"user_id": user.id, "kind": f"account.{purpose}", "channel": "email",
-              "subject_type": "account_token", "subject_id": token.id, "title": EMAIL_TITLE[purpose],
+              "subject_type": "account_token", "subject_id": token.id, "title": partial(gettext, EMAIL_TITLE[purpose]),
               "link": links.seal(LINK[purpose].format(raw)), "send_at": now}])
     audit.record(f"user.{purpose}_sent", actor=actor, obj=user,
                  detail={"expires_at": token.expires_at.isoformat()})
@@ -121,11 +125,12 @@ def invite(user: User, *, actor: User | None, seen: int | None) -> str:
     """
     latest = latest_invitation(user)
     if latest is not None and latest.id != seen:
-        sender = latest.created_by.name if latest.created_by is not None else "someone"
-        state = ("it has been used" if latest.used_at is not None
-                 else f"its link works until {localtime(latest.expires_at)}")
-        raise AlreadyDone(f"An invitation was already sent to {user.email} by {sender} "
-                          f"({localtime(latest.created_at)}); {state}. Nothing more was sent.",
+        sender = latest.created_by.name if latest.created_by is not None else gettext("someone")
+        state = (gettext("it has been used") if latest.used_at is not None
+                 else gettext("its link works until %(when)s", when=localtime(latest.expires_at)))
+        raise AlreadyDone(gettext("An invitation was already sent to %(email)s by %(sender)s (%(when)s); %(state)s. "
+                                  "Nothing more was sent.", email=user.email, sender=sender,
+                                  when=localtime(latest.created_at), state=state),
                           next_url=f"/admin/users/{user.id}")
     return issue(user, INVITE, actor=actor)
 
@@ -135,16 +140,17 @@ def check(raw: str, purpose: str, now: datetime | None = None) -> AccountToken:
     now = now or utcnow()
     token = db.session.scalars(select(AccountToken).where(AccountToken.token_hash == _hash(raw or ""),
                                                           AccountToken.purpose == purpose)).first()
-    again = ("Ask your administrator for a new invitation." if purpose == INVITE
-             else "You can ask for a new link below.")
+    again = (gettext("Ask your administrator for a new invitation.") if purpose == INVITE
+             else gettext("You can ask for a new link below."))
     if token is None:
-        raise TokenProblem(f"This link is not valid. Check that you opened the whole link from the email. {again}", 404)
+        raise TokenProblem(gettext("This link is not valid. Check that you opened the whole link from the email.")
+                           + " " + again, 404)
     if token.used_at is not None:
-        raise TokenProblem(f"This link has already been used. {again}", 410)
+        raise TokenProblem(gettext("This link has already been used.") + " " + again, 410)
     if token.expires_at <= now:
-        raise TokenProblem(f"This link has expired. {again}", 410)
+        raise TokenProblem(gettext("This link has expired.") + " " + again, 410)
     if not (can_invite(token.user) if purpose == INVITE else token.user.is_active):
-        raise TokenProblem("This account has been deactivated. Ask your administrator.", 410)
+        raise TokenProblem(gettext("This account has been deactivated. Ask your administrator."), 410)
     return token
 
 
@@ -157,7 +163,7 @@ def redeem(raw: str, purpose: str, new_password: str, now: datetime | None = Non
         .where(AccountToken.id == token.id, AccountToken.used_at.is_(None), AccountToken.expires_at > now)
         .values(used_at=now).execution_options(synchronize_session=False)).rowcount
     if spent != 1:
-        raise TokenProblem("This link has already been used.", 410)
+        raise TokenProblem(gettext("This link has already been used."), 410)
     user = token.user
     if purpose == INVITE and not user.is_active:
         user.is_active = True  # a never-activated roster account: the invitation activates it

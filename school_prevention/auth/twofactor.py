@@ -10,6 +10,7 @@ from datetime import datetime
 import pyotp
 import segno
 from flask import current_app
+from flask_babel import gettext
 from limits import parse
 from markupsafe import Markup
 from sqlalchemy import delete, or_, select, update
@@ -115,9 +116,9 @@ def verify(user: User, code: str | None, *, ip: str | None, now: datetime | None
         try:
             secret = crypto.decrypt(user.mfa_secret)
         except crypto.UnreadableNote:  # stored under a data key no longer configured
-            raise ServiceError("code", "Your authenticator app's set-up can no longer be read here. Use a "
-                                       "recovery code, or ask your administrator to reset your second "
-                                       "sign-in step.") from None
+            raise ServiceError("code", gettext("Your authenticator app's set-up can no longer be read here. Use "
+                                               "a recovery code, or ask your administrator to reset your second "
+                                               "sign-in step.")) from None
         step = _matching_step(secret, cleaned, now)
         if step is not None and _spend_step(user, step):
             kind = "totp"
@@ -166,14 +167,14 @@ def enrol(user: User, secret: str, code: str | None, *, ip: str | None, now: dat
     step = _matching_step(secret, cleaned, now) if cleaned.isdigit() and len(cleaned) == 6 else None
     if step is None:
         _count_failure(user, ip)
-        raise ServiceError("code", "That code does not match. Type the six digits your app shows now "
-                                   "(check that your phone's clock is right).")
+        raise ServiceError("code", gettext("That code does not match. Type the six digits your app shows now "
+                                           "(check that your phone's clock is right)."))
     saved = db.session.execute(
         update(User).where(User.id == user.id, User.mfa_secret.is_(None))
         .values(mfa_secret=crypto.encrypt(secret), mfa_enrolled_at=now, mfa_last_step=step)
         .execution_options(synchronize_session=False)).rowcount
     if saved != 1:
-        raise AlreadyDone("Your authenticator app is already set up. Sign in with a code from it.",
+        raise AlreadyDone(gettext("Your authenticator app is already set up. Sign in with a code from it."),
                           next_url="/login")
     db.session.refresh(user)
     codes = _new_recovery_codes(user, now)
@@ -184,7 +185,7 @@ def enrol(user: User, secret: str, code: str | None, *, ip: str | None, now: dat
 def renew_recovery_codes(user: User, code: str | None, *, ip: str | None) -> list[str]:
     """New recovery codes (the old ones stop working), after a code from the app or a recovery code."""
     if not verify(user, code, ip=ip):
-        raise ServiceError("code", "That code does not match. Type the six digits your app shows now.")
+        raise ServiceError("code", gettext("That code does not match. Type the six digits your app shows now."))
     codes = _new_recovery_codes(user, utcnow())
     audit.record("user.recovery_codes_renewed", actor=user, obj=user, ip=ip)
     return codes

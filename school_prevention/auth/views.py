@@ -136,7 +136,7 @@ def password():
             except ServiceError as exc:
                 getattr(form, exc.field).errors.append(exc.message)
             else:
-                flash("Your password has been changed. Other signed-in browsers were signed out.", "success")
+                flash(gettext("Your password has been changed. Other signed-in browsers were signed out."), "success")
                 return redirect(url_for("home.index"))
     return render_template("auth/password.html", form=form), status
 
@@ -150,8 +150,8 @@ def forgot_password():
         if not form.validate():
             return render_template("auth/forgot.html", form=form), 400
         if not tokens.request_reset(form.email.data, request.remote_addr):
-            form.form_errors.append("Too many reset requests. Please wait a few minutes and try again, "
-                                    "or ask your school's system administrator.")
+            form.form_errors.append(gettext("Too many reset requests. Please wait a few minutes and try again, "
+                                            "or ask your school's system administrator."))
             return render_template("auth/forgot.html", form=form), 429
         return render_template("auth/forgot.html", form=form, sent_to=form.email.data.strip())
     return render_template("auth/forgot.html", form=form)
@@ -173,9 +173,10 @@ def _token_page(raw: str, purpose: str):
                     user = tokens.redeem(raw, purpose, form.new_password.data)
             except tokens.TokenProblem as exc:
                 return render_template("auth/link_problem.html", message=exc.message, purpose=purpose), exc.status
-            flash("Your password is set. Sign in with your email and your new password."
+            flash(gettext("Your password is set. Sign in with your email and your new password.")
                   if purpose == tokens.RESET else
-                  f"Welcome, {user.name}. Your account is ready: sign in with your email and new password.", "success")
+                  gettext("Welcome, %(name)s. Your account is ready: sign in with your email and new password.",
+                          name=user.name), "success")
             return redirect(url_for("auth.login"))
     return render_template("auth/set_password.html", form=form, user=token.user, purpose=purpose), status
 

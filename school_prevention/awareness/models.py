@@ -3,13 +3,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.extensions import Model
+from school_prevention.i18n import N_
 from school_prevention.roles import Role
+
+
+NOBODY = N_("nobody yet")
 
 
 class AwarenessPage(Model):
@@ -46,7 +51,8 @@ class AwarenessPage(Model):
 
     @property
     def audience_label(self) -> str:
-        return ", ".join(Role(r).value for r in self.roles) or "nobody yet"
+        """The roles the page is for, in the page's language (shown only on pages)."""
+        return ", ".join(gettext(Role(r).value) for r in self.roles) or gettext(NOBODY)
 
 
 class AwarenessPageVersion(Model):

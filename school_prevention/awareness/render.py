@@ -8,6 +8,7 @@ images are off (the Content-Security-Policy would block outside ones anyway).
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import gettext
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -21,7 +22,7 @@ PLACEHOLDERS = {"{hotline}": "SP_HOTLINE_NUMBER", "{child_welfare}": "SP_CHILD_W
 def fill_numbers(text: str) -> str:
     """The page's text with {hotline} and {child_welfare} replaced by the configured numbers."""
     for placeholder, setting in PLACEHOLDERS.items():
-        text = text.replace(placeholder, current_app.config.get(setting) or "(not set: ask your administrator)")
+        text = text.replace(placeholder, current_app.config.get(setting) or gettext("(not set: ask your administrator)"))
     return text
 
 

@@ -1,6 +1,8 @@
 """Save a page (a new version when its text changes) and confirm that one has read it."""
 from __future__ import annotations
 
+from flask_babel import gettext
+
 from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.awareness.models import AwarenessConfirmation, AwarenessPage, AwarenessPageVersion
@@ -23,16 +25,16 @@ def save_page(actor: User, page: AwarenessPage | None, *, title: str, body: str,
     title, body = (title or "").strip(), (body or "").replace("\r\n", "\n").strip()
     roles = [r.value for r in Role if r.value in set(audience or ())]
     if not title:
-        raise ServiceError("title", "Give the page a title.")
+        raise ServiceError("title", gettext("Give the page a title."))
     if not body:
-        raise ServiceError("body", "Write the page's text.")
+        raise ServiceError("body", gettext("Write the page's text."))
     if not roles:
-        raise ServiceError("audience", "Choose at least one role the page is for.")
+        raise ServiceError("audience", gettext("Choose at least one role the page is for."))
     same_title = db.session.scalars(select(AwarenessPage).where(func.lower(AwarenessPage.title) == title.lower())).first()
     if same_title is not None and same_title is not page:
         if page is None and same_title.body == body:
-            raise _already(same_title, "added")
-        raise ServiceError("title", "There is already a page with this title.")
+            raise _already(same_title, added=True)
+        raise ServiceError("title", gettext("There is already a page with this title."))
     audience_text = ",".join(roles)
     if page is None:
         page = AwarenessPage(title=title, body=body, audience=audience_text, position=position,
@@ -43,7 +45,7 @@ def save_page(actor: User, page: AwarenessPage | None, *, title: str, body: str,
     else:
         changed_text = (title, body) != (page.title, page.body)
         if not changed_text and (audience_text, position, is_published) == (page.audience, page.position, page.is_published):
-            raise _already(page, "saved with this text")
+            raise _already(page, added=False)
         if changed_text:
             page.version += 1
         page.title, page.body, page.audience = title, body, audience_text
@@ -58,10 +60,14 @@ def save_page(actor: User, page: AwarenessPage | None, *, title: str, body: str,
     return page
 
 
-def _already(page: AwarenessPage, verb: str) -> AlreadyDone:
-    who = page.updated_by.name if page.updated_by else "someone"
-    return AlreadyDone(f"The page “{page.title}” was already {verb} by {who} ({localtime(page.updated_at)}). "
-                       "Nothing more was changed.", next_url=f"/awareness/{page.id}")
+def _already(page: AwarenessPage, *, added: bool) -> AlreadyDone:
+    who = page.updated_by.name if page.updated_by else gettext("someone")
+    values = {"title": page.title, "name": who, "when": localtime(page.updated_at)}
+    message = (gettext("The page “%(title)s” was already added by %(name)s (%(when)s). Nothing more was changed.",
+                       **values) if added else
+               gettext("The page “%(title)s” was already saved with this text by %(name)s (%(when)s). Nothing more "
+                       "was changed.", **values))
+    return AlreadyDone(message, next_url=f"/awareness/{page.id}")
 
 
 def confirm_read(actor: User, page: AwarenessPage, version: int) -> AwarenessConfirmation:
@@ -71,13 +77,14 @@ def confirm_read(actor: User, page: AwarenessPage, version: int) -> AwarenessCon
     read the new text first. Confirming again (a double click) is refused with AlreadyDone.
     """
     if not page.is_for(actor):
-        raise ServiceError(None, "This page is not addressed to your role, so there is nothing to confirm.")
+        raise ServiceError(None, gettext("This page is not addressed to your role, so there is nothing to confirm."))
     if version != page.version:
-        raise ServiceError(None, "The page was changed while you were reading it. Read the new version below, "
-                                 "then confirm.")
+        raise ServiceError(None, gettext("The page was changed while you were reading it. Read the new version "
+                                         "below, then confirm."))
     earlier = db.session.scalars(confirmation_of(actor.id, page.id, version)).first()
     if earlier is not None:
-        raise AlreadyDone(f"You already confirmed that you read “{page.title}” ({localtime(earlier.confirmed_at)}).",
+        raise AlreadyDone(gettext("You already confirmed that you read “%(title)s” (%(when)s).", title=page.title,
+                                  when=localtime(earlier.confirmed_at)),
                           next_url=f"/awareness/{page.id}")
     confirmation = AwarenessConfirmation(page_id=page.id, version=version, user_id=actor.id)
     db.session.add(confirmation)

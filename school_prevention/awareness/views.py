@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from school_prevention.awareness.forms import ConfirmForm, PageForm
@@ -54,7 +55,7 @@ def confirm(page_id: int):
     form = ConfirmForm()
     version = str(form.version.data or "")
     if not form.validate() or not re.fullmatch(r"[0-9]{1,9}", version):  # ASCII digits ("²" is a digit to isdigit)
-        abort(400, description="Confirm from the page itself, with the “I have read this” button.")
+        abort(400, description=_("Confirm from the page itself, with the “I have read this” button."))
     if not shown.is_for(current_user):
         abort(403)
     try:
@@ -63,7 +64,7 @@ def confirm(page_id: int):
     except ServiceError as exc:
         flash(exc.message, "warning")
         return redirect(url_for("awareness.page", page_id=shown.id))
-    flash(f"Thank you: you confirmed that you read “{shown.title}”.", "success")
+    flash(_("Thank you: you confirmed that you read “%(title)s”.", title=shown.title), "success")
     return redirect(url_for("awareness.index"))
 
 
@@ -88,7 +89,7 @@ def edit(page_id: int | None):
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
-                flash(f"Saved “{saved.title}” (version {saved.version}).", "success")
+                flash(_("Saved “%(title)s” (version %(num)d).", title=saved.title, num=saved.version), "success")
                 return redirect(url_for("awareness.page", page_id=saved.id))
     versions = db.session.scalars(versions_of(existing.id)).all() if existing else []
     return render_template("awareness/edit.html", form=form, page=existing, versions=versions), status

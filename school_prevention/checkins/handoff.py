@@ -17,6 +17,7 @@ stands for these changes, as it does for the students' own rows.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import bindparam, delete, func, select, update
 
@@ -81,7 +82,7 @@ def hand_off(new_school: dict[int, int], now: datetime) -> tuple[int, int, int]:
     Returns how many plans stayed with a counselor who works at both schools, were handed to a
     counselor of the new school, and wait for one (marked for hand-off).
     """
-    from school_prevention.checkins.jobs import _both_channels
+    from school_prevention.checkins.jobs import _both_channels, handed_over_title
     from school_prevention.notifications.services import enqueue
     from school_prevention.programs.models import Match
 
@@ -101,7 +102,7 @@ def hand_off(new_school: dict[int, int], now: datetime) -> tuple[int, int, int]:
         select(user_school.c.user_id, user_school.c.school_id).join(User, User.id == user_school.c.user_id)
         .where(user_school.c.school_id.in_(schools), User.role == Role.COUNSELOR.value, User.is_active.is_(True))
     ))) if schools else set()
-    load = dict(db.session.execute(select(PLAN.c.counselor_id, func.count()).where(
+    load: dict[int, int] = dict(db.session.execute(select(PLAN.c.counselor_id, func.count()).where(
         PLAN.c.status == "active", PLAN.c.counselor_id.in_({u for u, _ in works_at})).group_by(PLAN.c.counselor_id)
     ).all()) if works_at else {}
     moved, handed, told = [], 0, []
@@ -115,7 +116,7 @@ def hand_off(new_school: dict[int, int], now: datetime) -> tuple[int, int, int]:
             handed += 1
             initials = f"{given[:1]}{family[:1]}".upper()
             told += _both_channels(new_counselor, "checkin_plan.handed_over", "checkin_plan", plan_id,
-                                   f"A student who moved to your school ({initials}): their check-in plan is now yours",
+                                   partial(handed_over_title, initials),
                                    f"/checkin-plans/{plan_id}")
         moved.append({"_id": plan_id, "_school_id": school_id, "_counselor_id": new_counselor, "_old": counselor_id,
                       "_needs": not keeps and not takers})

@@ -10,17 +10,22 @@ initials at most.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import partial
 
 from dateutil.relativedelta import relativedelta
 from flask import current_app
+from flask_babel import gettext, ngettext
 from sqlalchemy import String, case, cast, exists, func, literal, select, update
 from sqlalchemy.orm import selectinload
+from sqlalchemy.sql import ColumnElement
 
 from school_prevention.auth.models import User, user_school
 from school_prevention.checkins.models import CheckIn, OverdueEpisode
 from school_prevention.checkins.replan import replan_in_batches, run_queued
 from school_prevention.checkins.services import closed_days
 from school_prevention.extensions import db
+from school_prevention.i18n import format_local
+from school_prevention.notifications.locales import Compose
 from school_prevention.notifications.models import Notification
 from school_prevention.notifications.services import enqueue
 from school_prevention.roles import Role
@@ -31,13 +36,39 @@ from school_prevention.timezones import district_zone
 CHANNELS = ("in_app", "email")
 
 
-def _both_channels(user_id: int, kind: str, subject_type: str, subject_id: int, title: str, link: str) -> list[dict]:
+def _both_channels(user_id: int, kind: str, subject_type: str, subject_id: int, title: Compose,
+                   link: str) -> list[dict]:
     return [{"user_id": user_id, "kind": kind, "channel": channel, "subject_type": subject_type,
              "subject_id": subject_id, "title": title, "link": link} for channel in CHANNELS]
 
 
 def _when(due: datetime) -> str:
-    return due.astimezone(district_zone()).strftime("%a %b %-d, %-I:%M %p")
+    """The check-in's time in the district's zone, in the language being written (English: as it always read)."""
+    return format_local(due.astimezone(district_zone()), "%a %b %-d, %-I:%M %p")
+
+
+# Titles are composed in each recipient's language when the rows are made (notifications.locales).
+def _before_title(initials: str, due: datetime) -> str:
+    return gettext("Check-in with %(initials)s at %(when)s", initials=initials, when=_when(due))
+
+
+def _overdue_title(initials: str, due: datetime) -> str:
+    return gettext("Overdue check-in with %(initials)s (was due %(when)s)", initials=initials, when=_when(due))
+
+
+def _escalation_title(initials: str, days: int) -> str:
+    return ngettext("Check-ins with %(initials)s overdue for more than %(num)d day",
+                    "Check-ins with %(initials)s overdue for more than %(num)d days", days, initials=initials)
+
+
+def _match_support_title(initials: str) -> str:
+    return gettext("Mentoring support contact due for %(initials)s", initials=initials)
+
+
+def handed_over_title(initials: str) -> str:
+    """The new counselor's notice when a student who moved schools brings a check-in plan along."""
+    return gettext("A student who moved to your school (%(initials)s): their check-in plan is now yours",
+                   initials=initials)
 
 
 @job("checkins.extend", trigger="cron", hour=3, minute=15, misfire_grace_time=6 * 3600)
@@ -96,7 +127,7 @@ def remind_before(now: datetime) -> int:
     out = []
     for checkin_id, due_at, lead, sequence, counselor_id, student_id in rows:
         out += _both_channels(counselor_id, f"checkin.before.{lead}.s{sequence}", "checkin", checkin_id,
-                              f"Check-in with {initials[student_id]} at {_when(due_at)}", f"/checkins/{checkin_id}")
+                              partial(_before_title, initials[student_id], due_at), f"/checkins/{checkin_id}")
     return enqueue(out, now=now)
 
 
@@ -126,7 +157,7 @@ def _overdue_since(now: datetime) -> datetime:
     return datetime.combine(day, datetime.min.time()).replace(tzinfo=tz)
 
 
-def _not_made(kind) -> object:
+def _not_made(kind: ColumnElement[str]) -> ColumnElement[bool]:
     """No email of this kind about the check-in for its counselor yet (the unique index answers it)."""
     return ~exists().where(Notification.user_id == CheckIn.counselor_id, Notification.kind == kind,
                            Notification.channel == "email", Notification.subject_type == "checkin",
@@ -146,7 +177,7 @@ def remind_overdue(now: datetime) -> int:
     out = []
     for checkin_id, due, sequence, counselor_id, student_id in rows:
         out += _both_channels(counselor_id, f"checkin.overdue.s{sequence}", "checkin", checkin_id,
-                              f"Overdue check-in with {initials[student_id]} (was due {_when(due)})",
+                              partial(_overdue_title, initials[student_id], due),
                               f"/checkins/{checkin_id}")
     return enqueue(out, now=now)
 
@@ -191,7 +222,7 @@ def escalate(now: datetime) -> int:
     for episode_id, student_id, given, family, principal_id in rows:
         initials = f"{given[:1]}{family[:1]}".upper()
         out += _both_channels(principal_id, "checkin.escalation", "overdue_episode", episode_id,
-                              f"Check-ins with {initials} overdue for more than {days} days", f"/students/{student_id}")
+                              partial(_escalation_title, initials, days), f"/students/{student_id}")
     return enqueue(out, now=now)
 
 
@@ -242,5 +273,5 @@ def remind_match_support(now: datetime) -> int:
         for counselor_id in counselors.get(match.school_id, []):
             if (match.id, counselor_id, kind) not in made:
                 out += _both_channels(counselor_id, kind, "match", match.id,
-                                      f"Mentoring support contact due for {match.student.initials}", f"/matches/{match.id}")
+                                      partial(_match_support_title, match.student.initials), f"/matches/{match.id}")
     return enqueue(out, now=now)

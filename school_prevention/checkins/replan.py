@@ -9,9 +9,11 @@ batch redone after a crash is harmless.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckInPlan, ReplanRequest
@@ -57,18 +59,18 @@ def _claim(now: datetime) -> int | None:
         (ReplanRequest.state == "running") & (ReplanRequest.heartbeat_at < now - STALE_AFTER)))
         .order_by(ReplanRequest.id)).all()
     for request_id in candidates:
-        claimed = db.session.execute(
+        claimed = cast(CursorResult[Any], db.session.execute(
             update(REQUEST).where(REQUEST.c.id == request_id, or_(
                 REQUEST.c.state == "queued",
                 (REQUEST.c.state == "running") & (REQUEST.c.heartbeat_at < now - STALE_AFTER)))
-            .values(state="running", started_at=now, heartbeat_at=now)).rowcount
+            .values(state="running", started_at=now, heartbeat_at=now))).rowcount
         db.session.commit()
         if claimed:
             return request_id
     return None
 
 
-def _plan_batch(after_id: int, now: datetime) -> list[CheckInPlan]:
+def _plan_batch(after_id: int, now: datetime) -> Sequence[CheckInPlan]:
     """The next active plans after after_id, locked (a plan being edited right now is re-placed after it)."""
     return db.session.scalars(
         select(CheckInPlan).where(CheckInPlan.id > after_id, CheckInPlan.status == "active",
@@ -84,7 +86,9 @@ def replan_in_batches(now: datetime, request_id: int | None = None) -> int:
     """
     after, changed, started = 0, 0, utcnow()
     if request_id is not None:
-        after = db.session.get(ReplanRequest, request_id, populate_existing=True).last_plan_id
+        request = db.session.get(ReplanRequest, request_id, populate_existing=True)
+        assert request is not None  # claimed by this runner; requests are never deleted
+        after = request.last_plan_id
     while True:
         plans = _plan_batch(after, now)
         if not plans:

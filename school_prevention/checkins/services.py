@@ -11,6 +11,8 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import gettext
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 
 from school_prevention import audit, crypto
 from school_prevention.auth.models import User
@@ -388,13 +390,14 @@ def add_non_school_day(actor: User, day: date | None, name: str) -> NonSchoolDay
         raise ServiceError("day", gettext("Enter the date."))
     if not (name or "").strip():
         raise ServiceError("name", gettext("Name the day, for example “Thanksgiving break”."))
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     table = NonSchoolDay.__table__
-    added = db.session.scalar(insert(table).values(day=day, name=name.strip()[:120])
-                              .on_conflict_do_nothing(index_elements=["day"]).returning(table.c.id))
+    values = {"day": day, "name": name.strip()[:120]}
+    insert: Insert
+    if db.session.get_bind().dialect.name == "postgresql":
+        insert = postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=["day"])
+    else:
+        insert = sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=["day"])
+    added = db.session.scalar(insert.returning(table.c.id))
     if added is None:
         listed = db.session.scalars(select(NonSchoolDay).where(NonSchoolDay.day == day)).one()
         by = _last_by(("non_school_day.added",), "non_school_day", listed.id)
@@ -404,6 +407,7 @@ def add_non_school_day(actor: User, day: date | None, name: str) -> NonSchoolDay
                           gettext("%(day)s is already on the list (%(name)s). Nothing more was changed.", day=shown,
                                   name=listed.name), next_url="/admin/non-school-days")
     entry = db.session.get(NonSchoolDay, added)
+    assert entry is not None  # inserted by this transaction a moment ago
     audit.record("non_school_day.added", actor=actor, obj=entry, detail={"day": day.isoformat()})
     return entry
 

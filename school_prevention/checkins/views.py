@@ -281,7 +281,9 @@ def feed(token: str):
 def _me_locked() -> User:
     """The signed-in user's row, locked until the commit, for a change to their own settings: of two
     identical requests, the second waits and sees what the first saved."""
-    return db.session.get(User, current_user.id, with_for_update=True, populate_existing=True)
+    me = db.session.get(User, current_user.id, with_for_update=True, populate_existing=True)
+    assert me is not None  # current_user was loaded from this very row in this request
+    return me
 
 
 @bp.route("/account/calendar", methods=["GET", "POST"])

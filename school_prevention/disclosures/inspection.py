@@ -8,6 +8,8 @@ The record of disclosures is part of it: parents may inspect it (34 CFR 99.32(c)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from flask_babel import gettext
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
@@ -19,6 +21,7 @@ from school_prevention.disclosures.queries import (
 )
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagEvent, RiskFlag
+from school_prevention.i18n import N_
 from school_prevention.programs.models import Attendance, Enrollment, Match, ProgramSession
 from school_prevention.referrals.models import Referral
 from school_prevention.roster.models import StudentDemographics, StudentSchoolChange
@@ -26,7 +29,11 @@ from school_prevention.schools.models import School
 from school_prevention.screenings.models import Screening
 from school_prevention.students.models import Student
 
-WITHHELD = "A restricted note exists. It is not part of this copy (district setting)."
+WITHHELD = N_("A restricted note exists. It is not part of this copy (district setting).")
+# Raw status words the printed record shows (enrollments, mentoring matches, check-in plans, staff referrals),
+# listed so the catalogue has them; the page translates each where it shows it.
+STATUS_WORDS = [N_("waitlisted"), N_("active"), N_("completed"), N_("withdrawn"), N_("inquiry"), N_("waiting"),
+                N_("matched"), N_("closed"), N_("ended"), N_("new"), N_("in review"), N_("accepted")]
 
 
 @dataclass
@@ -58,7 +65,7 @@ class StudentRecord:
         key = (kind, object_id)
         if key not in self.notes:
             return None
-        return self.notes[key] if self.include_restricted else WITHHELD
+        return self.notes[key] if self.include_restricted else gettext(WITHHELD)
 
     def counts(self) -> dict[str, int]:
         """How many entries each section holds (for the audit row: counts, never content)."""

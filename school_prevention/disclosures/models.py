@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import JSON, CheckConstraint, Column, Date, ForeignKey, Index, String, Table, Text
 from sqlalchemy import text as sa_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -18,46 +19,47 @@ from school_prevention.agencies.models import AGENCY_KINDS, Agency
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.extensions import Model, db
+from school_prevention.i18n import N_
 from school_prevention.students.models import Student
 
 # Categories of records a sharing may include (what was shared), in the order forms list them.
 RECORD_CATEGORIES = {
-    "identity": "Identity and contact details",
-    "enrollment": "Enrollment, grade and attendance",
-    "concerns": "Concerns and risk flags",
-    "referral_reason": "Reason for the referral",
-    "screenings": "Screening results",
-    "programs": "Program participation",
-    "checkins": "Check-in history",
-    "health": "Health information",
-    "restricted_notes": "Restricted counselor notes",
+    "identity": N_("Identity and contact details"),
+    "enrollment": N_("Enrollment, grade and attendance"),
+    "concerns": N_("Concerns and risk flags"),
+    "referral_reason": N_("Reason for the referral"),
+    "screenings": N_("Screening results"),
+    "programs": N_("Program participation"),
+    "checkins": N_("Check-in history"),
+    "health": N_("Health information"),
+    "restricted_notes": N_("Restricted counselor notes"),
 }
 LEGAL_BASES = {
-    "parental_consent": "Parental consent on file (34 CFR 99.30)",
-    "health_safety_emergency": "Health or safety emergency (34 CFR 99.36)",
-    "mandated_report": "Mandated report (state child-abuse reporting law)",
-    "court_order": "Court order or lawfully issued subpoena (34 CFR 99.31(a)(9))",
-    "school_official": "School official with a legitimate educational interest (34 CFR 99.31(a)(1))",
+    "parental_consent": N_("Parental consent on file (34 CFR 99.30)"),
+    "health_safety_emergency": N_("Health or safety emergency (34 CFR 99.36)"),
+    "mandated_report": N_("Mandated report (state child-abuse reporting law)"),
+    "court_order": N_("Court order or lawfully issued subpoena (34 CFR 99.31(a)(9))"),
+    "school_official": N_("School official with a legitimate educational interest (34 CFR 99.31(a)(1))"),
     # Recorded by the app when a parent's inspection is answered; not offered on forms.
-    "parent_inspection": "Parent's right to inspect the record (34 CFR 99.10)",
+    "parent_inspection": N_("Parent's right to inspect the record (34 CFR 99.10)"),
 }
 # Bases a person may choose when recording a sharing (the inspection one is the app's own).
 CHOOSABLE_BASES = {k: v for k, v in LEGAL_BASES.items() if k != "parent_inspection"}
 # Bases whose sharing must say why (the threat, the order): 34 CFR 99.32(a)(5), 99.31(a)(9)(ii).
 PURPOSE_REQUIRED = ("health_safety_emergency", "court_order")
 SOURCES = {
-    "recorded": "Recorded by hand",
-    "agency_referral": "Agency referral",
-    "mandated_report": "Mandated report",
-    "student_export": "Student-level export",
-    "inspection": "Parent inspection",
+    "recorded": N_("Recorded by hand"),
+    "agency_referral": N_("Agency referral"),
+    "mandated_report": N_("Mandated report"),
+    "student_export": N_("Student-level export"),
+    "inspection": N_("Parent inspection"),
 }
 CONSENT_SCOPES = {
-    "any_agency": "Any outside agency",
-    "agency_kind": "Agencies of one kind",
-    "agency": "One named agency",
+    "any_agency": N_("Any outside agency"),
+    "agency_kind": N_("Agencies of one kind"),
+    "agency": N_("One named agency"),
 }
-GUARDIAN_ROLES = {"parent": "Parent", "guardian": "Guardian"}
+GUARDIAN_ROLES = {"parent": N_("Parent"), "guardian": N_("Guardian")}
 INSPECTION_DAYS = 45  # 34 CFR 99.10(b): no more than 45 days after the request
 
 
@@ -164,11 +166,12 @@ class Consent(Model):
 
     @property
     def scope_label(self) -> str:
+        """Whom the consent allows sharing with, in the page's language (shown only on pages)."""
         if self.scope == "agency_kind":
-            return f"{AGENCY_KINDS.get(self.agency_kind or '', 'Agencies')} agencies"
+            return gettext("%(kind)s agencies", kind=gettext(AGENCY_KINDS.get(self.agency_kind or "", "Agencies")))
         if self.scope == "agency":
-            return self.agency.name if self.agency else "One agency"
-        return CONSENT_SCOPES[self.scope]
+            return self.agency.name if self.agency else gettext("One agency")
+        return gettext(CONSENT_SCOPES[self.scope])
 
     @property
     def category_labels(self) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
+from flask_babel import gettext
 from sqlalchemy import func, insert, literal, select, update
 
 from school_prevention import audit
@@ -26,6 +27,7 @@ from school_prevention.disclosures.queries import (
 )
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
+from school_prevention.i18n import localdate
 from school_prevention.students.models import Student
 from school_prevention.students.services import lock_student
 from school_prevention.timezones import district_zone, localtime
@@ -38,10 +40,10 @@ def _categories(categories: Iterable[str]) -> list[str]:
     """The categories in their catalogue order; ServiceError when none, or one unknown."""
     chosen = set(categories or ())
     if not chosen:
-        raise ServiceError("categories", "Tick what was shared.")
+        raise ServiceError("categories", gettext("Tick what was shared."))
     unknown = chosen - set(RECORD_CATEGORIES)
     if unknown:
-        raise ServiceError("categories", "Choose what was shared from the list.")
+        raise ServiceError("categories", gettext("Choose what was shared from the list."))
     return [c for c in RECORD_CATEGORIES if c in chosen]
 
 
@@ -55,10 +57,10 @@ def consent_covering(student: Student, agency: Agency | None, categories: Iterab
 
 
 def _no_consent_message(student: Student, recipient: str, categories: list[str]) -> str:
-    shared = ", ".join(RECORD_CATEGORIES[c].lower() for c in categories)
-    return (f"No current parental consent on file covers sharing {shared} with {recipient}. Record the guardian's "
-            f"signed consent first (the student's disclosure record › Record a consent), or choose the legal basis "
-            f"that applies.")
+    shared = ", ".join(gettext(RECORD_CATEGORIES[c]).lower() for c in categories)
+    return gettext("No current parental consent on file covers sharing %(shared)s with %(recipient)s. Record the "
+                   "guardian's signed consent first (the student's disclosure record › Record a consent), or choose "
+                   "the legal basis that applies.", shared=shared, recipient=recipient)
 
 
 def record_disclosure(actor: User, student: Student, *, recipient: str | None = None, agency: Agency | None = None,
@@ -73,25 +75,26 @@ def record_disclosure(actor: User, student: Student, *, recipient: str | None = 
     """
     categories = _categories(categories)
     if legal_basis not in (CHOOSABLE_BASES if choosable_only else LEGAL_BASES):
-        raise ServiceError("legal_basis", "Choose the legal basis for sharing.")
+        raise ServiceError("legal_basis", gettext("Choose the legal basis for sharing."))
     if agency is not None and not agency.is_active and source == "recorded":
-        raise ServiceError("agency", "This agency is no longer in the directory; choose another.")
+        raise ServiceError("agency", gettext("This agency is no longer in the directory; choose another."))
     recipient = (agency.name if agency is not None else (recipient or "").strip())
     if not recipient:
-        raise ServiceError("recipient", "Say who the records were shared with: an agency from the directory, or a name.")
+        raise ServiceError("recipient", gettext("Say who the records were shared with: an agency from the directory, "
+                                                "or a name."))
     if len(recipient) > 300:
-        raise ServiceError("recipient", "Keep the recipient to 300 characters.")
+        raise ServiceError("recipient", gettext("Keep the recipient to 300 characters."))
     purpose = (purpose or "").strip() or None
     if legal_basis in PURPOSE_REQUIRED and not purpose:
-        raise ServiceError("purpose", "Say why: the threat to health or safety, or the court order or subpoena "
-                                      "(court, date, reference).")
+        raise ServiceError("purpose", gettext("Say why: the threat to health or safety, or the court order or "
+                                              "subpoena (court, date, reference)."))
     now = utcnow()
     disclosed_at = disclosed_at or now
     if disclosed_at > now + timedelta(minutes=1):
-        raise ServiceError("disclosed_at", "The date of sharing cannot be in the future.")
+        raise ServiceError("disclosed_at", gettext("The date of sharing cannot be in the future."))
     approved_by = approved_by or actor
     if not approved_by.is_active:
-        raise ServiceError("approved_by", "Choose someone with an active account as the approver.")
+        raise ServiceError("approved_by", gettext("Choose someone with an active account as the approver."))
     consent = None
     if legal_basis == "parental_consent":
         day = disclosed_at.astimezone(district_zone()).date()
@@ -103,8 +106,9 @@ def record_disclosure(actor: User, student: Student, *, recipient: str | None = 
         twin = db.session.scalars(same_disclosure_since(student.id, actor.id, legal_basis, recipient,
                                                         now - REPEAT_WINDOW)).first()
         if twin is not None and twin.categories == categories:
-            raise AlreadyDone(f"You already recorded this sharing with {recipient} at {localtime(twin.created_at)}. "
-                              "Nothing more was saved.", next_url=f"/students/{student.id}/disclosures")
+            raise AlreadyDone(gettext("You already recorded this sharing with %(recipient)s at %(when)s. Nothing more "
+                                      "was saved.", recipient=recipient, when=localtime(twin.created_at)),
+                              next_url=f"/students/{student.id}/disclosures")
     disclosure = Disclosure(recipient=recipient, agency_id=agency.id if agency else None, agency=agency,
                             categories=categories, legal_basis=legal_basis, consent_id=consent.id if consent else None,
                             consent=consent, purpose=purpose, source=source, source_id=source_id, student_count=1,
@@ -176,22 +180,23 @@ def record_consent(actor: User, student: Student, *, guardian: Guardian | None, 
                    purpose: str | None, document: str | None, today: date) -> Consent:
     """Record a guardian's written consent to share the student's records."""
     if guardian is None or db.session.scalars(guardian_of_student(student.id, guardian.id)).first() is None:
-        raise ServiceError("guardian", "Choose one of the student's guardians.")
+        raise ServiceError("guardian", gettext("Choose one of the student's guardians."))
     if not guardian.is_active:
-        raise ServiceError("guardian", "The SIS no longer lists this guardian; a consent must come from a current one.")
+        raise ServiceError("guardian", gettext("The SIS no longer lists this guardian; a consent must come from a "
+                                               "current one."))
     if scope not in CONSENT_SCOPES:
-        raise ServiceError("scope", "Choose whom the consent allows sharing with.")
+        raise ServiceError("scope", gettext("Choose whom the consent allows sharing with."))
     if scope == "agency_kind" and agency_kind not in AGENCY_KINDS:
-        raise ServiceError("agency_kind", "Choose the kind of agency.")
+        raise ServiceError("agency_kind", gettext("Choose the kind of agency."))
     if scope == "agency" and agency is None:
-        raise ServiceError("agency", "Choose the agency.")
+        raise ServiceError("agency", gettext("Choose the agency."))
     categories = _categories(categories)
     if given_on is None:
-        raise ServiceError("given_on", "Give the date the guardian signed.")
+        raise ServiceError("given_on", gettext("Give the date the guardian signed."))
     if given_on > today:
-        raise ServiceError("given_on", "The date signed cannot be in the future.")
+        raise ServiceError("given_on", gettext("The date signed cannot be in the future."))
     if expires_on is not None and expires_on < given_on:
-        raise ServiceError("expires_on", "The consent cannot expire before it was given.")
+        raise ServiceError("expires_on", gettext("The consent cannot expire before it was given."))
     lock_student(student)
     agency_kind = agency_kind if scope == "agency_kind" else None
     agency_id = agency.id if scope == "agency" and agency else None
@@ -199,8 +204,8 @@ def record_consent(actor: User, student: Student, *, guardian: Guardian | None, 
         if ((earlier.guardian_id, earlier.scope, earlier.agency_kind, earlier.agency_id, earlier.given_on,
              earlier.expires_on, earlier.categories) ==
                 (guardian.id, scope, agency_kind, agency_id, given_on, expires_on, categories)):
-            raise AlreadyDone(f"This consent was already recorded by {earlier.recorded_by.name} "
-                              f"({localtime(earlier.recorded_at)}). Nothing more was saved.",
+            raise AlreadyDone(gettext("This consent was already recorded by %(name)s (%(when)s). Nothing more was "
+                                      "saved.", name=earlier.recorded_by.name, when=localtime(earlier.recorded_at)),
                               next_url=f"/students/{student.id}/disclosures")
     consent = Consent(guardian_id=guardian.id, guardian=guardian, student_id=student.id, scope=scope,
                       agency_kind=agency_kind, agency_id=agency_id, categories=categories,
@@ -216,11 +221,11 @@ def record_consent(actor: User, student: Student, *, guardian: Guardian | None, 
 def revoke_consent(actor: User, consent: Consent, *, revoked_on: date | None, reason: str | None, today: date) -> None:
     """Record that the guardian withdrew the consent (from the day given). Once: a conditional UPDATE."""
     if revoked_on is None:
-        raise ServiceError("revoked_on", "Give the date the guardian withdrew the consent.")
+        raise ServiceError("revoked_on", gettext("Give the date the guardian withdrew the consent."))
     if revoked_on > today:
-        raise ServiceError("revoked_on", "The date cannot be in the future.")
+        raise ServiceError("revoked_on", gettext("The date cannot be in the future."))
     if revoked_on < consent.given_on:
-        raise ServiceError("revoked_on", "The consent cannot be withdrawn before it was given.")
+        raise ServiceError("revoked_on", gettext("The consent cannot be withdrawn before it was given."))
     changed = db.session.execute(
         update(Consent).where(Consent.id == consent.id, Consent.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_on=revoked_on, revoked_by_id=actor.id,
@@ -228,9 +233,9 @@ def revoke_consent(actor: User, consent: Consent, *, revoked_on: date | None, re
         .execution_options(synchronize_session=False)).rowcount
     db.session.refresh(consent)
     if not changed:
-        who = consent.revoked_by.name if consent.revoked_by else "someone"
-        raise AlreadyDone(f"This consent was already withdrawn, as recorded by {who} ({localtime(consent.revoked_at)}). "
-                          "Nothing more was changed.", next_url=f"/students/{consent.student_id}/disclosures")
+        who = consent.revoked_by.name if consent.revoked_by else gettext("someone")
+        raise AlreadyDone(gettext("This consent was already withdrawn, as recorded by %(name)s (%(when)s). Nothing "
+                                  "more was changed.", name=who, when=localtime(consent.revoked_at)), next_url=f"/students/{consent.student_id}/disclosures")
     audit.record("consent.revoked", actor=actor, obj=consent, student=consent.student,
                  detail={"revoked_on": revoked_on.isoformat()})
 
@@ -241,19 +246,20 @@ def log_inspection_request(actor: User, student: Student, *, guardian: Guardian 
                            how_received: str | None, today: date) -> InspectionRequest:
     """Log a guardian's request to inspect the record; it is due 45 days after the request."""
     if guardian is None or db.session.scalars(guardian_of_student(student.id, guardian.id)).first() is None:
-        raise ServiceError("guardian", "Choose one of the student's guardians.")
+        raise ServiceError("guardian", gettext("Choose one of the student's guardians."))
     if requested_on is None:
-        raise ServiceError("requested_on", "Give the date the request was received.")
+        raise ServiceError("requested_on", gettext("Give the date the request was received."))
     if requested_on > today:
-        raise ServiceError("requested_on", "The date received cannot be in the future.")
+        raise ServiceError("requested_on", gettext("The date received cannot be in the future."))
     lock_student(student)
     waiting = db.session.scalars(select(InspectionRequest).where(
         InspectionRequest.student_id == student.id, InspectionRequest.guardian_id == guardian.id,
         InspectionRequest.status == "open")).first()
     if waiting is not None:
-        raise AlreadyDone(f"{guardian.name}'s request of {waiting.requested_on:%b %-d, %Y} is already logged (by "
-                          f"{waiting.logged_by.name}) and waits for an answer, due {waiting.due_on:%b %-d, %Y}. "
-                          "Nothing more was saved.", next_url=f"/inspections/{waiting.id}")
+        raise AlreadyDone(gettext("%(guardian)s's request of %(day)s is already logged (by %(name)s) and waits for "
+                                  "an answer, due %(due)s. Nothing more was saved.", guardian=guardian.name,
+                                  day=localdate(waiting.requested_on), name=waiting.logged_by.name,
+                                  due=localdate(waiting.due_on)), next_url=f"/inspections/{waiting.id}")
     request = InspectionRequest(student_id=student.id, school_id=student.school_id, guardian_id=guardian.id,
                                 guardian=guardian, requested_on=requested_on,
                                 due_on=requested_on + timedelta(days=INSPECTION_DAYS),
@@ -277,9 +283,9 @@ def answer_inspection(actor: User, request: InspectionRequest, *, categories: li
         .execution_options(synchronize_session=False)).rowcount
     db.session.refresh(request)
     if not changed:
-        who = request.answered_by.name if request.answered_by else "someone"
-        raise AlreadyDone(f"This request was already answered by {who} ({localtime(request.answered_at)}). "
-                          "Nothing more was recorded.", next_url=f"/inspections/{request.id}")
+        who = request.answered_by.name if request.answered_by else gettext("someone")
+        raise AlreadyDone(gettext("This request was already answered by %(name)s (%(when)s). Nothing more was "
+                                  "recorded.", name=who, when=localtime(request.answered_at)), next_url=f"/inspections/{request.id}")
     guardian = request.guardian
     disclosure = record_disclosure(
         actor, request.student, recipient=f"{guardian.name} ({guardian.role_label.lower()}), inspection of the record",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from school_prevention import audit
@@ -18,6 +19,7 @@ from school_prevention.disclosures.services import (
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error
+from school_prevention.i18n import localdate
 from school_prevention.permissions import get_student_or_404, roles
 from school_prevention.roles import Role
 from school_prevention.db import utcnow
@@ -73,7 +75,7 @@ def new(student_id: int):
             try:
                 with db.session.begin_nested():
                     if approver is None:
-                        raise ServiceError("approved_by", "Choose a counselor or principal of the student's school.")
+                        raise ServiceError("approved_by", _("Choose a counselor or principal of the student's school."))
                     record_disclosure(current_user, student, recipient=form.recipient.data, agency=agency,
                                       categories=form.categories.data, legal_basis=form.legal_basis.data,
                                       purpose=form.purpose.data, approved_by=approver,
@@ -81,7 +83,7 @@ def new(student_id: int):
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
-                flash("The sharing is recorded on the student's disclosure record.", "success")
+                flash(_("The sharing is recorded on the student's disclosure record."), "success")
                 return redirect(url_for("disclosures.record", student_id=student.id))
     audit.record("disclosure.form.view", actor=current_user, obj=student, student=student)
     return render_template("disclosures/new.html", form=form, student=student, consents=consents), code
@@ -111,7 +113,7 @@ def consent_new(student_id: int):
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
-                flash("Consent recorded.", "success")
+                flash(_("Consent recorded."), "success")
                 return redirect(url_for("disclosures.record", student_id=student.id))
     audit.record("consent.form.view", actor=current_user, obj=student, student=student)
     return render_template("disclosures/consent_form.html", form=form, student=student, guardians=guardians), code
@@ -132,7 +134,7 @@ def consent_revoke(consent_id: int):
             apply_service_error(form, exc)
         else:
             # No name: a flash travels in the (readable) session cookie, and a guardian's name is the child's too.
-            flash("The consent is recorded as withdrawn.", "success")
+            flash(_("The consent is recorded as withdrawn."), "success")
             return redirect(url_for("disclosures.record", student_id=consent.student_id))
     return _record_page(consent.student, 400, refused=form, refused_id=consent.id)
 
@@ -159,7 +161,7 @@ def inspection_new(student_id: int):
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
-                flash(f"Request logged. Answer it by {request_.due_on:%B %-d, %Y}.", "success")
+                flash(_("Request logged. Answer it by %(day)s.", day=localdate(request_.due_on, "%B %-d, %Y")), "success")
                 return redirect(url_for("disclosures.inspection", inspection_id=request_.id))
     audit.record("inspection.form.view", actor=current_user, obj=student, student=student)
     return render_template("disclosures/inspection_new.html", form=form, student=student, guardians=guardians), code
@@ -190,5 +192,5 @@ def inspection_answer(inspection_id: int):
     include = _include_restricted()
     record_ = build_record(request_.student, include_restricted=include, read=False)
     answer_inspection(current_user, request_, categories=record_.categories(), include_restricted=include)
-    flash("The request is answered. Giving the record is on the student's disclosure record.", "success")
+    flash(_("The request is answered. Giving the record is on the student's disclosure record."), "success")
     return redirect(url_for("disclosures.inspection", inspection_id=request_.id))

@@ -59,7 +59,8 @@ class StudentExport(Model):
 
     def is_expired(self, now: datetime | None = None) -> bool:
         """Its file is gone, or past its time (the nightly purge deletes it)."""
-        return self.status == EXPIRED or (self.status == DONE and self.expires_at <= (now or utcnow()))
+        return self.status == EXPIRED or (self.status == DONE and self.expires_at is not None
+                                          and self.expires_at <= (now or utcnow()))
 
     def shown_status(self, now: datetime | None = None) -> str:
         """The status as a person reads it (in English: pages translate it with the `tr` filter)."""

@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeGuard, cast
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 
 from school_prevention import audit, crypto
@@ -61,7 +63,7 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def may_export(user: User | None) -> bool:
+def may_export(user: User | None) -> TypeGuard[User]:
     """Whether the user may have a student-level export made (or download one) now."""
     return bool(user is not None and user.is_active and user.has_role(Role.DISTRICT) and user.can_export_student_level)
 
@@ -73,8 +75,8 @@ def request_export(actor: User, *, dataset: str, fmt: str, level: str | None, pe
     """Queue an export for the worker; flushes. The form has checked the fields, the view the grant."""
     if not may_export(actor):
         raise ServiceError("purpose", _("Your account does not hold the student-level export grant."))
-    working = db.session.scalar(select(func.count()).select_from(StudentExport).where(
-        StudentExport.requested_by_id == actor.id, StudentExport.status.in_(WORKING)))
+    working = db.session.execute(select(func.count()).select_from(StudentExport).where(
+        StudentExport.requested_by_id == actor.id, StudentExport.status.in_(WORKING))).scalar_one()
     if working >= MAX_WORKING:
         raise ServiceError("dataset", _("You already have %(num)s exports being made. "
                                         "Wait for one to finish, then ask for the next.", num=working))
@@ -86,7 +88,7 @@ def request_export(actor: User, *, dataset: str, fmt: str, level: str | None, pe
     return export
 
 
-def recent_exports(user: User, limit: int = 10) -> list[StudentExport]:
+def recent_exports(user: User, limit: int = 10) -> Sequence[StudentExport]:
     return db.session.scalars(select(StudentExport).where(StudentExport.requested_by_id == user.id)
                               .order_by(StudentExport.id.desc()).limit(limit)).all()
 
@@ -180,6 +182,7 @@ def make(owner: Owner, batch: int = BATCH) -> bool:
     """Make the claimed export: rows in batches, then the file, the disclosure and the audit row; True
     when this worker's file is the one kept."""
     export = db.session.get(StudentExport, owner.export_id, populate_existing=True)
+    assert export is not None  # claimed rows are never deleted (the purge keeps them as the record)
     requester = db.session.get(User, export.requested_by_id)
     if not may_export(requester):
         fail(owner, N_("Your account no longer holds the student-level export grant, so the export was not made."))
@@ -220,6 +223,7 @@ def finish(owner: Owner, rows: list[list], data: bytes, period: Period, now: dat
     holds the claim; commits. False (nothing kept) when another worker has taken the export over."""
     now = now or utcnow()
     export = db.session.get(StudentExport, owner.export_id)
+    assert export is not None  # claimed rows are never deleted (the purge keeps them as the record)
     name = f"students-{export.dataset}-{period.today.isoformat()}.{export.fmt}"
     won = db.session.execute(
         update(EXPORT).where(_claimed(owner))
@@ -231,6 +235,7 @@ def finish(owner: Owner, rows: list[list], data: bytes, period: Period, now: dat
         return False
     db.session.refresh(export)
     requester = db.session.get(User, export.requested_by_id)
+    assert requester is not None  # a foreign key; accounts are deactivated, never deleted
     # A sharing of student records: one disclosure, listed on the record of each student included.
     disclosure = record_export_disclosure(requester, (row[1] for row in rows), dataset=export.dataset,
                                           categories=DISCLOSED[export.dataset], purpose=export.purpose,
@@ -264,5 +269,6 @@ def open_file(actor: User, export: StudentExport, now: datetime | None = None) -
 
 def purge_expired(now: datetime) -> int:
     """Delete the files of exports past their expiry (the rows stay, as the record of who asked); flushes."""
-    return db.session.execute(update(EXPORT).where(EXPORT.c.status == DONE, EXPORT.c.expires_at <= now)
-                              .values(status=EXPIRED, content=None)).rowcount
+    result = db.session.execute(update(EXPORT).where(EXPORT.c.status == DONE, EXPORT.c.expires_at <= now)
+                                .values(status=EXPIRED, content=None))
+    return cast(CursorResult[Any], result).rowcount

@@ -158,5 +158,6 @@ def student_export_download(export_id: int):
         data = open_file(current_user, export)
     except Gone as exc:
         abort(410, description=str(exc))
+    assert export.file_name is not None  # open_file refused an export that was not made
     name, fmt = export.file_name.rsplit(".", 1)
     return _download(data, fmt, name)

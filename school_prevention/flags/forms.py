@@ -52,8 +52,8 @@ class ReportForm(FlaskForm):
 class CategoryForm(FlaskForm):
     """Admin: a flag category."""
 
-    name = StringField("Name", validators=[DataRequired("Give the category a name."), Length(max=120)])
-    description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
-    is_suspected_abuse = BooleanField("Suspected abuse or exploitation (asks for a mandated report at high or urgent severity)")
-    position = WholeNumberField("Order in lists", default=100, validators=[NumberRange(0, 10000, "Use a number from 0 to 10000.")])
-    is_active = BooleanField("In use", default=True)
+    name = StringField(_l("Name"), validators=[DataRequired(_l("Give the category a name.")), Length(max=120)])
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
+    is_suspected_abuse = BooleanField(_l("Suspected abuse or exploitation (asks for a mandated report at high or urgent severity)"))
+    position = WholeNumberField(_l("Order in lists"), default=100, validators=[NumberRange(0, 10000, _l("Use a number from 0 to 10000."))])
+    is_active = BooleanField(_l("In use"), default=True)

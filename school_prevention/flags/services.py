@@ -92,7 +92,7 @@ def update_flag(actor: User, flag: RiskFlag, *, category: FlagCategory, severity
     """
     # A flag may keep a category that has since been retired, but not move to one.
     _check(category, severity, source, allow_inactive=category.id == flag.category_id)
-    changes = {}
+    changes: dict[str, list[str] | str] = {}
     if category.id != flag.category_id:
         changes["category"] = [flag.category.name, category.name]
         flag.category, flag.category_id = category, category.id
@@ -136,15 +136,16 @@ def change_status(actor: User, flag: RiskFlag, new_status: str, resolution: str 
     if new_status not in TRANSITIONS.get(flag.status, set()):
         raise ServiceError("status", gettext("A %(status)s flag cannot be moved to %(new_status)s.", status=flag.status, new_status=new_status))
     if new_status == "resolved":
-        if not (resolution or "").strip():
+        resolution = (resolution or "").strip()
+        if not resolution:
             raise ServiceError("resolution", gettext("Say how the concern was resolved."))
         if flag.needs_mandated_report:
             raise ServiceError("status", gettext("Record the mandated report (or why none was made) before resolving."))
-        flag.resolution_ciphertext = crypto.encrypt(resolution.strip())
+        flag.resolution_ciphertext = crypto.encrypt(resolution)
         flag.resolved_at, flag.resolved_by_id = utcnow(), actor.id
     elif flag.status == "resolved":
         flag.resolved_at = flag.resolved_by_id = None
-    changes = {"status": [flag.status, new_status]}
+    changes: dict[str, list[str] | str] = {"status": [flag.status, new_status]}
     if new_status == "resolved":
         changes["resolution"] = "added"
     action = "reopened" if flag.status == "resolved" else new_status

@@ -102,11 +102,12 @@ def password_origins(user_ids: list[int]) -> dict[int, Origin]:
         base[uid] = found
         changed.discard(uid)
     origins: dict[int, Origin] = {}
-    for uid, found in base.items():
-        if found is None:
+    for uid, origin in base.items():
+        if origin is None:
             origins[uid] = Origin(gettext("changed at sign-in"), False)
         elif uid in changed:
-            origins[uid] = Origin(gettext("%(origin)s, then changed at sign-in", origin=found.text), found.is_temporary)
+            origins[uid] = Origin(gettext("%(origin)s, then changed at sign-in", origin=origin.text),
+                                  origin.is_temporary)
         else:
-            origins[uid] = found
+            origins[uid] = origin
     return origins

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
+from typing import Any, cast
 
 from flask_babel import gettext
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import selectinload
 
 from school_prevention import audit
@@ -30,6 +32,7 @@ from school_prevention.i18n import N_
 from school_prevention.grants.models import (
     PASSWORD, PRIVACY_OFFICER, REACTIVATE, RESET_LINK, ROLE, SCHOOL, SECOND_FACTOR, STUDENT_EXPORT, AccessRequest,
 )
+from school_prevention.notifications.locales import Compose
 from school_prevention.notifications.services import notify
 from school_prevention.roles import SCHOOL_SCOPED_ROLES, Role
 from school_prevention.schools.models import School
@@ -166,7 +169,7 @@ def announce(user: User, requests: list[AccessRequest]) -> int:
     if not requests:
         return 0
     people = approvers(user)
-    title = f"Approval needed: access to case data for {user.name[:80]}"
+    title = partial(_approval_title, user.name[:80])
     for channel in ("in_app", "email"):
         notify(people, kind="grant.proposed", subject_type="access_request", subject_id=requests[0].id,
                title=title, link=LINK, channel=channel)
@@ -189,10 +192,10 @@ def _decide(decider: User, req: AccessRequest, status: str, reason: str | None =
     """Mark the request decided if it is still pending (one conditional UPDATE); AlreadyDone when it
     is not. Returns the password hash it held (PASSWORD), which the request no longer keeps."""
     held = req.password_hash
-    decided = db.session.execute(
+    decided = cast(CursorResult[Any], db.session.execute(
         update(AccessRequest).where(AccessRequest.id == req.id, AccessRequest.status == "pending")
         .values(status=status, decided_by_id=decider.id, decided_at=utcnow(), reason=reason, password_hash=None)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     db.session.refresh(req)
     if decided != 1:
         said = {"approved": N_("This request (%(what)s for %(name)s) was already approved by %(by)s. Nothing more "
@@ -220,7 +223,7 @@ def approve(approver: User, req: AccessRequest) -> User:
     before = _access(user)
     _apply(approver, req, user, held)
     _record("grant.approved", approver, req, proposed_by_id=req.proposed_by_id, before=before, after=_access(user))
-    _tell_proposer(req, f"Approved by {approver.name}: {describe(req)} for {user.name}"[:200])
+    _tell_proposer(req, partial(_decided_title, True, approver.name, req, user.name))
     return user
 
 
@@ -232,7 +235,7 @@ def reject(decider: User, req: AccessRequest, reason: str) -> None:
         raise ServiceError("reason", gettext("Say why, for the administrator who proposed it."))
     _decide(decider, req, "rejected", reason)
     _record("grant.rejected", decider, req, proposed_by_id=req.proposed_by_id)
-    _tell_proposer(req, f"Not approved by {decider.name}: {describe(req)} for {req.user.name}"[:200])
+    _tell_proposer(req, partial(_decided_title, False, decider.name, req, req.user.name))
 
 
 def withdraw(actor: User, req: AccessRequest) -> None:
@@ -241,7 +244,21 @@ def withdraw(actor: User, req: AccessRequest) -> None:
     _record("grant.withdrawn", actor, req)
 
 
-def _tell_proposer(req: AccessRequest, title: str) -> None:
+# Titles composed in the recipient's language (notifications.locales).
+def _approval_title(name: str) -> str:
+    return gettext("Approval needed: access to case data for %(name)s", name=name)
+
+
+def _decided_title(approved: bool, decider: str, req: AccessRequest, name: str) -> str:
+    if approved:
+        text = gettext("Approved by %(decider)s: %(what)s for %(name)s", decider=decider, what=describe(req), name=name)
+    else:
+        text = gettext("Not approved by %(decider)s: %(what)s for %(name)s", decider=decider, what=describe(req),
+                       name=name)
+    return text[:200]
+
+
+def _tell_proposer(req: AccessRequest, title: Compose) -> None:
     if req.proposed_by is not None and req.proposed_by.is_active:
         notify([req.proposed_by], kind="grant.decided", subject_type="access_request", subject_id=req.id,
                title=title, link=f"/admin/users/{req.user_id}")

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import select
 
 from school_prevention.audit_chain import JOBS_NAME, Finding, describe_heads, verify
@@ -18,9 +20,14 @@ def alert(finding: Finding) -> int:
     """Tell every active admin and district user, in the app and by email (no student detail)."""
     people = db.session.scalars(select(User).where(User.role.in_([Role.ADMIN.value, Role.DISTRICT.value]),
                                                   User.is_active.is_(True))).all()
-    title = f"The audit trail failed its check at row {finding.row_id}: it may have been tampered with."
+    title = partial(_broken_title, finding.row_id)
     return sum(notify(people, kind="audit.broken", subject_type="audit_event", subject_id=finding.row_id,
                       title=title, link=None, channel=channel) for channel in ("in_app", "email"))
+
+
+def _broken_title(row_id: int) -> str:
+    """Composed in each recipient's language (notifications.locales)."""
+    return gettext("The audit trail failed its check at row %(row)s: it may have been tampered with.", row=row_id)
 
 
 @job(JOBS_NAME, trigger="cron", hour=3, minute=10, misfire_grace_time=6 * 3600)

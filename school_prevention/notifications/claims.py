@@ -74,7 +74,7 @@ def outgoing(session: Session, ids: list[int]):
     """
     return session.execute(
         select(Notification.id, Notification.title, Notification.link, Notification.attempts,
-               Notification.message_id, User.email, User.is_active)
+               Notification.message_id, User.email, User.is_active, User.locale)
         .join(User, User.id == Notification.user_id).where(Notification.id.in_(ids)).order_by(Notification.id)).all()
 
 

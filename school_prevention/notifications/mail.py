@@ -27,17 +27,20 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from flask import current_app
+from flask_babel import gettext
 
+from school_prevention.i18n import N_
 from school_prevention.notifications import links, smtp
 from school_prevention.notifications.claims import LEASE, RENEW_EVERY, Sweep, claim_batch, outgoing
 from school_prevention.notifications.claims import sweep_connections
+from school_prevention.notifications.locales import in_language
 
 log = logging.getLogger("school_prevention.mail")
 
 BATCH = 200
 MAX_ATTEMPTS = 8
-FOOTER = ("This message carries no student details by design. Sign in to see the record.\n"
-          "School Prevention Program Manager")
+FOOTER = N_("This message carries no student details by design. Sign in to see the record.")
+APP_NAME = N_("School Prevention Program Manager")
 Clock = Callable[[], datetime]
 
 
@@ -63,7 +66,8 @@ def message_id_of(note) -> str:
 def build_message(note, user) -> EmailMessage:
     """Title and link only: the title carries initials at most, never a name or case detail.
 
-    note needs id, title, link (and message_id); user needs email (a Notification and a User, or one plain row).
+    note needs id, title, link (and message_id); user needs email, and locale for the language of the email's
+    own words (a Notification and a User, or one plain row). The title was written in that language when made.
     """
     config = current_app.config
     message = EmailMessage()
@@ -74,7 +78,9 @@ def build_message(note, user) -> EmailMessage:
     path = links.open_link(note.link)
     link = f"{config['SP_BASE_URL'].rstrip('/')}{path}" if path else config["SP_BASE_URL"]
     # The link on a line of its own: short enough for most mail to stay unencoded, easy to copy.
-    message.set_content(f"{note.title}\n\nOpen:\n{link}\n\n-- \n{FOOTER}\n")
+    with in_language(getattr(user, "locale", None)):
+        open_, footer, name = gettext("Open:"), gettext(FOOTER), gettext(APP_NAME)
+    message.set_content(f"{note.title}\n\n{open_}\n{link}\n\n-- \n{footer}\n{name}\n")
     return message
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale, gettext, ngettext
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -11,6 +12,7 @@ from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.forms import MAX_PAGE
+from school_prevention.i18n import localdate
 from school_prevention.notifications.forms import PeriodForm, RequeueForm
 from school_prevention.notifications.mail import is_configured
 from school_prevention.notifications.models import Notification
@@ -29,12 +31,12 @@ def index():
     """Counts by state and the messages of one state, newest first."""
     state = request.args.get("state", "pending")
     if state not in STATES:
-        abort(400, description="state must be pending, failed or sent.")
+        abort(400, description=gettext("state must be pending, failed or sent."))
     counts = dict(db.session.execute(select(Notification.state, func.count()).where(Notification.channel == "email")
                                      .group_by(Notification.state)).all())
     page = request.args.get("page", 1, type=int)
     if not 1 <= page <= MAX_PAGE:
-        abort(400, description=f"page must be a whole number from 1 to {MAX_PAGE}.")
+        abort(400, description=gettext("page must be a whole number from 1 to %(max)s.", max=MAX_PAGE))
     pagination = db.paginate(select(Notification).where(Notification.channel == "email", Notification.state == state)
                              .order_by(Notification.created_at.desc(), Notification.id.desc()),
                              page=page, per_page=50, error_out=False)
@@ -52,7 +54,7 @@ def retry(notification_id: int):
     if note is None or note.channel != "email":
         abort(404)
     retry_email(current_user, note)  # not failed (any more): errors.AlreadyDone, a 409
-    flash("The email is queued again.", "success")
+    flash(gettext("The email is queued again."), "success")
     return redirect(url_for("outbox.index", state="failed"))
 
 
@@ -61,13 +63,13 @@ def _bounds(first: date | None, last: date | None) -> tuple[datetime | None, dat
     start = local_to_utc(datetime.combine(first, time())) if first else None
     end = local_to_utc(datetime.combine(last + timedelta(days=1), time())) if last else None
     if first and last:
-        words = f"failed from {first:%b %-d, %Y} to {last:%b %-d, %Y}"
+        words = gettext("failed from %(first)s to %(last)s", first=localdate(first), last=localdate(last))
     elif first:
-        words = f"failed on or after {first:%b %-d, %Y}"
+        words = gettext("failed on or after %(first)s", first=localdate(first))
     elif last:
-        words = f"failed on or before {last:%b %-d, %Y}"
+        words = gettext("failed on or before %(last)s", last=localdate(last))
     else:
-        words = "every failed email"
+        words = gettext("every failed email")
     return start, end, words
 
 
@@ -88,16 +90,20 @@ def requeue():
     form = RequeueForm()
     as_of = _as_of(form.as_of.data)
     if as_of is None:
-        form.as_of.errors = ["The confirmation is incomplete."]
+        form.as_of.errors = [gettext("The confirmation is incomplete.")]
     if as_of is None or not form.validate():
         # Bad dates or a tampered confirmation: say so, change nothing.
         return render_template("notifications/requeue.html", form=PeriodForm(formdata=None,
                                failed_from=form.failed_from.data, failed_to=form.failed_to.data),
                                count=None, problem=_first_error(form)), 400
     start, end, words = _bounds(form.failed_from.data, form.failed_to.data)
-    count = requeue_failed(current_user, failed_from=start, failed_before=end, as_of=as_of, period=words)
-    flash(f"{count} failed {'email is' if count == 1 else 'emails are'} queued again ({words}), each with a fresh "
-          "set of tries.", "success")
+    with force_locale("en"):  # the audit trail's words are the same whoever acted
+        english = _bounds(form.failed_from.data, form.failed_to.data)[2]
+    count = requeue_failed(current_user, failed_from=start, failed_before=end, as_of=as_of, period=words,
+                           audit_period=english)
+    flash(ngettext("%(num)d failed email is queued again (%(period)s), each with a fresh set of tries.",
+                   "%(num)d failed emails are queued again (%(period)s), each with a fresh set of tries.", count,
+                   period=words), "success")
     return redirect(url_for("outbox.index", state="pending"))
 
 
@@ -113,6 +119,6 @@ def _as_of(text: str | None) -> datetime | None:
 
 def _first_error(form) -> str:
     for name, errors in form.errors.items():
-        label = getattr(form, name).label.text if name != "as_of" else "Confirmation"
+        label = getattr(form, name).label.text if name != "as_of" else gettext("Confirmation")
         return f"{label}: {errors[0]}"
-    return "The request was not understood."
+    return gettext("The request was not understood.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from flask_babel import gettext, pgettext
 from sqlalchemy import and_, func, or_, select, update
 
 from school_prevention import audit
@@ -16,17 +17,19 @@ from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
+from school_prevention.notifications.locales import Compose, compose_titles, in_language
 from school_prevention.notifications.mail import new_message_id
 from school_prevention.notifications.models import Notification
 from school_prevention.notifications.queries import last_retry
 from school_prevention.timezones import localtime
 
 
-def notify(users: Iterable[User], *, kind: str, subject_type: str, subject_id: int, title: str,
+def notify(users: Iterable[User], *, kind: str, subject_type: str, subject_id: int, title: str | Compose,
            link: str | None, channel: str = "in_app") -> int:
     """Add one notification per user unless that user already has it; returns how many were new.
 
-    Titles must never carry a student's name or case detail (initials at most).
+    Titles must never carry a student's name or case detail (initials at most). A composable title
+    (functools.partial of a function that calls gettext) is written in each recipient's language.
     """
     users = list(users)
     if not users:
@@ -42,8 +45,13 @@ def notify(users: Iterable[User], *, kind: str, subject_type: str, subject_id: i
         if user.id in existing:
             continue
         sent = now if channel == "in_app" else None
+        if callable(title):
+            with in_language(user.locale):
+                text = str(title())
+        else:
+            text = title
         db.session.add(Notification(user_id=user.id, kind=kind, channel=channel, subject_type=subject_type,
-                                    subject_id=subject_id, title=title, link=link, created_at=now,
+                                    subject_id=subject_id, title=text, link=link, created_at=now,
                                     send_at=now, sent_at=sent, state="sent" if sent else "pending",
                                     message_id=None if sent else new_message_id()))
         created += 1
@@ -71,6 +79,7 @@ def enqueue(rows: list[dict], now: datetime | None = None) -> int:
 
     INSERT ... ON CONFLICT DO NOTHING on the unique constraint: two sweeps or two schedulers
     creating the same reminder at the same moment end with one row, never an error.
+    A row's title may be composable (notifications.locales): it is written in the row's user's language.
     Returns how many rows were new.
     """
     if not rows:
@@ -81,6 +90,7 @@ def enqueue(rows: list[dict], now: datetime | None = None) -> int:
     else:
         from sqlalchemy.dialects.sqlite import insert
     now = now or utcnow()
+    compose_titles(rows)  # each email in its recipient's language (notifications.locales)
     values = []
     for row in rows:
         in_app = row.get("channel", "in_app") == "in_app"
@@ -115,12 +125,20 @@ def retry_email(actor: User, note: Notification) -> None:
         found = db.session.execute(last_retry(note.id)).first()
         if found is not None and note.state != "failed":
             name, at = found
-            raise AlreadyDone(f"This email was already queued again by {name or 'someone'} ({localtime(at)}); it is "
-                              f"now {note.state}. Nothing more was changed.", next_url=f"/admin/outbox?state={note.state}")
-        raise AlreadyDone(f"This email is {note.state}, not failed: only failed emails can be retried. "
-                          "Nothing was changed.", next_url=f"/admin/outbox?state={note.state}")
+            raise AlreadyDone(gettext("This email was already queued again by %(name)s (%(when)s); it is now "
+                                      "%(state)s. Nothing more was changed.", name=name or gettext("someone"),
+                                      when=localtime(at), state=_state(note.state)),
+                              next_url=f"/admin/outbox?state={note.state}")
+        raise AlreadyDone(gettext("This email is %(state)s, not failed: only failed emails can be retried. "
+                                  "Nothing was changed.", state=_state(note.state)),
+                          next_url=f"/admin/outbox?state={note.state}")
     db.session.refresh(note)
     audit.record("outbox.retry", actor=actor, obj=note)
+
+
+def _state(state: str) -> str:
+    """An email's delivery state in words of the reader's language (the outbox's own)."""
+    return pgettext("email state", state) if state in ("pending", "sent", "failed") else state
 
 
 def failed_in(failed_from: datetime | None, failed_before: datetime | None, as_of: datetime):
@@ -149,11 +167,12 @@ def count_failed(failed_from: datetime | None, failed_before: datetime | None, a
 
 
 def requeue_failed(actor: User, *, failed_from: datetime | None, failed_before: datetime | None,
-                   as_of: datetime, period: str) -> int:
+                   as_of: datetime, period: str, audit_period: str | None = None) -> int:
     """Queue again, with a fresh set of tries, every failed email of a period (or all); returns how many.
 
     One conditional UPDATE: two identical requests queue each email once, and the second is told
-    nothing was left (errors.AlreadyDone). The audit row carries the count and the period only.
+    nothing was left (errors.AlreadyDone). The audit row carries the count and the period only (audit_period:
+    the period in English, so the trail reads the same whoever acted; period is in the reader's language).
     """
     count = db.session.execute(
         update(Notification).where(failed_in(failed_from, failed_before, as_of))
@@ -161,8 +180,9 @@ def requeue_failed(actor: User, *, failed_from: datetime | None, failed_before: 
                 leased_until=None, handed_at=None)
         .execution_options(synchronize_session=False)).rowcount
     if not count:
-        raise AlreadyDone(f"No failed emails are left to queue again ({period}): they were queued again "
-                          "or sent meanwhile. Nothing was changed.", next_url="/admin/outbox?state=pending")
+        raise AlreadyDone(gettext("No failed emails are left to queue again (%(period)s): they were queued again "
+                                  "or sent meanwhile. Nothing was changed.", period=period),
+                          next_url="/admin/outbox?state=pending")
     audit.record("outbox.requeue", actor=actor, object_type="notification",
-                 detail={"count": count, "period": period, "as_of": as_of.isoformat()})
+                 detail={"count": count, "period": audit_period or period, "as_of": as_of.isoformat()})
     return count

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from school_prevention.extensions import db
@@ -19,7 +20,7 @@ def index():
     """The user's notifications, unread first."""
     page = request.args.get("page", 1, type=int)
     if not 1 <= page <= MAX_PAGE:
-        abort(400, description=f"page must be a whole number from 1 to {MAX_PAGE}.")
+        abort(400, description=gettext("page must be a whole number from 1 to %(max)s.", max=MAX_PAGE))
     pagination = db.paginate(inbox(current_user), page=page, per_page=30, error_out=False)
     return render_template("notifications/index.html", pagination=pagination)
 

@@ -64,7 +64,7 @@ def save_mentor(actor: User, mentor: Mentor | None, school: School, today: date,
     if values.get("background_check_on") and values["background_check_on"] > today:
         raise ServiceError("background_check_on", gettext("The background check date cannot be in the future."))
     creating = mentor is None
-    if creating:
+    if mentor is None:
         # The school's row lock: two identical registrations at once run one after the other.
         db.session.execute(select(School.id).where(School.id == school.id).with_for_update())
         same_name = db.session.scalars(select(Mentor).where(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 
 from flask import current_app
 from flask_babel import gettext, ngettext
@@ -59,8 +60,11 @@ def program_problems(values: dict, program_type: ProgramType | None) -> list[tup
     return problems
 
 
-def _check_program(values: dict, program_type: ProgramType | None) -> None:
+def _check_program(values: dict, program_type: ProgramType | None) -> ProgramType:
+    """Refuse the details with every problem at once; else the kind of program chosen."""
     refuse(program_problems(values, program_type))
+    assert program_type is not None  # program_problems refuses a missing kind
+    return program_type
 
 
 def _differences(program: Program, program_type: ProgramType, values: dict) -> list[str]:
@@ -80,7 +84,7 @@ def create_program(actor: User, school: School, program_type: ProgramType | None
     values = _clean(values)
     if program_type is not None and not program_type.is_active:
         raise ServiceError("type_id", gettext("This kind of program is no longer offered; choose another."))
-    _check_program(values, program_type)
+    program_type = _check_program(values, program_type)
     _lock_school(school.id)
     existing = db.session.scalars(program_named(school.id, values["name"])).first()
     if existing is not None:
@@ -105,7 +109,7 @@ def update_program(actor: User, program: Program, program_type: ProgramType | No
     save finds nothing to change and raises AlreadyDone.
     """
     values = _clean(values)
-    _check_program(values, program_type)
+    program_type = _check_program(values, program_type)
     if db.session.scalars(program_named(program.school_id, values["name"], other_than=program.id)).first():
         raise ServiceError("name", gettext("%(school)s already has a program with this name.", school=program.school.name))
     _lock_seats(program)
@@ -135,8 +139,8 @@ def _lock_seats(program: Program) -> None:
 
 
 def _active_count(program_id: int) -> int:
-    return db.session.scalar(select(func.count()).select_from(Enrollment).where(
-        Enrollment.program_id == program_id, Enrollment.status == "active"))
+    return db.session.execute(select(func.count()).select_from(Enrollment).where(
+        Enrollment.program_id == program_id, Enrollment.status == "active")).scalar_one()
 
 
 @dataclass
@@ -260,9 +264,14 @@ def promote_waitlist(actor: User | None, program: Program) -> list[Enrollment]:
                      detail={"program_id": program.id})
         # Initials only: notification titles can be read over a shoulder.
         notify(counselors, kind="enrollment.promoted", subject_type="enrollment", subject_id=enrollment.id,
-               title=f"{enrollment.student.initials} moved from the waitlist into {program.name}",
+               title=partial(_promoted_title, enrollment.student.initials, program.name),
                link=f"/programs/{program.id}")
     return list(waiting)
+
+
+def _promoted_title(initials: str, program: str) -> str:
+    """Composed in each counselor's language (notifications.locales); the program's name is data."""
+    return gettext("%(initials)s moved from the waitlist into %(program)s", initials=initials, program=program)
 
 
 # --- sessions and attendance --------------------------------------------------------------------
@@ -302,8 +311,11 @@ def session_problems(program: Program, held_on: date | None, minutes: int | None
 
 
 def _check_session(program: Program, held_on: date | None, minutes: int | None, attendance: dict[int, str],
-                   roster_ids: set[int]) -> None:
+                   roster_ids: set[int]) -> tuple[date, int]:
+    """Refuse the session with every problem at once; else its date and length."""
     refuse(session_problems(program, held_on, minutes, attendance, roster_ids))
+    assert held_on is not None and minutes is not None  # session_problems refuses either missing
+    return held_on, minutes
 
 
 def _marks(session: ProgramSession) -> dict[int, Attendance]:
@@ -324,7 +336,7 @@ def record_session(actor: User, program: Program, *, held_on: date | None, minut
     the session recorded and raises AlreadyDone; a different session on a day that has one is
     refused beside the date (correct the one recorded instead).
     """
-    _check_session(program, held_on, minutes, attendance, roster_ids)
+    held_on, minutes = _check_session(program, held_on, minutes, attendance, roster_ids)
     topic = (topic or "").strip() or None
     existing = db.session.scalars(session_on(program.id, held_on)).first()
     if existing is not None:
@@ -357,7 +369,7 @@ def update_session(actor: User, session: ProgramSession, program: Program, *, he
     The caller holds the program's row lock: a repeated identical save finds nothing to change and
     raises AlreadyDone.
     """
-    _check_session(program, held_on, minutes, attendance, roster_ids)
+    held_on, minutes = _check_session(program, held_on, minutes, attendance, roster_ids)
     topic = (topic or "").strip() or None
     existing = _marks(session)
     if session.held_on == held_on and _same_session(session, minutes, topic, attendance, existing):

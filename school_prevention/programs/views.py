@@ -1,6 +1,8 @@
 """Program pages: the catalogue, one program (roster, waitlist, dosage, sessions), enrollment."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, ngettext
 from flask_login import current_user
@@ -149,7 +151,7 @@ def _render_program(program: Program, enroll_form=None, code: int = 200):
     sessions = db.session.scalars(sessions_of_program(program.id).limit(20)).all()
     q = (request.args.get("q") or "").strip()[:100]
     in_program = {e.student_id for e in enrollments if e.is_current}
-    found = []
+    found: Sequence[Student] = []
     if q:
         found = db.session.scalars(search_students(visible_students(current_user), q=q, school_id=program.school_id)
                                    .limit(SEARCH_LIMIT)).all()
@@ -284,8 +286,9 @@ def end(enrollment_id: int):
                     message += " " + ngettext("%(num)d student moved from the waitlist into the seat.",
                                               "%(num)d students moved from the waitlist into the seat.", len(promoted))
                 flash(message, "success")
-                return redirect(request.form.get("next") if request.form.get("next") == url_for(
-                    "students.detail", student_id=enrollment.student_id) else url_for("programs.detail", program_id=enrollment.program_id))
+                back = url_for("students.detail", student_id=enrollment.student_id)
+                return redirect(back if request.form.get("next") == back else
+                                url_for("programs.detail", program_id=enrollment.program_id))
     audit.record("enrollment.end.view", actor=current_user, obj=enrollment, student=enrollment.student)
     return render_template("programs/end.html", form=form, enrollment=enrollment,
                            next=request.values.get("next", "")), status

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import select
 
 from school_prevention.checkins.models import NonSchoolDay
@@ -61,12 +63,21 @@ def escalate_urgent(now: datetime) -> int:
     for referral in tellable:
         if referral.id not in won:
             continue
-        told = principals.get(referral.school_id) or [fallback.id]
+        told = principals.get(referral.school_id)
+        if told is None:
+            assert fallback is not None  # tellable keeps a school without a principal only with the fallback
+            told = [fallback.id]
         initials = f"{referral.given_name[:1]}{referral.family_name[:1]}".upper()
         # A principal gets the page of what waits and whom to ask; the district counselor, the referral.
         link = f"/referrals/{referral.id}/waiting" if referral.school_id in principals else f"/referrals/{referral.id}"
         rows += [{"user_id": user_id, "kind": UNOPENED_KIND, "channel": channel, "subject_type": "referral",
                   "subject_id": referral.id, "link": link,
-                  "title": f"Urgent referral about {initials} unopened after {minutes} school minutes"}
+                  "title": partial(_unopened_title, initials, minutes)}
                  for user_id in told for channel in CHANNELS]
     return enqueue(rows, now=now)
+
+
+def _unopened_title(initials: str, minutes: int) -> str:
+    """Composed in each recipient's language (notifications.locales)."""
+    return gettext("Urgent referral about %(initials)s unopened after %(minutes)s school minutes",
+                   initials=initials, minutes=minutes)

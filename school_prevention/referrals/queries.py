@@ -60,6 +60,7 @@ def triage_or_routed(user: User) -> Select:
     scoped = triage_referrals(user)
     if user.role_enum != Role.COUNSELOR:
         return scoped
+    assert scoped.whereclause is not None  # a counselor's triage is always limited to their schools
     return select(Referral).where(or_(scoped.whereclause, Referral.routed_to_id == user.id))
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 
 from flask import current_app
 from flask_babel import gettext
@@ -52,16 +53,26 @@ def submit_referral(actor: User, student: Student, *, categories: list[FlagCateg
         counselors = _route_to_district_counselor(referral)
     # Initials only: the notification list is visible over a shoulder.
     notify(counselors, kind="referral.new", subject_type="referral", subject_id=referral.id,
-           title=f"New {'URGENT ' if urgency == 'urgent' else ''}referral about {student.initials} "
-                 f"(grade {student.grade_label})",
+           title=partial(_new_title, urgency == "urgent", student.initials, student.grade_label),
            link=f"/referrals/{referral.id}")
     if urgency == "urgent":
         # Urgent ones never wait in the queue: an email at once (the outbox's next sweep sends it),
         # initials and a link only. Unopened after SP_URGENT_REFERRAL_MINUTES of school time, the
         # principal is told (referrals.jobs.escalate_urgent).
         notify(counselors, kind="referral.urgent", channel="email", subject_type="referral", subject_id=referral.id,
-               title=f"Urgent referral about {student.initials}: please open it now", link=f"/referrals/{referral.id}")
+               title=partial(_urgent_title, student.initials), link=f"/referrals/{referral.id}")
     return referral
+
+
+# Composed in each counselor's language (notifications.locales), not the staff member's.
+def _new_title(urgent: bool, initials: str, grade: str) -> str:
+    if urgent:
+        return gettext("New URGENT referral about %(initials)s (grade %(grade)s)", initials=initials, grade=grade)
+    return gettext("New referral about %(initials)s (grade %(grade)s)", initials=initials, grade=grade)
+
+
+def _urgent_title(initials: str) -> str:
+    return gettext("Urgent referral about %(initials)s: please open it now", initials=initials)
 
 
 def _route_to_district_counselor(referral: Referral) -> list[User]:

@@ -3,11 +3,14 @@ run one import as one transaction with its report and audit row, and expire old 
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import aliased
 
@@ -15,9 +18,19 @@ from school_prevention import audit
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.roster import progress as run_progress
-from school_prevention.roster.importer import ImportReport, RosterImporter
-from school_prevention.roster.models import (ABANDONED, CHANGED_NOTHING, DONE, FAILED, QUEUED, REFUSED, RUNNING,
-                                             RosterImport, RosterUpload)
+from school_prevention.roster.models import (
+    ABANDONED,
+    CHANGED_NOTHING,
+    DONE,
+    FAILED,
+    QUEUED,
+    REFUSED,
+    RUNNING,
+    RosterImport,
+    RosterUpload,
+)
+from school_prevention.roster.pipeline import run as pipeline
+from school_prevention.roster.pipeline.report import ImportReport
 from school_prevention.roster.progress import Beat, Owner
 from school_prevention.roster.sources import RosterSource, SourceError
 from school_prevention.roster.uploads import delete_uploads, store
@@ -210,36 +223,46 @@ def import_roster(run_id: int, path: str | Path, *, dry_run: bool, allow_mass_de
     if owner is None:
         claimed_by, attempt = db.session.execute(select(RUN.c.claimed_by, RUN.c.attempts).where(RUN.c.id == run_id)).one()
         owner = Owner(run_id, claimed_by, attempt)
+    locale = _locale_of(owner)
     db.session.commit()
     if beat is None:
         with Beat(db.engine, owner, progress) as started:
-            return _import(owner, path, dry_run, allow_mass_deactivation, started.update)
+            return _import(owner, path, dry_run, allow_mass_deactivation, started.update, locale)
     if progress is not None:
         beat.also = progress
-    return _import(owner, path, dry_run, allow_mass_deactivation, beat.update)
+    return _import(owner, path, dry_run, allow_mass_deactivation, beat.update, locale)
 
 
-def _import(owner: Owner, path, dry_run: bool, allow: bool, report_progress) -> ImportReport:
-    try:
-        source = RosterSource(path)
-    except SourceError as exc:
-        return _finish(owner, ImportReport(dry_run=dry_run, refused=str(exc)), FAILED)
-    try:
-        report = RosterImporter(source, dry_run=dry_run, allow_mass_deactivation=allow, progress=report_progress,
-                                import_id=owner.run_id, batch_size=current_app.config["ROSTER_BATCH_SIZE"]).run()
-    except SourceError as exc:  # a file that cannot be read (encoding, damaged zip, unclosed quote)
-        db.session.rollback()
-        return _finish(owner, ImportReport(dry_run=dry_run, refused=f"{exc} Nothing was changed."), FAILED)
-    except Exception as exc:  # anything unexpected: nothing of the import may stay
-        db.session.rollback()
-        report = ImportReport(dry_run=dry_run,
-                              refused=f"The import failed and changed nothing: {exc.__class__.__name__}: {exc}")
-        return _finish(owner, report, FAILED)
-    finally:
-        source.close()
-    if dry_run or report.refused:
-        db.session.rollback()
-    return _finish(owner, report, REFUSED if report.refused else DONE)
+def _import(owner: Owner, path, dry_run: bool, allow: bool, report_progress, locale: str | None) -> ImportReport:
+    """Run the pipeline and finish the run; its report is written in `locale` (the admin's language)."""
+    with force_locale(locale) if locale else nullcontext():
+        try:
+            source = RosterSource(path)
+        except SourceError as exc:
+            return _finish(owner, ImportReport(dry_run=dry_run, refused=str(exc)), FAILED)
+        try:
+            report = pipeline.import_roster(source, dry_run=dry_run, allow_mass_deactivation=allow,
+                                            progress=report_progress, import_id=owner.run_id,
+                                            batch_size=current_app.config["ROSTER_BATCH_SIZE"])
+        except SourceError as exc:  # a file that cannot be read (encoding, damaged zip, unclosed quote)
+            db.session.rollback()
+            refused = _("%(problem)s Nothing was changed.", problem=exc)
+            return _finish(owner, ImportReport(dry_run=dry_run, refused=refused), FAILED)
+        except Exception as exc:  # anything unexpected: nothing of the import may stay
+            db.session.rollback()
+            refused = _("The import failed and changed nothing: %(error)s", error=f"{exc.__class__.__name__}: {exc}")
+            return _finish(owner, ImportReport(dry_run=dry_run, refused=refused), FAILED)
+        finally:
+            source.close()
+        if dry_run or report.refused:
+            db.session.rollback()
+        return _finish(owner, report, REFUSED if report.refused else DONE)
+
+
+def _locale_of(owner: Owner) -> str | None:
+    """The language of the admin who started the run: the report is written in it (None: the default)."""
+    run = db.session.get(RosterImport, owner.run_id)
+    return getattr(run.actor, "locale", None) if run is not None else None
 
 
 def fail_run(owner: Owner, message: str) -> None:

@@ -11,13 +11,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+
+from school_prevention.i18n import N_
+
 FIELD_LIMIT = 10 * 1024 * 1024
 csv.field_size_limit(FIELD_LIMIT)
 # A zip entry that inflates more than this many times over, to more than ZIP_BOMB_BYTES, is no
 # CSV export (text deflates about 5 to 20 times): it is refused before a byte of it is read.
 ZIP_BOMB_RATIO = 100
 ZIP_BOMB_BYTES = 100 * 1024 * 1024
-SAVE_AS_UTF8 = 'Save or export it as "CSV UTF-8" and upload it again.'
 
 
 class SourceError(Exception):
@@ -60,7 +64,8 @@ class RosterSource:
             try:
                 self._zip = zipfile.ZipFile(self.path)
             except (zipfile.BadZipFile, OSError, ValueError) as exc:
-                raise SourceError(f"{self.path.name} is a damaged zip file ({exc}). Export it again.") from exc
+                raise SourceError(_("%(file)s is a damaged zip file (%(error)s). Export it again.",
+                                    file=self.path.name, error=exc)) from exc
             # Files may sit in one folder inside the zip; take the CSVs wherever they are.
             self._names = {}
             for n in self._zip.namelist():
@@ -69,11 +74,11 @@ class RosterSource:
                 key = Path(n).name.lower()
                 if key.endswith(".csv") and key in self._names:
                     self._zip.close()
-                    raise SourceError(f"The zip holds {Path(n).name} more than once ({self._names[key]} and {n}): "
-                                      "upload a zip of one export.")
+                    raise SourceError(_("The zip holds %(file)s more than once (%(first)s and %(second)s): upload a "
+                                        "zip of one export.", file=Path(n).name, first=self._names[key], second=n))
                 self._names[key] = n
         else:
-            raise SourceError(f"{path} is neither a folder nor a zip file.")
+            raise SourceError(_("%(path)s is neither a folder nor a zip file.", path=path))
 
     def names(self) -> list[str]:
         """File names present (lower case)."""
@@ -96,34 +101,39 @@ class RosterSource:
             else:
                 info = self._zip.getinfo(real)
                 if info.file_size > ZIP_BOMB_BYTES and info.file_size > ZIP_BOMB_RATIO * max(info.compress_size, 1):
-                    raise SourceError(f"{name} would inflate from {info.compress_size:,} to {info.file_size:,} bytes: "
-                                      "that is not a CSV export.")
+                    raise SourceError(_("%(file)s would inflate from %(packed)s to %(size)s bytes: that is not a CSV "
+                                        "export.", file=name, packed=format_decimal(info.compress_size),
+                                        size=format_decimal(info.file_size)))
                 raw = self._zip.open(real)
         except (OSError, RuntimeError, NotImplementedError, zipfile.BadZipFile) as exc:
             # RuntimeError: a password-protected entry; NotImplementedError: a compression zipfile lacks.
-            raise SourceError(f"{name} could not be opened ({exc}). Export the files again as a plain zip.") from exc
+            raise SourceError(_("%(file)s could not be opened (%(error)s). Export the files again as a plain zip.",
+                                file=name, error=exc)) from exc
         try:
             with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
                 yield fh
         except UnicodeDecodeError as exc:
             raise SourceError(self._not_utf8(name, real)) from exc
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            raise SourceError(f"{name} is damaged inside the zip ({exc}). Export it again.") from exc
+            raise SourceError(_("%(file)s is damaged inside the zip (%(error)s). Export it again.", file=name,
+                                error=exc)) from exc
 
     def _not_utf8(self, name: str, real: str) -> str:
         """Why a file is not UTF-8, naming the first line that is not (the file is read again, in bytes)."""
         opener = (lambda: open(self.path / real, "rb")) if self._zip is None else (lambda: self._zip.open(real))
         with opener() as raw:
             if raw.read(2) in (b"\xff\xfe", b"\xfe\xff"):
-                return f"{name} is saved as UTF-16 (\"Unicode text\"), but the import reads UTF-8. {SAVE_AS_UTF8}"
+                return _("%(file)s is saved as UTF-16 (\"Unicode text\"), but the import reads UTF-8. Save or "
+                         "export it as \"CSV UTF-8\" and upload it again.", file=name)
         with opener() as raw:
             for number, line in enumerate(raw, start=1):
                 try:
                     line.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    return (f"{name} is not UTF-8 text: line {number} has the byte 0x{line[exc.start]:02x}, which is "
-                            f"not UTF-8 (was it saved as Windows-1252 or Latin-1?). {SAVE_AS_UTF8}")
-        return f"{name} is not UTF-8 text. {SAVE_AS_UTF8}"
+                    return _("%(file)s is not UTF-8 text: line %(line)s has the byte %(byte)s, which is not UTF-8 "
+                             "(was it saved as Windows-1252 or Latin-1?). Save or export it as \"CSV UTF-8\" and "
+                             "upload it again.", file=name, line=number, byte=f"0x{line[exc.start]:02x}")
+        return _("%(file)s is not UTF-8 text. Save or export it as \"CSV UTF-8\" and upload it again.", file=name)
 
     def rows(self, fh, name: str = "", *, check_nul: bool = False) -> tuple[list[str], Iterator[Row]]:
         """The header (stripped) and an iterator of rows keyed by header, with starting line numbers.
@@ -136,8 +146,9 @@ class RosterSource:
         reader = csv.reader(itertools.chain(fh, end))
 
         def damaged(exc: csv.Error, line: int) -> SourceError:
-            return SourceError(f"{name} line {line}: a value is longer than {FIELD_LIMIT // (1024 * 1024)} MB ({exc}); "
-                               "usually a quote (\") that is opened and never closed. Correct the file and try again.")
+            return SourceError(_("%(file)s line %(line)s: a value is longer than %(mb)s MB (%(error)s); usually a "
+                                 "quote (\") that is opened and never closed. Correct the file and try again.",
+                                 file=name, line=line, mb=FIELD_LIMIT // (1024 * 1024), error=exc))
 
         try:
             header = [h.strip() for h in next(reader)]
@@ -146,7 +157,8 @@ class RosterSource:
         except csv.Error as exc:
             raise damaged(exc, 1) from exc
         if end.hit:
-            raise SourceError(f"{name} line 1: a quote (\") in the header is never closed. Correct the file and try again.")
+            raise SourceError(_("%(file)s line 1: a quote (\") in the header is never closed. Correct the file and try "
+                                "again.", file=name))
 
         def iterate():
             previous = reader.line_num
@@ -161,18 +173,21 @@ class RosterSource:
                 previous = reader.line_num
                 if end.hit:
                     # The reader wanted more lines than the file had: a quote left open ran to the end.
-                    swallowed = f", so lines {start} to {previous} read as one value" if previous > start else ""
-                    raise SourceError(f"{name} line {start}: a quote (\") opened on this line is never closed"
-                                      f"{swallowed}. Correct the file and try again.")
+                    if previous > start:
+                        raise SourceError(_("%(file)s line %(line)s: a quote (\") opened on this line is never closed, "
+                                            "so lines %(line)s to %(last)s read as one value. Correct the file and "
+                                            "try again.", file=name, line=start, last=previous))
+                    raise SourceError(_("%(file)s line %(line)s: a quote (\") opened on this line is never closed. "
+                                        "Correct the file and try again.", file=name, line=start))
                 # A blank line, or one of only separators and spaces (checked cheaply: most rows
                 # have a sourcedId in the first field).
                 if not record or (not record[0].strip() and not "".join(record).strip()):
                     continue
                 values = dict(zip(header, record))
                 if len(record) > len(header):
-                    values["__error__"] = "more fields than the header has columns"
+                    values["__error__"] = N_("more fields than the header has columns")
                 elif check_nul and any("\x00" in value for value in record):
-                    values["__error__"] = "a value holds a NUL character (0x00), which cannot be stored"
+                    values["__error__"] = N_("a value holds a NUL character (0x00), which cannot be stored")
                 yield Row(start, values)
 
         return header, iterate()

@@ -1,7 +1,7 @@
 """The screening form and the admin instrument form."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -29,14 +29,14 @@ class ScreeningForm(FlaskForm):
 class InstrumentForm(FlaskForm):
     """Admin: a screening instrument."""
 
-    name = StringField("Name", validators=[DataRequired("Give the instrument a name."), Length(max=120)])
-    version = StringField("Version", validators=[Optional(), Length(max=40)])
-    description = TextAreaField("Description", validators=[Optional(), Length(max=2000)],
-                                description="Do not paste a licensed instrument's questions here.")
+    name = StringField(_l("Name"), validators=[DataRequired(_l("Give the instrument a name.")), Length(max=120)])
+    version = StringField(_l("Version"), validators=[Optional(), Length(max=40)])
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)],
+                                description=_l("Do not paste a licensed instrument's questions here."))
     required_course_id = SelectField(
-        "Needs a current training", coerce=lambda v: int(v) if v not in (None, "", "None") else None,
-        description="Only someone whose completion of this course was valid on the day may record a screening.")
-    is_active = BooleanField("In use", default=True)
+        _l("Needs a current training"), coerce=lambda v: int(v) if v not in (None, "", "None") else None,
+        description=_l("Only someone whose completion of this course was valid on the day may record a screening."))
+    is_active = BooleanField(_l("In use"), default=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -45,5 +45,5 @@ class InstrumentForm(FlaskForm):
 
         courses = db.session.scalars(all_courses()).all()
         self.required_course_id.choices = choices(
-            [("", "No training needed")]
-            + [(c.id, c.name + ("" if c.is_active else " (not in use)")) for c in courses])
+            [("", gettext("No training needed"))]
+            + [(c.id, c.name + ("" if c.is_active else " " + gettext("(not in use)"))) for c in courses])

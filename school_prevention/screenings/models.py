@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from flask_babel import gettext
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
@@ -12,6 +13,9 @@ from school_prevention.db import utcnow
 from school_prevention.extensions import Model
 from school_prevention.i18n import N_
 from school_prevention.training.models import Course
+
+if TYPE_CHECKING:  # students.models is loaded with the app's models; importing it here would be circular
+    from school_prevention.students.models import Student
 
 # English here; result_label / next_step_label and the form show them in the reader's language.
 RESULTS = {"no_concern": N_("No concern"), "possible_concern": N_("Possible concern"),
@@ -69,7 +73,7 @@ class Screening(Model):
 
     instrument: Mapped[Instrument] = relationship(lazy="joined")
     screener: Mapped[User] = relationship()
-    student: Mapped["Student"] = relationship()  # noqa: F821  (students.models, loaded with the app's models)
+    student: Mapped[Student] = relationship()
 
     @property
     def result_label(self) -> str:

@@ -35,9 +35,9 @@ def screening_problems(actor: User, instrument: Instrument | None, *, screened_o
         problems.append(("rescreen_on", gettext("Give a rescreen date after the screening date.")))
     if next_step == "outside_referral" and not (outside_agency or "").strip():
         problems.append(("outside_agency", gettext("Name the outside agency.")))
-    if instrument is not None and instrument.required_course_id is not None and screened_on is not None:
+    if instrument is not None and (course := instrument.required_course) is not None and screened_on is not None:
         # screening by trained staff only
-        refusal = screening_refusal(actor, instrument.required_course, instrument.name, screened_on)
+        refusal = screening_refusal(actor, course, instrument.name, screened_on)
         if refusal:
             problems.append(("instrument", refusal))
     return problems

@@ -12,7 +12,6 @@ from school_prevention.forms import apply_problems, apply_service_error, whole_n
 from school_prevention.permissions import get_student_or_404, roles
 from school_prevention.roles import Role
 from school_prevention.screenings.forms import ScreeningForm
-from school_prevention.screenings.models import Instrument
 from school_prevention.screenings.queries import active_instruments
 from school_prevention.screenings.services import record_screening, screening_problems
 from school_prevention.timezones import district_today
@@ -45,10 +44,11 @@ def new(student_id: int):
                                       outside_agency=form.outside_agency.data, today=district_today())
         apply_problems(form, problems, skip_fields_with_errors=True)
         if valid and not problems:
+            assert chosen is not None  # the form accepts only a listed instrument
             try:
                 with db.session.begin_nested():
                     screening = record_screening(
-                        current_user, student, instrument=db.session.get(Instrument, form.instrument.data),
+                        current_user, student, instrument=chosen,
                         screened_on=form.screened_on.data, result=form.result.data, next_step=form.next_step.data,
                         rescreen_on=form.rescreen_on.data, outside_agency=form.outside_agency.data,
                         today=district_today())

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from school_prevention.auth.models import User, user_school
@@ -33,7 +35,12 @@ def review_reminders(now: datetime) -> int:
     A second run, or a second scheduler, adds nothing: the notification is unique per plan and date."""
     today = now.astimezone(district_zone()).date()
     rows = [{"user_id": counselor_id, "kind": f"plan_review.{review_on:%Y%m%d}", "subject_type": "intervention_plan",
-             "subject_id": plan_id, "title": "Intervention plan review due: " + (given[:1] + family[:1]).upper(),
+             "subject_id": plan_id, "title": partial(_review_title, (given[:1] + family[:1]).upper()),
              "link": f"/interventions/{plan_id}"}
             for plan_id, counselor_id, review_on, given, family in db.session.execute(due_reviews(today))]
     return enqueue(rows, now)
+
+
+def _review_title(initials: str) -> str:
+    """Composed in the counselor's language (notifications.locales)."""
+    return gettext("Intervention plan review due: %(initials)s", initials=initials)

@@ -109,6 +109,7 @@ def fidelity(plan: InterventionPlan, today: date) -> Fidelity:
             select(Enrollment.program_id, Enrollment.started_at, Enrollment.ended_at)
             .where(Enrollment.student_id == plan.student_id, Enrollment.program_id.in_(ids),
                    Enrollment.started_at.is_not(None))):
+        assert started_at is not None  # the query keeps started enrollments only
         spans.setdefault(program_id, []).append(
             (started_at.astimezone(zone).date(), ended_at.astimezone(zone).date() if ended_at else today))
     marked = select(Attendance.session_id).where(Attendance.student_id == plan.student_id)

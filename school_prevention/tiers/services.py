@@ -132,6 +132,7 @@ def create_plan(actor: User, student: Student, *, goal: str | None, measure: str
                                     started_on=started_on, review_on=review_on, program_ids=program_ids, today=today)
     if problems:
         refuse([pair for exc in problems for pair in exc.problems])
+    assert goal is not None and measure is not None  # check_plan refuses either missing
     goal, measure = goal.strip(), measure.strip()
     _lock_student(student)
     twin = db.session.scalars(select(InterventionPlan).where(
@@ -181,6 +182,7 @@ def record_progress(actor: User, plan: InterventionPlan, *, measured_on: date | 
     problems = check_progress(plan, measured_on=measured_on, value=value, today=today)
     if problems:
         refuse([pair for exc in problems for pair in exc.problems])
+    assert measured_on is not None  # check_progress refuses a missing date
     value = float(value)
     note = (note or "").strip() or None
     existing = db.session.scalars(select(ProgressPoint).where(ProgressPoint.plan_id == plan.id,

@@ -13,6 +13,7 @@ import io
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from flask_babel import gettext
 from sqlalchemy import func, select
 
 from school_prevention import audit
@@ -20,6 +21,7 @@ from school_prevention.auth.models import User
 from school_prevention.auth.queries import normalise_email
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
+from school_prevention.i18n import number
 from school_prevention.training.models import Course, TrainingCompletion
 from school_prevention.training.queries import manageable_staff
 from school_prevention.training.services import check_completion
@@ -67,25 +69,27 @@ def parse_date(text: str) -> date | None:
 def read_rows(data: bytes) -> list[tuple[int, dict[str, str]]]:
     """(line number, row) for each data row; ImportFileError when the file cannot be read."""
     if not data.strip():
-        raise ImportFileError("The file is empty.")
+        raise ImportFileError(gettext("The file is empty."))
     if len(data) > MAX_BYTES:
-        raise ImportFileError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it into smaller files.")
+        raise ImportFileError(gettext("The file is larger than %(num)d MB; split it into smaller files.",
+                                      num=MAX_BYTES // (1024 * 1024)))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportFileError("The file is not UTF-8 text. Save it as “CSV UTF-8” and try again.") from None
+        raise ImportFileError(gettext("The file is not UTF-8 text. Save it as “CSV UTF-8” and try again.")) from None
     if "\x00" in text:
-        raise ImportFileError("The file is not a CSV text file.")
+        raise ImportFileError(gettext("The file is not a CSV text file."))
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
     except (StopIteration, csv.Error):
-        raise ImportFileError("The file has no header row.") from None
+        raise ImportFileError(gettext("The file has no header row.")) from None
     names = [h.strip().lower() for h in header]
     missing = [c for c in REQUIRED if c not in names]
     if missing:
-        raise ImportFileError("The header row lacks the column(s) " + ", ".join(missing) + ". The first row must name "
-                              "the columns: email, course, completed_on (and optionally expires_on).")
+        raise ImportFileError(gettext("The header row lacks the column(s) %(columns)s. The first row must name the "
+                                      "columns: email, course, completed_on (and optionally expires_on).",
+                                      columns=", ".join(missing)))
     wanted = {c: names.index(c) for c in (*REQUIRED, *OPTIONAL) if c in names}
     rows = []
     try:
@@ -93,12 +97,14 @@ def read_rows(data: bytes) -> list[tuple[int, dict[str, str]]]:
             if not any(v.strip() for v in values):
                 continue  # a blank line
             if len(rows) >= MAX_ROWS:
-                raise ImportFileError(f"The file has more than {MAX_ROWS:,} rows; split it into smaller files.")
+                raise ImportFileError(gettext("The file has more than %(num)s rows; split it into smaller files.",
+                                              num=number(MAX_ROWS)))
             rows.append((reader.line_num, {c: values[i].strip() if i < len(values) else "" for c, i in wanted.items()}))
     except csv.Error as exc:
-        raise ImportFileError(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from None
+        raise ImportFileError(gettext("The file is not valid CSV near line %(line)d: %(error)s.", line=reader.line_num,
+                                      error=exc)) from None
     if not rows:
-        raise ImportFileError("The file has a header row but no completions.")
+        raise ImportFileError(gettext("The file has a header row but no completions."))
     return rows
 
 
@@ -126,7 +132,7 @@ def import_completions(actor: User, data: bytes, *, today: date, partial: bool =
         if problem is None:
             key = (completion.user_id, completion.course_id, completion.completed_on)
             if key in seen:
-                problem = f"the same completion as line {seen[key]}"
+                problem = gettext("the same completion as line %(line)d", line=seen[key])
             elif key in on_record:
                 result.already += 1
                 seen[key] = line
@@ -152,26 +158,26 @@ def import_completions(actor: User, data: bytes, *, today: date, partial: bool =
 def _check_row(row, people, mine, courses, today) -> tuple[str | None, TrainingCompletion | None]:
     email = row.get("email", "")
     if not email:
-        return "no email", None
+        return gettext("no email"), None
     person = people.get(normalise_email(email))
     if person is None:
-        return f"no account has the email {email}", None
+        return gettext("no account has the email %(email)s", email=email), None
     if person.id not in mine:
-        return f"{person.name} is not on the staff of your schools", None
+        return gettext("%(name)s is not on the staff of your schools", name=person.name), None
     name = row.get("course", "")
     if not name:
-        return "no course", None
+        return gettext("no course"), None
     course = courses.get(name.strip().lower())
     if course is None:
-        return f"no course is called “{name}” (see the course list)", None
+        return gettext("no course is called “%(name)s” (see the course list)", name=name), None
     completed_on = parse_date(row.get("completed_on", ""))
     if completed_on is None:
-        return f"completed_on “{row.get('completed_on', '')}” is not a date (YYYY-MM-DD)", None
+        return gettext("completed_on “%(value)s” is not a date (YYYY-MM-DD)", value=row.get("completed_on", "")), None
     expires_on = None
     if row.get("expires_on"):
         expires_on = parse_date(row["expires_on"])
         if expires_on is None:
-            return f"expires_on “{row['expires_on']}” is not a date (YYYY-MM-DD)", None
+            return gettext("expires_on “%(value)s” is not a date (YYYY-MM-DD)", value=row["expires_on"]), None
     try:
         expires_on = check_completion(course, completed_on, expires_on, today)
     except ServiceError as exc:

@@ -3,17 +3,21 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from flask_babel import gettext
 from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.extensions import Model
+from school_prevention.i18n import N_
 from school_prevention.roles import Role, SCHOOL_SCOPED_ROLES
 
 # Roles a course can be required for: the adults of a school (district and admin staff work with no child).
 REQUIRABLE_ROLES = [r for r in Role if r in SCHOOL_SCOPED_ROLES]
-ROLE_PLURALS = {Role.STAFF: "staff", Role.COUNSELOR: "counselors", Role.PRINCIPAL: "principals"}
+ROLE_PLURALS = {Role.STAFF: N_("staff"), Role.COUNSELOR: N_("counselors"), Role.PRINCIPAL: N_("principals")}
+# The same as choices on the course form ("Required of": Staff, Counselors, Principals).
+ROLE_PLURALS_TITLE = {Role.STAFF: N_("Staff"), Role.COUNSELOR: N_("Counselors"), Role.PRINCIPAL: N_("Principals")}
 
 
 class Course(Model):
@@ -52,17 +56,17 @@ class Course(Model):
     def required_label(self) -> str:
         """Whom the course is required of, as people say it."""
         roles = self.required_roles
-        return ", ".join(ROLE_PLURALS[Role(r)] for r in roles) if roles else "—"
+        return ", ".join(gettext(ROLE_PLURALS[Role(r)]) for r in roles) if roles else "—"
 
     @property
     def renewal_label(self) -> str:
-        """How often the course is renewed."""
+        """How often the course is renewed, in the page's language (shown only on pages)."""
         if not self.renewal_months:
-            return "Never expires"
+            return gettext("Never expires")
         if self.renewal_months % 12 == 0:
             years = self.renewal_months // 12
-            return "Every year" if years == 1 else f"Every {years} years"
-        return f"Every {self.renewal_months} months"
+            return gettext("Every year") if years == 1 else gettext("Every %(num)d years", num=years)
+        return gettext("Every %(num)d months", num=self.renewal_months)
 
     def __repr__(self) -> str:
         return f"<Course {self.id} {self.name!r}>"

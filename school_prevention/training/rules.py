@@ -5,13 +5,16 @@ from datetime import date, timedelta
 
 from dateutil.relativedelta import relativedelta
 
+from school_prevention.i18n import N_
+
 # A completion expiring within this many days is "due" for renewal.
 DUE_DAYS = 30
 # What a completion that never expires is treated as valid through.
 FOREVER = date(9999, 12, 31)
 
 CURRENT, DUE, LAPSED, MISSING = "current", "due", "lapsed", "missing"
-STATUS_LABELS = {CURRENT: "Current", DUE: "Due for renewal", LAPSED: "Lapsed", MISSING: "Not trained"}
+# Shown through the |tr filter (training/_status.html): kept in English here, translated where shown.
+STATUS_LABELS = {CURRENT: N_("Current"), DUE: N_("Due for renewal"), LAPSED: N_("Lapsed"), MISSING: N_("Not trained")}
 # Worst first: a person's status is the worst of the courses required of them.
 SEVERITY = (MISSING, LAPSED, DUE, CURRENT)
 

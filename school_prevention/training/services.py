@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from datetime import date
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
+from school_prevention.i18n import localdate
 from school_prevention.timezones import localtime
 from school_prevention.training import rules
 from school_prevention.training.models import Course, TrainingCompletion
@@ -23,13 +25,14 @@ def may_record_for(actor: User, person: User) -> bool:
 def check_completion(course: Course, completed_on: date, expires_on: date | None, today: date) -> date | None:
     """The completion's expiry (given, or from the course's renewal period); ServiceError when it cannot be."""
     if not course.is_active:
-        raise ServiceError("course", f"“{course.name}” is no longer in use; choose another course.")
+        raise ServiceError("course", gettext("“%(course)s” is no longer in use; choose another course.",
+                                             course=course.name))
     if completed_on > today:
-        raise ServiceError("completed_on", "The completion date cannot be in the future.")
+        raise ServiceError("completed_on", gettext("The completion date cannot be in the future."))
     if expires_on is None:
         return rules.expiry(completed_on, course.renewal_months)
     if expires_on < completed_on:
-        raise ServiceError("expires_on", "The expiry date cannot be before the completion date.")
+        raise ServiceError("expires_on", gettext("The expiry date cannot be before the completion date."))
     return expires_on
 
 
@@ -42,13 +45,14 @@ def record_completion(actor: User, person: User, course: Course, *, completed_on
     scoped loader's FOR UPDATE on PostgreSQL); a unique index is the backstop.
     """
     if not may_record_for(actor, person):
-        raise ServiceError(None, f"{person.name} is not on your school's staff.")
+        raise ServiceError(None, gettext("%(name)s is not on your school's staff.", name=person.name))
     expires_on = check_completion(course, completed_on, expires_on, today)
     earlier = db.session.scalars(completion_on(person.id, course.id, completed_on)).first()
     if earlier is not None:
-        who = earlier.recorded_by.name if earlier.recorded_by else "an import"
-        raise AlreadyDone(f"{person.name}'s completion of “{course.name}” on {completed_on:%b %-d, %Y} was already "
-                          f"recorded by {who} ({localtime(earlier.created_at)}). Nothing more was saved.",
+        who = earlier.recorded_by.name if earlier.recorded_by else gettext("an import")
+        raise AlreadyDone(gettext("%(name)s's completion of “%(course)s” on %(day)s was already recorded by %(who)s "
+                                  "(%(when)s). Nothing more was saved.", name=person.name, course=course.name,
+                                  day=localdate(completed_on), who=who, when=localtime(earlier.created_at)),
                           next_url=f"/training/people/{person.id}")
     completion = TrainingCompletion(user_id=person.id, course_id=course.id, course=course, completed_on=completed_on,
                                     expires_on=expires_on, source="manual", recorded_by_id=actor.id)
@@ -65,7 +69,7 @@ def remove_completion(actor: User, person: User, completion_id: int) -> Training
     Removing it again (a double click) is refused with AlreadyDone naming who removed it.
     """
     if not may_record_for(actor, person):
-        raise ServiceError(None, f"{person.name} is not on your school's staff.")
+        raise ServiceError(None, gettext("%(name)s is not on your school's staff.", name=person.name))
     completion = db.session.scalars(select(TrainingCompletion).where(
         TrainingCompletion.id == completion_id, TrainingCompletion.user_id == person.id)).first()
     if completion is None:
@@ -77,8 +81,8 @@ def remove_completion(actor: User, person: User, completion_id: int) -> Training
             .order_by(audit.AuditEvent.id.desc()).limit(1)).first()
         if removed is None:
             raise LookupError(completion_id)
-        raise AlreadyDone(f"This training record was already removed by {removed.name or 'someone'} "
-                          f"({localtime(removed.at)}). Nothing more was changed.",
+        raise AlreadyDone(gettext("This training record was already removed by %(name)s (%(when)s). Nothing more "
+                                  "was changed.", name=removed.name or gettext("someone"), when=localtime(removed.at)),
                           next_url=f"/training/people/{person.id}")
     audit.record("training.completion.removed", actor=actor, obj=completion, detail={
         "user_id": person.id, "course_id": completion.course_id, "completed_on": completion.completed_on.isoformat(),
@@ -95,12 +99,15 @@ def screening_refusal(actor: User, course: Course, instrument_name: str, on: dat
     """
     if db.session.scalars(valid_completion(actor.id, course.id, on).limit(1)).first() is not None:
         return None
-    short = instrument_name.split(" (")[0]
-    needs = f"Recording a {short} screening needs a current “{course.name}” training"
+    names = {"instrument": instrument_name.split(" (")[0], "course": course.name}
     latest = db.session.scalars(latest_completion(actor.id, course.id)).first()
     if latest is None:
-        return f"{needs}; you have none on record. Ask your principal or administrator to record it once you have it."
+        return gettext("Recording a %(instrument)s screening needs a current “%(course)s” training; you have none on "
+                       "record. Ask your principal or administrator to record it once you have it.", **names)
     if latest.completed_on > on:
-        return (f"{needs}; yours was completed on {latest.completed_on:%b %-d, %Y}, after the day of this screening.")
-    return (f"{needs}; yours lapsed on {latest.expires_on:%b %-d, %Y}. Renew it, or ask a trained colleague "
-            "to screen.")
+        return gettext("Recording a %(instrument)s screening needs a current “%(course)s” training; yours was "
+                       "completed on %(day)s, after the day of this screening.", day=localdate(latest.completed_on),
+                       **names)
+    return gettext("Recording a %(instrument)s screening needs a current “%(course)s” training; yours lapsed on "
+                   "%(day)s. Renew it, or ask a trained colleague to screen.", day=localdate(latest.expires_on),
+                   **names)

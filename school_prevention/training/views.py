@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from school_prevention.admin.catalogue import Catalogue, register_catalogue
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error
+from school_prevention.i18n import N_, localdate
 from school_prevention.permissions import roles, signed_in, visible_schools
 from school_prevention.roles import Role
 from school_prevention.timezones import district_today
@@ -25,9 +27,9 @@ bp = Blueprint("training", __name__)
 
 # The course catalogue is one of the admin's lists (Lists › Training courses).
 register_catalogue("training-courses", Catalogue(
-    Course, CourseForm, all_courses, "Training courses", "course",
-    (("name", "Name"), ("provider", "Provider"), ("hours", "Hours"), ("renewal_label", "Renewal"),
-     ("required_label", "Required of"))))
+    Course, CourseForm, all_courses, N_("Training courses"), N_("course"),
+    (("name", N_("Name")), ("provider", N_("Provider")), ("hours", N_("Hours")), ("renewal_label", N_("Renewal")),
+     ("required_label", N_("Required of")))))
 
 
 @bp.app_context_processor
@@ -48,7 +50,7 @@ def index():
     form.school.data = school.id
     show = request.args.get("show", "all")
     if show not in ("all", "attention"):
-        abort(400, description="Show everyone or only those who are not current.")
+        abort(400, description=_("Show everyone or only those who are not current."))
     today = district_today()
     data = school_training([school.id], today)
     coverage = data.coverage().get(school.id, Coverage())
@@ -77,9 +79,10 @@ def person(user_id: int):
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
-                until = f", valid until {done.expires_on:%b %-d, %Y}" if done.expires_on else ""
-                flash(f"Recorded: {member.name} completed “{done.course.name}” on {done.completed_on:%b %-d, %Y}{until}.",
-                      "success")
+                values = {"name": member.name, "course": done.course.name, "day": localdate(done.completed_on)}
+                flash(_("Recorded: %(name)s completed “%(course)s” on %(day)s, valid until %(until)s.",
+                        until=localdate(done.expires_on), **values) if done.expires_on
+                      else _("Recorded: %(name)s completed “%(course)s” on %(day)s.", **values), "success")
                 return redirect(url_for("training.person", user_id=member.id))
     return render_template("training/person.html", member=member, form=form,
                            lines=person_training(member, district_today()),
@@ -96,7 +99,8 @@ def remove(user_id: int, completion_id: int):
             gone = remove_completion(current_user, member, completion_id)
     except LookupError:
         abort(404)
-    flash(f"Removed {member.name}'s completion of “{gone.course.name}” on {gone.completed_on:%b %-d, %Y}.", "success")
+    flash(_("Removed %(name)s's completion of “%(course)s” on %(day)s.", name=member.name, course=gone.course.name,
+            day=localdate(gone.completed_on)), "success")
     return redirect(url_for("training.person", user_id=member.id))
 
 
@@ -112,7 +116,7 @@ def import_():
         upload = request.files.get("file")
         if form.validate():
             if upload is None or not upload.filename:
-                form.file.errors = ["Choose a CSV file to import."]
+                form.file.errors = [_("Choose a CSV file to import.")]
             else:
                 try:
                     with db.session.begin_nested():

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from school_prevention.extensions import db
-from school_prevention.roster import importer as importer_module
+from school_prevention.roster.pipeline import read as read_module
 from school_prevention.roster import progress as progress_module
 from school_prevention.roster import views as roster_views
 from school_prevention.roster import worker as worker_module
@@ -29,7 +29,7 @@ BAD_SID, BAD_LINE = "e2e-roster-bad", 5  # users.csv: header on line 1, three st
 # The importer reports progress by time, looking at the clock every PROGRESS_CHECK_ROWS rows; the
 # journey sets the interval to 0 so it reports at each look, at the same rows on every run. Relative
 # rows (ignored by the app, as in real exports) make the file long enough for a report mid-file.
-REPORT_AT = importer_module.PROGRESS_CHECK_ROWS
+REPORT_AT = read_module.PROGRESS_CHECK_ROWS
 GUARDIANS = 2 * REPORT_AT
 TOTAL_ROWS = len(NEW_STUDENTS) + 1 + GUARDIANS
 
@@ -59,7 +59,7 @@ class HeldImport:
 
     def __init__(self, monkeypatch):
         self.start, self.first_report = threading.Event(), threading.Event()
-        monkeypatch.setattr(importer_module, "PROGRESS_SECONDS", 0)
+        monkeypatch.setattr(read_module, "PROGRESS_SECONDS", 0)
         monkeypatch.setattr(progress_module, "BEAT_SECONDS", 0.05)
         real_import, real_update = worker_module.import_roster, progress_module.Beat.update
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from functools import lru_cache
 from itertools import groupby
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import abort, request
 from flask_babel import gettext
@@ -327,6 +327,10 @@ class Links:
             builders = {name: row_url(endpoint, key) for name, (endpoint, key) in self.ENDPOINTS.items()}
             self._built[root] = builders
         self.__dict__.update(builders)
+
+    if TYPE_CHECKING:
+        # The attributes are ENDPOINTS' keys, set on the instance above: each builds its page's URL from an id.
+        def __getattr__(self, name: str) -> Callable[[int], str]: ...
 
 
 def load_student_page(user: User, student_id: int) -> StudentPage:

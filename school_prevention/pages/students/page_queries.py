@@ -19,10 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Boolean, Date, Float, Integer, Select, String, Time, and_, bindparam, case, cast, func, literal, null, or_
 from sqlalchemy import exists, select, type_coerce, union_all
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.types import TypeEngine
 
 from school_prevention.agencies.queries import student_page_section as agency_referrals_section
 from school_prevention.auth.models import User, user_school
@@ -43,10 +46,10 @@ from school_prevention.tiers.models import InterventionPlan, ProgressPoint, Stud
 
 OPEN_REFERRAL = ("new", "in_review")
 TIMELINE_LENGTH = 50
-STUDENT = bindparam("student_id")
+STUDENT: BindParameter[int] = bindparam("student_id")
 # Slot types of the union, by the kind of value they hold.
-SLOT_TYPES = {"n": Integer(), "t": String(), "at": UTCDateTime(), "d": Date(), "tm": Time(), "b": Boolean(),
-              "f": Float()}
+SLOT_TYPES: dict[str, TypeEngine[Any]] = {"n": Integer(), "t": String(), "at": UTCDateTime(), "d": Date(),
+                                          "tm": Time(), "b": Boolean(), "f": Float()}
 
 
 def _kind(expression) -> str:
@@ -299,7 +302,7 @@ def page_statement(scope_kind: str, is_counselor: bool) -> tuple[Select, dict[st
         for kind, used in section.assign_slots().items():
             width[kind] = max(width.get(kind, 0), used)
     slots = [(f"{kind}{i}", SLOT_TYPES[kind]) for kind in SLOT_TYPES for i in range(1, width.get(kind, 0) + 1)]
-    branches = []
+    branches: list[Select[Any]] = []
     for section in shown:
         by_slot = {slot: name for name, slot in section.slots.items()}
         pos = func.row_number().over(order_by=section.order_by) if section.order_by else literal(1)
