@@ -12,7 +12,8 @@ What counts (real activity, not labels):
   by that deadline.
 
 Each family is a plain GROUP BY statement with bind parameters, returned as a Measure (statement,
-parameters): the pages, the exports and the benchmark run exactly the same SQL.
+parameters): the pages, the exports and the benchmark run exactly the same SQL. Each statement is
+built once per process and shape (see built()): a request only fills in its parameters.
 """
 from __future__ import annotations
 
@@ -212,6 +213,22 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
+# The reports' one statement cache. A family's statement depends only on its shape (the dialect,
+# the kind of scope, the grouping), never on a request's values, which are bind parameters; so it
+# is built at first use and reused. Building one (and SQLAlchemy working out its cache key) costs
+# about a millisecond, several per page. There are a few dozen shapes at most: it stays small.
+_STATEMENTS: dict[tuple, Any] = {}
+
+
+def built(build, *shape):
+    """The statement build(*shape) returns, built once per process (shape: plain hashable values)."""
+    key = (build.__name__, *shape)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = build(*shape)
+    return statement
+
+
 def prepare_session() -> None:
     """prepare() on the session's connection: for the queries of this transaction."""
     prepare(db.session.connection())
@@ -332,10 +349,13 @@ def _on_time(dialect: str):
 
 def students_by_grade(scope: Scope) -> Measure:
     """(school_id, grade, active students)."""
-    statement = (select(Student.school_id, Student.grade, func.count().label("n"))
-                 .where(Student.is_active.is_(True), _filter(scope.kind, Student.school_id))
-                 .group_by(Student.school_id, Student.grade))
-    return Measure(statement, scope.params())
+    return Measure(built(_students_by_grade, scope.kind), scope.params())
+
+
+def _students_by_grade(kind: str):
+    return (select(Student.school_id, Student.grade, func.count().label("n"))
+            .where(Student.is_active.is_(True), _filter(kind, Student.school_id))
+            .group_by(Student.school_id, Student.grade))
 
 
 def coverage(scope: Scope, period: Period, group: str = "school") -> Measure:
@@ -349,14 +369,18 @@ def coverage(scope: Scope, period: Period, group: str = "school") -> Measure:
     One statement: the flagged students are worked out once (the CTE `flagged`, one row per
     student), then counted three ways.
     """
-    if scope.kind == "ids":
+    return Measure(built(_coverage, scope.kind, group), {**scope.params(), **period.params()})
+
+
+def _coverage(kind: str, group: str):
+    if kind == "ids":
         # Some schools: their students first (an index range), then their flags.
         per_student = (select(Student.id.label("student_id"), Student.school_id, School.level, Student.grade,
                               func.max(severity_rank()).label("severity"))
                        .select_from(Student).join(School, School.id == Student.school_id)
                        .join(RiskFlag, RiskFlag.student_id == Student.id)
-                       .where(is_current(), Student.is_active.is_(True), _filter(scope.kind, Student.school_id),
-                              school_condition(scope.kind))
+                       .where(is_current(), Student.is_active.is_(True), _filter(kind, Student.school_id),
+                              school_condition(kind))
                        .group_by(Student.id, Student.school_id, School.level, Student.grade)
                        .subquery("per_student"))
     else:
@@ -367,7 +391,7 @@ def coverage(scope: Scope, period: Period, group: str = "school") -> Measure:
         per_student = (select(highest.c.student_id, Student.school_id, School.level, Student.grade, highest.c.severity)
                        .select_from(highest).join(Student, Student.id == highest.c.student_id)
                        .join(School, School.id == Student.school_id)
-                       .where(Student.is_active.is_(True), school_condition(scope.kind))
+                       .where(Student.is_active.is_(True), school_condition(kind))
                        .subquery("per_student"))
     p = per_student.c
     flagged = (select(p.student_id, p.school_id, p.level, p.grade, p.severity,
@@ -405,7 +429,7 @@ def coverage(scope: Scope, period: Period, group: str = "school") -> Measure:
                           students_where(and_(f.prog == 0, f.plan == 0)).label("neither"))
                    .select_from(flagged).join(RiskFlag, and_(RiskFlag.student_id == f.student_id, is_current()))
                    .group_by(*grouping, RiskFlag.category_id))
-    return Measure(union_all(total, detail, by_category), {**scope.params(), **period.params()})
+    return union_all(total, detail, by_category)
 
 
 def coverage_lines(rows):
@@ -431,12 +455,15 @@ def checkins(scope: Scope, period: Period) -> Measure:
     period); read them with checkin_tallies(). A check-in is counted at the school it was
     scheduled for, once its on-time deadline has passed (span_to).
     """
-    dialect = _dialect()
+    return Measure(built(_checkins, _dialect(), scope.kind, period.rolling), {**scope.params(), **period.params()})
+
+
+def _checkins(dialect: str, kind: str, rolling: bool):
     # Cancelling a check-in before its time is planning; cancelling it afterwards does not excuse it.
     counted = or_(CheckIn.status != "cancelled", CheckIn.updated_at > CheckIn.due_at)
     each = (select(CheckIn.school_id, _week_of(dialect, CheckIn.due_at).label("week"), CheckIn.due_at,
                    case((_on_time(dialect), 1), else_=0).label("kept"))
-            .where(_filter(scope.kind, CheckIn.school_id), counted,
+            .where(_filter(kind, CheckIn.school_id), counted,
                    CheckIn.due_at >= _param("span_from", UTCDateTime()),
                    CheckIn.due_at < _param("span_to", UTCDateTime()))
             .subquery("each_checkin"))
@@ -450,13 +477,12 @@ def checkins(scope: Scope, period: Period) -> Measure:
         return (func.sum(case((inside, 1), else_=0)).label(f"due_{name}"),
                 func.sum(case((inside, c.kept), else_=0)).label(f"on_time_{name}"))
 
-    if period.rolling:
+    if rolling:
         counts = (*within("30d"), *within("90d"), *within("period"))
     else:  # fixed periods only (the district's): every check-in read is in the period
         counts = (literal(0).label("due_30d"), literal(0).label("on_time_30d"), literal(0).label("due_90d"),
                   literal(0).label("on_time_90d"), func.count().label("due_period"), func.sum(c.kept).label("on_time_period"))
-    statement = select(c.school_id, c.week, *counts).group_by(c.school_id, c.week)
-    return Measure(statement, {**scope.params(), **period.params()})
+    return select(c.school_id, c.week, *counts).group_by(c.school_id, c.week)
 
 
 class CheckinTally(NamedTuple):
@@ -490,7 +516,10 @@ def activity(scope: Scope, period: Period, group: str = "school") -> Measure:
     Flags come per school, or per level when group='level' (school_id then NULL); seats always
     per school.
     """
-    dialect = _dialect()
+    return Measure(built(_activity, _dialect(), scope.kind, group), {**scope.params(), **period.params()})
+
+
+def _activity(dialect: str, kind: str, group: str):
     start, end = _param("period_from", UTCDateTime()), _param("period_to", UTCDateTime())
     by_level = group == "level"
     flag_week = _week_of(dialect, RiskFlag.opened_at).label("week")
@@ -499,7 +528,7 @@ def activity(scope: Scope, period: Period, group: str = "school") -> Measure:
                     func.count().label("n"))
              .select_from(RiskFlag).join(Student, Student.id == RiskFlag.student_id)
              .join(School, School.id == Student.school_id)
-             .where(_filter(scope.kind, Student.school_id), school_condition(scope.kind), RiskFlag.opened_at >= start,
+             .where(_filter(kind, Student.school_id), school_condition(kind), RiskFlag.opened_at >= start,
                     RiskFlag.opened_at < end)
              .group_by(*([] if by_level else [Student.school_id]), School.level, flag_week))
     seat_week = _week_of(dialect, Enrollment.started_at).label("week")
@@ -507,10 +536,10 @@ def activity(scope: Scope, period: Period, group: str = "school") -> Measure:
                     School.level.label("level"), seat_week, func.count().label("n"))
              .select_from(School).join(Program, Program.school_id == School.id)
              .join(Enrollment, Enrollment.program_id == Program.id)
-             .where(school_condition(scope.kind), Enrollment.started_at >= start, Enrollment.started_at < end,
+             .where(school_condition(kind), Enrollment.started_at >= start, Enrollment.started_at < end,
                     Enrollment.status.in_(("active", "completed", "withdrawn")))
              .group_by(School.id, School.level, seat_week))
-    return Measure(union_all(flags, seats), {**scope.params(), **period.params()})
+    return union_all(flags, seats)
 
 
 def activity_lines(rows, group: str = "school"):
@@ -526,7 +555,7 @@ def programs(scope: Scope, period: Period, per_program: bool = True) -> Measure:
     Per program: (id, school_id, name, kind, capacity, active, waitlisted);
     per school: (school_id, programs, seats, active, waitlisted).
     """
-    return Measure(_programs(scope.kind, per_program), {**scope.params(), "today": period.today})
+    return Measure(built(_programs, scope.kind, per_program), {**scope.params(), "today": period.today})
 
 
 def _programs(kind: str, per_program: bool):
@@ -555,7 +584,7 @@ def _programs(kind: str, per_program: bool):
 
 def counselors(scope: Scope) -> Measure:
     """(school_id, user id, name, number of schools they serve, their active check-in plans)."""
-    return Measure(_counselors(scope.kind), scope.params())
+    return Measure(built(_counselors, scope.kind), scope.params())
 
 
 def _counselors(kind: str):
@@ -572,7 +601,7 @@ def _counselors(kind: str):
 
 def schools(scope: Scope) -> Measure:
     """(id, sourced_id, identifier, name, level) of the active schools in scope, by name."""
-    return Measure(_schools(scope.kind), scope.params())
+    return Measure(built(_schools, scope.kind), scope.params())
 
 
 def _schools(kind: str):
@@ -587,7 +616,7 @@ def uncovered_students(scope: StudentScope, school_id: int, period: Period, limi
     flagged at, waiting for a seat, the id of an active plan that does not count or None), at most `limit`. Starts
     from the user's scope of students (permissions.student_scope()).
     """
-    return Measure(_uncovered_students(scope.kind, limit),
+    return Measure(built(_uncovered_students, scope.kind, limit),
                    {**period.params(), **scope.params(), "uncovered_school_id": school_id})
 
 
@@ -612,7 +641,7 @@ def _uncovered_students(kind: str, limit: int | None):
 
 def categories_of(student_ids) -> Measure:
     """(student_id, category name) of the current flags of these students."""
-    return Measure(_categories_of(), {"student_ids": list(student_ids)})
+    return Measure(built(_categories_of), {"student_ids": list(student_ids)})
 
 
 def _categories_of():
