@@ -400,35 +400,36 @@ def _coverage(kind: str, group: str):
                .cte("flagged"))
     f = flagged.c
 
-    def counts():
-        return (func.count().label("flagged"), func.sum(f.prog * f.plan).label("both"),
-                func.sum(f.prog * (1 - f.plan)).label("program_only"),
-                func.sum((1 - f.prog) * f.plan).label("plan_only"),
-                func.sum((1 - f.prog) * (1 - f.plan)).label("neither"))
+    def counts(c=f):
+        return (func.count().label("flagged"), func.sum(c.prog * c.plan).label("both"),
+                func.sum(c.prog * (1 - c.plan)).label("program_only"),
+                func.sum((1 - c.prog) * c.plan).label("plan_only"),
+                func.sum((1 - c.prog) * (1 - c.plan)).label("neither"))
+
+    def per_group(c):
+        """A part's school column and grouping: per school, or per level (school_id NULL)."""
+        return (cast(null(), Integer), [c.level]) if group == "level" else (c.school_id, [c.school_id, c.level])
 
     nothing = cast(null(), String)
-    where = (cast(null(), Integer), [f.level]) if group == "level" else (f.school_id, [f.school_id, f.level])
-    school, grouping = where
+    school, grouping = per_group(f)
     total = (select(literal("total", String).label("dim"), f.school_id, f.level, nothing.label("grade"),
                     nothing.label("severity"), nothing.label("category"), *counts())
              .group_by(f.school_id, f.level))
     detail = (select(literal("detail", String).label("dim"), school.label("school_id"), f.level,
                      f.grade, cast(f.severity, String).label("severity"), nothing.label("category"), *counts())
               .group_by(*grouping, f.grade, f.severity))
-    # A student once under each category of their current flags, however many flags it has.
-    def students_where(condition):
-        return func.count(case((condition, f.student_id)).distinct())
-
-    by_category = (select(literal("category", String).label("dim"), school.label("school_id"), f.level,
+    # A student once under each category of their current flags, however many flags it has: the
+    # (student, category) pairs made distinct first, then counted like the rest (a count of
+    # distinct values per group would sort every pair once per count).
+    pairs = (select(f.student_id, f.school_id, f.level, f.prog, f.plan, RiskFlag.category_id)
+             .join(RiskFlag, and_(RiskFlag.student_id == f.student_id, is_current()))
+             .distinct().subquery("student_category"))
+    c = pairs.c
+    pair_school, pair_grouping = per_group(c)
+    by_category = (select(literal("category", String).label("dim"), pair_school.label("school_id"), c.level,
                           nothing.label("grade"), nothing.label("severity"),
-                          cast(RiskFlag.category_id, String).label("category"),
-                          func.count(f.student_id.distinct()).label("flagged"),
-                          students_where(and_(f.prog == 1, f.plan == 1)).label("both"),
-                          students_where(and_(f.prog == 1, f.plan == 0)).label("program_only"),
-                          students_where(and_(f.prog == 0, f.plan == 1)).label("plan_only"),
-                          students_where(and_(f.prog == 0, f.plan == 0)).label("neither"))
-                   .select_from(flagged).join(RiskFlag, and_(RiskFlag.student_id == f.student_id, is_current()))
-                   .group_by(*grouping, RiskFlag.category_id))
+                          cast(c.category_id, String).label("category"), *counts(c))
+                   .group_by(*pair_grouping, c.category_id))
     return union_all(total, detail, by_category)
 
 
