@@ -375,13 +375,13 @@ def coverage(scope: Scope, period: Period, group: str = "school") -> Measure:
 def _coverage(kind: str, group: str):
     if kind == "ids":
         # Some schools: their students first (an index range), then their flags.
-        per_student = (select(Student.id.label("student_id"), Student.school_id, School.level, Student.grade,
+        per_student = (select(RiskFlag.student_id, Student.school_id, School.level, Student.grade,
                               func.max(severity_rank()).label("severity"))
                        .select_from(Student).join(School, School.id == Student.school_id)
                        .join(RiskFlag, RiskFlag.student_id == Student.id)
                        .where(is_current(), Student.is_active.is_(True), _filter(kind, Student.school_id),
                               school_condition(kind))
-                       .group_by(Student.id, Student.school_id, School.level, Student.grade)
+                       .group_by(RiskFlag.student_id, Student.school_id, School.level, Student.grade)
                        .subquery("per_student"))
     else:
         # The district: the current flags grouped per student (in student order, from their partial
@@ -400,18 +400,14 @@ def _coverage(kind: str, group: str):
                .cte("flagged"))
     f = flagged.c
 
-    def counts(c=f):
-        return (func.count().label("flagged"), func.sum(c.prog * c.plan).label("both"),
-                func.sum(c.prog * (1 - c.plan)).label("program_only"),
-                func.sum((1 - c.prog) * c.plan).label("plan_only"),
-                func.sum((1 - c.prog) * (1 - c.plan)).label("neither"))
-
-    def per_group(c):
-        """A part's school column and grouping: per school, or per level (school_id NULL)."""
-        return (cast(null(), Integer), [c.level]) if group == "level" else (c.school_id, [c.school_id, c.level])
+    def counts():
+        return (func.count().label("flagged"), func.sum(f.prog * f.plan).label("both"),
+                func.sum(f.prog * (1 - f.plan)).label("program_only"),
+                func.sum((1 - f.prog) * f.plan).label("plan_only"),
+                func.sum((1 - f.prog) * (1 - f.plan)).label("neither"))
 
     nothing = cast(null(), String)
-    school, grouping = per_group(f)
+    school, grouping = (cast(null(), Integer), [f.level]) if group == "level" else (f.school_id, [f.school_id, f.level])
     total = (select(literal("total", String).label("dim"), f.school_id, f.level, nothing.label("grade"),
                     nothing.label("severity"), nothing.label("category"), *counts())
              .group_by(f.school_id, f.level))
@@ -419,17 +415,17 @@ def _coverage(kind: str, group: str):
                      f.grade, cast(f.severity, String).label("severity"), nothing.label("category"), *counts())
               .group_by(*grouping, f.grade, f.severity))
     # A student once under each category of their current flags, however many flags it has: the
-    # (student, category) pairs made distinct first, then counted like the rest (a count of
-    # distinct values per group would sort every pair once per count).
-    pairs = (select(f.student_id, f.school_id, f.level, f.prog, f.plan, RiskFlag.category_id)
-             .join(RiskFlag, and_(RiskFlag.student_id == f.student_id, is_current()))
-             .distinct().subquery("student_category"))
-    c = pairs.c
-    pair_school, pair_grouping = per_group(c)
-    by_category = (select(literal("category", String).label("dim"), pair_school.label("school_id"), c.level,
+    # students' concerns (distinct pairs, read from the same index range as the flags above), then
+    # the flagged students' coverage counted per concern like the other parts.
+    concerns = select(RiskFlag.student_id, RiskFlag.category_id).where(is_current())
+    if kind == "ids":
+        concerns = concerns.join(Student, Student.id == RiskFlag.student_id).where(_filter(kind, Student.school_id))
+    concern = concerns.distinct().subquery("concern")
+    by_category = (select(literal("category", String).label("dim"), school.label("school_id"), f.level,
                           nothing.label("grade"), nothing.label("severity"),
-                          cast(c.category_id, String).label("category"), *counts(c))
-                   .group_by(*pair_grouping, c.category_id))
+                          cast(concern.c.category_id, String).label("category"), *counts())
+                   .select_from(flagged).join(concern, concern.c.student_id == f.student_id)
+                   .group_by(*grouping, concern.c.category_id))
     return union_all(total, detail, by_category)
 
 
