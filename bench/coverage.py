@@ -16,6 +16,7 @@ Both pages read the one report model (reports.figures): its statements, one afte
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -74,6 +75,8 @@ def child(url: str, runs: int) -> None:
     from school_prevention.students.models import Student
 
     app = create_app(TestConfig(url))
+    gc.collect()
+    gc.freeze()  # as app.py does in each server process
     app.logger.disabled = True
     results: dict = {}
     with app.app_context():
