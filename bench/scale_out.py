@@ -108,7 +108,7 @@ def main() -> int:
     import sqlalchemy as sa
     from cryptography.fernet import Fernet
 
-    from tests.smtp_sink import Sink
+    from tests.support.smtp_sink import Sink
 
     # Stopped from outside (SIGTERM, a timeout): clean up as after Ctrl+C, in the finally below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -34,9 +34,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import BigInteger, String, event, inspect, select, text
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import event, inspect, select, text
+from sqlalchemy.orm import Session
 
+from school_prevention.audit.models import AuditChainHead, AuditEvent
 from school_prevention.extensions import Model, db
 
 # Any constant shared by every app server of one database ("SPAU" in ASCII).
@@ -79,18 +80,6 @@ def seal_of(key: bytes, prev_hash: str, row) -> str:
     return hmac.new(key, prev_hash.encode() + b"|" + _contents(row), hashlib.sha256).hexdigest()
 
 
-class AuditChainHead(Model):
-    """Where one chain ends: its number of rows, last row and that row's seal, sealed together."""
-
-    __tablename__ = "audit_chain_head"
-
-    chain: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    row_count: Mapped[int] = mapped_column(BigInteger)
-    last_id: Mapped[int]
-    last_hash: Mapped[str] = mapped_column(String(64))
-    seal: Mapped[str] = mapped_column(String(64))
-
-
 def head_seal(key: bytes, chain: int, row_count: int, last_id: int, last_hash: str) -> str:
     """The seal a chain's head must carry."""
     return hmac.new(key, f"head|{chain}|{row_count}|{last_id}|{last_hash}".encode(), hashlib.sha256).hexdigest()
@@ -117,8 +106,6 @@ def _insert_order(row: Model) -> int:
 @event.listens_for(Session, "before_flush")
 def seal(session: Session, flush_context, instances) -> None:
     """Seal the audit rows this flush inserts, in the order they will get their ids."""
-    from school_prevention.audit import AuditEvent
-
     session.info.pop(HEAD, None)  # left by a flush that failed
     new = [obj for obj in session.new if isinstance(obj, AuditEvent) and obj.row_hash is None]
     if not new:
@@ -180,8 +167,6 @@ class Finding:
 
 def verify(session: Session, batch: int = 5000) -> tuple[int, Finding | None]:
     """(rows checked, the first bad row or None) for the whole trail, in id order, then each chain's end."""
-    from school_prevention.audit import AuditEvent
-
     key = _key()
     prev: dict[int, str] = {}  # the last seal of each chain so far
     ends: dict[int, tuple[int, int]] = {}  # each chain's rows so far and its last row's id

@@ -11,7 +11,6 @@ from school_prevention import audit
 from school_prevention.audit_chain import LANE, verify
 from school_prevention.extensions import db
 from tests.factories import make_user
-from tests.test_db_roles import app_role  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
@@ -197,8 +196,8 @@ def test_postgresql_refuses_an_upsert_of_an_existing_row(db_session, backend, tr
 
 def test_rows_written_by_requests_at_once_stay_in_one_chain(race_app):
     """Eight page views committed at the same moment (each its own connection) seal one chain."""
-    from tests.concurrency import fire_together
     from tests.factories import make_school, make_student
+    from tests.support.concurrency import fire_together
 
     with race_app.app_context():
         school = make_school()
@@ -239,7 +238,7 @@ def test_audit_verify_command_names_the_row(app, db_session, trail):
     "UPDATE audit_chain_head SET row_count = 0",
     "ALTER TABLE audit_chain_head DISABLE TRIGGER USER",
 ])
-def test_the_app_role_cannot_move_a_head_back(app_role, statement):  # noqa: F811 (the fixture)
+def test_the_app_role_cannot_move_a_head_back(app_role, statement):
     with app_role.connect() as conn:
         conn.execute(text("INSERT INTO audit_chain_head (chain, row_count, last_id, last_hash, seal) "
                           "VALUES (99, 5, 5, 'x', 'x')"))  # rolled back when the connection closes
@@ -248,7 +247,7 @@ def test_the_app_role_cannot_move_a_head_back(app_role, statement):  # noqa: F81
         assert any(words in str(refused.value) for words in ("permission denied", "must be owner", "only advances"))
 
 
-def test_the_app_role_can_advance_a_head(app_role):  # noqa: F811 (the fixture)
+def test_the_app_role_can_advance_a_head(app_role):
     with app_role.connect() as conn:
         conn.execute(text("INSERT INTO audit_chain_head (chain, row_count, last_id, last_hash, seal) "
                           "VALUES (99, 5, 5, 'x', 'x')"))

@@ -1,6 +1,6 @@
 """Every page that names a student writes its one audit row: a crawl of every page as every role.
 
-The world is test_permissions' (one object of every kind, so every route has a URL), with every
+The world is tests/support/worlds.py's one_of_everything (so every route has a URL), with every
 student renamed to a name no other text on a page can contain ("Zyxwa…", "Quorvel…"). Each role
 opens every GET route of app.url_map, plus the query strings that make a page list more (a search,
 another tab). For each page whose body names a student (given, family or preferred name), the
@@ -27,10 +27,11 @@ import zipfile
 import pytest
 from sqlalchemy import func, select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.students.models import Student
 from tests.factories import make_flag, make_student
-from tests.test_permissions import ALL, EXPECTED, PUBLIC, _requests, world  # noqa: F401 - world is a fixture
+from tests.support.endpoints import ALL, requests_for
+from tests.support.worlds import one_of_everything
 
 # Pages that show more with a query string: endpoint -> query strings ({name} is a world value).
 MORE = {
@@ -66,9 +67,11 @@ def _tag(n: int) -> str:
 
 
 @pytest.fixture
-def crawl_world(world, db_session):  # noqa: F811 - test_permissions' world fixture
-    """The permissions world with names found nowhere else; one student also has a preferred name. A flagged
-    student in no program is added, for the lists of students not yet helped (the coverage report)."""
+def crawl_world(db_session):
+    """One of everything a route names (tests/support/worlds.py) with names found nowhere else; one student
+    also has a preferred name. A flagged student in no program is added, for the lists of students not
+    yet helped (the coverage report)."""
+    world = one_of_everything(db_session)
     make_flag(make_student(world["school"]), world["users"]["counselor"])
     students = db_session.scalars(select(Student).order_by(Student.id)).all()
     for n, student in enumerate(students):
@@ -87,7 +90,7 @@ def _names(db_session) -> dict[int, list[str]]:
 def _urls(app, objects, role):
     """(endpoint, url) of every GET route, and of its MORE variants."""
     values = {"student_id": objects["student"].id, "flag_id": objects["flag"].id}
-    for endpoint, method, url in _requests(app, objects, role):
+    for endpoint, method, url in requests_for(app, objects, role):
         if method != "GET" or endpoint == "static":
             continue
         yield endpoint, url

@@ -1,34 +1,12 @@
 """PostgreSQL: the app's role owns nothing, so it cannot switch the audit trail's guard off."""
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import text
 
 from school_prevention.db_roles import grant_app_role
 from school_prevention.extensions import db
-
-
-@pytest.fixture
-def app_role(app, backend):
-    """A login role granted as the README says, and an engine connected as it."""
-    if backend != "postgresql":
-        pytest.skip("roles and grants are PostgreSQL's")
-    role = f"sp_app_{uuid.uuid4().hex[:8]}"
-    with app.app_context():
-        owner = db.engine
-        with owner.begin() as conn:
-            conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
-            grant_app_role(conn, role)
-        url = owner.url.set(username=role, password=None)
-    engine = sa.create_engine(url)
-    yield engine
-    engine.dispose()
-    with app.app_context(), db.engine.begin() as conn:
-        conn.execute(text(f'DROP OWNED BY "{role}"'))
-        conn.execute(text(f'DROP ROLE "{role}"'))
 
 
 @pytest.mark.parametrize("statement", [

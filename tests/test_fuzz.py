@@ -6,11 +6,11 @@ role's pages render), with values that have broken apps before: empty and whites
 text, unicode (right-to-left marks, emoji), NUL bytes, out-of-range and negative numbers, floats,
 dates in odd formats, ids of other objects, several values for one name, plus random extra keys.
 
-One world per module and database (tests.test_permissions.build_world), in a transaction that is
+One world per module and database (tests.support.worlds.one_of_everything), in a transaction that is
 rolled back at the end; each example runs in a savepoint rolled back after it, so a 2xx that
 changes things does not leak into the next example. After a 4xx nothing may have changed: every
 INSERT, UPDATE and DELETE the request ran that touched a row, and was not undone with a savepoint
-(tests/writes.py), is a change, except to audit_event, audit_chain_head and user_session (the
+(tests/support/writes.py), is a change, except to audit_event, audit_chain_head and user_session (the
 audit of a re-rendered page and the session's touch). A snapshot of every table (row counts and
 a checksum of the rows) cross-checks that on the first refusals of each form and every
 SNAPSHOT_EVERY-th after.
@@ -40,10 +40,11 @@ from school_prevention import create_app
 from school_prevention.auth import sessions
 from school_prevention.config import TestConfig
 from school_prevention.extensions import db, limiter
-from tests.conftest import IsolatedClient, migrate_to_head
-from tests.databases import new_database_url
-from tests.test_permissions import EXPECTED, PUBLIC, _requests, build_world
-from tests.writes import Writes
+from tests.support.apps import IsolatedClient, migrate_to_head
+from tests.support.databases import new_database_url
+from tests.support.endpoints import EXPECTED, PUBLIC, requests_for
+from tests.support.worlds import one_of_everything
+from tests.support.writes import Writes
 
 pytestmark = pytest.mark.slow
 
@@ -241,11 +242,11 @@ class Fuzzing:
     def __init__(self, app):
         self.app = app
         self.backend = db.engine.dialect.name
-        self.world = build_world(db.session)
+        self.world = one_of_everything(db.session)
         self.world_ids = _world_ids(self.world)
         self.user_ids = {role: user.id for role, user in self.world["users"].items()}
         self.user_class = type(self.world["users"]["admin"])
-        self.requests = {role: list(_requests(app, self.world, role)) for role in [None, *ROLE_ORDER]}
+        self.requests = {role: list(requests_for(app, self.world, role)) for role in [None, *ROLE_ORDER]}
         self.urls = {role: {e: url for e, _m, url in found} for role, found in self.requests.items()}
         db.session.commit()
         db.session.remove()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ from tests.factories import (
     make_student,
     make_user,
 )
+from tests.support.pages import english_left, visible_text
 
 PO = TRANSLATIONS_DIR / "es" / "LC_MESSAGES" / "messages.po"
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None, "N_": None,
@@ -37,12 +37,6 @@ TRANSLATED_TEMPLATES = sorted(str(p.relative_to(PROJECT_ROOT / "templates"))
                               for p in (PROJECT_ROOT / "templates").rglob("*.html"))
 TRANSLATED_MODULES = sorted(str(p.relative_to(PROJECT_ROOT / "school_prevention"))
                             for p in (PROJECT_ROOT / "school_prevention").rglob("*.py"))
-
-# Words that give away an English sentence left on a Spanish page (none is also a Spanish word).
-ENGLISH_TELLS = {"the", "and", "with", "your", "you", "this", "that", "for", "not", "open", "save", "cancel",
-                 "flag", "flags", "check-in", "check-ins", "student", "students", "due", "overdue", "sign",
-                 "home", "record", "none", "new", "edit", "change", "status", "history", "source", "severity",
-                 "note", "reason", "until", "when", "today", "week", "see", "who", "of", "to", "is", "are", "by"}
 
 
 def _messages_in(path: Path, method: str) -> set[str]:
@@ -91,51 +85,6 @@ def test_placeholders_survive_translation():
         bad += [f"{ids[0]!r} -> {s!r}" for s in strings if set(re.findall(r"%\(\w+\)[sd]", s)) != wanted
                 and not (len(ids) > 1 and s is strings[0] and set(re.findall(r"%\(\w+\)[sd]", s)) <= wanted)]
     assert not bad, bad
-
-
-class _Text(HTMLParser):
-    """The text a reader sees (and hears): text nodes outside script and style, plus aria-labels and titles."""
-
-    def __init__(self):
-        super().__init__()
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in ("script", "style"):
-            self._skip += 1
-        for name, value in attrs:
-            if name in ("aria-label", "title", "placeholder", "data-confirm") and value:
-                self.parts.append(value)
-
-    def handle_endtag(self, tag):
-        if tag in ("script", "style"):
-            self._skip -= 1
-
-    def handle_data(self, data):
-        if not self._skip and data.strip():
-            self.parts.append(data.strip())
-
-
-def visible_text(html: str) -> str:
-    parser = _Text()
-    parser.feed(html)
-    return "\n".join(parser.parts)
-
-
-def english_left(html: str, data: list[str]) -> list[str]:
-    """The lines of the page that still read as English, once the records' own words (names) are removed."""
-    text = visible_text(html)
-    for value in sorted(data, key=len, reverse=True):
-        # Whole words only: a record's short word ("es", "Ana") must not cut into the interface's words.
-        text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", " ", text)
-    text = text.replace("School Prevention", " ")  # the authenticator app's account name, a proper name
-    left = []
-    for line in text.splitlines():
-        words = {w.lower() for w in re.findall(r"[A-Za-z][A-Za-z-]*", line)}
-        if words & ENGLISH_TELLS:
-            left.append(line)
-    return left
 
 
 @pytest.fixture

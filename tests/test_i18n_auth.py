@@ -7,8 +7,8 @@ import pytest
 from school_prevention.auth import tokens
 from school_prevention.extensions import db
 from tests.factories import PASSWORD, make_notification, make_school, make_user
-from tests.signin_helpers import enrol
-from tests.test_i18n import english_left, visible_text
+from tests.support.signin_helpers import enrol
+from tests.support.pages import english_left, visible_text
 
 SPANISH_BROWSER = {"Accept-Language": "es-MX,es;q=0.9"}
 
@@ -176,36 +176,6 @@ def test_english_readers_keep_the_pages_they_had(client, login_as, db_session):
 
 
 # The pages and code this part of the app puts words on: every message they ask for has its Spanish.
-AUTH_MAIL_TEMPLATES = ["auth/forgot.html", "auth/link_problem.html", "auth/password.html", "auth/recovery_codes.html",
-                       "auth/second_factor_setup.html", "auth/security.html", "auth/set_password.html",
-                       "notifications/index.html", "notifications/outbox.html", "notifications/requeue.html"]
-AUTH_MAIL_MODULES = ["auth/account_views.py", "auth/passwords.py", "auth/signin_flow.py", "auth/sso.py",
-                     "auth/tokens.py", "auth/twofactor.py", "notifications/mail.py", "notifications/forms.py",
-                     "notifications/outbox_views.py", "notifications/services.py", "notifications/views.py",
-                     "checkins/jobs.py", "referrals/jobs.py", "agencies/jobs.py", "tiers/jobs.py"]
-
-
-def test_every_message_of_these_pages_and_emails_has_a_spanish_translation():
-    from school_prevention.config import PROJECT_ROOT
-    from tests.test_i18n import _catalogue, _messages_in
-
-    translated = {}
-    for entry in _catalogue():
-        key = entry.id[0] if isinstance(entry.id, tuple) else entry.id
-        strings = entry.string if isinstance(entry.string, tuple) else (entry.string,)
-        translated[key] = all(strings)
-    wanted = {}
-    for name in AUTH_MAIL_TEMPLATES:
-        for msgid in _messages_in(PROJECT_ROOT / "templates" / name, "jinja2.ext:babel_extract"):
-            wanted[msgid] = name
-    for name in AUTH_MAIL_MODULES:
-        for msgid in _messages_in(PROJECT_ROOT / "school_prevention" / name, "python"):
-            wanted[msgid] = name
-    assert len(wanted) > 150
-    missing = [f"{where}: {msgid!r}" for msgid, where in sorted(wanted.items()) if not translated.get(msgid)]
-    assert not missing, "untranslated:\n" + "\n".join(missing)
-
-
 @pytest.mark.parametrize("language", ["en", "es"])
 def test_an_address_typed_into_a_translated_sentence_is_shown_as_text(client, db_session, language):
     sent = client.post("/password/forgot", data={"email": "<b>x</b>@example.org"},

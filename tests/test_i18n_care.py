@@ -18,7 +18,7 @@ from school_prevention.training.models import Course
 from tests.factories import (
     make_agency, make_completion, make_flag, make_guardian, make_school, make_student, make_user,
 )
-from tests.test_i18n import english_left, visible_text
+from tests.support.pages import english_left, visible_text
 
 SCHOOL_ROLES = ["staff", "counselor", "principal"]
 

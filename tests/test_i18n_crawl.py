@@ -9,26 +9,19 @@ not interface text), so a page fails only for words the app itself wrote.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import String, Text, select
 
-from school_prevention.extensions import db
-from tests.test_i18n import english_left
-from tests.test_permissions import ALL, _requests, world  # noqa: F401 - world is a fixture
+from tests.support.endpoints import ALL, requests_for
+from tests.support.pages import english_left, records_words
+from tests.support.worlds import one_of_everything
 
 # Answers that are not pages for a reader: files, feeds and machine formats.
 NOT_PAGES = {"static"}
 
 
-def records_words() -> list[str]:
-    """Every text value in the database: what a page shows of the records, not of the interface."""
-    words: set[str] = set()
-    for table in db.metadata.sorted_tables:
-        columns = [c for c in table.columns if isinstance(c.type, (String, Text))]
-        if not columns:
-            continue
-        for row in db.session.execute(select(*columns)):
-            words.update(v for v in row if isinstance(v, str) and 1 < len(v) <= 2000)
-    return sorted(words)
+@pytest.fixture
+def world(db_session):
+    """One of everything a route names (tests/support/worlds.py)."""
+    return one_of_everything(db_session)
 
 
 @pytest.mark.parametrize("role", sorted(ALL))
@@ -40,7 +33,7 @@ def test_no_page_reads_as_english_for_someone_who_chose_spanish(app, login_as, w
     login_as(user, client)
     data = records_words()
     problems, pages = [], 0
-    for endpoint, method, url in _requests(app, world, role):
+    for endpoint, method, url in requests_for(app, world, role):
         if method != "GET" or endpoint in NOT_PAGES:
             continue
         response = client.get(url, headers={"Accept-Language": "en"})  # her choice beats the browser's

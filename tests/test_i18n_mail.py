@@ -16,8 +16,8 @@ from school_prevention.referrals.services import submit_referral
 from school_prevention.scheduler import run_job
 from school_prevention.students.models import Student
 from tests.factories import category, make_school, make_student, make_user
-from tests.reminder_helpers import make_active_match, make_checkin
-from tests.smtp_sink import Sink
+from tests.support.reminder_helpers import make_active_match, make_checkin
+from tests.support.smtp_sink import Sink
 
 NOW = datetime(2030, 2, 15, 15, 0, tzinfo=UTC)  # Friday 9:00 AM in Chicago
 

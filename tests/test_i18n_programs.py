@@ -18,7 +18,7 @@ from school_prevention.programs.services import enroll
 from tests.factories import (
     make_flag, make_mentor, make_program, make_referral, make_school, make_student, make_user,
 )
-from tests.test_i18n import english_left, visible_text
+from tests.support.pages import english_left, visible_text
 
 
 @pytest.fixture

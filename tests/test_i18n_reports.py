@@ -23,9 +23,9 @@ from school_prevention.roster import jobs as roster_jobs
 from school_prevention.roster.models import RosterImport
 from school_prevention.screenings.models import Instrument
 from school_prevention.training.models import Course
-from tests import roster_files as rf
 from tests.factories import category, make_program, make_school, make_student, make_user
-from tests.test_i18n import english_left, visible_text
+from tests.support import roster_files as rf
+from tests.support.pages import english_left, visible_text
 
 SPANISH = {"Accept-Language": "en-US,en;q=0.9"}  # the browser says English: the account's choice wins
 

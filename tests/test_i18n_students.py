@@ -17,7 +17,7 @@ from school_prevention.training.models import Course
 from tests.factories import (
     make_checkin_plan, make_completion, make_flag, make_guardian, make_program, make_school, make_student, make_user,
 )
-from tests.test_i18n import english_left, visible_text
+from tests.support.pages import english_left, visible_text
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from school_prevention.extensions import db
-from tests.conftest import sign_in
+from tests.support.apps import sign_in
 
 
 def _count(app, sql: str, **params) -> int:

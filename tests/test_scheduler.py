@@ -16,9 +16,9 @@ from school_prevention.auth.models import UserSession
 from school_prevention.config import TestConfig
 from school_prevention.extensions import db
 from school_prevention.scheduler import SingleInstanceGuard, load_jobs, run_job
-from tests.conftest import migrate_to_head
-from tests.databases import new_database_url
 from tests.factories import make_user
+from tests.support.apps import migrate_to_head
+from tests.support.databases import new_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 

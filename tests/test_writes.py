@@ -1,11 +1,11 @@
-"""tests/writes.py, which the fuzz test trusts to say that a refused request changed nothing."""
+"""tests/support/writes.py, which the fuzz test trusts to say that a refused request changed nothing."""
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
 
 from tests.factories import make_school
-from tests.writes import Writes, written_table
+from tests.support.writes import Writes, written_table
 
 
 @pytest.mark.parametrize("statement, table", [

@@ -9,9 +9,10 @@ requests the second is told who made the change.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any, TypedDict, cast
 
 from flask_babel import gettext
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 
 from school_prevention import audit, crypto
 from school_prevention.agencies.models import (
@@ -101,14 +102,22 @@ def refer_student(actor: User, student: Student, *, agency: Agency | None, categ
     return referral
 
 
-def read_reason(actor: User, referral: AgencyReferral) -> dict[str, str | None]:
+class ReferralNotes(TypedDict):
+    """A referral's restricted texts, decrypted for display (None: none written)."""
+
+    reason: str | None
+    outcome: str | None
+    events: dict[int, str | None]  # follow-up notes by event id
+
+
+def read_reason(actor: User, referral: AgencyReferral) -> ReferralNotes:
     """The restricted texts of a referral (reason, outcome note, follow-up notes); a read is audited."""
-    notes = {"reason": crypto.decrypt_for_display(referral.reason_ciphertext),
-             "outcome": crypto.decrypt_for_display(referral.outcome_note_ciphertext)}
+    reason = crypto.decrypt_for_display(referral.reason_ciphertext)
+    outcome = crypto.decrypt_for_display(referral.outcome_note_ciphertext)
     events = {e.id: crypto.decrypt_for_display(e.note_ciphertext) for e in referral.events if e.note_ciphertext}
-    if notes["reason"] or notes["outcome"] or events:
+    if reason or outcome or events:
         audit.record("agency_referral.note.read", actor=actor, obj=referral, student=referral.student)
-    return {**notes, "events": events}
+    return {"reason": reason, "outcome": outcome, "events": events}
 
 
 def _last_step(referral: AgencyReferral, action: str) -> str:
@@ -145,9 +154,9 @@ def change_status(actor: User, referral: AgencyReferral, new_status: str, *, out
     if reference:
         values["agency_reference"] = reference
     # Only from the status this request saw: a second identical request finds it moved and changes nothing.
-    moved = db.session.execute(update(AgencyReferral)
+    moved = cast(CursorResult[Any], db.session.execute(update(AgencyReferral)
                                .where(AgencyReferral.id == referral.id, AgencyReferral.status == referral.status)
-                               .values(**values).execution_options(synchronize_session=False)).rowcount
+                               .values(**values).execution_options(synchronize_session=False))).rowcount
     db.session.refresh(referral)
     if not moved:
         raise AlreadyDone(gettext("This referral was moved meanwhile; it is now %(status)s%(by)s. Nothing more was "
@@ -176,11 +185,11 @@ def record_follow_up(actor: User, referral: AgencyReferral, *, seen_seq: int | N
     if next_follow_up_on is not None and next_follow_up_on < today:
         raise ServiceError("next_follow_up_on", gettext("The next follow-up date cannot be in the past."))
     seen = referral.follow_up_seq if seen_seq is None else seen_seq
-    done = db.session.execute(
+    done = cast(CursorResult[Any], db.session.execute(
         update(AgencyReferral).where(AgencyReferral.id == referral.id, AgencyReferral.follow_up_seq == seen,
                                      AgencyReferral.status != "closed")
         .values(follow_up_on=next_follow_up_on, follow_up_seq=seen + 1, updated_at=utcnow())
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     db.session.refresh(referral)
     if not done:
         raise AlreadyDone(gettext("A follow-up was already recorded%(by)s. Nothing more was saved.",

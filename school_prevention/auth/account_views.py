@@ -1,23 +1,25 @@
-"""One's own sign-in security: signed-in browsers, signing out everywhere, the authenticator app and
+"""One's own account: the password, signed-in browsers, signing out everywhere, the authenticator app and
 recovery codes."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext, ngettext
 from flask_login import current_user, logout_user
 from sqlalchemy import select
 
 from school_prevention import audit
 from school_prevention.auth import sessions, twofactor
-from school_prevention.auth.forms import LanguageForm, RenewCodesForm
+from school_prevention.auth.forms import ChangePasswordForm, LanguageForm, RenewCodesForm
 from school_prevention.auth.models import User, UserSession
-from school_prevention.auth.services import SignInThrottled, set_language
+from school_prevention.auth.services import SignInThrottled, change_password, set_language
 from school_prevention.auth.signin_views import NO_STORE, _enrolment_page
-from school_prevention.auth.views import account_bp, throttled_message
+from school_prevention.auth.views import throttled_message
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.i18n import N_
 from school_prevention.permissions import scoped_or_404, signed_in
+
+bp = Blueprint("account", __name__, url_prefix="/account")
 
 # Translated where shown (the template's |tr filter).
 METHOD_LABELS = {
@@ -58,14 +60,34 @@ def _security_page(renew_form=None, status=200):
         renew_form=renew_form or RenewCodesForm(formdata=None)), status
 
 
-@account_bp.route("/security")
+@bp.route("/password", methods=["GET", "POST"])
+@signed_in
+def password():
+    """Change one's own password; other sessions of the account are ended."""
+    form = ChangePasswordForm(current_user)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            try:
+                change_password(current_user, form.current_password.data, form.new_password.data,
+                                keep_token=session.get("sid"))
+            except ServiceError as exc:
+                getattr(form, exc.field).errors.append(exc.message)
+            else:
+                flash(gettext("Your password has been changed. Other signed-in browsers were signed out."), "success")
+                return redirect(url_for("home.index"))
+    return render_template("auth/password.html", form=form), status
+
+
+@bp.route("/security")
 @signed_in
 def security():
     """Where the person is signed in, and their second factor."""
     return _security_page()
 
 
-@account_bp.route("/sessions/<int:browser_id>/end", methods=["POST"])
+@bp.route("/sessions/<int:browser_id>/end", methods=["POST"])
 @signed_in
 def session_end(browser_id: int):
     """Sign out one of one's other browsers."""
@@ -80,7 +102,7 @@ def session_end(browser_id: int):
     return redirect(url_for("account.security"))
 
 
-@account_bp.route("/sessions/end-all", methods=["POST"])
+@bp.route("/sessions/end-all", methods=["POST"])
 @signed_in
 def sessions_end_all():
     """Sign out everywhere, this browser included."""
@@ -96,7 +118,7 @@ def sessions_end_all():
     return redirect(url_for("auth.login"))
 
 
-@account_bp.route("/two-factor/setup", methods=["GET", "POST"])
+@bp.route("/two-factor/setup", methods=["GET", "POST"])
 @signed_in
 def second_factor_setup():
     """Add an authenticator app to one's account (when there is none yet)."""
@@ -107,7 +129,7 @@ def second_factor_setup():
     return _enrolment_page(user, lambda: redirect(url_for("account.security")), during_sign_in=False)
 
 
-@account_bp.route("/two-factor/recovery-codes", methods=["POST"])
+@bp.route("/two-factor/recovery-codes", methods=["POST"])
 @signed_in
 def recovery_codes():
     """Make new recovery codes (the old ones stop working); they are shown once."""
@@ -130,7 +152,7 @@ def recovery_codes():
                            first_time=False), 200, NO_STORE
 
 
-@account_bp.route("/language", methods=["POST"])
+@bp.route("/language", methods=["POST"])
 @signed_in
 def language():
     """Read the app in another language from now on (the footer's picker); back to the page it was chosen on."""

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, or_
+from sqlalchemy import CursorResult, delete, or_
 
 from school_prevention.auth.models import UserSession
 from school_prevention.extensions import db
@@ -21,4 +22,4 @@ def purge_sessions(now: datetime) -> int:
             or_(UserSession.ended_at < cutoff, UserSession.last_seen_at < cutoff)
         )
     )
-    return result.rowcount
+    return cast(CursorResult[Any], result).rowcount

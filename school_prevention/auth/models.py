@@ -1,4 +1,4 @@
-"""User accounts, their schools, and server-side sign-in sessions."""
+"""User accounts, their schools, server-side sign-in sessions, and invitation and password-reset links."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -128,3 +128,22 @@ class RecoveryCode(Model):
 
 
 crypto.register(User, "mfa_secret")
+
+
+class AccountToken(Model):
+    """One invitation or password-reset link."""
+
+    __tablename__ = "account_token"
+    __table_args__ = (CheckConstraint("purpose IN ('invite', 'reset')", name="purpose_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(10))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from school_prevention import audit
+from school_prevention.audit.models import AuditEvent
 from school_prevention.auth import sessions
 from school_prevention.auth.models import User
 from school_prevention.auth.passwords import hash_password, needs_rehash, verify_password
@@ -21,7 +22,7 @@ from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db, limiter
 from school_prevention.grants import services as grant_services
-from school_prevention.grants.models import PASSWORD, PRIVACY_OFFICER, ROLE, SCHOOL, STUDENT_EXPORT
+from school_prevention.grants.models import PASSWORD, PRIVACY_OFFICER, ROLE, SCHOOL, STUDENT_EXPORT, AccessRequest
 from school_prevention.grants.services import APPROVAL_ROLES, CASE_SCHOOL_ROLES
 from school_prevention.roles import SCHOOL_SCOPED_ROLES, Role
 from school_prevention.schools.models import School
@@ -38,10 +39,10 @@ def last_done_by(obj, *actions: str, default: str | None = "someone (earlier)") 
     """by_whom() of the latest audit row of one of these actions on obj (the trail records every
     change); default when there is none."""
     row = db.session.execute(
-        select(User, audit.AuditEvent.at).outerjoin(User, User.id == audit.AuditEvent.actor_id)
-        .where(audit.AuditEvent.object_type == obj.__tablename__, audit.AuditEvent.object_id == str(obj.id),
-               audit.AuditEvent.action.in_(actions))
-        .order_by(audit.AuditEvent.id.desc()).limit(1)).first()
+        select(User, AuditEvent.at).outerjoin(User, User.id == AuditEvent.actor_id)
+        .where(AuditEvent.object_type == obj.__tablename__, AuditEvent.object_id == str(obj.id),
+               AuditEvent.action.in_(actions))
+        .order_by(AuditEvent.id.desc()).limit(1)).first()
     return by_whom(*row) if row else default
 
 
@@ -219,6 +220,7 @@ def create_user(
         detail["grants"] = [g for g, on in zip(("student_export", "privacy_officer"), grants) if on]
     audit.record("user.created", actor=actor, obj=user, detail=detail)
     if proposed:
+        assert actor is not None  # proposed only when an admin acts; the operator is given what they ask
         requests = [grant_services.propose(actor, user, ROLE, role)]
         requests += [grant_services.propose(actor, user, SCHOOL, str(s.id), school=s)
                      for s in schools if role_enum in CASE_SCHOOL_ROLES]
@@ -256,7 +258,7 @@ def update_user(
     can_export_student_level: bool,
     is_privacy_officer: bool = False,
     new_password: str | None = None,
-) -> list:
+) -> list[AccessRequest]:
     """Change a user's name, role, schools or grants (and optionally set a temporary password).
 
     What takes access away, and what opens no case data, is done at once. What opens case data is
@@ -295,9 +297,10 @@ def update_user(
     after_schools = (current & wanted) | (set() if schools_need_approval else wanted - current)
     if Role(after_role) not in SCHOOL_SCOPED_ROLES:
         after_schools = set()
+    after_export = held_grants[STUDENT_EXPORT] and wanted_grants[STUDENT_EXPORT]
+    after_privacy = held_grants[PRIVACY_OFFICER] and wanted_grants[PRIVACY_OFFICER]
     after = {"role": after_role, "school_ids": sorted(after_schools),
-             "can_export_student_level": held_grants[STUDENT_EXPORT] and wanted_grants[STUDENT_EXPORT],
-             "is_privacy_officer": held_grants[PRIVACY_OFFICER] and wanted_grants[PRIVACY_OFFICER]}
+             "can_export_student_level": after_export, "is_privacy_officer": after_privacy}
     same_password = not new_password or password_needs_approval or (
         user.must_change_password and verify_password(user.password_hash, new_password))
 
@@ -312,10 +315,11 @@ def update_user(
     pending_keys = {(r.kind, r.value) for r in survivors}
     new_asks = [a for a in asks if (a[0], a[1]) not in pending_keys]
     password_waits = next((r for r in pending if r.kind == PASSWORD), None)
-    new_password_ask = password_needs_approval and not (
-        password_waits is not None and verify_password(password_waits.password_hash, new_password))
+    # The typed password that waits for approval (None: nothing to propose, or the same one already waits).
+    password_ask = new_password if new_password and password_needs_approval and not (
+        password_waits is not None and verify_password(password_waits.password_hash, new_password)) else None
 
-    if before == after and user.name == name.strip() and same_password and not new_asks and not new_password_ask:
+    if before == after and user.name == name.strip() and same_password and not new_asks and password_ask is None:
         # The loader locked the account: a repeated identical save (a double click) finds it done.
         raise AlreadyDone(gettext("These details of %(name)s were already saved by %(who)s. Nothing more was changed.",
                                   name=user.name, who=last_done_by(user, "user.updated", "user.created",
@@ -331,8 +335,8 @@ def update_user(
     if after_schools != current:
         user.schools = [s for s in user.schools if s.id in after_schools] + [
             s for s in schools if s.id in after_schools - current]
-    user.can_export_student_level = after["can_export_student_level"]
-    user.is_privacy_officer = after["is_privacy_officer"]
+    user.can_export_student_level = after_export
+    user.is_privacy_officer = after_privacy
     if new_password and not password_needs_approval:
         # An account the roster import created has never been active: its first temporary
         # password is what activates it. An account an admin deactivated stays deactivated.
@@ -350,12 +354,12 @@ def update_user(
         audit.record("user.updated", actor=actor, obj=user,
                      detail={"before": before, "after": after,
                              "password_reset": bool(new_password) and not password_needs_approval})
-    made = [grant_services.propose(actor, user, kind, value, school=school) for kind, value, school in new_asks]
-    if new_password_ask:
+    proposals = [grant_services.propose(actor, user, kind, value, school=school) for kind, value, school in new_asks]
+    if password_ask is not None:
         if password_waits is not None:
             grant_services.supersede(actor, user, [PASSWORD])
-        made.append(grant_services.propose(actor, user, PASSWORD, password_hash=hash_password(new_password)))
-    made = [r for r in made if r is not None]
+        proposals.append(grant_services.propose(actor, user, PASSWORD, password_hash=hash_password(password_ask)))
+    made = [r for r in proposals if r is not None]
     grant_services.announce(user, made)
     return made
 

@@ -5,9 +5,10 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any, cast
 
 from flask import current_app, g
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import CursorResult, bindparam, func, select, update
 from sqlalchemy.orm import joinedload
 
 from school_prevention.auth.models import User, UserSession
@@ -114,7 +115,7 @@ def end_all_sessions(user: User, reason: str, *, keep_token: str | None = None) 
     )
     if keep_token:
         stmt = stmt.where(UserSession.token_hash != _hash(keep_token))
-    return db.session.execute(stmt).rowcount
+    return cast(CursorResult[Any], db.session.execute(stmt)).rowcount
 
 
 def live_sessions(user: User, now: datetime | None = None) -> list[UserSession]:
@@ -131,13 +132,16 @@ def live_sessions(user: User, now: datetime | None = None) -> list[UserSession]:
 
 def is_token_of(row: UserSession, token: str | None) -> bool:
     """Whether row is the session of this cookie token."""
-    return bool(token) and row.token_hash == _hash(token)
+    if not token:
+        return False
+    return row.token_hash == _hash(token)
 
 
 def end_own_session(user: User, session_id: int, reason: str) -> bool:
     """End one of the person's own sessions by id; False when it is not theirs or already ended."""
-    return db.session.execute(
+    result = db.session.execute(
         update(UserSession)
         .where(UserSession.id == session_id, UserSession.user_id == user.id, UserSession.ended_at.is_(None))
         .values(ended_at=utcnow(), ended_reason=reason)
-    ).rowcount == 1
+    )
+    return cast(CursorResult[Any], result).rowcount == 1

@@ -10,18 +10,19 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any, cast
 
 from flask_babel import gettext
-from sqlalchemy import CheckConstraint, ForeignKey, String, delete, select, update
+from sqlalchemy import CheckConstraint, CursorResult, ForeignKey, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention import audit
 from school_prevention.auth import sessions
-from school_prevention.auth.models import User
+from school_prevention.auth.models import AccountToken, User
 from school_prevention.auth.passwords import hash_password
 from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone
-from school_prevention.extensions import Model, db
+from school_prevention.extensions import db
 from school_prevention.i18n import N_
 from school_prevention.notifications.models import Notification
 from school_prevention.notifications import links
@@ -36,27 +37,8 @@ EMAIL_TITLE = {
     RESET: N_("Reset your School Prevention Program Manager password (link valid for 1 hour)"),
 }
 # Paths of auth.accept_invitation and auth.reset_password; built without a request, since
-# invitations are also sent from the command line. tests/test_account_links.py opens them.
+# invitations are also sent from the command line. tests/auth/test_account_links.py opens them.
 LINK = {INVITE: "/welcome/{}", RESET: "/password/reset/{}"}
-
-
-class AccountToken(Model):
-    """One invitation or password-reset link."""
-
-    __tablename__ = "account_token"
-    __table_args__ = (CheckConstraint("purpose IN ('invite', 'reset')", name="purpose_known"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
-    purpose: Mapped[str] = mapped_column(String(10))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime]
-    used_at: Mapped[datetime | None]
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
-
-    user: Mapped[User] = relationship(foreign_keys=[user_id])
-    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
 
 class TokenProblem(Exception):
@@ -158,10 +140,10 @@ def redeem(raw: str, purpose: str, new_password: str, now: datetime | None = Non
     """Spend the token (once) and set the password; every session of the account is ended."""
     now = now or utcnow()
     token = check(raw, purpose, now)
-    spent = db.session.execute(
+    spent = cast(CursorResult[Any], db.session.execute(
         update(AccountToken)
         .where(AccountToken.id == token.id, AccountToken.used_at.is_(None), AccountToken.expires_at > now)
-        .values(used_at=now).execution_options(synchronize_session=False)).rowcount
+        .values(used_at=now).execution_options(synchronize_session=False))).rowcount
     if spent != 1:
         raise TokenProblem(gettext("This link has already been used."), 410)
     user = token.user

@@ -6,6 +6,7 @@ import math
 import secrets
 import time
 from datetime import datetime
+from typing import Any, cast
 
 import pyotp
 import segno
@@ -13,7 +14,7 @@ from flask import current_app
 from flask_babel import gettext
 from limits import parse
 from markupsafe import Markup
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 
 from school_prevention import audit, crypto
 from school_prevention.auth.models import RecoveryCode, User
@@ -119,6 +120,7 @@ def verify(user: User, code: str | None, *, ip: str | None, now: datetime | None
             raise ServiceError("code", gettext("Your authenticator app's set-up can no longer be read here. Use "
                                                "a recovery code, or ask your administrator to reset your second "
                                                "sign-in step.")) from None
+        assert secret is not None  # is_enrolled: a stored secret, and decrypt keeps non-empty text
         step = _matching_step(secret, cleaned, now)
         if step is not None and _spend_step(user, step):
             kind = "totp"
@@ -134,9 +136,10 @@ def verify(user: User, code: str | None, *, ip: str | None, now: datetime | None
 
 def _spend_step(user: User, step: int) -> bool:
     """Record step as used unless it (or a later one) already was: a code works once."""
-    return db.session.execute(
+    result = db.session.execute(
         update(User).where(User.id == user.id, or_(User.mfa_last_step.is_(None), User.mfa_last_step < step))
-        .values(mfa_last_step=step).execution_options(synchronize_session=False)).rowcount == 1
+        .values(mfa_last_step=step).execution_options(synchronize_session=False))
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 def _spend_recovery_code(user: User, cleaned: str, now: datetime) -> bool:
@@ -144,9 +147,10 @@ def _spend_recovery_code(user: User, cleaned: str, now: datetime) -> bool:
                                                            RecoveryCode.used_at.is_(None))).all()
     for row in unused:
         if verify_password(row.code_hash, cleaned):
-            return db.session.execute(
+            result = db.session.execute(
                 update(RecoveryCode).where(RecoveryCode.id == row.id, RecoveryCode.used_at.is_(None))
-                .values(used_at=now).execution_options(synchronize_session=False)).rowcount == 1
+                .values(used_at=now).execution_options(synchronize_session=False))
+            return cast(CursorResult[Any], result).rowcount == 1
     return False
 
 
@@ -169,10 +173,10 @@ def enrol(user: User, secret: str, code: str | None, *, ip: str | None, now: dat
         _count_failure(user, ip)
         raise ServiceError("code", gettext("That code does not match. Type the six digits your app shows now "
                                            "(check that your phone's clock is right)."))
-    saved = db.session.execute(
+    saved = cast(CursorResult[Any], db.session.execute(
         update(User).where(User.id == user.id, User.mfa_secret.is_(None))
         .values(mfa_secret=crypto.encrypt(secret), mfa_enrolled_at=now, mfa_last_step=step)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     if saved != 1:
         raise AlreadyDone(gettext("Your authenticator app is already set up. Sign in with a code from it."),
                           next_url="/login")

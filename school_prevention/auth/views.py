@@ -1,4 +1,4 @@
-"""Sign-in, sign-out and one's own password."""
+"""Sign-in, sign-out, and the password links (reset, invitation)."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -10,16 +10,13 @@ from flask_login import current_user, logout_user
 from school_prevention.auth import sessions, sso
 from school_prevention.auth import tokens
 from school_prevention.auth.signin_flow import after_first_factor
-from school_prevention.auth.forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, SetPasswordForm
-from school_prevention.auth.services import (
-    ServiceError, SignInThrottled, attempt_sign_in, change_password, sign_out,
-)
+from school_prevention.auth.forms import ForgotPasswordForm, LoginForm, SetPasswordForm
+from school_prevention.auth.services import SignInThrottled, attempt_sign_in, sign_out
 from school_prevention.extensions import db, login_manager
 from school_prevention.i18n import N_
-from school_prevention.permissions import public, signed_in
+from school_prevention.permissions import public
 
 bp = Blueprint("auth", __name__)
-account_bp = Blueprint("account", __name__, url_prefix="/account")
 
 SESSION_END_MESSAGES = {
     "idle_timeout": _l("You were signed out after 30 minutes without activity. Please sign in again."),
@@ -121,26 +118,6 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
-@account_bp.route("/password", methods=["GET", "POST"])
-@signed_in
-def password():
-    """Change one's own password; other sessions of the account are ended."""
-    form = ChangePasswordForm(current_user)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.validate():
-            try:
-                change_password(current_user, form.current_password.data, form.new_password.data,
-                                keep_token=session.get("sid"))
-            except ServiceError as exc:
-                getattr(form, exc.field).errors.append(exc.message)
-            else:
-                flash(gettext("Your password has been changed. Other signed-in browsers were signed out."), "success")
-                return redirect(url_for("home.index"))
-    return render_template("auth/password.html", form=form), status
-
-
 @bp.route("/password/forgot", methods=["GET", "POST"])
 @public
 def forgot_password():
@@ -203,5 +180,5 @@ def _no_referrer_from_links(response):
     return response
 
 
-# The sign-in steps after the password, and the account's security pages, share these blueprints.
-from school_prevention.auth import account_views, signin_views  # noqa: E402,F401
+# The sign-in steps after the password share this blueprint.
+from school_prevention.auth import signin_views  # noqa: E402,F401

@@ -106,7 +106,7 @@ def unconfirmed_at(school_ids) -> tuple[list[AwarenessPage], list[Unconfirmed], 
     confirmed: set[tuple[int, int]] = set()
     if staff and pages:
         members = select(user_school.c.user_id).where(user_school.c.school_id.in_(ids))
-        confirmed = {tuple(row) for row in db.session.execute(
+        confirmed = {(user_id, page_id) for user_id, page_id in db.session.execute(
             select(AwarenessConfirmation.user_id, AwarenessConfirmation.page_id)
             .where(AwarenessConfirmation.user_id.in_(members),
                    tuple_(AwarenessConfirmation.page_id, AwarenessConfirmation.version).in_(

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import selectinload
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckIn, CheckInPlan, NonSchoolDay
 from school_prevention.permissions import assigned_school_ids, scoped_or_404

@@ -7,15 +7,18 @@ The record of disclosures is part of it: parents may inspect it (34 CFR 99.32(c)
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from flask_babel import gettext
-from sqlalchemy import case, func, select
+from sqlalchemy import Row, case, func, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from school_prevention import crypto
 from school_prevention.agencies.models import AgencyReferral, AgencyReferralEvent
 from school_prevention.checkins.models import CheckIn, CheckInPlan
+from school_prevention.disclosures.models import Consent, Disclosure, Guardian, InspectionRequest
 from school_prevention.disclosures.queries import (
     consents_of_student, disclosures_of_student, guardians_of_student, inspections_of_student,
 )
@@ -43,20 +46,20 @@ class StudentRecord:
     student: Student
     include_restricted: bool
     demographics: StudentDemographics | None = None
-    school_changes: list = field(default_factory=list)
-    guardians: list = field(default_factory=list)
-    flags: list = field(default_factory=list)
-    referrals: list = field(default_factory=list)
-    screenings: list = field(default_factory=list)
-    enrollments: list = field(default_factory=list)
-    attendance: dict = field(default_factory=dict)
-    matches: list = field(default_factory=list)
-    plans: list = field(default_factory=list)
-    checkins: list = field(default_factory=list)
-    agency_referrals: list = field(default_factory=list)
-    consents: list = field(default_factory=list)
-    disclosures: list = field(default_factory=list)
-    inspections: list = field(default_factory=list)
+    school_changes: Sequence[Row[datetime, str, str]] = field(default_factory=list)  # (changed_at, from, to)
+    guardians: Sequence[Guardian] = field(default_factory=list)
+    flags: Sequence[RiskFlag] = field(default_factory=list)
+    referrals: Sequence[Referral] = field(default_factory=list)
+    screenings: Sequence[Screening] = field(default_factory=list)
+    enrollments: Sequence[Enrollment] = field(default_factory=list)
+    attendance: dict[int, tuple[int, int]] = field(default_factory=dict)  # program id: (sessions, minutes)
+    matches: Sequence[Match] = field(default_factory=list)
+    plans: Sequence[CheckInPlan] = field(default_factory=list)
+    checkins: Sequence[CheckIn] = field(default_factory=list)
+    agency_referrals: Sequence[AgencyReferral] = field(default_factory=list)
+    consents: Sequence[Consent] = field(default_factory=list)
+    disclosures: Sequence[Disclosure] = field(default_factory=list)
+    inspections: Sequence[InspectionRequest] = field(default_factory=list)
     notes: dict[tuple[str, int], str | None] = field(default_factory=dict)
     restricted: int = 0  # how many restricted texts the record holds
 

@@ -5,7 +5,9 @@ permissions.visible_students(user) and is empty for every other role.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, bindparam, false, func, select
 from sqlalchemy.orm import selectinload
@@ -17,6 +19,9 @@ from school_prevention.disclosures.models import (
 from school_prevention.permissions import scoped_or_404, visible_students
 from school_prevention.roles import Role
 from school_prevention.students.models import Student
+
+if TYPE_CHECKING:
+    from school_prevention.agencies.models import Agency
 
 # How many disclosures the student page shows before "see the whole record".
 PAGE_DISCLOSURES = 5
@@ -140,7 +145,7 @@ def approvers(school_id: int) -> Select:
             .order_by(User.role, User.name))
 
 
-def load_sharing_choices(student: Student, today: date) -> tuple[list, list, list]:
+def load_sharing_choices(student: Student, today: date) -> tuple[Sequence[Agency], Sequence[User], Sequence[Consent]]:
     """What a form recording a sharing about the student offers: the agency directory, the people who
     may approve at the student's school, and the consents on file today (three queries)."""
     from school_prevention.agencies.queries import directory

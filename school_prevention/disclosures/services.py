@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from typing import Any, cast
 
 from flask_babel import gettext
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import CursorResult, func, insert, literal, select, update
 
 from school_prevention import audit
 from school_prevention.agencies.models import AGENCY_KINDS, Agency
@@ -226,11 +227,11 @@ def revoke_consent(actor: User, consent: Consent, *, revoked_on: date | None, re
         raise ServiceError("revoked_on", gettext("The date cannot be in the future."))
     if revoked_on < consent.given_on:
         raise ServiceError("revoked_on", gettext("The consent cannot be withdrawn before it was given."))
-    changed = db.session.execute(
+    changed = cast(CursorResult[Any], db.session.execute(
         update(Consent).where(Consent.id == consent.id, Consent.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_on=revoked_on, revoked_by_id=actor.id,
                 revoked_reason=(reason or "").strip() or None)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     db.session.refresh(consent)
     if not changed:
         who = consent.revoked_by.name if consent.revoked_by else gettext("someone")
@@ -276,11 +277,11 @@ def answer_inspection(actor: User, request: InspectionRequest, *, categories: li
                       include_restricted: bool) -> Disclosure:
     """Mark the request answered with the printed record: once (a conditional UPDATE), as a disclosure."""
     now = utcnow()
-    changed = db.session.execute(
+    changed = cast(CursorResult[Any], db.session.execute(
         update(InspectionRequest).where(InspectionRequest.id == request.id, InspectionRequest.status == "open")
         .values(status="answered", answered_at=now, answered_by_id=actor.id,
                 included_restricted_notes=include_restricted)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     db.session.refresh(request)
     if not changed:
         who = request.answered_by.name if request.answered_by else gettext("someone")

@@ -8,7 +8,7 @@ from flask_babel import gettext
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.auth.models import User
 from school_prevention.extensions import db
 from school_prevention.grants.models import ROLE, AccessRequest

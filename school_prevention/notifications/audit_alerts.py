@@ -33,11 +33,11 @@ def _broken_title(row_id: int) -> str:
 @job(JOBS_NAME, trigger="cron", hour=3, minute=10, misfire_grace_time=6 * 3600)
 def verify_nightly(now: datetime) -> int:
     """Check the audit trail's hash chain; alert the admins and the district if a row fails."""
-    checked, finding = verify(db.session)
+    checked, finding = verify(db.session())
     if finding is not None:
         alert(finding)
         current_app.logger.error("audit verify: %s (after %d rows)", finding, checked)
     else:
         # Kept in the log, outside the database: an older head put back later would not match it.
-        current_app.logger.info("audit verify: %d rows intact; heads %s", checked, describe_heads(db.session))
+        current_app.logger.info("audit verify: %d rows intact; heads %s", checked, describe_heads(db.session()))
     return checked

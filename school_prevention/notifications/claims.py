@@ -15,8 +15,9 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, CursorResult, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from school_prevention.auth.models import User
@@ -40,7 +41,7 @@ def due(now: datetime):
 
 def claim_batch(now: datetime, limit: int, session: Session | None = None) -> tuple[str, list[int]]:
     """Claim up to limit due emails for a new token, leased until now + LEASE, and commit; returns (token, ids)."""
-    session = session or db.session
+    session = session or db.session()
     token = secrets.token_hex(16)
     candidates = select(Notification.id).where(due(now)).order_by(Notification.send_at, Notification.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
@@ -88,7 +89,8 @@ class Sweep:
     def _write(self, stmt) -> int:
         if self._results is not None:
             return self._results.execute(stmt).rowcount  # autocommit: committed when this returns
-        count = self.session.execute(stmt.execution_options(synchronize_session=False)).rowcount
+        result = self.session.execute(stmt.execution_options(synchronize_session=False))
+        count = cast(CursorResult[Any], result).rowcount
         self.session.commit()
         return count
 
@@ -137,7 +139,7 @@ def sweep_connections() -> Iterator[Sweep]:
     """
     bind = db.session.get_bind()
     if isinstance(bind, Connection):
-        yield Sweep(db.session)
+        yield Sweep(db.session())
         return
     with bind.connect() as claims:
         session = Session(bind=claims)

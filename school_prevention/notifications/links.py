@@ -7,6 +7,8 @@ replaced by its shape without the token ("/welcome/…") once the email has been
 """
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from school_prevention import crypto
 
 PREFIX = "enc:"
@@ -14,12 +16,14 @@ PREFIX = "enc:"
 
 def seal(link: str) -> str:
     """The stored form of a link with a secret in it."""
-    return PREFIX + crypto.encrypt(link)
+    sealed = crypto.encrypt(link)
+    assert sealed is not None  # a link is never empty text
+    return PREFIX + sealed
 
 
-def is_sealed(stored: str | None) -> bool:
+def is_sealed(stored: str | None) -> TypeGuard[str]:
     """Whether a stored link is the encrypted form of a secret link."""
-    return bool(stored) and stored.startswith(PREFIX)
+    return stored is not None and stored.startswith(PREFIX)
 
 
 def open_link(stored: str | None) -> str | None:

@@ -116,6 +116,11 @@ def _deliver(sweep: Sweep, clock: Clock, batch: int) -> int:
             return sent
 
 
+def _still_ours(sweep: Sweep, note_id: int, token: str, clock: Clock) -> Callable[[], bool]:
+    """The check smtp.hand_over makes right before DATA: mark the email handed over while its claim is ours."""
+    return lambda: sweep.hand_over(note_id, token, clock())
+
+
 def _send_batch(sweep: Sweep, token: str, notes, clock: Clock) -> tuple[int, bool]:
     """Send one claimed batch on one connection; returns (sent, whether the relay is unavailable)."""
     try:
@@ -145,8 +150,7 @@ def _send_batch(sweep: Sweep, token: str, notes, clock: Clock) -> tuple[int, boo
             try:
                 # Confirmed and marked right before DATA: a claim lost to another sender (this one
                 # stalled past its lease) is skipped; after the mark the relay may have the email.
-                accepted = smtp.hand_over(client, message,
-                                          lambda note_id=note.id: sweep.hand_over(note_id, token, clock()))
+                accepted = smtp.hand_over(client, message, _still_ours(sweep, note.id, token, clock))
             except (OSError, smtplib.SMTPException) as exc:
                 permanent, reason = smtp.classify(exc)
                 _fail(sweep, note, token, clock(), reason, permanent=permanent)

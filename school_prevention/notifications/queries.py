@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import Select, func, select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.auth.models import User
 from school_prevention.notifications.models import Notification
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any, cast
 
 from flask_babel import gettext, pgettext
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import CursorResult, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 
 from school_prevention import audit
 from school_prevention.auth.models import User
@@ -59,17 +62,25 @@ def notify(users: Iterable[User], *, kind: str, subject_type: str, subject_id: i
     return created
 
 
-def mark_read(user: User, notification_id: int | None = None) -> int:
-    """Mark one of the user's notifications (or all of them) read; returns how many changed.
+def mark_notification_read(user: User, notification_id: int) -> int:
+    """Mark one of the user's in-app notifications read; returns 1 when it was unread, else 0.
 
     Idempotent: a notification read already keeps the time it was first read.
     """
+    return _mark_read(user, Notification.id == notification_id)
+
+
+def mark_all_read(user: User) -> int:
+    """Mark every in-app notification of the user read; returns how many were unread."""
+    return _mark_read(user)
+
+
+def _mark_read(user: User, *where) -> int:
     stmt = (update(Notification)
-            .where(Notification.user_id == user.id, Notification.channel == "in_app", Notification.read_at.is_(None))
+            .where(Notification.user_id == user.id, Notification.channel == "in_app", Notification.read_at.is_(None),
+                   *where)
             .values(read_at=utcnow()))
-    if notification_id is not None:
-        stmt = stmt.where(Notification.id == notification_id)
-    return db.session.execute(stmt).rowcount
+    return cast(CursorResult[Any], db.session.execute(stmt)).rowcount
 
 
 def enqueue(rows: list[dict], now: datetime | None = None) -> int:
@@ -85,10 +96,6 @@ def enqueue(rows: list[dict], now: datetime | None = None) -> int:
     if not rows:
         return 0
     dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     now = now or utcnow()
     compose_titles(rows)  # each email in its recipient's language (notifications.locales)
     values = []
@@ -100,8 +107,13 @@ def enqueue(rows: list[dict], now: datetime | None = None) -> int:
     # A Core insert on the session's connection: sent as multi-row INSERTs (the ORM form of this
     # statement went row by row, 20,000 round trips for a sweep of 10,000 check-ins).
     table = Notification.__table__
-    stmt = insert(table).on_conflict_do_nothing(
-        index_elements=["user_id", "kind", "channel", "subject_type", "subject_id"]).returning(table.c.id)
+    unique = ["user_id", "kind", "channel", "subject_type", "subject_id"]
+    insert: Insert
+    if dialect == "postgresql":
+        insert = postgresql.insert(table).on_conflict_do_nothing(index_elements=unique)
+    else:
+        insert = sqlite.insert(table).on_conflict_do_nothing(index_elements=unique)
+    stmt = insert.returning(table.c.id)
     connection = db.session.connection()
     created = 0
     for start in range(0, len(values), 500):
@@ -115,11 +127,11 @@ def retry_email(actor: User, note: Notification) -> None:
     A conditional UPDATE on the state: a second identical request waits for the first one's row
     lock, then finds the email no longer failed and is told who queued it again.
     """
-    queued = db.session.execute(
+    queued = cast(CursorResult[Any], db.session.execute(
         update(Notification).where(Notification.id == note.id, Notification.state == "failed")
         .values(state="pending", attempts=0, next_attempt_at=None, claim_token=None, claimed_at=None,
                 leased_until=None, handed_at=None)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     if not queued:
         db.session.refresh(note)
         found = db.session.execute(last_retry(note.id)).first()
@@ -162,8 +174,8 @@ def failed_in(failed_from: datetime | None, failed_before: datetime | None, as_o
 
 def count_failed(failed_from: datetime | None, failed_before: datetime | None, as_of: datetime) -> int:
     """How many failed emails requeue_failed would queue again."""
-    return db.session.scalar(select(func.count()).select_from(Notification)
-                             .where(failed_in(failed_from, failed_before, as_of)))
+    return db.session.execute(select(func.count()).select_from(Notification)
+                              .where(failed_in(failed_from, failed_before, as_of))).scalar_one()
 
 
 def requeue_failed(actor: User, *, failed_from: datetime | None, failed_before: datetime | None,
@@ -174,11 +186,11 @@ def requeue_failed(actor: User, *, failed_from: datetime | None, failed_before: 
     nothing was left (errors.AlreadyDone). The audit row carries the count and the period only (audit_period:
     the period in English, so the trail reads the same whoever acted; period is in the reader's language).
     """
-    count = db.session.execute(
+    count = cast(CursorResult[Any], db.session.execute(
         update(Notification).where(failed_in(failed_from, failed_before, as_of))
         .values(state="pending", attempts=0, next_attempt_at=None, claim_token=None, claimed_at=None,
                 leased_until=None, handed_at=None)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))).rowcount
     if not count:
         raise AlreadyDone(gettext("No failed emails are left to queue again (%(period)s): they were queued again "
                                   "or sent meanwhile. Nothing was changed.", period=period),

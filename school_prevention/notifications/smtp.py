@@ -15,6 +15,7 @@ import smtplib
 import ssl
 from collections.abc import Callable
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import parseaddr
 
 from flask import current_app
@@ -54,7 +55,9 @@ def hand_over(client: smtplib.SMTP, message: EmailMessage, still_ours: Callable[
         if not client.has_extn("smtputf8"):
             raise smtplib.SMTPNotSupportedError("the relay cannot take an address that is not ASCII (no SMTPUTF8)")
         options = ["SMTPUTF8", "BODY=8BITMIME"]
-    data = message.as_bytes(policy=message.policy.clone(utf8=international, linesep="\r\n"))
+    policy = message.policy
+    assert isinstance(policy, EmailPolicy)  # an EmailMessage's policy (email.policy.default) is one, with utf8
+    data = message.as_bytes(policy=policy.clone(utf8=international, linesep="\r\n"))
     code, reply = client.mail(sender, options)
     if code != 250:
         _reset(client)

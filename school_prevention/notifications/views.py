@@ -8,7 +8,7 @@ from flask_login import current_user
 from school_prevention.extensions import db
 from school_prevention.forms import MAX_PAGE
 from school_prevention.notifications.queries import inbox
-from school_prevention.notifications.services import mark_read
+from school_prevention.notifications.services import mark_all_read, mark_notification_read
 from school_prevention.permissions import signed_in
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
@@ -34,7 +34,7 @@ def open_(notification_id: int):
     note = db.session.get(Notification, notification_id)
     if note is None or note.user_id != current_user.id or note.channel != "in_app":
         abort(404)
-    mark_read(current_user, note.id)
+    mark_notification_read(current_user, note.id)
     return redirect(note.link or url_for("notifications.index"))
 
 
@@ -42,5 +42,5 @@ def open_(notification_id: int):
 @signed_in
 def read_all():
     """Mark every notification read."""
-    mark_read(current_user)
+    mark_all_read(current_user)
     return redirect(url_for("notifications.index"))

@@ -10,11 +10,11 @@ from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error, choices
 from school_prevention.permissions import (
-    CASE_ROLES, get_student_or_404, roles, visible_schools,
+    CASE_ROLES, roles, visible_schools,
 )
 from school_prevention.programs.forms import ContactForm, MatchMoveForm, MentorForm
 from school_prevention.programs.mentoring import (
-    CONTACT_METHODS, CONTACT_WITH, MATCH_TRANSITIONS, clearance_problem, move_match, open_match, record_contact,
+    CONTACT_METHODS, CONTACT_WITH, MATCH_TRANSITIONS, clearance_problem, move_match, record_contact,
     save_mentor,
 )
 from school_prevention.programs.models import MATCH_STATUSES, Match, Mentor
@@ -22,7 +22,6 @@ from school_prevention.programs.queries import (
     get_match_or_404, get_mentor_or_404, visible_matches, visible_mentors,
     last_contacts, match_length_days, match_listing, mentor_listing, next_contact_due,
 )
-from school_prevention.pages.students.page import build_student_page
 from school_prevention.timezones import district_today
 
 bp = Blueprint("mentoring", __name__)
@@ -88,23 +87,6 @@ def matches():
     rows = [(m, match_length_days(m, today), next_contact_due(m, last.get(m.id)), last.get(m.id)) for m in items]
     audit.record("match.list", actor=current_user, detail={"shown": len(rows), "show": show})
     return render_template("programs/matches.html", rows=rows, show=show, today=today)
-
-
-@bp.route("/students/<int:student_id>/matches", methods=["POST"])
-@roles(*CASE_ROLES)
-def match_new(student_id: int):
-    """Start a mentoring match for a student (an inquiry)."""
-    student = get_student_or_404(current_user, student_id)
-    try:
-        with db.session.begin_nested():
-            match = open_match(current_user, student)
-    except ServiceError as exc:
-        flash(exc.message, "error")
-        page = build_student_page(current_user, student, url_for)
-        audit.record("student.view", actor=current_user, obj=student, student=student)
-        return render_template("students/detail.html", student=student, page=page), 409
-    flash(_("Mentoring inquiry recorded. Move it on when a cleared mentor is found."), "success")
-    return redirect(url_for("mentoring.match_detail", match_id=match.id))
 
 
 def _mentor_choices(match: Match):

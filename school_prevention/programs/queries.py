@@ -42,6 +42,15 @@ def seat_counts(program_ids) -> Select:
             .group_by(Enrollment.program_id))
 
 
+def seats_of(program_ids) -> dict[int, tuple[int, int]]:
+    """(seats taken, seats waiting) per program, for the given programs."""
+    from school_prevention.extensions import db
+
+    if not program_ids:
+        return {}
+    return {pid: (active, waiting) for pid, active, waiting in db.session.execute(seat_counts(program_ids))}
+
+
 def program_listing(scoped: Select, *, school_id: int | None = None, type_id: int | None = None,
                     show: str = "active") -> Select:
     """Programs with their school and type, active first, by school then name."""

@@ -17,21 +17,18 @@ from school_prevention.permissions import (
     CASE_ROLES, get_student_or_404, roles, visible_schools, visible_students,
 )
 from school_prevention.programs.forms import (
-    EndEnrollmentForm, EnrollForm, ProgramFilterForm, ProgramForm, SessionForm, StudentEnrollForm,
+    EndEnrollmentForm, EnrollForm, ProgramForm, SessionForm, StudentEnrollForm,
 )
 from school_prevention.programs.models import ATTENDANCE, Enrollment, Program, ProgramSession, ProgramType
 from school_prevention.programs.queries import (
     get_program_or_404, visible_programs,
-    active_program_types, all_program_types, attendance_of_session, dosage, dosage_map, enrollments_of_program,
-    flagged_not_in_any_program, open_programs_of_school, program_listing, seat_counts, sessions_of_program,
-    waitlist_positions,
+    active_program_types, attendance_of_session, dosage, dosage_map, enrollments_of_program,
+    flagged_not_in_any_program, open_programs_of_school, sessions_of_program, seats_of, waitlist_positions,
 )
 from school_prevention.programs.services import (
     create_program, end_enrollment, enroll, program_problems, record_session, session_problems, update_program,
     update_session,
 )
-from school_prevention.reports import published
-from school_prevention.roles import Role
 from school_prevention.students.models import Student
 from school_prevention.students.queries import search_students
 from school_prevention.timezones import district_today
@@ -39,33 +36,6 @@ from school_prevention.timezones import district_today
 bp = Blueprint("programs", __name__)
 
 SEARCH_LIMIT = 25
-
-
-def _seats(program_ids) -> dict[int, tuple[int, int]]:
-    if not program_ids:
-        return {}
-    return {pid: (active, waiting) for pid, active, waiting in db.session.execute(seat_counts(program_ids))}
-
-
-@bp.route("/programs")
-@roles(Role.COUNSELOR, Role.PRINCIPAL, Role.DISTRICT)
-def index():
-    """Programs of the user's schools with seats taken and waiting; the district sees every school."""
-    schools = db.session.scalars(visible_schools(current_user)).all()
-    types = db.session.scalars(all_program_types()).all()
-    form = ProgramFilterForm(schools, types, formdata=request.args)
-    if not form.validate():
-        return render_template("programs/index.html", form=form, programs=[], seats={}, totals=None), 400
-    programs = db.session.scalars(program_listing(visible_programs(current_user), school_id=form.school.data or None,
-                                                  type_id=form.type.data or None, show=form.show.data or "active")).all()
-    seats = _seats([p.id for p in programs])
-    totals = {"capacity": sum(p.capacity for p in programs),
-              "active": sum(seats.get(p.id, (0, 0))[0] for p in programs),
-              "waiting": sum(seats.get(p.id, (0, 0))[1] for p in programs)}
-    if current_user.role_enum == Role.DISTRICT:  # counts in aggregate only: suppressed as on every district page
-        seats, totals = published.program_seats(programs, seats)
-    return render_template("programs/index.html", form=form, programs=programs, seats=seats, totals=totals,
-                           can_manage=current_user.role_enum in CASE_ROLES)
 
 
 def _program_form(program=None):
@@ -211,7 +181,7 @@ def enroll_student(student_id: int):
     """From the student page: choose one of the school's running programs."""
     student = get_student_or_404(current_user, student_id)
     programs = db.session.scalars(open_programs_of_school(visible_programs(current_user), student.school_id)).all()
-    form = StudentEnrollForm(programs, _seats([p.id for p in programs]))
+    form = StudentEnrollForm(programs, seats_of([p.id for p in programs]))
     status = 200
     if request.method == "POST":
         status = 400

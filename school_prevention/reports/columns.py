@@ -29,7 +29,7 @@ COVERAGE = ("flagged_students", *COVERAGE_PARTS)
 COVERAGE_IDENTITY = RowIdentity(parts=COVERAGE_PARTS, total="flagged_students", together=True)
 C = Column
 # The columns of the district table and its exports, in order. docs/exports.md documents each one,
-# and tests/test_exports.py checks that it does: renaming or reordering is a breaking change.
+# and tests/exports/test_exports.py checks that it does: renaming or reordering is a breaking change.
 COLUMNS: list[Column] = [
     C("row_type", "Row", "text", "`school` for a school; `total` for the totals of the schools listed"),
     C("school_sourced_id", "School sourcedId", "text", "the school's SIS (OneRoster) sourcedId; empty on the total row"),

@@ -108,7 +108,7 @@ def district_report(period: ReportingPeriod, level: str | None, min_n: int, now:
 
 def build_report(data: Data, period: ReportingPeriod, recent: list[ReportingPeriod], query: Period,
                  level: str | None, min_n: int, names: dict[str, str]) -> DistrictReport:
-    """The report from the measures' rows: no database (tests/test_suppression_attack.py runs it on
+    """The report from the measures' rows: no database (tests/reports/test_suppression_attack.py runs it on
     many made-up districts). recent: the last three months that are over; names: concern names."""
     groups = reporting_groups(((s.id, s.level) for s in data.schools), active_by_school(data), min_n)
     try:

@@ -18,7 +18,7 @@ each suppressed cell an edge between its two equations (a cell in no row identit
 column to one shared "free" node, which has no equation). Only row nodes (and the free node)
 meet column nodes, so the graph is bipartite, and then a suppressed cell's value is determined
 by the published figures exactly when its edge is a bridge (on no cycle). So we suppress more
-cells until no suppressed edge is a bridge. tests/test_suppression.py checks this against exact
+cells until no suppressed edge is a bridge. tests/reports/test_suppression.py checks this against exact
 linear algebra on random tables.
 """
 from __future__ import annotations

@@ -6,12 +6,12 @@ import logging
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from school_prevention import audit
@@ -92,6 +92,7 @@ def check_can_apply(dry: RosterImport) -> None:
         raise ApplyError("Only a finished dry run can be applied.")
     if dry.is_applied:
         run = dry.applied_run
+        assert run is not None  # is_applied: the dry run has an applied run
         if run.status in (QUEUED, RUNNING):
             raise ApplyError(f"This dry run is already being applied as run #{run.id}; it was not started again.",
                              run_id=run.id)
@@ -118,11 +119,11 @@ def start_apply(actor, dry: RosterImport, *, allow_mass_deactivation: bool = Fal
                                status=QUEUED, upload_id=dry.upload_id, allow_mass_deactivation=allow_mass_deactivation)
             db.session.add(run)
             db.session.flush()
-            claimed = db.session.execute(
+            claimed = cast(CursorResult[Any], db.session.execute(
                 update(RUN).where(RUN.c.id == dry.id, RUN.c.is_dry_run.is_(True), RUN.c.status.in_((DONE, REFUSED)),
                                   RUN.c.upload_id.is_not(None),
                                   or_(RUN.c.applied_run_id.is_(None), RUN.c.applied_run_id.in_(changed_nothing)))
-                .values(applied_run_id=run.id)).rowcount
+                .values(applied_run_id=run.id))).rowcount
             if claimed != 1:
                 raise _Lost
     except _Lost:
@@ -149,10 +150,10 @@ def _take_stopped(run: RosterImport, now: datetime, values: dict) -> None:
     seen_attempt = run.attempts
     if run.status != RUNNING or _worker_alive(run, now):
         raise RunError(_why_not_stopped(run))
-    changed = db.session.execute(update(RUN).where(
+    changed = cast(CursorResult[Any], db.session.execute(update(RUN).where(
         RUN.c.id == run.id, RUN.c.status == RUNNING, RUN.c.attempts == seen_attempt,
         func.coalesce(RUN.c.heartbeat_at, RUN.c.queued_at) < now - run_progress.STALE_AFTER,
-    ).values(**values)).rowcount
+    ).values(**values))).rowcount
     db.session.expire(run)
     if changed != 1:
         raise RunError(_why_not_stopped(run))
@@ -193,8 +194,9 @@ def discard_run(actor, run: RosterImport, now: datetime | None = None) -> None:
     message = "Discarded by an administrator before it ran: nothing was changed."
     values = {"status": ABANDONED, "finished_at": now}
     if run.status == QUEUED:
-        changed = db.session.execute(update(RUN).where(RUN.c.id == run.id, RUN.c.status == QUEUED)
-                                     .values(**values, report={"refused": message})).rowcount
+        result = db.session.execute(update(RUN).where(RUN.c.id == run.id, RUN.c.status == QUEUED)
+                                    .values(**values, report={"refused": message}))
+        changed = cast(CursorResult[Any], result).rowcount
         db.session.expire(run)
         if changed != 1:
             raise RunError(_why_not_stopped(run))
@@ -267,16 +269,18 @@ def _locale_of(owner: Owner) -> str | None:
 
 def fail_run(owner: Owner, message: str) -> None:
     """End a claimed run as failed with this message (it changed nothing), and commit."""
-    _finish(owner, ImportReport(dry_run=db.session.get(RosterImport, owner.run_id).is_dry_run, refused=message), FAILED)
+    run = db.session.get(RosterImport, owner.run_id)
+    assert run is not None  # a claimed run; runs are kept, never deleted
+    _finish(owner, ImportReport(dry_run=run.is_dry_run, refused=message), FAILED)
 
 
 def _finish(owner: Owner, report: ImportReport, status: str) -> ImportReport:
     """Store the report and audit row and commit, only while the run is still this worker's claim."""
     try:
-        finished = db.session.execute(update(RUN).where(
+        finished = cast(CursorResult[Any], db.session.execute(update(RUN).where(
             RUN.c.id == owner.run_id, RUN.c.status == RUNNING, RUN.c.claimed_by == owner.claimed_by,
             RUN.c.attempts == owner.attempt,
-        ).values(status=status, finished_at=utcnow(), counts=dict(report.counts), report=report.as_dict())).rowcount
+        ).values(status=status, finished_at=utcnow(), counts=dict(report.counts), report=report.as_dict()))).rowcount
         if finished != 1:
             # Retried or discarded while this worker ran it (it was taken for dead): what it did is undone.
             db.session.rollback()
@@ -284,6 +288,7 @@ def _finish(owner: Owner, report: ImportReport, status: str) -> ImportReport:
                         owner.run_id)
             return report
         run = db.session.get(RosterImport, owner.run_id, populate_existing=True)
+        assert run is not None  # this worker's claim, confirmed by the UPDATE just made
         audit.record("roster.import" if not report.dry_run else "roster.dry_run", actor=run.actor, obj=run,
                      detail={"status": status, "counts": dict(report.counts), "rejected": len(report.rejected)})
         # The uploaded export is not needed once applied (a dry run and its apply share it).

@@ -6,10 +6,11 @@ import io
 import itertools
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from flask_babel import format_decimal
 from flask_babel import gettext as _
@@ -95,6 +96,7 @@ class RosterSource:
         saying which file, where and what to do.
         """
         real = self._names[name.lower()]
+        raw: IO[bytes]
         try:
             if self._zip is None:
                 raw = open(self.path / real, "rb")  # noqa: SIM115 - closed below
@@ -120,7 +122,9 @@ class RosterSource:
 
     def _not_utf8(self, name: str, real: str) -> str:
         """Why a file is not UTF-8, naming the first line that is not (the file is read again, in bytes)."""
-        opener = (lambda: open(self.path / real, "rb")) if self._zip is None else (lambda: self._zip.open(real))
+        archive = self._zip
+        opener: Callable[[], IO[bytes]] = (
+            (lambda: open(self.path / real, "rb")) if archive is None else (lambda: archive.open(real)))
         with opener() as raw:
             if raw.read(2) in (b"\xff\xfe", b"\xfe\xff"):
                 return _("%(file)s is saved as UTF-16 (\"Unicode text\"), but the import reads UTF-8. Save or "

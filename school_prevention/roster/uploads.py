@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import CursorResult, delete, insert, select, update
 
 from school_prevention.extensions import db
 from school_prevention.roster.models import (RosterImport, RosterUpload, RosterUploadChunk)
@@ -61,11 +62,12 @@ def write_to(upload_id: int, target: Path) -> Path | None:
     return target
 
 
-def delete_uploads(upload_ids: list[int] | set[int]) -> int:
+def delete_uploads(upload_ids: Iterable[int]) -> int:
     """Delete these uploads and their bytes, and unlink the runs that pointed to them; returns how many."""
     ids = list(upload_ids)
     if not ids:
         return 0
     db.session.execute(update(RUN).where(RUN.c.upload_id.in_(ids)).values(upload_id=None))
     db.session.execute(delete(CHUNK).where(CHUNK.c.upload_id.in_(ids)))
-    return db.session.execute(delete(RosterUpload.__table__).where(RosterUpload.__table__.c.id.in_(ids))).rowcount
+    result = db.session.execute(delete(RosterUpload.__table__).where(RosterUpload.__table__.c.id.in_(ids)))
+    return cast(CursorResult[Any], result).rowcount

@@ -86,6 +86,7 @@ def run_claimed(owner: Owner) -> ImportReport | None:
     """Run one claimed run: fetch its upload into a temporary file and import it, beating all along."""
     with Beat(db.engine, owner) as beat, tempfile.TemporaryDirectory(prefix="roster-import-") as folder:
         run = db.session.get(RosterImport, owner.run_id)
+        assert run is not None  # a claimed run; runs are kept, never deleted
         dry_run, allow, upload_id = run.is_dry_run, run.allow_mass_deactivation, run.upload_id
         path = write_to(upload_id, Path(folder) / "export.zip") if upload_id is not None else None
         db.session.commit()  # end the reading before the import's transaction (SQLite: it held the write lock)

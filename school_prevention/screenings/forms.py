@@ -40,7 +40,7 @@ class InstrumentForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # The admin list builds this form with no arguments (admin.catalogue), so it reads the courses itself.
+        # The admin list builds this form with no arguments (admin.catalogue_views), so it reads the courses itself.
         from school_prevention.training.queries import all_courses
 
         courses = db.session.scalars(all_courses()).all()

@@ -1,10 +1,14 @@
-"""The Student model; rows are created only by the roster import (the SIS is the source)."""
+"""The Student model (rows are created only by the roster import: the SIS is the source), and the caseload's
+own rows: a student's assigned counselor and each user's saved list views."""
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index, String
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from school_prevention.db import TimestampMixin
+from school_prevention.auth.models import User
+from school_prevention.db import TimestampMixin, utcnow
 from school_prevention.extensions import Model
 from school_prevention.schools.models import School
 
@@ -67,3 +71,30 @@ class Student(TimestampMixin, Model):
 
     def __repr__(self) -> str:
         return f"<Student {self.id}>"
+
+
+class CounselorAssignment(Model):
+    """The counselor whose caseload a student is on (at most one; the roster knows nothing of it)."""
+
+    __tablename__ = "counselor_assignment"
+
+    student_id: Mapped[int] = mapped_column(ForeignKey("student.id", ondelete="CASCADE"), primary_key=True)
+    counselor_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    counselor: Mapped[User] = relationship(foreign_keys=[counselor_id])
+
+
+class SavedView(Model):
+    """A user's named filter of the student list ("My watchlist"): the list's query string, without
+    a name search (a search for a child's name is not a view to keep)."""
+
+    __tablename__ = "saved_view"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_saved_view_user_id_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    query: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -6,11 +6,11 @@ from flask_babel import gettext
 from sqlalchemy import Select, select
 
 from school_prevention import audit
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.auth.models import User
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
-from school_prevention.students.caseload_models import SavedView
+from school_prevention.students.models import SavedView
 
 MAX_VIEWS = 25
 NAME_LENGTH = 80

@@ -30,8 +30,10 @@ def _complete(user, course, *, ago_days: int, admin) -> None:
                                         source="import", recorded_by_id=admin.id, created_at=utcnow()))
 
 
-def _ago_for(status: str, renewal_months: int, rng: random.Random) -> int:
+def _ago_for(status: str, renewal_months: int | None, rng: random.Random) -> int:
     """How many days ago a completion was made so that it is current, due or lapsed today."""
+    if renewal_months is None:  # a course the district made never lapse: every completion is current
+        return rng.randint(20, 400)
     today = district_today()
     valid_days = (today - (today - relativedelta(months=renewal_months))).days
     if status == "current":

@@ -91,7 +91,7 @@ def read_rows(data: bytes) -> list[tuple[int, dict[str, str]]]:
                                       "columns: email, course, completed_on (and optionally expires_on).",
                                       columns=", ".join(missing)))
     wanted = {c: names.index(c) for c in (*REQUIRED, *OPTIONAL) if c in names}
-    rows = []
+    rows: list[tuple[int, dict[str, str]]] = []
     try:
         for values in reader:
             if not any(v.strip() for v in values):
@@ -130,6 +130,7 @@ def import_completions(actor: User, data: bytes, *, today: date, partial: bool =
     for line, row in rows:
         problem, completion = _check_row(row, people, mine, courses, today)
         if problem is None:
+            assert completion is not None  # _check_row gives a completion whenever it finds no problem
             key = (completion.user_id, completion.course_id, completion.completed_on)
             if key in seen:
                 problem = gettext("the same completion as line %(line)d", line=seen[key])

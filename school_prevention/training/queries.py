@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -170,7 +171,7 @@ class SchoolTraining:
 
     people: list[PersonTraining]
     required: dict[str, list[Course]]
-    courses: list[Course] = field(default_factory=list)
+    courses: Sequence[Course] = field(default_factory=list)
 
     def coverage(self) -> dict[int, Coverage]:
         out: dict[int, Coverage] = defaultdict(Coverage)

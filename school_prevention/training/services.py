@@ -7,6 +7,7 @@ from flask_babel import gettext
 from sqlalchemy import select
 
 from school_prevention import audit
+from school_prevention.audit.models import AuditEvent
 from school_prevention.auth.models import User
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
@@ -74,11 +75,11 @@ def remove_completion(actor: User, person: User, completion_id: int) -> Training
         TrainingCompletion.id == completion_id, TrainingCompletion.user_id == person.id)).first()
     if completion is None:
         removed = db.session.execute(
-            select(User.name, audit.AuditEvent.at).outerjoin(User, User.id == audit.AuditEvent.actor_id)
-            .where(audit.AuditEvent.action == "training.completion.removed",
-                   audit.AuditEvent.object_id == str(completion_id),
-                   audit.AuditEvent.object_type == TrainingCompletion.__tablename__)
-            .order_by(audit.AuditEvent.id.desc()).limit(1)).first()
+            select(User.name, AuditEvent.at).outerjoin(User, User.id == AuditEvent.actor_id)
+            .where(AuditEvent.action == "training.completion.removed",
+                   AuditEvent.object_id == str(completion_id),
+                   AuditEvent.object_type == TrainingCompletion.__tablename__)
+            .order_by(AuditEvent.id.desc()).limit(1)).first()
         if removed is None:
             raise LookupError(completion_id)
         raise AlreadyDone(gettext("This training record was already removed by %(name)s (%(when)s). Nothing more "

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from school_prevention.admin.catalogue import Catalogue, register_catalogue
+from school_prevention.admin.catalogue_views import Catalogue, register_catalogue
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error
@@ -72,6 +72,7 @@ def person(user_id: int):
         status = 400
         if form.validate():
             course = next((c for c in courses if c.id == form.course.data), None)
+            assert course is not None  # the form's choices are these courses: it accepted only one of them
             try:
                 with db.session.begin_nested():
                     done = record_completion(current_user, member, course, completed_on=form.completed_on.data,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -13,16 +12,15 @@ from werkzeug.serving import make_server
 
 from school_prevention import create_app
 from school_prevention.config import TestConfig
-from school_prevention.demo import DEMO_PASSWORD, seed_demo
+from school_prevention.demo import seed_demo
 from school_prevention.extensions import db
-from tests.conftest import migrate_to_head
-from tests.databases import BACKENDS, new_database_url, unavailable
+from tests.e2e.journeys import ARTIFACTS, Journey, LiveServer
+from tests.support.apps import migrate_to_head
+from tests.support.databases import BACKENDS, new_database_url, unavailable
 
 CHROMIUM = os.environ.get("SP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
-BLOCKING_IMPACTS = {"serious", "critical"}
 
 
 def pytest_collection_modifyitems(items):
@@ -42,13 +40,6 @@ def backend(request) -> str:
     """The database the journeys' live servers use."""
     return request.param
 
-
-@dataclass
-class LiveServer:
-    """The app served on 127.0.0.1 with the demo district, as a counselor's browser sees it."""
-
-    app: object
-    url: str
 
 
 @pytest.fixture(scope="session")
@@ -86,36 +77,6 @@ def browser():
     playwright.stop()
 
 
-@dataclass
-class Journey:
-    """A page plus the accessibility guard: every page visited must pass axe()."""
-
-    page: object
-    folder: Path
-    visited: list[str] = field(default_factory=list)
-    checked: set[str] = field(default_factory=set)
-    shots: int = 0
-
-    def axe(self) -> None:
-        """Run axe-core on the current page; fail on serious or critical violations."""
-        from axe_playwright_python.sync_playwright import Axe
-
-        results = Axe().run(self.page)
-        blocking = [v for v in results.response["violations"] if v.get("impact") in BLOCKING_IMPACTS]
-        self.checked.add(self.page.url)
-        self.shots += 1
-        slug = re.sub(r"[^a-z0-9]+", "-", self.page.url.split("//", 1)[-1].split("/", 1)[-1].lower()).strip("-") or "home"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(self.folder / f"{self.shots:02d}-{slug[:60]}.png"), full_page=True)
-        if blocking:
-            lines = [f"{v['id']} ({v['impact']}): {v['help']} at " + ", ".join(
-                str(n["target"]) for n in v["nodes"][:3]) for v in blocking]
-            pytest.fail(f"accessibility violations on {self.page.url}:\n" + "\n".join(lines), pytrace=False)
-
-    def unchecked(self) -> list[str]:
-        """Pages the journey visited but never checked."""
-        return [url for url in dict.fromkeys(self.visited) if url not in self.checked]
-
 
 @pytest.fixture
 def journey(browser, live_server, request):
@@ -139,19 +100,3 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call":
         item.rep_call_failed = report.failed
     return report
-
-
-def sign_in(journey: Journey, email: str, password: str = DEMO_PASSWORD) -> None:
-    """Sign in through the real form and check the pages on the way (with the second step for the
-    accounts that need one: tests/e2e/authenticator.py)."""
-    from tests.e2e.authenticator import second_step
-
-    page = journey.page
-    page.goto("/login")
-    journey.axe()
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
-    journey.axe()
-    second_step(journey, email)

@@ -18,8 +18,8 @@ from school_prevention.scheduler import run_job
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
 from school_prevention.timezones import district_today
-from tests.e2e.conftest import sign_in
-from tests.smtp_sink import Sink
+from tests.e2e.journeys import sign_in
+from tests.support.smtp_sink import Sink
 
 REASON = "Says she is afraid to go home; an adult at home takes her phone and money."
 

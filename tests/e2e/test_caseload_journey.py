@@ -17,7 +17,7 @@ from school_prevention.flags.services import create_flag
 from school_prevention.referrals.models import Referral
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
-from tests.e2e.conftest import sign_in
+from tests.e2e.journeys import sign_in
 from tests.factories import category
 
 # Maple students at these offsets (by id) are used by no other journey and by no demo case.

@@ -5,22 +5,12 @@ import re
 from pathlib import Path
 
 from playwright.sync_api import expect
-from sqlalchemy import select
 from sqlalchemy import text as sa_text
 
 from school_prevention.extensions import db
-from school_prevention.schools.models import School
-from school_prevention.students.models import Student
-from tests.e2e.conftest import sign_in
+from tests.e2e.journeys import cedar_student, sign_in, sign_out
 
 NOTE = "Walks home with an adult no one at school knows."
-
-
-def cedar_student(live_server, offset: int) -> Student:
-    with live_server.app.app_context():
-        return db.session.scalars(
-            select(Student).join(School).where(School.sourced_id == "demo-cedar-ms")
-            .order_by(Student.id).offset(offset).limit(1)).one()
 
 
 def assert_not_stored_in_plain_text(live_server, text: str) -> None:
@@ -37,11 +27,6 @@ def assert_not_stored_in_plain_text(live_server, text: str) -> None:
             found = db.session.execute(sa_text(f"SELECT count(*) FROM {table} WHERE CAST({column} AS TEXT) LIKE :t"),
                                        {"t": f"%{text}%"}).scalar()
             assert found == 0, table
-
-
-def sign_out(journey):
-    journey.page.get_by_role("button", name="Sign out").click()
-    journey.axe()
 
 
 def test_referral_triaged_into_a_flag_then_screening(journey, live_server):

@@ -18,13 +18,12 @@ from school_prevention.programs.queries import in_any_program
 from school_prevention.referrals.models import Referral
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
-from tests.e2e.conftest import sign_in
-from tests.e2e.test_programs_journey import OFFSETS as PROGRAM_OFFSETS
+from tests.e2e.journeys import CHECKIN_OFFSETS, PROGRAM_OFFSETS, sign_in
 
 SCHOOL = "demo-cedar-ms"
-# Cedar students at these offsets (by id) are used by no other journey: the demo seeds cases at
-# 0-8 and programs at 100-115, the case-work journey takes 40, the programs journey its OFFSETS.
-OFFSETS = range(170, 180)
+# Cedar students at these offsets (by id, tests/e2e/journeys.py) are used by no other journey: the demo seeds cases at
+# 0-8 and programs at 100-115, the case-work journey takes 40, the programs journey PROGRAM_OFFSETS.
+OFFSETS = CHECKIN_OFFSETS
 CASEWORK_OFFSET = 40
 AT = time(14, 45)
 WEEKS = 8

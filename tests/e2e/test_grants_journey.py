@@ -6,8 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import sign_in
-from tests.e2e.test_casework_journey import cedar_student, sign_out
+from tests.e2e.journeys import cedar_student, sign_in, sign_out
 
 TEMPORARY = "temporary quilt harbor 7"
 CHOSEN = "orchard lantern pebble 58"

@@ -11,8 +11,7 @@ from sqlalchemy import select
 from school_prevention.auth.models import User
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
-from tests.e2e.conftest import sign_in
-from tests.e2e.test_casework_journey import sign_out
+from tests.e2e.journeys import sign_in, sign_out
 
 
 def test_admin_queues_one_days_failed_emails_again(journey, live_server):

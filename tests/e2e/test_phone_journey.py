@@ -7,25 +7,24 @@ district inside the role's scope (a route whose ids the demo does not have is le
 are not pages: downloads, feeds, JSON)."""
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import re
+from types import SimpleNamespace
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from school_prevention import permissions as perm
+from school_prevention.auth.models import User
 from school_prevention.checkins.queries import visible_checkin_plans, visible_checkins
+from school_prevention.extensions import db
 from school_prevention.flags.queries import visible_flags
+from school_prevention.permissions import policy_for
 from school_prevention.programs.queries import visible_matches, visible_mentors, visible_programs
 from school_prevention.referrals.queries import triage_referrals
-from school_prevention.auth.models import User
-from school_prevention.extensions import db
-from school_prevention.permissions import policy_for
 from school_prevention.roles import Role
 from tests.e2e.authenticator import second_step
-from tests.e2e.conftest import ARTIFACTS, Journey, sign_in
+from tests.e2e.journeys import ARTIFACTS, Journey, sign_in
 
 PHONE = {"width": 390, "height": 844}
 ROLES = {"counselor": "counselor@demo.school", "principal": "principal@demo.school", "staff": "staff@demo.school",

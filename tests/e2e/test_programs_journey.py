@@ -13,12 +13,12 @@ from school_prevention.extensions import db
 from school_prevention.programs.queries import in_any_program
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
-from tests.e2e.conftest import sign_in
+from tests.e2e.journeys import PROGRAM_OFFSETS, sign_in
 
 PROGRAM = "Lunch Bunch Friendship Group (e2e)"
 SCHOOL = "Cedar Middle School"
 # Cedar students at these offsets (by id) are used by no other journey and by no demo program.
-OFFSETS = range(150, 161)
+OFFSETS = PROGRAM_OFFSETS
 
 
 def journey_students(live_server) -> tuple[Student, Student, Student]:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
 from school_prevention.students.models import Student
-from tests.e2e.conftest import sign_in
+from tests.e2e.journeys import sign_in
 
 
 def open_coverage(journey) -> None:

@@ -17,8 +17,8 @@ from school_prevention.roster import worker as worker_module
 from school_prevention.roster.models import RosterImport, RosterUpload
 from school_prevention.scheduler import run_job
 from school_prevention.students.models import Student
-from tests import roster_files as rf
-from tests.e2e.conftest import sign_in
+from tests.e2e.journeys import sign_in
+from tests.support import roster_files as rf
 
 ARCHIVE = "sis-delta-export.zip"
 SCHOOL = "demo-cedar-ms"  # the export adds students to a demo school the database already knows

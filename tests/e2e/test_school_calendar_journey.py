@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from school_prevention.checkins.replan import run_queued
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
-from tests.e2e.conftest import sign_in
+from tests.e2e.journeys import sign_in
 
 
 def far_weekday() -> date:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from school_prevention.extensions import db
 from school_prevention.students.models import Student
-from tests.e2e.conftest import sign_in
+from tests.e2e.journeys import sign_in
 
 
 def a_student(live_server, school_sourced_id: str) -> Student:

@@ -16,10 +16,10 @@ from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
-from tests.e2e.conftest import sign_in
+from tests.e2e.journeys import sign_in
 
 SCHOOL = "demo-cedar-ms"
-# Cedar students at these offsets are used by no other journey (see test_checkins_journey.OFFSETS).
+# Cedar students at these offsets are used by no other journey (see tests/e2e/journeys.py).
 OFFSETS = range(190, 200)
 EMAIL = "counselor@demo.school"
 

@@ -15,11 +15,11 @@ from school_prevention import create_app
 from school_prevention.config import TestConfig
 from school_prevention.demo import seed_demo
 from school_prevention.extensions import db
-from tests.conftest import migrate_to_head
-from tests.databases import new_database_url
-from tests.e2e.conftest import LiveServer
+from tests.e2e.journeys import LiveServer
 from tests.factories import make_user
-from tests.oidc_provider import loopback_provider
+from tests.support.apps import migrate_to_head
+from tests.support.databases import new_database_url
+from tests.support.oidc_provider import loopback_provider
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import re
 from playwright.sync_api import expect
 
 from school_prevention.exports.worker import work
-from tests.e2e.conftest import sign_in
+from tests.e2e.journeys import sign_in
 
 
 def test_district_asks_for_a_student_export_watches_it_and_downloads_it(journey, live_server, tmp_path):

@@ -10,15 +10,13 @@ from datetime import timedelta
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
-from school_prevention.audit import AuditEvent
+from school_prevention.audit.models import AuditEvent
 from school_prevention.extensions import db
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
 from school_prevention.tiers.models import InterventionPlan, StudentTier
 from school_prevention.timezones import district_today
-from tests.e2e.conftest import sign_in
-from tests.e2e.test_checkins_journey import OFFSETS as CHECKIN_OFFSETS
-from tests.e2e.test_programs_journey import OFFSETS as PROGRAM_OFFSETS
+from tests.e2e.journeys import CHECKIN_OFFSETS, PROGRAM_OFFSETS, sign_in
 
 SCHOOL = "demo-cedar-ms"
 OFFSETS = range(185, 195)  # Cedar students no other journey uses (the demo has 200)

@@ -7,8 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import sign_in
-from tests.e2e.test_casework_journey import cedar_student, sign_out
+from tests.e2e.journeys import cedar_student, sign_in, sign_out
 
 # A Cedar student no other journey uses (the demo seeds cases at 0-8; see test_checkins_journey).
 OFFSET = 60

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from school_prevention.extensions import db
 from school_prevention.schools.models import School
-from tests.e2e.conftest import sign_in
+from tests.e2e.journeys import sign_in
 from tests.factories import PASSWORD, make_user
 
 

@@ -26,8 +26,7 @@ from school_prevention.flags.models import RiskFlag
 from school_prevention.programs.models import Program
 from school_prevention.programs.services import enroll
 from school_prevention.pages.students.caseload import SEVERITY_RANK
-from school_prevention.students.caseload_models import CounselorAssignment
-from school_prevention.students.models import Student
+from school_prevention.students.models import CounselorAssignment, Student
 
 MAX_SELECTED = 100  # two pages of the list; more is a job for the roster or a program's own page
 # Refusals of create_plan that concern the values shared by every plan of the request.

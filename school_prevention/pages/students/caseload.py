@@ -25,8 +25,7 @@ from school_prevention.db import utcnow
 from school_prevention.flags.models import FlagCategory, RiskFlag
 from school_prevention.forms import whole_number
 from school_prevention.programs.models import Enrollment, Program
-from school_prevention.students.caseload_models import CounselorAssignment
-from school_prevention.students.models import Student
+from school_prevention.students.models import CounselorAssignment, Student
 from school_prevention.students.queries import search_students
 from school_prevention.tiers.queries import in_tiers, intervention_filter
 from school_prevention.timezones import district_zone

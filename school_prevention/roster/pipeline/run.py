@@ -41,7 +41,9 @@ def import_roster(source: RosterSource, *, dry_run: bool, allow_mass_deactivatio
 class _Import:
     """One run's shared state (report, clock, known schools) for the file steps below."""
 
-    def __init__(self, source, dry_run, allow_mass, progress, batch_size, import_id, clock):
+    def __init__(self, source: RosterSource, dry_run: bool, allow_mass: bool,
+                 progress: Callable[[int, int, str], None] | None, batch_size: int, import_id: int | None,
+                 clock: Callable[[], float]) -> None:
         self.report = ImportReport(dry_run=dry_run)
         self.reader = read.Reader(source, self.report, progress, clock)
         self.allow_mass = allow_mass

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from flask_babel import format_decimal
 from flask_babel import gettext as _
+from sqlalchemy import Column, String
 
 from school_prevention.auth.models import User
 from school_prevention.auth.queries import normalise_email
@@ -35,14 +36,22 @@ RACE_COLUMNS = {
     "hispanicOrLatinoEthnicity": "hispanic_or_latino",
 }
 SEXES = {"male", "female", "other", "unspecified"}
+
+
+def _max_length(column: Column[Any]) -> int:
+    """The length of a String column: the longest value it stores."""
+    assert isinstance(column.type, String) and column.type.length is not None, column
+    return column.type.length
+
+
 # The longest value each stored column takes (a longer one rejects its row, rather than fail the import).
-SID_MAX = Student.__table__.c.sourced_id.type.length
-NAME_MAX = Student.__table__.c.given_name.type.length
-IDENTIFIER_MAX = Student.__table__.c.identifier.type.length
-SCHOOL_NAME_MAX = School.__table__.c.name.type.length
-STAFF_NAME_MAX = User.__table__.c.name.type.length
-EMAIL_MAX = User.__table__.c.email.type.length
-CONTACT_MAX = Guardian.__table__.c.phone.type.length
+SID_MAX = _max_length(Student.__table__.c.sourced_id)
+NAME_MAX = _max_length(Student.__table__.c.given_name)
+IDENTIFIER_MAX = _max_length(Student.__table__.c.identifier)
+SCHOOL_NAME_MAX = _max_length(School.__table__.c.name)
+STAFF_NAME_MAX = _max_length(User.__table__.c.name)
+EMAIL_MAX = _max_length(User.__table__.c.email)
+CONTACT_MAX = _max_length(Guardian.__table__.c.phone)
 
 
 class RowError(Exception):
