@@ -144,19 +144,18 @@ def demo_generate(students, schools, seed):
 def export_district(fmt, out, level, period_key, start, end):
     """One row per school with suppressed counts and shares (docs/exports.md describes the columns)."""
     from school_prevention.exports.district import write_district
-    from school_prevention.reports.district import collector_paused, district_report
+    from school_prevention.reports.district import district_report
     from school_prevention.reports.periods import FilterError, choose
     from school_prevention.db import utcnow
     from school_prevention.timezones import district_zone
 
     now = utcnow()
     try:
-        with collector_paused():
-            period = choose(period_key, start.date() if start else None, end.date() if end else None, now,
-                            district_zone())
-            report = district_report(period, level or None, current_app.config["SP_SUPPRESSION_MIN_N"], now)
-            with open(out, "wb") as fh:
-                count = write_district(fh, fmt, report, actor=None)
+        period = choose(period_key, start.date() if start else None, end.date() if end else None, now,
+                        district_zone())
+        report = district_report(period, level or None, current_app.config["SP_SUPPRESSION_MIN_N"], now)
+        with open(out, "wb") as fh:
+            count = write_district(fh, fmt, report, actor=None)
     except FilterError as exc:
         raise click.ClickException(exc.message) from None
     db.session.commit()

@@ -112,8 +112,6 @@ class Config:
         )
         self.SP_TIMEZONE = env.get("SP_TIMEZONE", "America/Chicago")
         self.SP_SUPPRESSION_MIN_N = int(env.get("SP_SUPPRESSION_MIN_N", "10"))
-        # The district report's queries run side by side on this many connections (1: one after another).
-        self.SP_REPORT_CONNECTIONS = int(env.get("SP_REPORT_CONNECTIONS", str(min(4, os.cpu_count() or 1))))
         # A mentor whose background check is older than this many months cannot be matched.
         self.SP_MENTOR_CHECK_MONTHS = int(env.get("SP_MENTOR_CHECK_MONTHS", "12"))
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")

@@ -94,12 +94,11 @@ def login_as(client):
 
 @pytest.fixture(scope="module")
 def committed_world(backend, tmp_path_factory, postgres):
-    """An app on its own database (three report connections), with the hand-built report district
-    (tests/support/worlds.py) committed: for what other connections must see (each test module gets its own)."""
+    """An app on its own database, with the hand-built report district (tests/support/worlds.py)
+    committed: for what other connections must see (each test module gets its own)."""
     from tests.support.worlds import report_district
 
     config = TestConfig(new_database_url(backend, "committed", tmp_path_factory, postgres))
-    config.SP_REPORT_CONNECTIONS = 3
     config.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_timeout": 5}  # an empty pool fails fast
     app = create_app(config)
     app.test_client_class = IsolatedClient

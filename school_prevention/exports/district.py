@@ -92,7 +92,7 @@ def about(report: DistrictReport) -> list[str]:
 
 def write_district(out: IO[bytes], fmt: str, report: DistrictReport, *, actor) -> int:
     """Write a district report (reports.district) to out as CSV or XLSX and add its audit row;
-    returns the number of school rows. The caller builds the report, with collector_paused()."""
+    returns the number of school rows. The caller builds the report."""
     header = [c.name for c in COLUMNS]
     if fmt == "csv":
         out.write(csv_bytes(header, table_rows(report)))

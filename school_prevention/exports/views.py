@@ -20,7 +20,6 @@ from school_prevention.extensions import db
 from school_prevention.i18n import number
 from school_prevention.permissions import roles
 from school_prevention.reports.coverage import PeriodError, build_period
-from school_prevention.reports.district import collector_paused
 from school_prevention.reports.forms import DistrictFilterForm
 from school_prevention.reports.published import district_release
 from school_prevention.roles import Role
@@ -40,13 +39,12 @@ def _download(data: bytes, fmt: str, name: str):
 def _district(fmt: str):
     form = DistrictFilterForm(formdata=request.args)
     buffer = io.BytesIO()
-    with collector_paused():  # the same report as the page's, read from the same filters
-        report = district_release(form)
-        if report is None:
-            field_errors = [e for f in (form.period, form.level, form.start, form.end) for e in f.errors]
-            abort(400, description=_("The export could not be made: %(problem)s",
-                                     problem=field_errors[0] if field_errors else _("check the filters")))
-        write_district(buffer, fmt, report, actor=current_user)
+    report = district_release(form)  # the same report as the page's, read from the same filters
+    if report is None:
+        field_errors = [e for f in (form.period, form.level, form.start, form.end) for e in f.errors]
+        abort(400, description=_("The export could not be made: %(problem)s",
+                                 problem=field_errors[0] if field_errors else _("check the filters")))
+    write_district(buffer, fmt, report, actor=current_user)
     suffix = f"-{report.level}" if report.level else ""
     return _download(buffer.getvalue(), fmt, f"district-coverage-{report.reporting.key}{suffix}-{report.period.today.isoformat()}")
 

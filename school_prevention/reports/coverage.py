@@ -14,6 +14,7 @@ from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory
 from school_prevention.permissions import StudentScope
 from school_prevention.reports import measures
+from school_prevention.reports.figures import gather
 from school_prevention.reports.measures import Period, Scope
 from school_prevention.schools.models import School
 from school_prevention.students.models import GRADE_ORDER, display_name, grade_label
@@ -219,26 +220,21 @@ def counselor_fte(rows) -> dict[int, float]:
 
 
 def school_report(school: School, period: Period) -> SchoolReport:
-    """One school's figures, in a fixed number of queries."""
-    scope = Scope(school_ids=(school.id,))
-    measures.prepare_session()
-    run = db.session.connection().execute  # Core rows: the ORM adds nothing to plain tuples
+    """One school's figures: the report model (reports.figures) for the one school."""
+    figures = gather(Scope(school_ids=(school.id,)), period)
     by_grade: dict[str, int] = defaultdict(int)
-    for _, grade, n in run(*measures.students_by_grade(scope)):
+    for _, grade, n in figures.by_school_grade:
         by_grade[grade or ""] += n  # no grade on record: one "No grade" line
-    cover = list(measures.coverage_lines(run(*measures.coverage(scope, period))))
+    cover = list(measures.coverage_lines(figures.cover))
     split = Split()
     for dim, _, _, _, counts in cover:
         if dim == "total":
             split.add(counts)
-    tallies = list(measures.checkin_tallies(run(*measures.checkins(scope, period))))
-    programs = run(*measures.programs(scope, period)).all()
-    counselors = run(*measures.counselors(scope)).all()
-    weeks = _weeks(period, tallies, measures.activity_lines(run(*measures.activity(scope, period))))
     return SchoolReport(school=school, period=period, active=sum(by_grade.values()), split=split,
-                        breakdowns=_breakdowns(cover, by_grade), adherence=adherence_windows(tallies),
-                        programs=programs, counselors=counselors,
-                        counselor_fte=counselor_fte(counselors).get(school.id, 0.0), weeks=weeks)
+                        breakdowns=_breakdowns(cover, by_grade), adherence=adherence_windows(figures.tallies),
+                        programs=figures.programs, counselors=figures.counselors,
+                        counselor_fte=counselor_fte(figures.counselors).get(school.id, 0.0),
+                        weeks=_weeks(period, figures.tallies, figures.activity))
 
 
 class UncoveredStudent(NamedTuple):

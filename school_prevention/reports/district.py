@@ -22,8 +22,6 @@ same way), and every count goes through reports.suppression:
 """
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -36,9 +34,7 @@ from school_prevention.reports.columns import (  # noqa: F401 (the schema and it
     Column, add_up, combine, complete, derive, shown,
 )
 from school_prevention.reports.coverage import NA, category_names
-from school_prevention.reports.district_data import (  # noqa: F401 (_LONGEST_FIRST, statements: bench/coverage.py)
-    _LONGEST_FIRST, Data, active_by_school, fetch, month_counts, month_key, snapshot_counts, statements,
-)
+from school_prevention.reports.district_data import Data, active_by_school, fetch, month_counts, month_key, snapshot_counts
 from school_prevention.reports.groups import Group, choose_group, reporting_groups
 from school_prevention.reports.measures import Period
 from school_prevention.reports.periods import FilterError, ReportingPeriod, last_complete_months, query_period
@@ -151,25 +147,6 @@ def build_report(data: Data, period: ReportingPeriod, recent: list[ReportingPeri
     return DistrictReport(reporting=period, period=query, group=group, groups=groups, min_n=min_n, rows=rows,
                           totals=totals, breakdowns=lines, weeks=weeks(period, data, figures, min_n),
                           caseload_bands=caseload_bands(rows), recent=recent, grades_apart=apart)
-
-
-@contextmanager
-def collector_paused():
-    """Hold Python's cycle collector while a district report is built and written out.
-
-    A report makes a few hundred thousand short-lived objects and no reference cycles (reference
-    counting frees them as usual). Left running, the collector counts those allocations and now
-    and then starts a full collection, which walks every object of the process (the app, the
-    ORM, the report) for tens of milliseconds and finds nothing to free. It resumes afterwards.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 CASELOAD_BANDS = [("Up to 250", 0, 250), ("251 to 350", 250, 350), ("351 to 450", 350, 450), ("Over 450", 450, None)]

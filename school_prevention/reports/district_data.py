@@ -1,4 +1,4 @@
-"""The district's figures before suppression: its queries (run side by side) and their rows as counts per school.
+"""The district's figures before suppression: the report model (reports.figures) over every school, as counts per school.
 
 Nothing here is shown to anyone: reports.district suppresses it, and every district page and
 export reads the result of that.
@@ -6,18 +6,16 @@ export reads the result of that.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from flask import current_app
 
-from school_prevention.agencies.queries import flagged_supported_by_school
-from school_prevention.extensions import db
 from school_prevention.reports import measures
 from school_prevention.reports.coverage import counselor_fte
+from school_prevention.reports import figures
+from school_prevention.reports.figures import Figures, gather
 from school_prevention.reports.measures import Period, Scope
 from school_prevention.reports.periods import ReportingPeriod, month_of, query_period
-from school_prevention.reports.side_by_side import fetch_all
 
 
 def month_key(m: tuple[int, int]) -> str:
@@ -25,45 +23,7 @@ def month_key(m: tuple[int, int]) -> str:
     return f"{m[0]:04d}-{m[1]:02d}"
 
 
-@dataclass
-class Data:
-    """The measures' rows for a district scope (what the benchmark calls the floor); check-ins as
-    (due, on time) per school, reporting month and week, and activity as measures.activity_lines()
-    reads it."""
-
-    schools: list
-    by_school_grade: list
-    cover: list
-    programs: list
-    counselors: list
-    activity: list
-    # school id -> flagged students an outside agency supports: (school_id, n) rows
-    outside: list = field(default_factory=list)
-    # school id -> week's Monday -> (due, on time), over the periods asked for
-    checkin_weeks: dict[int, dict[date, tuple[int, int]]] = field(default_factory=dict)
-
-
-def statements(scope: Scope, period: Period, recent: Period | None = None) -> dict[str, measures.Measure]:
-    """The district's queries by name: eight whatever the number of schools, nine when the
-    check-ins of the last three months are not inside the period (the benchmark's floor)."""
-    out = {
-        "schools": measures.schools(scope),
-        "by_school_grade": measures.students_by_grade(scope),
-        "cover": measures.coverage(scope, period, group="level"),
-        "checkins": measures.checkins(scope, period),
-        "programs": measures.programs(scope, period, per_program=False),
-        "counselors": measures.counselors(scope),
-        "activity": measures.activity(scope, period, group="level"),
-        # Not filtered by scope: the report reads only the schools it lists (see measures.Scope).
-        "outside": measures.Measure(flagged_supported_by_school(), {}),
-    }
-    if recent is not None:
-        out["checkins_recent"] = measures.checkins(scope, recent)
-    return out
-
-
-# The longest first, so that no connection is left with a long one at the end (figures at 1M students).
-_LONGEST_FIRST = ("cover", "checkins", "by_school_grade", "activity", "programs", "counselors", "schools", "outside")
+Data = Figures  # the district's figures: the one report model, for the whole district
 
 
 def spans(period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime, zone,
@@ -86,35 +46,28 @@ def _fixed(period: Period) -> Period:
                   stale_after_days=period.stale_after_days, rolling=False)
 
 
-def fetch(period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime, zone) -> Data:
-    """Run the district's queries, side by side on SP_REPORT_CONNECTIONS connections when it can.
+def _arguments(period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime, zone) -> tuple[Period, dict]:
+    """The check-ins' Period and the other arguments of gather() for the district."""
+    stale = current_app.config.get("SP_ESCALATION_DAYS", 7)
+    checkins, extra = spans(period, recent, now, zone, stale)
+    activity = _fixed(query_period(now, zone, period.start, period.end, stale))
+    return checkins, {"district": True, "activity": activity, "more_checkins": extra}
+
+
+def fetch(period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime, zone) -> Figures:
+    """The district's figures for a reporting period and the last three months that are over.
 
     Rows of schools outside the scope (inactive) may come back from the queries that do not join
     the school table; the report only reads the schools it lists.
     """
-    stale = current_app.config.get("SP_ESCALATION_DAYS", 7)
-    checkins, extra = spans(period, recent, now, zone, stale)
-    activity = _fixed(query_period(now, zone, period.start, period.end, stale))
-    named = statements(Scope(), checkins, extra)
-    named["activity"] = measures.activity(Scope(), activity, group="level")
-    order = [*_LONGEST_FIRST, *(["checkins_recent"] if extra is not None else [])]
-    # The packed check-in codes and activity weeks are read while the other queries still run.
-    then = {"checkins": lambda rows: list(measures.checkin_tallies(rows)),
-            "checkins_recent": lambda rows: list(measures.checkin_tallies(rows)),
-            "activity": lambda rows: list(measures.activity_lines(rows, group="level"))}
-    rows = fetch_all(db.session, {name: named[name] for name in order},
-                     current_app.config["SP_REPORT_CONNECTIONS"], measures.prepare, then)
-    weeks: dict[int, dict[date, tuple[int, int]]] = defaultdict(dict)
-    for name, span in (("checkins", checkins), ("checkins_recent", extra)):
-        for tally in rows.get(name, ()):
-            mine = weeks[tally.school_id]
-            for week, (due, on_time) in tally.weeks.items():
-                monday = span.first_monday + timedelta(days=7 * week)
-                if span.start <= monday <= span.end:
-                    mine[monday] = (due, on_time)
-    return Data(schools=rows["schools"], by_school_grade=rows["by_school_grade"], cover=rows["cover"],
-                programs=rows["programs"], counselors=rows["counselors"], activity=rows["activity"],
-                outside=rows["outside"], checkin_weeks=dict(weeks))
+    checkins, options = _arguments(period, recent, now, zone)
+    return gather(Scope(), checkins, **options)
+
+
+def statements(period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime, zone) -> dict:
+    """The statements fetch() runs, by name (bench/coverage.py runs them bare for its floor)."""
+    checkins, options = _arguments(period, recent, now, zone)
+    return figures.statements(Scope(), checkins, **options)
 
 
 def snapshot_counts(data: Data, names: tuple[str, ...]) -> tuple[dict[int, dict], dict[int, dict]]:

@@ -11,13 +11,12 @@ What counts (real activity, not labels):
   its time does not take it out of the count; it is *on time* only when completed with an outcome
   by that deadline.
 
-Each family is built once per shape (dialect, kind of scope, grouping) with bind parameters and
-returned as a Measure (statement, parameters): pages pay no statement building per request, and
-the benchmark can run exactly the SQL the pages run.
+Each family is a plain GROUP BY statement with bind parameters, returned as a Measure (statement,
+parameters): the pages, the exports and the benchmark run exactly the same SQL. Each statement is
+built once per process and shape (see built()): a request only fills in its parameters.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -214,6 +213,22 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
+# The reports' one statement cache. A family's statement depends only on its shape (the dialect,
+# the kind of scope, the grouping), never on a request's values, which are bind parameters; so it
+# is built at first use and reused. Building one (and SQLAlchemy working out its cache key) costs
+# about a millisecond, several per page. There are a few dozen shapes at most: it stays small.
+_STATEMENTS: dict[tuple, Any] = {}
+
+
+def built(build, *shape):
+    """The statement build(*shape) returns, built once per process (shape: plain hashable values)."""
+    key = (build.__name__, *shape)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = build(*shape)
+    return statement
+
+
 def prepare_session() -> None:
     """prepare() on the session's connection: for the queries of this transaction."""
     prepare(db.session.connection())
@@ -221,18 +236,20 @@ def prepare_session() -> None:
 
 # One round trip: set_config(..., true) is SET LOCAL as a function.
 _POSTGRESQL_SETTINGS = text("SELECT set_config('jit', 'off', true), set_config('random_page_cost', '1.1', true), "
-                            "set_config('work_mem', '32MB', true)")
+                            "set_config('work_mem', '32MB', true), "
+                            "set_config('max_parallel_workers_per_gather', '0', true)")
 
 
 def prepare(connection) -> None:
-    """On PostgreSQL, run this transaction's report queries with JIT off, an in-memory cost model
-    and room to aggregate in memory.
+    """On PostgreSQL, run this transaction's report queries with JIT off, an in-memory cost model,
+    room to aggregate in memory and no parallel workers.
 
     The planner takes the correlated subqueries for long-running work and JIT-compiles them,
     which alone costs seconds; the default random_page_cost (made for spinning disks) makes it
     scan a whole table rather than look up one school's rows; and with the default work_mem the
-    district's aggregates (tens of thousands of groups) spill to disk. The settings end with the
-    transaction, as SET LOCAL's do.
+    district's aggregates (tens of thousands of groups) spill to disk. A parallel worker takes
+    about 20 ms to start, more than it saves on the district's concerns (tens of thousands of
+    rows; measured at 200k students). The settings end with the transaction, as SET LOCAL's do.
     """
     if connection.dialect.name == "postgresql":
         connection.execute(_POSTGRESQL_SETTINGS)
@@ -334,10 +351,9 @@ def _on_time(dialect: str):
 
 def students_by_grade(scope: Scope) -> Measure:
     """(school_id, grade, active students)."""
-    return Measure(_students_by_grade(scope.kind), scope.params())
+    return Measure(built(_students_by_grade, scope.kind), scope.params())
 
 
-@lru_cache(maxsize=None)
 def _students_by_grade(kind: str):
     return (select(Student.school_id, Student.grade, func.count().label("n"))
             .where(Student.is_active.is_(True), _filter(kind, Student.school_id))
@@ -348,144 +364,124 @@ def coverage(scope: Scope, period: Period, group: str = "school") -> Measure:
     """Flagged students split four ways (program and plan, program only, plan only, neither).
 
     Rows (dim, school_id, level, grade, severity, category, flagged, both, program_only,
-    plan_only, neither): dim 'total' per school; 'detail' (grade, highest current severity, a
-    category) and 'category' (more categories) per school, or per school level when
-    group='level' (school_id then NULL). A key may come in several rows, to be added up: read
-    them with coverage_lines(). One statement: the flagged students are worked out once (a CTE),
-    then counted.
+    plan_only, neither): dim 'total' per school; 'detail' (grade and highest current severity)
+    and 'category' (a student once under each category of their current flags) per school, or
+    per school level when group='level' (school_id then NULL). Read them with coverage_lines().
+
+    One statement: the flagged students are worked out once (the CTE `flagged`, one row per
+    student), then counted three ways.
     """
-    return Measure(_coverage(_dialect(), scope.kind, group), {**scope.params(), **period.params()})
+    return Measure(built(_coverage, scope.kind, group), {**scope.params(), **period.params()})
 
 
-@lru_cache(maxsize=None)
-def _coverage(dialect: str, kind: str, group: str):
-    # One row per flagged student: where they are, their highest severity, their flags' first and
-    # last category and how many flags they have (all categories without a second pass over the
-    # flags), and whether a running program and a kept plan cover them (one index probe each).
-    facts = [func.max(severity_rank()).label("severity"), func.min(RiskFlag.category_id).label("first_category"),
-             func.max(RiskFlag.category_id).label("last_category"), func.count().label("flags")]
+def _coverage(kind: str, group: str):
     if kind == "ids":
-        # One school: its students first (an index range), then their flags.
-        flagged = (select(RiskFlag.student_id, Student.school_id, School.level, Student.grade, *facts)
-                   .select_from(Student).join(School, School.id == Student.school_id)
-                   .join(RiskFlag, RiskFlag.student_id == Student.id)
-                   .where(is_current(), Student.is_active.is_(True), _filter(kind, Student.school_id),
-                          school_condition(kind))
-                   .group_by(RiskFlag.student_id, Student.school_id, School.level, Student.grade)
-                   .subquery("per_student"))
+        # Some schools: their students first (an index range), then their flags.
+        per_student = (select(RiskFlag.student_id, Student.school_id, School.level, Student.grade,
+                              func.max(severity_rank()).label("severity"))
+                       .select_from(Student).join(School, School.id == Student.school_id)
+                       .join(RiskFlag, RiskFlag.student_id == Student.id)
+                       .where(is_current(), Student.is_active.is_(True), _filter(kind, Student.school_id),
+                              school_condition(kind))
+                       .group_by(RiskFlag.student_id, Student.school_id, School.level, Student.grade)
+                       .subquery("per_student"))
     else:
-        # The district: the current flags, in student order from their partial index, grouped per
-        # student before any student is read; then one primary-key read per flagged student.
-        per_student = (select(RiskFlag.student_id, *facts).where(is_current())
-                       .group_by(RiskFlag.student_id).subquery("current_flags"))
-        p = per_student.c
-        flagged = (select(p.student_id, Student.school_id, School.level, Student.grade, p.severity,
-                          p.first_category, p.last_category, p.flags)
-                   .select_from(per_student).join(Student, Student.id == p.student_id)
-                   .join(School, School.id == Student.school_id)
-                   .where(Student.is_active.is_(True), school_condition(kind))
-                   .subquery("per_student"))
-    s = flagged.c
-    covered = (select(s.student_id, s.school_id, s.level, s.grade, s.severity, s.first_category, s.last_category,
-                      s.flags, case((in_running_program(s.student_id), 1), else_=0).label("prog"),
-                      case((with_kept_plan(s.student_id), 1), else_=0).label("plan"))
+        # The district: the current flags grouped per student (in student order, from their partial
+        # index: no sort), then where each flagged student is.
+        highest = (select(RiskFlag.student_id, func.max(severity_rank()).label("severity")).where(is_current())
+                   .group_by(RiskFlag.student_id).subquery("highest"))
+        per_student = (select(highest.c.student_id, Student.school_id, School.level, Student.grade, highest.c.severity)
+                       .select_from(highest).join(Student, Student.id == highest.c.student_id)
+                       .join(School, School.id == Student.school_id)
+                       .where(Student.is_active.is_(True), school_condition(kind))
+                       .subquery("per_student"))
+    p = per_student.c
+    flagged = (select(p.student_id, p.school_id, p.level, p.grade, p.severity,
+                      case((in_running_program(p.student_id), 1), else_=0).label("prog"),
+                      case((with_kept_plan(p.student_id), 1), else_=0).label("plan"))
                .cte("flagged"))
-    f = covered.c
+    f = flagged.c
 
-    def counts(c):
-        return (func.count().label("flagged"), func.sum(c.prog * c.plan).label("both"),
-                func.sum(c.prog * (1 - c.plan)).label("program_only"),
-                func.sum((1 - c.prog) * c.plan).label("plan_only"),
-                func.sum((1 - c.prog) * (1 - c.plan)).label("neither"))
+    def counts():
+        return (func.count().label("flagged"), func.sum(f.prog * f.plan).label("both"),
+                func.sum(f.prog * (1 - f.plan)).label("program_only"),
+                func.sum((1 - f.prog) * f.plan).label("plan_only"),
+                func.sum((1 - f.prog) * (1 - f.plan)).label("neither"))
 
-    def part(dim: str, source, keys, where=()):
-        """Counts per group and keys (grade, severity, category; None for a key not in this part)."""
-        if group == "level":
-            school, grouping = cast(null(), Integer), [source.level]
-        else:
-            school, grouping = source.school_id, [source.school_id, source.level]
-        key_columns = [cast(k, String) if k is not None else cast(null(), String) for k in keys]
-        query = select(literal(dim, String).label("dim"), school.label("school_id"), source.level.label("level"),
-                       *(k.label(name) for k, name in zip(key_columns, ("grade", "severity", "category"))),
-                       *counts(source))
-        return query.where(*where).group_by(*grouping, *(k for k in keys if k is not None))
-
-    total = (select(literal("total", String).label("dim"), f.school_id, f.level, cast(null(), String).label("grade"),
-                    cast(null(), String).label("severity"), cast(null(), String).label("category"), *counts(f))
+    nothing = cast(null(), String)
+    school, grouping = (cast(null(), Integer), [f.level]) if group == "level" else (f.school_id, [f.school_id, f.level])
+    total = (select(literal("total", String).label("dim"), f.school_id, f.level, nothing.label("grade"),
+                    nothing.label("severity"), nothing.label("category"), *counts())
              .group_by(f.school_id, f.level))
-    # A student counts once under each category they have a current flag in: their first (with
-    # their grade and severity, in one grouping: one sort fewer), their last, and, for the few
-    # with three flags or more, those in between.
-    between = (select(f.student_id, f.school_id, f.level, f.prog, f.plan, RiskFlag.category_id)
-               .join(RiskFlag, and_(RiskFlag.student_id == f.student_id, is_current(),
-                                    RiskFlag.category_id > f.first_category, RiskFlag.category_id < f.last_category))
-               .where(f.flags > 2).distinct().subquery("between_categories"))
-    m = between.c
-    return union_all(total, part("detail", f, (f.grade, f.severity, f.first_category)),
-                     part("category", f, (None, None, f.last_category), [f.last_category != f.first_category]),
-                     part("category", m, (None, None, m.category_id)))
+    detail = (select(literal("detail", String).label("dim"), school.label("school_id"), f.level,
+                     f.grade, cast(f.severity, String).label("severity"), nothing.label("category"), *counts())
+              .group_by(*grouping, f.grade, f.severity))
+    # A student once under each category of their current flags, however many flags it has: the
+    # students' concerns (distinct pairs, read from the same index range as the flags above), then
+    # the flagged students' coverage counted per concern like the other parts.
+    concerns = select(RiskFlag.student_id, RiskFlag.category_id).where(is_current())
+    if kind == "ids":
+        concerns = concerns.join(Student, Student.id == RiskFlag.student_id).where(_filter(kind, Student.school_id))
+    concern = concerns.distinct().subquery("concern")
+    by_category = (select(literal("category", String).label("dim"), school.label("school_id"), f.level,
+                          nothing.label("grade"), nothing.label("severity"),
+                          cast(concern.c.category_id, String).label("category"), *counts())
+                   .select_from(flagged).join(concern, concern.c.student_id == f.student_id)
+                   .group_by(*grouping, concern.c.category_id))
+    return union_all(total, detail, by_category)
 
 
 def coverage_lines(rows):
     """Rows of coverage() as (dim, school_id, level, key, counts): dims total, grade, severity, category.
 
-    counts is [flagged, both, program_only, plan_only, neither]; a grade, a severity or a category
-    may come in several lines, to be added up.
+    counts is [flagged, both, program_only, plan_only, neither]; a key may come in several lines,
+    to be added up.
     """
     for dim, school_id, level, grade, severity, category, *counts in rows:
         counts = [int(n or 0) for n in counts]
         if dim == "detail":
             yield "grade", school_id, level, grade or "", counts  # "" for no grade, as students_by_grade reads it
             yield "severity", school_id, level, severity, counts
-            yield "category", school_id, level, category, counts
         else:
             yield dim, school_id, level, category, counts
 
 
+
 def checkins(scope: Scope, period: Period) -> Measure:
-    """Check-ins due and on time per school and week: the last 30 and 90 days, and the period.
+    """Check-ins due and kept on time, per school and calendar week.
 
-    One row per school: (school_id, codes), codes being one small number per counted check-in,
-    comma-separated, that says its week and which windows and counts it falls in; read the rows
-    with checkin_tallies(). Weeks are seven-day buckets from the first day of the period (rows
-    before it may share a bucket: only the period counts are read per week). Check-ins are
-    counted at the school they were scheduled for. One pass over the check-ins serves adherence
-    and the weekly trend.
-
-    Why codes: grouping by school, week and kept makes the database sort (SQLite) or hash
-    (PostgreSQL) every check-in of the last 90 days, and sends back tens of thousands of rows for
-    the district; grouping by school alone follows the (school_id, due_at) index, so there is no
-    sort, and the rows come back one per school, for Python to count (a fifth of the time).
+    Rows (school_id, week, due, on_time, then due and on time again for each window: 30d, 90d,
+    period); read them with checkin_tallies(). A check-in is counted at the school it was
+    scheduled for, once its on-time deadline has passed (span_to).
     """
-    return Measure(_checkins(_dialect(), scope.kind), {**scope.params(), **period.params()})
+    return Measure(built(_checkins, _dialect(), scope.kind, period.rolling), {**scope.params(), **period.params()})
 
 
-# What each bit of a check-in's code says, below its week (code = week * CODE_WEEK + bits).
-KEPT, IN_30D, IN_90D, IN_PERIOD = 1, 2, 4, 8
-CODE_WEEK = 16
-
-
-@lru_cache(maxsize=None)
-def _checkins(dialect: str, kind: str):
-    def bit(condition, value):
-        return case((condition, value), else_=0)
-
-    def since(name):
-        return CheckIn.due_at >= _param(f"w{name}_from", UTCDateTime())
-
-    # Every window ends at the on-time deadline of now (span_to), which the WHERE clause holds,
-    # but the period's, which may end before.
-    in_period = and_(since("period"), CheckIn.due_at < _param("wperiod_to", UTCDateTime()))
-    code = (_week_of(dialect, CheckIn.due_at) * CODE_WEEK + bit(_on_time(dialect), KEPT) + bit(since("30d"), IN_30D)
-            + bit(since("90d"), IN_90D) + bit(in_period, IN_PERIOD))
-    codes = (func.group_concat(code) if dialect == "sqlite"
-             else func.string_agg(cast(code, String), literal_column("','")))
+def _checkins(dialect: str, kind: str, rolling: bool):
     # Cancelling a check-in before its time is planning; cancelling it afterwards does not excuse it.
     counted = or_(CheckIn.status != "cancelled", CheckIn.updated_at > CheckIn.due_at)
-    return (select(CheckIn.school_id, codes.label("codes"))
+    each = (select(CheckIn.school_id, _week_of(dialect, CheckIn.due_at).label("week"), CheckIn.due_at,
+                   case((_on_time(dialect), 1), else_=0).label("kept"))
             .where(_filter(kind, CheckIn.school_id), counted,
-                   CheckIn.due_at >= _param("span_from", UTCDateTime()), CheckIn.due_at < _param("span_to", UTCDateTime()))
-            .group_by(CheckIn.school_id))
+                   CheckIn.due_at >= _param("span_from", UTCDateTime()),
+                   CheckIn.due_at < _param("span_to", UTCDateTime()))
+            .subquery("each_checkin"))
+    c = each.c
+
+    def within(name: str):
+        """Due and on time among the check-ins of a window (each window ends at span_to but the period's)."""
+        inside = c.due_at >= _param(f"w{name}_from", UTCDateTime())
+        if name == "period":
+            inside = and_(inside, c.due_at < _param("wperiod_to", UTCDateTime()))
+        return (func.sum(case((inside, 1), else_=0)).label(f"due_{name}"),
+                func.sum(case((inside, c.kept), else_=0)).label(f"on_time_{name}"))
+
+    if rolling:
+        counts = (*within("30d"), *within("90d"), *within("period"))
+    else:  # fixed periods only (the district's): every check-in read is in the period
+        counts = (literal(0).label("due_30d"), literal(0).label("on_time_30d"), literal(0).label("due_90d"),
+                  literal(0).label("on_time_90d"), func.count().label("due_period"), func.sum(c.kept).label("on_time_period"))
+    return select(c.school_id, c.week, *counts).group_by(c.school_id, c.week)
 
 
 class CheckinTally(NamedTuple):
@@ -496,91 +492,60 @@ class CheckinTally(NamedTuple):
     weeks: dict[int, tuple[int, int]]  # week number (from 0) -> (due, on time), weeks with any only
 
 
-_DECODED: dict[str, tuple[int, int, int, int, int]] = {}
-
-
-def _decode(code: str) -> tuple[int, int, int, int, int]:
-    """(week, kept, in 30 days, in 90 days, in the period) of a check-in's code, as 0 or 1 but the week."""
-    week, bits = divmod(int(code), CODE_WEEK)
-    decoded = _DECODED[code] = (week, bits & KEPT and 1, bits & IN_30D and 1, bits & IN_90D and 1,
-                                bits & IN_PERIOD and 1)
-    return decoded
-
-
-def checkin_tallies(rows):
-    """Rows of checkins() as one CheckinTally per school (plain loops: this runs for every school)."""
-    decoded = _DECODED
-    for school_id, codes in rows:
-        due_30d = kept_30d = due_90d = kept_90d = due_period = kept_period = 0
-        weeks: dict[int, tuple[int, int]] = {}
-        for code, n in Counter(codes.split(",")).items():
-            week, on_time, in_30d, in_90d, in_period = decoded.get(code) or _decode(code)
-            kept = n * on_time
-            due_30d += n * in_30d
-            kept_30d += kept * in_30d
-            due_90d += n * in_90d
-            kept_90d += kept * in_90d
-            if in_period:
-                due_period += n
-                kept_period += kept
-                due, on = weeks.get(week, (0, 0))
-                weeks[week] = (due + n, on + kept)
-        yield CheckinTally(school_id, {"30d": (due_30d, kept_30d), "90d": (due_90d, kept_90d),
-                                       "period": (due_period, kept_period)}, weeks)
+def checkin_tallies(rows) -> list[CheckinTally]:
+    """Rows of checkins() as one CheckinTally per school."""
+    tallies: dict[int, CheckinTally] = {}
+    for school_id, week, *counts in rows:
+        due_30d, on_30d, due_90d, on_90d, due_period, on_period = (int(n or 0) for n in counts)
+        tally = tallies.get(school_id)
+        if tally is None:
+            tally = tallies[school_id] = CheckinTally(school_id, dict.fromkeys(("30d", "90d", "period"), (0, 0)), {})
+        for name, due, on_time in (("30d", due_30d, on_30d), ("90d", due_90d, on_90d),
+                                   ("period", due_period, on_period)):
+            old = tally.windows[name]
+            tally.windows[name] = (old[0] + due, old[1] + on_time)
+        if due_period:
+            tally.weeks[int(week)] = (due_period, on_period)
+    return list(tallies.values())
 
 
 def activity(scope: Scope, period: Period, group: str = "school") -> Measure:
-    """Weekly flags opened and seats taken over the period: rows (metric, school_id, level, weeks).
+    """Flags opened and seats taken per week of the period: rows (metric, school_id, level, week, n).
 
-    weeks holds the week number of each flag opened or seat taken, comma-separated: read the rows
-    with activity_lines(). Flags come per school, or per level when group='level' (school_id
-    then NULL); seats always per school, in school order: the programs' seats are read school by
-    school from an index, and grouping them so needs no sort.
+    Flags come per school, or per level when group='level' (school_id then NULL); seats always
+    per school.
     """
-    return Measure(_activity(_dialect(), scope.kind, group), {**scope.params(), **period.params()})
+    return Measure(built(_activity, _dialect(), scope.kind, group), {**scope.params(), **period.params()})
 
 
-def _packed(dialect: str, value):
-    """The values of a group as one comma-separated text."""
-    if dialect == "sqlite":
-        return func.group_concat(value)
-    return func.string_agg(cast(value, String), literal_column("','"))
-
-
-@lru_cache(maxsize=None)
 def _activity(dialect: str, kind: str, group: str):
     start, end = _param("period_from", UTCDateTime()), _param("period_to", UTCDateTime())
-
-    def weeks(column):
-        return _packed(dialect, _week_of(dialect, column)).label("weeks")
-
     by_level = group == "level"
-    flags = (select(literal("flags", String).label("metric"),
-                    (cast(null(), Integer) if by_level else Student.school_id).label("school_id"),
-                    School.level.label("level"), weeks(RiskFlag.opened_at))
+    flag_week = _week_of(dialect, RiskFlag.opened_at).label("week")
+    flag_school = (cast(null(), Integer) if by_level else Student.school_id).label("school_id")
+    flags = (select(literal("flags", String).label("metric"), flag_school, School.level.label("level"), flag_week,
+                    func.count().label("n"))
              .select_from(RiskFlag).join(Student, Student.id == RiskFlag.student_id)
              .join(School, School.id == Student.school_id)
              .where(_filter(kind, Student.school_id), school_condition(kind), RiskFlag.opened_at >= start,
                     RiskFlag.opened_at < end)
-             .group_by(*([] if by_level else [Student.school_id]), School.level))
+             .group_by(*([] if by_level else [Student.school_id]), School.level, flag_week))
+    seat_week = _week_of(dialect, Enrollment.started_at).label("week")
     seats = (select(literal("enrollments", String).label("metric"), School.id.label("school_id"),
-                    School.level.label("level"), weeks(Enrollment.started_at))
+                    School.level.label("level"), seat_week, func.count().label("n"))
              .select_from(School).join(Program, Program.school_id == School.id)
              .join(Enrollment, Enrollment.program_id == Program.id)
              .where(school_condition(kind), Enrollment.started_at >= start, Enrollment.started_at < end,
                     Enrollment.status.in_(("active", "completed", "withdrawn")))
-             .group_by(School.id, School.level))
+             .group_by(School.id, School.level, seat_week))
     return union_all(flags, seats)
 
 
 def activity_lines(rows, group: str = "school"):
-    """Rows of activity() as (metric, school_id, level, week, n); school_id None when group='level'.
+    """Rows of activity() as (metric, school_id, level, week, n); school_id None when group='level'."""
+    for metric, school_id, level, week, n in rows:
+        yield metric, None if group == "level" else school_id, level, int(week), int(n)
 
-    A week may come in several lines, to be added up.
-    """
-    for metric, school_id, level, weeks in rows:
-        for week, n in Counter(weeks.split(",")).items():
-            yield metric, None if group == "level" else school_id, level, int(week), n
 
 
 def programs(scope: Scope, period: Period, per_program: bool = True) -> Measure:
@@ -589,10 +554,9 @@ def programs(scope: Scope, period: Period, per_program: bool = True) -> Measure:
     Per program: (id, school_id, name, kind, capacity, active, waitlisted);
     per school: (school_id, programs, seats, active, waitlisted).
     """
-    return Measure(_programs(scope.kind, per_program), {**scope.params(), "today": period.today})
+    return Measure(built(_programs, scope.kind, per_program), {**scope.params(), "today": period.today})
 
 
-@lru_cache(maxsize=None)
 def _programs(kind: str, per_program: bool):
     if per_program:
         return (select(Program.id, Program.school_id, Program.name, ProgramType.name.label("kind"), Program.capacity,
@@ -619,10 +583,9 @@ def _programs(kind: str, per_program: bool):
 
 def counselors(scope: Scope) -> Measure:
     """(school_id, user id, name, number of schools they serve, their active check-in plans)."""
-    return Measure(_counselors(scope.kind), scope.params())
+    return Measure(built(_counselors, scope.kind), scope.params())
 
 
-@lru_cache(maxsize=None)
 def _counselors(kind: str):
     other = user_school.alias("other")
     n_schools = select(func.count()).where(other.c.user_id == User.id).scalar_subquery()
@@ -637,10 +600,9 @@ def _counselors(kind: str):
 
 def schools(scope: Scope) -> Measure:
     """(id, sourced_id, identifier, name, level) of the active schools in scope, by name."""
-    return Measure(_schools(scope.kind), scope.params())
+    return Measure(built(_schools, scope.kind), scope.params())
 
 
-@lru_cache(maxsize=None)
 def _schools(kind: str):
     return (select(School.id, School.sourced_id, School.identifier, School.name, School.level)
             .where(school_condition(kind)).order_by(School.name))
@@ -653,11 +615,10 @@ def uncovered_students(scope: StudentScope, school_id: int, period: Period, limi
     flagged at, waiting for a seat, the id of an active plan that does not count or None), at most `limit`. Starts
     from the user's scope of students (permissions.student_scope()).
     """
-    return Measure(_uncovered_students(scope.kind, limit),
+    return Measure(built(_uncovered_students, scope.kind, limit),
                    {**period.params(), **scope.params(), "uncovered_school_id": school_id})
 
 
-@lru_cache(maxsize=None)
 def _uncovered_students(kind: str, limit: int | None):
     current = and_(RiskFlag.student_id == Student.id, is_current())
     top = select(func.max(severity_rank())).where(current).scalar_subquery()
@@ -679,10 +640,9 @@ def _uncovered_students(kind: str, limit: int | None):
 
 def categories_of(student_ids) -> Measure:
     """(student_id, category name) of the current flags of these students."""
-    return Measure(_categories_of(), {"student_ids": list(student_ids)})
+    return Measure(built(_categories_of), {"student_ids": list(student_ids)})
 
 
-@lru_cache(maxsize=None)
 def _categories_of():
     return (select(RiskFlag.student_id, FlagCategory.name)
             .join(FlagCategory, FlagCategory.id == RiskFlag.category_id)

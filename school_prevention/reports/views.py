@@ -13,7 +13,7 @@ from school_prevention.reports import charts, measures
 from school_prevention.reports.coverage import (
     NA, RECOMMENDED_CASELOAD, make_period, school_report, share, uncovered_list,
 )
-from school_prevention.reports.district import SUPPRESSED, collector_paused
+from school_prevention.reports.district import SUPPRESSED
 from school_prevention.reports.forms import SORTABLE, DistrictFilterForm, SchoolPickForm
 from school_prevention.reports.published import district_release
 from school_prevention.roles import Role
@@ -63,23 +63,22 @@ def _school_page():
 
 def _district_page():
     form = DistrictFilterForm(formdata=request.args)
-    with collector_paused():
-        report = district_release(form)
-        if report is None:
-            return render_template("reports/district.html", form=form, report=None), 400
-        sort = form.sort.data if form.sort.data in SORTABLE else "school_name"
-        descending = form.order.data == "desc"
-        args = {"period": report.reporting.key, "level": report.level or ""}
-        # The page names no student; its row records what was looked at.
-        audit.record("report.coverage.district", actor=current_user,
-                     detail={"level": report.level, "period": report.reporting.key})
-        rows = report.sorted_rows(sort, descending)
-        context = {"form": form, "report": report, "rows": rows, "sort": sort, "descending": descending,
-                   "args": args, "charts": charts, "S": SUPPRESSED, "sortable": SORTABLE,
-                   "recommended": RECOMMENDED_CASELOAD}
-        # Staff trained, suppressed in the same groups as every other district figure.
-        context["training"] = district_training(report.level, report.min_n, report.period.today, report.groups)
-        return render_template("reports/district.html", **context)
+    report = district_release(form)
+    if report is None:
+        return render_template("reports/district.html", form=form, report=None), 400
+    sort = form.sort.data if form.sort.data in SORTABLE else "school_name"
+    descending = form.order.data == "desc"
+    args = {"period": report.reporting.key, "level": report.level or ""}
+    # The page names no student; its row records what was looked at.
+    audit.record("report.coverage.district", actor=current_user,
+                 detail={"level": report.level, "period": report.reporting.key})
+    rows = report.sorted_rows(sort, descending)
+    context = {"form": form, "report": report, "rows": rows, "sort": sort, "descending": descending,
+               "args": args, "charts": charts, "S": SUPPRESSED, "sortable": SORTABLE,
+               "recommended": RECOMMENDED_CASELOAD}
+    # Staff trained, suppressed in the same groups as every other district figure.
+    context["training"] = district_training(report.level, report.min_n, report.period.today, report.groups)
+    return render_template("reports/district.html", **context)
 
 
 @bp.app_template_filter("figure")

@@ -121,15 +121,14 @@ class District:
                 continue
             column = 1 + STATES.index(s["state"])
             lv = level[s["school"]]
-            concerns = sorted(s["concerns"])
-            for target in (totals[s["school"]], detail[(lv, s["grade"] or None, s["severity"], concerns[0])]):
+            for target in (totals[s["school"]], detail[(lv, s["grade"] or None, s["severity"])]):
                 target[0] += 1
                 target[column] += 1
-            for other in concerns[1:]:
-                category[(lv, other)][0] += 1
-                category[(lv, other)][column] += 1
+            for concern in s["concerns"]:
+                category[(lv, concern)][0] += 1
+                category[(lv, concern)][column] += 1
         cover += [("total", sid, level[sid], None, None, None, *c) for sid, c in totals.items()]
-        cover += [("detail", None, lv, g, sev, cat, *c) for (lv, g, sev, cat), c in detail.items()]
+        cover += [("detail", None, lv, g, sev, None, *c) for (lv, g, sev), c in detail.items()]
         cover += [("category", None, lv, None, None, cat, *c) for (lv, cat), c in category.items()]
         programs = defaultdict(lambda: [0, 0, 0, 0])
         for sid, running, capacity, seated, waiting in self.programs.values():

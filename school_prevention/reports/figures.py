@@ -1,0 +1,128 @@
+"""The one report model: a scope's figures before suppression, read in one moment by plain GROUP BY statements.
+
+A school's page (reports.coverage.school_report) and the district's page and exports
+(reports.district) read the same Figures, gathered by gather() for their scope: one school (its
+breakdowns per school), or every active school of the district (breakdowns per school level).
+Nothing here is shown as it is: the school page shows one school to the people who work there,
+and every figure the district sees goes through reports.suppression first.
+
+The figures are read live, every time: an enrollment saved a moment ago is in the next page.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import Connection, Engine
+
+from school_prevention.agencies.queries import flagged_supported_by_school
+from school_prevention.extensions import db
+from school_prevention.reports import measures
+from school_prevention.reports.measures import CheckinTally, Period, Scope
+
+
+@dataclass
+class Figures:
+    """A scope's rows, as the measures return them (what the benchmark calls the floor).
+
+    check-ins come as (due, on time) per school and week (keyed by the week's Monday), and, for
+    the rolling windows of a school's page, per school (`tallies`); activity as
+    measures.activity_lines() reads it.
+    """
+
+    schools: list
+    by_school_grade: list
+    cover: list
+    programs: list
+    counselors: list
+    activity: list
+    outside: list = field(default_factory=list)  # (school_id, flagged students an outside agency supports)
+    checkin_weeks: dict[int, dict[date, tuple[int, int]]] = field(default_factory=dict)
+    tallies: list[CheckinTally] = field(default_factory=list)
+
+
+@contextmanager
+def one_moment(session) -> Iterator[Connection]:
+    """A connection on which every query of a report reads the same moment of the database.
+
+    The figures are linked (the four coverage parts add up to the flagged students, a school's
+    months to its term), and suppression relies on it: a record saved between two queries must
+    be in both or in neither.
+    - SQLite: the session's own connection; its transaction is one snapshot, and it holds the
+      write lock (db.py: BEGIN IMMEDIATE), so nobody saves in between.
+    - PostgreSQL: the request's transaction is READ COMMITTED, a new moment per statement, so
+      the report reads on a connection of its own in one REPEATABLE READ, READ ONLY transaction.
+      A session bound to one connection (the tests' per-test transaction, whose rows no other
+      connection sees) reads on that one.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql" or not isinstance(bind, Engine):
+        connection = session.connection()
+        measures.prepare(connection)
+        yield connection
+        return
+    with bind.connect() as connection:
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        measures.prepare(connection)
+        try:
+            yield connection
+        finally:
+            connection.rollback()  # read only: nothing to keep
+
+
+def _weeks_by_monday(tallies: list[CheckinTally], period: Period, into: dict) -> None:
+    """Add each school's weekly check-ins of a period to `into` (school id -> Monday -> (due, on time))."""
+    for tally in tallies:
+        mine = into.setdefault(tally.school_id, {})
+        for week, counts in tally.weeks.items():
+            monday = period.first_monday + timedelta(days=7 * week)
+            if period.start <= monday + timedelta(days=6) and monday <= period.end:
+                mine[monday] = counts
+
+
+def statements(scope: Scope, period: Period, *, district: bool = False, activity: Period | None = None,
+               more_checkins: Period | None = None) -> dict[str, measures.Measure]:
+    """The statements of gather(), by name (the benchmark runs them bare for its floor)."""
+    group = "level" if district else "school"
+    named = {
+        "schools": measures.schools(scope),
+        "by_school_grade": measures.students_by_grade(scope),
+        "cover": measures.coverage(scope, period, group=group),
+        "checkins": measures.checkins(scope, period),
+        "programs": measures.programs(scope, period, per_program=not district),
+        "counselors": measures.counselors(scope),
+        "activity": measures.activity(scope, activity or period, group=group),
+    }
+    if district:
+        # Not filtered by scope: the report reads only the schools it lists (see measures.Scope).
+        named["outside"] = measures.Measure(flagged_supported_by_school(), {})
+    if more_checkins is not None:
+        named["more_checkins"] = measures.checkins(scope, more_checkins)
+    return named
+
+
+def gather(scope: Scope, period: Period, *, district: bool = False, activity: Period | None = None,
+           more_checkins: Period | None = None) -> Figures:
+    """The figures of a scope: one statement per family, run one after another in one moment.
+
+    district=True groups the breakdowns and the activity by school level (a school's page: by
+    school), counts the programs per school (a school's page lists them) and adds the flagged
+    students outside agencies support. period: the check-ins read; activity: the period of the
+    weekly new flags and seats (default: period); more_checkins: a second span of check-ins (the
+    district's last three months, when they are apart from the period asked for).
+    """
+    group = "level" if district else "school"
+    named = statements(scope, period, district=district, activity=activity, more_checkins=more_checkins)
+    with one_moment(db.session) as connection:
+        rows = {name: connection.execute(statement, params).all() for name, (statement, params) in named.items()}
+    tallies = measures.checkin_tallies(rows["checkins"])
+    weeks: dict[int, dict[date, tuple[int, int]]] = {}
+    _weeks_by_monday(tallies, period, weeks)
+    if more_checkins is not None:
+        _weeks_by_monday(measures.checkin_tallies(rows["more_checkins"]), more_checkins, weeks)
+    return Figures(schools=rows["schools"], by_school_grade=rows["by_school_grade"], cover=rows["cover"],
+                   programs=rows["programs"], counselors=rows["counselors"],
+                   activity=list(measures.activity_lines(rows["activity"], group)), outside=rows.get("outside", []),
+                   checkin_weeks=weeks, tallies=tallies)
