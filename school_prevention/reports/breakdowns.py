@@ -5,9 +5,21 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from flask_babel import gettext
+
 from school_prevention.reports import measures
 from school_prevention.reports.columns import (
-    COVERAGE, COVERAGE_IDENTITY, DUE, ON_TIME, SNAPSHOT, SNAPSHOT_BLOCKS, SUPPRESSED, TREND, combine, complete, shown,
+    COVERAGE,
+    COVERAGE_IDENTITY,
+    DUE,
+    ON_TIME,
+    SNAPSHOT,
+    SNAPSHOT_BLOCKS,
+    SUPPRESSED,
+    TREND,
+    combine,
+    complete,
+    shown,
 )
 from school_prevention.reports.coverage import share
 from school_prevention.reports.district_data import Data, month_key
@@ -155,8 +167,8 @@ def _label(dim: str, key: str, names: dict) -> str:
     if dim == "severity":
         return measures.SEVERITY_OF_RANK.get(int(key), key).capitalize()
     if dim == "grade":
-        return f"Grade {grade_label(key)}" if key else "No grade"
-    return names.get(key, "Other")
+        return gettext("Grade %(grade)s", grade=grade_label(key)) if key else gettext("No grade")
+    return names.get(key) or gettext("Other")
 
 
 def _order(dim: str, line: dict):

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import select
 
 from school_prevention.db import utcnow
@@ -179,9 +180,9 @@ def _breakdowns(rows, active_by_grade: dict[str, int]) -> dict[str, list[Breakdo
     out = {
         "severity": [Breakdown(str(rank), measures.SEVERITY_OF_RANK[rank].capitalize(), splits["severity"][str(rank)])
                      for rank in (4, 3, 2, 1) if str(rank) in splits["severity"]],
-        "grade": [Breakdown(g or "", f"Grade {grade_label(g)}" if g else "No grade", splits["grade"].get(g, Split()),
+        "grade": [Breakdown(g or "", gettext("Grade %(grade)s", grade=grade_label(g)) if g else gettext("No grade"), splits["grade"].get(g, Split()),
                             active_by_grade.get(g, 0)) for g in grade_keys],
-        "category": sorted((Breakdown(k, names.get(k, "Other"), s) for k, s in splits["category"].items()),
+        "category": sorted((Breakdown(k, names.get(k) or gettext("Other"), s) for k, s in splits["category"].items()),
                            key=lambda b: (-b.split.flagged, b.label)),
     }
     return out

@@ -26,15 +26,39 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
+from flask_babel import gettext
 
 from school_prevention.db import utcnow
+from school_prevention.i18n import N_
 from school_prevention.reports.breakdowns import GroupFigures, breakdowns, group_table, no_programs, weeks
 from school_prevention.reports.columns import (  # noqa: F401 (the schema and its rules, imported from here too)
-    BASE, COLUMN, COLUMNS, COVERAGE, COVERAGE_IDENTITY, COVERAGE_PARTS, DUE, ON_TIME, PLAIN, SNAPSHOT, SUPPRESSED,
-    Column, add_up, combine, complete, derive, shown,
+    BASE,
+    COLUMN,
+    COLUMNS,
+    COVERAGE,
+    COVERAGE_IDENTITY,
+    COVERAGE_PARTS,
+    DUE,
+    ON_TIME,
+    PLAIN,
+    SNAPSHOT,
+    SUPPRESSED,
+    Column,
+    add_up,
+    combine,
+    complete,
+    derive,
+    shown,
 )
 from school_prevention.reports.coverage import NA, category_names
-from school_prevention.reports.district_data import Data, active_by_school, fetch, month_counts, month_key, snapshot_counts
+from school_prevention.reports.district_data import (
+    Data,
+    active_by_school,
+    fetch,
+    month_counts,
+    month_key,
+    snapshot_counts,
+)
 from school_prevention.reports.groups import Group, choose_group, reporting_groups
 from school_prevention.reports.measures import Period
 from school_prevention.reports.periods import FilterError, ReportingPeriod, last_complete_months, query_period
@@ -140,7 +164,8 @@ def build_report(data: Data, period: ReportingPeriod, recent: list[ReportingPeri
     listed = [plain[r["school_id"]] for r in rows]
     totals.update({name: round(sum(p[name] for p in listed), 2) for name in PLAIN})
     totals.update(**common, row_type="total", school_id=None, school_sourced_id="", school_identifier="",
-                  school_name=f"Total, {group.label.lower()} schools" if group else "District total",
+                  school_name=gettext("Total, %(level)s schools", level=group.label.lower()) if group
+                  else gettext("District total"),
                   school_level=group.key if group else "all")
     complete(totals)
     lines, apart = breakdowns(data, figures, min_n, names)
@@ -149,7 +174,9 @@ def build_report(data: Data, period: ReportingPeriod, recent: list[ReportingPeri
                           caseload_bands=caseload_bands(rows), recent=recent, grades_apart=apart)
 
 
-CASELOAD_BANDS = [("Up to 250", 0, 250), ("251 to 350", 250, 350), ("351 to 450", 350, 450), ("Over 450", 450, None)]
+# Labels in English (the bands' keys); pages show them through the `tr` filter.
+CASELOAD_BANDS = [(N_("Up to 250"), 0, 250), (N_("251 to 350"), 250, 350), (N_("351 to 450"), 350, 450),
+                  (N_("Over 450"), 450, None)]
 
 
 def caseload_bands(rows) -> list[tuple[str, int]]:
@@ -166,7 +193,7 @@ def caseload_bands(rows) -> list[tuple[str, int]]:
             label = next(lb for lb, low, high in CASELOAD_BANDS if ratio > low and (high is None or ratio <= high)) \
                 if ratio > 0 else "Up to 250"
             counts[label] += 1
-    bands = [(label, counts[label]) for label, _, _ in CASELOAD_BANDS] + [("No counselor", none)]
+    bands = [(label, counts[label]) for label, _, _ in CASELOAD_BANDS] + [(N_("No counselor"), none)]
     if withheld:
-        bands.append(("Not shown (few students)", withheld))
+        bands.append((N_("Not shown (few students)"), withheld))
     return bands

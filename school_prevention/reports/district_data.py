@@ -10,9 +10,8 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 
-from school_prevention.reports import measures
+from school_prevention.reports import figures, measures
 from school_prevention.reports.coverage import counselor_fte
-from school_prevention.reports import figures
 from school_prevention.reports.figures import Figures, gather
 from school_prevention.reports.measures import Period, Scope
 from school_prevention.reports.periods import ReportingPeriod, month_of, query_period

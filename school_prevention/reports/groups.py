@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from flask_babel import gettext
 from school_prevention.reports.periods import FilterError
+from school_prevention.i18n import school_level
 from school_prevention.schools.models import SCHOOL_LEVELS
 
 MIN_SCHOOLS = 2
@@ -34,8 +36,11 @@ class Group:
 
     @property
     def label(self) -> str:
-        names = [lv.capitalize() if i == 0 else lv for i, lv in enumerate(self.levels)]
-        return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        """Its levels in the page's language: "Elementary", "Elementary, middle and high"."""
+        names = [school_level(lv) if i == 0 else school_level(lv).lower() for i, lv in enumerate(self.levels)]
+        if len(names) == 1:
+            return names[0]
+        return gettext("%(levels)s and %(last)s", levels=", ".join(names[:-1]), last=names[-1])
 
 
 def reporting_groups(schools: Iterable[tuple[int, str]], active: Mapping[int, int], min_n: int) -> list[Group]:

@@ -24,8 +24,24 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    BigInteger, Date, Integer, String, and_, bindparam, case, cast, exists, func, literal, literal_column, null, or_,
-    select, text, true, union_all,
+    BigInteger,
+    Date,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    text,
+    true,
+    union_all,
 )
 
 from school_prevention.auth.models import User, user_school

@@ -23,12 +23,13 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from flask_babel import gettext
+
+from school_prevention.i18n import format_local
 from school_prevention.reports.measures import GRACE, Period
 
 EARLIEST_YEAR = 2000  # no record in the app is older (reporting months from January 2000)
 LATEST_YEAR = 9998  # a later month's end would overflow Python's dates
-MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-               "October", "November", "December")
 
 
 class FilterError(ValueError):
@@ -69,7 +70,7 @@ def month_of(day: date) -> Month:
 
 
 def _short(day: date) -> str:
-    return f"{day:%b} {day.day}"
+    return format_local(day, "%b %-d")
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class ReportingPeriod:
 
 def month(year: int, m: int) -> ReportingPeriod:
     """One reporting month."""
-    return ReportingPeriod("month", f"{year:04d}-{m:02d}", f"{MONTH_NAMES[m - 1]} {year}", ((year, m),))
+    return ReportingPeriod("month", f"{year:04d}-{m:02d}", format_local(date(year, m, 1), "%B %Y"), ((year, m),))
 
 
 def school_year_of(m: Month) -> int:
@@ -129,17 +130,17 @@ def term(start_year: int, number: int) -> ReportingPeriod:
     """The first (July to December) or second (January to June) term of a school year."""
     if number == 1:
         months = tuple((start_year, m) for m in range(7, 13))
-        label = f"First term {_sy(start_year)} (July–December)"
+        label = gettext("First term %(years)s (July–December)", years=_sy(start_year))
     else:
         months = tuple((start_year + 1, m) for m in range(1, 7))
-        label = f"Second term {_sy(start_year)} (January–June)"
+        label = gettext("Second term %(years)s (January–June)", years=_sy(start_year))
     return ReportingPeriod("term", f"{start_year}-{(start_year + 1) % 100:02d}-t{number}", label, months)
 
 
 def school_year(start_year: int) -> ReportingPeriod:
     """A school year: the reporting months July to June."""
     months = tuple((start_year, m) for m in range(7, 13)) + tuple((start_year + 1, m) for m in range(1, 7))
-    return ReportingPeriod("year", f"{start_year}-{(start_year + 1) % 100:02d}-sy", f"School year {_sy(start_year)}",
+    return ReportingPeriod("year", f"{start_year}-{(start_year + 1) % 100:02d}-sy", gettext("School year %(years)s", years=_sy(start_year)),
                            months)
 
 

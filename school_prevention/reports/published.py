@@ -18,7 +18,12 @@ from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.reports import measures
 from school_prevention.reports.district import (
-    SUPPRESSED, DistrictReport, add_up, district_report, no_programs, shown,
+    SUPPRESSED,
+    DistrictReport,
+    add_up,
+    district_report,
+    no_programs,
+    shown,
 )
 from school_prevention.reports.forms import DistrictFilterForm
 from school_prevention.reports.groups import reporting_groups

@@ -21,7 +21,8 @@ from sqlalchemy import select
 from school_prevention.extensions import db
 from school_prevention.reports.columns import SUPPRESSED, add_up, shown
 from school_prevention.reports.groups import Group, choose_group, reporting_groups
-from school_prevention.reports.measures import Scope, schools as schools_measure, students_by_grade
+from school_prevention.reports.measures import Scope, students_by_grade
+from school_prevention.reports.measures import schools as schools_measure
 from school_prevention.reports.suppression import TOTAL, Block, RowIdentity, suppress_with_totals
 from school_prevention.schools.models import School
 from school_prevention.training.queries import Coverage, training_coverage

@@ -5,23 +5,28 @@ from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 
 from school_prevention import audit
+from school_prevention.agencies.queries import outside_support
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
+from school_prevention.forms import picked_school
 from school_prevention.i18n import number, percent_text
 from school_prevention.permissions import roles, student_scope, visible_schools
 from school_prevention.reports import charts, measures
 from school_prevention.reports.coverage import (
-    NA, RECOMMENDED_CASELOAD, make_period, school_report, share, uncovered_list,
+    NA,
+    RECOMMENDED_CASELOAD,
+    make_period,
+    school_report,
+    share,
+    uncovered_list,
 )
 from school_prevention.reports.district import SUPPRESSED
 from school_prevention.reports.forms import SORTABLE, DistrictFilterForm, SchoolPickForm
 from school_prevention.reports.published import district_release
-from school_prevention.roles import Role
 from school_prevention.reports.training import district_training
-from school_prevention.training.queries import training_coverage
-from school_prevention.agencies.queries import outside_support
+from school_prevention.roles import Role
 from school_prevention.tiers.queries import tier_coverage
-from school_prevention.forms import picked_school
+from school_prevention.training.queries import training_coverage
 
 bp = Blueprint("reports", __name__)
 
