@@ -111,7 +111,7 @@ def child(url: str, runs: int) -> None:
         for name, path in PAGES.items():
             page, floor = [], []
             for c in clients:
-                page += timed(lambda c=c: get(c, path), runs)
+                page += timed(lambda c=c, path=path: get(c, path), runs)
                 captured.clear()
                 event.listen(db.engine, "before_cursor_execute", capture)
                 try:

@@ -71,8 +71,8 @@ def child(url: str, runs: int) -> None:
     from school_prevention.reports.district_data import statements as district_statements
     from school_prevention.reports.measures import Scope
     from school_prevention.reports.periods import choose, last_complete_months
-    from school_prevention.timezones import district_zone
     from school_prevention.students.models import Student
+    from school_prevention.timezones import district_zone
 
     app = create_app(TestConfig(url))
     gc.collect()

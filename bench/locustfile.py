@@ -25,13 +25,14 @@ import re
 import time
 import uuid
 from http.cookiejar import DefaultCookiePolicy
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import gevent
 from locust import FastHttpUser, between, constant, events, task
 from locust.exception import StopUser
 
-PLAN = json.loads(open(os.environ["SP_BENCH_PLAN"]).read()) if os.environ.get("SP_BENCH_PLAN") else {}
+PLAN = json.loads(Path(os.environ["SP_BENCH_PLAN"]).read_text()) if os.environ.get("SP_BENCH_PLAN") else {}
 HOSTS = [h for h in os.environ.get("SP_BENCH_HOSTS", "").split(",") if h] or PLAN.get("hosts", ["http://127.0.0.1:8000"])
 OUT = os.environ.get("SP_BENCH_OUT")
 COUNTS = json.loads(os.environ.get("SP_BENCH_COUNTS", "{}"))
@@ -136,10 +137,9 @@ class Browser(FastHttpUser):
             text = (response.text or "") if status else ""
             self.location = (response.headers or {}).get("Location", "") if status else ""
             _count(method, name, status)
-            if status >= 500 or status == 0:
-                if len(server_errors) < 50:
-                    server_errors.append({"method": method, "name": name, "path": path, "status": status,
-                                          "at": time.time()})
+            if (status >= 500 or status == 0) and len(server_errors) < 50:
+                server_errors.append({"method": method, "name": name, "path": path, "status": status,
+                                      "at": time.time()})
             if status in ok:
                 response.success()
             else:

@@ -61,8 +61,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.scale_out_checks import Checks, check_day, check_no_server_errors, errors_in_log, outcome  # noqa: E402
 from bench.scale_out_fleet import BIN, Fleet, free_port, run_locust, wait_ready  # noqa: E402
-from bench.scale_out_setup import (PASSWORD, create_database, drop_database_and_role, flask_cli,  # noqa: E402
-                                   grant_app_role, make_accounts, plan_from_database, sign_in)
+from bench.scale_out_setup import (  # noqa: E402
+    PASSWORD,
+    create_database,
+    drop_database_and_role,
+    flask_cli,
+    grant_app_role,
+    make_accounts,
+    plan_from_database,
+    sign_in,
+)
 
 SPEED_USERS = 16
 
@@ -326,7 +334,7 @@ def measure_speed(args, fleet: Fleet, run_env: dict, hosts: list[str], plan_path
     plan_path.write_text(json.dumps(plan))
     targets = {"ok": ("BareOk", "ok", bare, "bare-ok"), "page": ("StudentPage", "/students/<id>", hosts[0], "server-1")}
     speed = {label: {"requests": 0, "seconds": 0.0, "times": [], "cpu": [], "results": []} for label in targets}
-    for label, (cls, name, host, _) in targets.items():  # warm: imports, first queries, templates
+    for label, (cls, _name, host, _) in targets.items():  # warm: imports, first queries, templates
         run_locust(fleet, {cls: SPEED_USERS}, 5, [host], plan_path, logs / f"warm-{label}", [], database)
     for round_no in range(1, args.speed_rounds + 1):
         for label, (cls, name, host, server) in targets.items():
@@ -348,7 +356,7 @@ def measure_speed(args, fleet: Fleet, run_env: dict, hosts: list[str], plan_path
 def percentile(values: list[float], share: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, int(round(share * len(ordered) + 0.5)) - 1))] if ordered else float("nan")
+    return ordered[max(0, min(len(ordered) - 1, round(share * len(ordered) + 0.5) - 1))] if ordered else float("nan")
 
 
 def print_speed(speed: dict, checks: Checks, required: bool) -> None:

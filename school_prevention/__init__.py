@@ -66,32 +66,33 @@ def register_blueprints(app: Flask) -> None:
     """Register every feature's blueprint."""
     from school_prevention.access_record.views import bp as access_record_bp
     from school_prevention.admin.catalogue_views import bp as catalogue_bp
-    from school_prevention.agencies.views import bp as agencies_bp
-    from school_prevention.disclosures.views import bp as disclosures_bp
     from school_prevention.admin.views import bp as admin_bp
+    from school_prevention.agencies.views import bp as agencies_bp
     from school_prevention.auth.account_views import bp as account_bp
     from school_prevention.auth.views import bp as auth_bp
-    from school_prevention.flags.views import bp as flags_bp
-    from school_prevention.pages.home.views import bp as home_bp
+    from school_prevention.awareness.views import bp as awareness_bp
     from school_prevention.checkins.schooldays_views import bp as schooldays_bp
     from school_prevention.checkins.views import bp as checkins_bp
+    from school_prevention.disclosures.views import bp as disclosures_bp
     from school_prevention.exports.views import bp as exports_bp
+    from school_prevention.flags.views import bp as flags_bp
+    from school_prevention.grants.views import bp as grants_bp
     from school_prevention.notifications.outbox_views import bp as outbox_bp
     from school_prevention.notifications.views import bp as notifications_bp
+    from school_prevention.pages.home.views import bp as home_bp
+
+    # Views of a feature's blueprint that compose layers above it live at the page layer (same URLs and
+    # endpoints); they add themselves to that blueprint on import, so before it is registered.
+    from school_prevention.pages.programs import mentoring_views, views  # noqa: F401
+    from school_prevention.pages.students.views import bp as students_bp
     from school_prevention.programs.mentoring_views import bp as mentoring_bp
     from school_prevention.programs.views import bp as programs_bp
     from school_prevention.referrals.views import bp as referrals_bp
     from school_prevention.reports.views import bp as reports_bp
     from school_prevention.roster.views import bp as roster_bp
     from school_prevention.screenings.views import bp as screenings_bp
-    from school_prevention.pages.students.views import bp as students_bp
-    from school_prevention.training.views import bp as training_bp
-    from school_prevention.awareness.views import bp as awareness_bp
-    from school_prevention.grants.views import bp as grants_bp
     from school_prevention.tiers.views import bp as tiers_bp
-    # Views of a feature's blueprint that compose layers above it live at the page layer (same URLs and
-    # endpoints); they add themselves to that blueprint on import, so before it is registered.
-    from school_prevention.pages.programs import mentoring_views, views  # noqa: F401
+    from school_prevention.training.views import bp as training_bp
 
     for bp in (auth_bp, account_bp, home_bp, students_bp, admin_bp, catalogue_bp, flags_bp, referrals_bp,
                screenings_bp, notifications_bp, roster_bp, programs_bp, mentoring_bp,

@@ -38,7 +38,7 @@ from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session
 
 from school_prevention.audit.models import AuditChainHead, AuditEvent
-from school_prevention.extensions import Model, db
+from school_prevention.extensions import Model
 
 # Any constant shared by every app server of one database ("SPAU" in ASCII).
 CHAIN_LOCK_KEY = 0x53504155

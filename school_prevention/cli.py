@@ -143,10 +143,10 @@ def demo_generate(students, schools, seed):
 @click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day of the same period.")
 def export_district(fmt, out, level, period_key, start, end):
     """One row per school with suppressed counts and shares (docs/exports.md describes the columns)."""
+    from school_prevention.db import utcnow
     from school_prevention.exports.district import write_district
     from school_prevention.reports.district import district_report
     from school_prevention.reports.periods import FilterError, choose
-    from school_prevention.db import utcnow
     from school_prevention.timezones import district_zone
 
     now = utcnow()

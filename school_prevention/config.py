@@ -5,6 +5,7 @@ import os
 import secrets
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 from cryptography.fernet import Fernet
 
@@ -79,7 +80,7 @@ class Config:
     """Settings shared by every environment; values come from the environment when set."""
 
     ENV_NAME = "development"
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, object]] = {"pool_pre_ping": True}
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
@@ -274,7 +275,7 @@ class TestConfig(Config):
     TESTING = True
     WTF_CSRF_ENABLED = False
     # Cheap hashing keeps the suite fast; production uses argon2-cffi's recommended parameters.
-    PASSWORD_HASH_PARAMS = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+    PASSWORD_HASH_PARAMS: ClassVar[dict[str, int]] = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
 
     def __init__(self, database_url: str = "sqlite://") -> None:
         super().__init__()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import DateTime, MetaData, Table, event
@@ -24,7 +24,7 @@ MAX_ID = 2**31 - 1
 
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime (called per row, never at import)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # How long a SQLite connection waits for another one's write lock before giving up.
@@ -46,15 +46,15 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given for a UTC column")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -91,7 +91,7 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         # WAL's NORMAL could lose the last commits on power loss: nothing acknowledged may be lost.
         cur.execute("PRAGMA synchronous=FULL")
         # Only the app's own user may read the database: it holds children's records.
-        for _, name, path in cur.execute("PRAGMA database_list").fetchall():
+        for _seq, _name, path in cur.execute("PRAGMA database_list").fetchall():
             if path:
                 _owner_only(path, path + "-wal", path + "-shm")
         cur.close()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC
 
 from sqlalchemy import func, select
 
@@ -184,17 +185,15 @@ def seed_casework(rng: random.Random, schools: dict[str, School]) -> None:
 
 def seed_programs(schools: dict[str, School]) -> None:
     """Programs with seats, a waitlist and attendance; mentors (one not cleared) and matches."""
-    from datetime import timedelta
+    from datetime import datetime, time, timedelta
 
     from dateutil.relativedelta import relativedelta
 
     from school_prevention.db import utcnow
     from school_prevention.programs.mentoring import move_match, open_match, record_contact, save_mentor
-    from datetime import datetime, time, timezone
-
-    from school_prevention.timezones import district_zone
     from school_prevention.programs.models import Enrollment, Program, ProgramType
     from school_prevention.programs.services import create_program, enroll, record_session
+    from school_prevention.timezones import district_zone
 
     counselor, high = _user("counselor@demo.school"), _user("counselor.high@demo.school")
     types = {t.name: t for t in db.session.scalars(select(ProgramType))}
@@ -226,7 +225,7 @@ def seed_programs(schools: dict[str, School]) -> None:
     enroll(counselor, habits, maple[100:110])
     enroll(high, robotics, [river[0], river[2]] + river[100:108])
     # Students joined when the term began: their attendance below comes after their enrollment.
-    joined = datetime.combine(term["starts_on"], time(15), district_zone()).astimezone(timezone.utc)
+    joined = datetime.combine(term["starts_on"], time(15), district_zone()).astimezone(UTC)
     for n, enrollment in enumerate(db.session.scalars(select(Enrollment).order_by(Enrollment.id))):
         enrollment.requested_at = joined + timedelta(minutes=n)  # the waitlist keeps its order
         if enrollment.started_at is not None:
@@ -295,8 +294,8 @@ def seed_checkins(schools: dict[str, School]) -> None:
 
     from school_prevention.checkins.models import CheckIn, NonSchoolDay
     from school_prevention.checkins.services import complete, create_plan, mark_missed, school_year_end
-    from school_prevention.timezones import district_zone
     from school_prevention.db import utcnow
+    from school_prevention.timezones import district_zone
 
     counselor, high = _user("counselor@demo.school"), _user("counselor.high@demo.school")
     now = utcnow()
@@ -383,10 +382,10 @@ def seed_outside_work(schools: dict[str, School]) -> None:
 
     from school_prevention.agencies.models import Agency
     from school_prevention.agencies.services import change_status, refer_student
-    from school_prevention.timezones import district_zone
     from school_prevention.db import utcnow
     from school_prevention.disclosures.models import Guardian
     from school_prevention.disclosures.services import log_inspection_request, record_consent, record_disclosure
+    from school_prevention.timezones import district_zone
 
     counselor, principal = _user("counselor@demo.school"), _user("principal@demo.school")
     today = utcnow().astimezone(district_zone()).date()

@@ -14,7 +14,7 @@ restricted note is generated: synthetic notes would only slow the run and prove 
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select, text
 
@@ -98,7 +98,7 @@ class BulkWriter:
 def _sqlite(value):
     """A value as SQLAlchemy stores it in SQLite (naive UTC text for timestamps)."""
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     if isinstance(value, (date, time)):
         return value.isoformat() if isinstance(value, date) else value.strftime("%H:%M:%S.%f")
     if isinstance(value, bool):
@@ -175,7 +175,7 @@ class _Generation:
         return self.ids[table] - 1
 
     def due_time(self, day: date, at: time) -> datetime:
-        return datetime.combine(day, at).replace(tzinfo=self.zone).astimezone(timezone.utc)
+        return datetime.combine(day, at).replace(tzinfo=self.zone).astimezone(UTC)
 
     def school(self, number: int, level: str, grades: list[str], size: int, shared_counselor: int | None) -> int | None:
         """Write one school with its staff, programs and students; returns the counselor the next school may share."""

@@ -13,9 +13,10 @@ import importlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable, TextIO
+from datetime import UTC, datetime
+from typing import TextIO
 
 from flask import Flask
 from sqlalchemy import Connection, text
@@ -74,7 +75,7 @@ def run_job(app: Flask, name: str, now: datetime | None = None) -> int:
         raise ValueError("now must carry a time zone")
     with app.app_context():
         try:
-            count = spec.func(now.astimezone(timezone.utc))
+            count = spec.func(now.astimezone(UTC))
             db.session.commit()
         except Exception:
             db.session.rollback()
@@ -107,7 +108,7 @@ class SingleInstanceGuard:
             self._connection.commit()
             return bool(got)
         path = self._lock_path(engine)
-        self._file = self._file or open(path, "a+")
+        self._file = self._file or open(path, "a+")  # noqa: SIM115 - held open: the lock lives as long as the file
         try:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -158,7 +159,7 @@ def build_scheduler(app: Flask, guard: SingleInstanceGuard):
     """A BlockingScheduler in UTC with every registered job (ids are the job names)."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    scheduler = BlockingScheduler(timezone=timezone.utc, job_defaults={"coalesce": True, "max_instances": 1})
+    scheduler = BlockingScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
     logging.getLogger("apscheduler.scheduler").addFilter(_QuietOverlap())
     for spec in load_jobs().values():
         # Only the job's name travels as an argument: never objects, never student data.

@@ -1,7 +1,7 @@
 """The district's time zone: everything is stored in UTC and shown in SP_TIMEZONE."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -32,7 +32,7 @@ def local_to_utc(value: datetime | None) -> datetime | None:
     """A naive date-time typed in the district's zone, as an aware UTC datetime."""
     if value is None:
         return None
-    return value.replace(tzinfo=district_zone()).astimezone(timezone.utc)
+    return value.replace(tzinfo=district_zone()).astimezone(UTC)
 
 
 def district_today() -> date:

@@ -4,18 +4,17 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from flask import Flask, abort, current_app, render_template, request, url_for
-
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from school_prevention.db import MAX_ID
-from school_prevention.i18n import N_, translate
 from school_prevention import audit
+from school_prevention.db import MAX_ID
 from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
+from school_prevention.i18n import N_, translate
 from school_prevention.permissions import enforce_policy, is_read_only, policy_for
 from school_prevention.roles import Role
 from school_prevention.timezones import localtime

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import itertools
-from functools import lru_cache
+from functools import cache
 
 from sqlalchemy import select
 
@@ -16,7 +16,7 @@ PASSWORD = "umbrella-quartz-violin-58"
 _seq = itertools.count(1)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _password_hash(password: str) -> str:
     # argon2 is deliberately slow; hash each test password once per run.
     return hash_password(password)
@@ -126,8 +126,8 @@ def make_program(school, user, *, capacity: int = 10, type_name: str = "Anti-bul
 
 
 def make_mentor(school, user, *, checked_on=None, **kw):
-    from school_prevention.programs.mentoring import save_mentor
     from school_prevention.db import utcnow
+    from school_prevention.programs.mentoring import save_mentor
 
     kw.setdefault("name", f"Mentor {next(_seq)}")
     kw.setdefault("is_active", True)

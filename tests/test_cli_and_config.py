@@ -129,10 +129,10 @@ def test_production_refuses_sign_in_limits_in_memory_with_several_processes(monk
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     if refused:
-        with pytest.raises(ConfigError, match="RATELIMIT_STORAGE_URI=memory://.*redis://"):
+        with pytest.raises(ConfigError, match=r"RATELIMIT_STORAGE_URI=memory://.*redis://"):
             ProductionConfig()
     else:
-        assert ProductionConfig().RATELIMIT_STORAGE_URI == env.get("RATELIMIT_STORAGE_URI", "memory://")
+        assert env.get("RATELIMIT_STORAGE_URI", "memory://") == ProductionConfig().RATELIMIT_STORAGE_URI
 
 
 def test_gunicorn_tells_the_app_how_many_workers_serve(monkeypatch):

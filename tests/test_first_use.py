@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import func, select
 
 from school_prevention.checkins.models import NonSchoolDay
+from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.programs.models import Attendance, ProgramSession
 from school_prevention.programs.services import enroll, record_session
-from school_prevention.errors import ServiceError
 from school_prevention.timezones import district_today
 from tests.factories import make_program, make_school, make_student, make_user, program_type
 

@@ -7,8 +7,8 @@ import pytest
 from school_prevention.auth import tokens
 from school_prevention.extensions import db
 from tests.factories import PASSWORD, make_notification, make_school, make_user
-from tests.support.signin_helpers import enrol
 from tests.support.pages import english_left, visible_text
+from tests.support.signin_helpers import enrol
 
 SPANISH_BROWSER = {"Accept-Language": "es-MX,es;q=0.9"}
 

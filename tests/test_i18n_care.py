@@ -16,7 +16,13 @@ from school_prevention.flags.models import FlagCategory
 from school_prevention.timezones import district_today
 from school_prevention.training.models import Course
 from tests.factories import (
-    make_agency, make_completion, make_flag, make_guardian, make_school, make_student, make_user,
+    make_agency,
+    make_completion,
+    make_flag,
+    make_guardian,
+    make_school,
+    make_student,
+    make_user,
 )
 from tests.support.pages import english_left, visible_text
 

@@ -37,7 +37,7 @@ def test_no_page_reads_as_english_for_someone_who_chose_spanish(app, login_as, w
         if method != "GET" or endpoint in NOT_PAGES:
             continue
         response = client.get(url, headers={"Accept-Language": "en"})  # her choice beats the browser's
-        if response.status_code >= 300 or not response.mimetype == "text/html":
+        if response.status_code >= 300 or response.mimetype != "text/html":
             continue
         pages += 1
         html = response.get_data(as_text=True)

@@ -3,7 +3,7 @@ escalation arrive in Spanish (subject, dates, the email's own words), an English
 were, whatever the language of the job or of the person whose action sent them."""
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select

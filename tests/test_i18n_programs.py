@@ -16,7 +16,13 @@ from school_prevention.programs.mentoring import open_match
 from school_prevention.programs.models import ProgramType
 from school_prevention.programs.services import enroll
 from tests.factories import (
-    make_flag, make_mentor, make_program, make_referral, make_school, make_student, make_user,
+    make_flag,
+    make_mentor,
+    make_program,
+    make_referral,
+    make_school,
+    make_student,
+    make_user,
 )
 from tests.support.pages import english_left, visible_text
 

@@ -15,7 +15,14 @@ from school_prevention.tiers import services as tiers
 from school_prevention.timezones import district_today
 from school_prevention.training.models import Course
 from tests.factories import (
-    make_checkin_plan, make_completion, make_flag, make_guardian, make_program, make_school, make_student, make_user,
+    make_checkin_plan,
+    make_completion,
+    make_flag,
+    make_guardian,
+    make_program,
+    make_school,
+    make_student,
+    make_user,
 )
 from tests.support.pages import english_left, visible_text
 
@@ -65,7 +72,7 @@ def _spanish(response, data, status=200):
 def test_the_counselor_reads_the_student_pages_in_spanish(world):
     client = world["login_as"](world["counselor"])
     s, data = world["student"], world["data"]
-    pages = ["/", "/students", f"/students?severity=high&plan=kept&tier=2&intervention=active&sort=severity",
+    pages = ["/", "/students", "/students?severity=high&plan=kept&tier=2&intervention=active&sort=severity",
              "/students?q=zzzz", f"/students/{s.id}", f"/students/{s.id}/summary?include_restricted=y",
              f"/students/{s.id}/tier", f"/students/{s.id}/interventions/new", f"/interventions/{world['plan'].id}",
              f"/students/{s.id}/screenings/new", f"/students/bulk/plans?student={s.id}",

@@ -23,11 +23,19 @@ from school_prevention.flags.models import RiskFlag
 from school_prevention.programs.models import Enrollment, Match
 from school_prevention.referrals.models import Referral
 from school_prevention.timezones import district_today
-from tests.support.signin_helpers import complete_second_factor, enrol
 from tests.factories import (
-    PASSWORD, category, instrument, make_checkin_plan, make_guardian, make_mentor, make_program,
-    make_school, make_student, make_user,
+    PASSWORD,
+    category,
+    instrument,
+    make_checkin_plan,
+    make_guardian,
+    make_mentor,
+    make_program,
+    make_school,
+    make_student,
+    make_user,
 )
+from tests.support.signin_helpers import complete_second_factor, enrol
 
 # What sign-in (our sid, Flask-Login's user id, freshness and session-protection hash, the 12-hour
 # lifetime), the CSRF token and flashing put in the session. Anything else is new: look at what it

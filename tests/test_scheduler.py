@@ -6,7 +6,7 @@ import selectors
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -42,7 +42,7 @@ def test_jobs_are_registered_under_stable_names():
 
 def test_session_purge_job_removes_only_old_sessions(app, db_session):
     user = make_user("staff")
-    now = datetime(2027, 1, 31, tzinfo=timezone.utc)
+    now = datetime(2027, 1, 31, tzinfo=UTC)
     old = UserSession(token_hash="a" * 64, user_id=user.id, created_at=now - timedelta(days=40),
                       last_seen_at=now - timedelta(days=40), ended_at=now - timedelta(days=40))
     recent = UserSession(token_hash="b" * 64, user_id=user.id, created_at=now - timedelta(days=2),

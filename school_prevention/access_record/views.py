@@ -3,17 +3,18 @@ privacy officer (a district user with the privacy-officer grant), who can also d
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request
-from flask_babel import gettext as _, pgettext
+from flask_babel import gettext as _
+from flask_babel import pgettext
 from flask_login import current_user
 
 from school_prevention import audit
 from school_prevention.access_record.queries import access_of, kind_of, student_by_sis_id
-from school_prevention.spreadsheets import csv_bytes
 from school_prevention.extensions import db
 from school_prevention.forms import MAX_PAGE
 from school_prevention.i18n import N_
 from school_prevention.permissions import get_student_or_404, roles
 from school_prevention.roles import Role
+from school_prevention.spreadsheets import csv_bytes
 from school_prevention.timezones import district_zone
 
 bp = Blueprint("access_record", __name__)

@@ -19,9 +19,9 @@ from school_prevention.auth.services import last_done_by
 from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
 from school_prevention.flags.forms import CategoryForm
-from school_prevention.i18n import N_
 from school_prevention.flags.models import FlagCategory
 from school_prevention.flags.queries import all_categories
+from school_prevention.i18n import N_
 from school_prevention.permissions import roles
 from school_prevention.programs.forms import ProgramTypeForm
 from school_prevention.programs.models import ProgramType

@@ -12,18 +12,18 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from school_prevention.admin.forms import UserFilterForm, UserForm
+from school_prevention.admin.services import reset_second_factor, send_invitation, set_active
+from school_prevention.auth import tokens
 from school_prevention.auth.models import User
 from school_prevention.auth.queries import users_list
-from school_prevention.auth import tokens
-from school_prevention.admin.services import reset_second_factor, send_invitation, set_active
 from school_prevention.auth.services import AccountExists, create_user, update_user
 from school_prevention.db import MAX_ID
 from school_prevention.errors import ServiceError
+from school_prevention.extensions import db
+from school_prevention.forms import MAX_PAGE, apply_service_error
 from school_prevention.grants import services as grant_services
 from school_prevention.grants.queries import decided_of, get_request_or_404, pending_by_user
 from school_prevention.notifications import mail
-from school_prevention.extensions import db
-from school_prevention.forms import MAX_PAGE, apply_service_error
 from school_prevention.permissions import roles, visible_schools
 from school_prevention.roles import Role
 

@@ -127,7 +127,7 @@ class AgencyReferral(Model):
     agency: Mapped[Agency] = relationship(lazy="joined")
     referred_by: Mapped[User] = relationship(foreign_keys=[referred_by_id])
     status_changed_by: Mapped[User | None] = relationship(foreign_keys=[status_changed_by_id])
-    events: Mapped[list["AgencyReferralEvent"]] = relationship(
+    events: Mapped[list[AgencyReferralEvent]] = relationship(
         back_populates="referral", order_by="AgencyReferralEvent.at.desc(), AgencyReferralEvent.id.desc()")
 
     @property

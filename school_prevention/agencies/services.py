@@ -16,7 +16,13 @@ from sqlalchemy import CursorResult, update
 
 from school_prevention import audit, crypto
 from school_prevention.agencies.models import (
-    AGENCY_KINDS, OUTCOMES, STATUSES, TRANSITIONS, Agency, AgencyReferral, AgencyReferralEvent,
+    AGENCY_KINDS,
+    OUTCOMES,
+    STATUSES,
+    TRANSITIONS,
+    Agency,
+    AgencyReferral,
+    AgencyReferralEvent,
 )
 from school_prevention.agencies.queries import agency_named, open_referral_to
 from school_prevention.auth.models import User

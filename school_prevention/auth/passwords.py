@@ -1,6 +1,7 @@
 """Password hashing (argon2id) and the password policy: length and guessability, no composition rules."""
 from __future__ import annotations
 
+import contextlib
 from functools import lru_cache
 
 from argon2 import PasswordHasher
@@ -40,10 +41,8 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     """True when password matches the hash; constant work when there is no hash."""
     hasher, dummy = _hasher()
     if not password_hash:
-        try:
+        with contextlib.suppress(VerificationError):
             hasher.verify(dummy, password)
-        except VerificationError:
-            pass
         return False
     try:
         return hasher.verify(password_hash, password)

@@ -7,7 +7,8 @@ import time
 from datetime import datetime
 
 from flask import current_app
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from limits import parse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError

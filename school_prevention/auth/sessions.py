@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import cache
 from typing import Any, cast
 
 from flask import current_app, g
@@ -23,7 +23,7 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _session_by_token():
     """The session row of a token hash with its user and the user's unread in-app notifications (for
     the page header), in one query built once: it runs before every page."""

@@ -13,8 +13,7 @@ from functools import partial
 from typing import Any, cast
 
 from flask_babel import gettext
-from sqlalchemy import CheckConstraint, CursorResult, ForeignKey, String, delete, select, update
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import CursorResult, delete, select, update
 
 from school_prevention import audit
 from school_prevention.auth import sessions
@@ -24,8 +23,8 @@ from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone
 from school_prevention.extensions import db
 from school_prevention.i18n import N_
-from school_prevention.notifications.models import Notification
 from school_prevention.notifications import links
+from school_prevention.notifications.models import Notification
 from school_prevention.notifications.services import enqueue
 from school_prevention.timezones import localtime
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
-from flask_babel import gettext, lazy_gettext as _l, ngettext
+from flask_babel import gettext, ngettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
 
-from school_prevention.auth import sessions, sso
-from school_prevention.auth import tokens
-from school_prevention.auth.signin_flow import after_first_factor
+from school_prevention.auth import sessions, sso, tokens
 from school_prevention.auth.forms import ForgotPasswordForm, LoginForm, SetPasswordForm
 from school_prevention.auth.services import SignInThrottled, attempt_sign_in, sign_out
+from school_prevention.auth.signin_flow import after_first_factor
 from school_prevention.extensions import db, login_manager
 from school_prevention.i18n import N_
 from school_prevention.permissions import public

@@ -13,7 +13,6 @@ from school_prevention.extensions import Model
 from school_prevention.i18n import N_
 from school_prevention.roles import Role
 
-
 NOBODY = N_("nobody yet")
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import Select, select, tuple_
 from school_prevention.auth.models import User, user_school
 from school_prevention.awareness.models import AwarenessConfirmation, AwarenessPage, AwarenessPageVersion
 from school_prevention.extensions import db
-from school_prevention.roles import Role, SCHOOL_SCOPED_ROLES
+from school_prevention.roles import SCHOOL_SCOPED_ROLES, Role
 
 
 def all_pages() -> Select:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask_babel import gettext
+from sqlalchemy import func, select
 
 from school_prevention import audit
 from school_prevention.auth.models import User
@@ -12,7 +13,6 @@ from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
 from school_prevention.roles import Role
 from school_prevention.timezones import localtime
-from sqlalchemy import func, select
 
 
 def save_page(actor: User, page: AwarenessPage | None, *, title: str, body: str, audience, position: int = 0,

@@ -9,17 +9,21 @@ from flask_login import current_user
 
 from school_prevention.awareness.forms import ConfirmForm, PageForm
 from school_prevention.awareness.queries import (
-    confirmed_versions, get_page_or_404, my_pages, unconfirmed_at, unconfirmed_counts, versions_of,
+    confirmed_versions,
+    get_page_or_404,
+    my_pages,
+    unconfirmed_at,
+    unconfirmed_counts,
+    versions_of,
 )
 from school_prevention.awareness.render import render_markdown
 from school_prevention.awareness.services import confirm_read, save_page
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
-from school_prevention.forms import apply_service_error
+from school_prevention.forms import apply_service_error, picked_school
 from school_prevention.permissions import roles, signed_in, visible_schools
 from school_prevention.roles import Role
 from school_prevention.training.forms import SchoolPickForm
-from school_prevention.forms import picked_school
 
 bp = Blueprint("awareness", __name__, url_prefix="/awareness")
 

@@ -1,13 +1,22 @@
 """Forms for check-in plans, check-ins, non-school days and reminder preferences."""
 from __future__ import annotations
 
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, DateTimeLocalField, IntegerField, RadioField, SelectField, StringField, TextAreaField, TimeField
+from wtforms import (
+    DateField,
+    DateTimeLocalField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from school_prevention.checkins.models import CADENCES, NON_SCHOOL_DAY_RULES, OUTCOMES
-from school_prevention.forms import WholeNumberField, CheckboxListField, choices
+from school_prevention.forms import CheckboxListField, WholeNumberField, choices
 
 LEAD_CHOICES = [(10080, _l("1 week before")), (2880, _l("2 days before")), (1440, _l("1 day before")),
                 (240, _l("4 hours before")), (60, _l("1 hour before")), (15, _l("15 minutes before"))]

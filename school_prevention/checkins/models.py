@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
+from flask_babel import gettext
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, Time, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlalchemy import text as sa_text
-from flask_babel import gettext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention import crypto

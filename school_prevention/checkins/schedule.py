@@ -7,7 +7,7 @@ changes (its UTC hour moves instead).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import MONTHLY, WEEKLY, rrule, rrulestr
@@ -140,7 +140,7 @@ def to_utc(local: datetime, zone: ZoneInfo) -> datetime:
     spring-forward gap (2:30) moves forward by the gap (to 3:30), and a time the fall-back hour
     repeats (1:30) is its first occurrence.
     """
-    return local.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
+    return local.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
 def placements(rule, *, first: date, last: date, rule_choice: str, closed: set[date],

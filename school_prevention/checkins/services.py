@@ -16,7 +16,14 @@ from sqlalchemy.sql.dml import Insert
 
 from school_prevention import audit, crypto
 from school_prevention.auth.models import User
-from school_prevention.checkins.models import CADENCES, NON_SCHOOL_DAY_RULES, OUTCOMES, CheckIn, CheckInPlan, NonSchoolDay
+from school_prevention.checkins.models import (
+    CADENCES,
+    NON_SCHOOL_DAY_RULES,
+    OUTCOMES,
+    CheckIn,
+    CheckInPlan,
+    NonSchoolDay,
+)
 from school_prevention.checkins.queries import last_action
 from school_prevention.checkins.schedule import RuleError, build_rule, placements
 from school_prevention.db import utcnow

@@ -4,33 +4,53 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext, lazy_gettext as _l, ngettext
+from flask_babel import gettext, ngettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from school_prevention import audit
 from school_prevention.auth.models import User
-from school_prevention.errors import ServiceError
-from school_prevention.i18n import format_local
 from school_prevention.checkins import calendar
 from school_prevention.checkins.forms import CompleteForm, PlanForm, RemindersForm, RescheduleForm
 from school_prevention.checkins.models import CheckIn
 from school_prevention.checkins.queries import (
-    agenda, checkins_of_plan, get_checkin_or_404, get_checkin_plan_or_404, handoff_plans, recently_done, visible_checkin_plans,
+    agenda,
+    checkins_of_plan,
+    get_checkin_or_404,
+    get_checkin_plan_or_404,
+    handoff_plans,
+    recently_done,
+    visible_checkin_plans,
     visible_checkins,
 )
-from school_prevention.flags.queries import visible_flags
-from school_prevention.programs.queries import visible_matches
 from school_prevention.checkins.services import (
-    BACKDATE_LIMIT, COMPLETE_WINDOW, cancel, complete, create_plan, end_plan, mark_missed, read_note, require_active,
-    plan_form_problems, reschedule, save_reminder_leads, update_plan,
+    BACKDATE_LIMIT,
+    COMPLETE_WINDOW,
+    cancel,
+    complete,
+    create_plan,
+    end_plan,
+    mark_missed,
+    plan_form_problems,
+    read_note,
+    require_active,
+    reschedule,
+    save_reminder_leads,
+    update_plan,
 )
 from school_prevention.db import utcnow
+from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
+from school_prevention.flags.queries import visible_flags
 from school_prevention.forms import apply_problems, apply_service_error
+from school_prevention.i18n import format_local
 from school_prevention.permissions import (
-    get_student_or_404, public, roles,
+    get_student_or_404,
+    public,
+    roles,
 )
+from school_prevention.programs.queries import visible_matches
 from school_prevention.referrals.queries import counselors_of_school
 from school_prevention.roles import Role
 from school_prevention.timezones import district_zone

@@ -20,7 +20,10 @@ from school_prevention.agencies.models import AgencyReferral, AgencyReferralEven
 from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.disclosures.models import Consent, Disclosure, Guardian, InspectionRequest
 from school_prevention.disclosures.queries import (
-    consents_of_student, disclosures_of_student, guardians_of_student, inspections_of_student,
+    consents_of_student,
+    disclosures_of_student,
+    guardians_of_student,
+    inspections_of_student,
 )
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagEvent, RiskFlag

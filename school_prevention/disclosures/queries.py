@@ -14,7 +14,12 @@ from sqlalchemy.orm import selectinload
 
 from school_prevention.auth.models import User
 from school_prevention.disclosures.models import (
-    Consent, Disclosure, Guardian, InspectionRequest, disclosure_student, guardian_student,
+    Consent,
+    Disclosure,
+    Guardian,
+    InspectionRequest,
+    disclosure_student,
+    guardian_student,
 )
 from school_prevention.permissions import scoped_or_404, visible_students
 from school_prevention.roles import Role

@@ -20,11 +20,23 @@ from school_prevention.agencies.models import AGENCY_KINDS, Agency
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.disclosures.models import (
-    CHOOSABLE_BASES, CONSENT_SCOPES, INSPECTION_DAYS, LEGAL_BASES, PURPOSE_REQUIRED, RECORD_CATEGORIES, Consent,
-    Disclosure, Guardian, InspectionRequest, disclosure_student,
+    CHOOSABLE_BASES,
+    CONSENT_SCOPES,
+    INSPECTION_DAYS,
+    LEGAL_BASES,
+    PURPOSE_REQUIRED,
+    RECORD_CATEGORIES,
+    Consent,
+    Disclosure,
+    Guardian,
+    InspectionRequest,
+    disclosure_student,
 )
 from school_prevention.disclosures.queries import (
-    current_consents, disclosure_of_source, guardian_of_student, same_disclosure_since,
+    current_consents,
+    disclosure_of_source,
+    guardian_of_student,
+    same_disclosure_since,
 )
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db

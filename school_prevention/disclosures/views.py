@@ -7,14 +7,24 @@ from flask_login import current_user
 
 from school_prevention import audit
 from school_prevention.agencies.queries import directory
+from school_prevention.db import utcnow
 from school_prevention.disclosures.forms import AnswerForm, ConsentForm, DisclosureForm, InspectionForm, RevokeForm
 from school_prevention.disclosures.inspection import build_record
 from school_prevention.disclosures.queries import (
-    consents_of_student, disclosures_of_student, get_consent_or_404, get_inspection_or_404, guardians_of_student,
-    inspections_of_student, load_sharing_choices,
+    consents_of_student,
+    disclosures_of_student,
+    get_consent_or_404,
+    get_inspection_or_404,
+    guardians_of_student,
+    inspections_of_student,
+    load_sharing_choices,
 )
 from school_prevention.disclosures.services import (
-    answer_inspection, log_inspection_request, record_consent, record_disclosure, revoke_consent,
+    answer_inspection,
+    log_inspection_request,
+    record_consent,
+    record_disclosure,
+    revoke_consent,
 )
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
@@ -22,7 +32,6 @@ from school_prevention.forms import apply_service_error
 from school_prevention.i18n import localdate
 from school_prevention.permissions import get_student_or_404, roles
 from school_prevention.roles import Role
-from school_prevention.db import utcnow
 from school_prevention.timezones import district_today, local_to_utc, localtime
 
 bp = Blueprint("disclosures", __name__)

@@ -10,11 +10,11 @@ from typing import IO
 from flask_babel import gettext as _
 
 from school_prevention import audit
-from school_prevention.spreadsheets import Withheld, csv_bytes, write_xlsx
-from school_prevention.reports.coverage import NA
 from school_prevention.exports.training import training_sheet
+from school_prevention.reports.coverage import NA
 from school_prevention.reports.district import COLUMNS, SUPPRESSED, DistrictReport
 from school_prevention.reports.training import district_training
+from school_prevention.spreadsheets import Withheld, csv_bytes, write_xlsx
 
 MARK = Withheld(SUPPRESSED)
 

@@ -11,7 +11,6 @@ from school_prevention.exports.students import DATASETS
 from school_prevention.forms import choices
 from school_prevention.schools.models import SCHOOL_LEVELS
 
-
 # The levels as the schools table names them (i18n.school_level: "High" is a school here, not a severity).
 _NAMED = {"elementary": lazy_pgettext("school level", "Elementary"), "middle": lazy_pgettext("school level", "Middle"),
           "high": lazy_pgettext("school level", "High"), "other": lazy_pgettext("school level", "Other")}

@@ -19,12 +19,12 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, case, func, or_, select
 
 from school_prevention.checkins.models import CheckIn, CheckInPlan
-from school_prevention.spreadsheets import csv_bytes, write_xlsx
 from school_prevention.extensions import db
 from school_prevention.i18n import N_
 from school_prevention.programs.models import Attendance, Enrollment, Program, ProgramSession, ProgramType
 from school_prevention.reports.measures import GRACE, Period, Scope, checkin_on_time, prepare_session, school_condition
 from school_prevention.schools.models import School
+from school_prevention.spreadsheets import csv_bytes, write_xlsx
 from school_prevention.students.models import Student
 
 DESCRIPTOR = "uri://school-prevention.local/{kind}#{value}"

@@ -3,17 +3,16 @@ made by the export worker, then downloaded from its status page)."""
 from __future__ import annotations
 
 import io
-
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from school_prevention.exports.district import write_district
-from school_prevention.exports.forms import StudentExportForm
 from school_prevention.db import utcnow
 from school_prevention.errors import ServiceError
+from school_prevention.exports.district import write_district
+from school_prevention.exports.forms import StudentExportForm
 from school_prevention.exports.models import QUEUED, RUNNING, StudentExport
 from school_prevention.exports.queue import KEEP, Gone, is_stalled, open_file, recent_exports, request_export
 from school_prevention.extensions import db

@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from flask_babel import gettext
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from school_prevention import crypto
@@ -87,7 +87,7 @@ class RiskFlag(Model):
     student: Mapped[Student] = relationship()
     category: Mapped[FlagCategory] = relationship(lazy="joined")
     opened_by: Mapped[User] = relationship(foreign_keys=[opened_by_id])
-    events: Mapped[list["FlagEvent"]] = relationship(
+    events: Mapped[list[FlagEvent]] = relationship(
         back_populates="flag", order_by="FlagEvent.at.desc(), FlagEvent.id.desc()"
     )
 

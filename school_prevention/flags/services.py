@@ -7,9 +7,9 @@ from flask_babel import gettext
 
 from school_prevention import audit, crypto
 from school_prevention.auth.models import User
-from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.db import utcnow
 from school_prevention.disclosures.services import record_mandated_report_disclosure
+from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
 from school_prevention.flags.models import REPORT_SEVERITIES, SEVERITIES, SOURCES, FlagCategory, FlagEvent, RiskFlag
 from school_prevention.flags.queries import current_flags_like

@@ -12,11 +12,18 @@ from school_prevention.flags.forms import FlagForm, ReportForm, StatusForm
 from school_prevention.flags.models import FlagCategory
 from school_prevention.flags.queries import active_categories, get_flag_or_404
 from school_prevention.flags.services import (
-    change_status, create_flag, read_note, record_mandated_report, update_flag,
+    change_status,
+    create_flag,
+    read_note,
+    record_mandated_report,
+    update_flag,
 )
 from school_prevention.forms import apply_service_error
 from school_prevention.permissions import (
-    CASE_ROLES, can_read_restricted_notes, get_student_or_404, roles,
+    CASE_ROLES,
+    can_read_restricted_notes,
+    get_student_or_404,
+    roles,
 )
 from school_prevention.roles import Role
 from school_prevention.timezones import local_to_utc

@@ -28,10 +28,18 @@ from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
-from school_prevention.i18n import N_
 from school_prevention.grants.models import (
-    PASSWORD, PRIVACY_OFFICER, REACTIVATE, RESET_LINK, ROLE, SCHOOL, SECOND_FACTOR, STUDENT_EXPORT, AccessRequest,
+    PASSWORD,
+    PRIVACY_OFFICER,
+    REACTIVATE,
+    RESET_LINK,
+    ROLE,
+    SCHOOL,
+    SECOND_FACTOR,
+    STUDENT_EXPORT,
+    AccessRequest,
 )
+from school_prevention.i18n import N_
 from school_prevention.notifications.locales import Compose
 from school_prevention.notifications.services import notify
 from school_prevention.roles import SCHOOL_SCOPED_ROLES, Role

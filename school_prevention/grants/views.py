@@ -10,8 +10,8 @@ from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error
 from school_prevention.grants import services
 from school_prevention.grants.forms import RejectForm
-from school_prevention.i18n import N_
 from school_prevention.grants.queries import decided_requests, get_request_or_404, password_origins, pending_requests
+from school_prevention.i18n import N_
 from school_prevention.permissions import roles
 from school_prevention.roles import Role
 

@@ -18,6 +18,7 @@ MAIL_SERVER configured nothing is sent: the rows wait in the outbox the admin se
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import smtplib
@@ -31,8 +32,7 @@ from flask_babel import gettext
 
 from school_prevention.i18n import N_
 from school_prevention.notifications import links, smtp
-from school_prevention.notifications.claims import LEASE, RENEW_EVERY, Sweep, claim_batch, outgoing
-from school_prevention.notifications.claims import sweep_connections
+from school_prevention.notifications.claims import LEASE, RENEW_EVERY, Sweep, claim_batch, outgoing, sweep_connections
 from school_prevention.notifications.locales import in_language
 
 log = logging.getLogger("school_prevention.mail")
@@ -169,10 +169,8 @@ def _send_batch(sweep: Sweep, token: str, notes, clock: Clock) -> tuple[int, boo
             sweep.sent(note.id, clock(), note.attempts + 1, **kept)
             sent += 1
     finally:
-        try:
+        with contextlib.suppress(OSError, smtplib.SMTPException):
             client.quit()
-        except (OSError, smtplib.SMTPException):
-            pass
     return sent, False
 
 

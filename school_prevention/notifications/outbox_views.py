@@ -1,7 +1,7 @@
 """Admin: the email outbox and each message's delivery state (subjects carry initials at most)."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import force_locale, gettext, ngettext
@@ -114,7 +114,7 @@ def _as_of(text: str | None) -> datetime | None:
         return None
     if value.tzinfo is None or value > utcnow() + timedelta(minutes=1):
         return None
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def _first_error(form) -> str:

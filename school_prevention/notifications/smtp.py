@@ -11,6 +11,7 @@ timeout is "not now" too.
 """
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import ssl
 from collections.abc import Callable
@@ -77,10 +78,8 @@ def hand_over(client: smtplib.SMTP, message: EmailMessage, still_ours: Callable[
 
 
 def _reset(client: smtplib.SMTP) -> None:
-    try:
+    with contextlib.suppress(OSError, smtplib.SMTPException):  # the next command finds out the connection is gone
         client.rset()
-    except (OSError, smtplib.SMTPException):
-        pass  # the next command finds out the connection is gone
 
 
 def is_connection_lost(exc: BaseException) -> bool:

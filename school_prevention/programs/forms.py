@@ -1,14 +1,21 @@
 """Forms for programs, enrollment, sessions, mentors and matches."""
 from __future__ import annotations
 
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
-    BooleanField, DateField, EmailField, IntegerField, RadioField, SelectField, StringField, TextAreaField,
+    BooleanField,
+    DateField,
+    EmailField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
 )
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
-from school_prevention.forms import WholeNumberField, CheckboxListField, QueryForm, choices, choices_or_prompt
+from school_prevention.forms import CheckboxListField, QueryForm, WholeNumberField, choices, choices_or_prompt
 from school_prevention.programs.mentoring import CONTACT_METHODS, CONTACT_WITH
 from school_prevention.programs.services import END_STATUSES
 

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.auth.services import by_whom, last_done_by
-from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.db import utcnow
+from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
 from school_prevention.i18n import N_, format_local
 from school_prevention.programs.models import MATCH_STATUSES, OPEN_MATCH, Match, MatchContact, Mentor

@@ -10,17 +10,31 @@ from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error, choices
 from school_prevention.permissions import (
-    CASE_ROLES, roles, visible_schools,
+    CASE_ROLES,
+    roles,
+    visible_schools,
 )
 from school_prevention.programs.forms import ContactForm, MatchMoveForm, MentorForm
 from school_prevention.programs.mentoring import (
-    CONTACT_METHODS, CONTACT_WITH, MATCH_TRANSITIONS, clearance_problem, move_match, record_contact,
+    CONTACT_METHODS,
+    CONTACT_WITH,
+    MATCH_TRANSITIONS,
+    clearance_problem,
+    move_match,
+    record_contact,
     save_mentor,
 )
 from school_prevention.programs.models import MATCH_STATUSES, Match, Mentor
 from school_prevention.programs.queries import (
-    get_match_or_404, get_mentor_or_404, visible_matches, visible_mentors,
-    last_contacts, match_length_days, match_listing, mentor_listing, next_contact_due,
+    get_match_or_404,
+    get_mentor_or_404,
+    last_contacts,
+    match_length_days,
+    match_listing,
+    mentor_listing,
+    next_contact_due,
+    visible_matches,
+    visible_mentors,
 )
 from school_prevention.timezones import district_today
 

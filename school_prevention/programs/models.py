@@ -188,7 +188,7 @@ class Match(Model):
     student: Mapped[Student] = relationship()
     mentor: Mapped[Mentor | None] = relationship(lazy="joined")
     created_by: Mapped[User | None] = relationship()
-    contacts: Mapped[list["MatchContact"]] = relationship(
+    contacts: Mapped[list[MatchContact]] = relationship(
         back_populates="match", order_by="MatchContact.contacted_on.desc(), MatchContact.id.desc()")
 
     @property

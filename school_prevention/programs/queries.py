@@ -16,7 +16,15 @@ from school_prevention.auth.models import User
 from school_prevention.flags.models import RiskFlag
 from school_prevention.permissions import CASE_ROLES, assigned_school_ids, scoped_or_404
 from school_prevention.programs.models import (
-    CURRENT_ENROLLMENT, Attendance, Enrollment, Match, MatchContact, Mentor, Program, ProgramSession, ProgramType,
+    CURRENT_ENROLLMENT,
+    Attendance,
+    Enrollment,
+    Match,
+    MatchContact,
+    Mentor,
+    Program,
+    ProgramSession,
+    ProgramType,
 )
 from school_prevention.roles import Role
 from school_prevention.schools.models import School

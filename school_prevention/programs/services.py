@@ -21,8 +21,8 @@ from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.auth.services import by_whom, last_done_by
 from school_prevention.checkins.models import NonSchoolDay
-from school_prevention.errors import AlreadyDone, ServiceError, refuse
 from school_prevention.db import utcnow
+from school_prevention.errors import AlreadyDone, ServiceError, refuse
 from school_prevention.extensions import db
 from school_prevention.i18n import N_, format_local
 from school_prevention.notifications.services import notify
@@ -30,8 +30,8 @@ from school_prevention.programs.models import ATTENDANCE, Attendance, Enrollment
 from school_prevention.programs.queries import current_enrollments, program_named, session_on
 from school_prevention.referrals.queries import counselors_of_school
 from school_prevention.schools.models import School
-from school_prevention.timezones import district_today
 from school_prevention.students.models import Student
+from school_prevention.timezones import district_today
 
 PROGRAM_FIELDS = ("name", "description", "facilitator", "capacity", "starts_on", "ends_on", "schedule",
                   "location", "session_minutes", "is_active")

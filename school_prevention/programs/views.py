@@ -4,7 +4,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, ngettext
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -14,19 +15,42 @@ from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_problems, apply_service_error, choices
 from school_prevention.permissions import (
-    CASE_ROLES, get_student_or_404, roles, visible_schools, visible_students,
+    CASE_ROLES,
+    get_student_or_404,
+    roles,
+    visible_schools,
+    visible_students,
 )
 from school_prevention.programs.forms import (
-    EndEnrollmentForm, EnrollForm, ProgramForm, SessionForm, StudentEnrollForm,
+    EndEnrollmentForm,
+    EnrollForm,
+    ProgramForm,
+    SessionForm,
+    StudentEnrollForm,
 )
 from school_prevention.programs.models import ATTENDANCE, Enrollment, Program, ProgramSession, ProgramType
 from school_prevention.programs.queries import (
-    get_program_or_404, visible_programs,
-    active_program_types, attendance_of_session, dosage, dosage_map, enrollments_of_program,
-    flagged_not_in_any_program, open_programs_of_school, sessions_of_program, seats_of, waitlist_positions,
+    active_program_types,
+    attendance_of_session,
+    dosage,
+    dosage_map,
+    enrollments_of_program,
+    flagged_not_in_any_program,
+    get_program_or_404,
+    open_programs_of_school,
+    seats_of,
+    sessions_of_program,
+    visible_programs,
+    waitlist_positions,
 )
 from school_prevention.programs.services import (
-    create_program, end_enrollment, enroll, program_problems, record_session, session_problems, update_program,
+    create_program,
+    end_enrollment,
+    enroll,
+    program_problems,
+    record_session,
+    session_problems,
+    update_program,
     update_session,
 )
 from school_prevention.students.models import Student
@@ -283,8 +307,8 @@ def _session_view(program: Program, session: ProgramSession | None):
     marks = {s.id: request.form.get(f"att-{s.id}", "") for s in roster}
     missing = [s.id for s in roster if marks[s.id] not in ATTENDANCE]
     valid = form.validate()
-    values = dict(held_on=form.held_on.data, minutes=form.minutes.data, topic=form.topic.data,
-                  attendance=marks, roster_ids={s.id for s in roster})
+    values = {"held_on": form.held_on.data, "minutes": form.minutes.data, "topic": form.topic.data,
+                  "attendance": marks, "roster_ids": {s.id for s in roster}}
     # The service's own checks (a future or non-school date) run beside the form's, so every problem shows at once.
     problems = session_problems(program, held_on=values["held_on"], minutes=values["minutes"],
                                 attendance={k: v for k, v in marks.items() if v}, roster_ids=values["roster_ids"])

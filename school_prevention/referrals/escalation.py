@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from school_prevention.timezones import zone_named
@@ -33,8 +33,8 @@ class SchoolHours:
 
     def _day(self, day: date) -> tuple[datetime, datetime]:
         """The day's school hours as UTC instants (the local clock, whatever the UTC offset that day)."""
-        return (datetime.combine(day, self.start, self.zone).astimezone(timezone.utc),
-                datetime.combine(day, self.end, self.zone).astimezone(timezone.utc))
+        return (datetime.combine(day, self.start, self.zone).astimezone(UTC),
+                datetime.combine(day, self.end, self.zone).astimezone(UTC))
 
     def minutes_between(self, start: datetime, end: datetime) -> float:
         """School minutes from start to end."""

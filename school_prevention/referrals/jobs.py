@@ -22,7 +22,11 @@ from school_prevention.extensions import db
 from school_prevention.notifications.services import enqueue
 from school_prevention.referrals.escalation import school_hours
 from school_prevention.referrals.queries import (
-    UNOPENED_KIND, district_counselor, mark_escalated, principals_of_schools, unopened_urgent,
+    UNOPENED_KIND,
+    district_counselor,
+    mark_escalated,
+    principals_of_schools,
+    unopened_urgent,
 )
 from school_prevention.scheduler import job
 

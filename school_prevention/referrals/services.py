@@ -11,8 +11,8 @@ from sqlalchemy import update
 
 from school_prevention import audit, crypto
 from school_prevention.auth.models import User
-from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.db import utcnow
+from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory, RiskFlag
 from school_prevention.flags.services import create_flag

@@ -7,22 +7,31 @@ from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from school_prevention import audit
-from school_prevention.errors import ServiceError
-from school_prevention.db import MAX_ID
 from school_prevention.auth.models import User
+from school_prevention.db import MAX_ID
+from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory
-from school_prevention.referrals.models import Referral
 from school_prevention.flags.queries import active_categories, open_flags_of_student, visible_flags
 from school_prevention.forms import MAX_PAGE, apply_service_error
 from school_prevention.permissions import referable_students, roles, visible_students
 from school_prevention.referrals.forms import AcceptForm, CloseForm, ReferralForm, StudentPickForm
+from school_prevention.referrals.models import Referral
 from school_prevention.referrals.queries import (
-    counselors_of_school, get_referral_triage_or_routed_or_404, get_referral_of_school_or_404, submitted_by,
-    triage_or_routed, triage_queue,
+    counselors_of_school,
+    get_referral_of_school_or_404,
+    get_referral_triage_or_routed_or_404,
+    submitted_by,
+    triage_or_routed,
+    triage_queue,
 )
 from school_prevention.referrals.services import (
-    accept_referral, close_referral, mark_opened, read_observation, start_review, submit_referral,
+    accept_referral,
+    close_referral,
+    mark_opened,
+    read_observation,
+    start_review,
+    submit_referral,
 )
 from school_prevention.roles import Role
 from school_prevention.students.models import Student

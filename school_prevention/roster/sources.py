@@ -124,7 +124,8 @@ class RosterSource:
         """Why a file is not UTF-8, naming the first line that is not (the file is read again, in bytes)."""
         archive = self._zip
         opener: Callable[[], IO[bytes]] = (
-            (lambda: open(self.path / real, "rb")) if archive is None else (lambda: archive.open(real)))
+            (lambda: open(self.path / real, "rb")) if archive is None  # noqa: SIM115 - opened by the `with` below
+            else (lambda: archive.open(real)))
         with opener() as raw:
             if raw.read(2) in (b"\xff\xfe", b"\xfe\xff"):
                 return _("%(file)s is saved as UTF-16 (\"Unicode text\"), but the import reads UTF-8. Save or "

@@ -9,7 +9,7 @@ from typing import Any, BinaryIO, cast
 from sqlalchemy import CursorResult, delete, insert, select, update
 
 from school_prevention.extensions import db
-from school_prevention.roster.models import (RosterImport, RosterUpload, RosterUploadChunk)
+from school_prevention.roster.models import RosterImport, RosterUpload, RosterUploadChunk
 
 # Bytes per stored chunk: small enough that no statement carries a large value (psycopg sends
 # bytea as text, twice its size), large enough that a district's zip is a few dozen rows.

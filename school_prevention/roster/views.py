@@ -21,8 +21,15 @@ from school_prevention.roster.forms import ApplyForm, RunActionForm, UploadForm
 from school_prevention.roster.importer import count_rows
 from school_prevention.roster.models import QUEUED, RUNNING, RosterImport
 from school_prevention.roster.queries import recent_runs, working_runs
-from school_prevention.roster.services import (UPLOAD_KEEP, ApplyError, RunError, discard_run, retry_run, start_apply,
-                                               start_upload)
+from school_prevention.roster.services import (
+    UPLOAD_KEEP,
+    ApplyError,
+    RunError,
+    discard_run,
+    retry_run,
+    start_apply,
+    start_upload,
+)
 from school_prevention.roster.uploads import UploadError
 
 bp = Blueprint("roster", __name__, url_prefix="/admin/roster")

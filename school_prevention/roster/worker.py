@@ -17,8 +17,8 @@ from sqlalchemy import update
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.roster import progress as run_progress
-from school_prevention.roster.pipeline.report import ImportReport
 from school_prevention.roster.models import QUEUED, RUNNING, RosterImport
+from school_prevention.roster.pipeline.report import ImportReport
 from school_prevention.roster.progress import Beat, Owner
 from school_prevention.roster.queries import queued_runs, working_runs
 from school_prevention.roster.services import UPLOAD_KEEP, fail_run, import_roster

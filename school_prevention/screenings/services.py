@@ -1,19 +1,19 @@
 """Record a screening's result and next step."""
 from __future__ import annotations
 
-from flask_babel import gettext
-
 from datetime import date
+
+from flask_babel import gettext
 
 from school_prevention import audit
 from school_prevention.auth.models import User
 from school_prevention.errors import AlreadyDone, refuse
 from school_prevention.extensions import db
 from school_prevention.i18n import format_local
-from school_prevention.students.services import lock_student
 from school_prevention.screenings.models import NEXT_STEPS, RESULTS, Instrument, Screening
 from school_prevention.screenings.queries import screening_on
 from school_prevention.students.models import Student
+from school_prevention.students.services import lock_student
 from school_prevention.timezones import localtime
 from school_prevention.training.services import screening_refusal
 

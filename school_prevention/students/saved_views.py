@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask_babel import gettext
-
 from sqlalchemy import Select, select
 
 from school_prevention import audit

@@ -1,7 +1,8 @@
 """Forms: change a tier, make a plan, record progress, record a review, print a summary."""
 from __future__ import annotations
 
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, FloatField, HiddenField, RadioField, StringField, TextAreaField
 from wtforms.validators import Length, Optional

@@ -16,7 +16,11 @@ from school_prevention.programs.models import Attendance, Enrollment, ProgramSes
 from school_prevention.roles import Role
 from school_prevention.students.models import Student
 from school_prevention.tiers.models import (
-    InterventionPlan, ProgressPoint, StudentTier, TierChange, intervention_plan_program,
+    InterventionPlan,
+    ProgressPoint,
+    StudentTier,
+    TierChange,
+    intervention_plan_program,
 )
 from school_prevention.timezones import district_zone
 
@@ -155,8 +159,8 @@ def tier_coverage(school_id: int) -> TierCoverage:
         .select_from(Student).outerjoin(StudentTier, StudentTier.student_id == Student.id)
         .where(Student.school_id == school_id, Student.is_active.is_(True))
         .group_by(tier)).all()
-    students = {t: 0 for t in (1, 2, 3)}
-    flagged_by = {t: 0 for t in (1, 2, 3)}
+    students = dict.fromkeys((1, 2, 3), 0)
+    flagged_by = dict.fromkeys((1, 2, 3), 0)
     with_plan = 0
     for t, n, f, p in rows:
         students[int(t)], flagged_by[int(t)] = int(n), int(f or 0)

@@ -15,10 +15,16 @@ from school_prevention.extensions import db
 from school_prevention.i18n import N_, format_local
 from school_prevention.programs.models import Program
 from school_prevention.students.models import Student
-from school_prevention.tiers.queries import enrolled_programs
 from school_prevention.tiers.models import (
-    CLOSED_STATUSES, PLAN_STATUSES, TIERS, InterventionPlan, ProgressPoint, StudentTier, TierChange,
+    CLOSED_STATUSES,
+    PLAN_STATUSES,
+    TIERS,
+    InterventionPlan,
+    ProgressPoint,
+    StudentTier,
+    TierChange,
 )
+from school_prevention.tiers.queries import enrolled_programs
 from school_prevention.timezones import localtime
 
 MAX_VALUE = 1e9  # a measure beyond this is a typing slip, not a child's score

@@ -18,10 +18,20 @@ from school_prevention.tiers import chart
 from school_prevention.tiers.forms import PlanForm, ProgressForm, ReviewForm, TierForm
 from school_prevention.tiers.models import TIERS
 from school_prevention.tiers.queries import (
-    current_tier, enrolled_programs, fidelity, get_plan_or_404, progress_points, tier_history,
+    current_tier,
+    enrolled_programs,
+    fidelity,
+    get_plan_or_404,
+    progress_points,
+    tier_history,
 )
 from school_prevention.tiers.services import (
-    check_plan, check_progress, create_plan, record_progress, review_plan, set_tier,
+    check_plan,
+    check_progress,
+    create_plan,
+    record_progress,
+    review_plan,
+    set_tier,
 )
 from school_prevention.timezones import district_today
 

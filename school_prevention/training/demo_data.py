@@ -12,8 +12,8 @@ from school_prevention.auth.models import User
 from school_prevention.awareness.services import confirm_read, save_page
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
-from school_prevention.training.models import Course, TrainingCompletion
 from school_prevention.timezones import district_today
+from school_prevention.training.models import Course, TrainingCompletion
 
 # Teachers, nurses, bus drivers... of each demo school (no password: like staff from the roster).
 STAFF_PER_SCHOOL = {"demo-maple-es": 12, "demo-cedar-ms": 15, "demo-river-hs": 18}

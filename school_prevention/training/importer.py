@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from flask_babel import gettext
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from school_prevention import audit
 from school_prevention.auth.models import User

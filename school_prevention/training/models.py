@@ -11,7 +11,7 @@ from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.extensions import Model
 from school_prevention.i18n import N_
-from school_prevention.roles import Role, SCHOOL_SCOPED_ROLES
+from school_prevention.roles import SCHOOL_SCOPED_ROLES, Role
 
 # Roles a course can be required for: the adults of a school (district and admin staff work with no child).
 REQUIRABLE_ROLES = [r for r in Role if r in SCHOOL_SCOPED_ROLES]

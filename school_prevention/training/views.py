@@ -8,7 +8,7 @@ from flask_login import current_user
 from school_prevention.admin.catalogue_views import Catalogue, register_catalogue
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
-from school_prevention.forms import apply_service_error
+from school_prevention.forms import apply_service_error, picked_school
 from school_prevention.i18n import N_, localdate
 from school_prevention.permissions import roles, signed_in, visible_schools
 from school_prevention.roles import Role
@@ -18,10 +18,15 @@ from school_prevention.training.forms import CompletionForm, CourseForm, ImportF
 from school_prevention.training.importer import ImportFileError, import_completions
 from school_prevention.training.models import Course
 from school_prevention.training.queries import (
-    Coverage, active_courses, all_courses, completions_of, get_staff_member_or_404, person_training, school_training,
+    Coverage,
+    active_courses,
+    all_courses,
+    completions_of,
+    get_staff_member_or_404,
+    person_training,
+    school_training,
 )
 from school_prevention.training.services import record_completion, remove_completion
-from school_prevention.forms import picked_school
 
 bp = Blueprint("training", __name__)
 

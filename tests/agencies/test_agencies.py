@@ -2,7 +2,7 @@
 follow-up reminders and outcome, on the student's page, and as support outside the school."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -252,7 +252,7 @@ def test_follow_ups_remind_once_per_date_show_on_the_home_page_and_carry_initial
     today = district_today()
     referral = refer(world, follow_up_on=today + timedelta(days=2), reason=REASON)
     db.session.commit()
-    noon = datetime.combine(today, datetime.min.time(), timezone.utc) + timedelta(hours=18)
+    noon = datetime.combine(today, datetime.min.time(), UTC) + timedelta(hours=18)
     assert remind_follow_ups(noon) == 0  # not due yet
     assert remind_follow_ups(noon + timedelta(days=2)) == 2  # in the app and by email
     assert remind_follow_ups(noon + timedelta(days=2, hours=1)) == 0  # once

@@ -7,14 +7,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from school_prevention.audit.models import AuditEvent
 from school_prevention.auth import tokens
 from school_prevention.auth.models import AccountToken, User
 from school_prevention.auth.passwords import verify_password
-from school_prevention.audit.models import AuditEvent
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
-from school_prevention.notifications import links
-from school_prevention.notifications import mail
+from school_prevention.notifications import links, mail
 from school_prevention.notifications.models import Notification
 from tests.factories import PASSWORD, make_school, make_user
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,26 +20,32 @@ from school_prevention.audit.models import AuditEvent
 from school_prevention.checkins import services
 from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.checkins.queries import student_checkin_summary
-from school_prevention.checkins.schedule import to_utc
 from school_prevention.checkins.replan import run_queued
+from school_prevention.checkins.schedule import to_utc
 from school_prevention.checkins.services import (
-    HORIZON, cancel, complete, materialize, replan_all, reschedule, update_plan,
+    HORIZON,
+    cancel,
+    complete,
+    materialize,
+    replan_all,
+    reschedule,
+    update_plan,
 )
 from school_prevention.extensions import db
-from tests.support.apps import statements_sent
 from tests.factories import make_checkin_plan, make_school, make_student, make_user
+from tests.support.apps import statements_sent
 
 CHICAGO = ZoneInfo("America/Chicago")
 SECRET = "Says her uncle keeps her home from school to babysit."
 
 
 def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def local(*args) -> datetime:
     """A wall-clock time in Chicago, as aware UTC."""
-    return datetime(*args, tzinfo=CHICAGO).astimezone(timezone.utc)
+    return datetime(*args, tzinfo=CHICAGO).astimezone(UTC)
 
 
 # Tuesday 20 October 2026, 10:00 in Chicago (daylight time, UTC-5).
@@ -388,7 +394,7 @@ def test_editing_the_time_moves_only_future_scheduled_check_ins(client, login_as
 
 def test_editing_the_cadence_cancels_future_check_ins_the_new_rule_drops(world):
     w = world
-    plan, rows = started_in_september(w)
+    plan, _rows = started_in_september(w)
     update_plan(w["counselor"], plan, w["counselor"], now=NOW, cadence="biweekly")
     after = {c.occurrence: c for c in plan_checkins(plan)}
     assert after[date(2026, 10, 1)].status == "scheduled"  # past, left as it was (overdue)
@@ -839,7 +845,7 @@ def _before_0014(backend, tmp_path_factory, postgres):
     directory = app.extensions["migrate"].directory
     with app.app_context():
         flask_migrate.upgrade(directory=directory, revision=ScriptDirectory(directory).get_revision("0014").down_revision)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         meta = sa.MetaData()
         table = {name: sa.Table(name, meta, autoload_with=db.engine)
                  for name in ("school", "user_account", "student", "checkin_plan", "checkin")}

@@ -5,14 +5,14 @@ loopback, and the test counts what the principal's mailbox receives.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
-from school_prevention.checkins.jobs import escalate
 from school_prevention.auth.models import User
+from school_prevention.checkins.jobs import escalate
 from school_prevention.checkins.models import CheckIn, OverdueEpisode
 from school_prevention.checkins.services import complete
 from school_prevention.extensions import db
@@ -26,7 +26,7 @@ SUBJECT = "Check-ins with PQ overdue for more than 7 days"
 
 
 def local(y, m, d, hh=0, mm=0) -> datetime:
-    return datetime(y, m, d, hh, mm, tzinfo=CHICAGO).astimezone(timezone.utc)
+    return datetime(y, m, d, hh, mm, tzinfo=CHICAGO).astimezone(UTC)
 
 
 @pytest.fixture

@@ -17,15 +17,15 @@ from school_prevention import crypto
 from school_prevention.audit.models import AuditEvent
 from school_prevention.auth.models import User
 from school_prevention.checkins.jobs import extend_plans
-from school_prevention.checkins.replan import run_queued
 from school_prevention.checkins.models import CheckIn, CheckInPlan, NonSchoolDay, ReplanRequest
-from school_prevention.timezones import district_zone
+from school_prevention.checkins.replan import run_queued
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
 from school_prevention.students.models import Student
-from tests.support.concurrency import Answer, assert_one_effect, fire_each, fire_together, signed_in_clients
+from school_prevention.timezones import district_zone
 from tests.factories import make_checkin_plan, make_notification, make_school, make_student, make_user
+from tests.support.concurrency import Answer, assert_one_effect, fire_each, fire_together, signed_in_clients
 
 
 @dataclass

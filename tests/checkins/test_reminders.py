@@ -7,7 +7,7 @@ DST change in February 2030).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,7 +27,7 @@ CHICAGO = ZoneInfo("America/Chicago")
 
 def local(y, m, d, hh=0, mm=0) -> datetime:
     """A wall-clock time in the district, as aware UTC."""
-    return datetime(y, m, d, hh, mm, tzinfo=CHICAGO).astimezone(timezone.utc)
+    return datetime(y, m, d, hh, mm, tzinfo=CHICAGO).astimezone(UTC)
 
 
 def rows(user=None, subject=None) -> list[Notification]:

@@ -1,7 +1,7 @@
 """Re-placing plans after a calendar change runs as a job, never in the request (issue 16, item 5)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -12,7 +12,7 @@ from school_prevention.extensions import db
 from school_prevention.scheduler import load_jobs, run_job
 from tests.factories import make_checkin_plan, make_school, make_student, make_user
 
-NOW = datetime(2026, 10, 20, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 10, 20, 15, 0, tzinfo=UTC)
 
 
 def _plans(n: int):

@@ -2,7 +2,7 @@
 is recorded with what, with whom, the legal basis and who approved it, and shows on the student's record."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -10,14 +10,18 @@ from sqlalchemy import func, select
 from school_prevention.audit.models import AuditEvent
 from school_prevention.disclosures.models import Consent, Disclosure, InspectionRequest, disclosure_student
 from school_prevention.disclosures.services import (
-    answer_inspection, log_inspection_request, record_consent, record_disclosure, revoke_consent,
+    answer_inspection,
+    log_inspection_request,
+    record_consent,
+    record_disclosure,
+    revoke_consent,
 )
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
 from school_prevention.flags.services import record_mandated_report
 from school_prevention.timezones import district_today
-from tests.support.concurrency import assert_one_effect, fire_together
 from tests.factories import make_agency, make_flag, make_guardian, make_school, make_student, make_user
+from tests.support.concurrency import assert_one_effect, fire_together
 
 NOTE = "Bruises on both wrists; says an older man drives her after school."
 
@@ -66,7 +70,7 @@ def test_a_sharing_recorded_by_hand_shows_on_the_students_record(world, client, 
     assert (disclosure.recipient, disclosure.legal_basis, disclosure.approved_by_id, disclosure.recorded_by_id,
             disclosure.source) == ("Juvenile Court, Judge Hale's clerk", "court_order", world.principal.id,
                                    world.counselor.id, "recorded")
-    assert disclosure.disclosed_at.astimezone(timezone.utc).hour == 16  # 10:30 in Chicago is 16:30 UTC
+    assert disclosure.disclosed_at.astimezone(UTC).hour == 16  # 10:30 in Chicago is 16:30 UTC
     page = client.get(f"/students/{world.student.id}/disclosures").get_data(as_text=True)
     for text in ("Juvenile Court, Judge Hale", "Court order or lawfully issued subpoena", "Subpoena 26-JV-114",
                  "Identity and contact details, Enrollment, grade and attendance", "Pat Principal", "Recorded by hand",
@@ -163,7 +167,7 @@ def test_a_consent_covers_only_its_scope_categories_and_days(world):
 def test_consent_is_checked_on_the_day_of_the_sharing(world):
     today = district_today()
     consent(world, given_on=today - timedelta(days=10), expires_on=today - timedelta(days=5))
-    noon = lambda days: datetime.combine(today - timedelta(days=days), datetime.min.time(), timezone.utc) + timedelta(hours=18)  # noqa: E731
+    noon = lambda days: datetime.combine(today - timedelta(days=days), datetime.min.time(), UTC) + timedelta(hours=18)  # noqa: E731
     # A sharing made while the consent was current is recorded; one after it expired is not.
     old = record_disclosure(world.counselor, world.student, agency=world.clinic, categories=["identity"],
                             legal_basis="parental_consent", disclosed_at=noon(7))
@@ -178,7 +182,7 @@ def test_consent_is_checked_on_the_day_of_the_sharing(world):
 def test_a_mandated_report_is_a_disclosure_and_a_correction_updates_it(world, client, login_as):
     hotline = make_agency("child_welfare", name="State Child Abuse Hotline")
     flag = make_flag(world.student, world.counselor, category_name="Signs of commercial", severity="high", note=NOTE)
-    made = datetime.now(timezone.utc) - timedelta(hours=3)
+    made = datetime.now(UTC) - timedelta(hours=3)
     record_mandated_report(world.counselor, flag, agency="State child abuse hotline", made_at=made, reference="HL-1",
                            not_made_reason=None)
     disclosure = db.session.scalars(select(Disclosure)).one()
@@ -207,7 +211,7 @@ def test_a_student_level_export_is_on_the_record_of_every_student_it_includes(wo
 
     program = make_program(world.school, world.counselor, capacity=5)
     db.session.add(Enrollment(program_id=program.id, student_id=world.student.id, status="active",
-                              started_at=datetime.now(timezone.utc) - timedelta(days=3)))
+                              started_at=datetime.now(UTC) - timedelta(days=3)))
     district = make_user("district", can_export_student_level=True, name="Dana District")
     db.session.commit()
     login_as(district)

@@ -3,7 +3,7 @@ queues one day's failures again in one confirmed action."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -22,7 +22,7 @@ def test_admin_queues_one_days_failed_emails_again(journey, live_server):
                 user_id=counselor.id, kind="test.outage", channel="email", subject_type="test", subject_id=9000 + i,
                 title=f"Overdue check-in with Q{i}", link="/checkins", state="failed", attempts=8,
                 last_error="cannot connect: [Errno 111] Connection refused",
-                last_attempt_at=datetime(2026, 11, 10, hour, 0, tzinfo=timezone.utc)))
+                last_attempt_at=datetime(2026, 11, 10, hour, 0, tzinfo=UTC)))
         db.session.commit()
         db.session.remove()
 

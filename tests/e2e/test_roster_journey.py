@@ -10,11 +10,11 @@ from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from school_prevention.extensions import db
-from school_prevention.roster.pipeline import read as read_module
 from school_prevention.roster import progress as progress_module
 from school_prevention.roster import views as roster_views
 from school_prevention.roster import worker as worker_module
 from school_prevention.roster.models import RosterImport, RosterUpload
+from school_prevention.roster.pipeline import read as read_module
 from school_prevention.scheduler import run_job
 from school_prevention.students.models import Student
 from tests.e2e.journeys import sign_in

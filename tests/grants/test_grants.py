@@ -17,13 +17,13 @@ from school_prevention.audit.models import AuditEvent
 from school_prevention.auth.models import AccountToken, User
 from school_prevention.auth.passwords import verify_password
 from school_prevention.extensions import db
+from school_prevention.flags.queries import visible_flags
 from school_prevention.grants.models import AccessRequest
 from school_prevention.grants.services import propose
 from school_prevention.notifications.models import Notification
-from school_prevention.flags.queries import visible_flags
 from school_prevention.permissions import referable_students, visible_students
-from tests.support.concurrency import assert_one_effect, fire_together
 from tests.factories import PASSWORD, make_flag, make_school, make_student, make_user
+from tests.support.concurrency import assert_one_effect, fire_together
 
 TEMPORARY = "temporary quilt harbor 7"
 

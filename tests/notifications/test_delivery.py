@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ from tests.support.reminder_helpers import make_active_match, make_checkin, make
 from tests.support.smtp_sink import Sink, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-NOW = datetime(2030, 2, 15, 15, 0, tzinfo=timezone.utc)  # later than any real clock in these tests
+NOW = datetime(2030, 2, 15, 15, 0, tzinfo=UTC)  # later than any real clock in these tests
 
 
 @pytest.fixture
@@ -111,11 +111,11 @@ def test_delivered_emails_carry_a_link_and_initials_only(app, db_session, sink, 
         "Overdue check-in with PQ (was due Wed Feb 6, 9:00 AM)",
     ]
     assert by_subject["Check-ins with PQ overdue for more than 7 days"]["To"] == "principal@north.example.org"
-    assert "Open:\r\nhttp://127.0.0.1:5000/checkins/%d" % upcoming_id in by_subject[
+    assert f"Open:\r\nhttp://127.0.0.1:5000/checkins/{upcoming_id}" in by_subject[
         "Check-in with PQ at Fri Feb 15, 9:40 AM"].get_content()
-    assert "Open:\r\nhttp://127.0.0.1:5000/students/%d" % student_id in by_subject[
+    assert f"Open:\r\nhttp://127.0.0.1:5000/students/{student_id}" in by_subject[
         "Check-ins with PQ overdue for more than 7 days"].get_content()
-    assert "Open:\r\nhttp://127.0.0.1:5000/matches/%d" % match_id in by_subject[
+    assert f"Open:\r\nhttp://127.0.0.1:5000/matches/{match_id}" in by_subject[
         "Mentoring support contact due for PQ"].get_content()
 
     categories = list(db.session.scalars(select(FlagCategory.name)))
@@ -428,7 +428,7 @@ def test_two_senders_deliver_ten_thousand_reminders_exactly_once(pg_world, sink,
         students = [make_student(school) for _ in range(50)]
         plan = make_plan(students[0], counselor)
         db.session.commit()
-        due = datetime.now(timezone.utc) + timedelta(minutes=30)  # inside the 1 h lead
+        due = datetime.now(UTC) + timedelta(minutes=30)  # inside the 1 h lead
         db.session.execute(insert(CheckIn), [
             {"plan_id": plan.id, "student_id": students[i % 50].id, "school_id": school.id,
              "counselor_id": counselor.id, "occurrence": date(2000, 1, 1) + timedelta(days=i), "due_at": due,
@@ -474,7 +474,7 @@ def test_a_sender_killed_mid_sweep_loses_nothing(pg_world, sink, capsys):
     with app.app_context():
         user = make_user("counselor", email="kill@north.example.org")
         db.session.commit()
-        created = datetime.now(timezone.utc) - timedelta(minutes=1)
+        created = datetime.now(UTC) - timedelta(minutes=1)
         db.session.execute(insert(Notification), [
             {"user_id": user.id, "kind": "test.kill", "channel": "email", "subject_type": "test", "subject_id": i,
              "title": f"Test email {i}", "link": "/", "created_at": created, "send_at": created, "state": "pending",
@@ -502,7 +502,7 @@ def test_a_sender_killed_mid_sweep_loses_nothing(pg_world, sink, capsys):
     finish(jobs_run(env, "notifications.deliver"))
     assert outbox_states(app) == {"sent": total - stranded, "pending": stranded}
     # After the claim timeout the stranded batch is sent too.
-    later = (datetime.now(timezone.utc) + LEASE + timedelta(minutes=1)).isoformat()
+    later = (datetime.now(UTC) + LEASE + timedelta(minutes=1)).isoformat()
     assert f"notifications.deliver: {stranded}" in finish(jobs_run(env, "notifications.deliver", "--now", later))
 
     ids = sink.message_ids()

@@ -19,7 +19,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ from tests.support.databases import new_database_url
 from tests.support.smtp_sink import Sink
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE = datetime(2030, 3, 1, 12, 0, tzinfo=timezone.utc)
+BASE = datetime(2030, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @dataclass

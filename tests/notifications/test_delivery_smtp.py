@@ -6,7 +6,7 @@ Real SMTP on loopback (tests/support/smtp_sink.py), SQLite and PostgreSQL, each 
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +18,7 @@ from school_prevention.notifications.models import Notification
 from tests.factories import make_notification, make_user
 from tests.support.smtp_sink import Sink
 
-NOW = datetime(2030, 2, 15, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2030, 2, 15, 15, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -159,9 +159,9 @@ def outage(db_session):
     one failed before last_attempt_at existed, and one still waiting."""
     admin = make_user("admin")
     user = make_user("counselor", email="outage@north.example.org")
-    nov10 = [_failed(user, datetime(2026, 11, 10, h, 30, tzinfo=timezone.utc), f"Nov 10 #{h}") for h in (6, 15, 23)]
-    nov9 = _failed(user, datetime(2026, 11, 10, 5, 59, tzinfo=timezone.utc), "Nov 9 late")
-    nov12 = [_failed(user, datetime(2026, 11, 12, 18, 0, tzinfo=timezone.utc), f"Nov 12 #{i}") for i in (1, 2)]
+    nov10 = [_failed(user, datetime(2026, 11, 10, h, 30, tzinfo=UTC), f"Nov 10 #{h}") for h in (6, 15, 23)]
+    nov9 = _failed(user, datetime(2026, 11, 10, 5, 59, tzinfo=UTC), "Nov 9 late")
+    nov12 = [_failed(user, datetime(2026, 11, 12, 18, 0, tzinfo=UTC), f"Nov 12 #{i}") for i in (1, 2)]
     older = _failed(user, None, "Before the column")
     waiting = email(user)
     db_session.commit()
@@ -185,7 +185,7 @@ def test_the_admin_requeues_one_periods_failed_emails_after_confirming_the_count
     assert _states(notes["nov10"]) == [("failed", 8)] * 3  # asking changes nothing
 
     form = {"failed_from": "2026-11-10", "failed_to": "2026-11-10",
-            "as_of": datetime.now(timezone.utc).isoformat()}
+            "as_of": datetime.now(UTC).isoformat()}
     response = client.post("/admin/outbox/requeue", data=form)
     assert response.status_code == 302 and response.headers["Location"].endswith("/admin/outbox?state=pending")
     page = client.get("/admin/outbox?state=pending").get_data(as_text=True)
@@ -211,7 +211,7 @@ def test_requeue_all_takes_only_what_had_failed_when_the_count_was_shown(client,
     login_as(admin)
     page = client.get("/admin/outbox/requeue").get_data(as_text=True)
     assert "7 failed emails</strong> (every failed email)" in page
-    shown_at = datetime(2026, 11, 12, 12, 0, tzinfo=timezone.utc)  # before the two of Nov 12 failed
+    shown_at = datetime(2026, 11, 12, 12, 0, tzinfo=UTC)  # before the two of Nov 12 failed
     response = client.post("/admin/outbox/requeue", data={"as_of": shown_at.isoformat()})
     assert response.status_code == 302
     assert _states([*notes["nov10"], notes["nov9"], notes["older"]]) == [("pending", 0)] * 5
@@ -229,7 +229,7 @@ def test_a_bad_period_is_refused_with_a_message(client, login_as, outage, query,
     response = client.get(f"/admin/outbox/requeue?{query}")
     assert response.status_code == 400 and says in response.get_data(as_text=True)
     data = dict(pair.split("=") for pair in query.split("&"))
-    response = client.post("/admin/outbox/requeue", data={**data, "as_of": datetime.now(timezone.utc).isoformat()})
+    response = client.post("/admin/outbox/requeue", data={**data, "as_of": datetime.now(UTC).isoformat()})
     assert response.status_code == 400 and says in response.get_data(as_text=True)
     assert "Nothing was changed." in response.get_data(as_text=True)
     response = client.post("/admin/outbox/requeue", data={"as_of": "yesterday"})
@@ -252,11 +252,11 @@ def test_two_confirmations_at_once_queue_each_email_once(race_app):
     with race_app.app_context():
         admin = make_user("admin", name="Ada Admin")
         user = make_user("counselor")
-        ids = [_failed(user, datetime(2026, 11, 10, 15, 0, tzinfo=timezone.utc), f"Outage {i}").id for i in range(5)]
+        ids = [_failed(user, datetime(2026, 11, 10, 15, 0, tzinfo=UTC), f"Outage {i}").id for i in range(5)]
         db.session.commit()
         admin_id = admin.id
         db.session.remove()
-    form = {"failed_from": "2026-11-10", "failed_to": "2026-11-10", "as_of": datetime.now(timezone.utc).isoformat()}
+    form = {"failed_from": "2026-11-10", "failed_to": "2026-11-10", "as_of": datetime.now(UTC).isoformat()}
     answers = fire_together(race_app, admin_id, "POST", "/admin/outbox/requeue", form)
     assert_one_effect(answers, says="No failed emails are left to queue again")
     with race_app.app_context():

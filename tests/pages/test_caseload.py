@@ -18,8 +18,8 @@ from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.programs.models import Enrollment
 from school_prevention.students.models import CounselorAssignment, SavedView
-from tests.support.apps import statements_sent
 from tests.factories import category, make_flag, make_program, make_school, make_student, make_user
+from tests.support.apps import statements_sent
 from tests.support.pages import listed
 from tests.support.worlds import NAMES
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-
 from datetime import date, timedelta
 
 import pytest
@@ -15,10 +14,17 @@ from school_prevention.flags.models import FlagEvent, RiskFlag
 from school_prevention.notifications.models import Notification
 from school_prevention.referrals.models import Referral
 from school_prevention.screenings.models import Screening
-from tests.support.apps import statements_sent
 from tests.factories import (
-    category, instrument, make_completion, make_flag, make_referral, make_school, make_student, make_user,
+    category,
+    instrument,
+    make_completion,
+    make_flag,
+    make_referral,
+    make_school,
+    make_student,
+    make_user,
 )
+from tests.support.apps import statements_sent
 
 SECRET = "Told me her 'boyfriend' is 24 and pays for her phone."
 

@@ -13,10 +13,10 @@ from school_prevention.audit.models import AuditEvent
 from school_prevention.checkins.models import CheckIn
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
-from school_prevention.reports.coverage import make_period, school_report
 from school_prevention.pages.students.caseload import clock
-from tests.support.apps import statements_sent
+from school_prevention.reports.coverage import make_period, school_report
 from tests.factories import make_checkin_plan, make_flag, make_referral, make_student, make_user
+from tests.support.apps import statements_sent
 from tests.support.pages import listed
 
 

@@ -15,10 +15,17 @@ from school_prevention.flags.models import FlagEvent, RiskFlag
 from school_prevention.notifications.models import Notification
 from school_prevention.referrals.models import Referral
 from school_prevention.screenings.models import Screening
-from tests.support.concurrency import assert_one_effect, fire_together
 from tests.factories import (
-    category, instrument, make_completion, make_flag, make_referral, make_school, make_student, make_user,
+    category,
+    instrument,
+    make_completion,
+    make_flag,
+    make_referral,
+    make_school,
+    make_student,
+    make_user,
 )
+from tests.support.concurrency import assert_one_effect, fire_together
 
 
 @dataclass

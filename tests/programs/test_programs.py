@@ -10,16 +10,16 @@ from sqlalchemy import func, select
 
 from school_prevention import create_app
 from school_prevention.audit.models import AuditEvent
-from school_prevention.errors import ServiceError
 from school_prevention.config import TestConfig
+from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
 from school_prevention.programs.mentoring import open_match
 from school_prevention.programs.models import Attendance, Enrollment, Match, MatchContact, Mentor, Program
-from school_prevention.programs.services import enroll, end_enrollment
+from school_prevention.programs.services import end_enrollment, enroll
+from tests.factories import make_flag, make_mentor, make_program, make_school, make_student, make_user, program_type
 from tests.support.apps import migrate_to_head, statements_sent
 from tests.support.databases import new_database_url
-from tests.factories import make_flag, make_mentor, make_program, make_school, make_student, make_user, program_type
 
 
 @pytest.fixture
@@ -524,7 +524,6 @@ def test_the_upgrade_tidies_the_copies_the_old_race_left(backend, tmp_path_facto
 
 
 def test_the_upgrade_stops_on_two_different_sessions_of_one_day_and_names_them(backend, tmp_path_factory, postgres):
-    import flask_migrate
     from alembic import command
     from sqlalchemy import text
 

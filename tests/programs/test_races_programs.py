@@ -16,11 +16,17 @@ from school_prevention.extensions import db
 from school_prevention.notifications.models import Notification
 from school_prevention.programs.mentoring import open_match
 from school_prevention.programs.models import (
-    Attendance, Enrollment, Match, MatchContact, Mentor, Program, ProgramSession,
+    Attendance,
+    Enrollment,
+    Match,
+    MatchContact,
+    Mentor,
+    Program,
+    ProgramSession,
 )
 from school_prevention.programs.services import enroll
-from tests.support.concurrency import Answer, assert_one_effect, fire_together, signed_in_clients
 from tests.factories import make_mentor, make_program, make_school, make_student, make_user, program_type
+from tests.support.concurrency import Answer, assert_one_effect, fire_together, signed_in_clients
 
 
 @dataclass
@@ -237,7 +243,7 @@ def test_correcting_a_session_at_once_saves_it_once(race_app, school):
     with race_app.app_context():
         session = record_session(db.session.get(User, school.counselor), db.session.get(Program, pid),
                                  held_on=date(2026, 11, 2), minutes=40, topic=None,
-                                 attendance={sid: "absent" for sid in seated}, roster_ids=set(seated))
+                                 attendance=dict.fromkeys(seated, "absent"), roster_ids=set(seated))
         db.session.commit()
         sid = session.id
     answers = fire_together(race_app, school.counselor, "POST", f"/programs/{pid}/sessions/{sid}",

@@ -5,7 +5,7 @@ the clock is moved by running the job (or `flask jobs run … --now`) at a chose
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from types import SimpleNamespace
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -34,7 +34,7 @@ OBSERVATION = "Older man waits for her at the bus stop and she left with him."
 
 def local(day: date, hour: int, minute: int = 0) -> datetime:
     """A wall-clock time in the district (America/Chicago) as UTC."""
-    return datetime.combine(day, time(hour, minute), CHICAGO).astimezone(timezone.utc)
+    return datetime.combine(day, time(hour, minute), CHICAGO).astimezone(UTC)
 
 
 FRIDAY, MONDAY, TUESDAY = date(2030, 3, 1), date(2030, 3, 4), date(2030, 3, 5)
@@ -145,7 +145,7 @@ def test_an_urgent_referral_emails_the_schools_counselors_at_once_with_initials_
     urgent(world, urgency="soon", student_id=another_student(world.school_id))
     emails = db.session.scalars(select(Notification).where(Notification.channel == "email")).all()
     assert sorted(n.user_id for n in emails) == world.counselor_ids  # the urgent one only
-    assert run_job(app, "notifications.deliver", datetime.now(timezone.utc)) == 2
+    assert run_job(app, "notifications.deliver", datetime.now(UTC)) == 2
     messages = mail.messages()
     assert sorted(m["To"] for m in messages) == ["counselor1@cedar.example", "counselor2@cedar.example"]
     for message in messages:

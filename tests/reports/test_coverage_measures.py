@@ -1,7 +1,7 @@
 """The coverage measures where their SQL takes shortcuts: students with many flags, past periods."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -154,7 +154,7 @@ def test_a_week_starts_at_local_midnight_on_monday_across_daylight_saving_change
     plan = _plan(make_student(school, grade="07"), counselor, sunday - timedelta(days=30))
     times = ((sunday, 23, 59), (sunday + timedelta(days=1), 0, 0), (sunday + timedelta(days=1), 0, 30))
     for i, (day, hour, minute) in enumerate(times):
-        due = datetime.combine(day, time(hour, minute)).replace(tzinfo=zone).astimezone(timezone.utc)
+        due = datetime.combine(day, time(hour, minute)).replace(tzinfo=zone).astimezone(UTC)
         db.session.add(CheckIn(plan_id=plan.id, student_id=plan.student_id, school_id=school.id,
                                counselor_id=counselor.id, occurrence=day - timedelta(days=10 * i), due_at=due,
                                status="scheduled", updated_at=due))

@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import select
 
 from school_prevention.audit.models import AuditEvent
-from school_prevention.checkins.models import CheckIn, CheckInPlan
 from school_prevention.db import utcnow
 from school_prevention.extensions import db
 from school_prevention.permissions import student_scope
@@ -18,8 +17,8 @@ from school_prevention.reports.coverage import Split, make_period, school_report
 from school_prevention.reports.district import SUPPRESSED, district_report
 from school_prevention.reports.periods import FilterError, last_complete_months
 from school_prevention.timezones import district_zone
-from tests.support.apps import statements_sent
 from tests.factories import make_flag, make_program, make_school, make_student
+from tests.support.apps import statements_sent
 from tests.support.worlds import NOW, TODAY, report_district
 
 

@@ -90,7 +90,10 @@ def test_no_hidden_value_is_recoverable_on_random_tables(seed):
 from school_prevention.reports.groups import choose_group, filter_choices, reporting_groups  # noqa: E402
 from school_prevention.reports.periods import FilterError  # noqa: E402
 from school_prevention.reports.suppression import (  # noqa: E402
-    TOTAL, Block, suppress_breakdown, suppress_with_totals,
+    TOTAL,
+    Block,
+    suppress_breakdown,
+    suppress_with_totals,
 )
 
 

@@ -15,10 +15,11 @@ downloads as the district user) is at the end of this file.
 from __future__ import annotations
 
 import io
+import itertools
 import random
 import re
 from collections import Counter, defaultdict, namedtuple
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import openpyxl
@@ -30,7 +31,13 @@ from school_prevention.reports.district_data import Data
 from school_prevention.reports.groups import filter_choices
 from school_prevention.reports.measures import SEVERITY_OF_RANK
 from school_prevention.reports.periods import (
-    last_complete_months, month, month_bounds, offered, query_period, school_year, term,
+    last_complete_months,
+    month,
+    month_bounds,
+    offered,
+    query_period,
+    school_year,
+    term,
 )
 from school_prevention.reports.published import publish_program_seats, publish_school_students
 from school_prevention.reports.training import publish_training
@@ -45,7 +52,7 @@ CONCERNS = ("1", "2", "3")
 NAMES = {"1": "Social isolation", "2": "Bullying", "3": "Online risk"}
 # Two shapes of "now": early January (the first term and its months are over) and early July (the
 # whole school year, its second term and its months are over).
-NOWS = (datetime(2027, 1, 7, 18, tzinfo=timezone.utc), datetime(2027, 7, 8, 18, tzinfo=timezone.utc))
+NOWS = (datetime(2027, 1, 7, 18, tzinfo=UTC), datetime(2027, 7, 8, 18, tzinfo=UTC))
 
 
 class District:
@@ -252,7 +259,7 @@ def test_reporting_months_are_whole_weeks_and_every_week_is_in_one_month():
             start, end = month_bounds((year, m))
             assert start.weekday() == 0 and end.weekday() == 6 and (end - start).days + 1 in (28, 35)
             seen += mondays([(year, m)])
-    assert len(seen) == len(set(seen)) and all(b - a == timedelta(days=7) for a, b in zip(seen, seen[1:]))
+    assert len(seen) == len(set(seen)) and all(b - a == timedelta(days=7) for a, b in itertools.pairwise(seen))
     assert term(2026, 1).months + term(2026, 2).months == school_year(2026).months
     assert month(2026, 11).key == "2026-11" and term(2026, 1).key == "2026-27-t1" and school_year(2026).key == "2026-27-sy"
 

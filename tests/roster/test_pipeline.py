@@ -17,8 +17,8 @@ from school_prevention.roster.services import import_roster, start_run
 from school_prevention.roster.sources import RosterSource
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
-from tests.support import roster_files as rf
 from tests.factories import make_user
+from tests.support import roster_files as rf
 
 
 def read_users(path, schools):

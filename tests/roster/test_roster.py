@@ -21,22 +21,26 @@ from school_prevention.programs.models import Enrollment
 from school_prevention.programs.services import enroll
 from school_prevention.roster import jobs as roster_jobs
 from school_prevention.roster import uploads as roster_uploads
+from school_prevention.roster.models import (
+    RosterImport,
+    RosterUpload,
+    RosterUploadChunk,
+    StudentDemographics,
+    StudentSchoolChange,
+)
 from school_prevention.roster.pipeline import read as read_module
 from school_prevention.roster.pipeline import run as run_module
 from school_prevention.roster.pipeline import stage as stage_module
 from school_prevention.roster.pipeline.report import count_rows
-from school_prevention.roster.models import (RosterImport, RosterUpload, RosterUploadChunk, StudentDemographics,
-                                             StudentSchoolChange)
-from school_prevention.roster.services import (ApplyError, import_roster, retry_run, start_apply, start_run,
-                                               start_upload)
+from school_prevention.roster.services import ApplyError, import_roster, retry_run, start_apply, start_run, start_upload
 from school_prevention.roster.sources import RosterSource
 from school_prevention.roster.uploads import UploadError, delete_uploads
 from school_prevention.roster.worker import claim, claim_next, run_claimed
 from school_prevention.scheduler import run_job
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
-from tests.support import roster_files as rf
 from tests.factories import make_flag, make_program, make_user
+from tests.support import roster_files as rf
 
 
 @pytest.fixture(autouse=True)
@@ -845,7 +849,7 @@ def test_bad_uploads_are_refused(client, login_as, tmp_path, db_session, payload
     if "archive" in payload:
         fake = tmp_path / payload["archive"]
         fake.write_text("not a zip")
-        data["archive"] = (open(fake, "rb"), payload["archive"])
+        data["archive"] = (open(fake, "rb"), payload["archive"])  # noqa: SIM115 - the test client closes it
     response = client.post("/admin/roster", data=data, content_type="multipart/form-data")
     assert response.status_code == 400 and message in response.data
     assert count(RosterImport) == 0

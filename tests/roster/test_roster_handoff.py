@@ -3,7 +3,7 @@ moved school is handed to the new school's counselor, and the old one hears no m
 from __future__ import annotations
 
 import html
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -21,7 +21,7 @@ from tests.factories import make_user
 from tests.support import roster_files as rf
 from tests.support.reminder_helpers import make_active_match
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def run_import(path, allow=False):

@@ -5,10 +5,10 @@ import pytest
 from sqlalchemy import func, select
 
 from school_prevention.audit.models import AuditEvent
-from school_prevention.programs.models import Enrollment
 from school_prevention.extensions import db
-from tests.support.apps import statements_sent
+from school_prevention.programs.models import Enrollment
 from tests.factories import make_school, make_student, make_user
+from tests.support.apps import statements_sent
 
 
 @pytest.fixture
@@ -174,8 +174,7 @@ def _full_record(student, counselor, staff, school):
     from school_prevention.programs.mentoring import move_match, open_match
     from school_prevention.programs.services import end_enrollment, enroll, record_session
     from school_prevention.screenings.services import record_screening
-    from tests.factories import (instrument, make_checkin_plan, make_flag, make_mentor, make_program,
-                                 make_referral)
+    from tests.factories import instrument, make_checkin_plan, make_flag, make_mentor, make_program, make_referral
 
     now = utcnow()
     today = now.date()

@@ -65,7 +65,7 @@ def listed(response) -> list[str]:
     """The names on the list, in order."""
     assert response.status_code == 200, response.status_code
     rows = response.get_data(as_text=True).split("<tbody>")[1].split("</tbody>")[0] if b"<tbody>" in response.data else ""
-    return [n for n in re.findall(r'<th scope="row"><a href="/students/\d+">([^<]+)</a>', rows)]
+    return list(re.findall(r'<th scope="row"><a href="/students/\d+">([^<]+)</a>', rows))
 
 
 def records_words() -> list[str]:

@@ -77,7 +77,7 @@ class Sink:
             self._lock.notify_all()
         return "250 Message accepted for delivery"
 
-    def start(self) -> "Sink":
+    def start(self) -> Sink:
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
         self._controller.start()
         return self

@@ -15,7 +15,8 @@ from school_prevention.audit.models import AuditEvent
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
 from school_prevention.reports.district import SUPPRESSED
-from school_prevention.reports.training import COLUMNS as TRAINING_COLUMNS, COUNTS, district_training
+from school_prevention.reports.training import COLUMNS as TRAINING_COLUMNS
+from school_prevention.reports.training import COUNTS, district_training
 from school_prevention.screenings.models import Instrument, Screening
 from school_prevention.screenings.services import record_screening
 from school_prevention.timezones import district_today

@@ -5,10 +5,10 @@ from sqlalchemy import Select, exists, func, select
 
 from school_prevention.auth.models import User
 from school_prevention.flags.models import RiskFlag
+from school_prevention.pages.students.caseload import Clock, active_plan, checkins_today, overdue_checkins
 from school_prevention.permissions import visible_students
 from school_prevention.referrals.models import Referral
 from school_prevention.referrals.queries import triage_or_routed
-from school_prevention.pages.students.caseload import Clock, active_plan, checkins_today, overdue_checkins
 from school_prevention.students.models import Student
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from school_prevention import audit
 from school_prevention.agencies.queries import follow_ups_due
+from school_prevention.awareness.queries import my_pages
 from school_prevention.checkins.handoff import students_who_left
 from school_prevention.db import utcnow
 from school_prevention.disclosures.queries import open_inspections
@@ -14,12 +15,11 @@ from school_prevention.extensions import db
 from school_prevention.pages.home.counselor import counselor_context
 from school_prevention.pages.home.principal import principal_coverage
 from school_prevention.pages.home.queries import active_students_by_school, users_by_role
-from school_prevention.permissions import public, signed_in, visible_schools, read_only
+from school_prevention.pages.students.caseload import SEVERITY_OF_RANK, clock
+from school_prevention.permissions import public, read_only, signed_in, visible_schools
 from school_prevention.referrals.queries import submitted_by
 from school_prevention.reports import published
 from school_prevention.roles import Role
-from school_prevention.awareness.queries import my_pages
-from school_prevention.pages.students.caseload import SEVERITY_OF_RANK, clock
 from school_prevention.timezones import district_today
 from school_prevention.training.queries import to_renew
 

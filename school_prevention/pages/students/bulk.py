@@ -15,7 +15,6 @@ from flask_babel import gettext
 from sqlalchemy import Select, select
 
 from school_prevention import audit
-from school_prevention.i18n import is_english
 from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckInPlan
 from school_prevention.checkins.services import PLAN_FIELDS, create_plan
@@ -23,9 +22,10 @@ from school_prevention.db import utcnow
 from school_prevention.errors import AlreadyDone, ServiceError
 from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
+from school_prevention.i18n import is_english
+from school_prevention.pages.students.caseload import SEVERITY_RANK
 from school_prevention.programs.models import Program
 from school_prevention.programs.services import enroll
-from school_prevention.pages.students.caseload import SEVERITY_RANK
 from school_prevention.students.models import CounselorAssignment, Student
 
 MAX_SELECTED = 100  # two pages of the list; more is a job for the roster or a program's own page
@@ -53,7 +53,7 @@ def lock_selected(scoped: Select, ids: list[int]) -> list[Student]:
 def _active_plans(student_ids: list[int]) -> dict[int, int]:
     rows = db.session.execute(select(CheckInPlan.student_id, CheckInPlan.id).where(
         CheckInPlan.student_id.in_(student_ids), CheckInPlan.status == "active").order_by(CheckInPlan.id))
-    return {student_id: plan_id for student_id, plan_id in rows}
+    return dict(rows)
 
 
 def _most_severe_flags(student_ids: list[int]) -> dict[int, RiskFlag]:
@@ -71,7 +71,7 @@ def _most_severe_flags(student_ids: list[int]) -> dict[int, RiskFlag]:
 def _assigned_counselors(student_ids: list[int]) -> dict[int, User]:
     rows = db.session.execute(select(CounselorAssignment.student_id, User).join(
         User, User.id == CounselorAssignment.counselor_id).where(CounselorAssignment.student_id.in_(student_ids)))
-    return {student_id: user for student_id, user in rows}
+    return dict(rows)
 
 
 def _category(name: str) -> str:

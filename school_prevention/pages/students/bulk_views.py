@@ -9,20 +9,26 @@ from flask_babel import gettext
 from flask_login import current_user
 
 from school_prevention import audit
+from school_prevention.db import MAX_ID
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.forms import apply_service_error
 from school_prevention.i18n import N_
+from school_prevention.pages.students.bulk import (
+    MAX_SELECTED,
+    assign_counselor,
+    enroll_selected,
+    lock_selected,
+    start_plans,
+)
+from school_prevention.pages.students.caseload import clock
+from school_prevention.pages.students.forms import VIEW_FIELDS, BulkAssignForm, BulkEnrollForm, BulkPlanForm
+from school_prevention.pages.students.views import bp
 from school_prevention.permissions import CASE_ROLES, roles, visible_students
 from school_prevention.programs.queries import get_program_or_404, running_programs, seat_counts, visible_programs
 from school_prevention.roles import Role
-from school_prevention.pages.students.bulk import MAX_SELECTED, assign_counselor, enroll_selected, lock_selected, start_plans
-from school_prevention.pages.students.forms import VIEW_FIELDS, BulkAssignForm, BulkEnrollForm, BulkPlanForm
 from school_prevention.students.models import Student
-from school_prevention.db import MAX_ID
-from school_prevention.pages.students.caseload import clock
 from school_prevention.students.queries import counselors_of_my_schools
-from school_prevention.pages.students.views import bp
 
 ACTIONS = {"plans": N_("Start check-in plans"), "enroll": N_("Enroll in a program"), "assign": N_("Assign a counselor")}
 

@@ -1,13 +1,13 @@
 """The student list's filters, read from the query string, and the caseload's forms."""
 from __future__ import annotations
 
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from school_prevention.checkins.forms import PlanForm
-
 from school_prevention.flags.models import SEVERITIES
 from school_prevention.forms import QueryForm, WholeNumberField, choices, whole_number
 from school_prevention.pages.students.caseload import SORTS, Filters

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
-from functools import lru_cache
+from datetime import UTC, date, datetime, time
+from functools import cache
 from itertools import groupby
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from flask import abort, request
 from flask_babel import gettext
@@ -25,15 +25,15 @@ from school_prevention.checkins.models import CADENCES, OUTCOMES
 from school_prevention.db import utcnow
 from school_prevention.disclosures.models import LEGAL_BASES
 from school_prevention.extensions import db
-from school_prevention.i18n import N_
 from school_prevention.flags.models import REPORT_SEVERITIES
+from school_prevention.i18n import N_
+from school_prevention.pages.students import page_queries as q
+from school_prevention.pages.students.profile_rows import DemographicsRow, GuardianRow, InterventionRow, TierRow
 from school_prevention.permissions import student_scope
 from school_prevention.programs.models import CURRENT_ENROLLMENT, MATCH_STATUSES
 from school_prevention.roles import Role
 from school_prevention.screenings.models import NEXT_STEPS, RESULTS
-from school_prevention.pages.students import page_queries as q
 from school_prevention.students.models import Student, display_name, grade_label
-from school_prevention.pages.students.profile_rows import DemographicsRow, GuardianRow, InterventionRow, TierRow
 from school_prevention.tiers.models import PLAN_STATUSES
 
 
@@ -292,7 +292,7 @@ class StudentPage:
 class Links:
     """The page's links by id, each endpoint's URL built once per process (urls.row_url)."""
 
-    ENDPOINTS = {
+    ENDPOINTS: ClassVar[dict[str, tuple[str, str]]] = {
         "flag": ("flags.detail", "flag_id"),
         "flag_report": ("flags.report", "flag_id"),
         "referral": ("referrals.detail", "referral_id"),
@@ -315,7 +315,7 @@ class Links:
         "new_intervention": ("tiers.plan_new", "student_id"),
         "summary": ("students.summary", "student_id"),
     }
-    _built: dict[str, dict[str, Callable[[Any], str]]] = {}
+    _built: ClassVar[dict[str, dict[str, Callable[[Any], str]]]] = {}
 
     def __init__(self) -> None:
         # URLs start with the script root the app is mounted at: one set of builders per root.
@@ -391,7 +391,7 @@ def _read_page(user: User, student_id: int, student: Student | None = None) -> S
     return page
 
 
-@lru_cache(maxsize=None)
+@cache
 def _reader(scope_kind: str, is_counselor: bool) -> tuple[Any, dict[str, list[tuple[str, int]]]]:
     """The page's statement, and for each section its columns' (name, index in a row)."""
     statement, slots = q.page_statement(scope_kind, is_counselor)
@@ -466,7 +466,7 @@ _ROW_ENTRIES = {"flag": _flag_entry, "referral": _referral_entry, "plan": _plan_
 
 
 def _screening_entries(page: StudentPage) -> list[TimelineEntry]:
-    return [TimelineEntry(datetime.combine(screening.screened_on, time(12), tzinfo=timezone.utc),
+    return [TimelineEntry(datetime.combine(screening.screened_on, time(12), tzinfo=UTC),
                           "screening", f"{screening.instrument}: {screening.result_label.lower()}")
             for screening in page.screenings]
 

@@ -18,11 +18,30 @@ expanding parameters (those are rendered anew on each run).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, Integer, Select, String, Time, and_, bindparam, case, cast, func, literal, null, or_
-from sqlalchemy import exists, select, type_coerce, union_all
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Float,
+    Integer,
+    Select,
+    String,
+    Time,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.types import TypeEngine
@@ -39,8 +58,8 @@ from school_prevention.permissions import visible_students_condition
 from school_prevention.programs.models import Attendance, Enrollment, Match, Mentor, Program, ProgramSession
 from school_prevention.referrals.models import Referral, referral_category
 from school_prevention.roster.models import StudentDemographics
-from school_prevention.screenings.models import Instrument, Screening
 from school_prevention.schools.models import School
+from school_prevention.screenings.models import Instrument, Screening
 from school_prevention.students.models import Student
 from school_prevention.tiers.models import InterventionPlan, ProgressPoint, StudentTier, TierChange
 
@@ -289,7 +308,7 @@ def sections(is_counselor: bool) -> list[Section]:
     return shown
 
 
-@lru_cache(maxsize=None)
+@cache
 def page_statement(scope_kind: str, is_counselor: bool) -> tuple[Select, dict[str, dict[str, str]]]:
     """(the statement, section name -> {column name: slot}) for the page of a viewer.
 

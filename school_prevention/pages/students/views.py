@@ -12,17 +12,17 @@ from school_prevention import audit
 from school_prevention.errors import ServiceError
 from school_prevention.extensions import db
 from school_prevention.flags.queries import active_categories
+from school_prevention.pages.students.caseload import CaseloadRow, Page, caseload, clock, count_of, current_categories
+from school_prevention.pages.students.forms import VIEW_FIELDS, StudentFilterForm
+from school_prevention.pages.students.page import load_student_page
+from school_prevention.pages.students.summary import load_summary
 from school_prevention.permissions import CASE_ROLES, roles, visible_schools, visible_students
 from school_prevention.programs.queries import running_programs, visible_programs
 from school_prevention.roles import Role
-from school_prevention.pages.students.caseload import CaseloadRow, Page, caseload, clock, count_of, current_categories
-from school_prevention.pages.students.forms import VIEW_FIELDS, StudentFilterForm
-from school_prevention.pages.students.summary import load_summary
-from school_prevention.tiers.forms import SummaryForm
-from school_prevention.timezones import district_today
-from school_prevention.pages.students.page import load_student_page
 from school_prevention.students.queries import counselors_of_my_schools
 from school_prevention.students.saved_views import delete_view, save_view, views_of
+from school_prevention.tiers.forms import SummaryForm
+from school_prevention.timezones import district_today
 
 bp = Blueprint("students", __name__, url_prefix="/students")
 

@@ -7,6 +7,7 @@ dropped at the end, and a failed import's rollback takes it away with everything
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, text
@@ -73,10 +74,8 @@ class StudentStage:
                     copy.__exit__(None, None, None)
                 else:
                     # While a COPY is open psycopg holds the connection (a rollback would wait for ever).
-                    try:
+                    with contextlib.suppress(Exception):
                         copy.__exit__(RuntimeError, RuntimeError("import stopped"), None)
-                    except Exception:  # noqa: BLE001, S110 - the first error is the one to report
-                        pass
             finally:
                 cursor.close()
         if failed:
