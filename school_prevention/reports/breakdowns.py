@@ -56,7 +56,8 @@ def group_table(group: Group, values: dict, months: list[str], counts: dict, min
     blocks = [*SNAPSHOT_BLOCKS, *(Block((p + m,)) for m in months for p in (DUE, ON_TIME))]
     known = no_programs(group.school_ids, plain or {})
     totals, hidden = suppress_with_totals(table, min_n, blocks, known)
-    cells = {row: shown(v, hidden, row) for row, v in {**table, TOTAL: totals}.items()}
+    cells: dict[int | str, dict] = {row: shown(v, hidden, row) for row, v in table.items()}  # school ids, and TOTAL
+    cells[TOTAL] = shown(totals, hidden, TOTAL)
     return GroupFigures(group, cells, hidden, totals)
 
 
@@ -216,8 +217,8 @@ def weeks(period: ReportingPeriod, data: Data, figures: list[GroupFigures], min_
         per_group.append({monday: shown(v, hidden, monday) for monday, v in cells.items()})
     out = []
     for start, end in weeks:
-        cells = combine([g[start] for g in per_group], TREND)
-        on_time = (SUPPRESSED if SUPPRESSED in (cells["checkins_due"], cells["checkins_on_time"])
-                   else share(cells["checkins_on_time"], cells["checkins_due"]))
-        out.append({**cells, "start": start, "end": end, "share_on_time": on_time})
+        summed = combine([g[start] for g in per_group], TREND)
+        on_time_share = (SUPPRESSED if SUPPRESSED in (summed["checkins_due"], summed["checkins_on_time"])
+                         else share(summed["checkins_on_time"], summed["checkins_due"]))
+        out.append({**summed, "start": start, "end": end, "share_on_time": on_time_share})
     return out

@@ -11,11 +11,13 @@ import math
 from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
+from typing_extensions import TypeIs  # typing.TypeIs is Python 3.13
 
 from school_prevention.i18n import number, percent_text
 
 
-def _known(value) -> bool:
+def _known(value: object) -> TypeIs[float]:
+    """Whether value is a figure (a number), not withheld or missing."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -57,7 +59,8 @@ def stacked(parts: list[tuple[str, int, str]], width: float = 100.0) -> list[Seg
     if not all(_known(v) for _, v, _ in parts):
         return []
     total = sum(v for _, v, _ in parts)
-    out, x = [], 0.0
+    out: list[Segment] = []
+    x = 0.0
     if not total:
         return out
     for label, value, css in parts:
@@ -116,9 +119,9 @@ def columns(categories: list[str], series: list[tuple[str, str, list]], *, width
     top, step = (1.0, 0.25) if as_share else axis(max(known, default=0))
     plot_h = chart.bottom - chart.top
     for i in range(int(round(top / step)) + 1):
-        value = step * i
-        label = percent_text(value) if as_share else number(value)
-        chart.ticks.append((round(chart.bottom - plot_h * value / top, 2), label))
+        tick = step * i
+        label = percent_text(tick) if as_share else number(tick)
+        chart.ticks.append((round(chart.bottom - plot_h * tick / top, 2), label))
     n = max(len(categories), 1)
     slot = (chart.plot_right - chart.left) / n
     bar_w = max(2.0, slot * 0.8 / max(len(series), 1))

@@ -116,7 +116,8 @@ def gather(scope: Scope, period: Period, *, district: bool = False, activity: Pe
     group = "level" if district else "school"
     named = statements(scope, period, district=district, activity=activity, more_checkins=more_checkins)
     with one_moment(db.session) as connection:
-        rows = {name: connection.execute(statement, params).all() for name, (statement, params) in named.items()}
+        # list(): the dataclass keeps lists (Result.all() is typed as a Sequence; it is a list already)
+        rows = {name: list(connection.execute(statement, params).all()) for name, (statement, params) in named.items()}
     tallies = measures.checkin_tallies(rows["checkins"])
     weeks: dict[int, dict[date, tuple[int, int]]] = {}
     _weeks_by_monday(tallies, period, weeks)

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     Date,
     Integer,
     String,
@@ -100,7 +101,7 @@ def _filter(kind: str, column):
 
 def school_condition(kind: str):
     """WHERE clause on the joined school table for a kind of scope."""
-    condition = School.is_active.is_(True)
+    condition: ColumnElement[bool] = School.is_active.is_(True)
     if kind == "level":
         condition = and_(condition, School.level == _param("level", String()))
     if kind == "ids":
@@ -189,7 +190,9 @@ _NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
 
 def _offset(zone: ZoneInfo, moment: datetime) -> int:
-    return int(moment.astimezone(zone).utcoffset().total_seconds())
+    offset = moment.astimezone(zone).utcoffset()
+    assert offset is not None, "an aware datetime always has an offset"
+    return int(offset.total_seconds())
 
 
 @lru_cache(maxsize=256)

@@ -10,6 +10,7 @@ page, chart and export.
 """
 from __future__ import annotations
 
+from collections.abc import Hashable
 from types import SimpleNamespace
 
 from flask import current_app
@@ -131,7 +132,7 @@ def publish_program_seats(schools, active, per_school, running, listed, seats, m
         if school_id in table:
             table[school_id].update(program_enrolled=int(seated or 0), program_waitlisted=int(waiting or 0))
             plain[school_id]["programs_running"] = int(count)
-    withheld: dict[int, set] = {}
+    withheld: dict[Hashable, set[str]] = {}  # school id -> its withheld columns (cells' row keys are Hashable)
     blocks = [Block((c,)) for c in SEATS]
     for group in groups:
         _, hidden = suppress_with_totals({s: table[s] for s in group.school_ids}, min_n, blocks,

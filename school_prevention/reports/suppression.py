@@ -26,8 +26,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 Cell = tuple[Hashable, str]  # (row key, column name)
+# A table's row key (school id, grade, week...). Mapping is invariant in its key, so the tables'
+# Mapping[K, ...] takes a dict[int, ...] where Mapping[Hashable, ...] would not.
+K = TypeVar("K", bound=Hashable)
 FREE = ("free",)
 
 
@@ -120,7 +124,7 @@ class Suppression:
 
 
 def suppress(
-    values: Mapping[Hashable, Mapping[str, int]],
+    values: Mapping[K, Mapping[str, int]],
     min_n: int,
     identities: Sequence[RowIdentity] = (),
     known: Iterable[Cell] = (),
@@ -140,7 +144,8 @@ def suppress(
     Complements are the smallest cells that are not 0, a 0 only when nothing else will do.
     """
     owner = _column_equations(identities)
-    cells = {(row, column): value for row, columns in values.items() for column, value in columns.items()}
+    cells: dict[Cell, int] = {(row, column): value for row, columns in values.items()
+                              for column, value in columns.items()}
     known = _known_zero(values, cells, identities) | {c for c in known if c in cells}
     suppressed = {cell for cell, value in cells.items() if 0 < value < min_n and cell not in known}
     suppressed |= {c for c in withheld if c in cells}
@@ -294,14 +299,15 @@ def _needs_work(values, columns, min_n) -> bool:
     return any(0 < cells.get(c, 0) < min_n for cells in values.values() for c in columns)
 
 
-def suppress_with_totals(values: Mapping[Hashable, Mapping[str, int]], min_n: int,
+def suppress_with_totals(values: Mapping[K, Mapping[str, int]], min_n: int,
                          blocks: Sequence[Block], known: Iterable[Cell] = ()) -> tuple[dict[str, int], set[Cell]]:
     """A table whose totals are published with it (a group of schools): its totals row, and the
     withheld cells, the totals row's among them (row TOTAL). Block by block: blocks share no cell
     and no equation. known: cells that are 0 by what is public (see suppress())."""
     known = set(known)
     totals = {c: sum(cells.get(c, 0) for cells in values.values()) for b in blocks for c in b.columns}
-    table = {**values, TOTAL: totals}
+    table: dict[Hashable, Mapping[str, int]] = dict(values.items())  # the rows' keys, and TOTAL
+    table[TOTAL] = totals
     hidden: set[Cell] = set()
     for block in blocks:
         if _needs_work(table, block.columns, min_n):
@@ -314,7 +320,7 @@ def suppress_with_totals(values: Mapping[Hashable, Mapping[str, int]], min_n: in
     return totals, hidden
 
 
-def suppress_breakdown(values: Mapping[Hashable, Mapping[str, int]], min_n: int, blocks: Sequence[Block],
+def suppress_breakdown(values: Mapping[K, Mapping[str, int]], min_n: int, blocks: Sequence[Block],
                        totals: Mapping[str, int], withheld_totals: Iterable[str] = ()) -> set[Cell]:
     """A breakdown of totals published elsewhere (a group's totals by grade, severity, week...).
 
@@ -327,14 +333,15 @@ def suppress_breakdown(values: Mapping[Hashable, Mapping[str, int]], min_n: int,
     withheld_totals = set(withheld_totals)
     hidden: set[Cell] = set()
     for block in blocks:
-        lines = {row: {c: cells.get(c, 0) for c in block.columns} for row, cells in values.items()}
+        lines: dict[Hashable, Mapping[str, int]] = {row: {c: cells.get(c, 0) for c in block.columns}
+                                                    for row, cells in values.items()}
         if not lines:
             continue
         withheld = {(TOTAL, c) for c in block.columns if c in withheld_totals}
         if not withheld and not _needs_work(lines, block.columns, min_n):
             continue
         table = {**lines, TOTAL: {c: totals[c] for c in block.columns}}
-        known = {(TOTAL, c) for c in block.columns if c not in withheld_totals}
+        known: set[Cell] = {(TOTAL, c) for c in block.columns if c not in withheld_totals}
         # A line alone under a published total is that total: known, whatever it is.
         if len(lines) == 1:
             known |= {(row, c) for row in lines for c in block.columns if c not in withheld_totals}
@@ -346,6 +353,6 @@ def suppress_breakdown(values: Mapping[Hashable, Mapping[str, int]], min_n: int,
     return hidden
 
 
-def suppress_alone(values: Mapping[Hashable, Mapping[str, int]], min_n: int) -> set[Cell]:
+def suppress_alone(values: Mapping[K, Mapping[str, int]], min_n: int) -> set[Cell]:
     """Counts that no published figure adds up (new flags by week, say): only the small ones are withheld."""
     return {(row, c) for row, cells in values.items() for c, v in cells.items() if 0 < v < min_n}

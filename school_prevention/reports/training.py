@@ -101,8 +101,8 @@ def publish_training(schools, values: dict[int, dict[str, int]], group: Group | 
     rows, totals = [], []
     for g in [group] if group else groups:
         table = {s: values.get(s, dict.fromkeys(COUNTS, 0)) for s in g.school_ids if s in by_id}
-        total, hidden = suppress_with_totals(table, min_n, [Block(COUNTS, IDENTITY)])
-        totals.append(shown(total, hidden, TOTAL))
+        group_total, hidden = suppress_with_totals(table, min_n, [Block(COUNTS, IDENTITY)])
+        totals.append(shown(group_total, hidden, TOTAL))
         for school_id, counts in table.items():
             school, cells = by_id[school_id], shown(counts, hidden, school_id)
             rows.append({"row_type": "school", "school_id": school.id, "school_sourced_id": school.sourced_id,
