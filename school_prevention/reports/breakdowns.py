@@ -112,9 +112,19 @@ def _connected(edges) -> bool:
 def breakdowns(data: Data, figures: list[GroupFigures], min_n: int, names: dict[str, str]
                 ) -> tuple[dict[str, list[dict]], list[Group]]:
     """Grade, severity and concern lines over the groups in view, each group suppressed on its own."""
+    tables = _tables(data, figures)
+    apart = [fig.group for fig in figures
+             if not grades_connected(fig, tables[(fig.group.key, "grade")], data.by_school_grade)]
+    lines_of = _suppressed(figures, tables, apart, min_n)
+    out = {dim: _combined(dim, figures, tables, lines_of, names) for dim in ("severity", "grade", "category")}
+    return out, apart
+
+
+def _tables(data: Data, figures: list[GroupFigures]) -> dict:
+    """(group key, dim) -> line key -> counts: the coverage lines and active students of each group."""
     level_group = {lv: fig for fig in figures for lv in fig.group.levels}
     school_group = {s: fig for fig in figures for s in fig.group.school_ids}
-    tables: dict = defaultdict(lambda: defaultdict(dict))  # (group key, dim) -> line key -> counts
+    tables: dict = defaultdict(lambda: defaultdict(dict))
 
     def line(fig, dim, key):
         return tables[(fig.group.key, dim)].setdefault(key, dict.fromkeys(("active", *COVERAGE), 0))
@@ -129,8 +139,11 @@ def breakdowns(data: Data, figures: list[GroupFigures], min_n: int, names: dict[
         fig = school_group.get(school_id)
         if fig is not None:
             line(fig, "grade", grade or "")["active"] += n
-    apart = [fig.group for fig in figures
-             if not grades_connected(fig, tables[(fig.group.key, "grade")], data.by_school_grade)]
+    return tables
+
+
+def _suppressed(figures: list[GroupFigures], tables: dict, apart: list[Group], min_n: int) -> dict:
+    """(group key, dim) -> line key -> the line as shown (suppressed per group), or None when not shown."""
     coverage_block = Block(COVERAGE, COVERAGE_IDENTITY)
     lines_of: dict = {}
     for fig in figures:
@@ -148,20 +161,23 @@ def breakdowns(data: Data, figures: list[GroupFigures], min_n: int, names: dict[
             blocks = [coverage_block, Block(("active",))] if dim == "grade" else [coverage_block]
             hidden = suppress_breakdown(table, min_n, blocks, totals, withheld)
             lines_of[(fig.group.key, dim)] = {key: shown(v, hidden, key) for key, v in table.items()}
-    out = {}
-    for dim in ("severity", "grade", "category"):
-        keys = set().union(*(tables[(fig.group.key, dim)].keys() for fig in figures)) if figures else set()
-        lines = []
-        for key in keys:
-            parts = [lines_of[(fig.group.key, dim)] for fig in figures if key in tables[(fig.group.key, dim)]]
-            if any(p is None for p in parts):
-                continue  # a grade taught in a group whose grade breakdown is not shown
-            cells = combine([p[key] for p in parts], ("active", *COVERAGE) if dim == "grade" else COVERAGE)
-            if dim == "grade":
-                cells["active_students"] = cells.pop("active")
-            lines.append({"key": key, "label": _label(dim, key, names), **complete(cells)})
-        out[dim] = sorted(lines, key=lambda line: _order(dim, line))
-    return out, apart
+    return lines_of
+
+
+def _combined(dim: str, figures: list[GroupFigures], tables: dict, lines_of: dict, names: dict[str, str]
+              ) -> list[dict]:
+    """One dimension's lines over the groups in view, in the page's order."""
+    keys = set().union(*(tables[(fig.group.key, dim)].keys() for fig in figures)) if figures else set()
+    lines = []
+    for key in keys:
+        parts = [lines_of[(fig.group.key, dim)] for fig in figures if key in tables[(fig.group.key, dim)]]
+        if any(p is None for p in parts):
+            continue  # a grade taught in a group whose grade breakdown is not shown
+        cells = combine([p[key] for p in parts], ("active", *COVERAGE) if dim == "grade" else COVERAGE)
+        if dim == "grade":
+            cells["active_students"] = cells.pop("active")
+        lines.append({"key": key, "label": _label(dim, key, names), **complete(cells)})
+    return sorted(lines, key=lambda line: _order(dim, line))
 
 
 def _label(dim: str, key: str, names: dict) -> str:

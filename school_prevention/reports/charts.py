@@ -118,7 +118,7 @@ def columns(categories: list[str], series: list[tuple[str, str, list]], *, width
     known = [v for _, _, values in series for v in values if _known(v)]
     top, step = (1.0, 0.25) if as_share else axis(max(known, default=0))
     plot_h = chart.bottom - chart.top
-    for i in range(int(round(top / step)) + 1):
+    for i in range(round(top / step) + 1):
         tick = step * i
         label = percent_text(tick) if as_share else number(tick)
         chart.ticks.append((round(chart.bottom - plot_h * tick / top, 2), label))

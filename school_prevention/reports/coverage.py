@@ -190,7 +190,7 @@ def _breakdowns(rows, active_by_grade: dict[str, int]) -> dict[str, list[Breakdo
 
 def adherence_windows(tallies) -> dict[str, tuple[int, int]]:
     """(due, on time) per window, summed over measures.checkin_tallies()."""
-    sums = {name: (0, 0) for name in ("30d", "90d", "period")}
+    sums = dict.fromkeys(("30d", "90d", "period"), (0, 0))
     for tally in tallies:
         sums = {name: (due + tally.windows[name][0], kept + tally.windows[name][1]) for name, (due, kept) in sums.items()}
     return sums

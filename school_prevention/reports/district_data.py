@@ -99,7 +99,7 @@ def month_counts(data: Data, months: list[str]) -> dict[int, dict[str, tuple[int
     key_of: dict[date, str] = {}  # a few dozen Mondays, for every school
     out: dict[int, dict[str, tuple[int, int]]] = {}
     for school_id, weeks in data.checkin_weeks.items():
-        mine = {m: (0, 0) for m in months}
+        mine = dict.fromkeys(months, (0, 0))
         for monday, (due, on_time) in weeks.items():
             key = key_of.get(monday) or key_of.setdefault(monday, month_key(month_of(monday)))
             if key in wanted:

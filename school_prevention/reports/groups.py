@@ -15,8 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from flask_babel import gettext
-from school_prevention.reports.periods import FilterError
+
 from school_prevention.i18n import school_level
+from school_prevention.reports.periods import FilterError
 from school_prevention.schools.models import SCHOOL_LEVELS
 
 MIN_SCHOOLS = 2

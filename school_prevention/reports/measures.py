@@ -18,7 +18,7 @@ built once per process and shape (see built()): a request only fills in its para
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -132,7 +132,7 @@ class Period:
 
     def midnight(self, day: date) -> datetime:
         """Local midnight at the start of day, in UTC."""
-        return datetime.combine(day, time()).replace(tzinfo=self.zone).astimezone(timezone.utc)
+        return datetime.combine(day, time()).replace(tzinfo=self.zone).astimezone(UTC)
 
     @property
     def first_monday(self) -> date:
@@ -179,14 +179,14 @@ class Period:
 
 def _local_seconds(day: date) -> int:
     """Local midnight of day as seconds on the local clock (counted as if it were UTC)."""
-    return int(datetime.combine(day, time()).replace(tzinfo=timezone.utc).timestamp())
+    return int(datetime.combine(day, time()).replace(tzinfo=UTC).timestamp())
 
 
 # The weekly figures read a timestamp on the local clock: its UTC seconds plus the zone's offset
 # at that moment. Within a range the offset changes at a few instants (daylight saving time), each
 # a bind parameter; unused slots hold a moment no timestamp reaches.
 OFFSET_SLOTS = 4
-_NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
+_NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def _offset(zone: ZoneInfo, moment: datetime) -> int:

@@ -226,7 +226,7 @@ def _protect_lone_cells(cells, suppressed, by_column, owner, known) -> None:
     changed = True
     while changed:
         changed = False
-        touched = {c for c in suppressed}
+        touched = set(suppressed)
         for group in groups:
             hidden = [c for c in group if c in touched]
             if len(hidden) == 1:

@@ -1,7 +1,7 @@
 """/reports/coverage: a school's coverage for its principals and counselors; every school's for the district."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, render_template, request
 from flask_login import current_user
 
 from school_prevention import audit
