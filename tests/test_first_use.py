@@ -1,7 +1,7 @@
 """What a new user tripped over (issue 17, item 6): each fix as the user meets it."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -93,11 +93,11 @@ def test_the_demo_district_keeps_school_hours_and_gives_every_school_work(app, d
     from school_prevention.timezones import district_zone
 
     zone = district_zone()
-    one_am = datetime.combine(district_today() - timedelta(days=1), time(1), zone).astimezone(sp_db.timezone.utc)
+    one_am = datetime.combine(district_today() - timedelta(days=1), time(1), zone).astimezone(UTC)
     monkeypatch.setattr(sp_db, "utcnow", lambda: one_am)
     seed_demo()
     db.session.flush()
-    hours = {c.due_at.replace(tzinfo=sp_db.timezone.utc).astimezone(zone).time() if c.due_at.tzinfo is None
+    hours = {c.due_at.replace(tzinfo=UTC).astimezone(zone).time() if c.due_at.tzinfo is None
              else c.due_at.astimezone(zone).time() for c in db.session.scalars(select(CheckIn))}
     assert hours and all(time(7) <= h <= time(17) for h in hours), sorted(hours)
     attended = db.session.execute(

@@ -53,7 +53,7 @@ def lock_selected(scoped: Select, ids: list[int]) -> list[Student]:
 def _active_plans(student_ids: list[int]) -> dict[int, int]:
     rows = db.session.execute(select(CheckInPlan.student_id, CheckInPlan.id).where(
         CheckInPlan.student_id.in_(student_ids), CheckInPlan.status == "active").order_by(CheckInPlan.id))
-    return dict(rows)
+    return dict(rows.tuples().all())
 
 
 def _most_severe_flags(student_ids: list[int]) -> dict[int, RiskFlag]:
@@ -71,7 +71,7 @@ def _most_severe_flags(student_ids: list[int]) -> dict[int, RiskFlag]:
 def _assigned_counselors(student_ids: list[int]) -> dict[int, User]:
     rows = db.session.execute(select(CounselorAssignment.student_id, User).join(
         User, User.id == CounselorAssignment.counselor_id).where(CounselorAssignment.student_id.in_(student_ids)))
-    return dict(rows)
+    return dict(rows.tuples().all())
 
 
 def _category(name: str) -> str:
