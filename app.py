@@ -1,4 +1,5 @@
 """Entry point for `flask --app app ...` and WSGI servers: app = create_app()."""
+
 import gc
 
 from school_prevention import create_app

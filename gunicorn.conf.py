@@ -20,6 +20,7 @@ request waits on PostgreSQL and keep one slow request (an export, the district r
 up the rest; 4 rather than 2 for that, at no measurable cost. (Requests per second and latencies
 were too noisy to rank the settings: other work took 45-80% of that machine meanwhile.)
 """
+
 from __future__ import annotations
 
 import os

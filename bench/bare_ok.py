@@ -2,6 +2,7 @@
 
 Served by the same gunicorn settings as the app (`gunicorn -c gunicorn.conf.py bench.bare_ok:app`).
 """
+
 from flask import Flask
 
 app = Flask(__name__)

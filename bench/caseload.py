@@ -9,6 +9,7 @@ the same process right after: the SELECT statements that very request sent (capt
 parameters), run bare on the raw DB-API cursor with fetchall, plus the audit row and commit every
 page that names a student must write. Goal: each page under 150 ms and under 3 times its floor.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,9 +58,11 @@ def child(url: str, runs: int) -> None:
         size = dict(db.session.execute(select(Student.school_id, func.count()).group_by(Student.school_id)).all())
         largest = sorted(size, key=size.get, reverse=True)[:5]
         counselor_ids = db.session.execute(
-            select(func.min(User.id), user_school.c.school_id).join(user_school, user_school.c.user_id == User.id)
+            select(func.min(User.id), user_school.c.school_id)
+            .join(user_school, user_school.c.user_id == User.id)
             .where(User.role == "counselor", user_school.c.school_id.in_(largest))
-            .group_by(user_school.c.school_id)).all()
+            .group_by(user_school.c.school_id)
+        ).all()
 
         def client_for(user_id: int):
             token = sessions.start_session(db.session.get(User, user_id), ip="127.0.0.1", user_agent="bench")
@@ -120,10 +123,12 @@ def child(url: str, runs: int) -> None:
                     event.remove(db.engine, "before_cursor_execute", capture)
                 sqls = list(captured)
                 floor += timed(lambda sqls=sqls: run_bare(sqls), runs)
-            results["pages"][name] = {"page_ms": statistics.median(page) * 1000,
-                                      "p90_ms": sorted(page)[int(len(page) * 0.9)] * 1000,
-                                      "floor_ms": statistics.median(floor) * 1000 + audit_ms,
-                                      "statements": len(sqls)}
+            results["pages"][name] = {
+                "page_ms": statistics.median(page) * 1000,
+                "p90_ms": sorted(page)[int(len(page) * 0.9)] * 1000,
+                "floor_ms": statistics.median(floor) * 1000 + audit_ms,
+                "statements": len(sqls),
+            }
         results["students"] = [size[s] for s in largest]
         results["audit_ms"] = audit_ms
         results["load"] = os.getloadavg()
@@ -141,8 +146,10 @@ def main() -> None:
     if args.child:
         child(args.child[0], int(args.child[1]))
         return
-    print(f"{args.students:,} students in {args.schools:,} schools; {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f} at start (other work on the machine shows here)")
+    print(
+        f"{args.students:,} students in {args.schools:,} schools; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f} at start (other work on the machine shows here)"
+    )
     failed = False
     with tempfile.TemporaryDirectory() as tmp_name:
         for backend in args.backends.split(","):
@@ -151,23 +158,32 @@ def main() -> None:
                 flask(url, "db", "upgrade")
                 flask(url, "demo", "generate", "--students", str(args.students), "--schools", str(args.schools))
                 vacuum(url)
-                out = subprocess.run([sys.executable, __file__, "--child", url, str(args.runs)], cwd=ROOT,
-                                     capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", url, str(args.runs)],
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                )
                 if out.returncode:
                     sys.exit(f"measurement failed on {backend}:\n{out.stderr[-3000:]}")
                 r = json.loads(out.stdout.strip().splitlines()[-1])
             finally:
                 drop_database(url)
-            print(f"\n{backend}: counselors of schools of {min(r['students'])}-{max(r['students'])} students; "
-                  f"load average during the run {r['load'][0]:.2f}; floor = the page's own SELECTs run bare "
-                  f"+ its audit row and commit ({r['audit_ms']:.1f} ms)")
+            print(
+                f"\n{backend}: counselors of schools of {min(r['students'])}-{max(r['students'])} students; "
+                f"load average during the run {r['load'][0]:.2f}; floor = the page's own SELECTs run bare "
+                f"+ its audit row and commit ({r['audit_ms']:.1f} ms)"
+            )
             for name, p in r["pages"].items():
                 ratio = p["page_ms"] / p["floor_ms"]
                 ok = p["page_ms"] < GOAL_MS and ratio < GOAL_RATIO
                 failed |= not ok
-                print(f"  {name:26} {p['page_ms']:7.1f} ms median (p90 {p['p90_ms']:6.1f})  floor {p['floor_ms']:6.1f} ms"
-                      f"  x{ratio:.1f}  {p['statements']} SELECTs  {'ok' if ok else 'MISSED'}"
-                      f"   goal < {GOAL_MS} ms and < x{GOAL_RATIO}")
+                print(
+                    f"  {name:26} {p['page_ms']:7.1f} ms median (p90 {p['p90_ms']:6.1f})  floor {p['floor_ms']:6.1f} ms"
+                    f"  x{ratio:.1f}  {p['statements']} SELECTs  {'ok' if ok else 'MISSED'}"
+                    f"   goal < {GOAL_MS} ms and < x{GOAL_RATIO}"
+                )
     sys.exit(1 if failed else 0)
 
 

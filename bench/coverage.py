@@ -13,6 +13,7 @@ on the raw DB-API cursor with fetchall), with no ORM, no Python shaping, no temp
 school's page under 50 ms and under 3 times its floor; the district page and export under 1 s.
 Both pages read the one report model (reports.figures): its statements, one after another.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,14 @@ from bench.databases import drop_database, new_database  # noqa: E402
 
 def flask(url: str, *args: str) -> str:
     env = {**os.environ, "DATABASE_URL": url, "PYTHONWARNINGS": "ignore"}
-    out = subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout
 
 
@@ -80,6 +87,7 @@ def child(url: str, runs: int) -> None:
     app.logger.disabled = True
     results: dict = {}
     with app.app_context():
+
         def client_for(user: User):
             token = sessions.start_session(user, ip="127.0.0.1", user_agent="bench")
             db.session.commit()
@@ -92,8 +100,11 @@ def child(url: str, runs: int) -> None:
         # session would be expired by each page's commit (thousands of objects, several ms a
         # request), a cost no real request pays (each starts with an empty session).
         principals = db.session.execute(
-            select(User.id, user_school.c.school_id).join(user_school, user_school.c.user_id == User.id)
-            .where(User.role == "principal", User.is_active.is_(True)).order_by(User.id)).all()
+            select(User.id, user_school.c.school_id)
+            .join(user_school, user_school.c.user_id == User.id)
+            .where(User.role == "principal", User.is_active.is_(True))
+            .order_by(User.id)
+        ).all()
         step = max(1, len(principals) // 10)
         picked = [(db.session.get(User, user_id), school_id) for user_id, school_id in principals[::step][:10]]
         district_user = db.session.scalars(select(User).where(User.role == "district").limit(1)).one()
@@ -159,6 +170,7 @@ def child(url: str, runs: int) -> None:
             listing = measures.uncovered_students(student_scope(user), school_id, period, limit=201)
             sqls = floor_sql([*figures.statements(scope, period).values(), listing])
             floor += timed(lambda sqls=sqls: run_bare(sqls), runs)
+
         # What every page that shows a child's name adds to its queries, whatever they are: its
         # audit row and the commit (on SQLite this alone is about as long as a school's aggregates).
         def audit_row():
@@ -166,9 +178,13 @@ def child(url: str, runs: int) -> None:
             db.session.commit()
 
         audit_t = timed(audit_row, runs * len(clients))
-        results["school"] = {"page_ms": _median_ms(page), "floor_ms": _median_ms(floor), "audit_ms": _median_ms(audit_t),
-                             "page_p90_ms": sorted(page)[int(len(page) * 0.9)] * 1000,
-                             "students": [size.get(s, 0) for _, _, s in clients]}
+        results["school"] = {
+            "page_ms": _median_ms(page),
+            "floor_ms": _median_ms(floor),
+            "audit_ms": _median_ms(audit_t),
+            "page_p90_ms": sorted(page)[int(len(page) * 0.9)] * 1000,
+            "students": [size.get(s, 0) for _, _, s in clients],
+        }
 
         # The district page, its floor, and the exports (as many runs as a school's page: on a
         # shared machine a median of three moves by a tenth of a second from one run to the next).
@@ -179,10 +195,15 @@ def child(url: str, runs: int) -> None:
         floor = timed(lambda: run_bare(sqls), runs)
         csv_t = timed(lambda: get(district, "/exports/district.csv"), runs)
         xlsx_t = timed(lambda: get(district, "/exports/district.xlsx"), runs)
-        results["district"] = {"page_ms": _median_ms(page), "floor_ms": _median_ms(floor),
-                               "csv_ms": _median_ms(csv_t), "xlsx_ms": _median_ms(xlsx_t),
-                               "page_max_ms": max(page) * 1000, "csv_max_ms": max(csv_t) * 1000,
-                               "xlsx_max_ms": max(xlsx_t) * 1000}
+        results["district"] = {
+            "page_ms": _median_ms(page),
+            "floor_ms": _median_ms(floor),
+            "csv_ms": _median_ms(csv_t),
+            "xlsx_ms": _median_ms(xlsx_t),
+            "page_max_ms": max(page) * 1000,
+            "csv_max_ms": max(csv_t) * 1000,
+            "xlsx_max_ms": max(xlsx_t) * 1000,
+        }
         results["load"] = os.getloadavg()
     print(json.dumps(results))
 
@@ -199,8 +220,10 @@ def main() -> None:
     if args.child:
         child(args.child[0], int(args.child[1]))
         return
-    print(f"{args.students:,} students in {args.schools:,} schools; {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f} at start (other work on the machine shows here)")
+    print(
+        f"{args.students:,} students in {args.schools:,} schools; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f} at start (other work on the machine shows here)"
+    )
     with tempfile.TemporaryDirectory() as tmp_name:
         for backend in args.backends.split(","):
             url = new_database(backend, Path(tmp_name) if not args.keep else Path(tempfile.gettempdir()))
@@ -210,8 +233,13 @@ def main() -> None:
                 flask(url, "demo", "generate", "--students", str(args.students), "--schools", str(args.schools))
                 generated = time.perf_counter() - started
                 vacuum(url)
-                out = subprocess.run([sys.executable, __file__, "--child", url, str(args.runs)], cwd=ROOT,
-                                     capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", url, str(args.runs)],
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                )
                 if out.returncode:
                     sys.exit(f"measurement failed on {backend}:\n{out.stderr[-3000:]}")
                 r = json.loads(out.stdout.strip().splitlines()[-1])
@@ -223,16 +251,22 @@ def main() -> None:
             s, d = r["school"], r["district"]
             print(f"\n{backend}: generated in {generated:.1f} s; load average during the run {r['load'][0]:.2f}")
             # The page must write its audit row (it names students): the floor is the bare SQL plus that row.
-            floor = s['floor_ms'] + s['audit_ms']
-            print(f"  school page    {s['page_ms']:7.1f} ms median (p90 {s['page_p90_ms']:.1f})  floor {floor:6.1f} ms"
-                  f"  x{s['page_ms'] / floor:.1f}   [schools of {min(s['students'])}-{max(s['students'])} students]"
-                  f"   goal < 50 ms and < x3")
-            print(f"                 floor = bare SQL {s['floor_ms']:.1f} ms + its required audit row and commit"
-                  f" {s['audit_ms']:.1f} ms")
+            floor = s["floor_ms"] + s["audit_ms"]
+            print(
+                f"  school page    {s['page_ms']:7.1f} ms median (p90 {s['page_p90_ms']:.1f})  floor {floor:6.1f} ms"
+                f"  x{s['page_ms'] / floor:.1f}   [schools of {min(s['students'])}-{max(s['students'])} students]"
+                f"   goal < 50 ms and < x3"
+            )
+            print(
+                f"                 floor = bare SQL {s['floor_ms']:.1f} ms + its required audit row and commit"
+                f" {s['audit_ms']:.1f} ms"
+            )
             print(f"  district floor {d['floor_ms']:7.1f} ms (its statements one after another, bare)")
             for label, key in (("district page ", "page"), ("export CSV    ", "csv"), ("export XLSX   ", "xlsx")):
-                print(f"  {label} {d[key + '_ms']:7.1f} ms median (max {d[key + '_max_ms']:6.1f})"
-                      f"  x{d[key + '_ms'] / d['floor_ms']:.1f} the floor   goal < 1000 ms")
+                print(
+                    f"  {label} {d[key + '_ms']:7.1f} ms median (max {d[key + '_max_ms']:6.1f})"
+                    f"  x{d[key + '_ms'] / d['floor_ms']:.1f} the floor   goal < 1000 ms"
+                )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """A throwaway database for a benchmark run: a SQLite file, or a new PostgreSQL database."""
+
 from __future__ import annotations
 
 import os

@@ -14,6 +14,7 @@ would add it: the servers run with SP_TRUSTED_PROXIES=1, so sign-in limits per a
 simulated computer, not to the one loopback address every user shares here. Requests are named
 by route pattern (/students/<id>), never by id, so each page gets one line of figures.
 """
+
 from __future__ import annotations
 
 import collections
@@ -33,7 +34,9 @@ from locust import FastHttpUser, between, constant, events, task
 from locust.exception import StopUser
 
 PLAN = json.loads(Path(os.environ["SP_BENCH_PLAN"]).read_text()) if os.environ.get("SP_BENCH_PLAN") else {}
-HOSTS = [h for h in os.environ.get("SP_BENCH_HOSTS", "").split(",") if h] or PLAN.get("hosts", ["http://127.0.0.1:8000"])
+HOSTS = [h for h in os.environ.get("SP_BENCH_HOSTS", "").split(",") if h] or PLAN.get(
+    "hosts", ["http://127.0.0.1:8000"]
+)
 OUT = os.environ.get("SP_BENCH_OUT")
 COUNTS = json.loads(os.environ.get("SP_BENCH_COUNTS", "{}"))
 PASSWORD = PLAN.get("password", "")
@@ -46,7 +49,9 @@ CHECKIN_LINK = re.compile(r'href="/checkins/(\d+)"')
 REFERRAL_LINK = re.compile(r'href="/referrals/(\d+)"')
 REFER_LINK = re.compile(r'href="/referrals/new\?student=(\d+)"')
 OPTION = re.compile(r'<option[^>]*value="(\d+)"')
-CATEGORY_BOX = re.compile(r'<input[^>]*name="categories"[^>]*value="(\d+)"|<input[^>]*value="(\d+)"[^>]*name="categories"')
+CATEGORY_BOX = re.compile(
+    r'<input[^>]*name="categories"[^>]*value="(\d+)"|<input[^>]*value="(\d+)"[^>]*name="categories"'
+)
 STATUS_BADGE = re.compile(r'class="status status-(\w+)"')
 RUN_LINK = re.compile(r"/admin/roster/(\d+)")
 
@@ -72,8 +77,18 @@ def _count(method: str, name: str, status: int) -> None:
 def _write_results(**_kwargs) -> None:
     if OUT:
         with open(OUT, "w") as fh:
-            json.dump({"answers": answers, "server_errors": server_errors, "double_clicks": double_clicks,
-                       "guesses": guesses, "roster": roster, "spans": spans, "times": times}, fh)
+            json.dump(
+                {
+                    "answers": answers,
+                    "server_errors": server_errors,
+                    "double_clicks": double_clicks,
+                    "guesses": guesses,
+                    "roster": roster,
+                    "spans": spans,
+                    "times": times,
+                },
+                fh,
+            )
 
 
 def _time(name: str, response_time: float, **_kwargs) -> None:
@@ -124,22 +139,32 @@ class Browser(FastHttpUser):
         self.turn += 1
         return HOSTS[self.turn % len(HOSTS)]
 
-    def call(self, method: str, path: str, name: str, ok=(200,), data=None, body: bytes | None = None,
-             headers: dict | None = None) -> tuple[int, str]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        name: str,
+        ok=(200,),
+        data=None,
+        body: bytes | None = None,
+        headers: dict | None = None,
+    ) -> tuple[int, str]:
         """One request to the next server; (status, text). Statuses outside ok count as Locust failures."""
         sent = {"X-Forwarded-For": self.address, **(headers or {})}
         if data is not None:
             body = urlencode(data, doseq=True).encode()
             sent["Content-Type"] = "application/x-www-form-urlencoded"
-        with self.client.request(method, self.server() + path, name=name, data=body, headers=sent,
-                                 allow_redirects=False, catch_response=True) as response:
+        with self.client.request(
+            method, self.server() + path, name=name, data=body, headers=sent, allow_redirects=False, catch_response=True
+        ) as response:
             status = response.status_code or 0
             text = (response.text or "") if status else ""
             self.location = (response.headers or {}).get("Location", "") if status else ""
             _count(method, name, status)
             if (status >= 500 or status == 0) and len(server_errors) < 50:
-                server_errors.append({"method": method, "name": name, "path": path, "status": status,
-                                      "at": time.time()})
+                server_errors.append(
+                    {"method": method, "name": name, "path": path, "status": status, "at": time.time()}
+                )
             if status in ok:
                 response.success()
             else:
@@ -198,8 +223,13 @@ class Counselor(Browser):
             return
         self.flags = ([int(i) for i in FLAG_LINK.findall(page)] + self.flags)[:40]
         if "Request a mentor" in page and random.random() < 0.1:
-            self.twice("request a mentor", f"/students/{sid}/matches", "/students/<id>/matches",
-                       {"csrf_token": _csrf(page)}, ok=(302, 303, 409))
+            self.twice(
+                "request a mentor",
+                f"/students/{sid}/matches",
+                "/students/<id>/matches",
+                {"csrf_token": _csrf(page)},
+                ok=(302, 303, 409),
+            )
 
     @task(2)
     def new_flag(self) -> None:
@@ -209,9 +239,17 @@ class Counselor(Browser):
         categories = OPTION.findall(page)
         if status != 200 or not categories:
             return
-        self.post(path, "/students/<id>/flags/new", {
-            "csrf_token": _csrf(page), "category": random.choice(categories), "severity": "low",
-            "source": "counselor_observation", "note": f"Seen at lunch alone again ({uuid.uuid4().hex[:6]})."})
+        self.post(
+            path,
+            "/students/<id>/flags/new",
+            {
+                "csrf_token": _csrf(page),
+                "category": random.choice(categories),
+                "severity": "low",
+                "source": "counselor_observation",
+                "note": f"Seen at lunch alone again ({uuid.uuid4().hex[:6]}).",
+            },
+        )
 
     @task(2)
     def flag_status(self) -> None:
@@ -222,8 +260,11 @@ class Counselor(Browser):
         badge = STATUS_BADGE.search(page)
         if status != 200 or not badge or badge.group(1) not in ("open", "monitoring"):
             return
-        data = {"csrf_token": _csrf(page), "status": "monitoring" if badge.group(1) == "open" else "open",
-                "resolution": ""}
+        data = {
+            "csrf_token": _csrf(page),
+            "status": "monitoring" if badge.group(1) == "open" else "open",
+            "resolution": "",
+        }
         path = f"/flags/{flag_id}/status"
         if random.random() < 0.3:
             self.twice("flag status", path, "/flags/<id>/status", data, ok=(302, 303, 400, 409))
@@ -240,8 +281,11 @@ class Counselor(Browser):
         status, page = self.get(f"/checkins/{checkin_id}", "/checkins/<id>")
         if status != 200 or 'name="outcome"' not in page:
             return
-        data = {"csrf_token": _csrf(page), "outcome": random.choice(["doing_well", "some_concerns"]),
-                "note": "Talked about the new lunch group; wants to keep meeting."}
+        data = {
+            "csrf_token": _csrf(page),
+            "outcome": random.choice(["doing_well", "some_concerns"]),
+            "note": "Talked about the new lunch group; wants to keep meeting.",
+        }
         path = f"/checkins/{checkin_id}"
         if random.random() < 0.4:
             self.twice("complete check-in", path, "/checkins/<id>", data, ok=(302, 303, 400, 409))
@@ -267,8 +311,13 @@ class Counselor(Browser):
             options = OPTION.findall(category.group(0)) if category else []
             if not options:
                 return
-            data = {"csrf_token": token, "existing_flag": "", "category": options[0], "severity": "low",
-                    "note": "Accepted after talking with the teacher."}
+            data = {
+                "csrf_token": token,
+                "existing_flag": "",
+                "category": options[0],
+                "severity": "low",
+                "note": "Accepted after talking with the teacher.",
+            }
             action, name = "accept referral", "/referrals/<id>/accept"
             target = f"{path}/accept"
         else:
@@ -326,10 +375,16 @@ class Staff(Browser):
         boxes = [a or b for a, b in CATEGORY_BOX.findall(page)]
         if status != 200 or not boxes:
             return
-        self.post(path, "/referrals/new?student=<id>", {
-            "csrf_token": _csrf(page), "categories": random.sample(boxes, k=min(len(boxes), random.choice([1, 2]))),
-            "observation": "Said she has nowhere to sleep this weekend and an older friend will 'take care of it'.",
-            "urgency": random.choice(["routine", "routine", "soon", "urgent"])})
+        self.post(
+            path,
+            "/referrals/new?student=<id>",
+            {
+                "csrf_token": _csrf(page),
+                "categories": random.sample(boxes, k=min(len(boxes), random.choice([1, 2]))),
+                "observation": "Said she has nowhere to sleep this weekend and an older friend will 'take care of it'.",
+                "urgency": random.choice(["routine", "routine", "soon", "urgent"]),
+            },
+        )
 
     @task(1)
     def mine(self) -> None:
@@ -371,11 +426,23 @@ class Admin(Browser):
         boundary = uuid.uuid4().hex
         with open(PLAN["roster_zip"], "rb") as fh:
             archive = fh.read()
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{_csrf(page)}\r\n"
-                f"--{boundary}\r\nContent-Disposition: form-data; name=\"archive\"; filename=\"sis-export.zip\"\r\n"
-                f"Content-Type: application/zip\r\n\r\n").encode() + archive + f"\r\n--{boundary}--\r\n".encode()
-        status, _ = self.call("POST", "/admin/roster", "/admin/roster", ok=(302, 303), body=body,
-                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{_csrf(page)}\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="archive"; filename="sis-export.zip"\r\n'
+                f"Content-Type: application/zip\r\n\r\n"
+            ).encode()
+            + archive
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        status, _ = self.call(
+            "POST",
+            "/admin/roster",
+            "/admin/roster",
+            ok=(302, 303),
+            body=body,
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
         roster["upload_answer"] = status
         dry_run = self._redirected_run()
         if dry_run is None:
@@ -412,9 +479,12 @@ class Guesser(Browser):
     @task
     def guess(self) -> None:
         _, page = self.get("/login", "/login")
-        status, _ = self.post("/login", "/login (wrong password)",
-                              {"csrf_token": _csrf(page), "email": self.target, "password": f"guess-{uuid.uuid4().hex}"},
-                              ok=(401, 429))
+        status, _ = self.post(
+            "/login",
+            "/login (wrong password)",
+            {"csrf_token": _csrf(page), "email": self.target, "password": f"guess-{uuid.uuid4().hex}"},
+            ok=(401, 429),
+        )
         guesses["wrong" if status == 401 else "throttled" if status == 429 else f"HTTP {status}"] += 1
 
 

@@ -7,6 +7,7 @@ fresh database. The floor is measured in the same run on the same files: reading
 row with the csv module (the least any import must do), and a bare executemany INSERT of the same
 student rows with no validation. Ratios are printed against both.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,26 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.databases import drop_database, new_database  # noqa: E402
 
-USER_HEADER = ["sourcedId", "status", "dateLastModified", "enabledUser", "orgSourcedIds", "role", "username",
-               "userIds", "givenName", "familyName", "middleName", "identifier", "email", "sms", "phone",
-               "agentSourcedIds", "grades", "password"]
+USER_HEADER = [
+    "sourcedId",
+    "status",
+    "dateLastModified",
+    "enabledUser",
+    "orgSourcedIds",
+    "role",
+    "username",
+    "userIds",
+    "givenName",
+    "familyName",
+    "middleName",
+    "identifier",
+    "email",
+    "sms",
+    "phone",
+    "agentSourcedIds",
+    "grades",
+    "password",
+]
 GRADES = ["KG"] + [f"{n:02d}" for n in range(1, 13)]
 
 
@@ -34,8 +52,16 @@ def generate(folder: Path, students: int, schools: int) -> None:
     """Write manifest.csv, orgs.csv and users.csv for a synthetic district (streamed)."""
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "manifest.csv", "w", newline="") as fh:
-        csv.writer(fh).writerows([["propertyName", "value"], ["manifest.version", "1.0"], ["oneroster.version", "1.1"],
-                                  ["file.orgs", "bulk"], ["file.users", "bulk"], ["file.demographics", "absent"]])
+        csv.writer(fh).writerows(
+            [
+                ["propertyName", "value"],
+                ["manifest.version", "1.0"],
+                ["oneroster.version", "1.1"],
+                ["file.orgs", "bulk"],
+                ["file.users", "bulk"],
+                ["file.demographics", "absent"],
+            ]
+        )
     with open(folder / "orgs.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["sourcedId", "status", "dateLastModified", "name", "type", "identifier", "parentSourcedId"])
@@ -46,9 +72,28 @@ def generate(folder: Path, students: int, schools: int) -> None:
         w = csv.writer(fh)
         w.writerow(USER_HEADER)
         for n in range(students):
-            w.writerow([f"stu-{n}", "", "", "true", f"sch-{n % schools}", "student", f"s{n}@example.org", "",
-                        f"Given{n % 997}", f"Family{n % 1499}", "", f"{1000000 + n}", "", "", "", "",
-                        GRADES[n % len(GRADES)], ""])
+            w.writerow(
+                [
+                    f"stu-{n}",
+                    "",
+                    "",
+                    "true",
+                    f"sch-{n % schools}",
+                    "student",
+                    f"s{n}@example.org",
+                    "",
+                    f"Given{n % 997}",
+                    f"Family{n % 1499}",
+                    "",
+                    f"{1000000 + n}",
+                    "",
+                    "",
+                    "",
+                    "",
+                    GRADES[n % len(GRADES)],
+                    "",
+                ]
+            )
 
 
 def child(task: str, url: str, folder: str) -> None:
@@ -80,9 +125,19 @@ def child(task: str, url: str, folder: str) -> None:
             now, rows, batch = utcnow(), 0, []
             with open(Path(folder) / "users.csv", newline="", encoding="utf-8-sig") as fh:
                 for r in csv.DictReader(fh):
-                    batch.append({"sourced_id": "bare-" + r["sourcedId"], "school_id": school_id, "given_name": r["givenName"],
-                                  "family_name": r["familyName"], "grade": r["grades"], "identifier": r["identifier"],
-                                  "is_active": True, "created_at": now, "updated_at": now})
+                    batch.append(
+                        {
+                            "sourced_id": "bare-" + r["sourcedId"],
+                            "school_id": school_id,
+                            "given_name": r["givenName"],
+                            "family_name": r["familyName"],
+                            "grade": r["grades"],
+                            "identifier": r["identifier"],
+                            "is_active": True,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    )
                     if len(batch) == 2000:
                         db.session.execute(Student.__table__.insert(), batch)
                         rows += len(batch)
@@ -97,16 +152,25 @@ def child(task: str, url: str, folder: str) -> None:
             run = start_run(None, folder, dry_run=False)
             report = import_roster(run.id, folder, dry_run=False, allow_mass_deactivation=False)
             assert not report.rejected and not report.refused, report.as_dict()
-            rows = report.counts.get("students_created", 0) + report.counts.get("students_unchanged", 0) \
+            rows = (
+                report.counts.get("students_created", 0)
+                + report.counts.get("students_unchanged", 0)
                 + report.counts.get("students_updated", 0)
+            )
         seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": peak_mb}))
 
 
 def measure(task: str, url: str, folder: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", task, url, str(folder)], cwd=ROOT, check=False,
-                         capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", task, url, str(folder)],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     if out.returncode:
         sys.exit(f"{task} failed (exit {out.returncode}):\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -126,7 +190,9 @@ def main() -> None:
         tmp = Path(tmp_name)
         started = time.perf_counter()
         generate(tmp / "set", args.students, args.schools)
-        print(f"generated {args.students:,} students in {args.schools:,} schools in {time.perf_counter() - started:.1f} s")
+        print(
+            f"generated {args.students:,} students in {args.schools:,} schools in {time.perf_counter() - started:.1f} s"
+        )
         for backend in args.backends.split(","):
             url = new_database(backend, tmp)
             try:
@@ -144,8 +210,10 @@ def main() -> None:
             print(f"  floor: bare executemany      {bare_rate:>10,.0f} rows/s  peak {bare['peak_mb']:.0f} MB")
             for label, r in (("first import", first), ("unchanged re-import", again)):
                 rate = r["rows"] / r["seconds"]
-                print(f"  {label:<28}{rate:>10,.0f} rows/s  {r['seconds']:.1f} s  peak {r['peak_mb']:.0f} MB  "
-                      f"(x{parse_rate / rate:.1f} of parse floor, x{bare_rate / rate:.2f} of insert floor)")
+                print(
+                    f"  {label:<28}{rate:>10,.0f} rows/s  {r['seconds']:.1f} s  peak {r['peak_mb']:.0f} MB  "
+                    f"(x{parse_rate / rate:.1f} of parse floor, x{bare_rate / rate:.2f} of insert floor)"
+                )
 
 
 if __name__ == "__main__":

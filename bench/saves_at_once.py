@@ -9,6 +9,7 @@ and the coverage page. The scheduler that bin/run starts writes beside them. Pri
 each (request, status) and of server errors; a 500 is a failure. It adds flags to the database
 it runs against: use a copy.
 """
+
 from __future__ import annotations
 
 import collections
@@ -23,7 +24,12 @@ import urllib.request
 
 base, seconds = sys.argv[1].rstrip("/"), float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
 PW = "lantern-harbor-meadow-42"  # the demo accounts' password (README)
-ACCOUNTS = ["counselor@demo.school", "counselor@demo.school", "counselor.high@demo.school", "counselor.high@demo.school"]
+ACCOUNTS = [
+    "counselor@demo.school",
+    "counselor@demo.school",
+    "counselor.high@demo.school",
+    "counselor.high@demo.school",
+]
 statuses: collections.Counter = collections.Counter()
 errors: list[str] = []
 lock = threading.Lock()
@@ -52,8 +58,9 @@ def call(client, path: str, data: dict | None = None) -> tuple[int, str]:
 
 
 def csrf_token(page: str) -> str:
-    found = (re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-             or re.search(r'value="([^"]+)"[^>]*name="csrf_token"', page))
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', page
+    )
     return found.group(1)
 
 
@@ -80,9 +87,17 @@ def counselor(email: str, n: int) -> None:
         code, page = call(client, f"/students/{student}/flags/new")
         if code == 200:
             category = re.search(r'<option value="(\d+)"', page).group(1)
-            code, _ = call(client, f"/students/{student}/flags/new", {
-                "csrf_token": csrf_token(page), "category": category, "severity": "low",
-                "source": "counselor_observation", "note": f"Saved at once by {n}, round {i}."})
+            code, _ = call(
+                client,
+                f"/students/{student}/flags/new",
+                {
+                    "csrf_token": csrf_token(page),
+                    "category": category,
+                    "severity": "low",
+                    "source": "counselor_observation",
+                    "note": f"Saved at once by {n}, round {i}.",
+                },
+            )
             count("save flag", code, f"/students/{student}/flags/new")
         for path in (f"/students/{student}", "/checkins", "/reports/coverage"):
             code, _ = call(client, path)

@@ -1,4 +1,5 @@
 """bench/scale_out.py's processes: each in its own process group with its log, Locust runs, CPU measured."""
+
 from __future__ import annotations
 
 import csv
@@ -32,8 +33,9 @@ class Fleet:
 
     def start(self, name: str, args: list[str], env: dict) -> subprocess.Popen:
         with open(self.logs / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.procs[name] = proc
         return proc
 
@@ -119,8 +121,12 @@ class CpuMeter:
 
     def _sample(self) -> dict:
         machine = self.psutil.cpu_times()
-        return {"servers": sum(self._tree(pid) for pid in self.pids), "postgres": self._postgres(),
-                "busy": sum(machine) - machine.idle - getattr(machine, "iowait", 0), "wall": time.time()}
+        return {
+            "servers": sum(self._tree(pid) for pid in self.pids),
+            "postgres": self._postgres(),
+            "busy": sum(machine) - machine.idle - getattr(machine, "iowait", 0),
+            "wall": time.time(),
+        }
 
     def stop(self, locust_seconds: float) -> dict:
         """Each as a share of all cores over the time measured."""
@@ -136,18 +142,52 @@ class CpuMeter:
         return shares
 
 
-def run_locust(fleet: Fleet, classes: dict[str, int], seconds: float, hosts: list[str], plan_path: Path,
-               prefix: Path, server_pids: list[int], database: str, timed: str = "",
-               spawn_rate: float = 0) -> tuple[list[dict], dict, dict]:
+def run_locust(
+    fleet: Fleet,
+    classes: dict[str, int],
+    seconds: float,
+    hosts: list[str],
+    plan_path: Path,
+    prefix: Path,
+    server_pids: list[int],
+    database: str,
+    timed: str = "",
+    spawn_rate: float = 0,
+) -> tuple[list[dict], dict, dict]:
     """Run Locust headless with these user classes; (stats rows, what the locustfile counted, CPU shares)."""
     out = prefix.with_suffix(".json")
-    env = {**os.environ, "SP_BENCH_PLAN": str(plan_path), "SP_BENCH_HOSTS": ",".join(hosts),
-           "SP_BENCH_OUT": str(out), "SP_BENCH_COUNTS": json.dumps(classes), "SP_BENCH_TIMED": timed,
-           "PYTHONWARNINGS": "ignore"}
+    env = {
+        **os.environ,
+        "SP_BENCH_PLAN": str(plan_path),
+        "SP_BENCH_HOSTS": ",".join(hosts),
+        "SP_BENCH_OUT": str(out),
+        "SP_BENCH_COUNTS": json.dumps(classes),
+        "SP_BENCH_TIMED": timed,
+        "PYTHONWARNINGS": "ignore",
+    }
     users = sum(classes.values())
-    args = [str(BIN / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "-u", str(users),
-            "-r", str(spawn_rate or users), "-t", f"{int(seconds)}s", "--stop-timeout", "15", "--csv", str(prefix),
-            "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0", *classes]
+    args = [
+        str(BIN / "locust"),
+        "-f",
+        str(ROOT / "bench" / "locustfile.py"),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(spawn_rate or users),
+        "-t",
+        f"{int(seconds)}s",
+        "--stop-timeout",
+        "15",
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--exit-code-on-error",
+        "0",
+        *classes,
+    ]
     meter = CpuMeter(server_pids, database)
     proc = fleet.start(prefix.name, args, env)
     # Bounded: a Locust that does not stop by itself is stopped.

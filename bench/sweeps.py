@@ -28,6 +28,7 @@ At 100,000 students the ratio is above 2 (PostgreSQL 96.6 ms against 43.7 ms, 2.
 against 19.1 ms, 3.31, with the load average at 15): there SQLAlchemy's fixed cost of building and
 running seven or eight statements weighs more than the small queries. The goal is set at 1M.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,14 @@ from bench.databases import drop_database, new_database  # noqa: E402
 
 def flask(url: str, *args: str) -> str:
     env = {**os.environ, "DATABASE_URL": url, "PYTHONWARNINGS": "ignore"}
-    out = subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout
 
 
@@ -72,7 +79,8 @@ def child(url: str, runs: int) -> None:
         engine = db.engine
         start = utcnow().replace(second=0, microsecond=0)
         out["scheduled_checkins"] = db.session.scalar(
-            select(func.count()).select_from(CheckIn).where(CheckIn.status == "scheduled"))
+            select(func.count()).select_from(CheckIn).where(CheckIn.status == "scheduled")
+        )
 
         started = time.perf_counter()
         history = [start - timedelta(hours=h) for h in (72, 48, 24, 12, 6, 3, 2)]
@@ -88,8 +96,12 @@ def child(url: str, runs: int) -> None:
         def capture(conn, cursor, statement, parameters, context, executemany):
             # A batch of "insertmanyvalues" is flagged executemany but sent as one execute of a
             # multi-row VALUES with one set of parameters: replay it the way the driver got it.
-            many = executemany and isinstance(parameters, (list, tuple)) and bool(parameters) and isinstance(
-                parameters[0], (list, tuple, dict))
+            many = (
+                executemany
+                and isinstance(parameters, (list, tuple))
+                and bool(parameters)
+                and isinstance(parameters[0], (list, tuple, dict))
+            )
             captured.append((statement, parameters, many))
 
         def floor_statements(at):
@@ -161,7 +173,9 @@ def main() -> None:
     parser.add_argument("--schools", type=int, default=150)
     parser.add_argument("--backends", default="postgresql,sqlite")
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--url", help="measure on this database as it is (already generated; it keeps the sweeps' rows)")
+    parser.add_argument(
+        "--url", help="measure on this database as it is (already generated; it keeps the sweeps' rows)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child or args.url:
@@ -177,17 +191,30 @@ def main() -> None:
                 flask(url, "demo", "generate", "--students", str(args.students), "--schools", str(args.schools))
                 generated = round(time.perf_counter() - began, 1)
                 env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-                line = subprocess.run([sys.executable, __file__, "--child", url, "--runs", str(args.runs)], cwd=ROOT,
-                                      env=env, check=True, stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1]
+                line = (
+                    subprocess.run(
+                        [sys.executable, __file__, "--child", url, "--runs", str(args.runs)],
+                        cwd=ROOT,
+                        env=env,
+                        check=True,
+                        stdout=subprocess.PIPE,
+                        text=True,
+                    )
+                    .stdout.strip()
+                    .splitlines()[-1]
+                )
                 results[backend] = {"students": args.students, "generate_s": generated, **json.loads(line)}
             finally:
                 drop_database(url)
             r = results[backend]
-            print(f"{backend}: {args.students:,} students, generated in {r['generate_s']} s; "
-                  f"{r['scheduled_checkins']:,} scheduled check-ins, {r['notifications']:,} notifications after "
-                  f"{r['history_sweeps']} earlier sweeps; checkins.remind {r['sweep_ms']} ms against its bare SQL "
-                  f"{r['floor_ms']} ms ({r['statements']} statements): ratio {r['ratio']} (goal <= 2); rows offered to "
-                  f"INSERT per sweep {r['rows_offered_per_sweep']}, new {r['rows_new_per_sweep']}", flush=True)
+            print(
+                f"{backend}: {args.students:,} students, generated in {r['generate_s']} s; "
+                f"{r['scheduled_checkins']:,} scheduled check-ins, {r['notifications']:,} notifications after "
+                f"{r['history_sweeps']} earlier sweeps; checkins.remind {r['sweep_ms']} ms against its bare SQL "
+                f"{r['floor_ms']} ms ({r['statements']} statements): ratio {r['ratio']} (goal <= 2); rows offered to "
+                f"INSERT per sweep {r['rows_offered_per_sweep']}, new {r['rows_new_per_sweep']}",
+                flush=True,
+            )
     print(json.dumps(results))
 
 

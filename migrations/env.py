@@ -1,4 +1,5 @@
 """Alembic environment: migrates the app's database with the app's own metadata."""
+
 import logging
 from logging.config import fileConfig
 

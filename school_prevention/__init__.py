@@ -1,4 +1,5 @@
 """School Prevention Program Manager: the application factory."""
+
 from __future__ import annotations
 
 from flask import Flask
@@ -31,8 +32,7 @@ def register_extensions(app: Flask) -> None:
     from school_prevention.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
-                     compare_type=True)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
@@ -94,10 +94,33 @@ def register_blueprints(app: Flask) -> None:
     from school_prevention.tiers.views import bp as tiers_bp
     from school_prevention.training.views import bp as training_bp
 
-    for bp in (auth_bp, account_bp, home_bp, students_bp, admin_bp, catalogue_bp, flags_bp, referrals_bp,
-               screenings_bp, notifications_bp, roster_bp, programs_bp, mentoring_bp,
-               checkins_bp, schooldays_bp, outbox_bp, reports_bp, exports_bp, agencies_bp, disclosures_bp,
-               training_bp, awareness_bp, access_record_bp, grants_bp, tiers_bp):
+    for bp in (
+        auth_bp,
+        account_bp,
+        home_bp,
+        students_bp,
+        admin_bp,
+        catalogue_bp,
+        flags_bp,
+        referrals_bp,
+        screenings_bp,
+        notifications_bp,
+        roster_bp,
+        programs_bp,
+        mentoring_bp,
+        checkins_bp,
+        schooldays_bp,
+        outbox_bp,
+        reports_bp,
+        exports_bp,
+        agencies_bp,
+        disclosures_bp,
+        training_bp,
+        awareness_bp,
+        access_record_bp,
+        grants_bp,
+        tiers_bp,
+    ):
         app.register_blueprint(bp)
 
 

@@ -8,6 +8,7 @@ line, the path and the Referer (a page opened from such a link sends it to the n
 scrubbed, whatever the access log format names; so are messages of the error log and Flask's own
 "Exception on /welcome/…" lines. Used by gunicorn.conf.py (`logger_class`).
 """
+
 from __future__ import annotations
 
 import logging

@@ -24,6 +24,7 @@ rows removed from the end, a last row replaced, a head edited or removed are nam
 cannot see is an older head put back (by the tables' owner) together with the rows after it
 removed: that needs a copy of the heads kept outside the database (the nightly check logs them).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -70,8 +71,19 @@ def _contents(row) -> bytes:
     detail = row.detail
     if isinstance(detail, str):  # a raw query may hand JSON back as text
         detail = json.loads(detail)
-    fields = [row.chain or 0, _utc(row.at), row.actor_id, row.action, row.object_type, row.object_id, row.student_id,
-              row.school_id, row.purpose, row.ip, detail]
+    fields = [
+        row.chain or 0,
+        _utc(row.at),
+        row.actor_id,
+        row.action,
+        row.object_type,
+        row.object_id,
+        row.student_id,
+        row.school_id,
+        row.purpose,
+        row.ip,
+        detail,
+    ]
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
@@ -87,8 +99,9 @@ def head_seal(key: bytes, chain: int, row_count: int, last_id: int, last_hash: s
 
 def _chain_end(session: Session, chain: int) -> tuple[int, str, bool]:
     """(rows on the chain, the seal the next row follows, whether the chain has a head row yet)."""
-    head = session.execute(select(AuditChainHead.row_count, AuditChainHead.last_hash)
-                           .where(AuditChainHead.chain == chain)).one_or_none()
+    head = session.execute(
+        select(AuditChainHead.row_count, AuditChainHead.last_hash).where(AuditChainHead.chain == chain)
+    ).one_or_none()
     if head is not None:
         return head.row_count, head.last_hash, True
     # No head: a chain not used yet (migration 0024 gave one to every chain that had rows). Were it
@@ -137,14 +150,23 @@ def advance_head(session: Session, flush_context) -> None:
     if pending is None:
         return
     chain, count, last, has_head = pending
-    values = {"chain": chain, "row_count": count, "last_id": last.id, "last_hash": last.row_hash,
-              "seal": head_seal(_key(), chain, count, last.id, last.row_hash)}
+    values = {
+        "chain": chain,
+        "row_count": count,
+        "last_id": last.id,
+        "last_hash": last.row_hash,
+        "seal": head_seal(_key(), chain, count, last.id, last.row_hash),
+    }
     if has_head:
-        statement = ("UPDATE audit_chain_head SET row_count = :row_count, last_id = :last_id, "
-                     "last_hash = :last_hash, seal = :seal WHERE chain = :chain")
+        statement = (
+            "UPDATE audit_chain_head SET row_count = :row_count, last_id = :last_id, "
+            "last_hash = :last_hash, seal = :seal WHERE chain = :chain"
+        )
     else:
-        statement = ("INSERT INTO audit_chain_head (chain, row_count, last_id, last_hash, seal) "
-                     "VALUES (:chain, :row_count, :last_id, :last_hash, :seal)")
+        statement = (
+            "INSERT INTO audit_chain_head (chain, row_count, last_id, last_hash, seal) "
+            "VALUES (:chain, :row_count, :last_id, :last_hash, :seal)"
+        )
     session.connection().execute(text(statement), values)
 
 
@@ -172,12 +194,24 @@ def verify(session: Session, batch: int = 5000) -> tuple[int, Finding | None]:
     ends: dict[int, tuple[int, int]] = {}  # each chain's rows so far and its last row's id
     checked = 0
     after = 0
-    columns = [AuditEvent.id, AuditEvent.at, AuditEvent.actor_id, AuditEvent.action, AuditEvent.object_type,
-               AuditEvent.object_id, AuditEvent.student_id, AuditEvent.school_id, AuditEvent.purpose,
-               AuditEvent.ip, AuditEvent.detail, AuditEvent.chain, AuditEvent.prev_hash, AuditEvent.row_hash]
+    columns = [
+        AuditEvent.id,
+        AuditEvent.at,
+        AuditEvent.actor_id,
+        AuditEvent.action,
+        AuditEvent.object_type,
+        AuditEvent.object_id,
+        AuditEvent.student_id,
+        AuditEvent.school_id,
+        AuditEvent.purpose,
+        AuditEvent.ip,
+        AuditEvent.detail,
+        AuditEvent.chain,
+        AuditEvent.prev_hash,
+        AuditEvent.row_hash,
+    ]
     while True:
-        rows = session.execute(select(*columns).where(AuditEvent.id > after).order_by(AuditEvent.id)
-                               .limit(batch)).all()
+        rows = session.execute(select(*columns).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(batch)).all()
         if not rows:
             return checked, _check_heads(session, key, prev, ends)
         for row in rows:
@@ -187,32 +221,47 @@ def verify(session: Session, batch: int = 5000) -> tuple[int, Finding | None]:
             if seal_of(key, row.prev_hash or "", row) != row.row_hash:
                 return checked, Finding(row.id, "its contents were changed after it was written")
             if row.prev_hash != prev.get(row.chain, GENESIS):
-                return checked, Finding(row.id, "the row before it in the chain is missing or out of order "
-                                                "(a row was removed, or this one was inserted out of order)")
+                return checked, Finding(
+                    row.id,
+                    "the row before it in the chain is missing or out of order "
+                    "(a row was removed, or this one was inserted out of order)",
+                )
             prev[row.chain] = row.row_hash
             ends[row.chain] = (ends.get(row.chain, (0, 0))[0] + 1, row.id)
         after = rows[-1].id
 
 
-def _check_heads(session: Session, key: bytes, prev: dict[int, str], ends: dict[int, tuple[int, int]]) -> Finding | None:
+def _check_heads(
+    session: Session, key: bytes, prev: dict[int, str], ends: dict[int, tuple[int, int]]
+) -> Finding | None:
     """The first chain whose end does not match its head: rows removed from its end, or a head changed or removed."""
-    heads = {head.chain: head for head in session.execute(select(AuditChainHead).execution_options(
-        populate_existing=True)).scalars()}
+    heads = {
+        head.chain: head
+        for head in session.execute(select(AuditChainHead).execution_options(populate_existing=True)).scalars()
+    }
     for chain in sorted(set(heads) | set(ends)):
         count, last_id = ends.get(chain, (0, 0))
         head = heads.get(chain)
         if head is None:
-            return Finding(last_id, f"chain {chain} has no head: it was removed, so rows at the chain's end "
-                                    "may have been removed with it")
+            return Finding(
+                last_id,
+                f"chain {chain} has no head: it was removed, so rows at the chain's end may have been removed with it",
+            )
         if head_seal(key, chain, head.row_count, head.last_id, head.last_hash) != head.seal:
             return Finding(head.last_id, f"the head of chain {chain} was changed after it was written")
         if count < head.row_count:
             where = f"after row {last_id}" if count else "(it has no rows left)"
-            return Finding(head.last_id, f"the last {head.row_count - count} row(s) of chain {chain} are missing "
-                                         f"{where}: the chain ended at row {head.last_id}")
+            return Finding(
+                head.last_id,
+                f"the last {head.row_count - count} row(s) of chain {chain} are missing "
+                f"{where}: the chain ended at row {head.last_id}",
+            )
         if count > head.row_count or last_id != head.last_id or prev.get(chain) != head.last_hash:
-            return Finding(last_id, f"chain {chain} does not end where its head says (row {head.last_id}): "
-                                    "its last row was replaced, or rows were added outside the app")
+            return Finding(
+                last_id,
+                f"chain {chain} does not end where its head says (row {head.last_id}): "
+                "its last row was replaced, or rows were added outside the app",
+            )
     return None
 
 

@@ -1,4 +1,5 @@
 """Command groups: users, demo (db comes from Flask-Migrate)."""
+
 from __future__ import annotations
 
 import sys
@@ -29,11 +30,19 @@ def _read_password() -> str:
 @click.argument("email")
 @click.option("--role", required=True, type=click.Choice(["staff", "counselor", "principal", "district", "admin"]))
 @click.option("--name", required=True, help="The person's full name.")
-@click.option("--school", "schools", multiple=True, metavar="SCHOOL_SOURCED_ID",
-              help="A school (by SIS sourcedId) the user works at; repeat for several.")
+@click.option(
+    "--school",
+    "schools",
+    multiple=True,
+    metavar="SCHOOL_SOURCED_ID",
+    help="A school (by SIS sourcedId) the user works at; repeat for several.",
+)
 @click.option("--grant-student-export", is_flag=True, help="District users only: may export student-level data.")
-@click.option("--privacy-officer", is_flag=True,
-              help="District users only: may look up and download any student's record of access.")
+@click.option(
+    "--privacy-officer",
+    is_flag=True,
+    help="District users only: may look up and download any student's record of access.",
+)
 def users_create(email, role, name, schools, grant_student_export, privacy_officer):
     """Create a user; the password is read from standard input when it is not a terminal.
 
@@ -58,9 +67,17 @@ def users_create(email, role, name, schools, grant_student_export, privacy_offic
     if missing:
         raise click.ClickException(f"No school with sourcedId {', '.join(missing)}.")
     try:
-        user = create_user(None, email=email, name=name, role=role, password=password,
-                           school_ids=list(found.values()), must_change_password=False,
-                           can_export_student_level=grant_student_export, is_privacy_officer=privacy_officer)
+        user = create_user(
+            None,
+            email=email,
+            name=name,
+            role=role,
+            password=password,
+            school_ids=list(found.values()),
+            must_change_password=False,
+            can_export_student_level=grant_student_export,
+            is_privacy_officer=privacy_officer,
+        )
     except ServiceError as exc:
         raise click.ClickException(exc.message) from None
     db.session.commit()
@@ -82,8 +99,11 @@ def users_invite(email):
         raise click.ClickException(f"{user.email} is deactivated; reactivate the account first.")
     tokens.issue(user, tokens.INVITE, actor=None)
     db.session.commit()
-    where = ("it goes out with the scheduler's next delivery" if mail.is_configured()
-             else "no MAIL_SERVER is configured, so it waits in the email outbox (Admin > Email outbox)")
+    where = (
+        "it goes out with the scheduler's next delivery"
+        if mail.is_configured()
+        else "no MAIL_SERVER is configured, so it waits in the email outbox (Admin > Email outbox)"
+    )
     click.echo(f"Invitation queued for {user.email}: {where}.")
 
 
@@ -99,18 +119,28 @@ def demo_seed(if_empty):
         click.echo("Users exist already; demo data not added.")
         return
     click.echo(f"Demo district ready: {created['schools']} schools, {created['students']} students.")
-    click.echo(f"Sign in at {current_app.config['SP_BASE_URL'].rstrip('/')}/login with one of these (password for all: "
-               f"{DEMO_PASSWORD}):")
+    click.echo(
+        f"Sign in at {current_app.config['SP_BASE_URL'].rstrip('/')}/login with one of these (password for all: "
+        f"{DEMO_PASSWORD}):"
+    )
     for role, email in created["users"]:
         click.echo(f"  {role:<10} {email}")
-    click.echo("Counselor, principal and district accounts set up an authenticator app (a phone app that "
-               "shows six-digit codes) at their first sign-in: the page shows a QR code and a key to type.")
+    click.echo(
+        "Counselor, principal and district accounts set up an authenticator app (a phone app that "
+        "shows six-digit codes) at their first sign-in: the page shows a QR code and a key to type."
+    )
 
 
 @demo_cli.command("generate")
 @click.option("--students", type=click.IntRange(1, 5_000_000), default=100_000, show_default=True)
 @click.option("--schools", type=click.IntRange(1, 10_000), default=150, show_default=True)
-@click.option("--seed", type=int, default=7, show_default=True, help="Random seed (the same seed on the same day gives the same district).")
+@click.option(
+    "--seed",
+    type=int,
+    default=7,
+    show_default=True,
+    help="Random seed (the same seed on the same day gives the same district).",
+)
 def demo_generate(students, schools, seed):
     """Write a large synthetic district (flags, programs, plans, check-ins) for benchmarks."""
     import time
@@ -126,20 +156,30 @@ def demo_generate(students, schools, seed):
         raise click.ClickException(str(exc)) from None
     db.session.commit()
     analyze()
-    click.echo(f"Generated in {time.perf_counter() - started:.1f} s: "
-               + ", ".join(f"{n:,} {table}" for table, n in written.items()))
+    click.echo(
+        f"Generated in {time.perf_counter() - started:.1f} s: "
+        + ", ".join(f"{n:,} {table}" for table, n in written.items())
+    )
     click.echo("Sign in as principal.1@gen.demo.school (or any principal.N, counselor.N.1) with the demo password.")
 
 
 @export_cli.command("district")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), required=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), required=True, help="File to write.")
-@click.option("--level", help="Only schools of this level (elementary, middle, high, other), or of levels reported "
-                              "together (middle-high).")
-@click.option("--period", "period_key", metavar="KEY",
-              help="A reporting period: a month (2026-11), a term (2026-27-t1, 2026-27-t2) or a school year "
-                   "(2026-27-sy); default: the last month that is over.")
-@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day of a whole month, term or school year.")
+@click.option(
+    "--level",
+    help="Only schools of this level (elementary, middle, high, other), or of levels reported together (middle-high).",
+)
+@click.option(
+    "--period",
+    "period_key",
+    metavar="KEY",
+    help="A reporting period: a month (2026-11), a term (2026-27-t1, 2026-27-t2) or a school year "
+    "(2026-27-sy); default: the last month that is over.",
+)
+@click.option(
+    "--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day of a whole month, term or school year."
+)
 @click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day of the same period.")
 def export_district(fmt, out, level, period_key, start, end):
     """One row per school with suppressed counts and shares (docs/exports.md describes the columns)."""
@@ -151,8 +191,7 @@ def export_district(fmt, out, level, period_key, start, end):
 
     now = utcnow()
     try:
-        period = choose(period_key, start.date() if start else None, end.date() if end else None, now,
-                        district_zone())
+        period = choose(period_key, start.date() if start else None, end.date() if end else None, now, district_zone())
         report = district_report(period, level or None, current_app.config["SP_SUPPRESSION_MIN_N"], now)
         with open(out, "wb") as fh:
             count = write_district(fh, fmt, report, actor=None)
@@ -177,7 +216,9 @@ def scheduler_run():
 
 @jobs_cli.command("run")
 @click.argument("name")
-@click.option("--now", "now_text", metavar="ISO8601", help="Run as if it were this time (with a zone, e.g. 2026-11-23T15:00:00Z).")
+@click.option(
+    "--now", "now_text", metavar="ISO8601", help="Run as if it were this time (with a zone, e.g. 2026-11-23T15:00:00Z)."
+)
 def jobs_run(name, now_text):
     """Run one job once and print what it did."""
     from datetime import datetime
@@ -232,8 +273,9 @@ def crypto_rotate():
 @roster_cli.command("import")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--dry-run", is_flag=True, help="Check and report what would change; change nothing.")
-@click.option("--allow-mass-deactivation", is_flag=True,
-              help="Allow a bulk file to deactivate more than 5% of active students.")
+@click.option(
+    "--allow-mass-deactivation", is_flag=True, help="Allow a bulk file to deactivate more than 5% of active students."
+)
 def roster_import(path, dry_run, allow_mass_deactivation):
     """Import a OneRoster 1.1 CSV folder or zip; exits 1 when rows were rejected or the import refused."""
     from tqdm import tqdm
@@ -248,8 +290,9 @@ def roster_import(path, dry_run, allow_mass_deactivation):
         bar.set_description(name)
         bar.update(done - bar.n)
 
-    report = import_roster(run.id, path, dry_run=dry_run, allow_mass_deactivation=allow_mass_deactivation,
-                           progress=progress)
+    report = import_roster(
+        run.id, path, dry_run=dry_run, allow_mass_deactivation=allow_mass_deactivation, progress=progress
+    )
     bar.close()
     click.echo(format_report(report))
     if report.refused or report.rejected:
@@ -266,8 +309,11 @@ def roster_work():
 
 def format_report(report) -> str:
     """The import report as text for a terminal or a log."""
-    lines = [("DRY RUN: nothing was changed." if report.dry_run else "Import applied.") if not report.refused
-             else f"REFUSED: {report.refused}"]
+    lines = [
+        ("DRY RUN: nothing was changed." if report.dry_run else "Import applied.")
+        if not report.refused
+        else f"REFUSED: {report.refused}"
+    ]
     lines.append("Files: " + ", ".join(f"{name} {mode}" for name, mode in report.modes.items()))
     from school_prevention.roster.importer import count_rows
 
@@ -312,11 +358,23 @@ def database_grant_app_role(role):
             statements = grant_app_role(connection, role)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Granted {role} what the app needs ({len(statements)} statements); it owns nothing and cannot "
-               "change or remove audit rows.")
+    click.echo(
+        f"Granted {role} what the app needs ({len(statements)} statements); it owns nothing and cannot "
+        "change or remove audit rows."
+    )
 
 
 def register(app: Flask) -> None:
     """Add the command groups to app."""
-    for group in (audit_cli, database_cli, users_cli, demo_cli, scheduler_cli, jobs_cli, crypto_cli, roster_cli, export_cli):
+    for group in (
+        audit_cli,
+        database_cli,
+        users_cli,
+        demo_cli,
+        scheduler_cli,
+        jobs_cli,
+        crypto_cli,
+        roster_cli,
+        export_cli,
+    ):
         app.cli.add_command(group)

@@ -1,4 +1,5 @@
 """Configuration from the environment, with embedded defaults for a first development run."""
+
 from __future__ import annotations
 
 import os
@@ -58,7 +59,9 @@ def _env_weekdays(name: str, default: str) -> tuple[int, ...]:
                 raise ValueError(part)
             days.update(range(start, end + 1))
     except ValueError:
-        raise ConfigError(f"{name} must name days of the week, for example Mon-Fri or Mon,Tue,Thu, not {value!r}.") from None
+        raise ConfigError(
+            f"{name} must name days of the week, for example Mon-Fri or Mon,Tue,Thu, not {value!r}."
+        ) from None
     return tuple(sorted(days))
 
 
@@ -138,11 +141,15 @@ class Config:
         # The button's wording: "Sign in with Google", "Sign in with Microsoft".
         self.SP_OIDC_PROVIDER_NAME = env.get("SP_OIDC_PROVIDER_NAME", "your district account").strip()
         # Comma-separated email domains allowed to sign in this way (empty: any domain of an account).
-        self.SP_OIDC_ALLOWED_DOMAINS = [d.strip().lower().lstrip("@") for d in
-                                        env.get("SP_OIDC_ALLOWED_DOMAINS", "").split(",") if d.strip()]
+        self.SP_OIDC_ALLOWED_DOMAINS = [
+            d.strip().lower().lstrip("@") for d in env.get("SP_OIDC_ALLOWED_DOMAINS", "").split(",") if d.strip()
+        ]
         # amr values (RFC 8176) that count as a second factor done by the provider.
-        self.SP_OIDC_MFA_AMR = [v.strip() for v in env.get(
-            "SP_OIDC_MFA_AMR", "mfa,otp,hwk,swk,sc,sms,tel,pop,fpt,face,iris,retina").split(",") if v.strip()]
+        self.SP_OIDC_MFA_AMR = [
+            v.strip()
+            for v in env.get("SP_OIDC_MFA_AMR", "mfa,otp,hwk,swk,sc,sms,tel,pop,fpt,face,iris,retina").split(",")
+            if v.strip()
+        ]
         # Whether case-data accounts must use a second factor (auth/twofactor.py). Only load tests turn
         # it off (bench/scale_out.py), so that scripted browsers sign in with the password alone.
         self.SP_SECOND_FACTOR_REQUIRED = _env_bool("SP_SECOND_FACTOR_REQUIRED", True)
@@ -177,9 +184,7 @@ class Config:
         if not self.SECRET_KEY:
             self.SECRET_KEY = _instance_secret("secret_key", lambda: secrets.token_urlsafe(48))
         if not self.SP_DATA_KEY:
-            self.SP_DATA_KEY = _instance_secret(
-                "data_key", lambda: Fernet.generate_key().decode()
-            )
+            self.SP_DATA_KEY = _instance_secret("data_key", lambda: Fernet.generate_key().decode())
 
 
 class ProductionConfig(Config):
@@ -229,12 +234,14 @@ class ProductionConfig(Config):
                 raise ConfigError(
                     f"Refusing to start in production with a weak {name}: it must be at least "
                     f"{MIN_SECRET_LENGTH} characters of random text (for example python -c 'import secrets; "
-                    "print(secrets.token_urlsafe(48))'), not a word, a phrase or a repeated pattern.")
+                    "print(secrets.token_urlsafe(48))'), not a word, a phrase or a repeated pattern."
+                )
         weak = [k for k in str(self.SP_DATA_KEY).split(",") if k.strip() and not strong_data_key(k.strip())]
         if weak:
             raise ConfigError(
                 "Refusing to start in production with an SP_DATA_KEY that is not a random Fernet key: make one "
-                "with python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'.")
+                "with python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'."
+            )
         _owner_only_instance()
 
 
@@ -292,7 +299,7 @@ def _normalise_db_url(url: str) -> str:
     """Use the psycopg 3 driver for plain postgres:// URLs, as hosting providers hand them out."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

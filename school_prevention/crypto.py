@@ -4,6 +4,7 @@ SP_DATA_KEY holds one or more Fernet keys separated by commas. The first encrypt
 decrypt, so a key can be rotated: put the new key first, run `flask --app app crypto rotate`
 (re-encrypts every stored value with it), then drop the old key.
 """
+
 from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet

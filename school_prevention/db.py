@@ -1,4 +1,5 @@
 """Declarative base with a constraint naming convention, UTC time helpers and common mixins."""
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@ table (only an owner may), and may only read and add audit rows (and advance, ne
 audit chains' heads). So a compromised app server, or an insider with its password, cannot
 switch the audit trail's guard off.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,11 +28,14 @@ def grant_app_role(connection: Connection, role: str) -> list[str]:
         raise ValueError("A role name is lower-case letters, digits and underscores.")
     if connection.dialect.name != "postgresql":
         raise ValueError("Roles are PostgreSQL's; SQLite has none.")
-    owns = connection.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = :r"),
-                              {"r": role}).scalar()
+    owns = connection.execute(
+        text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = :r"), {"r": role}
+    ).scalar()
     if owns:
-        raise ValueError(f"{role} owns {owns} table(s): the app's role must own none. "
-                         "Run the migrations as another role (the owner) and grant to this one.")
+        raise ValueError(
+            f"{role} owns {owns} table(s): the app's role must own none. "
+            "Run the migrations as another role (the owner) and grant to this one."
+        )
     statements = [
         f'GRANT USAGE ON SCHEMA public TO "{role}"',
         f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"',

@@ -1,4 +1,5 @@
 """The errors services raise: a refusal tied to a form field, and a change someone already made."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,4 +1,5 @@
 """Bare extension instances; create_app() binds them to an app."""
+
 from typing import TYPE_CHECKING
 
 from flask_babel import Babel

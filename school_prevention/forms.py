@@ -1,4 +1,5 @@
 """Form pieces shared by features: a checkbox list and query-string forms without CSRF."""
+
 from __future__ import annotations
 
 from flask import abort

@@ -4,6 +4,7 @@ The locale is the person's chosen language (user_account.locale), else the brows
 among the languages we have, else English. Times stay in the district's zone whatever the language.
 English output keeps the formats the pages always had (strftime), so nothing changes for English readers.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,6 +48,8 @@ def school_level(level: str) -> str:
     """A school's level in the page's language ("Elementary", "Primaria")."""
     name = _LEVELS.get(level)
     return name() if name else level.capitalize()
+
+
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 
 # The strftime formats the pages use, as CLDR skeletons: Babel orders and names the parts for the

@@ -1,4 +1,5 @@
 """Imports every model module so the metadata is complete for the app and for Alembic."""
+
 from school_prevention.agencies.models import Agency, AgencyReferral, AgencyReferralEvent  # noqa: F401
 from school_prevention.audit.models import AuditChainHead, AuditEvent  # noqa: F401
 from school_prevention.auth.models import AccountToken, RecoveryCode, User, UserSession, user_school  # noqa: F401

@@ -5,6 +5,7 @@ before every request and refuses (403) any endpoint that declared none, so a new
 closed until someone decides who may use it. Objects outside a user's scope answer 404 (they
 do not exist for that user); an action the role may not take on an object in scope answers 403.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -112,9 +113,8 @@ def enforce_policy():
     return None
 
 
-
-
 # --- scoped queries -----------------------------------------------------------------------
+
 
 def assigned_school_ids(user: User):
     """A subquery of the ids of the schools assigned to user (no round trip)."""
@@ -203,6 +203,7 @@ def get_student_or_404(user: User, student_id: int) -> Student:
 
 # --- case work ------------------------------------------------------------
 
+
 def can_read_restricted_notes(user: User) -> bool:
     """Restricted narrative notes are for counselors of the student's school only."""
     return user.role_enum == Role.COUNSELOR
@@ -210,5 +211,4 @@ def can_read_restricted_notes(user: User) -> bool:
 
 def referable_students(user: User) -> Select:
     """Students a staff member may refer: the active students of their own schools."""
-    return (select(Student)
-            .where(Student.school_id.in_(assigned_school_ids(user)), Student.is_active.is_(True)))
+    return select(Student).where(Student.school_id.in_(assigned_school_ids(user)), Student.is_active.is_(True))

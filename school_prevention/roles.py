@@ -1,4 +1,5 @@
 """The five roles of DESIGN.md and what each is for."""
+
 from enum import StrEnum
 
 from flask_babel import gettext

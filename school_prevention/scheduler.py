@@ -6,6 +6,7 @@ a second scheduler started by mistake waits on the guard (a PostgreSQL advisory 
 lock beside the SQLite database) and runs nothing while the first one lives. Jobs must still be
 idempotent (unique constraints, claim-before-send), so even two runners could never double-send.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -27,7 +28,17 @@ from school_prevention.extensions import db
 log = logging.getLogger("school_prevention.scheduler")
 
 # Modules whose import registers jobs; a feature adds its jobs module here.
-JOB_MODULES = ["school_prevention.notifications.audit_alerts", "school_prevention.auth.jobs", "school_prevention.checkins.jobs", "school_prevention.notifications.jobs", "school_prevention.roster.jobs", "school_prevention.exports.jobs", "school_prevention.referrals.jobs", "school_prevention.agencies.jobs", "school_prevention.tiers.jobs"]
+JOB_MODULES = [
+    "school_prevention.notifications.audit_alerts",
+    "school_prevention.auth.jobs",
+    "school_prevention.checkins.jobs",
+    "school_prevention.notifications.jobs",
+    "school_prevention.roster.jobs",
+    "school_prevention.exports.jobs",
+    "school_prevention.referrals.jobs",
+    "school_prevention.agencies.jobs",
+    "school_prevention.tiers.jobs",
+]
 # Arbitrary constant shared by every scheduler of one database ("SPPM" in ASCII).
 ADVISORY_LOCK_KEY = 0x5350504D
 
@@ -51,8 +62,14 @@ def job(name: str, trigger: str = "interval", misfire_grace_time: int = 300, **t
     """Register `func(now) -> count` as a scheduled job under a stable name (its APScheduler id)."""
 
     def decorator(func):
-        JOBS[name] = JobSpec(name, func, trigger, trigger_args, misfire_grace_time,
-                             (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else "")
+        JOBS[name] = JobSpec(
+            name,
+            func,
+            trigger,
+            trigger_args,
+            misfire_grace_time,
+            (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else "",
+        )
         return func
 
     return decorator
@@ -163,9 +180,18 @@ def build_scheduler(app: Flask, guard: SingleInstanceGuard):
     logging.getLogger("apscheduler.scheduler").addFilter(_QuietOverlap())
     for spec in load_jobs().values():
         # Only the job's name travels as an argument: never objects, never student data.
-        scheduler.add_job(run_job, spec.trigger, args=[app, spec.name], id=spec.name, name=spec.name,
-                          replace_existing=True, misfire_grace_time=spec.misfire_grace_time,
-                          coalesce=True, max_instances=1, **spec.trigger_args)
+        scheduler.add_job(
+            run_job,
+            spec.trigger,
+            args=[app, spec.name],
+            id=spec.name,
+            name=spec.name,
+            replace_existing=True,
+            misfire_grace_time=spec.misfire_grace_time,
+            coalesce=True,
+            max_instances=1,
+            **spec.trigger_args,
+        )
 
     def check_guard():
         if not guard.still_held():

@@ -5,6 +5,7 @@ Excel, LibreOffice or Google Sheets. Such text cells get a leading apostrophe (O
 so a name like "=HYPERLINK(...)" typed into the SIS shows as text and never runs. Numbers are
 written as numbers and are not touched.
 """
+
 from __future__ import annotations
 
 import csv
@@ -58,8 +59,9 @@ def write_xlsx(out: IO[bytes], sheets: Sequence[tuple], notes: Sequence[str] = (
     """
     import xlsxwriter
 
-    workbook = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_formulas": False,
-                                         "strings_to_urls": False, "in_memory": True})
+    workbook = xlsxwriter.Workbook(
+        out, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False, "in_memory": True}
+    )
     bold = workbook.add_format({"bold": True, "bg_color": "#E6F0F7"})
     withheld = workbook.add_format({"italic": True, "font_color": "#555555", "bg_color": "#EEEEEE", "align": "right"})
     cached: dict[str, Any] = {}

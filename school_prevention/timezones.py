@@ -1,4 +1,5 @@
 """The district's time zone: everything is stored in UTC and shown in SP_TIMEZONE."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime

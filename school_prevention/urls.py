@@ -1,4 +1,5 @@
 """URL helpers for pages that link every row of a list."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

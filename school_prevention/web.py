@@ -1,4 +1,5 @@
 """Request hooks shared by every page: policy, security headers, errors, navigation, time display."""
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -51,16 +52,27 @@ NAV = [
 
 ERROR_TITLES = {
     400: (N_("Something in the request was not right"), N_("Check what you entered and try again.")),
-    403: (N_("You do not have access to this page"), N_("Your role does not include this. If you need it for your work, ask your administrator.")),
+    403: (
+        N_("You do not have access to this page"),
+        N_("Your role does not include this. If you need it for your work, ask your administrator."),
+    ),
     404: (N_("Page not found"), N_("The page or record does not exist, or it is not part of your schools.")),
     405: (N_("That action is not available here"), N_("Go back and use the buttons on the page.")),
-    409: (N_("This was already done"), N_("Someone, or an earlier click of yours, made this change a moment ago. "
-                                       "Nothing more was saved. Open the record again to see where it stands.")),
+    409: (
+        N_("This was already done"),
+        N_(
+            "Someone, or an earlier click of yours, made this change a moment ago. "
+            "Nothing more was saved. Open the record again to see where it stands."
+        ),
+    ),
     # Werkzeug's own titles ("Gone", "Request Entity Too Large") are English only: ours are in the catalogue.
     410: (N_("This is no longer available"), N_("It was removed or has expired.")),
     413: (N_("The file is too large"), N_("Nothing was saved. Choose a smaller file and try again.")),
     429: (N_("Too many attempts"), N_("Please wait a minute and try again.")),
-    500: (N_("Something went wrong on our side"), N_("Nothing you entered was saved. Try again in a moment; if it keeps happening, tell your administrator.")),
+    500: (
+        N_("Something went wrong on our side"),
+        N_("Nothing you entered was saved. Try again in a moment; if it keeps happening, tell your administrator."),
+    ),
 }
 
 
@@ -90,14 +102,19 @@ def nav_items() -> list[NavItem]:
 
 
 def _nav_items(role: Role, here: str) -> list[NavItem]:
-    allowed = [(label, endpoint) for label, endpoint in NAV
-               # Policy.allows for a signed-in user of this role
-               if (policy := policy_for(current_app, endpoint)) is not None
-               and (policy.public or policy.roles is None or role in policy.roles)]
+    allowed = [
+        (label, endpoint)
+        for label, endpoint in NAV
+        # Policy.allows for a signed-in user of this role
+        if (policy := policy_for(current_app, endpoint)) is not None
+        and (policy.public or policy.roles is None or role in policy.roles)
+    ]
     exact = any(endpoint == here for _, endpoint in allowed)
     section = here.split(".")[0]
-    return [NavItem(label, endpoint, endpoint == here if exact else endpoint.split(".")[0] == section, url_for(endpoint))
-            for label, endpoint in allowed]
+    return [
+        NavItem(label, endpoint, endpoint == here if exact else endpoint.split(".")[0] == section, url_for(endpoint))
+        for label, endpoint in allowed
+    ]
 
 
 def unread_notifications() -> int:
@@ -149,8 +166,13 @@ def refuse_nul_bytes():
         for key, value in values.items(multi=True):
             if "\x00" in key or "\x00" in value:
                 # Marked for the catalogue; render_error translates it.
-                abort(400, description=N_("The request contains a character that is not allowed (a NUL byte, "
-                                          "%00). Nothing was saved. Remove it and try again."))
+                abort(
+                    400,
+                    description=N_(
+                        "The request contains a character that is not allowed (a NUL byte, "
+                        "%00). Nothing was saved. Remove it and try again."
+                    ),
+                )
 
 
 def render_error(error):
@@ -215,8 +237,9 @@ def render_already_done(error: AlreadyDone):
     """409 for a change that was already made (errors.AlreadyDone): what happened, and where to look."""
     db.session.rollback()
     title, _ = ERROR_TITLES[409]
-    return render_template("errors/error.html", code=409, title=translate(title), message=translate(error.message),
-                           next_url=error.next_url), 409
+    return render_template(
+        "errors/error.html", code=409, title=translate(title), message=translate(error.message), next_url=error.next_url
+    ), 409
 
 
 def render_duplicate(error: IntegrityError):
@@ -255,5 +278,6 @@ def init_app(app: Flask) -> None:
     # Unexpected exceptions arrive as a 500; under TESTING Flask lets them propagate instead.
     app.register_error_handler(500, render_error)
     app.add_template_filter(localtime, "localtime")
-    app.context_processor(lambda: {"nav_items": nav_items, "Role": Role, "unread_notifications": unread_notifications,
-                                   "row_url": row_url})
+    app.context_processor(
+        lambda: {"nav_items": nav_items, "Role": Role, "unread_notifications": unread_notifications, "row_url": row_url}
+    )

@@ -1,4 +1,5 @@
 """Fixtures: an app per database backend, a transaction per test, a client, login_as()."""
+
 from __future__ import annotations
 
 import uuid
@@ -105,8 +106,13 @@ def committed_world(backend, tmp_path_factory, postgres):
     migrate_to_head(app)
     with app.app_context():
         world = report_district()
-        ids = {"a": world.a.id, "district": world.district.id, "principal": world.principal.id,
-               "counselor": world.counselor.id, "student": world.students[4].id}
+        ids = {
+            "a": world.a.id,
+            "district": world.district.id,
+            "principal": world.principal.id,
+            "counselor": world.counselor.id,
+            "student": world.students[4].id,
+        }
     yield app, ids
     with app.app_context():
         db.engine.dispose()

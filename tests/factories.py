@@ -1,4 +1,5 @@
 """Factories for every model: small functions with sensible defaults, flushed, not committed."""
+
 from __future__ import annotations
 
 import itertools
@@ -84,12 +85,24 @@ def instrument(name_start: str = "SRSS"):
     return db.session.scalars(select(Instrument).where(Instrument.name.startswith(name_start))).first()
 
 
-def make_flag(student, counselor, *, category_name: str = "Social isolation", severity: str = "moderate",
-              note: str | None = "Sits alone at lunch."):
+def make_flag(
+    student,
+    counselor,
+    *,
+    category_name: str = "Social isolation",
+    severity: str = "moderate",
+    note: str | None = "Sits alone at lunch.",
+):
     from school_prevention.flags.services import create_flag
 
-    return create_flag(counselor, student, category=category(category_name), severity=severity,
-                       source="counselor_observation", note=note)
+    return create_flag(
+        counselor,
+        student,
+        category=category(category_name),
+        severity=severity,
+        source="counselor_observation",
+        note=note,
+    )
 
 
 def make_referral(student, staff, *, urgency: str = "routine", observation: str = "Crying at dismissal."):
@@ -102,9 +115,17 @@ def make_notification(user, **kw):
     from school_prevention.notifications.models import Notification
 
     n = next(_seq)
-    note = Notification(user_id=user.id, kind=kw.pop("kind", "test"), channel=kw.pop("channel", "in_app"), subject_type="test",
-                        subject_id=n, title=kw.pop("title", f"Test notification {n}"), link=kw.pop("link", "/"),
-                        state=kw.pop("state", "sent"), **kw)
+    note = Notification(
+        user_id=user.id,
+        kind=kw.pop("kind", "test"),
+        channel=kw.pop("channel", "in_app"),
+        subject_type="test",
+        subject_id=n,
+        title=kw.pop("title", f"Test notification {n}"),
+        link=kw.pop("link", "/"),
+        state=kw.pop("state", "sent"),
+        **kw,
+    )
     db.session.add(note)
     db.session.flush()
     return note
@@ -165,10 +186,16 @@ def make_guardian(*students, **kw):
     from school_prevention.disclosures.models import Guardian
 
     n = next(_seq)
-    guardian = Guardian(sourced_id=kw.pop("sourced_id", f"guardian-{n}"), given_name=kw.pop("given_name", f"Parent{n}"),
-                        family_name=kw.pop("family_name", f"Family{n}"), role=kw.pop("role", "parent"),
-                        email=kw.pop("email", f"parent{n}@family.example"), phone=kw.pop("phone", "555-0199"),
-                        students=list(students), **kw)
+    guardian = Guardian(
+        sourced_id=kw.pop("sourced_id", f"guardian-{n}"),
+        given_name=kw.pop("given_name", f"Parent{n}"),
+        family_name=kw.pop("family_name", f"Family{n}"),
+        role=kw.pop("role", "parent"),
+        email=kw.pop("email", f"parent{n}@family.example"),
+        phone=kw.pop("phone", "555-0199"),
+        students=list(students),
+        **kw,
+    )
     db.session.add(guardian)
     db.session.flush()
     return guardian
@@ -185,8 +212,13 @@ def make_completion(user, course_name: str = "CSE-IT screener", *, completed_on=
 
     course = db.session.scalars(select(Course).where(Course.name == course_name)).one()
     completed_on = completed_on or utcnow().date() - timedelta(days=365)
-    completion = TrainingCompletion(user_id=user.id, course_id=course.id, completed_on=completed_on,
-                                    expires_on=expires_on or expiry(completed_on, course.renewal_months), **kw)
+    completion = TrainingCompletion(
+        user_id=user.id,
+        course_id=course.id,
+        completed_on=completed_on,
+        expires_on=expires_on or expiry(completed_on, course.renewal_months),
+        **kw,
+    )
     db.session.add(completion)
     db.session.flush()
     return completion

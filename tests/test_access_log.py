@@ -1,4 +1,5 @@
 """The access and error logs never carry the secret tokens of invitation, reset and calendar links."""
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,15 @@ def _logger(tmp_path, fmt=None):
 
 def _access_line(logger, tmp_path, raw_uri, referer="-"):
     path = raw_uri.split("?", 1)[0]
-    environ = {"REQUEST_METHOD": "GET", "RAW_URI": raw_uri, "PATH_INFO": path, "QUERY_STRING": "",
-               "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.0.0.7", "HTTP_REFERER": referer}
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": raw_uri,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "10.0.0.7",
+        "HTTP_REFERER": referer,
+    }
     response = SimpleNamespace(status="200 OK", sent=12, headers=[("Content-Type", "text/html")])
     request = SimpleNamespace(headers=[("REFERER", referer)])
     logger.access(response, request, environ, timedelta(milliseconds=3))
@@ -34,12 +42,15 @@ def _access_line(logger, tmp_path, raw_uri, referer="-"):
     return (tmp_path / "access.log").read_text().splitlines()[-1]
 
 
-@pytest.mark.parametrize("raw_uri, shown", [
-    (f"/welcome/{TOKEN}", "/welcome/…"),
-    (f"/password/reset/{TOKEN}?next=/", "/password/reset/…?next=/"),
-    (f"/calendar/{TOKEN}.ics", "/calendar/….ics"),
-    (f"/password%2Freset/{TOKEN}", "/password%2Freset/…"),
-])
+@pytest.mark.parametrize(
+    "raw_uri, shown",
+    [
+        (f"/welcome/{TOKEN}", "/welcome/…"),
+        (f"/password/reset/{TOKEN}?next=/", "/password/reset/…?next=/"),
+        (f"/calendar/{TOKEN}.ics", "/calendar/….ics"),
+        (f"/password%2Freset/{TOKEN}", "/password%2Freset/…"),
+    ],
+)
 def test_access_log_hides_link_tokens(tmp_path, raw_uri, shown):
     logger = _logger(tmp_path, '%(h)s "%(r)s" %(s)s %(U)s "%(f)s" %({referer}i)s %({raw_uri}e)s')
     line = _access_line(logger, tmp_path, raw_uri, referer=f"https://sp.example.org/welcome/{TOKEN}")
@@ -53,8 +64,15 @@ def test_access_log_keeps_other_paths_whole(tmp_path):
 
 
 def test_error_log_and_flask_messages_hide_link_tokens(tmp_path):
-    record = logging.LogRecord("school_prevention", logging.ERROR, __file__, 1, "Exception on %s [%s]",
-                               (f"/password/reset/{TOKEN}", "POST"), None)
+    record = logging.LogRecord(
+        "school_prevention",
+        logging.ERROR,
+        __file__,
+        1,
+        "Exception on %s [%s]",
+        (f"/password/reset/{TOKEN}", "POST"),
+        None,
+    )
     assert ScrubTokens().filter(record) and record.getMessage() == "Exception on /password/reset/… [POST]"
     logger = _logger(tmp_path)
     logger.error("Invalid request from %s: GET /calendar/%s.ics", "10.0.0.7", TOKEN)
@@ -71,8 +89,12 @@ def test_the_production_format_leaves_out_query_strings_and_referrers(tmp_path):
     from school_prevention.config import PROJECT_ROOT
 
     fmt = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))["access_log_format"]
-    line = _access_line(_logger(tmp_path, fmt), tmp_path, "/students?q=Maya+Okafor",
-                        referer="https://sp.example.org/students?q=Maya+Okafor")
+    line = _access_line(
+        _logger(tmp_path, fmt),
+        tmp_path,
+        "/students?q=Maya+Okafor",
+        referer="https://sp.example.org/students?q=Maya+Okafor",
+    )
     assert '"GET /students HTTP/1.1" 200' in line and "Maya" not in line
     line = _access_line(_logger(tmp_path, fmt), tmp_path, f"/welcome/{TOKEN}")
     assert '"GET /welcome/… HTTP/1.1" 200' in line and TOKEN not in line

@@ -1,6 +1,7 @@
 """The audit trail is tamper-evident: `audit verify` names the first row changed, removed, replaced
 or inserted out of order, even by someone who gets around the append-only triggers, and the rows
 removed from a chain's end (each chain's sealed head)."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,8 +32,9 @@ def _unguarded(db_session, statement: str, table: str = "audit_event", **params)
         db_session.execute(text(statement), params)
         db_session.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
     else:
-        triggers = db_session.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                                           "AND tbl_name = :table"), {"table": table}).all()
+        triggers = db_session.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :table"), {"table": table}
+        ).all()
         for name, _ in triggers:
             db_session.execute(text(f"DROP TRIGGER {name}"))
         db_session.execute(text(statement), params)
@@ -63,8 +65,9 @@ def test_a_row_inserted_out_of_order_is_named(db_session, trail):
     _unguarded(db_session, "DELETE FROM audit_event WHERE id = :id", id=trail[2])
     values = {k: v for k, v in row.items() if k != "detail"}
     values["id"] = trail[2]
-    db_session.execute(text(f"INSERT INTO audit_event ({', '.join(values)}) VALUES "
-                            f"({', '.join(':' + k for k in values)})"), values)
+    db_session.execute(
+        text(f"INSERT INTO audit_event ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})"), values
+    )
     _, finding = verify(db_session)
     assert finding is not None and finding.row_id == trail[2]
 
@@ -84,8 +87,9 @@ def test_a_removed_last_row_is_named_by_the_chains_head(db_session, trail):
     _unguarded(db_session, "DELETE FROM audit_event WHERE id = :id", id=trail[4])
     _, finding = verify(db_session)
     assert finding is not None and finding.row_id == trail[4]
-    assert finding.problem == (f"the last 1 row(s) of chain {chain} are missing after row {trail[3]}: "
-                               f"the chain ended at row {trail[4]}")
+    assert finding.problem == (
+        f"the last 1 row(s) of chain {chain} are missing after row {trail[3]}: the chain ended at row {trail[4]}"
+    )
 
 
 @pytest.mark.parametrize("k", [2, 5])
@@ -116,8 +120,9 @@ def test_a_replaced_last_row_is_named(db_session, trail):
     _unguarded(db_session, "DELETE FROM audit_event WHERE id = :id", id=trail[4])
     values = {k: v for k, v in row.items() if k != "detail"}
     values["id"] = trail[4]
-    db_session.execute(text(f"INSERT INTO audit_event ({', '.join(values)}) VALUES "
-                            f"({', '.join(':' + k for k in values)})"), values)
+    db_session.execute(
+        text(f"INSERT INTO audit_event ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})"), values
+    )
     _, finding = verify(db_session)
     assert finding is not None and finding.row_id == trail[4]
 
@@ -127,8 +132,14 @@ def test_a_head_moved_back_over_removed_rows_is_named(db_session, trail):
     chain = _chain_of(db_session, trail[4])
     last = db_session.execute(text("SELECT id, row_hash FROM audit_event WHERE id = :id"), {"id": trail[3]}).one()
     _unguarded(db_session, "DELETE FROM audit_event WHERE id = :id", id=trail[4])
-    _unguarded(db_session, "UPDATE audit_chain_head SET row_count = row_count - 1, last_id = :id, last_hash = :h "
-                           "WHERE chain = :c", table="audit_chain_head", id=last.id, h=last.row_hash, c=chain)
+    _unguarded(
+        db_session,
+        "UPDATE audit_chain_head SET row_count = row_count - 1, last_id = :id, last_hash = :h WHERE chain = :c",
+        table="audit_chain_head",
+        id=last.id,
+        h=last.row_hash,
+        c=chain,
+    )
     _, finding = verify(db_session)
     assert finding is not None and finding.problem == f"the head of chain {chain} was changed after it was written"
 
@@ -153,11 +164,14 @@ def test_rows_of_a_savepoint_rolled_back_leave_the_head_where_it_was(db_session,
     assert finding is None and checked >= 6
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE audit_chain_head SET row_count = row_count - 1",
-    "UPDATE audit_chain_head SET last_hash = 'x'",
-    "DELETE FROM audit_chain_head",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_chain_head SET row_count = row_count - 1",
+        "UPDATE audit_chain_head SET last_hash = 'x'",
+        "DELETE FROM audit_chain_head",
+    ],
+)
 def test_a_head_only_advances(db_session, trail, statement):
     with pytest.raises(DBAPIError, match="only advances"):
         with db_session.begin_nested():
@@ -171,8 +185,13 @@ def test_sqlite_refuses_insert_or_replace_of_a_head(db_session, backend, trail):
     chain = _chain_of(db_session, trail[4])
     with pytest.raises(DBAPIError, match="only advances"):
         with db_session.begin_nested():
-            db_session.execute(text("INSERT OR REPLACE INTO audit_chain_head (chain, row_count, last_id, last_hash, seal) "
-                                    "VALUES (:c, 1, 1, 'x', 'x')"), {"c": chain})
+            db_session.execute(
+                text(
+                    "INSERT OR REPLACE INTO audit_chain_head (chain, row_count, last_id, last_hash, seal) "
+                    "VALUES (:c, 1, 1, 'x', 'x')"
+                ),
+                {"c": chain},
+            )
 
 
 def test_sqlite_refuses_insert_or_replace_of_an_existing_row(db_session, backend, trail):
@@ -180,8 +199,12 @@ def test_sqlite_refuses_insert_or_replace_of_an_existing_row(db_session, backend
         pytest.skip("INSERT OR REPLACE is SQLite's; on PostgreSQL an upsert is an UPDATE, refused by its trigger")
     with pytest.raises(DBAPIError, match="append-only"):
         with db_session.begin_nested():
-            db_session.execute(text("INSERT OR REPLACE INTO audit_event (id, at, action) "
-                                    "VALUES (:id, CURRENT_TIMESTAMP, 'rewritten')"), {"id": trail[0]})
+            db_session.execute(
+                text(
+                    "INSERT OR REPLACE INTO audit_event (id, at, action) VALUES (:id, CURRENT_TIMESTAMP, 'rewritten')"
+                ),
+                {"id": trail[0]},
+            )
     assert db_session.scalar(text("SELECT action FROM audit_event WHERE id = :id"), {"id": trail[0]}) == "student.view"
 
 
@@ -190,8 +213,13 @@ def test_postgresql_refuses_an_upsert_of_an_existing_row(db_session, backend, tr
         pytest.skip("ON CONFLICT DO UPDATE as PostgreSQL writes it")
     with pytest.raises(DBAPIError, match="append-only"):
         with db_session.begin_nested():
-            db_session.execute(text("INSERT INTO audit_event (id, at, action) VALUES (:id, now(), 'rewritten') "
-                                    "ON CONFLICT (id) DO UPDATE SET action = 'rewritten'"), {"id": trail[0]})
+            db_session.execute(
+                text(
+                    "INSERT INTO audit_event (id, at, action) VALUES (:id, now(), 'rewritten') "
+                    "ON CONFLICT (id) DO UPDATE SET action = 'rewritten'"
+                ),
+                {"id": trail[0]},
+            )
 
 
 def test_rows_written_by_requests_at_once_stay_in_one_chain(race_app):
@@ -222,8 +250,9 @@ def test_the_nightly_check_alerts_admins_and_the_district(app, db_session, trail
     _unguarded(db_session, "UPDATE audit_event SET detail = NULL WHERE id = :id", id=trail[3])
     load_jobs()[JOBS_NAME].func(audit.utcnow())
     told = db_session.execute(text("SELECT user_id, channel FROM notification WHERE kind = 'audit.broken'")).all()
-    assert sorted(told) == sorted([(admin.id, "in_app"), (admin.id, "email"),
-                                   (district.id, "in_app"), (district.id, "email")])
+    assert sorted(told) == sorted(
+        [(admin.id, "in_app"), (admin.id, "email"), (district.id, "in_app"), (district.id, "email")]
+    )
 
 
 def test_audit_verify_command_names_the_row(app, db_session, trail):
@@ -232,16 +261,22 @@ def test_audit_verify_command_names_the_row(app, db_session, trail):
     assert result.exit_code != 0 and f"audit row {trail[0]}" in result.output
 
 
-@pytest.mark.parametrize("statement", [
-    "DELETE FROM audit_chain_head",
-    "TRUNCATE audit_chain_head",
-    "UPDATE audit_chain_head SET row_count = 0",
-    "ALTER TABLE audit_chain_head DISABLE TRIGGER USER",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM audit_chain_head",
+        "TRUNCATE audit_chain_head",
+        "UPDATE audit_chain_head SET row_count = 0",
+        "ALTER TABLE audit_chain_head DISABLE TRIGGER USER",
+    ],
+)
 def test_the_app_role_cannot_move_a_head_back(app_role, statement):
     with app_role.connect() as conn:
-        conn.execute(text("INSERT INTO audit_chain_head (chain, row_count, last_id, last_hash, seal) "
-                          "VALUES (99, 5, 5, 'x', 'x')"))  # rolled back when the connection closes
+        conn.execute(
+            text(
+                "INSERT INTO audit_chain_head (chain, row_count, last_id, last_hash, seal) VALUES (99, 5, 5, 'x', 'x')"
+            )
+        )  # rolled back when the connection closes
         with pytest.raises(DBAPIError) as refused:
             conn.execute(text(statement))
         assert any(words in str(refused.value) for words in ("permission denied", "must be owner", "only advances"))
@@ -249,8 +284,11 @@ def test_the_app_role_cannot_move_a_head_back(app_role, statement):
 
 def test_the_app_role_can_advance_a_head(app_role):
     with app_role.connect() as conn:
-        conn.execute(text("INSERT INTO audit_chain_head (chain, row_count, last_id, last_hash, seal) "
-                          "VALUES (99, 5, 5, 'x', 'x')"))
+        conn.execute(
+            text(
+                "INSERT INTO audit_chain_head (chain, row_count, last_id, last_hash, seal) VALUES (99, 5, 5, 'x', 'x')"
+            )
+        )
         conn.execute(text("UPDATE audit_chain_head SET row_count = 6, last_id = 6 WHERE chain = 99"))
         conn.rollback()
 

@@ -18,6 +18,7 @@ Some answers carry students' records without their names (the calendar feed give
 student-level export SIS identifiers):
 READS_WITHOUT_NAMES lists them, and they must write their row too.
 """
+
 from __future__ import annotations
 
 import io
@@ -35,8 +36,13 @@ from tests.support.worlds import one_of_everything
 
 # Pages that show more with a query string: endpoint -> query strings ({name} is a world value).
 MORE = {
-    "students.index": ["?q=zyxwa", "?q=quorvel&include_inactive=y", "?flag_status=current&plan=none&sort=severity",
-                       "?select=all&sort=last_contact", "?severity=bogus"],
+    "students.index": [
+        "?q=zyxwa",
+        "?q=quorvel&include_inactive=y",
+        "?flag_status=current&plan=none&sort=severity",
+        "?select=all&sort=last_contact",
+        "?severity=bogus",
+    ],
     "students.bulk_plans": ["?student={student_id}"],
     "students.bulk_enroll": ["?student={student_id}"],
     "students.bulk_assign": ["?student={student_id}"],
@@ -83,8 +89,10 @@ def crawl_world(db_session):
 
 def _names(db_session) -> dict[int, list[str]]:
     """student id -> the lower-case names a page could show."""
-    return {s.id: [n.lower() for n in (s.given_name, s.family_name, s.preferred_name) if n]
-            for s in db_session.scalars(select(Student))}
+    return {
+        s.id: [n.lower() for n in (s.given_name, s.family_name, s.preferred_name) if n]
+        for s in db_session.scalars(select(Student))
+    }
 
 
 def _urls(app, objects, role):
@@ -113,7 +121,8 @@ def _last_id(db_session) -> int:
 
 def _is_list_row(row: AuditEvent) -> bool:
     return row.student_id is None and any(
-        isinstance(v, int) and not isinstance(v, bool) for v in (row.detail or {}).values())
+        isinstance(v, int) and not isinstance(v, bool) for v in (row.detail or {}).values()
+    )
 
 
 def audit_problem(body: str, rows: list[AuditEvent], names: dict[int, list[str]], reads_records: bool) -> str | None:
@@ -127,13 +136,17 @@ def audit_problem(body: str, rows: list[AuditEvent], names: dict[int, list[str]]
     if stray := [r.action for r in reads if r.student_id not in named]:
         return f"note reads about a student the page does not name: {stray}"
     if len(page_rows) != 1:
-        return (f"names students {sorted(named)} and wrote {len(page_rows)} page rows "
-                f"({[r.action for r in page_rows]}); exactly one is due")
+        return (
+            f"names students {sorted(named)} and wrote {len(page_rows)} page rows "
+            f"({[r.action for r in page_rows]}); exactly one is due"
+        )
     row = page_rows[0]
     if row.student_id is not None:
         if named != {row.student_id}:
-            return (f"wrote {row.action} about student {row.student_id} but names {sorted(named)}: "
-                    "a page naming several students writes one list row")
+            return (
+                f"wrote {row.action} about student {row.student_id} but names {sorted(named)}: "
+                "a page naming several students writes one list row"
+            )
         return None
     if not _is_list_row(row):
         return f"{row.action} names no student and carries no count: {row.detail}"
@@ -177,5 +190,7 @@ def test_the_rule_itself():
     assert "wrote 2 page rows" in audit_problem(one, [about(1), about(1)], names, False)
     assert "one list row" in audit_problem(both, [about(1)], names, False)
     assert "carries no count" in audit_problem(both, [AuditEvent(action="x.list", detail={"ok": True})], names, False)
-    assert "does not name" in audit_problem(one, [AuditEvent(action="flag.note.read", student_id=2), about(1)], names, False)
+    assert "does not name" in audit_problem(
+        one, [AuditEvent(action="flag.note.read", student_id=2), about(1)], names, False
+    )
     assert "wrote 0 page rows" in audit_problem("BEGIN:VCALENDAR", [], names, True)

@@ -1,4 +1,5 @@
 """The command line of DESIGN.md, and configuration that refuses to start unsafely."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,19 +17,27 @@ def test_users_create_reads_the_password_from_stdin(app, db_session):
     school = make_school(sourced_id="sch-1")
     db_session.commit()
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["users", "create", "Ana@School.org", "--role", "counselor",
-                                 "--name", "Ana Ruiz", "--school", "sch-1"],
-                           input="maple orbit lantern 55\n")
+    result = runner.invoke(
+        args=["users", "create", "Ana@School.org", "--role", "counselor", "--name", "Ana Ruiz", "--school", "sch-1"],
+        input="maple orbit lantern 55\n",
+    )
     assert result.exit_code == 0, result.output
     user = db.session.scalars(select(User).where(User.email == "ana@school.org")).one()
     assert user.school_ids == [school.id] and verify_password(user.password_hash, "maple orbit lantern 55")
 
 
-@pytest.mark.parametrize("args, stdin, message", [
-    (["--role", "counselor", "--name", "A", "--school", "nope"], "maple orbit lantern 55\n", "No school with sourcedId nope"),
-    (["--role", "admin", "--name", "A"], "password\n", "at least 12 characters"),
-    (["--role", "counselor", "--name", "A"], "maple orbit lantern 55\n", "at least one school"),
-])
+@pytest.mark.parametrize(
+    "args, stdin, message",
+    [
+        (
+            ["--role", "counselor", "--name", "A", "--school", "nope"],
+            "maple orbit lantern 55\n",
+            "No school with sourcedId nope",
+        ),
+        (["--role", "admin", "--name", "A"], "password\n", "at least 12 characters"),
+        (["--role", "counselor", "--name", "A"], "maple orbit lantern 55\n", "at least one school"),
+    ],
+)
 def test_users_create_refuses_bad_input(app, db_session, args, stdin, message):
     result = app.test_cli_runner().invoke(args=["users", "create", "x@school.org", *args], input=stdin)
     assert result.exit_code != 0 and message in result.output
@@ -65,18 +74,24 @@ STRONG_SECRET = "q7Vd-2mXr_9KpLz4Tw8Ye1Nc6Hs0Gb3Ju5Fa"  # as secrets.token_urlsa
 STRONG_DATA_KEY = "Ab1_9fKxLd2Qm0s3cYt7rTWtqGZbq3o8Gq0vW3m1JZk="
 
 
-@pytest.mark.parametrize("name, value, says", [
-    ("SECRET_KEY", "x", "weak SECRET_KEY"),
-    ("SECRET_KEY", "x" * 40, "weak SECRET_KEY"),
-    ("SECRET_KEY", "correct horse battery staple", "weak SECRET_KEY"),
-    ("SECRET_KEY", "abcabcabcabcabcabcabcabcabcabcabcabc", "weak SECRET_KEY"),
-    ("SP_AUDIT_KEY", "audit-key", "weak SP_AUDIT_KEY"),
-    ("SP_DATA_KEY", "k" * 44, "not a random Fernet key"),
-    ("SP_DATA_KEY", "not-base64!", "not a random Fernet key"),
-])
+@pytest.mark.parametrize(
+    "name, value, says",
+    [
+        ("SECRET_KEY", "x", "weak SECRET_KEY"),
+        ("SECRET_KEY", "x" * 40, "weak SECRET_KEY"),
+        ("SECRET_KEY", "correct horse battery staple", "weak SECRET_KEY"),
+        ("SECRET_KEY", "abcabcabcabcabcabcabcabcabcabcabcabc", "weak SECRET_KEY"),
+        ("SP_AUDIT_KEY", "audit-key", "weak SP_AUDIT_KEY"),
+        ("SP_DATA_KEY", "k" * 44, "not a random Fernet key"),
+        ("SP_DATA_KEY", "not-base64!", "not a random Fernet key"),
+    ],
+)
 def test_production_refuses_weak_secrets(monkeypatch, name, value, says):
-    for key, good in {"DATABASE_URL": "postgresql://db/sp", "SECRET_KEY": STRONG_SECRET,
-                      "SP_DATA_KEY": STRONG_DATA_KEY}.items():
+    for key, good in {
+        "DATABASE_URL": "postgresql://db/sp",
+        "SECRET_KEY": STRONG_SECRET,
+        "SP_DATA_KEY": STRONG_DATA_KEY,
+    }.items():
         monkeypatch.setenv(key, good)
     monkeypatch.delenv("SP_AUDIT_KEY", raising=False)
     monkeypatch.setenv(name, value)
@@ -93,8 +108,11 @@ def test_instance_folder_is_owner_only(monkeypatch, tmp_path):
     config_module.Config()
     assert folder.stat().st_mode & 0o777 == 0o700
     folder.chmod(0o755)
-    for key, good in {"DATABASE_URL": "postgresql://db/sp", "SECRET_KEY": STRONG_SECRET,
-                      "SP_DATA_KEY": STRONG_DATA_KEY}.items():
+    for key, good in {
+        "DATABASE_URL": "postgresql://db/sp",
+        "SECRET_KEY": STRONG_SECRET,
+        "SP_DATA_KEY": STRONG_DATA_KEY,
+    }.items():
         monkeypatch.setenv(key, good)
     config_module.ProductionConfig()
     assert folder.stat().st_mode & 0o777 == 0o700
@@ -113,16 +131,22 @@ def test_development_generates_secrets_into_instance(monkeypatch, tmp_path):
     assert (tmp_path / "data_key").exists()
 
 
-@pytest.mark.parametrize("env, refused", [
-    ({"WEB_CONCURRENCY": "4"}, True),
-    ({"SP_APP_SERVERS": "2"}, True),
-    ({"WEB_CONCURRENCY": "4", "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379"}, False),
-    ({"WEB_CONCURRENCY": "1", "SP_APP_SERVERS": "1"}, False),
-    ({}, False),
-])
+@pytest.mark.parametrize(
+    "env, refused",
+    [
+        ({"WEB_CONCURRENCY": "4"}, True),
+        ({"SP_APP_SERVERS": "2"}, True),
+        ({"WEB_CONCURRENCY": "4", "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379"}, False),
+        ({"WEB_CONCURRENCY": "1", "SP_APP_SERVERS": "1"}, False),
+        ({}, False),
+    ],
+)
 def test_production_refuses_sign_in_limits_in_memory_with_several_processes(monkeypatch, env, refused):
-    for name, value in {"DATABASE_URL": "postgresql://db/sp", "SECRET_KEY": STRONG_SECRET,
-                        "SP_DATA_KEY": STRONG_DATA_KEY}.items():
+    for name, value in {
+        "DATABASE_URL": "postgresql://db/sp",
+        "SECRET_KEY": STRONG_SECRET,
+        "SP_DATA_KEY": STRONG_DATA_KEY,
+    }.items():
         monkeypatch.setenv(name, value)
     for name in ("WEB_CONCURRENCY", "SP_APP_SERVERS", "RATELIMIT_STORAGE_URI"):
         monkeypatch.delenv(name, raising=False)

@@ -1,4 +1,5 @@
 """Restricted text is encrypted with SP_DATA_KEY, and the key can be rotated without losing notes."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The SQLite database holds children's records: only the app's own user may read its files."""
+
 from __future__ import annotations
 
 import os

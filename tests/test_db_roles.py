@@ -1,4 +1,5 @@
 """PostgreSQL: the app's role owns nothing, so it cannot switch the audit trail's guard off."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,16 +10,19 @@ from school_prevention.db_roles import grant_app_role
 from school_prevention.extensions import db
 
 
-@pytest.mark.parametrize("statement", [
-    "ALTER TABLE audit_event DISABLE TRIGGER USER",
-    "ALTER TABLE audit_event DISABLE TRIGGER ALL",
-    "TRUNCATE audit_event",
-    "UPDATE audit_event SET action = 'tampered'",
-    "DELETE FROM audit_event",
-    "DROP TABLE audit_event",
-    "ALTER TABLE student ADD COLUMN sneaky text",
-    "UPDATE alembic_version SET version_num = '0001'",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "ALTER TABLE audit_event DISABLE TRIGGER USER",
+        "ALTER TABLE audit_event DISABLE TRIGGER ALL",
+        "TRUNCATE audit_event",
+        "UPDATE audit_event SET action = 'tampered'",
+        "DELETE FROM audit_event",
+        "DROP TABLE audit_event",
+        "ALTER TABLE student ADD COLUMN sneaky text",
+        "UPDATE alembic_version SET version_num = '0001'",
+    ],
+)
 def test_the_app_role_is_refused(app_role, statement):
     with app_role.connect() as conn:
         with pytest.raises(sa.exc.DBAPIError) as refused:

@@ -1,4 +1,5 @@
 """What a new user tripped over (issue 17, item 6): each fix as the user meets it."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, timedelta
@@ -44,15 +45,19 @@ def test_a_session_in_the_future_or_on_a_non_school_day_is_refused_with_every_pr
     holiday = _last_weekday(district_today(), 2)
     db.session.add(NonSchoolDay(day=holiday, name="Staff development day"))
     db.session.commit()
-    for day, message in [(tomorrow, "is still to come"), (saturday, "is not a school day"),
-                         (holiday, "is a non-school day (Staff development day)")]:
+    for day, message in [
+        (tomorrow, "is still to come"),
+        (saturday, "is not a school day"),
+        (holiday, "is a non-school day (Staff development day)"),
+    ]:
         response = client.post(url, data={"held_on": day.isoformat(), "minutes": "40", **marks})
         assert response.status_code == 400, day
         assert message in response.data.decode()
     assert _sessions() == 0 and db.session.scalar(select(func.count()).select_from(Attendance)) == 0
     # One round shows the date, the length and the unmarked student together.
-    page = client.post(url, data={"held_on": tomorrow.isoformat(), "minutes": "0",
-                                  f"att-{kids[0].id}": "present"}).data.decode()
+    page = client.post(
+        url, data={"held_on": tomorrow.isoformat(), "minutes": "0", f"att-{kids[0].id}": "present"}
+    ).data.decode()
     assert "is still to come" in page and "from 1 to 1440" in page and "1 not marked" in page
     school_day = _last_weekday(district_today(), 1)
     assert client.post(url, data={"held_on": school_day.isoformat(), "minutes": "40", **marks}).status_code == 302
@@ -62,16 +67,33 @@ def test_a_session_in_the_future_or_on_a_non_school_day_is_refused_with_every_pr
 def test_the_service_refuses_a_future_session_too(world):
     w = world
     with pytest.raises(ServiceError) as refused:
-        record_session(w["counselor"], w["program"], held_on=district_today() + timedelta(days=7), minutes=0, topic=None,
-                       attendance={}, roster_ids=set())
+        record_session(
+            w["counselor"],
+            w["program"],
+            held_on=district_today() + timedelta(days=7),
+            minutes=0,
+            topic=None,
+            attendance={},
+            roster_ids=set(),
+        )
     assert [field for field, _ in refused.value.problems] == ["held_on", "minutes"]
 
 
 def test_the_program_form_shows_every_problem_at_once(client, login_as, world):
     login_as(world["counselor"])
-    response = client.post("/programs/new", data={
-        "school_id": world["school"].id, "type_id": program_type("Mentoring").id, "name": "", "capacity": "6",
-        "session_minutes": "30", "starts_on": "2026-09-01", "ends_on": "2026-08-01", "is_active": "y"})
+    response = client.post(
+        "/programs/new",
+        data={
+            "school_id": world["school"].id,
+            "type_id": program_type("Mentoring").id,
+            "name": "",
+            "capacity": "6",
+            "session_minutes": "30",
+            "starts_on": "2026-09-01",
+            "ends_on": "2026-08-01",
+            "is_active": "y",
+        },
+    )
     page = response.data.decode()
     assert response.status_code == 400
     assert "Give the program a name" in page and "end date is before the start" in page
@@ -97,14 +119,21 @@ def test_the_demo_district_keeps_school_hours_and_gives_every_school_work(app, d
     monkeypatch.setattr(sp_db, "utcnow", lambda: one_am)
     seed_demo()
     db.session.flush()
-    hours = {c.due_at.replace(tzinfo=UTC).astimezone(zone).time() if c.due_at.tzinfo is None
-             else c.due_at.astimezone(zone).time() for c in db.session.scalars(select(CheckIn))}
+    hours = {
+        c.due_at.replace(tzinfo=UTC).astimezone(zone).time()
+        if c.due_at.tzinfo is None
+        else c.due_at.astimezone(zone).time()
+        for c in db.session.scalars(select(CheckIn))
+    }
     assert hours and all(time(7) <= h <= time(17) for h in hours), sorted(hours)
     attended = db.session.execute(
         select(ProgramSession.held_on, Enrollment.started_at)
         .join(Attendance, Attendance.session_id == ProgramSession.id)
-        .join(Enrollment, (Enrollment.program_id == ProgramSession.program_id)
-              & (Enrollment.student_id == Attendance.student_id))).all()
+        .join(
+            Enrollment,
+            (Enrollment.program_id == ProgramSession.program_id) & (Enrollment.student_id == Attendance.student_id),
+        )
+    ).all()
     assert attended
     for held_on, started_at in attended:
         assert started_at is not None and held_on >= started_at.date(), (held_on, started_at)
@@ -116,8 +145,15 @@ def test_the_demo_district_keeps_school_hours_and_gives_every_school_work(app, d
     assert len(severities) >= 3 and "urgent" in severities
     assert db.session.scalar(select(func.count()).select_from(Attendance).where(Attendance.student_id.in_(in_river)))
     assert db.session.scalar(select(func.count()).select_from(Screening).where(Screening.student_id.in_(in_river)))
-    assert db.session.scalar(select(func.count()).select_from(Enrollment).join(Program)
-                             .where(Program.school_id == river.id, Enrollment.status == "active")) >= 5
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Enrollment)
+            .join(Program)
+            .where(Program.school_id == river.id, Enrollment.status == "active")
+        )
+        >= 5
+    )
 
 
 def test_coverage_opens_the_existing_plan_instead_of_a_blank_form(client, login_as, world):
@@ -133,7 +169,10 @@ def test_coverage_opens_the_existing_plan_instead_of_a_blank_form(client, login_
     db.session.commit()
     login_as(w["counselor"])
     page = client.get("/reports/coverage").data.decode()
-    assert f'href="/checkin-plans/{plan.id}"' in page and f"Open check-in plan<span class=\"visually-hidden\"> with {planned.display_name}" in page
+    assert (
+        f'href="/checkin-plans/{plan.id}"' in page
+        and f'Open check-in plan<span class="visually-hidden"> with {planned.display_name}' in page
+    )
     assert f'href="/students/{unplanned.id}/checkin-plans/new"' in page
     assert f'href="/students/{planned.id}/checkin-plans/new"' not in page
 
@@ -143,8 +182,10 @@ def _selected(page: str, select_name: str) -> list[str]:
     import re
 
     block = re.search(rf'<select[^>]*name="{select_name}"[^>]*>(.*?)</select>', page, re.DOTALL).group(1)
-    return [(re.sub(r"\s+", " ", text).strip(), "selected" in attrs)
-            for attrs, text in re.findall(r"<option([^>]*)>(.*?)</option>", block, re.DOTALL)]
+    return [
+        (re.sub(r"\s+", " ", text).strip(), "selected" in attrs)
+        for attrs, text in re.findall(r"<option([^>]*)>(.*?)</option>", block, re.DOTALL)
+    ]
 
 
 def test_choices_start_blank_or_with_the_only_one_and_full_programs_say_so(client, login_as, world):
@@ -154,15 +195,20 @@ def test_choices_start_blank_or_with_the_only_one_and_full_programs_say_so(clien
     w = world
     student = make_student(w["school"], given_name="New", family_name="Comer")
     make_program(w["school"], w["counselor"], capacity=2, name="Full Group")
-    enroll(w["counselor"], db.session.scalars(select(type(w["program"])).where(type(w["program"]).name == "Full Group")).one(),
-           w["kids"])
+    enroll(
+        w["counselor"],
+        db.session.scalars(select(type(w["program"])).where(type(w["program"]).name == "Full Group")).one(),
+        w["kids"],
+    )
     db.session.commit()
     login_as(w["counselor"])
     # A new flag's category starts at "Choose…", and saving it so is refused with a message; nothing is saved.
     options = _selected(client.get(f"/students/{student.id}/flags/new").data.decode(), "category")
     assert options[0] == ("Choose…", False) and not any(selected for _, selected in options[1:])
-    refused = client.post(f"/students/{student.id}/flags/new", data={
-        "category": "0", "severity": "moderate", "source": "counselor_observation"})
+    refused = client.post(
+        f"/students/{student.id}/flags/new",
+        data={"category": "0", "severity": "moderate", "source": "counselor_observation"},
+    )
     assert refused.status_code == 400 and "Choose a category." in refused.data.decode()
     assert not db.session.scalar(select(func.count()).select_from(RiskFlag).where(RiskFlag.student_id == student.id))
     # Enroll starts blank too, and a full program reads "full — waitlist".
@@ -212,8 +258,9 @@ def test_completing_a_check_in_says_so_in_one_sentence(client, login_as, world, 
     from tests.factories import make_checkin_plan
 
     w = world
-    plan = make_checkin_plan(w["kids"][0], w["counselor"], now=utcnow() - timedelta(days=21),
-                             starts_on=district_today() - timedelta(days=21))
+    plan = make_checkin_plan(
+        w["kids"][0], w["counselor"], now=utcnow() - timedelta(days=21), starts_on=district_today() - timedelta(days=21)
+    )
     checkin = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan.id).order_by(CheckIn.due_at)).first()
     db.session.commit()
     login_as(w["counselor"])
@@ -229,10 +276,19 @@ def test_the_check_in_plan_form_shows_every_problem_at_once(client, login_as, wo
     w = world
     login_as(w["counselor"])
     starts = district_today() + timedelta(days=3)
-    response = client.post(f"/students/{w['kids'][0].id}/checkin-plans/new", data={
-        "counselor_id": w["counselor"].id, "cadence": "weekly", "starts_on": starts.isoformat(), "local_time": "10:00",
-        "duration_minutes": "2", "until": (starts - timedelta(days=1)).isoformat(), "non_school_day": "move",
-        "flag_id": "0"})
+    response = client.post(
+        f"/students/{w['kids'][0].id}/checkin-plans/new",
+        data={
+            "counselor_id": w["counselor"].id,
+            "cadence": "weekly",
+            "starts_on": starts.isoformat(),
+            "local_time": "10:00",
+            "duration_minutes": "2",
+            "until": (starts - timedelta(days=1)).isoformat(),
+            "non_school_day": "move",
+            "flag_id": "0",
+        },
+    )
     page = response.data.decode()
     assert response.status_code == 400
     assert "Use a length from 5 to 240 minutes." in page and "The plan must end after it starts." in page
@@ -248,13 +304,21 @@ def test_the_screening_form_shows_every_problem_at_once(client, login_as, world)
     tool = instrument()
     db.session.commit()
     login_as(w["counselor"])
-    response = client.post(f"/students/{w['kids'][0].id}/screenings/new", data={
-        "instrument": tool.id, "screened_on": (district_today() + timedelta(days=2)).isoformat(),
-        "next_step": "rescreen"})
+    response = client.post(
+        f"/students/{w['kids'][0].id}/screenings/new",
+        data={
+            "instrument": tool.id,
+            "screened_on": (district_today() + timedelta(days=2)).isoformat(),
+            "next_step": "rescreen",
+        },
+    )
     page = response.data.decode()
     assert response.status_code == 400
-    for message in ("Choose the result level.", "The screening date cannot be in the future.",
-                    "Give a rescreen date after the screening date."):
+    for message in (
+        "Choose the result level.",
+        "The screening date cannot be in the future.",
+        "Give a rescreen date after the screening date.",
+    ):
         assert page.count(message) == 1, message
     assert not db.session.scalar(select(func.count()).select_from(Screening))
 

@@ -19,6 +19,7 @@ SNAPSHOT_EVERY-th after.
 as .ci/run does); SP_FUZZ_EXAMPLES=50 runs a quick pass; SP_FUZZ_TIMINGS=FILE notes each form's
 examples, seconds, CPU seconds and (PostgreSQL on this machine) the server's CPU seconds.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,8 +58,28 @@ SKIP = {"static"}  # files from disk: no form, no query
 EXCLUDED_TABLES = frozenset({"audit_event", "audit_chain_head", "user_session", "alembic_version"})
 SNAPSHOT_FIRST, SNAPSHOT_EVERY = 3, 200  # refusals per form also checked against a full snapshot
 # Query keys lists and pages read, tried on every GET besides the fields its forms name.
-COMMON_QUERY = ["page", "q", "sort", "from", "to", "school", "school_id", "status", "student", "level", "period",
-                "next", "source", "category", "program", "kind", "week", "month", "year", "format"]
+COMMON_QUERY = [
+    "page",
+    "q",
+    "sort",
+    "from",
+    "to",
+    "school",
+    "school_id",
+    "status",
+    "student",
+    "level",
+    "period",
+    "next",
+    "source",
+    "category",
+    "program",
+    "kind",
+    "week",
+    "month",
+    "year",
+    "format",
+]
 
 
 def _targets():
@@ -85,6 +106,7 @@ def _role_for(endpoint: str) -> str | None:
 
 # --- the forms a role's pages render ------------------------------------------------------------
 
+
 class _Forms(HTMLParser):
     """Every <form>: its action, method and fields (name -> option values, empty for free text)."""
 
@@ -98,8 +120,11 @@ class _Forms(HTMLParser):
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "form":
-            self._form = {"action": a.get("action") or self.page_url, "method": (a.get("method") or "get").upper(),
-                          "fields": {}}
+            self._form = {
+                "action": a.get("action") or self.page_url,
+                "method": (a.get("method") or "get").upper(),
+                "fields": {},
+            }
             self.forms.append(self._form)
         elif self._form is None or not a.get("name"):
             if tag == "option" and self._form is not None and self._select and a.get("value") is not None:
@@ -152,6 +177,7 @@ def _allowed(endpoint, role) -> bool:
 
 # --- what the database holds --------------------------------------------------------------------
 
+
 def _snapshot() -> dict[str, tuple[int, str]]:
     """Row count and a checksum of the rows of every table (order-independent), but those a refusal may write."""
     connection = db.session.connection()
@@ -168,20 +194,103 @@ def _snapshot() -> dict[str, tuple[int, str]]:
 
 # --- values -------------------------------------------------------------------------------------
 
-NASTY = st.sampled_from([
-    "", " ", "   ", "\t", "\n", "\r\n", "\x00", "a\x00b", "\u00a0", "\u200b", "\ufeff",
-    "0", "-1", "-0", "1", "00", "+1", "1_000", "0x10", "1e3", "1e308", "-1e308", "inf", "-inf", "NaN", "nan",
-    "3.14", "-0.5", "0.0000001", "2147483647", "2147483648", "-2147483649", "9223372036854775808",
-    "99999999999999999999", "1" * 400,
-    "2026-13-45", "2026-02-30", "2026-02-29", "0000-00-00", "0001-01-01", "9999-12-31", "10000-01-01", "31/12/2026",
-    "12/31/2026", "2026/12/31", "2026-1-1", "20261231", "2026-12-31T25:61", "2026-12-31 10:00", "today",
-    "24:00", "25:61", "10:00:00", "-10:00", "10", "noon",
-    "true", "false", "on", "off", "yes", "None", "null", "undefined", "[]", "{}",
-    "' OR 1=1 --", "\"; DROP TABLE student; --", "%", "_", "\\", "%00", "../../etc/passwd", "//evil.example/",
-    "https://evil.example/", "javascript:alert(1)", "<script>alert(1)</script>", "{{7*7}}", "${7*7}",
-    "\u202eevil\u202c", "\u05e9\u05dc\u05d5\u05dd", "\u0645\u0631\u062d\u0628\u0627", "😀", "👩‍👩‍👧‍👦", "𝔘𝔫𝔦",
-    "e\u0301", "Ⅻ", "١٢٣", "٣", "²", "ß", "İ", "ǅ",
-])
+NASTY = st.sampled_from(
+    [
+        "",
+        " ",
+        "   ",
+        "\t",
+        "\n",
+        "\r\n",
+        "\x00",
+        "a\x00b",
+        "\u00a0",
+        "\u200b",
+        "\ufeff",
+        "0",
+        "-1",
+        "-0",
+        "1",
+        "00",
+        "+1",
+        "1_000",
+        "0x10",
+        "1e3",
+        "1e308",
+        "-1e308",
+        "inf",
+        "-inf",
+        "NaN",
+        "nan",
+        "3.14",
+        "-0.5",
+        "0.0000001",
+        "2147483647",
+        "2147483648",
+        "-2147483649",
+        "9223372036854775808",
+        "99999999999999999999",
+        "1" * 400,
+        "2026-13-45",
+        "2026-02-30",
+        "2026-02-29",
+        "0000-00-00",
+        "0001-01-01",
+        "9999-12-31",
+        "10000-01-01",
+        "31/12/2026",
+        "12/31/2026",
+        "2026/12/31",
+        "2026-1-1",
+        "20261231",
+        "2026-12-31T25:61",
+        "2026-12-31 10:00",
+        "today",
+        "24:00",
+        "25:61",
+        "10:00:00",
+        "-10:00",
+        "10",
+        "noon",
+        "true",
+        "false",
+        "on",
+        "off",
+        "yes",
+        "None",
+        "null",
+        "undefined",
+        "[]",
+        "{}",
+        "' OR 1=1 --",
+        '"; DROP TABLE student; --',
+        "%",
+        "_",
+        "\\",
+        "%00",
+        "../../etc/passwd",
+        "//evil.example/",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "<script>alert(1)</script>",
+        "{{7*7}}",
+        "${7*7}",
+        "\u202eevil\u202c",
+        "\u05e9\u05dc\u05d5\u05dd",
+        "\u0645\u0631\u062d\u0628\u0627",
+        "😀",
+        "👩‍👩‍👧‍👦",
+        "𝔘𝔫𝔦",
+        "e\u0301",
+        "Ⅻ",
+        "١٢٣",
+        "٣",
+        "²",
+        "ß",
+        "İ",
+        "ǅ",
+    ]
+)
 _LONG_CHARS = st.sampled_from(["a", "é", "😀", "\u05d0", " ", "9", "\x00"])
 # A form body: past every field's limit, now and then past the 500 kB a form may hold. A query
 # string: up to what a server lets through (gunicorn's request line is 4,094 bytes at most);
@@ -216,8 +325,9 @@ def _form_data(fields: dict[str, set[str]], world_ids: list[int], method: str):
     guesses = ["id", "user_id", "school_id", "csrf_token", "_method", "role", "status"]
     if method == "GET":
         guesses += COMMON_QUERY
-    extra = st.dictionaries(st.one_of(TEXT.filter(bool), st.sampled_from(guesses), st.sampled_from(guesses)),
-                            one(set()), max_size=4)
+    extra = st.dictionaries(
+        st.one_of(TEXT.filter(bool), st.sampled_from(guesses), st.sampled_from(guesses)), one(set()), max_size=4
+    )
     return st.tuples(known, extra).map(lambda pair: {**pair[1], **pair[0]})
 
 
@@ -231,6 +341,7 @@ def _world_ids(world) -> list[int]:
 
 
 # --- one world per module and database -------------------------------------------------------------
+
 
 class Fuzzing:
     """The module's world, committed on a database of its own, and how to send requests as a role.
@@ -331,6 +442,7 @@ def fuzzing(backend, tmp_path_factory, postgres):
 
 # --- the test -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("endpoint, method", TARGETS, ids=[f"{e}-{m}" for e, m in TARGETS])
 def test_no_input_answers_5xx_and_a_refusal_changes_nothing(fuzzing, endpoint, method):
     with fuzzing.transaction():
@@ -356,10 +468,19 @@ def _fuzz(fuzzing, endpoint, method):
     session.commit()
     seen = {"refused": 0, "signed_out": 0, "examples": 0}
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=False,
-              phases=[Phase.generate, Phase.shrink],
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                     HealthCheck.data_too_large, HealthCheck.large_base_example])
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        phases=[Phase.generate, Phase.shrink],
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
+    )
     @given(data=_form_data(fields, fuzzing.world_ids, method))
     def check(data):
         savepoint = fuzzing.connection.begin_nested()
@@ -392,11 +513,21 @@ def _fuzz(fuzzing, endpoint, method):
     check()
     if TIMINGS:
         with open(TIMINGS, "a") as out:
-            out.write(json.dumps({"backend": fuzzing.backend, "endpoint": endpoint, "method": method,
-                                  "examples": seen["examples"], "refused": seen["refused"],
-                                  "seconds": round(time.perf_counter() - started, 3),
-                                  "cpu": round(time.process_time() - cpu, 3),
-                                  "db_cpu": round(fuzzing.server_cpu() - db_cpu, 3)}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "backend": fuzzing.backend,
+                        "endpoint": endpoint,
+                        "method": method,
+                        "examples": seen["examples"],
+                        "refused": seen["refused"],
+                        "seconds": round(time.perf_counter() - started, 3),
+                        "cpu": round(time.process_time() - cpu, 3),
+                        "db_cpu": round(fuzzing.server_cpu() - db_cpu, 3),
+                    }
+                )
+                + "\n"
+            )
     if role is not None and endpoint != "auth.logout":
         # The examples reached the page as the role (a session that had run out would test only the sign-in redirect).
         assert seen["signed_out"] < seen["examples"], (endpoint, method, "every request was sent to sign in")

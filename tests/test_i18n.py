@@ -1,5 +1,6 @@
 """The app in Spanish: each person's language, the browser's as the default, a complete catalogue for
 the counselor's daily path (sign-in, home, a flag, a check-in), and dates and figures in the locale."""
+
 from __future__ import annotations
 
 import re
@@ -29,22 +30,32 @@ from tests.factories import (
 from tests.support.pages import english_left, visible_text
 
 PO = TRANSLATIONS_DIR / "es" / "LC_MESSAGES" / "messages.po"
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None, "N_": None,
-            "pgettext": ((1, "c"), 2)}
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "lazy_gettext": None,
+    "_l": None,
+    "N_": None,
+    "pgettext": ((1, "c"), 2),
+}
 
 # Every template and every module: all the words the app shows come from them.
-TRANSLATED_TEMPLATES = sorted(str(p.relative_to(PROJECT_ROOT / "templates"))
-                              for p in (PROJECT_ROOT / "templates").rglob("*.html"))
-TRANSLATED_MODULES = sorted(str(p.relative_to(PROJECT_ROOT / "school_prevention"))
-                            for p in (PROJECT_ROOT / "school_prevention").rglob("*.py"))
+TRANSLATED_TEMPLATES = sorted(
+    str(p.relative_to(PROJECT_ROOT / "templates")) for p in (PROJECT_ROOT / "templates").rglob("*.html")
+)
+TRANSLATED_MODULES = sorted(
+    str(p.relative_to(PROJECT_ROOT / "school_prevention")) for p in (PROJECT_ROOT / "school_prevention").rglob("*.py")
+)
 
 
 def _messages_in(path: Path, method: str) -> set[str]:
     """Every msgid the file asks for, as the extraction for the catalogue finds it."""
     options = {"extensions": "jinja2.ext.i18n"} if method != "python" else {}
     found = set()
-    for _lineno, message, _comments, _context in extract_from_file(method, str(path), keywords=KEYWORDS,
-                                                                   options=options):
+    for _lineno, message, _comments, _context in extract_from_file(
+        method, str(path), keywords=KEYWORDS, options=options
+    ):
         found.add(message[0] if isinstance(message, tuple) else message)
     return found
 
@@ -82,8 +93,12 @@ def test_placeholders_survive_translation():
         ids = entry.id if isinstance(entry.id, tuple) else (entry.id,)
         strings = entry.string if isinstance(entry.string, tuple) else (entry.string,)
         wanted = set(re.findall(r"%\(\w+\)[sd]", ids[-1]))
-        bad += [f"{ids[0]!r} -> {s!r}" for s in strings if set(re.findall(r"%\(\w+\)[sd]", s)) != wanted
-                and not (len(ids) > 1 and s is strings[0] and set(re.findall(r"%\(\w+\)[sd]", s)) <= wanted)]
+        bad += [
+            f"{ids[0]!r} -> {s!r}"
+            for s in strings
+            if set(re.findall(r"%\(\w+\)[sd]", s)) != wanted
+            and not (len(ids) > 1 and s is strings[0] and set(re.findall(r"%\(\w+\)[sd]", s)) <= wanted)
+        ]
     assert not bad, bad
 
 
@@ -102,15 +117,35 @@ def spanish(db_session, login_as):
     client = login_as(counselor)
     # The records' own words: names, and the lists an admin keeps (flag categories, training courses):
     # data in the district's words, not interface text (not translated here).
-    data = [student.display_name, school.name, counselor.name, "Lucía", "SIS",
-            *db.session.scalars(select(Course.name)), *db.session.scalars(select(FlagCategory.name))]
-    return {"client": client, "student": student, "flag": flag, "plan": plan, "checkin": checkin,
-            "counselor": counselor, "data": data}
+    data = [
+        student.display_name,
+        school.name,
+        counselor.name,
+        "Lucía",
+        "SIS",
+        *db.session.scalars(select(Course.name)),
+        *db.session.scalars(select(FlagCategory.name)),
+    ]
+    return {
+        "client": client,
+        "student": student,
+        "flag": flag,
+        "plan": plan,
+        "checkin": checkin,
+        "counselor": counselor,
+        "data": data,
+    }
 
 
 def _pages(w):
-    pages = ["/", f"/students/{w['student'].id}/flags/new", f"/flags/{w['flag'].id}", "/checkins",
-             f"/checkin-plans/{w['plan'].id}", f"/students/{w['student'].id}/checkin-plans/new"]
+    pages = [
+        "/",
+        f"/students/{w['student'].id}/flags/new",
+        f"/flags/{w['flag'].id}",
+        "/checkins",
+        f"/checkin-plans/{w['plan'].id}",
+        f"/students/{w['student'].id}/checkin-plans/new",
+    ]
     pages.append(f"/checkins/{w['checkin'].id}")
     return pages
 
@@ -148,9 +183,11 @@ def test_a_refused_flag_form_answers_in_spanish(spanish):
 def test_opening_a_flag_and_completing_a_check_in_flash_in_spanish(spanish):
     client = spanish["client"]
     cat = category("Social isolation")
-    response = client.post(f"/students/{spanish['student'].id}/flags/new", data={
-        "category": str(cat.id), "severity": "moderate", "source": "counselor_observation", "note": ""},
-        follow_redirects=True)
+    response = client.post(
+        f"/students/{spanish['student'].id}/flags/new",
+        data={"category": str(cat.id), "severity": "moderate", "source": "counselor_observation", "note": ""},
+        follow_redirects=True,
+    )
     assert "Alerta abierta: Social isolation (moderada)." in response.get_data(as_text=True)
     checkin = spanish["checkin"]
     response = client.post(f"/checkins/{checkin.id}", data={"outcome": "doing_well", "note": ""}, follow_redirects=True)
@@ -178,8 +215,11 @@ def test_choosing_a_language_keeps_it_on_the_account(db_session, login_as):
     assert db.session.scalar(select(User.locale).where(User.id == counselor.id)) == "es"
     assert "<h1>Mis seguimientos</h1>" in client.get("/checkins").get_data(as_text=True)
     # Another site as "next" is not followed; an unknown language is refused and changes nothing.
-    assert client.post("/account/language", data={"language": "en", "next": "//evil.example"}).headers[
-        "Location"].endswith("/")
+    assert (
+        client.post("/account/language", data={"language": "en", "next": "//evil.example"})
+        .headers["Location"]
+        .endswith("/")
+    )
     refused = client.post("/account/language", data={"language": "xx"})
     assert refused.status_code == 400
     assert db.session.scalar(select(User.locale).where(User.id == counselor.id)) == "en"

@@ -1,5 +1,6 @@
 """Sign-in, second-factor, account and outbox pages in Spanish: a person who chose Spanish (or whose browser
 asks for it, before signing in) reads them with no English left, refusals and flashes included."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,16 +25,25 @@ def people(db_session):
     school = make_school(name="Escuela Maple")
     return {
         "school": school,
-        "counselor": make_user("counselor", [school], name="Lucía Gómez", email="lucia@maple.example.org",
-                               locale="es"),
+        "counselor": make_user("counselor", [school], name="Lucía Gómez", email="lucia@maple.example.org", locale="es"),
         "admin": make_user("admin", name="Ana Admin", email="ana@maple.example.org", locale="es"),
     }
 
 
 def _data(people) -> list[str]:
     # The records' own words: names, addresses, the test browser's name, the authenticator apps' names.
-    return ["Lucía Gómez", "Lucía", "Ana Admin", "lucia@maple.example.org", "ana@maple.example.org", "Escuela Maple",
-            "pytest", "Google Authenticator", "Microsoft Authenticator", "MAIL_SERVER"]
+    return [
+        "Lucía Gómez",
+        "Lucía",
+        "Ana Admin",
+        "lucia@maple.example.org",
+        "ana@maple.example.org",
+        "Escuela Maple",
+        "pytest",
+        "Google Authenticator",
+        "Microsoft Authenticator",
+        "MAIL_SERVER",
+    ]
 
 
 def test_the_sign_in_security_pages_are_in_spanish(client, login_as, people):
@@ -58,8 +68,9 @@ def test_the_sign_in_security_pages_are_in_spanish(client, login_as, people):
     _spanish(html, data, "refused enrolment")
 
     # A refused password change: every message in Spanish.
-    refused = client.post("/account/password", data={"current_password": "wrong", "new_password": "short",
-                                                     "confirm": "other"})
+    refused = client.post(
+        "/account/password", data={"current_password": "wrong", "new_password": "short", "confirm": "other"}
+    )
     assert refused.status_code == 400
     html = refused.get_data(as_text=True)
     assert "Corrija los campos marcados abajo." in html and "Las dos contraseñas no son iguales." in html
@@ -100,15 +111,19 @@ def test_password_reset_pages_are_in_spanish_for_a_spanish_browser(client, peopl
     page = client.get(f"/password/reset/{raw}", headers=SPANISH_BROWSER).get_data(as_text=True)
     assert "Elija una contraseña nueva" in page
     _spanish(page, data, "reset")
-    refused = client.post(f"/password/reset/{raw}", data={"new_password": "corta", "confirm": "corta"},
-                          headers=SPANISH_BROWSER)
+    refused = client.post(
+        f"/password/reset/{raw}", data={"new_password": "corta", "confirm": "corta"}, headers=SPANISH_BROWSER
+    )
     assert refused.status_code == 400
     html = refused.get_data(as_text=True)
     assert "Use al menos 12 caracteres." in html
     _spanish(html, data, "reset, refused")
-    done = client.post(f"/password/reset/{raw}", data={"new_password": "linterna jirafa pradera 7",
-                                                       "confirm": "linterna jirafa pradera 7"},
-                       headers=SPANISH_BROWSER, follow_redirects=True)
+    done = client.post(
+        f"/password/reset/{raw}",
+        data={"new_password": "linterna jirafa pradera 7", "confirm": "linterna jirafa pradera 7"},
+        headers=SPANISH_BROWSER,
+        follow_redirects=True,
+    )
     assert "Su contraseña quedó guardada." in done.get_data(as_text=True)
     used = client.get(f"/password/reset/{raw}", headers=SPANISH_BROWSER)
     assert used.status_code == 410
@@ -118,17 +133,21 @@ def test_password_reset_pages_are_in_spanish_for_a_spanish_browser(client, peopl
 
 
 def test_invitation_pages_are_in_spanish(client, db_session, people):
-    newcomer = make_user("counselor", [people["school"]], name="Rosa Díaz", email="rosa@maple.example.org",
-                         password=PASSWORD)
+    newcomer = make_user(
+        "counselor", [people["school"]], name="Rosa Díaz", email="rosa@maple.example.org", password=PASSWORD
+    )
     raw = tokens.issue(newcomer, tokens.INVITE, actor=people["admin"])
     db_session.commit()
     data = [*_data(people), "Rosa Díaz", "rosa@maple.example.org"]
     html = client.get(f"/welcome/{raw}", headers=SPANISH_BROWSER).get_data(as_text=True)
     assert "Le damos la bienvenida, Rosa Díaz" in html and "Guardar la contraseña y terminar" in html
     _spanish(html, data, "invitation")
-    done = client.post(f"/welcome/{raw}", data={"new_password": "linterna jirafa pradera 7",
-                                                "confirm": "linterna jirafa pradera 7"},
-                       headers=SPANISH_BROWSER, follow_redirects=True)
+    done = client.post(
+        f"/welcome/{raw}",
+        data={"new_password": "linterna jirafa pradera 7", "confirm": "linterna jirafa pradera 7"},
+        headers=SPANISH_BROWSER,
+        follow_redirects=True,
+    )
     assert "Le damos la bienvenida, Rosa Díaz. Su cuenta está lista" in done.get_data(as_text=True)
     bad = client.get("/welcome/not-a-token", headers=SPANISH_BROWSER)
     assert bad.status_code == 404
@@ -140,8 +159,14 @@ def test_invitation_pages_are_in_spanish(client, db_session, people):
 def test_the_outbox_and_its_requeue_are_in_spanish_for_an_admin(client, login_as, people):
     admin = people["admin"]
     for state in ("pending", "failed", "sent"):
-        make_notification(people["counselor"], channel="email", state=state, title="Seguimiento con PQ",
-                          last_error="451 4.3.0 try later" if state != "sent" else None, attempts=1)
+        make_notification(
+            people["counselor"],
+            channel="email",
+            state=state,
+            title="Seguimiento con PQ",
+            last_error="451 4.3.0 try later" if state != "sent" else None,
+            attempts=1,
+        )
     login_as(admin)
     data = [*_data(people), "Seguimiento con PQ", "451 4.3.0 try later", "SMTP"]
     for state in ("pending", "failed", "sent"):
@@ -178,8 +203,9 @@ def test_english_readers_keep_the_pages_they_had(client, login_as, db_session):
 # The pages and code this part of the app puts words on: every message they ask for has its Spanish.
 @pytest.mark.parametrize("language", ["en", "es"])
 def test_an_address_typed_into_a_translated_sentence_is_shown_as_text(client, db_session, language):
-    sent = client.post("/password/forgot", data={"email": "<b>x</b>@example.org"},
-                       headers={"Accept-Language": language})
+    sent = client.post(
+        "/password/forgot", data={"email": "<b>x</b>@example.org"}, headers={"Accept-Language": language}
+    )
     html = sent.get_data(as_text=True)
     assert "<strong>&lt;b&gt;x&lt;/b&gt;@example.org</strong>" in html and "<b>x</b>" not in html
 

@@ -1,5 +1,6 @@
 """The care pages in Spanish: the disclosure record, consents and a parent's inspection, staff training,
 awareness pages and the agency directory with a referral, read by each role that uses them."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -44,25 +45,66 @@ def care(db_session):
     w.clinic = make_agency("health", name="Clínica Lakeside", contact_name="Recepción", notes="Lunes a viernes.")
     w.flag = make_flag(w.student, w.counselor, category_name="Social isolation", severity="high")
     today = district_today()
-    record_consent(w.counselor, w.student, guardian=w.parent, scope="agency_kind", agency_kind="health", agency=None,
-                   categories=["identity", "concerns"], given_on=today - timedelta(days=3), expires_on=None,
-                   purpose=None, document=None, today=today)
-    record_disclosure(w.counselor, w.student, recipient="Tribunal de menores", categories=["identity"],
-                      legal_basis="court_order", purpose="Orden 2026-114")
-    w.referral = refer_student(w.counselor, w.student, agency=w.clinic, categories=["identity", "concerns"],
-                               legal_basis="parental_consent", purpose=None, approved_by=w.counselor,
-                               reason="Ansiedad.", follow_up_on=today + timedelta(days=7), today=today)
-    w.inspection = log_inspection_request(w.counselor, w.student, guardian=w.parent, requested_on=today,
-                                          how_received=None, today=today)
+    record_consent(
+        w.counselor,
+        w.student,
+        guardian=w.parent,
+        scope="agency_kind",
+        agency_kind="health",
+        agency=None,
+        categories=["identity", "concerns"],
+        given_on=today - timedelta(days=3),
+        expires_on=None,
+        purpose=None,
+        document=None,
+        today=today,
+    )
+    record_disclosure(
+        w.counselor,
+        w.student,
+        recipient="Tribunal de menores",
+        categories=["identity"],
+        legal_basis="court_order",
+        purpose="Orden 2026-114",
+    )
+    w.referral = refer_student(
+        w.counselor,
+        w.student,
+        agency=w.clinic,
+        categories=["identity", "concerns"],
+        legal_basis="parental_consent",
+        purpose=None,
+        approved_by=w.counselor,
+        reason="Ansiedad.",
+        follow_up_on=today + timedelta(days=7),
+        today=today,
+    )
+    w.inspection = log_inspection_request(
+        w.counselor, w.student, guardian=w.parent, requested_on=today, how_received=None, today=today
+    )
     make_completion(w.staff)
-    w.page = save_page(w.admin, None, title="Señales de alerta", body="## Señales\n- Teléfono nuevo",
-                       audience=SCHOOL_ROLES)
+    w.page = save_page(
+        w.admin, None, title="Señales de alerta", body="## Señales\n- Teléfono nuevo", audience=SCHOOL_ROLES
+    )
     db_session.commit()
     # The records' own words: names, and the lists an admin keeps (courses, flag categories, awareness pages).
-    w.data = [w.student.display_name, school.name, w.counselor.name, w.principal.name, w.staff.name, w.admin.name,
-              w.parent.name, w.clinic.name, "SIS", "Markdown", "CSV", "UTF-8",
-              *db.session.scalars(select(Course.name)), *db.session.scalars(select(FlagCategory.name)),
-              *db.session.scalars(select(AwarenessPage.title))]
+    w.data = [
+        w.student.display_name,
+        school.name,
+        w.counselor.name,
+        w.principal.name,
+        w.staff.name,
+        w.admin.name,
+        w.parent.name,
+        w.clinic.name,
+        "SIS",
+        "Markdown",
+        "CSV",
+        "UTF-8",
+        *db.session.scalars(select(Course.name)),
+        *db.session.scalars(select(FlagCategory.name)),
+        *db.session.scalars(select(AwarenessPage.title)),
+    ]
     return w
 
 
@@ -83,7 +125,11 @@ def test_a_counselor_reads_the_disclosure_record_and_its_forms_in_spanish(care, 
     assert "Registro de divulgaciones" in html and "Consentimientos para compartir" in html
     assert "Orden judicial o citación emitida legalmente" in html  # the legal basis, a label kept in English
     assert "Agencias de tipo Salud y salud mental" in html  # the consent's scope
-    for url in (f"/students/{sid}/disclosures/new", f"/students/{sid}/consents/new", f"/students/{sid}/inspections/new"):
+    for url in (
+        f"/students/{sid}/disclosures/new",
+        f"/students/{sid}/consents/new",
+        f"/students/{sid}/inspections/new",
+    ):
         _reads_spanish(client, url, care.data)
 
 
@@ -104,9 +150,16 @@ def test_a_refused_sharing_and_a_recorded_consent_answer_in_spanish(care, login_
     assert response.status_code == 400
     assert "Elija la base legal para compartir." in html and "Indique la fecha y la hora en que se compartió." in html
     assert not english_left(html, care.data), english_left(html, care.data)
-    response = client.post(f"/students/{sid}/consents/new", data={
-        "guardian": str(care.parent.id), "scope": "any_agency", "categories": ["identity"],
-        "given_on": district_today().isoformat()}, follow_redirects=True)
+    response = client.post(
+        f"/students/{sid}/consents/new",
+        data={
+            "guardian": str(care.parent.id),
+            "scope": "any_agency",
+            "categories": ["identity"],
+            "given_on": district_today().isoformat(),
+        },
+        follow_redirects=True,
+    )
     assert "Consentimiento registrado." in response.get_data(as_text=True)
 
 
@@ -123,8 +176,9 @@ def test_the_agency_pages_and_a_referral_read_in_spanish(care, login_as):
     html = response.get_data(as_text=True)
     assert "Elija la agencia del directorio." in html
     assert not english_left(html, care.data), english_left(html, care.data)
-    response = client.post(f"/agency-referrals/{care.referral.id}/status", data={"status": "accepted"},
-                           follow_redirects=True)
+    response = client.post(
+        f"/agency-referrals/{care.referral.id}/status", data={"status": "accepted"}, follow_redirects=True
+    )
     assert "La derivación ahora está aceptada." in response.get_data(as_text=True)
 
 
@@ -157,12 +211,16 @@ def test_training_messages_answer_in_spanish(care, login_as):
     response = client.post(f"/training/people/{care.staff.id}", data={"course": str(course.id), "completed_on": ""})
     assert response.status_code == 400
     assert "Indique la fecha en que se completó (AAAA-MM-DD)." in response.get_data(as_text=True)
-    response = client.post(f"/training/people/{care.staff.id}", data={
-        "course": str(course.id), "completed_on": district_today().isoformat()}, follow_redirects=True)
+    response = client.post(
+        f"/training/people/{care.staff.id}",
+        data={"course": str(course.id), "completed_on": district_today().isoformat()},
+        follow_redirects=True,
+    )
     assert f"Registrado: {care.staff.name} completó “{course.name}”" in response.get_data(as_text=True)
     csv = b"email,course,completed_on\nnobody@example.org,No such course,yesterday\n"
-    response = client.post("/training/import", data={"file": (__import__("io").BytesIO(csv), "c.csv")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/training/import", data={"file": (__import__("io").BytesIO(csv), "c.csv")}, content_type="multipart/form-data"
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 400 and "No se guardó nada" in html
     assert "Ninguna cuenta tiene el correo electrónico nobody@example.org." in html
@@ -174,8 +232,9 @@ def test_awareness_pages_and_a_confirmation_read_in_spanish(care, login_as):
     assert "A quién llamar" in html and "Por leer" in html
     html = _reads_spanish(client, f"/awareness/{care.page.id}", care.data)
     assert "La he leído" in html
-    response = client.post(f"/awareness/{care.page.id}/confirm", data={"version": str(care.page.version)},
-                           follow_redirects=True)
+    response = client.post(
+        f"/awareness/{care.page.id}/confirm", data={"version": str(care.page.version)}, follow_redirects=True
+    )
     html = response.get_data(as_text=True)
     assert "Gracias: usted confirmó que leyó “Señales de alerta”." in html, visible_text(html)[:400]
     _reads_spanish(login_as(care.principal), "/awareness/readers", care.data)

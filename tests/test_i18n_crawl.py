@@ -6,6 +6,7 @@
 database holds (names of students, schools, programs, categories, courses: data in the district's words,
 not interface text), so a page fails only for words the app itself wrote.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 """Emails in their recipient's language: a Spanish-speaking counselor's reminders and a Spanish principal's
 escalation arrive in Spanish (subject, dates, the email's own words), an English user's stay exactly as they
 were, whatever the language of the job or of the person whose action sent them."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -91,8 +92,13 @@ def test_reminders_and_escalations_are_written_in_each_recipients_language(app, 
     assert "This message carries no student details by design. Sign in to see the record." in body
 
     # The in-app copy reads as the email does; each email keeps the Message-ID stored on its row.
-    titles = dict(db.session.execute(select(Notification.kind, Notification.title).where(
-        Notification.user_id == district["es_principal"], Notification.channel == "in_app")).all())
+    titles = dict(
+        db.session.execute(
+            select(Notification.kind, Notification.title).where(
+                Notification.user_id == district["es_principal"], Notification.channel == "in_app"
+            )
+        ).all()
+    )
     assert titles == {"checkin.escalation": "Seguimientos con PQ atrasados más de 7 días"}
     stored = set(db.session.scalars(select(Notification.message_id).where(Notification.channel == "email")))
     assert {m["Message-ID"] for m in sink.messages()} == stored
@@ -107,8 +113,13 @@ def test_the_sender_s_language_does_not_choose_the_email_s(app, district, sink):
     student = db.session.scalars(select(Student).where(Student.school_id == school.id)).first()
     staff = make_user("staff", [school], locale="es")
     with app.test_request_context(headers={"Accept-Language": "es"}):
-        submit_referral(staff, student, categories=[category("Social isolation")], observation="Sola en el recreo.",
-                        urgency="urgent")
+        submit_referral(
+            staff,
+            student,
+            categories=[category("Social isolation")],
+            observation="Sola en el recreo.",
+            urgency="urgent",
+        )
         tokens.issue(db.session.get(User, district["es_counselor"]), tokens.RESET, actor=None)
     db.session.commit()
     assert run_job(app, "notifications.deliver", NOW) == 2
@@ -116,9 +127,13 @@ def test_the_sender_s_language_does_not_choose_the_email_s(app, district, sink):
     [urgent] = inbox["sam@south.example.org"]
     assert urgent["Subject"] == "Urgent referral about PQ: please open it now"
     [reset] = inbox["lucia@north.example.org"]
-    assert reset["Subject"] == ("Restablezca su contraseña del Gestor del Programa de Prevención Escolar "
-                                "(enlace válido por 1 hora)")
+    assert reset["Subject"] == (
+        "Restablezca su contraseña del Gestor del Programa de Prevención Escolar (enlace válido por 1 hora)"
+    )
     assert "Abrir:\r\nhttp://127.0.0.1:5000/password/reset/" in reset.get_content()
-    in_app = db.session.scalar(select(Notification.title).where(
-        Notification.user_id == district["en_counselor"], Notification.kind == "referral.new"))
+    in_app = db.session.scalar(
+        select(Notification.title).where(
+            Notification.user_id == district["en_counselor"], Notification.kind == "referral.new"
+        )
+    )
     assert in_app.startswith("New URGENT referral about PQ (grade")

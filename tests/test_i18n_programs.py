@@ -1,5 +1,6 @@
 """The app in Spanish beyond the daily path: programs, mentoring, referrals, the record of access,
 access requests and the school calendar read in Spanish for people who chose it (issue 19, item 3)."""
+
 from __future__ import annotations
 
 import re
@@ -41,8 +42,9 @@ def casework(db_session, login_as):
     officer = make_user("district", name="Olga Oficial", locale="es", is_privacy_officer=True)
     other_district = make_user("district", name="Diego Distrito", locale="es")
     make_flag(ana, counselor, category_name="Social isolation", severity="high")
-    program = make_program(school, counselor, capacity=1, name="Círculo de amigos", schedule="Martes 15:15",
-                           facilitator="Sra. Vega")
+    program = make_program(
+        school, counselor, capacity=1, name="Círculo de amigos", schedule="Martes 15:15", facilitator="Sra. Vega"
+    )
     enroll(counselor, program, [ana, luis])  # Ana takes the seat, Luis waits
     mentor = make_mentor(school, counselor, name="Mario Mentor", checked_on=date.today() - timedelta(days=30))
     match = open_match(counselor, ana)
@@ -50,15 +52,51 @@ def casework(db_session, login_as):
     pending_for = make_user("staff", [school], name="Nora Nueva")
     propose(admin, pending_for, ROLE, "counselor")
     db.session.flush()
-    data = [ana.display_name, luis.display_name, school.name, counselor.name, staff.name, principal.name,
-            admin.name, officer.name, other_district.name, pending_for.name, pending_for.email, program.name,
-            program.schedule, program.facilitator, mentor.name, "Llora a la salida.", ana.sourced_id, "SIS", "CSV",
-            "FERPA", "Outlook", "Google Calendar", "Google", "URL",
-            *db.session.scalars(select(FlagCategory.name)), *db.session.scalars(select(ProgramType.name))]
-    return {"school": school, "ana": ana, "luis": luis, "counselor": counselor, "staff": staff,
-            "principal": principal, "admin": admin, "officer": officer, "district": other_district,
-            "program": program, "mentor": mentor, "match": match, "referral": referral, "data": data,
-            "login_as": login_as}
+    data = [
+        ana.display_name,
+        luis.display_name,
+        school.name,
+        counselor.name,
+        staff.name,
+        principal.name,
+        admin.name,
+        officer.name,
+        other_district.name,
+        pending_for.name,
+        pending_for.email,
+        program.name,
+        program.schedule,
+        program.facilitator,
+        mentor.name,
+        "Llora a la salida.",
+        ana.sourced_id,
+        "SIS",
+        "CSV",
+        "FERPA",
+        "Outlook",
+        "Google Calendar",
+        "Google",
+        "URL",
+        *db.session.scalars(select(FlagCategory.name)),
+        *db.session.scalars(select(ProgramType.name)),
+    ]
+    return {
+        "school": school,
+        "ana": ana,
+        "luis": luis,
+        "counselor": counselor,
+        "staff": staff,
+        "principal": principal,
+        "admin": admin,
+        "officer": officer,
+        "district": other_district,
+        "program": program,
+        "mentor": mentor,
+        "match": match,
+        "referral": referral,
+        "data": data,
+        "login_as": login_as,
+    }
 
 
 def _assert_spanish(client, url, data, status=200):
@@ -75,11 +113,27 @@ def test_a_counselor_reads_programs_mentoring_referrals_and_the_record_of_access
     w = casework
     client = w["login_as"](w["counselor"])
     program, ana = w["program"], w["ana"]
-    pages = ["/programs", f"/programs/{program.id}", f"/programs/{program.id}?q=Soto", "/programs/new",
-             f"/programs/{program.id}/edit", f"/programs/{program.id}/sessions/new", f"/students/{ana.id}/programs",
-             "/matches", "/matches?show=closed", "/mentors", "/mentors/new", f"/mentors/{w['mentor'].id}",
-             f"/matches/{w['match'].id}", "/referrals", "/referrals?show=decided", f"/referrals/{w['referral'].id}",
-             f"/students/{ana.id}/access", "/account/calendar", "/account/reminders"]
+    pages = [
+        "/programs",
+        f"/programs/{program.id}",
+        f"/programs/{program.id}?q=Soto",
+        "/programs/new",
+        f"/programs/{program.id}/edit",
+        f"/programs/{program.id}/sessions/new",
+        f"/students/{ana.id}/programs",
+        "/matches",
+        "/matches?show=closed",
+        "/mentors",
+        "/mentors/new",
+        f"/mentors/{w['mentor'].id}",
+        f"/matches/{w['match'].id}",
+        "/referrals",
+        "/referrals?show=decided",
+        f"/referrals/{w['referral'].id}",
+        f"/students/{ana.id}/access",
+        "/account/calendar",
+        "/account/reminders",
+    ]
     for url in pages:
         _assert_spanish(client, url, w["data"])
     html = client.get(f"/programs/{program.id}").get_data(as_text=True)
@@ -91,8 +145,9 @@ def test_ending_an_enrollment_and_the_waitlist_answer_in_spanish(casework):
     client = w["login_as"](w["counselor"])
     from school_prevention.programs.models import Enrollment
 
-    seat, waiting = (db.session.scalars(select(Enrollment).where(Enrollment.program_id == w["program"].id)
-                                        .order_by(Enrollment.id)).all())
+    seat, waiting = db.session.scalars(
+        select(Enrollment).where(Enrollment.program_id == w["program"].id).order_by(Enrollment.id)
+    ).all()
     for e in (seat, waiting):
         _assert_spanish(client, f"/enrollments/{e.id}/end", w["data"])
     refused = client.post(f"/enrollments/{seat.id}/end", data={"status": "", "reason": ""})
@@ -100,8 +155,9 @@ def test_ending_an_enrollment_and_the_waitlist_answer_in_spanish(casework):
     html = refused.get_data(as_text=True)
     assert "Elija completado o retirado." in html and "Indique el motivo." in html
     assert not english_left(html, w["data"])
-    done = client.post(f"/enrollments/{seat.id}/end", data={"status": "completed", "reason": "Terminó el ciclo"},
-                       follow_redirects=True)
+    done = client.post(
+        f"/enrollments/{seat.id}/end", data={"status": "completed", "reason": "Terminó el ciclo"}, follow_redirects=True
+    )
     text = visible_text(done.get_data(as_text=True))
     assert "Inscripción terminada: completada." in text, text[:600]
     assert "1 estudiante pasó de la lista de espera al cupo." in text
@@ -130,8 +186,11 @@ def test_staff_refer_a_concern_and_see_their_referrals_in_spanish(casework):
     html = refused.get_data(as_text=True)
     assert "Escriba lo que vio u oyó." in html and not english_left(html, w["data"])
     cat = db.session.scalars(select(FlagCategory).order_by(FlagCategory.position)).first()
-    sent = client.post(f"/referrals/new?student={w['ana'].id}", data={
-        "categories": [str(cat.id)], "observation": "Se aísla en el recreo.", "urgency": "soon"}, follow_redirects=True)
+    sent = client.post(
+        f"/referrals/new?student={w['ana'].id}",
+        data={"categories": [str(cat.id)], "observation": "Se aísla en el recreo.", "urgency": "soon"},
+        follow_redirects=True,
+    )
     html = sent.get_data(as_text=True)
     assert "Gracias. Su derivación se envió a los consejeros de la escuela." in html
     assert "Recibida" in html and 'class="status status-received"' in html  # the badge keeps its colour
@@ -160,8 +219,9 @@ def test_admin_reads_the_school_calendar_in_spanish_and_the_flash_too(casework):
     assert refused.status_code == 400
     assert "Indique la fecha." in refused.get_data(as_text=True)
     day = date.today() + timedelta(days=40)
-    added = client.post("/admin/non-school-days", data={"day": day.isoformat(), "name": "Día del maestro"},
-                        follow_redirects=True)
+    added = client.post(
+        "/admin/non-school-days", data={"day": day.isoformat(), "name": "Día del maestro"}, follow_redirects=True
+    )
     html = added.get_data(as_text=True)
     assert "Se agregó" in html and "Los próximos seguimientos se están reubicando" in html
     assert not english_left(html, [*w["data"], "Día del maestro"])

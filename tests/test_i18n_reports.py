@@ -1,6 +1,7 @@
 """The reports, exports, admin and roster pages in Spanish: a principal, a district officer and an admin who
 chose Spanish read them with no English left; the downloads keep their machine column names and put their
 words for people (sheet titles, notes) in the downloader's language; English pages read as before."""
+
 from __future__ import annotations
 
 import io
@@ -33,14 +34,25 @@ SPANISH = {"Accept-Language": "en-US,en;q=0.9"}  # the browser says English: the
 # translate; see the report of branch es-reports): the reporting groups' and periods' names and the
 # caseload bands (reports/groups.py, periods.py, district.py), the training and tiers cards the
 # coverage pages include, the grant descriptions (grants/services.py) and the importer's count labels.
-ELSEWHERE = ["Up to 250", "251 to 350", "351 to 450", "Over 450", "No counselor", "Not shown (few students)",
-             "District total"]
+ELSEWHERE = [
+    "Up to 250",
+    "251 to 350",
+    "351 to 450",
+    "Over 450",
+    "No counselor",
+    "Not shown (few students)",
+    "District total",
+]
 
 
 def _data(*extra) -> list[str]:
     """The records' own words: names, and the lists an admin keeps (data, not interface text)."""
-    lists = [*db.session.scalars(select(FlagCategory.name)), *db.session.scalars(select(ProgramType.name)),
-             *db.session.scalars(select(Instrument.name)), *db.session.scalars(select(Course.name))]
+    lists = [
+        *db.session.scalars(select(FlagCategory.name)),
+        *db.session.scalars(select(ProgramType.name)),
+        *db.session.scalars(select(Instrument.name)),
+        *db.session.scalars(select(Course.name)),
+    ]
     return [*extra, *lists, *ELSEWHERE]
 
 
@@ -64,15 +76,34 @@ def school_world(db_session):
     today = utcnow().date()
     school = make_school(name="Escuela Roble", level="middle")
     counselor = make_user("counselor", [school], name="Lucía Gómez")
-    program = make_program(school, counselor, capacity=4, name="Grupo de mentores", starts_on=today - timedelta(days=30))
+    program = make_program(
+        school, counselor, capacity=4, name="Grupo de mentores", starts_on=today - timedelta(days=30)
+    )
     social = category()
     students = [make_student(school, given_name=n, family_name="Pérez") for n in ("Ana", "Beto", "Carla", "Dani")]
     for s in students:
-        db_session.add(RiskFlag(student_id=s.id, category_id=social.id, severity="high",
-                                source="counselor_observation", status="open", opened_by_id=counselor.id))
+        db_session.add(
+            RiskFlag(
+                student_id=s.id,
+                category_id=social.id,
+                severity="high",
+                source="counselor_observation",
+                status="open",
+                opened_by_id=counselor.id,
+            )
+        )
     db_session.add(Enrollment(program_id=program.id, student_id=students[0].id, status="active", started_at=utcnow()))
-    db_session.add(CheckInPlan(student_id=students[1].id, school_id=school.id, counselor_id=counselor.id,
-                               cadence="weekly", local_time=time(10), starts_on=today, until=today + timedelta(days=90)))
+    db_session.add(
+        CheckInPlan(
+            student_id=students[1].id,
+            school_id=school.id,
+            counselor_id=counselor.id,
+            cadence="weekly",
+            local_time=time(10),
+            starts_on=today,
+            until=today + timedelta(days=90),
+        )
+    )
     db_session.flush()
     return {"school": school, "counselor": counselor, "program": program, "students": students}
 
@@ -80,8 +111,12 @@ def school_world(db_session):
 def test_a_principal_reads_the_school_coverage_page_in_spanish(school_world, login_as):
     principal = make_user("principal", [school_world["school"]], name="Rosa Díaz", locale="es")
     client = login_as(principal)
-    data = _data(school_world["school"].name, school_world["counselor"].name, school_world["program"].name,
-                 *(s.display_name for s in school_world["students"]))
+    data = _data(
+        school_world["school"].name,
+        school_world["counselor"].name,
+        school_world["program"].name,
+        *(s.display_name for s in school_world["students"]),
+    )
     html = _spanish_page(client, "/reports/coverage", data)
     assert "Con alertas y sin cobertura" in html and "Cómo están cubiertos los 4 estudiantes con alerta" in html
     assert ">Alta</span>" in html  # the severity badge of an uncovered student
@@ -112,8 +147,9 @@ def test_a_district_officer_reads_the_district_page_and_its_refusal_in_spanish(d
     assert "Cobertura del distrito" in html and "Descargar Excel" in html
     assert "Semana a semana" in html and "Seguimientos previstos y cumplidos a tiempo, por semana" in html
     # A period that is not offered: refused with a 400 and the page still in Spanish around the message.
-    refused = _spanish_page(client, "/reports/coverage?period=1999-01", data + ["Choose a reporting period from the list."],
-                           status=400)  # the message is reports/periods.py's (helper report-model)
+    refused = _spanish_page(
+        client, "/reports/coverage?period=1999-01", data + ["Choose a reporting period from the list."], status=400
+    )  # the message is reports/periods.py's (helper report-model)
     assert "Filtrar las cifras del distrito" in refused
 
 
@@ -137,13 +173,16 @@ def test_the_student_level_export_pages_and_file_are_in_spanish(district_world, 
     data = _data(district_world["officer"].name)
     page = _spanish_page(client, "/exports/students", data)
     assert "Exportación por estudiante" in page and "Qué exportar" in page
-    refused = client.post("/exports/students", data={"dataset": "programs", "fmt": "xlsx", "purpose": "short"},
-                          headers=SPANISH)
+    refused = client.post(
+        "/exports/students", data={"dataset": "programs", "fmt": "xlsx", "purpose": "short"}, headers=SPANISH
+    )
     assert refused.status_code == 400
     assert "Indique en 20 a 500 caracteres quién la pidió y por qué." in refused.get_data(as_text=True)
     assert not english_left(refused.get_data(as_text=True), data)
-    asked = client.post("/exports/students", data={"dataset": "programs", "fmt": "xlsx",
-                                                   "purpose": "Evaluación de programas, acuerdo 2026-14"})
+    asked = client.post(
+        "/exports/students",
+        data={"dataset": "programs", "fmt": "xlsx", "purpose": "Evaluación de programas, acuerdo 2026-14"},
+    )
     assert asked.status_code == 303
     status_url = asked.headers["Location"]
     assert "En cola" in _spanish_page(client, status_url, data)
@@ -193,8 +232,11 @@ def test_an_admin_reads_the_lists_in_spanish(admin):
     assert "Listas que puede editar" in _spanish_page(client, "/admin/lists", data)
     page = _spanish_page(client, "/admin/lists/program-types", data)
     assert "Tipos de programa" in page and "Agregar: tipo de programa" in page
-    saved = client.post("/admin/lists/program-types/new", data={"name": "Scouts", "position": "9", "is_active": "y"},
-                        follow_redirects=True)
+    saved = client.post(
+        "/admin/lists/program-types/new",
+        data={"name": "Scouts", "position": "9", "is_active": "y"},
+        follow_redirects=True,
+    )
     assert "Guardado: tipo de programa «Scouts»." in saved.get_data(as_text=True)
 
 
@@ -232,4 +274,8 @@ def test_an_admin_reads_the_roster_upload_and_an_import_report_in_spanish(admin,
 def test_english_readers_still_read_english(school_world, login_as):
     principal = make_user("principal", [school_world["school"]])
     html = login_as(principal).get("/reports/coverage").get_data(as_text=True)
-    assert '<html lang="en">' in html and "Flagged and not covered" in html and "How the 4 flagged students are covered" in html
+    assert (
+        '<html lang="en">' in html
+        and "Flagged and not covered" in html
+        and "How the 4 flagged students are covered" in html
+    )

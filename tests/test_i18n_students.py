@@ -1,5 +1,6 @@
 """The app in Spanish beyond the daily path: the student list (filters, saved views, bulk actions), the student
 page with its flags, programs, plans and tier, tier and intervention plan pages, the screening form, the homes."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -46,18 +47,52 @@ def world(db_session, login_as):
         make_completion(counselor, course, completed_on=district_today() - timedelta(days=30))
     today = district_today()
     tiers.set_tier(counselor, student, 2, "Asistencia baja", 0)
-    plan = tiers.create_plan(counselor, student, goal="Asistir 4 días por semana", measure="Días por semana",
-                             baseline=2.0, target=4.0, started_on=today - timedelta(days=14),
-                             review_on=today + timedelta(days=28), program_ids=[program.id], today=today)
+    plan = tiers.create_plan(
+        counselor,
+        student,
+        goal="Asistir 4 días por semana",
+        measure="Días por semana",
+        baseline=2.0,
+        target=4.0,
+        started_on=today - timedelta(days=14),
+        review_on=today + timedelta(days=28),
+        program_ids=[program.id],
+        today=today,
+    )
     tiers.record_progress(counselor, plan, measured_on=today - timedelta(days=7), value=3.0, note=None, today=today)
     db.session.flush()
     # The records' own words: names and the lists an admin keeps (categories, instruments, courses, programs).
-    data = [student.display_name, school.name, counselor.name, principal.name, staff.name, "Lucía", "Marta", "Pablo",
-            program.name, "Rosa Pérez", "SIS", plan.goal, plan.measure, "Asistencia baja",
-            *db.session.scalars(select(FlagCategory.name)), *db.session.scalars(select(Instrument.name)),
-            *db.session.scalars(select(Course.name))]
-    return {"school": school, "student": student, "counselor": counselor, "principal": principal, "staff": staff,
-            "flag": flag, "program": program, "plan": plan, "data": data, "login_as": login_as}
+    data = [
+        student.display_name,
+        school.name,
+        counselor.name,
+        principal.name,
+        staff.name,
+        "Lucía",
+        "Marta",
+        "Pablo",
+        program.name,
+        "Rosa Pérez",
+        "SIS",
+        plan.goal,
+        plan.measure,
+        "Asistencia baja",
+        *db.session.scalars(select(FlagCategory.name)),
+        *db.session.scalars(select(Instrument.name)),
+        *db.session.scalars(select(Course.name)),
+    ]
+    return {
+        "school": school,
+        "student": student,
+        "counselor": counselor,
+        "principal": principal,
+        "staff": staff,
+        "flag": flag,
+        "program": program,
+        "plan": plan,
+        "data": data,
+        "login_as": login_as,
+    }
 
 
 def _spanish(response, data, status=200):
@@ -72,11 +107,21 @@ def _spanish(response, data, status=200):
 def test_the_counselor_reads_the_student_pages_in_spanish(world):
     client = world["login_as"](world["counselor"])
     s, data = world["student"], world["data"]
-    pages = ["/", "/students", "/students?severity=high&plan=kept&tier=2&intervention=active&sort=severity",
-             "/students?q=zzzz", f"/students/{s.id}", f"/students/{s.id}/summary?include_restricted=y",
-             f"/students/{s.id}/tier", f"/students/{s.id}/interventions/new", f"/interventions/{world['plan'].id}",
-             f"/students/{s.id}/screenings/new", f"/students/bulk/plans?student={s.id}",
-             f"/students/bulk/enroll?student={s.id}", f"/students/bulk/assign?student={s.id}"]
+    pages = [
+        "/",
+        "/students",
+        "/students?severity=high&plan=kept&tier=2&intervention=active&sort=severity",
+        "/students?q=zzzz",
+        f"/students/{s.id}",
+        f"/students/{s.id}/summary?include_restricted=y",
+        f"/students/{s.id}/tier",
+        f"/students/{s.id}/interventions/new",
+        f"/interventions/{world['plan'].id}",
+        f"/students/{s.id}/screenings/new",
+        f"/students/bulk/plans?student={s.id}",
+        f"/students/bulk/enroll?student={s.id}",
+        f"/students/bulk/assign?student={s.id}",
+    ]
     for url in pages:
         _spanish(client.get(url), data)
     html = client.get(f"/students/{s.id}").get_data(as_text=True)
@@ -88,14 +133,14 @@ def test_the_counselor_reads_the_student_pages_in_spanish(world):
 def test_saved_views_and_bulk_results_answer_in_spanish(world):
     client = world["login_as"](world["counselor"])
     data = world["data"] + ["Mi lista"]
-    saved = client.post("/students/views", data={"query": "severity=high", "name": "Mi lista"},
-                        follow_redirects=True)
+    saved = client.post("/students/views", data={"query": "severity=high", "name": "Mi lista"}, follow_redirects=True)
     html = _spanish(saved, data)
     assert "Vista guardada." in html and "Sus vistas" in html
     refused = client.post("/students/views", data={"query": "severity=high", "name": " "})
     assert "Ponga un nombre a la vista" in _spanish(refused, data, 400)
-    done = client.post("/students/bulk/assign", data={"student": str(world["student"].id),
-                                                      "counselor_id": str(world["counselor"].id)})
+    done = client.post(
+        "/students/bulk/assign", data={"student": str(world["student"].id), "counselor_id": str(world["counselor"].id)}
+    )
     assert "Asignado a Lucía Gómez." in _spanish(done, data)
 
 
@@ -108,8 +153,9 @@ def test_refused_tier_plan_and_screening_forms_answer_in_spanish(world):
     assert "Escriba la meta" in html and "Escriba el objetivo como número." in html
     html = _spanish(client.post(f"/students/{s.id}/screenings/new", data={"screened_on": ""}), data, 400)
     assert "Elija el instrumento." in html
-    moved = client.post(f"/students/{s.id}/tier", data={"tier": "3", "reason": "Sin respuesta", "version": "1"},
-                        follow_redirects=True)
+    moved = client.post(
+        f"/students/{s.id}/tier", data={"tier": "3", "reason": "Sin respuesta", "version": "1"}, follow_redirects=True
+    )
     assert "Pasó al nivel 3." in _spanish(moved, data + ["Sin respuesta"])
 
 

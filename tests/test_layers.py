@@ -1,4 +1,5 @@
 """The layer contracts of .importlinter hold: no module imports from a layer above its own."""
+
 from __future__ import annotations
 
 import shutil
@@ -23,8 +24,11 @@ def test_every_import_points_down():
 
 def test_an_import_from_a_layer_above_breaks_the_contract(tmp_path):
     # The check itself can fail: permissions.py (people layer) importing a feature is refused.
-    shutil.copytree(ROOT / "school_prevention", tmp_path / "school_prevention",
-                    ignore=shutil.ignore_patterns("__pycache__", "translations"))
+    shutil.copytree(
+        ROOT / "school_prevention",
+        tmp_path / "school_prevention",
+        ignore=shutil.ignore_patterns("__pycache__", "translations"),
+    )
     shutil.copy(ROOT / ".importlinter", tmp_path / ".importlinter")
     permissions = tmp_path / "school_prevention" / "permissions.py"
     permissions.write_text(permissions.read_text() + "\nfrom school_prevention.flags.models import RiskFlag  # noqa\n")

@@ -1,4 +1,5 @@
 """Names a reader can follow: every blueprint in a file named after it, every model in a models.py."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,8 +33,11 @@ def misplaced_views(app) -> list[str]:
             continue  # static, healthz: the app's own
         module = view.__module__
         home = app.blueprints[name].import_name.rpartition(".")[0]
-        part = (module.rpartition(".")[0] == home and module.endswith("_views")
-                and not any(named_after(other, module) for other in app.blueprints))
+        part = (
+            module.rpartition(".")[0] == home
+            and module.endswith("_views")
+            and not any(named_after(other, module) for other in app.blueprints)
+        )
         if not (named_after(name, module) or part):
             problems.append(f"{endpoint} is defined in {module}")
     return problems

@@ -4,6 +4,7 @@ The expectations (tests/support/endpoints.py) are written out by hand from DESIG
 not read from the code, so a route that is opened (or closed) by mistake makes this test fail. A new
 route makes it fail too until someone adds its line there: that is the point.
 """
+
 from __future__ import annotations
 
 import pytest

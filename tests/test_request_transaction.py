@@ -3,6 +3,7 @@
 These use a database of their own with committed rows (committed_world), so that other
 connections, and a failing commit, behave as they do in production.
 """
+
 from __future__ import annotations
 
 import threading
@@ -22,8 +23,9 @@ def _count(app, sql: str, **params) -> int:
 
 def _flag_form(app) -> dict:
     with app.app_context():
-        category_id = db.session.scalar(text("SELECT id FROM flag_category WHERE is_active = :yes ORDER BY id LIMIT 1"),
-                                        {"yes": True})
+        category_id = db.session.scalar(
+            text("SELECT id FROM flag_category WHERE is_active = :yes ORDER BY id LIMIT 1"), {"yes": True}
+        )
     return {"category": category_id, "severity": "low", "source": "counselor_observation", "note": "Quiet at lunch."}
 
 
@@ -79,12 +81,17 @@ def test_a_page_whose_audit_row_cannot_be_saved_is_not_shown(committed_world, co
 def test_a_page_and_its_audit_row_are_saved_together(committed_world):
     app, ids = committed_world
     client = sign_in(app, ids["counselor"])
-    before = _count(app, "SELECT count(*) FROM audit_event WHERE action = 'student.view' AND student_id = :s",
-                    s=ids["student"])
+    before = _count(
+        app, "SELECT count(*) FROM audit_event WHERE action = 'student.view' AND student_id = :s", s=ids["student"]
+    )
     with app.app_context():
         assert client.get(f"/students/{ids['student']}").status_code == 200
-    assert _count(app, "SELECT count(*) FROM audit_event WHERE action = 'student.view' AND student_id = :s",
-                  s=ids["student"]) == before + 1
+    assert (
+        _count(
+            app, "SELECT count(*) FROM audit_event WHERE action = 'student.view' AND student_id = :s", s=ids["student"]
+        )
+        == before + 1
+    )
 
 
 def test_a_save_while_someone_else_is_saving_runs_once_and_keeps_both(committed_world, monkeypatch):

@@ -1,4 +1,5 @@
 """One scheduler per database: the guard, the job runner and the command line."""
+
 from __future__ import annotations
 
 import os
@@ -43,10 +44,20 @@ def test_jobs_are_registered_under_stable_names():
 def test_session_purge_job_removes_only_old_sessions(app, db_session):
     user = make_user("staff")
     now = datetime(2027, 1, 31, tzinfo=UTC)
-    old = UserSession(token_hash="a" * 64, user_id=user.id, created_at=now - timedelta(days=40),
-                      last_seen_at=now - timedelta(days=40), ended_at=now - timedelta(days=40))
-    recent = UserSession(token_hash="b" * 64, user_id=user.id, created_at=now - timedelta(days=2),
-                         last_seen_at=now - timedelta(days=2), ended_at=now - timedelta(days=2))
+    old = UserSession(
+        token_hash="a" * 64,
+        user_id=user.id,
+        created_at=now - timedelta(days=40),
+        last_seen_at=now - timedelta(days=40),
+        ended_at=now - timedelta(days=40),
+    )
+    recent = UserSession(
+        token_hash="b" * 64,
+        user_id=user.id,
+        created_at=now - timedelta(days=2),
+        last_seen_at=now - timedelta(days=2),
+        ended_at=now - timedelta(days=2),
+    )
     db.session.add_all([old, recent])
     db.session.commit()
     assert run_job(app, "sessions.purge", now) == 1
@@ -72,15 +83,24 @@ def _read_until(proc, needle: str, timeout: float) -> str:
 def test_a_second_scheduler_process_stands_by(backend, tmp_path_factory, postgres):
     url = new_database_url(backend, "sched", tmp_path_factory, postgres)
     migrate_to_head(create_app(TestConfig(url)))
-    env = {**os.environ, "DATABASE_URL": url, "SP_INSTANCE_PATH": str(tmp_path_factory.mktemp("inst")),
-           "PYTHONUNBUFFERED": "1", "SP_SCHEDULER_STANDBY_SECONDS": "0.2"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SP_INSTANCE_PATH": str(tmp_path_factory.mktemp("inst")),
+        "PYTHONUNBUFFERED": "1",
+        "SP_SCHEDULER_STANDBY_SECONDS": "0.2",
+    }
     command = [sys.executable, "-m", "flask", "--app", "app", "scheduler", "run"]
     procs = []
     try:
-        first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        first = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         procs.append(first)
         assert "scheduler started" in _read_until(first, "scheduler started", 30)
-        second = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        second = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         procs.append(second)
         output = _read_until(second, "standing by", 30)
         assert "standing by" in output and "scheduler started" not in output

@@ -1,4 +1,5 @@
 """Exported cells cannot run as formulas when a district officer opens the file."""
+
 from __future__ import annotations
 
 import csv
@@ -9,7 +10,7 @@ import pytest
 
 from school_prevention.spreadsheets import csv_bytes, safe_cell, write_xlsx
 
-NASTY = ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)", "\tTab", "\rCR", "\0nul"]
+NASTY = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\tTab", "\rCR", "\0nul"]
 
 
 @pytest.mark.parametrize("text", NASTY)
@@ -32,8 +33,11 @@ def test_csv_round_trip_keeps_text_inert_and_has_a_bom():
 
 def test_xlsx_cells_are_strings_and_numbers_never_formulas():
     buffer = io.BytesIO()
-    write_xlsx(buffer, [("Schools", ["school", "n"], [[text, i] for i, text in enumerate(NASTY)])],
-               notes=["Cells below 10 are suppressed."])
+    write_xlsx(
+        buffer,
+        [("Schools", ["school", "n"], [[text, i] for i, text in enumerate(NASTY)])],
+        notes=["Cells below 10 are suppressed."],
+    )
     book = openpyxl.load_workbook(io.BytesIO(buffer.getvalue()))
     sheet = book["Schools"]
     for row in sheet.iter_rows(min_row=2):

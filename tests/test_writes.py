@@ -1,4 +1,5 @@
 """tests/support/writes.py, which the fuzz test trusts to say that a refused request changed nothing."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,17 +9,20 @@ from tests.factories import make_school
 from tests.support.writes import Writes, written_table
 
 
-@pytest.mark.parametrize("statement, table", [
-    ("INSERT INTO school (name) VALUES ('x')", "school"),
-    ('UPDATE "student" SET grade = 1', "student"),
-    ("DELETE FROM flag WHERE id = 1", "flag"),
-    ("INSERT OR REPLACE INTO audit_event (id) VALUES (1)", "audit_event"),
-    ("WITH gone AS (SELECT 1) UPDATE enrollment SET status = 'x'", "enrollment"),
-    ("  update checkin set status = 'missed'", "checkin"),
-    ("SELECT * FROM school", None),
-    ("WITH x AS (SELECT 1) SELECT * FROM x", None),
-    ("SAVEPOINT sa_savepoint_1", None),
-])
+@pytest.mark.parametrize(
+    "statement, table",
+    [
+        ("INSERT INTO school (name) VALUES ('x')", "school"),
+        ('UPDATE "student" SET grade = 1', "student"),
+        ("DELETE FROM flag WHERE id = 1", "flag"),
+        ("INSERT OR REPLACE INTO audit_event (id) VALUES (1)", "audit_event"),
+        ("WITH gone AS (SELECT 1) UPDATE enrollment SET status = 'x'", "enrollment"),
+        ("  update checkin set status = 'missed'", "checkin"),
+        ("SELECT * FROM school", None),
+        ("WITH x AS (SELECT 1) SELECT * FROM x", None),
+        ("SAVEPOINT sa_savepoint_1", None),
+    ],
+)
 def test_the_table_a_statement_writes(statement, table):
     assert written_table(statement) == table
 

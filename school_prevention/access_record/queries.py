@@ -1,4 +1,5 @@
 """The audit rows about one student, as a record of access, newest first."""
+
 from __future__ import annotations
 
 from sqlalchemy import Select, select
@@ -27,11 +28,20 @@ def kind_of(action: str) -> str:
 def access_of(student_id: int) -> Select:
     """(at, action, actor name, actor role, purpose, ip) of every audit row about the student."""
     actor = aliased(User)
-    return (select(AuditEvent.id, AuditEvent.at, AuditEvent.action, actor.name.label("actor_name"),
-                   actor.role.label("actor_role"), AuditEvent.purpose, AuditEvent.ip)
-            .outerjoin(actor, actor.id == AuditEvent.actor_id)
-            .where(AuditEvent.student_id == student_id)
-            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()))
+    return (
+        select(
+            AuditEvent.id,
+            AuditEvent.at,
+            AuditEvent.action,
+            actor.name.label("actor_name"),
+            actor.role.label("actor_role"),
+            AuditEvent.purpose,
+            AuditEvent.ip,
+        )
+        .outerjoin(actor, actor.id == AuditEvent.actor_id)
+        .where(AuditEvent.student_id == student_id)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    )
 
 
 def student_by_sis_id(sis_id: str) -> Select:

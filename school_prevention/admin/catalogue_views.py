@@ -2,6 +2,7 @@
 
 Items are never deleted, only taken out of use, so past records keep their meaning.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -56,13 +57,30 @@ class Catalogue:
 
 
 CATALOGUES: dict[str, Catalogue] = {
-    "flag-categories": Catalogue(FlagCategory, CategoryForm, all_categories, N_("Flag categories"), N_("flag category"),
-                                 (("name", N_("Name")), ("is_suspected_abuse", N_("Mandated report")),
-                                  ("position", N_("Order")))),
-    "instruments": Catalogue(Instrument, InstrumentForm, all_instruments, N_("Screening instruments"), N_("instrument"),
-                             (("name", N_("Name")), ("version", N_("Version")))),
-    "program-types": Catalogue(ProgramType, ProgramTypeForm, all_program_types, N_("Program types"),
-                               N_("program type"), (("name", N_("Name")), ("position", N_("Order")))),
+    "flag-categories": Catalogue(
+        FlagCategory,
+        CategoryForm,
+        all_categories,
+        N_("Flag categories"),
+        N_("flag category"),
+        (("name", N_("Name")), ("is_suspected_abuse", N_("Mandated report")), ("position", N_("Order"))),
+    ),
+    "instruments": Catalogue(
+        Instrument,
+        InstrumentForm,
+        all_instruments,
+        N_("Screening instruments"),
+        N_("instrument"),
+        (("name", N_("Name")), ("version", N_("Version"))),
+    ),
+    "program-types": Catalogue(
+        ProgramType,
+        ProgramTypeForm,
+        all_program_types,
+        N_("Program types"),
+        N_("program type"),
+        (("name", N_("Name")), ("position", N_("Order"))),
+    ),
 }
 
 
@@ -114,12 +132,16 @@ def _differences(form, item) -> list[str]:
 
 
 def _already_saved(kind: str, catalogue: Catalogue, item, verb: str) -> AlreadyDone:
-    message = (_("The %(item)s “%(name)s” was already saved with these details by %(who)s. Nothing more was changed.")
-               if verb == "saved" else
-               _("The %(item)s “%(name)s” was already added by %(who)s. Nothing more was changed."))
-    return AlreadyDone(message % {"item": _(str(catalogue.singular)), "name": item.name,
-                                  "who": last_done_by(item, f"admin.{kind}.saved")},
-                       next_url=url_for("catalogue.edit", kind=kind, item_id=item.id))
+    message = (
+        _("The %(item)s “%(name)s” was already saved with these details by %(who)s. Nothing more was changed.")
+        if verb == "saved"
+        else _("The %(item)s “%(name)s” was already added by %(who)s. Nothing more was changed.")
+    )
+    return AlreadyDone(
+        message
+        % {"item": _(str(catalogue.singular)), "name": item.name, "who": last_done_by(item, f"admin.{kind}.saved")},
+        next_url=url_for("catalogue.edit", kind=kind, item_id=item.id),
+    )
 
 
 def _item_or_404(catalogue: Catalogue, item_id: int):

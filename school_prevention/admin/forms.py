@@ -1,4 +1,5 @@
 """Forms to create and edit user accounts."""
+
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
@@ -17,15 +18,32 @@ ROLE_CHOICES = [(r.value, _l(ROLE_LABELS[r])) for r in Role]
 class UserForm(NewPasswordMixin, FlaskForm):
     """An account: who, which role, which schools, which grants."""
 
-    email = StringField(_l("Email"), validators=[DataRequired(_l("Enter an email address.")), Email(_l("Enter a valid email address, like name@school.org.")), Length(max=320)])
+    email = StringField(
+        _l("Email"),
+        validators=[
+            DataRequired(_l("Enter an email address.")),
+            Email(_l("Enter a valid email address, like name@school.org.")),
+            Length(max=320),
+        ],
+    )
     name = StringField(_l("Full name"), validators=[DataRequired(_l("Enter the person's name.")), Length(max=255)])
-    role = SelectField(_l("Role"), choices=choices(ROLE_CHOICES),
-                       validators=[DataRequired(_l("Choose a role."))],
-                       description=_l("A counselor, principal or district role, and the grants below, open case data: "
-                                      "they are given once a district user approves them."))
-    schools = CheckboxListField(_l("Schools"), coerce=int,
-                                description=_l("Staff, counselors and principals see only these schools. A counselor's "
-                                               "or principal's school is given once the district approves it."))
+    role = SelectField(
+        _l("Role"),
+        choices=choices(ROLE_CHOICES),
+        validators=[DataRequired(_l("Choose a role."))],
+        description=_l(
+            "A counselor, principal or district role, and the grants below, open case data: "
+            "they are given once a district user approves them."
+        ),
+    )
+    schools = CheckboxListField(
+        _l("Schools"),
+        coerce=int,
+        description=_l(
+            "Staff, counselors and principals see only these schools. A counselor's "
+            "or principal's school is given once the district approves it."
+        ),
+    )
     can_export_student_level = BooleanField(
         _l("May export student-level data (district role only; each export asks for a purpose and is audited)")
     )
@@ -63,5 +81,4 @@ class UserFilterForm(QueryForm):
     """Search the user list."""
 
     q = StringField(_l("Name or email"), validators=[Optional(), Length(max=100)])
-    role = SelectField(_l("Role"), choices=choices([("", _l("All roles")), *ROLE_CHOICES]),
-                       validators=[Optional()])
+    role = SelectField(_l("Role"), choices=choices([("", _l("All roles")), *ROLE_CHOICES]), validators=[Optional()])

@@ -3,6 +3,7 @@ reactivating, inviting, removing a second factor. For an account that holds case
 it to someone (a reactivation, an emailed link, a second-factor removal) is proposed instead and waits
 for a district user's approval (grants.services).
 """
+
 from __future__ import annotations
 
 from flask_babel import gettext as _
@@ -26,9 +27,15 @@ def _already_asked(user: User, kind: str, what: str) -> AlreadyDone | None:
     req = _waiting(user, kind)
     if req is None:
         return None
-    return AlreadyDone(_("%(what)s was already asked for by %(who)s; it waits for approval by the district. "
-                         "Nothing more was changed.", what=what, who=by_whom(req.proposed_by, req.proposed_at)),
-                       next_url=f"/admin/users/{user.id}")
+    return AlreadyDone(
+        _(
+            "%(what)s was already asked for by %(who)s; it waits for approval by the district. "
+            "Nothing more was changed.",
+            what=what,
+            who=by_whom(req.proposed_by, req.proposed_at),
+        ),
+        next_url=f"/admin/users/{user.id}",
+    )
 
 
 def _ask_district(actor: User, user: User, kind: str) -> None:
@@ -51,11 +58,17 @@ def set_active(actor: User, user: User, active: bool) -> int | None:
         verb = "reactivated" if active else "deactivated"
         who = last_done_by(user, f"user.{verb}", default=None)
         if active:
-            said = (_("%(name)s’s account is already active: reactivated by %(who)s. Nothing more was changed.")
-                    if who else _("%(name)s’s account is already active. Nothing more was changed."))
+            said = (
+                _("%(name)s’s account is already active: reactivated by %(who)s. Nothing more was changed.")
+                if who
+                else _("%(name)s’s account is already active. Nothing more was changed.")
+            )
         else:
-            said = (_("%(name)s’s account is already deactivated: deactivated by %(who)s. Nothing more was changed.")
-                    if who else _("%(name)s’s account is already deactivated. Nothing more was changed."))
+            said = (
+                _("%(name)s’s account is already deactivated: deactivated by %(who)s. Nothing more was changed.")
+                if who
+                else _("%(name)s’s account is already deactivated. Nothing more was changed.")
+            )
         raise AlreadyDone(said % {"name": user.name, "who": who}, next_url=f"/admin/users/{user.id}")
     if active and grant_services.holds_case_access(user):
         if done := _already_asked(user, REACTIVATE, _("Reactivating %(name)s’s account", name=user.name)):
@@ -69,8 +82,9 @@ def set_active(actor: User, user: User, active: bool) -> int | None:
     else:
         user.deactivated_at = utcnow()
         ended = sessions.end_all_sessions(user, "deactivated")
-    audit.record("user.reactivated" if active else "user.deactivated", actor=actor, obj=user,
-                 detail={"sessions_ended": ended})
+    audit.record(
+        "user.reactivated" if active else "user.deactivated", actor=actor, obj=user, detail={"sessions_ended": ended}
+    )
     return ended
 
 
@@ -93,8 +107,10 @@ def reset_second_factor(actor: User, user: User) -> bool:
     """Remove the account's second sign-in factor (the person then signs in with the password
     alone); True when done now, False when it waits for the district's approval (case data)."""
     if not user.mfa_secret:
-        raise AlreadyDone(_("%(name)s has no second sign-in factor. Nothing was changed.", name=user.name),
-                          next_url=f"/admin/users/{user.id}")
+        raise AlreadyDone(
+            _("%(name)s has no second sign-in factor. Nothing was changed.", name=user.name),
+            next_url=f"/admin/users/{user.id}",
+        )
     if grant_services.holds_case_access(user):
         if done := _already_asked(user, SECOND_FACTOR, _("Removing %(name)s’s second sign-in factor", name=user.name)):
             raise done

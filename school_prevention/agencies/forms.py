@@ -1,4 +1,5 @@
 """Forms: an agency of the directory, a referral to one, its status, a follow-up."""
+
 from __future__ import annotations
 
 from flask_babel import gettext
@@ -16,33 +17,48 @@ class AgencyForm(FlaskForm):
     """An agency and whom to contact there (admins)."""
 
     name = StringField(_l("Name"), validators=[DataRequired(_l("Give the agency's name.")), Length(max=200)])
-    kind = SelectField(_l("Kind"), choices=choices([("", "—")] + [(k, _l(v)) for k, v in AGENCY_KINDS.items()]),
-                       validators=[DataRequired(_l("Choose the kind of agency."))])
+    kind = SelectField(
+        _l("Kind"),
+        choices=choices([("", "—")] + [(k, _l(v)) for k, v in AGENCY_KINDS.items()]),
+        validators=[DataRequired(_l("Choose the kind of agency."))],
+    )
     contact_name = StringField(_l("Contact person or desk"), validators=[Optional(), Length(max=200)])
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=40)])
-    email = StringField(_l("Email"), validators=[Optional(), Length(max=254),
-                                                 Email(_l("Give an email address, or leave it empty."))])
+    email = StringField(
+        _l("Email"), validators=[Optional(), Length(max=254), Email(_l("Give an email address, or leave it empty."))]
+    )
     address = StringField(_l("Address"), validators=[Optional(), Length(max=500)])
     website = StringField(_l("Website"), validators=[Optional(), Length(max=300)])
-    notes = TextAreaField(_l("How to refer"), validators=[Optional(), Length(max=4000)],
-                          description=_l("Hours, intake line, what to send. Never anything about a student."))
+    notes = TextAreaField(
+        _l("How to refer"),
+        validators=[Optional(), Length(max=4000)],
+        description=_l("Hours, intake line, what to send. Never anything about a student."),
+    )
     is_active = BooleanField(_l("In the directory"), default=True)
 
 
 class ReferForm(SharingFields, FlaskForm):
     """Refer a student to an agency: what is shared, on which basis, and when to follow up."""
 
-    agency = SelectField(_l("Agency"), coerce=str,
-                         validators=[DataRequired(_l("Choose the agency from the directory."))])
-    reason = TextAreaField(_l("Reason for the referral (restricted)"), validators=[Optional(), Length(max=10000)],
-                           description=_l("Encrypted; counselors of the student's school only. Never in emails."))
-    follow_up_on = DateField(_l("Follow up on"), validators=[Optional()],
-                             description=_l("You are reminded on that day (home page, notifications and email)."))
+    agency = SelectField(
+        _l("Agency"), coerce=str, validators=[DataRequired(_l("Choose the agency from the directory."))]
+    )
+    reason = TextAreaField(
+        _l("Reason for the referral (restricted)"),
+        validators=[Optional(), Length(max=10000)],
+        description=_l("Encrypted; counselors of the student's school only. Never in emails."),
+    )
+    follow_up_on = DateField(
+        _l("Follow up on"),
+        validators=[Optional()],
+        description=_l("You are reminded on that day (home page, notifications and email)."),
+    )
 
     def __init__(self, agencies, approvers, default_approver: int, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.agency.choices = choices([("", gettext("— choose —"))] +
-                                      [(str(a.id), f"{a.name} ({gettext(a.kind_label)})") for a in agencies])
+        self.agency.choices = choices(
+            [("", gettext("— choose —"))] + [(str(a.id), f"{a.name} ({gettext(a.kind_label)})") for a in agencies]
+        )
         self.setup_sharing(approvers, default_approver)
 
 
@@ -51,9 +67,11 @@ class StatusForm(FlaskForm):
 
     status = SelectField(_l("New status"), validators=[DataRequired(_l("Choose the new status."))])
     agency_reference = StringField(_l("Agency's case number"), validators=[Optional(), Length(max=100)])
-    outcome = SelectField(_l("Outcome (when closing)"),
-                          choices=choices([("", "—")] + [(k, _l(v)) for k, v in OUTCOMES.items()]),
-                          validators=[Optional()])
+    outcome = SelectField(
+        _l("Outcome (when closing)"),
+        choices=choices([("", "—")] + [(k, _l(v)) for k, v in OUTCOMES.items()]),
+        validators=[Optional()],
+    )
     outcome_note = TextAreaField(_l("Outcome note (restricted)"), validators=[Optional(), Length(max=5000)])
     note = TextAreaField(_l("Note (restricted)"), validators=[Optional(), Length(max=5000)])
 

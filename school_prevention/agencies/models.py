@@ -1,4 +1,5 @@
 """Agency (the directory), AgencyReferral (a student referred to one) and its history."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -98,8 +99,14 @@ class AgencyReferral(Model):
         Index("ix_agency_referral_follow_up_on", "follow_up_on"),
         # One open referral of a student to an agency (a double click made two). Checked first
         # under the student's row lock with a message (services.refer_student); this is the backstop.
-        Index("uq_agency_referral_open", "student_id", "agency_id", unique=True,
-              postgresql_where=sa_text(OPEN), sqlite_where=sa_text(OPEN)),
+        Index(
+            "uq_agency_referral_open",
+            "student_id",
+            "agency_id",
+            unique=True,
+            postgresql_where=sa_text(OPEN),
+            sqlite_where=sa_text(OPEN),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -128,7 +135,8 @@ class AgencyReferral(Model):
     referred_by: Mapped[User] = relationship(foreign_keys=[referred_by_id])
     status_changed_by: Mapped[User | None] = relationship(foreign_keys=[status_changed_by_id])
     events: Mapped[list[AgencyReferralEvent]] = relationship(
-        back_populates="referral", order_by="AgencyReferralEvent.at.desc(), AgencyReferralEvent.id.desc()")
+        back_populates="referral", order_by="AgencyReferralEvent.at.desc(), AgencyReferralEvent.id.desc()"
+    )
 
     @property
     def status_label(self) -> str:

@@ -4,6 +4,7 @@ Agency referrals are case detail: counselors of the student's schools see them (
 from permissions.visible_students), every other role sees none. The directory itself holds no
 student data.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,28 +49,47 @@ def get_agency_referral_or_404(user: User, referral_id: int) -> AgencyReferral:
 
 def open_referral_to(student_id: int, agency_id: int) -> Select:
     """The student's open referral to the agency, if any."""
-    return select(AgencyReferral).where(AgencyReferral.student_id == student_id, AgencyReferral.agency_id == agency_id,
-                                        AgencyReferral.status.in_(("sent", "accepted", "services_started")))
+    return select(AgencyReferral).where(
+        AgencyReferral.student_id == student_id,
+        AgencyReferral.agency_id == agency_id,
+        AgencyReferral.status.in_(("sent", "accepted", "services_started")),
+    )
 
 
 def follow_ups_due(user: User, today: date, limit: int = 20) -> Select:
     """The counselor's agency referrals whose follow-up date has come, oldest first (the home lists them)."""
-    return (visible_agency_referrals(user)
-            .where(AgencyReferral.follow_up_on <= today, AgencyReferral.status != "closed")
-            .order_by(AgencyReferral.follow_up_on, AgencyReferral.id).limit(limit)
-            .options(selectinload(AgencyReferral.student)))
+    return (
+        visible_agency_referrals(user)
+        .where(AgencyReferral.follow_up_on <= today, AgencyReferral.status != "closed")
+        .order_by(AgencyReferral.follow_up_on, AgencyReferral.id)
+        .limit(limit)
+        .options(selectinload(AgencyReferral.student))
+    )
 
 
 def student_page_section():
     """The student page's agency referrals (students.page_queries makes it a section of the page's one
     statement): (query, named columns, order), open ones first, newest first, for :student_id."""
-    columns = {"id": AgencyReferral.id, "agency": Agency.name, "kind": Agency.kind, "status": AgencyReferral.status,
-               "referred_at": AgencyReferral.referred_at, "status_changed_at": AgencyReferral.status_changed_at,
-               "follow_up_on": AgencyReferral.follow_up_on, "outcome": AgencyReferral.outcome}
-    query = (select(AgencyReferral.id).join(Agency, Agency.id == AgencyReferral.agency_id)
-             .where(AgencyReferral.student_id == bindparam("student_id")))
-    return query, columns, [AgencyReferral.status == literal("closed"), AgencyReferral.referred_at.desc(),
-                            AgencyReferral.id.desc()]
+    columns = {
+        "id": AgencyReferral.id,
+        "agency": Agency.name,
+        "kind": Agency.kind,
+        "status": AgencyReferral.status,
+        "referred_at": AgencyReferral.referred_at,
+        "status_changed_at": AgencyReferral.status_changed_at,
+        "follow_up_on": AgencyReferral.follow_up_on,
+        "outcome": AgencyReferral.outcome,
+    }
+    query = (
+        select(AgencyReferral.id)
+        .join(Agency, Agency.id == AgencyReferral.agency_id)
+        .where(AgencyReferral.student_id == bindparam("student_id"))
+    )
+    return (
+        query,
+        columns,
+        [AgencyReferral.status == literal("closed"), AgencyReferral.referred_at.desc(), AgencyReferral.id.desc()],
+    )
 
 
 def supporting_referrals():
@@ -86,8 +106,7 @@ def students_with_outside_support(student_ids=None, school_id: int | None = None
     if student_ids is not None:
         query = query.where(AgencyReferral.student_id.in_(list(student_ids)))
     if school_id is not None:
-        query = query.where(AgencyReferral.student_id.in_(
-            select(Student.id).where(Student.school_id == school_id)))
+        query = query.where(AgencyReferral.student_id.in_(select(Student.id).where(Student.school_id == school_id)))
     return query
 
 
@@ -106,7 +125,9 @@ def _flagged_and_supported() -> list:
     The same students whichever page counts them: the school's coverage page and the district's
     figure (flagged_outside_support) read this.
     """
-    flagged = exists().where(RiskFlag.student_id == Student.id, RiskFlag.status.in_([literal("open"), literal("monitoring")]))
+    flagged = exists().where(
+        RiskFlag.student_id == Student.id, RiskFlag.status.in_([literal("open"), literal("monitoring")])
+    )
     return [Student.is_active.is_(True), flagged, Student.id.in_(students_with_outside_support())]
 
 
@@ -116,14 +137,16 @@ def flagged_supported_by_school() -> Select:
 
     For the district's figures (reports.district_data), which suppress them like every count.
     """
-    return (select(Student.school_id, func.count().label("n")).where(*_flagged_and_supported())
-            .group_by(Student.school_id))
+    return (
+        select(Student.school_id, func.count().label("n")).where(*_flagged_and_supported()).group_by(Student.school_id)
+    )
 
 
 def outside_support(school_id: int, listed_ids) -> OutsideSupport:
     """Flagged active students of a school supported by an agency, and those of listed_ids: two queries."""
     count = db.session.scalar(
-        select(func.count()).select_from(Student).where(Student.school_id == school_id, *_flagged_and_supported()))
+        select(func.count()).select_from(Student).where(Student.school_id == school_id, *_flagged_and_supported())
+    )
     listed = list(listed_ids)
     among = frozenset(db.session.scalars(students_with_outside_support(listed))) if listed else frozenset()
     return OutsideSupport(int(count or 0), among)

@@ -1,4 +1,5 @@
 """The agency directory (admins keep it, counselors and principals read it) and students' agency referrals."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -30,8 +31,9 @@ def index():
     is_admin = current_user.role_enum == Role.ADMIN
     agencies = db.session.scalars(directory(include_inactive=is_admin)).all()
     by_kind = {kind: [a for a in agencies if a.kind == kind] for kind in AGENCY_KINDS}
-    return render_template("agencies/index.html", by_kind=by_kind, kinds=AGENCY_KINDS, is_admin=is_admin,
-                           count=len(agencies))
+    return render_template(
+        "agencies/index.html", by_kind=by_kind, kinds=AGENCY_KINDS, is_admin=is_admin, count=len(agencies)
+    )
 
 
 def _agency_form(agency: Agency | None):
@@ -40,8 +42,20 @@ def _agency_form(agency: Agency | None):
     if request.method == "POST":
         code = 400
         if form.validate():
-            values = {name: getattr(form, name).data for name in
-                      ("name", "kind", "contact_name", "phone", "email", "address", "website", "notes", "is_active")}
+            values = {
+                name: getattr(form, name).data
+                for name in (
+                    "name",
+                    "kind",
+                    "contact_name",
+                    "phone",
+                    "email",
+                    "address",
+                    "website",
+                    "notes",
+                    "is_active",
+                )
+            }
             try:
                 with db.session.begin_nested():
                     saved = save_agency(current_user, agency, **values)
@@ -87,19 +101,33 @@ def refer(student_id: int):
                 with db.session.begin_nested():
                     if approver is None:
                         raise ServiceError("approved_by", _("Choose a counselor or principal of the student's school."))
-                    referral = refer_student(current_user, student, agency=agency, categories=form.categories.data,
-                                             legal_basis=form.legal_basis.data, purpose=form.purpose.data,
-                                             approved_by=approver, reason=form.reason.data,
-                                             follow_up_on=form.follow_up_on.data, today=district_today())
+                    referral = refer_student(
+                        current_user,
+                        student,
+                        agency=agency,
+                        categories=form.categories.data,
+                        legal_basis=form.legal_basis.data,
+                        purpose=form.purpose.data,
+                        approved_by=approver,
+                        reason=form.reason.data,
+                        follow_up_on=form.follow_up_on.data,
+                        today=district_today(),
+                    )
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
-                flash(_("Referred to %(agency)s. The sharing is recorded on the student's disclosure record.",
-                        agency=referral.agency.name), "success")
+                flash(
+                    _(
+                        "Referred to %(agency)s. The sharing is recorded on the student's disclosure record.",
+                        agency=referral.agency.name,
+                    ),
+                    "success",
+                )
                 return redirect(url_for("agencies.referral", agency_referral_id=referral.id))
     audit.record("agency_referral.form.view", actor=current_user, obj=student, student=student)
-    return render_template("agencies/refer.html", form=form, student=student, agencies=agencies,
-                           consents=consents), code
+    return render_template(
+        "agencies/refer.html", form=form, student=student, agencies=agencies, consents=consents
+    ), code
 
 
 def _render_referral(referral, status_form=None, follow_up_form=None, code: int = 200):
@@ -107,8 +135,9 @@ def _render_referral(referral, status_form=None, follow_up_form=None, code: int 
     status_form = status_form or StatusForm(referral.next_statuses)
     follow_up_form = follow_up_form or FollowUpForm(seq=str(referral.follow_up_seq))
     audit.record("agency_referral.view", actor=current_user, obj=referral, student=referral.student)
-    return render_template("agencies/referral.html", referral=referral, notes=notes, status_form=status_form,
-                           follow_up_form=follow_up_form), code
+    return render_template(
+        "agencies/referral.html", referral=referral, notes=notes, status_form=status_form, follow_up_form=follow_up_form
+    ), code
 
 
 @bp.route("/agency-referrals/<int:agency_referral_id>")
@@ -128,12 +157,20 @@ def status(agency_referral_id: int):
         return _render_referral(referral, status_form=form, code=400)
     try:
         with db.session.begin_nested():
-            change_status(current_user, referral, form.status.data, outcome=form.outcome.data or None,
-                          outcome_note=form.outcome_note.data, agency_reference=form.agency_reference.data,
-                          note=form.note.data)
+            change_status(
+                current_user,
+                referral,
+                form.status.data,
+                outcome=form.outcome.data or None,
+                outcome_note=form.outcome_note.data,
+                agency_reference=form.agency_reference.data,
+                note=form.note.data,
+            )
     except ServiceError as exc:
         apply_service_error(form, exc)
-        return _render_referral(get_agency_referral_or_404(current_user, agency_referral_id), status_form=form, code=400)
+        return _render_referral(
+            get_agency_referral_or_404(current_user, agency_referral_id), status_form=form, code=400
+        )
     flash(_("The referral is now %(status)s.", status=_(referral.status_label).lower()), "success")
     return redirect(url_for("agencies.referral", agency_referral_id=referral.id))
 
@@ -151,12 +188,23 @@ def follow_up(agency_referral_id: int):
         seq = -1  # no follow-up has that number, and seq + 1 would not fit the column (a 500 on PostgreSQL)
     try:
         with db.session.begin_nested():
-            record_follow_up(current_user, referral, seen_seq=seq, note=form.note.data,
-                             next_follow_up_on=form.next_follow_up_on.data, today=district_today())
+            record_follow_up(
+                current_user,
+                referral,
+                seen_seq=seq,
+                note=form.note.data,
+                next_follow_up_on=form.next_follow_up_on.data,
+                today=district_today(),
+            )
     except ServiceError as exc:
         apply_service_error(form, exc)
-        return _render_referral(get_agency_referral_or_404(current_user, agency_referral_id), follow_up_form=form,
-                                code=400)
-    flash(_("Follow-up recorded. Next one on %(day)s.", day=localdate(referral.follow_up_on)) if referral.follow_up_on
-          else _("Follow-up recorded."), "success")
+        return _render_referral(
+            get_agency_referral_or_404(current_user, agency_referral_id), follow_up_form=form, code=400
+        )
+    flash(
+        _("Follow-up recorded. Next one on %(day)s.", day=localdate(referral.follow_up_on))
+        if referral.follow_up_on
+        else _("Follow-up recorded."),
+        "success",
+    )
     return redirect(url_for("agencies.referral", agency_referral_id=referral.id))

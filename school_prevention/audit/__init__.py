@@ -7,6 +7,7 @@ SP_AUDIT_KEY) of its contents and of the row before it (audit_chain.py), so `fla
 audit verify` names the first row that was changed, removed or inserted out of order, even by
 someone who could bypass the triggers but does not hold the key.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """The audit trail's tables: the append-only AuditEvent rows and the heads of their hash chains."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,5 +1,6 @@
 """One's own account: the password, signed-in browsers, signing out everywhere, the authenticator app and
 recovery codes."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
@@ -33,14 +34,27 @@ METHOD_LABELS = {
 }
 
 
-_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
-             ("Chromium/", "Chromium"), ("Safari/", "Safari"))
-_SYSTEMS = (("Windows", "Windows"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"),
-            ("CrOS", "ChromeOS"), ("Mac OS X", "Mac"), ("Linux", "Linux"))
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Windows", "Windows"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("CrOS", "ChromeOS"),
+    ("Mac OS X", "Mac"),
+    ("Linux", "Linux"),
+)
 
 
 def describe_browser(user_agent: str | None) -> str:
-    """"Chrome on Windows": enough for a person to recognise their own browser."""
+    """ "Chrome on Windows": enough for a person to recognise their own browser."""
     agent = user_agent or ""
     browser = next((name for mark, name in _BROWSERS if mark in agent), None)
     system = next((name for mark, name in _SYSTEMS if mark in agent), None)
@@ -54,10 +68,16 @@ def _security_page(renew_form=None, status=200):
     current = next((r.id for r in rows if sessions.is_token_of(r, session.get("sid"))), None)
     rows.sort(key=lambda r: r.id != current)  # this browser first
     return render_template(
-        "auth/security.html", rows=rows, current_id=current, method_labels=METHOD_LABELS, describe=describe_browser,
-        enrolled=twofactor.is_enrolled(current_user), required=twofactor.is_required(current_user),
+        "auth/security.html",
+        rows=rows,
+        current_id=current,
+        method_labels=METHOD_LABELS,
+        describe=describe_browser,
+        enrolled=twofactor.is_enrolled(current_user),
+        required=twofactor.is_required(current_user),
         codes_left=twofactor.recovery_codes_left(current_user) if twofactor.is_enrolled(current_user) else 0,
-        renew_form=renew_form or RenewCodesForm(formdata=None)), status
+        renew_form=renew_form or RenewCodesForm(formdata=None),
+    ), status
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -70,8 +90,9 @@ def password():
         status = 400
         if form.validate():
             try:
-                change_password(current_user, form.current_password.data, form.new_password.data,
-                                keep_token=session.get("sid"))
+                change_password(
+                    current_user, form.current_password.data, form.new_password.data, keep_token=session.get("sid")
+                )
             except ServiceError as exc:
                 getattr(form, exc.field).errors.append(exc.message)
             else:
@@ -110,8 +131,9 @@ def sessions_end_all():
     ended = sessions.end_all_sessions(user, "signed_out_everywhere")
     audit.record("auth.signout_everywhere", actor=user, obj=user, detail={"sessions_ended": ended})
     # Worded before logout_user, while the person's own language is still the request's.
-    message = ngettext("You are signed out everywhere (%(num)d browser).",
-                       "You are signed out everywhere (%(num)d browsers).", ended)
+    message = ngettext(
+        "You are signed out everywhere (%(num)d browser).", "You are signed out everywhere (%(num)d browsers).", ended
+    )
     logout_user()
     session.clear()
     flash(message, "success")
@@ -148,8 +170,13 @@ def recovery_codes():
     except ServiceError as exc:
         form.code.errors.append(exc.message)
         return _security_page(form, 400)
-    return render_template("auth/recovery_codes.html", codes=codes, next_url=url_for("account.security"),
-                           first_time=False), 200, NO_STORE
+    return (
+        render_template(
+            "auth/recovery_codes.html", codes=codes, next_url=url_for("account.security"), first_time=False
+        ),
+        200,
+        NO_STORE,
+    )
 
 
 @bp.route("/language", methods=["POST"])

@@ -1,4 +1,5 @@
 """Sign-in and password forms."""
+
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
@@ -14,10 +15,16 @@ from school_prevention.i18n import LANGUAGES
 class LoginForm(FlaskForm):
     """Email and password."""
 
-    email = StringField(_l("Email"), validators=[DataRequired(_l("Enter your email address.")), Length(max=320)],
-                        render_kw={"autocomplete": "username", "autofocus": True})
-    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=1024)],
-                             render_kw={"autocomplete": "current-password"})
+    email = StringField(
+        _l("Email"),
+        validators=[DataRequired(_l("Enter your email address.")), Length(max=320)],
+        render_kw={"autocomplete": "username", "autofocus": True},
+    )
+    password = PasswordField(
+        _l("Password"),
+        validators=[DataRequired(_l("Enter your password.")), Length(max=1024)],
+        render_kw={"autocomplete": "current-password"},
+    )
 
 
 class NewPasswordMixin:
@@ -44,8 +51,10 @@ class SetPasswordForm(NewPasswordMixin, FlaskForm):
     )
     confirm = PasswordField(
         _l("New password again"),
-        validators=[DataRequired(_l("Type the new password again.")),
-                    EqualTo("new_password", _l("The two passwords are not the same."))],
+        validators=[
+            DataRequired(_l("Type the new password again.")),
+            EqualTo("new_password", _l("The two passwords are not the same.")),
+        ],
         render_kw={"autocomplete": "new-password"},
     )
 
@@ -60,44 +69,58 @@ class SetPasswordForm(NewPasswordMixin, FlaskForm):
 class ChangePasswordForm(SetPasswordForm):
     """Change one's own password: the current one, then the new one twice."""
 
-    current_password = PasswordField(_l("Current password"), validators=[DataRequired(_l("Enter your current password."))],
-                                     render_kw={"autocomplete": "current-password"})
+    current_password = PasswordField(
+        _l("Current password"),
+        validators=[DataRequired(_l("Enter your current password."))],
+        render_kw={"autocomplete": "current-password"},
+    )
 
 
 class ForgotPasswordForm(FlaskForm):
     """Ask for a password-reset link by email."""
 
-    email = StringField(_l("Your work email"), validators=[DataRequired(_l("Enter your email address.")), Length(max=320)],
-                        render_kw={"autocomplete": "username", "autofocus": True})
+    email = StringField(
+        _l("Your work email"),
+        validators=[DataRequired(_l("Enter your email address.")), Length(max=320)],
+        render_kw={"autocomplete": "username", "autofocus": True},
+    )
 
 
 class SecondFactorForm(FlaskForm):
     """A six-digit code from the authenticator app, or a recovery code."""
 
-    code = StringField(_l("Code"), validators=[DataRequired(_l("Type the code from your authenticator app.")), Length(max=40)],
-                       description=_l("The six digits your authenticator app shows, or one of your recovery codes."),
-                       render_kw={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false",
-                                  "autocapitalize": "off"})
+    code = StringField(
+        _l("Code"),
+        validators=[DataRequired(_l("Type the code from your authenticator app.")), Length(max=40)],
+        description=_l("The six digits your authenticator app shows, or one of your recovery codes."),
+        render_kw={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false", "autocapitalize": "off"},
+    )
 
 
 class EnrolForm(FlaskForm):
     """The first code from a newly added authenticator app."""
 
-    code = StringField(_l("Six-digit code from the app"),
-                       validators=[DataRequired(_l("Type the six digits your app shows.")), Length(max=20)],
-                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"})
+    code = StringField(
+        _l("Six-digit code from the app"),
+        validators=[DataRequired(_l("Type the six digits your app shows.")), Length(max=20)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"},
+    )
 
 
 class RenewCodesForm(SecondFactorForm):
     """A code that confirms it is the person asking for new recovery codes."""
 
-    code = StringField(_l("Code"), validators=[DataRequired(_l("Type the code from your authenticator app.")), Length(max=40)],
-                       description=_l("The six digits your authenticator app shows, or one of your recovery codes."),
-                       render_kw={"autocomplete": "one-time-code", "spellcheck": "false", "autocapitalize": "off"})
+    code = StringField(
+        _l("Code"),
+        validators=[DataRequired(_l("Type the code from your authenticator app.")), Length(max=40)],
+        description=_l("The six digits your authenticator app shows, or one of your recovery codes."),
+        render_kw={"autocomplete": "one-time-code", "spellcheck": "false", "autocapitalize": "off"},
+    )
 
 
 class LanguageForm(FlaskForm):
     """The language the person reads the app in (the footer's picker)."""
 
-    language = SelectField(_l("Language"), choices=choices(LANGUAGES.items()),
-                           validators=[DataRequired(_l("Choose a language."))])
+    language = SelectField(
+        _l("Language"), choices=choices(LANGUAGES.items()), validators=[DataRequired(_l("Choose a language."))]
+    )

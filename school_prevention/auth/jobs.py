@@ -1,4 +1,5 @@
 """Housekeeping jobs for sign-in sessions."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -18,8 +19,6 @@ def purge_sessions(now: datetime) -> int:
     """Delete session rows that ended (or went stale) more than 30 days ago."""
     cutoff = now - KEEP_ENDED_SESSIONS
     result = db.session.execute(
-        delete(UserSession).where(
-            or_(UserSession.ended_at < cutoff, UserSession.last_seen_at < cutoff)
-        )
+        delete(UserSession).where(or_(UserSession.ended_at < cutoff, UserSession.last_seen_at < cutoff))
     )
     return cast(CursorResult[Any], result).rowcount

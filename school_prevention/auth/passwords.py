@@ -1,4 +1,5 @@
 """Password hashing (argon2id) and the password policy: length and guessability, no composition rules."""
+
 from __future__ import annotations
 
 import contextlib
@@ -25,6 +26,7 @@ def _hasher() -> tuple[PasswordHasher, str]:
     """argon2id with the library's recommended parameters (tests may configure cheaper ones)."""
     params = current_app.config.get("PASSWORD_HASH_PARAMS") or {}
     return _hasher_for(tuple(sorted(params.items())))
+
 
 # zxcvbn scores at most 72 characters (4.5 raises ValueError past that, a 500): score the first 72,
 # which is plenty to tell a guessable password; longer ones up to PASSWORD_MAX_LENGTH are allowed.
@@ -60,8 +62,11 @@ def password_problems(password: str, user_inputs: list[str] | tuple[str, ...] = 
     min_len = current_app.config["PASSWORD_MIN_LENGTH"]
     max_len = current_app.config["PASSWORD_MAX_LENGTH"]
     if len(password) < min_len:
-        return [gettext("Use at least %(num)s characters. A few unrelated words make a strong, memorable password.",
-                        num=min_len)]
+        return [
+            gettext(
+                "Use at least %(num)s characters. A few unrelated words make a strong, memorable password.", num=min_len
+            )
+        ]
     if len(password) > max_len:
         return [gettext("Use at most %(num)s characters.", num=max_len)]
     inputs = [part for value in user_inputs if value for part in _split_input(value)]

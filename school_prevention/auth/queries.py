@@ -1,4 +1,5 @@
 """Queries about users."""
+
 from __future__ import annotations
 
 from sqlalchemy import Select, func, or_, select

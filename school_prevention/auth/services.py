@@ -1,5 +1,6 @@
 """Sign-in with throttling of failures, password changes, and creating and editing accounts
 (deactivation, invitations and second factors: admin.services)."""
+
 from __future__ import annotations
 
 import math
@@ -31,7 +32,7 @@ from school_prevention.timezones import localtime
 
 
 def by_whom(user: User | None, at: datetime | None) -> str:
-    """"Casey Doe (Dec 3, 2026 10:02 AM)": who made a change and when, for the message that tells a
+    """ "Casey Doe (Dec 3, 2026 10:02 AM)": who made a change and when, for the message that tells a
     second identical request the change was already made."""
     return f"{user.name if user is not None else 'someone'} ({localtime(at) if at else 'earlier'})"
 
@@ -40,10 +41,16 @@ def last_done_by(obj, *actions: str, default: str | None = "someone (earlier)") 
     """by_whom() of the latest audit row of one of these actions on obj (the trail records every
     change); default when there is none."""
     row = db.session.execute(
-        select(User, AuditEvent.at).outerjoin(User, User.id == AuditEvent.actor_id)
-        .where(AuditEvent.object_type == obj.__tablename__, AuditEvent.object_id == str(obj.id),
-               AuditEvent.action.in_(actions))
-        .order_by(AuditEvent.id.desc()).limit(1)).first()
+        select(User, AuditEvent.at)
+        .outerjoin(User, User.id == AuditEvent.actor_id)
+        .where(
+            AuditEvent.object_type == obj.__tablename__,
+            AuditEvent.object_id == str(obj.id),
+            AuditEvent.action.in_(actions),
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).first()
     return by_whom(*row) if row else default
 
 
@@ -57,9 +64,14 @@ class AccountExists(ServiceError):
 
     def already_done(self) -> AlreadyDone:
         """The answer to a repeated identical request: the account is there, nothing more was made."""
-        return AlreadyDone(gettext("The account for %(email)s was already created by %(who)s. Nothing more was "
-                                   "changed.", email=self.user.email, who=last_done_by(self.user, "user.created")),
-                           next_url=f"/admin/users/{self.user.id}")
+        return AlreadyDone(
+            gettext(
+                "The account for %(email)s was already created by %(who)s. Nothing more was changed.",
+                email=self.user.email,
+                who=last_done_by(self.user, "user.created"),
+            ),
+            next_url=f"/admin/users/{self.user.id}",
+        )
 
 
 def _needs_school(role: str) -> str:
@@ -213,8 +225,11 @@ def create_user(
     except IntegrityError:
         _refuse_existing(email, name, role, schools, grants)
         raise
-    detail = {"role": user.role, "school_ids": [s.id for s in held_schools],
-              "temporary_password": bool(password) and must_change_password}
+    detail = {
+        "role": user.role,
+        "school_ids": [s.id for s in held_schools],
+        "temporary_password": bool(password) and must_change_password,
+    }
     if operator and (role_enum in APPROVAL_ROLES or any(grants)):
         # No second person: the operator has the server's shell, which no approval could hold back.
         detail["approval"] = "operator"
@@ -223,10 +238,16 @@ def create_user(
     if proposed:
         assert actor is not None  # proposed only when an admin acts; the operator is given what they ask
         requests = [grant_services.propose(actor, user, ROLE, role)]
-        requests += [grant_services.propose(actor, user, SCHOOL, str(s.id), school=s)
-                     for s in schools if role_enum in CASE_SCHOOL_ROLES]
-        requests += [grant_services.propose(actor, user, kind) for kind, on in
-                     zip((STUDENT_EXPORT, PRIVACY_OFFICER), grants) if on]
+        requests += [
+            grant_services.propose(actor, user, SCHOOL, str(s.id), school=s)
+            for s in schools
+            if role_enum in CASE_SCHOOL_ROLES
+        ]
+        requests += [
+            grant_services.propose(actor, user, kind)
+            for kind, on in zip((STUDENT_EXPORT, PRIVACY_OFFICER), grants)
+            if on
+        ]
         grant_services.announce(user, [r for r in requests if r is not None])
     return user
 
@@ -236,9 +257,12 @@ def _intended(user: User) -> tuple:
     pending = grant_services.pending_of(user)
     role = next((r.value for r in pending if r.kind == ROLE), user.role)
     school_ids = set(user.school_ids) | {int(r.value) for r in pending if r.kind == SCHOOL}
-    return (role, sorted(school_ids) if Role(role) in SCHOOL_SCOPED_ROLES else [],
-            user.can_export_student_level or any(r.kind == STUDENT_EXPORT for r in pending),
-            user.is_privacy_officer or any(r.kind == PRIVACY_OFFICER for r in pending))
+    return (
+        role,
+        sorted(school_ids) if Role(role) in SCHOOL_SCOPED_ROLES else [],
+        user.can_export_student_level or any(r.kind == STUDENT_EXPORT for r in pending),
+        user.is_privacy_officer or any(r.kind == PRIVACY_OFFICER for r in pending),
+    )
 
 
 def _refuse_existing(email: str, name: str, role: str, schools: list[School], grants: tuple[bool, bool]) -> None:
@@ -277,8 +301,9 @@ def update_user(
     role_change = role != user.role
     role_now = role_change and role_enum not in APPROVAL_ROLES  # given at once; pending access withdrawn
     survivors = [] if role_now else [r for r in pending if r.kind in grant_services.ACCESS_KINDS]
-    pending_role = Role(role) if role_change and not role_now else next(
-        (Role(r.value) for r in survivors if r.kind == ROLE), None)
+    pending_role = (
+        Role(role) if role_change and not role_now else next((Role(r.value) for r in survivors if r.kind == ROLE), None)
+    )
     wanted = {s.id for s in schools} if role_enum in SCHOOL_SCOPED_ROLES else set()
     waiting_schools = {int(r.value) for r in survivors if r.kind == SCHOOL}
     if role_enum in SCHOOL_SCOPED_ROLES and not wanted | waiting_schools:
@@ -287,11 +312,18 @@ def update_user(
     # A school opens case records to a counselor or principal, and to an account waiting to become one.
     schools_need_approval = role_enum in CASE_SCHOOL_ROLES or pending_role in CASE_SCHOOL_ROLES
     district = role_enum == Role.DISTRICT
-    wanted_grants = {STUDENT_EXPORT: can_export_student_level and district, PRIVACY_OFFICER: is_privacy_officer and district}
+    wanted_grants = {
+        STUDENT_EXPORT: can_export_student_level and district,
+        PRIVACY_OFFICER: is_privacy_officer and district,
+    }
     held_grants = {STUDENT_EXPORT: user.can_export_student_level, PRIVACY_OFFICER: user.is_privacy_officer}
     password_needs_approval = bool(new_password) and grant_services.holds_case_access(user)
-    before = {"role": user.role, "school_ids": sorted(current),
-              "can_export_student_level": user.can_export_student_level, "is_privacy_officer": user.is_privacy_officer}
+    before = {
+        "role": user.role,
+        "school_ids": sorted(current),
+        "can_export_student_level": user.can_export_student_level,
+        "is_privacy_officer": user.is_privacy_officer,
+    }
 
     # What is done at once.
     after_role = role if role_now else user.role
@@ -300,27 +332,44 @@ def update_user(
         after_schools = set()
     after_export = held_grants[STUDENT_EXPORT] and wanted_grants[STUDENT_EXPORT]
     after_privacy = held_grants[PRIVACY_OFFICER] and wanted_grants[PRIVACY_OFFICER]
-    after = {"role": after_role, "school_ids": sorted(after_schools),
-             "can_export_student_level": after_export, "is_privacy_officer": after_privacy}
-    same_password = not new_password or password_needs_approval or (
-        user.must_change_password and verify_password(user.password_hash, new_password))
+    after = {
+        "role": after_role,
+        "school_ids": sorted(after_schools),
+        "can_export_student_level": after_export,
+        "is_privacy_officer": after_privacy,
+    }
+    same_password = (
+        not new_password
+        or password_needs_approval
+        or (user.must_change_password and verify_password(user.password_hash, new_password))
+    )
 
     # What is proposed.
-    asks = _asks(role, role_change and not role_now, schools, wanted - current, schools_need_approval,
-                 wanted_grants, held_grants)
+    asks = _asks(
+        role, role_change and not role_now, schools, wanted - current, schools_need_approval, wanted_grants, held_grants
+    )
     pending_keys = {(r.kind, r.value) for r in survivors}
     new_asks = [a for a in asks if (a[0], a[1]) not in pending_keys]
     password_waits = next((r for r in pending if r.kind == PASSWORD), None)
     # The typed password that waits for approval (None: nothing to propose, or the same one already waits).
-    password_ask = new_password if new_password and password_needs_approval and not (
-        password_waits is not None and verify_password(password_waits.password_hash, new_password)) else None
+    password_ask = (
+        new_password
+        if new_password
+        and password_needs_approval
+        and not (password_waits is not None and verify_password(password_waits.password_hash, new_password))
+        else None
+    )
 
     if before == after and user.name == name.strip() and same_password and not new_asks and password_ask is None:
         # The loader locked the account: a repeated identical save (a double click) finds it done.
-        raise AlreadyDone(gettext("These details of %(name)s were already saved by %(who)s. Nothing more was changed.",
-                                  name=user.name, who=last_done_by(user, "user.updated", "user.created",
-                                                                   "grant.proposed")),
-                          next_url=f"/admin/users/{user.id}")
+        raise AlreadyDone(
+            gettext(
+                "These details of %(name)s were already saved by %(who)s. Nothing more was changed.",
+                name=user.name,
+                who=last_done_by(user, "user.updated", "user.created", "grant.proposed"),
+            ),
+            next_url=f"/admin/users/{user.id}",
+        )
     if role_now:
         grant_services.supersede(actor, user, grant_services.ACCESS_KINDS)
     elif role_change:
@@ -330,7 +379,8 @@ def update_user(
     user.role = after_role
     if after_schools != current:
         user.schools = [s for s in user.schools if s.id in after_schools] + [
-            s for s in schools if s.id in after_schools - current]
+            s for s in schools if s.id in after_schools - current
+        ]
     user.can_export_student_level = after_export
     user.is_privacy_officer = after_privacy
     if new_password and not password_needs_approval:
@@ -340,16 +390,30 @@ def update_user(
     if before != after:
         sessions.end_all_sessions(user, "access_changed")
     if changed:
-        audit.record("user.updated", actor=actor, obj=user,
-                     detail={"before": before, "after": after,
-                             "password_reset": bool(new_password) and not password_needs_approval})
+        audit.record(
+            "user.updated",
+            actor=actor,
+            obj=user,
+            detail={
+                "before": before,
+                "after": after,
+                "password_reset": bool(new_password) and not password_needs_approval,
+            },
+        )
     made = _propose(actor, user, new_asks, password_ask, password_waits)
     grant_services.announce(user, made)
     return made
 
 
-def _asks(role: str, ask_role: bool, schools: list[School], new_school_ids: set[int], schools_need_approval: bool,
-          wanted_grants: dict[str, bool], held_grants: dict[str, bool]) -> list[tuple]:
+def _asks(
+    role: str,
+    ask_role: bool,
+    schools: list[School],
+    new_school_ids: set[int],
+    schools_need_approval: bool,
+    wanted_grants: dict[str, bool],
+    held_grants: dict[str, bool],
+) -> list[tuple]:
     """(kind, value, school) of each asked change that waits for a district user's approval."""
     asks: list[tuple] = []
     if ask_role:
@@ -373,8 +437,9 @@ def _set_temporary_password(user: User, password_hash: str) -> None:
     sessions.end_all_sessions(user, "password_reset_by_admin")
 
 
-def _propose(actor: User, user: User, asks: list[tuple], password: str | None,
-             password_waits: AccessRequest | None) -> list[AccessRequest]:
+def _propose(
+    actor: User, user: User, asks: list[tuple], password: str | None, password_waits: AccessRequest | None
+) -> list[AccessRequest]:
     """Propose the new asks, and the typed password (in place of one already waiting); returns the proposals."""
     proposals = [grant_services.propose(actor, user, kind, value, school=school) for kind, value, school in asks]
     if password is not None:

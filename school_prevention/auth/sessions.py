@@ -1,4 +1,5 @@
 """Server-side sign-in sessions: created on sign-in, checked on every request, ended for good."""
+
 from __future__ import annotations
 
 import hashlib
@@ -29,12 +30,22 @@ def _session_by_token():
     the page header), in one query built once: it runs before every page."""
     from school_prevention.notifications.models import Notification
 
-    unread = (select(func.count()).select_from(Notification)
-              .where(Notification.user_id == UserSession.user_id, Notification.channel == "in_app",
-                     Notification.read_at.is_(None))
-              .correlate(UserSession).scalar_subquery())
-    return (select(UserSession, unread).options(joinedload(UserSession.user))
-            .where(UserSession.token_hash == bindparam("token_hash")))
+    unread = (
+        select(func.count())
+        .select_from(Notification)
+        .where(
+            Notification.user_id == UserSession.user_id,
+            Notification.channel == "in_app",
+            Notification.read_at.is_(None),
+        )
+        .correlate(UserSession)
+        .scalar_subquery()
+    )
+    return (
+        select(UserSession, unread)
+        .options(joinedload(UserSession.user))
+        .where(UserSession.token_hash == bindparam("token_hash"))
+    )
 
 
 def start_session(user: User, *, ip: str | None, user_agent: str | None, method: str | None = None) -> str:
@@ -122,11 +133,16 @@ def live_sessions(user: User, now: datetime | None = None) -> list[UserSession]:
     """The person's sessions that have not ended or timed out, newest activity first."""
     now = now or utcnow()
     config = current_app.config
-    rows = db.session.scalars(select(UserSession).where(
-        UserSession.user_id == user.id, UserSession.ended_at.is_(None),
-        UserSession.created_at > now - config["SESSION_ABSOLUTE_TIMEOUT"],
-        UserSession.last_seen_at > now - config["SESSION_IDLE_TIMEOUT"],
-    ).order_by(UserSession.last_seen_at.desc(), UserSession.id.desc()))
+    rows = db.session.scalars(
+        select(UserSession)
+        .where(
+            UserSession.user_id == user.id,
+            UserSession.ended_at.is_(None),
+            UserSession.created_at > now - config["SESSION_ABSOLUTE_TIMEOUT"],
+            UserSession.last_seen_at > now - config["SESSION_IDLE_TIMEOUT"],
+        )
+        .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
+    )
     return list(rows)
 
 

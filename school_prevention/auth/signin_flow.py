@@ -1,5 +1,6 @@
 """The steps of signing in, for the views: after the password or the provider, the second factor
 (when the account needs one), then the server-side session."""
+
 from __future__ import annotations
 
 import time
@@ -50,8 +51,9 @@ def pending() -> tuple[User, dict] | None:
 def start(user: User, method: str, next_url: str | None):
     """Start the server-side session and send the person on."""
     session.clear()  # a fresh session: nothing from before sign-in survives
-    session["sid"] = sessions.start_session(user, ip=request.remote_addr, user_agent=request.user_agent.string,
-                                            method=method)
+    session["sid"] = sessions.start_session(
+        user, ip=request.remote_addr, user_agent=request.user_agent.string, method=method
+    )
     session.permanent = True
     login_user(user)
     if user.must_change_password:

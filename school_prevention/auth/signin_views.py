@@ -1,4 +1,5 @@
 """Sign-in pages after the password: the second factor, setting one up, and single sign-on."""
+
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, session, url_for
@@ -50,20 +51,29 @@ def second_factor():
                 kind = twofactor.verify(user, form.code.data, ip=request.remote_addr)
         except SignInThrottled as exc:
             form.form_errors.append(throttled_message(exc, "codes"))
-            return (render_template("auth/second_factor.html", form=form), 429,
-                    {"Retry-After": str(exc.retry_after)})
+            return (render_template("auth/second_factor.html", form=form), 429, {"Retry-After": str(exc.retry_after)})
         except ServiceError as exc:
             form.code.errors.append(exc.message)
             return render_template("auth/second_factor.html", form=form), 400
         if kind is None:
-            form.code.errors.append(gettext("That code is not right, or it was already used. Codes change every "
-                                            "30 seconds: type the one your app shows now."))
+            form.code.errors.append(
+                gettext(
+                    "That code is not right, or it was already used. Codes change every "
+                    "30 seconds: type the one your app shows now."
+                )
+            )
             return render_template("auth/second_factor.html", form=form), 401
         response = start(user, f"{data['method']}+{kind}", data.get("next"))
         if kind == "recovery":  # after start(), which begins a fresh session
             left = twofactor.recovery_codes_left(user)
-            flash(gettext("You used a recovery code; %(left)d left. Make new ones on the Sign-in security page "
-                          "if you are running low.", left=left), "info")
+            flash(
+                gettext(
+                    "You used a recovery code; %(left)d left. Make new ones on the Sign-in security page "
+                    "if you are running low.",
+                    left=left,
+                ),
+                "info",
+            )
         return response
     return render_template("auth/second_factor.html", form=form)
 
@@ -80,8 +90,7 @@ def second_factor_setup():
     user, data = found
     if twofactor.is_enrolled(user):
         return redirect(url_for("auth.second_factor"))
-    return _enrolment_page(user, lambda: start(user, f"{data['method']}+totp", data.get("next")),
-                           during_sign_in=True)
+    return _enrolment_page(user, lambda: start(user, f"{data['method']}+totp", data.get("next")), during_sign_in=True)
 
 
 def _enrolment_page(user, continue_with, *, during_sign_in: bool):
@@ -112,12 +121,27 @@ def _enrolment_page(user, continue_with, *, during_sign_in: bool):
             else:
                 response = continue_with()
                 session.pop(ENROL_SECRET, None)
-                return render_template("auth/recovery_codes.html", codes=codes, next_url=response.location,
-                                       first_time=True), 200, NO_STORE
+                return (
+                    render_template(
+                        "auth/recovery_codes.html", codes=codes, next_url=response.location, first_time=True
+                    ),
+                    200,
+                    NO_STORE,
+                )
     uri = twofactor.provisioning_uri(user, secret)
-    return render_template("auth/second_factor_setup.html", form=form, qr=twofactor.qr_svg(uri),
-                           key=twofactor.grouped(secret), email=user.email, during_sign_in=during_sign_in,
-                           required=twofactor.is_required(user)), status, NO_STORE
+    return (
+        render_template(
+            "auth/second_factor_setup.html",
+            form=form,
+            qr=twofactor.qr_svg(uri),
+            key=twofactor.grouped(secret),
+            email=user.email,
+            during_sign_in=during_sign_in,
+            required=twofactor.is_required(user),
+        ),
+        status,
+        NO_STORE,
+    )
 
 
 @bp.route("/login/sso")
@@ -157,8 +181,12 @@ def sso_callback():
     claims = token.get("userinfo")
     if not claims:
         sso.record_problem("no_id_token", request.remote_addr)
-        return _refused(gettext("%(provider)s sent no identity for this sign-in. Nothing was signed in.",
-                                provider=sso.provider_name()), 401)
+        return _refused(
+            gettext(
+                "%(provider)s sent no identity for this sign-in. Nothing was signed in.", provider=sso.provider_name()
+            ),
+            401,
+        )
     try:
         with db.session.begin_nested():
             user = sso.match_account(dict(claims), ip=request.remote_addr)

@@ -3,6 +3,7 @@
 Nobody is created here and no role comes from the provider: the provider proves an email address;
 the account with that address, made by an admin or the roster import, says who the person is.
 """
+
 from __future__ import annotations
 
 from authlib.integrations.flask_client import OAuth
@@ -76,27 +77,38 @@ def match_account(claims: dict, *, ip: str | None) -> User:
     verified = any(claims.get(name) in (True, "true", "True") for name in ("email_verified", "xms_edov"))
     if not email or not verified:
         _refused("unverified_email", None, ip)
-        raise SsoRefused(gettext("%(provider)s did not confirm your email address, so we cannot tell which "
-                                 "account is yours. Sign in with your email and password instead.",
-                                 provider=provider_name()), "unverified_email")
+        raise SsoRefused(
+            gettext(
+                "%(provider)s did not confirm your email address, so we cannot tell which "
+                "account is yours. Sign in with your email and password instead.",
+                provider=provider_name(),
+            ),
+            "unverified_email",
+        )
     domains = current_app.config["SP_OIDC_ALLOWED_DOMAINS"]
     if domains and email.rsplit("@", 1)[-1] not in domains:
         _refused("domain_not_allowed", None, ip)
-        raise SsoRefused(gettext("%(email)s is not an address of this district. Sign in with your work account.",
-                                 email=email),
-                         "domain_not_allowed")
+        raise SsoRefused(
+            gettext("%(email)s is not an address of this district. Sign in with your work account.", email=email),
+            "domain_not_allowed",
+        )
     user = db.session.scalars(user_by_email(email).with_for_update()).one_or_none()
     if user is None:
         _refused("unknown_account", None, ip)
-        raise SsoRefused(gettext("There is no account for %(email)s in this app. Accounts are made by your "
-                                 "school's system administrator; ask them to add you.", email=email),
-                         "unknown_account")
+        raise SsoRefused(
+            gettext(
+                "There is no account for %(email)s in this app. Accounts are made by your "
+                "school's system administrator; ask them to add you.",
+                email=email,
+            ),
+            "unknown_account",
+        )
     if not user.is_active:
         if not tokens.can_invite(user):
             _refused("inactive", user, ip)
-            raise SsoRefused(gettext("This account has been deactivated. Ask your administrator if this is a "
-                                     "mistake."),
-                             "inactive")
+            raise SsoRefused(
+                gettext("This account has been deactivated. Ask your administrator if this is a mistake."), "inactive"
+            )
         user.is_active = True
         audit.record("user.activated_by_sso", actor=user, obj=user, ip=ip)
     user.last_sign_in_at = utcnow()
@@ -130,19 +142,31 @@ def problem_message(exc: Exception) -> tuple[str, str]:
     if isinstance(exc, ExpiredTokenError):
         return gettext("The sign-in answer from %(name)s had expired.", name=name) + again, "expired_token"
     if isinstance(exc, ClaimError) and exc.claim in ("aud", "azp"):  # azp: the app it was issued to
-        return (gettext("The sign-in answer from %(name)s was meant for another app (wrong audience).", name=name)
-                + again), "wrong_audience"
+        return (
+            gettext("The sign-in answer from %(name)s was meant for another app (wrong audience).", name=name) + again
+        ), "wrong_audience"
     if isinstance(exc, ClaimError) and exc.claim == "nonce":
-        return (gettext("The sign-in answer from %(name)s does not belong to this sign-in (its nonce does not "
-                        "match: it may have been replayed).", name=name) + again), "wrong_nonce"
+        return (
+            gettext(
+                "The sign-in answer from %(name)s does not belong to this sign-in (its nonce does not "
+                "match: it may have been replayed).",
+                name=name,
+            )
+            + again
+        ), "wrong_nonce"
     if isinstance(exc, ClaimError) and exc.claim == "iss":
-        return gettext("The sign-in answer did not come from %(name)s (wrong issuer).", name=name) + again, "wrong_issuer"
+        return gettext(
+            "The sign-in answer did not come from %(name)s (wrong issuer).", name=name
+        ) + again, "wrong_issuer"
     if isinstance(exc, ClaimError):
-        return (gettext("The sign-in answer from %(name)s could not be accepted (%(claim)s).", name=name,
-                        claim=exc.claim) + again), f"bad_claim_{exc.claim}"
+        return (
+            gettext("The sign-in answer from %(name)s could not be accepted (%(claim)s).", name=name, claim=exc.claim)
+            + again
+        ), f"bad_claim_{exc.claim}"
     if isinstance(exc, MismatchingStateError):
-        return gettext("This sign-in was started in another tab or has already been used. Start again from the "
-                       "sign-in page."), "state_mismatch"
+        return gettext(
+            "This sign-in was started in another tab or has already been used. Start again from the sign-in page."
+        ), "state_mismatch"
     if isinstance(exc, OAuthError) and exc.error == "access_denied":
         return gettext("You cancelled signing in with %(name)s.", name=name), "access_denied"
     if isinstance(exc, OAuthError):

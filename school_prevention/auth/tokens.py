@@ -4,6 +4,7 @@ Only a SHA-256 of each token is stored. A token is spent by one conditional UPDA
 not expired), so two clicks on the same link, or two browsers, can set a password only once.
 Issuing a new token of the same purpose retires the earlier unused ones.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -64,36 +65,70 @@ def issue(user: User, purpose: str, *, actor: User | None, now: datetime | None 
     Returns the secret (only its hash is kept); callers other than tests have no use for it.
     """
     now = now or utcnow()
-    retired = list(db.session.scalars(
-        update(AccountToken)
-        .where(AccountToken.user_id == user.id, AccountToken.purpose == purpose,
-               AccountToken.used_at.is_(None), AccountToken.expires_at > now)
-        .values(expires_at=now).returning(AccountToken.id).execution_options(synchronize_session=False)))
+    retired = list(
+        db.session.scalars(
+            update(AccountToken)
+            .where(
+                AccountToken.user_id == user.id,
+                AccountToken.purpose == purpose,
+                AccountToken.used_at.is_(None),
+                AccountToken.expires_at > now,
+            )
+            .values(expires_at=now)
+            .returning(AccountToken.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
     if retired:
         # Their emails, if still unsent, would only carry a dead link: take them out of the outbox.
-        db.session.execute(delete(Notification).where(
-            Notification.subject_type == "account_token", Notification.subject_id.in_(retired),
-            Notification.state == "pending").execution_options(synchronize_session=False))
+        db.session.execute(
+            delete(Notification)
+            .where(
+                Notification.subject_type == "account_token",
+                Notification.subject_id.in_(retired),
+                Notification.state == "pending",
+            )
+            .execution_options(synchronize_session=False)
+        )
     raw = secrets.token_urlsafe(32)
-    token = AccountToken(user_id=user.id, purpose=purpose, token_hash=_hash(raw), created_at=now,
-                         expires_at=now + LIFETIME[purpose], created_by_id=getattr(actor, "id", None))
+    token = AccountToken(
+        user_id=user.id,
+        purpose=purpose,
+        token_hash=_hash(raw),
+        created_at=now,
+        expires_at=now + LIFETIME[purpose],
+        created_by_id=getattr(actor, "id", None),
+    )
     db.session.add(token)
     db.session.flush()
     # The link must reach the sender even after a crash, so the outbox row carries it, encrypted,
     # and only until it is sent (notifications.links): no raw token is stored anywhere.
-    enqueue([{"user_id": user.id, "kind": f"account.{purpose}", "channel": "email",
-              "subject_type": "account_token", "subject_id": token.id, "title": partial(gettext, EMAIL_TITLE[purpose]),
-              "link": links.seal(LINK[purpose].format(raw)), "send_at": now}])
-    audit.record(f"user.{purpose}_sent", actor=actor, obj=user,
-                 detail={"expires_at": token.expires_at.isoformat()})
+    enqueue(
+        [
+            {
+                "user_id": user.id,
+                "kind": f"account.{purpose}",
+                "channel": "email",
+                "subject_type": "account_token",
+                "subject_id": token.id,
+                "title": partial(gettext, EMAIL_TITLE[purpose]),
+                "link": links.seal(LINK[purpose].format(raw)),
+                "send_at": now,
+            }
+        ]
+    )
+    audit.record(f"user.{purpose}_sent", actor=actor, obj=user, detail={"expires_at": token.expires_at.isoformat()})
     return raw
 
 
 def latest_invitation(user: User) -> AccountToken | None:
     """The user's most recent invitation, used or not (the admin page names it in its form)."""
-    return db.session.scalars(select(AccountToken).where(AccountToken.user_id == user.id,
-                                                         AccountToken.purpose == INVITE)
-                              .order_by(AccountToken.id.desc()).limit(1)).first()
+    return db.session.scalars(
+        select(AccountToken)
+        .where(AccountToken.user_id == user.id, AccountToken.purpose == INVITE)
+        .order_by(AccountToken.id.desc())
+        .limit(1)
+    ).first()
 
 
 def invite(user: User, *, actor: User | None, seen: int | None) -> str:
@@ -107,25 +142,40 @@ def invite(user: User, *, actor: User | None, seen: int | None) -> str:
     latest = latest_invitation(user)
     if latest is not None and latest.id != seen:
         sender = latest.created_by.name if latest.created_by is not None else gettext("someone")
-        state = (gettext("it has been used") if latest.used_at is not None
-                 else gettext("its link works until %(when)s", when=localtime(latest.expires_at)))
-        raise AlreadyDone(gettext("An invitation was already sent to %(email)s by %(sender)s (%(when)s); %(state)s. "
-                                  "Nothing more was sent.", email=user.email, sender=sender,
-                                  when=localtime(latest.created_at), state=state),
-                          next_url=f"/admin/users/{user.id}")
+        state = (
+            gettext("it has been used")
+            if latest.used_at is not None
+            else gettext("its link works until %(when)s", when=localtime(latest.expires_at))
+        )
+        raise AlreadyDone(
+            gettext(
+                "An invitation was already sent to %(email)s by %(sender)s (%(when)s); %(state)s. "
+                "Nothing more was sent.",
+                email=user.email,
+                sender=sender,
+                when=localtime(latest.created_at),
+                state=state,
+            ),
+            next_url=f"/admin/users/{user.id}",
+        )
     return issue(user, INVITE, actor=actor)
 
 
 def check(raw: str, purpose: str, now: datetime | None = None) -> AccountToken:
     """The unused, unexpired token behind a link, or TokenProblem."""
     now = now or utcnow()
-    token = db.session.scalars(select(AccountToken).where(AccountToken.token_hash == _hash(raw or ""),
-                                                          AccountToken.purpose == purpose)).first()
-    again = (gettext("Ask your administrator for a new invitation.") if purpose == INVITE
-             else gettext("You can ask for a new link below."))
+    token = db.session.scalars(
+        select(AccountToken).where(AccountToken.token_hash == _hash(raw or ""), AccountToken.purpose == purpose)
+    ).first()
+    again = (
+        gettext("Ask your administrator for a new invitation.")
+        if purpose == INVITE
+        else gettext("You can ask for a new link below.")
+    )
     if token is None:
-        raise TokenProblem(gettext("This link is not valid. Check that you opened the whole link from the email.")
-                           + " " + again, 404)
+        raise TokenProblem(
+            gettext("This link is not valid. Check that you opened the whole link from the email.") + " " + again, 404
+        )
     if token.used_at is not None:
         raise TokenProblem(gettext("This link has already been used.") + " " + again, 410)
     if token.expires_at <= now:
@@ -139,10 +189,15 @@ def redeem(raw: str, purpose: str, new_password: str, now: datetime | None = Non
     """Spend the token (once) and set the password; every session of the account is ended."""
     now = now or utcnow()
     token = check(raw, purpose, now)
-    spent = cast(CursorResult[Any], db.session.execute(
-        update(AccountToken)
-        .where(AccountToken.id == token.id, AccountToken.used_at.is_(None), AccountToken.expires_at > now)
-        .values(used_at=now).execution_options(synchronize_session=False))).rowcount
+    spent = cast(
+        CursorResult[Any],
+        db.session.execute(
+            update(AccountToken)
+            .where(AccountToken.id == token.id, AccountToken.used_at.is_(None), AccountToken.expires_at > now)
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
     if spent != 1:
         raise TokenProblem(gettext("This link has already been used."), 410)
     user = token.user

@@ -1,4 +1,5 @@
 """The second sign-in factor: authenticator-app codes (TOTP), one-time recovery codes, who must have one."""
+
 from __future__ import annotations
 
 import hmac
@@ -36,8 +37,7 @@ def is_required(user: User) -> bool:
     """Whether the account must use a second factor: it sees case data or holds a case-data grant."""
     if not current_app.config.get("SP_SECOND_FACTOR_REQUIRED", True):
         return False
-    return (user.role_enum in REQUIRED_ROLES or bool(user.can_export_student_level)
-            or bool(user.is_privacy_officer))
+    return user.role_enum in REQUIRED_ROLES or bool(user.can_export_student_level) or bool(user.is_privacy_officer)
 
 
 def is_enrolled(user: User) -> bool:
@@ -63,7 +63,7 @@ def qr_svg(uri: str) -> Markup:
 
 def grouped(secret: str) -> str:
     """The secret in groups of four, for typing it into an app by hand."""
-    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
 def _matching_step(secret: str, code: str, now: datetime) -> int | None:
@@ -81,6 +81,7 @@ def _clean(code: str | None) -> str:
 
 
 # --- throttling, like passwords (auth.services.check_not_throttled) ------------------------------
+
 
 def _failure_keys(user: User, ip: str | None) -> list[tuple[str, str]]:
     return [("second-factor-fail-account", str(user.id)), ("second-factor-fail-ip", ip or "unknown")]
@@ -103,8 +104,9 @@ def _count_failure(user: User, ip: str | None) -> None:
 
 # --- checking a code at sign-in -----------------------------------------------------------------
 
+
 def verify(user: User, code: str | None, *, ip: str | None, now: datetime | None = None) -> str | None:
-    """"totp" or "recovery" when code is a good, unused second factor of user; None otherwise.
+    """ "totp" or "recovery" when code is a good, unused second factor of user; None otherwise.
 
     Raises SignInThrottled before checking anything when wrong codes are over the limit. Each
     code is spent by a conditional update, so two requests with the same code make one sign-in.
@@ -117,9 +119,14 @@ def verify(user: User, code: str | None, *, ip: str | None, now: datetime | None
         try:
             secret = crypto.decrypt(user.mfa_secret)
         except crypto.UnreadableNote:  # stored under a data key no longer configured
-            raise ServiceError("code", gettext("Your authenticator app's set-up can no longer be read here. Use "
-                                               "a recovery code, or ask your administrator to reset your second "
-                                               "sign-in step.")) from None
+            raise ServiceError(
+                "code",
+                gettext(
+                    "Your authenticator app's set-up can no longer be read here. Use "
+                    "a recovery code, or ask your administrator to reset your second "
+                    "sign-in step."
+                ),
+            ) from None
         assert secret is not None  # is_enrolled: a stored secret, and decrypt keeps non-empty text
         step = _matching_step(secret, cleaned, now)
         if step is not None and _spend_step(user, step):
@@ -137,30 +144,41 @@ def verify(user: User, code: str | None, *, ip: str | None, now: datetime | None
 def _spend_step(user: User, step: int) -> bool:
     """Record step as used unless it (or a later one) already was: a code works once."""
     result = db.session.execute(
-        update(User).where(User.id == user.id, or_(User.mfa_last_step.is_(None), User.mfa_last_step < step))
-        .values(mfa_last_step=step).execution_options(synchronize_session=False))
+        update(User)
+        .where(User.id == user.id, or_(User.mfa_last_step.is_(None), User.mfa_last_step < step))
+        .values(mfa_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
     return cast(CursorResult[Any], result).rowcount == 1
 
 
 def _spend_recovery_code(user: User, cleaned: str, now: datetime) -> bool:
-    unused = db.session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id,
-                                                           RecoveryCode.used_at.is_(None))).all()
+    unused = db.session.scalars(
+        select(RecoveryCode).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+    ).all()
     for row in unused:
         if verify_password(row.code_hash, cleaned):
             result = db.session.execute(
-                update(RecoveryCode).where(RecoveryCode.id == row.id, RecoveryCode.used_at.is_(None))
-                .values(used_at=now).execution_options(synchronize_session=False))
+                update(RecoveryCode)
+                .where(RecoveryCode.id == row.id, RecoveryCode.used_at.is_(None))
+                .values(used_at=now)
+                .execution_options(synchronize_session=False)
+            )
             return cast(CursorResult[Any], result).rowcount == 1
     return False
 
 
 def recovery_codes_left(user: User) -> int:
     """How many unused recovery codes the person has."""
-    return len(db.session.scalars(select(RecoveryCode.id).where(RecoveryCode.user_id == user.id,
-                                                                RecoveryCode.used_at.is_(None))).all())
+    return len(
+        db.session.scalars(
+            select(RecoveryCode.id).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+        ).all()
+    )
 
 
 # --- enrolment ----------------------------------------------------------------------------------
+
 
 def enrol(user: User, secret: str, code: str | None, *, ip: str | None, now: datetime | None = None) -> list[str]:
     """Save the authenticator app once the person typed a code it shows; returns new recovery codes
@@ -171,15 +189,26 @@ def enrol(user: User, secret: str, code: str | None, *, ip: str | None, now: dat
     step = _matching_step(secret, cleaned, now) if cleaned.isdigit() and len(cleaned) == 6 else None
     if step is None:
         _count_failure(user, ip)
-        raise ServiceError("code", gettext("That code does not match. Type the six digits your app shows now "
-                                           "(check that your phone's clock is right)."))
-    saved = cast(CursorResult[Any], db.session.execute(
-        update(User).where(User.id == user.id, User.mfa_secret.is_(None))
-        .values(mfa_secret=crypto.encrypt(secret), mfa_enrolled_at=now, mfa_last_step=step)
-        .execution_options(synchronize_session=False))).rowcount
+        raise ServiceError(
+            "code",
+            gettext(
+                "That code does not match. Type the six digits your app shows now "
+                "(check that your phone's clock is right)."
+            ),
+        )
+    saved = cast(
+        CursorResult[Any],
+        db.session.execute(
+            update(User)
+            .where(User.id == user.id, User.mfa_secret.is_(None))
+            .values(mfa_secret=crypto.encrypt(secret), mfa_enrolled_at=now, mfa_last_step=step)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
     if saved != 1:
-        raise AlreadyDone(gettext("Your authenticator app is already set up. Sign in with a code from it."),
-                          next_url="/login")
+        raise AlreadyDone(
+            gettext("Your authenticator app is already set up. Sign in with a code from it."), next_url="/login"
+        )
     db.session.refresh(user)
     codes = _new_recovery_codes(user, now)
     audit.record("user.second_factor_enrolled", actor=user, obj=user, ip=ip)

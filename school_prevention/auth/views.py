@@ -1,4 +1,5 @@
 """Sign-in, sign-out, and the password links (reset, invitation)."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -23,10 +24,13 @@ SESSION_END_MESSAGES = {
     "absolute_timeout": _l("Your session reached its 12-hour limit. Please sign in again."),
     "deactivated": _l("Your account has been deactivated. Ask your administrator if this is a mistake."),
     "password_changed": _l("Your password was changed, so this session was ended. Please sign in again."),
-    "password_reset_by_admin": _l("An administrator reset your password. Sign in with the temporary password you were given."),
+    "password_reset_by_admin": _l(
+        "An administrator reset your password. Sign in with the temporary password you were given."
+    ),
     "access_changed": _l("Your access was changed by an administrator. Please sign in again."),
-    "second_factor_reset": _l("Your second sign-in factor was removed by an administrator. Sign in again and "
-                              "set up your authenticator app."),
+    "second_factor_reset": _l(
+        "Your second sign-in factor was removed by an administrator. Sign in again and set up your authenticator app."
+    ),
     "signed_out_elsewhere": _l("You signed this browser out from another one. Please sign in again."),
     "signed_out_everywhere": _l("You signed out everywhere. Please sign in again."),
 }
@@ -58,10 +62,17 @@ def unauthorized():
 
 def throttled_message(exc: SignInThrottled, what: str) -> str:
     """Why sign-in is paused and for how long."""
-    minutes = (gettext("a minute") if exc.retry_after <= 60
-               else ngettext("%(num)d minute", "%(num)d minutes", exc.retry_after // 60 + 1))
-    return gettext("Too many failed %(what)s. For your students' safety, sign-in is paused "
-                   "for this account and this computer. Try again in %(minutes)s.", what=gettext(what), minutes=minutes)
+    minutes = (
+        gettext("a minute")
+        if exc.retry_after <= 60
+        else ngettext("%(num)d minute", "%(num)d minutes", exc.retry_after // 60 + 1)
+    )
+    return gettext(
+        "Too many failed %(what)s. For your students' safety, sign-in is paused "
+        "for this account and this computer. Try again in %(minutes)s.",
+        what=gettext(what),
+        minutes=minutes,
+    )
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -89,8 +100,7 @@ def login():
                 user = attempt_sign_in(form.email.data, form.password.data, ip=request.remote_addr)
             except SignInThrottled as exc:
                 form.form_errors.append(throttled_message(exc, "sign-in attempts"))
-                return (render_template("auth/login.html", form=form), 429,
-                        {"Retry-After": str(exc.retry_after)})
+                return (render_template("auth/login.html", form=form), 429, {"Retry-After": str(exc.retry_after)})
             if user is None:
                 form.form_errors.append(gettext("That email and password do not match an active account."))
                 status = 401
@@ -127,8 +137,12 @@ def forgot_password():
         if not form.validate():
             return render_template("auth/forgot.html", form=form), 400
         if not tokens.request_reset(form.email.data, request.remote_addr):
-            form.form_errors.append(gettext("Too many reset requests. Please wait a few minutes and try again, "
-                                            "or ask your school's system administrator."))
+            form.form_errors.append(
+                gettext(
+                    "Too many reset requests. Please wait a few minutes and try again, "
+                    "or ask your school's system administrator."
+                )
+            )
             return render_template("auth/forgot.html", form=form), 429
         return render_template("auth/forgot.html", form=form, sent_to=form.email.data.strip())
     return render_template("auth/forgot.html", form=form)
@@ -150,10 +164,15 @@ def _token_page(raw: str, purpose: str):
                     user = tokens.redeem(raw, purpose, form.new_password.data)
             except tokens.TokenProblem as exc:
                 return render_template("auth/link_problem.html", message=exc.message, purpose=purpose), exc.status
-            flash(gettext("Your password is set. Sign in with your email and your new password.")
-                  if purpose == tokens.RESET else
-                  gettext("Welcome, %(name)s. Your account is ready: sign in with your email and new password.",
-                          name=user.name), "success")
+            flash(
+                gettext("Your password is set. Sign in with your email and your new password.")
+                if purpose == tokens.RESET
+                else gettext(
+                    "Welcome, %(name)s. Your account is ready: sign in with your email and new password.",
+                    name=user.name,
+                ),
+                "success",
+            )
             return redirect(url_for("auth.login"))
     return render_template("auth/set_password.html", form=form, user=token.user, purpose=purpose), status
 

@@ -1,4 +1,5 @@
 """AwarenessPage, its versions, and the confirmations that a person read a version."""
+
 from __future__ import annotations
 
 from datetime import datetime

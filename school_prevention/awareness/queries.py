@@ -1,4 +1,5 @@
 """Queries: the pages a person sees, what they confirmed, and who on a school's staff has not."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -39,8 +40,11 @@ def get_page_or_404(user: User, page_id: int, *, lock: bool = False) -> Awarenes
 
 def confirmed_versions(user_id: int) -> dict[int, int]:
     """Page id -> the highest version the person confirmed."""
-    rows = db.session.execute(select(AwarenessConfirmation.page_id, AwarenessConfirmation.version)
-                              .where(AwarenessConfirmation.user_id == user_id))
+    rows = db.session.execute(
+        select(AwarenessConfirmation.page_id, AwarenessConfirmation.version).where(
+            AwarenessConfirmation.user_id == user_id
+        )
+    )
     out: dict[int, int] = {}
     for page_id, version in rows:
         out[page_id] = max(version, out.get(page_id, 0))
@@ -49,21 +53,27 @@ def confirmed_versions(user_id: int) -> dict[int, int]:
 
 def confirmation_of(user_id: int, page_id: int, version: int) -> Select:
     """The person's confirmation of a version of a page, if any."""
-    return select(AwarenessConfirmation).where(AwarenessConfirmation.user_id == user_id,
-                                               AwarenessConfirmation.page_id == page_id,
-                                               AwarenessConfirmation.version == version)
+    return select(AwarenessConfirmation).where(
+        AwarenessConfirmation.user_id == user_id,
+        AwarenessConfirmation.page_id == page_id,
+        AwarenessConfirmation.version == version,
+    )
 
 
 def version_of(page_id: int, version: int) -> Select:
     """A page as it read at a version."""
-    return select(AwarenessPageVersion).where(AwarenessPageVersion.page_id == page_id,
-                                              AwarenessPageVersion.version == version)
+    return select(AwarenessPageVersion).where(
+        AwarenessPageVersion.page_id == page_id, AwarenessPageVersion.version == version
+    )
 
 
 def versions_of(page_id: int) -> Select:
     """A page's versions, newest first."""
-    return (select(AwarenessPageVersion).where(AwarenessPageVersion.page_id == page_id)
-            .order_by(AwarenessPageVersion.version.desc()))
+    return (
+        select(AwarenessPageVersion)
+        .where(AwarenessPageVersion.page_id == page_id)
+        .order_by(AwarenessPageVersion.version.desc())
+    )
 
 
 @dataclass
@@ -77,8 +87,11 @@ class PageStatus:
 def my_pages(user: User) -> list[PageStatus]:
     """The pages for the user's role and whether each current version is confirmed (two queries)."""
     done = confirmed_versions(user.id)
-    return [PageStatus(p, done.get(p.id, 0) >= p.version) for p in pages_for(user) if p.is_for(user)
-            or user.role_enum == Role.ADMIN]
+    return [
+        PageStatus(p, done.get(p.id, 0) >= p.version)
+        for p in pages_for(user)
+        if p.is_for(user) or user.role_enum == Role.ADMIN
+    ]
 
 
 @dataclass
@@ -99,18 +112,26 @@ def unconfirmed_at(school_ids) -> tuple[list[AwarenessPage], list[Unconfirmed], 
     ids = list(school_ids)
     school_roles = [r.value for r in SCHOOL_SCOPED_ROLES]
     staff = db.session.execute(
-        select(User, user_school.c.school_id).join(user_school, user_school.c.user_id == User.id)
+        select(User, user_school.c.school_id)
+        .join(user_school, user_school.c.user_id == User.id)
         .where(user_school.c.school_id.in_(ids), User.is_active.is_(True), User.role.in_(school_roles))
-        .order_by(User.name, User.id)).all()
+        .order_by(User.name, User.id)
+    ).all()
     pages = [p for p in db.session.scalars(all_pages()) if p.is_published and set(p.roles) & set(school_roles)]
     confirmed: set[tuple[int, int]] = set()
     if staff and pages:
         members = select(user_school.c.user_id).where(user_school.c.school_id.in_(ids))
-        confirmed = {(user_id, page_id) for user_id, page_id in db.session.execute(
-            select(AwarenessConfirmation.user_id, AwarenessConfirmation.page_id)
-            .where(AwarenessConfirmation.user_id.in_(members),
-                   tuple_(AwarenessConfirmation.page_id, AwarenessConfirmation.version).in_(
-                       [(p.id, p.version) for p in pages])))}
+        confirmed = {
+            (user_id, page_id)
+            for user_id, page_id in db.session.execute(
+                select(AwarenessConfirmation.user_id, AwarenessConfirmation.page_id).where(
+                    AwarenessConfirmation.user_id.in_(members),
+                    tuple_(AwarenessConfirmation.page_id, AwarenessConfirmation.version).in_(
+                        [(p.id, p.version) for p in pages]
+                    ),
+                )
+            )
+        }
     missing: dict[tuple[int, int], Unconfirmed] = {}
     for user, school_id in staff:
         for page in pages:

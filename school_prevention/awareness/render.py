@@ -5,6 +5,7 @@ An admin writes the pages, but what staff see must not depend on that account be
 could run code (javascript:, vbscript:, file:, data:) are refused by markdown-it's link check;
 images are off (the Content-Security-Policy would block outside ones anyway).
 """
+
 from __future__ import annotations
 
 from flask import current_app
@@ -12,8 +13,11 @@ from flask_babel import gettext
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-_md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
-    ["table", "strikethrough"]).disable("image")
+_md = (
+    MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    .enable(["table", "strikethrough"])
+    .disable("image")
+)
 
 # Placeholders a page may use for the district's numbers (settings, so a change reaches every page).
 PLACEHOLDERS = {"{hotline}": "SP_HOTLINE_NUMBER", "{child_welfare}": "SP_CHILD_WELFARE_NUMBER"}
@@ -22,7 +26,9 @@ PLACEHOLDERS = {"{hotline}": "SP_HOTLINE_NUMBER", "{child_welfare}": "SP_CHILD_W
 def fill_numbers(text: str) -> str:
     """The page's text with {hotline} and {child_welfare} replaced by the configured numbers."""
     for placeholder, setting in PLACEHOLDERS.items():
-        text = text.replace(placeholder, current_app.config.get(setting) or gettext("(not set: ask your administrator)"))
+        text = text.replace(
+            placeholder, current_app.config.get(setting) or gettext("(not set: ask your administrator)")
+        )
     return text
 
 

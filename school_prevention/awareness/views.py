@@ -1,4 +1,5 @@
 """Awareness pages: read them, confirm them, write them (admin), and see who has not read them (principal)."""
+
 from __future__ import annotations
 
 import re
@@ -47,8 +48,13 @@ def page(page_id: int):
     """One page, with "I have read this" when its current version is not yet confirmed."""
     shown = get_page_or_404(current_user, page_id)
     confirmed = confirmed_versions(current_user.id).get(shown.id, 0) >= shown.version
-    return render_template("awareness/page.html", page=shown, confirmed=confirmed, asks=shown.is_for(current_user),
-                           form=ConfirmForm(version=shown.version))
+    return render_template(
+        "awareness/page.html",
+        page=shown,
+        confirmed=confirmed,
+        asks=shown.is_for(current_user),
+        form=ConfirmForm(version=shown.version),
+    )
 
 
 @bp.route("/<int:page_id>/confirm", methods=["POST"])
@@ -87,9 +93,15 @@ def edit(page_id: int | None):
         if form.validate():
             try:
                 with db.session.begin_nested():
-                    saved = save_page(current_user, existing, title=form.title.data, body=form.body.data,
-                                      audience=form.audience.data, position=form.position.data or 0,
-                                      is_published=form.is_published.data)
+                    saved = save_page(
+                        current_user,
+                        existing,
+                        title=form.title.data,
+                        body=form.body.data,
+                        audience=form.audience.data,
+                        position=form.position.data or 0,
+                        is_published=form.is_published.data,
+                    )
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
@@ -110,5 +122,13 @@ def readers():
     school = picked_school(schools, request.args.get("school"))
     form.school.data = school.id
     pages, people, staff = unconfirmed_at([school.id])
-    return render_template("awareness/readers.html", form=form, school=school, schools=schools, pages=pages,
-                           people=people, staff=staff, counts=unconfirmed_counts(pages, people))
+    return render_template(
+        "awareness/readers.html",
+        form=form,
+        school=school,
+        schools=schools,
+        pages=pages,
+        people=people,
+        staff=staff,
+        counts=unconfirmed_counts(pages, people),
+    )

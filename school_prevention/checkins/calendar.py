@@ -4,6 +4,7 @@ Entries carry the student's initials only (calendars sync to phones and shared d
 check-in keeps one UID for life and its SEQUENCE goes up with every change, so Outlook and
 Google Calendar update or cancel the event they already have instead of adding a copy.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,9 +53,15 @@ def issue(user: User, *, replaces: str | None = None) -> str:
     link the first one is showing: it is told the link was just made.
     """
     if replaces is not None and replaces != link_version(user):
-        raise AlreadyDone(gettext("A new calendar link was already made%(when)s and shown once, on the page of your "
-                                  "first click. Nothing more was changed. If you did not copy it, replace the link "
-                                  "again.", when=_last_by("calendar.link_created", user)), next_url="/account/calendar")
+        raise AlreadyDone(
+            gettext(
+                "A new calendar link was already made%(when)s and shown once, on the page of your "
+                "first click. Nothing more was changed. If you did not copy it, replace the link "
+                "again.",
+                when=_last_by("calendar.link_created", user),
+            ),
+            next_url="/account/calendar",
+        )
     token = secrets.token_urlsafe(32)
     user.calendar_token_hash = _hash(token)
     audit.record("calendar.link_created", actor=user, obj=user)
@@ -64,8 +71,13 @@ def issue(user: User, *, replaces: str | None = None) -> str:
 def revoke(user: User) -> None:
     """End the feed link (the user's row locked by the caller); a second revoke is told it was done."""
     if user.calendar_token_hash is None:
-        raise AlreadyDone(gettext("Your calendar link was already revoked%(when)s. Nothing more was changed.",
-                                  when=_last_by("calendar.link_revoked", user)), next_url="/account/calendar")
+        raise AlreadyDone(
+            gettext(
+                "Your calendar link was already revoked%(when)s. Nothing more was changed.",
+                when=_last_by("calendar.link_revoked", user),
+            ),
+            next_url="/account/calendar",
+        )
     user.calendar_token_hash = None
     audit.record("calendar.link_revoked", actor=user, obj=user)
 
@@ -84,10 +96,12 @@ def feed_for(user: User, now: datetime) -> bytes:
     """The counselor's check-ins from two months back to a year ahead."""
     # Scoped like "My check-ins": a counselor taken off a school stops seeing its students here too.
     rows = db.session.execute(
-        visible_checkins(user).add_columns(Student.given_name, Student.family_name)
+        visible_checkins(user)
+        .add_columns(Student.given_name, Student.family_name)
         .join(Student, Student.id == CheckIn.student_id)
         .where(CheckIn.counselor_id == user.id, CheckIn.due_at >= now - PAST, CheckIn.due_at <= now + AHEAD)
-        .order_by(CheckIn.due_at)).all()
+        .order_by(CheckIn.due_at)
+    ).all()
     config = current_app.config
     cal = Calendar()
     cal.add("prodid", "-//School Prevention Program Manager//Check-ins//EN")

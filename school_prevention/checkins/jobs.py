@@ -7,6 +7,7 @@ Reminders for a check-in carry its SEQUENCE in their kind, so a rescheduled chec
 again for its new time. Principals hear once per overdue episode (OverdueEpisode). Titles carry
 initials at most.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -36,10 +37,21 @@ from school_prevention.timezones import district_zone
 CHANNELS = ("in_app", "email")
 
 
-def _both_channels(user_id: int, kind: str, subject_type: str, subject_id: int, title: Compose,
-                   link: str) -> list[dict]:
-    return [{"user_id": user_id, "kind": kind, "channel": channel, "subject_type": subject_type,
-             "subject_id": subject_id, "title": title, "link": link} for channel in CHANNELS]
+def _both_channels(
+    user_id: int, kind: str, subject_type: str, subject_id: int, title: Compose, link: str
+) -> list[dict]:
+    return [
+        {
+            "user_id": user_id,
+            "kind": kind,
+            "channel": channel,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "title": title,
+            "link": link,
+        }
+        for channel in CHANNELS
+    ]
 
 
 def _when(due: datetime) -> str:
@@ -57,8 +69,12 @@ def _overdue_title(initials: str, due: datetime) -> str:
 
 
 def _escalation_title(initials: str, days: int) -> str:
-    return ngettext("Check-ins with %(initials)s overdue for more than %(num)d day",
-                    "Check-ins with %(initials)s overdue for more than %(num)d days", days, initials=initials)
+    return ngettext(
+        "Check-ins with %(initials)s overdue for more than %(num)d day",
+        "Check-ins with %(initials)s overdue for more than %(num)d days",
+        days,
+        initials=initials,
+    )
 
 
 def _match_support_title(initials: str) -> str:
@@ -67,8 +83,9 @@ def _match_support_title(initials: str) -> str:
 
 def handed_over_title(initials: str) -> str:
     """The new counselor's notice when a student who moved schools brings a check-in plan along."""
-    return gettext("A student who moved to your school (%(initials)s): their check-in plan is now yours",
-                   initials=initials)
+    return gettext(
+        "A student who moved to your school (%(initials)s): their check-in plan is now yours", initials=initials
+    )
 
 
 @job("checkins.extend", trigger="cron", hour=3, minute=15, misfire_grace_time=6 * 3600)
@@ -93,7 +110,11 @@ def _leads_in_use() -> list[int]:
     """Every reminder lead (minutes) an active user has chosen, nearest first; none beyond a week is offered."""
     leads: set[int] = set()
     for (text,) in db.session.execute(select(User.reminder_leads).where(User.is_active.is_(True)).distinct()):
-        leads.update(int(p) for p in (text or "").split(",") if p.strip().isascii() and p.strip().isdigit() and 0 < int(p) <= 8 * 24 * 60)
+        leads.update(
+            int(p)
+            for p in (text or "").split(",")
+            if p.strip().isascii() and p.strip().isdigit() and 0 < int(p) <= 8 * 24 * 60
+        )
     return sorted(leads)
 
 
@@ -109,25 +130,52 @@ def remind_before(now: datetime) -> int:
     if not leads:
         return 0
     chosen = literal(",") + User.reminder_leads + literal(",")
-    nearest = case(*[((CheckIn.due_at <= now + timedelta(minutes=lead)) & chosen.like(f"%,{lead},%"), lead)
-                     for lead in leads], else_=None)
-    due = (select(CheckIn.id, CheckIn.due_at, CheckIn.sequence, CheckIn.counselor_id, CheckIn.student_id,
-                  nearest.label("lead"))
-           .join(User, User.id == CheckIn.counselor_id)
-           .where(CheckIn.status == "scheduled", CheckIn.due_at > now,
-                  CheckIn.due_at <= now + timedelta(minutes=leads[-1]), User.is_active.is_(True))
-           .subquery())
+    nearest = case(
+        *[((CheckIn.due_at <= now + timedelta(minutes=lead)) & chosen.like(f"%,{lead},%"), lead) for lead in leads],
+        else_=None,
+    )
+    due = (
+        select(
+            CheckIn.id,
+            CheckIn.due_at,
+            CheckIn.sequence,
+            CheckIn.counselor_id,
+            CheckIn.student_id,
+            nearest.label("lead"),
+        )
+        .join(User, User.id == CheckIn.counselor_id)
+        .where(
+            CheckIn.status == "scheduled",
+            CheckIn.due_at > now,
+            CheckIn.due_at <= now + timedelta(minutes=leads[-1]),
+            User.is_active.is_(True),
+        )
+        .subquery()
+    )
     kind = literal("checkin.before.") + cast(due.c.lead, String) + literal(".s") + cast(due.c.sequence, String)
-    made = exists().where(Notification.user_id == due.c.counselor_id, Notification.kind == kind,
-                          Notification.channel == "email", Notification.subject_type == "checkin",
-                          Notification.subject_id == due.c.id)
-    rows = db.session.execute(select(due.c.id, due.c.due_at, due.c.lead, due.c.sequence, due.c.counselor_id,
-                                     due.c.student_id).where(due.c.lead.is_not(None), ~made)).all()
+    made = exists().where(
+        Notification.user_id == due.c.counselor_id,
+        Notification.kind == kind,
+        Notification.channel == "email",
+        Notification.subject_type == "checkin",
+        Notification.subject_id == due.c.id,
+    )
+    rows = db.session.execute(
+        select(due.c.id, due.c.due_at, due.c.lead, due.c.sequence, due.c.counselor_id, due.c.student_id).where(
+            due.c.lead.is_not(None), ~made
+        )
+    ).all()
     initials = _initials({row[5] for row in rows})
     out = []
     for checkin_id, due_at, lead, sequence, counselor_id, student_id in rows:
-        out += _both_channels(counselor_id, f"checkin.before.{lead}.s{sequence}", "checkin", checkin_id,
-                              partial(_before_title, initials[student_id], due_at), f"/checkins/{checkin_id}")
+        out += _both_channels(
+            counselor_id,
+            f"checkin.before.{lead}.s{sequence}",
+            "checkin",
+            checkin_id,
+            partial(_before_title, initials[student_id], due_at),
+            f"/checkins/{checkin_id}",
+        )
     return enqueue(out, now=now)
 
 
@@ -139,7 +187,8 @@ def _initials(student_ids: set[int]) -> dict[int, str]:
     ids = sorted(student_ids)
     for start in range(0, len(ids), 5000):
         for student_id, given, family in db.session.execute(
-                select(Student.id, Student.given_name, Student.family_name).where(Student.id.in_(ids[start:start + 5000]))):
+            select(Student.id, Student.given_name, Student.family_name).where(Student.id.in_(ids[start : start + 5000]))
+        ):
             found[student_id] = f"{given[:1]}{family[:1]}".upper()
     return found
 
@@ -159,9 +208,13 @@ def _overdue_since(now: datetime) -> datetime:
 
 def _not_made(kind: ColumnElement[str]) -> ColumnElement[bool]:
     """No email of this kind about the check-in for its counselor yet (the unique index answers it)."""
-    return ~exists().where(Notification.user_id == CheckIn.counselor_id, Notification.kind == kind,
-                           Notification.channel == "email", Notification.subject_type == "checkin",
-                           Notification.subject_id == CheckIn.id)
+    return ~exists().where(
+        Notification.user_id == CheckIn.counselor_id,
+        Notification.kind == kind,
+        Notification.channel == "email",
+        Notification.subject_type == "checkin",
+        Notification.subject_id == CheckIn.id,
+    )
 
 
 def remind_overdue(now: datetime) -> int:
@@ -171,14 +224,25 @@ def remind_overdue(now: datetime) -> int:
     rows = db.session.execute(
         select(CheckIn.id, CheckIn.due_at, CheckIn.sequence, CheckIn.counselor_id, CheckIn.student_id)
         .join(User, User.id == CheckIn.counselor_id)
-        .where(CheckIn.status == "scheduled", CheckIn.due_at < cutoff,
-               CheckIn.due_at > now - timedelta(days=60), User.is_active.is_(True), _not_made(kind))).all()
+        .where(
+            CheckIn.status == "scheduled",
+            CheckIn.due_at < cutoff,
+            CheckIn.due_at > now - timedelta(days=60),
+            User.is_active.is_(True),
+            _not_made(kind),
+        )
+    ).all()
     initials = _initials({row[4] for row in rows})
     out = []
     for checkin_id, due, sequence, counselor_id, student_id in rows:
-        out += _both_channels(counselor_id, f"checkin.overdue.s{sequence}", "checkin", checkin_id,
-                              partial(_overdue_title, initials[student_id], due),
-                              f"/checkins/{checkin_id}")
+        out += _both_channels(
+            counselor_id,
+            f"checkin.overdue.s{sequence}",
+            "checkin",
+            checkin_id,
+            partial(_overdue_title, initials[student_id], due),
+            f"/checkins/{checkin_id}",
+        )
     return enqueue(out, now=now)
 
 
@@ -192,23 +256,39 @@ def escalate(now: datetime) -> int:
     """
     days = current_app.config["SP_ESCALATION_DAYS"]
     episode = OverdueEpisode.__table__
-    still_overdue = (select(CheckIn.id).where(CheckIn.student_id == episode.c.student_id,
-                                              CheckIn.status == "scheduled", CheckIn.due_at < now)
-                     .exists())
+    still_overdue = (
+        select(CheckIn.id)
+        .where(CheckIn.student_id == episode.c.student_id, CheckIn.status == "scheduled", CheckIn.due_at < now)
+        .exists()
+    )
     db.session.execute(update(episode).where(episode.c.ended_at.is_(None), ~still_overdue).values(ended_at=now))
     # The school is the open check-ins' (they go with a student who moves); students are read only
     # for the episodes that open.
-    late = (select(CheckIn.student_id, func.max(CheckIn.school_id).label("school_id"), func.min(CheckIn.due_at).label("due"))
-            .where(CheckIn.status == "scheduled", CheckIn.due_at < now - timedelta(days=days))
-            .group_by(CheckIn.student_id).subquery())
-    is_open = select(episode.c.id).where(episode.c.student_id == late.c.student_id, episode.c.ended_at.is_(None)).exists()
-    source = select(late.c.student_id, late.c.school_id, late.c.due,
-                    literal(now, type_=OverdueEpisode.started_at.type)).where(~is_open)
+    late = (
+        select(
+            CheckIn.student_id, func.max(CheckIn.school_id).label("school_id"), func.min(CheckIn.due_at).label("due")
+        )
+        .where(CheckIn.status == "scheduled", CheckIn.due_at < now - timedelta(days=days))
+        .group_by(CheckIn.student_id)
+        .subquery()
+    )
+    is_open = (
+        select(episode.c.id).where(episode.c.student_id == late.c.student_id, episode.c.ended_at.is_(None)).exists()
+    )
+    source = select(
+        late.c.student_id, late.c.school_id, late.c.due, literal(now, type_=OverdueEpisode.started_at.type)
+    ).where(~is_open)
     insert = dialect_insert()
-    opened = db.session.execute(
-        insert(episode).from_select(["student_id", "school_id", "first_due_at", "started_at"], source)
-        .on_conflict_do_nothing(index_elements=["student_id"], index_where=episode.c.ended_at.is_(None))
-        .returning(episode.c.id)).scalars().all()
+    opened = (
+        db.session.execute(
+            insert(episode)
+            .from_select(["student_id", "school_id", "first_due_at", "started_at"], source)
+            .on_conflict_do_nothing(index_elements=["student_id"], index_where=episode.c.ended_at.is_(None))
+            .returning(episode.c.id)
+        )
+        .scalars()
+        .all()
+    )
     if not opened:
         return 0
     rows = db.session.execute(
@@ -216,13 +296,24 @@ def escalate(now: datetime) -> int:
         .join(Student, Student.id == episode.c.student_id)
         .join(user_school, user_school.c.school_id == episode.c.school_id)
         .join(User, User.id == user_school.c.user_id)
-        .where(episode.c.id.in_(opened), User.role == Role.PRINCIPAL.value, User.is_active.is_(True),
-               Student.is_active.is_(True))).all()
+        .where(
+            episode.c.id.in_(opened),
+            User.role == Role.PRINCIPAL.value,
+            User.is_active.is_(True),
+            Student.is_active.is_(True),
+        )
+    ).all()
     out = []
     for episode_id, student_id, given, family, principal_id in rows:
         initials = f"{given[:1]}{family[:1]}".upper()
-        out += _both_channels(principal_id, "checkin.escalation", "overdue_episode", episode_id,
-                              partial(_escalation_title, initials, days), f"/students/{student_id}")
+        out += _both_channels(
+            principal_id,
+            "checkin.escalation",
+            "overdue_episode",
+            episode_id,
+            partial(_escalation_title, initials, days),
+            f"/students/{student_id}",
+        )
     return enqueue(out, now=now)
 
 
@@ -258,20 +349,39 @@ def remind_match_support(now: datetime) -> int:
         return 0
     counselors: dict[int, list[int]] = {}  # school id -> its active counselors
     for school_id, user_id in db.session.execute(
-            select(user_school.c.school_id, User.id).join(User, User.id == user_school.c.user_id)
-            .where(user_school.c.school_id.in_({m.school_id for m, _ in due}), User.role == Role.COUNSELOR.value,
-                   User.is_active.is_(True))):
+        select(user_school.c.school_id, User.id)
+        .join(User, User.id == user_school.c.user_id)
+        .where(
+            user_school.c.school_id.in_({m.school_id for m, _ in due}),
+            User.role == Role.COUNSELOR.value,
+            User.is_active.is_(True),
+        )
+    ):
         counselors.setdefault(school_id, []).append(user_id)
-    made = set(map(tuple, db.session.execute(
-        select(Notification.subject_id, Notification.user_id, Notification.kind)
-        .where(Notification.subject_type == "match", Notification.channel == "email",
-               Notification.subject_id.in_([m.id for m, _ in due]), Notification.kind.startswith("match.support."))
-    )))
+    made = set(
+        map(
+            tuple,
+            db.session.execute(
+                select(Notification.subject_id, Notification.user_id, Notification.kind).where(
+                    Notification.subject_type == "match",
+                    Notification.channel == "email",
+                    Notification.subject_id.in_([m.id for m, _ in due]),
+                    Notification.kind.startswith("match.support."),
+                )
+            ),
+        )
+    )
     out = []
     for match, due_on in due:
         kind = f"match.support.{_month_reached(due_on, today).isoformat()}"
         for counselor_id in counselors.get(match.school_id, []):
             if (match.id, counselor_id, kind) not in made:
-                out += _both_channels(counselor_id, kind, "match", match.id,
-                                      partial(_match_support_title, match.student.initials), f"/matches/{match.id}")
+                out += _both_channels(
+                    counselor_id,
+                    kind,
+                    "match",
+                    match.id,
+                    partial(_match_support_title, match.student.initials),
+                    f"/matches/{match.id}",
+                )
     return enqueue(out, now=now)

@@ -1,4 +1,5 @@
 """Check-in plans, the check-ins they schedule, and the district's non-school days."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, time
@@ -17,11 +18,19 @@ from school_prevention.i18n import N_
 from school_prevention.notifications.models import Notification
 from school_prevention.students.models import Student
 
-CADENCES = {"weekly": N_("Every week"), "biweekly": N_("Every two weeks"), "monthly": N_("Every month"),
-            "custom": N_("Custom rule (RRULE)")}
+CADENCES = {
+    "weekly": N_("Every week"),
+    "biweekly": N_("Every two weeks"),
+    "monthly": N_("Every month"),
+    "custom": N_("Custom rule (RRULE)"),
+}
 NON_SCHOOL_DAY_RULES = {"move": N_("Move to the next school day"), "skip": N_("Skip that check-in")}
-CHECKIN_STATUSES = {"scheduled": N_("Scheduled"), "completed": N_("Completed"), "missed": N_("Missed"),
-                    "cancelled": N_("Cancelled")}
+CHECKIN_STATUSES = {
+    "scheduled": N_("Scheduled"),
+    "completed": N_("Completed"),
+    "missed": N_("Missed"),
+    "cancelled": N_("Cancelled"),
+}
 OUTCOMES = {
     "doing_well": N_("Met: doing well"),
     "some_concerns": N_("Met: some concerns"),
@@ -52,8 +61,16 @@ class CheckInPlan(Model):
         # time: their first check-ins would book one meeting twice (a double click on "Start the
         # plan" made two identical plans). Checked first under the student's row lock, with a
         # clear message (services.create_plan); this index is the backstop. Migration 0014.
-        Index("uq_checkin_plan_active_first_meeting", "student_id", "counselor_id", "starts_on", "local_time",
-              unique=True, postgresql_where=sa_text(ACTIVE), sqlite_where=sa_text(ACTIVE)),
+        Index(
+            "uq_checkin_plan_active_first_meeting",
+            "student_id",
+            "counselor_id",
+            "starts_on",
+            "local_time",
+            unique=True,
+            postgresql_where=sa_text(ACTIVE),
+            sqlite_where=sa_text(ACTIVE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -86,7 +103,9 @@ class CheckInPlan(Model):
 
     @property
     def cadence_label(self) -> str:
-        return gettext(CADENCES.get(self.cadence, self.cadence)) + (f": {self.rrule}" if self.cadence == "custom" else "")
+        return gettext(CADENCES.get(self.cadence, self.cadence)) + (
+            f": {self.rrule}" if self.cadence == "custom" else ""
+        )
 
 
 class CheckIn(Model):
@@ -166,8 +185,13 @@ class OverdueEpisode(Model):
 
     __tablename__ = "overdue_episode"
     __table_args__ = (
-        Index("uq_overdue_episode_open", "student_id", unique=True,
-              postgresql_where=sa_text(OPEN_EPISODE), sqlite_where=sa_text(OPEN_EPISODE)),
+        Index(
+            "uq_overdue_episode_open",
+            "student_id",
+            unique=True,
+            postgresql_where=sa_text(OPEN_EPISODE),
+            sqlite_where=sa_text(OPEN_EPISODE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -193,8 +217,13 @@ class ReplanRequest(Model):
     __tablename__ = "replan_request"
     __table_args__ = (
         CheckConstraint(_in("state", REPLAN_STATES), name="state_known"),
-        Index("uq_replan_request_queued", "state", unique=True,
-              postgresql_where=sa_text(QUEUED_REPLAN), sqlite_where=sa_text(QUEUED_REPLAN)),
+        Index(
+            "uq_replan_request_queued",
+            "state",
+            unique=True,
+            postgresql_where=sa_text(QUEUED_REPLAN),
+            sqlite_where=sa_text(QUEUED_REPLAN),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

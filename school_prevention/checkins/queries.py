@@ -1,4 +1,5 @@
 """Queries for check-ins: a counselor's agenda, a student's plans, adherence."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -15,21 +16,38 @@ from school_prevention.roles import Role
 
 def agenda(scoped: Select, counselor_id: int, now: datetime, week_end: datetime) -> Select:
     """The counselor's open check-ins due before week_end (overdue ones included), oldest first."""
-    return (scoped.where(CheckIn.counselor_id == counselor_id, CheckIn.status == "scheduled",
-                         CheckIn.due_at < week_end, CheckIn.due_at > now - timedelta(days=120))
-            .order_by(CheckIn.due_at).options(selectinload(CheckIn.student)))  # the list names each student
+    return (
+        scoped.where(
+            CheckIn.counselor_id == counselor_id,
+            CheckIn.status == "scheduled",
+            CheckIn.due_at < week_end,
+            CheckIn.due_at > now - timedelta(days=120),
+        )
+        .order_by(CheckIn.due_at)
+        .options(selectinload(CheckIn.student))
+    )  # the list names each student
 
 
 def recently_done(scoped: Select, counselor_id: int, now: datetime) -> Select:
     """What the counselor closed in the last two weeks, newest first."""
-    return (scoped.where(CheckIn.counselor_id == counselor_id, CheckIn.status.in_(("completed", "missed")),
-                         CheckIn.due_at > now - timedelta(days=14), CheckIn.due_at <= now + timedelta(days=1))
-            .order_by(CheckIn.due_at.desc()).limit(20).options(selectinload(CheckIn.student)))
+    return (
+        scoped.where(
+            CheckIn.counselor_id == counselor_id,
+            CheckIn.status.in_(("completed", "missed")),
+            CheckIn.due_at > now - timedelta(days=14),
+            CheckIn.due_at <= now + timedelta(days=1),
+        )
+        .order_by(CheckIn.due_at.desc())
+        .limit(20)
+        .options(selectinload(CheckIn.student))
+    )
 
 
 def plans_of_student(scoped: Select, student_id: int) -> Select:
     """A student's plans, active first."""
-    return scoped.where(CheckInPlan.student_id == student_id).order_by(CheckInPlan.status, CheckInPlan.created_at.desc())
+    return scoped.where(CheckInPlan.student_id == student_id).order_by(
+        CheckInPlan.status, CheckInPlan.created_at.desc()
+    )
 
 
 def checkins_of_plan(plan_id: int) -> Select:
@@ -39,12 +57,14 @@ def checkins_of_plan(plan_id: int) -> Select:
 
 def student_checkin_summary(student_id: int, now: datetime) -> dict:
     """Next due, overdue count and last completed for a student (what a principal may see too)."""
-    row = db_row(select(
-        func.min(CheckIn.due_at).filter(CheckIn.status == "scheduled", CheckIn.due_at >= now),
-        func.count().filter(CheckIn.status == "scheduled", CheckIn.due_at < now),
-        func.max(CheckIn.due_at).filter(CheckIn.status == "completed"),
-        func.count().filter(CheckIn.status == "completed"),
-    ).where(CheckIn.student_id == student_id))
+    row = db_row(
+        select(
+            func.min(CheckIn.due_at).filter(CheckIn.status == "scheduled", CheckIn.due_at >= now),
+            func.count().filter(CheckIn.status == "scheduled", CheckIn.due_at < now),
+            func.max(CheckIn.due_at).filter(CheckIn.status == "completed"),
+            func.count().filter(CheckIn.status == "completed"),
+        ).where(CheckIn.student_id == student_id)
+    )
     return {"next_due": row[0], "overdue": row[1], "last_completed": row[2], "completed": row[3]}
 
 
@@ -56,8 +76,9 @@ def db_row(query: Select):
 
 def handoff_plans(scoped: Select) -> Select:
     """Active plans whose student moved to one of these schools: the new counselor takes them over."""
-    return (scoped.where(CheckInPlan.status == "active", CheckInPlan.needs_handoff.is_(True))
-            .options(selectinload(CheckInPlan.student)))
+    return scoped.where(CheckInPlan.status == "active", CheckInPlan.needs_handoff.is_(True)).options(
+        selectinload(CheckInPlan.student)
+    )
 
 
 def non_school_days(from_day) -> Select:
@@ -72,9 +93,16 @@ def last_action(actions: tuple[str, ...], object_type: str, object_id: int, stud
     the audit row is written in the same transaction as the change it describes. Rows about a
     student are found through the student's index.
     """
-    query = (select(User.name, AuditEvent.at).select_from(AuditEvent).outerjoin(User, User.id == AuditEvent.actor_id)
-             .where(AuditEvent.action.in_(actions), AuditEvent.object_type == object_type,
-                    AuditEvent.object_id == str(object_id)))
+    query = (
+        select(User.name, AuditEvent.at)
+        .select_from(AuditEvent)
+        .outerjoin(User, User.id == AuditEvent.actor_id)
+        .where(
+            AuditEvent.action.in_(actions),
+            AuditEvent.object_type == object_type,
+            AuditEvent.object_id == str(object_id),
+        )
+    )
     if student_id is not None:
         query = query.where(AuditEvent.student_id == student_id)
     return query.order_by(AuditEvent.id.desc()).limit(1)
@@ -102,4 +130,3 @@ def visible_checkins(user: User) -> Select:
 def get_checkin_or_404(user: User, checkin_id: int):
     """A check-in of a student at one of the counselor's schools; 404 otherwise."""
     return scoped_or_404(visible_checkins(user), CheckIn, checkin_id)
-

@@ -7,6 +7,7 @@ recording its progress (last_plan_id) and a heartbeat; a run whose runner died (
 STALE_AFTER) is taken over from where it stopped. Re-placing a plan twice changes nothing, so a
 batch redone after a crash is harmless.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -35,12 +36,22 @@ def queue_replan(actor: User | None, reason: str, now: datetime) -> ReplanReques
     from school_prevention.checkins.jobs import dialect_insert
 
     insert = dialect_insert()
-    db.session.execute(insert(REQUEST).values(
-        reason=reason[:200], state="queued", requested_by_id=actor.id if actor else None, requested_at=now,
-        last_plan_id=0, plans_done=0, changed=0,
-    ).on_conflict_do_nothing(index_elements=["state"], index_where=REQUEST.c.state == "queued"))
-    return db.session.scalars(select(ReplanRequest).where(ReplanRequest.state == "queued")
-                              .execution_options(populate_existing=True)).one()
+    db.session.execute(
+        insert(REQUEST)
+        .values(
+            reason=reason[:200],
+            state="queued",
+            requested_by_id=actor.id if actor else None,
+            requested_at=now,
+            last_plan_id=0,
+            plans_done=0,
+            changed=0,
+        )
+        .on_conflict_do_nothing(index_elements=["state"], index_where=REQUEST.c.state == "queued")
+    )
+    return db.session.scalars(
+        select(ReplanRequest).where(ReplanRequest.state == "queued").execution_options(populate_existing=True)
+    ).one()
 
 
 def latest_request() -> ReplanRequest | None:
@@ -54,16 +65,31 @@ def _claim(now: datetime) -> int | None:
     A conditional UPDATE: of two runners at the same moment, one changes the row and the other
     finds it no longer claimable. Committed at once, so the page shows it running.
     """
-    candidates = db.session.scalars(select(ReplanRequest.id).where(or_(
-        ReplanRequest.state == "queued",
-        (ReplanRequest.state == "running") & (ReplanRequest.heartbeat_at < now - STALE_AFTER)))
-        .order_by(ReplanRequest.id)).all()
+    candidates = db.session.scalars(
+        select(ReplanRequest.id)
+        .where(
+            or_(
+                ReplanRequest.state == "queued",
+                (ReplanRequest.state == "running") & (ReplanRequest.heartbeat_at < now - STALE_AFTER),
+            )
+        )
+        .order_by(ReplanRequest.id)
+    ).all()
     for request_id in candidates:
-        claimed = cast(CursorResult[Any], db.session.execute(
-            update(REQUEST).where(REQUEST.c.id == request_id, or_(
-                REQUEST.c.state == "queued",
-                (REQUEST.c.state == "running") & (REQUEST.c.heartbeat_at < now - STALE_AFTER)))
-            .values(state="running", started_at=now, heartbeat_at=now))).rowcount
+        claimed = cast(
+            CursorResult[Any],
+            db.session.execute(
+                update(REQUEST)
+                .where(
+                    REQUEST.c.id == request_id,
+                    or_(
+                        REQUEST.c.state == "queued",
+                        (REQUEST.c.state == "running") & (REQUEST.c.heartbeat_at < now - STALE_AFTER),
+                    ),
+                )
+                .values(state="running", started_at=now, heartbeat_at=now)
+            ),
+        ).rowcount
         db.session.commit()
         if claimed:
             return request_id
@@ -73,10 +99,17 @@ def _claim(now: datetime) -> int | None:
 def _plan_batch(after_id: int, now: datetime) -> Sequence[CheckInPlan]:
     """The next active plans after after_id, locked (a plan being edited right now is re-placed after it)."""
     return db.session.scalars(
-        select(CheckInPlan).where(CheckInPlan.id > after_id, CheckInPlan.status == "active",
-                                  CheckInPlan.until >= (now - timedelta(days=1)).date())
-        .order_by(CheckInPlan.id).limit(BATCH)
-        .with_for_update(of=CheckInPlan).execution_options(populate_existing=True)).all()
+        select(CheckInPlan)
+        .where(
+            CheckInPlan.id > after_id,
+            CheckInPlan.status == "active",
+            CheckInPlan.until >= (now - timedelta(days=1)).date(),
+        )
+        .order_by(CheckInPlan.id)
+        .limit(BATCH)
+        .with_for_update(of=CheckInPlan)
+        .execution_options(populate_existing=True)
+    ).all()
 
 
 def replan_in_batches(now: datetime, request_id: int | None = None) -> int:
@@ -96,9 +129,16 @@ def replan_in_batches(now: datetime, request_id: int | None = None) -> int:
         moved = sum(materialize(plan, now) for plan in plans)
         changed, after = changed + moved, plans[-1].id
         if request_id is not None:
-            db.session.execute(update(REQUEST).where(REQUEST.c.id == request_id).values(
-                last_plan_id=after, plans_done=REQUEST.c.plans_done + len(plans), changed=REQUEST.c.changed + moved,
-                heartbeat_at=now + (utcnow() - started)))  # the job's clock, moving as time passes
+            db.session.execute(
+                update(REQUEST)
+                .where(REQUEST.c.id == request_id)
+                .values(
+                    last_plan_id=after,
+                    plans_done=REQUEST.c.plans_done + len(plans),
+                    changed=REQUEST.c.changed + moved,
+                    heartbeat_at=now + (utcnow() - started),
+                )
+            )  # the job's clock, moving as time passes
         db.session.commit()
     return changed
 
@@ -109,7 +149,8 @@ def run_queued(now: datetime) -> int:
     if request_id is None:
         return 0
     changed = replan_in_batches(now, request_id)
-    db.session.execute(update(REQUEST).where(REQUEST.c.id == request_id)
-                       .values(state="done", finished_at=now, heartbeat_at=now))
+    db.session.execute(
+        update(REQUEST).where(REQUEST.c.id == request_id).values(state="done", finished_at=now, heartbeat_at=now)
+    )
     db.session.commit()
     return changed

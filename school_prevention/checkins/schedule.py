@@ -4,6 +4,7 @@ Occurrences are computed as naive local date-times in the district's zone and on
 into UTC, one by one: a weekly 10:00 plan stays at 10:00 local time across daylight-saving
 changes (its UTC hour moves instead).
 """
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,18 @@ from dateutil.rrule import MONTHLY, WEEKLY, rrule, rrulestr
 ALLOWED_FREQS = {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
 TOO_OFTEN = {"HOURLY", "MINUTELY", "SECONDLY"}
 # The parts a counselor may use; dateutil's own extensions (BYEASTER, ...) are not iCalendar.
-RULE_PARTS = {"FREQ", "INTERVAL", "COUNT", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS", "BYYEARDAY", "BYWEEKNO",
-              "WKST"}
+RULE_PARTS = {
+    "FREQ",
+    "INTERVAL",
+    "COUNT",
+    "BYDAY",
+    "BYMONTHDAY",
+    "BYMONTH",
+    "BYSETPOS",
+    "BYYEARDAY",
+    "BYWEEKNO",
+    "WKST",
+}
 NONZERO_PARTS = ("BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYSETPOS")
 MAX_OCCURRENCES = 2000  # a plan of several years at most a few a week; guards a runaway rule
 MAX_INTERVAL = 52
@@ -74,8 +85,9 @@ def _rrule_text(text: str) -> str:
     if not text:
         raise RuleError("Enter a rule, for example FREQ=WEEKLY;BYDAY=MO,TH.")
     if any(part in text.upper() for part in ("DTSTART", "\n", "EXDATE", "RDATE")):
-        raise RuleError("Enter only the RRULE part, for example FREQ=WEEKLY;BYDAY=MO,TH "
-                        "(start and end come from the form).")
+        raise RuleError(
+            "Enter only the RRULE part, for example FREQ=WEEKLY;BYDAY=MO,TH (start and end come from the form)."
+        )
     return text
 
 
@@ -114,8 +126,9 @@ def _usable_rule(text: str, start: datetime):
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
         raise RuleError(f"This rule cannot be read ({exc}). {EXAMPLE}") from None
     if first is None or first > probe_start + FIRST_DATE_WITHIN:
-        raise RuleError("This rule gives no dates in the next three years; "
-                        "check its BYMONTH, BYMONTHDAY, BYDAY and BYSETPOS parts.")
+        raise RuleError(
+            "This rule gives no dates in the next three years; check its BYMONTH, BYMONTHDAY, BYDAY and BYSETPOS parts."
+        )
     return rule
 
 
@@ -143,8 +156,9 @@ def to_utc(local: datetime, zone: ZoneInfo) -> datetime:
     return local.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
-def placements(rule, *, first: date, last: date, rule_choice: str, closed: set[date],
-               zone: ZoneInfo) -> list[tuple[date, datetime]]:
+def placements(
+    rule, *, first: date, last: date, rule_choice: str, closed: set[date], zone: ZoneInfo
+) -> list[tuple[date, datetime]]:
     """(occurrence date, due at UTC) for occurrences between first and last (inclusive).
 
     An occurrence on a non-school day is moved to the next school day at the same local time,

@@ -1,4 +1,5 @@
 """Admin: the district's non-school days (holidays, breaks) that check-in plans work around."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -24,8 +25,9 @@ bp = Blueprint("schooldays", __name__, url_prefix="/admin/non-school-days")
 def _render(form, code=200):
     today = utcnow().astimezone(district_zone()).date()
     days = db.session.scalars(non_school_days(today.replace(month=1, day=1))).all()
-    return render_template("checkins/non_school_days.html", form=form, days=days, today=today,
-                           replanning=latest_request()), code
+    return render_template(
+        "checkins/non_school_days.html", form=form, days=days, today=today, replanning=latest_request()
+    ), code
 
 
 QUEUED = N_("Upcoming check-ins are being re-placed around it: this page shows when that is done.")
@@ -47,8 +49,10 @@ def index():
         apply_service_error(form, exc)
         return _render(form, 400)
     queue_replan(current_user, f"Added {entry.day.isoformat()}", utcnow())
-    flash(_("Added %(day)s (%(name)s).", day=format_local(entry.day, "%a %b %-d, %Y"), name=entry.name) + " " + _(QUEUED),
-          "success")
+    flash(
+        _("Added %(day)s (%(name)s).", day=format_local(entry.day, "%a %b %-d, %Y"), name=entry.name) + " " + _(QUEUED),
+        "success",
+    )
     return redirect(url_for("schooldays.index"))
 
 

@@ -5,6 +5,7 @@ or check-in its URL names; replanning locks the plans it re-places and their che
 identical requests at the same moment act one after the other and the second is refused with
 errors.AlreadyDone, naming who made the change and when.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -74,8 +75,12 @@ def plan_problems(values: dict, student: Student, counselor: User | None) -> lis
         problems.append(("until", "The plan must end after it starts."))
     elif (values["until"] - values["starts_on"]).days > 366 * 6:  # a difference: no overflow near year 9999
         problems.append(("until", "Plans can span up to six years; set an earlier end date."))
-    if (counselor is None or counselor.role != "counselor" or not counselor.is_active
-            or student.school_id not in counselor.school_ids):
+    if (
+        counselor is None
+        or counselor.role != "counselor"
+        or not counselor.is_active
+        or student.school_id not in counselor.school_ids
+    ):
         problems.append(("counselor_id", "Choose an active counselor of the student's school."))
     if values["cadence"] in CADENCES and values["starts_on"] is not None and values["local_time"] is not None:
         try:
@@ -114,12 +119,17 @@ def _last_by(actions: tuple[str, ...], object_type: str, object_id: int, student
     return _by(*found) if found else None
 
 
-def _same_first_meeting(student_id: int, counselor_id: int, starts_on: date, local_time, *,
-                        other_than: int | None = None) -> CheckInPlan | None:
+def _same_first_meeting(
+    student_id: int, counselor_id: int, starts_on: date, local_time, *, other_than: int | None = None
+) -> CheckInPlan | None:
     """The counselor's active plan with the student that starts on that day at that time, if any."""
     query = select(CheckInPlan).where(
-        CheckInPlan.student_id == student_id, CheckInPlan.counselor_id == counselor_id, CheckInPlan.status == "active",
-        CheckInPlan.starts_on == starts_on, CheckInPlan.local_time == local_time)
+        CheckInPlan.student_id == student_id,
+        CheckInPlan.counselor_id == counselor_id,
+        CheckInPlan.status == "active",
+        CheckInPlan.starts_on == starts_on,
+        CheckInPlan.local_time == local_time,
+    )
     if other_than is not None:
         query = query.where(CheckInPlan.id != other_than)
     return db.session.scalars(query.limit(1)).first()
@@ -142,20 +152,39 @@ def create_plan(actor: User, student: Student, counselor: User, *, now: datetime
         raise ServiceError("flag_id", gettext("Choose one of this student's flags."))
     existing = _same_first_meeting(student.id, counselor.id, values["starts_on"], values["local_time"])
     if existing is not None:
-        raise AlreadyDone(gettext(
-            "A check-in plan with %(name)s from %(day)s at %(time)s was already started for this student %(by)s. "
-            "Nothing more was changed. To change its days or times, edit that plan.", name=counselor.name,
-            day=format_local(existing.starts_on, "%a %b %-d, %Y"), time=format_local(existing.local_time, "%-I:%M %p"),
-            by=_by(existing.created_by.name if existing.created_by else None, existing.created_at)),
-            next_url=f"/checkin-plans/{existing.id}")
-    plan = CheckInPlan(student_id=student.id, student=student, school_id=student.school_id, counselor_id=counselor.id,
-                       counselor=counselor, flag_id=flag.id if flag else None, created_by_id=actor.id,
-                       created_at=utcnow(), status="active", **values)
+        raise AlreadyDone(
+            gettext(
+                "A check-in plan with %(name)s from %(day)s at %(time)s was already started for this student %(by)s. "
+                "Nothing more was changed. To change its days or times, edit that plan.",
+                name=counselor.name,
+                day=format_local(existing.starts_on, "%a %b %-d, %Y"),
+                time=format_local(existing.local_time, "%-I:%M %p"),
+                by=_by(existing.created_by.name if existing.created_by else None, existing.created_at),
+            ),
+            next_url=f"/checkin-plans/{existing.id}",
+        )
+    plan = CheckInPlan(
+        student_id=student.id,
+        student=student,
+        school_id=student.school_id,
+        counselor_id=counselor.id,
+        counselor=counselor,
+        flag_id=flag.id if flag else None,
+        created_by_id=actor.id,
+        created_at=utcnow(),
+        status="active",
+        **values,
+    )
     db.session.add(plan)
     db.session.flush()
     count = materialize(plan, now)
-    audit.record("checkin_plan.created", actor=actor, obj=plan, student=student,
-                 detail={"cadence": plan.cadence, "scheduled": count})
+    audit.record(
+        "checkin_plan.created",
+        actor=actor,
+        obj=plan,
+        student=student,
+        detail={"cadence": plan.cadence, "scheduled": count},
+    )
     return plan
 
 
@@ -176,15 +205,23 @@ def update_plan(actor: User, plan: CheckInPlan, counselor: User, *, now: datetim
     if not changed:
         # The same edit twice (a double click, two tabs): one change, one audit row.
         saved = _last_by(("checkin_plan.updated", "checkin_plan.created"), "checkin_plan", plan.id, plan.student_id)
-        raise AlreadyDone(gettext("This plan was already saved with these details %(by)s. Nothing more was changed.",
-                                  by=saved) if saved else
-                          gettext("This plan was already saved with these details. Nothing more was changed."),
-                          next_url=f"/checkin-plans/{plan.id}")
+        raise AlreadyDone(
+            gettext("This plan was already saved with these details %(by)s. Nothing more was changed.", by=saved)
+            if saved
+            else gettext("This plan was already saved with these details. Nothing more was changed."),
+            next_url=f"/checkin-plans/{plan.id}",
+        )
     if {"counselor_id", "starts_on", "local_time"} & set(changed) and _same_first_meeting(
-            plan.student_id, counselor.id, values["starts_on"], values["local_time"], other_than=plan.id):
-        raise ServiceError("starts_on", gettext("%(name)s already has another active plan with this student that starts "
-                                                "on that day at that time. Choose another first day or time.",
-                                                name=counselor.name))
+        plan.student_id, counselor.id, values["starts_on"], values["local_time"], other_than=plan.id
+    ):
+        raise ServiceError(
+            "starts_on",
+            gettext(
+                "%(name)s already has another active plan with this student that starts "
+                "on that day at that time. Choose another first day or time.",
+                name=counselor.name,
+            ),
+        )
     reassigned = counselor.id != plan.counselor_id
     for key, value in values.items():
         setattr(plan, key, value)
@@ -194,8 +231,13 @@ def update_plan(actor: User, plan: CheckInPlan, counselor: User, *, now: datetim
         plan.needs_handoff = False
     db.session.flush()
     count = materialize(plan, now, reassign=reassigned)
-    audit.record("checkin_plan.updated", actor=actor, obj=plan, student=plan.student,
-                 detail={"fields": changed, "rescheduled": count})
+    audit.record(
+        "checkin_plan.updated",
+        actor=actor,
+        obj=plan,
+        student=plan.student,
+        detail={"fields": changed, "rescheduled": count},
+    )
     return count
 
 
@@ -203,9 +245,14 @@ def require_active(plan: CheckInPlan) -> None:
     """Refuse a change to a plan that was ended (a double click on End, an edit after it), saying by whom."""
     if plan.status != "active":
         ended = _last_by(("checkin_plan.ended",), "checkin_plan", plan.id, plan.student_id) or _by(None, plan.ended_at)
-        raise AlreadyDone(gettext("This plan was already ended %(by)s. Nothing more was changed; to see the student "
-                                  "again, start a new plan from the student's page.", by=ended),
-                          next_url=f"/checkin-plans/{plan.id}")
+        raise AlreadyDone(
+            gettext(
+                "This plan was already ended %(by)s. Nothing more was changed; to see the student "
+                "again, start a new plan from the student's page.",
+                by=ended,
+            ),
+            next_url=f"/checkin-plans/{plan.id}",
+        )
 
 
 def end_plan(actor: User, plan: CheckInPlan, *, now: datetime) -> int:
@@ -213,8 +260,9 @@ def end_plan(actor: User, plan: CheckInPlan, *, now: datetime) -> int:
     require_active(plan)
     plan.status, plan.ended_at = "ended", now
     # Locked: a check-in being completed at this moment is left completed, not cancelled over.
-    future = db.session.scalars(_locked(select(CheckIn).where(
-        CheckIn.plan_id == plan.id, CheckIn.status == "scheduled", CheckIn.due_at > now))).all()
+    future = db.session.scalars(
+        _locked(select(CheckIn).where(CheckIn.plan_id == plan.id, CheckIn.status == "scheduled", CheckIn.due_at > now))
+    ).all()
     for checkin in future:
         checkin.status, checkin.sequence = "cancelled", checkin.sequence + 1
     db.session.flush()
@@ -246,18 +294,40 @@ def materialize(plan: CheckInPlan, now: datetime, *, reassign: bool = False) -> 
     first = max(plan.starts_on, today - LOOKBACK)
     last = min(plan.until, (now + HORIZON).astimezone(tz).date())
     rule = build_rule(plan.cadence, plan.rrule, plan.starts_on, plan.local_time)
-    placed = dict(placements(rule, first=first, last=last, rule_choice=plan.non_school_day,
-                             closed=closed_days(first, last + timedelta(days=30)), zone=tz))
-    existing = {c.occurrence: c for c in db.session.scalars(
-        _locked(select(CheckIn).where(CheckIn.plan_id == plan.id, CheckIn.occurrence >= first)))}
-    changes = sum(_align(checkin, placed.get(occurrence), plan, now, reassign)
-                  for occurrence, checkin in existing.items())
+    placed = dict(
+        placements(
+            rule,
+            first=first,
+            last=last,
+            rule_choice=plan.non_school_day,
+            closed=closed_days(first, last + timedelta(days=30)),
+            zone=tz,
+        )
+    )
+    existing = {
+        c.occurrence: c
+        for c in db.session.scalars(
+            _locked(select(CheckIn).where(CheckIn.plan_id == plan.id, CheckIn.occurrence >= first))
+        )
+    }
+    changes = sum(
+        _align(checkin, placed.get(occurrence), plan, now, reassign) for occurrence, checkin in existing.items()
+    )
     for occurrence, due in placed.items():
         if occurrence in existing or due <= now:
             continue
-        db.session.add(CheckIn(plan_id=plan.id, student_id=plan.student_id, school_id=plan.school_id,
-                               counselor_id=plan.counselor_id, occurrence=occurrence, due_at=due,
-                               duration_minutes=plan.duration_minutes, status="scheduled"))
+        db.session.add(
+            CheckIn(
+                plan_id=plan.id,
+                student_id=plan.student_id,
+                school_id=plan.school_id,
+                counselor_id=plan.counselor_id,
+                occurrence=occurrence,
+                due_at=due,
+                duration_minutes=plan.duration_minutes,
+                status="scheduled",
+            )
+        )
         changes += 1
     db.session.flush()
     return changes
@@ -319,9 +389,10 @@ def _require_open(checkin: CheckIn) -> None:
     loader locked the row, so the second request sees the first one's change here."""
     if checkin.status != "scheduled":
         kept = " " + gettext("The outcome and note recorded then are kept.") if checkin.status == "completed" else ""
-        raise AlreadyDone(gettext("This check-in was already %(how)s. Nothing more was changed.", how=_closed_by(checkin))
-                          + kept,
-                          next_url=f"/checkins/{checkin.id}")
+        raise AlreadyDone(
+            gettext("This check-in was already %(how)s. Nothing more was changed.", how=_closed_by(checkin)) + kept,
+            next_url=f"/checkins/{checkin.id}",
+        )
 
 
 def complete(actor: User, checkin: CheckIn, *, outcome: str | None, note: str | None, now: datetime) -> None:
@@ -330,15 +401,25 @@ def complete(actor: User, checkin: CheckIn, *, outcome: str | None, note: str | 
     if outcome not in OUTCOMES:
         raise ServiceError("outcome", gettext("Choose the outcome: a check-in counts as done only with one."))
     if checkin.due_at - now > COMPLETE_WINDOW:
-        raise ServiceError(None, gettext("This check-in is not due yet. If you met earlier, first move it to the time "
-                                         "you met (Move to another time), then record the outcome."))
+        raise ServiceError(
+            None,
+            gettext(
+                "This check-in is not due yet. If you met earlier, first move it to the time "
+                "you met (Move to another time), then record the outcome."
+            ),
+        )
     checkin.status, checkin.outcome = "completed", outcome
     checkin.note_ciphertext = crypto.encrypt(note.strip()) if note and note.strip() else None
     checkin.completed_at, checkin.completed_by_id = now, actor.id
     checkin.sequence += 1
     db.session.flush()
-    audit.record("checkin.completed", actor=actor, obj=checkin, student=checkin.student,
-                 detail={"outcome": outcome, "late_hours": max(0, int((now - checkin.due_at).total_seconds() // 3600))})
+    audit.record(
+        "checkin.completed",
+        actor=actor,
+        obj=checkin,
+        student=checkin.student,
+        detail={"outcome": outcome, "late_hours": max(0, int((now - checkin.due_at).total_seconds() // 3600))},
+    )
 
 
 def mark_missed(actor: User, checkin: CheckIn, *, now: datetime) -> None:
@@ -368,14 +449,24 @@ def reschedule(actor: User, checkin: CheckIn, *, local: datetime | None, now: da
 
     due = to_utc(local, district_zone())
     if due < now - BACKDATE_LIMIT:
-        raise ServiceError("when", gettext("Choose a time in the future, or when you met if that was in the last "
-                                           "%(num)s days.", num=BACKDATE_LIMIT.days))
+        raise ServiceError(
+            "when",
+            gettext(
+                "Choose a time in the future, or when you met if that was in the last %(num)s days.",
+                num=BACKDATE_LIMIT.days,
+            ),
+        )
     if due == checkin.due_at:
         moved = checkin.is_rescheduled and _last_by(("checkin.rescheduled",), "checkin", checkin.id, checkin.student_id)
         if moved:  # the same move twice (a double click): it was made once
-            raise AlreadyDone(gettext("This check-in was already moved to %(when)s %(by)s. Nothing more was changed.",
-                                      when=localtime(due, '%a %b %-d, %-I:%M %p'), by=moved),
-                              next_url=f"/checkins/{checkin.id}")
+            raise AlreadyDone(
+                gettext(
+                    "This check-in was already moved to %(when)s %(by)s. Nothing more was changed.",
+                    when=localtime(due, "%a %b %-d, %-I:%M %p"),
+                    by=moved,
+                ),
+                next_url=f"/checkins/{checkin.id}",
+            )
         raise ServiceError("when", gettext("That is the time it already has."))
     checkin.due_at, checkin.is_rescheduled, checkin.sequence = due, True, checkin.sequence + 1
     db.session.flush()
@@ -413,10 +504,19 @@ def add_non_school_day(actor: User, day: date | None, name: str) -> NonSchoolDay
         listed = db.session.scalars(select(NonSchoolDay).where(NonSchoolDay.day == day)).one()
         by = _last_by(("non_school_day.added",), "non_school_day", listed.id)
         shown = format_local(day, "%a %b %-d, %Y")
-        raise AlreadyDone(gettext("%(day)s is already on the list (%(name)s), added %(by)s. Nothing more was changed.",
-                                  day=shown, name=listed.name, by=by) if by else
-                          gettext("%(day)s is already on the list (%(name)s). Nothing more was changed.", day=shown,
-                                  name=listed.name), next_url="/admin/non-school-days")
+        raise AlreadyDone(
+            gettext(
+                "%(day)s is already on the list (%(name)s), added %(by)s. Nothing more was changed.",
+                day=shown,
+                name=listed.name,
+                by=by,
+            )
+            if by
+            else gettext(
+                "%(day)s is already on the list (%(name)s). Nothing more was changed.", day=shown, name=listed.name
+            ),
+            next_url="/admin/non-school-days",
+        )
     entry = db.session.get(NonSchoolDay, added)
     assert entry is not None  # inserted by this transaction a moment ago
     audit.record("non_school_day.added", actor=actor, obj=entry, detail={"day": day.isoformat()})
@@ -434,8 +534,10 @@ def remove_non_school_day(actor: User, day_id: int) -> NonSchoolDay | None:
         by = _last_by(("non_school_day.removed",), "non_school_day", day_id)
         if by is None:
             return None
-        raise AlreadyDone(gettext("That day was already taken off the list %(by)s. Nothing more was changed.", by=by),
-                          next_url="/admin/non-school-days")
+        raise AlreadyDone(
+            gettext("That day was already taken off the list %(by)s. Nothing more was changed.", by=by),
+            next_url="/admin/non-school-days",
+        )
     audit.record("non_school_day.removed", actor=actor, obj=entry, detail={"day": entry.day.isoformat()})
     db.session.delete(entry)
     db.session.flush()
@@ -453,8 +555,12 @@ def replan_all(now: datetime) -> int:
     it has its locks.
     """
     plans = db.session.scalars(
-        select(CheckInPlan).where(CheckInPlan.status == "active", CheckInPlan.until >= (now - timedelta(days=1)).date())
-        .order_by(CheckInPlan.id).with_for_update(of=CheckInPlan).execution_options(populate_existing=True)).all()
+        select(CheckInPlan)
+        .where(CheckInPlan.status == "active", CheckInPlan.until >= (now - timedelta(days=1)).date())
+        .order_by(CheckInPlan.id)
+        .with_for_update(of=CheckInPlan)
+        .execution_options(populate_existing=True)
+    ).all()
     return sum(materialize(plan, now) for plan in plans)
 
 
@@ -466,9 +572,11 @@ def save_reminder_leads(user: User, leads: list[int]) -> None:
     value = ",".join(str(v) for v in sorted(set(leads), reverse=True))
     if value == (user.reminder_leads or ""):
         by = _last_by(("account.reminders",), "user_account", user.id)
-        raise AlreadyDone(gettext("These reminder times were already saved %(by)s. Nothing more was changed.", by=by)
-                          if by else gettext("These reminder times were already saved. Nothing more was changed."),
-                          next_url="/account/reminders")
+        raise AlreadyDone(
+            gettext("These reminder times were already saved %(by)s. Nothing more was changed.", by=by)
+            if by
+            else gettext("These reminder times were already saved. Nothing more was changed."),
+            next_url="/account/reminders",
+        )
     user.reminder_leads = value
     audit.record("account.reminders", actor=user, obj=user, detail={"leads": sorted(set(leads), reverse=True)})
-

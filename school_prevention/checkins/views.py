@@ -1,4 +1,5 @@
 """Check-in pages: my check-ins, plans, completing a check-in, the calendar feed, preferences."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -73,9 +74,11 @@ def index():
     # check-in is listed on Tuesday).
     week_end = datetime.combine(today + timedelta(days=8), datetime.min.time()).replace(tzinfo=tz)
     items = db.session.scalars(agenda(visible_checkins(current_user), current_user.id, now, week_end)).all()
-    groups = {"overdue": [c for c in items if c.due_at < now],
-              "today": [c for c in items if now <= c.due_at < tomorrow],
-              "week": [c for c in items if c.due_at >= tomorrow]}
+    groups = {
+        "overdue": [c for c in items if c.due_at < now],
+        "today": [c for c in items if now <= c.due_at < tomorrow],
+        "week": [c for c in items if c.due_at >= tomorrow],
+    }
     done = db.session.scalars(recently_done(visible_checkins(current_user), current_user.id, now)).all()
     support = active_matches_with_contact_due(visible_matches(current_user), today)
     handoffs = db.session.scalars(handoff_plans(visible_checkin_plans(current_user))).all()
@@ -88,21 +91,29 @@ def _counselors_for(student):
 
 
 def _flags_for(student):
-    return db.session.scalars(visible_flags(current_user).where(RiskFlag.student_id == student.id,
-                                                                RiskFlag.status != "resolved")).all()
+    return db.session.scalars(
+        visible_flags(current_user).where(RiskFlag.student_id == student.id, RiskFlag.status != "resolved")
+    ).all()
 
 
 def _plan_values(form) -> dict:
-    return {"cadence": form.cadence.data, "rrule": form.rrule.data, "starts_on": form.starts_on.data,
-            "local_time": form.local_time.data, "duration_minutes": form.duration_minutes.data,
-            "non_school_day": form.non_school_day.data, "reason": form.reason.data}
+    return {
+        "cadence": form.cadence.data,
+        "rrule": form.rrule.data,
+        "starts_on": form.starts_on.data,
+        "local_time": form.local_time.data,
+        "duration_minutes": form.duration_minutes.data,
+        "non_school_day": form.non_school_day.data,
+        "reason": form.reason.data,
+    }
 
 
 def _plan_form_valid(form, student, counselors, values: dict) -> bool:
     """The form's checks and the service's together, so every problem shows in one round."""
     valid = form.validate()
-    problems = plan_form_problems(student, _pick(counselors, form.counselor_id.data),
-                                  today=utcnow().astimezone(district_zone()).date(), **values)
+    problems = plan_form_problems(
+        student, _pick(counselors, form.counselor_id.data), today=utcnow().astimezone(district_zone()).date(), **values
+    )
     apply_problems(form, problems, skip_fields_with_errors=True)
     return valid and not problems
 
@@ -118,8 +129,13 @@ def plan_new(student_id: int):
     student = get_student_or_404(current_user, student_id)
     counselors, flags = _counselors_for(student), _flags_for(student)
     only_flag = flags[0].id if len(flags) == 1 else 0  # the student's one flag is the plan's, unless changed
-    form = PlanForm(counselors, flags, counselor_id=current_user.id,
-                    flag_id=request.args.get("flag_id", only_flag, type=int), starts_on=utcnow().astimezone(district_zone()).date())
+    form = PlanForm(
+        counselors,
+        flags,
+        counselor_id=current_user.id,
+        flag_id=request.args.get("flag_id", only_flag, type=int),
+        starts_on=utcnow().astimezone(district_zone()).date(),
+    )
     status = 200
     if request.method == "POST":
         status = 400
@@ -129,16 +145,30 @@ def plan_new(student_id: int):
         if _plan_form_valid(form, student, counselors, values):
             try:
                 with db.session.begin_nested():
-                    plan = create_plan(current_user, student, _pick(counselors, form.counselor_id.data), now=utcnow(),
-                                       flag=_pick(flags, form.flag_id.data), **values)
+                    plan = create_plan(
+                        current_user,
+                        student,
+                        _pick(counselors, form.counselor_id.data),
+                        now=utcnow(),
+                        flag=_pick(flags, form.flag_id.data),
+                        **values,
+                    )
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
                 cadence = plan.cadence_label if plan.cadence == "custom" else plan.cadence_label.lower()
-                flash(gettext("Check-in plan started: %(cadence)s at %(time)s.", cadence=cadence,
-                              time=format_local(plan.local_time, "%-I:%M %p")), "success")
+                flash(
+                    gettext(
+                        "Check-in plan started: %(cadence)s at %(time)s.",
+                        cadence=cadence,
+                        time=format_local(plan.local_time, "%-I:%M %p"),
+                    ),
+                    "success",
+                )
                 return redirect(url_for("checkins.plan_detail", plan_id=plan.id))
-    audit.record("checkin_plan.form.view", actor=current_user, obj=student, student=student)  # the form names the student
+    audit.record(
+        "checkin_plan.form.view", actor=current_user, obj=student, student=student
+    )  # the form names the student
     return render_template("checkins/plan_form.html", form=form, student=student, plan=None), status
 
 
@@ -170,15 +200,26 @@ def plan_edit(plan_id: int):
         if _plan_form_valid(form, plan.student, counselors, values):
             try:
                 with db.session.begin_nested():
-                    changed = update_plan(current_user, plan, _pick(counselors, form.counselor_id.data), now=utcnow(),
-                                          flag=_pick(flags, form.flag_id.data), **values)
+                    changed = update_plan(
+                        current_user,
+                        plan,
+                        _pick(counselors, form.counselor_id.data),
+                        now=utcnow(),
+                        flag=_pick(flags, form.flag_id.data),
+                        **values,
+                    )
             except ServiceError as exc:
                 apply_service_error(form, exc)
                 plan = get_checkin_plan_or_404(current_user, plan_id)
             else:
-                flash(ngettext("Plan saved. %(num)d upcoming check-in changed; past ones are kept as they were.",
-                              "Plan saved. %(num)d upcoming check-ins changed; past ones are kept as they were.", changed),
-                      "success")
+                flash(
+                    ngettext(
+                        "Plan saved. %(num)d upcoming check-in changed; past ones are kept as they were.",
+                        "Plan saved. %(num)d upcoming check-ins changed; past ones are kept as they were.",
+                        changed,
+                    ),
+                    "success",
+                )
                 return redirect(url_for("checkins.plan_detail", plan_id=plan.id))
     audit.record("checkin_plan.edit.view", actor=current_user, obj=plan, student=plan.student)
     return render_template("checkins/plan_form.html", form=form, student=plan.student, plan=plan), status
@@ -190,18 +231,29 @@ def plan_end(plan_id: int):
     """End a plan; its upcoming check-ins are cancelled."""
     plan = get_checkin_plan_or_404(current_user, plan_id)
     cancelled = end_plan(current_user, plan, now=utcnow())  # an ended plan: errors.AlreadyDone, a 409
-    flash(ngettext("Plan ended; %(num)d upcoming check-in cancelled.", "Plan ended; %(num)d upcoming check-ins cancelled.",
-                   cancelled), "success")
+    flash(
+        ngettext(
+            "Plan ended; %(num)d upcoming check-in cancelled.",
+            "Plan ended; %(num)d upcoming check-ins cancelled.",
+            cancelled,
+        ),
+        "success",
+    )
     return redirect(url_for("students.detail", student_id=plan.student_id))
 
 
 def _render_checkin(checkin: CheckIn, form=None, reschedule_form=None, code: int = 200):
     note = read_note(current_user, checkin)
     local_due = checkin.due_at.astimezone(district_zone()).replace(tzinfo=None)
-    context = {"checkin": checkin, "note": note, "form": form or CompleteForm(formdata=None),
-               "reschedule_form": reschedule_form or RescheduleForm(formdata=None, when=local_due),
-               "now": utcnow(), "window_hours": int(COMPLETE_WINDOW.total_seconds() // 3600),
-               "backdate_days": BACKDATE_LIMIT.days}
+    context = {
+        "checkin": checkin,
+        "note": note,
+        "form": form or CompleteForm(formdata=None),
+        "reschedule_form": reschedule_form or RescheduleForm(formdata=None, when=local_due),
+        "now": utcnow(),
+        "window_hours": int(COMPLETE_WINDOW.total_seconds() // 3600),
+        "backdate_days": BACKDATE_LIMIT.days,
+    }
     audit.record("checkin.view", actor=current_user, obj=checkin, student=checkin.student)
     return render_template("checkins/detail.html", **context), code
 
@@ -214,11 +266,17 @@ def detail(checkin_id: int):
         return _render_checkin(get_checkin_or_404(current_user, checkin_id))
     form = CompleteForm()
     return _form_action(
-        checkin_id, form, "form",
+        checkin_id,
+        form,
+        "form",
         lambda c: complete(current_user, c, outcome=form.outcome.data, note=form.note.data, now=utcnow()),
         # Flashed messages travel in the session cookie, which is signed, not encrypted: they name no one.
-        lambda c: str(COMPLETED[c.outcome]) if c.outcome in COMPLETED
-        else gettext("Check-in completed (%(outcome)s).", outcome=c.outcome_label))
+        lambda c: (
+            str(COMPLETED[c.outcome])
+            if c.outcome in COMPLETED
+            else gettext("Check-in completed (%(outcome)s).", outcome=c.outcome_label)
+        ),
+    )
 
 
 # The message after completing a check-in, one sentence per outcome (no name: it travels in the cookie).
@@ -263,8 +321,9 @@ def _simple_action(checkin_id: int, action, message: str):
 @roles(Role.COUNSELOR)
 def missed(checkin_id: int):
     """The meeting did not happen."""
-    return _simple_action(checkin_id, lambda c: mark_missed(current_user, c, now=utcnow()),
-                          _l("Check-in marked missed."))
+    return _simple_action(
+        checkin_id, lambda c: mark_missed(current_user, c, now=utcnow()), _l("Check-in marked missed.")
+    )
 
 
 @bp.route("/checkins/<int:checkin_id>/cancel", methods=["POST"])
@@ -279,12 +338,17 @@ def cancel_(checkin_id: int):
 def reschedule_(checkin_id: int):
     """Move one check-in to another time."""
     form = RescheduleForm()
-    return _form_action(checkin_id, form, "reschedule_form",
-                        lambda c: reschedule(current_user, c, local=form.when.data, now=utcnow()),
-                        lambda c: gettext("Check-in moved to %(when)s.", when=format_local(form.when.data, "%a %b %-d, %-I:%M %p")))
+    return _form_action(
+        checkin_id,
+        form,
+        "reschedule_form",
+        lambda c: reschedule(current_user, c, local=form.when.data, now=utcnow()),
+        lambda c: gettext("Check-in moved to %(when)s.", when=format_local(form.when.data, "%a %b %-d, %-I:%M %p")),
+    )
 
 
 # --- calendar feed and preferences -------------------------------------------------------------
+
 
 @bp.route("/calendar/<token>.ics")
 @public
@@ -294,8 +358,11 @@ def feed(token: str):
     if user is None:
         abort(404)
     body = calendar.feed_for(user, utcnow())
-    return Response(body, mimetype="text/calendar", headers={
-        "Content-Disposition": "inline; filename=check-ins.ics", "Cache-Control": "no-store"})
+    return Response(
+        body,
+        mimetype="text/calendar",
+        headers={"Content-Disposition": "inline; filename=check-ins.ics", "Cache-Control": "no-store"},
+    )
 
 
 def _me_locked() -> User:
@@ -322,12 +389,20 @@ def calendar_settings():
             return redirect(url_for("checkins.calendar_settings"))
         replaces = request.form.get("replaces")
         if not replaces:
-            abort(400, description=gettext("This form is out of date. Open the calendar page again and create the link from "
-                                            "there."))
+            abort(
+                400,
+                description=gettext(
+                    "This form is out of date. Open the calendar page again and create the link from there."
+                ),
+            )
         token = calendar.issue(me, replaces=replaces)
         url = url_for("checkins.feed", token=token, _external=True)
-    return render_template("checkins/calendar.html", url=url, has_feed=bool(current_user.calendar_token_hash),
-                           link_version=calendar.link_version(current_user))
+    return render_template(
+        "checkins/calendar.html",
+        url=url,
+        has_feed=bool(current_user.calendar_token_hash),
+        link_version=calendar.link_version(current_user),
+    )
 
 
 @bp.route("/account/reminders", methods=["GET", "POST"])
@@ -343,4 +418,3 @@ def reminders():
             flash(gettext("Reminder times saved."), "success")
             return redirect(url_for("checkins.reminders"))
     return render_template("checkins/reminders.html", form=form), status
-

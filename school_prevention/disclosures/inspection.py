@@ -5,6 +5,7 @@ number whatever the record holds). Restricted narrative notes are included only 
 says so (SP_INSPECTION_INCLUDES_RESTRICTED_NOTES); otherwise the record says where one exists.
 The record of disclosures is part of it: parents may inspect it (34 CFR 99.32(c)).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -38,8 +39,20 @@ from school_prevention.students.models import Student
 WITHHELD = N_("A restricted note exists. It is not part of this copy (district setting).")
 # Raw status words the printed record shows (enrollments, mentoring matches, check-in plans, staff referrals),
 # listed so the catalogue has them; the page translates each where it shows it.
-STATUS_WORDS = [N_("waitlisted"), N_("active"), N_("completed"), N_("withdrawn"), N_("inquiry"), N_("waiting"),
-                N_("matched"), N_("closed"), N_("ended"), N_("new"), N_("in review"), N_("accepted")]
+STATUS_WORDS = [
+    N_("waitlisted"),
+    N_("active"),
+    N_("completed"),
+    N_("withdrawn"),
+    N_("inquiry"),
+    N_("waiting"),
+    N_("matched"),
+    N_("closed"),
+    N_("ended"),
+    N_("new"),
+    N_("in review"),
+    N_("accepted"),
+]
 
 
 @dataclass
@@ -75,9 +88,22 @@ class StudentRecord:
 
     def counts(self) -> dict[str, int]:
         """How many entries each section holds (for the audit row: counts, never content)."""
-        return {name: len(getattr(self, name)) for name in (
-            "flags", "referrals", "screenings", "enrollments", "matches", "plans", "checkins", "agency_referrals",
-            "consents", "disclosures", "inspections")} | {"restricted": self.restricted}
+        return {
+            name: len(getattr(self, name))
+            for name in (
+                "flags",
+                "referrals",
+                "screenings",
+                "enrollments",
+                "matches",
+                "plans",
+                "checkins",
+                "agency_referrals",
+                "consents",
+                "disclosures",
+                "inspections",
+            )
+        } | {"restricted": self.restricted}
 
     def categories(self) -> list[str]:
         """What the copy holds, as categories of records (for its disclosure)."""
@@ -106,37 +132,66 @@ def build_record(student: Student, *, include_restricted: bool, read: bool = Tru
         select(StudentSchoolChange.changed_at, before.name, after.name)
         .join(before, before.id == StudentSchoolChange.from_school_id)
         .join(after, after.id == StudentSchoolChange.to_school_id)
-        .where(StudentSchoolChange.student_id == sid).order_by(StudentSchoolChange.changed_at)).all()
+        .where(StudentSchoolChange.student_id == sid)
+        .order_by(StudentSchoolChange.changed_at)
+    ).all()
     record.guardians = session.scalars(guardians_of_student(sid)).all()
     record.flags = session.scalars(
-        select(RiskFlag).where(RiskFlag.student_id == sid).order_by(RiskFlag.opened_at)
-        .options(joinedload(RiskFlag.opened_by), selectinload(RiskFlag.events).joinedload(FlagEvent.actor))).all()
+        select(RiskFlag)
+        .where(RiskFlag.student_id == sid)
+        .order_by(RiskFlag.opened_at)
+        .options(joinedload(RiskFlag.opened_by), selectinload(RiskFlag.events).joinedload(FlagEvent.actor))
+    ).all()
     record.referrals = session.scalars(
-        select(Referral).where(Referral.student_id == sid).order_by(Referral.submitted_at)
-        .options(joinedload(Referral.submitted_by), joinedload(Referral.triaged_by))).all()
+        select(Referral)
+        .where(Referral.student_id == sid)
+        .order_by(Referral.submitted_at)
+        .options(joinedload(Referral.submitted_by), joinedload(Referral.triaged_by))
+    ).all()
     record.screenings = session.scalars(
-        select(Screening).where(Screening.student_id == sid).order_by(Screening.screened_on)
-        .options(joinedload(Screening.screener))).all()
+        select(Screening)
+        .where(Screening.student_id == sid)
+        .order_by(Screening.screened_on)
+        .options(joinedload(Screening.screener))
+    ).all()
     record.enrollments = session.scalars(
-        select(Enrollment).where(Enrollment.student_id == sid).order_by(Enrollment.requested_at)).all()
+        select(Enrollment).where(Enrollment.student_id == sid).order_by(Enrollment.requested_at)
+    ).all()
     present = Attendance.status == "present"
-    record.attendance = {program_id: (sessions, int(minutes or 0)) for program_id, sessions, minutes in session.execute(
-        select(ProgramSession.program_id, func.count().filter(present),
-               func.sum(case((present, ProgramSession.minutes), else_=0)))
-        .join(ProgramSession, ProgramSession.id == Attendance.session_id)
-        .where(Attendance.student_id == sid).group_by(ProgramSession.program_id))}
+    record.attendance = {
+        program_id: (sessions, int(minutes or 0))
+        for program_id, sessions, minutes in session.execute(
+            select(
+                ProgramSession.program_id,
+                func.count().filter(present),
+                func.sum(case((present, ProgramSession.minutes), else_=0)),
+            )
+            .join(ProgramSession, ProgramSession.id == Attendance.session_id)
+            .where(Attendance.student_id == sid)
+            .group_by(ProgramSession.program_id)
+        )
+    }
     record.matches = session.scalars(
-        select(Match).where(Match.student_id == sid).order_by(Match.created_at)
-        .options(selectinload(Match.contacts))).all()
+        select(Match).where(Match.student_id == sid).order_by(Match.created_at).options(selectinload(Match.contacts))
+    ).all()
     record.plans = session.scalars(
-        select(CheckInPlan).where(CheckInPlan.student_id == sid).order_by(CheckInPlan.created_at)
-        .options(joinedload(CheckInPlan.counselor))).all()
+        select(CheckInPlan)
+        .where(CheckInPlan.student_id == sid)
+        .order_by(CheckInPlan.created_at)
+        .options(joinedload(CheckInPlan.counselor))
+    ).all()
     record.checkins = session.scalars(
-        select(CheckIn).where(CheckIn.student_id == sid, CheckIn.status != "scheduled").order_by(CheckIn.due_at)).all()
+        select(CheckIn).where(CheckIn.student_id == sid, CheckIn.status != "scheduled").order_by(CheckIn.due_at)
+    ).all()
     record.agency_referrals = session.scalars(
-        select(AgencyReferral).where(AgencyReferral.student_id == sid).order_by(AgencyReferral.referred_at)
-        .options(joinedload(AgencyReferral.referred_by),
-                 selectinload(AgencyReferral.events).joinedload(AgencyReferralEvent.actor))).all()
+        select(AgencyReferral)
+        .where(AgencyReferral.student_id == sid)
+        .order_by(AgencyReferral.referred_at)
+        .options(
+            joinedload(AgencyReferral.referred_by),
+            selectinload(AgencyReferral.events).joinedload(AgencyReferralEvent.actor),
+        )
+    ).all()
     record.consents = session.scalars(consents_of_student(sid)).all()
     record.disclosures = session.scalars(disclosures_of_student(sid)).all()
     record.inspections = session.scalars(inspections_of_student(sid)).all()
@@ -146,13 +201,15 @@ def build_record(student: Student, *, include_restricted: bool, read: bool = Tru
     texts += [("referral", r.id, r.observation_ciphertext) for r in record.referrals]
     texts += [("checkin", c.id, c.note_ciphertext) for c in record.checkins]
     for referral in record.agency_referrals:
-        texts += [("agency_reason", referral.id, referral.reason_ciphertext),
-                  ("agency_outcome", referral.id, referral.outcome_note_ciphertext)]
+        texts += [
+            ("agency_reason", referral.id, referral.reason_ciphertext),
+            ("agency_outcome", referral.id, referral.outcome_note_ciphertext),
+        ]
         texts += [("agency_event", e.id, e.note_ciphertext) for e in referral.events]
     for kind, object_id, ciphertext in texts:
         if ciphertext:
             record.restricted += 1
-            record.notes[(kind, object_id)] = (crypto.decrypt_for_display(ciphertext)
-                                               if include_restricted and read else None)
+            record.notes[(kind, object_id)] = (
+                crypto.decrypt_for_display(ciphertext) if include_restricted and read else None
+            )
     return record
-

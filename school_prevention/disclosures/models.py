@@ -5,6 +5,7 @@ of records), with whom, on which legal basis, who approved it and when (34 CFR 9
 one student (an agency referral, a mandated report, an inspection) or many (a student-level
 export): the students are rows of disclosure_student, so each student's record lists it.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -149,8 +150,11 @@ class Consent(Model):
 
     def is_current_on(self, day: date) -> bool:
         """Given by day, not expired and not revoked by then."""
-        return (self.given_on <= day and (self.expires_on is None or self.expires_on >= day)
-                and (self.revoked_on is None or self.revoked_on > day))
+        return (
+            self.given_on <= day
+            and (self.expires_on is None or self.expires_on >= day)
+            and (self.revoked_on is None or self.revoked_on > day)
+        )
 
     def covers(self, agency: Agency | None, categories) -> bool:
         """Whether the consent's scope takes in this recipient and every one of these categories."""
@@ -236,8 +240,14 @@ class InspectionRequest(Model):
     __table_args__ = (
         CheckConstraint("status IN ('open', 'answered')", name="status_known"),
         Index("ix_inspection_request_school_id_status", "school_id", "status"),
-        Index("uq_inspection_request_open", "student_id", "guardian_id", unique=True,
-              postgresql_where=sa_text(OPEN_REQUEST), sqlite_where=sa_text(OPEN_REQUEST)),
+        Index(
+            "uq_inspection_request_open",
+            "student_id",
+            "guardian_id",
+            unique=True,
+            postgresql_where=sa_text(OPEN_REQUEST),
+            sqlite_where=sa_text(OPEN_REQUEST),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,4 +1,5 @@
 """A student's disclosure record: sharings, guardians and their consents, inspection requests and the printed record."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
@@ -52,13 +53,29 @@ def _record_page(student, code: int = 200, refused: RevokeForm | None = None, re
     consents = db.session.scalars(consents_of_student(student.id)).all()
     inspections = db.session.scalars(inspections_of_student(student.id)).all()
     today = district_today()
-    revoke_forms = {c.id: (refused if c.id == refused_id else _revoke_form(c.id, formdata=None, revoked_on=today))
-                    for c in consents if not c.revoked_on}
-    audit.record("disclosure.record.view", actor=current_user, obj=student, student=student,
-                 detail={"disclosures": len(disclosures), "consents": len(consents)})
-    return render_template("disclosures/record.html", student=student, disclosures=disclosures, guardians=guardians,
-                           consents=consents, inspections=inspections, today=today, limit=RECORD_LIMIT,
-                           revoke_forms=revoke_forms), code
+    revoke_forms = {
+        c.id: (refused if c.id == refused_id else _revoke_form(c.id, formdata=None, revoked_on=today))
+        for c in consents
+        if not c.revoked_on
+    }
+    audit.record(
+        "disclosure.record.view",
+        actor=current_user,
+        obj=student,
+        student=student,
+        detail={"disclosures": len(disclosures), "consents": len(consents)},
+    )
+    return render_template(
+        "disclosures/record.html",
+        student=student,
+        disclosures=disclosures,
+        guardians=guardians,
+        consents=consents,
+        inspections=inspections,
+        today=today,
+        limit=RECORD_LIMIT,
+        revoke_forms=revoke_forms,
+    ), code
 
 
 @bp.route("/students/<int:student_id>/disclosures")
@@ -85,10 +102,17 @@ def new(student_id: int):
                 with db.session.begin_nested():
                     if approver is None:
                         raise ServiceError("approved_by", _("Choose a counselor or principal of the student's school."))
-                    record_disclosure(current_user, student, recipient=form.recipient.data, agency=agency,
-                                      categories=form.categories.data, legal_basis=form.legal_basis.data,
-                                      purpose=form.purpose.data, approved_by=approver,
-                                      disclosed_at=local_to_utc(form.disclosed_at.data))
+                    record_disclosure(
+                        current_user,
+                        student,
+                        recipient=form.recipient.data,
+                        agency=agency,
+                        categories=form.categories.data,
+                        legal_basis=form.legal_basis.data,
+                        purpose=form.purpose.data,
+                        approved_by=approver,
+                        disclosed_at=local_to_utc(form.disclosed_at.data),
+                    )
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
@@ -114,11 +138,20 @@ def consent_new(student_id: int):
             agency = next((a for a in agencies if str(a.id) == form.agency.data), None)
             try:
                 with db.session.begin_nested():
-                    record_consent(current_user, student, guardian=guardian, scope=form.scope.data,
-                                   agency_kind=form.agency_kind.data or None, agency=agency,
-                                   categories=form.categories.data, given_on=form.given_on.data,
-                                   expires_on=form.expires_on.data, purpose=form.purpose.data,
-                                   document=form.document.data, today=district_today())
+                    record_consent(
+                        current_user,
+                        student,
+                        guardian=guardian,
+                        scope=form.scope.data,
+                        agency_kind=form.agency_kind.data or None,
+                        agency=agency,
+                        categories=form.categories.data,
+                        given_on=form.given_on.data,
+                        expires_on=form.expires_on.data,
+                        purpose=form.purpose.data,
+                        document=form.document.data,
+                        today=district_today(),
+                    )
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
@@ -137,8 +170,13 @@ def consent_revoke(consent_id: int):
     if form.validate():
         try:
             with db.session.begin_nested():
-                revoke_consent(current_user, consent, revoked_on=form.revoked_on.data, reason=form.reason.data,
-                               today=district_today())
+                revoke_consent(
+                    current_user,
+                    consent,
+                    revoked_on=form.revoked_on.data,
+                    reason=form.reason.data,
+                    today=district_today(),
+                )
         except ServiceError as exc:
             apply_service_error(form, exc)
         else:
@@ -164,13 +202,20 @@ def inspection_new(student_id: int):
             guardian = next((g for g in guardians if g.id == form.guardian.data), None)
             try:
                 with db.session.begin_nested():
-                    request_ = log_inspection_request(current_user, student, guardian=guardian,
-                                                      requested_on=form.requested_on.data,
-                                                      how_received=form.how_received.data, today=district_today())
+                    request_ = log_inspection_request(
+                        current_user,
+                        student,
+                        guardian=guardian,
+                        requested_on=form.requested_on.data,
+                        how_received=form.how_received.data,
+                        today=district_today(),
+                    )
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
-                flash(_("Request logged. Answer it by %(day)s.", day=localdate(request_.due_on, "%B %-d, %Y")), "success")
+                flash(
+                    _("Request logged. Answer it by %(day)s.", day=localdate(request_.due_on, "%B %-d, %Y")), "success"
+                )
                 return redirect(url_for("disclosures.inspection", inspection_id=request_.id))
     audit.record("inspection.form.view", actor=current_user, obj=student, student=student)
     return render_template("disclosures/inspection_new.html", form=form, student=student, guardians=guardians), code
@@ -187,10 +232,21 @@ def inspection(inspection_id: int):
     request_ = get_inspection_or_404(current_user, inspection_id)
     include = request_.included_restricted_notes if not request_.is_open else _include_restricted()
     record_ = build_record(request_.student, include_restricted=bool(include))
-    audit.record("inspection.export.view", actor=current_user, obj=request_, student=request_.student,
-                 detail={"restricted_notes": bool(include), "sections": record_.counts()})
-    return render_template("disclosures/inspection.html", request_=request_, record=record_, form=AnswerForm(),
-                           include_restricted=bool(include), now_local=localtime(utcnow()))
+    audit.record(
+        "inspection.export.view",
+        actor=current_user,
+        obj=request_,
+        student=request_.student,
+        detail={"restricted_notes": bool(include), "sections": record_.counts()},
+    )
+    return render_template(
+        "disclosures/inspection.html",
+        request_=request_,
+        record=record_,
+        form=AnswerForm(),
+        include_restricted=bool(include),
+        now_local=localtime(utcnow()),
+    )
 
 
 @bp.route("/inspections/<int:inspection_id>/answer", methods=["POST"])

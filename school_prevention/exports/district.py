@@ -3,6 +3,7 @@
 The figures are the district page's own (reports.district), so the page and the file cannot
 disagree. The column schema is reports.district.COLUMNS, documented in docs/exports.md.
 """
+
 from __future__ import annotations
 
 from typing import IO
@@ -39,22 +40,45 @@ def table_rows(report: DistrictReport):
 
 
 def _breakdown_sheet(report: DistrictReport, dim: str, title: str):
-    names = ["flagged_students", *("flagged_program_and_plan", "flagged_program_only", "flagged_plan_only",
-                                   "flagged_uncovered"), "share_in_program", "share_with_plan", "share_uncovered"]
+    names = [
+        "flagged_students",
+        *("flagged_program_and_plan", "flagged_program_only", "flagged_plan_only", "flagged_uncovered"),
+        "share_in_program",
+        "share_with_plan",
+        "share_uncovered",
+    ]
     if dim == "grade":
         names = ["active_students", *names]
     header = [dim, *names]
-    rows = ([line["label"], *(cell(line.get(n), "share" if n.startswith("share") else "count") for n in names)]
-            for line in report.breakdowns[dim])
+    rows = (
+        [line["label"], *(cell(line.get(n), "share" if n.startswith("share") else "count") for n in names)]
+        for line in report.breakdowns[dim]
+    )
     return (title, header, rows, {i + 1: "0.0%" for i, n in enumerate(names) if n.startswith("share")})
 
 
 def _weekly_sheet(report: DistrictReport):
-    header = ["week_start", "week_end", "checkins_due", "checkins_on_time", "share_on_time", "flags_opened",
-              "enrollments_started"]
-    rows = ([w["start"].isoformat(), w["end"].isoformat(), cell(w["checkins_due"], "count"),
-             cell(w["checkins_on_time"], "count"), cell(w["share_on_time"], "share"), cell(w["flags_opened"], "count"),
-             cell(w["enrollments_started"], "count")] for w in report.weeks)
+    header = [
+        "week_start",
+        "week_end",
+        "checkins_due",
+        "checkins_on_time",
+        "share_on_time",
+        "flags_opened",
+        "enrollments_started",
+    ]
+    rows = (
+        [
+            w["start"].isoformat(),
+            w["end"].isoformat(),
+            cell(w["checkins_due"], "count"),
+            cell(w["checkins_on_time"], "count"),
+            cell(w["share_on_time"], "share"),
+            cell(w["flags_opened"], "count"),
+            cell(w["enrollments_started"], "count"),
+        ]
+        for w in report.weeks
+    )
     return ("Weekly", header, rows, {4: "0.0%"})
 
 
@@ -64,26 +88,56 @@ def about(report: DistrictReport) -> list[str]:
     recent = report.recent
     notes = [
         _("District coverage export: %(app)s", app=_("School Prevention Program Manager")),
-        _("Snapshot as of %(day)s; reporting period %(period)s, %(start)s to %(end)s; schools: %(schools)s.",
-          day=p.today.isoformat(), period=rp.label, start=rp.start.isoformat(), end=rp.end.isoformat(),
-          schools=report.group.label.lower() if report.group else _("all levels")),
-        _("Weeks run Monday to Sunday; a reporting month is the weeks whose Thursday falls in it, and terms and "
-          "school years are whole months."),
+        _(
+            "Snapshot as of %(day)s; reporting period %(period)s, %(start)s to %(end)s; schools: %(schools)s.",
+            day=p.today.isoformat(),
+            period=rp.label,
+            start=rp.start.isoformat(),
+            end=rp.end.isoformat(),
+            schools=report.group.label.lower() if report.group else _("all levels"),
+        ),
+        _(
+            "Weeks run Monday to Sunday; a reporting month is the weeks whose Thursday falls in it, and terms and "
+            "school years are whole months."
+        ),
     ]
     if recent:
-        notes.append(_("_30d columns: %(last)s; _90d columns: %(first)s to %(last)s.",
-                       last=recent[-1].label, first=recent[0].label))
+        notes.append(
+            _(
+                "_30d columns: %(last)s; _90d columns: %(first)s to %(last)s.",
+                last=recent[-1].label,
+                first=recent[0].label,
+            )
+        )
     notes += [
-        _("%(mark)s = withheld: counts from 1 to %(most)s are not shown, nor some others chosen so that "
-          "no withheld count can be worked out from the totals, from the other figures of its row, or from the "
-          "figures of any other period, level or page.", mark=SUPPRESSED, most=report.min_n - 1),
+        _(
+            "%(mark)s = withheld: counts from 1 to %(most)s are not shown, nor some others chosen so that "
+            "no withheld count can be worked out from the totals, from the other figures of its row, or from the "
+            "figures of any other period, level or page.",
+            mark=SUPPRESSED,
+            most=report.min_n - 1,
+        ),
         _("A share or sum is withheld when any count it is made of is. Blank = not applicable (nothing to divide by)."),
         _("Shares are fractions from 0 to 1. One row per active school, then the total row."),
-        *(_("%(levels)s schools are reported together: on its own, a level would show too few schools or students.",
-            levels=g.label) for g in report.groups if len(g.levels) > 1),
-        *([_("By grade: not shown for %(levels)s schools, which teach different grades (a grade's figures would be "
-             "one school's).", levels=", ".join(g.label.lower() for g in report.grades_apart))]
-          if report.grades_apart else []),
+        *(
+            _(
+                "%(levels)s schools are reported together: on its own, a level would show too few schools or students.",
+                levels=g.label,
+            )
+            for g in report.groups
+            if len(g.levels) > 1
+        ),
+        *(
+            [
+                _(
+                    "By grade: not shown for %(levels)s schools, which teach different grades (a grade's figures would be "
+                    "one school's).",
+                    levels=", ".join(g.label.lower() for g in report.grades_apart),
+                )
+            ]
+            if report.grades_apart
+            else []
+        ),
         _("Definitions of every column: docs/exports.md in the application's source."),
         _("No student is named or identified in this file."),
     ]
@@ -98,14 +152,21 @@ def write_district(out: IO[bytes], fmt: str, report: DistrictReport, *, actor) -
         out.write(csv_bytes(header, table_rows(report)))
     else:
         shares = {i: "0.0%" for i, c in enumerate(COLUMNS) if c.kind == "share"}
-        write_xlsx(out, [("Schools", header, table_rows(report), shares),
-                         _breakdown_sheet(report, "severity", "By severity"),
-                         _breakdown_sheet(report, "grade", "By grade"),
-                         _breakdown_sheet(report, "category", "By category"),
-                         _weekly_sheet(report),
-                         training_sheet(district_training(report.level, report.min_n, report.period.today,
-                                                          report.groups), cell)],
-                   notes=about(report))
-    audit.record("export.district", actor=actor, detail={
-        "format": fmt, "level": report.level, "schools": len(report.rows), "period": report.reporting.key})
+        write_xlsx(
+            out,
+            [
+                ("Schools", header, table_rows(report), shares),
+                _breakdown_sheet(report, "severity", "By severity"),
+                _breakdown_sheet(report, "grade", "By grade"),
+                _breakdown_sheet(report, "category", "By category"),
+                _weekly_sheet(report),
+                training_sheet(district_training(report.level, report.min_n, report.period.today, report.groups), cell),
+            ],
+            notes=about(report),
+        )
+    audit.record(
+        "export.district",
+        actor=actor,
+        detail={"format": fmt, "level": report.level, "schools": len(report.rows), "period": report.reporting.key},
+    )
     return len(report.rows)

@@ -1,4 +1,5 @@
 """Export jobs: the student-level export worker, and the nightly deletion of expired export files."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -6,6 +6,7 @@ drops the file of a done export once it has expired (status expired). A running 
 worker stopped beating for STALE_AFTER is taken over by the next worker (attempts + 1). Every
 change of status is a conditional UPDATE (queue.py), so two workers make one file and one disclosure.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -59,8 +60,9 @@ class StudentExport(Model):
 
     def is_expired(self, now: datetime | None = None) -> bool:
         """Its file is gone, or past its time (the nightly purge deletes it)."""
-        return self.status == EXPIRED or (self.status == DONE and self.expires_at is not None
-                                          and self.expires_at <= (now or utcnow()))
+        return self.status == EXPIRED or (
+            self.status == DONE and self.expires_at is not None and self.expires_at <= (now or utcnow())
+        )
 
     def shown_status(self, now: datetime | None = None) -> str:
         """The status as a person reads it (in English: pages translate it with the `tr` filter)."""

@@ -8,6 +8,7 @@ file itself: one export, one disclosure on the record of every student included,
 workers tried. The requester downloads it until it expires (KEEP); each download is audited; the
 nightly purge drops expired files. No student's data goes to the log.
 """
+
 from __future__ import annotations
 
 import logging
@@ -70,27 +71,50 @@ def may_export(user: User | None) -> TypeGuard[User]:
 
 # --- the request ---------------------------------------------------------------------------------
 
-def request_export(actor: User, *, dataset: str, fmt: str, level: str | None, period: Period, purpose: str,
-                   ip: str | None = None) -> StudentExport:
+
+def request_export(
+    actor: User, *, dataset: str, fmt: str, level: str | None, period: Period, purpose: str, ip: str | None = None
+) -> StudentExport:
     """Queue an export for the worker; flushes. The form has checked the fields, the view the grant."""
     if not may_export(actor):
         raise ServiceError("purpose", _("Your account does not hold the student-level export grant."))
-    working = db.session.execute(select(func.count()).select_from(StudentExport).where(
-        StudentExport.requested_by_id == actor.id, StudentExport.status.in_(WORKING))).scalar_one()
+    working = db.session.execute(
+        select(func.count())
+        .select_from(StudentExport)
+        .where(StudentExport.requested_by_id == actor.id, StudentExport.status.in_(WORKING))
+    ).scalar_one()
     if working >= MAX_WORKING:
-        raise ServiceError("dataset", _("You already have %(num)s exports being made. "
-                                        "Wait for one to finish, then ask for the next.", num=working))
-    export = StudentExport(requested_by_id=actor.id, dataset=dataset, fmt=fmt, level=level or None,
-                           period_start=period.start, period_end=period.end, purpose=purpose, requested_ip=ip,
-                           queued_at=period.now, status=QUEUED)
+        raise ServiceError(
+            "dataset",
+            _(
+                "You already have %(num)s exports being made. Wait for one to finish, then ask for the next.",
+                num=working,
+            ),
+        )
+    export = StudentExport(
+        requested_by_id=actor.id,
+        dataset=dataset,
+        fmt=fmt,
+        level=level or None,
+        period_start=period.start,
+        period_end=period.end,
+        purpose=purpose,
+        requested_ip=ip,
+        queued_at=period.now,
+        status=QUEUED,
+    )
     db.session.add(export)
     db.session.flush()
     return export
 
 
 def recent_exports(user: User, limit: int = 10) -> Sequence[StudentExport]:
-    return db.session.scalars(select(StudentExport).where(StudentExport.requested_by_id == user.id)
-                              .order_by(StudentExport.id.desc()).limit(limit)).all()
+    return db.session.scalars(
+        select(StudentExport)
+        .where(StudentExport.requested_by_id == user.id)
+        .order_by(StudentExport.id.desc())
+        .limit(limit)
+    ).all()
 
 
 def is_stalled(export: StudentExport, now: datetime | None = None) -> bool:
@@ -100,31 +124,51 @@ def is_stalled(export: StudentExport, now: datetime | None = None) -> bool:
 
 # --- the worker's steps (each commits: the worker's own transactions) ------------------------------
 
+
 def _claimed(owner: Owner):
-    return and_(EXPORT.c.id == owner.export_id, EXPORT.c.status == RUNNING, EXPORT.c.claimed_by == owner.claimed_by,
-                EXPORT.c.attempts == owner.attempt)
+    return and_(
+        EXPORT.c.id == owner.export_id,
+        EXPORT.c.status == RUNNING,
+        EXPORT.c.claimed_by == owner.claimed_by,
+        EXPORT.c.attempts == owner.attempt,
+    )
 
 
 def claim_next(worker: str, now: datetime) -> Owner | None:
     """Claim the export longest in the queue, or one whose worker went away, and commit; None when
     there is none. Each claim is an UPDATE ... WHERE it is still takeable, so of two workers exactly
     one changes the row: the other's UPDATE finds it running with a fresh heartbeat and changes nothing."""
-    takeable = or_(EXPORT.c.status == QUEUED,
-                   and_(EXPORT.c.status == RUNNING, func.coalesce(EXPORT.c.heartbeat_at, EXPORT.c.queued_at)
-                        < now - STALE_AFTER))
+    takeable = or_(
+        EXPORT.c.status == QUEUED,
+        and_(EXPORT.c.status == RUNNING, func.coalesce(EXPORT.c.heartbeat_at, EXPORT.c.queued_at) < now - STALE_AFTER),
+    )
     try:
-        for export_id in db.session.scalars(select(EXPORT.c.id).where(takeable)
-                                            .order_by(EXPORT.c.queued_at, EXPORT.c.id).limit(20)).all():
+        for export_id in db.session.scalars(
+            select(EXPORT.c.id).where(takeable).order_by(EXPORT.c.queued_at, EXPORT.c.id).limit(20)
+        ).all():
             attempt = db.session.execute(
-                update(EXPORT).where(EXPORT.c.id == export_id, takeable)
-                .values(status=RUNNING, claimed_by=worker, heartbeat_at=now, attempts=EXPORT.c.attempts + 1,
-                        rows_done=0, rows_total=0).returning(EXPORT.c.attempts)).scalar_one_or_none()
+                update(EXPORT)
+                .where(EXPORT.c.id == export_id, takeable)
+                .values(
+                    status=RUNNING,
+                    claimed_by=worker,
+                    heartbeat_at=now,
+                    attempts=EXPORT.c.attempts + 1,
+                    rows_done=0,
+                    rows_total=0,
+                )
+                .returning(EXPORT.c.attempts)
+            ).scalar_one_or_none()
             if attempt is None:
                 continue
             owner = Owner(export_id, worker, attempt)
             if attempt > MAX_ATTEMPTS:
-                _fail(owner, now, f"The export stopped {MAX_ATTEMPTS} times before it was made. Ask for it again; "
-                                  "if it stops again, tell whoever runs the server.")
+                _fail(
+                    owner,
+                    now,
+                    f"The export stopped {MAX_ATTEMPTS} times before it was made. Ask for it again; "
+                    "if it stops again, tell whoever runs the server.",
+                )
                 continue
             return owner
         return None
@@ -134,15 +178,27 @@ def claim_next(worker: str, now: datetime) -> Owner | None:
 
 def beat(owner: Owner, done: int, total: int, now: datetime | None = None) -> bool:
     """Write progress and the heartbeat (flushes); False when the claim was lost (taken over)."""
-    return db.session.execute(update(EXPORT).where(_claimed(owner))
-                              .values(rows_done=done, rows_total=total, heartbeat_at=now or utcnow())
-                              .returning(EXPORT.c.id)).scalar_one_or_none() is not None
+    return (
+        db.session.execute(
+            update(EXPORT)
+            .where(_claimed(owner))
+            .values(rows_done=done, rows_total=total, heartbeat_at=now or utcnow())
+            .returning(EXPORT.c.id)
+        ).scalar_one_or_none()
+        is not None
+    )
 
 
 def _fail(owner: Owner, now: datetime, message: str) -> bool:
-    return db.session.execute(update(EXPORT).where(_claimed(owner))
-                              .values(status=FAILED, error=message[:500], finished_at=now, claimed_by=None)
-                              .returning(EXPORT.c.id)).scalar_one_or_none() is not None
+    return (
+        db.session.execute(
+            update(EXPORT)
+            .where(_claimed(owner))
+            .values(status=FAILED, error=message[:500], finished_at=now, claimed_by=None)
+            .returning(EXPORT.c.id)
+        ).scalar_one_or_none()
+        is not None
+    )
 
 
 def fail(owner: Owner, message: str, now: datetime | None = None) -> bool:
@@ -226,10 +282,21 @@ def finish(owner: Owner, rows: list[list], data: bytes, period: Period, now: dat
     assert export is not None  # claimed rows are never deleted (the purge keeps them as the record)
     name = f"students-{export.dataset}-{period.today.isoformat()}.{export.fmt}"
     won = db.session.execute(
-        update(EXPORT).where(_claimed(owner))
-        .values(status=DONE, finished_at=now, expires_at=now + KEEP, heartbeat_at=now, rows_done=len(rows),
-                rows_total=len(rows), content=crypto.encrypt_bytes(data), size_bytes=len(data), file_name=name)
-        .returning(EXPORT.c.id)).scalar_one_or_none()
+        update(EXPORT)
+        .where(_claimed(owner))
+        .values(
+            status=DONE,
+            finished_at=now,
+            expires_at=now + KEEP,
+            heartbeat_at=now,
+            rows_done=len(rows),
+            rows_total=len(rows),
+            content=crypto.encrypt_bytes(data),
+            size_bytes=len(data),
+            file_name=name,
+        )
+        .returning(EXPORT.c.id)
+    ).scalar_one_or_none()
     if won is None:
         db.session.rollback()
         return False
@@ -237,38 +304,69 @@ def finish(owner: Owner, rows: list[list], data: bytes, period: Period, now: dat
     requester = db.session.get(User, export.requested_by_id)
     assert requester is not None  # a foreign key; accounts are deactivated, never deleted
     # A sharing of student records: one disclosure, listed on the record of each student included.
-    disclosure = record_export_disclosure(requester, (row[1] for row in rows), dataset=export.dataset,
-                                          categories=DISCLOSED[export.dataset], purpose=export.purpose,
-                                          detail={"format": export.fmt, "rows": len(rows), "export_id": export.id})
+    disclosure = record_export_disclosure(
+        requester,
+        (row[1] for row in rows),
+        dataset=export.dataset,
+        categories=DISCLOSED[export.dataset],
+        purpose=export.purpose,
+        detail={"format": export.fmt, "rows": len(rows), "export_id": export.id},
+    )
     export.disclosure_id = disclosure.id
-    audit.record("export.student_level", actor=requester, obj=export, purpose=export.purpose, ip=export.requested_ip,
-                 detail={"dataset": export.dataset, "format": export.fmt, "rows": len(rows), "level": export.level,
-                         "period": [period.start.isoformat(), period.end.isoformat()],
-                         "disclosure_id": disclosure.id})
+    audit.record(
+        "export.student_level",
+        actor=requester,
+        obj=export,
+        purpose=export.purpose,
+        ip=export.requested_ip,
+        detail={
+            "dataset": export.dataset,
+            "format": export.fmt,
+            "rows": len(rows),
+            "level": export.level,
+            "period": [period.start.isoformat(), period.end.isoformat()],
+            "disclosure_id": disclosure.id,
+        },
+    )
     db.session.commit()
     return True
 
 
 # --- the download and the purge ------------------------------------------------------------------
 
+
 def open_file(actor: User, export: StudentExport, now: datetime | None = None) -> bytes:
     """The made file's bytes for its requester (the view has checked who asks), with the download's
     audit row; Gone once it has expired."""
     now = now or utcnow()
     if export.is_expired(now):
-        raise Gone(_("This export was kept for %(hours)s hours and has been deleted. "
-                     "Ask for it again if you still need it.", hours=int(KEEP.total_seconds() // 3600)))
+        raise Gone(
+            _(
+                "This export was kept for %(hours)s hours and has been deleted. Ask for it again if you still need it.",
+                hours=int(KEEP.total_seconds() // 3600),
+            )
+        )
     if export.status != DONE or export.content is None:
         raise Gone(_("This export has not been made."))
     data = crypto.decrypt_bytes(export.content)
-    audit.record("export.student_level.download", actor=actor, obj=export, purpose=export.purpose,
-                 detail={"dataset": export.dataset, "format": export.fmt, "rows": export.rows_done,
-                         "disclosure_id": export.disclosure_id})
+    audit.record(
+        "export.student_level.download",
+        actor=actor,
+        obj=export,
+        purpose=export.purpose,
+        detail={
+            "dataset": export.dataset,
+            "format": export.fmt,
+            "rows": export.rows_done,
+            "disclosure_id": export.disclosure_id,
+        },
+    )
     return data
 
 
 def purge_expired(now: datetime) -> int:
     """Delete the files of exports past their expiry (the rows stay, as the record of who asked); flushes."""
-    result = db.session.execute(update(EXPORT).where(EXPORT.c.status == DONE, EXPORT.c.expires_at <= now)
-                                .values(status=EXPIRED, content=None))
+    result = db.session.execute(
+        update(EXPORT).where(EXPORT.c.status == DONE, EXPORT.c.expires_at <= now).values(status=EXPIRED, content=None)
+    )
     return cast(CursorResult[Any], result).rowcount

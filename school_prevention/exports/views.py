@@ -1,5 +1,6 @@
 """Downloads: the district's suppressed export (CSV, XLSX) and the granted student-level export (queued,
 made by the export worker, then downloaded from its status page)."""
+
 from __future__ import annotations
 
 import io
@@ -27,8 +28,10 @@ bp = Blueprint("exports", __name__)
 
 # An export queued longer than this with no worker taking it: the page says the worker is not running.
 WORKER_LATE = timedelta(seconds=15)
-MIMETYPES = {"csv": "text/csv; charset=utf-8",
-             "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+MIMETYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 def _download(data: bytes, fmt: str, name: str):
@@ -41,11 +44,18 @@ def _district(fmt: str):
     report = district_release(form)  # the same report as the page's, read from the same filters
     if report is None:
         field_errors = [e for f in (form.period, form.level, form.start, form.end) for e in f.errors]
-        abort(400, description=_("The export could not be made: %(problem)s",
-                                 problem=field_errors[0] if field_errors else _("check the filters")))
+        abort(
+            400,
+            description=_(
+                "The export could not be made: %(problem)s",
+                problem=field_errors[0] if field_errors else _("check the filters"),
+            ),
+        )
     write_district(buffer, fmt, report, actor=current_user)
     suffix = f"-{report.level}" if report.level else ""
-    return _download(buffer.getvalue(), fmt, f"district-coverage-{report.reporting.key}{suffix}-{report.period.today.isoformat()}")
+    return _download(
+        buffer.getvalue(), fmt, f"district-coverage-{report.reporting.key}{suffix}-{report.period.today.isoformat()}"
+    )
 
 
 @bp.route("/exports/district.csv")
@@ -81,17 +91,27 @@ def students():
             try:
                 period = build_period(form.start.data, form.end.data)
                 with db.session.begin_nested():
-                    export = request_export(current_user, dataset=form.dataset.data, fmt=form.fmt.data,
-                                            level=form.level.data or None, period=period,
-                                            purpose=form.purpose.data.strip(), ip=request.remote_addr)
+                    export = request_export(
+                        current_user,
+                        dataset=form.dataset.data,
+                        fmt=form.fmt.data,
+                        level=form.level.data or None,
+                        period=period,
+                        purpose=form.purpose.data.strip(),
+                        ip=request.remote_addr,
+                    )
             except PeriodError as exc:
                 getattr(form, exc.field).errors.append(exc.message)
             except ServiceError as exc:
                 getattr(form, exc.field).errors.append(exc.message)
             else:
                 return redirect(url_for("exports.student_export", export_id=export.id), 303)
-    return render_template("exports/students.html", form=form, exports=recent_exports(current_user),
-                           min_n=current_app.config["SP_SUPPRESSION_MIN_N"]), status
+    return render_template(
+        "exports/students.html",
+        form=form,
+        exports=recent_exports(current_user),
+        min_n=current_app.config["SP_SUPPRESSION_MIN_N"],
+    ), status
 
 
 def _own_export_or_404(export_id: int) -> StudentExport:
@@ -104,7 +124,7 @@ def _own_export_or_404(export_id: int) -> StudentExport:
 
 
 def rows_read(done: int, total: int) -> str:
-    """"1,200 of 5,000 rows read", in the page's language (the progress bar's figures)."""
+    """ "1,200 of 5,000 rows read", in the page's language (the progress bar's figures)."""
     return _("%(done)s of %(total)s rows read", done=number(done), total=number(total))
 
 
@@ -115,14 +135,22 @@ def _state(export: StudentExport) -> dict:
     if export.status == QUEUED:
         late = now - export.queued_at > WORKER_LATE
         state["heading"] = _("Waiting for the export worker…") if late else _("Queued")
-        state["message"] = (_("Exports are made in the scheduler process, which has not started this one. Ask whoever "
-                              "runs the server to check that the scheduler is running (%(command)s).",
-                              command="flask --app app scheduler run")
-                            if late else _("The export worker picks it up within a few seconds."))
+        state["message"] = (
+            _(
+                "Exports are made in the scheduler process, which has not started this one. Ask whoever "
+                "runs the server to check that the scheduler is running (%(command)s).",
+                command="flask --app app scheduler run",
+            )
+            if late
+            else _("The export worker picks it up within a few seconds.")
+        )
     elif export.status == RUNNING:
         state["heading"] = _("Being made…")
-        state["message"] = (_("Its worker stopped; another takes it over within a few seconds.")
-                            if is_stalled(export, now) else _("Reading the rows…"))
+        state["message"] = (
+            _("Its worker stopped; another takes it over within a few seconds.")
+            if is_stalled(export, now)
+            else _("Reading the rows…")
+        )
         if export.rows_total:
             state["figures"] = rows_read(export.rows_done, export.rows_total)
     return state
@@ -133,9 +161,13 @@ def _state(export: StudentExport) -> dict:
 def student_export(export_id: int):
     """One export: its progress while it is made, then its download until it expires."""
     export = _own_export_or_404(export_id)
-    return render_template("exports/status.html", export=export, state=_state(export),
-                           expired=export.is_expired(),
-                           keep_hours=int(KEEP.total_seconds() // 3600))
+    return render_template(
+        "exports/status.html",
+        export=export,
+        state=_state(export),
+        expired=export.is_expired(),
+        keep_hours=int(KEEP.total_seconds() // 3600),
+    )
 
 
 @bp.route("/exports/students/<int:export_id>/progress.json")
@@ -144,8 +176,15 @@ def student_export_progress(export_id: int):
     """Figures for the progress bar, from the export's row; polled by static/js/progress.js."""
     export = _own_export_or_404(export_id)
     state = _state(export)
-    return {"status": export.status, "done": export.rows_done, "total": export.rows_total, "current": "",
-            "stalled": False, "heading": state["heading"], "message": state["message"]}
+    return {
+        "status": export.status,
+        "done": export.rows_done,
+        "total": export.rows_total,
+        "current": "",
+        "stalled": False,
+        "heading": state["heading"],
+        "message": state["message"],
+    }
 
 
 @bp.route("/exports/students/<int:export_id>/download")

@@ -4,6 +4,7 @@ It runs in the scheduler process (the exports.work job, every few seconds); seve
 share the queue, each claim being race-free. An error fails the export with a plain message; the
 log names the export's number and the kind of error, never a row of it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,10 +32,14 @@ def work(worker: str | None = None, now: datetime | None = None, batch: int = BA
             log.error("student export #%s stopped with an error (%s)", owner.export_id, type(exc).__name__)
             try:
                 # Stored in English, shown in the reader's language (exports/status.html translates it).
-                fail(owner, N_("The export could not be made because of an error on the server. Ask for it again; "
-                               "if it fails again, tell whoever runs the server."))
+                fail(
+                    owner,
+                    N_(
+                        "The export could not be made because of an error on the server. Ask for it again; "
+                        "if it fails again, tell whoever runs the server."
+                    ),
+                )
             except Exception as second:
                 db.session.rollback()
-                log.error("student export #%s could not be marked failed (%s)", owner.export_id,
-                          type(second).__name__)
+                log.error("student export #%s could not be marked failed (%s)", owner.export_id, type(second).__name__)
     return made

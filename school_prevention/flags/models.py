@@ -1,4 +1,5 @@
 """FlagCategory, RiskFlag and FlagEvent (the history of every change)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -26,10 +27,30 @@ SOURCES = {
     "outside_agency": N_("Outside agency"),
 }
 # How the history on a flag's page names its events, fields and values (translated there, stored in English).
-HISTORY_WORDS = [N_("Opened"), N_("Edited"), N_("Reopened"), N_("Report recorded"),
-                 N_("Category"), N_("Note"), N_("Report"), N_("Agency"), N_("Status"), N_("Resolution"),
-                 N_("low"), N_("moderate"), N_("high"), N_("urgent"), N_("open"), N_("monitoring"), N_("resolved"),
-                 N_("changed"), N_("removed"), N_("added"), N_("made"), N_("not made")]
+HISTORY_WORDS = [
+    N_("Opened"),
+    N_("Edited"),
+    N_("Reopened"),
+    N_("Report recorded"),
+    N_("Category"),
+    N_("Note"),
+    N_("Report"),
+    N_("Agency"),
+    N_("Status"),
+    N_("Resolution"),
+    N_("low"),
+    N_("moderate"),
+    N_("high"),
+    N_("urgent"),
+    N_("open"),
+    N_("monitoring"),
+    N_("resolved"),
+    N_("changed"),
+    N_("removed"),
+    N_("added"),
+    N_("made"),
+    N_("not made"),
+]
 # Severities at which a suspected abuse or exploitation flag needs a mandated-report record.
 REPORT_SEVERITIES = ("high", "urgent")
 
@@ -99,8 +120,12 @@ class RiskFlag(Model):
     @property
     def needs_mandated_report(self) -> bool:
         """A suspected abuse or exploitation flag at high/urgent severity with no report record."""
-        return (self.category.is_suspected_abuse and self.severity in REPORT_SEVERITIES
-                and self.report_recorded_at is None and self.is_current)
+        return (
+            self.category.is_suspected_abuse
+            and self.severity in REPORT_SEVERITIES
+            and self.report_recorded_at is None
+            and self.is_current
+        )
 
     @property
     def has_note(self) -> bool:

@@ -1,4 +1,5 @@
 """Queries about flags and flag categories."""
+
 from __future__ import annotations
 
 from sqlalchemy import Select, and_, bindparam, case, select
@@ -15,7 +16,9 @@ STATUS_RANK = case({"open": 0, "monitoring": 1, "resolved": 2}, value=RiskFlag.s
 
 def active_categories() -> Select:
     """Categories offered on forms, in their display order."""
-    return select(FlagCategory).where(FlagCategory.is_active.is_(True)).order_by(FlagCategory.position, FlagCategory.name)
+    return (
+        select(FlagCategory).where(FlagCategory.is_active.is_(True)).order_by(FlagCategory.position, FlagCategory.name)
+    )
 
 
 def all_categories() -> Select:
@@ -25,8 +28,9 @@ def all_categories() -> Select:
 
 def flags_of_student(scoped_flags: Select, student_id: int) -> Select:
     """A student's flags: current ones first, most severe first, then resolved."""
-    return (scoped_flags.where(RiskFlag.student_id == student_id)
-            .order_by(STATUS_RANK, SEVERITY_RANK, RiskFlag.opened_at.desc()))
+    return scoped_flags.where(RiskFlag.student_id == student_id).order_by(
+        STATUS_RANK, SEVERITY_RANK, RiskFlag.opened_at.desc()
+    )
 
 
 def open_flags_of_student(scoped_flags: Select, student_id: int) -> Select:
@@ -36,18 +40,32 @@ def open_flags_of_student(scoped_flags: Select, student_id: int) -> Select:
 
 def current_flags_like(student_id: int, category_id: int, severity: str, source: str) -> Select:
     """The student's current flags (open or monitoring) of this category, severity and source, oldest first."""
-    return (select(RiskFlag).where(RiskFlag.student_id == student_id, RiskFlag.category_id == category_id,
-                                   RiskFlag.severity == severity, RiskFlag.source == source,
-                                   RiskFlag.status != "resolved")
-            .order_by(RiskFlag.opened_at, RiskFlag.id))
+    return (
+        select(RiskFlag)
+        .where(
+            RiskFlag.student_id == student_id,
+            RiskFlag.category_id == category_id,
+            RiskFlag.severity == severity,
+            RiskFlag.source == source,
+            RiskFlag.status != "resolved",
+        )
+        .order_by(RiskFlag.opened_at, RiskFlag.id)
+    )
 
 
 def flags_missing_report(scoped_flags: Select) -> Select:
     """Current suspected-abuse flags at high or urgent severity with no mandated-report record."""
-    return (scoped_flags.join(RiskFlag.category)
-            .where(FlagCategory.is_suspected_abuse.is_(True), RiskFlag.severity.in_(("high", "urgent")),
-                   RiskFlag.status != "resolved", RiskFlag.report_recorded_at.is_(None))
-            .options(joinedload(RiskFlag.student)).order_by(RiskFlag.opened_at))
+    return (
+        scoped_flags.join(RiskFlag.category)
+        .where(
+            FlagCategory.is_suspected_abuse.is_(True),
+            RiskFlag.severity.in_(("high", "urgent")),
+            RiskFlag.status != "resolved",
+            RiskFlag.report_recorded_at.is_(None),
+        )
+        .options(joinedload(RiskFlag.student))
+        .order_by(RiskFlag.opened_at)
+    )
 
 
 def visible_flags(user: User) -> Select:
@@ -65,13 +83,20 @@ def student_page_section():
     """The student page's flags (pages.students.page_queries makes it a section of the page's one statement):
     (query, named columns, order), current first, most severe first (flags_of_student's order), for :student_id."""
     columns = {
-        "id": RiskFlag.id, "severity": RiskFlag.severity, "status": RiskFlag.status,
-        "opened_at": RiskFlag.opened_at, "resolved_at": RiskFlag.resolved_at,
+        "id": RiskFlag.id,
+        "severity": RiskFlag.severity,
+        "status": RiskFlag.status,
+        "opened_at": RiskFlag.opened_at,
+        "resolved_at": RiskFlag.resolved_at,
         "report_recorded_at": RiskFlag.report_recorded_at,
         # Whether there is a restricted note, never the note itself.
         "has_note": and_(RiskFlag.note_ciphertext.is_not(None), RiskFlag.note_ciphertext != ""),
-        "category": FlagCategory.name, "is_suspected_abuse": FlagCategory.is_suspected_abuse,
+        "category": FlagCategory.name,
+        "is_suspected_abuse": FlagCategory.is_suspected_abuse,
     }
-    query = (select(RiskFlag.id).join(FlagCategory, FlagCategory.id == RiskFlag.category_id)
-             .where(RiskFlag.student_id == bindparam("student_id")))
+    query = (
+        select(RiskFlag.id)
+        .join(FlagCategory, FlagCategory.id == RiskFlag.category_id)
+        .where(RiskFlag.student_id == bindparam("student_id"))
+    )
     return query, columns, [STATUS_RANK, SEVERITY_RANK, RiskFlag.opened_at.desc(), RiskFlag.id]

@@ -1,4 +1,5 @@
 """Create, edit and move flags; record mandated reports; read restricted notes (audited)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -51,8 +52,9 @@ def _check(category: FlagCategory, severity: str, source: str, allow_inactive: b
         raise ServiceError("source", gettext("Choose where the concern came from."))
 
 
-def create_flag(actor: User, student: Student, *, category: FlagCategory, severity: str, source: str,
-                note: str | None = None) -> RiskFlag:
+def create_flag(
+    actor: User, student: Student, *, category: FlagCategory, severity: str, source: str, note: str | None = None
+) -> RiskFlag:
     """Open a flag on a student; the note is stored encrypted.
 
     The same flag sent again while the first is current (a double click, a form sent twice, two
@@ -63,28 +65,66 @@ def create_flag(actor: User, student: Student, *, category: FlagCategory, severi
     """
     _check(category, severity, source)
     lock_student(student)
-    twin = next((f for f in db.session.scalars(current_flags_like(student.id, category.id, severity, source))
-                 if _same_note(f.note_ciphertext, note)), None)
+    twin = next(
+        (
+            f
+            for f in db.session.scalars(current_flags_like(student.id, category.id, severity, source))
+            if _same_note(f.note_ciphertext, note)
+        ),
+        None,
+    )
     if twin is not None:
-        raise AlreadyDone(gettext("This flag was already opened by %(name)s (%(when)s): %(category)s, %(severity)s "
-                                  "severity, with the same note. Nothing more was saved.", name=twin.opened_by.name,
-                                  when=localtime(twin.opened_at), category=category.name,
-                                  severity=gettext(severity.capitalize()).lower()),
-                          next_url=f"/flags/{twin.id}")
-    flag = RiskFlag(student_id=student.id, student=student, category=category, category_id=category.id,
-                    severity=severity, source=source, status="open", note_ciphertext=crypto.encrypt(note),
-                    opened_by_id=actor.id, opened_at=utcnow())
+        raise AlreadyDone(
+            gettext(
+                "This flag was already opened by %(name)s (%(when)s): %(category)s, %(severity)s "
+                "severity, with the same note. Nothing more was saved.",
+                name=twin.opened_by.name,
+                when=localtime(twin.opened_at),
+                category=category.name,
+                severity=gettext(severity.capitalize()).lower(),
+            ),
+            next_url=f"/flags/{twin.id}",
+        )
+    flag = RiskFlag(
+        student_id=student.id,
+        student=student,
+        category=category,
+        category_id=category.id,
+        severity=severity,
+        source=source,
+        status="open",
+        note_ciphertext=crypto.encrypt(note),
+        opened_by_id=actor.id,
+        opened_at=utcnow(),
+    )
     db.session.add(flag)
     db.session.flush()
-    _event(flag, actor, "opened", {"category": category.name, "severity": severity,
-                                   "source": SOURCES[source], "note": "added" if note else None})
-    audit.record("flag.created", actor=actor, obj=flag, student=student,
-                 detail={"category_id": category.id, "severity": severity})
+    _event(
+        flag,
+        actor,
+        "opened",
+        {"category": category.name, "severity": severity, "source": SOURCES[source], "note": "added" if note else None},
+    )
+    audit.record(
+        "flag.created",
+        actor=actor,
+        obj=flag,
+        student=student,
+        detail={"category_id": category.id, "severity": severity},
+    )
     return flag
 
 
-def update_flag(actor: User, flag: RiskFlag, *, category: FlagCategory, severity: str, source: str,
-                note: str | None = None, replace_note: bool = False) -> dict:
+def update_flag(
+    actor: User,
+    flag: RiskFlag,
+    *,
+    category: FlagCategory,
+    severity: str,
+    source: str,
+    note: str | None = None,
+    replace_note: bool = False,
+) -> dict:
     """Edit a flag; every changed field goes into its history (the note only as 'changed').
 
     A save that changes nothing (the same edit sent twice, or a form sent back untouched) is
@@ -107,9 +147,13 @@ def update_flag(actor: User, flag: RiskFlag, *, category: FlagCategory, severity
         flag.note_ciphertext = crypto.encrypt(note)
     if not changes:
         saved = _last_event(flag, lambda e: e.action in ("opened", "edited"))
-        raise AlreadyDone(gettext("This flag already has these details, as saved by %(who)s. Nothing more was "
-                                  "changed.", who=_by(saved, flag.opened_by.name, flag.opened_at)),
-                          next_url=f"/flags/{flag.id}")
+        raise AlreadyDone(
+            gettext(
+                "This flag already has these details, as saved by %(who)s. Nothing more was changed.",
+                who=_by(saved, flag.opened_by.name, flag.opened_at),
+            ),
+            next_url=f"/flags/{flag.id}",
+        )
     _event(flag, actor, "edited", changes)
     audit.record("flag.updated", actor=actor, obj=flag, student=flag.student, detail={"fields": sorted(changes)})
     return changes
@@ -134,7 +178,10 @@ def change_status(actor: User, flag: RiskFlag, new_status: str, resolution: str 
     if new_status == flag.status:
         raise AlreadyDone(_already_moved(flag, new_status), next_url=f"/flags/{flag.id}")
     if new_status not in TRANSITIONS.get(flag.status, set()):
-        raise ServiceError("status", gettext("A %(status)s flag cannot be moved to %(new_status)s.", status=flag.status, new_status=new_status))
+        raise ServiceError(
+            "status",
+            gettext("A %(status)s flag cannot be moved to %(new_status)s.", status=flag.status, new_status=new_status),
+        )
     if new_status == "resolved":
         resolution = (resolution or "").strip()
         if not resolution:
@@ -159,11 +206,14 @@ def _already_moved(flag: RiskFlag, status: str) -> str:
     moved = _last_event(flag, lambda e: (e.changes or {}).get("status", [None, None])[-1] == status)
     if moved is None and status == "open":  # open since it was opened
         opened = _last_event(flag, lambda e: e.action == "opened")
-        return gettext("This flag is already open (opened by %(who)s). Nothing more was changed.",
-                       who=_by(opened, flag.opened_by.name, flag.opened_at))
+        return gettext(
+            "This flag is already open (opened by %(who)s). Nothing more was changed.",
+            who=_by(opened, flag.opened_by.name, flag.opened_at),
+        )
     if moved is None:  # no history entry for the move (rows loaded in bulk)
-        return gettext("This flag is already %(status)s. Nothing more was changed.",
-                       status=gettext(status.capitalize()).lower())
+        return gettext(
+            "This flag is already %(status)s. Nothing more was changed.", status=gettext(status.capitalize()).lower()
+        )
     who = _by(moved)
     if status == "resolved":
         return gettext("This flag was already resolved by %(who)s. Nothing more was changed.", who=who)
@@ -174,8 +224,15 @@ def _already_moved(flag: RiskFlag, status: str) -> str:
     return gettext("This flag was already moved back to open by %(who)s. Nothing more was changed.", who=who)
 
 
-def record_mandated_report(actor: User, flag: RiskFlag, *, agency: str | None, made_at: datetime | None,
-                           reference: str | None, not_made_reason: str | None) -> None:
+def record_mandated_report(
+    actor: User,
+    flag: RiskFlag,
+    *,
+    agency: str | None,
+    made_at: datetime | None,
+    reference: str | None,
+    not_made_reason: str | None,
+) -> None:
     """Record the report to the child-protection agency, or why none was made.
 
     The same record sent again (a double click, two counselors at once: the loader locked the
@@ -192,18 +249,25 @@ def record_mandated_report(actor: User, flag: RiskFlag, *, agency: str | None, m
             raise ServiceError("made_at", gettext("Give the date and time of the report."))
         if made_at > utcnow():
             raise ServiceError("made_at", gettext("The report time cannot be in the future."))
-    if flag.report_recorded_at is not None and (flag.report_agency, flag.report_made_at, flag.report_reference,
-                                                 flag.report_not_made_reason) == (agency, made_at, reference, reason):
+    if flag.report_recorded_at is not None and (
+        flag.report_agency,
+        flag.report_made_at,
+        flag.report_reference,
+        flag.report_not_made_reason,
+    ) == (agency, made_at, reference, reason):
         recorded = _last_event(flag, lambda e: e.action == "report_recorded")
-        raise AlreadyDone(gettext("This mandated report was already recorded by %(who)s, with these details. "
-                                  "Nothing more was changed.", who=_by(recorded, at=flag.report_recorded_at)),
-                          next_url=f"/flags/{flag.id}")
+        raise AlreadyDone(
+            gettext(
+                "This mandated report was already recorded by %(who)s, with these details. Nothing more was changed.",
+                who=_by(recorded, at=flag.report_recorded_at),
+            ),
+            next_url=f"/flags/{flag.id}",
+        )
     flag.report_agency, flag.report_made_at, flag.report_reference = agency, made_at, reference
     flag.report_not_made_reason = reason
     flag.report_recorded_by_id, flag.report_recorded_at = actor.id, utcnow()
     _event(flag, actor, "report_recorded", {"report": "not made" if reason else "made", "agency": agency})
-    audit.record("flag.report_recorded", actor=actor, obj=flag, student=flag.student,
-                 detail={"made": not reason})
+    audit.record("flag.report_recorded", actor=actor, obj=flag, student=flag.student, detail={"made": not reason})
     # A report made shares the student's records with the agency: it is recorded as a disclosure.
     record_mandated_report_disclosure(actor, flag)
 
@@ -213,8 +277,10 @@ def read_note(actor: User, flag: RiskFlag) -> dict[str, str | None]:
     if not flag.note_ciphertext and not flag.resolution_ciphertext:
         return {"note": None, "resolution": None}
     audit.record("flag.note.read", actor=actor, obj=flag, student=flag.student)
-    return {"note": crypto.decrypt_for_display(flag.note_ciphertext),
-            "resolution": crypto.decrypt_for_display(flag.resolution_ciphertext)}
+    return {
+        "note": crypto.decrypt_for_display(flag.note_ciphertext),
+        "resolution": crypto.decrypt_for_display(flag.resolution_ciphertext),
+    }
 
 
 def needs_report(severity: str, category: FlagCategory) -> bool:

@@ -1,4 +1,5 @@
 """Flag pages: open, view (with history and, for counselors, the note), edit, status, report."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -49,16 +50,28 @@ def new(student_id: int):
         if form.validate():
             try:
                 with db.session.begin_nested():
-                    flag = create_flag(current_user, student, category=_category_or_none(form.category.data),
-                                       severity=form.severity.data, source=form.source.data, note=form.note.data)
+                    flag = create_flag(
+                        current_user,
+                        student,
+                        category=_category_or_none(form.category.data),
+                        severity=form.severity.data,
+                        source=form.source.data,
+                        note=form.note.data,
+                    )
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
                 if flag.needs_mandated_report:
                     flash(gettext("Flag opened. This concern calls for a mandated report: record it below."), "warning")
                     return redirect(url_for("flags.report", flag_id=flag.id))
-                flash(gettext("Flag opened: %(category)s (%(severity)s).", category=flag.category.name,
-                              severity=gettext(flag.severity.capitalize()).lower()), "success")
+                flash(
+                    gettext(
+                        "Flag opened: %(category)s (%(severity)s).",
+                        category=flag.category.name,
+                        severity=gettext(flag.severity.capitalize()).lower(),
+                    ),
+                    "success",
+                )
                 return redirect(url_for("students.detail", student_id=student.id))
     audit.record("flag.form.view", actor=current_user, obj=student, student=student)  # the form names the student
     return render_template("flags/form.html", form=form, student=student, flag=None), status
@@ -67,8 +80,12 @@ def new(student_id: int):
 def _render_detail(flag, status_form, code: int = 200):
     """The flag page; counselors read the note, and each read is audited and committed."""
     notes = read_note(current_user, flag) if can_read_restricted_notes(current_user) else None
-    context = {"flag": flag, "notes": notes, "status_form": status_form,
-               "can_edit": current_user.role_enum == Role.COUNSELOR}
+    context = {
+        "flag": flag,
+        "notes": notes,
+        "status_form": status_form,
+        "can_edit": current_user.role_enum == Role.COUNSELOR,
+    }
     audit.record("flag.view", actor=current_user, obj=flag, student=flag.student)
     return render_template("flags/detail.html", **context), code
 
@@ -97,9 +114,15 @@ def edit(flag_id: int):
         if form.validate():
             try:
                 with db.session.begin_nested():
-                    update_flag(current_user, flag, category=_category_or_none(form.category.data),
-                                severity=form.severity.data, source=form.source.data,
-                                note=form.note.data, replace_note=form.replace_note.data)
+                    update_flag(
+                        current_user,
+                        flag,
+                        category=_category_or_none(form.category.data),
+                        severity=form.severity.data,
+                        source=form.source.data,
+                        note=form.note.data,
+                        replace_note=form.replace_note.data,
+                    )
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
@@ -141,9 +164,14 @@ def report(flag_id: int):
         if form.validate():
             try:
                 with db.session.begin_nested():
-                    record_mandated_report(current_user, flag, agency=form.agency.data,
-                                           made_at=local_to_utc(form.made_at.data), reference=form.reference.data,
-                                           not_made_reason=form.not_made_reason.data)
+                    record_mandated_report(
+                        current_user,
+                        flag,
+                        agency=form.agency.data,
+                        made_at=local_to_utc(form.made_at.data),
+                        reference=form.reference.data,
+                        not_made_reason=form.not_made_reason.data,
+                    )
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:

@@ -1,4 +1,5 @@
 """AccessRequest: a proposed grant of access to case data, waiting for a second person's decision."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,14 +15,14 @@ from school_prevention.schools.models import School
 
 # What an admin may propose but not give: each one opens case data (or the power to approve it)
 # to the account, or hands the account to whoever holds the new credential.
-ROLE = "role"                     # value: counselor, principal or district
-SCHOOL = "school"                 # value: the school's id (a counselor's or principal's school)
+ROLE = "role"  # value: counselor, principal or district
+SCHOOL = "school"  # value: the school's id (a counselor's or principal's school)
 STUDENT_EXPORT = "student_export"  # the district's student-level export grant
 PRIVACY_OFFICER = "privacy_officer"  # the district's record-of-access look-up for any student
-PASSWORD = "password"             # a temporary password set by an admin (only its hash is kept)
-RESET_LINK = "reset_link"         # an invitation link emailed at an admin's request
-SECOND_FACTOR = "second_factor"   # removing the account's second factor
-REACTIVATE = "reactivate"         # giving a deactivated account its access back
+PASSWORD = "password"  # a temporary password set by an admin (only its hash is kept)
+RESET_LINK = "reset_link"  # an invitation link emailed at an admin's request
+SECOND_FACTOR = "second_factor"  # removing the account's second factor
+REACTIVATE = "reactivate"  # giving a deactivated account its access back
 KINDS = (ROLE, SCHOOL, STUDENT_EXPORT, PRIVACY_OFFICER, PASSWORD, RESET_LINK, SECOND_FACTOR, REACTIVATE)
 STATUSES = ("pending", "approved", "rejected", "withdrawn")
 
@@ -40,8 +41,15 @@ class AccessRequest(Model):
     __table_args__ = (
         CheckConstraint(_in("kind", KINDS), name="kind_known"),
         CheckConstraint(_in("status", STATUSES), name="status_known"),
-        Index("uq_access_request_pending", "user_id", "kind", "value", unique=True,
-              postgresql_where=sa_text(PENDING), sqlite_where=sa_text(PENDING)),
+        Index(
+            "uq_access_request_pending",
+            "user_id",
+            "kind",
+            "value",
+            unique=True,
+            postgresql_where=sa_text(PENDING),
+            sqlite_where=sa_text(PENDING),
+        ),
         Index("ix_access_request_status_proposed_at", "status", "proposed_at"),
     )
 

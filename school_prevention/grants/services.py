@@ -11,6 +11,7 @@ proposal is told to the district's users in the app and by email (no student dat
 Each decision is one conditional UPDATE (... WHERE status = 'pending'), taken while holding the
 account's row lock: of two identical clicks the second finds the request decided and is told by whom.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -67,16 +68,24 @@ class NotYourDecision(Exception):
 def holds_case_access(user: User) -> bool:
     """Whether the account has case data now, or the district's power to approve it: a new credential
     or a reactivation of such an account is a grant too, and waits for approval."""
-    return (user.role in {r.value for r in APPROVAL_ROLES} or bool(user.can_export_student_level)
-            or bool(user.is_privacy_officer))
+    return (
+        user.role in {r.value for r in APPROVAL_ROLES}
+        or bool(user.can_export_student_level)
+        or bool(user.is_privacy_officer)
+    )
 
 
 def pending_of(user: User) -> list[AccessRequest]:
     """The account's pending requests, oldest first."""
-    return list(db.session.scalars(
-        select(AccessRequest).where(AccessRequest.user_id == user.id, AccessRequest.status == "pending")
-        .options(selectinload(AccessRequest.school), selectinload(AccessRequest.proposed_by))
-        .order_by(AccessRequest.id).execution_options(populate_existing=True)))
+    return list(
+        db.session.scalars(
+            select(AccessRequest)
+            .where(AccessRequest.user_id == user.id, AccessRequest.status == "pending")
+            .options(selectinload(AccessRequest.school), selectinload(AccessRequest.proposed_by))
+            .order_by(AccessRequest.id)
+            .execution_options(populate_existing=True)
+        )
+    )
 
 
 # What each kind of request gives, in words; the page and its messages show them in the reader's
@@ -92,8 +101,13 @@ _KIND_WORDS = {
 _ROLE_REQUEST = N_("the %(role)s role")
 _SCHOOL_REQUEST = N_("the school %(name)s")
 # Role names as roles.ROLE_LABELS words them, for the request list in the reader's language.
-ROLE_WORDS = [N_("Staff (teacher, nurse, other adult)"), N_("Counselor / social worker"), N_("Principal"),
-              N_("District prevention office"), N_("System administrator")]
+ROLE_WORDS = [
+    N_("Staff (teacher, nurse, other adult)"),
+    N_("Counselor / social worker"),
+    N_("Principal"),
+    N_("District prevention office"),
+    N_("System administrator"),
+]
 
 
 def describe(req: AccessRequest, translate=lambda text, **kw: text % kw if kw else text) -> str:
@@ -101,7 +115,7 @@ def describe(req: AccessRequest, translate=lambda text, **kw: text % kw if kw el
     if req.kind == ROLE:
         return translate(_ROLE_REQUEST, role=translate(Role(req.value).label))
     if req.kind == SCHOOL:
-        return translate(_SCHOOL_REQUEST, name=req.school.name if req.school is not None else '#' + req.value)
+        return translate(_SCHOOL_REQUEST, name=req.school.name if req.school is not None else "#" + req.value)
     return translate(_KIND_WORDS[req.kind])
 
 
@@ -117,29 +131,56 @@ def headline(req: AccessRequest) -> str:
 
 
 def _by_whom(user: User | None, at: datetime | None) -> str:
-    return gettext("%(name)s (%(when)s)", name=user.name if user is not None else gettext("someone"),
-                   when=localtime(at) if at else gettext("earlier"))
+    return gettext(
+        "%(name)s (%(when)s)",
+        name=user.name if user is not None else gettext("someone"),
+        when=localtime(at) if at else gettext("earlier"),
+    )
 
 
 def _record(action: str, actor: User | None, req: AccessRequest, **detail) -> None:
-    audit.record(action, actor=actor, object_type="user_account", object_id=req.user_id,
-                 detail={"kind": req.kind, "value": req.value, "request_id": req.id, **detail})
+    audit.record(
+        action,
+        actor=actor,
+        object_type="user_account",
+        object_id=req.user_id,
+        detail={"kind": req.kind, "value": req.value, "request_id": req.id, **detail},
+    )
 
 
-def propose(actor: User, user: User, kind: str, value: str = "", *, school: School | None = None,
-            password_hash: str | None = None) -> AccessRequest | None:
+def propose(
+    actor: User,
+    user: User,
+    kind: str,
+    value: str = "",
+    *,
+    school: School | None = None,
+    password_hash: str | None = None,
+) -> AccessRequest | None:
     """A pending request for this change to the account, or None when the same one is pending already.
 
     The caller holds the account's row lock, so two identical requests find each other's proposal;
     the partial unique index is the backstop.
     """
-    found = db.session.scalars(select(AccessRequest).where(
-        AccessRequest.user_id == user.id, AccessRequest.kind == kind, AccessRequest.value == value,
-        AccessRequest.status == "pending")).first()
+    found = db.session.scalars(
+        select(AccessRequest).where(
+            AccessRequest.user_id == user.id,
+            AccessRequest.kind == kind,
+            AccessRequest.value == value,
+            AccessRequest.status == "pending",
+        )
+    ).first()
     if found is not None:
         return None
-    req = AccessRequest(user_id=user.id, kind=kind, value=value, school_id=getattr(school, "id", None),
-                        password_hash=password_hash, proposed_by_id=actor.id, proposed_at=utcnow())
+    req = AccessRequest(
+        user_id=user.id,
+        kind=kind,
+        value=value,
+        school_id=getattr(school, "id", None),
+        password_hash=password_hash,
+        proposed_by_id=actor.id,
+        proposed_at=utcnow(),
+    )
     db.session.add(req)
     db.session.flush()
     _record("grant.proposed", actor, req)
@@ -149,26 +190,42 @@ def propose(actor: User, user: User, kind: str, value: str = "", *, school: Scho
 def supersede(actor: User, user: User, kinds: Iterable[str], *, keep_value: str | None = None) -> int:
     """Withdraw the account's pending requests of these kinds (but one with keep_value): the admin
     has decided otherwise since. Returns how many."""
-    query = (update(AccessRequest)
-             .where(AccessRequest.user_id == user.id, AccessRequest.kind.in_(list(kinds)),
-                    AccessRequest.status == "pending")
-             .values(status="withdrawn", decided_by_id=actor.id, decided_at=utcnow(), password_hash=None,
-                     reason="Replaced by a later change of the administrator's.")
-             .returning(AccessRequest.id, AccessRequest.kind, AccessRequest.value)
-             .execution_options(synchronize_session=False))
+    query = (
+        update(AccessRequest)
+        .where(AccessRequest.user_id == user.id, AccessRequest.kind.in_(list(kinds)), AccessRequest.status == "pending")
+        .values(
+            status="withdrawn",
+            decided_by_id=actor.id,
+            decided_at=utcnow(),
+            password_hash=None,
+            reason="Replaced by a later change of the administrator's.",
+        )
+        .returning(AccessRequest.id, AccessRequest.kind, AccessRequest.value)
+        .execution_options(synchronize_session=False)
+    )
     if keep_value is not None:
         query = query.where(AccessRequest.value != keep_value)
     rows = db.session.execute(query).all()
     for request_id, kind, value in rows:
-        audit.record("grant.withdrawn", actor=actor, object_type="user_account", object_id=user.id,
-                     detail={"kind": kind, "value": value, "request_id": request_id, "superseded": True})
+        audit.record(
+            "grant.withdrawn",
+            actor=actor,
+            object_type="user_account",
+            object_id=user.id,
+            detail={"kind": kind, "value": value, "request_id": request_id, "superseded": True},
+        )
     return len(rows)
 
 
 def approvers(user: User) -> list[User]:
     """Who may decide requests about this account: every active district user but its holder."""
-    return list(db.session.scalars(select(User).where(
-        User.role == Role.DISTRICT.value, User.is_active.is_(True), User.id != user.id).order_by(User.id)))
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(User.role == Role.DISTRICT.value, User.is_active.is_(True), User.id != user.id)
+            .order_by(User.id)
+        )
+    )
 
 
 def announce(user: User, requests: list[AccessRequest]) -> int:
@@ -179,8 +236,15 @@ def announce(user: User, requests: list[AccessRequest]) -> int:
     people = approvers(user)
     title = partial(_approval_title, user.name[:80])
     for channel in ("in_app", "email"):
-        notify(people, kind="grant.proposed", subject_type="access_request", subject_id=requests[0].id,
-               title=title, link=LINK, channel=channel)
+        notify(
+            people,
+            kind="grant.proposed",
+            subject_type="access_request",
+            subject_id=requests[0].id,
+            title=title,
+            link=LINK,
+            channel=channel,
+        )
     return len(people)
 
 
@@ -192,35 +256,57 @@ def _check_decider(decider: User, req: AccessRequest) -> None:
 
 
 def _lock_user(user_id: int) -> User:
-    return db.session.scalars(select(User).where(User.id == user_id).with_for_update(of=User)
-                              .execution_options(populate_existing=True)).one()
+    return db.session.scalars(
+        select(User).where(User.id == user_id).with_for_update(of=User).execution_options(populate_existing=True)
+    ).one()
 
 
 def _decide(decider: User, req: AccessRequest, status: str, reason: str | None = None) -> str | None:
     """Mark the request decided if it is still pending (one conditional UPDATE); AlreadyDone when it
     is not. Returns the password hash it held (PASSWORD), which the request no longer keeps."""
     held = req.password_hash
-    decided = cast(CursorResult[Any], db.session.execute(
-        update(AccessRequest).where(AccessRequest.id == req.id, AccessRequest.status == "pending")
-        .values(status=status, decided_by_id=decider.id, decided_at=utcnow(), reason=reason, password_hash=None)
-        .execution_options(synchronize_session=False))).rowcount
+    decided = cast(
+        CursorResult[Any],
+        db.session.execute(
+            update(AccessRequest)
+            .where(AccessRequest.id == req.id, AccessRequest.status == "pending")
+            .values(status=status, decided_by_id=decider.id, decided_at=utcnow(), reason=reason, password_hash=None)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
     db.session.refresh(req)
     if decided != 1:
-        said = {"approved": N_("This request (%(what)s for %(name)s) was already approved by %(by)s. Nothing more "
-                               "was changed."),
-                "rejected": N_("This request (%(what)s for %(name)s) was already rejected by %(by)s. Nothing more "
-                               "was changed."),
-                "withdrawn": N_("This request (%(what)s for %(name)s) was already withdrawn by %(by)s. Nothing more "
-                                "was changed.")}
-        raise AlreadyDone(gettext(said.get(req.status, said["withdrawn"]), what=describe_shown(req), name=req.user.name,
-                                  by=_by_whom(req.decided_by, req.decided_at)), next_url=LINK)
+        said = {
+            "approved": N_(
+                "This request (%(what)s for %(name)s) was already approved by %(by)s. Nothing more was changed."
+            ),
+            "rejected": N_(
+                "This request (%(what)s for %(name)s) was already rejected by %(by)s. Nothing more was changed."
+            ),
+            "withdrawn": N_(
+                "This request (%(what)s for %(name)s) was already withdrawn by %(by)s. Nothing more was changed."
+            ),
+        }
+        raise AlreadyDone(
+            gettext(
+                said.get(req.status, said["withdrawn"]),
+                what=describe_shown(req),
+                name=req.user.name,
+                by=_by_whom(req.decided_by, req.decided_at),
+            ),
+            next_url=LINK,
+        )
     return held
 
 
 def _access(user: User) -> dict:
-    return {"role": user.role, "school_ids": sorted(user.school_ids),
-            "can_export_student_level": user.can_export_student_level, "is_privacy_officer": user.is_privacy_officer,
-            "is_active": user.is_active}
+    return {
+        "role": user.role,
+        "school_ids": sorted(user.school_ids),
+        "can_export_student_level": user.can_export_student_level,
+        "is_privacy_officer": user.is_privacy_officer,
+        "is_active": user.is_active,
+    }
 
 
 def approve(approver: User, req: AccessRequest) -> User:
@@ -261,15 +347,22 @@ def _decided_title(approved: bool, decider: str, req: AccessRequest, name: str) 
     if approved:
         text = gettext("Approved by %(decider)s: %(what)s for %(name)s", decider=decider, what=describe(req), name=name)
     else:
-        text = gettext("Not approved by %(decider)s: %(what)s for %(name)s", decider=decider, what=describe(req),
-                       name=name)
+        text = gettext(
+            "Not approved by %(decider)s: %(what)s for %(name)s", decider=decider, what=describe(req), name=name
+        )
     return text[:200]
 
 
 def _tell_proposer(req: AccessRequest, title: Compose) -> None:
     if req.proposed_by is not None and req.proposed_by.is_active:
-        notify([req.proposed_by], kind="grant.decided", subject_type="access_request", subject_id=req.id,
-               title=title, link=f"/admin/users/{req.user_id}")
+        notify(
+            [req.proposed_by],
+            kind="grant.decided",
+            subject_type="access_request",
+            subject_id=req.id,
+            title=title,
+            link=f"/admin/users/{req.user_id}",
+        )
 
 
 def _apply(approver: User, req: AccessRequest, user: User, held_hash: str | None) -> None:
@@ -291,16 +384,27 @@ def _apply_role(approver: User, req: AccessRequest, user: User, held_hash: str |
 
 def _apply_school(approver: User, req: AccessRequest, user: User, held_hash: str | None) -> None:
     if user.role_enum not in SCHOOL_SCOPED_ROLES:
-        raise ServiceError(None, gettext("%(name)s is now %(role)s, a role without schools. Reject this request "
-                                         "instead.", name=user.name, role=gettext(user.role_enum.label)))
+        raise ServiceError(
+            None,
+            gettext(
+                "%(name)s is now %(role)s, a role without schools. Reject this request instead.",
+                name=user.name,
+                role=gettext(user.role_enum.label),
+            ),
+        )
     if req.school is not None and req.school.id not in user.school_ids:
         user.schools = [*user.schools, req.school]
 
 
 def _apply_district_grant(approver: User, req: AccessRequest, user: User, held_hash: str | None) -> None:
     if user.role_enum != Role.DISTRICT:
-        raise ServiceError(None, gettext("%(name)s is not a district user: approve the district role first, or "
-                                         "reject this request.", name=user.name))
+        raise ServiceError(
+            None,
+            gettext(
+                "%(name)s is not a district user: approve the district role first, or reject this request.",
+                name=user.name,
+            ),
+        )
     if req.kind == STUDENT_EXPORT:
         user.can_export_student_level = True
     else:
@@ -334,6 +438,13 @@ def _apply_reactivate(approver: User, req: AccessRequest, user: User, held_hash:
 
 
 # What approving each kind of request does (a kind not listed changes nothing).
-_APPLY = {ROLE: _apply_role, SCHOOL: _apply_school, STUDENT_EXPORT: _apply_district_grant,
-          PRIVACY_OFFICER: _apply_district_grant, PASSWORD: _apply_password, RESET_LINK: _apply_reset_link,
-          SECOND_FACTOR: _apply_second_factor, REACTIVATE: _apply_reactivate}
+_APPLY = {
+    ROLE: _apply_role,
+    SCHOOL: _apply_school,
+    STUDENT_EXPORT: _apply_district_grant,
+    PRIVACY_OFFICER: _apply_district_grant,
+    PASSWORD: _apply_password,
+    RESET_LINK: _apply_reset_link,
+    SECOND_FACTOR: _apply_second_factor,
+    REACTIVATE: _apply_reactivate,
+}

@@ -1,4 +1,5 @@
 """Access requests: the district approves or rejects what an admin proposed (separation of duties)."""
+
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
@@ -20,17 +21,31 @@ bp = Blueprint("grants", __name__, url_prefix="/access-requests")
 DECISION_WORDS = [N_("Approved"), N_("Rejected"), N_("Withdrawn")]
 
 
-def _render(status: int = 200, *, failed_id: int | None = None, failed_form: RejectForm | None = None,
-            error: str | None = None):
+def _render(
+    status: int = 200, *, failed_id: int | None = None, failed_form: RejectForm | None = None, error: str | None = None
+):
     pending = db.session.scalars(pending_requests()).all()
-    return render_template("grants/index.html", pending=pending,
-                           origins=password_origins(sorted({r.user_id for r in pending})), decided=db.session.scalars(decided_requests()).all(),
-                           failed_form=failed_form, describe=services.describe_shown, headline=services.headline, error=error, failed_id=failed_id), status
+    return render_template(
+        "grants/index.html",
+        pending=pending,
+        origins=password_origins(sorted({r.user_id for r in pending})),
+        decided=db.session.scalars(decided_requests()).all(),
+        failed_form=failed_form,
+        describe=services.describe_shown,
+        headline=services.headline,
+        error=error,
+        failed_id=failed_id,
+    ), status
 
 
 def _refused(exc: services.NotYourDecision):
-    return render_template("errors/error.html", code=403, title=_("Another person must decide this"),
-                           message=exc.message, next_url=url_for("grants.index")), 403
+    return render_template(
+        "errors/error.html",
+        code=403,
+        title=_("Another person must decide this"),
+        message=exc.message,
+        next_url=url_for("grants.index"),
+    ), 403
 
 
 @bp.route("")
@@ -72,6 +87,12 @@ def reject(access_request_id: int):
     except ServiceError as exc:
         apply_service_error(form, exc)
         return _render(400, failed_id=req.id, failed_form=form)
-    flash(_("Not approved: %(what)s for %(name)s. The administrator is told why.", what=services.describe_shown(req),
-            name=req.user.name), "success")
+    flash(
+        _(
+            "Not approved: %(what)s for %(name)s. The administrator is told why.",
+            what=services.describe_shown(req),
+            name=req.user.name,
+        ),
+        "success",
+    )
     return redirect(url_for("grants.index"))

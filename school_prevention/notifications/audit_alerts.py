@@ -1,4 +1,5 @@
 """The audit trail's nightly check and its alert: the chain lives in audit_chain (core); telling people is here."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -18,11 +19,22 @@ from school_prevention.scheduler import job
 
 def alert(finding: Finding) -> int:
     """Tell every active admin and district user, in the app and by email (no student detail)."""
-    people = db.session.scalars(select(User).where(User.role.in_([Role.ADMIN.value, Role.DISTRICT.value]),
-                                                  User.is_active.is_(True))).all()
+    people = db.session.scalars(
+        select(User).where(User.role.in_([Role.ADMIN.value, Role.DISTRICT.value]), User.is_active.is_(True))
+    ).all()
     title = partial(_broken_title, finding.row_id)
-    return sum(notify(people, kind="audit.broken", subject_type="audit_event", subject_id=finding.row_id,
-                      title=title, link=None, channel=channel) for channel in ("in_app", "email"))
+    return sum(
+        notify(
+            people,
+            kind="audit.broken",
+            subject_type="audit_event",
+            subject_id=finding.row_id,
+            title=title,
+            link=None,
+            channel=channel,
+        )
+        for channel in ("in_app", "email")
+    )
 
 
 def _broken_title(row_id: int) -> str:

@@ -9,6 +9,7 @@ its sender died or stopped for longer than LEASE. The sender confirms the claim 
 
 Every write here is committed when it returns: a result must survive the sender being killed.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -32,11 +33,18 @@ RENEW_EVERY = timedelta(minutes=1)
 
 def due(now: datetime):
     """Emails a sender may claim at now: pending, due, not backing off, and unclaimed or abandoned."""
-    return and_(Notification.channel == "email", Notification.state == "pending", Notification.send_at <= now,
-                or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
-                or_(Notification.claim_token.is_(None), Notification.leased_until < now,
-                    # a claim made before leases existed (migration 0019) holds for LEASE
-                    and_(Notification.leased_until.is_(None), Notification.claimed_at < now - LEASE)))
+    return and_(
+        Notification.channel == "email",
+        Notification.state == "pending",
+        Notification.send_at <= now,
+        or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
+        or_(
+            Notification.claim_token.is_(None),
+            Notification.leased_until < now,
+            # a claim made before leases existed (migration 0019) holds for LEASE
+            and_(Notification.leased_until.is_(None), Notification.claimed_at < now - LEASE),
+        ),
+    )
 
 
 def claim_batch(now: datetime, limit: int, session: Session | None = None) -> tuple[str, list[int]]:
@@ -58,12 +66,18 @@ def claim_batch(now: datetime, limit: int, session: Session | None = None) -> tu
     if chosen is not None:
         # The condition repeats due(): a row another sender claimed or renewed meanwhile is not
         # taken over (PostgreSQL re-reads a row it waited for before updating it).
-        session.execute(update(Notification).where(chosen, due(now))
-                        .values(claim_token=token, claimed_at=now, leased_until=now + LEASE)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(Notification)
+            .where(chosen, due(now))
+            .values(claim_token=token, claimed_at=now, leased_until=now + LEASE)
+            .execution_options(synchronize_session=False)
+        )
     session.commit()
-    ids = list(session.scalars(select(Notification.id).where(Notification.claim_token == token,
-                                                             Notification.state == "pending")))
+    ids = list(
+        session.scalars(
+            select(Notification.id).where(Notification.claim_token == token, Notification.state == "pending")
+        )
+    )
     return token, ids
 
 
@@ -74,9 +88,20 @@ def outgoing(session: Session, ids: list[int]):
     reloads per email.
     """
     return session.execute(
-        select(Notification.id, Notification.title, Notification.link, Notification.attempts,
-               Notification.message_id, User.email, User.is_active, User.locale)
-        .join(User, User.id == Notification.user_id).where(Notification.id.in_(ids)).order_by(Notification.id)).all()
+        select(
+            Notification.id,
+            Notification.title,
+            Notification.link,
+            Notification.attempts,
+            Notification.message_id,
+            User.email,
+            User.is_active,
+            User.locale,
+        )
+        .join(User, User.id == Notification.user_id)
+        .where(Notification.id.in_(ids))
+        .order_by(Notification.id)
+    ).all()
 
 
 class Sweep:
@@ -96,34 +121,69 @@ class Sweep:
 
     def renew(self, ids: list[int], token: str, until: datetime) -> int:
         """Extend this sender's lease on the batch's unsent emails; returns how many it still holds."""
-        return self._write(update(Notification).where(Notification.id.in_(ids), Notification.claim_token == token,
-                                                      Notification.state == "pending").values(leased_until=until))
+        return self._write(
+            update(Notification)
+            .where(Notification.id.in_(ids), Notification.claim_token == token, Notification.state == "pending")
+            .values(leased_until=until)
+        )
 
     def hand_over(self, note_id: int, token: str, at: datetime) -> bool:
         """Confirm the claim on one email is still this sender's and mark it handed to the relay (before DATA)."""
-        return self._write(update(Notification).where(Notification.id == note_id, Notification.claim_token == token,
-                                                      Notification.state == "pending")
-                           .values(handed_at=at, leased_until=at + LEASE)) == 1
+        return (
+            self._write(
+                update(Notification)
+                .where(Notification.id == note_id, Notification.claim_token == token, Notification.state == "pending")
+                .values(handed_at=at, leased_until=at + LEASE)
+            )
+            == 1
+        )
 
     def sent(self, note_id: int, at: datetime, attempts: int, **values) -> None:
         """The relay answered 250: the email is sent, whoever holds its claim now (so nobody sends it again)."""
-        self._write(update(Notification).where(Notification.id == note_id, Notification.state == "pending")
-                    .values(state="sent", sent_at=at, last_attempt_at=at, attempts=attempts, last_error=None,
-                            claim_token=None, leased_until=None, handed_at=None, next_attempt_at=None, **values))
+        self._write(
+            update(Notification)
+            .where(Notification.id == note_id, Notification.state == "pending")
+            .values(
+                state="sent",
+                sent_at=at,
+                last_attempt_at=at,
+                attempts=attempts,
+                last_error=None,
+                claim_token=None,
+                leased_until=None,
+                handed_at=None,
+                next_attempt_at=None,
+                **values,
+            )
+        )
 
-    def failed(self, note_id: int, token: str, at: datetime, attempts: int, error: str,
-               retry_at: datetime | None) -> None:
+    def failed(
+        self, note_id: int, token: str, at: datetime, attempts: int, error: str, retry_at: datetime | None
+    ) -> None:
         """A try that did not send: back off until retry_at, or fail for good (retry_at None)."""
-        self._write(update(Notification).where(Notification.id == note_id, Notification.claim_token == token)
-                    .values(attempts=attempts, last_error=error[:500], last_attempt_at=at,
-                            state="pending" if retry_at else "failed", next_attempt_at=retry_at,
-                            claim_token=None, claimed_at=None, leased_until=None, handed_at=None))
+        self._write(
+            update(Notification)
+            .where(Notification.id == note_id, Notification.claim_token == token)
+            .values(
+                attempts=attempts,
+                last_error=error[:500],
+                last_attempt_at=at,
+                state="pending" if retry_at else "failed",
+                next_attempt_at=retry_at,
+                claim_token=None,
+                claimed_at=None,
+                leased_until=None,
+                handed_at=None,
+            )
+        )
 
     def release(self, ids: list[int], token: str) -> int:
         """Give back this sender's claim on emails it did not try (no try counted): free at once for the next sweep."""
-        return self._write(update(Notification).where(Notification.id.in_(ids), Notification.claim_token == token,
-                                                      Notification.state == "pending")
-                           .values(claim_token=None, claimed_at=None, leased_until=None, handed_at=None))
+        return self._write(
+            update(Notification)
+            .where(Notification.id.in_(ids), Notification.claim_token == token, Notification.state == "pending")
+            .values(claim_token=None, claimed_at=None, leased_until=None, handed_at=None)
+        )
 
 
 @contextmanager

@@ -1,4 +1,5 @@
 """Forms of the email outbox: the period of failed emails to queue again."""
+
 from __future__ import annotations
 
 from flask_babel import gettext as _
@@ -11,8 +12,11 @@ from school_prevention.forms import QueryForm
 
 
 class _Period:
-    failed_from = DateField(_l("Failed on or after"), validators=[Optional()],
-                            description=_l("Leave both dates empty for every failed email."))
+    failed_from = DateField(
+        _l("Failed on or after"),
+        validators=[Optional()],
+        description=_l("Leave both dates empty for every failed email."),
+    )
     failed_to = DateField(_l("Failed on or before"), validators=[Optional()])
 
     def validate(self, extra_validators=None) -> bool:

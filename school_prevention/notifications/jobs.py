@@ -1,4 +1,5 @@
 """The email sender: a sweep over the outbox (see notifications.mail)."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -5,6 +5,7 @@ nobody who reads the database (an operator, a backup, the outbox page) may take 
 it. The link is stored as Fernet ciphertext under SP_DATA_KEY, opened only to build the email, and
 replaced by its shape without the token ("/welcome/…") once the email has been handed over.
 """
+
 from __future__ import annotations
 
 from typing import TypeGuard
@@ -30,7 +31,7 @@ def open_link(stored: str | None) -> str | None:
     """The link to put in the email (decrypted when sealed)."""
     if not is_sealed(stored):
         return stored
-    return crypto.decrypt(stored[len(PREFIX):])
+    return crypto.decrypt(stored[len(PREFIX) :])
 
 
 def without_secret(stored: str | None) -> str | None:

@@ -1,6 +1,7 @@
 """Emails and notifications are written in their RECIPIENT's language (user_account.locale; English when
 unset), never in the language of whoever or whatever sent them (a Spanish-speaking staff member's referral,
 a job with no language at all)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
@@ -35,8 +36,12 @@ def languages_of(user_ids: Iterable[int]) -> dict[int, str]:
     ids = sorted(set(user_ids))
     found: dict[int, str] = {}
     for start in range(0, len(ids), 5000):
-        found.update((uid, language_of(code)) for uid, code in db.session.execute(
-            select(User.id, User.locale).where(User.id.in_(ids[start:start + 5000]))))
+        found.update(
+            (uid, language_of(code))
+            for uid, code in db.session.execute(
+                select(User.id, User.locale).where(User.id.in_(ids[start : start + 5000]))
+            )
+        )
     return found
 
 

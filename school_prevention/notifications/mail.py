@@ -16,6 +16,7 @@ Replies (notifications.smtp): 4xx, a refused recipient's 4xx and a lost connecti
 with backoff (1, 2, 4 ... minutes, MAX_ATTEMPTS tries); 5xx fails the email at once. With no
 MAIL_SERVER configured nothing is sent: the rows wait in the outbox the admin sees.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -156,7 +157,7 @@ def _send_batch(sweep: Sweep, token: str, notes, clock: Clock) -> tuple[int, boo
                 _fail(sweep, note, token, clock(), reason, permanent=permanent)
                 if smtp.is_connection_lost(exc):
                     # The rest were not tried: back in the queue for the next sweep, no try counted.
-                    sweep.release(ids[position + 1:], token)
+                    sweep.release(ids[position + 1 :], token)
                     return sent, True
                 continue
             if not accepted:

@@ -1,4 +1,5 @@
 """Notification: one message to one user on one channel about one subject, never sent twice."""
+
 from __future__ import annotations
 
 from datetime import datetime

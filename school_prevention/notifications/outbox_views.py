@@ -1,4 +1,5 @@
 """Admin: the email outbox and each message's delivery state (subjects carry initials at most)."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -32,18 +33,35 @@ def index():
     state = request.args.get("state", "pending")
     if state not in STATES:
         abort(400, description=gettext("state must be pending, failed or sent."))
-    counts = dict(db.session.execute(select(Notification.state, func.count()).where(Notification.channel == "email")
-                                     .group_by(Notification.state)).all())
+    counts = dict(
+        db.session.execute(
+            select(Notification.state, func.count()).where(Notification.channel == "email").group_by(Notification.state)
+        ).all()
+    )
     page = request.args.get("page", 1, type=int)
     if not 1 <= page <= MAX_PAGE:
         abort(400, description=gettext("page must be a whole number from 1 to %(max)s.", max=MAX_PAGE))
-    pagination = db.paginate(select(Notification).where(Notification.channel == "email", Notification.state == state)
-                             .order_by(Notification.created_at.desc(), Notification.id.desc()),
-                             page=page, per_page=50, error_out=False)
+    pagination = db.paginate(
+        select(Notification)
+        .where(Notification.channel == "email", Notification.state == state)
+        .order_by(Notification.created_at.desc(), Notification.id.desc()),
+        page=page,
+        per_page=50,
+        error_out=False,
+    )
     user_ids = {n.user_id for n in pagination.items}
-    emails = dict(db.session.execute(select(User.id, User.email).where(User.id.in_(user_ids))).all()) if user_ids else {}
-    return render_template("notifications/outbox.html", counts=counts, state=state, pagination=pagination,
-                           emails=emails, configured=is_configured(), period_form=PeriodForm(formdata=None))
+    emails = (
+        dict(db.session.execute(select(User.id, User.email).where(User.id.in_(user_ids))).all()) if user_ids else {}
+    )
+    return render_template(
+        "notifications/outbox.html",
+        counts=counts,
+        state=state,
+        pagination=pagination,
+        emails=emails,
+        configured=is_configured(),
+        period_form=PeriodForm(formdata=None),
+    )
 
 
 @bp.route("/<int:notification_id>/retry", methods=["POST"])
@@ -83,27 +101,39 @@ def requeue():
             return render_template("notifications/requeue.html", form=form, count=None), 400
         as_of = utcnow()
         start, end, words = _bounds(form.failed_from.data, form.failed_to.data)
-        confirm = RequeueForm(formdata=None, failed_from=form.failed_from.data, failed_to=form.failed_to.data,
-                              as_of=as_of.isoformat())
-        return render_template("notifications/requeue.html", form=confirm, count=count_failed(start, end, as_of),
-                               period=words)
+        confirm = RequeueForm(
+            formdata=None, failed_from=form.failed_from.data, failed_to=form.failed_to.data, as_of=as_of.isoformat()
+        )
+        return render_template(
+            "notifications/requeue.html", form=confirm, count=count_failed(start, end, as_of), period=words
+        )
     form = RequeueForm()
     as_of = _as_of(form.as_of.data)
     if as_of is None:
         form.as_of.errors = [gettext("The confirmation is incomplete.")]
     if as_of is None or not form.validate():
         # Bad dates or a tampered confirmation: say so, change nothing.
-        return render_template("notifications/requeue.html", form=PeriodForm(formdata=None,
-                               failed_from=form.failed_from.data, failed_to=form.failed_to.data),
-                               count=None, problem=_first_error(form)), 400
+        return render_template(
+            "notifications/requeue.html",
+            form=PeriodForm(formdata=None, failed_from=form.failed_from.data, failed_to=form.failed_to.data),
+            count=None,
+            problem=_first_error(form),
+        ), 400
     start, end, words = _bounds(form.failed_from.data, form.failed_to.data)
     with force_locale("en"):  # the audit trail's words are the same whoever acted
         english = _bounds(form.failed_from.data, form.failed_to.data)[2]
-    count = requeue_failed(current_user, failed_from=start, failed_before=end, as_of=as_of, period=words,
-                           audit_period=english)
-    flash(ngettext("%(num)d failed email is queued again (%(period)s), each with a fresh set of tries.",
-                   "%(num)d failed emails are queued again (%(period)s), each with a fresh set of tries.", count,
-                   period=words), "success")
+    count = requeue_failed(
+        current_user, failed_from=start, failed_before=end, as_of=as_of, period=words, audit_period=english
+    )
+    flash(
+        ngettext(
+            "%(num)d failed email is queued again (%(period)s), each with a fresh set of tries.",
+            "%(num)d failed emails are queued again (%(period)s), each with a fresh set of tries.",
+            count,
+            period=words,
+        ),
+        "success",
+    )
     return redirect(url_for("outbox.index", state="pending"))
 
 

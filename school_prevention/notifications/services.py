@@ -4,6 +4,7 @@ Each change is one conditional UPDATE (… WHERE read_at IS NULL, … WHERE stat
 identical requests at the same moment the second waits for the first's row lock, finds the
 condition no longer true and changes nothing.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -27,8 +28,16 @@ from school_prevention.notifications.queries import last_retry
 from school_prevention.timezones import localtime
 
 
-def notify(users: Iterable[User], *, kind: str, subject_type: str, subject_id: int, title: str | Compose,
-           link: str | None, channel: str = "in_app") -> int:
+def notify(
+    users: Iterable[User],
+    *,
+    kind: str,
+    subject_type: str,
+    subject_id: int,
+    title: str | Compose,
+    link: str | None,
+    channel: str = "in_app",
+) -> int:
     """Add one notification per user unless that user already has it; returns how many were new.
 
     Titles must never carry a student's name or case detail (initials at most). A composable title
@@ -37,11 +46,17 @@ def notify(users: Iterable[User], *, kind: str, subject_type: str, subject_id: i
     users = list(users)
     if not users:
         return 0
-    existing = set(db.session.scalars(
-        select(Notification.user_id).where(
-            Notification.user_id.in_([u.id for u in users]), Notification.kind == kind,
-            Notification.channel == channel, Notification.subject_type == subject_type,
-            Notification.subject_id == subject_id)))
+    existing = set(
+        db.session.scalars(
+            select(Notification.user_id).where(
+                Notification.user_id.in_([u.id for u in users]),
+                Notification.kind == kind,
+                Notification.channel == channel,
+                Notification.subject_type == subject_type,
+                Notification.subject_id == subject_id,
+            )
+        )
+    )
     now = utcnow()
     created = 0
     for user in users:
@@ -53,10 +68,22 @@ def notify(users: Iterable[User], *, kind: str, subject_type: str, subject_id: i
                 text = str(title())
         else:
             text = title
-        db.session.add(Notification(user_id=user.id, kind=kind, channel=channel, subject_type=subject_type,
-                                    subject_id=subject_id, title=text, link=link, created_at=now,
-                                    send_at=now, sent_at=sent, state="sent" if sent else "pending",
-                                    message_id=None if sent else new_message_id()))
+        db.session.add(
+            Notification(
+                user_id=user.id,
+                kind=kind,
+                channel=channel,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                title=text,
+                link=link,
+                created_at=now,
+                send_at=now,
+                sent_at=sent,
+                state="sent" if sent else "pending",
+                message_id=None if sent else new_message_id(),
+            )
+        )
         created += 1
     db.session.flush()
     return created
@@ -76,10 +103,13 @@ def mark_all_read(user: User) -> int:
 
 
 def _mark_read(user: User, *where) -> int:
-    stmt = (update(Notification)
-            .where(Notification.user_id == user.id, Notification.channel == "in_app", Notification.read_at.is_(None),
-                   *where)
-            .values(read_at=utcnow()))
+    stmt = (
+        update(Notification)
+        .where(
+            Notification.user_id == user.id, Notification.channel == "in_app", Notification.read_at.is_(None), *where
+        )
+        .values(read_at=utcnow())
+    )
     return cast(CursorResult[Any], db.session.execute(stmt)).rowcount
 
 
@@ -101,9 +131,19 @@ def enqueue(rows: list[dict], now: datetime | None = None) -> int:
     values = []
     for row in rows:
         in_app = row.get("channel", "in_app") == "in_app"
-        values.append({"channel": "in_app", "link": None, "created_at": now, "send_at": now, "attempts": 0,
-                       "sent_at": now if in_app else None, "state": "sent" if in_app else "pending",
-                       "message_id": None if in_app else new_message_id(), **row})
+        values.append(
+            {
+                "channel": "in_app",
+                "link": None,
+                "created_at": now,
+                "send_at": now,
+                "attempts": 0,
+                "sent_at": now if in_app else None,
+                "state": "sent" if in_app else "pending",
+                "message_id": None if in_app else new_message_id(),
+                **row,
+            }
+        )
     # A Core insert on the session's connection: sent as multi-row INSERTs (the ORM form of this
     # statement went row by row, 20,000 round trips for a sweep of 10,000 check-ins).
     table = Notification.__table__
@@ -117,7 +157,7 @@ def enqueue(rows: list[dict], now: datetime | None = None) -> int:
     connection = db.session.connection()
     created = 0
     for start in range(0, len(values), 500):
-        created += len(connection.execute(stmt, values[start:start + 500]).all())
+        created += len(connection.execute(stmt, values[start : start + 500]).all())
     return created
 
 
@@ -127,23 +167,45 @@ def retry_email(actor: User, note: Notification) -> None:
     A conditional UPDATE on the state: a second identical request waits for the first one's row
     lock, then finds the email no longer failed and is told who queued it again.
     """
-    queued = cast(CursorResult[Any], db.session.execute(
-        update(Notification).where(Notification.id == note.id, Notification.state == "failed")
-        .values(state="pending", attempts=0, next_attempt_at=None, claim_token=None, claimed_at=None,
-                leased_until=None, handed_at=None)
-        .execution_options(synchronize_session=False))).rowcount
+    queued = cast(
+        CursorResult[Any],
+        db.session.execute(
+            update(Notification)
+            .where(Notification.id == note.id, Notification.state == "failed")
+            .values(
+                state="pending",
+                attempts=0,
+                next_attempt_at=None,
+                claim_token=None,
+                claimed_at=None,
+                leased_until=None,
+                handed_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
     if not queued:
         db.session.refresh(note)
         found = db.session.execute(last_retry(note.id)).first()
         if found is not None and note.state != "failed":
             name, at = found
-            raise AlreadyDone(gettext("This email was already queued again by %(name)s (%(when)s); it is now "
-                                      "%(state)s. Nothing more was changed.", name=name or gettext("someone"),
-                                      when=localtime(at), state=_state(note.state)),
-                              next_url=f"/admin/outbox?state={note.state}")
-        raise AlreadyDone(gettext("This email is %(state)s, not failed: only failed emails can be retried. "
-                                  "Nothing was changed.", state=_state(note.state)),
-                          next_url=f"/admin/outbox?state={note.state}")
+            raise AlreadyDone(
+                gettext(
+                    "This email was already queued again by %(name)s (%(when)s); it is now "
+                    "%(state)s. Nothing more was changed.",
+                    name=name or gettext("someone"),
+                    when=localtime(at),
+                    state=_state(note.state),
+                ),
+                next_url=f"/admin/outbox?state={note.state}",
+            )
+        raise AlreadyDone(
+            gettext(
+                "This email is %(state)s, not failed: only failed emails can be retried. Nothing was changed.",
+                state=_state(note.state),
+            ),
+            next_url=f"/admin/outbox?state={note.state}",
+        )
     db.session.refresh(note)
     audit.record("outbox.retry", actor=actor, obj=note)
 
@@ -174,27 +236,56 @@ def failed_in(failed_from: datetime | None, failed_before: datetime | None, as_o
 
 def count_failed(failed_from: datetime | None, failed_before: datetime | None, as_of: datetime) -> int:
     """How many failed emails requeue_failed would queue again."""
-    return db.session.execute(select(func.count()).select_from(Notification)
-                              .where(failed_in(failed_from, failed_before, as_of))).scalar_one()
+    return db.session.execute(
+        select(func.count()).select_from(Notification).where(failed_in(failed_from, failed_before, as_of))
+    ).scalar_one()
 
 
-def requeue_failed(actor: User, *, failed_from: datetime | None, failed_before: datetime | None,
-                   as_of: datetime, period: str, audit_period: str | None = None) -> int:
+def requeue_failed(
+    actor: User,
+    *,
+    failed_from: datetime | None,
+    failed_before: datetime | None,
+    as_of: datetime,
+    period: str,
+    audit_period: str | None = None,
+) -> int:
     """Queue again, with a fresh set of tries, every failed email of a period (or all); returns how many.
 
     One conditional UPDATE: two identical requests queue each email once, and the second is told
     nothing was left (errors.AlreadyDone). The audit row carries the count and the period only (audit_period:
     the period in English, so the trail reads the same whoever acted; period is in the reader's language).
     """
-    count = cast(CursorResult[Any], db.session.execute(
-        update(Notification).where(failed_in(failed_from, failed_before, as_of))
-        .values(state="pending", attempts=0, next_attempt_at=None, claim_token=None, claimed_at=None,
-                leased_until=None, handed_at=None)
-        .execution_options(synchronize_session=False))).rowcount
+    count = cast(
+        CursorResult[Any],
+        db.session.execute(
+            update(Notification)
+            .where(failed_in(failed_from, failed_before, as_of))
+            .values(
+                state="pending",
+                attempts=0,
+                next_attempt_at=None,
+                claim_token=None,
+                claimed_at=None,
+                leased_until=None,
+                handed_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
     if not count:
-        raise AlreadyDone(gettext("No failed emails are left to queue again (%(period)s): they were queued again "
-                                  "or sent meanwhile. Nothing was changed.", period=period),
-                          next_url="/admin/outbox?state=pending")
-    audit.record("outbox.requeue", actor=actor, object_type="notification",
-                 detail={"count": count, "period": audit_period or period, "as_of": as_of.isoformat()})
+        raise AlreadyDone(
+            gettext(
+                "No failed emails are left to queue again (%(period)s): they were queued again "
+                "or sent meanwhile. Nothing was changed.",
+                period=period,
+            ),
+            next_url="/admin/outbox?state=pending",
+        )
+    audit.record(
+        "outbox.requeue",
+        actor=actor,
+        object_type="notification",
+        detail={"count": count, "period": audit_period or period, "as_of": as_of.isoformat()},
+    )
     return count

@@ -9,6 +9,7 @@ Replies: 4xx means "not now" (greylisting's 451, a full mailbox, a relay shuttin
 retried with backoff; 5xx means "never" and the email fails at once. A dropped connection or a
 timeout is "not now" too.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,8 +31,9 @@ def connect() -> smtplib.SMTP:
     """An open, greeted (and, if configured, encrypted and signed-in) connection to MAIL_SERVER."""
     config = current_app.config
     if config.get("MAIL_USE_SSL"):
-        client: smtplib.SMTP = smtplib.SMTP_SSL(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=30,
-                                                context=ssl.create_default_context())
+        client: smtplib.SMTP = smtplib.SMTP_SSL(
+            config["MAIL_SERVER"], config["MAIL_PORT"], timeout=30, context=ssl.create_default_context()
+        )
     else:
         client = smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=30)
         if config.get("MAIL_USE_TLS"):
@@ -107,7 +109,8 @@ def classify(exc: BaseException) -> tuple[bool, str]:
         return permanent, f"recipient refused: {replies}"
     if isinstance(exc, smtplib.SMTPResponseException):
         what = {smtplib.SMTPSenderRefused: "sender refused", smtplib.SMTPDataError: "message refused"}.get(
-            type(exc), "relay refused")
+            type(exc), "relay refused"
+        )
         return 500 <= exc.smtp_code < 600, f"{what}: {exc.smtp_code} {_text(exc.smtp_error)}"
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return True, f"relay cannot take it: {exc}"

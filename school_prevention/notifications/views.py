@@ -1,4 +1,5 @@
 """The notification centre."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for

@@ -1,4 +1,5 @@
 """Mentoring pages: mentors (with their clearance), matches and monthly support contacts."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -53,8 +54,7 @@ def mentors():
     items = db.session.scalars(mentor_listing(visible_mentors(current_user), show)).all()
     today = district_today()
     problems = {m.id: clearance_problem(m, today, _check_months()) for m in items}
-    return render_template("programs/mentors.html", mentors=items, problems=problems, show=show,
-                           months=_check_months())
+    return render_template("programs/mentors.html", mentors=items, problems=problems, show=show, months=_check_months())
 
 
 @bp.route("/mentors/new", methods=["GET", "POST"], defaults={"mentor_id": None})
@@ -75,16 +75,26 @@ def mentor_edit(mentor_id: int | None):
             school = mentor.school if mentor else next(s for s in schools if s.id == form.school_id.data)
             try:
                 with db.session.begin_nested():
-                    saved = save_mentor(current_user, mentor, school, district_today(), **{
-                        k: getattr(form, k).data for k in ("name", "organisation", "email", "phone",
-                                                           "background_check_on", "is_active")})
+                    saved = save_mentor(
+                        current_user,
+                        mentor,
+                        school,
+                        district_today(),
+                        **{
+                            k: getattr(form, k).data
+                            for k in ("name", "organisation", "email", "phone", "background_check_on", "is_active")
+                        },
+                    )
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
                 problem = clearance_problem(saved, district_today(), _check_months())
-                flash(_("Saved %(name)s. Not yet matchable: %(problem)s", name=saved.name, problem=problem) if problem
-                      else _("Saved %(name)s. Cleared for matching.", name=saved.name),
-                      "warning" if problem else "success")
+                flash(
+                    _("Saved %(name)s. Not yet matchable: %(problem)s", name=saved.name, problem=problem)
+                    if problem
+                    else _("Saved %(name)s. Cleared for matching.", name=saved.name),
+                    "warning" if problem else "success",
+                )
                 return redirect(url_for("mentoring.mentors"))
     return render_template("programs/mentor_form.html", form=form, mentor=mentor, months=_check_months()), status
 
@@ -105,11 +115,18 @@ def matches():
 
 def _mentor_choices(match: Match):
     today = district_today()
-    mentors = db.session.scalars(mentor_listing(visible_mentors(current_user)).where(
-        Mentor.school_id == match.school_id)).all()
-    return [(m.id, m.name + (f" ({m.organisation})" if m.organisation else "")
-             + (_(" — not cleared") if clearance_problem(m, today, _check_months()) else _(" — cleared")))
-            for m in mentors]
+    mentors = db.session.scalars(
+        mentor_listing(visible_mentors(current_user)).where(Mentor.school_id == match.school_id)
+    ).all()
+    return [
+        (
+            m.id,
+            m.name
+            + (f" ({m.organisation})" if m.organisation else "")
+            + (_(" — not cleared") if clearance_problem(m, today, _check_months()) else _(" — cleared")),
+        )
+        for m in mentors
+    ]
 
 
 def _next_statuses(match: Match) -> list[tuple[str, str]]:
@@ -123,9 +140,17 @@ def _render_match(match: Match, move_form=None, contact_form=None, code: int = 2
     move_form = move_form or MatchMoveForm(statuses, _mentor_choices(match), formdata=None)
     contact_form = contact_form or ContactForm(formdata=None, contacted_on=today)
     last = match.contacts[0].contacted_on if match.contacts else None
-    context = {"match": match, "move_form": move_form, "contact_form": contact_form,
-               "length": match_length_days(match, today), "due": next_contact_due(match, last), "today": today,
-               "methods": CONTACT_METHODS, "with_whom": CONTACT_WITH, "can_move": bool(statuses)}
+    context = {
+        "match": match,
+        "move_form": move_form,
+        "contact_form": contact_form,
+        "length": match_length_days(match, today),
+        "due": next_contact_due(match, last),
+        "today": today,
+        "methods": CONTACT_METHODS,
+        "with_whom": CONTACT_WITH,
+        "can_move": bool(statuses),
+    }
     audit.record("match.view", actor=current_user, obj=match, student=match.student)
     return render_template("programs/match.html", **context), code
 
@@ -151,8 +176,16 @@ def match_move(match_id: int):
     mentor = get_mentor_or_404(current_user, form.mentor_id.data) if form.mentor_id.data else None
     try:
         with db.session.begin_nested():
-            move_match(current_user, match, form.status.data, today=district_today(), check_months=_check_months(),
-                       mentor=mentor, on=form.on.data, reason=form.reason.data)
+            move_match(
+                current_user,
+                match,
+                form.status.data,
+                today=district_today(),
+                check_months=_check_months(),
+                mentor=mentor,
+                on=form.on.data,
+                reason=form.reason.data,
+            )
     except ServiceError as exc:
         apply_service_error(form, exc)
         match = get_match_or_404(current_user, match_id)
@@ -172,8 +205,14 @@ def match_contact(match_id: int):
         return _render_match(match, contact_form=form, code=400)
     try:
         with db.session.begin_nested():
-            record_contact(current_user, match, contacted_on=form.contacted_on.data, method=form.method.data,
-                           with_whom=form.with_whom.data, today=district_today())
+            record_contact(
+                current_user,
+                match,
+                contacted_on=form.contacted_on.data,
+                method=form.method.data,
+                with_whom=form.with_whom.data,
+                today=district_today(),
+            )
     except ServiceError as exc:
         apply_service_error(form, exc)
         return _render_match(get_match_or_404(current_user, match_id), contact_form=form, code=400)

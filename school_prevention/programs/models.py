@@ -1,4 +1,5 @@
 """Prevention programs: types, programs, enrollments, sessions and attendance; mentors and matches."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -18,8 +19,12 @@ ENROLLMENT_STATUSES = ("waitlisted", "active", "completed", "withdrawn")
 # An enrollment in one of these states holds (or waits for) a seat; one per student and program.
 CURRENT_ENROLLMENT = ("waitlisted", "active")
 ATTENDANCE = {"present": N_("Present"), "absent": N_("Absent"), "excused": N_("Excused")}
-MATCH_STATUSES = {"inquiry": N_("Inquiry"), "waiting": N_("Waiting for a mentor"), "matched": N_("Matched"),
-                  "closed": N_("Closed")}
+MATCH_STATUSES = {
+    "inquiry": N_("Inquiry"),
+    "waiting": N_("Waiting for a mentor"),
+    "matched": N_("Matched"),
+    "closed": N_("Closed"),
+}
 # A match in one of these states is open; a student has at most one open match.
 OPEN_MATCH = ("inquiry", "waiting", "matched")
 
@@ -78,9 +83,14 @@ class Enrollment(Model):
     __table_args__ = (
         CheckConstraint(_in("status", ENROLLMENT_STATUSES), name="status_known"),
         # No student holds two current places in one program (history rows may repeat).
-        Index("uq_enrollment_current", "program_id", "student_id", unique=True,
-              postgresql_where=text("status IN ('waitlisted', 'active')"),
-              sqlite_where=text("status IN ('waitlisted', 'active')")),
+        Index(
+            "uq_enrollment_current",
+            "program_id",
+            "student_id",
+            unique=True,
+            postgresql_where=text("status IN ('waitlisted', 'active')"),
+            sqlite_where=text("status IN ('waitlisted', 'active')"),
+        ),
         Index("ix_enrollment_program_id_status", "program_id", "status", "requested_at"),
         Index("ix_enrollment_student_id_status", "student_id", "status"),
     )
@@ -170,8 +180,13 @@ class Match(Model):
         Index("ix_mentor_match_student_id_status", "student_id", "status"),
         Index("ix_mentor_match_mentor_id", "mentor_id"),
         # One open match per student: a second inquiry would split the mentoring work in two.
-        Index("uq_mentor_match_open", "student_id", unique=True,
-              postgresql_where=text(_in("status", OPEN_MATCH)), sqlite_where=text(_in("status", OPEN_MATCH))),
+        Index(
+            "uq_mentor_match_open",
+            "student_id",
+            unique=True,
+            postgresql_where=text(_in("status", OPEN_MATCH)),
+            sqlite_where=text(_in("status", OPEN_MATCH)),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -189,7 +204,8 @@ class Match(Model):
     mentor: Mapped[Mentor | None] = relationship(lazy="joined")
     created_by: Mapped[User | None] = relationship()
     contacts: Mapped[list[MatchContact]] = relationship(
-        back_populates="match", order_by="MatchContact.contacted_on.desc(), MatchContact.id.desc()")
+        back_populates="match", order_by="MatchContact.contacted_on.desc(), MatchContact.id.desc()"
+    )
 
     @property
     def status_label(self) -> str:

@@ -2,6 +2,7 @@
 
 Each takes an already scoped query (or ids from one), so lists start from what the user may see.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,11 +44,15 @@ def active_program_types() -> Select:
 
 def seat_counts(program_ids) -> Select:
     """(program_id, active, waitlisted) for the given programs, in one grouped query."""
-    return (select(Enrollment.program_id,
-                   func.count().filter(Enrollment.status == "active"),
-                   func.count().filter(Enrollment.status == "waitlisted"))
-            .where(Enrollment.program_id.in_(program_ids), Enrollment.status.in_(CURRENT_ENROLLMENT))
-            .group_by(Enrollment.program_id))
+    return (
+        select(
+            Enrollment.program_id,
+            func.count().filter(Enrollment.status == "active"),
+            func.count().filter(Enrollment.status == "waitlisted"),
+        )
+        .where(Enrollment.program_id.in_(program_ids), Enrollment.status.in_(CURRENT_ENROLLMENT))
+        .group_by(Enrollment.program_id)
+    )
 
 
 def seats_of(program_ids) -> dict[int, tuple[int, int]]:
@@ -59,8 +64,9 @@ def seats_of(program_ids) -> dict[int, tuple[int, int]]:
     return {pid: (active, waiting) for pid, active, waiting in db.session.execute(seat_counts(program_ids))}
 
 
-def program_listing(scoped: Select, *, school_id: int | None = None, type_id: int | None = None,
-                    show: str = "active") -> Select:
+def program_listing(
+    scoped: Select, *, school_id: int | None = None, type_id: int | None = None, show: str = "active"
+) -> Select:
     """Programs with their school and type, active first, by school then name."""
     query = scoped.join(School, School.id == Program.school_id).join(ProgramType, ProgramType.id == Program.type_id)
     if school_id:
@@ -77,25 +83,29 @@ def program_listing(scoped: Select, *, school_id: int | None = None, type_id: in
 def enrollments_of_program(program_id: int) -> Select:
     """The program's enrollments: active and waitlisted (in waitlist order), then past ones."""
     rank = case({"active": 0, "waitlisted": 1, "completed": 2, "withdrawn": 3}, value=Enrollment.status)
-    return (select(Enrollment).join(Student, Student.id == Enrollment.student_id)
-            .where(Enrollment.program_id == program_id)
-            .order_by(rank, Enrollment.requested_at, Enrollment.id))
+    return (
+        select(Enrollment)
+        .join(Student, Student.id == Enrollment.student_id)
+        .where(Enrollment.program_id == program_id)
+        .order_by(rank, Enrollment.requested_at, Enrollment.id)
+    )
 
 
 def enrollments_of_student(student_id: int) -> Select:
     """A student's enrollments, current first, newest first."""
     rank = case({"active": 0, "waitlisted": 1}, value=Enrollment.status, else_=2)
-    return (select(Enrollment).where(Enrollment.student_id == student_id)
-            .order_by(rank, Enrollment.requested_at.desc()))
+    return select(Enrollment).where(Enrollment.student_id == student_id).order_by(rank, Enrollment.requested_at.desc())
 
 
 def waitlist_positions(program_id: int) -> dict[int, int]:
     """Enrollment id -> place on the program's waitlist (1 is next)."""
     from school_prevention.extensions import db
 
-    ids = db.session.scalars(select(Enrollment.id).where(
-        Enrollment.program_id == program_id, Enrollment.status == "waitlisted")
-        .order_by(Enrollment.requested_at, Enrollment.id)).all()
+    ids = db.session.scalars(
+        select(Enrollment.id)
+        .where(Enrollment.program_id == program_id, Enrollment.status == "waitlisted")
+        .order_by(Enrollment.requested_at, Enrollment.id)
+    ).all()
     return {enrollment_id: place for place, enrollment_id in enumerate(ids, start=1)}
 
 
@@ -112,13 +122,18 @@ class Dosage:
 def dosage(*, program_id: int | None = None, student_id: int | None = None) -> Select:
     """(program_id, student_id, sessions present, minutes present, absent, excused), grouped."""
     present = Attendance.status == "present"
-    query = (select(ProgramSession.program_id, Attendance.student_id,
-                    func.count().filter(present),
-                    func.coalesce(func.sum(case((present, ProgramSession.minutes), else_=0)), 0),
-                    func.count().filter(Attendance.status == "absent"),
-                    func.count().filter(Attendance.status == "excused"))
-             .join(ProgramSession, ProgramSession.id == Attendance.session_id)
-             .group_by(ProgramSession.program_id, Attendance.student_id))
+    query = (
+        select(
+            ProgramSession.program_id,
+            Attendance.student_id,
+            func.count().filter(present),
+            func.coalesce(func.sum(case((present, ProgramSession.minutes), else_=0)), 0),
+            func.count().filter(Attendance.status == "absent"),
+            func.count().filter(Attendance.status == "excused"),
+        )
+        .join(ProgramSession, ProgramSession.id == Attendance.session_id)
+        .group_by(ProgramSession.program_id, Attendance.student_id)
+    )
     if program_id is not None:
         query = query.where(ProgramSession.program_id == program_id)
     if student_id is not None:
@@ -133,8 +148,11 @@ def dosage_map(rows, key_index: int) -> dict[int, Dosage]:
 
 def sessions_of_program(program_id: int) -> Select:
     """The program's sessions, newest first."""
-    return (select(ProgramSession).where(ProgramSession.program_id == program_id)
-            .order_by(ProgramSession.held_on.desc(), ProgramSession.id.desc()))
+    return (
+        select(ProgramSession)
+        .where(ProgramSession.program_id == program_id)
+        .order_by(ProgramSession.held_on.desc(), ProgramSession.id.desc())
+    )
 
 
 def attendance_of_session(session_id: int) -> Select:
@@ -154,18 +172,24 @@ def has_current_flag():
 
 def flagged_not_in_any_program(scoped_students: Select, school_id: int) -> Select:
     """Active students of a school with a current flag and no current program: who to enroll first."""
-    return (scoped_students.where(Student.school_id == school_id, Student.is_active.is_(True),
-                                  has_current_flag(), ~in_any_program())
-            .order_by(Student.family_name, Student.given_name))
+    return scoped_students.where(
+        Student.school_id == school_id, Student.is_active.is_(True), has_current_flag(), ~in_any_program()
+    ).order_by(Student.family_name, Student.given_name)
 
 
 def current_enrollments(program_id: int, student_ids) -> Select:
     """The current enrollments (holding or waiting for a seat) of these students in the program,
     with who enrolled them."""
-    return (select(Enrollment).where(
-        Enrollment.program_id == program_id, Enrollment.student_id.in_(student_ids),
-        Enrollment.status.in_(CURRENT_ENROLLMENT))
-        .options(joinedload(Enrollment.enrolled_by)).execution_options(populate_existing=True))
+    return (
+        select(Enrollment)
+        .where(
+            Enrollment.program_id == program_id,
+            Enrollment.student_id.in_(student_ids),
+            Enrollment.status.in_(CURRENT_ENROLLMENT),
+        )
+        .options(joinedload(Enrollment.enrolled_by))
+        .execution_options(populate_existing=True)
+    )
 
 
 def program_named(school_id: int, name: str, *, other_than: int | None = None) -> Select:
@@ -178,8 +202,12 @@ def program_named(school_id: int, name: str, *, other_than: int | None = None) -
 
 def session_on(program_id: int, held_on: date) -> Select:
     """The program's session on a day (there is at most one)."""
-    return (select(ProgramSession).where(ProgramSession.program_id == program_id, ProgramSession.held_on == held_on)
-            .options(joinedload(ProgramSession.recorded_by)).execution_options(populate_existing=True))
+    return (
+        select(ProgramSession)
+        .where(ProgramSession.program_id == program_id, ProgramSession.held_on == held_on)
+        .options(joinedload(ProgramSession.recorded_by))
+        .execution_options(populate_existing=True)
+    )
 
 
 def open_programs_of_school(scoped: Select, school_id: int) -> Select:
@@ -188,6 +216,7 @@ def open_programs_of_school(scoped: Select, school_id: int) -> Select:
 
 
 # --- mentoring ------------------------------------------------------------------------------
+
 
 def mentor_listing(scoped: Select, show: str = "active") -> Select:
     """Mentors by name, active ones unless asked otherwise."""
@@ -204,8 +233,11 @@ def background_check_valid_since(today: date, months: int) -> date:
 
 def matches_of_student(student_id: int) -> Select:
     """A student's mentoring matches, open ones first, newest first."""
-    return (select(Match).where(Match.student_id == student_id)
-            .order_by((Match.status == "closed"), Match.created_at.desc()))
+    return (
+        select(Match)
+        .where(Match.student_id == student_id)
+        .order_by((Match.status == "closed"), Match.created_at.desc())
+    )
 
 
 def match_listing(scoped: Select, show: str = "open") -> Select:
@@ -221,8 +253,11 @@ def match_listing(scoped: Select, show: str = "open") -> Select:
 
 def last_contacts(match_ids) -> Select:
     """(match_id, date of the latest support contact)."""
-    return (select(MatchContact.match_id, func.max(MatchContact.contacted_on))
-            .where(MatchContact.match_id.in_(match_ids)).group_by(MatchContact.match_id))
+    return (
+        select(MatchContact.match_id, func.max(MatchContact.contacted_on))
+        .where(MatchContact.match_id.in_(match_ids))
+        .group_by(MatchContact.match_id)
+    )
 
 
 def next_contact_due(match: Match, last_contact: date | None) -> date | None:

@@ -6,6 +6,7 @@ seat, the second is waitlisted. A request repeated at the same moment (a double 
 counselors) waits for the first on the same lock and then finds its work done: it raises
 AlreadyDone, naming who did it and when, and changes nothing. Services flush; the caller commits.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -33,8 +34,18 @@ from school_prevention.schools.models import School
 from school_prevention.students.models import Student
 from school_prevention.timezones import district_today
 
-PROGRAM_FIELDS = ("name", "description", "facilitator", "capacity", "starts_on", "ends_on", "schedule",
-                  "location", "session_minutes", "is_active")
+PROGRAM_FIELDS = (
+    "name",
+    "description",
+    "facilitator",
+    "capacity",
+    "starts_on",
+    "ends_on",
+    "schedule",
+    "location",
+    "session_minutes",
+    "is_active",
+)
 END_STATUSES = {"completed": N_("Completed"), "withdrawn": N_("Withdrawn")}
 
 
@@ -89,16 +100,29 @@ def create_program(actor: User, school: School, program_type: ProgramType | None
     existing = db.session.scalars(program_named(school.id, values["name"])).first()
     if existing is not None:
         if not _differences(existing, program_type, values):
-            raise AlreadyDone(gettext("The program “%(name)s” was already created by %(by)s. Nothing more was changed.",
-                                      name=existing.name, by=last_done_by(existing, 'program.created')),
-                              next_url=f"/programs/{existing.id}")
+            raise AlreadyDone(
+                gettext(
+                    "The program “%(name)s” was already created by %(by)s. Nothing more was changed.",
+                    name=existing.name,
+                    by=last_done_by(existing, "program.created"),
+                ),
+                next_url=f"/programs/{existing.id}",
+            )
         raise ServiceError("name", gettext("%(school)s already has a program with this name.", school=school.name))
-    program = Program(school_id=school.id, school=school, type_id=program_type.id, type=program_type,
-                      created_by_id=actor.id, created_at=utcnow(), **values)
+    program = Program(
+        school_id=school.id,
+        school=school,
+        type_id=program_type.id,
+        type=program_type,
+        created_by_id=actor.id,
+        created_at=utcnow(),
+        **values,
+    )
     db.session.add(program)
     db.session.flush()
-    audit.record("program.created", actor=actor, obj=program, school_id=school.id,
-                 detail={"capacity": program.capacity})
+    audit.record(
+        "program.created", actor=actor, obj=program, school_id=school.id, detail={"capacity": program.capacity}
+    )
     return program
 
 
@@ -111,36 +135,54 @@ def update_program(actor: User, program: Program, program_type: ProgramType | No
     values = _clean(values)
     program_type = _check_program(values, program_type)
     if db.session.scalars(program_named(program.school_id, values["name"], other_than=program.id)).first():
-        raise ServiceError("name", gettext("%(school)s already has a program with this name.", school=program.school.name))
+        raise ServiceError(
+            "name", gettext("%(school)s already has a program with this name.", school=program.school.name)
+        )
     _lock_seats(program)
     changed = _differences(program, program_type, values)
     if not changed:
-        raise AlreadyDone(gettext("These details of “%(name)s” were already saved by %(by)s. Nothing more was changed.",
-                                  name=program.name, by=last_done_by(program, 'program.updated', 'program.created')),
-                          next_url=f"/programs/{program.id}")
+        raise AlreadyDone(
+            gettext(
+                "These details of “%(name)s” were already saved by %(by)s. Nothing more was changed.",
+                name=program.name,
+                by=last_done_by(program, "program.updated", "program.created"),
+            ),
+            next_url=f"/programs/{program.id}",
+        )
     active = _active_count(program.id)
     if values["capacity"] < active:
-        raise ServiceError("capacity", gettext("%(num)s students hold seats now. Complete or withdraw some before "
-                                               "lowering the capacity below %(num)s.", num=active))
+        raise ServiceError(
+            "capacity",
+            gettext(
+                "%(num)s students hold seats now. Complete or withdraw some before "
+                "lowering the capacity below %(num)s.",
+                num=active,
+            ),
+        )
     for key, value in values.items():
         setattr(program, key, value)
     program.type_id, program.type = program_type.id, program_type
     db.session.flush()
-    audit.record("program.updated", actor=actor, obj=program, school_id=program.school_id,
-                 detail={"fields": changed})
+    audit.record("program.updated", actor=actor, obj=program, school_id=program.school_id, detail={"fields": changed})
     return promote_waitlist(actor, program) if program.is_active else []
 
 
 def _lock_seats(program: Program) -> None:
     """Take the program's row lock (PostgreSQL) or the write lock (SQLite) before counting seats."""
-    db.session.execute(update(Program).where(Program.id == program.id)
-                       .values(seat_version=Program.seat_version + 1)
-                       .execution_options(synchronize_session=False))
+    db.session.execute(
+        update(Program)
+        .where(Program.id == program.id)
+        .values(seat_version=Program.seat_version + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _active_count(program_id: int) -> int:
-    return db.session.execute(select(func.count()).select_from(Enrollment).where(
-        Enrollment.program_id == program_id, Enrollment.status == "active")).scalar_one()
+    return db.session.execute(
+        select(func.count())
+        .select_from(Enrollment)
+        .where(Enrollment.program_id == program_id, Enrollment.status == "active")
+    ).scalar_one()
 
 
 @dataclass
@@ -164,7 +206,7 @@ class EnrollResult:
 
 
 def _place(enrollment: Enrollment) -> str:
-    """"in this program (enrolled by Casey Doe (Dec 3, 2026 10:02 AM))", or on its waitlist."""
+    """ "in this program (enrolled by Casey Doe (Dec 3, 2026 10:02 AM))", or on its waitlist."""
     by = by_whom(enrollment.enrolled_by, enrollment.requested_at)
     if enrollment.status == "active":
         return gettext("in this program (added by %(by)s)", by=by)
@@ -188,9 +230,15 @@ def enroll(actor: User, program: Program, students: list[Student]) -> EnrollResu
     if all(s.id in current for s in students):
         # No name on this page: it writes no audit row (DESIGN: a page that names a student does).
         places = gettext(" or ").join(sorted({_place(current[s.id]) for s in students}))
-        raise AlreadyDone(ngettext("This student is already %(places)s. Nothing more was changed.",
-                                   "These %(num)d students are already %(places)s. Nothing more was changed.",
-                                   len(students), places=places), next_url=f"/programs/{program.id}")
+        raise AlreadyDone(
+            ngettext(
+                "This student is already %(places)s. Nothing more was changed.",
+                "These %(num)d students are already %(places)s. Nothing more was changed.",
+                len(students),
+                places=places,
+            ),
+            next_url=f"/programs/{program.id}",
+        )
     free = program.capacity - _active_count(program.id)
     now = utcnow()
     for student in students:
@@ -205,14 +253,21 @@ def enroll(actor: User, program: Program, students: list[Student]) -> EnrollResu
             continue
         status = "active" if free > 0 else "waitlisted"
         free -= status == "active"
-        enrollment = Enrollment(program_id=program.id, student_id=student.id, status=status, requested_at=now,
-                                started_at=now if status == "active" else None, enrolled_by_id=actor.id)
+        enrollment = Enrollment(
+            program_id=program.id,
+            student_id=student.id,
+            status=status,
+            requested_at=now,
+            started_at=now if status == "active" else None,
+            enrolled_by_id=actor.id,
+        )
         db.session.add(enrollment)
         db.session.flush()
         current[student.id] = enrollment
         (result.active if status == "active" else result.waitlisted).append(student)
-        audit.record(f"enrollment.{status}", actor=actor, obj=enrollment, student=student,
-                     detail={"program_id": program.id})
+        audit.record(
+            f"enrollment.{status}", actor=actor, obj=enrollment, student=student, detail={"program_id": program.id}
+        )
     return result
 
 
@@ -225,13 +280,20 @@ def end_enrollment(actor: User, enrollment: Enrollment, status: str, reason: str
     if status not in END_STATUSES:
         raise ServiceError("status", gettext("Choose completed or withdrawn."))
     if not enrollment.is_current:
-        raise AlreadyDone(gettext("This student’s place in %(program)s was already ended (%(status)s) by %(by)s. "
-                                  "Nothing more was changed.", program=enrollment.program.name,
-                                  status=gettext(END_STATUSES.get(enrollment.status, enrollment.status)).lower(),
-                                  by=by_whom(enrollment.ended_by, enrollment.ended_at)),
-                          next_url=f"/programs/{enrollment.program_id}")
+        raise AlreadyDone(
+            gettext(
+                "This student’s place in %(program)s was already ended (%(status)s) by %(by)s. "
+                "Nothing more was changed.",
+                program=enrollment.program.name,
+                status=gettext(END_STATUSES.get(enrollment.status, enrollment.status)).lower(),
+                by=by_whom(enrollment.ended_by, enrollment.ended_at),
+            ),
+            next_url=f"/programs/{enrollment.program_id}",
+        )
     if status == "completed" and enrollment.status != "active":
-        raise ServiceError("status", gettext("Only a student holding a seat can complete the program; withdraw instead."))
+        raise ServiceError(
+            "status", gettext("Only a student holding a seat can complete the program; withdraw instead.")
+        )
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError("reason", gettext("Say why, for example “finished the 10-week cycle” or “family moved”."))
@@ -241,8 +303,13 @@ def end_enrollment(actor: User, enrollment: Enrollment, status: str, reason: str
     enrollment.status, enrollment.ended_at, enrollment.end_reason = status, utcnow(), reason[:500]
     enrollment.ended_by_id = actor.id
     db.session.flush()
-    audit.record(f"enrollment.{status}", actor=actor, obj=enrollment, student=enrollment.student,
-                 detail={"program_id": program.id})
+    audit.record(
+        f"enrollment.{status}",
+        actor=actor,
+        obj=enrollment,
+        student=enrollment.student,
+        detail={"program_id": program.id},
+    )
     return promote_waitlist(actor, program) if held_seat else []
 
 
@@ -253,19 +320,32 @@ def promote_waitlist(actor: User | None, program: Program) -> list[Enrollment]:
     if free <= 0:
         return []
     waiting = db.session.scalars(
-        select(Enrollment).where(Enrollment.program_id == program.id, Enrollment.status == "waitlisted")
-        .order_by(Enrollment.requested_at, Enrollment.id).limit(free)).all()
+        select(Enrollment)
+        .where(Enrollment.program_id == program.id, Enrollment.status == "waitlisted")
+        .order_by(Enrollment.requested_at, Enrollment.id)
+        .limit(free)
+    ).all()
     counselors = db.session.scalars(counselors_of_school(program.school_id)).all() if waiting else []
     now = utcnow()
     for enrollment in waiting:
         enrollment.status, enrollment.started_at = "active", now
         db.session.flush()
-        audit.record("enrollment.promoted", actor=actor, obj=enrollment, student=enrollment.student,
-                     detail={"program_id": program.id})
+        audit.record(
+            "enrollment.promoted",
+            actor=actor,
+            obj=enrollment,
+            student=enrollment.student,
+            detail={"program_id": program.id},
+        )
         # Initials only: notification titles can be read over a shoulder.
-        notify(counselors, kind="enrollment.promoted", subject_type="enrollment", subject_id=enrollment.id,
-               title=partial(_promoted_title, enrollment.student.initials, program.name),
-               link=f"/programs/{program.id}")
+        notify(
+            counselors,
+            kind="enrollment.promoted",
+            subject_type="enrollment",
+            subject_id=enrollment.id,
+            title=partial(_promoted_title, enrollment.student.initials, program.name),
+            link=f"/programs/{program.id}",
+        )
     return list(waiting)
 
 
@@ -276,8 +356,16 @@ def _promoted_title(initials: str, program: str) -> str:
 
 # --- sessions and attendance --------------------------------------------------------------------
 
-def session_problems(program: Program, held_on: date | None, minutes: int | None, attendance: dict[int, str],
-                     roster_ids: set[int], *, today: date | None = None) -> list[tuple[str | None, str]]:
+
+def session_problems(
+    program: Program,
+    held_on: date | None,
+    minutes: int | None,
+    attendance: dict[int, str],
+    roster_ids: set[int],
+    *,
+    today: date | None = None,
+) -> list[tuple[str | None, str]]:
     """Every reason to refuse a session as entered, all at once: a session counts as attendance and dosage,
     so it must have been held (not in the future) on a day school was open, while the program ran."""
     problems: list[tuple[str | None, str]] = []
@@ -288,13 +376,16 @@ def session_problems(program: Program, held_on: date | None, minutes: int | None
         if held_on > today:
             message = gettext("%(day)s is still to come: record a session once it has been held.", day=when)
         elif program.starts_on and held_on < program.starts_on:
-            message = gettext("The program had not started on that date (it starts %(day)s).",
-                              day=format_local(program.starts_on, "%b %-d, %Y"))
+            message = gettext(
+                "The program had not started on that date (it starts %(day)s).",
+                day=format_local(program.starts_on, "%b %-d, %Y"),
+            )
         elif held_on.weekday() not in weekdays:
             message = gettext("%(day)s is not a school day. Enter the day the session was held.", day=when)
         elif (closed := db.session.scalar(select(NonSchoolDay.name).where(NonSchoolDay.day == held_on))) is not None:
-            message = gettext("%(day)s is a non-school day (%(name)s). Enter the day the session was held.", day=when,
-                              name=closed)
+            message = gettext(
+                "%(day)s is a non-school day (%(name)s). Enter the day the session was held.", day=when, name=closed
+            )
         else:
             message = None
         if message:
@@ -310,8 +401,9 @@ def session_problems(program: Program, held_on: date | None, minutes: int | None
     return problems
 
 
-def _check_session(program: Program, held_on: date | None, minutes: int | None, attendance: dict[int, str],
-                   roster_ids: set[int]) -> tuple[date, int]:
+def _check_session(
+    program: Program, held_on: date | None, minutes: int | None, attendance: dict[int, str], roster_ids: set[int]
+) -> tuple[date, int]:
     """Refuse the session with every problem at once; else its date and length."""
     refuse(session_problems(program, held_on, minutes, attendance, roster_ids))
     assert held_on is not None and minutes is not None  # session_problems refuses either missing
@@ -322,14 +414,24 @@ def _marks(session: ProgramSession) -> dict[int, Attendance]:
     return {a.student_id: a for a in db.session.scalars(select(Attendance).where(Attendance.session_id == session.id))}
 
 
-def _same_session(session: ProgramSession, minutes: int, topic: str | None, attendance: dict[int, str],
-                  marks: dict[int, Attendance]) -> bool:
-    return ((session.minutes, session.topic) == (minutes, topic)
-            and {sid: mark.status for sid, mark in marks.items()} == attendance)
+def _same_session(
+    session: ProgramSession, minutes: int, topic: str | None, attendance: dict[int, str], marks: dict[int, Attendance]
+) -> bool:
+    return (session.minutes, session.topic) == (minutes, topic) and {
+        sid: mark.status for sid, mark in marks.items()
+    } == attendance
 
 
-def record_session(actor: User, program: Program, *, held_on: date | None, minutes: int | None,
-                   topic: str | None, attendance: dict[int, str], roster_ids: set[int]) -> ProgramSession:
+def record_session(
+    actor: User,
+    program: Program,
+    *,
+    held_on: date | None,
+    minutes: int | None,
+    topic: str | None,
+    attendance: dict[int, str],
+    roster_ids: set[int],
+) -> ProgramSession:
     """Record one meeting and who attended it, in one step; one session per program and day.
 
     The caller holds the program's row lock: a repeated identical request (a double click) finds
@@ -342,28 +444,62 @@ def record_session(actor: User, program: Program, *, held_on: date | None, minut
     if existing is not None:
         who = by_whom(existing.recorded_by, existing.recorded_at)
         if _same_session(existing, minutes, topic, attendance, _marks(existing)):
-            raise AlreadyDone(gettext("The session of %(day)s was already recorded by %(by)s. Nothing more was changed.",
-                                      day=format_local(held_on, "%b %-d, %Y"), by=who),
-                              next_url=f"/programs/{program.id}/sessions/{existing.id}")
-        raise ServiceError("held_on", gettext("A session on %(day)s was already recorded by %(by)s. Open it from the "
-                                              "program page to correct it, or choose another date.",
-                                              day=format_local(held_on, "%b %-d, %Y"), by=who))
-    session = ProgramSession(program_id=program.id, held_on=held_on, minutes=minutes, topic=topic,
-                             recorded_by_id=actor.id, recorded_at=utcnow())
+            raise AlreadyDone(
+                gettext(
+                    "The session of %(day)s was already recorded by %(by)s. Nothing more was changed.",
+                    day=format_local(held_on, "%b %-d, %Y"),
+                    by=who,
+                ),
+                next_url=f"/programs/{program.id}/sessions/{existing.id}",
+            )
+        raise ServiceError(
+            "held_on",
+            gettext(
+                "A session on %(day)s was already recorded by %(by)s. Open it from the "
+                "program page to correct it, or choose another date.",
+                day=format_local(held_on, "%b %-d, %Y"),
+                by=who,
+            ),
+        )
+    session = ProgramSession(
+        program_id=program.id,
+        held_on=held_on,
+        minutes=minutes,
+        topic=topic,
+        recorded_by_id=actor.id,
+        recorded_at=utcnow(),
+    )
     db.session.add(session)
     db.session.flush()
-    db.session.add_all(Attendance(session_id=session.id, student_id=sid, status=status)
-                       for sid, status in attendance.items())
+    db.session.add_all(
+        Attendance(session_id=session.id, student_id=sid, status=status) for sid, status in attendance.items()
+    )
     db.session.flush()
-    audit.record("program_session.recorded", actor=actor, obj=session, school_id=program.school_id,
-                 detail={"program_id": program.id, "marked": len(attendance),
-                         "present": sum(s == "present" for s in attendance.values())})
+    audit.record(
+        "program_session.recorded",
+        actor=actor,
+        obj=session,
+        school_id=program.school_id,
+        detail={
+            "program_id": program.id,
+            "marked": len(attendance),
+            "present": sum(s == "present" for s in attendance.values()),
+        },
+    )
     return session
 
 
-def update_session(actor: User, session: ProgramSession, program: Program, *, held_on: date | None,
-                   minutes: int | None, topic: str | None, attendance: dict[int, str],
-                   roster_ids: set[int]) -> None:
+def update_session(
+    actor: User,
+    session: ProgramSession,
+    program: Program,
+    *,
+    held_on: date | None,
+    minutes: int | None,
+    topic: str | None,
+    attendance: dict[int, str],
+    roster_ids: set[int],
+) -> None:
     """Correct a session's date, length, topic or attendance.
 
     The caller holds the program's row lock: a repeated identical save finds nothing to change and
@@ -373,14 +509,23 @@ def update_session(actor: User, session: ProgramSession, program: Program, *, he
     topic = (topic or "").strip() or None
     existing = _marks(session)
     if session.held_on == held_on and _same_session(session, minutes, topic, attendance, existing):
-        raise AlreadyDone(gettext("These details of the session of %(day)s were already saved by %(by)s. Nothing more "
-                                  "was changed.", day=format_local(held_on, "%b %-d, %Y"),
-                                  by=last_done_by(session, 'program_session.updated', 'program_session.recorded')),
-                          next_url=f"/programs/{program.id}")
+        raise AlreadyDone(
+            gettext(
+                "These details of the session of %(day)s were already saved by %(by)s. Nothing more was changed.",
+                day=format_local(held_on, "%b %-d, %Y"),
+                by=last_done_by(session, "program_session.updated", "program_session.recorded"),
+            ),
+            next_url=f"/programs/{program.id}",
+        )
     other = db.session.scalars(session_on(program.id, held_on).where(ProgramSession.id != session.id)).first()
     if other is not None:
-        raise ServiceError("held_on", gettext("Another session of this program is recorded on %(day)s; choose another "
-                                              "date.", day=format_local(held_on, "%b %-d, %Y")))
+        raise ServiceError(
+            "held_on",
+            gettext(
+                "Another session of this program is recorded on %(day)s; choose another date.",
+                day=format_local(held_on, "%b %-d, %Y"),
+            ),
+        )
     session.held_on, session.minutes, session.topic = held_on, minutes, topic
     for sid, status in attendance.items():
         if sid in existing:
@@ -388,5 +533,10 @@ def update_session(actor: User, session: ProgramSession, program: Program, *, he
         else:
             db.session.add(Attendance(session_id=session.id, student_id=sid, status=status))
     db.session.flush()
-    audit.record("program_session.updated", actor=actor, obj=session, school_id=program.school_id,
-                 detail={"program_id": program.id, "marked": len(attendance)})
+    audit.record(
+        "program_session.updated",
+        actor=actor,
+        obj=session,
+        school_id=program.school_id,
+        detail={"program_id": program.id, "marked": len(attendance)},
+    )

@@ -1,4 +1,5 @@
 """Program pages: the catalogue, one program (roster, waitlist, dosage, sessions), enrollment."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -71,9 +72,21 @@ def _program_form(program=None):
 
 
 def _form_values(form) -> dict:
-    return {name: getattr(form, name).data for name in (
-        "name", "description", "facilitator", "capacity", "starts_on", "ends_on", "schedule", "location",
-        "session_minutes", "is_active")}
+    return {
+        name: getattr(form, name).data
+        for name in (
+            "name",
+            "description",
+            "facilitator",
+            "capacity",
+            "starts_on",
+            "ends_on",
+            "schedule",
+            "location",
+            "session_minutes",
+            "is_active",
+        )
+    }
 
 
 def _validate_program(form) -> bool:
@@ -98,13 +111,21 @@ def new():
             school = next((s for s in schools if s.id == form.school_id.data), None)
             try:
                 with db.session.begin_nested():
-                    program = create_program(current_user, school, db.session.get(ProgramType, form.type_id.data),
-                                             **_form_values(form))
+                    program = create_program(
+                        current_user, school, db.session.get(ProgramType, form.type_id.data), **_form_values(form)
+                    )
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
-                flash(ngettext("Program “%(name)s” created with %(num)d seat.", "Program “%(name)s” created with %(num)d seats.",
-                               program.capacity, name=program.name), "success")
+                flash(
+                    ngettext(
+                        "Program “%(name)s” created with %(num)d seat.",
+                        "Program “%(name)s” created with %(num)d seats.",
+                        program.capacity,
+                        name=program.name,
+                    ),
+                    "success",
+                )
                 return redirect(url_for("programs.detail", program_id=program.id))
     return render_template("programs/form.html", form=form, program=None), status
 
@@ -125,14 +146,19 @@ def edit(program_id: int):
         if _validate_program(form):
             try:
                 with db.session.begin_nested():
-                    promoted = update_program(current_user, program, db.session.get(ProgramType, form.type_id.data),
-                                              **_form_values(form))
+                    promoted = update_program(
+                        current_user, program, db.session.get(ProgramType, form.type_id.data), **_form_values(form)
+                    )
             except ServiceError as exc:
                 apply_service_error(form, exc)
                 program = get_program_or_404(current_user, program_id)
             else:
-                flash(_("Program saved. %(num)s moved from the waitlist into the new seats.", num=len(promoted))
-                      if promoted else _("Program saved."), "success")
+                flash(
+                    _("Program saved. %(num)s moved from the waitlist into the new seats.", num=len(promoted))
+                    if promoted
+                    else _("Program saved."),
+                    "success",
+                )
                 return redirect(url_for("programs.detail", program_id=program.id))
     return render_template("programs/form.html", form=form, program=program), status
 
@@ -147,16 +173,34 @@ def _render_program(program: Program, enroll_form=None, code: int = 200):
     in_program = {e.student_id for e in enrollments if e.is_current}
     found: Sequence[Student] = []
     if q:
-        found = db.session.scalars(search_students(visible_students(current_user), q=q, school_id=program.school_id)
-                                   .limit(SEARCH_LIMIT)).all()
-    candidates = db.session.scalars(flagged_not_in_any_program(visible_students(current_user), program.school_id)
-                                    .limit(50)).all()
+        found = db.session.scalars(
+            search_students(visible_students(current_user), q=q, school_id=program.school_id).limit(SEARCH_LIMIT)
+        ).all()
+    candidates = db.session.scalars(
+        flagged_not_in_any_program(visible_students(current_user), program.school_id).limit(50)
+    ).all()
     active = sum(e.status == "active" for e in enrollments)
-    context = {"program": program, "enrollments": enrollments, "positions": positions, "doses": doses,
-               "sessions": sessions, "q": q, "found": found, "candidates": candidates, "in_program": in_program,
-               "active": active, "enroll_form": enroll_form or EnrollForm(), "search_limit": SEARCH_LIMIT}
-    audit.record("program.view", actor=current_user, obj=program, school_id=program.school_id,
-                 detail={"enrollments": len(enrollments), "searched": bool(q)})
+    context = {
+        "program": program,
+        "enrollments": enrollments,
+        "positions": positions,
+        "doses": doses,
+        "sessions": sessions,
+        "q": q,
+        "found": found,
+        "candidates": candidates,
+        "in_program": in_program,
+        "active": active,
+        "enroll_form": enroll_form or EnrollForm(),
+        "search_limit": SEARCH_LIMIT,
+    }
+    audit.record(
+        "program.view",
+        actor=current_user,
+        obj=program,
+        school_id=program.school_id,
+        detail={"enrollments": len(enrollments), "searched": bool(q)},
+    )
     return render_template("programs/detail.html", **context), code
 
 
@@ -235,8 +279,9 @@ def _changing() -> bool:
 
 def _locked(model, object_id: int):
     """The row with this id, locked until the request commits and read afresh (None if missing)."""
-    return db.session.scalars(select(model).where(model.id == object_id).with_for_update(of=model)
-                              .execution_options(populate_existing=True)).one_or_none()
+    return db.session.scalars(
+        select(model).where(model.id == object_id).with_for_update(of=model).execution_options(populate_existing=True)
+    ).one_or_none()
 
 
 def _enrollment_or_404(enrollment_id: int) -> Enrollment:
@@ -259,7 +304,9 @@ def _enrollment_or_404(enrollment_id: int) -> Enrollment:
 def end(enrollment_id: int):
     """Complete or withdraw a student, with a reason; the first on the waitlist takes the seat."""
     enrollment = _enrollment_or_404(enrollment_id)
-    form = EndEnrollmentForm(status=request.args.get("status", "withdrawn" if enrollment.status == "waitlisted" else None))
+    form = EndEnrollmentForm(
+        status=request.args.get("status", "withdrawn" if enrollment.status == "waitlisted" else None)
+    )
     if enrollment.status == "waitlisted":
         form.status.choices = choices([("withdrawn", _("Withdrawn (take off the waitlist)"))])
     status = 200
@@ -274,18 +321,28 @@ def end(enrollment_id: int):
                 enrollment = _enrollment_or_404(enrollment_id)
             else:
                 # No names: flashed messages travel in the cookie.
-                message = _("Enrollment ended: completed.") if enrollment.status == "completed" else \
-                    _("Enrollment ended: withdrawn.")
+                message = (
+                    _("Enrollment ended: completed.")
+                    if enrollment.status == "completed"
+                    else _("Enrollment ended: withdrawn.")
+                )
                 if promoted:
-                    message += " " + ngettext("%(num)d student moved from the waitlist into the seat.",
-                                              "%(num)d students moved from the waitlist into the seat.", len(promoted))
+                    message += " " + ngettext(
+                        "%(num)d student moved from the waitlist into the seat.",
+                        "%(num)d students moved from the waitlist into the seat.",
+                        len(promoted),
+                    )
                 flash(message, "success")
                 back = url_for("students.detail", student_id=enrollment.student_id)
-                return redirect(back if request.form.get("next") == back else
-                                url_for("programs.detail", program_id=enrollment.program_id))
+                return redirect(
+                    back
+                    if request.form.get("next") == back
+                    else url_for("programs.detail", program_id=enrollment.program_id)
+                )
     audit.record("enrollment.end.view", actor=current_user, obj=enrollment, student=enrollment.student)
-    return render_template("programs/end.html", form=form, enrollment=enrollment,
-                           next=request.values.get("next", "")), status
+    return render_template(
+        "programs/end.html", form=form, enrollment=enrollment, next=request.values.get("next", "")
+    ), status
 
 
 def _roster(program: Program, session: ProgramSession | None) -> list[Student]:
@@ -301,17 +358,31 @@ def _session_view(program: Program, session: ProgramSession | None):
     roster = _roster(program, session)
     marked = dict(db.session.execute(attendance_of_session(session.id)).all()) if session else {}
     if request.method == "GET":
-        form = SessionForm(obj=session) if session else SessionForm(held_on=district_today(), minutes=program.session_minutes)
+        form = (
+            SessionForm(obj=session)
+            if session
+            else SessionForm(held_on=district_today(), minutes=program.session_minutes)
+        )
         return _render_session(form, program, session, roster, marked, [])
     form = SessionForm()
     marks = {s.id: request.form.get(f"att-{s.id}", "") for s in roster}
     missing = [s.id for s in roster if marks[s.id] not in ATTENDANCE]
     valid = form.validate()
-    values = {"held_on": form.held_on.data, "minutes": form.minutes.data, "topic": form.topic.data,
-                  "attendance": marks, "roster_ids": {s.id for s in roster}}
+    values = {
+        "held_on": form.held_on.data,
+        "minutes": form.minutes.data,
+        "topic": form.topic.data,
+        "attendance": marks,
+        "roster_ids": {s.id for s in roster},
+    }
     # The service's own checks (a future or non-school date) run beside the form's, so every problem shows at once.
-    problems = session_problems(program, held_on=values["held_on"], minutes=values["minutes"],
-                                attendance={k: v for k, v in marks.items() if v}, roster_ids=values["roster_ids"])
+    problems = session_problems(
+        program,
+        held_on=values["held_on"],
+        minutes=values["minutes"],
+        attendance={k: v for k, v in marks.items() if v},
+        roster_ids=values["roster_ids"],
+    )
     apply_problems(form, problems, skip_fields_with_errors=True)
     if valid and not missing and not problems:
         try:
@@ -327,16 +398,30 @@ def _session_view(program: Program, session: ProgramSession | None):
             flash(_("Session saved: %(present)s of %(total)s present.", present=present, total=len(roster)), "success")
             return redirect(url_for("programs.detail", program_id=program.id))
     if missing:
-        form.form_errors.append(_("Mark every student present, absent or excused (%(num)s not marked).", num=len(missing)))
+        form.form_errors.append(
+            _("Mark every student present, absent or excused (%(num)s not marked).", num=len(missing))
+        )
     return _render_session(form, program, session, roster, marks, missing), 400
 
 
 def _render_session(form, program: Program, session: ProgramSession | None, roster, marks, missing):
     """The attendance form: it names every student on the roster (audited as a view of the program)."""
-    context = {"form": form, "program": program, "session": session, "roster": roster, "marks": marks,
-               "attendance": ATTENDANCE, "missing": missing}
-    audit.record("program.session.view", actor=current_user, obj=program, school_id=program.school_id,
-                 detail={"session": session.id if session else None, "roster": len(roster)})
+    context = {
+        "form": form,
+        "program": program,
+        "session": session,
+        "roster": roster,
+        "marks": marks,
+        "attendance": ATTENDANCE,
+        "missing": missing,
+    }
+    audit.record(
+        "program.session.view",
+        actor=current_user,
+        obj=program,
+        school_id=program.school_id,
+        detail={"session": session.id if session else None, "roster": len(roster)},
+    )
     return render_template("programs/session.html", **context)
 
 

@@ -5,6 +5,7 @@ less the district's non-school days (Admin › School calendar). An urgent refer
 on a Friday with 60 minutes to be opened is due at 8:20 am on Monday (10 minutes on Friday, 50 on
 Monday), or on Tuesday when Monday is a holiday.
 """
+
 from __future__ import annotations
 
 from collections.abc import Collection
@@ -33,8 +34,10 @@ class SchoolHours:
 
     def _day(self, day: date) -> tuple[datetime, datetime]:
         """The day's school hours as UTC instants (the local clock, whatever the UTC offset that day)."""
-        return (datetime.combine(day, self.start, self.zone).astimezone(UTC),
-                datetime.combine(day, self.end, self.zone).astimezone(UTC))
+        return (
+            datetime.combine(day, self.start, self.zone).astimezone(UTC),
+            datetime.combine(day, self.end, self.zone).astimezone(UTC),
+        )
 
     def minutes_between(self, start: datetime, end: datetime) -> float:
         """School minutes from start to end."""
@@ -69,6 +72,10 @@ class SchoolHours:
 
 def school_hours(config, closed: Collection[date] = ()) -> SchoolHours:
     """The district's school hours from the app's configuration, with these closed days."""
-    return SchoolHours(zone=zone_named(config["SP_TIMEZONE"]), start=config["SP_SCHOOL_DAY_START"],
-                       end=config["SP_SCHOOL_DAY_END"], weekdays=frozenset(config["SP_SCHOOL_WEEKDAYS"]),
-                       closed=frozenset(closed))
+    return SchoolHours(
+        zone=zone_named(config["SP_TIMEZONE"]),
+        start=config["SP_SCHOOL_DAY_START"],
+        end=config["SP_SCHOOL_DAY_END"],
+        weekdays=frozenset(config["SP_SCHOOL_WEEKDAYS"]),
+        closed=frozenset(closed),
+    )

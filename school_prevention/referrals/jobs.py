@@ -7,6 +7,7 @@ also unique per (principal, kind, channel, referral) and inserted with ON CONFLI
 email outbox (notifications.deliver) claims each row before sending it. A school without an active principal
 tells the district counselor (SP_DISTRICT_COUNSELOR_EMAIL) instead. Titles carry initials only.
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,8 +59,12 @@ def escalate_urgent(now: datetime) -> int:
     tellable = [r for r in due if r.school_id in principals or fallback is not None]
     for referral in due:
         if referral.school_id not in principals and fallback is None:
-            log.warning("urgent referral %s is unopened after %s school minutes and its school has no active "
-                        "principal or district counselor to tell", referral.id, minutes)
+            log.warning(
+                "urgent referral %s is unopened after %s school minutes and its school has no active "
+                "principal or district counselor to tell",
+                referral.id,
+                minutes,
+            )
     # Each referral is escalated once: the sweep that marks it tells (a second sweep at the same
     # moment finds it marked); the notifications' uniqueness is the backstop.
     won = set(db.session.scalars(mark_escalated([r.id for r in tellable], now))) if tellable else set()
@@ -74,14 +79,26 @@ def escalate_urgent(now: datetime) -> int:
         initials = f"{referral.given_name[:1]}{referral.family_name[:1]}".upper()
         # A principal gets the page of what waits and whom to ask; the district counselor, the referral.
         link = f"/referrals/{referral.id}/waiting" if referral.school_id in principals else f"/referrals/{referral.id}"
-        rows += [{"user_id": user_id, "kind": UNOPENED_KIND, "channel": channel, "subject_type": "referral",
-                  "subject_id": referral.id, "link": link,
-                  "title": partial(_unopened_title, initials, minutes)}
-                 for user_id in told for channel in CHANNELS]
+        rows += [
+            {
+                "user_id": user_id,
+                "kind": UNOPENED_KIND,
+                "channel": channel,
+                "subject_type": "referral",
+                "subject_id": referral.id,
+                "link": link,
+                "title": partial(_unopened_title, initials, minutes),
+            }
+            for user_id in told
+            for channel in CHANNELS
+        ]
     return enqueue(rows, now=now)
 
 
 def _unopened_title(initials: str, minutes: int) -> str:
     """Composed in each recipient's language (notifications.locales)."""
-    return gettext("Urgent referral about %(initials)s unopened after %(minutes)s school minutes",
-                   initials=initials, minutes=minutes)
+    return gettext(
+        "Urgent referral about %(initials)s unopened after %(minutes)s school minutes",
+        initials=initials,
+        minutes=minutes,
+    )

@@ -1,4 +1,5 @@
 """Referral: a staff member's concern about a student, routed to the school's counselors."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,8 +17,7 @@ from school_prevention.flags.models import FlagCategory, RiskFlag
 from school_prevention.i18n import N_
 from school_prevention.students.models import Student
 
-URGENCIES = {"routine": N_("Routine (this week)"), "soon": N_("Soon (today or tomorrow)"),
-             "urgent": N_("Urgent (now)")}
+URGENCIES = {"routine": N_("Routine (this week)"), "soon": N_("Soon (today or tomorrow)"), "urgent": N_("Urgent (now)")}
 # The short urgency the lists show (the key, capitalized, then translated).
 URGENCY_WORDS = [N_("Routine"), N_("Soon"), N_("Urgent")]
 # The status as the counselors' pages show it.
@@ -48,8 +48,12 @@ class Referral(Model):
         Index("ix_referral_school_id_status", "school_id", "status"),
         # The escalation sweep (referrals.jobs, every minute) reads only urgent referrals nobody has opened
         # and nobody has been told about yet.
-        Index("ix_referral_unopened_urgent", "submitted_at",
-              postgresql_where=sa_text(UNOPENED_URGENT), sqlite_where=sa_text(UNOPENED_URGENT)),
+        Index(
+            "ix_referral_unopened_urgent",
+            "submitted_at",
+            postgresql_where=sa_text(UNOPENED_URGENT),
+            sqlite_where=sa_text(UNOPENED_URGENT),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -77,8 +81,9 @@ class Referral(Model):
     student: Mapped[Student] = relationship()
     submitted_by: Mapped[User] = relationship(foreign_keys=[submitted_by_id])
     triaged_by: Mapped[User | None] = relationship(foreign_keys=[triaged_by_id])
-    categories: Mapped[list[FlagCategory]] = relationship(secondary=referral_category,
-                                                          order_by=FlagCategory.position, lazy="selectin")
+    categories: Mapped[list[FlagCategory]] = relationship(
+        secondary=referral_category, order_by=FlagCategory.position, lazy="selectin"
+    )
     flag: Mapped[RiskFlag | None] = relationship()
 
     @property

@@ -1,4 +1,5 @@
 """Queries for referrals: the triage queue and a staff member's own referrals."""
+
 from __future__ import annotations
 
 from sqlalchemy import Select, case, false, literal_column, or_, select, update
@@ -18,40 +19,59 @@ def triage_queue(scoped: Select, show: str = "open") -> Select:
     """Open referrals first, most urgent and oldest first; or the closed ones, newest first."""
     if show == "open":
         return scoped.where(Referral.status.in_(("new", "in_review"))).order_by(
-            STATUS_RANK, URGENCY_RANK, Referral.submitted_at)
+            STATUS_RANK, URGENCY_RANK, Referral.submitted_at
+        )
     return scoped.where(Referral.status.in_(("accepted", "closed"))).order_by(Referral.updated_at.desc())
 
 
 def submitted_by(user: User) -> Select:
     """A staff member's own referrals, newest first."""
-    return (select(Referral).where(Referral.submitted_by_id == user.id).order_by(Referral.submitted_at.desc())
-            .options(selectinload(Referral.student)))  # the lists name each student
+    return (
+        select(Referral)
+        .where(Referral.submitted_by_id == user.id)
+        .order_by(Referral.submitted_at.desc())
+        .options(selectinload(Referral.student))
+    )  # the lists name each student
 
 
 def recent_open_referrals_by(staff_id: int, student_id: int, since) -> Select:
     """A staff member's open referrals about a student submitted since a moment, newest first."""
-    return (select(Referral).where(Referral.submitted_by_id == staff_id, Referral.student_id == student_id,
-                                   Referral.status.in_(("new", "in_review")), Referral.submitted_at >= since)
-            .order_by(Referral.submitted_at.desc()))
+    return (
+        select(Referral)
+        .where(
+            Referral.submitted_by_id == staff_id,
+            Referral.student_id == student_id,
+            Referral.status.in_(("new", "in_review")),
+            Referral.submitted_at >= since,
+        )
+        .order_by(Referral.submitted_at.desc())
+    )
 
 
 def open_referrals_of_student(scoped: Select, student_id: int) -> Select:
     """The student's referrals still waiting for a decision."""
     return scoped.where(Referral.student_id == student_id, Referral.status.in_(("new", "in_review"))).order_by(
-        Referral.submitted_at)
+        Referral.submitted_at
+    )
 
 
 def counselors_of_school(school_id: int) -> Select:
     """Active counselors assigned to a school: who hears of a new referral."""
-    return (select(User).join(user_school, user_school.c.user_id == User.id)
-            .where(user_school.c.school_id == school_id, User.role == Role.COUNSELOR.value,
-                   User.is_active.is_(True)))
+    return (
+        select(User)
+        .join(user_school, user_school.c.user_id == User.id)
+        .where(user_school.c.school_id == school_id, User.role == Role.COUNSELOR.value, User.is_active.is_(True))
+    )
 
 
 def district_counselor(email: str | None) -> Select:
     """The active counselor account named by SP_DISTRICT_COUNSELOR_EMAIL (none when it is not set)."""
-    return select(User).where(User.email == (email or "").strip().lower(), User.role == Role.COUNSELOR.value,
-                              User.is_active.is_(True), User.email != "")
+    return select(User).where(
+        User.email == (email or "").strip().lower(),
+        User.role == Role.COUNSELOR.value,
+        User.is_active.is_(True),
+        User.email != "",
+    )
 
 
 def triage_or_routed(user: User) -> Select:
@@ -79,37 +99,61 @@ def get_referral_of_school_or_404(user: User, referral_id: int) -> Referral:
     whether a counselor opened it (like a flag's category and status), never what staff wrote,
     which is the counselors' to read."""
     students = visible_students(user).with_only_columns(Student.id)
-    return scoped_or_404(select(Referral).where(Referral.student_id.in_(students))
-                          .options(selectinload(Referral.student), selectinload(Referral.categories)),
-                          Referral, referral_id)
+    return scoped_or_404(
+        select(Referral)
+        .where(Referral.student_id.in_(students))
+        .options(selectinload(Referral.student), selectinload(Referral.categories)),
+        Referral,
+        referral_id,
+    )
 
 
 def unopened_urgent(sent_before) -> Select:
     """Urgent referrals still open that no counselor has opened and nobody has been told about, sent
     before a moment: (id, school_id, student_id, submitted_at, given_name, family_name)."""
-    return (select(Referral.id, Referral.school_id, Referral.student_id, Referral.submitted_at, Student.given_name,
-                   Student.family_name)
-            .join(Student, Student.id == Referral.student_id)
-            # The partial index's condition written out (SQLite uses one only for a literal match).
-            .where(Referral.urgency == literal_column("'urgent'"), Referral.first_opened_at.is_(None),
-                   Referral.escalated_at.is_(None), Referral.status.in_(("new", "in_review")),
-                   Referral.submitted_at <= sent_before)
-            .order_by(Referral.submitted_at, Referral.id))
+    return (
+        select(
+            Referral.id,
+            Referral.school_id,
+            Referral.student_id,
+            Referral.submitted_at,
+            Student.given_name,
+            Student.family_name,
+        )
+        .join(Student, Student.id == Referral.student_id)
+        # The partial index's condition written out (SQLite uses one only for a literal match).
+        .where(
+            Referral.urgency == literal_column("'urgent'"),
+            Referral.first_opened_at.is_(None),
+            Referral.escalated_at.is_(None),
+            Referral.status.in_(("new", "in_review")),
+            Referral.submitted_at <= sent_before,
+        )
+        .order_by(Referral.submitted_at, Referral.id)
+    )
 
 
 def mark_escalated(referral_ids, now):
     """UPDATE … SET escalated_at WHERE still not escalated (nor opened) RETURNING id: of two sweeps at
     once, each referral is one sweep's."""
-    return (update(Referral).where(Referral.id.in_(list(referral_ids)), Referral.escalated_at.is_(None),
-                                   Referral.first_opened_at.is_(None))
-            .values(escalated_at=now).returning(Referral.id).execution_options(synchronize_session=False))
+    return (
+        update(Referral)
+        .where(Referral.id.in_(list(referral_ids)), Referral.escalated_at.is_(None), Referral.first_opened_at.is_(None))
+        .values(escalated_at=now)
+        .returning(Referral.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def principals_of_schools(school_ids) -> Select:
     """(school_id, user id) of the active principals of these schools."""
-    return (select(user_school.c.school_id, User.id).join(User, User.id == user_school.c.user_id)
-            .where(user_school.c.school_id.in_(list(school_ids)), User.role == Role.PRINCIPAL.value,
-                   User.is_active.is_(True)))
+    return (
+        select(user_school.c.school_id, User.id)
+        .join(User, User.id == user_school.c.user_id)
+        .where(
+            user_school.c.school_id.in_(list(school_ids)), User.role == Role.PRINCIPAL.value, User.is_active.is_(True)
+        )
+    )
 
 
 def triage_referrals(user: User) -> Select:

@@ -1,4 +1,5 @@
 """Staff refer a concern; counselors triage the queue."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -59,11 +60,13 @@ def new():
         pick = StudentPickForm(formdata=request.args)
         found = None
         if pick.q.data and pick.validate():
-            found = db.paginate(search_students(referable_students(current_user), q=pick.q.data),
-                                page=1, per_page=20, error_out=False)
+            found = db.paginate(
+                search_students(referable_students(current_user), q=pick.q.data), page=1, per_page=20, error_out=False
+            )
             # The results name students of the school (and their SIS ids): one list row, without the search text.
-            audit.record("referral.student_search", actor=current_user, detail={
-                "shown": len(found.items), "total": found.total})
+            audit.record(
+                "referral.student_search", actor=current_user, detail={"shown": len(found.items), "total": found.total}
+            )
         elif pick.q.data:
             return render_template("referrals/pick.html", form=pick, found=None), 400
         return render_template("referrals/pick.html", form=pick, found=found)
@@ -76,13 +79,23 @@ def new():
             chosen = [c for c in categories if c.id in set(form.categories.data or [])]
             try:
                 with db.session.begin_nested():
-                    submit_referral(current_user, student, categories=chosen,
-                                    observation=form.observation.data, urgency=form.urgency.data)
+                    submit_referral(
+                        current_user,
+                        student,
+                        categories=chosen,
+                        observation=form.observation.data,
+                        urgency=form.urgency.data,
+                    )
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
-                flash(_("Thank you. Your referral was sent to the school's counselors. "
-                        "If a child is in immediate danger, call 911 now."), "success")
+                flash(
+                    _(
+                        "Thank you. Your referral was sent to the school's counselors. "
+                        "If a child is in immediate danger, call 911 now."
+                    ),
+                    "success",
+                )
                 return redirect(url_for("referrals.mine"))
     audit.record("referral.form.view", actor=current_user, obj=student, student=student)  # the form names the student
     return render_template("referrals/new.html", form=form, student=student), status
@@ -93,7 +106,9 @@ def new():
 def mine():
     """A staff member's referrals with their status only (never the outcome)."""
     referrals = db.session.scalars(submitted_by(current_user).limit(200)).all()
-    audit.record("referral.mine.list", actor=current_user, detail={"shown": len(referrals)})  # the list names each student
+    audit.record(
+        "referral.mine.list", actor=current_user, detail={"shown": len(referrals)}
+    )  # the list names each student
     return render_template("referrals/mine.html", referrals=referrals)
 
 
@@ -110,18 +125,26 @@ def queue():
     # The queue names each student: all of them in one query.
     listing = triage_queue(triage_or_routed(current_user), show).options(selectinload(Referral.student))
     pagination = db.paginate(listing, page=page, per_page=50, error_out=False)
-    audit.record("referral.list", actor=current_user, detail={"show": show, "page": page, "shown": len(pagination.items)})
+    audit.record(
+        "referral.list", actor=current_user, detail={"show": show, "page": page, "shown": len(pagination.items)}
+    )
     return render_template("referrals/queue.html", pagination=pagination, show=show)
 
 
 def _render_detail(referral, accept_form=None, close_form=None, code=200):
     flags = db.session.scalars(open_flags_of_student(visible_flags(current_user), referral.student_id)).all()
     categories = db.session.scalars(active_categories()).all()
-    accept_form = accept_form or AcceptForm(flags, categories,
-                                            category=str(referral.categories[0].id) if referral.categories else "")
+    accept_form = accept_form or AcceptForm(
+        flags, categories, category=str(referral.categories[0].id) if referral.categories else ""
+    )
     observation = read_observation(current_user, referral)
-    context = {"referral": referral, "observation": observation, "accept_form": accept_form,
-               "close_form": close_form or CloseForm(), "flags": flags}
+    context = {
+        "referral": referral,
+        "observation": observation,
+        "accept_form": accept_form,
+        "close_form": close_form or CloseForm(),
+        "flags": flags,
+    }
     audit.record("referral.view", actor=current_user, obj=referral, student=referral.student)
     mark_opened(current_user, referral)  # opened: an urgent referral is no longer escalated
     return render_template("referrals/detail.html", **context), code
@@ -144,8 +167,9 @@ def waiting(referral_id: int):
     routed_to = db.session.get(User, referral.routed_to_id) if referral.routed_to_id else None
     opened_by = db.session.get(User, referral.first_opened_by_id) if referral.first_opened_by_id else None
     audit.record("referral.waiting.view", actor=current_user, obj=referral, student=referral.student)
-    return render_template("referrals/waiting.html", referral=referral, counselors=counselors, routed_to=routed_to,
-                           opened_by=opened_by)
+    return render_template(
+        "referrals/waiting.html", referral=referral, counselors=counselors, routed_to=routed_to, opened_by=opened_by
+    )
 
 
 @bp.route("/<int:referral_id>/review", methods=["POST"])
@@ -175,19 +199,37 @@ def accept(referral_id: int):
     category = db.session.get(FlagCategory, int(form.category.data)) if form.category.data else None
     try:
         with db.session.begin_nested():
-            flag = accept_referral(current_user, referral, existing_flag=existing, category=category,
-                                   severity=form.severity.data or None, note=form.note.data)
+            flag = accept_referral(
+                current_user,
+                referral,
+                existing_flag=existing,
+                category=category,
+                severity=form.severity.data or None,
+                note=form.note.data,
+            )
     except ServiceError as exc:
         apply_service_error(form, exc)
-        return _render_detail(get_referral_triage_or_routed_or_404(current_user, referral_id), accept_form=form, code=400)
-    if not db.session.scalar(visible_students(current_user).with_only_columns(Student.id)
-                             .where(Student.id == referral.student_id)):
+        return _render_detail(
+            get_referral_triage_or_routed_or_404(current_user, referral_id), accept_form=form, code=400
+        )
+    if not db.session.scalar(
+        visible_students(current_user).with_only_columns(Student.id).where(Student.id == referral.student_id)
+    ):
         # A district counselor the referral was routed to: the student's school is not theirs.
-        flash(_("Referral accepted and a flag opened. The student's record is at a school you are not assigned to: "
-                "ask the administrator to assign its counselor (or you) to record what follows."), "success")
+        flash(
+            _(
+                "Referral accepted and a flag opened. The student's record is at a school you are not assigned to: "
+                "ask the administrator to assign its counselor (or you) to record what follows."
+            ),
+            "success",
+        )
         return redirect(url_for("referrals.detail", referral_id=referral_id))
-    flash(_("Referral accepted. Record the mandated report now.") if flag.needs_mandated_report else _("Referral accepted."),
-          "success")
+    flash(
+        _("Referral accepted. Record the mandated report now.")
+        if flag.needs_mandated_report
+        else _("Referral accepted."),
+        "success",
+    )
     if flag.needs_mandated_report:
         return redirect(url_for("flags.report", flag_id=flag.id))
     return redirect(url_for("flags.detail", flag_id=flag.id))
@@ -206,6 +248,8 @@ def close(referral_id: int):
             close_referral(current_user, referral, form.reason.data)
     except ServiceError as exc:
         apply_service_error(form, exc)
-        return _render_detail(get_referral_triage_or_routed_or_404(current_user, referral_id), close_form=form, code=400)
+        return _render_detail(
+            get_referral_triage_or_routed_or_404(current_user, referral_id), close_form=form, code=400
+        )
     flash(_("Referral closed."), "success")
     return redirect(url_for("referrals.queue"))

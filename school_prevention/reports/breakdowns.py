@@ -1,5 +1,6 @@
 """A reporting group's suppressed table (its schools and totals), and what breaks its totals down:
 the lines by severity, grade and concern, and the weekly trend (see reports.district)."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -39,8 +40,9 @@ class GroupFigures:
     totals: dict  # column -> the group's total (withheld or not)
 
 
-def group_table(group: Group, values: dict, months: list[str], counts: dict, min_n: int,
-                plain: dict | None = None) -> GroupFigures:
+def group_table(
+    group: Group, values: dict, months: list[str], counts: dict, min_n: int, plain: dict | None = None
+) -> GroupFigures:
     """A group's schools and totals, suppressed: the snapshot counts, and check-ins per reporting month.
 
     plain: the schools' plain figures; a school that runs no program has no seat taken or waited
@@ -63,8 +65,12 @@ def group_table(group: Group, values: dict, months: list[str], counts: dict, min
 
 def no_programs(school_ids, plain: dict) -> set:
     """Seat cells that are 0 by what is public: of schools that run no program."""
-    return {(s, c) for s in school_ids if plain.get(s, {}).get("programs_running", 1) == 0
-            for c in ("program_enrolled", "program_waitlisted")}
+    return {
+        (s, c)
+        for s in school_ids
+        if plain.get(s, {}).get("programs_running", 1) == 0
+        for c in ("program_enrolled", "program_waitlisted")
+    }
 
 
 def grades_connected(fig: GroupFigures, lines: dict, by_school_grade) -> bool:
@@ -109,12 +115,16 @@ def _connected(edges) -> bool:
     return len(seen) == len(neighbours)
 
 
-def breakdowns(data: Data, figures: list[GroupFigures], min_n: int, names: dict[str, str]
-                ) -> tuple[dict[str, list[dict]], list[Group]]:
+def breakdowns(
+    data: Data, figures: list[GroupFigures], min_n: int, names: dict[str, str]
+) -> tuple[dict[str, list[dict]], list[Group]]:
     """Grade, severity and concern lines over the groups in view, each group suppressed on its own."""
     tables = _tables(data, figures)
-    apart = [fig.group for fig in figures
-             if not grades_connected(fig, tables[(fig.group.key, "grade")], data.by_school_grade)]
+    apart = [
+        fig.group
+        for fig in figures
+        if not grades_connected(fig, tables[(fig.group.key, "grade")], data.by_school_grade)
+    ]
     lines_of = _suppressed(figures, tables, apart, min_n)
     out = {dim: _combined(dim, figures, tables, lines_of, names) for dim in ("severity", "grade", "category")}
     return out, apart
@@ -164,8 +174,7 @@ def _suppressed(figures: list[GroupFigures], tables: dict, apart: list[Group], m
     return lines_of
 
 
-def _combined(dim: str, figures: list[GroupFigures], tables: dict, lines_of: dict, names: dict[str, str]
-              ) -> list[dict]:
+def _combined(dim: str, figures: list[GroupFigures], tables: dict, lines_of: dict, names: dict[str, str]) -> list[dict]:
     """One dimension's lines over the groups in view, in the page's order."""
     keys = set().union(*(tables[(fig.group.key, dim)].keys() for fig in figures)) if figures else set()
     lines = []
@@ -221,20 +230,32 @@ def weeks(period: ReportingPeriod, data: Data, figures: list[GroupFigures], min_
         total = fig.cells[TOTAL]
         for m in period.months:
             key = month_key(m)
-            rows = {monday: {c: cells[monday][c] for c in ("checkins_due", "checkins_on_time")}
-                    for monday in mondays if month_of(monday) == m}
-            withheld = {name for name, prefix in (("checkins_due", DUE), ("checkins_on_time", ON_TIME))
-                        if total[prefix + key] == SUPPRESSED}
+            rows = {
+                monday: {c: cells[monday][c] for c in ("checkins_due", "checkins_on_time")}
+                for monday in mondays
+                if month_of(monday) == m
+            }
+            withheld = {
+                name
+                for name, prefix in (("checkins_due", DUE), ("checkins_on_time", ON_TIME))
+                if total[prefix + key] == SUPPRESSED
+            }
             month_totals = {"checkins_due": fig.totals[DUE + key], "checkins_on_time": fig.totals[ON_TIME + key]}
-            hidden |= suppress_breakdown(rows, min_n, [Block(("checkins_due",)), Block(("checkins_on_time",))],
-                                         month_totals, withheld)
-        hidden |= suppress_alone({monday: {c: cells[monday][c] for c in ("flags_opened", "enrollments_started")}
-                                  for monday in mondays}, min_n)
+            hidden |= suppress_breakdown(
+                rows, min_n, [Block(("checkins_due",)), Block(("checkins_on_time",))], month_totals, withheld
+            )
+        hidden |= suppress_alone(
+            {monday: {c: cells[monday][c] for c in ("flags_opened", "enrollments_started")} for monday in mondays},
+            min_n,
+        )
         per_group.append({monday: shown(v, hidden, monday) for monday, v in cells.items()})
     out = []
     for start, end in weeks:
         summed = combine([g[start] for g in per_group], TREND)
-        on_time_share = (SUPPRESSED if SUPPRESSED in (summed["checkins_due"], summed["checkins_on_time"])
-                         else share(summed["checkins_on_time"], summed["checkins_due"]))
+        on_time_share = (
+            SUPPRESSED
+            if SUPPRESSED in (summed["checkins_due"], summed["checkins_on_time"])
+            else share(summed["checkins_on_time"], summed["checkins_due"])
+        )
         out.append({**summed, "start": start, "end": end, "share_on_time": on_time_share})
     return out

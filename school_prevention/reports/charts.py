@@ -5,6 +5,7 @@ every text escaped. Colours come from CSS classes (the Content-Security-Policy f
 styles). Every chart is paired on the page with a table or a legend that says the same in words
 and numbers, and charts inside table rows are hidden from screen readers.
 """
+
 from __future__ import annotations
 
 import math
@@ -108,8 +109,14 @@ class ColumnChart:
         return self.width - 8
 
 
-def columns(categories: list[str], series: list[tuple[str, str, list]], *, width: int = 720, height: int = 220,
-            as_share: bool = False) -> ColumnChart:
+def columns(
+    categories: list[str],
+    series: list[tuple[str, str, list]],
+    *,
+    width: int = 720,
+    height: int = 220,
+    as_share: bool = False,
+) -> ColumnChart:
     """Grouped columns: one group per category, one column per series (name, css class, values).
 
     Values that are withheld (not numbers) leave a gap marked 'S' under the axis.
@@ -138,8 +145,9 @@ def columns(categories: list[str], series: list[tuple[str, str, list]], *, width
                 continue
             h = plot_h * min(value / top, 1.0) if top else 0
             shown = percent_text(value) if as_share else number(value, 0 if float(value).is_integer() else 1)
-            chart.bars.append(Bar(x, round(chart.bottom - h, 2), round(bar_w, 2), round(h, 2), css,
-                                  f"{name}, {category}: {shown}"))
+            chart.bars.append(
+                Bar(x, round(chart.bottom - h, 2), round(bar_w, 2), round(h, 2), css, f"{name}, {category}: {shown}")
+            )
     return chart
 
 
@@ -165,8 +173,15 @@ class HBarChart:
     top_value: float
 
 
-def hbars(items: list[tuple[str, float]], *, reference: float | None = None, reference_label: str = "",
-          width: int = 640, row: int = 26, left: int = 190) -> HBarChart:
+def hbars(
+    items: list[tuple[str, float]],
+    *,
+    reference: float | None = None,
+    reference_label: str = "",
+    width: int = 640,
+    row: int = 26,
+    left: int = 190,
+) -> HBarChart:
     """One bar per (label, value); bars past the reference get the 'over' class."""
     known = [v for _, v in items if _known(v)]
     top = nice_max(max(known + ([reference * 1.25] if reference else []), default=0))
@@ -177,11 +192,19 @@ def hbars(items: list[tuple[str, float]], *, reference: float | None = None, ref
         over = reference is not None and _known(value) and value > reference
         bars.append(HBar(label, value, round(w, 2), i * row + 6, "bar-over" if over else "bar-ok"))
     ref_x = left + span * reference / top if reference else None
-    return HBarChart(width=width, height=len(items) * row + 24, left=left, bars=bars,
-                     reference_x=round(ref_x, 2) if ref_x else None, reference_label=reference_label, top_value=top)
+    return HBarChart(
+        width=width,
+        height=len(items) * row + 24,
+        left=left,
+        bars=bars,
+        reference_x=round(ref_x, 2) if ref_x else None,
+        reference_label=reference_label,
+        top_value=top,
+    )
 
 
 # --- SVG markup (built here rather than in template macros: pages draw dozens of these) -----------
+
 
 def _e(value) -> str:
     return str(escape(value))
@@ -189,52 +212,78 @@ def _e(value) -> str:
 
 def swatch(css: str) -> Markup:
     """A small coloured square for a legend (hidden from screen readers: the label says it)."""
-    return Markup(f'<svg class="swatch" viewBox="0 0 10 10" aria-hidden="true"><rect class="{_e(css)}" width="10" height="10"/></svg>')
+    return Markup(
+        f'<svg class="swatch" viewBox="0 0 10 10" aria-hidden="true"><rect class="{_e(css)}" width="10" height="10"/></svg>'
+    )
 
 
 def legend(items) -> Markup:
     """A legend: (label, css class) pairs."""
-    return Markup('<ul class="legend">' + "".join(f"<li>{swatch(css)} {_e(label)}</li>" for label, css in items) + "</ul>")
+    return Markup(
+        '<ul class="legend">' + "".join(f"<li>{swatch(css)} {_e(label)}</li>" for label, css in items) + "</ul>"
+    )
 
 
 def stacked_svg(parts: list[tuple[str, int, str]], title: str, id_: str) -> Markup:
     """One bar split into parts, as an image titled for screen readers (a legend gives the figures)."""
-    rects = "".join(f'<rect class="{_e(s.css)}" x="{s.x}" y="0" width="{s.width}" height="10">'
-                    f"<title>{_e(s.label)}: {s.value}</title></rect>" for s in stacked(parts))
-    return Markup(f'<svg class="chart chart-stacked" viewBox="0 0 100 10" preserveAspectRatio="none" role="img" '
-                  f'aria-labelledby="{id_}-title"><title id="{id_}-title">{_e(title)}</title>'
-                  f'<rect class="track" x="0" y="0" width="100" height="10"/>{rects}</svg>')
+    rects = "".join(
+        f'<rect class="{_e(s.css)}" x="{s.x}" y="0" width="{s.width}" height="10">'
+        f"<title>{_e(s.label)}: {s.value}</title></rect>"
+        for s in stacked(parts)
+    )
+    return Markup(
+        f'<svg class="chart chart-stacked" viewBox="0 0 100 10" preserveAspectRatio="none" role="img" '
+        f'aria-labelledby="{id_}-title"><title id="{id_}-title">{_e(title)}</title>'
+        f'<rect class="track" x="0" y="0" width="100" height="10"/>{rects}</svg>'
+    )
 
 
 def mini_svg(parts: list[tuple[str, int, str]]) -> Markup:
     """A small stacked bar inside a table row, whose numbers say the same (hidden from screen readers)."""
-    rects = "".join(f'<rect class="{_e(s.css)}" x="{s.x}" y="0" width="{s.width}" height="10"/>' for s in stacked(parts))
-    return Markup('<svg class="chart chart-mini" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true" '
-                  f'focusable="false"><rect class="track" x="0" y="0" width="100" height="10"/>{rects}</svg>')
+    rects = "".join(
+        f'<rect class="{_e(s.css)}" x="{s.x}" y="0" width="{s.width}" height="10"/>' for s in stacked(parts)
+    )
+    return Markup(
+        '<svg class="chart chart-mini" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true" '
+        f'focusable="false"><rect class="track" x="0" y="0" width="100" height="10"/>{rects}</svg>'
+    )
 
 
 def fill_svg(value, maximum, css: str = "seg-fill") -> Markup:
     """How full something is, as a small bar (hidden from screen readers: the figure is beside it)."""
     width = round(100 * fraction(value, maximum), 2)
-    return Markup('<svg class="chart chart-mini" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true" '
-                  f'focusable="false"><rect class="track" x="0" y="0" width="100" height="10"/>'
-                  f'<rect class="{_e(css)}" x="0" y="0" width="{width}" height="10"/></svg>')
+    return Markup(
+        '<svg class="chart chart-mini" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true" '
+        f'focusable="false"><rect class="track" x="0" y="0" width="100" height="10"/>'
+        f'<rect class="{_e(css)}" x="0" y="0" width="{width}" height="10"/></svg>'
+    )
 
 
 def columns_svg(chart: ColumnChart, title: str, summary: str, id_: str) -> Markup:
     """Grouped columns with their axis, titled and described for screen readers."""
-    parts = [f'<svg class="chart chart-columns" viewBox="0 0 {chart.width} {chart.height}" role="img" '
-             f'aria-labelledby="{id_}-title {id_}-desc"><title id="{id_}-title">{_e(title)}</title>'
-             f'<desc id="{id_}-desc">{_e(summary)}</desc>']
+    parts = [
+        f'<svg class="chart chart-columns" viewBox="0 0 {chart.width} {chart.height}" role="img" '
+        f'aria-labelledby="{id_}-title {id_}-desc"><title id="{id_}-title">{_e(title)}</title>'
+        f'<desc id="{id_}-desc">{_e(summary)}</desc>'
+    ]
     for y, label in chart.ticks:
-        parts.append(f'<line class="grid" x1="{chart.left}" x2="{chart.plot_right}" y1="{y}" y2="{y}"/>'
-                     f'<text class="tick" x="{chart.left - 6}" y="{y + 4}" text-anchor="end">{_e(label)}</text>')
-    parts += [f'<rect class="{_e(b.css)}" x="{b.x}" y="{b.y}" width="{b.width}" height="{b.height}">'
-              f"<title>{_e(b.title)}</title></rect>" for b in chart.bars]
-    parts += [f'<text class="gap" x="{x}" y="{chart.bottom - 3}" text-anchor="middle">{_e(mark)}</text>'
-              for x, mark in chart.gaps]
-    parts += [f'<text class="tick" x="{x}" y="{chart.bottom + 17}" text-anchor="middle">{_e(label)}</text>'
-              for x, label in chart.labels]
+        parts.append(
+            f'<line class="grid" x1="{chart.left}" x2="{chart.plot_right}" y1="{y}" y2="{y}"/>'
+            f'<text class="tick" x="{chart.left - 6}" y="{y + 4}" text-anchor="end">{_e(label)}</text>'
+        )
+    parts += [
+        f'<rect class="{_e(b.css)}" x="{b.x}" y="{b.y}" width="{b.width}" height="{b.height}">'
+        f"<title>{_e(b.title)}</title></rect>"
+        for b in chart.bars
+    ]
+    parts += [
+        f'<text class="gap" x="{x}" y="{chart.bottom - 3}" text-anchor="middle">{_e(mark)}</text>'
+        for x, mark in chart.gaps
+    ]
+    parts += [
+        f'<text class="tick" x="{x}" y="{chart.bottom + 17}" text-anchor="middle">{_e(label)}</text>'
+        for x, label in chart.labels
+    ]
     return Markup("".join(parts) + "</svg>")
 
 
@@ -247,16 +296,22 @@ def _number(value) -> str:
 
 def hbars_svg(chart: HBarChart, title: str, summary: str, id_: str, fmt=_number) -> Markup:
     """Horizontal bars against a reference line, titled and described for screen readers."""
-    parts = [f'<svg class="chart chart-hbars" viewBox="0 0 {chart.width} {chart.height}" role="img" '
-             f'aria-labelledby="{id_}-title {id_}-desc"><title id="{id_}-title">{_e(title)}</title>'
-             f'<desc id="{id_}-desc">{_e(summary)}</desc>']
+    parts = [
+        f'<svg class="chart chart-hbars" viewBox="0 0 {chart.width} {chart.height}" role="img" '
+        f'aria-labelledby="{id_}-title {id_}-desc"><title id="{id_}-title">{_e(title)}</title>'
+        f'<desc id="{id_}-desc">{_e(summary)}</desc>'
+    ]
     for b in chart.bars:
         label = b.label if len(b.label) <= 28 else b.label[:27] + "…"
-        parts.append(f'<text class="tick" x="{chart.left - 8}" y="{b.y + 13}" text-anchor="end">{_e(label)}</text>'
-                     f'<rect class="{b.css}" x="{chart.left}" y="{b.y}" width="{b.width}" height="18"/>'
-                     f'<text class="value" x="{chart.left + b.width + 6}" y="{b.y + 13}">{_e(fmt(b.value))}</text>')
+        parts.append(
+            f'<text class="tick" x="{chart.left - 8}" y="{b.y + 13}" text-anchor="end">{_e(label)}</text>'
+            f'<rect class="{b.css}" x="{chart.left}" y="{b.y}" width="{b.width}" height="18"/>'
+            f'<text class="value" x="{chart.left + b.width + 6}" y="{b.y + 13}">{_e(fmt(b.value))}</text>'
+        )
     if chart.reference_x:
-        parts.append(f'<line class="reference" x1="{chart.reference_x}" x2="{chart.reference_x}" y1="0" '
-                     f'y2="{chart.height - 16}"/><text class="tick" x="{chart.reference_x}" y="{chart.height - 3}" '
-                     f'text-anchor="middle">{_e(chart.reference_label)}</text>')
+        parts.append(
+            f'<line class="reference" x1="{chart.reference_x}" x2="{chart.reference_x}" y1="0" '
+            f'y2="{chart.height - 16}"/><text class="tick" x="{chart.reference_x}" y="{chart.height - 3}" '
+            f'text-anchor="middle">{_e(chart.reference_label)}</text>'
+        )
     return Markup("".join(parts) + "</svg>")

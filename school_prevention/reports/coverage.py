@@ -1,4 +1,5 @@
 """One school's coverage report (principals and counselors see names), and the pieces shared with the district's."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -68,16 +69,18 @@ def share(part: int, whole: int):
     return part / whole if whole else NA
 
 
-def make_period(now: datetime, start: date | None = None, end: date | None = None,
-                weeks: int = DEFAULT_WEEKS) -> Period:
+def make_period(
+    now: datetime, start: date | None = None, end: date | None = None, weeks: int = DEFAULT_WEEKS
+) -> Period:
     """A Period in the district's zone; by default the last `weeks` calendar weeks (Monday to
     Sunday), this one included, up to today."""
     zone = district_zone()
     today = now.astimezone(zone).date()
     end = end or today
     start = start or end - timedelta(days=end.weekday() + 7 * (weeks - 1))
-    return Period(now=now, start=start, end=end, zone=zone,
-                  stale_after_days=current_app.config.get("SP_ESCALATION_DAYS", 7))
+    return Period(
+        now=now, start=start, end=end, zone=zone, stale_after_days=current_app.config.get("SP_ESCALATION_DAYS", 7)
+    )
 
 
 # No record in the app is older; earlier dates (year 1, say) would overflow the week arithmetic.
@@ -112,6 +115,7 @@ def build_period(start: date | None, end: date | None, now=None) -> Period:
 
 
 # --- one school (principals and counselors) -------------------------------------------------------
+
 
 @dataclass
 class Breakdown:
@@ -156,8 +160,11 @@ class SchoolReport:
 
     @property
     def program_totals(self) -> dict:
-        return {"seats": sum(p.capacity for p in self.programs), "active": sum(p.active for p in self.programs),
-                "waitlisted": sum(p.waitlisted for p in self.programs)}
+        return {
+            "seats": sum(p.capacity for p in self.programs),
+            "active": sum(p.active for p in self.programs),
+            "waitlisted": sum(p.waitlisted for p in self.programs),
+        }
 
 
 _CATEGORY_NAMES = select(FlagCategory.id, FlagCategory.name)  # built once: it has no parameter
@@ -175,15 +182,29 @@ def _breakdowns(rows, active_by_grade: dict[str, int]) -> dict[str, list[Breakdo
         if dim != "total":
             splits[dim][key].add(counts)
     names = category_names() if splits.get("category") else {}
-    grade_keys = sorted(set(splits["grade"]) | set(active_by_grade),
-                        key=lambda g: (GRADE_ORDER.index(g) if g in GRADE_ORDER else len(GRADE_ORDER), g or ""))
+    grade_keys = sorted(
+        set(splits["grade"]) | set(active_by_grade),
+        key=lambda g: (GRADE_ORDER.index(g) if g in GRADE_ORDER else len(GRADE_ORDER), g or ""),
+    )
     out = {
-        "severity": [Breakdown(str(rank), measures.SEVERITY_OF_RANK[rank].capitalize(), splits["severity"][str(rank)])
-                     for rank in (4, 3, 2, 1) if str(rank) in splits["severity"]],
-        "grade": [Breakdown(g or "", gettext("Grade %(grade)s", grade=grade_label(g)) if g else gettext("No grade"), splits["grade"].get(g, Split()),
-                            active_by_grade.get(g, 0)) for g in grade_keys],
-        "category": sorted((Breakdown(k, names.get(k) or gettext("Other"), s) for k, s in splits["category"].items()),
-                           key=lambda b: (-b.split.flagged, b.label)),
+        "severity": [
+            Breakdown(str(rank), measures.SEVERITY_OF_RANK[rank].capitalize(), splits["severity"][str(rank)])
+            for rank in (4, 3, 2, 1)
+            if str(rank) in splits["severity"]
+        ],
+        "grade": [
+            Breakdown(
+                g or "",
+                gettext("Grade %(grade)s", grade=grade_label(g)) if g else gettext("No grade"),
+                splits["grade"].get(g, Split()),
+                active_by_grade.get(g, 0),
+            )
+            for g in grade_keys
+        ],
+        "category": sorted(
+            (Breakdown(k, names.get(k) or gettext("Other"), s) for k, s in splits["category"].items()),
+            key=lambda b: (-b.split.flagged, b.label),
+        ),
     }
     return out
 
@@ -192,7 +213,9 @@ def adherence_windows(tallies) -> dict[str, tuple[int, int]]:
     """(due, on time) per window, summed over measures.checkin_tallies()."""
     sums = dict.fromkeys(("30d", "90d", "period"), (0, 0))
     for tally in tallies:
-        sums = {name: (due + tally.windows[name][0], kept + tally.windows[name][1]) for name, (due, kept) in sums.items()}
+        sums = {
+            name: (due + tally.windows[name][0], kept + tally.windows[name][1]) for name, (due, kept) in sums.items()
+        }
     return sums
 
 
@@ -231,11 +254,18 @@ def school_report(school: School, period: Period) -> SchoolReport:
     for dim, _, _, _, counts in cover:
         if dim == "total":
             split.add(counts)
-    return SchoolReport(school=school, period=period, active=sum(by_grade.values()), split=split,
-                        breakdowns=_breakdowns(cover, by_grade), adherence=adherence_windows(figures.tallies),
-                        programs=figures.programs, counselors=figures.counselors,
-                        counselor_fte=counselor_fte(figures.counselors).get(school.id, 0.0),
-                        weeks=_weeks(period, figures.tallies, figures.activity))
+    return SchoolReport(
+        school=school,
+        period=period,
+        active=sum(by_grade.values()),
+        split=split,
+        breakdowns=_breakdowns(cover, by_grade),
+        adherence=adherence_windows(figures.tallies),
+        programs=figures.programs,
+        counselors=figures.counselors,
+        counselor_fte=counselor_fte(figures.counselors).get(school.id, 0.0),
+        weeks=_weeks(period, figures.tallies, figures.activity),
+    )
 
 
 class UncoveredStudent(NamedTuple):
@@ -296,7 +326,9 @@ def coverage_splits(school_ids, period: Period) -> dict[int, Split]:
     measures.prepare_session()
     run = db.session.connection().execute
     splits: dict[int, Split] = defaultdict(Split)
-    for dim, school_id, _, _, counts in measures.coverage_lines(run(*measures.coverage(Scope(school_ids=tuple(school_ids)), period))):
+    for dim, school_id, _, _, counts in measures.coverage_lines(
+        run(*measures.coverage(Scope(school_ids=tuple(school_ids)), period))
+    ):
         if dim == "total":
             splits[school_id].add(counts)
     return splits

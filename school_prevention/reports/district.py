@@ -20,6 +20,7 @@ same way), and every count goes through reports.suppression:
   otherwise make a line, or a few lines together, one school's figure.
 - Weekly new flags and students seated add up to nothing published: only small counts are withheld.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ from school_prevention.timezones import district_zone
 
 __all__ = ["DistrictReport", "GroupFigures", "build_report", "district_report", "no_programs"]
 
+
 @dataclass
 class DistrictReport:
     """The district's table (one row per school), totals, breakdowns and trend, all publishable."""
@@ -91,6 +93,7 @@ class DistrictReport:
 
     def sorted_rows(self, key: str, descending: bool) -> list[dict]:
         """Rows ordered by a column; withheld and not-applicable figures go last either way."""
+
         def known(row):
             value = row.get(key)
             return value is not SUPPRESSED and value is not NA and value is not None
@@ -103,21 +106,28 @@ class DistrictReport:
 def _period_columns(cells: dict, period: ReportingPeriod, recent: list[ReportingPeriod]) -> dict:
     """The check-in columns of a row from its months: sums shown only where every month is."""
     months = [month_key(m) for m in period.months]
-    out = {"checkins_due_period": add_up(cells[DUE + m] for m in months),
-           "checkins_on_time_period": add_up(cells[ON_TIME + m] for m in months)}
+    out = {
+        "checkins_due_period": add_up(cells[DUE + m] for m in months),
+        "checkins_on_time_period": add_up(cells[ON_TIME + m] for m in months),
+    }
     last = [month_key(p.months[0]) for p in recent]
     if last:
-        out.update(checkins_due_30d=cells[DUE + last[-1]], checkins_on_time_30d=cells[ON_TIME + last[-1]],
-                   checkins_due_90d=add_up(cells[DUE + m] for m in last),
-                   checkins_on_time_90d=add_up(cells[ON_TIME + m] for m in last))
+        out.update(
+            checkins_due_30d=cells[DUE + last[-1]],
+            checkins_on_time_30d=cells[ON_TIME + last[-1]],
+            checkins_due_90d=add_up(cells[DUE + m] for m in last),
+            checkins_on_time_90d=add_up(cells[ON_TIME + m] for m in last),
+        )
     else:
-        out.update(dict.fromkeys(("checkins_due_30d", "checkins_on_time_30d", "checkins_due_90d",
-                                  "checkins_on_time_90d"), 0))
+        out.update(
+            dict.fromkeys(("checkins_due_30d", "checkins_on_time_30d", "checkins_due_90d", "checkins_on_time_90d"), 0)
+        )
     return out
 
 
-def district_report(period: ReportingPeriod, level: str | None, min_n: int, now: datetime | None = None
-                    ) -> DistrictReport:
+def district_report(
+    period: ReportingPeriod, level: str | None, min_n: int, now: datetime | None = None
+) -> DistrictReport:
     """Every active school of the district, or of one reporting group: table, totals, breakdowns, trend.
 
     Raises periods.FilterError when the level asks for a group the district does not report apart.
@@ -130,8 +140,15 @@ def district_report(period: ReportingPeriod, level: str | None, min_n: int, now:
     return build_report(data, period, recent, query, level, min_n, category_names())
 
 
-def build_report(data: Data, period: ReportingPeriod, recent: list[ReportingPeriod], query: Period,
-                 level: str | None, min_n: int, names: dict[str, str]) -> DistrictReport:
+def build_report(
+    data: Data,
+    period: ReportingPeriod,
+    recent: list[ReportingPeriod],
+    query: Period,
+    level: str | None,
+    min_n: int,
+    names: dict[str, str],
+) -> DistrictReport:
     """The report from the measures' rows: no database (tests/reports/test_suppression_attack.py runs it on
     many made-up districts). recent: the last three months that are over; names: concern names."""
     groups = reporting_groups(((s.id, s.level) for s in data.schools), active_by_school(data), min_n)
@@ -146,16 +163,25 @@ def build_report(data: Data, period: ReportingPeriod, recent: list[ReportingPeri
     counts = month_counts(data, months)
     figures = [group_table(g, values, months, counts, min_n, plain) for g in in_view]
     schools = {s.id: s for s in data.schools}
-    common = {"as_of": query.today.isoformat(), "period_start": period.start.isoformat(),
-              "period_end": period.end.isoformat()}
+    common = {
+        "as_of": query.today.isoformat(),
+        "period_start": period.start.isoformat(),
+        "period_end": period.end.isoformat(),
+    }
     rows, group_totals = [], []
     for fig in figures:
         for school_id in fig.group.school_ids:
             school, cells = schools[school_id], fig.cells[school_id]
             row = {c: cells[c] for c in SNAPSHOT}
             row.update(_period_columns(cells, period, recent), **plain[school_id], **common)
-            row.update(row_type="school", school_id=school.id, school_sourced_id=school.sourced_id,
-                       school_identifier=school.identifier or "", school_name=school.name, school_level=school.level)
+            row.update(
+                row_type="school",
+                school_id=school.id,
+                school_sourced_id=school.sourced_id,
+                school_identifier=school.identifier or "",
+                school_name=school.name,
+                school_level=school.level,
+            )
             rows.append(complete(row))
         total = fig.cells[TOTAL]
         group_totals.append({**{c: total[c] for c in SNAPSHOT}, **_period_columns(total, period, recent)})
@@ -163,20 +189,42 @@ def build_report(data: Data, period: ReportingPeriod, recent: list[ReportingPeri
     totals = combine(group_totals, BASE)
     listed = [plain[r["school_id"]] for r in rows]
     totals.update({name: round(sum(p[name] for p in listed), 2) for name in PLAIN})
-    totals.update(**common, row_type="total", school_id=None, school_sourced_id="", school_identifier="",
-                  school_name=gettext("Total, %(level)s schools", level=group.label.lower()) if group
-                  else gettext("District total"),
-                  school_level=group.key if group else "all")
+    totals.update(
+        **common,
+        row_type="total",
+        school_id=None,
+        school_sourced_id="",
+        school_identifier="",
+        school_name=gettext("Total, %(level)s schools", level=group.label.lower())
+        if group
+        else gettext("District total"),
+        school_level=group.key if group else "all",
+    )
     complete(totals)
     lines, apart = breakdowns(data, figures, min_n, names)
-    return DistrictReport(reporting=period, period=query, group=group, groups=groups, min_n=min_n, rows=rows,
-                          totals=totals, breakdowns=lines, weeks=weeks(period, data, figures, min_n),
-                          caseload_bands=caseload_bands(rows), recent=recent, grades_apart=apart)
+    return DistrictReport(
+        reporting=period,
+        period=query,
+        group=group,
+        groups=groups,
+        min_n=min_n,
+        rows=rows,
+        totals=totals,
+        breakdowns=lines,
+        weeks=weeks(period, data, figures, min_n),
+        caseload_bands=caseload_bands(rows),
+        recent=recent,
+        grades_apart=apart,
+    )
 
 
 # Labels in English (the bands' keys); pages show them through the `tr` filter.
-CASELOAD_BANDS = [(N_("Up to 250"), 0, 250), (N_("251 to 350"), 250, 350), (N_("351 to 450"), 350, 450),
-                  (N_("Over 450"), 450, None)]
+CASELOAD_BANDS = [
+    (N_("Up to 250"), 0, 250),
+    (N_("251 to 350"), 250, 350),
+    (N_("351 to 450"), 350, 450),
+    (N_("Over 450"), 450, None),
+]
 
 
 def caseload_bands(rows) -> list[tuple[str, int]]:
@@ -190,8 +238,11 @@ def caseload_bands(rows) -> list[tuple[str, int]]:
         elif ratio is SUPPRESSED:
             withheld += 1
         else:
-            label = next(lb for lb, low, high in CASELOAD_BANDS if ratio > low and (high is None or ratio <= high)) \
-                if ratio > 0 else "Up to 250"
+            label = (
+                next(lb for lb, low, high in CASELOAD_BANDS if ratio > low and (high is None or ratio <= high))
+                if ratio > 0
+                else "Up to 250"
+            )
             counts[label] += 1
     bands = [(label, counts[label]) for label, _, _ in CASELOAD_BANDS] + [(N_("No counselor"), none)]
     if withheld:

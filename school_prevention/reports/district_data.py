@@ -3,6 +3,7 @@
 Nothing here is shown to anyone: reports.district suppresses it, and every district page and
 export reads the result of that.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -25,8 +26,9 @@ def month_key(m: tuple[int, int]) -> str:
 Data = Figures  # the district's figures: the one report model, for the whole district
 
 
-def spans(period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime, zone,
-          stale_after_days: int) -> tuple[Period, Period | None]:
+def spans(
+    period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime, zone, stale_after_days: int
+) -> tuple[Period, Period | None]:
     """The Periods the check-in queries read: the reporting period widened to the last three
     months when they meet, or the reporting period and the last three months apart."""
     first = query_period(now, zone, period.start, period.end, stale_after_days)
@@ -41,8 +43,14 @@ def spans(period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime,
 
 def _fixed(period: Period) -> Period:
     """Without the windows that end now: the district's figures are over fixed periods only."""
-    return Period(now=period.now, start=period.start, end=period.end, zone=period.zone,
-                  stale_after_days=period.stale_after_days, rolling=False)
+    return Period(
+        now=period.now,
+        start=period.start,
+        end=period.end,
+        zone=period.zone,
+        stale_after_days=period.stale_after_days,
+        rolling=False,
+    )
 
 
 def _arguments(period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime, zone) -> tuple[Period, dict]:
@@ -84,8 +92,10 @@ def snapshot_counts(data: Data, names: tuple[str, ...]) -> tuple[dict[int, dict]
         if school_id in values and "flagged_outside_support" in values[school_id]:
             values[school_id]["flagged_outside_support"] = int(n)
     fte = counselor_fte(data.counselors)
-    plain = {s.id: {"programs_running": 0, "program_seats": 0, "counselor_fte": round(fte.get(s.id, 0.0), 2)}
-             for s in data.schools}
+    plain = {
+        s.id: {"programs_running": 0, "program_seats": 0, "counselor_fte": round(fte.get(s.id, 0.0), 2)}
+        for s in data.schools
+    }
     for school_id, count, seats, active, waitlisted in data.programs:
         if school_id in values:
             values[school_id].update(program_enrolled=int(active or 0), program_waitlisted=int(waitlisted or 0))

@@ -8,6 +8,7 @@ and every figure the district sees goes through reports.suppression first.
 
 The figures are read live, every time: an enrollment saved a moment ago is in the next page.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -82,8 +83,14 @@ def _weeks_by_monday(tallies: list[CheckinTally], period: Period, into: dict) ->
                 mine[monday] = counts
 
 
-def statements(scope: Scope, period: Period, *, district: bool = False, activity: Period | None = None,
-               more_checkins: Period | None = None) -> dict[str, measures.Measure]:
+def statements(
+    scope: Scope,
+    period: Period,
+    *,
+    district: bool = False,
+    activity: Period | None = None,
+    more_checkins: Period | None = None,
+) -> dict[str, measures.Measure]:
     """The statements of gather(), by name (the benchmark runs them bare for its floor)."""
     group = "level" if district else "school"
     named = {
@@ -103,8 +110,14 @@ def statements(scope: Scope, period: Period, *, district: bool = False, activity
     return named
 
 
-def gather(scope: Scope, period: Period, *, district: bool = False, activity: Period | None = None,
-           more_checkins: Period | None = None) -> Figures:
+def gather(
+    scope: Scope,
+    period: Period,
+    *,
+    district: bool = False,
+    activity: Period | None = None,
+    more_checkins: Period | None = None,
+) -> Figures:
     """The figures of a scope: one statement per family, run one after another in one moment.
 
     district=True groups the breakdowns and the activity by school level (a school's page: by
@@ -123,7 +136,14 @@ def gather(scope: Scope, period: Period, *, district: bool = False, activity: Pe
     _weeks_by_monday(tallies, period, weeks)
     if more_checkins is not None:
         _weeks_by_monday(measures.checkin_tallies(rows["more_checkins"]), more_checkins, weeks)
-    return Figures(schools=rows["schools"], by_school_grade=rows["by_school_grade"], cover=rows["cover"],
-                   programs=rows["programs"], counselors=rows["counselors"],
-                   activity=list(measures.activity_lines(rows["activity"], group)), outside=rows.get("outside", []),
-                   checkin_weeks=weeks, tallies=tallies)
+    return Figures(
+        schools=rows["schools"],
+        by_school_grade=rows["by_school_grade"],
+        cover=rows["cover"],
+        programs=rows["programs"],
+        counselors=rows["counselors"],
+        activity=list(measures.activity_lines(rows["activity"], group)),
+        outside=rows.get("outside", []),
+        checkin_weeks=weeks,
+        tallies=tallies,
+    )

@@ -9,6 +9,7 @@ level (in the order elementary, middle, high, other: the smaller neighbour), and
 every group is big enough or the district is one group. Suppression is worked out per group, and
 a level filter shows one group: the same cells, withheld the same way, as the page of every level.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -66,7 +67,7 @@ def reporting_groups(schools: Iterable[tuple[int, str]], active: Mapping[int, in
         i = min(short, key=lambda i: (students(groups[i]), i))
         j = min((k for k in (i - 1, i + 1) if 0 <= k < len(groups)), key=lambda k: (students(groups[k]), k))
         first, second = sorted((i, j))
-        groups[first:second + 1] = [groups[first] + groups[second]]
+        groups[first : second + 1] = [groups[first] + groups[second]]
     out = []
     for levels in groups:
         ordered = tuple(lv for lv in members if lv in levels)
@@ -89,11 +90,17 @@ def choose_group(groups: list[Group], key: str | None) -> Group | None:
         return found
     holder = next((g for g in groups if key in g.levels), None)
     if holder is not None and len(groups) == 1:
-        raise FilterError("level", "The district's schools are reported together: a level on its own would "
-                                   "show too few schools or students. Choose All levels.")
+        raise FilterError(
+            "level",
+            "The district's schools are reported together: a level on its own would "
+            "show too few schools or students. Choose All levels.",
+        )
     if holder is not None:
-        raise FilterError("level", f"{key.capitalize()} schools are reported together with others (on their own they "
-                                   f"would show too few schools or students): choose {holder.label}.")
+        raise FilterError(
+            "level",
+            f"{key.capitalize()} schools are reported together with others (on their own they "
+            f"would show too few schools or students): choose {holder.label}.",
+        )
     if key in SCHOOL_LEVELS:
         raise FilterError("level", f"There is no active {key} school to show.")
     raise FilterError("level", "Choose a school level from the list.")

@@ -15,6 +15,7 @@ Each family is a plain GROUP BY statement with bind parameters, returned as a Me
 parameters): the pages, the exports and the benchmark run exactly the same SQL. Each statement is
 built once per process and shape (see built()): a request only fills in its parameters.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -172,8 +173,13 @@ class Period:
         }
         for name, (low, high) in windows.items():
             out[f"w{name}_from"], out[f"w{name}_to"] = low, high
-        out.update(_offset_params(self.zone, self.midnight(self.first_monday) - timedelta(days=1),
-                                  self.midnight(self.end + timedelta(days=2))))
+        out.update(
+            _offset_params(
+                self.zone,
+                self.midnight(self.first_monday) - timedelta(days=1),
+                self.midnight(self.end + timedelta(days=2)),
+            )
+        )
         return out
 
 
@@ -254,9 +260,11 @@ def prepare_session() -> None:
 
 
 # One round trip: set_config(..., true) is SET LOCAL as a function.
-_POSTGRESQL_SETTINGS = text("SELECT set_config('jit', 'off', true), set_config('random_page_cost', '1.1', true), "
-                            "set_config('work_mem', '32MB', true), "
-                            "set_config('max_parallel_workers_per_gather', '0', true)")
+_POSTGRESQL_SETTINGS = text(
+    "SELECT set_config('jit', 'off', true), set_config('random_page_cost', '1.1', true), "
+    "set_config('work_mem', '32MB', true), "
+    "set_config('max_parallel_workers_per_gather', '0', true)"
+)
 
 
 def prepare(connection) -> None:
@@ -294,10 +302,16 @@ def _week_of(dialect: str, column):
     Integer division truncates toward zero on both backends, hence the shift by _BEFORE weeks,
     which keeps moments before the first Monday out of week 0.
     """
-    seconds = (func.unixepoch(column) if dialect == "sqlite"
-               else cast(func.floor(func.date_part("epoch", column)), BigInteger))
-    offset = case(*((column < _param(f"tz_change{i}", UTCDateTime()), _param(f"tz_offset{i}", Integer()))
-                    for i in range(OFFSET_SLOTS)), else_=_param(f"tz_offset{OFFSET_SLOTS}", Integer()))
+    seconds = (
+        func.unixepoch(column) if dialect == "sqlite" else cast(func.floor(func.date_part("epoch", column)), BigInteger)
+    )
+    offset = case(
+        *(
+            (column < _param(f"tz_change{i}", UTCDateTime()), _param(f"tz_offset{i}", Integer()))
+            for i in range(OFFSET_SLOTS)
+        ),
+        else_=_param(f"tz_offset{OFFSET_SLOTS}", Integer()),
+    )
     shifted = seconds + offset - _param("week0", BigInteger()) + _BEFORE * _WEEK_SECONDS
     return shifted // _WEEK_SECONDS - _BEFORE
 
@@ -308,11 +322,15 @@ _BEFORE = 10_000  # weeks: about 190 years before a period's first Monday still 
 
 # --- the coverage tests, shared by the figures and the list of uncovered students ------------
 
+
 def running_program() -> list:
     """Conditions on Program: marked running, started and not ended today."""
     today = _param("today", Date())
-    return [Program.is_active.is_(True), or_(Program.starts_on.is_(None), Program.starts_on <= today),
-            or_(Program.ends_on.is_(None), Program.ends_on >= today)]
+    return [
+        Program.is_active.is_(True),
+        or_(Program.starts_on.is_(None), Program.starts_on <= today),
+        or_(Program.ends_on.is_(None), Program.ends_on >= today),
+    ]
 
 
 def kept_plan() -> list:
@@ -320,15 +338,22 @@ def kept_plan() -> list:
     today = _param("today", Date())
     # One probe of the (plan_id, status, due_at) index per plan.
     neglected = exists().where(
-        CheckIn.plan_id == CheckInPlan.id, CheckIn.status == "scheduled",
-        CheckIn.due_at < _param("stale_before", UTCDateTime()), CheckIn.due_at >= _param("stale_since", UTCDateTime()))
+        CheckIn.plan_id == CheckInPlan.id,
+        CheckIn.status == "scheduled",
+        CheckIn.due_at < _param("stale_before", UTCDateTime()),
+        CheckIn.due_at >= _param("stale_since", UTCDateTime()),
+    )
     return [CheckInPlan.status == "active", CheckInPlan.starts_on <= today, CheckInPlan.until >= today, ~neglected]
 
 
 def in_running_program(student_id=Student.id):
     """EXISTS: the student holds a seat in a program running today."""
-    return exists().where(Enrollment.student_id == student_id, Enrollment.status == "active",
-                          Program.id == Enrollment.program_id, *running_program())
+    return exists().where(
+        Enrollment.student_id == student_id,
+        Enrollment.status == "active",
+        Program.id == Enrollment.program_id,
+        *running_program(),
+    )
 
 
 def with_kept_plan(student_id=Student.id):
@@ -361,12 +386,16 @@ def _on_time(dialect: str):
     if dialect == "sqlite":
         deadline_met = _epoch(dialect, CheckIn.completed_at) <= _epoch(dialect, CheckIn.due_at) + GRACE.total_seconds()
     else:  # timestamp arithmetic: exact, and cheaper than two conversions per row
-        deadline_met = CheckIn.completed_at <= CheckIn.due_at + literal_column(f"interval '{int(GRACE.total_seconds())} seconds'")
-    return and_(CheckIn.status == "completed", CheckIn.outcome.is_not(None), CheckIn.completed_at.is_not(None),
-                deadline_met)
+        deadline_met = CheckIn.completed_at <= CheckIn.due_at + literal_column(
+            f"interval '{int(GRACE.total_seconds())} seconds'"
+        )
+    return and_(
+        CheckIn.status == "completed", CheckIn.outcome.is_not(None), CheckIn.completed_at.is_not(None), deadline_met
+    )
 
 
 # --- the families ------------------------------------------------------------------------------
+
 
 def students_by_grade(scope: Scope) -> Measure:
     """(school_id, grade, active students)."""
@@ -374,9 +403,11 @@ def students_by_grade(scope: Scope) -> Measure:
 
 
 def _students_by_grade(kind: str):
-    return (select(Student.school_id, Student.grade, func.count().label("n"))
-            .where(Student.is_active.is_(True), _filter(kind, Student.school_id))
-            .group_by(Student.school_id, Student.grade))
+    return (
+        select(Student.school_id, Student.grade, func.count().label("n"))
+        .where(Student.is_active.is_(True), _filter(kind, Student.school_id))
+        .group_by(Student.school_id, Student.grade)
+    )
 
 
 def coverage(scope: Scope, period: Period, group: str = "school") -> Measure:
@@ -396,45 +427,79 @@ def coverage(scope: Scope, period: Period, group: str = "school") -> Measure:
 def _coverage(kind: str, group: str):
     if kind == "ids":
         # Some schools: their students first (an index range), then their flags.
-        per_student = (select(RiskFlag.student_id, Student.school_id, School.level, Student.grade,
-                              func.max(severity_rank()).label("severity"))
-                       .select_from(Student).join(School, School.id == Student.school_id)
-                       .join(RiskFlag, RiskFlag.student_id == Student.id)
-                       .where(is_current(), Student.is_active.is_(True), _filter(kind, Student.school_id),
-                              school_condition(kind))
-                       .group_by(RiskFlag.student_id, Student.school_id, School.level, Student.grade)
-                       .subquery("per_student"))
+        per_student = (
+            select(
+                RiskFlag.student_id,
+                Student.school_id,
+                School.level,
+                Student.grade,
+                func.max(severity_rank()).label("severity"),
+            )
+            .select_from(Student)
+            .join(School, School.id == Student.school_id)
+            .join(RiskFlag, RiskFlag.student_id == Student.id)
+            .where(is_current(), Student.is_active.is_(True), _filter(kind, Student.school_id), school_condition(kind))
+            .group_by(RiskFlag.student_id, Student.school_id, School.level, Student.grade)
+            .subquery("per_student")
+        )
     else:
         # The district: the current flags grouped per student (in student order, from their partial
         # index: no sort), then where each flagged student is.
-        highest = (select(RiskFlag.student_id, func.max(severity_rank()).label("severity")).where(is_current())
-                   .group_by(RiskFlag.student_id).subquery("highest"))
-        per_student = (select(highest.c.student_id, Student.school_id, School.level, Student.grade, highest.c.severity)
-                       .select_from(highest).join(Student, Student.id == highest.c.student_id)
-                       .join(School, School.id == Student.school_id)
-                       .where(Student.is_active.is_(True), school_condition(kind))
-                       .subquery("per_student"))
+        highest = (
+            select(RiskFlag.student_id, func.max(severity_rank()).label("severity"))
+            .where(is_current())
+            .group_by(RiskFlag.student_id)
+            .subquery("highest")
+        )
+        per_student = (
+            select(highest.c.student_id, Student.school_id, School.level, Student.grade, highest.c.severity)
+            .select_from(highest)
+            .join(Student, Student.id == highest.c.student_id)
+            .join(School, School.id == Student.school_id)
+            .where(Student.is_active.is_(True), school_condition(kind))
+            .subquery("per_student")
+        )
     p = per_student.c
-    flagged = (select(p.student_id, p.school_id, p.level, p.grade, p.severity,
-                      case((in_running_program(p.student_id), 1), else_=0).label("prog"),
-                      case((with_kept_plan(p.student_id), 1), else_=0).label("plan"))
-               .cte("flagged"))
+    flagged = select(
+        p.student_id,
+        p.school_id,
+        p.level,
+        p.grade,
+        p.severity,
+        case((in_running_program(p.student_id), 1), else_=0).label("prog"),
+        case((with_kept_plan(p.student_id), 1), else_=0).label("plan"),
+    ).cte("flagged")
     f = flagged.c
 
     def counts():
-        return (func.count().label("flagged"), func.sum(f.prog * f.plan).label("both"),
-                func.sum(f.prog * (1 - f.plan)).label("program_only"),
-                func.sum((1 - f.prog) * f.plan).label("plan_only"),
-                func.sum((1 - f.prog) * (1 - f.plan)).label("neither"))
+        return (
+            func.count().label("flagged"),
+            func.sum(f.prog * f.plan).label("both"),
+            func.sum(f.prog * (1 - f.plan)).label("program_only"),
+            func.sum((1 - f.prog) * f.plan).label("plan_only"),
+            func.sum((1 - f.prog) * (1 - f.plan)).label("neither"),
+        )
 
     nothing = cast(null(), String)
     school, grouping = (cast(null(), Integer), [f.level]) if group == "level" else (f.school_id, [f.school_id, f.level])
-    total = (select(literal("total", String).label("dim"), f.school_id, f.level, nothing.label("grade"),
-                    nothing.label("severity"), nothing.label("category"), *counts())
-             .group_by(f.school_id, f.level))
-    detail = (select(literal("detail", String).label("dim"), school.label("school_id"), f.level,
-                     f.grade, cast(f.severity, String).label("severity"), nothing.label("category"), *counts())
-              .group_by(*grouping, f.grade, f.severity))
+    total = select(
+        literal("total", String).label("dim"),
+        f.school_id,
+        f.level,
+        nothing.label("grade"),
+        nothing.label("severity"),
+        nothing.label("category"),
+        *counts(),
+    ).group_by(f.school_id, f.level)
+    detail = select(
+        literal("detail", String).label("dim"),
+        school.label("school_id"),
+        f.level,
+        f.grade,
+        cast(f.severity, String).label("severity"),
+        nothing.label("category"),
+        *counts(),
+    ).group_by(*grouping, f.grade, f.severity)
     # A student once under each category of their current flags, however many flags it has: the
     # students' concerns (distinct pairs, read from the same index range as the flags above), then
     # the flagged students' coverage counted per concern like the other parts.
@@ -442,11 +507,20 @@ def _coverage(kind: str, group: str):
     if kind == "ids":
         concerns = concerns.join(Student, Student.id == RiskFlag.student_id).where(_filter(kind, Student.school_id))
     concern = concerns.distinct().subquery("concern")
-    by_category = (select(literal("category", String).label("dim"), school.label("school_id"), f.level,
-                          nothing.label("grade"), nothing.label("severity"),
-                          cast(concern.c.category_id, String).label("category"), *counts())
-                   .select_from(flagged).join(concern, concern.c.student_id == f.student_id)
-                   .group_by(*grouping, concern.c.category_id))
+    by_category = (
+        select(
+            literal("category", String).label("dim"),
+            school.label("school_id"),
+            f.level,
+            nothing.label("grade"),
+            nothing.label("severity"),
+            cast(concern.c.category_id, String).label("category"),
+            *counts(),
+        )
+        .select_from(flagged)
+        .join(concern, concern.c.student_id == f.student_id)
+        .group_by(*grouping, concern.c.category_id)
+    )
     return union_all(total, detail, by_category)
 
 
@@ -465,7 +539,6 @@ def coverage_lines(rows):
             yield dim, school_id, level, category, counts
 
 
-
 def checkins(scope: Scope, period: Period) -> Measure:
     """Check-ins due and kept on time, per school and calendar week.
 
@@ -479,12 +552,21 @@ def checkins(scope: Scope, period: Period) -> Measure:
 def _checkins(dialect: str, kind: str, rolling: bool):
     # Cancelling a check-in before its time is planning; cancelling it afterwards does not excuse it.
     counted = or_(CheckIn.status != "cancelled", CheckIn.updated_at > CheckIn.due_at)
-    each = (select(CheckIn.school_id, _week_of(dialect, CheckIn.due_at).label("week"), CheckIn.due_at,
-                   case((_on_time(dialect), 1), else_=0).label("kept"))
-            .where(_filter(kind, CheckIn.school_id), counted,
-                   CheckIn.due_at >= _param("span_from", UTCDateTime()),
-                   CheckIn.due_at < _param("span_to", UTCDateTime()))
-            .subquery("each_checkin"))
+    each = (
+        select(
+            CheckIn.school_id,
+            _week_of(dialect, CheckIn.due_at).label("week"),
+            CheckIn.due_at,
+            case((_on_time(dialect), 1), else_=0).label("kept"),
+        )
+        .where(
+            _filter(kind, CheckIn.school_id),
+            counted,
+            CheckIn.due_at >= _param("span_from", UTCDateTime()),
+            CheckIn.due_at < _param("span_to", UTCDateTime()),
+        )
+        .subquery("each_checkin")
+    )
     c = each.c
 
     def within(name: str):
@@ -492,14 +574,22 @@ def _checkins(dialect: str, kind: str, rolling: bool):
         inside = c.due_at >= _param(f"w{name}_from", UTCDateTime())
         if name == "period":
             inside = and_(inside, c.due_at < _param("wperiod_to", UTCDateTime()))
-        return (func.sum(case((inside, 1), else_=0)).label(f"due_{name}"),
-                func.sum(case((inside, c.kept), else_=0)).label(f"on_time_{name}"))
+        return (
+            func.sum(case((inside, 1), else_=0)).label(f"due_{name}"),
+            func.sum(case((inside, c.kept), else_=0)).label(f"on_time_{name}"),
+        )
 
     if rolling:
         counts = (*within("30d"), *within("90d"), *within("period"))
     else:  # fixed periods only (the district's): every check-in read is in the period
-        counts = (literal(0).label("due_30d"), literal(0).label("on_time_30d"), literal(0).label("due_90d"),
-                  literal(0).label("on_time_90d"), func.count().label("due_period"), func.sum(c.kept).label("on_time_period"))
+        counts = (
+            literal(0).label("due_30d"),
+            literal(0).label("on_time_30d"),
+            literal(0).label("due_90d"),
+            literal(0).label("on_time_90d"),
+            func.count().label("due_period"),
+            func.sum(c.kept).label("on_time_period"),
+        )
     return select(c.school_id, c.week, *counts).group_by(c.school_id, c.week)
 
 
@@ -519,8 +609,11 @@ def checkin_tallies(rows) -> list[CheckinTally]:
         tally = tallies.get(school_id)
         if tally is None:
             tally = tallies[school_id] = CheckinTally(school_id, dict.fromkeys(("30d", "90d", "period"), (0, 0)), {})
-        for name, due, on_time in (("30d", due_30d, on_30d), ("90d", due_90d, on_90d),
-                                   ("period", due_period, on_period)):
+        for name, due, on_time in (
+            ("30d", due_30d, on_30d),
+            ("90d", due_90d, on_90d),
+            ("period", due_period, on_period),
+        ):
             old = tally.windows[name]
             tally.windows[name] = (old[0] + due, old[1] + on_time)
         if due_period:
@@ -542,21 +635,45 @@ def _activity(dialect: str, kind: str, group: str):
     by_level = group == "level"
     flag_week = _week_of(dialect, RiskFlag.opened_at).label("week")
     flag_school = (cast(null(), Integer) if by_level else Student.school_id).label("school_id")
-    flags = (select(literal("flags", String).label("metric"), flag_school, School.level.label("level"), flag_week,
-                    func.count().label("n"))
-             .select_from(RiskFlag).join(Student, Student.id == RiskFlag.student_id)
-             .join(School, School.id == Student.school_id)
-             .where(_filter(kind, Student.school_id), school_condition(kind), RiskFlag.opened_at >= start,
-                    RiskFlag.opened_at < end)
-             .group_by(*([] if by_level else [Student.school_id]), School.level, flag_week))
+    flags = (
+        select(
+            literal("flags", String).label("metric"),
+            flag_school,
+            School.level.label("level"),
+            flag_week,
+            func.count().label("n"),
+        )
+        .select_from(RiskFlag)
+        .join(Student, Student.id == RiskFlag.student_id)
+        .join(School, School.id == Student.school_id)
+        .where(
+            _filter(kind, Student.school_id),
+            school_condition(kind),
+            RiskFlag.opened_at >= start,
+            RiskFlag.opened_at < end,
+        )
+        .group_by(*([] if by_level else [Student.school_id]), School.level, flag_week)
+    )
     seat_week = _week_of(dialect, Enrollment.started_at).label("week")
-    seats = (select(literal("enrollments", String).label("metric"), School.id.label("school_id"),
-                    School.level.label("level"), seat_week, func.count().label("n"))
-             .select_from(School).join(Program, Program.school_id == School.id)
-             .join(Enrollment, Enrollment.program_id == Program.id)
-             .where(school_condition(kind), Enrollment.started_at >= start, Enrollment.started_at < end,
-                    Enrollment.status.in_(("active", "completed", "withdrawn")))
-             .group_by(School.id, School.level, seat_week))
+    seats = (
+        select(
+            literal("enrollments", String).label("metric"),
+            School.id.label("school_id"),
+            School.level.label("level"),
+            seat_week,
+            func.count().label("n"),
+        )
+        .select_from(School)
+        .join(Program, Program.school_id == School.id)
+        .join(Enrollment, Enrollment.program_id == Program.id)
+        .where(
+            school_condition(kind),
+            Enrollment.started_at >= start,
+            Enrollment.started_at < end,
+            Enrollment.status.in_(("active", "completed", "withdrawn")),
+        )
+        .group_by(School.id, School.level, seat_week)
+    )
     return union_all(flags, seats)
 
 
@@ -564,7 +681,6 @@ def activity_lines(rows, group: str = "school"):
     """Rows of activity() as (metric, school_id, level, week, n); school_id None when group='level'."""
     for metric, school_id, level, week, n in rows:
         yield metric, None if group == "level" else school_id, level, int(week), int(n)
-
 
 
 def programs(scope: Scope, period: Period, per_program: bool = True) -> Measure:
@@ -578,26 +694,43 @@ def programs(scope: Scope, period: Period, per_program: bool = True) -> Measure:
 
 def _programs(kind: str, per_program: bool):
     if per_program:
-        return (select(Program.id, Program.school_id, Program.name, ProgramType.name.label("kind"), Program.capacity,
-                       func.count(Enrollment.id).filter(Enrollment.status == "active").label("active"),
-                       func.count(Enrollment.id).filter(Enrollment.status == "waitlisted").label("waitlisted"))
-                .join(ProgramType, ProgramType.id == Program.type_id)
-                .outerjoin(Enrollment, and_(Enrollment.program_id == Program.id,
-                                            Enrollment.status.in_(CURRENT_ENROLLMENT)))
-                .where(_filter(kind, Program.school_id), *running_program())
-                .group_by(Program.id, Program.school_id, Program.name, ProgramType.name, Program.capacity)
-                .order_by(Program.name))
+        return (
+            select(
+                Program.id,
+                Program.school_id,
+                Program.name,
+                ProgramType.name.label("kind"),
+                Program.capacity,
+                func.count(Enrollment.id).filter(Enrollment.status == "active").label("active"),
+                func.count(Enrollment.id).filter(Enrollment.status == "waitlisted").label("waitlisted"),
+            )
+            .join(ProgramType, ProgramType.id == Program.type_id)
+            .outerjoin(Enrollment, and_(Enrollment.program_id == Program.id, Enrollment.status.in_(CURRENT_ENROLLMENT)))
+            .where(_filter(kind, Program.school_id), *running_program())
+            .group_by(Program.id, Program.school_id, Program.name, ProgramType.name, Program.capacity)
+            .order_by(Program.name)
+        )
 
     # Per school: the programs in school order, each counting its seats taken and its waitlist
     # from the (program_id, status) index; nothing to join, nothing to sort but 1,500 groups.
     def seats(status: str):
-        return (select(func.count()).where(Enrollment.program_id == Program.id, Enrollment.status == status)
-                .scalar_subquery())
+        return (
+            select(func.count())
+            .where(Enrollment.program_id == Program.id, Enrollment.status == status)
+            .scalar_subquery()
+        )
 
-    return (select(Program.school_id, func.count().label("programs"), func.sum(Program.capacity).label("seats"),
-                   func.sum(seats("active")).label("active"), func.sum(seats("waitlisted")).label("waitlisted"))
-            .where(_filter(kind, Program.school_id), *running_program())
-            .group_by(Program.school_id))
+    return (
+        select(
+            Program.school_id,
+            func.count().label("programs"),
+            func.sum(Program.capacity).label("seats"),
+            func.sum(seats("active")).label("active"),
+            func.sum(seats("waitlisted")).label("waitlisted"),
+        )
+        .where(_filter(kind, Program.school_id), *running_program())
+        .group_by(Program.school_id)
+    )
 
 
 def counselors(scope: Scope) -> Measure:
@@ -608,13 +741,18 @@ def counselors(scope: Scope) -> Measure:
 def _counselors(kind: str):
     other = user_school.alias("other")
     n_schools = select(func.count()).where(other.c.user_id == User.id).scalar_subquery()
-    plans = (select(func.count()).where(CheckInPlan.counselor_id == User.id, CheckInPlan.status == "active")
-             .scalar_subquery())
-    return (select(user_school.c.school_id, User.id, User.name, n_schools.label("n_schools"), plans.label("plans"))
-            .join(User, User.id == user_school.c.user_id)
-            .join(School, School.id == user_school.c.school_id)
-            .where(User.role == Role.COUNSELOR.value, User.is_active.is_(True), school_condition(kind))
-            .order_by(User.name))
+    plans = (
+        select(func.count())
+        .where(CheckInPlan.counselor_id == User.id, CheckInPlan.status == "active")
+        .scalar_subquery()
+    )
+    return (
+        select(user_school.c.school_id, User.id, User.name, n_schools.label("n_schools"), plans.label("plans"))
+        .join(User, User.id == user_school.c.user_id)
+        .join(School, School.id == user_school.c.school_id)
+        .where(User.role == Role.COUNSELOR.value, User.is_active.is_(True), school_condition(kind))
+        .order_by(User.name)
+    )
 
 
 def schools(scope: Scope) -> Measure:
@@ -623,8 +761,11 @@ def schools(scope: Scope) -> Measure:
 
 
 def _schools(kind: str):
-    return (select(School.id, School.sourced_id, School.identifier, School.name, School.level)
-            .where(school_condition(kind)).order_by(School.name))
+    return (
+        select(School.id, School.sourced_id, School.identifier, School.name, School.level)
+        .where(school_condition(kind))
+        .order_by(School.name)
+    )
 
 
 def uncovered_students(scope: StudentScope, school_id: int, period: Period, limit: int | None = None) -> Measure:
@@ -634,8 +775,10 @@ def uncovered_students(scope: StudentScope, school_id: int, period: Period, limi
     flagged at, waiting for a seat, the id of an active plan that does not count or None), at most `limit`. Starts
     from the user's scope of students (permissions.student_scope()).
     """
-    return Measure(built(_uncovered_students, scope.kind, limit),
-                   {**period.params(), **scope.params(), "uncovered_school_id": school_id})
+    return Measure(
+        built(_uncovered_students, scope.kind, limit),
+        {**period.params(), **scope.params(), "uncovered_school_id": school_id},
+    )
 
 
 def _uncovered_students(kind: str, limit: int | None):
@@ -644,17 +787,36 @@ def _uncovered_students(kind: str, limit: int | None):
     since = select(func.min(RiskFlag.opened_at)).where(current).scalar_subquery()
     waiting = exists().where(Enrollment.student_id == Student.id, Enrollment.status == "waitlisted")
     # The newest active plan that does not count (not kept or not started): the list opens it rather than a blank form.
-    lapsed = (select(func.max(CheckInPlan.id))
-              .where(CheckInPlan.student_id == Student.id, CheckInPlan.status == "active").scalar_subquery())
+    lapsed = (
+        select(func.max(CheckInPlan.id))
+        .where(CheckInPlan.student_id == Student.id, CheckInPlan.status == "active")
+        .scalar_subquery()
+    )
     # Columns, not Student entities: the list shows a name, a grade and links by id, and the ORM
     # would join every student's school for nothing (Student.school is eager).
-    return (select(Student.id, Student.family_name, Student.given_name, Student.preferred_name, Student.grade,
-                   top.label("severity"), since.label("since"), waiting.label("waiting"), lapsed.label("plan_id"))
-            .where(visible_students_condition(kind),  # the scope stays in SQL, whatever the caller checked
-                   Student.school_id == bindparam("uncovered_school_id"), Student.is_active.is_(True),
-                   has_current_flag(), ~in_running_program(), ~with_kept_plan())
-            .order_by(top.desc(), since, Student.family_name, Student.given_name, Student.id)
-            .limit(limit))
+    return (
+        select(
+            Student.id,
+            Student.family_name,
+            Student.given_name,
+            Student.preferred_name,
+            Student.grade,
+            top.label("severity"),
+            since.label("since"),
+            waiting.label("waiting"),
+            lapsed.label("plan_id"),
+        )
+        .where(
+            visible_students_condition(kind),  # the scope stays in SQL, whatever the caller checked
+            Student.school_id == bindparam("uncovered_school_id"),
+            Student.is_active.is_(True),
+            has_current_flag(),
+            ~in_running_program(),
+            ~with_kept_plan(),
+        )
+        .order_by(top.desc(), since, Student.family_name, Student.given_name, Student.id)
+        .limit(limit)
+    )
 
 
 def categories_of(student_ids) -> Measure:
@@ -663,7 +825,10 @@ def categories_of(student_ids) -> Measure:
 
 
 def _categories_of():
-    return (select(RiskFlag.student_id, FlagCategory.name)
-            .join(FlagCategory, FlagCategory.id == RiskFlag.category_id)
-            .where(RiskFlag.student_id.in_(bindparam("student_ids", expanding=True)), is_current())
-            .distinct().order_by(RiskFlag.student_id, FlagCategory.name))
+    return (
+        select(RiskFlag.student_id, FlagCategory.name)
+        .join(FlagCategory, FlagCategory.id == RiskFlag.category_id)
+        .where(RiskFlag.student_id.in_(bindparam("student_ids", expanding=True)), is_current())
+        .distinct()
+        .order_by(RiskFlag.student_id, FlagCategory.name)
+    )

@@ -17,6 +17,7 @@ figures no longer change with the day they are asked for. Per-school figures are
 month; a term or a year only adds its months up (and shows a sum only when every month's figure
 is shown), so choosing a longer period can never give away what a month withholds.
 """
+
 from __future__ import annotations
 
 import re
@@ -93,8 +94,11 @@ class ReportingPeriod:
     @property
     def span(self) -> str:
         """Its first and last day, for people: 'Nov 2 – Nov 29, 2026'."""
-        return f"{_short(self.start)}, {self.start.year} – {_short(self.end)}, {self.end.year}" \
-            if self.start.year != self.end.year else f"{_short(self.start)} – {_short(self.end)}, {self.end.year}"
+        return (
+            f"{_short(self.start)}, {self.start.year} – {_short(self.end)}, {self.end.year}"
+            if self.start.year != self.end.year
+            else f"{_short(self.start)} – {_short(self.end)}, {self.end.year}"
+        )
 
     @property
     def calendar(self) -> tuple[date, date]:
@@ -108,8 +112,10 @@ class ReportingPeriod:
 
     def weeks(self) -> list[tuple[date, date]]:
         """Its calendar weeks, Monday to Sunday."""
-        return [(self.start + timedelta(days=7 * i), self.start + timedelta(days=7 * i + 6))
-                for i in range(((self.end - self.start).days + 1) // 7)]
+        return [
+            (self.start + timedelta(days=7 * i), self.start + timedelta(days=7 * i + 6))
+            for i in range(((self.end - self.start).days + 1) // 7)
+        ]
 
 
 def month(year: int, m: int) -> ReportingPeriod:
@@ -140,8 +146,12 @@ def term(start_year: int, number: int) -> ReportingPeriod:
 def school_year(start_year: int) -> ReportingPeriod:
     """A school year: the reporting months July to June."""
     months = tuple((start_year, m) for m in range(7, 13)) + tuple((start_year + 1, m) for m in range(1, 7))
-    return ReportingPeriod("year", f"{start_year}-{(start_year + 1) % 100:02d}-sy", gettext("School year %(years)s", years=_sy(start_year)),
-                           months)
+    return ReportingPeriod(
+        "year",
+        f"{start_year}-{(start_year + 1) % 100:02d}-sy",
+        gettext("School year %(years)s", years=_sy(start_year)),
+        months,
+    )
 
 
 _MONTH_KEY = re.compile(r"^(\d{4})-(\d{2})$")
@@ -185,8 +195,11 @@ def offered(now: datetime, zone) -> list[ReportingPeriod]:
     current = school_year_of(month_of(today))
     out: list[ReportingPeriod] = []
     for start_year in (current, current - 1):
-        candidates = ([month(y, m) for y, m in reversed(school_year(start_year).months)]
-                      + [term(start_year, 2), term(start_year, 1), school_year(start_year)])
+        candidates = [month(y, m) for y, m in reversed(school_year(start_year).months)] + [
+            term(start_year, 2),
+            term(start_year, 1),
+            school_year(start_year),
+        ]
         out += [p for p in candidates if p.start.year >= EARLIEST_YEAR and p.is_over(now, zone)]
     order = {"month": 0, "term": 1, "year": 2}
     return sorted(out, key=lambda p: (order[p.kind], -p.start.toordinal()))
@@ -210,16 +223,21 @@ def choose(key: str | None, start: date | None, end: date | None, now: datetime,
             raise FilterError("period", "No reporting period is over yet.")
         return last[0]
     if not period.is_over(now, zone):
-        raise FilterError("period", f"{period.label} is not over yet: its figures can be shown from "
-                                    f"{period.end + timedelta(days=2):%B %-d, %Y}.")
+        raise FilterError(
+            "period",
+            f"{period.label} is not over yet: its figures can be shown from "
+            f"{period.end + timedelta(days=2):%B %-d, %Y}.",
+        )
     return period
 
 
 def _from_dates(start: date | None, end: date | None) -> ReportingPeriod:
     example = "for example from 2026-10-01 to 2026-10-31 for October 2026, 2026-07-01 to 2026-12-31 for a term"
     if start is None or end is None:
-        raise FilterError("start" if start is None else "end",
-                          f"Give both the first and the last day of a whole month, term or school year ({example}).")
+        raise FilterError(
+            "start" if start is None else "end",
+            f"Give both the first and the last day of a whole month, term or school year ({example}).",
+        )
     if not EARLIEST_YEAR <= start.year <= LATEST_YEAR:
         raise FilterError("start", f"Choose a period from January {EARLIEST_YEAR} on.")
     months = {month_of(start), (start.year, start.month)}
@@ -229,6 +247,9 @@ def _from_dates(start: date | None, end: date | None) -> ReportingPeriod:
     for period in candidates:
         if (start, end) in (period.calendar, (period.start, period.end)) and period.start.year >= EARLIEST_YEAR:
             return period
-    raise FilterError("start", f"Figures are published for whole reporting periods only: a month, a term (July to "
-                               f"December, January to June) or a school year, not {start:%Y-%m-%d} to "
-                               f"{end:%Y-%m-%d} ({example}).")
+    raise FilterError(
+        "start",
+        f"Figures are published for whole reporting periods only: a month, a term (July to "
+        f"December, January to June) or a school year, not {start:%Y-%m-%d} to "
+        f"{end:%Y-%m-%d} ({example}).",
+    )

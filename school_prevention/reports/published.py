@@ -8,6 +8,7 @@ page, chart and export.
   seats taken at each school, which the district table publishes);
 - school_students(): the district home page's active students per school.
 """
+
 from __future__ import annotations
 
 from collections.abc import Hashable
@@ -51,8 +52,7 @@ def district_release(form: DistrictFilterForm) -> DistrictReport | None:
             period = choose(form.period.data, form.start.data, form.end.data, now, zone)
             if period not in periods:
                 periods = [period, *periods]  # an older period asked for by its key
-            report = district_report(period, form.level.data or None, current_app.config["SP_SUPPRESSION_MIN_N"],
-                                     now)
+            report = district_report(period, form.level.data or None, current_app.config["SP_SUPPRESSION_MIN_N"], now)
         except FilterError as exc:
             getattr(form, exc.field).errors.append(exc.message)
             groups = getattr(exc, "groups", [])
@@ -72,16 +72,16 @@ def _schools_and_groups():
     active: dict[int, int] = {}
     for school_id, _, n in run(*measures.students_by_grade(Scope())):
         active[school_id] = active.get(school_id, 0) + n
-    groups = reporting_groups(((s.id, s.level) for s in schools), active,
-                              current_app.config["SP_SUPPRESSION_MIN_N"])
+    groups = reporting_groups(((s.id, s.level) for s in schools), active, current_app.config["SP_SUPPRESSION_MIN_N"])
     return run, schools, active, groups  # (reports.training.reporting_groups_now: the same groups)
 
 
 def school_students() -> tuple[list, object]:
     """Active schools with their active students, and the district's total, as the district sees them."""
     _, schools, active, _ = _schools_and_groups()
-    cells, total = publish_school_students([(s.id, s.level) for s in schools], active,
-                                           current_app.config["SP_SUPPRESSION_MIN_N"])
+    cells, total = publish_school_students(
+        [(s.id, s.level) for s in schools], active, current_app.config["SP_SUPPRESSION_MIN_N"]
+    )
     rows = [SimpleNamespace(id=s.id, name=s.name, level=s.level, active_students=cells.get(s.id, 0)) for s in schools]
     return rows, total
 
@@ -108,13 +108,20 @@ def program_seats(programs, seats: dict[int, tuple[int, int]]) -> tuple[dict[int
     period = query_period(now, zone, today, today)
     per_school = run(*measures.programs(Scope(), period, per_program=False)).all()
     running = run(*measures.programs(Scope(), period)).all()
-    return publish_program_seats([(s.id, s.level) for s in schools], active, per_school, running,
-                                 [(p.id, p.capacity) for p in programs], seats,
-                                 current_app.config["SP_SUPPRESSION_MIN_N"])
+    return publish_program_seats(
+        [(s.id, s.level) for s in schools],
+        active,
+        per_school,
+        running,
+        [(p.id, p.capacity) for p in programs],
+        seats,
+        current_app.config["SP_SUPPRESSION_MIN_N"],
+    )
 
 
-def publish_program_seats(schools, active, per_school, running, listed, seats, min_n: int
-                          ) -> tuple[dict[int, tuple], dict]:
+def publish_program_seats(
+    schools, active, per_school, running, listed, seats, min_n: int
+) -> tuple[dict[int, tuple], dict]:
     """program_seats() from the measures' rows: no database (the attacker test runs it).
 
     A running program's counts add up, with the school's other running programs, to the school's
@@ -135,16 +142,19 @@ def publish_program_seats(schools, active, per_school, running, listed, seats, m
     withheld: dict[Hashable, set[str]] = {}  # school id -> its withheld columns (cells' row keys are Hashable)
     blocks = [Block((c,)) for c in SEATS]
     for group in groups:
-        _, hidden = suppress_with_totals({s: table[s] for s in group.school_ids}, min_n, blocks,
-                                         no_programs(group.school_ids, plain))
+        _, hidden = suppress_with_totals(
+            {s: table[s] for s in group.school_ids}, min_n, blocks, no_programs(group.school_ids, plain)
+        )
         hidden = {cell for cell in hidden if cell[0] != TOTAL}
         for row, column in hidden:
             withheld.setdefault(row, set()).add(column)
     by_school: dict[int, dict[int, dict]] = {}
     for program_id, school_id, _, _, _, seated, waiting in running:
         if school_id in active_schools:
-            by_school.setdefault(school_id, {})[program_id] = {"program_enrolled": int(seated or 0),
-                                                               "program_waitlisted": int(waiting or 0)}
+            by_school.setdefault(school_id, {})[program_id] = {
+                "program_enrolled": int(seated or 0),
+                "program_waitlisted": int(waiting or 0),
+            }
     published: dict[int, dict] = {}
     for school_id, lines in by_school.items():
         hidden = suppress_breakdown(lines, min_n, blocks, table[school_id], withheld.get(school_id, ()))
@@ -161,8 +171,11 @@ def publish_program_seats(schools, active, per_school, running, listed, seats, m
     # out (None), not withheld: a list's total is not a figure of the district's release, and
     # whether one could be worked out depends on the list (all of a school's running programs add
     # up to the school's seats taken, which the coverage page may publish).
-    totals = {"capacity": sum(capacity for _, capacity in listed),
-              "active": _given(out[pid][0] for pid, _ in listed), "waiting": _given(out[pid][1] for pid, _ in listed)}
+    totals = {
+        "capacity": sum(capacity for _, capacity in listed),
+        "active": _given(out[pid][0] for pid, _ in listed),
+        "waiting": _given(out[pid][1] for pid, _ in listed),
+    }
     return out, totals
 
 

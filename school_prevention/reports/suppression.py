@@ -21,6 +21,7 @@ by the published figures exactly when its edge is a bridge (on no cycle). So we 
 cells until no suppressed edge is a bridge. tests/reports/test_suppression.py checks this against exact
 linear algebra on random tables.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -144,8 +145,9 @@ def suppress(
     Complements are the smallest cells that are not 0, a 0 only when nothing else will do.
     """
     owner = _column_equations(identities)
-    cells: dict[Cell, int] = {(row, column): value for row, columns in values.items()
-                              for column, value in columns.items()}
+    cells: dict[Cell, int] = {
+        (row, column): value for row, columns in values.items() for column, value in columns.items()
+    }
     known = _known_zero(values, cells, identities) | {c for c in known if c in cells}
     suppressed = {cell for cell, value in cells.items() if 0 < value < min_n and cell not in known}
     suppressed |= {c for c in withheld if c in cells}
@@ -201,7 +203,7 @@ def _known_zero(values, cells, identities) -> set[Cell]:
 
 def _close_units(suppressed: set, cells, known, owner) -> None:
     """Withhold together what must go together (RowIdentity.together): see its docstring."""
-    for (row, column) in list(suppressed):
+    for row, column in list(suppressed):
         identity = owner.get(column)
         if identity is None or not identity.together or column == identity.total:
             continue
@@ -218,7 +220,7 @@ def _protect_lone_cells(cells, suppressed, by_column, owner, known) -> None:
     (chains of equations that together give a value away).
     """
     rows_of_identity: dict = defaultdict(list)
-    for (row, column) in cells:
+    for row, column in cells:
         identity = owner.get(column)
         if identity and (row, column) not in known:
             rows_of_identity[(row, identity.total)].append((row, column))
@@ -230,8 +232,9 @@ def _protect_lone_cells(cells, suppressed, by_column, owner, known) -> None:
         for group in groups:
             hidden = [c for c in group if c in touched]
             if len(hidden) == 1:
-                spare = min((c for c in group if c not in suppressed), key=lambda c: _preference(cells, c),
-                            default=None)
+                spare = min(
+                    (c for c in group if c not in suppressed), key=lambda c: _preference(cells, c), default=None
+                )
                 if spare is not None:
                     suppressed.add(spare)
                     _close_units(suppressed, cells, known, owner)
@@ -275,8 +278,11 @@ def _complement_for(bridge, hidden, cells, owner, open_columns, suppressed, by_c
     identity = owner.get(bridge[1])
     nearby = [c for c in by_column[bridge[1]] if c not in suppressed]
     if identity:
-        nearby += [(bridge[0], col) for col in (*identity.parts, identity.total)
-                   if (bridge[0], col) in cells and (bridge[0], col) not in suppressed and (bridge[0], col) not in known]
+        nearby += [
+            (bridge[0], col)
+            for col in (*identity.parts, identity.total)
+            if (bridge[0], col) in cells and (bridge[0], col) not in suppressed and (bridge[0], col) not in known
+        ]
     return min(nearby, key=lambda c: _preference(cells, c)) if nearby else None
 
 
@@ -299,8 +305,9 @@ def _needs_work(values, columns, min_n) -> bool:
     return any(0 < cells.get(c, 0) < min_n for cells in values.values() for c in columns)
 
 
-def suppress_with_totals(values: Mapping[K, Mapping[str, int]], min_n: int,
-                         blocks: Sequence[Block], known: Iterable[Cell] = ()) -> tuple[dict[str, int], set[Cell]]:
+def suppress_with_totals(
+    values: Mapping[K, Mapping[str, int]], min_n: int, blocks: Sequence[Block], known: Iterable[Cell] = ()
+) -> tuple[dict[str, int], set[Cell]]:
     """A table whose totals are published with it (a group of schools): its totals row, and the
     withheld cells, the totals row's among them (row TOTAL). Block by block: blocks share no cell
     and no equation. known: cells that are 0 by what is public (see suppress())."""
@@ -320,8 +327,13 @@ def suppress_with_totals(values: Mapping[K, Mapping[str, int]], min_n: int,
     return totals, hidden
 
 
-def suppress_breakdown(values: Mapping[K, Mapping[str, int]], min_n: int, blocks: Sequence[Block],
-                       totals: Mapping[str, int], withheld_totals: Iterable[str] = ()) -> set[Cell]:
+def suppress_breakdown(
+    values: Mapping[K, Mapping[str, int]],
+    min_n: int,
+    blocks: Sequence[Block],
+    totals: Mapping[str, int],
+    withheld_totals: Iterable[str] = (),
+) -> set[Cell]:
     """A breakdown of totals published elsewhere (a group's totals by grade, severity, week...).
 
     The totals are the table's totals row, fixed by the table they come from: a published total
@@ -333,8 +345,9 @@ def suppress_breakdown(values: Mapping[K, Mapping[str, int]], min_n: int, blocks
     withheld_totals = set(withheld_totals)
     hidden: set[Cell] = set()
     for block in blocks:
-        lines: dict[Hashable, Mapping[str, int]] = {row: {c: cells.get(c, 0) for c in block.columns}
-                                                    for row, cells in values.items()}
+        lines: dict[Hashable, Mapping[str, int]] = {
+            row: {c: cells.get(c, 0) for c in block.columns} for row, cells in values.items()
+        }
         if not lines:
             continue
         withheld = {(TOTAL, c) for c in block.columns if c in withheld_totals}

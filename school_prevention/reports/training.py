@@ -11,6 +11,7 @@ never changes which cells are withheld, and a figure over several groups is show
 every group's is. Staff counts are about adults, but a school's few people whose training lapsed
 are identifiable to their colleagues: they are protected the same way.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,7 +37,10 @@ COLUMNS: list[tuple[str, str]] = [
     ("row_type", "`school`, or `total` for the totals of the schools listed"),
     ("school_sourced_id", "the school's SIS (OneRoster) sourcedId; empty on the total row"),
     ("school_name", "the school's name"),
-    ("school_level", "`elementary`, `middle`, `high` or `other`; on the total row `all`, or the level (or levels joined by `-`) filtered on"),
+    (
+        "school_level",
+        "`elementary`, `middle`, `high` or `other`; on the total row `all`, or the level (or levels joined by `-`) filtered on",
+    ),
     ("as_of", "the day (district time zone) the figures describe"),
     ("staff", "active staff, counselors and principals assigned to the school (one at k schools counts at each)"),
     ("staff_current", "of them, holding every course required of their role, none expiring within 30 days"),
@@ -49,8 +53,13 @@ COLUMNS: list[tuple[str, str]] = [
 
 def counts_of(coverage: Coverage) -> dict[str, int]:
     """A school's Coverage as the table's counts."""
-    return {"staff": coverage.staff, "staff_current": coverage.current, "staff_due": coverage.due,
-            "staff_lapsed": coverage.lapsed, "staff_untrained": coverage.missing}
+    return {
+        "staff": coverage.staff,
+        "staff_current": coverage.current,
+        "staff_due": coverage.due,
+        "staff_lapsed": coverage.lapsed,
+        "staff_untrained": coverage.missing,
+    }
 
 
 def share_trained(cells: dict):
@@ -70,8 +79,7 @@ class TrainingTable:
     min_n: int
 
 
-def district_training(level: str | None, min_n: int, today: date, groups: list[Group] | None = None
-                      ) -> TrainingTable:
+def district_training(level: str | None, min_n: int, today: date, groups: list[Group] | None = None) -> TrainingTable:
     """Every active school (of one reporting group, by its key) with its staff's training counts,
     small cells withheld. groups: the district's reporting groups when known (DistrictReport.groups);
     worked out as the district report does otherwise. A level the district does not report apart
@@ -94,8 +102,9 @@ def reporting_groups_now(min_n: int) -> list[Group]:
     return reporting_groups(((s.id, s.level) for s in run(*schools_measure(Scope()))), active, min_n)
 
 
-def publish_training(schools, values: dict[int, dict[str, int]], group: Group | None, groups: list[Group],
-                     min_n: int, today: date) -> TrainingTable:
+def publish_training(
+    schools, values: dict[int, dict[str, int]], group: Group | None, groups: list[Group], min_n: int, today: date
+) -> TrainingTable:
     """district_training() from the schools and their counts: no database (the attacker test runs it)."""
     by_id = {s.id: s for s in schools}
     rows, totals = [], []
@@ -105,13 +114,27 @@ def publish_training(schools, values: dict[int, dict[str, int]], group: Group | 
         totals.append(shown(group_total, hidden, TOTAL))
         for school_id, counts in table.items():
             school, cells = by_id[school_id], shown(counts, hidden, school_id)
-            rows.append({"row_type": "school", "school_id": school.id, "school_sourced_id": school.sourced_id,
-                         "school_name": school.name, "school_level": school.level, "as_of": today.isoformat(),
-                         **cells, "share_staff_trained": share_trained(cells)})
+            rows.append(
+                {
+                    "row_type": "school",
+                    "school_id": school.id,
+                    "school_sourced_id": school.sourced_id,
+                    "school_name": school.name,
+                    "school_level": school.level,
+                    "as_of": today.isoformat(),
+                    **cells,
+                    "share_staff_trained": share_trained(cells),
+                }
+            )
     rows.sort(key=lambda r: r["school_name"])
     total = {c: add_up(t[c] for t in totals) for c in COUNTS}
-    total.update(row_type="total", school_id=None, school_sourced_id="", as_of=today.isoformat(),
-                 school_name=f"Total, {group.label.lower()} schools" if group else "District total",
-                 school_level=group.key if group else "all")
+    total.update(
+        row_type="total",
+        school_id=None,
+        school_sourced_id="",
+        as_of=today.isoformat(),
+        school_name=f"Total, {group.label.lower()} schools" if group else "District total",
+        school_level=group.key if group else "all",
+    )
     total["share_staff_trained"] = share_trained(total)
     return TrainingTable(rows, total, min_n)

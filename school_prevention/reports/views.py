@@ -1,4 +1,5 @@
 """/reports/coverage: a school's coverage for its principals and counselors; every school's for the district."""
+
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
@@ -53,16 +54,26 @@ def _school_page():
     period = make_period(utcnow())
     report = school_report(school, period)
     listing = uncovered_list(student_scope(current_user), school.id, period, UNCOVERED_LIMIT)
-    context = {"form": form, "school": school, "schools": schools, "report": report, "uncovered": listing.students,
-               "more": listing.more, "categories": listing.categories,
-               "can_plan": current_user.role_enum == Role.COUNSELOR, "charts": charts,
-               "severity_of": measures.SEVERITY_OF_RANK, "recommended": RECOMMENDED_CASELOAD}
+    context = {
+        "form": form,
+        "school": school,
+        "schools": schools,
+        "report": report,
+        "uncovered": listing.students,
+        "more": listing.more,
+        "categories": listing.categories,
+        "can_plan": current_user.role_enum == Role.COUNSELOR,
+        "charts": charts,
+        "severity_of": measures.SEVERITY_OF_RANK,
+        "recommended": RECOMMENDED_CASELOAD,
+    }
     context["training"] = training_coverage([school.id], period.today)[school.id]  # staff trained (training)
     context["outside"] = outside_support(school.id, [s.id for s in listing.students])  # agencies supporting students
     context["tiers"] = tier_coverage(school.id)  # students by tier, flagged students with an intervention plan
     # One row per view: names of uncovered students were shown; which ones is not recorded.
-    audit.record("report.coverage", actor=current_user, school_id=school.id,
-                 detail={"uncovered_shown": len(listing.students)})
+    audit.record(
+        "report.coverage", actor=current_user, school_id=school.id, detail={"uncovered_shown": len(listing.students)}
+    )
     return render_template("reports/school.html", **context)
 
 
@@ -75,12 +86,22 @@ def _district_page():
     descending = form.order.data == "desc"
     args = {"period": report.reporting.key, "level": report.level or ""}
     # The page names no student; its row records what was looked at.
-    audit.record("report.coverage.district", actor=current_user,
-                 detail={"level": report.level, "period": report.reporting.key})
+    audit.record(
+        "report.coverage.district", actor=current_user, detail={"level": report.level, "period": report.reporting.key}
+    )
     rows = report.sorted_rows(sort, descending)
-    context = {"form": form, "report": report, "rows": rows, "sort": sort, "descending": descending,
-               "args": args, "charts": charts, "S": SUPPRESSED, "sortable": SORTABLE,
-               "recommended": RECOMMENDED_CASELOAD}
+    context = {
+        "form": form,
+        "report": report,
+        "rows": rows,
+        "sort": sort,
+        "descending": descending,
+        "args": args,
+        "charts": charts,
+        "S": SUPPRESSED,
+        "sortable": SORTABLE,
+        "recommended": RECOMMENDED_CASELOAD,
+    }
     # Staff trained, suppressed in the same groups as every other district figure.
     context["training"] = district_training(report.level, report.min_n, report.period.today, report.groups)
     return render_template("reports/district.html", **context)

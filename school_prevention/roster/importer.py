@@ -1,4 +1,5 @@
 """The names other modules have long imported from here (views, cli); the import itself is roster.pipeline."""
+
 from __future__ import annotations
 
 from school_prevention.roster.pipeline.report import (

@@ -1,4 +1,5 @@
 """Roster jobs: the import worker, and the deletion of uploads nobody applied within a week."""
+
 from __future__ import annotations
 
 import logging
@@ -19,8 +20,12 @@ def work_queue(now: datetime) -> int:
     for claim in stopped_runs(now):
         if (claim.run_id, claim.attempt) not in _reported:
             _reported.add((claim.run_id, claim.attempt))
-            log.warning("roster import #%s stopped: its worker %s went away; an admin can retry or discard it "
-                        "under Roster import", claim.run_id, claim.claimed_by)
+            log.warning(
+                "roster import #%s stopped: its worker %s went away; an admin can retry or discard it "
+                "under Roster import",
+                claim.run_id,
+                claim.claimed_by,
+            )
     return work()
 
 

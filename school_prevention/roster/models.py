@@ -1,4 +1,5 @@
 """Import runs (a queue with progress and reports), uploaded files, student demographics, school-change history."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -100,8 +101,7 @@ class RosterImport(Model):
     @property
     def can_apply(self) -> bool:
         """A finished dry run whose file is still here and that nobody has applied."""
-        return (self.is_dry_run and self.status in (DONE, REFUSED) and not self.is_applied
-                and self.upload_id is not None)
+        return self.is_dry_run and self.status in (DONE, REFUSED) and not self.is_applied and self.upload_id is not None
 
 
 class StudentDemographics(Model):

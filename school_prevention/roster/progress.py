@@ -17,6 +17,7 @@ sees the same folder. The row keeps the heartbeat of the claim; readers take whi
 The pages that read progress do so without asking for the write lock (roster.views), so they
 answer while the import holds it.
 """
+
 from __future__ import annotations
 
 import json
@@ -166,8 +167,15 @@ class Beat:
         now = utcnow()
         try:
             if self.path is not None:
-                data = {"run": self.owner.run_id, "attempt": self.owner.attempt, "claimed_by": self.owner.claimed_by,
-                        "done": done, "total": total, "current": current, "beat_at": now.isoformat()}
+                data = {
+                    "run": self.owner.run_id,
+                    "attempt": self.owner.attempt,
+                    "claimed_by": self.owner.claimed_by,
+                    "done": done,
+                    "total": total,
+                    "current": current,
+                    "beat_at": now.isoformat(),
+                }
                 temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
                 temporary.write_text(json.dumps(data))
                 os.replace(temporary, self.path)
@@ -175,13 +183,24 @@ class Beat:
             with self.engine.begin() as connection:
                 # Never wait long on the run's row (the import locks it as it finishes): the next beat comes soon.
                 connection.execute(text("SET LOCAL lock_timeout = '2s'"))
-                connection.execute(update(RUN).where(
-                    RUN.c.id == self.owner.run_id, RUN.c.status == RUNNING, RUN.c.claimed_by == self.owner.claimed_by,
-                    RUN.c.attempts == self.owner.attempt,
-                ).values(progress_done=done, progress_total=total, progress_file=current[:255] or None,
-                         heartbeat_at=now))
+                connection.execute(
+                    update(RUN)
+                    .where(
+                        RUN.c.id == self.owner.run_id,
+                        RUN.c.status == RUNNING,
+                        RUN.c.claimed_by == self.owner.claimed_by,
+                        RUN.c.attempts == self.owner.attempt,
+                    )
+                    .values(
+                        progress_done=done, progress_total=total, progress_file=current[:255] or None, heartbeat_at=now
+                    )
+                )
         except Exception:
             self._failures += 1
             if self._failures == 1 or self._failures % 60 == 0:
-                log.warning("roster import #%s: could not write its progress (%s times)", self.owner.run_id,
-                            self._failures, exc_info=True)
+                log.warning(
+                    "roster import #%s: could not write its progress (%s times)",
+                    self.owner.run_id,
+                    self._failures,
+                    exc_info=True,
+                )

@@ -1,4 +1,5 @@
 """Queries for the roster admin pages and the import worker."""
+
 from __future__ import annotations
 
 from sqlalchemy import Select, select
@@ -13,8 +14,12 @@ def recent_runs(limit: int = 50) -> Select:
 
 def queued_runs(limit: int = 20) -> Select:
     """Ids of the runs waiting for a worker, longest waiting first."""
-    return select(RosterImport.id).where(RosterImport.status == QUEUED).order_by(
-        RosterImport.queued_at, RosterImport.id).limit(limit)
+    return (
+        select(RosterImport.id)
+        .where(RosterImport.status == QUEUED)
+        .order_by(RosterImport.queued_at, RosterImport.id)
+        .limit(limit)
+    )
 
 
 def working_runs() -> Select:

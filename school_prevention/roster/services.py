@@ -1,5 +1,6 @@
 """Queue roster imports (an upload's dry run, an apply), retry or discard a run whose worker went away,
 run one import as one transaction with its report and audit row, and expire old uploads."""
+
 from __future__ import annotations
 
 import logging
@@ -65,8 +66,13 @@ def start_upload(actor, stream: BinaryIO, file_name: str) -> RosterImport:
     Flushes; the request's commit makes the run visible to the import worker.
     """
     upload = store(stream, file_name, max_bytes=current_app.config["MAX_CONTENT_LENGTH"])
-    run = RosterImport(actor_id=getattr(actor, "id", None), source_name=upload.file_name, is_dry_run=True,
-                       status=QUEUED, upload_id=upload.id)
+    run = RosterImport(
+        actor_id=getattr(actor, "id", None),
+        source_name=upload.file_name,
+        is_dry_run=True,
+        status=QUEUED,
+        upload_id=upload.id,
+    )
     db.session.add(run)
     db.session.flush()
     return run
@@ -78,9 +84,17 @@ def start_run(actor, source_name: str, *, dry_run: bool) -> RosterImport:
     Flushes; import_roster commits it before the import's own transaction begins.
     """
     now = utcnow()
-    run = RosterImport(actor_id=getattr(actor, "id", None), source_name=source_name, is_dry_run=dry_run,
-                       status=RUNNING, started_at=now, queued_at=now, claimed_by=run_progress.worker_name(), attempts=1,
-                       heartbeat_at=now)
+    run = RosterImport(
+        actor_id=getattr(actor, "id", None),
+        source_name=source_name,
+        is_dry_run=dry_run,
+        status=RUNNING,
+        started_at=now,
+        queued_at=now,
+        claimed_by=run_progress.worker_name(),
+        attempts=1,
+        heartbeat_at=now,
+    )
     db.session.add(run)
     db.session.flush()
     return run
@@ -94,12 +108,16 @@ def check_can_apply(dry: RosterImport) -> None:
         run = dry.applied_run
         assert run is not None  # is_applied: the dry run has an applied run
         if run.status in (QUEUED, RUNNING):
-            raise ApplyError(f"This dry run is already being applied as run #{run.id}; it was not started again.",
-                             run_id=run.id)
+            raise ApplyError(
+                f"This dry run is already being applied as run #{run.id}; it was not started again.", run_id=run.id
+            )
         raise ApplyError(f"This dry run was already applied as run #{run.id}; it was not applied again.", run_id=run.id)
     if dry.upload_id is None:
-        raise ApplyError(f"The uploaded file has expired (uploads are kept for {UPLOAD_KEEP.days} days). "
-                         "Upload the export again to check and apply it.", expired=True)
+        raise ApplyError(
+            f"The uploaded file has expired (uploads are kept for {UPLOAD_KEEP.days} days). "
+            "Upload the export again to check and apply it.",
+            expired=True,
+        )
 
 
 def start_apply(actor, dry: RosterImport, *, allow_mass_deactivation: bool = False) -> RosterImport:
@@ -115,15 +133,30 @@ def start_apply(actor, dry: RosterImport, *, allow_mass_deactivation: bool = Fal
     changed_nothing = select(attempt.id).where(attempt.status.in_(CHANGED_NOTHING))
     try:
         with db.session.begin_nested():
-            run = RosterImport(actor_id=getattr(actor, "id", None), source_name=dry.source_name, is_dry_run=False,
-                               status=QUEUED, upload_id=dry.upload_id, allow_mass_deactivation=allow_mass_deactivation)
+            run = RosterImport(
+                actor_id=getattr(actor, "id", None),
+                source_name=dry.source_name,
+                is_dry_run=False,
+                status=QUEUED,
+                upload_id=dry.upload_id,
+                allow_mass_deactivation=allow_mass_deactivation,
+            )
             db.session.add(run)
             db.session.flush()
-            claimed = cast(CursorResult[Any], db.session.execute(
-                update(RUN).where(RUN.c.id == dry.id, RUN.c.is_dry_run.is_(True), RUN.c.status.in_((DONE, REFUSED)),
-                                  RUN.c.upload_id.is_not(None),
-                                  or_(RUN.c.applied_run_id.is_(None), RUN.c.applied_run_id.in_(changed_nothing)))
-                .values(applied_run_id=run.id))).rowcount
+            claimed = cast(
+                CursorResult[Any],
+                db.session.execute(
+                    update(RUN)
+                    .where(
+                        RUN.c.id == dry.id,
+                        RUN.c.is_dry_run.is_(True),
+                        RUN.c.status.in_((DONE, REFUSED)),
+                        RUN.c.upload_id.is_not(None),
+                        or_(RUN.c.applied_run_id.is_(None), RUN.c.applied_run_id.in_(changed_nothing)),
+                    )
+                    .values(applied_run_id=run.id)
+                ),
+            ).rowcount
             if claimed != 1:
                 raise _Lost
     except _Lost:
@@ -150,10 +183,19 @@ def _take_stopped(run: RosterImport, now: datetime, values: dict) -> None:
     seen_attempt = run.attempts
     if run.status != RUNNING or _worker_alive(run, now):
         raise RunError(_why_not_stopped(run))
-    changed = cast(CursorResult[Any], db.session.execute(update(RUN).where(
-        RUN.c.id == run.id, RUN.c.status == RUNNING, RUN.c.attempts == seen_attempt,
-        func.coalesce(RUN.c.heartbeat_at, RUN.c.queued_at) < now - run_progress.STALE_AFTER,
-    ).values(**values))).rowcount
+    changed = cast(
+        CursorResult[Any],
+        db.session.execute(
+            update(RUN)
+            .where(
+                RUN.c.id == run.id,
+                RUN.c.status == RUNNING,
+                RUN.c.attempts == seen_attempt,
+                func.coalesce(RUN.c.heartbeat_at, RUN.c.queued_at) < now - run_progress.STALE_AFTER,
+            )
+            .values(**values)
+        ),
+    ).rowcount
     db.session.expire(run)
     if changed != 1:
         raise RunError(_why_not_stopped(run))
@@ -175,11 +217,24 @@ def retry_run(actor, run: RosterImport, now: datetime | None = None) -> None:
     """
     now = now or utcnow()
     if run.upload_id is None:
-        raise RunError(f"Run #{run.id} cannot be retried: its file is not kept (a command-line import, or an "
-                       "expired upload). Discard it and start the import again.")
+        raise RunError(
+            f"Run #{run.id} cannot be retried: its file is not kept (a command-line import, or an "
+            "expired upload). Discard it and start the import again."
+        )
     attempt = run.attempts
-    _take_stopped(run, now, {"status": QUEUED, "queued_at": now, "claimed_by": None, "heartbeat_at": None,
-                             "progress_done": 0, "progress_total": 0, "progress_file": None})
+    _take_stopped(
+        run,
+        now,
+        {
+            "status": QUEUED,
+            "queued_at": now,
+            "claimed_by": None,
+            "heartbeat_at": None,
+            "progress_done": 0,
+            "progress_total": 0,
+            "progress_file": None,
+        },
+    )
     run_progress.forget(db.engine, run.id, attempt)
     audit.record("roster.retry", actor=actor, obj=run, detail={"attempt": attempt})
 
@@ -194,15 +249,18 @@ def discard_run(actor, run: RosterImport, now: datetime | None = None) -> None:
     message = "Discarded by an administrator before it ran: nothing was changed."
     values = {"status": ABANDONED, "finished_at": now}
     if run.status == QUEUED:
-        result = db.session.execute(update(RUN).where(RUN.c.id == run.id, RUN.c.status == QUEUED)
-                                    .values(**values, report={"refused": message}))
+        result = db.session.execute(
+            update(RUN).where(RUN.c.id == run.id, RUN.c.status == QUEUED).values(**values, report={"refused": message})
+        )
         changed = cast(CursorResult[Any], result).rowcount
         db.session.expire(run)
         if changed != 1:
             raise RunError(_why_not_stopped(run))
     else:
-        message = ("Discarded by an administrator after its worker went away: its transaction ended with the "
-                   "worker, so nothing was changed.")
+        message = (
+            "Discarded by an administrator after its worker went away: its transaction ended with the "
+            "worker, so nothing was changed."
+        )
         attempt = run.attempts
         _take_stopped(run, now, {**values, "report": {"refused": message}})
         run_progress.forget(db.engine, run.id, attempt)
@@ -211,8 +269,16 @@ def discard_run(actor, run: RosterImport, now: datetime | None = None) -> None:
     audit.record("roster.discard", actor=actor, obj=run, detail={"attempt": run.attempts})
 
 
-def import_roster(run_id: int, path: str | Path, *, dry_run: bool, allow_mass_deactivation: bool = False,
-                  progress=None, owner: Owner | None = None, beat: Beat | None = None) -> ImportReport:
+def import_roster(
+    run_id: int,
+    path: str | Path,
+    *,
+    dry_run: bool,
+    allow_mass_deactivation: bool = False,
+    progress=None,
+    owner: Owner | None = None,
+    beat: Beat | None = None,
+) -> ImportReport:
     """Import a OneRoster folder or zip for a claimed run. Applies everything or nothing; a dry run changes nothing.
 
     Runs in a worker or the command line, never in a web request: it commits what the caller
@@ -223,7 +289,9 @@ def import_roster(run_id: int, path: str | Path, *, dry_run: bool, allow_mass_de
     started here when not given; `progress` is told every update either way).
     """
     if owner is None:
-        claimed_by, attempt = db.session.execute(select(RUN.c.claimed_by, RUN.c.attempts).where(RUN.c.id == run_id)).one()
+        claimed_by, attempt = db.session.execute(
+            select(RUN.c.claimed_by, RUN.c.attempts).where(RUN.c.id == run_id)
+        ).one()
         owner = Owner(run_id, claimed_by, attempt)
     locale = _locale_of(owner)
     db.session.commit()
@@ -243,9 +311,14 @@ def _import(owner: Owner, path, dry_run: bool, allow: bool, report_progress, loc
         except SourceError as exc:
             return _finish(owner, ImportReport(dry_run=dry_run, refused=str(exc)), FAILED)
         try:
-            report = pipeline.import_roster(source, dry_run=dry_run, allow_mass_deactivation=allow,
-                                            progress=report_progress, import_id=owner.run_id,
-                                            batch_size=current_app.config["ROSTER_BATCH_SIZE"])
+            report = pipeline.import_roster(
+                source,
+                dry_run=dry_run,
+                allow_mass_deactivation=allow,
+                progress=report_progress,
+                import_id=owner.run_id,
+                batch_size=current_app.config["ROSTER_BATCH_SIZE"],
+            )
         except SourceError as exc:  # a file that cannot be read (encoding, damaged zip, unclosed quote)
             db.session.rollback()
             refused = _("%(problem)s Nothing was changed.", problem=exc)
@@ -277,20 +350,35 @@ def fail_run(owner: Owner, message: str) -> None:
 def _finish(owner: Owner, report: ImportReport, status: str) -> ImportReport:
     """Store the report and audit row and commit, only while the run is still this worker's claim."""
     try:
-        finished = cast(CursorResult[Any], db.session.execute(update(RUN).where(
-            RUN.c.id == owner.run_id, RUN.c.status == RUNNING, RUN.c.claimed_by == owner.claimed_by,
-            RUN.c.attempts == owner.attempt,
-        ).values(status=status, finished_at=utcnow(), counts=dict(report.counts), report=report.as_dict()))).rowcount
+        finished = cast(
+            CursorResult[Any],
+            db.session.execute(
+                update(RUN)
+                .where(
+                    RUN.c.id == owner.run_id,
+                    RUN.c.status == RUNNING,
+                    RUN.c.claimed_by == owner.claimed_by,
+                    RUN.c.attempts == owner.attempt,
+                )
+                .values(status=status, finished_at=utcnow(), counts=dict(report.counts), report=report.as_dict())
+            ),
+        ).rowcount
         if finished != 1:
             # Retried or discarded while this worker ran it (it was taken for dead): what it did is undone.
             db.session.rollback()
-            log.warning("roster import #%s was retried or discarded while this worker ran it; its work was rolled back",
-                        owner.run_id)
+            log.warning(
+                "roster import #%s was retried or discarded while this worker ran it; its work was rolled back",
+                owner.run_id,
+            )
             return report
         run = db.session.get(RosterImport, owner.run_id, populate_existing=True)
         assert run is not None  # this worker's claim, confirmed by the UPDATE just made
-        audit.record("roster.import" if not report.dry_run else "roster.dry_run", actor=run.actor, obj=run,
-                     detail={"status": status, "counts": dict(report.counts), "rejected": len(report.rejected)})
+        audit.record(
+            "roster.import" if not report.dry_run else "roster.dry_run",
+            actor=run.actor,
+            obj=run,
+            detail={"status": status, "counts": dict(report.counts), "rejected": len(report.rejected)},
+        )
         # The uploaded export is not needed once applied (a dry run and its apply share it).
         if status == DONE and not report.dry_run and run.upload_id is not None:
             delete_uploads([run.upload_id])
@@ -308,6 +396,7 @@ def expire_uploads(now: datetime) -> int:
     same day finds nothing.
     """
     in_use = select(RUN.c.upload_id).where(RUN.c.status.in_((QUEUED, RUNNING)), RUN.c.upload_id.is_not(None))
-    old = db.session.scalars(select(RosterUpload.id).where(RosterUpload.created_at < now - UPLOAD_KEEP,
-                                                           RosterUpload.id.not_in(in_use))).all()
+    old = db.session.scalars(
+        select(RosterUpload.id).where(RosterUpload.created_at < now - UPLOAD_KEEP, RosterUpload.id.not_in(in_use))
+    ).all()
     return delete_uploads(old)

@@ -1,4 +1,5 @@
 """Reading a OneRoster CSV set from a folder or a zip: streaming rows with their physical line numbers."""
+
 from __future__ import annotations
 
 import csv
@@ -65,8 +66,9 @@ class RosterSource:
             try:
                 self._zip = zipfile.ZipFile(self.path)
             except (zipfile.BadZipFile, OSError, ValueError) as exc:
-                raise SourceError(_("%(file)s is a damaged zip file (%(error)s). Export it again.",
-                                    file=self.path.name, error=exc)) from exc
+                raise SourceError(
+                    _("%(file)s is a damaged zip file (%(error)s). Export it again.", file=self.path.name, error=exc)
+                ) from exc
             # Files may sit in one folder inside the zip; take the CSVs wherever they are.
             self._names = {}
             for n in self._zip.namelist():
@@ -75,8 +77,15 @@ class RosterSource:
                 key = Path(n).name.lower()
                 if key.endswith(".csv") and key in self._names:
                     self._zip.close()
-                    raise SourceError(_("The zip holds %(file)s more than once (%(first)s and %(second)s): upload a "
-                                        "zip of one export.", file=Path(n).name, first=self._names[key], second=n))
+                    raise SourceError(
+                        _(
+                            "The zip holds %(file)s more than once (%(first)s and %(second)s): upload a "
+                            "zip of one export.",
+                            file=Path(n).name,
+                            first=self._names[key],
+                            second=n,
+                        )
+                    )
                 self._names[key] = n
         else:
             raise SourceError(_("%(path)s is neither a folder nor a zip file.", path=path))
@@ -103,42 +112,63 @@ class RosterSource:
             else:
                 info = self._zip.getinfo(real)
                 if info.file_size > ZIP_BOMB_BYTES and info.file_size > ZIP_BOMB_RATIO * max(info.compress_size, 1):
-                    raise SourceError(_("%(file)s would inflate from %(packed)s to %(size)s bytes: that is not a CSV "
-                                        "export.", file=name, packed=format_decimal(info.compress_size),
-                                        size=format_decimal(info.file_size)))
+                    raise SourceError(
+                        _(
+                            "%(file)s would inflate from %(packed)s to %(size)s bytes: that is not a CSV export.",
+                            file=name,
+                            packed=format_decimal(info.compress_size),
+                            size=format_decimal(info.file_size),
+                        )
+                    )
                 raw = self._zip.open(real)
         except (OSError, RuntimeError, NotImplementedError, zipfile.BadZipFile) as exc:
             # RuntimeError: a password-protected entry; NotImplementedError: a compression zipfile lacks.
-            raise SourceError(_("%(file)s could not be opened (%(error)s). Export the files again as a plain zip.",
-                                file=name, error=exc)) from exc
+            raise SourceError(
+                _(
+                    "%(file)s could not be opened (%(error)s). Export the files again as a plain zip.",
+                    file=name,
+                    error=exc,
+                )
+            ) from exc
         try:
             with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
                 yield fh
         except UnicodeDecodeError as exc:
             raise SourceError(self._not_utf8(name, real)) from exc
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            raise SourceError(_("%(file)s is damaged inside the zip (%(error)s). Export it again.", file=name,
-                                error=exc)) from exc
+            raise SourceError(
+                _("%(file)s is damaged inside the zip (%(error)s). Export it again.", file=name, error=exc)
+            ) from exc
 
     def _not_utf8(self, name: str, real: str) -> str:
         """Why a file is not UTF-8, naming the first line that is not (the file is read again, in bytes)."""
         archive = self._zip
         opener: Callable[[], IO[bytes]] = (
-            (lambda: open(self.path / real, "rb")) if archive is None  # noqa: SIM115 - opened by the `with` below
-            else (lambda: archive.open(real)))
+            (lambda: open(self.path / real, "rb"))  # noqa: SIM115 - each use is a `with` below
+            if archive is None
+            else (lambda: archive.open(real))
+        )
         with opener() as raw:
             if raw.read(2) in (b"\xff\xfe", b"\xfe\xff"):
-                return _("%(file)s is saved as UTF-16 (\"Unicode text\"), but the import reads UTF-8. Save or "
-                         "export it as \"CSV UTF-8\" and upload it again.", file=name)
+                return _(
+                    '%(file)s is saved as UTF-16 ("Unicode text"), but the import reads UTF-8. Save or '
+                    'export it as "CSV UTF-8" and upload it again.',
+                    file=name,
+                )
         with opener() as raw:
             for number, line in enumerate(raw, start=1):
                 try:
                     line.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    return _("%(file)s is not UTF-8 text: line %(line)s has the byte %(byte)s, which is not UTF-8 "
-                             "(was it saved as Windows-1252 or Latin-1?). Save or export it as \"CSV UTF-8\" and "
-                             "upload it again.", file=name, line=number, byte=f"0x{line[exc.start]:02x}")
-        return _("%(file)s is not UTF-8 text. Save or export it as \"CSV UTF-8\" and upload it again.", file=name)
+                    return _(
+                        "%(file)s is not UTF-8 text: line %(line)s has the byte %(byte)s, which is not UTF-8 "
+                        '(was it saved as Windows-1252 or Latin-1?). Save or export it as "CSV UTF-8" and '
+                        "upload it again.",
+                        file=name,
+                        line=number,
+                        byte=f"0x{line[exc.start]:02x}",
+                    )
+        return _('%(file)s is not UTF-8 text. Save or export it as "CSV UTF-8" and upload it again.', file=name)
 
     def rows(self, fh, name: str = "", *, check_nul: bool = False) -> tuple[list[str], Iterator[Row]]:
         """The header (stripped) and an iterator of rows keyed by header, with starting line numbers.
@@ -156,8 +186,12 @@ class RosterSource:
         except csv.Error as exc:
             raise _damaged(name, exc, 1) from exc
         if end.hit:
-            raise SourceError(_("%(file)s line 1: a quote (\") in the header is never closed. Correct the file and try "
-                                "again.", file=name))
+            raise SourceError(
+                _(
+                    '%(file)s line 1: a quote (") in the header is never closed. Correct the file and try again.',
+                    file=name,
+                )
+            )
         return header, _records(reader, end, header, name, check_nul)
 
     def close(self) -> None:
@@ -167,9 +201,16 @@ class RosterSource:
 
 def _damaged(name: str, exc: csv.Error, line: int) -> SourceError:
     """A field the csv reader refused: almost always a quote left open."""
-    return SourceError(_("%(file)s line %(line)s: a value is longer than %(mb)s MB (%(error)s); usually a "
-                         "quote (\") that is opened and never closed. Correct the file and try again.",
-                         file=name, line=line, mb=FIELD_LIMIT // (1024 * 1024), error=exc))
+    return SourceError(
+        _(
+            "%(file)s line %(line)s: a value is longer than %(mb)s MB (%(error)s); usually a "
+            'quote (") that is opened and never closed. Correct the file and try again.',
+            file=name,
+            line=line,
+            mb=FIELD_LIMIT // (1024 * 1024),
+            error=exc,
+        )
+    )
 
 
 def _records(reader, end: _EndOfFile, header: list[str], name: str, check_nul: bool) -> Iterator[Row]:
@@ -187,11 +228,24 @@ def _records(reader, end: _EndOfFile, header: list[str], name: str, check_nul: b
         if end.hit:
             # The reader wanted more lines than the file had: a quote left open ran to the end.
             if previous > start:
-                raise SourceError(_("%(file)s line %(line)s: a quote (\") opened on this line is never closed, "
-                                    "so lines %(line)s to %(last)s read as one value. Correct the file and "
-                                    "try again.", file=name, line=start, last=previous))
-            raise SourceError(_("%(file)s line %(line)s: a quote (\") opened on this line is never closed. "
-                                "Correct the file and try again.", file=name, line=start))
+                raise SourceError(
+                    _(
+                        '%(file)s line %(line)s: a quote (") opened on this line is never closed, '
+                        "so lines %(line)s to %(last)s read as one value. Correct the file and "
+                        "try again.",
+                        file=name,
+                        line=start,
+                        last=previous,
+                    )
+                )
+            raise SourceError(
+                _(
+                    '%(file)s line %(line)s: a quote (") opened on this line is never closed. '
+                    "Correct the file and try again.",
+                    file=name,
+                    line=start,
+                )
+            )
         # A blank line, or one of only separators and spaces (checked cheaply: most rows
         # have a sourcedId in the first field).
         if not record or (not record[0].strip() and not "".join(record).strip()):

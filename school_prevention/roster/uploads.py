@@ -1,4 +1,5 @@
 """Uploaded OneRoster zips kept in the database: stored in chunks, written out for a worker, deleted."""
+
 from __future__ import annotations
 
 import zipfile
@@ -31,8 +32,9 @@ def store(stream: BinaryIO, file_name: str, *, max_bytes: int) -> RosterUpload:
     size = stream.tell()
     stream.seek(0)
     if size > max_bytes:
-        raise UploadError(f"This file is {size / 2**20:,.0f} MB; the largest export the import takes is "
-                          f"{max_bytes / 2**20:,.0f} MB.")
+        raise UploadError(
+            f"This file is {size / 2**20:,.0f} MB; the largest export the import takes is {max_bytes / 2**20:,.0f} MB."
+        )
     if not zipfile.is_zipfile(stream):
         raise UploadError("This file is not a readable zip archive.")
     stream.seek(0)

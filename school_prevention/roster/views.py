@@ -3,6 +3,7 @@
 The import itself never runs here: a request only queues a run (worker.py runs it in the scheduler
 process), so every page answers at once, and any app server shows the same progress (progress.py).
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -54,16 +55,27 @@ def _state(run: RosterImport) -> dict:
     """What the page says about a run that has not finished: its figures, and what it is waiting for."""
     now = utcnow()
     live = run_progress.read(run, db.engine)
-    state = {"live": live, "stalled": run_progress.is_stalled(run, live, now), "heading": _("Working…"),
-             "message": _("Starting…"), "figures": "", "reading": ""}
+    state = {
+        "live": live,
+        "stalled": run_progress.is_stalled(run, live, now),
+        "heading": _("Working…"),
+        "message": _("Starting…"),
+        "figures": "",
+        "reading": "",
+    }
     if run.status == RUNNING and live.total:
         state["figures"] = _("%(done)s of %(total)s rows read", done=number(live.done), total=number(live.total))
     if live.current:
         state["reading"] = _("Reading %(file)s", file=live.current)
     if run.status == QUEUED:
-        ahead = next((other for other in db.session.scalars(working_runs())
-                      if other.id != run.id and not run_progress.is_stalled(other, run_progress.read(other, db.engine), now)),
-                     None)
+        ahead = next(
+            (
+                other
+                for other in db.session.scalars(working_runs())
+                if other.id != run.id and not run_progress.is_stalled(other, run_progress.read(other, db.engine), now)
+            ),
+            None,
+        )
         if ahead is not None:
             state["heading"] = _("Queued")
             state["message"] = _("Waiting for import #%(num)s to finish: imports take turns.", num=ahead.id)
@@ -71,9 +83,12 @@ def _state(run: RosterImport) -> dict:
             state["heading"], state["message"] = _("Queued"), _("The import worker picks it up within a few seconds.")
         else:
             state["heading"] = _("Waiting for the import worker…")
-            state["message"] = _("Imports run in the scheduler process, which looks for new ones every few seconds, "
-                                 "and it has not started this one. Ask whoever runs the server to check that the "
-                                 "scheduler is running (%(command)s).", command="flask --app app scheduler run")
+            state["message"] = _(
+                "Imports run in the scheduler process, which looks for new ones every few seconds, "
+                "and it has not started this one. Ask whoever runs the server to check that the "
+                "scheduler is running (%(command)s).",
+                command="flask --app app scheduler run",
+            )
     return state
 
 
@@ -109,9 +124,16 @@ def detail(run_id: int):
 
 def _render_detail(run: RosterImport, form: ApplyForm):
     state = _state(run) if not run.is_finished else None
-    return render_template("roster/detail.html", run=run, state=state, form=form, action=RunActionForm(),
-                           counts=count_rows(run.counts), keep_days=UPLOAD_KEEP.days,
-                           deactivation=(run.report or {}).get("deactivation"))
+    return render_template(
+        "roster/detail.html",
+        run=run,
+        state=state,
+        form=form,
+        action=RunActionForm(),
+        counts=count_rows(run.counts),
+        keep_days=UPLOAD_KEEP.days,
+        deactivation=(run.report or {}).get("deactivation"),
+    )
 
 
 @bp.route("/<int:run_id>/progress.json")
@@ -121,12 +143,26 @@ def progress_json(run_id: int):
     """Figures for the progress bar, from the run's row (and its beat file on SQLite), so any app
     server answers alike; polled by static/js/progress.js."""
     run = _run_or_404(run_id)
-    answer = {"status": run.status, "done": 0, "total": 0, "current": "", "stalled": False, "heading": "", "message": ""}
+    answer = {
+        "status": run.status,
+        "done": 0,
+        "total": 0,
+        "current": "",
+        "stalled": False,
+        "heading": "",
+        "message": "",
+    }
     if not run.is_finished:
         state = _state(run)
         live = state["live"]
-        answer.update(done=live.done, total=live.total, current=live.current, stalled=state["stalled"],
-                      heading=state["heading"], message=state["message"])
+        answer.update(
+            done=live.done,
+            total=live.total,
+            current=live.current,
+            stalled=state["stalled"],
+            heading=state["heading"],
+            message=state["message"],
+        )
     return answer
 
 
@@ -143,10 +179,16 @@ def apply(run_id: int):
     if deactivation and dry.can_apply and not form.deactivation_confirmed(deactivation["students"]):
         # Refused here, before anything is queued: the dry run's page again, with the field marked.
         form.confirm_deactivation.errors = [
-            _("Type %(num)s (the number of students this import deactivates) to apply it, "
-              "or upload a complete export instead.", num=number(deactivation["students"]))
-            if form.confirm_deactivation.data else
-            _("Type the number of students to deactivate (%(num)s) to confirm.", num=number(deactivation["students"]))]
+            _(
+                "Type %(num)s (the number of students this import deactivates) to apply it, "
+                "or upload a complete export instead.",
+                num=number(deactivation["students"]),
+            )
+            if form.confirm_deactivation.data
+            else _(
+                "Type the number of students to deactivate (%(num)s) to confirm.", num=number(deactivation["students"])
+            )
+        ]
         return _render_detail(dry, form), 400
     try:
         run = start_apply(current_user, dry, allow_mass_deactivation=bool(deactivation))

@@ -5,6 +5,7 @@ app roster work`); any number of workers on any machines may share the queue. A 
 own transactions: the claim, the import, the report; its heartbeat and progress go beside them
 (progress.Beat).
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,10 +33,19 @@ def claim(run_id: int, worker: str, now: datetime | None = None) -> Owner | None
     """Take a queued run for this worker: an UPDATE ... WHERE status = 'queued', so of two workers
     exactly one changes the row (the other's UPDATE finds it running and changes nothing). Flushes."""
     attempt = db.session.execute(
-        update(RUN).where(RUN.c.id == run_id, RUN.c.status == QUEUED)
-        .values(status=RUNNING, claimed_by=worker, heartbeat_at=now or utcnow(), attempts=RUN.c.attempts + 1,
-                progress_done=0, progress_total=0, progress_file=None)
-        .returning(RUN.c.attempts)).scalar_one_or_none()
+        update(RUN)
+        .where(RUN.c.id == run_id, RUN.c.status == QUEUED)
+        .values(
+            status=RUNNING,
+            claimed_by=worker,
+            heartbeat_at=now or utcnow(),
+            attempts=RUN.c.attempts + 1,
+            progress_done=0,
+            progress_total=0,
+            progress_file=None,
+        )
+        .returning(RUN.c.attempts)
+    ).scalar_one_or_none()
     return None if attempt is None else Owner(run_id, worker, attempt)
 
 
@@ -78,8 +88,10 @@ def begin_reading() -> None:
 
 
 def _another_working(now: datetime) -> bool:
-    return any(not run_progress.is_stalled(run, run_progress.read(run, db.engine), now)
-               for run in db.session.scalars(working_runs()))
+    return any(
+        not run_progress.is_stalled(run, run_progress.read(run, db.engine), now)
+        for run in db.session.scalars(working_runs())
+    )
 
 
 def run_claimed(owner: Owner) -> ImportReport | None:
@@ -91,11 +103,13 @@ def run_claimed(owner: Owner) -> ImportReport | None:
         path = write_to(upload_id, Path(folder) / "export.zip") if upload_id is not None else None
         db.session.commit()  # end the reading before the import's transaction (SQLite: it held the write lock)
         if path is None:
-            fail_run(owner, f"The uploaded file is no longer kept (uploads are kept for {UPLOAD_KEEP.days} days). "
-                            "Upload the export again to check and apply it. Nothing was changed.")
+            fail_run(
+                owner,
+                f"The uploaded file is no longer kept (uploads are kept for {UPLOAD_KEEP.days} days). "
+                "Upload the export again to check and apply it. Nothing was changed.",
+            )
             return None
-        return import_roster(owner.run_id, path, dry_run=dry_run, allow_mass_deactivation=allow, owner=owner,
-                             beat=beat)
+        return import_roster(owner.run_id, path, dry_run=dry_run, allow_mass_deactivation=allow, owner=owner, beat=beat)
 
 
 def work(worker: str | None = None) -> int:
@@ -122,7 +136,10 @@ def stopped_runs(now: datetime | None = None) -> list[Owner]:
     now = now or utcnow()
     begin_reading()
     try:
-        return [Owner(run.id, run.claimed_by or "", run.attempts) for run in db.session.scalars(working_runs())
-                if run_progress.is_stalled(run, run_progress.read(run, db.engine), now)]
+        return [
+            Owner(run.id, run.claimed_by or "", run.attempts)
+            for run in db.session.scalars(working_runs())
+            if run_progress.is_stalled(run, run_progress.read(run, db.engine), now)
+        ]
     finally:
         db.session.commit()

@@ -1,4 +1,5 @@
 """The School model (a OneRoster org of type school)."""
+
 from __future__ import annotations
 
 from sqlalchemy import CheckConstraint, String
@@ -14,11 +15,7 @@ class School(TimestampMixin, Model):
     """A school; identified across systems by its SIS sourcedId."""
 
     __tablename__ = "school"
-    __table_args__ = (
-        CheckConstraint(
-            "level IN ('elementary', 'middle', 'high', 'other')", name="level_known"
-        ),
-    )
+    __table_args__ = (CheckConstraint("level IN ('elementary', 'middle', 'high', 'other')", name="level_known"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sourced_id: Mapped[str] = mapped_column(String(255), unique=True)

@@ -1,4 +1,5 @@
 """The screening form and the admin instrument form."""
+
 from __future__ import annotations
 
 from flask_babel import gettext
@@ -17,14 +18,20 @@ class ScreeningForm(FlaskForm):
 
     instrument = SelectField(_l("Instrument"), coerce=int, validators=[DataRequired(_l("Choose the instrument."))])
     screened_on = DateField(_l("Date of screening"), validators=[DataRequired(_l("Give the date (YYYY-MM-DD)."))])
-    result = RadioField(_l("Result"), choices=choices((k, _l(v)) for k, v in RESULTS.items()), validators=[DataRequired(_l("Choose the result level."))])
+    result = RadioField(
+        _l("Result"),
+        choices=choices((k, _l(v)) for k, v in RESULTS.items()),
+        validators=[DataRequired(_l("Choose the result level."))],
+    )
     next_step = SelectField(_l("Next step"), choices=choices((k, _l(v)) for k, v in NEXT_STEPS.items()), default="none")
     rescreen_on = DateField(_l("Rescreen on"), validators=[Optional()])
     outside_agency = StringField(_l("Outside agency"), validators=[Optional(), Length(max=200)])
 
     def __init__(self, instruments, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.instrument.choices = choices((i.id, f"{i.name}" + (f" (v{i.version})" if i.version else "")) for i in instruments)
+        self.instrument.choices = choices(
+            (i.id, f"{i.name}" + (f" (v{i.version})" if i.version else "")) for i in instruments
+        )
 
 
 class InstrumentForm(FlaskForm):
@@ -32,11 +39,16 @@ class InstrumentForm(FlaskForm):
 
     name = StringField(_l("Name"), validators=[DataRequired(_l("Give the instrument a name.")), Length(max=120)])
     version = StringField(_l("Version"), validators=[Optional(), Length(max=40)])
-    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)],
-                                description=_l("Do not paste a licensed instrument's questions here."))
+    description = TextAreaField(
+        _l("Description"),
+        validators=[Optional(), Length(max=2000)],
+        description=_l("Do not paste a licensed instrument's questions here."),
+    )
     required_course_id = SelectField(
-        _l("Needs a current training"), coerce=lambda v: int(v) if v not in (None, "", "None") else None,
-        description=_l("Only someone whose completion of this course was valid on the day may record a screening."))
+        _l("Needs a current training"),
+        coerce=lambda v: int(v) if v not in (None, "", "None") else None,
+        description=_l("Only someone whose completion of this course was valid on the day may record a screening."),
+    )
     is_active = BooleanField(_l("In use"), default=True)
 
     def __init__(self, *args, **kwargs):
@@ -47,4 +59,5 @@ class InstrumentForm(FlaskForm):
         courses = db.session.scalars(all_courses()).all()
         self.required_course_id.choices = choices(
             [("", gettext("No training needed"))]
-            + [(c.id, c.name + ("" if c.is_active else " " + gettext("(not in use)"))) for c in courses])
+            + [(c.id, c.name + ("" if c.is_active else " " + gettext("(not in use)"))) for c in courses]
+        )

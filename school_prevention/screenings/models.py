@@ -1,4 +1,5 @@
 """Instrument (admin-editable) and Screening."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -18,8 +19,11 @@ if TYPE_CHECKING:  # students.models is loaded with the app's models; importing 
     from school_prevention.students.models import Student
 
 # English here; result_label / next_step_label and the form show them in the reader's language.
-RESULTS = {"no_concern": N_("No concern"), "possible_concern": N_("Possible concern"),
-           "clear_concern": N_("Clear concern")}
+RESULTS = {
+    "no_concern": N_("No concern"),
+    "possible_concern": N_("Possible concern"),
+    "clear_concern": N_("Clear concern"),
+}
 NEXT_STEPS = {
     "none": N_("No further step"),
     "rescreen": N_("Rescreen on a date"),
@@ -51,12 +55,18 @@ class Screening(Model):
     __tablename__ = "screening"
     __table_args__ = (
         CheckConstraint("result IN ('no_concern', 'possible_concern', 'clear_concern')", name="result_known"),
-        CheckConstraint("next_step IN ('none', 'rescreen', 'outside_referral', 'mandated_report')",
-                        name="next_step_known"),
+        CheckConstraint(
+            "next_step IN ('none', 'rescreen', 'outside_referral', 'mandated_report')", name="next_step_known"
+        ),
         # One administration of an instrument to a student a day (screenings.services refuses the
         # second with a message; this is the backstop).
-        Index("uq_screening_student_id_instrument_id_screened_on", "student_id", "instrument_id", "screened_on",
-              unique=True),
+        Index(
+            "uq_screening_student_id_instrument_id_screened_on",
+            "student_id",
+            "instrument_id",
+            "screened_on",
+            unique=True,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

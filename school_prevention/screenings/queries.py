@@ -1,4 +1,5 @@
 """Queries for screenings and instruments."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -20,14 +21,20 @@ def all_instruments() -> Select:
 
 def screenings_of_student(student_id: int) -> Select:
     """Newest first. Call only for a student already loaded through the user's scope."""
-    return (select(Screening).where(Screening.student_id == student_id)
-            .order_by(Screening.screened_on.desc(), Screening.id.desc()))
+    return (
+        select(Screening)
+        .where(Screening.student_id == student_id)
+        .order_by(Screening.screened_on.desc(), Screening.id.desc())
+    )
 
 
 def screening_on(student_id: int, instrument_id: int, screened_on: date) -> Select:
     """The student's screening with this instrument on this day, if any (there is at most one)."""
-    return select(Screening).where(Screening.student_id == student_id, Screening.instrument_id == instrument_id,
-                                   Screening.screened_on == screened_on)
+    return select(Screening).where(
+        Screening.student_id == student_id,
+        Screening.instrument_id == instrument_id,
+        Screening.screened_on == screened_on,
+    )
 
 
 def rescreens_due(students: Select, today: date) -> Select:
@@ -35,10 +42,21 @@ def rescreens_due(students: Select, today: date) -> Select:
     student is screened again with the same instrument (soonest first, student loaded)."""
     later = aliased(Screening)
     scoped = students.with_only_columns(Student.id).where(Student.is_active.is_(True))
-    return (select(Screening).join(Screening.student).options(contains_eager(Screening.student))
-            .where(Screening.next_step == "rescreen", Screening.rescreen_on <= today,
-                   Screening.student_id.in_(scoped),
-                   ~exists().where(and_(later.student_id == Screening.student_id,
-                                        later.instrument_id == Screening.instrument_id,
-                                        later.screened_on > Screening.screened_on)))
-            .order_by(Screening.rescreen_on, Screening.id))
+    return (
+        select(Screening)
+        .join(Screening.student)
+        .options(contains_eager(Screening.student))
+        .where(
+            Screening.next_step == "rescreen",
+            Screening.rescreen_on <= today,
+            Screening.student_id.in_(scoped),
+            ~exists().where(
+                and_(
+                    later.student_id == Screening.student_id,
+                    later.instrument_id == Screening.instrument_id,
+                    later.screened_on > Screening.screened_on,
+                )
+            ),
+        )
+        .order_by(Screening.rescreen_on, Screening.id)
+    )

@@ -1,4 +1,5 @@
 """Record a screening from the student page."""
+
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -31,33 +32,54 @@ def new(student_id: int):
     if request.method == "GET" and wanted is not None and any(i.id == wanted for i in instruments):
         form.instrument.data = wanted  # from a rescreen reminder
     # Instruments that need a current training, and whether the counselor's is (said before they fill the form).
-    needs = [(i, screening_refusal(current_user, i.required_course, i.name, district_today()))
-             for i in instruments if i.required_course_id is not None]
+    needs = [
+        (i, screening_refusal(current_user, i.required_course, i.name, district_today()))
+        for i in instruments
+        if i.required_course_id is not None
+    ]
     status = 200
     if request.method == "POST":
         status = 400
         valid = form.validate()
         # The service's checks (a future date, a rescreen date, training) beside the form's: one round of errors.
         chosen = next((i for i in instruments if i.id == form.instrument.data), None)
-        problems = screening_problems(current_user, chosen, screened_on=form.screened_on.data, result=form.result.data,
-                                      next_step=form.next_step.data, rescreen_on=form.rescreen_on.data,
-                                      outside_agency=form.outside_agency.data, today=district_today())
+        problems = screening_problems(
+            current_user,
+            chosen,
+            screened_on=form.screened_on.data,
+            result=form.result.data,
+            next_step=form.next_step.data,
+            rescreen_on=form.rescreen_on.data,
+            outside_agency=form.outside_agency.data,
+            today=district_today(),
+        )
         apply_problems(form, problems, skip_fields_with_errors=True)
         if valid and not problems:
             assert chosen is not None  # the form accepts only a listed instrument
             try:
                 with db.session.begin_nested():
                     screening = record_screening(
-                        current_user, student, instrument=chosen,
-                        screened_on=form.screened_on.data, result=form.result.data, next_step=form.next_step.data,
-                        rescreen_on=form.rescreen_on.data, outside_agency=form.outside_agency.data,
-                        today=district_today())
+                        current_user,
+                        student,
+                        instrument=chosen,
+                        screened_on=form.screened_on.data,
+                        result=form.result.data,
+                        next_step=form.next_step.data,
+                        rescreen_on=form.rescreen_on.data,
+                        outside_agency=form.outside_agency.data,
+                        today=district_today(),
+                    )
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
                 if screening.is_concern:
-                    flash(gettext("Screening recorded: %(result)s. Open a flag for this concern now?",
-                                  result=screening.result_label.lower()), "warning")
+                    flash(
+                        gettext(
+                            "Screening recorded: %(result)s. Open a flag for this concern now?",
+                            result=screening.result_label.lower(),
+                        ),
+                        "warning",
+                    )
                     return redirect(url_for("flags.new", student_id=student.id, source="screening"))
                 flash(gettext("Screening recorded."), "success")
                 return redirect(url_for("students.detail", student_id=student.id))

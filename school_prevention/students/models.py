@@ -1,5 +1,6 @@
 """The Student model (rows are created only by the roster import: the SIS is the source), and the caseload's
 own rows: a student's assigned counselor and each user's saved list views."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -38,9 +39,7 @@ class Student(TimestampMixin, Model):
     """A student of one school, identified by the SIS sourcedId."""
 
     __tablename__ = "student"
-    __table_args__ = (
-        Index("ix_student_school_id_family_name", "school_id", "family_name", "given_name"),
-    )
+    __table_args__ = (Index("ix_student_school_id_family_name", "school_id", "family_name", "given_name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sourced_id: Mapped[str] = mapped_column(String(255), unique=True)

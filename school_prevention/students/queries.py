@@ -1,4 +1,5 @@
 """Queries over students, always narrowed from permissions.visible_students(user)."""
+
 from __future__ import annotations
 
 from sqlalchemy import Select, and_, func, or_, select
@@ -35,14 +36,16 @@ def search_students(
     q = (q or "").strip()
     if q:
         words = q.replace(",", " ").split()
-        names = and_(*[
-            or_(
-                func.lower(Student.family_name).like(_like_prefix(w), escape="\\"),
-                func.lower(Student.given_name).like(_like_prefix(w), escape="\\"),
-                func.lower(Student.preferred_name).like(_like_prefix(w), escape="\\"),
-            )
-            for w in words
-        ])
+        names = and_(
+            *[
+                or_(
+                    func.lower(Student.family_name).like(_like_prefix(w), escape="\\"),
+                    func.lower(Student.given_name).like(_like_prefix(w), escape="\\"),
+                    func.lower(Student.preferred_name).like(_like_prefix(w), escape="\\"),
+                )
+                for w in words
+            ]
+        )
         query = query.where(or_(Student.identifier == q, Student.sourced_id == q, names))
     return query.order_by(func.lower(Student.family_name), func.lower(Student.given_name), Student.id)
 
@@ -50,6 +53,12 @@ def search_students(
 def counselors_of_my_schools(user: User) -> Select:
     """Active counselors of the user's schools, by name (the caseload's counselor filter and assign action)."""
     mine = select(user_school.c.school_id).where(user_school.c.user_id == user.id)
-    return (select(User).where(User.role == Role.COUNSELOR.value, User.is_active.is_(True), User.id.in_(
-        select(user_school.c.user_id).where(user_school.c.school_id.in_(mine)))).order_by(User.name))
-
+    return (
+        select(User)
+        .where(
+            User.role == Role.COUNSELOR.value,
+            User.is_active.is_(True),
+            User.id.in_(select(user_school.c.user_id).where(user_school.c.school_id.in_(mine))),
+        )
+        .order_by(User.name)
+    )

@@ -1,4 +1,5 @@
 """Saved views of the student list: a user's named filters, listed as quick links, deletable."""
+
 from __future__ import annotations
 
 from flask_babel import gettext
@@ -38,13 +39,22 @@ def save_view(user: User, name: str | None, query: str) -> SavedView:
     mine = db.session.scalars(views_of(user)).all()
     same = next((v for v in mine if v.name.lower() == name.lower()), None)
     if same is not None and same.query == query:
-        raise AlreadyDone(gettext("This view was already saved as “%(name)s”. Nothing more was changed.", name=same.name),
-                          next_url=f"/students?{same.query}")
+        raise AlreadyDone(
+            gettext("This view was already saved as “%(name)s”. Nothing more was changed.", name=same.name),
+            next_url=f"/students?{same.query}",
+        )
     if same is not None:
-        raise ServiceError("name", gettext("You already have a view named “%(name)s”. Choose another name, or "
-                                           "delete that view first.", name=same.name))
+        raise ServiceError(
+            "name",
+            gettext(
+                "You already have a view named “%(name)s”. Choose another name, or delete that view first.",
+                name=same.name,
+            ),
+        )
     if len(mine) >= MAX_VIEWS:
-        raise ServiceError("name", gettext("You can keep %(num)s views. Delete one you no longer use first.", num=MAX_VIEWS))
+        raise ServiceError(
+            "name", gettext("You can keep %(num)s views. Delete one you no longer use first.", num=MAX_VIEWS)
+        )
     view = SavedView(user_id=user.id, name=name, query=query)
     db.session.add(view)
     db.session.flush()
@@ -55,12 +65,23 @@ def save_view(user: User, name: str | None, query: str) -> SavedView:
 def delete_view(user: User, view_id: int) -> SavedView | None:
     """Delete one of the user's views (locked first). None when the user has no such view; AlreadyDone
     when they deleted it a moment ago (a double click)."""
-    view = db.session.scalars(select(SavedView).where(SavedView.id == view_id, SavedView.user_id == user.id)
-                              .with_for_update().execution_options(populate_existing=True)).one_or_none()
+    view = db.session.scalars(
+        select(SavedView)
+        .where(SavedView.id == view_id, SavedView.user_id == user.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
     if view is None:
-        gone = db.session.scalar(select(AuditEvent.id).where(
-            AuditEvent.action == "saved_view.deleted", AuditEvent.object_type == "saved_view",
-            AuditEvent.object_id == str(view_id), AuditEvent.actor_id == user.id).limit(1))
+        gone = db.session.scalar(
+            select(AuditEvent.id)
+            .where(
+                AuditEvent.action == "saved_view.deleted",
+                AuditEvent.object_type == "saved_view",
+                AuditEvent.object_id == str(view_id),
+                AuditEvent.actor_id == user.id,
+            )
+            .limit(1)
+        )
         if gone is not None:
             raise AlreadyDone(gettext("That view was already deleted. Nothing more was changed."), next_url="/students")
         return None

@@ -1,4 +1,5 @@
 """Changes to a student's row itself: the lock every change to a student's record takes first."""
+
 from __future__ import annotations
 
 from sqlalchemy import select

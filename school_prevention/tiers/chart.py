@@ -4,6 +4,7 @@ The aim line runs from the baseline on the start date to the target on the revie
 point is a dot joined to the next. The page shows the same figures in a table, and the SVG carries a
 <title> and a <desc> that say in words where the student stands against the aim line.
 """
+
 from __future__ import annotations
 
 import math
@@ -60,8 +61,9 @@ class GoalChart:
     x_ticks: list[tuple[float, str]]
 
 
-def goal_chart(started_on: date, review_on: date, baseline: float, target: float,
-               points: list[tuple[date, float]]) -> GoalChart:
+def goal_chart(
+    started_on: date, review_on: date, baseline: float, target: float, points: list[tuple[date, float]]
+) -> GoalChart:
     """The chart's geometry: days run left to right from the start to the review (or the last point)."""
     last = max([review_on] + [d for d, _ in points])
     first = min([started_on] + [d for d, _ in points])
@@ -86,12 +88,18 @@ def goal_chart(started_on: date, review_on: date, baseline: float, target: float
     )
 
 
-def summary(started_on: date, review_on: date, baseline: float, target: float, measure: str,
-            points: list[tuple[date, float]]) -> str:
+def summary(
+    started_on: date, review_on: date, baseline: float, target: float, measure: str, points: list[tuple[date, float]]
+) -> str:
     """The chart in words: the aim, the latest value, and whether it is on track."""
-    text = gettext("%(measure)s: baseline %(baseline)s on %(start)s, target %(target)s by %(review)s.",
-                   measure=measure, baseline=_fmt(baseline), start=_day(started_on), target=_fmt(target),
-                   review=_day(review_on))
+    text = gettext(
+        "%(measure)s: baseline %(baseline)s on %(start)s, target %(target)s by %(review)s.",
+        measure=measure,
+        baseline=_fmt(baseline),
+        start=_day(started_on),
+        target=_fmt(target),
+        review=_day(review_on),
+    )
     if not points:
         return text + " " + gettext("No progress recorded yet.")
     day, value = max(points)
@@ -99,8 +107,11 @@ def summary(started_on: date, review_on: date, baseline: float, target: float, m
     better = value >= aim if target > baseline else value <= aim
     count = ngettext("%(num)s data point", "%(num)s data points", len(points))
     facts = {"value": _fmt(value), "day": _day(day), "aim": _fmt(round(aim, 2))}
-    latest = (gettext("latest %(value)s on %(day)s, at or better than the aim line (%(aim)s).", **facts) if better
-              else gettext("latest %(value)s on %(day)s, behind the aim line (%(aim)s).", **facts))
+    latest = (
+        gettext("latest %(value)s on %(day)s, at or better than the aim line (%(aim)s).", **facts)
+        if better
+        else gettext("latest %(value)s on %(day)s, behind the aim line (%(aim)s).", **facts)
+    )
     return f"{text} {count}; {latest}"
 
 
@@ -108,21 +119,33 @@ def goal_chart_svg(chart: GoalChart, title: str, desc: str, id_: str) -> Markup:
     """The chart as SVG, titled and described for screen readers; colours come from CSS classes."""
     e = escape
     (ax, ay), (bx, by) = chart.aim
-    parts = [(f'<svg class="chart goal-chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-              f'aria-labelledby="{id_}-title {id_}-desc"><title id="{id_}-title">{e(title)}</title>'
-              f'<desc id="{id_}-desc">{e(desc)}</desc>')]
+    parts = [
+        (
+            f'<svg class="chart goal-chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+            f'aria-labelledby="{id_}-title {id_}-desc"><title id="{id_}-title">{e(title)}</title>'
+            f'<desc id="{id_}-desc">{e(desc)}</desc>'
+        )
+    ]
     for ty, label in chart.y_ticks:
-        parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty}" y2="{ty}"/>'
-                     f'<text class="tick" x="{LEFT - 6}" y="{ty + 4}" text-anchor="end">{e(label)}</text>')
+        parts.append(
+            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty}" y2="{ty}"/>'
+            f'<text class="tick" x="{LEFT - 6}" y="{ty + 4}" text-anchor="end">{e(label)}</text>'
+        )
     for tx, label in chart.x_ticks:
         anchor = "end" if tx > WIDTH - RIGHT - 24 else "middle"  # the last date stays inside the picture
         parts.append(f'<text class="tick" x="{tx}" y="{HEIGHT - BOTTOM + 18}" text-anchor="{anchor}">{e(label)}</text>')
-    parts.append(f'<line class="aim-line" x1="{ax}" y1="{ay}" x2="{bx}" y2="{by}"><title>{e(gettext("Aim line"))}</title></line>')
+    parts.append(
+        f'<line class="aim-line" x1="{ax}" y1="{ay}" x2="{bx}" y2="{by}"><title>{e(gettext("Aim line"))}</title></line>'
+    )
     if len(chart.points) > 1:
         path = " ".join(f"{px},{py}" for px, py, _ in chart.points)
         parts.append(f'<polyline class="progress-line" points="{path}"/>')
-    parts += [f'<circle class="progress-point" cx="{px}" cy="{py}" r="5"><title>{e(t)}</title></circle>'
-              for px, py, t in chart.points]
-    parts.append(f'<text class="legend-text" x="{LEFT}" y="{HEIGHT - 6}">'
-                 f'{e(gettext("Dashed: aim line. Dots: data points."))}</text>')
+    parts += [
+        f'<circle class="progress-point" cx="{px}" cy="{py}" r="5"><title>{e(t)}</title></circle>'
+        for px, py, t in chart.points
+    ]
+    parts.append(
+        f'<text class="legend-text" x="{LEFT}" y="{HEIGHT - 6}">'
+        f"{e(gettext('Dashed: aim line. Dots: data points.'))}</text>"
+    )
     return Markup("".join(parts) + "</svg>")

@@ -1,4 +1,5 @@
 """Forms: change a tier, make a plan, record progress, record a review, print a summary."""
+
 from __future__ import annotations
 
 from flask_babel import gettext
@@ -10,19 +11,27 @@ from wtforms.validators import Length, Optional
 from school_prevention.forms import CheckboxListField, QueryForm, choices, whole_number
 from school_prevention.tiers.models import TIER_HINTS, TIERS
 
-REVIEW_DECISIONS = [("continue", _l("Continue the plan to a new review date")), ("met", _l("Close: goal met")),
-                    ("not_met", _l("Close: goal not met (plan other support)")),
-                    ("discontinued", _l("Close: discontinued"))]
+REVIEW_DECISIONS = [
+    ("continue", _l("Continue the plan to a new review date")),
+    ("met", _l("Close: goal met")),
+    ("not_met", _l("Close: goal not met (plan other support)")),
+    ("discontinued", _l("Close: discontinued")),
+]
 
 
 class TierForm(FlaskForm):
     """Move a student to another tier, with the reason."""
 
     tier = RadioField(_l("New tier"), coerce=int, choices=[], validators=[Optional()])
-    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=2000)],
-                           description=_l("What the data or the student support team showed. Kept in the tier history "
-                                          "with your name, for the school's counselors. Do not write restricted "
-                                          "details here."))
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[Optional(), Length(max=2000)],
+        description=_l(
+            "What the data or the student support team showed. Kept in the tier history "
+            "with your name, for the school's counselors. Do not write restricted "
+            "details here."
+        ),
+    )
     version = HiddenField()
 
     def __init__(self, *args, **kwargs):
@@ -38,21 +47,40 @@ class TierForm(FlaskForm):
 class PlanForm(FlaskForm):
     """A new intervention plan."""
 
-    goal = TextAreaField(_l("Goal"), validators=[Optional(), Length(max=2000)],
-                         description=_l("What the student will do, measured how, by when. For example: "
-                                        "attend school at least 4 days a week by the review date."))
-    measure = StringField(_l("Measure"), validators=[Optional(), Length(max=200)],
-                          description=_l("What each data point counts, for example \"days attended per week\"."))
+    goal = TextAreaField(
+        _l("Goal"),
+        validators=[Optional(), Length(max=2000)],
+        description=_l(
+            "What the student will do, measured how, by when. For example: "
+            "attend school at least 4 days a week by the review date."
+        ),
+    )
+    measure = StringField(
+        _l("Measure"),
+        validators=[Optional(), Length(max=200)],
+        description=_l('What each data point counts, for example "days attended per week".'),
+    )
     baseline = FloatField(_l("Baseline"), validators=[Optional()], description=_l("Where the student is now."))
-    target = FloatField(_l("Target"), validators=[Optional()],
-                        description=_l("Where the student should be at the review. Lower than the baseline for a "
-                                       "goal to bring something down (for example office referrals)."))
+    target = FloatField(
+        _l("Target"),
+        validators=[Optional()],
+        description=_l(
+            "Where the student should be at the review. Lower than the baseline for a "
+            "goal to bring something down (for example office referrals)."
+        ),
+    )
     started_on = DateField(_l("Starts on"), validators=[Optional()])
-    review_on = DateField(_l("Review on"), validators=[Optional()],
-                          description=_l("From this day the plan is listed as due for review, and you get a reminder "
-                                         "in the app."))
-    programs = CheckboxListField(_l("Programs that deliver it"), coerce=int, validators=[Optional()],
-                                 description=_l("Attendance at these programs is the plan's fidelity."))
+    review_on = DateField(
+        _l("Review on"),
+        validators=[Optional()],
+        description=_l("From this day the plan is listed as due for review, and you get a reminder in the app."),
+    )
+    programs = CheckboxListField(
+        _l("Programs that deliver it"),
+        coerce=int,
+        validators=[Optional()],
+        description=_l("Attendance at these programs is the plan's fidelity."),
+    )
 
     def __init__(self, programs, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -64,21 +92,27 @@ class ProgressForm(FlaskForm):
 
     measured_on = DateField(_l("Date measured"), validators=[Optional()])
     value = FloatField(_l("Value"), validators=[Optional()])
-    note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500)],
-                       description=_l("Not restricted: anyone who reads the plan sees it."))
+    note = StringField(
+        _l("Note (optional)"),
+        validators=[Optional(), Length(max=500)],
+        description=_l("Not restricted: anyone who reads the plan sees it."),
+    )
 
 
 class ReviewForm(FlaskForm):
     """A plan review: continue to a new date, or close the plan."""
 
     decision = RadioField(_l("Decision"), choices=choices(REVIEW_DECISIONS), validators=[Optional()])
-    next_review_on = DateField(_l("Next review on"), validators=[Optional()], description=_l("Only when the plan continues."))
+    next_review_on = DateField(
+        _l("Next review on"), validators=[Optional()], description=_l("Only when the plan continues.")
+    )
     note = TextAreaField(_l("Review note (optional)"), validators=[Optional(), Length(max=2000)])
 
 
 class SummaryForm(QueryForm):
     """What the printed summary includes."""
 
-    include_restricted = BooleanField(_l("Include restricted notes"),
-                                      description=_l("Only if everyone at the meeting may read them. Each print "
-                                                     "is recorded in the audit trail."))
+    include_restricted = BooleanField(
+        _l("Include restricted notes"),
+        description=_l("Only if everyone at the meeting may read them. Each print is recorded in the audit trail."),
+    )

@@ -1,4 +1,5 @@
 """A student's tier of support (with its history) and intervention plans with progress data points."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -16,11 +17,17 @@ from school_prevention.students.models import Student
 
 # English here (audit details and exports keep it); shown through gettext in the reader's language.
 TIERS = {1: N_("Tier 1: universal"), 2: N_("Tier 2: targeted"), 3: N_("Tier 3: intensive")}
-TIER_HINTS = {1: N_("What every student gets: classroom lessons, school-wide programs."),
-              2: N_("Small-group or short-term support, with an intervention plan."),
-              3: N_("Individual, intensive support, with an intervention plan and close monitoring.")}
-PLAN_STATUSES = {"active": N_("Active"), "met": N_("Closed: goal met"), "not_met": N_("Closed: goal not met"),
-                 "discontinued": N_("Closed: discontinued")}
+TIER_HINTS = {
+    1: N_("What every student gets: classroom lessons, school-wide programs."),
+    2: N_("Small-group or short-term support, with an intervention plan."),
+    3: N_("Individual, intensive support, with an intervention plan and close monitoring."),
+}
+PLAN_STATUSES = {
+    "active": N_("Active"),
+    "met": N_("Closed: goal met"),
+    "not_met": N_("Closed: goal not met"),
+    "discontinued": N_("Closed: discontinued"),
+}
 CLOSED_STATUSES = ("met", "not_met", "discontinued")
 
 
@@ -32,8 +39,7 @@ class StudentTier(Model):
     """A student's current tier; no row means tier 1 (what every student gets). version counts changes."""
 
     __tablename__ = "student_tier"
-    __table_args__ = (CheckConstraint("tier IN (1, 2, 3)", name="tier_known"),
-                      Index("ix_student_tier_tier", "tier"))
+    __table_args__ = (CheckConstraint("tier IN (1, 2, 3)", name="tier_known"), Index("ix_student_tier_tier", "tier"))
 
     student_id: Mapped[int] = mapped_column(ForeignKey("student.id", ondelete="CASCADE"), primary_key=True)
     tier: Mapped[int]
@@ -47,8 +53,10 @@ class TierChange(Model):
     the same student at the same moment cannot both write the same change."""
 
     __tablename__ = "tier_change"
-    __table_args__ = (CheckConstraint("tier IN (1, 2, 3)", name="tier_known"),
-                      Index("uq_tier_change_student_id_version", "student_id", "version", unique=True))
+    __table_args__ = (
+        CheckConstraint("tier IN (1, 2, 3)", name="tier_known"),
+        Index("uq_tier_change_student_id_version", "student_id", "version", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     student_id: Mapped[int] = mapped_column(ForeignKey("student.id", ondelete="CASCADE"))

@@ -1,4 +1,5 @@
 """Scoped reads of tiers and intervention plans: loaders (404), reviews due, fidelity, coverage counts."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,8 +46,7 @@ def current_tier(student_id: int) -> StudentTier | None:
 
 def tier_history(student_id: int) -> Select:
     """Every move of the student between tiers, newest first."""
-    return (select(TierChange).where(TierChange.student_id == student_id)
-            .order_by(TierChange.version.desc()))
+    return select(TierChange).where(TierChange.student_id == student_id).order_by(TierChange.version.desc())
 
 
 def progress_points(plan_id: int) -> Select:
@@ -59,10 +59,16 @@ def reviews_due(counselor: User, today: date) -> Select:
     (for the counselor's home page: "plan reviews due"). Only students the counselor may still see."""
     if counselor.role_enum != Role.COUNSELOR:
         return visible_plans(counselor).where(InterventionPlan.id.is_(None))
-    return (visible_plans(counselor).options(joinedload(InterventionPlan.student))
-            .where(InterventionPlan.counselor_id == counselor.id, InterventionPlan.status == "active",
-                   InterventionPlan.review_on <= today)
-            .order_by(InterventionPlan.review_on, InterventionPlan.id))
+    return (
+        visible_plans(counselor)
+        .options(joinedload(InterventionPlan.student))
+        .where(
+            InterventionPlan.counselor_id == counselor.id,
+            InterventionPlan.status == "active",
+            InterventionPlan.review_on <= today,
+        )
+        .order_by(InterventionPlan.review_on, InterventionPlan.id)
+    )
 
 
 @dataclass(frozen=True)
@@ -110,20 +116,29 @@ def fidelity(plan: InterventionPlan, today: date) -> Fidelity:
     zone = district_zone()
     spans: dict[int, list[tuple[date, date]]] = {}
     for program_id, started_at, ended_at in db.session.execute(
-            select(Enrollment.program_id, Enrollment.started_at, Enrollment.ended_at)
-            .where(Enrollment.student_id == plan.student_id, Enrollment.program_id.in_(ids),
-                   Enrollment.started_at.is_not(None))):
+        select(Enrollment.program_id, Enrollment.started_at, Enrollment.ended_at).where(
+            Enrollment.student_id == plan.student_id, Enrollment.program_id.in_(ids), Enrollment.started_at.is_not(None)
+        )
+    ):
         assert started_at is not None  # the query keeps started enrollments only
         spans.setdefault(program_id, []).append(
-            (started_at.astimezone(zone).date(), ended_at.astimezone(zone).date() if ended_at else today))
+            (started_at.astimezone(zone).date(), ended_at.astimezone(zone).date() if ended_at else today)
+        )
     marked = select(Attendance.session_id).where(Attendance.student_id == plan.student_id)
     present = marked.where(Attendance.status == "present")
     counts: dict[int, list[int]] = {pid: [0, 0] for pid in ids}
     for program_id, held_on, was_marked, was_present in db.session.execute(
-            select(ProgramSession.program_id, ProgramSession.held_on, ProgramSession.id.in_(marked),
-                   ProgramSession.id.in_(present))
-            .where(ProgramSession.program_id.in_(ids), ProgramSession.held_on >= plan.started_on,
-                   ProgramSession.held_on <= today)):
+        select(
+            ProgramSession.program_id,
+            ProgramSession.held_on,
+            ProgramSession.id.in_(marked),
+            ProgramSession.id.in_(present),
+        ).where(
+            ProgramSession.program_id.in_(ids),
+            ProgramSession.held_on >= plan.started_on,
+            ProgramSession.held_on <= today,
+        )
+    ):
         # Offered: held while the student was enrolled, or the program marked them for it (present or not).
         if was_marked or any(start <= held_on <= end for start, end in spans.get(program_id, ())):
             counts[program_id][0] += 1
@@ -148,17 +163,22 @@ class TierCoverage:
 def tier_coverage(school_id: int) -> TierCoverage:
     """Today's tiers at one school (a student with no tier row is tier 1), in one statement: for the
     principal's and counselors' coverage page (the school's own figures, names not shown)."""
-    flagged = (select(RiskFlag.id).where(RiskFlag.student_id == Student.id, RiskFlag.status.in_(CURRENT_FLAG))
-               .exists())
-    planned = (select(InterventionPlan.id).where(InterventionPlan.student_id == Student.id,
-                                                 InterventionPlan.status == "active").exists())
+    flagged = select(RiskFlag.id).where(RiskFlag.student_id == Student.id, RiskFlag.status.in_(CURRENT_FLAG)).exists()
+    planned = (
+        select(InterventionPlan.id)
+        .where(InterventionPlan.student_id == Student.id, InterventionPlan.status == "active")
+        .exists()
+    )
     tier = func.coalesce(StudentTier.tier, 1)
     rows = db.session.execute(
-        select(tier, func.count(), func.sum(case((flagged, 1), else_=0)),
-               func.sum(case((flagged & planned, 1), else_=0)))
-        .select_from(Student).outerjoin(StudentTier, StudentTier.student_id == Student.id)
+        select(
+            tier, func.count(), func.sum(case((flagged, 1), else_=0)), func.sum(case((flagged & planned, 1), else_=0))
+        )
+        .select_from(Student)
+        .outerjoin(StudentTier, StudentTier.student_id == Student.id)
         .where(Student.school_id == school_id, Student.is_active.is_(True))
-        .group_by(tier)).all()
+        .group_by(tier)
+    ).all()
     students = dict.fromkeys((1, 2, 3), 0)
     flagged_by = dict.fromkeys((1, 2, 3), 0)
     with_plan = 0
@@ -172,9 +192,12 @@ def enrolled_programs(student_id: int) -> Select:
     """The programs the student is enrolled in or waiting for: the ones a plan may link."""
     from school_prevention.programs.models import CURRENT_ENROLLMENT, Program
 
-    return (select(Program).join(Enrollment, Enrollment.program_id == Program.id)
-            .where(Enrollment.student_id == student_id, Enrollment.status.in_(CURRENT_ENROLLMENT))
-            .order_by(Program.name))
+    return (
+        select(Program)
+        .join(Enrollment, Enrollment.program_id == Program.id)
+        .where(Enrollment.student_id == student_id, Enrollment.status.in_(CURRENT_ENROLLMENT))
+        .order_by(Program.name)
+    )
 
 
 def plan_program_ids(plan_id: int) -> Select:
@@ -190,14 +213,18 @@ def in_tiers(tiers) -> ColumnElement[bool]:
 
 
 # Labels are lazy: the caseload's filter shows them in the reader's language.
-INTERVENTION_FILTERS = {"none": _l("No active intervention plan"), "active": _l("Active intervention plan"),
-                        "review_due": _l("Plan review due")}
+INTERVENTION_FILTERS = {
+    "none": _l("No active intervention plan"),
+    "active": _l("Active intervention plan"),
+    "review_due": _l("Plan review due"),
+}
 
 
 def intervention_filter(kind: str, today: date) -> ColumnElement[bool]:
     """A WHERE clause on Student for the caseload's intervention filter (INTERVENTION_FILTERS)."""
-    active = select(InterventionPlan.id).where(InterventionPlan.student_id == Student.id,
-                                               InterventionPlan.status == "active")
+    active = select(InterventionPlan.id).where(
+        InterventionPlan.student_id == Student.id, InterventionPlan.status == "active"
+    )
     if kind == "none":
         return ~active.exists()
     if kind == "active":

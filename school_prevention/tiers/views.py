@@ -1,5 +1,6 @@
 """Tier, intervention plan and printed summary pages. Counselors of the student's school change them;
 principals read plans; staff, district and admin never see them."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -72,8 +73,9 @@ def change_tier(student_id: int):
     form.version.data = str(current.version if current else 0)
     history = db.session.scalars(tier_history(student.id)).all()
     audit.record("student.tier.view", actor=current_user, obj=student, student=student)
-    return render_template("tiers/tier_form.html", form=form, student=student, current=current, history=history,
-                           tiers=TIERS), status
+    return render_template(
+        "tiers/tier_form.html", form=form, student=student, current=current, history=history, tiers=TIERS
+    ), status
 
 
 @bp.route("/students/<int:student_id>/interventions/new", methods=["GET", "POST"])
@@ -93,9 +95,16 @@ def plan_new(student_id: int):
     else:
         status = 400
         form.validate()  # what cannot be read (a word for a number) is said beside its field...
-        values = {"goal": form.goal.data, "measure": form.measure.data, "baseline": form.baseline.data,
-                  "target": form.target.data, "started_on": form.started_on.data, "review_on": form.review_on.data,
-                  "program_ids": form.programs.data or [], "today": today}
+        values = {
+            "goal": form.goal.data,
+            "measure": form.measure.data,
+            "baseline": form.baseline.data,
+            "target": form.target.data,
+            "started_on": form.started_on.data,
+            "review_on": form.review_on.data,
+            "program_ids": form.programs.data or [],
+            "today": today,
+        }
         problems, _ = check_plan(student, **values)
         if problems:
             _show_problems(form, problems)  # ...with every other problem
@@ -114,19 +123,34 @@ def _render_plan(plan, progress_form=None, review_form=None, code: int = 200):
     figures = [(p.measured_on, p.value) for p in points]
     geometry = chart.goal_chart(plan.started_on, plan.review_on, plan.baseline, plan.target, figures)
     words = chart.summary(plan.started_on, plan.review_on, plan.baseline, plan.target, plan.measure, figures)
-    aims = {p.id: chart.aim_on(min(p.measured_on, plan.review_on), plan.started_on, plan.review_on, plan.baseline,
-                               plan.target) for p in points}
+    aims = {
+        p.id: chart.aim_on(
+            min(p.measured_on, plan.review_on), plan.started_on, plan.review_on, plan.baseline, plan.target
+        )
+        for p in points
+    }
     is_counselor = current_user.role_enum == Role.COUNSELOR
     if progress_form is None:
         progress_form = ProgressForm(formdata=None)
         progress_form.measured_on.data = today
     review_form = review_form or ReviewForm(formdata=None)
     audit.record("intervention_plan.view", actor=current_user, obj=plan, student=plan.student)
-    return render_template("tiers/plan_detail.html", plan=plan, student=plan.student, points=points, aims=aims,
-                           svg=chart.goal_chart_svg(geometry, gettext("Progress toward the goal: %(measure)s", measure=plan.measure),
-                                                    words, "goal"),
-                           words=words, fidelity=fidelity(plan, today), today=today, can_edit=is_counselor,
-                           progress_form=progress_form, review_form=review_form), code
+    return render_template(
+        "tiers/plan_detail.html",
+        plan=plan,
+        student=plan.student,
+        points=points,
+        aims=aims,
+        svg=chart.goal_chart_svg(
+            geometry, gettext("Progress toward the goal: %(measure)s", measure=plan.measure), words, "goal"
+        ),
+        words=words,
+        fidelity=fidelity(plan, today),
+        today=today,
+        can_edit=is_counselor,
+        progress_form=progress_form,
+        review_form=review_form,
+    ), code
 
 
 @bp.route("/interventions/<int:intervention_id>")
@@ -151,8 +175,9 @@ def progress(intervention_id: int):
     if not form.errors and not form.form_errors:
         try:
             with db.session.begin_nested():
-                record_progress(current_user, plan, measured_on=form.measured_on.data, value=value,
-                                note=form.note.data, today=today)
+                record_progress(
+                    current_user, plan, measured_on=form.measured_on.data, value=value, note=form.note.data, today=today
+                )
         except ServiceError as exc:
             _show_problems(form, exc)
     if form.errors or form.form_errors:
@@ -170,8 +195,14 @@ def review(intervention_id: int):
     form.validate()
     try:
         with db.session.begin_nested():
-            review_plan(current_user, plan, decision=form.decision.data, next_review_on=form.next_review_on.data,
-                        note=form.note.data, today=district_today())
+            review_plan(
+                current_user,
+                plan,
+                decision=form.decision.data,
+                next_review_on=form.next_review_on.data,
+                note=form.note.data,
+                today=district_today(),
+            )
     except ServiceError as exc:
         _show_problems(form, exc)
         return _render_plan(get_plan_or_404(current_user, intervention_id), review_form=form, code=400)

@@ -1,5 +1,6 @@
 """Demo data for training and awareness: school staff, their completions (current, due, lapsed, none),
 and awareness pages, one of them changed since the demo staff member confirmed it."""
+
 from __future__ import annotations
 
 import random
@@ -17,8 +18,11 @@ from school_prevention.training.models import Course, TrainingCompletion
 
 # Teachers, nurses, bus drivers... of each demo school (no password: like staff from the roster).
 STAFF_PER_SCHOOL = {"demo-maple-es": 12, "demo-cedar-ms": 15, "demo-river-hs": 18}
-SIGNS, TRAUMA, SCREENER = ("Recognising signs of commercial sexual exploitation", "Trauma-informed practice",
-                           "CSE-IT screener")
+SIGNS, TRAUMA, SCREENER = (
+    "Recognising signs of commercial sexual exploitation",
+    "Trauma-informed practice",
+    "CSE-IT screener",
+)
 
 
 def _complete(user, course, *, ago_days: int, admin) -> None:
@@ -26,8 +30,17 @@ def _complete(user, course, *, ago_days: int, admin) -> None:
     today = district_today()
     done = today - timedelta(days=ago_days)
     expires = done + relativedelta(months=course.renewal_months) if course.renewal_months else None
-    db.session.add(TrainingCompletion(user_id=user.id, course_id=course.id, completed_on=done, expires_on=expires,
-                                        source="import", recorded_by_id=admin.id, created_at=utcnow()))
+    db.session.add(
+        TrainingCompletion(
+            user_id=user.id,
+            course_id=course.id,
+            completed_on=done,
+            expires_on=expires,
+            source="import",
+            recorded_by_id=admin.id,
+            created_at=utcnow(),
+        )
+    )
 
 
 def _ago_for(status: str, renewal_months: int | None, rng: random.Random) -> int:
@@ -62,8 +75,15 @@ def seed_training(schools: dict, given: list[str], family: list[str]) -> None:
             n += 1
             name = f"{rng.choice(given)} {rng.choice(family)}"
             email = f"{name.lower().replace(' ', '.')}.{n}@demo.school"
-            user = create_user(None, email=email, name=name, role="staff", password=None,
-                               school_ids=[schools[sourced_id].id], must_change_password=False)
+            user = create_user(
+                None,
+                email=email,
+                name=name,
+                role="staff",
+                password=None,
+                school_ids=[schools[sourced_id].id],
+                must_change_password=False,
+            )
             status = rng.choices(["current", "due", "lapsed", "none"], weights=[70, 10, 10, 10])[0]
             if status != "none":
                 _complete(user, signs, ago_days=_ago_for(status, signs.renewal_months, rng), admin=admin)
@@ -82,15 +102,22 @@ def seed_training(schools: dict, given: list[str], family: list[str]) -> None:
         _complete(by_email[email], course, ago_days=_ago_for(status, course.renewal_months, rng), admin=admin)
     # The demo counselor's screener certification lapsed two days ago.
     today = district_today()
-    _complete(by_email["counselor@demo.school"], screener,
-              ago_days=(today - (today - timedelta(days=2) - relativedelta(months=screener.renewal_months))).days,
-              admin=admin)
+    _complete(
+        by_email["counselor@demo.school"],
+        screener,
+        ago_days=(today - (today - timedelta(days=2) - relativedelta(months=screener.renewal_months))).days,
+        admin=admin,
+    )
     session.flush()
 
 
 SCHOOL_ROLES = ["staff", "counselor", "principal"]
 PAGES = [
-    ("Signs to watch for", SCHOOL_ROLES, 10, """\
+    (
+        "Signs to watch for",
+        SCHOOL_ROLES,
+        10,
+        """\
 Children who are exploited rarely say so. What adults notice is usually a **change**, or several
 small things together. Any one of these can have an innocent explanation: you do not have to be
 sure, only to pass on what you saw.
@@ -113,8 +140,13 @@ sure, only to pass on what you saw.
 - Being scared that pictures of them will be shared.
 
 If you notice something, **do not investigate**: see *Route the concern, do not investigate*.
-"""),
-    ("Route the concern, do not investigate", SCHOOL_ROLES, 20, """\
+""",
+    ),
+    (
+        "Route the concern, do not investigate",
+        SCHOOL_ROLES,
+        20,
+        """\
 Your part is to **notice and route**, not to find out what happened. Questioning a child can
 frighten them, warn an exploiter, and make it harder for the people whose job it is to help.
 
@@ -128,8 +160,13 @@ frighten them, warn an exploiter, and make it harder for the people whose job it
 5. **Do not contact** the person you suspect, the student's family or other students about it.
 6. If you **suspect abuse or exploitation**, you are a mandated reporter: call the hotline
    ({hotline}) yourself, as well as referring the concern. A child in immediate danger: call 911.
-"""),
-    ("Whom to call", [*SCHOOL_ROLES, "district"], 30, """\
+""",
+    ),
+    (
+        "Whom to call",
+        [*SCHOOL_ROLES, "district"],
+        30,
+        """\
 | When | Call |
 |---|---|
 | A child is in immediate danger | **911** |
@@ -140,8 +177,13 @@ frighten them, warn an exploiter, and make it harder for the people whose job it
 Calling a hotline does not replace telling the school's counselors: do both. You do not need
 your principal's permission to make a report, and you cannot be disciplined for making one in
 good faith.
-"""),
-    ("Screening with the CSE-IT", ["counselor"], 40, """\
+""",
+    ),
+    (
+        "Screening with the CSE-IT",
+        ["counselor"],
+        40,
+        """\
 The Commercial Sexual Exploitation-Identification Tool (CSE-IT) may be administered only by staff
 who completed the **CSE-IT screener** training and whose certification is current: this app
 refuses a CSE-IT screening by anyone else, and says why.
@@ -149,7 +191,8 @@ refuses a CSE-IT screening by anyone else, and says why.
 - Record only the **result level** and the next step here, never the items or the student's answers.
 - A *clear concern* at high or urgent severity asks for the mandated report record.
 - Set a **rescreen date** when the result is a possible concern: it appears on your home page when due.
-"""),
+""",
+    ),
 ]
 
 
@@ -164,11 +207,19 @@ def seed_awareness() -> None:
         return
     admin = session.scalars(select(User).where(User.email == "admin@demo.school")).one()
     staff = session.scalars(select(User).where(User.email == "staff@demo.school")).one()
-    pages = {title: save_page(admin, None, title=title, body=body, audience=audience, position=position)
-             for title, audience, position, body in PAGES}
+    pages = {
+        title: save_page(admin, None, title=title, body=body, audience=audience, position=position)
+        for title, audience, position, body in PAGES
+    }
     signs, routing = pages["Signs to watch for"], pages["Route the concern, do not investigate"]
     confirm_read(staff, signs, signs.version)
     confirm_read(staff, routing, routing.version)
     # The routing page changed afterwards: the staff member is asked to read it again.
-    save_page(admin, routing, title=routing.title, audience=routing.roles, position=routing.position,
-              body=routing.body.replace("Choose\n   *Urgent* and also", "Choose\n   *Urgent* and, as well,"))
+    save_page(
+        admin,
+        routing,
+        title=routing.title,
+        audience=routing.roles,
+        position=routing.position,
+        body=routing.body.replace("Choose\n   *Urgent* and also", "Choose\n   *Urgent* and, as well,"),
+    )

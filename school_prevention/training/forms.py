@@ -1,4 +1,5 @@
 """Forms: a course (admin list), a completion entered by hand, a CSV of completions."""
+
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
@@ -15,17 +16,24 @@ class CourseForm(FlaskForm):
     """Admin: a course of the catalogue (Lists › Training courses)."""
 
     name = StringField(_l("Name"), validators=[DataRequired(_l("Give the course a name.")), Length(max=200)])
-    provider = StringField(_l("Provider"), validators=[Optional(), Length(max=200)],
-                           description=_l("Who gives it: an agency, a training organisation, the district."))
-    hours = FloatField(_l("Hours"), validators=[Optional(), NumberRange(0, 1000, _l("Give the hours as a number from 0 "
-                                                                                  "to 1000."))])
+    provider = StringField(
+        _l("Provider"),
+        validators=[Optional(), Length(max=200)],
+        description=_l("Who gives it: an agency, a training organisation, the district."),
+    )
+    hours = FloatField(
+        _l("Hours"), validators=[Optional(), NumberRange(0, 1000, _l("Give the hours as a number from 0 to 1000."))]
+    )
     renewal_months = WholeNumberField(
         _l("Renew every (months)"),
         validators=[Optional(), NumberRange(1, 120, _l("Give a number of months from 1 to 120."))],
-        description=_l("A completion is valid this many months. Leave empty when the course never has to be renewed."))
+        description=_l("A completion is valid this many months. Leave empty when the course never has to be renewed."),
+    )
     required_roles = CheckboxListField(
-        _l("Required of"), choices=choices((r.value, _l(ROLE_PLURALS_TITLE[r])) for r in REQUIRABLE_ROLES),
-        description=_l("Everyone of these roles must hold the course; it counts in their school's training coverage."))
+        _l("Required of"),
+        choices=choices((r.value, _l(ROLE_PLURALS_TITLE[r])) for r in REQUIRABLE_ROLES),
+        description=_l("Everyone of these roles must hold the course; it counts in their school's training coverage."),
+    )
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
     is_active = BooleanField(_l("In use"), default=True)
 
@@ -34,10 +42,12 @@ class CompletionForm(FlaskForm):
     """A completion entered by hand for one person."""
 
     course = SelectField(_l("Course"), coerce=int, validators=[DataRequired(_l("Choose the course."))])
-    completed_on = DateField(_l("Completed on"),
-                             validators=[DataRequired(_l("Give the date it was completed (YYYY-MM-DD)."))])
-    expires_on = DateField(_l("Valid until"), validators=[Optional()],
-                           description=_l("Leave empty to use the course's renewal period."))
+    completed_on = DateField(
+        _l("Completed on"), validators=[DataRequired(_l("Give the date it was completed (YYYY-MM-DD)."))]
+    )
+    expires_on = DateField(
+        _l("Valid until"), validators=[Optional()], description=_l("Leave empty to use the course's renewal period.")
+    )
 
     def __init__(self, courses, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -47,10 +57,14 @@ class CompletionForm(FlaskForm):
 class ImportForm(FlaskForm):
     """A CSV file of completions."""
 
-    file = FileField(_l("CSV file"), description=_l("Columns: email, course, completed_on, and optionally "
-                                                    "expires_on. Dates as YYYY-MM-DD."))
-    partial = BooleanField(_l("Save the good rows even if some are rejected"),
-                           description=_l("Unticked, one rejected row means nothing is saved."))
+    file = FileField(
+        _l("CSV file"),
+        description=_l("Columns: email, course, completed_on, and optionally expires_on. Dates as YYYY-MM-DD."),
+    )
+    partial = BooleanField(
+        _l("Save the good rows even if some are rejected"),
+        description=_l("Unticked, one rejected row means nothing is saved."),
+    )
 
 
 class SchoolPickForm(FlaskForm):
@@ -60,9 +74,11 @@ class SchoolPickForm(FlaskForm):
         csrf = False
 
     school = SelectField(_l("School"), coerce=int)
-    show = SelectField(_l("Show"), choices=choices([("all", _l("Everyone")),
-                                                    ("attention", _l("Not current (due, lapsed, not trained)"))]),
-                       default="all")
+    show = SelectField(
+        _l("Show"),
+        choices=choices([("all", _l("Everyone")), ("attention", _l("Not current (due, lapsed, not trained)"))]),
+        default="all",
+    )
 
     def __init__(self, schools, *args, **kwargs):
         super().__init__(*args, **kwargs)

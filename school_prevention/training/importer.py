@@ -6,6 +6,7 @@ import is all or nothing: one rejected row and nothing is saved. Asked to, it sa
 and skips the rejected ones. A completion already on record is skipped, not rejected, so a file
 can be imported again safely.
 """
+
 from __future__ import annotations
 
 import csv
@@ -71,8 +72,9 @@ def read_rows(data: bytes) -> list[tuple[int, dict[str, str]]]:
     if not data.strip():
         raise ImportFileError(gettext("The file is empty."))
     if len(data) > MAX_BYTES:
-        raise ImportFileError(gettext("The file is larger than %(num)d MB; split it into smaller files.",
-                                      num=MAX_BYTES // (1024 * 1024)))
+        raise ImportFileError(
+            gettext("The file is larger than %(num)d MB; split it into smaller files.", num=MAX_BYTES // (1024 * 1024))
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -87,9 +89,13 @@ def read_rows(data: bytes) -> list[tuple[int, dict[str, str]]]:
     names = [h.strip().lower() for h in header]
     missing = [c for c in REQUIRED if c not in names]
     if missing:
-        raise ImportFileError(gettext("The header row lacks the column(s) %(columns)s. The first row must name the "
-                                      "columns: email, course, completed_on (and optionally expires_on).",
-                                      columns=", ".join(missing)))
+        raise ImportFileError(
+            gettext(
+                "The header row lacks the column(s) %(columns)s. The first row must name the "
+                "columns: email, course, completed_on (and optionally expires_on).",
+                columns=", ".join(missing),
+            )
+        )
     wanted = {c: names.index(c) for c in (*REQUIRED, *OPTIONAL) if c in names}
     rows: list[tuple[int, dict[str, str]]] = []
     try:
@@ -97,12 +103,14 @@ def read_rows(data: bytes) -> list[tuple[int, dict[str, str]]]:
             if not any(v.strip() for v in values):
                 continue  # a blank line
             if len(rows) >= MAX_ROWS:
-                raise ImportFileError(gettext("The file has more than %(num)s rows; split it into smaller files.",
-                                              num=number(MAX_ROWS)))
+                raise ImportFileError(
+                    gettext("The file has more than %(num)s rows; split it into smaller files.", num=number(MAX_ROWS))
+                )
             rows.append((reader.line_num, {c: values[i].strip() if i < len(values) else "" for c, i in wanted.items()}))
     except csv.Error as exc:
-        raise ImportFileError(gettext("The file is not valid CSV near line %(line)d: %(error)s.", line=reader.line_num,
-                                      error=exc)) from None
+        raise ImportFileError(
+            gettext("The file is not valid CSV near line %(line)d: %(error)s.", line=reader.line_num, error=exc)
+        ) from None
     if not rows:
         raise ImportFileError(gettext("The file has a header row but no completions."))
     return rows
@@ -119,12 +127,20 @@ def import_completions(actor: User, data: bytes, *, today: date, partial: bool =
     result = ImportResult(rows=len(rows))
     emails = {normalise_email(r["email"]) for _, r in rows if r["email"]}
     people = {u.email: u for u in db.session.scalars(select(User).where(User.email.in_(emails)))} if emails else {}
-    mine = set(db.session.scalars(manageable_staff(actor).where(User.email.in_(emails)).with_only_columns(User.id))) \
-        if emails else set()
+    mine = (
+        set(db.session.scalars(manageable_staff(actor).where(User.email.in_(emails)).with_only_columns(User.id)))
+        if emails
+        else set()
+    )
     courses = {c.name.strip().lower(): c for c in db.session.scalars(select(Course))}
-    on_record = {tuple(row) for row in db.session.execute(
-        select(TrainingCompletion.user_id, TrainingCompletion.course_id, TrainingCompletion.completed_on)
-        .where(TrainingCompletion.user_id.in_([u.id for u in people.values()] or [0])))}
+    on_record = {
+        tuple(row)
+        for row in db.session.execute(
+            select(TrainingCompletion.user_id, TrainingCompletion.course_id, TrainingCompletion.completed_on).where(
+                TrainingCompletion.user_id.in_([u.id for u in people.values()] or [0])
+            )
+        )
+    }
     seen: dict[tuple[int, int, date], int] = {}
     good: list[TrainingCompletion] = []
     for line, row in rows:
@@ -150,9 +166,18 @@ def import_completions(actor: User, data: bytes, *, today: date, partial: bool =
         db.session.add(completion)
     db.session.flush()
     result.recorded, result.saved = len(good), True
-    audit.record("training.imported", actor=actor, object_type="training_completion", detail={
-        "rows": result.rows, "recorded": result.recorded, "already": result.already,
-        "rejected": len(result.rejected), "partial": partial})
+    audit.record(
+        "training.imported",
+        actor=actor,
+        object_type="training_completion",
+        detail={
+            "rows": result.rows,
+            "recorded": result.recorded,
+            "already": result.already,
+            "rejected": len(result.rejected),
+            "partial": partial,
+        },
+    )
     return result
 
 
@@ -183,5 +208,11 @@ def _check_row(row, people, mine, courses, today) -> tuple[str | None, TrainingC
         expires_on = check_completion(course, completed_on, expires_on, today)
     except ServiceError as exc:
         return exc.message[0].lower() + exc.message[1:].rstrip("."), None
-    return None, TrainingCompletion(user_id=person.id, course_id=course.id, course=course, completed_on=completed_on,
-                                    expires_on=expires_on, source="import")
+    return None, TrainingCompletion(
+        user_id=person.id,
+        course_id=course.id,
+        course=course,
+        completed_on=completed_on,
+        expires_on=expires_on,
+        source="import",
+    )

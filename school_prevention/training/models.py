@@ -1,4 +1,5 @@
 """Course (the catalogue) and TrainingCompletion (one person's completion of one course)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -78,8 +79,9 @@ class TrainingCompletion(Model):
     __tablename__ = "training_completion"
     __table_args__ = (
         # The same completion recorded twice (a double click, a file imported again) is one row.
-        Index("uq_training_completion_user_id_course_id_completed_on", "user_id", "course_id", "completed_on",
-              unique=True),
+        Index(
+            "uq_training_completion_user_id_course_id_completed_on", "user_id", "course_id", "completed_on", unique=True
+        ),
         CheckConstraint("expires_on IS NULL OR expires_on >= completed_on", name="expires_after_completion"),
         CheckConstraint("source IN ('manual', 'import')", name="source_known"),
     )

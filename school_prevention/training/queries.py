@@ -1,4 +1,5 @@
 """Queries for courses, completions and who on a school's staff is current, due or lapsed."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -35,6 +36,7 @@ def course_by_name(name: str) -> Select:
 
 # --- whose training a user may see and record -------------------------------------------------
 
+
 def manageable_staff(actor: User) -> Select:
     """People whose training the actor records: everyone for an admin; for a principal, the active
     staff, counselors and principals of their schools; nobody for other roles."""
@@ -62,49 +64,63 @@ def get_staff_member_or_404(actor: User, user_id: int) -> User:
 
 def completions_of(user_id: int) -> Select:
     """A person's completions, newest first."""
-    return (select(TrainingCompletion).where(TrainingCompletion.user_id == user_id)
-            .order_by(TrainingCompletion.completed_on.desc(), TrainingCompletion.id.desc()))
+    return (
+        select(TrainingCompletion)
+        .where(TrainingCompletion.user_id == user_id)
+        .order_by(TrainingCompletion.completed_on.desc(), TrainingCompletion.id.desc())
+    )
 
 
 def completion_of(user_id: int, completion_id: int) -> Select:
     """One completion of a person."""
-    return select(TrainingCompletion).where(TrainingCompletion.user_id == user_id,
-                                            TrainingCompletion.id == completion_id)
+    return select(TrainingCompletion).where(
+        TrainingCompletion.user_id == user_id, TrainingCompletion.id == completion_id
+    )
 
 
 def completion_on(user_id: int, course_id: int, completed_on: date) -> Select:
     """The person's completion of a course on a day, if any (there is at most one)."""
-    return select(TrainingCompletion).where(TrainingCompletion.user_id == user_id,
-                                            TrainingCompletion.course_id == course_id,
-                                            TrainingCompletion.completed_on == completed_on)
+    return select(TrainingCompletion).where(
+        TrainingCompletion.user_id == user_id,
+        TrainingCompletion.course_id == course_id,
+        TrainingCompletion.completed_on == completed_on,
+    )
 
 
 def valid_completion(user_id: int, course_id: int, on: date) -> Select:
     """The person's completions of a course that were valid on a day (completed by then, not expired)."""
     return select(TrainingCompletion).where(
-        TrainingCompletion.user_id == user_id, TrainingCompletion.course_id == course_id,
+        TrainingCompletion.user_id == user_id,
+        TrainingCompletion.course_id == course_id,
         TrainingCompletion.completed_on <= on,
-        (TrainingCompletion.expires_on.is_(None)) | (TrainingCompletion.expires_on >= on))
+        (TrainingCompletion.expires_on.is_(None)) | (TrainingCompletion.expires_on >= on),
+    )
 
 
 def latest_completion(user_id: int, course_id: int) -> Select:
     """The person's completion of a course that lasts longest (the one that says when it lapsed)."""
     lasts = func.coalesce(TrainingCompletion.expires_on, literal(rules.FOREVER, Date))
-    return (select(TrainingCompletion)
-            .where(TrainingCompletion.user_id == user_id, TrainingCompletion.course_id == course_id)
-            .order_by(lasts.desc(), TrainingCompletion.completed_on.desc()).limit(1))
+    return (
+        select(TrainingCompletion)
+        .where(TrainingCompletion.user_id == user_id, TrainingCompletion.course_id == course_id)
+        .order_by(lasts.desc(), TrainingCompletion.completed_on.desc())
+        .limit(1)
+    )
 
 
 def valid_through(user_ids, today: date) -> Select:
     """(user id, course id, last day valid) of each person's best completion of each course, counting
     completions up to today (a completion that never expires counts as valid through rules.FOREVER)."""
     lasts = func.max(func.coalesce(TrainingCompletion.expires_on, literal(rules.FOREVER, Date)), type_=Date)
-    return (select(TrainingCompletion.user_id, TrainingCompletion.course_id, lasts.label("valid_through"))
-            .where(TrainingCompletion.user_id.in_(user_ids), TrainingCompletion.completed_on <= today)
-            .group_by(TrainingCompletion.user_id, TrainingCompletion.course_id))
+    return (
+        select(TrainingCompletion.user_id, TrainingCompletion.course_id, lasts.label("valid_through"))
+        .where(TrainingCompletion.user_id.in_(user_ids), TrainingCompletion.completed_on <= today)
+        .group_by(TrainingCompletion.user_id, TrainingCompletion.course_id)
+    )
 
 
 # --- status per person and per school -----------------------------------------------------------
+
 
 @dataclass
 class CourseLine:
@@ -192,10 +208,12 @@ def school_training(school_ids, today: date) -> SchoolTraining:
     """
     courses = db.session.scalars(active_courses()).all()
     required = required_by_role(courses)
-    members = (select(User, user_school.c.school_id).join(user_school, user_school.c.user_id == User.id)
-               .where(user_school.c.school_id.in_(list(school_ids)), User.is_active.is_(True),
-                      User.role.in_(SCHOOL_ROLES))
-               .order_by(User.name, User.id))
+    members = (
+        select(User, user_school.c.school_id)
+        .join(user_school, user_school.c.user_id == User.id)
+        .where(user_school.c.school_id.in_(list(school_ids)), User.is_active.is_(True), User.role.in_(SCHOOL_ROLES))
+        .order_by(User.name, User.id)
+    )
     rows = db.session.execute(members).all()
     validity: dict[tuple[int, int], date] = {}
     if rows:
@@ -207,7 +225,9 @@ def school_training(school_ids, today: date) -> SchoolTraining:
         for course in required.get(user.role, []):
             through = validity.get((user.id, course.id))
             lines[course.id] = CourseLine(course, rules.course_status(through, today), through, True)
-        people.append(PersonTraining(user, school_id, lines, rules.overall_status(line.status for line in lines.values())))
+        people.append(
+            PersonTraining(user, school_id, lines, rules.overall_status(line.status for line in lines.values()))
+        )
     return SchoolTraining(people, required, courses)
 
 

@@ -1,4 +1,5 @@
 """Pure rules: when a completion expires, and what a person's training status is on a day."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta

@@ -1,4 +1,5 @@
 """Training pages: a school's staff and who is current, one person's record, CSV import, My training."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -31,10 +32,23 @@ from school_prevention.training.services import record_completion, remove_comple
 bp = Blueprint("training", __name__)
 
 # The course catalogue is one of the admin's lists (Lists › Training courses).
-register_catalogue("training-courses", Catalogue(
-    Course, CourseForm, all_courses, N_("Training courses"), N_("course"),
-    (("name", N_("Name")), ("provider", N_("Provider")), ("hours", N_("Hours")), ("renewal_label", N_("Renewal")),
-     ("required_label", N_("Required of")))))
+register_catalogue(
+    "training-courses",
+    Catalogue(
+        Course,
+        CourseForm,
+        all_courses,
+        N_("Training courses"),
+        N_("course"),
+        (
+            ("name", N_("Name")),
+            ("provider", N_("Provider")),
+            ("hours", N_("Hours")),
+            ("renewal_label", N_("Renewal")),
+            ("required_label", N_("Required of")),
+        ),
+    ),
+)
 
 
 @bp.app_context_processor
@@ -61,8 +75,18 @@ def index():
     coverage = data.coverage().get(school.id, Coverage())
     people = [p for p in data.people if show == "all" or p.status != rules.CURRENT]
     columns = [c for c in data.courses if any(c in data.required[p.user.role] for p in data.people)]
-    return render_template("training/index.html", form=form, school=school, schools=schools, people=people,
-                           coverage=coverage, columns=columns, show=show, today=today, due_days=rules.DUE_DAYS)
+    return render_template(
+        "training/index.html",
+        form=form,
+        school=school,
+        schools=schools,
+        people=people,
+        coverage=coverage,
+        columns=columns,
+        show=show,
+        today=today,
+        due_days=rules.DUE_DAYS,
+    )
 
 
 @bp.route("/training/people/<int:user_id>", methods=["GET", "POST"])
@@ -80,19 +104,36 @@ def person(user_id: int):
             assert course is not None  # the form's choices are these courses: it accepted only one of them
             try:
                 with db.session.begin_nested():
-                    done = record_completion(current_user, member, course, completed_on=form.completed_on.data,
-                                             expires_on=form.expires_on.data, today=district_today())
+                    done = record_completion(
+                        current_user,
+                        member,
+                        course,
+                        completed_on=form.completed_on.data,
+                        expires_on=form.expires_on.data,
+                        today=district_today(),
+                    )
             except ServiceError as exc:
                 apply_service_error(form, exc)
             else:
                 values = {"name": member.name, "course": done.course.name, "day": localdate(done.completed_on)}
-                flash(_("Recorded: %(name)s completed “%(course)s” on %(day)s, valid until %(until)s.",
-                        until=localdate(done.expires_on), **values) if done.expires_on
-                      else _("Recorded: %(name)s completed “%(course)s” on %(day)s.", **values), "success")
+                flash(
+                    _(
+                        "Recorded: %(name)s completed “%(course)s” on %(day)s, valid until %(until)s.",
+                        until=localdate(done.expires_on),
+                        **values,
+                    )
+                    if done.expires_on
+                    else _("Recorded: %(name)s completed “%(course)s” on %(day)s.", **values),
+                    "success",
+                )
                 return redirect(url_for("training.person", user_id=member.id))
-    return render_template("training/person.html", member=member, form=form,
-                           lines=person_training(member, district_today()),
-                           completions=db.session.scalars(completions_of(member.id)).all()), status
+    return render_template(
+        "training/person.html",
+        member=member,
+        form=form,
+        lines=person_training(member, district_today()),
+        completions=db.session.scalars(completions_of(member.id)).all(),
+    ), status
 
 
 @bp.route("/training/people/<int:user_id>/completions/<int:completion_id>/remove", methods=["POST"])
@@ -105,8 +146,15 @@ def remove(user_id: int, completion_id: int):
             gone = remove_completion(current_user, member, completion_id)
     except LookupError:
         abort(404)
-    flash(_("Removed %(name)s's completion of “%(course)s” on %(day)s.", name=member.name, course=gone.course.name,
-            day=localdate(gone.completed_on)), "success")
+    flash(
+        _(
+            "Removed %(name)s's completion of “%(course)s” on %(day)s.",
+            name=member.name,
+            course=gone.course.name,
+            day=localdate(gone.completed_on),
+        ),
+        "success",
+    )
     return redirect(url_for("training.person", user_id=member.id))
 
 
@@ -126,20 +174,25 @@ def import_():
             else:
                 try:
                     with db.session.begin_nested():
-                        result = import_completions(current_user, upload.read(), today=district_today(),
-                                                    partial=form.partial.data)
+                        result = import_completions(
+                            current_user, upload.read(), today=district_today(), partial=form.partial.data
+                        )
                 except ImportFileError as exc:
                     form.file.errors = [str(exc)]
                 else:
                     status = 200 if result.saved else 400
-    return render_template("training/import.html", form=form, result=result,
-                           courses=db.session.scalars(active_courses()).all()), status
+    return render_template(
+        "training/import.html", form=form, result=result, courses=db.session.scalars(active_courses()).all()
+    ), status
 
 
 @bp.route("/account/training")
 @signed_in
 def mine():
     """My training: the courses required of me, what I completed, and until when it is valid."""
-    return render_template("training/mine.html", lines=person_training(current_user, district_today()),
-                           completions=db.session.scalars(completions_of(current_user.id)).all(),
-                           due_days=rules.DUE_DAYS)
+    return render_template(
+        "training/mine.html",
+        lines=person_training(current_user, district_today()),
+        completions=db.session.scalars(completions_of(current_user.id)).all(),
+        due_days=rules.DUE_DAYS,
+    )

@@ -1,4 +1,5 @@
 """A student's record of access (FERPA 34 CFR 99.32): who viewed, changed, exported or disclosed it."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -33,8 +34,14 @@ def test_a_counselor_sees_who_opened_and_changed_the_record(client, login_as):
     assert "Pat Principal" in text and "Opened the student&#39;s page" in text
     assert "Casey Counselor" in text and "Opened a flag" in text
     # Looking at the record of access is itself recorded.
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "access_record.view", AuditEvent.student_id == student.id)) == 1
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "access_record.view", AuditEvent.student_id == student.id)
+        )
+        == 1
+    )
 
 
 def test_the_csv_lists_every_access_and_is_recorded(client, login_as):
@@ -47,8 +54,14 @@ def test_the_csv_lists_every_access_and_is_recorded(client, login_as):
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert body.lstrip("\ufeff").startswith("when,who,role,kind,what,purpose")
     assert "Pat Principal,principal,viewed,Opened the student's page" in body
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "access_record.export", AuditEvent.student_id == student.id)) == 1
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "access_record.export", AuditEvent.student_id == student.id)
+        )
+        == 1
+    )
 
 
 def test_only_the_students_counselors_and_the_privacy_officer_may_see_it(client, login_as):

@@ -1,5 +1,6 @@
 """Outside agencies: the directory, referrals to agencies (with the sharing they record), their status,
 follow-up reminders and outcome, on the student's page, and as support outside the school."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -58,10 +59,19 @@ def count(model, *where) -> int:
 
 # -- the directory ---------------------------------------------------------------------------------
 
+
 def test_the_admin_keeps_the_directory_and_counselors_and_principals_read_it(world, client, login_as):
     login_as(world.admin)
-    page = client.post("/agencies/new", data={"name": "Lakeside Mental Health", "kind": "health", "phone": "555-0170",
-                                              "email": "intake@lakeside.example", "is_active": "y"})
+    page = client.post(
+        "/agencies/new",
+        data={
+            "name": "Lakeside Mental Health",
+            "kind": "health",
+            "phone": "555-0170",
+            "email": "intake@lakeside.example",
+            "is_active": "y",
+        },
+    )
     assert page.status_code == 302
     refused = client.post("/agencies/new", data={"name": "county children's services", "kind": "child_welfare"})
     assert refused.status_code == 400 and "already has County Children&#39;s Services" in refused.get_data(as_text=True)
@@ -70,8 +80,13 @@ def test_the_admin_keeps_the_directory_and_counselors_and_principals_read_it(wor
     script = client.post("/agencies/new", data={"name": "X", "kind": "health", "website": "javascript:alert(1)"})
     assert script.status_code == 400 and "starting with https://" in script.get_data(as_text=True)
     lakeside = db.session.scalars(select(Agency).where(Agency.name == "Lakeside Mental Health")).one()
-    assert client.post(f"/agencies/{world.shelter.id}/edit", data={"name": "Harbor House", "kind": "runaway_homeless",
-                                                                   "phone": "555-0100"}).status_code == 302  # taken out
+    assert (
+        client.post(
+            f"/agencies/{world.shelter.id}/edit",
+            data={"name": "Harbor House", "kind": "runaway_homeless", "phone": "555-0100"},
+        ).status_code
+        == 302
+    )  # taken out
     assert db.session.get(Agency, world.shelter.id).is_active is False
     assert "Harbor House" in client.get("/agencies").get_data(as_text=True)  # the admin still sees it
     for user in (world.counselor, world.principal):
@@ -84,24 +99,48 @@ def test_the_admin_keeps_the_directory_and_counselors_and_principals_read_it(wor
 
 # -- referring a student -------------------------------------------------------------------------
 
+
 def test_a_referral_records_what_was_shared_with_whom_on_which_basis_and_who_approved(world, client, login_as):
     login_as(world.counselor)
     form = client.get(f"/students/{world.student.id}/agency-referrals/new").get_data(as_text=True)
     assert "County Children&#39;s Services (Child welfare)" in form and "No parental consent is on file" in form
-    response = client.post(f"/students/{world.student.id}/agency-referrals/new", data={
-        "agency": str(world.cws.id), "categories": ["identity", "concerns", "referral_reason"],
-        "legal_basis": "health_safety_emergency", "purpose": "Fears going home tonight.",
-        "approved_by": str(world.principal.id), "reason": REASON,
-        "follow_up_on": (district_today() + timedelta(days=3)).isoformat()})
+    response = client.post(
+        f"/students/{world.student.id}/agency-referrals/new",
+        data={
+            "agency": str(world.cws.id),
+            "categories": ["identity", "concerns", "referral_reason"],
+            "legal_basis": "health_safety_emergency",
+            "purpose": "Fears going home tonight.",
+            "approved_by": str(world.principal.id),
+            "reason": REASON,
+            "follow_up_on": (district_today() + timedelta(days=3)).isoformat(),
+        },
+    )
     assert response.status_code == 302
     referral = db.session.scalars(select(AgencyReferral)).one()
     assert (referral.status, referral.agency_id, referral.follow_up_on) == (
-        "sent", world.cws.id, district_today() + timedelta(days=3))
+        "sent",
+        world.cws.id,
+        district_today() + timedelta(days=3),
+    )
     disclosure = db.session.get(Disclosure, referral.disclosure_id)
-    assert (disclosure.recipient, disclosure.legal_basis, disclosure.categories, disclosure.approved_by_id,
-            disclosure.recorded_by_id, disclosure.source, disclosure.source_id) == (
-        "County Children's Services", "health_safety_emergency", ["identity", "concerns", "referral_reason"],
-        world.principal.id, world.counselor.id, "agency_referral", referral.id)
+    assert (
+        disclosure.recipient,
+        disclosure.legal_basis,
+        disclosure.categories,
+        disclosure.approved_by_id,
+        disclosure.recorded_by_id,
+        disclosure.source,
+        disclosure.source_id,
+    ) == (
+        "County Children's Services",
+        "health_safety_emergency",
+        ["identity", "concerns", "referral_reason"],
+        world.principal.id,
+        world.counselor.id,
+        "agency_referral",
+        referral.id,
+    )
     assert [s.id for s in disclosure.students] == [world.student.id]
     # The reason is restricted: encrypted at rest, read on the referral's page (audited).
     assert REASON not in (referral.reason_ciphertext or "")
@@ -113,27 +152,44 @@ def test_a_referral_records_what_was_shared_with_whom_on_which_basis_and_who_app
     assert 'id="agencies-h"' in student_page and "Referred to County Children&#39;s Services" in student_page
     assert "Health or safety emergency" in student_page and "Disclosure record (1 sharing)" in student_page
     record = client.get(f"/students/{world.student.id}/disclosures").get_data(as_text=True)
-    assert "County Children&#39;s Services" in record and "Pat Principal" in record and "Reason for the referral" in record
+    assert (
+        "County Children&#39;s Services" in record and "Pat Principal" in record and "Reason for the referral" in record
+    )
 
 
 def test_parental_consent_must_be_on_file_cover_the_agency_and_what_is_shared(world, client, login_as):
     login_as(world.counselor)
-    data = {"agency": str(world.shelter.id), "categories": ["identity", "enrollment"], "legal_basis": "parental_consent",
-            "approved_by": str(world.counselor.id)}
+    data = {
+        "agency": str(world.shelter.id),
+        "categories": ["identity", "enrollment"],
+        "legal_basis": "parental_consent",
+        "approved_by": str(world.counselor.id),
+    }
     world.shelter.is_active = True
     db.session.commit()
     refused = client.post(f"/students/{world.student.id}/agency-referrals/new", data=data)
     text = refused.get_data(as_text=True)
     assert refused.status_code == 400
-    assert "No current parental consent on file covers sharing identity and contact details, enrollment, grade and " \
-           "attendance with Harbor House" in text
+    assert (
+        "No current parental consent on file covers sharing identity and contact details, enrollment, grade and "
+        "attendance with Harbor House" in text
+    )
     assert count(AgencyReferral) == 0 and count(Disclosure) == 0
     today = district_today()
 
     def consent(**kw):
-        values = {"guardian": world.parent, "scope": "agency_kind", "agency_kind": "runaway_homeless", "agency": None,
-                  "categories": ["identity", "enrollment"], "given_on": today - timedelta(days=5), "expires_on": None,
-                  "purpose": None, "document": None, "today": today}
+        values = {
+            "guardian": world.parent,
+            "scope": "agency_kind",
+            "agency_kind": "runaway_homeless",
+            "agency": None,
+            "categories": ["identity", "enrollment"],
+            "given_on": today - timedelta(days=5),
+            "expires_on": None,
+            "purpose": None,
+            "document": None,
+            "today": today,
+        }
         return record_consent(world.counselor, world.student, **{**values, **kw})
 
     consent(agency_kind="health")  # another kind of agency: does not cover a shelter
@@ -151,15 +207,37 @@ def test_a_consent_withdrawn_or_of_a_guardian_no_longer_listed_covers_nothing(wo
     from school_prevention.disclosures.services import revoke_consent
 
     today = district_today()
-    consent = record_consent(world.counselor, world.student, guardian=world.parent, scope="agency", agency_kind=None,
-                             agency=world.cws, categories=["identity", "concerns"], given_on=today - timedelta(days=9),
-                             expires_on=None, purpose=None, document=None, today=today)
+    consent = record_consent(
+        world.counselor,
+        world.student,
+        guardian=world.parent,
+        scope="agency",
+        agency_kind=None,
+        agency=world.cws,
+        categories=["identity", "concerns"],
+        given_on=today - timedelta(days=9),
+        expires_on=None,
+        purpose=None,
+        document=None,
+        today=today,
+    )
     revoke_consent(world.counselor, consent, revoked_on=today, reason="Letter from the mother", today=today)
     with pytest.raises(ServiceError, match="No current parental consent"):
         refer(world, legal_basis="parental_consent")
-    other = record_consent(world.counselor, world.student, guardian=world.parent, scope="any_agency", agency_kind=None,
-                           agency=None, categories=["identity", "concerns"], given_on=today, expires_on=None,
-                           purpose=None, document=None, today=today)
+    other = record_consent(
+        world.counselor,
+        world.student,
+        guardian=world.parent,
+        scope="any_agency",
+        agency_kind=None,
+        agency=None,
+        categories=["identity", "concerns"],
+        given_on=today,
+        expires_on=None,
+        purpose=None,
+        document=None,
+        today=today,
+    )
     world.parent.is_active = False  # the SIS no longer lists them
     with pytest.raises(ServiceError, match="No current parental consent"):
         refer(world, legal_basis="parental_consent")
@@ -175,10 +253,24 @@ def test_bad_input_is_refused_by_the_field_and_changes_nothing(world, client, lo
         ({"legal_basis": "court_order", "categories": ["identity"]}, "Say why: the threat"),
         ({"legal_basis": "health_safety_emergency", "purpose": "x", "categories": []}, "Tick what was shared."),
         ({"legal_basis": "telepathy", "purpose": "x", "categories": ["identity"]}, "Not a valid choice"),
-        ({"legal_basis": "health_safety_emergency", "purpose": "x", "categories": ["identity"],
-          "follow_up_on": "2001-01-01"}, "cannot be in the past"),
-        ({"legal_basis": "health_safety_emergency", "purpose": "x", "categories": ["identity"],
-          "approved_by": str(world.outsider.id)}, "Not a valid choice"),
+        (
+            {
+                "legal_basis": "health_safety_emergency",
+                "purpose": "x",
+                "categories": ["identity"],
+                "follow_up_on": "2001-01-01",
+            },
+            "cannot be in the past",
+        ),
+        (
+            {
+                "legal_basis": "health_safety_emergency",
+                "purpose": "x",
+                "categories": ["identity"],
+                "approved_by": str(world.outsider.id),
+            },
+            "Not a valid choice",
+        ),
     ]
     for extra, message in cases:
         data = {"agency": str(world.cws.id), "approved_by": str(world.counselor.id), **extra}
@@ -200,6 +292,7 @@ def test_the_same_referral_sent_twice_is_one_referral(world):
 
 # -- status, follow-ups, outcome -----------------------------------------------------------------------
 
+
 def test_a_referral_moves_from_sent_to_closed_with_an_outcome(world, client, login_as):
     referral = refer(world, reason=REASON, follow_up_on=district_today() + timedelta(days=7))
     db.session.commit()
@@ -210,15 +303,25 @@ def test_a_referral_moves_from_sent_to_closed_with_an_outcome(world, client, log
     assert client.post(url, data={"status": "accepted", "agency_reference": "CPS-77"}).status_code == 302
     again = client.post(url, data={"status": "accepted"})
     assert again.status_code == 400  # accepted is no longer offered from accepted
-    assert client.post(url, data={"status": "services_started", "note": "Caseworker met the family."}).status_code == 302
+    assert (
+        client.post(url, data={"status": "services_started", "note": "Caseworker met the family."}).status_code == 302
+    )
     no_outcome = client.post(url, data={"status": "closed"})
     assert no_outcome.status_code == 400 and "Choose the outcome" in no_outcome.get_data(as_text=True)
-    assert client.post(url, data={"status": "closed", "outcome": "services_completed",
-                                  "outcome_note": "Family in stable housing."}).status_code == 302
+    assert (
+        client.post(
+            url, data={"status": "closed", "outcome": "services_completed", "outcome_note": "Family in stable housing."}
+        ).status_code
+        == 302
+    )
     db.session.expire_all()
     referral = db.session.get(AgencyReferral, referral.id)
     assert (referral.status, referral.outcome, referral.agency_reference, referral.follow_up_on) == (
-        "closed", "services_completed", "CPS-77", None)
+        "closed",
+        "services_completed",
+        "CPS-77",
+        None,
+    )
     assert [e.action for e in reversed(referral.events)] == ["sent", "accepted", "services_started", "closed"]
     page = client.get(f"/agency-referrals/{referral.id}").get_data(as_text=True)
     assert "Services completed" in page and "Family in stable housing." in page and "Caseworker met the family." in page
@@ -230,9 +333,18 @@ def test_a_referral_moves_from_sent_to_closed_with_an_outcome(world, client, log
 def test_outside_support_counts_accepted_and_started_services_only(world):
     second = make_student(world.school)
     referral = refer(world)
-    other = refer_student(world.counselor, second, agency=world.cws, categories=["identity"],
-                          legal_basis="mandated_report", purpose=None, approved_by=None, reason=None,
-                          follow_up_on=None, today=district_today())
+    other = refer_student(
+        world.counselor,
+        second,
+        agency=world.cws,
+        categories=["identity"],
+        legal_basis="mandated_report",
+        purpose=None,
+        approved_by=None,
+        reason=None,
+        follow_up_on=None,
+        today=district_today(),
+    )
 
     def supported():
         return set(db.session.scalars(students_with_outside_support(school_id=world.school.id)))
@@ -268,13 +380,20 @@ def test_follow_ups_remind_once_per_date_show_on_the_home_page_and_carry_initial
     assert "Agency follow-ups due" in home and "Ortiz, Lena: County Children&#39;s Services" in home
     assert count(AuditEvent, AuditEvent.action == "home.lists.view") == 1
     # A follow-up recorded with a new date: a new reminder on that date; the same form sent twice is one.
-    data = {"seq": str(referral.follow_up_seq), "note": "Left a message with intake.",
-            "next_follow_up_on": (today + timedelta(days=5)).isoformat()}
+    data = {
+        "seq": str(referral.follow_up_seq),
+        "note": "Left a message with intake.",
+        "next_follow_up_on": (today + timedelta(days=5)).isoformat(),
+    }
     assert client.post(f"/agency-referrals/{referral.id}/follow-up", data=data).status_code == 302
     twice = client.post(f"/agency-referrals/{referral.id}/follow-up", data=data)
-    assert twice.status_code == 409 and "A follow-up was already recorded by Casey Counselor" in twice.get_data(as_text=True)
+    assert twice.status_code == 409 and "A follow-up was already recorded by Casey Counselor" in twice.get_data(
+        as_text=True
+    )
     # A number past the column's range is stale too (seq + 1 overflowed: a 500 on PostgreSQL, found by the fuzz test).
-    assert client.post(f"/agency-referrals/{referral.id}/follow-up", data={**data, "seq": "2147483647"}).status_code == 409
+    assert (
+        client.post(f"/agency-referrals/{referral.id}/follow-up", data={**data, "seq": "2147483647"}).status_code == 409
+    )
     assert "Agency follow-ups due" not in client.get("/").get_data(as_text=True)
     assert remind_follow_ups(noon + timedelta(days=5)) == 2
     change_status(world.counselor, db.session.get(AgencyReferral, referral.id), "closed", outcome="no_longer_needed")
@@ -284,10 +403,14 @@ def test_follow_ups_remind_once_per_date_show_on_the_home_page_and_carry_initial
 def test_a_follow_up_of_a_closed_referral_or_without_anything_said_is_refused(world):
     referral = refer(world)
     with pytest.raises(ServiceError, match="Write what the agency said"):
-        record_follow_up(world.counselor, referral, seen_seq=0, note="  ", next_follow_up_on=None, today=district_today())
+        record_follow_up(
+            world.counselor, referral, seen_seq=0, note="  ", next_follow_up_on=None, today=district_today()
+        )
     change_status(world.counselor, referral, "closed", outcome="other")
     with pytest.raises(ServiceError, match="closed"):
-        record_follow_up(world.counselor, referral, seen_seq=0, note="x", next_follow_up_on=None, today=district_today())
+        record_follow_up(
+            world.counselor, referral, seen_seq=0, note="x", next_follow_up_on=None, today=district_today()
+        )
 
 
 def test_referrals_are_counselors_and_their_schools_only(world, client, login_as):
@@ -306,9 +429,18 @@ def test_referrals_are_counselors_and_their_schools_only(world, client, login_as
 def test_the_student_page_sends_as_many_statements_with_referrals_and_disclosures_as_without(world, client, login_as):
     empty = make_student(world.school)
     for agency in (world.cws, make_agency("health"), make_agency("community")):
-        referral = refer_student(world.counselor, world.student, agency=agency, categories=["identity"],
-                                 legal_basis="mandated_report", purpose=None, approved_by=None, reason=REASON,
-                                 follow_up_on=None, today=district_today())
+        referral = refer_student(
+            world.counselor,
+            world.student,
+            agency=agency,
+            categories=["identity"],
+            legal_basis="mandated_report",
+            purpose=None,
+            approved_by=None,
+            reason=REASON,
+            follow_up_on=None,
+            today=district_today(),
+        )
         change_status(world.counselor, referral, "accepted")
     db.session.commit()
     login_as(world.counselor)
@@ -320,6 +452,7 @@ def test_the_student_page_sends_as_many_statements_with_referrals_and_disclosure
 
 # -- at the same moment ------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def race_world(race_app):
     with race_app.app_context():
@@ -327,19 +460,41 @@ def race_world(race_app):
         counselor = make_user("counselor", schools=[school])
         student = make_student(school)
         agency = make_agency()
-        referral = refer_student(counselor, make_student(school), agency=agency, categories=["identity"],
-                                 legal_basis="mandated_report", purpose=None, approved_by=None, reason=None,
-                                 follow_up_on=date(2030, 1, 1), today=district_today())
+        referral = refer_student(
+            counselor,
+            make_student(school),
+            agency=agency,
+            categories=["identity"],
+            legal_basis="mandated_report",
+            purpose=None,
+            approved_by=None,
+            reason=None,
+            follow_up_on=date(2030, 1, 1),
+            today=district_today(),
+        )
         db.session.commit()
-        return {"counselor": counselor.id, "student": student.id, "agency": agency.id, "referral": referral.id,
-                "seq": referral.follow_up_seq}
+        return {
+            "counselor": counselor.id,
+            "student": student.id,
+            "agency": agency.id,
+            "referral": referral.id,
+            "seq": referral.follow_up_seq,
+        }
 
 
 def test_one_referral_sent_at_once_is_sent_once(race_app, race_world):
-    answers = fire_together(race_app, race_world["counselor"], "POST",
-                            f"/students/{race_world['student']}/agency-referrals/new",
-                            {"agency": str(race_world["agency"]), "categories": ["identity"],
-                             "legal_basis": "mandated_report", "approved_by": str(race_world["counselor"])})
+    answers = fire_together(
+        race_app,
+        race_world["counselor"],
+        "POST",
+        f"/students/{race_world['student']}/agency-referrals/new",
+        {
+            "agency": str(race_world["agency"]),
+            "categories": ["identity"],
+            "legal_basis": "mandated_report",
+            "approved_by": str(race_world["counselor"]),
+        },
+    )
     assert_one_effect(answers, says="already referred")
     with race_app.app_context():
         assert count(AgencyReferral, AgencyReferral.student_id == race_world["student"]) == 1
@@ -347,27 +502,50 @@ def test_one_referral_sent_at_once_is_sent_once(race_app, race_world):
 
 
 def test_one_status_change_at_once_is_made_once(race_app, race_world):
-    answers = fire_together(race_app, race_world["counselor"], "POST",
-                            f"/agency-referrals/{race_world['referral']}/status", {"status": "accepted"})
+    answers = fire_together(
+        race_app,
+        race_world["counselor"],
+        "POST",
+        f"/agency-referrals/{race_world['referral']}/status",
+        {"status": "accepted"},
+    )
     # The first moves it; the others find it accepted (no longer offered: 400) or moved (409).
     statuses = sorted(a.status for a in answers)
     assert statuses.count(302) == 1 and all(s in (302, 400, 409) for s in statuses), statuses
     with race_app.app_context():
-        assert count(AuditEvent, AuditEvent.action == "agency_referral.status",
-                     AuditEvent.object_id == str(race_world["referral"])) == 1
+        assert (
+            count(
+                AuditEvent,
+                AuditEvent.action == "agency_referral.status",
+                AuditEvent.object_id == str(race_world["referral"]),
+            )
+            == 1
+        )
 
 
 def test_one_follow_up_sent_at_once_is_recorded_once(race_app, race_world):
-    answers = fire_together(race_app, race_world["counselor"], "POST",
-                            f"/agency-referrals/{race_world['referral']}/follow-up",
-                            {"seq": str(race_world["seq"]), "note": "Called intake."})
+    answers = fire_together(
+        race_app,
+        race_world["counselor"],
+        "POST",
+        f"/agency-referrals/{race_world['referral']}/follow-up",
+        {"seq": str(race_world["seq"]), "note": "Called intake."},
+    )
     assert_one_effect(answers, says="already recorded")
     with race_app.app_context():
-        assert count(AuditEvent, AuditEvent.action == "agency_referral.follow_up",
-                     AuditEvent.object_id == str(race_world["referral"])) == 1
+        assert (
+            count(
+                AuditEvent,
+                AuditEvent.action == "agency_referral.follow_up",
+                AuditEvent.object_id == str(race_world["referral"]),
+            )
+            == 1
+        )
 
 
-def test_the_coverage_page_counts_students_an_agency_supports_and_marks_them_in_the_uncovered_list(world, client, login_as):
+def test_the_coverage_page_counts_students_an_agency_supports_and_marks_them_in_the_uncovered_list(
+    world, client, login_as
+):
     from tests.factories import make_flag
 
     make_flag(world.student, world.counselor)
@@ -389,17 +567,33 @@ def test_the_coverage_page_counts_students_an_agency_supports_and_marks_them_in_
 
 # -- support outside the school in the district's figures -----------------------------------------
 
+
 def _supported(db_session, school, counselor, agency, social, *, flagged: int, supported: int, status="accepted"):
     """flagged students at school, the first `supported` of them taken on by the agency."""
     from school_prevention.flags.models import RiskFlag
 
     for n in range(flagged):
         student = make_student(school)
-        db_session.add(RiskFlag(student_id=student.id, category_id=social.id, severity="moderate",
-                                source="counselor_observation", status="open", opened_by_id=counselor.id))
+        db_session.add(
+            RiskFlag(
+                student_id=student.id,
+                category_id=social.id,
+                severity="moderate",
+                source="counselor_observation",
+                status="open",
+                opened_by_id=counselor.id,
+            )
+        )
         if n < supported:
-            db_session.add(AgencyReferral(student_id=student.id, school_id=school.id, agency_id=agency.id,
-                                          status=status, referred_by_id=counselor.id))
+            db_session.add(
+                AgencyReferral(
+                    student_id=student.id,
+                    school_id=school.id,
+                    agency_id=agency.id,
+                    status=status,
+                    referred_by_id=counselor.id,
+                )
+            )
     db_session.flush()
 
 
@@ -409,16 +603,25 @@ def outside_district(db_session):
     from tests.factories import category
 
     counselor, agency, social = make_user("counselor"), make_agency("health", name="Lakeside Clinic"), category()
-    schools = [make_school(name=f"{name} Middle", level="middle", sourced_id=f"sch-{name}")
-               for name in ("Alder", "Birch", "Cedar")]
+    schools = [
+        make_school(name=f"{name} Middle", level="middle", sourced_id=f"sch-{name}")
+        for name in ("Alder", "Birch", "Cedar")
+    ]
     for school, (flagged, supported) in zip(schools, ((20, 14), (12, 3), (15, 12))):
         _supported(db_session, school, counselor, agency, social, flagged=flagged, supported=supported)
     alder = schools[0]
     _supported(db_session, alder, counselor, agency, social, flagged=2, supported=2, status="sent")  # not yet
     _supported(db_session, alder, counselor, agency, social, flagged=1, supported=1, status="declined")
     calm = make_student(alder)  # supported, but not flagged: not among the flagged
-    db_session.add(AgencyReferral(student_id=calm.id, school_id=alder.id, agency_id=agency.id,
-                                  status="services_started", referred_by_id=counselor.id))
+    db_session.add(
+        AgencyReferral(
+            student_id=calm.id,
+            school_id=alder.id,
+            agency_id=agency.id,
+            status="services_started",
+            referred_by_id=counselor.id,
+        )
+    )
     _supported(db_session, alder, counselor, agency, social, flagged=1, supported=1)
     gone = db_session.scalars(select(AgencyReferral).order_by(AgencyReferral.id.desc())).first().student
     gone.is_active = False  # no longer enrolled: not counted
@@ -428,15 +631,18 @@ def outside_district(db_session):
 
 
 def test_the_district_export_counts_flagged_students_supported_outside_and_withholds_small_counts(
-        outside_district, client, login_as):
+    outside_district, client, login_as
+):
     import csv
     import io
 
     login_as(outside_district)
     response = client.get("/exports/district.csv")
     assert response.status_code == 200
-    rows = {r["school_sourced_id"] or "total": r
-            for r in csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig")))}
+    rows = {
+        r["school_sourced_id"] or "total": r
+        for r in csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig")))
+    }
     assert list(rows["sch-Alder"])[-2:] == ["flagged_outside_support", "share_outside_support"]  # at the end
     assert rows["sch-Alder"]["flagged_students"] == "23"  # 20 + 2 sent + 1 declined, all flagged
     assert rows["sch-Alder"]["flagged_outside_support"] == "14"  # sent, declined, unflagged, inactive: not counted
@@ -444,8 +650,10 @@ def test_the_district_export_counts_flagged_students_supported_outside_and_withh
     assert rows["sch-Birch"]["flagged_outside_support"] == "S" and rows["sch-Birch"]["share_outside_support"] == "S"
     # 3 is withheld, and so is a complement: Birch cannot be worked out from the total and the others.
     others = {k: rows[k]["flagged_outside_support"] for k in ("sch-Cedar", "total")}
-    assert list(others.values()).count("S") == 1 and others in ({"sch-Cedar": "S", "total": "29"},
-                                                              {"sch-Cedar": "12", "total": "S"})
+    assert list(others.values()).count("S") == 1 and others in (
+        {"sch-Cedar": "S", "total": "29"},
+        {"sch-Cedar": "12", "total": "S"},
+    )
 
     page = client.get("/reports/coverage").get_data(as_text=True)
     assert "Supported outside the school" in page and "Supported outside</a>" in page  # figure and sortable column

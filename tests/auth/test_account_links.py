@@ -1,4 +1,5 @@
 """Invitations and password resets: single-use, expiring links sent through the email outbox."""
+
 from __future__ import annotations
 
 import re
@@ -29,8 +30,13 @@ def setup(db_session):
 
 
 def emails_to(user: User) -> list[Notification]:
-    return list(db.session.scalars(select(Notification).where(
-        Notification.user_id == user.id, Notification.channel == "email").order_by(Notification.id)))
+    return list(
+        db.session.scalars(
+            select(Notification)
+            .where(Notification.user_id == user.id, Notification.channel == "email")
+            .order_by(Notification.id)
+        )
+    )
 
 
 def link_of(note: Notification) -> str:
@@ -58,9 +64,16 @@ def can_sign_in(app, email: str, password: str) -> bool:
 
 def test_admin_invites_a_new_user_who_sets_a_password_once(app, client, login_as, setup):
     login_as(setup["admin"])
-    response = client.post("/admin/users/new", data={
-        "email": "nia@school.org", "name": "Nia Okafor", "role": "counselor",
-        "schools": [setup["school"].id], "send_invite": "y"})
+    response = client.post(
+        "/admin/users/new",
+        data={
+            "email": "nia@school.org",
+            "name": "Nia Okafor",
+            "role": "counselor",
+            "schools": [setup["school"].id],
+            "send_invite": "y",
+        },
+    )
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "waits in the email outbox" in page  # TestConfig has no mail server
@@ -94,8 +107,9 @@ def test_admin_invites_a_new_user_who_sets_a_password_once(app, client, login_as
 
 
 def test_invitation_activates_an_account_the_roster_import_created(app, client, login_as, setup):
-    staff = make_user("staff", schools=[setup["school"]], is_active=False,
-                      sourced_id="sis-teacher-1", email="teacher@school.org")
+    staff = make_user(
+        "staff", schools=[setup["school"]], is_active=False, sourced_id="sis-teacher-1", email="teacher@school.org"
+    )
     staff.password_hash = None
     db.session.commit()
     login_as(setup["admin"])
@@ -134,8 +148,7 @@ def test_a_second_click_on_the_invitation_button_sends_nothing(app, client, logi
     assert client.post(f"/admin/users/{user.id}/invite", data=page).status_code == 302
     again = client.post(f"/admin/users/{user.id}/invite", data=page)  # the same page, clicked again
     assert again.status_code == 409
-    assert (f"An invitation was already sent to {user.email} by {setup['admin'].name}"
-            in again.get_data(as_text=True))
+    assert f"An invitation was already sent to {user.email} by {setup['admin'].name}" in again.get_data(as_text=True)
     (note,) = emails_to(user)
     assert app.test_client().get(link_of(note)).status_code == 200  # the first link still works
     assert "The last invitation was sent" in client.get(f"/admin/users/{user.id}").get_data(as_text=True)
@@ -264,6 +277,9 @@ def test_no_raw_token_is_stored_before_or_after_the_email_goes(app, db_session, 
     db_session.expire_all()
     (note,) = emails_to(user)
     assert note.state == "sent" and note.link == "/welcome/…"
-    everything = " ".join(str(v) for table in ("notification", "account_token", "audit_event")
-                          for v in db_session.execute(select(db.metadata.tables[table])).all())
+    everything = " ".join(
+        str(v)
+        for table in ("notification", "account_token", "audit_event")
+        for v in db_session.execute(select(db.metadata.tables[table])).all()
+    )
     assert raw not in everything

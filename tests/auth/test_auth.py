@@ -1,4 +1,5 @@
 """Sign-in, sessions that really end, throttling, passwords and CSRF, as a user meets them."""
+
 from __future__ import annotations
 
 import re
@@ -180,18 +181,22 @@ def test_csrf_token_required_on_sign_in(app, counselor):
 
 
 def change_password(client, current, new, confirm=None):
-    return client.post("/account/password", data={
-        "current_password": current, "new_password": new, "confirm": confirm or new})
+    return client.post(
+        "/account/password", data={"current_password": current, "new_password": new, "confirm": confirm or new}
+    )
 
 
-@pytest.mark.parametrize("new, message", [
-    ("short-pw", b"at least 12 characters"),
-    ("passwordpassword", b"too easy to guess"),
-    ("123456789012", b"too easy to guess"),
-    ("caseyjones1234", b"from your name or email"),
-    ("x" * 129, b"at most 128 characters"),
-    ("a" * 101, b"too easy to guess"),  # past zxcvbn's 72 characters (it raised: a 500, found by the fuzz test)
-])
+@pytest.mark.parametrize(
+    "new, message",
+    [
+        ("short-pw", b"at least 12 characters"),
+        ("passwordpassword", b"too easy to guess"),
+        ("123456789012", b"too easy to guess"),
+        ("caseyjones1234", b"from your name or email"),
+        ("x" * 129, b"at most 128 characters"),
+        ("a" * 101, b"too easy to guess"),  # past zxcvbn's 72 characters (it raised: a 500, found by the fuzz test)
+    ],
+)
 def test_weak_passwords_are_refused_with_a_reason(client, counselor, new, message):
     sign_in(client, counselor.email)
     response = change_password(client, PASSWORD, new)

@@ -1,4 +1,5 @@
 """Single sign-on against a real OpenID Connect provider on loopback: who gets in, who does not and why."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -108,11 +109,14 @@ def test_without_provider_mfa_a_counselor_still_types_a_code(client, sso, people
     assert row.sign_in_method == "sso+totp"
 
 
-@pytest.mark.parametrize("make, message, reason", [
-    ("with_wrong_audience", b"meant for another app (wrong audience)", "wrong_audience"),
-    ("with_wrong_nonce", b"its nonce does not match", "wrong_nonce"),
-    ("with_expired_token", b"had expired", "expired_token"),
-])
+@pytest.mark.parametrize(
+    "make, message, reason",
+    [
+        ("with_wrong_audience", b"meant for another app (wrong audience)", "wrong_audience"),
+        ("with_wrong_nonce", b"its nonce does not match", "wrong_nonce"),
+        ("with_expired_token", b"had expired", "expired_token"),
+    ],
+)
 def test_a_bad_id_token_is_refused_with_a_message_and_no_session(client, sso, people, make, message, reason):
     sub = getattr(sso, make)(f"sam-{reason}", people["staff"].email)
     response = through_provider(client, sub)
@@ -123,12 +127,15 @@ def test_a_bad_id_token_is_refused_with_a_message_and_no_session(client, sso, pe
     assert refusals() == [{"reason": reason, "via": "sso"}]
 
 
-@pytest.mark.parametrize("email, verified, message, reason", [
-    ("nobody@north.example.org", True, b"There is no account for nobody@north.example.org", "unknown_account"),
-    ("gone@north.example.org", True, b"This account has been deactivated", "inactive"),
-    ("sam@north.example.org", False, b"did not confirm your email address", "unverified_email"),
-    ("sam@elsewhere.example.com", True, b"is not an address of this district", "domain_not_allowed"),
-])
+@pytest.mark.parametrize(
+    "email, verified, message, reason",
+    [
+        ("nobody@north.example.org", True, b"There is no account for nobody@north.example.org", "unknown_account"),
+        ("gone@north.example.org", True, b"This account has been deactivated", "inactive"),
+        ("sam@north.example.org", False, b"did not confirm your email address", "unverified_email"),
+        ("sam@elsewhere.example.com", True, b"is not an address of this district", "domain_not_allowed"),
+    ],
+)
 def test_an_account_that_cannot_sign_in_is_told_why(client, sso, people, email, verified, message, reason):
     sub = sso.person(f"who-{reason}", email, verified=verified)
     response = through_provider(client, sub)
@@ -150,8 +157,12 @@ def test_a_roster_account_never_activated_is_activated_by_its_verified_email(cli
 
 def test_the_answer_cannot_be_used_twice(client, sso, people):
     start = client.get("/login/sso")
-    at_provider = requests.post(start.headers["Location"], data={"sub": sso.person("sam-twice", people["staff"].email)},
-                                allow_redirects=False, timeout=10)
+    at_provider = requests.post(
+        start.headers["Location"],
+        data={"sub": sso.person("sam-twice", people["staff"].email)},
+        allow_redirects=False,
+        timeout=10,
+    )
     back = urlsplit(at_provider.headers["Location"])
     assert client.get(f"{back.path}?{back.query}").headers["Location"] == "/"
     client.post("/logout")

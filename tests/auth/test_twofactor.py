@@ -1,5 +1,6 @@
 """Two-factor sign-in: who must set it up, the QR code, codes that work once, recovery codes,
 throttling, and each person's list of signed-in browsers."""
+
 from __future__ import annotations
 
 import re
@@ -39,12 +40,15 @@ def is_signed_in(client) -> bool:
 
 
 def actions(user):
-    return list(db.session.scalars(select(AuditEvent.action).where(AuditEvent.actor_id == user.id)
-                                   .order_by(AuditEvent.id)))
+    return list(
+        db.session.scalars(select(AuditEvent.action).where(AuditEvent.actor_id == user.id).order_by(AuditEvent.id))
+    )
 
 
-@pytest.mark.parametrize("role, grants", [("counselor", {}), ("principal", {}), ("district", {}),
-                                          ("staff", {"can_export_student_level": True})])
+@pytest.mark.parametrize(
+    "role, grants",
+    [("counselor", {}), ("principal", {}), ("district", {}), ("staff", {"can_export_student_level": True})],
+)
 def test_an_account_that_sees_case_data_sets_up_an_app_at_first_sign_in(client, db_session, school, role, grants):
     user = make_user(role, schools=[school] if role != "district" else [], **grants)
     db_session.commit()
@@ -75,8 +79,12 @@ def test_enrolment_shows_a_qr_code_drawn_on_the_server_then_recovery_codes_once(
     assert "<svg" in html and "<path" in html  # the QR code itself, inline
     assert "<script" not in html.split("<main", 1)[1]  # drawn without scripts
     key = setup_key(html)
-    assert client.get("/login/two-factor/setup").get_data(as_text=True).count(
-        " ".join(key[i:i + 4] for i in range(0, len(key), 4))) == 1  # the same key on reload
+    assert (
+        client.get("/login/two-factor/setup")
+        .get_data(as_text=True)
+        .count(" ".join(key[i : i + 4] for i in range(0, len(key), 4)))
+        == 1
+    )  # the same key on reload
 
     wrong = client.post("/login/two-factor/setup", data={"code": "000000" if code_now(key) != "000000" else "111111"})
     assert wrong.status_code == 400 and b"That code does not match" in wrong.data
@@ -180,7 +188,8 @@ def test_the_second_step_is_not_skipped_by_going_elsewhere(client, enrolled):
 
 
 def test_an_admin_reset_of_a_counselors_factor_waits_for_the_district_then_asks_for_a_new_app(
-        app, client, login_as, db_session, enrolled):
+    app, client, login_as, db_session, enrolled
+):
     admin, district = make_user("admin"), make_user("district")
     db_session.commit()
     login_as(admin)
@@ -205,8 +214,9 @@ def test_security_page_lists_browsers_and_signs_one_out(app, client, enrolled, l
     page = client.get("/account/security").get_data(as_text=True)
     assert page.count("<tr>") == 3 and "This browser" in page and "Authenticator app is on" not in page
     assert "Your authenticator app is on" in page
-    phone_row = db.session.scalars(select(UserSession).where(UserSession.user_id == enrolled.id)
-                                   .order_by(UserSession.id)).first()
+    phone_row = db.session.scalars(
+        select(UserSession).where(UserSession.user_id == enrolled.id).order_by(UserSession.id)
+    ).first()
     assert client.post(f"/account/sessions/{phone_row.id}/end").status_code == 302
     assert phone.get("/").headers["Location"].startswith("/login")
     assert client.get("/").status_code == 200

@@ -1,4 +1,5 @@
 """Awareness pages: safe Markdown, per-role audience, versions, "I have read this", who has not read."""
+
 from __future__ import annotations
 
 import pytest
@@ -27,10 +28,12 @@ def world(db_session):
         "district": make_user("district"),
     }
     pages = {
-        "signs": save_page(people["admin"], None, title="Signs to watch for", body="## Signs\n- New phone",
-                           audience=SCHOOL_ROLES),
-        "screening": save_page(people["admin"], None, title="Screening with the CSE-IT", body="Counselors only.",
-                               audience=["counselor"]),
+        "signs": save_page(
+            people["admin"], None, title="Signs to watch for", body="## Signs\n- New phone", audience=SCHOOL_ROLES
+        ),
+        "screening": save_page(
+            people["admin"], None, title="Screening with the CSE-IT", body="Counselors only.", audience=["counselor"]
+        ),
     }
     db_session.commit()
     return {"north": north, **people, **pages}
@@ -38,9 +41,13 @@ def world(db_session):
 
 def test_markdown_is_rendered_without_raw_html_or_script_links(app):
     with app.test_request_context():
-        html = str(render_markdown("## Hi\n<script>alert(1)</script>\n\n<img src=x onerror=alert(1)>\n\n"
-                                   "[bad](javascript:alert(1)) [good](https://example.org) ![pic](https://evil.example/x.png)\n\n"
-                                   "| a | b |\n|---|---|\n| 1 | 2 |\n\nCall {hotline} or {child_welfare}."))
+        html = str(
+            render_markdown(
+                "## Hi\n<script>alert(1)</script>\n\n<img src=x onerror=alert(1)>\n\n"
+                "[bad](javascript:alert(1)) [good](https://example.org) ![pic](https://evil.example/x.png)\n\n"
+                "| a | b |\n|---|---|\n| 1 | 2 |\n\nCall {hotline} or {child_welfare}."
+            )
+        )
         assert "<h2>Hi</h2>" in html
         assert "<script>" not in html and "&lt;script&gt;" in html
         assert "<img" not in html and "onerror" not in html.replace("&lt;img src=x onerror=alert(1)&gt;", "")
@@ -56,8 +63,9 @@ def test_a_change_of_text_is_a_new_version_and_nothing_else_is(world):
     assert page.version == 2
     save_page(world["admin"], page, title=page.title, body=page.body, audience=[*SCHOOL_ROLES, "district"])
     assert page.version == 2 and "district" in page.roles
-    versions = db.session.scalars(select(AwarenessPageVersion.version)
-                                  .where(AwarenessPageVersion.page_id == page.id)).all()
+    versions = db.session.scalars(
+        select(AwarenessPageVersion.version).where(AwarenessPageVersion.page_id == page.id)
+    ).all()
     assert sorted(versions) == [1, 2]
     with pytest.raises(AlreadyDone, match="already saved with this text by Ada Admin"):
         save_page(world["admin"], page, title=page.title, body=page.body, audience=page.roles)
@@ -76,8 +84,14 @@ def test_each_role_sees_only_its_pages(world, client, login_as):
     assert client.get(f"/awareness/{world['screening'].id}").status_code == 200
     login_as(world["district"])
     assert client.get(f"/awareness/{world['signs'].id}").status_code == 404
-    save_page(world["admin"], world["signs"], title="Signs to watch for", body=world["signs"].body,
-              audience=SCHOOL_ROLES, is_published=False)
+    save_page(
+        world["admin"],
+        world["signs"],
+        title="Signs to watch for",
+        body=world["signs"].body,
+        audience=SCHOOL_ROLES,
+        is_published=False,
+    )
     db.session.commit()
     login_as(world["staff"])
     assert client.get(f"/awareness/{world['signs'].id}").status_code == 404
@@ -103,8 +117,14 @@ def test_staff_confirm_a_page_once_and_again_when_it_changes(world, client, logi
     stale = client.post(f"/awareness/{page.id}/confirm", data={"version": "1"}, follow_redirects=True)
     assert "The page was changed while you were reading it" in stale.get_data(as_text=True)
     assert client.post(f"/awareness/{page.id}/confirm", data={"version": "2"}).status_code == 302
-    assert db.session.scalar(select(func.count()).select_from(AwarenessConfirmation)
-                             .where(AwarenessConfirmation.user_id == world["staff"].id)) == 2
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AwarenessConfirmation)
+            .where(AwarenessConfirmation.user_id == world["staff"].id)
+        )
+        == 2
+    )
     assert client.post(f"/awareness/{page.id}/confirm", data={}).status_code == 400
     assert client.post(f"/awareness/{world['screening'].id}/confirm", data={"version": "1"}).status_code == 404
 
@@ -114,7 +134,7 @@ def test_principal_sees_who_on_staff_has_not_confirmed(world, client, login_as):
     db.session.commit()
     login_as(world["principal"])
     page = client.get("/awareness/readers").get_data(as_text=True)
-    section = page[page.index('id="people-h"'):]
+    section = page[page.index('id="people-h"') :]
     assert "Tess Teacher" in section and "Cam Counselor" in section and "Pia Principal" in section
     assert "Sam Staff" not in section and "Sol South" not in section
     assert "Screening with the CSE-IT" in section  # the counselor's own page
@@ -122,9 +142,16 @@ def test_principal_sees_who_on_staff_has_not_confirmed(world, client, login_as):
 
 def test_the_admin_writes_a_page(world, client, login_as):
     login_as(world["admin"])
-    response = client.post("/awareness/new", data={"title": "Whom to call", "body": "Call **911**.",
-                                                   "audience": ["staff", "counselor"], "position": "5",
-                                                   "is_published": "y"})
+    response = client.post(
+        "/awareness/new",
+        data={
+            "title": "Whom to call",
+            "body": "Call **911**.",
+            "audience": ["staff", "counselor"],
+            "position": "5",
+            "is_published": "y",
+        },
+    )
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "<strong>911</strong>" in page and "Version 1" in page

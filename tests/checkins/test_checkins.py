@@ -4,6 +4,7 @@ lifecycle of one check-in, "My check-ins", non-school days and the calendar feed
 Every test runs at a fixed time (the `clock` fixture), so dates are written out literally.
 The district's zone is America/Chicago; daylight saving ends on Sunday 1 November 2026.
 """
+
 from __future__ import annotations
 
 import html
@@ -80,7 +81,8 @@ def clock(monkeypatch):
 def world(db_session):
     north, south = make_school(name="North Middle"), make_school(name="South Middle")
     w = {
-        "north": north, "south": south,
+        "north": north,
+        "south": south,
         "student": make_student(north, given_name="Marisol", family_name="Quintero", identifier="7301188"),
         "other_student": make_student(north, given_name="Tobias", family_name="Wren"),
         "counselor": make_user("counselor", schools=[north], name="Dana Counselor"),
@@ -114,23 +116,35 @@ def field_error(page: str, field_id: str) -> str | None:
 def section(page: str, heading_id: str) -> str:
     """The card of a page that carries this heading."""
     start = page.index(f'id="{heading_id}"')
-    return page[start:page.index("</section>", start)]
+    return page[start : page.index("</section>", start)]
 
 
 def plan_form(**overrides) -> dict:
-    data = {"cadence": "weekly", "rrule": "", "starts_on": "2026-10-22", "local_time": "10:00",
-            "duration_minutes": "20", "until": "", "non_school_day": "move", "reason": "", "flag_id": "0"}
+    data = {
+        "cadence": "weekly",
+        "rrule": "",
+        "starts_on": "2026-10-22",
+        "local_time": "10:00",
+        "duration_minutes": "20",
+        "until": "",
+        "non_school_day": "move",
+        "reason": "",
+        "flag_id": "0",
+    }
     data.update(overrides)
     return data
 
 
 # --- 1. local time across daylight saving ---------------------------------------------------
 
+
 def test_weekly_plan_keeps_ten_oclock_local_across_the_dst_change(client, login_as, world, clock):
     w = world
     login_as(w["counselor"])
-    response = client.post(f"/students/{w['student'].id}/checkin-plans/new",
-                           data=plan_form(counselor_id=w["counselor"].id, starts_on="2026-10-29"))
+    response = client.post(
+        f"/students/{w['student'].id}/checkin-plans/new",
+        data=plan_form(counselor_id=w["counselor"].id, starts_on="2026-10-29"),
+    )
     assert response.status_code == 302
     plan = db.session.scalars(select(CheckInPlan)).one()
     by_day = {c.occurrence: c for c in plan_checkins(plan)}
@@ -155,31 +169,65 @@ def test_a_time_skipped_by_spring_forward_moves_forward_by_the_gap():
 
 # --- 2. cadences and custom rules -----------------------------------------------------------
 
-@pytest.mark.parametrize("cadence, rule, non_school_day, expected", [
-    ("weekly", None, "move", [(date(2026, 10, 22),) * 2, (date(2026, 10, 29),) * 2, (date(2026, 11, 5),) * 2]),
-    ("biweekly", None, "move", [(date(2026, 10, 22),) * 2, (date(2026, 11, 5),) * 2, (date(2026, 11, 19),) * 2]),
-    # 22 November is a Sunday: moved to Monday, or dropped.
-    ("monthly", None, "move", [(date(2026, 10, 22),) * 2, (date(2026, 11, 22), date(2026, 11, 23)),
-                               (date(2026, 12, 22),) * 2, (date(2027, 1, 22),) * 2]),
-    ("monthly", None, "skip", [(date(2026, 10, 22),) * 2, (date(2026, 12, 22),) * 2, (date(2027, 1, 22),) * 2]),
-    ("custom", "FREQ=WEEKLY;BYDAY=MO,TH", "move", [(date(2026, 10, 22),) * 2, (date(2026, 10, 26),) * 2,
-                                                   (date(2026, 10, 29),) * 2, (date(2026, 11, 2),) * 2]),
-    ("custom", "RRULE:FREQ=MONTHLY;BYDAY=1WE", "move", [(date(2026, 11, 4),) * 2, (date(2026, 12, 2),) * 2,
-                                                        (date(2027, 1, 6),) * 2, (date(2027, 2, 3),) * 2]),
-])
+
+@pytest.mark.parametrize(
+    "cadence, rule, non_school_day, expected",
+    [
+        ("weekly", None, "move", [(date(2026, 10, 22),) * 2, (date(2026, 10, 29),) * 2, (date(2026, 11, 5),) * 2]),
+        ("biweekly", None, "move", [(date(2026, 10, 22),) * 2, (date(2026, 11, 5),) * 2, (date(2026, 11, 19),) * 2]),
+        # 22 November is a Sunday: moved to Monday, or dropped.
+        (
+            "monthly",
+            None,
+            "move",
+            [
+                (date(2026, 10, 22),) * 2,
+                (date(2026, 11, 22), date(2026, 11, 23)),
+                (date(2026, 12, 22),) * 2,
+                (date(2027, 1, 22),) * 2,
+            ],
+        ),
+        ("monthly", None, "skip", [(date(2026, 10, 22),) * 2, (date(2026, 12, 22),) * 2, (date(2027, 1, 22),) * 2]),
+        (
+            "custom",
+            "FREQ=WEEKLY;BYDAY=MO,TH",
+            "move",
+            [(date(2026, 10, 22),) * 2, (date(2026, 10, 26),) * 2, (date(2026, 10, 29),) * 2, (date(2026, 11, 2),) * 2],
+        ),
+        (
+            "custom",
+            "RRULE:FREQ=MONTHLY;BYDAY=1WE",
+            "move",
+            [(date(2026, 11, 4),) * 2, (date(2026, 12, 2),) * 2, (date(2027, 1, 6),) * 2, (date(2027, 2, 3),) * 2],
+        ),
+    ],
+)
 def test_cadences_give_the_expected_dates(world, cadence, rule, non_school_day, expected):
     w = world
-    plan = make_checkin_plan(w["student"], w["counselor"], now=NOW, cadence=cadence, rrule=rule,
-                             starts_on=date(2026, 10, 22), non_school_day=non_school_day)
+    plan = make_checkin_plan(
+        w["student"],
+        w["counselor"],
+        now=NOW,
+        cadence=cadence,
+        rrule=rule,
+        starts_on=date(2026, 10, 22),
+        non_school_day=non_school_day,
+    )
     rows = [(c.occurrence, c.due_at.astimezone(CHICAGO).date()) for c in plan_checkins(plan)]
-    assert rows[:len(expected)] == expected
+    assert rows[: len(expected)] == expected
     assert all(c.due_at.astimezone(CHICAGO).time() == time(10, 0) for c in plan_checkins(plan))
 
 
 def test_monthly_from_the_31st_falls_back_to_the_last_day_of_short_months(world):
     w = world
-    plan = make_checkin_plan(w["student"], w["counselor"], now=utc(2026, 12, 1, 15), cadence="monthly",
-                             starts_on=date(2026, 12, 31), non_school_day="move")
+    plan = make_checkin_plan(
+        w["student"],
+        w["counselor"],
+        now=utc(2026, 12, 1, 15),
+        cadence="monthly",
+        starts_on=date(2026, 12, 31),
+        non_school_day="move",
+    )
     rows = [(c.occurrence, c.due_at.astimezone(CHICAGO).date()) for c in plan_checkins(plan)]
     assert rows == [
         (date(2026, 12, 31), date(2026, 12, 31)),
@@ -189,29 +237,34 @@ def test_monthly_from_the_31st_falls_back_to_the_last_day_of_short_months(world)
     ]
 
 
-@pytest.mark.parametrize("rule, message", [
-    ("garbage", "cannot be read"),
-    ("", "Enter a rule"),
-    ("FREQ=SECONDLY", "daily at most"),
-    ("FREQ=MINUTELY", "daily at most"),
-    ("FREQ=HOURLY", "daily at most"),
-    ("FREQ=WEEKLY;INTERVAL=0", "INTERVAL"),
-    ("FREQ=WEEKLY;INTERVAL=-1", "INTERVAL"),
-    ("FREQ=DAILY;COUNT=99999999999999999999999", "COUNT"),
-    ("FREQ=DAILY;COUNT=0", "COUNT"),
-    ("FREQ=DAILY;BYHOUR=9", "Time field"),
-    ("FREQ=DAILY;BYSECOND=1,2,3", "Time field"),
-    ("FREQ=WEEKLY;UNTIL=20261201T000000Z", "Until field"),
-    ("DTSTART:20261022T100000\nRRULE:FREQ=DAILY", "only the RRULE part"),
-    ("FREQ=WEEKLY;BYDAY=XX", "cannot be read"),
-    ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "no dates"),
-    ("FREQ=MONTHLY;BYMONTHDAY=0", "cannot be read"),
-])
+@pytest.mark.parametrize(
+    "rule, message",
+    [
+        ("garbage", "cannot be read"),
+        ("", "Enter a rule"),
+        ("FREQ=SECONDLY", "daily at most"),
+        ("FREQ=MINUTELY", "daily at most"),
+        ("FREQ=HOURLY", "daily at most"),
+        ("FREQ=WEEKLY;INTERVAL=0", "INTERVAL"),
+        ("FREQ=WEEKLY;INTERVAL=-1", "INTERVAL"),
+        ("FREQ=DAILY;COUNT=99999999999999999999999", "COUNT"),
+        ("FREQ=DAILY;COUNT=0", "COUNT"),
+        ("FREQ=DAILY;BYHOUR=9", "Time field"),
+        ("FREQ=DAILY;BYSECOND=1,2,3", "Time field"),
+        ("FREQ=WEEKLY;UNTIL=20261201T000000Z", "Until field"),
+        ("DTSTART:20261022T100000\nRRULE:FREQ=DAILY", "only the RRULE part"),
+        ("FREQ=WEEKLY;BYDAY=XX", "cannot be read"),
+        ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "no dates"),
+        ("FREQ=MONTHLY;BYMONTHDAY=0", "cannot be read"),
+    ],
+)
 def test_an_unusable_custom_rule_is_refused_beside_the_field(client, login_as, world, clock, rule, message):
     w = world
     login_as(w["counselor"])
-    response = client.post(f"/students/{w['student'].id}/checkin-plans/new",
-                           data=plan_form(counselor_id=w["counselor"].id, cadence="custom", rrule=rule))
+    response = client.post(
+        f"/students/{w['student'].id}/checkin-plans/new",
+        data=plan_form(counselor_id=w["counselor"].id, cadence="custom", rrule=rule),
+    )
     assert response.status_code == 400
     error = field_error(response.data.decode(), "rrule")
     assert error and message in error
@@ -220,6 +273,7 @@ def test_an_unusable_custom_rule_is_refused_beside_the_field(client, login_as, w
 
 
 # --- 3. non-school days ---------------------------------------------------------------------
+
 
 def add_days(client, *days):
     for day, name in days:
@@ -230,12 +284,15 @@ def add_days(client, *days):
 def test_plans_skip_or_move_a_check_in_that_falls_on_a_non_school_day(client, login_as, world, clock):
     w = world
     login_as(w["admin"])
-    add_days(client, ("2026-11-12", "Teacher work day"), ("2026-11-26", "Thanksgiving"),
-             ("2026-11-27", "Thanksgiving break"))
-    moving = make_checkin_plan(w["student"], w["counselor"], now=NOW, starts_on=date(2026, 10, 22),
-                               non_school_day="move")
-    skipping = make_checkin_plan(w["other_student"], w["counselor"], now=NOW, starts_on=date(2026, 10, 22),
-                                 non_school_day="skip")
+    add_days(
+        client, ("2026-11-12", "Teacher work day"), ("2026-11-26", "Thanksgiving"), ("2026-11-27", "Thanksgiving break")
+    )
+    moving = make_checkin_plan(
+        w["student"], w["counselor"], now=NOW, starts_on=date(2026, 10, 22), non_school_day="move"
+    )
+    skipping = make_checkin_plan(
+        w["other_student"], w["counselor"], now=NOW, starts_on=date(2026, 10, 22), non_school_day="skip"
+    )
     by_occurrence = {c.occurrence: c for c in plan_checkins(moving)}
     # Thursday 12 November is off: Friday 13 November, same local time.
     assert by_occurrence[date(2026, 11, 12)].due_at == local(2026, 11, 13, 10, 0)
@@ -252,15 +309,19 @@ def test_plans_skip_or_move_a_check_in_that_falls_on_a_non_school_day(client, lo
 def test_adding_a_non_school_day_replans_future_check_ins(client, login_as, world, clock):
     w = world
     moving = make_checkin_plan(w["student"], w["counselor"], now=NOW, starts_on=date(2026, 10, 22))
-    skipping = make_checkin_plan(w["other_student"], w["counselor"], now=NOW, starts_on=date(2026, 10, 22),
-                                 non_school_day="skip")
+    skipping = make_checkin_plan(
+        w["other_student"], w["counselor"], now=NOW, starts_on=date(2026, 10, 22), non_school_day="skip"
+    )
     db.session.commit()
     login_as(w["admin"])
-    response = client.post("/admin/non-school-days", data={"day": "2026-11-12", "name": "Teacher work day"},
-                           follow_redirects=True)
+    response = client.post(
+        "/admin/non-school-days", data={"day": "2026-11-12", "name": "Teacher work day"}, follow_redirects=True
+    )
     # The request only queues the re-placing: nothing moved yet, and the page says it is queued.
     page = html.unescape(response.data.decode())
-    assert "Upcoming check-ins are being re-placed around it" in page and "Re-placing upcoming check-ins: queued" in page
+    assert (
+        "Upcoming check-ins are being re-placed around it" in page and "Re-placing upcoming check-ins: queued" in page
+    )
     assert {c.occurrence: c for c in plan_checkins(moving)}[date(2026, 11, 12)].due_at == local(2026, 11, 12, 10, 0)
     assert run_queued(NOW) == 2
     assert run_queued(NOW) == 0  # done once: a second run of the job finds nothing queued
@@ -295,25 +356,32 @@ def test_adding_a_non_school_day_replans_future_check_ins(client, login_as, worl
     assert by_hand.status == "cancelled"
 
 
-@pytest.mark.parametrize("rule, expected", [
-    # Weekly on Tuesdays across a two-week winter break: no pile-up on the first days back.
-    ("FREQ=WEEKLY;BYDAY=TU", ["2026-12-15", "2027-01-05", "2027-01-12"]),
-    # Weekly on Mondays with Martin Luther King Jr. Day: that week's check-in moves to Tuesday.
-    ("FREQ=WEEKLY;BYDAY=MO", ["2027-01-11", "2027-01-19", "2027-01-25"]),
-    # Mondays and Thursdays across Thanksgiving (Thu and Fri closed): Thursday's would land on
-    # the regular Monday, so it is dropped rather than doubled.
-    ("FREQ=WEEKLY;BYDAY=MO,TH", ["2026-11-23", "2026-11-30", "2026-12-03"]),
-])
+@pytest.mark.parametrize(
+    "rule, expected",
+    [
+        # Weekly on Tuesdays across a two-week winter break: no pile-up on the first days back.
+        ("FREQ=WEEKLY;BYDAY=TU", ["2026-12-15", "2027-01-05", "2027-01-12"]),
+        # Weekly on Mondays with Martin Luther King Jr. Day: that week's check-in moves to Tuesday.
+        ("FREQ=WEEKLY;BYDAY=MO", ["2027-01-11", "2027-01-19", "2027-01-25"]),
+        # Mondays and Thursdays across Thanksgiving (Thu and Fri closed): Thursday's would land on
+        # the regular Monday, so it is dropped rather than doubled.
+        ("FREQ=WEEKLY;BYDAY=MO,TH", ["2026-11-23", "2026-11-30", "2026-12-03"]),
+    ],
+)
 def test_moving_off_non_school_days_never_stacks_check_ins(rule, expected):
     from dateutil.rrule import rrulestr
 
     from school_prevention.checkins.schedule import placements
 
     zone = ZoneInfo("America/Chicago")
-    closed = ({date(2026, 11, 26), date(2026, 11, 27), date(2027, 1, 18)}
-              | {date(2026, 12, 21) + timedelta(days=i) for i in range(12)})
-    first, last = {"TU": (date(2026, 12, 14), date(2027, 1, 12)), "MO": (date(2027, 1, 11), date(2027, 1, 25)),
-                   "MO,TH": (date(2026, 11, 23), date(2026, 12, 3))}[rule.split("BYDAY=")[1]]
+    closed = {date(2026, 11, 26), date(2026, 11, 27), date(2027, 1, 18)} | {
+        date(2026, 12, 21) + timedelta(days=i) for i in range(12)
+    }
+    first, last = {
+        "TU": (date(2026, 12, 14), date(2027, 1, 12)),
+        "MO": (date(2027, 1, 11), date(2027, 1, 25)),
+        "MO,TH": (date(2026, 11, 23), date(2026, 12, 3)),
+    }[rule.split("BYDAY=")[1]]
     rule_ = rrulestr(rule, dtstart=datetime.combine(first, time(14, 45)))
     got = placements(rule_, first=first, last=last, rule_choice="move", closed=closed, zone=zone)
     days = [due.astimezone(zone).date().isoformat() for _, due in got]
@@ -336,6 +404,7 @@ def test_a_moved_check_in_survives_the_nightly_replan_after_its_original_day(wor
 
 # --- 4. until, spanning years, horizon, idempotence -----------------------------------------
 
+
 def test_until_defaults_to_the_end_of_the_school_year(world):
     w = world
     assert make_checkin_plan(w["student"], w["counselor"], now=NOW).until == date(2027, 6, 30)
@@ -345,8 +414,9 @@ def test_until_defaults_to_the_end_of_the_school_year(world):
 
 def test_a_plan_spanning_years_is_written_out_only_within_the_horizon_and_idempotently(world):
     w = world
-    plan = make_checkin_plan(w["student"], w["counselor"], now=NOW, starts_on=date(2026, 10, 22),
-                             until=date(2028, 6, 30))
+    plan = make_checkin_plan(
+        w["student"], w["counselor"], now=NOW, starts_on=date(2026, 10, 22), until=date(2028, 6, 30)
+    )
     first = [(c.id, c.occurrence, c.due_at, c.sequence) for c in plan_checkins(plan)]
     assert first[0][1] == date(2026, 10, 22)
     assert max(c[2] for c in first) <= NOW + HORIZON
@@ -365,6 +435,7 @@ def test_a_plan_spanning_years_is_written_out_only_within_the_horizon_and_idempo
 
 # --- 5. editing a plan ----------------------------------------------------------------------
 
+
 def started_in_september(w):
     """A weekly Thursday plan begun on 28 September; by NOW three check-ins are behind us."""
     plan = make_checkin_plan(w["student"], w["counselor"], now=utc(2026, 9, 28, 15), starts_on=date(2026, 10, 1))
@@ -380,8 +451,11 @@ def test_editing_the_time_moves_only_future_scheduled_check_ins(client, login_as
     before = {occ: (c.due_at, c.status, c.sequence) for occ, c in rows.items()}
     db.session.commit()
     login_as(w["counselor"])
-    response = client.post(f"/checkin-plans/{plan.id}/edit", follow_redirects=True, data=plan_form(
-        counselor_id=w["counselor"].id, starts_on="2026-10-01", local_time="14:30", until="2027-06-30"))
+    response = client.post(
+        f"/checkin-plans/{plan.id}/edit",
+        follow_redirects=True,
+        data=plan_form(counselor_id=w["counselor"].id, starts_on="2026-10-01", local_time="14:30", until="2027-06-30"),
+    )
     assert "upcoming check-ins changed; past ones are kept as they were" in response.data.decode()
     after = {c.occurrence: c for c in plan_checkins(plan)}
     for occ in (date(2026, 10, 1), date(2026, 10, 8), date(2026, 10, 15)):
@@ -406,6 +480,7 @@ def test_editing_the_cadence_cancels_future_check_ins_the_new_rule_drops(world):
 
 # --- 6. completing, the restricted note -----------------------------------------------------
 
+
 @pytest.fixture
 def due_checkin(world, clock):
     """A check-in due at 10:00 on Thursday 22 October; the clock stands half an hour later."""
@@ -423,7 +498,11 @@ def test_completing_needs_an_outcome(client, login_as, world, due_checkin):
     assert field_error(response.data.decode(), "outcome") == "Choose the outcome."
     db.session.refresh(due_checkin)
     assert (due_checkin.status, due_checkin.outcome, due_checkin.note_ciphertext, due_checkin.sequence) == (
-        "scheduled", None, None, 0)
+        "scheduled",
+        None,
+        None,
+        0,
+    )
 
 
 def test_a_completed_check_in_without_an_outcome_cannot_be_stored(world, due_checkin):
@@ -460,6 +539,7 @@ def test_the_note_is_encrypted_and_only_counselors_of_the_school_read_it(client,
 
 # --- 7. missed, cancelled, rescheduled, and what counts as done -----------------------------
 
+
 def test_a_check_in_is_marked_missed_only_after_its_time(client, login_as, world, due_checkin, clock):
     login_as(world["counselor"])
     clock.now = due_checkin.due_at - timedelta(hours=1)
@@ -476,8 +556,7 @@ def test_a_check_in_is_marked_missed_only_after_its_time(client, login_as, world
 def test_cancel_and_reschedule_one_check_in(client, login_as, world, due_checkin):
     login_as(world["counselor"])
     later = plan_checkins(due_checkin.plan)[1]  # Thursday 29 October
-    response = client.post(f"/checkins/{later.id}/reschedule", data={"when": "2026-11-06T13:30"},
-                           follow_redirects=True)
+    response = client.post(f"/checkins/{later.id}/reschedule", data={"when": "2026-11-06T13:30"}, follow_redirects=True)
     assert "Check-in moved to Fri Nov 6, 1:30 PM" in response.data.decode()
     db.session.refresh(later)
     assert later.due_at == utc(2026, 11, 6, 19, 30) and later.is_rescheduled and later.sequence == 1
@@ -498,8 +577,9 @@ def test_a_meeting_held_early_is_moved_back_to_when_it_happened_then_completed(c
     assert client.post(f"/checkins/{later.id}", data={"outcome": "doing_well"}).status_code == 302
     db.session.refresh(later)
     assert (later.status, later.due_at) == ("completed", utc(2026, 10, 21, 19, 0))
-    too_far = client.post(f"/checkins/{plan_checkins(due_checkin.plan)[2].id}/reschedule",
-                          data={"when": "2026-10-07T09:00"})
+    too_far = client.post(
+        f"/checkins/{plan_checkins(due_checkin.plan)[2].id}/reschedule", data={"when": "2026-10-07T09:00"}
+    )
     assert too_far.status_code == 400 and "last 14 days" in too_far.data.decode()
 
 
@@ -536,9 +616,15 @@ _occurrence = iter(range(1, 10_000))
 
 def add_checkin(plan, due_at: datetime, **kw) -> CheckIn:
     """A check-in at an exact time on an existing plan."""
-    checkin = CheckIn(plan_id=plan.id, student_id=plan.student_id, school_id=plan.school_id,
-                      counselor_id=kw.pop("counselor_id", plan.counselor_id),
-                      occurrence=date(2000, 1, 1) + timedelta(days=next(_occurrence)), due_at=due_at, **kw)
+    checkin = CheckIn(
+        plan_id=plan.id,
+        student_id=plan.student_id,
+        school_id=plan.school_id,
+        counselor_id=kw.pop("counselor_id", plan.counselor_id),
+        occurrence=date(2000, 1, 1) + timedelta(days=next(_occurrence)),
+        due_at=due_at,
+        **kw,
+    )
     db.session.add(checkin)
     db.session.flush()
     return checkin
@@ -547,8 +633,7 @@ def add_checkin(plan, due_at: datetime, **kw) -> CheckIn:
 def test_my_check_ins_groups_overdue_today_and_this_week_in_local_time(client, login_as, world, clock):
     w = world
     # A plan whose own dates lie far ahead, so only the check-ins added here are in view.
-    plan = make_checkin_plan(w["student"], w["counselor"], now=NOW, starts_on=date(2030, 1, 7),
-                             until=date(2030, 1, 8))
+    plan = make_checkin_plan(w["student"], w["counselor"], now=NOW, starts_on=date(2030, 1, 7), until=date(2030, 1, 8))
     clock.now = local(2026, 10, 20, 23, 30)  # Tuesday evening in Chicago, already Wednesday in UTC
     yesterday = add_checkin(plan, local(2026, 10, 19, 10, 0))
     earlier_today = add_checkin(plan, local(2026, 10, 20, 14, 0))  # overdue too
@@ -573,12 +658,15 @@ def test_my_check_ins_groups_overdue_today_and_this_week_in_local_time(client, l
     assert listed("today-h") == [later_today.id]
     assert listed("week-h") == [tomorrow.id, next_tuesday.id]
     assert re.findall(r'<span class="when">(.*?)</span>', section(page, "week-h")) == [
-        "Wed Oct 21, 9:00 AM", "Tue Oct 27, 9:00 AM"]
+        "Wed Oct 21, 9:00 AM",
+        "Tue Oct 27, 9:00 AM",
+    ]
     done_card = section(page, "done-h")
     assert f'href="/checkins/{done.id}"' in done_card and "Met: doing well" in done_card
 
 
 # --- 9. the calendar feed -------------------------------------------------------------------
+
 
 def link_version(client) -> str:
     """The link the calendar page shows as current, as its "Create" form sends it back."""
@@ -653,6 +741,7 @@ def test_calendar_link_can_be_replaced_and_revoked(app, client, login_as, world,
 
 # --- 10. ending a plan ----------------------------------------------------------------------
 
+
 def test_ending_a_plan_cancels_future_check_ins_and_keeps_the_past(app, client, login_as, world, clock):
     w = world
     plan, rows = started_in_september(w)
@@ -682,7 +771,8 @@ WHEN = r"\(\w{3} \d{1,2}, \d{4} \d{1,2}:\d{2} [AP]M\)"
 
 
 def test_a_second_plan_with_the_same_first_meeting_is_refused_and_another_time_is_a_plan_of_its_own(
-        client, login_as, world, clock):
+    client, login_as, world, clock
+):
     w = world
     login_as(w["counselor"])
     url = f"/students/{w['student'].id}/checkin-plans/new"
@@ -691,8 +781,11 @@ def test_a_second_plan_with_the_same_first_meeting_is_refused_and_another_time_i
     again = client.post(url, data=plan_form(counselor_id=w["counselor"].id, cadence="biweekly"))
     page = html.unescape(again.data.decode())
     assert again.status_code == 409
-    assert re.search(r"A check-in plan with Dana Counselor from Thu Oct 22, 2026 at 10:00 AM was already started for "
-                     rf"this student by Dana Counselor {WHEN}\. Nothing more was changed\.", page)
+    assert re.search(
+        r"A check-in plan with Dana Counselor from Thu Oct 22, 2026 at 10:00 AM was already started for "
+        rf"this student by Dana Counselor {WHEN}\. Nothing more was changed\.",
+        page,
+    )
     assert f'href="/checkin-plans/{first.id}"' in page
     # Check in in the morning and check out in the afternoon: two plans of one counselor.
     assert client.post(url, data=plan_form(counselor_id=w["counselor"].id, local_time="15:00")).status_code == 302
@@ -701,8 +794,9 @@ def test_a_second_plan_with_the_same_first_meeting_is_refused_and_another_time_i
     assert db.session.scalar(select(func.count()).select_from(CheckInPlan)) == 3
     afternoon = db.session.scalars(select(CheckInPlan).where(CheckInPlan.local_time == time(15, 0))).one()
     # Moving the afternoon plan onto the morning one's first meeting is refused beside the field.
-    response = client.post(f"/checkin-plans/{afternoon.id}/edit", data=plan_form(
-        counselor_id=w["counselor"].id, until="2027-06-30"))
+    response = client.post(
+        f"/checkin-plans/{afternoon.id}/edit", data=plan_form(counselor_id=w["counselor"].id, until="2027-06-30")
+    )
     assert response.status_code == 400
     assert "already has another active plan with this student" in field_error(response.data.decode(), "starts_on")
     # Once the morning plan has ended, a new one may start on its day and time.
@@ -713,12 +807,16 @@ def test_a_second_plan_with_the_same_first_meeting_is_refused_and_another_time_i
 def test_a_check_in_completed_once_keeps_its_outcome_and_note(client, login_as, world, due_checkin):
     w = world
     login_as(w["counselor"])
-    assert client.post(f"/checkins/{due_checkin.id}", data={"outcome": "some_concerns", "note": SECRET}).status_code == 302
+    assert (
+        client.post(f"/checkins/{due_checkin.id}", data={"outcome": "some_concerns", "note": SECRET}).status_code == 302
+    )
     login_as(w["counselor2"])
     again = client.post(f"/checkins/{due_checkin.id}", data={"outcome": "doing_well", "note": "Something else."})
     assert again.status_code == 409
-    assert ("This check-in was already completed by Dana Counselor (Oct 22, 2026 10:30 AM). Nothing more was "
-            "changed. The outcome and note recorded then are kept.") in html.unescape(again.data.decode())
+    assert (
+        "This check-in was already completed by Dana Counselor (Oct 22, 2026 10:30 AM). Nothing more was "
+        "changed. The outcome and note recorded then are kept."
+    ) in html.unescape(again.data.decode())
     db.session.refresh(due_checkin)
     assert (due_checkin.outcome, due_checkin.sequence) == ("some_concerns", 1)
     assert services.read_note(w["counselor"], due_checkin) == SECRET
@@ -737,8 +835,11 @@ def test_saving_a_plan_unchanged_says_it_was_already_saved(client, login_as, wor
     assert client.post(f"/checkin-plans/{plan.id}/edit", data=edit).status_code == 302
     again = client.post(f"/checkin-plans/{plan.id}/edit", data=edit)
     assert again.status_code == 409
-    assert re.search(rf"This plan was already saved with these details by Dana Counselor {WHEN}\. "
-                     r"Nothing more was changed\.", html.unescape(again.data.decode()))
+    assert re.search(
+        rf"This plan was already saved with these details by Dana Counselor {WHEN}\. "
+        r"Nothing more was changed\.",
+        html.unescape(again.data.decode()),
+    )
     assert audit_count("checkin_plan.updated") == 1
 
 
@@ -779,12 +880,16 @@ def test_saving_the_same_reminder_times_twice_saves_them_once(client, login_as, 
 
 # --- the student page -----------------------------------------------------------------------
 
+
 def test_student_page_shows_plans_and_the_next_check_in(client, login_as, world, monkeypatch):
     w = world
     monkeypatch.setattr("school_prevention.db.utcnow", Clock(NOW))
-    monkeypatch.setattr("school_prevention.pages.students.page.utcnow", Clock(NOW), raising=False)  # imported by name there
-    plan = make_checkin_plan(w["student"], w["counselor"], now=NOW, starts_on=date(2026, 10, 22),
-                             reason="support after a move")
+    monkeypatch.setattr(
+        "school_prevention.pages.students.page.utcnow", Clock(NOW), raising=False
+    )  # imported by name there
+    plan = make_checkin_plan(
+        w["student"], w["counselor"], now=NOW, starts_on=date(2026, 10, 22), reason="support after a move"
+    )
     db.session.commit()
     login_as(w["counselor"])
     card = section(client.get(f"/students/{w['student'].id}").data.decode(), "checkins-h")
@@ -830,6 +935,7 @@ def test_the_agenda_sends_as_many_statements_for_many_students_as_for_one(client
 
 # --- migration 0014: plans that repeat an earlier one -----------------------------------------
 
+
 def _before_0014(backend, tmp_path_factory, postgres):
     """An app whose new database is migrated up to the revision before 0014, with one school,
     counselor (id 1) and student (id 1); returns (app, migrations directory, tables, plan row values)."""
@@ -844,23 +950,60 @@ def _before_0014(backend, tmp_path_factory, postgres):
     app = create_app(TestConfig(new_database_url(backend, "m0014", tmp_path_factory, postgres)))
     directory = app.extensions["migrate"].directory
     with app.app_context():
-        flask_migrate.upgrade(directory=directory, revision=ScriptDirectory(directory).get_revision("0014").down_revision)
+        flask_migrate.upgrade(
+            directory=directory, revision=ScriptDirectory(directory).get_revision("0014").down_revision
+        )
         now = datetime.now(UTC)
         meta = sa.MetaData()
-        table = {name: sa.Table(name, meta, autoload_with=db.engine)
-                 for name in ("school", "user_account", "student", "checkin_plan", "checkin")}
+        table = {
+            name: sa.Table(name, meta, autoload_with=db.engine)
+            for name in ("school", "user_account", "student", "checkin_plan", "checkin")
+        }
         stamps = {"created_at": now, "updated_at": now}
         with db.engine.begin() as conn:
-            conn.execute(table["school"].insert(), {"id": 1, "sourced_id": "s1", "name": "North", "level": "middle",
-                                                    "is_active": True, **stamps})
-            conn.execute(table["user_account"].insert(), {
-                "id": 1, "email": "c@example.org", "name": "C", "role": "counselor", "must_change_password": False,
-                "is_active": True, "can_export_student_level": False, **stamps})
-            conn.execute(table["student"].insert(), {"id": 1, "sourced_id": "st1", "school_id": 1, "given_name": "A",
-                                                     "family_name": "B", "is_active": True, **stamps})
-    plan = {"student_id": 1, "school_id": 1, "counselor_id": 1, "cadence": "weekly", "duration_minutes": 20,
-            "local_time": time(10), "starts_on": date(2026, 10, 1), "until": date(2027, 6, 30),
-            "non_school_day": "move", "status": "active", "needs_handoff": False, **stamps}
+            conn.execute(
+                table["school"].insert(),
+                {"id": 1, "sourced_id": "s1", "name": "North", "level": "middle", "is_active": True, **stamps},
+            )
+            conn.execute(
+                table["user_account"].insert(),
+                {
+                    "id": 1,
+                    "email": "c@example.org",
+                    "name": "C",
+                    "role": "counselor",
+                    "must_change_password": False,
+                    "is_active": True,
+                    "can_export_student_level": False,
+                    **stamps,
+                },
+            )
+            conn.execute(
+                table["student"].insert(),
+                {
+                    "id": 1,
+                    "sourced_id": "st1",
+                    "school_id": 1,
+                    "given_name": "A",
+                    "family_name": "B",
+                    "is_active": True,
+                    **stamps,
+                },
+            )
+    plan = {
+        "student_id": 1,
+        "school_id": 1,
+        "counselor_id": 1,
+        "cadence": "weekly",
+        "duration_minutes": 20,
+        "local_time": time(10),
+        "starts_on": date(2026, 10, 1),
+        "until": date(2027, 6, 30),
+        "non_school_day": "move",
+        "status": "active",
+        "needs_handoff": False,
+        **stamps,
+    }
     return app, directory, table, plan
 
 
@@ -874,30 +1017,62 @@ def test_migration_0014_ends_plans_made_twice_before_it_guards_against_them(back
     now = plan["created_at"]
     with app.app_context():
         with db.engine.begin() as conn:
-            conn.execute(table["checkin_plan"].insert(), [
-                {**plan, "id": 1},
-                {**plan, "id": 2},  # the double click
-                {**plan, "id": 3, "local_time": time(14)},  # another time: a plan of its own
-                {**plan, "id": 4, "status": "ended"},
-                {**plan, "id": 5},  # a triple click
-            ])
-            rows = [(plan_id, n, due, status) for plan_id in (1, 2) for n, due, status in (
-                (1, now - timedelta(days=2), "scheduled"), (2, now + timedelta(days=2), "scheduled"),
-                (3, now - timedelta(days=9), "completed"))]
-            conn.execute(table["checkin"].insert(), [
-                {"id": plan_id * 10 + n, "plan_id": plan_id, "student_id": 1, "school_id": 1, "counselor_id": 1,
-                 "occurrence": date(2026, 10, n), "due_at": due, "duration_minutes": 20, "status": status,
-                 "outcome": "doing_well" if status == "completed" else None, "is_rescheduled": False, "sequence": 0,
-                 "updated_at": now} for plan_id, n, due, status in rows])
+            conn.execute(
+                table["checkin_plan"].insert(),
+                [
+                    {**plan, "id": 1},
+                    {**plan, "id": 2},  # the double click
+                    {**plan, "id": 3, "local_time": time(14)},  # another time: a plan of its own
+                    {**plan, "id": 4, "status": "ended"},
+                    {**plan, "id": 5},  # a triple click
+                ],
+            )
+            rows = [
+                (plan_id, n, due, status)
+                for plan_id in (1, 2)
+                for n, due, status in (
+                    (1, now - timedelta(days=2), "scheduled"),
+                    (2, now + timedelta(days=2), "scheduled"),
+                    (3, now - timedelta(days=9), "completed"),
+                )
+            ]
+            conn.execute(
+                table["checkin"].insert(),
+                [
+                    {
+                        "id": plan_id * 10 + n,
+                        "plan_id": plan_id,
+                        "student_id": 1,
+                        "school_id": 1,
+                        "counselor_id": 1,
+                        "occurrence": date(2026, 10, n),
+                        "due_at": due,
+                        "duration_minutes": 20,
+                        "status": status,
+                        "outcome": "doing_well" if status == "completed" else None,
+                        "is_rescheduled": False,
+                        "sequence": 0,
+                        "updated_at": now,
+                    }
+                    for plan_id, n, due, status in rows
+                ],
+            )
         flask_migrate.upgrade(directory=directory, revision="0014")
         with db.engine.connect() as conn:
             plans = dict(conn.execute(sa.text("SELECT id, status FROM checkin_plan")).all())
             assert plans == {1: "active", 2: "ended", 3: "active", 4: "ended", 5: "ended"}
             assert conn.scalar(sa.text("SELECT ended_at FROM checkin_plan WHERE id = 2")) is not None
-            checkins = {i: (status, seq) for i, status, seq in conn.execute(sa.text(
-                "SELECT id, status, sequence FROM checkin"))}
-            assert checkins == {11: ("scheduled", 0), 12: ("scheduled", 0), 13: ("completed", 0),
-                                21: ("scheduled", 0), 22: ("cancelled", 1), 23: ("completed", 0)}
+            checkins = {
+                i: (status, seq) for i, status, seq in conn.execute(sa.text("SELECT id, status, sequence FROM checkin"))
+            }
+            assert checkins == {
+                11: ("scheduled", 0),
+                12: ("scheduled", 0),
+                13: ("completed", 0),
+                21: ("scheduled", 0),
+                22: ("cancelled", 1),
+                23: ("completed", 0),
+            }
             conn.rollback()
             # From now on the database itself refuses a second active plan with the same first meeting.
             with pytest.raises(sa.exc.IntegrityError), conn.begin():
@@ -906,7 +1081,8 @@ def test_migration_0014_ends_plans_made_twice_before_it_guards_against_them(back
 
 
 def test_migration_0014_stops_and_names_plans_that_share_a_first_meeting_but_differ(
-        backend, tmp_path_factory, postgres, capfd):
+    backend, tmp_path_factory, postgres, capfd
+):
     """Two plans with one first meeting and different details may both have been meant: a person decides."""
     import flask_migrate
 
@@ -916,9 +1092,13 @@ def test_migration_0014_stops_and_names_plans_that_share_a_first_meeting_but_dif
             conn.execute(table["checkin_plan"].insert(), [{**plan, "id": 7}, {**plan, "id": 8, "cadence": "monthly"}])
         with pytest.raises(SystemExit):  # flask_migrate logs the error and exits, as `flask db upgrade` does
             flask_migrate.upgrade(directory=directory, revision="0014")
-        assert ("1 active check-in plan(s) start on the same day at the same time as an earlier active plan of the "
-                "same student and counselor but differ from it otherwise: #8. End or edit") in capfd.readouterr().err
+        assert (
+            "1 active check-in plan(s) start on the same day at the same time as an earlier active plan of the "
+            "same student and counselor but differ from it otherwise: #8. End or edit"
+        ) in capfd.readouterr().err
         with db.engine.connect() as conn:  # nothing was changed
             assert conn.execute(text("SELECT id, status FROM checkin_plan ORDER BY id")).all() == [
-                (7, "active"), (8, "active")]
+                (7, "active"),
+                (8, "active"),
+            ]
         db.engine.dispose()

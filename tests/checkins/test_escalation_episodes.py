@@ -3,6 +3,7 @@
 The clock is moved by running the jobs `as if at` a time; emails go through a real SMTP server on
 loopback, and the test counts what the principal's mailbox receives.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -42,10 +43,12 @@ def sink(app):
 @pytest.fixture
 def world(app, db_session):
     north = make_school(name="North Middle")
-    w = {"north": north,
-         "counselor": make_user("counselor", schools=[north]),
-         "principal": make_user("principal", schools=[north], email="principal@north.example.org"),
-         "student": make_student(north, given_name="Penelope", family_name="Quackenbush")}
+    w = {
+        "north": north,
+        "counselor": make_user("counselor", schools=[north]),
+        "principal": make_user("principal", schools=[north], email="principal@north.example.org"),
+        "student": make_student(north, given_name="Penelope", family_name="Quackenbush"),
+    }
     db_session.commit()
     w["ids"] = {name: w[name].id for name in ("counselor", "principal", "student")}
     return w
@@ -54,8 +57,9 @@ def world(app, db_session):
 def weekly(world, first: datetime, weeks: int):
     """A plan's check-ins, one a week from first."""
     plan = make_plan(world["student"], world["counselor"])
-    return [make_checkin(world["student"], world["counselor"], first + timedelta(weeks=i), plan=plan)
-            for i in range(weeks)]
+    return [
+        make_checkin(world["student"], world["counselor"], first + timedelta(weeks=i), plan=plan) for i in range(weeks)
+    ]
 
 
 def principal_mail(sink: Sink) -> list[str]:

@@ -2,6 +2,7 @@
 identical requests at the same moment: exactly one effect, a clear message for the others
 (tests/support/concurrency.py). On PostgreSQL each request has its own connection; on SQLite they take
 turns for the write lock."""
+
 from __future__ import annotations
 
 import re
@@ -79,8 +80,11 @@ def _checkin(app, plan_id: int, *, past: bool) -> int:
     with app.app_context():
         now = utcnow()
         query = select(CheckIn.id).where(CheckIn.plan_id == plan_id)
-        query = (query.where(CheckIn.due_at < now).order_by(CheckIn.due_at.desc()) if past
-                 else query.where(CheckIn.due_at > now + timedelta(days=1)).order_by(CheckIn.due_at))
+        query = (
+            query.where(CheckIn.due_at < now).order_by(CheckIn.due_at.desc())
+            if past
+            else query.where(CheckIn.due_at > now + timedelta(days=1)).order_by(CheckIn.due_at)
+        )
         return db.session.scalars(query.limit(1)).one()
 
 
@@ -93,11 +97,22 @@ def _row(app, model, row_id):
 
 # --- one check-in -----------------------------------------------------------------------------
 
+
 def test_completing_one_check_in_at_once_completes_it_once_and_keeps_the_first_note(race_app, world):
     checkin_id = _checkin(race_app, _plan(race_app, world), past=True)
     notes = [f"Talked about lunch, version {i}." for i in range(8)]
-    answers = fire_each(race_app, [(world.counselor if i % 2 else world.counselor2, "POST", f"/checkins/{checkin_id}",
-                                    {"outcome": "some_concerns", "note": note}) for i, note in enumerate(notes)])
+    answers = fire_each(
+        race_app,
+        [
+            (
+                world.counselor if i % 2 else world.counselor2,
+                "POST",
+                f"/checkins/{checkin_id}",
+                {"outcome": "some_concerns", "note": note},
+            )
+            for i, note in enumerate(notes)
+        ],
+    )
     assert_one_effect(answers, says="already completed by")
     checkin = _row(race_app, CheckIn, checkin_id)
     assert (checkin.status, checkin.sequence) == ("completed", 1)
@@ -106,10 +121,13 @@ def test_completing_one_check_in_at_once_completes_it_once_and_keeps_the_first_n
     assert _audits(race_app, "checkin.completed", checkin_id) == 1
 
 
-@pytest.mark.parametrize("action, status, audit, says", [
-    ("missed", "missed", "checkin.missed", "already marked missed by Dana Counselor"),
-    ("cancel", "cancelled", "checkin.cancelled", "already cancelled by Dana Counselor"),
-])
+@pytest.mark.parametrize(
+    "action, status, audit, says",
+    [
+        ("missed", "missed", "checkin.missed", "already marked missed by Dana Counselor"),
+        ("cancel", "cancelled", "checkin.cancelled", "already cancelled by Dana Counselor"),
+    ],
+)
 def test_closing_one_check_in_at_once_closes_it_once(race_app, world, action, status, audit, says):
     checkin_id = _checkin(race_app, _plan(race_app, world), past=True)
     answers = fire_together(race_app, world.counselor, "POST", f"/checkins/{checkin_id}/{action}")
@@ -122,8 +140,11 @@ def test_closing_one_check_in_at_once_closes_it_once(race_app, world, action, st
 def test_completing_missing_and_cancelling_one_check_in_at_once_does_one_of_them(race_app, world):
     checkin_id = _checkin(race_app, _plan(race_app, world), past=True)
     url = f"/checkins/{checkin_id}"
-    requests = [(world.counselor, "POST", url, {"outcome": "doing_well", "note": "Fine."}),
-                (world.counselor2, "POST", f"{url}/missed", None), (world.counselor, "POST", f"{url}/cancel", None)] * 3
+    requests = [
+        (world.counselor, "POST", url, {"outcome": "doing_well", "note": "Fine."}),
+        (world.counselor2, "POST", f"{url}/missed", None),
+        (world.counselor, "POST", f"{url}/cancel", None),
+    ] * 3
     answers = fire_each(race_app, requests)
     assert_one_effect(answers, says="this check-in was already")
     assert _row(race_app, CheckIn, checkin_id).sequence == 1
@@ -135,8 +156,13 @@ def test_moving_one_check_in_at_once_moves_it_once(race_app, world):
     checkin_id = _checkin(race_app, _plan(race_app, world), past=False)
     with race_app.app_context():
         when = datetime.combine(utcnow().astimezone(district_zone()).date() + timedelta(days=3), time(13, 30))
-    answers = fire_together(race_app, world.counselor, "POST", f"/checkins/{checkin_id}/reschedule",
-                            {"when": when.strftime("%Y-%m-%dT%H:%M")})
+    answers = fire_together(
+        race_app,
+        world.counselor,
+        "POST",
+        f"/checkins/{checkin_id}/reschedule",
+        {"when": when.strftime("%Y-%m-%dT%H:%M")},
+    )
     assert_one_effect(answers, says=f"already moved to {when:%a %b %-d, %-I:%M %p} by Dana Counselor")
     checkin = _row(race_app, CheckIn, checkin_id)
     assert (checkin.is_rescheduled, checkin.sequence) == (True, 1)
@@ -145,37 +171,61 @@ def test_moving_one_check_in_at_once_moves_it_once(race_app, world):
 
 # --- plans ------------------------------------------------------------------------------------
 
+
 def plan_form(counselor_id: int, **overrides) -> dict:
-    data = {"counselor_id": str(counselor_id), "cadence": "weekly", "rrule": "", "local_time": "10:00",
-            "starts_on": (date.today() + timedelta(days=2)).isoformat(), "duration_minutes": "20", "until": "",
-            "non_school_day": "move", "reason": "Support after a move", "flag_id": "0"}
+    data = {
+        "counselor_id": str(counselor_id),
+        "cadence": "weekly",
+        "rrule": "",
+        "local_time": "10:00",
+        "starts_on": (date.today() + timedelta(days=2)).isoformat(),
+        "duration_minutes": "20",
+        "until": "",
+        "non_school_day": "move",
+        "reason": "Support after a move",
+        "flag_id": "0",
+    }
     data.update(overrides)
     return data
 
 
 def test_starting_a_plan_at_once_starts_one(race_app, world):
-    answers = fire_together(race_app, world.counselor, "POST", f"/students/{world.student}/checkin-plans/new",
-                            plan_form(world.counselor))
+    answers = fire_together(
+        race_app, world.counselor, "POST", f"/students/{world.student}/checkin-plans/new", plan_form(world.counselor)
+    )
     winner = assert_one_effect(answers, says="already started for this student by Dana Counselor")
-    plans = _count(race_app, select(func.count()).select_from(CheckInPlan).where(CheckInPlan.student_id == world.student))
+    plans = _count(
+        race_app, select(func.count()).select_from(CheckInPlan).where(CheckInPlan.student_id == world.student)
+    )
     assert plans == 1
     plan_id = int(re.search(r"/checkin-plans/(\d+)", winner.location).group(1))
     # Every refusal points at the plan that was made.
     assert all(f'href="/checkin-plans/{plan_id}"' in a.text for a in answers if a is not winner)
     with race_app.app_context():
-        occurrences = db.session.execute(select(CheckIn.occurrence, func.count()).where(CheckIn.student_id == world.student)
-                                         .group_by(CheckIn.occurrence)).all()
+        occurrences = db.session.execute(
+            select(CheckIn.occurrence, func.count())
+            .where(CheckIn.student_id == world.student)
+            .group_by(CheckIn.occurrence)
+        ).all()
     assert occurrences and all(n == 1 for _, n in occurrences)  # no check-in booked twice
-    assert _count(race_app, select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "checkin_plan.created", AuditEvent.student_id == world.student)) == 1
+    assert (
+        _count(
+            race_app,
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "checkin_plan.created", AuditEvent.student_id == world.student),
+        )
+        == 1
+    )
 
 
 def test_the_same_edit_of_a_plan_at_once_is_saved_once(race_app, world):
     plan_id = _plan(race_app, world)
     with race_app.app_context():
         plan = db.session.get(CheckInPlan, plan_id)
-        form = plan_form(world.counselor, starts_on=plan.starts_on.isoformat(), until=plan.until.isoformat(),
-                         local_time="14:30")
+        form = plan_form(
+            world.counselor, starts_on=plan.starts_on.isoformat(), until=plan.until.isoformat(), local_time="14:30"
+        )
     answers = fire_together(race_app, world.counselor, "POST", f"/checkin-plans/{plan_id}/edit", form)
     assert_one_effect(answers, says="already saved with these details by Dana Counselor")
     assert _row(race_app, CheckInPlan, plan_id).local_time == time(14, 30)
@@ -189,8 +239,9 @@ def test_the_same_edit_of_a_plan_at_once_is_saved_once(race_app, world):
 
 def test_ending_a_plan_at_once_ends_it_once(race_app, world):
     plan_id = _plan(race_app, world)
-    answers = fire_together(race_app, [world.counselor] * 4 + [world.counselor2] * 4, "POST",
-                            f"/checkin-plans/{plan_id}/end")
+    answers = fire_together(
+        race_app, [world.counselor] * 4 + [world.counselor2] * 4, "POST", f"/checkin-plans/{plan_id}/end"
+    )
     assert_one_effect(answers, says="already ended by")
     assert _row(race_app, CheckInPlan, plan_id).status == "ended"
     assert _audits(race_app, "checkin_plan.ended", plan_id) == 1
@@ -206,14 +257,19 @@ def _while_completed_elsewhere(app, checkin_id: int, user_id: int, url: str, dat
     with app.app_context():
         other = db.engine.connect()
     transaction = other.begin()
-    other.execute(update(CheckIn).where(CheckIn.id == checkin_id)
-                  .values(status="completed", outcome="doing_well", sequence=CheckIn.sequence + 1))
+    other.execute(
+        update(CheckIn)
+        .where(CheckIn.id == checkin_id)
+        .values(status="completed", outcome="doing_well", sequence=CheckIn.sequence + 1)
+    )
     answer: list[Answer] = []
 
     def send() -> None:
         with app.app_context():
             response = client.post(url, data=data)
-            answer.append(Answer(response.status_code, response.headers.get("Location"), response.get_data(as_text=True)))
+            answer.append(
+                Answer(response.status_code, response.headers.get("Location"), response.get_data(as_text=True))
+            )
 
     thread = threading.Thread(target=send)
     thread.start()
@@ -238,8 +294,9 @@ def test_a_plan_changed_while_its_check_in_is_being_completed_leaves_that_one_co
         checkin.due_at = original = utcnow() + timedelta(hours=3)  # off the plan's beat: any edit re-places it
         db.session.commit()
         checkin_id, plan = checkin.id, db.session.get(CheckInPlan, plan_id)
-        form = plan_form(world.counselor, starts_on=plan.starts_on.isoformat(), until=plan.until.isoformat(),
-                         local_time="14:30")
+        form = plan_form(
+            world.counselor, starts_on=plan.starts_on.isoformat(), until=plan.until.isoformat(), local_time="14:30"
+        )
     url = f"/checkin-plans/{plan_id}/edit" if change == "edit" else f"/checkin-plans/{plan_id}/end"
     answer = _while_completed_elsewhere(race_app, checkin_id, world.counselor2, url, form if change == "edit" else None)
     assert answer.status == 302, answer.text[:400]
@@ -249,13 +306,19 @@ def test_a_plan_changed_while_its_check_in_is_being_completed_leaves_that_one_co
 
 # --- non-school days ----------------------------------------------------------------------------
 
+
 def _plan_day(app, plan_id: int, weeks: int) -> date:
     """A day of the plan's (a Wednesday) weeks after its first at least two days ahead: each test
     of non-school days takes a week of its own, as they share one database."""
     with app.app_context():
-        first = db.session.scalars(select(CheckIn.occurrence).where(
-            CheckIn.plan_id == plan_id, CheckIn.occurrence > utcnow().astimezone(district_zone()).date() + timedelta(days=2))
-            .order_by(CheckIn.occurrence)).first()
+        first = db.session.scalars(
+            select(CheckIn.occurrence)
+            .where(
+                CheckIn.plan_id == plan_id,
+                CheckIn.occurrence > utcnow().astimezone(district_zone()).date() + timedelta(days=2),
+            )
+            .order_by(CheckIn.occurrence)
+        ).first()
         return first + timedelta(weeks=weeks)
 
 
@@ -275,9 +338,12 @@ def _day_id(app, day: date) -> int:
 def test_adding_a_non_school_day_at_once_adds_it_once_and_moves_each_check_in_once(race_app, world):
     plan_id = _plan(race_app, world)
     day = _plan_day(race_app, plan_id, 0)
-    answers = fire_together(race_app, world.admin, "POST", "/admin/non-school-days",
-                            {"day": day.isoformat(), "name": "Teacher work day"})
-    assert_one_effect(answers, says=f"{day:%a %b %-d, %Y} is already on the list (Teacher work day), added by Ada Admin")
+    answers = fire_together(
+        race_app, world.admin, "POST", "/admin/non-school-days", {"day": day.isoformat(), "name": "Teacher work day"}
+    )
+    assert_one_effect(
+        answers, says=f"{day:%a %b %-d, %Y} is already on the list (Teacher work day), added by Ada Admin"
+    )
     assert _count(race_app, select(func.count()).select_from(NonSchoolDay).where(NonSchoolDay.day == day)) == 1
     assert _audits(race_app, "non_school_day.added", _day_id(race_app, day)) == 1
     assert _replan(race_app) > 0 and _replan(race_app) == 0  # one re-placing queued, done once
@@ -291,7 +357,10 @@ def test_taking_a_non_school_day_off_at_once_does_it_once(race_app, world):
     day = _plan_day(race_app, plan_id, 1)
     admin_client = signed_in_clients(race_app, world.admin, 1)[0]
     with race_app.app_context():
-        assert admin_client.post("/admin/non-school-days", data={"day": day.isoformat(), "name": "Storm day"}).status_code == 302
+        assert (
+            admin_client.post("/admin/non-school-days", data={"day": day.isoformat(), "name": "Storm day"}).status_code
+            == 302
+        )
     assert _replan(race_app) > 0
     day_id = _day_id(race_app, day)
     answers = fire_together(race_app, world.admin, "POST", f"/admin/non-school-days/{day_id}/delete")
@@ -300,7 +369,9 @@ def test_taking_a_non_school_day_off_at_once_does_it_once(race_app, world):
     assert _replan(race_app) > 0 and _replan(race_app) == 0
     with race_app.app_context():
         back = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan_id, CheckIn.occurrence == day)).one()
-        assert back.due_at.astimezone(district_zone()).date() == day and back.sequence == 2  # moved away and back, once each
+        assert (
+            back.due_at.astimezone(district_zone()).date() == day and back.sequence == 2
+        )  # moved away and back, once each
 
 
 def test_two_days_added_at_once_and_the_nightly_replan_each_place_every_check_in_once(race_app, world):
@@ -309,11 +380,18 @@ def test_two_days_added_at_once_and_the_nightly_replan_each_place_every_check_in
     with race_app.app_context():
         others = [make_student(db.session.get(Student, world.student).school).id for _ in range(5)]
         db.session.commit()
-    plans = [_plan(race_app, world)] + [_plan(race_app, world, student_id=other, counselor_id=world.counselor2)
-                                        for other in others]
+    plans = [_plan(race_app, world)] + [
+        _plan(race_app, world, student_id=other, counselor_id=world.counselor2) for other in others
+    ]
     first, second = _plan_day(race_app, plans[0], 2), _plan_day(race_app, plans[0], 3)
-    answers = fire_each(race_app, [(world.admin, "POST", "/admin/non-school-days", {"day": d.isoformat(), "name": "Closed"})
-                                   for d in (first, second)], jobs=(lambda: extend_plans(utcnow()),) * 2)
+    answers = fire_each(
+        race_app,
+        [
+            (world.admin, "POST", "/admin/non-school-days", {"day": d.isoformat(), "name": "Closed"})
+            for d in (first, second)
+        ],
+        jobs=(lambda: extend_plans(utcnow()),) * 2,
+    )
     assert sorted(a.status for a in answers) == [302, 302], [a.text[:300] for a in answers]
     _replan(race_app)  # what the two requests queued (one request, or one queued behind a running one)
     _replan(race_app)
@@ -327,10 +405,16 @@ def test_two_days_added_at_once_and_the_nightly_replan_each_place_every_check_in
 
 # --- outbox, notifications -----------------------------------------------------------------------
 
+
 def test_retrying_a_failed_email_at_once_queues_it_once(race_app, world):
     with race_app.app_context():
-        note_id = make_notification(db.session.get(User, world.counselor), channel="email", state="failed",
-                                    attempts=8, last_error="cannot connect").id
+        note_id = make_notification(
+            db.session.get(User, world.counselor),
+            channel="email",
+            state="failed",
+            attempts=8,
+            last_error="cannot connect",
+        ).id
         db.session.commit()
     answers = fire_together(race_app, world.admin, "POST", f"/admin/outbox/{note_id}/retry")
     assert_one_effect(answers, says="already queued again by Ada Admin")
@@ -359,9 +443,11 @@ def test_opening_a_notification_at_once_marks_it_read_once(race_app, world, path
 
 # --- account settings --------------------------------------------------------------------------
 
+
 def test_creating_a_calendar_link_at_once_makes_one_and_the_link_shown_works(race_app, world):
-    answers = fire_together(race_app, world.counselor, "POST", "/account/calendar",
-                            {"action": "create", "replaces": "none"})
+    answers = fire_together(
+        race_app, world.counselor, "POST", "/account/calendar", {"action": "create", "replaces": "none"}
+    )
     winner = assert_one_effect(answers, done=(200,), says="already made")
     assert _audits(race_app, "calendar.link_created", world.counselor) == 1
     token = re.search(r"/calendar/([A-Za-z0-9_-]+)\.ics", winner.text).group(1)
@@ -398,7 +484,10 @@ def test_two_schedulers_running_the_replan_job_at_once_do_it_once(race_app, worl
     day = _plan_day(race_app, plans[0], 5)
     admin_client = signed_in_clients(race_app, world.admin, 1)[0]
     with race_app.app_context():
-        assert admin_client.post("/admin/non-school-days", data={"day": day.isoformat(), "name": "Closed"}).status_code == 302
+        assert (
+            admin_client.post("/admin/non-school-days", data={"day": day.isoformat(), "name": "Closed"}).status_code
+            == 302
+        )
     results: list[int] = []
     fire_each(race_app, [], jobs=(lambda: results.append(run_queued(utcnow())),) * 2)
     assert sorted(results)[0] == 0 and sorted(results)[1] >= len(plans)
@@ -408,7 +497,9 @@ def test_two_schedulers_running_the_replan_job_at_once_do_it_once(race_app, worl
         active = db.session.scalar(select(func.count()).select_from(CheckInPlan).where(CheckInPlan.status == "active"))
         assert (request.state, request.plans_done) == ("done", active)  # each plan once, not twice
         for plan_id in plans:
-            moved = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan_id, CheckIn.occurrence == day)).one()
+            moved = db.session.scalars(
+                select(CheckIn).where(CheckIn.plan_id == plan_id, CheckIn.occurrence == day)
+            ).one()
             assert moved.due_at.astimezone(district_zone()).date() > day and moved.sequence == 1
 
 
@@ -427,8 +518,15 @@ def test_two_sweeps_at_once_open_one_overdue_episode_and_tell_the_principal_once
         principal_id = principal.id
     fire_each(race_app, [], jobs=(lambda: escalate(utcnow()),) * 2)
     with race_app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(OverdueEpisode).where(
-            OverdueEpisode.student_id == world.student)) == 1
-        told = db.session.scalars(select(Notification.channel).where(
-            Notification.user_id == principal_id, Notification.kind == "checkin.escalation")).all()
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(OverdueEpisode).where(OverdueEpisode.student_id == world.student)
+            )
+            == 1
+        )
+        told = db.session.scalars(
+            select(Notification.channel).where(
+                Notification.user_id == principal_id, Notification.kind == "checkin.escalation"
+            )
+        ).all()
         assert sorted(told) == ["email", "in_app"]

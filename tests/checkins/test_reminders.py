@@ -4,6 +4,7 @@ Every sweep is run at exact moments (the jobs take `now`), twice where it matter
 like a second scheduler, must create nothing new. Times are in the district's zone (Chicago, no
 DST change in February 2030).
 """
+
 from __future__ import annotations
 
 import re
@@ -47,7 +48,8 @@ def kinds(notes) -> list[tuple[str, str]]:
 def world(app, db_session):
     north, south = make_school(name="North Middle"), make_school(name="South Middle")
     w = {
-        "north": north, "south": south,
+        "north": north,
+        "south": south,
         "counselor": make_user("counselor", schools=[north]),
         "counselor2": make_user("counselor", schools=[north]),
         "principal": make_user("principal", schools=[north]),
@@ -61,6 +63,7 @@ def world(app, db_session):
 
 
 # -- before ---------------------------------------------------------------------------------------
+
 
 def test_before_reminders_one_in_app_and_one_email_per_lead_and_never_twice(world, client, login_as):
     counselor, student = world["counselor"], world["student"]
@@ -79,8 +82,12 @@ def test_before_reminders_one_in_app_and_one_email_per_lead_and_never_twice(worl
     assert remind_before(due + timedelta(minutes=1)) == 0
 
     notes = rows(counselor)
-    assert kinds(notes) == [("checkin.before.1440.s0", "email"), ("checkin.before.1440.s0", "in_app"),
-                            ("checkin.before.60.s0", "email"), ("checkin.before.60.s0", "in_app")]
+    assert kinds(notes) == [
+        ("checkin.before.1440.s0", "email"),
+        ("checkin.before.1440.s0", "in_app"),
+        ("checkin.before.60.s0", "email"),
+        ("checkin.before.60.s0", "in_app"),
+    ]
     assert {n.subject_id for n in notes} == {checkin.id}
     assert {n.link for n in notes} == {f"/checkins/{checkin.id}"}
     for note in notes:
@@ -109,8 +116,10 @@ def test_a_user_with_custom_lead_times_gets_those(world):
     assert {n.kind for n in rows(custom)} == {"checkin.before.2880.s0"}
     assert {n.kind for n in rows(default)} == {"checkin.before.1440.s0", "checkin.before.60.s0"}
     assert remind_before(due - timedelta(minutes=15)) == 2
-    assert {(n.kind, n.subject_id) for n in rows(custom)} == {("checkin.before.2880.s0", mine.id),
-                                                              ("checkin.before.15.s0", mine.id)}
+    assert {(n.kind, n.subject_id) for n in rows(custom)} == {
+        ("checkin.before.2880.s0", mine.id),
+        ("checkin.before.15.s0", mine.id),
+    }
     assert {n.subject_id for n in rows(default)} == {theirs.id}
     assert len(rows(custom)) == 4 and len(rows(default)) == 4
 
@@ -141,8 +150,11 @@ def test_after_a_reschedule_the_reminders_come_again_for_the_new_time(world):
     assert remind_before(new_due - timedelta(hours=1)) == 2
     assert remind_before(new_due - timedelta(hours=1)) == 0
     notes = rows(counselor)
-    assert sorted({n.kind for n in notes}) == ["checkin.before.1440.s0", "checkin.before.1440.s1",
-                                               "checkin.before.60.s1"]
+    assert sorted({n.kind for n in notes}) == [
+        "checkin.before.1440.s0",
+        "checkin.before.1440.s1",
+        "checkin.before.60.s1",
+    ]
     assert {n.title for n in notes if n.kind.endswith(".s1")} == {"Check-in with PQ at Fri Feb 8, 2:30 PM"}
     assert len(notes) == 6
 
@@ -169,6 +181,7 @@ def test_a_deactivated_counselor_gets_no_reminders(world):
 
 
 # -- overdue --------------------------------------------------------------------------------------
+
 
 def test_overdue_only_after_a_whole_school_day_has_passed(world):
     counselor = world["counselor"]
@@ -221,6 +234,7 @@ def test_a_long_break_on_the_calendar_is_not_counted(world):
 
 # -- escalation -----------------------------------------------------------------------------------
 
+
 def test_principals_get_one_escalation_after_the_escalation_days(world, app):
     assert app.config["SP_ESCALATION_DAYS"] == 7
     student = world["student"]
@@ -262,6 +276,7 @@ def test_a_deactivated_principal_gets_no_escalation(world):
 
 # -- match support --------------------------------------------------------------------------------
 
+
 def test_match_support_reminder_once_a_month_while_the_contact_is_due(world):
     from school_prevention.programs.models import MatchContact
 
@@ -285,8 +300,15 @@ def test_match_support_reminder_once_a_month_while_the_contact_is_due(world):
     assert remind_match_support(local(2030, 3, 16, 7, 0)) == 0
 
     # A contact on March 20 makes the next one due on April 20.
-    db.session.add(MatchContact(match_id=match.id, contacted_on=date(2030, 3, 20), method="phone", with_whom="mentor",
-                                recorded_by_id=world["counselor"].id))
+    db.session.add(
+        MatchContact(
+            match_id=match.id,
+            contacted_on=date(2030, 3, 20),
+            method="phone",
+            with_whom="mentor",
+            recorded_by_id=world["counselor"].id,
+        )
+    )
     db.session.commit()
     assert remind_match_support(local(2030, 4, 19, 12, 0)) == 0
     assert remind_match_support(local(2030, 4, 20, 7, 0)) == 4
@@ -307,6 +329,7 @@ def test_no_match_support_reminder_for_a_match_that_is_not_active(world, status)
 
 
 # -- the job --------------------------------------------------------------------------------------
+
 
 def test_the_remind_job_runs_every_sweep_and_a_second_run_adds_nothing(world, app):
     student, counselor = world["student"], world["counselor"]

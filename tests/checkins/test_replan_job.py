@@ -1,4 +1,5 @@
 """Re-placing plans after a calendar change runs as a job, never in the request (issue 16, item 5)."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -18,8 +19,7 @@ NOW = datetime(2026, 10, 20, 15, 0, tzinfo=UTC)
 def _plans(n: int):
     school = make_school()
     counselor = make_user("counselor", schools=[school])
-    return [make_checkin_plan(make_student(school), counselor, now=NOW, starts_on=date(2026, 10, 22))
-            for _ in range(n)]
+    return [make_checkin_plan(make_student(school), counselor, now=NOW, starts_on=date(2026, 10, 22)) for _ in range(n)]
 
 
 def test_changes_while_one_waits_fold_into_it_and_one_queued_behind_a_running_one(db_session):
@@ -29,7 +29,9 @@ def test_changes_while_one_waits_fold_into_it_and_one_queued_behind_a_running_on
     assert replan._claim(NOW) == first.id
     second = queue_replan(admin, "Removed 2026-11-12", NOW)  # running already: this change waits its turn
     assert second.id != first.id
-    assert db.session.scalar(select(func.count()).select_from(ReplanRequest).where(ReplanRequest.state == "queued")) == 1
+    assert (
+        db.session.scalar(select(func.count()).select_from(ReplanRequest).where(ReplanRequest.state == "queued")) == 1
+    )
 
 
 def test_a_run_whose_runner_died_is_taken_over_where_it_stopped(db_session, monkeypatch):

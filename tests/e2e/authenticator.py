@@ -1,5 +1,6 @@
 """The phone in a browser journey: an authenticator app per account (the secret read off the setup
 page, as a person would type it), and the recovery codes the person wrote down."""
+
 from __future__ import annotations
 
 import time

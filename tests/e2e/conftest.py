@@ -1,5 +1,6 @@
 """Browser journeys: a live server per database backend, Debian's Chromium, and an axe check
 on every page a journey visits (serious and critical violations fail the test)."""
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,15 @@ from tests.support.apps import migrate_to_head
 from tests.support.databases import BACKENDS, new_database_url, unavailable
 
 CHROMIUM = os.environ.get("SP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def pytest_collection_modifyitems(items):
@@ -39,7 +47,6 @@ JOURNEY_BACKENDS = ["postgresql"] if "postgresql" in BACKENDS else BACKENDS
 def backend(request) -> str:
     """The database the journeys' live servers use."""
     return request.param
-
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +82,6 @@ def browser():
     yield browser
     browser.close()
     playwright.stop()
-
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """What the browser journeys share: the journey (a page checked by axe), the live server, signing in
 and out, and which demo students each journey takes so that no two journeys change the same one."""
+
 from __future__ import annotations
 
 import re
@@ -49,12 +50,16 @@ class Journey:
         blocking = [v for v in results.response["violations"] if v.get("impact") in BLOCKING_IMPACTS]
         self.checked.add(self.page.url)
         self.shots += 1
-        slug = re.sub(r"[^a-z0-9]+", "-", self.page.url.split("//", 1)[-1].split("/", 1)[-1].lower()).strip("-") or "home"
+        slug = (
+            re.sub(r"[^a-z0-9]+", "-", self.page.url.split("//", 1)[-1].split("/", 1)[-1].lower()).strip("-") or "home"
+        )
         self.folder.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(self.folder / f"{self.shots:02d}-{slug[:60]}.png"), full_page=True)
         if blocking:
-            lines = [f"{v['id']} ({v['impact']}): {v['help']} at " + ", ".join(
-                str(n["target"]) for n in v["nodes"][:3]) for v in blocking]
+            lines = [
+                f"{v['id']} ({v['impact']}): {v['help']} at " + ", ".join(str(n["target"]) for n in v["nodes"][:3])
+                for v in blocking
+            ]
             pytest.fail(f"accessibility violations on {self.page.url}:\n" + "\n".join(lines), pytrace=False)
 
     def unchecked(self) -> list[str]:
@@ -88,5 +93,10 @@ def cedar_student(live_server, offset: int) -> Student:
     """The demo Cedar Middle student at this offset (by id)."""
     with live_server.app.app_context():
         return db.session.scalars(
-            select(Student).join(School).where(School.sourced_id == "demo-cedar-ms")
-            .order_by(Student.id).offset(offset).limit(1)).one()
+            select(Student)
+            .join(School)
+            .where(School.sourced_id == "demo-cedar-ms")
+            .order_by(Student.id)
+            .offset(offset)
+            .limit(1)
+        ).one()

@@ -2,6 +2,7 @@
 child welfare with the legal basis recorded and sees it on the student's disclosure record; a parent's
 request to inspect is answered with the printed record; an urgent referral nobody opens reaches the
 principal by email (a real SMTP server on loopback, the job run at a moved clock)."""
+
 from __future__ import annotations
 
 import re
@@ -27,8 +28,13 @@ REASON = "Says she is afraid to go home; an adult at home takes her phone and mo
 def cedar_student(live_server, offset: int) -> Student:
     with live_server.app.app_context():
         return db.session.scalars(
-            select(Student).join(School).where(School.sourced_id == "demo-cedar-ms")
-            .order_by(Student.id).offset(offset).limit(1)).one()
+            select(Student)
+            .join(School)
+            .where(School.sourced_id == "demo-cedar-ms")
+            .order_by(Student.id)
+            .offset(offset)
+            .limit(1)
+        ).one()
 
 
 def sign_out(journey) -> None:
@@ -142,8 +148,12 @@ def test_an_urgent_referral_nobody_opens_reaches_the_principal_by_email(journey,
         # At once: the school's counselor, initials and a link only.
         run_job(app, "notifications.deliver", sent_at + timedelta(minutes=1))
         initials = student.initials
-        counselor_mail = [m for m in sink.messages() if m["To"] == "counselor@demo.school"
-                          and m["Subject"] == f"Urgent referral about {initials}: please open it now"]
+        counselor_mail = [
+            m
+            for m in sink.messages()
+            if m["To"] == "counselor@demo.school"
+            and m["Subject"] == f"Urgent referral about {initials}: please open it now"
+        ]
         assert len(counselor_mail) == 1 and f"/referrals/{referral_id}" in counselor_mail[0].get_content()
         # Nobody opens it: a minute before its time nothing, a minute after the principal is told, once.
         assert run_job(app, "referrals.escalate_urgent", deadline - timedelta(minutes=1)) == 0
@@ -152,7 +162,9 @@ def test_an_urgent_referral_nobody_opens_reaches_the_principal_by_email(journey,
         run_job(app, "notifications.deliver", deadline + timedelta(minutes=2))
         run_job(app, "notifications.deliver", deadline + timedelta(minutes=6))
         principal_mail = [m for m in sink.messages() if m["To"] == "principal@demo.school"]
-        assert [m["Subject"] for m in principal_mail] == [f"Urgent referral about {initials} unopened after 60 school minutes"]
+        assert [m["Subject"] for m in principal_mail] == [
+            f"Urgent referral about {initials} unopened after 60 school minutes"
+        ]
         body = principal_mail[0].get_content()
         assert student.family_name not in body and student.given_name not in body
         assert f"/referrals/{referral_id}/waiting" in body

@@ -1,6 +1,7 @@
 """The issue's key journey: a counselor opens the app and sees what is due today, lists their
 urgent-flag students without a plan, starts plans for three at once, and keeps the list as a view;
 the principal's home shows the coverage headline and who is flagged and not covered."""
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,13 @@ def urgent_students(live_server) -> list[Student]:
     """Three Maple students with nothing recorded, each given an urgent flag by the demo counselor."""
     with live_server.app.app_context():
         maple = db.session.scalars(
-            select(Student).join(School).where(School.sourced_id == "demo-maple-es")
-            .order_by(Student.id).offset(OFFSETS.start).limit(len(OFFSETS))).all()
+            select(Student)
+            .join(School)
+            .where(School.sourced_id == "demo-maple-es")
+            .order_by(Student.id)
+            .offset(OFFSETS.start)
+            .limit(len(OFFSETS))
+        ).all()
         ids = [s.id for s in maple]
         busy = set(db.session.scalars(select(CheckInPlan.student_id).where(CheckInPlan.student_id.in_(ids))))
         busy |= set(db.session.scalars(select(RiskFlag.student_id).where(RiskFlag.student_id.in_(ids))))
@@ -38,8 +44,14 @@ def urgent_students(live_server) -> list[Student]:
         assert len(free) == 3, f"fewer than three Maple students at {OFFSETS} have nothing recorded"
         counselor = db.session.scalars(select(User).where(User.email == "counselor@demo.school")).one()
         for student in free:
-            create_flag(counselor, student, category=category("Bullying"), severity="urgent",
-                        source="counselor_observation", note=None)
+            create_flag(
+                counselor,
+                student,
+                category=category("Bullying"),
+                severity="urgent",
+                source="counselor_observation",
+                note=None,
+            )
         db.session.commit()
         for student in free:
             db.session.refresh(student)
@@ -72,7 +84,9 @@ def test_a_counselor_lists_urgent_flags_without_a_plan_and_starts_three_plans_at
     page.get_by_label("View name").fill("Urgent, no plan")
     page.get_by_role("button", name="Save view").click()
     expect(page.get_by_text("View saved.")).to_be_visible()
-    expect(page.get_by_role("navigation", name="Your views").get_by_role("link", name="Urgent, no plan")).to_be_visible()
+    expect(
+        page.get_by_role("navigation", name="Your views").get_by_role("link", name="Urgent, no plan")
+    ).to_be_visible()
     journey.axe()
 
     # Tick three and start their plans with one form.
@@ -105,12 +119,16 @@ def test_a_counselor_lists_urgent_flags_without_a_plan_and_starts_three_plans_at
     # The home page's figure went down by three; the saved view is one click away.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Home").click()
     expect(page.locator(".figure", has_text="Urgent flags without a check-in plan").locator("strong")).to_have_text(
-        f"{waiting - 3:,}")
+        f"{waiting - 3:,}"
+    )
     expect(page.get_by_role("link", name="Urgent, no plan")).to_be_visible()
     journey.axe()
     with live_server.app.app_context():
-        plans = db.session.scalars(select(CheckInPlan).where(
-            CheckInPlan.student_id.in_([s.id for s in students]), CheckInPlan.status == "active")).all()
+        plans = db.session.scalars(
+            select(CheckInPlan).where(
+                CheckInPlan.student_id.in_([s.id for s in students]), CheckInPlan.status == "active"
+            )
+        ).all()
         assert len(plans) == 3 and {p.cadence for p in plans} == {"biweekly"}
         assert all(p.flag_id is not None for p in plans)
 

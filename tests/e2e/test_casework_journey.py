@@ -1,4 +1,5 @@
 """From a staff member's concern to a counselor's flag and screening, seen by each role as allowed."""
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,9 @@ def assert_not_stored_in_plain_text(live_server, text: str) -> None:
         return
     with live_server.app.app_context():
         for table, column in (("risk_flag", "note_ciphertext"), ("flag_event", "changes"), ("audit_event", "detail")):
-            found = db.session.execute(sa_text(f"SELECT count(*) FROM {table} WHERE CAST({column} AS TEXT) LIKE :t"),
-                                       {"t": f"%{text}%"}).scalar()
+            found = db.session.execute(
+                sa_text(f"SELECT count(*) FROM {table} WHERE CAST({column} AS TEXT) LIKE :t"), {"t": f"%{text}%"}
+            ).scalar()
             assert found == 0, table
 
 

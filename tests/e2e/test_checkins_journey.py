@@ -1,6 +1,7 @@
 """A counselor plans weekly check-ins with a student, finds them on the plan and under "My
 check-ins", records one with an outcome and a restricted note, sees it counted, is reminded of
 the next one in the notification centre, and finally ends the plan (after a confirmation)."""
+
 from __future__ import annotations
 
 import re
@@ -36,8 +37,13 @@ def journey_student(live_server) -> Student:
     assert not set(OFFSETS) & set(PROGRAM_OFFSETS) and CASEWORK_OFFSET not in OFFSETS
     with live_server.app.app_context():
         cedar = db.session.scalars(
-            select(Student).join(School).where(School.sourced_id == SCHOOL)
-            .order_by(Student.id).offset(OFFSETS.start).limit(len(OFFSETS))).all()
+            select(Student)
+            .join(School)
+            .where(School.sourced_id == SCHOOL)
+            .order_by(Student.id)
+            .offset(OFFSETS.start)
+            .limit(len(OFFSETS))
+        ).all()
         ids = [s.id for s in cedar]
         busy = set(db.session.scalars(select(CheckInPlan.student_id).where(CheckInPlan.student_id.in_(ids))))
         busy |= set(db.session.scalars(select(RiskFlag.student_id).where(RiskFlag.student_id.in_(ids))))
@@ -116,7 +122,9 @@ def test_weekly_plan_completed_check_in_and_reminder(journey, live_server):
     page.get_by_label("First check-in on").fill(starts_on.isoformat())
     page.get_by_label("Time of day", exact=True).fill(AT.strftime("%H:%M"))
     page.get_by_label("Until").fill(until.isoformat())
-    page.get_by_role("group", name="When a check-in falls on a non-school day").get_by_label("Skip that check-in").check()
+    page.get_by_role("group", name="When a check-in falls on a non-school day").get_by_label(
+        "Skip that check-in"
+    ).check()
     page.get_by_label("Reason").fill(REASON)
     how_often = page.get_by_role("group", name="How often")
     how_often.get_by_label("Custom rule (RRULE)").check()
@@ -148,7 +156,9 @@ def test_weekly_plan_completed_check_in_and_reminder(journey, live_server):
     # and "My check-ins" lists it at its new time.
     rows.nth(1).get_by_role("link").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Check-in with {student.display_name}")
-    expect(page.get_by_role("region", name="Record the outcome")).to_contain_text("can be recorded from 12 hours before")
+    expect(page.get_by_role("region", name="Record the outcome")).to_contain_text(
+        "can be recorded from 12 hours before"
+    )
     journey.axe()
     sooner = now + timedelta(minutes=10)
     page.get_by_label("New date and time").fill(sooner.strftime("%Y-%m-%dT%H:%M"))
@@ -170,8 +180,9 @@ def test_weekly_plan_completed_check_in_and_reminder(journey, live_server):
     # The message names no one (it travels in the session cookie); the list below shows who.
     expect(page.get_by_role("status")).to_have_text("Check-in completed: the student is doing well.")
     done = page.get_by_role("region", name="Recently closed")
-    expect(done.get_by_role("listitem").filter(has=page.get_by_role("link", name=student.display_name))).to_contain_text(
-        "Met: doing well")
+    expect(
+        done.get_by_role("listitem").filter(has=page.get_by_role("link", name=student.display_name))
+    ).to_contain_text("Met: doing well")
     # Done, it has left the to-do lists (the next one is more than a week away).
     expect(page.get_by_role("main").get_by_role("link", name=student.display_name, exact=True)).to_have_count(1)
     journey.axe()
@@ -187,19 +198,27 @@ def test_weekly_plan_completed_check_in_and_reminder(journey, live_server):
     journey.axe()
     checkins.get_by_role("link", name=re.compile(r"^Every week at 2:45 PM")).click()
     expect(page.get_by_role("region", name=re.compile(r"^Scheduled")).get_by_role("heading")).to_have_text(
-        f"Scheduled ({len(expected) - 1})")
+        f"Scheduled ({len(expected) - 1})"
+    )
     closed_rows = page.get_by_role("region", name="Closed (1)").get_by_role("row")
     expect(closed_rows.nth(1).get_by_role("cell")).to_have_text(
-        [re.compile("^" + re.escape(shown(sooner, "%a %b %-d, %Y, %-I:%M %p")) + r"\s*\(rescheduled\)$"), "Completed",
-         "Met: doing well"])
+        [
+            re.compile("^" + re.escape(shown(sooner, "%a %b %-d, %Y, %-I:%M %p")) + r"\s*\(rescheduled\)$"),
+            "Completed",
+            "Met: doing well",
+        ]
+    )
     journey.axe()
 
     # Half an hour before the next check-in the reminder job runs: the unread count goes up.
     before = unread(page)
     with live_server.app.app_context():
-        due = db.session.scalars(select(CheckIn.due_at).where(CheckIn.student_id == student.id,
-                                                              CheckIn.status == "scheduled")
-                                 .order_by(CheckIn.due_at).limit(1)).one()
+        due = db.session.scalars(
+            select(CheckIn.due_at)
+            .where(CheckIn.student_id == student.id, CheckIn.status == "scheduled")
+            .order_by(CheckIn.due_at)
+            .limit(1)
+        ).one()
         assert remind(due - timedelta(minutes=30)) >= 1
         db.session.commit()
     page.reload()
@@ -239,12 +258,16 @@ def test_weekly_plan_completed_check_in_and_reminder(journey, live_server):
 
     page.once("dialog", lambda dialog: answer(dialog, accept=False))
     page.get_by_role("button", name="End plan").click()
-    assert questions == [f"End the check-in plan with {student.display_name}? {ahead} upcoming check-ins will be "
-                         "cancelled; completed ones are kept."]
+    assert questions == [
+        f"End the check-in plan with {student.display_name}? {ahead} upcoming check-ins will be "
+        "cancelled; completed ones are kept."
+    ]
     expect(page.get_by_role("region", name=re.compile(r"^Scheduled"))).to_contain_text(f"Scheduled ({ahead})")
     page.once("dialog", lambda dialog: answer(dialog, accept=True))
     page.get_by_role("button", name="End plan").click()
     expect(page.get_by_role("status")).to_have_text(f"Plan ended; {ahead} upcoming check-ins cancelled.")
     expect(page.get_by_role("heading", level=1)).to_have_text(student.display_name)
-    expect(page.get_by_role("region", name="Check-ins")).to_contain_text("No check-in plan. 1 completed in earlier plans.")
+    expect(page.get_by_role("region", name="Check-ins")).to_contain_text(
+        "No check-in plan. 1 completed in earlier plans."
+    )
     journey.axe()

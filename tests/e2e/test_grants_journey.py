@@ -1,5 +1,6 @@
 """Separation of duties in the browser: the admin proposes a counselor for Cedar Middle; the new counselor
 signs in and sees no student; the district approves; now the counselor sees Cedar's students."""
+
 from __future__ import annotations
 
 import re
@@ -61,7 +62,8 @@ def test_admin_proposes_a_counselor_the_district_approves(journey, live_server):
     expect(page.get_by_role("status")).to_contain_text("Approved: the Counselor / social worker role for Nia Okafor")
     journey.axe()
     page.get_by_role("region", name=re.compile("Nia Okafor")).get_by_role(
-        "button", name=re.compile("^Approve the school Cedar")).click()
+        "button", name=re.compile("^Approve the school Cedar")
+    ).click()
     expect(page.get_by_role("status")).to_contain_text("Approved: the school Cedar Middle School for Nia Okafor")
     expect(page.locator("main")).to_contain_text("Nothing is waiting for a decision.")
     journey.axe()

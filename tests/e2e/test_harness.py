@@ -1,4 +1,5 @@
 """The accessibility guard itself: it must fail on a page a screen-reader user could not use."""
+
 from __future__ import annotations
 
 import pytest

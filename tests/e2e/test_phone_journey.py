@@ -5,6 +5,7 @@ without the menu or buttons, with folded sections open.
 The pages come from the URL map: every GET route the role's policy admits, its ids taken from the demo
 district inside the role's scope (a route whose ids the demo does not have is left out, as are answers that
 are not pages: downloads, feeds, JSON)."""
+
 from __future__ import annotations
 
 import re
@@ -27,11 +28,23 @@ from tests.e2e.authenticator import second_step
 from tests.e2e.journeys import ARTIFACTS, Journey, sign_in
 
 PHONE = {"width": 390, "height": 844}
-ROLES = {"counselor": "counselor@demo.school", "principal": "principal@demo.school", "staff": "staff@demo.school",
-         "district": "district@demo.school", "admin": "admin@demo.school"}
+ROLES = {
+    "counselor": "counselor@demo.school",
+    "principal": "principal@demo.school",
+    "staff": "staff@demo.school",
+    "district": "district@demo.school",
+    "admin": "admin@demo.school",
+}
 # Routes that are not pages a person opens from the app (sign-in pages are checked signed out).
-NOT_PAGES = {"static", "auth.login", "auth.forgot_password", "auth.reset_password", "auth.accept_invitation",
-             "home.healthz", "checkins.feed"}
+NOT_PAGES = {
+    "static",
+    "auth.login",
+    "auth.forgot_password",
+    "auth.reset_password",
+    "auth.accept_invitation",
+    "home.healthz",
+    "checkins.feed",
+}
 
 OVERFLOW_AND_CELLS = """() => {
   const wide = document.documentElement.scrollWidth > window.innerWidth;
@@ -68,8 +81,10 @@ def _role_values(user: User) -> dict:
         from school_prevention.flags.models import RiskFlag
         from school_prevention.students.models import Student
 
-        first(perm.visible_students(user).where(Student.id.in_(select(RiskFlag.student_id))).order_by(Student.id),
-              "student_id")
+        first(
+            perm.visible_students(user).where(Student.id.in_(select(RiskFlag.student_id))).order_by(Student.id),
+            "student_id",
+        )
         first(visible_flags(user).order_by(RiskFlag.id), "flag_id")
         first(visible_programs(user), "program_id")
         first(visible_mentors(user), "mentor_id")
@@ -96,8 +111,13 @@ def main_pages(app, email: str) -> list[str]:
         with app.test_request_context():
             for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
                 policy = policy_for(app, rule.endpoint)
-                if ("GET" not in rule.methods or rule.endpoint in NOT_PAGES or policy is None or policy.public
-                        or (policy.roles is not None and role not in policy.roles)):
+                if (
+                    "GET" not in rule.methods
+                    or rule.endpoint in NOT_PAGES
+                    or policy is None
+                    or policy.public
+                    or (policy.roles is not None and role not in policy.roles)
+                ):
                     continue
                 args = {a: values[a] for a in rule.arguments if a in values}
                 optional = set(rule.arguments) - set(args) <= set(rule.defaults or {})
@@ -139,7 +159,9 @@ def test_every_main_page_fits_a_phone(phone, live_server, role):
         phone.axe()
         found = page.evaluate(OVERFLOW_AND_CELLS)
         if found["scrollWidth"] > found["innerWidth"]:
-            problems.append(f"{url} scrolls sideways ({found['scrollWidth']} > {found['innerWidth']}): {found['offenders']}")
+            problems.append(
+                f"{url} scrolls sideways ({found['scrollWidth']} > {found['innerWidth']}): {found['offenders']}"
+            )
         if found["unlabelled"]:
             problems.append(f"{url} has stacked cells without a label: {found['unlabelled'][:5]}")
     assert opened >= 3
@@ -161,7 +183,8 @@ def test_the_menu_folds_behind_a_button_and_opens_with_the_keyboard(phone):
     phone.axe()
     # The open menu's links read against the dark header, not the page behind it.
     colours = menu.get_by_role("link", name="Students").evaluate(
-        "a => [getComputedStyle(a).color, getComputedStyle(a.closest('header')).backgroundColor, a.closest('header').getBoundingClientRect().bottom >= a.getBoundingClientRect().bottom]")
+        "a => [getComputedStyle(a).color, getComputedStyle(a.closest('header')).backgroundColor, a.closest('header').getBoundingClientRect().bottom >= a.getBoundingClientRect().bottom]"
+    )
     assert colours == ["rgb(255, 255, 255)", "rgb(23, 71, 106)", True]
     page.keyboard.press("Escape")
     expect(menu).to_be_hidden()

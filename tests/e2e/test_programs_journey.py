@@ -1,5 +1,6 @@
 """A counselor creates a two-seat program, enrolls three students, sees the third waitlisted,
 withdraws one and sees the promotion, then takes attendance and reads the dosage."""
+
 from __future__ import annotations
 
 import re
@@ -26,9 +27,16 @@ def journey_students(live_server) -> tuple[Student, Student, Student]:
     by one search): the last of them is the one who ends up on the waitlist."""
     with live_server.app.app_context():
         cedar = db.session.scalars(
-            select(Student).join(School).where(School.sourced_id == "demo-cedar-ms")
-            .order_by(Student.id).offset(OFFSETS.start).limit(len(OFFSETS))).all()
-        busy = set(db.session.scalars(select(Student.id).where(Student.id.in_([s.id for s in cedar]), in_any_program())))
+            select(Student)
+            .join(School)
+            .where(School.sourced_id == "demo-cedar-ms")
+            .order_by(Student.id)
+            .offset(OFFSETS.start)
+            .limit(len(OFFSETS))
+        ).all()
+        busy = set(
+            db.session.scalars(select(Student.id).where(Student.id.in_([s.id for s in cedar]), in_any_program()))
+        )
         free = [s for s in cedar if s.is_active and s.id not in busy]
         by_family = defaultdict(list)
         for s in free:
@@ -36,7 +44,8 @@ def journey_students(live_server) -> tuple[Student, Student, Student]:
         family = next((f for f, group in by_family.items() if len(group) >= 2), None)
         assert family, f"the demo data no longer has two free Cedar students sharing a family name at {OFFSETS}"
         namesakes = db.session.scalars(
-            select(Student).join(School).where(School.sourced_id == "demo-cedar-ms", Student.family_name == family)).all()
+            select(Student).join(School).where(School.sourced_id == "demo-cedar-ms", Student.family_name == family)
+        ).all()
         labels = [f"{s.display_name} (grade {s.grade_label})" for s in namesakes]
         assert len(labels) == len(set(labels)) and len(labels) <= 25, f"searching {family!r} would be ambiguous"
         second, third = sorted(by_family[family], key=lambda s: (s.given_name, s.id))[:2]
@@ -123,7 +132,8 @@ def test_two_seats_three_students_waitlist_promotion_and_dosage(journey, live_se
     page.get_by_role("button", name="Save").click()
     # The message names no one (it travels in the session cookie); the roster below shows who.
     expect(page.get_by_role("status")).to_have_text(
-        "Enrollment ended: withdrawn. 1 student moved from the waitlist into the seat.")
+        "Enrollment ended: withdrawn. 1 student moved from the waitlist into the seat."
+    )
     expect(waitlist.get_by_role("heading")).to_have_text("Waitlist (0)")
     expect(waitlist).to_contain_text("Nobody is waiting.")
     expect(roster.get_by_role("heading")).to_have_text("Enrolled (2 of 2)")
@@ -131,7 +141,8 @@ def test_two_seats_three_students_waitlist_promotion_and_dosage(journey, live_se
     expect(roster.get_by_role("link", name=first.display_name, exact=True)).to_have_count(0)
     past = page.get_by_role("region", name=re.compile(r"^Completed and withdrawn"))
     expect(past.get_by_role("row", name=re.compile(re.escape(first.display_name)))).to_contain_text(
-        "Schedule conflict with lunchtime tutoring")
+        "Schedule conflict with lunchtime tutoring"
+    )
     journey.axe()
 
     # Record a session: one present, one excused; only "present" counts.
@@ -147,8 +158,12 @@ def test_two_seats_three_students_waitlist_promotion_and_dosage(journey, live_se
     expect(page.get_by_role("status")).to_have_text("Session saved: 1 of 2 present.")
     for student, sessions, minutes in ((second, "1", "35"), (third, "0", "0")):
         row = roster.get_by_role("row", name=re.compile(re.escape(student.display_name)))
-        expect(row.get_by_role("cell")).to_have_text([student.grade_label, re.compile(r"\d{4}"), sessions, minutes, re.compile("Withdraw")])
-    expect(page.get_by_role("region", name="Sessions").get_by_role("row", name=re.compile("Week 1"))).to_contain_text("35")
+        expect(row.get_by_role("cell")).to_have_text(
+            [student.grade_label, re.compile(r"\d{4}"), sessions, minutes, re.compile("Withdraw")]
+        )
+    expect(page.get_by_role("region", name="Sessions").get_by_role("row", name=re.compile("Week 1"))).to_contain_text(
+        "35"
+    )
     journey.axe()
 
     # The student's own page shows the program and what they received of it.
@@ -156,5 +171,6 @@ def test_two_seats_three_students_waitlist_promotion_and_dosage(journey, live_se
     expect(page.get_by_role("heading", level=1)).to_contain_text(second.display_name)
     programs = page.get_by_role("region", name="Programs")
     expect(programs.get_by_role("listitem").filter(has=page.get_by_role("link", name=PROGRAM))).to_contain_text(
-        "enrolled 1 session, 35 minutes attended")
+        "enrolled 1 session, 35 minutes attended"
+    )
     journey.axe()

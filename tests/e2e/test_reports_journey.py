@@ -1,5 +1,6 @@
 """A principal sees who is flagged and not covered, enrolls one and sees the figures change; the district
 sees every school without a name, sorts and filters, and downloads the export."""
+
 from __future__ import annotations
 
 import csv
@@ -58,8 +59,10 @@ def test_principal_enrolls_an_uncovered_student_and_the_figures_change(journey):
 def test_district_sees_every_school_without_names_and_downloads_the_export(journey, live_server, tmp_path):
     page = journey.page
     with live_server.app.app_context():
-        names = [s.family_name for s in db.session.scalars(
-            select(Student).join(RiskFlag, RiskFlag.student_id == Student.id).distinct())]
+        names = [
+            s.family_name
+            for s in db.session.scalars(select(Student).join(RiskFlag, RiskFlag.student_id == Student.id).distinct())
+        ]
     sign_in(journey, "district@demo.school")
     open_coverage(journey)
     expect(page.get_by_role("heading", level=1)).to_have_text("District coverage")
@@ -70,7 +73,9 @@ def test_district_sees_every_school_without_names_and_downloads_the_export(journ
 
     schools.get_by_role("link", name="Active students").click()
     journey.axe()
-    expect(schools.get_by_role("columnheader", name=re.compile("Active students"))).to_have_attribute("aria-sort", "descending")
+    expect(schools.get_by_role("columnheader", name=re.compile("Active students"))).to_have_attribute(
+        "aria-sort", "descending"
+    )
     expect(schools.locator("tbody tr").first.get_by_role("rowheader")).to_have_text("Riverside High School")
 
     # One school per level: a level filter would show one school's figures, so none is offered.
@@ -90,8 +95,12 @@ def test_district_sees_every_school_without_names_and_downloads_the_export(journ
     path = tmp_path / download.value.suggested_filename
     download.value.save_as(path)
     rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
-    assert [r["school_name"] for r in rows] == ["Cedar Middle School", "Maple Elementary School",
-                                                "Riverside High School", "District total"]
+    assert [r["school_name"] for r in rows] == [
+        "Cedar Middle School",
+        "Maple Elementary School",
+        "Riverside High School",
+        "District total",
+    ]
     assert rows[1]["flagged_students"] == "S"  # Maple's handful of flagged students: too few to publish
     assert rows[0]["period_start"] < rows[0]["period_end"] and "-t" in download.value.suggested_filename
 

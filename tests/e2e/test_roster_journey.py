@@ -1,4 +1,5 @@
 """An admin uploads the SIS's OneRoster export, watches it wait for the worker and work, reads its report and applies it."""
+
 from __future__ import annotations
 
 import re
@@ -22,9 +23,14 @@ from tests.support import roster_files as rf
 
 ARCHIVE = "sis-delta-export.zip"
 SCHOOL = "demo-cedar-ms"  # the export adds students to a demo school the database already knows
-NEW_STUDENTS = [("e2e-roster-1", "Rowan", "Ashby", "06"), ("e2e-roster-2", "Juno", "Bellamy", "07"),
-                ("e2e-roster-3", "Ezra", "Calloway", "08"), ("e2e-roster-4", "Wren", "Dufresne", "06"),
-                ("e2e-roster-5", "Milo", "Eastwood", "07"), ("e2e-roster-6", "Ines", "Fairbanks", "08")]
+NEW_STUDENTS = [
+    ("e2e-roster-1", "Rowan", "Ashby", "06"),
+    ("e2e-roster-2", "Juno", "Bellamy", "07"),
+    ("e2e-roster-3", "Ezra", "Calloway", "08"),
+    ("e2e-roster-4", "Wren", "Dufresne", "06"),
+    ("e2e-roster-5", "Milo", "Eastwood", "07"),
+    ("e2e-roster-6", "Ines", "Fairbanks", "08"),
+]
 BAD_SID, BAD_LINE = "e2e-roster-bad", 5  # users.csv: header on line 1, three students, then the bad row
 # The importer reports progress by time, looking at the clock every PROGRESS_CHECK_ROWS rows; the
 # journey sets the interval to 0 so it reports at each look, at the same rows on every run. Relative
@@ -37,14 +43,19 @@ TOTAL_ROWS = len(NEW_STUDENTS) + 1 + GUARDIANS
 def export_zip(tmp_path):
     """A delta export (orgs absent): a bulk users file without the demo's 600 students would be
     refused as a mass deactivation, and orgs would add schools the other journeys do not expect."""
-    students = [rf.student(sid, given, family, SCHOOL, grade=grade, status="active")
-                for sid, given, family, grade in NEW_STUDENTS]
+    students = [
+        rf.student(sid, given, family, SCHOOL, grade=grade, status="active")
+        for sid, given, family, grade in NEW_STUDENTS
+    ]
     bad = rf.student(BAD_SID, "Nova", "Gradeless", SCHOOL, grade="14", status="active")
-    guardians = [rf.staff(f"e2e-relative-{n}", "Pat", f"Relative{n}", SCHOOL, role="relative", status="active")
-                 for n in range(1, GUARDIANS + 1)]
+    guardians = [
+        rf.staff(f"e2e-relative-{n}", "Pat", f"Relative{n}", SCHOOL, role="relative", status="active")
+        for n in range(1, GUARDIANS + 1)
+    ]
     users = [rf.USER_HEADER, *students[:3], bad, *students[3:], *guardians]
-    folder = rf.write(tmp_path / "export", {"manifest.csv": rf.manifest(users="delta", orgs="absent"),
-                                            "users.csv": users})
+    folder = rf.write(
+        tmp_path / "export", {"manifest.csv": rf.manifest(users="delta", orgs="absent"), "users.csv": users}
+    )
     archive = tmp_path / ARCHIVE
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         for file in sorted(folder.iterdir()):
@@ -105,20 +116,25 @@ class Scheduler:
 
 def imported(live_server):
     with live_server.app.app_context():
-        return {s.sourced_id: (s.given_name, s.family_name, s.grade, s.is_active, s.school.sourced_id)
-                for s in db.session.scalars(select(Student).where(Student.sourced_id.like("e2e-roster-%")))}
+        return {
+            s.sourced_id: (s.given_name, s.family_name, s.grade, s.is_active, s.school.sourced_id)
+            for s in db.session.scalars(select(Student).where(Student.sourced_id.like("e2e-roster-%")))
+        }
 
 
 def count_row(page, label):
     """The figure in the report's counts table for a row header such as 'Students created'."""
-    return page.get_by_role("table", name="Counts").get_by_role("row", name=re.compile(f"^{label} ")).get_by_role("cell")
+    return (
+        page.get_by_role("table", name="Counts").get_by_role("row", name=re.compile(f"^{label} ")).get_by_role("cell")
+    )
 
 
 def expect_rejected_row(page):
     rejected = page.get_by_role("table", name="Rejected rows with file, line and reason")
     expect(rejected.get_by_role("row")).to_have_count(2)  # header + the one bad row
     expect(rejected.get_by_role("row").nth(1).get_by_role("cell")).to_have_text(
-        ["users.csv", str(BAD_LINE), re.compile(r"grade '14' is not a OneRoster grade")])
+        ["users.csv", str(BAD_LINE), re.compile(r"grade '14' is not a OneRoster grade")]
+    )
 
 
 def test_admin_checks_a_roster_export_then_applies_it(journey, live_server, tmp_path, monkeypatch):
@@ -205,7 +221,8 @@ def test_admin_checks_a_roster_export_then_applies_it(journey, live_server, tmp_
         other_tab.get_by_role("button", name="Apply this import").click()
         expect(other_tab).to_have_url(applied_url)
         expect(other_tab.get_by_role("status").filter(has_text="already applied")).to_have_text(
-            f"This dry run was already applied as run #{applied_id}; it was not applied again.")
+            f"This dry run was already applied as run #{applied_id}; it was not applied again."
+        )
         other_tab.close()
 
         # The dry run now says where it went, and offers no Apply.
@@ -220,8 +237,11 @@ def test_admin_checks_a_roster_export_then_applies_it(journey, live_server, tmp_
 
         # Both runs are listed on the import page, newest first.
         page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Roster import").click()
-        runs = page.get_by_role("table", name="Past roster imports, newest first").get_by_role("row").filter(
-            has_text=ARCHIVE)
+        runs = (
+            page.get_by_role("table", name="Past roster imports, newest first")
+            .get_by_role("row")
+            .filter(has_text=ARCHIVE)
+        )
         expect(runs).to_have_count(2)
         expect(runs.nth(0).get_by_role("cell")).to_have_text([ARCHIVE, "Applied", "Done", "1", "Alex Admin"])
         expect(runs.nth(1).get_by_role("cell")).to_have_text([ARCHIVE, "Dry run", "Done", "1", "Alex Admin"])
@@ -230,13 +250,17 @@ def test_admin_checks_a_roster_export_then_applies_it(journey, live_server, tmp_
         hold.release_all()
         scheduler.halt()
 
-    assert imported(live_server) == {sid: (given, family, grade, True, SCHOOL)
-                                     for sid, given, family, grade in NEW_STUDENTS}
+    assert imported(live_server) == {
+        sid: (given, family, grade, True, SCHOOL) for sid, given, family, grade in NEW_STUDENTS
+    }
     with live_server.app.app_context():
-        runs = db.session.scalars(select(RosterImport).where(RosterImport.source_name == ARCHIVE)
-                                  .order_by(RosterImport.id)).all()
+        runs = db.session.scalars(
+            select(RosterImport).where(RosterImport.source_name == ARCHIVE).order_by(RosterImport.id)
+        ).all()
         assert [(r.is_dry_run, r.status, r.actor.email, r.upload_id, r.attempts) for r in runs] == [
-            (True, "done", "admin@demo.school", None, 1), (False, "done", "admin@demo.school", None, 1)]
+            (True, "done", "admin@demo.school", None, 1),
+            (False, "done", "admin@demo.school", None, 1),
+        ]
         assert runs[0].applied_run_id == runs[1].id
         assert db.session.scalar(select(func.count()).select_from(RosterUpload)) == 0, "the applied upload is deleted"
 
@@ -264,7 +288,9 @@ def test_admin_retries_an_import_whose_worker_went_away(journey, live_server, tm
     try:
         sign_in(journey, "admin@demo.school")
         page.goto("/admin/roster")
-        row = page.get_by_role("table", name="Past roster imports, newest first").get_by_role("row").filter(has_text=name)
+        row = (
+            page.get_by_role("table", name="Past roster imports, newest first").get_by_role("row").filter(has_text=name)
+        )
         expect(row.get_by_role("cell").nth(2)).to_have_text("Stopped: worker went away")
         journey.axe()
         row.get_by_role("link").click()
@@ -277,7 +303,8 @@ def test_admin_retries_an_import_whose_worker_went_away(journey, live_server, tm
 
         page.get_by_role("button", name="Retry").click()
         expect(page.get_by_role("status").filter(has_text="back in the queue")).to_have_text(
-            f"Run #{run_id} is back in the queue: a worker will start it afresh.")
+            f"Run #{run_id} is back in the queue: a worker will start it afresh."
+        )
         expect(page.get_by_role("progressbar", name="Import progress")).to_be_visible()
         journey.axe()
         scheduler.start()

@@ -1,5 +1,6 @@
 """An admin adds a non-school day: the page says the re-placing of plans is queued, the scheduler's
 job runs it, and the page then says it is done; taking the day off again queues it once more."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta

@@ -1,4 +1,5 @@
 """A counselor signs in, finds a student and opens their page; sign-out really ends it."""
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,11 @@ from tests.e2e.journeys import sign_in
 def a_student(live_server, school_sourced_id: str) -> Student:
     with live_server.app.app_context():
         return db.session.scalars(
-            select(Student).join(Student.school).where(Student.school.has(sourced_id=school_sourced_id))
-            .order_by(Student.id).limit(1)
+            select(Student)
+            .join(Student.school)
+            .where(Student.school.has(sourced_id=school_sourced_id))
+            .order_by(Student.id)
+            .limit(1)
         ).one()
 
 

@@ -1,5 +1,6 @@
 """A counselor who reads the app in Spanish: she picks Español in the footer, opens a flag for a student
 and completes a check-in, every page and message in Spanish (axe and a screenshot on each page)."""
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,13 @@ def prepare(live_server) -> tuple[Student, str]:
     """A student with nothing recorded, and a check-in with them due an hour ago (a plan started earlier)."""
     with live_server.app.app_context():
         cedar = db.session.scalars(
-            select(Student).join(School).where(School.sourced_id == SCHOOL)
-            .order_by(Student.id).offset(OFFSETS.start).limit(len(OFFSETS))).all()
+            select(Student)
+            .join(School)
+            .where(School.sourced_id == SCHOOL)
+            .order_by(Student.id)
+            .offset(OFFSETS.start)
+            .limit(len(OFFSETS))
+        ).all()
         ids = [s.id for s in cedar]
         busy = set(db.session.scalars(select(CheckInPlan.student_id).where(CheckInPlan.student_id.in_(ids))))
         busy |= set(db.session.scalars(select(RiskFlag.student_id).where(RiskFlag.student_id.in_(ids))))
@@ -37,8 +43,17 @@ def prepare(live_server) -> tuple[Student, str]:
         counselor = db.session.scalars(select(User).where(User.email == EMAIL)).one()
         counselor.locale = None  # she has not chosen yet: the browser says English
         now = datetime.now(UTC)
-        plan = create_plan(counselor, student, counselor, now=now, cadence="weekly", local_time=time(10, 0),
-                           duration_minutes=20, non_school_day="move", starts_on=(now + timedelta(days=1)).date())
+        plan = create_plan(
+            counselor,
+            student,
+            counselor,
+            now=now,
+            cadence="weekly",
+            local_time=time(10, 0),
+            duration_minutes=20,
+            non_school_day="move",
+            starts_on=(now + timedelta(days=1)).date(),
+        )
         first = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan.id).order_by(CheckIn.due_at)).first()
         first.due_at = now - timedelta(hours=1)
         db.session.commit()

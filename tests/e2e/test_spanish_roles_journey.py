@@ -1,6 +1,7 @@
 """Every role's main work in Spanish, in a real browser: a principal and the district office pick Español in
 the footer, a staff member and the admin have it set on their account. Each page is checked by axe, has its
 screenshot, is marked lang=es and has no English left once the records' own words are taken out."""
+
 from __future__ import annotations
 
 import re
@@ -21,7 +22,6 @@ from tests.support.pages import english_left, records_words, visible_text
 EMAILS = ["principal@demo.school", "staff@demo.school", "district@demo.school", "admin@demo.school"]
 # A Cedar student no other journey uses (see test_tiers_journey.OFFSETS and test_checkins_journey.OFFSETS).
 REFERRAL_OFFSET = 182
-
 
 
 @pytest.fixture
@@ -113,8 +113,13 @@ def test_a_staff_member_refers_a_concern_in_spanish(journey, live_server, spanis
     page = journey.page
     with live_server.app.app_context():
         student = db.session.scalars(
-            select(Student).join(School).where(School.sourced_id == "demo-cedar-ms")
-            .order_by(Student.id).offset(REFERRAL_OFFSET).limit(1)).one()
+            select(Student)
+            .join(School)
+            .where(School.sourced_id == "demo-cedar-ms")
+            .order_by(Student.id)
+            .offset(REFERRAL_OFFSET)
+            .limit(1)
+        ).one()
         number, name = student.identifier, student.display_name
     observation = "Llegó sin abrigo tres días seguidos y dijo que no quiere volver a casa."
     data = words_of_records(live_server, observation)
@@ -152,15 +157,17 @@ def test_a_staff_member_refers_a_concern_in_spanish(journey, live_server, spanis
     page.get_by_label("Rutinaria (esta semana)").check()
     page.get_by_role("button", name="Enviar a los consejeros").click()
     expect(page.get_by_role("status").first).to_contain_text(
-        "Gracias. Su derivación se envió a los consejeros de la escuela.")
+        "Gracias. Su derivación se envió a los consejeros de la escuela."
+    )
     expect(page.get_by_role("heading", level=1)).to_have_text("Mis derivaciones")
     row = page.get_by_role("row", name=re.compile(re.escape(name)))
     expect(row).to_contain_text("Recibida")
     in_spanish(journey, data)
 
 
-def test_the_district_office_reads_coverage_for_a_period_and_exports_in_spanish(journey, live_server,
-                                                                                 spanish_accounts, tmp_path):
+def test_the_district_office_reads_coverage_for_a_period_and_exports_in_spanish(
+    journey, live_server, spanish_accounts, tmp_path
+):
     page = journey.page
     purpose = "Evaluación de programas de la agencia estatal, acuerdo 2026-31"
     data = words_of_records(live_server, purpose)

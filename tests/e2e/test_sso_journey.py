@@ -1,6 +1,7 @@
 """Single sign-on in Chromium against a real OpenID Connect provider on loopback: a counselor signs in
 and lands on their home; a token for another app, a replayed or expired one, an unknown email and a
 deactivated account are each refused with a clear message and no session; sign-out ends the session."""
+
 from __future__ import annotations
 
 import re
@@ -109,13 +110,16 @@ def test_without_the_providers_second_factor_the_counselor_sets_up_an_app(journe
     expect(journey.page.get_by_role("heading", level=1)).to_have_text("Cedar Middle School")  # the principal's home
 
 
-@pytest.mark.parametrize("make, email, message", [
-    ("with_wrong_audience", "counselor@demo.school", "was meant for another app (wrong audience)"),
-    ("with_wrong_nonce", "counselor@demo.school", "its nonce does not match"),
-    ("with_expired_token", "counselor@demo.school", "had expired"),
-    ("person", "stranger@demo.school", "There is no account for stranger@demo.school"),
-    ("person", "left.in.june@demo.school", "This account has been deactivated"),
-])
+@pytest.mark.parametrize(
+    "make, email, message",
+    [
+        ("with_wrong_audience", "counselor@demo.school", "was meant for another app (wrong audience)"),
+        ("with_wrong_nonce", "counselor@demo.school", "its nonce does not match"),
+        ("with_expired_token", "counselor@demo.school", "had expired"),
+        ("person", "stranger@demo.school", "There is no account for stranger@demo.school"),
+        ("person", "left.in.june@demo.school", "This account has been deactivated"),
+    ],
+)
 def test_a_refused_sign_in_says_why_and_leaves_no_session(journey, provider, make, email, message):
     sub = getattr(provider, make)(f"{make}-{email}", email)
     through_provider(journey, provider, sub)

@@ -1,4 +1,5 @@
 """The district's data office asks for a student-level export, follows it being made, and downloads it."""
+
 from __future__ import annotations
 
 import csv

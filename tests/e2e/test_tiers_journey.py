@@ -2,6 +2,7 @@
 every problem at once), records progress and sees it on the goal-line chart and in its table, then
 prints a summary for the student support team meeting (restricted notes left out; the print view shows
 no navigation or buttons). A screenshot of the print view is kept with the journey's others."""
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,14 @@ def journey_student(live_server) -> Student:
     """The first Cedar student at OFFSETS with no tier move or plan (flags are welcome: the summary lists them)."""
     assert not set(OFFSETS) & (set(PROGRAM_OFFSETS) | set(CHECKIN_OFFSETS))
     with live_server.app.app_context():
-        cedar = db.session.scalars(select(Student).join(School).where(School.sourced_id == SCHOOL)
-                                   .order_by(Student.id).offset(OFFSETS.start).limit(len(OFFSETS))).all()
+        cedar = db.session.scalars(
+            select(Student)
+            .join(School)
+            .where(School.sourced_id == SCHOOL)
+            .order_by(Student.id)
+            .offset(OFFSETS.start)
+            .limit(len(OFFSETS))
+        ).all()
         ids = [s.id for s in cedar]
         busy = set(db.session.scalars(select(StudentTier.student_id).where(StudentTier.student_id.in_(ids))))
         busy |= set(db.session.scalars(select(InterventionPlan.student_id).where(InterventionPlan.student_id.in_(ids))))
@@ -71,8 +78,12 @@ def test_tier_two_with_a_plan_progress_and_a_printed_summary(journey, live_serve
     page.get_by_label("Baseline").fill("")
     page.get_by_role("button", name="Save the plan").click()
     expect(page.get_by_role("alert")).to_contain_text("Please correct")
-    for message in ("Write the goal", "Say how progress is measured", "Enter the baseline as a number",
-                    "Enter the target as a number"):
+    for message in (
+        "Write the goal",
+        "Say how progress is measured",
+        "Enter the baseline as a number",
+        "Enter the target as a number",
+    ):
         expect(page.get_by_text(message)).to_be_visible()
     journey.axe()
     page.get_by_label("Goal").fill(GOAL)
@@ -120,8 +131,11 @@ def test_tier_two_with_a_plan_progress_and_a_printed_summary(journey, live_serve
     page.screenshot(path=str(journey.folder / "summary-print.png"), full_page=True)
     page.pdf(path=str(journey.folder / "summary-print.pdf"), format="Letter")
     with live_server.app.app_context():
-        printed = db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.action == "student.summary.print", AuditEvent.student_id == student.id))
+        printed = db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "student.summary.print", AuditEvent.student_id == student.id)
+        )
     assert printed == 1
 
 
@@ -129,8 +143,9 @@ def test_a_full_record_prints_on_one_page_with_restricted_notes_when_chosen(jour
     """The demo's tier 2 student at Cedar (a high bullying flag with a restricted note, a program with six
     weeks of attendance, a plan with five data points): the summary with restricted notes fits one page."""
     with live_server.app.app_context():
-        student = db.session.scalars(select(Student).join(School).where(School.sourced_id == SCHOOL)
-                                     .order_by(Student.id).offset(1).limit(1)).one()
+        student = db.session.scalars(
+            select(Student).join(School).where(School.sourced_id == SCHOOL).order_by(Student.id).offset(1).limit(1)
+        ).one()
     page = journey.page
     sign_in(journey, "counselor@demo.school")
     page.goto(f"/students/{student.id}")
@@ -157,6 +172,7 @@ def test_a_full_record_prints_on_one_page_with_restricted_notes_when_chosen(jour
     pdf = page.pdf(path=str(journey.folder / "full-summary-print.pdf"), format="Letter")
     assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
     with live_server.app.app_context():
-        row = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "student.summary.print",
-                                                          AuditEvent.student_id == student.id)).one()
+        row = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "student.summary.print", AuditEvent.student_id == student.id)
+        ).one()
     assert row.detail == {"include_restricted": True, "restricted_notes": 1}

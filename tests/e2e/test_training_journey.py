@@ -1,6 +1,7 @@
 """Training and awareness as the demo district's people meet them: a principal sees who on staff is not
 trained, a counselor whose screener training lapsed cannot record a CSE-IT screening, and a staff
 member reads and confirms an awareness page."""
+
 from __future__ import annotations
 
 import re
@@ -30,7 +31,9 @@ def test_principal_sees_who_on_staff_is_not_trained(journey):
     expect(page.get_by_role("heading", level=1)).to_contain_text("Casey Counselor")
     journey.axe()
     page.get_by_role("link", name="Coverage").click()
-    expect(page.get_by_role("region", name="Staff trained to recognise exploitation")).to_contain_text("of staff in date")
+    expect(page.get_by_role("region", name="Staff trained to recognise exploitation")).to_contain_text(
+        "of staff in date"
+    )
     journey.axe()
     page.get_by_role("link", name="Awareness").click()
     journey.axe()
@@ -55,13 +58,15 @@ def test_counselor_without_a_current_screener_training_cannot_record_a_cse_it_sc
     page.get_by_label("No concern").check()
     page.get_by_role("button", name="Record screening").click()
     error = page.locator("#instrument-error")
-    expect(error).to_contain_text("Recording a CSE-IT 2.0 screening needs a current “CSE-IT screener” training; "
-                                  "yours lapsed on")
+    expect(error).to_contain_text(
+        "Recording a CSE-IT 2.0 screening needs a current “CSE-IT screener” training; yours lapsed on"
+    )
     expect(page.get_by_label("Instrument")).to_have_attribute("aria-invalid", "true")
     journey.axe()
     page.get_by_role("link", name="My training").click()
-    expect(page.get_by_role("region", name="Courses").get_by_role("row", name=re.compile("CSE-IT screener")))\
-        .to_contain_text("Lapsed")
+    expect(
+        page.get_by_role("region", name="Courses").get_by_role("row", name=re.compile("CSE-IT screener"))
+    ).to_contain_text("Lapsed")
     journey.axe()
     sign_out(journey)
 
@@ -72,17 +77,22 @@ def test_staff_member_confirms_an_awareness_page(journey):
     card = page.get_by_role("region", name="What to watch for, and whom to call")
     expect(card).to_contain_text("1-888-373-7888")
     expect(card).to_contain_text("2 pages to read and confirm")
-    expect(card.get_by_role("listitem").filter(has_text="Route the concern, do not investigate")).to_contain_text("Changed: read again")
+    expect(card.get_by_role("listitem").filter(has_text="Route the concern, do not investigate")).to_contain_text(
+        "Changed: read again"
+    )
     card.get_by_role("link", name="Route the concern, do not investigate").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Route the concern, do not investigate")
     expect(page.locator("article")).to_contain_text("Do not promise to keep a secret")
     journey.axe()
     page.get_by_role("button", name="I have read this").click()
     expect(page.get_by_role("status")).to_contain_text("you confirmed that you read")
-    expect(page.get_by_role("listitem").filter(has_text="Route the concern, do not investigate")).to_contain_text("Read")
+    expect(page.get_by_role("listitem").filter(has_text="Route the concern, do not investigate")).to_contain_text(
+        "Read"
+    )
     journey.axe()
     page.get_by_role("link", name="Home").click()
     expect(page.get_by_role("region", name="What to watch for, and whom to call")).to_contain_text(
-        "1 page to read and confirm")
+        "1 page to read and confirm"
+    )
     journey.axe()
     sign_out(journey)

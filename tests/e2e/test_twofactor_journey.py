@@ -1,5 +1,6 @@
 """A principal without single sign-on sets up an authenticator app at first sign-in, signs in with
 it, then with a recovery code, sees where they are signed in and signs out everywhere (Chromium, axe)."""
+
 from __future__ import annotations
 
 import re

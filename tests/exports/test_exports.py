@@ -1,5 +1,6 @@
 """The district export (CSV, XLSX, CLI): schema, suppression that cannot be undone, safe cells; the
 student-level export: grant, purpose, audit, and nothing restricted."""
+
 from __future__ import annotations
 
 import csv
@@ -28,8 +29,12 @@ from tests.support.linear import determined
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "exports.md"
 # Per school: flagged students in a program and a plan, program only, plan only, neither.
 SPLITS = {
-    ("middle", "M1"): (3, 12, 0, 14), ("middle", "M2"): (11, 2, 15, 9), ("middle", "M3"): (10, 10, 10, 10),
-    ("middle", "M4"): (0, 5, 12, 20), ("elementary", "E1"): (1, 0, 0, 3), ("elementary", "E2"): (12, 11, 10, 13),
+    ("middle", "M1"): (3, 12, 0, 14),
+    ("middle", "M2"): (11, 2, 15, 9),
+    ("middle", "M3"): (10, 10, 10, 10),
+    ("middle", "M4"): (0, 5, 12, 20),
+    ("elementary", "E1"): (1, 0, 0, 3),
+    ("elementary", "E2"): (12, 11, 10, 13),
     ("high", "H1"): (4, 4, 4, 4),
 }
 
@@ -44,21 +49,40 @@ def district(db_session):
     for (level, name), split in SPLITS.items():
         school = make_school(name=f"{name} School", level=level, sourced_id=f"sch-{name}")
         counselor.schools.append(school)
-        program = make_program(school, counselor, capacity=100, name=f"{name} group", starts_on=today - timedelta(days=30))
+        program = make_program(
+            school, counselor, capacity=100, name=f"{name} group", starts_on=today - timedelta(days=30)
+        )
         n = 0
         for kind, count in zip(("both", "program", "plan", "none"), split):
             for _ in range(count):
                 n += 1
                 student = make_student(school, given_name=f"Pupil{n}", family_name=f"{name}Family")
-                db_session.add(RiskFlag(student_id=student.id, category_id=social.id, severity="moderate",
-                                        source="counselor_observation", status="open", opened_by_id=counselor.id))
+                db_session.add(
+                    RiskFlag(
+                        student_id=student.id,
+                        category_id=social.id,
+                        severity="moderate",
+                        source="counselor_observation",
+                        status="open",
+                        opened_by_id=counselor.id,
+                    )
+                )
                 if kind in ("both", "program"):
-                    db_session.add(Enrollment(program_id=program.id, student_id=student.id, status="active",
-                                              started_at=utcnow()))
+                    db_session.add(
+                        Enrollment(program_id=program.id, student_id=student.id, status="active", started_at=utcnow())
+                    )
                 if kind in ("both", "plan"):
-                    db_session.add(CheckInPlan(student_id=student.id, school_id=school.id, counselor_id=counselor.id,
-                                               cadence="weekly", local_time=time(10), starts_on=today,
-                                               until=today + timedelta(days=90)))
+                    db_session.add(
+                        CheckInPlan(
+                            student_id=student.id,
+                            school_id=school.id,
+                            counselor_id=counselor.id,
+                            cadence="weekly",
+                            local_time=time(10),
+                            starts_on=today,
+                            until=today + timedelta(days=90),
+                        )
+                    )
         for _ in range(5):
             make_student(school, given_name="Calm", family_name=f"{name}Unflagged")
         schools[name] = school
@@ -70,9 +94,10 @@ def district(db_session):
 
 # --- the schema ------------------------------------------------------------------------------------
 
+
 def test_every_column_is_documented_in_order():
     documented = re.findall(r"^\| `([a-z0-9_]+)` \|", DOCS.read_text(), flags=re.M)
-    assert documented[:len(COLUMNS)] == [c.name for c in COLUMNS]
+    assert documented[: len(COLUMNS)] == [c.name for c in COLUMNS]
 
 
 def test_csv_download_has_the_schema_a_row_per_school_and_marked_cells(district, client, login_as):
@@ -87,8 +112,9 @@ def test_csv_download_has_the_schema_a_row_per_school_and_marked_cells(district,
     by_id = {r["school_sourced_id"]: r for r in rows}
     assert by_id["sch-M3"]["flagged_students"] == "40"
     shown = [r for r in rows if r["share_flagged"] not in (SUPPRESSED, "")]
-    assert shown and all(float(r["share_flagged"]) == round(int(r["flagged_students"]) / int(r["active_students"]), 4)
-                         for r in shown)
+    assert shown and all(
+        float(r["share_flagged"]) == round(int(r["flagged_students"]) / int(r["active_students"]), 4) for r in shown
+    )
     assert by_id["sch-E1"]["flagged_students"] == SUPPRESSED and by_id["sch-E1"]["share_uncovered"] == SUPPRESSED
     assert rows[-1]["active_students"] == str(sum(sum(s) + 5 for s in SPLITS.values()))
     text = response.get_data(as_text=True)
@@ -123,7 +149,9 @@ def test_xlsx_download_opens_with_withheld_cells_marked_and_notes(district, clie
     assert withheld.font.i and withheld.fill.fgColor.rgb.endswith("EEEEEE")  # greyed, so it stands out
     assert isinstance(cells["sch-M3"]["share_flagged"], float)
     notes = [c.value or "" for c in book["About"]["A"]]
-    assert any("withheld" in n for n in notes) and any("Middle and high schools are reported together" in n for n in notes)
+    assert any("withheld" in n for n in notes) and any(
+        "Middle and high schools are reported together" in n for n in notes
+    )
 
 
 def test_bad_filters_on_the_export_are_a_400(district, client, login_as):
@@ -152,20 +180,34 @@ def test_cli_writes_the_same_export(district, app, tmp_path):
     assert rows[1][6:8] == [last.start.isoformat(), last.end.isoformat()] and last.label in result.output
     xlsx = tmp_path / "district.xlsx"
     first, final = last.calendar  # a whole month by its calendar dates
-    result = app.test_cli_runner().invoke(args=["export", "district", "--format", "xlsx", "--out", str(xlsx),
-                                                "--from", first.isoformat(), "--to", final.isoformat()])
+    result = app.test_cli_runner().invoke(
+        args=[
+            "export",
+            "district",
+            "--format",
+            "xlsx",
+            "--out",
+            str(xlsx),
+            "--from",
+            first.isoformat(),
+            "--to",
+            final.isoformat(),
+        ]
+    )
     assert result.exit_code == 0 and openpyxl.load_workbook(xlsx)["Schools"].max_row == len(SPLITS) + 2
-    for args, message in ((["--from", "2026-02-01", "--to", "2026-01-01"], "whole reporting periods only"),
-                          (["--from", "2026-10-05", "--to", "2026-10-20"], "whole reporting periods only"),
-                          (["--period", "2999-01"], "is not over yet"),
-                          (["--period", "last week"], "Choose a reporting period"),
-                          (["--level", "high"], "choose Middle and high")):
+    for args, message in (
+        (["--from", "2026-02-01", "--to", "2026-01-01"], "whole reporting periods only"),
+        (["--from", "2026-10-05", "--to", "2026-10-20"], "whole reporting periods only"),
+        (["--period", "2999-01"], "is not over yet"),
+        (["--period", "last week"], "Choose a reporting period"),
+        (["--level", "high"], "choose Middle and high"),
+    ):
         result = app.test_cli_runner().invoke(args=["export", "district", "--format", "csv", "--out", str(out), *args])
         assert result.exit_code != 0 and message in result.output, (args, result.output)
 
 
 def test_formula_like_school_names_are_neutralised(db_session, app):
-    make_school(name="=HYPERLINK(\"http://evil\",\"x\")", level="middle")
+    make_school(name='=HYPERLINK("http://evil","x")', level="middle")
     db_session.flush()
     report = district_report(_last_month(), None, 10)
     name = next(row[3] for row in table_rows(report) if row[0] == "school")
@@ -175,6 +217,7 @@ def test_formula_like_school_names_are_neutralised(db_session, app):
 
 
 # --- suppression cannot be undone ----------------------------------------------------------------
+
 
 def _determined(equations, unknowns) -> set:
     """Unknowns whose value follows from the equations (each a dict unknown -> coefficient), exactly."""
@@ -206,15 +249,21 @@ def _what_a_reader_knows(views):
         for r in view.rows:
             sid = r["school_id"]
             equation({(sid, "flagged_students"): -1, **{(sid, p): 1 for p in COVERAGE_PARTS}})
-            for derived, parts in (("flagged_in_program", ("flagged_program_and_plan", "flagged_program_only")),
-                                   ("flagged_with_plan", ("flagged_program_and_plan", "flagged_plan_only"))):
+            for derived, parts in (
+                ("flagged_in_program", ("flagged_program_and_plan", "flagged_program_only")),
+                ("flagged_with_plan", ("flagged_program_and_plan", "flagged_plan_only")),
+            ):
                 if r[derived] is not SUPPRESSED:
                     equation({(sid, p): 1 for p in parts})
-            for share_name, parts, whole in (("share_in_program", ("flagged_program_and_plan", "flagged_program_only"), "flagged_students"),
-                                             ("share_uncovered", ("flagged_uncovered",), "flagged_students"),
-                                             ("share_flagged", ("flagged_students",), "active_students")):
+            for share_name, parts, whole in (
+                ("share_in_program", ("flagged_program_and_plan", "flagged_program_only"), "flagged_students"),
+                ("share_uncovered", ("flagged_uncovered",), "flagged_students"),
+                ("share_flagged", ("flagged_students",), "active_students"),
+            ):
                 if r[share_name] is not SUPPRESSED and isinstance(r[share_name], float):
-                    equation({**{(sid, p): 1 for p in parts}, (sid, whole): -Fraction(r[share_name]).limit_denominator()})
+                    equation(
+                        {**{(sid, p): 1 for p in parts}, (sid, whole): -Fraction(r[share_name]).limit_denominator()}
+                    )
     return unknowns, equations, shown
 
 
@@ -243,7 +292,13 @@ def test_the_proof_would_catch_primary_suppression_alone(district):
             for c in BASE:
                 if 0 < r[c] < 10:
                     r[c] = SUPPRESSED
-            for c in ("flagged_in_program", "flagged_with_plan", "share_in_program", "share_uncovered", "share_flagged"):
+            for c in (
+                "flagged_in_program",
+                "flagged_with_plan",
+                "share_in_program",
+                "share_uncovered",
+                "share_flagged",
+            ):
                 r[c] = SUPPRESSED
     unknowns, equations, _ = _what_a_reader_knows(views)
     assert _determined(equations, unknowns)
@@ -251,11 +306,17 @@ def test_the_proof_would_catch_primary_suppression_alone(district):
 
 # --- the student-level export ----------------------------------------------------------------------
 
+
 def test_student_level_export_needs_the_grant(district, client, login_as):
     login_as(make_user("district"))
     assert client.get("/exports/students").status_code == 403
-    assert client.post("/exports/students", data={"dataset": "programs", "fmt": "csv",
-                                                   "purpose": "An evaluation with a long enough purpose"}).status_code == 403
+    assert (
+        client.post(
+            "/exports/students",
+            data={"dataset": "programs", "fmt": "csv", "purpose": "An evaluation with a long enough purpose"},
+        ).status_code
+        == 403
+    )
 
 
 def test_student_level_export_needs_a_purpose(district, client, login_as):
@@ -294,16 +355,28 @@ def test_student_level_export_is_ed_fi_aligned_audited_and_has_no_notes(district
     assert response.headers["Content-Disposition"].startswith("attachment; filename=students-programs-")
     text = response.get_data().decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert list(rows[0])[:8] == ["studentUniqueId", "studentSourcedId", "educationOrganizationId",
-                                 "programEducationOrganizationId", "programName", "programTypeDescriptor",
-                                 "beginDate", "endDate"]
+    assert list(rows[0])[:8] == [
+        "studentUniqueId",
+        "studentSourcedId",
+        "educationOrganizationId",
+        "programEducationOrganizationId",
+        "programName",
+        "programTypeDescriptor",
+        "beginDate",
+        "endDate",
+    ]
     in_program = sum(s[0] + s[1] for s in SPLITS.values())
     assert len(rows) == in_program
     assert len({r["studentSourcedId"] for r in rows}) == in_program  # no row twice across batches
     assert {r["educationOrganizationId"] for r in rows} == {s.sourced_id for s in schools.values()}
     assert {r["reasonExitedDescriptor"] for r in rows} == {""}  # all still seated
-    order = [(next(s.sourced_id for s in schools.values() if s.sourced_id == r["educationOrganizationId"]),
-              r["studentSourcedId"]) for r in rows]
+    order = [
+        (
+            next(s.sourced_id for s in schools.values() if s.sourced_id == r["educationOrganizationId"]),
+            r["studentSourcedId"],
+        )
+        for r in rows
+    ]
     assert order == sorted(order)  # by school, then student, as before
     assert "RESTRICTED-NOTE-TEXT" not in text and "Family" not in text and "Pupil" not in text
     events = db_session_audit("export.student_level")
@@ -313,9 +386,17 @@ def test_student_level_export_is_ed_fi_aligned_audited_and_has_no_notes(district
 
 def test_check_in_attendance_export(district, client, login_as):
     login_as(district[0])
-    _, response = export_via_worker(client, {"dataset": "checkins", "fmt": "xlsx",
-                                             "purpose": "Counselor staffing review for the school board"}, batch=5)
+    _, response = export_via_worker(
+        client,
+        {"dataset": "checkins", "fmt": "xlsx", "purpose": "Counselor staffing review for the school board"},
+        batch=5,
+    )
     assert response.status_code == 200
     sheet = openpyxl.load_workbook(io.BytesIO(response.get_data())).worksheets[0]
-    assert [c.value for c in sheet[1]][:4] == ["studentUniqueId", "studentSourcedId", "educationOrganizationId", "planBeginDate"]
+    assert [c.value for c in sheet[1]][:4] == [
+        "studentUniqueId",
+        "studentSourcedId",
+        "educationOrganizationId",
+        "planBeginDate",
+    ]
     assert sheet.max_row - 1 == sum(s[0] + s[2] for s in SPLITS.values())

@@ -1,5 +1,6 @@
 """The student-level export as a job: queued by the form, made by the export worker in batches,
 kept encrypted for its requester only, purged when it expires, made once however many workers try."""
+
 from __future__ import annotations
 
 import logging
@@ -33,8 +34,11 @@ def _enrolled(n: int):
     program = make_program(school, counselor, capacity=n + 1)
     for _ in range(n):
         student = make_student(school, given_name="Quorvel", family_name="Zyxwa")
-        db.session.add(Enrollment(program_id=program.id, student_id=student.id, status="active",
-                                  started_at=utcnow() - timedelta(days=3)))
+        db.session.add(
+            Enrollment(
+                program_id=program.id, student_id=student.id, status="active", started_at=utcnow() - timedelta(days=3)
+            )
+        )
     db.session.flush()
     return counselor
 
@@ -115,8 +119,9 @@ def test_the_file_expires_and_the_nightly_purge_deletes_it(exporter, client, log
     work()
     export = _export(url)
     later = export.expires_at + timedelta(minutes=1)
-    db.session.execute(update(StudentExport).where(StudentExport.id == export.id)
-                       .values(expires_at=utcnow() - timedelta(minutes=1)))
+    db.session.execute(
+        update(StudentExport).where(StudentExport.id == export.id).values(expires_at=utcnow() - timedelta(minutes=1))
+    )
     db.session.commit()
     gone = client.get(f"{url}/download")
     assert gone.status_code == 410 and "has been deleted" in gone.get_data(as_text=True)
@@ -197,6 +202,7 @@ def test_an_error_fails_the_export_and_logs_no_student(exporter, client, login_a
 
 # --- two workers at once, on real connections -------------------------------------------------------
 
+
 def test_two_workers_at_once_make_each_export_once(race_app):
     with race_app.app_context():
         _enrolled(4)
@@ -206,16 +212,23 @@ def test_two_workers_at_once_make_each_export_once(race_app):
     answers = fire_each(race_app, [(uid, "POST", "/exports/students", FORM) for uid in user_ids for _ in range(2)])
     assert sorted(a.status for a in answers) == [303] * 4
     made = []
-    fire_each(race_app, [], jobs=(lambda: made.append(work("host-a:1", batch=3)),
-                                  lambda: made.append(work("host-b:2", batch=3))))
+    fire_each(
+        race_app,
+        [],
+        jobs=(lambda: made.append(work("host-a:1", batch=3)), lambda: made.append(work("host-b:2", batch=3))),
+    )
     assert sum(made) == 4
     with race_app.app_context():
         exports = db.session.scalars(select(StudentExport)).all()
         assert [e.status for e in exports] == ["done"] * 4 and all(e.attempts == 1 for e in exports)
         assert db.session.scalar(select(func.count()).select_from(Disclosure)) == 4
         assert db.session.scalar(select(func.count()).select_from(disclosure_student)) == 16
-        assert db.session.scalar(select(func.count()).select_from(AuditEvent)
-                                 .where(AuditEvent.action == "export.student_level")) == 4
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "export.student_level")
+            )
+            == 4
+        )
         assert sorted(e.requested_by_id for e in exports) == sorted(user_ids * 2)
         assert {db.session.get(User, e.requested_by_id).id for e in exports} == set(user_ids)
 

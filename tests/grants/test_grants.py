@@ -6,6 +6,7 @@ an account with case data; until a district user (not the proposer, not the acco
 approves, the account sees no case data. Approval makes the change; rejection needs a reason; both
 are audited and told; two decisions at once make one.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,18 +40,39 @@ def setup(db_session):
     student, south_student = make_student(north, family_name="Ortiz"), make_student(south, family_name="Lindqvist")
     flag = make_flag(student, writer, category_name="Signs of commercial", severity="high")
     db_session.commit()
-    return {"north": north, "south": south, "admin": admin, "district": district, "district2": district2,
-            "gone": gone, "student": student, "south_student": south_student, "flag": flag}
+    return {
+        "north": north,
+        "south": south,
+        "admin": admin,
+        "district": district,
+        "district2": district2,
+        "gone": gone,
+        "student": student,
+        "south_student": south_student,
+        "flag": flag,
+    }
 
 
 def pending(user: User) -> list[tuple[str, str]]:
-    return [tuple(row) for row in db.session.execute(select(AccessRequest.kind, AccessRequest.value).where(
-        AccessRequest.user_id == user.id, AccessRequest.status == "pending").order_by(AccessRequest.id))]
+    return [
+        tuple(row)
+        for row in db.session.execute(
+            select(AccessRequest.kind, AccessRequest.value)
+            .where(AccessRequest.user_id == user.id, AccessRequest.status == "pending")
+            .order_by(AccessRequest.id)
+        )
+    ]
 
 
 def requests_of(user: User) -> list[AccessRequest]:
-    return list(db.session.scalars(select(AccessRequest).where(AccessRequest.user_id == user.id)
-                                   .order_by(AccessRequest.id).execution_options(populate_existing=True)))
+    return list(
+        db.session.scalars(
+            select(AccessRequest)
+            .where(AccessRequest.user_id == user.id)
+            .order_by(AccessRequest.id)
+            .execution_options(populate_existing=True)
+        )
+    )
 
 
 def approve_all(app, login_as, district: User, user: User) -> None:
@@ -70,13 +92,18 @@ def sees_case_data(app, login_as, user: User, setup) -> dict:
     browser = login_as(fresh(user), app.test_client())
     student, flag = setup["student"], setup["flag"]
     search = browser.get("/referrals/new?q=Ortiz")
-    return {"list": browser.get("/students").status_code, "student": browser.get(f"/students/{student.id}").status_code,
-            "flag": browser.get(f"/flags/{flag.id}").status_code,
-            # The search box repeats the family name asked for; a result would show the given name too.
-            "search": search.status_code == 200 and student.given_name in search.get_data(as_text=True),
-            "scoped": (len(db.session.scalars(visible_students(fresh(user))).all()),
-                       len(db.session.scalars(visible_flags(fresh(user))).all()),
-                       len(db.session.scalars(referable_students(fresh(user))).all()))}
+    return {
+        "list": browser.get("/students").status_code,
+        "student": browser.get(f"/students/{student.id}").status_code,
+        "flag": browser.get(f"/flags/{flag.id}").status_code,
+        # The search box repeats the family name asked for; a result would show the given name too.
+        "search": search.status_code == 200 and student.given_name in search.get_data(as_text=True),
+        "scoped": (
+            len(db.session.scalars(visible_students(fresh(user))).all()),
+            len(db.session.scalars(visible_flags(fresh(user))).all()),
+            len(db.session.scalars(referable_students(fresh(user))).all()),
+        ),
+    }
 
 
 NOTHING = {"list": 403, "student": 403, "flag": 403, "search": False, "scoped": (0, 0, 0)}
@@ -84,12 +111,22 @@ NOTHING = {"list": 403, "student": 403, "flag": 403, "search": False, "scoped": 
 
 def test_an_admin_alone_cannot_make_a_counselor_the_district_can(app, client, login_as, setup):
     login_as(setup["admin"])
-    created = client.post("/admin/users/new", data={
-        "email": "nia@school.org", "name": "Nia Okafor", "role": "counselor", "schools": [setup["north"].id],
-        "send_invite": "y"})
+    created = client.post(
+        "/admin/users/new",
+        data={
+            "email": "nia@school.org",
+            "name": "Nia Okafor",
+            "role": "counselor",
+            "schools": [setup["north"].id],
+            "send_invite": "y",
+        },
+    )
     assert created.status_code == 302
     users_page = client.get("/admin/users").get_data(as_text=True)
-    assert "Waiting for the district" in users_page and "the Counselor / social worker role; the school North" in users_page
+    assert (
+        "Waiting for the district" in users_page
+        and "the Counselor / social worker role; the school North" in users_page
+    )
     nia = db.session.scalars(select(User).where(User.email == "nia@school.org")).one()
     assert (nia.role, nia.school_ids) == ("staff", [])
     assert pending(nia) == [("role", "counselor"), ("school", str(setup["north"].id))]
@@ -98,8 +135,13 @@ def test_an_admin_alone_cannot_make_a_counselor_the_district_can(app, client, lo
     approve_all(app, login_as, setup["district"], nia)
     nia = fresh(nia)
     assert (nia.role, nia.school_ids) == ("counselor", [setup["north"].id]) and pending(nia) == []
-    assert sees_case_data(app, login_as, nia, setup) == {"list": 200, "student": 200, "flag": 200, "search": False,
-                                                         "scoped": (1, 1, 1)}
+    assert sees_case_data(app, login_as, nia, setup) == {
+        "list": 200,
+        "student": 200,
+        "flag": 200,
+        "search": False,
+        "scoped": (1, 1, 1),
+    }
 
 
 def test_staff_become_principal_only_with_approval_and_a_new_school_waits_too(app, client, login_as, setup):
@@ -107,10 +149,19 @@ def test_staff_become_principal_only_with_approval_and_a_new_school_waits_too(ap
     counselor = make_user("counselor", schools=[setup["north"]])
     db.session.commit()
     login_as(setup["admin"])
-    assert client.post(f"/admin/users/{staff.id}", data={
-        "name": staff.name, "role": "principal", "schools": [setup["north"].id]}).status_code == 302
-    assert client.post(f"/admin/users/{counselor.id}", data={
-        "name": counselor.name, "role": "counselor", "schools": [setup["north"].id, setup["south"].id]}).status_code == 302
+    assert (
+        client.post(
+            f"/admin/users/{staff.id}", data={"name": staff.name, "role": "principal", "schools": [setup["north"].id]}
+        ).status_code
+        == 302
+    )
+    assert (
+        client.post(
+            f"/admin/users/{counselor.id}",
+            data={"name": counselor.name, "role": "counselor", "schools": [setup["north"].id, setup["south"].id]},
+        ).status_code
+        == 302
+    )
     assert (fresh(staff).role, pending(staff)) == ("staff", [("role", "principal")])
     assert fresh(counselor).school_ids == [setup["north"].id]
     assert pending(counselor) == [("school", str(setup["south"].id))]
@@ -131,9 +182,13 @@ def test_student_export_and_privacy_officer_grants_wait_for_approval(app, client
     analyst = make_user("district", name="Ana Lyst")
     db.session.commit()
     login_as(setup["admin"])
-    assert client.post(f"/admin/users/{analyst.id}", data={
-        "name": analyst.name, "role": "district", "can_export_student_level": "y", "is_privacy_officer": "y"}
-    ).status_code == 302
+    assert (
+        client.post(
+            f"/admin/users/{analyst.id}",
+            data={"name": analyst.name, "role": "district", "can_export_student_level": "y", "is_privacy_officer": "y"},
+        ).status_code
+        == 302
+    )
     assert pending(analyst) == [("student_export", ""), ("privacy_officer", "")]
     theirs = login_as(fresh(analyst), app.test_client())
     assert theirs.get("/exports/students").status_code == 403
@@ -153,8 +208,10 @@ def test_student_export_and_privacy_officer_grants_wait_for_approval(app, client
 def test_a_district_account_is_itself_a_grant_an_admin_cannot_make_alone(app, client, login_as, setup):
     """A district user approves grants: an admin who could make one could approve their own proposals."""
     login_as(setup["admin"])
-    client.post("/admin/users/new", data={"email": "sock@school.org", "name": "Sock Puppet", "role": "district",
-                                          "send_invite": "y"})
+    client.post(
+        "/admin/users/new",
+        data={"email": "sock@school.org", "name": "Sock Puppet", "role": "district", "send_invite": "y"},
+    )
     sock = db.session.scalars(select(User).where(User.email == "sock@school.org")).one()
     assert sock.role == "staff" and pending(sock) == [("role", "district")]
     assert login_as(sock, app.test_client()).get("/access-requests").status_code == 403
@@ -164,21 +221,29 @@ def test_a_temporary_password_on_a_counselor_waits_and_only_its_hash_is_kept(app
     counselor = make_user("counselor", schools=[setup["north"]], email="cora@school.org")
     db.session.commit()
     login_as(setup["admin"])
-    answer = client.post(f"/admin/users/{counselor.id}", data={
-        "name": counselor.name, "role": "counselor", "schools": [setup["north"].id], "new_password": TEMPORARY},
-        follow_redirects=True)
-    assert "Waiting for approval by the district: a temporary password set by an administrator." in answer.get_data(as_text=True)
+    answer = client.post(
+        f"/admin/users/{counselor.id}",
+        data={"name": counselor.name, "role": "counselor", "schools": [setup["north"].id], "new_password": TEMPORARY},
+        follow_redirects=True,
+    )
+    assert "Waiting for approval by the district: a temporary password set by an administrator." in answer.get_data(
+        as_text=True
+    )
     (req,) = requests_of(counselor)
     assert req.kind == "password" and req.password_hash and TEMPORARY not in req.password_hash
     assert verify_password(req.password_hash, TEMPORARY)
 
     def signs_in(password: str) -> bool:
-        return app.test_client().post("/login", data={"email": "cora@school.org", "password": password}).status_code == 302
+        return (
+            app.test_client().post("/login", data={"email": "cora@school.org", "password": password}).status_code == 302
+        )
 
     assert signs_in(PASSWORD) and not signs_in(TEMPORARY)
     # The same password proposed again is the same proposal; a different one replaces it.
-    same = client.post(f"/admin/users/{counselor.id}", data={
-        "name": counselor.name, "role": "counselor", "schools": [setup["north"].id], "new_password": TEMPORARY})
+    same = client.post(
+        f"/admin/users/{counselor.id}",
+        data={"name": counselor.name, "role": "counselor", "schools": [setup["north"].id], "new_password": TEMPORARY},
+    )
     assert same.status_code == 409
     approve_all(app, login_as, setup["district"], counselor)
     assert signs_in(TEMPORARY) and not signs_in(PASSWORD)
@@ -198,8 +263,14 @@ def test_an_invitation_to_a_counselor_is_sent_only_once_approved(app, client, lo
     assert db.session.scalar(tokens_of) == 0 and pending(counselor) == [("reset_link", "")]
     approve_all(app, login_as, setup["district"], counselor)
     assert db.session.scalar(tokens_of) == 1
-    assert db.session.scalar(select(func.count()).select_from(Notification).where(
-        Notification.user_id == counselor.id, Notification.kind == "account.invite")) == 1
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.user_id == counselor.id, Notification.kind == "account.invite")
+        )
+        == 1
+    )
 
 
 def test_removing_a_second_factor_waits_for_a_counselor_but_not_for_staff(app, client, login_as, setup):
@@ -219,21 +290,38 @@ def test_removing_a_second_factor_waits_for_a_counselor_but_not_for_staff(app, c
 
 def test_rejection_needs_a_reason_changes_nothing_and_tells_the_admin(app, client, login_as, setup):
     login_as(setup["admin"])
-    client.post("/admin/users/new", data={"email": "nia@school.org", "name": "Nia Okafor", "role": "counselor",
-                                          "schools": [setup["north"].id], "new_password": TEMPORARY})
+    client.post(
+        "/admin/users/new",
+        data={
+            "email": "nia@school.org",
+            "name": "Nia Okafor",
+            "role": "counselor",
+            "schools": [setup["north"].id],
+            "new_password": TEMPORARY,
+        },
+    )
     nia = db.session.scalars(select(User).where(User.email == "nia@school.org")).one()
     role_request = requests_of(nia)[0]
     district = login_as(setup["district"], app.test_client())
     blank = district.post(f"/access-requests/{role_request.id}/reject", data={"reason": "   "})
-    assert blank.status_code == 400 and "Say why, for the administrator who proposed it." in blank.get_data(as_text=True)
+    assert blank.status_code == 400 and "Say why, for the administrator who proposed it." in blank.get_data(
+        as_text=True
+    )
     assert requests_of(nia)[0].status == "pending"
-    assert district.post(f"/access-requests/{role_request.id}/reject",
-                         data={"reason": "Not on the HR list of new counselors."}).status_code == 302
+    assert (
+        district.post(
+            f"/access-requests/{role_request.id}/reject", data={"reason": "Not on the HR list of new counselors."}
+        ).status_code
+        == 302
+    )
     role_request = requests_of(nia)[0]
     assert (role_request.status, role_request.decided_by_id) == ("rejected", setup["district"].id)
     assert fresh(nia).role == "staff"
-    told = db.session.scalars(select(Notification.title).where(
-        Notification.user_id == setup["admin"].id, Notification.kind == "grant.decided")).all()
+    told = db.session.scalars(
+        select(Notification.title).where(
+            Notification.user_id == setup["admin"].id, Notification.kind == "grant.decided"
+        )
+    ).all()
     assert told == ["Not approved by Dana District: the Counselor / social worker role for Nia Okafor"]
     page = district.get("/access-requests").get_data(as_text=True)
     assert "Not on the HR list of new counselors." in page
@@ -267,39 +355,74 @@ def test_nobody_decides_a_request_about_themselves_or_of_their_own_proposing(app
 
 def test_a_proposal_tells_every_active_district_user_in_the_app_and_by_email(app, client, login_as, setup):
     login_as(setup["admin"])
-    client.post("/admin/users/new", data={"email": "nia@school.org", "name": "Nia Okafor", "role": "counselor",
-                                          "schools": [setup["north"].id], "send_invite": "y"})
-    rows = db.session.execute(select(Notification.user_id, Notification.channel, Notification.title, Notification.link)
-                              .where(Notification.kind == "grant.proposed").order_by(Notification.user_id,
-                                                                                     Notification.channel)).all()
+    client.post(
+        "/admin/users/new",
+        data={
+            "email": "nia@school.org",
+            "name": "Nia Okafor",
+            "role": "counselor",
+            "schools": [setup["north"].id],
+            "send_invite": "y",
+        },
+    )
+    rows = db.session.execute(
+        select(Notification.user_id, Notification.channel, Notification.title, Notification.link)
+        .where(Notification.kind == "grant.proposed")
+        .order_by(Notification.user_id, Notification.channel)
+    ).all()
     title = "Approval needed: access to case data for Nia Okafor"
     assert [tuple(r) for r in rows] == [
         (who.id, channel, title, "/access-requests")
-        for who in (setup["district"], setup["district2"]) for channel in ("email", "in_app")]
+        for who in (setup["district"], setup["district2"])
+        for channel in ("email", "in_app")
+    ]
     # One notice per admin action (the role and its school together), never the deactivated district user.
     assert setup["gone"].id not in {r.user_id for r in rows}
 
 
 def test_proposals_and_decisions_are_audited_with_actor_account_and_kind(app, client, login_as, setup):
     login_as(setup["admin"])
-    client.post("/admin/users/new", data={"email": "nia@school.org", "name": "Nia Okafor", "role": "counselor",
-                                          "schools": [setup["north"].id], "new_password": TEMPORARY})
+    client.post(
+        "/admin/users/new",
+        data={
+            "email": "nia@school.org",
+            "name": "Nia Okafor",
+            "role": "counselor",
+            "schools": [setup["north"].id],
+            "new_password": TEMPORARY,
+        },
+    )
     nia = db.session.scalars(select(User).where(User.email == "nia@school.org")).one()
     approve_all(app, login_as, setup["district"], nia)
-    rows = db.session.execute(select(AuditEvent.action, AuditEvent.actor_id, AuditEvent.detail).where(
-        AuditEvent.object_type == "user_account", AuditEvent.object_id == str(nia.id)).order_by(AuditEvent.id)).all()
+    rows = db.session.execute(
+        select(AuditEvent.action, AuditEvent.actor_id, AuditEvent.detail)
+        .where(AuditEvent.object_type == "user_account", AuditEvent.object_id == str(nia.id))
+        .order_by(AuditEvent.id)
+    ).all()
     admin, district = setup["admin"].id, setup["district"].id
     assert [(a, actor, d.get("kind")) for a, actor, d in rows] == [
-        ("user.created", admin, None), ("grant.proposed", admin, "role"), ("grant.proposed", admin, "school"),
-        ("grant.approved", district, "role"), ("grant.approved", district, "school")]
+        ("user.created", admin, None),
+        ("grant.proposed", admin, "role"),
+        ("grant.proposed", admin, "school"),
+        ("grant.approved", district, "role"),
+        ("grant.approved", district, "school"),
+    ]
     assert rows[-1].detail["after"]["school_ids"] == [setup["north"].id]
     assert rows[-1].detail["proposed_by_id"] == admin
 
 
 def test_withdrawn_and_superseded_proposals_cannot_be_approved(app, client, login_as, setup):
     login_as(setup["admin"])
-    client.post("/admin/users/new", data={"email": "nia@school.org", "name": "Nia Okafor", "role": "counselor",
-                                          "schools": [setup["north"].id], "new_password": TEMPORARY})
+    client.post(
+        "/admin/users/new",
+        data={
+            "email": "nia@school.org",
+            "name": "Nia Okafor",
+            "role": "counselor",
+            "schools": [setup["north"].id],
+            "new_password": TEMPORARY,
+        },
+    )
     nia = db.session.scalars(select(User).where(User.email == "nia@school.org")).one()
     role_request, school_request = requests_of(nia)
     assert client.post(f"/admin/users/{nia.id}/requests/{school_request.id}/withdraw").status_code == 302
@@ -323,21 +446,40 @@ def test_a_request_the_account_no_longer_fits_is_refused_with_a_reason(app, logi
 
 
 def test_the_operator_on_the_server_creates_any_account_at_once_and_the_audit_says_so(app, db_session):
-    result = app.test_cli_runner().invoke(args=["users", "create", "boot@school.org", "--role", "district",
-                                                "--name", "Boot Strap", "--grant-student-export"],
-                                          input="orchard lantern pebble 58\n")
+    result = app.test_cli_runner().invoke(
+        args=[
+            "users",
+            "create",
+            "boot@school.org",
+            "--role",
+            "district",
+            "--name",
+            "Boot Strap",
+            "--grant-student-export",
+        ],
+        input="orchard lantern pebble 58\n",
+    )
     assert result.exit_code == 0, result.output
     boot = db.session.scalars(select(User).where(User.email == "boot@school.org")).one()
     assert (boot.role, boot.can_export_student_level) == ("district", True) and pending(boot) == []
-    detail = db.session.scalars(select(AuditEvent.detail).where(
-        AuditEvent.action == "user.created", AuditEvent.object_id == str(boot.id))).one()
+    detail = db.session.scalars(
+        select(AuditEvent.detail).where(AuditEvent.action == "user.created", AuditEvent.object_id == str(boot.id))
+    ).one()
     assert detail["approval"] == "operator" and detail["grants"] == ["student_export"]
 
 
 def test_the_access_requests_page_is_for_the_district_and_names_no_student(app, client, login_as, setup):
     login_as(setup["admin"])
-    client.post("/admin/users/new", data={"email": "nia@school.org", "name": "Nia Okafor", "role": "counselor",
-                                          "schools": [setup["north"].id], "new_password": TEMPORARY})
+    client.post(
+        "/admin/users/new",
+        data={
+            "email": "nia@school.org",
+            "name": "Nia Okafor",
+            "role": "counselor",
+            "schools": [setup["north"].id],
+            "new_password": TEMPORARY,
+        },
+    )
     page = login_as(setup["district"], app.test_client()).get("/access-requests")
     text = page.get_data(as_text=True)
     assert page.status_code == 200
@@ -347,28 +489,55 @@ def test_the_access_requests_page_is_for_the_district_and_names_no_student(app, 
     assert 'href="/access-requests"' in text  # in the district's navigation
 
 
-def test_the_approver_is_told_when_an_admin_set_the_password_even_if_it_was_changed_since(app, client, login_as,
-                                                                                         setup):
+def test_the_approver_is_told_when_an_admin_set_the_password_even_if_it_was_changed_since(app, client, login_as, setup):
     """The review's attack: an admin makes a counselor with a password they know, signs in as it first and
     changes the password, then asks for approval. The approver sees where the password came from."""
     login_as(setup["admin"])
-    client.post("/admin/users/new", data={"email": "nia@school.org", "name": "Nia Okafor", "role": "counselor",
-                                          "schools": [setup["north"].id], "new_password": TEMPORARY})
+    client.post(
+        "/admin/users/new",
+        data={
+            "email": "nia@school.org",
+            "name": "Nia Okafor",
+            "role": "counselor",
+            "schools": [setup["north"].id],
+            "new_password": TEMPORARY,
+        },
+    )
     posing = app.test_client()
     assert posing.post("/login", data={"email": "nia@school.org", "password": TEMPORARY}).status_code == 302
-    assert posing.post("/account/password", data={"current_password": TEMPORARY, "new_password": "orchard lantern pebble 58",
-                                                  "confirm": "orchard lantern pebble 58"}).status_code == 302
+    assert (
+        posing.post(
+            "/account/password",
+            data={
+                "current_password": TEMPORARY,
+                "new_password": "orchard lantern pebble 58",
+                "confirm": "orchard lantern pebble 58",
+            },
+        ).status_code
+        == 302
+    )
     text = login_as(setup["district"], app.test_client()).get("/access-requests").get_data(as_text=True)
-    assert ("a temporary password from Ada Admin, then changed at sign-in. Whoever set it could have signed in first: "
-            "check with Nia Okafor that they have it") in text
+    assert (
+        "a temporary password from Ada Admin, then changed at sign-in. Whoever set it could have signed in first: "
+        "check with Nia Okafor that they have it"
+    ) in text
     login_as(setup["admin"])
-    client.post("/admin/users/new", data={"email": "ivy@school.org", "name": "Ivy Invited", "role": "principal",
-                                          "schools": [setup["north"].id], "send_invite": "y"})
+    client.post(
+        "/admin/users/new",
+        data={
+            "email": "ivy@school.org",
+            "name": "Ivy Invited",
+            "role": "principal",
+            "schools": [setup["north"].id],
+            "send_invite": "y",
+        },
+    )
     text = login_as(setup["district"], app.test_client()).get("/access-requests").get_data(as_text=True)
     assert "not chosen yet" in text
 
 
 # --- two decisions at once ------------------------------------------------------------------
+
 
 @dataclass
 class Deciders:
@@ -397,21 +566,34 @@ def _count(app, statement) -> int:
 
 
 def test_approving_one_request_at_once_approves_it_once(race_app, deciders):
-    answers = fire_together(race_app, [deciders.district] * 4 + [deciders.district2] * 4, "POST",
-                            f"/access-requests/{deciders.request}/approve")
+    answers = fire_together(
+        race_app,
+        [deciders.district] * 4 + [deciders.district2] * 4,
+        "POST",
+        f"/access-requests/{deciders.request}/approve",
+    )
     assert_one_effect(answers, says="was already approved by")
-    assert _count(race_app, select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "grant.approved", AuditEvent.object_id == str(deciders.user))) == 1
+    assert (
+        _count(
+            race_app,
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "grant.approved", AuditEvent.object_id == str(deciders.user)),
+        )
+        == 1
+    )
     with race_app.app_context():
         assert len(db.session.get(User, deciders.user).school_ids) == 1
 
 
 def test_rejecting_one_request_at_once_rejects_it_once(race_app, deciders):
     with race_app.app_context():
-        role_request = db.session.scalars(select(AccessRequest.id).where(
-            AccessRequest.user_id == deciders.user, AccessRequest.kind == "role")).one()
-    answers = fire_together(race_app, deciders.district, "POST", f"/access-requests/{role_request}/reject",
-                            {"reason": "Not yet"}, n=4)
+        role_request = db.session.scalars(
+            select(AccessRequest.id).where(AccessRequest.user_id == deciders.user, AccessRequest.kind == "role")
+        ).one()
+    answers = fire_together(
+        race_app, deciders.district, "POST", f"/access-requests/{role_request}/reject", {"reason": "Not yet"}, n=4
+    )
     assert_one_effect(answers, says="was already rejected by")
     with race_app.app_context():
         assert db.session.get(User, deciders.user).role == "staff"

@@ -4,6 +4,7 @@ The in-process tests run on SQLite and PostgreSQL inside the per-test transactio
 the end start real `flask jobs run` processes against a fresh PostgreSQL database of their own
 (separate processes cannot share the test's transaction), which is dropped afterwards.
 """
+
 from __future__ import annotations
 
 import os
@@ -84,6 +85,7 @@ def deliver(now: datetime, **kw) -> int:
 
 # -- what arrives ---------------------------------------------------------------------------------
 
+
 def test_delivered_emails_carry_a_link_and_initials_only(app, db_session, sink, mail_to):
     mail_to(sink.port)
     school = make_school(name="North Middle")
@@ -111,12 +113,18 @@ def test_delivered_emails_carry_a_link_and_initials_only(app, db_session, sink, 
         "Overdue check-in with PQ (was due Wed Feb 6, 9:00 AM)",
     ]
     assert by_subject["Check-ins with PQ overdue for more than 7 days"]["To"] == "principal@north.example.org"
-    assert f"Open:\r\nhttp://127.0.0.1:5000/checkins/{upcoming_id}" in by_subject[
-        "Check-in with PQ at Fri Feb 15, 9:40 AM"].get_content()
-    assert f"Open:\r\nhttp://127.0.0.1:5000/students/{student_id}" in by_subject[
-        "Check-ins with PQ overdue for more than 7 days"].get_content()
-    assert f"Open:\r\nhttp://127.0.0.1:5000/matches/{match_id}" in by_subject[
-        "Mentoring support contact due for PQ"].get_content()
+    assert (
+        f"Open:\r\nhttp://127.0.0.1:5000/checkins/{upcoming_id}"
+        in by_subject["Check-in with PQ at Fri Feb 15, 9:40 AM"].get_content()
+    )
+    assert (
+        f"Open:\r\nhttp://127.0.0.1:5000/students/{student_id}"
+        in by_subject["Check-ins with PQ overdue for more than 7 days"].get_content()
+    )
+    assert (
+        f"Open:\r\nhttp://127.0.0.1:5000/matches/{match_id}"
+        in by_subject["Mentoring support contact due for PQ"].get_content()
+    )
 
     categories = list(db.session.scalars(select(FlagCategory.name)))
     assert "Social isolation" in categories
@@ -145,9 +153,13 @@ def test_a_resent_email_keeps_its_message_id(app, db_session, sink, mail_to):
     assert deliver(NOW) == 1
     # Undo the "sent" record, as if the process had been killed before that commit: still claimed,
     # handed over to the relay.
-    db.session.execute(update(Notification).where(Notification.id == note.id)
-                       .values(state="pending", sent_at=None, claim_token="dead", claimed_at=NOW,
-                               leased_until=NOW + LEASE, handed_at=NOW))
+    db.session.execute(
+        update(Notification)
+        .where(Notification.id == note.id)
+        .values(
+            state="pending", sent_at=None, claim_token="dead", claimed_at=NOW, leased_until=NOW + LEASE, handed_at=NOW
+        )
+    )
     db.session.commit()
     assert deliver(NOW + LEASE) == 0  # its lease has not run out yet
     assert deliver(NOW + LEASE + timedelta(seconds=1)) == 1
@@ -157,6 +169,7 @@ def test_a_resent_email_keeps_its_message_id(app, db_session, sink, mail_to):
 
 # -- no mail server -------------------------------------------------------------------------------
 
+
 def test_without_a_mail_server_emails_wait_in_the_outbox(app, client, login_as, admin):
     assert app.config["MAIL_SERVER"] is None
     user = make_user("counselor", email="waiting@north.example.org")
@@ -165,7 +178,8 @@ def test_without_a_mail_server_emails_wait_in_the_outbox(app, client, login_as, 
     ids, admin_id = [first.id, second.id], admin.id
 
     result = app.test_cli_runner().invoke(
-        args=["jobs", "run", "notifications.deliver", "--now", "2030-02-15T15:00:00Z"])
+        args=["jobs", "run", "notifications.deliver", "--now", "2030-02-15T15:00:00Z"]
+    )
     assert result.exit_code == 0 and "notifications.deliver: 0" in result.output
     for note_id in ids:
         note = db.session.get(Notification, note_id)
@@ -190,6 +204,7 @@ def test_the_outbox_is_for_admins_and_refuses_a_bad_state(client, login_as, admi
 
 
 # -- SMTP down ------------------------------------------------------------------------------------
+
 
 def test_smtp_down_backs_off_then_one_message_when_it_comes_back(app, client, login_as, admin, mail_to):
     port = free_port()  # nothing listens here yet
@@ -287,14 +302,20 @@ def test_a_refused_recipient_or_a_deactivated_user_fails_at_once_and_the_rest_go
 
 # -- claims ---------------------------------------------------------------------------------------
 
+
 def test_only_a_claim_whose_lease_ran_out_is_taken_over_and_then_sent_once(db_session, sink, mail_to):
     mail_to(sink.port)
     user = make_user("counselor")
-    abandoned = email(user, claim_token="dead-sender", claimed_at=NOW - timedelta(minutes=20),
-                      leased_until=NOW - timedelta(seconds=1))
+    abandoned = email(
+        user, claim_token="dead-sender", claimed_at=NOW - timedelta(minutes=20), leased_until=NOW - timedelta(seconds=1)
+    )
     # Claimed long ago, but its sender renewed the lease a minute ago: it is alive.
-    live = email(user, claim_token="live-sender", claimed_at=NOW - timedelta(minutes=40),
-                 leased_until=NOW - timedelta(minutes=1) + LEASE)
+    live = email(
+        user,
+        claim_token="live-sender",
+        claimed_at=NOW - timedelta(minutes=40),
+        leased_until=NOW - timedelta(minutes=1) + LEASE,
+    )
     # Claimed before leases existed (migration 0019): it holds for LEASE from its claim.
     old_style = email(user, claim_token="old-sender", claimed_at=NOW - timedelta(minutes=1))
     db_session.commit()
@@ -303,8 +324,11 @@ def test_only_a_claim_whose_lease_ran_out_is_taken_over_and_then_sent_once(db_se
     assert ids == [abandoned.id]
     row = fresh(abandoned)
     assert (row.claim_token, row.claimed_at, row.leased_until) == (token, NOW, NOW + LEASE)
-    db.session.execute(update(Notification).where(Notification.claim_token == token)
-                       .values(claim_token="dead-sender", leased_until=NOW - timedelta(seconds=1)))
+    db.session.execute(
+        update(Notification)
+        .where(Notification.claim_token == token)
+        .values(claim_token="dead-sender", leased_until=NOW - timedelta(seconds=1))
+    )
     db.session.commit()
 
     assert deliver(NOW) == 1
@@ -312,7 +336,9 @@ def test_only_a_claim_whose_lease_ran_out_is_taken_over_and_then_sent_once(db_se
     assert sink.message_ids() == [f"<notification-{abandoned.id}@school-prevention.local>"]
     assert fresh(abandoned).state == "sent"
     assert [(fresh(n).state, fresh(n).claim_token) for n in (live, old_style)] == [
-        ("pending", "live-sender"), ("pending", "old-sender")]
+        ("pending", "live-sender"),
+        ("pending", "old-sender"),
+    ]
     # Neither sender ever finished: once their leases run out, each email is sent, once.
     later = NOW - timedelta(minutes=1) + LEASE + timedelta(seconds=1)
     assert deliver(later) == 2
@@ -327,8 +353,9 @@ def test_a_claim_takes_at_most_its_limit_and_a_second_claim_the_next_ones(db_ses
     first_token, first = claim_batch(NOW, 3)
     second_token, second = claim_batch(NOW, 3)
     assert first == [n.id for n in notes[:3]] and second == [n.id for n in notes[3:6]]
-    claimed = dict(db.session.execute(select(Notification.claim_token, func.count())
-                                      .group_by(Notification.claim_token)).all())
+    claimed = dict(
+        db.session.execute(select(Notification.claim_token, func.count()).group_by(Notification.claim_token)).all()
+    )
     assert claimed == {first_token: 3, second_token: 3, None: 4}
 
 
@@ -378,15 +405,22 @@ def test_the_sender_on_its_own_connections_outside_a_test_transaction(backend, t
 
 # -- many processes (PostgreSQL) ------------------------------------------------------------------
 
+
 @pytest.fixture
 def pg_world(postgres, tmp_path):
     """A fresh, migrated PostgreSQL database for processes that cannot share a test transaction."""
     url = postgres.create("mail")
     app = create_app(TestConfig(url))
     migrate_to_head(app)
-    env = {**os.environ, "DATABASE_URL": url, "SP_INSTANCE_PATH": str(tmp_path), "PYTHONUNBUFFERED": "1",
-           "SECRET_KEY": "test-secret-key-not-for-production", "SP_DATA_KEY": TestConfig().SP_DATA_KEY,
-           "MAIL_SERVER": "127.0.0.1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SP_INSTANCE_PATH": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "SP_DATA_KEY": TestConfig().SP_DATA_KEY,
+        "MAIL_SERVER": "127.0.0.1",
+    }
     env.pop("SP_ENV", None)
     try:
         yield app, env
@@ -399,8 +433,14 @@ def pg_world(postgres, tmp_path):
 
 
 def jobs_run(env, name, *args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "jobs", "run", name, *args], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "jobs", "run", name, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finish(proc, timeout=600) -> str:
@@ -411,8 +451,13 @@ def finish(proc, timeout=600) -> str:
 
 def outbox_states(app) -> dict[str, int]:
     with app.app_context():
-        counts = dict(db.session.execute(select(Notification.state, func.count())
-                                         .where(Notification.channel == "email").group_by(Notification.state)).all())
+        counts = dict(
+            db.session.execute(
+                select(Notification.state, func.count())
+                .where(Notification.channel == "email")
+                .group_by(Notification.state)
+            ).all()
+        )
         db.session.remove()
     return counts
 
@@ -429,11 +474,25 @@ def test_two_senders_deliver_ten_thousand_reminders_exactly_once(pg_world, sink,
         plan = make_plan(students[0], counselor)
         db.session.commit()
         due = datetime.now(UTC) + timedelta(minutes=30)  # inside the 1 h lead
-        db.session.execute(insert(CheckIn), [
-            {"plan_id": plan.id, "student_id": students[i % 50].id, "school_id": school.id,
-             "counselor_id": counselor.id, "occurrence": date(2000, 1, 1) + timedelta(days=i), "due_at": due,
-             "duration_minutes": 20, "status": "scheduled", "is_rescheduled": False, "sequence": 0,
-             "updated_at": due} for i in range(total)])
+        db.session.execute(
+            insert(CheckIn),
+            [
+                {
+                    "plan_id": plan.id,
+                    "student_id": students[i % 50].id,
+                    "school_id": school.id,
+                    "counselor_id": counselor.id,
+                    "occurrence": date(2000, 1, 1) + timedelta(days=i),
+                    "due_at": due,
+                    "duration_minutes": 20,
+                    "status": "scheduled",
+                    "is_rescheduled": False,
+                    "sequence": 0,
+                    "updated_at": due,
+                }
+                for i in range(total)
+            ],
+        )
         db.session.commit()
         db.session.remove()
 
@@ -456,10 +515,12 @@ def test_two_senders_deliver_ten_thousand_reminders_exactly_once(pg_world, sink,
     ids = sink.message_ids()
     per_sender = [int(out.strip().rsplit(": ", 1)[1]) for out in outputs]
     with capsys.disabled():
-        print(f"\n[10k] remind: {remind_seconds:.1f} s; deliver with 2 processes: {deliver_seconds:.1f} s in "
-              f"{rounds} round(s), sent per process {per_sender} (CPU: senders {senders_cpu:.1f} s, "
-              f"SMTP sink and test {sink_cpu:.1f} s); received {len(ids)}, "
-              f"distinct Message-IDs {len(set(ids))}; outbox {outbox_states(app)}")
+        print(
+            f"\n[10k] remind: {remind_seconds:.1f} s; deliver with 2 processes: {deliver_seconds:.1f} s in "
+            f"{rounds} round(s), sent per process {per_sender} (CPU: senders {senders_cpu:.1f} s, "
+            f"SMTP sink and test {sink_cpu:.1f} s); received {len(ids)}, "
+            f"distinct Message-IDs {len(set(ids))}; outbox {outbox_states(app)}"
+        )
     assert rounds == 1 and sum(per_sender) == total
     assert all(count > 0 for count in per_sender)  # both really took part
     assert len(ids) == total and len(set(ids)) == total
@@ -475,10 +536,25 @@ def test_a_sender_killed_mid_sweep_loses_nothing(pg_world, sink, capsys):
         user = make_user("counselor", email="kill@north.example.org")
         db.session.commit()
         created = datetime.now(UTC) - timedelta(minutes=1)
-        db.session.execute(insert(Notification), [
-            {"user_id": user.id, "kind": "test.kill", "channel": "email", "subject_type": "test", "subject_id": i,
-             "title": f"Test email {i}", "link": "/", "created_at": created, "send_at": created, "state": "pending",
-             "attempts": 0} for i in range(total)])
+        db.session.execute(
+            insert(Notification),
+            [
+                {
+                    "user_id": user.id,
+                    "kind": "test.kill",
+                    "channel": "email",
+                    "subject_type": "test",
+                    "subject_id": i,
+                    "title": f"Test email {i}",
+                    "link": "/",
+                    "created_at": created,
+                    "send_at": created,
+                    "state": "pending",
+                    "attempts": 0,
+                }
+                for i in range(total)
+            ],
+        )
         db.session.commit()
         db.session.remove()
 
@@ -492,10 +568,14 @@ def test_a_sender_killed_mid_sweep_loses_nothing(pg_world, sink, capsys):
     time.sleep(0.2)  # let the sink finish a message whose data had already arrived
     received_at_kill = sink.count
     with app.app_context():
-        marked_sent = db.session.scalar(select(func.count()).select_from(Notification)
-                                        .where(Notification.state == "sent"))
-        stranded = db.session.scalar(select(func.count()).select_from(Notification)
-                                     .where(Notification.state == "pending", Notification.claim_token.is_not(None)))
+        marked_sent = db.session.scalar(
+            select(func.count()).select_from(Notification).where(Notification.state == "sent")
+        )
+        stranded = db.session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.state == "pending", Notification.claim_token.is_not(None))
+        )
         db.session.remove()
 
     # Restarted at once: everything but the dead sender's claimed batch goes; that batch waits.
@@ -508,9 +588,11 @@ def test_a_sender_killed_mid_sweep_loses_nothing(pg_world, sink, capsys):
     ids = sink.message_ids()
     duplicates = len(ids) - len(set(ids))
     with capsys.disabled():
-        print(f"\n[kill] killed after {received_at_kill} received, {marked_sent} marked sent, {stranded} left claimed; "
-              f"in the end received {len(ids)}, distinct Message-IDs {len(set(ids))}, duplicates {duplicates}; "
-              f"outbox {outbox_states(app)}")
+        print(
+            f"\n[kill] killed after {received_at_kill} received, {marked_sent} marked sent, {stranded} left claimed; "
+            f"in the end received {len(ids)}, distinct Message-IDs {len(set(ids))}, duplicates {duplicates}; "
+            f"outbox {outbox_states(app)}"
+        )
     assert stranded <= BATCH  # one batch at most: the one it was sending (none if killed between batches)
     assert received_at_kill - marked_sent in (0, 1)  # the one email between SMTP send and the "sent" commit
     assert len(set(ids)) == total

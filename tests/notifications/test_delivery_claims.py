@@ -6,6 +6,7 @@ first sender's clock on by four minutes for every message it takes, as a relay t
 message does over a 2,000-email sweep, and blocks on an event in the middle, so the second sender
 runs while the first is inside a hand-over. No sleeps.
 """
+
 from __future__ import annotations
 
 import threading
@@ -64,8 +65,17 @@ def world(sender_app):
     sender_app.config["MAIL_PORT"] = sink.port
     with sender_app.app_context():
         user = make_user("counselor")
-        ids = [make_notification(user, channel="email", state="pending", kind="test.slow", title=f"Email {i}",
-                                 send_at=NOW - timedelta(minutes=1)).id for i in range(5)]
+        ids = [
+            make_notification(
+                user,
+                channel="email",
+                state="pending",
+                kind="test.slow",
+                title=f"Email {i}",
+                send_at=NOW - timedelta(minutes=1),
+            ).id
+            for i in range(5)
+        ]
         db.session.commit()
         db.session.remove()
     yield sender_app, sink, ids
@@ -109,9 +119,11 @@ def in_thread(app, now: datetime, clock) -> tuple[threading.Thread, dict]:
 
 def states(app, ids) -> list[tuple]:
     with app.app_context():
-        rows = db.session.execute(select(Notification.id, Notification.state, Notification.claim_token,
-                                         Notification.message_id).where(Notification.id.in_(ids))
-                                  .order_by(Notification.id)).all()
+        rows = db.session.execute(
+            select(Notification.id, Notification.state, Notification.claim_token, Notification.message_id)
+            .where(Notification.id.in_(ids))
+            .order_by(Notification.id)
+        ).all()
         db.session.remove()
     return rows
 

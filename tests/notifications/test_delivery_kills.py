@@ -9,6 +9,7 @@ restarted scheduler would find the dead sender's claim. A last run, not killed, 
 The default run kills a few times per database (SP_KILLS, 6); the `slow` test kills 60 times:
 `bin/test -m slow tests/notifications/test_delivery_kills.py -s` prints the figures.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,10 +52,12 @@ class Figures:
     extra_copies: int = 0
 
     def line(self, backend: str) -> str:
-        return (f"[kill -9, {backend}] {self.kills} kills: {self.kills_in_window} inside the hand-over window, "
-                f"{self.kills_after_acceptance} of them after the relay's 250; received {self.received}, "
-                f"lost {self.lost}, delivered twice {self.twice} (copies {self.extra_copies}), twice with the same "
-                f"Message-ID {self.twice_same_id}")
+        return (
+            f"[kill -9, {backend}] {self.kills} kills: {self.kills_in_window} inside the hand-over window, "
+            f"{self.kills_after_acceptance} of them after the relay's 250; received {self.received}, "
+            f"lost {self.lost}, delivered twice {self.twice} (copies {self.extra_copies}), twice with the same "
+            f"Message-ID {self.twice_same_id}"
+        )
 
 
 @pytest.fixture
@@ -63,9 +66,16 @@ def killing_world(backend, tmp_path_factory, postgres, tmp_path):
     app = create_app(TestConfig(url))
     migrate_to_head(app)
     sink = Sink().start()
-    env = {**os.environ, "DATABASE_URL": url, "SP_INSTANCE_PATH": str(tmp_path), "PYTHONUNBUFFERED": "1",
-           "SECRET_KEY": "test-secret-key-not-for-production", "SP_DATA_KEY": TestConfig().SP_DATA_KEY,
-           "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(sink.port)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SP_INSTANCE_PATH": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "SP_DATA_KEY": TestConfig().SP_DATA_KEY,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(sink.port),
+    }
     env.pop("SP_ENV", None)
     yield app, env, sink
     sink.stop()
@@ -74,16 +84,35 @@ def killing_world(backend, tmp_path_factory, postgres, tmp_path):
 
 
 def sender(env, now: datetime) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "jobs", "run", "notifications.deliver",
-                             "--now", now.isoformat()], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "app",
+            "jobs",
+            "run",
+            "notifications.deliver",
+            "--now",
+            now.isoformat(),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def handed_over(app) -> list[str]:
     """Titles of the emails a dead sender left handed over (pending, marked before DATA)."""
     with app.app_context():
-        titles = list(db.session.scalars(select(Notification.title).where(
-            Notification.state == "pending", Notification.handed_at.is_not(None))))
+        titles = list(
+            db.session.scalars(
+                select(Notification.title).where(Notification.state == "pending", Notification.handed_at.is_not(None))
+            )
+        )
         db.session.remove()
     return titles
 
@@ -93,11 +122,26 @@ def kill_at_random_points(backend, app, env, sink, kills: int, total: int, seed:
     with app.app_context():
         user = make_user("counselor", email="kills@north.example.org")
         db.session.commit()
-        db.session.execute(insert(Notification), [
-            {"user_id": user.id, "kind": "test.kill", "channel": "email", "subject_type": "test", "subject_id": i,
-             "title": f"Kill test {i}", "link": "/", "created_at": BASE, "send_at": BASE - timedelta(minutes=1),
-             "state": "pending", "attempts": 0, "message_id": f"<kill-{i}@school-prevention.local>"}
-            for i in range(total)])
+        db.session.execute(
+            insert(Notification),
+            [
+                {
+                    "user_id": user.id,
+                    "kind": "test.kill",
+                    "channel": "email",
+                    "subject_type": "test",
+                    "subject_id": i,
+                    "title": f"Kill test {i}",
+                    "link": "/",
+                    "created_at": BASE,
+                    "send_at": BASE - timedelta(minutes=1),
+                    "state": "pending",
+                    "attempts": 0,
+                    "message_id": f"<kill-{i}@school-prevention.local>",
+                }
+                for i in range(total)
+            ],
+        )
         db.session.commit()
         db.session.remove()
 

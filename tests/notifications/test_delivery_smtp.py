@@ -4,6 +4,7 @@ admin queues failed emails again, all or one period's, in one confirmed action.
 
 Real SMTP on loopback (tests/support/smtp_sink.py), SQLite and PostgreSQL, each test in its own transaction.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -72,13 +73,16 @@ def test_greylisting_is_retried_later_and_delivers_exactly_one(db_session, clien
     assert (row.state, row.attempts, row.last_error, row.next_attempt_at) == ("sent", 2, None, None)
 
 
-@pytest.mark.parametrize("where, reply, permanent", [
-    ("rcpt", "452 4.2.2 Mailbox full", False),
-    ("rcpt", "550 5.1.1 No such user here", True),
-    ("rcpt", "554 5.7.1 Relay access denied", True),
-    ("data", "451 4.3.0 Local error in processing", False),
-    ("data", "554 5.7.1 Message rejected as spam", True),
-])
+@pytest.mark.parametrize(
+    "where, reply, permanent",
+    [
+        ("rcpt", "452 4.2.2 Mailbox full", False),
+        ("rcpt", "550 5.1.1 No such user here", True),
+        ("rcpt", "554 5.7.1 Relay access denied", True),
+        ("data", "451 4.3.0 Local error in processing", False),
+        ("data", "554 5.7.1 Message rejected as spam", True),
+    ],
+)
 def test_4xx_waits_and_tries_again_5xx_fails_at_once(db_session, client, login_as, sink, where, reply, permanent):
     user = make_user("counselor", email="box@north.example.org")
     note = email(user)
@@ -148,9 +152,18 @@ def test_a_recipient_refused_with_a_4xx_inside_smtprecipientsrefused_is_not_perm
 
 # -- queue failed emails again in one action ------------------------------------------------------
 
+
 def _failed(user, at: datetime | None, title: str) -> Notification:
-    return make_notification(user, channel="email", state="failed", kind="test.failed", title=title, attempts=8,
-                             last_error="cannot connect: [Errno 111] Connection refused", last_attempt_at=at)
+    return make_notification(
+        user,
+        channel="email",
+        state="failed",
+        kind="test.failed",
+        title=title,
+        attempts=8,
+        last_error="cannot connect: [Errno 111] Connection refused",
+        last_attempt_at=at,
+    )
 
 
 @pytest.fixture
@@ -184,8 +197,7 @@ def test_the_admin_requeues_one_periods_failed_emails_after_confirming_the_count
     assert "Queue 3 emails again" in page
     assert _states(notes["nov10"]) == [("failed", 8)] * 3  # asking changes nothing
 
-    form = {"failed_from": "2026-11-10", "failed_to": "2026-11-10",
-            "as_of": datetime.now(UTC).isoformat()}
+    form = {"failed_from": "2026-11-10", "failed_to": "2026-11-10", "as_of": datetime.now(UTC).isoformat()}
     response = client.post("/admin/outbox/requeue", data=form)
     assert response.status_code == 302 and response.headers["Location"].endswith("/admin/outbox?state=pending")
     page = client.get("/admin/outbox?state=pending").get_data(as_text=True)
@@ -202,8 +214,10 @@ def test_the_admin_requeues_one_periods_failed_emails_after_confirming_the_count
     # The same confirmation again (a double click, a second tab): nothing left, told so, nothing changed.
     response = client.post("/admin/outbox/requeue", data=form)
     assert response.status_code == 409 and b"No failed emails are left to queue again" in response.data
-    assert db.session.scalar(select(db.func.count()).select_from(AuditEvent)
-                             .where(AuditEvent.action == "outbox.requeue")) == 1
+    assert (
+        db.session.scalar(select(db.func.count()).select_from(AuditEvent).where(AuditEvent.action == "outbox.requeue"))
+        == 1
+    )
 
 
 def test_requeue_all_takes_only_what_had_failed_when_the_count_was_shown(client, login_as, outage):
@@ -219,10 +233,13 @@ def test_requeue_all_takes_only_what_had_failed_when_the_count_was_shown(client,
     assert "5 failed emails are queued again (every failed email)" in client.get("/admin/outbox").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("query, says", [
-    ("failed_from=2026-11-12&failed_to=2026-11-10", "This date is before the first one."),
-    ("failed_from=2026-13-01", "Not a valid date value."),
-])
+@pytest.mark.parametrize(
+    "query, says",
+    [
+        ("failed_from=2026-11-12&failed_to=2026-11-10", "This date is before the first one."),
+        ("failed_from=2026-13-01", "Not a valid date value."),
+    ],
+)
 def test_a_bad_period_is_refused_with_a_message(client, login_as, outage, query, says):
     admin, notes = outage
     login_as(admin)
@@ -260,8 +277,9 @@ def test_two_confirmations_at_once_queue_each_email_once(race_app):
     answers = fire_together(race_app, admin_id, "POST", "/admin/outbox/requeue", form)
     assert_one_effect(answers, says="No failed emails are left to queue again")
     with race_app.app_context():
-        rows = db.session.execute(select(Notification.state, Notification.attempts)
-                                  .where(Notification.id.in_(ids))).all()
+        rows = db.session.execute(
+            select(Notification.state, Notification.attempts).where(Notification.id.in_(ids))
+        ).all()
         audits = db.session.scalars(select(AuditEvent.detail).where(AuditEvent.action == "outbox.requeue")).all()
         db.session.remove()
     assert rows == [("pending", 0)] * 5

@@ -1,4 +1,5 @@
 """The caseload fixture the student list's and the home pages' tests share."""
+
 from __future__ import annotations
 
 import pytest

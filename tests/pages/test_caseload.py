@@ -4,6 +4,7 @@ One school's students, each in a different situation (urgent flag and no plan, u
 kept plan, a plan whose check-ins were left open, a program seat, a waitlist place, nothing), and
 a student of another school the counselor must never see.
 """
+
 from __future__ import annotations
 
 import re
@@ -75,21 +76,29 @@ def test_sorts_by_severity_and_by_last_contact(client, login_as, caseload):
 def test_counselor_filter_and_bulk_assign(client, login_as, caseload):
     s = caseload["students"]
     login_as(caseload["counselor"])
-    response = client.post("/students/bulk/assign", data={"student": [s["Ana"].id, s["Cy"].id, s["Zed"].id],
-                                                          "counselor_id": caseload["counselor"].id})
+    response = client.post(
+        "/students/bulk/assign",
+        data={"student": [s["Ana"].id, s["Cy"].id, s["Zed"].id], "counselor_id": caseload["counselor"].id},
+    )
     assert response.status_code == 404  # one of them is not the counselor's to see: nothing is done
     assert db.session.scalar(select(func.count()).select_from(CounselorAssignment)) == 0
-    response = client.post("/students/bulk/assign", data={"student": [s["Ana"].id, s["Cy"].id],
-                                                          "counselor_id": caseload["counselor"].id})
+    response = client.post(
+        "/students/bulk/assign", data={"student": [s["Ana"].id, s["Cy"].id], "counselor_id": caseload["counselor"].id}
+    )
     assert response.status_code == 200
     assert "2 of 2 done" in response.get_data(as_text=True)
     assert listed(client.get("/students?counselor=me")) == ["Abbot, Ana", "Cole, Cy"]
     assert "Abbot, Ana" not in listed(client.get("/students?counselor=none"))
-    again = client.post("/students/bulk/assign", data={"student": [s["Ana"].id, s["Ben"].id],
-                                                       "counselor_id": caseload["counselor"].id}).get_data(as_text=True)
+    again = client.post(
+        "/students/bulk/assign", data={"student": [s["Ana"].id, s["Ben"].id], "counselor_id": caseload["counselor"].id}
+    ).get_data(as_text=True)
     assert "1 of 2 done" in again and "already on Dana Counselor’s caseload" in again
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "student.counselor.assigned")) == 3
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "student.counselor.assigned")
+        )
+        == 3
+    )
     # A principal assigns another counselor: the students move to that caseload.
     login_as(caseload["principal"])
     moved = client.post("/students/bulk/assign", data={"student": [s["Ana"].id], "counselor_id": caseload["other"].id})
@@ -97,15 +106,29 @@ def test_counselor_filter_and_bulk_assign(client, login_as, caseload):
     assert listed(client.get(f"/students?counselor={caseload['other'].id}")) == ["Abbot, Ana"]
 
 
-@pytest.mark.parametrize("query", ["severity=bogus", "plan=maybe", "program=999999", "category=abc", "sort=zzz",
-                                   "counselor=123456", "checkins=%00", "flag_status=closed", "program=me"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "severity=bogus",
+        "plan=maybe",
+        "program=999999",
+        "category=abc",
+        "sort=zzz",
+        "counselor=123456",
+        "checkins=%00",
+        "flag_status=closed",
+        "program=me",
+    ],
+)
 def test_bad_filter_values_get_a_message_and_400(client, login_as, caseload, query):
     login_as(caseload["counselor"])
     response = client.get(f"/students?{query}")
     assert response.status_code == 400
     assert b"Not a valid choice" in response.data or b"not allowed" in response.data
     assert b"<tbody>" not in response.data  # no list of students under a refused filter
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "student.list")) == 0
+    assert (
+        db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "student.list")) == 0
+    )
 
 
 @pytest.mark.parametrize("field", ["program", "counselor", "plan", "severity", "tier", "intervention", "sort"])
@@ -151,10 +174,12 @@ def test_a_filtered_page_sends_as_many_statements_for_fifty_students_as_for_one(
 
 # --- saved views ------------------------------------------------------------------------------------
 
+
 def test_saved_views_are_listed_as_quick_links_and_deletable(client, login_as, caseload):
     login_as(caseload["counselor"])
-    response = client.post("/students/views", data={"name": "My watchlist",
-                                                    "query": "severity=urgent&plan=none&q=abbot&page=2"})
+    response = client.post(
+        "/students/views", data={"name": "My watchlist", "query": "severity=urgent&plan=none&q=abbot&page=2"}
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == "/students?severity=urgent&plan=none"  # no name search, no page
     view = db.session.scalars(select(SavedView)).one()
@@ -178,12 +203,15 @@ def test_saved_views_are_listed_as_quick_links_and_deletable(client, login_as, c
     assert twice.status_code == 409 and "already deleted" in twice.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("data,says", [
-    ({"name": "", "query": "plan=kept"}, "Name the view"),
-    ({"name": "x" * 81, "query": "plan=kept"}, "at most 80 characters"),
-    ({"name": "Nothing", "query": "q=abbot"}, "Choose at least one filter"),
-    ({"name": "Bad", "query": "severity=bogus"}, "Choose at least one filter"),
-])
+@pytest.mark.parametrize(
+    "data,says",
+    [
+        ({"name": "", "query": "plan=kept"}, "Name the view"),
+        ({"name": "x" * 81, "query": "plan=kept"}, "at most 80 characters"),
+        ({"name": "Nothing", "query": "q=abbot"}, "Choose at least one filter"),
+        ({"name": "Bad", "query": "severity=bogus"}, "Choose at least one filter"),
+    ],
+)
 def test_a_view_that_cannot_be_saved_says_why(client, login_as, caseload, data, says):
     login_as(caseload["counselor"])
     response = client.post("/students/views", data=data)
@@ -194,8 +222,15 @@ def test_a_view_that_cannot_be_saved_says_why(client, login_as, caseload, data, 
 
 # --- bulk actions -----------------------------------------------------------------------------------
 
-PLAN = {"counselor": "me", "cadence": "weekly", "local_time": "10:30", "duration_minutes": "20",
-        "non_school_day": "move", "link_flag": "y", "reason": "Urgent flag"}
+PLAN = {
+    "counselor": "me",
+    "cadence": "weekly",
+    "local_time": "10:30",
+    "duration_minutes": "20",
+    "non_school_day": "move",
+    "link_flag": "y",
+    "reason": "Urgent flag",
+}
 
 
 def _plan_form(**overrides):
@@ -218,28 +253,42 @@ def test_bulk_plans_start_one_each_and_skip_who_already_has_one(client, login_as
     assert "2 of 3 done" in page
     assert "Skipped: already has a check-in plan" in row_of(page, "Baker, Ben")
     assert "linked to the urgent bullying — targeted flag" in row_of(page, "Abbot, Ana")
-    plans = db.session.scalars(select(CheckInPlan).where(CheckInPlan.student_id.in_(picked),
-                                                         CheckInPlan.status == "active")).all()
+    plans = db.session.scalars(
+        select(CheckInPlan).where(CheckInPlan.student_id.in_(picked), CheckInPlan.status == "active")
+    ).all()
     assert sorted(p.student_id for p in plans) == sorted(picked)  # Ben keeps his one plan
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "checkin_plan.created", AuditEvent.student_id.in_(picked))) == 2 + 1  # + Ben's own
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "checkin_plan.created", AuditEvent.student_id.in_(picked))
+        )
+        == 2 + 1
+    )  # + Ben's own
     assert listed(client.get("/students?severity=urgent&plan=none")) == []
 
 
-@pytest.mark.parametrize("overrides,field_says", [
-    ({"duration_minutes": "2"}, "Use a length from 5 to 240 minutes"),
-    ({"local_time": ""}, "Enter the time of day"),
-    ({"cadence": "custom", "rrule": ""}, "Enter a rule"),
-    ({"until": "2001-01-01"}, "The plan must end after it starts"),
-])
+@pytest.mark.parametrize(
+    "overrides,field_says",
+    [
+        ({"duration_minutes": "2"}, "Use a length from 5 to 240 minutes"),
+        ({"local_time": ""}, "Enter the time of day"),
+        ({"cadence": "custom", "rrule": ""}, "Enter a rule"),
+        ({"until": "2001-01-01"}, "The plan must end after it starts"),
+    ],
+)
 def test_bulk_plans_with_a_bad_value_change_nothing(client, login_as, caseload, overrides, field_says):
     s = caseload["students"]
     login_as(caseload["counselor"])
     response = client.post("/students/bulk/plans", data=_plan_form(student=[s["Ana"].id, s["Flo"].id], **overrides))
     assert response.status_code == 400
     assert field_says in response.get_data(as_text=True)
-    assert db.session.scalar(select(func.count()).select_from(CheckInPlan).where(
-        CheckInPlan.student_id.in_([s["Ana"].id, s["Flo"].id]))) == 0
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(CheckInPlan).where(CheckInPlan.student_id.in_([s["Ana"].id, s["Flo"].id]))
+        )
+        == 0
+    )
 
 
 def test_a_selection_of_unknown_or_huge_ids_is_not_found(client, login_as, caseload):
@@ -275,15 +324,19 @@ def test_bulk_enroll_follows_capacity_and_the_waitlist(client, login_as, caseloa
     login_as(counselor)
     form = client.get("/students/bulk/enroll", query_string={"student": [s["Ana"].id]}).get_data(as_text=True)
     assert "Coping club (full: new students join the waitlist)" in form and "Scouts (1 of 1 seats free)" in form
-    response = client.post("/students/bulk/enroll", data={"student": [s["Cy"].id, s["Ana"].id],
-                                                          "program_id": scouts.id})
+    response = client.post(
+        "/students/bulk/enroll", data={"student": [s["Cy"].id, s["Ana"].id], "program_id": scouts.id}
+    )
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and "2 of 2 done" in page
     # Seats in the list's order (by name): Ana first.
     assert "Enrolled in Scouts" in row_of(page, "Abbot, Ana")
     assert "full: added to its waitlist" in row_of(page, "Cole, Cy")
-    statuses = dict(db.session.execute(select(Enrollment.student_id, Enrollment.status).where(
-        Enrollment.program_id == scouts.id)).all())
+    statuses = dict(
+        db.session.execute(
+            select(Enrollment.student_id, Enrollment.status).where(Enrollment.program_id == scouts.id)
+        ).all()
+    )
     assert statuses == {s["Ana"].id: "active", s["Cy"].id: "waitlisted"}
     again = client.post("/students/bulk/enroll", data={"student": [s["Cy"].id], "program_id": scouts.id})
     assert "already in this program or on its waitlist" in again.get_data(as_text=True)
@@ -308,8 +361,18 @@ def test_filters_by_tier_and_intervention_plan(client, login_as, caseload):
     today = clock().today
     set_tier(counselor, s["Ana"], 2, "Two weeks of missed lunches", 0)
     set_tier(counselor, s["Cy"], 3, "Plan overdue and a new flag", 0)
-    create_plan(counselor, s["Ana"], goal="Goes to class", measure="Days in class a week", baseline=2, target=5,
-                started_on=today - timedelta(days=20), review_on=today, program_ids=[], today=today - timedelta(days=20))
+    create_plan(
+        counselor,
+        s["Ana"],
+        goal="Goes to class",
+        measure="Days in class a week",
+        baseline=2,
+        target=5,
+        started_on=today - timedelta(days=20),
+        review_on=today,
+        program_ids=[],
+        today=today - timedelta(days=20),
+    )
     db.session.commit()
     login_as(counselor)
     assert listed(client.get("/students?tier=2")) == ["Abbot, Ana"]

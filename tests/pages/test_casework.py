@@ -1,4 +1,5 @@
 """Case work as counselors, principals and staff meet it: flags, notes, reports, referrals, screenings."""
+
 from __future__ import annotations
 
 import re
@@ -33,7 +34,8 @@ SECRET = "Told me her 'boyfriend' is 24 and pays for her phone."
 def school_world(db_session):
     north, south = make_school(name="North"), make_school(name="South")
     world = {
-        "north": north, "south": south,
+        "north": north,
+        "south": south,
         "student": make_student(north, given_name="Ana", family_name="Ruiz", grade="08"),
         "counselor": make_user("counselor", schools=[north]),
         "counselor2": make_user("counselor", schools=[north]),
@@ -58,9 +60,15 @@ def audit_count(action, **where):
 def test_counselor_opens_a_flag_and_the_note_is_encrypted_at_rest(client, login_as, school_world):
     w = school_world
     login_as(w["counselor"])
-    response = client.post(f"/students/{w['student'].id}/flags/new", data={
-        "category": category("Social isolation").id, "severity": "moderate",
-        "source": "counselor_observation", "note": SECRET})
+    response = client.post(
+        f"/students/{w['student'].id}/flags/new",
+        data={
+            "category": category("Social isolation").id,
+            "severity": "moderate",
+            "source": "counselor_observation",
+            "note": SECRET,
+        },
+    )
     assert response.status_code == 302
     flag = db.session.scalars(select(RiskFlag)).one()
     raw = db.session.execute(text("SELECT note_ciphertext FROM risk_flag")).scalar()
@@ -93,11 +101,18 @@ def test_flag_is_unreachable_outside_the_school_or_role(client, login_as, school
     db.session.commit()
     login_as(w[who])
     expected = 403 if who in {"staff", "other_staff"} else 404
-    for url in (f"/flags/{flag.id}", f"/flags/{flag.id}/edit", f"/flags/{flag.id}/report", f"/students/{w['student'].id}"):
+    for url in (
+        f"/flags/{flag.id}",
+        f"/flags/{flag.id}/edit",
+        f"/flags/{flag.id}/report",
+        f"/students/{w['student'].id}",
+    ):
         response = client.get(url)
         assert response.status_code == expected, url
         assert b"boyfriend" not in response.data and b"Social isolation" not in response.data
-    assert client.post(f"/flags/{flag.id}/status", data={"status": "resolved", "resolution": "x"}).status_code == expected
+    assert (
+        client.post(f"/flags/{flag.id}/status", data={"status": "resolved", "resolution": "x"}).status_code == expected
+    )
     db.session.refresh(flag)
     assert flag.status == "open"
 
@@ -110,10 +125,14 @@ def test_flag_moves_through_statuses_and_keeps_history(client, login_as, school_
     assert client.post(f"/flags/{flag.id}/status", data={"status": "monitoring"}).status_code == 302
     refused = client.post(f"/flags/{flag.id}/status", data={"status": "resolved", "resolution": ""})
     assert refused.status_code == 400 and b"Say how the concern was resolved" in refused.data
-    client.post(f"/flags/{flag.id}/status", data={"status": "resolved", "resolution": "Joined lunch club; has friends now."})
+    client.post(
+        f"/flags/{flag.id}/status", data={"status": "resolved", "resolution": "Joined lunch club; has friends now."}
+    )
     client.post(f"/flags/{flag.id}/status", data={"status": "open"})
-    client.post(f"/flags/{flag.id}/edit", data={"category": flag.category_id, "severity": "high",
-                                                "source": "counselor_observation"})
+    client.post(
+        f"/flags/{flag.id}/edit",
+        data={"category": flag.category_id, "severity": "high", "source": "counselor_observation"},
+    )
     db.session.refresh(flag)
     assert flag.status == "open" and flag.resolved_at is None and flag.severity == "high"
     assert [e.action for e in reversed(flag.events)] == ["opened", "monitoring", "resolved", "reopened", "edited"]
@@ -124,8 +143,9 @@ def test_flag_moves_through_statuses_and_keeps_history(client, login_as, school_
 def test_bad_flag_input_changes_nothing(client, login_as, school_world):
     w = school_world
     login_as(w["counselor"])
-    response = client.post(f"/students/{w['student'].id}/flags/new", data={"category": "999", "severity": "extreme",
-                                                                          "source": "rumour"})
+    response = client.post(
+        f"/students/{w['student'].id}/flags/new", data={"category": "999", "severity": "extreme", "source": "rumour"}
+    )
     assert response.status_code == 400
     assert b"Not a valid choice" in response.data
     assert db.session.scalar(select(func.count()).select_from(RiskFlag)) == 0
@@ -137,19 +157,24 @@ def test_bad_flag_input_changes_nothing(client, login_as, school_world):
 def test_exploitation_flag_at_high_severity_asks_for_the_report_until_recorded(client, login_as, school_world):
     w = school_world
     login_as(w["counselor"])
-    response = client.post(f"/students/{w['student'].id}/flags/new", data={
-        "category": category("Signs of commercial").id, "severity": "high", "source": "screening"})
+    response = client.post(
+        f"/students/{w['student'].id}/flags/new",
+        data={"category": category("Signs of commercial").id, "severity": "high", "source": "screening"},
+    )
     flag = db.session.scalars(select(RiskFlag)).one()
     assert response.headers["Location"] == f"/flags/{flag.id}/report"
     assert b"Mandated report not recorded" in client.get(f"/students/{w['student'].id}").data
     refused = client.post(f"/flags/{flag.id}/status", data={"status": "resolved", "resolution": "done"})
     assert refused.status_code == 400 and b"Record the mandated report" in refused.data
-    bad = client.post(f"/flags/{flag.id}/report", data={"agency": "", "made_at": "", "reference": "", "not_made_reason": ""})
+    bad = client.post(
+        f"/flags/{flag.id}/report", data={"agency": "", "made_at": "", "reference": "", "not_made_reason": ""}
+    )
     assert bad.status_code == 400 and b"Name the agency" in bad.data
     future = client.post(f"/flags/{flag.id}/report", data={"agency": "Hotline", "made_at": "2999-01-01T10:00"})
     assert future.status_code == 400 and b"cannot be in the future" in future.data
-    ok = client.post(f"/flags/{flag.id}/report", data={"agency": "State hotline", "made_at": "2026-11-20T09:30",
-                                                       "reference": "HL-1"})
+    ok = client.post(
+        f"/flags/{flag.id}/report", data={"agency": "State hotline", "made_at": "2026-11-20T09:30", "reference": "HL-1"}
+    )
     assert ok.status_code == 302
     assert b"Mandated report not recorded" not in client.get(f"/students/{w['student'].id}").data
     db.session.refresh(flag)
@@ -164,8 +189,10 @@ def test_staff_referral_notifies_counselors_with_initials_only(client, login_as,
     login_as(w["staff"])
     found = client.get("/referrals/new?q=ruiz").data.decode()
     assert "Ruiz, Ana" in found
-    response = client.post(f"/referrals/new?student={w['student'].id}", data={
-        "categories": [category("Bullying — targeted").id], "observation": SECRET, "urgency": "soon"})
+    response = client.post(
+        f"/referrals/new?student={w['student'].id}",
+        data={"categories": [category("Bullying — targeted").id], "observation": SECRET, "urgency": "soon"},
+    )
     assert response.status_code == 302 and response.headers["Location"] == "/referrals/mine"
     notes = db.session.scalars(select(Notification).order_by(Notification.user_id)).all()
     assert sorted(n.user_id for n in notes) == sorted([w["counselor"].id, w["counselor2"].id])
@@ -180,8 +207,10 @@ def test_staff_cannot_refer_a_student_of_another_school(client, login_as, school
     w = school_world
     login_as(w["other_staff"])
     assert "Ruiz" not in client.get("/referrals/new?q=ruiz").data.decode()
-    response = client.post(f"/referrals/new?student={w['student'].id}", data={
-        "categories": [category().id], "observation": "x", "urgency": "routine"})
+    response = client.post(
+        f"/referrals/new?student={w['student'].id}",
+        data={"categories": [category().id], "observation": "x", "urgency": "routine"},
+    )
     assert response.status_code == 404
     assert db.session.scalar(select(func.count()).select_from(Referral)) == 0
 
@@ -190,8 +219,10 @@ def test_referral_for_a_student_id_too_large_is_not_found(client, login_as, scho
     login_as(school_world["staff"])
     for student in ("2147483648", "99999999999999999999"):
         assert client.get(f"/referrals/new?student={student}").status_code == 404
-        response = client.post(f"/referrals/new?student={student}", data={
-            "categories": [category().id], "observation": "x", "urgency": "routine"})
+        response = client.post(
+            f"/referrals/new?student={student}",
+            data={"categories": [category().id], "observation": "x", "urgency": "routine"},
+        )
         assert response.status_code == 404 and b"Page not found" in response.data
     assert db.session.scalar(select(func.count()).select_from(Referral)) == 0
 
@@ -202,7 +233,9 @@ def test_referral_needs_a_category_and_an_observation(client, login_as, school_w
     response = client.post(f"/referrals/new?student={w['student'].id}", data={"observation": "", "urgency": "routine"})
     assert response.status_code == 400
     assert b"Write what you saw or heard" in response.data
-    response = client.post(f"/referrals/new?student={w['student'].id}", data={"observation": "Crying", "urgency": "routine"})
+    response = client.post(
+        f"/referrals/new?student={w['student'].id}", data={"observation": "Crying", "urgency": "routine"}
+    )
     assert response.status_code == 400 and b"Tick at least one kind of concern" in response.data
     assert db.session.scalar(select(func.count()).select_from(Referral)) == 0
 
@@ -223,8 +256,10 @@ def test_counselor_triages_into_a_flag_and_staff_sees_only_status(app, client, l
     client.post(f"/referrals/{referral.id}/review")
     staff_client = login_as(w["staff"], app.test_client())
     assert "In review" in staff_client.get("/referrals/mine").data.decode()
-    response = client.post(f"/referrals/{referral.id}/accept", data={
-        "category": str(category("Sudden change").id), "severity": "high", "note": "Follow up with family."})
+    response = client.post(
+        f"/referrals/{referral.id}/accept",
+        data={"category": str(category("Sudden change").id), "severity": "high", "note": "Follow up with family."},
+    )
     flag = db.session.scalars(select(RiskFlag)).one()
     assert response.headers["Location"] == f"/flags/{flag.id}"
     db.session.refresh(referral)
@@ -267,22 +302,32 @@ def test_screening_with_a_concern_offers_a_flag(client, login_as, school_world):
     w = school_world
     login_as(w["counselor"])
     today = date.today()
-    response = client.post(f"/students/{w['student'].id}/screenings/new", data={
-        "instrument": instrument("CSE-IT 2.0").id, "screened_on": today.isoformat(),
-        "result": "possible_concern", "next_step": "rescreen", "rescreen_on": (today + timedelta(days=30)).isoformat()})
+    response = client.post(
+        f"/students/{w['student'].id}/screenings/new",
+        data={
+            "instrument": instrument("CSE-IT 2.0").id,
+            "screened_on": today.isoformat(),
+            "result": "possible_concern",
+            "next_step": "rescreen",
+            "rescreen_on": (today + timedelta(days=30)).isoformat(),
+        },
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == f"/students/{w['student'].id}/flags/new?source=screening"
     page = client.get(f"/students/{w['student'].id}").data.decode()
     assert "CSE-IT 2.0 (result only)" in page and "Possible concern" in page
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"result": "no_concern", "next_step": "rescreen"}, b"Give a rescreen date"),
-    ({"result": "no_concern", "next_step": "outside_referral"}, b"Name the outside agency"),
-    ({"result": "maybe", "next_step": "none"}, b"Not a valid choice"),
-    ({"result": "no_concern", "next_step": "none", "screened_on": "2999-01-01"}, b"cannot be in the future"),
-    ({"result": "no_concern", "next_step": "none", "screened_on": "31/12/2026"}, b"YYYY-MM-DD"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"result": "no_concern", "next_step": "rescreen"}, b"Give a rescreen date"),
+        ({"result": "no_concern", "next_step": "outside_referral"}, b"Name the outside agency"),
+        ({"result": "maybe", "next_step": "none"}, b"Not a valid choice"),
+        ({"result": "no_concern", "next_step": "none", "screened_on": "2999-01-01"}, b"cannot be in the future"),
+        ({"result": "no_concern", "next_step": "none", "screened_on": "31/12/2026"}, b"YYYY-MM-DD"),
+    ],
+)
 def test_bad_screening_input_is_refused(client, login_as, school_world, data, message):
     w = school_world
     login_as(w["counselor"])
@@ -330,9 +375,14 @@ def test_admin_adds_and_retires_a_category(client, login_as, school_world):
     admin = make_user("admin")
     db.session.commit()
     login_as(admin)
-    assert client.post("/admin/lists/flag-categories/new", data={"name": "Social isolation", "position": "5"}).status_code == 400
-    client.post("/admin/lists/flag-categories/new", data={"name": "Gang recruitment", "position": "5", "is_active": "y",
-                                                         "is_suspected_abuse": "y"})
+    assert (
+        client.post("/admin/lists/flag-categories/new", data={"name": "Social isolation", "position": "5"}).status_code
+        == 400
+    )
+    client.post(
+        "/admin/lists/flag-categories/new",
+        data={"name": "Gang recruitment", "position": "5", "is_active": "y", "is_suspected_abuse": "y"},
+    )
     created = category("Gang recruitment")
     assert created.is_suspected_abuse and created.is_active
     client.post(f"/admin/lists/flag-categories/{created.id}", data={"name": "Gang recruitment", "position": "5"})
@@ -377,9 +427,11 @@ def test_referral_lists_send_as_many_statements_for_many_students_as_for_one(cli
 
 # --- the same change asked for twice: one effect, and a message that says who made it --------------------------
 
+
 def flag_events(flag, action):
-    return db.session.scalar(select(func.count()).select_from(FlagEvent).where(FlagEvent.flag_id == flag.id,
-                                                                               FlagEvent.action == action))
+    return db.session.scalar(
+        select(func.count()).select_from(FlagEvent).where(FlagEvent.flag_id == flag.id, FlagEvent.action == action)
+    )
 
 
 def test_the_same_flag_opened_again_is_refused_naming_the_first(client, login_as, school_world):
@@ -387,15 +439,21 @@ def test_the_same_flag_opened_again_is_refused_naming_the_first(client, login_as
     flag = make_flag(w["student"], w["counselor"], severity="moderate", note=SECRET)
     db.session.commit()
     login_as(w["counselor2"])
-    form = {"category": category("Social isolation").id, "severity": "moderate", "source": "counselor_observation",
-            "note": f"{SECRET}\n"}
+    form = {
+        "category": category("Social isolation").id,
+        "severity": "moderate",
+        "source": "counselor_observation",
+        "note": f"{SECRET}\n",
+    }
     again = client.post(f"/students/{w['student'].id}/flags/new", data=form)
     assert again.status_code == 409
     page = again.get_data(as_text=True)
     assert f"This flag was already opened by {w['counselor'].name}" in page and "Social isolation, moderate" in page
     assert f'href="/flags/{flag.id}"' in page and "boyfriend" not in page
     # Other details make another flag (as before); once the first is resolved, the same one can be opened again.
-    assert client.post(f"/students/{w['student'].id}/flags/new", data={**form, "note": "Other facts."}).status_code == 302
+    assert (
+        client.post(f"/students/{w['student'].id}/flags/new", data={**form, "note": "Other facts."}).status_code == 302
+    )
     assert client.post(f"/students/{w['student'].id}/flags/new", data={**form, "severity": "high"}).status_code == 302
     client.post(f"/flags/{flag.id}/status", data={"status": "resolved", "resolution": "Settled."})
     assert client.post(f"/students/{w['student'].id}/flags/new", data=form).status_code == 302
@@ -439,7 +497,10 @@ def test_an_edit_that_changes_nothing_leaves_no_history(client, login_as, school
     same_note = client.post(f"/flags/{flag.id}/edit", data={**form, "note": f"  {SECRET}\n", "replace_note": "y"})
     assert same_note.status_code == 409
     assert flag_events(flag, "edited") == 1 and audit_count("flag.updated") == 1
-    assert client.post(f"/flags/{flag.id}/edit", data={**form, "note": "New facts.", "replace_note": "y"}).status_code == 302
+    assert (
+        client.post(f"/flags/{flag.id}/edit", data={**form, "note": "New facts.", "replace_note": "y"}).status_code
+        == 302
+    )
     assert flag_events(flag, "edited") == 2
 
 
@@ -462,8 +523,12 @@ def test_the_same_screening_on_the_same_day_is_recorded_once(client, login_as, s
     w = school_world
     login_as(w["counselor"])
     yesterday = date.today() - timedelta(days=1)
-    form = {"instrument": instrument("CSE-IT 2.0").id, "screened_on": yesterday.isoformat(), "result": "no_concern",
-            "next_step": "none"}
+    form = {
+        "instrument": instrument("CSE-IT 2.0").id,
+        "screened_on": yesterday.isoformat(),
+        "result": "no_concern",
+        "next_step": "none",
+    }
     assert client.post(f"/students/{w['student'].id}/screenings/new", data=form).status_code == 302
     login_as(w["counselor2"])
     again = client.post(f"/students/{w['student'].id}/screenings/new", data={**form, "result": "possible_concern"})
@@ -476,8 +541,14 @@ def test_the_same_screening_on_the_same_day_is_recorded_once(client, login_as, s
 
 def test_the_database_refuses_a_second_screening_of_the_same_day(school_world):
     w = school_world
-    values = {"student_id": w["student"].id, "instrument_id": instrument().id, "screened_on": date.today(),
-              "screener_id": w["counselor"].id, "result": "no_concern", "next_step": "none"}
+    values = {
+        "student_id": w["student"].id,
+        "instrument_id": instrument().id,
+        "screened_on": date.today(),
+        "screener_id": w["counselor"].id,
+        "result": "no_concern",
+        "next_step": "none",
+    }
     db.session.add(Screening(**values))
     db.session.flush()
     with pytest.raises(IntegrityError), db.session.begin_nested():
@@ -501,12 +572,20 @@ def test_the_upgrade_that_adds_the_index_names_screenings_recorded_twice(school_
     connection = db.session.connection()
     with Operations.context(MigrationContext.configure(connection)):
         migration.downgrade()
-        values = {"student_id": w["student"].id, "instrument_id": instrument().id, "screened_on": date.today(),
-                  "screener_id": w["counselor"].id, "result": "no_concern", "next_step": "none"}
+        values = {
+            "student_id": w["student"].id,
+            "instrument_id": instrument().id,
+            "screened_on": date.today(),
+            "screener_id": w["counselor"].id,
+            "result": "no_concern",
+            "next_step": "none",
+        }
         db.session.add_all([Screening(**values), Screening(**values)])
         db.session.flush()
         first = min(db.session.scalars(select(Screening.id)))
-        with pytest.raises(RuntimeError, match=rf"1 screening\(s\) were recorded more than once .*#{first} \(2 copies\)"):
+        with pytest.raises(
+            RuntimeError, match=rf"1 screening\(s\) were recorded more than once .*#{first} \(2 copies\)"
+        ):
             migration.upgrade()
 
 
@@ -531,9 +610,15 @@ def test_the_same_referral_sent_twice_is_sent_once(client, login_as, school_worl
     assert audit_count("referral.created") == 3
 
 
-@pytest.mark.parametrize("data", [
-    {"category": " "}, {"category": "\t"}, {"severity": " ", "category": " "}, {"existing_flag": " ", "category": " "},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"category": " "},
+        {"category": "\t"},
+        {"severity": " ", "category": " "},
+        {"existing_flag": " ", "category": " "},
+    ],
+)
 def test_accept_with_a_blank_looking_choice_is_a_400_that_changes_nothing(client, login_as, school_world, data):
     """A choice of only whitespace is no choice (it used to reach int(' ') and answer 500)."""
     w = school_world

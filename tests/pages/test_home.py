@@ -3,6 +3,7 @@
 Each card's figure is what its link to the filtered student list shows; the principal's headline
 is the coverage page's own. The caseload fixture (tests/pages/conftest.py) supplies the students.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,9 @@ from tests.support.pages import listed
 
 def figure(page: str, label: str) -> tuple[int, str | None]:
     """(the figure under a card's label, the URL of its "see who" link if any)."""
-    found = re.search(rf"<dt>{re.escape(label)}</dt>\s*<dd><strong>(\d+)</strong>(?: <a href=\"([^\"]+)\">see who</a>)?",
-                      page)
+    found = re.search(
+        rf"<dt>{re.escape(label)}</dt>\s*<dd><strong>(\d+)</strong>(?: <a href=\"([^\"]+)\">see who</a>)?", page
+    )
     assert found, label
     return int(found.group(1)), (found.group(2) or "").replace("&amp;", "&") or None
 
@@ -45,8 +47,11 @@ def test_the_counselor_s_cards_count_what_their_links_list(client, login_as, cas
     db.session.commit()
     login_as(counselor)
     home = client.get("/").get_data(as_text=True)
-    expected = {"Students with check-ins overdue": ["Cole, Cy"], "Students with a check-in due today": ["Fox, Flo"],
-                "Urgent flags without a check-in plan": ["Abbot, Ana"]}
+    expected = {
+        "Students with check-ins overdue": ["Cole, Cy"],
+        "Students with a check-in due today": ["Fox, Flo"],
+        "Urgent flags without a check-in plan": ["Abbot, Ana"],
+    }
     for label, names in expected.items():
         n, link = figure(home, label)
         assert n == len(names) and link, label
@@ -65,12 +70,15 @@ def test_a_quiet_day_says_so_and_names_no_one(client, login_as, db_session, case
     assert figure(home, "Students with check-ins overdue") == (0, None)
     assert "No referrals waiting." in home and "Mandated reports to record" not in home
     assert "No plan reviews due." in home
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "home.lists.view")) == 0
+    assert (
+        db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "home.lists.view"))
+        == 0
+    )
 
 
 def test_the_counselor_s_home_sends_as_many_statements_for_a_busy_day_as_for_a_quiet_one(
-        client, login_as, db_session, caseload):
+    client, login_as, db_session, caseload
+):
     counselor = caseload["counselor"]
     # One mandated report to record: the quiet day's page names a student too, and writes its audit row.
     make_flag(caseload["students"]["Flo"], counselor, category_name="Signs of commercial", severity="high")
@@ -111,12 +119,30 @@ def test_an_intervention_plan_whose_review_has_come_is_on_the_counselor_s_home(c
 
     s, counselor = caseload["students"], caseload["counselor"]
     today = clock().today
-    due = create_plan(counselor, s["Ana"], goal="Goes to class", measure="Days in class a week", baseline=2,
-                      target=5, started_on=today - timedelta(days=30), review_on=today - timedelta(days=1),
-                      program_ids=[], today=today - timedelta(days=30))
-    create_plan(counselor, s["Ben"], goal="Eats lunch with a friend", measure="Lunches with a friend a week",
-                baseline=0, target=3, started_on=today, review_on=today + timedelta(days=14), program_ids=[],
-                today=today)
+    due = create_plan(
+        counselor,
+        s["Ana"],
+        goal="Goes to class",
+        measure="Days in class a week",
+        baseline=2,
+        target=5,
+        started_on=today - timedelta(days=30),
+        review_on=today - timedelta(days=1),
+        program_ids=[],
+        today=today - timedelta(days=30),
+    )
+    create_plan(
+        counselor,
+        s["Ben"],
+        goal="Eats lunch with a friend",
+        measure="Lunches with a friend a week",
+        baseline=0,
+        target=3,
+        started_on=today,
+        review_on=today + timedelta(days=14),
+        program_ids=[],
+        today=today,
+    )
     db.session.commit()
     login_as(counselor)
     home = client.get("/").get_data(as_text=True)

@@ -1,5 +1,6 @@
 """The caseload's bulk actions and saved views under identical requests at the same moment
 (tests/support/concurrency.py): each student gets one plan, one seat, one assignment; a view is saved once."""
+
 from __future__ import annotations
 
 import re
@@ -48,36 +49,64 @@ def _done(answers) -> list[int]:
 
 
 def test_starting_plans_for_three_at_once_starts_one_each(race_app, world):
-    data = {"student": world.students, "counselor": "me", "cadence": "weekly", "local_time": "10:30",
-            "duration_minutes": "20", "non_school_day": "move", "link_flag": "y",
-            "starts_on": (utcnow() + timedelta(days=1)).date().isoformat()}
+    data = {
+        "student": world.students,
+        "counselor": "me",
+        "cadence": "weekly",
+        "local_time": "10:30",
+        "duration_minutes": "20",
+        "non_school_day": "move",
+        "link_flag": "y",
+        "starts_on": (utcnow() + timedelta(days=1)).date().isoformat(),
+    }
     answers = fire_together(race_app, world.counselor, "POST", "/students/bulk/plans", data)
     assert _done(answers) == [0] * (len(answers) - 1) + [3]  # one request started them; the others skipped all
     assert all("already has a check-in plan" in a.text for a in answers if "3 of 3 done" not in a.text)
     for student_id in world.students:
-        assert _count(race_app, select(func.count()).select_from(CheckInPlan).where(
-            CheckInPlan.student_id == student_id)) == 1
+        assert (
+            _count(race_app, select(func.count()).select_from(CheckInPlan).where(CheckInPlan.student_id == student_id))
+            == 1
+        )
 
 
 def test_enrolling_three_at_once_seats_each_once(race_app, world):
-    answers = fire_together(race_app, world.counselor, "POST", "/students/bulk/enroll",
-                            {"student": world.students, "program_id": str(world.program)})
+    answers = fire_together(
+        race_app,
+        world.counselor,
+        "POST",
+        "/students/bulk/enroll",
+        {"student": world.students, "program_id": str(world.program)},
+    )
     assert _done(answers) == [0] * (len(answers) - 1) + [3]
     rows = _count(race_app, select(func.count()).select_from(Enrollment).where(Enrollment.program_id == world.program))
-    seated = _count(race_app, select(func.count()).select_from(Enrollment).where(
-        Enrollment.program_id == world.program, Enrollment.status == "active"))
+    seated = _count(
+        race_app,
+        select(func.count())
+        .select_from(Enrollment)
+        .where(Enrollment.program_id == world.program, Enrollment.status == "active"),
+    )
     assert rows == 3 and seated == 2  # capacity 2: the third waits
 
 
 def test_assigning_at_once_assigns_once(race_app, world):
-    answers = fire_together(race_app, world.counselor, "POST", "/students/bulk/assign",
-                            {"student": world.students, "counselor_id": str(world.counselor)})
+    answers = fire_together(
+        race_app,
+        world.counselor,
+        "POST",
+        "/students/bulk/assign",
+        {"student": world.students, "counselor_id": str(world.counselor)},
+    )
     assert _done(answers) == [0] * (len(answers) - 1) + [3]
     assert _count(race_app, select(func.count()).select_from(CounselorAssignment)) == 3
 
 
 def test_saving_a_view_at_once_saves_it_once(race_app, world):
-    answers = fire_together(race_app, world.counselor, "POST", "/students/views",
-                            {"name": "My watchlist", "query": "severity=urgent&plan=none"})
+    answers = fire_together(
+        race_app,
+        world.counselor,
+        "POST",
+        "/students/views",
+        {"name": "My watchlist", "query": "severity=urgent&plan=none"},
+    )
     assert_one_effect(answers, says="already saved")
     assert _count(race_app, select(func.count()).select_from(SavedView)) == 1

@@ -1,6 +1,7 @@
 """Case work under identical requests at the same moment: exactly one effect, a clear message for
 the others (tests/support/concurrency.py). On PostgreSQL each request has its own connection; on SQLite
 they take turns for the write lock."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -69,21 +70,39 @@ def test_accepting_one_referral_at_once_makes_one_flag(race_app, school):
     rid = _new_referral(race_app, school)
     with race_app.app_context():
         form = {"category": str(category().id), "severity": "moderate", "note": "Seen crying twice."}
-    answers = fire_together(race_app, [school.counselor] * 4 + [school.counselor2] * 4, "POST",
-                            f"/referrals/{rid}/accept", form)
+    answers = fire_together(
+        race_app, [school.counselor] * 4 + [school.counselor2] * 4, "POST", f"/referrals/{rid}/accept", form
+    )
     assert_one_effect(answers, says="already accepted by")
-    assert _count(race_app, select(func.count()).select_from(RiskFlag).where(RiskFlag.student_id == school.student)) == 1
-    assert _count(race_app, select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "referral.accepted", AuditEvent.object_id == str(rid))) == 1
+    assert (
+        _count(race_app, select(func.count()).select_from(RiskFlag).where(RiskFlag.student_id == school.student)) == 1
+    )
+    assert (
+        _count(
+            race_app,
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "referral.accepted", AuditEvent.object_id == str(rid)),
+        )
+        == 1
+    )
 
 
 def test_closing_one_referral_at_once_closes_it_once(race_app, school):
     rid = _new_referral(race_app, school)
-    answers = fire_together(race_app, school.counselor, "POST", f"/referrals/{rid}/close",
-                            {"reason": "Spoke with the family; no concern."})
+    answers = fire_together(
+        race_app, school.counselor, "POST", f"/referrals/{rid}/close", {"reason": "Spoke with the family; no concern."}
+    )
     assert_one_effect(answers, says="already closed by")
-    assert _count(race_app, select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "referral.closed", AuditEvent.object_id == str(rid))) == 1
+    assert (
+        _count(
+            race_app,
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "referral.closed", AuditEvent.object_id == str(rid)),
+        )
+        == 1
+    )
     with race_app.app_context():
         assert db.session.get(Referral, rid).closed_reason == "Spoke with the family; no concern."
 
@@ -92,8 +111,15 @@ def test_taking_one_referral_into_review_at_once_does_it_once(race_app, school):
     rid = _new_referral(race_app, school)
     answers = fire_together(race_app, school.counselor, "POST", f"/referrals/{rid}/review")
     assert_one_effect(answers, says="already in review")
-    assert _count(race_app, select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "referral.in_review", AuditEvent.object_id == str(rid))) == 1
+    assert (
+        _count(
+            race_app,
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "referral.in_review", AuditEvent.object_id == str(rid)),
+        )
+        == 1
+    )
 
 
 def _audited(app, action: str, **where) -> int:
@@ -104,12 +130,19 @@ def _audited(app, action: str, **where) -> int:
 
 
 def _flag_events(app, flag_id: int, action: str) -> int:
-    return _count(app, select(func.count()).select_from(FlagEvent).where(FlagEvent.flag_id == flag_id,
-                                                                          FlagEvent.action == action))
+    return _count(
+        app, select(func.count()).select_from(FlagEvent).where(FlagEvent.flag_id == flag_id, FlagEvent.action == action)
+    )
 
 
-def _new_flag(app, school: School, *, category_name: str = "Social isolation", severity: str = "moderate",
-              moves: tuple[str, ...] = ()) -> int:
+def _new_flag(
+    app,
+    school: School,
+    *,
+    category_name: str = "Social isolation",
+    severity: str = "moderate",
+    moves: tuple[str, ...] = (),
+) -> int:
     """A committed flag on the school's student, moved through the given statuses first."""
     from school_prevention.auth.models import User
     from school_prevention.flags.services import change_status
@@ -117,8 +150,9 @@ def _new_flag(app, school: School, *, category_name: str = "Social isolation", s
 
     with app.app_context():
         counselor = db.session.get(User, school.counselor)
-        flag = make_flag(db.session.get(Student, school.student), counselor, category_name=category_name,
-                         severity=severity)
+        flag = make_flag(
+            db.session.get(Student, school.student), counselor, category_name=category_name, severity=severity
+        )
         for status in moves:
             change_status(counselor, flag, status, "Settled with the family." if status == "resolved" else None)
         db.session.commit()
@@ -127,39 +161,73 @@ def _new_flag(app, school: School, *, category_name: str = "Social isolation", s
 
 def test_sending_one_referral_at_once_sends_it_once(race_app, school):
     with race_app.app_context():
-        form = {"categories": [str(category("Bullying — targeted").id)], "urgency": "soon",
-                "observation": "Older students took her lunch money at the bus stop again."}
+        form = {
+            "categories": [str(category("Bullying — targeted").id)],
+            "urgency": "soon",
+            "observation": "Older students took her lunch money at the bus stop again.",
+        }
     answers = fire_together(race_app, school.staff, "POST", f"/referrals/new?student={school.student}", form)
     assert_one_effect(answers, says="you already sent this referral at")
-    assert _count(race_app, select(func.count()).select_from(Referral).where(Referral.student_id == school.student)) == 1
+    assert (
+        _count(race_app, select(func.count()).select_from(Referral).where(Referral.student_id == school.student)) == 1
+    )
     assert _audited(race_app, "referral.created", student_id=school.student) == 1
     # Each counselor of the school hears of it once.
-    assert _count(race_app, select(func.count()).select_from(Notification).where(
-        Notification.kind == "referral.new", Notification.user_id.in_([school.counselor, school.counselor2]))) == 2
+    assert (
+        _count(
+            race_app,
+            select(func.count())
+            .select_from(Notification)
+            .where(
+                Notification.kind == "referral.new", Notification.user_id.in_([school.counselor, school.counselor2])
+            ),
+        )
+        == 2
+    )
 
 
 def test_opening_one_flag_at_once_opens_one(race_app, school):
     with race_app.app_context():
-        form = {"category": str(category("Social isolation").id), "severity": "moderate",
-                "source": "counselor_observation", "note": "Eats lunch alone in the library every day."}
-    answers = fire_together(race_app, [school.counselor] * 4 + [school.counselor2] * 4, "POST",
-                            f"/students/{school.student}/flags/new", form)
+        form = {
+            "category": str(category("Social isolation").id),
+            "severity": "moderate",
+            "source": "counselor_observation",
+            "note": "Eats lunch alone in the library every day.",
+        }
+    answers = fire_together(
+        race_app,
+        [school.counselor] * 4 + [school.counselor2] * 4,
+        "POST",
+        f"/students/{school.student}/flags/new",
+        form,
+    )
     assert_one_effect(answers, says="this flag was already opened by")
-    assert _count(race_app, select(func.count()).select_from(RiskFlag).where(RiskFlag.student_id == school.student)) == 1
+    assert (
+        _count(race_app, select(func.count()).select_from(RiskFlag).where(RiskFlag.student_id == school.student)) == 1
+    )
     assert _audited(race_app, "flag.created", student_id=school.student) == 1
 
 
-@pytest.mark.parametrize("moves, form, says, action", [
-    ((), {"status": "resolved", "resolution": "Joined the lunch club; has friends now."}, "already resolved by",
-     "resolved"),
-    ((), {"status": "monitoring"}, "already moved to monitoring by", "monitoring"),
-    (("resolved",), {"status": "open"}, "already reopened by", "reopened"),
-    (("monitoring",), {"status": "open"}, "already moved back to open by", "open"),
-], ids=["resolve", "monitor", "reopen", "back-to-open"])
+@pytest.mark.parametrize(
+    "moves, form, says, action",
+    [
+        (
+            (),
+            {"status": "resolved", "resolution": "Joined the lunch club; has friends now."},
+            "already resolved by",
+            "resolved",
+        ),
+        ((), {"status": "monitoring"}, "already moved to monitoring by", "monitoring"),
+        (("resolved",), {"status": "open"}, "already reopened by", "reopened"),
+        (("monitoring",), {"status": "open"}, "already moved back to open by", "open"),
+    ],
+    ids=["resolve", "monitor", "reopen", "back-to-open"],
+)
 def test_moving_one_flag_at_once_moves_it_once(race_app, school, moves, form, says, action):
     flag_id = _new_flag(race_app, school, moves=moves)
-    answers = fire_together(race_app, [school.counselor] * 4 + [school.counselor2] * 4, "POST",
-                            f"/flags/{flag_id}/status", form)
+    answers = fire_together(
+        race_app, [school.counselor] * 4 + [school.counselor2] * 4, "POST", f"/flags/{flag_id}/status", form
+    )
     assert_one_effect(answers, says=says)
     assert _flag_events(race_app, flag_id, action) == 1
     assert _audited(race_app, "flag.status", object_id=str(flag_id)) == len(moves) + 1
@@ -170,8 +238,13 @@ def test_moving_one_flag_at_once_moves_it_once(race_app, school, moves, form, sa
 def test_one_flag_edit_at_once_is_saved_once(race_app, school):
     flag_id = _new_flag(race_app, school)
     with race_app.app_context():
-        form = {"category": str(category("Social isolation").id), "severity": "high", "source": "counselor_observation",
-                "note": "Says nobody would notice if she stopped coming.", "replace_note": "y"}
+        form = {
+            "category": str(category("Social isolation").id),
+            "severity": "high",
+            "source": "counselor_observation",
+            "note": "Says nobody would notice if she stopped coming.",
+            "replace_note": "y",
+        }
     answers = fire_together(race_app, school.counselor, "POST", f"/flags/{flag_id}/edit", form)
     assert_one_effect(answers, says="already has these details, as saved by")
     assert _flag_events(race_app, flag_id, "edited") == 1
@@ -181,9 +254,13 @@ def test_one_flag_edit_at_once_is_saved_once(race_app, school):
 def test_recording_one_mandated_report_at_once_records_it_once(race_app, school):
     flag_id = _new_flag(race_app, school, category_name="Signs of commercial", severity="high")
     made_at = (datetime.now() - timedelta(days=2)).strftime("%Y-%m-%dT09:30")
-    answers = fire_together(race_app, [school.counselor] * 4 + [school.counselor2] * 4, "POST",
-                            f"/flags/{flag_id}/report", {"agency": "State hotline", "made_at": made_at,
-                                                         "reference": "HL-2291"})
+    answers = fire_together(
+        race_app,
+        [school.counselor] * 4 + [school.counselor2] * 4,
+        "POST",
+        f"/flags/{flag_id}/report",
+        {"agency": "State hotline", "made_at": made_at, "reference": "HL-2291"},
+    )
     assert_one_effect(answers, says="mandated report was already recorded by")
     assert _flag_events(race_app, flag_id, "report_recorded") == 1
     assert _audited(race_app, "flag.report_recorded", object_id=str(flag_id)) == 1
@@ -191,10 +268,21 @@ def test_recording_one_mandated_report_at_once_records_it_once(race_app, school)
 
 def test_recording_one_screening_at_once_records_it_once(race_app, school):
     with race_app.app_context():
-        form = {"instrument": str(instrument("CSE-IT").id), "screened_on": (date.today() - timedelta(days=1)).isoformat(),
-                "result": "no_concern", "next_step": "none"}
-    answers = fire_together(race_app, [school.counselor] * 4 + [school.counselor2] * 4, "POST",
-                            f"/students/{school.student}/screenings/new", form)
+        form = {
+            "instrument": str(instrument("CSE-IT").id),
+            "screened_on": (date.today() - timedelta(days=1)).isoformat(),
+            "result": "no_concern",
+            "next_step": "none",
+        }
+    answers = fire_together(
+        race_app,
+        [school.counselor] * 4 + [school.counselor2] * 4,
+        "POST",
+        f"/students/{school.student}/screenings/new",
+        form,
+    )
     assert_one_effect(answers, says="screening of this student on")
-    assert _count(race_app, select(func.count()).select_from(Screening).where(Screening.student_id == school.student)) == 1
+    assert (
+        _count(race_app, select(func.count()).select_from(Screening).where(Screening.student_id == school.student)) == 1
+    )
     assert _audited(race_app, "screening.created", student_id=school.student) == 1

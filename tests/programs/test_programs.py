@@ -1,4 +1,5 @@
 """Programs as counselors and principals use them: seats, waitlist, attendance, dosage, mentoring."""
+
 from __future__ import annotations
 
 import threading
@@ -27,7 +28,9 @@ def world(db_session):
     north, south = make_school(name="North"), make_school(name="South")
     counselor = make_user("counselor", schools=[north])
     w = {
-        "north": north, "south": south, "counselor": counselor,
+        "north": north,
+        "south": south,
+        "counselor": counselor,
         "counselor2": make_user("counselor", schools=[north]),
         "principal": make_user("principal", schools=[north]),
         "other_counselor": make_user("counselor", schools=[south]),
@@ -42,22 +45,35 @@ def world(db_session):
 
 
 def statuses(program):
-    rows = db.session.execute(select(Enrollment.student_id, Enrollment.status).where(Enrollment.program_id == program.id)
-                              .order_by(Enrollment.id)).all()
+    rows = db.session.execute(
+        select(Enrollment.student_id, Enrollment.status)
+        .where(Enrollment.program_id == program.id)
+        .order_by(Enrollment.id)
+    ).all()
     return [(sid, status) for sid, status in rows]
 
 
 def test_counselor_creates_a_program_and_bad_input_changes_nothing(client, login_as, world):
     w = world
     login_as(w["counselor"])
-    base = {"school_id": w["north"].id, "type_id": program_type("Mentoring").id, "name": "Lunch Buddies",
-            "capacity": "6", "session_minutes": "30", "starts_on": "2026-09-01", "ends_on": "2027-06-01",
-            "is_active": "y"}
-    for change, message in [({"capacity": "0"}, "from 1 to 10000"), ({"name": ""}, "Give the program a name"),
-                            ({"ends_on": "2026-08-01"}, "end date is before the start"),
-                            ({"capacity": "lots"}, "Not a valid integer"),
-                            ({"school_id": str(w["south"].id)}, "Not a valid choice"),
-                            ({"name": "Coping skills group"}, "already has a program with this name")]:
+    base = {
+        "school_id": w["north"].id,
+        "type_id": program_type("Mentoring").id,
+        "name": "Lunch Buddies",
+        "capacity": "6",
+        "session_minutes": "30",
+        "starts_on": "2026-09-01",
+        "ends_on": "2027-06-01",
+        "is_active": "y",
+    }
+    for change, message in [
+        ({"capacity": "0"}, "from 1 to 10000"),
+        ({"name": ""}, "Give the program a name"),
+        ({"ends_on": "2026-08-01"}, "end date is before the start"),
+        ({"capacity": "lots"}, "Not a valid integer"),
+        ({"school_id": str(w["south"].id)}, "Not a valid choice"),
+        ({"name": "Coping skills group"}, "already has a program with this name"),
+    ]:
         response = client.post("/programs/new", data={**base, **change})
         assert response.status_code == 400, change
         assert message in response.data.decode(), change
@@ -73,8 +89,16 @@ def test_a_nul_byte_in_a_program_or_mentor_form_is_refused_and_changes_nothing(c
     w = world
     login_as(w["counselor"])
     program = w["program"]
-    response = client.post(f"/programs/{program.id}/edit", data={
-        "type_id": program.type_id, "name": "Coping\x00Skills", "capacity": "2", "session_minutes": "45", "is_active": "y"})
+    response = client.post(
+        f"/programs/{program.id}/edit",
+        data={
+            "type_id": program.type_id,
+            "name": "Coping\x00Skills",
+            "capacity": "2",
+            "session_minutes": "45",
+            "is_active": "y",
+        },
+    )
     assert response.status_code == 400
     assert "not allowed (a NUL byte" in response.data.decode()
     db.session.refresh(program)
@@ -88,8 +112,11 @@ def test_a_nul_byte_in_a_program_or_mentor_form_is_refused_and_changes_nothing(c
 def test_enrolling_three_into_two_seats_waitlists_the_third_and_no_one_twice(client, login_as, world):
     w, kids = world, world["students"]
     login_as(w["counselor"])
-    response = client.post(f"/programs/{w['program'].id}/enroll",
-                           data={"student_ids": [kids[0].id, kids[1].id, kids[2].id]}, follow_redirects=True)
+    response = client.post(
+        f"/programs/{w['program'].id}/enroll",
+        data={"student_ids": [kids[0].id, kids[1].id, kids[2].id]},
+        follow_redirects=True,
+    )
     page = response.data.decode()
     assert "2 enrolled; 1 waitlisted" in page
     assert statuses(w["program"]) == [(kids[0].id, "active"), (kids[1].id, "active"), (kids[2].id, "waitlisted")]
@@ -102,8 +129,9 @@ def test_enrolling_three_into_two_seats_waitlists_the_third_and_no_one_twice(cli
     # The refusal writes no audit row, so it names no child.
     assert kids[0].family_name not in page and kids[2].family_name not in page
     # Among others, a student already in is skipped with the reason.
-    mixed = client.post(f"/programs/{w['program'].id}/enroll", data={"student_ids": [kids[0].id, kids[3].id]},
-                        follow_redirects=True)
+    mixed = client.post(
+        f"/programs/{w['program'].id}/enroll", data={"student_ids": [kids[0].id, kids[3].id]}, follow_redirects=True
+    )
     assert "1 waitlisted" in mixed.data.decode() and "already in this program or on its waitlist" in mixed.data.decode()
     assert len(statuses(w["program"])) == 4
     # A student of another school, or an id that does not exist, is not found: nothing changes.
@@ -123,8 +151,9 @@ def test_waitlist_promotes_in_order_and_notifies_the_counselors(client, login_as
     first = db.session.scalars(select(Enrollment).where(Enrollment.student_id == kids[0].id)).one()
     response = client.post(f"/enrollments/{first.id}/end", data={"status": "withdrawn", "reason": ""})
     assert response.status_code == 400 and "Say why" in response.data.decode()
-    response = client.post(f"/enrollments/{first.id}/end", data={"status": "withdrawn", "reason": "Family moved"},
-                           follow_redirects=True)
+    response = client.post(
+        f"/enrollments/{first.id}/end", data={"status": "withdrawn", "reason": "Family moved"}, follow_redirects=True
+    )
     assert "moved from the waitlist into the seat" in response.data.decode()
     assert dict(statuses(w["program"]))[kids[3].id] == "active"  # first in line, though enrolled later in the list
     assert dict(statuses(w["program"]))[kids[2].id] == "waitlisted"
@@ -143,8 +172,17 @@ def test_raising_capacity_promotes_and_lowering_below_the_seated_is_refused(worl
     enroll(w["counselor"], w["program"], kids[:4])
     from school_prevention.programs.services import update_program
 
-    values = {"name": w["program"].name, "description": None, "facilitator": None, "starts_on": None, "ends_on": None,
-              "schedule": None, "location": None, "session_minutes": 45, "is_active": True}
+    values = {
+        "name": w["program"].name,
+        "description": None,
+        "facilitator": None,
+        "starts_on": None,
+        "ends_on": None,
+        "schedule": None,
+        "location": None,
+        "session_minutes": 45,
+        "is_active": True,
+    }
     with pytest.raises(ServiceError, match="2 students hold seats"):
         update_program(w["counselor"], w["program"], w["program"].type, capacity=1, **values)
     promoted = update_program(w["counselor"], w["program"], w["program"].type, capacity=3, **values)
@@ -168,18 +206,41 @@ def test_attendance_for_the_roster_in_one_form_sums_to_the_dosage_shown(client, 
     url = f"/programs/{w['program'].id}/sessions/new"
     form = client.get(url).data.decode()
     assert f'name="att-{kids[0].id}"' in form and f'name="att-{kids[1].id}"' in form
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "program.session.view", AuditEvent.object_id == str(w["program"].id))) == 1
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "program.session.view", AuditEvent.object_id == str(w["program"].id))
+        )
+        == 1
+    )
     # Everyone must be marked; nothing is saved otherwise.
     response = client.post(url, data={"held_on": "2026-11-02", "minutes": "40", f"att-{kids[0].id}": "present"})
     assert response.status_code == 400 and "1 not marked" in response.data.decode()
     assert db.session.scalar(select(func.count()).select_from(Attendance)) == 0
-    assert client.post(url, data={"held_on": "2026-11-02", "minutes": "0", f"att-{kids[0].id}": "present",
-                                  f"att-{kids[1].id}": "absent"}).status_code == 400
-    for day, minutes, first, second in [("2026-11-02", "40", "present", "absent"), ("2026-11-09", "35", "present", "present"),
-                                        ("2026-11-16", "50", "excused", "present")]:
-        assert client.post(url, data={"held_on": day, "minutes": minutes, f"att-{kids[0].id}": first,
-                                      f"att-{kids[1].id}": second}).status_code == 302
+    assert (
+        client.post(
+            url,
+            data={
+                "held_on": "2026-11-02",
+                "minutes": "0",
+                f"att-{kids[0].id}": "present",
+                f"att-{kids[1].id}": "absent",
+            },
+        ).status_code
+        == 400
+    )
+    for day, minutes, first, second in [
+        ("2026-11-02", "40", "present", "absent"),
+        ("2026-11-09", "35", "present", "present"),
+        ("2026-11-16", "50", "excused", "present"),
+    ]:
+        assert (
+            client.post(
+                url, data={"held_on": day, "minutes": minutes, f"att-{kids[0].id}": first, f"att-{kids[1].id}": second}
+            ).status_code
+            == 302
+        )
     page = client.get(f"/programs/{w['program'].id}").data.decode()
     assert _row(page, kids[0]) == ["2", "75"]  # 40 + 35: excused does not count
     assert _row(page, kids[1]) == ["2", "85"]  # 35 + 50
@@ -189,8 +250,18 @@ def test_attendance_for_the_roster_in_one_form_sums_to_the_dosage_shown(client, 
     from school_prevention.programs.models import ProgramSession
 
     first_session = db.session.scalars(select(ProgramSession).order_by(ProgramSession.held_on)).first()
-    assert client.post(f"/programs/{w['program'].id}/sessions/{first_session.id}", data={
-        "held_on": "2026-11-02", "minutes": "40", f"att-{kids[0].id}": "present", f"att-{kids[1].id}": "present"}).status_code == 302
+    assert (
+        client.post(
+            f"/programs/{w['program'].id}/sessions/{first_session.id}",
+            data={
+                "held_on": "2026-11-02",
+                "minutes": "40",
+                f"att-{kids[0].id}": "present",
+                f"att-{kids[1].id}": "present",
+            },
+        ).status_code
+        == 302
+    )
     assert _row(client.get(f"/programs/{w['program'].id}").data.decode(), kids[1]) == ["3", "125"]
 
 
@@ -261,7 +332,9 @@ def test_uncleared_or_expired_mentor_cannot_be_matched(client, login_as, world):
         response = client.post(f"/matches/{match.id}/status", data={"status": "matched", "mentor_id": mentor.id})
         assert response.status_code == 400 and message in response.data.decode()
         assert db.session.get(Match, match.id).status == "inquiry"
-    assert client.post(f"/matches/{match.id}/status", data={"status": "matched", "mentor_id": fresh.id}).status_code == 302
+    assert (
+        client.post(f"/matches/{match.id}/status", data={"status": "matched", "mentor_id": fresh.id}).status_code == 302
+    )
     db.session.expire_all()
     assert db.session.get(Match, match.id).mentor_id == fresh.id
 
@@ -275,25 +348,50 @@ def test_match_moves_through_statuses_shows_length_and_support_due(client, login
     refused = client.post(f"/students/{kid.id}/matches")
     assert refused.status_code == 409  # one open match per student
     match = db.session.scalars(select(Match).where(Match.student_id == kid.id)).one()
-    assert (f"already has an open mentoring match (inquiry), started by {w['counselor'].name}"
-            in refused.get_data(as_text=True))
+    assert f"already has an open mentoring match (inquiry), started by {w['counselor'].name}" in refused.get_data(
+        as_text=True
+    )
     assert f'href="/matches/{match.id}"' in refused.get_data(as_text=True)
     assert client.post(f"/matches/{match.id}/status", data={"status": "closed"}).status_code == 400  # needs a reason
     assert client.post(f"/matches/{match.id}/status", data={"status": "waiting"}).status_code == 302
     started = date.today() - relativedelta(months=2)
-    assert client.post(f"/matches/{match.id}/status", data={
-        "status": "matched", "mentor_id": mentor.id, "on": started.isoformat()}).status_code == 302
+    assert (
+        client.post(
+            f"/matches/{match.id}/status", data={"status": "matched", "mentor_id": mentor.id, "on": started.isoformat()}
+        ).status_code
+        == 302
+    )
     page = client.get(f"/matches/{match.id}").data.decode()
     assert f"{(date.today() - started).days} days" in page
     assert "Monthly support contact" in page and "due since" in page
-    assert client.post(f"/matches/{match.id}/contacts", data={
-        "contacted_on": (date.today() + timedelta(days=3)).isoformat(), "method": "phone", "with_whom": "mentor"}).status_code == 400
-    assert client.post(f"/matches/{match.id}/contacts", data={
-        "contacted_on": date.today().isoformat(), "method": "phone", "with_whom": "mentor"}).status_code == 302
+    assert (
+        client.post(
+            f"/matches/{match.id}/contacts",
+            data={
+                "contacted_on": (date.today() + timedelta(days=3)).isoformat(),
+                "method": "phone",
+                "with_whom": "mentor",
+            },
+        ).status_code
+        == 400
+    )
+    assert (
+        client.post(
+            f"/matches/{match.id}/contacts",
+            data={"contacted_on": date.today().isoformat(), "method": "phone", "with_whom": "mentor"},
+        ).status_code
+        == 302
+    )
     page = client.get(f"/matches/{match.id}").data.decode()
     assert "due since" not in page and "Next support contact by" in page
-    assert client.post(f"/matches/{match.id}/status", data={"status": "closed", "reason": "Mentor relocated"}).status_code == 302
-    assert client.post(f"/matches/{match.id}/status", data={"status": "matched", "mentor_id": mentor.id}).status_code == 400
+    assert (
+        client.post(f"/matches/{match.id}/status", data={"status": "closed", "reason": "Mentor relocated"}).status_code
+        == 302
+    )
+    assert (
+        client.post(f"/matches/{match.id}/status", data={"status": "matched", "mentor_id": mentor.id}).status_code
+        == 400
+    )
     assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.like("match.%"))) >= 5
 
 
@@ -310,7 +408,9 @@ def test_staff_and_other_schools_cannot_reach_mentoring(client, login_as, world)
     assert client.get(f"/matches/{match.id}").status_code == 403
 
 
-def test_two_counselors_taking_the_last_seat_at_once_end_one_enrolled_one_waitlisted(backend, tmp_path_factory, postgres):
+def test_two_counselors_taking_the_last_seat_at_once_end_one_enrolled_one_waitlisted(
+    backend, tmp_path_factory, postgres
+):
     """Two real connections race for the last seat; the program's row lock serialises them."""
     if backend != "postgresql":
         pytest.skip("the two-connection race is the PostgreSQL case (SQLite allows one writer at a time)")
@@ -349,8 +449,13 @@ def test_two_counselors_taking_the_last_seat_at_once_end_one_enrolled_one_waitli
         t.join(30)
     assert not errors
     with app.app_context():
-        result = sorted(db.session.scalars(select(Enrollment.status).where(
-            Enrollment.program_id == ids["program"], Enrollment.student_id.in_(ids["kids"][1:]))).all())
+        result = sorted(
+            db.session.scalars(
+                select(Enrollment.status).where(
+                    Enrollment.program_id == ids["program"], Enrollment.student_id.in_(ids["kids"][1:])
+                )
+            ).all()
+        )
         db.engine.dispose()
     assert result == ["active", "waitlisted"]
 
@@ -391,16 +496,28 @@ def test_a_repeated_session_is_refused_once_recorded_and_a_day_has_one_session(c
     assert client.post(edit_url, data=form).status_code == 409
     assert client.post(url, data={**form, "held_on": "2026-11-09"}).status_code == 302
     moved = client.post(edit_url, data={**form, "held_on": "2026-11-09"})
-    assert moved.status_code == 400 and "Another session of this program is recorded on Nov 9, 2026" in moved.get_data(as_text=True)
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "program_session.updated")) == 0
+    assert moved.status_code == 400 and "Another session of this program is recorded on Nov 9, 2026" in moved.get_data(
+        as_text=True
+    )
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "program_session.updated")
+        )
+        == 0
+    )
 
 
 def test_a_repeated_program_or_mentor_is_refused_and_a_changed_one_is_saved(client, login_as, world):
     w = world
     login_as(w["counselor"])
-    base = {"school_id": w["north"].id, "type_id": program_type("Mentoring").id, "name": "Lunch Buddies",
-            "capacity": "6", "session_minutes": "30", "is_active": "y"}
+    base = {
+        "school_id": w["north"].id,
+        "type_id": program_type("Mentoring").id,
+        "name": "Lunch Buddies",
+        "capacity": "6",
+        "session_minutes": "30",
+        "is_active": "y",
+    }
     assert client.post("/programs/new", data=base).status_code == 302
     again = client.post("/programs/new", data=base)
     assert again.status_code == 409 and "was already created by" in again.get_data(as_text=True)
@@ -408,13 +525,21 @@ def test_a_repeated_program_or_mentor_is_refused_and_a_changed_one_is_saved(clie
     edit = {k: v for k, v in base.items() if k != "school_id"}
     assert client.post(f"/programs/{program.id}/edit", data=edit).status_code == 409  # nothing to change
     assert client.post(f"/programs/{program.id}/edit", data={**edit, "capacity": "8"}).status_code == 302
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "program.updated", AuditEvent.object_id == str(program.id))) == 1
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "program.updated", AuditEvent.object_id == str(program.id))
+        )
+        == 1
+    )
 
     mentor = {"school_id": w["north"].id, "name": "Ana Mentor", "email": "ana@example.org", "is_active": "y"}
     assert client.post("/mentors/new", data=mentor).status_code == 302
     twice = client.post("/mentors/new", data=mentor)
-    assert twice.status_code == 409 and "Ana Mentor was already registered as a mentor by" in twice.get_data(as_text=True)
+    assert twice.status_code == 409 and "Ana Mentor was already registered as a mentor by" in twice.get_data(
+        as_text=True
+    )
     # Someone else of the same name (another email) is another person.
     assert client.post("/mentors/new", data={**mentor, "email": "ana.other@example.org"}).status_code == 302
     assert db.session.scalar(select(func.count()).select_from(Mentor)) == 2
@@ -429,11 +554,18 @@ def test_a_repeated_match_move_or_contact_says_who_did_it(client, login_as, worl
     assert client.post(f"/matches/{match.id}/status", data={"status": "waiting"}).status_code == 302
     again = client.post(f"/matches/{match.id}/status", data={"status": "waiting"})
     assert again.status_code == 409
-    assert f"This match was already moved to “waiting for a mentor” by {w['counselor2'].name}" in again.get_data(as_text=True)
+    assert f"This match was already moved to “waiting for a mentor” by {w['counselor2'].name}" in again.get_data(
+        as_text=True
+    )
     # A move the match cannot make is still a plain refusal beside the field.
     assert client.post(f"/matches/{match.id}/status", data={"status": "inquiry"}).status_code == 400
-    assert client.post(f"/matches/{match.id}/status", data={
-        "status": "matched", "mentor_id": mentor.id, "on": (date.today() - timedelta(days=5)).isoformat()}).status_code == 302
+    assert (
+        client.post(
+            f"/matches/{match.id}/status",
+            data={"status": "matched", "mentor_id": mentor.id, "on": (date.today() - timedelta(days=5)).isoformat()},
+        ).status_code
+        == 302
+    )
     contact = {"contacted_on": date.today().isoformat(), "method": "video", "with_whom": "family"}
     assert client.post(f"/matches/{match.id}/contacts", data=contact).status_code == 302
     twice = client.post(f"/matches/{match.id}/contacts", data=contact)
@@ -497,14 +629,20 @@ def test_the_upgrade_tidies_the_copies_the_old_race_left(backend, tmp_path_facto
         db.session.commit()
         rows = [
             # kid: three open matches; the matched one stays open. other: two inquiries; the first stays.
-            ("INSERT INTO mentor_match (id, student_id, school_id, status, created_at) VALUES "
-             "(1, :kid, :s, 'inquiry', :now), (2, :kid, :s, 'matched', :now), (3, :kid, :s, 'waiting', :now), "
-             "(4, :other, :s, 'inquiry', :now), (5, :other, :s, 'inquiry', :now), (6, :other, :s, 'closed', :now)"),
-            ("INSERT INTO match_contact (match_id, contacted_on, method, with_whom, recorded_at) VALUES "
-             "(2, '2026-11-02', 'phone', 'mentor', :now), (2, '2026-11-02', 'phone', 'mentor', :now), "
-             "(2, '2026-11-02', 'phone', 'family', :now)"),
-            ("INSERT INTO program_session (id, program_id, held_on, minutes, recorded_at) VALUES "
-             "(1, :p, '2026-11-02', 40, :now), (2, :p, '2026-11-02', 40, :now), (3, :p, '2026-11-09', 40, :now)"),
+            (
+                "INSERT INTO mentor_match (id, student_id, school_id, status, created_at) VALUES "
+                "(1, :kid, :s, 'inquiry', :now), (2, :kid, :s, 'matched', :now), (3, :kid, :s, 'waiting', :now), "
+                "(4, :other, :s, 'inquiry', :now), (5, :other, :s, 'inquiry', :now), (6, :other, :s, 'closed', :now)"
+            ),
+            (
+                "INSERT INTO match_contact (match_id, contacted_on, method, with_whom, recorded_at) VALUES "
+                "(2, '2026-11-02', 'phone', 'mentor', :now), (2, '2026-11-02', 'phone', 'mentor', :now), "
+                "(2, '2026-11-02', 'phone', 'family', :now)"
+            ),
+            (
+                "INSERT INTO program_session (id, program_id, held_on, minutes, recorded_at) VALUES "
+                "(1, :p, '2026-11-02', 40, :now), (2, :p, '2026-11-02', 40, :now), (3, :p, '2026-11-09', 40, :now)"
+            ),
             "INSERT INTO attendance (session_id, student_id, status) VALUES (1, :kid, 'present'), (2, :kid, 'present')",
         ]
         values = {"kid": kid.id, "other": other.id, "s": school.id, "p": program.id, "now": "2026-11-02 10:00:00"}
@@ -534,9 +672,13 @@ def test_the_upgrade_stops_on_two_different_sessions_of_one_day_and_names_them(b
         school = make_school()
         program = make_program(school, make_user("counselor", schools=[school]))
         db.session.commit()
-        db.session.execute(text("INSERT INTO program_session (id, program_id, held_on, minutes, recorded_at) VALUES "
-                                "(7, :p, '2026-11-02', 40, :now), (8, :p, '2026-11-02', 45, :now)"),
-                           {"p": program.id, "now": "2026-11-02 10:00:00"})
+        db.session.execute(
+            text(
+                "INSERT INTO program_session (id, program_id, held_on, minutes, recorded_at) VALUES "
+                "(7, :p, '2026-11-02', 40, :now), (8, :p, '2026-11-02', 45, :now)"
+            ),
+            {"p": program.id, "now": "2026-11-02 10:00:00"},
+        )
         db.session.commit()
         config = app.extensions["migrate"].migrate.get_config(directory)
         with pytest.raises(RuntimeError, match=r"2026-11-02: sessions 7 and 8\. Open each program in the app"):

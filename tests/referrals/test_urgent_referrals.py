@@ -2,6 +2,7 @@
 SP_URGENT_REFERRAL_MINUTES of school time reaches the principal by email, exactly once; a school with no
 active counselor routes to the district counselor. Emails go through a real SMTP server on loopback, and
 the clock is moved by running the job (or `flask jobs run … --now`) at a chosen time."""
+
 from __future__ import annotations
 
 import threading
@@ -66,8 +67,13 @@ def world(db_session):
     staff = make_user("staff", schools=[school], email="teacher@cedar.example")
     student = make_student(school, given_name="Lena", family_name="Ortiz")
     db_session.commit()
-    return SimpleNamespace(school_id=school.id, counselor_ids=[c.id for c in counselors], principal_id=principal.id,
-                           staff_id=staff.id, student_id=student.id)
+    return SimpleNamespace(
+        school_id=school.id,
+        counselor_ids=[c.id for c in counselors],
+        principal_id=principal.id,
+        staff_id=staff.id,
+        student_id=student.id,
+    )
 
 
 def user(user_id: int) -> User:
@@ -98,9 +104,15 @@ def another_student(school_id: int) -> int:
 
 
 def told(referral: Sent, channel: str = "email") -> list[int]:
-    return sorted(db.session.scalars(select(Notification.user_id).where(
-        Notification.kind == "referral.urgent.unopened", Notification.channel == channel,
-        Notification.subject_id == referral.id)))
+    return sorted(
+        db.session.scalars(
+            select(Notification.user_id).where(
+                Notification.kind == "referral.urgent.unopened",
+                Notification.channel == channel,
+                Notification.subject_id == referral.id,
+            )
+        )
+    )
 
 
 def to(sink: Sink, address: str) -> list:
@@ -108,6 +120,7 @@ def to(sink: Sink, address: str) -> list:
 
 
 # -- school time (pure rules) -------------------------------------------------------------------------
+
 
 def test_school_minutes_count_only_school_hours_on_school_days():
     hours = SchoolHours(zone=CHICAGO, start=time(7, 30), end=time(16, 0), weekdays={0, 1, 2, 3, 4})
@@ -140,6 +153,7 @@ def test_school_days_and_hours_are_settings():
 
 # -- at once: the school's counselors -----------------------------------------------------------------
 
+
 def test_an_urgent_referral_emails_the_schools_counselors_at_once_with_initials_and_a_link(app, world, mail):
     referral = urgent(world)
     urgent(world, urgency="soon", student_id=another_student(world.school_id))
@@ -156,6 +170,7 @@ def test_an_urgent_referral_emails_the_schools_counselors_at_once_with_initials_
 
 
 # -- unopened: the principal ---------------------------------------------------------------------------
+
 
 def test_an_urgent_referral_nobody_opens_reaches_the_principal_by_email_exactly_once(app, world, mail):
     referral = urgent(world, local(TUESDAY, 10, 0))
@@ -174,7 +189,8 @@ def test_an_urgent_referral_nobody_opens_reaches_the_principal_by_email_exactly_
 
 
 def test_the_principal_follows_the_link_to_what_waits_and_whom_to_ask_never_what_staff_wrote(
-        app, world, client, login_as):
+    app, world, client, login_as
+):
     referral = urgent(world, local(TUESDAY, 10, 0))
     run_job(app, "referrals.escalate_urgent", local(TUESDAY, 11, 1))
     link = db.session.scalars(select(Notification.link).where(Notification.user_id == world.principal_id)).first()
@@ -185,9 +201,18 @@ def test_the_principal_follows_the_link_to_what_waits_and_whom_to_ask_never_what
     assert page.status_code == 200 and "Ortiz, Lena" in text and "No counselor has opened it yet" in text
     assert "counselor1@cedar.example" in text and "counselor2@cedar.example" in text  # whom to ask
     assert OBSERVATION not in text and "911" in text
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "referral.waiting.view", AuditEvent.object_id == str(referral.id),
-        AuditEvent.student_id == world.student_id)) == 1
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.action == "referral.waiting.view",
+                AuditEvent.object_id == str(referral.id),
+                AuditEvent.student_id == world.student_id,
+            )
+        )
+        == 1
+    )
     login_as(user(world.counselor_ids[0]))
     client.get(f"/referrals/{referral.id}")  # a counselor opens it
     login_as(user(world.principal_id))
@@ -216,7 +241,9 @@ def test_an_urgent_referral_a_counselor_opened_is_not_escalated(app, world, clie
     assert told(referral) == []
 
 
-def test_the_queue_or_a_routine_referral_does_not_count_and_decided_ones_are_not_escalated(app, world, client, login_as):
+def test_the_queue_or_a_routine_referral_does_not_count_and_decided_ones_are_not_escalated(
+    app, world, client, login_as
+):
     referral = urgent(world, local(TUESDAY, 10, 0))
     routine = urgent(world, local(TUESDAY, 10, 0), urgency="routine", student_id=another_student(world.school_id))
     login_as(user(world.counselor_ids[0]))
@@ -244,8 +271,14 @@ def test_the_minutes_are_a_setting(app, world, monkeypatch):
     referral = urgent(world, local(TUESDAY, 10, 0))
     assert run_job(app, "referrals.escalate_urgent", local(TUESDAY, 10, 14)) == 0
     assert run_job(app, "referrals.escalate_urgent", local(TUESDAY, 10, 16)) == 2
-    assert "after 15 school minutes" in db.session.scalars(select(Notification.title).where(
-        Notification.subject_id == referral.id, Notification.kind == "referral.urgent.unopened")).first()
+    assert (
+        "after 15 school minutes"
+        in db.session.scalars(
+            select(Notification.title).where(
+                Notification.subject_id == referral.id, Notification.kind == "referral.urgent.unopened"
+            )
+        ).first()
+    )
 
 
 def test_the_job_runs_from_the_command_line_with_a_moved_clock(app, world):
@@ -260,6 +293,7 @@ def test_the_job_runs_from_the_command_line_with_a_moved_clock(app, world):
 
 # -- no active counselor: the district counselor ---------------------------------------------------------
 
+
 @pytest.fixture
 def lonely(db_session, app, monkeypatch):
     """A school whose only counselor's account is closed, and a district counselor named in settings."""
@@ -271,15 +305,27 @@ def lonely(db_session, app, monkeypatch):
     student = make_student(school, given_name="Ana", family_name="Reyes")
     monkeypatch.setitem(app.config, "SP_DISTRICT_COUNSELOR_EMAIL", "district.counselor@district.example")
     db_session.commit()
-    return SimpleNamespace(school_id=school.id, elsewhere_id=elsewhere.id, principal_id=principal.id,
-                           district_id=district.id, staff_id=staff.id, student_id=student.id)
+    return SimpleNamespace(
+        school_id=school.id,
+        elsewhere_id=elsewhere.id,
+        principal_id=principal.id,
+        district_id=district.id,
+        staff_id=staff.id,
+        student_id=student.id,
+    )
 
 
 def test_a_school_without_an_active_counselor_routes_to_the_district_counselor(app, lonely, client, login_as, mail):
     referral = urgent(lonely, local(TUESDAY, 10, 0))
     assert referral.routed_to_id == lonely.district_id
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "referral.routed", AuditEvent.object_id == str(referral.id))) == 1
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "referral.routed", AuditEvent.object_id == str(referral.id))
+        )
+        == 1
+    )
     run_job(app, "notifications.deliver", local(TUESDAY, 10, 1))
     [message] = to(mail, "district.counselor@district.example")
     assert message["Subject"] == "Urgent referral about AR: please open it now"
@@ -319,6 +365,7 @@ def test_no_principal_tells_the_district_counselor_and_nobody_at_all_is_logged(a
 
 # -- two schedulers at the same moment -----------------------------------------------------------------
 
+
 def test_two_sweeps_at_the_same_moment_tell_the_principal_once(race_app):
     with race_app.app_context():
         school = make_school()
@@ -346,9 +393,18 @@ def test_two_sweeps_at_the_same_moment_tell_the_principal_once(race_app):
     assert not errors, errors
     assert sum(counts) == 2, counts
     with race_app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(Notification).where(
-            Notification.user_id == ids[0], Notification.subject_id == ids[1],
-            Notification.kind == "referral.urgent.unopened")) == 2
+        assert (
+            db.session.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(
+                    Notification.user_id == ids[0],
+                    Notification.subject_id == ids[1],
+                    Notification.kind == "referral.urgent.unopened",
+                )
+            )
+            == 2
+        )
         db.session.remove()
 
 
@@ -360,7 +416,9 @@ def test_the_job_function_takes_the_moment_it_runs_as(app, world):
     assert told(referral) == [world.principal_id]
 
 
-def test_the_upgrade_keeps_referrals_and_their_concerns_and_marks_those_already_opened(backend, tmp_path_factory, postgres):
+def test_the_upgrade_keeps_referrals_and_their_concerns_and_marks_those_already_opened(
+    backend, tmp_path_factory, postgres
+):
     """Migration 0017 adds the referral's columns without rebuilding the table (on SQLite a rebuild would
     cascade into referral_category) and marks as opened what a counselor's page view shows was opened."""
     import flask_migrate
@@ -396,8 +454,12 @@ def test_the_upgrade_keeps_referrals_and_their_concerns_and_marks_those_already_
         db.session.commit()
         flask_migrate.upgrade(directory=directory, revision="0017")
         assert db.session.scalar(text("SELECT count(*) FROM referral_category")) == 3
-        opened = {i: (by, at is not None) for i, by, at in db.session.execute(
-            text("SELECT id, first_opened_by_id, first_opened_at FROM referral ORDER BY id"))}
+        opened = {
+            i: (by, at is not None)
+            for i, by, at in db.session.execute(
+                text("SELECT id, first_opened_by_id, first_opened_at FROM referral ORDER BY id")
+            )
+        }
         assert opened == {1: (1, True), 2: (None, False), 3: (None, True)}  # viewed; never opened; decided
         db.session.remove()
         db.engine.dispose()

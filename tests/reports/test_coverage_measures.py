@@ -1,4 +1,5 @@
 """The coverage measures where their SQL takes shortcuts: students with many flags, past periods."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -60,9 +61,16 @@ def test_a_student_counts_once_under_each_category_they_have_a_current_flag_in(d
 
 
 def _plan(student, counselor, starts):
-    plan = CheckInPlan(student_id=student.id, school_id=student.school_id, counselor_id=counselor.id, cadence="weekly",
-                       local_time=time(10), starts_on=starts, until=NOW.date() + timedelta(days=100),
-                       created_by_id=counselor.id)
+    plan = CheckInPlan(
+        student_id=student.id,
+        school_id=student.school_id,
+        counselor_id=counselor.id,
+        cadence="weekly",
+        local_time=time(10),
+        starts_on=starts,
+        until=NOW.date() + timedelta(days=100),
+        created_by_id=counselor.id,
+    )
     db.session.add(plan)
     db.session.flush()
     return plan
@@ -71,9 +79,21 @@ def _plan(student, counselor, starts):
 def _checkin(plan, days_ago: float, *, late: bool = False):
     due = NOW - timedelta(days=days_ago)
     done = due + (timedelta(days=2) if late else timedelta(hours=3))
-    db.session.add(CheckIn(plan_id=plan.id, student_id=plan.student_id, school_id=plan.school_id,
-                           counselor_id=plan.counselor_id, occurrence=due.date(), due_at=due, status="completed",
-                           outcome="doing_well", completed_at=done, completed_by_id=plan.counselor_id, updated_at=done))
+    db.session.add(
+        CheckIn(
+            plan_id=plan.id,
+            student_id=plan.student_id,
+            school_id=plan.school_id,
+            counselor_id=plan.counselor_id,
+            occurrence=due.date(),
+            due_at=due,
+            status="completed",
+            outcome="doing_well",
+            completed_at=done,
+            completed_by_id=plan.counselor_id,
+            updated_at=done,
+        )
+    )
     db.session.flush()
 
 
@@ -82,11 +102,11 @@ def test_check_ins_of_a_past_period_and_of_the_rolling_windows(db_session):
     counselor = make_user("counselor", schools=[school])
     student = make_student(school, grade="10")
     plan = _plan(student, counselor, NOW.date() - timedelta(days=130))
-    _checkin(plan, 110)              # in the period only (its second week)
-    _checkin(plan, 68, late=True)    # in the period (its eighth week) and the last 90 days, late
-    _checkin(plan, 66)               # the same week, kept
-    _checkin(plan, 20)               # in the last 30 (and 90) days, after the period
-    _checkin(plan, 5, late=True)     # in the last 30 days, late
+    _checkin(plan, 110)  # in the period only (its second week)
+    _checkin(plan, 68, late=True)  # in the period (its eighth week) and the last 90 days, late
+    _checkin(plan, 66)  # the same week, kept
+    _checkin(plan, 20)  # in the last 30 (and 90) days, after the period
+    _checkin(plan, 5, late=True)  # in the last 30 days, late
     today = make_period(NOW).today
     period = build_period(today - timedelta(days=120), today - timedelta(days=60), now=NOW)
 
@@ -109,8 +129,10 @@ def test_check_ins_of_a_past_period_and_of_the_rolling_windows(db_session):
 
     # The district counts whole reporting months: the last one, the last three, and the one chosen.
     recent = last_complete_months(NOW, district_zone(), 5)
-    month_of_checkin = {days_ago: month_of((NOW - timedelta(days=days_ago)).astimezone(period.zone).date())
-                        for days_ago in (110, 68, 66, 20, 5)}
+    month_of_checkin = {
+        days_ago: month_of((NOW - timedelta(days=days_ago)).astimezone(period.zone).date())
+        for days_ago in (110, 68, 66, 20, 5)
+    }
     kept = {110: 1, 68: 0, 66: 1, 20: 1, 5: 0}
 
     def counted(months):
@@ -124,7 +146,9 @@ def test_check_ins_of_a_past_period_and_of_the_rolling_windows(db_session):
         assert (row["checkins_due_period"], row["checkins_on_time_period"]) == counted([chosen])
 
 
-def test_a_flagged_student_without_a_grade_counts_under_no_grade_on_both_pages(db_session, categories, client, login_as):
+def test_a_flagged_student_without_a_grade_counts_under_no_grade_on_both_pages(
+    db_session, categories, client, login_as
+):
     school = make_school(name="Birch Middle", level="middle")
     counselor = make_user("counselor", schools=[school])
     graded, ungraded = make_student(school, grade="07"), make_student(school, grade=None)
@@ -133,10 +157,14 @@ def test_a_flagged_student_without_a_grade_counts_under_no_grade_on_both_pages(d
         make_flag(student, counselor, category_name=categories[0].name, severity="high")
     period = make_period(NOW)
 
-    grades = {line.label: (line.active, line.split.flagged) for line in school_report(school, period).breakdowns["grade"]}
+    grades = {
+        line.label: (line.active, line.split.flagged) for line in school_report(school, period).breakdowns["grade"]
+    }
     assert grades == {"Grade 7": (1, 1), "No grade": (2, 1)}
     district = district_report(last_complete_months(NOW, district_zone(), 1)[0], None, min_n=1, now=NOW)
-    by_grade = {line["label"]: (line["active_students"], line["flagged_students"]) for line in district.breakdowns["grade"]}
+    by_grade = {
+        line["label"]: (line["active_students"], line["flagged_students"]) for line in district.breakdowns["grade"]
+    }
     assert by_grade == {"Grade 7": (1, 1), "No grade": (2, 1)}
 
     login_as(make_user("district"))
@@ -155,9 +183,18 @@ def test_a_week_starts_at_local_midnight_on_monday_across_daylight_saving_change
     times = ((sunday, 23, 59), (sunday + timedelta(days=1), 0, 0), (sunday + timedelta(days=1), 0, 30))
     for i, (day, hour, minute) in enumerate(times):
         due = datetime.combine(day, time(hour, minute)).replace(tzinfo=zone).astimezone(UTC)
-        db.session.add(CheckIn(plan_id=plan.id, student_id=plan.student_id, school_id=school.id,
-                               counselor_id=counselor.id, occurrence=day - timedelta(days=10 * i), due_at=due,
-                               status="scheduled", updated_at=due))
+        db.session.add(
+            CheckIn(
+                plan_id=plan.id,
+                student_id=plan.student_id,
+                school_id=school.id,
+                counselor_id=counselor.id,
+                occurrence=day - timedelta(days=10 * i),
+                due_at=due,
+                status="scheduled",
+                updated_at=due,
+            )
+        )
     db.session.flush()
     monday = sunday - timedelta(days=6)  # the week before the change, then the week after
     for start in (monday, monday - timedelta(days=3), monday - timedelta(days=63)):  # any start: the same weeks

@@ -3,6 +3,7 @@
 Tests that other connections must see use a database of their own with the hand-built report district
 (tests/support/worlds.py) committed (the other tests' per-test transaction is invisible to other connections).
 """
+
 from __future__ import annotations
 
 import threading
@@ -20,8 +21,10 @@ from school_prevention.students.models import Student
 from tests.support.apps import sign_in, someone_saves
 from tests.support.worlds import NOW
 
-INSERT_STUDENT = text("INSERT INTO student (sourced_id, school_id, given_name, family_name, is_active, created_at, "
-                      "updated_at) VALUES ('late-2', :school, 'Late', 'Arrival', :yes, :now, :now)")
+INSERT_STUDENT = text(
+    "INSERT INTO student (sourced_id, school_id, given_name, family_name, is_active, created_at, "
+    "updated_at) VALUES ('late-2', :school, 'Late', 'Arrival', :yes, :now, :now)"
+)
 
 
 def last_month():
@@ -121,11 +124,14 @@ def test_report_settings_end_with_the_report(shared, backend):
                 c.close()
 
 
-@pytest.mark.parametrize(("who", "path", "step", "action"), [
-    ("district", "/reports/coverage", "reports.published.district_report", "report.coverage.district"),
-    ("district", "/exports/district.csv", "reports.published.district_report", "export.district"),
-    ("principal", "/reports/coverage", "reports.views.school_report", "report.coverage"),
-])
+@pytest.mark.parametrize(
+    ("who", "path", "step", "action"),
+    [
+        ("district", "/reports/coverage", "reports.published.district_report", "report.coverage.district"),
+        ("district", "/exports/district.csv", "reports.published.district_report", "export.district"),
+        ("principal", "/reports/coverage", "reports.views.school_report", "report.coverage"),
+    ],
+)
 def test_a_write_saved_while_a_report_is_made_does_not_fail_it(shared, monkeypatch, who, path, step, action):
     """The scheduler or another user may save something while a report is made. Neither fails: on
     SQLite the other waits for the request's write lock, on PostgreSQL it does not wait at all;
@@ -174,19 +180,30 @@ def test_a_write_saved_while_the_export_worker_makes_a_student_export_does_not_f
     monkeypatch.setattr(students, "program_batch", batch_while_someone_saves)
     client = sign_in(app, ids["district"])
     with app.app_context():
-        db.session.execute(text("UPDATE user_account SET can_export_student_level = :yes WHERE id = :id"),
-                           {"yes": True, "id": ids["district"]})
+        db.session.execute(
+            text("UPDATE user_account SET can_export_student_level = :yes WHERE id = :id"),
+            {"yes": True, "id": ids["district"]},
+        )
         db.session.commit()
-        before = db.session.scalar(select(func.count()).select_from(text("audit_event")).where(
-            text("action = 'student.view'")))
-        response = client.post("/exports/students", data={"dataset": "programs", "fmt": "csv", "level": "",
-                                                          "purpose": "State agency program evaluation, agreement 2026-14"})
+        before = db.session.scalar(
+            select(func.count()).select_from(text("audit_event")).where(text("action = 'student.view'"))
+        )
+        response = client.post(
+            "/exports/students",
+            data={
+                "dataset": "programs",
+                "fmt": "csv",
+                "level": "",
+                "purpose": "State agency program evaluation, agreement 2026-14",
+            },
+        )
         assert response.status_code == 303, response.get_data(as_text=True)[:500]
         assert work(batch=50) == 1
         for saver in other:
             saver.join(timeout=20)
         export = db.session.scalars(select(StudentExport).order_by(StudentExport.id.desc())).first()
         assert export.status == "done" and export.rows_done > 0
-        saved = db.session.scalar(select(func.count()).select_from(text("audit_event")).where(
-            text("action = 'student.view'")))
+        saved = db.session.scalar(
+            select(func.count()).select_from(text("audit_event")).where(text("action = 'student.view'"))
+        )
         assert saved - before == len(other) > 0

@@ -1,4 +1,5 @@
 """Coverage figures on a small hand-built district whose right answers are known, and the pages' scoping."""
+
 from __future__ import annotations
 
 import re
@@ -90,7 +91,9 @@ def test_uncovered_list_is_one_statement_for_every_user_but_each_sees_only_their
 
     # The user and the school are bind parameters: the same SQL for everyone who may see the list.
     first = measures.uncovered_students(student_scope(world.principal), world.a.id, period).statement
-    assert str(measures.uncovered_students(student_scope(world.counselor_c), world.c.id, period).statement) == str(first)
+    assert str(measures.uncovered_students(student_scope(world.counselor_c), world.c.id, period).statement) == str(
+        first
+    )
     assert names(world.principal, world.a) == ["Aspen05, Kid5", "Aspen06, Kid6", "Aspen04, Kid4"]
     assert names(world.counselor, world.b) == [world.students["b2"].display_name]
     assert names(world.counselor_c, world.c) == [world.students["c1"].display_name]
@@ -137,10 +140,21 @@ def test_district_rows_agree_with_each_schools_report(world, period):
     for school in (world.a, world.b, world.c):
         mine, in_month = school_report(school, period), school_report(school, month)
         row = rows[school.id]
-        assert (row["active_students"], row["flagged_students"], row["flagged_program_and_plan"],
-                row["flagged_program_only"], row["flagged_plan_only"], row["flagged_uncovered"]) == (
-            mine.active, mine.split.flagged, mine.split.both, mine.split.program_only, mine.split.plan_only,
-            mine.split.neither)
+        assert (
+            row["active_students"],
+            row["flagged_students"],
+            row["flagged_program_and_plan"],
+            row["flagged_program_only"],
+            row["flagged_plan_only"],
+            row["flagged_uncovered"],
+        ) == (
+            mine.active,
+            mine.split.flagged,
+            mine.split.both,
+            mine.split.program_only,
+            mine.split.plan_only,
+            mine.split.neither,
+        )
         # The last month is both the period and the "last month" columns.
         assert (row["checkins_due_period"], row["checkins_on_time_period"]) == in_month.adherence["period"]
         assert (row["checkins_due_30d"], row["checkins_on_time_30d"]) == in_month.adherence["period"]
@@ -180,6 +194,7 @@ def test_small_district_figures_are_withheld(world, period):
 
 
 # --- the pages ---------------------------------------------------------------------------------
+
 
 def test_principal_sees_their_school_with_names_and_enroll_links(world, client, login_as):
     login_as(world.principal)
@@ -255,19 +270,22 @@ def test_the_district_table_sorts_by_a_column(world, client, login_as):
     assert html.index("Cottonwood Elementary") < html.index("Birch Middle") < html.index("Aspen Middle")
 
 
-@pytest.mark.parametrize("query, message", [
-    ("from=2026-11-10&to=2026-11-01", "whole reporting periods only"),
-    ("from=2026-10-05&to=2026-10-20", "whole reporting periods only"),
-    ("from=2026-10-01", "Give both the first and the last day"),
-    ("period=2999-01", "is not over yet"),
-    ("period=2026-13", "Choose a reporting period from the list"),
-    ("period=1999-12", "Choose a reporting period from the list"),
-    ("period=9999-12", "Choose a reporting period from the list"),
-    ("from=yesterday", "Not a valid date"),
-    ("from=0001-01-01&to=0001-01-31", "from January 2000 on"),
-    ("level=elementary", "Choose All levels"),
-    ("level=nursery", "Choose a school level from the list"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("from=2026-11-10&to=2026-11-01", "whole reporting periods only"),
+        ("from=2026-10-05&to=2026-10-20", "whole reporting periods only"),
+        ("from=2026-10-01", "Give both the first and the last day"),
+        ("period=2999-01", "is not over yet"),
+        ("period=2026-13", "Choose a reporting period from the list"),
+        ("period=1999-12", "Choose a reporting period from the list"),
+        ("period=9999-12", "Choose a reporting period from the list"),
+        ("from=yesterday", "Not a valid date"),
+        ("from=0001-01-01&to=0001-01-31", "from January 2000 on"),
+        ("level=elementary", "Choose All levels"),
+        ("level=nursery", "Choose a school level from the list"),
+    ],
+)
 def test_bad_district_filters_get_a_message_and_a_400(world, client, login_as, query, message):
     login_as(world.district)
     for path in ("/reports/coverage", "/exports/district.csv", "/exports/district.xlsx"):
@@ -303,8 +321,12 @@ def test_the_district_charts_draw_only_published_figures(world, client, login_as
     titles = re.findall(r"<title>([^<]*): ([^<]*)</title>", html)
     for week in report.weeks:
         label = week["start"].strftime("%b %-d")
-        for series, key in (("Check-ins due", "checkins_due"), ("Kept on time", "checkins_on_time"),
-                            ("New flags", "flags_opened"), ("Students seated in a program", "enrollments_started")):
+        for series, key in (
+            ("Check-ins due", "checkins_due"),
+            ("Kept on time", "checkins_on_time"),
+            ("New flags", "flags_opened"),
+            ("Students seated in a program", "enrollments_started"),
+        ):
             drawn = [value for name, value in titles if name == f"{series}, {label}"]
             assert drawn == ([] if week[key] == SUPPRESSED else [f"{week[key]:,}"]), (series, label)
     # The coverage split of the district is not drawn: one of its parts is withheld.
@@ -315,11 +337,11 @@ def test_the_district_charts_draw_only_published_figures(world, client, login_as
 def test_the_district_program_list_and_home_withhold_what_the_export_does(world, client, login_as):
     login_as(world.district)
     page = client.get("/programs?show=all").get_data(as_text=True)
-    lunch = page[page.index("Lunch Group"):page.index("</tr>", page.index("Lunch Group"))]
+    lunch = page[page.index("Lunch Group") : page.index("</tr>", page.index("Lunch Group"))]
     # Three seats taken and one waiting: small counts, as the export's program_enrolled for Aspen.
     assert re.findall(r'<td class="num">([^<]*)</td>', lunch) == ["3", "S", "S", "S"]
     assert "<td>S</td>" in lunch  # no fill bar drawn from a withheld count
-    foot = page[page.index("<tfoot>"):page.index("</tfoot>")]
+    foot = page[page.index("<tfoot>") : page.index("</tfoot>")]
     assert re.findall(r'<td class="num">([^<]*)</td>', foot) == ["8", "—", "—", "—"]  # no total made of withheld ones
     home = client.get("/").get_data(as_text=True)
     assert re.search(r"Birch Middle</th>\s*<td>Middle</td>\s*<td class=\"num\">S</td>", home)

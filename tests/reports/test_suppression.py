@@ -4,6 +4,7 @@ The proof is exact linear algebra: treating each hidden cell as an unknown and e
 column total and row identity as an equation, a hidden cell is recoverable exactly when its unit
 vector lies in the row space of the equations. We check no hidden cell is, on many random tables.
 """
+
 from __future__ import annotations
 
 import random
@@ -76,8 +77,12 @@ def test_no_hidden_value_is_recoverable_on_random_tables(seed):
     values = {}
     for school in range(rng.randint(2, 9)):
         parts = {name: rng.choice([0, 1, 2, 3, 5, 8, 9, 10, 14, 30, 80]) for name in identities[0].parts}
-        values[f"s{school}"] = {**parts, "flagged": sum(parts.values()),
-                                "active": rng.randint(0, 400), "waitlisted": rng.choice([0, 2, 7, 11, 40])}
+        values[f"s{school}"] = {
+            **parts,
+            "flagged": sum(parts.values()),
+            "active": rng.randint(0, 400),
+            "waitlisted": rng.choice([0, 2, 7, 11, 40]),
+        }
     min_n = rng.choice([5, 10])
     hidden = suppress(values, min_n, identities)
     primary = {(r, c) for r, cols in values.items() for c, v in cols.items() if 0 < v < min_n}
@@ -105,9 +110,11 @@ def test_a_small_total_is_withheld_and_can_be_a_schools_complement():
 def test_a_row_split_is_withheld_whole_so_its_sums_stay_hidden():
     parts = ("both", "program", "plan", "neither")
     split = Block(("flagged", *parts), RowIdentity(parts, "flagged", together=True))
-    values = {"A": {"flagged": 30, "both": 3, "program": 12, "plan": 10, "neither": 5},
-              "B": {"flagged": 40, "both": 10, "program": 10, "plan": 10, "neither": 10},
-              "C": {"flagged": 50, "both": 12, "program": 13, "plan": 12, "neither": 13}}
+    values = {
+        "A": {"flagged": 30, "both": 3, "program": 12, "plan": 10, "neither": 5},
+        "B": {"flagged": 40, "both": 10, "program": 10, "plan": 10, "neither": 10},
+        "C": {"flagged": 50, "both": 12, "program": 13, "plan": 12, "neither": 13},
+    }
     _, hidden = suppress_with_totals(values, 10, [split])
     assert {("A", c) for c in parts} <= hidden and ("A", "flagged") not in hidden
     # Some other row's split goes too, or A's would follow from the totals.
@@ -127,7 +134,9 @@ def test_levels_too_small_to_show_apart_are_reported_together():
     active = {1: 300, 2: 280, 3: 400, 4: 350, 5: 900}
     groups = reporting_groups(schools, active, 10)
     assert [(g.key, g.school_ids, g.label) for g in groups] == [
-        ("elementary", (1, 2), "Elementary"), ("middle-high", (3, 4, 5), "Middle and high")]
+        ("elementary", (1, 2), "Elementary"),
+        ("middle-high", (3, 4, 5), "Middle and high"),
+    ]
     assert choose_group(groups, "middle-high").school_ids == (3, 4, 5) and choose_group(groups, "") is None
     with pytest.raises(FilterError, match="choose Middle and high"):
         choose_group(groups, "high")
@@ -137,6 +146,8 @@ def test_levels_too_small_to_show_apart_are_reported_together():
     assert [g.key for g in reporting_groups(schools, {**active, 1: 4, 2: 3}, 10)] == ["elementary-middle-high"]
     more = [*schools, (6, "high"), (7, "other")]
     assert [g.key for g in reporting_groups(more, {**active, 1: 4, 2: 3, 6: 500, 7: 80}, 10)] == [
-        "elementary-middle", "high-other"]
+        "elementary-middle",
+        "high-other",
+    ]
     one = reporting_groups([(1, "elementary"), (2, "high")], {1: 50, 2: 50}, 10)
     assert [g.key for g in one] == ["elementary-high"] and filter_choices(one) == []

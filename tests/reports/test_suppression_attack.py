@@ -12,6 +12,7 @@ releases together. None may.
 The database-backed side (the demo district and a hand-built one, read through the real pages and
 downloads as the district user) is at the end of this file.
 """
+
 from __future__ import annotations
 
 import io
@@ -46,8 +47,12 @@ from tests.support.attacker import STATES, Attack, Model, mondays
 ZONE = ZoneInfo("America/Chicago")
 School = namedtuple("School", "id sourced_id identifier name level")
 Counselor = namedtuple("Counselor", "school_id id name n_schools plans")
-GRADES = {"elementary": ["KG", "01", "02", "03", "04", "05"], "middle": ["06", "07", "08"],
-          "high": ["09", "10", "11", "12"], "other": ["06", "07", "08", "09", "10", "11", "12"]}
+GRADES = {
+    "elementary": ["KG", "01", "02", "03", "04", "05"],
+    "middle": ["06", "07", "08"],
+    "high": ["09", "10", "11", "12"],
+    "other": ["06", "07", "08", "09", "10", "11", "12"],
+}
 CONCERNS = ("1", "2", "3")
 NAMES = {"1": "Social isolation", "2": "Bullying", "3": "Online risk"}
 # Two shapes of "now": early January (the first term and its months are over) and early July (the
@@ -62,44 +67,77 @@ class District:
         rng = self.rng = random.Random(seed)
         self.now = NOWS[seed % 2]
         self.min_n = rng.choice([3, 5, 10, 10])
-        levels = rng.choice([["elementary", "middle", "high"], ["elementary", "elementary", "middle"],
-                             ["middle", "middle", "high"], ["elementary", "middle", "high", "other"],
-                             ["elementary", "elementary", "middle", "middle", "high"], ["high", "high"],
-                             ["elementary", "middle"], ["elementary", "elementary", "elementary", "high"],
-                             ["elementary"] * 4 + ["middle"] * 2 + ["high", "other"]])
+        levels = rng.choice(
+            [
+                ["elementary", "middle", "high"],
+                ["elementary", "elementary", "middle"],
+                ["middle", "middle", "high"],
+                ["elementary", "middle", "high", "other"],
+                ["elementary", "elementary", "middle", "middle", "high"],
+                ["high", "high"],
+                ["elementary", "middle"],
+                ["elementary", "elementary", "elementary", "high"],
+                ["elementary"] * 4 + ["middle"] * 2 + ["high", "other"],
+            ]
+        )
         self.schools, self.grades, self.students = [], {}, []
         for i, level in enumerate(levels, start=1):
             self.schools.append(School(i, f"s{i}", f"ID{i}", f"School {i}", level))
             span = GRADES[level]
             if rng.random() < 0.3:  # a school teaching part of its level's grades
                 first = rng.randrange(len(span))
-                span = span[first:first + rng.randint(1, len(span) - first)]
+                span = span[first : first + rng.randint(1, len(span) - first)]
             grades = list(span) + ([""] if rng.random() < 0.2 else [])
             for _ in range(rng.choice([1, 2, 4, 8, 15, 25, 40])):
                 grade = rng.choice(grades)
                 flagged = rng.random() < 0.5
-                self.students.append({
-                    "school": i, "grade": grade, "flagged": flagged, "severity": str(rng.randint(1, 4)),
-                    "concerns": frozenset(rng.sample(CONCERNS, rng.choice([1, 1, 1, 2, 3]))),
-                    "state": rng.choice(STATES)})
+                self.students.append(
+                    {
+                        "school": i,
+                        "grade": grade,
+                        "flagged": flagged,
+                        "severity": str(rng.randint(1, 4)),
+                        "concerns": frozenset(rng.sample(CONCERNS, rng.choice([1, 1, 1, 2, 3]))),
+                        "state": rng.choice(STATES),
+                    }
+                )
             self.grades[i] = {s["grade"] for s in self.students if s["school"] == i}
         # Flagged students an outside agency supports, per school (a random stream of its own, so
         # the districts made before this figure existed stay the same).
         other = random.Random(seed + 1_000_003)
-        self.outside = {s.id: sum(1 for st in self.students if st["school"] == s.id and st["flagged"]
-                                  and other.random() < other.choice([0.1, 0.5, 0.9])) for s in self.schools}
+        self.outside = {
+            s.id: sum(
+                1
+                for st in self.students
+                if st["school"] == s.id and st["flagged"] and other.random() < other.choice([0.1, 0.5, 0.9])
+            )
+            for s in self.schools
+        }
         self.programs = {}  # id -> (school, running, capacity, seated, waiting)
         pid = 100
         for school in self.schools:
             for _ in range(rng.choice([0, 1, 1, 2, 3])):
                 pid += 1
                 capacity = rng.randint(4, 20)
-                self.programs[pid] = (school.id, rng.random() < 0.8, capacity, rng.randint(0, capacity),
-                                      rng.choice([0, 0, 1, 2, 6, 11]))
-        self.counselors = [Counselor(s.id, 900 + s.id, "C", rng.choice([1, 2]), 0)
-                           for s in self.schools if rng.random() < 0.7]
-        self.staff = {s.id: dict(zip(("staff_current", "staff_due", "staff_lapsed", "staff_untrained"),
-                                     (rng.choice([0, 1, 3, 8, 20]) for _ in range(4)))) for s in self.schools}
+                self.programs[pid] = (
+                    school.id,
+                    rng.random() < 0.8,
+                    capacity,
+                    rng.randint(0, capacity),
+                    rng.choice([0, 0, 1, 2, 6, 11]),
+                )
+        self.counselors = [
+            Counselor(s.id, 900 + s.id, "C", rng.choice([1, 2]), 0) for s in self.schools if rng.random() < 0.7
+        ]
+        self.staff = {
+            s.id: dict(
+                zip(
+                    ("staff_current", "staff_due", "staff_lapsed", "staff_untrained"),
+                    (rng.choice([0, 1, 3, 8, 20]) for _ in range(4)),
+                )
+            )
+            for s in self.schools
+        }
         # Weekly activity over the months of the school year before now.
         sy = 2026
         self.year = school_year(sy)
@@ -107,8 +145,9 @@ class District:
         busy = set(mondays(self.year.months[:6] if self.now.month == 1 else self.year.months[6:]))
         self.checkins = {s.id: {w: self._week(rng) if w in busy else (0, 0) for w in weeks} for s in self.schools}
         self.flags = {s.id: {w: rng.choice([0, 0, 1, 2, 12]) if w in busy else 0 for w in weeks} for s in self.schools}
-        self.seated = {s.id: {w: rng.choice([0, 0, 0, 1, 3, 10]) if w in busy else 0 for w in weeks}
-                       for s in self.schools}
+        self.seated = {
+            s.id: {w: rng.choice([0, 0, 0, 1, 3, 10]) if w in busy else 0 for w in weeks} for s in self.schools
+        }
 
     @staticmethod
     def _week(rng):
@@ -155,10 +194,16 @@ class District:
             for w, n in weeks.items():
                 if n and w in week_index:
                     activity.append(("enrollments", None, level[sid], week_index[w], n))
-        return Data(schools=self.schools, by_school_grade=[(sid, g, n) for (sid, g), n in by_grade.items()],
-                    cover=cover, programs=[(sid, *p) for sid, p in programs.items()], counselors=self.counselors,
-                    activity=activity, checkin_weeks={sid: dict(w) for sid, w in self.checkins.items()},
-                    outside=list(self.outside.items()))
+        return Data(
+            schools=self.schools,
+            by_school_grade=[(sid, g, n) for (sid, g), n in by_grade.items()],
+            cover=cover,
+            programs=[(sid, *p) for sid, p in programs.items()],
+            counselors=self.counselors,
+            activity=activity,
+            checkin_weeks={sid: dict(w) for sid, w in self.checkins.items()},
+            outside=list(self.outside.items()),
+        )
 
     def periods(self):
         """The periods a district account is offered that hold any activity."""
@@ -170,11 +215,14 @@ class District:
             for s in self.students:
                 if s["flagged"] and s["school"] in g.school_ids:
                     concern_sets[g.key].add(s["concerns"])
-        return Model(schools=self.grades, groups={g.key: set(g.school_ids) for g in groups},
-                     concern_sets=dict(concern_sets),
-                     programs={pid: (sid, running) for pid, (sid, running, *_) in self.programs.items()},
-                     capacity={pid: p[2] for pid, p in self.programs.items()},
-                     recent=[p.months[0] for p in last_complete_months(self.now, ZONE, 3)])
+        return Model(
+            schools=self.grades,
+            groups={g.key: set(g.school_ids) for g in groups},
+            concern_sets=dict(concern_sets),
+            programs={pid: (sid, running) for pid, (sid, running, *_) in self.programs.items()},
+            capacity={pid: p[2] for pid, p in self.programs.items()},
+            recent=[p.months[0] for p in last_complete_months(self.now, ZONE, 3)],
+        )
 
     def attack(self) -> Attack:
         """Every release offered, read by the attacker."""
@@ -192,24 +240,34 @@ class District:
         active = Counter(s["school"] for s in self.students)
         schools = [(s.id, s.level) for s in self.schools]
         per_school = self.data(recent[-1]).programs
-        running = [(pid, sid, "P", "kind", capacity, seated, waiting)
-                   for pid, (sid, is_running, capacity, seated, waiting) in self.programs.items() if is_running]
+        running = [
+            (pid, sid, "P", "kind", capacity, seated, waiting)
+            for pid, (sid, is_running, capacity, seated, waiting) in self.programs.items()
+            if is_running
+        ]
         seats = {pid: (p[3], p[4]) for pid, p in self.programs.items()}
         # The program list, filtered every way it can be: all, by school, running or not.
         listings = [list(self.programs)] + [[p for p, v in self.programs.items() if v[0] == s.id] for s in self.schools]
         listings += [[p for p, v in self.programs.items() if v[1] == flag] for flag in (True, False)]
         for listed in listings:
             if listed:
-                out, totals = publish_program_seats(schools, active, per_school, running,
-                                                    [(p, self.programs[p][2]) for p in listed], seats, self.min_n)
+                out, totals = publish_program_seats(
+                    schools, active, per_school, running, [(p, self.programs[p][2]) for p in listed], seats, self.min_n
+                )
                 attack.read_programs(out, totals, listed)
         cells, total = publish_school_students(schools, active, self.min_n)
         attack.read_home(cells, total)
         staff = {sid: {"staff": sum(v.values()), **v} for sid, v in self.staff.items()}
         groups = attack.model.groups
-        report_groups = build_report(self.data(recent[-1]), recent[-1], recent,
-                                     query_period(self.now, ZONE, recent[-1].start, recent[-1].end), None,
-                                     self.min_n, NAMES).groups
+        report_groups = build_report(
+            self.data(recent[-1]),
+            recent[-1],
+            recent,
+            query_period(self.now, ZONE, recent[-1].start, recent[-1].end),
+            None,
+            self.min_n,
+            NAMES,
+        ).groups
         for group in [None, *filter_choices(report_groups)]:
             table = publish_training(self.schools, staff, group, report_groups, self.min_n, self.now.date())
             attack.read_training(table, group.key if group else "all")
@@ -231,6 +289,7 @@ def test_no_release_gives_away_a_withheld_figure(seed):
 
 def test_the_attacker_finds_what_primary_suppression_alone_leaves(monkeypatch):
     """With small counts withheld and nothing else, the attacker works most of them out: it has teeth."""
+
     def primary_only(values, min_n, identities=(), known=(), withheld=()):
         cells = {(r, c) for r, row in values.items() for c, v in row.items() if 0 < v < min_n} | set(withheld)
         return suppression.Suppression(cells, set())
@@ -242,8 +301,9 @@ def test_the_attacker_finds_what_primary_suppression_alone_leaves(monkeypatch):
 
 def test_the_attacker_finds_what_free_dates_gave_away():
     """The outside review's attack, written the attacker's way: two overlapping ranges of days give one day."""
-    model = Model(schools={1: {"07"}, 2: {"07"}}, groups={"all": {1, 2}}, concern_sets={}, programs={},
-                  capacity={}, recent=[])
+    model = Model(
+        schools={1: {"07"}, 2: {"07"}}, groups={"all": {1, 2}}, concern_sets={}, programs={}, capacity={}, recent=[]
+    )
     attack = Attack(model)
     days = {d: {("f", s, d): 1 for s in (1, 2)} for d in range(3)}
     attack.see("flags 24-26", {**days[0], **days[1], **days[2]}, 13)
@@ -261,7 +321,9 @@ def test_reporting_months_are_whole_weeks_and_every_week_is_in_one_month():
             seen += mondays([(year, m)])
     assert len(seen) == len(set(seen)) and all(b - a == timedelta(days=7) for a, b in itertools.pairwise(seen))
     assert term(2026, 1).months + term(2026, 2).months == school_year(2026).months
-    assert month(2026, 11).key == "2026-11" and term(2026, 1).key == "2026-27-t1" and school_year(2026).key == "2026-27-sy"
+    assert (
+        month(2026, 11).key == "2026-11" and term(2026, 1).key == "2026-27-t1" and school_year(2026).key == "2026-27-sy"
+    )
 
 
 def test_scope_of_the_attack():
@@ -307,8 +369,10 @@ def read_workbook(book, period, groups, names_to_keys: dict, school_ids: dict):
         breakdowns[dim] = []
         for line in cells(book[title]):
             line["key"] = read_key[dim](line[dim])
-            for name, parts in (("flagged_in_program", ("flagged_program_and_plan", "flagged_program_only")),
-                                ("flagged_with_plan", ("flagged_program_and_plan", "flagged_plan_only"))):
+            for name, parts in (
+                ("flagged_in_program", ("flagged_program_and_plan", "flagged_program_only")),
+                ("flagged_with_plan", ("flagged_program_and_plan", "flagged_plan_only")),
+            ):
                 values = [line[p] for p in parts]  # the sheet gives the shares; the page gives these sums
                 line[name] = SUPPRESSED if SUPPRESSED in values else sum(values)
             breakdowns[dim].append(line)
@@ -318,9 +382,14 @@ def read_workbook(book, period, groups, names_to_keys: dict, school_ids: dict):
         weeks.append(week)
     about = " ".join(str(c.value) for c in book["About"]["A"])
     apart = [g for g in groups if re.search(rf"By grade: not shown for [^.]*\b{g.label.lower()} schools", about)]
-    return SimpleNamespace(reporting=period, rows=[r for r in rows if r["row_type"] == "school"],
-                           totals=next(r for r in rows if r["row_type"] == "total"), breakdowns=breakdowns,
-                           weeks=weeks, grades_apart=apart)
+    return SimpleNamespace(
+        reporting=period,
+        rows=[r for r in rows if r["row_type"] == "school"],
+        totals=next(r for r in rows if r["row_type"] == "total"),
+        breakdowns=breakdowns,
+        weeks=weeks,
+        grades_apart=apart,
+    )
 
 
 def _figure(text: str):
@@ -348,8 +417,12 @@ def read_program_list(html: str, ids: dict):
 
 def read_home(html: str, ids: dict):
     body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
-    cells = {ids[name.strip()]: _figure(value) for name, value in
-             re.findall(r'<th scope="row">(.*?)</th>\s*<td>.*?</td>\s*<td class="num">(.*?)</td>', body, re.S)}
+    cells = {
+        ids[name.strip()]: _figure(value)
+        for name, value in re.findall(
+            r'<th scope="row">(.*?)</th>\s*<td>.*?</td>\s*<td class="num">(.*?)</td>', body, re.S
+        )
+    }
     return cells, _figure(re.search(r"District total: <strong>(.*?)</strong>", html)[1])
 
 
@@ -377,23 +450,34 @@ def attack_through_the_pages(app, client, login_as, district_user) -> Attack:
     schools = {s.sourced_id: s for s in db.session.scalars(select(School).where(School.is_active.is_(True)))}
     school_ids = {k: s.id for k, s in schools.items()}
     grades = defaultdict(set)
-    for school_id, grade in db.session.execute(select(Student.school_id, Student.grade)
-                                               .where(Student.is_active.is_(True)).distinct()):
+    for school_id, grade in db.session.execute(
+        select(Student.school_id, Student.grade).where(Student.is_active.is_(True)).distinct()
+    ):
         grades[school_id].add(grade or "")
     concerns = defaultdict(set)
     for student_id, category_id in db.session.execute(
-            select(Student.id, RiskFlag.category_id).join(RiskFlag, RiskFlag.student_id == Student.id)
-            .where(Student.is_active.is_(True), is_current())):
+        select(Student.id, RiskFlag.category_id)
+        .join(RiskFlag, RiskFlag.student_id == Student.id)
+        .where(Student.is_active.is_(True), is_current())
+    ):
         concerns[student_id].add(str(category_id))
     school_of = dict(db.session.execute(select(Student.id, Student.school_id)).all())
-    concern_sets = {g.key: {frozenset(cs) for sid, cs in concerns.items() if school_of[sid] in g.school_ids}
-                    for g in first.groups}
+    concern_sets = {
+        g.key: {frozenset(cs) for sid, cs in concerns.items() if school_of[sid] in g.school_ids} for g in first.groups
+    }
     running = set(db.session.scalars(select(Program.id).where(*running_program()), {"today": first.period.today}))
-    programs = {p.id: (p.school_id, p.id in running and p.school_id in school_ids.values())
-                for p in db.session.scalars(select(Program))}
-    model = Model(schools={s.id: grades.get(s.id, set()) for s in schools.values()},
-                  groups={g.key: set(g.school_ids) for g in first.groups}, concern_sets=concern_sets,
-                  programs=programs, capacity={}, recent=[p.months[0] for p in first.recent])
+    programs = {
+        p.id: (p.school_id, p.id in running and p.school_id in school_ids.values())
+        for p in db.session.scalars(select(Program))
+    }
+    model = Model(
+        schools={s.id: grades.get(s.id, set()) for s in schools.values()},
+        groups={g.key: set(g.school_ids) for g in first.groups},
+        concern_sets=concern_sets,
+        programs=programs,
+        capacity={},
+        recent=[p.months[0] for p in first.recent],
+    )
     attack = Attack(model)
     names_to_keys = {name: str(i) for i, name in db.session.execute(select(FlagCategory.id, FlagCategory.name))}
     views = [("", "all")] + [(g.key, g.key) for g in filter_choices(first.groups)]
@@ -420,8 +504,9 @@ def test_the_demo_district_gives_nothing_away(app, db_session, client, login_as)
 
     seed_demo()
     db_session.commit()
-    attack = attack_through_the_pages(app, client, login_as, db_session.scalars(
-        select(User).where(User.email == "district@demo.school")).one())
+    attack = attack_through_the_pages(
+        app, client, login_as, db_session.scalars(select(User).where(User.email == "district@demo.school")).one()
+    )
     assert attack.releases > 20 and attack.targets
     assert not attack.recovered(zeros=True)
 

@@ -1,5 +1,6 @@
 """The roster import's stages on their own: read rejects every bad row by line, stage holds what was
 valid, upsert is idempotent, and reports read in the admin's language."""
+
 from __future__ import annotations
 
 from datetime import date, time
@@ -35,19 +36,24 @@ def read_users(path, schools):
 
 
 def test_read_rejects_every_bad_row_with_its_line_and_keeps_the_rest(tmp_path, db_session):
-    users = [rf.USER_HEADER,
-             rf.student("stu-1", "Ana", "Lopez", "sch-1"),                  # line 2: fine
-             rf.student("stu-2", "Ben", "Ng", "sch-1", grade="Z9"),         # line 3: bad grade
-             rf.student("stu-1", "Ana", "Again", "sch-1"),                  # line 4: duplicate sourcedId
-             rf.student("stu-4", "", "Ortiz", "sch-1"),                     # line 5: no given name
-             rf.student("stu-5", "Cy", "Park", "nowhere"),                  # line 6: unknown school
-             rf.student("stu-6", "Di", "Reyes", "sch-1", enabled="maybe"),  # line 7: enabledUser not a boolean
-             rf.student("stu-7", "Ed", "Sol", "sch-1") + ["extra"],         # line 8: one field too many
-             rf.staff("t-1", "Tia", "Moss", "sch-1"),                       # line 9: a teacher, fine
-             rf.student("stu-9", "Fay", "Quinn", "sch-1", grade="k")]       # line 10: fine (k is KG)
+    users = [
+        rf.USER_HEADER,
+        rf.student("stu-1", "Ana", "Lopez", "sch-1"),  # line 2: fine
+        rf.student("stu-2", "Ben", "Ng", "sch-1", grade="Z9"),  # line 3: bad grade
+        rf.student("stu-1", "Ana", "Again", "sch-1"),  # line 4: duplicate sourcedId
+        rf.student("stu-4", "", "Ortiz", "sch-1"),  # line 5: no given name
+        rf.student("stu-5", "Cy", "Park", "nowhere"),  # line 6: unknown school
+        rf.student("stu-6", "Di", "Reyes", "sch-1", enabled="maybe"),  # line 7: enabledUser not a boolean
+        rf.student("stu-7", "Ed", "Sol", "sch-1") + ["extra"],  # line 8: one field too many
+        rf.staff("t-1", "Tia", "Moss", "sch-1"),  # line 9: a teacher, fine
+        rf.student("stu-9", "Fay", "Quinn", "sch-1", grade="k"),
+    ]  # line 10: fine (k is KG)
     path = rf.write(tmp_path / "set", {"users.csv": users})
     students, staff, report = read_users(path, {"sch-1": 11})
-    assert [(s.line, s.sid, s.school_id, s.grade) for s in students] == [(2, "stu-1", 11, "07"), (10, "stu-9", 11, "KG")]
+    assert [(s.line, s.sid, s.school_id, s.grade) for s in students] == [
+        (2, "stu-1", 11, "07"),
+        (10, "stu-9", 11, "KG"),
+    ]
     assert [s.sid for s in staff] == ["t-1"]
     assert [(r["line"], r["reason"]) for r in report.rejected] == [
         (3, "grade 'Z9' is not a OneRoster grade (PK, KG, 01..13, ...)"),
@@ -66,8 +72,11 @@ def test_stage_holds_the_valid_rows_in_batches(tmp_path, db_session):
     stage.create()
     stage_students(stage, iter(students), batch_size=3)
     stage.close()
-    staged = db.session.execute(select(STAGE.c.line, STAGE.c.sourced_id, STAGE.c.school_id, STAGE.c.is_active,
-                                       STAGE.c.is_deleted).order_by(STAGE.c.line)).all()
+    staged = db.session.execute(
+        select(STAGE.c.line, STAGE.c.sourced_id, STAGE.c.school_id, STAGE.c.is_active, STAGE.c.is_deleted).order_by(
+            STAGE.c.line
+        )
+    ).all()
     assert staged == [(n + 1, f"stu-{n}", 5, True, False) for n in range(1, 8)]
     stage.drop()
 
@@ -82,17 +91,33 @@ def test_importing_the_same_file_twice_changes_nothing_the_second_time(tmp_path,
     files["users.csv"].append(rf.student("stu-10", "Gil", "Vega", "sch-1", grade="", enabled="false"))
     first = run(rf.write(tmp_path / "a", files))
     assert first.counts["students_created"] == 10
-    before = db.session.execute(select(Student.id, Student.sourced_id, Student.school_id, Student.grade,
-                                       Student.identifier, Student.is_active, Student.updated_at)
-                                .order_by(Student.id)).all()
+    before = db.session.execute(
+        select(
+            Student.id,
+            Student.sourced_id,
+            Student.school_id,
+            Student.grade,
+            Student.identifier,
+            Student.is_active,
+            Student.updated_at,
+        ).order_by(Student.id)
+    ).all()
     moves = db.session.scalar(select(func.count()).select_from(StudentSchoolChange))
     again = run(rf.write(tmp_path / "b", files))
     assert {k: v for k, v in again.counts.items() if v} == {"students_unchanged": 10}
     assert again.messages[-1] == "No changes: the database already matches these files."
     db.session.expire_all()
-    after = db.session.execute(select(Student.id, Student.sourced_id, Student.school_id, Student.grade,
-                                      Student.identifier, Student.is_active, Student.updated_at)
-                               .order_by(Student.id)).all()
+    after = db.session.execute(
+        select(
+            Student.id,
+            Student.sourced_id,
+            Student.school_id,
+            Student.grade,
+            Student.identifier,
+            Student.is_active,
+            Student.updated_at,
+        ).order_by(Student.id)
+    ).all()
     assert after == before  # not even updated_at moved
     assert db.session.scalar(select(func.count()).select_from(StudentSchoolChange)) == moves
 
@@ -100,8 +125,8 @@ def test_importing_the_same_file_twice_changes_nothing_the_second_time(tmp_path,
 def test_a_grade_cleared_or_an_identifier_removed_is_a_change(tmp_path, db_session):
     files = rf.district(3)
     run(rf.write(tmp_path / "a", files))
-    files["users.csv"][1][16] = ""   # stu-1: grade removed (NULL)
-    files["users.csv"][2][11] = ""   # stu-2: identifier removed (NULL)
+    files["users.csv"][1][16] = ""  # stu-1: grade removed (NULL)
+    files["users.csv"][2][11] = ""  # stu-2: identifier removed (NULL)
     report = run(rf.write(tmp_path / "b", files))
     assert (report.counts["students_updated"], report.counts["students_unchanged"]) == (2, 1)
     students = {s.sourced_id: s for s in db.session.scalars(select(Student))}
@@ -115,7 +140,10 @@ def test_a_spanish_admin_reads_rejects_and_messages_in_spanish(tmp_path, db_sess
     del files["manifest.csv"]
     report = run(rf.write(tmp_path / "set", files), actor=admin, dry_run=True)
     reason = report.rejected[0]["reason"]
-    assert (report.rejected[0]["line"], reason) == (5, "el grado 'Z9' no es un grado de OneRoster (PK, KG, 01..13, ...)")
+    assert (report.rejected[0]["line"], reason) == (
+        5,
+        "el grado 'Z9' no es un grado de OneRoster (PK, KG, 01..13, ...)",
+    )
     assert report.messages[0] == "Falta manifest.csv: cada archivo presente se lee como archivo bulk (completo)."
     english = run(rf.write(tmp_path / "again", files), dry_run=True)  # the command line: no admin, English
     assert english.rejected[0]["reason"] == "grade 'Z9' is not a OneRoster grade (PK, KG, 01..13, ...)"
@@ -130,8 +158,10 @@ def test_a_damaged_file_is_refused_in_the_admins_language(tmp_path, db_session):
     path = rf.write(tmp_path / "set", files)
     (path / "users.csv").write_bytes((path / "users.csv").read_bytes() + b'stu-9,,,true,sch-1,student,"open\r\n')
     report = run(path, actor=admin)
-    assert report.refused == ("users.csv línea 4: una comilla (\") abierta en esta línea nunca se cierra. Corrija el "
-                              "archivo e inténtelo de nuevo. No se cambió nada.")
+    assert report.refused == (
+        'users.csv línea 4: una comilla (") abierta en esta línea nunca se cierra. Corrija el '
+        "archivo e inténtelo de nuevo. No se cambió nada."
+    )
     assert db.session.scalar(select(func.count()).select_from(Student)) == 0
 
 
@@ -144,9 +174,18 @@ def test_more_movers_than_a_batch_are_handed_off_batch_by_batch(app, tmp_path, d
     movers = [s for s in db.session.scalars(select(Student).order_by(Student.id)) if s.school.sourced_id == "sch-2"]
     plans = []
     for student in movers:
-        plans.append(CheckInPlan(student_id=student.id, school_id=student.school_id, counselor_id=counselor.id,
-                                 cadence="weekly", local_time=time(10, 0), starts_on=date(2026, 9, 1),
-                                 until=date(2027, 6, 1), status="active"))
+        plans.append(
+            CheckInPlan(
+                student_id=student.id,
+                school_id=student.school_id,
+                counselor_id=counselor.id,
+                cadence="weekly",
+                local_time=time(10, 0),
+                starts_on=date(2026, 9, 1),
+                until=date(2027, 6, 1),
+                status="active",
+            )
+        )
     db.session.add_all(plans)
     db.session.flush()
     for n in range(1, 11, 2):  # stu-1, 3, 5, 7, 9 are at sch-2
@@ -167,8 +206,12 @@ def test_a_spanish_admin_reads_the_report_page_in_spanish(client, login_as, tmp_
     login_as(admin)
     page = client.get(f"/admin/roster/{started.id}").get_data(as_text=True)
     assert '<html lang="es">' in page
-    for spanish in ("el grado &#39;Z9&#39; no es un grado de OneRoster", "Estudiantes creados", "Escuelas creadas",
-                    "Filas rechazadas"):
+    for spanish in (
+        "el grado &#39;Z9&#39; no es un grado de OneRoster",
+        "Estudiantes creados",
+        "Escuelas creadas",
+        "Filas rechazadas",
+    ):
         assert spanish in page
     for english in ("is not a OneRoster grade", "Students created", "Rows rejected"):
         assert english not in page

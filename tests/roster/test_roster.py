@@ -1,4 +1,5 @@
 """Roster import: real-world CSV, every kind of bad row, idempotence, bulk/delta, guards, atomicity."""
+
 from __future__ import annotations
 
 import io
@@ -65,17 +66,25 @@ def students_by_sid():
 def test_real_world_csv_imports(tmp_path, db_session):
     files = {
         "manifest.csv": rf.manifest(demographics="bulk"),
-        "orgs.csv": [rf.ORG_HEADER, rf.org("d1", "District", "district"), rf.org("s1", "Oak Elementary"),
-                     rf.org("s2", "Pine High School")],
-        "users.csv": [rf.USER_HEADER + ["unknownColumn"],
-                      rf.student("a", "Ana", "Ruiz, Jr.", "s1", grade="PK", enabled="TRUE") + ["x"],
-                      rf.student("b", "Ben", "O'Neil\nSmith", "s9,s2", grade="KG", enabled="False") + ["x"],
-                      rf.student("c", "Cy", "Lee", "s2", grade="13") + ["x"],
-                      rf.student("d", "Di", "Ng", "s2", grade="9") + ["x"],
-                      rf.staff("t1", "Tess", "Teacher", "s1,s2") + ["x"],
-                      rf.guardian("p1", "Paul", "Parent", "a,b") + ["x"]],
-        "demographics.csv": [rf.DEMO_HEADER, ["a", "", "", "2015-01-01", "female", "false", "false", "false", "false",
-                                              "true", "false", "TRUE"]],
+        "orgs.csv": [
+            rf.ORG_HEADER,
+            rf.org("d1", "District", "district"),
+            rf.org("s1", "Oak Elementary"),
+            rf.org("s2", "Pine High School"),
+        ],
+        "users.csv": [
+            rf.USER_HEADER + ["unknownColumn"],
+            rf.student("a", "Ana", "Ruiz, Jr.", "s1", grade="PK", enabled="TRUE") + ["x"],
+            rf.student("b", "Ben", "O'Neil\nSmith", "s9,s2", grade="KG", enabled="False") + ["x"],
+            rf.student("c", "Cy", "Lee", "s2", grade="13") + ["x"],
+            rf.student("d", "Di", "Ng", "s2", grade="9") + ["x"],
+            rf.staff("t1", "Tess", "Teacher", "s1,s2") + ["x"],
+            rf.guardian("p1", "Paul", "Parent", "a,b") + ["x"],
+        ],
+        "demographics.csv": [
+            rf.DEMO_HEADER,
+            ["a", "", "", "2015-01-01", "female", "false", "false", "false", "false", "true", "false", "TRUE"],
+        ],
         "enrollments.csv": [["sourcedId"], ["e1"]],
     }
     report = run_import(rf.write(tmp_path / "set", files, bom=True, crlf=True))
@@ -108,19 +117,21 @@ def test_second_import_changes_nothing_and_says_so(tmp_path, db_session):
 
 
 def test_every_kind_of_bad_row_is_reported_with_its_line_and_the_rest_imported(app, tmp_path, db_session):
-    users = [rf.USER_HEADER,
-             rf.student("ok1", "Ok", "One", "sch-1"),                                   # line 2
-             rf.student("", "No", "Id", "sch-1"),                                       # 3
-             rf.student("q", "Multi", "Line\nName", "sch-1"),                           # 4-5 (valid)
-             rf.student("r1", "Bad", "Role", "sch-1")[:5] + ["wizard"] + rf.student("r1", "B", "R", "sch-1")[6:],  # 6
-             rf.student("e1", "Bad", "Enabled", "sch-1", enabled="yes"),               # 7
-             rf.student("o1", "No", "School", "nowhere"),                               # 8
-             rf.student("g1", "Bad", "Grade", "sch-1", grade="14"),                     # 9
-             rf.student("ok1", "Dup", "Licate", "sch-1"),                               # 10
-             rf.student("x1", "Too", "Many", "sch-1") + ["extra"],                      # 11
-             rf.student("n1", "", "", "sch-1"),                                         # 12
-             rf.staff("t9", "Nomail", "Teacher", "sch-1", email="nomail"),             # 13
-             rf.student("ok2", "Ok", "Two", "sch-2")]                                   # 14
+    users = [
+        rf.USER_HEADER,
+        rf.student("ok1", "Ok", "One", "sch-1"),  # line 2
+        rf.student("", "No", "Id", "sch-1"),  # 3
+        rf.student("q", "Multi", "Line\nName", "sch-1"),  # 4-5 (valid)
+        rf.student("r1", "Bad", "Role", "sch-1")[:5] + ["wizard"] + rf.student("r1", "B", "R", "sch-1")[6:],  # 6
+        rf.student("e1", "Bad", "Enabled", "sch-1", enabled="yes"),  # 7
+        rf.student("o1", "No", "School", "nowhere"),  # 8
+        rf.student("g1", "Bad", "Grade", "sch-1", grade="14"),  # 9
+        rf.student("ok1", "Dup", "Licate", "sch-1"),  # 10
+        rf.student("x1", "Too", "Many", "sch-1") + ["extra"],  # 11
+        rf.student("n1", "", "", "sch-1"),  # 12
+        rf.staff("t9", "Nomail", "Teacher", "sch-1", email="nomail"),  # 13
+        rf.student("ok2", "Ok", "Two", "sch-2"),
+    ]  # 14
     files = rf.district(0)
     files["users.csv"] = users
     path = rf.write(tmp_path / "bad", files)
@@ -128,9 +139,17 @@ def test_every_kind_of_bad_row_is_reported_with_its_line_and_the_rest_imported(a
     assert result.exit_code == 1
     lines = {(r["line"], r["reason"].split(" ")[0]) for r in run_report_rejected()}
     assert {line for line, _ in lines} == {3, 6, 7, 8, 9, 10, 11, 12, 13}
-    for expected in ("users.csv line 3: sourcedId is empty", "line 6: role 'wizard'", "line 7: enabledUser must be true or false",
-                     "line 8: none of orgSourcedIds (nowhere)", "line 9: grade '14'", "line 10: sourcedId ok1 appears more than once",
-                     "line 11: more fields", "line 12: givenName and familyName are required", "line 13: a staff member needs an email"):
+    for expected in (
+        "users.csv line 3: sourcedId is empty",
+        "line 6: role 'wizard'",
+        "line 7: enabledUser must be true or false",
+        "line 8: none of orgSourcedIds (nowhere)",
+        "line 9: grade '14'",
+        "line 10: sourcedId ok1 appears more than once",
+        "line 11: more fields",
+        "line 12: givenName and familyName are required",
+        "line 13: a staff member needs an email",
+    ):
         assert expected in result.output, expected
     assert sorted(students_by_sid()) == ["ok1", "ok2", "q"]
 
@@ -142,10 +161,13 @@ def run_report_rejected():
 
 def test_missing_required_column_rejects_that_file_naming_it(tmp_path, db_session):
     files = rf.district(5)
-    files["users.csv"] = [[c for c in rf.USER_HEADER if c != "familyName"]] + [r[:9] + r[10:] for r in files["users.csv"][1:]]
+    files["users.csv"] = [[c for c in rf.USER_HEADER if c != "familyName"]] + [
+        r[:9] + r[10:] for r in files["users.csv"][1:]
+    ]
     report = run_import(rf.write(tmp_path / "set", files))
-    assert report.rejected == [{"file": "users.csv", "line": 1,
-                                "reason": "missing required column(s) familyName: the whole file was not read"}]
+    assert report.rejected == [
+        {"file": "users.csv", "line": 1, "reason": "missing required column(s) familyName: the whole file was not read"}
+    ]
     assert count(Student) == 0 and count(School) == 2  # orgs.csv was still applied
 
 
@@ -179,15 +201,22 @@ def test_deactivated_student_keeps_flags_and_comes_back(tmp_path, db_session):
 
 def test_delta_applies_tobedeleted_and_leaves_others(tmp_path, db_session):
     run_import(rf.write(tmp_path / "full", rf.district(10)))
-    delta = {"manifest.csv": rf.manifest(users="delta", orgs="absent"),
-             "users.csv": [rf.USER_HEADER, rf.student("stu-1", "Given1", "Family1", "sch-2", status="tobedeleted"),
-                           rf.student("stu-99", "New", "Kid", "sch-1", status="active"),
-                           rf.student("stu-98", "No", "Status", "sch-1")]}
+    delta = {
+        "manifest.csv": rf.manifest(users="delta", orgs="absent"),
+        "users.csv": [
+            rf.USER_HEADER,
+            rf.student("stu-1", "Given1", "Family1", "sch-2", status="tobedeleted"),
+            rf.student("stu-99", "New", "Kid", "sch-1", status="active"),
+            rf.student("stu-98", "No", "Status", "sch-1"),
+        ],
+    }
     report = run_import(rf.write(tmp_path / "delta", delta))
     students = students_by_sid()
     assert not students["stu-1"].is_active and students["stu-99"].is_active
     assert count(Student, Student.is_active.is_(True)) == 10
-    assert report.rejected == [{"file": "users.csv", "line": 4, "reason": "status must be active or tobedeleted in a delta file"}]
+    assert report.rejected == [
+        {"file": "users.csv", "line": 4, "reason": "status must be active or tobedeleted in a delta file"}
+    ]
 
 
 def test_school_move_keeps_history(tmp_path, db_session):
@@ -233,8 +262,13 @@ def test_a_change_in_any_compared_field_is_applied_and_the_rest_stay_unchanged(t
     users.append(rf.student("stu-13", "Given13", "Family13", "sch-1"))  # new
     report = run_import(rf.write(tmp_path / "two", files))
     counts = report.counts
-    assert (counts["students_updated"], counts["students_deactivated"], counts["students_moved_school"],
-            counts["students_created"], counts["students_unchanged"]) == (5, 1, 1, 1, 6)
+    assert (
+        counts["students_updated"],
+        counts["students_deactivated"],
+        counts["students_moved_school"],
+        counts["students_created"],
+        counts["students_unchanged"],
+    ) == (5, 1, 1, 1, 6)
     s = students_by_sid()
     schools = {school.sourced_id: school.id for school in db.session.scalars(select(School))}
     assert s["stu-1"].given_name == "Renamed" and s["stu-2"].family_name == "Newfamily"
@@ -243,11 +277,14 @@ def test_a_change_in_any_compared_field_is_applied_and_the_rest_stay_unchanged(t
     assert run_import(rf.write(tmp_path / "two", files)).changes == 0
 
 
-def test_a_bulk_users_file_missing_a_column_deactivates_no_one_even_when_mass_deactivation_is_allowed(tmp_path, db_session):
+def test_a_bulk_users_file_missing_a_column_deactivates_no_one_even_when_mass_deactivation_is_allowed(
+    tmp_path, db_session
+):
     run_import(rf.write(tmp_path / "one", rf.district(10)))
     files = rf.district(10)
-    files["users.csv"] = [[c for c in row if c != "givenName"] for row in files["users.csv"][:1]] + \
-        [row[:8] + row[9:] for row in files["users.csv"][1:]]  # the givenName column dropped
+    files["users.csv"] = [[c for c in row if c != "givenName"] for row in files["users.csv"][:1]] + [
+        row[:8] + row[9:] for row in files["users.csv"][1:]
+    ]  # the givenName column dropped
     report = run_import(rf.write(tmp_path / "two", files), allow=True)
     assert any(r["line"] == 1 and "givenName" in r["reason"] for r in report.rejected)
     assert "users.csv was not read, so no student was deactivated." in report.messages
@@ -268,9 +305,12 @@ def test_imports_on_postgresql_take_turns(tmp_path, db_session, backend, app):
     if backend != "postgresql":
         pytest.skip("the advisory lock is PostgreSQL's; SQLite allows one writer at a time anyway")
     from sqlalchemy import text
+
     run_import(rf.write(tmp_path / "set", rf.district(3)))
-    held = db.session.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key "
-                                  "AND granted"), {"key": run_module.IMPORT_LOCK_KEY})
+    held = db.session.scalar(
+        text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key AND granted"),
+        {"key": run_module.IMPORT_LOCK_KEY},
+    )
     assert held == 1  # taken in the import's transaction (the test's), released only when it ends
 
 
@@ -377,8 +417,8 @@ def test_an_upload_is_queued_run_by_the_worker_and_applied(client, login_as, tmp
     assert work() == 0  # nothing left in the queue
     report_page = _page(client, f"/admin/roster/{dry.id}")
     assert "Dry run: nothing has changed yet" in report_page and "Students created" in report_page
-    assert "users.csv</td><td class=\"num\">10</td><td>none of orgSourcedIds (nowhere)" in report_page
-    assert "<strong>1 row will be skipped</strong> (<a href=\"#rejected\">see below</a>)" in report_page
+    assert 'users.csv</td><td class="num">10</td><td>none of orgSourcedIds (nowhere)' in report_page
+    assert '<strong>1 row will be skipped</strong> (<a href="#rejected">see below</a>)' in report_page
     assert "Import progress" not in report_page
     assert count(Student) == 0
     applied = client.post(f"/admin/roster/{dry.id}/apply")
@@ -391,8 +431,9 @@ def test_an_upload_is_queued_run_by_the_worker_and_applied(client, login_as, tmp
     # The upload is deleted once applied; the dry run points to the run that applied it, without Apply.
     db_session.expire_all()
     assert count(RosterUpload) == 0 and count(RosterUploadChunk) == 0
-    assert [(r.upload_id, r.status, r.attempts) for r in db.session.scalars(select(RosterImport).order_by(RosterImport.id))] \
-        == [(None, "done", 1), (None, "done", 1)]
+    assert [
+        (r.upload_id, r.status, r.attempts) for r in db.session.scalars(select(RosterImport).order_by(RosterImport.id))
+    ] == [(None, "done", 1), (None, "done", 1)]
     dry_page = _page(client, f"/admin/roster/{dry.id}")
     assert f'Applied as <a href="/admin/roster/{run_id}">run #{run_id}</a>' in dry_page
     assert "Apply this import" not in dry_page and "nothing has changed yet" not in dry_page
@@ -414,13 +455,15 @@ def test_apply_clicked_twice_queues_one_apply(client, login_as, tmp_path, db_ses
     assert second.status_code == 303 and second.headers["Location"] == first.headers["Location"]
     run_id = _run_id(first)
     assert f"This dry run is already being applied as run #{run_id}; it was not started again." in _page(
-        client, second.headers["Location"])
+        client, second.headers["Location"]
+    )
     assert count(RosterImport, RosterImport.is_dry_run.is_(False)) == 1
     assert work() == 1
     third = client.post(f"/admin/roster/{dry.id}/apply")
     assert third.headers["Location"] == first.headers["Location"]
     assert f"This dry run was already applied as run #{run_id}; it was not applied again." in _page(
-        client, third.headers["Location"])
+        client, third.headers["Location"]
+    )
     assert count(RosterImport, RosterImport.is_dry_run.is_(False)) == 1
     assert count(AuditEvent, AuditEvent.action == "roster.import") == 1
     assert count(Student) == 8
@@ -441,8 +484,9 @@ def test_the_claim_is_a_conditional_update_not_what_this_request_last_read(tmp_p
     db.session.add(other)
     db.session.flush()
     # The other server's claim, behind this session's back (no ORM refresh of `dry`).
-    db.session.execute(update(RosterImport.__table__).where(RosterImport.__table__.c.id == dry.id)
-                       .values(applied_run_id=other.id))
+    db.session.execute(
+        update(RosterImport.__table__).where(RosterImport.__table__.c.id == dry.id).values(applied_run_id=other.id)
+    )
     with pytest.raises(ApplyError) as lost:
         start_apply(admin, dry)
     assert lost.value.run_id == other.id and f"already being applied as run #{other.id}" in str(lost.value)
@@ -461,8 +505,10 @@ def test_a_refused_apply_can_be_tried_again_and_then_counts(client, login_as, tm
     assert "--allow-mass-deactivation" not in page  # nothing about the command line
     # One click does not deactivate anyone: the number must be typed, and typed right.
     applies = count(RosterImport, RosterImport.is_dry_run.is_(False))
-    for typed, message in (("", "Type the number of students to deactivate (20) to confirm."),
-                           ("40", "Type 20 (the number of students this import deactivates)")):
+    for typed, message in (
+        ("", "Type the number of students to deactivate (20) to confirm."),
+        ("40", "Type 20 (the number of students this import deactivates)"),
+    ):
         refused = client.post(f"/admin/roster/{dry.id}/apply", data={"confirm_deactivation": typed})
         assert refused.status_code == 400 and message in refused.data.decode()
         assert count(RosterImport, RosterImport.is_dry_run.is_(False)) == applies
@@ -497,7 +543,9 @@ def test_a_run_queued_with_no_worker_says_what_it_waits_for(client, login_as, tm
     second = _upload(client, rf.write(tmp_path / "two", rf.district(3)), tmp_path, "two.zip", run=False)
     assert claim(first.id, "busy-host:1") is not None
     db_session.commit()
-    assert f"Waiting for import #{first.id} to finish: imports take turns." in _page(client, f"/admin/roster/{second.id}")
+    assert f"Waiting for import #{first.id} to finish: imports take turns." in _page(
+        client, f"/admin/roster/{second.id}"
+    )
 
 
 def test_the_worker_takes_one_import_at_a_time(tmp_path, db_session, backend):
@@ -538,7 +586,8 @@ def test_a_run_whose_worker_went_away_is_shown_stopped_and_retried(client, login
         work()
     assert [r.getMessage() for r in caplog.records].count(
         f"roster import #{dry.id} stopped: its worker gone-host:4242 went away; an admin can retry or discard it "
-        "under Roster import") == 1
+        "under Roster import"
+    ) == 1
 
     response = client.post(f"/admin/roster/{dry.id}/retry")
     assert response.status_code == 303
@@ -614,8 +663,11 @@ def test_an_old_worker_that_finishes_after_its_run_was_retried_keeps_nothing(tmp
     run.is_dry_run = False
     db_session.commit()
     old = claim_next("old-host:1")
-    db.session.execute(update(RosterImport.__table__).where(RosterImport.__table__.c.id == run.id)
-                       .values(heartbeat_at=utcnow() - timedelta(minutes=5)))
+    db.session.execute(
+        update(RosterImport.__table__)
+        .where(RosterImport.__table__.c.id == run.id)
+        .values(heartbeat_at=utcnow() - timedelta(minutes=5))
+    )
     db_session.expire_all()
     retry_run(admin, db.session.get(RosterImport, run.id))
     db_session.commit()
@@ -663,23 +715,37 @@ def test_report_counts_read_in_order_with_words(client, login_as, tmp_path, db_s
     _signed_in_admin(login_as, db_session)
     files = rf.district(30)
     users = files["users.csv"]
-    users[1] = rf.student("stu-1", "Given1", "Family1", "sch-1")                     # moves school (was sch-2)
-    users[2] = rf.student("stu-2", "Renamed", "Family2", "sch-1")                    # updated
-    del users[30]                                                                    # stu-30 leaves: deactivated
-    users += [rf.student("stu-31", "New", "Kid", "sch-1"), rf.staff("t1", "Tess", "Teacher", "sch-1"),
-              rf.guardian("g1", "Gus", "Guardian", "stu-3", role="guardian"), rf.student("bad", "No", "School", "nowhere")]
+    users[1] = rf.student("stu-1", "Given1", "Family1", "sch-1")  # moves school (was sch-2)
+    users[2] = rf.student("stu-2", "Renamed", "Family2", "sch-1")  # updated
+    del users[30]  # stu-30 leaves: deactivated
+    users += [
+        rf.student("stu-31", "New", "Kid", "sch-1"),
+        rf.staff("t1", "Tess", "Teacher", "sch-1"),
+        rf.guardian("g1", "Gus", "Guardian", "stu-3", role="guardian"),
+        rf.student("bad", "No", "School", "nowhere"),
+    ]
     dry = _upload(client, rf.write(tmp_path / "second", files), tmp_path)
     page = _page(client, f"/admin/roster/{dry.id}")
     table = page.split('<caption class="visually-hidden">Counts</caption>')[1].split("</table>")[0]
     rows = re.findall(r'<th scope="row">([^<]+)</th><td class="num">([\d,]+)</td>', table)
-    assert rows == [("Students created", "1"), ("Students updated", "2"), ("Students unchanged", "27"),
-                    ("Students deactivated", "1"), ("Students who moved school", "1"), ("Staff accounts created", "1"),
-                    ("Parents and guardians created", "1"), ("Rows rejected", "1")]
+    assert rows == [
+        ("Students created", "1"),
+        ("Students updated", "2"),
+        ("Students unchanged", "27"),
+        ("Students deactivated", "1"),
+        ("Students who moved school", "1"),
+        ("Staff accounts created", "1"),
+        ("Parents and guardians created", "1"),
+        ("Rows rejected", "1"),
+    ]
 
 
 def test_unknown_counts_keep_a_readable_label_before_rejected_rows():
     assert count_rows({"rows_rejected": 0, "zebras_counted": 2, "students_created": 1}) == [
-        ("Students created", 1), ("Zebras counted", 2), ("Rows rejected", 0)]
+        ("Students created", 1),
+        ("Zebras counted", 2),
+        ("Rows rejected", 0),
+    ]
     assert count_rows({}) == []
 
 
@@ -699,14 +765,20 @@ def test_progress_names_each_file_from_its_first_row_and_ends_exact(tmp_path, db
     files["users.csv"][5] = rf.student("stu-5", "Two", "Line\nName", "sch-1")  # 31 lines, 30 records
     calls = _progress_calls(rf.write(tmp_path / "set", files), clock=lambda: 0.0)
     total = 3 + 31
-    assert calls == [(0, total, "orgs.csv"), (3, total, "orgs.csv"), (3, total, "users.csv"), (total, total, "users.csv")]
+    assert calls == [
+        (0, total, "orgs.csv"),
+        (3, total, "orgs.csv"),
+        (3, total, "users.csv"),
+        (total, total, "users.csv"),
+    ]
 
 
 def test_progress_is_reported_by_time_not_every_5000_rows(tmp_path, db_session):
     path = rf.write(tmp_path / "set", rf.district(1000, schools=1))
     ticks = iter(range(10**6))
-    moving = [done for done, _, name in _progress_calls(path, clock=lambda: float(next(ticks)))
-              if name == "users.csv"]  # a second passes at each look at the clock
+    moving = [
+        done for done, _, name in _progress_calls(path, clock=lambda: float(next(ticks))) if name == "users.csv"
+    ]  # a second passes at each look at the clock
     assert moving == [2] + list(range(100, 1001, 100)) + [1002]
     frozen = [done for done, _, name in _progress_calls(path, clock=lambda: 0.0) if name == "users.csv"]
     assert frozen == [2, 1002]  # no time passed: only where a file starts and ends
@@ -756,8 +828,16 @@ def test_the_roster_jobs_are_registered():
 
 
 def _plan(student, counselor, status="active"):
-    plan = CheckInPlan(student_id=student.id, school_id=student.school_id, counselor_id=counselor.id, cadence="weekly",
-                       local_time=time(10, 0), starts_on=date(2026, 9, 1), until=date(2027, 6, 1), status=status)
+    plan = CheckInPlan(
+        student_id=student.id,
+        school_id=student.school_id,
+        counselor_id=counselor.id,
+        cadence="weekly",
+        local_time=time(10, 0),
+        starts_on=date(2026, 9, 1),
+        until=date(2027, 6, 1),
+        status=status,
+    )
     db.session.add(plan)
     db.session.flush()
     return plan
@@ -776,12 +856,25 @@ def test_a_student_who_moves_school_takes_active_plans_along(app, tmp_path, db_s
     plans = {s.sourced_id: _plan(s, counselor) for s in moving}
     ended = _plan(moving[0], counselor, status="ended")
     kept = _plan(staying, counselor)
-    past = CheckIn(plan_id=plans["stu-1"].id, student_id=moving[0].id, school_id=old_school.id, counselor_id=counselor.id,
-                   occurrence=date(2026, 9, 1), due_at=utcnow() - timedelta(days=30), status="completed",
-                   outcome="doing_well")
-    upcoming = CheckIn(plan_id=plans["stu-1"].id, student_id=moving[0].id, school_id=old_school.id,
-                       counselor_id=counselor.id, occurrence=date(2027, 1, 5), due_at=utcnow() + timedelta(days=3),
-                       status="scheduled")
+    past = CheckIn(
+        plan_id=plans["stu-1"].id,
+        student_id=moving[0].id,
+        school_id=old_school.id,
+        counselor_id=counselor.id,
+        occurrence=date(2026, 9, 1),
+        due_at=utcnow() - timedelta(days=30),
+        status="completed",
+        outcome="doing_well",
+    )
+    upcoming = CheckIn(
+        plan_id=plans["stu-1"].id,
+        student_id=moving[0].id,
+        school_id=old_school.id,
+        counselor_id=counselor.id,
+        occurrence=date(2027, 1, 5),
+        due_at=utcnow() + timedelta(days=3),
+        status="scheduled",
+    )
     db.session.add_all([past, upcoming])
     make_flag(moving[0], counselor)
     program = make_program(old_school, counselor)
@@ -804,7 +897,10 @@ def test_a_student_who_moves_school_takes_active_plans_along(app, tmp_path, db_s
     finally:
         event.remove(engine, "before_cursor_execute", record)
     # The counselor works at both schools: the plans stay theirs and go to the new school.
-    assert report.counts["students_moved_school"] == 3 and report.counts["checkin_plans_kept_by_counselor"] == 3, (report.refused, report.messages)
+    assert report.counts["students_moved_school"] == 3 and report.counts["checkin_plans_kept_by_counselor"] == 3, (
+        report.refused,
+        report.messages,
+    )
     # One batch: one query finds the plans, one the counselors' caseloads, one executemany moves them;
     # then one query finds no plan of a student who left.
     assert statements == ["SELECT", "SELECT", "UPDATE", "SELECT"]
@@ -813,10 +909,14 @@ def test_a_student_who_moves_school_takes_active_plans_along(app, tmp_path, db_s
     db_session.expire_all()
     for plan in plans.values():
         assert (plan.school_id, plan.counselor_id, plan.needs_handoff, plan.status) == (
-            schools["sch-1"], counselor.id, False, "active")
+            schools["sch-1"],
+            counselor.id,
+            False,
+            "active",
+        )
     assert (ended.school_id, ended.needs_handoff) == (old_school.id, False)  # history as it was
     assert (kept.school_id, kept.needs_handoff) == (staying_school, False)  # stu-2 did not move
-    assert db.session.get(CheckIn, past.id).school_id == old_school.id       # the check-in happened there
+    assert db.session.get(CheckIn, past.id).school_id == old_school.id  # the check-in happened there
     assert db.session.get(CheckIn, upcoming.id).school_id == schools["sch-1"]  # the next one goes with the plan
     assert count(RiskFlag, RiskFlag.student_id == moving[0].id) == 1
     assert count(Enrollment, Enrollment.student_id == moving[0].id) == 1
@@ -836,11 +936,14 @@ def test_a_dry_run_reports_hand_offs_but_moves_no_plan(tmp_path, db_session):
     assert plan.school_id == student.school_id and not plan.needs_handoff
 
 
-@pytest.mark.parametrize("payload, message", [
-    ({}, b"Choose the zip file"),
-    ({"archive": "notes.txt"}, b"Upload the export as a .zip"),
-    ({"archive": "fake.zip"}, b"not a readable zip"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({}, b"Choose the zip file"),
+        ({"archive": "notes.txt"}, b"Upload the export as a .zip"),
+        ({"archive": "fake.zip"}, b"not a readable zip"),
+    ],
+)
 def test_bad_uploads_are_refused(client, login_as, tmp_path, db_session, payload, message):
     admin = make_user("admin")
     db_session.commit()
@@ -863,7 +966,9 @@ def test_staff_account_from_the_roster_cannot_sign_in_until_activated(client, tm
     assert response.status_code == 401
 
 
-def test_admin_activates_an_imported_staff_account_with_a_temporary_password(app, client, login_as, tmp_path, db_session):
+def test_admin_activates_an_imported_staff_account_with_a_temporary_password(
+    app, client, login_as, tmp_path, db_session
+):
     files = rf.district(2)
     files["users.csv"].append(rf.staff("t1", "Tess", "Teacher", "sch-1", email="tess@school.example"))
     run_import(rf.write(tmp_path / "set", files))
@@ -873,9 +978,18 @@ def test_admin_activates_an_imported_staff_account_with_a_temporary_password(app
     tess = db.session.scalars(select(User).where(User.sourced_id == "t1")).one()
     page = client.get(f"/admin/users/{tess.id}").data
     assert b"This person cannot sign in until you" in page and b"set a temporary password" in page
-    client.post(f"/admin/users/{tess.id}", data={"name": tess.name, "role": "staff", "schools": [s.id for s in tess.schools],
-                                                 "new_password": "harbor violet meadow 58"})
-    response = app.test_client().post("/login", data={"email": "tess@school.example", "password": "harbor violet meadow 58"})
+    client.post(
+        f"/admin/users/{tess.id}",
+        data={
+            "name": tess.name,
+            "role": "staff",
+            "schools": [s.id for s in tess.schools],
+            "new_password": "harbor violet meadow 58",
+        },
+    )
+    response = app.test_client().post(
+        "/login", data={"email": "tess@school.example", "password": "harbor violet meadow 58"}
+    )
     assert response.status_code == 302
 
 
@@ -890,15 +1004,19 @@ def _with_bytes(tmp_path, name, **files):
 def _csv_bytes(rows, encoding="utf-8"):
     import csv
     import io
+
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows(rows)
     return buffer.getvalue().encode(encoding)
 
 
-@pytest.mark.parametrize("encoding, expected", [
-    ("latin-1", "users.csv is not UTF-8 text: line 3 has the byte 0xe9"),
-    ("utf-16", "users.csv is saved as UTF-16"),
-])
+@pytest.mark.parametrize(
+    "encoding, expected",
+    [
+        ("latin-1", "users.csv is not UTF-8 text: line 3 has the byte 0xe9"),
+        ("utf-16", "users.csv is saved as UTF-16"),
+    ],
+)
 def test_a_file_not_in_utf8_is_refused_saying_which_and_where(app, tmp_path, db_session, encoding, expected):
     users = rf.district(4)["users.csv"]
     users[2] = rf.student("stu-2", "José", "Núñez", "sch-1")
@@ -914,13 +1032,16 @@ def test_a_quote_never_closed_refuses_the_file_instead_of_swallowing_the_rows_af
     rows = rf.district(6)["users.csv"]
     text = _csv_bytes(rows[:3]) + b'stu-9,,,true,sch-1,student,x,,"Unclosed,Quote\r\n' + _csv_bytes(rows[3:])
     report = run_import(_with_bytes(tmp_path, "set", users=text))
-    assert report.refused == ('users.csv line 4: a quote (") opened on this line is never closed, so lines 4 to 8 '
-                              'read as one value. Correct the file and try again. Nothing was changed.')
+    assert report.refused == (
+        'users.csv line 4: a quote (") opened on this line is never closed, so lines 4 to 8 '
+        "read as one value. Correct the file and try again. Nothing was changed."
+    )
     assert count(School) == 0 and count(Student) == 0
 
 
 def test_a_value_over_the_field_limit_is_refused_clearly(tmp_path, db_session):
     import csv
+
     files = rf.district(4)
     files["users.csv"][3] = rf.student("stu-3", "G" * 2000, "F", "sch-1")
     limit = csv.field_size_limit(1000)  # 10 MB in earnest; a small file shows the same
@@ -936,14 +1057,14 @@ def test_nul_characters_and_values_too_long_for_their_column_reject_only_their_r
     files = rf.district(0)
     files["orgs.csv"] += [rf.org("sch-nul", "Nul\x00 School"), rf.org("sch-long", "N" * 300)]
     files["users.csv"] += [
-        rf.student("ok", "Ok", "Kid", "sch-1"),                                        # line 2
-        rf.student("nul", "Nu\x00l", "Kid", "sch-1"),                                  # 3
-        rf.student("long-name", "G" * 300, "Kid", "sch-1"),                            # 4
-        rf.student("s" * 256, "Long", "Id", "sch-1"),                                  # 5
+        rf.student("ok", "Ok", "Kid", "sch-1"),  # line 2
+        rf.student("nul", "Nu\x00l", "Kid", "sch-1"),  # 3
+        rf.student("long-name", "G" * 300, "Kid", "sch-1"),  # 4
+        rf.student("s" * 256, "Long", "Id", "sch-1"),  # 5
         rf.student("long-identifier", "Long", "Ident", "sch-1", identifier="I" * 256),  # 6
-        rf.staff("t1", "T" * 200, "S" * 60, "sch-1"),                                  # 7
+        rf.staff("t1", "T" * 200, "S" * 60, "sch-1"),  # 7
         rf.staff("t2", "Tess", "Long", "sch-1", email="a" * 320 + "@school.example"),  # 8
-        rf.student("ok2", "Ok", "Two", "sch-2"),                                       # 9
+        rf.student("ok2", "Ok", "Two", "sch-2"),  # 9
     ]
     files["manifest.csv"] = rf.manifest(demographics="bulk")
     files["demographics.csv"] = [rf.DEMO_HEADER, ["ok\x00", "", "", "", "male"] + ["false"] * 7]
@@ -956,8 +1077,11 @@ def test_nul_characters_and_values_too_long_for_their_column_reject_only_their_r
         ("users.csv", 4, "givenName is 300 characters long; at most 255 can be stored"),
         ("users.csv", 5, "sourcedId is 256 characters long; at most 255 can be stored"),
         ("users.csv", 6, "identifier is 256 characters long; at most 255 can be stored"),
-        ("users.csv", 7, "givenName and familyName together are longer than the 255 characters a staff account's "
-                         "name can hold"),
+        (
+            "users.csv",
+            7,
+            "givenName and familyName together are longer than the 255 characters a staff account's name can hold",
+        ),
         ("users.csv", 8, "email is 335 characters long; at most 320 can be stored"),
         ("demographics.csv", 2, "a value holds a NUL character (0x00), which cannot be stored"),
     ]
@@ -971,19 +1095,29 @@ def test_grade_values_from_real_exports(tmp_path, db_session):
     report = run_import(rf.write(tmp_path / "set", files))
     assert {r["line"]: r["reason"] for r in report.rejected} == {
         line: f"grade {grade!r} is not a OneRoster grade (PK, KG, 01..13, ...)"
-        for line, grade in ((4, "14"), (7, "0"), (8, "²"), (9, "9.0"))}
+        for line, grade in ((4, "14"), (7, "0"), (8, "²"), (9, "9.0"))
+    }
     assert {sid: s.grade for sid, s in students_by_sid().items()} == {
-        "g0": "KG", "g1": "13", "g3": "PK", "g4": "KG", "g8": None}
+        "g0": "KG",
+        "g1": "13",
+        "g3": "PK",
+        "g4": "KG",
+        "g8": None,
+    }
 
 
 def test_a_student_twice_in_demographics_rejects_the_second_row_not_the_import(tmp_path, db_session):
     files = rf.district(4)
     files["manifest.csv"] = rf.manifest(demographics="bulk")
-    files["demographics.csv"] = [rf.DEMO_HEADER, ["stu-1", "", "", "", "male"] + ["false"] * 7,
-                                 ["stu-1", "", "", "", "female"] + ["false"] * 7]
+    files["demographics.csv"] = [
+        rf.DEMO_HEADER,
+        ["stu-1", "", "", "", "male"] + ["false"] * 7,
+        ["stu-1", "", "", "", "female"] + ["false"] * 7,
+    ]
     report = run_import(rf.write(tmp_path / "set", files))
-    assert report.rejected == [{"file": "demographics.csv", "line": 3,
-                                "reason": "sourcedId stu-1 appears more than once in demographics.csv"}]
+    assert report.rejected == [
+        {"file": "demographics.csv", "line": 3, "reason": "sourcedId stu-1 appears more than once in demographics.csv"}
+    ]
     assert db.session.get(StudentDemographics, students_by_sid()["stu-1"].id).sex == "male"
 
 
@@ -1005,18 +1139,31 @@ def _corrupt(target):
     return target
 
 
-@pytest.mark.parametrize("make, expected", [
-    (lambda p: _zip_bytes(p, {}), "Nothing to import: the export holds none of orgs.csv, users.csv, demographics.csv "
-                                  "(found: no files at all). Nothing was changed."),
-    (lambda p: _zip_bytes(p, {"notes.txt": b"hello"}), "(found: notes.txt)"),
-    (lambda p: _zip_bytes(p, {**_district_entries("2025/"), **_district_entries("2026/")}),
-     "The zip holds manifest.csv more than once (2025/manifest.csv and 2026/manifest.csv): upload a zip of one export."),
-    (_corrupt, "users.csv is damaged inside the zip (Bad CRC-32 for file 'users.csv'). Export it again."),
-    (lambda p: _zip_bytes(p, {**_district_entries(), "users.csv": _csv_bytes(rf.district(4)["users.csv"]) + b"\r\n" * 200_000}),
-     "users.csv would inflate from"),
-])
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (
+            lambda p: _zip_bytes(p, {}),
+            "Nothing to import: the export holds none of orgs.csv, users.csv, demographics.csv "
+            "(found: no files at all). Nothing was changed.",
+        ),
+        (lambda p: _zip_bytes(p, {"notes.txt": b"hello"}), "(found: notes.txt)"),
+        (
+            lambda p: _zip_bytes(p, {**_district_entries("2025/"), **_district_entries("2026/")}),
+            "The zip holds manifest.csv more than once (2025/manifest.csv and 2026/manifest.csv): upload a zip of one export.",
+        ),
+        (_corrupt, "users.csv is damaged inside the zip (Bad CRC-32 for file 'users.csv'). Export it again."),
+        (
+            lambda p: _zip_bytes(
+                p, {**_district_entries(), "users.csv": _csv_bytes(rf.district(4)["users.csv"]) + b"\r\n" * 200_000}
+            ),
+            "users.csv would inflate from",
+        ),
+    ],
+)
 def test_empty_ambiguous_damaged_or_bomb_zips_are_refused_clearly(tmp_path, db_session, monkeypatch, make, expected):
     from school_prevention.roster import sources
+
     monkeypatch.setattr(sources, "ZIP_BOMB_BYTES", 100_000)
     report = run_import(make(tmp_path / "export.zip"))
     assert expected in report.refused and "Error" not in report.refused
@@ -1028,11 +1175,16 @@ def test_nested_folders_in_a_zip_are_read(tmp_path, db_session):
     assert report.refused is None and count(Student) == 4
 
 
-@pytest.mark.parametrize("header, expected", [
-    (rf.USER_HEADER + ["givenName"], "column(s) givenName appear more than once in the header"),
-    ([h.lower() if h == "givenName" else h for h in rf.USER_HEADER],
-     "missing required column(s) givenName (the header has givenname: column names are case-sensitive)"),
-])
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        (rf.USER_HEADER + ["givenName"], "column(s) givenName appear more than once in the header"),
+        (
+            [h.lower() if h == "givenName" else h for h in rf.USER_HEADER],
+            "missing required column(s) givenName (the header has givenname: column names are case-sensitive)",
+        ),
+    ],
+)
 def test_a_duplicate_or_miscased_header_rejects_the_file_saying_why(tmp_path, db_session, header, expected):
     files = rf.district(4)
     files["users.csv"] = [header] + [row + [""] * (len(header) - len(row)) for row in files["users.csv"][1:]]
@@ -1052,6 +1204,7 @@ def test_an_upload_in_the_wrong_encoding_shows_why_and_offers_no_apply(client, l
 
 
 # --- several workers and app servers on one committed database (real connections) ---------------
+
 
 @pytest.fixture
 def shared(race_app):
@@ -1167,8 +1320,15 @@ def test_progress_is_the_same_on_every_app_server(shared, tmp_path, monkeypatch)
         assert answer.status_code == 200
         done_rows, total = held.figures
         assert 2 < done_rows < total == 252  # orgs.csv's 2 rows, then users.csv's 250: held inside users.csv
-        assert answer.json == {"status": "running", "done": done_rows, "total": total, "current": "users.csv",
-                               "stalled": False, "heading": "Working…", "message": "Starting…"}
+        assert answer.json == {
+            "status": "running",
+            "done": done_rows,
+            "total": total,
+            "current": "users.csv",
+            "stalled": False,
+            "heading": "Working…",
+            "message": "Starting…",
+        }
         page = browser.get(f"/admin/roster/{run_id}").get_data(as_text=True)
         assert f"{done_rows} of 252 rows read" in page and "Reading users.csv" in page
     finally:
@@ -1207,12 +1367,18 @@ def test_retry_sent_at_once_requeues_a_stopped_run_once(shared, tmp_path):
     with shared.app_context():
         run = db.session.get(RosterImport, run_id)
         assert (run.status, run.attempts) == ("queued", 1)
-        retries = db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.action == "roster.retry", AuditEvent.object_id == str(run_id)))
+        retries = db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "roster.retry", AuditEvent.object_id == str(run_id))
+        )
         assert retries == 1
         assert work() == 1
         db.session.expire_all()
-        assert (db.session.get(RosterImport, run_id).status, db.session.get(RosterImport, run_id).attempts) == ("done", 2)
+        assert (db.session.get(RosterImport, run_id).status, db.session.get(RosterImport, run_id).attempts) == (
+            "done",
+            2,
+        )
 
 
 def test_the_upgrade_moves_waiting_uploads_into_the_database(backend, tmp_path, tmp_path_factory, postgres):
@@ -1231,11 +1397,18 @@ def test_the_upgrade_moves_waiting_uploads_into_the_database(backend, tmp_path, 
     with app.app_context():
         flask_migrate.upgrade(directory=directory, revision="0010")
         with db.engine.begin() as connection:
-            for name, status, path in (("kept.zip", "done", str(kept)), ("gone.zip", "done", str(tmp_path / "gone.zip")),
-                                       ("thread.zip", "running", None)):
-                connection.execute(text("INSERT INTO roster_import (source_name, is_dry_run, status, started_at, "
-                                        "upload_path) VALUES (:name, :dry, :status, :at, :path)"),
-                                   {"name": name, "dry": True, "status": status, "at": utcnow(), "path": path})
+            for name, status, path in (
+                ("kept.zip", "done", str(kept)),
+                ("gone.zip", "done", str(tmp_path / "gone.zip")),
+                ("thread.zip", "running", None),
+            ):
+                connection.execute(
+                    text(
+                        "INSERT INTO roster_import (source_name, is_dry_run, status, started_at, "
+                        "upload_path) VALUES (:name, :dry, :status, :at, :path)"
+                    ),
+                    {"name": name, "dry": True, "status": status, "at": utcnow(), "path": path},
+                )
         flask_migrate.upgrade(directory=directory, revision="0011")
         runs = {r.source_name: r for r in db.session.scalars(select(RosterImport))}
         assert runs["kept.zip"].can_apply and runs["gone.zip"].upload_id is None and not runs["gone.zip"].can_apply
@@ -1257,6 +1430,7 @@ def test_the_upgrade_moves_waiting_uploads_into_the_database(backend, tmp_path, 
 
 # -- parents and guardians (OneRoster users.csv, role parent or guardian) ----------------------------
 
+
 def guardians_by_sid():
     return {g.sourced_id: g for g in db.session.scalars(select(Guardian))}
 
@@ -1270,11 +1444,17 @@ def test_guardians_are_imported_with_contacts_and_linked_to_their_students_in_th
     files = rf.district(6)
     users = files["users.csv"]
     # Guardians before and after their students, across the three-row batches, one for two siblings.
-    users.insert(1, rf.guardian("g-1", "Rosa", "Family1", "stu-1,stu-2", email="Rosa.F@Family.Example",
-                                phone="555-0101", sms="555-0199"))
-    users += [rf.guardian("g-2", "Tom", "Family3", "stu-3", role="guardian"),
-              rf.guardian("g-3", "Una", "Family6", "stu-6"),
-              rf.staff("r-1", "Rel", "Ative", "sch-1", role="relative")]
+    users.insert(
+        1,
+        rf.guardian(
+            "g-1", "Rosa", "Family1", "stu-1,stu-2", email="Rosa.F@Family.Example", phone="555-0101", sms="555-0199"
+        ),
+    )
+    users += [
+        rf.guardian("g-2", "Tom", "Family3", "stu-3", role="guardian"),
+        rf.guardian("g-3", "Una", "Family6", "stu-6"),
+        rf.staff("r-1", "Rel", "Ative", "sch-1", role="relative"),
+    ]
     report = run_import(rf.write(tmp_path / "set", files))
     assert report.rejected == []
     assert (report.counts["students_created"], report.counts["guardians_created"]) == (6, 3)
@@ -1282,7 +1462,13 @@ def test_guardians_are_imported_with_contacts_and_linked_to_their_students_in_th
     found = guardians_by_sid()
     rosa = found["g-1"]
     assert (rosa.name, rosa.role, rosa.email, rosa.phone, rosa.sms, rosa.is_active) == (
-        "Rosa Family1", "parent", "rosa.f@family.example", "555-0101", "555-0199", True)
+        "Rosa Family1",
+        "parent",
+        "rosa.f@family.example",
+        "555-0101",
+        "555-0199",
+        True,
+    )
     assert linked(rosa) == ["stu-1", "stu-2"] and linked(found["g-2"]) == ["stu-3"]
     assert found["g-2"].role_label == "Guardian"
     again = run_import(rf.write(tmp_path / "again", files))
@@ -1292,9 +1478,14 @@ def test_guardians_are_imported_with_contacts_and_linked_to_their_students_in_th
 
 def test_a_bulk_file_replaces_links_and_retires_guardians_it_no_longer_lists(tmp_path, db_session):
     files = rf.district(4)
-    files["users.csv"] += [rf.guardian("g-1", "Rosa", "Family1", "stu-1,stu-2"), rf.guardian("g-2", "Tom", "Family3", "stu-3")]
+    files["users.csv"] += [
+        rf.guardian("g-1", "Rosa", "Family1", "stu-1,stu-2"),
+        rf.guardian("g-2", "Tom", "Family3", "stu-3"),
+    ]
     run_import(rf.write(tmp_path / "first", files))
-    files["users.csv"] = files["users.csv"][:-2] + [rf.guardian("g-1", "Rosa", "Family1", "stu-2,stu-4", phone="555-0222")]
+    files["users.csv"] = files["users.csv"][:-2] + [
+        rf.guardian("g-1", "Rosa", "Family1", "stu-2,stu-4", phone="555-0222")
+    ]
     report = run_import(rf.write(tmp_path / "second", files))
     assert (report.counts["guardians_updated"], report.counts["guardians_deactivated"]) == (1, 1)
     found = guardians_by_sid()
@@ -1309,11 +1500,13 @@ def test_a_bulk_file_replaces_links_and_retires_guardians_it_no_longer_lists(tmp
 
 def test_guardian_rows_are_checked_and_rejected_with_their_line(tmp_path, db_session):
     files = rf.district(3)
-    files["users.csv"] += [rf.guardian("g-none", "No", "Kids", ""),                       # line 5
-                           rf.guardian("g-gone", "Far", "Away", "stu-99"),                 # line 6
-                           rf.guardian("g-half", "Half", "Known", "stu-1,stu-99"),          # line 7
-                           rf.guardian("g-long", "L" * 300, "Name", "stu-2"),               # line 8
-                           rf.guardian("g-bad", "Bad", "Flag", "stu-3", enabled="maybe")]   # line 9
+    files["users.csv"] += [
+        rf.guardian("g-none", "No", "Kids", ""),  # line 5
+        rf.guardian("g-gone", "Far", "Away", "stu-99"),  # line 6
+        rf.guardian("g-half", "Half", "Known", "stu-1,stu-99"),  # line 7
+        rf.guardian("g-long", "L" * 300, "Name", "stu-2"),  # line 8
+        rf.guardian("g-bad", "Bad", "Flag", "stu-3", enabled="maybe"),
+    ]  # line 9
     report = run_import(rf.write(tmp_path / "set", files))
     reasons = {r["line"]: r["reason"] for r in report.rejected}
     assert reasons[5] == "a parent needs agentSourcedIds naming their student(s)"
@@ -1325,10 +1518,15 @@ def test_guardian_rows_are_checked_and_rejected_with_their_line(tmp_path, db_ses
 
 def test_a_delta_file_retires_a_guardian_marked_to_be_deleted_and_leaves_the_others(tmp_path, db_session):
     files = rf.district(3)
-    files["users.csv"] += [rf.guardian("g-1", "Rosa", "Family1", "stu-1"), rf.guardian("g-2", "Tom", "Family2", "stu-2")]
+    files["users.csv"] += [
+        rf.guardian("g-1", "Rosa", "Family1", "stu-1"),
+        rf.guardian("g-2", "Tom", "Family2", "stu-2"),
+    ]
     run_import(rf.write(tmp_path / "bulk", files))
-    delta = {"manifest.csv": rf.manifest(users="delta", orgs="absent"),
-             "users.csv": [rf.USER_HEADER, rf.guardian("g-1", "Rosa", "Family1", "", status="tobedeleted")]}
+    delta = {
+        "manifest.csv": rf.manifest(users="delta", orgs="absent"),
+        "users.csv": [rf.USER_HEADER, rf.guardian("g-1", "Rosa", "Family1", "", status="tobedeleted")],
+    }
     report = run_import(rf.write(tmp_path / "delta", delta))
     assert report.rejected == [] and report.counts["guardians_deactivated"] == 1
     found = guardians_by_sid()

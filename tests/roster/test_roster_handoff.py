@@ -1,5 +1,6 @@
 """Through the roster import: a student who left has their plans and reminders ended; a student who
 moved school is handed to the new school's counselor, and the old one hears no more (issue 16, item 6)."""
+
 from __future__ import annotations
 
 import html
@@ -38,21 +39,42 @@ def district(app, tmp_path, db_session):
     old = make_user("counselor", schools=[schools["sch-2"]], name="Olga Old")
     new_busy = make_user("counselor", schools=[schools["sch-1"]], name="Bea Busy")
     new = make_user("counselor", schools=[schools["sch-1"]], name="Nia New")
-    plan = CheckInPlan(student_id=student.id, school_id=student.school_id, counselor_id=old.id, cadence="weekly",
-                       local_time=time(10, 0), starts_on=date(2026, 9, 1), until=NOW.date() + timedelta(days=200),
-                       status="active")
+    plan = CheckInPlan(
+        student_id=student.id,
+        school_id=student.school_id,
+        counselor_id=old.id,
+        cadence="weekly",
+        local_time=time(10, 0),
+        starts_on=date(2026, 9, 1),
+        until=NOW.date() + timedelta(days=200),
+        status="active",
+    )
     # Bea has a plan already (with another sch-1 student): Nia, with none, takes the next one.
     other = db.session.scalars(select(Student).where(Student.sourced_id == "stu-2")).one()
-    busy = CheckInPlan(student_id=other.id, school_id=other.school_id, counselor_id=new_busy.id, cadence="weekly",
-                       local_time=time(9, 0), starts_on=date(2026, 9, 1), until=NOW.date() + timedelta(days=200),
-                       status="active")
+    busy = CheckInPlan(
+        student_id=other.id,
+        school_id=other.school_id,
+        counselor_id=new_busy.id,
+        cadence="weekly",
+        local_time=time(9, 0),
+        starts_on=date(2026, 9, 1),
+        until=NOW.date() + timedelta(days=200),
+        status="active",
+    )
     db.session.add_all([plan, busy])
     db.session.flush()
 
     def checkin(n, due, status="scheduled"):
-        row = CheckIn(plan_id=plan.id, student_id=student.id, school_id=student.school_id, counselor_id=old.id,
-                      occurrence=date(2026, 9, 1) + timedelta(days=n), due_at=due, status=status,
-                      outcome="doing_well" if status == "completed" else None)
+        row = CheckIn(
+            plan_id=plan.id,
+            student_id=student.id,
+            school_id=student.school_id,
+            counselor_id=old.id,
+            occurrence=date(2026, 9, 1) + timedelta(days=n),
+            due_at=due,
+            status=status,
+            outcome="doing_well" if status == "completed" else None,
+        )
         db.session.add(row)
         return row
 
@@ -61,28 +83,53 @@ def district(app, tmp_path, db_session):
     upcoming = checkin(2, NOW + timedelta(minutes=30))
     match = make_active_match(student, matched_on=date(2026, 9, 1), checked_on=date(2026, 8, 1))
     db.session.flush()
-    waiting = Notification(user_id=old.id, kind="checkin.before.1440.s0", channel="email", subject_type="checkin",
-                           subject_id=upcoming.id, title="Check-in with GF", link=f"/checkins/{upcoming.id}",
-                           state="pending", send_at=NOW, created_at=NOW)
+    waiting = Notification(
+        user_id=old.id,
+        kind="checkin.before.1440.s0",
+        channel="email",
+        subject_type="checkin",
+        subject_id=upcoming.id,
+        title="Check-in with GF",
+        link=f"/checkins/{upcoming.id}",
+        state="pending",
+        send_at=NOW,
+        created_at=NOW,
+    )
     db.session.add(waiting)
     db_session.commit()
     assert len(unsent_to(old)) == 1
-    return {"schools": schools, "student": student, "old": old, "new": new, "busy": new_busy, "plan": plan,
-            "done": done, "overdue": overdue, "upcoming": upcoming, "match": match, "waiting": waiting.id}
+    return {
+        "schools": schools,
+        "student": student,
+        "old": old,
+        "new": new,
+        "busy": new_busy,
+        "plan": plan,
+        "done": done,
+        "overdue": overdue,
+        "upcoming": upcoming,
+        "match": match,
+        "waiting": waiting.id,
+    }
 
 
 def unsent_to(user) -> list[Notification]:
-    return list(db.session.scalars(select(Notification).where(Notification.user_id == user.id,
-                                                               Notification.state == "pending")))
+    return list(
+        db.session.scalars(select(Notification).where(Notification.user_id == user.id, Notification.state == "pending"))
+    )
 
 
 def reminded(user) -> list[Notification]:
-    return list(db.session.scalars(select(Notification).where(Notification.user_id == user.id,
-                                                               Notification.kind.startswith("checkin."))))
+    return list(
+        db.session.scalars(
+            select(Notification).where(Notification.user_id == user.id, Notification.kind.startswith("checkin."))
+        )
+    )
 
 
 def test_a_student_who_left_has_plans_reminders_and_match_ended_and_the_counselor_is_told(
-        district, tmp_path, client, login_as):
+    district, tmp_path, client, login_as
+):
     w = district
     files = rf.district(6)
     files["users.csv"][1] = rf.student("stu-1", "Given1", "Family1", "sch-2", enabled="false")
@@ -132,7 +179,12 @@ def test_a_student_who_moved_is_handed_to_the_new_schools_counselor(district, tm
     new_school = w["schools"]["sch-1"].id
     plan = db.session.get(CheckInPlan, w["plan"].id)
     # Nia has the fewest active plans at the new school: the plan is hers, nothing waits for a hand-off.
-    assert (plan.school_id, plan.counselor_id, plan.needs_handoff, plan.status) == (new_school, w["new"].id, False, "active")
+    assert (plan.school_id, plan.counselor_id, plan.needs_handoff, plan.status) == (
+        new_school,
+        w["new"].id,
+        False,
+        "active",
+    )
     for key in ("overdue", "upcoming"):
         checkin = db.session.get(CheckIn, w[key].id)
         assert (checkin.school_id, checkin.counselor_id, checkin.status) == (new_school, w["new"].id, "scheduled")
@@ -140,8 +192,13 @@ def test_a_student_who_moved_is_handed_to_the_new_schools_counselor(district, tm
     assert (done.school_id, done.counselor_id) == (w["schools"]["sch-2"].id, w["old"].id)  # where it happened
     assert db.session.get(Match, w["match"].id).school_id == new_school
     assert unsent_to(w["old"]) == []  # the old counselor's unsent reminder is not sent
-    told = list(db.session.scalars(select(Notification).where(Notification.user_id == w["new"].id,
-                                                               Notification.kind == "checkin_plan.handed_over")))
+    told = list(
+        db.session.scalars(
+            select(Notification).where(
+                Notification.user_id == w["new"].id, Notification.kind == "checkin_plan.handed_over"
+            )
+        )
+    )
     assert sorted(n.channel for n in told) == ["email", "in_app"]
     assert {n.title for n in told} == {"A student who moved to your school (GF): their check-in plan is now yours"}
 

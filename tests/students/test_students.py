@@ -1,4 +1,5 @@
 """The student list and page: scoped to one's schools, searchable, audited, never cached."""
+
 from __future__ import annotations
 
 import pytest
@@ -47,7 +48,11 @@ def test_search_by_name_parts_and_by_sis_id(client, login_as, district):
     assert names(client.get("/students?q=Garcia, Maria")) == ["Garcia, Maria"]
     assert names(client.get("/students?q=700001")) == ["Garcia, Maria"]
     assert names(client.get("/students?q=%25")) == []  # LIKE wildcards are literal
-    assert names(client.get("/students?q=gar&include_inactive=y")) == ["Garcia, Maria", "Gartner, Mario", "Garvey, Lena"]
+    assert names(client.get("/students?q=gar&include_inactive=y")) == [
+        "Garcia, Maria",
+        "Gartner, Mario",
+        "Garvey, Lena",
+    ]
 
 
 def test_a_blank_school_filter_means_all_my_schools(client, login_as, district):
@@ -184,8 +189,15 @@ def _full_record(student, counselor, staff, school):
     make_referral(student, staff, urgency="urgent")
     make_referral(student, staff)
     for days in (3, 40):
-        record_screening(counselor, student, instrument=instrument(), screened_on=today - timedelta(days=days),
-                         result="possible_concern", next_step="none", today=today)
+        record_screening(
+            counselor,
+            student,
+            instrument=instrument(),
+            screened_on=today - timedelta(days=days),
+            result="possible_concern",
+            next_step="none",
+            today=today,
+        )
     coping = make_program(school, counselor, name=f"Coping {student.id}")
     full = make_program(school, counselor, capacity=1, name=f"Media {student.id}")
     scouts = make_program(school, counselor, name=f"Scouts {student.id}")
@@ -197,25 +209,41 @@ def _full_record(student, counselor, staff, school):
     while last_school_day.weekday() >= 5:  # a session is held on a school day
         last_school_day -= timedelta(days=1)
     for days, status in ((0, "present"), (7, "present"), (14, "absent")):
-        record_session(counselor, coping, held_on=last_school_day - timedelta(days=days), minutes=45, topic=None,
-                       attendance={student.id: status}, roster_ids={student.id})
+        record_session(
+            counselor,
+            coping,
+            held_on=last_school_day - timedelta(days=days),
+            minutes=45,
+            topic=None,
+            attendance={student.id: status},
+            roster_ids={student.id},
+        )
     done = db.session.scalars(select(Enrollment).where(Enrollment.program_id == scouts.id)).one()
     end_enrollment(counselor, done, "completed", "Season over")
     match = open_match(counselor, student)
     move_match(counselor, match, "waiting", today=today, check_months=12)
-    move_match(counselor, match, "matched", today=today, check_months=12,
-               mentor=make_mentor(school, counselor, checked_on=today - timedelta(days=30), name="Rosa Mentor"))
-    plan = make_checkin_plan(student, counselor, now=now - timedelta(days=30),
-                             starts_on=(now - timedelta(days=30)).date())
-    past = db.session.scalars(select(CheckIn).where(CheckIn.plan_id == plan.id, CheckIn.due_at < now)
-                              .order_by(CheckIn.due_at)).all()
+    move_match(
+        counselor,
+        match,
+        "matched",
+        today=today,
+        check_months=12,
+        mentor=make_mentor(school, counselor, checked_on=today - timedelta(days=30), name="Rosa Mentor"),
+    )
+    plan = make_checkin_plan(
+        student, counselor, now=now - timedelta(days=30), starts_on=(now - timedelta(days=30)).date()
+    )
+    past = db.session.scalars(
+        select(CheckIn).where(CheckIn.plan_id == plan.id, CheckIn.due_at < now).order_by(CheckIn.due_at)
+    ).all()
     checkins.complete(counselor, past[0], outcome="doing_well", note=None, now=now)
     checkins.mark_missed(counselor, past[1], now=now)
 
 
 @pytest.mark.parametrize("role", ["counselor", "principal"])
 def test_the_student_page_sends_as_many_statements_for_a_full_record_as_for_an_empty_one(
-        client, login_as, db_session, role):
+    client, login_as, db_session, role
+):
     school = make_school()
     empty, full = make_student(school, family_name="Empty"), make_student(school, family_name="Full")
     counselor, viewer = make_user("counselor", schools=[school]), make_user(role, schools=[school])
@@ -234,8 +262,16 @@ def test_the_student_page_sends_as_many_statements_for_a_full_record_as_for_an_e
     if role == "counselor":
         assert "Referral from" in page and "Possible concern" in page
         timeline = page.split('id="timeline-h"')[1]
-        for line in ("Bullying — targeted: resolved", "Referral from", "Check-in: met: doing well", "Check-in missed",
-                     "Check-in plan started: every week", "Scouts", "completed", "possible concern"):
+        for line in (
+            "Bullying — targeted: resolved",
+            "Referral from",
+            "Check-in: met: doing well",
+            "Check-in missed",
+            "Check-in plan started: every week",
+            "Scouts",
+            "completed",
+            "possible concern",
+        ):
             assert line in timeline, line
     else:  # principals see neither referrals, screenings nor the timeline
         assert "Referral from" not in page and "Possible concern" not in page and 'id="timeline-h"' not in page

@@ -1,6 +1,7 @@
 """Helpers for tests that need more than the per-test transaction: the real migrations, a client
 whose requests start clean, a signed-in client of another app, another connection's write, a
 statement count."""
+
 from __future__ import annotations
 
 import flask_migrate

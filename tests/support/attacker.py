@@ -25,6 +25,7 @@ values never matter: only which figures are published and which are withheld.
 The concern sets and the rest of a group's flagged students meet in one fact the attacker knows:
 they are the same students (per group and coverage state, both add up to the same number).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -40,9 +41,13 @@ from tests.support.linear import Span
 
 STATES = ("both", "program_only", "plan_only", "neither")
 STATES_OF = {
-    "flagged_students": STATES, "flagged_program_and_plan": ("both",), "flagged_program_only": ("program_only",),
-    "flagged_plan_only": ("plan_only",), "flagged_uncovered": ("neither",),
-    "flagged_in_program": ("both", "program_only"), "flagged_with_plan": ("both", "plan_only"),
+    "flagged_students": STATES,
+    "flagged_program_and_plan": ("both",),
+    "flagged_program_only": ("program_only",),
+    "flagged_plan_only": ("plan_only",),
+    "flagged_uncovered": ("neither",),
+    "flagged_in_program": ("both", "program_only"),
+    "flagged_with_plan": ("both", "plan_only"),
 }
 SEVERITIES = ("1", "2", "3", "4")
 TRAINING_STATES = ("staff_current", "staff_due", "staff_lapsed", "staff_untrained")
@@ -55,9 +60,19 @@ SHARES = {  # share column -> (numerator column, denominator column)
     "share_on_time_90d": ("checkins_on_time_90d", "checkins_due_90d"),
     "share_on_time_period": ("checkins_on_time_period", "checkins_due_period"),
 }
-COUNTS = (*STATES_OF, "active_students", "checkins_due_30d", "checkins_on_time_30d", "checkins_due_90d",
-          "checkins_on_time_90d", "checkins_due_period", "checkins_on_time_period", "program_enrolled",
-          "program_waitlisted", "flagged_outside_support")
+COUNTS = (
+    *STATES_OF,
+    "active_students",
+    "checkins_due_30d",
+    "checkins_on_time_30d",
+    "checkins_due_90d",
+    "checkins_on_time_90d",
+    "checkins_due_period",
+    "checkins_on_time_period",
+    "program_enrolled",
+    "program_waitlisted",
+    "flagged_outside_support",
+)
 
 
 def mondays(months) -> list[date]:
@@ -106,8 +121,13 @@ class Model:
         return out
 
     def concern(self, groups, key, column):
-        return {("z", g, st, cs): 1 for g in groups for cs in self.concern_sets.get(g, ()) if key in cs
-                for st in STATES_OF[column]}
+        return {
+            ("z", g, st, cs): 1
+            for g in groups
+            for cs in self.concern_sets.get(g, ())
+            if key in cs
+            for st in STATES_OF[column]
+        }
 
     def checkins(self, schools, months, kept_only):
         return {("c", s, w, k): 1 for s in schools for w in mondays(months) for k in ((1,) if kept_only else (0, 1))}
@@ -125,7 +145,9 @@ class Model:
         if column in STATES_OF or column == "active_students":
             return self.students(schools, column)
         if column.startswith("checkins_"):
-            months = {"30d": self.recent[-1:], "90d": self.recent, "period": list(period.months)}[column.rsplit("_", 1)[1]]
+            months = {"30d": self.recent[-1:], "90d": self.recent, "period": list(period.months)}[
+                column.rsplit("_", 1)[1]
+            ]
             return self.checkins(schools, months, "on_time" in column)
         if column == "flagged_outside_support":
             return {("o", s): 1 for s in schools}
@@ -213,13 +235,20 @@ class Attack:
             if row["share_outside_support"] not in (NA, SUPPRESSED):
                 assert SUPPRESSED not in (row["flagged_outside_support"], row["flagged_students"]), where
             if row["share_seats_filled"] is not NA:  # taken / seats, seats being known
-                self.see_share((*where, "share_seats_filled"), m.row(schools, "program_enrolled", period), {},
-                               row["share_seats_filled"])
+                self.see_share(
+                    (*where, "share_seats_filled"),
+                    m.row(schools, "program_enrolled", period),
+                    {},
+                    row["share_seats_filled"],
+                )
             if row["students_per_counselor"] not in (NA, SUPPRESSED):
                 # active / FTE, rounded: with the FTE known, the active students are known (the
                 # page shows it only when it shows them).
-                self.see((*where, "students_per_counselor"), m.row(schools, "active_students", period),
-                         row["active_students"])
+                self.see(
+                    (*where, "students_per_counselor"),
+                    m.row(schools, "active_students", period),
+                    row["active_students"],
+                )
         groups = [view] if view != "all" else list(m.groups)
         for dim, lines in report.breakdowns.items():
             for line in lines:
@@ -233,14 +262,18 @@ class Attack:
                         vector = m.students(m.view(view), column, severities=(key,))
                     self.see(("line", view, dim, key, column), vector, line[column])
                 if dim == "grade":
-                    self.see(("line", view, dim, key, "active"), m.students(m.view(view), "active", grades={key}),
-                             line["active_students"])
+                    self.see(
+                        ("line", view, dim, key, "active"),
+                        m.students(m.view(view), "active", grades={key}),
+                        line["active_students"],
+                    )
         # A line that is not listed says its counts are all 0, unless the breakdown says it is not shown.
         apart = {s for g in report.grades_apart for s in g.school_ids}
-        universe = {"severity": set(SEVERITIES),
-                    "category": {k for g in groups for cs in m.concern_sets.get(g, ()) for k in cs},
-                    "grade": {gr for s in m.view(view) for gr in m.schools[s]}
-                    - {gr for s in apart for gr in m.schools[s]}}
+        universe = {
+            "severity": set(SEVERITIES),
+            "category": {k for g in groups for cs in m.concern_sets.get(g, ()) for k in cs},
+            "grade": {gr for s in m.view(view) for gr in m.schools[s]} - {gr for s in apart for gr in m.schools[s]},
+        }
         for dim, keys in universe.items():
             for key in keys - {line["key"] for line in report.breakdowns[dim]}:
                 for column in (*COVERAGE, "active") if dim == "grade" else COVERAGE:
@@ -260,8 +293,9 @@ class Attack:
             self.see(("week", view, monday, "kept"), kept, week["checkins_on_time"])
             self.see_share(("week", view, monday, "share"), kept, due, week["share_on_time"])
             self.see(("week", view, monday, "flags"), {("f", s, monday): 1 for s in schools}, week["flags_opened"])
-            self.see(("week", view, monday, "seated"), {("n", s, monday): 1 for s in schools},
-                     week["enrollments_started"])
+            self.see(
+                ("week", view, monday, "seated"), {("n", s, monday): 1 for s in schools}, week["enrollments_started"]
+            )
 
     def read_programs(self, seats: dict, totals: dict, listed) -> None:
         """The program list: seats taken and waitlisted per program, free seats, and the totals."""
@@ -292,10 +326,14 @@ class Attack:
         """The district home page: active students per school, and the district's."""
         self.releases += 1
         for school_id, value in cells.items():
-            self.see(("school", school_id, "active_students", ""), self.model.students([school_id], "active_students"),
-                     value)
-        self.see(("total", "all", "active_students", ""), self.model.students(self.model.view("all"),
-                                                                              "active_students"), total)
+            self.see(
+                ("school", school_id, "active_students", ""), self.model.students([school_id], "active_students"), value
+            )
+        self.see(
+            ("total", "all", "active_students", ""),
+            self.model.students(self.model.view("all"), "active_students"),
+            total,
+        )
 
 
 def _family(vector: dict) -> str:

@@ -7,6 +7,7 @@ Use with the race_app fixture (its own committed database, on SQLite and on Post
     responses = fire_together(race_app, counselor_id, "POST", f"/referrals/{rid}/accept", data, n=8)
     assert_one_effect(responses)
 """
+
 from __future__ import annotations
 
 import threading
@@ -43,8 +44,9 @@ def signed_in_clients(app, user_id: int, n: int) -> list:
     return clients
 
 
-def fire_together(app, user_ids: int | list[int], method: str, url: str, data: dict | None = None,
-                  n: int = N) -> list[Answer]:
+def fire_together(
+    app, user_ids: int | list[int], method: str, url: str, data: dict | None = None, n: int = N
+) -> list[Answer]:
     """n identical requests (by one user, or one each by several users) released at the same moment."""
     ids = user_ids if isinstance(user_ids, list) else [user_ids] * n
     return fire_each(app, [(uid, method, url, data) for uid in ids])
@@ -65,8 +67,9 @@ def fire_each(app, requests: list[tuple[int, str, str, dict | None]], jobs: tupl
             with app.app_context():
                 barrier.wait(timeout=30)
                 response = clients[i].open(url, method=method, data=data)
-                answers[i] = Answer(response.status_code, response.headers.get("Location"),
-                                    response.get_data(as_text=True))
+                answers[i] = Answer(
+                    response.status_code, response.headers.get("Location"), response.get_data(as_text=True)
+                )
         except BaseException as exc:  # reported below, with the others
             errors.append(exc)
 
@@ -79,8 +82,9 @@ def fire_each(app, requests: list[tuple[int, str, str, dict | None]], jobs: tupl
         except BaseException as exc:
             errors.append(exc)
 
-    threads = ([threading.Thread(target=one, args=(i,)) for i in range(len(requests))]
-               + [threading.Thread(target=run, args=(job,)) for job in jobs])
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(requests))] + [
+        threading.Thread(target=run, args=(job,)) for job in jobs
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -90,8 +94,13 @@ def fire_each(app, requests: list[tuple[int, str, str, dict | None]], jobs: tupl
     return answers  # type: ignore[return-value]
 
 
-def assert_one_effect(answers: list[Answer], *, done: tuple[int, ...] = (302, 303), refused: tuple[int, ...] = (409,),
-                      says: str | None = None) -> Answer:
+def assert_one_effect(
+    answers: list[Answer],
+    *,
+    done: tuple[int, ...] = (302, 303),
+    refused: tuple[int, ...] = (409,),
+    says: str | None = None,
+) -> Answer:
     """Exactly one request did it; every other one was refused with a clear message; no 5xx.
     says: words every refusal must contain (for example "already accepted")."""
     statuses = sorted(a.status for a in answers)

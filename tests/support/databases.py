@@ -3,6 +3,7 @@
 In CI (CI=true) a missing PostgreSQL is a failure, not a skip; on a laptop without it the
 PostgreSQL half of the suite is skipped with a reason that says so.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,9 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-POSTGRES_ADMIN_URL = os.environ.get(
-    "SP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_ADMIN_URL = os.environ.get("SP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = [b.strip() for b in os.environ.get("SP_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
 
 
@@ -40,7 +39,10 @@ class PostgresDatabases:
                 with engine.connect() as conn:
                     conn.execute(sa.text("SELECT 1"))
             except Exception as exc:  # any connection problem means: not available
-                unavailable("PostgreSQL", f"cannot connect to {POSTGRES_ADMIN_URL} ({exc.__class__.__name__}: {str(exc).splitlines()[0]})")
+                unavailable(
+                    "PostgreSQL",
+                    f"cannot connect to {POSTGRES_ADMIN_URL} ({exc.__class__.__name__}: {str(exc).splitlines()[0]})",
+                )
             self._admin = engine
         return self._admin
 

@@ -4,6 +4,7 @@ The expectations are written out by hand from DESIGN.md, not read from the code,
 is opened (or closed) by mistake fails tests/test_permissions.py; a new route fails it too until
 someone adds its line here. The audit crawl, the Spanish crawl and the fuzz test walk the same URLs.
 """
+
 from __future__ import annotations
 
 ALL = {"staff", "counselor", "principal", "district", "admin"}
@@ -155,19 +156,37 @@ ACCOUNT_LINKS = {"auth.reset_password": "reset_token", "auth.accept_invitation":
 
 def requests_for(app, world, role=None):
     """(endpoint, method, url) for every rule, with ids of objects inside the user's scope."""
-    values = {"student_id": world["student"].id, "user_id": world["other_user"].id,
-              "filename": "css/app.css", "kind": "flag-categories", "item_id": world["category"].id,
-              "flag_id": world["flag"].id, "referral_id": world["referral"].id,
-              "notification_id": None, "run_id": world["roster_run"].id,
-              "program_id": world["program"].id, "enrollment_id": world["enrollment"].id,
-              "session_id": world["session"].id, "mentor_id": world["mentor"].id, "match_id": world["match"].id,
-              "plan_id": world["plan"].id, "checkin_id": world["checkin"].id, "day_id": world["day"].id,
-              "token": world["token"], "agency_id": world["agency"].id,
-              "agency_referral_id": world["agency_referral"].id, "consent_id": world["consent"].id,
-              "inspection_id": world["inspection"].id,
-              "page_id": world["awareness_page"].id, "completion_id": world["completion"].id,
-              "access_request_id": world["access_request"].id, "intervention_id": world["intervention"].id,
-              "export_id": world["student_export"].id, "view_id": None, "browser_id": None}
+    values = {
+        "student_id": world["student"].id,
+        "user_id": world["other_user"].id,
+        "filename": "css/app.css",
+        "kind": "flag-categories",
+        "item_id": world["category"].id,
+        "flag_id": world["flag"].id,
+        "referral_id": world["referral"].id,
+        "notification_id": None,
+        "run_id": world["roster_run"].id,
+        "program_id": world["program"].id,
+        "enrollment_id": world["enrollment"].id,
+        "session_id": world["session"].id,
+        "mentor_id": world["mentor"].id,
+        "match_id": world["match"].id,
+        "plan_id": world["plan"].id,
+        "checkin_id": world["checkin"].id,
+        "day_id": world["day"].id,
+        "token": world["token"],
+        "agency_id": world["agency"].id,
+        "agency_referral_id": world["agency_referral"].id,
+        "consent_id": world["consent"].id,
+        "inspection_id": world["inspection"].id,
+        "page_id": world["awareness_page"].id,
+        "completion_id": world["completion"].id,
+        "access_request_id": world["access_request"].id,
+        "intervention_id": world["intervention"].id,
+        "export_id": world["student_export"].id,
+        "view_id": None,
+        "browser_id": None,
+    }
     for rule in app.url_map.iter_rules():
         method = "GET" if "GET" in rule.methods else "POST"
         args = {arg: values[arg] for arg in rule.arguments}
@@ -183,4 +202,3 @@ def requests_for(app, world, role=None):
             args["notification_id"] = world["email"]
         url = rule.build(args)[1]
         yield rule.endpoint, method, url
-

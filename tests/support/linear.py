@@ -1,4 +1,5 @@
 """Exact linear algebra for the suppression proofs: which unknowns a reader can work out."""
+
 from __future__ import annotations
 
 from fractions import Fraction

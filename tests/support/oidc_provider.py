@@ -4,6 +4,7 @@ The provider signs real ID tokens. Each test person is a subject whose claims th
 such as aud, nonce or exp given to a subject replace the ones the provider would write, which is how
 a token for another app, a replayed one or an expired one is made (still signed by the provider).
 """
+
 from __future__ import annotations
 
 import time
@@ -51,9 +52,13 @@ def loopback_provider():
 
 def configure(app, provider: Provider, **overrides) -> dict:
     """Point the app's single sign-on at provider; returns the settings it replaced (for restore)."""
-    settings = {"SP_OIDC_ISSUER": provider.url, "SP_OIDC_CLIENT_ID": "school-prevention",
-                "SP_OIDC_CLIENT_SECRET": "loopback-secret", "SP_OIDC_PROVIDER_NAME": "the test provider",
-                "SP_OIDC_ALLOWED_DOMAINS": []}
+    settings = {
+        "SP_OIDC_ISSUER": provider.url,
+        "SP_OIDC_CLIENT_ID": "school-prevention",
+        "SP_OIDC_CLIENT_SECRET": "loopback-secret",
+        "SP_OIDC_PROVIDER_NAME": "the test provider",
+        "SP_OIDC_ALLOWED_DOMAINS": [],
+    }
     settings.update(overrides)
     before = {key: app.config.get(key) for key in settings}
     app.config.update(settings)

@@ -1,4 +1,5 @@
 """What a person reads on a page: its visible text, the English left on a Spanish page, the names a list shows."""
+
 from __future__ import annotations
 
 import re
@@ -9,10 +10,52 @@ from sqlalchemy import String, Text, select
 from school_prevention.extensions import db
 
 # Words that give away an English sentence left on a Spanish page (none is also a Spanish word).
-ENGLISH_TELLS = {"the", "and", "with", "your", "you", "this", "that", "for", "not", "open", "save", "cancel",
-                 "flag", "flags", "check-in", "check-ins", "student", "students", "due", "overdue", "sign",
-                 "home", "record", "none", "new", "edit", "change", "status", "history", "source", "severity",
-                 "note", "reason", "until", "when", "today", "week", "see", "who", "of", "to", "is", "are", "by"}
+ENGLISH_TELLS = {
+    "the",
+    "and",
+    "with",
+    "your",
+    "you",
+    "this",
+    "that",
+    "for",
+    "not",
+    "open",
+    "save",
+    "cancel",
+    "flag",
+    "flags",
+    "check-in",
+    "check-ins",
+    "student",
+    "students",
+    "due",
+    "overdue",
+    "sign",
+    "home",
+    "record",
+    "none",
+    "new",
+    "edit",
+    "change",
+    "status",
+    "history",
+    "source",
+    "severity",
+    "note",
+    "reason",
+    "until",
+    "when",
+    "today",
+    "week",
+    "see",
+    "who",
+    "of",
+    "to",
+    "is",
+    "are",
+    "by",
+}
 
 
 class _Text(HTMLParser):
@@ -64,7 +107,9 @@ def english_left(html: str, data: list[str]) -> list[str]:
 def listed(response) -> list[str]:
     """The names on the list, in order."""
     assert response.status_code == 200, response.status_code
-    rows = response.get_data(as_text=True).split("<tbody>")[1].split("</tbody>")[0] if b"<tbody>" in response.data else ""
+    rows = (
+        response.get_data(as_text=True).split("<tbody>")[1].split("</tbody>")[0] if b"<tbody>" in response.data else ""
+    )
     return list(re.findall(r'<th scope="row"><a href="/students/\d+">([^<]+)</a>', rows))
 
 

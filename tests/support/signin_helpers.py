@@ -1,5 +1,6 @@
 """Signing in through the real forms when the account needs a second factor (tests that are about
 something else: passwords, sessions, cookies)."""
+
 from __future__ import annotations
 
 import re

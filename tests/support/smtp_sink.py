@@ -5,6 +5,7 @@ the first try of each recipient, then accept), answer RCPT or DATA with a reply 
 choosing, and run a test's hook before it accepts each message (in a worker thread, so a hook may
 block on an event while the server goes on serving other connections): a slow relay.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -7,6 +7,7 @@ database undid them too); those inside one that was released stay. So after a re
 (tests/test_fuzz.py) uses it to check that a refused request changed nothing, and keeps a full
 snapshot of every table only as an occasional cross-check.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,11 @@ import re
 from sqlalchemy import event
 
 # The table a data-changing statement writes to (also after a WITH clause, and SQLite's OR REPLACE).
-_DML = re.compile(r'\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM|REPLACE\s+INTO|'
-                  r'MERGE\s+INTO|TRUNCATE(?:\s+TABLE)?)\s+(?:ONLY\s+)?"?(\w+)"?', re.IGNORECASE)
+_DML = re.compile(
+    r"\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM|REPLACE\s+INTO|"
+    r'MERGE\s+INTO|TRUNCATE(?:\s+TABLE)?)\s+(?:ONLY\s+)?"?(\w+)"?',
+    re.IGNORECASE,
+)
 _FIRST = {"INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "TRUNCATE", "WITH"}
 
 

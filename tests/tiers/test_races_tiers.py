@@ -1,5 +1,6 @@
 """Two counselors changing one student's tier at the same moment: one move, the others told who moved the
 student (tests/support/concurrency.py; SQLite and PostgreSQL)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -29,8 +30,13 @@ def _count(app, statement) -> int:
 
 def test_two_counselors_moving_one_student_at_once_make_one_move(race_app):
     one, two, student = _people(race_app)
-    answers = fire_together(race_app, [one] * 4 + [two] * 4, "POST", f"/students/{student}/tier",
-                            {"tier": "2", "reason": "Attendance fell below 80%", "version": "0"})
+    answers = fire_together(
+        race_app,
+        [one] * 4 + [two] * 4,
+        "POST",
+        f"/students/{student}/tier",
+        {"tier": "2", "reason": "Attendance fell below 80%", "version": "0"},
+    )
     assert_one_effect(answers, says="already moved this student to tier 2")
     assert _count(race_app, select(func.count()).select_from(TierChange).where(TierChange.student_id == student)) == 1
     with race_app.app_context():
@@ -40,8 +46,14 @@ def test_two_counselors_moving_one_student_at_once_make_one_move(race_app):
 def test_different_moves_from_the_same_page_make_one_and_name_it(race_app):
     one, two, student = _people(race_app)
     url = f"/students/{student}/tier"
-    answers = fire_each(race_app, [(one, "POST", url, {"tier": "2", "reason": "Team", "version": "0"}),
-                                   (two, "POST", url, {"tier": "3", "reason": "Crisis", "version": "0"})] * 3)
+    answers = fire_each(
+        race_app,
+        [
+            (one, "POST", url, {"tier": "2", "reason": "Team", "version": "0"}),
+            (two, "POST", url, {"tier": "3", "reason": "Crisis", "version": "0"}),
+        ]
+        * 3,
+    )
     assert_one_effect(answers, says="this student to tier")
     with race_app.app_context():
         moves = db.session.scalars(select(TierChange).where(TierChange.student_id == student)).all()
@@ -56,31 +68,56 @@ def test_one_data_point_sent_many_times_at_once_is_saved_once(race_app):
         from school_prevention.students.models import Student
         from school_prevention.tiers.services import create_plan
 
-        plan = create_plan(db.session.get(User, one), db.session.get(Student, student), goal="g", measure="m",
-                           baseline=1, target=3, started_on=today - timedelta(days=7),
-                           review_on=today + timedelta(days=7), program_ids=[], today=today)
+        plan = create_plan(
+            db.session.get(User, one),
+            db.session.get(Student, student),
+            goal="g",
+            measure="m",
+            baseline=1,
+            target=3,
+            started_on=today - timedelta(days=7),
+            review_on=today + timedelta(days=7),
+            program_ids=[],
+            today=today,
+        )
         db.session.commit()
         plan_id = plan.id
-    answers = fire_together(race_app, [one, two] * 4, "POST", f"/interventions/{plan_id}/progress",
-                            {"measured_on": today.isoformat(), "value": "2"})
+    answers = fire_together(
+        race_app,
+        [one, two] * 4,
+        "POST",
+        f"/interventions/{plan_id}/progress",
+        {"measured_on": today.isoformat(), "value": "2"},
+    )
     assert_one_effect(answers, says="already recorded")
-    assert _count(race_app, select(func.count()).select_from(ProgressPoint)
-                  .where(ProgressPoint.plan_id == plan_id)) == 1
-    assert _count(race_app, select(func.count()).select_from(InterventionPlan)
-                  .where(InterventionPlan.id == plan_id)) == 1
+    assert (
+        _count(race_app, select(func.count()).select_from(ProgressPoint).where(ProgressPoint.plan_id == plan_id)) == 1
+    )
+    assert (
+        _count(race_app, select(func.count()).select_from(InterventionPlan).where(InterventionPlan.id == plan_id)) == 1
+    )
 
 
 def test_one_plan_sent_many_times_at_once_is_made_once(race_app):
     one, two, student = _people(race_app)
     with race_app.app_context():
         today = district_today()
-    form = {"goal": "Attend at least 4 days a week", "measure": "Days attended per week", "baseline": "2",
-            "target": "4", "started_on": (today - timedelta(days=7)).isoformat(),
-            "review_on": (today + timedelta(days=35)).isoformat()}
+    form = {
+        "goal": "Attend at least 4 days a week",
+        "measure": "Days attended per week",
+        "baseline": "2",
+        "target": "4",
+        "started_on": (today - timedelta(days=7)).isoformat(),
+        "review_on": (today + timedelta(days=35)).isoformat(),
+    }
     answers = fire_together(race_app, [one] * 4 + [two] * 4, "POST", f"/students/{student}/interventions/new", form)
     assert_one_effect(answers, says="This plan was already made by")
-    assert _count(race_app, select(func.count()).select_from(InterventionPlan)
-                  .where(InterventionPlan.student_id == student)) == 1
+    assert (
+        _count(
+            race_app, select(func.count()).select_from(InterventionPlan).where(InterventionPlan.student_id == student)
+        )
+        == 1
+    )
 
 
 def test_closing_one_plan_many_times_at_once_closes_it_once(race_app):
@@ -93,15 +130,36 @@ def test_closing_one_plan_many_times_at_once_closes_it_once(race_app):
         from school_prevention.students.models import Student
         from school_prevention.tiers.services import create_plan
 
-        plan = create_plan(db.session.get(User, one), db.session.get(Student, student), goal="g", measure="m",
-                           baseline=1, target=3, started_on=today - timedelta(days=7),
-                           review_on=today + timedelta(days=7), program_ids=[], today=today)
+        plan = create_plan(
+            db.session.get(User, one),
+            db.session.get(Student, student),
+            goal="g",
+            measure="m",
+            baseline=1,
+            target=3,
+            started_on=today - timedelta(days=7),
+            review_on=today + timedelta(days=7),
+            program_ids=[],
+            today=today,
+        )
         db.session.commit()
         plan_id = plan.id
-    answers = fire_together(race_app, [one, two] * 4, "POST", f"/interventions/{plan_id}/review",
-                            {"decision": "met", "note": "Goal reached"})
+    answers = fire_together(
+        race_app,
+        [one, two] * 4,
+        "POST",
+        f"/interventions/{plan_id}/review",
+        {"decision": "met", "note": "Goal reached"},
+    )
     assert_one_effect(answers, says="already closed")
     with race_app.app_context():
         assert db.session.get(InterventionPlan, plan_id).status == "met"
-    assert _count(race_app, select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "intervention_plan.reviewed", AuditEvent.object_id == str(plan_id))) == 1
+    assert (
+        _count(
+            race_app,
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "intervention_plan.reviewed", AuditEvent.object_id == str(plan_id)),
+        )
+        == 1
+    )

@@ -1,5 +1,6 @@
 """Staff training: courses, completions by hand and from CSV, who is current, due or lapsed, coverage
 (suppressed for the district), screening by trained staff only, and rescreen reminders."""
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,11 @@ from school_prevention.training.services import record_completion
 from tests.factories import instrument, make_completion, make_school, make_student, make_user
 from tests.support.linear import determined
 
-SIGNS, TRAUMA, SCREENER = ("Recognising signs of commercial sexual exploitation", "Trauma-informed practice",
-                           "CSE-IT screener")
+SIGNS, TRAUMA, SCREENER = (
+    "Recognising signs of commercial sexual exploitation",
+    "Trauma-informed practice",
+    "CSE-IT screener",
+)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "exports.md"
 
 
@@ -73,6 +77,7 @@ def staffed(db_session):
 
 # --- rules ------------------------------------------------------------------------------------
 
+
 def test_expiry_and_status_rules():
     assert rules.expiry(date(2025, 1, 31), 12) == date(2026, 1, 31)
     assert rules.expiry(date(2025, 1, 31), None) is None
@@ -100,11 +105,19 @@ def test_the_three_courses_are_seeded_and_the_cse_it_instruments_need_the_screen
 
 # --- status per school --------------------------------------------------------------------------
 
+
 def test_school_status_current_due_lapsed_and_not_trained(staffed):
     data = school_training([staffed["north"].id], district_today())
     status = {p.user.name: p.status for p in data.people}
-    assert status == {"Cora Current": "current", "Dev Due": "due", "Lee Lapsed": "lapsed", "Nat Never": "missing",
-                      "Bo Both": "current", "Pia Principal": "missing", "Cam Counselor": "missing"}  # no deactivated
+    assert status == {
+        "Cora Current": "current",
+        "Dev Due": "due",
+        "Lee Lapsed": "lapsed",
+        "Nat Never": "missing",
+        "Bo Both": "current",
+        "Pia Principal": "missing",
+        "Cam Counselor": "missing",
+    }  # no deactivated
     coverage = training_coverage([staffed["north"].id, staffed["south"].id])
     north, south = coverage[staffed["north"].id], coverage[staffed["south"].id]
     assert (north.current, north.due, north.lapsed, north.missing, north.staff) == (2, 1, 1, 3, 7)
@@ -124,23 +137,38 @@ def test_a_counselor_needs_every_course_required_of_counselors(staffed):
 
 # --- recording completions -----------------------------------------------------------------------
 
+
 def test_a_completion_is_valid_for_the_course_renewal_period_and_recorded_once(staffed):
     today = district_today()
-    done = record_completion(staffed["principal"], staffed["never"], course(SIGNS), completed_on=days_ago(5), today=today)
+    done = record_completion(
+        staffed["principal"], staffed["never"], course(SIGNS), completed_on=days_ago(5), today=today
+    )
     assert done.expires_on == rules.expiry(days_ago(5), 12)
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent)
-                             .where(AuditEvent.action == "training.completion.recorded")) == 1
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "training.completion.recorded")
+        )
+        == 1
+    )
     with pytest.raises(AlreadyDone, match="already recorded by Pia Principal"):
         record_completion(staffed["principal"], staffed["never"], course(SIGNS), completed_on=days_ago(5), today=today)
     with pytest.raises(ServiceError, match="cannot be in the future"):
-        record_completion(staffed["principal"], staffed["never"], course(SIGNS), completed_on=today + timedelta(days=1),
-                          today=today)
+        record_completion(
+            staffed["principal"], staffed["never"], course(SIGNS), completed_on=today + timedelta(days=1), today=today
+        )
     with pytest.raises(ServiceError, match="before the completion date"):
-        record_completion(staffed["principal"], staffed["never"], course(SIGNS), completed_on=days_ago(3),
-                          expires_on=days_ago(4), today=today)
+        record_completion(
+            staffed["principal"],
+            staffed["never"],
+            course(SIGNS),
+            completed_on=days_ago(3),
+            expires_on=days_ago(4),
+            today=today,
+        )
     with pytest.raises(ServiceError, match="not on your school's staff"):
-        record_completion(staffed["principal"], staffed["south_staff"], course(SIGNS), completed_on=days_ago(3),
-                          today=today)
+        record_completion(
+            staffed["principal"], staffed["south_staff"], course(SIGNS), completed_on=days_ago(3), today=today
+        )
 
 
 def test_principal_sees_who_on_staff_is_not_trained(staffed, client, login_as):
@@ -168,7 +196,9 @@ def test_principal_records_and_removes_a_completion_by_hand(staffed, client, log
     assert again.status_code == 409 and "already recorded by Pia Principal" in again.get_data(as_text=True)
     bad = client.post(url, data={"course": course(SIGNS).id, "completed_on": "2026-02-30"})
     assert bad.status_code == 400 and re.search(r"class=\"error\"[^>]*>[^<]*date", bad.get_data(as_text=True))
-    future = client.post(url, data={"course": course(SIGNS).id, "completed_on": (district_today() + timedelta(days=3)).isoformat()})
+    future = client.post(
+        url, data={"course": course(SIGNS).id, "completed_on": (district_today() + timedelta(days=3)).isoformat()}
+    )
     assert future.status_code == 400 and "cannot be in the future" in future.get_data(as_text=True)
     remove = f"{url}/completions/{done.id}/remove"
     assert client.post(remove).status_code == 302
@@ -189,20 +219,23 @@ def test_my_training_and_the_admin_user_page(staffed, client, login_as):
 
 # --- CSV import -----------------------------------------------------------------------------------
 
+
 def _csv(*rows: str) -> bytes:
     return ("email,course,completed_on,expires_on\n" + "\n".join(rows) + "\n").encode()
 
 
 def test_import_is_all_or_nothing_and_reports_every_rejected_row_with_its_line(staffed):
     today = district_today()
-    data = _csv(f"cora@example.org,{SIGNS},{days_ago(1)},",
-                f"NAT@example.org ,{SIGNS.upper()},{days_ago(2)},",
-                "nobody@example.org,Trauma-informed practice,2026-01-05,",
-                f"sol@example.org,{SIGNS},{days_ago(2)},",
-                f"nat@example.org,Knitting,{days_ago(2)},",
-                f"nat@example.org,{TRAUMA},31/31/2026,",
-                f"nat@example.org,{TRAUMA},{days_ago(5)},{days_ago(9)}",
-                f"nat@example.org,{SIGNS},{days_ago(2)},")
+    data = _csv(
+        f"cora@example.org,{SIGNS},{days_ago(1)},",
+        f"NAT@example.org ,{SIGNS.upper()},{days_ago(2)},",
+        "nobody@example.org,Trauma-informed practice,2026-01-05,",
+        f"sol@example.org,{SIGNS},{days_ago(2)},",
+        f"nat@example.org,Knitting,{days_ago(2)},",
+        f"nat@example.org,{TRAUMA},31/31/2026,",
+        f"nat@example.org,{TRAUMA},{days_ago(5)},{days_ago(9)}",
+        f"nat@example.org,{SIGNS},{days_ago(2)},",
+    )
     result = import_completions(staffed["principal"], data, today=today)
     assert not result.saved and result.recorded == 0
     assert [(r.line, r.reason) for r in result.rejected] == [
@@ -222,13 +255,16 @@ def test_import_is_all_or_nothing_and_reports_every_rejected_row_with_its_line(s
     assert again.saved and again.recorded == 0 and again.already == 1
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"", "empty"),
-    (b"\xff\xfe\x00b\x00a\x00d", "not UTF-8"),
-    (b"name,date\nx,y\n", "lacks the column(s) email, course, completed_on"),
-    (b"email,course,completed_on\n", "no completions"),
-    (b"email,course,completed_on\n\"a,b,c\n", "not valid CSV"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty"),
+        (b"\xff\xfe\x00b\x00a\x00d", "not UTF-8"),
+        (b"name,date\nx,y\n", "lacks the column(s) email, course, completed_on"),
+        (b"email,course,completed_on\n", "no completions"),
+        (b'email,course,completed_on\n"a,b,c\n', "not valid CSV"),
+    ],
+)
 def test_a_bad_file_is_refused_whole(staffed, data, message):
     with pytest.raises(ImportFileError, match=re.escape(message)):
         import_completions(staffed["admin"], data, today=district_today())
@@ -236,38 +272,56 @@ def test_a_bad_file_is_refused_whole(staffed, data, message):
 
 def test_import_page_lists_rejected_rows_and_a_bad_file_is_a_400(staffed, client, login_as):
     login_as(staffed["principal"])
-    bad_row = client.post("/training/import", data={"file": (io.BytesIO(_csv("nobody@example.org,x,2026-01-01,")), "t.csv")},
-                          content_type="multipart/form-data")
+    bad_row = client.post(
+        "/training/import",
+        data={"file": (io.BytesIO(_csv("nobody@example.org,x,2026-01-01,")), "t.csv")},
+        content_type="multipart/form-data",
+    )
     page = bad_row.get_data(as_text=True)
-    assert bad_row.status_code == 400 and "Nothing was saved" in page and "No account has the email nobody@example.org." in page
+    assert (
+        bad_row.status_code == 400
+        and "Nothing was saved" in page
+        and "No account has the email nobody@example.org." in page
+    )
     assert re.search(r'<th scope="row" class="num">2</th>', page)
-    bad_file = client.post("/training/import", data={"file": (io.BytesIO(b"\x00\x01"), "t.csv")},
-                           content_type="multipart/form-data")
+    bad_file = client.post(
+        "/training/import", data={"file": (io.BytesIO(b"\x00\x01"), "t.csv")}, content_type="multipart/form-data"
+    )
     assert bad_file.status_code == 400 and "not a CSV text file" in bad_file.get_data(as_text=True)
     none = client.post("/training/import", data={}, content_type="multipart/form-data")
     assert none.status_code == 400 and "Choose a CSV file" in none.get_data(as_text=True)
-    good = client.post("/training/import", data={"file": (io.BytesIO(_csv(f"nat@example.org,{SIGNS},{days_ago(3)},")), "t.csv")},
-                       content_type="multipart/form-data")
+    good = client.post(
+        "/training/import",
+        data={"file": (io.BytesIO(_csv(f"nat@example.org,{SIGNS},{days_ago(3)},")), "t.csv")},
+        content_type="multipart/form-data",
+    )
     assert good.status_code == 200 and "Imported" in good.get_data(as_text=True)
     assert completions(staffed["never"])[0].source == "import"
 
 
 # --- screening by trained staff -------------------------------------------------------------------
 
+
 def test_a_screening_that_needs_a_training_is_refused_without_a_current_one(staffed, client, login_as):
     counselor, student = staffed["counselor"], make_student(staffed["north"])
     db.session.commit()
     login_as(counselor)
     url = f"/students/{student.id}/screenings/new"
-    form = {"instrument": instrument("CSE-IT 2.0").id, "screened_on": district_today().isoformat(),
-            "result": "no_concern", "next_step": "none"}
+    form = {
+        "instrument": instrument("CSE-IT 2.0").id,
+        "screened_on": district_today().isoformat(),
+        "result": "no_concern",
+        "next_step": "none",
+    }
     before = client.get(url).get_data(as_text=True)  # said before the form is filled in
     assert "CSE-IT 2.0 (result only) needs a current “CSE-IT screener” training." in before
     assert "You have none on record" in before
     none = client.post(url, data=form)
     assert none.status_code == 400
-    assert "Recording a CSE-IT 2.0 screening needs a current “CSE-IT screener” training; you have none on record" \
+    assert (
+        "Recording a CSE-IT 2.0 screening needs a current “CSE-IT screener” training; you have none on record"
         in none.get_data(as_text=True)
+    )
     lapsed_on = days_ago(3)
     make_completion(counselor, SCREENER, completed_on=days_ago(800), expires_on=lapsed_on)
     db.session.commit()
@@ -291,8 +345,15 @@ def test_the_service_refuses_too(staffed):
     student = make_student(staffed["north"])
     cse = db.session.scalars(select(Instrument).where(Instrument.name.startswith("CSE-IT Brief"))).one()
     with pytest.raises(ServiceError, match="Recording a CSE-IT Brief screening needs a current") as refused:
-        record_screening(staffed["counselor"], student, instrument=cse, screened_on=district_today(),
-                         result="no_concern", next_step="none", today=district_today())
+        record_screening(
+            staffed["counselor"],
+            student,
+            instrument=cse,
+            screened_on=district_today(),
+            result="no_concern",
+            next_step="none",
+            today=district_today(),
+        )
     assert refused.value.field == "instrument"
 
 
@@ -301,9 +362,16 @@ def test_the_admin_sets_which_training_an_instrument_needs(staffed, client, logi
     srss = instrument("SRSS")
     page = client.get(f"/admin/lists/instruments/{srss.id}").get_data(as_text=True)
     assert "Needs a current training" in page and "No training needed" in page
-    response = client.post(f"/admin/lists/instruments/{srss.id}", data={
-        "name": srss.name, "version": srss.version or "", "description": srss.description or "",
-        "required_course_id": str(course(TRAUMA).id), "is_active": "y"})
+    response = client.post(
+        f"/admin/lists/instruments/{srss.id}",
+        data={
+            "name": srss.name,
+            "version": srss.version or "",
+            "description": srss.description or "",
+            "required_course_id": str(course(TRAUMA).id),
+            "is_active": "y",
+        },
+    )
     assert response.status_code == 302
     db.session.refresh(srss)
     assert srss.required_course_id == course(TRAUMA).id
@@ -311,29 +379,59 @@ def test_the_admin_sets_which_training_an_instrument_needs(staffed, client, logi
 
 def test_the_admin_keeps_the_course_catalogue_in_lists(staffed, client, login_as):
     login_as(staffed["admin"])
-    response = client.post("/admin/lists/training-courses/new", data={
-        "name": "Online safety for educators", "provider": "State school safety center", "hours": "1.5",
-        "renewal_months": "36", "required_roles": ["staff", "principal"], "is_active": "y"})
+    response = client.post(
+        "/admin/lists/training-courses/new",
+        data={
+            "name": "Online safety for educators",
+            "provider": "State school safety center",
+            "hours": "1.5",
+            "renewal_months": "36",
+            "required_roles": ["staff", "principal"],
+            "is_active": "y",
+        },
+    )
     assert response.status_code == 302
     added = course("Online safety for educators")
-    assert added.required_roles == ["staff", "principal"] and added.hours == 1.5 and added.renewal_label == "Every 3 years"
+    assert (
+        added.required_roles == ["staff", "principal"] and added.hours == 1.5 and added.renewal_label == "Every 3 years"
+    )
     listing = client.get("/admin/lists/training-courses").get_data(as_text=True)
     assert "Online safety for educators" in listing and "staff, principals" in listing
-    assert client.post("/admin/lists/training-courses/new", data={"name": "X", "renewal_months": "0"}).status_code == 400
+    assert (
+        client.post("/admin/lists/training-courses/new", data={"name": "X", "renewal_months": "0"}).status_code == 400
+    )
 
 
 # --- rescreen reminders ----------------------------------------------------------------------------
 
+
 def test_a_rescreen_date_that_has_come_shows_on_the_counselors_home(staffed, client, login_as):
     counselor = staffed["counselor"]
-    due, later, other = (make_student(staffed["north"], given_name=n, family_name="Rescreen") for n in ("Due", "Later", "Done"))
+    due, later, other = (
+        make_student(staffed["north"], given_name=n, family_name="Rescreen") for n in ("Due", "Later", "Done")
+    )
     today = district_today()
     srss = instrument("SRSS")
     for student, rescreen_on in ((due, today), (later, today + timedelta(days=5)), (other, today - timedelta(days=1))):
-        record_screening(counselor, student, instrument=srss, screened_on=today - timedelta(days=30),
-                         result="possible_concern", next_step="rescreen", rescreen_on=rescreen_on, today=today)
-    record_screening(counselor, other, instrument=srss, screened_on=today - timedelta(days=1), result="no_concern",
-                     next_step="none", today=today)  # screened again: no longer due
+        record_screening(
+            counselor,
+            student,
+            instrument=srss,
+            screened_on=today - timedelta(days=30),
+            result="possible_concern",
+            next_step="rescreen",
+            rescreen_on=rescreen_on,
+            today=today,
+        )
+    record_screening(
+        counselor,
+        other,
+        instrument=srss,
+        screened_on=today - timedelta(days=1),
+        result="no_concern",
+        next_step="none",
+        today=today,
+    )  # screened again: no longer due
     db.session.commit()
     login_as(counselor)
     last = db.session.scalar(select(func.max(AuditEvent.id))) or 0
@@ -368,6 +466,7 @@ def test_the_home_page_tells_each_person_which_of_their_required_courses_needs_t
 
 # --- coverage pages and the district -----------------------------------------------------------------
 
+
 def test_the_principals_coverage_page_shows_staff_trained(staffed, client, login_as):
     login_as(staffed["principal"])
     page = client.get("/reports/coverage").get_data(as_text=True)
@@ -376,8 +475,13 @@ def test_the_principals_coverage_page_shows_staff_trained(staffed, client, login
 
 
 # Per school: staff current, due, lapsed, never trained (every role "staff": one course required).
-SPLITS = {("middle", "M1"): (12, 3, 0, 2), ("middle", "M2"): (15, 0, 4, 1), ("middle", "M3"): (10, 10, 10, 10),
-          ("elementary", "E1"): (3, 0, 0, 1), ("elementary", "E2"): (11, 2, 12, 0)}
+SPLITS = {
+    ("middle", "M1"): (12, 3, 0, 2),
+    ("middle", "M2"): (15, 0, 4, 1),
+    ("middle", "M3"): (10, 10, 10, 10),
+    ("elementary", "E1"): (3, 0, 0, 1),
+    ("elementary", "E2"): (11, 2, 12, 0),
+}
 
 
 @pytest.fixture
@@ -391,7 +495,9 @@ def district(db_session):
             for _ in range(count):
                 person = make_user("staff", schools=[school])
                 if status != "never":
-                    make_completion(person, SIGNS, completed_on=days_ago({"current": 100, "due": 350, "lapsed": 400}[status]))
+                    make_completion(
+                        person, SIGNS, completed_on=days_ago({"current": 100, "due": 350, "lapsed": 400}[status])
+                    )
         schools[name] = school
     user = make_user("district")
     db_session.commit()
@@ -415,7 +521,9 @@ def test_district_training_figures_are_suppressed_and_cannot_be_worked_back(dist
     for view in views:
         for column in COUNTS:
             if view.totals[column] is not SUPPRESSED:
-                equations.append({index[(r["school_id"], column)]: 1 for r in view.rows if (r["school_id"], column) in index})
+                equations.append(
+                    {index[(r["school_id"], column)]: 1 for r in view.rows if (r["school_id"], column) in index}
+                )
         for r in view.rows:
             terms = {(r["school_id"], c): (-1 if c == "staff" else 1) for c in COUNTS}
             equations.append({index[cell]: k for cell, k in terms.items() if cell in index})
@@ -441,6 +549,6 @@ def test_district_page_and_workbook_show_training_by_school(district, client, lo
 
 def test_the_training_sheet_is_documented_in_order():
     text = DOCS.read_text()
-    section = text[text.index("### Training sheet"):]
+    section = text[text.index("### Training sheet") :]
     documented = re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.M)
-    assert documented[:len(TRAINING_COLUMNS)] == [name for name, _ in TRAINING_COLUMNS]
+    assert documented[: len(TRAINING_COLUMNS)] == [name for name, _ in TRAINING_COLUMNS]

@@ -3,6 +3,7 @@
 Each card is a partial template (templates/home/_card_*.html) fed by this module's context; a
 feature adds a card by adding its partial to CARDS and its figures to counselor_context().
 """
+
 from __future__ import annotations
 
 from school_prevention.auth.models import User
@@ -35,9 +36,17 @@ def counselor_context(user: User, clock) -> dict:
     rescreens = db.session.scalars(rescreens_due(visible_students(user), clock.today).limit(RESCREENS_SHOWN)).all()
     plan_reviews = db.session.scalars(reviews_due(user, clock.today).limit(REVIEWS_SHOWN)).all()
     return {
-        "top_cards": TOP_CARDS, "cards": CARDS, "counts": counts, "missing_reports": missing_reports, "rescreens": rescreens,
+        "top_cards": TOP_CARDS,
+        "cards": CARDS,
+        "counts": counts,
+        "missing_reports": missing_reports,
+        "rescreens": rescreens,
         "views": db.session.scalars(views_of(user)).all(),
         # Intervention plans whose review date has come (check-in plans have no review date).
         "plan_reviews": plan_reviews,
-        "named": {"missing_reports": len(missing_reports), "rescreens": len(rescreens), "plan_reviews": len(plan_reviews)},
+        "named": {
+            "missing_reports": len(missing_reports),
+            "rescreens": len(rescreens),
+            "plan_reviews": len(plan_reviews),
+        },
     }

@@ -1,5 +1,6 @@
 """What a principal's home shows: each school's coverage headline and who is flagged and not covered,
 read through the coverage page's own functions (reports.coverage), so the figures are the same."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,5 +32,7 @@ def principal_coverage(user: User, schools) -> list[SchoolCoverage]:
     period = make_period(utcnow())
     splits = coverage_splits([s.id for s in schools], period)
     scope = student_scope(user)
-    return [SchoolCoverage(s, splits.get(s.id, Split()), uncovered_list(scope, s.id, period, UNCOVERED_SHOWN))
-            for s in schools]
+    return [
+        SchoolCoverage(s, splits.get(s.id, Split()), uncovered_list(scope, s.id, period, UNCOVERED_SHOWN))
+        for s in schools
+    ]

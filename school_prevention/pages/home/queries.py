@@ -1,4 +1,5 @@
 """Figures for the role home pages."""
+
 from __future__ import annotations
 
 from sqlalchemy import Select, exists, func, select
@@ -52,13 +53,15 @@ def counselor_counts(user: User, clock: Clock) -> Select:
     so each card's figure is what its link to the filtered list shows."""
     students = visible_students(user).where(Student.is_active.is_(True)).with_only_columns(func.count())
     referrals = triage_or_routed(user).with_only_columns(func.count())
-    urgent_flag = exists().where(RiskFlag.student_id == Student.id, RiskFlag.severity == "urgent",
-                                 RiskFlag.status.in_(("open", "monitoring")))
+    urgent_flag = exists().where(
+        RiskFlag.student_id == Student.id, RiskFlag.severity == "urgent", RiskFlag.status.in_(("open", "monitoring"))
+    )
     return select(
         students.where(overdue_checkins(clock)).scalar_subquery().label("overdue"),
         students.where(checkins_today(clock)).scalar_subquery().label("today"),
         referrals.where(Referral.status == "new").scalar_subquery().label("new_referrals"),
         referrals.where(Referral.status.in_(("new", "in_review")), Referral.urgency == "urgent")
-        .scalar_subquery().label("urgent_referrals"),
+        .scalar_subquery()
+        .label("urgent_referrals"),
         students.where(urgent_flag, ~active_plan()).scalar_subquery().label("urgent_without_plan"),
     )

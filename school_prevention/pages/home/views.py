@@ -1,4 +1,5 @@
 """The home page each role lands on after sign-in, and /healthz."""
+
 from __future__ import annotations
 
 from flask import Blueprint, render_template
@@ -42,13 +43,18 @@ def index():
     elif role == Role.STAFF:
         context["referrals"] = db.session.scalars(submitted_by(current_user).limit(10)).all()
         if context["referrals"]:  # the list names each student
-            audit.record("referral.mine.list", actor=current_user, detail={"shown": len(context["referrals"]), "on": "home"})
+            audit.record(
+                "referral.mine.list", actor=current_user, detail={"shown": len(context["referrals"]), "on": "home"}
+            )
         context["awareness"] = my_pages(current_user)
     elif role == Role.COUNSELOR:
         context.update(counselor_context(current_user, clock()))
         context.update(agency_and_inspection_lists(current_user))
-        shown = {**context.pop("named"), "follow_ups": len(context["agency_follow_ups"]),
-                 "inspections": len(context["inspections"])}
+        shown = {
+            **context.pop("named"),
+            "follow_ups": len(context["agency_follow_ups"]),
+            "inspections": len(context["inspections"]),
+        }
         if any(shown.values()):  # the banners and lists name students: one row for the page
             audit.record("home.lists.view", actor=current_user, detail=shown)
     elif role == Role.PRINCIPAL:
@@ -66,8 +72,11 @@ def agency_and_inspection_lists(user) -> dict:
     """A counselor's agency follow-ups that are due and open inspection requests (they name students: the home
     page's one audit row counts them)."""
     today = district_today()
-    return {"agency_follow_ups": db.session.scalars(follow_ups_due(user, today)).all(),
-            "inspections": db.session.scalars(open_inspections(user)).all(), "today": today}
+    return {
+        "agency_follow_ups": db.session.scalars(follow_ups_due(user, today)).all(),
+        "inspections": db.session.scalars(open_inspections(user)).all(),
+        "today": today,
+    }
 
 
 @bp.route("/healthz")

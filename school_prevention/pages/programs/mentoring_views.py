@@ -1,5 +1,6 @@
 """Starting a mentoring match from the student page, a view of the mentoring blueprint kept at the page
 layer: a refused start shows the student page again (pages.students), a layer above programs."""
+
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for

@@ -6,6 +6,7 @@ each student, and says per student what happened. A refusal that concerns one st
 enrolled, of another school) is that student's result; one that concerns the shared values (a bad
 time of day) is raised, and the caller rolls everything back.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,20 +47,31 @@ class Outcome:
 def lock_selected(scoped: Select, ids: list[int]) -> list[Student]:
     """The selected students the user may see, locked until the commit, in id order (no deadlock
     between two requests over overlapping selections); read afresh after any wait."""
-    return list(db.session.scalars(scoped.where(Student.id.in_(ids)).order_by(Student.id)
-                                   .with_for_update(of=Student).execution_options(populate_existing=True)))
+    return list(
+        db.session.scalars(
+            scoped.where(Student.id.in_(ids))
+            .order_by(Student.id)
+            .with_for_update(of=Student)
+            .execution_options(populate_existing=True)
+        )
+    )
 
 
 def _active_plans(student_ids: list[int]) -> dict[int, int]:
-    rows = db.session.execute(select(CheckInPlan.student_id, CheckInPlan.id).where(
-        CheckInPlan.student_id.in_(student_ids), CheckInPlan.status == "active").order_by(CheckInPlan.id))
+    rows = db.session.execute(
+        select(CheckInPlan.student_id, CheckInPlan.id)
+        .where(CheckInPlan.student_id.in_(student_ids), CheckInPlan.status == "active")
+        .order_by(CheckInPlan.id)
+    )
     return dict(rows.tuples().all())
 
 
 def _most_severe_flags(student_ids: list[int]) -> dict[int, RiskFlag]:
-    flags = db.session.scalars(select(RiskFlag).where(RiskFlag.student_id.in_(student_ids),
-                                                      RiskFlag.status.in_(("open", "monitoring")))
-                               .order_by(RiskFlag.opened_at, RiskFlag.id)).all()
+    flags = db.session.scalars(
+        select(RiskFlag)
+        .where(RiskFlag.student_id.in_(student_ids), RiskFlag.status.in_(("open", "monitoring")))
+        .order_by(RiskFlag.opened_at, RiskFlag.id)
+    ).all()
     out: dict[int, RiskFlag] = {}
     for flag in flags:  # the most severe; of equals, the oldest
         held = out.get(flag.student_id)
@@ -69,8 +81,11 @@ def _most_severe_flags(student_ids: list[int]) -> dict[int, RiskFlag]:
 
 
 def _assigned_counselors(student_ids: list[int]) -> dict[int, User]:
-    rows = db.session.execute(select(CounselorAssignment.student_id, User).join(
-        User, User.id == CounselorAssignment.counselor_id).where(CounselorAssignment.student_id.in_(student_ids)))
+    rows = db.session.execute(
+        select(CounselorAssignment.student_id, User)
+        .join(User, User.id == CounselorAssignment.counselor_id)
+        .where(CounselorAssignment.student_id.in_(student_ids))
+    )
     return dict(rows.tuples().all())
 
 
@@ -80,8 +95,9 @@ def _category(name: str) -> str:
     return name.lower() if is_english() else name
 
 
-def start_plans(actor: User, students: list[Student], *, now: datetime, values: dict, assigned_counselor: bool,
-                link_flag: bool) -> list[Outcome]:
+def start_plans(
+    actor: User, students: list[Student], *, now: datetime, values: dict, assigned_counselor: bool, link_flag: bool
+) -> list[Outcome]:
     """A check-in plan with the same values for each student who has no active plan.
 
     The counselor is the actor, or (assigned_counselor) the student's assigned counselor where
@@ -94,8 +110,14 @@ def start_plans(actor: User, students: list[Student], *, now: datetime, values: 
     out = []
     for student in students:
         if student.id in existing:
-            out.append(Outcome(student, False, gettext("Skipped: already has a check-in plan."),
-                               f"/checkin-plans/{existing[student.id]}"))
+            out.append(
+                Outcome(
+                    student,
+                    False,
+                    gettext("Skipped: already has a check-in plan."),
+                    f"/checkin-plans/{existing[student.id]}",
+                )
+            )
             continue
         counselor = counselors.get(student.id, actor)
         try:
@@ -109,12 +131,17 @@ def start_plans(actor: User, students: list[Student], *, now: datetime, values: 
             out.append(Outcome(student, False, gettext("Not planned: %(reason)s", reason=exc.message)))
         else:
             flag = flags.get(student.id)
-            text = (gettext("Plan started with %(name)s, linked to the %(severity)s %(category)s flag.",
-                            name=counselor.name, severity=gettext(flag.severity.capitalize()).lower(),
-                            category=_category(flag.category.name)) if flag
-                    else gettext("Plan started with %(name)s.", name=counselor.name))
-            out.append(Outcome(student, True, text,
-                               f"/checkin-plans/{plan.id}"))
+            text = (
+                gettext(
+                    "Plan started with %(name)s, linked to the %(severity)s %(category)s flag.",
+                    name=counselor.name,
+                    severity=gettext(flag.severity.capitalize()).lower(),
+                    category=_category(flag.category.name),
+                )
+                if flag
+                else gettext("Plan started with %(name)s.", name=counselor.name)
+            )
+            out.append(Outcome(student, True, text, f"/checkin-plans/{plan.id}"))
     return out
 
 
@@ -130,14 +157,28 @@ def enroll_selected(actor: User, program: Program, students: list[Student]) -> l
     out = []
     for student in students:
         if student.id in seated:
-            out.append(Outcome(student, True, gettext("Enrolled in %(program)s.", program=program.name),
-                               f"/programs/{program.id}"))
+            out.append(
+                Outcome(
+                    student, True, gettext("Enrolled in %(program)s.", program=program.name), f"/programs/{program.id}"
+                )
+            )
         elif student.id in waiting:
-            out.append(Outcome(student, True, gettext("%(program)s is full: added to its waitlist.", program=program.name),
-                               f"/programs/{program.id}"))
+            out.append(
+                Outcome(
+                    student,
+                    True,
+                    gettext("%(program)s is full: added to its waitlist.", program=program.name),
+                    f"/programs/{program.id}",
+                )
+            )
         else:
-            out.append(Outcome(student, False, gettext("Not enrolled: %(reason)s.",
-                                                       reason=skipped.get(student.id, gettext("skipped")))))
+            out.append(
+                Outcome(
+                    student,
+                    False,
+                    gettext("Not enrolled: %(reason)s.", reason=skipped.get(student.id, gettext("skipped"))),
+                )
+            )
     return out
 
 
@@ -146,28 +187,50 @@ def assign_counselor(actor: User, students: list[Student], counselor: User) -> l
     works at the student's school; one audit row per student moved."""
     if counselor.role != "counselor" or not counselor.is_active:
         raise ServiceError("counselor_id", gettext("Choose an active counselor."))
-    current = {a.student_id: a for a in db.session.scalars(select(CounselorAssignment).where(
-        CounselorAssignment.student_id.in_([s.id for s in students])))}
+    current = {
+        a.student_id: a
+        for a in db.session.scalars(
+            select(CounselorAssignment).where(CounselorAssignment.student_id.in_([s.id for s in students]))
+        )
+    }
     schools = set(counselor.school_ids)
     out = []
     for student in students:
         held = current.get(student.id)
         if student.school_id not in schools:
-            out.append(Outcome(student, False, gettext("Not assigned: %(name)s does not work at %(school)s.",
-                                                       name=counselor.name, school=student.school.name)))
+            out.append(
+                Outcome(
+                    student,
+                    False,
+                    gettext(
+                        "Not assigned: %(name)s does not work at %(school)s.",
+                        name=counselor.name,
+                        school=student.school.name,
+                    ),
+                )
+            )
             continue
         if held is not None and held.counselor_id == counselor.id:
-            out.append(Outcome(student, False, gettext("Skipped: already on %(name)s’s caseload.", name=counselor.name)))
+            out.append(
+                Outcome(student, False, gettext("Skipped: already on %(name)s’s caseload.", name=counselor.name))
+            )
             continue
         previous = held.counselor_id if held is not None else None
         if held is None:
-            db.session.add(CounselorAssignment(student_id=student.id, counselor_id=counselor.id,
-                                               assigned_by_id=actor.id))
+            db.session.add(
+                CounselorAssignment(student_id=student.id, counselor_id=counselor.id, assigned_by_id=actor.id)
+            )
         else:
             held.counselor_id, held.assigned_by_id = counselor.id, actor.id
             held.assigned_at = utcnow()
-        audit.record("student.counselor.assigned", actor=actor, object_type="student", object_id=student.id,
-                     student=student, detail={"counselor_id": counselor.id, "previous_counselor_id": previous})
+        audit.record(
+            "student.counselor.assigned",
+            actor=actor,
+            object_type="student",
+            object_id=student.id,
+            student=student,
+            detail={"counselor_id": counselor.id, "previous_counselor_id": previous},
+        )
         out.append(Outcome(student, True, gettext("Assigned to %(name)s.", name=counselor.name)))
     db.session.flush()
     return out

@@ -1,5 +1,6 @@
 """Bulk actions from the caseload: a form for the ticked students (GET), then one POST, one transaction,
 and a page that says what happened to each of them."""
+
 from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode
@@ -41,7 +42,9 @@ class Selection:
         if not raw:
             abort(400, description=gettext("Tick at least one student on the list, then choose the action again."))
         if any(not (v.isascii() and v.isdigit()) or len(v) > 12 for v in raw):
-            abort(400, description=gettext("The selection is not valid. Go back to the list and tick the students again."))
+            abort(
+                400, description=gettext("The selection is not valid. Go back to the list and tick the students again.")
+            )
         self.ids = list(dict.fromkeys(int(v) for v in raw))
         if any(i > MAX_ID for i in self.ids):
             abort(404)  # beyond any id the database can hold: no such student
@@ -70,17 +73,31 @@ class Selection:
 def _form_page(action: str, form, selection: Selection, students, status: int = 200, **extra):
     # The form names every ticked student: one row for the page.
     audit.record("caseload.bulk.form.view", actor=current_user, detail={"action": action, "students": len(students)})
-    return render_template(f"students/index_bulk_{action}.html", form=form, students=students, selection=selection,
-                           title=gettext(ACTIONS[action]), **extra), status
+    return render_template(
+        f"students/index_bulk_{action}.html",
+        form=form,
+        students=students,
+        selection=selection,
+        title=gettext(ACTIONS[action]),
+        **extra,
+    ), status
 
 
 def _results(action: str, outcomes, selection: Selection, **extra):
     done = sum(o.done for o in outcomes)
     # The page names each student; what was changed has its own rows (one per plan, seat or assignment).
-    audit.record("caseload.bulk.results", actor=current_user,
-                 detail={"action": action, "students": len(outcomes), "done": done})
-    return render_template("students/index_bulk_results.html", outcomes=outcomes, done=done, selection=selection,
-                           title=gettext(ACTIONS[action]), action=action, **extra)
+    audit.record(
+        "caseload.bulk.results", actor=current_user, detail={"action": action, "students": len(outcomes), "done": done}
+    )
+    return render_template(
+        "students/index_bulk_results.html",
+        outcomes=outcomes,
+        done=done,
+        selection=selection,
+        title=gettext(ACTIONS[action]),
+        action=action,
+        **extra,
+    )
 
 
 @bp.route("/bulk/plans", methods=["GET", "POST"])
@@ -97,16 +114,27 @@ def bulk_plans():
         return _form_page("plans", form, selection, students)
     if not form.validate():
         return _form_page("plans", form, selection, students, 400)
-    values = {"cadence": form.cadence.data, "rrule": form.rrule.data, "starts_on": form.starts_on.data,
-              "local_time": form.local_time.data, "duration_minutes": form.duration_minutes.data,
-              "non_school_day": form.non_school_day.data, "reason": form.reason.data}
+    values = {
+        "cadence": form.cadence.data,
+        "rrule": form.rrule.data,
+        "starts_on": form.starts_on.data,
+        "local_time": form.local_time.data,
+        "duration_minutes": form.duration_minutes.data,
+        "non_school_day": form.non_school_day.data,
+        "reason": form.reason.data,
+    }
     if form.until.data:
         values["until"] = form.until.data
     try:
         with db.session.begin_nested():
-            outcomes = start_plans(current_user, students, now=now, values=values,
-                                   assigned_counselor=form.counselor.data == "assigned",
-                                   link_flag=bool(form.link_flag.data))
+            outcomes = start_plans(
+                current_user,
+                students,
+                now=now,
+                values=values,
+                assigned_counselor=form.counselor.data == "assigned",
+                link_flag=bool(form.link_flag.data),
+            )
     except ServiceError as exc:
         apply_service_error(form, exc)
         return _form_page("plans", form, selection, students, 400)
@@ -121,8 +149,11 @@ def bulk_enroll():
     posting = request.method == "POST"
     students = selection.students(lock=posting)
     programs = db.session.scalars(running_programs(visible_programs(current_user))).all()
-    taken = {pid: active for pid, active, _ in db.session.execute(seat_counts([p.id for p in programs]))} \
-        if programs else {}
+    taken = (
+        {pid: active for pid, active, _ in db.session.execute(seat_counts([p.id for p in programs]))}
+        if programs
+        else {}
+    )
     form = BulkEnrollForm(programs, taken)
     if not posting:
         return _form_page("enroll", form, selection, students)
@@ -159,4 +190,3 @@ def bulk_assign():
         apply_service_error(form, exc)
         return _form_page("assign", form, selection, students, 400)
     return _results("assign", outcomes, selection, counselor=counselor)
-

@@ -8,6 +8,7 @@ What the filters mean, so the list, the home page's cards and the coverage page 
   active plan with such a check-in and no kept plan beside it;
 - *overdue check-ins* are scheduled check-ins whose time has passed (as under "My check-ins").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -79,8 +80,13 @@ def clock(now: datetime | None = None) -> Clock:
     zone = district_zone()
     today = now.astimezone(zone).date()
     starts = datetime.combine(today, time()).replace(tzinfo=zone)
-    return Clock(now=now, today=today, today_starts=starts, tomorrow_starts=starts + timedelta(days=1),
-                 stale_after_days=current_app.config.get("SP_ESCALATION_DAYS", 7))
+    return Clock(
+        now=now,
+        today=today,
+        today_starts=starts,
+        tomorrow_starts=starts + timedelta(days=1),
+        stale_after_days=current_app.config.get("SP_ESCALATION_DAYS", 7),
+    )
 
 
 class CaseloadRow(NamedTuple):
@@ -112,23 +118,35 @@ def _rank(column=RiskFlag.severity):
 
 def running_seat(student_id=Student.id, today: date | None = None):
     """EXISTS: an active seat in a program running today (reports.measures.in_running_program)."""
-    return exists().where(Enrollment.student_id == student_id, Enrollment.status == "active",
-                          Program.id == Enrollment.program_id, Program.is_active.is_(True),
-                          or_(Program.starts_on.is_(None), Program.starts_on <= today),
-                          or_(Program.ends_on.is_(None), Program.ends_on >= today))
+    return exists().where(
+        Enrollment.student_id == student_id,
+        Enrollment.status == "active",
+        Program.id == Enrollment.program_id,
+        Program.is_active.is_(True),
+        or_(Program.starts_on.is_(None), Program.starts_on <= today),
+        or_(Program.ends_on.is_(None), Program.ends_on >= today),
+    )
 
 
 def _neglected(clock: Clock, plan=CheckInPlan):
     """EXISTS: a check-in of the plan still open more than the escalation days after it was due."""
-    return exists().where(CheckIn.plan_id == plan.id, CheckIn.status == "scheduled",
-                          CheckIn.due_at < clock.stale_before, CheckIn.due_at >= clock.now - STALE_LOOKBACK)
+    return exists().where(
+        CheckIn.plan_id == plan.id,
+        CheckIn.status == "scheduled",
+        CheckIn.due_at < clock.stale_before,
+        CheckIn.due_at >= clock.now - STALE_LOOKBACK,
+    )
 
 
 def kept_plan(clock: Clock, student_id=Student.id):
     """EXISTS: a started, unexpired active plan whose check-ins are kept (reports.measures.with_kept_plan)."""
-    return exists().where(CheckInPlan.student_id == student_id, CheckInPlan.status == "active",
-                          CheckInPlan.starts_on <= clock.today, CheckInPlan.until >= clock.today,
-                          ~_neglected(clock))
+    return exists().where(
+        CheckInPlan.student_id == student_id,
+        CheckInPlan.status == "active",
+        CheckInPlan.starts_on <= clock.today,
+        CheckInPlan.until >= clock.today,
+        ~_neglected(clock),
+    )
 
 
 def active_plan(student_id=Student.id):
@@ -148,8 +166,12 @@ def overdue_checkins(clock: Clock, student_id=Student.id):
 
 def checkins_today(clock: Clock, student_id=Student.id):
     """EXISTS: a scheduled check-in due later today (district time)."""
-    return exists().where(CheckIn.student_id == student_id, CheckIn.status == "scheduled",
-                          CheckIn.due_at >= clock.now, CheckIn.due_at < clock.tomorrow_starts)
+    return exists().where(
+        CheckIn.student_id == student_id,
+        CheckIn.status == "scheduled",
+        CheckIn.due_at >= clock.now,
+        CheckIn.due_at < clock.tomorrow_starts,
+    )
 
 
 def _flag_condition(f: Filters):
@@ -175,8 +197,11 @@ def _program_condition(f: Filters, clock: Clock):
     if f.program == "waitlisted":
         return exists().where(Enrollment.student_id == Student.id, Enrollment.status == "waitlisted")
     if whole_number(f.program) is not None:
-        return exists().where(Enrollment.student_id == Student.id, Enrollment.program_id == whole_number(f.program),
-                              Enrollment.status.in_(("active", "waitlisted")))
+        return exists().where(
+            Enrollment.student_id == Student.id,
+            Enrollment.program_id == whole_number(f.program),
+            Enrollment.status.in_(("active", "waitlisted")),
+        )
     return None
 
 
@@ -212,8 +237,13 @@ def _counselor_condition(f: Filters, user_id: int):
 
 
 def _conditions(f: Filters, clock: Clock, user_id: int) -> list[Any]:
-    out: list[Any] = [_flag_condition(f), _program_condition(f, clock), _plan_condition(f, clock),
-                      _checkins_condition(f, clock), _counselor_condition(f, user_id)]
+    out: list[Any] = [
+        _flag_condition(f),
+        _program_condition(f, clock),
+        _plan_condition(f, clock),
+        _checkins_condition(f, clock),
+        _counselor_condition(f, user_id),
+    ]
     if f.tier:
         out.append(in_tiers([f.tier]))
     if f.intervention:
@@ -229,23 +259,41 @@ def caseload(scoped: Select, f: Filters, clock: Clock, user_id: int) -> Select:
     check-ins, assigned counselor's name). Every fact is a correlated subquery on indexed columns,
     so a page of 50 costs one statement whatever the students have.
     """
-    base = search_students(scoped, q=f.q, school_id=f.school_id, grade=f.grade,
-                           include_inactive=f.include_inactive).order_by(None)
+    base = search_students(
+        scoped, q=f.q, school_id=f.school_id, grade=f.grade, include_inactive=f.include_inactive
+    ).order_by(None)
     current = and_(RiskFlag.student_id == Student.id, _current())
     severity = select(func.max(_rank())).where(current).scalar_subquery()
-    last_contact = (select(func.max(CheckIn.due_at))
-                    .where(CheckIn.student_id == Student.id, CheckIn.status == "completed").scalar_subquery())
-    plan_state = case((kept_plan(clock), literal("kept")), (overdue_plan(clock), literal("overdue")),
-                      (active_plan(), literal("later")), else_=literal("none"))
-    overdue = (select(func.count()).select_from(CheckIn)
-               .where(CheckIn.student_id == Student.id, CheckIn.status == "scheduled", CheckIn.due_at < clock.now)
-               .scalar_subquery())
+    last_contact = (
+        select(func.max(CheckIn.due_at))
+        .where(CheckIn.student_id == Student.id, CheckIn.status == "completed")
+        .scalar_subquery()
+    )
+    plan_state = case(
+        (kept_plan(clock), literal("kept")),
+        (overdue_plan(clock), literal("overdue")),
+        (active_plan(), literal("later")),
+        else_=literal("none"),
+    )
+    overdue = (
+        select(func.count())
+        .select_from(CheckIn)
+        .where(CheckIn.student_id == Student.id, CheckIn.status == "scheduled", CheckIn.due_at < clock.now)
+        .scalar_subquery()
+    )
     counselor = aliased(User)
-    query = (base.outerjoin(CounselorAssignment, CounselorAssignment.student_id == Student.id)
-             .outerjoin(counselor, counselor.id == CounselorAssignment.counselor_id)
-             .add_columns(severity.label("severity"), last_contact.label("last_contact"),
-                          plan_state.label("plan_state"), overdue.label("overdue"), counselor.name.label("counselor"))
-             .where(*_conditions(f, clock, user_id)))
+    query = (
+        base.outerjoin(CounselorAssignment, CounselorAssignment.student_id == Student.id)
+        .outerjoin(counselor, counselor.id == CounselorAssignment.counselor_id)
+        .add_columns(
+            severity.label("severity"),
+            last_contact.label("last_contact"),
+            plan_state.label("plan_state"),
+            overdue.label("overdue"),
+            counselor.name.label("counselor"),
+        )
+        .where(*_conditions(f, clock, user_id))
+    )
     by_name = [func.lower(Student.family_name), func.lower(Student.given_name), Student.id]
     if f.sort == "severity":
         return query.order_by(func.coalesce(severity, 0).desc(), *by_name)
@@ -261,10 +309,12 @@ def count_of(query: Select) -> Select:
 
 def current_categories(student_ids: list[int]) -> Select:
     """(student_id, category, severity) of the current flags of these students, most severe first."""
-    return (select(RiskFlag.student_id, FlagCategory.name, RiskFlag.severity)
-            .join(FlagCategory, FlagCategory.id == RiskFlag.category_id)
-            .where(RiskFlag.student_id.in_(student_ids), _current())
-            .order_by(RiskFlag.student_id, _rank().desc(), FlagCategory.position, FlagCategory.name))
+    return (
+        select(RiskFlag.student_id, FlagCategory.name, RiskFlag.severity)
+        .join(FlagCategory, FlagCategory.id == RiskFlag.category_id)
+        .where(RiskFlag.student_id.in_(student_ids), _current())
+        .order_by(RiskFlag.student_id, _rank().desc(), FlagCategory.position, FlagCategory.name)
+    )
 
 
 @dataclass
@@ -295,4 +345,3 @@ class Page:
     @property
     def next_num(self) -> int:
         return self.page + 1
-

@@ -5,6 +5,7 @@ statements: the session with the user (every page), the student (in scope, or 40
 the page lists in one statement (students.page_queries), and the audit row of the view. The lists
 are read as plain rows: the page only displays them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -73,8 +74,20 @@ class StudentView:
 
 
 # The timeline's kinds (capitalized in the templates, then translated) and the enrollment states it names.
-TIMELINE_WORDS = [N_("Flag"), N_("Referral"), N_("Check-in"), N_("Tier"), N_("Plan"), N_("Screening"), N_("Program"),
-                  N_("Agency"), N_("active"), N_("waitlisted"), N_("completed"), N_("withdrawn")]
+TIMELINE_WORDS = [
+    N_("Flag"),
+    N_("Referral"),
+    N_("Check-in"),
+    N_("Tier"),
+    N_("Plan"),
+    N_("Screening"),
+    N_("Program"),
+    N_("Agency"),
+    N_("active"),
+    N_("waitlisted"),
+    N_("completed"),
+    N_("withdrawn"),
+]
 
 
 @dataclass
@@ -109,8 +122,12 @@ class FlagRow:
     @property
     def needs_mandated_report(self) -> bool:
         """RiskFlag.needs_mandated_report: suspected abuse at high/urgent severity, no report record."""
-        return (bool(self.is_suspected_abuse) and self.severity in REPORT_SEVERITIES
-                and self.report_recorded_at is None and self.is_current)
+        return (
+            bool(self.is_suspected_abuse)
+            and self.severity in REPORT_SEVERITIES
+            and self.report_recorded_at is None
+            and self.is_current
+        )
 
 
 @dataclass(frozen=True)
@@ -239,7 +256,9 @@ class DisclosureRow:
 
 def cadence_label(cadence: str, rrule: str | None) -> str:
     """CheckInPlan.cadence_label for a plan read as a row."""
-    return (gettext(CADENCES[cadence]) if cadence in CADENCES else cadence) + (f": {rrule}" if cadence == "custom" else "")
+    return (gettext(CADENCES[cadence]) if cadence in CADENCES else cadence) + (
+        f": {rrule}" if cadence == "custom" else ""
+    )
 
 
 @dataclass
@@ -378,10 +397,16 @@ def _read_page(user: User, student_id: int, student: Student | None = None) -> S
     page.interventions = read("interventions", InterventionRow)
     if not page.is_counselor:
         return page
-    page.referrals = [ReferralRow(ref_id, group[0]["urgency"], group[0]["submitted_at"],
-                                  tuple(r["category"] for r in group if r["category"] is not None))
-                      for ref_id, grouped in groupby(read("referrals", dict), key=lambda r: r["id"])
-                      for group in [list(grouped)]]
+    page.referrals = [
+        ReferralRow(
+            ref_id,
+            group[0]["urgency"],
+            group[0]["submitted_at"],
+            tuple(r["category"] for r in group if r["category"] is not None),
+        )
+        for ref_id, grouped in groupby(read("referrals", dict), key=lambda r: r["id"])
+        for group in [list(grouped)]
+    ]
     page.screenings = read("screenings", ScreeningRow)
     page.agency_referrals = read("agency_referrals", AgencyReferralRow)
     page.disclosures = read("disclosures", DisclosureRow)
@@ -396,37 +421,45 @@ def _reader(scope_kind: str, is_counselor: bool) -> tuple[Any, dict[str, list[tu
     """The page's statement, and for each section its columns' (name, index in a row)."""
     statement, slots = q.page_statement(scope_kind, is_counselor)
     index = {column.key: i for i, column in enumerate(statement.selected_columns)}
-    return statement, {section: [(name, index[slot]) for name, slot in names.items()]
-                       for section, names in slots.items()}
+    return statement, {
+        section: [(name, index[slot]) for name, slot in names.items()] for section, names in slots.items()
+    }
 
 
 def _timeline(page: StudentPage, rows) -> list[TimelineEntry]:
     """The newest dated lines: the timeline statement's rows, with enrollments and screenings."""
-    entries = [_ROW_ENTRIES.get(row["kind"], _checkin_entry)(page, row["at"], row["ref"], row["a"], row["b"], row["c"])
-               for row in rows]
+    entries = [
+        _ROW_ENTRIES.get(row["kind"], _checkin_entry)(page, row["at"], row["ref"], row["a"], row["b"], row["c"])
+        for row in rows
+    ]
     entries += _screening_entries(page) + _enrollment_entries(page) + _agency_entries(page)
     entries.sort(key=lambda e: e.at, reverse=True)
-    return entries[:q.TIMELINE_LENGTH]
+    return entries[: q.TIMELINE_LENGTH]
 
 
 # One function per kind of timeline row; a, b and c are the row's kind-specific columns.
 def _flag_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:  # a: category, b: action, c: who
     action = gettext(b.replace("_", " ").capitalize()).lower()
-    text = (gettext("%(category)s: %(action)s by %(name)s", category=a, action=action, name=c) if c
-            else f"{a}: {action}")
+    text = gettext("%(category)s: %(action)s by %(name)s", category=a, action=action, name=c) if c else f"{a}: {action}"
     return TimelineEntry(at, "flag", text, page.links.flag(ref))
 
 
 def _referral_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:  # a: who submitted it, b: urgency
-    return TimelineEntry(at, "referral", gettext("Referral from %(name)s (%(urgency)s)", name=a,
-                                                 urgency=gettext(b.capitalize()).lower()),
-                         page.links.referral(ref))
+    return TimelineEntry(
+        at,
+        "referral",
+        gettext("Referral from %(name)s (%(urgency)s)", name=a, urgency=gettext(b.capitalize()).lower()),
+        page.links.referral(ref),
+    )
 
 
 def _plan_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:  # a: cadence, b: rule
-    return TimelineEntry(at, "check-in", gettext("Check-in plan started: %(cadence)s",
-                                                 cadence=cadence_label(a, b).lower()),
-                         page.links.plan(ref))
+    return TimelineEntry(
+        at,
+        "check-in",
+        gettext("Check-in plan started: %(cadence)s", cadence=cadence_label(a, b).lower()),
+        page.links.plan(ref),
+    )
 
 
 def _plan_ended_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:
@@ -434,41 +467,59 @@ def _plan_ended_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:
 
 
 def _tier_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:  # a: tier, b: previous tier, c: who
-    return TimelineEntry(at, "tier", gettext("Moved from tier %(old)s to tier %(new)s by %(name)s",
-                                             old=b, new=a, name=c) if c else
-                         gettext("Moved from tier %(old)s to tier %(new)s", old=b, new=a),
-                         page.links.tier(page.student.id))
+    return TimelineEntry(
+        at,
+        "tier",
+        gettext("Moved from tier %(old)s to tier %(new)s by %(name)s", old=b, new=a, name=c)
+        if c
+        else gettext("Moved from tier %(old)s to tier %(new)s", old=b, new=a),
+        page.links.tier(page.student.id),
+    )
 
 
 def _intervention_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:  # a: measure
-    return TimelineEntry(at, "plan", gettext("Intervention plan started: %(measure)s", measure=a),
-                         page.links.intervention(ref))
+    return TimelineEntry(
+        at, "plan", gettext("Intervention plan started: %(measure)s", measure=a), page.links.intervention(ref)
+    )
 
 
 def _intervention_closed_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:  # a: status, b: measure
     status = gettext(PLAN_STATUSES[a]) if a in PLAN_STATUSES else a
-    return TimelineEntry(at, "plan", gettext("Intervention plan %(status)s: %(measure)s",
-                                             status=status.lower(), measure=b),
-                         page.links.intervention(ref))
+    return TimelineEntry(
+        at,
+        "plan",
+        gettext("Intervention plan %(status)s: %(measure)s", status=status.lower(), measure=b),
+        page.links.intervention(ref),
+    )
 
 
 def _checkin_entry(page: StudentPage, at, ref, a, b, c) -> TimelineEntry:  # a: status, b: outcome
     outcome = gettext(OUTCOMES[b]) if b in OUTCOMES else (b or "")
-    text = gettext("Check-in: %(outcome)s", outcome=outcome.lower()) if a == "completed" \
-        else gettext("Check-in missed")
+    text = gettext("Check-in: %(outcome)s", outcome=outcome.lower()) if a == "completed" else gettext("Check-in missed")
     return TimelineEntry(at, "check-in", text, page.links.checkin(ref))
 
 
 # Any other kind is a check-in.
-_ROW_ENTRIES = {"flag": _flag_entry, "referral": _referral_entry, "plan": _plan_entry,
-                "plan_ended": _plan_ended_entry, "tier": _tier_entry, "intervention": _intervention_entry,
-                "intervention_closed": _intervention_closed_entry}
+_ROW_ENTRIES = {
+    "flag": _flag_entry,
+    "referral": _referral_entry,
+    "plan": _plan_entry,
+    "plan_ended": _plan_ended_entry,
+    "tier": _tier_entry,
+    "intervention": _intervention_entry,
+    "intervention_closed": _intervention_closed_entry,
+}
 
 
 def _screening_entries(page: StudentPage) -> list[TimelineEntry]:
-    return [TimelineEntry(datetime.combine(screening.screened_on, time(12), tzinfo=UTC),
-                          "screening", f"{screening.instrument}: {screening.result_label.lower()}")
-            for screening in page.screenings]
+    return [
+        TimelineEntry(
+            datetime.combine(screening.screened_on, time(12), tzinfo=UTC),
+            "screening",
+            f"{screening.instrument}: {screening.result_label.lower()}",
+        )
+        for screening in page.screenings
+    ]
 
 
 def _enrollment_entries(page: StudentPage) -> list[TimelineEntry]:
@@ -478,8 +529,11 @@ def _enrollment_entries(page: StudentPage) -> list[TimelineEntry]:
         state = gettext("waitlisted") if enrollment.started_at is None else gettext("enrolled")
         entries.append(TimelineEntry(enrollment.requested_at, "program", f"{enrollment.program}: {state}", link))
         if enrollment.ended_at:
-            entries.append(TimelineEntry(enrollment.ended_at, "program",
-                                         f"{enrollment.program}: {gettext(enrollment.status)}", link))
+            entries.append(
+                TimelineEntry(
+                    enrollment.ended_at, "program", f"{enrollment.program}: {gettext(enrollment.status)}", link
+                )
+            )
     return entries
 
 
@@ -487,9 +541,18 @@ def _agency_entries(page: StudentPage) -> list[TimelineEntry]:
     entries = []
     for referral in page.agency_referrals:
         link = page.links.agency_referral(referral.id)
-        entries.append(TimelineEntry(referral.referred_at, "agency",
-                                     gettext("Referred to %(agency)s", agency=referral.agency), link))
+        entries.append(
+            TimelineEntry(
+                referral.referred_at, "agency", gettext("Referred to %(agency)s", agency=referral.agency), link
+            )
+        )
         if referral.status != "sent":
-            entries.append(TimelineEntry(referral.status_changed_at, "agency",
-                                         f"{referral.agency}: {gettext(referral.status_label).lower()}", link))
+            entries.append(
+                TimelineEntry(
+                    referral.status_changed_at,
+                    "agency",
+                    f"{referral.agency}: {gettext(referral.status_label).lower()}",
+                    link,
+                )
+            )
     return entries

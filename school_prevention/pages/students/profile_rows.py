@@ -1,5 +1,6 @@
 """Rows of the student profile's tier, intervention plan, guardian and demographics sections, as the
 page's one statement (students.page_queries) reads them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -73,10 +74,14 @@ class GuardianRow:
 
 
 # Shown through the `tr` filter (templates/students/_family.html) in the reader's language.
-RACES = {"american_indian_or_alaska_native": N_("American Indian or Alaska Native"), "asian": N_("Asian"),
-         "black_or_african_american": N_("Black or African American"),
-         "native_hawaiian_or_pacific_islander": N_("Native Hawaiian or other Pacific Islander"), "white": N_("White"),
-         "two_or_more_races": N_("Two or more races")}
+RACES = {
+    "american_indian_or_alaska_native": N_("American Indian or Alaska Native"),
+    "asian": N_("Asian"),
+    "black_or_african_american": N_("Black or African American"),
+    "native_hawaiian_or_pacific_islander": N_("Native Hawaiian or other Pacific Islander"),
+    "white": N_("White"),
+    "two_or_more_races": N_("Two or more races"),
+}
 # Sex as the roster sends it (OneRoster: male, female, other, unspecified), for the same filter.
 SEXES = [N_("Male"), N_("Female"), N_("Other"), N_("Unspecified"), N_("Not given")]
 

@@ -4,6 +4,7 @@ It is the student page's own reading (students.page: one statement), the latest 
 intervention plans, and, only when the counselor asks, the restricted notes of the current flags.
 Roster demographics are left out: the meeting does not need them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -59,7 +60,8 @@ def load_summary(user: User, student_id: int, *, include_restricted: bool, today
     current = {f.id: f for f in page.current_flags if f.has_note}
     if include_restricted and current:
         for flag_id, ciphertext in db.session.execute(
-                select(RiskFlag.id, RiskFlag.note_ciphertext).where(RiskFlag.id.in_(list(current)))):
+            select(RiskFlag.id, RiskFlag.note_ciphertext).where(RiskFlag.id.in_(list(current)))
+        ):
             text = crypto.decrypt_for_display(ciphertext)
             if text:
                 summary.notes.append(FlagNote(flag_id, current[flag_id].category, text))

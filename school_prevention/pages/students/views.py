@@ -1,4 +1,5 @@
 """The scoped student list (the caseload: filters, sorts, saved views, a selection for bulk actions) and the student page."""
+
 from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode
@@ -33,8 +34,14 @@ def filter_form(formdata) -> StudentFilterForm:
     categories = db.session.scalars(active_categories()).all()
     programs = db.session.scalars(running_programs(visible_programs(current_user))).all()
     counselors = db.session.scalars(counselors_of_my_schools(current_user)).all()
-    return StudentFilterForm(schools, categories, programs, counselors, formdata=formdata,
-                             is_counselor=current_user.role_enum == Role.COUNSELOR)
+    return StudentFilterForm(
+        schools,
+        categories,
+        programs,
+        counselors,
+        formdata=formdata,
+        is_counselor=current_user.role_enum == Role.COUNSELOR,
+    )
 
 
 def view_query(args) -> str:
@@ -56,11 +63,19 @@ def _list_page(args, status: int = 200, **extra):
     views = db.session.scalars(views_of(current_user)).all()
     here = [(k, v) for k, v in args.items(multi=True) if k != "select"]
     base = url_for("students.index")
-    context = {"form": form, "views": views, "pagination": None, "categories": {}, "view_query": view_query(args),
-               "back_query": urlencode(here), "select_url": f"{base}?{urlencode(here + [('select', 'all')])}",
-               "unselect_url": f"{base}?{urlencode(here)}" if here else base,
-               "can_plan": current_user.role_enum == Role.COUNSELOR, "select_all": args.get("select") == "all",
-               **extra}
+    context = {
+        "form": form,
+        "views": views,
+        "pagination": None,
+        "categories": {},
+        "view_query": view_query(args),
+        "back_query": urlencode(here),
+        "select_url": f"{base}?{urlencode(here + [('select', 'all')])}",
+        "unselect_url": f"{base}?{urlencode(here)}" if here else base,
+        "can_plan": current_user.role_enum == Role.COUNSELOR,
+        "select_all": args.get("select") == "all",
+        **extra,
+    }
     if not form.validate():
         return render_template("students/index.html", **context), 400
     filters = form.filters()
@@ -76,10 +91,18 @@ def _list_page(args, status: int = 200, **extra):
             categories.setdefault(student_id, []).append((name, severity))
     context.update(pagination=pagination, categories=categories)
     # One row per list view; the search text itself is not kept, it may be a child's name.
-    audit.record("student.list", actor=current_user, school_id=form.school_id, detail={
-        "page": pagination.page, "shown": len(rows), "total": total, "searched": bool(form.q.data),
-        "filtered": form.is_filtered(),
-    })
+    audit.record(
+        "student.list",
+        actor=current_user,
+        school_id=form.school_id,
+        detail={
+            "page": pagination.page,
+            "shown": len(rows),
+            "total": total,
+            "searched": bool(form.q.data),
+            "filtered": form.is_filtered(),
+        },
+    )
     return render_template("students/index.html", **context), status
 
 
@@ -121,8 +144,13 @@ def detail(student_id: int):
     """One child's page: who they are, and (as features arrive) flags, programs and check-ins."""
     page = load_student_page(current_user, student_id)
     audit.record("student.view", actor=current_user, object_type="student", object_id=student_id, student=page.student)
-    return render_template("students/detail.html", student=page.student, page=page, today=district_today(),
-                           summary_form=SummaryForm(formdata=None))
+    return render_template(
+        "students/detail.html",
+        student=page.student,
+        page=page,
+        today=district_today(),
+        summary_form=SummaryForm(formdata=None),
+    )
 
 
 @bp.route("/<int:student_id>/summary")
@@ -134,8 +162,14 @@ def summary(student_id: int):
     form.validate()
     include = bool(form.include_restricted.data)
     data = load_summary(current_user, student_id, include_restricted=include, today=district_today())
-    audit.record("student.summary.print", actor=current_user, object_type="student", object_id=student_id,
-                 student=data.student, detail={"include_restricted": include, "restricted_notes": len(data.notes)})
+    audit.record(
+        "student.summary.print",
+        actor=current_user,
+        object_type="student",
+        object_id=student_id,
+        student=data.student,
+        detail={"include_restricted": include, "restricted_notes": len(data.notes)},
+    )
     return render_template("students/summary.html", s=data, page=data.page, student=data.student, form=form)
 
 

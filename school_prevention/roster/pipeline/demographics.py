@@ -1,4 +1,5 @@
 """Demographics from demographics.csv, batch by batch, for students already written."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -28,10 +29,19 @@ def write_demographics(rows: Iterable[DemographicsRow], report: ImportReport, ba
 
 def _batch(batch: list[DemographicsRow], report: ImportReport) -> None:
     counts = report.counts
-    ids = dict(db.session.execute(select(Student.sourced_id, Student.id)
-                                  .where(sourced_id_among(Student.sourced_id, [row.sid for row in batch]))).all())
-    have = {d.student_id: d for d in db.session.scalars(
-        select(StudentDemographics).where(StudentDemographics.student_id.in_(list(ids.values()))))}
+    ids = dict(
+        db.session.execute(
+            select(Student.sourced_id, Student.id).where(
+                sourced_id_among(Student.sourced_id, [row.sid for row in batch])
+            )
+        ).all()
+    )
+    have = {
+        d.student_id: d
+        for d in db.session.scalars(
+            select(StudentDemographics).where(StudentDemographics.student_id.in_(list(ids.values())))
+        )
+    }
     for row in batch:
         student_id = ids.get(row.sid)
         if student_id is None:

@@ -2,6 +2,7 @@
 school or left the district. The import writes no check-ins table itself (checkins.handoff does,
 set-based, in the import's transaction, so a dry run or a refused import changes nothing there either).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -15,7 +16,7 @@ def students_who_moved(moves: list[tuple[int, int]], now: datetime, report: Impo
     (a bounded IN list: SQLite takes at most 32,766 parameters)."""
     counts = report.counts
     for start in range(0, len(moves), chunk):
-        kept, handed, waiting = hand_off(dict(moves[start:start + chunk]), now)
+        kept, handed, waiting = hand_off(dict(moves[start : start + chunk]), now)
         counts["checkin_plans_kept_by_counselor"] += kept
         counts["checkin_plans_handed_over"] += handed
         counts["checkin_plans_marked_for_handoff"] += waiting

@@ -3,6 +3,7 @@
 Both are few next to students, so they are kept in memory while users.csv is read and written in
 batches afterwards (a guardian is linked to students by agentSourcedIds: they must exist first).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -26,14 +27,17 @@ GUARDIAN = Guardian.__table__
 def write_staff(rows: list[StaffRow], report: ImportReport, now: datetime, batch_size: int) -> None:
     """Create, rename or deactivate staff accounts, batch by batch."""
     for start in range(0, len(rows), batch_size):
-        _staff_batch(rows[start:start + batch_size], report, now)
+        _staff_batch(rows[start : start + batch_size], report, now)
 
 
 def _staff_batch(batch: list[StaffRow], report: ImportReport, now: datetime) -> None:
     counts = report.counts
-    by_sid = {u.sourced_id: u for u in db.session.scalars(select(User).where(User.sourced_id.in_([r.sid for r in batch])))}
-    by_email = {u.email: u for u in db.session.scalars(
-        select(User).where(User.email.in_([r.email for r in batch if r.email])))}
+    by_sid = {
+        u.sourced_id: u for u in db.session.scalars(select(User).where(User.sourced_id.in_([r.sid for r in batch])))
+    }
+    by_email = {
+        u.email: u for u in db.session.scalars(select(User).where(User.email.in_([r.email for r in batch if r.email])))
+    }
     schools = {s.id: s for s in db.session.scalars(select(School))}
     for row in batch:
         user = by_sid.get(row.sid) or by_email.get(row.email)
@@ -46,15 +50,27 @@ def _staff_batch(batch: list[StaffRow], report: ImportReport, now: datetime) -> 
         name = f"{row.given} {row.family}"
         if user is None:
             # Imported staff cannot sign in until an admin sets a temporary password.
-            user = User(email=row.email, name=name, role="staff", sourced_id=row.sid, password_hash=None,
-                        is_active=False, schools=[schools[i] for i in row.school_ids], created_at=now, updated_at=now)
+            user = User(
+                email=row.email,
+                name=name,
+                role="staff",
+                sourced_id=row.sid,
+                password_hash=None,
+                is_active=False,
+                schools=[schools[i] for i in row.school_ids],
+                created_at=now,
+                updated_at=now,
+            )
             db.session.add(user)
             by_email[row.email] = user
             counts["staff_created"] += 1
             continue
         if user.sourced_id not in (None, row.sid):
-            report.reject("users.csv", row.line, _("email %(email)s belongs to another SIS record (%(sid)s)",
-                                                   email=row.email, sid=user.sourced_id))
+            report.reject(
+                "users.csv",
+                row.line,
+                _("email %(email)s belongs to another SIS record (%(sid)s)", email=row.email, sid=user.sourced_id),
+            )
             continue
         if user.sourced_id != row.sid or user.name != name:
             user.sourced_id, user.name = row.sid, name
@@ -73,13 +89,19 @@ def write_guardians(rows: list[GuardianRow], mode: str, report: ImportReport, no
         return
     seen: set[int] = set()
     for start in range(0, len(rows), batch_size):
-        seen |= _guardian_batch(rows[start:start + batch_size], report, now)
+        seen |= _guardian_batch(rows[start : start + batch_size], report, now)
     if mode == "bulk":
-        gone = [gid for (gid,) in db.session.execute(select(GUARDIAN.c.id).where(GUARDIAN.c.is_active.is_(True)))
-                if gid not in seen]
+        gone = [
+            gid
+            for (gid,) in db.session.execute(select(GUARDIAN.c.id).where(GUARDIAN.c.is_active.is_(True)))
+            if gid not in seen
+        ]
         for start in range(0, len(gone), 5000):
-            db.session.execute(update(GUARDIAN).where(GUARDIAN.c.id.in_(gone[start:start + 5000]))
-                               .values(is_active=False, updated_at=now))
+            db.session.execute(
+                update(GUARDIAN)
+                .where(GUARDIAN.c.id.in_(gone[start : start + 5000]))
+                .values(is_active=False, updated_at=now)
+            )
         report.counts["guardians_deactivated"] += len(gone)
 
 
@@ -94,23 +116,43 @@ def _guardian_batch(batch: list[GuardianRow], report: ImportReport, now: datetim
 def _read_guardians(batch: list[GuardianRow]) -> tuple[dict, dict[str, int], dict[int, set[int]]]:
     """The batch's known guardians by sourcedId, its students' ids by sourcedId, and the known links."""
     g = GUARDIAN.c
-    existing = {r.sourced_id: r for r in db.session.execute(
-        select(g.id, g.sourced_id, g.given_name, g.family_name, g.role, g.email, g.phone, g.sms, g.is_active)
-        .where(sourced_id_among(g.sourced_id, [row.sid for row in batch])))}
+    existing = {
+        r.sourced_id: r
+        for r in db.session.execute(
+            select(g.id, g.sourced_id, g.given_name, g.family_name, g.role, g.email, g.phone, g.sms, g.is_active).where(
+                sourced_id_among(g.sourced_id, [row.sid for row in batch])
+            )
+        )
+    }
     agents = sorted({a for row in batch for a in row.agents})
-    students = dict(db.session.execute(select(Student.sourced_id, Student.id)
-                                       .where(sourced_id_among(Student.sourced_id, agents))).all()) if agents else {}
+    students = (
+        dict(
+            db.session.execute(
+                select(Student.sourced_id, Student.id).where(sourced_id_among(Student.sourced_id, agents))
+            ).all()
+        )
+        if agents
+        else {}
+    )
     linked: dict[int, set[int]] = {}
     if existing:
         for guardian_id, student_id in db.session.execute(
-                select(guardian_student.c.guardian_id, guardian_student.c.student_id)
-                .where(guardian_student.c.guardian_id.in_([r.id for r in existing.values()]))):
+            select(guardian_student.c.guardian_id, guardian_student.c.student_id).where(
+                guardian_student.c.guardian_id.in_([r.id for r in existing.values()])
+            )
+        ):
             linked.setdefault(guardian_id, set()).add(student_id)
     return existing, students, linked
 
 
-def _sort_guardians(batch: list[GuardianRow], existing: dict, students: dict[str, int], linked: dict[int, set[int]],
-                    report: ImportReport, now: datetime) -> tuple[set[int], list, list, dict[str, set[int]]]:
+def _sort_guardians(
+    batch: list[GuardianRow],
+    existing: dict,
+    students: dict[str, int],
+    linked: dict[int, set[int]],
+    report: ImportReport,
+    now: datetime,
+) -> tuple[set[int], list, list, dict[str, set[int]]]:
     """What each row asks for: (ids seen, rows to insert, updates, wanted links by sourcedId); counts it."""
     counts = report.counts
     seen: set[int] = set()
@@ -126,12 +168,25 @@ def _sort_guardians(batch: list[GuardianRow], existing: dict, students: dict[str
             continue
         wanted = {students[a] for a in row.agents if a in students}
         if not wanted:
-            report.reject("users.csv", row.line, _("none of agentSourcedIds (%(agents)s) is a student in users.csv "
-                                                   "or already known", agents=", ".join(row.agents)))
+            report.reject(
+                "users.csv",
+                row.line,
+                _(
+                    "none of agentSourcedIds (%(agents)s) is a student in users.csv or already known",
+                    agents=", ".join(row.agents),
+                ),
+            )
             continue
         counts["guardian_links_unknown"] += len(row.agents) - len(wanted)
-        values = {"given_name": row.given, "family_name": row.family, "role": row.role, "email": row.email,
-                  "phone": row.phone, "sms": row.sms, "is_active": True}
+        values = {
+            "given_name": row.given,
+            "family_name": row.family,
+            "role": row.role,
+            "email": row.email,
+            "phone": row.phone,
+            "sms": row.sms,
+            "is_active": True,
+        }
         if current is None:
             inserts.append({"sourced_id": row.sid, **values, "created_at": now, "updated_at": now})
             wanted_links[row.sid] = wanted
@@ -158,8 +213,10 @@ def _write_guardians(existing: dict, inserts: list, updates: list) -> dict[str, 
         for guardian_id, sid in db.session.execute(insert(GUARDIAN).returning(g.id, g.sourced_id), inserts):
             ids[sid] = guardian_id
     for keys, group in group_by_keys(updates):
-        db.session.execute(update(GUARDIAN).where(g.id == bindparam("_id"))
-                           .values({k: bindparam(k) for k in keys if k != "_id"}), group)
+        db.session.execute(
+            update(GUARDIAN).where(g.id == bindparam("_id")).values({k: bindparam(k) for k in keys if k != "_id"}),
+            group,
+        )
     return ids
 
 
@@ -174,8 +231,12 @@ def _write_links(wanted_links: dict[str, set[int]], ids: dict[str, int], linked:
         adds += [{"guardian_id": guardian_id, "student_id": s} for s in sorted(wanted - have)]
         removes += [{"_g": guardian_id, "_s": s} for s in sorted(have - wanted)]
     if removes:
-        db.session.execute(delete(guardian_student).where(guardian_student.c.guardian_id == bindparam("_g"),
-                                                          guardian_student.c.student_id == bindparam("_s")), removes)
+        db.session.execute(
+            delete(guardian_student).where(
+                guardian_student.c.guardian_id == bindparam("_g"), guardian_student.c.student_id == bindparam("_s")
+            ),
+            removes,
+        )
     if adds:
         db.session.execute(insert(guardian_student), adds)
     return seen

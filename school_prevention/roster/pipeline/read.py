@@ -3,6 +3,7 @@
 Validation of each row is validate.py's; this module knows the files: which are read and how
 (bulk, delta), whether a header can be read at all, and how far the import has got.
 """
+
 from __future__ import annotations
 
 import time
@@ -44,8 +45,13 @@ def header_problem(header: list[str], required: tuple[str, ...]) -> str | None:
 class Reader:
     """One source's handled files read in order, with the manifest's modes, line counts and progress."""
 
-    def __init__(self, source: RosterSource, report: ImportReport,
-                 progress: Callable[[int, int, str], None] | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        source: RosterSource,
+        report: ImportReport,
+        progress: Callable[[int, int, str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.source = source
         self.report = report
         self.progress = progress or (lambda done, total, name: None)
@@ -64,10 +70,16 @@ class Reader:
         if all(mode == "absent" for mode in self.report.modes.values()):
             if not any(self.source.has(name) for name in HANDLED):
                 found = ", ".join(self.source.names()) or _("no files at all")
-                raise SourceError(_("Nothing to import: the export holds none of %(files)s (found: %(found)s).",
-                                    files=", ".join(HANDLED), found=found))
-            raise SourceError(_("Nothing to import: manifest.csv lists none of %(files)s as bulk or delta.",
-                                files=", ".join(HANDLED)))
+                raise SourceError(
+                    _(
+                        "Nothing to import: the export holds none of %(files)s (found: %(found)s).",
+                        files=", ".join(HANDLED),
+                        found=found,
+                    )
+                )
+            raise SourceError(
+                _("Nothing to import: manifest.csv lists none of %(files)s as bulk or delta.", files=", ".join(HANDLED))
+            )
         for name in self.source.names():
             if name not in HANDLED and name != "manifest.csv":
                 self.report.messages.append(_("%(file)s: not used by this app, ignored.", file=name))
@@ -91,14 +103,20 @@ class Reader:
         for name in HANDLED:
             mode = modes.get(name, "absent")
             if mode not in ("bulk", "delta", "absent"):
-                messages.append(_("manifest.csv: file.%(name)s is %(mode)s; expected bulk, delta or absent. "
-                                  "File skipped.", name=name[:-4], mode=repr(mode)))
+                messages.append(
+                    _(
+                        "manifest.csv: file.%(name)s is %(mode)s; expected bulk, delta or absent. File skipped.",
+                        name=name[:-4],
+                        mode=repr(mode),
+                    )
+                )
                 modes[name] = "absent"
             elif mode == "absent" and self.source.has(name):
                 messages.append(_("%(file)s: present but the manifest says absent, so it was not read.", file=name))
             elif mode != "absent" and not self.source.has(name):
-                messages.append(_("%(file)s: the manifest lists it as %(mode)s but the file is missing.",
-                                  file=name, mode=mode))
+                messages.append(
+                    _("%(file)s: the manifest lists it as %(mode)s but the file is missing.", file=name, mode=mode)
+                )
                 modes[name] = "absent"
         return modes
 

@@ -1,4 +1,5 @@
 """What an import did (or, for a dry run, would do): counts, rejected rows, messages, a refusal."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -39,11 +40,26 @@ COUNT_LABELS = {
     "rows_rejected": N_("Rows rejected"),
 }
 # The counts that are changes (created, changed or deactivated records); "No changes" when all are zero.
-CHANGE_KEYS = ("schools_created", "schools_updated", "students_created", "students_updated",
-               "students_deactivated", "students_reactivated", "staff_created", "staff_updated",
-               "staff_deactivated", "demographics_saved", "schools_deactivated", "checkin_plans_marked_for_handoff",
-               "checkin_plans_handed_over", "checkin_plans_ended", "checkin_plans_kept_by_counselor",
-               "guardians_created", "guardians_updated", "guardians_deactivated")
+CHANGE_KEYS = (
+    "schools_created",
+    "schools_updated",
+    "students_created",
+    "students_updated",
+    "students_deactivated",
+    "students_reactivated",
+    "staff_created",
+    "staff_updated",
+    "staff_deactivated",
+    "demographics_saved",
+    "schools_deactivated",
+    "checkin_plans_marked_for_handoff",
+    "checkin_plans_handed_over",
+    "checkin_plans_ended",
+    "checkin_plans_kept_by_counselor",
+    "guardians_created",
+    "guardians_updated",
+    "guardians_deactivated",
+)
 
 
 def count_rows(counts: dict[str, int] | None) -> list[tuple[str, int]]:
@@ -51,10 +67,14 @@ def count_rows(counts: dict[str, int] | None) -> list[tuple[str, int]]:
     counts = counts or {}
     if not counts:
         return []
-    known = [(_(label), counts[key]) for key, label in COUNT_LABELS.items()
-             if key != "rows_rejected" and counts.get(key)]
-    other = [(key.replace("_", " ").capitalize(), value) for key, value in sorted(counts.items())
-             if key not in COUNT_LABELS and value]
+    known = [
+        (_(label), counts[key]) for key, label in COUNT_LABELS.items() if key != "rows_rejected" and counts.get(key)
+    ]
+    other = [
+        (key.replace("_", " ").capitalize(), value)
+        for key, value in sorted(counts.items())
+        if key not in COUNT_LABELS and value
+    ]
     return known + other + [(_(COUNT_LABELS["rows_rejected"]), counts.get("rows_rejected", 0))]
 
 
@@ -82,6 +102,12 @@ class ImportReport:
         return sum(self.counts[k] for k in CHANGE_KEYS)
 
     def as_dict(self) -> dict:
-        return {"dry_run": self.dry_run, "modes": self.modes, "counts": dict(self.counts),
-                "rejected": self.rejected, "messages": self.messages, "refused": self.refused,
-                "deactivation": self.deactivation}
+        return {
+            "dry_run": self.dry_run,
+            "modes": self.modes,
+            "counts": dict(self.counts),
+            "rejected": self.rejected,
+            "messages": self.messages,
+            "refused": self.refused,
+            "deactivation": self.deactivation,
+        }

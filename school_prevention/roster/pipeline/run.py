@@ -4,6 +4,7 @@ The caller owns the transaction: a dry run (or a refused import) is rolled back 
 a dry run does exactly what the real import would and reports it, and a failure half-way leaves
 the database as it was.
 """
+
 from __future__ import annotations
 
 import time
@@ -29,10 +30,17 @@ from school_prevention.roster.sources import RosterSource, Row
 IMPORT_LOCK_KEY = 0x53505249
 
 
-def import_roster(source: RosterSource, *, dry_run: bool, allow_mass_deactivation: bool = False,
-                  progress: Callable[[int, int, str], None] | None = None, batch_size: int = 2000,
-                  import_id: int | None = None, clock: Callable[[], float] = time.monotonic,
-                  locale: str | None = None) -> ImportReport:
+def import_roster(
+    source: RosterSource,
+    *,
+    dry_run: bool,
+    allow_mass_deactivation: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+    batch_size: int = 2000,
+    import_id: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    locale: str | None = None,
+) -> ImportReport:
     """Import one OneRoster source and return its report; messages in `locale` (the admin's language)."""
     with force_locale(locale) if locale else nullcontext():
         return _Import(source, dry_run, allow_mass_deactivation, progress, batch_size, import_id, clock).run()
@@ -41,9 +49,16 @@ def import_roster(source: RosterSource, *, dry_run: bool, allow_mass_deactivatio
 class _Import:
     """One run's shared state (report, clock, known schools) for the file steps below."""
 
-    def __init__(self, source: RosterSource, dry_run: bool, allow_mass: bool,
-                 progress: Callable[[int, int, str], None] | None, batch_size: int, import_id: int | None,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        source: RosterSource,
+        dry_run: bool,
+        allow_mass: bool,
+        progress: Callable[[int, int, str], None] | None,
+        batch_size: int,
+        import_id: int | None,
+        clock: Callable[[], float],
+    ) -> None:
         self.report = ImportReport(dry_run=dry_run)
         self.reader = read.Reader(source, self.report, progress, clock)
         self.allow_mass = allow_mass

@@ -1,4 +1,5 @@
 """Schools from orgs.csv: a few hundred rows at most, written through the ORM."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -15,8 +16,13 @@ from school_prevention.schools.models import School
 def level(name: str) -> str:
     """A school's level guessed from its name (the SIS does not say)."""
     lowered = name.lower()
-    for word, level_ in (("elementary", "elementary"), ("primary", "elementary"), ("middle", "middle"),
-                         ("junior high", "middle"), ("high", "high")):
+    for word, level_ in (
+        ("elementary", "elementary"),
+        ("primary", "elementary"),
+        ("middle", "middle"),
+        ("junior high", "middle"),
+        ("high", "high"),
+    ):
         if word in lowered:
             return level_
     return "other"
@@ -36,8 +42,15 @@ def write_schools(rows: Iterable[SchoolRow], report: ImportReport, now: datetime
         if school is None:
             if not row.is_active:
                 continue
-            school = School(sourced_id=row.sid, name=row.name, identifier=row.identifier, level=level(row.name),
-                            is_active=True, created_at=now, updated_at=now)
+            school = School(
+                sourced_id=row.sid,
+                name=row.name,
+                identifier=row.identifier,
+                level=level(row.name),
+                is_active=True,
+                created_at=now,
+                updated_at=now,
+            )
             db.session.add(school)
             existing[row.sid] = school
             counts["schools_created"] += 1

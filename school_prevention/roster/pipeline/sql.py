@@ -1,4 +1,5 @@
 """Small SQL helpers the pipeline's writers share."""
+
 from __future__ import annotations
 
 from sqlalchemy import String, any_, bindparam

@@ -5,6 +5,7 @@ while the file is read: validation looks nothing up); SQLite by executemany of p
 driver's fastest path. The table lives in the import's transaction and connection only; it is
 dropped at the end, and a failed import's rollback takes it away with everything else.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,11 +17,19 @@ from school_prevention.extensions import db
 from school_prevention.roster.pipeline.validate import StudentRow
 
 STAGE = Table(
-    "roster_stage_student", MetaData(),
-    Column("line", Integer), Column("sourced_id", String(255)), Column("school_id", Integer),
-    Column("given_name", String(255)), Column("family_name", String(255)), Column("grade", String(10)),
-    Column("identifier", String(255)), Column("is_active", Boolean), Column("is_deleted", Boolean),
-    prefixes=["TEMPORARY"], postgresql_on_commit="DROP",
+    "roster_stage_student",
+    MetaData(),
+    Column("line", Integer),
+    Column("sourced_id", String(255)),
+    Column("school_id", Integer),
+    Column("given_name", String(255)),
+    Column("family_name", String(255)),
+    Column("grade", String(10)),
+    Column("identifier", String(255)),
+    Column("is_active", Boolean),
+    Column("is_deleted", Boolean),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
 )
 COLUMNS = tuple(c.name for c in STAGE.columns)  # in StudentRow's order: a row is written as it is
 

@@ -3,6 +3,7 @@ number of statements, whatever the district's size. Change detection is SQL's (I
 
 A student is only ever deactivated, never deleted: their flags, plans and history stay.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -38,9 +39,14 @@ _matched = _s.sourced_id == _t.sourced_id
 _kept = not_(_t.is_deleted)  # a row that is not tobedeleted (an active row: enabled or not)
 _moved = _s.school_id != _t.school_id
 # The fields an import compares; any difference updates the student.
-_changed = or_(_moved, _s.given_name != _t.given_name, _s.family_name != _t.family_name,
-               _s.grade.is_distinct_from(_t.grade), _s.identifier.is_distinct_from(_t.identifier),
-               _s.is_active != _t.is_active)
+_changed = or_(
+    _moved,
+    _s.given_name != _t.given_name,
+    _s.family_name != _t.family_name,
+    _s.grade.is_distinct_from(_t.grade),
+    _s.identifier.is_distinct_from(_t.identifier),
+    _s.is_active != _t.is_active,
+)
 
 
 def _sum(condition):
@@ -60,19 +66,33 @@ class Plan(NamedTuple):
 def count_students(report: ImportReport) -> Plan:
     """What the staged rows will do to the stored students, counted in one pass over the stage."""
     found = _s.id.is_not(None)
-    row = [int(value or 0) for value in db.session.execute(select(
-        _sum(and_(_s.id.is_(None), _kept)),
-        _sum(and_(found, _kept, not_(_changed))),
-        _sum(and_(found, _kept, _changed, _s.is_active == _t.is_active)),
-        _sum(and_(found, _s.is_active, or_(_t.is_deleted, not_(_t.is_active)))),
-        _sum(and_(found, _kept, _t.is_active, not_(_s.is_active))),
-        _sum(and_(found, _kept, _moved)),
-        _sum(and_(found, _kept, _changed)),
-        _sum(and_(found, _t.is_deleted, _s.is_active)),
-    ).select_from(STAGE.outerjoin(STUDENT, _matched))).one()]
+    row = [
+        int(value or 0)
+        for value in db.session.execute(
+            select(
+                _sum(and_(_s.id.is_(None), _kept)),
+                _sum(and_(found, _kept, not_(_changed))),
+                _sum(and_(found, _kept, _changed, _s.is_active == _t.is_active)),
+                _sum(and_(found, _s.is_active, or_(_t.is_deleted, not_(_t.is_active)))),
+                _sum(and_(found, _kept, _t.is_active, not_(_s.is_active))),
+                _sum(and_(found, _kept, _moved)),
+                _sum(and_(found, _kept, _changed)),
+                _sum(and_(found, _t.is_deleted, _s.is_active)),
+            ).select_from(STAGE.outerjoin(STUDENT, _matched))
+        ).one()
+    ]
     counts = report.counts
-    for key, value in zip(("students_created", "students_unchanged", "students_updated", "students_deactivated",
-                           "students_reactivated", "students_moved_school"), row):
+    for key, value in zip(
+        (
+            "students_created",
+            "students_unchanged",
+            "students_updated",
+            "students_deactivated",
+            "students_reactivated",
+            "students_moved_school",
+        ),
+        row,
+    ):
         if value:
             counts[key] += value
     return Plan(created=row[0], changed=row[6], deleted=row[7], moved=row[5])
@@ -86,32 +106,75 @@ def record_moves(plan: Plan, now: datetime, import_id: int | None) -> list[tuple
     moved = select(_s.id, _s.school_id, _t.school_id).where(_matched, _kept, _moved).order_by(_t.line)
     moves = [(student_id, to_school) for student_id, _from, to_school in db.session.execute(moved)]
     if moves:
-        db.session.execute(insert(CHANGE).from_select(
-            ["student_id", "from_school_id", "to_school_id", "changed_at", "import_id", "note"],
-            select(_s.id, _s.school_id, _t.school_id, literal(now, CHANGE.c.changed_at.type),
-                   literal(import_id, CHANGE.c.import_id.type), literal(MOVE_NOTE, CHANGE.c.note.type))
-            .where(_matched, _kept, _moved).order_by(_t.line)))
+        db.session.execute(
+            insert(CHANGE).from_select(
+                ["student_id", "from_school_id", "to_school_id", "changed_at", "import_id", "note"],
+                select(
+                    _s.id,
+                    _s.school_id,
+                    _t.school_id,
+                    literal(now, CHANGE.c.changed_at.type),
+                    literal(import_id, CHANGE.c.import_id.type),
+                    literal(MOVE_NOTE, CHANGE.c.note.type),
+                )
+                .where(_matched, _kept, _moved)
+                .order_by(_t.line),
+            )
+        )
     return moves
 
 
 def write_students(plan: Plan, now: datetime) -> None:
     """Update the changed, deactivate the tobedeleted and insert the new staged students."""
     if plan.changed:
-        db.session.execute(update(STUDENT).where(_matched, _kept, _changed).values(
-            school_id=_t.school_id, given_name=_t.given_name, family_name=_t.family_name, grade=_t.grade,
-            identifier=_t.identifier, is_active=_t.is_active, updated_at=now))
+        db.session.execute(
+            update(STUDENT)
+            .where(_matched, _kept, _changed)
+            .values(
+                school_id=_t.school_id,
+                given_name=_t.given_name,
+                family_name=_t.family_name,
+                grade=_t.grade,
+                identifier=_t.identifier,
+                is_active=_t.is_active,
+                updated_at=now,
+            )
+        )
     if plan.deleted:
-        db.session.execute(update(STUDENT).where(_matched, _t.is_deleted, _s.is_active)
-                           .values(is_active=False, updated_at=now))
+        db.session.execute(
+            update(STUDENT).where(_matched, _t.is_deleted, _s.is_active).values(is_active=False, updated_at=now)
+        )
     if not plan.created:
         return
     stamp = literal(now, _s.created_at.type)
-    db.session.execute(insert(STUDENT).from_select(
-        ["sourced_id", "identifier", "school_id", "given_name", "family_name", "grade", "is_active", "created_at",
-         "updated_at"],
-        select(_t.sourced_id, _t.identifier, _t.school_id, _t.given_name, _t.family_name, _t.grade, _t.is_active,
-               stamp, stamp)
-        .where(_kept, ~exists().where(_matched)).order_by(_t.line)))
+    db.session.execute(
+        insert(STUDENT).from_select(
+            [
+                "sourced_id",
+                "identifier",
+                "school_id",
+                "given_name",
+                "family_name",
+                "grade",
+                "is_active",
+                "created_at",
+                "updated_at",
+            ],
+            select(
+                _t.sourced_id,
+                _t.identifier,
+                _t.school_id,
+                _t.given_name,
+                _t.family_name,
+                _t.grade,
+                _t.is_active,
+                stamp,
+                stamp,
+            )
+            .where(_kept, ~exists().where(_matched))
+            .order_by(_t.line),
+        )
+    )
 
 
 def active_students() -> int:
@@ -130,8 +193,11 @@ def deactivate_missing(report: ImportReport, now: datetime, active_before: int, 
             "This bulk file would deactivate %(missing)s of %(active)s active students (%(share)s), more than "
             "%(limit)s. Nothing was changed. If the SIS export is complete and this is intended, confirm the number "
             "when you apply it (on the command line, run again with --allow-mass-deactivation).",
-            missing=format_decimal(missing), active=format_decimal(active_before),
-            share=format_percent(share, "#,##0%"), limit=format_percent(MASS_DEACTIVATION_SHARE, "#,##0%"))
+            missing=format_decimal(missing),
+            active=format_decimal(active_before),
+            share=format_percent(share, "#,##0%"),
+            limit=format_percent(MASS_DEACTIVATION_SHARE, "#,##0%"),
+        )
         report.deactivation = {"students": missing, "active": active_before}
         return
     if missing:

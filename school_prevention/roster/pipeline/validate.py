@@ -4,6 +4,7 @@ A bad row is rejected (ImportReport.reject: file, line and a clear message in th
 language) and the rest go on; every rejected row is listed, not just the first. Validation needs
 no database except the known schools (a student's orgSourcedIds).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -118,8 +119,14 @@ def _check_lengths(*fields: tuple[str, str | None, int]) -> None:
     """RowError naming the first (column, value, limit) whose value is longer than its database column."""
     for column, value, limit in fields:
         if value and len(value) > limit:
-            raise RowError(_("%(column)s is %(length)s characters long; at most %(limit)s can be stored",
-                             column=column, length=format_decimal(len(value)), limit=format_decimal(limit)))
+            raise RowError(
+                _(
+                    "%(column)s is %(length)s characters long; at most %(limit)s can be stored",
+                    column=column,
+                    length=format_decimal(len(value)),
+                    limit=format_decimal(limit),
+                )
+            )
 
 
 def _bool(value: str, column: str) -> bool | None:
@@ -192,16 +199,23 @@ def schools(rows: Iterator[Row], mode: str, report: ImportReport) -> Iterator[Sc
             if not name:
                 raise RowError(_("name is empty"))
             identifier = (v.get("identifier") or "").strip() or None
-            _check_lengths(("sourcedId", sid, SID_MAX), ("name", name, SCHOOL_NAME_MAX),
-                           ("identifier", identifier, IDENTIFIER_MAX))
+            _check_lengths(
+                ("sourcedId", sid, SID_MAX), ("name", name, SCHOOL_NAME_MAX), ("identifier", identifier, IDENTIFIER_MAX)
+            )
         except RowError as exc:
             report.reject("orgs.csv", row.line, str(exc))
             continue
         yield SchoolRow(row.line, sid, status == "active", name, identifier)
 
 
-def users(rows: Iterator[Row], mode: str, report: ImportReport, school_ids: dict[str, int],
-          staff: list[StaffRow], guardians: list[GuardianRow]) -> Iterator[StudentRow]:
+def users(
+    rows: Iterator[Row],
+    mode: str,
+    report: ImportReport,
+    school_ids: dict[str, int],
+    staff: list[StaffRow],
+    guardians: list[GuardianRow],
+) -> Iterator[StudentRow]:
     """users.csv's valid student rows, streamed; valid staff and guardian rows are appended to the lists."""
     seen: set[int] = set()  # hash(sourcedId): 1M of them in a set, not 1M strings
     counts = report.counts
@@ -226,8 +240,17 @@ def users(rows: Iterator[Row], mode: str, report: ImportReport, school_ids: dict
             enabled, given, family, identifier, ids = _person(sid, status, v, school_ids)
             if role == "student":
                 active = status == "active"
-                yield StudentRow(row.line, sid, ids[0] if ids else None, given, family,
-                                 _grade(v.get("grades", "")) if active else None, identifier, enabled, not active)
+                yield StudentRow(
+                    row.line,
+                    sid,
+                    ids[0] if ids else None,
+                    given,
+                    family,
+                    _grade(v.get("grades", "")) if active else None,
+                    identifier,
+                    enabled,
+                    not active,
+                )
                 continue
             staff.append(_staff(row.line, sid, status, v, enabled, given, family, ids))
         except RowError as exc:
@@ -241,20 +264,33 @@ def _person(sid: str, status: str, v: dict, school_ids: dict[str, int]) -> tuple
     if status == "active" and (not given or not family):
         raise RowError(_("givenName and familyName are required"))
     identifier = (v.get("identifier") or "").strip() or None
-    if (len(sid) > SID_MAX or len(given) > NAME_MAX or len(family) > NAME_MAX
-            or (identifier and len(identifier) > IDENTIFIER_MAX)):
-        _check_lengths(("sourcedId", sid, SID_MAX), ("givenName", given, NAME_MAX),
-                       ("familyName", family, NAME_MAX), ("identifier", identifier, IDENTIFIER_MAX))
+    if (
+        len(sid) > SID_MAX
+        or len(given) > NAME_MAX
+        or len(family) > NAME_MAX
+        or (identifier and len(identifier) > IDENTIFIER_MAX)
+    ):
+        _check_lengths(
+            ("sourcedId", sid, SID_MAX),
+            ("givenName", given, NAME_MAX),
+            ("familyName", family, NAME_MAX),
+            ("identifier", identifier, IDENTIFIER_MAX),
+        )
     orgs = [o.strip() for o in (v.get("orgSourcedIds") or "").split(",") if o.strip()]
     ids = [school_ids[o] for o in orgs if o in school_ids]
     if status == "active" and not ids:
-        raise RowError(_("none of orgSourcedIds (%(orgs)s) is a school in orgs.csv or already known",
-                         orgs=", ".join(orgs) or _("empty")))
+        raise RowError(
+            _(
+                "none of orgSourcedIds (%(orgs)s) is a school in orgs.csv or already known",
+                orgs=", ".join(orgs) or _("empty"),
+            )
+        )
     return enabled, given, family, identifier, ids
 
 
-def _staff(line: int, sid: str, status: str, v: dict, enabled: bool, given: str, family: str,
-           ids: list[int]) -> StaffRow:
+def _staff(
+    line: int, sid: str, status: str, v: dict, enabled: bool, given: str, family: str, ids: list[int]
+) -> StaffRow:
     """A staff row with the email their account needs, checked (RowError names what is wrong)."""
     email = normalise_email(v.get("email") or "")
     if not email and "@" in (v.get("username") or ""):
@@ -263,8 +299,13 @@ def _staff(line: int, sid: str, status: str, v: dict, enabled: bool, given: str,
         raise RowError(_("a staff member needs an email (email or username) to have an account"))
     _check_lengths(("email", email, EMAIL_MAX))
     if len(given) + 1 + len(family) > STAFF_NAME_MAX:
-        raise RowError(_("givenName and familyName together are longer than the %(limit)s characters a "
-                         "staff account's name can hold", limit=STAFF_NAME_MAX))
+        raise RowError(
+            _(
+                "givenName and familyName together are longer than the %(limit)s characters a "
+                "staff account's name can hold",
+                limit=STAFF_NAME_MAX,
+            )
+        )
     return StaffRow(line, sid, status == "tobedeleted", enabled, given, family, tuple(ids), email)
 
 
@@ -281,8 +322,14 @@ def _guardian(line: int, sid: str, status: str, role: str, v: dict) -> GuardianR
     address = normalise_email(v.get("email") or "")
     email = address if "@" in address else None
     phone, sms = (v.get("phone") or "").strip() or None, (v.get("sms") or "").strip() or None
-    _check_lengths(("sourcedId", sid, SID_MAX), ("givenName", given, NAME_MAX), ("familyName", family, NAME_MAX),
-                   ("email", email, EMAIL_MAX), ("phone", phone, CONTACT_MAX), ("sms", sms, CONTACT_MAX))
+    _check_lengths(
+        ("sourcedId", sid, SID_MAX),
+        ("givenName", given, NAME_MAX),
+        ("familyName", family, NAME_MAX),
+        ("email", email, EMAIL_MAX),
+        ("phone", phone, CONTACT_MAX),
+        ("sms", sms, CONTACT_MAX),
+    )
     return GuardianRow(line, sid, status, enabled, role, given, family, email, phone, sms, agents)
 
 
