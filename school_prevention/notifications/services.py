@@ -161,6 +161,18 @@ def enqueue(rows: list[dict], now: datetime | None = None) -> int:
     return created
 
 
+# A failed email put back in the queue: a fresh set of tries, no claim, never handed to the relay.
+REQUEUED = {
+    "state": "pending",
+    "attempts": 0,
+    "next_attempt_at": None,
+    "claim_token": None,
+    "claimed_at": None,
+    "leased_until": None,
+    "handed_at": None,
+}
+
+
 def retry_email(actor: User, note: Notification) -> None:
     """Put a failed email back in the queue with a fresh set of tries, once.
 
@@ -172,15 +184,7 @@ def retry_email(actor: User, note: Notification) -> None:
         db.session.execute(
             update(Notification)
             .where(Notification.id == note.id, Notification.state == "failed")
-            .values(
-                state="pending",
-                attempts=0,
-                next_attempt_at=None,
-                claim_token=None,
-                claimed_at=None,
-                leased_until=None,
-                handed_at=None,
-            )
+            .values(**REQUEUED)
             .execution_options(synchronize_session=False)
         ),
     ).rowcount
@@ -261,15 +265,7 @@ def requeue_failed(
         db.session.execute(
             update(Notification)
             .where(failed_in(failed_from, failed_before, as_of))
-            .values(
-                state="pending",
-                attempts=0,
-                next_attempt_at=None,
-                claim_token=None,
-                claimed_at=None,
-                leased_until=None,
-                handed_at=None,
-            )
+            .values(**REQUEUED)
             .execution_options(synchronize_session=False)
         ),
     ).rowcount

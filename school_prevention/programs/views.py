@@ -45,6 +45,7 @@ from school_prevention.programs.queries import (
     waitlist_positions,
 )
 from school_prevention.programs.services import (
+    PROGRAM_FIELDS,
     create_program,
     end_enrollment,
     enroll,
@@ -72,21 +73,7 @@ def _program_form(program=None):
 
 
 def _form_values(form) -> dict:
-    return {
-        name: getattr(form, name).data
-        for name in (
-            "name",
-            "description",
-            "facilitator",
-            "capacity",
-            "starts_on",
-            "ends_on",
-            "schedule",
-            "location",
-            "session_minutes",
-            "is_active",
-        )
-    }
+    return {name: getattr(form, name).data for name in PROGRAM_FIELDS}
 
 
 def _validate_program(form) -> bool:
