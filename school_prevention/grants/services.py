@@ -345,10 +345,12 @@ def _approval_title(name: str) -> str:
 
 def _decided_title(approved: bool, decider: str, req: AccessRequest, name: str) -> str:
     if approved:
-        text = gettext("Approved by %(decider)s: %(what)s for %(name)s", decider=decider, what=describe(req), name=name)
+        text = gettext(
+            "Approved by %(decider)s: %(what)s for %(name)s", decider=decider, what=describe_shown(req), name=name
+        )
     else:
         text = gettext(
-            "Not approved by %(decider)s: %(what)s for %(name)s", decider=decider, what=describe(req), name=name
+            "Not approved by %(decider)s: %(what)s for %(name)s", decider=decider, what=describe_shown(req), name=name
         )
     return text[:200]
 

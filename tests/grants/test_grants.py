@@ -598,3 +598,22 @@ def test_rejecting_one_request_at_once_rejects_it_once(race_app, deciders):
     with race_app.app_context():
         assert db.session.get(User, deciders.user).role == "staff"
         assert db.session.get(AccessRequest, role_request).status == "rejected"
+
+
+@pytest.mark.parametrize(
+    ("language", "title"),
+    [
+        ("en", "Approved by Dee District: the Counselor / social worker role for Ana Admin"),
+        ("es", "Aprobado por Dee District: el rol Consejero / trabajador social para Ana Admin"),
+    ],
+)
+def test_the_proposer_reads_the_decision_wholly_in_their_language(app, language, title):
+    """The title of a decision is composed in its recipient's language, the request's words included."""
+    from flask_babel import force_locale
+
+    from school_prevention.grants.models import ROLE
+    from school_prevention.grants.services import _decided_title
+
+    req = AccessRequest(kind=ROLE, value="counselor")
+    with app.test_request_context(), force_locale(language):
+        assert _decided_title(True, "Dee District", req, "Ana Admin") == title
