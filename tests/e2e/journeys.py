@@ -45,8 +45,20 @@ class Journey:
     def axe(self) -> None:
         """Run axe-core on the current page; fail on serious or critical violations."""
         from axe_playwright_python.sync_playwright import Axe
+        from playwright.sync_api import Error
 
-        results = Axe().run(self.page)
+        # A click that posts a form and is redirected (Sign out) may still be swapping documents
+        # when axe starts: wait for the page to finish loading, and run once more if the document
+        # went away under axe (seen in CI as "Cannot read properties of null (reading
+        # 'documentElement')").
+        self.page.wait_for_load_state()
+        try:
+            results = Axe().run(self.page)
+        except Error as error:
+            if "documentElement" not in str(error) and "context was destroyed" not in str(error):
+                raise
+            self.page.wait_for_load_state()
+            results = Axe().run(self.page)
         blocking = [v for v in results.response["violations"] if v.get("impact") in BLOCKING_IMPACTS]
         self.checked.add(self.page.url)
         self.shots += 1
@@ -86,6 +98,7 @@ def sign_in(journey: Journey, email: str, password: str = DEMO_PASSWORD) -> None
 def sign_out(journey: Journey) -> None:
     """Sign out with the header's button, and check the page it lands on."""
     journey.page.get_by_role("button", name="Sign out").click()
+    journey.page.wait_for_url(re.compile(r"/login"))
     journey.axe()
 
 

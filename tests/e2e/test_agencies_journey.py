@@ -19,7 +19,7 @@ from school_prevention.scheduler import run_job
 from school_prevention.schools.models import School
 from school_prevention.students.models import Student
 from school_prevention.timezones import district_today
-from tests.e2e.journeys import sign_in
+from tests.e2e.journeys import sign_in, sign_out
 from tests.support.smtp_sink import Sink
 
 REASON = "Says she is afraid to go home; an adult at home takes her phone and money."
@@ -35,11 +35,6 @@ def cedar_student(live_server, offset: int) -> Student:
             .offset(offset)
             .limit(1)
         ).one()
-
-
-def sign_out(journey) -> None:
-    journey.page.get_by_role("button", name="Sign out").click()
-    journey.axe()
 
 
 def test_counselor_refers_a_student_to_child_welfare_and_sees_it_on_the_disclosure_record(journey, live_server):

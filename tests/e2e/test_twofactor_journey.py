@@ -60,6 +60,7 @@ def test_principal_sets_up_an_app_and_signs_in_with_it(journey, live_server):
     expect(page.get_by_role("heading", level=1)).to_have_text("Cedar Middle School")
     journey.axe()
     page.get_by_role("button", name="Sign out", exact=True).click()
+    page.wait_for_url(re.compile(r"/login"))
     journey.axe()
 
     # The next day (here: the next code), the password and then the app.
@@ -105,6 +106,7 @@ def test_demo_counselor_is_asked_for_the_app_at_first_sign_in_then_for_codes(jou
     sign_in(journey, "counselor.high@demo.school")  # sets up the app if this is the first time
     assert urlsplit(page.url).path == "/"
     page.get_by_role("button", name="Sign out", exact=True).click()
+    page.wait_for_url(re.compile(r"/login"))
     journey.axe()
     sign_in(journey, "counselor.high@demo.school")  # now the code page
     assert urlsplit(page.url).path == "/"
