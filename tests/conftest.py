@@ -32,18 +32,39 @@ def backend(request) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(backend, tmp_path_factory, postgres) -> str:
-    return new_database_url(backend, "unit", tmp_path_factory, postgres)
+def _apps(tmp_path_factory, postgres):
+    """backend -> (database URL, migrated app): one of each per worker for the whole run.
+
+    Not parametrized on purpose. pytest keeps one instance of a parametrized session fixture at a
+    time, and a worker runs each module's SQLite tests and then its PostgreSQL ones: a fixture
+    that depended on `backend` was torn down and built again (a new database, every migration) at
+    each switch, twice per module. The cache lives as long as the run does.
+    """
+    apps: dict[str, tuple[str, object]] = {}
+    yield apps
+    for _, app in apps.values():
+        with app.app_context():  # type: ignore[attr-defined]
+            db.engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def app(database_url):
-    app = create_app(TestConfig(database_url))
-    app.test_client_class = IsolatedClient
-    migrate_to_head(app)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+def _app_for(backend, apps, tmp_path_factory, postgres):
+    if backend not in apps:
+        url = new_database_url(backend, "unit", tmp_path_factory, postgres)
+        app = create_app(TestConfig(url))
+        app.test_client_class = IsolatedClient
+        migrate_to_head(app)
+        apps[backend] = (url, app)
+    return apps[backend]
+
+
+@pytest.fixture
+def database_url(backend, _apps, tmp_path_factory, postgres) -> str:
+    return _app_for(backend, _apps, tmp_path_factory, postgres)[0]
+
+
+@pytest.fixture
+def app(backend, _apps, tmp_path_factory, postgres):
+    return _app_for(backend, _apps, tmp_path_factory, postgres)[1]
 
 
 @pytest.fixture

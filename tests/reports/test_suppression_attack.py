@@ -276,9 +276,12 @@ class District:
 
 
 SEEDS = range(150)
+QUICK = 25  # districts in the default run; the other 125 run with the slow tests (bin/test -m slow)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(
+    "seed", [seed if seed < QUICK else pytest.param(seed, marks=pytest.mark.slow) for seed in SEEDS]
+)
 def test_no_release_gives_away_a_withheld_figure(seed):
     district = District(seed)
     attack = district.attack()
