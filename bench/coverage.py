@@ -1,6 +1,9 @@
 """Benchmark: coverage pages and the district export at district scale, on SQLite and PostgreSQL.
 
     python bench/coverage.py --students 1000000 --schools 1500 [--backends sqlite,postgresql] [--runs 7]
+    python bench/coverage.py --keep ...          keep the databases it makes (prints their URLs)
+    python bench/coverage.py --url URL [--url URL]   measure kept databases again (two versions of the code,
+                                                     the same data)
 
 For each backend: a fresh database, `db upgrade`, then `demo generate` (timed), then a child
 process that signs in through real server-side sessions and times, with the Flask test client:
@@ -215,6 +218,13 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="Keep the databases (prints their URLs).")
+    parser.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        help="Measure a database kept by --keep instead of making one (repeat for each backend): the same data"
+        " for two versions of the code.",
+    )
     parser.add_argument("--child", nargs=2, metavar=("URL", "RUNS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -225,13 +235,17 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.2f} at start (other work on the machine shows here)"
     )
     with tempfile.TemporaryDirectory() as tmp_name:
-        for backend in args.backends.split(","):
-            url = new_database(backend, Path(tmp_name) if not args.keep else Path(tempfile.gettempdir()))
+        for backend in args.url or args.backends.split(","):
+            kept = backend in args.url
+            url = backend if kept else new_database(backend, Path(tmp_name if not args.keep else tempfile.gettempdir()))
+            backend = "sqlite" if url.startswith("sqlite") else "postgresql"
+            generated = 0.0
             try:
-                flask(url, "db", "upgrade")
-                started = time.perf_counter()
-                flask(url, "demo", "generate", "--students", str(args.students), "--schools", str(args.schools))
-                generated = time.perf_counter() - started
+                if not kept:
+                    flask(url, "db", "upgrade")
+                    started = time.perf_counter()
+                    flask(url, "demo", "generate", "--students", str(args.students), "--schools", str(args.schools))
+                    generated = time.perf_counter() - started
                 vacuum(url)
                 out = subprocess.run(
                     [sys.executable, __file__, "--child", url, str(args.runs)],
@@ -246,10 +260,11 @@ def main() -> None:
             finally:
                 if args.keep:
                     print(f"  kept {url}")
-                else:
+                elif not kept:
                     drop_database(url)
             s, d = r["school"], r["district"]
-            print(f"\n{backend}: generated in {generated:.1f} s; load average during the run {r['load'][0]:.2f}")
+            made = f"generated in {generated:.1f} s" if not kept else f"kept database {url}"
+            print(f"\n{backend}: {made}; load average during the run {r['load'][0]:.2f}")
             # The page must write its audit row (it names students): the floor is the bare SQL plus that row.
             floor = s["floor_ms"] + s["audit_ms"]
             print(
