@@ -163,6 +163,26 @@ def test_district_rows_agree_with_each_schools_report(world, period):
     assert (report.period.start, report.period.end) == (last.start, last.end) and last.start.weekday() == 0
 
 
+def test_a_schools_report_and_the_districts_have_one_shape(world, period):
+    """The same names on both pages: a school's row is a district row but for the outside support
+    (which the school page reads with the students it lists)."""
+    school = school_report(world.a, period)
+    district = district_report(_last_month(), None, min_n=1, now=NOW)
+    outside = {"flagged_outside_support", "share_outside_support"}
+    assert set(school.rows[0]) == set(district.rows[0]) - outside
+    assert set(school.totals) == set(district.totals) - outside
+    line = set(district.breakdowns["severity"][0])  # key, label, the coverage columns and what derives from them
+    assert {"key", "label", "flagged_uncovered", "flagged_in_program", "share_with_plan"} <= line
+    for dim in ("severity", "category"):
+        assert {frozenset(x) for x in school.breakdowns[dim]} == {frozenset(line)}, dim
+        assert {frozenset(x) for x in district.breakdowns[dim]} == {frozenset(line)}, dim
+    # Grade lines count the students too; this district's are not shown (its schools teach different grades).
+    with_students = frozenset(line | {"active_students", "share_flagged"})
+    assert {frozenset(x) for x in school.breakdowns["grade"]} == {with_students} and district.grades_apart
+    week = {"start", "end", "checkins_due", "checkins_on_time", "share_on_time", "flags_opened", "enrollments_started"}
+    assert {frozenset(w) for w in school.weeks} == {frozenset(w) for w in district.weeks} == {frozenset(week)}
+
+
 def test_a_level_of_one_school_is_reported_with_the_nearest_level(world):
     # Cottonwood is the only elementary school: on its own, its level's figures would be its own.
     report = district_report(_last_month(), None, min_n=1, now=NOW)
