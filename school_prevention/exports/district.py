@@ -12,8 +12,7 @@ from flask_babel import gettext as _
 
 from school_prevention import audit
 from school_prevention.exports.training import training_sheet
-from school_prevention.reports.coverage import NA
-from school_prevention.reports.district import COLUMNS, SUPPRESSED, DistrictReport
+from school_prevention.reports.district import COLUMNS, NA, SUPPRESSED, Report
 from school_prevention.reports.training import district_training
 from school_prevention.spreadsheets import Withheld, csv_bytes, write_xlsx
 
@@ -33,13 +32,13 @@ def cell(value, kind: str):
     return value
 
 
-def table_rows(report: DistrictReport):
+def table_rows(report: Report):
     """The schools' rows and then the total row, as lists in COLUMNS order."""
     for row in [*report.rows, report.totals]:
         yield [cell(row.get(c.name), c.kind) for c in COLUMNS]
 
 
-def _breakdown_sheet(report: DistrictReport, dim: str, title: str):
+def _breakdown_sheet(report: Report, dim: str, title: str):
     names = [
         "flagged_students",
         *("flagged_program_and_plan", "flagged_program_only", "flagged_plan_only", "flagged_uncovered"),
@@ -57,7 +56,7 @@ def _breakdown_sheet(report: DistrictReport, dim: str, title: str):
     return (title, header, rows, {i + 1: "0.0%" for i, n in enumerate(names) if n.startswith("share")})
 
 
-def _weekly_sheet(report: DistrictReport):
+def _weekly_sheet(report: Report):
     header = [
         "week_start",
         "week_end",
@@ -82,9 +81,10 @@ def _weekly_sheet(report: DistrictReport):
     return ("Weekly", header, rows, {4: "0.0%"})
 
 
-def about(report: DistrictReport) -> list[str]:
+def about(report: Report) -> list[str]:
     """The notes that travel with the figures, in the downloader's language (the column names do not change)."""
     p, rp = report.period, report.reporting
+    assert rp is not None  # a district report has its reporting period
     recent = report.recent
     notes = [
         _("District coverage export: %(app)s", app=_("School Prevention Program Manager")),
@@ -144,9 +144,10 @@ def about(report: DistrictReport) -> list[str]:
     return notes
 
 
-def write_district(out: IO[bytes], fmt: str, report: DistrictReport, *, actor) -> int:
+def write_district(out: IO[bytes], fmt: str, report: Report, *, actor) -> int:
     """Write a district report (reports.district) to out as CSV or XLSX and add its audit row;
     returns the number of school rows. The caller builds the report."""
+    assert report.reporting is not None  # a district report has its reporting period
     header = [c.name for c in COLUMNS]
     if fmt == "csv":
         out.write(csv_bytes(header, table_rows(report)))

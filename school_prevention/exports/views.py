@@ -51,6 +51,7 @@ def _district(fmt: str):
                 problem=field_errors[0] if field_errors else _("check the filters"),
             ),
         )
+    assert report.reporting is not None  # a district report has its reporting period
     write_district(buffer, fmt, report, actor=current_user)
     suffix = f"-{report.level}" if report.level else ""
     return _download(

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from flask_babel import gettext
-
 from school_prevention.reports import measures
 from school_prevention.reports.columns import (
     COVERAGE,
@@ -19,15 +17,14 @@ from school_prevention.reports.columns import (
     SUPPRESSED,
     TREND,
     combine,
-    complete,
     shown,
+    week_line,
 )
-from school_prevention.reports.coverage import share
 from school_prevention.reports.district_data import Data, month_key
 from school_prevention.reports.groups import Group
 from school_prevention.reports.periods import ReportingPeriod, month_of
+from school_prevention.reports.report import breakdown_lines
 from school_prevention.reports.suppression import TOTAL, Block, suppress_alone, suppress_breakdown, suppress_with_totals
-from school_prevention.students.models import GRADE_ORDER, grade_label
 
 
 @dataclass
@@ -177,7 +174,7 @@ def _suppressed(figures: list[GroupFigures], tables: dict, apart: list[Group], m
 def _combined(dim: str, figures: list[GroupFigures], tables: dict, lines_of: dict, names: dict[str, str]) -> list[dict]:
     """One dimension's lines over the groups in view, in the page's order."""
     keys = set().union(*(tables[(fig.group.key, dim)].keys() for fig in figures)) if figures else set()
-    lines = []
+    cells_by_key = {}
     for key in keys:
         parts = [lines_of[(fig.group.key, dim)] for fig in figures if key in tables[(fig.group.key, dim)]]
         if any(p is None for p in parts):
@@ -185,24 +182,8 @@ def _combined(dim: str, figures: list[GroupFigures], tables: dict, lines_of: dic
         cells = combine([p[key] for p in parts], ("active", *COVERAGE) if dim == "grade" else COVERAGE)
         if dim == "grade":
             cells["active_students"] = cells.pop("active")
-        lines.append({"key": key, "label": _label(dim, key, names), **complete(cells)})
-    return sorted(lines, key=lambda line: _order(dim, line))
-
-
-def _label(dim: str, key: str, names: dict) -> str:
-    if dim == "severity":
-        return measures.SEVERITY_OF_RANK.get(int(key), key).capitalize()
-    if dim == "grade":
-        return gettext("Grade %(grade)s", grade=grade_label(key)) if key else gettext("No grade")
-    return names.get(key) or gettext("Other")
-
-
-def _order(dim: str, line: dict):
-    if dim == "severity":
-        return (-int(line["key"]),)
-    if dim == "grade":
-        return (GRADE_ORDER.index(line["key"]) if line["key"] in GRADE_ORDER else len(GRADE_ORDER), line["key"])
-    return (line["label"],)
+        cells_by_key[key] = cells
+    return breakdown_lines(dim, cells_by_key, names, biggest_first=False)
 
 
 def weeks(period: ReportingPeriod, data: Data, figures: list[GroupFigures], min_n: int) -> list[dict]:
@@ -249,13 +230,4 @@ def weeks(period: ReportingPeriod, data: Data, figures: list[GroupFigures], min_
             min_n,
         )
         per_group.append({monday: shown(v, hidden, monday) for monday, v in cells.items()})
-    out = []
-    for start, end in weeks:
-        summed = combine([g[start] for g in per_group], TREND)
-        on_time_share = (
-            SUPPRESSED
-            if SUPPRESSED in (summed["checkins_due"], summed["checkins_on_time"])
-            else share(summed["checkins_on_time"], summed["checkins_due"])
-        )
-        out.append({**summed, "start": start, "end": end, "share_on_time": on_time_share})
-    return out
+    return [week_line(start, end, combine([g[start] for g in per_group], TREND)) for start, end in weeks]

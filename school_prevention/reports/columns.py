@@ -1,14 +1,29 @@
-"""The district export's columns (the schema docs/exports.md documents), and how derived figures
-are made: a sum or a share is withheld when any count it is made of is."""
+"""The report's columns (the district export's schema, which docs/exports.md documents), and how
+derived figures are made, for a school's page and the district's alike: a sum or a share is
+withheld when any count it is made of is."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from school_prevention.reports.coverage import NA, share
 from school_prevention.reports.suppression import Block, RowIdentity
 
 SUPPRESSED = "S"  # how a withheld figure is shown on the page and in exports
+
+
+class _NotApplicable:
+    """A share whose denominator is zero."""
+
+    def __repr__(self) -> str:
+        return "n/a"
+
+
+NA = _NotApplicable()
+
+
+def share(part: int, whole: int):
+    """part / whole, or NA when whole is zero."""
+    return part / whole if whole else NA
 
 
 @dataclass(frozen=True)
@@ -278,6 +293,14 @@ def complete(cells: dict) -> dict:
         if _MISSING not in values:
             cells[name] = SUPPRESSED if SUPPRESSED in values else rule(values)
     return cells
+
+
+def week_line(start, end, counts: dict) -> dict:
+    """One week of the trend: its first and last day, its TREND counts, and the share of its
+    check-ins kept on time (withheld when either count is)."""
+    due, on_time = counts["checkins_due"], counts["checkins_on_time"]
+    on_time_share = SUPPRESSED if SUPPRESSED in (due, on_time) else share(on_time, due)
+    return {**counts, "start": start, "end": end, "share_on_time": on_time_share}
 
 
 def add_up(values):

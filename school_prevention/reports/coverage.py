@@ -8,7 +8,6 @@ from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
-from flask_babel import gettext
 from sqlalchemy import select
 
 from school_prevention.db import utcnow
@@ -16,57 +15,24 @@ from school_prevention.extensions import db
 from school_prevention.flags.models import FlagCategory
 from school_prevention.permissions import StudentScope
 from school_prevention.reports import measures
+from school_prevention.reports.columns import (  # noqa: F401 (NA and share: imported from here too)
+    COVERAGE,
+    NA,
+    TREND,
+    complete,
+    share,
+    week_line,
+)
 from school_prevention.reports.figures import gather
 from school_prevention.reports.measures import Period, Scope
+from school_prevention.reports.report import DIMENSIONS, Report, breakdown_lines
 from school_prevention.schools.models import School
-from school_prevention.students.models import GRADE_ORDER, display_name, grade_label
+from school_prevention.students.models import display_name, grade_label
 from school_prevention.timezones import district_zone
 
 RECOMMENDED_CASELOAD = 250  # students per school counselor (ASCA's recommendation)
 MAX_PERIOD_DAYS = 366
 DEFAULT_WEEKS = 12
-
-
-class _NotApplicable:
-    """A share whose denominator is zero."""
-
-    def __repr__(self) -> str:
-        return "n/a"
-
-
-NA = _NotApplicable()
-
-
-@dataclass
-class Split:
-    """Flagged students split by coverage: both, program only, plan only, neither."""
-
-    flagged: int = 0
-    both: int = 0
-    program_only: int = 0
-    plan_only: int = 0
-    neither: int = 0
-
-    @property
-    def in_program(self) -> int:
-        return self.both + self.program_only
-
-    @property
-    def with_plan(self) -> int:
-        return self.both + self.plan_only
-
-    def add(self, counts) -> None:
-        """Add (flagged, both, program_only, plan_only, neither)."""
-        self.flagged += counts[0]
-        self.both += counts[1]
-        self.program_only += counts[2]
-        self.plan_only += counts[3]
-        self.neither += counts[4]
-
-
-def share(part: int, whole: int):
-    """part / whole, or NA when whole is zero."""
-    return part / whole if whole else NA
 
 
 def make_period(
@@ -117,56 +83,6 @@ def build_period(start: date | None, end: date | None, now=None) -> Period:
 # --- one school (principals and counselors) -------------------------------------------------------
 
 
-@dataclass
-class Breakdown:
-    """One line of a breakdown: its label, active students when known, and the split of the flagged."""
-
-    key: str
-    label: str
-    split: Split
-    active: int | None = None
-
-
-@dataclass
-class Week:
-    """One week of activity."""
-
-    start: date
-    end: date
-    checkins_due: int = 0
-    checkins_on_time: int = 0
-    flags_opened: int = 0
-    enrollments_started: int = 0
-
-
-@dataclass
-class SchoolReport:
-    """Everything on a school's coverage page."""
-
-    school: School
-    period: Period
-    active: int
-    split: Split
-    breakdowns: dict[str, list[Breakdown]]
-    adherence: dict[str, tuple[int, int]]
-    programs: list
-    counselors: list
-    counselor_fte: float
-    weeks: list[Week]
-
-    @property
-    def students_per_counselor(self):
-        return self.active / self.counselor_fte if self.counselor_fte else NA
-
-    @property
-    def program_totals(self) -> dict:
-        return {
-            "seats": sum(p.capacity for p in self.programs),
-            "active": sum(p.active for p in self.programs),
-            "waitlisted": sum(p.waitlisted for p in self.programs),
-        }
-
-
 _CATEGORY_NAMES = select(FlagCategory.id, FlagCategory.name)  # built once: it has no parameter
 
 
@@ -175,64 +91,51 @@ def category_names() -> dict[str, str]:
     return {str(i): name for i, name in db.session.connection().execute(_CATEGORY_NAMES)}
 
 
-def _breakdowns(rows, active_by_grade: dict[str, int]) -> dict[str, list[Breakdown]]:
-    """Coverage rows of one group (a school or a level) as ordered breakdown lines."""
-    splits: dict[str, dict[str, Split]] = defaultdict(lambda: defaultdict(Split))
+def _add(cells: dict, counts) -> None:
+    """Add coverage counts (flagged, both, program only, plan only, neither) to cells in the report's column names."""
+    for name, n in zip(COVERAGE, counts):
+        cells[name] = cells.get(name, 0) + n
+
+
+def _breakdowns(rows, active_by_grade: dict[str, int]) -> dict[str, list[dict]]:
+    """Coverage rows of one school as breakdown lines (reports.report.breakdown_lines); every grade
+    with students has a line, flagged or not."""
+    cells: dict[str, dict[str, dict]] = {dim: defaultdict(dict) for dim in DIMENSIONS}
     for dim, _, _, key, counts in rows:
         if dim != "total":
-            splits[dim][key].add(counts)
-    names = category_names() if splits.get("category") else {}
-    grade_keys = sorted(
-        set(splits["grade"]) | set(active_by_grade),
-        key=lambda g: (GRADE_ORDER.index(g) if g in GRADE_ORDER else len(GRADE_ORDER), g or ""),
-    )
-    out = {
-        "severity": [
-            Breakdown(str(rank), measures.SEVERITY_OF_RANK[rank].capitalize(), splits["severity"][str(rank)])
-            for rank in (4, 3, 2, 1)
-            if str(rank) in splits["severity"]
-        ],
-        "grade": [
-            Breakdown(
-                g or "",
-                gettext("Grade %(grade)s", grade=grade_label(g)) if g else gettext("No grade"),
-                splits["grade"].get(g, Split()),
-                active_by_grade.get(g, 0),
-            )
-            for g in grade_keys
-        ],
-        "category": sorted(
-            (Breakdown(k, names.get(k) or gettext("Other"), s) for k, s in splits["category"].items()),
-            key=lambda b: (-b.split.flagged, b.label),
-        ),
-    }
+            _add(cells[dim][key], counts)
+    for grade in set(cells["grade"]) | set(active_by_grade):
+        line = cells["grade"][grade]
+        line.update({name: line.get(name, 0) for name in COVERAGE}, active_students=active_by_grade.get(grade, 0))
+    names = category_names() if cells["category"] else {}
+    return {dim: breakdown_lines(dim, cells[dim], names, biggest_first=True) for dim in DIMENSIONS}
+
+
+WINDOWS = ("30d", "90d", "period")
+
+
+def checkin_windows(tallies) -> dict[str, int]:
+    """Check-ins due and kept on time in the last 30 and 90 days and in the period, summed over
+    measures.checkin_tallies(), as the report's columns (checkins_due_30d, checkins_on_time_30d, ...)."""
+    out = {}
+    for window in WINDOWS:
+        out[f"checkins_due_{window}"] = sum(tally.windows[window][0] for tally in tallies)
+        out[f"checkins_on_time_{window}"] = sum(tally.windows[window][1] for tally in tallies)
     return out
 
 
-def adherence_windows(tallies) -> dict[str, tuple[int, int]]:
-    """(due, on time) per window, summed over measures.checkin_tallies()."""
-    sums = dict.fromkeys(("30d", "90d", "period"), (0, 0))
-    for tally in tallies:
-        sums = {
-            name: (due + tally.windows[name][0], kept + tally.windows[name][1]) for name, (due, kept) in sums.items()
-        }
-    return sums
-
-
-def _weeks(period: Period, tallies, activity_rows) -> list[Week]:
-    weeks = [Week(start, end) for start, end in period.weeks]
+def _weeks(period: Period, tallies, activity_rows) -> list[dict]:
+    """One school's week lines (columns.week_line) over the period's weeks."""
+    weeks = [dict.fromkeys(TREND, 0) for _ in period.weeks]
     for tally in tallies:
         for week, (due, on_time) in tally.weeks.items():
             if 0 <= week < len(weeks):
-                weeks[week].checkins_due += due
-                weeks[week].checkins_on_time += on_time
+                weeks[week]["checkins_due"] += due
+                weeks[week]["checkins_on_time"] += on_time
     for metric, _, _, week, n in activity_rows:
         if week is not None and 0 <= week < len(weeks):
-            if metric == "flags":
-                weeks[week].flags_opened += n
-            else:
-                weeks[week].enrollments_started += n
-    return weeks
+            weeks[week]["flags_opened" if metric == "flags" else "enrollments_started"] += n
+    return [week_line(start, end, counts) for (start, end), counts in zip(period.weeks, weeks)]
 
 
 def counselor_fte(rows) -> dict[int, float]:
@@ -243,28 +146,51 @@ def counselor_fte(rows) -> dict[int, float]:
     return fte
 
 
-def school_report(school: School, period: Period) -> SchoolReport:
-    """One school's figures: the report model (reports.figures) for the one school."""
+def school_report(school: School, period: Period) -> Report:
+    """One school's report: the report model (reports.figures) for the one school, nothing withheld.
+
+    Its one row (also its totals) has the district export's columns but the outside support,
+    which the page reads with the students it lists (agencies.queries.outside_support).
+    """
     figures = gather(Scope(school_ids=(school.id,)), period)
     by_grade: dict[str, int] = defaultdict(int)
     for _, grade, n in figures.by_school_grade:
         by_grade[grade or ""] += n  # no grade on record: one "No grade" line
     cover = list(measures.coverage_lines(figures.cover))
-    split = Split()
+    flagged = dict.fromkeys(COVERAGE, 0)
     for dim, _, _, _, counts in cover:
         if dim == "total":
-            split.add(counts)
-    return SchoolReport(
-        school=school,
+            _add(flagged, counts)
+    row = {
+        "row_type": "school",
+        "school_id": school.id,
+        "school_sourced_id": school.sourced_id,
+        "school_identifier": school.identifier or "",
+        "school_name": school.name,
+        "school_level": school.level,
+        "as_of": period.today.isoformat(),
+        "period_start": period.start.isoformat(),
+        "period_end": period.end.isoformat(),
+        "active_students": sum(by_grade.values()),
+        **flagged,
+        **checkin_windows(figures.tallies),
+        "programs_running": len(figures.programs),
+        "program_seats": sum(p.capacity for p in figures.programs),
+        "program_enrolled": sum(p.active for p in figures.programs),
+        "program_waitlisted": sum(p.waitlisted for p in figures.programs),
+        # Not rounded as in the district's export: the page divides by the exact share of each counselor.
+        "counselor_fte": counselor_fte(figures.counselors).get(school.id, 0.0),
+    }
+    complete(row)
+    return Report(
         period=period,
-        active=sum(by_grade.values()),
-        split=split,
+        rows=[row],
+        totals={**row, "row_type": "total"},  # the one school's
         breakdowns=_breakdowns(cover, by_grade),
-        adherence=adherence_windows(figures.tallies),
+        weeks=_weeks(period, figures.tallies, figures.activity),
+        school=school,
         programs=figures.programs,
         counselors=figures.counselors,
-        counselor_fte=counselor_fte(figures.counselors).get(school.id, 0.0),
-        weeks=_weeks(period, figures.tallies, figures.activity),
     )
 
 
@@ -318,17 +244,24 @@ def uncovered_list(scope: StudentScope, school_id: int, period: Period, limit: i
     return UncoveredList(students, len(found) > limit, categories)
 
 
-def coverage_splits(school_ids, period: Period) -> dict[int, Split]:
-    """Each school's flagged students split by coverage, as the headline of its coverage page counts
-    them (school_report's split), in one statement for all the schools."""
+def school_coverage(school_ids, period: Period) -> dict[int, dict]:
+    """Each school's flagged students by coverage, in the report's columns with what derives from
+    them (flagged_in_program, share_with_plan, ...), as the headline of its coverage page counts them
+    (school_report's row), in one statement for all the schools. A school with no flagged student
+    has no entry: empty_coverage() stands for it."""
     if not school_ids:
         return {}
     measures.prepare_session()
     run = db.session.connection().execute
-    splits: dict[int, Split] = defaultdict(Split)
+    cells: dict[int, dict] = defaultdict(lambda: dict.fromkeys(COVERAGE, 0))
     for dim, school_id, _, _, counts in measures.coverage_lines(
         run(*measures.coverage(Scope(school_ids=tuple(school_ids)), period))
     ):
         if dim == "total":
-            splits[school_id].add(counts)
-    return splits
+            _add(cells[school_id], counts)
+    return {school_id: complete(c) for school_id, c in cells.items()}
+
+
+def empty_coverage() -> dict:
+    """The coverage columns of a school with no flagged student."""
+    return complete(dict.fromkeys(COVERAGE, 0))

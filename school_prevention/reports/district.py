@@ -23,7 +23,6 @@ same way), and every count goes through reports.suppression:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
@@ -40,6 +39,7 @@ from school_prevention.reports.columns import (  # noqa: F401 (the schema and it
     COVERAGE_IDENTITY,
     COVERAGE_PARTS,
     DUE,
+    NA,
     ON_TIME,
     PLAIN,
     SNAPSHOT,
@@ -51,7 +51,7 @@ from school_prevention.reports.columns import (  # noqa: F401 (the schema and it
     derive,
     shown,
 )
-from school_prevention.reports.coverage import NA, category_names
+from school_prevention.reports.coverage import category_names
 from school_prevention.reports.district_data import (
     Data,
     active_by_school,
@@ -60,47 +60,14 @@ from school_prevention.reports.district_data import (
     month_key,
     snapshot_counts,
 )
-from school_prevention.reports.groups import Group, choose_group, reporting_groups
+from school_prevention.reports.groups import choose_group, reporting_groups
 from school_prevention.reports.measures import Period
 from school_prevention.reports.periods import FilterError, ReportingPeriod, last_complete_months, query_period
+from school_prevention.reports.report import Report
 from school_prevention.reports.suppression import TOTAL
 from school_prevention.timezones import district_zone
 
-__all__ = ["DistrictReport", "GroupFigures", "build_report", "district_report", "no_programs"]
-
-
-@dataclass
-class DistrictReport:
-    """The district's table (one row per school), totals, breakdowns and trend, all publishable."""
-
-    reporting: ReportingPeriod
-    period: Period  # the reporting period's days, and now
-    group: Group | None
-    groups: list[Group]
-    min_n: int
-    rows: list[dict]
-    totals: dict
-    breakdowns: dict[str, list[dict]]
-    weeks: list[dict]
-    caseload_bands: list[tuple[str, int]]
-    recent: list[ReportingPeriod] = field(default_factory=list)
-    grades_apart: list[Group] = field(default_factory=list)  # groups whose grade breakdown is not shown
-
-    @property
-    def level(self) -> str | None:
-        """The group filtered on (its key), or None for every school."""
-        return self.group.key if self.group else None
-
-    def sorted_rows(self, key: str, descending: bool) -> list[dict]:
-        """Rows ordered by a column; withheld and not-applicable figures go last either way."""
-
-        def known(row):
-            value = row.get(key)
-            return value is not SUPPRESSED and value is not NA and value is not None
-
-        have = sorted((r for r in self.rows if known(r)), key=lambda r: r["school_name"])
-        have.sort(key=lambda r: r[key], reverse=descending)
-        return have + sorted((r for r in self.rows if not known(r)), key=lambda r: r["school_name"])
+__all__ = ["GroupFigures", "Report", "build_report", "district_report", "no_programs"]
 
 
 def _period_columns(cells: dict, period: ReportingPeriod, recent: list[ReportingPeriod]) -> dict:
@@ -125,9 +92,7 @@ def _period_columns(cells: dict, period: ReportingPeriod, recent: list[Reporting
     return out
 
 
-def district_report(
-    period: ReportingPeriod, level: str | None, min_n: int, now: datetime | None = None
-) -> DistrictReport:
+def district_report(period: ReportingPeriod, level: str | None, min_n: int, now: datetime | None = None) -> Report:
     """Every active school of the district, or of one reporting group: table, totals, breakdowns, trend.
 
     Raises periods.FilterError when the level asks for a group the district does not report apart.
@@ -148,7 +113,7 @@ def build_report(
     level: str | None,
     min_n: int,
     names: dict[str, str],
-) -> DistrictReport:
+) -> Report:
     """The report from the measures' rows: no database (tests/reports/test_suppression_attack.py runs it on
     many made-up districts). recent: the last three months that are over; names: concern names."""
     groups = reporting_groups(((s.id, s.level) for s in data.schools), active_by_school(data), min_n)
@@ -202,16 +167,16 @@ def build_report(
     )
     complete(totals)
     lines, apart = breakdowns(data, figures, min_n, names)
-    return DistrictReport(
-        reporting=period,
+    return Report(
         period=query,
-        group=group,
-        groups=groups,
-        min_n=min_n,
         rows=rows,
         totals=totals,
         breakdowns=lines,
         weeks=weeks(period, data, figures, min_n),
+        reporting=period,
+        group=group,
+        groups=groups,
+        min_n=min_n,
         caseload_bands=caseload_bands(rows),
         recent=recent,
         grades_apart=apart,

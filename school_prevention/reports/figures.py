@@ -2,7 +2,8 @@
 
 A school's page (reports.coverage.school_report) and the district's page and exports
 (reports.district) read the same Figures, gathered by gather() for their scope: one school (its
-breakdowns per school), or every active school of the district (breakdowns per school level).
+breakdowns per school), or every active school of the district (breakdowns per school level),
+and give them one shape, reports.report.Report.
 Nothing here is shown as it is: the school page shows one school to the people who work there,
 and every figure the district sees goes through reports.suppression first.
 

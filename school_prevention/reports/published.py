@@ -21,7 +21,7 @@ from school_prevention.extensions import db
 from school_prevention.reports import measures
 from school_prevention.reports.district import (
     SUPPRESSED,
-    DistrictReport,
+    Report,
     add_up,
     district_report,
     no_programs,
@@ -37,7 +37,7 @@ from school_prevention.timezones import district_zone
 SEATS = ("program_enrolled", "program_waitlisted")
 
 
-def district_release(form: DistrictFilterForm) -> DistrictReport | None:
+def district_release(form: DistrictFilterForm) -> Report | None:
     """The district report a filter form asks for, or None with the reasons on the form's fields.
 
     Shared by the district page and its downloads, so both read the same choices the same way.
@@ -57,6 +57,7 @@ def district_release(form: DistrictFilterForm) -> DistrictReport | None:
             getattr(form, exc.field).errors.append(exc.message)
             groups = getattr(exc, "groups", [])
     if report is not None:
+        assert report.reporting is not None  # a district report has its reporting period
         groups = report.groups
         form.period.data, form.level.data = report.reporting.key, report.level or ""
         form.start.data = form.end.data = None

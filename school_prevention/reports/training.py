@@ -81,7 +81,7 @@ class TrainingTable:
 
 def district_training(level: str | None, min_n: int, today: date, groups: list[Group] | None = None) -> TrainingTable:
     """Every active school (of one reporting group, by its key) with its staff's training counts,
-    small cells withheld. groups: the district's reporting groups when known (DistrictReport.groups);
+    small cells withheld. groups: the district's reporting groups when known (reports.report.Report.groups);
     worked out as the district report does otherwise. A level the district does not report apart
     raises periods.FilterError."""
     if groups is None:

@@ -99,10 +99,10 @@ def test_the_counselor_s_home_sends_as_many_statements_for_a_busy_day_as_for_a_q
 def test_the_principal_sees_the_coverage_headline_and_who_is_not_covered(client, login_as, caseload):
     login_as(caseload["principal"])
     home = client.get("/").get_data(as_text=True)
-    split = school_report(caseload["north"], make_period(utcnow())).split
+    row = school_report(caseload["north"], make_period(utcnow())).totals
     card = home.split('id="coverage-')[1].split("</section>")[0]
-    assert figure(card, "Flagged")[0] == split.flagged == 3
-    assert figure(card, "Covered by neither")[0] == split.neither == 2
+    assert figure(card, "Flagged")[0] == row["flagged_students"] == 3
+    assert figure(card, "Covered by neither")[0] == row["flagged_uncovered"] == 2
     assert re.search(r"<dt>With a check-in plan</dt>\s*<dd><strong>33%</strong> <span class=\"subtle\">1 of 3", card)
     names = re.findall(r'<a href="/students/\d+">([^<]+)</a>', card)
     assert names == ["Abbot, Ana", "Cole, Cy"]  # most severe first, as on the coverage page

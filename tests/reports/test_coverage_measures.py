@@ -49,11 +49,11 @@ def test_a_student_counts_once_under_each_category_they_have_a_current_flag_in(d
 
     period = make_period(NOW)
     report = school_report(school, period)
-    concern = {line.label: line.split.flagged for line in report.breakdowns["category"]}
+    concern = {line["label"]: line["flagged_students"] for line in report.breakdowns["category"]}
     assert concern == {c1.name: 2, c2.name: 2, c3.name: 3, c4.name: 2}
-    severity = {line.label: line.split.flagged for line in report.breakdowns["severity"]}
+    severity = {line["label"]: line["flagged_students"] for line in report.breakdowns["severity"]}
     assert severity == {"Urgent": 1, "High": 2, "Moderate": 1, "Low": 1}
-    assert report.split.flagged == 5
+    assert report.totals["flagged_students"] == 5
 
     district = district_report(last_complete_months(NOW, district_zone(), 1)[0], None, min_n=1, now=NOW)
     by_category = {line["label"]: line["flagged_students"] for line in district.breakdowns["category"]}
@@ -111,21 +111,28 @@ def test_check_ins_of_a_past_period_and_of_the_rolling_windows(db_session):
     period = build_period(today - timedelta(days=120), today - timedelta(days=60), now=NOW)
 
     report = school_report(school, period)
-    assert report.adherence == {"30d": (2, 1), "90d": (4, 2), "period": (3, 2)}
+    row = report.totals
+    assert {w: (row[f"checkins_due_{w}"], row[f"checkins_on_time_{w}"]) for w in ("30d", "90d", "period")} == {
+        "30d": (2, 1),
+        "90d": (4, 2),
+        "period": (3, 2),
+    }
     # Calendar weeks (Monday to Sunday), the first and last cut to the period.
-    assert all(w.start.weekday() == 0 for w in report.weeks[1:]) and report.weeks[0].start == period.start
-    assert all(w.end.weekday() == 6 for w in report.weeks[:-1]) and report.weeks[-1].end == period.end
+    assert all(w["start"].weekday() == 0 for w in report.weeks[1:]) and report.weeks[0]["start"] == period.start
+    assert all(w["end"].weekday() == 6 for w in report.weeks[:-1]) and report.weeks[-1]["end"] == period.end
 
     def week_of(days_ago):
         day = (NOW - timedelta(days=days_ago)).astimezone(period.zone).date()
-        return next(i for i, w in enumerate(report.weeks) if w.start <= day <= w.end)
+        return next(i for i, w in enumerate(report.weeks) if w["start"] <= day <= w["end"])
 
     expected: dict[int, list[int]] = {}
     for days_ago, kept in ((110, 1), (68, 0), (66, 1)):
         due_kept = expected.setdefault(week_of(days_ago), [0, 0])
         due_kept[0] += 1
         due_kept[1] += kept
-    assert {i: [w.checkins_due, w.checkins_on_time] for i, w in enumerate(report.weeks) if w.checkins_due} == expected
+    assert {
+        i: [w["checkins_due"], w["checkins_on_time"]] for i, w in enumerate(report.weeks) if w["checkins_due"]
+    } == expected
 
     # The district counts whole reporting months: the last one, the last three, and the one chosen.
     recent = last_complete_months(NOW, district_zone(), 5)
@@ -158,7 +165,8 @@ def test_a_flagged_student_without_a_grade_counts_under_no_grade_on_both_pages(
     period = make_period(NOW)
 
     grades = {
-        line.label: (line.active, line.split.flagged) for line in school_report(school, period).breakdowns["grade"]
+        line["label"]: (line["active_students"], line["flagged_students"])
+        for line in school_report(school, period).breakdowns["grade"]
     }
     assert grades == {"Grade 7": (1, 1), "No grade": (2, 1)}
     district = district_report(last_complete_months(NOW, district_zone(), 1)[0], None, min_n=1, now=NOW)
@@ -199,5 +207,5 @@ def test_a_week_starts_at_local_midnight_on_monday_across_daylight_saving_change
     monday = sunday - timedelta(days=6)  # the week before the change, then the week after
     for start in (monday, monday - timedelta(days=3), monday - timedelta(days=63)):  # any start: the same weeks
         period = make_period(NOW, start, sunday + timedelta(days=7))
-        weeks = {w.start: w.checkins_due for w in school_report(school, period).weeks if w.checkins_due}
+        weeks = {w["start"]: w["checkins_due"] for w in school_report(school, period).weeks if w["checkins_due"]}
         assert weeks == {monday if start <= monday else start: 1, sunday + timedelta(days=1): 2}, start

@@ -14,8 +14,8 @@ from school_prevention.extensions import db
 from school_prevention.permissions import student_scope
 from school_prevention.programs.services import enroll
 from school_prevention.reports import measures
-from school_prevention.reports.coverage import Split, make_period, school_report, uncovered_list
-from school_prevention.reports.district import SUPPRESSED, district_report
+from school_prevention.reports.coverage import make_period, school_report, uncovered_list
+from school_prevention.reports.district import COVERAGE, SUPPRESSED, district_report
 from school_prevention.reports.periods import FilterError, last_complete_months
 from school_prevention.timezones import district_zone
 from tests.factories import make_flag, make_program, make_school, make_student
@@ -35,47 +35,54 @@ def period(world):
 
 
 def test_each_student_counts_where_their_real_coverage_puts_them(world, period):
-    report = school_report(world.a, period)
-    assert report.active == 12  # s9 has left
+    row = school_report(world.a, period).totals
+    assert row["active_students"] == 12  # s9 has left
     # both: s1; program only: s2, s8; plan only: s3; neither: s4 (waitlisted), s5 (program ended), s6 (plan not kept)
-    assert report.split == Split(flagged=7, both=1, program_only=2, plan_only=1, neither=3)
-    assert (report.split.in_program, report.split.with_plan) == (3, 2)
+    assert [row[c] for c in COVERAGE] == [7, 1, 2, 1, 3]
+    assert (row["flagged_in_program"], row["flagged_with_plan"]) == (3, 2)
+    assert (row["share_in_program"], row["share_flagged"]) == (3 / 7, 7 / 12)
 
 
 def test_breakdowns_by_highest_severity_grade_and_concern(world, period):
     report = school_report(world.a, period)
-    severity = {line.label: line.split for line in report.breakdowns["severity"]}
-    assert {k: v.flagged for k, v in severity.items()} == {"Urgent": 1, "High": 2, "Moderate": 3, "Low": 1}
-    assert severity["High"].program_only == 2  # s2, and s8 whose worst flag is high
-    grade = {line.label: (line.active, line.split.flagged) for line in report.breakdowns["grade"]}
+    severity = {line["label"]: line for line in report.breakdowns["severity"]}
+    assert {k: v["flagged_students"] for k, v in severity.items()} == {"Urgent": 1, "High": 2, "Moderate": 3, "Low": 1}
+    assert list(severity) == ["Urgent", "High", "Moderate", "Low"]
+    assert severity["High"]["flagged_program_only"] == 2  # s2, and s8 whose worst flag is high
+    grade = {line["label"]: (line["active_students"], line["flagged_students"]) for line in report.breakdowns["grade"]}
     assert grade == {"Grade 7": (6, 3), "Grade 8": (6, 4)}
-    concern = {line.label: line.split.flagged for line in report.breakdowns["category"]}
+    concern = {line["label"]: line["flagged_students"] for line in report.breakdowns["category"]}
+    assert list(concern.values()) == sorted(concern.values(), reverse=True)  # most flagged first
     assert concern["Social isolation"] == 6 and concern["Bullying — targeted"] == 2  # s8 counts in both
 
 
 def test_check_ins_count_only_when_completed_with_an_outcome_on_time(world, period):
-    report = school_report(world.a, period)
+    row = school_report(world.a, period).totals
     # Due in the last 30 days with their day passed: 5d (kept), 6d (late), 7d (missed), 9d (cancelled
     # after its time), 10d (left open). Not counted: 8d (cancelled before), 10h ago (still in its day).
-    assert report.adherence["30d"] == (5, 1)
-    assert report.adherence["90d"] == (6, 2)  # and the one kept 40 days ago
+    assert (row["checkins_due_30d"], row["checkins_on_time_30d"], row["share_on_time_30d"]) == (5, 1, 1 / 5)
+    assert (row["checkins_due_90d"], row["checkins_on_time_90d"]) == (6, 2)  # and the one kept 40 days ago
 
 
 def test_program_seats_waitlist_and_counselor_caseload(world, period):
     report = school_report(world.a, period)
     assert [(p.name, p.capacity, p.active, p.waitlisted) for p in report.programs] == [("Lunch Group", 3, 3, 1)]
     assert [(c.name, c.n_schools) for c in report.counselors] == [("Casey Two-Schools", 2)]
-    assert report.counselor_fte == 0.5  # one counselor shared by two schools
-    assert report.students_per_counselor == 24
+    row = report.totals
+    assert row["counselor_fte"] == 0.5  # one counselor shared by two schools
+    assert row["students_per_counselor"] == 24
+    seats = ("programs_running", "program_seats", "program_enrolled", "program_waitlisted")
+    assert [row[c] for c in seats] == [1, 3, 3, 1]
+    assert row["share_seats_filled"] == 1
 
 
 def test_weekly_trend_puts_activity_in_its_week(world, period):
     weeks = school_report(world.a, period).weeks
-    assert len(weeks) == 12 and weeks[-1].end == period.today
-    assert sum(w.checkins_due for w in weeks) == 6 and sum(w.checkins_on_time for w in weeks) == 2
-    assert weeks[-1].flags_opened == 10  # every flag of A (resolved, of a student who left) was opened now
-    assert weeks[-3].enrollments_started == 5  # seats taken 17 days ago (the waitlisted one has none)
-    assert sum(w.enrollments_started for w in weeks) == 5
+    assert len(weeks) == 12 and weeks[-1]["end"] == period.today
+    assert sum(w["checkins_due"] for w in weeks) == 6 and sum(w["checkins_on_time"] for w in weeks) == 2
+    assert weeks[-1]["flags_opened"] == 10  # every flag of A (resolved, of a student who left) was opened now
+    assert weeks[-3]["enrollments_started"] == 5  # seats taken 17 days ago (the waitlisted one has none)
+    assert sum(w["enrollments_started"] for w in weeks) == 5
 
 
 def test_uncovered_list_is_the_neither_count_most_severe_first(world, period):
@@ -110,11 +117,14 @@ def test_uncovered_list_stops_at_its_limit_and_says_there_are_more(world, period
 
 
 def test_enrolling_an_uncovered_student_moves_them(world, period):
-    before = school_report(world.a, period).split
+    before = school_report(world.a, period).totals
     new = make_program(world.a, world.counselor, capacity=10, name="Safe Online", starts_on=TODAY - timedelta(days=7))
     enroll(world.counselor, new, [world.students[5]])
-    after = school_report(world.a, period).split
-    assert (after.neither, after.program_only) == (before.neither - 1, before.program_only + 1)
+    after = school_report(world.a, period).totals
+    assert (after["flagged_uncovered"], after["flagged_program_only"]) == (
+        before["flagged_uncovered"] - 1,
+        before["flagged_program_only"] + 1,
+    )
 
 
 def test_an_enrollment_changes_the_principals_page_at_once(world, client, login_as):
@@ -138,29 +148,39 @@ def test_district_rows_agree_with_each_schools_report(world, period):
     rows = {r["school_id"]: r for r in report.rows}
     month = make_period(NOW, last.start, last.end)
     for school in (world.a, world.b, world.c):
-        mine, in_month = school_report(school, period), school_report(school, month)
+        mine, in_month = school_report(school, period).totals, school_report(school, month).totals
         row = rows[school.id]
-        assert (
-            row["active_students"],
-            row["flagged_students"],
-            row["flagged_program_and_plan"],
-            row["flagged_program_only"],
-            row["flagged_plan_only"],
-            row["flagged_uncovered"],
-        ) == (
-            mine.active,
-            mine.split.flagged,
-            mine.split.both,
-            mine.split.program_only,
-            mine.split.plan_only,
-            mine.split.neither,
-        )
+        assert [row[c] for c in ("active_students", *COVERAGE)] == [mine[c] for c in ("active_students", *COVERAGE)]
+        # The same columns, derived the same way (reports.columns.complete), on both pages.
+        derived = ("flagged_in_program", "flagged_with_plan", "share_flagged", "share_in_program", "share_uncovered")
+        assert [row[c] for c in derived] == [mine[c] for c in derived]
         # The last month is both the period and the "last month" columns.
-        assert (row["checkins_due_period"], row["checkins_on_time_period"]) == in_month.adherence["period"]
-        assert (row["checkins_due_30d"], row["checkins_on_time_30d"]) == in_month.adherence["period"]
+        month_checkins = (in_month["checkins_due_period"], in_month["checkins_on_time_period"])
+        assert (row["checkins_due_period"], row["checkins_on_time_period"]) == month_checkins
+        assert (row["checkins_due_30d"], row["checkins_on_time_30d"]) == month_checkins
     assert report.totals["flagged_students"] == 7 + 2 + 1
     assert rows[world.a.id]["counselor_fte"] == 0.5 and rows[world.b.id]["counselor_fte"] == 0.5
     assert (report.period.start, report.period.end) == (last.start, last.end) and last.start.weekday() == 0
+
+
+def test_a_schools_report_and_the_districts_have_one_shape(world, period):
+    """The same names on both pages: a school's row is a district row but for the outside support
+    (which the school page reads with the students it lists)."""
+    school = school_report(world.a, period)
+    district = district_report(_last_month(), None, min_n=1, now=NOW)
+    outside = {"flagged_outside_support", "share_outside_support"}
+    assert set(school.rows[0]) == set(district.rows[0]) - outside
+    assert set(school.totals) == set(district.totals) - outside
+    line = set(district.breakdowns["severity"][0])  # key, label, the coverage columns and what derives from them
+    assert {"key", "label", "flagged_uncovered", "flagged_in_program", "share_with_plan"} <= line
+    for dim in ("severity", "category"):
+        assert {frozenset(x) for x in school.breakdowns[dim]} == {frozenset(line)}, dim
+        assert {frozenset(x) for x in district.breakdowns[dim]} == {frozenset(line)}, dim
+    # Grade lines count the students too; this district's are not shown (its schools teach different grades).
+    with_students = frozenset(line | {"active_students", "share_flagged"})
+    assert {frozenset(x) for x in school.breakdowns["grade"]} == {with_students} and district.grades_apart
+    week = {"start", "end", "checkins_due", "checkins_on_time", "share_on_time", "flags_opened", "enrollments_started"}
+    assert {frozenset(w) for w in school.weeks} == {frozenset(w) for w in district.weeks} == {frozenset(week)}
 
 
 def test_a_level_of_one_school_is_reported_with_the_nearest_level(world):

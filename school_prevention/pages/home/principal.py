@@ -9,7 +9,13 @@ from typing import Any
 from school_prevention.auth.models import User
 from school_prevention.db import utcnow
 from school_prevention.permissions import student_scope
-from school_prevention.reports.coverage import Split, UncoveredList, coverage_splits, make_period, uncovered_list
+from school_prevention.reports.coverage import (
+    UncoveredList,
+    empty_coverage,
+    make_period,
+    school_coverage,
+    uncovered_list,
+)
 
 UNCOVERED_SHOWN = 10  # the first few, most severe first; the coverage page lists the rest
 
@@ -19,7 +25,7 @@ class SchoolCoverage:
     """One school's headline and the first of its uncovered students."""
 
     school: Any  # a row of the home page's school list: .id, .name
-    split: Split
+    figures: dict  # flagged students by coverage, in the report's columns (reports.coverage.school_coverage)
     uncovered: UncoveredList
 
 
@@ -30,9 +36,9 @@ def principal_coverage(user: User, schools) -> list[SchoolCoverage]:
     if not schools:
         return []
     period = make_period(utcnow())
-    splits = coverage_splits([s.id for s in schools], period)
+    figures = school_coverage([s.id for s in schools], period)
     scope = student_scope(user)
     return [
-        SchoolCoverage(s, splits.get(s.id, Split()), uncovered_list(scope, s.id, period, UNCOVERED_SHOWN))
+        SchoolCoverage(s, figures.get(s.id) or empty_coverage(), uncovered_list(scope, s.id, period, UNCOVERED_SHOWN))
         for s in schools
     ]
