@@ -14,7 +14,15 @@ from school_prevention.auth import sessions
 from school_prevention.config import TestConfig
 from school_prevention.db_roles import grant_app_role
 from school_prevention.extensions import db, limiter
-from tests.support.apps import IsolatedClient, migrate_to_head, sign_in, someone_saves, statements_sent  # noqa: F401 - also for modules that import them from here
+from tests.support.apps import (  # noqa: F401 - also for modules that import them from here
+    MODULE_WORLD_MODULES,
+    IsolatedClient,
+    app_for,
+    migrate_to_head,
+    sign_in,
+    someone_saves,
+    statements_sent,
+)
 from tests.support.databases import BACKENDS, PostgresDatabases, new_database_url
 
 
@@ -47,30 +55,38 @@ def _apps(tmp_path_factory, postgres):
             db.engine.dispose()
 
 
-def _app_for(backend, apps, tmp_path_factory, postgres):
-    if backend not in apps:
-        url = new_database_url(backend, "unit", tmp_path_factory, postgres)
-        app = create_app(TestConfig(url))
-        app.test_client_class = IsolatedClient
-        migrate_to_head(app)
-        apps[backend] = (url, app)
-    return apps[backend]
-
-
 @pytest.fixture
 def database_url(backend, _apps, tmp_path_factory, postgres) -> str:
-    return _app_for(backend, _apps, tmp_path_factory, postgres)[0]
+    return app_for(backend, _apps, tmp_path_factory, postgres)[0]
 
 
 @pytest.fixture
 def app(backend, _apps, tmp_path_factory, postgres):
-    return _app_for(backend, _apps, tmp_path_factory, postgres)[1]
+    return app_for(backend, _apps, tmp_path_factory, postgres)[1]
 
 
 @pytest.fixture
-def db_session(app):
-    """Everything a test does runs in one transaction that is rolled back afterwards."""
+def db_session(app, request):
+    """Everything a test does runs in one transaction that is rolled back afterwards.
+
+    A test of a module whose world is built once (module_world) runs in a savepoint of the
+    module's transaction instead, rolled back after the test: it sees the world as built.
+    """
     with app.app_context():
+        if request.module.__name__ in MODULE_WORLD_MODULES:
+            connection, session = request.getfixturevalue("module_world_transaction")
+            savepoint = connection.begin_nested()
+            original, db.session = db.session, session
+            limiter.reset()
+            try:
+                yield session
+            finally:
+                session.rollback()
+                if savepoint.is_active:
+                    savepoint.rollback()
+                session.expire_all()  # the world's objects read again what the rollback restored
+                db.session = original
+            return
         connection = db.engine.connect()
         transaction = connection.begin()
         session = scoped_session(
@@ -84,6 +100,31 @@ def db_session(app):
         finally:
             session.remove()
             db.session = original
+            if transaction.is_active:
+                transaction.rollback()
+            connection.close()
+
+
+@pytest.fixture(autouse=True)
+def _module_world_savepoint(request):
+    """A test of a module with a module_world runs in db_session's savepoint even when it does not ask for it."""
+    if request.module.__name__ in MODULE_WORLD_MODULES and "backend" in request.fixturenames:
+        request.getfixturevalue("db_session")
+
+
+@pytest.fixture(scope="module")
+def module_world_transaction(backend, _apps, tmp_path_factory, postgres):
+    """A connection, its transaction and a session held for a module's tests (once per backend),
+    that module_world() builds its world in; rolled back when the module is done."""
+    _, app = app_for(backend, _apps, tmp_path_factory, postgres)
+    with app.app_context():
+        connection = db.engine.connect()
+        transaction = connection.begin()
+        session = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint"))
+        try:
+            yield connection, session
+        finally:
+            session.remove()
             if transaction.is_active:
                 transaction.rollback()
             connection.close()

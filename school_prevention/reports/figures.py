@@ -76,11 +76,15 @@ def one_moment(session) -> Iterator[Connection]:
 
 def _weeks_by_monday(tallies: list[CheckinTally], period: Period, into: dict) -> None:
     """Add each school's weekly check-ins of a period to `into` (school id -> Monday -> (due, on time))."""
+    first = period.first_monday
+    mondays = {  # week number -> its Monday, for the weeks that meet the period (the same few dozen for every school)
+        week: first + timedelta(days=7 * week) for week in range((period.end - first).days // 7 + 1)
+    }
     for tally in tallies:
         mine = into.setdefault(tally.school_id, {})
         for week, counts in tally.weeks.items():
-            monday = period.first_monday + timedelta(days=7 * week)
-            if period.start <= monday + timedelta(days=6) and monday <= period.end:
+            monday = mondays.get(week)
+            if monday is not None:
                 mine[monday] = counts
 
 

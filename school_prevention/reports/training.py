@@ -17,15 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
-
 from school_prevention.extensions import db
 from school_prevention.reports.columns import SUPPRESSED, add_up, shown
 from school_prevention.reports.groups import Group, choose_group, reporting_groups
 from school_prevention.reports.measures import Scope, students_by_grade
 from school_prevention.reports.measures import schools as schools_measure
 from school_prevention.reports.suppression import TOTAL, Block, RowIdentity, suppress_with_totals
-from school_prevention.schools.models import School
 from school_prevention.training.queries import Coverage, training_coverage
 
 PARTS = ("staff_current", "staff_due", "staff_lapsed", "staff_untrained")
@@ -87,8 +84,9 @@ def district_training(level: str | None, min_n: int, today: date, groups: list[G
     if groups is None:
         groups = reporting_groups_now(min_n)
     group = choose_group(groups, level)
-    ids = [s for g in ([group] if group else groups) for s in g.school_ids]
-    schools = db.session.scalars(select(School).where(School.id.in_(ids)).order_by(School.name)).all() if ids else []
+    ids = {s for g in ([group] if group else groups) for s in g.school_ids}
+    # The schools as the report lists them (rows, not School objects: the district has thousands).
+    schools = [s for s in db.session.connection().execute(*schools_measure(Scope())) if s.id in ids]
     values = {school_id: counts_of(c) for school_id, c in training_coverage([s.id for s in schools], today).items()}
     return publish_training(schools, values, group, groups, min_n, today)
 

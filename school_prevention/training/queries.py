@@ -201,6 +201,30 @@ def required_by_role(courses) -> dict[str, list[Course]]:
     return {role: [c for c in courses if c.is_active and role in c.required_roles] for role in SCHOOL_ROLES}
 
 
+def _members(school_ids, *columns) -> Select:
+    """The active staff, counselors and principals of these schools: the columns asked for, per school."""
+    return (
+        select(*columns, user_school.c.school_id)
+        .join(user_school, user_school.c.user_id == User.id)
+        .where(user_school.c.school_id.in_(list(school_ids)), User.is_active.is_(True), User.role.in_(SCHOOL_ROLES))
+    )
+
+
+def _validity(school_ids, today: date) -> dict[tuple[int, int], date]:
+    """(user id, course id) -> last day valid, for everyone assigned to these schools."""
+    ids = select(user_school.c.user_id).where(user_school.c.school_id.in_(list(school_ids)))
+    return {(u, c): v for u, c, v in db.session.execute(valid_through(ids, today))}
+
+
+def _lines(user_id: int, role: str, required, validity, today: date) -> dict[int, CourseLine]:
+    """A person's line for each course required of their role."""
+    lines = {}
+    for course in required.get(role, []):
+        through = validity.get((user_id, course.id))
+        lines[course.id] = CourseLine(course, rules.course_status(through, today), through, True)
+    return lines
+
+
 def school_training(school_ids, today: date) -> SchoolTraining:
     """The active staff, counselors and principals of these schools with their training status (three queries).
 
@@ -208,23 +232,11 @@ def school_training(school_ids, today: date) -> SchoolTraining:
     """
     courses = db.session.scalars(active_courses()).all()
     required = required_by_role(courses)
-    members = (
-        select(User, user_school.c.school_id)
-        .join(user_school, user_school.c.user_id == User.id)
-        .where(user_school.c.school_id.in_(list(school_ids)), User.is_active.is_(True), User.role.in_(SCHOOL_ROLES))
-        .order_by(User.name, User.id)
-    )
-    rows = db.session.execute(members).all()
-    validity: dict[tuple[int, int], date] = {}
-    if rows:
-        ids = select(user_school.c.user_id).where(user_school.c.school_id.in_(list(school_ids)))
-        validity = {(u, c): v for u, c, v in db.session.execute(valid_through(ids, today))}
+    rows = db.session.execute(_members(school_ids, User).order_by(User.name, User.id)).all()
+    validity = _validity(school_ids, today) if rows else {}
     people = []
     for user, school_id in rows:
-        lines = {}
-        for course in required.get(user.role, []):
-            through = validity.get((user.id, course.id))
-            lines[course.id] = CourseLine(course, rules.course_status(through, today), through, True)
+        lines = _lines(user.id, user.role, required, validity, today)
         people.append(
             PersonTraining(user, school_id, lines, rules.overall_status(line.status for line in lines.values()))
         )
@@ -232,13 +244,25 @@ def school_training(school_ids, today: date) -> SchoolTraining:
 
 
 def training_coverage(school_ids, today: date | None = None) -> dict[int, Coverage]:
-    """School id -> how many of its staff are current, due, lapsed or not trained (every school asked for)."""
+    """School id -> how many of its staff are current, due, lapsed or not trained (every school asked for).
+
+    The same statuses as school_training() gives each person, counted from ids and roles alone: the
+    district's page asks for every school, thousands of people it does not list.
+    """
     from school_prevention.timezones import district_today
 
     today = today or district_today()
     ids = list(school_ids)
-    found = school_training(ids, today).coverage() if ids else {}
-    return {school_id: found.get(school_id, Coverage()) for school_id in ids}
+    out = {school_id: Coverage() for school_id in ids}
+    if not ids:
+        return out
+    required = required_by_role(db.session.scalars(active_courses()).all())
+    rows = db.session.execute(_members(ids, User.id, User.role)).all()
+    validity = _validity(ids, today) if rows else {}
+    for user_id, role, school_id in rows:
+        lines = _lines(user_id, role, required, validity, today)
+        out[school_id].add(rules.overall_status(line.status for line in lines.values()))
+    return out
 
 
 def person_training(user: User, today: date) -> list[CourseLine]:

@@ -11,19 +11,20 @@ from fractions import Fraction
 from pathlib import Path
 
 import openpyxl
-import pytest
 from sqlalchemy import select
 
 from school_prevention.audit.models import AuditEvent
 from school_prevention.checkins.models import CheckInPlan
 from school_prevention.db import utcnow
 from school_prevention.exports.district import table_rows
+from school_prevention.extensions import db
 from school_prevention.flags.models import RiskFlag
 from school_prevention.programs.models import Enrollment
 from school_prevention.reports.district import BASE, COLUMNS, COVERAGE_PARTS, SUPPRESSED, district_report
 from school_prevention.reports.periods import last_complete_months
 from school_prevention.timezones import district_zone
 from tests.factories import category, make_flag, make_program, make_school, make_student, make_user
+from tests.support.apps import module_world
 from tests.support.linear import determined
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "exports.md"
@@ -39,8 +40,7 @@ SPLITS = {
 }
 
 
-@pytest.fixture
-def district(db_session):
+def _district():
     """Seven schools in three levels with small and large cells; returns (district user, schools)."""
     today = utcnow().date()
     counselor = make_user("counselor")
@@ -57,7 +57,7 @@ def district(db_session):
             for _ in range(count):
                 n += 1
                 student = make_student(school, given_name=f"Pupil{n}", family_name=f"{name}Family")
-                db_session.add(
+                db.session.add(
                     RiskFlag(
                         student_id=student.id,
                         category_id=social.id,
@@ -68,11 +68,11 @@ def district(db_session):
                     )
                 )
                 if kind in ("both", "program"):
-                    db_session.add(
+                    db.session.add(
                         Enrollment(program_id=program.id, student_id=student.id, status="active", started_at=utcnow())
                     )
                 if kind in ("both", "plan"):
-                    db_session.add(
+                    db.session.add(
                         CheckInPlan(
                             student_id=student.id,
                             school_id=school.id,
@@ -86,10 +86,13 @@ def district(db_session):
         for _ in range(5):
             make_student(school, given_name="Calm", family_name=f"{name}Unflagged")
         schools[name] = school
-    db_session.flush()
+    db.session.flush()
     user = make_user("district", can_export_student_level=True)
-    db_session.commit()
+    db.session.commit()
     return user, schools
+
+
+district = module_world(_district, name="district")  # built once for the module
 
 
 # --- the schema ------------------------------------------------------------------------------------

@@ -20,9 +20,12 @@ from school_prevention.extensions import db
 from school_prevention.programs.models import Enrollment
 from school_prevention.students.models import CounselorAssignment, SavedView
 from tests.factories import category, make_flag, make_program, make_school, make_student, make_user
-from tests.support.apps import statements_sent
+from tests.support.apps import module_world, statements_sent
 from tests.support.pages import listed
-from tests.support.worlds import NAMES
+from tests.support.worlds import NAMES, caseload_district
+
+# The caseload of tests/support/worlds.py, built once for the module (tests/pages/conftest.py builds it per test).
+caseload = module_world(lambda: caseload_district(db.session), name="caseload")
 
 
 def row_of(page: str, name: str) -> str:

@@ -19,14 +19,11 @@ from school_prevention.reports.district import COVERAGE, SUPPRESSED, district_re
 from school_prevention.reports.periods import FilterError, last_complete_months
 from school_prevention.timezones import district_zone
 from tests.factories import make_flag, make_program, make_school, make_student
-from tests.support.apps import statements_sent
+from tests.support.apps import module_world, statements_sent
 from tests.support.worlds import NOW, TODAY, report_district
 
-
-@pytest.fixture
-def world(db_session):
-    """The hand-built district (tests/support/worlds.py) in the test's transaction."""
-    return report_district()
+# The hand-built district (tests/support/worlds.py), built once for the module's tests.
+world = module_world(report_district)
 
 
 @pytest.fixture

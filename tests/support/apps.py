@@ -4,12 +4,18 @@ statement count."""
 
 from __future__ import annotations
 
+import sys
+
 import flask_migrate
+import pytest
 from flask import g
 from flask.testing import FlaskClient
 
+from school_prevention import create_app
 from school_prevention.auth import sessions
+from school_prevention.config import TestConfig
 from school_prevention.extensions import db
+from tests.support.databases import new_database_url
 
 
 def migrate_to_head(app) -> None:
@@ -85,3 +91,46 @@ def statements_sent(client, url: str) -> int:
     finally:
         event.remove(bind, "before_cursor_execute", record)
     return len(sent)
+
+
+def app_for(backend, apps, tmp_path_factory, postgres):
+    """The (database URL, migrated app) of a backend from the run's cache (conftest._apps), made at first use."""
+    if backend not in apps:
+        url = new_database_url(backend, "unit", tmp_path_factory, postgres)
+        app = create_app(TestConfig(url))
+        app.test_client_class = IsolatedClient
+        migrate_to_head(app)
+        apps[backend] = (url, app)
+    return apps[backend]
+
+
+# Test modules with a module_world: every test of theirs runs in the module's transaction (db_session).
+MODULE_WORLD_MODULES: set[str] = set()
+
+
+def module_world(build, name: str = "world"):
+    """A module-scoped fixture: build() run once per module and backend (it uses db.session as the
+    factories do), instead of once per test.
+
+    Every test of the module runs in a savepoint of the module's transaction (db_session), so what
+    one test changes the next never sees. All of them, not only those that use the world: on
+    SQLite the module's transaction holds the write lock, and a test on a connection of its own
+    would wait for it.
+    """
+    MODULE_WORLD_MODULES.add(sys._getframe(1).f_globals["__name__"])
+
+    @pytest.fixture(scope="module", name=name)
+    def fixture(backend, _apps, tmp_path_factory, postgres, module_world_transaction):
+        _, app = app_for(backend, _apps, tmp_path_factory, postgres)
+        _, session = module_world_transaction
+        with app.app_context():
+            original, db.session = db.session, session
+            try:
+                world = build()
+                session.commit()
+            finally:
+                db.session = original
+        return world
+
+    fixture.__doc__ = build.__doc__
+    return fixture
