@@ -93,25 +93,49 @@ def test_a_second_scheduler_process_stands_by(backend, tmp_path_factory, postgre
     command = [sys.executable, "-m", "flask", "--app", "app", "scheduler", "run"]
     procs = []
     try:
-        first = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        procs.append(first)
-        assert "scheduler started" in _read_until(first, "scheduler started", 30)
-        second = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        procs.append(second)
-        output = _read_until(second, "standing by", 30)
-        assert "standing by" in output and "scheduler started" not in output
-        # When the first one ends, the standby takes over.
-        first.terminate()
-        first.wait(10)
-        assert "scheduler started" in _read_until(second, "scheduler started", 40)
+        # Two at once: one takes the guard and starts, the other stands by.
+        for _ in range(2):
+            procs.append(
+                subprocess.Popen(
+                    command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                )
+            )
+        said = _read_both(procs, 30)
+        leaders = [p for p in procs if "scheduler started" in said[p]]
+        standing = [p for p in procs if "standing by" in said[p] and "scheduler started" not in said[p]]
+        assert len(leaders) == 1 and len(standing) == 1, said
+        # When the one that runs ends, the one standing by takes over.
+        leaders[0].terminate()
+        leaders[0].wait(10)
+        assert "scheduler started" in _read_until(standing[0], "scheduler started", 40)
     finally:
         for proc in procs:
             proc.kill()
             proc.wait(10)
+
+
+def _read_both(procs, timeout: float) -> dict:
+    """Read both processes' output until one has started and the other stands by, or the time is up."""
+    selector = selectors.DefaultSelector()
+    for proc in procs:
+        selector.register(proc.stdout, selectors.EVENT_READ, proc)
+    said = dict.fromkeys(procs, "")
+    deadline = time.monotonic() + timeout
+
+    def settled():
+        return sorted(("scheduler started" in t, "standing by" in t) for t in said.values()) == [
+            (False, True),
+            (True, False),
+        ]
+
+    while not settled() and time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=max(0.0, deadline - time.monotonic())):
+            line = key.fileobj.readline()
+            if line:
+                said[key.data] += line
+            else:
+                selector.unregister(key.fileobj)
+    return said
 
 
 def test_jobs_run_command(app, db_session):

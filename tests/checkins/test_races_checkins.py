@@ -9,10 +9,10 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from time import sleep
+from time import monotonic
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, text, update
 
 from school_prevention import crypto
 from school_prevention.audit.models import AuditEvent
@@ -271,16 +271,43 @@ def _while_completed_elsewhere(app, checkin_id: int, user_id: int, url: str, dat
                 Answer(response.status_code, response.headers.get("Location"), response.get_data(as_text=True))
             )
 
+    with app.app_context():
+        engine = db.engine
+    begun = threading.Event()
+
+    def note_begin(conn, cursor, statement, *args) -> None:
+        if statement.startswith("BEGIN IMMEDIATE") and threading.current_thread() is thread:
+            begun.set()
+
     thread = threading.Thread(target=send)
+    event.listen(engine, "before_cursor_execute", note_begin)
     thread.start()
     try:
-        sleep(1.0)  # the request has read the check-in by now, or is waiting for its lock
+        _wait_until_the_request_waits(engine, begun)
         transaction.commit()
     finally:
+        event.remove(engine, "before_cursor_execute", note_begin)
         other.close()
         thread.join(timeout=60)
     assert answer, "the request did not finish"
     return answer[0]
+
+
+def _wait_until_the_request_waits(engine, begun: threading.Event) -> None:
+    """Until the request waits for the other connection's lock: PostgreSQL says so in pg_stat_activity;
+    on SQLite the request has sent its BEGIN IMMEDIATE, which waits for the write lock (or takes it
+    after the commit: the same order of events)."""
+    if engine.dialect.name == "sqlite":
+        assert begun.wait(30), "the request never began its transaction"
+        return
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = monotonic() + 30
+    with engine.connect() as watcher:
+        while not watcher.execute(waiting).scalar():
+            assert monotonic() < deadline, "the request never waited for the lock"
+            watcher.rollback()  # a new snapshot of pg_stat_activity
 
 
 @pytest.mark.parametrize("change", ["edit", "end"])

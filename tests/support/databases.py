@@ -7,6 +7,7 @@ PostgreSQL half of the suite is skipped with a reason that says so.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 
 import pytest
@@ -58,7 +59,7 @@ class PostgresDatabases:
         if self._admin is None:
             return
         with self._admin.connect() as conn:
-            for name in self.created:
+            for name in self.created + _COPIES:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         self._admin.dispose()
 
@@ -70,3 +71,43 @@ def new_database_url(backend: str, label: str, tmp_path_factory, postgres: Postg
     if backend == "postgresql":
         return postgres.create(label)
     raise ValueError(backend)
+
+
+# PostgreSQL databases keep_copy() made in this process (PostgresDatabases.drop_all drops them too).
+_COPIES: list[str] = []
+
+
+def _admin_engine():
+    return sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+
+
+def keep_copy(url: sa.engine.URL) -> str:
+    """A copy of a database nobody is connected to (SQLite: a file beside it; PostgreSQL: a new
+    database made from it as a template); returns where it is, for copy_database()."""
+    if url.get_backend_name() == "sqlite":
+        assert url.database is not None
+        shutil.copyfile(url.database, url.database + ".head")
+        return url.database + ".head"
+    name = f"sp_head_{uuid.uuid4().hex[:10]}"
+    engine = _admin_engine()
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{url.database}"'))
+    engine.dispose()
+    _COPIES.append(name)
+    return name
+
+
+def copy_database(url: sa.engine.URL, source: str) -> None:
+    """Make the database at url (empty, nobody connected) a copy of keep_copy()'s `source`."""
+    if url.get_backend_name() == "sqlite":
+        assert url.database is not None
+        for leftover in (url.database + "-wal", url.database + "-shm"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+        shutil.copyfile(source, url.database)
+        return
+    engine = _admin_engine()
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{url.database}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{url.database}" TEMPLATE "{source}"'))
+    engine.dispose()
