@@ -96,6 +96,9 @@ def english_left(html: str, data: list[str]) -> list[str]:
         # Whole words only: a record's short word ("es", "Ana") must not cut into the interface's words.
         text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", " ", text)
     text = text.replace("School Prevention", " ")  # the authenticator app's account name, a proper name
+    # A second-factor secret as the setup page groups it ("ZRQ2 HSYY 4BY2 …"): random letters, where
+    # "BY" or "I" would read as English one run in a few.
+    text = re.sub(r"\b(?:[A-Z2-7]{4} ){3,}[A-Z2-7]{1,4}\b", " ", text)
     left = []
     for line in text.splitlines():
         words = {w.lower() for w in re.findall(r"[A-Za-z][A-Za-z-]*", line)}
