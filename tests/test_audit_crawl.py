@@ -1,4 +1,5 @@
-"""Every page that names a student writes its one audit row: a crawl of every page as every role.
+"""One crawl of every page as every role, who chose Spanish: each page that names a student writes
+its one audit row, and no page still reads as English.
 
 The world is tests/support/worlds.py's one_of_everything (so every route has a URL), with every
 student renamed to a name no other text on a page can contain ("Zyxwa…", "Quorvel…"). Each role
@@ -17,6 +18,12 @@ rows, fails the test with its address.
 Some answers carry students' records without their names (the calendar feed gives initials, a
 student-level export SIS identifiers):
 READS_WITHOUT_NAMES lists them, and they must write their row too.
+
+Spanish: the crawl's user chose it (and the browser asks for English: her choice wins). An HTML
+page that answers 2xx must be marked lang="es" and have no line that reads as English
+(tests/support/pages.english_left: a line with an English-only word such as "the", "save",
+"student", once the records' own words are taken out: every text the database holds, the
+district's data in its own words, not interface text).
 """
 
 from __future__ import annotations
@@ -29,9 +36,12 @@ import pytest
 from sqlalchemy import func, select
 
 from school_prevention.audit.models import AuditEvent
+from school_prevention.extensions import db
 from school_prevention.students.models import Student
 from tests.factories import make_flag, make_student
+from tests.support.apps import module_world
 from tests.support.endpoints import ALL, requests_for
+from tests.support.pages import english_left, records_words
 from tests.support.worlds import one_of_everything
 
 # Pages that show more with a query string: endpoint -> query strings ({name} is a world value).
@@ -72,19 +82,21 @@ def _tag(n: int) -> str:
     return letters
 
 
-@pytest.fixture
-def crawl_world(db_session):
+def _crawl_world():
     """One of everything a route names (tests/support/worlds.py) with names found nowhere else; one student
     also has a preferred name. A flagged student in no program is added, for the lists of students not
     yet helped (the coverage report)."""
-    world = one_of_everything(db_session)
+    world = one_of_everything(db.session)
     make_flag(make_student(world["school"]), world["users"]["counselor"])
-    students = db_session.scalars(select(Student).order_by(Student.id)).all()
+    students = db.session.scalars(select(Student).order_by(Student.id)).all()
     for n, student in enumerate(students):
         student.given_name, student.family_name = f"Zyxwa{_tag(n)}", f"Quorvel{_tag(n)}"
     students[0].preferred_name = f"Pimbrit{_tag(0)}"
-    db_session.commit()
+    db.session.commit()
     return world
+
+
+crawl_world = module_world(_crawl_world, name="crawl_world")  # built once for the module's crawls
 
 
 def _names(db_session) -> dict[int, list[str]]:
@@ -154,14 +166,18 @@ def audit_problem(body: str, rows: list[AuditEvent], names: dict[int, list[str]]
 
 
 @pytest.mark.parametrize("role", sorted(ALL))
-def test_every_page_that_names_a_student_writes_its_one_audit_row(app, login_as, crawl_world, db_session, role):
+def test_every_page_writes_its_audit_row_and_reads_in_spanish(app, login_as, crawl_world, db_session, role):
+    user = crawl_world["users"][role]
+    user.locale = "es"
+    db_session.commit()
     names = _names(db_session)
+    words = records_words()
     client = app.test_client()
-    login_as(crawl_world["users"][role], client)
-    problems, named_pages = [], 0
+    login_as(user, client)
+    problems, english, named_pages, pages = [], [], 0, 0
     for endpoint, url in _urls(app, crawl_world, role):
         before = _last_id(db_session)
-        response = client.get(url)
+        response = client.get(url, headers={"Accept-Language": "en"})  # her choice beats the browser's
         assert response.status_code < 500, (role, url, response.status_code)
         rows = db_session.scalars(select(AuditEvent).where(AuditEvent.id > before).order_by(AuditEvent.id)).all()
         body = _text(response)
@@ -171,9 +187,17 @@ def test_every_page_that_names_a_student_writes_its_one_audit_row(app, login_as,
             named_pages += 1
         if problem:
             problems.append(f"{role} GET {url} ({endpoint}, {response.status_code}): {problem}")
+        if response.status_code < 300 and response.mimetype == "text/html":
+            pages += 1
+            if '<html lang="es">' not in body:
+                english.append(f"{url} ({endpoint}): not marked lang=es")
+            if left := english_left(body, words):
+                english.append(f"{url} ({endpoint}): {left[:6]}")
     assert not problems, "\n".join(problems)
     if role in {"counselor", "principal", "staff"}:
         assert named_pages, f"the crawl as {role} met no page naming a student: the world no longer exercises it"
+    assert pages > 5, f"the crawl as {role} opened only {pages} pages"
+    assert not english, f"{len(english)} pages still read as English for a {role}:\n" + "\n".join(english)
 
 
 def test_the_rule_itself():

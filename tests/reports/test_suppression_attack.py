@@ -276,7 +276,7 @@ class District:
 
 
 SEEDS = range(150)
-QUICK = 25  # districts in the default run; the other 125 run with the slow tests (bin/test -m slow)
+QUICK = 10  # districts in the default run; the other 140 run with the slow tests (bin/test -m slow)
 
 
 @pytest.mark.parametrize(
@@ -298,8 +298,8 @@ def test_the_attacker_finds_what_primary_suppression_alone_leaves(monkeypatch):
         return suppression.Suppression(cells, set())
 
     monkeypatch.setattr(suppression, "suppress", primary_only)
-    found = sum(bool(District(seed).attack().recovered()) for seed in range(12))
-    assert found >= 10
+    found = sum(bool(District(seed).attack().recovered()) for seed in range(6))
+    assert found >= 5
 
 
 def test_the_attacker_finds_what_free_dates_gave_away():
@@ -332,12 +332,12 @@ def test_reporting_months_are_whole_weeks_and_every_week_is_in_one_month():
 def test_scope_of_the_attack():
     """How much the random districts put to the attacker (printed with -s)."""
     totals = Counter()
-    for seed in range(10):
+    for seed in range(5):
         attack = District(seed).attack()
         equations, targets, unknowns = attack.size()
         totals.update(districts=1, releases=attack.releases, equations=equations, withheld=targets, unknowns=unknowns)
-    print(f"\nattacker, 10 of the {len(SEEDS)} districts: {dict(totals)}")
-    assert totals["withheld"] > 100 and totals["releases"] > 100
+    print(f"\nattacker, 5 of the {len(SEEDS)} districts: {dict(totals)}")
+    assert totals["withheld"] > 50 and totals["releases"] > 50
 
 
 # --- the real thing: the demo district and a hand-built one, through the pages and downloads ----------
