@@ -1,5 +1,6 @@
 """One crawl of every page as every role, who chose Spanish: each page that names a student writes
-its one audit row, and no page still reads as English.
+its one audit row, each such row reads in plain words on the record of access, and no page still
+reads as English.
 
 The world is tests/support/worlds.py's one_of_everything (so every route has a URL), with every
 student renamed to a name no other text on a page can contain ("Zyxwa…", "Quorvel…"). Each role
@@ -35,6 +36,7 @@ import zipfile
 import pytest
 from sqlalchemy import func, select
 
+from school_prevention.access_record.views import LABELS
 from school_prevention.audit.models import AuditEvent
 from school_prevention.extensions import db
 from school_prevention.students.models import Student
@@ -194,6 +196,12 @@ def test_every_page_writes_its_audit_row_and_reads_in_spanish(app, login_as, cra
             if left := english_left(body, words):
                 english.append(f"{url} ({endpoint}): {left[:6]}")
     assert not problems, "\n".join(problems)
+    # What the record of access shows a parent or the privacy officer: "Opened a flag to edit it",
+    # never "flag.edit.view". Every action written about a student has its plain description.
+    actions = set(db_session.scalars(select(AuditEvent.action).where(AuditEvent.student_id.is_not(None))))
+    assert not sorted(actions - set(LABELS)), "add a plain description to access_record.views.LABELS"
+    if role == "counselor":
+        assert len(actions) > 10, actions  # the crawl opened the pages that name a student
     if role in {"counselor", "principal", "staff"}:
         assert named_pages, f"the crawl as {role} met no page naming a student: the world no longer exercises it"
     assert pages > 5, f"the crawl as {role} opened only {pages} pages"
