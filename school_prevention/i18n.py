@@ -7,6 +7,7 @@ English output keeps the formats the pages always had (strftime), so nothing cha
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from datetime import date, datetime, time
@@ -91,7 +92,14 @@ def language() -> str:
     otherwise (a job with no forced language, or no app at all)."""
     if not has_app_context():
         return DEFAULT
-    return str(get_locale() or DEFAULT)
+    locale = get_locale()
+    return _code(locale) if locale is not None else DEFAULT
+
+
+@functools.lru_cache(maxsize=16)
+def _code(locale: Locale) -> str:
+    """str(locale), which Babel works out anew each time (a figure-heavy page asks thousands of times)."""
+    return str(locale)
 
 
 def is_english() -> bool:
@@ -127,9 +135,17 @@ def localdate(value: date | None, fmt: str = "%b %-d, %Y") -> str:
 
 def number(value: float, decimals: int = 0) -> str:
     """A figure with the locale's grouping and decimal marks ("1,234.5" / "1234,5")."""
-    if is_english():
+    lang = language()
+    if lang == "en":
         return f"{value:,.{decimals}f}"
-    return format_decimal(value, format="#,##0" + ("." + "0" * decimals if decimals else ""), locale=language())
+    return _number(value, decimals, lang)
+
+
+@functools.lru_cache(maxsize=4096)
+def _number(value: float, decimals: int, lang: str) -> str:
+    """number() in another language than English: Babel's formatting, kept for the figures a page
+    repeats (the district's table formats some 15,000 of them, most small counts)."""
+    return format_decimal(value, format="#,##0" + ("." + "0" * decimals if decimals else ""), locale=lang)
 
 
 def percent_text(share: float) -> str:

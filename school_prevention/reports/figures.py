@@ -74,18 +74,18 @@ def one_moment(session) -> Iterator[Connection]:
             connection.rollback()  # read only: nothing to keep
 
 
-def _weeks_by_monday(tallies: list[CheckinTally], period: Period, into: dict) -> None:
-    """Add each school's weekly check-ins of a period to `into` (school id -> Monday -> (due, on time))."""
+def _weeks_by_monday(rows, period: Period, into: dict) -> None:
+    """Add each school's weekly check-ins of a period (rows of measures.checkins) to `into`
+    (school id -> Monday -> (due, on time)), the weeks with any due only."""
     first = period.first_monday
     mondays = {  # week number -> its Monday, for the weeks that meet the period (the same few dozen for every school)
         week: first + timedelta(days=7 * week) for week in range((period.end - first).days // 7 + 1)
     }
-    for tally in tallies:
-        mine = into.setdefault(tally.school_id, {})
-        for week, counts in tally.weeks.items():
-            monday = mondays.get(week)
-            if monday is not None:
-                mine[monday] = counts
+    for school_id, week, *_windows, due, on_time in rows:
+        mine = into.setdefault(school_id, {})
+        monday = mondays.get(int(week))
+        if due and monday is not None:
+            mine[monday] = (int(due), int(on_time or 0))
 
 
 def statements(
@@ -136,11 +136,12 @@ def gather(
     with one_moment(db.session) as connection:
         # list(): the dataclass keeps lists (Result.all() is typed as a Sequence; it is a list already)
         rows = {name: list(connection.execute(statement, params).all()) for name, (statement, params) in named.items()}
-    tallies = measures.checkin_tallies(rows["checkins"])
     weeks: dict[int, dict[date, tuple[int, int]]] = {}
-    _weeks_by_monday(tallies, period, weeks)
+    _weeks_by_monday(rows["checkins"], period, weeks)
     if more_checkins is not None:
-        _weeks_by_monday(measures.checkin_tallies(rows["more_checkins"]), more_checkins, weeks)
+        _weeks_by_monday(rows["more_checkins"], more_checkins, weeks)
+    # The rolling windows (the last 30 and 90 days) are a school page's; the district's periods are fixed.
+    tallies = measures.checkin_tallies(rows["checkins"]) if period.rolling else []
     return Figures(
         schools=rows["schools"],
         by_school_grade=rows["by_school_grade"],
