@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, false, func, select
+from sqlalchemy import Select, bindparam, false, func, select
 from sqlalchemy.orm import selectinload
 
 from school_prevention.audit.models import AuditEvent
@@ -66,6 +66,40 @@ def student_checkin_summary(student_id: int, now: datetime) -> dict:
         ).where(CheckIn.student_id == student_id)
     )
     return {"next_due": row[0], "overdue": row[1], "last_completed": row[2], "completed": row[3]}
+
+
+def student_page_plans():
+    """The student page's active check-in plans (pages.students.page_queries makes it a section of the
+    page's one statement): (query, named columns, order), oldest first, with their counselor's name,
+    for :student_id."""
+    columns = {
+        "id": CheckInPlan.id,
+        "cadence": CheckInPlan.cadence,
+        "rrule": CheckInPlan.rrule,
+        "local_time": CheckInPlan.local_time,
+        "until": CheckInPlan.until,
+        "needs_handoff": CheckInPlan.needs_handoff,
+        "counselor": User.name,
+    }
+    query = (
+        select(CheckInPlan.id)
+        .join(User, User.id == CheckInPlan.counselor_id)
+        .where(CheckInPlan.student_id == bindparam("student_id"), CheckInPlan.status == "active")
+    )
+    return query, columns, [CheckInPlan.created_at, CheckInPlan.id]
+
+
+def student_page_summary():
+    """The student page's check-in summary, student_checkin_summary's figures as one row of a section of
+    the page's one statement: (query, named columns, no order), for :student_id at :now."""
+    now = bindparam("now", type_=CheckIn.due_at.type)
+    columns = {
+        "next_due": func.min(CheckIn.due_at).filter(CheckIn.status == "scheduled", CheckIn.due_at >= now),
+        "overdue": func.count().filter(CheckIn.status == "scheduled", CheckIn.due_at < now),
+        "last_completed": func.max(CheckIn.due_at).filter(CheckIn.status == "completed"),
+        "completed": func.count().filter(CheckIn.status == "completed"),
+    }
+    return select(CheckIn.id).where(CheckIn.student_id == bindparam("student_id")), columns, []
 
 
 def db_row(query: Select):

@@ -180,6 +180,24 @@ def student_page_section():
     return select(newest.c.id), columns, [newest.c.disclosed_at.desc(), newest.c.id.desc()]
 
 
+def student_page_guardians():
+    """The student page's parents and guardians from the SIS roster, active ones (a section of the page's one
+    statement, like student_page_section): (query, named columns, order), by family name, for :student_id."""
+    columns = {
+        "given_name": Guardian.given_name,
+        "family_name": Guardian.family_name,
+        "role": Guardian.role,
+        "phone": Guardian.phone,
+        "email": Guardian.email,
+    }
+    query = (
+        select(Guardian.id)
+        .join(guardian_student, guardian_student.c.guardian_id == Guardian.id)
+        .where(guardian_student.c.student_id == bindparam("student_id"), Guardian.is_active.is_(True))
+    )
+    return query, columns, [Guardian.family_name, Guardian.given_name, Guardian.id]
+
+
 def approvers(school_id: int) -> Select:
     """Who may approve sharing a student's records: the school's active counselors and principals."""
     from school_prevention.auth.models import user_school

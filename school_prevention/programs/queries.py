@@ -10,8 +10,8 @@ from datetime import date
 
 from dateutil.relativedelta import relativedelta
 from flask import abort
-from sqlalchemy import Select, case, exists, false, func, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import Integer, Select, and_, bindparam, case, exists, false, func, null, or_, select, type_coerce
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from school_prevention.auth.models import User
 from school_prevention.flags.models import RiskFlag
@@ -329,3 +329,70 @@ def get_match_or_404(user: User, match_id: int):
 def running_programs(scoped_programs: Select) -> Select:
     """The programs of a scoped program query that are marked running, by name (the caseload's choices)."""
     return scoped_programs.where(Program.is_active.is_(True)).order_by(Program.name)
+
+
+def student_page_enrollments():
+    """The student page's enrollments (pages.students.page_queries makes it a section of the page's one
+    statement): (query, named columns, order), current first, newest first, for :student_id; each with
+    the program's name, what the student attended of it, and a waitlisted one's place in line (1 is next)."""
+    student = bindparam("student_id")
+    present = Attendance.status == "present"
+    dose = (
+        select(
+            ProgramSession.program_id,
+            func.count().filter(present).label("sessions"),
+            func.coalesce(func.sum(case((present, ProgramSession.minutes), else_=0)), 0).label("minutes"),
+        )
+        .join(ProgramSession, ProgramSession.id == Attendance.session_id)
+        .where(Attendance.student_id == student)
+        .group_by(ProgramSession.program_id)
+        .subquery("dose")
+    )
+    ahead = aliased(Enrollment)
+    place = (
+        select(func.count())
+        .where(
+            ahead.program_id == Enrollment.program_id,
+            ahead.status == "waitlisted",
+            or_(
+                ahead.requested_at < Enrollment.requested_at,
+                and_(ahead.requested_at == Enrollment.requested_at, ahead.id <= Enrollment.id),
+            ),
+        )
+        .correlate(Enrollment)
+        .scalar_subquery()
+    )
+    columns = {
+        "id": Enrollment.id,
+        "program_id": Enrollment.program_id,
+        "program": Program.name,
+        "status": Enrollment.status,
+        "requested_at": Enrollment.requested_at,
+        "started_at": Enrollment.started_at,
+        "ended_at": Enrollment.ended_at,
+        "end_reason": Enrollment.end_reason,
+        "sessions": type_coerce(func.coalesce(dose.c.sessions, 0), Integer),
+        "minutes": type_coerce(func.coalesce(dose.c.minutes, 0), Integer),
+        "place": type_coerce(case((Enrollment.status == "waitlisted", place), else_=null()), Integer),
+    }
+    query = (
+        select(Enrollment.id)
+        .join(Program, Program.id == Enrollment.program_id)
+        .outerjoin(dose, dose.c.program_id == Enrollment.program_id)
+        .where(Enrollment.student_id == student)
+    )
+    rank = case({"active": 0, "waitlisted": 1}, value=Enrollment.status, else_=2)
+    return query, columns, [rank, Enrollment.requested_at.desc(), Enrollment.id.desc()]
+
+
+def student_page_matches():
+    """The student page's mentoring matches (a section of the page's one statement, like
+    student_page_enrollments): (query, named columns, order), open ones first, newest first, with the
+    mentor's name, for :student_id."""
+    columns = {"id": Match.id, "status": Match.status, "matched_on": Match.matched_on, "mentor": Mentor.name}
+    query = (
+        select(Match.id)
+        .outerjoin(Mentor, Mentor.id == Match.mentor_id)
+        .where(Match.student_id == bindparam("student_id"))
+    )
+    return query, columns, [Match.status == "closed", Match.created_at.desc(), Match.id.desc()]

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, case, false, literal_column, or_, select, update
+from sqlalchemy import Select, bindparam, case, false, literal, literal_column, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from school_prevention.auth.models import User, user_school
+from school_prevention.flags.models import FlagCategory
 from school_prevention.permissions import assigned_school_ids, scoped_or_404, visible_students
-from school_prevention.referrals.models import Referral
+from school_prevention.referrals.models import Referral, referral_category
 from school_prevention.roles import Role
 from school_prevention.students.models import Student
 
 URGENCY_RANK = case({"urgent": 0, "soon": 1, "routine": 2}, value=Referral.urgency)
 STATUS_RANK = case({"new": 0, "in_review": 1, "accepted": 2, "closed": 3}, value=Referral.status)
+OPEN_REFERRAL = ("new", "in_review")
 
 
 def triage_queue(scoped: Select, show: str = "open") -> Select:
@@ -161,3 +163,33 @@ def triage_referrals(user: User) -> Select:
     if user.role_enum != Role.COUNSELOR:
         return select(Referral).where(false())
     return select(Referral).where(Referral.school_id.in_(assigned_school_ids(user)))
+
+
+def student_page_triage_schools():
+    """The schools whose referrals the student page's viewer triages (triage_referrals), the viewer's id
+    left as :scope_user_id (the page's statement is built once for every user of a kind)."""
+    return select(user_school.c.school_id).where(user_school.c.user_id == bindparam("scope_user_id"))
+
+
+def student_page_section():
+    """The student page's open referrals (pages.students.page_queries makes it a section of the page's one
+    statement): (query, named columns, order), those waiting for a decision that the viewer triages, oldest
+    first, one row per concern category, for :student_id."""
+    columns = {
+        "id": Referral.id,
+        "urgency": Referral.urgency,
+        "submitted_at": Referral.submitted_at,
+        "category": FlagCategory.name,
+    }
+    query = (
+        select(Referral.id)
+        .outerjoin(referral_category, referral_category.c.referral_id == Referral.id)
+        .outerjoin(FlagCategory, FlagCategory.id == referral_category.c.category_id)
+        .where(
+            Referral.student_id == bindparam("student_id"),
+            # Literals, not an expanding parameter: the page's statement is built once (page_queries).
+            Referral.status.in_([literal(s) for s in OPEN_REFERRAL]),
+            Referral.school_id.in_(student_page_triage_schools()),
+        )
+    )
+    return query, columns, [Referral.submitted_at, Referral.id, FlagCategory.position, FlagCategory.id]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Select, and_, exists, select
+from sqlalchemy import Select, and_, bindparam, exists, select
 from sqlalchemy.orm import aliased, contains_eager
 
 from school_prevention.screenings.models import Instrument, Screening
@@ -60,3 +60,22 @@ def rescreens_due(students: Select, today: date) -> Select:
         )
         .order_by(Screening.rescreen_on, Screening.id)
     )
+
+
+def student_page_section():
+    """The student page's screenings (pages.students.page_queries makes it a section of the page's one
+    statement): (query, named columns, order), newest first, with the instrument's name, for :student_id."""
+    columns = {
+        "screened_on": Screening.screened_on,
+        "result": Screening.result,
+        "next_step": Screening.next_step,
+        "rescreen_on": Screening.rescreen_on,
+        "outside_agency": Screening.outside_agency,
+        "instrument": Instrument.name,
+    }
+    query = (
+        select(Screening.id)
+        .join(Instrument, Instrument.id == Screening.instrument_id)
+        .where(Screening.student_id == bindparam("student_id"))
+    )
+    return query, columns, [Screening.screened_on.desc(), Screening.id.desc()]

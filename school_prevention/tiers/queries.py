@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, Select, case, func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import ColumnElement, Float, Integer, Select, bindparam, case, func, select, type_coerce
+from sqlalchemy.orm import aliased, joinedload
 
 from school_prevention.auth.models import User
 from school_prevention.extensions import db
@@ -232,3 +232,60 @@ def intervention_filter(kind: str, today: date) -> ColumnElement[bool]:
     if kind == "review_due":
         return active.where(InterventionPlan.review_on <= today).exists()
     raise ValueError(f"unknown intervention filter {kind!r}")
+
+
+def student_page_tier():
+    """The student page's tier (pages.students.page_queries makes it a section of the page's one statement):
+    (query, named columns, no order), one row: the tier (1 when never moved) and its version (0 when never
+    moved), for :student_id."""
+    columns = {
+        "tier": type_coerce(func.coalesce(StudentTier.tier, 1), Integer),
+        "version": type_coerce(func.coalesce(StudentTier.version, 0), Integer),
+        "changed_at": StudentTier.changed_at,
+    }
+    query = (
+        select(Student.id)
+        .outerjoin(StudentTier, StudentTier.student_id == Student.id)
+        .where(Student.id == bindparam("student_id"))
+    )
+    return query, columns, []
+
+
+def student_page_interventions():
+    """The student page's intervention plans (a section of the page's one statement, like student_page_tier):
+    (query, named columns, order), active first, soonest review first, with their data points' count and
+    latest value, for :student_id."""
+    latest = (
+        select(ProgressPoint.value)
+        .where(ProgressPoint.plan_id == InterventionPlan.id)
+        .order_by(ProgressPoint.measured_on.desc())
+        .limit(1)
+        .correlate(InterventionPlan)
+        .scalar_subquery()
+    )
+    points = (
+        select(func.count())
+        .where(ProgressPoint.plan_id == InterventionPlan.id)
+        .correlate(InterventionPlan)
+        .scalar_subquery()
+    )
+    counselor = aliased(User)
+    columns = {
+        "id": InterventionPlan.id,
+        "goal": InterventionPlan.goal,
+        "measure": InterventionPlan.measure,
+        "baseline": InterventionPlan.baseline,
+        "target": InterventionPlan.target,
+        "started_on": InterventionPlan.started_on,
+        "review_on": InterventionPlan.review_on,
+        "status": InterventionPlan.status,
+        "counselor": counselor.name,
+        "points": type_coerce(points, Integer),
+        "latest": type_coerce(latest, Float),
+    }
+    query = (
+        select(InterventionPlan.id)
+        .outerjoin(counselor, counselor.id == InterventionPlan.counselor_id)
+        .where(InterventionPlan.student_id == bindparam("student_id"))
+    )
+    return query, columns, [InterventionPlan.status != "active", InterventionPlan.review_on, InterventionPlan.id]

@@ -1,8 +1,13 @@
 """The student page's statement: the student and everything the page lists, in one statement.
 
 The page is the most opened one in the app. Each of its parts (the student, flags, enrollments, matches,
-plans, the check-in summary, open referrals, screenings, the timeline) is a section: a query of
-named columns, in its own order. page_statement() sends them all at once as one UNION ALL whose
+plans, the check-in summary, the tier, intervention plans, open referrals, screenings, the timeline,
+guardians, demographics, agency referrals, disclosures) is a section: a query of named columns, in its
+own order. Each feature owns its sections, as (query, named columns, order) from a student_page_*()
+function of its queries module (flags.queries.student_page_section, programs.queries.student_page_enrollments,
+...), so a change to a feature's model and to what the page reads of it are made in one place; this
+module keeps what composes: the student row (students and schools are no feature), the timeline (events
+of several features, newest first) and the one statement. page_statement() sends them all at once as one UNION ALL whose
 rows carry their section, their place in it and the section's columns in typed slots (a column
 of each type per slot: PostgreSQL needs one type per column of a union); students.page reads the
 rows back by name. One statement instead of ten saves round trips and, above all, the work of
@@ -30,9 +35,7 @@ from sqlalchemy import (
     Select,
     String,
     Time,
-    and_,
     bindparam,
-    case,
     cast,
     exists,
     func,
@@ -48,23 +51,27 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.types import TypeEngine
 
 from school_prevention.agencies.queries import student_page_section as agency_referrals_section
-from school_prevention.auth.models import User, user_school
+from school_prevention.auth.models import User
 from school_prevention.checkins.models import CheckIn, CheckInPlan
+from school_prevention.checkins.queries import student_page_plans
+from school_prevention.checkins.queries import student_page_summary as checkin_summary_section
 from school_prevention.db import UTCDateTime
-from school_prevention.disclosures.models import Guardian, guardian_student
+from school_prevention.disclosures.queries import student_page_guardians
 from school_prevention.disclosures.queries import student_page_section as disclosures_section
 from school_prevention.flags.models import FlagCategory, FlagEvent, RiskFlag
 from school_prevention.flags.queries import student_page_section as flags_section
 from school_prevention.permissions import visible_students_condition
-from school_prevention.programs.models import Attendance, Enrollment, Match, Mentor, Program, ProgramSession
-from school_prevention.referrals.models import Referral, referral_category
-from school_prevention.roster.models import StudentDemographics
+from school_prevention.programs.queries import student_page_enrollments, student_page_matches
+from school_prevention.referrals.models import Referral
+from school_prevention.referrals.queries import student_page_section as referrals_section
+from school_prevention.referrals.queries import student_page_triage_schools
+from school_prevention.roster.queries import student_page_demographics
 from school_prevention.schools.models import School
-from school_prevention.screenings.models import Instrument, Screening
+from school_prevention.screenings.queries import student_page_section as screenings_section
 from school_prevention.students.models import Student
-from school_prevention.tiers.models import InterventionPlan, ProgressPoint, StudentTier, TierChange
+from school_prevention.tiers.models import InterventionPlan, TierChange
+from school_prevention.tiers.queries import student_page_interventions, student_page_tier
 
-OPEN_REFERRAL = ("new", "in_review")
 TIMELINE_LENGTH = 50
 STUDENT: BindParameter[int] = bindparam("student_id")
 # Slot types of the union, by the kind of value they hold.
@@ -113,11 +120,6 @@ def _section(name: str, query_from: Select, columns: dict, order_by=()) -> Secti
     return Section(name, query_from, columns, list(order_by))
 
 
-def _triage_schools():
-    """The schools whose referrals a counselor triages (permissions.triage_referrals), for :scope_user_id."""
-    return select(user_school.c.school_id).where(user_school.c.user_id == bindparam("scope_user_id"))
-
-
 def _visible(scope_kind: str):
     """Whether the user may see the student :student_id (permissions.visible_students)."""
     return exists().where(Student.id == STUDENT, visible_students_condition(scope_kind))
@@ -139,137 +141,6 @@ def _student() -> Section:
     }
     query = select(Student.id).join(School, School.id == Student.school_id).where(Student.id == STUDENT)
     return _section("student", query, columns)
-
-
-def _enrollments() -> Section:
-    """Enrollments (current first, newest first) with the program's name, what the student
-    attended of it, and a waitlisted one's place in line (1 is next)."""
-    present = Attendance.status == "present"
-    dose = (
-        select(
-            ProgramSession.program_id,
-            func.count().filter(present).label("sessions"),
-            func.coalesce(func.sum(case((present, ProgramSession.minutes), else_=0)), 0).label("minutes"),
-        )
-        .join(ProgramSession, ProgramSession.id == Attendance.session_id)
-        .where(Attendance.student_id == STUDENT)
-        .group_by(ProgramSession.program_id)
-        .subquery("dose")
-    )
-    ahead = aliased(Enrollment)
-    place = (
-        select(func.count())
-        .where(
-            ahead.program_id == Enrollment.program_id,
-            ahead.status == "waitlisted",
-            or_(
-                ahead.requested_at < Enrollment.requested_at,
-                and_(ahead.requested_at == Enrollment.requested_at, ahead.id <= Enrollment.id),
-            ),
-        )
-        .correlate(Enrollment)
-        .scalar_subquery()
-    )
-    columns = {
-        "id": Enrollment.id,
-        "program_id": Enrollment.program_id,
-        "program": Program.name,
-        "status": Enrollment.status,
-        "requested_at": Enrollment.requested_at,
-        "started_at": Enrollment.started_at,
-        "ended_at": Enrollment.ended_at,
-        "end_reason": Enrollment.end_reason,
-        "sessions": type_coerce(func.coalesce(dose.c.sessions, 0), Integer),
-        "minutes": type_coerce(func.coalesce(dose.c.minutes, 0), Integer),
-        "place": type_coerce(case((Enrollment.status == "waitlisted", place), else_=null()), Integer),
-    }
-    query = (
-        select(Enrollment.id)
-        .join(Program, Program.id == Enrollment.program_id)
-        .outerjoin(dose, dose.c.program_id == Enrollment.program_id)
-        .where(Enrollment.student_id == STUDENT)
-    )
-    rank = case({"active": 0, "waitlisted": 1}, value=Enrollment.status, else_=2)
-    return _section("enrollments", query, columns, [rank, Enrollment.requested_at.desc(), Enrollment.id.desc()])
-
-
-def _matches() -> Section:
-    """Mentoring matches with the mentor's name, open ones first, newest first."""
-    columns = {"id": Match.id, "status": Match.status, "matched_on": Match.matched_on, "mentor": Mentor.name}
-    query = select(Match.id).outerjoin(Mentor, Mentor.id == Match.mentor_id).where(Match.student_id == STUDENT)
-    return _section("matches", query, columns, [Match.status == "closed", Match.created_at.desc(), Match.id.desc()])
-
-
-def _active_plans() -> Section:
-    """Active check-in plans with their counselor's name, oldest first."""
-    columns = {
-        "id": CheckInPlan.id,
-        "cadence": CheckInPlan.cadence,
-        "rrule": CheckInPlan.rrule,
-        "local_time": CheckInPlan.local_time,
-        "until": CheckInPlan.until,
-        "needs_handoff": CheckInPlan.needs_handoff,
-        "counselor": User.name,
-    }
-    query = (
-        select(CheckInPlan.id)
-        .join(User, User.id == CheckInPlan.counselor_id)
-        .where(CheckInPlan.student_id == STUDENT, CheckInPlan.status == "active")
-    )
-    return _section("plans", query, columns, [CheckInPlan.created_at, CheckInPlan.id])
-
-
-def _checkin_summary() -> Section:
-    """Next due, overdue count, last completed and completed count (checkins.queries.student_checkin_summary)."""
-    now = bindparam("now", type_=CheckIn.due_at.type)
-    columns = {
-        "next_due": func.min(CheckIn.due_at).filter(CheckIn.status == "scheduled", CheckIn.due_at >= now),
-        "overdue": func.count().filter(CheckIn.status == "scheduled", CheckIn.due_at < now),
-        "last_completed": func.max(CheckIn.due_at).filter(CheckIn.status == "completed"),
-        "completed": func.count().filter(CheckIn.status == "completed"),
-    }
-    return _section("summary", select(CheckIn.id).where(CheckIn.student_id == STUDENT), columns)
-
-
-def _open_referrals() -> Section:
-    """Referrals waiting for a decision (oldest first), one row per concern category."""
-    columns = {
-        "id": Referral.id,
-        "urgency": Referral.urgency,
-        "submitted_at": Referral.submitted_at,
-        "category": FlagCategory.name,
-    }
-    query = (
-        select(Referral.id)
-        .outerjoin(referral_category, referral_category.c.referral_id == Referral.id)
-        .outerjoin(FlagCategory, FlagCategory.id == referral_category.c.category_id)
-        .where(
-            Referral.student_id == STUDENT,
-            Referral.status.in_([literal(s) for s in OPEN_REFERRAL]),
-            Referral.school_id.in_(_triage_schools()),
-        )
-    )
-    return _section(
-        "referrals", query, columns, [Referral.submitted_at, Referral.id, FlagCategory.position, FlagCategory.id]
-    )
-
-
-def _screenings() -> Section:
-    """Screenings with the instrument's name, newest first."""
-    columns = {
-        "screened_on": Screening.screened_on,
-        "result": Screening.result,
-        "next_step": Screening.next_step,
-        "rescreen_on": Screening.rescreen_on,
-        "outside_agency": Screening.outside_agency,
-        "instrument": Instrument.name,
-    }
-    query = (
-        select(Screening.id)
-        .join(Instrument, Instrument.id == Screening.instrument_id)
-        .where(Screening.student_id == STUDENT)
-    )
-    return _section("screenings", query, columns, [Screening.screened_on.desc(), Screening.id.desc()])
 
 
 def _timeline() -> Section:
@@ -296,7 +167,7 @@ def _timeline() -> Section:
     referrals = (
         select(Referral.submitted_at, literal("referral", text), Referral.id, submitter.name, Referral.urgency, null())
         .join(submitter, submitter.id == Referral.submitted_by_id)
-        .where(Referral.student_id == STUDENT, Referral.school_id.in_(_triage_schools()))
+        .where(Referral.student_id == STUDENT, Referral.school_id.in_(student_page_triage_schools()))
     )
     plans_started = select(
         CheckInPlan.created_at, literal("plan", text), CheckInPlan.id, CheckInPlan.cadence, CheckInPlan.rrule, null()
@@ -349,113 +220,27 @@ def _timeline() -> Section:
     return _section("timeline", select(every.c.ref), columns, [every.c.at.desc(), every.c.kind, every.c.ref.desc()])
 
 
-def _tier() -> Section:
-    """The student's tier (1 when never moved) and its version (0 when never moved)."""
-    columns = {
-        "tier": type_coerce(func.coalesce(StudentTier.tier, 1), Integer),
-        "version": type_coerce(func.coalesce(StudentTier.version, 0), Integer),
-        "changed_at": StudentTier.changed_at,
-    }
-    query = select(Student.id).outerjoin(StudentTier, StudentTier.student_id == Student.id).where(Student.id == STUDENT)
-    return _section("tier", query, columns)
-
-
-def _interventions() -> Section:
-    """Intervention plans, active first (soonest review first), with their data points' count and latest value."""
-    latest = (
-        select(ProgressPoint.value)
-        .where(ProgressPoint.plan_id == InterventionPlan.id)
-        .order_by(ProgressPoint.measured_on.desc())
-        .limit(1)
-        .correlate(InterventionPlan)
-        .scalar_subquery()
-    )
-    points = (
-        select(func.count())
-        .where(ProgressPoint.plan_id == InterventionPlan.id)
-        .correlate(InterventionPlan)
-        .scalar_subquery()
-    )
-    counselor = aliased(User)
-    columns = {
-        "id": InterventionPlan.id,
-        "goal": InterventionPlan.goal,
-        "measure": InterventionPlan.measure,
-        "baseline": InterventionPlan.baseline,
-        "target": InterventionPlan.target,
-        "started_on": InterventionPlan.started_on,
-        "review_on": InterventionPlan.review_on,
-        "status": InterventionPlan.status,
-        "counselor": counselor.name,
-        "points": type_coerce(points, Integer),
-        "latest": type_coerce(latest, Float),
-    }
-    query = (
-        select(InterventionPlan.id)
-        .outerjoin(counselor, counselor.id == InterventionPlan.counselor_id)
-        .where(InterventionPlan.student_id == STUDENT)
-    )
-    return _section(
-        "interventions",
-        query,
-        columns,
-        [InterventionPlan.status != "active", InterventionPlan.review_on, InterventionPlan.id],
-    )
-
-
-def _guardians() -> Section:
-    """The student's parents and guardians from the SIS roster (active ones), by family name."""
-    columns = {
-        "given_name": Guardian.given_name,
-        "family_name": Guardian.family_name,
-        "role": Guardian.role,
-        "phone": Guardian.phone,
-        "email": Guardian.email,
-    }
-    query = (
-        select(Guardian.id)
-        .join(guardian_student, guardian_student.c.guardian_id == Guardian.id)
-        .where(guardian_student.c.student_id == STUDENT, Guardian.is_active.is_(True))
-    )
-    return _section("guardians", query, columns, [Guardian.family_name, Guardian.given_name, Guardian.id])
-
-
-def _demographics() -> Section:
-    """Roster demographics, where the SIS sent them (no row otherwise)."""
-    d = StudentDemographics
-    columns = {
-        "sex": d.sex,
-        "american_indian_or_alaska_native": d.american_indian_or_alaska_native,
-        "asian": d.asian,
-        "black_or_african_american": d.black_or_african_american,
-        "native_hawaiian_or_pacific_islander": d.native_hawaiian_or_pacific_islander,
-        "white": d.white,
-        "two_or_more_races": d.two_or_more_races,
-        "hispanic_or_latino": d.hispanic_or_latino,
-    }
-    return _section("demographics", select(d.student_id).where(d.student_id == STUDENT), columns)
-
-
 def sections(is_counselor: bool) -> list[Section]:
-    """The page's sections for a viewer: the student, flags, programs and check-ins; counselors also see referrals, screenings, the timeline, agency
+    """The page's sections for a viewer: the student, flags, programs, check-ins, the tier and intervention
+    plans; counselors also see referrals, screenings, the timeline, guardians, demographics, agency
     referrals and the newest disclosures."""
     shown = [
         _student(),
         _section("flags", *flags_section()),
-        _enrollments(),
-        _matches(),
-        _active_plans(),
-        _checkin_summary(),
-        _tier(),
-        _interventions(),
+        _section("enrollments", *student_page_enrollments()),
+        _section("matches", *student_page_matches()),
+        _section("plans", *student_page_plans()),
+        _section("summary", *checkin_summary_section()),
+        _section("tier", *student_page_tier()),
+        _section("interventions", *student_page_interventions()),
     ]
     if is_counselor:
         shown += [
-            _open_referrals(),
-            _screenings(),
+            _section("referrals", *referrals_section()),
+            _section("screenings", *screenings_section()),
             _timeline(),
-            _guardians(),
-            _demographics(),
+            _section("guardians", *student_page_guardians()),
+            _section("demographics", *student_page_demographics()),
             _section("agency_referrals", *agency_referrals_section()),
             _section("disclosures", *disclosures_section()),
         ]
