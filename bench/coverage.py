@@ -193,14 +193,18 @@ def child(url: str, runs: int) -> None:
         # shared machine a median of three moves by a tenth of a second from one run to the next).
         page = timed(lambda: get(district, "/reports/coverage"), runs)
         now, zone = utcnow(), district_zone()
-        named = district_statements(choose(None, None, None, now, zone), last_complete_months(now, zone, 3), now, zone)
-        sqls = floor_sql(list(named.values()))
+        asked = (choose(None, None, None, now, zone), last_complete_months(now, zone, 3), now, zone)
+        sqls = floor_sql(list(district_statements(*asked).values()))
         floor = timed(lambda: run_bare(sqls), runs)
+        # The CSV is the table of schools alone: its floor is the statements that table needs.
+        table_sqls = floor_sql(list(district_statements(*asked, table_only=True).values()))
+        table_floor = timed(lambda: run_bare(table_sqls), runs)
         csv_t = timed(lambda: get(district, "/exports/district.csv"), runs)
         xlsx_t = timed(lambda: get(district, "/exports/district.xlsx"), runs)
         results["district"] = {
             "page_ms": _median_ms(page),
             "floor_ms": _median_ms(floor),
+            "csv_floor_ms": _median_ms(table_floor),
             "csv_ms": _median_ms(csv_t),
             "xlsx_ms": _median_ms(xlsx_t),
             "page_max_ms": max(page) * 1000,
@@ -276,11 +280,18 @@ def main() -> None:
                 f"                 floor = bare SQL {s['floor_ms']:.1f} ms + its required audit row and commit"
                 f" {s['audit_ms']:.1f} ms"
             )
-            print(f"  district floor {d['floor_ms']:7.1f} ms (its statements one after another, bare)")
-            for label, key in (("district page ", "page"), ("export CSV    ", "csv"), ("export XLSX   ", "xlsx")):
+            print(
+                f"  district floor {d['floor_ms']:7.1f} ms (its statements one after another, bare;"
+                f" the CSV's, the table alone: {d['csv_floor_ms']:.1f} ms)"
+            )
+            for label, key, floor_key in (
+                ("district page ", "page", "floor_ms"),
+                ("export CSV    ", "csv", "csv_floor_ms"),
+                ("export XLSX   ", "xlsx", "floor_ms"),
+            ):
                 print(
                     f"  {label} {d[key + '_ms']:7.1f} ms median (max {d[key + '_max_ms']:6.1f})"
-                    f"  x{d[key + '_ms'] / d['floor_ms']:.1f} the floor   goal < 1000 ms"
+                    f"  x{d[key + '_ms'] / d[floor_key]:.1f} its floor   goal < 1000 ms"
                 )
 
 

@@ -192,7 +192,9 @@ def export_district(fmt, out, level, period_key, start, end):
     now = utcnow()
     try:
         period = choose(period_key, start.date() if start else None, end.date() if end else None, now, district_zone())
-        report = district_report(period, level or None, current_app.config["SP_SUPPRESSION_MIN_N"], now)
+        report = district_report(
+            period, level or None, current_app.config["SP_SUPPRESSION_MIN_N"], now, table_only=fmt == "csv"
+        )
         with open(out, "wb") as fh:
             count = write_district(fh, fmt, report, actor=None)
     except FilterError as exc:

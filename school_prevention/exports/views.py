@@ -41,7 +41,8 @@ def _download(data: bytes, fmt: str, name: str):
 def _district(fmt: str):
     form = DistrictFilterForm(formdata=request.args)
     buffer = io.BytesIO()
-    report = district_release(form)  # the same report as the page's, read from the same filters
+    # The same report as the page's, read from the same filters; a CSV is its table of schools alone.
+    report = district_release(form, table_only=fmt == "csv")
     if report is None:
         field_errors = [e for f in (form.period, form.level, form.start, form.end) for e in f.errors]
         abort(

@@ -92,17 +92,22 @@ def _period_columns(cells: dict, period: ReportingPeriod, recent: list[Reporting
     return out
 
 
-def district_report(period: ReportingPeriod, level: str | None, min_n: int, now: datetime | None = None) -> Report:
+def district_report(
+    period: ReportingPeriod, level: str | None, min_n: int, now: datetime | None = None, *, table_only: bool = False
+) -> Report:
     """Every active school of the district, or of one reporting group: table, totals, breakdowns, trend.
 
+    table_only: the table and its totals alone, no breakdowns and no weekly trend (the CSV export);
+    the table is the same either way (its suppression never depends on the breakdowns).
     Raises periods.FilterError when the level asks for a group the district does not report apart.
     """
     now = now or utcnow()
     zone = district_zone()
     recent = last_complete_months(now, zone, 3)
-    data = fetch(period, recent, now, zone)
+    data = fetch(period, recent, now, zone, table_only=table_only)
     query = query_period(now, zone, period.start, period.end, current_app.config.get("SP_ESCALATION_DAYS", 7))
-    return build_report(data, period, recent, query, level, min_n, category_names())
+    names = {} if table_only else category_names()
+    return build_report(data, period, recent, query, level, min_n, names, table_only=table_only)
 
 
 def build_report(
@@ -113,9 +118,12 @@ def build_report(
     level: str | None,
     min_n: int,
     names: dict[str, str],
+    *,
+    table_only: bool = False,
 ) -> Report:
     """The report from the measures' rows: no database (tests/reports/test_suppression_attack.py runs it on
-    many made-up districts). recent: the last three months that are over; names: concern names."""
+    many made-up districts). recent: the last three months that are over; names: concern names;
+    table_only: without breakdowns and weekly trend (data read with table_only)."""
     groups = reporting_groups(((s.id, s.level) for s in data.schools), active_by_school(data), min_n)
     try:
         group = choose_group(groups, level)
@@ -166,13 +174,13 @@ def build_report(
         school_level=group.key if group else "all",
     )
     complete(totals)
-    lines, apart = breakdowns(data, figures, min_n, names)
+    lines, apart = ({}, []) if table_only else breakdowns(data, figures, min_n, names)
     return Report(
         period=query,
         rows=rows,
         totals=totals,
         breakdowns=lines,
-        weeks=weeks(period, data, figures, min_n),
+        weeks=[] if table_only else weeks(period, data, figures, min_n),
         reporting=period,
         group=group,
         groups=groups,

@@ -61,20 +61,25 @@ def _arguments(period: ReportingPeriod, recent: list[ReportingPeriod], now: date
     return checkins, {"district": True, "activity": activity, "more_checkins": extra}
 
 
-def fetch(period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime, zone) -> Figures:
-    """The district's figures for a reporting period and the last three months that are over.
+def fetch(
+    period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime, zone, *, table_only: bool = False
+) -> Figures:
+    """The district's figures for a reporting period and the last three months that are over
+    (table_only: for the table of schools alone, as the CSV export has it).
 
     Rows of schools outside the scope (inactive) may come back from the queries that do not join
     the school table; the report only reads the schools it lists.
     """
     checkins, options = _arguments(period, recent, now, zone)
-    return gather(Scope(), checkins, **options)
+    return gather(Scope(), checkins, **options, table_only=table_only)
 
 
-def statements(period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime, zone) -> dict:
+def statements(
+    period: ReportingPeriod, recent: list[ReportingPeriod], now: datetime, zone, *, table_only: bool = False
+) -> dict:
     """The statements fetch() runs, by name (bench/coverage.py runs them bare for its floor)."""
     checkins, options = _arguments(period, recent, now, zone)
-    return figures.statements(Scope(), checkins, **options)
+    return figures.statements(Scope(), checkins, **options, table_only=table_only)
 
 
 def snapshot_counts(data: Data, names: tuple[str, ...]) -> tuple[dict[int, dict], dict[int, dict]]:

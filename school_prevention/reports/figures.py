@@ -95,18 +95,20 @@ def statements(
     district: bool = False,
     activity: Period | None = None,
     more_checkins: Period | None = None,
+    table_only: bool = False,
 ) -> dict[str, measures.Measure]:
     """The statements of gather(), by name (the benchmark runs them bare for its floor)."""
     group = "level" if district else "school"
     named = {
         "schools": measures.schools(scope),
         "by_school_grade": measures.students_by_grade(scope),
-        "cover": measures.coverage(scope, period, group=group),
+        "cover": measures.coverage(scope, period, group=group, totals_only=table_only),
         "checkins": measures.checkins(scope, period),
         "programs": measures.programs(scope, period, per_program=not district),
         "counselors": measures.counselors(scope),
-        "activity": measures.activity(scope, activity or period, group=group),
     }
+    if not table_only:
+        named["activity"] = measures.activity(scope, activity or period, group=group)
     if district:
         # Not filtered by scope: the report reads only the schools it lists (see measures.Scope).
         named["outside"] = measures.Measure(flagged_supported_by_school(), {})
@@ -122,6 +124,7 @@ def gather(
     district: bool = False,
     activity: Period | None = None,
     more_checkins: Period | None = None,
+    table_only: bool = False,
 ) -> Figures:
     """The figures of a scope: one statement per family, run one after another in one moment.
 
@@ -129,10 +132,13 @@ def gather(
     school), counts the programs per school (a school's page lists them) and adds the flagged
     students outside agencies support. period: the check-ins read; activity: the period of the
     weekly new flags and seats (default: period); more_checkins: a second span of check-ins (the
-    district's last three months, when they are apart from the period asked for).
+    district's last three months, when they are apart from the period asked for). table_only: what a
+    table of schools needs (the CSV export), without the breakdowns' and the weekly activity's rows.
     """
     group = "level" if district else "school"
-    named = statements(scope, period, district=district, activity=activity, more_checkins=more_checkins)
+    named = statements(
+        scope, period, district=district, activity=activity, more_checkins=more_checkins, table_only=table_only
+    )
     with one_moment(db.session) as connection:
         # list(): the dataclass keeps lists (Result.all() is typed as a Sequence; it is a list already)
         rows = {name: list(connection.execute(statement, params).all()) for name, (statement, params) in named.items()}
@@ -148,7 +154,7 @@ def gather(
         cover=rows["cover"],
         programs=rows["programs"],
         counselors=rows["counselors"],
-        activity=list(measures.activity_lines(rows["activity"], group)),
+        activity=list(measures.activity_lines(rows.get("activity", []), group)),
         outside=rows.get("outside", []),
         checkin_weeks=weeks,
         tallies=tallies,

@@ -37,11 +37,12 @@ from school_prevention.timezones import district_zone
 SEATS = ("program_enrolled", "program_waitlisted")
 
 
-def district_release(form: DistrictFilterForm) -> Report | None:
+def district_release(form: DistrictFilterForm, *, table_only: bool = False) -> Report | None:
     """The district report a filter form asks for, or None with the reasons on the form's fields.
 
     Shared by the district page and its downloads, so both read the same choices the same way.
-    The form is given the periods and levels to offer either way.
+    The form is given the periods and levels to offer either way. table_only: the table of schools
+    alone (district_report's table_only), for the CSV export.
     """
     now, zone = utcnow(), district_zone()
     periods = offered(now, zone)
@@ -52,7 +53,9 @@ def district_release(form: DistrictFilterForm) -> Report | None:
             period = choose(form.period.data, form.start.data, form.end.data, now, zone)
             if period not in periods:
                 periods = [period, *periods]  # an older period asked for by its key
-            report = district_report(period, form.level.data or None, current_app.config["SP_SUPPRESSION_MIN_N"], now)
+            report = district_report(
+                period, form.level.data or None, current_app.config["SP_SUPPRESSION_MIN_N"], now, table_only=table_only
+            )
         except FilterError as exc:
             getattr(form, exc.field).errors.append(exc.message)
             groups = getattr(exc, "groups", [])

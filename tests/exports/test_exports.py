@@ -22,6 +22,7 @@ from school_prevention.flags.models import RiskFlag
 from school_prevention.programs.models import Enrollment
 from school_prevention.reports.district import BASE, COLUMNS, COVERAGE_PARTS, SUPPRESSED, district_report
 from school_prevention.reports.periods import last_complete_months
+from school_prevention.spreadsheets import csv_bytes
 from school_prevention.timezones import district_zone
 from tests.factories import category, make_flag, make_program, make_school, make_student, make_user
 from tests.support.apps import module_world
@@ -268,6 +269,21 @@ def _what_a_reader_knows(views):
                         {**{(sid, p): 1 for p in parts}, (sid, whole): -Fraction(r[share_name]).limit_denominator()}
                     )
     return unknowns, equations, shown
+
+
+def test_the_csv_reads_the_table_alone_and_it_is_the_same_table(district, client, login_as):
+    """The CSV export skips the breakdowns and the weekly trend; its schools and totals are the page's,
+    cell for cell, withheld cells included, on every level's view."""
+    period = _last_month()
+    header = [c.name for c in COLUMNS]
+    for level in (None, "elementary", "middle-high"):
+        full, table = district_report(period, level, 10), district_report(period, level, 10, table_only=True)
+        assert list(table_rows(table)) == list(table_rows(full))
+        assert table.breakdowns == {} and table.weeks == [] and full.weeks
+    login_as(district[0])
+    page = client.get("/exports/district.csv?level=middle-high")
+    assert page.status_code == 200
+    assert page.data == csv_bytes(header, table_rows(district_report(period, "middle-high", 10)))
 
 
 def test_no_withheld_figure_can_be_worked_out_from_totals_or_rows(district):
