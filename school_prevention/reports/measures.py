@@ -410,7 +410,7 @@ def _students_by_grade(kind: str):
     )
 
 
-def coverage(scope: Scope, period: Period, group: str = "school", *, totals_only: bool = False) -> Measure:
+def coverage(scope: Scope, period: Period, group: str = "school") -> Measure:
     """Flagged students split four ways (program and plan, program only, plan only, neither).
 
     Rows (dim, school_id, level, grade, severity, category, flagged, both, program_only,
@@ -419,12 +419,12 @@ def coverage(scope: Scope, period: Period, group: str = "school", *, totals_only
     per school level when group='level' (school_id then NULL). Read them with coverage_lines().
 
     One statement: the flagged students are worked out once (the CTE `flagged`, one row per
-    student), then counted three ways. totals_only: the 'total' rows alone (a table of schools).
+    student), then counted three ways.
     """
-    return Measure(built(_coverage, scope.kind, group, totals_only), {**scope.params(), **period.params()})
+    return Measure(built(_coverage, scope.kind, group), {**scope.params(), **period.params()})
 
 
-def _coverage(kind: str, group: str, totals_only: bool = False):
+def _coverage(kind: str, group: str):
     if kind == "ids":
         # Some schools: their students first (an index range), then their flags.
         per_student = (
@@ -491,8 +491,6 @@ def _coverage(kind: str, group: str, totals_only: bool = False):
         nothing.label("category"),
         *counts(),
     ).group_by(f.school_id, f.level)
-    if totals_only:
-        return total
     detail = select(
         literal("detail", String).label("dim"),
         school.label("school_id"),
