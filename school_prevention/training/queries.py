@@ -202,17 +202,22 @@ def required_by_role(courses) -> dict[str, list[Course]]:
 
 
 def _members(school_ids, *columns) -> Select:
-    """The active staff, counselors and principals of these schools: the columns asked for, per school."""
-    return (
+    """The active staff, counselors and principals of these schools (None: of every school): the columns
+    asked for, per school."""
+    query = (
         select(*columns, user_school.c.school_id)
         .join(user_school, user_school.c.user_id == User.id)
-        .where(user_school.c.school_id.in_(list(school_ids)), User.is_active.is_(True), User.role.in_(SCHOOL_ROLES))
+        .where(User.is_active.is_(True), User.role.in_(SCHOOL_ROLES))
     )
+    # Every school: no list at all (SQLite would probe a list of thousands of ids once per person).
+    return query if school_ids is None else query.where(user_school.c.school_id.in_(list(school_ids)))
 
 
 def _validity(school_ids, today: date) -> dict[tuple[int, int], date]:
-    """(user id, course id) -> last day valid, for everyone assigned to these schools."""
-    ids = select(user_school.c.user_id).where(user_school.c.school_id.in_(list(school_ids)))
+    """(user id, course id) -> last day valid, for everyone assigned to these schools (None: to any)."""
+    ids = select(user_school.c.user_id)
+    if school_ids is not None:
+        ids = ids.where(user_school.c.school_id.in_(list(school_ids)))
     return {(u, c): v for u, c, v in db.session.execute(valid_through(ids, today))}
 
 
@@ -243,8 +248,9 @@ def school_training(school_ids, today: date) -> SchoolTraining:
     return SchoolTraining(people, required, courses)
 
 
-def training_coverage(school_ids, today: date | None = None) -> dict[int, Coverage]:
-    """School id -> how many of its staff are current, due, lapsed or not trained (every school asked for).
+def training_coverage(school_ids=None, today: date | None = None) -> dict[int, Coverage]:
+    """School id -> how many of its staff are current, due, lapsed or not trained: for every school
+    asked for, or (None) for every school that has staff.
 
     The same statuses as school_training() gives each person, counted from ids and roles alone: the
     district's page asks for every school, thousands of people it does not list.
@@ -252,9 +258,9 @@ def training_coverage(school_ids, today: date | None = None) -> dict[int, Covera
     from school_prevention.timezones import district_today
 
     today = today or district_today()
-    ids = list(school_ids)
-    out = {school_id: Coverage() for school_id in ids}
-    if not ids:
+    ids = None if school_ids is None else list(school_ids)
+    out: dict[int, Coverage] = defaultdict(Coverage) if ids is None else {school_id: Coverage() for school_id in ids}
+    if ids == []:
         return out
     required = required_by_role(db.session.scalars(active_courses()).all())
     rows = db.session.execute(_members(ids, User.id, User.role)).all()
@@ -262,7 +268,7 @@ def training_coverage(school_ids, today: date | None = None) -> dict[int, Covera
     for user_id, role, school_id in rows:
         lines = _lines(user_id, role, required, validity, today)
         out[school_id].add(rules.overall_status(line.status for line in lines.values()))
-    return out
+    return dict(out)
 
 
 def person_training(user: User, today: date) -> list[CourseLine]:
