@@ -24,27 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.databases import drop_database, new_database  # noqa: E402
+from tests.support.roster_files import ORG_HEADER, USER_HEADER  # noqa: E402 (the OneRoster columns the tests write)
 
-USER_HEADER = [
-    "sourcedId",
-    "status",
-    "dateLastModified",
-    "enabledUser",
-    "orgSourcedIds",
-    "role",
-    "username",
-    "userIds",
-    "givenName",
-    "familyName",
-    "middleName",
-    "identifier",
-    "email",
-    "sms",
-    "phone",
-    "agentSourcedIds",
-    "grades",
-    "password",
-]
 GRADES = ["KG"] + [f"{n:02d}" for n in range(1, 13)]
 
 
@@ -64,7 +45,7 @@ def generate(folder: Path, students: int, schools: int) -> None:
         )
     with open(folder / "orgs.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["sourcedId", "status", "dateLastModified", "name", "type", "identifier", "parentSourcedId"])
+        w.writerow(ORG_HEADER)
         w.writerow(["district", "", "", "Bench District", "district", "D1", ""])
         for i in range(schools):
             w.writerow([f"sch-{i}", "", "", f"School {i} Middle", "school", f"S{i}", "district"])

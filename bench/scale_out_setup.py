@@ -15,29 +15,10 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from bench.databases import PG_ADMIN
+from tests.support.roster_files import USER_HEADER  # the OneRoster columns the tests write
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "lantern-harbor-meadow-42"  # the demo accounts' password (README); bench accounts use it too
-USER_HEADER = [
-    "sourcedId",
-    "status",
-    "dateLastModified",
-    "enabledUser",
-    "orgSourcedIds",
-    "role",
-    "username",
-    "userIds",
-    "givenName",
-    "familyName",
-    "middleName",
-    "identifier",
-    "email",
-    "sms",
-    "phone",
-    "agentSourcedIds",
-    "grades",
-    "password",
-]
 
 
 def flask_cli(env: dict, *args: str, stdin: str | None = None) -> str:
