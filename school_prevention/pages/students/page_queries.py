@@ -2,18 +2,18 @@
 
 The page is the most opened one in the app. Each of its parts (the student, flags, enrollments, matches,
 plans, the check-in summary, the tier, intervention plans, open referrals, screenings, the timeline,
-guardians, demographics, agency referrals, disclosures) is a section: a query of named columns, in its
-own order. Each feature owns its sections, as (query, named columns, order) from a student_page_*()
-function of its queries module (flags.queries.student_page_section, programs.queries.student_page_enrollments,
-...), so a change to a feature's model and to what the page reads of it are made in one place; this
-module keeps what composes: the student row (students and schools are no feature), the timeline (events
-of several features, newest first) and the one statement. page_statement() sends them all at once as one UNION ALL whose
-rows carry their section, their place in it and the section's columns in typed slots (a column
-of each type per slot: PostgreSQL needs one type per column of a union); students.page reads the
-rows back by name. One statement instead of ten saves round trips and, above all, the work of
-running each (parameters, a cursor, a result) in the app and in the database. The statement reads
-nothing unless the user may see the student (one condition on the whole union, checked once
-before any section runs); no rows at all, no student row, is a 404.
+guardians, demographics, agency referrals, disclosures) is a section: a query of named columns, in its own
+order. Each feature owns its sections, as (query, named columns, order) from a student_page_*() function of
+its queries module (flags.queries.student_page_section, programs.queries.student_page_enrollments, ...), so
+a change to a feature's model and to what the page reads of it are made in one place; this module keeps what
+composes: the student row (students and schools are no feature), the timeline (events of several features,
+newest first) and the one statement. page_statement() sends them all at once as one UNION ALL whose rows
+carry their section, their place in it and the section's columns in typed slots (a column of each type per
+slot: PostgreSQL needs one type per column of a union); students.page reads the rows back by name. One
+statement instead of ten saves round trips and, above all, the work of running each (parameters, a cursor, a
+result) in the app and in the database. The statement reads nothing unless the user may see the student (one
+condition on the whole union, checked once before any section runs); no rows at all, no student row, is a
+404.
 
 The statement is built once per process (and per kind of student scope and role, never per
 user: the user's id is only ever a bind value) and reads plain rows: nothing on the page is
